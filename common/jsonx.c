@@ -1,0 +1,175 @@
+// jsonx: path lookup and template rendering over jansson values.
+#include "jsonx.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+
+json_t *
+weft_json_path(json_t *root, const char *path)
+{
+	json_t     *cur = root;
+	const char *p   = path;
+	char        key[256];
+
+	while (cur != NULL && *p != '\0') {
+		const char *dot = strchr(p, '.');
+		size_t      len = dot ? (size_t) (dot - p) : strlen(p);
+		if (len == 0 || len >= sizeof(key)) {
+			return (NULL);
+		}
+		memcpy(key, p, len);
+		key[len] = '\0';
+		if (json_is_object(cur)) {
+			cur = json_object_get(cur, key);
+		} else if (json_is_array(cur)) {
+			char *end;
+			long  idx = strtol(key, &end, 10);
+			if (*end != '\0' || idx < 0) {
+				return (NULL);
+			}
+			cur = json_array_get(cur, (size_t) idx);
+		} else {
+			return (NULL);
+		}
+		p += len;
+		if (*p == '.') {
+			p++;
+		}
+	}
+	return (cur);
+}
+
+// render_string expands the ${...} references of one string.
+static json_t *
+render_string(const char *s, json_t *doc, char *err, size_t errlen)
+{
+	const char *open = strstr(s, "${");
+	char       *out  = NULL;
+	size_t      len  = 0;
+	FILE       *f;
+
+	if (open == NULL) {
+		return (json_string(s));
+	}
+	// Whole-string reference keeps the value's type.
+	if (open == s && s[strlen(s) - 1] == '}' && strchr(s + 2, '}') ==
+	    s + strlen(s) - 1) {
+		char   *path = weft_xstrndup(s + 2, strlen(s) - 3);
+		json_t *v    = weft_json_path(doc, path);
+		if (v == NULL) {
+			snprintf(err, errlen, "reference ${%s} resolves to nothing",
+			    path);
+			free(path);
+			return (NULL);
+		}
+		free(path);
+		return (json_incref(v));
+	}
+	f = open_memstream(&out, &len);
+	while (open != NULL) {
+		const char *close = strchr(open, '}');
+		char       *path;
+		json_t     *v;
+		if (close == NULL) {
+			break;
+		}
+		fwrite(s, 1, (size_t) (open - s), f);
+		path = weft_xstrndup(open + 2, (size_t) (close - open - 2));
+		v    = weft_json_path(doc, path);
+		if (v == NULL) {
+			snprintf(err, errlen, "reference ${%s} resolves to nothing",
+			    path);
+			free(path);
+			fclose(f);
+			free(out);
+			return (NULL);
+		}
+		free(path);
+		if (json_is_string(v)) {
+			fputs(json_string_value(v), f);
+		} else {
+			char *t = weft_json_dump(v);
+			fputs(t, f);
+			free(t);
+		}
+		s    = close + 1;
+		open = strstr(s, "${");
+	}
+	fputs(s, f);
+	fclose(f);
+	json_t *r = json_string(out);
+	free(out);
+	return (r);
+}
+
+json_t *
+weft_json_render(json_t *tmpl, json_t *doc, char *err, size_t errlen)
+{
+	if (json_is_string(tmpl)) {
+		return (render_string(json_string_value(tmpl), doc, err, errlen));
+	}
+	if (json_is_array(tmpl)) {
+		json_t *out = json_array();
+		size_t  i;
+		json_t *v;
+		json_array_foreach (tmpl, i, v) {
+			json_t *r = weft_json_render(v, doc, err, errlen);
+			if (r == NULL) {
+				json_decref(out);
+				return (NULL);
+			}
+			json_array_append_new(out, r);
+		}
+		return (out);
+	}
+	if (json_is_object(tmpl)) {
+		json_t     *out = json_object();
+		const char *k;
+		json_t     *v;
+		json_object_foreach (tmpl, k, v) {
+			json_t *r = weft_json_render(v, doc, err, errlen);
+			if (r == NULL) {
+				json_decref(out);
+				return (NULL);
+			}
+			json_object_set_new(out, k, r);
+		}
+		return (out);
+	}
+	return (json_incref(tmpl));
+}
+
+char *
+weft_json_dump(const json_t *v)
+{
+	char *s;
+	if (v == NULL) {
+		return (weft_xstrdup("null"));
+	}
+	s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	if (s == NULL) {
+		return (weft_xstrdup("null"));
+	}
+	return (s);
+}
+
+char *
+weft_json_dump_field(const json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+	return (v != NULL ? weft_json_dump(v) : NULL);
+}
+
+json_t *
+weft_json_parse_cell(const char *text)
+{
+	json_t *v;
+	if (text == NULL) {
+		return (json_null());
+	}
+	v = json_loads(text, JSON_DECODE_ANY, NULL);
+	return (v != NULL ? v : json_null());
+}

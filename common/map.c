@@ -1,0 +1,141 @@
+// map: string hash map for run ids, step ids and worker names.
+#include "map.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+
+static uint64_t
+map_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ull; // FNV-1a
+	for (; *s != '\0'; s++) {
+		h = (h ^ (uint8_t) *s) * 1099511628211ull;
+	}
+	return (h);
+}
+
+void
+weft_map_init(weft_map *m)
+{
+	memset(m, 0, sizeof(*m));
+}
+
+void
+weft_map_fini(weft_map *m)
+{
+	for (size_t i = 0; i < m->cap; i++) {
+		free(m->slots[i].key);
+	}
+	free(m->slots);
+	memset(m, 0, sizeof(*m));
+}
+
+static weft_map_slot *
+map_find(const weft_map *m, const char *key)
+{
+	if (m->cap == 0) {
+		return (NULL);
+	}
+	for (size_t i = map_hash(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
+		weft_map_slot *s = &m->slots[i];
+		if (s->key == NULL && !s->dead) {
+			return (NULL);
+		}
+		if (s->key != NULL && strcmp(s->key, key) == 0) {
+			return (s);
+		}
+	}
+}
+
+static void
+map_grow(weft_map *m)
+{
+	weft_map_slot *old = m->slots;
+	size_t         cap = m->cap;
+
+	m->cap   = cap ? cap * 2 : 64;
+	m->slots = weft_xalloc(m->cap * sizeof(*m->slots));
+	m->count = m->used = 0;
+	for (size_t i = 0; i < cap; i++) {
+		if (old[i].key != NULL) {
+			size_t j = map_hash(old[i].key) & (m->cap - 1);
+			while (m->slots[j].key != NULL) {
+				j = (j + 1) & (m->cap - 1);
+			}
+			m->slots[j] = old[i];
+			m->count++;
+			m->used++;
+		}
+	}
+	free(old);
+}
+
+void *
+weft_map_get(const weft_map *m, const char *key)
+{
+	weft_map_slot *s = map_find(m, key);
+	return (s != NULL ? s->value : NULL);
+}
+
+void *
+weft_map_put(weft_map *m, const char *key, void *value)
+{
+	weft_map_slot *s = map_find(m, key);
+	size_t         i;
+
+	if (s != NULL) {
+		void *old = s->value;
+		s->value  = value;
+		return (old);
+	}
+	if ((m->used + 1) * 4 >= m->cap * 3) {
+		map_grow(m);
+	}
+	i = map_hash(key) & (m->cap - 1);
+	while (m->slots[i].key != NULL) {
+		i = (i + 1) & (m->cap - 1);
+	}
+	if (!m->slots[i].dead) {
+		m->used++;
+	}
+	m->slots[i].key   = weft_xstrdup(key);
+	m->slots[i].value = value;
+	m->slots[i].dead  = false;
+	m->count++;
+	return (NULL);
+}
+
+void *
+weft_map_del(weft_map *m, const char *key)
+{
+	weft_map_slot *s = map_find(m, key);
+	void          *v;
+
+	if (s == NULL) {
+		return (NULL);
+	}
+	v = s->value;
+	free(s->key);
+	s->key   = NULL;
+	s->value = NULL;
+	s->dead  = true;
+	m->count--;
+	return (v);
+}
+
+bool
+weft_map_each(const weft_map *m, size_t *pos, const char **key, void **value)
+{
+	while (*pos < m->cap) {
+		weft_map_slot *s = &m->slots[(*pos)++];
+		if (s->key != NULL) {
+			*key   = s->key;
+			*value = s->value;
+			return (true);
+		}
+	}
+	return (false);
+}

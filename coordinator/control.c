@@ -1,0 +1,423 @@
+// control: control requests. Commands that change state (define, run,
+// lifecycle) run on the engine thread; queries (status, runs, events) run on
+// the query thread with its own store connection, so a large query never
+// stalls the engine.
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "clock.h"
+#include "engine_int.h"
+#include "id.h"
+#include "jsonx.h"
+#include "log.h"
+
+// ---- definitions ----
+
+static def_entry *
+def_entry_add(weft_engine *e, weft_def *def)
+{
+	def_entry *d = weft_xalloc(sizeof(*d));
+	def_entry *latest;
+	char       key[256];
+
+	d->def = def;
+	weft_map_init(&d->index);
+	for (size_t i = 0; i < def->nsteps; i++) {
+		weft_map_put(&d->index, def->steps[i].id, (void *) (uintptr_t) (i + 1));
+	}
+	snprintf(key, sizeof(key), "%s@%" PRId64, def->name, def->version);
+	weft_map_put(&e->defs, key, d);
+	latest = weft_map_get(&e->latest, def->name);
+	if (latest == NULL || latest->def->version < def->version) {
+		weft_map_put(&e->latest, def->name, d);
+	}
+	return (d);
+}
+
+static def_entry *
+def_from_text(weft_engine *e, const char *text, char *err, size_t errlen)
+{
+	weft_def *def;
+
+	if (weft_def_parse(&def, text, strlen(text), err, errlen) != WEFT_OK) {
+		return (NULL);
+	}
+	return (def_entry_add(e, def));
+}
+
+def_entry *
+control_def_lookup(weft_engine *e, const char *name, int64_t version,
+    char *err, size_t errlen)
+{
+	char       key[256];
+	def_entry *d;
+	char      *body = NULL;
+	int64_t    found;
+
+	if (version > 0) {
+		snprintf(key, sizeof(key), "%s@%" PRId64, name, version);
+		d = weft_map_get(&e->defs, key);
+	} else {
+		d = weft_map_get(&e->latest, name);
+	}
+	if (d != NULL) {
+		return (d);
+	}
+	if (weft_store_get_definition(e->store, name, version, &body, &found) !=
+	    WEFT_OK) {
+		snprintf(err, errlen, "no definition named \"%s\"%s", name,
+		    version > 0 ? " at that version" : "");
+		return (NULL);
+	}
+	d = def_from_text(e, body, err, errlen);
+	free(body);
+	return (d);
+}
+
+// def_same compares two definition documents, ignoring "version".
+static bool
+def_same(json_t *a, json_t *b)
+{
+	json_t *x = json_deep_copy(a), *y = json_deep_copy(b);
+	bool    same;
+
+	json_object_del(x, "version");
+	json_object_del(y, "version");
+	same = json_equal(x, y);
+	json_decref(x);
+	json_decref(y);
+	return (same);
+}
+
+// control_define registers a definition. Without an explicit "version" a
+// changed body gets the next version and an unchanged one is reused; with
+// one, an existing version must have the same body.
+static def_entry *
+control_define(weft_engine *e, const char *text, char *err, size_t errlen)
+{
+	weft_def  *def;
+	def_entry *old;
+	json_t    *raw = json_loads(text, JSON_DECODE_ANY, NULL);
+	bool       explicit_version = json_object_get(raw, "version") != NULL;
+
+	json_decref(raw);
+	if (weft_def_parse(&def, text, strlen(text), err, errlen) != WEFT_OK) {
+		return (NULL);
+	}
+	old = control_def_lookup(e, def->name,
+	    explicit_version ? def->version : 0, err, errlen);
+	if (old != NULL && def_same(old->def->json, def->json)) {
+		weft_def_free(def);
+		return (old);
+	}
+	if (old != NULL && explicit_version) {
+		snprintf(err, errlen,
+		    "definition \"%s\" version %" PRId64 " already exists with "
+		    "a different body: raise \"version\" or leave it out",
+		    def->name, def->version);
+		weft_def_free(def);
+		return (NULL);
+	}
+	if (old != NULL) {
+		def->version = old->def->version + 1;
+		json_object_set_new(def->json, "version", json_integer(def->version));
+	}
+	weft_out_event_add(&e->out, "definition_registered", NULL, -1, 0,
+	    e->node,
+	    json_pack("{s:s, s:I, s:O}", "name", def->name, "version",
+	        (json_int_t) def->version, "definition", def->json));
+	return (def_entry_add(e, def));
+}
+
+static json_t *
+def_summary(const def_entry *d)
+{
+	return (json_pack("{s:s, s:I, s:I}", "name", d->def->name, "version",
+	    (json_int_t) d->def->version, "steps", (json_int_t) d->def->nsteps));
+}
+
+// ---- runs ----
+
+static json_t *
+parse_object_arg(const char *text, const char *what, char *err, size_t errlen)
+{
+	json_error_t je;
+	json_t      *v;
+
+	if (text == NULL || text[0] == '\0') {
+		return (json_object());
+	}
+	if ((v = json_loads(text, JSON_DECODE_ANY, &je)) == NULL) {
+		snprintf(err, errlen, "%s is not valid JSON: %s (line %d, column %d)",
+		    what, je.text, je.line, je.column);
+	}
+	return (v);
+}
+
+static void
+control_run(weft_engine *e, engine_mail *m, int64_t now)
+{
+	Weft__RunRequest *rq = m->env->control->run;
+	char              err[1024] = "";
+	def_entry        *d;
+	json_t           *input = NULL, *given = NULL, *params = NULL;
+	char              id[WEFT_ID_LEN + 1];
+	weft_run         *r;
+
+	if (rq->definition_json[0] != '\0') {
+		d = control_define(e, rq->definition_json, err, sizeof(err));
+	} else if (rq->definition[0] != '\0') {
+		d = control_def_lookup(e, rq->definition, 0, err, sizeof(err));
+	} else {
+		snprintf(err, sizeof(err), "run: name a definition or send one");
+		d = NULL;
+	}
+	if (d == NULL ||
+	    (input = parse_object_arg(rq->input_json, "input", err,
+	         sizeof(err))) == NULL ||
+	    (given = parse_object_arg(rq->params_json, "params", err,
+	         sizeof(err))) == NULL ||
+	    weft_def_bind_params(d->def, given, &params, err, sizeof(err)) !=
+	        WEFT_OK) {
+		json_decref(input);
+		json_decref(given);
+		engine_reply_now(e, m->actor, d == NULL ? WEFT_EDEF : WEFT_EINVAL,
+		    err, NULL);
+		return;
+	}
+	json_decref(given);
+	weft_id_new(id);
+	r = weft_run_alloc(id, d->def, input, params, now, &e->out);
+	engine_run_add(e, r, d);
+	size_t before = e->out.neffects;
+	weft_run_start(r, now, &e->out);
+	engine_apply_internal(e, before);
+	weft_log_info("RUN-START", "run=%s definition=%s version=%" PRId64, id,
+	    d->def->name, d->def->version);
+	engine_reply_now(e, m->actor, 0, NULL,
+	    json_pack("{s:s, s:s}", "run_id", id, "events_url", e->events_url));
+}
+
+void
+control_restore_run(weft_engine *e, json_t *jr)
+{
+	char        err[512];
+	const char *id   = json_string_value(json_object_get(jr, "id"));
+	const char *name = json_string_value(json_object_get(jr, "definition"));
+	int64_t     ver  = json_integer_value(json_object_get(jr, "version"));
+	def_entry  *d    = control_def_lookup(e, name, ver, err, sizeof(err));
+	weft_out    scratch;
+	weft_run   *r;
+	json_t     *js;
+	size_t      k, before;
+
+	if (d == NULL) {
+		weft_log_err("RECOVER", "run=%s: %s", id, err);
+		return;
+	}
+	weft_out_init(&scratch);
+	r = weft_run_alloc(id, d->def,
+	    json_incref(json_object_get(jr, "input")),
+	    json_incref(json_object_get(jr, "params")), 0, &scratch);
+	weft_out_fini(&scratch);
+	r->seq = (uint64_t) json_integer_value(json_object_get(jr, "last_seq"));
+	weft_run_state_parse(
+	    json_string_value(json_object_get(jr, "status")), &r->state);
+	json_array_foreach (json_object_get(jr, "steps"), k, js) {
+		long                 i  = weft_def_find(d->def,
+                    json_string_value(json_object_get(js, "step_id")));
+		enum weft_step_state st = WEFT_STEP_PENDING;
+		const char          *node =
+		    json_string_value(json_object_get(js, "node"));
+		if (i < 0) {
+			continue;
+		}
+		weft_step_state_parse(
+		    json_string_value(json_object_get(js, "status")), &st);
+		weft_run_restore_step(r, i, st,
+		    (uint32_t) json_integer_value(json_object_get(js, "attempt")),
+		    node, json_object_get(js, "output"),
+		    json_string_value(json_object_get(js, "error")));
+		if ((st == WEFT_STEP_DISPATCHED || st == WEFT_STEP_RUNNING) &&
+		    node != NULL) {
+			sched_restore_inflight(e, node);
+		}
+	}
+	engine_run_add(e, r, d);
+	before = e->out.neffects;
+	if (r->state == WEFT_RUN_QUEUED) {
+		weft_run_start(r, weft_clock_wall_ms(), &e->out);
+	} else {
+		weft_run_restore_done(r, &e->out);
+	}
+	engine_apply_internal(e, before);
+}
+
+static void
+control_lifecycle(weft_engine *e, engine_mail *m)
+{
+	Weft__LifecycleRequest *rq = m->env->control->lifecycle;
+	weft_run               *r  = engine_run(e, rq->run_id);
+	weft_err                rv = WEFT_EINVAL;
+	size_t                  before = e->out.neffects;
+	json_t                 *jr;
+
+	if (r == NULL && strcmp(rq->action, "retry") == 0 &&
+	    weft_store_get_run(e->store, rq->run_id, &jr) == WEFT_OK) {
+		// An ended run leaves memory; a retry brings it back.
+		json_t *steps = json_object_get(jr, "steps");
+		json_t *js;
+		size_t  k;
+		json_array_foreach (steps, k, js) {
+			json_object_set(js, "step_id", json_object_get(js, "id"));
+		}
+		json_object_set_new(jr, "last_seq", json_integer(0));
+		control_restore_run(e, jr);
+		json_decref(jr);
+		r = engine_run(e, rq->run_id);
+		if (r != NULL) {
+			uint64_t seq = 0;
+			const char *p = rq->run_id;
+			e->store->ops->query(e->store,
+			    "SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = ?",
+			    &p, 1, weft_store_u64_row, &seq);
+			r->seq = seq;
+		}
+	}
+	if (r == NULL) {
+		engine_reply_now(e, m->actor, WEFT_ENOENT,
+		    "no such run (or it has ended)", NULL);
+		return;
+	}
+	if (strcmp(rq->action, "cancel") == 0) {
+		rv = weft_run_cancel(r, "cancelled by request", &e->out);
+	} else if (strcmp(rq->action, "pause") == 0) {
+		rv = weft_run_pause(r, &e->out);
+	} else if (strcmp(rq->action, "resume") == 0) {
+		rv = weft_run_resume(r, &e->out);
+	} else if (strcmp(rq->action, "retry") == 0) {
+		rv = weft_run_retry(r, &e->out);
+	}
+	engine_apply_internal(e, before);
+	if (rv != WEFT_OK) {
+		char msg[256];
+		snprintf(msg, sizeof(msg), "cannot %s run %s: it is %s",
+		    rq->action, r->id, weft_run_state_name(r->state));
+		engine_reply_now(e, m->actor, rv, rv == WEFT_EINVAL
+		    ? "unknown action (use cancel, pause, resume or retry)" : msg,
+		    NULL);
+		return;
+	}
+	engine_reply_now(e, m->actor, 0, NULL,
+	    json_pack("{s:s, s:s}", "run_id", r->id, "status",
+	        weft_run_state_name(r->state)));
+}
+
+static json_t *
+control_info(weft_engine *e)
+{
+	return (json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s}",
+	    "name", e->node, "events_url", e->events_url, "control_url",
+	    e->cfg.control_url, "cluster_url", e->cfg.cluster_url,
+	    "results_url", e->results_url, "http",
+	    e->cfg.http ? e->cfg.http : "", "store", e->store->ops->name,
+	    "store_ok", atomic_load(&e->store_ok), "version", "0.1.0"));
+}
+
+void
+control_handle(weft_engine *e, engine_mail *m, int64_t now)
+{
+	Weft__ControlRequest *rq = m->env->control;
+	char                  err[1024] = "";
+	def_entry            *d;
+
+	switch (rq->req_case) {
+	case WEFT__CONTROL_REQUEST__REQ_DEFINE:
+		d = control_define(e, rq->define->definition_json, err, sizeof(err));
+		engine_reply_now(e, m->actor, d ? 0 : WEFT_EDEF, err,
+		    d ? def_summary(d) : NULL);
+		break;
+	case WEFT__CONTROL_REQUEST__REQ_RUN:
+		control_run(e, m, now);
+		break;
+	case WEFT__CONTROL_REQUEST__REQ_LIFECYCLE:
+		control_lifecycle(e, m);
+		break;
+	case WEFT__CONTROL_REQUEST__REQ_WORKERS:
+		engine_reply_now(e, m->actor, 0, NULL, sched_workers_json(e));
+		break;
+	case WEFT__CONTROL_REQUEST__REQ_INFO:
+		engine_reply_now(e, m->actor, 0, NULL, control_info(e));
+		break;
+	default:
+		engine_reply_now(e, m->actor, WEFT_EINVAL,
+		    "empty or unknown control request", NULL);
+		break;
+	}
+}
+
+// ---- the query thread ----
+
+static const char *
+opt(const char *s)
+{
+	return (s != NULL && s[0] != '\0' ? s : NULL);
+}
+
+static nng_msg *
+query_answer(weft_engine *e, Weft__ControlRequest *rq)
+{
+	json_t  *body = NULL;
+	weft_err rv   = WEFT_EINVAL;
+	nng_msg *msg;
+
+	if (rq->req_case == WEFT__CONTROL_REQUEST__REQ_STATUS) {
+		rv = weft_store_get_run(e->qstore, rq->status->run_id, &body);
+	} else if (rq->req_case == WEFT__CONTROL_REQUEST__REQ_RUNS) {
+		weft_runs_filter f = { opt(rq->runs->status),
+			opt(rq->runs->definition), opt(rq->runs->before),
+			rq->runs->limit };
+		rv = weft_store_list_runs(e->qstore, &f, &body);
+	} else if (rq->req_case == WEFT__CONTROL_REQUEST__REQ_EVENTS) {
+		Weft__EventsRequest *q = rq->events;
+		weft_events_filter   f = { .run_id = opt(q->run_id),
+			  .step_id = opt(q->step_id), .node = opt(q->node),
+			  .text = opt(q->text), .types = (const char **) q->types,
+			  .ntypes = q->n_types, .after = q->after,
+			  .since_ms = (int64_t) q->since_ms,
+			  .until_ms = (int64_t) q->until_ms, .limit = q->limit };
+		rv = weft_store_list_events(e->qstore, &f, &body);
+	}
+	if (rv == WEFT_ENOENT) {
+		return (engine_control_reply(e, rv, "no such run", NULL));
+	}
+	if (rv != WEFT_OK) {
+		char err[600];
+		snprintf(err, sizeof(err), "query failed: %s", e->qstore->error);
+		return (engine_control_reply(e, rv, err, NULL));
+	}
+	msg = engine_control_reply(e, 0, NULL, body);
+	json_decref(body);
+	return (msg);
+}
+
+void *
+control_query_main(void *arg)
+{
+	weft_engine *e = arg;
+
+	while (!atomic_load(&e->stopping)) {
+		weft_mail *mail = weft_mailbox_drain(&e->qmailbox, 1000);
+		while (mail != NULL) {
+			engine_mail *m = (engine_mail *) mail;
+			mail           = mail->next;
+			net_rep_reply(m->actor, query_answer(e, m->env->control));
+			weft_wire_free(m->env);
+			free(m);
+		}
+	}
+	return (NULL);
+}

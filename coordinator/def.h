@@ -1,0 +1,96 @@
+// def: workflow definitions: parse JSON, validate, and compile the DAG
+// (dependency indices, dependents, sinks) the engine schedules from.
+#ifndef WEFT_DEF_H
+#define WEFT_DEF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "err.h"
+
+// Largest definition text accepted, and most steps in one definition.
+#define WEFT_DEF_MAX_BYTES (4u * 1024u * 1024u)
+#define WEFT_DEF_MAX_STEPS 100000u
+
+enum weft_trigger {
+	WEFT_TRIGGER_ALL_SUCCESS, // every dependency succeeded (default)
+	WEFT_TRIGGER_ALL_DONE,    // every dependency ended, whatever the end
+	WEFT_TRIGGER_ONE_SUCCESS, // at least one dependency succeeded
+	WEFT_TRIGGER_NONE_FAILED, // no dependency failed (skipped is fine)
+	WEFT_TRIGGER_ALL_FAILED,  // every dependency failed
+};
+
+enum weft_backoff {
+	WEFT_BACKOFF_FIXED,
+	WEFT_BACKOFF_LINEAR,
+	WEFT_BACKOFF_EXPONENTIAL,
+};
+
+typedef struct weft_retry {
+	uint32_t          max_attempts; // >= 1; 1 means no retry
+	enum weft_backoff backoff;
+	uint32_t          initial_ms;   // delay before attempt 2
+	uint32_t          max_ms;       // cap on any delay
+	bool              jitter;       // +-20% random spread when true
+} weft_retry;
+
+typedef struct weft_def_step {
+	char             *id;
+	char             *type;
+	json_t           *with;      // template object (owned), NULL if absent
+	uint32_t         *deps;      // indices of dependencies (owned)
+	size_t            ndeps;
+	uint32_t         *outs;      // indices of dependents (owned)
+	size_t            nouts;
+	weft_retry        retry;
+	uint32_t          timeout_ms; // start-to-close, 0 = none
+	enum weft_trigger trigger;
+	char             *when;      // condition source, NULL if absent
+	struct weft_expr *when_expr; // compiled condition, NULL if absent
+} weft_def_step;
+
+typedef struct weft_def {
+	char          *name;
+	int64_t        version;    // >= 1; default 1
+	char          *description; // NULL if absent
+	json_t        *params;     // parameter spec object (owned), never NULL
+	json_t        *json;       // the definition document (owned)
+	uint32_t       timeout_ms; // whole run, 0 = none
+	weft_def_step *steps;      // in definition order (owned)
+	size_t         nsteps;
+	uint32_t      *sinks;      // steps nothing depends on (owned)
+	size_t         nsinks;
+	uint32_t      *roots;      // steps with no dependencies (owned)
+	size_t         nroots;
+	json_t        *index;      // step id -> index in steps (owned)
+} weft_def;
+
+// weft_def_parse parses and validates text (len bytes, borrowed). On success
+// *out is a new definition to free with weft_def_free. On failure returns
+// WEFT_EDEF (or WEFT_ETOOBIG) and writes a message that says where into err
+// (errlen bytes), e.g. "steps[3] (id \"load\"): unknown dependency \"x\"" or
+// "cycle: a -> b -> c -> a".
+weft_err weft_def_parse(
+    weft_def **out, const char *text, size_t len, char *err, size_t errlen);
+
+// weft_def_free frees def and everything it owns (NULL is fine).
+void weft_def_free(weft_def *def);
+
+// weft_def_find returns the index of the step with this id, or -1.
+long weft_def_find(const weft_def *def, const char *id);
+
+// weft_def_bind_params checks given (borrowed; NULL = {}) against the
+// parameter spec: unknown names, wrong types and missing required params are
+// errors (WEFT_EINVAL, message in err). On success *out is a new object with
+// defaults filled in.
+weft_err weft_def_bind_params(const weft_def *def, json_t *given,
+    json_t **out, char *err, size_t errlen);
+
+// weft_retry_delay_ms returns the backoff before attempt `next` (>= 2) under
+// policy r, without jitter; pure.
+uint32_t weft_retry_delay_ms(const weft_retry *r, uint32_t next);
+
+#endif

@@ -1,0 +1,531 @@
+// engine: the engine thread and its loop.
+//
+// Each iteration: drain the mailbox; apply every message to its run (pure
+// transitions into e->out); fire due timers; match ready steps to workers;
+// number the batch's events and write them in one transaction; only then
+// publish them, answer the requests the batch held, and send assignments.
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "clock.h"
+#include "engine_int.h"
+#include "id.h"
+#include "jsonx.h"
+#include "log.h"
+
+// ---- runs ----
+
+weft_run *
+engine_run(weft_engine *e, const char *id)
+{
+	return (weft_map_get(&e->runs, id));
+}
+
+long
+engine_step_index(const weft_run *r, const char *step_id)
+{
+	uintptr_t v = (uintptr_t) weft_map_get(r->index, step_id);
+	return (v == 0 ? -1 : (long) v - 1);
+}
+
+void
+engine_run_add(weft_engine *e, weft_run *r, def_entry *d)
+{
+	r->index = &d->index;
+	weft_map_put(&e->runs, r->id, r);
+}
+
+// engine_run_reap marks a run that ended and that nothing points at for
+// freeing at the end of the iteration: this iteration's events may still
+// name it.
+static void
+engine_run_reap(weft_engine *e, weft_run *r)
+{
+	if (!weft_run_terminal(r->state) || r->refs > 0 || r->reaping) {
+		return;
+	}
+	r->reaping = true;
+	if (e->nreap == e->capreap) {
+		e->capreap = e->capreap ? e->capreap * 2 : 64;
+		e->reap    = weft_xrealloc(e->reap, e->capreap * sizeof(*e->reap));
+	}
+	e->reap[e->nreap++] = r;
+}
+
+static void
+engine_reap_now(weft_engine *e)
+{
+	for (size_t k = 0; k < e->nreap; k++) {
+		weft_map_del(&e->runs, e->reap[k]->id);
+		weft_run_free(e->reap[k]);
+	}
+	e->nreap = 0;
+}
+
+void
+run_slot_rele(weft_engine *e, weft_run *r)
+{
+	WEFT_ASSERT(r->refs > 0);
+	r->refs--;
+	engine_run_reap(e, r);
+}
+
+// ---- replies ----
+
+nng_msg *
+engine_control_reply(weft_engine *e, int code, const char *error, json_t *body)
+{
+	Weft__Envelope     env = WEFT__ENVELOPE__INIT;
+	Weft__ControlReply rep = WEFT__CONTROL_REPLY__INIT;
+	char              *text = body != NULL ? weft_json_dump(body) : NULL;
+	nng_msg           *msg  = NULL;
+
+	rep.code          = code;
+	rep.error         = (char *) (error ? error : "");
+	rep.body_json     = text ? text : (char *) "";
+	env.body_case     = WEFT__ENVELOPE__BODY_CONTROL_REPLY;
+	env.control_reply = &rep;
+	if (weft_wire_pack(&e->wire, &env, NULL, &msg) != WEFT_OK) {
+		// Too large a body: answer with the error instead.
+		rep.code      = WEFT_ETOOBIG;
+		rep.error     = (char *) "reply too large: narrow the query";
+		rep.body_json = (char *) "";
+		weft_wire_pack(&e->wire, &env, NULL, &msg);
+	}
+	free(text);
+	return (msg);
+}
+
+void
+engine_hold_reply(weft_engine *e, rep_actor *a, nng_msg *msg)
+{
+	if (e->nheld == e->capheld) {
+		e->capheld = e->capheld ? e->capheld * 2 : 64;
+		e->held    = weft_xrealloc(e->held, e->capheld * sizeof(*e->held));
+	}
+	e->held[e->nheld].actor = a;
+	e->held[e->nheld].msg   = msg;
+	e->nheld++;
+}
+
+void
+engine_reply_now(weft_engine *e, rep_actor *a, int code, const char *error,
+    json_t *body)
+{
+	// "Now" still means after this iteration's commit: a reply may
+	// describe state the batch changed.
+	engine_hold_reply(e, a, engine_control_reply(e, code, error, body));
+	json_decref(body);
+}
+
+// ---- inputs ----
+
+static void
+engine_on_results(weft_engine *e, engine_mail *m, int64_t now)
+{
+	Weft__ResultBatch *b = m->env->results;
+	Weft__Envelope     env = WEFT__ENVELOPE__INIT;
+	Weft__ResultAck    ack = WEFT__RESULT_ACK__INIT;
+	nng_msg           *msg;
+
+	for (size_t k = 0; k < b->n_results; k++) {
+		Weft__StepResult *sr = b->results[k];
+		weft_run         *r  = engine_run(e, sr->run_id);
+		long              i  = r ? engine_step_index(r, sr->step_id) : -1;
+		json_t           *out = NULL;
+		if (i < 0) {
+			weft_log_debug("RESULT-UNKNOWN", "run=%s step=%s attempt=%u",
+			    sr->run_id, sr->step_id, sr->attempt);
+			continue;
+		}
+		if (sr->ok) {
+			out = weft_json_parse_cell(
+			    sr->output_json[0] ? sr->output_json : NULL);
+		}
+		weft_result res = { .attempt = sr->attempt, .ok = sr->ok,
+			.output = out, .error = sr->error,
+			.exit_code = sr->exit_code, .stderr_tail = sr->stderr_tail,
+			.node = m->env->sender, .started_ms = (int64_t) sr->started_ms,
+			.finished_ms = (int64_t) sr->finished_ms };
+		if (weft_run_result(r, i, &res, now, &e->out) == WEFT_OK) {
+			atomic_fetch_add(sr->ok ? &e->steps_succeeded
+			                        : &e->steps_failed, 1);
+		}
+		json_decref(out);
+	}
+	atomic_fetch_add(&e->results_received, b->n_results);
+	// The ack waits for the commit of this batch: then the results are
+	// durable and the worker may forget them.
+	ack.count      = (uint32_t) b->n_results;
+	env.body_case  = WEFT__ENVELOPE__BODY_RESULT_ACK;
+	env.result_ack = &ack;
+	if (weft_wire_pack(&e->wire, &env, NULL, &msg) == WEFT_OK) {
+		engine_hold_reply(e, m->actor, msg);
+	}
+}
+
+static void
+engine_handle(weft_engine *e, engine_mail *m, int64_t now)
+{
+	switch (m->kind) {
+	case MAIL_CONTROL:
+		control_handle(e, m, now);
+		break;
+	case MAIL_RESULTS:
+		engine_on_results(e, m, now);
+		break;
+	case MAIL_WORKER_INFO:
+		sched_worker_info(e, m->env->worker_info, m->round, now);
+		break;
+	case MAIL_SURVEY_END:
+		sched_survey_end(e, m->round, now);
+		break;
+	case MAIL_ASSIGN:
+		sched_assign_done(e, m->op);
+		break;
+	case MAIL_STOP:
+		break;
+	}
+	weft_wire_free(m->env);
+	free(m);
+}
+
+// ---- effects that stay inside the engine ----
+
+// engine_apply_internal turns effects into queue entries and timers. These
+// change only the engine's own scheduling state, invisible outside, so
+// they may happen before the commit.
+void
+engine_apply_internal(weft_engine *e, size_t from)
+{
+	for (size_t k = from; k < e->out.neffects; k++) {
+		weft_effect *f = &e->out.effects[k];
+		switch (f->kind) {
+		case WEFT_EFFECT_ENQUEUE:
+			sched_enqueue(e, f->run, f->step);
+			break;
+		case WEFT_EFFECT_RETRY_TIMER:
+			sched_timer(e, TIMER_RETRY, f->run, f->step, f->attempt,
+			    f->at_ms);
+			break;
+		case WEFT_EFFECT_STEP_TIMEOUT:
+			sched_timer(e, TIMER_STEP_TIMEOUT, f->run, f->step,
+			    f->attempt, f->at_ms);
+			break;
+		case WEFT_EFFECT_RUN_TIMEOUT:
+			sched_timer(e, TIMER_RUN_TIMEOUT, f->run, -1, 0, f->at_ms);
+			break;
+		case WEFT_EFFECT_RELEASE:
+			sched_release(e, f->node);
+			break;
+		default:
+			break; // ABORT, RUN_ENDED: after the commit
+		}
+	}
+}
+
+// ---- commit and release ----
+
+// engine_number turns the batch's output events into store events: global
+// ids, per-run sequence numbers, one timestamp.
+static weft_event *
+engine_number(weft_engine *e, int64_t now, char **texts)
+{
+	weft_event *evs = weft_xalloc(e->out.nevents * sizeof(*evs));
+
+	for (size_t k = 0; k < e->out.nevents; k++) {
+		weft_out_event *o = &e->out.events[k];
+		weft_event     *v = &evs[k];
+		v->id             = e->next_event_id + k;
+		v->run_id         = o->run ? o->run->id : NULL;
+		v->seq            = o->run ? ++o->run->seq : 0;
+		v->ts_ms          = now;
+		v->type           = o->type;
+		v->step_id = (o->run && o->step >= 0) ? o->run->def->steps[o->step].id
+		                                      : NULL;
+		v->attempt   = o->attempt;
+		v->node      = o->node;
+		v->data      = o->data;
+		texts[k]     = weft_json_dump(o->data);
+		v->data_text = texts[k];
+	}
+	return (evs);
+}
+
+// engine_commit writes the batch, retrying with backoff until the store
+// takes it: the engine never acts on an event the store does not hold.
+static void
+engine_commit(weft_engine *e, weft_event *evs, size_t n)
+{
+	int delay = 50;
+
+	while (weft_store_append(e->store, evs, n) != WEFT_OK) {
+		atomic_store(&e->store_ok, false);
+		weft_log_err("DB-RETRY", "commit of %zu events failed: %s; "
+		    "retrying in %d ms", n, e->store->error, delay);
+		weft_clock_sleep_ms(delay);
+		delay = delay < 5000 ? delay * 2 : 5000;
+	}
+	atomic_store(&e->store_ok, true);
+	e->next_event_id += n;
+	atomic_fetch_add(&e->batches_committed, 1);
+	atomic_fetch_add(&e->events_committed, n);
+}
+
+static void
+engine_release(weft_engine *e, weft_event *evs, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		net_publish(e, &evs[k]);
+	}
+	for (size_t k = 0; k < e->nheld; k++) {
+		net_rep_reply(e->held[k].actor, e->held[k].msg);
+	}
+	e->nheld = 0;
+	sched_send_batches(e);
+	for (size_t k = 0; k < e->out.neffects; k++) {
+		weft_effect *f = &e->out.effects[k];
+		if (f->kind == WEFT_EFFECT_RUN_ENDED) {
+			weft_log_info("RUN-END", "run=%s state=%s", f->run->id,
+			    weft_run_state_name(f->run->state));
+			engine_run_reap(e, f->run);
+		}
+	}
+}
+
+static void
+engine_iteration(weft_engine *e, weft_mail *mail)
+{
+	int64_t     now = weft_clock_wall_ms();
+	weft_event *evs;
+	char      **texts;
+	size_t      n;
+
+	// e->out may already hold output made outside an iteration (by
+	// recovery); it is committed with this batch.
+	while (mail != NULL) {
+		engine_mail *m = (engine_mail *) mail;
+		mail           = mail->next;
+		size_t before  = e->out.neffects;
+		engine_handle(e, m, now);
+		engine_apply_internal(e, before);
+	}
+	size_t before = e->out.neffects;
+	sched_fire_timers(e, now);
+	engine_apply_internal(e, before);
+	before = e->out.neffects;
+	sched_dispatch(e, now);
+	engine_apply_internal(e, before);
+	n = e->out.nevents;
+	if (n == 0 && e->nheld == 0) {
+		sched_send_batches(e);
+		engine_reap_now(e);
+		return;
+	}
+	texts = weft_xalloc((n ? n : 1) * sizeof(*texts));
+	evs   = engine_number(e, now, texts);
+	if (n > 0) {
+		engine_commit(e, evs, n);
+	}
+	engine_release(e, evs, n);
+	for (size_t k = 0; k < n; k++) {
+		free(texts[k]);
+	}
+	free(texts);
+	free(evs);
+	weft_out_reset(&e->out);
+	engine_reap_now(e);
+}
+
+static void *
+engine_main(void *arg)
+{
+	weft_engine *e = arg;
+
+	while (!atomic_load(&e->stopping)) {
+		int64_t    next = sched_next_timer(e);
+		int64_t    wait = 1000;
+		weft_mail *mail;
+		if (next > 0) {
+			wait = next - weft_clock_wall_ms();
+			wait = wait < 0 ? 0 : (wait > 1000 ? 1000 : wait);
+		}
+		mail = weft_mailbox_drain(&e->mailbox, wait);
+		engine_iteration(e, mail);
+	}
+	return (NULL);
+}
+
+// ---- lifecycle ----
+
+// engine_recover rebuilds every unfinished run from the store.
+static weft_err
+engine_recover(weft_engine *e, char *err, size_t errlen)
+{
+	json_t  *runs;
+	json_t  *jr;
+	size_t   k;
+	weft_err rv;
+
+	if ((rv = weft_store_max_event_id(e->store, &e->next_event_id)) !=
+	        WEFT_OK ||
+	    (rv = weft_store_unfinished_runs(e->store, &runs)) != WEFT_OK) {
+		snprintf(err, errlen, "recovery: %s", e->store->error);
+		return (rv);
+	}
+	e->next_event_id++;
+	json_array_foreach (runs, k, jr) {
+		control_restore_run(e, jr);
+	}
+	if (json_array_size(runs) > 0) {
+		weft_log_notice("RECOVER", "restored %zu unfinished runs",
+		    json_array_size(runs));
+	}
+	json_decref(runs);
+	return (WEFT_OK);
+}
+
+static void
+engine_cfg_copy(weft_engine *e, const weft_engine_cfg *cfg)
+{
+	e->cfg = *cfg;
+	if (e->cfg.survey_ms <= 0) {
+		e->cfg.survey_ms = 1000;
+	}
+	if (e->cfg.lost_after <= 0) {
+		e->cfg.lost_after = 3;
+	}
+	snprintf(e->node, sizeof(e->node), "%s", cfg->name ? cfg->name : "coordinator");
+}
+
+weft_err
+weft_engine_open(weft_engine **out, const weft_engine_cfg *cfg, char *err,
+    size_t errlen)
+{
+	weft_engine *e = weft_xalloc(sizeof(*e));
+	weft_err     rv;
+
+	engine_cfg_copy(e, cfg);
+	weft_wire_init(&e->wire, e->node);
+	weft_mailbox_init(&e->mailbox);
+	weft_mailbox_init(&e->qmailbox);
+	pthread_mutex_init(&e->members_lock, NULL);
+	e->members = json_array();
+	weft_map_init(&e->runs);
+	weft_map_init(&e->defs);
+	weft_map_init(&e->latest);
+	weft_map_init(&e->workers);
+	weft_map_init(&e->queues);
+	weft_out_init(&e->out);
+	atomic_store(&e->store_ok, true);
+	*out = NULL;
+	if ((rv = weft_store_open(&e->store, cfg->db_url, NULL, false, err,
+	         errlen)) != WEFT_OK ||
+	    (rv = weft_store_open(&e->qstore, cfg->db_url, NULL, true, err,
+	         errlen)) != WEFT_OK ||
+	    (rv = engine_recover(e, err, errlen)) != WEFT_OK ||
+	    (rv = net_open(e, err, errlen)) != WEFT_OK) {
+		weft_engine_close(e);
+		return (rv);
+	}
+	*out = e;
+	return (WEFT_OK);
+}
+
+weft_err
+weft_engine_start(weft_engine *e)
+{
+	if (pthread_create(&e->thread, NULL, engine_main, e) != 0) {
+		return (WEFT_EUNAVAIL);
+	}
+	if (pthread_create(&e->qthread, NULL, control_query_main, e) != 0) {
+		atomic_store(&e->stopping, true);
+		weft_mailbox_close(&e->mailbox);
+		pthread_join(e->thread, NULL);
+		return (WEFT_EUNAVAIL);
+	}
+	e->started = true;
+	return (net_start(e));
+}
+
+void
+weft_engine_stop(weft_engine *e)
+{
+	if (!e->started) {
+		return;
+	}
+	atomic_store(&e->stopping, true);
+	// Sockets first: callbacks stop posting, the survey thread wakes.
+	net_close(e);
+	weft_mailbox_close(&e->mailbox);
+	weft_mailbox_close(&e->qmailbox);
+	pthread_join(e->thread, NULL);
+	pthread_join(e->qthread, NULL);
+	e->started = false;
+}
+
+static void
+engine_free_mail(weft_mailbox *mb)
+{
+	weft_mail *m = weft_mailbox_drain(mb, 0);
+	while (m != NULL) {
+		engine_mail *em = (engine_mail *) m;
+		m               = m->next;
+		weft_wire_free(em->env);
+		if (em->op != NULL) {
+			net_assign_free(em->op);
+		}
+		free(em);
+	}
+}
+
+void
+weft_engine_close(weft_engine *e)
+{
+	const char *k;
+	void       *v;
+
+	if (e == NULL) {
+		return;
+	}
+	weft_engine_stop(e);
+	net_close(e);
+	// Closing the dispatch sockets ends every assign op; each posts its
+	// mail from an nng thread, so wait for the last before freeing.
+	sched_close_peers(e);
+	for (int i = 0; i < 500 && atomic_load(&e->ops_live) > 0; i++) {
+		engine_free_mail(&e->mailbox);
+		weft_clock_sleep_ms(10);
+	}
+	engine_free_mail(&e->mailbox);
+	engine_free_mail(&e->qmailbox);
+	for (size_t k2 = 0; k2 < e->nheld; k2++) {
+		nng_msg_free(e->held[k2].msg);
+	}
+	free(e->held);
+	free(e->reap);
+	sched_fini(e);
+	for (size_t i = 0; weft_map_each(&e->runs, &i, &k, &v);) {
+		weft_run_free(v);
+	}
+	weft_map_fini(&e->runs);
+	for (size_t i = 0; weft_map_each(&e->defs, &i, &k, &v);) {
+		def_entry *d = v;
+		weft_map_fini(&d->index);
+		weft_def_free(d->def);
+		free(d);
+	}
+	weft_map_fini(&e->defs);
+	weft_map_fini(&e->latest);
+	weft_out_fini(&e->out);
+	weft_store_close(e->store);
+	weft_store_close(e->qstore);
+	json_decref(e->members);
+	pthread_mutex_destroy(&e->members_lock);
+	weft_mailbox_fini(&e->mailbox);
+	weft_mailbox_fini(&e->qmailbox);
+	free(e);
+}

@@ -1,0 +1,42 @@
+// engine: the coordinator: one engine thread that owns every run, fed by a
+// mailbox, writing each batch of events to the store before anything else
+// may see it (the write-ahead rule), then publishing and answering.
+#ifndef WEFT_ENGINE_H
+#define WEFT_ENGINE_H
+
+#include <stddef.h>
+
+#include "err.h"
+
+typedef struct weft_engine_cfg {
+	const char *name;        // node name of this coordinator
+	const char *db_url;      // sqlite:PATH or postgres://...
+	const char *control_url; // rep0 listen: CLI and tools
+	const char *cluster_url; // surveyor0 listen: workers dial it
+	const char *results_url; // rep0 listen: workers send results
+	const char *events_url;  // pub0 listen: the event stream
+	const char *http;        // HOST:PORT for the dashboard (reserved)
+	int         survey_ms;   // survey interval (default 1000)
+	int         lost_after;  // missed surveys before a worker is lost (3)
+} weft_engine_cfg;
+
+typedef struct weft_engine weft_engine;
+
+// weft_engine_open opens the store (running migrations and recovering
+// unfinished runs) and binds every socket. cfg is copied. On failure err
+// (errlen bytes) says what and where.
+weft_err weft_engine_open(weft_engine **out, const weft_engine_cfg *cfg,
+    char *err, size_t errlen);
+
+// weft_engine_start starts the engine, query and survey threads.
+weft_err weft_engine_start(weft_engine *e);
+
+// weft_engine_stop asks the threads to finish and waits for them. Any
+// thread but the engine's own.
+void weft_engine_stop(weft_engine *e);
+
+// weft_engine_close stops (if needed), closes sockets and store, and frees
+// everything (NULL is fine).
+void weft_engine_close(weft_engine *e);
+
+#endif

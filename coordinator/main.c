@@ -1,0 +1,133 @@
+// weft-coordinator: parses flags, opens the engine, waits for a signal.
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "log.h"
+
+static volatile sig_atomic_t stop_requested;
+
+static void
+on_signal(int sig)
+{
+	(void) sig;
+	stop_requested = 1;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: weft-coordinator [options]\n"
+	    "  --db URL          event store: sqlite:PATH (default sqlite:weft.db)\n"
+	    "  --control URL     control socket, CLI and tools (default tcp://127.0.0.1:7420)\n"
+	    "  --cluster URL     discovery survey socket, workers --join it (default tcp://127.0.0.1:7421)\n"
+	    "  --results URL     step results from workers (default tcp://127.0.0.1:7422)\n"
+	    "  --events URL      event stream, pub/sub (default tcp://127.0.0.1:7423)\n"
+	    "  --http HOST:PORT  dashboard and HTTP API (default 127.0.0.1:7480; reserved)\n"
+	    "  --name NAME       node name (default coordinator)\n"
+	    "  --survey-ms N     survey interval in ms (default 1000)\n"
+	    "  --lost-after N    missed surveys before a worker is lost (default 3)\n"
+	    "  --log-level L     err, warn, notice, info or debug (default info)\n");
+}
+
+static int
+parse_int(const char *flag, const char *v, int min, int max)
+{
+	char *end;
+	long  n = strtol(v, &end, 10);
+	if (*v == '\0' || *end != '\0' || n < min || n > max) {
+		fprintf(stderr, "weft-coordinator: %s wants a number in %d..%d, got \"%s\"\n",
+		    flag, min, max, v);
+		exit(2);
+	}
+	return ((int) n);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "db", required_argument, NULL, 'd' },
+		{ "control", required_argument, NULL, 'c' },
+		{ "cluster", required_argument, NULL, 'k' },
+		{ "results", required_argument, NULL, 'r' },
+		{ "events", required_argument, NULL, 'e' },
+		{ "http", required_argument, NULL, 'h' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "survey-ms", required_argument, NULL, 's' },
+		{ "lost-after", required_argument, NULL, 'l' },
+		{ "log-level", required_argument, NULL, 'L' },
+		{ "help", no_argument, NULL, '?' },
+		{ NULL, 0, NULL, 0 },
+	};
+	weft_engine_cfg cfg = {
+		.name        = "coordinator",
+		.db_url      = "sqlite:weft.db",
+		.control_url = "tcp://127.0.0.1:7420",
+		.cluster_url = "tcp://127.0.0.1:7421",
+		.results_url = "tcp://127.0.0.1:7422",
+		.events_url  = "tcp://127.0.0.1:7423",
+		.http        = "127.0.0.1:7480",
+		.survey_ms   = 1000,
+		.lost_after  = 3,
+	};
+	weft_engine *e;
+	char         err[1024];
+	int          c;
+
+	weft_log_init("coordinator", WEFT_LOG_INFO);
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': cfg.db_url = optarg; break;
+		case 'c': cfg.control_url = optarg; break;
+		case 'k': cfg.cluster_url = optarg; break;
+		case 'r': cfg.results_url = optarg; break;
+		case 'e': cfg.events_url = optarg; break;
+		case 'h': cfg.http = optarg; break;
+		case 'n': cfg.name = optarg; break;
+		case 's': cfg.survey_ms = parse_int("--survey-ms", optarg, 50, 600000); break;
+		case 'l': cfg.lost_after = parse_int("--lost-after", optarg, 1, 1000); break;
+		case 'L':
+			setenv("WEFT_LOG_LEVEL", optarg, 1);
+			weft_log_init("coordinator", WEFT_LOG_INFO);
+			break;
+		default: {
+			int help = strcmp(argv[optind - 1], "--help") == 0;
+			usage(help ? stdout : stderr);
+			return (help ? 0 : 2);
+		}
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "weft-coordinator: unexpected argument \"%s\"\n", argv[optind]);
+		usage(stderr);
+		return (2);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	if (weft_engine_open(&e, &cfg, err, sizeof(err)) != 0) {
+		weft_log_err("START", "%s", err);
+		return (1);
+	}
+	if (weft_engine_start(e) != 0) {
+		weft_log_err("START", "cannot start the engine threads");
+		weft_engine_close(e);
+		return (1);
+	}
+	weft_log_notice("START", "coordinator %s: control=%s cluster=%s "
+	    "results=%s events=%s db=%s", cfg.name, cfg.control_url,
+	    cfg.cluster_url, cfg.results_url, cfg.events_url,
+	    strncmp(cfg.db_url, "postgres", 8) == 0 ? "postgres://..." : cfg.db_url);
+	while (!stop_requested) {
+		pause();
+	}
+	weft_log_notice("STOP", "signal received, shutting down");
+	weft_engine_close(e);
+	return (0);
+}

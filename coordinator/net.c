@@ -1,0 +1,501 @@
+// net: the coordinator's sockets and their callbacks.
+//
+// Callbacks run on nng's threads and never block: they check the result,
+// decode, post to a mailbox and re-arm. The survey loop has its own thread
+// because a survey is a blocking send-then-collect cycle by nature.
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/pub.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <nng/protocol/survey0/survey.h>
+
+#include "alloc.h"
+#include "clock.h"
+#include "engine_int.h"
+#include "log.h"
+
+#define NET_ACTORS 8
+#define NET_ASSIGN_TIMEOUT_MS 10000
+
+// net_drop logs a dropped message: the first, then every 1000th, so a
+// flood of garbage cannot flood the log.
+static void
+net_drop(const char *sock, weft_err err)
+{
+	static _Atomic uint64_t drops;
+	uint64_t                n = atomic_fetch_add(&drops, 1);
+	if (n % 1000 == 0) {
+		weft_log_warn("WIRE-DROP",
+		    "socket=%s reason=%s dropped=%" PRIu64
+		    " (garbage=%" PRIu64 " version=%" PRIu64 " oversize=%" PRIu64
+		    " unexpected=%" PRIu64 ")",
+		    sock, weft_err_name(err), n + 1,
+		    atomic_load(&weft_wire_dropped.garbage),
+		    atomic_load(&weft_wire_dropped.version),
+		    atomic_load(&weft_wire_dropped.oversize),
+		    atomic_load(&weft_wire_dropped.unexpected));
+	}
+}
+
+static void
+net_post(weft_mailbox *mb, enum mail_kind kind, Weft__Envelope *env,
+    rep_actor *a, assign_op *op, uint64_t round)
+{
+	engine_mail *m = weft_xalloc(sizeof(*m));
+	m->kind        = kind;
+	m->env         = env;
+	m->actor       = a;
+	m->op          = op;
+	m->round       = round;
+	weft_mailbox_post(mb, &m->node);
+}
+
+// ---- rep actors: control and results ----
+
+static void
+rep_recv(rep_actor *a)
+{
+	a->sending = false;
+	nng_ctx_recv(a->ctx, a->aio);
+}
+
+void
+net_rep_reply(rep_actor *a, nng_msg *msg)
+{
+	a->sending = true;
+	nng_aio_set_msg(a->aio, msg);
+	nng_ctx_send(a->ctx, a->aio);
+}
+
+// rep_control_route sends queries to the query thread (they read the
+// store and must not wait behind the engine) and the rest to the engine.
+static void
+rep_control_route(rep_actor *a, Weft__Envelope *env)
+{
+	weft_engine *e = a->eng;
+
+	switch (env->control->req_case) {
+	case WEFT__CONTROL_REQUEST__REQ_STATUS:
+	case WEFT__CONTROL_REQUEST__REQ_RUNS:
+	case WEFT__CONTROL_REQUEST__REQ_EVENTS:
+		net_post(&e->qmailbox, MAIL_CONTROL, env, a, NULL, 0);
+		break;
+	default:
+		net_post(&e->mailbox, MAIL_CONTROL, env, a, NULL, 0);
+		break;
+	}
+}
+
+static void
+rep_cb(void *arg)
+{
+	rep_actor      *a  = arg;
+	int             rv = nng_aio_result(a->aio);
+	nng_msg        *msg;
+	Weft__Envelope *env;
+	weft_err        err;
+	const char     *name = a->kind == REP_CONTROL ? "control" : "results";
+
+	if (a->sending) {
+		if (rv != 0) {
+			nng_msg_free(nng_aio_get_msg(a->aio));
+		}
+		if (rv != NNG_ECLOSED) {
+			rep_recv(a);
+		}
+		return;
+	}
+	if (rv != 0) {
+		if (rv != NNG_ECLOSED) {
+			rep_recv(a);
+		}
+		return;
+	}
+	msg = nng_aio_get_msg(a->aio);
+	err = weft_wire_expect(msg,
+	    a->kind == REP_CONTROL ? WEFT__ENVELOPE__BODY_CONTROL
+	                           : WEFT__ENVELOPE__BODY_RESULTS,
+	    &env);
+	nng_msg_free(msg);
+	if (err != WEFT_OK) {
+		net_drop(name, err);
+		if (a->kind == REP_CONTROL && err != WEFT_EPROTO) {
+			// A weft peer of another version: tell it why.
+			net_rep_reply(a, engine_control_reply(a->eng, err,
+			    "request rejected: unknown protocol version or "
+			    "message type", NULL));
+			return;
+		}
+		rep_recv(a);
+		return;
+	}
+	if (a->kind == REP_CONTROL) {
+		rep_control_route(a, env);
+	} else {
+		net_post(&a->eng->mailbox, MAIL_RESULTS, env, a, NULL, 0);
+	}
+}
+
+static weft_err
+rep_actors_open(weft_engine *e, nng_socket s, enum rep_kind kind,
+    rep_actor **out)
+{
+	rep_actor *as = weft_xalloc(NET_ACTORS * sizeof(*as));
+	int        rv;
+
+	*out = as;
+	for (int i = 0; i < NET_ACTORS; i++) {
+		as[i].eng  = e;
+		as[i].kind = kind;
+		if ((rv = nng_ctx_open(&as[i].ctx, s)) != 0 ||
+		    (rv = nng_aio_alloc(&as[i].aio, rep_cb, &as[i])) != 0) {
+			return (weft_err_from_nng(rv));
+		}
+	}
+	return (WEFT_OK);
+}
+
+static void
+rep_actors_close(rep_actor *as)
+{
+	if (as == NULL) {
+		return;
+	}
+	for (int i = 0; i < NET_ACTORS; i++) {
+		if (as[i].aio != NULL) {
+			nng_aio_stop(as[i].aio);
+		}
+	}
+	for (int i = 0; i < NET_ACTORS; i++) {
+		if (as[i].aio != NULL) {
+			nng_aio_free(as[i].aio);
+		}
+		nng_ctx_close(as[i].ctx);
+	}
+	free(as);
+}
+
+// ---- listening ----
+
+// net_listen listens s on url; a tcp port 0 becomes the bound port in
+// `actual` (size 256), which is what peers must be told.
+static weft_err
+net_listen(nng_socket s, const char *url, char *actual, char *err,
+    size_t errlen)
+{
+	nng_listener l;
+	int          rv, port = 0;
+
+	weft_wire_socket_limits(s);
+	if ((rv = nng_listener_create(&l, s, url)) != 0 ||
+	    (rv = nng_listener_start(l, 0)) != 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", url,
+		    nng_strerror(rv));
+		return (weft_err_from_nng(rv));
+	}
+	snprintf(actual, 256, "%s", url);
+	if (strncmp(url, "tcp://", 6) == 0 &&
+	    nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) == 0) {
+		const char *colon = strrchr(url, ':');
+		if (colon != NULL && strcmp(colon, ":0") == 0) {
+			snprintf(actual, 256, "%.*s:%d", (int) (colon - url), url,
+			    port);
+		}
+	}
+	if (strncmp(url, "tcp://127.", 10) != 0 &&
+	    strncmp(url, "tcp://localhost", 15) != 0 &&
+	    strncmp(url, "tcp://", 6) == 0) {
+		weft_log_warn("INSECURE",
+		    "listening on %s off loopback without a cluster cookie: "
+		    "anyone who can reach it can talk to this cluster",
+		    url);
+	}
+	return (WEFT_OK);
+}
+
+weft_err
+net_open(weft_engine *e, char *err, size_t errlen)
+{
+	char     tmp[256];
+	weft_err rv;
+	int      n;
+
+	if ((n = nng_rep0_open(&e->control)) != 0 ||
+	    (n = nng_rep0_open(&e->results)) != 0 ||
+	    (n = nng_surveyor0_open(&e->cluster)) != 0 ||
+	    (n = nng_pub0_open(&e->events)) != 0) {
+		snprintf(err, errlen, "cannot open sockets: %s", nng_strerror(n));
+		return (weft_err_from_nng(n));
+	}
+	// The event stream is a fast path; a deep buffer drops less under
+	// bursts (subscribers fill gaps from the store either way).
+	nng_socket_set_int(e->events, NNG_OPT_SENDBUF, 8192);
+	nng_socket_set_int(e->results, NNG_OPT_RECVBUF, 1024);
+	nng_socket_set_ms(e->cluster, NNG_OPT_SURVEYOR_SURVEYTIME,
+	    e->cfg.survey_ms * 3 / 4);
+	if ((rv = net_listen(e->control, e->cfg.control_url, tmp, err,
+	         errlen)) != WEFT_OK ||
+	    (rv = net_listen(e->results, e->cfg.results_url, e->results_url,
+	         err, errlen)) != WEFT_OK ||
+	    (rv = net_listen(e->cluster, e->cfg.cluster_url, tmp, err,
+	         errlen)) != WEFT_OK ||
+	    (rv = net_listen(e->events, e->cfg.events_url, e->events_url, err,
+	         errlen)) != WEFT_OK) {
+		return (rv);
+	}
+	if ((rv = rep_actors_open(e, e->control, REP_CONTROL,
+	         &e->control_actors)) != WEFT_OK ||
+	    (rv = rep_actors_open(e, e->results, REP_RESULTS,
+	         &e->results_actors)) != WEFT_OK) {
+		snprintf(err, errlen, "cannot open socket contexts");
+		return (rv);
+	}
+	e->net_open = true;
+	return (WEFT_OK);
+}
+
+// ---- the survey loop ----
+
+static void
+survey_send(weft_engine *e, uint64_t round)
+{
+	Weft__Envelope env    = WEFT__ENVELOPE__INIT;
+	Weft__Survey   survey = WEFT__SURVEY__INIT;
+	nng_msg       *msg;
+	json_t        *jm;
+	size_t         k;
+
+	pthread_mutex_lock(&e->members_lock);
+	survey.n_members = json_array_size(e->members);
+	survey.members = weft_xalloc((survey.n_members + 1) * sizeof(void *));
+	Weft__Member *ms = weft_xalloc((survey.n_members + 1) * sizeof(*ms));
+	json_array_foreach (e->members, k, jm) {
+		weft__member__init(&ms[k]);
+		ms[k].name    = (char *) json_string_value(json_object_get(jm, "name"));
+		ms[k].role    = (char *) json_string_value(json_object_get(jm, "role"));
+		ms[k].address = (char *) json_string_value(json_object_get(jm, "address"));
+		ms[k].state   = (char *) json_string_value(json_object_get(jm, "state"));
+		survey.members[k] = &ms[k];
+	}
+	survey.round       = round;
+	survey.results_url = e->results_url;
+	env.body_case      = WEFT__ENVELOPE__BODY_SURVEY;
+	env.survey         = &survey;
+	if (weft_wire_pack(&e->wire, &env, NULL, &msg) == WEFT_OK &&
+	    nng_sendmsg(e->cluster, msg, 0) != 0) {
+		nng_msg_free(msg);
+	}
+	pthread_mutex_unlock(&e->members_lock);
+	free(ms);
+	free(survey.members);
+}
+
+// survey_collect receives answers until the survey time is over.
+static bool
+survey_collect(weft_engine *e, uint64_t round)
+{
+	nng_msg        *msg;
+	Weft__Envelope *env;
+	weft_err        err;
+	int             rv;
+
+	for (;;) {
+		if ((rv = nng_recvmsg(e->cluster, &msg, 0)) != 0) {
+			return (rv != NNG_ECLOSED);
+		}
+		err = weft_wire_expect(msg, WEFT__ENVELOPE__BODY_WORKER_INFO, &env);
+		nng_msg_free(msg);
+		if (err != WEFT_OK) {
+			net_drop("cluster", err);
+			continue;
+		}
+		net_post(&e->mailbox, MAIL_WORKER_INFO, env, NULL, NULL, round);
+	}
+}
+
+static void *
+survey_main(void *arg)
+{
+	weft_engine *e     = arg;
+	uint64_t     round = 0;
+
+	while (!atomic_load(&e->stopping)) {
+		int64_t start = weft_clock_mono_ms();
+		survey_send(e, ++round);
+		if (!survey_collect(e, round)) {
+			break;
+		}
+		net_post(&e->mailbox, MAIL_SURVEY_END, NULL, NULL, NULL, round);
+		while (!atomic_load(&e->stopping) &&
+		    weft_clock_mono_ms() - start < e->cfg.survey_ms) {
+			struct timespec ts = { 0, 20 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+	return (NULL);
+}
+
+weft_err
+net_start(weft_engine *e)
+{
+	for (int i = 0; i < NET_ACTORS; i++) {
+		rep_recv(&e->control_actors[i]);
+		rep_recv(&e->results_actors[i]);
+	}
+	if (pthread_create(&e->survey_thread, NULL, survey_main, e) != 0) {
+		return (WEFT_EUNAVAIL);
+	}
+	e->survey_started = true;
+	return (WEFT_OK);
+}
+
+void
+net_close(weft_engine *e)
+{
+	if (!e->net_open) {
+		return;
+	}
+	e->net_open = false;
+	nng_close(e->control);
+	nng_close(e->results);
+	nng_close(e->cluster);
+	nng_close(e->events);
+	if (e->survey_started) {
+		pthread_join(e->survey_thread, NULL);
+		e->survey_started = false;
+	}
+	rep_actors_close(e->control_actors);
+	rep_actors_close(e->results_actors);
+	e->control_actors = e->results_actors = NULL;
+}
+
+// ---- the event stream ----
+
+void
+net_publish(weft_engine *e, const weft_event *ev)
+{
+	Weft__Envelope env = WEFT__ENVELOPE__INIT;
+	Weft__Event    pe  = WEFT__EVENT__INIT;
+	nng_msg       *msg;
+	char           topic[128];
+
+	pe.id        = ev->id;
+	pe.run_id    = (char *) (ev->run_id ? ev->run_id : "");
+	pe.seq       = ev->seq;
+	pe.ts_ms     = (uint64_t) ev->ts_ms;
+	pe.type      = (char *) ev->type;
+	pe.step_id   = (char *) (ev->step_id ? ev->step_id : "");
+	pe.attempt   = ev->attempt;
+	pe.node      = (char *) (ev->node ? ev->node : "");
+	pe.data_json = (char *) ev->data_text;
+	env.body_case = WEFT__ENVELOPE__BODY_EVENT;
+	env.event     = &pe;
+	if (ev->run_id != NULL) {
+		snprintf(topic, sizeof(topic), "run:%s", ev->run_id);
+	} else {
+		snprintf(topic, sizeof(topic), "node:%s", ev->node ? ev->node : "");
+	}
+	if (weft_wire_pack(&e->wire, &env, topic, &msg) != WEFT_OK) {
+		return;
+	}
+	if (nng_sendmsg(e->events, msg, NNG_FLAG_NONBLOCK) != 0) {
+		nng_msg_free(msg);
+	}
+}
+
+// ---- dispatch to workers ----
+
+weft_err
+net_peer_dial(weft_engine *e, weft_peer *p, const char *url)
+{
+	int rv;
+
+	(void) e;
+	if (p->open && strcmp(p->url, url) == 0) {
+		return (WEFT_OK);
+	}
+	net_peer_close(p);
+	if ((rv = nng_req0_open(&p->sock)) != 0) {
+		return (weft_err_from_nng(rv));
+	}
+	weft_wire_socket_limits(p->sock);
+	// We time out and re-dispatch ourselves; nng's resend would
+	// deliver an assignment twice.
+	nng_socket_set_ms(p->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	if ((rv = nng_dial(p->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+		nng_close(p->sock);
+		weft_log_warn("DISPATCH-DIAL", "worker=%s url=%s: %s", p->name,
+		    url, nng_strerror(rv));
+		return (weft_err_from_nng(rv));
+	}
+	snprintf(p->url, sizeof(p->url), "%s", url);
+	p->open = true;
+	return (WEFT_OK);
+}
+
+void
+net_peer_close(weft_peer *p)
+{
+	if (p->open) {
+		nng_close(p->sock);
+		p->open = false;
+	}
+}
+
+static void
+assign_cb(void *arg)
+{
+	assign_op *op = arg;
+	int        rv = nng_aio_result(op->aio);
+
+	if (rv == 0 && !op->receiving) {
+		op->receiving = true;
+		nng_ctx_recv(op->ctx, op->aio);
+		return;
+	}
+	if (rv != 0 && !op->receiving) {
+		nng_msg_free(nng_aio_get_msg(op->aio));
+	}
+	op->result = rv;
+	op->reply  = rv == 0 ? nng_aio_get_msg(op->aio) : NULL;
+	net_post(&op->eng->mailbox, MAIL_ASSIGN, NULL, NULL, op, 0);
+}
+
+void
+net_assign_send(weft_engine *e, assign_op *op, nng_msg *batch)
+{
+	int rv;
+
+	op->eng = e;
+	if ((rv = nng_ctx_open(&op->ctx, op->peer->sock)) != 0 ||
+	    (rv = nng_aio_alloc(&op->aio, assign_cb, op)) != 0) {
+		nng_msg_free(batch);
+		op->result = rv;
+		net_post(&e->mailbox, MAIL_ASSIGN, NULL, NULL, op, 0);
+		return;
+	}
+	nng_aio_set_timeout(op->aio, NET_ASSIGN_TIMEOUT_MS);
+	nng_aio_set_msg(op->aio, batch);
+	nng_ctx_send(op->ctx, op->aio);
+}
+
+void
+net_assign_free(assign_op *op)
+{
+	if (op->aio != NULL) {
+		nng_aio_free(op->aio);
+	}
+	nng_ctx_close(op->ctx);
+	if (op->reply != NULL) {
+		nng_msg_free(op->reply);
+	}
+	free(op->items);
+	atomic_fetch_sub(&op->eng->ops_live, 1);
+	free(op);
+}

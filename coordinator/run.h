@@ -1,0 +1,230 @@
+// run: one workflow run: its state machine and the bookkeeping of its steps.
+//
+// Everything here is pure: functions take the run, an input and `now`, change
+// the run, and append events and effects to a weft_out. No I/O, no clock, no
+// logging. The engine turns the output into store writes, then messages.
+#ifndef WEFT_RUN_H
+#define WEFT_RUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "def.h"
+#include "err.h"
+#include "id.h"
+#include "step.h"
+
+// Run states; terminal states last (weft_run_terminal relies on it).
+#define WEFT_RUN_STATE_MAP(X)                                                \
+	X(QUEUED, "queued")       /* accepted, waiting to start */           \
+	X(RUNNING, "running")     /* steps are being scheduled */            \
+	X(PAUSED, "paused")       /* nothing new dispatched; in-flight ends */ \
+	X(SUCCEEDED, "succeeded") /* terminal */                             \
+	X(FAILED, "failed")       /* terminal: a step failed for good */     \
+	X(CANCELLED, "cancelled") /* terminal */                             \
+	X(TIMED_OUT, "timed_out") /* terminal: the run's timeout expired */
+
+enum weft_run_state {
+#define WEFT_RUN_STATE_ENUM(name, str) WEFT_RUN_##name,
+	WEFT_RUN_STATE_MAP(WEFT_RUN_STATE_ENUM)
+#undef WEFT_RUN_STATE_ENUM
+	WEFT_RUN_NSTATES
+};
+
+#define WEFT_RUN_INPUT_MAP(X)                                        \
+	X(START, "start")             /* begin scheduling */         \
+	X(PAUSE, "pause")             /* operator pause */           \
+	X(RESUME, "resume")           /* operator resume */          \
+	X(DONE_OK, "done_ok")         /* every step ended, none failed */ \
+	X(DONE_FAILED, "done_failed") /* every step ended, some failed */ \
+	X(CANCEL, "cancel")           /* operator cancel */          \
+	X(TIMEOUT, "timeout")         /* run deadline expired */     \
+	X(RETRY, "retry")             /* operator retry of an ended run */
+
+enum weft_run_input {
+#define WEFT_RUN_INPUT_ENUM(name, str) WEFT_RUN_IN_##name,
+	WEFT_RUN_INPUT_MAP(WEFT_RUN_INPUT_ENUM)
+#undef WEFT_RUN_INPUT_ENUM
+	WEFT_RUN_NINPUTS
+};
+
+// weft_run_next computes the run state after `in`; WEFT_ESTATE when illegal.
+weft_err weft_run_next(
+    enum weft_run_state from, enum weft_run_input in, enum weft_run_state *to);
+
+bool        weft_run_terminal(enum weft_run_state s);
+const char *weft_run_state_name(enum weft_run_state s);
+const char *weft_run_input_name(enum weft_run_input in);
+bool        weft_run_state_parse(const char *name, enum weft_run_state *out);
+
+// Runtime state of one step of a run.
+typedef struct weft_step_rt {
+	enum weft_step_state state;
+	uint32_t             attempt;    // current attempt, 1-based; 0 before
+	uint32_t             waiting;    // dependencies not yet ended
+	uint32_t             lost;       // attempts lost with their worker
+	uint32_t             failures;   // attempts that failed or timed out
+	json_t              *output;     // when succeeded (owned)
+	char                *error;      // when failed (owned)
+	int64_t              started_ms; // wall ms of the current attempt
+	int64_t              due_ms;     // retry_wait: when ready again (wall)
+	char                 node[64];   // worker holding the attempt, or ""
+	bool                 queued;     // on the engine's ready queue
+} weft_step_rt;
+
+typedef struct weft_run {
+	char                id[WEFT_ID_LEN + 1];
+	const weft_def     *def;       // borrowed from the engine's cache
+	enum weft_run_state state;
+	json_t             *input;     // run input (owned)
+	json_t             *params;    // bound params (owned)
+	uint64_t            seq;       // last per-run event sequence used
+	weft_step_rt       *steps;     // def->nsteps entries (owned)
+	size_t              nended;    // steps in a terminal state
+	size_t              nfailed;   // steps ended failed
+	int64_t             created_ms;
+	int64_t             deadline_ms; // wall ms when the run times out, 0 none
+	// Engine bookkeeping; run.c never reads these.
+	int                 refs;  // ready-queue entries and timers on it
+	bool                reaping; // queued for freeing this iteration
+	const struct weft_map *index; // step id -> index + 1 (def cache)
+} weft_run;
+
+// One event produced by a transition, before the engine numbers it.
+typedef struct weft_out_event {
+	const char *type;    // static string, e.g. "step_succeeded"
+	weft_run   *run;     // NULL for cluster events
+	long        step;    // step index, -1 for run events
+	uint32_t    attempt;
+	const char *node;    // borrowed, or NULL
+	json_t     *data;    // taken (owned by the output)
+} weft_out_event;
+
+// Effects besides events, applied after the commit.
+enum weft_effect_kind {
+	WEFT_EFFECT_ENQUEUE,      // put step on the ready queue
+	WEFT_EFFECT_RETRY_TIMER,  // at at_ms (wall): retry_due for attempt
+	WEFT_EFFECT_STEP_TIMEOUT, // at at_ms (wall): timeout for attempt
+	WEFT_EFFECT_RUN_TIMEOUT,  // at at_ms (wall): the run's deadline
+	WEFT_EFFECT_ABORT,        // tell `node` to abort the attempt
+	WEFT_EFFECT_RUN_ENDED,    // the run reached a terminal state
+	WEFT_EFFECT_RELEASE,      // the attempt no longer holds a slot on node
+};
+
+// Lost attempts are retried this many times whatever the retry policy says:
+// losing a worker is not the step's fault.
+#define WEFT_RUN_MAX_LOST 3
+
+typedef struct weft_effect {
+	enum weft_effect_kind kind;
+	weft_run             *run;
+	long                  step;
+	uint32_t              attempt;
+	int64_t               at_ms;
+	char                  node[64];
+} weft_effect;
+
+// The output of a batch of transitions: events then effects, in order.
+typedef struct weft_out {
+	weft_out_event *events;
+	size_t          nevents, cap_events;
+	weft_effect    *effects;
+	size_t          neffects, cap_effects;
+} weft_out;
+
+void weft_out_init(weft_out *o);
+void weft_out_reset(weft_out *o); // frees event data, keeps capacity
+void weft_out_fini(weft_out *o);
+
+// weft_out_event_add appends an event (data taken; NULL means {}).
+void weft_out_event_add(weft_out *o, const char *type, weft_run *run,
+    long step, uint32_t attempt, const char *node, json_t *data);
+
+// weft_run_alloc makes a queued run of def (borrowed; must outlive the run)
+// with input and params (both taken). Emits run_queued.
+weft_run *weft_run_alloc(const char *id, const weft_def *def, json_t *input,
+    json_t *params, int64_t now, weft_out *o);
+
+// weft_run_free frees the run and what it owns (NULL is fine).
+void weft_run_free(weft_run *r);
+
+// weft_run_start moves a queued run to running and resolves its roots.
+weft_err weft_run_start(weft_run *r, int64_t now, weft_out *o);
+
+// weft_run_dispatched records that step i's next attempt went to node.
+weft_err weft_run_dispatched(weft_run *r, long i, const char *node,
+    int64_t now, weft_out *o);
+
+// weft_run_accepted / weft_run_rejected: the worker's answer for attempt.
+weft_err weft_run_accepted(weft_run *r, long i, uint32_t attempt, weft_out *o);
+weft_err weft_run_rejected(weft_run *r, long i, uint32_t attempt,
+    const char *reason, weft_out *o);
+
+// The ending of an attempt, from a worker's result.
+typedef struct weft_result {
+	uint32_t    attempt;
+	bool        ok;
+	json_t     *output;      // borrowed; when ok
+	const char *error;       // when not ok
+	int         exit_code;
+	const char *stderr_tail; // may be ""
+	const char *node;        // who reported it
+	int64_t     started_ms, finished_ms;
+} weft_result;
+
+// weft_run_result applies a result. A result for an attempt that is not the
+// current one, or for a step that already ended, is recorded as
+// result_ignored (a duplicate of the applied result is dropped silently)
+// and returns WEFT_ESTATE.
+weft_err weft_run_result(
+    weft_run *r, long i, const weft_result *res, int64_t now, weft_out *o);
+
+// weft_run_lost: the node holding step i's attempt is gone.
+weft_err weft_run_lost(weft_run *r, long i, int64_t now, weft_out *o);
+
+// weft_run_timeout: step i's attempt ran past its timeout.
+weft_err weft_run_timeout(
+    weft_run *r, long i, uint32_t attempt, int64_t now, weft_out *o);
+
+// weft_run_retry_due: step i's backoff for `attempt` expired.
+weft_err weft_run_retry_due(weft_run *r, long i, uint32_t attempt, weft_out *o);
+
+// weft_run_fail_step fails ready step i without a worker (bad input).
+weft_err weft_run_fail_step(
+    weft_run *r, long i, const char *error, int64_t now, weft_out *o);
+
+// weft_run_cancel, weft_run_pause, weft_run_resume, weft_run_expire: the
+// run-level inputs; WEFT_ESTATE when the run's state does not take them.
+weft_err weft_run_cancel(weft_run *r, const char *reason, weft_out *o);
+weft_err weft_run_pause(weft_run *r, weft_out *o);
+weft_err weft_run_resume(weft_run *r, weft_out *o);
+weft_err weft_run_expire(weft_run *r, weft_out *o);
+
+// weft_run_retry restarts an ended, unsuccessful run: failed, cancelled
+// and skipped steps go back to pending and are resolved again.
+weft_err weft_run_retry(weft_run *r, weft_out *o);
+
+// weft_run_restore_step sets step i as the store last recorded it, for
+// recovery after a coordinator restart (output borrowed).
+void weft_run_restore_step(weft_run *r, long i, enum weft_step_state st,
+    uint32_t attempt, const char *node, json_t *output, const char *error);
+
+// weft_run_restore_done finishes a restore: recounts dependencies, queues
+// ready steps, makes retry_wait steps ready, resolves pending steps whose
+// dependencies ended, and ends the run if nothing is left. Attempts in
+// flight stay in flight: their results, or their worker's loss, end them.
+void weft_run_restore_done(weft_run *r, weft_out *o);
+
+// weft_run_step_input builds the input document of step i: {input, params,
+// steps: {dep: {status, output[, error]}}, with: rendered}. NULL with err
+// set when `with` does not render. New reference.
+json_t *weft_run_step_input(
+    const weft_run *r, long i, char *err, size_t errlen);
+
+// weft_run_output returns the run output: sink outputs by step id (new ref).
+json_t *weft_run_output(const weft_run *r);
+
+#endif

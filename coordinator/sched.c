@@ -1,0 +1,579 @@
+// sched: the engine's scheduling state: the worker registry (fed by
+// surveys), ready queues per step type, timers, and the matching of ready
+// steps to workers with free slots, least loaded first.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "engine_int.h"
+#include "jsonx.h"
+#include "log.h"
+
+// Most assignments in one message; larger batches are split.
+#define SCHED_BATCH_MAX 512
+
+// ---- gossip ----
+
+// sched_members rebuilds the membership list the surveys carry.
+static void
+sched_members(weft_engine *e)
+{
+	json_t     *list = json_array();
+	const char *k;
+	void       *v;
+
+	json_array_append_new(list,
+	    json_pack("{s:s, s:s, s:s, s:s}", "name", e->node, "role",
+	        "coordinator", "address", e->cfg.control_url, "state", "alive"));
+	for (size_t i = 0; weft_map_each(&e->workers, &i, &k, &v);) {
+		weft_worker_rec *w = v;
+		json_array_append_new(list,
+		    json_pack("{s:s, s:s, s:s, s:s}", "name", w->name, "role",
+		        "worker", "address", w->url, "state",
+		        w->state == WORKER_ALIVE ? "alive" : "lost"));
+	}
+	pthread_mutex_lock(&e->members_lock);
+	json_decref(e->members);
+	e->members = list;
+	pthread_mutex_unlock(&e->members_lock);
+}
+
+// ---- workers ----
+
+static weft_worker_rec *
+sched_worker_get(weft_engine *e, const char *name)
+{
+	weft_worker_rec *w = weft_map_get(&e->workers, name);
+
+	if (w == NULL) {
+		w = weft_xalloc(sizeof(*w));
+		snprintf(w->name, sizeof(w->name), "%s", name);
+		snprintf(w->peer.name, sizeof(w->peer.name), "%s", name);
+		w->types = json_array();
+		w->state = WORKER_UNKNOWN;
+		weft_map_put(&e->workers, w->name, w);
+	}
+	return (w);
+}
+
+weft_worker_rec *
+sched_worker_info(
+    weft_engine *e, const Weft__WorkerInfo *wi, uint64_t round, int64_t now)
+{
+	weft_worker_rec *w;
+	bool             joined;
+
+	if (wi->name[0] == '\0' || strlen(wi->name) >= sizeof(w->name) ||
+	    wi->dispatch_url[0] == '\0' || strlen(wi->dispatch_url) >= 256) {
+		weft_log_warn("WORKER-BAD", "survey answer without a usable "
+		    "name or dispatch url (name=%.64s)", wi->name);
+		return (NULL);
+	}
+	w      = sched_worker_get(e, wi->name);
+	joined = w->state != WORKER_ALIVE || strcmp(w->url, wi->dispatch_url) != 0;
+	json_array_clear(w->types);
+	for (size_t k = 0; k < wi->n_step_types; k++) {
+		json_array_append_new(w->types, json_string(wi->step_types[k]));
+	}
+	w->slots            = wi->slots;
+	w->reported_running = wi->running;
+	w->last_round       = round;
+	w->seen_ms          = now;
+	if (!joined) {
+		return (w);
+	}
+	snprintf(w->url, sizeof(w->url), "%s", wi->dispatch_url);
+	w->state     = WORKER_ALIVE;
+	w->joined_ms = now;
+	net_peer_dial(e, &w->peer, w->url);
+	weft_out_event_add(&e->out, "worker_joined", NULL, -1, 0, w->name,
+	    json_pack("{s:s, s:O, s:i}", "address", w->url, "step_types",
+	        w->types, "slots", (int) w->slots));
+	weft_log_notice("WORKER-JOIN", "worker=%s url=%s slots=%u", w->name,
+	    w->url, w->slots);
+	sched_members(e);
+	return (w);
+}
+
+// sched_worker_lost declares w lost and every attempt it held with it.
+static void
+sched_worker_lost(weft_engine *e, weft_worker_rec *w, int64_t now)
+{
+	const char *k;
+	void       *v;
+	size_t      before = e->out.neffects;
+
+	w->state = WORKER_LOST;
+	weft_out_event_add(&e->out, "worker_lost", NULL, -1, 0, w->name,
+	    json_pack("{s:I}", "missed_surveys",
+	        (json_int_t) (e->round - w->last_round)));
+	weft_log_warn("WORKER-LOST", "worker=%s missed=%llu", w->name,
+	    (unsigned long long) (e->round - w->last_round));
+	// A loss is rare: a scan of the active runs is cheap enough.
+	for (size_t i = 0; weft_map_each(&e->runs, &i, &k, &v);) {
+		weft_run *r = v;
+		for (size_t s = 0; s < r->def->nsteps; s++) {
+			weft_step_rt *st = &r->steps[s];
+			if ((st->state == WEFT_STEP_DISPATCHED ||
+			        st->state == WEFT_STEP_RUNNING) &&
+			    strcmp(st->node, w->name) == 0) {
+				weft_run_lost(r, (long) s, now, &e->out);
+			}
+		}
+	}
+	engine_apply_internal(e, before);
+	w->inflight = 0;
+	sched_members(e);
+}
+
+void
+sched_survey_end(weft_engine *e, uint64_t round, int64_t now)
+{
+	const char *k;
+	void       *v;
+
+	e->round = round;
+	for (size_t i = 0; weft_map_each(&e->workers, &i, &k, &v);) {
+		weft_worker_rec *w = v;
+		if (w->state != WORKER_LOST &&
+		    round - w->last_round >= (uint64_t) e->cfg.lost_after) {
+			sched_worker_lost(e, w, now);
+		}
+	}
+}
+
+void
+sched_release(weft_engine *e, const char *node)
+{
+	weft_worker_rec *w = weft_map_get(&e->workers, node);
+	if (w != NULL && w->inflight > 0) {
+		w->inflight--;
+	}
+}
+
+void
+sched_restore_inflight(weft_engine *e, const char *node)
+{
+	weft_worker_rec *w = sched_worker_get(e, node);
+	w->inflight++;
+}
+
+json_t *
+sched_workers_json(weft_engine *e)
+{
+	json_t     *arr = json_array();
+	const char *k;
+	void       *v;
+
+	for (size_t i = 0; weft_map_each(&e->workers, &i, &k, &v);) {
+		weft_worker_rec *w = v;
+		json_array_append_new(arr,
+		    json_pack("{s:s, s:s, s:O, s:i, s:i, s:s, s:I, s:I}", "name",
+		        w->name, "address", w->url, "step_types", w->types,
+		        "slots", (int) w->slots, "running", (int) w->inflight,
+		        "state",
+		        w->state == WORKER_ALIVE     ? "alive"
+		            : w->state == WORKER_LOST ? "lost"
+		                                      : "unknown",
+		        "last_seen_ms", (json_int_t) w->seen_ms, "joined_ms",
+		        (json_int_t) w->joined_ms));
+	}
+	return (arr);
+}
+
+// ---- ready queues ----
+
+static ready_queue *
+sched_queue(weft_engine *e, const char *type)
+{
+	ready_queue *q = weft_map_get(&e->queues, type);
+	if (q == NULL) {
+		q = weft_xalloc(sizeof(*q));
+		weft_map_put(&e->queues, type, q);
+	}
+	return (q);
+}
+
+void
+sched_enqueue(weft_engine *e, weft_run *r, long step)
+{
+	ready_queue *q = sched_queue(e, r->def->steps[step].type);
+
+	if (r->steps[step].queued) {
+		return;
+	}
+	if (q->count == q->cap) {
+		size_t     ncap = q->cap ? q->cap * 2 : 1024;
+		ready_ent *n    = weft_xalloc(ncap * sizeof(*n));
+		for (size_t k = 0; k < q->count; k++) {
+			n[k] = q->ents[(q->head + k) % q->cap];
+		}
+		free(q->ents);
+		q->ents = n;
+		q->cap  = ncap;
+		q->head = 0;
+	}
+	q->ents[(q->head + q->count) % q->cap] = (ready_ent) { r, step };
+	q->count++;
+	r->steps[step].queued = true;
+	r->refs++;
+}
+
+static ready_ent
+sched_pop(ready_queue *q)
+{
+	ready_ent ent = q->ents[q->head];
+	q->head       = (q->head + 1) % q->cap;
+	q->count--;
+	return (ent);
+}
+
+// sched_pick returns the alive worker advertising type with the lowest
+// load (in flight / slots) and a free slot, or NULL.
+static weft_worker_rec *
+sched_pick(weft_engine *e, const char *type)
+{
+	weft_worker_rec *best = NULL;
+	const char      *k;
+	void            *v;
+
+	for (size_t i = 0; weft_map_each(&e->workers, &i, &k, &v);) {
+		weft_worker_rec *w = v;
+		size_t           t;
+		json_t          *jt;
+		bool             has = false;
+		if (w->state != WORKER_ALIVE || w->inflight >= w->slots ||
+		    !w->peer.open) {
+			continue;
+		}
+		json_array_foreach (w->types, t, jt) {
+			if (strcmp(json_string_value(jt), type) == 0) {
+				has = true;
+				break;
+			}
+		}
+		if (has && (best == NULL ||
+		               (uint64_t) w->inflight * best->slots <
+		                   (uint64_t) best->inflight * w->slots)) {
+			best = w;
+		}
+	}
+	return (best);
+}
+
+static void
+sched_batch_add(weft_worker_rec *w, weft_run *r, long i, char *input)
+{
+	const weft_def_step *d = &r->def->steps[i];
+	Weft__Assignment    *a = weft_xalloc(sizeof(*a));
+
+	if (w->nbatch == w->capbatch) {
+		w->capbatch   = w->capbatch ? w->capbatch * 2 : 64;
+		w->batch      = weft_xrealloc(w->batch, w->capbatch * sizeof(*w->batch));
+		w->batch_msgs = weft_xrealloc(
+		    w->batch_msgs, w->capbatch * sizeof(*w->batch_msgs));
+	}
+	weft__assignment__init(a);
+	a->run_id     = r->id;
+	a->step_id    = d->id;
+	a->attempt    = r->steps[i].attempt;
+	a->type       = d->type;
+	a->input_json = input;
+	a->timeout_ms = d->timeout_ms;
+	snprintf(w->batch[w->nbatch].run_id, sizeof(w->batch[0].run_id), "%s",
+	    r->id);
+	w->batch[w->nbatch].step    = i;
+	w->batch[w->nbatch].attempt = a->attempt;
+	w->batch_msgs[w->nbatch++]  = a;
+}
+
+// sched_dispatch_one hands ready step i of r to w, or fails the step when
+// its input cannot be built.
+static void
+sched_dispatch_one(weft_engine *e, weft_worker_rec *w, weft_run *r, long i,
+    int64_t now)
+{
+	char    err[512];
+	json_t *input = weft_run_step_input(r, i, err, sizeof(err));
+	size_t  before = e->out.neffects;
+
+	if (input == NULL) {
+		weft_run_fail_step(r, i, err, now, &e->out);
+		engine_apply_internal(e, before);
+		return;
+	}
+	weft_run_dispatched(r, i, w->name, now, &e->out);
+	w->inflight++;
+	atomic_fetch_add(&e->steps_dispatched, 1);
+	sched_batch_add(w, r, i, weft_json_dump(input));
+	json_decref(input);
+}
+
+void
+sched_dispatch(weft_engine *e, int64_t now)
+{
+	const char *type;
+	void       *v;
+
+	for (size_t qi = 0; weft_map_each(&e->queues, &qi, &type, &v);) {
+		ready_queue *q = v;
+		while (q->count > 0) {
+			weft_worker_rec *w = sched_pick(e, type);
+			ready_ent        ent;
+			if (w == NULL) {
+				break;
+			}
+			ent                            = sched_pop(q);
+			ent.run->steps[ent.step].queued = false;
+			if (ent.run->state == WEFT_RUN_RUNNING &&
+			    ent.run->steps[ent.step].state == WEFT_STEP_READY) {
+				sched_dispatch_one(e, w, ent.run, ent.step, now);
+			}
+			run_slot_rele(e, ent.run);
+		}
+	}
+}
+
+// ---- sending ----
+
+static void
+sched_send_op(weft_engine *e, weft_worker_rec *w, size_t from, size_t n,
+    Weft__Abort **aborts, size_t naborts)
+{
+	Weft__Envelope    env = WEFT__ENVELOPE__INIT;
+	Weft__AssignBatch b   = WEFT__ASSIGN_BATCH__INIT;
+	assign_op        *op  = weft_xalloc(sizeof(*op));
+	nng_msg          *msg;
+
+	b.n_items     = n;
+	b.items       = w->batch_msgs + from;
+	b.n_aborts    = naborts;
+	b.aborts      = aborts;
+	env.body_case = WEFT__ENVELOPE__BODY_ASSIGN;
+	env.assign    = &b;
+	op->peer      = &w->peer;
+	op->nitems    = n;
+	op->items     = weft_xalloc((n ? n : 1) * sizeof(*op->items));
+	memcpy(op->items, w->batch + from, n * sizeof(*op->items));
+	op->eng = e;
+	atomic_fetch_add(&e->ops_live, 1);
+	w->peer.inflight_ops++;
+	if (weft_wire_pack(&e->wire, &env, NULL, &msg) != WEFT_OK) {
+		op->result = NNG_EMSGSIZE;
+		engine_mail *m = weft_xalloc(sizeof(*m));
+		m->kind        = MAIL_ASSIGN;
+		m->op          = op;
+		weft_mailbox_post(&e->mailbox, &m->node);
+		return;
+	}
+	net_assign_send(e, op, msg);
+}
+
+// sched_send_aborts tells workers to stop attempts the batch ended.
+static void
+sched_send_aborts(weft_engine *e)
+{
+	for (size_t k = 0; k < e->out.neffects; k++) {
+		weft_effect     *f = &e->out.effects[k];
+		weft_worker_rec *w;
+		Weft__Abort      ab = WEFT__ABORT__INIT;
+		Weft__Abort     *abp = &ab;
+		if (f->kind != WEFT_EFFECT_ABORT ||
+		    (w = weft_map_get(&e->workers, f->node)) == NULL ||
+		    w->state != WORKER_ALIVE || !w->peer.open) {
+			continue;
+		}
+		ab.run_id  = f->run->id;
+		ab.step_id = f->run->def->steps[f->step].id;
+		ab.attempt = f->attempt;
+		sched_send_op(e, w, 0, 0, &abp, 1);
+	}
+}
+
+void
+sched_send_batches(weft_engine *e)
+{
+	const char *k;
+	void       *v;
+
+	sched_send_aborts(e);
+	for (size_t i = 0; weft_map_each(&e->workers, &i, &k, &v);) {
+		weft_worker_rec *w = v;
+		for (size_t from = 0; from < w->nbatch; from += SCHED_BATCH_MAX) {
+			size_t n = w->nbatch - from;
+			sched_send_op(e, w, from,
+			    n > SCHED_BATCH_MAX ? SCHED_BATCH_MAX : n, NULL, 0);
+		}
+		for (size_t j = 0; j < w->nbatch; j++) {
+			free(w->batch_msgs[j]->input_json);
+			free(w->batch_msgs[j]);
+		}
+		w->nbatch = 0;
+	}
+}
+
+void
+sched_assign_done(weft_engine *e, assign_op *op)
+{
+	Weft__Envelope    *env = NULL;
+	Weft__AssignReply *rep = NULL;
+	char               why[128];
+	size_t             before = e->out.neffects;
+
+	snprintf(why, sizeof(why), "dispatch to %s failed: %s", op->peer->name,
+	    op->result ? nng_strerror(op->result) : "bad reply");
+	if (op->result == 0 &&
+	    weft_wire_expect(op->reply, WEFT__ENVELOPE__BODY_ASSIGN_REPLY,
+	        &env) == WEFT_OK) {
+		rep = env->assign_reply;
+	}
+	for (size_t k = 0; k < op->nitems; k++) {
+		assign_item *it = &op->items[k];
+		weft_run    *r  = engine_run(e, it->run_id);
+		if (r == NULL) {
+			continue;
+		}
+		if (rep != NULL && k < rep->n_accepted && rep->accepted[k]) {
+			weft_run_accepted(r, it->step, it->attempt, &e->out);
+		} else {
+			const char *reason = why;
+			if (rep != NULL && k < rep->n_reason &&
+			    rep->reason[k][0] != '\0') {
+				reason = rep->reason[k];
+			}
+			weft_run_rejected(r, it->step, it->attempt, reason, &e->out);
+		}
+	}
+	if (rep == NULL && op->nitems > 0) {
+		weft_log_warn("DISPATCH-FAIL", "%s (%zu steps back to ready)",
+		    why, op->nitems);
+	}
+	engine_apply_internal(e, before);
+	op->peer->inflight_ops--;
+	weft_wire_free(env);
+	net_assign_free(op);
+}
+
+// ---- timers: a binary min-heap on at_ms ----
+
+static void
+heap_swap(timer_ent *a, timer_ent *b)
+{
+	timer_ent t = *a;
+	*a          = *b;
+	*b          = t;
+}
+
+void
+sched_timer(weft_engine *e, enum timer_kind kind, weft_run *r, long step,
+    uint32_t attempt, int64_t at_ms)
+{
+	size_t i;
+
+	if (e->ntimers == e->captimers) {
+		e->captimers = e->captimers ? e->captimers * 2 : 256;
+		e->timers    = weft_xrealloc(e->timers, e->captimers * sizeof(*e->timers));
+	}
+	i            = e->ntimers++;
+	e->timers[i] = (timer_ent) { at_ms, kind, r, step, attempt };
+	r->refs++;
+	while (i > 0 && e->timers[(i - 1) / 2].at_ms > e->timers[i].at_ms) {
+		heap_swap(&e->timers[(i - 1) / 2], &e->timers[i]);
+		i = (i - 1) / 2;
+	}
+}
+
+static timer_ent
+heap_pop(weft_engine *e)
+{
+	timer_ent top = e->timers[0];
+	size_t    i   = 0;
+
+	e->timers[0] = e->timers[--e->ntimers];
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		if (l < e->ntimers && e->timers[l].at_ms < e->timers[m].at_ms) {
+			m = l;
+		}
+		if (r < e->ntimers && e->timers[r].at_ms < e->timers[m].at_ms) {
+			m = r;
+		}
+		if (m == i) {
+			break;
+		}
+		heap_swap(&e->timers[m], &e->timers[i]);
+		i = m;
+	}
+	return (top);
+}
+
+int64_t
+sched_next_timer(weft_engine *e)
+{
+	return (e->ntimers > 0 ? e->timers[0].at_ms : 0);
+}
+
+void
+sched_fire_timers(weft_engine *e, int64_t now)
+{
+	while (e->ntimers > 0 && e->timers[0].at_ms <= now) {
+		timer_ent t      = heap_pop(e);
+		size_t    before = e->out.neffects;
+		// A stale timer (the attempt moved on) is refused by the
+		// transition and changes nothing.
+		switch (t.kind) {
+		case TIMER_RETRY:
+			weft_run_retry_due(t.run, t.step, t.attempt, &e->out);
+			break;
+		case TIMER_STEP_TIMEOUT:
+			weft_run_timeout(t.run, t.step, t.attempt, now, &e->out);
+			break;
+		case TIMER_RUN_TIMEOUT:
+			weft_run_expire(t.run, &e->out);
+			break;
+		}
+		engine_apply_internal(e, before);
+		run_slot_rele(e, t.run);
+	}
+}
+
+void
+sched_close_peers(weft_engine *e)
+{
+	const char *k;
+	void       *v;
+
+	for (size_t i = 0; weft_map_each(&e->workers, &i, &k, &v);) {
+		net_peer_close(&((weft_worker_rec *) v)->peer);
+	}
+}
+
+void
+sched_fini(weft_engine *e)
+{
+	const char *k;
+	void       *v;
+
+	for (size_t i = 0; weft_map_each(&e->workers, &i, &k, &v);) {
+		weft_worker_rec *w = v;
+		net_peer_close(&w->peer);
+		for (size_t j = 0; j < w->nbatch; j++) {
+			free(w->batch_msgs[j]->input_json);
+			free(w->batch_msgs[j]);
+		}
+		free(w->batch);
+		free(w->batch_msgs);
+		json_decref(w->types);
+		free(w);
+	}
+	weft_map_fini(&e->workers);
+	for (size_t i = 0; weft_map_each(&e->queues, &i, &k, &v);) {
+		ready_queue *q = v;
+		free(q->ents);
+		free(q);
+	}
+	weft_map_fini(&e->queues);
+	free(e->timers);
+	e->ntimers = 0;
+}

@@ -1,0 +1,469 @@
+// store: backend-independent parts of the store: opening by URL,
+// migrations, the projections each event implies, and the queries.
+#include "store.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "clock.h"
+#include "jsonx.h"
+#include "log.h"
+#include "map.h"
+#include "migrations.h"
+
+// ---- opening and migrations ----
+
+static int
+store_version_row(void *arg, int ncols, const char **cols)
+{
+	int *v = arg;
+	if (ncols > 0 && cols[0] != NULL) {
+		*v = atoi(cols[0]);
+	}
+	return (0);
+}
+
+static weft_err
+store_migrate(weft_store *s, const weft_migration *list, char *err,
+    size_t errlen)
+{
+	int      have = 0, known = 0;
+	weft_err rv;
+
+	if ((rv = s->ops->lock_schema(s, true)) != WEFT_OK) {
+		goto fail;
+	}
+	rv = s->ops->script(s,
+	    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER "
+	    "PRIMARY KEY, name TEXT NOT NULL, applied_ms BIGINT NOT NULL)");
+	if (rv != WEFT_OK ||
+	    (rv = s->ops->query(s,
+	         "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+	         NULL, 0, store_version_row, &have)) != WEFT_OK) {
+		goto fail;
+	}
+	for (const weft_migration *m = list; m->sql != NULL; m++) {
+		known = m->version;
+	}
+	if (have > known) {
+		s->ops->lock_schema(s, false);
+		snprintf(err, errlen,
+		    "database schema version %d is newer than this binary "
+		    "knows (%d): upgrade weft",
+		    have, known);
+		return (WEFT_ESCHEMA);
+	}
+	for (const weft_migration *m = list; m->sql != NULL; m++) {
+		char        ver[16], now[24];
+		const char *p[3] = { ver, m->name, now };
+		if (m->version <= have) {
+			continue;
+		}
+		snprintf(ver, sizeof(ver), "%d", m->version);
+		snprintf(now, sizeof(now), "%" PRId64, weft_clock_wall_ms());
+		if ((rv = s->ops->begin(s)) != WEFT_OK ||
+		    (rv = s->ops->script(s, m->sql)) != WEFT_OK ||
+		    (rv = s->ops->exec(s,
+		         "INSERT INTO schema_migrations (version, name, "
+		         "applied_ms) VALUES (?, ?, ?)",
+		         p, 3)) != WEFT_OK ||
+		    (rv = s->ops->commit(s)) != WEFT_OK) {
+			s->ops->rollback(s);
+			goto fail;
+		}
+		weft_log_notice("DB-MIGRATE", "applied migration %04d_%s to %s",
+		    m->version, m->name, s->url);
+	}
+	s->ops->lock_schema(s, false);
+	return (WEFT_OK);
+fail:
+	snprintf(err, errlen, "migration failed: %s", s->error);
+	s->ops->lock_schema(s, false);
+	return (rv);
+}
+
+weft_err
+weft_store_open(weft_store **out, const char *url, const char *migrations_dir,
+    bool readonly, char *err, size_t errlen)
+{
+	weft_store           *s = NULL;
+	weft_err              rv;
+	const weft_migration *list = weft_migrations_sqlite;
+
+	(void) migrations_dir; // migrations are compiled in
+	*out = NULL;
+	if (strncmp(url, "postgres://", 11) == 0 ||
+	    strncmp(url, "postgresql://", 13) == 0 ||
+	    strstr(url, "dbname=") != NULL || strstr(url, "host=") != NULL) {
+		snprintf(err, errlen,
+		    "postgres store is not built yet (url %s): use sqlite:PATH",
+		    "postgres://...");
+		return (WEFT_EINVAL);
+	}
+	if (strncmp(url, "sqlite:", 7) == 0) {
+		url += 7;
+	}
+	if (*url == '\0') {
+		snprintf(err, errlen, "empty database path");
+		return (WEFT_EINVAL);
+	}
+	if ((rv = weft_store_sqlite_open(&s, url, readonly, err, errlen)) !=
+	    WEFT_OK) {
+		return (rv);
+	}
+	if (!readonly &&
+	    (rv = store_migrate(s, list, err, errlen)) != WEFT_OK) {
+		weft_store_close(s);
+		return (rv);
+	}
+	*out = s;
+	return (WEFT_OK);
+}
+
+void
+weft_store_close(weft_store *s)
+{
+	if (s != NULL) {
+		s->ops->close(s);
+	}
+}
+
+// ---- the write path ----
+
+// One step's projection row, merged over the events of one batch so each
+// touched step costs one upsert however many events it had.
+typedef struct step_row {
+	const char *run_id, *step_id; // borrowed from the events
+	const char *status, *node;
+	char       *output, *error;   // owned
+	uint32_t    attempt;
+	int64_t     started_ms, ended_ms; // 0 = unchanged
+	int         done_delta;       // terminal transitions in this batch
+} step_row;
+
+static const char *
+step_status_of(const char *type)
+{
+	static const struct {
+		const char *type, *status;
+	} map[] = {
+		{ "step_ready", "ready" },
+		{ "step_dispatched", "dispatched" },
+		{ "step_started", "running" },
+		{ "step_succeeded", "succeeded" },
+		{ "step_failed", "failed" },
+		{ "step_retry_scheduled", "retry_wait" },
+		{ "step_skipped", "skipped" },
+		{ "step_cancelled", "cancelled" },
+	};
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		if (strcmp(map[i].type, type) == 0) {
+			return (map[i].status);
+		}
+	}
+	return (NULL);
+}
+
+static bool
+status_terminal(const char *st)
+{
+	return (st != NULL &&
+	    (strcmp(st, "succeeded") == 0 || strcmp(st, "failed") == 0 ||
+	        strcmp(st, "skipped") == 0 || strcmp(st, "cancelled") == 0));
+}
+
+static void
+step_row_apply(step_row *r, const weft_event *e, const char *status)
+{
+	bool was = status_terminal(r->status);
+
+	r->status  = status;
+	r->attempt = e->attempt;
+	if (e->node != NULL) {
+		r->node = e->node;
+	}
+	if (strcmp(e->type, "step_dispatched") == 0) {
+		r->started_ms = e->ts_ms;
+	}
+	if (strcmp(e->type, "step_succeeded") == 0) {
+		free(r->output);
+		r->output = weft_json_dump_field(e->data, "output");
+	}
+	if (strcmp(e->type, "step_failed") == 0) {
+		json_t *m = json_object_get(e->data, "error");
+		free(r->error);
+		r->error = weft_xstrdup(json_is_string(m) ? json_string_value(m)
+		                                           : "failed");
+	}
+	if (status_terminal(status)) {
+		r->ended_ms = e->ts_ms;
+	}
+	r->done_delta += (int) status_terminal(status) - (int) was;
+}
+
+static weft_err
+store_flush_steps(weft_store *s, weft_map *rows)
+{
+	static const char *sql =
+	    "INSERT INTO steps (run_id, step_id, status, attempt, node, output, "
+	    "error, started_ms, ended_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+	    "ON CONFLICT (run_id, step_id) DO UPDATE SET status = "
+	    "excluded.status, attempt = excluded.attempt, node = "
+	    "COALESCE(excluded.node, steps.node), output = "
+	    "COALESCE(excluded.output, steps.output), error = "
+	    "CASE WHEN excluded.status IN ('ready','dispatched','running') "
+	    "THEN NULL ELSE COALESCE(excluded.error, steps.error) END, "
+	    "started_ms = COALESCE(excluded.started_ms, steps.started_ms), "
+	    "ended_ms = excluded.ended_ms";
+	const char *k;
+	void       *v;
+	weft_err    rv = WEFT_OK;
+
+	for (size_t i = 0; weft_map_each(rows, &i, &k, &v);) {
+		step_row *r = v;
+		char      att[16], st[24], en[24];
+		snprintf(att, sizeof(att), "%u", r->attempt);
+		snprintf(st, sizeof(st), "%" PRId64, r->started_ms);
+		snprintf(en, sizeof(en), "%" PRId64, r->ended_ms);
+		const char *p[9] = { r->run_id, r->step_id, r->status, att,
+			r->node, r->output, r->error, r->started_ms ? st : NULL,
+			r->ended_ms ? en : NULL };
+		if (rv == WEFT_OK) {
+			rv = s->ops->exec(s, sql, p, 9);
+		}
+		if (rv == WEFT_OK && r->done_delta != 0) {
+			char        d[16];
+			const char *q[2] = { d, r->run_id };
+			snprintf(d, sizeof(d), "%d", r->done_delta);
+			rv = s->ops->exec(s,
+			    "UPDATE runs SET steps_done = steps_done + ? WHERE "
+			    "id = ?",
+			    q, 2);
+		}
+		free(r->output);
+		free(r->error);
+		free(r);
+	}
+	return (rv);
+}
+
+// store_project_run applies a run-level event to the runs table.
+static weft_err
+store_project_run(weft_store *s, const weft_event *e)
+{
+	char        ts[24];
+	const char *type = e->type + 4; // after "run_"
+
+	snprintf(ts, sizeof(ts), "%" PRId64, e->ts_ms);
+	if (strcmp(type, "queued") == 0) {
+		char *input  = weft_json_dump_field(e->data, "input");
+		char *params = weft_json_dump_field(e->data, "params");
+		char  ver[24], n[24];
+		snprintf(ver, sizeof(ver), "%" JSON_INTEGER_FORMAT,
+		    json_integer_value(json_object_get(e->data, "version")));
+		snprintf(n, sizeof(n), "%" JSON_INTEGER_FORMAT,
+		    json_integer_value(json_object_get(e->data, "steps")));
+		const char *p[7] = { e->run_id,
+			json_string_value(json_object_get(e->data, "definition")),
+			ver, input, params, ts, n };
+		weft_err rv = s->ops->exec(s,
+		    "INSERT INTO runs (id, definition, version, status, input, "
+		    "params, created_ms, steps_total) VALUES (?, ?, ?, 'queued', "
+		    "?, ?, ?, ?)",
+		    p, 7);
+		free(input);
+		free(params);
+		return (rv);
+	}
+	if (strcmp(type, "started") == 0 || strcmp(type, "resumed") == 0 ||
+	    strcmp(type, "paused") == 0) {
+		const char *st = type[0] == 'p' ? "paused" : "running";
+		const char *p[3] = { st, ts, e->run_id };
+		return (s->ops->exec(s,
+		    "UPDATE runs SET status = ?, started_ms = "
+		    "COALESCE(started_ms, ?) WHERE id = ?",
+		    p, 3));
+	}
+	if (strcmp(type, "retried") == 0) {
+		const char *p[2] = { e->run_id, e->run_id };
+		return (s->ops->exec(s,
+		    "UPDATE runs SET status = 'running', ended_ms = NULL, error "
+		    "= NULL, output = NULL, steps_done = (SELECT COUNT(*) FROM "
+		    "steps WHERE run_id = ? AND status = 'succeeded') WHERE id = ?",
+		    p, 2));
+	}
+	// The endings: succeeded, failed, cancelled, timed_out.
+	char       *out = weft_json_dump_field(e->data, "output");
+	const char *p[5] = { type, out, NULL, ts, e->run_id };
+	json_t     *m    = json_object_get(e->data, "error");
+	p[2]             = json_is_string(m) ? json_string_value(m) : NULL;
+	if (p[2] == NULL && strcmp(type, "succeeded") != 0) {
+		p[2] = type;
+	}
+	weft_err rv = s->ops->exec(s,
+	    "UPDATE runs SET status = ?, output = ?, error = ?, ended_ms = ? "
+	    "WHERE id = ?",
+	    p, 5);
+	free(out);
+	return (rv);
+}
+
+// store_project_other applies definition and worker events.
+static weft_err
+store_project_other(weft_store *s, const weft_event *e)
+{
+	char ts[24];
+
+	snprintf(ts, sizeof(ts), "%" PRId64, e->ts_ms);
+	if (strcmp(e->type, "definition_registered") == 0) {
+		char  ver[24];
+		char *body = weft_json_dump_field(e->data, "definition");
+		snprintf(ver, sizeof(ver), "%" JSON_INTEGER_FORMAT,
+		    json_integer_value(json_object_get(e->data, "version")));
+		const char *p[4] = { json_string_value(
+			                 json_object_get(e->data, "name")),
+			ver, body, ts };
+		weft_err rv = s->ops->exec(s,
+		    "INSERT INTO definitions (name, version, body, created_ms) "
+		    "VALUES (?, ?, ?, ?)",
+		    p, 4);
+		free(body);
+		return (rv);
+	}
+	if (strcmp(e->type, "worker_joined") == 0) {
+		char *types = weft_json_dump_field(e->data, "step_types");
+		char  slots[16];
+		snprintf(slots, sizeof(slots), "%" JSON_INTEGER_FORMAT,
+		    json_integer_value(json_object_get(e->data, "slots")));
+		const char *p[6] = { e->node,
+			json_string_value(json_object_get(e->data, "address")),
+			types, slots, ts, ts };
+		weft_err rv = s->ops->exec(s,
+		    "INSERT INTO workers (name, address, step_types, slots, "
+		    "state, joined_ms, seen_ms) VALUES (?, ?, ?, ?, 'alive', ?, "
+		    "?) ON CONFLICT (name) DO UPDATE SET address = "
+		    "excluded.address, step_types = excluded.step_types, slots = "
+		    "excluded.slots, state = 'alive', seen_ms = excluded.seen_ms",
+		    p, 6);
+		free(types);
+		return (rv);
+	}
+	if (strcmp(e->type, "worker_lost") == 0) {
+		const char *p[1] = { e->node };
+		return (s->ops->exec(s,
+		    "UPDATE workers SET state = 'lost' WHERE name = ?", p, 1));
+	}
+	return (WEFT_OK);
+}
+
+static weft_err
+store_insert_event(weft_store *s, const weft_event *e)
+{
+	char id[24], seq[24], ts[24], att[16];
+
+	snprintf(id, sizeof(id), "%" PRIu64, e->id);
+	snprintf(seq, sizeof(seq), "%" PRIu64, e->seq);
+	snprintf(ts, sizeof(ts), "%" PRId64, e->ts_ms);
+	snprintf(att, sizeof(att), "%u", e->attempt);
+	const char *p[9] = { id, e->run_id, seq, ts, e->type, e->step_id, att,
+		e->node, e->data_text };
+	return (s->ops->exec(s,
+	    "INSERT INTO events (id, run_id, seq, ts_ms, type, step_id, "
+	    "attempt, node, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	    p, 9));
+}
+
+static weft_err
+store_append_all(weft_store *s, const weft_event *evs, size_t n,
+    weft_map *rows)
+{
+	weft_err rv = WEFT_OK;
+	char     key[256];
+
+	for (size_t i = 0; i < n && rv == WEFT_OK; i++) {
+		const weft_event *e = &evs[i];
+		const char       *st;
+		if ((rv = store_insert_event(s, e)) != WEFT_OK) {
+			break;
+		}
+		if (e->step_id != NULL && (st = step_status_of(e->type))) {
+			step_row *r;
+			snprintf(key, sizeof(key), "%s/%s", e->run_id, e->step_id);
+			if ((r = weft_map_get(rows, key)) == NULL) {
+				r          = weft_xalloc(sizeof(*r));
+				r->run_id  = e->run_id;
+				r->step_id = e->step_id;
+				weft_map_put(rows, key, r);
+			}
+			step_row_apply(r, e, st);
+		} else if (e->step_id == NULL && e->run_id != NULL &&
+		    strncmp(e->type, "run_", 4) == 0) {
+			// Steps touched so far must land before run updates
+			// that count them (run_retried).
+			rv = store_flush_steps(s, rows);
+			weft_map_fini(rows);
+			weft_map_init(rows);
+			if (rv == WEFT_OK) {
+				rv = store_project_run(s, e);
+			}
+		} else {
+			rv = store_project_other(s, e);
+		}
+	}
+	return (rv);
+}
+
+weft_err
+weft_store_append(weft_store *s, const weft_event *evs, size_t n)
+{
+	weft_map rows;
+	weft_err rv;
+	int64_t  t0 = weft_clock_mono_ms();
+
+	weft_map_init(&rows);
+	if ((rv = s->ops->begin(s)) != WEFT_OK) {
+		weft_map_fini(&rows);
+		return (rv);
+	}
+	rv = store_append_all(s, evs, n, &rows);
+	// Flush also frees the merged rows, on failure too.
+	weft_err frv = store_flush_steps(s, &rows);
+	weft_map_fini(&rows);
+	if (rv == WEFT_OK) {
+		rv = frv;
+	}
+	if (rv == WEFT_OK) {
+		rv = s->ops->commit(s);
+	}
+	if (rv != WEFT_OK) {
+		s->ops->rollback(s);
+		s->ok = false;
+		return (rv);
+	}
+	s->ok = true;
+	s->commits++;
+	s->events += n;
+	s->commit_us_sum += (uint64_t) (weft_clock_mono_ms() - t0) * 1000;
+	return (WEFT_OK);
+}
+
+int
+weft_store_u64_row(void *arg, int ncols, const char **cols)
+{
+	uint64_t *v = arg;
+	if (ncols > 0 && cols[0] != NULL) {
+		*v = strtoull(cols[0], NULL, 10);
+	}
+	return (0);
+}
+
+weft_err
+weft_store_max_event_id(weft_store *s, uint64_t *out)
+{
+	*out = 0;
+	return (s->ops->query(s, "SELECT COALESCE(MAX(id), 0) FROM events",
+	    NULL, 0, weft_store_u64_row, out));
+}

@@ -1,0 +1,125 @@
+// store: the durable event log and its projections, behind an ops table.
+//
+// A backend (store_sqlite.c, later store_pg.c) supplies transactions,
+// cached prepared statements and row iteration. Everything above that —
+// migrations, the projections each event implies, the queries — lives once
+// in store.c, so both backends behave the same by construction.
+#ifndef WEFT_STORE_H
+#define WEFT_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "err.h"
+
+// One audit event as stored. Strings are borrowed for the call.
+typedef struct weft_event {
+	uint64_t    id;      // global, consecutive
+	const char *run_id;  // NULL for cluster events
+	uint64_t    seq;     // per-run sequence, 0 for cluster events
+	int64_t     ts_ms;   // wall clock
+	const char *type;
+	const char *step_id; // NULL when none
+	uint32_t    attempt;
+	const char *node;    // NULL when none
+	json_t     *data;    // object (borrowed)
+	const char *data_text; // data as compact JSON (borrowed)
+} weft_event;
+
+typedef struct weft_store weft_store;
+
+// weft_store_row_fn receives one result row: ncols text cells (NULL = SQL
+// NULL). Return non-zero to stop early.
+typedef int (*weft_store_row_fn)(void *arg, int ncols, const char **cols);
+
+typedef struct weft_store_ops {
+	const char *name; // "sqlite" or "postgres"
+	// '?' placeholders; the backend rewrites them as it needs.
+	weft_err (*exec)(weft_store *s, const char *sql, const char **params,
+	    int nparams);
+	weft_err (*query)(weft_store *s, const char *sql, const char **params,
+	    int nparams, weft_store_row_fn fn, void *arg);
+	// Runs a whole script (no params), for migrations.
+	weft_err (*script)(weft_store *s, const char *sql);
+	weft_err (*begin)(weft_store *s);
+	weft_err (*commit)(weft_store *s);
+	void (*rollback)(weft_store *s);
+	// Serializes schema changes between coordinators (no-op for sqlite).
+	weft_err (*lock_schema)(weft_store *s, bool lock);
+	void (*close)(weft_store *s);
+} weft_store_ops;
+
+// Embedded first in every backend's struct.
+struct weft_store {
+	const weft_store_ops *ops;
+	char                  error[512]; // last backend error text
+	char                  url[256];   // for logs, without secrets
+	bool                  ok;         // the last operation worked
+	// Statistics (engine thread only).
+	uint64_t commits;       // batches committed
+	uint64_t events;        // events committed
+	uint64_t commit_us_sum; // total commit time
+};
+
+// weft_store_open opens url: "sqlite:PATH" (or a bare path, or
+// "sqlite::memory:"), or a postgres URL/conninfo. Applies migrations from
+// migrations_dir unless readonly. On failure *out is NULL and err (errlen)
+// says why.
+weft_err weft_store_open(weft_store **out, const char *url,
+    const char *migrations_dir, bool readonly, char *err, size_t errlen);
+
+// weft_store_close closes s (NULL is fine).
+void weft_store_close(weft_store *s);
+
+// weft_store_append writes events (n, borrowed) and their projections in
+// one transaction. On failure nothing is written.
+weft_err weft_store_append(weft_store *s, const weft_event *evs, size_t n);
+
+// weft_store_max_event_id returns the largest event id (0 when empty).
+weft_err weft_store_max_event_id(weft_store *s, uint64_t *out);
+
+// Queries; each returns a new JSON value in *out (the control reply body).
+typedef struct weft_events_filter {
+	const char  *run_id, *step_id, *node, *text; // NULL = any
+	const char **types; // NULL or ntypes names
+	size_t       ntypes;
+	uint64_t     after;  // id cursor
+	int64_t      since_ms, until_ms; // 0 = open
+	uint32_t     limit;  // 0 = default 1000
+} weft_events_filter;
+
+typedef struct weft_runs_filter {
+	const char *status, *definition, *before; // NULL = any
+	uint32_t    limit;                        // 0 = default 100
+} weft_runs_filter;
+
+weft_err weft_store_get_run(weft_store *s, const char *id, json_t **out);
+weft_err weft_store_list_runs(
+    weft_store *s, const weft_runs_filter *f, json_t **out);
+weft_err weft_store_list_events(
+    weft_store *s, const weft_events_filter *f, json_t **out);
+weft_err weft_store_list_definitions(weft_store *s, json_t **out);
+
+// weft_store_get_definition returns the body text (malloc'd) of name at
+// version (0 = latest) and the version found.
+weft_err weft_store_get_definition(weft_store *s, const char *name,
+    int64_t version, char **body, int64_t *found);
+
+// weft_store_unfinished_runs returns, for recovery, an array of the runs
+// not in a terminal state: {id, definition, version, status, input, params,
+// created_ms, last_seq, steps: [{step_id, status, attempt, node, output,
+// error}]}.
+weft_err weft_store_unfinished_runs(weft_store *s, json_t **out);
+
+// weft_store_u64_row is a row function storing the first cell as a number
+// into the uint64_t at arg.
+int weft_store_u64_row(void *arg, int ncols, const char **cols);
+
+// Backend constructors (store_sqlite.c, store_pg.c).
+weft_err weft_store_sqlite_open(weft_store **out, const char *path,
+    bool readonly, char *err, size_t errlen);
+
+#endif

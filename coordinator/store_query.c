@@ -1,0 +1,410 @@
+// store_query: the read side of the store: runs, steps, events and
+// definitions as the JSON bodies of control replies and HTTP answers.
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "clock.h"
+#include "jsonx.h"
+#include "store.h"
+
+// A SQL text and its parameters, built clause by clause.
+typedef struct sqlbuf {
+	char        sql[2048];
+	size_t      len;
+	const char *params[32];
+	char        own[8][32]; // storage for numeric parameters
+	int         nparams, nown;
+} sqlbuf;
+
+static void
+sql_add(sqlbuf *b, const char *text)
+{
+	int n = snprintf(b->sql + b->len, sizeof(b->sql) - b->len, "%s", text);
+	if (n > 0 && b->len + (size_t) n < sizeof(b->sql)) {
+		b->len += (size_t) n;
+	}
+}
+
+static void
+sql_param(sqlbuf *b, const char *clause, const char *value)
+{
+	if (b->nparams < 32) {
+		sql_add(b, clause);
+		b->params[b->nparams++] = value;
+	}
+}
+
+static void
+sql_num(sqlbuf *b, const char *clause, int64_t v)
+{
+	if (b->nown < 8) {
+		snprintf(b->own[b->nown], sizeof(b->own[0]), "%" PRId64, v);
+		sql_param(b, clause, b->own[b->nown++]);
+	}
+}
+
+static json_int_t
+cell_int(const char *c)
+{
+	return (c != NULL ? (json_int_t) strtoll(c, NULL, 10) : 0);
+}
+
+static json_t *
+cell_str(const char *c)
+{
+	return (c != NULL ? json_string(c) : json_null());
+}
+
+static json_t *
+cell_ms(const char *c)
+{
+	return (c != NULL ? json_integer(cell_int(c)) : json_null());
+}
+
+// ---- events ----
+
+static int
+event_row(void *arg, int ncols, const char **c)
+{
+	char ts[48];
+
+	if (ncols < 9) {
+		return (1);
+	}
+	weft_clock_format_rfc3339(cell_int(c[3]), ts);
+	json_array_append_new(arg,
+	    json_pack("{s:I, s:o, s:I, s:s, s:s, s:o, s:I, s:o, s:o}", "id",
+	        cell_int(c[0]), "run", cell_str(c[1]), "seq", cell_int(c[2]),
+	        "ts", ts, "type", c[4] ? c[4] : "", "step", cell_str(c[5]),
+	        "attempt", cell_int(c[6]), "node", cell_str(c[7]), "data",
+	        weft_json_parse_cell(c[8])));
+	return (0);
+}
+
+weft_err
+weft_store_list_events(
+    weft_store *s, const weft_events_filter *f, json_t **out)
+{
+	sqlbuf   b;
+	char     like[512];
+	weft_err rv;
+
+	memset(&b, 0, sizeof(b));
+	sql_add(&b,
+	    "SELECT id, run_id, seq, ts_ms, type, step_id, attempt, node, data "
+	    "FROM events WHERE");
+	sql_num(&b, " id > ?", (int64_t) f->after);
+	if (f->run_id != NULL) {
+		sql_param(&b, " AND run_id = ?", f->run_id);
+	}
+	if (f->step_id != NULL) {
+		sql_param(&b, " AND step_id = ?", f->step_id);
+	}
+	if (f->node != NULL) {
+		sql_param(&b, " AND node = ?", f->node);
+	}
+	for (size_t i = 0; i < f->ntypes && i < 16; i++) {
+		sql_param(&b, i == 0 ? " AND type IN (?" : ", ?", f->types[i]);
+		if (i + 1 == f->ntypes || i == 15) {
+			sql_add(&b, ")");
+		}
+	}
+	if (f->since_ms > 0) {
+		sql_num(&b, " AND ts_ms >= ?", f->since_ms);
+	}
+	if (f->until_ms > 0) {
+		sql_num(&b, " AND ts_ms < ?", f->until_ms);
+	}
+	if (f->text != NULL) {
+		snprintf(like, sizeof(like), "%%%s%%", f->text);
+		sql_param(&b, " AND data LIKE ?", like);
+	}
+	sql_num(&b, " ORDER BY id LIMIT ?",
+	    f->limit > 0 && f->limit <= 10000 ? f->limit : 1000);
+	*out = json_array();
+	rv   = s->ops->query(s, b.sql, b.params, b.nparams, event_row, *out);
+	if (rv != WEFT_OK) {
+		json_decref(*out);
+		*out = NULL;
+	}
+	return (rv);
+}
+
+// ---- runs ----
+
+#define RUN_COLS                                                          \
+	"id, definition, version, status, input, params, output, error, " \
+	"created_ms, started_ms, ended_ms, steps_total, steps_done"
+
+static json_t *
+run_from_row(const char **c)
+{
+	return (json_pack(
+	    "{s:s, s:s, s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:I}",
+	    "id", c[0], "definition", c[1], "version", cell_int(c[2]),
+	    "status", c[3], "input", weft_json_parse_cell(c[4]), "params",
+	    weft_json_parse_cell(c[5]), "output", weft_json_parse_cell(c[6]),
+	    "error", cell_str(c[7]), "created_ms", cell_ms(c[8]), "started_ms",
+	    cell_ms(c[9]), "ended_ms", cell_ms(c[10]), "steps_total",
+	    cell_int(c[11]), "steps_done", cell_int(c[12])));
+}
+
+static int
+run_row(void *arg, int ncols, const char **c)
+{
+	if (ncols < 13 || c[0] == NULL || c[1] == NULL || c[3] == NULL) {
+		return (1);
+	}
+	json_array_append_new(arg, run_from_row(c));
+	return (0);
+}
+
+weft_err
+weft_store_list_runs(weft_store *s, const weft_runs_filter *f, json_t **out)
+{
+	sqlbuf   b;
+	weft_err rv;
+
+	memset(&b, 0, sizeof(b));
+	sql_add(&b, "SELECT " RUN_COLS " FROM runs WHERE id <> ''");
+	if (f->status != NULL) {
+		sql_param(&b, " AND status = ?", f->status);
+	}
+	if (f->definition != NULL) {
+		sql_param(&b, " AND definition = ?", f->definition);
+	}
+	if (f->before != NULL) {
+		sql_param(&b, " AND id < ?", f->before);
+	}
+	sql_num(&b, " ORDER BY id DESC LIMIT ?",
+	    f->limit > 0 && f->limit <= 10000 ? f->limit : 100);
+	*out = json_array();
+	rv   = s->ops->query(s, b.sql, b.params, b.nparams, run_row, *out);
+	if (rv != WEFT_OK) {
+		json_decref(*out);
+		*out = NULL;
+	}
+	return (rv);
+}
+
+static int
+step_row(void *arg, int ncols, const char **c)
+{
+	json_t *steps = arg;
+
+	if (ncols < 8 || c[0] == NULL) {
+		return (1);
+	}
+	json_object_set_new(steps, c[0],
+	    json_pack("{s:s, s:I, s:o, s:o, s:o, s:o, s:o}", "status",
+	        c[1] ? c[1] : "pending", "attempt", cell_int(c[2]), "node",
+	        cell_str(c[3]), "output", weft_json_parse_cell(c[4]), "error",
+	        cell_str(c[5]), "started_ms", cell_ms(c[6]), "ended_ms",
+	        cell_ms(c[7])));
+	return (0);
+}
+
+static int
+text_row(void *arg, int ncols, const char **c)
+{
+	char **out = arg;
+	if (ncols > 0 && c[0] != NULL && *out == NULL) {
+		*out = weft_xstrdup(c[0]);
+	}
+	return (0);
+}
+
+// run_add_steps lists every step of the definition in order, with the
+// projection's state where the step has one, "pending" otherwise.
+static weft_err
+run_add_steps(weft_store *s, json_t *run)
+{
+	const char *id   = json_string_value(json_object_get(run, "id"));
+	json_t     *rows = json_object();
+	json_t     *list = json_array();
+	char       *body = NULL;
+	char        ver[24];
+	const char *p[2] = { json_string_value(json_object_get(run, "definition")),
+		ver };
+	weft_err    rv;
+	json_t     *def, *step;
+	size_t      i;
+
+	snprintf(ver, sizeof(ver), "%" JSON_INTEGER_FORMAT,
+	    json_integer_value(json_object_get(run, "version")));
+	rv = s->ops->query(s,
+	    "SELECT step_id, status, attempt, node, output, error, started_ms, "
+	    "ended_ms FROM steps WHERE run_id = ?",
+	    &id, 1, step_row, rows);
+	if (rv == WEFT_OK) {
+		rv = s->ops->query(s,
+		    "SELECT body FROM definitions WHERE name = ? AND version = ?",
+		    p, 2, text_row, &body);
+	}
+	def = body != NULL ? json_loads(body, 0, NULL) : NULL;
+	free(body);
+	json_array_foreach (json_object_get(def, "steps"), i, step) {
+		const char *sid = json_string_value(json_object_get(step, "id"));
+		json_t     *row = json_object_get(rows, sid);
+		json_t     *o   = row != NULL ? json_deep_copy(row)
+		                              : json_pack("{s:s, s:I}", "status",
+                                        "pending", "attempt", (json_int_t) 0);
+		json_object_set_new(o, "id", json_string(sid));
+		json_object_set(o, "type", json_object_get(step, "type"));
+		json_array_append_new(list, o);
+	}
+	json_decref(def);
+	json_decref(rows);
+	json_object_set_new(run, "steps", list);
+	return (rv);
+}
+
+weft_err
+weft_store_get_run(weft_store *s, const char *id, json_t **out)
+{
+	json_t  *arr = json_array();
+	weft_err rv;
+
+	*out = NULL;
+	rv   = s->ops->query(s, "SELECT " RUN_COLS " FROM runs WHERE id = ?",
+            &id, 1, run_row, arr);
+	if (rv == WEFT_OK && json_array_size(arr) == 0) {
+		rv = WEFT_ENOENT;
+	}
+	if (rv == WEFT_OK) {
+		*out = json_incref(json_array_get(arr, 0));
+		rv   = run_add_steps(s, *out);
+	}
+	json_decref(arr);
+	return (rv);
+}
+
+// ---- definitions ----
+
+static int
+def_row(void *arg, int ncols, const char **c)
+{
+	if (ncols < 4 || c[0] == NULL) {
+		return (1);
+	}
+	json_t *body = weft_json_parse_cell(c[2]);
+	json_array_append_new(arg,
+	    json_pack("{s:s, s:I, s:o, s:o, s:I}", "name", c[0], "version",
+	        cell_int(c[1]), "params",
+	        json_object_get(body, "params")
+	            ? json_incref(json_object_get(body, "params"))
+	            : json_object(),
+	        "definition", body, "created_ms", cell_int(c[3])));
+	return (0);
+}
+
+weft_err
+weft_store_list_definitions(weft_store *s, json_t **out)
+{
+	*out = json_array();
+	// The latest version of each name.
+	return (s->ops->query(s,
+	    "SELECT d.name, d.version, d.body, d.created_ms FROM definitions d "
+	    "WHERE d.version = (SELECT MAX(version) FROM definitions e WHERE "
+	    "e.name = d.name) ORDER BY d.name",
+	    NULL, 0, def_row, *out));
+}
+
+static int
+body_version_row(void *arg, int ncols, const char **c)
+{
+	json_t *o = arg;
+	if (ncols >= 2 && c[0] != NULL) {
+		json_object_set_new(o, "body", json_string(c[0]));
+		json_object_set_new(o, "version", json_integer(cell_int(c[1])));
+	}
+	return (1);
+}
+
+weft_err
+weft_store_get_definition(weft_store *s, const char *name, int64_t version,
+    char **body, int64_t *found)
+{
+	json_t  *o = json_object();
+	char     ver[24];
+	weft_err rv;
+
+	snprintf(ver, sizeof(ver), "%" PRId64, version);
+	const char *p[2] = { name, ver };
+	rv               = version > 0
+	                  ? s->ops->query(s,
+                  "SELECT body, version FROM definitions WHERE name = ? "
+                  "AND version = ?",
+                  p, 2, body_version_row, o)
+	                  : s->ops->query(s,
+                  "SELECT body, version FROM definitions WHERE name = ? "
+                  "ORDER BY version DESC LIMIT 1",
+                  p, 1, body_version_row, o);
+	if (rv == WEFT_OK && json_object_get(o, "body") == NULL) {
+		rv = WEFT_ENOENT;
+	}
+	if (rv == WEFT_OK) {
+		*body  = weft_xstrdup(json_string_value(json_object_get(o, "body")));
+		*found = json_integer_value(json_object_get(o, "version"));
+	}
+	json_decref(o);
+	return (rv);
+}
+
+// ---- recovery ----
+
+static int
+recover_step_row(void *arg, int ncols, const char **c)
+{
+	if (ncols < 6 || c[0] == NULL) {
+		return (1);
+	}
+	json_array_append_new(arg,
+	    json_pack("{s:s, s:s, s:I, s:o, s:o, s:o}", "step_id", c[0],
+	        "status", c[1] ? c[1] : "pending", "attempt", cell_int(c[2]),
+	        "node", cell_str(c[3]), "output", weft_json_parse_cell(c[4]),
+	        "error", cell_str(c[5])));
+	return (0);
+}
+
+weft_err
+weft_store_unfinished_runs(weft_store *s, json_t **out)
+{
+	json_t  *runs = json_array();
+	json_t  *run;
+	size_t   i;
+	weft_err rv;
+
+	rv = s->ops->query(s,
+	    "SELECT " RUN_COLS " FROM runs WHERE status IN ('queued', "
+	    "'running', 'paused') ORDER BY id",
+	    NULL, 0, run_row, runs);
+	json_array_foreach (runs, i, run) {
+		const char *id    = json_string_value(json_object_get(run, "id"));
+		json_t     *steps = json_array();
+		uint64_t    seq   = 0;
+		if (rv == WEFT_OK) {
+			rv = s->ops->query(s,
+			    "SELECT step_id, status, attempt, node, output, error "
+			    "FROM steps WHERE run_id = ?",
+			    &id, 1, recover_step_row, steps);
+		}
+		if (rv == WEFT_OK) {
+			rv = s->ops->query(s,
+			    "SELECT COALESCE(MAX(seq), 0) FROM events WHERE "
+			    "run_id = ?",
+			    &id, 1, weft_store_u64_row, &seq);
+		}
+		json_object_set_new(run, "steps", steps);
+		json_object_set_new(run, "last_seq", json_integer((json_int_t) seq));
+	}
+	if (rv != WEFT_OK) {
+		json_decref(runs);
+		runs = NULL;
+	}
+	*out = runs;
+	return (rv);
+}

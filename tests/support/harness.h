@@ -1,0 +1,39 @@
+// harness: helpers for end-to-end tests: free ports, temp dirs, child
+// processes (the real binaries), and waiting on a condition with a deadline.
+#ifndef WEFT_HARNESS_H
+#define WEFT_HARNESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+// weft_h_timeout_ms scales ms by WEFT_TEST_TIMEOUT_MULTIPLIER.
+int64_t weft_h_timeout_ms(int64_t ms);
+
+// weft_h_free_port returns a TCP port on 127.0.0.1 that was free just now.
+int weft_h_free_port(void);
+
+// weft_h_tempdir creates a fresh directory and returns its path (static
+// storage per call is not shared: the result is malloc'd; free()).
+char *weft_h_tempdir(const char *tag);
+
+// weft_h_spawn starts argv (argv[0] may be a bare binary name under the
+// build tree, e.g. "weft-coordinator") with stdout/stderr to logfile, and
+// returns its pid. Aborts the test on failure.
+pid_t weft_h_spawn(char *const argv[], const char *logfile);
+
+// weft_h_kill sends sig to pid and reaps it (SIGKILL after 5 s for TERM).
+void weft_h_kill(pid_t pid, int sig);
+
+// weft_h_alive reports whether pid is still running (reaps if not).
+bool weft_h_alive(pid_t pid);
+
+// weft_h_run runs a shell command, captures its stdout (malloc'd into *out
+// when out is not NULL), and returns its exit status (or -1).
+int weft_h_run(const char *cmd, char **out);
+
+// weft_h_bin returns the path of a built binary ("weft", "weft-worker", ...)
+// in static storage.
+const char *weft_h_bin(const char *name);
+
+#endif
