@@ -319,12 +319,23 @@ control_lifecycle(weft_engine *e, engine_mail *m)
 static json_t *
 control_info(weft_engine *e)
 {
-	return (json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s}",
+	weft_store *s   = e->store;
+	double      avg = s->commits ? (double) s->commit_us_sum / 1000.0 /
+                              (double) s->commits
+	                             : 0.0;
+
+	return (json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s, "
+	                  "s:{s:I, s:I, s:f, s:I, s:I, s:I}}",
 	    "name", e->node, "events_url", e->events_url, "control_url",
 	    e->cfg.control_url, "cluster_url", e->cfg.cluster_url,
 	    "results_url", e->results_url, "http",
-	    e->cfg.http ? e->cfg.http : "", "store", e->store->ops->name,
-	    "store_ok", atomic_load(&e->store_ok), "version", "0.1.0"));
+	    e->cfg.http ? e->cfg.http : "", "store", s->ops->name,
+	    "store_ok", atomic_load(&e->store_ok), "version", "0.1.0", "stats",
+	    "commits", (json_int_t) s->commits, "events", (json_int_t) s->events,
+	    "commit_ms_avg", avg, "steps_dispatched",
+	    (json_int_t) atomic_load(&e->steps_dispatched), "steps_succeeded",
+	    (json_int_t) atomic_load(&e->steps_succeeded), "steps_failed",
+	    (json_int_t) atomic_load(&e->steps_failed)));
 }
 
 void

@@ -278,9 +278,7 @@ engine_commit(weft_engine *e, weft_event *evs, size_t n)
 static void
 engine_release(weft_engine *e, weft_event *evs, size_t n)
 {
-	for (size_t k = 0; k < n; k++) {
-		net_publish(e, &evs[k]);
-	}
+	net_publish(e, evs, n);
 	for (size_t k = 0; k < e->nheld; k++) {
 		net_rep_reply(e->held[k].actor, e->held[k].msg);
 	}

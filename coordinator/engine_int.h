@@ -84,8 +84,9 @@ weft_err net_open(weft_engine *e, char *err, size_t errlen);
 weft_err net_start(weft_engine *e); // threads and first receives
 void     net_close(weft_engine *e);
 
-// net_publish publishes one event (engine thread, after commit).
-void net_publish(weft_engine *e, const weft_event *ev);
+// net_publish publishes the batch's events in id order (engine thread,
+// after the commit), several per message where they share a topic.
+void net_publish(weft_engine *e, const weft_event *evs, size_t n);
 
 // ---- mail ----
 
@@ -120,6 +121,7 @@ typedef struct weft_worker_rec {
 	char              url[256];
 	json_t           *types;     // array of step type names
 	uint32_t          slots;
+	uint32_t          capacity;  // slots + queue: most attempts we keep on it
 	uint32_t          inflight;  // our dispatched + running attempts on it
 	uint32_t          reported_running;
 	uint64_t          last_round; // last survey round it answered

@@ -377,36 +377,90 @@ net_close(weft_engine *e)
 
 // ---- the event stream ----
 
-void
-net_publish(weft_engine *e, const weft_event *ev)
-{
-	Weft__Envelope env = WEFT__ENVELOPE__INIT;
-	Weft__Event    pe  = WEFT__EVENT__INIT;
-	nng_msg       *msg;
-	char           topic[128];
+// Most events in one published message.
+#define NET_PUBLISH_MAX 1000
 
-	pe.id        = ev->id;
-	pe.run_id    = (char *) (ev->run_id ? ev->run_id : "");
-	pe.seq       = ev->seq;
-	pe.ts_ms     = (uint64_t) ev->ts_ms;
-	pe.type      = (char *) ev->type;
-	pe.step_id   = (char *) (ev->step_id ? ev->step_id : "");
-	pe.attempt   = ev->attempt;
-	pe.node      = (char *) (ev->node ? ev->node : "");
-	pe.data_json = (char *) ev->data_text;
-	env.body_case = WEFT__ENVELOPE__BODY_EVENT;
-	env.event     = &pe;
+static void
+event_topic(const weft_event *ev, char *buf, size_t len)
+{
 	if (ev->run_id != NULL) {
-		snprintf(topic, sizeof(topic), "run:%s", ev->run_id);
+		snprintf(buf, len, "run:%s", ev->run_id);
 	} else {
-		snprintf(topic, sizeof(topic), "node:%s", ev->node ? ev->node : "");
+		snprintf(buf, len, "node:%s", ev->node ? ev->node : "");
 	}
+}
+
+static void
+event_to_pb(const weft_event *ev, Weft__Event *pe)
+{
+	weft__event__init(pe);
+	pe->id        = ev->id;
+	pe->run_id    = (char *) (ev->run_id ? ev->run_id : "");
+	pe->seq       = ev->seq;
+	pe->ts_ms     = (uint64_t) ev->ts_ms;
+	pe->type      = (char *) ev->type;
+	pe->step_id   = (char *) (ev->step_id ? ev->step_id : "");
+	pe->attempt   = ev->attempt;
+	pe->node      = (char *) (ev->node ? ev->node : "");
+	pe->data_json = (char *) ev->data_text;
+}
+
+// net_publish_run publishes evs[0..n), which share one topic, as one
+// message.
+static void
+net_publish_run(weft_engine *e, const weft_event *evs, size_t n,
+    const char *topic, Weft__Event *pes, Weft__Event **ptrs)
+{
+	Weft__Envelope   env   = WEFT__ENVELOPE__INIT;
+	Weft__EventBatch batch = WEFT__EVENT_BATCH__INIT;
+	nng_msg         *msg;
+
+	for (size_t k = 0; k < n; k++) {
+		event_to_pb(&evs[k], &pes[k]);
+		ptrs[k] = &pes[k];
+	}
+	batch.n_events = n;
+	batch.events   = ptrs;
+	env.body_case  = WEFT__ENVELOPE__BODY_EVENTS;
+	env.events     = &batch;
 	if (weft_wire_pack(&e->wire, &env, topic, &msg) != WEFT_OK) {
+		if (n > 1) {
+			// Too large for one message: halves keep the order.
+			net_publish_run(e, evs, n / 2, topic, pes, ptrs);
+			net_publish_run(e, evs + n / 2, n - n / 2, topic, pes, ptrs);
+		}
 		return;
 	}
 	if (nng_sendmsg(e->events, msg, NNG_FLAG_NONBLOCK) != 0) {
 		nng_msg_free(msg);
 	}
+}
+
+void
+net_publish(weft_engine *e, const weft_event *evs, size_t n)
+{
+	Weft__Event  *pes  = weft_xalloc(NET_PUBLISH_MAX * sizeof(*pes));
+	Weft__Event **ptrs = weft_xalloc(NET_PUBLISH_MAX * sizeof(*ptrs));
+	char          topic[128], next[128];
+	size_t        from = 0;
+
+	// Consecutive events of one topic travel together, so a subscriber
+	// of everything still sees ids in order.
+	while (from < n) {
+		size_t to = from + 1;
+		event_topic(&evs[from], topic, sizeof(topic));
+		while (to < n && to - from < NET_PUBLISH_MAX) {
+			event_topic(&evs[to], next, sizeof(next));
+			if (strcmp(next, topic) != 0) {
+				break;
+			}
+			to++;
+		}
+		net_publish_run(e, evs + from, to - from, topic, pes, ptrs);
+		from = to;
+	}
+	free(pes);
+	free(ptrs);
 }
 
 // ---- dispatch to workers ----

@@ -77,6 +77,7 @@ sched_worker_info(
 		json_array_append_new(w->types, json_string(wi->step_types[k]));
 	}
 	w->slots            = wi->slots;
+	w->capacity         = wi->slots + wi->queue;
 	w->reported_running = wi->running;
 	w->last_round       = round;
 	w->seen_ms          = now;
@@ -230,7 +231,7 @@ sched_pop(ready_queue *q)
 }
 
 // sched_pick returns the alive worker advertising type with the lowest
-// load (in flight / slots) and a free slot, or NULL.
+// load (in flight / slots) and room for one more attempt, or NULL.
 static weft_worker_rec *
 sched_pick(weft_engine *e, const char *type)
 {
@@ -243,7 +244,7 @@ sched_pick(weft_engine *e, const char *type)
 		size_t           t;
 		json_t          *jt;
 		bool             has = false;
-		if (w->state != WORKER_ALIVE || w->inflight >= w->slots ||
+		if (w->state != WORKER_ALIVE || w->inflight >= w->capacity ||
 		    !w->peer.open) {
 			continue;
 		}

@@ -1,0 +1,199 @@
+// cli: what the files of the `weft` command line client share: the parsed
+// command line, the control connection to the coordinator, the printing
+// helpers (tables, event lines) and the commands themselves.
+#ifndef WEFT_CLI_H
+#define WEFT_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <nng/nng.h>
+
+#include "wire.h"
+
+// Exit statuses of the weft command.
+enum weft_cli_exit {
+	WEFT_CLI_OK          = 0, // done; for `run --wait`: the run succeeded
+	WEFT_CLI_FAIL        = 1, // error reply, bad reply, run did not succeed
+	WEFT_CLI_USAGE       = 2, // bad command line or bad local input
+	WEFT_CLI_UNREACHABLE = 3, // no connection to or no reply from the coordinator
+};
+
+// Flags of the command line. Each command accepts a subset (main.c).
+enum weft_cli_flag {
+	WEFT_CLI_F_COORDINATOR, // global
+	WEFT_CLI_F_HELP,        // global
+	WEFT_CLI_F_INPUT,
+	WEFT_CLI_F_PARAMS,
+	WEFT_CLI_F_WAIT,
+	WEFT_CLI_F_STATUS,
+	WEFT_CLI_F_DEFINITION,
+	WEFT_CLI_F_BEFORE,
+	WEFT_CLI_F_RUN,
+	WEFT_CLI_F_TYPE, // repeatable, comma-separated
+	WEFT_CLI_F_STEP,
+	WEFT_CLI_F_NODE,
+	WEFT_CLI_F_AFTER,
+	WEFT_CLI_F_SINCE,
+	WEFT_CLI_F_UNTIL,
+	WEFT_CLI_F_LIMIT,
+	WEFT_CLI_F_FORMAT,
+	WEFT_CLI_F_JSON,
+	WEFT_CLI_F_COUNT
+};
+
+#define WEFT_CLI_DEFAULT_URL "tcp://127.0.0.1:7420"
+#define WEFT_CLI_DEFAULT_TIMEOUT_MS 10000
+
+// One invocation of the client: the parsed command line and the control
+// connection. Strings are borrowed from argv and the environment unless
+// noted.
+typedef struct weft_cli {
+	const char *command;              // command name ("run")
+	const char *flag[WEFT_CLI_F_COUNT]; // value; "" for a set boolean; NULL unset
+	char      **types;                // --type values, split (malloc'd)
+	size_t      n_types;
+	char      **args;                 // positional arguments after the command
+	int         nargs;
+	const char *url;                  // control URL of the coordinator
+	int         timeout_ms;           // reply timeout, ms
+	bool        json;                 // --json given
+	nng_socket  sock;                 // req0, dialed on the first request
+	bool        sock_open;            // sock is open and dialed
+	weft_wire   wire;                 // envelope sender state
+} weft_cli;
+
+// ---- control.c: requests to the coordinator and the event stream ----
+
+// weft_cli_call sends req (borrowed) to the coordinator and waits for the
+// reply. On WEFT_CLI_OK *body is the reply body (new reference; JSON null
+// when empty). Otherwise the problem has been printed to stderr and the
+// result is the exit status: WEFT_CLI_FAIL for an error or malformed reply,
+// WEFT_CLI_UNREACHABLE when the coordinator cannot be reached or does not
+// answer within c->timeout_ms.
+int weft_cli_call(weft_cli *c, Weft__ControlRequest *req, json_t **body);
+
+// weft_cli_close closes the control socket (if open).
+void weft_cli_close(weft_cli *c);
+
+// weft_cli_sub_open opens a sub0 socket on *out subscribed to the events of
+// topic (a "run:<id>" topic exactly; "" for every event) and dials url,
+// blocking until connected. Returns 0 or an nng error (nothing left open).
+int weft_cli_sub_open(nng_socket *out, const char *url, const char *topic);
+
+// weft_cli_sub_recv waits up to timeout_ms for one batch of events. Returns 1
+// with *env (free with weft_wire_free; env->events is set), 0 when nothing
+// usable came
+// (timeout, undecodable message), or -1 when the socket failed.
+int weft_cli_sub_recv(nng_socket s, int timeout_ms, Weft__Envelope **env);
+
+// ---- print.c: output formats ----
+
+// Formats of an event line.
+enum weft_cli_evfmt {
+	WEFT_CLI_EV_JSON, // compact JSON object with the standard keys
+	WEFT_CLI_EV_TEXT, // "ts type run step attempt node", fixed columns
+};
+
+// weft_cli_event_from_reply returns a new event object with exactly the
+// standard keys (id, run, seq, ts, type, step, attempt, node, data), in that
+// order, from one element of an events reply (borrowed). Absent run, step
+// and node are null, so are attempt 0 and an absent attempt; ts is an RFC
+// 3339 string; data an object.
+json_t *weft_cli_event_from_reply(json_t *ev);
+
+// weft_cli_event_from_pb is weft_cli_event_from_reply for an event from the
+// stream (borrowed).
+json_t *weft_cli_event_from_pb(const Weft__Event *ev);
+
+// weft_cli_event_id returns the id of an event object (0 when absent).
+uint64_t weft_cli_event_id(json_t *ev);
+
+// weft_cli_short_id returns the last 8 characters of a run id (borrowed;
+// points into it): a ULID's leading characters are its timestamp and repeat
+// across runs made together.
+const char *weft_cli_short_id(const char *run);
+
+// weft_cli_event_print writes one event object (borrowed) as one line on
+// stdout. `weft events` and `weft watch` both print through it.
+void weft_cli_event_print(json_t *ev, enum weft_cli_evfmt fmt);
+
+// weft_cli_event_terminal reports whether type ends a run.
+bool weft_cli_event_terminal(const char *type);
+
+// weft_cli_status_terminal reports whether a run status is final.
+bool weft_cli_status_terminal(const char *status);
+
+// weft_cli_print_json prints v (borrowed) as compact JSON and a newline.
+void weft_cli_print_json(json_t *v);
+
+// weft_cli_print_fields prints an object as aligned "key  value" lines
+// (strings bare, other values as compact JSON); anything else as JSON.
+void weft_cli_print_fields(json_t *v);
+
+// weft_cli_text returns a new string for a cell: strings bare, null "-",
+// anything else compact JSON; control characters become spaces and the
+// result is cut to at most max characters (0: no limit). free() it.
+char *weft_cli_text(json_t *v, size_t max);
+
+// weft_cli_fmt_time writes a wall-clock ms value (a JSON number, or an RFC
+// 3339 string kept as is) into buf (48 bytes); "-" when absent or zero.
+const char *weft_cli_fmt_time(json_t *v, char *buf);
+
+// weft_cli_fmt_duration writes ms as "850ms", "12.3s", "4m05s", "2h03m" or
+// "3d04h" into buf (32 bytes); "-" when ms < 0.
+const char *weft_cli_fmt_duration(int64_t ms, char *buf);
+
+// weft_cli_parse_time parses epoch milliseconds or an RFC 3339 time
+// ("2026-11-22", "2026-11-22T17:03:11Z", with fraction or offset) into
+// *ms. Returns false when s is neither.
+bool weft_cli_parse_time(const char *s, int64_t *ms);
+
+// A table printed with aligned columns; cells are copied.
+typedef struct weft_cli_table {
+	size_t ncols;
+	size_t nrows; // including the header row
+	size_t cap;   // rows allocated
+	char **cells; // nrows * ncols strings, malloc'd
+} weft_cli_table;
+
+// weft_cli_table_init starts a table with header (ncols strings, borrowed).
+void weft_cli_table_init(weft_cli_table *t, size_t ncols,
+    const char *const *header);
+
+// weft_cli_table_add appends a row of ncols strings (borrowed; NULL is "-").
+void weft_cli_table_add(weft_cli_table *t, const char *const *row);
+
+// weft_cli_table_print prints the table on stdout and frees its cells.
+void weft_cli_table_print(weft_cli_table *t);
+
+// ---- commands.c: one function per command; each returns an exit status ----
+
+int weft_cli_cmd_define(weft_cli *c);
+int weft_cli_cmd_run(weft_cli *c);
+int weft_cli_cmd_status(weft_cli *c);
+int weft_cli_cmd_runs(weft_cli *c);
+int weft_cli_cmd_events(weft_cli *c);
+int weft_cli_cmd_workers(weft_cli *c);
+int weft_cli_cmd_lifecycle(weft_cli *c);
+int weft_cli_cmd_info(weft_cli *c);
+
+// weft_cli_usage_error prints "weft: <message>" and a hint to stderr and
+// returns WEFT_CLI_USAGE (main.c).
+int weft_cli_usage_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+// ---- watch.c: following the event stream ----
+
+// weft_cli_cmd_watch follows the events of one run (args[0]) or of all
+// runs, filling gaps in the stream from the store.
+int weft_cli_cmd_watch(weft_cli *c);
+
+// weft_cli_wait waits until run_id (borrowed) ends, listening on events_url
+// (borrowed; NULL or "" polls only) and polling its status every second, and
+// prints the final status. WEFT_CLI_OK only if the run succeeded.
+int weft_cli_wait(weft_cli *c, const char *run_id, const char *events_url);
+
+#endif

@@ -1,0 +1,177 @@
+// control: the client's two connections to the coordinator: the control
+// socket (req0; every request goes through weft_cli_call) and the event
+// stream (sub0).
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+#include <nng/protocol/pubsub0/sub.h>
+#include <nng/protocol/reqrep0/req.h>
+
+// control_open opens and dials the control socket once per process.
+static int
+control_open(weft_cli *c)
+{
+	int rv;
+
+	if (c->sock_open) {
+		return (WEFT_CLI_OK);
+	}
+	if ((rv = nng_req0_open(&c->sock)) != 0) {
+		fprintf(stderr, "weft: cannot open a socket: %s\n",
+		    nng_strerror(rv));
+		return (WEFT_CLI_UNREACHABLE);
+	}
+	c->sock_open = true;
+	weft_wire_socket_limits(c->sock);
+	nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, c->timeout_ms);
+	nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, c->timeout_ms);
+	// req0 resends a request after 60 s without a reply by default. A
+	// resent RunRequest would start a second run, so send once and let
+	// the receive timeout decide.
+	nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME,
+	    NNG_DURATION_INFINITE);
+	// A blocking dial fails now with nng's reason (connection refused,
+	// bad address) instead of a receive timeout ten seconds later.
+	if ((rv = nng_dial(c->sock, c->url, NULL, 0)) != 0) {
+		fprintf(stderr, "weft: cannot reach coordinator at %s: %s\n",
+		    c->url, nng_strerror(rv));
+		return (WEFT_CLI_UNREACHABLE);
+	}
+	return (WEFT_CLI_OK);
+}
+
+void
+weft_cli_close(weft_cli *c)
+{
+	if (c->sock_open) {
+		nng_close(c->sock);
+		c->sock_open = false;
+	}
+}
+
+// control_exchange sends one request and returns the unpacked reply.
+static int
+control_exchange(weft_cli *c, Weft__ControlRequest *req, Weft__Envelope **out)
+{
+	Weft__Envelope env = WEFT__ENVELOPE__INIT;
+	nng_msg       *msg;
+	weft_err       err;
+	int            rv;
+
+	env.body_case = WEFT__ENVELOPE__BODY_CONTROL;
+	env.control   = req;
+	if ((err = weft_wire_pack(&c->wire, &env, NULL, &msg)) != WEFT_OK) {
+		fprintf(stderr, "weft: cannot encode the request: %s\n",
+		    weft_err_str(err));
+		return (WEFT_CLI_USAGE);
+	}
+	if ((rv = nng_sendmsg(c->sock, msg, 0)) != 0) {
+		nng_msg_free(msg);
+		fprintf(stderr, "weft: cannot send to coordinator at %s: %s\n",
+		    c->url, nng_strerror(rv));
+		return (WEFT_CLI_UNREACHABLE);
+	}
+	if ((rv = nng_recvmsg(c->sock, &msg, 0)) != 0) {
+		if (rv == NNG_ETIMEDOUT) {
+			fprintf(stderr,
+			    "weft: no reply from coordinator at %s within "
+			    "%d ms\n",
+			    c->url, c->timeout_ms);
+		} else {
+			fprintf(stderr,
+			    "weft: no reply from coordinator at %s: %s\n",
+			    c->url, nng_strerror(rv));
+		}
+		return (WEFT_CLI_UNREACHABLE);
+	}
+	err = weft_wire_expect(msg, WEFT__ENVELOPE__BODY_CONTROL_REPLY, out);
+	nng_msg_free(msg);
+	if (err != WEFT_OK) {
+		fprintf(stderr, "weft: bad reply from coordinator at %s: %s\n",
+		    c->url, weft_err_str(err));
+		return (WEFT_CLI_FAIL);
+	}
+	return (WEFT_CLI_OK);
+}
+
+int
+weft_cli_call(weft_cli *c, Weft__ControlRequest *req, json_t **body)
+{
+	Weft__Envelope     *env = NULL;
+	Weft__ControlReply *rep;
+	json_error_t        jerr;
+	int                 rv;
+
+	if ((rv = control_open(c)) != WEFT_CLI_OK ||
+	    (rv = control_exchange(c, req, &env)) != WEFT_CLI_OK) {
+		return (rv);
+	}
+	rep = env->control_reply;
+	if (rep->code != 0) {
+		fprintf(stderr, "weft: %s\n",
+		    rep->error[0] != '\0' ? rep->error
+		                          : weft_err_str((weft_err) rep->code));
+		rv = WEFT_CLI_FAIL;
+		goto done;
+	}
+	if (rep->body_json[0] == '\0') {
+		*body = json_null();
+		goto done;
+	}
+	if ((*body = json_loads(rep->body_json, JSON_DECODE_ANY, &jerr)) ==
+	    NULL) {
+		fprintf(stderr, "weft: bad reply from coordinator at %s: %s\n",
+		    c->url, jerr.text);
+		rv = WEFT_CLI_FAIL;
+	}
+done:
+	weft_wire_free(env);
+	return (rv);
+}
+
+int
+weft_cli_sub_open(nng_socket *out, const char *url, const char *topic)
+{
+	nng_socket s;
+	int        rv;
+
+	if ((rv = nng_sub0_open(&s)) != 0) {
+		return (rv);
+	}
+	weft_wire_socket_limits(s);
+	// A deeper queue than the default 128 rides out bursts while we are
+	// busy asking the coordinator for a gap. Best effort.
+	nng_socket_set_int(s, NNG_OPT_RECVBUF, 8192);
+	// The message starts with "<topic>\0": subscribing to the topic with
+	// its terminator matches that run only, not every run whose id starts
+	// the same way. "" subscribes to everything.
+	if ((rv = nng_socket_set(s, NNG_OPT_SUB_SUBSCRIBE, topic,
+	         topic[0] != '\0' ? strlen(topic) + 1 : 0)) != 0 ||
+	    (rv = nng_dial(s, url, NULL, 0)) != 0) {
+		nng_close(s);
+		return (rv);
+	}
+	*out = s;
+	return (0);
+}
+
+int
+weft_cli_sub_recv(nng_socket s, int timeout_ms, Weft__Envelope **env)
+{
+	nng_msg *msg;
+	int      rv;
+
+	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, timeout_ms < 0 ? 0 : timeout_ms);
+	if ((rv = nng_recvmsg(s, &msg, 0)) != 0) {
+		return (rv == NNG_ETIMEDOUT ? 0 : -1);
+	}
+	rv = weft_wire_unpack(msg, 1, env) == WEFT_OK ? 1 : 0;
+	nng_msg_free(msg);
+	if (rv == 1 && (*env)->body_case != WEFT__ENVELOPE__BODY_EVENTS) {
+		weft_wire_free(*env);
+		rv = 0;
+	}
+	return (rv);
+}

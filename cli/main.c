@@ -1,0 +1,480 @@
+// main: the `weft` command line: the table of commands and flags, argument
+// parsing, the usage text generated from those tables, and dispatch.
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "cli.h"
+
+#define F(x) (1u << WEFT_CLI_F_##x)
+
+// The flags. Every command accepts --coordinator and --help.
+static const struct main_flag {
+	const char *name;
+	const char *arg;  // metavariable; NULL for a boolean flag
+	const char *help;
+} main_flags[WEFT_CLI_F_COUNT] = {
+	[WEFT_CLI_F_COORDINATOR] = { "coordinator", "URL",
+	    "control address of the coordinator (env WEFT_COORDINATOR; "
+	    "default " WEFT_CLI_DEFAULT_URL ")" },
+	[WEFT_CLI_F_HELP]        = { "help", NULL,
+	           "show the usage (of one command after its name)" },
+	[WEFT_CLI_F_JSON]        = { "json", NULL,
+	           "print the reply body as JSON" },
+	[WEFT_CLI_F_INPUT]       = { "input", "JSON",
+	          "run input: JSON text, or @FILE to read it from FILE" },
+	[WEFT_CLI_F_PARAMS]      = { "params", "JSON",
+	         "run parameters: a JSON object, or @FILE" },
+	[WEFT_CLI_F_WAIT]        = { "wait", NULL,
+	           "wait for the run to end and print its final status; "
+	           "exit 0 only if it succeeded" },
+	[WEFT_CLI_F_STATUS]      = { "status", "S",
+	         "only runs in status S (queued, running, paused, succeeded, "
+	         "failed, cancelled, timed_out)" },
+	[WEFT_CLI_F_DEFINITION]  = { "definition", "D",
+	     "only runs of definition D" },
+	[WEFT_CLI_F_BEFORE]      = { "before", "RUN",
+	         "only runs older than RUN (paging cursor)" },
+	[WEFT_CLI_F_RUN]         = { "run", "RUN", "only events of run RUN" },
+	[WEFT_CLI_F_TYPE]        = { "type", "T",
+	           "only events of type T; repeat it or separate types with "
+	           "commas" },
+	[WEFT_CLI_F_STEP]        = { "step", "S", "only events of step S" },
+	[WEFT_CLI_F_NODE]        = { "node", "N", "only events on node N" },
+	[WEFT_CLI_F_AFTER]       = { "after", "ID",
+	          "only events after event id ID (paging cursor)" },
+	[WEFT_CLI_F_SINCE]       = { "since", "TIME",
+	          "only events at or after TIME (epoch ms or RFC 3339)" },
+	[WEFT_CLI_F_UNTIL]       = { "until", "TIME",
+	          "only events before TIME (epoch ms or RFC 3339)" },
+	[WEFT_CLI_F_LIMIT]       = { "limit", "N", "at most N results" },
+	[WEFT_CLI_F_FORMAT]      = { "format", "json|table",
+	         "events as JSON lines (default) or as a table" },
+};
+
+// The commands, in the order the usage lists them.
+static const struct main_cmd {
+	const char *name;
+	const char *args;     // positional arguments, for the usage
+	int         min_args; // positional argument count
+	int         max_args;
+	unsigned    flags;    // mask of accepted flags, F(...)
+	int (*fn)(weft_cli *);
+	const char *help;
+} main_cmds[] = {
+	{ "define", "FILE", 1, 1, F(JSON), weft_cli_cmd_define,
+	    "Register a workflow definition (FILE - reads standard input)." },
+	{ "run", "NAME|FILE", 1, 1, F(INPUT) | F(PARAMS) | F(WAIT) | F(JSON),
+	    weft_cli_cmd_run,
+	    "Start a run of a registered definition or of a definition file; "
+	    "prints the run id." },
+	{ "status", "RUN", 1, 1, F(JSON), weft_cli_cmd_status,
+	    "Show a run and its steps." },
+	{ "runs", "", 0, 0,
+	    F(STATUS) | F(DEFINITION) | F(BEFORE) | F(LIMIT) | F(JSON),
+	    weft_cli_cmd_runs, "List runs." },
+	{ "events", "", 0, 0,
+	    F(RUN) | F(TYPE) | F(STEP) | F(NODE) | F(AFTER) | F(SINCE) |
+	        F(UNTIL) | F(LIMIT) | F(FORMAT) | F(JSON),
+	    weft_cli_cmd_events,
+	    "Query the event log; prints one JSON object per line." },
+	{ "watch", "[RUN]", 0, 1, F(JSON), weft_cli_cmd_watch,
+	    "Follow events as they happen: of one run (its history first; "
+	    "ends with the run) or of everything." },
+	{ "workers", "", 0, 0, F(JSON), weft_cli_cmd_workers,
+	    "List the workers." },
+	{ "cancel", "RUN", 1, 1, F(JSON), weft_cli_cmd_lifecycle,
+	    "Cancel a run." },
+	{ "pause", "RUN", 1, 1, F(JSON), weft_cli_cmd_lifecycle,
+	    "Pause a run: no new steps start." },
+	{ "resume", "RUN", 1, 1, F(JSON), weft_cli_cmd_lifecycle,
+	    "Resume a paused run." },
+	{ "retry", "RUN", 1, 1, F(JSON), weft_cli_cmd_lifecycle,
+	    "Retry a run that did not succeed." },
+	{ "info", "", 0, 0, F(JSON), weft_cli_cmd_info,
+	    "Show the coordinator's name, addresses and store state." },
+	{ "help", "[COMMAND]", 0, 1, 0, NULL,
+	    "Show this usage, or one command's." },
+};
+
+#define MAIN_NCMDS (sizeof(main_cmds) / sizeof(main_cmds[0]))
+#define MAIN_WIDTH 79
+
+int
+weft_cli_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("weft: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return (WEFT_CLI_USAGE);
+}
+
+// usage_text prints words (separated by single spaces) from column *col,
+// wrapping before MAIN_WIDTH to lines indented by indent.
+static void
+usage_text(FILE *f, const char *words, int indent, int *col)
+{
+	const char *p = words;
+
+	while (*p != '\0') {
+		int n = (int) strcspn(p, " ");
+		if (*col > indent && *col + 1 + n > MAIN_WIDTH) {
+			fprintf(f, "\n%*s", indent, "");
+			*col = indent;
+		}
+		if (*col > indent) {
+			fputc(' ', f);
+			(*col)++;
+		}
+		fprintf(f, "%.*s", n, p);
+		*col += n;
+		p += n + (p[n] == ' ');
+	}
+}
+
+// usage_synopsis prints one command's synopsis (name, arguments, flags).
+static void
+usage_synopsis(FILE *f, const struct main_cmd *cmd, int col)
+{
+	char word[64];
+
+	fputs(cmd->name, f);
+	col += (int) strlen(cmd->name);
+	for (int i = -1; i < WEFT_CLI_F_COUNT; i++) {
+		if (i < 0) {
+			snprintf(word, sizeof(word), "%s", cmd->args);
+		} else if ((cmd->flags & (1u << i)) == 0) {
+			continue;
+		} else if (main_flags[i].arg != NULL) {
+			// A non-breaking flag: "[--input JSON]" is one word.
+			snprintf(word, sizeof(word), "[--%s\x01%s]",
+			    main_flags[i].name, main_flags[i].arg);
+		} else {
+			snprintf(word, sizeof(word), "[--%s]",
+			    main_flags[i].name);
+		}
+		if (word[0] == '\0') {
+			continue;
+		}
+		if (col + 1 + (int) strlen(word) > MAIN_WIDTH) {
+			fprintf(f, "\n%*s", 6, "");
+			col = 6;
+		} else {
+			fputc(' ', f);
+			col++;
+		}
+		for (char *p = word; *p != '\0'; p++) {
+			fputc(*p == '\x01' ? ' ' : *p, f);
+		}
+		col += (int) strlen(word);
+	}
+	fputc('\n', f);
+}
+
+// usage_cmd prints one command's synopsis and description.
+static void
+usage_cmd(FILE *f, const struct main_cmd *cmd)
+{
+	int col = 6;
+
+	fputs("  ", f);
+	usage_synopsis(f, cmd, 2);
+	fputs("      ", f);
+	usage_text(f, cmd->help, 6, &col);
+	fputc('\n', f);
+}
+
+// usage_flags prints the help of the flags in mask.
+static void
+usage_flags(FILE *f, unsigned mask)
+{
+	char word[64];
+	int  col;
+
+	for (int i = 0; i < WEFT_CLI_F_COUNT; i++) {
+		if ((mask & (1u << i)) == 0) {
+			continue;
+		}
+		snprintf(word, sizeof(word), "--%s%s%s", main_flags[i].name,
+		    main_flags[i].arg != NULL ? " " : "",
+		    main_flags[i].arg != NULL ? main_flags[i].arg : "");
+		fprintf(f, "  %-20s ", word);
+		col = 23;
+		usage_text(f, main_flags[i].help, 23, &col);
+		fputc('\n', f);
+	}
+}
+
+// usage prints the whole usage, or one command's when cmd is not NULL.
+static void
+usage(FILE *f, const struct main_cmd *cmd)
+{
+	unsigned all = F(COORDINATOR) | F(HELP);
+	int      col = 6;
+
+	if (cmd != NULL) {
+		fputs("usage: weft [--coordinator URL] ", f);
+		usage_synopsis(f, cmd, 32);
+		fputs("\n      ", f);
+		usage_text(f, cmd->help, 6, &col);
+		fputs("\n\nflags:\n", f);
+		usage_flags(f, cmd->flags | F(COORDINATOR) | F(HELP));
+		return;
+	}
+	fprintf(f, "usage: weft [--coordinator URL] COMMAND [ARGS] [FLAGS]\n"
+	           "\ncommands:\n");
+	for (size_t i = 0; i < MAIN_NCMDS; i++) {
+		usage_cmd(f, &main_cmds[i]);
+		all |= main_cmds[i].flags;
+	}
+	fprintf(f, "\nflags:\n");
+	usage_flags(f, all);
+	fprintf(f,
+	    "\nenvironment:\n"
+	    "  WEFT_COORDINATOR     default for --coordinator\n"
+	    "  WEFT_TIMEOUT_MS      how long to wait for a reply, in ms "
+	    "(default %d)\n"
+	    "\nexit status: 0 done; 1 error reply, or the run did not succeed "
+	    "(run --wait);\n2 usage error; 3 coordinator unreachable or not "
+	    "answering.\n",
+	    WEFT_CLI_DEFAULT_TIMEOUT_MS);
+}
+
+// usage_short prints, after a usage error, the synopsis of cmd (or the
+// command names) and where the full usage is.
+static void
+usage_short(const struct main_cmd *cmd)
+{
+	if (cmd != NULL) {
+		fputs("usage: weft [--coordinator URL] ", stderr);
+		usage_synopsis(stderr, cmd, 32);
+	} else {
+		int col = 9;
+		fputs("commands:", stderr);
+		for (size_t i = 0; i < MAIN_NCMDS; i++) {
+			usage_text(stderr, main_cmds[i].name, 2, &col);
+		}
+		fputc('\n', stderr);
+	}
+	fprintf(stderr, "Run 'weft help%s%s' for the usage.\n",
+	    cmd != NULL ? " " : "", cmd != NULL ? cmd->name : "");
+}
+
+// main_find_cmd looks a command up by name.
+static const struct main_cmd *
+main_find_cmd(const char *name)
+{
+	for (size_t i = 0; i < MAIN_NCMDS; i++) {
+		if (strcmp(main_cmds[i].name, name) == 0) {
+			return (&main_cmds[i]);
+		}
+	}
+	return (NULL);
+}
+
+// main_find_flag looks a flag up by name (len bytes of name).
+static int
+main_find_flag(const char *name, size_t len)
+{
+	for (int i = 0; i < WEFT_CLI_F_COUNT; i++) {
+		if (strlen(main_flags[i].name) == len &&
+		    strncmp(main_flags[i].name, name, len) == 0) {
+			return (i);
+		}
+	}
+	return (-1);
+}
+
+// main_add_types splits a --type value on commas into c->types.
+static void
+main_add_types(weft_cli *c, const char *val)
+{
+	const char *p = val;
+
+	while (*p != '\0') {
+		size_t n = strcspn(p, ",");
+		if (n > 0) {
+			c->types = weft_xrealloc(
+			    c->types, (c->n_types + 1) * sizeof(char *));
+			c->types[c->n_types++] = weft_xstrndup(p, n);
+		}
+		p += n + (p[n] == ',');
+	}
+}
+
+// main_flag takes the flag at argv[*i] (and its value), advancing *i.
+static int
+main_flag(weft_cli *c, int argc, char **argv, int *i)
+{
+	const char *arg = argv[*i] + 2;
+	const char *eq  = strchr(arg, '=');
+	size_t      len = eq != NULL ? (size_t) (eq - arg) : strlen(arg);
+	const char *val = eq != NULL ? eq + 1 : NULL;
+	int         f;
+
+	if (strcmp(argv[*i], "-h") == 0) {
+		c->flag[WEFT_CLI_F_HELP] = "";
+		return (WEFT_CLI_OK);
+	}
+	if (argv[*i][1] != '-' || (f = main_find_flag(arg, len)) < 0) {
+		return (weft_cli_usage_error("unknown flag %s", argv[*i]));
+	}
+	if (main_flags[f].arg == NULL) {
+		if (val != NULL) {
+			return (weft_cli_usage_error(
+			    "--%s takes no value", main_flags[f].name));
+		}
+		val = "";
+	} else if (val == NULL) {
+		if (*i + 1 >= argc) {
+			return (weft_cli_usage_error("--%s needs a value (%s)",
+			    main_flags[f].name, main_flags[f].arg));
+		}
+		val = argv[++*i];
+	}
+	c->flag[f] = val;
+	if (f == WEFT_CLI_F_TYPE) {
+		main_add_types(c, val);
+	}
+	return (WEFT_CLI_OK);
+}
+
+// main_check validates the parsed line against the command's table entry.
+static int
+main_check(weft_cli *c, const struct main_cmd *cmd)
+{
+	unsigned ok = cmd->flags | F(COORDINATOR) | F(HELP);
+
+	for (int i = 0; i < WEFT_CLI_F_COUNT; i++) {
+		if (c->flag[i] != NULL && (ok & (1u << i)) == 0) {
+			return (weft_cli_usage_error("%s does not take --%s",
+			    cmd->name, main_flags[i].name));
+		}
+	}
+	if (c->nargs < cmd->min_args) {
+		return (weft_cli_usage_error("%s needs %s", cmd->name,
+		    cmd->args));
+	}
+	if (c->nargs > cmd->max_args) {
+		return (weft_cli_usage_error("%s: unexpected argument '%s'",
+		    cmd->name, c->args[cmd->max_args]));
+	}
+	return (WEFT_CLI_OK);
+}
+
+// main_settings fills the connection settings from the flags and the
+// environment.
+static int
+main_settings(weft_cli *c)
+{
+	const char *env;
+	char       *end;
+	long        ms;
+
+	c->url = c->flag[WEFT_CLI_F_COORDINATOR];
+	if (c->url == NULL) {
+		env    = getenv("WEFT_COORDINATOR");
+		c->url = env != NULL && env[0] != '\0' ? env
+		                                      : WEFT_CLI_DEFAULT_URL;
+	}
+	c->timeout_ms = WEFT_CLI_DEFAULT_TIMEOUT_MS;
+	if ((env = getenv("WEFT_TIMEOUT_MS")) != NULL && env[0] != '\0') {
+		errno = 0;
+		ms    = strtol(env, &end, 10);
+		if (*end != '\0' || errno != 0 || ms <= 0 || ms > INT_MAX) {
+			return (weft_cli_usage_error("WEFT_TIMEOUT_MS must be a "
+			                             "positive number of ms, not "
+			                             "'%s'",
+			    env));
+		}
+		c->timeout_ms = (int) ms;
+	}
+	c->json = c->flag[WEFT_CLI_F_JSON] != NULL;
+	return (WEFT_CLI_OK);
+}
+
+// main_parse parses argv into c and *cmd. Returns -1 to go on and run the
+// command, otherwise the exit status (usage printed).
+static int
+main_parse(weft_cli *c, int argc, char **argv, const struct main_cmd **cmd)
+{
+	bool flags_done = false;
+	int  rv;
+
+	c->args = weft_xalloc((size_t) argc * sizeof(char *));
+	for (int i = 1; i < argc; i++) {
+		if (!flags_done && strcmp(argv[i], "--") == 0) {
+			flags_done = true;
+		} else if (!flags_done && argv[i][0] == '-' &&
+		    argv[i][1] != '\0') {
+			if ((rv = main_flag(c, argc, argv, &i)) != WEFT_CLI_OK) {
+				usage_short(c->command != NULL
+				        ? main_find_cmd(c->command)
+				        : NULL);
+				return (rv);
+			}
+		} else if (c->command == NULL) {
+			c->command = argv[i];
+		} else {
+			c->args[c->nargs++] = argv[i];
+		}
+	}
+	if (c->command == NULL) {
+		usage(c->flag[WEFT_CLI_F_HELP] != NULL ? stdout : stderr, NULL);
+		return (c->flag[WEFT_CLI_F_HELP] != NULL ? WEFT_CLI_OK
+		                                         : WEFT_CLI_USAGE);
+	}
+	if ((*cmd = main_find_cmd(c->command)) == NULL) {
+		weft_cli_usage_error("unknown command '%s'", c->command);
+		usage_short(NULL);
+		return (WEFT_CLI_USAGE);
+	}
+	if (c->flag[WEFT_CLI_F_HELP] != NULL) {
+		usage(stdout, *cmd);
+		return (WEFT_CLI_OK);
+	}
+	if ((rv = main_check(c, *cmd)) != WEFT_CLI_OK) {
+		usage_short(*cmd);
+		return (rv);
+	}
+	if ((*cmd)->fn == NULL) { // help [COMMAND]
+		const struct main_cmd *about =
+		    c->nargs > 0 ? main_find_cmd(c->args[0]) : NULL;
+		if (c->nargs > 0 && about == NULL) {
+			weft_cli_usage_error("unknown command '%s'", c->args[0]);
+			usage_short(NULL);
+			return (WEFT_CLI_USAGE);
+		}
+		usage(stdout, about);
+		return (WEFT_CLI_OK);
+	}
+	return (main_settings(c) == WEFT_CLI_OK ? -1 : WEFT_CLI_USAGE);
+}
+
+int
+main(int argc, char **argv)
+{
+	weft_cli               c   = { 0 };
+	const struct main_cmd *cmd = NULL;
+	int                    rv;
+
+	if ((rv = main_parse(&c, argc, argv, &cmd)) < 0 && cmd != NULL) {
+		weft_wire_init(&c.wire, "weft-cli");
+		rv = cmd->fn(&c);
+		weft_cli_close(&c);
+	}
+	for (size_t i = 0; i < c.n_types; i++) {
+		free(c.types[i]);
+	}
+	free(c.types);
+	free(c.args);
+	return (rv);
+}

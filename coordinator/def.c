@@ -1,0 +1,1025 @@
+// def: parse and validate workflow definitions and compile their DAG.
+//
+// Parsing is linear in the size of the definition: step ids are looked up in
+// a jansson object used as a hash, duplicate dependencies are found with a
+// per-step stamp array, and the cycle check is an iterative DFS.
+#include "def.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "expr.h"
+
+// Fields a definition may carry; anything else is an error, never ignored.
+static const char *const def_top_fields[] = { "name", "version", "description",
+	"params", "timeout_ms", "steps", NULL };
+static const char *const def_param_fields[] = { "type", "default", "required",
+	"description", NULL };
+static const char *const def_param_types[]  = { "string", "int", "number",
+	 "bool", "object", "array", "any", NULL };
+static const char *const def_step_fields[]  = { "id", "type", "with",
+	 "depends_on", "retry", "timeout_ms", "trigger", "when", NULL };
+// Designed (DESIGN.md) but not implemented: rejected so that a definition
+// relying on them fails loudly instead of running without them.
+static const char *const def_step_reserved[] = { "map", "max_parallel",
+	"expand", NULL };
+static const char *const def_retry_fields[]  = { "max_attempts", "backoff",
+	 "initial_ms", "max_ms", "jitter", NULL };
+static const char *const def_backoffs[] = { "fixed", "linear", "exponential",
+	NULL };
+// In enum weft_trigger order.
+static const char *const def_triggers[] = { "all_success", "all_done",
+	"one_success", "none_failed", "all_failed", NULL };
+
+#define DEF_NAME_MAX 128
+
+// Where an error is, and the caller's buffer for it.
+struct def_ctx {
+	char  *err;
+	size_t errlen;
+	char   where[192]; // "definition", "params.x", "steps[3] (id \"x\")"
+};
+
+struct def_parser {
+	weft_def      *def;
+	struct def_ctx c;
+	uint32_t      *stamp; // per step: 1 + index of the step that marked it
+};
+
+// ---- small helpers ----
+
+// def_fail writes "<where>: <message>" and returns WEFT_EDEF.
+static weft_err
+def_fail(const struct def_ctx *c, const char *fmt, ...)
+{
+	va_list ap;
+	int     n = snprintf(c->err, c->errlen, "%s: ", c->where);
+
+	if (n >= 0 && (size_t) n < c->errlen) {
+		va_start(ap, fmt);
+		vsnprintf(c->err + n, c->errlen - (size_t) n, fmt, ap);
+		va_end(ap);
+	}
+	return (WEFT_EDEF);
+}
+
+// def_quote copies user text s into buf for an error message: at most 64
+// bytes, with quotes, backslashes and control bytes escaped so the message
+// stays on one line.
+static const char *
+def_quote(char *buf, size_t n, const char *s)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; s[i] != '\0' && o + 8 < n; i++) {
+		unsigned char ch = (unsigned char) s[i];
+		if (i == 64) {
+			o += (size_t) snprintf(buf + o, n - o, "...");
+			break;
+		}
+		if (ch == '"' || ch == '\\') {
+			o += (size_t) snprintf(buf + o, n - o, "\\%c", ch);
+		} else if (ch < 0x20 || ch == 0x7f) {
+			o += (size_t) snprintf(buf + o, n - o, "\\x%02x", ch);
+		} else {
+			buf[o++] = (char) ch;
+		}
+	}
+	buf[o] = '\0';
+	return (buf);
+}
+
+static bool
+def_in(const char *const *list, const char *s)
+{
+	for (size_t i = 0; list[i] != NULL; i++) {
+		if (strcmp(list[i], s) == 0) {
+			return (true);
+		}
+	}
+	return (false);
+}
+
+// def_index_of returns the position of s in list, or -1.
+static int
+def_index_of(const char *const *list, const char *s)
+{
+	for (int i = 0; list[i] != NULL; i++) {
+		if (strcmp(list[i], s) == 0) {
+			return (i);
+		}
+	}
+	return (-1);
+}
+
+// def_name_ok: s[0..n) has 1..128 bytes, each alphanumeric or in extra.
+static bool
+def_name_ok(const char *s, size_t n, const char *extra)
+{
+	if (n == 0 || n > DEF_NAME_MAX) {
+		return (false);
+	}
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		        (ch >= '0' && ch <= '9') ||
+		        (ch != '\0' && strchr(extra, ch) != NULL))) {
+			return (false);
+		}
+	}
+	return (true);
+}
+
+// def_str_ok is def_name_ok for a JSON string (embedded NULs fail).
+static bool
+def_str_ok(const json_t *v, const char *extra)
+{
+	return (
+	    def_name_ok(json_string_value(v), json_string_length(v), extra));
+}
+
+// def_type_name names the JSON type of v the way definitions spell types.
+static const char *
+def_type_name(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		return ("object");
+	case JSON_ARRAY:
+		return ("array");
+	case JSON_STRING:
+		return ("string");
+	case JSON_INTEGER:
+		return ("int");
+	case JSON_REAL:
+		return ("number");
+	case JSON_TRUE:
+	case JSON_FALSE:
+		return ("bool");
+	default:
+		return ("null");
+	}
+}
+
+// def_type_matches: v is acceptable for a parameter or field of type, one
+// of def_param_types ("number" takes integers too, "any" takes anything).
+static bool
+def_type_matches(const char *type, const json_t *v)
+{
+	if (strcmp(type, "any") == 0) {
+		return (true);
+	}
+	if (strcmp(type, "number") == 0) {
+		return (json_is_number(v));
+	}
+	return (strcmp(type, def_type_name(v)) == 0);
+}
+
+// ---- typed field access ----
+
+// def_field sets *out to obj[key] (borrowed, NULL when absent) after checking
+// its type. label is how the field is named in messages ("retry.max_ms");
+// its last component is the key.
+static weft_err
+def_field(const struct def_ctx *c, json_t *obj, const char *label,
+    const char *want, bool required, json_t **out)
+{
+	const char *dot = strrchr(label, '.');
+	json_t     *v   = json_object_get(obj, dot ? dot + 1 : label);
+
+	*out = v;
+	if (v == NULL) {
+		return (required
+		        ? def_fail(c, "missing required field \"%s\"", label)
+		        : WEFT_OK);
+	}
+	if (!def_type_matches(want, v)) {
+		return (def_fail(c, "field \"%s\": expected %s, got %s", label,
+		    want, def_type_name(v)));
+	}
+	return (WEFT_OK);
+}
+
+// def_get_int reads an optional integer in [lo, hi] into *out (unchanged
+// when absent).
+static weft_err
+def_get_int(const struct def_ctx *c, json_t *obj, const char *label,
+    json_int_t lo, json_int_t hi, json_int_t *out)
+{
+	json_t  *v;
+	weft_err rv;
+
+	if ((rv = def_field(c, obj, label, "int", false, &v)) != WEFT_OK ||
+	    v == NULL) {
+		return (rv);
+	}
+	if (hi == LLONG_MAX && json_integer_value(v) < lo) {
+		return (def_fail(c,
+		    "field \"%s\": must be >= %" JSON_INTEGER_FORMAT
+		    ", got %" JSON_INTEGER_FORMAT,
+		    label, lo, json_integer_value(v)));
+	}
+	if (json_integer_value(v) < lo || json_integer_value(v) > hi) {
+		return (def_fail(c,
+		    "field \"%s\": must be between %" JSON_INTEGER_FORMAT
+		    " and %" JSON_INTEGER_FORMAT ", got %" JSON_INTEGER_FORMAT,
+		    label, lo, hi, json_integer_value(v)));
+	}
+	*out = json_integer_value(v);
+	return (WEFT_OK);
+}
+
+// def_get_u32 is def_get_int for uint32_t fields (milliseconds, counts).
+static weft_err
+def_get_u32(const struct def_ctx *c, json_t *obj, const char *label,
+    uint32_t lo, uint32_t hi, uint32_t *out)
+{
+	json_int_t v = *out;
+	weft_err   rv;
+
+	if ((rv = def_get_int(c, obj, label, lo, hi, &v)) == WEFT_OK) {
+		*out = (uint32_t) v;
+	}
+	return (rv);
+}
+
+// def_get_enum reads an optional string that must be one of list, storing
+// its position in *out (unchanged when absent).
+static weft_err
+def_get_enum(const struct def_ctx *c, json_t *obj, const char *label,
+    const char *const *list, int *out)
+{
+	json_t  *v;
+	weft_err rv;
+	char     q[80];
+	char     want[160] = "";
+
+	if ((rv = def_field(c, obj, label, "string", false, &v)) != WEFT_OK ||
+	    v == NULL) {
+		return (rv);
+	}
+	if ((*out = def_index_of(list, json_string_value(v))) >= 0) {
+		return (WEFT_OK);
+	}
+	for (size_t i = 0; list[i] != NULL; i++) {
+		strncat(want, i ? ", " : "", sizeof(want) - strlen(want) - 1);
+		strncat(want, list[i], sizeof(want) - strlen(want) - 1);
+	}
+	return (
+	    def_fail(c, "field \"%s\": unknown value \"%s\" (want one of %s)",
+	        label, def_quote(q, sizeof(q), json_string_value(v)), want));
+}
+
+// def_check_fields rejects keys of obj outside allowed (and reserved ones
+// with their own message); prefix names the object ("retry.").
+static weft_err
+def_check_fields(const struct def_ctx *c, json_t *obj, const char *prefix,
+    const char *const *allowed, const char *const *reserved)
+{
+	const char *key;
+	json_t     *v;
+	char        q[80];
+
+	json_object_foreach (obj, key, v) {
+		if (reserved != NULL && def_in(reserved, key)) {
+			return (
+			    def_fail(c, "field \"%s%s\" is not supported yet",
+			        prefix, key));
+		}
+		if (!def_in(allowed, key)) {
+			return (def_fail(c, "unknown field \"%s%s\"", prefix,
+			    def_quote(q, sizeof(q), key)));
+		}
+	}
+	return (WEFT_OK);
+}
+
+// ---- parameters ----
+
+// def_parse_param validates one parameter spec; c->where is "params.<name>".
+static weft_err
+def_parse_param(const struct def_ctx *c, json_t *spec)
+{
+	json_t     *v;
+	json_t     *dflt;
+	const char *type = "any";
+	weft_err    rv;
+
+	if (!json_is_object(spec)) {
+		return (def_fail(
+		    c, "expected an object, got %s", def_type_name(spec)));
+	}
+	if ((rv = def_check_fields(c, spec, "", def_param_fields, NULL)) != 0 ||
+	    (rv = def_field(c, spec, "type", "string", false, &v)) != 0) {
+		return (rv);
+	}
+	if (v != NULL &&
+	    !def_in(def_param_types, (type = json_string_value(v)))) {
+		char q[80];
+		return (def_fail(c,
+		    "field \"type\": unknown type \"%s\" (want string, int, "
+		    "number, bool, object, array or any)",
+		    def_quote(q, sizeof(q), type)));
+	}
+	if ((rv = def_field(c, spec, "required", "bool", false, &v)) != 0 ||
+	    (rv = def_field(c, spec, "description", "string", false, &v)) !=
+	        0 ||
+	    (rv = def_field(c, spec, "default", type, false, &dflt)) != 0) {
+		return (rv);
+	}
+	return (WEFT_OK);
+}
+
+// def_parse_params validates the "params" object and keeps it in def.
+static weft_err
+def_parse_params(struct def_parser *p, json_t *root)
+{
+	struct def_ctx c = p->c;
+	const char    *name;
+	json_t        *spec;
+	json_t        *params;
+	weft_err       rv;
+	char           q[80];
+
+	if ((rv = def_field(&p->c, root, "params", "object", false, &params)) !=
+	    WEFT_OK) {
+		return (rv);
+	}
+	p->def->params = params ? json_incref(params) : json_object();
+	json_object_foreach (p->def->params, name, spec) {
+		snprintf(c.where, sizeof(c.where), "params.%s",
+		    def_quote(q, sizeof(q), name));
+		if (!def_name_ok(name, strlen(name), "_-")) {
+			return (def_fail(&c,
+			    "invalid parameter name (1-128 characters of "
+			    "A-Z a-z 0-9 _ -)"));
+		}
+		if ((rv = def_parse_param(&c, spec)) != WEFT_OK) {
+			return (rv);
+		}
+	}
+	return (WEFT_OK);
+}
+
+// ---- steps ----
+
+// def_step_where names step i in c->where, with its id once it is known
+// to be valid.
+static void
+def_step_where(struct def_ctx *c, size_t i, const char *id)
+{
+	if (id == NULL) {
+		snprintf(c->where, sizeof(c->where), "steps[%zu]", i);
+	} else {
+		snprintf(c->where, sizeof(c->where), "steps[%zu] (id \"%s\")",
+		    i, id);
+	}
+}
+
+// def_parse_step_id checks that step i has a valid, unique id and enters it
+// in the index.
+static weft_err
+def_parse_step_id(struct def_parser *p, struct def_ctx *c, size_t i, json_t *js)
+{
+	json_t     *v;
+	json_t     *prev;
+	const char *id;
+	weft_err    rv;
+
+	if ((rv = def_field(c, js, "id", "string", true, &v)) != WEFT_OK) {
+		return (rv);
+	}
+	if (!def_str_ok(v, "_-")) {
+		return (def_fail(c,
+		    "field \"id\": must be 1-128 characters of "
+		    "A-Z a-z 0-9 _ -"));
+	}
+	id = json_string_value(v);
+	def_step_where(c, i, id);
+	if ((prev = json_object_get(p->def->index, id)) != NULL) {
+		return (def_fail(c,
+		    "duplicate id, first used by steps[%" JSON_INTEGER_FORMAT
+		    "]",
+		    json_integer_value(prev)));
+	}
+	json_object_set_new(p->def->index, id, json_integer((json_int_t) i));
+	p->def->steps[i].id = weft_xstrdup(id);
+	return (WEFT_OK);
+}
+
+// def_parse_retry fills rt from the optional "retry" object of step js.
+static weft_err
+def_parse_retry(const struct def_ctx *c, json_t *js, weft_retry *rt)
+{
+	json_t  *r;
+	json_t  *jit;
+	int      backoff = (int) rt->backoff;
+	weft_err rv;
+
+	if ((rv = def_field(c, js, "retry", "object", false, &r)) != WEFT_OK ||
+	    r == NULL) {
+		return (rv);
+	}
+	if ((rv = def_check_fields(c, r, "retry.", def_retry_fields, NULL)) !=
+	        WEFT_OK ||
+	    (rv = def_get_u32(c, r, "retry.max_attempts", 1, 1000,
+	         &rt->max_attempts)) != WEFT_OK ||
+	    (rv = def_get_enum(
+	         c, r, "retry.backoff", def_backoffs, &backoff)) != WEFT_OK ||
+	    (rv = def_get_u32(c, r, "retry.initial_ms", 0, UINT32_MAX,
+	         &rt->initial_ms)) != WEFT_OK ||
+	    (rv = def_get_u32(c, r, "retry.max_ms", 0, UINT32_MAX,
+	         &rt->max_ms)) != WEFT_OK ||
+	    (rv = def_field(c, r, "retry.jitter", "bool", false, &jit)) !=
+	        WEFT_OK) {
+		return (rv);
+	}
+	if (rt->max_ms < rt->initial_ms) {
+		return (def_fail(c,
+		    "field \"retry.max_ms\": must be >= retry.initial_ms (%u), "
+		    "got %u",
+		    rt->initial_ms, rt->max_ms));
+	}
+	rt->backoff = (enum weft_backoff) backoff;
+	rt->jitter  = jit != NULL && json_is_true(jit);
+	return (WEFT_OK);
+}
+
+// def_parse_deps checks the shape of "depends_on"; names are resolved once
+// every id is known (def_link_step).
+static weft_err
+def_parse_deps(const struct def_ctx *c, json_t *js)
+{
+	json_t  *deps;
+	json_t  *d;
+	size_t   k;
+	weft_err rv;
+
+	if ((rv = def_field(c, js, "depends_on", "array", false, &deps)) !=
+	    WEFT_OK) {
+		return (rv);
+	}
+	json_array_foreach (deps, k, d) {
+		if (!json_is_string(d)) {
+			return (def_fail(c,
+			    "field \"depends_on[%zu]\": expected string, got "
+			    "%s",
+			    k, def_type_name(d)));
+		}
+	}
+	return (WEFT_OK);
+}
+
+// def_parse_when compiles the optional "when" condition of step js.
+static weft_err
+def_parse_when(const struct def_ctx *c, json_t *js, weft_def_step *st)
+{
+	json_t  *v;
+	weft_err rv;
+	char     msg[160];
+
+	if ((rv = def_field(c, js, "when", "string", false, &v)) != WEFT_OK ||
+	    v == NULL) {
+		return (rv);
+	}
+	st->when = weft_xstrdup(json_string_value(v));
+	if (weft_expr_compile(&st->when_expr, st->when, msg, sizeof(msg)) !=
+	    WEFT_OK) {
+		return (def_fail(c, "field \"when\": %s", msg));
+	}
+	return (WEFT_OK);
+}
+
+// def_parse_step validates step i (js) and fills def->steps[i], except
+// for deps and outs.
+static weft_err
+def_parse_step(struct def_parser *p, size_t i, json_t *js)
+{
+	struct def_ctx c       = p->c;
+	weft_def_step *st      = &p->def->steps[i];
+	int            trigger = WEFT_TRIGGER_ALL_SUCCESS;
+	json_t        *v;
+	weft_err       rv;
+
+	def_step_where(&c, i, NULL);
+	st->retry = (weft_retry) { .max_attempts = 1,
+		.backoff                         = WEFT_BACKOFF_EXPONENTIAL,
+		.initial_ms                      = 1000,
+		.max_ms                          = 60000 };
+	if (!json_is_object(js)) {
+		return (def_fail(
+		    &c, "expected an object, got %s", def_type_name(js)));
+	}
+	if ((rv = def_parse_step_id(p, &c, i, js)) != WEFT_OK ||
+	    (rv = def_check_fields(
+	         &c, js, "", def_step_fields, def_step_reserved)) != WEFT_OK ||
+	    (rv = def_field(&c, js, "type", "string", true, &v)) != WEFT_OK) {
+		return (rv);
+	}
+	if (!def_str_ok(v, "_.-")) {
+		return (def_fail(&c,
+		    "field \"type\": must be 1-128 characters "
+		    "of A-Z a-z 0-9 _ . -"));
+	}
+	st->type = weft_xstrdup(json_string_value(v));
+	if ((rv = def_field(&c, js, "with", "object", false, &v)) != WEFT_OK) {
+		return (rv);
+	}
+	st->with = json_incref(v);
+	if ((rv = def_parse_deps(&c, js)) != WEFT_OK ||
+	    (rv = def_parse_retry(&c, js, &st->retry)) != WEFT_OK ||
+	    (rv = def_get_u32(&c, js, "timeout_ms", 0, UINT32_MAX,
+	         &st->timeout_ms)) != WEFT_OK ||
+	    (rv = def_get_enum(&c, js, "trigger", def_triggers, &trigger)) !=
+	        WEFT_OK) {
+		return (rv);
+	}
+	st->trigger = (enum weft_trigger) trigger;
+	return (def_parse_when(&c, js, st));
+}
+
+// def_parse_steps validates the "steps" array.
+static weft_err
+def_parse_steps(struct def_parser *p, json_t *root)
+{
+	json_t  *steps;
+	json_t  *js;
+	size_t   i;
+	weft_err rv;
+
+	if ((rv = def_field(&p->c, root, "steps", "array", true, &steps)) !=
+	    WEFT_OK) {
+		return (rv);
+	}
+	if (json_array_size(steps) == 0) {
+		return (def_fail(
+		    &p->c, "field \"steps\": needs at least one step"));
+	}
+	if (json_array_size(steps) > WEFT_DEF_MAX_STEPS) {
+		return (def_fail(&p->c,
+		    "field \"steps\": %zu steps exceed the limit of %u",
+		    json_array_size(steps), WEFT_DEF_MAX_STEPS));
+	}
+	p->def->nsteps = json_array_size(steps);
+	p->def->steps  = weft_xalloc(p->def->nsteps * sizeof(weft_def_step));
+	json_array_foreach (steps, i, js) {
+		if ((rv = def_parse_step(p, i, js)) != WEFT_OK) {
+			return (rv);
+		}
+	}
+	return (WEFT_OK);
+}
+
+// ---- linking: deps, outs, roots, sinks, references, cycles ----
+
+struct def_when_arg {
+	struct def_parser    *p;
+	const struct def_ctx *c;
+	size_t                i; // the step whose condition this is
+};
+
+// def_when_ref checks one path of a `when`: steps.<id> must name a
+// dependency (a step's input document holds only its dependencies) and
+// params.<name> a declared parameter; anything else would silently be null.
+static weft_err
+def_when_ref(void *arg, const char *const *segs, size_t n, int col)
+{
+	struct def_when_arg *a = arg;
+	long                 idx;
+	char                 q[80];
+
+	if (n < 2) {
+		return (WEFT_OK);
+	}
+	if (strcmp(segs[0], "steps") == 0) {
+		if ((idx = weft_def_find(a->p->def, segs[1])) < 0) {
+			return (def_fail(a->c,
+			    "field \"when\": col %d: unknown step \"%s\"", col,
+			    def_quote(q, sizeof(q), segs[1])));
+		}
+		if (a->p->stamp[idx] != a->i + 1) {
+			return (def_fail(a->c,
+			    "field \"when\": col %d: step \"%s\" is not in "
+			    "depends_on",
+			    col, segs[1]));
+		}
+	} else if (strcmp(segs[0], "params") == 0 &&
+	    json_object_get(a->p->def->params, segs[1]) == NULL) {
+		return (def_fail(a->c,
+		    "field \"when\": col %d: unknown parameter \"%s\"", col,
+		    def_quote(q, sizeof(q), segs[1])));
+	}
+	return (WEFT_OK);
+}
+
+// def_link_step resolves the dependencies of step i (definition js),
+// counting dependents in their nouts, then checks its `when` references.
+static weft_err
+def_link_step(struct def_parser *p, size_t i, json_t *js)
+{
+	weft_def_step      *st   = &p->def->steps[i];
+	json_t             *deps = json_object_get(js, "depends_on");
+	struct def_ctx      c    = p->c;
+	struct def_when_arg wa   = { p, &c, i };
+	json_t             *d;
+	size_t              k;
+	char                q[80];
+
+	def_step_where(&c, i, st->id);
+	if (json_array_size(deps) > 0) {
+		st->deps =
+		    weft_xalloc(json_array_size(deps) * sizeof(uint32_t));
+	}
+	json_array_foreach (deps, k, d) {
+		long idx = weft_def_find(p->def, json_string_value(d));
+		if (idx < 0) {
+			return (def_fail(&c, "unknown dependency \"%s\"",
+			    def_quote(q, sizeof(q), json_string_value(d))));
+		}
+		if (p->stamp[idx] == i + 1) {
+			return (def_fail(&c, "dependency \"%s\" listed twice",
+			    json_string_value(d)));
+		}
+		p->stamp[idx]         = (uint32_t) (i + 1);
+		st->deps[st->ndeps++] = (uint32_t) idx;
+		p->def->steps[idx].nouts++;
+	}
+	if (st->when_expr == NULL) {
+		return (WEFT_OK);
+	}
+	return (weft_expr_paths(st->when_expr, def_when_ref, &wa));
+}
+
+// def_zero_list returns a new array of the indices of steps with no
+// dependencies (by_outs false: roots) or no dependents (true: sinks).
+static uint32_t *
+def_zero_list(const weft_def *def, bool by_outs, size_t *n)
+{
+	uint32_t *v;
+
+	*n = 0;
+	for (size_t i = 0; i < def->nsteps; i++) {
+		*n +=
+		    (by_outs ? def->steps[i].nouts : def->steps[i].ndeps) == 0;
+	}
+	v  = weft_xalloc(*n * sizeof(uint32_t));
+	*n = 0;
+	for (size_t i = 0; i < def->nsteps; i++) {
+		if ((by_outs ? def->steps[i].nouts : def->steps[i].ndeps) ==
+		    0) {
+			v[(*n)++] = (uint32_t) i;
+		}
+	}
+	return (v);
+}
+
+// def_link_outs fills each step's outs (in dependent order) from the counts
+// def_link_step left in nouts, then the roots and sinks lists.
+static void
+def_link_outs(weft_def *def)
+{
+	for (size_t i = 0; i < def->nsteps; i++) {
+		weft_def_step *st = &def->steps[i];
+		if (st->nouts > 0) {
+			st->outs = weft_xalloc(st->nouts * sizeof(uint32_t));
+		}
+		st->nouts = 0;
+	}
+	for (size_t i = 0; i < def->nsteps; i++) {
+		for (size_t k = 0; k < def->steps[i].ndeps; k++) {
+			weft_def_step *dep = &def->steps[def->steps[i].deps[k]];
+			dep->outs[dep->nouts++] = (uint32_t) i;
+		}
+	}
+	def->roots = def_zero_list(def, false, &def->nroots);
+	def->sinks = def_zero_list(def, true, &def->nsinks);
+}
+
+// def_link resolves every step's dependencies and builds the reverse edges.
+static weft_err
+def_link(struct def_parser *p, json_t *root)
+{
+	json_t  *steps = json_object_get(root, "steps");
+	weft_err rv;
+
+	p->stamp = weft_xalloc(p->def->nsteps * sizeof(uint32_t));
+	for (size_t i = 0; i < p->def->nsteps; i++) {
+		rv = def_link_step(p, i, json_array_get(steps, i));
+		if (rv != WEFT_OK) {
+			return (rv);
+		}
+	}
+	def_link_outs(p->def);
+	return (WEFT_OK);
+}
+
+// def_cycle_fail writes "cycle: a -> b -> a" for the cycle that closes at w:
+// the DFS stack from w's position to the top, then w again.
+static weft_err
+def_cycle_fail(
+    const struct def_parser *p, const uint32_t *stack, size_t top, uint32_t w)
+{
+	const weft_def *def = p->def;
+	size_t          j   = 0;
+	size_t          off;
+	int             k;
+
+	while (stack[j] != w) {
+		j++;
+	}
+	k   = snprintf(p->c.err, p->c.errlen, "cycle:");
+	off = k > 0 ? (size_t) k : 0;
+	for (; j <= top && off < p->c.errlen; j++) {
+		const char *id = def->steps[j < top ? stack[j] : w].id;
+		k = snprintf(p->c.err + off, p->c.errlen - off, "%s%s",
+		    off > 6 ? " -> " : " ", id);
+		off += k > 0 ? (size_t) k : 0;
+	}
+	return (WEFT_EDEF);
+}
+
+// def_dfs walks dependents from s without recursion (a 100k-step chain
+// would overflow the stack). Colours: 0 unseen, 1 on the stack, 2 done; an
+// edge to a colour-1 step closes a cycle.
+static weft_err
+def_dfs(const struct def_parser *p, uint32_t s, uint8_t *color, uint32_t *stack,
+    size_t *next)
+{
+	const weft_def *def = p->def;
+	size_t          top = 1;
+
+	stack[0] = s;
+	next[0]  = 0;
+	color[s] = 1;
+	while (top > 0) {
+		const weft_def_step *v = &def->steps[stack[top - 1]];
+		uint32_t             w;
+		if (next[top - 1] == v->nouts) {
+			color[stack[--top]] = 2;
+			continue;
+		}
+		w = v->outs[next[top - 1]++];
+		if (color[w] == 1) {
+			return (def_cycle_fail(p, stack, top, w));
+		}
+		if (color[w] == 0) {
+			color[w]   = 1;
+			stack[top] = w;
+			next[top]  = 0;
+			top++;
+		}
+	}
+	return (WEFT_OK);
+}
+
+// def_check_cycles runs def_dfs from every unseen step, in definition order,
+// so the cycle reported is deterministic.
+static weft_err
+def_check_cycles(const struct def_parser *p)
+{
+	size_t    n     = p->def->nsteps;
+	uint8_t  *color = weft_xalloc(n);
+	uint32_t *stack = weft_xalloc(n * sizeof(uint32_t));
+	size_t   *next  = weft_xalloc(n * sizeof(size_t));
+	weft_err  rv    = WEFT_OK;
+
+	for (size_t s = 0; s < n && rv == WEFT_OK; s++) {
+		if (color[s] == 0) {
+			rv = def_dfs(p, (uint32_t) s, color, stack, next);
+		}
+	}
+	free(color);
+	free(stack);
+	free(next);
+	return (rv);
+}
+
+// ---- the definition as a whole ----
+
+// def_parse_top validates the top-level fields other than steps and fills
+// in the default version in the document.
+static weft_err
+def_parse_top(struct def_parser *p, json_t *root)
+{
+	weft_def  *def     = p->def;
+	json_int_t version = 1;
+	json_t    *v;
+	weft_err   rv;
+
+	if (!json_is_object(root)) {
+		return (def_fail(
+		    &p->c, "expected an object, got %s", def_type_name(root)));
+	}
+	if ((rv = def_check_fields(&p->c, root, "", def_top_fields, NULL)) !=
+	        WEFT_OK ||
+	    (rv = def_field(&p->c, root, "name", "string", true, &v)) !=
+	        WEFT_OK) {
+		return (rv);
+	}
+	if (!def_str_ok(v, "_.-")) {
+		return (def_fail(&p->c,
+		    "field \"name\": must be 1-128 "
+		    "characters of A-Z a-z 0-9 _ . -"));
+	}
+	def->name = weft_xstrdup(json_string_value(v));
+	if ((rv = def_get_int(
+	         &p->c, root, "version", 1, LLONG_MAX, &version)) != WEFT_OK ||
+	    (rv = def_field(&p->c, root, "description", "string", false, &v)) !=
+	        WEFT_OK ||
+	    (rv = def_get_u32(&p->c, root, "timeout_ms", 0, UINT32_MAX,
+	         &def->timeout_ms)) != WEFT_OK) {
+		return (rv);
+	}
+	def->version     = version;
+	def->description = v ? weft_xstrdup(json_string_value(v)) : NULL;
+	json_object_set_new(root, "version", json_integer(version));
+	return (def_parse_params(p, root));
+}
+
+weft_err
+weft_def_parse(
+    weft_def **out, const char *text, size_t len, char *err, size_t errlen)
+{
+	struct def_parser p;
+	json_error_t      jerr;
+	json_t           *root;
+	weft_err          rv;
+
+	*out = NULL;
+	memset(&p, 0, sizeof(p));
+	p.c.err    = err;
+	p.c.errlen = errlen;
+	snprintf(p.c.where, sizeof(p.c.where), "definition");
+	if (len > (size_t) WEFT_DEF_MAX_BYTES) {
+		def_fail(&p.c, "%zu bytes exceed the limit of %u bytes", len,
+		    WEFT_DEF_MAX_BYTES);
+		return (WEFT_ETOOBIG);
+	}
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		return (def_fail(&p.c, "invalid JSON at line %d, column %d: %s",
+		    jerr.line, jerr.column, jerr.text));
+	}
+	p.def        = weft_xalloc(sizeof(weft_def));
+	p.def->json  = root;
+	p.def->index = json_object();
+	if ((rv = def_parse_top(&p, root)) != WEFT_OK ||
+	    (rv = def_parse_steps(&p, root)) != WEFT_OK ||
+	    (rv = def_link(&p, root)) != WEFT_OK ||
+	    (rv = def_check_cycles(&p)) != WEFT_OK) {
+		goto fail;
+	}
+	free(p.stamp);
+	*out = p.def;
+	return (WEFT_OK);
+fail:
+	free(p.stamp);
+	weft_def_free(p.def);
+	return (rv);
+}
+
+void
+weft_def_free(weft_def *def)
+{
+	if (def == NULL) {
+		return;
+	}
+	for (size_t i = 0; i < def->nsteps; i++) {
+		weft_def_step *st = &def->steps[i];
+		free(st->id);
+		free(st->type);
+		json_decref(st->with);
+		free(st->deps);
+		free(st->outs);
+		free(st->when);
+		weft_expr_free(st->when_expr);
+	}
+	free(def->steps);
+	free(def->name);
+	free(def->description);
+	json_decref(def->params);
+	json_decref(def->json);
+	json_decref(def->index);
+	free(def->sinks);
+	free(def->roots);
+	free(def);
+}
+
+long
+weft_def_find(const weft_def *def, const char *id)
+{
+	json_t *v = json_object_get(def->index, id);
+
+	return (v != NULL ? (long) json_integer_value(v) : -1);
+}
+
+// ---- parameters at run creation ----
+
+// def_bind_given copies the given parameters into res, checking names and
+// types against the spec.
+static weft_err
+def_bind_given(
+    const weft_def *def, json_t *given, json_t *res, struct def_ctx *c)
+{
+	const char *name;
+	json_t     *v;
+	char        q[80];
+
+	json_object_foreach (given, name, v) {
+		json_t     *spec = json_object_get(def->params, name);
+		json_t     *t    = json_object_get(spec, "type");
+		const char *type = t ? json_string_value(t) : "any";
+		snprintf(c->where, sizeof(c->where), "params.%s",
+		    def_quote(q, sizeof(q), name));
+		if (spec == NULL) {
+			def_fail(c, "unknown parameter");
+			return (WEFT_EINVAL);
+		}
+		if (!def_type_matches(type, v)) {
+			def_fail(
+			    c, "expected %s, got %s", type, def_type_name(v));
+			return (WEFT_EINVAL);
+		}
+		json_object_set_new(res, name, json_deep_copy(v));
+	}
+	return (WEFT_OK);
+}
+
+// def_bind_defaults fills in defaults for parameters not given and fails
+// on a missing required one.
+static weft_err
+def_bind_defaults(const weft_def *def, json_t *res, struct def_ctx *c)
+{
+	const char *name;
+	json_t     *spec;
+
+	json_object_foreach (def->params, name, spec) {
+		json_t *dflt = json_object_get(spec, "default");
+		if (json_object_get(res, name) != NULL) {
+			continue;
+		}
+		if (dflt != NULL) {
+			json_object_set_new(res, name, json_deep_copy(dflt));
+		} else if (json_is_true(json_object_get(spec, "required"))) {
+			snprintf(c->where, sizeof(c->where), "params.%s", name);
+			def_fail(c, "required");
+			return (WEFT_EINVAL);
+		}
+	}
+	return (WEFT_OK);
+}
+
+weft_err
+weft_def_bind_params(
+    const weft_def *def, json_t *given, json_t **out, char *err, size_t errlen)
+{
+	struct def_ctx c = { .err = err, .errlen = errlen, .where = "params" };
+	json_t        *res;
+	weft_err       rv;
+
+	*out = NULL;
+	if (given != NULL && !json_is_object(given)) {
+		def_fail(
+		    &c, "expected an object, got %s", def_type_name(given));
+		return (WEFT_EINVAL);
+	}
+	res = json_object();
+	if ((rv = def_bind_given(def, given, res, &c)) != WEFT_OK ||
+	    (rv = def_bind_defaults(def, res, &c)) != WEFT_OK) {
+		json_decref(res);
+		return (rv);
+	}
+	*out = res;
+	return (WEFT_OK);
+}
+
+uint32_t
+weft_retry_delay_ms(const weft_retry *r, uint32_t next)
+{
+	uint64_t d;
+
+	if (next < 2) {
+		return (0);
+	}
+	switch (r->backoff) {
+	case WEFT_BACKOFF_FIXED:
+		d = r->initial_ms;
+		break;
+	case WEFT_BACKOFF_LINEAR:
+		// Both factors are below 2^32, so the product fits.
+		d = (uint64_t) r->initial_ms * (next - 1);
+		break;
+	default:
+		if (next - 2 >= 32) {
+			d = r->initial_ms ? UINT64_MAX : 0;
+		} else {
+			d = (uint64_t) r->initial_ms << (next - 2);
+		}
+		break;
+	}
+	return (d > r->max_ms ? r->max_ms : (uint32_t) d);
+}

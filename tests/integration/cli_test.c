@@ -1,0 +1,822 @@
+// cli_test: the built `weft` binary against a fake coordinator living in the
+// test: a rep0 control server that answers canned ControlReply bodies (or
+// serves events from a small store) and records every request, and a pub0
+// socket that publishes events, dropping some on purpose.
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "alloc.h"
+#include "clock.h"
+#include "harness.h"
+#include "wire.h"
+
+#include <nng/protocol/pubsub0/pub.h>
+#include <nng/protocol/reqrep0/rep.h>
+
+#define FAKE_MAX_REQS 256
+#define FAKE_CASES 9 // ControlRequest req_case values
+
+// A canned answer to one kind of request.
+typedef struct fake_reply {
+	int         code;
+	const char *error;
+	const char *body;
+} fake_reply;
+
+// The fake coordinator. Fields under mu are shared with its thread and
+// nng's callback threads.
+typedef struct fake {
+	nng_socket      rep;
+	nng_socket      pub;
+	char            control_url[64];
+	char            events_url[64];
+	char           *dir;      // temp dir for files and logs
+	pthread_t       thread;
+	pthread_mutex_t mu;
+	weft_wire       wire;
+	fake_reply      canned[FAKE_CASES]; // under mu
+	json_t         *store;    // under mu; when set, answers EventsRequest
+	Weft__Envelope *reqs[FAKE_MAX_REQS]; // under mu; recorded requests
+	int             nreqs;    // under mu
+	int             pipes;    // under mu; subscribers attached to pub
+} fake;
+
+static fake F;
+
+// fake_events answers an EventsRequest from the store like the coordinator
+// would: run filter, id cursor, limit, ascending ids.
+static char *
+fake_events(fake *f, const Weft__EventsRequest *er)
+{
+	json_t *out = json_array(), *ev;
+	size_t  i;
+	char   *s;
+
+	json_array_foreach (f->store, i, ev) {
+		const char *run = json_string_value(json_object_get(ev, "run"));
+		uint64_t    id  = (uint64_t) json_integer_value(
+                    json_object_get(ev, "id"));
+		if (er->run_id[0] != '\0' && strcmp(run, er->run_id) != 0) {
+			continue;
+		}
+		if (id <= er->after) {
+			continue;
+		}
+		if (er->limit != 0 && json_array_size(out) >= er->limit) {
+			break;
+		}
+		json_array_append(out, ev);
+	}
+	s = json_dumps(out, JSON_COMPACT);
+	json_decref(out);
+	return (s);
+}
+
+static void *
+fake_main(void *arg)
+{
+	fake *f = arg;
+
+	for (;;) {
+		Weft__Envelope    *env;
+		Weft__Envelope     out = WEFT__ENVELOPE__INIT;
+		Weft__ControlReply rep = WEFT__CONTROL_REPLY__INIT;
+		nng_msg           *msg;
+		char              *body = NULL;
+
+		if (nng_recvmsg(f->rep, &msg, 0) != 0) {
+			break;
+		}
+		if (weft_wire_expect(msg, WEFT__ENVELOPE__BODY_CONTROL, &env) !=
+		    WEFT_OK) {
+			nng_msg_free(msg);
+			continue;
+		}
+		nng_msg_free(msg);
+		pthread_mutex_lock(&f->mu);
+		int kind = (int) env->control->req_case;
+		if (kind == WEFT__CONTROL_REQUEST__REQ_EVENTS &&
+		    f->store != NULL) {
+			body = fake_events(f, env->control->events);
+		} else if (kind > 0 && kind < FAKE_CASES) {
+			fake_reply *c = &f->canned[kind];
+			rep.code      = c->code;
+			rep.error     = (char *) (c->error ? c->error : "");
+			body = weft_xstrdup(c->body ? c->body : "");
+		} else {
+			rep.code  = WEFT_EPROTO;
+			rep.error = "no canned reply";
+		}
+		if (f->nreqs < FAKE_MAX_REQS) {
+			f->reqs[f->nreqs++] = env;
+		} else {
+			weft_wire_free(env);
+		}
+		pthread_mutex_unlock(&f->mu);
+		rep.body_json     = body != NULL ? body : "";
+		out.body_case     = WEFT__ENVELOPE__BODY_CONTROL_REPLY;
+		out.control_reply = &rep;
+		if (weft_wire_pack(&f->wire, &out, NULL, &msg) == WEFT_OK &&
+		    nng_sendmsg(f->rep, msg, 0) != 0) {
+			nng_msg_free(msg);
+		}
+		free(body);
+	}
+	return (NULL);
+}
+
+static void
+fake_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	fake *f = arg;
+
+	(void) p;
+	(void) ev;
+	pthread_mutex_lock(&f->mu);
+	f->pipes++;
+	pthread_mutex_unlock(&f->mu);
+}
+
+// fake_listen listens on an ephemeral loopback port and writes the URL.
+static void
+fake_listen(nng_socket s, char *url)
+{
+	nng_listener l;
+	int          port;
+
+	cr_assert_eq(nng_listen(s, "tcp://127.0.0.1:0", &l, 0), 0);
+	cr_assert_eq(nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port), 0);
+	snprintf(url, 64, "tcp://127.0.0.1:%d", port);
+}
+
+static void
+fake_start(void)
+{
+	fake *f = &F;
+
+	memset(f, 0, sizeof(*f));
+	pthread_mutex_init(&f->mu, NULL);
+	weft_wire_init(&f->wire, "fake-coordinator");
+	f->dir = weft_h_tempdir("cli");
+	cr_assert_eq(nng_rep0_open(&f->rep), 0);
+	cr_assert_eq(nng_pub0_open(&f->pub), 0);
+	cr_assert_eq(nng_pipe_notify(f->pub, NNG_PIPE_EV_ADD_POST,
+	                 fake_pipe_cb, f),
+	    0);
+	fake_listen(f->rep, f->control_url);
+	fake_listen(f->pub, f->events_url);
+	cr_assert_eq(pthread_create(&f->thread, NULL, fake_main, f), 0);
+}
+
+static void
+fake_stop(void)
+{
+	fake *f = &F;
+
+	nng_close(f->rep);
+	pthread_join(f->thread, NULL);
+	nng_close(f->pub);
+	for (int i = 0; i < f->nreqs; i++) {
+		weft_wire_free(f->reqs[i]);
+	}
+	json_decref(f->store);
+	free(f->dir);
+	pthread_mutex_destroy(&f->mu);
+	// No nng_fini(): libnng also provides the nanomsg API Criterion
+	// reports through, and nng_fini() would close that socket too.
+}
+
+static void
+fake_canned(int kind, int code, const char *error, const char *body)
+{
+	pthread_mutex_lock(&F.mu);
+	F.canned[kind] = (fake_reply) { code, error, body };
+	pthread_mutex_unlock(&F.mu);
+}
+
+// fake_count counts the recorded requests of one kind.
+static int
+fake_count(int kind)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&F.mu);
+	for (int i = 0; i < F.nreqs; i++) {
+		n += (int) F.reqs[i]->control->req_case == kind;
+	}
+	pthread_mutex_unlock(&F.mu);
+	return (n);
+}
+
+// fake_req returns the last recorded request (after the client exited).
+static Weft__ControlRequest *
+fake_last(void)
+{
+	cr_assert_gt(F.nreqs, 0, "no request reached the fake coordinator");
+	return (F.reqs[F.nreqs - 1]->control);
+}
+
+// fake_commit stores one event and publishes it unless drop.
+static void
+fake_commit(uint64_t id, const char *run, uint64_t seq, const char *type,
+    const char *step, bool drop)
+{
+	Weft__Event    ev  = WEFT__EVENT__INIT;
+	Weft__Envelope env = WEFT__ENVELOPE__INIT;
+	int64_t        ts  = 1767323045006 + (int64_t) id;
+	char           tsbuf[48], topic[64];
+	nng_msg       *msg;
+
+	pthread_mutex_lock(&F.mu);
+	if (F.store == NULL) {
+		F.store = json_array();
+	}
+	json_array_append_new(F.store,
+	    json_pack("{s:I,s:s,s:I,s:s,s:s,s:s?,s:i,s:s,s:{s:I}}", "id",
+	        (json_int_t) id, "run", run, "seq", (json_int_t) seq, "ts",
+	        weft_clock_format_rfc3339(ts, tsbuf), "type", type, "step",
+	        step, "attempt", step ? 1 : 0, "node", "w1", "data", "n",
+	        (json_int_t) id));
+	pthread_mutex_unlock(&F.mu);
+	if (drop) {
+		return;
+	}
+	ev.id        = id;
+	ev.run_id    = (char *) run;
+	ev.seq       = seq;
+	ev.ts_ms     = (uint64_t) ts;
+	ev.type      = (char *) type;
+	ev.step_id   = (char *) (step ? step : "");
+	ev.attempt   = step ? 1 : 0;
+	ev.node      = "w1";
+	ev.data_json = "{\"n\":0}";
+	Weft__EventBatch batch = WEFT__EVENT_BATCH__INIT;
+	Weft__Event     *evp   = &ev;
+	batch.n_events         = 1;
+	batch.events           = &evp;
+	env.body_case          = WEFT__ENVELOPE__BODY_EVENTS;
+	env.events             = &batch;
+	snprintf(topic, sizeof(topic), "run:%s", run);
+	cr_assert_eq(weft_wire_pack(&F.wire, &env, topic, &msg), WEFT_OK);
+	cr_assert_eq(nng_sendmsg(F.pub, msg, 0), 0);
+}
+
+// slurp reads a whole file (malloc'd; "" when missing).
+static char *
+slurp(const char *path)
+{
+	FILE  *f = fopen(path, "r");
+	char  *buf;
+	size_t n = 0;
+
+	buf = weft_xalloc(1 << 20);
+	if (f != NULL) {
+		n = fread(buf, 1, (1 << 20) - 1, f);
+		fclose(f);
+	}
+	buf[n] = '\0';
+	return (buf);
+}
+
+// weft runs the client against the fake with args (already shell-quoted),
+// capturing stdout into *out and stderr into *err (both malloc'd).
+static int
+weft(char **out, char **err, const char *fmt, ...)
+{
+	char    args[4096], cmd[8192], errpath[1024];
+	va_list ap;
+	int     rc;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	snprintf(errpath, sizeof(errpath), "%s/stderr", F.dir);
+	snprintf(cmd, sizeof(cmd), "'%s' --coordinator %s %s 2>'%s'",
+	    weft_h_bin("weft"), F.control_url, args, errpath);
+	rc   = weft_h_run(cmd, out);
+	*err = slurp(errpath);
+	return (rc);
+}
+
+// write_file creates dir/name with text and returns its path (malloc'd).
+static char *
+write_file(const char *name, const char *text)
+{
+	char  path[1024];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", F.dir, name);
+	cr_assert_not_null((f = fopen(path, "w")));
+	fputs(text, f);
+	fclose(f);
+	return (weft_xstrdup(path));
+}
+
+// json_same reports whether JSON text a means the same value as b.
+static bool
+json_same(const char *a, const char *b)
+{
+	json_t *x = json_loads(a, JSON_DECODE_ANY, NULL);
+	json_t *y = json_loads(b, JSON_DECODE_ANY, NULL);
+	bool    same = x != NULL && y != NULL && json_equal(x, y);
+
+	json_decref(x);
+	json_decref(y);
+	return (same);
+}
+
+// sleep_ms is for polling a condition with a deadline only.
+static void
+sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long) (ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL);
+}
+
+// wait_exit waits up to ms for pid and returns its exit status (-1 on
+// timeout, after killing it).
+static int
+wait_exit(pid_t pid, int64_t ms)
+{
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(ms);
+	int     st;
+
+	while (weft_clock_mono_ms() < deadline) {
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			return (WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+		}
+		sleep_ms(10);
+	}
+	weft_h_kill(pid, SIGKILL);
+	return (-1);
+}
+
+// ids_of parses JSON lines and writes their ids into ids; returns the count.
+static int
+ids_of(const char *text, uint64_t *ids, int max)
+{
+	int         n = 0;
+	const char *p = text;
+
+	while (*p != '\0' && n < max) {
+		const char *nl   = strchr(p, '\n');
+		size_t      len  = nl ? (size_t) (nl - p) : strlen(p);
+		char       *line = weft_xstrndup(p, len);
+		json_t     *ev   = json_loads(line, 0, NULL);
+		cr_assert_not_null(ev, "not a JSON line: '%s' in:\n%s", line,
+		    text);
+		ids[n++] = (uint64_t) json_integer_value(json_object_get(ev,
+		    "id"));
+		json_decref(ev);
+		free(line);
+		p += len + (nl != NULL);
+	}
+	return (n);
+}
+
+// count_lines counts newline-terminated lines.
+static int
+count_lines(const char *text)
+{
+	int n = 0;
+
+	for (; *text != '\0'; text++) {
+		n += *text == '\n';
+	}
+	return (n);
+}
+
+TestSuite(cli, .init = fake_start, .fini = fake_stop, .timeout = 60);
+
+Test(cli, define_sends_the_file_and_prints_the_summary)
+{
+	const char *def  = "{\"name\":\"etl\",\"steps\":[]}\n";
+	char       *path = write_file("etl.json", def);
+	char       *out, *err;
+
+	fake_canned(WEFT__CONTROL_REQUEST__REQ_DEFINE, 0, NULL,
+	    "{\"name\":\"etl\",\"version\":2,\"steps\":3}");
+	cr_assert_eq(weft(&out, &err, "define '%s'", path), 0, "%s", err);
+	cr_assert_str_eq(out, "registered etl version 2 (3 steps)\n");
+	cr_assert_eq(fake_last()->req_case, WEFT__CONTROL_REQUEST__REQ_DEFINE);
+	cr_assert_str_eq(fake_last()->define->definition_json, def);
+	free(out);
+	free(err);
+
+	cr_assert_eq(weft(&out, &err, "define - <'%s'", path), 0, "%s", err);
+	cr_assert_str_eq(out, "registered etl version 2 (3 steps)\n");
+	cr_assert_str_eq(fake_last()->define->definition_json, def);
+	free(out);
+	free(err);
+
+	cr_assert_eq(weft(&out, &err, "define --json '%s'", path), 0);
+	cr_assert(json_same(out, "{\"name\":\"etl\",\"version\":2,\"steps\":3}"),
+	    "%s", out);
+	free(out);
+	free(err);
+	free(path);
+}
+
+Test(cli, run_carries_input_and_params)
+{
+	char *out, *err, *def, *input;
+
+	fake_canned(WEFT__CONTROL_REQUEST__REQ_RUN, 0, NULL,
+	    "{\"run_id\":\"01RUN\",\"events_url\":\"tcp://127.0.0.1:1\"}");
+	cr_assert_eq(weft(&out, &err,
+	                 "run etl --input '{\"n\": 1, \"s\": \"x\"}' "
+	                 "--params '{\"limit\": 5}'"),
+	    0, "%s", err);
+	cr_assert_str_eq(out, "01RUN\n");
+	Weft__RunRequest *run = fake_last()->run;
+	cr_assert_eq(fake_last()->req_case, WEFT__CONTROL_REQUEST__REQ_RUN);
+	cr_assert_str_eq(run->definition, "etl");
+	cr_assert_str_eq(run->definition_json, "");
+	cr_assert(json_same(run->input_json, "{\"n\":1,\"s\":\"x\"}"), "%s",
+	    run->input_json);
+	cr_assert(json_same(run->params_json, "{\"limit\":5}"), "%s",
+	    run->params_json);
+	free(out);
+	free(err);
+
+	// A file: the definition travels inline; @FILE reads the input.
+	def   = write_file("inline.json", "{\"name\":\"x\",\"steps\":[]}");
+	input = write_file("input.json", "[1, 2, 3]");
+	cr_assert_eq(weft(&out, &err, "run '%s' --input @'%s' --json", def,
+	                 input),
+	    0, "%s", err);
+	cr_assert(json_same(out,
+	              "{\"run_id\":\"01RUN\",\"events_url\":\"tcp://127.0.0.1:1\"}"),
+	    "%s", out);
+	run = fake_last()->run;
+	cr_assert_str_eq(run->definition, "");
+	cr_assert_str_eq(run->definition_json, "{\"name\":\"x\",\"steps\":[]}");
+	cr_assert(json_same(run->input_json, "[1,2,3]"));
+	cr_assert_str_eq(run->params_json, "");
+	free(out);
+	free(err);
+	free(def);
+	free(input);
+}
+
+Test(cli, bad_input_json_is_a_usage_error)
+{
+	char *out, *err;
+
+	cr_assert_eq(weft(&out, &err, "run etl --input '{nope'"), 2);
+	cr_assert_str_eq(out, "");
+	cr_assert(strstr(err, "--input is not valid JSON") != NULL, "%s", err);
+	free(out);
+	free(err);
+
+	cr_assert_eq(weft(&out, &err, "run etl --params '[1]'"), 2);
+	cr_assert(strstr(err, "--params must be a JSON object") != NULL, "%s",
+	    err);
+	free(out);
+	free(err);
+	cr_assert_eq(F.nreqs, 0, "a bad command line reached the coordinator");
+}
+
+Test(cli, events_prints_one_json_line_per_event)
+{
+	static const char *keys[] = { "id", "run", "seq", "ts", "type", "step",
+		"attempt", "node", "data" };
+	char   *out, *err;
+	uint64_t ids[8];
+
+	fake_canned(WEFT__CONTROL_REQUEST__REQ_EVENTS, 0, NULL,
+	    "[{\"id\":7,\"run\":\"01R\",\"seq\":1,\"ts\":\"2026-01-02T03:04:05."
+	    "006Z\",\"type\":\"run_started\",\"step\":null,\"attempt\":null,"
+	    "\"node\":\"coord\",\"data\":{},\"extra\":1},"
+	    "{\"id\":8,\"run\":\"01R\",\"seq\":2,\"ts\":\"2026-01-02T03:04:06."
+	    "000Z\",\"type\":\"step_failed\",\"step\":\"fetch\",\"attempt\":2,"
+	    "\"node\":\"w1\",\"data\":{\"error\":\"boom\\nline 2\"}},"
+	    "{\"id\":9,\"run\":\"01R\",\"seq\":3,\"ts\":\"2026-01-02T03:04:07."
+	    "000Z\",\"type\":\"run_failed\",\"node\":\"coord\"}]");
+	cr_assert_eq(weft(&out, &err,
+	                 "events --run 01R --type step_failed,run_failed "
+	                 "--type run_started --step fetch --node w1 --after 6 "
+	                 "--limit 10"),
+	    0, "%s", err);
+	cr_assert_eq(count_lines(out), 3, "%s", out);
+	cr_assert_eq(ids_of(out, ids, 8), 3);
+	cr_assert(ids[0] == 7 && ids[1] == 8 && ids[2] == 9, "%s", out);
+	for (const char *p = out; *p != '\0'; p = strchr(p, '\n') + 1) {
+		json_t *ev = json_loadb(p, (size_t) (strchr(p, '\n') - p), 0,
+		    NULL);
+		cr_assert_eq(json_object_size(ev), 9, "%s", out);
+		for (size_t k = 0; k < 9; k++) {
+			cr_assert_not_null(json_object_get(ev, keys[k]),
+			    "no %s in %s", keys[k], out);
+		}
+		cr_assert(json_is_object(json_object_get(ev, "data")));
+		json_decref(ev);
+	}
+
+	Weft__EventsRequest *er = fake_last()->events;
+	cr_assert_str_eq(er->run_id, "01R");
+	cr_assert_eq(er->n_types, 3);
+	cr_assert_str_eq(er->types[0], "step_failed");
+	cr_assert_str_eq(er->types[1], "run_failed");
+	cr_assert_str_eq(er->types[2], "run_started");
+	cr_assert_str_eq(er->step_id, "fetch");
+	cr_assert_str_eq(er->node, "w1");
+	cr_assert_eq(er->after, 6);
+	cr_assert_eq(er->limit, 10);
+	free(out);
+	free(err);
+
+	// --json is the same format; --format table is a header and rows.
+	char *json;
+	cr_assert_eq(weft(&out, &err, "events"), 0);
+	cr_assert_eq(weft(&json, &err, "events --json"), 0);
+	cr_assert_str_eq(json, out);
+	free(out);
+	free(json);
+	free(err);
+	cr_assert_eq(weft(&out, &err, "events --format table"), 0, "%s", err);
+	cr_assert_eq(count_lines(out), 4, "%s", out);
+	cr_assert(strncmp(out, "ID  ", 4) == 0, "%s", out);
+	cr_assert(strstr(out, "{\"error\":\"boom\\nline 2\"}\n") != NULL,
+	    "%s", out);
+	free(out);
+	free(err);
+}
+
+Test(cli, error_reply_exits_1_with_the_message)
+{
+	char *out, *err;
+
+	fake_canned(WEFT__CONTROL_REQUEST__REQ_STATUS, WEFT_ENOENT,
+	    "run not found: 01NOPE", NULL);
+	cr_assert_eq(weft(&out, &err, "status 01NOPE"), 1);
+	cr_assert_str_eq(out, "");
+	cr_assert_str_eq(err, "weft: run not found: 01NOPE\n");
+	cr_assert_str_eq(fake_last()->status->run_id, "01NOPE");
+	free(out);
+	free(err);
+}
+
+Test(cli, unreachable_coordinator_exits_3)
+{
+	char  cmd[2048], *out;
+	char *err;
+	char  errpath[1024];
+	int   port = weft_h_free_port();
+
+	snprintf(errpath, sizeof(errpath), "%s/stderr", F.dir);
+	snprintf(cmd, sizeof(cmd),
+	    "'%s' --coordinator tcp://127.0.0.1:%d info 2>'%s'",
+	    weft_h_bin("weft"), port, errpath);
+	cr_assert_eq(weft_h_run(cmd, &out), 3);
+	err = slurp(errpath);
+	snprintf(cmd, sizeof(cmd),
+	    "weft: cannot reach coordinator at tcp://127.0.0.1:%d: ", port);
+	cr_assert(strncmp(err, cmd, strlen(cmd)) == 0, "%s", err);
+	free(out);
+	free(err);
+
+	// The environment names the coordinator too.
+	snprintf(cmd, sizeof(cmd),
+	    "WEFT_COORDINATOR=tcp://127.0.0.1:%d '%s' runs 2>/dev/null", port,
+	    weft_h_bin("weft"));
+	cr_assert_eq(weft_h_run(cmd, NULL), 3);
+}
+
+Test(cli, usage_errors_exit_2)
+{
+	char *out, *err;
+
+	cr_assert_eq(weft(&out, &err, "bogus"), 2);
+	cr_assert(strstr(err, "unknown command 'bogus'") != NULL, "%s", err);
+	free(out);
+	free(err);
+	cr_assert_eq(weft(&out, &err, "status --bogus 01R"), 2);
+	cr_assert(strstr(err, "unknown flag --bogus") != NULL, "%s", err);
+	free(out);
+	free(err);
+	cr_assert_eq(weft(&out, &err, "runs --limit lots"), 2);
+	free(out);
+	free(err);
+	cr_assert_eq(weft(&out, &err, "status"), 2);
+	free(out);
+	free(err);
+	cr_assert_eq(weft(&out, &err, "help"), 0);
+	static const char *cmds[] = { "define", "run", "status", "runs",
+		"events", "watch", "workers", "cancel", "pause", "resume",
+		"retry", "info", "help" };
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		char line[64];
+		snprintf(line, sizeof(line), "\n  %s ", cmds[i]);
+		cr_assert(strstr(out, line) != NULL, "%s missing", cmds[i]);
+	}
+	free(out);
+	free(err);
+	cr_assert_eq(F.nreqs, 0);
+}
+
+Test(cli, status_prints_header_and_steps)
+{
+	char *out, *err;
+
+	fake_canned(WEFT__CONTROL_REQUEST__REQ_STATUS, 0, NULL,
+	    "{\"id\":\"01RUN\",\"definition\":\"etl\",\"version\":1,"
+	    "\"status\":\"failed\",\"input\":{},\"params\":{},\"output\":null,"
+	    "\"error\":\"step clean failed\",\"created_ms\":1767323045000,"
+	    "\"started_ms\":1767323045100,\"ended_ms\":1767323047600,"
+	    "\"steps\":[{\"id\":\"fetch\",\"type\":\"exec\",\"status\":"
+	    "\"succeeded\",\"attempt\":1,\"node\":\"w1\",\"output\":{\"files\":"
+	    "[\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+	    "\"]},\"error\":null,\"started_ms\":1767323045100,\"ended_ms\":"
+	    "1767323045600},{\"id\":\"clean\",\"type\":\"exec\",\"status\":"
+	    "\"failed\",\"attempt\":3,\"node\":\"w2\",\"output\":null,\"error\":"
+	    "\"exit 1\",\"started_ms\":1767323046000,\"ended_ms\":"
+	    "1767323047500}]}");
+	cr_assert_eq(weft(&out, &err, "status 01RUN"), 0, "%s", err);
+	cr_assert(strstr(out, "status      failed\n") != NULL, "%s", out);
+	cr_assert(strstr(out, "duration    2.5s\n") != NULL, "%s", out);
+	cr_assert(strstr(out, "error       step clean failed\n") != NULL, "%s",
+	    out);
+	cr_assert(strstr(out, "STEP   TYPE  STATUS     ATTEMPT  NODE  "
+	                      "DURATION  OUTPUT\n") != NULL,
+	    "%s", out);
+	cr_assert(strstr(out, "fetch  exec  succeeded  1        w1    500ms  "
+	                      "   {\"files\":") != NULL,
+	    "%s", out);
+	cr_assert(strstr(out, "...\n") != NULL, "output not cut: %s", out);
+	cr_assert(strstr(out, "clean  exec  failed     3        w2    1.5s   "
+	                      "   error: exit 1\n") != NULL,
+	    "%s", out);
+	free(out);
+	free(err);
+}
+
+// watch_ready waits until the watcher subscribed and made `requests`
+// requests of kind.
+static void
+watch_ready(int kind, int requests)
+{
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(10000);
+	int     pipes;
+
+	for (;;) {
+		pthread_mutex_lock(&F.mu);
+		pipes = F.pipes;
+		pthread_mutex_unlock(&F.mu);
+		if (pipes >= 1 && fake_count(kind) >= requests) {
+			return;
+		}
+		cr_assert_lt(weft_clock_mono_ms(), deadline, "watch not ready");
+		sleep_ms(10);
+	}
+}
+
+Test(cli, run_wait_reports_the_final_status)
+{
+	char  run[256], log[1024];
+	char *text;
+	pid_t pid;
+
+	snprintf(run, sizeof(run),
+	    "{\"run_id\":\"01RUN\",\"events_url\":\"%s\"}", F.events_url);
+	fake_canned(WEFT__CONTROL_REQUEST__REQ_RUN, 0, NULL, run);
+	fake_canned(WEFT__CONTROL_REQUEST__REQ_STATUS, 0, NULL,
+	    "{\"id\":\"01RUN\",\"status\":\"running\"}");
+	snprintf(log, sizeof(log), "%s/wait.log", F.dir);
+	char *argv[] = { "weft", "--coordinator", F.control_url, "run", "etl",
+		"--wait", NULL };
+	pid = weft_h_spawn(argv, log);
+
+	// Once it listens and asked for the status, the run ends.
+	watch_ready(WEFT__CONTROL_REQUEST__REQ_STATUS, 1);
+	fake_canned(WEFT__CONTROL_REQUEST__REQ_STATUS, 0, NULL,
+	    "{\"id\":\"01RUN\",\"status\":\"succeeded\",\"output\":{\"x\":1}}");
+	fake_commit(1, "01RUN", 1, "run_succeeded", NULL, false);
+	cr_assert_eq(wait_exit(pid, 10000), 0);
+	text = slurp(log);
+	cr_assert_str_eq(text, "run 01RUN succeeded\n{\n  \"x\": 1\n}\n");
+	free(text);
+
+	// A run that failed: exit 1 with the error.
+	char *out, *err;
+	fake_canned(WEFT__CONTROL_REQUEST__REQ_STATUS, 0, NULL,
+	    "{\"id\":\"01RUN\",\"status\":\"failed\",\"error\":\"boom\"}");
+	cr_assert_eq(weft(&out, &err, "run etl --wait"), 1, "%s", err);
+	cr_assert_str_eq(out, "run 01RUN failed\nboom\n");
+	free(out);
+	free(err);
+}
+
+// fake_asked_after reports whether an EventsRequest with this cursor came.
+static bool
+fake_asked_after(uint64_t after)
+{
+	bool asked = false;
+
+	pthread_mutex_lock(&F.mu);
+	for (int i = 0; i < F.nreqs; i++) {
+		Weft__ControlRequest *r = F.reqs[i]->control;
+		asked |= r->req_case == WEFT__CONTROL_REQUEST__REQ_EVENTS &&
+		    r->events->after == after;
+	}
+	pthread_mutex_unlock(&F.mu);
+	return (asked);
+}
+
+Test(cli, watch_run_fills_a_gap_from_the_store)
+{
+	char     info[512], log[1024], *text;
+	uint64_t ids[16];
+	pid_t    pid;
+	int      n;
+
+	snprintf(info, sizeof(info), "{\"name\":\"fake\",\"events_url\":\"%s\"}",
+	    F.events_url);
+	fake_canned(WEFT__CONTROL_REQUEST__REQ_INFO, 0, NULL, info);
+	pthread_mutex_lock(&F.mu);
+	F.store = json_array(); // nothing happened yet
+	pthread_mutex_unlock(&F.mu);
+	snprintf(log, sizeof(log), "%s/watch.log", F.dir);
+	char *argv[] = { "weft", "--coordinator", F.control_url, "watch",
+		"01RUN", "--json", NULL };
+	pid = weft_h_spawn(argv, log);
+	// Subscribed, and asked for the (empty) history.
+	watch_ready(WEFT__CONTROL_REQUEST__REQ_EVENTS, 1);
+
+	// Run 01RUN's seq 3 (id 4) is lost; another run interleaves ids.
+	fake_commit(1, "01RUN", 1, "run_started", NULL, false);
+	fake_commit(2, "01RUN", 2, "step_ready", "a", false);
+	fake_commit(3, "01OTHER", 1, "run_started", NULL, false);
+	fake_commit(4, "01RUN", 3, "step_dispatched", "a", true);
+	fake_commit(5, "01OTHER", 2, "run_succeeded", NULL, false);
+	fake_commit(6, "01RUN", 4, "step_succeeded", "a", false);
+	fake_commit(7, "01RUN", 5, "run_succeeded", NULL, false);
+
+	cr_assert_eq(wait_exit(pid, 10000), 0, "watch did not end with the run");
+	text = slurp(log);
+	n    = ids_of(text, ids, 16);
+	cr_assert_eq(n, 5, "%s", text);
+	cr_assert(ids[0] == 1 && ids[1] == 2 && ids[2] == 4 && ids[3] == 6 &&
+	        ids[4] == 7,
+	    "%s", text);
+	cr_assert(fake_asked_after(2), "the gap was not fetched");
+	free(text);
+}
+
+Test(cli, watch_all_fills_a_gap_in_global_ids)
+{
+	char     info[512], log[1024], *text;
+	uint64_t ids[16];
+	pid_t    pid;
+	int      n;
+
+	snprintf(info, sizeof(info), "{\"name\":\"fake\",\"events_url\":\"%s\"}",
+	    F.events_url);
+	fake_canned(WEFT__CONTROL_REQUEST__REQ_INFO, 0, NULL, info);
+	pthread_mutex_lock(&F.mu);
+	F.store = json_array();
+	pthread_mutex_unlock(&F.mu);
+	snprintf(log, sizeof(log), "%s/watch.log", F.dir);
+	char *argv[] = { "weft", "--coordinator", F.control_url, "watch",
+		"--json", NULL };
+	pid = weft_h_spawn(argv, log);
+	watch_ready(WEFT__CONTROL_REQUEST__REQ_INFO, 1);
+
+	fake_commit(1, "01A", 1, "run_started", NULL, false);
+	fake_commit(2, "01B", 1, "run_started", NULL, false);
+	fake_commit(3, "01A", 2, "step_ready", "a", true);
+	fake_commit(4, "01B", 2, "run_succeeded", NULL, false);
+	fake_commit(5, "01A", 3, "run_succeeded", NULL, false);
+
+	// Five lines, and a quiet-time poll after the last adds nothing.
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(10000);
+	for (;;) {
+		text = slurp(log);
+		if (count_lines(text) >= 5 && fake_asked_after(5)) {
+			break;
+		}
+		free(text);
+		cr_assert_lt(weft_clock_mono_ms(), deadline, "watch stalled");
+		sleep_ms(20);
+	}
+	free(text);
+	weft_h_kill(pid, SIGTERM);
+	text = slurp(log);
+	n    = ids_of(text, ids, 16);
+	cr_assert_eq(n, 5, "%s", text);
+	for (int i = 0; i < 5; i++) {
+		cr_assert_eq(ids[i], (uint64_t) i + 1, "%s", text);
+	}
+	cr_assert(fake_asked_after(2), "the gap was not fetched");
+	free(text);
+}

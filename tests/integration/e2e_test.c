@@ -1,0 +1,358 @@
+// e2e_test: the real binaries on loopback: a coordinator, two workers and
+// the CLI. Workflows run for real; the assertions read the event log.
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "alloc.h"
+#include "clock.h"
+#include "cluster.h"
+#include "harness.h"
+
+static weft_cluster c;
+
+static void
+up(void)
+{
+	weft_cluster_start(&c, 2, 200);
+}
+
+static void
+down(void)
+{
+	weft_cluster_stop(&c);
+}
+
+TestSuite(e2e, .init = up, .fini = down, .timeout = 180);
+
+// run_wait runs a definition file and returns the final status body.
+static json_t *
+run_wait(const char *file, const char *input)
+{
+	return (weft_cluster_cli_json(&c, "run '%s' --input '%s' --wait", file,
+	    input ? input : "{}"));
+}
+
+static const char *
+status_of(json_t *run)
+{
+	return (json_string_value(json_object_get(run, "status")));
+}
+
+// count_events counts the events of a run of a type in the log.
+static size_t
+count_events(const char *run, const char *type)
+{
+	char  *out;
+	size_t n = 0;
+
+	cr_assert_eq(weft_cluster_cli(&c, &out,
+	                 "events --run %s --type %s --limit 10000", run, type),
+	    0);
+	for (char *p = out; (p = strchr(p, '\n')) != NULL; p++) {
+		n++;
+	}
+	free(out);
+	return (n);
+}
+
+Test(e2e, diamond_passes_data)
+{
+	json_t *run = run_wait(WEFT_SRC_DIR "/examples/diamond.json",
+	    "{\"source\":\"test\"}");
+	cr_assert_str_eq(status_of(run), "succeeded");
+	json_t *join = json_object_get(json_object_get(run, "output"), "join");
+	cr_expect_str_eq(json_string_value(json_object_get(
+	                     json_object_get(join, "with"), "upper")),
+	    "hello world");
+	cr_expect_eq(json_integer_value(json_object_get(
+	                 json_object_get(join, "with"), "slept")),
+	    200);
+	// The run input reaches every step.
+	cr_expect_str_eq(json_string_value(json_object_get(
+	                     json_object_get(join, "input"), "source")),
+	    "test");
+	const char *id = json_string_value(json_object_get(run, "id"));
+	cr_expect_eq(count_events(id, "step_succeeded"), 4);
+	cr_expect_eq(count_events(id, "run_succeeded"), 1);
+	// Both workers took part or at least one did; every step names one.
+	json_t *steps = json_object_get(run, "steps");
+	size_t  k;
+	json_t *s;
+	json_array_foreach (steps, k, s) {
+		cr_expect(json_is_string(json_object_get(s, "node")));
+	}
+	json_decref(run);
+}
+
+// write_fanout writes a definition: root, n noop steps on it, and a join.
+static const char *
+write_fanout(int n)
+{
+	size_t cap = (size_t) n * 90 + 200, len = 0;
+	char  *buf = weft_xalloc(cap);
+
+	len += (size_t) snprintf(buf + len, cap - len,
+	    "{\"name\":\"fan%d\",\"steps\":[{\"id\":\"root\",\"type\":\"noop\"}", n);
+	for (int i = 0; i < n; i++) {
+		len += (size_t) snprintf(buf + len, cap - len,
+		    ",{\"id\":\"s%d\",\"type\":\"noop\",\"depends_on\":[\"root\"]}", i);
+	}
+	len += (size_t) snprintf(buf + len, cap - len,
+	    ",{\"id\":\"join\",\"type\":\"echo\",\"depends_on\":[");
+	for (int i = 0; i < n; i++) {
+		len += (size_t) snprintf(buf + len, cap - len, "%s\"s%d\"",
+		    i ? "," : "", i);
+	}
+	snprintf(buf + len, cap - len, "]}]}");
+	const char *path = weft_cluster_write(&c, "fanout.json", buf);
+	free(buf);
+	return (path);
+}
+
+Test(e2e, fanout_1000_and_join)
+{
+	json_t *run = run_wait(write_fanout(1000), NULL);
+	cr_assert_str_eq(status_of(run), "succeeded");
+	cr_expect_eq(json_integer_value(json_object_get(run, "steps_done")), 1002);
+	json_t *join = json_object_get(json_object_get(run, "output"), "join");
+	cr_expect_eq(json_object_size(json_object_get(join, "steps")), 1000,
+	    "the join sees every dependency");
+	const char *id = json_string_value(json_object_get(run, "id"));
+	cr_expect_eq(count_events(id, "step_succeeded"), 1002);
+	json_decref(run);
+}
+
+Test(e2e, chain_of_100)
+{
+	size_t cap = 100 * 80 + 100, len = 0;
+	char  *buf = weft_xalloc(cap);
+
+	len += (size_t) snprintf(buf + len, cap - len,
+	    "{\"name\":\"chain\",\"steps\":[{\"id\":\"s0\",\"type\":\"echo\","
+	    "\"with\":{\"n\":0}}");
+	for (int i = 1; i < 100; i++) {
+		len += (size_t) snprintf(buf + len, cap - len,
+		    ",{\"id\":\"s%d\",\"type\":\"noop\",\"depends_on\":[\"s%d\"]}", i,
+		    i - 1);
+	}
+	snprintf(buf + len, cap - len, "]}");
+	json_t *run = run_wait(weft_cluster_write(&c, "chain.json", buf), NULL);
+	free(buf);
+	cr_assert_str_eq(status_of(run), "succeeded");
+	const char *id = json_string_value(json_object_get(run, "id"));
+	// In a chain the steps succeeded strictly in order.
+	char *out;
+	cr_assert_eq(weft_cluster_cli(&c, &out,
+	                 "events --run %s --type step_succeeded --limit 1000", id),
+	    0);
+	int   want = 0;
+	char *line = strtok(out, "\n");
+	for (; line != NULL; line = strtok(NULL, "\n"), want++) {
+		json_t *ev = json_loads(line, 0, NULL);
+		char    sid[16];
+		snprintf(sid, sizeof(sid), "s%d", want);
+		cr_assert_str_eq(json_string_value(json_object_get(ev, "step")), sid);
+		json_decref(ev);
+	}
+	cr_expect_eq(want, 100);
+	free(out);
+	json_decref(run);
+}
+
+Test(e2e, exec_step_runs_allowed_program)
+{
+	char script[800];
+	snprintf(script, sizeof(script), "%s/double.sh", c.exec_allow);
+	FILE *f = fopen(script, "w");
+	cr_assert_not_null(f);
+	fputs("#!/bin/sh\n"
+	      "# reads the input document, prints a JSON object\n"
+	      "in=$(cat)\n"
+	      "case \"$in\" in *'\"n\":21'*) echo '{\"doubled\": 42}' ;;"
+	      " *) echo \"bad input: $in\" >&2; exit 3 ;; esac\n",
+	    f);
+	fclose(f);
+	chmod(script, 0755);
+	const char *def = weft_cluster_write(&c, "exec.json",
+	    "{\"name\":\"ex\",\"steps\":[{\"id\":\"d\",\"type\":\"exec\","
+	    "\"with\":{\"cmd\":[\"double.sh\"],\"n\":\"${input.n}\"}}]}");
+	json_t *run = run_wait(def, "{\"n\":21}");
+	cr_assert_str_eq(status_of(run), "succeeded");
+	cr_expect_eq(json_integer_value(json_object_get(
+	                 json_object_get(json_object_get(run, "output"), "d"),
+	                 "doubled")),
+	    42);
+	json_decref(run);
+
+	// A non-zero exit fails the step with the stderr tail in the event.
+	run = run_wait(def, "{\"n\":5}");
+	cr_assert_str_eq(status_of(run), "failed");
+	char *out;
+	cr_assert_eq(weft_cluster_cli(&c, &out, "events --run %s --type step_failed",
+	                 json_string_value(json_object_get(run, "id"))),
+	    0);
+	cr_expect(strstr(out, "bad input") != NULL, "stderr tail missing: %s", out);
+	cr_expect(strstr(out, "\"exit_code\":3") != NULL, "exit code missing: %s", out);
+	free(out);
+	json_decref(run);
+
+	// A program outside the allowed directory never runs.
+	def = weft_cluster_write(&c, "exec2.json",
+	    "{\"name\":\"ex2\",\"steps\":[{\"id\":\"d\",\"type\":\"exec\","
+	    "\"with\":{\"cmd\":[\"/bin/sh\",\"-c\",\"echo {}\"]}}]}");
+	run = run_wait(def, NULL);
+	cr_expect_str_eq(status_of(run), "failed");
+	json_t *step = json_array_get(json_object_get(run, "steps"), 0);
+	cr_expect(strstr(json_string_value(json_object_get(step, "error")),
+	              "exec-allow") != NULL,
+	    "%s", json_string_value(json_object_get(step, "error")));
+	json_decref(run);
+}
+
+Test(e2e, failing_step_fails_run_and_retry_recovers)
+{
+	const char *def = weft_cluster_write(&c, "fail.json",
+	    "{\"name\":\"f\",\"steps\":[{\"id\":\"a\",\"type\":\"fail\","
+	    "\"with\":{\"times\":5}},{\"id\":\"b\",\"type\":\"noop\","
+	    "\"depends_on\":[\"a\"]}]}");
+	json_t *run = run_wait(def, NULL);
+	cr_assert_str_eq(status_of(run), "failed");
+	json_t *b = json_array_get(json_object_get(run, "steps"), 1);
+	cr_expect_str_eq(json_string_value(json_object_get(b, "status")), "skipped");
+	cr_expect_eq(count_events(json_string_value(json_object_get(run, "id")),
+	                 "step_failed"),
+	    1);
+	json_decref(run);
+
+	// With a retry policy the same step succeeds on its third attempt.
+	def = weft_cluster_write(&c, "retry.json",
+	    "{\"name\":\"r\",\"steps\":[{\"id\":\"a\",\"type\":\"fail\","
+	    "\"with\":{\"times\":2},\"retry\":{\"max_attempts\":3,"
+	    "\"backoff\":\"fixed\",\"initial_ms\":50}}]}");
+	run = run_wait(def, NULL);
+	cr_assert_str_eq(status_of(run), "succeeded");
+	json_t *a = json_array_get(json_object_get(run, "steps"), 0);
+	cr_expect_eq(json_integer_value(json_object_get(a, "attempt")), 3);
+	cr_expect_eq(count_events(json_string_value(json_object_get(run, "id")),
+	                 "step_retry_scheduled"),
+	    2);
+	json_decref(run);
+}
+
+Test(e2e, bad_definitions_are_refused_with_where)
+{
+	char *out;
+	const char *def = weft_cluster_write(&c, "cycle.json",
+	    "{\"name\":\"cyc\",\"steps\":[{\"id\":\"a\",\"type\":\"noop\","
+	    "\"depends_on\":[\"b\"]},{\"id\":\"b\",\"type\":\"noop\","
+	    "\"depends_on\":[\"a\"]}]}");
+	cr_expect_eq(weft_cluster_cli(&c, &out, "define '%s' 2>&1", def), 1);
+	cr_expect(strstr(out, "cycle") != NULL, "%s", out);
+	free(out);
+	def = weft_cluster_write(&c, "unknown.json",
+	    "{\"name\":\"u\",\"steps\":[{\"id\":\"a\",\"type\":\"noop\","
+	    "\"depends_on\":[\"zz\"]}]}");
+	cr_expect_eq(weft_cluster_cli(&c, &out, "define '%s' 2>&1", def), 1);
+	cr_expect(strstr(out, "zz") != NULL, "%s", out);
+	free(out);
+	cr_expect_eq(weft_cluster_cli(&c, &out, "run no-such-def 2>&1"), 1);
+	cr_expect(strstr(out, "no-such-def") != NULL, "%s", out);
+	free(out);
+	// The coordinator is still fine.
+	cr_expect_eq(weft_cluster_cli(&c, NULL, "info"), 0);
+}
+
+Test(e2e, killed_worker_is_lost_and_its_steps_rerun)
+{
+	size_t cap = 8 * 100 + 100, len = 0;
+	char  *buf = weft_xalloc(cap);
+
+	len += (size_t) snprintf(buf + len, cap - len,
+	    "{\"name\":\"slow\",\"steps\":[");
+	for (int i = 0; i < 8; i++) {
+		len += (size_t) snprintf(buf + len, cap - len,
+		    "%s{\"id\":\"s%d\",\"type\":\"sleep\",\"with\":{\"ms\":1500}}",
+		    i ? "," : "", i);
+	}
+	snprintf(buf + len, cap - len, "]}");
+	const char *def = weft_cluster_write(&c, "slow.json", buf);
+	free(buf);
+	char *out;
+	cr_assert_eq(weft_cluster_cli(&c, &out, "run '%s'", def), 0);
+	out[strcspn(out, "\n")] = '\0';
+	char id[64];
+	snprintf(id, sizeof(id), "%s", out);
+	free(out);
+	// Wait until w0 runs something, then kill it without warning.
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(10000);
+	while (count_events(id, "step_started") < 8 &&
+	    weft_clock_mono_ms() < deadline) {
+		weft_clock_sleep_ms(20);
+	}
+	weft_h_kill(c.workers[0], SIGKILL);
+	c.workers[0] = 0;
+	json_t *run = weft_cluster_cli_json(&c, "run '%s' --wait >/dev/null; "
+	    "'%s' --coordinator %s status %s", def, weft_h_bin("weft"),
+	    c.control, id);
+	json_decref(run);
+	deadline = weft_clock_mono_ms() + weft_h_timeout_ms(30000);
+	for (;;) {
+		run = weft_cluster_cli_json(&c, "status %s", id);
+		if (strcmp(status_of(run), "running") != 0 ||
+		    weft_clock_mono_ms() > deadline) {
+			break;
+		}
+		json_decref(run);
+		weft_clock_sleep_ms(100);
+	}
+	cr_expect_str_eq(status_of(run), "succeeded");
+	json_decref(run);
+	cr_expect_geq(count_events(id, "step_lost"), 1);
+	char *ws;
+	weft_cluster_cli(&c, &ws, "events --type worker_lost");
+	cr_expect(strstr(ws, "\"w0\"") != NULL, "%s", ws);
+	free(ws);
+	cr_expect(weft_h_alive(c.coord), "coordinator survived");
+}
+
+Test(e2e, coordinator_restart_resumes_runs)
+{
+	const char *def = weft_cluster_write(&c, "restart.json",
+	    "{\"name\":\"rs\",\"steps\":[{\"id\":\"a\",\"type\":\"sleep\","
+	    "\"with\":{\"ms\":300}},{\"id\":\"b\",\"type\":\"sleep\","
+	    "\"depends_on\":[\"a\"],\"with\":{\"ms\":1500}},{\"id\":\"c\","
+	    "\"type\":\"echo\",\"depends_on\":[\"b\"]}]}");
+	char *out;
+	cr_assert_eq(weft_cluster_cli(&c, &out, "run '%s'", def), 0);
+	char id[64];
+	out[strcspn(out, "\n")] = '\0';
+	snprintf(id, sizeof(id), "%s", out);
+	free(out);
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(10000);
+	while (count_events(id, "step_started") < 2 &&
+	    weft_clock_mono_ms() < deadline) {
+		weft_clock_sleep_ms(20);
+	}
+	// b is running on a worker: the coordinator dies and comes back.
+	weft_h_kill(c.coord, SIGKILL);
+	weft_cluster_start_coord(&c);
+	json_t *run;
+	deadline = weft_clock_mono_ms() + weft_h_timeout_ms(30000);
+	for (;;) {
+		run = weft_cluster_cli_json(&c, "status %s", id);
+		if (strcmp(status_of(run), "running") != 0 ||
+		    weft_clock_mono_ms() > deadline) {
+			break;
+		}
+		json_decref(run);
+		weft_clock_sleep_ms(100);
+	}
+	cr_expect_str_eq(status_of(run), "succeeded");
+	json_decref(run);
+	cr_expect_eq(count_events(id, "step_succeeded"), 3,
+	    "each step succeeded exactly once");
+}

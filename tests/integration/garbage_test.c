@@ -1,0 +1,228 @@
+// garbage_test: garbage at every coordinator socket — raw bytes at the TCP
+// level, and well-framed nng messages that are not weft messages, of an
+// unknown version, of the wrong type, or too large. The coordinator logs,
+// counts and drops them, keeps running, and still runs workflows.
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <nng/protocol/survey0/respond.h>
+
+#include "cluster.h"
+#include "harness.h"
+#include "wire.h"
+
+static weft_cluster c;
+
+static void
+up(void)
+{
+	weft_cluster_start(&c, 1, 200);
+}
+
+static void
+down(void)
+{
+	weft_cluster_stop(&c);
+}
+
+TestSuite(garbage, .init = up, .fini = down, .timeout = 120);
+
+static int
+port_of(const char *url)
+{
+	return (atoi(strrchr(url, ':') + 1));
+}
+
+// raw_bytes connects with plain TCP and writes n pseudo-random bytes.
+static void
+raw_bytes(int port, size_t n, unsigned seed)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+		.sin_port = htons((uint16_t) port) };
+	int                fd = socket(AF_INET, SOCK_STREAM, 0);
+	char              *buf = malloc(n);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	for (size_t i = 0; i < n; i++) {
+		buf[i] = (char) rand_r(&seed);
+	}
+	if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0) {
+		ssize_t w = write(fd, buf, n);
+		(void) w;
+	}
+	close(fd);
+	free(buf);
+}
+
+// req_exchange sends body (len bytes) on a fresh req0 socket and returns
+// the reply (NULL when none came within 500 ms).
+static nng_msg *
+req_exchange(const char *url, const void *body, size_t len)
+{
+	nng_socket s;
+	nng_msg   *msg, *reply = NULL;
+
+	cr_assert_eq(nng_req0_open(&s), 0);
+	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 500);
+	cr_assert_eq(nng_dial(s, url, NULL, 0), 0);
+	nng_msg_alloc(&msg, len);
+	memcpy(nng_msg_body(msg), body, len);
+	if (nng_sendmsg(s, msg, 0) != 0) {
+		nng_msg_free(msg);
+	} else if (nng_recvmsg(s, &reply, 0) != 0) {
+		reply = NULL;
+	}
+	nng_close(s);
+	return (reply);
+}
+
+static nng_msg *
+packed(Weft__Envelope *env, uint32_t version)
+{
+	weft_wire w;
+	nng_msg  *msg;
+
+	weft_wire_init(&w, "intruder");
+	cr_assert_eq(weft_wire_pack(&w, env, NULL, &msg), WEFT_OK);
+	if (version != WEFT_WIRE_VERSION) {
+		// Re-pack with another version number.
+		env->version = version;
+		nng_msg_free(msg);
+		size_t len = weft__envelope__get_packed_size(env);
+		nng_msg_alloc(&msg, len);
+		weft__envelope__pack(env, nng_msg_body(msg));
+	}
+	return (msg);
+}
+
+static void
+send_msg(const char *url, nng_msg *m, bool want_reply, const char *what)
+{
+	nng_msg *reply = req_exchange(url, nng_msg_body(m), nng_msg_len(m));
+	if (want_reply) {
+		cr_expect_not_null(reply, "%s: expected an error reply", what);
+	} else {
+		cr_expect_null(reply, "%s: expected no reply", what);
+	}
+	if (reply != NULL) {
+		Weft__Envelope *env;
+		if (weft_wire_unpack(reply, 0, &env) == WEFT_OK) {
+			if (env->body_case == WEFT__ENVELOPE__BODY_CONTROL_REPLY) {
+				cr_expect_neq(env->control_reply->code, 0, "%s", what);
+			}
+			weft_wire_free(env);
+		}
+		nng_msg_free(reply);
+	}
+	nng_msg_free(m);
+}
+
+Test(garbage, at_every_socket)
+{
+	const char *urls[] = { c.control, c.cluster, c.results, c.events };
+
+	// 1. Raw bytes at the transport level: no SP handshake at all.
+	for (int i = 0; i < 4; i++) {
+		raw_bytes(port_of(urls[i]), 4096, (unsigned) i);
+		raw_bytes(port_of(urls[i]), 8, (unsigned) i + 10);
+	}
+
+	// 2. Framed nng messages that are not weft envelopes.
+	char junk[256];
+	for (int i = 0; i < (int) sizeof(junk); i++) {
+		junk[i] = (char) (i * 37 + 11);
+	}
+	nng_msg *r = req_exchange(c.control, junk, sizeof(junk));
+	cr_expect_null(r, "garbage control request must be dropped");
+	nng_msg_free(r);
+	r = req_exchange(c.results, junk, sizeof(junk));
+	cr_expect_null(r, "garbage results must not be acked");
+	nng_msg_free(r);
+
+	// 3. A weft envelope of an unknown version, and one of the wrong type.
+	Weft__Envelope       env = WEFT__ENVELOPE__INIT;
+	Weft__ControlRequest cr  = WEFT__CONTROL_REQUEST__INIT;
+	Weft__InfoRequest    ir  = WEFT__INFO_REQUEST__INIT;
+	cr.req_case   = WEFT__CONTROL_REQUEST__REQ_INFO;
+	cr.info       = &ir;
+	env.body_case = WEFT__ENVELOPE__BODY_CONTROL;
+	env.control   = &cr;
+	send_msg(c.control, packed(&env, 99), true, "control v99");
+	send_msg(c.results, packed(&env, WEFT_WIRE_VERSION), false,
+	    "control body on results");
+	// Empty control request: valid envelope, nothing asked.
+	Weft__ControlRequest empty = WEFT__CONTROL_REQUEST__INIT;
+	env.control = &empty;
+	env.version = 0;
+	send_msg(c.control, packed(&env, WEFT_WIRE_VERSION), true, "empty request");
+
+	// 4. Results for runs that do not exist are acked and dropped.
+	Weft__Envelope    renv = WEFT__ENVELOPE__INIT;
+	Weft__ResultBatch rb   = WEFT__RESULT_BATCH__INIT;
+	Weft__StepResult  sr   = WEFT__STEP_RESULT__INIT;
+	Weft__StepResult *srs[] = { &sr };
+	sr.run_id       = "01NOSUCHRUN000000000000000";
+	sr.step_id      = "x";
+	sr.attempt      = 1;
+	sr.ok           = true;
+	sr.output_json  = "{not json";
+	rb.n_results    = 1;
+	rb.results      = srs;
+	renv.body_case  = WEFT__ENVELOPE__BODY_RESULTS;
+	renv.results    = &rb;
+	nng_msg *m      = packed(&renv, WEFT_WIRE_VERSION);
+	r = req_exchange(c.results, nng_msg_body(m), nng_msg_len(m));
+	cr_expect_not_null(r, "results for an unknown run are still acked");
+	nng_msg_free(r);
+	nng_msg_free(m);
+
+	// 5. Oversize: more than the receive limit closes that connection.
+	size_t big = WEFT_WIRE_MAX + 1024;
+	char  *huge = calloc(1, big);
+	r = req_exchange(c.control, huge, big);
+	cr_expect_null(r);
+	nng_msg_free(r);
+	free(huge);
+
+	// 6. A respondent answering surveys with garbage.
+	nng_socket resp;
+	cr_assert_eq(nng_respondent0_open(&resp), 0);
+	nng_socket_set_ms(resp, NNG_OPT_RECVTIMEO, 3000);
+	cr_assert_eq(nng_dial(resp, c.cluster, NULL, 0), 0);
+	for (int i = 0; i < 3; i++) {
+		nng_msg *sv;
+		if (nng_recvmsg(resp, &sv, 0) == 0) {
+			nng_msg_free(sv);
+			nng_msg_alloc(&sv, sizeof(junk));
+			memcpy(nng_msg_body(sv), junk, sizeof(junk));
+			if (nng_sendmsg(resp, sv, 0) != 0) {
+				nng_msg_free(sv);
+			}
+		}
+	}
+	nng_close(resp);
+
+	// The coordinator is alive, still sees its worker, and runs work.
+	cr_assert(weft_h_alive(c.coord), "coordinator died");
+	weft_cluster_wait_workers(&c, 1);
+	json_t *run = weft_cluster_cli_json(&c, "run '%s' --wait",
+	    WEFT_SRC_DIR "/examples/diamond.json");
+	cr_expect_str_eq(json_string_value(json_object_get(run, "status")),
+	    "succeeded");
+	json_decref(run);
+	// And it said what it dropped.
+	char *log;
+	char  cmd[700];
+	snprintf(cmd, sizeof(cmd), "cat '%s/coordinator.log'", c.dir);
+	weft_h_run(cmd, &log);
+	cr_expect(strstr(log, "WIRE-DROP") != NULL, "no drop logged");
+	free(log);
+}

@@ -1,0 +1,206 @@
+// cluster: start and drive a real local cluster for end-to-end tests.
+#include "cluster.h"
+
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "alloc.h"
+#include "clock.h"
+#include "harness.h"
+
+static void
+cluster_url(char *buf, size_t len)
+{
+	snprintf(buf, len, "tcp://127.0.0.1:%d", weft_h_free_port());
+}
+
+void
+weft_cluster_start_coord(weft_cluster *c)
+{
+	char  log[700], survey[16];
+	char *argv[] = { "weft-coordinator", "--db", c->db, "--control",
+		c->control, "--cluster", c->cluster, "--results", c->results,
+		"--events", c->events, "--survey-ms", survey, "--lost-after", "3",
+		NULL };
+
+	snprintf(survey, sizeof(survey), "%d", c->survey_ms);
+	snprintf(log, sizeof(log), "%s/coordinator.log", c->dir);
+	c->coord = weft_h_spawn(argv, log);
+	// Ready when it answers a control request.
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(15000);
+	while (weft_cluster_cli(c, NULL, "info") != 0) {
+		if (weft_clock_mono_ms() > deadline || !weft_h_alive(c->coord)) {
+			weft_cluster_dump_logs(c);
+			cr_assert_fail("coordinator did not start");
+		}
+		weft_clock_sleep_ms(50);
+	}
+}
+
+void
+weft_cluster_start_worker(weft_cluster *c, int i)
+{
+	char  log[700], name[16];
+	char *argv[] = { "weft-worker", "--join", c->cluster, "--name", name,
+		"--slots", "4", "--exec-allow", c->exec_allow, NULL };
+
+	snprintf(name, sizeof(name), "w%d", i);
+	snprintf(log, sizeof(log), "%s/%s.log", c->dir, name);
+	c->workers[i] = weft_h_spawn(argv, log);
+	if (i >= c->nworkers) {
+		c->nworkers = i + 1;
+	}
+}
+
+static int
+cluster_alive_workers(weft_cluster *c)
+{
+	json_t *ws = NULL;
+	char   *out;
+	int     n = 0;
+	size_t  k;
+	json_t *w;
+
+	if (weft_cluster_cli(c, &out, "workers --json") == 0) {
+		ws = json_loads(out, 0, NULL);
+	}
+	free(out);
+	json_array_foreach (ws, k, w) {
+		const char *st = json_string_value(json_object_get(w, "state"));
+		n += st != NULL && strcmp(st, "alive") == 0;
+	}
+	json_decref(ws);
+	return (n);
+}
+
+void
+weft_cluster_wait_workers(weft_cluster *c, int n)
+{
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(15000);
+	while (cluster_alive_workers(c) < n) {
+		if (weft_clock_mono_ms() > deadline) {
+			weft_cluster_dump_logs(c);
+			cr_assert_fail("workers did not join");
+		}
+		weft_clock_sleep_ms(50);
+	}
+}
+
+void
+weft_cluster_start(weft_cluster *c, int nworkers, int survey_ms)
+{
+	char       *dir = weft_h_tempdir("e2e");
+	const char *db  = getenv("WEFT_TEST_DB");
+
+	memset(c, 0, sizeof(*c));
+	snprintf(c->dir, sizeof(c->dir), "%s", dir);
+	free(dir);
+	if (db != NULL && db[0] != '\0') {
+		snprintf(c->db, sizeof(c->db), "%s", db);
+	} else {
+		snprintf(c->db, sizeof(c->db), "sqlite:%s/weft.db", c->dir);
+	}
+	snprintf(c->exec_allow, sizeof(c->exec_allow), "%s/bin", c->dir);
+	mkdir(c->exec_allow, 0755);
+	cluster_url(c->control, sizeof(c->control));
+	cluster_url(c->cluster, sizeof(c->cluster));
+	cluster_url(c->results, sizeof(c->results));
+	cluster_url(c->events, sizeof(c->events));
+	c->survey_ms = survey_ms > 0 ? survey_ms : 200;
+	weft_cluster_start_coord(c);
+	for (int i = 0; i < nworkers; i++) {
+		weft_cluster_start_worker(c, i);
+	}
+	weft_cluster_wait_workers(c, nworkers);
+}
+
+void
+weft_cluster_stop(weft_cluster *c)
+{
+	for (int i = 0; i < c->nworkers; i++) {
+		weft_h_kill(c->workers[i], SIGTERM);
+		c->workers[i] = 0;
+	}
+	weft_h_kill(c->coord, SIGTERM);
+	c->coord = 0;
+	if (getenv("WEFT_TEST_KEEP") == NULL) {
+		char cmd[700];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", c->dir);
+		weft_h_run(cmd, NULL);
+	}
+}
+
+static int
+cluster_vcli(weft_cluster *c, char **out, const char *fmt, va_list ap)
+{
+	char args[4096], cmd[5000];
+
+	vsnprintf(args, sizeof(args), fmt, ap);
+	snprintf(cmd, sizeof(cmd), "WEFT_TIMEOUT_MS=%lld '%s' --coordinator %s %s",
+	    (long long) weft_h_timeout_ms(10000), weft_h_bin("weft"), c->control,
+	    args);
+	return (weft_h_run(cmd, out));
+}
+
+int
+weft_cluster_cli(weft_cluster *c, char **out, const char *fmt, ...)
+{
+	va_list ap;
+	int     rv;
+	va_start(ap, fmt);
+	rv = cluster_vcli(c, out, fmt, ap);
+	va_end(ap);
+	return (rv);
+}
+
+json_t *
+weft_cluster_cli_json(weft_cluster *c, const char *fmt, ...)
+{
+	va_list      ap;
+	char         fmt2[1024];
+	char        *out;
+	json_t      *v;
+	json_error_t je;
+	int          rv;
+
+	snprintf(fmt2, sizeof(fmt2), "%s --json", fmt);
+	va_start(ap, fmt);
+	rv = cluster_vcli(c, &out, fmt2, ap);
+	va_end(ap);
+	v = json_loads(out, 0, &je);
+	if (v == NULL) {
+		weft_cluster_dump_logs(c);
+		cr_assert_fail("cli (rc %d) printed no JSON: %s\n%s", rv, je.text, out);
+	}
+	free(out);
+	return (v);
+}
+
+const char *
+weft_cluster_write(weft_cluster *c, const char *name, const char *text)
+{
+	static char path[1024];
+	FILE       *f;
+
+	snprintf(path, sizeof(path), "%s/%s", c->dir, name);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs(text, f);
+	fclose(f);
+	return (path);
+}
+
+void
+weft_cluster_dump_logs(weft_cluster *c)
+{
+	char cmd[800];
+	snprintf(cmd, sizeof(cmd),
+	    "for f in '%s'/*.log; do echo \"== $f\"; tail -n 40 \"$f\"; done >&2",
+	    c->dir);
+	weft_h_run(cmd, NULL);
+}

@@ -1,0 +1,63 @@
+// cluster: a real local cluster for end-to-end tests: a coordinator and
+// workers started from the built binaries on loopback with free ports, a
+// temporary database, and the CLI to drive it.
+#ifndef WEFT_TEST_CLUSTER_H
+#define WEFT_TEST_CLUSTER_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#define WEFT_CLUSTER_MAX_WORKERS 4
+
+typedef struct weft_cluster {
+	char  dir[512];        // temp dir: database, logs, scripts
+	char  db[600];         // --db URL
+	char  control[64], cluster[64], results[64], events[64];
+	pid_t coord;
+	pid_t workers[WEFT_CLUSTER_MAX_WORKERS];
+	int   nworkers;
+	int   survey_ms;       // coordinator survey interval
+	char  exec_allow[600]; // --exec-allow dir given to workers
+} weft_cluster;
+
+// weft_cluster_db returns the database URL end-to-end tests use:
+// WEFT_TEST_DB from the environment when set (a postgres URL), else a
+// SQLite file in the cluster's directory.
+//
+// weft_cluster_start starts a coordinator (survey_ms interval, 0 = 200) and
+// nworkers workers and waits until all workers are alive.
+void weft_cluster_start(weft_cluster *c, int nworkers, int survey_ms);
+
+// weft_cluster_start_coord (re)starts only the coordinator.
+void weft_cluster_start_coord(weft_cluster *c);
+
+// weft_cluster_start_worker starts worker i (name w<i>).
+void weft_cluster_start_worker(weft_cluster *c, int i);
+
+// weft_cluster_wait_workers waits until n workers are alive.
+void weft_cluster_wait_workers(weft_cluster *c, int n);
+
+// weft_cluster_stop stops everything (SIGTERM, then SIGKILL).
+void weft_cluster_stop(weft_cluster *c);
+
+// weft_cluster_cli runs `weft --coordinator ... ARGS` (a shell fragment)
+// and returns its exit status; *out (malloc'd) gets stdout when not NULL.
+int weft_cluster_cli(weft_cluster *c, char **out, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+// weft_cluster_cli_json runs the CLI with --json and parses the output;
+// fails the test if the command fails or the output is not JSON.
+json_t *weft_cluster_cli_json(weft_cluster *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+// weft_cluster_write writes text into a file in the cluster dir and
+// returns its path (static storage, overwritten by the next call).
+const char *weft_cluster_write(weft_cluster *c, const char *name,
+    const char *text);
+
+// weft_cluster_dump_logs prints the logs of every process (on failure).
+void weft_cluster_dump_logs(weft_cluster *c);
+
+#endif

@@ -1,0 +1,755 @@
+// def_test: workflow definition parsing, validation and DAG compilation,
+// parameter binding and retry delays, driven by tables.
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "def.h"
+#include "expr.h"
+
+#define T_TIMEOUT (30 * WEFT_TEST_MULT)
+
+// dq returns a copy of s with every ' turned into ", so JSON in the tables
+// below reads without escapes; free().
+static char *
+dq(const char *s)
+{
+	char *d = strdup(s);
+
+	for (char *p = d; *p != '\0'; p++) {
+		if (*p == '\'') {
+			*p = '"';
+		}
+	}
+	return (d);
+}
+
+// parse parses dq(json) and returns the result code; err gets the message.
+static weft_err
+parse(const char *json, weft_def **out, char *err, size_t errlen)
+{
+	char    *text = dq(json);
+	weft_err rv   = weft_def_parse(out, text, strlen(text), err, errlen);
+
+	free(text);
+	return (rv);
+}
+
+struct parse_row {
+	const char *name;
+	const char *json; // ' stands for "
+	bool        want_ok;
+	const char *want; // substring of the error (' stands for ")
+};
+
+#define ONE_STEP "'steps':[{'id':'a','type':'noop'}]"
+#define STEP_A(extra) "{'name':'w','steps':[{'id':'a','type':'noop'" extra "}]}"
+#define AB(extra_b)                                      \
+	"{'name':'w','steps':[{'id':'a','type':'noop'}," \
+	"{'id':'b','type':'noop'" extra_b "}]}"
+
+static const struct parse_row parse_rows[] = {
+	// Accepted definitions.
+	{ "minimal", "{'name':'w'," ONE_STEP "}", true, NULL },
+	{ "full example",
+	    "{'name':'etl','version':1,'description':'d',"
+	    "'params':{'limit':{'type':'int','default':10,'description':'n'},"
+	    "'who':{'type':'string','required':true}},"
+	    "'timeout_ms':3600000,'steps':["
+	    "{'id':'fetch','type':'exec','with':{'cmd':['./f.sh',"
+	    "'${params.limit}']},'retry':{'max_attempts':3,'backoff':"
+	    "'exponential','initial_ms':500,'max_ms':30000,'jitter':true},"
+	    "'timeout_ms':60000},"
+	    "{'id':'report','type':'echo','depends_on':['fetch'],"
+	    "'when':'steps.fetch.output.n > 0','trigger':'none_failed'}]}",
+	    true, NULL },
+	{ "name charset", "{'name':'A-z_0.9'," ONE_STEP "}", true, NULL },
+	{ "dotted type", "{'name':'w','steps':[{'id':'a','type':'my.t-1_x'}]}",
+	    true, NULL },
+	{ "every param type",
+	    "{'name':'w','params':{'s':{'type':'string','default':'x'},"
+	    "'i':{'type':'int','default':1},'n':{'type':'number','default':1},"
+	    "'r':{'type':'number','default':1.5},'b':{'type':'bool',"
+	    "'default':false},'o':{'type':'object','default':{}},"
+	    "'a':{'type':'array','default':[]},'y':{'type':'any',"
+	    "'default':null},'u':{}}," ONE_STEP "}",
+	    true, NULL },
+	{ "every trigger",
+	    "{'name':'w','steps':[{'id':'a','type':'t'},"
+	    "{'id':'b','type':'t','depends_on':['a'],'trigger':'all_success'},"
+	    "{'id':'c','type':'t','depends_on':['a'],'trigger':'all_done'},"
+	    "{'id':'d','type':'t','depends_on':['a'],'trigger':'one_success'},"
+	    "{'id':'e','type':'t','depends_on':['a'],'trigger':'all_failed'},"
+	    "{'id':'f','type':'t','depends_on':['a'],'trigger':'none_failed'}]"
+	    "}",
+	    true, NULL },
+	{ "when on params",
+	    "{'name':'w','params':{'go':{'type':'bool','default':true}},"
+	    "'steps':[{'id':'a','type':'t','when':'params.go && "
+	    "length(input) >= 0'}]}",
+	    true, NULL },
+
+	// JSON and size.
+	{ "malformed json", "{'name':'w',\n 'steps': [}", false,
+	    "definition: invalid JSON at line 2, column" },
+	{ "empty text", "", false, "definition: invalid JSON at line" },
+	{ "duplicate json key", "{'name':'w','name':'v'," ONE_STEP "}", false,
+	    "duplicate object key" },
+	{ "not an object", "[1]", false,
+	    "definition: expected an object, got array" },
+
+	// Top-level fields.
+	{ "unknown top field", "{'name':'w','nme':1," ONE_STEP "}", false,
+	    "definition: unknown field 'nme'" },
+	{ "missing name", "{" ONE_STEP "}", false,
+	    "definition: missing required field 'name'" },
+	{ "name not string", "{'name':5," ONE_STEP "}", false,
+	    "definition: field 'name': expected string, got int" },
+	{ "name bad char", "{'name':'a b'," ONE_STEP "}", false,
+	    "definition: field 'name': must be 1-128 characters" },
+	{ "name empty", "{'name':''," ONE_STEP "}", false,
+	    "definition: field 'name': must be 1-128 characters" },
+	{ "version zero", "{'name':'w','version':0," ONE_STEP "}", false,
+	    "definition: field 'version': must be >= 1, got 0" },
+	{ "version string", "{'name':'w','version':'1'," ONE_STEP "}", false,
+	    "definition: field 'version': expected int, got string" },
+	{ "version real", "{'name':'w','version':1.5," ONE_STEP "}", false,
+	    "definition: field 'version': expected int, got number" },
+	{ "description type", "{'name':'w','description':[]," ONE_STEP "}",
+	    false,
+	    "definition: field 'description': expected string, got array" },
+	{ "timeout negative", "{'name':'w','timeout_ms':-1," ONE_STEP "}",
+	    false,
+	    "definition: field 'timeout_ms': must be between 0 and 4294967295, "
+	    "got -1" },
+	{ "timeout too big",
+	    "{'name':'w','timeout_ms':4294967296," ONE_STEP "}", false,
+	    "field 'timeout_ms': must be between 0 and 4294967295" },
+	{ "timeout bool", "{'name':'w','timeout_ms':true," ONE_STEP "}", false,
+	    "definition: field 'timeout_ms': expected int, got bool" },
+	{ "missing steps", "{'name':'w'}", false,
+	    "definition: missing required field 'steps'" },
+	{ "steps object", "{'name':'w','steps':{}}", false,
+	    "definition: field 'steps': expected array, got object" },
+	{ "steps empty", "{'name':'w','steps':[]}", false,
+	    "definition: field 'steps': needs at least one step" },
+
+	// Parameter specs.
+	{ "params array", "{'name':'w','params':[]," ONE_STEP "}", false,
+	    "definition: field 'params': expected object, got array" },
+	{ "param not object", "{'name':'w','params':{'x':5}," ONE_STEP "}",
+	    false, "params.x: expected an object, got int" },
+	{ "param unknown field",
+	    "{'name':'w','params':{'x':{'type':'int','dflt':1}}," ONE_STEP "}",
+	    false, "params.x: unknown field 'dflt'" },
+	{ "param unknown type",
+	    "{'name':'w','params':{'x':{'type':'integer'}}," ONE_STEP "}",
+	    false, "params.x: field 'type': unknown type 'integer'" },
+	{ "param type not string",
+	    "{'name':'w','params':{'x':{'type':1}}," ONE_STEP "}", false,
+	    "params.x: field 'type': expected string, got int" },
+	{ "param default mismatch",
+	    "{'name':'w','params':{'x':{'type':'int','default':'a'}}," ONE_STEP
+	    "}",
+	    false, "params.x: field 'default': expected int, got string" },
+	{ "param int default real",
+	    "{'name':'w','params':{'x':{'type':'int','default':1.5}}," ONE_STEP
+	    "}",
+	    false, "params.x: field 'default': expected int, got number" },
+	{ "param required not bool",
+	    "{'name':'w','params':{'x':{'required':'yes'}}," ONE_STEP "}",
+	    false, "params.x: field 'required': expected bool, got string" },
+	{ "param description type",
+	    "{'name':'w','params':{'x':{'description':1}}," ONE_STEP "}", false,
+	    "params.x: field 'description': expected string, got int" },
+	{ "param bad name", "{'name':'w','params':{'a.b':{}}," ONE_STEP "}",
+	    false, "params.a.b: invalid parameter name" },
+
+	// Step fields.
+	{ "step not object", "{'name':'w','steps':[5]}", false,
+	    "steps[0]: expected an object, got int" },
+	{ "step missing id", "{'name':'w','steps':[{'type':'t'}]}", false,
+	    "steps[0]: missing required field 'id'" },
+	{ "step id not string", "{'name':'w','steps':[{'id':1,'type':'t'}]}",
+	    false, "steps[0]: field 'id': expected string, got int" },
+	{ "step id bad char", "{'name':'w','steps':[{'id':'a.b','type':'t'}]}",
+	    false, "steps[0]: field 'id': must be 1-128 characters" },
+	{ "step id empty", "{'name':'w','steps':[{'id':'','type':'t'}]}", false,
+	    "steps[0]: field 'id': must be 1-128 characters" },
+	{ "duplicate id",
+	    "{'name':'w','steps':[{'id':'a','type':'t'},{'id':'b','type':'t'},"
+	    "{'id':'a','type':'t'}]}",
+	    false, "steps[2] (id 'a'): duplicate id, first used by steps[0]" },
+	{ "unknown step field", STEP_A(",'dependson':['x']"), false,
+	    "steps[0] (id 'a'): unknown field 'dependson'" },
+	{ "map reserved", STEP_A(",'map':'input.xs'"), false,
+	    "steps[0] (id 'a'): field 'map' is not supported yet" },
+	{ "max_parallel reserved", STEP_A(",'max_parallel':2"), false,
+	    "steps[0] (id 'a'): field 'max_parallel' is not supported yet" },
+	{ "expand reserved", STEP_A(",'expand':true"), false,
+	    "steps[0] (id 'a'): field 'expand' is not supported yet" },
+	{ "missing type", "{'name':'w','steps':[{'id':'a'}]}", false,
+	    "steps[0] (id 'a'): missing required field 'type'" },
+	{ "type empty", "{'name':'w','steps':[{'id':'a','type':''}]}", false,
+	    "steps[0] (id 'a'): field 'type': must be 1-128 characters" },
+	{ "type bad char", "{'name':'w','steps':[{'id':'a','type':'a/b'}]}",
+	    false,
+	    "steps[0] (id 'a'): field 'type': must be 1-128 characters" },
+	{ "type not string", "{'name':'w','steps':[{'id':'a','type':5}]}",
+	    false,
+	    "steps[0] (id 'a'): field 'type': expected string, got int" },
+	{ "with array", STEP_A(",'with':[]"), false,
+	    "steps[0] (id 'a'): field 'with': expected object, got array" },
+	{ "depends_on string", AB(",'depends_on':'a'"), false,
+	    "steps[1] (id 'b'): field 'depends_on': expected array, got "
+	    "string" },
+	{ "depends_on element", AB(",'depends_on':['a',1]"), false,
+	    "steps[1] (id 'b'): field 'depends_on[1]': expected string, got "
+	    "int" },
+	{ "unknown dependency", AB(",'depends_on':['a','x']"), false,
+	    "steps[1] (id 'b'): unknown dependency 'x'" },
+	{ "dependency twice", AB(",'depends_on':['a','a']"), false,
+	    "steps[1] (id 'b'): dependency 'a' listed twice" },
+	{ "step timeout negative", STEP_A(",'timeout_ms':-5"), false,
+	    "steps[0] (id 'a'): field 'timeout_ms': must be between 0 and" },
+	{ "trigger unknown", STEP_A(",'trigger':'any'"), false,
+	    "steps[0] (id 'a'): field 'trigger': unknown value 'any' (want one "
+	    "of all_success, all_done, one_success, none_failed, all_failed)" },
+	{ "trigger not string", STEP_A(",'trigger':1"), false,
+	    "steps[0] (id 'a'): field 'trigger': expected string, got int" },
+
+	// Retry policy.
+	{ "retry not object", STEP_A(",'retry':5"), false,
+	    "steps[0] (id 'a'): field 'retry': expected object, got int" },
+	{ "retry unknown field", STEP_A(",'retry':{'delay':1}"), false,
+	    "steps[0] (id 'a'): unknown field 'retry.delay'" },
+	{ "retry attempts zero", STEP_A(",'retry':{'max_attempts':0}"), false,
+	    "steps[0] (id 'a'): field 'retry.max_attempts': must be between 1 "
+	    "and 1000, got 0" },
+	{ "retry attempts 1001", STEP_A(",'retry':{'max_attempts':1001}"),
+	    false,
+	    "field 'retry.max_attempts': must be between 1 and 1000, got "
+	    "1001" },
+	{ "retry attempts string", STEP_A(",'retry':{'max_attempts':'3'}"),
+	    false, "field 'retry.max_attempts': expected int, got string" },
+	{ "retry backoff unknown", STEP_A(",'retry':{'backoff':'quadratic'}"),
+	    false, "field 'retry.backoff': unknown value 'quadratic'" },
+	{ "retry max below initial",
+	    STEP_A(",'retry':{'initial_ms':5000,'max_ms':1000}"), false,
+	    "steps[0] (id 'a'): field 'retry.max_ms': must be >= "
+	    "retry.initial_ms (5000), got 1000" },
+	{ "retry max below default initial", STEP_A(",'retry':{'max_ms':500}"),
+	    false, "field 'retry.max_ms': must be >= retry.initial_ms (1000)" },
+	{ "retry jitter string", STEP_A(",'retry':{'jitter':'yes'}"), false,
+	    "field 'retry.jitter': expected bool, got string" },
+	{ "retry initial negative", STEP_A(",'retry':{'initial_ms':-1}"), false,
+	    "field 'retry.initial_ms': must be between 0 and 4294967295" },
+
+	// Conditions.
+	{ "when not string", STEP_A(",'when':true"), false,
+	    "steps[0] (id 'a'): field 'when': expected string, got bool" },
+	{ "when syntax", STEP_A(",'when':'(input.x == 1'"), false,
+	    "steps[0] (id 'a'): field 'when': col 14: expected " }, // ')'
+	{ "when string escape",
+	    AB(",'depends_on':['a'],'when':'steps.a.status == \\'ok\\' &&'"),
+	    false,
+	    "steps[1] (id 'b'): field 'when': col 26: unexpected end of "
+	    "expression" },
+	{ "when unknown root", STEP_A(",'when':'stepz.a'"), false,
+	    "field 'when': col 1: unknown name 'stepz.a'" },
+	{ "when unknown step",
+	    AB(",'depends_on':['a'],'when':'steps.zz.output'"), false,
+	    "steps[1] (id 'b'): field 'when': col 1: unknown step 'zz'" },
+	{ "when not a dependency", AB(",'when':'input.x || steps.a.output'"),
+	    false,
+	    "steps[1] (id 'b'): field 'when': col 12: step 'a' is not in "
+	    "depends_on" },
+	{ "when on itself", STEP_A(",'when':'steps.a.status'"), false,
+	    "field 'when': col 1: step 'a' is not in depends_on" },
+	{ "when unknown param", STEP_A(",'when':'params.nope == 1'"), false,
+	    "steps[0] (id 'a'): field 'when': col 1: unknown parameter "
+	    "'nope'" },
+
+	// Cycles, named in order from the first step found on one.
+	{ "self dependency", STEP_A(",'depends_on':['a']"), false,
+	    "cycle: a -> a" },
+	{ "two cycle",
+	    "{'name':'w','steps':[{'id':'a','type':'t','depends_on':['b']},"
+	    "{'id':'b','type':'t','depends_on':['a']}]}",
+	    false, "cycle: a -> b -> a" },
+	{ "three cycle",
+	    "{'name':'w','steps':[{'id':'x','type':'t'},"
+	    "{'id':'a','type':'t','depends_on':['c']},"
+	    "{'id':'b','type':'t','depends_on':['a']},"
+	    "{'id':'c','type':'t','depends_on':['b']},"
+	    "{'id':'d','type':'t','depends_on':['x']}]}",
+	    false, "cycle: a -> b -> c -> a" },
+	{ "cycle below a root",
+	    "{'name':'w','steps':[{'id':'r','type':'t'},"
+	    "{'id':'a','type':'t','depends_on':['r','c']},"
+	    "{'id':'b','type':'t','depends_on':['a']},"
+	    "{'id':'c','type':'t','depends_on':['b']}]}",
+	    false, "cycle: a -> b -> c -> a" },
+};
+
+Test(def, parse_table, .timeout = T_TIMEOUT)
+{
+	for (size_t i = 0; i < sizeof(parse_rows) / sizeof(parse_rows[0]);
+	     i++) {
+		const struct parse_row *r        = &parse_rows[i];
+		weft_def               *def      = NULL;
+		char                    err[512] = "";
+		weft_err rv = parse(r->json, &def, err, sizeof(err));
+
+		if (r->want_ok) {
+			cr_expect(rv == WEFT_OK, "%s: want ok, got %s: %s",
+			    r->name, weft_err_name(rv), err);
+			cr_expect(def != NULL, "%s: no definition", r->name);
+		} else {
+			char *want = dq(r->want);
+			cr_expect(rv == WEFT_EDEF, "%s: want EDEF, got %s",
+			    r->name, weft_err_name(rv));
+			cr_expect(
+			    def == NULL, "%s: definition on failure", r->name);
+			cr_expect(strstr(err, want) != NULL,
+			    "%s: error \"%s\" lacks \"%s\"", r->name, err,
+			    want);
+			cr_expect(strchr(err, '\n') == NULL,
+			    "%s: multi-line error", r->name);
+			free(want);
+		}
+		weft_def_free(def);
+	}
+}
+
+Test(def, cycle_message_is_exact, .timeout = T_TIMEOUT)
+{
+	weft_def *def = NULL;
+	char      err[256];
+
+	cr_assert_eq(parse("{'name':'w','steps':[{'id':'x','type':'t'},"
+	                   "{'id':'a','type':'t','depends_on':['c']},"
+	                   "{'id':'b','type':'t','depends_on':['a']},"
+	                   "{'id':'c','type':'t','depends_on':['b']}]}",
+	                 &def, err, sizeof(err)),
+	    WEFT_EDEF);
+	cr_expect_str_eq(err, "cycle: a -> b -> c -> a");
+}
+
+Test(def, error_text_is_escaped_and_one_line, .timeout = T_TIMEOUT)
+{
+	const char *text = "{\"name\":\"w\",\"a\\nb\\\"\":1,\"steps\":[]}";
+	weft_def   *def  = NULL;
+	char        err[256];
+
+	cr_assert_eq(weft_def_parse(&def, text, strlen(text), err, sizeof(err)),
+	    WEFT_EDEF);
+	cr_expect_str_eq(err, "definition: unknown field \"a\\x0ab\\\"\"");
+}
+
+Test(def, small_error_buffer_truncates, .timeout = T_TIMEOUT)
+{
+	weft_def *def = NULL;
+	char      err[8];
+
+	cr_assert_eq(parse("{'name':'w','steps':[{'id':'a','type':'t',"
+	                   "'depends_on':['a']}]}",
+	                 &def, err, sizeof(err)),
+	    WEFT_EDEF);
+	cr_expect_str_eq(err, "cycle: ");
+	cr_assert_eq(parse("{}", &def, NULL, 0), WEFT_EDEF);
+}
+
+// The 128-byte limit on names and ids.
+Test(def, name_length_limit, .timeout = T_TIMEOUT)
+{
+	char      name[130];
+	char      text[512];
+	char      err[256];
+	weft_def *def = NULL;
+
+	memset(name, 'n', 128);
+	name[128] = '\0';
+	snprintf(text, sizeof(text),
+	    "{\"name\":\"%s\",\"steps\":[{\"id\":\"%s\",\"type\":\"%s\"}]}",
+	    name, name, name);
+	cr_assert_eq(weft_def_parse(&def, text, strlen(text), err, sizeof(err)),
+	    WEFT_OK, "%s", err);
+	weft_def_free(def);
+	strcat(name, "n");
+	snprintf(text, sizeof(text),
+	    "{\"name\":\"w\",\"steps\":[{\"id\":\"%s\",\"type\":\"t\"}]}",
+	    name);
+	cr_assert_eq(weft_def_parse(&def, text, strlen(text), err, sizeof(err)),
+	    WEFT_EDEF);
+	cr_expect(
+	    strstr(err, "steps[0]: field \"id\": must be") != NULL, "%s", err);
+}
+
+Test(def, oversize_text, .timeout = T_TIMEOUT)
+{
+	size_t    len  = WEFT_DEF_MAX_BYTES + 1;
+	char     *text = malloc(len);
+	char      err[256];
+	weft_def *def = NULL;
+
+	memset(text, ' ', len);
+	cr_assert_eq(
+	    weft_def_parse(&def, text, len, err, sizeof(err)), WEFT_ETOOBIG);
+	cr_expect(def == NULL);
+	cr_expect_str_eq(err,
+	    "definition: 4194305 bytes exceed the limit of "
+	    "4194304 bytes");
+	free(text);
+}
+
+// gen builds a definition of n steps; dep(i) gives the dependency of step i
+// or -1.
+static char *
+gen(size_t n, long (*dep)(size_t), size_t *len)
+{
+	char *text = NULL;
+	FILE *f    = open_memstream(&text, len);
+
+	fprintf(f, "{\"name\":\"gen\",\"steps\":[");
+	for (size_t i = 0; i < n; i++) {
+		long d = dep(i);
+		fprintf(
+		    f, "%s{\"id\":\"s%zu\",\"type\":\"t\"", i ? "," : "", i);
+		if (d >= 0) {
+			fprintf(f, ",\"depends_on\":[\"s%ld\"]", d);
+		}
+		fprintf(f, "}");
+	}
+	fprintf(f, "]}");
+	fclose(f);
+	return (text);
+}
+
+static long
+dep_none(size_t i)
+{
+	(void) i;
+	return (-1);
+}
+
+static long
+dep_root(size_t i)
+{
+	return (i == 0 ? -1 : 0);
+}
+
+static long
+dep_prev(size_t i)
+{
+	return ((long) i - 1);
+}
+
+static long
+dep_prev_cyclic(size_t i)
+{
+	return (i == 0 ? 49999 : (long) i - 1);
+}
+
+static double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ((double) ts.tv_sec + (double) ts.tv_nsec / 1e9);
+}
+
+Test(def, fan_out_10000, .timeout = T_TIMEOUT)
+{
+	size_t    len;
+	char     *text = gen(10000, dep_root, &len);
+	char      err[256];
+	weft_def *def = NULL;
+
+	cr_assert_eq(weft_def_parse(&def, text, len, err, sizeof(err)), WEFT_OK,
+	    "%s", err);
+	cr_expect_eq(def->nsteps, 10000);
+	cr_expect_eq(def->nroots, 1);
+	cr_expect_eq(def->roots[0], 0);
+	cr_expect_eq(def->nsinks, 9999);
+	cr_expect_eq(def->steps[0].nouts, 9999);
+	for (size_t i = 1; i < 10000; i++) {
+		cr_assert_eq(def->steps[i].ndeps, 1);
+		cr_assert_eq(def->steps[i].deps[0], 0);
+		cr_assert_eq(def->steps[0].outs[i - 1], i);
+		cr_assert_eq(def->sinks[i - 1], i);
+	}
+	cr_expect_eq(weft_def_find(def, "s9999"), 9999);
+	weft_def_free(def);
+	free(text);
+}
+
+// A 50,000-step chain exercises the iterative cycle check (a recursive one
+// would be deep) and linear time; closing it into a ring must be reported.
+Test(def, long_chain_and_ring, .timeout = T_TIMEOUT)
+{
+	size_t    len;
+	char     *text = gen(50000, dep_prev, &len);
+	char      err[256];
+	weft_def *def = NULL;
+	double    t0  = now_s();
+
+	cr_assert_eq(weft_def_parse(&def, text, len, err, sizeof(err)), WEFT_OK,
+	    "%s", err);
+	cr_expect_lt(now_s() - t0, 5.0 * WEFT_TEST_MULT, "parse too slow");
+	cr_expect_eq(def->nroots, 1);
+	cr_expect_eq(def->nsinks, 1);
+	cr_expect_eq(def->sinks[0], 49999);
+	weft_def_free(def);
+	free(text);
+
+	text = gen(50000, dep_prev_cyclic, &len);
+	cr_assert_eq(
+	    weft_def_parse(&def, text, len, err, sizeof(err)), WEFT_EDEF);
+	cr_expect(
+	    strncmp(err, "cycle: s0 -> s1 -> s2 -> ", 25) == 0, "%s", err);
+	free(text);
+}
+
+Test(def, step_limit, .timeout = T_TIMEOUT)
+{
+	size_t    len;
+	char     *text = gen(WEFT_DEF_MAX_STEPS + 1, dep_none, &len);
+	char      err[256];
+	weft_def *def = NULL;
+
+	cr_assert_lt(len, WEFT_DEF_MAX_BYTES);
+	cr_assert_eq(
+	    weft_def_parse(&def, text, len, err, sizeof(err)), WEFT_EDEF);
+	cr_expect_str_eq(err,
+	    "definition: field \"steps\": 100001 steps exceed "
+	    "the limit of 100000");
+	free(text);
+}
+
+Test(def, diamond_compiles, .timeout = T_TIMEOUT)
+{
+	weft_def *def = NULL;
+	char      err[256];
+
+	cr_assert_eq(
+	    parse(
+	        "{'name':'dia','description':'four','timeout_ms':9,"
+	        "'params':{'p':{'type':'int','default':1}},'steps':["
+	        "{'id':'a','type':'t','with':{'k':1}},"
+	        "{'id':'b','type':'t','depends_on':['a'],"
+	        "'retry':{'max_attempts':4,'backoff':'linear','jitter':true}},"
+	        "{'id':'c','type':'t','depends_on':['a'],'timeout_ms':7},"
+	        "{'id':'d','type':'t','depends_on':['c','b'],"
+	        "'trigger':'all_done','when':'steps.b.status == "
+	        "steps.c.status'}"
+	        "]}",
+	        &def, err, sizeof(err)),
+	    WEFT_OK, "%s", err);
+	cr_expect_str_eq(def->name, "dia");
+	cr_expect_eq(def->version, 1);
+	cr_expect_str_eq(def->description, "four");
+	cr_expect_eq(def->timeout_ms, 9);
+	cr_expect_eq(
+	    json_integer_value(json_object_get(def->json, "version")), 1);
+	cr_expect_not_null(json_object_get(def->params, "p"));
+	cr_expect_eq(def->nsteps, 4);
+	cr_expect_eq(def->nroots, 1);
+	cr_expect_eq(def->roots[0], 0);
+	cr_expect_eq(def->nsinks, 1);
+	cr_expect_eq(def->sinks[0], 3);
+	cr_expect_eq(def->steps[0].nouts, 2);
+	cr_expect_eq(def->steps[0].outs[0], 1);
+	cr_expect_eq(def->steps[0].outs[1], 2);
+	cr_expect_eq(def->steps[3].ndeps, 2);
+	cr_expect_eq(def->steps[3].deps[0], 2);
+	cr_expect_eq(def->steps[3].deps[1], 1);
+	cr_expect_eq(def->steps[1].outs[0], 3);
+	cr_expect_eq(def->steps[2].outs[0], 3);
+	cr_expect_eq(def->steps[0].ndeps, 0);
+	cr_expect_eq(def->steps[3].nouts, 0);
+	cr_expect_eq(weft_def_find(def, "c"), 2);
+	cr_expect_eq(weft_def_find(def, "zz"), -1);
+
+	// Defaults and explicit values.
+	cr_expect_str_eq(def->steps[0].type, "t");
+	cr_expect_eq(
+	    json_integer_value(json_object_get(def->steps[0].with, "k")), 1);
+	cr_expect_null(def->steps[1].with);
+	cr_expect_eq(def->steps[0].retry.max_attempts, 1);
+	cr_expect_eq(def->steps[0].retry.backoff, WEFT_BACKOFF_EXPONENTIAL);
+	cr_expect_eq(def->steps[0].retry.initial_ms, 1000);
+	cr_expect_eq(def->steps[0].retry.max_ms, 60000);
+	cr_expect_eq(def->steps[0].retry.jitter, false);
+	cr_expect_eq(def->steps[1].retry.max_attempts, 4);
+	cr_expect_eq(def->steps[1].retry.backoff, WEFT_BACKOFF_LINEAR);
+	cr_expect_eq(def->steps[1].retry.jitter, true);
+	cr_expect_eq(def->steps[2].timeout_ms, 7);
+	cr_expect_eq(def->steps[0].trigger, WEFT_TRIGGER_ALL_SUCCESS);
+	cr_expect_eq(def->steps[3].trigger, WEFT_TRIGGER_ALL_DONE);
+	cr_expect_null(def->steps[0].when);
+	cr_expect_null(def->steps[0].when_expr);
+	cr_expect_str_eq(
+	    def->steps[3].when, "steps.b.status == steps.c.status");
+	cr_expect_not_null(def->steps[3].when_expr);
+	weft_def_free(def);
+}
+
+Test(def, version_kept, .timeout = T_TIMEOUT)
+{
+	weft_def *def = NULL;
+	char      err[256];
+
+	cr_assert_eq(parse("{'name':'w','version':7," ONE_STEP "}", &def, err,
+	                 sizeof(err)),
+	    WEFT_OK, "%s", err);
+	cr_expect_eq(def->version, 7);
+	cr_expect_eq(
+	    json_integer_value(json_object_get(def->json, "version")), 7);
+	cr_expect_null(def->description);
+	cr_expect_eq(json_object_size(def->params), 0);
+	weft_def_free(def);
+	weft_def_free(NULL);
+}
+
+struct bind_row {
+	const char *name;
+	const char *params; // the "params" spec (' stands for ")
+	const char *given;  // NULL passes NULL
+	const char *want;   // bound object on success, else error substring
+	bool        want_ok;
+};
+
+static const struct bind_row bind_rows[] = {
+	{ "default filled", "{'limit':{'type':'int','default':10}}", "{}",
+	    "{'limit':10}", true },
+	{ "null given", "{'limit':{'type':'int','default':10}}", NULL,
+	    "{'limit':10}", true },
+	{ "given wins", "{'limit':{'type':'int','default':10}}", "{'limit':3}",
+	    "{'limit':3}", true },
+	{ "optional absent", "{'x':{'type':'string'}}", "{}", "{}", true },
+	{ "required with default", "{'x':{'required':true,'default':'d'}}",
+	    "{}", "{'x':'d'}", true },
+	{ "number takes int", "{'x':{'type':'number'}}", "{'x':2}", "{'x':2}",
+	    true },
+	{ "number takes real", "{'x':{'type':'number'}}", "{'x':2.5}",
+	    "{'x':2.5}", true },
+	{ "any takes null", "{'x':{'type':'any'}}", "{'x':null}", "{'x':null}",
+	    true },
+	{ "untyped takes array", "{'x':{}}", "{'x':[1]}", "{'x':[1]}", true },
+	{ "every type",
+	    "{'s':{'type':'string'},'b':{'type':'bool'},'o':{'type':'object'},"
+	    "'a':{'type':'array'}}",
+	    "{'s':'v','b':false,'o':{'k':1},'a':[]}",
+	    "{'s':'v','b':false,'o':{'k':1},'a':[]}", true },
+	{ "unknown", "{'x':{}}", "{'y':1}", "params.y: unknown parameter",
+	    false },
+	{ "int got string", "{'x':{'type':'int'}}", "{'x':'1'}",
+	    "params.x: expected int, got string", false },
+	{ "int got real", "{'x':{'type':'int'}}", "{'x':1.5}",
+	    "params.x: expected int, got number", false },
+	{ "string got null", "{'x':{'type':'string'}}", "{'x':null}",
+	    "params.x: expected string, got null", false },
+	{ "bool got int", "{'x':{'type':'bool'}}", "{'x':1}",
+	    "params.x: expected bool, got int", false },
+	{ "object got array", "{'x':{'type':'object'}}", "{'x':[]}",
+	    "params.x: expected object, got array", false },
+	{ "required missing", "{'who':{'type':'string','required':true}}", "{}",
+	    "params.who: required", false },
+	{ "given not object", "{}", "[]",
+	    "params: expected an object, got array", false },
+};
+
+Test(def, bind_params_table, .timeout = T_TIMEOUT)
+{
+	for (size_t i = 0; i < sizeof(bind_rows) / sizeof(bind_rows[0]); i++) {
+		const struct bind_row *r = &bind_rows[i];
+		char                   text[1024];
+		char                   err[256] = "";
+		weft_def              *def      = NULL;
+		json_t                *given    = NULL;
+		json_t                *out      = NULL;
+		char                  *want     = dq(r->want);
+		weft_err               rv;
+
+		snprintf(text, sizeof(text),
+		    "{'name':'w','params':%s," ONE_STEP "}", r->params);
+		cr_assert_eq(parse(text, &def, err, sizeof(err)), WEFT_OK,
+		    "%s: %s", r->name, err);
+		if (r->given != NULL) {
+			char *g = dq(r->given);
+			given   = json_loads(g, 0, NULL);
+			free(g);
+			cr_assert_not_null(given, "%s: bad given", r->name);
+		}
+		rv = weft_def_bind_params(def, given, &out, err, sizeof(err));
+		if (r->want_ok) {
+			json_t *w = json_loads(want, 0, NULL);
+			cr_expect_eq(rv, WEFT_OK, "%s: %s", r->name, err);
+			cr_expect(
+			    json_equal(out, w), "%s: wrong result", r->name);
+			json_decref(w);
+		} else {
+			cr_expect_eq(rv, WEFT_EINVAL, "%s", r->name);
+			cr_expect_null(out, "%s", r->name);
+			cr_expect_str_eq(err, want, "%s", r->name);
+		}
+		json_decref(out);
+		json_decref(given);
+		weft_def_free(def);
+		free(want);
+	}
+}
+
+struct delay_row {
+	enum weft_backoff backoff;
+	uint32_t          initial;
+	uint32_t          max;
+	uint32_t          next;
+	uint32_t          want;
+};
+
+static const struct delay_row delay_rows[] = {
+	{ WEFT_BACKOFF_FIXED, 500, 30000, 0, 0 },
+	{ WEFT_BACKOFF_FIXED, 500, 30000, 1, 0 },
+	{ WEFT_BACKOFF_FIXED, 500, 30000, 2, 500 },
+	{ WEFT_BACKOFF_FIXED, 500, 30000, 10, 500 },
+	{ WEFT_BACKOFF_FIXED, 500, 400, 2, 400 },
+	{ WEFT_BACKOFF_LINEAR, 500, 30000, 2, 500 },
+	{ WEFT_BACKOFF_LINEAR, 500, 30000, 3, 1000 },
+	{ WEFT_BACKOFF_LINEAR, 500, 30000, 5, 2000 },
+	{ WEFT_BACKOFF_LINEAR, 500, 30000, 100, 30000 },
+	{ WEFT_BACKOFF_LINEAR, UINT32_MAX, UINT32_MAX, UINT32_MAX, UINT32_MAX },
+	{ WEFT_BACKOFF_EXPONENTIAL, 500, 30000, 2, 500 },
+	{ WEFT_BACKOFF_EXPONENTIAL, 500, 30000, 3, 1000 },
+	{ WEFT_BACKOFF_EXPONENTIAL, 500, 30000, 4, 2000 },
+	{ WEFT_BACKOFF_EXPONENTIAL, 500, 30000, 7, 16000 },
+	{ WEFT_BACKOFF_EXPONENTIAL, 500, 30000, 8, 30000 },
+	{ WEFT_BACKOFF_EXPONENTIAL, 500, 30000, 33, 30000 },
+	{ WEFT_BACKOFF_EXPONENTIAL, 500, 30000, 34, 30000 },
+	{ WEFT_BACKOFF_EXPONENTIAL, 500, 30000, 1000, 30000 },
+	{ WEFT_BACKOFF_EXPONENTIAL, 1, UINT32_MAX, 33, 2147483648u },
+	{ WEFT_BACKOFF_EXPONENTIAL, 1, UINT32_MAX, 34, UINT32_MAX },
+	{ WEFT_BACKOFF_EXPONENTIAL, UINT32_MAX, UINT32_MAX, UINT32_MAX,
+	    UINT32_MAX },
+	{ WEFT_BACKOFF_EXPONENTIAL, 0, 1000, 40, 0 },
+};
+
+Test(def, retry_delay_table, .timeout = T_TIMEOUT)
+{
+	for (size_t i = 0; i < sizeof(delay_rows) / sizeof(delay_rows[0]);
+	     i++) {
+		const struct delay_row *r  = &delay_rows[i];
+		weft_retry              rt = { .max_attempts = 10,
+			             .backoff                = r->backoff,
+			             .initial_ms             = r->initial,
+			             .max_ms                 = r->max };
+		cr_expect_eq(weft_retry_delay_ms(&rt, r->next), r->want,
+		    "row %zu: got %u, want %u", i,
+		    weft_retry_delay_ms(&rt, r->next), r->want);
+	}
+}

@@ -1,0 +1,467 @@
+// worker_proto_test: a worker in this process, the test acting as its
+// coordinator over loopback TCP: surveys (discovery), AssignBatch requests
+// (dispatch), ResultBatch/ResultAck (results), garbage, slots and aborts.
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/rep.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <nng/protocol/survey0/survey.h>
+
+#include "clock.h"
+#include "harness.h"
+#include "wire.h"
+#include "worker.h"
+
+// The fake coordinator and the worker under test.
+typedef struct coord {
+	weft_wire    wire;
+	nng_socket   survey;  // surveyor0, listening on the cluster URL
+	nng_socket   results; // rep0, listening on the results URL
+	nng_socket   req;     // req0, dialed to the worker's dispatch URL
+	char         cluster_url[64];
+	char         results_url[64];
+	uint64_t     round;
+	weft_worker *w;
+} coord;
+
+static void
+coord_nap(void)
+{
+	struct timespec ts = { 0, 5000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static void
+coord_open(coord *c, uint32_t slots)
+{
+	weft_worker_cfg cfg;
+
+	memset(c, 0, sizeof(*c));
+	weft_wire_init(&c->wire, "test-coord");
+	snprintf(c->cluster_url, sizeof(c->cluster_url), "tcp://127.0.0.1:%d",
+	    weft_h_free_port());
+	snprintf(c->results_url, sizeof(c->results_url), "tcp://127.0.0.1:%d",
+	    weft_h_free_port());
+	cr_assert_eq(nng_surveyor0_open(&c->survey), 0);
+	nng_socket_set_ms(c->survey, NNG_OPT_SURVEYOR_SURVEYTIME, 200);
+	cr_assert_eq(nng_listen(c->survey, c->cluster_url, NULL, 0), 0);
+	cr_assert_eq(nng_rep0_open(&c->results), 0);
+	nng_socket_set_ms(c->results, NNG_OPT_RECVTIMEO,
+	    (nng_duration) weft_h_timeout_ms(5000));
+	cr_assert_eq(nng_listen(c->results, c->results_url, NULL, 0), 0);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.join_url       = c->cluster_url;
+	cfg.listen_url     = "tcp://127.0.0.1:0";
+	cfg.name           = "w-proto";
+	cfg.slots          = slots;
+	cfg.ack_timeout_ms = 300;
+	cr_assert_eq(weft_worker_open(&c->w, &cfg), WEFT_OK);
+	cr_assert_eq(weft_worker_start(c->w), WEFT_OK);
+	cr_assert_eq(nng_req0_open(&c->req), 0);
+	nng_socket_set_ms(c->req, NNG_OPT_RECVTIMEO,
+	    (nng_duration) weft_h_timeout_ms(5000));
+	nng_socket_set_ms(c->req, NNG_OPT_SENDTIMEO,
+	    (nng_duration) weft_h_timeout_ms(5000));
+	cr_assert_eq(
+	    nng_dial(c->req, weft_worker_dispatch_url(c->w), NULL, 0), 0);
+}
+
+static void
+coord_close(coord *c)
+{
+	weft_worker_close(c->w);
+	nng_close(c->req);
+	nng_close(c->results);
+	nng_close(c->survey);
+	// No nng_fini(): libnng exports the nanomsg compat API (nn_*), and
+	// Criterion's runner reports through nn_* calls that bind to it, so
+	// nng_fini() would tear down Criterion's own report socket.
+}
+
+// coord_send packs env and sends it on s.
+static void
+coord_send(coord *c, nng_socket s, Weft__Envelope *env)
+{
+	nng_msg *msg;
+
+	cr_assert_eq(weft_wire_pack(&c->wire, env, NULL, &msg), WEFT_OK);
+	cr_assert_eq(nng_sendmsg(s, msg, 0), 0);
+}
+
+// coord_info surveys until the worker answers; returns its WorkerInfo
+// envelope (free with weft_wire_free).
+static Weft__Envelope *
+coord_info(coord *c)
+{
+	int64_t         end = weft_clock_mono_ms() + weft_h_timeout_ms(10000);
+	Weft__Survey    sv  = WEFT__SURVEY__INIT;
+	Weft__Envelope  env = WEFT__ENVELOPE__INIT;
+	Weft__Envelope *got;
+	nng_msg        *msg;
+
+	env.body_case  = WEFT__ENVELOPE__BODY_SURVEY;
+	env.survey     = &sv;
+	sv.results_url = c->results_url;
+	while (weft_clock_mono_ms() < end) {
+		sv.round = ++c->round;
+		coord_send(c, c->survey, &env);
+		// Receives end with ETIMEDOUT when the survey expires.
+		while (nng_recvmsg(c->survey, &msg, 0) == 0) {
+			weft_err err = weft_wire_expect(
+			    msg, WEFT__ENVELOPE__BODY_WORKER_INFO, &got);
+			nng_msg_free(msg);
+			if (err == WEFT_OK && got->worker_info->round == sv.round) {
+				return (got);
+			}
+			if (err == WEFT_OK) {
+				weft_wire_free(got);
+			}
+		}
+	}
+	cr_assert_fail("no WorkerInfo before the deadline");
+	return (NULL);
+}
+
+// coord_assign sends batch b and returns the AssignReply envelope.
+static Weft__Envelope *
+coord_assign(coord *c, Weft__AssignBatch *b)
+{
+	Weft__Envelope  env = WEFT__ENVELOPE__INIT;
+	Weft__Envelope *got;
+	nng_msg        *msg;
+
+	env.body_case = WEFT__ENVELOPE__BODY_ASSIGN;
+	env.assign    = b;
+	coord_send(c, c->req, &env);
+	cr_assert_eq(nng_recvmsg(c->req, &msg, 0), 0);
+	cr_assert_eq(weft_wire_expect(
+	                 msg, WEFT__ENVELOPE__BODY_ASSIGN_REPLY, &got),
+	    WEFT_OK);
+	nng_msg_free(msg);
+	cr_assert_eq(got->assign_reply->n_accepted, b->n_items);
+	cr_assert_eq(got->assign_reply->n_reason, b->n_items);
+	return (got);
+}
+
+// coord_results receives the next ResultBatch (reply pending).
+static Weft__Envelope *
+coord_results(coord *c)
+{
+	Weft__Envelope *got;
+	nng_msg        *msg;
+
+	cr_assert_eq(nng_recvmsg(c->results, &msg, 0), 0, "no results");
+	cr_assert_eq(
+	    weft_wire_expect(msg, WEFT__ENVELOPE__BODY_RESULTS, &got), WEFT_OK);
+	nng_msg_free(msg);
+	return (got);
+}
+
+// coord_ack acks the pending ResultBatch with count.
+static void
+coord_ack(coord *c, uint32_t count)
+{
+	Weft__ResultAck ack = WEFT__RESULT_ACK__INIT;
+	Weft__Envelope  env = WEFT__ENVELOPE__INIT;
+
+	ack.count      = count;
+	env.body_case  = WEFT__ENVELOPE__BODY_RESULT_ACK;
+	env.result_ack = &ack;
+	coord_send(c, c->results, &env);
+}
+
+// coord_wait_stats polls the worker's counters until ok(st) or deadline.
+static bool
+coord_wait_stats(coord *c, bool (*ok)(const weft_worker_stats *),
+    weft_worker_stats *st)
+{
+	int64_t end = weft_clock_mono_ms() + weft_h_timeout_ms(10000);
+
+	for (;;) {
+		weft_worker_stats_get(c->w, st);
+		if (ok(st)) {
+			return (true);
+		}
+		if (weft_clock_mono_ms() > end) {
+			return (false);
+		}
+		coord_nap();
+	}
+}
+
+static bool
+held_one_idle(const weft_worker_stats *st)
+{
+	return (st->held == 1 && st->running == 0 && st->queued == 0);
+}
+
+static bool
+held_none(const weft_worker_stats *st)
+{
+	return (st->held == 0 && st->batches_acked >= 1);
+}
+
+static bool
+two_running(const weft_worker_stats *st)
+{
+	return (st->running == 2);
+}
+
+// coord_item fills a with one assignment.
+static void
+coord_item(Weft__Assignment *a, const char *step, const char *type,
+    const char *input)
+{
+	weft__assignment__init(a);
+	a->run_id     = "run-1";
+	a->step_id    = (char *) step;
+	a->attempt    = 1;
+	a->type       = (char *) type;
+	a->input_json = (char *) input;
+}
+
+static void
+check_info(coord *c, const Weft__WorkerInfo *wi)
+{
+	const char *want[] = { "noop", "echo", "sleep", "fail", "exec" };
+	const char *url    = weft_worker_dispatch_url(c->w);
+
+	cr_assert_str_eq(wi->name, "w-proto");
+	cr_assert_str_eq(wi->dispatch_url, url);
+	cr_assert(strncmp(url, "tcp://127.0.0.1:", 16) == 0, "%s", url);
+	cr_assert(strcmp(url + 16, "0") != 0 && atoi(url + 16) > 0, "%s", url);
+	cr_assert_eq(wi->slots, 2);
+	cr_assert(wi->started_ms > 0);
+	for (size_t i = 0; i < 5; i++) {
+		bool seen = false;
+		for (size_t k = 0; k < wi->n_step_types; k++) {
+			seen |= strcmp(wi->step_types[k], want[i]) == 0;
+		}
+		cr_assert(seen, "step type %s not advertised", want[i]);
+	}
+}
+
+Test(worker_proto, discovery_dispatch_and_results_with_resend,
+    .timeout = 60)
+{
+	coord              c;
+	Weft__Assignment   items[2];
+	Weft__Assignment  *ptrs[2] = { &items[0], &items[1] };
+	Weft__AssignBatch  b       = WEFT__ASSIGN_BATCH__INIT;
+	Weft__Envelope    *env;
+	Weft__StepResult  *r;
+	weft_worker_stats  st;
+	const char        *in = "{\"input\":{\"q\":1},\"with\":{}}";
+
+	coord_open(&c, 2);
+	// Assign before any survey: the result is held, no URL to send to.
+	coord_item(&items[0], "s-echo", "echo", in);
+	coord_item(&items[1], "s-nope", "nope", "{}");
+	b.n_items = 2;
+	b.items   = ptrs;
+	env       = coord_assign(&c, &b);
+	cr_assert(env->assign_reply->accepted[0]);
+	cr_assert_str_eq(env->assign_reply->reason[0], "");
+	cr_assert(!env->assign_reply->accepted[1]);
+	cr_assert_str_eq(env->assign_reply->reason[1], "unknown step type nope");
+	weft_wire_free(env);
+	cr_assert(coord_wait_stats(&c, held_one_idle, &st), "held=%u", st.held);
+	cr_assert_eq(st.batches_sent, 0);
+	// Discovery: the worker answers and learns the results URL.
+	env = coord_info(&c);
+	check_info(&c, env->worker_info);
+	cr_assert_eq(env->worker_info->held_results, 1);
+	weft_wire_free(env);
+	// Withhold the first ack: the same result must come again.
+	for (int round = 0; round < 2; round++) {
+		env = coord_results(&c);
+		cr_assert_eq(env->results->n_results, 1);
+		r = env->results->results[0];
+		cr_assert_str_eq(r->run_id, "run-1");
+		cr_assert_str_eq(r->step_id, "s-echo");
+		cr_assert_eq(r->attempt, 1);
+		cr_assert(r->ok);
+		cr_assert(r->finished_ms >= r->started_ms && r->started_ms > 0);
+		json_t *got  = json_loads(r->output_json, 0, NULL);
+		json_t *want = json_loads(in, 0, NULL);
+		cr_assert(json_equal(got, want), "%s", r->output_json);
+		json_decref(got);
+		json_decref(want);
+		weft_wire_free(env);
+	}
+	coord_ack(&c, 1);
+	cr_assert(coord_wait_stats(&c, held_none, &st), "held=%u", st.held);
+	cr_assert(st.batches_sent >= 2);
+	coord_close(&c);
+}
+
+static uint64_t want_dropped;
+
+static bool
+dropped_enough(const weft_worker_stats *st)
+{
+	return (st->dropped >= want_dropped);
+}
+
+// junk_drop sends data to the worker's dispatch socket and waits until the
+// worker has counted it as dropped.
+static void
+junk_drop(coord *c, const void *data, size_t len)
+{
+	weft_worker_stats st;
+	nng_socket        s;
+	nng_msg          *msg;
+
+	weft_worker_stats_get(c->w, &st);
+	want_dropped = st.dropped + 1;
+	cr_assert_eq(nng_req0_open(&s), 0);
+	cr_assert_eq(nng_dial(s, weft_worker_dispatch_url(c->w), NULL, 0), 0);
+	cr_assert_eq(nng_msg_alloc(&msg, len), 0);
+	memcpy(nng_msg_body(msg), data, len);
+	cr_assert_eq(nng_sendmsg(s, msg, 0), 0);
+	cr_assert(coord_wait_stats(c, dropped_enough, &st), "not dropped");
+	nng_close(s);
+}
+
+// survey_junk sends garbage as a survey until the worker has dropped one
+// (a survey sent before the worker connected is lost, so repeat).
+static void
+survey_junk(coord *c)
+{
+	int64_t           end = weft_clock_mono_ms() + weft_h_timeout_ms(10000);
+	weft_worker_stats st;
+	nng_msg          *msg;
+
+	weft_worker_stats_get(c->w, &st);
+	want_dropped = st.dropped + 1;
+	while (weft_clock_mono_ms() < end) {
+		cr_assert_eq(nng_msg_alloc(&msg, 5), 0);
+		memcpy(nng_msg_body(msg), "\x0a\xff\xff\xff\xff", 5);
+		cr_assert_eq(nng_sendmsg(c->survey, msg, 0), 0);
+		// The survey expires unanswered (ETIMEDOUT): that is the wait.
+		if (nng_recvmsg(c->survey, &msg, 0) == 0) {
+			nng_msg_free(msg);
+		}
+		weft_worker_stats_get(c->w, &st);
+		if (dropped_enough(&st)) {
+			return;
+		}
+	}
+	cr_assert_fail("garbage survey was not dropped");
+}
+
+Test(worker_proto, garbage_is_dropped_and_worker_keeps_working,
+    .timeout = 60)
+{
+	coord             c;
+	Weft__Assignment  item;
+	Weft__Assignment *ptrs[1] = { &item };
+	Weft__AssignBatch b       = WEFT__ASSIGN_BATCH__INIT;
+	Weft__Envelope    env     = WEFT__ENVELOPE__INIT;
+	Weft__Survey      sv      = WEFT__SURVEY__INIT;
+	Weft__Envelope   *got;
+	weft_worker_stats st;
+	uint8_t           buf[256];
+	size_t            len;
+
+	coord_open(&c, 2);
+	junk_drop(&c, "\xff\xfe garbage \x01\x02", 13);
+	// A well-formed envelope of an unknown protocol version.
+	env.body_case = WEFT__ENVELOPE__BODY_SURVEY;
+	env.survey    = &sv;
+	env.version   = 99;
+	len           = weft__envelope__pack(&env, buf);
+	junk_drop(&c, buf, len);
+	// A current envelope with the wrong body for this socket.
+	env.version = WEFT_WIRE_VERSION;
+	len         = weft__envelope__pack(&env, buf);
+	junk_drop(&c, buf, len);
+	// Garbage as a survey on the cluster socket: dropped as well.
+	survey_junk(&c);
+	// Still alive: discovery, dispatch and results all work.
+	got = coord_info(&c);
+	weft_wire_free(got);
+	coord_item(&item, "s-noop", "noop", "");
+	b.n_items = 1;
+	b.items   = ptrs;
+	got       = coord_assign(&c, &b);
+	cr_assert(got->assign_reply->accepted[0]);
+	weft_wire_free(got);
+	got = coord_results(&c);
+	cr_assert_eq(got->results->n_results, 1);
+	cr_assert(got->results->results[0]->ok);
+	cr_assert_str_eq(got->results->results[0]->output_json, "null");
+	weft_wire_free(got);
+	coord_ack(&c, 1);
+	cr_assert(coord_wait_stats(&c, held_none, &st));
+	coord_close(&c);
+}
+
+Test(worker_proto, slots_limit_and_abort_running, .timeout = 60)
+{
+	coord             c;
+	Weft__Assignment  items[3];
+	Weft__Assignment *ptrs[3] = { &items[0], &items[1], &items[2] };
+	Weft__Abort       ab[2]   = { WEFT__ABORT__INIT, WEFT__ABORT__INIT };
+	Weft__Abort      *abp[2]  = { &ab[0], &ab[1] };
+	Weft__AssignBatch b       = WEFT__ASSIGN_BATCH__INIT;
+	Weft__Envelope   *env;
+	weft_worker_stats st;
+	const char       *slow = "{\"with\":{\"ms\":600000}}";
+	int               seen = 0;
+
+	coord_open(&c, 2);
+	coord_item(&items[0], "a", "sleep", slow);
+	coord_item(&items[1], "b", "sleep", slow);
+	coord_item(&items[2], "c", "sleep", slow);
+	b.n_items = 3;
+	b.items   = ptrs;
+	env       = coord_assign(&c, &b);
+	cr_assert(env->assign_reply->accepted[0]);
+	cr_assert(env->assign_reply->accepted[1]);
+	cr_assert(!env->assign_reply->accepted[2]);
+	cr_assert_str_eq(env->assign_reply->reason[2], "no free slot");
+	weft_wire_free(env);
+	cr_assert(coord_wait_stats(&c, two_running, &st));
+	env = coord_info(&c);
+	cr_assert_eq(env->worker_info->running, 2);
+	weft_wire_free(env);
+	// Abort both (and nothing new): each reports a failed attempt.
+	for (int i = 0; i < 2; i++) {
+		ab[i].run_id  = "run-1";
+		ab[i].step_id = i == 0 ? "a" : "b";
+		ab[i].attempt = 1;
+	}
+	b.n_items  = 0;
+	b.n_aborts = 2;
+	b.aborts   = abp;
+	weft_wire_free(coord_assign(&c, &b));
+	while (seen < 2) {
+		env = coord_results(&c);
+		for (size_t i = 0; i < env->results->n_results; i++) {
+			Weft__StepResult *r = env->results->results[i];
+			cr_assert(!r->ok);
+			cr_assert(strstr(r->error, "aborted") != NULL, "%s",
+			    r->error);
+			seen++;
+		}
+		coord_ack(&c, (uint32_t) env->results->n_results);
+		weft_wire_free(env);
+	}
+	cr_assert_eq(seen, 2);
+	// The slots are free again.
+	b.n_aborts = 0;
+	b.n_items  = 1;
+	env        = coord_assign(&c, &b);
+	cr_assert(env->assign_reply->accepted[0]);
+	weft_wire_free(env);
+	coord_close(&c);
+}

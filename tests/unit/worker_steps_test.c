@@ -1,0 +1,614 @@
+// worker_steps_test: the built-in step types (noop, echo, sleep, fail,
+// exec) and custom registration, run through weft_worker_run_local.
+// realpath is XSI, beyond _POSIX_C_SOURCE.
+#define _XOPEN_SOURCE 700
+#include <criterion/criterion.h>
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "alloc.h"
+#include "clock.h"
+#include "harness.h"
+#include "worker.h"
+
+// steps_open opens a worker (not started) with up to one allow directory.
+static weft_worker *
+steps_open(const char *allow)
+{
+	weft_worker_cfg cfg;
+	const char     *dirs[1] = { allow };
+	weft_worker    *w       = NULL;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.name         = "steps-test";
+	cfg.exec_allow   = dirs;
+	cfg.n_exec_allow = allow ? 1 : 0;
+	cr_assert_eq(weft_worker_open(&w, &cfg), WEFT_OK);
+	return (w);
+}
+
+// steps_run runs one attempt of type with input (JSON text).
+static weft_result *
+steps_run(weft_worker *w, const char *type, const char *input,
+    uint32_t attempt, uint32_t timeout_ms)
+{
+	Weft__Assignment a = WEFT__ASSIGNMENT__INIT;
+	weft_result     *r = NULL;
+
+	a.run_id     = "r1";
+	a.step_id    = "s1";
+	a.attempt    = attempt;
+	a.type       = (char *) type;
+	a.input_json = (char *) input;
+	a.timeout_ms = timeout_ms;
+	cr_assert_eq(weft_worker_run_local(w, &a, &r), WEFT_OK);
+	cr_assert_not_null(r);
+	return (r);
+}
+
+// steps_json_eq asserts that JSON texts a and b are equal values.
+static void
+steps_json_eq(const char *a, const char *b)
+{
+	json_t *ja = json_loads(a, JSON_DECODE_ANY, NULL);
+	json_t *jb = json_loads(b, JSON_DECODE_ANY, NULL);
+
+	cr_assert(ja != NULL && jb != NULL, "bad JSON: %s / %s", a, b);
+	cr_assert(json_equal(ja, jb), "%s != %s", a, b);
+	json_decref(ja);
+	json_decref(jb);
+}
+
+// steps_script writes an executable script into dir; returns its path.
+static char *
+steps_script(const char *dir, const char *name, const char *body)
+{
+	char  path[1024];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "#!/bin/sh\n%s\n", body);
+	fclose(f);
+	chmod(path, 0755);
+	return (weft_xstrdup(path));
+}
+
+// steps_exec_input makes {"with": {"cmd": [cmd]}} plus an extra field.
+static char *
+steps_exec_input(const char *cmd)
+{
+	json_t *doc = json_pack("{s{s[s]}si}", "with", "cmd", cmd, "n", 7);
+	char   *s   = json_dumps(doc, JSON_COMPACT);
+
+	json_decref(doc);
+	return (s);
+}
+
+Test(worker_steps, noop_outputs_null, .timeout = 30)
+{
+	weft_worker *w = steps_open(NULL);
+	weft_result *r = steps_run(w, "noop", "{\"x\":1}", 1, 0);
+
+	cr_assert(r->ok);
+	cr_assert_str_eq(r->output_json, "null");
+	weft_result_free(r);
+	weft_worker_close(w);
+}
+
+Test(worker_steps, echo_returns_whole_input, .timeout = 30)
+{
+	const char  *in = "{\"input\":{\"a\":[1,2]},\"with\":{\"k\":\"v\"}}";
+	weft_worker *w  = steps_open(NULL);
+	weft_result *r  = steps_run(w, "echo", in, 1, 0);
+
+	cr_assert(r->ok);
+	steps_json_eq(r->output_json, in);
+	cr_assert_str_eq(r->run_id, "r1");
+	cr_assert_str_eq(r->step_id, "s1");
+	cr_assert(r->finished_ms >= r->started_ms && r->started_ms > 0);
+	weft_result_free(r);
+	weft_worker_close(w);
+}
+
+Test(worker_steps, bad_input_json_fails, .timeout = 30)
+{
+	weft_worker *w = steps_open(NULL);
+	weft_result *r = steps_run(w, "echo", "{nope", 1, 0);
+
+	cr_assert(!r->ok);
+	cr_assert(strstr(r->error, "input_json is not JSON") != NULL, "%s",
+	    r->error);
+	weft_result_free(r);
+	weft_worker_close(w);
+}
+
+Test(worker_steps, sleep_sleeps_and_reports, .timeout = 30)
+{
+	weft_worker *w  = steps_open(NULL);
+	int64_t      t0 = weft_clock_mono_ms();
+	weft_result *r  = steps_run(w, "sleep", "{\"with\":{\"ms\":60}}", 1, 0);
+
+	cr_assert(r->ok, "%s", r->error);
+	cr_assert(weft_clock_mono_ms() - t0 >= 60);
+	steps_json_eq(r->output_json, "{\"slept_ms\":60}");
+	weft_result_free(r);
+	weft_worker_close(w);
+}
+
+Test(worker_steps, sleep_rejects_missing_or_negative_ms, .timeout = 30)
+{
+	weft_worker *w = steps_open(NULL);
+	const char  *bad[] = { "{}", "{\"with\":{\"ms\":-5}}",
+                "{\"with\":{\"ms\":\"x\"}}" };
+
+	for (size_t i = 0; i < 3; i++) {
+		weft_result *r = steps_run(w, "sleep", bad[i], 1, 0);
+		cr_assert(!r->ok, "%s", bad[i]);
+		cr_assert(strstr(r->error, "sleep: with.ms") != NULL, "%s",
+		    r->error);
+		weft_result_free(r);
+	}
+	weft_worker_close(w);
+}
+
+Test(worker_steps, sleep_respects_timeout, .timeout = 30)
+{
+	weft_worker *w  = steps_open(NULL);
+	int64_t      t0 = weft_clock_mono_ms();
+	weft_result *r =
+	    steps_run(w, "sleep", "{\"with\":{\"ms\":20000}}", 1, 80);
+
+	cr_assert(!r->ok);
+	cr_assert_str_eq(r->error, "sleep: timed out after 80 ms");
+	cr_assert(weft_clock_mono_ms() - t0 < 10000);
+	weft_result_free(r);
+	weft_worker_close(w);
+}
+
+Test(worker_steps, fail_fails_first_times_attempts, .timeout = 30)
+{
+	weft_worker *w = steps_open(NULL);
+	weft_result *r;
+
+	for (uint32_t a = 1; a <= 2; a++) {
+		char want[64];
+		r = steps_run(w, "fail", "{\"with\":{\"times\":2}}", a, 0);
+		snprintf(want, sizeof(want),
+		    "fail: attempt %u of 2 set to fail", a);
+		cr_assert(!r->ok);
+		cr_assert_str_eq(r->error, want);
+		weft_result_free(r);
+	}
+	r = steps_run(w, "fail", "{\"with\":{\"times\":2}}", 3, 0);
+	cr_assert(r->ok);
+	steps_json_eq(r->output_json, "{\"attempt\":3}");
+	weft_result_free(r);
+	weft_worker_close(w);
+}
+
+Test(worker_steps, fail_defaults_to_one_time, .timeout = 30)
+{
+	weft_worker *w = steps_open(NULL);
+	weft_result *r = steps_run(w, "fail", "{}", 1, 0);
+
+	cr_assert(!r->ok);
+	cr_assert_str_eq(r->error, "fail: attempt 1 of 1 set to fail");
+	weft_result_free(r);
+	r = steps_run(w, "fail", "{}", 2, 0);
+	cr_assert(r->ok);
+	steps_json_eq(r->output_json, "{\"attempt\":2}");
+	weft_result_free(r);
+	weft_worker_close(w);
+}
+
+Test(worker_steps, unknown_type_is_enoent, .timeout = 30)
+{
+	weft_worker     *w = steps_open(NULL);
+	Weft__Assignment a = WEFT__ASSIGNMENT__INIT;
+	weft_result     *r = NULL;
+
+	a.type = "nope";
+	cr_assert_eq(weft_worker_run_local(w, &a, &r), WEFT_ENOENT);
+	cr_assert_null(r);
+	weft_worker_close(w);
+}
+
+// steps_double is a custom step type: output = with.n * 2.
+static int
+steps_double(void *arg, const weft_step_ctx *ctx, json_t *input,
+    json_t **output, char **error)
+{
+	json_t *n = json_object_get(json_object_get(input, "with"), "n");
+
+	(void) ctx;
+	cr_assert_str_eq((const char *) arg, "cookie");
+	if (!json_is_integer(n)) {
+		*error = weft_xstrdup("double: with.n must be an integer");
+		return (1);
+	}
+	*output = json_integer(json_integer_value(n) * 2);
+	return (0);
+}
+
+Test(worker_steps, custom_type_registers_and_runs, .timeout = 30)
+{
+	weft_worker *w = steps_open(NULL);
+	weft_result *r;
+
+	cr_assert_eq(weft_worker_register(w, "double", steps_double, "cookie"),
+	    WEFT_OK);
+	cr_assert_eq(weft_worker_register(w, "double", steps_double, NULL),
+	    WEFT_EEXIST);
+	cr_assert_eq(weft_worker_register(w, "echo", steps_double, NULL),
+	    WEFT_EEXIST);
+	r = steps_run(w, "double", "{\"with\":{\"n\":21}}", 1, 0);
+	cr_assert(r->ok);
+	cr_assert_str_eq(r->output_json, "42");
+	weft_result_free(r);
+	r = steps_run(w, "double", "{}", 1, 0);
+	cr_assert(!r->ok);
+	cr_assert_str_eq(r->error, "double: with.n must be an integer");
+	weft_result_free(r);
+	weft_worker_close(w);
+}
+
+Test(worker_steps, exec_runs_script_with_input_and_env, .timeout = 30)
+{
+	char        *dir = weft_h_tempdir("exec");
+	char        *sh  = steps_script(dir, "ok.sh",
+            "in=$(cat)\n"
+            "printf '{\"in\":%s,\"key\":\"%s\",\"run\":\"%s\","
+            "\"step\":\"%s\",\"attempt\":\"%s\",\"cwd\":\"%s\"}' \"$in\" "
+            "\"$WEFT_IDEMPOTENCY_KEY\" \"$WEFT_RUN_ID\" \"$WEFT_STEP_ID\" "
+            "\"$WEFT_ATTEMPT\" \"$(pwd -P)\"");
+	char        *in   = steps_exec_input("./ok.sh");
+	weft_worker *w    = steps_open(dir);
+	weft_result *r    = steps_run(w, "exec", in, 3, 0);
+	char        *real = realpath(dir, NULL);
+	json_t      *out;
+	char        *got;
+
+	cr_assert(r->ok, "%s", r->error);
+	cr_assert_eq(r->exit_code, 0);
+	out = json_loads(r->output_json, 0, NULL);
+	cr_assert_not_null(out, "%s", r->output_json);
+	got = json_dumps(json_object_get(out, "in"), JSON_COMPACT);
+	steps_json_eq(got, in);
+	free(got);
+	cr_assert_str_eq(
+	    json_string_value(json_object_get(out, "key")), "r1/s1/3");
+	cr_assert_str_eq(json_string_value(json_object_get(out, "run")), "r1");
+	cr_assert_str_eq(json_string_value(json_object_get(out, "step")), "s1");
+	cr_assert_str_eq(
+	    json_string_value(json_object_get(out, "attempt")), "3");
+	cr_assert_str_eq(json_string_value(json_object_get(out, "cwd")), real);
+	json_decref(out);
+	weft_result_free(r);
+	// The absolute path works too.
+	free(in);
+	in = steps_exec_input(sh);
+	r  = steps_run(w, "exec", in, 1, 0);
+	cr_assert(r->ok, "%s", r->error);
+	weft_result_free(r);
+	weft_worker_close(w);
+	free(real);
+	free(in);
+	free(sh);
+	free(dir);
+}
+
+Test(worker_steps, exec_nonzero_exit_keeps_stderr_tail, .timeout = 30)
+{
+	char        *dir = weft_h_tempdir("exec");
+	char        *sh  = steps_script(dir, "bad.sh",
+            "i=0; while [ $i -lt 600 ]; do printf 'noise-%04d\\n' $i >&2; "
+            "i=$((i+1)); done\necho LAST-LINE >&2\nexit 3");
+	char        *in = steps_exec_input("bad.sh");
+	weft_worker *w  = steps_open(dir);
+	weft_result *r  = steps_run(w, "exec", in, 1, 0);
+	size_t       n;
+
+	cr_assert(!r->ok);
+	cr_assert_str_eq(r->error, "exec: exit code 3");
+	cr_assert_eq(r->exit_code, 3);
+	cr_assert_not_null(r->stderr_tail);
+	n = strlen(r->stderr_tail);
+	cr_assert(n > 1000 && n <= 4096, "tail length %zu", n);
+	cr_assert(strcmp(r->stderr_tail + n - 10, "LAST-LINE\n") == 0, "%s",
+	    r->stderr_tail + n - 10);
+	cr_assert(strstr(r->stderr_tail, "noise-0000") == NULL);
+	weft_result_free(r);
+	weft_worker_close(w);
+	free(in);
+	free(sh);
+	free(dir);
+}
+
+Test(worker_steps, exec_outside_allow_dir_is_refused, .timeout = 30)
+{
+	char        *allowed = weft_h_tempdir("allow");
+	char        *other   = weft_h_tempdir("other");
+	char        *sh      = steps_script(other, "x.sh", "echo 1");
+	char        *real    = realpath(sh, NULL);
+	char        *in      = steps_exec_input(sh);
+	weft_worker *w       = steps_open(allowed);
+	weft_result *r       = steps_run(w, "exec", in, 1, 0);
+	char         want[2048];
+
+	snprintf(want, sizeof(want),
+	    "exec: %s is not under an --exec-allow directory", real);
+	cr_assert(!r->ok);
+	cr_assert_str_eq(r->error, want);
+	weft_result_free(r);
+	// A relative path climbing out of the allow directory: refused too.
+	free(in);
+	snprintf(want, sizeof(want), "../%s/x.sh", strrchr(other, '/') + 1);
+	in = steps_exec_input(want);
+	r  = steps_run(w, "exec", in, 1, 0);
+	cr_assert(!r->ok);
+	cr_assert(strstr(r->error, "is not under an --exec-allow") != NULL,
+	    "%s", r->error);
+	weft_result_free(r);
+	weft_worker_close(w);
+	free(in);
+	free(real);
+	free(sh);
+	free(other);
+	free(allowed);
+}
+
+Test(worker_steps, exec_without_allow_dir_is_refused, .timeout = 30)
+{
+	weft_worker *w  = steps_open(NULL);
+	char        *in = steps_exec_input("/bin/true");
+	weft_result *r  = steps_run(w, "exec", in, 1, 0);
+
+	cr_assert(!r->ok);
+	cr_assert_str_eq(
+	    r->error, "exec: this worker has no --exec-allow directory");
+	weft_result_free(r);
+	weft_worker_close(w);
+	free(in);
+}
+
+Test(worker_steps, exec_bad_cmd_is_refused, .timeout = 30)
+{
+	char        *dir = weft_h_tempdir("exec");
+	weft_worker *w   = steps_open(dir);
+	const char  *bad[] = { "{}", "{\"with\":{\"cmd\":\"ls\"}}",
+                "{\"with\":{\"cmd\":[]}}", "{\"with\":{\"cmd\":[1]}}",
+                "{\"with\":{\"cmd\":[\"nope.sh\"]}}" };
+
+	for (size_t i = 0; i < 5; i++) {
+		weft_result *r = steps_run(w, "exec", bad[i], 1, 0);
+		cr_assert(!r->ok, "%s", bad[i]);
+		cr_assert(strncmp(r->error, "exec: ", 6) == 0, "%s", r->error);
+		weft_result_free(r);
+	}
+	weft_worker_close(w);
+	free(dir);
+}
+
+Test(worker_steps, exec_non_json_stdout_fails, .timeout = 30)
+{
+	char        *dir = weft_h_tempdir("exec");
+	char        *sh  = steps_script(dir, "txt.sh", "echo hello world");
+	char        *in  = steps_exec_input("txt.sh");
+	weft_worker *w   = steps_open(dir);
+	weft_result *r   = steps_run(w, "exec", in, 1, 0);
+
+	cr_assert(!r->ok);
+	cr_assert(strncmp(r->error, "exec: stdout is not JSON: ", 26) == 0,
+	    "%s", r->error);
+	weft_result_free(r);
+	weft_worker_close(w);
+	free(in);
+	free(sh);
+	free(dir);
+}
+
+Test(worker_steps, exec_empty_stdout_is_null, .timeout = 30)
+{
+	char        *dir = weft_h_tempdir("exec");
+	char        *sh  = steps_script(dir, "quiet.sh", "exit 0");
+	char        *in  = steps_exec_input("quiet.sh");
+	weft_worker *w   = steps_open(dir);
+	weft_result *r   = steps_run(w, "exec", in, 1, 0);
+
+	cr_assert(r->ok, "%s", r->error);
+	cr_assert_str_eq(r->output_json, "null");
+	weft_result_free(r);
+	weft_worker_close(w);
+	free(in);
+	free(sh);
+	free(dir);
+}
+
+Test(worker_steps, exec_pumps_large_input_through, .timeout = 60)
+{
+	char        *dir = weft_h_tempdir("exec");
+	char        *sh  = steps_script(dir, "cat.sh", "exec cat");
+	json_t      *doc = json_pack("{s{s[s]}}", "with", "cmd", "cat.sh");
+	json_t      *arr = json_array();
+	weft_worker *w   = steps_open(dir);
+	weft_result *r;
+	char        *in;
+
+	// Far bigger than a pipe buffer both ways: needs the poll loop.
+	for (int i = 0; i < 40000; i++) {
+		json_array_append_new(arr, json_string("0123456789"));
+	}
+	json_object_set_new(doc, "data", arr);
+	in = json_dumps(doc, JSON_COMPACT);
+	r  = steps_run(w, "exec", in, 1, 0);
+	cr_assert(r->ok, "%s", r->error);
+	steps_json_eq(r->output_json, in);
+	weft_result_free(r);
+	weft_worker_close(w);
+	json_decref(doc);
+	free(in);
+	free(sh);
+	free(dir);
+}
+
+Test(worker_steps, exec_stdout_over_cap_fails, .timeout = 60)
+{
+	char        *dir = weft_h_tempdir("exec");
+	char        *sh  = steps_script(dir, "big.sh",
+            "head -c 5000000 /dev/zero | tr '\\0' 'a'");
+	char        *in  = steps_exec_input("big.sh");
+	weft_worker *w   = steps_open(dir);
+	weft_result *r   = steps_run(w, "exec", in, 1, 0);
+
+	cr_assert(!r->ok);
+	cr_assert(strstr(r->error, "stdout is larger than") != NULL, "%s",
+	    r->error);
+	weft_result_free(r);
+	weft_worker_close(w);
+	free(in);
+	free(sh);
+	free(dir);
+}
+
+Test(worker_steps, exec_killed_by_signal, .timeout = 30)
+{
+	char        *dir = weft_h_tempdir("exec");
+	char        *sh  = steps_script(dir, "die.sh", "kill -9 $$");
+	char        *in  = steps_exec_input("die.sh");
+	weft_worker *w   = steps_open(dir);
+	weft_result *r   = steps_run(w, "exec", in, 1, 0);
+
+	cr_assert(!r->ok);
+	cr_assert_str_eq(r->error, "exec: killed by signal 9");
+	weft_result_free(r);
+	weft_worker_close(w);
+	free(in);
+	free(sh);
+	free(dir);
+}
+
+// steps_pid_gone reports whether pid has exited (gone, or a zombie whose
+// parent has not reaped it yet).
+static bool
+steps_pid_gone(pid_t pid)
+{
+	char  path[64];
+	char  buf[512];
+	FILE *f;
+	char *p;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long) pid);
+	if ((f = fopen(path, "r")) == NULL) {
+		return (true);
+	}
+	p = fgets(buf, sizeof(buf), f);
+	fclose(f);
+	if (p == NULL || (p = strrchr(buf, ')')) == NULL) {
+		return (true);
+	}
+	return (p[2] == 'Z' || p[2] == 'X');
+}
+
+// steps_nap pauses briefly between checks of a polled condition.
+static void
+steps_nap(void)
+{
+	struct timespec ts = { 0, 5000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+// steps_read_pid reads a pid file, waiting for it to appear.
+static pid_t
+steps_read_pid(const char *path)
+{
+	int64_t end = weft_clock_mono_ms() + weft_h_timeout_ms(5000);
+	long    pid = 0;
+	FILE   *f;
+
+	while (pid <= 0 && weft_clock_mono_ms() < end) {
+		if ((f = fopen(path, "r")) != NULL) {
+			if (fscanf(f, "%ld", &pid) != 1) {
+				pid = 0;
+			}
+			fclose(f);
+		}
+		if (pid <= 0) {
+			steps_nap();
+		}
+	}
+	return ((pid_t) pid);
+}
+
+Test(worker_steps, exec_timeout_kills_process_group, .timeout = 60)
+{
+	char        *dir = weft_h_tempdir("exec");
+	char        *sh  = steps_script(dir, "hang.sh",
+            "sleep 300 &\necho $! > child.pid.tmp\n"
+            "mv child.pid.tmp child.pid\nwait");
+	char        *in = steps_exec_input("hang.sh");
+	char         pidfile[1024];
+	weft_worker *w  = steps_open(dir);
+	int64_t      t0 = weft_clock_mono_ms();
+	weft_result *r  = steps_run(w, "exec", in, 1, 400);
+	pid_t        child;
+	int64_t      end;
+
+	cr_assert(!r->ok);
+	cr_assert_str_eq(r->error, "exec: timed out after 400 ms");
+	cr_assert(weft_clock_mono_ms() - t0 < weft_h_timeout_ms(10000));
+	snprintf(pidfile, sizeof(pidfile), "%s/child.pid", dir);
+	child = steps_read_pid(pidfile);
+	cr_assert(child > 0, "no child pid");
+	end = weft_clock_mono_ms() + weft_h_timeout_ms(5000);
+	while (!steps_pid_gone(child) && weft_clock_mono_ms() < end) {
+		steps_nap();
+	}
+	cr_assert(steps_pid_gone(child), "grandchild %ld survived",
+	    (long) child);
+	weft_result_free(r);
+	weft_worker_close(w);
+	free(in);
+	free(sh);
+	free(dir);
+}
+
+Test(worker_steps, exec_kills_stragglers_after_leader_exits, .timeout = 60)
+{
+	char        *dir = weft_h_tempdir("exec");
+	char        *sh  = steps_script(dir, "bg.sh",
+            "sleep 300 >/dev/null 2>&1 &\necho $! > child.pid.tmp\n"
+            "mv child.pid.tmp child.pid\necho '{\"done\":true}'");
+	char        *in = steps_exec_input("bg.sh");
+	char         pidfile[1024];
+	weft_worker *w  = steps_open(dir);
+	weft_result *r  = steps_run(w, "exec", in, 1, 0);
+	pid_t        child;
+	int64_t      end;
+
+	cr_assert(r->ok, "%s", r->error);
+	steps_json_eq(r->output_json, "{\"done\":true}");
+	snprintf(pidfile, sizeof(pidfile), "%s/child.pid", dir);
+	child = steps_read_pid(pidfile);
+	cr_assert(child > 0);
+	end = weft_clock_mono_ms() + weft_h_timeout_ms(5000);
+	while (!steps_pid_gone(child) && weft_clock_mono_ms() < end) {
+		steps_nap();
+	}
+	cr_assert(steps_pid_gone(child));
+	weft_result_free(r);
+	weft_worker_close(w);
+	free(in);
+	free(sh);
+	free(dir);
+}

@@ -1,0 +1,267 @@
+// attempt: one accepted step attempt: its copy of the assignment, its abort
+// flag and wake-ups, and turning a handler call into a weft_result. Also the
+// weft_step_* helpers handlers use to wait and to report exec details.
+// pipe2 (O_CLOEXEC at creation: a slot may fork an exec child any time).
+#define _GNU_SOURCE
+#include "worker_impl.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "clock.h"
+#include "jsonx.h"
+
+weft_attempt *
+worker_attempt_alloc(const Weft__Assignment *a, const worker_step *step)
+{
+	weft_attempt      *att = weft_xalloc(sizeof(*att));
+	pthread_condattr_t ca;
+	char               key[1024];
+
+	att->run_id     = weft_xstrdup(a->run_id ? a->run_id : "");
+	att->step_id    = weft_xstrdup(a->step_id ? a->step_id : "");
+	att->type       = weft_xstrdup(a->type ? a->type : "");
+	att->input_json = weft_xstrdup(a->input_json ? a->input_json : "");
+	att->attempt    = a->attempt;
+	att->timeout_ms = a->timeout_ms;
+	att->step       = step;
+	snprintf(key, sizeof(key), "%s/%s/%u", att->run_id, att->step_id,
+	    att->attempt);
+	att->key     = weft_xstrdup(key);
+	att->wake[0] = -1;
+	att->wake[1] = -1;
+	pthread_mutex_init(&att->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&att->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	return (att);
+}
+
+void
+worker_attempt_free(weft_attempt *att)
+{
+	if (att == NULL) {
+		return;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (att->wake[i] >= 0) {
+			close(att->wake[i]);
+		}
+	}
+	pthread_cond_destroy(&att->cv);
+	pthread_mutex_destroy(&att->lock);
+	free(att->run_id);
+	free(att->step_id);
+	free(att->type);
+	free(att->input_json);
+	free(att->key);
+	free(att->stderr_tail);
+	free(att);
+}
+
+void
+worker_attempt_abort(weft_attempt *att)
+{
+	pthread_mutex_lock(&att->lock);
+	if (!att->aborted) {
+		att->aborted = true;
+		pthread_cond_broadcast(&att->cv);
+		if (att->wake[1] >= 0) {
+			// Non-blocking and one byte: it cannot fill the pipe.
+			(void) !write(att->wake[1], "a", 1);
+		}
+	}
+	pthread_mutex_unlock(&att->lock);
+}
+
+// attempt_result_new makes a result carrying att's identity.
+static weft_result *
+attempt_result_new(const weft_attempt *att)
+{
+	weft_result *r = weft_xalloc(sizeof(*r));
+
+	r->run_id  = weft_xstrdup(att->run_id);
+	r->step_id = weft_xstrdup(att->step_id);
+	r->attempt = att->attempt;
+	return (r);
+}
+
+weft_result *
+worker_attempt_failed(const weft_attempt *att, const char *err)
+{
+	weft_result *r = attempt_result_new(att);
+
+	r->ok          = false;
+	r->error       = weft_xstrdup(err);
+	r->started_ms  = (uint64_t) weft_clock_wall_ms();
+	r->finished_ms = r->started_ms;
+	return (r);
+}
+
+// attempt_parse_input decodes the input document; "" counts as null.
+static json_t *
+attempt_parse_input(const weft_attempt *att, char **error)
+{
+	json_error_t je;
+	json_t      *doc;
+	char         buf[512];
+
+	if (att->input_json[0] == '\0') {
+		return (json_null());
+	}
+	doc = json_loads(att->input_json, JSON_DECODE_ANY, &je);
+	if (doc == NULL) {
+		snprintf(buf, sizeof(buf), "input_json is not JSON: %s",
+		    je.text);
+		*error = weft_xstrdup(buf);
+	}
+	return (doc);
+}
+
+weft_result *
+worker_attempt_run(weft_attempt *att)
+{
+	weft_result  *r      = attempt_result_new(att);
+	json_t       *input  = NULL;
+	json_t       *output = NULL;
+	char         *error  = NULL;
+	weft_step_ctx ctx;
+	int           rc = -1;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.run_id          = att->run_id;
+	ctx.step_id         = att->step_id;
+	ctx.attempt         = att->attempt;
+	ctx.idempotency_key = att->key;
+	ctx.timeout_ms      = att->timeout_ms;
+	ctx.att             = att;
+	r->started_ms       = (uint64_t) weft_clock_wall_ms();
+	if (att->timeout_ms > 0) {
+		ctx.deadline_ms = weft_clock_mono_ms() + att->timeout_ms;
+	}
+	if ((input = attempt_parse_input(att, &error)) != NULL) {
+		rc = att->step->fn(att->step->arg, &ctx, input, &output, &error);
+	}
+	r->finished_ms = (uint64_t) weft_clock_wall_ms();
+	r->ok          = rc == 0;
+	if (r->ok) {
+		r->output_json = weft_json_dump(output);
+	} else {
+		r->error = error ? error : weft_xstrdup("step failed");
+		error    = NULL;
+	}
+	pthread_mutex_lock(&att->lock);
+	r->exit_code   = att->exit_code;
+	r->stderr_tail = att->stderr_tail;
+	att->stderr_tail = NULL;
+	pthread_mutex_unlock(&att->lock);
+	free(error);
+	json_decref(output);
+	json_decref(input);
+	return (r);
+}
+
+void
+weft_result_free(weft_result *r)
+{
+	if (r == NULL) {
+		return;
+	}
+	free(r->run_id);
+	free(r->step_id);
+	free(r->output_json);
+	free(r->error);
+	free(r->stderr_tail);
+	free(r);
+}
+
+bool
+weft_step_aborted(const weft_step_ctx *ctx)
+{
+	bool aborted;
+
+	pthread_mutex_lock(&ctx->att->lock);
+	aborted = ctx->att->aborted;
+	pthread_mutex_unlock(&ctx->att->lock);
+	return (aborted);
+}
+
+weft_err
+weft_step_sleep(const weft_step_ctx *ctx, int64_t ms)
+{
+	weft_attempt   *att = ctx->att;
+	int64_t         end = weft_clock_mono_ms() + (ms > 0 ? ms : 0);
+	weft_err        err = WEFT_OK;
+	struct timespec ts;
+
+	if (ctx->deadline_ms > 0 && ctx->deadline_ms < end) {
+		end = ctx->deadline_ms;
+		err = WEFT_ETIMEDOUT;
+	}
+	// The condition variable runs on CLOCK_MONOTONIC, like weft_clock.
+	ts.tv_sec  = (time_t) (end / 1000);
+	ts.tv_nsec = (long) (end % 1000) * 1000000L;
+	pthread_mutex_lock(&att->lock);
+	while (!att->aborted && weft_clock_mono_ms() < end) {
+		pthread_cond_timedwait(&att->cv, &att->lock, &ts);
+	}
+	if (att->aborted) {
+		err = WEFT_ECLOSED;
+	}
+	pthread_mutex_unlock(&att->lock);
+	return (err);
+}
+
+int
+weft_step_abort_fd(const weft_step_ctx *ctx)
+{
+	weft_attempt *att = ctx->att;
+	int           fd;
+
+	pthread_mutex_lock(&att->lock);
+	if (att->wake[0] < 0) {
+		if (pipe2(att->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+			att->wake[0] = -1;
+			att->wake[1] = -1;
+		} else if (att->aborted) {
+			(void) !write(att->wake[1], "a", 1);
+		}
+	}
+	fd = att->wake[0];
+	pthread_mutex_unlock(&att->lock);
+	return (fd);
+}
+
+void
+weft_step_set_exec(
+    const weft_step_ctx *ctx, int exit_code, const char *stderr_tail)
+{
+	weft_attempt *att = ctx->att;
+
+	pthread_mutex_lock(&att->lock);
+	att->exit_code = exit_code;
+	free(att->stderr_tail);
+	att->stderr_tail = weft_xstrdup(stderr_tail);
+	pthread_mutex_unlock(&att->lock);
+}
+
+int
+worker_step_error(char **error, const char *fmt, ...)
+{
+	char    buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	*error = weft_xstrdup(buf);
+	return (-1);
+}

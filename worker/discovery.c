@@ -1,0 +1,150 @@
+// discovery: the worker's respondent0 socket dials the coordinator's
+// cluster URL; a thread answers every Survey with WorkerInfo and learns the
+// results URL from it, which it hands to the outbox.
+#include "worker_impl.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/protocol/survey0/respond.h>
+
+#include "alloc.h"
+#include "log.h"
+
+// discovery_info packs this worker's WorkerInfo answering round.
+static nng_msg *
+discovery_info(weft_worker *w, uint64_t round)
+{
+	Weft__WorkerInfo wi  = WEFT__WORKER_INFO__INIT;
+	Weft__Envelope   env = WEFT__ENVELOPE__INIT;
+	char            *types[WEFT_WORKER_MAX_TYPES];
+	uint32_t         queued, running;
+	nng_msg         *msg;
+
+	for (size_t i = 0; i < w->nsteps; i++) {
+		types[i] = w->steps[i].type;
+	}
+	worker_pool_counts(&w->pool, &queued, &running);
+	wi.name         = w->name;
+	wi.dispatch_url = w->dispatch_url;
+	wi.n_step_types = w->nsteps;
+	wi.step_types   = types;
+	wi.slots        = w->slots;
+	wi.queue        = w->queue;
+	// Queued attempts count: the coordinator compares with slots + queue.
+	wi.running      = queued + running;
+	wi.held_results = worker_outbox_held(&w->outbox);
+	wi.round        = round;
+	wi.started_ms   = (uint64_t) w->started_ms;
+	env.body_case   = WEFT__ENVELOPE__BODY_WORKER_INFO;
+	env.worker_info = &wi;
+	if (weft_wire_pack(&w->wire, &env, NULL, &msg) != WEFT_OK) {
+		return (NULL);
+	}
+	return (msg);
+}
+
+// discovery_on_survey learns from one survey (borrowed) and answers it.
+static void
+discovery_on_survey(weft_worker *w, const Weft__Survey *s)
+{
+	nng_msg *msg;
+
+	if (s->results_url != NULL && s->results_url[0] != '\0' &&
+	    worker_outbox_set_url(&w->outbox, s->results_url)) {
+		weft_log_info("COORD-FOUND", "results=%s round=%llu",
+		    s->results_url, (unsigned long long) s->round);
+	}
+	if ((msg = discovery_info(w, s->round)) == NULL) {
+		return;
+	}
+	if (nng_sendmsg(w->disc.sock, msg, 0) != 0) {
+		nng_msg_free(msg);
+	}
+}
+
+// discovery_main is the discovery thread: receive, answer, until closed.
+static void *
+discovery_main(void *arg)
+{
+	weft_worker    *w = arg;
+	Weft__Envelope *env;
+	nng_msg        *msg;
+	sigset_t        set;
+	weft_err        err;
+	int             rv;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	for (;;) {
+		rv = nng_recvmsg(w->disc.sock, &msg, 0);
+		if (rv == NNG_ECLOSED) {
+			break;
+		}
+		if (rv != 0) {
+			continue; // the receive timeout keeps this loop alive
+		}
+		err = weft_wire_expect(msg, WEFT__ENVELOPE__BODY_SURVEY, &env);
+		nng_msg_free(msg);
+		if (err != WEFT_OK) {
+			worker_drop(w, "cluster", err);
+			continue;
+		}
+		if (env->survey != NULL) {
+			discovery_on_survey(w, env->survey);
+		}
+		weft_wire_free(env);
+	}
+	return (NULL);
+}
+
+weft_err
+worker_discovery_start(weft_worker *w)
+{
+	worker_discovery *d = &w->disc;
+	int               rv;
+
+	if ((rv = nng_respondent0_open(&d->sock)) != 0) {
+		goto fail;
+	}
+	d->sock_open = true;
+	weft_wire_socket_limits(d->sock);
+	nng_socket_set_ms(d->sock, NNG_OPT_RECVTIMEO, WORKER_IO_TIMEOUT);
+	nng_socket_set_ms(d->sock, NNG_OPT_SENDTIMEO, WORKER_IO_TIMEOUT);
+	nng_socket_set_ms(d->sock, NNG_OPT_RECONNMINT, 100);
+	nng_socket_set_ms(d->sock, NNG_OPT_RECONNMAXT, 2000);
+	// Non-blocking: the coordinator may come up after the worker.
+	if ((rv = nng_dial(d->sock, w->join_url, NULL, NNG_FLAG_NONBLOCK)) !=
+	    0) {
+		goto fail;
+	}
+	if (pthread_create(&d->thread, NULL, discovery_main, w) != 0) {
+		weft_log_err("WORKER-THREAD", "what=discovery error=create");
+		return (WEFT_ENOMEM);
+	}
+	d->thread_started = true;
+	return (WEFT_OK);
+fail:
+	weft_log_err("WORKER-SOCKET", "socket=cluster url=%s error=\"%s\"",
+	    w->join_url, nng_strerror(rv));
+	return (weft_err_from_nng(rv));
+}
+
+void
+worker_discovery_stop(weft_worker *w)
+{
+	worker_discovery *d = &w->disc;
+
+	if (d->sock_open) {
+		nng_close(d->sock);
+		d->sock_open = false;
+	}
+	if (d->thread_started) {
+		pthread_join(d->thread, NULL);
+		d->thread_started = false;
+	}
+}

@@ -1,0 +1,208 @@
+// dispatch: the worker's rep0 listener. Several contexts serve AssignBatch
+// requests at once; each decodes the batch, applies its aborts, offers its
+// items to the pool and replies at once: accepting is fast, running is not
+// done here.
+#include "worker_impl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/protocol/reqrep0/rep.h>
+
+#include "alloc.h"
+#include "log.h"
+
+#define DISPATCH_REASON 160 // bytes per rejection reason
+
+// dispatch_apply applies batch b (borrowed) and builds the AssignReply;
+// returns the packed message or NULL.
+static nng_msg *
+dispatch_apply(weft_worker *w, const Weft__AssignBatch *b)
+{
+	size_t             n        = b->n_items;
+	protobuf_c_boolean *accepted = weft_xalloc(sizeof(*accepted) * (n + 1));
+	char             **reasons  = weft_xalloc(sizeof(*reasons) * (n + 1));
+	char              *text     = weft_xalloc(DISPATCH_REASON * (n + 1));
+	Weft__AssignReply  ar       = WEFT__ASSIGN_REPLY__INIT;
+	Weft__Envelope     env      = WEFT__ENVELOPE__INIT;
+	nng_msg           *msg      = NULL;
+
+	// Aborts first: they may free the slots this batch asks for.
+	for (size_t i = 0; i < b->n_aborts; i++) {
+		worker_pool_abort(w, b->aborts[i]);
+	}
+	for (size_t i = 0; i < n; i++) {
+		reasons[i]  = text + i * DISPATCH_REASON;
+		accepted[i] = worker_pool_offer(
+		    w, b->items[i], reasons[i], DISPATCH_REASON);
+	}
+	ar.n_accepted    = n;
+	ar.accepted      = accepted;
+	ar.n_reason      = n;
+	ar.reason        = reasons;
+	env.body_case    = WEFT__ENVELOPE__BODY_ASSIGN_REPLY;
+	env.assign_reply = &ar;
+	if (weft_wire_pack(&w->wire, &env, NULL, &msg) != WEFT_OK) {
+		msg = NULL;
+	}
+	free(text);
+	free(reasons);
+	free(accepted);
+	return (msg);
+}
+
+// dispatch_recv arms a receive on the actor's context.
+static void
+dispatch_recv(dispatch_actor *a)
+{
+	a->sending = false;
+	nng_aio_set_timeout(a->aio, WORKER_IO_TIMEOUT);
+	nng_ctx_recv(a->ctx, a->aio);
+}
+
+// dispatch_on_request handles one received request (taken) and starts the
+// reply, or drops it and receives again.
+static void
+dispatch_on_request(dispatch_actor *a, nng_msg *req)
+{
+	Weft__Envelope *env;
+	nng_msg        *rep;
+	weft_err        err;
+
+	err = weft_wire_expect(req, WEFT__ENVELOPE__BODY_ASSIGN, &env);
+	nng_msg_free(req);
+	if (err != WEFT_OK) {
+		worker_drop(a->w, "dispatch", err);
+		dispatch_recv(a);
+		return;
+	}
+	rep = env->assign != NULL ? dispatch_apply(a->w, env->assign) : NULL;
+	weft_wire_free(env);
+	if (rep == NULL) {
+		worker_drop(a->w, "dispatch", WEFT_EPROTO);
+		dispatch_recv(a);
+		return;
+	}
+	a->sending = true;
+	nng_aio_set_msg(a->aio, rep);
+	nng_aio_set_timeout(a->aio, WORKER_IO_TIMEOUT);
+	nng_ctx_send(a->ctx, a->aio);
+}
+
+// dispatch_cb runs on nng's threads after each receive or send. It never
+// blocks beyond the pool's short lock.
+static void
+dispatch_cb(void *arg)
+{
+	dispatch_actor *a  = arg;
+	int             rv = nng_aio_result(a->aio);
+
+	if (a->sending) {
+		if (rv != 0) {
+			// The requester went away; the message is still ours.
+			nng_msg_free(nng_aio_get_msg(a->aio));
+		}
+		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
+			return;
+		}
+		dispatch_recv(a);
+		return;
+	}
+	switch (rv) {
+	case 0:
+		dispatch_on_request(a, nng_aio_get_msg(a->aio));
+		return;
+	case NNG_ECLOSED:
+	case NNG_ECANCELED:
+		return;
+	default:
+		// Timeouts keep every wait bounded; re-arm.
+		dispatch_recv(a);
+		return;
+	}
+}
+
+// dispatch_listen opens the socket and its listener, and records the URL
+// with the port the kernel chose.
+static weft_err
+dispatch_listen(weft_worker *w)
+{
+	worker_dispatch *d = &w->dispatch;
+	nng_listener     l;
+	int              rv, port = 0;
+	char             host[200];
+	const char      *url = w->listen_url;
+
+	if ((rv = nng_rep0_open(&d->sock)) != 0) {
+		goto fail;
+	}
+	d->sock_open = true;
+	weft_wire_socket_limits(d->sock);
+	if ((rv = nng_listen(d->sock, url, &l, 0)) != 0) {
+		goto fail;
+	}
+	snprintf(w->dispatch_url, sizeof(w->dispatch_url), "%s", url);
+	if (strncmp(url, "tcp://", 6) == 0 &&
+	    nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) == 0) {
+		// Keep the host part as given, replace the port.
+		const char *colon = strrchr(url + 6, ':');
+		size_t      hlen  = colon ? (size_t) (colon - (url + 6))
+		                          : strlen(url + 6);
+		snprintf(host, sizeof(host), "%.*s", (int) hlen, url + 6);
+		snprintf(w->dispatch_url, sizeof(w->dispatch_url),
+		    "tcp://%s:%d", host, port);
+	}
+	return (WEFT_OK);
+fail:
+	weft_log_err("WORKER-SOCKET", "socket=dispatch url=%s error=\"%s\"",
+	    url, nng_strerror(rv));
+	return (weft_err_from_nng(rv));
+}
+
+weft_err
+worker_dispatch_start(weft_worker *w)
+{
+	worker_dispatch *d = &w->dispatch;
+	weft_err         err;
+	int              rv;
+
+	if ((err = dispatch_listen(w)) != WEFT_OK) {
+		return (err);
+	}
+	for (int i = 0; i < WORKER_DISPATCH_CTXS; i++) {
+		dispatch_actor *a = &d->actors[i];
+		a->w              = w;
+		if ((rv = nng_aio_alloc(&a->aio, dispatch_cb, a)) != 0 ||
+		    (rv = nng_ctx_open(&a->ctx, d->sock)) != 0) {
+			weft_log_err("WORKER-SOCKET",
+			    "socket=dispatch error=\"%s\"", nng_strerror(rv));
+			return (weft_err_from_nng(rv));
+		}
+	}
+	for (int i = 0; i < WORKER_DISPATCH_CTXS; i++) {
+		dispatch_recv(&d->actors[i]);
+	}
+	return (WEFT_OK);
+}
+
+void
+worker_dispatch_stop(weft_worker *w)
+{
+	worker_dispatch *d = &w->dispatch;
+
+	// Close first so callbacks see ECLOSED and stop re-arming; then wait
+	// for each aio before freeing it.
+	if (d->sock_open) {
+		nng_close(d->sock);
+		d->sock_open = false;
+	}
+	for (int i = 0; i < WORKER_DISPATCH_CTXS; i++) {
+		dispatch_actor *a = &d->actors[i];
+		if (a->aio != NULL) {
+			nng_aio_stop(a->aio);
+			nng_aio_free(a->aio);
+			a->aio = NULL;
+		}
+	}
+}

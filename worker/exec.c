@@ -1,0 +1,618 @@
+// exec: the built-in step type that runs a program from an --exec-allow
+// directory in its own process group: input JSON on stdin, output JSON from
+// stdout, the exit code decides success, the last 4 KiB of stderr are kept,
+// and the whole group is killed on abort, timeout or when the leader exits.
+//
+// _GNU_SOURCE: pipe2 (O_CLOEXEC at creation, since other slots fork at any
+// time), close_range and pidfd_open (wait for the child inside poll).
+#define _GNU_SOURCE
+#include "worker_impl.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "clock.h"
+#include "jsonx.h"
+
+#define EXEC_STDOUT_MAX ((size_t) 4 << 20) // bytes of stdout kept
+#define EXEC_TAIL 4096                       // bytes of stderr kept
+#define EXEC_SLICE 10 // ms between checks when no pidfd is available
+
+// One running child and everything read from it. Descriptors are -1 when
+// closed.
+typedef struct exec_job {
+	char            *path;       // resolved program (owned)
+	const char      *cwd;        // allow directory it lies under (worker's)
+	char           **argv;       // strings borrowed from the input document
+	char           **envp;       // owned, with owned strings
+	char            *stdin_text; // input document as JSON (owned)
+	size_t           stdin_len;
+	size_t           stdin_off;  // bytes written so far
+	struct sigaction dfl;        // SIG_DFL, ready before fork
+	pid_t            pid;        // also the process group id
+	int              in;         // child's stdin (write end)
+	int              out;        // child's stdout (read end)
+	int              err;        // child's stderr (read end)
+	int              pidfd;      // readable when the child exits
+	int              abortfd;    // readable when the attempt is aborted
+	char            *outbuf;     // stdout so far
+	size_t           outlen;
+	size_t           outcap;
+	char             tail[EXEC_TAIL + 1]; // last stderr bytes, terminated
+	size_t           taillen;
+	bool             timed_out;
+	bool             aborted;
+	bool             too_big;
+	int              status;     // from waitpid
+} exec_job;
+
+// exec_under returns the allow directory that contains path, or NULL.
+static const char *
+exec_under(const weft_worker *w, const char *path)
+{
+	for (size_t i = 0; i < w->nallow; i++) {
+		size_t n = strlen(w->allow[i]);
+		if (n == 1 && w->allow[i][0] == '/') {
+			return (w->allow[i]);
+		}
+		if (strncmp(path, w->allow[i], n) == 0 && path[n] == '/') {
+			return (w->allow[i]);
+		}
+	}
+	return (NULL);
+}
+
+// exec_find_relative looks cmd up in each allow directory in turn. On
+// success *path is the resolved program; when it resolves somewhere outside
+// every allow directory, *outside gets that path for the message.
+static void
+exec_find_relative(const weft_worker *w, const char *cmd, char **path,
+    char **outside)
+{
+	char joined[PATH_MAX];
+	char real[PATH_MAX];
+
+	for (size_t i = 0; i < w->nallow && *path == NULL; i++) {
+		snprintf(joined, sizeof(joined), "%s/%s", w->allow[i], cmd);
+		if (realpath(joined, real) == NULL) {
+			continue;
+		}
+		if (exec_under(w, real) != NULL) {
+			*path = weft_xstrdup(real);
+		} else if (*outside == NULL) {
+			*outside = weft_xstrdup(real);
+		}
+	}
+}
+
+// exec_resolve turns cmd[0] into a canonical program path under an allow
+// directory, or explains why not.
+static int
+exec_resolve(const weft_worker *w, exec_job *j, const char *cmd, char **error)
+{
+	char  real[PATH_MAX];
+	char *outside = NULL;
+	int   rc;
+
+	if (w->nallow == 0) {
+		return (worker_step_error(
+		    error, "exec: this worker has no --exec-allow directory"));
+	}
+	if (cmd[0] == '/') {
+		if (realpath(cmd, real) == NULL) {
+			return (worker_step_error(error, "exec: %s: %s", cmd,
+			    strerror(errno)));
+		}
+		if (exec_under(w, real) == NULL) {
+			return (worker_step_error(error,
+			    "exec: %s is not under an --exec-allow directory",
+			    real));
+		}
+		j->path = weft_xstrdup(real);
+	} else {
+		exec_find_relative(w, cmd, &j->path, &outside);
+	}
+	if (j->path == NULL) {
+		rc = outside != NULL
+		    ? worker_step_error(error,
+		          "exec: %s is not under an --exec-allow directory",
+		          outside)
+		    : worker_step_error(error,
+		          "exec: %s not found in any --exec-allow directory",
+		          cmd);
+		free(outside);
+		return (rc);
+	}
+	free(outside);
+	j->cwd = exec_under(w, j->path);
+	if (access(j->path, X_OK) != 0) {
+		return (worker_step_error(
+		    error, "exec: %s is not executable", j->path));
+	}
+	return (0);
+}
+
+// exec_argv checks with.cmd and borrows its strings into j->argv.
+static int
+exec_argv(json_t *input, exec_job *j, char **error)
+{
+	json_t *cmd = json_object_get(json_object_get(input, "with"), "cmd");
+	size_t  n   = json_array_size(cmd);
+
+	if (!json_is_array(cmd) || n == 0) {
+		goto bad;
+	}
+	j->argv = weft_xalloc(sizeof(char *) * (n + 1));
+	for (size_t i = 0; i < n; i++) {
+		json_t *s = json_array_get(cmd, i);
+		if (!json_is_string(s) || strlen(json_string_value(s)) !=
+		        json_string_length(s)) {
+			goto bad;
+		}
+		j->argv[i] = (char *) json_string_value(s);
+	}
+	if (j->argv[0][0] == '\0') {
+		goto bad;
+	}
+	return (0);
+bad:
+	worker_step_error(
+	    error, "exec: with.cmd must be a non-empty array of strings");
+	return (-1);
+}
+
+// exec_env copies the environment without our four variables, then adds
+// them for this attempt.
+static void
+exec_env(exec_job *j, const weft_step_ctx *ctx)
+{
+	static const char *ours[] = { "WEFT_IDEMPOTENCY_KEY=", "WEFT_RUN_ID=",
+		"WEFT_STEP_ID=", "WEFT_ATTEMPT=" };
+	size_t n = 0;
+	size_t k = 0;
+	char   buf[1100];
+
+	while (environ != NULL && environ[n] != NULL) {
+		n++;
+	}
+	j->envp = weft_xalloc(sizeof(char *) * (n + 5));
+	for (size_t i = 0; i < n; i++) {
+		bool skip = false;
+		for (size_t o = 0; o < 4; o++) {
+			skip |= strncmp(environ[i], ours[o], strlen(ours[o])) == 0;
+		}
+		if (!skip) {
+			j->envp[k++] = weft_xstrdup(environ[i]);
+		}
+	}
+	snprintf(buf, sizeof(buf), "%s%s", ours[0], ctx->idempotency_key);
+	j->envp[k++] = weft_xstrdup(buf);
+	snprintf(buf, sizeof(buf), "%s%s", ours[1], ctx->run_id);
+	j->envp[k++] = weft_xstrdup(buf);
+	snprintf(buf, sizeof(buf), "%s%s", ours[2], ctx->step_id);
+	j->envp[k++] = weft_xstrdup(buf);
+	snprintf(buf, sizeof(buf), "%s%u", ours[3], ctx->attempt);
+	j->envp[k++] = weft_xstrdup(buf);
+}
+
+// exec_child runs in the forked child: only async-signal-safe calls.
+static void __attribute__((noreturn))
+exec_child(const exec_job *j, int in, int out, int err)
+{
+	static const char msg[] = "weft exec: cannot start the program\n";
+	sigset_t          none;
+
+	setpgid(0, 0);
+	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) {
+		_exit(127);
+	}
+	close_range(3, ~0U, 0);
+	// A fresh program expects default SIGPIPE and an empty mask; the
+	// worker's threads may have blocked or ignored either.
+	sigaction(SIGPIPE, &j->dfl, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	if (chdir(j->cwd) == 0) {
+		execve(j->path, j->argv, j->envp);
+	}
+	(void) !write(2, msg, sizeof(msg) - 1);
+	_exit(127);
+}
+
+// exec_spawn forks the child with three pipes.
+static int
+exec_spawn(exec_job *j, char **error)
+{
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 };
+
+	memset(&j->dfl, 0, sizeof(j->dfl));
+	j->dfl.sa_handler = SIG_DFL;
+	if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 ||
+	    pipe2(err, O_CLOEXEC) != 0) {
+		worker_step_error(error, "exec: pipe: %s", strerror(errno));
+		goto done;
+	}
+	if ((j->pid = fork()) < 0) {
+		worker_step_error(error, "exec: fork: %s", strerror(errno));
+		goto done;
+	}
+	if (j->pid == 0) {
+		exec_child(j, in[0], out[1], err[1]);
+	}
+	// Both sides set the group, so killpg works whoever runs first.
+	setpgid(j->pid, j->pid);
+	j->in  = in[1];
+	j->out = out[0];
+	j->err = err[0];
+	in[1] = out[0] = err[0] = -1;
+	fcntl(j->in, F_SETFL, O_NONBLOCK);
+	fcntl(j->out, F_SETFL, O_NONBLOCK);
+	fcntl(j->err, F_SETFL, O_NONBLOCK);
+	j->pidfd = (int) syscall(SYS_pidfd_open, j->pid, 0);
+done:
+	for (int i = 0; i < 2; i++) {
+		int *fds[] = { &in[i], &out[i], &err[i] };
+		for (int k = 0; k < 3; k++) {
+			if (*fds[k] >= 0) {
+				close(*fds[k]);
+			}
+		}
+	}
+	return (j->pid > 0 ? 0 : -1);
+}
+
+// exec_close closes *fd if open.
+static void
+exec_close(int *fd)
+{
+	if (*fd >= 0) {
+		close(*fd);
+		*fd = -1;
+	}
+}
+
+// exec_keep_tail appends n bytes of stderr, keeping only the last EXEC_TAIL.
+static void
+exec_keep_tail(exec_job *j, const char *buf, size_t n)
+{
+	if (n >= EXEC_TAIL) {
+		memcpy(j->tail, buf + n - EXEC_TAIL, EXEC_TAIL);
+		j->taillen = EXEC_TAIL;
+		return;
+	}
+	if (j->taillen + n > EXEC_TAIL) {
+		size_t drop = j->taillen + n - EXEC_TAIL;
+		memmove(j->tail, j->tail + drop, j->taillen - drop);
+		j->taillen -= drop;
+	}
+	memcpy(j->tail + j->taillen, buf, n);
+	j->taillen += n;
+}
+
+// exec_keep_out appends n bytes of stdout; sets too_big past the cap.
+static void
+exec_keep_out(exec_job *j, const char *buf, size_t n)
+{
+	if (j->outlen + n > EXEC_STDOUT_MAX) {
+		j->too_big = true;
+		return;
+	}
+	if (j->outlen + n > j->outcap) {
+		j->outcap = (j->outlen + n) * 2;
+		j->outbuf = weft_xrealloc(j->outbuf, j->outcap);
+	}
+	memcpy(j->outbuf + j->outlen, buf, n);
+	j->outlen += n;
+}
+
+// exec_read reads what is available on *fd (stdout when is_out) until it
+// would block; closes *fd at end of file.
+static void
+exec_read(exec_job *j, int *fd, bool is_out)
+{
+	char    buf[65536];
+	ssize_t n;
+
+	while (*fd >= 0 && !j->too_big) {
+		n = read(*fd, buf, sizeof(buf));
+		if (n > 0) {
+			if (is_out) {
+				exec_keep_out(j, buf, (size_t) n);
+			} else {
+				exec_keep_tail(j, buf, (size_t) n);
+			}
+			continue;
+		}
+		if (n < 0 && errno == EINTR) {
+			continue;
+		}
+		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+			exec_close(fd);
+		}
+		return;
+	}
+}
+
+// exec_write_stdin writes what the pipe takes; closes stdin when done or
+// when the child stopped reading (EPIPE; SIGPIPE is blocked meanwhile).
+static void
+exec_write_stdin(exec_job *j)
+{
+	ssize_t n;
+
+	while (j->in >= 0 && j->stdin_off < j->stdin_len) {
+		n = write(j->in, j->stdin_text + j->stdin_off,
+		    j->stdin_len - j->stdin_off);
+		if (n > 0) {
+			j->stdin_off += (size_t) n;
+		} else if (n < 0 && errno == EINTR) {
+			continue;
+		} else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			return;
+		} else {
+			break;
+		}
+	}
+	exec_close(&j->in);
+}
+
+// exec_leader_exited reports whether the child has exited, without reaping
+// it: while it is a zombie its pid (the group id) cannot be reused, so
+// killpg stays safe.
+static bool
+exec_leader_exited(exec_job *j)
+{
+	siginfo_t si;
+
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PID, (id_t) j->pid, &si, WEXITED | WNOHANG | WNOWAIT) !=
+	    0) {
+		return (errno == ECHILD);
+	}
+	return (si.si_pid == j->pid);
+}
+
+// exec_poll_timeout returns the poll timeout in ms (-1: none), or 0 and
+// sets timed_out when the deadline has passed.
+static int
+exec_poll_timeout(exec_job *j, const weft_step_ctx *ctx)
+{
+	int64_t rem;
+	int     tmo = (j->pidfd < 0 || j->abortfd < 0) ? EXEC_SLICE : -1;
+
+	if (ctx->deadline_ms <= 0) {
+		return (tmo);
+	}
+	rem = ctx->deadline_ms - weft_clock_mono_ms();
+	if (rem <= 0) {
+		j->timed_out = true;
+		return (0);
+	}
+	if (tmo < 0 || rem < tmo) {
+		tmo = (int) (rem > INT_MAX ? INT_MAX : rem);
+	}
+	return (tmo);
+}
+
+// exec_pump moves data until the child exits, the deadline passes, the
+// attempt is aborted or stdout grows too big. Kills the group on the way
+// out, in every case, so no straggler keeps running.
+static void
+exec_pump(exec_job *j, const weft_step_ctx *ctx)
+{
+	struct pollfd pf[5];
+	nfds_t        n;
+	int           tmo;
+
+	for (;;) {
+		if ((tmo = exec_poll_timeout(j, ctx)) == 0 && j->timed_out) {
+			break;
+		}
+		n = 0;
+		int *fds[] = { &j->in, &j->out, &j->err, &j->abortfd,
+			&j->pidfd };
+		for (int i = 0; i < 5; i++) {
+			if (*fds[i] >= 0) {
+				pf[n].fd      = *fds[i];
+				pf[n].events  = i == 0 ? POLLOUT : POLLIN;
+				pf[n].revents = 0;
+				n++;
+			}
+		}
+		if (poll(pf, n, tmo) < 0 && errno != EINTR) {
+			break;
+		}
+		exec_write_stdin(j);
+		exec_read(j, &j->out, true);
+		exec_read(j, &j->err, false);
+		if ((j->aborted = weft_step_aborted(ctx)) || j->too_big) {
+			break;
+		}
+		if (exec_leader_exited(j)) {
+			exec_read(j, &j->out, true);
+			exec_read(j, &j->err, false);
+			break;
+		}
+	}
+	killpg(j->pid, SIGKILL);
+	while (waitpid(j->pid, &j->status, 0) < 0 && errno == EINTR) {
+	}
+}
+
+// exec_utf8_clean makes s (len bytes) valid UTF-8 for protobuf and JSON:
+// partial sequences at the front (the tail cut them) and invalid bytes
+// become '?'.
+static void
+exec_utf8_clean(unsigned char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned char c = s[i];
+		size_t        n = c < 0x80 ? 0
+		           : (c >= 0xC2 && c <= 0xDF) ? 1
+		           : (c >= 0xE0 && c <= 0xEF) ? 2
+		           : (c >= 0xF0 && c <= 0xF4) ? 3
+		                                      : 9;
+		bool ok = n != 9 && i + n < len && c != 0;
+		for (size_t k = 1; ok && k <= n; k++) {
+			ok = (s[i + k] & 0xC0) == 0x80;
+		}
+		// Overlong forms and surrogates, as jansson rejects them.
+		if (ok && n >= 2) {
+			unsigned char d = s[i + 1];
+			ok = !((c == 0xE0 && d < 0xA0) || (c == 0xED && d >= 0xA0) ||
+			    (c == 0xF0 && d < 0x90) || (c == 0xF4 && d >= 0x90));
+		}
+		if (!ok) {
+			s[i++] = '?';
+			continue;
+		}
+		i += n + 1;
+	}
+}
+
+// exec_output parses stdout as the step's output (empty: null).
+static int
+exec_output(exec_job *j, json_t **output, char **error)
+{
+	json_error_t je;
+	size_t       k = 0;
+
+	while (k < j->outlen && strchr(" \t\r\n", j->outbuf[k]) != NULL) {
+		k++;
+	}
+	if (k == j->outlen) {
+		*output = json_null();
+		return (0);
+	}
+	*output = json_loadb(j->outbuf, j->outlen, JSON_DECODE_ANY, &je);
+	if (*output == NULL) {
+		return (worker_step_error(
+		    error, "exec: stdout is not JSON: %s", je.text));
+	}
+	return (0);
+}
+
+// exec_finish records exit code and stderr tail, and decides the outcome.
+static int
+exec_finish(exec_job *j, const weft_step_ctx *ctx, json_t **output,
+    char **error)
+{
+	int code = 0;
+
+	if (WIFEXITED(j->status)) {
+		code = WEXITSTATUS(j->status);
+	} else if (WIFSIGNALED(j->status)) {
+		code = 128 + WTERMSIG(j->status);
+	}
+	exec_utf8_clean((unsigned char *) j->tail, j->taillen);
+	j->tail[j->taillen] = '\0';
+	weft_step_set_exec(ctx, code, j->tail);
+	if (j->aborted) {
+		return (worker_step_error(error, "exec: aborted"));
+	}
+	if (j->timed_out) {
+		return (worker_step_error(
+		    error, "exec: timed out after %u ms", ctx->timeout_ms));
+	}
+	if (j->too_big) {
+		return (worker_step_error(error,
+		    "exec: stdout is larger than %zu bytes", EXEC_STDOUT_MAX));
+	}
+	if (WIFSIGNALED(j->status)) {
+		return (worker_step_error(error, "exec: killed by signal %d",
+		    WTERMSIG(j->status)));
+	}
+	if (code != 0) {
+		return (worker_step_error(error, "exec: exit code %d", code));
+	}
+	return (exec_output(j, output, error));
+}
+
+// exec_fini frees everything j owns and closes its descriptors.
+static void
+exec_fini(exec_job *j)
+{
+	exec_close(&j->in);
+	exec_close(&j->out);
+	exec_close(&j->err);
+	exec_close(&j->pidfd);
+	for (size_t i = 0; j->envp != NULL && j->envp[i] != NULL; i++) {
+		free(j->envp[i]);
+	}
+	free(j->envp);
+	free(j->argv);
+	free(j->path);
+	free(j->stdin_text);
+	free(j->outbuf);
+}
+
+// exec_sigpipe_block blocks SIGPIPE on this thread, so a child that stops
+// reading its stdin gives EPIPE rather than killing the worker.
+static void
+exec_sigpipe_block(sigset_t *old)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &set, old);
+}
+
+// exec_sigpipe_restore discards a SIGPIPE our writes raised, then restores
+// the mask.
+static void
+exec_sigpipe_restore(const sigset_t *old)
+{
+	sigset_t        set, pend;
+	struct timespec zero = { 0, 0 };
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	if (!sigismember(old, SIGPIPE) && sigpending(&pend) == 0 &&
+	    sigismember(&pend, SIGPIPE)) {
+		sigtimedwait(&set, NULL, &zero);
+	}
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+int
+weft_step_exec(void *arg, const weft_step_ctx *ctx, json_t *input,
+    json_t **output, char **error)
+{
+	weft_worker *w = arg;
+	exec_job     j;
+	sigset_t     old;
+	int          rc;
+
+	memset(&j, 0, sizeof(j));
+	j.in = j.out = j.err = j.pidfd = -1;
+	if ((rc = exec_argv(input, &j, error)) != 0 ||
+	    (rc = exec_resolve(w, &j, j.argv[0], error)) != 0) {
+		goto done;
+	}
+	exec_env(&j, ctx);
+	j.stdin_text = weft_json_dump(input);
+	j.stdin_len  = strlen(j.stdin_text);
+	j.abortfd    = weft_step_abort_fd(ctx);
+	exec_sigpipe_block(&old);
+	if ((rc = exec_spawn(&j, error)) == 0) {
+		exec_pump(&j, ctx);
+		rc = exec_finish(&j, ctx, output, error);
+	}
+	exec_sigpipe_restore(&old);
+done:
+	exec_fini(&j);
+	return (rc);
+}

@@ -1,0 +1,201 @@
+// main: the weft-worker binary. Parses argv, installs the SIGINT/SIGTERM
+// handlers and wires the worker library together; nothing else lives here.
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+
+#include "log.h"
+#include "worker.h"
+
+#define MAIN_MAX_ALLOW 64
+
+static int main_sigpipe[2] = { -1, -1 }; // written by the signal handler
+
+static void
+main_usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: weft-worker [options]\n"
+	    "  --join URL        coordinator cluster URL (default %s)\n"
+	    "  --listen URL      dispatch listener (default %s; port 0 picks "
+	    "one)\n"
+	    "  --name NAME       node name (default <hostname>-<pid>)\n"
+	    "  --slots N         concurrent step attempts (default %d)\n"
+	    "  --queue N         attempts accepted beyond the slots, waiting for\n"
+	    "                    one (default 2 x slots)\n"
+	    "  --exec-allow DIR  directory exec steps may run programs from;\n"
+	    "                    repeatable (default: none, exec always "
+	    "fails)\n"
+	    "  --spool FILE      durable outbox file; accepted but NOT used "
+	    "yet:\n"
+	    "                    unacked results are lost on restart\n"
+	    "  --log-level LVL   err, warn, notice, info (default) or debug\n"
+	    "  --help            this text\n",
+	    WEFT_WORKER_DEFAULT_JOIN, WEFT_WORKER_DEFAULT_LISTEN,
+	    WEFT_WORKER_DEFAULT_SLOTS);
+}
+
+// main_bad reports a bad command line and exits 2.
+static void __attribute__((noreturn))
+main_bad(const char *what, const char *arg)
+{
+	fprintf(stderr, "weft-worker: %s: %s\n", what, arg ? arg : "");
+	fprintf(stderr, "try 'weft-worker --help'\n");
+	exit(2);
+}
+
+static int
+main_level(const char *s)
+{
+	static const char *names[] = { "err", "warn", "notice", "info",
+		"debug" };
+	for (int i = 0; i < 5; i++) {
+		if (strcmp(s, names[i]) == 0) {
+			return (WEFT_LOG_ERR + i);
+		}
+	}
+	main_bad("bad --log-level (err, warn, notice, info, debug)", s);
+}
+
+static uint32_t
+main_count(const char *flag, const char *s, unsigned long min,
+    unsigned long max)
+{
+	char         *end;
+	unsigned long v;
+	char          what[64];
+
+	errno = 0;
+	v     = strtoul(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > max ||
+	    s[0] == '-') {
+		snprintf(what, sizeof(what), "bad %s (%lu..%lu)", flag, min, max);
+		main_bad(what, s);
+	}
+	return ((uint32_t) v);
+}
+
+static uint32_t
+main_slots(const char *s)
+{
+	return (main_count("--slots", s, 1, 4096));
+}
+
+// main_parse fills cfg from argv; exits 2 on anything it does not accept.
+static void
+main_parse(int argc, char **argv, weft_worker_cfg *cfg, const char **allow,
+    int *level)
+{
+	static const struct option opts[] = {
+		{ "join", required_argument, NULL, 'j' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "slots", required_argument, NULL, 's' },
+		{ "queue", required_argument, NULL, 'q' },
+		{ "exec-allow", required_argument, NULL, 'x' },
+		{ "spool", required_argument, NULL, 'p' },
+		{ "log-level", required_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j': cfg->join_url = optarg; break;
+		case 'l': cfg->listen_url = optarg; break;
+		case 'n': cfg->name = optarg; break;
+		case 's': cfg->slots = main_slots(optarg); break;
+		case 'q': cfg->queue = (int32_t) main_count("--queue", optarg, 0, 65536); break;
+		case 'p': cfg->spool = optarg; break;
+		case 'v': *level = main_level(optarg); break;
+		case 'h': main_usage(stdout); exit(0);
+		case 'x':
+			if (cfg->n_exec_allow == MAIN_MAX_ALLOW) {
+				main_bad("too many --exec-allow", optarg);
+			}
+			allow[cfg->n_exec_allow++] = optarg;
+			break;
+		case ':': main_bad("option needs a value", argv[optind - 1]);
+		default: main_bad("unknown option", argv[optind - 1]);
+		}
+	}
+	if (optind < argc) {
+		main_bad("unexpected argument", argv[optind]);
+	}
+	cfg->exec_allow = allow;
+}
+
+static void
+main_on_signal(int sig)
+{
+	int saved = errno;
+
+	(void) sig;
+	(void) !write(main_sigpipe[1], "s", 1);
+	errno = saved;
+}
+
+// main_signals routes SIGINT and SIGTERM to a pipe main can block on.
+static int
+main_signals(void)
+{
+	struct sigaction sa;
+
+	if (pipe(main_sigpipe) != 0) {
+		return (-1);
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = main_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	return (0);
+}
+
+int
+main(int argc, char **argv)
+{
+	weft_worker_cfg cfg;
+	const char     *allow[MAIN_MAX_ALLOW];
+	weft_worker    *w     = NULL;
+	int             level = WEFT_LOG_INFO;
+	int             rc    = 1;
+	char            c;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.queue = -1;
+	main_parse(argc, argv, &cfg, allow, &level);
+	weft_log_init("worker", level);
+	if (main_signals() != 0) {
+		weft_log_err("WORKER-SIGNALS", "error=\"%s\"", strerror(errno));
+		return (1);
+	}
+	if (cfg.spool != NULL) {
+		weft_log_notice("SPOOL-IGNORED",
+		    "spool=%s note=\"not implemented; unacked results are not "
+		    "durable\"",
+		    cfg.spool);
+	}
+	if (weft_worker_open(&w, &cfg) != WEFT_OK ||
+	    weft_worker_start(w) != WEFT_OK) {
+		goto done;
+	}
+	while (read(main_sigpipe[0], &c, 1) < 0 && errno == EINTR) {
+	}
+	weft_log_info("WORKER-STOP", "name=%s", weft_worker_name(w));
+	rc = 0;
+done:
+	weft_worker_close(w);
+	close(main_sigpipe[0]);
+	close(main_sigpipe[1]);
+	nng_fini();
+	return (rc);
+}

@@ -1,0 +1,336 @@
+// outbox: finished results wait here until the coordinator acks them. One
+// sender thread dials the results URL (learned from surveys) with req0 and
+// sends batches; no ack within the timeout means the same batch goes again.
+// Only the sender removes results, so the head of the list is stable for it.
+#include "worker_impl.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <nng/protocol/reqrep0/req.h>
+
+#include "alloc.h"
+#include "clock.h"
+#include "log.h"
+
+void
+worker_outbox_init(worker_outbox *o)
+{
+	pthread_condattr_t ca;
+
+	memset(o, 0, sizeof(*o));
+	pthread_mutex_init(&o->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&o->cv, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+void
+worker_outbox_fini(worker_outbox *o)
+{
+	weft_result *r;
+
+	while ((r = o->head) != NULL) {
+		o->head = r->next;
+		weft_result_free(r);
+	}
+	free(o->url);
+	free(o->dialed);
+	pthread_cond_destroy(&o->cv);
+	pthread_mutex_destroy(&o->lock);
+}
+
+void
+worker_outbox_put(worker_outbox *o, weft_result *r)
+{
+	r->next = NULL;
+	pthread_mutex_lock(&o->lock);
+	if (o->tail != NULL) {
+		o->tail->next = r;
+	} else {
+		o->head = r;
+	}
+	o->tail = r;
+	o->count++;
+	pthread_cond_broadcast(&o->cv);
+	pthread_mutex_unlock(&o->lock);
+}
+
+bool
+worker_outbox_set_url(worker_outbox *o, const char *url)
+{
+	bool changed = false;
+
+	pthread_mutex_lock(&o->lock);
+	if (o->url == NULL || strcmp(o->url, url) != 0) {
+		free(o->url);
+		o->url  = weft_xstrdup(url);
+		changed = true;
+		pthread_cond_broadcast(&o->cv);
+	}
+	pthread_mutex_unlock(&o->lock);
+	return (changed);
+}
+
+uint32_t
+worker_outbox_held(worker_outbox *o)
+{
+	uint32_t n;
+
+	pthread_mutex_lock(&o->lock);
+	n = o->count;
+	pthread_mutex_unlock(&o->lock);
+	return (n);
+}
+
+// outbox_pop frees the n oldest results (acked).
+static void
+outbox_pop(worker_outbox *o, uint32_t n)
+{
+	weft_result *r;
+
+	pthread_mutex_lock(&o->lock);
+	while (n-- > 0 && (r = o->head) != NULL) {
+		o->head = r->next;
+		if (o->head == NULL) {
+			o->tail = NULL;
+		}
+		o->count--;
+		weft_result_free(r);
+	}
+	pthread_mutex_unlock(&o->lock);
+}
+
+// outbox_backoff waits ms or until stopping; returns false when stopping.
+static bool
+outbox_backoff(worker_outbox *o, int64_t ms)
+{
+	int64_t         end = weft_clock_mono_ms() + ms;
+	struct timespec ts  = { (time_t) (end / 1000),
+                 (long) (end % 1000) * 1000000L };
+	bool            go;
+
+	pthread_mutex_lock(&o->lock);
+	while (!o->stopping && weft_clock_mono_ms() < end) {
+		pthread_cond_timedwait(&o->cv, &o->lock, &ts);
+	}
+	go = !o->stopping;
+	pthread_mutex_unlock(&o->lock);
+	return (go);
+}
+
+// outbox_wait waits until there is something to send and somewhere to send
+// it. Fills batch with up to max oldest results (still owned by the list)
+// and, when the URL changed, *redial with a copy of it. Returns the number
+// of results, 0 when stopping.
+static uint32_t
+outbox_wait(worker_outbox *o, weft_result **batch, uint32_t max,
+    char **redial)
+{
+	uint32_t n = 0;
+
+	pthread_mutex_lock(&o->lock);
+	while (!o->stopping && (o->head == NULL || o->url == NULL)) {
+		pthread_cond_wait(&o->cv, &o->lock);
+	}
+	if (!o->stopping) {
+		if (o->dialed == NULL || strcmp(o->dialed, o->url) != 0) {
+			*redial = weft_xstrdup(o->url);
+		}
+		for (weft_result *r = o->head; r != NULL && n < max;
+		     r = r->next) {
+			batch[n++] = r;
+		}
+	}
+	pthread_mutex_unlock(&o->lock);
+	return (n);
+}
+
+// outbox_redial points the req0 socket at url (taken).
+static void
+outbox_redial(weft_worker *w, char *url)
+{
+	worker_outbox *o = &w->outbox;
+	int            rv;
+
+	if (o->dialed != NULL) {
+		nng_dialer_close(o->dialer);
+	}
+	free(o->dialed);
+	o->dialed = url;
+	if ((rv = nng_dial(o->sock, url, &o->dialer, NNG_FLAG_NONBLOCK)) != 0) {
+		weft_log_warn("RESULTS-DIAL", "url=%s error=\"%s\"", url,
+		    nng_strerror(rv));
+	}
+}
+
+// outbox_pack packs batch[0..n) into a ResultBatch message. Halves n
+// while the message is over the wire limit; a single result over the
+// limit becomes a failure saying so. Returns the count packed.
+static uint32_t
+outbox_pack(weft_worker *w, weft_result **batch, uint32_t n, nng_msg **msg)
+{
+	Weft__StepResult   *items = weft_xalloc(sizeof(*items) * n);
+	Weft__StepResult  **ptrs  = weft_xalloc(sizeof(Weft__StepResult *) * n);
+	Weft__ResultBatch   rb    = WEFT__RESULT_BATCH__INIT;
+	Weft__Envelope      env   = WEFT__ENVELOPE__INIT;
+
+	for (uint32_t i = 0; i < n; i++) {
+		weft_result      *r = batch[i];
+		Weft__StepResult *s = &items[i];
+		weft__step_result__init(s);
+		s->run_id      = r->run_id;
+		s->step_id     = r->step_id;
+		s->attempt     = r->attempt;
+		s->ok          = r->ok;
+		s->output_json = r->output_json ? r->output_json : "";
+		s->error       = r->error ? r->error : "";
+		s->exit_code   = r->exit_code;
+		s->stderr_tail = r->stderr_tail ? r->stderr_tail : "";
+		s->started_ms  = r->started_ms;
+		s->finished_ms = r->finished_ms;
+		ptrs[i]        = s;
+	}
+	rb.results      = ptrs;
+	env.body_case   = WEFT__ENVELOPE__BODY_RESULTS;
+	env.results     = &rb;
+	for (rb.n_results = n;
+	     weft_wire_pack(&w->wire, &env, NULL, msg) != WEFT_OK;) {
+		if (rb.n_results == 1) {
+			weft_result *r = batch[0];
+			free(r->output_json);
+			free(r->error);
+			r->output_json = NULL;
+			r->ok          = false;
+			r->error = weft_xstrdup("result larger than the wire limit");
+			items[0].ok          = false;
+			items[0].output_json = "";
+			items[0].error       = r->error;
+			continue;
+		}
+		rb.n_results /= 2;
+	}
+	free(ptrs);
+	free(items);
+	return ((uint32_t) rb.n_results);
+}
+
+// outbox_exchange sends msg (taken) and waits for the ack. Returns how many
+// results the coordinator acked (0: none, resend).
+static uint32_t
+outbox_exchange(weft_worker *w, nng_msg *msg)
+{
+	worker_outbox  *o = &w->outbox;
+	Weft__Envelope *env;
+	nng_msg        *reply;
+	uint32_t        count;
+	weft_err        err;
+
+	if (nng_sendmsg(o->sock, msg, 0) != 0) {
+		nng_msg_free(msg);
+		return (0);
+	}
+	atomic_fetch_add(&o->sent, 1);
+	// A timeout here means no ack: the caller sends the batch again.
+	if (nng_recvmsg(o->sock, &reply, 0) != 0) {
+		return (0);
+	}
+	err = weft_wire_expect(reply, WEFT__ENVELOPE__BODY_RESULT_ACK, &env);
+	nng_msg_free(reply);
+	if (err != WEFT_OK) {
+		worker_drop(w, "results", err);
+		return (0);
+	}
+	count = env->result_ack ? env->result_ack->count : 0;
+	weft_wire_free(env);
+	atomic_fetch_add(&o->acked, 1);
+	return (count);
+}
+
+// outbox_main is the sender thread.
+static void *
+outbox_main(void *arg)
+{
+	weft_worker   *w     = arg;
+	worker_outbox *o     = &w->outbox;
+	weft_result  **batch =
+	    weft_xalloc(sizeof(weft_result *) * w->batch_max);
+	sigset_t       set;
+	uint32_t       n, acked;
+	nng_msg       *msg;
+	char          *redial;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	for (;;) {
+		redial = NULL;
+		if ((n = outbox_wait(o, batch, w->batch_max, &redial)) == 0) {
+			break;
+		}
+		if (redial != NULL) {
+			outbox_redial(w, redial);
+		}
+		n     = outbox_pack(w, batch, n, &msg);
+		acked = outbox_exchange(w, msg);
+		if (acked > 0) {
+			outbox_pop(o, acked < n ? acked : n);
+		} else if (!outbox_backoff(o, 50)) {
+			break;
+		}
+	}
+	free(batch);
+	return (NULL);
+}
+
+weft_err
+worker_outbox_start(weft_worker *w)
+{
+	worker_outbox *o = &w->outbox;
+	int            rv;
+
+	if ((rv = nng_req0_open(&o->sock)) != 0) {
+		weft_log_err("WORKER-SOCKET", "socket=results error=\"%s\"",
+		    nng_strerror(rv));
+		return (weft_err_from_nng(rv));
+	}
+	o->sock_open = true;
+	weft_wire_socket_limits(o->sock);
+	nng_socket_set_ms(o->sock, NNG_OPT_SENDTIMEO,
+	    (nng_duration) w->ack_timeout_ms);
+	nng_socket_set_ms(o->sock, NNG_OPT_RECVTIMEO,
+	    (nng_duration) w->ack_timeout_ms);
+	nng_socket_set_ms(o->sock, NNG_OPT_RECONNMINT, 100);
+	nng_socket_set_ms(o->sock, NNG_OPT_RECONNMAXT, 2000);
+	if (pthread_create(&o->thread, NULL, outbox_main, w) != 0) {
+		weft_log_err("WORKER-THREAD", "what=results error=create");
+		return (WEFT_ENOMEM);
+	}
+	o->thread_started = true;
+	return (WEFT_OK);
+}
+
+void
+worker_outbox_stop(weft_worker *w)
+{
+	worker_outbox *o = &w->outbox;
+
+	pthread_mutex_lock(&o->lock);
+	o->stopping = true;
+	pthread_cond_broadcast(&o->cv);
+	pthread_mutex_unlock(&o->lock);
+	// Closing wakes a sender blocked in send or receive.
+	if (o->sock_open) {
+		nng_close(o->sock);
+		o->sock_open = false;
+	}
+	if (o->thread_started) {
+		pthread_join(o->thread, NULL);
+		o->thread_started = false;
+	}
+}

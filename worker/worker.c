@@ -1,0 +1,253 @@
+// worker: lifecycle of a worker node (open, start, stop, close), its step
+// type registry, and the running of one attempt into a result. The sockets
+// and threads live in dispatch.c, discovery.c, pool.c and outbox.c.
+// realpath is XSI, beyond _POSIX_C_SOURCE.
+#define _XOPEN_SOURCE 700
+#include "worker_impl.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "clock.h"
+#include "jsonx.h"
+#include "log.h"
+
+static const struct {
+	const char  *type;
+	weft_step_fn fn;
+	bool         wants_worker; // arg is the worker
+} worker_builtins[] = {
+	{ "noop", weft_step_noop, false },
+	{ "echo", weft_step_echo, false },
+	{ "sleep", weft_step_sleep_fn, false },
+	{ "fail", weft_step_fail, false },
+	{ "exec", weft_step_exec, true },
+};
+
+// worker_default_name returns "<hostname>-<pid>" (malloc'd).
+static char *
+worker_default_name(void)
+{
+	char host[256];
+	char buf[300];
+
+	if (gethostname(host, sizeof(host)) != 0) {
+		snprintf(host, sizeof(host), "worker");
+	}
+	host[sizeof(host) - 1] = '\0';
+	snprintf(buf, sizeof(buf), "%s-%ld", host, (long) getpid());
+	return (weft_xstrdup(buf));
+}
+
+// worker_set_allow resolves the --exec-allow directories once, so every
+// exec compares against canonical paths.
+static weft_err
+worker_set_allow(weft_worker *w, const weft_worker_cfg *cfg)
+{
+	char path[PATH_MAX];
+
+	w->allow = weft_xalloc(sizeof(char *) * (cfg->n_exec_allow + 1));
+	for (size_t i = 0; i < cfg->n_exec_allow; i++) {
+		if (realpath(cfg->exec_allow[i], path) == NULL) {
+			weft_log_err("WORKER-CONFIG", "exec_allow=%s error=\"%s\"",
+			    cfg->exec_allow[i], strerror(errno));
+			return (WEFT_EINVAL);
+		}
+		w->allow[w->nallow++] = weft_xstrdup(path);
+	}
+	return (WEFT_OK);
+}
+
+weft_err
+weft_worker_open(weft_worker **out, const weft_worker_cfg *cfg)
+{
+	weft_worker *w = weft_xalloc(sizeof(*w));
+	weft_err     err;
+
+	w->join_url   = weft_xstrdup(
+            cfg->join_url ? cfg->join_url : WEFT_WORKER_DEFAULT_JOIN);
+	w->listen_url = weft_xstrdup(
+	    cfg->listen_url ? cfg->listen_url : WEFT_WORKER_DEFAULT_LISTEN);
+	w->name = cfg->name && cfg->name[0] ? weft_xstrdup(cfg->name)
+	                                    : worker_default_name();
+	w->slots = cfg->slots ? cfg->slots : WEFT_WORKER_DEFAULT_SLOTS;
+	// A short queue beyond the slots keeps each slot fed while results
+	// travel; the coordinator never keeps more than slots + queue here.
+	w->queue = cfg->queue >= 0 ? (uint32_t) cfg->queue : 2 * w->slots;
+	w->ack_timeout_ms = cfg->ack_timeout_ms > 0 ? cfg->ack_timeout_ms
+	                                            : WEFT_WORKER_ACK_TIMEOUT;
+	w->batch_max      = cfg->batch_max ? cfg->batch_max
+	                                   : WEFT_WORKER_BATCH_MAX;
+	weft_wire_init(&w->wire, w->name);
+	worker_pool_init(&w->pool);
+	worker_outbox_init(&w->outbox);
+	if (w->slots > 4096) {
+		weft_log_err("WORKER-CONFIG", "slots=%u error=\"too many\"",
+		    w->slots);
+		err = WEFT_EINVAL;
+		goto fail;
+	}
+	if ((err = worker_set_allow(w, cfg)) != WEFT_OK) {
+		goto fail;
+	}
+	for (size_t i = 0; i < sizeof(worker_builtins) /
+	         sizeof(worker_builtins[0]);
+	     i++) {
+		weft_worker_register(w, worker_builtins[i].type,
+		    worker_builtins[i].fn,
+		    worker_builtins[i].wants_worker ? w : NULL);
+	}
+	*out = w;
+	return (WEFT_OK);
+fail:
+	weft_worker_close(w);
+	return (err);
+}
+
+weft_err
+weft_worker_register(
+    weft_worker *w, const char *type, weft_step_fn fn, void *arg)
+{
+	if (w->started) {
+		return (WEFT_ESTATE);
+	}
+	if (type == NULL || type[0] == '\0' || fn == NULL ||
+	    w->nsteps == WEFT_WORKER_MAX_TYPES) {
+		return (WEFT_EINVAL);
+	}
+	if (worker_step_find(w, type) != NULL) {
+		return (WEFT_EEXIST);
+	}
+	w->steps[w->nsteps].type = weft_xstrdup(type);
+	w->steps[w->nsteps].fn   = fn;
+	w->steps[w->nsteps].arg  = arg;
+	w->nsteps++;
+	return (WEFT_OK);
+}
+
+const worker_step *
+worker_step_find(const weft_worker *w, const char *type)
+{
+	for (size_t i = 0; i < w->nsteps; i++) {
+		if (strcmp(w->steps[i].type, type) == 0) {
+			return (&w->steps[i]);
+		}
+	}
+	return (NULL);
+}
+
+weft_err
+weft_worker_start(weft_worker *w)
+{
+	weft_err err;
+
+	if (w->started) {
+		return (WEFT_ESTATE);
+	}
+	w->started    = true;
+	w->started_ms = weft_clock_wall_ms();
+	// Order: the pool and the sender exist before anything can hand them
+	// work; discovery comes last so the advertised dispatch URL is real.
+	if ((err = worker_pool_start(w)) != WEFT_OK ||
+	    (err = worker_outbox_start(w)) != WEFT_OK ||
+	    (err = worker_dispatch_start(w)) != WEFT_OK ||
+	    (err = worker_discovery_start(w)) != WEFT_OK) {
+		weft_worker_stop(w);
+		return (err);
+	}
+	weft_log_info("WORKER-START",
+	    "name=%s listen=%s join=%s slots=%u queue=%u exec_allow=%zu",
+	    w->name, w->dispatch_url, w->join_url, w->slots, w->queue,
+	    w->nallow);
+	return (WEFT_OK);
+}
+
+void
+weft_worker_stop(weft_worker *w)
+{
+	if (w == NULL || !w->started) {
+		return;
+	}
+	// No new work first, then no more surveys, then the attempts in
+	// flight (aborted), and the sender last.
+	worker_dispatch_stop(w);
+	worker_discovery_stop(w);
+	worker_pool_stop(w);
+	worker_outbox_stop(w);
+	w->started = false;
+}
+
+void
+weft_worker_close(weft_worker *w)
+{
+	if (w == NULL) {
+		return;
+	}
+	weft_worker_stop(w);
+	worker_pool_fini(&w->pool);
+	worker_outbox_fini(&w->outbox);
+	for (size_t i = 0; i < w->nsteps; i++) {
+		free(w->steps[i].type);
+	}
+	for (size_t i = 0; i < w->nallow; i++) {
+		free(w->allow[i]);
+	}
+	free(w->allow);
+	free(w->name);
+	free(w->join_url);
+	free(w->listen_url);
+	free(w);
+}
+
+const char *
+weft_worker_name(const weft_worker *w)
+{
+	return (w->name);
+}
+
+const char *
+weft_worker_dispatch_url(const weft_worker *w)
+{
+	return (w->dispatch_url);
+}
+
+void
+weft_worker_stats_get(weft_worker *w, weft_worker_stats *st)
+{
+	memset(st, 0, sizeof(*st));
+	worker_pool_counts(&w->pool, &st->queued, &st->running);
+	st->held          = worker_outbox_held(&w->outbox);
+	st->batches_sent  = atomic_load(&w->outbox.sent);
+	st->batches_acked = atomic_load(&w->outbox.acked);
+	st->dropped       = atomic_load(&w->dropped);
+}
+
+void
+worker_drop(weft_worker *w, const char *where, weft_err err)
+{
+	uint64_t n = atomic_fetch_add(&w->dropped, 1) + 1;
+
+	weft_log_warn("WIRE-DROP", "socket=%s reason=%s dropped=%llu", where,
+	    weft_err_name(err), (unsigned long long) n);
+}
+
+weft_err
+weft_worker_run_local(
+    weft_worker *w, const Weft__Assignment *a, weft_result **out)
+{
+	const worker_step *step = worker_step_find(w, a->type);
+	weft_attempt      *att;
+
+	if (step == NULL) {
+		return (WEFT_ENOENT);
+	}
+	att  = worker_attempt_alloc(a, step);
+	*out = worker_attempt_run(att);
+	worker_attempt_free(att);
+	return (WEFT_OK);
+}

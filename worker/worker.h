@@ -1,0 +1,164 @@
+// worker: the weft worker node as a library. It answers discovery surveys,
+// accepts step assignments on its dispatch socket, runs them in a pool of
+// slots and reports results through an outbox until the coordinator acks.
+// Custom step types are C functions registered with weft_worker_register.
+#ifndef WEFT_WORKER_H
+#define WEFT_WORKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "err.h"
+#include "weft.pb-c.h"
+
+#define WEFT_WORKER_DEFAULT_JOIN "tcp://127.0.0.1:7421"
+#define WEFT_WORKER_DEFAULT_LISTEN "tcp://127.0.0.1:0"
+#define WEFT_WORKER_DEFAULT_SLOTS 4
+#define WEFT_WORKER_MAX_TYPES 64     // registered step types, built-ins included
+#define WEFT_WORKER_BATCH_MAX 512    // results per ResultBatch
+#define WEFT_WORKER_ACK_TIMEOUT 2000 // ms to wait for a ResultAck
+
+typedef struct weft_worker  weft_worker;
+typedef struct weft_attempt weft_attempt;
+
+// Configuration; every pointer is borrowed by weft_worker_open (copied).
+typedef struct weft_worker_cfg {
+	const char        *join_url;   // coordinator cluster URL; NULL: default
+	const char        *listen_url; // dispatch listener; NULL: default
+	const char        *name;       // node name; NULL: "<hostname>-<pid>"
+	uint32_t           slots;      // concurrent attempts; 0: default
+	int32_t            queue;      // attempts held waiting beyond slots;
+	                               // < 0: default (2 x slots)
+	const char *const *exec_allow; // directories exec may run from
+	size_t             n_exec_allow;
+	const char        *spool;      // outbox spool file; not used yet
+	int64_t            ack_timeout_ms; // resend after this; 0: default
+	uint32_t           batch_max;  // results per batch; 0: default
+} weft_worker_cfg;
+
+// What a handler knows about the attempt it runs. Borrowed: valid only
+// during the handler call.
+typedef struct weft_step_ctx {
+	const char   *run_id;
+	const char   *step_id;
+	uint32_t      attempt;         // 1-based attempt number
+	const char   *idempotency_key; // "run/step/attempt"
+	uint32_t      timeout_ms;      // start-to-close; 0 = none
+	int64_t       deadline_ms;     // monotonic ms; 0 = none
+	weft_attempt *att;             // opaque; for the weft_step_* helpers
+} weft_step_ctx;
+
+// weft_step_fn runs one attempt. input is the step's input document
+// (borrowed). On success it returns 0 and sets *output to a new reference
+// (NULL means JSON null). On failure it returns non-zero and sets *error to
+// a malloc'd message the caller frees. Runs on a pool thread; it should
+// check weft_step_aborted or wait with weft_step_sleep / weft_step_abort_fd.
+typedef int (*weft_step_fn)(void *arg, const weft_step_ctx *ctx,
+    json_t *input, json_t **output, char **error);
+
+// One finished attempt, as it travels in a StepResult.
+typedef struct weft_result {
+	struct weft_result *next;        // outbox link
+	char               *run_id;
+	char               *step_id;
+	uint32_t            attempt;
+	bool                ok;
+	char               *output_json; // compact JSON when ok, else NULL
+	char               *error;       // message when not ok, else NULL
+	int32_t             exit_code;   // exec steps; 0 otherwise
+	char               *stderr_tail; // exec steps; may be NULL
+	uint64_t            started_ms;  // wall clock
+	uint64_t            finished_ms; // wall clock
+} weft_result;
+
+// Counters for tests and WorkerInfo.
+typedef struct weft_worker_stats {
+	uint32_t queued;       // accepted, waiting for a slot
+	uint32_t running;      // executing now
+	uint32_t held;         // results in the outbox, not yet acked
+	uint64_t batches_sent; // ResultBatch sends, resends included
+	uint64_t batches_acked;
+	uint64_t dropped;      // messages this worker dropped (any socket)
+} weft_worker_stats;
+
+// weft_worker_open makes a worker from cfg (borrowed) with every built-in
+// step type registered, but opens no socket yet. *out is freed with
+// weft_worker_close. Returns WEFT_EINVAL when an --exec-allow directory
+// cannot be resolved or a setting is out of range (logged). Any thread.
+weft_err weft_worker_open(weft_worker **out, const weft_worker_cfg *cfg);
+
+// weft_worker_register adds step type `type` (copied) run by fn with arg
+// (retained until close). Only before weft_worker_start. Returns WEFT_EEXIST
+// for a type already registered, WEFT_ESTATE after start, WEFT_EINVAL when
+// the table is full or the name is empty.
+weft_err weft_worker_register(
+    weft_worker *w, const char *type, weft_step_fn fn, void *arg);
+
+// weft_worker_start opens the dispatch listener, the discovery respondent
+// and the results sender, and starts the slot threads. On failure
+// everything it opened is closed again; weft_worker_close still frees w.
+weft_err weft_worker_start(weft_worker *w);
+
+// weft_worker_stop closes every socket, aborts running attempts (killing
+// exec process groups) and joins every thread. Results not yet acked are
+// dropped (no spool yet). Idempotent; not from a handler or nng callback.
+void weft_worker_stop(weft_worker *w);
+
+// weft_worker_close stops w if needed and frees it (NULL is fine).
+void weft_worker_close(weft_worker *w);
+
+// weft_worker_name returns the node name (owned by w).
+const char *weft_worker_name(const weft_worker *w);
+
+// weft_worker_dispatch_url returns the bound dispatch URL after start (the
+// real port, never ":0"), or "" before. Owned by w.
+const char *weft_worker_dispatch_url(const weft_worker *w);
+
+// weft_worker_stats_get fills *st with current counters. Thread-safe.
+void weft_worker_stats_get(weft_worker *w, weft_worker_stats *st);
+
+// weft_worker_run_local runs assignment a (borrowed) on the calling thread
+// exactly as a slot would, and returns its result in *out (caller frees with
+// weft_result_free). Returns WEFT_ENOENT when the type is not registered.
+// Needs no start; meant for tests and tools.
+weft_err weft_worker_run_local(
+    weft_worker *w, const Weft__Assignment *a, weft_result **out);
+
+// weft_result_free frees r and its strings (NULL is fine; not the chain).
+void weft_result_free(weft_result *r);
+
+// weft_step_aborted reports whether the attempt was aborted.
+bool weft_step_aborted(const weft_step_ctx *ctx);
+
+// weft_step_sleep waits ms milliseconds. Returns WEFT_OK when they passed,
+// WEFT_ECLOSED when the attempt was aborted first and WEFT_ETIMEDOUT when
+// the attempt's deadline came first.
+weft_err weft_step_sleep(const weft_step_ctx *ctx, int64_t ms);
+
+// weft_step_abort_fd returns a descriptor (owned by the attempt) that
+// becomes readable once the attempt is aborted, for poll loops; -1 if no
+// descriptor could be made.
+int weft_step_abort_fd(const weft_step_ctx *ctx);
+
+// weft_step_set_exec records an exit code and stderr tail (borrowed,
+// copied) for the StepResult of this attempt.
+void weft_step_set_exec(
+    const weft_step_ctx *ctx, int exit_code, const char *stderr_tail);
+
+// Built-in step types. Every worker registers them at open; arg is the
+// worker for exec, unused otherwise.
+int weft_step_noop(void *arg, const weft_step_ctx *ctx, json_t *input,
+    json_t **output, char **error);
+int weft_step_echo(void *arg, const weft_step_ctx *ctx, json_t *input,
+    json_t **output, char **error);
+int weft_step_sleep_fn(void *arg, const weft_step_ctx *ctx, json_t *input,
+    json_t **output, char **error);
+int weft_step_fail(void *arg, const weft_step_ctx *ctx, json_t *input,
+    json_t **output, char **error);
+int weft_step_exec(void *arg, const weft_step_ctx *ctx, json_t *input,
+    json_t **output, char **error);
+
+#endif

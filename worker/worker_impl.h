@@ -1,0 +1,187 @@
+// worker_impl: the worker's internal structures, shared by its modules
+// (worker, pool, outbox, dispatch, discovery, steps, exec). Not for users
+// of the library: they include worker.h.
+#ifndef WEFT_WORKER_IMPL_H
+#define WEFT_WORKER_IMPL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <nng/nng.h>
+
+#include "wire.h"
+#include "worker.h"
+
+#define WORKER_DISPATCH_CTXS 8   // concurrent AssignBatch requests served
+#define WORKER_IO_TIMEOUT 1000   // ms; every blocking socket call wakes up
+
+// One registered step type.
+typedef struct worker_step {
+	char        *type; // owned
+	weft_step_fn fn;
+	void        *arg;  // retained for the worker's life
+} worker_step;
+
+// One accepted attempt, from acceptance until its result is in the outbox.
+// Being on the pool's queue or running list is its state.
+struct weft_attempt {
+	weft_attempt      *next;       // pool queue or running list link
+	char              *run_id;     // owned strings
+	char              *step_id;
+	char              *type;
+	char              *input_json;
+	char              *key;        // "run/step/attempt"
+	uint32_t           attempt;
+	uint32_t           timeout_ms; // 0 = none
+	const worker_step *step;       // registry entry (worker-owned)
+	pthread_mutex_t    lock;       // guards the fields below
+	pthread_cond_t     cv;         // signalled on abort (monotonic clock)
+	bool               aborted;
+	int                wake[2];    // abort pipe, made on demand; -1 = none
+	int                exit_code;  // from weft_step_set_exec
+	char              *stderr_tail;
+};
+
+// The slot pool: a FIFO of accepted attempts and the threads that run them.
+typedef struct worker_pool {
+	pthread_mutex_t lock;     // guards everything below
+	pthread_cond_t  cv;       // work queued or stopping
+	weft_attempt   *qhead;    // oldest first
+	weft_attempt   *qtail;
+	weft_attempt   *running;  // unordered
+	uint32_t        nqueued;
+	uint32_t        nrunning;
+	bool            stopping;
+	pthread_t      *threads;
+	uint32_t        nthreads; // threads started (<= slots)
+} worker_pool;
+
+// The outbox of finished results and the thread that sends them.
+typedef struct worker_outbox {
+	pthread_mutex_t lock;     // guards list, url and stopping
+	pthread_cond_t  cv;       // result added, url learned, or stopping
+	weft_result    *head;     // oldest first; the sender pops from here
+	weft_result    *tail;
+	uint32_t        count;
+	char           *url;      // results URL from the survey; NULL unknown
+	bool            stopping;
+	nng_socket      sock;     // req0; used by the sender thread only
+	bool            sock_open;
+	nng_dialer      dialer;
+	char           *dialed;   // URL the dialer points at (sender only)
+	pthread_t       thread;
+	bool            thread_started;
+	_Atomic uint64_t sent;    // batches sent, resends included
+	_Atomic uint64_t acked;
+} worker_outbox;
+
+typedef struct worker_dispatch worker_dispatch;
+
+// One rep0 context serving AssignBatch requests: receive, reply, repeat.
+typedef struct dispatch_actor {
+	weft_worker *w;
+	nng_aio     *aio;
+	nng_ctx      ctx;
+	bool         sending; // the aio carries a reply (else a receive)
+} dispatch_actor;
+
+struct worker_dispatch {
+	nng_socket     sock; // rep0 listener
+	bool           sock_open;
+	dispatch_actor actors[WORKER_DISPATCH_CTXS];
+};
+
+// Discovery: a respondent0 socket and the thread answering surveys.
+typedef struct worker_discovery {
+	nng_socket sock;
+	bool       sock_open;
+	pthread_t  thread;
+	bool       thread_started;
+} worker_discovery;
+
+struct weft_worker {
+	char            *name;
+	char            *join_url;
+	char            *listen_url;
+	char           **allow;       // realpath'ed --exec-allow directories
+	size_t           nallow;
+	uint32_t         slots;
+	uint32_t         queue;       // accepted beyond slots, waiting
+	int64_t          ack_timeout_ms;
+	uint32_t         batch_max;
+	int64_t          started_ms;  // wall clock at start
+	char             dispatch_url[256];
+	bool             started;
+	weft_wire        wire;
+	worker_step      steps[WEFT_WORKER_MAX_TYPES];
+	size_t           nsteps;      // fixed once started
+	_Atomic uint64_t dropped;
+	worker_pool      pool;
+	worker_outbox    outbox;
+	worker_dispatch  dispatch;
+	worker_discovery disc;
+};
+
+// worker_step_find returns the registry entry for type, or NULL.
+const worker_step *worker_step_find(const weft_worker *w, const char *type);
+
+// worker_attempt_alloc copies assignment a (borrowed) into a new attempt.
+weft_attempt *worker_attempt_alloc(
+    const Weft__Assignment *a, const worker_step *step);
+
+// worker_attempt_free frees att (NULL is fine).
+void worker_attempt_free(weft_attempt *att);
+
+// worker_attempt_abort marks att aborted and wakes its handler. Any thread.
+void worker_attempt_abort(weft_attempt *att);
+
+// worker_attempt_run runs att's handler on this thread; returns a new
+// result the caller owns. att stays the caller's.
+weft_result *worker_attempt_run(weft_attempt *att);
+
+// worker_attempt_failed makes a failed result for att with message err
+// (borrowed), for attempts that never ran.
+weft_result *worker_attempt_failed(const weft_attempt *att, const char *err);
+
+// worker_step_error sets *error to the formatted message (malloc'd) and
+// returns -1, the failure code of a handler.
+int worker_step_error(char **error, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+// worker_drop counts and logs one dropped message from socket `where`.
+void worker_drop(weft_worker *w, const char *where, weft_err err);
+
+// Pool (pool.c). Lock order: pool lock before an attempt's lock.
+void     worker_pool_init(worker_pool *p);
+weft_err worker_pool_start(weft_worker *w);
+void     worker_pool_stop(weft_worker *w);
+void     worker_pool_fini(worker_pool *p);
+// worker_pool_offer accepts a (borrowed) or writes why not into reason.
+bool worker_pool_offer(weft_worker *w, const Weft__Assignment *a,
+    char *reason, size_t reasonlen);
+// worker_pool_abort aborts a queued or running attempt; false if unknown.
+bool worker_pool_abort(weft_worker *w, const Weft__Abort *ab);
+void worker_pool_counts(worker_pool *p, uint32_t *queued, uint32_t *running);
+
+// Outbox (outbox.c).
+void     worker_outbox_init(worker_outbox *o);
+weft_err worker_outbox_start(weft_worker *w);
+void     worker_outbox_stop(weft_worker *w);
+void     worker_outbox_fini(worker_outbox *o);
+// worker_outbox_put takes r and wakes the sender.
+void     worker_outbox_put(worker_outbox *o, weft_result *r);
+// worker_outbox_set_url records the results URL (borrowed); true if new.
+bool     worker_outbox_set_url(worker_outbox *o, const char *url);
+uint32_t worker_outbox_held(worker_outbox *o);
+
+// Dispatch (dispatch.c): the rep0 listener; fills w->dispatch_url.
+weft_err worker_dispatch_start(weft_worker *w);
+void     worker_dispatch_stop(weft_worker *w);
+
+// Discovery (discovery.c): the respondent0 dialer and its thread.
+weft_err worker_discovery_start(weft_worker *w);
+void     worker_discovery_stop(weft_worker *w);
+
+#endif
