@@ -146,10 +146,6 @@ const char *weft_cli_fmt_time(json_t *v, char *buf);
 // "3d04h" into buf (32 bytes); "-" when ms < 0.
 const char *weft_cli_fmt_duration(int64_t ms, char *buf);
 
-// weft_cli_parse_time parses epoch milliseconds or an RFC 3339 time
-// ("2026-11-22", "2026-11-22T17:03:11Z", with fraction or offset) into
-// *ms. Returns false when s is neither.
-bool weft_cli_parse_time(const char *s, int64_t *ms);
 
 // A table printed with aligned columns; cells are copied.
 typedef struct weft_cli_table {

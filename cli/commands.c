@@ -126,7 +126,8 @@ cmd_time_flag(weft_cli *c, enum weft_cli_flag f, const char *name,
 	if (c->flag[f] == NULL) {
 		return (WEFT_CLI_OK);
 	}
-	if (!weft_cli_parse_time(c->flag[f], &ms) || ms < 0) {
+	if (!weft_clock_parse_time(c->flag[f], weft_clock_wall_ms(), &ms) ||
+	    ms < 0) {
 		return (weft_cli_usage_error("--%s wants epoch milliseconds or "
 		                             "an RFC 3339 time, not '%s'",
 		    name, c->flag[f]));

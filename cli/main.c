@@ -48,9 +48,10 @@ static const struct main_flag {
 	[WEFT_CLI_F_AFTER]       = { "after", "ID",
 	          "only events after event id ID (paging cursor)" },
 	[WEFT_CLI_F_SINCE]       = { "since", "TIME",
-	          "only events at or after TIME (epoch ms or RFC 3339)" },
+	          "only events at or after TIME (epoch ms, RFC 3339, or an "
+	          "age such as 15m, 2h, 7d)" },
 	[WEFT_CLI_F_UNTIL]       = { "until", "TIME",
-	          "only events before TIME (epoch ms or RFC 3339)" },
+	          "only events before TIME (same forms as --since)" },
 	[WEFT_CLI_F_LIMIT]       = { "limit", "N", "at most N results" },
 	[WEFT_CLI_F_FORMAT]      = { "format", "json|table",
 	         "events as JSON lines (default) or as a table" },

@@ -2,10 +2,14 @@
 #ifndef WEFT_CLOCK_H
 #define WEFT_CLOCK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 // weft_clock_mono_ms returns monotonic milliseconds (for deadlines).
 int64_t weft_clock_mono_ms(void);
+
+// weft_clock_mono_us returns monotonic microseconds (for latencies).
+int64_t weft_clock_mono_us(void);
 
 // weft_clock_wall_ms returns wall-clock milliseconds since the epoch.
 int64_t weft_clock_wall_ms(void);
@@ -16,5 +20,11 @@ char *weft_clock_format_rfc3339(int64_t ms, char *buf);
 
 // weft_clock_sleep_ms sleeps ms milliseconds (signals may shorten it).
 void weft_clock_sleep_ms(int64_t ms);
+
+// weft_clock_parse_time parses a point in time into wall ms: epoch
+// milliseconds ("1795000000000"), RFC 3339 ("2026-11-22T17:03:11Z",
+// "...+01:00", fractions allowed) or an age before now ("90s", "15m", "2h",
+// "7d", "500ms"). Returns false, leaving *ms alone, when s is none of these.
+bool weft_clock_parse_time(const char *s, int64_t now, int64_t *ms);
 
 #endif

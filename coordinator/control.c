@@ -184,7 +184,7 @@ control_run(weft_engine *e, engine_mail *m, int64_t now)
 	        WEFT_OK) {
 		json_decref(input);
 		json_decref(given);
-		engine_reply_now(e, m->actor, d == NULL ? WEFT_EDEF : WEFT_EINVAL,
+		engine_reply_now(e, m->to, d == NULL ? WEFT_EDEF : WEFT_EINVAL,
 		    err, NULL);
 		return;
 	}
@@ -197,7 +197,7 @@ control_run(weft_engine *e, engine_mail *m, int64_t now)
 	engine_apply_internal(e, before);
 	weft_log_info("RUN-START", "run=%s definition=%s version=%" PRId64, id,
 	    d->def->name, d->def->version);
-	engine_reply_now(e, m->actor, 0, NULL,
+	engine_reply_now(e, m->to, 0, NULL,
 	    json_pack("{s:s, s:s}", "run_id", id, "events_url", e->events_url));
 }
 
@@ -288,7 +288,7 @@ control_lifecycle(weft_engine *e, engine_mail *m)
 		}
 	}
 	if (r == NULL) {
-		engine_reply_now(e, m->actor, WEFT_ENOENT,
+		engine_reply_now(e, m->to, WEFT_ENOENT,
 		    "no such run (or it has ended)", NULL);
 		return;
 	}
@@ -306,12 +306,12 @@ control_lifecycle(weft_engine *e, engine_mail *m)
 		char msg[256];
 		snprintf(msg, sizeof(msg), "cannot %s run %s: it is %s",
 		    rq->action, r->id, weft_run_state_name(r->state));
-		engine_reply_now(e, m->actor, rv, rv == WEFT_EINVAL
+		engine_reply_now(e, m->to, rv, rv == WEFT_EINVAL
 		    ? "unknown action (use cancel, pause, resume or retry)" : msg,
 		    NULL);
 		return;
 	}
-	engine_reply_now(e, m->actor, 0, NULL,
+	engine_reply_now(e, m->to, 0, NULL,
 	    json_pack("{s:s, s:s}", "run_id", r->id, "status",
 	        weft_run_state_name(r->state)));
 }
@@ -325,14 +325,16 @@ control_info(weft_engine *e)
 	                             : 0.0;
 
 	return (json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s, "
-	                  "s:{s:I, s:I, s:f, s:I, s:I, s:I}}",
+	                  "s:{s:I, s:I, s:f, s:f, s:f, s:I, s:I, s:I}}",
 	    "name", e->node, "events_url", e->events_url, "control_url",
 	    e->cfg.control_url, "cluster_url", e->cfg.cluster_url,
 	    "results_url", e->results_url, "http",
 	    e->cfg.http ? e->cfg.http : "", "store", s->ops->name,
 	    "store_ok", atomic_load(&e->store_ok), "version", "0.1.0", "stats",
 	    "commits", (json_int_t) s->commits, "events", (json_int_t) s->events,
-	    "commit_ms_avg", avg, "steps_dispatched",
+	    "commit_ms_avg", avg, "commit_ms_p50",
+	    weft_metrics_latency_pct(&e->metrics, 50), "commit_ms_p99",
+	    weft_metrics_latency_pct(&e->metrics, 99), "steps_dispatched",
 	    (json_int_t) atomic_load(&e->steps_dispatched), "steps_succeeded",
 	    (json_int_t) atomic_load(&e->steps_succeeded), "steps_failed",
 	    (json_int_t) atomic_load(&e->steps_failed)));
@@ -348,7 +350,7 @@ control_handle(weft_engine *e, engine_mail *m, int64_t now)
 	switch (rq->req_case) {
 	case WEFT__CONTROL_REQUEST__REQ_DEFINE:
 		d = control_define(e, rq->define->definition_json, err, sizeof(err));
-		engine_reply_now(e, m->actor, d ? 0 : WEFT_EDEF, err,
+		engine_reply_now(e, m->to, d ? 0 : WEFT_EDEF, err,
 		    d ? def_summary(d) : NULL);
 		break;
 	case WEFT__CONTROL_REQUEST__REQ_RUN:
@@ -358,13 +360,13 @@ control_handle(weft_engine *e, engine_mail *m, int64_t now)
 		control_lifecycle(e, m);
 		break;
 	case WEFT__CONTROL_REQUEST__REQ_WORKERS:
-		engine_reply_now(e, m->actor, 0, NULL, sched_workers_json(e));
+		engine_reply_now(e, m->to, 0, NULL, sched_workers_json(e));
 		break;
 	case WEFT__CONTROL_REQUEST__REQ_INFO:
-		engine_reply_now(e, m->actor, 0, NULL, control_info(e));
+		engine_reply_now(e, m->to, 0, NULL, control_info(e));
 		break;
 	default:
-		engine_reply_now(e, m->actor, WEFT_EINVAL,
+		engine_reply_now(e, m->to, WEFT_EINVAL,
 		    "empty or unknown control request", NULL);
 		break;
 	}
@@ -392,6 +394,8 @@ query_answer(weft_engine *e, Weft__ControlRequest *rq)
 			opt(rq->runs->definition), opt(rq->runs->before),
 			rq->runs->limit };
 		rv = weft_store_list_runs(e->qstore, &f, &body);
+	} else if (rq->req_case == WEFT__CONTROL_REQUEST__REQ_DEFINITIONS) {
+		rv = weft_store_list_definitions(e->qstore, &body);
 	} else if (rq->req_case == WEFT__CONTROL_REQUEST__REQ_EVENTS) {
 		Weft__EventsRequest *q = rq->events;
 		weft_events_filter   f = { .run_id = opt(q->run_id),
@@ -425,7 +429,12 @@ control_query_main(void *arg)
 		while (mail != NULL) {
 			engine_mail *m = (engine_mail *) mail;
 			mail           = mail->next;
-			net_rep_reply(m->actor, query_answer(e, m->env->control));
+			if (m->kind == MAIL_METRICS) {
+				http_metrics_answer(m->to.http, http_metrics_text(e));
+				free(m);
+				continue;
+			}
+			reply_send(m->to, query_answer(e, m->env->control));
 			weft_wire_free(m->env);
 			free(m);
 		}

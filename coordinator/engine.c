@@ -100,24 +100,24 @@ engine_control_reply(weft_engine *e, int code, const char *error, json_t *body)
 }
 
 void
-engine_hold_reply(weft_engine *e, rep_actor *a, nng_msg *msg)
+engine_hold_reply(weft_engine *e, reply_to to, nng_msg *msg)
 {
 	if (e->nheld == e->capheld) {
 		e->capheld = e->capheld ? e->capheld * 2 : 64;
 		e->held    = weft_xrealloc(e->held, e->capheld * sizeof(*e->held));
 	}
-	e->held[e->nheld].actor = a;
+	e->held[e->nheld].to    = to;
 	e->held[e->nheld].msg   = msg;
 	e->nheld++;
 }
 
 void
-engine_reply_now(weft_engine *e, rep_actor *a, int code, const char *error,
+engine_reply_now(weft_engine *e, reply_to to, int code, const char *error,
     json_t *body)
 {
 	// "Now" still means after this iteration's commit: a reply may
 	// describe state the batch changed.
-	engine_hold_reply(e, a, engine_control_reply(e, code, error, body));
+	engine_hold_reply(e, to, engine_control_reply(e, code, error, body));
 	json_decref(body);
 }
 
@@ -153,6 +153,8 @@ engine_on_results(weft_engine *e, engine_mail *m, int64_t now)
 		if (weft_run_result(r, i, &res, now, &e->out) == WEFT_OK) {
 			atomic_fetch_add(sr->ok ? &e->steps_succeeded
 			                        : &e->steps_failed, 1);
+			weft_hist_observe(&e->metrics.step_seconds,
+			    (double) (res.finished_ms - res.started_ms) / 1000.0);
 		}
 		json_decref(out);
 	}
@@ -163,7 +165,7 @@ engine_on_results(weft_engine *e, engine_mail *m, int64_t now)
 	env.body_case  = WEFT__ENVELOPE__BODY_RESULT_ACK;
 	env.result_ack = &ack;
 	if (weft_wire_pack(&e->wire, &env, NULL, &msg) == WEFT_OK) {
-		engine_hold_reply(e, m->actor, msg);
+		engine_hold_reply(e, m->to, msg);
 	}
 }
 
@@ -187,6 +189,7 @@ engine_handle(weft_engine *e, engine_mail *m, int64_t now)
 		sched_assign_done(e, m->op);
 		break;
 	case MAIL_STOP:
+	case MAIL_METRICS:
 		break;
 	}
 	weft_wire_free(m->env);
@@ -260,7 +263,8 @@ engine_number(weft_engine *e, int64_t now, char **texts)
 static void
 engine_commit(weft_engine *e, weft_event *evs, size_t n)
 {
-	int delay = 50;
+	int     delay = 50;
+	int64_t t0    = weft_clock_mono_us();
 
 	while (weft_store_append(e->store, evs, n) != WEFT_OK) {
 		atomic_store(&e->store_ok, false);
@@ -270,6 +274,7 @@ engine_commit(weft_engine *e, weft_event *evs, size_t n)
 		delay = delay < 5000 ? delay * 2 : 5000;
 	}
 	atomic_store(&e->store_ok, true);
+	weft_metrics_commit(&e->metrics, n, weft_clock_mono_us() - t0);
 	e->next_event_id += n;
 	atomic_fetch_add(&e->batches_committed, 1);
 	atomic_fetch_add(&e->events_committed, n);
@@ -280,7 +285,7 @@ engine_release(weft_engine *e, weft_event *evs, size_t n)
 {
 	net_publish(e, evs, n);
 	for (size_t k = 0; k < e->nheld; k++) {
-		net_rep_reply(e->held[k].actor, e->held[k].msg);
+		reply_send(e->held[k].to, e->held[k].msg);
 	}
 	e->nheld = 0;
 	sched_send_batches(e);
@@ -407,6 +412,7 @@ weft_engine_open(weft_engine **out, const weft_engine_cfg *cfg, char *err,
 	weft_err     rv;
 
 	engine_cfg_copy(e, cfg);
+	weft_metrics_init(&e->metrics);
 	weft_wire_init(&e->wire, e->node);
 	weft_mailbox_init(&e->mailbox);
 	weft_mailbox_init(&e->qmailbox);
@@ -425,7 +431,8 @@ weft_engine_open(weft_engine **out, const weft_engine_cfg *cfg, char *err,
 	    (rv = weft_store_open(&e->qstore, cfg->db_url, NULL, true, err,
 	         errlen)) != WEFT_OK ||
 	    (rv = engine_recover(e, err, errlen)) != WEFT_OK ||
-	    (rv = net_open(e, err, errlen)) != WEFT_OK) {
+	    (rv = net_open(e, err, errlen)) != WEFT_OK ||
+	    (rv = http_open(e, err, errlen)) != WEFT_OK) {
 		weft_engine_close(e);
 		return (rv);
 	}
@@ -476,6 +483,7 @@ engine_free_mail(weft_mailbox *mb)
 		if (em->op != NULL) {
 			net_assign_free(em->op);
 		}
+		reply_drop(em->to);
 		free(em);
 	}
 }
@@ -491,6 +499,9 @@ weft_engine_close(weft_engine *e)
 	}
 	weft_engine_stop(e);
 	net_close(e);
+	// Stopping the server cancels HTTP calls still waiting; the mail
+	// that carries them is dropped below.
+	http_close(e);
 	// Closing the dispatch sockets ends every assign op; each posts its
 	// mail from an nng thread, so wait for the last before freeing.
 	sched_close_peers(e);
@@ -502,6 +513,7 @@ weft_engine_close(weft_engine *e)
 	engine_free_mail(&e->qmailbox);
 	for (size_t k2 = 0; k2 < e->nheld; k2++) {
 		nng_msg_free(e->held[k2].msg);
+		reply_drop(e->held[k2].to);
 	}
 	free(e->held);
 	free(e->reap);

@@ -15,7 +15,8 @@ typedef struct weft_engine_cfg {
 	const char *cluster_url; // surveyor0 listen: workers dial it
 	const char *results_url; // rep0 listen: workers send results
 	const char *events_url;  // pub0 listen: the event stream
-	const char *http;        // HOST:PORT for the dashboard (reserved)
+	const char *http;        // HOST:PORT: dashboard, API, ws stream; "" none
+	const char *dashboard;   // directory of the dashboard's files, or NULL
 	int         survey_ms;   // survey interval (default 1000)
 	int         lost_after;  // missed surveys before a worker is lost (3)
 } weft_engine_cfg;

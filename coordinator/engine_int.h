@@ -15,6 +15,7 @@
 #include "engine.h"
 #include "mailbox.h"
 #include "map.h"
+#include "metrics.h"
 #include "run.h"
 #include "store.h"
 #include "wire.h"
@@ -38,6 +39,33 @@ typedef struct rep_actor {
 // rep_reply sends msg (taken) as the answer to the actor's request. Any
 // thread. Failure frees the message; the actor receives again either way.
 void net_rep_reply(rep_actor *a, nng_msg *msg);
+
+// An HTTP request waiting for its answer (http.c).
+typedef struct http_call http_call;
+
+// Where the answer to a control request goes: a rep0 context, or an HTTP
+// request that was translated into the control request.
+typedef struct reply_to {
+	rep_actor *actor;
+	http_call *http;
+} reply_to;
+
+// reply_send delivers a packed ControlReply or ResultAck (taken). Any
+// thread.
+void reply_send(reply_to to, nng_msg *msg);
+
+// http_answer answers an HTTP call with a packed ControlReply (taken):
+// the reply's code picks the status, its body becomes the response body.
+void http_answer(http_call *h, nng_msg *msg);
+
+// reply_drop abandons a reply target at shutdown (an HTTP call gets 503).
+void reply_drop(reply_to to);
+
+weft_err http_open(weft_engine *e, char *err, size_t errlen);
+void     http_close(weft_engine *e);
+void     http_drop(http_call *h);
+char    *http_metrics_text(weft_engine *e);
+void     http_metrics_answer(http_call *h, char *text);
 
 // A batch of assignments in flight to one worker.
 typedef struct assign_item {
@@ -84,6 +112,10 @@ weft_err net_open(weft_engine *e, char *err, size_t errlen);
 weft_err net_start(weft_engine *e); // threads and first receives
 void     net_close(weft_engine *e);
 
+// net_route_control hands a decoded control request (env taken) to the
+// thread that answers it. Any thread.
+void net_route_control(weft_engine *e, Weft__Envelope *env, reply_to to);
+
 // net_publish publishes the batch's events in id order (engine thread,
 // after the commit), several per message where they share a topic.
 void net_publish(weft_engine *e, const weft_event *evs, size_t n);
@@ -96,6 +128,7 @@ enum mail_kind {
 	MAIL_WORKER_INFO, // a survey answer (env, round)
 	MAIL_SURVEY_END,  // a survey round closed (round)
 	MAIL_ASSIGN,      // an assign exchange finished (op)
+	MAIL_METRICS,     // render /metrics (to.http)
 	MAIL_STOP,        // shut down
 };
 
@@ -103,7 +136,7 @@ typedef struct engine_mail {
 	weft_mail       node;
 	enum mail_kind  kind;
 	Weft__Envelope *env;   // decoded message (owned), or NULL
-	rep_actor      *actor; // where the reply goes, or NULL
+	reply_to        to;    // where the reply goes
 	assign_op      *op;
 	uint64_t        round;
 } engine_mail;
@@ -165,8 +198,8 @@ typedef struct def_entry {
 
 // A reply held until the batch that caused it is committed.
 typedef struct held_reply {
-	rep_actor *actor;
-	nng_msg   *msg;
+	reply_to to;
+	nng_msg *msg;
 } held_reply;
 
 struct weft_engine {
@@ -218,12 +251,17 @@ struct weft_engine {
 	_Atomic uint64_t events_committed;
 	_Atomic bool     store_ok;
 	_Atomic int64_t  ops_live; // assign ops allocated, not yet freed
+	weft_metrics     metrics;
+
+	// HTTP (http.c).
+	struct http_server *http;
+	char                dashboard[512]; // directory served at "/"
 };
 
 // engine.c
 void  engine_apply_internal(weft_engine *e, size_t from);
-void  engine_hold_reply(weft_engine *e, rep_actor *a, nng_msg *msg);
-void  engine_reply_now(weft_engine *e, rep_actor *a, int code,
+void  engine_hold_reply(weft_engine *e, reply_to to, nng_msg *msg);
+void  engine_reply_now(weft_engine *e, reply_to to, int code,
      const char *error, json_t *body);
 nng_msg *engine_control_reply(weft_engine *e, int code, const char *error,
     json_t *body);

@@ -28,7 +28,10 @@ usage(FILE *f)
 	    "  --cluster URL     discovery survey socket, workers --join it (default tcp://127.0.0.1:7421)\n"
 	    "  --results URL     step results from workers (default tcp://127.0.0.1:7422)\n"
 	    "  --events URL      event stream, pub/sub (default tcp://127.0.0.1:7423)\n"
-	    "  --http HOST:PORT  dashboard and HTTP API (default 127.0.0.1:7480; reserved)\n"
+	    "  --http HOST:PORT  dashboard, HTTP API and the WebSocket event stream\n"
+	    "                    (default 127.0.0.1:7480; \"\" turns HTTP off)\n"
+	    "  --dashboard DIR   serve the dashboard from DIR (default: the installed\n"
+	    "                    copy, else the source tree's dashboard/)\n"
 	    "  --name NAME       node name (default coordinator)\n"
 	    "  --survey-ms N     survey interval in ms (default 1000)\n"
 	    "  --lost-after N    missed surveys before a worker is lost (default 3)\n"
@@ -58,6 +61,7 @@ main(int argc, char **argv)
 		{ "results", required_argument, NULL, 'r' },
 		{ "events", required_argument, NULL, 'e' },
 		{ "http", required_argument, NULL, 'h' },
+		{ "dashboard", required_argument, NULL, 'D' },
 		{ "name", required_argument, NULL, 'n' },
 		{ "survey-ms", required_argument, NULL, 's' },
 		{ "lost-after", required_argument, NULL, 'l' },
@@ -89,6 +93,7 @@ main(int argc, char **argv)
 		case 'r': cfg.results_url = optarg; break;
 		case 'e': cfg.events_url = optarg; break;
 		case 'h': cfg.http = optarg; break;
+		case 'D': cfg.dashboard = optarg; break;
 		case 'n': cfg.name = optarg; break;
 		case 's': cfg.survey_ms = parse_int("--survey-ms", optarg, 50, 600000); break;
 		case 'l': cfg.lost_after = parse_int("--lost-after", optarg, 1, 1000); break;

@@ -50,7 +50,7 @@ net_post(weft_mailbox *mb, enum mail_kind kind, Weft__Envelope *env,
 	engine_mail *m = weft_xalloc(sizeof(*m));
 	m->kind        = kind;
 	m->env         = env;
-	m->actor       = a;
+	m->to.actor    = a;
 	m->op          = op;
 	m->round       = round;
 	weft_mailbox_post(mb, &m->node);
@@ -66,6 +66,26 @@ rep_recv(rep_actor *a)
 }
 
 void
+reply_send(reply_to to, nng_msg *msg)
+{
+	if (to.http != NULL) {
+		http_answer(to.http, msg);
+	} else if (to.actor != NULL) {
+		net_rep_reply(to.actor, msg);
+	} else {
+		nng_msg_free(msg);
+	}
+}
+
+void
+reply_drop(reply_to to)
+{
+	if (to.http != NULL) {
+		http_drop(to.http);
+	}
+}
+
+void
 net_rep_reply(rep_actor *a, nng_msg *msg)
 {
 	a->sending = true;
@@ -73,21 +93,25 @@ net_rep_reply(rep_actor *a, nng_msg *msg)
 	nng_ctx_send(a->ctx, a->aio);
 }
 
-// rep_control_route sends queries to the query thread (they read the
-// store and must not wait behind the engine) and the rest to the engine.
-static void
-rep_control_route(rep_actor *a, Weft__Envelope *env)
+void
+net_route_control(weft_engine *e, Weft__Envelope *env, reply_to to)
 {
-	weft_engine *e = a->eng;
+	engine_mail *m = weft_xalloc(sizeof(*m));
 
+	m->kind = MAIL_CONTROL;
+	m->env  = env;
+	m->to   = to;
+	// Queries read the store and must not wait behind the engine: they
+	// go to the query thread. Everything else changes state.
 	switch (env->control->req_case) {
 	case WEFT__CONTROL_REQUEST__REQ_STATUS:
 	case WEFT__CONTROL_REQUEST__REQ_RUNS:
 	case WEFT__CONTROL_REQUEST__REQ_EVENTS:
-		net_post(&e->qmailbox, MAIL_CONTROL, env, a, NULL, 0);
+	case WEFT__CONTROL_REQUEST__REQ_DEFINITIONS:
+		weft_mailbox_post(&e->qmailbox, &m->node);
 		break;
 	default:
-		net_post(&e->mailbox, MAIL_CONTROL, env, a, NULL, 0);
+		weft_mailbox_post(&e->mailbox, &m->node);
 		break;
 	}
 }
@@ -136,7 +160,7 @@ rep_cb(void *arg)
 		return;
 	}
 	if (a->kind == REP_CONTROL) {
-		rep_control_route(a, env);
+		net_route_control(a->eng, env, (reply_to) { .actor = a });
 	} else {
 		net_post(&a->eng->mailbox, MAIL_RESULTS, env, a, NULL, 0);
 	}

@@ -170,9 +170,10 @@ sched_workers_json(weft_engine *e)
 	for (size_t i = 0; weft_map_each(&e->workers, &i, &k, &v);) {
 		weft_worker_rec *w = v;
 		json_array_append_new(arr,
-		    json_pack("{s:s, s:s, s:O, s:i, s:i, s:s, s:I, s:I}", "name",
+		    json_pack("{s:s, s:s, s:O, s:i, s:i, s:i, s:s, s:I, s:I}", "name",
 		        w->name, "address", w->url, "step_types", w->types,
-		        "slots", (int) w->slots, "running", (int) w->inflight,
+		        "slots", (int) w->slots, "queue",
+		        (int) (w->capacity - w->slots), "running", (int) w->inflight,
 		        "state",
 		        w->state == WORKER_ALIVE     ? "alive"
 		            : w->state == WORKER_LOST ? "lost"
@@ -316,6 +317,7 @@ sched_dispatch(weft_engine *e, int64_t now)
 {
 	const char *type;
 	void       *v;
+	uint64_t    depth = 0, alive = 0;
 
 	for (size_t qi = 0; weft_map_each(&e->queues, &qi, &type, &v);) {
 		ready_queue *q = v;
@@ -333,7 +335,13 @@ sched_dispatch(weft_engine *e, int64_t now)
 			}
 			run_slot_rele(e, ent.run);
 		}
+		depth += q->count;
 	}
+	for (size_t i = 0; weft_map_each(&e->workers, &i, &type, &v);) {
+		alive += ((weft_worker_rec *) v)->state == WORKER_ALIVE;
+	}
+	atomic_store(&e->metrics.ready_depth, depth);
+	atomic_store(&e->metrics.workers_alive, alive);
 }
 
 // ---- sending ----

@@ -421,7 +421,7 @@ weft_store_append(weft_store *s, const weft_event *evs, size_t n)
 {
 	weft_map rows;
 	weft_err rv;
-	int64_t  t0 = weft_clock_mono_ms();
+	int64_t  t0 = weft_clock_mono_us();
 
 	weft_map_init(&rows);
 	if ((rv = s->ops->begin(s)) != WEFT_OK) {
@@ -446,7 +446,7 @@ weft_store_append(weft_store *s, const weft_event *evs, size_t n)
 	s->ok = true;
 	s->commits++;
 	s->events += n;
-	s->commit_us_sum += (uint64_t) (weft_clock_mono_ms() - t0) * 1000;
+	s->commit_us_sum += (uint64_t) (weft_clock_mono_us() - t0);
 	return (WEFT_OK);
 }
 

@@ -256,7 +256,7 @@ run_add_steps(weft_store *s, json_t *run)
 		json_object_set(o, "type", json_object_get(step, "type"));
 		json_array_append_new(list, o);
 	}
-	json_decref(def);
+	json_object_set_new(run, "definition_body", def ? def : json_null());
 	json_decref(rows);
 	json_object_set_new(run, "steps", list);
 	return (rv);

@@ -1,0 +1,215 @@
+// bench: what the files of weft-bench share: the options, the local cluster
+// it starts (coordinator and two workers on loopback), the control client,
+// the event watcher that sees runs end, and one repetition's figures.
+#ifndef WEFT_BENCH_H
+#define WEFT_BENCH_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+#include <nng/nng.h>
+
+#include "map.h"
+#include "wire.h"
+
+// Workloads, as bits of bench_opts.workloads.
+enum bench_workload {
+	BENCH_W1 = 0, // one run: root, 10,000 noop steps on it, a join
+	BENCH_W2 = 1, // one run: a chain of 1,000 noop steps
+	BENCH_W3 = 2, // 1,000 runs of a 4-step diamond, submitted at once
+	BENCH_NWORKLOADS
+};
+
+#define BENCH_NWORKERS 2
+
+// The command line.
+typedef struct bench_opts {
+	const char *db;         // --db URL; NULL: SQLite in the temp dir
+	const char *slots;      // --slots for the workers; NULL: their default
+	const char *queue;      // --queue for the workers; NULL: their default
+	int         repeat;     // repetitions per workload (>= 1)
+	unsigned    workloads;  // bit mask of (1 << enum bench_workload)
+	int         submitters; // concurrent control connections (W3)
+	int         timeout_s;  // deadline of one repetition, seconds
+	bool        json;       // machine-readable output on stdout
+	bool        keep;       // keep the temp dir (logs, database)
+	bool        commit_hist; // time each commit with the preload shim
+} bench_opts;
+
+// A coordinator and its workers, started from the built binaries.
+typedef struct bench_cluster {
+	char  dir[512];        // temp dir: database, logs, commit log
+	char  db[1024];        // --db URL the coordinator got
+	char  control[64], cluster[64], results[64], events[64], http[64];
+	char  commit_log[600]; // shim output file; "" when not recording
+	pid_t coord;           // 0 when not running
+	pid_t workers[BENCH_NWORKERS];
+} bench_cluster;
+
+// Set by SIGINT/SIGTERM/SIGHUP: every wait gives up and cleanup runs.
+extern volatile sig_atomic_t bench_stopping;
+
+// ---- cluster.c ----
+
+// bench_cluster_start creates a temp dir, starts the coordinator and the
+// workers, and waits (bounded) until the coordinator answers and both
+// workers are alive. On failure prints why (with log tails) to stderr,
+// stops whatever it started and returns false; the dir is left for
+// bench_cluster_stop to remove.
+bool bench_cluster_start(bench_cluster *c, const bench_opts *o);
+
+// bench_cluster_stop stops every process it started, by pid (SIGTERM, then
+// SIGKILL after 5 s), and removes the temp dir unless keep. Safe to call
+// on a half-started or zeroed cluster, and more than once.
+void bench_cluster_stop(bench_cluster *c, bool keep);
+
+// bench_cluster_dump_logs prints the tail of every log to stderr.
+void bench_cluster_dump_logs(const bench_cluster *c);
+
+// ---- client.c: the control socket ----
+
+typedef struct bench_client {
+	nng_socket sock;       // req0, dialed
+	bool       open;
+	weft_wire  wire;
+	int        timeout_ms; // send and reply timeout
+} bench_client;
+
+// bench_client_open opens a req0 socket and dials url (borrowed). Returns
+// false (message in err) when it cannot.
+bool bench_client_open(bench_client *c, const char *url, int timeout_ms,
+    char *err, size_t errlen);
+
+// bench_client_close closes the socket (safe on a closed client).
+void bench_client_close(bench_client *c);
+
+// bench_client_call sends req (borrowed) and returns the reply body (new
+// reference; JSON null when empty), or NULL with the reason in err.
+json_t *bench_client_call(bench_client *c, Weft__ControlRequest *req,
+    char *err, size_t errlen);
+
+// bench_client_define registers definition text (borrowed).
+bool bench_client_define(bench_client *c, const char *text, char *err,
+    size_t errlen);
+
+// bench_client_run starts a run of the registered definition name and
+// writes its id into id (idlen bytes).
+bool bench_client_run(bench_client *c, const char *name, char *id,
+    size_t idlen, char *err, size_t errlen);
+
+// bench_client_info returns the coordinator's info body (new reference).
+json_t *bench_client_info(bench_client *c, char *err, size_t errlen);
+
+// bench_client_runs returns the runs of definition name (new reference, an
+// array of at most limit runs).
+json_t *bench_client_runs(bench_client *c, const char *name, uint32_t limit,
+    char *err, size_t errlen);
+
+// bench_client_status returns one run (new reference) or NULL.
+json_t *bench_client_status(bench_client *c, const char *run_id, char *err,
+    size_t errlen);
+
+// ---- watch.c: run ends from the event stream ----
+
+// How a run's end was seen.
+typedef struct bench_end {
+	int64_t mono_us;    // when the bench saw it (monotonic)
+	bool    ok;         // run_succeeded
+	bool    polled;     // seen by polling the store, not on the stream
+} bench_end;
+
+typedef struct bench_watch {
+	nng_socket      sub;     // sub0 to the coordinator's events URL
+	bool            open;
+	pthread_t       thread;  // receiver; runs while open
+	pthread_mutex_t mx;      // guards everything below
+	pthread_cond_t  cv;      // timed waits only (monotonic clock)
+	weft_map        ended;   // run id -> bench_end * (owned)
+	uint64_t        events;  // events received so far
+	uint64_t        batches; // messages received so far
+	bool            stop;    // asks the receiver to return
+} bench_watch;
+
+// bench_watch_start dials url and starts the receiver thread.
+bool bench_watch_start(bench_watch *w, const char *url, char *err,
+    size_t errlen);
+
+// bench_watch_stop stops the thread, closes the socket, frees the map.
+void bench_watch_stop(bench_watch *w);
+
+// bench_watch_counts returns the events and messages received so far.
+void bench_watch_counts(bench_watch *w, uint64_t *events, uint64_t *batches);
+
+// bench_watch_wait waits until every run in ids (n, borrowed) has ended or
+// deadline_us (monotonic) passes. When the stream shows nothing new for a
+// while it polls the store for the missing runs through cl (nng pub/sub may
+// drop under load). Fills *last_us with the latest end seen, *nfailed with
+// runs that did not succeed and *polled with runs seen only by polling.
+// Forgets the ids it reports. Returns false on timeout or interruption.
+bool bench_watch_wait(bench_watch *w, bench_client *cl, char **ids, size_t n,
+    int64_t deadline_us, int64_t *last_us, size_t *nfailed, size_t *polled);
+
+// ---- workload.c ----
+
+// One repetition of one workload, measured.
+typedef struct bench_sample {
+	double   wall_ms;       // first submit -> last run end seen by the bench
+	double   steps_per_s;   // steps / wall
+	double   store_ms;      // created_ms -> ended_ms in the store (W3: first
+	                        // created -> last ended)
+	double   run_ms_p50;    // median run duration in the store
+	double   run_ms_max;    // longest run duration in the store
+	double   submit_ms;     // first submit -> last submit answered
+	uint64_t events;        // events written (store stats delta)
+	uint64_t commits;       // commits (store stats delta)
+	double   events_per_s;  // events / wall
+	double   batch_mean;    // events / commits
+	double   commit_ms_avg; // from the coordinator's own average (delta)
+	double   commit_p50_ms; // from the shim; < 0 when not known
+	double   commit_p99_ms;
+	double   commit_max_ms;
+	double   fsync_p50_ms;  // the COMMIT statement alone; < 0 when unknown
+	double   fsync_p99_ms;
+	uint64_t stream_events; // events the bench received on the stream
+	size_t   failed;        // runs that did not succeed
+	size_t   polled;        // run ends seen only by polling
+} bench_sample;
+
+// Everything a workload needs while it runs.
+typedef struct bench_ctx {
+	const bench_opts    *opts;
+	const bench_cluster *cluster;
+	bench_client        *client;  // main control connection
+	bench_client        *subs;    // opts->submitters extra connections
+	bench_watch         *watch;
+	char                 tag[32]; // unique per bench process: names
+} bench_ctx;
+
+// bench_workload_name returns "W1", "W2" or "W3".
+const char *bench_workload_name(enum bench_workload w);
+
+// bench_workload_about returns a one-line description.
+const char *bench_workload_about(enum bench_workload w);
+
+// bench_workload_steps returns the steps executed per repetition.
+size_t bench_workload_steps(enum bench_workload w);
+
+// bench_workload_runs returns the runs per repetition.
+size_t bench_workload_runs(enum bench_workload w);
+
+// bench_workload_run runs repetition rep (from 1) of w and fills *s.
+// Returns false, with the reason in err, when it could not measure.
+bool bench_workload_run(bench_ctx *x, enum bench_workload w, int rep,
+    bench_sample *s, char *err, size_t errlen);
+
+// ---- commit log (workload.c) ----
+
+// bench_commit_log_size returns the commit log's size in bytes (0 if none).
+long bench_commit_log_size(const bench_cluster *c);
+
+#endif

@@ -1,0 +1,233 @@
+// cluster: the local cluster weft-bench measures: a coordinator and two
+// workers started from the built binaries on loopback with free ports, in a
+// temp dir that is removed at the end. Every wait here has a deadline.
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+#include "clock.h"
+#include "commit_log.h"
+#include "harness.h"
+
+#define CLUSTER_START_MS 15000 // coordinator answering, workers alive
+
+static void
+cluster_url(char *buf, size_t len)
+{
+	snprintf(buf, len, "tcp://127.0.0.1:%d", weft_h_free_port());
+}
+
+// cluster_spawn_coord starts the coordinator, under the commit shim when
+// c->commit_log is set. The environment is changed only around the fork so
+// the workers never see the shim.
+static void
+cluster_spawn_coord(bench_cluster *c)
+{
+	char  log[700];
+	char *argv[] = { "weft-coordinator", "--db", c->db, "--control",
+		c->control, "--cluster", c->cluster, "--results", c->results,
+		"--events", c->events, "--http", c->http, NULL };
+
+	snprintf(log, sizeof(log), "%s/coordinator.log", c->dir);
+	if (c->commit_log[0] != '\0') {
+		setenv("LD_PRELOAD", WEFT_BENCH_SHIM, 1);
+		setenv(BENCH_COMMIT_LOG_ENV, c->commit_log, 1);
+	}
+	c->coord = weft_h_spawn(argv, log);
+	unsetenv("LD_PRELOAD");
+	unsetenv(BENCH_COMMIT_LOG_ENV);
+}
+
+static void
+cluster_spawn_worker(bench_cluster *c, const bench_opts *o, int i)
+{
+	char  log[700], name[16];
+	char *argv[16];
+	int   n = 0;
+
+	snprintf(name, sizeof(name), "w%d", i);
+	snprintf(log, sizeof(log), "%s/%s.log", c->dir, name);
+	argv[n++] = "weft-worker";
+	argv[n++] = "--join";
+	argv[n++] = c->cluster;
+	argv[n++] = "--name";
+	argv[n++] = name;
+	if (o->slots != NULL) {
+		argv[n++] = "--slots";
+		argv[n++] = (char *) o->slots;
+	}
+	if (o->queue != NULL) {
+		argv[n++] = "--queue";
+		argv[n++] = (char *) o->queue;
+	}
+	argv[n] = NULL;
+	c->workers[i] = weft_h_spawn(argv, log);
+}
+
+// cluster_wait_coord waits until the coordinator answers an info request.
+static bool
+cluster_wait_coord(bench_cluster *c, int64_t deadline)
+{
+	char err[256] = "";
+
+	while (!bench_stopping && weft_clock_mono_ms() < deadline) {
+		bench_client cl;
+		json_t      *info = NULL;
+
+		if (!weft_h_alive(c->coord)) {
+			fprintf(stderr, "weft-bench: the coordinator exited\n");
+			c->coord = 0;
+			return (false);
+		}
+		if (bench_client_open(&cl, c->control, 1000, err, sizeof(err))) {
+			info = bench_client_info(&cl, err, sizeof(err));
+			bench_client_close(&cl);
+		}
+		if (info != NULL) {
+			json_decref(info);
+			return (true);
+		}
+		weft_clock_sleep_ms(50);
+	}
+	fprintf(stderr, "weft-bench: the coordinator did not answer (%s)\n",
+	    err);
+	return (false);
+}
+
+static int
+cluster_alive_workers(bench_client *cl)
+{
+	Weft__ControlRequest  req = WEFT__CONTROL_REQUEST__INIT;
+	Weft__WorkersRequest  wr  = WEFT__WORKERS_REQUEST__INIT;
+	char                  err[256];
+	json_t               *ws, *w;
+	size_t                k;
+	int                   n = 0;
+
+	req.req_case = WEFT__CONTROL_REQUEST__REQ_WORKERS;
+	req.workers  = &wr;
+	ws           = bench_client_call(cl, &req, err, sizeof(err));
+	json_array_foreach (ws, k, w) {
+		const char *st = json_string_value(json_object_get(w, "state"));
+		n += st != NULL && strcmp(st, "alive") == 0;
+	}
+	json_decref(ws);
+	return (n);
+}
+
+static bool
+cluster_wait_workers(bench_cluster *c, int64_t deadline)
+{
+	bench_client cl;
+	char         err[256];
+	bool         ok = false;
+
+	if (!bench_client_open(&cl, c->control, 2000, err, sizeof(err))) {
+		fprintf(stderr, "weft-bench: %s\n", err);
+		return (false);
+	}
+	while (!bench_stopping && weft_clock_mono_ms() < deadline) {
+		if (cluster_alive_workers(&cl) >= BENCH_NWORKERS) {
+			ok = true;
+			break;
+		}
+		for (int i = 0; i < BENCH_NWORKERS; i++) {
+			if (!weft_h_alive(c->workers[i])) {
+				fprintf(stderr, "weft-bench: worker w%d exited\n", i);
+				c->workers[i] = 0;
+				goto done;
+			}
+		}
+		weft_clock_sleep_ms(50);
+	}
+	if (!ok) {
+		fprintf(stderr, "weft-bench: the workers did not join in time\n");
+	}
+done:
+	bench_client_close(&cl);
+	return (ok);
+}
+
+bool
+bench_cluster_start(bench_cluster *c, const bench_opts *o)
+{
+	char   *dir = weft_h_tempdir("bench");
+	int64_t deadline;
+
+	memset(c, 0, sizeof(*c));
+	snprintf(c->dir, sizeof(c->dir), "%s", dir);
+	free(dir);
+	if (o->db != NULL) {
+		snprintf(c->db, sizeof(c->db), "%s", o->db);
+	} else {
+		snprintf(c->db, sizeof(c->db), "sqlite:%s/weft.db", c->dir);
+	}
+	if (o->commit_hist) {
+		snprintf(c->commit_log, sizeof(c->commit_log), "%s/commits.bin",
+		    c->dir);
+	}
+	cluster_url(c->control, sizeof(c->control));
+	cluster_url(c->cluster, sizeof(c->cluster));
+	cluster_url(c->results, sizeof(c->results));
+	cluster_url(c->events, sizeof(c->events));
+	snprintf(c->http, sizeof(c->http), "127.0.0.1:%d", weft_h_free_port());
+
+	deadline = weft_clock_mono_ms() + weft_h_timeout_ms(CLUSTER_START_MS);
+	cluster_spawn_coord(c);
+	if (!cluster_wait_coord(c, deadline)) {
+		goto fail;
+	}
+	for (int i = 0; i < BENCH_NWORKERS; i++) {
+		cluster_spawn_worker(c, o, i);
+	}
+	if (!cluster_wait_workers(c, deadline)) {
+		goto fail;
+	}
+	return (true);
+
+fail:
+	bench_cluster_dump_logs(c);
+	return (false);
+}
+
+void
+bench_cluster_stop(bench_cluster *c, bool keep)
+{
+	for (int i = 0; i < BENCH_NWORKERS; i++) {
+		if (c->workers[i] > 0) {
+			weft_h_kill(c->workers[i], SIGTERM);
+			c->workers[i] = 0;
+		}
+	}
+	if (c->coord > 0) {
+		weft_h_kill(c->coord, SIGTERM);
+		c->coord = 0;
+	}
+	if (c->dir[0] != '\0') {
+		if (keep) {
+			fprintf(stderr, "weft-bench: kept %s\n", c->dir);
+		} else {
+			char cmd[700];
+			snprintf(cmd, sizeof(cmd), "rm -rf '%s'", c->dir);
+			weft_h_run(cmd, NULL);
+		}
+		c->dir[0] = '\0';
+	}
+}
+
+void
+bench_cluster_dump_logs(const bench_cluster *c)
+{
+	char cmd[800];
+
+	if (c->dir[0] == '\0') {
+		return;
+	}
+	snprintf(cmd, sizeof(cmd),
+	    "for f in '%s'/*.log; do echo \"== $f\"; tail -n 30 \"$f\"; "
+	    "done >&2",
+	    c->dir);
+	weft_h_run(cmd, NULL);
+}

@@ -1,0 +1,808 @@
+// http: the coordinator's HTTP server (nng's): the REST API under /api/v1,
+// /health, /metrics, the dashboard's static files, and the event stream
+// over WebSocket on the same port.
+//
+// The REST API is a translation: each request becomes the same protobuf
+// control request the CLI sends, routed the same way (engine or query
+// thread), and the ControlReply becomes the HTTP response. One code path
+// serves both front ends, so they cannot drift apart.
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/supplemental/http/http.h>
+
+#include "alloc.h"
+#include "clock.h"
+#include "engine_int.h"
+#include "log.h"
+
+#define HTTP_BODY_MAX (4u * 1024u * 1024u)
+
+// An HTTP request waiting for the engine or the query thread. Two owners:
+// the route (until it answers) and the aio (until it finishes or is
+// cancelled); whichever comes second frees it.
+struct http_call {
+	nng_aio *aio;
+	uint16_t ok_status; // status of a successful answer (200, 201)
+	bool     done;      // the aio has been finished
+	int      refs;
+};
+
+static pthread_mutex_t http_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+call_rele(http_call *h)
+{
+	bool last;
+
+	pthread_mutex_lock(&http_lock);
+	last = --h->refs == 0;
+	pthread_mutex_unlock(&http_lock);
+	if (last) {
+		free(h);
+	}
+}
+
+// call_finish completes the HTTP request with res (taken) unless it was
+// already finished (cancelled by a closing connection).
+static void
+call_finish(http_call *h, nng_http_res *res)
+{
+	pthread_mutex_lock(&http_lock);
+	if (h->done) {
+		pthread_mutex_unlock(&http_lock);
+		nng_http_res_free(res);
+		return;
+	}
+	h->done = true;
+	nng_aio_set_output(h->aio, 0, res);
+	nng_aio_finish(h->aio, 0);
+	pthread_mutex_unlock(&http_lock);
+}
+
+static void
+call_cancel(nng_aio *aio, void *arg, int rv)
+{
+	http_call *h = arg;
+
+	pthread_mutex_lock(&http_lock);
+	if (!h->done) {
+		h->done = true;
+		nng_aio_finish(aio, rv);
+	}
+	pthread_mutex_unlock(&http_lock);
+}
+
+// ---- responses ----
+
+static nng_http_res *
+http_res(uint16_t status, const char *type, const void *body, size_t len)
+{
+	nng_http_res *res;
+
+	if (nng_http_res_alloc(&res) != 0) {
+		return (NULL);
+	}
+	nng_http_res_set_status(res, status);
+	nng_http_res_set_header(res, "Content-Type", type);
+	nng_http_res_set_header(res, "Cache-Control", "no-store");
+	if (len > 0) {
+		nng_http_res_copy_data(res, body, len);
+	}
+	return (res);
+}
+
+static nng_http_res *
+http_json(uint16_t status, json_t *body)
+{
+	char         *text = json_dumps(body, JSON_COMPACT | JSON_ENCODE_ANY);
+	nng_http_res *res  = http_res(status, "application/json", text, strlen(text));
+	free(text);
+	json_decref(body);
+	return (res);
+}
+
+static nng_http_res *
+http_error(uint16_t status, weft_err code, const char *msg)
+{
+	return (http_json(status, json_pack("{s:s, s:s}", "error", msg, "code",
+	    weft_err_name(code))));
+}
+
+static uint16_t
+http_status_of(int code)
+{
+	switch (code) {
+	case WEFT_ENOENT:
+		return (404);
+	case WEFT_EINVAL:
+	case WEFT_EDEF:
+		return (400);
+	case WEFT_ESTATE:
+	case WEFT_EEXIST:
+		return (409);
+	case WEFT_ETOOBIG:
+		return (413);
+	case WEFT_EUNAVAIL:
+	case WEFT_ESTORE:
+		return (503);
+	default:
+		return (500);
+	}
+}
+
+void
+http_answer(http_call *h, nng_msg *msg)
+{
+	Weft__Envelope *env = NULL;
+	nng_http_res   *res;
+
+	if (weft_wire_expect(msg, WEFT__ENVELOPE__BODY_CONTROL_REPLY, &env) !=
+	    WEFT_OK) {
+		res = http_error(500, WEFT_EPROTO, "internal: bad reply");
+	} else if (env->control_reply->code != 0) {
+		res = http_error(http_status_of(env->control_reply->code),
+		    (weft_err) env->control_reply->code, env->control_reply->error);
+	} else {
+		const char *b = env->control_reply->body_json;
+		res = http_res(h->ok_status, "application/json", b[0] ? b : "{}",
+		    b[0] ? strlen(b) : 2);
+	}
+	weft_wire_free(env);
+	nng_msg_free(msg);
+	call_finish(h, res);
+	call_rele(h);
+}
+
+void
+http_drop(http_call *h)
+{
+	call_finish(h, http_error(503, WEFT_ECLOSED, "coordinator is stopping"));
+	call_rele(h);
+}
+
+// ---- requests ----
+
+// query_get copies the percent-decoded value of key from the query string
+// of uri into buf; false when absent.
+static bool
+query_get(const char *uri, const char *key, char *buf, size_t len)
+{
+	const char *q = strchr(uri, '?');
+	size_t      klen = strlen(key);
+
+	for (q = q ? q + 1 : NULL; q != NULL && *q != '\0';) {
+		const char *amp = strchr(q, '&');
+		const char *end = amp ? amp : q + strlen(q);
+		if ((size_t) (end - q) > klen && strncmp(q, key, klen) == 0 &&
+		    q[klen] == '=') {
+			size_t o = 0;
+			for (const char *p = q + klen + 1; p < end && o + 1 < len; p++) {
+				unsigned v;
+				if (*p == '%' && end - p > 2 &&
+				    sscanf(p + 1, "%2x", &v) == 1) {
+					buf[o++] = (char) v;
+					p += 2;
+				} else {
+					buf[o++] = *p == '+' ? ' ' : *p;
+				}
+			}
+			buf[o] = '\0';
+			return (true);
+		}
+		q = amp ? amp + 1 : NULL;
+	}
+	return (false);
+}
+
+// http_route hands a control request (built on the stack, borrowed) to the
+// thread that answers it, with the HTTP request as its reply target.
+static void
+http_route(weft_engine *e, nng_aio *aio, Weft__ControlRequest *cr,
+    uint16_t ok_status)
+{
+	Weft__Envelope  env = WEFT__ENVELOPE__INIT;
+	Weft__Envelope *copy;
+	http_call      *h;
+	uint8_t        *buf;
+	size_t          len;
+
+	// Pack and unpack: the receiver frees what protobuf-c allocated,
+	// exactly as for a request that came over the control socket.
+	env.version   = WEFT_WIRE_VERSION;
+	env.sender    = "http";
+	env.body_case = WEFT__ENVELOPE__BODY_CONTROL;
+	env.control   = cr;
+	len           = weft__envelope__get_packed_size(&env);
+	buf           = weft_xalloc(len);
+	weft__envelope__pack(&env, buf);
+	copy = weft__envelope__unpack(NULL, len, buf);
+	free(buf);
+	if (copy == NULL) {
+		nng_aio_set_output(aio, 0, http_error(500, WEFT_EPROTO, "internal"));
+		nng_aio_finish(aio, 0);
+		return;
+	}
+	h            = weft_xalloc(sizeof(*h));
+	h->aio       = aio;
+	h->ok_status = ok_status;
+	h->refs      = 2;
+	nng_aio_defer(aio, call_cancel, h);
+	net_route_control(e, copy, (reply_to) { .http = h });
+}
+
+// body_json parses the request body as a JSON object; NULL with err set.
+static json_t *
+body_json(nng_http_req *req, char *err, size_t errlen)
+{
+	void        *data;
+	size_t       len;
+	json_error_t je;
+	json_t      *v;
+
+	nng_http_req_get_data(req, &data, &len);
+	if (len == 0) {
+		snprintf(err, errlen, "request body is empty: send a JSON object");
+		return (NULL);
+	}
+	v = json_loadb(data, len, 0, &je);
+	if (v == NULL) {
+		snprintf(err, errlen, "request body is not JSON: %s (line %d, "
+		    "column %d)", je.text, je.line, je.column);
+		return (NULL);
+	}
+	if (!json_is_object(v)) {
+		snprintf(err, errlen, "request body must be a JSON object");
+		json_decref(v);
+		return (NULL);
+	}
+	return (v);
+}
+
+// json_field_text returns obj[key] as JSON text (malloc'd), "" if absent.
+static char *
+json_field_text(json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+	if (v == NULL || json_is_null(v)) {
+		return (weft_xstrdup(""));
+	}
+	return (json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY));
+}
+
+static nng_http_res *
+api_post_run(weft_engine *e, nng_aio *aio, nng_http_req *req)
+{
+	Weft__ControlRequest cr = WEFT__CONTROL_REQUEST__INIT;
+	Weft__RunRequest     rr = WEFT__RUN_REQUEST__INIT;
+	char                 err[512];
+	json_t              *b = body_json(req, err, sizeof(err));
+	json_t              *name;
+	char                *def = NULL, *in = NULL, *params = NULL;
+
+	if (b == NULL) {
+		return (http_error(400, WEFT_EINVAL, err));
+	}
+	name = json_object_get(b, "definition");
+	if (name != NULL && !json_is_string(name)) {
+		json_decref(b);
+		return (http_error(400, WEFT_EINVAL,
+		    "\"definition\" must be the name of a registered definition"));
+	}
+	rr.definition = (char *) (name ? json_string_value(name) : "");
+	if (json_object_get(b, "definition_json") != NULL) {
+		def                = json_field_text(b, "definition_json");
+		rr.definition_json = def;
+	}
+	in             = json_field_text(b, "input");
+	params         = json_field_text(b, "params");
+	rr.input_json  = in;
+	rr.params_json = params;
+	cr.req_case    = WEFT__CONTROL_REQUEST__REQ_RUN;
+	cr.run         = &rr;
+	http_route(e, aio, &cr, 201);
+	free(def);
+	free(in);
+	free(params);
+	json_decref(b);
+	return (NULL);
+}
+
+static nng_http_res *
+api_post_definition(weft_engine *e, nng_aio *aio, nng_http_req *req)
+{
+	Weft__ControlRequest cr = WEFT__CONTROL_REQUEST__INIT;
+	Weft__DefineRequest  dr = WEFT__DEFINE_REQUEST__INIT;
+	void                *data;
+	size_t               len;
+	char                *text;
+
+	nng_http_req_get_data(req, &data, &len);
+	text               = weft_xstrndup(data, len);
+	dr.definition_json = text;
+	cr.req_case        = WEFT__CONTROL_REQUEST__REQ_DEFINE;
+	cr.define          = &dr;
+	http_route(e, aio, &cr, 201);
+	free(text);
+	return (NULL);
+}
+
+// api_events translates the event-log filters of the query string.
+static nng_http_res *
+api_events(weft_engine *e, nng_aio *aio, const char *uri)
+{
+	Weft__ControlRequest cr = WEFT__CONTROL_REQUEST__INIT;
+	Weft__EventsRequest  er = WEFT__EVENTS_REQUEST__INIT;
+	char   run[64] = "", step[160] = "", node[128] = "", text[256] = "";
+	char   types[1024] = "", num[64];
+	char  *tv[32];
+	size_t nt = 0;
+	int64_t now = weft_clock_wall_ms(), t;
+
+	query_get(uri, "run", run, sizeof(run));
+	query_get(uri, "step", step, sizeof(step));
+	query_get(uri, "node", node, sizeof(node));
+	query_get(uri, "text", text, sizeof(text));
+	er.run_id  = run;
+	er.step_id = step;
+	er.node    = node;
+	er.text    = text;
+	if (query_get(uri, "type", types, sizeof(types))) {
+		for (char *s = strtok(types, ","); s && nt < 32; s = strtok(NULL, ",")) {
+			tv[nt++] = s;
+		}
+	}
+	er.types   = tv;
+	er.n_types = nt;
+	if (query_get(uri, "after", num, sizeof(num))) {
+		er.after = strtoull(num, NULL, 10);
+	}
+	if (query_get(uri, "limit", num, sizeof(num))) {
+		er.limit = (uint32_t) strtoul(num, NULL, 10);
+	}
+	if (query_get(uri, "since", num, sizeof(num))) {
+		if (!weft_clock_parse_time(num, now, &t) || t < 0) {
+			return (http_error(400, WEFT_EINVAL,
+			    "since: use RFC 3339, epoch ms, or an age like 15m"));
+		}
+		er.since_ms = (uint64_t) t;
+	}
+	if (query_get(uri, "until", num, sizeof(num))) {
+		if (!weft_clock_parse_time(num, now, &t) || t < 0) {
+			return (http_error(400, WEFT_EINVAL,
+			    "until: use RFC 3339, epoch ms, or an age like 15m"));
+		}
+		er.until_ms = (uint64_t) t;
+	}
+	cr.req_case = WEFT__CONTROL_REQUEST__REQ_EVENTS;
+	cr.events   = &er;
+	http_route(e, aio, &cr, 200);
+	return (NULL);
+}
+
+static nng_http_res *
+api_runs(weft_engine *e, nng_aio *aio, const char *uri)
+{
+	Weft__ControlRequest cr = WEFT__CONTROL_REQUEST__INIT;
+	Weft__RunsRequest    rr = WEFT__RUNS_REQUEST__INIT;
+	char status[32] = "", def[160] = "", before[64] = "", num[32];
+
+	query_get(uri, "status", status, sizeof(status));
+	query_get(uri, "definition", def, sizeof(def));
+	query_get(uri, "before", before, sizeof(before));
+	rr.status     = status;
+	rr.definition = def;
+	rr.before     = before;
+	if (query_get(uri, "limit", num, sizeof(num))) {
+		rr.limit = (uint32_t) strtoul(num, NULL, 10);
+	}
+	cr.req_case = WEFT__CONTROL_REQUEST__REQ_RUNS;
+	cr.runs     = &rr;
+	http_route(e, aio, &cr, 200);
+	return (NULL);
+}
+
+// api_run handles /api/v1/runs/{id} and /api/v1/runs/{id}/{action}.
+static nng_http_res *
+api_run(weft_engine *e, nng_aio *aio, const char *method, const char *rest)
+{
+	Weft__ControlRequest   cr = WEFT__CONTROL_REQUEST__INIT;
+	Weft__StatusRequest    sr = WEFT__STATUS_REQUEST__INIT;
+	Weft__LifecycleRequest lr = WEFT__LIFECYCLE_REQUEST__INIT;
+	char                   id[64], action[32] = "";
+	const char            *slash = strchr(rest, '/');
+	size_t                 idlen = slash ? (size_t) (slash - rest) : strlen(rest);
+
+	if (idlen == 0 || idlen >= sizeof(id)) {
+		return (http_error(404, WEFT_ENOENT, "no such run"));
+	}
+	memcpy(id, rest, idlen);
+	id[idlen] = '\0';
+	if (slash != NULL) {
+		snprintf(action, sizeof(action), "%s", slash + 1);
+	}
+	if (action[0] == '\0') {
+		if (strcmp(method, "GET") != 0) {
+			return (http_error(405, WEFT_EINVAL, "use GET"));
+		}
+		sr.run_id   = id;
+		cr.req_case = WEFT__CONTROL_REQUEST__REQ_STATUS;
+		cr.status   = &sr;
+	} else {
+		if (strcmp(method, "POST") != 0) {
+			return (http_error(405, WEFT_EINVAL, "use POST"));
+		}
+		lr.run_id    = id;
+		lr.action    = action;
+		cr.req_case  = WEFT__CONTROL_REQUEST__REQ_LIFECYCLE;
+		cr.lifecycle = &lr;
+	}
+	http_route(e, aio, &cr, 200);
+	return (NULL);
+}
+
+// api_simple routes the requests that carry no parameters.
+static bool
+api_simple(weft_engine *e, nng_aio *aio, const char *method, const char *path)
+{
+	Weft__ControlRequest cr = WEFT__CONTROL_REQUEST__INIT;
+	Weft__InfoRequest    ir = WEFT__INFO_REQUEST__INIT;
+	Weft__WorkersRequest wr = WEFT__WORKERS_REQUEST__INIT;
+	Weft__DefinitionsRequest dr = WEFT__DEFINITIONS_REQUEST__INIT;
+
+	if (strcmp(method, "GET") != 0) {
+		return (false);
+	}
+	if (strcmp(path, "/api/v1/info") == 0) {
+		cr.req_case = WEFT__CONTROL_REQUEST__REQ_INFO;
+		cr.info     = &ir;
+	} else if (strcmp(path, "/api/v1/workers") == 0) {
+		cr.req_case = WEFT__CONTROL_REQUEST__REQ_WORKERS;
+		cr.workers  = &wr;
+	} else if (strcmp(path, "/api/v1/definitions") == 0) {
+		cr.req_case    = WEFT__CONTROL_REQUEST__REQ_DEFINITIONS;
+		cr.definitions = &dr;
+	} else {
+		return (false);
+	}
+	http_route(e, aio, &cr, 200);
+	return (true);
+}
+
+static nng_http_res *
+api_dispatch(weft_engine *e, nng_aio *aio, nng_http_req *req)
+{
+	const char *method = nng_http_req_get_method(req);
+	const char *uri    = nng_http_req_get_uri(req);
+	char        path[512];
+	size_t      plen = strcspn(uri, "?");
+
+	if (plen >= sizeof(path)) {
+		return (http_error(414, WEFT_EINVAL, "URI too long"));
+	}
+	memcpy(path, uri, plen);
+	path[plen] = '\0';
+	while (plen > 1 && path[plen - 1] == '/') {
+		path[--plen] = '\0';
+	}
+	if (api_simple(e, aio, method, path)) {
+		return (NULL);
+	}
+	if (strcmp(path, "/api/v1/definitions") == 0 && strcmp(method, "POST") == 0) {
+		return (api_post_definition(e, aio, req));
+	}
+	if (strcmp(path, "/api/v1/runs") == 0) {
+		return (strcmp(method, "POST") == 0 ? api_post_run(e, aio, req)
+		                                    : api_runs(e, aio, uri));
+	}
+	if (strncmp(path, "/api/v1/runs/", 13) == 0) {
+		return (api_run(e, aio, method, path + 13));
+	}
+	if (strcmp(path, "/api/v1/events") == 0 && strcmp(method, "GET") == 0) {
+		return (api_events(e, aio, uri));
+	}
+	return (http_error(404, WEFT_ENOENT, "no such endpoint"));
+}
+
+static void
+api_cb(nng_aio *aio)
+{
+	nng_http_req     *req = nng_aio_get_input(aio, 0);
+	nng_http_handler *h   = nng_aio_get_input(aio, 1);
+	weft_engine      *e   = nng_http_handler_get_data(h);
+	nng_http_res     *res = api_dispatch(e, aio, req);
+
+	if (res != NULL) {
+		nng_aio_set_output(aio, 0, res);
+		nng_aio_finish(aio, 0);
+	}
+}
+
+// ---- health and metrics ----
+
+static void
+health_cb(nng_aio *aio)
+{
+	nng_http_handler *h  = nng_aio_get_input(aio, 1);
+	weft_engine      *e  = nng_http_handler_get_data(h);
+	bool              ok = atomic_load(&e->store_ok);
+
+	nng_aio_set_output(aio, 0,
+	    http_json(ok ? 200 : 503,
+	        json_pack("{s:b, s:b, s:s, s:I}", "ok", ok, "store_ok", ok,
+	            "name", e->node, "workers_alive",
+	            (json_int_t) atomic_load(&e->metrics.workers_alive))));
+	nng_aio_finish(aio, 0);
+}
+
+static int
+metrics_runs_row(void *arg, int ncols, const char **c)
+{
+	if (ncols >= 2 && c[0] != NULL) {
+		fprintf(arg, "weft_runs{status=\"%s\"} %s\n", c[0], c[1] ? c[1] : "0");
+	}
+	return (0);
+}
+
+// http_metrics_text renders /metrics (query thread: it reads the store).
+char *
+http_metrics_text(weft_engine *e)
+{
+	char  *text = NULL;
+	size_t len  = 0;
+	FILE  *f    = open_memstream(&text, &len);
+
+	fprintf(f, "# HELP weft_runs Runs by status.\n# TYPE weft_runs gauge\n");
+	e->qstore->ops->query(e->qstore,
+	    "SELECT status, COUNT(*) FROM runs GROUP BY status", NULL, 0,
+	    metrics_runs_row, f);
+	fprintf(f,
+	    "# HELP weft_steps_dispatched_total Step attempts sent to workers.\n"
+	    "# TYPE weft_steps_dispatched_total counter\n"
+	    "weft_steps_dispatched_total %" PRIu64 "\n"
+	    "# HELP weft_steps_succeeded_total Step attempts that succeeded.\n"
+	    "# TYPE weft_steps_succeeded_total counter\n"
+	    "weft_steps_succeeded_total %" PRIu64 "\n"
+	    "# HELP weft_steps_failed_total Step attempts that failed.\n"
+	    "# TYPE weft_steps_failed_total counter\n"
+	    "weft_steps_failed_total %" PRIu64 "\n"
+	    "# HELP weft_ready_queue_depth Steps ready and waiting for a worker.\n"
+	    "# TYPE weft_ready_queue_depth gauge\n"
+	    "weft_ready_queue_depth %" PRIu64 "\n"
+	    "# HELP weft_workers_alive Workers answering surveys.\n"
+	    "# TYPE weft_workers_alive gauge\n"
+	    "weft_workers_alive %" PRIu64 "\n"
+	    "# HELP weft_store_up Whether the last store operation worked.\n"
+	    "# TYPE weft_store_up gauge\n"
+	    "weft_store_up %d\n",
+	    atomic_load(&e->steps_dispatched), atomic_load(&e->steps_succeeded),
+	    atomic_load(&e->steps_failed),
+	    atomic_load(&e->metrics.ready_depth),
+	    atomic_load(&e->metrics.workers_alive),
+	    atomic_load(&e->store_ok) ? 1 : 0);
+	weft_hist_write(f, "weft_step_duration_seconds",
+	    "Duration of step attempts as the workers measured them.",
+	    &e->metrics.step_seconds);
+	weft_hist_write(f, "weft_store_commit_seconds",
+	    "Latency of one group commit of the event store.",
+	    &e->metrics.commit_seconds);
+	weft_hist_write(f, "weft_store_batch_events",
+	    "Events written per group commit.", &e->metrics.batch_events);
+	fclose(f);
+	return (text);
+}
+
+static void
+metrics_cb(nng_aio *aio)
+{
+	nng_http_handler *h = nng_aio_get_input(aio, 1);
+	weft_engine      *e = nng_http_handler_get_data(h);
+	engine_mail      *m = weft_xalloc(sizeof(*m));
+	http_call        *c = weft_xalloc(sizeof(*c));
+
+	c->aio       = aio;
+	c->ok_status = 200;
+	c->refs      = 2;
+	nng_aio_defer(aio, call_cancel, c);
+	m->kind    = MAIL_METRICS;
+	m->to.http = c;
+	weft_mailbox_post(&e->qmailbox, &m->node);
+}
+
+void
+http_metrics_answer(http_call *h, char *text)
+{
+	call_finish(h, http_res(200, "text/plain; version=0.0.4", text,
+	    strlen(text)));
+	free(text);
+	call_rele(h);
+}
+
+// ---- the dashboard's files ----
+
+static const char *
+static_type(const char *path)
+{
+	static const struct {
+		const char *ext, *type;
+	} types[] = {
+		{ ".html", "text/html; charset=utf-8" },
+		{ ".js", "text/javascript; charset=utf-8" },
+		{ ".mjs", "text/javascript; charset=utf-8" },
+		{ ".css", "text/css; charset=utf-8" },
+		{ ".json", "application/json" },
+		{ ".svg", "image/svg+xml" },
+		{ ".png", "image/png" },
+		{ ".ico", "image/x-icon" },
+		{ ".txt", "text/plain; charset=utf-8" },
+	};
+	const char *dot = strrchr(path, '.');
+
+	for (size_t i = 0; dot && i < sizeof(types) / sizeof(types[0]); i++) {
+		if (strcmp(dot, types[i].ext) == 0) {
+			return (types[i].type);
+		}
+	}
+	return ("application/octet-stream");
+}
+
+static nng_http_res *
+static_file(weft_engine *e, nng_http_req *req)
+{
+	const char   *uri = nng_http_req_get_uri(req);
+	char          rel[512], path[1100], etag[64];
+	size_t        n = strcspn(uri, "?#");
+	struct stat   st;
+	nng_http_res *res;
+	const char   *inm;
+	char         *buf;
+	int           fd;
+
+	if (n >= sizeof(rel) || strstr(uri, "..") != NULL) {
+		return (http_error(404, WEFT_ENOENT, "not found"));
+	}
+	memcpy(rel, uri, n);
+	rel[n] = '\0';
+	snprintf(path, sizeof(path), "%s%s%s", e->dashboard, rel,
+	    rel[n - 1] == '/' ? "index.html" : "");
+	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (fd = open(path, O_RDONLY)) < 0) {
+		return (http_error(404, WEFT_ENOENT, "not found"));
+	}
+	// No build step means no hashed file names: browsers revalidate
+	// every time, and an unchanged file costs a 304.
+	snprintf(etag, sizeof(etag), "\"%lx-%lx\"", (unsigned long) st.st_mtime,
+	    (unsigned long) st.st_size);
+	inm = nng_http_req_get_header(req, "If-None-Match");
+	if (inm != NULL && strcmp(inm, etag) == 0) {
+		close(fd);
+		res = http_res(304, static_type(path), NULL, 0);
+	} else {
+		buf       = weft_xalloc((size_t) st.st_size + 1);
+		ssize_t r = read(fd, buf, (size_t) st.st_size);
+		close(fd);
+		res = http_res(200, static_type(path), buf, r > 0 ? (size_t) r : 0);
+		free(buf);
+	}
+	nng_http_res_set_header(res, "Cache-Control", "no-cache");
+	nng_http_res_set_header(res, "ETag", etag);
+	return (res);
+}
+
+static void
+static_cb(nng_aio *aio)
+{
+	nng_http_req     *req = nng_aio_get_input(aio, 0);
+	nng_http_handler *h   = nng_aio_get_input(aio, 1);
+
+	nng_aio_set_output(aio, 0, static_file(nng_http_handler_get_data(h), req));
+	nng_aio_finish(aio, 0);
+}
+
+// ---- lifecycle ----
+
+static int
+http_add(nng_http_server *s, weft_engine *e, const char *path,
+    const char *method, bool tree, void (*cb)(nng_aio *))
+{
+	nng_http_handler *h;
+	int               rv;
+
+	if ((rv = nng_http_handler_alloc(&h, path, cb)) != 0) {
+		return (rv);
+	}
+	nng_http_handler_set_method(h, method);
+	nng_http_handler_set_data(h, e, NULL);
+	nng_http_handler_collect_body(h, true, HTTP_BODY_MAX);
+	if (tree) {
+		nng_http_handler_set_tree(h);
+	}
+	if ((rv = nng_http_server_add_handler(s, h)) != 0) {
+		nng_http_handler_free(h);
+	}
+	return (rv);
+}
+
+static void
+http_find_dashboard(weft_engine *e)
+{
+	const char *cands[] = { e->cfg.dashboard, WEFT_DATADIR "/dashboard",
+		WEFT_SRCDIR "/dashboard" };
+	struct stat st;
+
+	for (size_t i = 0; i < sizeof(cands) / sizeof(cands[0]); i++) {
+		char index[600];
+		if (cands[i] == NULL || cands[i][0] == '\0') {
+			continue;
+		}
+		snprintf(index, sizeof(index), "%s/index.html", cands[i]);
+		if (stat(index, &st) == 0 || i == 0) {
+			snprintf(e->dashboard, sizeof(e->dashboard), "%s", cands[i]);
+			return;
+		}
+	}
+	snprintf(e->dashboard, sizeof(e->dashboard), "%s", WEFT_SRCDIR "/dashboard");
+}
+
+weft_err
+http_open(weft_engine *e, char *err, size_t errlen)
+{
+	char             url[300], ws[350];
+	nng_url         *u;
+	nng_http_server *s;
+	int              rv;
+
+	if (e->cfg.http == NULL || e->cfg.http[0] == '\0') {
+		return (WEFT_OK); // no HTTP: --http ""
+	}
+	snprintf(url, sizeof(url), "http://%s", e->cfg.http);
+	if ((rv = nng_url_parse(&u, url)) != 0) {
+		snprintf(err, errlen, "--http %s: not HOST:PORT", e->cfg.http);
+		return (WEFT_EINVAL);
+	}
+	rv = nng_http_server_hold(&s, u);
+	nng_url_free(u);
+	if (rv != 0) {
+		snprintf(err, errlen, "--http %s: %s", e->cfg.http, nng_strerror(rv));
+		return (weft_err_from_nng(rv));
+	}
+	e->http = (struct http_server *) s;
+	http_find_dashboard(e);
+	if ((rv = http_add(s, e, "/api/v1", "GET", true, api_cb)) != 0 ||
+	    (rv = http_add(s, e, "/api/v1", "POST", true, api_cb)) != 0 ||
+	    (rv = http_add(s, e, "/health", "GET", false, health_cb)) != 0 ||
+	    (rv = http_add(s, e, "/metrics", "GET", false, metrics_cb)) != 0 ||
+	    (rv = http_add(s, e, "/", "GET", true, static_cb)) != 0 ||
+	    (rv = nng_http_server_start(s)) != 0) {
+		snprintf(err, errlen, "--http %s: %s", e->cfg.http, nng_strerror(rv));
+		return (weft_err_from_nng(rv));
+	}
+	// The event stream joins the same server: nng's ws transport shares
+	// a server already held for this address.
+	snprintf(ws, sizeof(ws), "ws://%s/api/v1/stream", e->cfg.http);
+	if ((rv = nng_listen(e->events, ws, NULL, 0)) != 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", ws, nng_strerror(rv));
+		return (weft_err_from_nng(rv));
+	}
+	weft_log_notice("HTTP", "dashboard and API on http://%s/ (files from %s)",
+	    e->cfg.http, e->dashboard);
+	return (WEFT_OK);
+}
+
+void
+http_close(weft_engine *e)
+{
+	if (e->http != NULL) {
+		nng_http_server *s = (nng_http_server *) e->http;
+		nng_http_server_stop(s);
+		nng_http_server_release(s);
+		e->http = NULL;
+	}
+}

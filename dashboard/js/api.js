@@ -1,0 +1,77 @@
+// api: the HTTP API client. Every call returns parsed JSON or throws an
+// ApiError carrying the HTTP status and the coordinator's message.
+import { buildQuery } from './util.js';
+
+export const BASE = '/api/v1';
+
+export class ApiError extends Error {
+	constructor(status, message, code) {
+		super(message);
+		this.status = status;
+		this.code = code || '';
+	}
+}
+
+// request sends one call; body (an object) is sent as JSON.
+export async function request(method, path, body) {
+	const opts = { method, headers: { Accept: 'application/json' } };
+	if (body !== undefined) {
+		opts.headers['Content-Type'] = 'application/json';
+		opts.body = typeof body === 'string' ? body : JSON.stringify(body);
+	}
+	let resp;
+	try {
+		resp = await fetch(path.startsWith('/') ? path : `${BASE}/${path}`, opts);
+	} catch (err) {
+		throw new ApiError(0, `cannot reach the coordinator (${err.message})`, 'ENET');
+	}
+	const text = await resp.text();
+	let data = null;
+	if (text !== '') {
+		try {
+			data = JSON.parse(text);
+		} catch {
+			data = null;
+		}
+	}
+	if (!resp.ok) {
+		const msg = (data && data.error) || text || resp.statusText;
+		throw new ApiError(resp.status, msg, data && data.code);
+	}
+	return data;
+}
+
+export const get = (path, query) =>
+	request('GET', query ? `${path}?${buildQuery(query)}` : path);
+export const post = (path, body) => request('POST', path, body ?? {});
+
+export const api = {
+	info: () => get(`${BASE}/info`),
+	definitions: () => get(`${BASE}/definitions`),
+	define: (def) => post(`${BASE}/definitions`, def),
+	runs: (q) => get(`${BASE}/runs`, q),
+	run: (id) => get(`${BASE}/runs/${encodeURIComponent(id)}`),
+	createRun: (body) => post(`${BASE}/runs`, body),
+	lifecycle: (id, action) =>
+		post(`${BASE}/runs/${encodeURIComponent(id)}/${action}`),
+	events: (q) => get(`${BASE}/events`, q),
+	workers: () => get(`${BASE}/workers`),
+};
+
+// allEvents pages through GET /events with the filter q (after= cursor)
+// until a short page, calling onPage(events) for each page. Stops after
+// maxPages pages and returns the last id seen.
+export async function allEvents(q, onPage, { pageSize = 1000, maxPages = 1000 } = {}) {
+	let after = q.after || 0;
+	for (let i = 0; i < maxPages; i++) {
+		const page = await api.events({ ...q, after, limit: pageSize });
+		if (page.length > 0) {
+			onPage(page);
+			after = page[page.length - 1].id;
+		}
+		if (page.length < pageSize) {
+			break;
+		}
+	}
+	return after;
+}

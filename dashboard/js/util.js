@@ -1,0 +1,254 @@
+// util: small DOM and formatting helpers shared by every page: element
+// building, times in the browser's zone with relative age, durations,
+// state badges and JSON display.
+
+// h builds an element: h('div', {class: 'x', onclick: fn}, child, ...).
+// Children may be strings, nodes, arrays, null or false (skipped).
+export function h(tag, attrs, ...children) {
+	const el = document.createElement(tag);
+	if (attrs) {
+		for (const [k, v] of Object.entries(attrs)) {
+			if (v === null || v === undefined || v === false) {
+				continue;
+			}
+			if (k.startsWith('on') && typeof v === 'function') {
+				el.addEventListener(k.slice(2), v);
+			} else if (k === 'class') {
+				el.className = v;
+			} else if (k === 'dataset') {
+				Object.assign(el.dataset, v);
+			} else if (k === 'value' || k === 'checked' || k === 'selected') {
+				el[k] = v;
+			} else if (v === true) {
+				el.setAttribute(k, '');
+			} else {
+				el.setAttribute(k, String(v));
+			}
+		}
+	}
+	append(el, children);
+	return el;
+}
+
+function append(el, children) {
+	for (const c of children) {
+		if (c === null || c === undefined || c === false) {
+			continue;
+		}
+		if (Array.isArray(c)) {
+			append(el, c);
+		} else if (c instanceof Node) {
+			el.appendChild(c);
+		} else {
+			el.appendChild(document.createTextNode(String(c)));
+		}
+	}
+}
+
+// clear removes every child of el and returns it.
+export function clear(el) {
+	while (el.firstChild) {
+		el.removeChild(el.firstChild);
+	}
+	return el;
+}
+
+// esc escapes text for use inside HTML or SVG markup built as a string.
+export function esc(s) {
+	return String(s ?? '').replace(/[&<>"']/g, (c) => ({
+		'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;',
+	}[c]));
+}
+
+const dateFmt = new Intl.DateTimeFormat(undefined, {
+	year: 'numeric', month: 'short', day: '2-digit',
+	hour: '2-digit', minute: '2-digit', second: '2-digit',
+});
+const timeFmt = new Intl.DateTimeFormat(undefined, {
+	hour: '2-digit', minute: '2-digit', second: '2-digit',
+	fractionalSecondDigits: 3,
+});
+
+// fmtTime formats epoch ms as a date and time in the browser's zone.
+export function fmtTime(ms) {
+	if (!ms) {
+		return '—';
+	}
+	return dateFmt.format(new Date(ms));
+}
+
+// fmtClock formats epoch ms as a time of day with milliseconds.
+export function fmtClock(ms) {
+	if (!ms) {
+		return '—';
+	}
+	return timeFmt.format(new Date(ms));
+}
+
+// fmtAge says how long ago ms was: "just now", "12s ago", "3m ago".
+export function fmtAge(ms, now = Date.now()) {
+	if (!ms) {
+		return '';
+	}
+	let s = Math.round((now - ms) / 1000);
+	const future = s < 0;
+	s = Math.abs(s);
+	let t;
+	if (s < 2) {
+		return 'just now';
+	} else if (s < 60) {
+		t = `${s}s`;
+	} else if (s < 3600) {
+		t = `${Math.floor(s / 60)}m`;
+	} else if (s < 86400) {
+		t = `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+	} else {
+		t = `${Math.floor(s / 86400)}d`;
+	}
+	return future ? `in ${t}` : `${t} ago`;
+}
+
+// fmtDuration formats a length of time in ms: "850 ms", "4.2 s", "3m 05s".
+export function fmtDuration(ms) {
+	if (ms === null || ms === undefined || Number.isNaN(ms) || ms < 0) {
+		return '—';
+	}
+	if (ms < 1000) {
+		return `${Math.round(ms)} ms`;
+	}
+	if (ms < 60000) {
+		return `${(ms / 1000).toFixed(1)} s`;
+	}
+	const s = Math.floor(ms / 1000);
+	if (s < 3600) {
+		return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, '0')}s`;
+	}
+	return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+// timeCell renders a time with its relative age below; the age is kept
+// fresh by the app's clock tick (elements with data-age).
+export function timeCell(ms) {
+	if (!ms) {
+		return h('span', { class: 'muted' }, '—');
+	}
+	return h('span', { class: 'time', title: new Date(ms).toISOString() },
+		h('span', { class: 'abs' }, fmtTime(ms)),
+		h('span', { class: 'age', dataset: { age: String(ms) } }, fmtAge(ms)));
+}
+
+// refreshAges rewrites every relative age under root.
+export function refreshAges(root = document) {
+	const now = Date.now();
+	for (const el of root.querySelectorAll('[data-age]')) {
+		const t = fmtAge(Number(el.dataset.age), now);
+		if (el.textContent !== t) {
+			el.textContent = t;
+		}
+	}
+}
+
+export const RUN_STATES = ['queued', 'running', 'paused', 'succeeded', 'failed',
+	'cancelled', 'timed_out'];
+export const STEP_STATES = ['pending', 'ready', 'dispatched', 'running',
+	'retry_wait', 'succeeded', 'failed', 'skipped', 'cancelled'];
+export const EVENT_TYPES = ['run_queued', 'run_started', 'run_paused',
+	'run_resumed', 'run_retried', 'run_succeeded', 'run_failed',
+	'run_cancelled', 'run_timed_out', 'step_ready', 'step_dispatched',
+	'step_started', 'step_succeeded', 'step_failed', 'step_retry_scheduled',
+	'step_timed_out', 'step_lost', 'step_skipped', 'step_cancelled',
+	'result_ignored', 'worker_joined', 'worker_lost', 'definition_registered'];
+
+// badge renders a state as a coloured pill (colours from CSS variables).
+export function badge(state) {
+	const s = state || 'unknown';
+	return h('span', { class: `badge st-${s}`, 'data-state': s },
+		s.replace('_', ' '));
+}
+
+// eventClass maps an event type to the state colour it stands for.
+export function eventState(type) {
+	if (!type) {
+		return 'unknown';
+	}
+	const m = {
+		run_queued: 'queued', run_started: 'running', run_paused: 'paused',
+		run_resumed: 'running', run_retried: 'running',
+		run_succeeded: 'succeeded', run_failed: 'failed',
+		run_cancelled: 'cancelled', run_timed_out: 'timed_out',
+		step_ready: 'ready', step_dispatched: 'dispatched',
+		step_started: 'running', step_succeeded: 'succeeded',
+		step_failed: 'failed', step_retry_scheduled: 'retry_wait',
+		step_timed_out: 'failed', step_lost: 'failed',
+		step_skipped: 'skipped', step_cancelled: 'cancelled',
+		result_ignored: 'skipped', worker_joined: 'alive',
+		worker_lost: 'lost', definition_registered: 'queued',
+	};
+	return m[type] || 'unknown';
+}
+
+// pretty renders a JSON value for display.
+export function pretty(v) {
+	if (v === undefined) {
+		return '';
+	}
+	try {
+		return JSON.stringify(v, null, 2);
+	} catch {
+		return String(v);
+	}
+}
+
+// short returns a one-line summary of a JSON value, cut at n characters.
+export function short(v, n = 120) {
+	if (v === undefined || v === null) {
+		return '';
+	}
+	let s = typeof v === 'string' ? v : JSON.stringify(v);
+	if (s === '{}') {
+		return '';
+	}
+	if (s.length > n) {
+		s = s.slice(0, n - 1) + '…';
+	}
+	return s;
+}
+
+// parseQuery turns "a=1&b=2" into a plain object.
+export function parseQuery(qs) {
+	const out = {};
+	for (const [k, v] of new URLSearchParams(qs || '')) {
+		out[k] = v;
+	}
+	return out;
+}
+
+// buildQuery turns an object into "a=1&b=2", leaving out empty values.
+export function buildQuery(obj) {
+	const p = new URLSearchParams();
+	for (const [k, v] of Object.entries(obj)) {
+		if (v !== undefined && v !== null && v !== '') {
+			p.set(k, String(v));
+		}
+	}
+	return p.toString();
+}
+
+// debounceMap calls fn(key) once per key, delay ms after its last poke.
+export function debounceMap(fn, delay) {
+	const timers = new Map();
+	const poke = (key) => {
+		clearTimeout(timers.get(key));
+		timers.set(key, setTimeout(() => {
+			timers.delete(key);
+			fn(key);
+		}, delay));
+	};
+	poke.cancel = () => {
+		for (const t of timers.values()) {
+			clearTimeout(t);
+		}
+		timers.clear();
+	};
+	return poke;
+}
