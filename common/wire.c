@@ -109,3 +109,40 @@ weft_wire_socket_limits(nng_socket s)
 {
 	nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, WEFT_WIRE_MAX);
 }
+
+void
+weft_wire_url_host(const char *url, char *out, size_t len)
+{
+	const char *p = strstr(url, "://");
+	const char *end;
+
+	out[0] = '\0';
+	if (p == NULL) {
+		return;
+	}
+	p += 3;
+	if (*p == '[') {
+		end = strchr(p, ']');
+		end = end ? end + 1 : p + strlen(p);
+	} else {
+		end = p + strcspn(p, ":/");
+	}
+	snprintf(out, len, "%.*s", (int) (end - p), p);
+}
+
+void
+weft_wire_url_fill(const char *url, const char *host, char *out, size_t len)
+{
+	char        h[128];
+	const char *p = strstr(url, "://");
+
+	weft_wire_url_host(url, h, sizeof(h));
+	if (p == NULL || host == NULL || host[0] == '\0' ||
+	    (h[0] != '\0' && strcmp(h, "0.0.0.0") != 0 &&
+	        strcmp(h, "[::]") != 0 && strcmp(h, "*") != 0)) {
+		snprintf(out, len, "%s", url);
+		return;
+	}
+	snprintf(out, len, "%.*s%s%s", (int) (p + 3 - url), url, host,
+	    p + 3 + strlen(h));
+}

@@ -55,6 +55,17 @@ weft_err weft_wire_expect(nng_msg *msg, Weft__Envelope__BodyCase body,
 // weft_wire_free frees an unpacked envelope (NULL is fine).
 void weft_wire_free(Weft__Envelope *env);
 
+// weft_wire_url_fill copies url into out (len bytes), replacing a wildcard
+// host (tcp://0.0.0.0:P, tcp://[::]:P, tcp://*:P, tcp://:P) with host: an
+// address a node listens on for everyone means nothing to a peer on another
+// machine, which must dial the address it reached that node by.
+void weft_wire_url_fill(const char *url, const char *host, char *out,
+    size_t len);
+
+// weft_wire_url_host copies the host part of a tcp:// or ws:// url into out
+// (brackets of IPv6 kept); "" when there is none.
+void weft_wire_url_host(const char *url, char *out, size_t len);
+
 // weft_wire_socket_limits sets the receive size cap on a socket.
 void weft_wire_socket_limits(nng_socket s);
 

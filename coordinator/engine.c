@@ -180,7 +180,7 @@ engine_handle(weft_engine *e, engine_mail *m, int64_t now)
 		engine_on_results(e, m, now);
 		break;
 	case MAIL_WORKER_INFO:
-		sched_worker_info(e, m->env->worker_info, m->round, now);
+		sched_worker_info(e, m->env->worker_info, m->peer, m->round, now);
 		break;
 	case MAIL_SURVEY_END:
 		sched_survey_end(e, m->round, now);

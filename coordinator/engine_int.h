@@ -139,6 +139,7 @@ typedef struct engine_mail {
 	reply_to        to;    // where the reply goes
 	assign_op      *op;
 	uint64_t        round;
+	char            peer[64]; // survey answers: the worker's address as seen
 } engine_mail;
 
 // ---- sched: workers, ready queues, timers ----
@@ -271,7 +272,7 @@ void      engine_run_add(weft_engine *e, weft_run *r, def_entry *d);
 
 // sched.c
 weft_worker_rec *sched_worker_info(weft_engine *e, const Weft__WorkerInfo *wi,
-    uint64_t round, int64_t now);
+    const char *peer, uint64_t round, int64_t now);
 void sched_survey_end(weft_engine *e, uint64_t round, int64_t now);
 void sched_enqueue(weft_engine *e, weft_run *r, long step);
 void sched_timer(weft_engine *e, enum timer_kind k, weft_run *r, long step,

@@ -3,6 +3,7 @@
 // Callbacks run on nng's threads and never block: they check the result,
 // decode, post to a mailbox and re-arm. The survey loop has its own thread
 // because a survey is a blocking send-then-collect cycle by nature.
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -328,18 +329,31 @@ survey_collect(weft_engine *e, uint64_t round)
 	Weft__Envelope *env;
 	weft_err        err;
 	int             rv;
+	nng_sockaddr    sa;
 
 	for (;;) {
+		engine_mail *m;
 		if ((rv = nng_recvmsg(e->cluster, &msg, 0)) != 0) {
 			return (rv != NNG_ECLOSED);
 		}
 		err = weft_wire_expect(msg, WEFT__ENVELOPE__BODY_WORKER_INFO, &env);
-		nng_msg_free(msg);
 		if (err != WEFT_OK) {
+			nng_msg_free(msg);
 			net_drop("cluster", err);
 			continue;
 		}
-		net_post(&e->mailbox, MAIL_WORKER_INFO, env, NULL, NULL, round);
+		m        = weft_xalloc(sizeof(*m));
+		m->kind  = MAIL_WORKER_INFO;
+		m->env   = env;
+		m->round = round;
+		if (nng_pipe_get_addr(nng_msg_get_pipe(msg), NNG_OPT_REMADDR,
+		        &sa) == 0 &&
+		    sa.s_family == NNG_AF_INET) {
+			inet_ntop(AF_INET, &sa.s_in.sa_addr, m->peer,
+			    sizeof(m->peer));
+		}
+		nng_msg_free(msg);
+		weft_mailbox_post(&e->mailbox, &m->node);
 	}
 }
 

@@ -58,11 +58,12 @@ sched_worker_get(weft_engine *e, const char *name)
 }
 
 weft_worker_rec *
-sched_worker_info(
-    weft_engine *e, const Weft__WorkerInfo *wi, uint64_t round, int64_t now)
+sched_worker_info(weft_engine *e, const Weft__WorkerInfo *wi, const char *peer,
+    uint64_t round, int64_t now)
 {
 	weft_worker_rec *w;
 	bool             joined;
+	char             url[256];
 
 	if (wi->name[0] == '\0' || strlen(wi->name) >= sizeof(w->name) ||
 	    wi->dispatch_url[0] == '\0' || strlen(wi->dispatch_url) >= 256) {
@@ -70,8 +71,11 @@ sched_worker_info(
 		    "name or dispatch url (name=%.64s)", wi->name);
 		return (NULL);
 	}
+	// A worker listening on every address is dialled where its survey
+	// answer came from.
+	weft_wire_url_fill(wi->dispatch_url, peer, url, sizeof(url));
 	w      = sched_worker_get(e, wi->name);
-	joined = w->state != WORKER_ALIVE || strcmp(w->url, wi->dispatch_url) != 0;
+	joined = w->state != WORKER_ALIVE || strcmp(w->url, url) != 0;
 	json_array_clear(w->types);
 	for (size_t k = 0; k < wi->n_step_types; k++) {
 		json_array_append_new(w->types, json_string(wi->step_types[k]));
@@ -84,7 +88,7 @@ sched_worker_info(
 	if (!joined) {
 		return (w);
 	}
-	snprintf(w->url, sizeof(w->url), "%s", wi->dispatch_url);
+	snprintf(w->url, sizeof(w->url), "%s", url);
 	w->state     = WORKER_ALIVE;
 	w->joined_ms = now;
 	net_peer_dial(e, &w->peer, w->url);

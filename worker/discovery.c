@@ -51,11 +51,16 @@ static void
 discovery_on_survey(weft_worker *w, const Weft__Survey *s)
 {
 	nng_msg *msg;
+	char     host[128], url[512];
 
-	if (s->results_url != NULL && s->results_url[0] != '\0' &&
-	    worker_outbox_set_url(&w->outbox, s->results_url)) {
-		weft_log_info("COORD-FOUND", "results=%s round=%llu",
-		    s->results_url, (unsigned long long) s->round);
+	// A coordinator listening on every address advertises a wildcard:
+	// reach it where we reached its survey socket.
+	weft_wire_url_host(w->join_url, host, sizeof(host));
+	weft_wire_url_fill(s->results_url ? s->results_url : "", host, url,
+	    sizeof(url));
+	if (url[0] != '\0' && worker_outbox_set_url(&w->outbox, url)) {
+		weft_log_info("COORD-FOUND", "results=%s round=%llu", url,
+		    (unsigned long long) s->round);
 	}
 	if ((msg = discovery_info(w, s->round)) == NULL) {
 		return;

@@ -1,0 +1,294 @@
+// netns_test: a cluster over a real network: the coordinator and two
+// workers each in their own network namespace, joined by veth pairs to a
+// bridge in a fourth. Nodes listen on wildcard addresses, so what peers
+// dial must come from what they learned (survey answers, join address).
+// Then a worker's link is cut mid-run: it is declared lost, its steps run
+// on the other worker, and when the link comes back it rejoins.
+//
+// Needs root (ip netns). Under CI it fails loudly rather than skip.
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "alloc.h"
+#include "clock.h"
+#include "harness.h"
+
+static char  tag[16];  // suffix that makes our names unique
+static char  dir[512]; // temp dir: db, logs
+static pid_t coord, workers[2];
+static char  control[64];
+
+#define NS_COUNT 4
+static const char *ns_role[NS_COUNT] = { "sw", "c", "w1", "w2" };
+
+static void
+ns_name(int i, char *out, size_t len)
+{
+	snprintf(out, len, "weft-%s-%s", ns_role[i], tag);
+}
+
+static void
+sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+sh(const char *fmt, ...)
+{
+	char    cmd[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	cr_assert_eq(weft_h_run(cmd, NULL), 0, "failed: %s", cmd);
+}
+
+static void
+net_up(void)
+{
+	char sw[64], ns[64];
+
+	ns_name(0, sw, sizeof(sw));
+	for (int i = 0; i < NS_COUNT; i++) {
+		ns_name(i, ns, sizeof(ns));
+		sh("ip netns add %s", ns);
+		sh("ip -n %s link set lo up", ns);
+	}
+	sh("ip -n %s link add br0 type bridge && ip -n %s link set br0 up", sw, sw);
+	for (int i = 1; i < NS_COUNT; i++) {
+		ns_name(i, ns, sizeof(ns));
+		// veth-<role><tag> lives in the switch; eth0 in the host.
+		sh("ip link add v%s%s type veth peer name eth0 netns %s",
+		    ns_role[i], tag, ns);
+		sh("ip link set v%s%s netns %s", ns_role[i], tag, sw);
+		sh("ip -n %s link set v%s%s master br0 up", sw, ns_role[i], tag);
+		sh("ip -n %s addr add 10.77.0.%d/24 dev eth0", ns, i);
+		sh("ip -n %s link set eth0 up", ns);
+	}
+}
+
+static void
+net_down(void)
+{
+	char ns[64], cmd[128];
+	for (int i = 0; i < NS_COUNT; i++) {
+		ns_name(i, ns, sizeof(ns));
+		snprintf(cmd, sizeof(cmd), "ip netns del %s 2>/dev/null", ns);
+		weft_h_run(cmd, NULL);
+	}
+}
+
+// spawn_in runs a built binary inside namespace i.
+static pid_t
+spawn_in(int i, char **args, const char *log)
+{
+	char  ns[64], path[1024];
+	char *argv[32] = { "/usr/sbin/ip", "netns", "exec", ns, path };
+	int   n        = 5;
+
+	ns_name(i, ns, sizeof(ns));
+	snprintf(path, sizeof(path), "%s", weft_h_bin(args[0]));
+	for (int k = 1; args[k] != NULL && n < 31; k++) {
+		argv[n++] = args[k];
+	}
+	argv[n] = NULL;
+	return (weft_h_spawn(argv, log));
+}
+
+// cli runs the CLI inside the coordinator's namespace.
+static int
+cli(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int
+cli(char **out, const char *fmt, ...)
+{
+	char    args[1024], cmd[2048], ns[64];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	ns_name(1, ns, sizeof(ns));
+	snprintf(cmd, sizeof(cmd), "ip netns exec %s '%s' --coordinator %s %s",
+	    ns, weft_h_bin("weft"), control, args);
+	return (weft_h_run(cmd, out));
+}
+
+static int
+alive_workers(void)
+{
+	char   *out = NULL;
+	json_t *ws  = NULL, *w;
+	size_t  k;
+	int     n = 0;
+
+	if (cli(&out, "workers --json") == 0) {
+		ws = json_loads(out, 0, NULL);
+	}
+	free(out);
+	json_array_foreach (ws, k, w) {
+		n += strcmp(json_string_value(json_object_get(w, "state")),
+		         "alive") == 0;
+	}
+	json_decref(ws);
+	return (n);
+}
+
+static void
+wait_workers(int n)
+{
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(20000);
+	while (alive_workers() != n) {
+		cr_assert(weft_clock_mono_ms() < deadline,
+		    "expected %d alive workers", n);
+		weft_clock_sleep_ms(100);
+	}
+}
+
+static void
+start_worker(int i)
+{
+	char  log[600], name[16];
+	char *args[] = { "weft-worker", "--join", "tcp://10.77.0.1:7421",
+		"--listen", "tcp://0.0.0.0:0", "--name", name, "--slots", "4",
+		NULL };
+	snprintf(name, sizeof(name), "w%d", i + 1);
+	snprintf(log, sizeof(log), "%s/%s.log", dir, name);
+	workers[i] = spawn_in(2 + i, args, log);
+}
+
+static void
+up(void)
+{
+	char  db[600], log[600];
+	char *d;
+
+	if (getuid() != 0) {
+		if (getenv("CI") != NULL) {
+			cr_assert_fail("network namespace tests need root");
+		}
+		cr_skip_test("network namespace tests need root");
+	}
+	snprintf(tag, sizeof(tag), "%d", (int) getpid() % 100000);
+	d = weft_h_tempdir("netns");
+	snprintf(dir, sizeof(dir), "%s", d);
+	free(d);
+	net_up();
+	snprintf(control, sizeof(control), "tcp://10.77.0.1:7420");
+	snprintf(db, sizeof(db), "sqlite:%s/weft.db", dir);
+	snprintf(log, sizeof(log), "%s/coordinator.log", dir);
+	char *args[] = { "weft-coordinator", "--db", db, "--control", control,
+		"--cluster", "tcp://0.0.0.0:7421", "--results", "tcp://0.0.0.0:7422",
+		"--events", "tcp://10.77.0.1:7423", "--http", "", "--survey-ms",
+		"200", "--lost-after", "3", NULL };
+	coord = spawn_in(1, args, log);
+	start_worker(0);
+	start_worker(1);
+	wait_workers(2);
+}
+
+static void
+down(void)
+{
+	for (int i = 0; i < 2; i++) {
+		weft_h_kill(workers[i], SIGTERM);
+	}
+	weft_h_kill(coord, SIGTERM);
+	net_down();
+	if (dir[0] != '\0' && getenv("WEFT_TEST_KEEP") == NULL) {
+		char cmd[600];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+		weft_h_run(cmd, NULL);
+	}
+}
+
+TestSuite(netns, .init = up, .fini = down, .timeout = 240);
+
+static const char *
+write_def(int n, int ms)
+{
+	static char path[700];
+	FILE       *f;
+
+	snprintf(path, sizeof(path), "%s/par%d.json", dir, n);
+	f = fopen(path, "w");
+	fprintf(f, "{\"name\":\"par%d\",\"steps\":[", n);
+	for (int i = 0; i < n; i++) {
+		fprintf(f, "%s{\"id\":\"s%d\",\"type\":\"sleep\",\"with\":{\"ms\":%d}}",
+		    i ? "," : "", i, ms);
+	}
+	fprintf(f, "]}");
+	fclose(f);
+	return (path);
+}
+
+Test(netns, steps_spread_over_machines)
+{
+	char *out;
+	cr_assert_eq(cli(&out, "run '%s' --wait --json", write_def(8, 200)), 0,
+	    "%s", out);
+	json_t *run = json_loads(out, 0, NULL);
+	free(out);
+	cr_assert_not_null(run);
+	json_t *steps = json_object_get(run, "steps");
+	bool    seen[2] = { false, false };
+	size_t  k;
+	json_t *s;
+	json_array_foreach (steps, k, s) {
+		const char *node = json_string_value(json_object_get(s, "node"));
+		seen[0] |= node && strcmp(node, "w1") == 0;
+		seen[1] |= node && strcmp(node, "w2") == 0;
+	}
+	cr_expect(seen[0] && seen[1], "both machines ran steps");
+	json_decref(run);
+	// Each worker's advertised wildcard became its real address.
+	cli(&out, "workers --json");
+	cr_expect(strstr(out, "tcp://10.77.0.2:") != NULL, "%s", out);
+	cr_expect(strstr(out, "tcp://10.77.0.3:") != NULL, "%s", out);
+	free(out);
+}
+
+Test(netns, partitioned_worker_is_lost_then_rejoins)
+{
+	char  sw[64], *out;
+	char  id[64];
+
+	ns_name(0, sw, sizeof(sw));
+	cr_assert_eq(cli(&out, "run '%s'", write_def(8, 2000)), 0);
+	out[strcspn(out, "\n")] = '\0';
+	snprintf(id, sizeof(id), "%s", out);
+	free(out);
+	weft_clock_sleep_ms(500);
+	// Cut w1 off the network: no process dies, packets just stop.
+	sh("ip -n %s link set v%s%s down", sw, "w1", tag);
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(60000);
+	json_t *run      = NULL;
+	for (;;) {
+		cr_assert_eq(cli(&out, "status %s --json", id), 0);
+		json_decref(run);
+		run = json_loads(out, 0, NULL);
+		free(out);
+		const char *st = json_string_value(json_object_get(run, "status"));
+		if (strcmp(st, "running") != 0 || weft_clock_mono_ms() > deadline) {
+			break;
+		}
+		weft_clock_sleep_ms(200);
+	}
+	cr_expect_str_eq(json_string_value(json_object_get(run, "status")),
+	    "succeeded");
+	json_decref(run);
+	cli(&out, "events --type worker_lost");
+	cr_expect(strstr(out, "\"w1\"") != NULL, "w1 was not declared lost: %s", out);
+	free(out);
+	cli(&out, "events --run %s --type step_lost", id);
+	cr_expect(strlen(out) > 0, "no step was lost with w1");
+	free(out);
+	// Heal the link: w1 answers surveys again and rejoins.
+	sh("ip -n %s link set v%s%s up", sw, "w1", tag);
+	wait_workers(2);
+}
