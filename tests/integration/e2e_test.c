@@ -356,3 +356,104 @@ Test(e2e, coordinator_restart_resumes_runs)
 	cr_expect_eq(count_events(id, "step_succeeded"), 3,
 	    "each step succeeded exactly once");
 }
+
+// run_start starts a run of def and returns its id (static storage).
+static const char *
+run_start(const char *def)
+{
+	static char id[64];
+	char       *out;
+
+	cr_assert_eq(weft_cluster_cli(&c, &out, "run '%s'", def), 0);
+	out[strcspn(out, "\n")] = '\0';
+	snprintf(id, sizeof(id), "%s", out);
+	free(out);
+	return (id);
+}
+
+// wait_status waits until run id has status want (or the deadline).
+static void
+wait_status(const char *id, const char *want)
+{
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(20000);
+	for (;;) {
+		json_t *run = weft_cluster_cli_json(&c, "status %s", id);
+		bool    ok  = strcmp(status_of(run), want) == 0;
+		json_decref(run);
+		if (ok) {
+			return;
+		}
+		cr_assert(weft_clock_mono_ms() < deadline, "run %s never %s", id, want);
+		weft_clock_sleep_ms(50);
+	}
+}
+
+Test(e2e, pause_resume_cancel_and_retry)
+{
+	const char *def = weft_cluster_write(&c, "life.json",
+	    "{\"name\":\"life\",\"steps\":[{\"id\":\"a\",\"type\":\"sleep\","
+	    "\"with\":{\"ms\":600}},{\"id\":\"b\",\"type\":\"sleep\","
+	    "\"depends_on\":[\"a\"],\"with\":{\"ms\":100}}]}");
+	char id[64];
+	snprintf(id, sizeof(id), "%s", run_start(def));
+
+	// Paused: a finishes, b becomes ready but is not dispatched.
+	cr_assert_eq(weft_cluster_cli(&c, NULL, "pause %s", id), 0);
+	wait_status(id, "paused");
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(10000);
+	while (count_events(id, "step_succeeded") < 1) {
+		cr_assert(weft_clock_mono_ms() < deadline);
+		weft_clock_sleep_ms(50);
+	}
+	weft_clock_sleep_ms(300);
+	cr_expect_eq(count_events(id, "step_dispatched"), 1, "b ran while paused");
+	cr_expect_neq(weft_cluster_cli(&c, NULL, "pause %s 2>/dev/null", id), 0,
+	    "pausing twice is refused");
+	cr_assert_eq(weft_cluster_cli(&c, NULL, "resume %s", id), 0);
+	wait_status(id, "succeeded");
+
+	// Cancel a running run: the in-flight sleep is aborted on the worker.
+	snprintf(id, sizeof(id), "%s", run_start(def));
+	deadline = weft_clock_mono_ms() + weft_h_timeout_ms(10000);
+	while (count_events(id, "step_started") < 1) {
+		cr_assert(weft_clock_mono_ms() < deadline);
+		weft_clock_sleep_ms(20);
+	}
+	cr_assert_eq(weft_cluster_cli(&c, NULL, "cancel %s", id), 0);
+	wait_status(id, "cancelled");
+	cr_expect_eq(count_events(id, "step_cancelled"), 2);
+	cr_expect_eq(count_events(id, "run_cancelled"), 1);
+
+	// Retry the cancelled run: it runs again from where it stopped.
+	cr_assert_eq(weft_cluster_cli(&c, NULL, "retry %s", id), 0);
+	wait_status(id, "succeeded");
+	cr_expect_eq(count_events(id, "run_retried"), 1);
+	cr_expect_neq(weft_cluster_cli(&c, NULL, "cancel %s 2>/dev/null", id), 0,
+	    "a succeeded run cannot be cancelled");
+}
+
+Test(e2e, step_timeout_retries_then_fails)
+{
+	const char *def = weft_cluster_write(&c, "tmo.json",
+	    "{\"name\":\"tmo\",\"steps\":[{\"id\":\"slow\",\"type\":\"sleep\","
+	    "\"with\":{\"ms\":5000},\"timeout_ms\":300,\"retry\":"
+	    "{\"max_attempts\":2,\"backoff\":\"fixed\",\"initial_ms\":50}}]}");
+	json_t *run = run_wait(def, NULL);
+	cr_assert_str_eq(status_of(run), "failed");
+	const char *id = json_string_value(json_object_get(run, "id"));
+	cr_expect_eq(count_events(id, "step_timed_out"), 2);
+	cr_expect_eq(count_events(id, "step_retry_scheduled"), 1);
+	json_t *a = json_array_get(json_object_get(run, "steps"), 0);
+	cr_expect_str_eq(json_string_value(json_object_get(a, "error")), "timed out");
+	json_decref(run);
+}
+
+Test(e2e, run_timeout_ends_run)
+{
+	const char *def = weft_cluster_write(&c, "rtmo.json",
+	    "{\"name\":\"rtmo\",\"timeout_ms\":400,\"steps\":[{\"id\":\"a\","
+	    "\"type\":\"sleep\",\"with\":{\"ms\":3000}}]}");
+	json_t *run = run_wait(def, NULL);
+	cr_expect_str_eq(status_of(run), "timed_out");
+	json_decref(run);
+}

@@ -25,8 +25,8 @@ weft_cluster_start_coord(weft_cluster *c)
 	char  log[700], survey[16];
 	char *argv[] = { "weft-coordinator", "--db", c->db, "--control",
 		c->control, "--cluster", c->cluster, "--results", c->results,
-		"--events", c->events, "--survey-ms", survey, "--lost-after", "3",
-		NULL };
+		"--events", c->events, "--http", c->http, "--survey-ms", survey,
+		"--lost-after", "3", NULL };
 
 	snprintf(survey, sizeof(survey), "%d", c->survey_ms);
 	snprintf(log, sizeof(log), "%s/coordinator.log", c->dir);
@@ -111,6 +111,7 @@ weft_cluster_start(weft_cluster *c, int nworkers, int survey_ms)
 	cluster_url(c->cluster, sizeof(c->cluster));
 	cluster_url(c->results, sizeof(c->results));
 	cluster_url(c->events, sizeof(c->events));
+	snprintf(c->http, sizeof(c->http), "127.0.0.1:%d", weft_h_free_port());
 	c->survey_ms = survey_ms > 0 ? survey_ms : 200;
 	weft_cluster_start_coord(c);
 	for (int i = 0; i < nworkers; i++) {

@@ -15,6 +15,7 @@ typedef struct weft_cluster {
 	char  dir[512];        // temp dir: database, logs, scripts
 	char  db[600];         // --db URL
 	char  control[64], cluster[64], results[64], events[64];
+	char  http[64];        // HOST:PORT of the dashboard and API
 	pid_t coord;
 	pid_t workers[WEFT_CLUSTER_MAX_WORKERS];
 	int   nworkers;
@@ -22,11 +23,9 @@ typedef struct weft_cluster {
 	char  exec_allow[600]; // --exec-allow dir given to workers
 } weft_cluster;
 
-// weft_cluster_db returns the database URL end-to-end tests use:
-// WEFT_TEST_DB from the environment when set (a postgres URL), else a
-// SQLite file in the cluster's directory.
-//
-// weft_cluster_start starts a coordinator (survey_ms interval, 0 = 200) and
+// weft_cluster_start starts a cluster on the database WEFT_TEST_DB names
+// (a postgres URL, set by the PostgreSQL variant of the suite), else on a
+// SQLite file in the cluster's directory. It starts a coordinator (survey_ms interval, 0 = 200) and
 // nworkers workers and waits until all workers are alive.
 void weft_cluster_start(weft_cluster *c, int nworkers, int survey_ms);
 
