@@ -582,36 +582,102 @@ struct def_when_arg {
 	size_t                i; // the step whose condition this is
 };
 
-// def_when_ref checks one path of a `when`: steps.<id> must name a
+// def_ref checks one path a step reads, from its `when` (where says "field
+// \"when\": col N") or a ${...} in its `with`: steps.<id> must name a
 // dependency (a step's input document holds only its dependencies) and
-// params.<name> a declared parameter; anything else would silently be null.
+// params.<name> a declared parameter; anything else would silently be null
+// or fail at run time.
 static weft_err
-def_when_ref(void *arg, const char *const *segs, size_t n, int col)
+def_ref(struct def_when_arg *a, const char *const *segs, size_t n,
+    const char *where)
 {
-	struct def_when_arg *a = arg;
-	long                 idx;
-	char                 q[80];
+	long idx;
+	char q[80];
 
 	if (n < 2) {
 		return (WEFT_OK);
 	}
 	if (strcmp(segs[0], "steps") == 0) {
 		if ((idx = weft_def_find(a->p->def, segs[1])) < 0) {
-			return (def_fail(a->c,
-			    "field \"when\": col %d: unknown step \"%s\"", col,
+			return (def_fail(a->c, "%s: unknown step \"%s\"", where,
 			    def_quote(q, sizeof(q), segs[1])));
 		}
 		if (a->p->stamp[idx] != a->i + 1) {
 			return (def_fail(a->c,
-			    "field \"when\": col %d: step \"%s\" is not in "
-			    "depends_on",
-			    col, segs[1]));
+			    "%s: step \"%s\" is not in depends_on", where,
+			    segs[1]));
 		}
 	} else if (strcmp(segs[0], "params") == 0 &&
 	    json_object_get(a->p->def->params, segs[1]) == NULL) {
-		return (def_fail(a->c,
-		    "field \"when\": col %d: unknown parameter \"%s\"", col,
+		return (def_fail(a->c, "%s: unknown parameter \"%s\"", where,
 		    def_quote(q, sizeof(q), segs[1])));
+	}
+	return (WEFT_OK);
+}
+
+static weft_err
+def_when_ref(void *arg, const char *const *segs, size_t n, int col)
+{
+	char where[64];
+
+	snprintf(where, sizeof(where), "field \"when\": col %d", col);
+	return (def_ref(arg, segs, n, where));
+}
+
+// def_with_refs checks every ${path} inside the strings of a `with` value.
+static weft_err
+def_with_refs(struct def_when_arg *a, json_t *v)
+{
+	const char *s, *open, *close;
+	json_t     *e;
+	size_t      k;
+	weft_err    rv;
+
+	if (json_is_array(v) || json_is_object(v)) {
+		const char *key;
+		if (json_is_array(v)) {
+			json_array_foreach (v, k, e) {
+				if ((rv = def_with_refs(a, e)) != WEFT_OK) {
+					return (rv);
+				}
+			}
+		} else {
+			json_object_foreach (v, key, e) {
+				if ((rv = def_with_refs(a, e)) != WEFT_OK) {
+					return (rv);
+				}
+			}
+		}
+		return (WEFT_OK);
+	}
+	if (!json_is_string(v)) {
+		return (WEFT_OK);
+	}
+	for (s = json_string_value(v); (open = strstr(s, "${")) != NULL;
+	     s = close + 1) {
+		char        path[256], where[300];
+		const char *segs[16];
+		size_t      n = 0;
+		if ((close = strchr(open, '}')) == NULL) {
+			break;
+		}
+		snprintf(path, sizeof(path), "%.*s", (int) (close - open - 2),
+		    open + 2);
+		snprintf(where, sizeof(where), "field \"with\": ${%s}", path);
+		for (char *t = strtok(path, "."); t != NULL && n < 16;
+		     t = strtok(NULL, ".")) {
+			segs[n++] = t;
+		}
+		if (n == 0 || (strcmp(segs[0], "input") != 0 &&
+		                  strcmp(segs[0], "params") != 0 &&
+		                  strcmp(segs[0], "steps") != 0)) {
+			return (def_fail(a->c,
+			    "%s: a reference starts with input, params or steps",
+			    where));
+		}
+		if ((rv = def_ref(a, segs, n, where)) != WEFT_OK) {
+			return (rv);
+		}
 	}
 	return (WEFT_OK);
 }
@@ -647,6 +713,12 @@ def_link_step(struct def_parser *p, size_t i, json_t *js)
 		p->stamp[idx]         = (uint32_t) (i + 1);
 		st->deps[st->ndeps++] = (uint32_t) idx;
 		p->def->steps[idx].nouts++;
+	}
+	if (st->with != NULL) {
+		weft_err rv = def_with_refs(&wa, st->with);
+		if (rv != WEFT_OK) {
+			return (rv);
+		}
 	}
 	if (st->when_expr == NULL) {
 		return (WEFT_OK);

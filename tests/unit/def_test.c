@@ -272,6 +272,20 @@ static const struct parse_row parse_rows[] = {
 	{ "when unknown param", STEP_A(",'when':'params.nope == 1'"), false,
 	    "steps[0] (id 'a'): field 'when': col 1: unknown parameter "
 	    "'nope'" },
+	{ "with reference to a dependency",
+	    AB(",'depends_on':['a'],'with':{'x':['${steps.a.output.n}']}"),
+	    true, NULL },
+	{ "with reference not a dependency",
+	    AB(",'with':{'x':'n=${steps.a.output.n}'}"), false,
+	    "steps[1] (id 'b'): field 'with': ${steps.a.output.n}: step 'a' "
+	    "is not in depends_on" },
+	{ "with unknown param", STEP_A(",'with':{'x':{'y':'${params.nope}'}}"),
+	    false,
+	    "steps[0] (id 'a'): field 'with': ${params.nope}: unknown "
+	    "parameter 'nope'" },
+	{ "with unknown root", STEP_A(",'with':{'x':'${env.HOME}'}"), false,
+	    "field 'with': ${env.HOME}: a reference starts with input, params "
+	    "or steps" },
 
 	// Cycles, named in order from the first step found on one.
 	{ "self dependency", STEP_A(",'depends_on':['a']"), false,

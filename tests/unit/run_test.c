@@ -335,7 +335,7 @@ Test(run, unrenderable_input_fails_step)
 {
 	weft_def *def = def_of(
 	    "{\"name\":\"u\",\"steps\":[{\"id\":\"a\",\"type\":\"echo\","
-	    "\"with\":{\"x\":\"${params.missing}\"}}]}");
+	    "\"with\":{\"x\":\"${input.missing}\"}}]}");
 	weft_out o;
 	char     err[256];
 
@@ -343,7 +343,7 @@ Test(run, unrenderable_input_fails_step)
 	weft_run *r = weft_run_alloc("R10", def, NULL, NULL, 0, &o);
 	weft_run_start(r, 0, &o);
 	cr_expect_null(weft_run_step_input(r, 0, err, sizeof(err)));
-	cr_expect(strstr(err, "params.missing") != NULL, "%s", err);
+	cr_expect(strstr(err, "input.missing") != NULL, "%s", err);
 	cr_expect_eq(weft_run_fail_step(r, 0, err, 5, &o), WEFT_OK);
 	cr_expect_eq(r->state, WEFT_RUN_FAILED);
 	weft_out_fini(&o);
