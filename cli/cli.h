@@ -35,11 +35,13 @@ enum weft_cli_flag {
 	WEFT_CLI_F_TYPE, // repeatable, comma-separated
 	WEFT_CLI_F_STEP,
 	WEFT_CLI_F_NODE,
+	WEFT_CLI_F_TEXT,
 	WEFT_CLI_F_AFTER,
 	WEFT_CLI_F_SINCE,
 	WEFT_CLI_F_UNTIL,
 	WEFT_CLI_F_LIMIT,
 	WEFT_CLI_F_FORMAT,
+	WEFT_CLI_F_FOLLOW,
 	WEFT_CLI_F_JSON,
 	WEFT_CLI_F_COUNT
 };
@@ -91,12 +93,6 @@ int weft_cli_sub_recv(nng_socket s, int timeout_ms, Weft__Envelope **env);
 
 // ---- print.c: output formats ----
 
-// Formats of an event line.
-enum weft_cli_evfmt {
-	WEFT_CLI_EV_JSON, // compact JSON object with the standard keys
-	WEFT_CLI_EV_TEXT, // "ts type run step attempt node", fixed columns
-};
-
 // weft_cli_event_from_reply returns a new event object with exactly the
 // standard keys (id, run, seq, ts, type, step, attempt, node, data), in that
 // order, from one element of an events reply (borrowed). Absent run, step
@@ -110,15 +106,6 @@ json_t *weft_cli_event_from_pb(const Weft__Event *ev);
 
 // weft_cli_event_id returns the id of an event object (0 when absent).
 uint64_t weft_cli_event_id(json_t *ev);
-
-// weft_cli_short_id returns the last 8 characters of a run id (borrowed;
-// points into it): a ULID's leading characters are its timestamp and repeat
-// across runs made together.
-const char *weft_cli_short_id(const char *run);
-
-// weft_cli_event_print writes one event object (borrowed) as one line on
-// stdout. `weft events` and `weft watch` both print through it.
-void weft_cli_event_print(json_t *ev, enum weft_cli_evfmt fmt);
 
 // weft_cli_event_terminal reports whether type ends a run.
 bool weft_cli_event_terminal(const char *type);
@@ -146,6 +133,8 @@ const char *weft_cli_fmt_time(json_t *v, char *buf);
 // "3d04h" into buf (32 bytes); "-" when ms < 0.
 const char *weft_cli_fmt_duration(int64_t ms, char *buf);
 
+// Cells of readable tables are cut to this many characters.
+#define WEFT_CLI_CELL_MAX 60
 
 // A table printed with aligned columns; cells are copied.
 typedef struct weft_cli_table {
@@ -165,6 +154,59 @@ void weft_cli_table_add(weft_cli_table *t, const char *const *row);
 // weft_cli_table_print prints the table on stdout and frees its cells.
 void weft_cli_table_print(weft_cli_table *t);
 
+// Output formats of events.
+enum weft_cli_evfmt {
+	WEFT_CLI_EV_JSONL, // one compact JSON object per line, standard keys
+	WEFT_CLI_EV_TABLE, // aligned columns under a header line
+	WEFT_CLI_EV_CSV,   // a header line, then RFC 4180 rows
+};
+
+// The printer of events: `weft events` (a page, or following) and `weft
+// watch` all print through one. The caller sets fmt and stream (zeroing the
+// rest), then calls begin, put for each event, and end.
+typedef struct weft_cli_evout {
+	enum weft_cli_evfmt fmt;
+	bool                stream; // table: each row as it comes, in fixed
+	                            // columns; otherwise sized at the end
+	weft_cli_table      table;  // a sized table: its rows so far
+} weft_cli_evout;
+
+// weft_cli_evout_begin prints what comes before the events: the header of a
+// CSV or of a streamed table.
+void weft_cli_evout_begin(weft_cli_evout *o);
+
+// weft_cli_evout_put prints one event object in the standard form
+// (borrowed); a sized table keeps the row until the end.
+void weft_cli_evout_put(weft_cli_evout *o, json_t *ev);
+
+// weft_cli_evout_end prints a sized table; frees what the printer holds.
+void weft_cli_evout_end(weft_cli_evout *o);
+
+// ---- filter.c: which events ----
+
+// The events `weft events` asks for, and `weft watch` follows. Strings are
+// borrowed; NULL (or 0) leaves a field out.
+typedef struct weft_cli_evfilter {
+	const char *run;      // one run
+	char      **types;    // one of these types (n_types 0: any)
+	size_t      n_types;
+	const char *step;
+	const char *node;
+	const char *text;     // a substring of the data as JSON text
+	uint64_t    since_ms; // ts >= since_ms
+	uint64_t    until_ms; // ts < until_ms
+} weft_cli_evfilter;
+
+// weft_cli_evfilter_request fills er (after, limit are left alone) from f:
+// every field, or only the run unless full. er borrows f's strings.
+void weft_cli_evfilter_request(const weft_cli_evfilter *f, bool full,
+    Weft__EventsRequest *er);
+
+// weft_cli_evfilter_match reports whether an event object in the standard
+// form (borrowed) passes f (NULL passes everything), the way the store
+// would filter it.
+bool weft_cli_evfilter_match(const weft_cli_evfilter *f, json_t *ev);
+
 // ---- commands.c: one function per command; each returns an exit status ----
 
 int weft_cli_cmd_define(weft_cli *c);
@@ -172,6 +214,7 @@ int weft_cli_cmd_run(weft_cli *c);
 int weft_cli_cmd_status(weft_cli *c);
 int weft_cli_cmd_runs(weft_cli *c);
 int weft_cli_cmd_events(weft_cli *c);
+int weft_cli_cmd_definitions(weft_cli *c);
 int weft_cli_cmd_workers(weft_cli *c);
 int weft_cli_cmd_lifecycle(weft_cli *c);
 int weft_cli_cmd_info(weft_cli *c);
@@ -182,6 +225,25 @@ int weft_cli_usage_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 
 // ---- watch.c: following the event stream ----
+
+// What weft_cli_follow prints: the stored events (history) then the live
+// ones, all passing the filter. Pointers are borrowed.
+typedef struct weft_cli_follow_opts {
+	const weft_cli_evfilter *filter; // filter->run: follow one run, and
+	                                 // end with it; otherwise everything,
+	                                 // until SIGINT or SIGTERM
+	bool            history;         // print the stored events first
+	uint64_t        after;           // the history starts after this id
+	uint64_t        limit;           // the history prints at most this
+	                                 // many (0: all); the rest is skipped
+	weft_cli_evout *out;             // begun and ended here
+} weft_cli_follow_opts;
+
+// weft_cli_follow subscribes to the event stream, prints the history when
+// asked, then the events of the stream as they come, filling the gaps
+// pub/sub leaves from the store, so that each event passing the filter
+// prints once and in order. Returns an exit status.
+int weft_cli_follow(weft_cli *c, const weft_cli_follow_opts *o);
 
 // weft_cli_cmd_watch follows the events of one run (args[0]) or of all
 // runs, filling gaps in the stream from the store.

@@ -1,5 +1,6 @@
-// commands: one function per `weft` command (watch is in watch.c). Each
-// builds its ControlRequest from the parsed command line, sends it through
+// commands: one function per `weft` command (following the event stream,
+// for watch and events --follow, is in watch.c). Each builds its
+// ControlRequest from the parsed command line, sends it through
 // weft_cli_call and prints the reply: the body as JSON with --json, a
 // readable form otherwise.
 #include <errno.h>
@@ -11,9 +12,6 @@
 #include "alloc.h"
 #include "clock.h"
 #include "cli.h"
-
-// Cells of tables are cut to this many characters.
-#define CMD_CELL_MAX 60
 
 // cmd_read reads a whole file ("-" is stdin) into *out (malloc'd; free()).
 static int
@@ -116,7 +114,7 @@ cmd_num_flag(weft_cli *c, enum weft_cli_flag f, const char *name,
 	return (WEFT_CLI_OK);
 }
 
-// cmd_time_flag parses flag f as a time (epoch ms or RFC 3339).
+// cmd_time_flag parses flag f as a time (epoch ms, RFC 3339 or an age).
 static int
 cmd_time_flag(weft_cli *c, enum weft_cli_flag f, const char *name,
     uint64_t *out)
@@ -128,8 +126,9 @@ cmd_time_flag(weft_cli *c, enum weft_cli_flag f, const char *name,
 	}
 	if (!weft_clock_parse_time(c->flag[f], weft_clock_wall_ms(), &ms) ||
 	    ms < 0) {
-		return (weft_cli_usage_error("--%s wants epoch milliseconds or "
-		                             "an RFC 3339 time, not '%s'",
+		return (weft_cli_usage_error("--%s wants epoch milliseconds, an "
+		                             "RFC 3339 time or an age such as "
+		                             "15m, not '%s'",
 		    name, c->flag[f]));
 	}
 	*out = (uint64_t) ms;
@@ -303,7 +302,7 @@ status_header(json_t *b)
 	printf("%-10s  %s\n", "duration",
 	    weft_cli_fmt_duration(cmd_span(started, ended), d));
 	for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
-		text = weft_cli_text(json_object_get(b, docs[i]), CMD_CELL_MAX);
+		text = weft_cli_text(json_object_get(b, docs[i]), WEFT_CLI_CELL_MAX);
 		printf("%-10s  %s\n", docs[i], text);
 		free(text);
 	}
@@ -332,13 +331,13 @@ status_steps(json_t *steps)
 		char   *node    = weft_cli_text(json_object_get(s, "node"), 0);
 		char   *out, *row_out;
 		if (json_is_string(err) && json_string_length(err) > 0) {
-			out = weft_cli_text(err, CMD_CELL_MAX - 7);
+			out = weft_cli_text(err, WEFT_CLI_CELL_MAX - 7);
 			row_out = weft_xalloc(strlen(out) + 8);
 			snprintf(row_out, strlen(out) + 8, "error: %s", out);
 			free(out);
 		} else {
 			row_out = weft_cli_text(
-			    json_object_get(s, "output"), CMD_CELL_MAX);
+			    json_object_get(s, "output"), WEFT_CLI_CELL_MAX);
 		}
 		const char *row[] = {
 			json_string_value(json_object_get(s, "id")),
@@ -442,85 +441,76 @@ weft_cli_cmd_runs(weft_cli *c)
 	return (WEFT_CLI_OK);
 }
 
-// events_table prints events (already in the standard form) as a table.
-static void
-events_table(json_t *events)
+// events_format reads --format (and --json, its jsonl) into *fmt.
+static int
+events_format(weft_cli *c, enum weft_cli_evfmt *fmt)
 {
-	static const char *head[] = { "ID", "TS", "RUN", "TYPE", "STEP",
-		"ATTEMPT", "NODE", "DATA" };
-	static const char *keys[] = { "id", "ts", "run", "type", "step",
-		"attempt", "node", "data" };
-	weft_cli_table t;
-	json_t        *ev;
-	size_t         i;
+	static const struct {
+		const char         *name;
+		enum weft_cli_evfmt fmt;
+	} names[] = { { "jsonl", WEFT_CLI_EV_JSONL },
+		{ "json", WEFT_CLI_EV_JSONL }, { "table", WEFT_CLI_EV_TABLE },
+		{ "csv", WEFT_CLI_EV_CSV } };
+	const char *s = c->flag[WEFT_CLI_F_FORMAT];
 
-	weft_cli_table_init(&t, 8, head);
-	json_array_foreach (events, i, ev) {
-		char       *cell[8];
-		const char *row[8];
-		for (size_t k = 0; k < 8; k++) {
-			cell[k] = weft_cli_text(json_object_get(ev, keys[k]),
-			    k == 7 ? CMD_CELL_MAX : 0);
-			row[k]  = cell[k];
-		}
-		row[2] = weft_cli_short_id(cell[2]);
-		weft_cli_table_add(&t, row);
-		for (size_t k = 0; k < 8; k++) {
-			free(cell[k]);
+	*fmt = WEFT_CLI_EV_JSONL;
+	if (s == NULL) {
+		return (WEFT_CLI_OK);
+	}
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(s, names[i].name) == 0) {
+			*fmt = names[i].fmt;
+			if (c->json && *fmt != WEFT_CLI_EV_JSONL) {
+				return (weft_cli_usage_error(
+				    "--json contradicts --format %s", s));
+			}
+			return (WEFT_CLI_OK);
 		}
 	}
-	weft_cli_table_print(&t);
+	return (weft_cli_usage_error(
+	    "--format is jsonl, table or csv, not '%s'", s));
 }
 
-// events_request fills er from the command line.
+// events_filter fills f from the command line.
 static int
-events_request(weft_cli *c, Weft__EventsRequest *er)
+events_filter(weft_cli *c, weft_cli_evfilter *f)
 {
-	uint64_t after = 0, limit = 0;
-	int      rv;
+	int rv;
 
-	if ((rv = cmd_num_flag(c, WEFT_CLI_F_AFTER, "after", UINT64_MAX,
-	         &after)) != WEFT_CLI_OK ||
-	    (rv = cmd_num_flag(c, WEFT_CLI_F_LIMIT, "limit", UINT32_MAX,
-	         &limit)) != WEFT_CLI_OK ||
-	    (rv = cmd_time_flag(c, WEFT_CLI_F_SINCE, "since",
-	         &er->since_ms)) != WEFT_CLI_OK ||
-	    (rv = cmd_time_flag(c, WEFT_CLI_F_UNTIL, "until",
-	         &er->until_ms)) != WEFT_CLI_OK) {
+	if ((rv = cmd_time_flag(c, WEFT_CLI_F_SINCE, "since", &f->since_ms)) !=
+	        WEFT_CLI_OK ||
+	    (rv = cmd_time_flag(c, WEFT_CLI_F_UNTIL, "until", &f->until_ms)) !=
+	        WEFT_CLI_OK) {
 		return (rv);
 	}
-	er->run_id  = cmd_str(c, WEFT_CLI_F_RUN);
-	er->step_id = cmd_str(c, WEFT_CLI_F_STEP);
-	er->node    = cmd_str(c, WEFT_CLI_F_NODE);
-	er->types   = c->types;
-	er->n_types = c->n_types;
-	er->after   = after;
-	er->limit   = (uint32_t) limit;
+	if (f->since_ms != 0 && f->until_ms != 0 &&
+	    f->since_ms >= f->until_ms) {
+		return (weft_cli_usage_error("--since must be before --until"));
+	}
+	f->run     = c->flag[WEFT_CLI_F_RUN];
+	f->types   = c->types;
+	f->n_types = c->n_types;
+	f->step    = c->flag[WEFT_CLI_F_STEP];
+	f->node    = c->flag[WEFT_CLI_F_NODE];
+	f->text    = c->flag[WEFT_CLI_F_TEXT];
 	return (WEFT_CLI_OK);
 }
 
-int
-weft_cli_cmd_events(weft_cli *c)
+// events_page prints one page of the event log: the events after after
+// passing f, at most limit of them (0: the coordinator's default).
+static int
+events_page(weft_cli *c, const weft_cli_evfilter *f, uint64_t after,
+    uint64_t limit, weft_cli_evout *out)
 {
-	Weft__ControlRequest req    = WEFT__CONTROL_REQUEST__INIT;
-	Weft__EventsRequest  er     = WEFT__EVENTS_REQUEST__INIT;
-	const char          *format = c->flag[WEFT_CLI_F_FORMAT];
-	bool                 table  = false;
+	Weft__ControlRequest req = WEFT__CONTROL_REQUEST__INIT;
+	Weft__EventsRequest  er  = WEFT__EVENTS_REQUEST__INIT;
 	json_t              *body, *ev, *norm;
 	size_t               i;
 	int                  rv;
 
-	if (format != NULL && !c->json) {
-		if (strcmp(format, "table") == 0) {
-			table = true;
-		} else if (strcmp(format, "json") != 0) {
-			return (weft_cli_usage_error(
-			    "--format is json or table, not '%s'", format));
-		}
-	}
-	if ((rv = events_request(c, &er)) != WEFT_CLI_OK) {
-		return (rv);
-	}
+	weft_cli_evfilter_request(f, true, &er);
+	er.after     = after;
+	er.limit     = (uint32_t) limit;
 	req.req_case = WEFT__CONTROL_REQUEST__REQ_EVENTS;
 	req.events   = &er;
 	if ((rv = weft_cli_call(c, &req, &body)) != WEFT_CLI_OK) {
@@ -530,18 +520,120 @@ weft_cli_cmd_events(weft_cli *c)
 		json_decref(body);
 		return (rv);
 	}
-	norm = json_array();
+	weft_cli_evout_begin(out);
 	json_array_foreach (body, i, ev) {
-		json_array_append_new(norm, weft_cli_event_from_reply(ev));
+		norm = weft_cli_event_from_reply(ev);
+		weft_cli_evout_put(out, norm);
+		json_decref(norm);
 	}
-	if (table) {
-		events_table(norm);
-	} else {
-		json_array_foreach (norm, i, ev) {
-			weft_cli_event_print(ev, WEFT_CLI_EV_JSON);
+	weft_cli_evout_end(out);
+	json_decref(body);
+	return (WEFT_CLI_OK);
+}
+
+int
+weft_cli_cmd_events(weft_cli *c)
+{
+	weft_cli_evfilter    f   = { 0 };
+	weft_cli_evout       out = { 0 };
+	weft_cli_follow_opts fo  = { 0 };
+	uint64_t             after = 0, limit = 0;
+	int                  rv;
+
+	if ((rv = events_format(c, &out.fmt)) != WEFT_CLI_OK ||
+	    (rv = events_filter(c, &f)) != WEFT_CLI_OK ||
+	    (rv = cmd_num_flag(c, WEFT_CLI_F_AFTER, "after", UINT64_MAX,
+	         &after)) != WEFT_CLI_OK ||
+	    (rv = cmd_num_flag(c, WEFT_CLI_F_LIMIT, "limit", UINT32_MAX,
+	         &limit)) != WEFT_CLI_OK) {
+		return (rv);
+	}
+	if (c->flag[WEFT_CLI_F_FOLLOW] == NULL) {
+		return (events_page(c, &f, after, limit, &out));
+	}
+	out.stream = true;
+	fo.filter  = &f;
+	fo.history = true;
+	fo.after   = after;
+	fo.limit   = limit;
+	fo.out     = &out;
+	return (weft_cli_follow(c, &fo));
+}
+
+// definitions_params lists a definition's parameters (borrowed) as "name"
+// or "name=default", separated by commas, in a table cell (malloc'd).
+static char *
+definitions_params(json_t *params)
+{
+	json_t     *p, *dflt, *joined;
+	const char *name;
+	char       *text = weft_xstrdup(""), *v, *next, *cell;
+	size_t      len;
+
+	json_object_foreach (params, name, p) {
+		dflt = json_object_get(p, "default");
+		v    = dflt != NULL ? weft_cli_text(dflt, 0) : NULL;
+		len  = strlen(text) + strlen(name) + (v ? strlen(v) : 0) + 3;
+		next = weft_xalloc(len);
+		snprintf(next, len, "%s%s%s%s%s", text, text[0] ? "," : "",
+		    name, v != NULL ? "=" : "", v != NULL ? v : "");
+		free(text);
+		free(v);
+		text = next;
+	}
+	// Cut like every other cell.
+	joined = json_string(text);
+	cell   = weft_cli_text(joined, WEFT_CLI_CELL_MAX);
+	json_decref(joined);
+	free(text);
+	return (cell);
+}
+
+int
+weft_cli_cmd_definitions(weft_cli *c)
+{
+	static const char *head[] = { "NAME", "VERSION", "STEPS", "PARAMS",
+		"CREATED" };
+	Weft__ControlRequest    req = WEFT__CONTROL_REQUEST__INIT;
+	Weft__DefinitionsRequest dr = WEFT__DEFINITIONS_REQUEST__INIT;
+	json_t                 *body, *d;
+	weft_cli_table          t;
+	size_t                  i;
+	int                     rv;
+
+	req.req_case    = WEFT__CONTROL_REQUEST__REQ_DEFINITIONS;
+	req.definitions = &dr;
+	if ((rv = weft_cli_call(c, &req, &body)) != WEFT_CLI_OK) {
+		return (rv);
+	}
+	if ((rv = cmd_expect_array(body)) != WEFT_CLI_OK || c->json) {
+		if (rv == WEFT_CLI_OK) {
+			weft_cli_print_json(body);
 		}
+		json_decref(body);
+		return (rv);
 	}
-	json_decref(norm);
+	weft_cli_table_init(&t, 5, head);
+	json_array_foreach (body, i, d) {
+		json_t *steps = json_object_get(
+		    json_object_get(d, "definition"), "steps");
+		char version[24], nsteps[24], created[48];
+		char *cell = definitions_params(json_object_get(d, "params"));
+		snprintf(version, sizeof(version), "%lld",
+		    (long long) cmd_ms(d, "version"));
+		snprintf(nsteps, sizeof(nsteps), "%zu", json_array_size(steps));
+		const char *row[] = {
+			json_string_value(json_object_get(d, "name")),
+			version,
+			nsteps,
+			cell[0] != '\0' ? cell : "-",
+			weft_cli_fmt_time(
+			    json_object_get(d, "created_ms"), created),
+		};
+		weft_cli_table_add(&t, row);
+		free(cell);
+	}
+	weft_cli_table_print(&t);
 	json_decref(body);
 	return (WEFT_CLI_OK);
 }

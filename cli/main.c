@@ -52,9 +52,18 @@ static const struct main_flag {
 	          "age such as 15m, 2h, 7d)" },
 	[WEFT_CLI_F_UNTIL]       = { "until", "TIME",
 	          "only events before TIME (same forms as --since)" },
-	[WEFT_CLI_F_LIMIT]       = { "limit", "N", "at most N results" },
-	[WEFT_CLI_F_FORMAT]      = { "format", "json|table",
-	         "events as JSON lines (default) or as a table" },
+	[WEFT_CLI_F_TEXT]        = { "text", "STR",
+	           "only events whose data, as JSON text, contains STR (an "
+	           "error message, say)" },
+	[WEFT_CLI_F_LIMIT]       = { "limit", "N",
+	          "at most N results (with --follow: of the stored events; "
+	          "the rest of them is skipped)" },
+	[WEFT_CLI_F_FORMAT]      = { "format", "jsonl|table|csv",
+	         "events as JSON lines (the default; json is the same), an "
+	         "aligned table, or CSV with a header line" },
+	[WEFT_CLI_F_FOLLOW]      = { "follow", NULL,
+	         "after the stored events, print new ones as they happen: "
+	         "with --run until the run ends, otherwise until interrupted" },
 };
 
 // The commands, in the order the usage lists them.
@@ -79,13 +88,22 @@ static const struct main_cmd {
 	    F(STATUS) | F(DEFINITION) | F(BEFORE) | F(LIMIT) | F(JSON),
 	    weft_cli_cmd_runs, "List runs." },
 	{ "events", "", 0, 0,
-	    F(RUN) | F(TYPE) | F(STEP) | F(NODE) | F(AFTER) | F(SINCE) |
-	        F(UNTIL) | F(LIMIT) | F(FORMAT) | F(JSON),
+	    F(RUN) | F(TYPE) | F(STEP) | F(NODE) | F(TEXT) | F(SINCE) |
+	        F(UNTIL) | F(AFTER) | F(LIMIT) | F(FORMAT) | F(FOLLOW) |
+	        F(JSON),
 	    weft_cli_cmd_events,
-	    "Query the event log; prints one JSON object per line." },
+	    "Query the event log, oldest first; the filters combine. Prints "
+	    "one JSON object per line (id, run, seq, ts, type, step, attempt, "
+	    "node, data) unless --format says otherwise. With --follow it "
+	    "goes on with the events that happen next, without gaps or "
+	    "repeats." },
 	{ "watch", "[RUN]", 0, 1, F(JSON), weft_cli_cmd_watch,
 	    "Follow events as they happen: of one run (its history first; "
-	    "ends with the run) or of everything." },
+	    "ends with the run) or of everything (until interrupted). Prints "
+	    "a table line per event, or JSON lines with --json." },
+	{ "definitions", "", 0, 0, F(JSON), weft_cli_cmd_definitions,
+	    "List the registered definitions (the latest version of "
+	    "each)." },
 	{ "workers", "", 0, 0, F(JSON), weft_cli_cmd_workers,
 	    "List the workers." },
 	{ "cancel", "RUN", 1, 1, F(JSON), weft_cli_cmd_lifecycle,
@@ -207,7 +225,9 @@ usage_flags(FILE *f, unsigned mask)
 		snprintf(word, sizeof(word), "--%s%s%s", main_flags[i].name,
 		    main_flags[i].arg != NULL ? " " : "",
 		    main_flags[i].arg != NULL ? main_flags[i].arg : "");
-		fprintf(f, "  %-20s ", word);
+		// A long flag gets its help on the next line.
+		fprintf(f, "  %-20s%s", word,
+		    strlen(word) > 20 ? "\n                       " : " ");
 		col = 23;
 		usage_text(f, main_flags[i].help, 23, &col);
 		fputc('\n', f);

@@ -1,5 +1,6 @@
-// print: the client's output formats: event lines (shared by `events` and
-// `watch`), aligned tables, key/value blocks, times and durations.
+// print: the client's output formats: events (JSON lines, tables and CSV,
+// shared by `events` and `watch`), aligned tables, key/value blocks, times
+// and durations.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,35 +114,6 @@ weft_cli_event_id(json_t *ev)
 {
 	json_t *id = json_object_get(ev, "id");
 	return (json_is_integer(id) ? (uint64_t) json_integer_value(id) : 0);
-}
-
-const char *
-weft_cli_short_id(const char *run)
-{
-	size_t n = strlen(run);
-	return (n > 8 ? run + n - 8 : run);
-}
-
-void
-weft_cli_event_print(json_t *ev, enum weft_cli_evfmt fmt)
-{
-	char *cell[6];
-
-	if (fmt == WEFT_CLI_EV_JSON) {
-		weft_cli_print_json(ev);
-		return;
-	}
-	cell[0] = weft_cli_text(json_object_get(ev, "ts"), 0);
-	cell[1] = weft_cli_text(json_object_get(ev, "type"), 0);
-	cell[2] = weft_cli_text(json_object_get(ev, "run"), 0);
-	cell[3] = weft_cli_text(json_object_get(ev, "step"), 0);
-	cell[4] = weft_cli_text(json_object_get(ev, "attempt"), 0);
-	cell[5] = weft_cli_text(json_object_get(ev, "node"), 0);
-	printf("%-24s  %-21s  %-26s  %-16s  %-3s  %s\n", cell[0], cell[1],
-	    cell[2], cell[3], cell[4], cell[5]);
-	for (int i = 0; i < 6; i++) {
-		free(cell[i]);
-	}
 }
 
 void
@@ -335,4 +307,154 @@ weft_cli_table_print(weft_cli_table *t)
 	free(width);
 	free(t->cells);
 	memset(t, 0, sizeof(*t));
+}
+
+// ---- events ----
+
+// The columns of events in a table, and their widths when streamed (a
+// longer cell pushes the rest of its line to the right).
+static const struct evout_col {
+	const char *head;
+	const char *key;
+	int         width;
+} evout_cols[] = {
+	{ "ID", "id", 6 },
+	{ "TS", "ts", 24 },
+	{ "RUN", "run", 8 },
+	{ "TYPE", "type", 21 },
+	{ "STEP", "step", 12 },
+	{ "ATTEMPT", "attempt", 7 },
+	{ "NODE", "node", 12 },
+	{ "DATA", "data", 0 },
+};
+
+#define EVOUT_NCOLS (sizeof(evout_cols) / sizeof(evout_cols[0]))
+
+// The columns of events in CSV, in order (keys of the standard form).
+static const char *const evout_csv[] = { "id", "ts", "run", "seq", "type",
+	"step", "attempt", "node", "data" };
+
+#define EVOUT_NCSV (sizeof(evout_csv) / sizeof(evout_csv[0]))
+
+// evout_cells fills the table cells of an event (malloc'd; free each).
+// The run shows as its last 8 characters: a ULID's leading characters are
+// its timestamp and repeat across runs made together.
+static void
+evout_cells(json_t *ev, char **cell)
+{
+	for (size_t k = 0; k < EVOUT_NCOLS; k++) {
+		const char *key = evout_cols[k].key;
+		cell[k] = weft_cli_text(json_object_get(ev, key),
+		    strcmp(key, "data") == 0 ? WEFT_CLI_CELL_MAX : 0);
+		if (strcmp(key, "run") == 0 && strlen(cell[k]) > 8) {
+			memmove(cell[k], cell[k] + strlen(cell[k]) - 8, 9);
+		}
+	}
+}
+
+// evout_line prints one streamed table line of EVOUT_NCOLS cells.
+static void
+evout_line(const char *const *cell)
+{
+	for (size_t k = 0; k + 1 < EVOUT_NCOLS; k++) {
+		int pad = evout_cols[k].width - (int) table_width(cell[k]);
+		printf("%s%*s", cell[k], (pad > 0 ? pad : 0) + 2, "");
+	}
+	printf("%s\n", cell[EVOUT_NCOLS - 1]);
+}
+
+// evout_csv_field prints one CSV field, quoted when it holds a comma, a
+// quote or a line break, with quotes doubled (RFC 4180).
+static void
+evout_csv_field(const char *s, bool last)
+{
+	if (strpbrk(s, ",\"\r\n") == NULL) {
+		fputs(s, stdout);
+	} else {
+		putchar('"');
+		for (; *s != '\0'; s++) {
+			if (*s == '"') {
+				putchar('"');
+			}
+			putchar(*s);
+		}
+		putchar('"');
+	}
+	putchar(last ? '\n' : ',');
+}
+
+// evout_csv_row prints an event as a CSV row: strings as they are, null
+// empty, anything else (data) compact JSON.
+static void
+evout_csv_row(json_t *ev)
+{
+	for (size_t k = 0; k < EVOUT_NCSV; k++) {
+		json_t *v    = json_object_get(ev, evout_csv[k]);
+		bool    last = k + 1 == EVOUT_NCSV;
+		char   *text;
+
+		if (json_is_string(v)) {
+			evout_csv_field(json_string_value(v), last);
+		} else if (v == NULL || json_is_null(v)) {
+			evout_csv_field("", last);
+		} else {
+			text = weft_json_dump(v);
+			evout_csv_field(text, last);
+			free(text);
+		}
+	}
+}
+
+void
+weft_cli_evout_begin(weft_cli_evout *o)
+{
+	const char *head[EVOUT_NCOLS];
+
+	for (size_t k = 0; k < EVOUT_NCOLS; k++) {
+		head[k] = evout_cols[k].head;
+	}
+	if (o->fmt == WEFT_CLI_EV_CSV) {
+		for (size_t k = 0; k < EVOUT_NCSV; k++) {
+			evout_csv_field(evout_csv[k], k + 1 == EVOUT_NCSV);
+		}
+	} else if (o->fmt == WEFT_CLI_EV_TABLE && o->stream) {
+		evout_line(head);
+	} else if (o->fmt == WEFT_CLI_EV_TABLE) {
+		weft_cli_table_init(&o->table, EVOUT_NCOLS, head);
+	}
+}
+
+void
+weft_cli_evout_put(weft_cli_evout *o, json_t *ev)
+{
+	char              *cell[EVOUT_NCOLS];
+	const char *const *row = (const char *const *) cell;
+
+	switch (o->fmt) {
+	case WEFT_CLI_EV_JSONL:
+		weft_cli_print_json(ev);
+		break;
+	case WEFT_CLI_EV_CSV:
+		evout_csv_row(ev);
+		break;
+	case WEFT_CLI_EV_TABLE:
+		evout_cells(ev, cell);
+		if (o->stream) {
+			evout_line(row);
+		} else {
+			weft_cli_table_add(&o->table, row);
+		}
+		for (size_t k = 0; k < EVOUT_NCOLS; k++) {
+			free(cell[k]);
+		}
+		break;
+	}
+}
+
+void
+weft_cli_evout_end(weft_cli_evout *o)
+{
+	if (o->fmt == WEFT_CLI_EV_TABLE && !o->stream && o->table.ncols > 0) {
+		weft_cli_table_print(&o->table);
+	}
 }

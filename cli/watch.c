@@ -1,6 +1,8 @@
-// watch: following the coordinator's event stream. `weft watch` prints
-// events as they happen and fills the gaps pub/sub leaves (it drops under
-// load) from the store; `weft run --wait` waits for a run to end.
+// watch: following the coordinator's event stream, for `weft watch` and
+// `weft events --follow` alike: the stored events first, then the stream,
+// with the gaps pub/sub leaves (it drops under load) filled from the store.
+// Also `weft run --wait`, which only waits for the end of a run.
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,48 +12,68 @@
 #include "clock.h"
 #include "cli.h"
 
-#define WATCH_PAGE 1000     // events asked for per EventsRequest
-#define WATCH_IDLE_MS 1000  // ask the store after this long without events
+#define FOLLOW_PAGE 1000    // events asked for per EventsRequest
+#define FOLLOW_TICK_MS 200  // a quiet stream checks for signals this often
+#define FOLLOW_IDLE_MS 1000 // ask the store after this long without events
 #define WAIT_POLL_MS 1000   // `run --wait` asks for the status this often
 
-// One `weft watch`: what has been printed so far.
-typedef struct watch {
-	weft_cli           *c;
-	const char         *run;      // the run followed; NULL for every event
-	enum weft_cli_evfmt fmt;      // line format
-	uint64_t            last_id;  // id of the last event printed; 0: none
-	uint64_t            last_seq; // its per-run seq (following one run)
-	bool                done;     // the run's terminal event was printed
-} watch;
+// Set by SIGINT and SIGTERM while following: stop, and exit 0.
+static volatile sig_atomic_t follow_stopped;
 
-// watch_emit prints one event (borrowed) unless it was printed already:
-// the stream and the store overlap, and each id prints once, in order.
+// One following: where it is in the event log. Every event is seen once,
+// in id order, from the store or the stream; the filter decides which of
+// them print.
+typedef struct follow {
+	weft_cli                *c;
+	const weft_cli_evfilter *filter;
+	weft_cli_evout          *out;
+	const char              *run;      // the run followed; NULL: all
+	uint64_t                 seen_id;  // id of the last event seen
+	uint64_t                 seen_seq; // its seq (following one run)
+	uint64_t                 budget;   // how many more may print
+	bool anchored; // seen_id is a position in the log: an event after a
+	               // hole in the ids (seqs) after it means the stream
+	               // lost some
+	bool seam;     // following all, from the filtered stored part to the
+	               // first new live event: the store holds events the
+	               // filter left out, up to an id we do not know, so it
+	               // keeps filtering what fills a hole until then
+	bool done;     // the run followed ended
+} follow;
+
+// follow_see takes one event (borrowed) in id order: it prints if it
+// passes the filter and was not seen before (the stream and the store
+// overlap).
 static void
-watch_emit(watch *w, json_t *ev)
+follow_see(follow *f, json_t *ev)
 {
 	uint64_t    id   = weft_cli_event_id(ev);
 	json_t     *seq  = json_object_get(ev, "seq");
 	const char *type = json_string_value(json_object_get(ev, "type"));
 
-	if (id <= w->last_id) {
+	if (id <= f->seen_id) {
 		return;
 	}
-	weft_cli_event_print(ev, w->fmt);
-	w->last_id = id;
+	f->seen_id  = id;
+	f->anchored = true;
 	if (json_is_integer(seq)) {
-		w->last_seq = (uint64_t) json_integer_value(seq);
+		f->seen_seq = (uint64_t) json_integer_value(seq);
 	}
-	if (w->run != NULL && type != NULL && weft_cli_event_terminal(type)) {
-		w->done = true;
+	if (f->budget > 0 && weft_cli_evfilter_match(f->filter, ev)) {
+		weft_cli_evout_put(f->out, ev);
+		f->budget--;
+	}
+	if (f->run != NULL && type != NULL && weft_cli_event_terminal(type)) {
+		f->done = true;
 	}
 }
 
-// watch_fetch prints the stored events after the last one printed and
-// before stop_id, at most want of them (0: all there are), a page at a
-// time. `after` is an event id cursor for one run as for all, so the
-// cursor is always the last id printed. Returns an exit status.
+// follow_fetch takes the stored events after the last one seen and before
+// stop_id, a page at a time: at most want of them (0: all there are). The
+// store filters them (full) or only picks the run, and follow_see the
+// rest. Returns an exit status.
 static int
-watch_fetch(watch *w, uint64_t stop_id, uint64_t want)
+follow_fetch(follow *f, bool full, uint64_t stop_id, uint64_t want)
 {
 	Weft__ControlRequest req = WEFT__CONTROL_REQUEST__INIT;
 	Weft__EventsRequest  er  = WEFT__EVENTS_REQUEST__INIT;
@@ -61,15 +83,15 @@ watch_fetch(watch *w, uint64_t stop_id, uint64_t want)
 	uint64_t             before;
 	int                  rv;
 
+	weft_cli_evfilter_request(f->filter, full, &er);
 	req.req_case = WEFT__CONTROL_REQUEST__REQ_EVENTS;
 	req.events   = &er;
-	er.run_id    = (char *) (w->run != NULL ? w->run : "");
-	while (!stop && !w->done) {
-		before   = w->last_id;
-		er.after = w->last_id;
-		er.limit = want == 0 || want > WATCH_PAGE ? WATCH_PAGE
-		                                          : (uint32_t) want;
-		if ((rv = weft_cli_call(w->c, &req, &body)) != WEFT_CLI_OK) {
+	while (!stop && !f->done) {
+		before   = f->seen_id;
+		er.after = f->seen_id;
+		er.limit = want == 0 || want > FOLLOW_PAGE ? FOLLOW_PAGE
+		                                           : (uint32_t) want;
+		if ((rv = weft_cli_call(f->c, &req, &body)) != WEFT_CLI_OK) {
 			return (rv);
 		}
 		n = json_array_size(body);
@@ -78,17 +100,17 @@ watch_fetch(watch *w, uint64_t stop_id, uint64_t want)
 			if (weft_cli_event_id(norm) >= stop_id) {
 				stop = true;
 			} else {
-				watch_emit(w, norm);
+				follow_see(f, norm);
 			}
 			json_decref(norm);
-			if (stop || w->done) {
+			if (stop || f->done) {
 				break;
 			}
 		}
 		json_decref(body);
 		// A short page is the end of what the store holds; a page
-		// that printed nothing new would only repeat.
-		if (n < er.limit || w->last_id == before ||
+		// that brought nothing new would only repeat.
+		if (n < er.limit || f->seen_id == before ||
 		    (want != 0 && n >= want)) {
 			break;
 		}
@@ -97,35 +119,41 @@ watch_fetch(watch *w, uint64_t stop_id, uint64_t want)
 	return (WEFT_CLI_OK);
 }
 
-// watch_event handles one event from the stream (borrowed): first the
-// events the stream lost before it, then the event itself. Following one
-// run, a gap shows in its seq (its global ids are interleaved with other
-// runs'); following everything, in the global id.
+// follow_live takes one event from the stream (borrowed): first the events
+// the stream lost before it, then the event itself. Following one run, a
+// loss shows in its seq (its global ids interleave with other runs');
+// following everything, in the global id.
 static void
-watch_event(watch *w, const Weft__Event *ev)
+follow_live(follow *f, const Weft__Event *ev)
 {
 	uint64_t missing = 0;
 	json_t  *norm;
 
-	if (w->run != NULL && ev->seq > w->last_seq + 1) {
-		missing = ev->seq - w->last_seq - 1;
-	} else if (w->run == NULL && w->last_id != 0 &&
-	    ev->id > w->last_id + 1) {
-		missing = ev->id - w->last_id - 1;
+	if (ev->id <= f->seen_id) {
+		return;
+	}
+	if (f->anchored && f->run != NULL && ev->seq > f->seen_seq + 1) {
+		missing = ev->seq - f->seen_seq - 1;
+	} else if (f->anchored && f->run == NULL && ev->id > f->seen_id + 1) {
+		missing = ev->id - f->seen_id - 1;
 	}
 	if (missing > 0) {
-		// A failed fetch has been reported; print what we have.
-		(void) watch_fetch(w, ev->id, missing);
+		// At the seam, the hole also spans the stored events the
+		// filter left out: let the store filter them rather than
+		// fetch them all. A failed fetch has been reported; print
+		// what we have.
+		(void) follow_fetch(f, f->seam, ev->id, f->seam ? 0 : missing);
 	}
-	norm = weft_cli_event_from_pb(ev);
-	watch_emit(w, norm);
+	f->seam = false;
+	norm    = weft_cli_event_from_pb(ev);
+	follow_see(f, norm);
 	json_decref(norm);
 }
 
-// watch_events_url asks the coordinator where its events are published
+// follow_events_url asks the coordinator where its events are published
 // (malloc'd into *url).
 static int
-watch_events_url(weft_cli *c, char **url)
+follow_events_url(weft_cli *c, char **url)
 {
 	Weft__ControlRequest req  = WEFT__CONTROL_REQUEST__INIT;
 	Weft__InfoRequest    info = WEFT__INFO_REQUEST__INIT;
@@ -150,56 +178,127 @@ watch_events_url(weft_cli *c, char **url)
 	return (WEFT_CLI_OK);
 }
 
-int
-weft_cli_cmd_watch(weft_cli *c)
+static void
+follow_stop_cb(int sig)
 {
-	watch           w = { 0 };
-	Weft__Envelope *env;
-	nng_socket      sub;
-	char           *url = NULL, topic[256] = "";
-	int             rv, got;
+	(void) sig;
+	follow_stopped = 1;
+}
 
-	w.c   = c;
-	w.run = c->nargs > 0 ? c->args[0] : NULL;
-	w.fmt = c->json ? WEFT_CLI_EV_JSON : WEFT_CLI_EV_TEXT;
-	if ((rv = watch_events_url(c, &url)) != WEFT_CLI_OK) {
+// follow_signals makes SIGINT and SIGTERM end the following cleanly.
+static void
+follow_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = follow_stop_cb;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+// follow_stream takes the stream until the run ends, the stream fails or
+// a signal comes, asking the store after every quiet second: the stream
+// may have lost the latest events (a run's terminal one among them).
+static int
+follow_stream(follow *f, nng_socket sub, const char *url)
+{
+	Weft__Envelope *env;
+	int64_t         quiet = weft_clock_mono_ms();
+	int             got;
+
+	while (!f->done && !follow_stopped) {
+		if ((got = weft_cli_sub_recv(sub, FOLLOW_TICK_MS, &env)) < 0) {
+			fprintf(stderr, "weft: the event stream from %s "
+			                "closed\n",
+			    url);
+			return (WEFT_CLI_UNREACHABLE);
+		}
+		if (got > 0) {
+			for (size_t k = 0; k < env->events->n_events; k++) {
+				follow_live(f, env->events->events[k]);
+			}
+			weft_wire_free(env);
+			quiet = weft_clock_mono_ms();
+		} else if (weft_clock_mono_ms() - quiet >= FOLLOW_IDLE_MS) {
+			// A failure was reported; the next quiet second
+			// tries again.
+			if (f->anchored) {
+				(void) follow_fetch(f, f->seam, UINT64_MAX, 0);
+			}
+			quiet = weft_clock_mono_ms();
+		}
+	}
+	return (WEFT_CLI_OK);
+}
+
+int
+weft_cli_follow(weft_cli *c, const weft_cli_follow_opts *o)
+{
+	follow     f = { 0 };
+	nng_socket sub;
+	char      *url = NULL, topic[256] = "";
+	int        rv;
+
+	f.c       = c;
+	f.filter  = o->filter;
+	f.out     = o->out;
+	f.run     = o->filter->run;
+	f.seen_id = o->after;
+	f.budget  = o->limit != 0 ? o->limit : UINT64_MAX;
+	if ((rv = follow_events_url(c, &url)) != WEFT_CLI_OK) {
 		return (rv);
 	}
-	if (w.run != NULL) {
-		snprintf(topic, sizeof(topic), "run:%s", w.run);
+	if (f.run != NULL) {
+		snprintf(topic, sizeof(topic), "run:%s", f.run);
 	}
+	// Subscribed before asking the store, so nothing falls between the
+	// two: what happens meanwhile comes both ways and prints once.
 	if ((rv = weft_cli_sub_open(&sub, url, topic)) != 0) {
 		fprintf(stderr, "weft: cannot subscribe to events at %s: %s\n",
 		    url, nng_strerror(rv));
 		free(url);
 		return (WEFT_CLI_UNREACHABLE);
 	}
+	follow_signals();
 	// Lines go out as they happen, also into a pipe.
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	// Following one run: its story so far first. Subscribed before
-	// asking, so nothing falls between the two.
-	rv = w.run != NULL ? watch_fetch(&w, UINT64_MAX, 0) : WEFT_CLI_OK;
-	while (rv == WEFT_CLI_OK && !w.done) {
-		if ((got = weft_cli_sub_recv(sub, WATCH_IDLE_MS, &env)) < 0) {
-			fprintf(stderr, "weft: the event stream from %s "
-			                "closed\n",
-			    url);
-			rv = WEFT_CLI_UNREACHABLE;
-		} else if (got > 0) {
-			for (size_t k = 0; k < env->events->n_events; k++) {
-				watch_event(&w, env->events->events[k]);
-			}
-			weft_wire_free(env);
-		} else if (w.run != NULL || w.last_id != 0) {
-			// Quiet: the stream may have lost the latest events
-			// (a run's terminal one among them). A failure was
-			// reported; the next quiet second tries again.
-			(void) watch_fetch(&w, UINT64_MAX, 0);
-		}
+	weft_cli_evout_begin(f.out);
+	rv = WEFT_CLI_OK;
+	if (o->history) {
+		// The stored part, filtered by the store, all of it: past
+		// the limit it is seen without printing, so that the stream
+		// goes on after the end of it.
+		f.anchored = true;
+		rv         = follow_fetch(&f, true, UINT64_MAX, 0);
+		f.budget   = UINT64_MAX;
+		f.seam     = f.run == NULL;
 	}
+	if (rv == WEFT_CLI_OK) {
+		rv = follow_stream(&f, sub, url);
+	}
+	weft_cli_evout_end(f.out);
 	nng_close(sub);
 	free(url);
 	return (rv);
+}
+
+int
+weft_cli_cmd_watch(weft_cli *c)
+{
+	weft_cli_evfilter    f   = { 0 };
+	weft_cli_evout       out = { 0 };
+	weft_cli_follow_opts fo  = { 0 };
+
+	// One run: its story so far first. Everything: from now on.
+	f.run      = c->nargs > 0 ? c->args[0] : NULL;
+	out.fmt    = c->json ? WEFT_CLI_EV_JSONL : WEFT_CLI_EV_TABLE;
+	out.stream = true;
+	fo.filter  = &f;
+	fo.history = f.run != NULL;
+	fo.out     = &out;
+	return (weft_cli_follow(c, &fo));
 }
 
 // wait_stream waits up to ms for the terminal event of run_id on sub (NULL:

@@ -24,7 +24,7 @@
 #include <nng/protocol/reqrep0/rep.h>
 
 #define FAKE_MAX_REQS 256
-#define FAKE_CASES 9 // ControlRequest req_case values
+#define FAKE_CASES 10 // ControlRequest req_case values
 
 // A canned answer to one kind of request.
 typedef struct fake_reply {
@@ -53,8 +53,36 @@ typedef struct fake {
 
 static fake F;
 
+// fake_match applies the filters of an EventsRequest to a stored event the
+// way the coordinator does (the text is a substring of the data's JSON).
+static bool
+fake_match(const Weft__EventsRequest *er, json_t *ev)
+{
+	const char *type = json_string_value(json_object_get(ev, "type"));
+	const char *step = json_string_value(json_object_get(ev, "step"));
+	const char *node = json_string_value(json_object_get(ev, "node"));
+	bool        ok   = er->n_types == 0;
+	char       *data;
+
+	for (size_t i = 0; i < er->n_types; i++) {
+		ok = ok || strcmp(type, er->types[i]) == 0;
+	}
+	if (er->step_id[0] != '\0') {
+		ok = ok && step != NULL && strcmp(step, er->step_id) == 0;
+	}
+	if (er->node[0] != '\0') {
+		ok = ok && node != NULL && strcmp(node, er->node) == 0;
+	}
+	if (er->text[0] != '\0') {
+		data = json_dumps(json_object_get(ev, "data"), JSON_COMPACT);
+		ok   = ok && strstr(data, er->text) != NULL;
+		free(data);
+	}
+	return (ok);
+}
+
 // fake_events answers an EventsRequest from the store like the coordinator
-// would: run filter, id cursor, limit, ascending ids.
+// would: run and other filters, id cursor, limit, ascending ids.
 static char *
 fake_events(fake *f, const Weft__EventsRequest *er)
 {
@@ -69,7 +97,7 @@ fake_events(fake *f, const Weft__EventsRequest *er)
 		if (er->run_id[0] != '\0' && strcmp(run, er->run_id) != 0) {
 			continue;
 		}
-		if (id <= er->after) {
+		if (id <= er->after || !fake_match(er, ev)) {
 			continue;
 		}
 		if (er->limit != 0 && json_array_size(out) >= er->limit) {
@@ -226,49 +254,77 @@ fake_last(void)
 	return (F.reqs[F.nreqs - 1]->control);
 }
 
-// fake_commit stores one event and publishes it unless drop.
+// fake_store_add stores one event with data (JSON text; NULL: {"n":id}).
 static void
-fake_commit(uint64_t id, const char *run, uint64_t seq, const char *type,
-    const char *step, bool drop)
+fake_store_add(uint64_t id, const char *run, uint64_t seq, const char *type,
+    const char *step, const char *data)
 {
-	Weft__Event    ev  = WEFT__EVENT__INIT;
-	Weft__Envelope env = WEFT__ENVELOPE__INIT;
-	int64_t        ts  = 1767323045006 + (int64_t) id;
-	char           tsbuf[48], topic[64];
-	nng_msg       *msg;
+	char tsbuf[48], n[64];
 
+	snprintf(n, sizeof(n), "{\"n\":%llu}", (unsigned long long) id);
 	pthread_mutex_lock(&F.mu);
 	if (F.store == NULL) {
 		F.store = json_array();
 	}
 	json_array_append_new(F.store,
-	    json_pack("{s:I,s:s,s:I,s:s,s:s,s:s?,s:i,s:s,s:{s:I}}", "id",
+	    json_pack("{s:I,s:s,s:I,s:s,s:s,s:s?,s:i,s:s,s:o}", "id",
 	        (json_int_t) id, "run", run, "seq", (json_int_t) seq, "ts",
-	        weft_clock_format_rfc3339(ts, tsbuf), "type", type, "step",
-	        step, "attempt", step ? 1 : 0, "node", "w1", "data", "n",
-	        (json_int_t) id));
+	        weft_clock_format_rfc3339(1767323045006 + (int64_t) id, tsbuf),
+	        "type", type, "step", step, "attempt", step ? 1 : 0, "node",
+	        "w1", "data", json_loads(data ? data : n, 0, NULL)));
 	pthread_mutex_unlock(&F.mu);
-	if (drop) {
-		return;
-	}
-	ev.id        = id;
-	ev.run_id    = (char *) run;
-	ev.seq       = seq;
-	ev.ts_ms     = (uint64_t) ts;
-	ev.type      = (char *) type;
-	ev.step_id   = (char *) (step ? step : "");
-	ev.attempt   = step ? 1 : 0;
-	ev.node      = "w1";
-	ev.data_json = "{\"n\":0}";
+}
+
+// fake_publish publishes one event (as fake_store_add stores it) on its
+// run's topic.
+static void
+fake_publish(uint64_t id, const char *run, uint64_t seq, const char *type,
+    const char *step, const char *data)
+{
+	Weft__Event      ev    = WEFT__EVENT__INIT;
+	Weft__Envelope   env   = WEFT__ENVELOPE__INIT;
 	Weft__EventBatch batch = WEFT__EVENT_BATCH__INIT;
 	Weft__Event     *evp   = &ev;
-	batch.n_events         = 1;
-	batch.events           = &evp;
-	env.body_case          = WEFT__ENVELOPE__BODY_EVENTS;
-	env.events             = &batch;
+	char             topic[64], n[64];
+	nng_msg         *msg;
+
+	snprintf(n, sizeof(n), "{\"n\":%llu}", (unsigned long long) id);
+	ev.id          = id;
+	ev.run_id      = (char *) run;
+	ev.seq         = seq;
+	ev.ts_ms       = (uint64_t) (1767323045006 + (int64_t) id);
+	ev.type        = (char *) type;
+	ev.step_id     = (char *) (step ? step : "");
+	ev.attempt     = step ? 1 : 0;
+	ev.node        = "w1";
+	ev.data_json   = (char *) (data ? data : n);
+	batch.n_events = 1;
+	batch.events   = &evp;
+	env.body_case  = WEFT__ENVELOPE__BODY_EVENTS;
+	env.events     = &batch;
 	snprintf(topic, sizeof(topic), "run:%s", run);
 	cr_assert_eq(weft_wire_pack(&F.wire, &env, topic, &msg), WEFT_OK);
 	cr_assert_eq(nng_sendmsg(F.pub, msg, 0), 0);
+}
+
+// fake_commit_data stores one event and publishes it unless drop.
+static void
+fake_commit_data(uint64_t id, const char *run, uint64_t seq,
+    const char *type, const char *step, const char *data, bool drop)
+{
+	fake_store_add(id, run, seq, type, step, data);
+	if (!drop) {
+		fake_publish(id, run, seq, type, step, data);
+	}
+}
+
+// fake_commit stores one event with data {"n":id} and publishes it unless
+// drop.
+static void
+fake_commit(uint64_t id, const char *run, uint64_t seq, const char *type,
+    const char *step, bool drop)
+{
+	fake_commit_data(id, run, seq, type, step, NULL, drop);
 }
 
 // slurp reads a whole file (malloc'd; "" when missing).
@@ -613,8 +669,8 @@ Test(cli, usage_errors_exit_2)
 	free(err);
 	cr_assert_eq(weft(&out, &err, "help"), 0);
 	static const char *cmds[] = { "define", "run", "status", "runs",
-		"events", "watch", "workers", "cancel", "pause", "resume",
-		"retry", "info", "help" };
+		"events", "watch", "definitions", "workers", "cancel", "pause",
+		"resume", "retry", "info", "help" };
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		char line[64];
 		snprintf(line, sizeof(line), "\n  %s ", cmds[i]);
@@ -819,4 +875,267 @@ Test(cli, watch_all_fills_a_gap_in_global_ids)
 	}
 	cr_assert(fake_asked_after(2), "the gap was not fetched");
 	free(text);
+}
+
+Test(cli, events_text_and_times_reach_the_request)
+{
+	char   *out, *err;
+	int64_t now = weft_clock_wall_ms();
+
+	fake_canned(WEFT__CONTROL_REQUEST__REQ_EVENTS, 0, NULL, "[]");
+	cr_assert_eq(weft(&out, &err,
+	                 "events --text 'disk full' --since 15m "
+	                 "--until 2030-01-01T00:00:00Z"),
+	    0, "%s", err);
+	cr_assert_str_eq(out, "");
+	Weft__EventsRequest *er = fake_last()->events;
+	cr_assert_str_eq(er->text, "disk full");
+	cr_assert(er->since_ms >= (uint64_t) (now - 15 * 60000) &&
+	        er->since_ms <= (uint64_t) (now - 15 * 60000 + 60000),
+	    "since_ms %llu", (unsigned long long) er->since_ms);
+	cr_assert_eq(er->until_ms, 1893456000000ULL);
+	cr_assert_str_eq(er->run_id, "");
+	free(out);
+	free(err);
+
+	// A time that is none of the forms, and an empty range.
+	cr_assert_eq(weft(&out, &err, "events --since yesterday"), 2);
+	cr_assert(strstr(err, "--since wants") != NULL, "%s", err);
+	free(out);
+	free(err);
+	cr_assert_eq(weft(&out, &err, "events --since 2h --until 3h"), 2);
+	cr_assert(strstr(err, "--since must be before --until") != NULL, "%s",
+	    err);
+	free(out);
+	free(err);
+}
+
+Test(cli, events_csv_quotes_fields)
+{
+	char *out, *err;
+
+	fake_canned(WEFT__CONTROL_REQUEST__REQ_EVENTS, 0, NULL,
+	    "[{\"id\":7,\"run\":\"01R\",\"seq\":1,\"ts\":\"2026-01-02T03:04:05."
+	    "006Z\",\"type\":\"run_started\",\"step\":null,\"attempt\":null,"
+	    "\"node\":\"coord\",\"data\":{}},"
+	    "{\"id\":8,\"run\":\"01R\",\"seq\":2,\"ts\":\"2026-01-02T03:04:06."
+	    "000Z\",\"type\":\"step_failed\",\"step\":\"two\\nlines\","
+	    "\"attempt\":2,\"node\":\"w1\",\"data\":{\"error\":\"a,b "
+	    "\\\"q\\\"\\nc\"}}]");
+	cr_assert_eq(weft(&out, &err, "events --format csv"), 0, "%s", err);
+	cr_assert_str_eq(out,
+	    "id,ts,run,seq,type,step,attempt,node,data\n"
+	    "7,2026-01-02T03:04:05.006Z,01R,1,run_started,,,coord,{}\n"
+	    "8,2026-01-02T03:04:06.000Z,01R,2,step_failed,\"two\nlines\",2,w1,"
+	    "\"{\"\"error\"\":\"\"a,b \\\"\"q\\\"\"\\nc\"\"}\"\n");
+	free(out);
+	free(err);
+
+	// No events: the header alone.
+	fake_canned(WEFT__CONTROL_REQUEST__REQ_EVENTS, 0, NULL, "[]");
+	cr_assert_eq(weft(&out, &err, "events --format csv"), 0, "%s", err);
+	cr_assert_str_eq(out, "id,ts,run,seq,type,step,attempt,node,data\n");
+	free(out);
+	free(err);
+
+	// jsonl is the default's name; json stays an alias.
+	cr_assert_eq(weft(&out, &err, "events --format jsonl"), 0, "%s", err);
+	free(out);
+	free(err);
+	cr_assert_eq(weft(&out, &err, "events --format json"), 0, "%s", err);
+	free(out);
+	free(err);
+}
+
+Test(cli, events_bad_format_exits_2)
+{
+	char *out, *err;
+
+	cr_assert_eq(weft(&out, &err, "events --format xml"), 2);
+	cr_assert_str_eq(out, "");
+	cr_assert(strstr(err, "--format is jsonl, table or csv, not 'xml'") !=
+	        NULL,
+	    "%s", err);
+	free(out);
+	free(err);
+	cr_assert_eq(weft(&out, &err, "events --format csv --json"), 2);
+	free(out);
+	free(err);
+	cr_assert_eq(weft(&out, &err, "watch --follow"), 2);
+	free(out);
+	free(err);
+	cr_assert_eq(F.nreqs, 0, "a bad command line reached the coordinator");
+}
+
+// fake_info makes the fake say where its events are.
+static void
+fake_info(void)
+{
+	static char info[512];
+
+	snprintf(info, sizeof(info),
+	    "{\"name\":\"fake\",\"events_url\":\"%s\"}", F.events_url);
+	fake_canned(WEFT__CONTROL_REQUEST__REQ_INFO, 0, NULL, info);
+}
+
+// wait_lines waits until the file at path has n lines and returns its text
+// (malloc'd).
+static char *
+wait_lines(const char *path, int n)
+{
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(10000);
+	char   *text;
+
+	for (;;) {
+		text = slurp(path);
+		if (count_lines(text) >= n) {
+			return (text);
+		}
+		cr_assert_lt(weft_clock_mono_ms(), deadline,
+		    "only these lines came:\n%s", text);
+		free(text);
+		sleep_ms(20);
+	}
+}
+
+// fake_request_after returns the first EventsRequest with this cursor
+// (borrowed; NULL when none came).
+static Weft__EventsRequest *
+fake_request_after(uint64_t after)
+{
+	Weft__EventsRequest *found = NULL;
+
+	pthread_mutex_lock(&F.mu);
+	for (int i = 0; i < F.nreqs && found == NULL; i++) {
+		Weft__ControlRequest *r = F.reqs[i]->control;
+		if (r->req_case == WEFT__CONTROL_REQUEST__REQ_EVENTS &&
+		    r->events->after == after) {
+			found = r->events;
+		}
+	}
+	pthread_mutex_unlock(&F.mu);
+	return (found);
+}
+
+Test(cli, events_follow_goes_on_from_the_store_to_the_stream)
+{
+	char     log[1024], *text;
+	uint64_t ids[16];
+	pid_t    pid;
+	int      n;
+
+	// Stored before the client came; 3 is published only after it has
+	// read the store, so it comes both ways.
+	fake_info();
+	fake_store_add(1, "01A", 1, "run_started", NULL, NULL);
+	fake_store_add(2, "01B", 1, "run_started", NULL, NULL);
+	fake_store_add(3, "01A", 2, "step_ready", "a", NULL);
+	snprintf(log, sizeof(log), "%s/follow.log", F.dir);
+	char *argv[] = { "weft", "--coordinator", F.control_url, "events",
+		"--follow", NULL };
+	pid = weft_h_spawn(argv, log);
+	watch_ready(WEFT__CONTROL_REQUEST__REQ_EVENTS, 1);
+	text = wait_lines(log, 3);
+	free(text);
+
+	fake_publish(3, "01A", 2, "step_ready", "a", NULL);
+	fake_commit(4, "01B", 2, "run_succeeded", NULL, true); // lost
+	fake_commit(5, "01A", 3, "step_dispatched", "a", false);
+	fake_commit(6, "01A", 4, "step_succeeded", "a", false);
+
+	text = wait_lines(log, 6);
+	free(text);
+	sleep_ms(200); // nothing more may come
+	cr_assert_eq(kill(pid, SIGTERM), 0);
+	cr_assert_eq(wait_exit(pid, 5000), 0, "not a clean exit on SIGTERM");
+	text = slurp(log);
+	n    = ids_of(text, ids, 16);
+	cr_assert_eq(n, 6, "%s", text);
+	for (int i = 0; i < 6; i++) {
+		cr_assert_eq(ids[i], (uint64_t) i + 1, "%s", text);
+	}
+	cr_assert_not_null(fake_request_after(3), "the gap was not fetched");
+	free(text);
+}
+
+Test(cli, events_follow_filters_live_events)
+{
+	char     log[1024], *text;
+	uint64_t ids[16];
+	pid_t    pid;
+	int      n;
+
+	fake_info();
+	fake_store_add(1, "01R", 1, "run_started", NULL, NULL);
+	fake_store_add(2, "01R", 2, "step_failed", "a",
+	    "{\"error\":\"disk full\"}");
+	fake_store_add(3, "01R", 3, "step_failed", "b",
+	    "{\"error\":\"timeout\"}");
+	fake_store_add(4, "01OTHER", 1, "step_failed", "a",
+	    "{\"error\":\"disk full\"}");
+	snprintf(log, sizeof(log), "%s/follow.log", F.dir);
+	char *argv[] = { "weft", "--coordinator", F.control_url, "events",
+		"--run", "01R", "--type", "step_failed", "--text", "disk",
+		"--follow", NULL };
+	pid = weft_h_spawn(argv, log);
+	watch_ready(WEFT__CONTROL_REQUEST__REQ_EVENTS, 1);
+
+	// The stored part was asked for with every filter.
+	Weft__EventsRequest *er = fake_request_after(0);
+	cr_assert_not_null(er);
+	cr_assert_str_eq(er->run_id, "01R");
+	cr_assert_eq(er->n_types, 1);
+	cr_assert_str_eq(er->types[0], "step_failed");
+	cr_assert_str_eq(er->text, "disk");
+
+	fake_commit(5, "01R", 4, "step_ready", "c", false);
+	fake_commit_data(6, "01R", 5, "step_failed", "c",
+	    "{\"error\":\"disk full again\"}", true); // lost
+	fake_commit_data(7, "01R", 6, "step_failed", "d",
+	    "{\"error\":\"timeout\"}", false);
+	fake_commit_data(8, "01R", 7, "step_failed", "e",
+	    "{\"error\":\"disk gone\"}", false);
+	fake_commit(9, "01R", 8, "run_failed", NULL, false);
+
+	// The run's end (filtered out) ends the following.
+	cr_assert_eq(wait_exit(pid, 10000), 0, "did not end with the run");
+	text = slurp(log);
+	n    = ids_of(text, ids, 16);
+	cr_assert_eq(n, 3, "%s", text);
+	cr_assert(ids[0] == 2 && ids[1] == 6 && ids[2] == 8, "%s", text);
+	cr_assert(strstr(text, "\"data\":{\"error\":\"disk full again\"}") !=
+	        NULL,
+	    "%s", text);
+	free(text);
+}
+
+Test(cli, definitions_lists_the_latest_versions)
+{
+	static const char *body =
+	    "[{\"name\":\"diamond\",\"version\":3,\"params\":{\"who\":"
+	    "{\"type\":\"string\",\"default\":\"world\"},"
+	    "\"n\":{\"type\":\"number\"}},"
+	    "\"definition\":{\"name\":\"diamond\",\"steps\":[{\"id\":\"a\"},"
+	    "{\"id\":\"b\"},{\"id\":\"c\"},{\"id\":\"d\"}]},\"created_ms\":"
+	    "1767323045006},"
+	    "{\"name\":\"hello\",\"version\":1,\"params\":{},\"definition\":"
+	    "{\"name\":\"hello\",\"steps\":[{\"id\":\"greet\"}]},"
+	    "\"created_ms\":1767323046000}]";
+	char *out, *err;
+
+	fake_canned(WEFT__CONTROL_REQUEST__REQ_DEFINITIONS, 0, NULL, body);
+	cr_assert_eq(weft(&out, &err, "definitions"), 0, "%s", err);
+	cr_assert_eq(fake_last()->req_case,
+	    WEFT__CONTROL_REQUEST__REQ_DEFINITIONS);
+	cr_assert_str_eq(out,
+	    "NAME     VERSION  STEPS  PARAMS       CREATED\n"
+	    "diamond  3        4      who=world,n  2026-01-02T03:04:05.006Z\n"
+	    "hello    1        1      -            2026-01-02T03:04:06.000Z\n");
+	free(out);
+	free(err);
+
+	cr_assert_eq(weft(&out, &err, "definitions --json"), 0, "%s", err);
+	cr_assert(json_same(out, body), "%s", out);
+	free(out);
+	free(err);
 }
