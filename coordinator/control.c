@@ -201,6 +201,33 @@ control_run(weft_engine *e, engine_mail *m, int64_t now)
 	    json_pack("{s:s, s:s}", "run_id", id, "events_url", e->events_url));
 }
 
+// control_restore_unit restores one row of the steps projection (js) into
+// r: steps when items is false, map items when it is true.
+static void
+control_restore_unit(weft_engine *e, weft_run *r, json_t *js, bool items)
+{
+	const char          *name = json_string_value(json_object_get(js, "step_id"));
+	const char          *node = json_string_value(json_object_get(js, "node"));
+	enum weft_step_state st   = WEFT_STEP_PENDING;
+	weft_ref             u;
+
+	if (name == NULL || !engine_unit(r, name, &u) || (u.item >= 0) != items) {
+		return;
+	}
+	weft_step_state_parse(
+	    json_string_value(json_object_get(js, "status")), &st);
+	if (!weft_run_restore_step(r, u, st,
+	        (uint32_t) json_integer_value(json_object_get(js, "attempt")),
+	        node, json_object_get(js, "output"),
+	        json_string_value(json_object_get(js, "error")))) {
+		return;
+	}
+	if ((st == WEFT_STEP_DISPATCHED || st == WEFT_STEP_RUNNING) &&
+	    node != NULL && node[0] != '\0') {
+		sched_restore_inflight(e, node);
+	}
+}
+
 void
 control_restore_run(weft_engine *e, json_t *jr)
 {
@@ -226,27 +253,14 @@ control_restore_run(weft_engine *e, json_t *jr)
 	r->seq = (uint64_t) json_integer_value(json_object_get(jr, "last_seq"));
 	weft_run_state_parse(
 	    json_string_value(json_object_get(jr, "status")), &r->state);
-	json_array_foreach (json_object_get(jr, "steps"), k, js) {
-		long                 i  = weft_def_find(d->def,
-                    json_string_value(json_object_get(js, "step_id")));
-		enum weft_step_state st = WEFT_STEP_PENDING;
-		const char          *node =
-		    json_string_value(json_object_get(js, "node"));
-		if (i < 0) {
-			continue;
-		}
-		weft_step_state_parse(
-		    json_string_value(json_object_get(js, "status")), &st);
-		weft_run_restore_step(r, i, st,
-		    (uint32_t) json_integer_value(json_object_get(js, "attempt")),
-		    node, json_object_get(js, "output"),
-		    json_string_value(json_object_get(js, "error")));
-		if ((st == WEFT_STEP_DISPATCHED || st == WEFT_STEP_RUNNING) &&
-		    node != NULL) {
-			sched_restore_inflight(e, node);
+	engine_run_add(e, r, d);
+	// Steps first, then map items: an item's list comes from its step's
+	// dependencies, which must be back by then.
+	for (int pass = 0; pass < 2; pass++) {
+		json_array_foreach (json_object_get(jr, "steps"), k, js) {
+			control_restore_unit(e, r, js, pass == 1);
 		}
 	}
-	engine_run_add(e, r, d);
 	before = e->out.neffects;
 	if (r->state == WEFT_RUN_QUEUED) {
 		weft_run_start(r, weft_clock_wall_ms(), &e->out);

@@ -22,11 +22,11 @@ static const char *const def_param_fields[] = { "type", "default", "required",
 static const char *const def_param_types[]  = { "string", "int", "number",
 	 "bool", "object", "array", "any", NULL };
 static const char *const def_step_fields[]  = { "id", "type", "with",
-	 "depends_on", "retry", "timeout_ms", "trigger", "when", NULL };
+	 "depends_on", "retry", "timeout_ms", "trigger", "when", "map",
+	 "max_parallel", NULL };
 // Designed (DESIGN.md) but not implemented: rejected so that a definition
 // relying on them fails loudly instead of running without them.
-static const char *const def_step_reserved[] = { "map", "max_parallel",
-	"expand", NULL };
+static const char *const def_step_reserved[] = { "expand", NULL };
 static const char *const def_retry_fields[]  = { "max_attempts", "backoff",
 	 "initial_ms", "max_ms", "jitter", NULL };
 static const char *const def_backoffs[] = { "fixed", "linear", "exponential",
@@ -494,6 +494,38 @@ def_parse_when(const struct def_ctx *c, json_t *js, weft_def_step *st)
 	return (WEFT_OK);
 }
 
+// def_parse_map reads "map" (the path of the array to fan out over) and
+// "max_parallel" (at most that many items at once; only with map). Whether
+// the path names a dependency is checked when steps are linked.
+static weft_err
+def_parse_map(const struct def_ctx *c, json_t *js, weft_def_step *st)
+{
+	json_t  *v;
+	weft_err rv;
+
+	if ((rv = def_field(c, js, "map", "string", false, &v)) != WEFT_OK) {
+		return (rv);
+	}
+	if (v != NULL) {
+		const char *m = json_string_value(v);
+		if (strncmp(m, "input", 5) != 0 && strncmp(m, "params.", 7) != 0 &&
+		    strncmp(m, "steps.", 6) != 0) {
+			return (def_fail(c,
+			    "field \"map\": a path that starts with input, "
+			    "params or steps, such as steps.fetch.output.files"));
+		}
+		st->map = weft_xstrdup(m);
+	}
+	if ((rv = def_get_u32(c, js, "max_parallel", 1, UINT32_MAX,
+	         &st->max_parallel)) != WEFT_OK) {
+		return (rv);
+	}
+	if (st->max_parallel != 0 && st->map == NULL) {
+		return (def_fail(c, "field \"max_parallel\": only with \"map\""));
+	}
+	return (WEFT_OK);
+}
+
 // def_parse_step validates step i (js) and fills def->steps[i], except
 // for deps and outs.
 static weft_err
@@ -539,6 +571,9 @@ def_parse_step(struct def_parser *p, size_t i, json_t *js)
 		return (rv);
 	}
 	st->trigger = (enum weft_trigger) trigger;
+	if ((rv = def_parse_map(&c, js, st)) != WEFT_OK) {
+		return (rv);
+	}
 	return (def_parse_when(&c, js, st));
 }
 
@@ -624,9 +659,10 @@ def_when_ref(void *arg, const char *const *segs, size_t n, int col)
 	return (def_ref(arg, segs, n, where));
 }
 
-// def_with_refs checks every ${path} inside the strings of a `with` value.
+// def_with_refs checks every ${path} inside the strings of value v of
+// field ("with", or "map" for the map path written as a reference).
 static weft_err
-def_with_refs(struct def_when_arg *a, json_t *v)
+def_with_refs(struct def_when_arg *a, json_t *v, const char *field)
 {
 	const char *s, *open, *close;
 	json_t     *e;
@@ -637,13 +673,13 @@ def_with_refs(struct def_when_arg *a, json_t *v)
 		const char *key;
 		if (json_is_array(v)) {
 			json_array_foreach (v, k, e) {
-				if ((rv = def_with_refs(a, e)) != WEFT_OK) {
+				if ((rv = def_with_refs(a, e, field)) != WEFT_OK) {
 					return (rv);
 				}
 			}
 		} else {
 			json_object_foreach (v, key, e) {
-				if ((rv = def_with_refs(a, e)) != WEFT_OK) {
+				if ((rv = def_with_refs(a, e, field)) != WEFT_OK) {
 					return (rv);
 				}
 			}
@@ -663,17 +699,22 @@ def_with_refs(struct def_when_arg *a, json_t *v)
 		}
 		snprintf(path, sizeof(path), "%.*s", (int) (close - open - 2),
 		    open + 2);
-		snprintf(where, sizeof(where), "field \"with\": ${%s}", path);
+		snprintf(where, sizeof(where), "field \"%s\": ${%s}", field, path);
 		for (char *t = strtok(path, "."); t != NULL && n < 16;
 		     t = strtok(NULL, ".")) {
 			segs[n++] = t;
+		}
+		bool item = n > 0 && (strcmp(segs[0], "item") == 0 ||
+		                         strcmp(segs[0], "index") == 0);
+		if (item && a->p->def->steps[a->i].map != NULL) {
+			continue; // a map item's own element and position
 		}
 		if (n == 0 || (strcmp(segs[0], "input") != 0 &&
 		                  strcmp(segs[0], "params") != 0 &&
 		                  strcmp(segs[0], "steps") != 0)) {
 			return (def_fail(a->c,
-			    "%s: a reference starts with input, params or steps",
-			    where));
+			    "%s: a reference starts with input, params or steps%s",
+			    where, item ? " (item and index only in a map step)" : ""));
 		}
 		if ((rv = def_ref(a, segs, n, where)) != WEFT_OK) {
 			return (rv);
@@ -715,7 +756,20 @@ def_link_step(struct def_parser *p, size_t i, json_t *js)
 		p->def->steps[idx].nouts++;
 	}
 	if (st->with != NULL) {
-		weft_err rv = def_with_refs(&wa, st->with);
+		weft_err rv = def_with_refs(&wa, st->with, "with");
+		if (rv != WEFT_OK) {
+			return (rv);
+		}
+	}
+	if (st->map != NULL) {
+		// The same rule as a ${...}: written as one to reuse the check.
+		char     ref[600];
+		json_t  *tmp;
+		weft_err rv;
+		snprintf(ref, sizeof(ref), "${%s}", st->map);
+		tmp = json_string(ref);
+		rv  = def_with_refs(&wa, tmp, "map");
+		json_decref(tmp);
 		if (rv != WEFT_OK) {
 			return (rv);
 		}
@@ -968,6 +1022,7 @@ weft_def_free(weft_def *def)
 		free(st->deps);
 		free(st->outs);
 		free(st->when);
+		free(st->map);
 		weft_expr_free(st->when_expr);
 	}
 	free(def->steps);

@@ -50,6 +50,8 @@ typedef struct weft_def_step {
 	enum weft_trigger trigger;
 	char             *when;      // condition source, NULL if absent
 	struct weft_expr *when_expr; // compiled condition, NULL if absent
+	char             *map;       // fan-out: path of an array, NULL if none
+	uint32_t          max_parallel; // map items in flight at once, 0 = all
 } weft_def_step;
 
 typedef struct weft_def {

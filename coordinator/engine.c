@@ -31,6 +31,18 @@ engine_step_index(const weft_run *r, const char *step_id)
 	return (v == 0 ? -1 : (long) v - 1);
 }
 
+static long
+engine_find(const void *arg, const char *id)
+{
+	return (engine_step_index(arg, id));
+}
+
+bool
+engine_unit(const weft_run *r, const char *name, weft_ref *out)
+{
+	return (weft_ref_parse(name, engine_find, r, out));
+}
+
 void
 engine_run_add(weft_engine *e, weft_run *r, def_entry *d)
 {
@@ -134,9 +146,10 @@ engine_on_results(weft_engine *e, engine_mail *m, int64_t now)
 	for (size_t k = 0; k < b->n_results; k++) {
 		Weft__StepResult *sr = b->results[k];
 		weft_run         *r  = engine_run(e, sr->run_id);
-		long              i  = r ? engine_step_index(r, sr->step_id) : -1;
+		weft_ref          u;
 		json_t           *out = NULL;
-		if (i < 0) {
+		if (r == NULL || !engine_unit(r, sr->step_id, &u) ||
+		    weft_run_unit(r, u) == NULL) {
 			weft_log_debug("RESULT-UNKNOWN", "run=%s step=%s attempt=%u",
 			    sr->run_id, sr->step_id, sr->attempt);
 			continue;
@@ -150,7 +163,7 @@ engine_on_results(weft_engine *e, engine_mail *m, int64_t now)
 			.exit_code = sr->exit_code, .stderr_tail = sr->stderr_tail,
 			.node = m->env->sender, .started_ms = (int64_t) sr->started_ms,
 			.finished_ms = (int64_t) sr->finished_ms };
-		if (weft_run_result(r, i, &res, now, &e->out) == WEFT_OK) {
+		if (weft_run_result(r, u, &res, now, &e->out) == WEFT_OK) {
 			atomic_fetch_add(sr->ok ? &e->steps_succeeded
 			                        : &e->steps_failed, 1);
 			weft_hist_observe(&e->metrics.step_seconds,
@@ -206,20 +219,21 @@ engine_apply_internal(weft_engine *e, size_t from)
 {
 	for (size_t k = from; k < e->out.neffects; k++) {
 		weft_effect *f = &e->out.effects[k];
+		weft_ref     u = { f->step, f->item };
 		switch (f->kind) {
 		case WEFT_EFFECT_ENQUEUE:
-			sched_enqueue(e, f->run, f->step);
+			sched_enqueue(e, f->run, u);
 			break;
 		case WEFT_EFFECT_RETRY_TIMER:
-			sched_timer(e, TIMER_RETRY, f->run, f->step, f->attempt,
-			    f->at_ms);
+			sched_timer(e, TIMER_RETRY, f->run, u, f->attempt, f->at_ms);
 			break;
 		case WEFT_EFFECT_STEP_TIMEOUT:
-			sched_timer(e, TIMER_STEP_TIMEOUT, f->run, f->step,
-			    f->attempt, f->at_ms);
+			sched_timer(e, TIMER_STEP_TIMEOUT, f->run, u, f->attempt,
+			    f->at_ms);
 			break;
 		case WEFT_EFFECT_RUN_TIMEOUT:
-			sched_timer(e, TIMER_RUN_TIMEOUT, f->run, -1, 0, f->at_ms);
+			sched_timer(e, TIMER_RUN_TIMEOUT, f->run, WEFT_REF(-1), 0,
+			    f->at_ms);
 			break;
 		case WEFT_EFFECT_RELEASE:
 			sched_release(e, f->node);
@@ -233,10 +247,12 @@ engine_apply_internal(weft_engine *e, size_t from)
 // ---- commit and release ----
 
 // engine_number turns the batch's output events into store events: global
-// ids, per-run sequence numbers, one timestamp.
+// ids, per-run sequence numbers, one timestamp. texts has room for 2n
+// strings it allocates: data texts, then the names of map items.
 static weft_event *
 engine_number(weft_engine *e, int64_t now, char **texts)
 {
+	size_t n = e->out.nevents;
 	weft_event *evs = weft_xalloc(e->out.nevents * sizeof(*evs));
 
 	for (size_t k = 0; k < e->out.nevents; k++) {
@@ -249,6 +265,13 @@ engine_number(weft_engine *e, int64_t now, char **texts)
 		v->type           = o->type;
 		v->step_id = (o->run && o->step >= 0) ? o->run->def->steps[o->step].id
 		                                      : NULL;
+		if (o->run != NULL && o->item >= 0) {
+			char name[300];
+			weft_ref_name(o->run, (weft_ref) { o->step, o->item }, name,
+			    sizeof(name));
+			texts[n + k] = weft_xstrdup(name);
+			v->step_id   = texts[n + k];
+		}
 		v->attempt   = o->attempt;
 		v->node      = o->node;
 		v->data      = o->data;
@@ -328,13 +351,13 @@ engine_iteration(weft_engine *e, weft_mail *mail)
 		engine_reap_now(e);
 		return;
 	}
-	texts = weft_xalloc((n ? n : 1) * sizeof(*texts));
+	texts = weft_xalloc((n ? 2 * n : 1) * sizeof(*texts));
 	evs   = engine_number(e, now, texts);
 	if (n > 0) {
 		engine_commit(e, evs, n);
 	}
 	engine_release(e, evs, n);
-	for (size_t k = 0; k < n; k++) {
+	for (size_t k = 0; k < 2 * n; k++) {
 		free(texts[k]);
 	}
 	free(texts);

@@ -70,7 +70,7 @@ void     http_metrics_answer(http_call *h, char *text);
 // A batch of assignments in flight to one worker.
 typedef struct assign_item {
 	char     run_id[WEFT_ID_LEN + 1];
-	long     step;
+	weft_ref unit;
 	uint32_t attempt;
 } assign_item;
 
@@ -171,7 +171,7 @@ typedef struct weft_worker_rec {
 // One entry of a ready queue: a run (referenced) and a step.
 typedef struct ready_ent {
 	weft_run *run;
-	long      step;
+	weft_ref  unit;
 } ready_ent;
 
 typedef struct ready_queue {
@@ -185,7 +185,7 @@ typedef struct timer_ent {
 	int64_t         at_ms; // wall
 	enum timer_kind kind;
 	weft_run       *run;   // referenced
-	long            step;
+	weft_ref        unit;  // step -1 for the run's own timer
 	uint32_t        attempt;
 } timer_ent;
 
@@ -268,14 +268,15 @@ nng_msg *engine_control_reply(weft_engine *e, int code, const char *error,
     json_t *body);
 weft_run *engine_run(weft_engine *e, const char *id);
 long      engine_step_index(const weft_run *r, const char *step_id);
+bool      engine_unit(const weft_run *r, const char *name, weft_ref *out);
 void      engine_run_add(weft_engine *e, weft_run *r, def_entry *d);
 
 // sched.c
 weft_worker_rec *sched_worker_info(weft_engine *e, const Weft__WorkerInfo *wi,
     const char *peer, uint64_t round, int64_t now);
 void sched_survey_end(weft_engine *e, uint64_t round, int64_t now);
-void sched_enqueue(weft_engine *e, weft_run *r, long step);
-void sched_timer(weft_engine *e, enum timer_kind k, weft_run *r, long step,
+void sched_enqueue(weft_engine *e, weft_run *r, weft_ref u);
+void sched_timer(weft_engine *e, enum timer_kind k, weft_run *r, weft_ref u,
     uint32_t attempt, int64_t at_ms);
 void sched_fire_timers(weft_engine *e, int64_t now);
 int64_t sched_next_timer(weft_engine *e);

@@ -152,7 +152,7 @@ weft_out_fini(weft_out *o)
 	memset(o, 0, sizeof(*o));
 }
 
-void
+weft_out_event *
 weft_out_event_add(weft_out *o, const char *type, weft_run *run, long step,
     uint32_t attempt, const char *node, json_t *data)
 {
@@ -167,9 +167,11 @@ weft_out_event_add(weft_out *o, const char *type, weft_run *run, long step,
 	e->type    = type;
 	e->run     = run;
 	e->step    = step;
+	e->item    = -1;
 	e->attempt = attempt;
 	e->node    = (node != NULL && node[0] != '\0') ? node : NULL;
 	e->data    = data != NULL ? data : json_object();
+	return (e);
 }
 
 static weft_effect *
@@ -187,10 +189,11 @@ out_effect(weft_out *o, enum weft_effect_kind kind, weft_run *run, long step)
 	f->kind = kind;
 	f->run  = run;
 	f->step = step;
+	f->item = -1;
 	return (f);
 }
 
-// ---- runs ----
+// ---- runs and units ----
 
 weft_run *
 weft_run_alloc(const char *id, const weft_def *def, json_t *input,
@@ -215,6 +218,25 @@ weft_run_alloc(const char *id, const weft_def *def, json_t *input,
 	return (r);
 }
 
+// unit_clear frees what a unit owns and leaves it pending, empty.
+static void
+unit_clear(weft_step_rt *s)
+{
+	json_decref(s->output);
+	free(s->error);
+	s->output = NULL;
+	s->error  = NULL;
+	for (uint32_t k = 0; k < s->nitems; k++) {
+		unit_clear(&s->items[k]);
+	}
+	free(s->items);
+	json_decref(s->list);
+	s->items  = NULL;
+	s->list   = NULL;
+	s->nitems = s->items_next = s->items_ended = 0;
+	s->items_failed = s->items_active = 0;
+}
+
 void
 weft_run_free(weft_run *r)
 {
@@ -222,13 +244,45 @@ weft_run_free(weft_run *r)
 		return;
 	}
 	for (size_t i = 0; r->steps != NULL && i < r->def->nsteps; i++) {
-		json_decref(r->steps[i].output);
-		free(r->steps[i].error);
+		unit_clear(&r->steps[i]);
 	}
 	free(r->steps);
 	json_decref(r->input);
 	json_decref(r->params);
 	free(r);
+}
+
+weft_step_rt *
+weft_run_unit(weft_run *r, weft_ref u)
+{
+	if (u.step < 0 || (size_t) u.step >= r->def->nsteps) {
+		return (NULL);
+	}
+	if (u.item < 0) {
+		return (&r->steps[u.step]);
+	}
+	if ((uint32_t) u.item >= r->steps[u.step].nitems) {
+		return (NULL);
+	}
+	return (&r->steps[u.step].items[u.item]);
+}
+
+// unit_event adds an event about unit u.
+static void
+unit_event(weft_out *o, const char *type, weft_run *r, weft_ref u,
+    const char *node, json_t *data)
+{
+	weft_out_event *e = weft_out_event_add(o, type, r, u.step,
+	    weft_run_unit(r, u)->attempt, node, data);
+	e->item = u.item;
+}
+
+static weft_effect *
+unit_effect(weft_out *o, enum weft_effect_kind kind, weft_run *r, weft_ref u)
+{
+	weft_effect *f = out_effect(o, kind, r, u.step);
+	f->item        = u.item;
+	return (f);
 }
 
 static bool
@@ -237,32 +291,53 @@ step_in_flight_state(enum weft_step_state st)
 	return (st == WEFT_STEP_DISPATCHED || st == WEFT_STEP_RUNNING);
 }
 
-// step_goto moves step i to `to`, keeps the ended/failed counters true, and
-// reports a worker slot freed when an attempt stops being in flight.
-static void
-step_goto(weft_run *r, long i, enum weft_step_state to, weft_out *o)
+static bool
+item_active_state(enum weft_step_state st)
 {
-	weft_step_rt *s = &r->steps[i];
+	return (st != WEFT_STEP_PENDING && !weft_step_terminal(st));
+}
+
+// unit_goto moves unit u to `to`, keeps the ended/failed counters (of the
+// run for steps, of the map step for items) true, and reports a worker slot
+// freed when an attempt stops being in flight.
+static void
+unit_goto(weft_run *r, weft_ref u, enum weft_step_state to, weft_out *o)
+{
+	weft_step_rt *s    = weft_run_unit(r, u);
+	bool          was  = weft_step_terminal(s->state);
+	bool          now  = weft_step_terminal(to);
+	bool          wasf = s->state == WEFT_STEP_FAILED;
+	bool          nowf = to == WEFT_STEP_FAILED;
 
 	if (step_in_flight_state(s->state) && !step_in_flight_state(to)) {
-		weft_effect *f = out_effect(o, WEFT_EFFECT_RELEASE, r, i);
+		weft_effect *f = unit_effect(o, WEFT_EFFECT_RELEASE, r, u);
 		f->attempt     = s->attempt;
 		snprintf(f->node, sizeof(f->node), "%s", s->node);
 	}
-
-	if (weft_step_terminal(s->state)) {
-		r->nended--;
-		if (s->state == WEFT_STEP_FAILED) {
-			r->nfailed--;
-		}
-	}
-	if (weft_step_terminal(to)) {
-		r->nended++;
-		if (to == WEFT_STEP_FAILED) {
-			r->nfailed++;
-		}
+	if (u.item < 0) {
+		r->nended += (size_t) now - (size_t) was;
+		r->nfailed += (size_t) nowf - (size_t) wasf;
+	} else {
+		weft_step_rt *p = &r->steps[u.step];
+		p->items_ended += (uint32_t) now - (uint32_t) was;
+		p->items_failed += (uint32_t) nowf - (uint32_t) wasf;
+		p->items_active += (uint32_t) item_active_state(to) -
+		    (uint32_t) item_active_state(s->state);
 	}
 	s->state = to;
+}
+
+// unit_apply runs the pure step machine for unit u and moves it; the pair
+// must be legal (callers checked, or the caller's logic guarantees it).
+static void
+unit_apply(weft_run *r, weft_ref u, enum weft_step_input in, bool can_retry,
+    weft_out *o)
+{
+	enum weft_step_state to;
+	weft_err rv = weft_step_next(weft_run_unit(r, u)->state, in, can_retry, &to);
+
+	WEFT_ASSERT(rv == WEFT_OK);
+	unit_goto(r, u, to, o);
 }
 
 // step_doc builds the document expressions and templates read: input,
@@ -314,15 +389,111 @@ trigger_allows(const weft_run *r, long i)
 	}
 }
 
+// unit_ready makes unit u ready and queues it (unless the run is paused:
+// resume queues what is ready).
+static void
+unit_ready(weft_run *r, weft_ref u, weft_out *o)
+{
+	unit_apply(r, u, WEFT_STEP_IN_DEPS_MET, false, o);
+	unit_event(o, "step_ready", r, u, NULL, NULL);
+	unit_effect(o, WEFT_EFFECT_ENQUEUE, r, u);
+}
+
+// items_fill makes more items of map step i ready, as max_parallel allows.
+static void
+items_fill(weft_run *r, long i, weft_out *o)
+{
+	weft_step_rt *s   = &r->steps[i];
+	uint32_t      cap = r->def->steps[i].max_parallel;
+
+	while (s->items_next < s->nitems &&
+	    (cap == 0 || s->items_active < cap)) {
+		weft_ref u = { i, (long) s->items_next++ };
+		unit_ready(r, u, o);
+	}
+}
+
+// map_output collects the items' outputs, in list order.
+static json_t *
+map_output(const weft_step_rt *s)
+{
+	json_t *out = json_array();
+	for (uint32_t k = 0; k < s->nitems; k++) {
+		json_array_append(out,
+		    s->items[k].output ? s->items[k].output : json_null());
+	}
+	return (out);
+}
+
+// step_succeed ends step i (or a map step's aggregate) with output (taken).
+static void
+step_succeed(weft_run *r, long i, json_t *output, json_t *data, weft_out *o)
+{
+	weft_step_rt *s = &r->steps[i];
+
+	unit_apply(r, WEFT_REF(i), WEFT_STEP_IN_RESULT_OK, false, o);
+	json_decref(s->output);
+	s->output = output;
+	json_object_set(data, "output", output);
+	unit_event(o, "step_succeeded", r, WEFT_REF(i), s->node, data);
+}
+
+// step_fail_now fails step i for good with error (a step that could not
+// even start, or a map step whose items failed).
+static void
+step_fail_now(weft_run *r, long i, const char *error, weft_out *o)
+{
+	weft_step_rt *s = &r->steps[i];
+
+	unit_apply(r, WEFT_REF(i), WEFT_STEP_IN_RESULT_FAIL, false, o);
+	free(s->error);
+	s->error = weft_xstrdup(error);
+	unit_event(o, "step_failed", r, WEFT_REF(i), NULL,
+	    json_pack("{s:s}", "error", error));
+}
+
+// map_expand turns ready map step i into its items: the array at the
+// step's map path. Returns true when the step ended at once (not an
+// array, or empty).
+static bool
+map_expand(weft_run *r, long i, weft_out *o)
+{
+	const weft_def_step *d   = &r->def->steps[i];
+	weft_step_rt        *s   = &r->steps[i];
+	json_t              *doc = step_doc(r, i);
+	json_t              *list = weft_json_path(doc, d->map);
+	char                 err[512];
+
+	if (!json_is_array(list)) {
+		snprintf(err, sizeof(err), "map: %s is %s, not an array", d->map,
+		    list == NULL ? "missing" : "not a list");
+		json_decref(doc);
+		step_fail_now(r, i, err, o);
+		return (true);
+	}
+	s->list   = json_incref(list);
+	s->nitems = (uint32_t) json_array_size(list);
+	s->items  = weft_xalloc((s->nitems ? s->nitems : 1) * sizeof(*s->items));
+	json_decref(doc);
+	unit_apply(r, WEFT_REF(i), WEFT_STEP_IN_EXPAND, false, o);
+	unit_event(o, "step_expanded", r, WEFT_REF(i), NULL,
+	    json_pack("{s:i}", "count", (int) s->nitems));
+	if (s->nitems == 0) {
+		step_succeed(r, i, json_array(), json_object(), o);
+		return (true);
+	}
+	items_fill(r, i, o);
+	return (false);
+}
+
 // step_resolve decides a pending step whose dependencies have all ended:
-// ready (and queued), or skipped. Returns true when it ended (skipped), so
-// the caller propagates to its dependents.
+// ready (and queued, or expanded into items), or skipped. Returns true
+// when it ended, so the caller propagates to its dependents.
 static bool
 step_resolve(weft_run *r, long i, weft_out *o)
 {
-	const weft_def_step *d = &r->def->steps[i];
+	const weft_def_step *d   = &r->def->steps[i];
 	const char          *why = NULL;
-	enum weft_step_state to;
 
 	if (!trigger_allows(r, i)) {
 		why = "trigger rule not met";
@@ -334,18 +505,17 @@ step_resolve(weft_run *r, long i, weft_out *o)
 		json_decref(doc);
 	}
 	if (why != NULL) {
-		weft_step_next(r->steps[i].state, WEFT_STEP_IN_DEPS_UNMET, false,
-		    &to);
-		step_goto(r, i, to, o);
-		weft_out_event_add(o, "step_skipped", r, i, r->steps[i].attempt,
-		    NULL, json_pack("{s:s}", "reason", why));
+		unit_apply(r, WEFT_REF(i), WEFT_STEP_IN_DEPS_UNMET, false, o);
+		unit_event(o, "step_skipped", r, WEFT_REF(i), NULL,
+		    json_pack("{s:s}", "reason", why));
 		return (true);
 	}
-	weft_step_next(r->steps[i].state, WEFT_STEP_IN_DEPS_MET, false, &to);
-	step_goto(r, i, to, o);
-	weft_out_event_add(o, "step_ready", r, i, r->steps[i].attempt, NULL,
-	    NULL);
-	out_effect(o, WEFT_EFFECT_ENQUEUE, r, i);
+	if (d->map != NULL) {
+		unit_apply(r, WEFT_REF(i), WEFT_STEP_IN_DEPS_MET, false, o);
+		unit_event(o, "step_ready", r, WEFT_REF(i), NULL, NULL);
+		return (map_expand(r, i, o));
+	}
+	unit_ready(r, WEFT_REF(i), o);
 	return (false);
 }
 
@@ -386,11 +556,9 @@ run_check_done(weft_run *r, weft_out *o)
 static void
 step_ended(weft_run *r, long i, weft_out *o)
 {
-	long  *stack = NULL;
-	size_t n = 0, cap = 0;
+	long  *stack = weft_xalloc(16 * sizeof(*stack));
+	size_t n = 0, cap = 16;
 
-	stack      = weft_xalloc(16 * sizeof(*stack));
-	cap        = 16;
 	stack[n++] = i;
 	while (n > 0) {
 		const weft_def_step *d = &r->def->steps[stack[--n]];
@@ -412,6 +580,49 @@ step_ended(weft_run *r, long i, weft_out *o)
 	}
 	free(stack);
 	run_check_done(r, o);
+}
+
+// item_ended follows the end of an item of map step i: more items start,
+// and once every item has ended the step ends, succeeded only if every
+// item did.
+static void
+item_ended(weft_run *r, long i, weft_out *o)
+{
+	weft_step_rt *s = &r->steps[i];
+	char          err[600];
+
+	if (r->state == WEFT_RUN_RUNNING || r->state == WEFT_RUN_PAUSED) {
+		items_fill(r, i, o);
+	}
+	if (s->items_ended < s->nitems || weft_step_terminal(s->state)) {
+		return;
+	}
+	if (s->items_failed == 0) {
+		step_succeed(r, i, map_output(s), json_object(), o);
+	} else {
+		for (uint32_t k = 0; k < s->nitems; k++) {
+			if (s->items[k].state == WEFT_STEP_FAILED) {
+				snprintf(err, sizeof(err),
+				    "%u of %u items failed; item %u: %s",
+				    s->items_failed, s->nitems, k,
+				    s->items[k].error ? s->items[k].error : "failed");
+				break;
+			}
+		}
+		step_fail_now(r, i, err, o);
+	}
+	step_ended(r, i, o);
+}
+
+// unit_ended propagates the end of unit u.
+static void
+unit_ended(weft_run *r, weft_ref u, weft_out *o)
+{
+	if (u.item < 0) {
+		step_ended(r, u.step, o);
+	} else {
+		item_ended(r, u.step, o);
+	}
 }
 
 weft_err
@@ -439,30 +650,39 @@ weft_run_start(weft_run *r, int64_t now, weft_out *o)
 	return (WEFT_OK);
 }
 
+// unit_check returns unit u when it exists and takes `in` now (and, when
+// attempt is not 0, when attempt is its current one); NULL otherwise.
+static weft_step_rt *
+unit_check(weft_run *r, weft_ref u, uint32_t attempt, enum weft_step_input in)
+{
+	weft_step_rt        *s = weft_run_unit(r, u);
+	enum weft_step_state to;
+
+	if (s == NULL || (attempt != 0 && attempt != s->attempt) ||
+	    weft_step_next(s->state, in, true, &to) != WEFT_OK) {
+		return (NULL);
+	}
+	return (s);
+}
+
 weft_err
 weft_run_dispatched(
-    weft_run *r, long i, const char *node, int64_t now, weft_out *o)
+    weft_run *r, weft_ref u, const char *node, int64_t now, weft_out *o)
 {
-	weft_step_rt        *s = &r->steps[i];
-	enum weft_step_state to;
-	weft_err             err;
-	uint32_t             tmo = r->def->steps[i].timeout_ms;
+	weft_step_rt *s;
+	uint32_t      tmo;
 
-	if (r->state != WEFT_RUN_RUNNING) {
+	if (r->state != WEFT_RUN_RUNNING ||
+	    (s = unit_check(r, u, 0, WEFT_STEP_IN_DISPATCH)) == NULL) {
 		return (WEFT_ESTATE);
 	}
-	err = weft_step_next(s->state, WEFT_STEP_IN_DISPATCH, false, &to);
-	if (err != WEFT_OK) {
-		return (err);
-	}
-	step_goto(r, i, to, o);
+	unit_apply(r, u, WEFT_STEP_IN_DISPATCH, false, o);
 	s->attempt++;
 	s->started_ms = now;
 	snprintf(s->node, sizeof(s->node), "%s", node);
-	weft_out_event_add(o, "step_dispatched", r, i, s->attempt, s->node,
-	    NULL);
-	if (tmo > 0) {
-		weft_effect *f = out_effect(o, WEFT_EFFECT_STEP_TIMEOUT, r, i);
+	unit_event(o, "step_dispatched", r, u, s->node, NULL);
+	if ((tmo = r->def->steps[u.step].timeout_ms) > 0) {
+		weft_effect *f = unit_effect(o, WEFT_EFFECT_STEP_TIMEOUT, r, u);
 		f->attempt     = s->attempt;
 		f->at_ms       = now + tmo;
 	}
@@ -470,92 +690,86 @@ weft_run_dispatched(
 }
 
 weft_err
-weft_run_accepted(weft_run *r, long i, uint32_t attempt, weft_out *o)
+weft_run_accepted(weft_run *r, weft_ref u, uint32_t attempt, weft_out *o)
 {
-	weft_step_rt        *s = &r->steps[i];
-	enum weft_step_state to;
+	weft_step_rt *s = unit_check(r, u, attempt, WEFT_STEP_IN_ACCEPTED);
 
-	if (attempt != s->attempt ||
-	    weft_step_next(s->state, WEFT_STEP_IN_ACCEPTED, false, &to) !=
-	        WEFT_OK) {
+	if (s == NULL) {
 		return (WEFT_ESTATE);
 	}
-	step_goto(r, i, to, o);
-	weft_out_event_add(o, "step_started", r, i, attempt, s->node, NULL);
+	unit_apply(r, u, WEFT_STEP_IN_ACCEPTED, false, o);
+	unit_event(o, "step_started", r, u, s->node, NULL);
 	return (WEFT_OK);
 }
 
 weft_err
-weft_run_rejected(weft_run *r, long i, uint32_t attempt, const char *reason,
-    weft_out *o)
+weft_run_rejected(weft_run *r, weft_ref u, uint32_t attempt,
+    const char *reason, weft_out *o)
 {
-	weft_step_rt        *s = &r->steps[i];
-	enum weft_step_state to;
+	weft_step_rt *s = unit_check(r, u, attempt, WEFT_STEP_IN_REJECTED);
 
-	if (attempt != s->attempt ||
-	    weft_step_next(s->state, WEFT_STEP_IN_REJECTED, false, &to) !=
-	        WEFT_OK) {
+	if (s == NULL) {
 		return (WEFT_ESTATE);
 	}
-	step_goto(r, i, to, o);
-	weft_out_event_add(o, "step_ready", r, i, attempt, s->node,
+	unit_apply(r, u, WEFT_STEP_IN_REJECTED, false, o);
+	unit_event(o, "step_ready", r, u, s->node,
 	    json_pack("{s:s}", "rejected", reason ? reason : ""));
 	s->node[0] = '\0';
 	if (r->state == WEFT_RUN_RUNNING) {
-		out_effect(o, WEFT_EFFECT_ENQUEUE, r, i);
+		unit_effect(o, WEFT_EFFECT_ENQUEUE, r, u);
 	}
 	return (WEFT_OK);
 }
 
-// step_jitter_ms spreads retries deterministically (pure code reads no
-// random source): +-20% from a hash of run, step and attempt.
+// unit_jitter_ms spreads retries deterministically (pure code reads no
+// random source): +-20% from a hash of run, unit and attempt.
 static uint32_t
-step_jitter_ms(const weft_run *r, long i, uint32_t attempt, uint32_t delay)
+unit_jitter_ms(const weft_run *r, weft_ref u, uint32_t attempt, uint32_t delay)
 {
 	uint64_t h = 1469598103934665603ull;
+	uint64_t spread = (uint64_t) delay * 40 / 100;
+
 	for (const char *p = r->id; *p != '\0'; p++) {
 		h = (h ^ (uint8_t) *p) * 1099511628211ull;
 	}
-	h = (h ^ (uint64_t) i ^ ((uint64_t) attempt << 32)) * 1099511628211ull;
-	uint64_t spread = (uint64_t) delay * 40 / 100;
+	h = (h ^ (uint64_t) u.step ^ ((uint64_t) u.item << 20) ^
+	        ((uint64_t) attempt << 40)) *
+	    1099511628211ull;
 	if (spread == 0) {
 		return (delay);
 	}
 	return ((uint32_t) (delay - spread / 2 + h % (spread + 1)));
 }
 
-// step_bad_end applies a failure, loss or timeout of step i's attempt:
+// unit_bad_end applies a failure, loss or timeout of unit u's attempt:
 // retry_wait with a backoff timer while the budget lasts, else failed.
 static void
-step_bad_end(weft_run *r, long i, enum weft_step_input in, json_t *data,
+unit_bad_end(weft_run *r, weft_ref u, enum weft_step_input in, json_t *data,
     int64_t now, weft_out *o)
 {
-	weft_step_rt        *s   = &r->steps[i];
-	const weft_retry    *pol = &r->def->steps[i].retry;
-	bool                 can;
-	enum weft_step_state to;
+	weft_step_rt     *s   = weft_run_unit(r, u);
+	const weft_retry *pol = &r->def->steps[u.step].retry;
+	bool              can;
 
 	if (in == WEFT_STEP_IN_LOST) {
 		can = ++s->lost <= WEFT_RUN_MAX_LOST;
 	} else {
 		can = ++s->failures < pol->max_attempts;
 	}
-	weft_step_next(s->state, in, can, &to);
-	step_goto(r, i, to, o);
-	if (to == WEFT_STEP_RETRY_WAIT) {
+	unit_apply(r, u, in, can, o);
+	if (s->state == WEFT_STEP_RETRY_WAIT) {
 		uint32_t     delay = 0;
 		weft_effect *f;
 		if (in != WEFT_STEP_IN_LOST) {
 			delay = weft_retry_delay_ms(pol, s->failures + 1);
 			if (pol->jitter) {
-				delay = step_jitter_ms(r, i, s->attempt, delay);
+				delay = unit_jitter_ms(r, u, s->attempt, delay);
 			}
 		}
 		s->due_ms = now + delay;
 		json_object_set_new(data, "delay_ms", json_integer(delay));
-		weft_out_event_add(o, "step_retry_scheduled", r, i, s->attempt,
-		    s->node, data);
-		f          = out_effect(o, WEFT_EFFECT_RETRY_TIMER, r, i);
+		unit_event(o, "step_retry_scheduled", r, u, s->node, data);
+		f          = unit_effect(o, WEFT_EFFECT_RETRY_TIMER, r, u);
 		f->attempt = s->attempt;
 		f->at_ms   = s->due_ms;
 		s->node[0] = '\0';
@@ -564,48 +778,52 @@ step_bad_end(weft_run *r, long i, enum weft_step_input in, json_t *data,
 	free(s->error);
 	s->error = weft_xstrdup(
 	    json_string_value(json_object_get(data, "error")));
-	weft_out_event_add(o, "step_failed", r, i, s->attempt, s->node, data);
-	step_ended(r, i, o);
+	unit_event(o, "step_failed", r, u, s->node, data);
+	unit_ended(r, u, o);
 }
 
 // result_stale records a result that cannot apply. A repeat of the result
 // already applied (a worker re-sending before our ack reached it) is
 // dropped without an event: it is the same fact, not a new one.
 static weft_err
-result_stale(weft_run *r, long i, const weft_result *res, weft_out *o)
+result_stale(weft_run *r, weft_ref u, const weft_result *res, weft_out *o)
 {
-	weft_step_rt *s = &r->steps[i];
+	weft_step_rt   *s = weft_run_unit(r, u);
+	weft_out_event *e;
 
 	if (res->attempt == s->attempt &&
 	    (s->state == WEFT_STEP_SUCCEEDED || s->state == WEFT_STEP_FAILED ||
 	        s->state == WEFT_STEP_RETRY_WAIT)) {
 		return (WEFT_ESTATE);
 	}
-	weft_out_event_add(o, "result_ignored", r, i, res->attempt, res->node,
+	e = weft_out_event_add(o, "result_ignored", r, u.step, res->attempt,
+	    res->node,
 	    json_pack("{s:s, s:I, s:s, s:b}", "reason",
 	        res->attempt != s->attempt ? "attempt is not current"
 	                                   : "step is not running",
 	        "current_attempt", (json_int_t) s->attempt, "state",
 	        weft_step_state_name(s->state), "ok", res->ok));
+	e->item = u.item;
 	return (WEFT_ESTATE);
 }
 
 weft_err
-weft_run_result(
-    weft_run *r, long i, const weft_result *res, int64_t now, weft_out *o)
+weft_run_result(weft_run *r, weft_ref u, const weft_result *res, int64_t now,
+    weft_out *o)
 {
-	weft_step_rt        *s = &r->steps[i];
-	enum weft_step_state to;
-	json_t              *data;
-	int64_t dur = res->finished_ms > res->started_ms
-	    ? res->finished_ms - res->started_ms
-	    : 0;
+	weft_step_rt *s = weft_run_unit(r, u);
+	json_t       *data;
+	int64_t       dur = res->finished_ms > res->started_ms
+	          ? res->finished_ms - res->started_ms
+	          : 0;
 
-	if (res->attempt != s->attempt ||
-	    weft_step_next(s->state,
-	        res->ok ? WEFT_STEP_IN_RESULT_OK : WEFT_STEP_IN_RESULT_FAIL,
-	        true, &to) != WEFT_OK) {
-		return (result_stale(r, i, res, o));
+	if (s == NULL || (u.item < 0 && r->def->steps[u.step].map != NULL)) {
+		return (WEFT_EINVAL); // no such unit: nothing ran it
+	}
+	if (unit_check(r, u, res->attempt,
+	        res->ok ? WEFT_STEP_IN_RESULT_OK : WEFT_STEP_IN_RESULT_FAIL) ==
+	    NULL) {
+		return (result_stale(r, u, res, o));
 	}
 	if (!res->ok) {
 		data = json_pack("{s:s, s:I}", "error",
@@ -618,123 +836,121 @@ weft_run_result(
 			json_object_set_new(data, "stderr_tail",
 			    json_string(res->stderr_tail));
 		}
-		step_bad_end(r, i, WEFT_STEP_IN_RESULT_FAIL, data, now, o);
+		unit_bad_end(r, u, WEFT_STEP_IN_RESULT_FAIL, data, now, o);
 		return (WEFT_OK);
 	}
-	step_goto(r, i, to, o);
+	unit_apply(r, u, WEFT_STEP_IN_RESULT_OK, true, o);
 	json_decref(s->output);
 	s->output = json_incref(res->output != NULL ? res->output : json_null());
-	weft_out_event_add(o, "step_succeeded", r, i, s->attempt, s->node,
+	unit_event(o, "step_succeeded", r, u, s->node,
 	    json_pack("{s:O, s:I}", "output", s->output, "duration_ms",
 	        (json_int_t) dur));
-	step_ended(r, i, o);
+	unit_ended(r, u, o);
 	return (WEFT_OK);
 }
 
 weft_err
-weft_run_lost(weft_run *r, long i, int64_t now, weft_out *o)
+weft_run_lost(weft_run *r, weft_ref u, int64_t now, weft_out *o)
 {
-	weft_step_rt        *s = &r->steps[i];
-	enum weft_step_state to;
+	weft_step_rt *s = unit_check(r, u, 0, WEFT_STEP_IN_LOST);
 
-	if (weft_step_next(s->state, WEFT_STEP_IN_LOST, true, &to) != WEFT_OK) {
+	if (s == NULL) {
 		return (WEFT_ESTATE);
 	}
-	weft_out_event_add(o, "step_lost", r, i, s->attempt, s->node, NULL);
-	step_bad_end(r, i, WEFT_STEP_IN_LOST,
+	unit_event(o, "step_lost", r, u, s->node, NULL);
+	unit_bad_end(r, u, WEFT_STEP_IN_LOST,
 	    json_pack("{s:s}", "error", "worker lost"), now, o);
 	return (WEFT_OK);
 }
 
 weft_err
 weft_run_timeout(
-    weft_run *r, long i, uint32_t attempt, int64_t now, weft_out *o)
+    weft_run *r, weft_ref u, uint32_t attempt, int64_t now, weft_out *o)
 {
-	weft_step_rt        *s = &r->steps[i];
-	enum weft_step_state to;
-	weft_effect         *f;
+	weft_step_rt *s = unit_check(r, u, attempt, WEFT_STEP_IN_TIMEOUT);
+	weft_effect  *f;
 
-	if (attempt != s->attempt ||
-	    weft_step_next(s->state, WEFT_STEP_IN_TIMEOUT, true, &to) !=
-	        WEFT_OK) {
+	if (s == NULL) {
 		return (WEFT_ESTATE);
 	}
-	f          = out_effect(o, WEFT_EFFECT_ABORT, r, i);
+	f          = unit_effect(o, WEFT_EFFECT_ABORT, r, u);
 	f->attempt = attempt;
 	snprintf(f->node, sizeof(f->node), "%s", s->node);
-	weft_out_event_add(o, "step_timed_out", r, i, attempt, s->node,
+	unit_event(o, "step_timed_out", r, u, s->node,
 	    json_pack("{s:I}", "timeout_ms",
-	        (json_int_t) r->def->steps[i].timeout_ms));
-	step_bad_end(r, i, WEFT_STEP_IN_TIMEOUT,
+	        (json_int_t) r->def->steps[u.step].timeout_ms));
+	unit_bad_end(r, u, WEFT_STEP_IN_TIMEOUT,
 	    json_pack("{s:s}", "error", "timed out"), now, o);
 	return (WEFT_OK);
 }
 
 weft_err
-weft_run_retry_due(weft_run *r, long i, uint32_t attempt, weft_out *o)
+weft_run_retry_due(weft_run *r, weft_ref u, uint32_t attempt, weft_out *o)
 {
-	weft_step_rt        *s = &r->steps[i];
-	enum weft_step_state to;
-
-	if (attempt != s->attempt ||
-	    weft_step_next(s->state, WEFT_STEP_IN_RETRY_DUE, false, &to) !=
-	        WEFT_OK) {
+	if (unit_check(r, u, attempt, WEFT_STEP_IN_RETRY_DUE) == NULL) {
 		return (WEFT_ESTATE);
 	}
-	step_goto(r, i, to, o);
-	weft_out_event_add(o, "step_ready", r, i, attempt, NULL, NULL);
+	unit_apply(r, u, WEFT_STEP_IN_RETRY_DUE, false, o);
+	unit_event(o, "step_ready", r, u, NULL, NULL);
 	if (r->state == WEFT_RUN_RUNNING) {
-		out_effect(o, WEFT_EFFECT_ENQUEUE, r, i);
+		unit_effect(o, WEFT_EFFECT_ENQUEUE, r, u);
 	}
 	return (WEFT_OK);
 }
 
 weft_err
 weft_run_fail_step(
-    weft_run *r, long i, const char *error, int64_t now, weft_out *o)
+    weft_run *r, weft_ref u, const char *error, int64_t now, weft_out *o)
 {
-	weft_step_rt        *s = &r->steps[i];
-	enum weft_step_state to;
+	weft_step_rt *s = unit_check(r, u, 0, WEFT_STEP_IN_RESULT_FAIL);
 
 	(void) now;
-	if (weft_step_next(s->state, WEFT_STEP_IN_RESULT_FAIL, false, &to) !=
-	    WEFT_OK) {
+	if (s == NULL || s->state != WEFT_STEP_READY) {
 		return (WEFT_ESTATE);
 	}
-	step_goto(r, i, to, o);
+	unit_apply(r, u, WEFT_STEP_IN_RESULT_FAIL, false, o);
 	free(s->error);
 	s->error = weft_xstrdup(error);
-	weft_out_event_add(o, "step_failed", r, i, s->attempt, NULL,
+	unit_event(o, "step_failed", r, u, NULL,
 	    json_pack("{s:s}", "error", error));
-	step_ended(r, i, o);
+	unit_ended(r, u, o);
 	return (WEFT_OK);
 }
 
-// run_end_steps cancels every step that has not ended, asking the workers
-// of in-flight attempts to abort them.
+// unit_cancel cancels unit u if it has not ended, asking the worker of an
+// in-flight attempt to abort it.
+static void
+unit_cancel(weft_run *r, weft_ref u, weft_out *o)
+{
+	weft_step_rt        *s = weft_run_unit(r, u);
+	enum weft_step_state to;
+
+	if (weft_step_next(s->state, WEFT_STEP_IN_CANCEL, false, &to) != WEFT_OK) {
+		return;
+	}
+	if (step_in_flight_state(s->state)) {
+		weft_effect *f = unit_effect(o, WEFT_EFFECT_ABORT, r, u);
+		f->attempt     = s->attempt;
+		snprintf(f->node, sizeof(f->node), "%s", s->node);
+	}
+	unit_goto(r, u, to, o);
+	unit_event(o, "step_cancelled", r, u, s->node, NULL);
+}
+
+// run_end_steps cancels every unit that has not ended: items first, then
+// their steps.
 static void
 run_end_steps(weft_run *r, weft_out *o)
 {
 	for (size_t i = 0; i < r->def->nsteps; i++) {
-		weft_step_rt        *s = &r->steps[i];
-		enum weft_step_state to;
-		if (weft_step_next(s->state, WEFT_STEP_IN_CANCEL, false, &to) !=
-		    WEFT_OK) {
-			continue;
+		for (uint32_t k = 0; k < r->steps[i].nitems; k++) {
+			unit_cancel(r, (weft_ref) { (long) i, (long) k }, o);
 		}
-		if (s->state == WEFT_STEP_DISPATCHED ||
-		    s->state == WEFT_STEP_RUNNING) {
-			weft_effect *f = out_effect(o, WEFT_EFFECT_ABORT, r, (long) i);
-			f->attempt     = s->attempt;
-			snprintf(f->node, sizeof(f->node), "%s", s->node);
-		}
-		step_goto(r, (long) i, to, o);
-		weft_out_event_add(o, "step_cancelled", r, (long) i, s->attempt,
-		    s->node, NULL);
+		unit_cancel(r, WEFT_REF(i), o);
 	}
 }
 
-// run_input applies a run-level input that ends the run early.
+// run_end_early applies a run-level input that ends the run early.
 static weft_err
 run_end_early(weft_run *r, enum weft_run_input in, const char *type,
     json_t *data, weft_out *o)
@@ -780,6 +996,24 @@ weft_run_pause(weft_run *r, weft_out *o)
 	return (WEFT_OK);
 }
 
+// run_queue_ready queues every ready unit (after a pause, or a restore).
+static void
+run_queue_ready(weft_run *r, weft_out *o)
+{
+	for (size_t i = 0; i < r->def->nsteps; i++) {
+		weft_step_rt *s = &r->steps[i];
+		if (s->state == WEFT_STEP_READY && r->def->steps[i].map == NULL) {
+			unit_effect(o, WEFT_EFFECT_ENQUEUE, r, WEFT_REF(i));
+		}
+		for (uint32_t k = 0; k < s->nitems; k++) {
+			if (s->items[k].state == WEFT_STEP_READY) {
+				unit_effect(o, WEFT_EFFECT_ENQUEUE, r,
+				    (weft_ref) { (long) i, (long) k });
+			}
+		}
+	}
+}
+
 weft_err
 weft_run_resume(weft_run *r, weft_out *o)
 {
@@ -790,80 +1024,15 @@ weft_run_resume(weft_run *r, weft_out *o)
 	}
 	r->state = to;
 	weft_out_event_add(o, "run_resumed", r, -1, 0, NULL, NULL);
-	// Steps that became ready while paused were not queued: queue them.
-	for (size_t i = 0; i < r->def->nsteps; i++) {
-		if (r->steps[i].state == WEFT_STEP_READY) {
-			out_effect(o, WEFT_EFFECT_ENQUEUE, r, (long) i);
-		}
-	}
+	// Units that became ready while paused were not dispatched.
+	run_queue_ready(r, o);
 	run_check_done(r, o);
 	return (WEFT_OK);
 }
 
-weft_err
-weft_run_retry(weft_run *r, weft_out *o)
-{
-	enum weft_run_state to;
-	const weft_def     *def = r->def;
-
-	if (weft_run_next(r->state, WEFT_RUN_IN_RETRY, &to) != WEFT_OK) {
-		return (WEFT_ESTATE);
-	}
-	r->state = to;
-	weft_out_event_add(o, "run_retried", r, -1, 0, NULL, NULL);
-	// Every step that did not succeed starts over; counters are rebuilt
-	// from the steps that keep their success.
-	for (size_t i = 0; i < def->nsteps; i++) {
-		weft_step_rt *s = &r->steps[i];
-		if (s->state != WEFT_STEP_SUCCEEDED) {
-			step_goto(r, (long) i, WEFT_STEP_PENDING, o);
-			s->failures = s->lost = 0;
-			free(s->error);
-			s->error = NULL;
-		}
-	}
-	for (size_t i = 0; i < def->nsteps; i++) {
-		weft_step_rt *s = &r->steps[i];
-		s->waiting      = 0;
-		for (size_t k = 0; k < def->steps[i].ndeps; k++) {
-			s->waiting += !weft_step_terminal(
-			    r->steps[def->steps[i].deps[k]].state);
-		}
-	}
-	for (size_t i = 0; i < def->nsteps; i++) {
-		if (r->steps[i].state == WEFT_STEP_PENDING &&
-		    r->steps[i].waiting == 0 && step_resolve(r, (long) i, o)) {
-			step_ended(r, (long) i, o);
-		}
-	}
-	return (WEFT_OK);
-}
-
-void
-weft_run_restore_step(weft_run *r, long i, enum weft_step_state st,
-    uint32_t attempt, const char *node, json_t *output, const char *error)
-{
-	weft_step_rt *s = &r->steps[i];
-	weft_out      scratch;
-
-	// Restoring never leaves a flight state, so step_goto reports nothing.
-	weft_out_init(&scratch);
-	step_goto(r, i, st, &scratch);
-	weft_out_fini(&scratch);
-	s->attempt = attempt;
-	snprintf(s->node, sizeof(s->node), "%s", node ? node : "");
-	if (output != NULL) {
-		json_decref(s->output);
-		s->output = json_incref(output);
-	}
-	if (error != NULL) {
-		free(s->error);
-		s->error = weft_xstrdup(error);
-	}
-}
-
-void
-weft_run_restore_done(weft_run *r, weft_out *o)
+// run_recount rebuilds every step's count of dependencies not yet ended.
+static void
+run_recount(weft_run *r)
 {
 	const weft_def *def = r->def;
 
@@ -874,31 +1043,158 @@ weft_run_restore_done(weft_run *r, weft_out *o)
 			s->waiting += !weft_step_terminal(
 			    r->steps[def->steps[i].deps[k]].state);
 		}
-		if (s->state == WEFT_STEP_RETRY_WAIT) {
-			step_goto(r, (long) i, WEFT_STEP_READY, o);
-		}
-		if (s->state == WEFT_STEP_READY && r->state == WEFT_RUN_RUNNING) {
-			out_effect(o, WEFT_EFFECT_ENQUEUE, r, (long) i);
-		}
 	}
-	for (size_t i = 0; i < def->nsteps; i++) {
+}
+
+// run_resolve_pending resolves every pending step whose dependencies have
+// all ended.
+static void
+run_resolve_pending(weft_run *r, weft_out *o)
+{
+	for (size_t i = 0; i < r->def->nsteps; i++) {
 		if (r->steps[i].state == WEFT_STEP_PENDING &&
 		    r->steps[i].waiting == 0 && step_resolve(r, (long) i, o)) {
 			step_ended(r, (long) i, o);
 		}
 	}
+}
+
+weft_err
+weft_run_retry(weft_run *r, weft_out *o)
+{
+	enum weft_run_state to;
+
+	if (weft_run_next(r->state, WEFT_RUN_IN_RETRY, &to) != WEFT_OK) {
+		return (WEFT_ESTATE);
+	}
+	r->state = to;
+	weft_out_event_add(o, "run_retried", r, -1, 0, NULL, NULL);
+	// Every step that did not succeed starts over (a map step with all
+	// its items); counters are rebuilt from the steps that keep theirs.
+	for (size_t i = 0; i < r->def->nsteps; i++) {
+		weft_step_rt *s = &r->steps[i];
+		if (s->state != WEFT_STEP_SUCCEEDED) {
+			unit_apply(r, WEFT_REF(i), WEFT_STEP_IN_RETRY, false, o);
+			unit_clear(s);
+			s->failures = s->lost = 0;
+		}
+	}
+	run_recount(r);
+	run_resolve_pending(r, o);
+	return (WEFT_OK);
+}
+
+// map_restore recomputes the list of map step i on restore (its
+// dependencies are restored first, so the list is the one it had).
+static void
+map_restore(weft_run *r, long i)
+{
+	weft_step_rt *s = &r->steps[i];
+	json_t       *doc, *list;
+
+	if (s->items != NULL) {
+		return;
+	}
+	doc  = step_doc(r, i);
+	list = weft_json_path(doc, r->def->steps[i].map);
+	if (json_is_array(list)) {
+		s->list   = json_incref(list);
+		s->nitems = (uint32_t) json_array_size(list);
+	}
+	s->items = weft_xalloc((s->nitems ? s->nitems : 1) * sizeof(*s->items));
+	json_decref(doc);
+}
+
+bool
+weft_run_restore_step(weft_run *r, weft_ref u, enum weft_step_state st,
+    uint32_t attempt, const char *node, json_t *output, const char *error)
+{
+	weft_step_rt *s;
+	weft_out      scratch;
+
+	if (u.item >= 0 && u.step >= 0 && (size_t) u.step < r->def->nsteps &&
+	    r->def->steps[u.step].map != NULL) {
+		map_restore(r, u.step);
+	}
+	if ((s = weft_run_unit(r, u)) == NULL) {
+		return (false);
+	}
+	// Restoring never leaves a flight state, so unit_goto reports nothing.
+	weft_out_init(&scratch);
+	unit_goto(r, u, st, &scratch);
+	weft_out_fini(&scratch);
+	s->attempt = attempt;
+	snprintf(s->node, sizeof(s->node), "%s", node ? node : "");
+	if (output != NULL && !json_is_null(output)) {
+		json_decref(s->output);
+		s->output = json_incref(output);
+	}
+	if (error != NULL) {
+		free(s->error);
+		s->error = weft_xstrdup(error);
+	}
+	if (u.item >= 0 && st != WEFT_STEP_PENDING &&
+	    (uint32_t) u.item >= r->steps[u.step].items_next) {
+		r->steps[u.step].items_next = (uint32_t) u.item + 1;
+	}
+	return (true);
+}
+
+// unit_restore_wait makes a unit that was waiting out a backoff ready: the
+// timer died with the old process.
+static void
+unit_restore_wait(weft_run *r, weft_ref u, weft_out *o)
+{
+	if (weft_run_unit(r, u)->state == WEFT_STEP_RETRY_WAIT) {
+		unit_apply(r, u, WEFT_STEP_IN_RETRY_DUE, false, o);
+	}
+}
+
+void
+weft_run_restore_done(weft_run *r, weft_out *o)
+{
+	run_recount(r);
+	for (size_t i = 0; i < r->def->nsteps; i++) {
+		weft_step_rt *s = &r->steps[i];
+		unit_restore_wait(r, WEFT_REF(i), o);
+		if (r->def->steps[i].map != NULL && s->state == WEFT_STEP_RUNNING) {
+			map_restore(r, (long) i);
+			for (uint32_t k = 0; k < s->nitems; k++) {
+				unit_restore_wait(r, (weft_ref) { (long) i, (long) k }, o);
+			}
+		}
+	}
+	if (r->state == WEFT_RUN_RUNNING) {
+		run_queue_ready(r, o);
+	}
+	for (size_t i = 0; i < r->def->nsteps; i++) {
+		weft_step_rt *s = &r->steps[i];
+		if (s->state == WEFT_STEP_RUNNING && r->def->steps[i].map != NULL &&
+		    s->items_ended == s->nitems) {
+			item_ended(r, (long) i, o); // ended just before the crash
+		} else if (s->state == WEFT_STEP_RUNNING &&
+		    r->def->steps[i].map != NULL) {
+			items_fill(r, (long) i, o);
+		}
+	}
+	run_resolve_pending(r, o);
 	if (r->state != WEFT_RUN_QUEUED) {
 		run_check_done(r, o);
 	}
 }
 
 json_t *
-weft_run_step_input(const weft_run *r, long i, char *err, size_t errlen)
+weft_run_step_input(const weft_run *r, weft_ref u, char *err, size_t errlen)
 {
-	const weft_def_step *d   = &r->def->steps[i];
-	json_t              *doc = step_doc(r, i);
+	const weft_def_step *d   = &r->def->steps[u.step];
+	json_t              *doc = step_doc(r, u.step);
 	json_t              *with;
 
+	if (u.item >= 0) {
+		json_object_set(doc, "item",
+		    json_array_get(r->steps[u.step].list, (size_t) u.item));
+		json_object_set_new(doc, "index", json_integer(u.item));
+	}
 	if (d->with == NULL) {
 		json_object_set_new(doc, "with", json_object());
 		return (doc);
@@ -922,4 +1218,38 @@ weft_run_output(const weft_run *r)
 		    s->output != NULL ? s->output : json_null());
 	}
 	return (out);
+}
+
+char *
+weft_ref_name(const weft_run *r, weft_ref u, char *buf, size_t len)
+{
+	if (u.item < 0) {
+		snprintf(buf, len, "%s", r->def->steps[u.step].id);
+	} else {
+		snprintf(buf, len, "%s[%ld]", r->def->steps[u.step].id, u.item);
+	}
+	return (buf);
+}
+
+bool
+weft_ref_parse(const char *name, long (*find)(const void *, const char *),
+    const void *arg, weft_ref *out)
+{
+	const char *open = strrchr(name, '[');
+	char        id[256];
+	char       *end;
+	long        k;
+
+	if (open == NULL) {
+		*out = (weft_ref) { find(arg, name), -1 };
+		return (out->step >= 0);
+	}
+	k = strtol(open + 1, &end, 10);
+	if (end == open + 1 || strcmp(end, "]") != 0 || k < 0 ||
+	    (size_t) (open - name) >= sizeof(id)) {
+		return (false);
+	}
+	snprintf(id, sizeof(id), "%.*s", (int) (open - name), name);
+	*out = (weft_ref) { find(arg, id), k };
+	return (out->step >= 0);
 }

@@ -60,7 +60,16 @@ const char *weft_run_state_name(enum weft_run_state s);
 const char *weft_run_input_name(enum weft_run_input in);
 bool        weft_run_state_parse(const char *name, enum weft_run_state *out);
 
-// Runtime state of one step of a run.
+// A unit of work: a step, or one item of a map step ("fetch[3]").
+typedef struct weft_ref {
+	long step; // index in the definition
+	long item; // index in the map step's list, -1 for the step itself
+} weft_ref;
+
+#define WEFT_REF(i) ((weft_ref) { (long) (i), -1 })
+
+// Runtime state of one step of a run, or of one item of a map step (the
+// same fields serve both; only a step has waiting and items).
 typedef struct weft_step_rt {
 	enum weft_step_state state;
 	uint32_t             attempt;    // current attempt, 1-based; 0 before
@@ -73,6 +82,15 @@ typedef struct weft_step_rt {
 	int64_t              due_ms;     // retry_wait: when ready again (wall)
 	char                 node[64];   // worker holding the attempt, or ""
 	bool                 queued;     // on the engine's ready queue
+	// Map steps, once expanded: one unit per element of the list. The
+	// step itself is then running until every item has ended.
+	struct weft_step_rt *items;      // nitems entries (owned)
+	json_t              *list;       // the expanded list (owned)
+	uint32_t             nitems;
+	uint32_t             items_next;   // first item not yet made ready
+	uint32_t             items_ended;  // items in a terminal state
+	uint32_t             items_failed; // items ended failed
+	uint32_t             items_active; // ready, in flight or retry_wait
 } weft_step_rt;
 
 typedef struct weft_run {
@@ -98,6 +116,7 @@ typedef struct weft_out_event {
 	const char *type;    // static string, e.g. "step_succeeded"
 	weft_run   *run;     // NULL for cluster events
 	long        step;    // step index, -1 for run events
+	long        item;    // map item index, -1 for none
 	uint32_t    attempt;
 	const char *node;    // borrowed, or NULL
 	json_t     *data;    // taken (owned by the output)
@@ -122,6 +141,7 @@ typedef struct weft_effect {
 	enum weft_effect_kind kind;
 	weft_run             *run;
 	long                  step;
+	long                  item;    // map item, -1 for the step itself
 	uint32_t              attempt;
 	int64_t               at_ms;
 	char                  node[64];
@@ -139,9 +159,11 @@ void weft_out_init(weft_out *o);
 void weft_out_reset(weft_out *o); // frees event data, keeps capacity
 void weft_out_fini(weft_out *o);
 
-// weft_out_event_add appends an event (data taken; NULL means {}).
-void weft_out_event_add(weft_out *o, const char *type, weft_run *run,
-    long step, uint32_t attempt, const char *node, json_t *data);
+// weft_out_event_add appends an event (data taken; NULL means {}) and
+// returns it (valid until the next add).
+weft_out_event *weft_out_event_add(weft_out *o, const char *type,
+    weft_run *run, long step, uint32_t attempt, const char *node,
+    json_t *data);
 
 // weft_run_alloc makes a queued run of def (borrowed; must outlive the run)
 // with input and params (both taken). Emits run_queued.
@@ -154,13 +176,18 @@ void weft_run_free(weft_run *r);
 // weft_run_start moves a queued run to running and resolves its roots.
 weft_err weft_run_start(weft_run *r, int64_t now, weft_out *o);
 
-// weft_run_dispatched records that step i's next attempt went to node.
-weft_err weft_run_dispatched(weft_run *r, long i, const char *node,
+// weft_run_unit returns the runtime state of unit u, NULL if u is not a
+// unit of r (an item beyond the list, or of a step not expanded).
+weft_step_rt *weft_run_unit(weft_run *r, weft_ref u);
+
+// weft_run_dispatched records that unit u's next attempt went to node.
+weft_err weft_run_dispatched(weft_run *r, weft_ref u, const char *node,
     int64_t now, weft_out *o);
 
 // weft_run_accepted / weft_run_rejected: the worker's answer for attempt.
-weft_err weft_run_accepted(weft_run *r, long i, uint32_t attempt, weft_out *o);
-weft_err weft_run_rejected(weft_run *r, long i, uint32_t attempt,
+weft_err weft_run_accepted(weft_run *r, weft_ref u, uint32_t attempt,
+    weft_out *o);
+weft_err weft_run_rejected(weft_run *r, weft_ref u, uint32_t attempt,
     const char *reason, weft_out *o);
 
 // The ending of an attempt, from a worker's result.
@@ -179,22 +206,23 @@ typedef struct weft_result {
 // current one, or for a step that already ended, is recorded as
 // result_ignored (a duplicate of the applied result is dropped silently)
 // and returns WEFT_ESTATE.
-weft_err weft_run_result(
-    weft_run *r, long i, const weft_result *res, int64_t now, weft_out *o);
+weft_err weft_run_result(weft_run *r, weft_ref u, const weft_result *res,
+    int64_t now, weft_out *o);
 
-// weft_run_lost: the node holding step i's attempt is gone.
-weft_err weft_run_lost(weft_run *r, long i, int64_t now, weft_out *o);
+// weft_run_lost: the node holding unit u's attempt is gone.
+weft_err weft_run_lost(weft_run *r, weft_ref u, int64_t now, weft_out *o);
 
-// weft_run_timeout: step i's attempt ran past its timeout.
+// weft_run_timeout: unit u's attempt ran past its timeout.
 weft_err weft_run_timeout(
-    weft_run *r, long i, uint32_t attempt, int64_t now, weft_out *o);
+    weft_run *r, weft_ref u, uint32_t attempt, int64_t now, weft_out *o);
 
-// weft_run_retry_due: step i's backoff for `attempt` expired.
-weft_err weft_run_retry_due(weft_run *r, long i, uint32_t attempt, weft_out *o);
+// weft_run_retry_due: unit u's backoff for `attempt` expired.
+weft_err weft_run_retry_due(
+    weft_run *r, weft_ref u, uint32_t attempt, weft_out *o);
 
-// weft_run_fail_step fails ready step i without a worker (bad input).
+// weft_run_fail_step fails ready unit u without a worker (bad input).
 weft_err weft_run_fail_step(
-    weft_run *r, long i, const char *error, int64_t now, weft_out *o);
+    weft_run *r, weft_ref u, const char *error, int64_t now, weft_out *o);
 
 // weft_run_cancel, weft_run_pause, weft_run_resume, weft_run_expire: the
 // run-level inputs; WEFT_ESTATE when the run's state does not take them.
@@ -207,9 +235,11 @@ weft_err weft_run_expire(weft_run *r, weft_out *o);
 // and skipped steps go back to pending and are resolved again.
 weft_err weft_run_retry(weft_run *r, weft_out *o);
 
-// weft_run_restore_step sets step i as the store last recorded it, for
-// recovery after a coordinator restart (output borrowed).
-void weft_run_restore_step(weft_run *r, long i, enum weft_step_state st,
+// weft_run_restore_step sets unit u as the store last recorded it, for
+// recovery after a coordinator restart (output borrowed). Restore every
+// step before any item: an item's list is computed from its step's
+// dependencies. Returns false when u does not exist.
+bool weft_run_restore_step(weft_run *r, weft_ref u, enum weft_step_state st,
     uint32_t attempt, const char *node, json_t *output, const char *error);
 
 // weft_run_restore_done finishes a restore: recounts dependencies, queues
@@ -218,11 +248,21 @@ void weft_run_restore_step(weft_run *r, long i, enum weft_step_state st,
 // flight stay in flight: their results, or their worker's loss, end them.
 void weft_run_restore_done(weft_run *r, weft_out *o);
 
-// weft_run_step_input builds the input document of step i: {input, params,
-// steps: {dep: {status, output[, error]}}, with: rendered}. NULL with err
-// set when `with` does not render. New reference.
+// weft_run_step_input builds the input document of unit u: {input, params,
+// steps: {dep: {status, output[, error]}}, with: rendered}, plus item and
+// index for a map item. NULL with err set when `with` does not render.
+// New reference.
 json_t *weft_run_step_input(
-    const weft_run *r, long i, char *err, size_t errlen);
+    const weft_run *r, weft_ref u, char *err, size_t errlen);
+
+// weft_ref_name writes the unit's name ("load", or "load[3]" for an item)
+// into buf (len bytes) and returns buf.
+char *weft_ref_name(const weft_run *r, weft_ref u, char *buf, size_t len);
+
+// weft_ref_parse finds the unit a name denotes, using find to map a step
+// id to its index (-1 if none). False when the name is not a unit's.
+bool weft_ref_parse(const char *name, long (*find)(const void *, const char *),
+    const void *arg, weft_ref *out);
 
 // weft_run_output returns the run output: sink outputs by step id (new ref).
 json_t *weft_run_output(const weft_run *r);

@@ -101,6 +101,18 @@ sched_worker_info(weft_engine *e, const Weft__WorkerInfo *wi, const char *peer,
 	return (w);
 }
 
+static void
+sched_unit_lost(weft_engine *e, weft_worker_rec *w, weft_run *r, weft_ref u,
+    int64_t now)
+{
+	weft_step_rt *st = weft_run_unit(r, u);
+
+	if ((st->state == WEFT_STEP_DISPATCHED || st->state == WEFT_STEP_RUNNING) &&
+	    strcmp(st->node, w->name) == 0) {
+		weft_run_lost(r, u, now, &e->out);
+	}
+}
+
 // sched_worker_lost declares w lost and every attempt it held with it.
 static void
 sched_worker_lost(weft_engine *e, weft_worker_rec *w, int64_t now)
@@ -119,11 +131,10 @@ sched_worker_lost(weft_engine *e, weft_worker_rec *w, int64_t now)
 	for (size_t i = 0; weft_map_each(&e->runs, &i, &k, &v);) {
 		weft_run *r = v;
 		for (size_t s = 0; s < r->def->nsteps; s++) {
-			weft_step_rt *st = &r->steps[s];
-			if ((st->state == WEFT_STEP_DISPATCHED ||
-			        st->state == WEFT_STEP_RUNNING) &&
-			    strcmp(st->node, w->name) == 0) {
-				weft_run_lost(r, (long) s, now, &e->out);
+			sched_unit_lost(e, w, r, WEFT_REF(s), now);
+			for (uint32_t t = 0; t < r->steps[s].nitems; t++) {
+				sched_unit_lost(e, w, r,
+				    (weft_ref) { (long) s, (long) t }, now);
 			}
 		}
 	}
@@ -202,11 +213,12 @@ sched_queue(weft_engine *e, const char *type)
 }
 
 void
-sched_enqueue(weft_engine *e, weft_run *r, long step)
+sched_enqueue(weft_engine *e, weft_run *r, weft_ref u)
 {
-	ready_queue *q = sched_queue(e, r->def->steps[step].type);
+	ready_queue  *q = sched_queue(e, r->def->steps[u.step].type);
+	weft_step_rt *s = weft_run_unit(r, u);
 
-	if (r->steps[step].queued) {
+	if (s == NULL || s->queued) {
 		return;
 	}
 	if (q->count == q->cap) {
@@ -220,9 +232,9 @@ sched_enqueue(weft_engine *e, weft_run *r, long step)
 		q->cap  = ncap;
 		q->head = 0;
 	}
-	q->ents[(q->head + q->count) % q->cap] = (ready_ent) { r, step };
+	q->ents[(q->head + q->count) % q->cap] = (ready_ent) { r, u };
 	q->count++;
-	r->steps[step].queued = true;
+	s->queued = true;
 	r->refs++;
 }
 
@@ -269,10 +281,11 @@ sched_pick(weft_engine *e, const char *type)
 }
 
 static void
-sched_batch_add(weft_worker_rec *w, weft_run *r, long i, char *input)
+sched_batch_add(weft_worker_rec *w, weft_run *r, weft_ref u, char *input)
 {
-	const weft_def_step *d = &r->def->steps[i];
+	const weft_def_step *d = &r->def->steps[u.step];
 	Weft__Assignment    *a = weft_xalloc(sizeof(*a));
+	char                 name[300];
 
 	if (w->nbatch == w->capbatch) {
 		w->capbatch   = w->capbatch ? w->capbatch * 2 : 64;
@@ -282,37 +295,37 @@ sched_batch_add(weft_worker_rec *w, weft_run *r, long i, char *input)
 	}
 	weft__assignment__init(a);
 	a->run_id     = r->id;
-	a->step_id    = d->id;
-	a->attempt    = r->steps[i].attempt;
+	a->step_id    = weft_xstrdup(weft_ref_name(r, u, name, sizeof(name)));
+	a->attempt    = weft_run_unit(r, u)->attempt;
 	a->type       = d->type;
 	a->input_json = input;
 	a->timeout_ms = d->timeout_ms;
 	snprintf(w->batch[w->nbatch].run_id, sizeof(w->batch[0].run_id), "%s",
 	    r->id);
-	w->batch[w->nbatch].step    = i;
+	w->batch[w->nbatch].unit    = u;
 	w->batch[w->nbatch].attempt = a->attempt;
 	w->batch_msgs[w->nbatch++]  = a;
 }
 
-// sched_dispatch_one hands ready step i of r to w, or fails the step when
+// sched_dispatch_one hands ready unit u of r to w, or fails the unit when
 // its input cannot be built.
 static void
-sched_dispatch_one(weft_engine *e, weft_worker_rec *w, weft_run *r, long i,
-    int64_t now)
+sched_dispatch_one(weft_engine *e, weft_worker_rec *w, weft_run *r,
+    weft_ref u, int64_t now)
 {
 	char    err[512];
-	json_t *input = weft_run_step_input(r, i, err, sizeof(err));
+	json_t *input = weft_run_step_input(r, u, err, sizeof(err));
 	size_t  before = e->out.neffects;
 
 	if (input == NULL) {
-		weft_run_fail_step(r, i, err, now, &e->out);
+		weft_run_fail_step(r, u, err, now, &e->out);
 		engine_apply_internal(e, before);
 		return;
 	}
-	weft_run_dispatched(r, i, w->name, now, &e->out);
+	weft_run_dispatched(r, u, w->name, now, &e->out);
 	w->inflight++;
 	atomic_fetch_add(&e->steps_dispatched, 1);
-	sched_batch_add(w, r, i, weft_json_dump(input));
+	sched_batch_add(w, r, u, weft_json_dump(input));
 	json_decref(input);
 }
 
@@ -331,11 +344,17 @@ sched_dispatch(weft_engine *e, int64_t now)
 			if (w == NULL) {
 				break;
 			}
-			ent                            = sched_pop(q);
-			ent.run->steps[ent.step].queued = false;
+			weft_step_rt *s;
+			ent       = sched_pop(q);
+			s         = weft_run_unit(ent.run, ent.unit);
+			if (s == NULL) {
+				run_slot_rele(e, ent.run);
+				continue; // its map step was retried
+			}
+			s->queued = false;
 			if (ent.run->state == WEFT_RUN_RUNNING &&
-			    ent.run->steps[ent.step].state == WEFT_STEP_READY) {
-				sched_dispatch_one(e, w, ent.run, ent.step, now);
+			    s->state == WEFT_STEP_READY) {
+				sched_dispatch_one(e, w, ent.run, ent.unit, now);
 			}
 			run_slot_rele(e, ent.run);
 		}
@@ -397,8 +416,10 @@ sched_send_aborts(weft_engine *e)
 		    w->state != WORKER_ALIVE || !w->peer.open) {
 			continue;
 		}
+		char name[300];
 		ab.run_id  = f->run->id;
-		ab.step_id = f->run->def->steps[f->step].id;
+		ab.step_id = weft_ref_name(f->run,
+		    (weft_ref) { f->step, f->item }, name, sizeof(name));
 		ab.attempt = f->attempt;
 		sched_send_op(e, w, 0, 0, &abp, 1);
 	}
@@ -420,6 +441,7 @@ sched_send_batches(weft_engine *e)
 		}
 		for (size_t j = 0; j < w->nbatch; j++) {
 			free(w->batch_msgs[j]->input_json);
+			free(w->batch_msgs[j]->step_id);
 			free(w->batch_msgs[j]);
 		}
 		w->nbatch = 0;
@@ -448,14 +470,14 @@ sched_assign_done(weft_engine *e, assign_op *op)
 			continue;
 		}
 		if (rep != NULL && k < rep->n_accepted && rep->accepted[k]) {
-			weft_run_accepted(r, it->step, it->attempt, &e->out);
+			weft_run_accepted(r, it->unit, it->attempt, &e->out);
 		} else {
 			const char *reason = why;
 			if (rep != NULL && k < rep->n_reason &&
 			    rep->reason[k][0] != '\0') {
 				reason = rep->reason[k];
 			}
-			weft_run_rejected(r, it->step, it->attempt, reason, &e->out);
+			weft_run_rejected(r, it->unit, it->attempt, reason, &e->out);
 		}
 	}
 	if (rep == NULL && op->nitems > 0) {
@@ -479,7 +501,7 @@ heap_swap(timer_ent *a, timer_ent *b)
 }
 
 void
-sched_timer(weft_engine *e, enum timer_kind kind, weft_run *r, long step,
+sched_timer(weft_engine *e, enum timer_kind kind, weft_run *r, weft_ref u,
     uint32_t attempt, int64_t at_ms)
 {
 	size_t i;
@@ -489,7 +511,7 @@ sched_timer(weft_engine *e, enum timer_kind kind, weft_run *r, long step,
 		e->timers    = weft_xrealloc(e->timers, e->captimers * sizeof(*e->timers));
 	}
 	i            = e->ntimers++;
-	e->timers[i] = (timer_ent) { at_ms, kind, r, step, attempt };
+	e->timers[i] = (timer_ent) { at_ms, kind, r, u, attempt };
 	r->refs++;
 	while (i > 0 && e->timers[(i - 1) / 2].at_ms > e->timers[i].at_ms) {
 		heap_swap(&e->timers[(i - 1) / 2], &e->timers[i]);
@@ -537,10 +559,10 @@ sched_fire_timers(weft_engine *e, int64_t now)
 		// transition and changes nothing.
 		switch (t.kind) {
 		case TIMER_RETRY:
-			weft_run_retry_due(t.run, t.step, t.attempt, &e->out);
+			weft_run_retry_due(t.run, t.unit, t.attempt, &e->out);
 			break;
 		case TIMER_STEP_TIMEOUT:
-			weft_run_timeout(t.run, t.step, t.attempt, now, &e->out);
+			weft_run_timeout(t.run, t.unit, t.attempt, now, &e->out);
 			break;
 		case TIMER_RUN_TIMEOUT:
 			weft_run_expire(t.run, &e->out);
@@ -573,6 +595,7 @@ sched_fini(weft_engine *e)
 		net_peer_close(&w->peer);
 		for (size_t j = 0; j < w->nbatch; j++) {
 			free(w->batch_msgs[j]->input_json);
+			free(w->batch_msgs[j]->step_id);
 			free(w->batch_msgs[j]);
 		}
 		free(w->batch);

@@ -51,6 +51,10 @@ step_ready(enum weft_step_input in, enum weft_step_state *to)
 		// will not render better next time.
 		*to = WEFT_STEP_FAILED;
 		return (WEFT_OK);
+	case WEFT_STEP_IN_EXPAND:
+		// A map step runs as its items; it ends when they all have.
+		*to = WEFT_STEP_RUNNING;
+		return (WEFT_OK);
 	default:
 		return (WEFT_ESTATE);
 	}

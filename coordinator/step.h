@@ -42,7 +42,8 @@ enum weft_step_state {
 	X(TIMEOUT, "timeout")         /* the attempt ran out of time */      \
 	X(RETRY_DUE, "retry_due")     /* backoff expired */                  \
 	X(CANCEL, "cancel")           /* the run is cancelled */             \
-	X(RETRY, "retry")             /* operator retry of an ended step */
+	X(RETRY, "retry")             /* operator retry of an ended step */ \
+	X(EXPAND, "expand")           /* a map step became its items */
 
 enum weft_step_input {
 #define WEFT_STEP_INPUT_ENUM(name, str) WEFT_STEP_IN_##name,

@@ -457,3 +457,49 @@ Test(e2e, run_timeout_ends_run)
 	cr_expect_str_eq(status_of(run), "timed_out");
 	json_decref(run);
 }
+
+Test(e2e, map_fans_out_over_runtime_list)
+{
+	const char *def = weft_cluster_write(&c, "map.json",
+	    "{\"name\":\"fan\",\"steps\":[{\"id\":\"list\",\"type\":\"echo\","
+	    "\"with\":{\"ms\":[30,10,50,20,40,10,30,20,10,40,20,30]}},"
+	    "{\"id\":\"each\",\"type\":\"sleep\",\"depends_on\":[\"list\"],"
+	    "\"map\":\"steps.list.output.with.ms\",\"max_parallel\":3,"
+	    "\"with\":{\"ms\":\"${item}\"}},{\"id\":\"total\",\"type\":\"echo\","
+	    "\"depends_on\":[\"each\"],\"with\":{\"first\":"
+	    "\"${steps.each.output.0.slept_ms}\"}}]}");
+	json_t *run = run_wait(def, NULL);
+	cr_assert_str_eq(status_of(run), "succeeded");
+	json_t *each = json_array_get(json_object_get(run, "steps"), 1);
+	json_t *items = json_object_get(each, "items");
+	cr_expect_eq(json_integer_value(json_object_get(items, "total")), 12);
+	cr_expect_eq(json_integer_value(json_object_get(items, "done")), 12);
+	json_t *out = json_object_get(each, "output");
+	cr_assert_eq(json_array_size(out), 12);
+	cr_expect_eq(json_integer_value(json_object_get(json_array_get(out, 2),
+	                 "slept_ms")),
+	    50, "outputs keep the list's order");
+	// Never more than max_parallel items in flight, in event order.
+	const char *id = json_string_value(json_object_get(run, "id"));
+	char       *evs;
+	cr_assert_eq(weft_cluster_cli(&c, &evs,
+	                 "events --run %s --type step_dispatched,step_succeeded "
+	                 "--limit 1000",
+	                 id),
+	    0);
+	int   inflight = 0, peak = 0;
+	char *line     = strtok(evs, "\n");
+	for (; line != NULL; line = strtok(NULL, "\n")) {
+		json_t     *ev   = json_loads(line, 0, NULL);
+		const char *step = json_string_value(json_object_get(ev, "step"));
+		const char *type = json_string_value(json_object_get(ev, "type"));
+		if (step != NULL && strncmp(step, "each[", 5) == 0) {
+			inflight += strcmp(type, "step_dispatched") == 0 ? 1 : -1;
+			peak = inflight > peak ? inflight : peak;
+		}
+		json_decref(ev);
+	}
+	free(evs);
+	cr_expect_eq(peak, 3, "peak items in flight %d, want 3", peak);
+	json_decref(run);
+}

@@ -46,24 +46,25 @@ has_effect(const weft_out *o, enum weft_effect_kind kind, long step)
 	return (false);
 }
 
-// finish dispatches, accepts and completes step i with output.
+// finish dispatches, accepts and completes step i with output (taken).
 static void
 finish(weft_run *r, long i, json_t *output, weft_out *o)
 {
-	cr_assert_eq(weft_run_dispatched(r, i, "w1", 1000, o), WEFT_OK);
-	cr_assert_eq(weft_run_accepted(r, i, r->steps[i].attempt, o), WEFT_OK);
+	cr_assert_eq(weft_run_dispatched(r, WEFT_REF(i), "w1", 1000, o), WEFT_OK);
+	cr_assert_eq(weft_run_accepted(r, WEFT_REF(i), r->steps[i].attempt, o), WEFT_OK);
 	weft_result res = { .attempt = r->steps[i].attempt, .ok = true,
 		.output = output, .node = "w1" };
-	cr_assert_eq(weft_run_result(r, i, &res, 1001, o), WEFT_OK);
+	cr_assert_eq(weft_run_result(r, WEFT_REF(i), &res, 1001, o), WEFT_OK);
+	json_decref(output); // the run keeps its own reference
 }
 
 static void
 fail(weft_run *r, long i, const char *error, weft_out *o)
 {
-	cr_assert_eq(weft_run_dispatched(r, i, "w1", 1000, o), WEFT_OK);
+	cr_assert_eq(weft_run_dispatched(r, WEFT_REF(i), "w1", 1000, o), WEFT_OK);
 	weft_result res = { .attempt = r->steps[i].attempt, .ok = false,
 		.error = error, .node = "w1" };
-	cr_assert_eq(weft_run_result(r, i, &res, 1001, o), WEFT_OK);
+	cr_assert_eq(weft_run_result(r, WEFT_REF(i), &res, 1001, o), WEFT_OK);
 }
 
 static const char *diamond =
@@ -91,7 +92,7 @@ Test(run, diamond_passes_data_and_succeeds)
 	cr_expect_not(has_effect(&o, WEFT_EFFECT_ENQUEUE, idx(def, "b")));
 
 	// a's rendered input carries the param with its type.
-	json_t *in = weft_run_step_input(r, idx(def, "a"), err, sizeof(err));
+	json_t *in = weft_run_step_input(r, WEFT_REF(idx(def, "a")), err, sizeof(err));
 	cr_assert_not_null(in, "%s", err);
 	cr_expect_eq(json_integer_value(json_object_get(
 	                 json_object_get(in, "with"), "x")),
@@ -110,7 +111,7 @@ Test(run, diamond_passes_data_and_succeeds)
 	finish(r, idx(def, "c"), json_null(), &o);
 	cr_expect(has_effect(&o, WEFT_EFFECT_ENQUEUE, idx(def, "d")));
 
-	in = weft_run_step_input(r, idx(def, "d"), err, sizeof(err));
+	in = weft_run_step_input(r, WEFT_REF(idx(def, "d")), err, sizeof(err));
 	cr_assert_not_null(in);
 	cr_expect_str_eq(json_string_value(json_object_get(
 	                     json_object_get(in, "with"), "fromb")),
@@ -209,28 +210,28 @@ Test(run, retry_then_success_and_stale_result_ignored)
 	cr_expect_eq(r->steps[0].state, WEFT_STEP_RETRY_WAIT);
 	cr_expect(has_effect(&o, WEFT_EFFECT_RETRY_TIMER, 0));
 	cr_expect_eq(r->steps[0].due_ms, 1101);
-	cr_expect_eq(weft_run_retry_due(r, 0, 1, &o), WEFT_OK);
+	cr_expect_eq(weft_run_retry_due(r, WEFT_REF(0), 1, &o), WEFT_OK);
 	cr_expect_eq(r->steps[0].state, WEFT_STEP_READY);
-	cr_expect_eq(weft_run_retry_due(r, 0, 1, &o), WEFT_ESTATE,
+	cr_expect_eq(weft_run_retry_due(r, WEFT_REF(0), 1, &o), WEFT_ESTATE,
 	    "a repeated timer changes nothing");
-	cr_assert_eq(weft_run_dispatched(r, 0, "w2", 2000, &o), WEFT_OK);
+	cr_assert_eq(weft_run_dispatched(r, WEFT_REF(0), "w2", 2000, &o), WEFT_OK);
 	cr_expect_eq(r->steps[0].attempt, 2);
 
 	// A late result of attempt 1 is recorded as ignored, not applied.
 	weft_result late = { .attempt = 1, .ok = true, .node = "w1" };
 	size_t      before = o.nevents;
-	cr_expect_eq(weft_run_result(r, 0, &late, 2001, &o), WEFT_ESTATE);
+	cr_expect_eq(weft_run_result(r, WEFT_REF(0), &late, 2001, &o), WEFT_ESTATE);
 	cr_expect_eq(o.nevents, before + 1);
 	cr_expect_str_eq(o.events[before].type, "result_ignored");
 	cr_expect_eq(r->steps[0].state, WEFT_STEP_DISPATCHED);
 
 	weft_result ok = { .attempt = 2, .ok = true, .node = "w2" };
-	cr_expect_eq(weft_run_result(r, 0, &ok, 2002, &o), WEFT_OK);
+	cr_expect_eq(weft_run_result(r, WEFT_REF(0), &ok, 2002, &o), WEFT_OK);
 	cr_expect_eq(r->state, WEFT_RUN_SUCCEEDED);
 	// The same result again (a re-send before our ack) is dropped
 	// silently: at most one terminal event per attempt.
 	before = o.nevents;
-	cr_expect_eq(weft_run_result(r, 0, &ok, 2003, &o), WEFT_ESTATE);
+	cr_expect_eq(weft_run_result(r, WEFT_REF(0), &ok, 2003, &o), WEFT_ESTATE);
 	cr_expect_eq(o.nevents, before);
 	cr_expect_eq(count_events(&o, "step_succeeded"), 1);
 	weft_out_fini(&o);
@@ -249,7 +250,7 @@ Test(run, retries_exhausted_fail)
 	weft_run *r = weft_run_alloc("R6", def, NULL, NULL, 0, &o);
 	weft_run_start(r, 0, &o);
 	fail(r, 0, "one", &o);
-	weft_run_retry_due(r, 0, 1, &o);
+	weft_run_retry_due(r, WEFT_REF(0), 1, &o);
 	fail(r, 0, "two", &o);
 	cr_expect_eq(r->steps[0].state, WEFT_STEP_FAILED);
 	cr_expect_str_eq(r->steps[0].error, "two");
@@ -268,14 +269,14 @@ Test(run, lost_attempt_is_retried_and_releases_slot)
 	weft_out_init(&o);
 	weft_run *r = weft_run_alloc("R7", def, NULL, NULL, 0, &o);
 	weft_run_start(r, 0, &o);
-	weft_run_dispatched(r, 0, "w1", 10, &o);
-	weft_run_accepted(r, 0, 1, &o);
-	cr_expect_eq(weft_run_lost(r, 0, 20, &o), WEFT_OK);
+	weft_run_dispatched(r, WEFT_REF(0), "w1", 10, &o);
+	weft_run_accepted(r, WEFT_REF(0), 1, &o);
+	cr_expect_eq(weft_run_lost(r, WEFT_REF(0), 20, &o), WEFT_OK);
 	cr_expect_eq(r->steps[0].state, WEFT_STEP_RETRY_WAIT,
 	    "a loss is retried even without a retry policy");
 	cr_expect(has_effect(&o, WEFT_EFFECT_RELEASE, 0));
 	cr_expect_eq(count_events(&o, "step_lost"), 1);
-	cr_expect_eq(weft_run_lost(r, 0, 21, &o), WEFT_ESTATE,
+	cr_expect_eq(weft_run_lost(r, WEFT_REF(0), 21, &o), WEFT_ESTATE,
 	    "nothing in flight to lose");
 	weft_out_fini(&o);
 	weft_run_free(r);
@@ -290,7 +291,7 @@ Test(run, cancel_aborts_in_flight_and_cancels_rest)
 	weft_out_init(&o);
 	weft_run *r = weft_run_alloc("R8", def, NULL, NULL, 0, &o);
 	weft_run_start(r, 0, &o);
-	weft_run_dispatched(r, idx(def, "a"), "w1", 10, &o);
+	weft_run_dispatched(r, WEFT_REF(idx(def, "a")), "w1", 10, &o);
 	cr_expect_eq(weft_run_cancel(r, "test", &o), WEFT_OK);
 	cr_expect_eq(r->state, WEFT_RUN_CANCELLED);
 	cr_expect(has_effect(&o, WEFT_EFFECT_ABORT, idx(def, "a")));
@@ -314,13 +315,13 @@ Test(run, pause_holds_new_work_until_resume)
 	weft_out_init(&o);
 	weft_run *r = weft_run_alloc("R9", def, NULL, NULL, 0, &o);
 	weft_run_start(r, 0, &o);
-	weft_run_dispatched(r, idx(def, "a"), "w1", 10, &o);
+	weft_run_dispatched(r, WEFT_REF(idx(def, "a")), "w1", 10, &o);
 	cr_expect_eq(weft_run_pause(r, &o), WEFT_OK);
 	weft_out_reset(&o);
 	weft_result ok = { .attempt = 1, .ok = true, .node = "w1" };
-	weft_run_result(r, idx(def, "a"), &ok, 20, &o);
+	weft_run_result(r, WEFT_REF(idx(def, "a")), &ok, 20, &o);
 	cr_expect_eq(r->steps[idx(def, "b")].state, WEFT_STEP_READY);
-	cr_expect_eq(weft_run_dispatched(r, idx(def, "b"), "w1", 21, &o),
+	cr_expect_eq(weft_run_dispatched(r, WEFT_REF(idx(def, "b")), "w1", 21, &o),
 	    WEFT_ESTATE, "a paused run dispatches nothing");
 	weft_out_reset(&o);
 	cr_expect_eq(weft_run_resume(r, &o), WEFT_OK);
@@ -342,9 +343,9 @@ Test(run, unrenderable_input_fails_step)
 	weft_out_init(&o);
 	weft_run *r = weft_run_alloc("R10", def, NULL, NULL, 0, &o);
 	weft_run_start(r, 0, &o);
-	cr_expect_null(weft_run_step_input(r, 0, err, sizeof(err)));
+	cr_expect_null(weft_run_step_input(r, WEFT_REF(0), err, sizeof(err)));
 	cr_expect(strstr(err, "input.missing") != NULL, "%s", err);
-	cr_expect_eq(weft_run_fail_step(r, 0, err, 5, &o), WEFT_OK);
+	cr_expect_eq(weft_run_fail_step(r, WEFT_REF(0), err, 5, &o), WEFT_OK);
 	cr_expect_eq(r->state, WEFT_RUN_FAILED);
 	weft_out_fini(&o);
 	weft_run_free(r);
@@ -375,6 +376,155 @@ Test(run, long_chain_of_skips_does_not_recurse)
 	fail(r, 0, "x", &o);
 	cr_expect_eq(count_events(&o, "step_skipped"), (int) n - 1);
 	cr_expect_eq(r->state, WEFT_RUN_FAILED);
+	weft_out_fini(&o);
+	weft_run_free(r);
+	weft_def_free(def);
+}
+
+static int
+count_effects(const weft_out *o, enum weft_effect_kind kind, long step)
+{
+	int n = 0;
+	for (size_t k = 0; k < o->neffects; k++) {
+		n += o->effects[k].kind == kind && o->effects[k].step == step &&
+		    o->effects[k].item >= 0;
+	}
+	return (n);
+}
+
+static void
+item_finish(weft_run *r, long i, long k, bool ok, weft_out *o)
+{
+	weft_ref u = { i, k };
+	cr_assert_eq(weft_run_dispatched(r, u, "w1", 10, o), WEFT_OK);
+	json_t     *out = json_pack("{s:i}", "k", (int) k);
+	weft_result res = { .attempt = weft_run_unit(r, u)->attempt, .ok = ok,
+		.output = out, .error = "bad item", .node = "w1" };
+	cr_assert_eq(weft_run_result(r, u, &res, 11, o), WEFT_OK);
+	json_decref(out);
+}
+
+static const char *mapdef =
+    "{\"name\":\"m\",\"steps\":[{\"id\":\"m\",\"type\":\"echo\","
+    "\"map\":\"input.xs\",\"max_parallel\":2,\"with\":{\"x\":\"${item}\","
+    "\"i\":\"${index}\"}},{\"id\":\"after\",\"type\":\"noop\","
+    "\"depends_on\":[\"m\"]}]}";
+
+Test(run, map_fans_out_with_max_parallel_and_collects_in_order)
+{
+	weft_def *def = def_of(mapdef);
+	weft_out  o;
+	char      err[128];
+
+	weft_out_init(&o);
+	weft_run *r = weft_run_alloc("M1", def,
+	    json_pack("{s:[s,s,s]}", "xs", "a", "b", "c"), NULL, 0, &o);
+	weft_run_start(r, 0, &o);
+	cr_expect_eq(count_events(&o, "step_expanded"), 1);
+	cr_expect_eq(r->steps[0].state, WEFT_STEP_RUNNING);
+	cr_expect_eq(r->steps[0].nitems, 3);
+	cr_expect_eq(count_effects(&o, WEFT_EFFECT_ENQUEUE, 0), 2,
+	    "max_parallel 2: two items ready");
+	// An item's input carries its element and position.
+	json_t *in = weft_run_step_input(r, (weft_ref) { 0, 1 }, err, sizeof(err));
+	cr_assert_not_null(in, "%s", err);
+	cr_expect_str_eq(json_string_value(json_object_get(
+	                     json_object_get(in, "with"), "x")),
+	    "b");
+	cr_expect_eq(json_integer_value(json_object_get(
+	                 json_object_get(in, "with"), "i")),
+	    1);
+	json_decref(in);
+	item_finish(r, 0, 1, true, &o);
+	cr_expect_eq(count_effects(&o, WEFT_EFFECT_ENQUEUE, 0), 3,
+	    "one ended, the third starts");
+	item_finish(r, 0, 0, true, &o);
+	cr_expect_eq(r->steps[0].state, WEFT_STEP_RUNNING);
+	item_finish(r, 0, 2, true, &o);
+	cr_expect_eq(r->steps[0].state, WEFT_STEP_SUCCEEDED);
+	json_t *out = r->steps[0].output;
+	cr_assert_eq(json_array_size(out), 3);
+	for (int k = 0; k < 3; k++) {
+		cr_expect_eq(json_integer_value(json_object_get(
+		                 json_array_get(out, (size_t) k), "k")),
+		    k, "outputs in list order");
+	}
+	cr_expect_eq(r->steps[1].state, WEFT_STEP_READY);
+	weft_out_fini(&o);
+	weft_run_free(r);
+	weft_def_free(def);
+}
+
+Test(run, map_item_failure_fails_step_after_all_items)
+{
+	weft_def *def = def_of(mapdef);
+	weft_out  o;
+
+	weft_out_init(&o);
+	weft_run *r = weft_run_alloc("M2", def,
+	    json_pack("{s:[i,i,i]}", "xs", 1, 2, 3), NULL, 0, &o);
+	weft_run_start(r, 0, &o);
+	item_finish(r, 0, 0, false, &o);
+	cr_expect_eq(r->steps[0].state, WEFT_STEP_RUNNING, "others still run");
+	item_finish(r, 0, 1, true, &o);
+	item_finish(r, 0, 2, true, &o);
+	cr_expect_eq(r->steps[0].state, WEFT_STEP_FAILED);
+	cr_expect(strstr(r->steps[0].error, "1 of 3 items failed; item 0") != NULL,
+	    "%s", r->steps[0].error);
+	cr_expect_eq(r->steps[1].state, WEFT_STEP_SKIPPED);
+	cr_expect_eq(r->state, WEFT_RUN_FAILED);
+	weft_out_fini(&o);
+	weft_run_free(r);
+	weft_def_free(def);
+}
+
+Test(run, map_over_non_array_fails_and_empty_succeeds)
+{
+	weft_def *def = def_of(mapdef);
+	weft_out  o;
+
+	weft_out_init(&o);
+	weft_run *r = weft_run_alloc("M3", def, json_pack("{s:s}", "xs", "no"),
+	    NULL, 0, &o);
+	weft_run_start(r, 0, &o);
+	cr_expect_eq(r->steps[0].state, WEFT_STEP_FAILED);
+	cr_expect(strstr(r->steps[0].error, "input.xs") != NULL, "%s",
+	    r->steps[0].error);
+	weft_run_free(r);
+	weft_out_reset(&o);
+	r = weft_run_alloc("M4", def, json_pack("{s:[]}", "xs"), NULL, 0, &o);
+	weft_run_start(r, 0, &o);
+	cr_expect_eq(r->steps[0].state, WEFT_STEP_SUCCEEDED);
+	cr_expect_eq(json_array_size(r->steps[0].output), 0);
+	weft_out_fini(&o);
+	weft_run_free(r);
+	weft_def_free(def);
+}
+
+Test(run, map_items_are_lost_retried_and_cancelled)
+{
+	weft_def *def = def_of(mapdef);
+	weft_out  o;
+	weft_ref  u0 = { 0, 0 }, u1 = { 0, 1 };
+
+	weft_out_init(&o);
+	weft_run *r = weft_run_alloc("M5", def,
+	    json_pack("{s:[i,i]}", "xs", 1, 2), NULL, 0, &o);
+	weft_run_start(r, 0, &o);
+	weft_run_dispatched(r, u0, "w1", 5, &o);
+	weft_run_dispatched(r, u1, "w2", 5, &o);
+	cr_expect_eq(weft_run_lost(r, u0, 6, &o), WEFT_OK);
+	cr_expect_eq(weft_run_unit(r, u0)->state, WEFT_STEP_RETRY_WAIT);
+	weft_out_reset(&o);
+	cr_expect_eq(weft_run_cancel(r, "stop", &o), WEFT_OK);
+	cr_expect_eq(count_effects(&o, WEFT_EFFECT_ABORT, 0), 1,
+	    "the in-flight item is aborted");
+	cr_expect_eq(weft_run_unit(r, u1)->state, WEFT_STEP_CANCELLED);
+	cr_expect_eq(r->steps[0].state, WEFT_STEP_CANCELLED);
+	// The aggregate is not a unit a worker runs.
+	weft_result bogus = { .attempt = 1, .ok = true };
+	cr_expect_eq(weft_run_result(r, WEFT_REF(0), &bogus, 7, &o), WEFT_EINVAL);
+	cr_expect_null(weft_run_unit(r, (weft_ref) { 0, 9 }));
 	weft_out_fini(&o);
 	weft_run_free(r);
 	weft_def_free(def);
