@@ -45,6 +45,18 @@ export const get = (path, query) =>
 	request('GET', query ? `${path}?${buildQuery(query)}` : path);
 export const post = (path, body) => request('POST', path, body ?? {});
 
+// normalizeEvent gives a stored event the shape of a streamed one: ts_ms
+// from ts when the coordinator leaves it out, and data always an object.
+export function normalizeEvent(ev) {
+	if (!ev.ts_ms && ev.ts) {
+		ev.ts_ms = Date.parse(ev.ts) || 0;
+	}
+	if (ev.data === null || typeof ev.data !== 'object') {
+		ev.data = ev.data === undefined || ev.data === null ? {} : { value: ev.data };
+	}
+	return ev;
+}
+
 export const api = {
 	info: () => get(`${BASE}/info`),
 	definitions: () => get(`${BASE}/definitions`),
@@ -54,7 +66,7 @@ export const api = {
 	createRun: (body) => post(`${BASE}/runs`, body),
 	lifecycle: (id, action) =>
 		post(`${BASE}/runs/${encodeURIComponent(id)}/${action}`),
-	events: (q) => get(`${BASE}/events`, q),
+	events: (q) => get(`${BASE}/events`, q).then((list) => list.map(normalizeEvent)),
 	workers: () => get(`${BASE}/workers`),
 };
 

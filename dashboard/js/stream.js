@@ -1,13 +1,18 @@
 // stream: the live event stream. A WebSocket to the coordinator's nng pub
-// socket (SP over WebSocket, subprotocol sub.sp.nanomsg.org); every message
-// is topic + 0x00 + Envelope{events}. The stream is a fast path, not the
+// socket (the SP-over-WebSocket mapping); every message is topic + 0x00 +
+// Envelope{events}. The stream is a fast path, not the
 // record: event ids are global and consecutive, so a gap, a reconnect or a
 // late start is filled from GET /api/v1/events?after=LASTID. Subscribers
 // get every event exactly once, in id order.
 import { api, allEvents } from './api.js';
 import { decodeStreamMessage } from './proto.js';
 
-const SUBPROTOCOL = 'sub.sp.nanomsg.org';
+// The SP subprotocol to ask for. nng's ws listener (1.5.x) accepts the
+// name of its own socket's protocol, "pub.sp.nanomsg.org", which is what
+// nng's own sub dialer sends; "sub.sp.nanomsg.org" is tried only when that
+// is refused and nothing has worked yet.
+const SUBPROTOCOLS = ['pub.sp.nanomsg.org', 'sub.sp.nanomsg.org'];
+const WILDCARD_HOSTS = new Set(['', '0.0.0.0', '[::]', '::', '*']);
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 8000;
 
@@ -16,14 +21,9 @@ const BACKOFF_MAX_MS = 8000;
 // exponential probe and a binary search find the last one in about
 // 2*log2(id) small requests. /api/v1/info's last_event_id, when the
 // coordinator offers it, answers at once.
-async function latestEventId() {
-	try {
-		const info = await api.info();
-		if (info && Number.isFinite(info.last_event_id)) {
-			return info.last_event_id;
-		}
-	} catch {
-		// fall through to the probe
+async function latestEventId(info) {
+	if (info && Number.isFinite(info.last_event_id)) {
+		return info.last_event_id;
 	}
 	const firstAfter = async (x) => {
 		const page = await api.events({ after: x, limit: 1 });
@@ -59,19 +59,29 @@ async function latestEventId() {
 
 export class LiveStream {
 	constructor(path = '/api/v1/stream') {
-		const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-		this.url = `${proto}//${location.host}${path}`;
+		this.path = path;
+		this.scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+		this.url = `${this.scheme}//${location.host}${path}`;
+		// Where to try, in order: this page's host, then the coordinator's
+		// own --http address (nng binds the ws endpoint to that host name,
+		// so a page opened as "localhost" reaches it only there).
+		this.targets = SUBPROTOCOLS.map((proto) => ({ url: this.url, proto }));
+		this.target = 0;       // index into targets
 		this.state = 'connecting';
 		this.lastId = null;    // last event id delivered
 		this.queue = [];       // received, not yet delivered
 		this.pumping = false;
 		this.needFill = false; // fill from the API before the queue
+		this.needBaseline = false; // find lastId before delivering
+		this.rebased = 0;      // times the baseline was found late
 		this.subs = new Set();
 		this.statusSubs = new Set();
 		this.ws = null;
 		this.attempt = 0;
 		this.retryTimer = null;
 		this.retryAt = 0;
+		this.worked = false;   // some target has opened
+		this.opened = false;   // the current socket reached onopen
 		this.stats = { messages: 0, events: 0, filled: 0, gaps: 0, reconnects: 0, bad: 0 };
 	}
 
@@ -79,12 +89,32 @@ export class LiveStream {
 	// resolves once the baseline is known (or could not be), so pages
 	// that load after it miss nothing.
 	async start() {
+		let info = null;
 		try {
-			this.lastId = await latestEventId();
+			info = await api.info();
 		} catch {
-			this.lastId = null; // the first event sets it
+			// the coordinator is not there yet
+		}
+		this.addTargets(info);
+		try {
+			this.lastId = await latestEventId(info);
+		} catch {
+			this.lastId = null; // found once the stream opens
 		}
 		this.connect();
+	}
+
+	addTargets(info) {
+		const addr = info && typeof info.http === 'string' ? info.http : '';
+		const i = addr.lastIndexOf(':');
+		const host = i > 0 ? addr.slice(0, i) : '';
+		if (!addr || addr === location.host || WILDCARD_HOSTS.has(host)) {
+			return;
+		}
+		const url = `${this.scheme}//${addr}${this.path}`;
+		for (const proto of SUBPROTOCOLS) {
+			this.targets.push({ url, proto });
+		}
 	}
 
 	subscribe(fn) {
@@ -112,16 +142,21 @@ export class LiveStream {
 		this.retryTimer = null;
 		let ws;
 		try {
-			ws = new WebSocket(this.url, [SUBPROTOCOL]);
+			const t = this.targets[this.target];
+			ws = new WebSocket(t.url, [t.proto]);
 		} catch {
 			this.scheduleReconnect();
 			return;
 		}
 		ws.binaryType = 'arraybuffer';
 		this.ws = ws;
+		this.opened = false;
 		ws.onopen = () => {
+			this.opened = true;
+			this.worked = true;
 			this.attempt = 0;
 			this.needFill = this.lastId !== null;
+			this.needBaseline = this.lastId === null;
 			this.setState('syncing');
 			this.pump();
 		};
@@ -129,6 +164,9 @@ export class LiveStream {
 		ws.onclose = () => {
 			if (this.ws === ws) {
 				this.ws = null;
+				if (!this.opened && !this.worked) {
+					this.target = (this.target + 1) % this.targets.length;
+				}
 				this.scheduleReconnect();
 			}
 		};
@@ -138,6 +176,15 @@ export class LiveStream {
 	}
 
 	scheduleReconnect() {
+		if (!this.worked && this.targets.length === SUBPROTOCOLS.length) {
+			// No address has worked and the coordinator's own is unknown:
+			// ask for it (the coordinator may have been down at start).
+			api.info().then((info) => {
+				if (this.targets.length === SUBPROTOCOLS.length) {
+					this.addTargets(info);
+				}
+			}).catch(() => {});
+		}
 		const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** this.attempt);
 		const delay = Math.round(base * (0.8 + Math.random() * 0.4));
 		this.attempt++;
@@ -211,6 +258,21 @@ export class LiveStream {
 		this.pumping = true;
 		try {
 			for (;;) {
+				if (this.needBaseline) {
+					// The coordinator was unreachable at start: take its
+					// newest id now; pages reload their state after this
+					// (the 'rebased' status below).
+					const info = await api.info();
+					if (this.targets.length === SUBPROTOCOLS.length) {
+						this.addTargets(info);
+					}
+					this.lastId = await latestEventId(info);
+					this.needBaseline = false;
+					this.rebased++;
+					for (const fn of this.statusSubs) {
+						fn('rebased', this);
+					}
+				}
 				if (this.needFill) {
 					await this.fill();
 					this.needFill = false;
@@ -257,7 +319,8 @@ export class LiveStream {
 		} catch {
 			// The API is unreachable: keep the queue, and fill again once the
 			// stream is back.
-			this.needFill = true;
+			this.needFill = this.lastId !== null;
+			this.needBaseline = this.lastId === null;
 			if (this.ws) {
 				this.ws.close();
 			}

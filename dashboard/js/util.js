@@ -53,6 +53,19 @@ export function clear(el) {
 	return el;
 }
 
+// add appends children (as h() takes them: nulls skipped, arrays spread).
+export function add(el, ...children) {
+	append(el, children);
+	return el;
+}
+
+// fill replaces the children of el with children (as h() takes them).
+export function fill(el, ...children) {
+	clear(el);
+	append(el, children);
+	return el;
+}
+
 // esc escapes text for use inside HTML or SVG markup built as a string.
 export function esc(s) {
 	return String(s ?? '').replace(/[&<>"']/g, (c) => ({
@@ -83,6 +96,15 @@ export function fmtClock(ms) {
 		return '—';
 	}
 	return timeFmt.format(new Date(ms));
+}
+
+const clockFmt = new Intl.DateTimeFormat(undefined, {
+	hour: '2-digit', minute: '2-digit', second: '2-digit',
+});
+
+// fmtClockShort formats epoch ms as a time of day to the second.
+export function fmtClockShort(ms) {
+	return ms ? clockFmt.format(new Date(ms)) : '—';
 }
 
 // fmtAge says how long ago ms was: "just now", "12s ago", "3m ago".
@@ -155,7 +177,7 @@ export const STEP_STATES = ['pending', 'ready', 'dispatched', 'running',
 export const EVENT_TYPES = ['run_queued', 'run_started', 'run_paused',
 	'run_resumed', 'run_retried', 'run_succeeded', 'run_failed',
 	'run_cancelled', 'run_timed_out', 'step_ready', 'step_dispatched',
-	'step_started', 'step_succeeded', 'step_failed', 'step_retry_scheduled',
+	'step_started', 'step_expanded', 'step_succeeded', 'step_failed', 'step_retry_scheduled',
 	'step_timed_out', 'step_lost', 'step_skipped', 'step_cancelled',
 	'result_ignored', 'worker_joined', 'worker_lost', 'definition_registered'];
 
@@ -177,7 +199,7 @@ export function eventState(type) {
 		run_succeeded: 'succeeded', run_failed: 'failed',
 		run_cancelled: 'cancelled', run_timed_out: 'timed_out',
 		step_ready: 'ready', step_dispatched: 'dispatched',
-		step_started: 'running', step_succeeded: 'succeeded',
+		step_started: 'running', step_expanded: 'running', step_succeeded: 'succeeded',
 		step_failed: 'failed', step_retry_scheduled: 'retry_wait',
 		step_timed_out: 'failed', step_lost: 'failed',
 		step_skipped: 'skipped', step_cancelled: 'cancelled',
@@ -212,6 +234,47 @@ export function short(v, n = 120) {
 		s = s.slice(0, n - 1) + '…';
 	}
 	return s;
+}
+
+// summary says in one line what an event's data holds, by type.
+export function summary(ev, n = 160) {
+	const d = ev.data || {};
+	const dur = d.duration_ms !== undefined ? ` in ${fmtDuration(d.duration_ms)}` : '';
+	switch (ev.type) {
+	case 'step_failed':
+	case 'step_retry_scheduled': {
+		let t = d.error || '';
+		if (d.exit_code !== undefined) {
+			t += ` (exit ${d.exit_code})`;
+		}
+		if (d.delay_ms !== undefined) {
+			t += `; retry in ${fmtDuration(d.delay_ms)}`;
+		}
+		return short(t + dur, n);
+	}
+	case 'step_succeeded':
+		return short(`output ${short(d.output, n)}${dur}`, n);
+	case 'step_skipped':
+	case 'run_cancelled':
+	case 'result_ignored':
+		return short(d.reason || d, n);
+	case 'run_queued':
+		return short(`${d.definition} v${d.version}, ${d.steps} steps${d.params && Object.keys(d.params).length ? `, params ${JSON.stringify(d.params)}` : ''}`, n);
+	case 'run_failed':
+		return short(`${d.error || 'failed'}${d.failed_steps && d.failed_steps.length ? ` (${d.failed_steps.join(', ')})` : ''}`, n);
+	case 'run_succeeded':
+		return short(`output ${short(d.output, n)}`, n);
+	case 'worker_joined':
+		return short(`${d.address || ''}, ${d.slots ?? '?'} slots, ${(d.step_types || []).join(' ')}`, n);
+	case 'worker_lost':
+		return `missed ${d.missed_surveys ?? '?'} surveys`;
+	case 'definition_registered':
+		return short(`${d.name} v${d.version}`, n);
+	case 'step_expanded':
+		return `${d.count ?? '?'} items`;
+	default:
+		return short(d, n);
+	}
 }
 
 // parseQuery turns "a=1&b=2" into a plain object.

@@ -1,0 +1,163 @@
+// app: the dashboard shell. Header with navigation and the live-stream
+// state, the banner shown while the stream is down, hash routing
+// (#/runs, #/runs/ID, #/new, #/events, #/workers) and the one-second clock
+// that keeps relative ages fresh (display only; nothing polls the API).
+import { api } from './api.js';
+import { LiveStream } from './stream.js';
+import { h, clear, fill, refreshAges, parseQuery } from './util.js';
+import * as runsPage from './pages/runs.js';
+import * as runPage from './pages/run.js';
+import * as newPage from './pages/new.js';
+import * as eventsPage from './pages/events.js';
+import * as workersPage from './pages/workers.js';
+
+const routes = [
+	{ re: /^\/runs\/([^/]+)$/, page: runPage, nav: 'runs', key: 'run' },
+	{ re: /^\/runs\/?$/, page: runsPage, nav: 'runs', key: 'runs' },
+	{ re: /^\/new\/?$/, page: newPage, nav: 'new', key: 'new' },
+	{ re: /^\/events\/?$/, page: eventsPage, nav: 'events', key: 'events' },
+	{ re: /^\/workers\/?$/, page: workersPage, nav: 'workers', key: 'workers' },
+];
+
+const stream = new LiveStream();
+let current = null; // {unmount}
+const main = document.getElementById('main');
+
+// navigate sets the hash; the router does the rest.
+export function navigate(hash) {
+	if (location.hash === hash) {
+		route();
+	} else {
+		location.hash = hash;
+	}
+}
+
+// setQuery rewrites the current route's query without re-routing.
+export function setQuery(query) {
+	const [path] = location.hash.slice(1).split('?');
+	const qs = new URLSearchParams();
+	for (const [k, v] of Object.entries(query)) {
+		if (v !== undefined && v !== null && v !== '') {
+			qs.set(k, String(v));
+		}
+	}
+	const s = qs.toString();
+	history.replaceState(null, '', `#${path}${s ? `?${s}` : ''}`);
+}
+
+function buildShell() {
+	const header = document.getElementById('header');
+	const navItems = [
+		['runs', '#/runs', 'Runs'],
+		['new', '#/new', 'New run'],
+		['events', '#/events', 'Event log'],
+		['workers', '#/workers', 'Workers'],
+	];
+	fill(header,
+		h('a', { class: 'brand', href: '#/runs' },
+			h('span', { class: 'logo', 'aria-hidden': 'true' }), 'weft'),
+		h('nav', { class: 'nav' }, navItems.map(([key, href, text]) =>
+			h('a', { href, 'data-nav': key }, text))),
+		h('div', { class: 'live', id: 'live-state', title: 'live event stream' },
+			h('span', { class: 'live-dot' }), h('span', { class: 'live-text' }, 'connecting')),
+		h('span', { class: 'node-name muted', id: 'node-name' }),
+	);
+	const banner = document.getElementById('stream-banner');
+	const text = h('span', { class: 'banner-text' });
+	const retry = h('button', { class: 'btn small', type: 'button', onclick: () => stream.reconnectNow() }, 'Reconnect now');
+	fill(banner, h('strong', null, 'Live updates are down.'), ' ', text, ' ', retry);
+	const live = document.getElementById('live-state');
+	const setBanner = () => {
+		const s = stream.state;
+		live.dataset.state = s;
+		live.querySelector('.live-text').textContent =
+			s === 'live' ? 'live' : s === 'down' ? 'offline' : s === 'syncing' ? 'syncing' : 'connecting';
+		live.title = `live event stream: ${s}; last event #${stream.lastId ?? '—'}`;
+		live.dataset.lastEventId = String(stream.lastId ?? '');
+		if (s === 'down') {
+			const secs = Math.max(0, Math.ceil((stream.retryAt - Date.now()) / 1000));
+			text.textContent = secs > 0
+				? `Reconnecting in ${secs}s; what happens meanwhile is caught up from the event log.`
+				: 'Reconnecting…';
+			banner.hidden = false;
+		} else {
+			banner.hidden = true;
+		}
+	};
+	stream.onStatus((s) => {
+		if (s === 'rebased') {
+			// The page loaded while the coordinator was unreachable: load
+			// it again now that the stream has a baseline.
+			if (current) {
+				route();
+			}
+			return;
+		}
+		setBanner();
+	});
+	setInterval(() => {
+		if (stream.state === 'down') {
+			setBanner();
+		}
+		refreshAges(document);
+		if (current && current.tick) {
+			current.tick();
+		}
+	}, 1000);
+	api.info().then((info) => {
+		if (info && info.name) {
+			document.getElementById('node-name').textContent = info.name;
+		}
+	}).catch(() => {});
+}
+
+function route() {
+	const raw = location.hash.replace(/^#/, '') || '/runs';
+	const [path, qs] = raw.split('?');
+	let match = null;
+	let args = null;
+	for (const r of routes) {
+		const m = path.match(r.re);
+		if (m) {
+			match = r;
+			args = m.slice(1).map(decodeURIComponent);
+			break;
+		}
+	}
+	if (!match) {
+		history.replaceState(null, '', '#/runs');
+		return route();
+	}
+	if (current && current.unmount) {
+		try {
+			current.unmount();
+		} catch (err) {
+			console.error(err);
+		}
+	}
+	current = null;
+	for (const a of document.querySelectorAll('nav.nav a')) {
+		a.classList.toggle('active', a.dataset.nav === match.nav);
+	}
+	clear(main);
+	main.dataset.page = match.key;
+	const container = h('div', { class: `page page-${match.key}` });
+	main.appendChild(container);
+	current = match.page.mount(container, {
+		args, query: parseQuery(qs), stream, navigate, setQuery,
+	}) || {};
+	window.scrollTo(0, 0);
+}
+
+async function boot() {
+	buildShell();
+	// Pages load once the stream knows the newest event id, so an event
+	// between a page's first fetch and the live stream is never lost.
+	await Promise.race([stream.start(), new Promise((r) => setTimeout(r, 3000))]);
+	window.addEventListener('hashchange', route);
+	route();
+	document.body.dataset.ready = '1';
+}
+
+window.weft = { stream }; // for the console and the browser tests
+boot();
