@@ -71,6 +71,16 @@ void bench_cluster_stop(bench_cluster *c, bool keep);
 // bench_cluster_dump_logs prints the tail of every log to stderr.
 void bench_cluster_dump_logs(const bench_cluster *c);
 
+// bench_cluster_cpu_ms returns the CPU time (user + system, ms) used so far
+// by the coordinator (*coord) and by the workers together (*workers), read
+// from /proc; 0 for a process that is gone.
+void bench_cluster_cpu_ms(const bench_cluster *c, double *coord,
+    double *workers);
+
+// bench_self_cpu_ms returns the CPU time the bench process (all its
+// threads, not its children) has used so far, in ms.
+double bench_self_cpu_ms(void);
+
 // ---- client.c: the control socket ----
 
 typedef struct bench_client {
@@ -125,21 +135,21 @@ typedef struct bench_end {
 
 typedef struct bench_watch {
 	nng_socket      sub;     // sub0 to the coordinator's events URL
-	bool            open;
-	pthread_t       thread;  // receiver; runs while open
+	bool            open;    // sub and aio exist; the aio is receiving
+	nng_aio        *aio;     // its callback takes every message
 	pthread_mutex_t mx;      // guards everything below
 	pthread_cond_t  cv;      // timed waits only (monotonic clock)
 	weft_map        ended;   // run id -> bench_end * (owned)
 	uint64_t        events;  // events received so far
 	uint64_t        batches; // messages received so far
-	bool            stop;    // asks the receiver to return
 } bench_watch;
 
-// bench_watch_start dials url and starts the receiver thread.
+// bench_watch_start dials url and starts receiving.
 bool bench_watch_start(bench_watch *w, const char *url, char *err,
     size_t errlen);
 
-// bench_watch_stop stops the thread, closes the socket, frees the map.
+// bench_watch_stop stops receiving, closes the socket, frees the map.
+// Safe after a failed bench_watch_start.
 void bench_watch_stop(bench_watch *w);
 
 // bench_watch_counts returns the events and messages received so far.
@@ -176,6 +186,11 @@ typedef struct bench_sample {
 	double   fsync_p50_ms;  // the COMMIT statement alone; < 0 when unknown
 	double   fsync_p99_ms;
 	uint64_t stream_events; // events the bench received on the stream
+	double   coord_cpu_ms;  // CPU the coordinator used during the repetition
+	double   workers_cpu_ms; // CPU both workers used
+	double   bench_cpu_ms;  // CPU the bench itself used (its overhead)
+	double   load1;         // 1-minute load average at the start (a busy
+	                        // machine explains a slow sample)
 	size_t   failed;        // runs that did not succeed
 	size_t   polled;        // run ends seen only by polling
 } bench_sample;

@@ -4,9 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <nng/protocol/reqrep0/req.h>
-
 #include "bench.h"
+
+#include <nng/protocol/reqrep0/req.h>
 
 bool
 bench_client_open(bench_client *c, const char *url, int timeout_ms,

@@ -2,6 +2,8 @@
 // workers started from the built binaries on loopback with free ports, in a
 // temp dir that is removed at the end. Every wait here has a deadline.
 #include <signal.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,19 +27,42 @@ cluster_url(char *buf, size_t len)
 static void
 cluster_spawn_coord(bench_cluster *c)
 {
-	char  log[700];
-	char *argv[] = { "weft-coordinator", "--db", c->db, "--control",
-		c->control, "--cluster", c->cluster, "--results", c->results,
-		"--events", c->events, "--http", c->http, NULL };
+	const char *had_pre  = getenv("LD_PRELOAD");
+	const char *had_asan = getenv("ASAN_OPTIONS");
+	char        saved_pre[1024] = "", saved_asan[1024] = "";
+	char        buf[1200], log[700];
+	char       *argv[] = { "weft-coordinator", "--db", c->db, "--control",
+		      c->control, "--cluster", c->cluster, "--results", c->results,
+		      "--events", c->events, "--http", c->http, NULL };
 
 	snprintf(log, sizeof(log), "%s/coordinator.log", c->dir);
+	snprintf(saved_pre, sizeof(saved_pre), "%s", had_pre ? had_pre : "");
+	snprintf(saved_asan, sizeof(saved_asan), "%s", had_asan ? had_asan : "");
 	if (c->commit_log[0] != '\0') {
-		setenv("LD_PRELOAD", WEFT_BENCH_SHIM, 1);
+		snprintf(buf, sizeof(buf), "%s%s%s", WEFT_BENCH_SHIM,
+		    saved_pre[0] != '\0' ? ":" : "", saved_pre);
+		setenv("LD_PRELOAD", buf, 1);
+		// A sanitizer build of the coordinator refuses to start when
+		// another library is preloaded before the ASan runtime.
+		snprintf(buf, sizeof(buf), "%s%sverify_asan_link_order=0",
+		    saved_asan, saved_asan[0] != '\0' ? ":" : "");
+		setenv("ASAN_OPTIONS", buf, 1);
 		setenv(BENCH_COMMIT_LOG_ENV, c->commit_log, 1);
 	}
 	c->coord = weft_h_spawn(argv, log);
-	unsetenv("LD_PRELOAD");
-	unsetenv(BENCH_COMMIT_LOG_ENV);
+	if (c->commit_log[0] != '\0') {
+		if (had_pre != NULL) {
+			setenv("LD_PRELOAD", saved_pre, 1);
+		} else {
+			unsetenv("LD_PRELOAD");
+		}
+		if (had_asan != NULL) {
+			setenv("ASAN_OPTIONS", saved_asan, 1);
+		} else {
+			unsetenv("ASAN_OPTIONS");
+		}
+		unsetenv(BENCH_COMMIT_LOG_ENV);
+	}
 }
 
 static void
@@ -230,4 +255,53 @@ bench_cluster_dump_logs(const bench_cluster *c)
 	    "done >&2",
 	    c->dir);
 	weft_h_run(cmd, NULL);
+}
+
+// cluster_proc_cpu_ms reads utime + stime of pid from /proc/<pid>/stat.
+static double
+cluster_proc_cpu_ms(pid_t pid)
+{
+	char               path[64], buf[1024];
+	FILE              *f;
+	size_t             n;
+	const char        *p;
+	unsigned long long ut = 0, st = 0;
+
+	if (pid <= 0) {
+		return (0.0);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+	if ((f = fopen(path, "r")) == NULL) {
+		return (0.0);
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	// The command name (field 2) may hold spaces: count from its ')'.
+	if ((p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu "
+	                  "%llu", &ut, &st) != 2) {
+		return (0.0);
+	}
+	return ((double) (ut + st) * 1000.0 / (double) sysconf(_SC_CLK_TCK));
+}
+
+void
+bench_cluster_cpu_ms(const bench_cluster *c, double *coord, double *workers)
+{
+	*coord   = cluster_proc_cpu_ms(c->coord);
+	*workers = 0.0;
+	for (int i = 0; i < BENCH_NWORKERS; i++) {
+		*workers += cluster_proc_cpu_ms(c->workers[i]);
+	}
+}
+
+double
+bench_self_cpu_ms(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ((double) (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000.0 +
+	    (double) (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000.0);
 }

@@ -1,20 +1,19 @@
-// watch: sees runs end. A thread reads the coordinator's event stream (sub0,
-// every topic) and notes when each run's terminal event arrived; the bench
-// waits on that. nng's pub drops messages for a slow subscriber, so when
-// the stream goes quiet with runs still missing, the wait asks the store.
-#include <errno.h>
+// watch: sees runs end. An aio callback reads the coordinator's event stream
+// (sub0, every topic) and notes when each run's terminal event arrived; the
+// bench waits on that. nng's pub drops messages for a slow subscriber, so
+// when the stream goes quiet with runs still missing, the wait asks the
+// store.
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include <nng/protocol/pubsub0/sub.h>
-
 #include "alloc.h"
 #include "bench.h"
 #include "clock.h"
 
-#define WATCH_RECV_MS 100  // receiver wakes this often to check stop
+#include <nng/protocol/pubsub0/sub.h>
+
 #define WATCH_QUIET_MS 1000 // no event for this long: poll the store
 
 static bool
@@ -58,38 +57,33 @@ watch_batch(bench_watch *w, const Weft__EventBatch *b)
 	pthread_mutex_unlock(&w->mx);
 }
 
-static void *
-watch_main(void *arg)
+// watch_recv_cb runs on an nng thread for every message: decode, note the
+// run ends, re-arm. Nothing in it blocks (mx is held only briefly). A
+// callback rather than a thread blocked in nng_recvmsg saves a thread
+// wake-up per message, which is a visible share of the bench's CPU.
+static void
+watch_recv_cb(void *arg)
 {
-	bench_watch *w = arg;
+	bench_watch    *w = arg;
+	nng_msg        *msg;
+	Weft__Envelope *env;
+	int             rv;
 
-	for (;;) {
-		nng_msg        *msg;
-		Weft__Envelope *env;
-		bool            stop;
-		int             rv;
-
-		pthread_mutex_lock(&w->mx);
-		stop = w->stop;
-		pthread_mutex_unlock(&w->mx);
-		if (stop) {
-			break;
+	if ((rv = nng_aio_result(w->aio)) != 0) {
+		if (rv != NNG_ECLOSED && rv != NNG_ECANCELED) {
+			nng_recv_aio(w->sub, w->aio);
 		}
-		if ((rv = nng_recvmsg(w->sub, &msg, 0)) != 0) {
-			if (rv == NNG_ETIMEDOUT) {
-				continue;
-			}
-			break;
-		}
-		if (weft_wire_unpack(msg, 1, &env) == WEFT_OK) {
-			if (env->body_case == WEFT__ENVELOPE__BODY_EVENTS) {
-				watch_batch(w, env->events);
-			}
-			weft_wire_free(env);
-		}
-		nng_msg_free(msg);
+		return;
 	}
-	return (NULL);
+	msg = nng_aio_get_msg(w->aio);
+	if (weft_wire_unpack(msg, 1, &env) == WEFT_OK) {
+		if (env->body_case == WEFT__ENVELOPE__BODY_EVENTS) {
+			watch_batch(w, env->events);
+		}
+		weft_wire_free(env);
+	}
+	nng_msg_free(msg);
+	nng_recv_aio(w->sub, w->aio);
 }
 
 bool
@@ -114,19 +108,21 @@ bench_watch_start(bench_watch *w, const char *url, char *err, size_t errlen)
 	// The deepest queue nng allows: W1 publishes tens of thousands of
 	// events in a few hundred messages, W3 thousands of small ones.
 	nng_socket_set_int(w->sub, NNG_OPT_RECVBUF, 8192);
-	nng_socket_set_ms(w->sub, NNG_OPT_RECVTIMEO, WATCH_RECV_MS);
 	if ((rv = nng_socket_set(w->sub, NNG_OPT_SUB_SUBSCRIBE, "", 0)) != 0 ||
 	    (rv = nng_dial(w->sub, url, NULL, 0)) != 0) {
 		snprintf(err, errlen, "cannot follow events at %s: %s", url,
 		    nng_strerror(rv));
-		return (false);
-	}
-	if ((rv = pthread_create(&w->thread, NULL, watch_main, w)) != 0) {
-		snprintf(err, errlen, "thread: %s", strerror(rv));
 		nng_close(w->sub);
 		w->open = false;
 		return (false);
 	}
+	if ((rv = nng_aio_alloc(&w->aio, watch_recv_cb, w)) != 0) {
+		snprintf(err, errlen, "aio: %s", nng_strerror(rv));
+		nng_close(w->sub);
+		w->open = false;
+		return (false);
+	}
+	nng_recv_aio(w->sub, w->aio);
 	return (true);
 }
 
@@ -137,11 +133,11 @@ bench_watch_stop(bench_watch *w)
 	void       *v;
 
 	if (w->open) {
-		pthread_mutex_lock(&w->mx);
-		w->stop = true;
-		pthread_mutex_unlock(&w->mx);
-		pthread_join(w->thread, NULL);
+		// Close first (the pending receive fails and the callback
+		// does not re-arm), then wait for any callback in flight.
 		nng_close(w->sub);
+		nng_aio_stop(w->aio);
+		nng_aio_free(w->aio);
 		w->open = false;
 	}
 	for (size_t i = 0; weft_map_each(&w->ended, &i, &k, &v);) {

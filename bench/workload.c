@@ -145,6 +145,7 @@ typedef struct wl_submitter {
 	bool          ok;
 	char          err[256];
 	pthread_t     thread;
+	bool          threaded; // thread was created (else ran inline)
 } wl_submitter;
 
 static void *
@@ -189,10 +190,15 @@ wl_submit(bench_ctx *x, const char *name, char (*ids)[RUN_ID_LEN], size_t n,
 		wl_submit_main(&t[0]);
 	} else {
 		for (size_t i = 0; i < k; i++) {
-			pthread_create(&t[i].thread, NULL, wl_submit_main, &t[i]);
+			t[i].threaded = pthread_create(&t[i].thread, NULL,
+			                    wl_submit_main, &t[i]) == 0;
 		}
 		for (size_t i = 0; i < k; i++) {
-			pthread_join(t[i].thread, NULL);
+			if (t[i].threaded) {
+				pthread_join(t[i].thread, NULL);
+			} else {
+				wl_submit_main(&t[i]); // no thread: its share now
+			}
 		}
 	}
 	for (size_t i = 0; i < k; i++) {
@@ -348,6 +354,22 @@ wl_store_durations(bench_ctx *x, const char *name, size_t nruns,
 	return (true);
 }
 
+// wl_load1 returns the 1-minute load average, or -1.
+static double
+wl_load1(void)
+{
+	FILE  *f = fopen("/proc/loadavg", "r");
+	double v = -1.0;
+
+	if (f != NULL) {
+		if (fscanf(f, "%lf", &v) != 1) {
+			v = -1.0;
+		}
+		fclose(f);
+	}
+	return (v);
+}
+
 bool
 bench_workload_run(bench_ctx *x, enum bench_workload w, int rep,
     bench_sample *s, char *err, size_t errlen)
@@ -361,6 +383,7 @@ bench_workload_run(bench_ctx *x, enum bench_workload w, int rep,
 	uint64_t    ev0, ev1, b0, b1;
 	long        log0, log1;
 	int64_t     t0, submitted, last;
+	double      cc0, wc0, bc0, cc1, wc1, bc1;
 	bool        ok = false;
 
 	memset(s, 0, sizeof(*s));
@@ -384,6 +407,9 @@ bench_workload_run(bench_ctx *x, enum bench_workload w, int rep,
 	}
 	log0 = bench_commit_log_size(x->cluster);
 	bench_watch_counts(x->watch, &ev0, &b0);
+	bench_cluster_cpu_ms(x->cluster, &cc0, &wc0);
+	bc0 = bench_self_cpu_ms();
+	s->load1 = wl_load1();
 
 	t0 = weft_clock_mono_us();
 	if (!wl_submit(x, name, ids, nruns, &submitted, err, errlen)) {
@@ -397,6 +423,11 @@ bench_workload_run(bench_ctx *x, enum bench_workload w, int rep,
 		        : "runs did not end before the deadline (--timeout)");
 		goto done;
 	}
+	bc1 = bench_self_cpu_ms();
+	bench_cluster_cpu_ms(x->cluster, &cc1, &wc1);
+	s->coord_cpu_ms   = cc1 - cc0;
+	s->workers_cpu_ms = wc1 - wc0;
+	s->bench_cpu_ms   = bc1 - bc0;
 	s->wall_ms     = (double) (last - t0) / 1000.0;
 	s->submit_ms   = (double) (submitted - t0) / 1000.0;
 	s->steps_per_s = (double) bench_workload_steps(w) / (s->wall_ms / 1000.0);
