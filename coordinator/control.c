@@ -278,7 +278,18 @@ control_lifecycle(weft_engine *e, engine_mail *m)
 	weft_err                rv = WEFT_EINVAL;
 	size_t                  before = e->out.neffects;
 	json_t                 *jr;
+	static const char *const actions[] = { "cancel", "pause", "resume",
+		"retry" };
+	bool known = false;
 
+	for (size_t a = 0; a < 4; a++) {
+		known = known || strcmp(rq->action, actions[a]) == 0;
+	}
+	if (!known) {
+		engine_reply_now(e, m->to, WEFT_EINVAL,
+		    "unknown action (use cancel, pause, resume or retry)", NULL);
+		return;
+	}
 	if (r == NULL && strcmp(rq->action, "retry") == 0 &&
 	    weft_store_get_run(e->store, rq->run_id, &jr) == WEFT_OK) {
 		// An ended run leaves memory; a retry brings it back.
@@ -302,8 +313,17 @@ control_lifecycle(weft_engine *e, engine_mail *m)
 		}
 	}
 	if (r == NULL) {
-		engine_reply_now(e, m->to, WEFT_ENOENT,
-		    "no such run (or it has ended)", NULL);
+		// Ended runs leave memory; the store still knows them.
+		char msg[256];
+		if (weft_store_get_run(e->store, rq->run_id, &jr) == WEFT_OK) {
+			snprintf(msg, sizeof(msg), "cannot %s run %s: it is %s",
+			    rq->action, rq->run_id,
+			    json_string_value(json_object_get(jr, "status")));
+			json_decref(jr);
+			engine_reply_now(e, m->to, WEFT_ESTATE, msg, NULL);
+			return;
+		}
+		engine_reply_now(e, m->to, WEFT_ENOENT, "no such run", NULL);
 		return;
 	}
 	if (strcmp(rq->action, "cancel") == 0) {
@@ -320,9 +340,7 @@ control_lifecycle(weft_engine *e, engine_mail *m)
 		char msg[256];
 		snprintf(msg, sizeof(msg), "cannot %s run %s: it is %s",
 		    rq->action, r->id, weft_run_state_name(r->state));
-		engine_reply_now(e, m->to, rv, rv == WEFT_EINVAL
-		    ? "unknown action (use cancel, pause, resume or retry)" : msg,
-		    NULL);
+		engine_reply_now(e, m->to, rv, msg, NULL);
 		return;
 	}
 	engine_reply_now(e, m->to, 0, NULL,
@@ -330,25 +348,31 @@ control_lifecycle(weft_engine *e, engine_mail *m)
 	        weft_run_state_name(r->state)));
 }
 
+// control_info describes the coordinator from atomics only: it is answered
+// on the query thread, so it still answers while the engine waits for an
+// unavailable store (and says so).
 static json_t *
 control_info(weft_engine *e)
 {
-	weft_store *s   = e->store;
-	double      avg = s->commits ? (double) s->commit_us_sum / 1000.0 /
-                              (double) s->commits
-	                             : 0.0;
+	weft_metrics *m       = &e->metrics;
+	uint64_t      commits = atomic_load(&e->batches_committed);
+	double        avg     = commits ? (double) atomic_load(&m->commit_us_total) /
+                                 1000.0 / (double) commits
+	                                : 0.0;
 
-	return (json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s, "
+	return (json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:I, "
 	                  "s:{s:I, s:I, s:f, s:f, s:f, s:I, s:I, s:I}}",
 	    "name", e->node, "events_url", e->events_url, "control_url",
 	    e->cfg.control_url, "cluster_url", e->cfg.cluster_url,
 	    "results_url", e->results_url, "http",
-	    e->cfg.http ? e->cfg.http : "", "store", s->ops->name,
-	    "store_ok", atomic_load(&e->store_ok), "version", "0.1.0", "stats",
-	    "commits", (json_int_t) s->commits, "events", (json_int_t) s->events,
-	    "commit_ms_avg", avg, "commit_ms_p50",
-	    weft_metrics_latency_pct(&e->metrics, 50), "commit_ms_p99",
-	    weft_metrics_latency_pct(&e->metrics, 99), "steps_dispatched",
+	    e->cfg.http ? e->cfg.http : "", "store", e->store->ops->name,
+	    "store_ok", atomic_load(&e->store_ok), "version", "0.1.0",
+	    "last_event_id", (json_int_t) atomic_load(&e->last_event_id),
+	    "stats", "commits", (json_int_t) commits, "events",
+	    (json_int_t) atomic_load(&e->events_committed), "commit_ms_avg",
+	    avg, "commit_ms_p50", (double) atomic_load(&m->p50_us) / 1000.0,
+	    "commit_ms_p99", (double) atomic_load(&m->p99_us) / 1000.0,
+	    "steps_dispatched",
 	    (json_int_t) atomic_load(&e->steps_dispatched), "steps_succeeded",
 	    (json_int_t) atomic_load(&e->steps_succeeded), "steps_failed",
 	    (json_int_t) atomic_load(&e->steps_failed)));
@@ -375,9 +399,6 @@ control_handle(weft_engine *e, engine_mail *m, int64_t now)
 		break;
 	case WEFT__CONTROL_REQUEST__REQ_WORKERS:
 		engine_reply_now(e, m->to, 0, NULL, sched_workers_json(e));
-		break;
-	case WEFT__CONTROL_REQUEST__REQ_INFO:
-		engine_reply_now(e, m->to, 0, NULL, control_info(e));
 		break;
 	default:
 		engine_reply_now(e, m->to, WEFT_EINVAL,
@@ -408,6 +429,9 @@ query_answer(weft_engine *e, Weft__ControlRequest *rq)
 			opt(rq->runs->definition), opt(rq->runs->before),
 			rq->runs->limit };
 		rv = weft_store_list_runs(e->qstore, &f, &body);
+	} else if (rq->req_case == WEFT__CONTROL_REQUEST__REQ_INFO) {
+		body = control_info(e);
+		rv   = WEFT_OK;
 	} else if (rq->req_case == WEFT__CONTROL_REQUEST__REQ_DEFINITIONS) {
 		rv = weft_store_list_definitions(e->qstore, &body);
 	} else if (rq->req_case == WEFT__CONTROL_REQUEST__REQ_EVENTS) {

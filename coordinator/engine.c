@@ -139,6 +139,10 @@ static void
 engine_on_results(weft_engine *e, engine_mail *m, int64_t now)
 {
 	Weft__ResultBatch *b = m->env->results;
+	// Events may name the sender; they outlive this envelope (it is freed
+	// before the commit), so name it from the registry, which stays.
+	weft_worker_rec *w    = weft_map_get(&e->workers, m->env->sender);
+	const char      *node = w != NULL ? w->name : "unknown";
 	Weft__Envelope     env = WEFT__ENVELOPE__INIT;
 	Weft__ResultAck    ack = WEFT__RESULT_ACK__INIT;
 	nng_msg           *msg;
@@ -161,7 +165,7 @@ engine_on_results(weft_engine *e, engine_mail *m, int64_t now)
 		weft_result res = { .attempt = sr->attempt, .ok = sr->ok,
 			.output = out, .error = sr->error,
 			.exit_code = sr->exit_code, .stderr_tail = sr->stderr_tail,
-			.node = m->env->sender, .started_ms = (int64_t) sr->started_ms,
+			.node = node, .started_ms = (int64_t) sr->started_ms,
 			.finished_ms = (int64_t) sr->finished_ms };
 		if (weft_run_result(r, u, &res, now, &e->out) == WEFT_OK) {
 			atomic_fetch_add(sr->ok ? &e->steps_succeeded
@@ -275,22 +279,33 @@ engine_number(weft_engine *e, int64_t now, char **texts)
 		v->attempt   = o->attempt;
 		v->node      = o->node;
 		v->data      = o->data;
-		texts[k]     = weft_json_dump(o->data);
-		v->data_text = texts[k];
+		texts[k]     = o->data != NULL ? weft_json_dump(o->data) : NULL;
+		v->data_text = texts[k] != NULL ? texts[k] : "{}";
 	}
 	return (evs);
 }
 
-// engine_commit writes the batch, retrying with backoff until the store
-// takes it: the engine never acts on an event the store does not hold.
+// engine_commit writes the batch, retrying with backoff while the store is
+// unavailable: the engine never acts on an event the store does not hold.
+// A batch the store refuses for good (a constraint, a bad value) can never
+// be written, and the state in memory already includes it: the process
+// stops, and a restart recovers from what the store holds.
 static void
 engine_commit(weft_engine *e, weft_event *evs, size_t n)
 {
-	int     delay = 50;
-	int64_t t0    = weft_clock_mono_us();
+	int      delay = 50, refused = 0;
+	int64_t  t0    = weft_clock_mono_us();
+	weft_err rv;
 
-	while (weft_store_append(e->store, evs, n) != WEFT_OK) {
+	while ((rv = weft_store_append(e->store, evs, n)) != WEFT_OK) {
 		atomic_store(&e->store_ok, false);
+		if (rv != WEFT_EUNAVAIL && ++refused >= 3) {
+			weft_log_err("DB-REFUSED", "the store refuses a batch of %zu "
+			    "events (first id %llu): %s; stopping so that a restart "
+			    "recovers from the store", n,
+			    (unsigned long long) evs[0].id, e->store->error);
+			abort();
+		}
 		weft_log_err("DB-RETRY", "commit of %zu events failed: %s; "
 		    "retrying in %d ms", n, e->store->error, delay);
 		weft_clock_sleep_ms(delay);
@@ -299,6 +314,7 @@ engine_commit(weft_engine *e, weft_event *evs, size_t n)
 	atomic_store(&e->store_ok, true);
 	weft_metrics_commit(&e->metrics, n, weft_clock_mono_us() - t0);
 	e->next_event_id += n;
+	atomic_store(&e->last_event_id, e->next_event_id - 1);
 	atomic_fetch_add(&e->batches_committed, 1);
 	atomic_fetch_add(&e->events_committed, n);
 }
@@ -402,6 +418,7 @@ engine_recover(weft_engine *e, char *err, size_t errlen)
 		snprintf(err, errlen, "recovery: %s", e->store->error);
 		return (rv);
 	}
+	atomic_store(&e->last_event_id, e->next_event_id);
 	e->next_event_id++;
 	json_array_foreach (runs, k, jr) {
 		control_restore_run(e, jr);

@@ -252,6 +252,7 @@ struct weft_engine {
 	_Atomic uint64_t events_committed;
 	_Atomic bool     store_ok;
 	_Atomic int64_t  ops_live; // assign ops allocated, not yet freed
+	_Atomic uint64_t last_event_id; // last committed event id
 	weft_metrics     metrics;
 
 	// HTTP (http.c).

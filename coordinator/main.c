@@ -8,6 +8,7 @@
 
 #include "engine.h"
 #include "log.h"
+#include "store.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -23,7 +24,8 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: weft-coordinator [options]\n"
-	    "  --db URL          event store: sqlite:PATH (default sqlite:weft.db)\n"
+	    "  --db URL          event store: sqlite:PATH (default sqlite:weft.db),\n"
+	    "                    postgres://user:pass@host:port/db or \"host=... dbname=...\"\n"
 	    "  --control URL     control socket, CLI and tools (default tcp://127.0.0.1:7420)\n"
 	    "  --cluster URL     discovery survey socket, workers --join it (default tcp://127.0.0.1:7421)\n"
 	    "  --results URL     step results from workers (default tcp://127.0.0.1:7422)\n"
@@ -125,10 +127,11 @@ main(int argc, char **argv)
 		weft_engine_close(e);
 		return (1);
 	}
+	char db[256];
+	weft_store_redact(cfg.db_url, db, sizeof(db));
 	weft_log_notice("START", "coordinator %s: control=%s cluster=%s "
 	    "results=%s events=%s db=%s", cfg.name, cfg.control_url,
-	    cfg.cluster_url, cfg.results_url, cfg.events_url,
-	    strncmp(cfg.db_url, "postgres", 8) == 0 ? "postgres://..." : cfg.db_url);
+	    cfg.cluster_url, cfg.results_url, cfg.events_url, db);
 	while (!stop_requested) {
 		pause();
 	}

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
+
 static const double step_bounds[] = { 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 	0.5, 1, 2.5, 5, 10, 30, 60, 300 };
 static const double commit_bounds[] = { 0.0005, 0.001, 0.002, 0.005, 0.01,
@@ -70,6 +72,15 @@ weft_metrics_commit(weft_metrics *m, size_t n, int64_t us)
 	weft_hist_observe(&m->batch_events, (double) n);
 	m->lat_us[m->nlat % WEFT_LAT_WINDOW] = (uint32_t) (us > 0 ? us : 0);
 	m->nlat++;
+	atomic_fetch_add(&m->commit_us_total, (uint64_t) (us > 0 ? us : 0));
+	// Readers on other threads see percentiles a quarter second old at
+	// most; sorting the window on every commit would cost more.
+	int64_t now = weft_clock_mono_ms();
+	if (now - m->pct_at >= 250 || m->nlat < 64) {
+		m->pct_at = now;
+		atomic_store(&m->p50_us, weft_metrics_latency_pct(m, 50));
+		atomic_store(&m->p99_us, weft_metrics_latency_pct(m, 99));
+	}
 }
 
 static int
@@ -79,12 +90,12 @@ cmp_u32(const void *a, const void *b)
 	return (x < y ? -1 : x > y);
 }
 
-double
+uint64_t
 weft_metrics_latency_pct(const weft_metrics *m, double p)
 {
 	size_t    n = m->nlat < WEFT_LAT_WINDOW ? m->nlat : WEFT_LAT_WINDOW;
 	uint32_t *v;
-	double    r;
+	uint64_t  r;
 
 	if (n == 0) {
 		return (0);
@@ -92,7 +103,7 @@ weft_metrics_latency_pct(const weft_metrics *m, double p)
 	v = malloc(n * sizeof(*v));
 	memcpy(v, m->lat_us, n * sizeof(*v));
 	qsort(v, n, sizeof(*v), cmp_u32);
-	r = v[(size_t) ((p / 100.0) * (double) (n - 1) + 0.5)] / 1000.0;
+	r = v[(size_t) ((p / 100.0) * (double) (n - 1) + 0.5)];
 	free(v);
 	return (r);
 }

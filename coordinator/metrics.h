@@ -27,9 +27,12 @@ typedef struct weft_metrics {
 	weft_hist batch_events;   // events per committed batch
 	_Atomic uint64_t ready_depth;   // steps on the ready queues
 	_Atomic uint64_t workers_alive;
+	_Atomic uint64_t commit_us_total; // sum of commit latencies
+	_Atomic uint64_t p50_us, p99_us;  // of the window, refreshed 4 times/s
 	// Recent commit latencies in us (engine thread only).
 	uint32_t lat_us[WEFT_LAT_WINDOW];
 	uint64_t nlat; // total observed; the window holds the last ones
+	int64_t  pct_at; // mono ms of the last percentile refresh
 } weft_metrics;
 
 // weft_metrics_init sets the bucket bounds of every histogram.
@@ -47,7 +50,7 @@ void weft_hist_write(FILE *f, const char *name, const char *help,
 void weft_metrics_commit(weft_metrics *m, size_t n, int64_t us);
 
 // weft_metrics_latency_pct returns the p-th percentile (0..100) of the
-// recent commit latencies in ms, 0 when none (engine thread).
-double weft_metrics_latency_pct(const weft_metrics *m, double p);
+// recent commit latencies in us, 0 when none (engine thread).
+uint64_t weft_metrics_latency_pct(const weft_metrics *m, double p);
 
 #endif

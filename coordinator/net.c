@@ -21,7 +21,9 @@
 #include "engine_int.h"
 #include "log.h"
 
-#define NET_ACTORS 8
+// Requests served at once per rep socket: a context each. Many runs
+// submitted together then land in one engine iteration and one commit.
+#define NET_ACTORS 64
 #define NET_ASSIGN_TIMEOUT_MS 10000
 
 // net_drop logs a dropped message: the first, then every 1000th, so a
@@ -109,6 +111,7 @@ net_route_control(weft_engine *e, Weft__Envelope *env, reply_to to)
 	case WEFT__CONTROL_REQUEST__REQ_RUNS:
 	case WEFT__CONTROL_REQUEST__REQ_EVENTS:
 	case WEFT__CONTROL_REQUEST__REQ_DEFINITIONS:
+	case WEFT__CONTROL_REQUEST__REQ_INFO:
 		weft_mailbox_post(&e->qmailbox, &m->node);
 		break;
 	default:

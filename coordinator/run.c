@@ -170,7 +170,7 @@ weft_out_event_add(weft_out *o, const char *type, weft_run *run, long step,
 	e->item    = -1;
 	e->attempt = attempt;
 	e->node    = (node != NULL && node[0] != '\0') ? node : NULL;
-	e->data    = data != NULL ? data : json_object();
+	e->data    = data; // NULL: {} (most events carry nothing)
 	return (e);
 }
 

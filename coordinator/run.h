@@ -119,7 +119,7 @@ typedef struct weft_out_event {
 	long        item;    // map item index, -1 for none
 	uint32_t    attempt;
 	const char *node;    // borrowed, or NULL
-	json_t     *data;    // taken (owned by the output)
+	json_t     *data;    // taken (owned by the output); NULL means {}
 } weft_out_event;
 
 // Effects besides events, applied after the commit.
@@ -159,7 +159,8 @@ void weft_out_init(weft_out *o);
 void weft_out_reset(weft_out *o); // frees event data, keeps capacity
 void weft_out_fini(weft_out *o);
 
-// weft_out_event_add appends an event (data taken; NULL means {}) and
+// weft_out_event_add appends an event (data taken; NULL means {}, and
+// costs nothing) and
 // returns it (valid until the next add).
 weft_out_event *weft_out_event_add(weft_out *o, const char *type,
     weft_run *run, long step, uint32_t attempt, const char *node,

@@ -64,8 +64,22 @@ store_migrate(weft_store *s, const weft_migration *list, char *err,
 		}
 		snprintf(ver, sizeof(ver), "%d", m->version);
 		snprintf(now, sizeof(now), "%" PRId64, weft_clock_wall_ms());
+		// Look again inside the transaction: SQLite has no schema
+		// lock, its write transaction is the lock, so another
+		// coordinator may have applied this one since we looked.
 		if ((rv = s->ops->begin(s)) != WEFT_OK ||
-		    (rv = s->ops->script(s, m->sql)) != WEFT_OK ||
+		    (rv = s->ops->query(s,
+		         "SELECT COALESCE(MAX(version), 0) FROM "
+		         "schema_migrations",
+		         NULL, 0, store_version_row, &have)) != WEFT_OK) {
+			s->ops->rollback(s);
+			goto fail;
+		}
+		if (m->version <= have) {
+			s->ops->rollback(s);
+			continue;
+		}
+		if ((rv = s->ops->script(s, m->sql)) != WEFT_OK ||
 		    (rv = s->ops->exec(s,
 		         "INSERT INTO schema_migrations (version, name, "
 		         "applied_ms) VALUES (?, ?, ?)",
@@ -85,6 +99,44 @@ fail:
 	return (rv);
 }
 
+bool
+weft_store_is_pg(const char *url)
+{
+	const char *p = url;
+
+	if (strncmp(url, "postgres://", 11) == 0 ||
+	    strncmp(url, "postgresql://", 13) == 0) {
+		return (true);
+	}
+	if (strncmp(url, "sqlite:", 7) == 0) {
+		return (false);
+	}
+	// A libpq conninfo starts with "keyword =".
+	while (*p == ' ' || *p == '\t') {
+		p++;
+	}
+	if (!((*p >= 'a' && *p <= 'z') || *p == '_')) {
+		return (false);
+	}
+	while ((*p >= 'a' && *p <= 'z') || *p == '_') {
+		p++;
+	}
+	while (*p == ' ' || *p == '\t') {
+		p++;
+	}
+	return (*p == '=');
+}
+
+void
+weft_store_redact(const char *url, char *out, size_t len)
+{
+	if (!weft_store_is_pg(url)) {
+		snprintf(out, len, "%s", url);
+	} else if (weft_store_pg_redact(url, out, len) != WEFT_OK) {
+		snprintf(out, len, "postgres (unreadable conninfo)");
+	}
+}
+
 weft_err
 weft_store_open(weft_store **out, const char *url, const char *migrations_dir,
     bool readonly, char *err, size_t errlen)
@@ -95,23 +147,20 @@ weft_store_open(weft_store **out, const char *url, const char *migrations_dir,
 
 	(void) migrations_dir; // migrations are compiled in
 	*out = NULL;
-	if (strncmp(url, "postgres://", 11) == 0 ||
-	    strncmp(url, "postgresql://", 13) == 0 ||
-	    strstr(url, "dbname=") != NULL || strstr(url, "host=") != NULL) {
-		snprintf(err, errlen,
-		    "postgres store is not built yet (url %s): use sqlite:PATH",
-		    "postgres://...");
-		return (WEFT_EINVAL);
+	if (weft_store_is_pg(url)) {
+		list = weft_migrations_postgres;
+		rv   = weft_store_pg_open(&s, url, readonly, err, errlen);
+	} else {
+		if (strncmp(url, "sqlite:", 7) == 0) {
+			url += 7;
+		}
+		if (*url == '\0') {
+			snprintf(err, errlen, "empty database path");
+			return (WEFT_EINVAL);
+		}
+		rv = weft_store_sqlite_open(&s, url, readonly, err, errlen);
 	}
-	if (strncmp(url, "sqlite:", 7) == 0) {
-		url += 7;
-	}
-	if (*url == '\0') {
-		snprintf(err, errlen, "empty database path");
-		return (WEFT_EINVAL);
-	}
-	if ((rv = weft_store_sqlite_open(&s, url, readonly, err, errlen)) !=
-	    WEFT_OK) {
+	if (rv != WEFT_OK) {
 		return (rv);
 	}
 	if (!readonly &&
@@ -151,6 +200,7 @@ step_status_of(const char *type)
 		const char *type, *status;
 	} map[] = {
 		{ "step_ready", "ready" },
+		{ "step_expanded", "running" },
 		{ "step_dispatched", "dispatched" },
 		{ "step_started", "running" },
 		{ "step_succeeded", "succeeded" },
@@ -201,7 +251,11 @@ step_row_apply(step_row *r, const weft_event *e, const char *status)
 	if (status_terminal(status)) {
 		r->ended_ms = e->ts_ms;
 	}
-	r->done_delta += (int) status_terminal(status) - (int) was;
+	// Map items ("step[k]") are not steps of the definition: only the
+	// map step itself counts towards steps_done.
+	if (strchr(r->step_id, '[') == NULL) {
+		r->done_delta += (int) status_terminal(status) - (int) was;
+	}
 }
 
 static weft_err
@@ -221,7 +275,9 @@ store_flush_steps(weft_store *s, weft_map *rows)
 	const char *k;
 	void       *v;
 	weft_err    rv = WEFT_OK;
+	weft_map    done; // run id -> int * (steps_done delta)
 
+	weft_map_init(&done);
 	for (size_t i = 0; weft_map_each(rows, &i, &k, &v);) {
 		step_row *r = v;
 		char      att[16], st[24], en[24];
@@ -234,19 +290,33 @@ store_flush_steps(weft_store *s, weft_map *rows)
 		if (rv == WEFT_OK) {
 			rv = s->ops->exec(s, sql, p, 9);
 		}
-		if (rv == WEFT_OK && r->done_delta != 0) {
-			char        d[16];
-			const char *q[2] = { d, r->run_id };
-			snprintf(d, sizeof(d), "%d", r->done_delta);
-			rv = s->ops->exec(s,
-			    "UPDATE runs SET steps_done = steps_done + ? WHERE "
-			    "id = ?",
-			    q, 2);
+		if (r->done_delta != 0) {
+			int *d = weft_map_get(&done, r->run_id);
+			if (d == NULL) {
+				d = weft_xalloc(sizeof(*d));
+				weft_map_put(&done, r->run_id, d);
+			}
+			*d += r->done_delta;
 		}
 		free(r->output);
 		free(r->error);
 		free(r);
 	}
+	// One counter update per run, not per step: a wide fan-out would
+	// otherwise rewrite the same runs row hundreds of times a batch.
+	for (size_t i = 0; weft_map_each(&done, &i, &k, &v);) {
+		char        d[16];
+		const char *q[2] = { d, k };
+		snprintf(d, sizeof(d), "%d", *(int *) v);
+		if (rv == WEFT_OK && *(int *) v != 0) {
+			rv = s->ops->exec(s,
+			    "UPDATE runs SET steps_done = steps_done + ? WHERE "
+			    "id = ?",
+			    q, 2);
+		}
+		free(v);
+	}
+	weft_map_fini(&done);
 	return (rv);
 }
 
@@ -416,6 +486,29 @@ store_append_all(weft_store *s, const weft_event *evs, size_t n,
 	return (rv);
 }
 
+// store_already_durable tells whether the batch starting with event id
+// was committed by an attempt whose answer was lost with the connection.
+static bool
+store_already_durable(weft_store *s, uint64_t id)
+{
+	char        ids[24];
+	const char *p[1]  = { ids };
+	uint64_t    found = 0;
+
+	snprintf(ids, sizeof(ids), "%" PRIu64, id);
+	if (s->ops->query(s, "SELECT COUNT(*) FROM events WHERE id = ?", p, 1,
+	        weft_store_u64_row, &found) != WEFT_OK) {
+		return (false);
+	}
+	s->unsure_id = 0;
+	if (found > 0) {
+		weft_log_notice("DB-COMMIT-FOUND",
+		    "batch from event %" PRIu64 " was committed before the "
+		    "connection broke", id);
+	}
+	return (found > 0);
+}
+
 weft_err
 weft_store_append(weft_store *s, const weft_event *evs, size_t n)
 {
@@ -423,6 +516,10 @@ weft_store_append(weft_store *s, const weft_event *evs, size_t n)
 	weft_err rv;
 	int64_t  t0 = weft_clock_mono_us();
 
+	if (n > 0 && s->unsure_id != 0 && s->unsure_id == evs[0].id &&
+	    store_already_durable(s, evs[0].id)) {
+		goto done;
+	}
 	weft_map_init(&rows);
 	if ((rv = s->ops->begin(s)) != WEFT_OK) {
 		weft_map_fini(&rows);
@@ -435,14 +532,20 @@ weft_store_append(weft_store *s, const weft_event *evs, size_t n)
 	if (rv == WEFT_OK) {
 		rv = frv;
 	}
-	if (rv == WEFT_OK) {
-		rv = s->ops->commit(s);
+	if (rv == WEFT_OK && s->ops->notify != NULL) {
+		rv = s->ops->notify(s, evs, n);
+	}
+	if (rv == WEFT_OK && (rv = s->ops->commit(s)) == WEFT_EUNAVAIL &&
+	    n > 0) {
+		// The server may have committed and then lost us.
+		s->unsure_id = evs[0].id;
 	}
 	if (rv != WEFT_OK) {
 		s->ops->rollback(s);
 		s->ok = false;
 		return (rv);
 	}
+done:
 	s->ok = true;
 	s->commits++;
 	s->events += n;

@@ -1,6 +1,6 @@
 // store: the durable event log and its projections, behind an ops table.
 //
-// A backend (store_sqlite.c, later store_pg.c) supplies transactions,
+// A backend (store_sqlite.c, store_pg.c) supplies transactions,
 // cached prepared statements and row iteration. Everything above that —
 // migrations, the projections each event implies, the queries — lives once
 // in store.c, so both backends behave the same by construction.
@@ -25,7 +25,7 @@ typedef struct weft_event {
 	const char *step_id; // NULL when none
 	uint32_t    attempt;
 	const char *node;    // NULL when none
-	json_t     *data;    // object (borrowed)
+	json_t     *data;    // object (borrowed); NULL when empty
 	const char *data_text; // data as compact JSON (borrowed)
 } weft_event;
 
@@ -49,6 +49,12 @@ typedef struct weft_store_ops {
 	void (*rollback)(weft_store *s);
 	// Serializes schema changes between coordinators (no-op for sqlite).
 	weft_err (*lock_schema)(weft_store *s, bool lock);
+	// Optional: announces a batch to listeners inside its transaction,
+	// just before commit (postgres: NOTIFY weft_events).
+	weft_err (*notify)(weft_store *s, const weft_event *evs, size_t n);
+	// Optional: the condition "events.data contains the text ?" in this
+	// backend's dialect, case-insensitive; NULL = "data LIKE ?".
+	const char *data_like;
 	void (*close)(weft_store *s);
 } weft_store_ops;
 
@@ -62,12 +68,18 @@ struct weft_store {
 	uint64_t commits;       // batches committed
 	uint64_t events;        // events committed
 	uint64_t commit_us_sum; // total commit time
+	// The first event id of a batch whose commit failed without an
+	// answer (the connection broke): it may be durable after all.
+	uint64_t unsure_id;
 };
 
 // weft_store_open opens url: "sqlite:PATH" (or a bare path, or
-// "sqlite::memory:"), or a postgres URL/conninfo. Applies migrations from
-// migrations_dir unless readonly. On failure *out is NULL and err (errlen)
-// says why.
+// "sqlite::memory:"), or PostgreSQL: "postgres://...", "postgresql://..."
+// or a libpq conninfo ("host=... dbname=..."). Applies the migrations
+// compiled in unless readonly (migrations_dir is unused). A readonly
+// PostgreSQL store is a second connection to the same database whose
+// transactions are read-only. On failure *out is NULL and err (errlen)
+// says why; err and s->url never hold a password.
 weft_err weft_store_open(weft_store **out, const char *url,
     const char *migrations_dir, bool readonly, char *err, size_t errlen);
 
@@ -75,7 +87,14 @@ weft_err weft_store_open(weft_store **out, const char *url,
 void weft_store_close(weft_store *s);
 
 // weft_store_append writes events (n, borrowed) and their projections in
-// one transaction. On failure nothing is written.
+// one transaction. On failure nothing is written, and the same batch may be
+// given again: WEFT_EUNAVAIL means the database is out of reach for now
+// (the backend reconnects on the next call). A batch whose commit was cut
+// off is looked up before it is written again, so retrying never doubles.
+// On PostgreSQL every committed batch also sends, in its transaction,
+// NOTIFY weft_events with the payload {"first": first event id, "last":
+// last event id, "runs": [the batch's distinct run ids, in order]} and
+// "truncated": true when the run list was cut to keep it under 8000 bytes.
 weft_err weft_store_append(weft_store *s, const weft_event *evs, size_t n);
 
 // weft_store_max_event_id returns the largest event id (0 when empty).
@@ -121,5 +140,15 @@ int weft_store_u64_row(void *arg, int ncols, const char **cols);
 // Backend constructors (store_sqlite.c, store_pg.c).
 weft_err weft_store_sqlite_open(weft_store **out, const char *path,
     bool readonly, char *err, size_t errlen);
+weft_err weft_store_pg_open(weft_store **out, const char *conninfo,
+    bool readonly, char *err, size_t errlen);
+
+// weft_store_is_pg reports whether url names a PostgreSQL database.
+bool weft_store_is_pg(const char *url);
+
+// weft_store_redact writes url (borrowed) into out (len) as it may be
+// logged: PostgreSQL as postgres://user@host:port/db, never a password.
+void weft_store_redact(const char *url, char *out, size_t len);
+weft_err weft_store_pg_redact(const char *conninfo, char *out, size_t len);
 
 #endif

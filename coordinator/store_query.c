@@ -76,9 +76,10 @@ event_row(void *arg, int ncols, const char **c)
 	}
 	weft_clock_format_rfc3339(cell_int(c[3]), ts);
 	json_array_append_new(arg,
-	    json_pack("{s:I, s:o, s:I, s:s, s:s, s:o, s:I, s:o, s:o}", "id",
+	    json_pack("{s:I, s:o, s:I, s:s, s:I, s:s, s:o, s:I, s:o, s:o}", "id",
 	        cell_int(c[0]), "run", cell_str(c[1]), "seq", cell_int(c[2]),
-	        "ts", ts, "type", c[4] ? c[4] : "", "step", cell_str(c[5]),
+	        "ts", ts, "ts_ms", cell_int(c[3]), "type", c[4] ? c[4] : "",
+	        "step", cell_str(c[5]),
 	        "attempt", cell_int(c[6]), "node", cell_str(c[7]), "data",
 	        weft_json_parse_cell(c[8])));
 	return (0);
@@ -89,7 +90,7 @@ weft_store_list_events(
     weft_store *s, const weft_events_filter *f, json_t **out)
 {
 	sqlbuf   b;
-	char     like[512];
+	char     like[512], clause[64];
 	weft_err rv;
 
 	memset(&b, 0, sizeof(b));
@@ -119,8 +120,23 @@ weft_store_list_events(
 		sql_num(&b, " AND ts_ms < ?", f->until_ms);
 	}
 	if (f->text != NULL) {
-		snprintf(like, sizeof(like), "%%%s%%", f->text);
-		sql_param(&b, " AND data LIKE ?", like);
+		// A plain substring: % and _ in the text match themselves.
+		size_t o = 0;
+		like[o++] = '%';
+		for (const char *p = f->text; *p != '\0' && o + 3 < sizeof(like);
+		     p++) {
+			if (*p == '%' || *p == '_' || *p == '\\') {
+				like[o++] = '\\';
+			}
+			like[o++] = *p;
+		}
+		like[o++] = '%';
+		like[o]   = '\0';
+		// Each backend says how it matches text inside the JSON.
+		snprintf(clause, sizeof(clause), " AND %s",
+		    s->ops->data_like != NULL ? s->ops->data_like
+		                              : "data LIKE ? ESCAPE '\\'");
+		sql_param(&b, clause, like);
 	}
 	sql_num(&b, " ORDER BY id LIMIT ?",
 	    f->limit > 0 && f->limit <= 10000 ? f->limit : 1000);
@@ -217,8 +233,46 @@ text_row(void *arg, int ncols, const char **c)
 	return (0);
 }
 
+// expanded_row notes the item count of one expanded map step.
+static int
+expanded_row(void *arg, int ncols, const char **c)
+{
+	if (ncols >= 2 && c[0] != NULL) {
+		json_t *d = weft_json_parse_cell(c[1]);
+		json_object_set(arg, c[0], json_object_get(d, "count"));
+		json_decref(d);
+	}
+	return (0);
+}
+
+// items_summary counts the items of map step sid by state from the rows
+// ("sid[k]") and the expansion's count.
+static json_t *
+items_summary(json_t *rows, const char *sid, json_t *count)
+{
+	size_t      len = strlen(sid);
+	int         done = 0, failed = 0, running = 0;
+	const char *key;
+	json_t     *row;
+
+	json_object_foreach (rows, key, row) {
+		const char *st;
+		if (strncmp(key, sid, len) != 0 || key[len] != '[') {
+			continue;
+		}
+		st = json_string_value(json_object_get(row, "status"));
+		done += strcmp(st, "succeeded") == 0 || strcmp(st, "skipped") == 0 ||
+		    strcmp(st, "cancelled") == 0;
+		failed += strcmp(st, "failed") == 0;
+		running += strcmp(st, "dispatched") == 0 || strcmp(st, "running") == 0;
+	}
+	return (json_pack("{s:O, s:i, s:i, s:i}", "total", count, "done",
+	    done + failed, "failed", failed, "running", running));
+}
+
 // run_add_steps lists every step of the definition in order, with the
-// projection's state where the step has one, "pending" otherwise.
+// projection's state where the step has one, "pending" otherwise; a map
+// step also gets "items": {total, done, failed, running}.
 static weft_err
 run_add_steps(weft_store *s, json_t *run)
 {
@@ -244,6 +298,13 @@ run_add_steps(weft_store *s, json_t *run)
 		    "SELECT body FROM definitions WHERE name = ? AND version = ?",
 		    p, 2, text_row, &body);
 	}
+	json_t *counts = json_object();
+	if (rv == WEFT_OK) {
+		rv = s->ops->query(s,
+		    "SELECT step_id, data FROM events WHERE run_id = ? AND type = "
+		    "'step_expanded' ORDER BY seq",
+		    &id, 1, expanded_row, counts);
+	}
 	def = body != NULL ? json_loads(body, 0, NULL) : NULL;
 	free(body);
 	json_array_foreach (json_object_get(def, "steps"), i, step) {
@@ -254,8 +315,14 @@ run_add_steps(weft_store *s, json_t *run)
                                         "pending", "attempt", (json_int_t) 0);
 		json_object_set_new(o, "id", json_string(sid));
 		json_object_set(o, "type", json_object_get(step, "type"));
+		if (json_object_get(step, "map") != NULL) {
+			json_t *n = json_object_get(counts, sid);
+			json_object_set_new(o, "items",
+			    items_summary(rows, sid, n ? n : json_null()));
+		}
 		json_array_append_new(list, o);
 	}
+	json_decref(counts);
 	json_object_set_new(run, "definition_body", def ? def : json_null());
 	json_decref(rows);
 	json_object_set_new(run, "steps", list);

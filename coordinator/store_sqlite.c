@@ -203,7 +203,8 @@ weft_store_sqlite_open(weft_store **out, const char *path, bool readonly,
 	if (!readonly &&
 	    (sqlite_script(&s->base,
 	         "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-	         "PRAGMA foreign_keys=ON;") != WEFT_OK)) {
+	         "PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536;"
+	         "PRAGMA temp_store=MEMORY;") != WEFT_OK)) {
 		snprintf(err, errlen, "cannot configure %s: %s", path,
 		    s->base.error);
 		sqlite_close(&s->base);

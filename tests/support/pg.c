@@ -35,8 +35,16 @@ pg_find_bin(char *out, size_t len)
 	const char *path;
 
 	if (env != NULL && env[0] != '\0') {
+		char p1[600], p2[600];
 		snprintf(out, len, "%s", env);
-		return (0);
+		snprintf(p1, sizeof(p1), "%s/pg_ctl", env);
+		snprintf(p2, sizeof(p2), "%s/initdb", env);
+		if (access(p1, X_OK) == 0 && access(p2, X_OK) == 0) {
+			return (0);
+		}
+		fprintf(stderr, "weft-pg: WEFT_PG_BIN=%s has no initdb and "
+		                "pg_ctl\n", env);
+		return (-1);
 	}
 	if (glob("/usr/lib/postgresql/*/bin/pg_ctl", 0, NULL, &g) == 0) {
 		for (size_t i = 0; i < g.gl_pathc; i++) {
@@ -470,4 +478,23 @@ weft_pg_import(weft_pg *pg)
 	}
 	pg->running = true;
 	return (0);
+}
+
+static weft_pg pg_shared;
+
+void
+weft_pg_shared_start(void)
+{
+	if (weft_pg_start(&pg_shared) != 0) {
+		weft_pg_export(NULL,
+		    "the PostgreSQL test server did not start (see above)");
+		return;
+	}
+	weft_pg_export(&pg_shared, NULL);
+}
+
+void
+weft_pg_shared_stop(void)
+{
+	weft_pg_stop(&pg_shared);
 }

@@ -61,26 +61,27 @@ int weft_pg_createdb(const weft_pg *pg, const char *name, char *url,
 void weft_pg_export(const weft_pg *pg, const char *error);
 int  weft_pg_import(weft_pg *pg);
 
-// WEFT_PG_SHARED_SERVER defines Criterion hooks that start one server
-// before the first test of the binary and stop it after the last; tests
-// get it with weft_pg_import (and should fail when it returns -1).
-#define WEFT_PG_SHARED_SERVER()                                     \
-	static weft_pg weft_pg_shared_;                             \
-	ReportHook(PRE_ALL)(struct criterion_test_set * set)        \
-	{                                                           \
-		(void) set;                                         \
-		if (weft_pg_start(&weft_pg_shared_) != 0) {         \
-			weft_pg_export(NULL, "PostgreSQL test "     \
-			                     "server did not start " \
-			                     "(see stderr)");       \
-			return;                                     \
-		}                                                   \
-		weft_pg_export(&weft_pg_shared_, NULL);             \
-	}                                                           \
+// weft_pg_shared_start starts one server for the whole test binary and
+// exports it (or the failure) for the tests; weft_pg_shared_stop stops it.
+// Call them from Criterion hooks (after <criterion/hooks.h>), one per
+// line, since hooks are named after their line:
+//   WEFT_PG_SHARED_START()
+//   WEFT_PG_SHARED_STOP()
+// Tests then get the server with weft_pg_import and fail when it is -1.
+void weft_pg_shared_start(void);
+void weft_pg_shared_stop(void);
+
+#define WEFT_PG_SHARED_START()                               \
+	ReportHook(PRE_ALL)(struct criterion_test_set * set) \
+	{                                                    \
+		(void) set;                                  \
+		weft_pg_shared_start();                      \
+	}
+#define WEFT_PG_SHARED_STOP()                                       \
 	ReportHook(POST_ALL)(struct criterion_global_stats * stats) \
 	{                                                           \
 		(void) stats;                                       \
-		weft_pg_stop(&weft_pg_shared_);                     \
+		weft_pg_shared_stop();                              \
 	}
 
 #endif

@@ -1,0 +1,18 @@
+# PostgreSQL tests. Each binary starts a throwaway server of its own
+# (tests/support/pg.c); missing PostgreSQL binaries fail them, never skip.
+add_library(weft_testpg STATIC ${CMAKE_CURRENT_LIST_DIR}/../support/pg.c)
+target_link_libraries(weft_testpg
+  PUBLIC weft_testsupport PostgreSQL::PostgreSQL PRIVATE weft_warnings)
+
+# The store suite once more, on PostgreSQL: the same body as store_test.
+weft_add_test(store_test_pg SOURCES ${CMAKE_CURRENT_LIST_DIR}/store_test.c
+  LIBS weft_coord weft_testpg TIMEOUT 300)
+target_compile_definitions(store_test_pg PRIVATE WEFT_STORE_TEST_PG=1)
+
+# What only PostgreSQL has: NOTIFY, reconnects, conninfo redaction.
+weft_add_test(store_pg_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/store_pg_test.c
+  LIBS weft_coord weft_testpg TIMEOUT 300)
+
+# The write path alone on W1's event stream: run by hand, never by ctest.
+add_executable(store_pg_bench ${CMAKE_CURRENT_LIST_DIR}/store_pg_bench.c)
+target_link_libraries(store_pg_bench PRIVATE weft_coord weft_testpg weft_warnings)
