@@ -595,6 +595,7 @@ Test(cli, events_prints_one_json_line_per_event)
 	// --json is the same format; --format table is a header and rows.
 	char *json;
 	cr_assert_eq(weft(&out, &err, "events"), 0);
+	free(err);
 	cr_assert_eq(weft(&json, &err, "events --json"), 0);
 	cr_assert_str_eq(json, out);
 	free(out);
