@@ -172,6 +172,8 @@ engine_on_results(weft_engine *e, engine_mail *m, int64_t now)
 			                        : &e->steps_failed, 1);
 			weft_hist_observe(&e->metrics.step_seconds,
 			    (double) (res.finished_ms - res.started_ms) / 1000.0);
+			sched_observe(e, r->def->steps[u.step].type,
+			    res.finished_ms - res.started_ms);
 		}
 		json_decref(out);
 	}

@@ -155,7 +155,7 @@ typedef struct weft_worker_rec {
 	char              url[256];
 	json_t           *types;     // array of step type names
 	uint32_t          slots;
-	uint32_t          capacity;  // slots + queue: most attempts we keep on it
+	uint32_t          capacity;  // slots + queue: most attempts it accepts
 	uint32_t          inflight;  // our dispatched + running attempts on it
 	uint32_t          reported_running;
 	uint64_t          last_round; // last survey round it answered
@@ -174,9 +174,12 @@ typedef struct ready_ent {
 	weft_ref  unit;
 } ready_ent;
 
+// The ready steps of one step type, and how long that type's attempts take.
 typedef struct ready_queue {
 	ready_ent *ents;  // ring buffer
 	size_t     head, count, cap;
+	double     ewma_ms; // moving average of attempt durations
+	bool       timed;   // ewma_ms holds at least one observation
 } ready_queue;
 
 enum timer_kind { TIMER_RETRY, TIMER_STEP_TIMEOUT, TIMER_RUN_TIMEOUT };
@@ -285,6 +288,7 @@ void sched_dispatch(weft_engine *e, int64_t now);
 void sched_send_batches(weft_engine *e);
 void sched_assign_done(weft_engine *e, assign_op *op);
 void sched_release(weft_engine *e, const char *node);
+void sched_observe(weft_engine *e, const char *type, int64_t ms);
 void sched_restore_inflight(weft_engine *e, const char *node);
 void sched_close_peers(weft_engine *e);
 json_t *sched_workers_json(weft_engine *e);

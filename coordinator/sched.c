@@ -247,10 +247,45 @@ sched_pop(ready_queue *q)
 	return (ent);
 }
 
+// Work kept queued on a worker beyond its slots, per slot: enough to hide
+// a result's round trip and a commit, no more, so that long steps are not
+// held on one worker while another idles.
+#define SCHED_QUEUE_MS 20.0
+
+void
+sched_observe(weft_engine *e, const char *type, int64_t ms)
+{
+	ready_queue *q = sched_queue(e, type);
+	double       d = ms > 0 ? (double) ms : 0.0;
+
+	q->ewma_ms = q->timed ? 0.8 * q->ewma_ms + 0.2 * d : d;
+	q->timed   = true;
+}
+
+// sched_room returns how many attempts of a type (queue q) we keep on w:
+// its slots, plus a queue sized by how long that type's attempts take.
+// Until a duration is known, the slots only.
+static uint32_t
+sched_room(const weft_worker_rec *w, const ready_queue *q)
+{
+	double want;
+
+	if (!q->timed) {
+		return (w->slots);
+	}
+	// Durations are measured in whole ms: a fast step reads 0.
+	want = (double) w->slots * SCHED_QUEUE_MS /
+	    (q->ewma_ms > 0.05 ? q->ewma_ms : 0.05);
+	if (want > (double) (w->capacity - w->slots)) {
+		want = (double) (w->capacity - w->slots);
+	}
+	return (w->slots + (uint32_t) want);
+}
+
 // sched_pick returns the alive worker advertising type with the lowest
 // load (in flight / slots) and room for one more attempt, or NULL.
 static weft_worker_rec *
-sched_pick(weft_engine *e, const char *type)
+sched_pick(weft_engine *e, const char *type, const ready_queue *q)
 {
 	weft_worker_rec *best = NULL;
 	const char      *k;
@@ -261,7 +296,7 @@ sched_pick(weft_engine *e, const char *type)
 		size_t           t;
 		json_t          *jt;
 		bool             has = false;
-		if (w->state != WORKER_ALIVE || w->inflight >= w->capacity ||
+		if (w->state != WORKER_ALIVE || w->inflight >= sched_room(w, q) ||
 		    !w->peer.open) {
 			continue;
 		}
@@ -339,7 +374,7 @@ sched_dispatch(weft_engine *e, int64_t now)
 	for (size_t qi = 0; weft_map_each(&e->queues, &qi, &type, &v);) {
 		ready_queue *q = v;
 		while (q->count > 0) {
-			weft_worker_rec *w = sched_pick(e, type);
+			weft_worker_rec *w = sched_pick(e, type, q);
 			ready_ent        ent;
 			if (w == NULL) {
 				break;

@@ -76,9 +76,12 @@ weft_worker_open(weft_worker **out, const weft_worker_cfg *cfg)
 	w->name = cfg->name && cfg->name[0] ? weft_xstrdup(cfg->name)
 	                                    : worker_default_name();
 	w->slots = cfg->slots ? cfg->slots : WEFT_WORKER_DEFAULT_SLOTS;
-	// A short queue beyond the slots keeps each slot fed while results
-	// travel; the coordinator never keeps more than slots + queue here.
-	w->queue = cfg->queue >= 0 ? (uint32_t) cfg->queue : 2 * w->slots;
+	// The most this worker accepts beyond its slots. The coordinator
+	// decides how much of it to use: about 20 ms of work per slot, from
+	// the durations it observes, so fast steps stream and slow ones are
+	// not hoarded.
+	w->queue = cfg->queue >= 0 ? (uint32_t) cfg->queue
+	                           : WEFT_WORKER_DEFAULT_QUEUE;
 	w->ack_timeout_ms = cfg->ack_timeout_ms > 0 ? cfg->ack_timeout_ms
 	                                            : WEFT_WORKER_ACK_TIMEOUT;
 	w->batch_max      = cfg->batch_max ? cfg->batch_max

@@ -17,6 +17,7 @@
 #define WEFT_WORKER_DEFAULT_JOIN "tcp://127.0.0.1:7421"
 #define WEFT_WORKER_DEFAULT_LISTEN "tcp://127.0.0.1:0"
 #define WEFT_WORKER_DEFAULT_SLOTS 4
+#define WEFT_WORKER_DEFAULT_QUEUE 1024 // most accepted beyond the slots
 #define WEFT_WORKER_MAX_TYPES 64     // registered step types, built-ins included
 #define WEFT_WORKER_BATCH_MAX 512    // results per ResultBatch
 #define WEFT_WORKER_ACK_TIMEOUT 2000 // ms to wait for a ResultAck
@@ -31,7 +32,7 @@ typedef struct weft_worker_cfg {
 	const char        *name;       // node name; NULL: "<hostname>-<pid>"
 	uint32_t           slots;      // concurrent attempts; 0: default
 	int32_t            queue;      // attempts held waiting beyond slots;
-	                               // < 0: default (2 x slots)
+	                               // < 0: default (1024)
 	const char *const *exec_allow; // directories exec may run from
 	size_t             n_exec_allow;
 	const char        *spool;      // outbox spool file; not used yet
