@@ -385,6 +385,26 @@ weft_cli_cmd_status(weft_cli *c)
 	return (WEFT_CLI_OK);
 }
 
+// cmd_list asks for a list. With --json it prints the reply and sets *body
+// to NULL; otherwise *body is the array for the caller to print.
+static int
+cmd_list(weft_cli *c, Weft__ControlRequest *req, json_t **body)
+{
+	int rv;
+
+	if ((rv = weft_cli_call(c, req, body)) != WEFT_CLI_OK) {
+		return (rv);
+	}
+	if ((rv = cmd_expect_array(*body)) != WEFT_CLI_OK || c->json) {
+		if (rv == WEFT_CLI_OK) {
+			weft_cli_print_json(*body);
+		}
+		json_decref(*body);
+		*body = NULL;
+	}
+	return (rv);
+}
+
 int
 weft_cli_cmd_runs(weft_cli *c)
 {
@@ -408,14 +428,7 @@ weft_cli_cmd_runs(weft_cli *c)
 	runs.limit      = (uint32_t) limit;
 	req.req_case    = WEFT__CONTROL_REQUEST__REQ_RUNS;
 	req.runs        = &runs;
-	if ((rv = weft_cli_call(c, &req, &body)) != WEFT_CLI_OK) {
-		return (rv);
-	}
-	if ((rv = cmd_expect_array(body)) != WEFT_CLI_OK || c->json) {
-		if (rv == WEFT_CLI_OK) {
-			weft_cli_print_json(body);
-		}
-		json_decref(body);
+	if ((rv = cmd_list(c, &req, &body)) != WEFT_CLI_OK || body == NULL) {
 		return (rv);
 	}
 	weft_cli_table_init(&t, 6, head);
@@ -603,14 +616,7 @@ weft_cli_cmd_definitions(weft_cli *c)
 
 	req.req_case    = WEFT__CONTROL_REQUEST__REQ_DEFINITIONS;
 	req.definitions = &dr;
-	if ((rv = weft_cli_call(c, &req, &body)) != WEFT_CLI_OK) {
-		return (rv);
-	}
-	if ((rv = cmd_expect_array(body)) != WEFT_CLI_OK || c->json) {
-		if (rv == WEFT_CLI_OK) {
-			weft_cli_print_json(body);
-		}
-		json_decref(body);
+	if ((rv = cmd_list(c, &req, &body)) != WEFT_CLI_OK || body == NULL) {
 		return (rv);
 	}
 	weft_cli_table_init(&t, 5, head);
@@ -675,14 +681,7 @@ weft_cli_cmd_workers(weft_cli *c)
 
 	req.req_case = WEFT__CONTROL_REQUEST__REQ_WORKERS;
 	req.workers  = &wr;
-	if ((rv = weft_cli_call(c, &req, &body)) != WEFT_CLI_OK) {
-		return (rv);
-	}
-	if ((rv = cmd_expect_array(body)) != WEFT_CLI_OK || c->json) {
-		if (rv == WEFT_CLI_OK) {
-			weft_cli_print_json(body);
-		}
-		json_decref(body);
+	if ((rv = cmd_list(c, &req, &body)) != WEFT_CLI_OK || body == NULL) {
 		return (rv);
 	}
 	weft_cli_table_init(&t, 6, head);
