@@ -80,21 +80,6 @@ db_u64(const char *sql, const char *arg)
 	return (v);
 }
 
-static size_t
-count_events(const char *run, const char *type)
-{
-	char  *out;
-	size_t n = 0;
-
-	cr_assert_eq(weft_cluster_cli(&c, &out,
-	                 "events --run %s --type %s --limit 10000", run, type),
-	    0);
-	for (char *p = out; (p = strchr(p, '\n')) != NULL; p++) {
-		n++;
-	}
-	free(out);
-	return (n);
-}
 
 // start_run starts the run and waits until the six first steps run.
 static void
@@ -107,7 +92,7 @@ start_run(char *id, size_t len)
 	snprintf(id, len, "%s", out);
 	free(out);
 	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(15000);
-	while (count_events(id, "step_started") < 6) {
+	while (weft_cluster_count_events(&c, id, "step_started") < 6) {
 		cr_assert_lt(weft_clock_mono_ms(), deadline, "steps did not start");
 		weft_clock_sleep_ms(20);
 	}
@@ -172,7 +157,7 @@ check_log(const char *id, json_t *run)
 	cr_expect_eq(n, NSTEPS, "every step succeeded exactly once");
 	cr_expect_eq(json_object_size(seen), NSTEPS);
 	json_decref(seen);
-	cr_expect_eq(count_events(id, "run_succeeded"), 1);
+	cr_expect_eq(weft_cluster_count_events(&c, id, "run_succeeded"), 1);
 	cr_expect_eq(db_u64("SELECT COUNT(*) FROM events WHERE run_id = $1", id),
 	    db_u64("SELECT MAX(seq) FROM events WHERE run_id = $1", id),
 	    "the run's seqs have no gap");

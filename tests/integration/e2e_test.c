@@ -42,22 +42,6 @@ status_of(json_t *run)
 	return (json_string_value(json_object_get(run, "status")));
 }
 
-// count_events counts the events of a run of a type in the log.
-static size_t
-count_events(const char *run, const char *type)
-{
-	char  *out;
-	size_t n = 0;
-
-	cr_assert_eq(weft_cluster_cli(&c, &out,
-	                 "events --run %s --type %s --limit 10000", run, type),
-	    0);
-	for (char *p = out; (p = strchr(p, '\n')) != NULL; p++) {
-		n++;
-	}
-	free(out);
-	return (n);
-}
 
 // run_end waits (bounded) until run id is no longer running and returns
 // its status body.
@@ -95,8 +79,8 @@ Test(e2e, diamond_passes_data)
 	                     json_object_get(join, "input"), "source")),
 	    "test");
 	const char *id = json_string_value(json_object_get(run, "id"));
-	cr_expect_eq(count_events(id, "step_succeeded"), 4);
-	cr_expect_eq(count_events(id, "run_succeeded"), 1);
+	cr_expect_eq(weft_cluster_count_events(&c, id, "step_succeeded"), 4);
+	cr_expect_eq(weft_cluster_count_events(&c, id, "run_succeeded"), 1);
 	// Both workers took part or at least one did; every step names one.
 	json_t *steps = json_object_get(run, "steps");
 	size_t  k;
@@ -141,7 +125,7 @@ Test(e2e, fanout_1000_and_join)
 	cr_expect_eq(json_object_size(json_object_get(join, "steps")), 1000,
 	    "the join sees every dependency");
 	const char *id = json_string_value(json_object_get(run, "id"));
-	cr_expect_eq(count_events(id, "step_succeeded"), 1002);
+	cr_expect_eq(weft_cluster_count_events(&c, id, "step_succeeded"), 1002);
 	json_decref(run);
 }
 
@@ -242,7 +226,7 @@ Test(e2e, failing_step_fails_run_and_retry_recovers)
 	cr_assert_str_eq(status_of(run), "failed");
 	json_t *b = json_array_get(json_object_get(run, "steps"), 1);
 	cr_expect_str_eq(json_string_value(json_object_get(b, "status")), "skipped");
-	cr_expect_eq(count_events(json_string_value(json_object_get(run, "id")),
+	cr_expect_eq(weft_cluster_count_events(&c, json_string_value(json_object_get(run, "id")),
 	                 "step_failed"),
 	    1);
 	json_decref(run);
@@ -256,7 +240,7 @@ Test(e2e, failing_step_fails_run_and_retry_recovers)
 	cr_assert_str_eq(status_of(run), "succeeded");
 	json_t *a = json_array_get(json_object_get(run, "steps"), 0);
 	cr_expect_eq(json_integer_value(json_object_get(a, "attempt")), 3);
-	cr_expect_eq(count_events(json_string_value(json_object_get(run, "id")),
+	cr_expect_eq(weft_cluster_count_events(&c, json_string_value(json_object_get(run, "id")),
 	                 "step_retry_scheduled"),
 	    2);
 	json_decref(run);
@@ -308,7 +292,7 @@ Test(e2e, killed_worker_is_lost_and_its_steps_rerun)
 	free(out);
 	// Wait until w0 runs something, then kill it without warning.
 	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(10000);
-	while (count_events(id, "step_started") < 8 &&
+	while (weft_cluster_count_events(&c, id, "step_started") < 8 &&
 	    weft_clock_mono_ms() < deadline) {
 		weft_clock_sleep_ms(20);
 	}
@@ -317,7 +301,7 @@ Test(e2e, killed_worker_is_lost_and_its_steps_rerun)
 	json_t *run = run_end(id);
 	cr_expect_str_eq(status_of(run), "succeeded");
 	json_decref(run);
-	cr_expect_geq(count_events(id, "step_lost"), 1);
+	cr_expect_geq(weft_cluster_count_events(&c, id, "step_lost"), 1);
 	char *ws;
 	weft_cluster_cli(&c, &ws, "events --type worker_lost");
 	cr_expect(strstr(ws, "\"w0\"") != NULL, "%s", ws);
@@ -339,7 +323,7 @@ Test(e2e, coordinator_restart_resumes_runs)
 	snprintf(id, sizeof(id), "%s", out);
 	free(out);
 	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(10000);
-	while (count_events(id, "step_started") < 2 &&
+	while (weft_cluster_count_events(&c, id, "step_started") < 2 &&
 	    weft_clock_mono_ms() < deadline) {
 		weft_clock_sleep_ms(20);
 	}
@@ -349,7 +333,7 @@ Test(e2e, coordinator_restart_resumes_runs)
 	json_t *run = run_end(id);
 	cr_expect_str_eq(status_of(run), "succeeded");
 	json_decref(run);
-	cr_expect_eq(count_events(id, "step_succeeded"), 3,
+	cr_expect_eq(weft_cluster_count_events(&c, id, "step_succeeded"), 3,
 	    "each step succeeded exactly once");
 }
 
@@ -397,12 +381,12 @@ Test(e2e, pause_resume_cancel_and_retry)
 	cr_assert_eq(weft_cluster_cli(&c, NULL, "pause %s", id), 0);
 	wait_status(id, "paused");
 	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(10000);
-	while (count_events(id, "step_succeeded") < 1) {
+	while (weft_cluster_count_events(&c, id, "step_succeeded") < 1) {
 		cr_assert(weft_clock_mono_ms() < deadline);
 		weft_clock_sleep_ms(50);
 	}
 	weft_clock_sleep_ms(300);
-	cr_expect_eq(count_events(id, "step_dispatched"), 1, "b ran while paused");
+	cr_expect_eq(weft_cluster_count_events(&c, id, "step_dispatched"), 1, "b ran while paused");
 	cr_expect_neq(weft_cluster_cli(&c, NULL, "pause %s 2>/dev/null", id), 0,
 	    "pausing twice is refused");
 	cr_assert_eq(weft_cluster_cli(&c, NULL, "resume %s", id), 0);
@@ -411,19 +395,19 @@ Test(e2e, pause_resume_cancel_and_retry)
 	// Cancel a running run: the in-flight sleep is aborted on the worker.
 	snprintf(id, sizeof(id), "%s", run_start(def));
 	deadline = weft_clock_mono_ms() + weft_h_timeout_ms(10000);
-	while (count_events(id, "step_started") < 1) {
+	while (weft_cluster_count_events(&c, id, "step_started") < 1) {
 		cr_assert(weft_clock_mono_ms() < deadline);
 		weft_clock_sleep_ms(20);
 	}
 	cr_assert_eq(weft_cluster_cli(&c, NULL, "cancel %s", id), 0);
 	wait_status(id, "cancelled");
-	cr_expect_eq(count_events(id, "step_cancelled"), 2);
-	cr_expect_eq(count_events(id, "run_cancelled"), 1);
+	cr_expect_eq(weft_cluster_count_events(&c, id, "step_cancelled"), 2);
+	cr_expect_eq(weft_cluster_count_events(&c, id, "run_cancelled"), 1);
 
 	// Retry the cancelled run: it runs again from where it stopped.
 	cr_assert_eq(weft_cluster_cli(&c, NULL, "retry %s", id), 0);
 	wait_status(id, "succeeded");
-	cr_expect_eq(count_events(id, "run_retried"), 1);
+	cr_expect_eq(weft_cluster_count_events(&c, id, "run_retried"), 1);
 	cr_expect_neq(weft_cluster_cli(&c, NULL, "cancel %s 2>/dev/null", id), 0,
 	    "a succeeded run cannot be cancelled");
 }
@@ -437,8 +421,8 @@ Test(e2e, step_timeout_retries_then_fails)
 	json_t *run = run_wait(def, NULL);
 	cr_assert_str_eq(status_of(run), "failed");
 	const char *id = json_string_value(json_object_get(run, "id"));
-	cr_expect_eq(count_events(id, "step_timed_out"), 2);
-	cr_expect_eq(count_events(id, "step_retry_scheduled"), 1);
+	cr_expect_eq(weft_cluster_count_events(&c, id, "step_timed_out"), 2);
+	cr_expect_eq(weft_cluster_count_events(&c, id, "step_retry_scheduled"), 1);
 	json_t *a = json_array_get(json_object_get(run, "steps"), 0);
 	cr_expect_str_eq(json_string_value(json_object_get(a, "error")), "timed out");
 	json_decref(run);

@@ -182,6 +182,22 @@ weft_cluster_cli_json(weft_cluster *c, const char *fmt, ...)
 	return (v);
 }
 
+size_t
+weft_cluster_count_events(weft_cluster *c, const char *run, const char *type)
+{
+	char  *out;
+	size_t n = 0;
+
+	cr_assert_eq(weft_cluster_cli(c, &out,
+	                 "events --run %s --type %s --limit 10000", run, type),
+	    0);
+	for (char *p = out; (p = strchr(p, '\n')) != NULL; p++) {
+		n++;
+	}
+	free(out);
+	return (n);
+}
+
 const char *
 weft_cluster_write(weft_cluster *c, const char *name, const char *text)
 {

@@ -5,6 +5,7 @@
 #define WEFT_TEST_CLUSTER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 #include <jansson.h>
@@ -50,6 +51,11 @@ int weft_cluster_cli(weft_cluster *c, char **out, const char *fmt, ...)
 // fails the test if the command fails or the output is not JSON.
 json_t *weft_cluster_cli_json(weft_cluster *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+// weft_cluster_count_events counts the events of run of one type in the
+// log (through the CLI).
+size_t weft_cluster_count_events(weft_cluster *c, const char *run,
+    const char *type);
 
 // weft_cluster_write writes text into a file in the cluster dir and
 // returns its path (static storage, overwritten by the next call).
