@@ -248,6 +248,7 @@ struct weft_engine {
 	size_t       nheld, capheld;
 	weft_run   **reap;      // ended runs to free at the iteration's end
 	size_t       nreap, capreap;
+	bool         deferred;  // e->out holds a batch whose commit waits
 
 	// Counters (engine thread writes; others read loosely).
 	_Atomic uint64_t steps_dispatched, steps_succeeded, steps_failed;
@@ -286,6 +287,7 @@ void sched_fire_timers(weft_engine *e, int64_t now);
 int64_t sched_next_timer(weft_engine *e);
 void sched_dispatch(weft_engine *e, int64_t now);
 void sched_send_batches(weft_engine *e);
+bool sched_has_batches(weft_engine *e); // assignments wait to be sent
 void sched_assign_done(weft_engine *e, assign_op *op);
 void sched_release(weft_engine *e, const char *node);
 void sched_observe(weft_engine *e, const char *type, int64_t ms);

@@ -460,6 +460,20 @@ sched_send_aborts(weft_engine *e)
 	}
 }
 
+bool
+sched_has_batches(weft_engine *e)
+{
+	const char *k;
+	void       *v;
+
+	for (size_t i = 0; weft_map_each(&e->workers, &i, &k, &v);) {
+		if (((weft_worker_rec *) v)->nbatch > 0) {
+			return (true);
+		}
+	}
+	return (false);
+}
+
 void
 sched_send_batches(weft_engine *e)
 {
