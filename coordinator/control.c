@@ -16,11 +16,13 @@
 
 // ---- definitions ----
 
+// def_entry_add caches def. is_latest says it is the highest version the
+// store has: only then does it answer lookups by name alone (a version
+// loaded by number may be an old one).
 static def_entry *
-def_entry_add(weft_engine *e, weft_def *def)
+def_entry_add(weft_engine *e, weft_def *def, bool is_latest)
 {
 	def_entry *d = weft_xalloc(sizeof(*d));
-	def_entry *latest;
 	char       key[256];
 
 	d->def = def;
@@ -30,22 +32,22 @@ def_entry_add(weft_engine *e, weft_def *def)
 	}
 	snprintf(key, sizeof(key), "%s@%" PRId64, def->name, def->version);
 	weft_map_put(&e->defs, key, d);
-	latest = weft_map_get(&e->latest, def->name);
-	if (latest == NULL || latest->def->version < def->version) {
+	if (is_latest) {
 		weft_map_put(&e->latest, def->name, d);
 	}
 	return (d);
 }
 
 static def_entry *
-def_from_text(weft_engine *e, const char *text, char *err, size_t errlen)
+def_from_text(weft_engine *e, const char *text, bool is_latest, char *err,
+    size_t errlen)
 {
 	weft_def *def;
 
 	if (weft_def_parse(&def, text, strlen(text), err, errlen) != WEFT_OK) {
 		return (NULL);
 	}
-	return (def_entry_add(e, def));
+	return (def_entry_add(e, def, is_latest));
 }
 
 def_entry *
@@ -72,7 +74,13 @@ control_def_lookup(weft_engine *e, const char *name, int64_t version,
 		    version > 0 ? " at that version" : "");
 		return (NULL);
 	}
-	d = def_from_text(e, body, err, errlen);
+	snprintf(key, sizeof(key), "%s@%" PRId64, name, found);
+	if ((d = weft_map_get(&e->defs, key)) != NULL) {
+		// That version was cached by number: it is the latest too.
+		weft_map_put(&e->latest, name, d);
+	} else {
+		d = def_from_text(e, body, version == 0, err, errlen);
+	}
 	free(body);
 	return (d);
 }
@@ -125,11 +133,17 @@ control_define(weft_engine *e, const char *text, char *err, size_t errlen)
 		def->version = old->def->version + 1;
 		json_object_set_new(def->json, "version", json_integer(def->version));
 	}
+	// Latest: the store's highest version, as cached (or loaded) now.
+	if (explicit_version) {
+		char e2[64];
+		old = control_def_lookup(e, def->name, 0, e2, sizeof(e2));
+	}
 	weft_out_event_add(&e->out, "definition_registered", NULL, -1, 0,
 	    e->node,
 	    json_pack("{s:s, s:I, s:O}", "name", def->name, "version",
 	        (json_int_t) def->version, "definition", def->json));
-	return (def_entry_add(e, def));
+	return (def_entry_add(e, def, old == NULL ||
+	    old->def->version < def->version));
 }
 
 static json_t *
@@ -333,9 +347,12 @@ control_lifecycle(weft_engine *e, engine_mail *m)
 	} else if (strcmp(rq->action, "resume") == 0) {
 		rv = weft_run_resume(r, &e->out);
 	} else if (strcmp(rq->action, "retry") == 0) {
-		rv = weft_run_retry(r, &e->out);
+		rv = weft_run_retry(r, weft_clock_wall_ms(), &e->out);
 	}
 	engine_apply_internal(e, before);
+	if (rv != WEFT_OK && weft_run_terminal(r->state)) {
+		engine_run_forget(e, r); // loaded for the retry only
+	}
 	if (rv != WEFT_OK) {
 		char msg[256];
 		snprintf(msg, sizeof(msg), "cannot %s run %s: it is %s",

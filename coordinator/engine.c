@@ -67,6 +67,12 @@ engine_run_reap(weft_engine *e, weft_run *r)
 	e->reap[e->nreap++] = r;
 }
 
+void
+engine_run_forget(weft_engine *e, weft_run *r)
+{
+	engine_run_reap(e, r);
+}
+
 static void
 engine_reap_now(weft_engine *e)
 {
@@ -170,10 +176,12 @@ engine_on_results(weft_engine *e, engine_mail *m, int64_t now)
 		if (weft_run_result(r, u, &res, now, &e->out) == WEFT_OK) {
 			atomic_fetch_add(sr->ok ? &e->steps_succeeded
 			                        : &e->steps_failed, 1);
+			int64_t took = res.finished_ms > res.started_ms
+			    ? res.finished_ms - res.started_ms
+			    : 0;
 			weft_hist_observe(&e->metrics.step_seconds,
-			    (double) (res.finished_ms - res.started_ms) / 1000.0);
-			sched_observe(e, r->def->steps[u.step].type,
-			    res.finished_ms - res.started_ms);
+			    (double) took / 1000.0);
+			sched_observe(e, r->def->steps[u.step].type, took);
 		}
 		json_decref(out);
 	}
@@ -279,7 +287,7 @@ engine_number(weft_engine *e, int64_t now, char **texts)
 			v->step_id   = texts[n + k];
 		}
 		v->attempt   = o->attempt;
-		v->node      = o->node;
+		v->node      = o->node[0] != '\0' ? o->node : NULL;
 		v->data      = o->data;
 		texts[k]     = o->data != NULL ? weft_json_dump(o->data) : NULL;
 		v->data_text = texts[k] != NULL ? texts[k] : "{}";
@@ -292,7 +300,7 @@ engine_number(weft_engine *e, int64_t now, char **texts)
 // A batch the store refuses for good (a constraint, a bad value) can never
 // be written, and the state in memory already includes it: the process
 // stops, and a restart recovers from what the store holds.
-static void
+static bool
 engine_commit(weft_engine *e, weft_event *evs, size_t n)
 {
 	int      delay = 50, refused = 0;
@@ -308,6 +316,11 @@ engine_commit(weft_engine *e, weft_event *evs, size_t n)
 			    (unsigned long long) evs[0].id, e->store->error);
 			abort();
 		}
+		if (atomic_load(&e->stopping)) {
+			// Stopping with the store away: the batch stays unwritten
+			// and so untold; recovery starts from what the store has.
+			return (false);
+		}
 		weft_log_err("DB-RETRY", "commit of %zu events failed: %s; "
 		    "retrying in %d ms", n, e->store->error, delay);
 		weft_clock_sleep_ms(delay);
@@ -319,6 +332,7 @@ engine_commit(weft_engine *e, weft_event *evs, size_t n)
 	atomic_store(&e->last_event_id, e->next_event_id - 1);
 	atomic_fetch_add(&e->batches_committed, 1);
 	atomic_fetch_add(&e->events_committed, n);
+	return (true);
 }
 
 static void
@@ -400,10 +414,16 @@ engine_iteration(weft_engine *e, weft_mail *mail)
 	e->deferred = false;
 	texts = weft_xalloc((n ? 2 * n : 1) * sizeof(*texts));
 	evs   = engine_number(e, now, texts);
-	if (n > 0) {
-		engine_commit(e, evs, n);
+	if (n > 0 && !engine_commit(e, evs, n)) {
+		// Not written: nothing of it may leave. Drop the replies.
+		for (size_t k = 0; k < e->nheld; k++) {
+			nng_msg_free(e->held[k].msg);
+			reply_drop(e->held[k].to);
+		}
+		e->nheld = 0;
+	} else {
+		engine_release(e, evs, n);
 	}
-	engine_release(e, evs, n);
 	for (size_t k = 0; k < 2 * n; k++) {
 		free(texts[k]);
 	}
@@ -536,13 +556,14 @@ weft_engine_stop(weft_engine *e)
 	if (!e->started) {
 		return;
 	}
+	// Threads first, sockets after: a thread mid-iteration may still reply
+	// through a socket's context.
 	atomic_store(&e->stopping, true);
-	// Sockets first: callbacks stop posting, the survey thread wakes.
-	net_close(e);
 	weft_mailbox_close(&e->mailbox);
 	weft_mailbox_close(&e->qmailbox);
 	pthread_join(e->thread, NULL);
 	pthread_join(e->qthread, NULL);
+	net_close(e);
 	e->started = false;
 }
 

@@ -275,6 +275,7 @@ weft_run *engine_run(weft_engine *e, const char *id);
 long      engine_step_index(const weft_run *r, const char *step_id);
 bool      engine_unit(const weft_run *r, const char *name, weft_ref *out);
 void      engine_run_add(weft_engine *e, weft_run *r, def_entry *d);
+void      engine_run_forget(weft_engine *e, weft_run *r); // free when unused
 
 // sched.c
 weft_worker_rec *sched_worker_info(weft_engine *e, const Weft__WorkerInfo *wi,

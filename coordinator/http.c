@@ -26,8 +26,9 @@
 #define HTTP_BODY_MAX (4u * 1024u * 1024u)
 
 // An HTTP request waiting for the engine or the query thread. Two owners:
-// the route (until it answers) and the aio (until it finishes or is
-// cancelled); whichever comes second frees it.
+// the route (until it answers: call_rele) and the aio (until it is
+// finished, by the answer or by a cancel); whichever lets go second frees
+// it.
 struct http_call {
 	nng_aio *aio;
 	uint16_t ok_status; // status of a successful answer (200, 201)
@@ -62,6 +63,7 @@ call_finish(http_call *h, nng_http_res *res)
 		return;
 	}
 	h->done = true;
+	h->refs--; // the aio's
 	nng_aio_set_output(h->aio, 0, res);
 	nng_aio_finish(h->aio, 0);
 	pthread_mutex_unlock(&http_lock);
@@ -75,6 +77,7 @@ call_cancel(nng_aio *aio, void *arg, int rv)
 	pthread_mutex_lock(&http_lock);
 	if (!h->done) {
 		h->done = true;
+		h->refs--; // the aio's; the route still holds its own
 		nng_aio_finish(aio, rv);
 	}
 	pthread_mutex_unlock(&http_lock);

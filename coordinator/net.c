@@ -65,6 +65,9 @@ static void
 rep_recv(rep_actor *a)
 {
 	a->sending = false;
+	if (atomic_load(&a->eng->stopping)) {
+		return; // shutting down: no new requests
+	}
 	nng_ctx_recv(a->ctx, a->aio);
 }
 
@@ -396,6 +399,10 @@ net_start(weft_engine *e)
 	return (WEFT_OK);
 }
 
+// net_close shuts the sockets down. Called once the engine and query
+// threads have stopped (nothing replies any more): the contexts' aios are
+// stopped first, so no callback runs on a closed socket and nng_close has
+// nothing to wait for.
 void
 net_close(weft_engine *e)
 {
@@ -403,6 +410,9 @@ net_close(weft_engine *e)
 		return;
 	}
 	e->net_open = false;
+	rep_actors_close(e->control_actors);
+	rep_actors_close(e->results_actors);
+	e->control_actors = e->results_actors = NULL;
 	nng_close(e->control);
 	nng_close(e->results);
 	nng_close(e->cluster);
@@ -411,9 +421,6 @@ net_close(weft_engine *e)
 		pthread_join(e->survey_thread, NULL);
 		e->survey_started = false;
 	}
-	rep_actors_close(e->control_actors);
-	rep_actors_close(e->results_actors);
-	e->control_actors = e->results_actors = NULL;
 }
 
 // ---- the event stream ----

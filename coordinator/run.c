@@ -169,7 +169,7 @@ weft_out_event_add(weft_out *o, const char *type, weft_run *run, long step,
 	e->step    = step;
 	e->item    = -1;
 	e->attempt = attempt;
-	e->node    = (node != NULL && node[0] != '\0') ? node : NULL;
+	snprintf(e->node, sizeof(e->node), "%s", node != NULL ? node : "");
 	e->data    = data; // NULL: {} (most events carry nothing)
 	return (e);
 }
@@ -227,6 +227,9 @@ unit_clear(weft_step_rt *s)
 	s->output = NULL;
 	s->error  = NULL;
 	for (uint32_t k = 0; k < s->nitems; k++) {
+		if (s->items[k].attempt > s->items_attempts) {
+			s->items_attempts = s->items[k].attempt;
+		}
 		unit_clear(&s->items[k]);
 	}
 	free(s->items);
@@ -261,7 +264,7 @@ weft_run_unit(weft_run *r, weft_ref u)
 	if (u.item < 0) {
 		return (&r->steps[u.step]);
 	}
-	if ((uint32_t) u.item >= r->steps[u.step].nitems) {
+	if (u.item >= (long) r->steps[u.step].nitems) {
 		return (NULL);
 	}
 	return (&r->steps[u.step].items[u.item]);
@@ -474,6 +477,11 @@ map_expand(weft_run *r, long i, weft_out *o)
 	s->list   = json_incref(list);
 	s->nitems = (uint32_t) json_array_size(list);
 	s->items  = weft_xalloc((s->nitems ? s->nitems : 1) * sizeof(*s->items));
+	for (uint32_t k = 0; k < s->nitems; k++) {
+		// Attempt numbers stay unique per item name across retries, so
+		// a late result of an old incarnation is recognised.
+		s->items[k].attempt = s->items_attempts;
+	}
 	json_decref(doc);
 	unit_apply(r, WEFT_REF(i), WEFT_STEP_IN_EXPAND, false, o);
 	unit_event(o, "step_expanded", r, WEFT_REF(i), NULL,
@@ -817,8 +825,9 @@ weft_run_result(weft_run *r, weft_ref u, const weft_result *res, int64_t now,
 	          ? res->finished_ms - res->started_ms
 	          : 0;
 
-	if (s == NULL || (u.item < 0 && r->def->steps[u.step].map != NULL)) {
-		return (WEFT_EINVAL); // no such unit: nothing ran it
+	if (s == NULL || (u.item < 0 && r->def->steps[u.step].map != NULL) ||
+	    res->attempt == 0) {
+		return (WEFT_EINVAL); // no such unit or attempt: nothing ran it
 	}
 	if (unit_check(r, u, res->attempt,
 	        res->ok ? WEFT_STEP_IN_RESULT_OK : WEFT_STEP_IN_RESULT_FAIL) ==
@@ -976,8 +985,11 @@ weft_run_cancel(weft_run *r, const char *reason, weft_out *o)
 }
 
 weft_err
-weft_run_expire(weft_run *r, weft_out *o)
+weft_run_expire(weft_run *r, int64_t deadline, weft_out *o)
 {
+	if (deadline != r->deadline_ms) {
+		return (WEFT_ESTATE);
+	}
 	return (run_end_early(r, WEFT_RUN_IN_TIMEOUT, "run_timed_out",
 	    json_pack("{s:I}", "timeout_ms", (json_int_t) r->def->timeout_ms),
 	    o));
@@ -1060,7 +1072,7 @@ run_resolve_pending(weft_run *r, weft_out *o)
 }
 
 weft_err
-weft_run_retry(weft_run *r, weft_out *o)
+weft_run_retry(weft_run *r, int64_t now, weft_out *o)
 {
 	enum weft_run_state to;
 
@@ -1069,6 +1081,12 @@ weft_run_retry(weft_run *r, weft_out *o)
 	}
 	r->state = to;
 	weft_out_event_add(o, "run_retried", r, -1, 0, NULL, NULL);
+	r->deadline_ms = 0;
+	if (r->def->timeout_ms > 0) {
+		r->deadline_ms = now + r->def->timeout_ms;
+		out_effect(o, WEFT_EFFECT_RUN_TIMEOUT, r, -1)->at_ms =
+		    r->deadline_ms;
+	}
 	// Every step that did not succeed starts over (a map step with all
 	// its items); counters are rebuilt from the steps that keep theirs.
 	for (size_t i = 0; i < r->def->nsteps; i++) {
@@ -1245,7 +1263,7 @@ weft_ref_parse(const char *name, long (*find)(const void *, const char *),
 		return (out->step >= 0);
 	}
 	k = strtol(open + 1, &end, 10);
-	if (end == open + 1 || strcmp(end, "]") != 0 || k < 0 ||
+	if (end == open + 1 || strcmp(end, "]") != 0 || k < 0 || k > INT32_MAX ||
 	    (size_t) (open - name) >= sizeof(id)) {
 		return (false);
 	}

@@ -91,6 +91,8 @@ typedef struct weft_step_rt {
 	uint32_t             items_ended;  // items in a terminal state
 	uint32_t             items_failed; // items ended failed
 	uint32_t             items_active; // ready, in flight or retry_wait
+	uint32_t             items_attempts; // highest item attempt so far:
+	                                     // a re-expansion counts on from it
 } weft_step_rt;
 
 typedef struct weft_run {
@@ -118,7 +120,7 @@ typedef struct weft_out_event {
 	long        step;    // step index, -1 for run events
 	long        item;    // map item index, -1 for none
 	uint32_t    attempt;
-	const char *node;    // borrowed, or NULL
+	char        node[64]; // the worker, copied: units move on before commit
 	json_t     *data;    // taken (owned by the output); NULL means {}
 } weft_out_event;
 
@@ -230,11 +232,14 @@ weft_err weft_run_fail_step(
 weft_err weft_run_cancel(weft_run *r, const char *reason, weft_out *o);
 weft_err weft_run_pause(weft_run *r, weft_out *o);
 weft_err weft_run_resume(weft_run *r, weft_out *o);
-weft_err weft_run_expire(weft_run *r, weft_out *o);
+// weft_run_expire takes the deadline the timer was armed for (a retried
+// run has a new one; the old timer then changes nothing).
+weft_err weft_run_expire(weft_run *r, int64_t deadline, weft_out *o);
 
 // weft_run_retry restarts an ended, unsuccessful run: failed, cancelled
-// and skipped steps go back to pending and are resolved again.
-weft_err weft_run_retry(weft_run *r, weft_out *o);
+// and skipped steps go back to pending and are resolved again; the run's
+// timeout, if any, counts again from now.
+weft_err weft_run_retry(weft_run *r, int64_t now, weft_out *o);
 
 // weft_run_restore_step sets unit u as the store last recorded it, for
 // recovery after a coordinator restart (output borrowed). Restore every

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "clock.h"
 #include "engine_int.h"
 #include "jsonx.h"
 #include "log.h"
@@ -80,8 +81,9 @@ sched_worker_info(weft_engine *e, const Weft__WorkerInfo *wi, const char *peer,
 	for (size_t k = 0; k < wi->n_step_types; k++) {
 		json_array_append_new(w->types, json_string(wi->step_types[k]));
 	}
-	w->slots            = wi->slots;
-	w->capacity         = wi->slots + wi->queue;
+	// A worker's own numbers, bounded: nothing it says may overflow ours.
+	w->slots    = wi->slots < 65536 ? wi->slots : 65536;
+	w->capacity = w->slots + (wi->queue < 1048576 ? wi->queue : 1048576);
 	w->reported_running = wi->running;
 	w->last_round       = round;
 	w->seen_ms          = now;
@@ -410,8 +412,9 @@ sched_send_op(weft_engine *e, weft_worker_rec *w, size_t from, size_t n,
 {
 	Weft__Envelope    env = WEFT__ENVELOPE__INIT;
 	Weft__AssignBatch b   = WEFT__ASSIGN_BATCH__INIT;
-	assign_op        *op  = weft_xalloc(sizeof(*op));
-	nng_msg          *msg;
+	assign_op        *op;
+	nng_msg          *msg = NULL;
+	weft_err          rv;
 
 	b.n_items     = n;
 	b.items       = w->batch_msgs + from;
@@ -419,6 +422,14 @@ sched_send_op(weft_engine *e, weft_worker_rec *w, size_t from, size_t n,
 	b.aborts      = aborts;
 	env.body_case = WEFT__ENVELOPE__BODY_ASSIGN;
 	env.assign    = &b;
+	rv            = weft_wire_pack(&e->wire, &env, NULL, &msg);
+	if (rv == WEFT_ETOOBIG && n > 1) {
+		// Big inputs: halves until each message fits.
+		sched_send_op(e, w, from, n / 2, aborts, naborts);
+		sched_send_op(e, w, from + n / 2, n - n / 2, NULL, 0);
+		return;
+	}
+	op            = weft_xalloc(sizeof(*op));
 	op->peer      = &w->peer;
 	op->nitems    = n;
 	op->items     = weft_xalloc((n ? n : 1) * sizeof(*op->items));
@@ -426,7 +437,9 @@ sched_send_op(weft_engine *e, weft_worker_rec *w, size_t from, size_t n,
 	op->eng = e;
 	atomic_fetch_add(&e->ops_live, 1);
 	w->peer.inflight_ops++;
-	if (weft_wire_pack(&e->wire, &env, NULL, &msg) != WEFT_OK) {
+	if (rv != WEFT_OK) {
+		// One assignment alone over the limit: sched_assign_done fails
+		// it rather than dispatching it again and again.
 		op->result = NNG_EMSGSIZE;
 		engine_mail *m = weft_xalloc(sizeof(*m));
 		m->kind        = MAIL_ASSIGN;
@@ -516,6 +529,15 @@ sched_assign_done(weft_engine *e, assign_op *op)
 		assign_item *it = &op->items[k];
 		weft_run    *r  = engine_run(e, it->run_id);
 		if (r == NULL) {
+			continue;
+		}
+		if (op->result == NNG_EMSGSIZE && op->nitems == 1) {
+			weft_result res = { .attempt = it->attempt, .ok = false,
+				.error = "assignment too large: its input exceeds "
+				         "the 16 MiB message limit",
+				.node = op->peer->name };
+			weft_run_result(r, it->unit, &res, weft_clock_wall_ms(),
+			    &e->out);
 			continue;
 		}
 		if (rep != NULL && k < rep->n_accepted && rep->accepted[k]) {
@@ -614,7 +636,7 @@ sched_fire_timers(weft_engine *e, int64_t now)
 			weft_run_timeout(t.run, t.unit, t.attempt, now, &e->out);
 			break;
 		case TIMER_RUN_TIMEOUT:
-			weft_run_expire(t.run, &e->out);
+			weft_run_expire(t.run, t.at_ms, &e->out);
 			break;
 		}
 		engine_apply_internal(e, before);

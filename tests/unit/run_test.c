@@ -298,7 +298,7 @@ Test(run, cancel_aborts_in_flight_and_cancels_rest)
 	cr_expect_eq(count_events(&o, "step_cancelled"), 4);
 	cr_expect_eq(weft_run_cancel(r, "again", &o), WEFT_ESTATE);
 	// The run can be retried, and starts where it stopped.
-	cr_expect_eq(weft_run_retry(r, &o), WEFT_OK);
+	cr_expect_eq(weft_run_retry(r, 0, &o), WEFT_OK);
 	cr_expect_eq(r->state, WEFT_RUN_RUNNING);
 	cr_expect_eq(r->steps[idx(def, "a")].state, WEFT_STEP_READY);
 	cr_expect_eq(r->steps[idx(def, "d")].state, WEFT_STEP_PENDING);
@@ -525,6 +525,60 @@ Test(run, map_items_are_lost_retried_and_cancelled)
 	weft_result bogus = { .attempt = 1, .ok = true };
 	cr_expect_eq(weft_run_result(r, WEFT_REF(0), &bogus, 7, &o), WEFT_EINVAL);
 	cr_expect_null(weft_run_unit(r, (weft_ref) { 0, 9 }));
+	weft_out_fini(&o);
+	weft_run_free(r);
+	weft_def_free(def);
+}
+
+Test(run, events_keep_the_node_they_name)
+{
+	weft_def *def = def_of(
+	    "{\"name\":\"n\",\"steps\":[{\"id\":\"a\",\"type\":\"sleep\"}]}");
+	weft_out o;
+
+	weft_out_init(&o);
+	weft_run *r = weft_run_alloc("N1", def, NULL, NULL, 0, &o);
+	weft_run_start(r, 0, &o);
+	weft_run_dispatched(r, WEFT_REF(0), "wA", 1, &o);
+	weft_run_lost(r, WEFT_REF(0), 2, &o);
+	weft_run_retry_due(r, WEFT_REF(0), 1, &o);
+	weft_run_dispatched(r, WEFT_REF(0), "wB", 3, &o);
+	// All in one batch: the loss still names wA, the new attempt wB.
+	for (size_t k = 0; k < o.nevents; k++) {
+		if (strcmp(o.events[k].type, "step_lost") == 0 ||
+		    strcmp(o.events[k].type, "step_retry_scheduled") == 0) {
+			cr_expect_str_eq(o.events[k].node, "wA", "%s",
+			    o.events[k].type);
+		}
+	}
+	cr_expect_str_eq(o.events[o.nevents - 1].node, "wB");
+	weft_out_fini(&o);
+	weft_run_free(r);
+	weft_def_free(def);
+}
+
+Test(run, unit_names_parse_and_bound)
+{
+	weft_def *def = def_of(mapdef);
+	weft_out  o;
+	weft_ref  u;
+
+	weft_out_init(&o);
+	weft_run *r = weft_run_alloc("B1", def, json_pack("{s:[i]}", "xs", 1),
+	    NULL, 0, &o);
+	weft_run_start(r, 0, &o);
+	cr_expect_not_null(weft_run_unit(r, (weft_ref) { 0, 0 }));
+	cr_expect_null(weft_run_unit(r, (weft_ref) { 0, 1 }));
+	cr_expect_null(weft_run_unit(r, (weft_ref) { 0, 4294967296L }),
+	    "an index that wraps to 0 in 32 bits is still out of range");
+	cr_expect_null(weft_run_unit(r, (weft_ref) { 5, -1 }));
+	cr_expect_not(weft_ref_parse("m[4294967296]", NULL, NULL, &u));
+	cr_expect_not(weft_ref_parse("m[x]", NULL, NULL, &u));
+	cr_expect_not(weft_ref_parse("m[-1]", NULL, NULL, &u));
+	// A result without an attempt number is nobody's.
+	weft_result res = { .attempt = 0, .ok = true };
+	cr_expect_eq(weft_run_result(r, (weft_ref) { 0, 0 }, &res, 1, &o),
+	    WEFT_EINVAL);
 	weft_out_fini(&o);
 	weft_run_free(r);
 	weft_def_free(def);

@@ -1,0 +1,311 @@
+// http_test: the HTTP API with curl against a real coordinator and
+// workers: every endpoint, and the bad requests each one must refuse with
+// a JSON error and a fitting status. Also /health, /metrics and the
+// dashboard's static files.
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "cluster.h"
+#include "harness.h"
+
+static weft_cluster c;
+
+static void
+up(void)
+{
+	weft_cluster_start(&c, 2, 200);
+}
+
+static void
+down(void)
+{
+	weft_cluster_stop(&c);
+}
+
+TestSuite(http, .init = up, .fini = down, .timeout = 180);
+
+// http does one request with curl; returns the status, *body (malloc'd)
+// the response body. data: a request body (NULL: none), or "@FILE".
+static int
+http(const char *method, const char *path, const char *data, char **body)
+{
+	char  cmd[4096], out[600];
+	char *code;
+	int   status;
+
+	snprintf(out, sizeof(out), "%s/http.out", c.dir);
+	snprintf(cmd, sizeof(cmd),
+	    "curl -s -o '%s' -w '%%{http_code}' -X %s %s%s%s%s "
+	    "'http://%s%s'",
+	    out, method, data ? "-H 'Content-Type: application/json' " : "",
+	    data ? "--data-binary '" : "", data ? data : "", data ? "'" : "",
+	    c.http, path);
+	cr_assert_eq(weft_h_run(cmd, &code), 0, "curl failed: %s", cmd);
+	status = atoi(code);
+	free(code);
+	snprintf(cmd, sizeof(cmd), "cat '%s'", out);
+	weft_h_run(cmd, body);
+	return (status);
+}
+
+// http_json does a request expecting status want and a JSON body.
+static json_t *
+http_json(const char *method, const char *path, const char *data, int want)
+{
+	char        *body;
+	json_error_t je;
+	int          st = http(method, path, data, &body);
+	json_t      *v  = json_loads(body, JSON_DECODE_ANY, &je);
+
+	cr_assert_eq(st, want, "%s %s: status %d, want %d: %s", method, path,
+	    st, want, body);
+	cr_assert_not_null(v, "%s %s: not JSON (%s): %s", method, path, je.text,
+	    body);
+	free(body);
+	return (v);
+}
+
+// expect_error checks a JSON error body mentioning what.
+static void
+expect_error(const char *method, const char *path, const char *data,
+    int status, const char *what)
+{
+	json_t     *v   = http_json(method, path, data, status);
+	const char *msg = json_string_value(json_object_get(v, "error"));
+
+	cr_expect_not_null(msg, "%s %s: no error field", method, path);
+	cr_expect(msg != NULL && strstr(msg, what) != NULL,
+	    "%s %s: error \"%s\" lacks \"%s\"", method, path, msg, what);
+	json_decref(v);
+}
+
+static const char *diamond =
+    "{\"name\":\"hd\",\"params\":{\"who\":{\"type\":\"string\","
+    "\"default\":\"world\"}},\"steps\":[{\"id\":\"a\",\"type\":\"echo\","
+    "\"with\":{\"msg\":\"hello ${params.who}\"}},{\"id\":\"b\",\"type\":"
+    "\"noop\",\"depends_on\":[\"a\"]},{\"id\":\"c\",\"type\":\"noop\","
+    "\"depends_on\":[\"a\"]},{\"id\":\"d\",\"type\":\"noop\","
+    "\"depends_on\":[\"b\",\"c\"]}]}";
+
+// run_done waits for run id to end and returns it.
+static json_t *
+run_done(const char *id)
+{
+	char    path[128];
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(20000);
+
+	snprintf(path, sizeof(path), "/api/v1/runs/%s", id);
+	for (;;) {
+		json_t     *run = http_json("GET", path, NULL, 200);
+		const char *st  = json_string_value(json_object_get(run, "status"));
+		if (strcmp(st, "running") != 0 && strcmp(st, "queued") != 0) {
+			return (run);
+		}
+		json_decref(run);
+		cr_assert(weft_clock_mono_ms() < deadline, "run never ended");
+		weft_clock_sleep_ms(50);
+	}
+}
+
+Test(http, definitions_runs_events_workers)
+{
+	json_t *v = http_json("POST", "/api/v1/definitions", diamond, 201);
+	cr_expect_str_eq(json_string_value(json_object_get(v, "name")), "hd");
+	cr_expect_eq(json_integer_value(json_object_get(v, "steps")), 4);
+	json_decref(v);
+
+	v = http_json("GET", "/api/v1/definitions", NULL, 200);
+	cr_assert(json_is_array(v));
+	json_t *d = json_array_get(v, 0);
+	cr_expect_str_eq(json_string_value(json_object_get(d, "name")), "hd");
+	cr_expect_not_null(json_object_get(json_object_get(d, "params"), "who"));
+	json_decref(v);
+
+	v = http_json("POST", "/api/v1/runs",
+	    "{\"definition\":\"hd\",\"params\":{\"who\":\"http\"},"
+	    "\"input\":{\"k\":1}}",
+	    201);
+	char id[64];
+	snprintf(id, sizeof(id), "%s",
+	    json_string_value(json_object_get(v, "run_id")));
+	json_decref(v);
+
+	json_t *run = run_done(id);
+	cr_expect_str_eq(json_string_value(json_object_get(run, "status")),
+	    "succeeded");
+	cr_expect_eq(json_array_size(json_object_get(run, "steps")), 4);
+	cr_expect_not_null(json_object_get(run, "definition_body"));
+	json_decref(run);
+
+	char path[256];
+	snprintf(path, sizeof(path), "/api/v1/events?run=%s&type=step_succeeded",
+	    id);
+	v = http_json("GET", path, NULL, 200);
+	cr_expect_eq(json_array_size(v), 4);
+	cr_expect(json_is_integer(json_object_get(json_array_get(v, 0), "ts_ms")));
+	json_decref(v);
+	// Text inside the data, an age, several types, a cursor.
+	v = http_json("GET", "/api/v1/events?text=hello%20http&since=5m", NULL,
+	    200);
+	cr_expect_geq(json_array_size(v), 1);
+	json_decref(v);
+	snprintf(path, sizeof(path),
+	    "/api/v1/events?run=%s&type=run_started,run_succeeded&after=1&limit=1",
+	    id);
+	v = http_json("GET", path, NULL, 200);
+	cr_expect_eq(json_array_size(v), 1);
+	cr_expect_str_eq(json_string_value(json_object_get(json_array_get(v, 0),
+	                     "type")),
+	    "run_started");
+	json_decref(v);
+
+	v = http_json("GET", "/api/v1/runs?status=succeeded&definition=hd&limit=5",
+	    NULL, 200);
+	cr_expect_eq(json_array_size(v), 1);
+	json_decref(v);
+
+	v = http_json("GET", "/api/v1/workers", NULL, 200);
+	cr_expect_eq(json_array_size(v), 2);
+	json_decref(v);
+
+	v = http_json("GET", "/api/v1/info", NULL, 200);
+	cr_expect_gt(json_integer_value(json_object_get(v, "last_event_id")), 0);
+	json_decref(v);
+
+	// Lifecycle: an ended run cannot be cancelled; an unknown action is
+	// a bad request; retrying a succeeded run is refused.
+	snprintf(path, sizeof(path), "/api/v1/runs/%s/cancel", id);
+	expect_error("POST", path, NULL, 409, "succeeded");
+	snprintf(path, sizeof(path), "/api/v1/runs/%s/explode", id);
+	expect_error("POST", path, NULL, 400, "unknown action");
+	snprintf(path, sizeof(path), "/api/v1/runs/%s/retry", id);
+	expect_error("POST", path, NULL, 409, "succeeded");
+}
+
+Test(http, lifecycle_of_a_running_run)
+{
+	json_t *v = http_json("POST", "/api/v1/runs",
+	    "{\"definition_json\":{\"name\":\"slow\",\"steps\":[{\"id\":\"s\","
+	    "\"type\":\"sleep\",\"with\":{\"ms\":3000}}]}}",
+	    201);
+	char id[64], path[128];
+	snprintf(id, sizeof(id), "%s",
+	    json_string_value(json_object_get(v, "run_id")));
+	json_decref(v);
+	snprintf(path, sizeof(path), "/api/v1/runs/%s/pause", id);
+	v = http_json("POST", path, NULL, 200);
+	cr_expect_str_eq(json_string_value(json_object_get(v, "status")), "paused");
+	json_decref(v);
+	snprintf(path, sizeof(path), "/api/v1/runs/%s/resume", id);
+	json_decref(http_json("POST", path, NULL, 200));
+	snprintf(path, sizeof(path), "/api/v1/runs/%s/cancel", id);
+	v = http_json("POST", path, NULL, 200);
+	cr_expect_str_eq(json_string_value(json_object_get(v, "status")),
+	    "cancelled");
+	json_decref(v);
+	snprintf(path, sizeof(path), "/api/v1/runs/%s/retry", id);
+	json_decref(http_json("POST", path, NULL, 200));
+	json_t *run = run_done(id);
+	cr_expect_str_eq(json_string_value(json_object_get(run, "status")),
+	    "succeeded");
+	json_decref(run);
+}
+
+Test(http, bad_requests_get_json_errors)
+{
+	expect_error("POST", "/api/v1/definitions", "{not json", 400, "line 1");
+	expect_error("POST", "/api/v1/definitions",
+	    "{\"name\":\"cyc\",\"steps\":[{\"id\":\"a\",\"type\":\"noop\","
+	    "\"depends_on\":[\"b\"]},{\"id\":\"b\",\"type\":\"noop\","
+	    "\"depends_on\":[\"a\"]}]}",
+	    400, "cycle: a -> b -> a");
+	expect_error("POST", "/api/v1/definitions",
+	    "{\"name\":\"u\",\"steps\":[{\"id\":\"a\",\"type\":\"noop\","
+	    "\"colour\":1}]}",
+	    400, "steps[0] (id \"a\"): unknown field \"colour\"");
+	expect_error("POST", "/api/v1/runs", "[1,2]", 400, "JSON object");
+	expect_error("POST", "/api/v1/runs", "", 400, "empty");
+	expect_error("POST", "/api/v1/runs", "{\"definition\":\"nope\"}", 400,
+	    "nope");
+	expect_error("POST", "/api/v1/runs", "{\"definition\":7}", 400,
+	    "definition");
+	json_decref(http_json("POST", "/api/v1/definitions", diamond, 201));
+	expect_error("POST", "/api/v1/runs",
+	    "{\"definition\":\"hd\",\"params\":{\"who\":3}}", 400,
+	    "params.who: expected string");
+	expect_error("POST", "/api/v1/runs",
+	    "{\"definition\":\"hd\",\"params\":{\"whom\":\"x\"}}", 400,
+	    "params.whom: unknown parameter");
+	expect_error("GET", "/api/v1/runs/NOSUCHRUN", NULL, 404, "no such run");
+	expect_error("GET", "/api/v1/events?since=yesterday-ish", NULL, 400,
+	    "since");
+	expect_error("GET", "/api/v1/nothing-here", NULL, 404, "no such endpoint");
+	// Over the body limit: refused, and the server carries on.
+	char  big[700], *body;
+	snprintf(big, sizeof(big), "%s/big.json", c.dir);
+	char cmd[900];
+	snprintf(cmd, sizeof(cmd),
+	    "head -c 5000000 /dev/zero | tr '\\0' ' ' > '%s'", big);
+	weft_h_run(cmd, NULL);
+	char at[710];
+	snprintf(at, sizeof(at), "@%s", big);
+	int st = http("POST", "/api/v1/definitions", at, &body);
+	cr_expect_geq(st, 400, "an oversize body got %d", st);
+	free(body);
+	json_decref(http_json("GET", "/health", NULL, 200));
+}
+
+Test(http, health_metrics_and_files)
+{
+	char *body;
+	json_t *v = http_json("GET", "/health", NULL, 200);
+	cr_expect(json_is_true(json_object_get(v, "ok")));
+	json_decref(v);
+
+	json_decref(http_json("POST", "/api/v1/runs",
+	    "{\"definition_json\":{\"name\":\"m\",\"steps\":[{\"id\":\"a\","
+	    "\"type\":\"noop\"}]}}",
+	    201));
+	cr_assert_eq(http("GET", "/metrics", NULL, &body), 200);
+	const char *names[] = { "weft_runs{status=", "weft_steps_dispatched_total",
+		"weft_step_duration_seconds_bucket{le=",
+		"weft_store_commit_seconds_count", "weft_store_batch_events_bucket",
+		"weft_ready_queue_depth", "weft_workers_alive 2" };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		cr_expect(strstr(body, names[i]) != NULL, "metrics lack %s", names[i]);
+	}
+	free(body);
+
+	// The dashboard's index, revalidated with its ETag.
+	char cmd[800], *hdr;
+	snprintf(cmd, sizeof(cmd), "curl -s -D - -o /dev/null 'http://%s/'",
+	    c.http);
+	weft_h_run(cmd, &hdr);
+	cr_expect(strstr(hdr, "200") != NULL && strstr(hdr, "text/html") != NULL,
+	    "%s", hdr);
+	char *etag = strstr(hdr, "ETag: ");
+	cr_assert_not_null(etag, "%s", hdr);
+	etag += 6;
+	etag[strcspn(etag, "\r\n")] = '\0';
+	snprintf(cmd, sizeof(cmd),
+	    "curl -s -o /dev/null -w '%%{http_code}' -H 'If-None-Match: %s' "
+	    "'http://%s/'",
+	    etag, c.http);
+	char *code;
+	weft_h_run(cmd, &code);
+	cr_expect_str_eq(code, "304");
+	free(code);
+	free(hdr);
+	cr_expect_eq(http("GET", "/js/app.js", NULL, &body), 200);
+	free(body);
+	snprintf(cmd, sizeof(cmd),
+	    "curl -s -o /dev/null -w '%%{http_code}' --path-as-is "
+	    "'http://%s/../../etc/passwd'",
+	    c.http);
+	weft_h_run(cmd, &code);
+	cr_expect_str_eq(code, "404");
+	free(code);
+}
