@@ -419,7 +419,11 @@ weft_cli_cmd_runs(weft_cli *c)
 	int                  rv;
 
 	if ((rv = cmd_num_flag(c, WEFT_CLI_F_LIMIT, "limit", UINT32_MAX,
-	         &limit)) != WEFT_CLI_OK) {
+	         &limit)) != WEFT_CLI_OK ||
+	    (rv = cmd_time_flag(c, WEFT_CLI_F_SINCE, "since",
+	         &runs.since_ms)) != WEFT_CLI_OK ||
+	    (rv = cmd_time_flag(c, WEFT_CLI_F_UNTIL, "until",
+	         &runs.until_ms)) != WEFT_CLI_OK) {
 		return (rv);
 	}
 	runs.status     = cmd_str(c, WEFT_CLI_F_STATUS);

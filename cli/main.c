@@ -85,8 +85,10 @@ static const struct main_cmd {
 	{ "status", "RUN", 1, 1, F(JSON), weft_cli_cmd_status,
 	    "Show a run and its steps." },
 	{ "runs", "", 0, 0,
-	    F(STATUS) | F(DEFINITION) | F(BEFORE) | F(LIMIT) | F(JSON),
-	    weft_cli_cmd_runs, "List runs." },
+	    F(STATUS) | F(DEFINITION) | F(BEFORE) | F(SINCE) | F(UNTIL) |
+	        F(LIMIT) | F(JSON),
+	    weft_cli_cmd_runs,
+	    "List runs, newest first (--since/--until: created then)." },
 	{ "events", "", 0, 0,
 	    F(RUN) | F(TYPE) | F(STEP) | F(NODE) | F(TEXT) | F(SINCE) |
 	        F(UNTIL) | F(AFTER) | F(LIMIT) | F(FORMAT) | F(FOLLOW) |

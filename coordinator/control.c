@@ -444,7 +444,8 @@ query_answer(weft_engine *e, Weft__ControlRequest *rq)
 	} else if (rq->req_case == WEFT__CONTROL_REQUEST__REQ_RUNS) {
 		weft_runs_filter f = { opt(rq->runs->status),
 			opt(rq->runs->definition), opt(rq->runs->before),
-			rq->runs->limit };
+			rq->runs->limit, (int64_t) rq->runs->since_ms,
+			(int64_t) rq->runs->until_ms };
 		rv = weft_store_list_runs(e->qstore, &f, &body);
 	} else if (rq->req_case == WEFT__CONTROL_REQUEST__REQ_INFO) {
 		body = control_info(e);

@@ -337,6 +337,24 @@ api_post_definition(weft_engine *e, nng_aio *aio, nng_http_req *req)
 	return (NULL);
 }
 
+// http_time_arg reads an optional time parameter (RFC 3339, epoch ms, or
+// an age such as 15m) into *out; false when it is there but unreadable.
+static bool
+http_time_arg(const char *uri, const char *key, uint64_t *out)
+{
+	char    v[64];
+	int64_t t;
+
+	if (!query_get(uri, key, v, sizeof(v))) {
+		return (true);
+	}
+	if (!weft_clock_parse_time(v, weft_clock_wall_ms(), &t) || t < 0) {
+		return (false);
+	}
+	*out = (uint64_t) t;
+	return (true);
+}
+
 // api_events translates the event-log filters of the query string.
 static nng_http_res *
 api_events(weft_engine *e, nng_aio *aio, const char *uri)
@@ -347,7 +365,6 @@ api_events(weft_engine *e, nng_aio *aio, const char *uri)
 	char   types[1024] = "", num[64];
 	char  *tv[32];
 	size_t nt = 0;
-	int64_t now = weft_clock_wall_ms(), t;
 
 	query_get(uri, "run", run, sizeof(run));
 	query_get(uri, "step", step, sizeof(step));
@@ -370,19 +387,13 @@ api_events(weft_engine *e, nng_aio *aio, const char *uri)
 	if (query_get(uri, "limit", num, sizeof(num))) {
 		er.limit = (uint32_t) strtoul(num, NULL, 10);
 	}
-	if (query_get(uri, "since", num, sizeof(num))) {
-		if (!weft_clock_parse_time(num, now, &t) || t < 0) {
-			return (http_error(400, WEFT_EINVAL,
-			    "since: use RFC 3339, epoch ms, or an age like 15m"));
-		}
-		er.since_ms = (uint64_t) t;
+	if (!http_time_arg(uri, "since", &er.since_ms)) {
+		return (http_error(400, WEFT_EINVAL,
+		    "since: use RFC 3339, epoch ms, or an age like 15m"));
 	}
-	if (query_get(uri, "until", num, sizeof(num))) {
-		if (!weft_clock_parse_time(num, now, &t) || t < 0) {
-			return (http_error(400, WEFT_EINVAL,
-			    "until: use RFC 3339, epoch ms, or an age like 15m"));
-		}
-		er.until_ms = (uint64_t) t;
+	if (!http_time_arg(uri, "until", &er.until_ms)) {
+		return (http_error(400, WEFT_EINVAL,
+		    "until: use RFC 3339, epoch ms, or an age like 15m"));
 	}
 	cr.req_case = WEFT__CONTROL_REQUEST__REQ_EVENTS;
 	cr.events   = &er;
@@ -405,6 +416,11 @@ api_runs(weft_engine *e, nng_aio *aio, const char *uri)
 	rr.before     = before;
 	if (query_get(uri, "limit", num, sizeof(num))) {
 		rr.limit = (uint32_t) strtoul(num, NULL, 10);
+	}
+	if (!http_time_arg(uri, "since", &rr.since_ms) ||
+	    !http_time_arg(uri, "until", &rr.until_ms)) {
+		return (http_error(400, WEFT_EINVAL,
+		    "since/until: use RFC 3339, epoch ms, or an age like 15m"));
 	}
 	cr.req_case = WEFT__CONTROL_REQUEST__REQ_RUNS;
 	cr.runs     = &rr;
@@ -590,6 +606,17 @@ http_metrics_text(weft_engine *e)
 	    atomic_load(&e->metrics.ready_depth),
 	    atomic_load(&e->metrics.workers_alive),
 	    atomic_load(&e->store_ok) ? 1 : 0);
+	fprintf(f,
+	    "# HELP weft_wire_dropped_total Messages received and dropped.\n"
+	    "# TYPE weft_wire_dropped_total counter\n"
+	    "weft_wire_dropped_total{reason=\"garbage\"} %" PRIu64 "\n"
+	    "weft_wire_dropped_total{reason=\"version\"} %" PRIu64 "\n"
+	    "weft_wire_dropped_total{reason=\"oversize\"} %" PRIu64 "\n"
+	    "weft_wire_dropped_total{reason=\"unexpected\"} %" PRIu64 "\n",
+	    atomic_load(&weft_wire_dropped.garbage),
+	    atomic_load(&weft_wire_dropped.version),
+	    atomic_load(&weft_wire_dropped.oversize),
+	    atomic_load(&weft_wire_dropped.unexpected));
 	weft_hist_write(f, "weft_step_duration_seconds",
 	    "Duration of step attempts as the workers measured them.",
 	    &e->metrics.step_seconds);

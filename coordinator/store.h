@@ -113,6 +113,7 @@ typedef struct weft_events_filter {
 typedef struct weft_runs_filter {
 	const char *status, *definition, *before; // NULL = any
 	uint32_t    limit;                        // 0 = default 100
+	int64_t     since_ms, until_ms;           // created; 0 = open
 } weft_runs_filter;
 
 weft_err weft_store_get_run(weft_store *s, const char *id, json_t **out);

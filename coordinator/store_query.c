@@ -195,6 +195,12 @@ weft_store_list_runs(weft_store *s, const weft_runs_filter *f, json_t **out)
 	if (f->before != NULL) {
 		sql_param(&b, " AND id < ?", f->before);
 	}
+	if (f->since_ms > 0) {
+		sql_num(&b, " AND created_ms >= ?", f->since_ms);
+	}
+	if (f->until_ms > 0) {
+		sql_num(&b, " AND created_ms < ?", f->until_ms);
+	}
 	sql_num(&b, " ORDER BY id DESC LIMIT ?",
 	    f->limit > 0 && f->limit <= 10000 ? f->limit : 100);
 	*out = json_array();

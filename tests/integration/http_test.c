@@ -309,3 +309,22 @@ Test(http, health_metrics_and_files)
 	cr_expect_str_eq(code, "404");
 	free(code);
 }
+
+Test(http, runs_filtered_by_creation_time)
+{
+	json_decref(http_json("POST", "/api/v1/runs",
+	    "{\"definition_json\":{\"name\":\"t\",\"steps\":[{\"id\":\"a\","
+	    "\"type\":\"noop\"}]}}",
+	    201));
+	json_t *v = http_json("GET", "/api/v1/runs?since=10m", NULL, 200);
+	cr_expect_eq(json_array_size(v), 1);
+	json_decref(v);
+	v = http_json("GET", "/api/v1/runs?until=10m", NULL, 200);
+	cr_expect_eq(json_array_size(v), 0, "nothing was created 10 min ago");
+	json_decref(v);
+	expect_error("GET", "/api/v1/runs?since=soon", NULL, 400, "since");
+	char *body;
+	cr_assert_eq(http("GET", "/metrics", NULL, &body), 200);
+	cr_expect(strstr(body, "weft_wire_dropped_total{reason=\"garbage\"}") != NULL);
+	free(body);
+}
