@@ -10,9 +10,9 @@
 // Transactions are tracked per thread, so the query thread's reads on its
 // own connection never mix in.
 //
-// The coordinator's own figure is an average over ms-granular clock reads;
-// this gives a distribution in microseconds. TODO(#3): replace with a
-// histogram in the coordinator's store stats.
+// The coordinator exports a commit-latency histogram (/metrics) and the
+// p50/p99 of its last 4096 commits (weft info); this shim gives exact
+// percentiles per workload, from outside the process under test.
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <fcntl.h>
