@@ -162,6 +162,9 @@ typedef struct weft_worker_rec {
 	int64_t           joined_ms, seen_ms;
 	enum worker_state state;
 	weft_peer         peer;
+	weft_map          missing; // "run/unit/attempt" we hold in flight on it
+	                           // that it did not list -> survey round first
+	                           // missing (as a pointer-sized integer)
 	// Assignments chosen this iteration, sent after the commit.
 	assign_item      *batch;
 	Weft__Assignment **batch_msgs;

@@ -42,6 +42,9 @@ sched_members(weft_engine *e)
 
 // ---- workers ----
 
+static void sched_reconcile(weft_engine *e, weft_worker_rec *w,
+    const Weft__WorkerInfo *wi, uint64_t round, int64_t now);
+
 static weft_worker_rec *
 sched_worker_get(weft_engine *e, const char *name)
 {
@@ -76,6 +79,11 @@ sched_worker_info(weft_engine *e, const Weft__WorkerInfo *wi, const char *peer,
 	// answer came from.
 	weft_wire_url_fill(wi->dispatch_url, peer, url, sizeof(url));
 	w      = sched_worker_get(e, wi->name);
+	if (w->state == WORKER_UNKNOWN && w->inflight > 0) {
+		// Restored after a coordinator restart: check its attempts
+		// from its first answer on.
+		sched_reconcile(e, w, wi, round, now);
+	}
 	joined = w->state != WORKER_ALIVE || strcmp(w->url, url) != 0;
 	json_array_clear(w->types);
 	for (size_t k = 0; k < wi->n_step_types; k++) {
@@ -88,6 +96,7 @@ sched_worker_info(weft_engine *e, const Weft__WorkerInfo *wi, const char *peer,
 	w->last_round       = round;
 	w->seen_ms          = now;
 	if (!joined) {
+		sched_reconcile(e, w, wi, round, now);
 		return (w);
 	}
 	snprintf(w->url, sizeof(w->url), "%s", url);
@@ -113,6 +122,80 @@ sched_unit_lost(weft_engine *e, weft_worker_rec *w, weft_run *r, weft_ref u,
 	    strcmp(st->node, w->name) == 0) {
 		weft_run_lost(r, u, now, &e->out);
 	}
+}
+
+// reconcile_unit checks one unit the engine believes is in flight on w
+// against the worker's own list (set): missing in two survey answers in a
+// row, and sent long enough ago to have arrived, it is lost.
+static void
+reconcile_unit(weft_engine *e, weft_worker_rec *w, weft_map *set,
+    weft_map *missing, weft_run *r, weft_ref u, uint64_t round, int64_t now)
+{
+	weft_step_rt *s = weft_run_unit(r, u);
+	char          name[300], key[400];
+	uintptr_t     first;
+
+	if ((s->state != WEFT_STEP_DISPATCHED && s->state != WEFT_STEP_RUNNING) ||
+	    strcmp(s->node, w->name) != 0) {
+		return;
+	}
+	snprintf(key, sizeof(key), "%s/%s/%u", r->id,
+	    weft_ref_name(r, u, name, sizeof(name)), s->attempt);
+	if (weft_map_get(set, key) != NULL ||
+	    now - s->started_ms < 2 * (int64_t) e->cfg.survey_ms) {
+		return;
+	}
+	first = (uintptr_t) weft_map_get(&w->missing, key);
+	if (first == 0) {
+		first = (uintptr_t) round;
+	}
+	if (round > first) {
+		// The worker restarted, or never got the assignment: the
+		// attempt will not end by itself.
+		weft_run_lost(r, u, now, &e->out);
+		return;
+	}
+	weft_map_put(missing, key, (void *) first);
+}
+
+// sched_reconcile compares what the engine believes is in flight on w with
+// the attempts w says it holds. A worker that restarts between two surveys
+// (so is never declared lost) would otherwise leave its attempts running
+// forever.
+static void
+sched_reconcile(weft_engine *e, weft_worker_rec *w, const Weft__WorkerInfo *wi,
+    uint64_t round, int64_t now)
+{
+	weft_map    set, missing;
+	const char *k;
+	void       *v;
+	size_t      before = e->out.neffects;
+
+	if (!wi->attempts_complete || w->inflight == 0) {
+		weft_map_fini(&w->missing);
+		weft_map_init(&w->missing);
+		return;
+	}
+	weft_map_init(&set);
+	weft_map_init(&missing);
+	for (size_t i = 0; i < wi->n_attempts; i++) {
+		weft_map_put(&set, wi->attempts[i], (void *) 1);
+	}
+	for (size_t i = 0; weft_map_each(&e->runs, &i, &k, &v);) {
+		weft_run *r = v;
+		for (size_t s = 0; s < r->def->nsteps; s++) {
+			reconcile_unit(e, w, &set, &missing, r, WEFT_REF(s), round,
+			    now);
+			for (uint32_t t = 0; t < r->steps[s].nitems; t++) {
+				reconcile_unit(e, w, &set, &missing, r,
+				    (weft_ref) { (long) s, (long) t }, round, now);
+			}
+		}
+	}
+	weft_map_fini(&set);
+	weft_map_fini(&w->missing);
+	w->missing = missing;
+	engine_apply_internal(e, before);
 }
 
 // sched_worker_lost declares w lost and every attempt it held with it.
@@ -672,6 +755,7 @@ sched_fini(weft_engine *e)
 		free(w->batch);
 		free(w->batch_msgs);
 		json_decref(w->types);
+		weft_map_fini(&w->missing);
 		free(w);
 	}
 	weft_map_fini(&e->workers);

@@ -13,6 +13,10 @@
 #include "alloc.h"
 #include "log.h"
 
+// Most attempts listed in one survey answer (beyond, the list is marked
+// incomplete and the coordinator does not act on it).
+#define DISCOVERY_MAX_KEYS 8192
+
 // discovery_info packs this worker's WorkerInfo answering round.
 static nng_msg *
 discovery_info(weft_worker *w, uint64_t round)
@@ -38,11 +42,23 @@ discovery_info(weft_worker *w, uint64_t round)
 	wi.held_results = worker_outbox_held(&w->outbox);
 	wi.round        = round;
 	wi.started_ms   = (uint64_t) w->started_ms;
+	// What we hold, so the coordinator can tell an attempt we never got
+	// (or lost in a restart) from one still going.
+	char **keys = weft_xalloc(DISCOVERY_MAX_KEYS * sizeof(*keys));
+	bool   complete;
+	wi.n_attempts        = worker_attempt_keys(w, keys, DISCOVERY_MAX_KEYS,
+            &complete);
+	wi.attempts          = keys;
+	wi.attempts_complete = complete;
 	env.body_case   = WEFT__ENVELOPE__BODY_WORKER_INFO;
 	env.worker_info = &wi;
 	if (weft_wire_pack(&w->wire, &env, NULL, &msg) != WEFT_OK) {
-		return (NULL);
+		msg = NULL;
 	}
+	for (size_t k = 0; k < wi.n_attempts; k++) {
+		free(keys[k]);
+	}
+	free(keys);
 	return (msg);
 }
 

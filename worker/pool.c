@@ -93,10 +93,12 @@ pool_main(void *arg)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	while ((att = pool_take(p)) != NULL) {
 		r = worker_attempt_run(att);
+		// Into the outbox before off the running list: a survey answer
+		// listing our attempts then never misses this one.
+		worker_outbox_put(&w->outbox, r);
 		pthread_mutex_lock(&p->lock);
 		pool_unlink_running(p, att);
 		pthread_mutex_unlock(&p->lock);
-		worker_outbox_put(&w->outbox, r);
 		worker_attempt_free(att);
 	}
 	return (NULL);
@@ -161,6 +163,44 @@ pool_find(worker_pool *p, const char *run, const char *step,
 		}
 	}
 	return (NULL);
+}
+
+size_t
+worker_attempt_keys(weft_worker *w, char **keys, size_t max, bool *complete)
+{
+	worker_pool   *p = &w->pool;
+	worker_outbox *o = &w->outbox;
+	size_t         n = 0;
+	char           key[512];
+
+	*complete = true;
+	// Pool, then outbox: the order pool_main hands a result over in.
+	pthread_mutex_lock(&p->lock);
+	pthread_mutex_lock(&o->lock);
+	for (int list = 0; list < 3; list++) {
+		weft_attempt *att = list == 0 ? p->qhead
+		    : list == 1           ? p->running
+		                          : NULL;
+		for (; att != NULL; att = att->next) {
+			if (n == max) {
+				*complete = false;
+				break;
+			}
+			keys[n++] = weft_xstrdup(att->key);
+		}
+	}
+	for (weft_result *r = o->head; r != NULL; r = r->next) {
+		if (n == max) {
+			*complete = false;
+			break;
+		}
+		snprintf(key, sizeof(key), "%s/%s/%u", r->run_id, r->step_id,
+		    r->attempt);
+		keys[n++] = weft_xstrdup(key);
+	}
+	pthread_mutex_unlock(&o->lock);
+	pthread_mutex_unlock(&p->lock);
+	return (n);
 }
 
 bool

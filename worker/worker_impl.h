@@ -165,6 +165,12 @@ bool worker_pool_offer(weft_worker *w, const Weft__Assignment *a,
 bool worker_pool_abort(weft_worker *w, const Weft__Abort *ab);
 void worker_pool_counts(worker_pool *p, uint32_t *queued, uint32_t *running);
 
+// worker_attempt_keys copies into keys (at most max, each malloc'd) the
+// "run/step/attempt" of every attempt the worker holds: queued, running,
+// or its result not yet acked; *complete is false when max cut the list.
+size_t worker_attempt_keys(weft_worker *w, char **keys, size_t max,
+    bool *complete);
+
 // Outbox (outbox.c).
 void     worker_outbox_init(worker_outbox *o);
 weft_err worker_outbox_start(weft_worker *w);

@@ -22,13 +22,14 @@ cluster_url(char *buf, size_t len)
 void
 weft_cluster_start_coord(weft_cluster *c)
 {
-	char  log[700], survey[16];
+	char  log[700], survey[16], lost[16];
 	char *argv[] = { "weft-coordinator", "--db", c->db, "--control",
 		c->control, "--cluster", c->cluster, "--results", c->results,
 		"--events", c->events, "--http", c->http, "--survey-ms", survey,
-		"--lost-after", "3", NULL };
+		"--lost-after", lost, NULL };
 
 	snprintf(survey, sizeof(survey), "%d", c->survey_ms);
+	snprintf(lost, sizeof(lost), "%d", c->lost_after > 0 ? c->lost_after : 3);
 	snprintf(log, sizeof(log), "%s/coordinator.log", c->dir);
 	c->coord = weft_h_spawn(argv, log);
 	// Ready when it answers a control request.
@@ -94,10 +95,18 @@ weft_cluster_wait_workers(weft_cluster *c, int n)
 void
 weft_cluster_start(weft_cluster *c, int nworkers, int survey_ms)
 {
+	weft_cluster_start_lost(c, nworkers, survey_ms, 3);
+}
+
+void
+weft_cluster_start_lost(
+    weft_cluster *c, int nworkers, int survey_ms, int lost_after)
+{
 	char       *dir = weft_h_tempdir("e2e");
 	const char *db  = getenv("WEFT_TEST_DB");
 
 	memset(c, 0, sizeof(*c));
+	c->lost_after = lost_after;
 	snprintf(c->dir, sizeof(c->dir), "%s", dir);
 	free(dir);
 	if (db != NULL && db[0] != '\0') {

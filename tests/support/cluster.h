@@ -21,6 +21,7 @@ typedef struct weft_cluster {
 	pid_t workers[WEFT_CLUSTER_MAX_WORKERS];
 	int   nworkers;
 	int   survey_ms;       // coordinator survey interval
+	int   lost_after;      // missed surveys before a worker is lost
 	char  exec_allow[600]; // --exec-allow dir given to workers
 } weft_cluster;
 
@@ -29,6 +30,10 @@ typedef struct weft_cluster {
 // SQLite file in the cluster's directory. It starts a coordinator (survey_ms interval, 0 = 200) and
 // nworkers workers and waits until all workers are alive.
 void weft_cluster_start(weft_cluster *c, int nworkers, int survey_ms);
+
+// weft_cluster_start_lost is weft_cluster_start with --lost-after n.
+void weft_cluster_start_lost(
+    weft_cluster *c, int nworkers, int survey_ms, int lost_after);
 
 // weft_cluster_start_coord (re)starts only the coordinator.
 void weft_cluster_start_coord(weft_cluster *c);
