@@ -43,25 +43,6 @@ status_of(json_t *run)
 }
 
 
-// run_end waits (bounded) until run id is no longer running and returns
-// its status body.
-static json_t *
-run_end(const char *id)
-{
-	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(30000);
-	json_t *run;
-
-	for (;;) {
-		run = weft_cluster_cli_json(&c, "status %s", id);
-		if (strcmp(status_of(run), "running") != 0 ||
-		    weft_clock_mono_ms() > deadline) {
-			return (run);
-		}
-		json_decref(run);
-		weft_clock_sleep_ms(100);
-	}
-}
-
 Test(e2e, diamond_passes_data)
 {
 	json_t *run = run_wait(WEFT_SRC_DIR "/examples/diamond.json",
@@ -298,7 +279,7 @@ Test(e2e, killed_worker_is_lost_and_its_steps_rerun)
 	}
 	weft_h_kill(c.workers[0], SIGKILL);
 	c.workers[0] = 0;
-	json_t *run = run_end(id);
+	json_t *run = weft_cluster_run_end(&c, id, 30000);
 	cr_expect_str_eq(status_of(run), "succeeded");
 	json_decref(run);
 	cr_expect_geq(weft_cluster_count_events(&c, id, "step_lost"), 1);
@@ -330,7 +311,7 @@ Test(e2e, coordinator_restart_resumes_runs)
 	// b is running on a worker: the coordinator dies and comes back.
 	weft_h_kill(c.coord, SIGKILL);
 	weft_cluster_start_coord(&c);
-	json_t *run = run_end(id);
+	json_t *run = weft_cluster_run_end(&c, id, 30000);
 	cr_expect_str_eq(status_of(run), "succeeded");
 	json_decref(run);
 	cr_expect_eq(weft_cluster_count_events(&c, id, "step_succeeded"), 3,

@@ -47,21 +47,9 @@ Test(restart, worker_back_under_same_name_gets_its_attempts_rerun)
 	weft_h_kill(c.workers[0], SIGKILL);
 	weft_cluster_start_worker(&c, 0);
 
-	json_t *run;
-	deadline = weft_clock_mono_ms() + weft_h_timeout_ms(15000);
-	for (;;) {
-		run = weft_cluster_cli_json(&c, "status %s", id);
-		const char *st = json_string_value(json_object_get(run, "status"));
-		if (strcmp(st, "running") != 0) {
-			break;
-		}
-		json_decref(run);
-		cr_assert(weft_clock_mono_ms() < deadline,
-		    "the run hung on the restarted worker's attempt");
-		weft_clock_sleep_ms(100);
-	}
+	json_t *run = weft_cluster_run_end(&c, id, 15000);
 	cr_expect_str_eq(json_string_value(json_object_get(run, "status")),
-	    "succeeded");
+	    "succeeded", "the run hung on the restarted worker's attempt");
 	json_decref(run);
 	cr_expect_eq(weft_cluster_count_events(&c, id, "step_lost"), 1,
 	    "the restarted worker's attempt is lost and run again");

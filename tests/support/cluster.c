@@ -207,6 +207,25 @@ weft_cluster_count_events(weft_cluster *c, const char *run, const char *type)
 	return (n);
 }
 
+json_t *
+weft_cluster_run_end(weft_cluster *c, const char *id, int64_t timeout_ms)
+{
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(timeout_ms);
+	json_t *run;
+
+	for (;;) {
+		const char *st;
+		run = weft_cluster_cli_json(c, "status %s", id);
+		st  = json_string_value(json_object_get(run, "status"));
+		if ((strcmp(st, "running") != 0 && strcmp(st, "queued") != 0) ||
+		    weft_clock_mono_ms() > deadline) {
+			return (run);
+		}
+		json_decref(run);
+		weft_clock_sleep_ms(100);
+	}
+}
+
 const char *
 weft_cluster_write(weft_cluster *c, const char *name, const char *text)
 {

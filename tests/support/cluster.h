@@ -62,6 +62,12 @@ json_t *weft_cluster_cli_json(weft_cluster *c, const char *fmt, ...)
 size_t weft_cluster_count_events(weft_cluster *c, const char *run,
     const char *type);
 
+// weft_cluster_run_end waits up to timeout_ms (scaled) until run id is no
+// longer queued or running and returns its status body (new reference):
+// the caller asserts on its status.
+json_t *weft_cluster_run_end(weft_cluster *c, const char *id,
+    int64_t timeout_ms);
+
 // weft_cluster_write writes text into a file in the cluster dir and
 // returns its path (static storage, overwritten by the next call).
 const char *weft_cluster_write(weft_cluster *c, const char *name,
