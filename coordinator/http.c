@@ -355,12 +355,26 @@ http_time_arg(const char *uri, const char *key, uint64_t *out)
 	return (true);
 }
 
+// http_time_range reads the since and until parameters shared by the
+// runs and events queries; an error response when either is unreadable.
+static nng_http_res *
+http_time_range(const char *uri, uint64_t *since, uint64_t *until)
+{
+	if (!http_time_arg(uri, "since", since) ||
+	    !http_time_arg(uri, "until", until)) {
+		return (http_error(400, WEFT_EINVAL,
+		    "since/until: use RFC 3339, epoch ms, or an age like 15m"));
+	}
+	return (NULL);
+}
+
 // api_events translates the event-log filters of the query string.
 static nng_http_res *
 api_events(weft_engine *e, nng_aio *aio, const char *uri)
 {
 	Weft__ControlRequest cr = WEFT__CONTROL_REQUEST__INIT;
 	Weft__EventsRequest  er = WEFT__EVENTS_REQUEST__INIT;
+	nng_http_res        *res;
 	char   run[64] = "", step[160] = "", node[128] = "", text[256] = "";
 	char   types[1024] = "", num[64];
 	char  *tv[32];
@@ -387,13 +401,8 @@ api_events(weft_engine *e, nng_aio *aio, const char *uri)
 	if (query_get(uri, "limit", num, sizeof(num))) {
 		er.limit = (uint32_t) strtoul(num, NULL, 10);
 	}
-	if (!http_time_arg(uri, "since", &er.since_ms)) {
-		return (http_error(400, WEFT_EINVAL,
-		    "since: use RFC 3339, epoch ms, or an age like 15m"));
-	}
-	if (!http_time_arg(uri, "until", &er.until_ms)) {
-		return (http_error(400, WEFT_EINVAL,
-		    "until: use RFC 3339, epoch ms, or an age like 15m"));
+	if ((res = http_time_range(uri, &er.since_ms, &er.until_ms)) != NULL) {
+		return (res);
 	}
 	cr.req_case = WEFT__CONTROL_REQUEST__REQ_EVENTS;
 	cr.events   = &er;
@@ -406,6 +415,7 @@ api_runs(weft_engine *e, nng_aio *aio, const char *uri)
 {
 	Weft__ControlRequest cr = WEFT__CONTROL_REQUEST__INIT;
 	Weft__RunsRequest    rr = WEFT__RUNS_REQUEST__INIT;
+	nng_http_res        *res;
 	char status[32] = "", def[160] = "", before[64] = "", num[32];
 
 	query_get(uri, "status", status, sizeof(status));
@@ -417,10 +427,8 @@ api_runs(weft_engine *e, nng_aio *aio, const char *uri)
 	if (query_get(uri, "limit", num, sizeof(num))) {
 		rr.limit = (uint32_t) strtoul(num, NULL, 10);
 	}
-	if (!http_time_arg(uri, "since", &rr.since_ms) ||
-	    !http_time_arg(uri, "until", &rr.until_ms)) {
-		return (http_error(400, WEFT_EINVAL,
-		    "since/until: use RFC 3339, epoch ms, or an age like 15m"));
+	if ((res = http_time_range(uri, &rr.since_ms, &rr.until_ms)) != NULL) {
+		return (res);
 	}
 	cr.req_case = WEFT__CONTROL_REQUEST__REQ_RUNS;
 	cr.runs     = &rr;
