@@ -534,6 +534,16 @@ weft_engine_open(weft_engine **out, const weft_engine_cfg *cfg, char *err,
 	return (WEFT_OK);
 }
 
+void
+weft_engine_bound(const weft_engine *e, weft_engine_addrs *out)
+{
+	out->control = e->control_url;
+	out->cluster = e->cluster_url;
+	out->results = e->results_url;
+	out->events  = e->events_url;
+	out->http    = e->http_addr;
+}
+
 weft_err
 weft_engine_start(weft_engine *e)
 {

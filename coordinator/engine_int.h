@@ -231,8 +231,11 @@ struct weft_engine {
 	pthread_t    survey_thread;
 	bool         survey_started;
 	bool         net_open;
+	char         control_url[256]; // as bound (port 0 = the kernel's)
+	char         cluster_url[256];
 	char         results_url[256]; // as advertised to workers
 	char         events_url[256];
+	char         http_addr[256];   // HOST:PORT as bound, "" = no HTTP
 	pthread_mutex_t members_lock;
 	json_t         *members; // gossip list (guarded by members_lock)
 

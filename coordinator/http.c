@@ -6,6 +6,7 @@
 // control request the CLI sends, routed the same way (engine or query
 // thread), and the ControlReply becomes the HTTP response. One code path
 // serves both front ends, so they cannot drift apart.
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -789,6 +790,25 @@ http_find_dashboard(weft_engine *e)
 	snprintf(e->dashboard, sizeof(e->dashboard), "%s", WEFT_SRCDIR "/dashboard");
 }
 
+// http_bound_addr records the address the server is bound to: --http as
+// given, with the port the kernel chose when it asked for port 0.
+static void
+http_bound_addr(weft_engine *e, nng_http_server *s)
+{
+	nng_sockaddr sa;
+	const char  *colon = strrchr(e->cfg.http, ':');
+
+	snprintf(e->http_addr, sizeof(e->http_addr), "%s", e->cfg.http);
+	if (colon != NULL && strcmp(colon, ":0") == 0 &&
+	    nng_http_server_get_addr(s, &sa) == 0) {
+		int port = sa.s_family == NNG_AF_INET6
+		    ? ntohs(sa.s_in6.sa_port)
+		    : ntohs(sa.s_in.sa_port);
+		snprintf(e->http_addr, sizeof(e->http_addr), "%.*s:%d",
+		    (int) (colon - e->cfg.http), e->cfg.http, port);
+	}
+}
+
 weft_err
 http_open(weft_engine *e, char *err, size_t errlen)
 {
@@ -822,15 +842,17 @@ http_open(weft_engine *e, char *err, size_t errlen)
 		snprintf(err, errlen, "--http %s: %s", e->cfg.http, nng_strerror(rv));
 		return (weft_err_from_nng(rv));
 	}
+	http_bound_addr(e, s);
 	// The event stream joins the same server: nng's ws transport shares
-	// a server already held for this address.
-	snprintf(ws, sizeof(ws), "ws://%s/api/v1/stream", e->cfg.http);
+	// a server already held for this address (the bound one: with port 0
+	// another address would start a second server).
+	snprintf(ws, sizeof(ws), "ws://%s/api/v1/stream", e->http_addr);
 	if ((rv = nng_listen(e->events, ws, NULL, 0)) != 0) {
 		snprintf(err, errlen, "cannot listen on %s: %s", ws, nng_strerror(rv));
 		return (weft_err_from_nng(rv));
 	}
 	weft_log_notice("HTTP", "dashboard and API on http://%s/ (files from %s)",
-	    e->cfg.http, e->dashboard);
+	    e->http_addr, e->dashboard);
 	return (WEFT_OK);
 }
 

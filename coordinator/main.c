@@ -1,10 +1,13 @@
 // weft-coordinator: parses flags, opens the engine, waits for a signal.
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "engine.h"
 #include "log.h"
@@ -37,7 +40,9 @@ usage(FILE *f)
 	    "  --name NAME       node name (default coordinator)\n"
 	    "  --survey-ms N     survey interval in ms (default 1000)\n"
 	    "  --lost-after N    missed surveys before a worker is lost (default 3)\n"
-	    "  --log-level L     err, warn, notice, info or debug (default info)\n");
+	    "  --log-level L     err, warn, notice, info or debug (default info)\n"
+	    "  --ports-file FILE once every socket is bound, write their addresses\n"
+	    "                    (ports chosen for a port 0 included) to FILE as JSON\n");
 }
 
 static int
@@ -51,6 +56,29 @@ parse_int(const char *flag, const char *v, int min, int max)
 		exit(2);
 	}
 	return ((int) n);
+}
+
+// write_ports writes the bound addresses to path as one JSON object, through
+// a temporary file and rename: a reader sees all of it or nothing.
+static int
+write_ports(const weft_engine *e, const char *path)
+{
+	weft_engine_addrs a;
+	char              tmp[4096];
+	json_t           *o;
+	int               rv;
+
+	weft_engine_bound(e, &a);
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "control", a.control,
+	    "cluster", a.cluster, "results", a.results, "events", a.events,
+	    "http", a.http, "pid", (int) getpid());
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	rv = o == NULL || json_dump_file(o, tmp, JSON_COMPACT) != 0 ||
+	        rename(tmp, path) != 0
+	    ? -1
+	    : 0;
+	json_decref(o);
+	return (rv);
 }
 
 int
@@ -68,6 +96,7 @@ main(int argc, char **argv)
 		{ "survey-ms", required_argument, NULL, 's' },
 		{ "lost-after", required_argument, NULL, 'l' },
 		{ "log-level", required_argument, NULL, 'L' },
+		{ "ports-file", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, '?' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -84,6 +113,7 @@ main(int argc, char **argv)
 	};
 	weft_engine *e;
 	char         err[1024];
+	const char  *ports_file = NULL;
 	int          c;
 
 	weft_log_init("coordinator", WEFT_LOG_INFO);
@@ -99,6 +129,7 @@ main(int argc, char **argv)
 		case 'n': cfg.name = optarg; break;
 		case 's': cfg.survey_ms = parse_int("--survey-ms", optarg, 50, 600000); break;
 		case 'l': cfg.lost_after = parse_int("--lost-after", optarg, 1, 1000); break;
+		case 'P': ports_file = optarg; break;
 		case 'L':
 			setenv("WEFT_LOG_LEVEL", optarg, 1);
 			weft_log_init("coordinator", WEFT_LOG_INFO);
@@ -127,11 +158,19 @@ main(int argc, char **argv)
 		weft_engine_close(e);
 		return (1);
 	}
+	if (ports_file != NULL && write_ports(e, ports_file) != 0) {
+		weft_log_err("START", "cannot write --ports-file %s: %s",
+		    ports_file, strerror(errno));
+		weft_engine_close(e);
+		return (1);
+	}
 	char db[256];
+	weft_engine_addrs bound;
+	weft_engine_bound(e, &bound);
 	weft_store_redact(cfg.db_url, db, sizeof(db));
 	weft_log_notice("START", "coordinator %s: control=%s cluster=%s "
-	    "results=%s events=%s db=%s", cfg.name, cfg.control_url,
-	    cfg.cluster_url, cfg.results_url, cfg.events_url, db);
+	    "results=%s events=%s db=%s", cfg.name, bound.control,
+	    bound.cluster, bound.results, bound.events, db);
 	while (!stop_requested) {
 		pause();
 	}

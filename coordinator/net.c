@@ -253,7 +253,6 @@ net_listen(nng_socket s, const char *url, char *actual, char *err,
 weft_err
 net_open(weft_engine *e, char *err, size_t errlen)
 {
-	char     tmp[256];
 	weft_err rv;
 	int      n;
 
@@ -270,11 +269,11 @@ net_open(weft_engine *e, char *err, size_t errlen)
 	nng_socket_set_int(e->results, NNG_OPT_RECVBUF, 1024);
 	nng_socket_set_ms(e->cluster, NNG_OPT_SURVEYOR_SURVEYTIME,
 	    e->cfg.survey_ms * 3 / 4);
-	if ((rv = net_listen(e->control, e->cfg.control_url, tmp, err,
+	if ((rv = net_listen(e->control, e->cfg.control_url, e->control_url, err,
 	         errlen)) != WEFT_OK ||
 	    (rv = net_listen(e->results, e->cfg.results_url, e->results_url,
 	         err, errlen)) != WEFT_OK ||
-	    (rv = net_listen(e->cluster, e->cfg.cluster_url, tmp, err,
+	    (rv = net_listen(e->cluster, e->cfg.cluster_url, e->cluster_url, err,
 	         errlen)) != WEFT_OK ||
 	    (rv = net_listen(e->events, e->cfg.events_url, e->events_url, err,
 	         errlen)) != WEFT_OK) {
