@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "clock.h"
 #include "log.h"
 #include "map.h"
 #include "store.h"
@@ -180,6 +181,56 @@ static const weft_store_ops sqlite_ops = {
 	.close       = sqlite_close,
 };
 
+// How long a connection waits for another's lock, in ms.
+#define SQLITE_BUSY_MS 5000
+
+static int
+sqlite_mode_row(void *arg, int n, char **cols, char **names)
+{
+	(void) names;
+	snprintf(arg, 16, "%s", n > 0 && cols[0] != NULL ? cols[0] : "");
+	return (0);
+}
+
+// sqlite_wal puts the database file in WAL mode. Switching a new file's
+// mode takes an exclusive lock from inside a read, and there SQLite does
+// not call the busy handler (it could deadlock): a second process opening
+// the same new file at the same moment gets SQLITE_BUSY at once. That is
+// the busy handler's job done here: wait and try again, for as long as
+// the busy timeout. Once one process has switched the file, the mode is
+// persistent and the others' pragma only reads it.
+static weft_err
+sqlite_wal(store_sqlite *s)
+{
+	char    mode[16] = "";
+	int64_t deadline = weft_clock_mono_ms() + SQLITE_BUSY_MS;
+	int     delay    = 1, rc;
+
+	while ((rc = sqlite3_exec(s->db, "PRAGMA journal_mode=WAL",
+	            sqlite_mode_row, mode, NULL)) == SQLITE_BUSY ||
+	    rc == SQLITE_LOCKED) {
+		if (weft_clock_mono_ms() >= deadline) {
+			break;
+		}
+		weft_clock_sleep_ms(delay);
+		delay = delay < 64 ? delay * 2 : 64;
+	}
+	if (rc != SQLITE_OK) {
+		snprintf(s->base.error, sizeof(s->base.error),
+		    "sqlite: journal_mode=WAL: %s", sqlite3_errstr(rc));
+		return (rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? WEFT_EUNAVAIL
+		                                                 : WEFT_ESTORE);
+	}
+	if (strcmp(mode, "wal") != 0) {
+		snprintf(s->base.error, sizeof(s->base.error),
+		    "sqlite: the file cannot be put in WAL mode (mode is "
+		    "\"%s\"): is it on a filesystem without shared memory?",
+		    mode);
+		return (WEFT_ESTORE);
+	}
+	return (WEFT_OK);
+}
+
 weft_err
 weft_store_sqlite_open(weft_store **out, const char *path, bool readonly,
     char *err, size_t errlen)
@@ -199,12 +250,13 @@ weft_store_sqlite_open(weft_store **out, const char *path, bool readonly,
 		sqlite_close(&s->base);
 		return (WEFT_ESTORE);
 	}
-	sqlite3_busy_timeout(s->db, 5000);
+	sqlite3_busy_timeout(s->db, SQLITE_BUSY_MS);
 	if (!readonly &&
-	    (sqlite_script(&s->base,
-	         "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-	         "PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536;"
-	         "PRAGMA temp_store=MEMORY;") != WEFT_OK)) {
+	    (sqlite_wal(s) != WEFT_OK ||
+	        sqlite_script(&s->base,
+	            "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;"
+	            "PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;") !=
+	            WEFT_OK)) {
 		snprintf(err, errlen, "cannot configure %s: %s", path,
 		    s->base.error);
 		sqlite_close(&s->base);

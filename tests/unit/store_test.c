@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -445,4 +446,36 @@ Test(store, concurrent_first_open_migrates_once)
 		known++;
 	}
 	cr_expect_eq(n, known, "each migration applied once");
+}
+
+// The same with processes, as two coordinators started together are: each
+// opens the new database on its own connection and must succeed (SQLite
+// gives the second a "database is locked" while the first switches the
+// new file to WAL, unless the store waits it out).
+Test(store, concurrent_first_open_processes)
+{
+	char  url[512];
+	pid_t pid[4];
+
+	new_db(url, sizeof(url));
+	for (int i = 0; i < 4; i++) {
+		if ((pid[i] = fork()) == 0) {
+			weft_store *s;
+			char        err[512];
+			if (weft_store_open(&s, url, NULL, false, err, sizeof(err)) !=
+			    WEFT_OK) {
+				fprintf(stderr, "opener %d: %s\n", i, err);
+				_exit(1);
+			}
+			weft_store_close(s);
+			_exit(0);
+		}
+		cr_assert_gt(pid[i], 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		int ws;
+		cr_assert_eq(waitpid(pid[i], &ws, 0), pid[i]);
+		cr_expect(WIFEXITED(ws) && WEXITSTATUS(ws) == 0,
+		    "opener %d failed (status %d)", i, ws);
+	}
 }
