@@ -8,38 +8,95 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "clock.h"
 #include "harness.h"
+#include "pg.h"
 
-static void
-cluster_url(char *buf, size_t len)
+// cluster_read_ports reads the addresses the coordinator bound (its
+// --ports-file) into c; false while the file is not there yet.
+static bool
+cluster_read_ports(weft_cluster *c, const char *path)
 {
-	snprintf(buf, len, "tcp://127.0.0.1:%d", weft_h_free_port());
+	json_t     *o = json_load_file(path, 0, NULL);
+	const char *v[5];
+
+	if (o == NULL) {
+		return (false);
+	}
+	v[0] = json_string_value(json_object_get(o, "control"));
+	v[1] = json_string_value(json_object_get(o, "cluster"));
+	v[2] = json_string_value(json_object_get(o, "results"));
+	v[3] = json_string_value(json_object_get(o, "events"));
+	v[4] = json_string_value(json_object_get(o, "http"));
+	for (int i = 0; i < 5; i++) {
+		cr_assert_not_null(v[i], "%s: incomplete", path);
+	}
+	snprintf(c->control, sizeof(c->control), "%s", v[0]);
+	snprintf(c->cluster, sizeof(c->cluster), "%s", v[1]);
+	snprintf(c->results, sizeof(c->results), "%s", v[2]);
+	snprintf(c->events, sizeof(c->events), "%s", v[3]);
+	snprintf(c->http, sizeof(c->http), "%s", v[4]);
+	json_decref(o);
+	return (true);
 }
 
 void
 weft_cluster_start_coord(weft_cluster *c)
 {
-	char  log[700], survey[16], lost[16];
-	char *argv[] = { "weft-coordinator", "--db", c->db, "--control",
-		c->control, "--cluster", c->cluster, "--results", c->results,
-		"--events", c->events, "--http", c->http, "--survey-ms", survey,
-		"--lost-after", lost, NULL };
+	char  log[700], survey[16], lost[16], ports[700];
+	char *argv[24];
+	int   n = 0;
 
+	// First start: every socket on port 0, bound by the coordinator
+	// itself, which reports what it got. A restart asks for the same
+	// addresses again: the workers know them.
+	if (c->control[0] == '\0') {
+		snprintf(c->control, sizeof(c->control), "tcp://127.0.0.1:0");
+		snprintf(c->cluster, sizeof(c->cluster), "tcp://127.0.0.1:0");
+		snprintf(c->results, sizeof(c->results), "tcp://127.0.0.1:0");
+		snprintf(c->events, sizeof(c->events), "tcp://127.0.0.1:0");
+		snprintf(c->http, sizeof(c->http), "127.0.0.1:0");
+	}
 	snprintf(survey, sizeof(survey), "%d", c->survey_ms);
-	snprintf(lost, sizeof(lost), "%d", c->lost_after > 0 ? c->lost_after : 3);
+	snprintf(lost, sizeof(lost), "%d", c->lost_after);
 	snprintf(log, sizeof(log), "%s/coordinator.log", c->dir);
-	c->coord = weft_h_spawn(argv, log);
-	// Ready when it answers a control request.
+	snprintf(ports, sizeof(ports), "%s/ports.json", c->dir);
+	unlink(ports);
+	argv[n++] = "weft-coordinator";
+	argv[n++] = "--db";
+	argv[n++] = c->db;
+	argv[n++] = "--control";
+	argv[n++] = c->control;
+	argv[n++] = "--cluster";
+	argv[n++] = c->cluster;
+	argv[n++] = "--results";
+	argv[n++] = c->results;
+	argv[n++] = "--events";
+	argv[n++] = c->events;
+	argv[n++] = "--http";
+	argv[n++] = c->http;
+	argv[n++] = "--survey-ms";
+	argv[n++] = survey;
+	if (c->lost_after > 0) {
+		argv[n++] = "--lost-after";
+		argv[n++] = lost;
+	}
+	argv[n++] = "--ports-file";
+	argv[n++] = ports;
+	argv[n]   = NULL;
+	c->coord  = weft_h_spawn(argv, log);
+	// Ready when it has written its addresses and answers a request.
 	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(15000);
-	while (weft_cluster_cli(c, NULL, "info") != 0) {
+	while (!cluster_read_ports(c, ports) ||
+	    weft_cluster_cli(c, NULL, "info") != 0) {
 		if (weft_clock_mono_ms() > deadline || !weft_h_alive(c->coord)) {
 			weft_cluster_dump_logs(c);
 			cr_assert_fail("coordinator did not start");
 		}
-		weft_clock_sleep_ms(50);
+		weft_clock_sleep_ms(20);
 	}
 }
 
@@ -95,32 +152,46 @@ weft_cluster_wait_workers(weft_cluster *c, int n)
 void
 weft_cluster_start(weft_cluster *c, int nworkers, int survey_ms)
 {
-	weft_cluster_start_lost(c, nworkers, survey_ms, 3);
+	weft_cluster_start_lost(c, nworkers, survey_ms, 0);
+}
+
+// cluster_db picks the cluster's database: a new SQLite file in its
+// directory, or on PostgreSQL (WEFT_TEST_DB) a new database on the
+// exported test server, so that no test sees another's runs.
+static void
+cluster_db(weft_cluster *c, const char *db)
+{
+	static int n;
+	weft_pg    pg;
+	char       name[64];
+
+	if (db == NULL || db[0] == '\0') {
+		snprintf(c->db, sizeof(c->db), "sqlite:%s/weft.db", c->dir);
+		return;
+	}
+	snprintf(c->db, sizeof(c->db), "%s", db);
+	if (getenv("WEFT_TEST_PG_DIR") == NULL) {
+		return; // a server of the test's own, fresh already
+	}
+	cr_assert_eq(weft_pg_import(&pg), 0, "no PostgreSQL test server");
+	snprintf(name, sizeof(name), "t%d_%d", (int) getpid(), ++n);
+	cr_assert_eq(weft_pg_createdb(&pg, name, c->db, sizeof(c->db)), 0,
+	    "cannot create database %s", name);
 }
 
 void
 weft_cluster_start_lost(
     weft_cluster *c, int nworkers, int survey_ms, int lost_after)
 {
-	char       *dir = weft_h_tempdir("e2e");
-	const char *db  = getenv("WEFT_TEST_DB");
+	char *dir = weft_h_tempdir("e2e");
 
 	memset(c, 0, sizeof(*c));
 	c->lost_after = lost_after;
 	snprintf(c->dir, sizeof(c->dir), "%s", dir);
 	free(dir);
-	if (db != NULL && db[0] != '\0') {
-		snprintf(c->db, sizeof(c->db), "%s", db);
-	} else {
-		snprintf(c->db, sizeof(c->db), "sqlite:%s/weft.db", c->dir);
-	}
+	cluster_db(c, getenv("WEFT_TEST_DB"));
 	snprintf(c->exec_allow, sizeof(c->exec_allow), "%s/bin", c->dir);
 	mkdir(c->exec_allow, 0755);
-	cluster_url(c->control, sizeof(c->control));
-	cluster_url(c->cluster, sizeof(c->cluster));
-	cluster_url(c->results, sizeof(c->results));
-	cluster_url(c->events, sizeof(c->events));
-	snprintf(c->http, sizeof(c->http), "127.0.0.1:%d", weft_h_free_port());
 	c->survey_ms = survey_ms > 0 ? survey_ms : 200;
 	weft_cluster_start_coord(c);
 	for (int i = 0; i < nworkers; i++) {
@@ -138,6 +209,7 @@ weft_cluster_stop(weft_cluster *c)
 	}
 	weft_h_kill(c->coord, SIGTERM);
 	c->coord = 0;
+	weft_h_group_end(); // whatever else the test started
 	if (getenv("WEFT_TEST_KEEP") == NULL) {
 		char cmd[700];
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", c->dir);

@@ -21,17 +21,19 @@ typedef struct weft_cluster {
 	pid_t workers[WEFT_CLUSTER_MAX_WORKERS];
 	int   nworkers;
 	int   survey_ms;       // coordinator survey interval
-	int   lost_after;      // missed surveys before a worker is lost
+	int   lost_after;      // --lost-after (0 = the coordinator's default)
 	char  exec_allow[600]; // --exec-allow dir given to workers
 } weft_cluster;
 
-// weft_cluster_start starts a cluster on the database WEFT_TEST_DB names
-// (a postgres URL, set by the PostgreSQL variant of the suite), else on a
-// SQLite file in the cluster's directory. It starts a coordinator (survey_ms interval, 0 = 200) and
+// weft_cluster_start starts a cluster on a fresh database: a new database
+// on the PostgreSQL server WEFT_TEST_DB points at (the PostgreSQL variant
+// of the suite), else a new SQLite file in the cluster's directory. Every
+// socket is bound by the coordinator itself on port 0 (--ports-file). It starts a coordinator (survey_ms interval, 0 = 200) and
 // nworkers workers and waits until all workers are alive.
 void weft_cluster_start(weft_cluster *c, int nworkers, int survey_ms);
 
-// weft_cluster_start_lost is weft_cluster_start with --lost-after n.
+// weft_cluster_start_lost is weft_cluster_start with --lost-after n (0:
+// the coordinator's default, which is what weft_cluster_start uses).
 void weft_cluster_start_lost(
     weft_cluster *c, int nworkers, int survey_ms, int lost_after);
 

@@ -1,4 +1,5 @@
 // harness: process and port helpers for end-to-end tests.
+#define _GNU_SOURCE // pipe2
 #include "harness.h"
 
 #include <arpa/inet.h>
@@ -28,8 +29,9 @@ weft_h_timeout_ms(int64_t ms)
 int
 weft_h_free_port(void)
 {
-	// Bind port 0 and read what the kernel chose. A small race remains
-	// (someone else may take it before we listen) that tests tolerate.
+	// Bind port 0 and read what the kernel chose. The port is released
+	// before anyone uses it: only for addresses that must have nobody
+	// behind them. Servers under test bind port 0 themselves.
 	struct sockaddr_in sa;
 	socklen_t          len = sizeof(sa);
 	int                fd  = socket(AF_INET, SOCK_STREAM, 0);
@@ -45,6 +47,100 @@ weft_h_free_port(void)
 	port = ntohs(sa.sin_port);
 	close(fd);
 	return (port);
+}
+
+// ---- the test's process group ----
+//
+// Every process a test starts joins one process group, held open by a
+// keeper process. The keeper waits on a pipe whose only write end the test
+// process holds (close-on-exec, so no child inherits it); when the test
+// process ends — passed, failed, or killed by a timeout — the pipe reads
+// EOF and the keeper sends SIGKILL to the whole group, itself last.
+
+static pid_t keeper_owner; // the test process the keeper serves
+static pid_t keeper_pgid;
+static int   keeper_fd = -1;
+
+static void
+keeper_main(int rfd)
+{
+	char c;
+
+	setpgid(0, 0);
+	// Hold nothing of the test's open: another helper's pipe (the
+	// PostgreSQL watchdog's) must see EOF when the test ends.
+	for (int fd = 3; fd < 1024; fd++) {
+		if (fd != rfd) {
+			close(fd);
+		}
+	}
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
+	for (;;) {
+		ssize_t n = read(rfd, &c, 1);
+		if (n < 0 && errno == EINTR) {
+			continue;
+		}
+		if (n <= 0) {
+			break;
+		}
+	}
+	kill(0, SIGKILL);
+	_exit(0);
+}
+
+pid_t
+weft_h_group(void)
+{
+	int   p[2];
+	pid_t pid;
+
+	if (keeper_owner == getpid() && keeper_pgid > 0) {
+		return (keeper_pgid);
+	}
+	if (pipe2(p, O_CLOEXEC) != 0 || (pid = fork()) < 0) {
+		abort();
+	}
+	if (pid == 0) {
+		close(p[1]);
+		keeper_main(p[0]);
+	}
+	close(p[0]);
+	// The keeper leads its group once setpgid ran on either side.
+	setpgid(pid, pid);
+	if (keeper_fd >= 0 && keeper_owner == getpid()) {
+		close(keeper_fd);
+	}
+	keeper_fd    = p[1];
+	keeper_pgid  = pid;
+	keeper_owner = getpid();
+	return (pid);
+}
+
+void
+weft_h_group_end(void)
+{
+	int st;
+
+	if (keeper_owner != getpid() || keeper_pgid <= 0) {
+		return;
+	}
+	close(keeper_fd);
+	keeper_fd = -1;
+	waitpid(keeper_pgid, &st, 0);
+	// Reap the group's children of ours (their zombies stay otherwise).
+	while (waitpid(-1, &st, WNOHANG) > 0) {
+	}
+	keeper_pgid = 0;
+}
+
+// harness_join puts a fresh child into the test's group.
+static void
+harness_join(pid_t pgid)
+{
+	if (setpgid(0, pgid) != 0) {
+		_exit(126);
+	}
 }
 
 char *
@@ -79,7 +175,8 @@ weft_h_bin(const char *name)
 pid_t
 weft_h_spawn(char *const argv[], const char *logfile)
 {
-	pid_t pid = fork();
+	pid_t pgid = weft_h_group();
+	pid_t pid  = fork();
 	if (pid < 0) {
 		abort();
 	}
@@ -87,6 +184,7 @@ weft_h_spawn(char *const argv[], const char *logfile)
 		int         fd  = open(logfile ? logfile : "/dev/null",
                     O_WRONLY | O_CREAT | O_APPEND, 0644);
 		const char *bin = argv[0];
+		harness_join(pgid);
 		if (fd >= 0) {
 			dup2(fd, 1);
 			dup2(fd, 2);
@@ -95,11 +193,10 @@ weft_h_spawn(char *const argv[], const char *logfile)
 		if (strchr(bin, '/') == NULL) {
 			bin = weft_h_bin(bin);
 		}
-		// Die with the test process so nothing outlives a crash.
-		setpgid(0, 0);
 		execv(bin, argv);
 		_exit(127);
 	}
+	setpgid(pid, pgid);
 	return (pid);
 }
 
@@ -133,27 +230,48 @@ weft_h_kill(pid_t pid, int sig)
 int
 weft_h_run(const char *cmd, char **out)
 {
-	FILE  *p = popen(cmd, "r");
+	pid_t  pgid = weft_h_group();
+	int    p[2];
+	pid_t  pid;
 	char  *buf = NULL;
 	size_t len = 0, cap = 0;
 	int    st;
 
-	if (p == NULL) {
+	if (pipe2(p, O_CLOEXEC) != 0) {
 		return (-1);
 	}
+	if ((pid = fork()) < 0) {
+		close(p[0]);
+		close(p[1]);
+		return (-1);
+	}
+	if (pid == 0) {
+		harness_join(pgid);
+		dup2(p[1], 1);
+		execl("/bin/sh", "sh", "-c", cmd, (char *) NULL);
+		_exit(127);
+	}
+	setpgid(pid, pgid);
+	close(p[1]);
 	for (;;) {
+		ssize_t n;
 		if (cap - len < 4096) {
 			cap = cap ? cap * 2 : 8192;
 			buf = weft_xrealloc(buf, cap);
 		}
-		size_t n = fread(buf + len, 1, cap - len - 1, p);
-		if (n == 0) {
+		n = read(p[0], buf + len, cap - len - 1);
+		if (n < 0 && errno == EINTR) {
+			continue;
+		}
+		if (n <= 0) {
 			break;
 		}
-		len += n;
+		len += (size_t) n;
 	}
+	close(p[0]);
 	buf[len] = '\0';
-	st       = pclose(p);
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+	}
 	if (out != NULL) {
 		*out = buf;
 	} else {

@@ -10,8 +10,20 @@
 // weft_h_timeout_ms scales ms by WEFT_TEST_TIMEOUT_MULTIPLIER.
 int64_t weft_h_timeout_ms(int64_t ms);
 
-// weft_h_free_port returns a TCP port on 127.0.0.1 that was free just now.
+// weft_h_free_port returns a TCP port on 127.0.0.1 that was free just now
+// and is released again: only for an address that must have nobody behind
+// it. Servers under test bind port 0 and report what they got.
 int weft_h_free_port(void);
+
+// weft_h_group returns the test's process group, starting its keeper on
+// first use. Every process weft_h_spawn and weft_h_run start joins it, and
+// the keeper kills the whole group with SIGKILL as soon as the test
+// process ends, however it ends (pass, failed assertion, crash, timeout).
+pid_t weft_h_group(void);
+
+// weft_h_group_end kills the test's group now (the end of a test that
+// goes on in the same process). Safe to call when there is none.
+void weft_h_group_end(void);
 
 // weft_h_tempdir creates a fresh directory and returns its path (static
 // storage per call is not shared: the result is malloc'd; free()).

@@ -163,9 +163,10 @@ pg_ctl(const weft_pg *pg, const char *action)
 
 	snprintf(data, sizeof(data), "%s/data", pg->dir);
 	snprintf(log, sizeof(log), "%s/server.log", pg->dir);
-	snprintf(opts, sizeof(opts),
-	    "-c listen_addresses=127.0.0.1 -p %d -k %s/sock", pg->port,
-	    pg->dir);
+	// No TCP listener: a port picked here could be taken before the
+	// server binds it. The socket lives in our own directory.
+	snprintf(opts, sizeof(opts), "-c listen_addresses='' -p %d -k %s/sock",
+	    pg->port, pg->dir);
 	if (strcmp(action, "stop") == 0) {
 		const char *a[] = { "-D", data, "-w", "-t", "60", "-m", "fast",
 			"stop", NULL };
@@ -287,19 +288,27 @@ pg_mkdirs(weft_pg *pg)
 	return (0);
 }
 
+// pg_db_url writes the URL of database name: the server's socket directory
+// as the host.
+static void
+pg_db_url(const weft_pg *pg, const char *name, char *url, size_t len)
+{
+	snprintf(url, len, "postgres://weft@/%s?host=%s/sock&port=%d", name,
+	    pg->dir, pg->port);
+}
+
 // pg_exec_admin runs one statement on the "postgres" database.
 static int
 pg_exec_admin(const weft_pg *pg, const char *sql)
 {
-	char      ci[200];
+	char      ci[400];
 	PGconn   *c;
 	PGresult *r;
 	int       rv = 0;
 
 	snprintf(ci, sizeof(ci),
-	    "host=127.0.0.1 port=%d user=weft dbname=postgres "
-	    "connect_timeout=10",
-	    pg->port);
+	    "host=%s/sock port=%d user=weft dbname=postgres connect_timeout=10",
+	    pg->dir, pg->port);
 	c = PQconnectdb(ci);
 	if (PQstatus(c) != CONNECTION_OK) {
 		fprintf(stderr, "weft-pg: connect: %s", PQerrorMessage(c));
@@ -325,7 +334,7 @@ weft_pg_createdb(const weft_pg *pg, const char *name, char *url, size_t len)
 	if (pg_exec_admin(pg, sql) != 0) {
 		return (-1);
 	}
-	snprintf(url, len, "postgres://weft@127.0.0.1:%d/%s", pg->port, name);
+	pg_db_url(pg, name, url, len);
 	return (0);
 }
 
@@ -348,11 +357,8 @@ weft_pg_start(weft_pg *pg)
 		fprintf(stderr, "weft-pg: initdb failed\n");
 		goto fail;
 	}
-	// A port free a moment ago may be taken by now: try a few.
-	for (int i = 0; i < 5 && !pg->running; i++) {
-		pg->port    = weft_h_free_port();
-		pg->running = pg_ctl(pg, "start") == 0;
-	}
+	pg->port    = WEFT_PG_PORT;
+	pg->running = pg_ctl(pg, "start") == 0;
 	if (!pg->running) {
 		fprintf(stderr, "weft-pg: pg_ctl start failed\n");
 		goto fail;
@@ -360,8 +366,7 @@ weft_pg_start(weft_pg *pg)
 	if (pg_exec_admin(pg, "CREATE DATABASE weft") != 0) {
 		goto fail;
 	}
-	snprintf(pg->url, sizeof(pg->url), "postgres://weft@127.0.0.1:%d/weft",
-	    pg->port);
+	pg_db_url(pg, "weft", pg->url, sizeof(pg->url));
 	return (0);
 fail:
 	pg_dump_logs(pg);

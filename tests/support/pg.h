@@ -1,6 +1,6 @@
 // pg: a throwaway PostgreSQL server for tests: initdb into a temp dir,
-// listening on 127.0.0.1 at a free port (and a socket dir inside the temp
-// dir), run as an unprivileged user when the test runs as root, and shut
+// listening only on a Unix socket in that dir (no TCP port to race for),
+// run as an unprivileged user when the test runs as root, and shut
 // down by a watchdog process even when the test process dies.
 #ifndef WEFT_TEST_PG_H
 #define WEFT_TEST_PG_H
@@ -8,12 +8,15 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+// The socket's port number: the directory is private, any number works.
+#define WEFT_PG_PORT 5432
+
 typedef struct weft_pg {
 	char  dir[256];  // temp dir: data/, sock/, server.log, ctl.log
 	char  bin[256];  // the directory holding initdb, pg_ctl, postgres
 	char  user[64];  // OS user running the server ("" = this process's)
-	char  url[512];  // postgres://weft@127.0.0.1:PORT/weft
-	int   port;      // TCP port on 127.0.0.1
+	char  url[512];  // postgres://weft@/weft?host=DIR/sock&port=PORT
+	int   port;      // names the socket (DIR/sock/.s.PGSQL.PORT)
 	pid_t watchdog;  // stops the server when this process goes away
 	int   wfd;       // write end of the watchdog's pipe (-1 = none)
 	uid_t uid;       // the server's user and group, when user is set
