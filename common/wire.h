@@ -13,6 +13,12 @@
 
 #define WEFT_WIRE_VERSION 1
 
+// Workers redial a coordinator that went away with a backoff from 100 ms
+// up to this: after a restart the coordinator allows a worker that long
+// before it starts counting the surveys the worker misses.
+#define WEFT_RECONNECT_MIN_MS 100
+#define WEFT_RECONNECT_MAX_MS 2000
+
 // Largest message any weft socket accepts (also set as NNG_OPT_RECVMAXSZ).
 #define WEFT_WIRE_MAX (16u * 1024u * 1024u)
 

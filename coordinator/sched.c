@@ -238,7 +238,7 @@ sched_survey_end(weft_engine *e, uint64_t round, int64_t now)
 	for (size_t i = 0; weft_map_each(&e->workers, &i, &k, &v);) {
 		weft_worker_rec *w = v;
 		if (w->state != WORKER_LOST &&
-		    round - w->last_round >= (uint64_t) e->cfg.lost_after) {
+		    round >= w->last_round + (uint64_t) e->cfg.lost_after) {
 			sched_worker_lost(e, w, now);
 		}
 	}
@@ -258,6 +258,11 @@ sched_restore_inflight(weft_engine *e, const char *node)
 {
 	weft_worker_rec *w = sched_worker_get(e, node);
 	w->inflight++;
+	// It cannot answer before it has redialled us: its missed surveys
+	// count from the end of its longest reconnect interval on.
+	w->last_round = (WEFT_RECONNECT_MAX_MS + (uint64_t) e->cfg.survey_ms -
+	                    1) /
+	    (uint64_t) e->cfg.survey_ms;
 }
 
 json_t *

@@ -136,8 +136,8 @@ worker_discovery_start(weft_worker *w)
 	weft_wire_socket_limits(d->sock);
 	nng_socket_set_ms(d->sock, NNG_OPT_RECVTIMEO, WORKER_IO_TIMEOUT);
 	nng_socket_set_ms(d->sock, NNG_OPT_SENDTIMEO, WORKER_IO_TIMEOUT);
-	nng_socket_set_ms(d->sock, NNG_OPT_RECONNMINT, 100);
-	nng_socket_set_ms(d->sock, NNG_OPT_RECONNMAXT, 2000);
+	nng_socket_set_ms(d->sock, NNG_OPT_RECONNMINT, WEFT_RECONNECT_MIN_MS);
+	nng_socket_set_ms(d->sock, NNG_OPT_RECONNMAXT, WEFT_RECONNECT_MAX_MS);
 	// Non-blocking: the coordinator may come up after the worker.
 	if ((rv = nng_dial(d->sock, w->join_url, NULL, NNG_FLAG_NONBLOCK)) !=
 	    0) {

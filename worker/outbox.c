@@ -305,8 +305,8 @@ worker_outbox_start(weft_worker *w)
 	    (nng_duration) w->ack_timeout_ms);
 	nng_socket_set_ms(o->sock, NNG_OPT_RECVTIMEO,
 	    (nng_duration) w->ack_timeout_ms);
-	nng_socket_set_ms(o->sock, NNG_OPT_RECONNMINT, 100);
-	nng_socket_set_ms(o->sock, NNG_OPT_RECONNMAXT, 2000);
+	nng_socket_set_ms(o->sock, NNG_OPT_RECONNMINT, WEFT_RECONNECT_MIN_MS);
+	nng_socket_set_ms(o->sock, NNG_OPT_RECONNMAXT, WEFT_RECONNECT_MAX_MS);
 	if (pthread_create(&o->thread, NULL, outbox_main, w) != 0) {
 		weft_log_err("WORKER-THREAD", "what=results error=create");
 		return (WEFT_ENOMEM);
