@@ -6,3 +6,5 @@ weft_add_test(http_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/http_test.c TIMEOUT 30
 add_dependencies(http_test weft weft-coordinator weft-worker)
 weft_add_test(restart_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/restart_test.c TIMEOUT 300)
 add_dependencies(restart_test weft weft-coordinator weft-worker)
+weft_add_test(liveness_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/liveness_test.c TIMEOUT 120)
+add_dependencies(liveness_test weft weft-coordinator weft-worker)

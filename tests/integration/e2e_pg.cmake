@@ -12,5 +12,5 @@ set_tests_properties(e2e_pg_test PROPERTIES TIMEOUT ${WEFT_E2E_PG_TIMEOUT}
 
 weft_add_test(e2e_pg_restart_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/e2e_pg_restart_test.c
-  LIBS weft_testpg TIMEOUT 300)
+  LIBS weft_testpg nng::nng Threads::Threads TIMEOUT 300)
 add_dependencies(e2e_pg_restart_test weft weft-coordinator weft-worker)
