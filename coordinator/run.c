@@ -730,23 +730,32 @@ weft_run_rejected(weft_run *r, weft_ref u, uint32_t attempt,
 }
 
 // unit_jitter_ms spreads retries deterministically (pure code reads no
-// random source): +-20% from a hash of run, unit and attempt.
+// random source): +-20% from a hash of run, unit and attempt, never above
+// the policy's cap (max_ms caps any delay, jittered or not).
 static uint32_t
-unit_jitter_ms(const weft_run *r, weft_ref u, uint32_t attempt, uint32_t delay)
+unit_jitter_ms(const weft_run *r, weft_ref u, uint32_t attempt, uint32_t delay,
+    uint32_t cap)
 {
-	uint64_t h = 1469598103934665603ull;
+	uint64_t h      = 1469598103934665603ull;
 	uint64_t spread = (uint64_t) delay * 40 / 100;
+	uint64_t d;
 
 	for (const char *p = r->id; *p != '\0'; p++) {
 		h = (h ^ (uint8_t) *p) * 1099511628211ull;
 	}
-	h = (h ^ (uint64_t) u.step ^ ((uint64_t) u.item << 20) ^
-	        ((uint64_t) attempt << 40)) *
-	    1099511628211ull;
+	h ^= (uint64_t) u.step ^ ((uint64_t) u.item << 20) ^
+	    ((uint64_t) attempt << 40);
+	// Finish the mix (splitmix64): ids that differ in one character
+	// must not get nearly the same jitter.
+	h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+	h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+	h ^= h >> 31;
 	if (spread == 0) {
 		return (delay);
 	}
-	return ((uint32_t) (delay - spread / 2 + h % (spread + 1)));
+	// In 64 bits: delay + 20% may not fit in 32.
+	d = (uint64_t) delay - spread / 2 + h % (spread + 1);
+	return (d > cap ? cap : (uint32_t) d);
 }
 
 // unit_bad_end applies a failure, loss or timeout of unit u's attempt:
@@ -771,7 +780,8 @@ unit_bad_end(weft_run *r, weft_ref u, enum weft_step_input in, json_t *data,
 		if (in != WEFT_STEP_IN_LOST) {
 			delay = weft_retry_delay_ms(pol, s->failures + 1);
 			if (pol->jitter) {
-				delay = unit_jitter_ms(r, u, s->attempt, delay);
+				delay = unit_jitter_ms(
+				    r, u, s->attempt, delay, pol->max_ms);
 			}
 		}
 		s->due_ms = now + delay;

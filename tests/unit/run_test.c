@@ -1,10 +1,15 @@
 // run_test: the pure run model: dependency resolution, data passing,
-// failures and their propagation, retries, stale results, losses, cancel.
+// failures and their propagation, retries, stale results, losses, cancel,
+// and, from tables, trigger rules and retry backoff at the run level.
 #include <criterion/criterion.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "def.h"
 #include "run.h"
+
+#define T_TIMEOUT (30 * WEFT_TEST_MULT)
 
 static weft_def *
 def_of(const char *text)
@@ -582,4 +587,536 @@ Test(run, unit_names_parse_and_bound)
 	weft_out_fini(&o);
 	weft_run_free(r);
 	weft_def_free(def);
+}
+
+// ---- trigger rules and retry backoff at the run level, from tables ----
+
+// def_of_sq parses a definition written with ' for " (changed in place, so
+// the tables read without escapes).
+static weft_def *
+def_of_sq(char *text)
+{
+	for (char *p = text; *p != '\0'; p++) {
+		if (*p == '\'') {
+			*p = '"';
+		}
+	}
+	return (def_of(text));
+}
+
+// find_step_event returns the first event of a type about step i, or NULL.
+static const weft_out_event *
+find_step_event(const weft_out *o, const char *type, long i)
+{
+	for (size_t k = 0; k < o->nevents; k++) {
+		if (strcmp(o->events[k].type, type) == 0 &&
+		    o->events[k].step == i) {
+			return (&o->events[k]);
+		}
+	}
+	return (NULL);
+}
+
+// find_effect returns the first effect of a kind about step i, or NULL.
+static const weft_effect *
+find_effect(const weft_out *o, enum weft_effect_kind kind, long i)
+{
+	for (size_t k = 0; k < o->neffects; k++) {
+		if (o->effects[k].kind == kind && o->effects[k].step == i) {
+			return (&o->effects[k]);
+		}
+	}
+	return (NULL);
+}
+
+// count_kind counts the effects of a kind, whatever they are about.
+static int
+count_kind(const weft_out *o, enum weft_effect_kind kind)
+{
+	int n = 0;
+	for (size_t k = 0; k < o->neffects; k++) {
+		n += o->effects[k].kind == kind;
+	}
+	return (n);
+}
+
+// How a dependency of the step under test ends.
+enum dep_end {
+	DEP_OK,   // succeeded
+	DEP_FAIL, // failed for good (no retry policy)
+	DEP_SKIP, // skipped: its `when` is false
+};
+
+// The dependency outcomes every trigger rule meets: how the dependencies
+// of step "t" end (no dependency: "t" is a root).
+static const struct trigger_deps {
+	const char  *name;
+	size_t       ndeps;
+	enum dep_end ends[2];
+} trigger_deps[] = {
+	{ "no dependency", 0, { DEP_OK, DEP_OK } },
+	{ "all succeeded", 2, { DEP_OK, DEP_OK } },
+	{ "all failed", 2, { DEP_FAIL, DEP_FAIL } },
+	{ "all skipped", 2, { DEP_SKIP, DEP_SKIP } },
+	{ "succeeded+failed", 2, { DEP_OK, DEP_FAIL } },
+	{ "succeeded+skipped", 2, { DEP_OK, DEP_SKIP } },
+	{ "failed+skipped", 2, { DEP_FAIL, DEP_SKIP } },
+};
+
+#define TRIGGER_NDEPS (sizeof(trigger_deps) / sizeof(trigger_deps[0]))
+
+enum trigger_want { SKIPS, RUNS };
+
+// Every trigger rule of the definition language (README, "trigger";
+// def.h) and what step "t" does after each row of trigger_deps, in that
+// order (ok succeeded, F failed, K skipped). A root has nothing to wait
+// for: it runs whatever its rule.
+static const struct trigger_row {
+	const char       *trigger; // NULL: no "trigger" field
+	enum weft_trigger parsed;
+	enum trigger_want want[TRIGGER_NDEPS];
+} trigger_rows[] = {
+	// clang-format off
+	//       none  ok,ok  F,F    K,K    ok,F   ok,K   F,K
+	{ NULL, WEFT_TRIGGER_ALL_SUCCESS,
+	    {    RUNS, RUNS,  SKIPS, SKIPS, SKIPS, SKIPS, SKIPS } },
+	{ "all_success", WEFT_TRIGGER_ALL_SUCCESS,
+	    {    RUNS, RUNS,  SKIPS, SKIPS, SKIPS, SKIPS, SKIPS } },
+	{ "all_done", WEFT_TRIGGER_ALL_DONE,
+	    {    RUNS, RUNS,  RUNS,  RUNS,  RUNS,  RUNS,  RUNS  } },
+	{ "one_success", WEFT_TRIGGER_ONE_SUCCESS,
+	    {    RUNS, RUNS,  SKIPS, SKIPS, RUNS,  RUNS,  SKIPS } },
+	{ "none_failed", WEFT_TRIGGER_NONE_FAILED,
+	    {    RUNS, RUNS,  SKIPS, RUNS,  SKIPS, RUNS,  SKIPS } },
+	{ "all_failed", WEFT_TRIGGER_ALL_FAILED,
+	    {    RUNS, SKIPS, RUNS,  SKIPS, SKIPS, SKIPS, SKIPS } },
+	// clang-format on
+};
+
+// trigger_def writes the definition of a trigger case: dependencies d0,
+// d1 as the deps row says, then "t" under the row's rule.
+static weft_def *
+trigger_def(const struct trigger_row *row, const struct trigger_deps *deps)
+{
+	char   text[1024];
+	size_t len = 0;
+
+	len += (size_t) snprintf(text + len, sizeof(text) - len,
+	    "{'name':'tr','steps':[");
+	for (size_t k = 0; k < deps->ndeps; k++) {
+		len += (size_t) snprintf(text + len, sizeof(text) - len,
+		    "{'id':'d%zu','type':'noop'%s},", k,
+		    deps->ends[k] == DEP_SKIP ? ",'when':'false'" : "");
+	}
+	len += (size_t) snprintf(
+	    text + len, sizeof(text) - len, "{'id':'t','type':'noop'");
+	if (deps->ndeps > 0) {
+		len += (size_t) snprintf(text + len, sizeof(text) - len,
+		    ",'depends_on':['d0'%s]", deps->ndeps > 1 ? ",'d1'" : "");
+	}
+	if (row->trigger != NULL) {
+		len += (size_t) snprintf(text + len, sizeof(text) - len,
+		    ",'trigger':'%s'", row->trigger);
+	}
+	snprintf(text + len, sizeof(text) - len, "}]}");
+	return (def_of_sq(text));
+}
+
+// trigger_case runs one cell of the table: the dependencies end (those a
+// worker ends in the given order), then "t" must run or be skipped, and
+// the run must end as its steps say.
+static void
+trigger_case(const struct trigger_row *row, size_t di, bool reverse)
+{
+	const struct trigger_deps *deps = &trigger_deps[di];
+	weft_def                  *def  = trigger_def(row, deps);
+	long                       t    = idx(def, "t");
+	size_t                     order[2]; // deps a worker ends
+	size_t                     n = 0, nfailed = 0;
+	char                       name[128], dep[8];
+	weft_out                   o;
+
+	snprintf(name, sizeof(name), "trigger %s, %s%s",
+	    row->trigger != NULL ? row->trigger : "(default)", deps->name,
+	    reverse ? " (reversed)" : "");
+	cr_assert_eq(def->steps[t].trigger, row->parsed, "%s: parsed as %d",
+	    name, (int) def->steps[t].trigger);
+	weft_out_init(&o);
+	weft_run *r = weft_run_alloc("TR", def, NULL, NULL, 0, &o);
+	cr_assert_eq(weft_run_start(r, 0, &o), WEFT_OK);
+
+	// Skipped dependencies end at start; the others end one by one, and
+	// the rule is evaluated only once the last one has.
+	for (size_t k = 0; k < deps->ndeps; k++) {
+		if (deps->ends[k] != DEP_SKIP) {
+			order[n++] = k;
+		}
+		nfailed += deps->ends[k] == DEP_FAIL;
+	}
+	for (size_t k = 0; k < n; k++) {
+		size_t j = order[reverse ? n - 1 - k : k];
+		snprintf(dep, sizeof(dep), "d%zu", j);
+		cr_expect_eq(r->steps[t].state, WEFT_STEP_PENDING,
+		    "%s: t resolved before %s ended", name, dep);
+		weft_out_reset(&o); // o: the batch where the last one ends
+		if (deps->ends[j] == DEP_OK) {
+			finish(r, idx(def, dep), json_null(), &o);
+		} else {
+			fail(r, idx(def, dep), "dependency failed", &o);
+		}
+	}
+
+	enum weft_step_state st = r->steps[t].state;
+	if (row->want[di] == RUNS) {
+		cr_expect_eq(st, WEFT_STEP_READY, "%s: t must run, is %s", name,
+		    weft_step_state_name(st));
+		cr_expect(has_effect(&o, WEFT_EFFECT_ENQUEUE, t),
+		    "%s: t not queued", name);
+		cr_expect_not_null(find_step_event(&o, "step_ready", t),
+		    "%s: no step_ready for t", name);
+		cr_expect_eq(r->state, WEFT_RUN_RUNNING,
+		    "%s: the run must wait for t, is %s", name,
+		    weft_run_state_name(r->state));
+		if (st == WEFT_STEP_READY) {
+			finish(r, t, json_null(), &o); // dispatched, succeeded
+		}
+	} else {
+		const weft_out_event *e =
+		    find_step_event(&o, "step_skipped", t);
+		cr_expect_eq(st, WEFT_STEP_SKIPPED,
+		    "%s: t must be skipped, is %s", name,
+		    weft_step_state_name(st));
+		cr_expect_not(has_effect(&o, WEFT_EFFECT_ENQUEUE, t),
+		    "%s: t queued", name);
+		cr_expect(e != NULL &&
+		        strcmp(json_string_value(json_object_get(
+		                   e->data, "reason")),
+		            "trigger rule not met") == 0,
+		    "%s: no step_skipped for the trigger rule", name);
+	}
+	// A run fails when a step failed for good, whatever ran after it.
+	enum weft_run_state want_run =
+	    nfailed > 0 ? WEFT_RUN_FAILED : WEFT_RUN_SUCCEEDED;
+	cr_expect_eq(r->state, want_run, "%s: run %s, want %s", name,
+	    weft_run_state_name(r->state), weft_run_state_name(want_run));
+	weft_out_fini(&o);
+	weft_run_free(r);
+	weft_def_free(def);
+}
+
+Test(run, trigger_rule_table, .timeout = T_TIMEOUT)
+{
+	for (size_t i = 0; i < sizeof(trigger_rows) / sizeof(trigger_rows[0]);
+	     i++) {
+		for (size_t di = 0; di < TRIGGER_NDEPS; di++) {
+			trigger_case(&trigger_rows[i], di, false);
+			trigger_case(&trigger_rows[i], di, true);
+		}
+	}
+}
+
+// A backoff row: step "a" with retry policy `retry` (' for ") sees its
+// attempts end as `ends` says, one letter each: F failed, T timed out, L
+// lost with its worker, R rejected by the worker. want[k] is the delay in
+// ms the k-th end schedules before the next attempt, -1 when that end
+// fails the step for good (the last end). A rejection makes the step ready
+// at once, without a timer; its entry is not read. With jitter, want is
+// the delay before jitter, and the delay must lie within +-20% of it.
+struct backoff_row {
+	const char *name;
+	const char *retry;
+	const char *ends;
+	int64_t     want[12];
+};
+
+static const struct backoff_row backoff_rows[] = {
+	{ "fixed", "{'max_attempts':4,'backoff':'fixed','initial_ms':250}",
+	    "FFFF", { 250, 250, 250, -1 } },
+	{ "fixed, timeouts count as failures",
+	    "{'max_attempts':3,'backoff':'fixed','initial_ms':250,"
+	    "'max_ms':1000}",
+	    "TFT", { 250, 250, -1 } },
+	{ "linear, capped by max_ms",
+	    "{'max_attempts':6,'backoff':'linear','initial_ms':100,"
+	    "'max_ms':350}",
+	    "FFFFFF", { 100, 200, 300, 350, 350, -1 } },
+	{ "exponential, capped by max_ms",
+	    "{'max_attempts':7,'backoff':'exponential','initial_ms':100,"
+	    "'max_ms':1000}",
+	    "FFFFFFF", { 100, 200, 400, 800, 1000, 1000, -1 } },
+	{ "exponential by default, capped at 60 s by default",
+	    "{'max_attempts':9,'initial_ms':1000}", "FFFFFFFFF",
+	    { 1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000, -1 } },
+	{ "exponential counts failures and timeouts, not losses or rejections",
+	    "{'max_attempts':4,'backoff':'exponential','initial_ms':100,"
+	    "'max_ms':10000}",
+	    "FLTRFLF", { 100, 0, 200, 0, 400, 0, -1 } },
+	{ "exponential past 32 bits stays at the cap",
+	    "{'max_attempts':3,'backoff':'exponential',"
+	    "'initial_ms':3000000000,'max_ms':4294967295}",
+	    "FFF", { 3000000000, 4294967295, -1 } },
+	{ "exponential with jitter, capped",
+	    "{'max_attempts':6,'backoff':'exponential','initial_ms':1000,"
+	    "'max_ms':5000,'jitter':true}",
+	    "FFFFFF", { 1000, 2000, 4000, 5000, 5000, -1 } },
+	{ "linear with jitter",
+	    "{'max_attempts':4,'backoff':'linear','initial_ms':1000,"
+	    "'jitter':true}",
+	    "FFTF", { 1000, 2000, 3000, -1 } },
+	{ "fixed with jitter; a loss waits no backoff",
+	    "{'max_attempts':4,'backoff':'fixed','initial_ms':500,"
+	    "'jitter':true}",
+	    "FLFFF", { 500, 0, 500, 500, -1 } },
+};
+
+// backoff_end ends the current attempt of step 0 at time `at` as c says.
+static void
+backoff_end(weft_run *r, char c, int64_t at, weft_out *o)
+{
+	uint32_t    att = r->steps[0].attempt;
+	weft_result res = { .attempt = att, .ok = false, .error = "no",
+		.node = "w1" };
+
+	switch (c) {
+	case 'F':
+		cr_assert_eq(
+		    weft_run_result(r, WEFT_REF(0), &res, at, o), WEFT_OK);
+		break;
+	case 'T':
+		cr_assert_eq(
+		    weft_run_timeout(r, WEFT_REF(0), att, at, o), WEFT_OK);
+		break;
+	case 'L':
+		cr_assert_eq(weft_run_lost(r, WEFT_REF(0), at, o), WEFT_OK);
+		break;
+	default:
+		cr_assert_eq(
+		    weft_run_rejected(r, WEFT_REF(0), att, "busy", o), WEFT_OK);
+		break;
+	}
+}
+
+// backoff_case drives a run of the row's definition through its ends and
+// checks each delay, both in step_retry_scheduled and in the RETRY_TIMER
+// effect; got[k] receives the k-th delay (-1 where none).
+static void
+backoff_case(const struct backoff_row *row, const char *run_id, int64_t *got)
+{
+	char      text[512];
+	size_t    n = strlen(row->ends);
+	int64_t   now = 100;
+	weft_out  o;
+	weft_def *def;
+
+	snprintf(text, sizeof(text),
+	    "{'name':'b','steps':[{'id':'a','type':'fail','timeout_ms':50,"
+	    "'retry':%s}]}",
+	    row->retry);
+	def = def_of_sq(text);
+	weft_out_init(&o);
+	weft_run *r = weft_run_alloc(run_id, def, NULL, NULL, 0, &o);
+	cr_assert_eq(weft_run_start(r, 0, &o), WEFT_OK);
+	for (size_t k = 0; k < n; k++) {
+		char    c   = row->ends[k];
+		int64_t end = now + 7;
+
+		got[k] = -1;
+		cr_assert_eq(weft_run_dispatched(r, WEFT_REF(0), "w1", now, &o),
+		    WEFT_OK, "%s: dispatch of end %zu", row->name, k);
+		uint32_t att = r->steps[0].attempt;
+		if (c != 'R') {
+			cr_assert_eq(weft_run_accepted(r, WEFT_REF(0), att, &o),
+			    WEFT_OK);
+		}
+		weft_out_reset(&o);
+		backoff_end(r, c, end, &o);
+
+		const weft_out_event *sched =
+		    find_step_event(&o, "step_retry_scheduled", 0);
+		int ntimers = count_kind(&o, WEFT_EFFECT_RETRY_TIMER);
+		if (c == 'R' || row->want[k] < 0) {
+			enum weft_step_state want_st =
+			    c == 'R' ? WEFT_STEP_READY : WEFT_STEP_FAILED;
+			cr_expect_eq(r->steps[0].state, want_st,
+			    "%s: end %zu (%c): step %s, want %s", row->name, k,
+			    c, weft_step_state_name(r->steps[0].state),
+			    weft_step_state_name(want_st));
+			cr_expect_null(sched, "%s: end %zu (%c): a retry "
+			    "scheduled", row->name, k, c);
+			cr_expect_eq(ntimers, 0, "%s: end %zu (%c): a timer",
+			    row->name, k, c);
+			now = end + 1;
+			continue;
+		}
+		cr_assert_eq(r->steps[0].state, WEFT_STEP_RETRY_WAIT,
+		    "%s: end %zu (%c): step %s", row->name, k, c,
+		    weft_step_state_name(r->steps[0].state));
+		cr_assert_not_null(sched, "%s: end %zu (%c): no retry "
+		    "scheduled", row->name, k, c);
+		cr_assert_eq(ntimers, 1, "%s: end %zu (%c): %d timers",
+		    row->name, k, c, ntimers);
+		const weft_effect *f =
+		    find_effect(&o, WEFT_EFFECT_RETRY_TIMER, 0);
+		int64_t d = json_integer_value(json_object_get(sched->data,
+		    "delay_ms"));
+		got[k]    = d;
+		cr_expect_eq(sched->attempt, att, "%s: end %zu: event attempt",
+		    row->name, k);
+		cr_expect_eq(f->attempt, att, "%s: end %zu: timer attempt",
+		    row->name, k);
+		cr_expect_eq(f->at_ms, end + d,
+		    "%s: end %zu: timer at %lld, want %lld + %lld", row->name,
+		    k, (long long) f->at_ms, (long long) end, (long long) d);
+		cr_expect_eq(r->steps[0].due_ms, f->at_ms,
+		    "%s: end %zu: due_ms", row->name, k);
+		if (def->steps[0].retry.jitter && c != 'L') {
+			cr_expect(d * 5 >= row->want[k] * 4 &&
+			        d * 5 <= row->want[k] * 6,
+			    "%s: end %zu (%c): delay %lld outside %lld +-20%%",
+			    row->name, k, c, (long long) d,
+			    (long long) row->want[k]);
+		} else {
+			cr_expect_eq(d, row->want[k],
+			    "%s: end %zu (%c): delay %lld, want %lld",
+			    row->name, k, c, (long long) d,
+			    (long long) row->want[k]);
+		}
+		cr_expect_eq(weft_run_retry_due(r, WEFT_REF(0), att, &o),
+		    WEFT_OK, "%s: end %zu: retry_due", row->name, k);
+		now = f->at_ms + 3;
+	}
+	cr_expect_eq(r->steps[0].state, WEFT_STEP_FAILED,
+	    "%s: the step must have failed for good, is %s", row->name,
+	    weft_step_state_name(r->steps[0].state));
+	cr_expect_eq(r->state, WEFT_RUN_FAILED, "%s: run %s", row->name,
+	    weft_run_state_name(r->state));
+	weft_out_fini(&o);
+	weft_run_free(r);
+	weft_def_free(def);
+}
+
+Test(run, retry_backoff_table, .timeout = T_TIMEOUT)
+{
+	for (size_t i = 0; i < sizeof(backoff_rows) / sizeof(backoff_rows[0]);
+	     i++) {
+		const struct backoff_row *row = &backoff_rows[i];
+		size_t                    n   = strlen(row->ends);
+		int64_t                   got[2][12];
+		char                      id[16];
+		bool                      jittered = false, same_base = false;
+		bool                      differ = false;
+
+		cr_assert(n <= 12 && row->want[n - 1] == -1,
+		    "%s: the last end must fail the step", row->name);
+		snprintf(id, sizeof(id), "BK%zu", i);
+		backoff_case(row, id, got[0]);
+		// The same run again: jitter is a hash, not a random draw.
+		backoff_case(row, id, got[1]);
+		for (size_t k = 0; k < n; k++) {
+			cr_expect_eq(got[0][k], got[1][k],
+			    "%s: end %zu: %lld then %lld for the same run",
+			    row->name, k, (long long) got[0][k],
+			    (long long) got[1][k]);
+			jittered |= got[0][k] != row->want[k] &&
+			    row->ends[k] != 'R';
+			// Jitter is drawn per attempt: equal base delays of
+			// two attempts should not give equal delays.
+			for (size_t m = k + 1; m < n; m++) {
+				if (row->want[k] > 0 && got[0][k] >= 0 &&
+				    got[0][m] >= 0 &&
+				    row->want[m] == row->want[k]) {
+					same_base = true;
+					differ |= got[0][k] != got[0][m];
+				}
+			}
+		}
+		if (strstr(row->retry, "'jitter':true") != NULL) {
+			cr_expect(jittered, "%s: no delay jittered", row->name);
+			cr_expect(!same_base || differ,
+			    "%s: every attempt got the same jitter", row->name);
+		}
+	}
+}
+
+// first_retry_delay fails the first attempt of run `id` of def's single
+// step and returns the delay it schedules.
+static int64_t
+first_retry_delay(const weft_def *def, const char *id)
+{
+	weft_out o;
+	int64_t  d;
+
+	weft_out_init(&o);
+	weft_run *r = weft_run_alloc(id, def, NULL, NULL, 0, &o);
+	cr_assert_eq(weft_run_start(r, 0, &o), WEFT_OK);
+	fail(r, 0, "no", &o);
+	const weft_out_event *e =
+	    find_step_event(&o, "step_retry_scheduled", 0);
+	cr_assert_not_null(e, "%s: no retry scheduled", id);
+	d = json_integer_value(json_object_get(e->data, "delay_ms"));
+	cr_expect_eq(find_effect(&o, WEFT_EFFECT_RETRY_TIMER, 0)->at_ms,
+	    1001 + d, "%s: timer and event disagree", id);
+	weft_out_fini(&o);
+	weft_run_free(r);
+	return (d);
+}
+
+Test(run, retry_jitter_spreads_within_20_percent, .timeout = T_TIMEOUT)
+{
+	char      text[] = "{'name':'j','steps':[{'id':'a','type':'fail',"
+	                   "'retry':{'max_attempts':2,'backoff':'exponential',"
+	                   "'initial_ms':1000,'jitter':true}}]}";
+	weft_def *def    = def_of_sq(text);
+	int64_t   lo = INT64_MAX, hi = 0;
+	char      id[16];
+
+	// Runs differ only by id: the hash spreads them over 800..1200 ms.
+	for (int i = 0; i < 300; i++) {
+		snprintf(id, sizeof(id), "J%d", i);
+		int64_t d = first_retry_delay(def, id);
+		cr_expect(d >= 800 && d <= 1200, "%s: delay %lld", id,
+		    (long long) d);
+		cr_expect_eq(first_retry_delay(def, id), d,
+		    "%s: not deterministic", id);
+		lo = d < lo ? d : lo;
+		hi = d > hi ? d : hi;
+	}
+	cr_expect(lo <= 820 && hi >= 1180,
+	    "jitter spans %lld..%lld, not most of 800..1200", (long long) lo,
+	    (long long) hi);
+	weft_def_free(def);
+}
+
+// max_ms caps every delay, jittered ones too, and a jittered delay near
+// the largest cap neither wraps around 32 bits nor passes the cap.
+Test(run, retry_jitter_never_passes_the_cap, .timeout = T_TIMEOUT)
+{
+	static const struct {
+		const char *retry;
+		int64_t     cap;
+	} rows[] = {
+		{ "'initial_ms':5000,'max_ms':5000", 5000 },
+		{ "'initial_ms':4294967295,'max_ms':4294967295", 4294967295LL },
+	};
+	char id[16], text[512];
+
+	for (size_t k = 0; k < sizeof(rows) / sizeof(rows[0]); k++) {
+		snprintf(text, sizeof(text),
+		    "{'name':'j','steps':[{'id':'a','type':'fail','retry':"
+		    "{'max_attempts':2,'backoff':'fixed',%s,'jitter':true}}]}",
+		    rows[k].retry);
+		weft_def *def = def_of_sq(text);
+		int64_t   lo  = INT64_MAX;
+		for (int i = 0; i < 200; i++) {
+			snprintf(id, sizeof(id), "C%d", i);
+			int64_t d = first_retry_delay(def, id);
+			cr_expect(d >= rows[k].cap * 8 / 10 && d <= rows[k].cap,
+			    "cap %lld, %s: delay %lld", (long long) rows[k].cap, id,
+			    (long long) d);
+			lo = d < lo ? d : lo;
+		}
+		cr_expect_lt(lo, rows[k].cap, "cap %lld: nothing jittered",
+		    (long long) rows[k].cap);
+		weft_def_free(def);
+	}
 }
