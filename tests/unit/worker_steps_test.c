@@ -1,9 +1,11 @@
 // worker_steps_test: the built-in step types (noop, echo, sleep, fail,
 // exec) and custom registration, run through weft_worker_run_local.
-// realpath is XSI, beyond _POSIX_C_SOURCE.
+// realpath and nftw are XSI, beyond _POSIX_C_SOURCE.
 #define _XOPEN_SOURCE 700
 #include <criterion/criterion.h>
 
+#include <errno.h>
+#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -365,6 +367,247 @@ Test(worker_steps, exec_outside_allow_dir_is_refused, .timeout = 30)
 	free(sh);
 	free(other);
 	free(allowed);
+}
+
+// The allowlist is checked on the canonical path: every way out of the
+// allow directory below (.., symlinked files and directories, a sibling
+// whose name merely starts with the allow directory's) must be refused
+// before anything runs. Layout, all inside one temp dir ROOT:
+//
+//	ROOT/allow/             the only --exec-allow directory
+//	ROOT/allow/prog.sh      inside: creates ROOT/inside.mark
+//	ROOT/allow/sub/         empty, to climb out of through sub/../..
+//	ROOT/allow/link-in.sh   -> prog.sh (stays inside)
+//	ROOT/allow/link-out.sh  -> ROOT/outside.sh (absolute target)
+//	ROOT/allow/link-up.sh   -> ../outside.sh (relative target)
+//	ROOT/allow/escape       -> ROOT/outdir (a directory)
+//	ROOT/outside.sh         outside: creates ROOT/escaped.mark
+//	ROOT/outdir/outside.sh  outside: creates ROOT/escaped.mark
+//	ROOT/allow-evil/evil.sh outside, though its directory's name starts
+//	                        with the allow directory's: same marker
+typedef struct steps_jail {
+	char *root;           // canonical temp dir holding everything (owned)
+	char  allow[1024];    // ROOT/allow
+	char  outside[1024];  // ROOT/outside.sh
+	char  outdir[1024];   // ROOT/outdir, reached through allow/escape
+	char  evil[1024];     // ROOT/allow-evil
+	char  mark_in[1024];  // created by the program inside
+	char  mark_out[1024]; // created by any program outside
+} steps_jail;
+
+static steps_jail jail; // one per test process (Criterion forks each test)
+
+// steps_jail_path formats ROOT/rel into buf.
+static void
+steps_jail_path(char *buf, const char *rel)
+{
+	int n = snprintf(buf, 1024, "%s/%s", jail.root, rel);
+
+	cr_assert(n > 0 && n < 1024, "path too long: %s/%s", jail.root, rel);
+}
+
+// steps_jail_marker writes a script into dir that creates mark.
+static void
+steps_jail_marker(const char *dir, const char *name, const char *mark)
+{
+	char body[1100];
+
+	snprintf(body, sizeof(body), ": > '%s'", mark);
+	free(steps_script(dir, name, body));
+}
+
+// steps_jail_link makes ROOT/rel a symlink to target.
+static void
+steps_jail_link(const char *target, const char *rel)
+{
+	char path[1024];
+
+	steps_jail_path(path, rel);
+	cr_assert_eq(symlink(target, path), 0, "symlink %s: %s", path,
+	    strerror(errno));
+}
+
+// steps_jail_init builds the layout above.
+static void
+steps_jail_init(void)
+{
+	char *tmp = weft_h_tempdir("jail");
+	char  sub[1024];
+
+	memset(&jail, 0, sizeof(jail));
+	jail.root = realpath(tmp, NULL);
+	free(tmp);
+	cr_assert_not_null(jail.root);
+	steps_jail_path(jail.allow, "allow");
+	steps_jail_path(jail.outside, "outside.sh");
+	steps_jail_path(jail.outdir, "outdir");
+	steps_jail_path(jail.evil, "allow-evil");
+	steps_jail_path(jail.mark_in, "inside.mark");
+	steps_jail_path(jail.mark_out, "escaped.mark");
+	steps_jail_path(sub, "allow/sub");
+	cr_assert_eq(mkdir(jail.allow, 0755), 0);
+	cr_assert_eq(mkdir(sub, 0755), 0);
+	cr_assert_eq(mkdir(jail.outdir, 0755), 0);
+	cr_assert_eq(mkdir(jail.evil, 0755), 0);
+	steps_jail_marker(jail.allow, "prog.sh", jail.mark_in);
+	steps_jail_marker(jail.root, "outside.sh", jail.mark_out);
+	steps_jail_marker(jail.outdir, "outside.sh", jail.mark_out);
+	steps_jail_marker(jail.evil, "evil.sh", jail.mark_out);
+	steps_jail_link("prog.sh", "allow/link-in.sh");
+	steps_jail_link(jail.outside, "allow/link-out.sh");
+	steps_jail_link("../outside.sh", "allow/link-up.sh");
+	steps_jail_link(jail.outdir, "allow/escape");
+}
+
+// steps_jail_rm_cb removes one entry; FTW_PHYS keeps it off symlinks.
+static int
+steps_jail_rm_cb(const char *path, const struct stat *st, int flag,
+    struct FTW *ftw)
+{
+	(void) st;
+	(void) flag;
+	(void) ftw;
+	return (remove(path));
+}
+
+// steps_jail_fini removes ROOT and everything in it, failed test or not.
+static void
+steps_jail_fini(void)
+{
+	if (jail.root != NULL) {
+		nftw(jail.root, steps_jail_rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+		free(jail.root);
+		jail.root = NULL;
+	}
+}
+
+// steps_jail_exists reports whether path exists (symlinks not followed).
+static bool
+steps_jail_exists(const char *path)
+{
+	struct stat st;
+
+	return (lstat(path, &st) == 0);
+}
+
+// steps_jail_refuses runs cmd and asserts it was refused, naming want (the
+// canonical program path), and that no outside program ran: the step has
+// completed, and with it any child it would have started (the worker waits
+// for its exit), so a marker would be there by now.
+static void
+steps_jail_refuses(weft_worker *w, const char *cmd, const char *want)
+{
+	char        *in = steps_exec_input(cmd);
+	weft_result *r  = steps_run(w, "exec", in, 1, 5000);
+	char         msg[2200];
+
+	snprintf(msg, sizeof(msg),
+	    "exec: %s is not under an --exec-allow directory", want);
+	cr_assert(!steps_jail_exists(jail.mark_out),
+	    "cmd %s ran a program outside the allow directory", cmd);
+	cr_assert(!r->ok, "cmd %s was allowed", cmd);
+	cr_assert_str_eq(r->error, msg, "cmd %s", cmd);
+	weft_result_free(r);
+	free(in);
+}
+
+// steps_jail_runs runs cmd and asserts that it ran the program inside.
+static void
+steps_jail_runs(weft_worker *w, const char *cmd)
+{
+	char        *in = steps_exec_input(cmd);
+	weft_result *r  = steps_run(w, "exec", in, 1, 5000);
+
+	cr_assert(r->ok, "cmd %s: %s", cmd, r->error);
+	cr_assert(steps_jail_exists(jail.mark_in), "cmd %s: no marker", cmd);
+	cr_assert_eq(unlink(jail.mark_in), 0);
+	cr_assert(!steps_jail_exists(jail.mark_out), "cmd %s", cmd);
+	weft_result_free(r);
+	free(in);
+}
+
+Test(worker_steps, exec_allow_inside_paths_run, .timeout = 30,
+    .init = steps_jail_init, .fini = steps_jail_fini)
+{
+	weft_worker *w = steps_open(jail.allow);
+	char         cmd[1100];
+
+	steps_jail_runs(w, "prog.sh");
+	steps_jail_runs(w, "./prog.sh");
+	steps_jail_runs(w, "sub/../prog.sh");
+	steps_jail_runs(w, "link-in.sh");
+	snprintf(cmd, sizeof(cmd), "%s/prog.sh", jail.allow);
+	steps_jail_runs(w, cmd);
+	snprintf(cmd, sizeof(cmd), "%s/sub/../prog.sh", jail.allow);
+	steps_jail_runs(w, cmd);
+	snprintf(cmd, sizeof(cmd), "%s/link-in.sh", jail.allow);
+	steps_jail_runs(w, cmd);
+	weft_worker_close(w);
+}
+
+Test(worker_steps, exec_allow_absolute_dotdot_is_refused, .timeout = 30,
+    .init = steps_jail_init, .fini = steps_jail_fini)
+{
+	weft_worker *w = steps_open(jail.allow);
+	char         cmd[1100];
+
+	snprintf(cmd, sizeof(cmd), "%s/../outside.sh", jail.allow);
+	steps_jail_refuses(w, cmd, jail.outside);
+	snprintf(cmd, sizeof(cmd), "%s/sub/../../outside.sh", jail.allow);
+	steps_jail_refuses(w, cmd, jail.outside);
+	weft_worker_close(w);
+}
+
+Test(worker_steps, exec_allow_relative_dotdot_is_refused, .timeout = 30,
+    .init = steps_jail_init, .fini = steps_jail_fini)
+{
+	weft_worker *w = steps_open(jail.allow);
+
+	steps_jail_refuses(w, "../outside.sh", jail.outside);
+	steps_jail_refuses(w, "sub/../../outside.sh", jail.outside);
+	weft_worker_close(w);
+}
+
+Test(worker_steps, exec_allow_symlink_out_is_refused, .timeout = 30,
+    .init = steps_jail_init, .fini = steps_jail_fini)
+{
+	weft_worker *w = steps_open(jail.allow);
+	char         cmd[1100];
+
+	steps_jail_refuses(w, "link-out.sh", jail.outside);
+	steps_jail_refuses(w, "link-up.sh", jail.outside);
+	snprintf(cmd, sizeof(cmd), "%s/link-out.sh", jail.allow);
+	steps_jail_refuses(w, cmd, jail.outside);
+	snprintf(cmd, sizeof(cmd), "%s/link-up.sh", jail.allow);
+	steps_jail_refuses(w, cmd, jail.outside);
+	weft_worker_close(w);
+}
+
+Test(worker_steps, exec_allow_symlinked_dir_out_is_refused, .timeout = 30,
+    .init = steps_jail_init, .fini = steps_jail_fini)
+{
+	weft_worker *w = steps_open(jail.allow);
+	char         cmd[1100];
+	char         want[1100];
+
+	snprintf(want, sizeof(want), "%s/outside.sh", jail.outdir);
+	steps_jail_refuses(w, "escape/outside.sh", want);
+	snprintf(cmd, sizeof(cmd), "%s/escape/outside.sh", jail.allow);
+	steps_jail_refuses(w, cmd, want);
+	weft_worker_close(w);
+}
+
+Test(worker_steps, exec_allow_sibling_with_same_prefix_is_refused,
+    .timeout = 30, .init = steps_jail_init, .fini = steps_jail_fini)
+{
+	weft_worker *w = steps_open(jail.allow);
+	char         want[1100];
+
+	// ROOT/allow-evil starts with the string ROOT/allow but is not in it.
+	snprintf(want, sizeof(want), "%s/evil.sh", jail.evil);
+	steps_jail_refuses(w, want, want);
+	steps_jail_refuses(w, "../allow-evil/evil.sh", want);
+	weft_worker_close(w);
 }
 
 Test(worker_steps, exec_without_allow_dir_is_refused, .timeout = 30)
