@@ -42,12 +42,16 @@ enum weft_cli_flag {
 	WEFT_CLI_F_LIMIT,
 	WEFT_CLI_F_FORMAT,
 	WEFT_CLI_F_FOLLOW,
+	WEFT_CLI_F_TIMEOUT,
 	WEFT_CLI_F_JSON,
 	WEFT_CLI_F_COUNT
 };
 
 #define WEFT_CLI_DEFAULT_URL "tcp://127.0.0.1:7420"
 #define WEFT_CLI_DEFAULT_TIMEOUT_MS 10000
+// How long `run --wait`, `watch` and `events --follow` go on while the
+// coordinator is unreachable, unless --timeout says otherwise.
+#define WEFT_CLI_DEFAULT_UNREACHABLE_MS 60000
 
 // One invocation of the client: the parsed command line and the control
 // connection. Strings are borrowed from argv and the environment unless
@@ -61,6 +65,16 @@ typedef struct weft_cli {
 	int         nargs;
 	const char *url;                  // control URL of the coordinator
 	int         timeout_ms;           // reply timeout, ms
+	int64_t     unreachable_ms;       // --timeout: a wait or a follow
+	                                  // gives up after the coordinator
+	                                  // was unreachable this long, ms;
+	                                  // 0: never
+	bool        waiting;              // a wait or a follow is on: a call
+	                                  // waits for its reply at most until
+	                                  // heard_ms + unreachable_ms
+	int64_t     heard_ms;             // monotonic ms of the coordinator's
+	                                  // last sign of life: a reply
+	                                  // (control.c), an event (watch.c)
 	bool        json;                 // --json given
 	nng_socket  sock;                 // req0, dialed on the first request
 	bool        sock_open;            // sock is open and dialed
@@ -74,7 +88,8 @@ typedef struct weft_cli {
 // when empty). Otherwise the problem has been printed to stderr and the
 // result is the exit status: WEFT_CLI_FAIL for an error or malformed reply,
 // WEFT_CLI_UNREACHABLE when the coordinator cannot be reached or does not
-// answer within c->timeout_ms.
+// answer within c->timeout_ms (while c->waiting, at the latest when it has
+// been unreachable for c->unreachable_ms). Any reply sets c->heard_ms.
 int weft_cli_call(weft_cli *c, Weft__ControlRequest *req, json_t **body);
 
 // weft_cli_close closes the control socket (if open).
@@ -242,7 +257,10 @@ typedef struct weft_cli_follow_opts {
 // weft_cli_follow subscribes to the event stream, prints the history when
 // asked, then the events of the stream as they come, filling the gaps
 // pub/sub leaves from the store, so that each event passing the filter
-// prints once and in order. Returns an exit status.
+// prints once and in order. Returns an exit status: WEFT_CLI_UNREACHABLE
+// once the coordinator has shown no life (no reply, no event) for
+// c->unreachable_ms (when not 0); a quiet stream is checked on with a
+// request every second or so.
 int weft_cli_follow(weft_cli *c, const weft_cli_follow_opts *o);
 
 // weft_cli_cmd_watch follows the events of one run (args[0]) or of all
@@ -250,8 +268,11 @@ int weft_cli_follow(weft_cli *c, const weft_cli_follow_opts *o);
 int weft_cli_cmd_watch(weft_cli *c);
 
 // weft_cli_wait waits until run_id (borrowed) ends, listening on events_url
-// (borrowed; NULL or "" polls only) and polling its status every second, and
-// prints the final status. WEFT_CLI_OK only if the run succeeded.
+// (borrowed; NULL or "" polls only) and polling its status every second
+// (more often under a short c->unreachable_ms), and prints the final status.
+// WEFT_CLI_OK only if the run succeeded; WEFT_CLI_UNREACHABLE once the
+// coordinator has shown no life for c->unreachable_ms (when not 0), however
+// long the run itself takes.
 int weft_cli_wait(weft_cli *c, const char *run_id, const char *events_url);
 
 #endif

@@ -238,6 +238,10 @@ weft_cli_cmd_run(weft_cli *c)
 	const char          *run_id;
 	int                  rv;
 
+	if (c->flag[WEFT_CLI_F_TIMEOUT] != NULL &&
+	    c->flag[WEFT_CLI_F_WAIT] == NULL) {
+		return (weft_cli_usage_error("--timeout goes with --wait"));
+	}
 	if ((rv = cmd_json_flag(c, WEFT_CLI_F_INPUT, "input", false,
 	         &input)) != WEFT_CLI_OK ||
 	    (rv = cmd_json_flag(c, WEFT_CLI_F_PARAMS, "params", true,
@@ -564,6 +568,10 @@ weft_cli_cmd_events(weft_cli *c)
 	    (rv = cmd_num_flag(c, WEFT_CLI_F_LIMIT, "limit", UINT32_MAX,
 	         &limit)) != WEFT_CLI_OK) {
 		return (rv);
+	}
+	if (c->flag[WEFT_CLI_F_FOLLOW] == NULL &&
+	    c->flag[WEFT_CLI_F_TIMEOUT] != NULL) {
+		return (weft_cli_usage_error("--timeout goes with --follow"));
 	}
 	if (c->flag[WEFT_CLI_F_FOLLOW] == NULL) {
 		return (events_page(c, &f, after, limit, &out));

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "clock.h"
 #include "cli.h"
 
 #include <nng/protocol/pubsub0/sub.h>
@@ -25,8 +26,8 @@ control_open(weft_cli *c)
 	}
 	c->sock_open = true;
 	weft_wire_socket_limits(c->sock);
-	nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, c->timeout_ms);
-	nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, c->timeout_ms);
+	// The send and receive timeouts are set per request
+	// (control_reply_ms).
 	// req0 resends a request after 60 s without a reply by default. A
 	// resent RunRequest would start a second run, so send once and let
 	// the receive timeout decide.
@@ -51,6 +52,25 @@ weft_cli_close(weft_cli *c)
 	}
 }
 
+// control_reply_ms returns how long the next request may take: timeout_ms,
+// cut short during a wait or a follow so that it ends when the coordinator
+// will have been unreachable for unreachable_ms. At least 1 ms: giving up
+// is the caller's decision, with its own message.
+static int
+control_reply_ms(const weft_cli *c)
+{
+	int64_t left;
+
+	if (!c->waiting || c->unreachable_ms == 0) {
+		return (c->timeout_ms);
+	}
+	left = c->heard_ms + c->unreachable_ms - weft_clock_mono_ms();
+	if (left >= c->timeout_ms) {
+		return (c->timeout_ms);
+	}
+	return (left < 1 ? 1 : (int) left);
+}
+
 // control_exchange sends one request and returns the unpacked reply.
 static int
 control_exchange(weft_cli *c, Weft__ControlRequest *req, Weft__Envelope **out)
@@ -58,7 +78,7 @@ control_exchange(weft_cli *c, Weft__ControlRequest *req, Weft__Envelope **out)
 	Weft__Envelope env = WEFT__ENVELOPE__INIT;
 	nng_msg       *msg;
 	weft_err       err;
-	int            rv;
+	int            rv, ms;
 
 	env.body_case = WEFT__ENVELOPE__BODY_CONTROL;
 	env.control   = req;
@@ -67,18 +87,21 @@ control_exchange(weft_cli *c, Weft__ControlRequest *req, Weft__Envelope **out)
 		    weft_err_str(err));
 		return (WEFT_CLI_USAGE);
 	}
+	nng_socket_set_ms(c->sock, NNG_OPT_SENDTIMEO, control_reply_ms(c));
 	if ((rv = nng_sendmsg(c->sock, msg, 0)) != 0) {
 		nng_msg_free(msg);
 		fprintf(stderr, "weft: cannot send to coordinator at %s: %s\n",
 		    c->url, nng_strerror(rv));
 		return (WEFT_CLI_UNREACHABLE);
 	}
+	ms = control_reply_ms(c);
+	nng_socket_set_ms(c->sock, NNG_OPT_RECVTIMEO, ms);
 	if ((rv = nng_recvmsg(c->sock, &msg, 0)) != 0) {
 		if (rv == NNG_ETIMEDOUT) {
 			fprintf(stderr,
 			    "weft: no reply from coordinator at %s within "
 			    "%d ms\n",
-			    c->url, c->timeout_ms);
+			    c->url, ms);
 		} else {
 			fprintf(stderr,
 			    "weft: no reply from coordinator at %s: %s\n",
@@ -86,6 +109,8 @@ control_exchange(weft_cli *c, Weft__ControlRequest *req, Weft__Envelope **out)
 		}
 		return (WEFT_CLI_UNREACHABLE);
 	}
+	// Even a reply we cannot read shows the coordinator is there.
+	c->heard_ms = weft_clock_mono_ms();
 	err = weft_wire_expect(msg, WEFT__ENVELOPE__BODY_CONTROL_REPLY, out);
 	nng_msg_free(msg);
 	if (err != WEFT_OK) {

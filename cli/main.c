@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,12 @@ static const struct main_flag {
 	[WEFT_CLI_F_FOLLOW]      = { "follow", NULL,
 	         "after the stored events, print new ones as they happen: "
 	         "with --run until the run ends, otherwise until interrupted" },
+	[WEFT_CLI_F_TIMEOUT]     = { "timeout", "DURATION",
+	        "waiting or following: give up with exit status 3 once the "
+	        "coordinator has shown no life (no reply, no event) for this "
+	        "long: 30s, 500ms, 2m, 1h; a bare number is seconds; 0 never "
+	        "gives up (default 60s). A long run is waited for as long as "
+	        "the coordinator answers" },
 };
 
 // The commands, in the order the usage lists them.
@@ -78,7 +85,8 @@ static const struct main_cmd {
 } main_cmds[] = {
 	{ "define", "FILE", 1, 1, F(JSON), weft_cli_cmd_define,
 	    "Register a workflow definition (FILE - reads standard input)." },
-	{ "run", "NAME|FILE", 1, 1, F(INPUT) | F(PARAMS) | F(WAIT) | F(JSON),
+	{ "run", "NAME|FILE", 1, 1,
+	    F(INPUT) | F(PARAMS) | F(WAIT) | F(TIMEOUT) | F(JSON),
 	    weft_cli_cmd_run,
 	    "Start a run of a registered definition or of a definition file; "
 	    "prints the run id." },
@@ -92,14 +100,14 @@ static const struct main_cmd {
 	{ "events", "", 0, 0,
 	    F(RUN) | F(TYPE) | F(STEP) | F(NODE) | F(TEXT) | F(SINCE) |
 	        F(UNTIL) | F(AFTER) | F(LIMIT) | F(FORMAT) | F(FOLLOW) |
-	        F(JSON),
+	        F(TIMEOUT) | F(JSON),
 	    weft_cli_cmd_events,
 	    "Query the event log, oldest first; the filters combine. Prints "
 	    "one JSON object per line (id, run, seq, ts, type, step, attempt, "
 	    "node, data) unless --format says otherwise. With --follow it "
 	    "goes on with the events that happen next, without gaps or "
 	    "repeats." },
-	{ "watch", "[RUN]", 0, 1, F(JSON), weft_cli_cmd_watch,
+	{ "watch", "[RUN]", 0, 1, F(TIMEOUT) | F(JSON), weft_cli_cmd_watch,
 	    "Follow events as they happen: of one run (its history first; "
 	    "ends with the run) or of everything (until interrupted). Prints "
 	    "a table line per event, or JSON lines with --json." },
@@ -267,7 +275,8 @@ usage(FILE *f, const struct main_cmd *cmd)
 	    "(default %d)\n"
 	    "\nexit status: 0 done; 1 error reply, or the run did not succeed "
 	    "(run --wait);\n2 usage error; 3 coordinator unreachable or not "
-	    "answering.\n",
+	    "answering (waiting or\nfollowing: for as long as --timeout "
+	    "says).\n",
 	    WEFT_CLI_DEFAULT_TIMEOUT_MS);
 }
 
@@ -393,12 +402,49 @@ main_check(weft_cli *c, const struct main_cmd *cmd)
 	return (WEFT_CLI_OK);
 }
 
+// main_duration parses a --timeout value into *ms: a whole number
+// followed by ms, s, m, h or d (the units of the ages --since takes), or
+// by nothing for seconds. Returns false when s is none of these, or absurdly
+// large (nothing may overflow when added to a clock reading).
+static bool
+main_duration(const char *s, int64_t *ms)
+{
+	static const struct {
+		const char *unit;
+		int64_t     ms;
+	} units[] = { { "", 1000 }, { "ms", 1 }, { "s", 1000 },
+		{ "m", 60000 }, { "h", 3600000 }, { "d", 86400000 } };
+	unsigned long long v;
+	char              *end;
+
+	if (s[0] < '0' || s[0] > '9') {
+		return (false);
+	}
+	errno = 0;
+	v     = strtoull(s, &end, 10);
+	if (errno != 0) {
+		return (false);
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].unit) == 0) {
+			if (v > (unsigned long long) (INT64_MAX / 4 /
+			            units[i].ms)) {
+				return (false);
+			}
+			*ms = (int64_t) v * units[i].ms;
+			return (true);
+		}
+	}
+	return (false);
+}
+
 // main_settings fills the connection settings from the flags and the
 // environment.
 static int
 main_settings(weft_cli *c)
 {
 	const char *env;
+	const char *tmo = c->flag[WEFT_CLI_F_TIMEOUT];
 	char       *end;
 	long        ms;
 
@@ -419,6 +465,14 @@ main_settings(weft_cli *c)
 			    env));
 		}
 		c->timeout_ms = (int) ms;
+	}
+	c->unreachable_ms = WEFT_CLI_DEFAULT_UNREACHABLE_MS;
+	if (tmo != NULL && !main_duration(tmo, &c->unreachable_ms)) {
+		return (weft_cli_usage_error("--timeout wants a duration such "
+		                             "as 30s, 500ms or 2m (a bare "
+		                             "number is seconds; 0 waits "
+		                             "forever), not '%s'",
+		    tmo));
 	}
 	c->json = c->flag[WEFT_CLI_F_JSON] != NULL;
 	return (WEFT_CLI_OK);

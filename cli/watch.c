@@ -1,7 +1,8 @@
 // watch: following the coordinator's event stream, for `weft watch` and
 // `weft events --follow` alike: the stored events first, then the stream,
 // with the gaps pub/sub leaves (it drops under load) filled from the store.
-// Also `weft run --wait`, which only waits for the end of a run.
+// Also `weft run --wait`, which only waits for the end of a run. Both
+// give up when the coordinator has been unreachable for --timeout.
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +41,50 @@ typedef struct follow {
 	               // keeps filtering what fills a hole until then
 	bool done;     // the run followed ended
 } follow;
+
+// watch_probe_ms returns how often a wait or a follow makes sure the
+// coordinator is there when nothing else shows it: every period ms, or
+// more often under a short --timeout, so that a few tries fit in it and a
+// coordinator that answers is never taken for gone.
+static int64_t
+watch_probe_ms(const weft_cli *c, int64_t period)
+{
+	int64_t quarter = c->unreachable_ms / 4;
+
+	if (c->unreachable_ms == 0 || quarter >= period) {
+		return (period);
+	}
+	return (quarter > 0 ? quarter : 1);
+}
+
+// watch_start starts the clock of --timeout: the coordinator has just
+// answered (the run, the info request), and every call from now on waits
+// for its reply at most until the coordinator counts as gone.
+static void
+watch_start(weft_cli *c)
+{
+	c->waiting  = true;
+	c->heard_ms = weft_clock_mono_ms();
+}
+
+// watch_gone reports whether the coordinator has shown no life (no reply,
+// no event) for --timeout, and if so says so on stderr.
+static bool
+watch_gone(const weft_cli *c)
+{
+	int64_t silent = weft_clock_mono_ms() - c->heard_ms;
+	char    d1[32], d2[32];
+
+	if (c->unreachable_ms == 0 || silent < c->unreachable_ms) {
+		return (false);
+	}
+	fprintf(stderr,
+	    "weft: coordinator at %s unreachable for %s (no reply, no "
+	    "event; --timeout %s); giving up\n",
+	    c->url, weft_cli_fmt_duration(silent, d1),
+	    weft_cli_fmt_duration(c->unreachable_ms, d2));
+	return (true);
+}
 
 // follow_see takes one event (borrowed) in id order: it prints if it
 // passes the filter and was not seen before (the stream and the store
@@ -185,6 +230,23 @@ follow_stop_cb(int sig)
 	follow_stopped = 1;
 }
 
+// follow_ping asks the coordinator for its info only to hear from it:
+// following everything from now on, there is nothing to ask the store for
+// before the first event.
+static void
+follow_ping(weft_cli *c)
+{
+	Weft__ControlRequest req  = WEFT__CONTROL_REQUEST__INIT;
+	Weft__InfoRequest    info = WEFT__INFO_REQUEST__INIT;
+	json_t              *body;
+
+	req.req_case = WEFT__CONTROL_REQUEST__REQ_INFO;
+	req.info     = &info;
+	if (weft_cli_call(c, &req, &body) == WEFT_CLI_OK) {
+		json_decref(body);
+	}
+}
+
 // follow_signals makes SIGINT and SIGTERM end the following cleanly.
 static void
 follow_signals(void)
@@ -198,18 +260,25 @@ follow_signals(void)
 	sigaction(SIGTERM, &sa, NULL);
 }
 
-// follow_stream takes the stream until the run ends, the stream fails or
-// a signal comes, asking the store after every quiet second: the stream
-// may have lost the latest events (a run's terminal one among them).
+// follow_stream takes the stream until the run ends, the stream fails, a
+// signal comes or the coordinator is gone, asking the store after every
+// quiet second: the stream may have lost the latest events (a run's
+// terminal one among them). The answer also shows the coordinator is
+// there; following everything, before the first event, a ping does.
 static int
 follow_stream(follow *f, nng_socket sub, const char *url)
 {
 	Weft__Envelope *env;
 	int64_t         quiet = weft_clock_mono_ms();
+	int64_t         idle  = watch_probe_ms(f->c, FOLLOW_IDLE_MS);
+	int64_t         tick  = watch_probe_ms(f->c, FOLLOW_TICK_MS);
 	int             got;
 
 	while (!f->done && !follow_stopped) {
-		if ((got = weft_cli_sub_recv(sub, FOLLOW_TICK_MS, &env)) < 0) {
+		if (watch_gone(f->c)) {
+			return (WEFT_CLI_UNREACHABLE);
+		}
+		if ((got = weft_cli_sub_recv(sub, (int) tick, &env)) < 0) {
 			fprintf(stderr, "weft: the event stream from %s "
 			                "closed\n",
 			    url);
@@ -220,12 +289,15 @@ follow_stream(follow *f, nng_socket sub, const char *url)
 				follow_live(f, env->events->events[k]);
 			}
 			weft_wire_free(env);
-			quiet = weft_clock_mono_ms();
-		} else if (weft_clock_mono_ms() - quiet >= FOLLOW_IDLE_MS) {
+			quiet          = weft_clock_mono_ms();
+			f->c->heard_ms = quiet;
+		} else if (weft_clock_mono_ms() - quiet >= idle) {
 			// A failure was reported; the next quiet second
-			// tries again.
+			// tries again, until watch_gone.
 			if (f->anchored) {
 				(void) follow_fetch(f, f->seam, UINT64_MAX, 0);
+			} else if (f->c->unreachable_ms != 0) {
+				follow_ping(f->c);
 			}
 			quiet = weft_clock_mono_ms();
 		}
@@ -247,6 +319,7 @@ weft_cli_follow(weft_cli *c, const weft_cli_follow_opts *o)
 	f.run     = o->filter->run;
 	f.seen_id = o->after;
 	f.budget  = o->limit != 0 ? o->limit : UINT64_MAX;
+	watch_start(c);
 	if ((rv = follow_events_url(c, &url)) != WEFT_CLI_OK) {
 		return (rv);
 	}
@@ -302,9 +375,10 @@ weft_cli_cmd_watch(weft_cli *c)
 }
 
 // wait_stream waits up to ms for the terminal event of run_id on sub (NULL:
-// just sleeps), returning early when it comes.
+// just sleeps), returning early when it comes. Any event shows the
+// coordinator is there.
 static void
-wait_stream(nng_socket *sub, const char *run_id, int64_t ms)
+wait_stream(weft_cli *c, nng_socket *sub, const char *run_id, int64_t ms)
 {
 	int64_t         deadline = weft_clock_mono_ms() + ms;
 	int64_t         left;
@@ -325,7 +399,8 @@ wait_stream(nng_socket *sub, const char *run_id, int64_t ms)
 		if (got == 0) {
 			continue;
 		}
-		ended = false;
+		c->heard_ms = weft_clock_mono_ms();
+		ended       = false;
 		for (size_t k = 0; k < env->events->n_events; k++) {
 			Weft__Event *ev = env->events->events[k];
 			ended = ended ||
@@ -395,6 +470,7 @@ weft_cli_wait(weft_cli *c, const char *run_id, const char *events_url)
 	char       topic[256];
 	int        rv;
 
+	watch_start(c);
 	snprintf(topic, sizeof(topic), "run:%s", run_id);
 	if (events_url != NULL && events_url[0] != '\0') {
 		if ((rv = weft_cli_sub_open(&sub, events_url, topic)) == 0) {
@@ -408,7 +484,8 @@ weft_cli_wait(weft_cli *c, const char *run_id, const char *events_url)
 	}
 	// The first status covers what happened before the subscription;
 	// after that, ask again every second (the stream may drop the end)
-	// or as soon as the stream says the run ended.
+	// or as soon as the stream says the run ended. The answers also show
+	// the coordinator is there, however long the run takes.
 	for (;;) {
 		rv = wait_status(c, run_id, &body, &done);
 		if (rv == WEFT_CLI_OK && done) {
@@ -416,13 +493,18 @@ weft_cli_wait(weft_cli *c, const char *run_id, const char *events_url)
 			break;
 		}
 		// An error reply (unknown run) is final; an unreachable
-		// coordinator may come back.
+		// coordinator may come back, for --timeout.
 		if (rv == WEFT_CLI_FAIL || rv == WEFT_CLI_USAGE) {
 			break;
 		}
 		json_decref(body);
 		body = NULL;
-		wait_stream(have_sub ? &sub : NULL, run_id, WAIT_POLL_MS);
+		if (watch_gone(c)) {
+			rv = WEFT_CLI_UNREACHABLE;
+			break;
+		}
+		wait_stream(c, have_sub ? &sub : NULL, run_id,
+		    watch_probe_ms(c, WAIT_POLL_MS));
 	}
 	json_decref(body);
 	if (have_sub) {

@@ -49,6 +49,12 @@ typedef struct fake {
 	Weft__Envelope *reqs[FAKE_MAX_REQS]; // under mu; recorded requests
 	int             nreqs;    // under mu
 	int             pipes;    // under mu; subscribers attached to pub
+	bool            muted;    // under mu; requests get no answer
+	uint32_t        vain[8];  // under mu; pipes (clients) that asked
+	int             nvain;    // while muted, each once
+	int64_t         replied_ms; // under mu; when the last answer went
+	                            // out (monotonic ms, taken before it)
+	bool            down;     // the sockets are closed (fake_down)
 } fake;
 
 static fake F;
@@ -121,10 +127,12 @@ fake_main(void *arg)
 		Weft__ControlReply rep = WEFT__CONTROL_REPLY__INIT;
 		nng_msg           *msg;
 		char              *body = NULL;
+		uint32_t           from;
 
 		if (nng_recvmsg(f->rep, &msg, 0) != 0) {
 			break;
 		}
+		from = nng_pipe_id(nng_msg_get_pipe(msg)); // the client
 		if (weft_wire_expect(msg, WEFT__ENVELOPE__BODY_CONTROL, &env) !=
 		    WEFT_OK) {
 			nng_msg_free(msg);
@@ -132,7 +140,8 @@ fake_main(void *arg)
 		}
 		nng_msg_free(msg);
 		pthread_mutex_lock(&f->mu);
-		int kind = (int) env->control->req_case;
+		int  kind  = (int) env->control->req_case;
+		bool muted = f->muted;
 		if (kind == WEFT__CONTROL_REQUEST__REQ_EVENTS &&
 		    f->store != NULL) {
 			body = fake_events(f, env->control->events);
@@ -150,7 +159,22 @@ fake_main(void *arg)
 		} else {
 			weft_wire_free(env);
 		}
+		if (muted) {
+			bool known = false;
+			for (int i = 0; i < f->nvain; i++) {
+				known = known || f->vain[i] == from;
+			}
+			if (!known && f->nvain < 8) {
+				f->vain[f->nvain++] = from;
+			}
+		} else {
+			f->replied_ms = weft_clock_mono_ms();
+		}
 		pthread_mutex_unlock(&f->mu);
+		if (muted) {
+			free(body);
+			continue;
+		}
 		rep.body_json     = body != NULL ? body : "";
 		out.body_case     = WEFT__ENVELOPE__BODY_CONTROL_REPLY;
 		out.control_reply = &rep;
@@ -206,14 +230,28 @@ fake_start(void)
 	cr_assert_eq(pthread_create(&f->thread, NULL, fake_main, f), 0);
 }
 
+// fake_down takes the fake coordinator away, the way a crash does: its
+// sockets close, and nobody listens on their ports any more.
+static void
+fake_down(void)
+{
+	fake *f = &F;
+
+	if (f->down) {
+		return;
+	}
+	f->down = true;
+	nng_close(f->rep);
+	pthread_join(f->thread, NULL);
+	nng_close(f->pub);
+}
+
 static void
 fake_stop(void)
 {
 	fake *f = &F;
 
-	nng_close(f->rep);
-	pthread_join(f->thread, NULL);
-	nng_close(f->pub);
+	fake_down();
 	for (int i = 0; i < f->nreqs; i++) {
 		weft_wire_free(f->reqs[i]);
 	}
@@ -1046,7 +1084,15 @@ Test(cli, events_follow_goes_on_from_the_store_to_the_stream)
 
 	text = wait_lines(log, 6);
 	free(text);
-	sleep_ms(200); // nothing more may come
+	// Nothing more may come. Once the client, quiet after the last
+	// event, asks the store what follows it, it has done all it was going
+	// to do with the events before: a repeat would be in the log by now.
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(10000);
+	while (!fake_asked_after(6)) {
+		cr_assert_lt(weft_clock_mono_ms(), deadline,
+		    "no quiet-time request after the last event");
+		sleep_ms(10);
+	}
 	cr_assert_eq(kill(pid, SIGTERM), 0);
 	cr_assert_eq(wait_exit(pid, 5000), 0, "not a clean exit on SIGTERM");
 	text = slurp(log);
@@ -1139,4 +1185,308 @@ Test(cli, definitions_lists_the_latest_versions)
 	cr_assert(json_same(out, body), "%s", out);
 	free(out);
 	free(err);
+}
+
+// fake_mute makes the fake stop answering, the way a hung coordinator
+// does, and waits until each of n clients has asked it something in vain:
+// they then have every answer they were going to get. Returns when the
+// last answer went out (monotonic ms).
+static int64_t
+fake_mute(int n)
+{
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(10000);
+	int64_t replied;
+	int     vain;
+
+	pthread_mutex_lock(&F.mu);
+	F.muted = true;
+	pthread_mutex_unlock(&F.mu);
+	for (;;) {
+		pthread_mutex_lock(&F.mu);
+		vain    = F.nvain;
+		replied = F.replied_ms;
+		pthread_mutex_unlock(&F.mu);
+		if (vain >= n) {
+			return (replied);
+		}
+		cr_assert_lt(weft_clock_mono_ms(), deadline,
+		    "no request came after the fake fell silent");
+		sleep_ms(10);
+	}
+}
+
+// fake_ready waits until n clients subscribed to the events and the fake
+// has had at least want[kind] requests of each kind (want has FAKE_CASES
+// entries).
+static void
+fake_ready(int n, const int *want)
+{
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(10000);
+	bool    ready;
+
+	for (;;) {
+		pthread_mutex_lock(&F.mu);
+		ready = F.pipes >= n;
+		pthread_mutex_unlock(&F.mu);
+		for (int k = 0; k < FAKE_CASES; k++) {
+			ready = ready && fake_count(k) >= want[k];
+		}
+		if (ready) {
+			return;
+		}
+		cr_assert_lt(weft_clock_mono_ms(), deadline, "clients not ready");
+		sleep_ms(10);
+	}
+}
+
+// running asserts that pid has not exited (showing its log if it has).
+static void
+running(pid_t pid, const char *log)
+{
+	int   st;
+	char *text;
+
+	if (waitpid(pid, &st, WNOHANG) == 0) {
+		return;
+	}
+	text = slurp(log);
+	cr_assert_fail("it gave up (exit %d) although the coordinator "
+	               "answers:\n%s",
+	    WIFEXITED(st) ? WEXITSTATUS(st) : -1, text);
+	free(text);
+}
+
+// gave_up asserts what the client of log said when it gave up after
+// --timeout 1s, with the time it had been unreachable.
+static void
+gave_up(const char *log)
+{
+	char  want[256];
+	char *text = slurp(log);
+
+	snprintf(want, sizeof(want), "weft: coordinator at %s unreachable for ",
+	    F.control_url);
+	cr_assert(strstr(text, want) != NULL, "%s", text);
+	cr_assert(strstr(text, "; --timeout 1.0s); giving up\n") != NULL, "%s",
+	    text);
+	free(text);
+}
+
+// The fake crashes: the clients give up after --timeout, not after the
+// ctest timeout. Timed from the last answer the client had (fake_mute)
+// they wait at least the timeout; from the crash, not much longer.
+Test(cli, run_wait_gives_up_when_the_coordinator_is_gone)
+{
+	char    run[256], log[1024];
+	int     want[FAKE_CASES] = { 0 };
+	int64_t last, crash, exited;
+	pid_t   pid;
+	int     rc;
+
+	snprintf(run, sizeof(run),
+	    "{\"run_id\":\"01RUN\",\"events_url\":\"%s\"}", F.events_url);
+	fake_canned(WEFT__CONTROL_REQUEST__REQ_RUN, 0, NULL, run);
+	fake_canned(WEFT__CONTROL_REQUEST__REQ_STATUS, 0, NULL,
+	    "{\"id\":\"01RUN\",\"status\":\"running\"}");
+	snprintf(log, sizeof(log), "%s/wait.log", F.dir);
+	char *argv[] = { "weft", "--coordinator", F.control_url, "run", "etl",
+		"--wait", "--timeout", "1s", NULL };
+	pid                                     = weft_h_spawn(argv, log);
+	want[WEFT__CONTROL_REQUEST__REQ_STATUS] = 2;
+	fake_ready(1, want);
+
+	last  = fake_mute(1);
+	crash = weft_clock_mono_ms();
+	fake_down();
+	rc     = wait_exit(pid, 6000);
+	exited = weft_clock_mono_ms();
+	cr_assert_eq(rc, 3, "exit %d, not 3 (killed: -1)", rc);
+	cr_assert_geq(exited - last, 1000, "gave up after %lld ms",
+	    (long long) (exited - last));
+	cr_assert_lt(exited - crash, weft_h_timeout_ms(1000 + 3000),
+	    "gave up %lld ms after the crash", (long long) (exited - crash));
+	gave_up(log);
+}
+
+Test(cli, watch_gives_up_when_the_coordinator_is_gone)
+{
+	char    one[1024], all[1024];
+	int     want[FAKE_CASES] = { 0 };
+	int64_t last, crash, exited;
+	pid_t   pid_one, pid_all;
+	int     rc_one, rc_all;
+
+	// One run (quiet-time store requests show the coordinator is
+	// there) and everything (nothing to ask the store for: pings).
+	fake_info();
+	fake_store_add(1, "01RUN", 1, "run_started", NULL, NULL);
+	snprintf(one, sizeof(one), "%s/one.log", F.dir);
+	snprintf(all, sizeof(all), "%s/all.log", F.dir);
+	char *argv_one[] = { "weft", "--coordinator", F.control_url, "watch",
+		"01RUN", "--json", "--timeout", "1s", NULL };
+	char *argv_all[] = { "weft", "--coordinator", F.control_url, "watch",
+		"--json", "--timeout=1s", NULL };
+	pid_one = weft_h_spawn(argv_one, one);
+	pid_all = weft_h_spawn(argv_all, all);
+	// Each asked where the events are; then a quiet-time request each.
+	want[WEFT__CONTROL_REQUEST__REQ_INFO]   = 3;
+	want[WEFT__CONTROL_REQUEST__REQ_EVENTS] = 2;
+	fake_ready(2, want);
+
+	last  = fake_mute(2);
+	crash = weft_clock_mono_ms();
+	fake_down();
+	rc_one = wait_exit(pid_one, 6000);
+	rc_all = wait_exit(pid_all, 6000);
+	exited = weft_clock_mono_ms();
+	cr_assert_eq(rc_one, 3, "watch RUN: exit %d, not 3 (killed: -1)",
+	    rc_one);
+	cr_assert_eq(rc_all, 3, "watch: exit %d, not 3 (killed: -1)", rc_all);
+	cr_assert_geq(exited - last, 1000, "gave up after %lld ms",
+	    (long long) (exited - last));
+	cr_assert_lt(exited - crash, weft_h_timeout_ms(1000 + 3000),
+	    "gave up %lld ms after the crash", (long long) (exited - crash));
+	gave_up(one);
+	gave_up(all);
+}
+
+// A coordinator that still has the connection but no longer answers: each
+// request's 10 s reply timeout is cut short by --timeout.
+Test(cli, run_wait_gives_up_on_a_coordinator_that_hangs)
+{
+	char    run[256], log[1024];
+	int     want[FAKE_CASES] = { 0 };
+	int64_t last, exited;
+	pid_t   pid;
+	int     rc;
+
+	snprintf(run, sizeof(run),
+	    "{\"run_id\":\"01RUN\",\"events_url\":\"%s\"}", F.events_url);
+	fake_canned(WEFT__CONTROL_REQUEST__REQ_RUN, 0, NULL, run);
+	fake_canned(WEFT__CONTROL_REQUEST__REQ_STATUS, 0, NULL,
+	    "{\"id\":\"01RUN\",\"status\":\"running\"}");
+	snprintf(log, sizeof(log), "%s/wait.log", F.dir);
+	char *argv[] = { "weft", "--coordinator", F.control_url, "run", "etl",
+		"--wait", "--timeout", "1s", NULL };
+	pid                                     = weft_h_spawn(argv, log);
+	want[WEFT__CONTROL_REQUEST__REQ_STATUS] = 2;
+	fake_ready(1, want);
+
+	last   = fake_mute(1);
+	rc     = wait_exit(pid, 6000);
+	exited = weft_clock_mono_ms();
+	cr_assert_eq(rc, 3, "exit %d, not 3 (killed: -1)", rc);
+	cr_assert_geq(exited - last, 1000, "gave up after %lld ms",
+	    (long long) (exited - last));
+	cr_assert_lt(exited - last, weft_h_timeout_ms(1000 + 3000),
+	    "gave up after %lld ms", (long long) (exited - last));
+	gave_up(log);
+}
+
+// The timeout is about the coordinator, not the run: a run that goes on
+// for three times --timeout, and a watch with no events at all, keep
+// going as long as the coordinator answers.
+Test(cli, a_coordinator_that_answers_keeps_them_waiting)
+{
+	char    run[256], wait_log[1024], watch_log[1024], *text;
+	int     want[FAKE_CASES] = { 0 };
+	int64_t start;
+	pid_t   pid_wait, pid_watch;
+
+	snprintf(run, sizeof(run),
+	    "{\"run_id\":\"01RUN\",\"events_url\":\"%s\"}", F.events_url);
+	fake_canned(WEFT__CONTROL_REQUEST__REQ_RUN, 0, NULL, run);
+	fake_canned(WEFT__CONTROL_REQUEST__REQ_STATUS, 0, NULL,
+	    "{\"id\":\"01RUN\",\"status\":\"running\"}");
+	fake_info();
+	snprintf(wait_log, sizeof(wait_log), "%s/wait.log", F.dir);
+	snprintf(watch_log, sizeof(watch_log), "%s/watch.log", F.dir);
+	char *argv_wait[] = { "weft", "--coordinator", F.control_url, "run",
+		"etl", "--wait", "--timeout", "1s", NULL };
+	char *argv_watch[] = { "weft", "--coordinator", F.control_url,
+		"watch", "--json", "--timeout", "1s", NULL };
+	pid_wait  = weft_h_spawn(argv_wait, wait_log);
+	pid_watch = weft_h_spawn(argv_watch, watch_log);
+	want[WEFT__CONTROL_REQUEST__REQ_STATUS] = 1;
+	want[WEFT__CONTROL_REQUEST__REQ_INFO]   = 1;
+	fake_ready(2, want);
+
+	start = weft_clock_mono_ms();
+	while (weft_clock_mono_ms() - start < 3000) {
+		running(pid_wait, wait_log);
+		running(pid_watch, watch_log);
+		sleep_ms(20);
+	}
+	// They kept asking: that is how they knew.
+	cr_assert_geq(fake_count(WEFT__CONTROL_REQUEST__REQ_STATUS), 4);
+	cr_assert_geq(fake_count(WEFT__CONTROL_REQUEST__REQ_INFO), 4);
+
+	// The run ends: the wait ends with it, the watch prints it.
+	fake_canned(WEFT__CONTROL_REQUEST__REQ_STATUS, 0, NULL,
+	    "{\"id\":\"01RUN\",\"status\":\"succeeded\"}");
+	fake_commit(1, "01RUN", 1, "run_succeeded", NULL, false);
+	cr_assert_eq(wait_exit(pid_wait, 10000), 0);
+	text = slurp(wait_log);
+	cr_assert_str_eq(text, "run 01RUN succeeded\n");
+	free(text);
+	text = wait_lines(watch_log, 1);
+	free(text);
+	cr_assert_eq(kill(pid_watch, SIGTERM), 0);
+	cr_assert_eq(wait_exit(pid_watch, 5000), 0);
+	text = slurp(watch_log);
+	cr_assert_eq(count_lines(text), 1, "%s", text);
+	cr_assert(strstr(text, "\"type\":\"run_succeeded\"") != NULL, "%s",
+	    text);
+	free(text);
+}
+
+Test(cli, bad_timeout_exits_2)
+{
+	static const char *bad[] = { "abc", "-1", "10x", "1.5s", "", "5 s",
+		"99999999999999999999" };
+	static const char *good[] = { "0", "30", "500ms", "2m", "1h" };
+	char              *out, *err;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_assert_eq(weft(&out, &err, "run etl --wait --timeout '%s'",
+		                 bad[i]),
+		    2, "--timeout '%s'", bad[i]);
+		cr_assert(strstr(err, "--timeout wants a duration") != NULL,
+		    "%s", err);
+		free(out);
+		free(err);
+		cr_assert_eq(weft(&out, &err, "watch --timeout='%s'", bad[i]), 2,
+		    "--timeout '%s'", bad[i]);
+		cr_assert(strstr(err, "--timeout") != NULL, "%s", err);
+		free(out);
+		free(err);
+	}
+	// Only where there is waiting or following.
+	cr_assert_eq(weft(&out, &err, "run etl --timeout 5s"), 2);
+	cr_assert(strstr(err, "--timeout goes with --wait") != NULL, "%s", err);
+	free(out);
+	free(err);
+	cr_assert_eq(weft(&out, &err, "events --timeout 5s"), 2);
+	cr_assert(strstr(err, "--timeout goes with --follow") != NULL, "%s",
+	    err);
+	free(out);
+	free(err);
+	cr_assert_eq(weft(&out, &err, "status 01RUN --timeout 5s"), 2);
+	free(out);
+	free(err);
+	cr_assert_eq(F.nreqs, 0, "a bad command line reached the coordinator");
+
+	// The forms it takes (0: never give up).
+	fake_canned(WEFT__CONTROL_REQUEST__REQ_RUN, 0, NULL,
+	    "{\"run_id\":\"01RUN\"}");
+	fake_canned(WEFT__CONTROL_REQUEST__REQ_STATUS, 0, NULL,
+	    "{\"id\":\"01RUN\",\"status\":\"failed\",\"error\":\"boom\"}");
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		cr_assert_eq(weft(&out, &err, "run etl --wait --timeout %s",
+		                 good[i]),
+		    1, "--timeout %s: %s", good[i], err);
+		cr_assert_str_eq(out, "run 01RUN failed\nboom\n");
+		free(out);
+		free(err);
+	}
 }
