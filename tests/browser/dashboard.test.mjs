@@ -194,7 +194,7 @@ describe('dashboard', { concurrency: 1 }, () => {
 		const allow = con.allow(HTTP_400);
 		await page.click('#register-def');
 		await page.waitForSelector('#def-error:not([hidden])');
-		await sleep(300); // the browser's own log line about the 400
+		await waitFor(() => allow.seen() >= 1, { timeoutMs: LIVE_WAIT, intervalMs: 20, what: 'Chromium\'s console line about the 400' });
 		allow();
 		const msg = await page.textContent('#def-error');
 		assert.match(msg, /unknown dependency/);
@@ -285,7 +285,7 @@ describe('dashboard', { concurrency: 1 }, () => {
 			b.click();
 		});
 		await page.waitForSelector('#action-error:not([hidden])');
-		await sleep(300); // the browser's own log line about the 4xx
+		await waitFor(() => allow.seen() >= 1, { timeoutMs: LIVE_WAIT, intervalMs: 20, what: 'Chromium\'s console line about the 4xx' });
 		allow();
 		// An ended run has left the coordinator's memory: 404 (409 while
 		// it is still held).

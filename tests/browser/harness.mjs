@@ -1,10 +1,10 @@
 // harness: starts a real weft cluster from a build tree for the browser
-// tests (coordinator on free loopback ports with a temp SQLite db, workers
-// joined to it), talks to its HTTP API, launches headless Chromium, and
-// stops everything it started, by pid. Every wait is bounded.
+// tests (coordinator on loopback ports it binds itself, port 0, with a temp
+// SQLite db; workers joined to it), talks to its HTTP API, launches
+// headless Chromium, and stops everything it started, by pid. Every wait
+// is bounded.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,22 +15,18 @@ const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu',
 	'--disable-background-networking', '--disable-quic', '--no-first-run',
 	'--disable-component-update', '--disable-sync'];
 
-// freePort asks the kernel for an unused loopback port.
-export function freePort() {
-	return new Promise((resolve, reject) => {
-		const srv = net.createServer();
-		srv.unref();
-		srv.on('error', reject);
-		srv.listen(0, '127.0.0.1', () => {
-			const { port } = srv.address();
-			srv.close(() => resolve(port));
-		});
-	});
-}
-
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// fatal marks an error that ends a waitFor at once instead of being
+// retried (the process it waits on has died, say).
+export function fatal(message) {
+	const e = new Error(message);
+	e.fatal = true;
+	return e;
+}
+
 // waitFor polls fn until it returns a truthy value or timeoutMs passes.
+// An error fn throws is retried, unless it was made by fatal().
 export async function waitFor(fn, { timeoutMs = 10000, intervalMs = 100, what = 'condition' } = {}) {
 	const end = Date.now() + timeoutMs;
 	let last;
@@ -41,6 +37,9 @@ export async function waitFor(fn, { timeoutMs = 10000, intervalMs = 100, what = 
 				return v;
 			}
 		} catch (err) {
+			if (err && err.fatal) {
+				throw err;
+			}
 			last = err;
 		}
 		if (Date.now() > end) {
@@ -103,47 +102,64 @@ export class Cluster {
 		return child;
 	}
 
-	async allocatePorts() {
-		const ports = [];
-		while (ports.length < 5) {
-			const p = await freePort();
-			if (!ports.includes(p)) {
-				ports.push(p);
-			}
-		}
-		const [control, clusterP, results, events, http] = ports;
-		this.urls = {
-			control: `tcp://127.0.0.1:${control}`,
-			cluster: `tcp://127.0.0.1:${clusterP}`,
-			results: `tcp://127.0.0.1:${results}`,
-			events: `tcp://127.0.0.1:${events}`,
-		};
-		this.httpAddr = `127.0.0.1:${http}`;
-		this.base = `http://${this.httpAddr}`;
-	}
-
-	// startCoordinator starts (or restarts, on the same ports and db) the
-	// coordinator and waits for GET /health.
+	// startCoordinator starts the coordinator and waits for GET /health.
+	// The first start asks for port 0 everywhere and reads what the
+	// coordinator bound from its --ports-file; a restart (same db) asks
+	// for those same addresses again, since the workers and the page know
+	// them.
 	async startCoordinator() {
-		if (!this.urls) {
-			await this.allocatePorts();
-		}
+		const first = !this.urls;
+		const want = first
+			? {
+				control: 'tcp://127.0.0.1:0', cluster: 'tcp://127.0.0.1:0',
+				results: 'tcp://127.0.0.1:0', events: 'tcp://127.0.0.1:0',
+				http: '127.0.0.1:0',
+			}
+			: { ...this.urls, http: this.httpAddr };
+		const portsFile = path.join(this.tmp, 'ports.json');
+		fs.rmSync(portsFile, { force: true });
 		this.coordStarts++;
 		const args = [
 			'--db', `sqlite:${path.join(this.tmp, 'weft.db')}`,
-			'--control', this.urls.control, '--cluster', this.urls.cluster,
-			'--results', this.urls.results, '--events', this.urls.events,
-			'--http', this.httpAddr, '--dashboard', path.join(SRC_DIR, 'dashboard'),
+			'--control', want.control, '--cluster', want.cluster,
+			'--results', want.results, '--events', want.events,
+			'--http', want.http, '--dashboard', path.join(SRC_DIR, 'dashboard'),
 			'--name', 'coordinator', '--survey-ms', '200', '--lost-after', '3',
+			'--ports-file', portsFile,
 		];
 		this.coord = this.spawnLogged('coordinator', this.bin('coordinator/weft-coordinator'), args);
 		const child = this.coord;
 		let exited = null;
 		child.exitPromise.then((x) => { exited = x; });
-		await waitFor(async () => {
+		const died = () => {
 			if (exited) {
-				throw new Error(`coordinator exited (${JSON.stringify(exited)}); see ${this.logDir}/coordinator.log`);
+				throw fatal(`coordinator exited (${JSON.stringify(exited)}); see ${this.logDir}/coordinator.log`);
 			}
+		};
+		// The file appears (by rename, whole) once every socket is bound.
+		const bound = await waitFor(() => {
+			died();
+			if (!fs.existsSync(portsFile)) {
+				return null;
+			}
+			return JSON.parse(fs.readFileSync(portsFile, 'utf8'));
+		}, { timeoutMs: 20000, intervalMs: 20, what: `the coordinator to write ${portsFile}` });
+		for (const k of ['control', 'cluster', 'results', 'events', 'http']) {
+			if (typeof bound[k] !== 'string' || /:0$/.test(bound[k])) {
+				throw new Error(`${portsFile}: bad ${k} address ${JSON.stringify(bound[k])}`);
+			}
+		}
+		if (!first && (bound.http !== this.httpAddr || bound.cluster !== this.urls.cluster)) {
+			throw new Error(`the restarted coordinator bound ${JSON.stringify(bound)}, not ${JSON.stringify(want)}`);
+		}
+		this.urls = {
+			control: bound.control, cluster: bound.cluster,
+			results: bound.results, events: bound.events,
+		};
+		this.httpAddr = bound.http;
+		this.base = `http://${this.httpAddr}`;
+		await waitFor(async () => {
+			died();
 			const r = await fetch(`${this.base}/health`);
 			return r.ok;
 		}, { timeoutMs: 20000, what: 'the coordinator to answer /health' });
@@ -241,16 +257,20 @@ export async function launchBrowser(outDir) {
 // watchConsole records console errors and uncaught page errors. Network
 // failures that a test provokes on purpose (the coordinator killed, a
 // definition the coordinator must reject) are tolerated only while
-// expect() says so.
+// allow() says so. allow(re) returns a release function; its seen() says
+// how many console errors it has tolerated so far, so that a test can wait
+// for the browser's own line about a failure it provoked.
 export function watchConsole(page) {
 	const errors = [];
-	const allowed = [];
+	const allowed = []; // { re, seen }
 	page.on('console', (msg) => {
 		if (msg.type() !== 'error') {
 			return;
 		}
 		const text = msg.text();
-		if (allowed.some((re) => re.test(text))) {
+		const a = allowed.find((x) => x.re.test(text));
+		if (a) {
+			a.seen++;
 			return;
 		}
 		errors.push(`console.error: ${text} (${page.url()})`);
@@ -259,13 +279,16 @@ export function watchConsole(page) {
 	return {
 		errors,
 		allow(re) {
-			allowed.push(re);
-			return () => {
-				const i = allowed.indexOf(re);
+			const a = { re, seen: 0 };
+			allowed.push(a);
+			const release = () => {
+				const i = allowed.indexOf(a);
 				if (i >= 0) {
 					allowed.splice(i, 1);
 				}
 			};
+			release.seen = () => a.seen;
+			return release;
 		},
 	};
 }

@@ -62,13 +62,60 @@ Test(e2e, diamond_passes_data)
 	const char *id = json_string_value(json_object_get(run, "id"));
 	cr_expect_eq(weft_cluster_count_events(&c, id, "step_succeeded"), 4);
 	cr_expect_eq(weft_cluster_count_events(&c, id, "run_succeeded"), 1);
-	// Both workers took part or at least one did; every step names one.
+	// Every step names the worker that ran it (both workers are in the
+	// next test: a diamond never needs more than one worker's slots).
 	json_t *steps = json_object_get(run, "steps");
 	size_t  k;
 	json_t *s;
 	json_array_foreach (steps, k, s) {
-		cr_expect(json_is_string(json_object_get(s, "node")));
+		const char *node = json_string_value(json_object_get(s, "node"));
+		cr_expect(node != NULL &&
+		        (strcmp(node, "w0") == 0 || strcmp(node, "w1") == 0),
+		    "step %s ran on node %s, want w0 or w1",
+		    json_string_value(json_object_get(s, "id")),
+		    node ? node : "(none)");
 	}
+	json_decref(run);
+}
+
+// More concurrent sleeps than one worker's slots (--slots 4): the
+// coordinator keeps at most 4 of them on a worker (until it knows their
+// duration, and 20 ms of 500 ms steps rounds down to no queue after), so
+// both workers must run some.
+Test(e2e, parallel_steps_use_both_workers)
+{
+	char      buf[1200];
+	size_t    len = 0;
+	const int n   = 10;
+
+	len += (size_t) snprintf(buf + len, sizeof(buf) - len,
+	    "{\"name\":\"wide\",\"steps\":[");
+	for (int i = 0; i < n; i++) {
+		len += (size_t) snprintf(buf + len, sizeof(buf) - len,
+		    "%s{\"id\":\"s%d\",\"type\":\"sleep\",\"with\":{\"ms\":500}}",
+		    i ? "," : "", i);
+	}
+	snprintf(buf + len, sizeof(buf) - len, "]}");
+	json_t *run = run_wait(weft_cluster_write(&c, "wide.json", buf), NULL);
+	cr_assert_str_eq(status_of(run), "succeeded");
+	json_t *steps = json_object_get(run, "steps");
+	cr_assert_eq(json_array_size(steps), (size_t) n);
+	int     on[2] = { 0, 0 };
+	size_t  k;
+	json_t *s;
+	json_array_foreach (steps, k, s) {
+		const char *node = json_string_value(json_object_get(s, "node"));
+		cr_assert(node != NULL &&
+		        (strcmp(node, "w0") == 0 || strcmp(node, "w1") == 0),
+		    "step %s ran on node %s, want w0 or w1",
+		    json_string_value(json_object_get(s, "id")),
+		    node ? node : "(none)");
+		on[node[1] - '0']++;
+	}
+	cr_expect(on[0] >= 1, "w0 ran no step (w0 %d, w1 %d of %d)", on[0],
+	    on[1], n);
+	cr_expect(on[1] >= 1, "w1 ran no step (w0 %d, w1 %d of %d)", on[0],
+	    on[1], n);
 	json_decref(run);
 }
 
@@ -271,10 +318,19 @@ Test(e2e, killed_worker_is_lost_and_its_steps_rerun)
 	char id[64];
 	snprintf(id, sizeof(id), "%s", out);
 	free(out);
-	// Wait until w0 runs something, then kill it without warning.
-	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(10000);
-	while (weft_cluster_count_events(&c, id, "step_started") < 8 &&
-	    weft_clock_mono_ms() < deadline) {
+	// Wait until all 8 run (4 on each worker's slots, so w0 holds some),
+	// then kill w0 without warning.
+	int64_t      deadline = weft_clock_mono_ms() + weft_h_timeout_ms(10000);
+	const size_t want     = 8;
+	size_t       started;
+	while ((started = weft_cluster_count_events(&c, id, "step_started")) <
+	    want) {
+		if (weft_clock_mono_ms() > deadline) {
+			weft_cluster_dump_logs(&c);
+			cr_assert_fail("waited for %zu step_started events of run %s, "
+			               "saw %zu",
+			    want, id, started);
+		}
 		weft_clock_sleep_ms(20);
 	}
 	weft_h_kill(c.workers[0], SIGKILL);
@@ -284,7 +340,8 @@ Test(e2e, killed_worker_is_lost_and_its_steps_rerun)
 	json_decref(run);
 	cr_expect_geq(weft_cluster_count_events(&c, id, "step_lost"), 1);
 	char *ws;
-	weft_cluster_cli(&c, &ws, "events --type worker_lost");
+	cr_assert_eq(weft_cluster_cli(&c, &ws, "events --type worker_lost"), 0,
+	    "weft events --type worker_lost failed: %s", ws);
 	cr_expect(strstr(ws, "\"w0\"") != NULL, "%s", ws);
 	free(ws);
 	cr_expect(weft_h_alive(c.coord), "coordinator survived");
@@ -303,9 +360,17 @@ Test(e2e, coordinator_restart_resumes_runs)
 	out[strcspn(out, "\n")] = '\0';
 	snprintf(id, sizeof(id), "%s", out);
 	free(out);
-	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(10000);
-	while (weft_cluster_count_events(&c, id, "step_started") < 2 &&
-	    weft_clock_mono_ms() < deadline) {
+	int64_t      deadline = weft_clock_mono_ms() + weft_h_timeout_ms(10000);
+	const size_t want     = 2;
+	size_t       started;
+	while ((started = weft_cluster_count_events(&c, id, "step_started")) <
+	    want) {
+		if (weft_clock_mono_ms() > deadline) {
+			weft_cluster_dump_logs(&c);
+			cr_assert_fail("waited for %zu step_started events of run %s, "
+			               "saw %zu",
+			    want, id, started);
+		}
 		weft_clock_sleep_ms(20);
 	}
 	// b is running on a worker: the coordinator dies and comes back.
@@ -349,6 +414,48 @@ wait_status(const char *id, const char *want)
 	}
 }
 
+// step_status returns the status of step sid in a run's status body
+// (borrowed from run), or "(none)".
+static const char *
+step_status(json_t *run, const char *sid)
+{
+	size_t  k;
+	json_t *s;
+
+	json_array_foreach (json_object_get(run, "steps"), k, s) {
+		const char *id = json_string_value(json_object_get(s, "id"));
+		if (id != NULL && strcmp(id, sid) == 0) {
+			const char *st =
+			    json_string_value(json_object_get(s, "status"));
+			return (st ? st : "(none)");
+		}
+	}
+	return ("(none)");
+}
+
+// step_leaves waits until step sid of run id is no longer in status from
+// and returns the run's status body then (new reference); fails at the
+// deadline.
+static json_t *
+step_leaves(const char *id, const char *sid, const char *from)
+{
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(10000);
+
+	for (;;) {
+		json_t *run = weft_cluster_cli_json(&c, "status %s", id);
+		if (strcmp(step_status(run, sid), from) != 0) {
+			return (run);
+		}
+		json_decref(run);
+		if (weft_clock_mono_ms() > deadline) {
+			cr_assert_fail("run %s: waited for step %s to leave %s, it "
+			               "is still %s",
+			    id, sid, from, from);
+		}
+		weft_clock_sleep_ms(50);
+	}
+}
+
 Test(e2e, pause_resume_cancel_and_retry)
 {
 	const char *def = weft_cluster_write(&c, "life.json",
@@ -361,12 +468,15 @@ Test(e2e, pause_resume_cancel_and_retry)
 	// Paused: a finishes, b becomes ready but is not dispatched.
 	cr_assert_eq(weft_cluster_cli(&c, NULL, "pause %s", id), 0);
 	wait_status(id, "paused");
-	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(10000);
-	while (weft_cluster_count_events(&c, id, "step_succeeded") < 1) {
-		cr_assert(weft_clock_mono_ms() < deadline);
-		weft_clock_sleep_ms(50);
-	}
-	weft_clock_sleep_ms(300);
+	// a's success makes b ready, in the same engine iteration (and commit)
+	// that would dispatch it: the first state b is seen in after pending
+	// is ready, and it stays there.
+	json_t *run = step_leaves(id, "b", "pending");
+	cr_expect_str_eq(step_status(run, "a"), "succeeded", "a is %s",
+	    step_status(run, "a"));
+	cr_expect_str_eq(step_status(run, "b"), "ready",
+	    "b went %s while paused, want ready", step_status(run, "b"));
+	json_decref(run);
 	cr_expect_eq(weft_cluster_count_events(&c, id, "step_dispatched"), 1, "b ran while paused");
 	cr_expect_neq(weft_cluster_cli(&c, NULL, "pause %s 2>/dev/null", id), 0,
 	    "pausing twice is refused");
@@ -375,9 +485,10 @@ Test(e2e, pause_resume_cancel_and_retry)
 
 	// Cancel a running run: the in-flight sleep is aborted on the worker.
 	snprintf(id, sizeof(id), "%s", run_start(def));
-	deadline = weft_clock_mono_ms() + weft_h_timeout_ms(10000);
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(10000);
 	while (weft_cluster_count_events(&c, id, "step_started") < 1) {
-		cr_assert(weft_clock_mono_ms() < deadline);
+		cr_assert(weft_clock_mono_ms() < deadline,
+		    "run %s: waited for a step_started event, saw none", id);
 		weft_clock_sleep_ms(20);
 	}
 	cr_assert_eq(weft_cluster_cli(&c, NULL, "cancel %s", id), 0);

@@ -53,7 +53,8 @@ Test(restart, worker_back_under_same_name_gets_its_attempts_rerun)
 	json_decref(run);
 	cr_expect_eq(weft_cluster_count_events(&c, id, "step_lost"), 1,
 	    "the restarted worker's attempt is lost and run again");
-	weft_cluster_cli(&c, &out, "events --type worker_lost");
+	cr_assert_eq(weft_cluster_cli(&c, &out, "events --type worker_lost"), 0,
+	    "weft events --type worker_lost failed: %s", out);
 	cr_expect_eq(strlen(out), 0, "no worker was declared lost: %s", out);
 	free(out);
 }

@@ -247,10 +247,37 @@ Test(netns, steps_spread_over_machines)
 	cr_expect(seen[0] && seen[1], "both machines ran steps");
 	json_decref(run);
 	// Each worker's advertised wildcard became its real address.
-	cli(&out, "workers --json");
+	cr_assert_eq(cli(&out, "workers --json"), 0, "%s", out);
 	cr_expect(strstr(out, "tcp://10.77.0.2:") != NULL, "%s", out);
 	cr_expect(strstr(out, "tcp://10.77.0.3:") != NULL, "%s", out);
 	free(out);
+}
+
+// node_running returns how many steps of run id are running on node,
+// and the run's status into st (of size len).
+static int
+node_running(const char *id, const char *node, char *st, size_t len)
+{
+	char   *out;
+	json_t *run, *s;
+	size_t  k;
+	int     n = 0;
+
+	cr_assert_eq(cli(&out, "status %s --json", id), 0, "status %s: %s", id,
+	    out);
+	run = json_loads(out, 0, NULL);
+	cr_assert_not_null(run, "status %s: not JSON: %s", id, out);
+	free(out);
+	const char *rs = json_string_value(json_object_get(run, "status"));
+	snprintf(st, len, "%s", rs ? rs : "(none)");
+	json_array_foreach (json_object_get(run, "steps"), k, s) {
+		const char *sn = json_string_value(json_object_get(s, "node"));
+		const char *ss = json_string_value(json_object_get(s, "status"));
+		n += sn != NULL && ss != NULL && strcmp(sn, node) == 0 &&
+		    strcmp(ss, "running") == 0;
+	}
+	json_decref(run);
+	return (n);
 }
 
 Test(netns, partitioned_worker_is_lost_then_rejoins)
@@ -263,29 +290,52 @@ Test(netns, partitioned_worker_is_lost_then_rejoins)
 	out[strcspn(out, "\n")] = '\0';
 	snprintf(id, sizeof(id), "%s", out);
 	free(out);
-	weft_clock_sleep_ms(500);
+	// Wait until w1 runs some of the steps (it has slots for 4 of the 8),
+	// so that cutting it off strands them.
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(20000);
+	char    st[32];
+	while (node_running(id, "w1", st, sizeof(st)) == 0) {
+		if (strcmp(st, "queued") != 0 && strcmp(st, "running") != 0) {
+			cr_assert_fail("run %s is %s: it never ran a step on w1", id,
+			    st);
+		}
+		if (weft_clock_mono_ms() > deadline) {
+			cr_assert_fail("run %s: waited for a step running on w1, "
+			               "saw none (run %s)",
+			    id, st);
+		}
+		weft_clock_sleep_ms(50);
+	}
 	// Cut w1 off the network: no process dies, packets just stop.
 	sh("ip -n %s link set v%s%s down", sw, "w1", tag);
-	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(60000);
-	json_t *run      = NULL;
+	deadline    = weft_clock_mono_ms() + weft_h_timeout_ms(60000);
+	json_t *run = NULL;
 	for (;;) {
-		cr_assert_eq(cli(&out, "status %s --json", id), 0);
+		cr_assert_eq(cli(&out, "status %s --json", id), 0, "status %s: %s",
+		    id, out);
 		json_decref(run);
 		run = json_loads(out, 0, NULL);
+		cr_assert_not_null(run, "status %s: not JSON: %s", id, out);
 		free(out);
-		const char *st = json_string_value(json_object_get(run, "status"));
-		if (strcmp(st, "running") != 0 || weft_clock_mono_ms() > deadline) {
+		const char *rs = json_string_value(json_object_get(run, "status"));
+		if (rs != NULL && strcmp(rs, "running") != 0) {
 			break;
+		}
+		if (weft_clock_mono_ms() > deadline) {
+			cr_assert_fail("run %s: waited for it to end after w1 was cut "
+			               "off, it is still %s",
+			    id, rs ? rs : "(none)");
 		}
 		weft_clock_sleep_ms(200);
 	}
 	cr_expect_str_eq(json_string_value(json_object_get(run, "status")),
 	    "succeeded");
 	json_decref(run);
-	cli(&out, "events --type worker_lost");
+	cr_assert_eq(cli(&out, "events --type worker_lost"), 0, "%s", out);
 	cr_expect(strstr(out, "\"w1\"") != NULL, "w1 was not declared lost: %s", out);
 	free(out);
-	cli(&out, "events --run %s --type step_lost", id);
+	cr_assert_eq(cli(&out, "events --run %s --type step_lost", id), 0, "%s",
+	    out);
 	cr_expect(strlen(out) > 0, "no step was lost with w1");
 	free(out);
 	// Heal the link: w1 answers surveys again and rejoins.
