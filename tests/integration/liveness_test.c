@@ -107,3 +107,47 @@ Test(liveness, killed_worker_lost_after_three_missed_surveys)
 	cr_expect_null(ev, "w0 was declared lost too");
 	json_decref(ev);
 }
+
+// A coordinator that crashed and came back must not take its workers for
+// dead while they are still backing off before they redial it (up to
+// WEFT_RECONNECT_MAX_MS): their attempts would run a second time. Down
+// long enough for the backoff to reach its longest, then back with the
+// default --lost-after (3 × 200 ms, much less than the backoff).
+Test(liveness, restarted_coordinator_waits_for_workers_to_redial)
+{
+	const char *def = weft_cluster_write(&c, "slow.json",
+	    "{\"name\":\"slow\",\"steps\":["
+	    "{\"id\":\"a\",\"type\":\"sleep\",\"with\":{\"ms\":4000}},"
+	    "{\"id\":\"b\",\"type\":\"sleep\",\"with\":{\"ms\":4000}}]}");
+	char   *out;
+	char    id[64];
+	int64_t deadline;
+
+	cr_assert_eq(weft_cluster_cli(&c, &out, "run '%s'", def), 0);
+	out[strcspn(out, "\n")] = '\0';
+	snprintf(id, sizeof(id), "%s", out);
+	free(out);
+	deadline = weft_clock_mono_ms() + weft_h_timeout_ms(10000);
+	while (weft_cluster_count_events(&c, id, "step_started") < 2) {
+		cr_assert_lt(weft_clock_mono_ms(), deadline, "steps did not start");
+		weft_clock_sleep_ms(20);
+	}
+	weft_h_kill(c.coord, SIGKILL);
+	// The workers' redial backoff doubles from 100 ms up to 2 s.
+	weft_clock_sleep_ms(2500);
+	weft_cluster_start_coord(&c);
+	json_t *run = weft_cluster_run_end(&c, id, 20000);
+	cr_expect_str_eq(json_string_value(json_object_get(run, "status")),
+	    "succeeded");
+	json_decref(run);
+	cr_expect_eq(weft_cluster_count_events(&c, id, "step_lost"), 0,
+	    "a step was lost with a worker that was only redialling");
+	cr_expect_eq(weft_cluster_count_events(&c, id, "step_started"), 2,
+	    "a step started twice");
+	json_t *ev = lost_event("w0");
+	cr_expect_null(ev, "w0 was declared lost");
+	json_decref(ev);
+	ev = lost_event("w1");
+	cr_expect_null(ev, "w1 was declared lost");
+	json_decref(ev);
+}
