@@ -226,3 +226,36 @@ Test(garbage, at_every_socket)
 	cr_expect(strstr(log, "WIRE-DROP") != NULL, "no drop logged");
 	free(log);
 }
+
+// Bad command lines: a clear error naming the flag or the path, a usage
+// exit status (2) for a malformed flag, 1 for a file it cannot write.
+Test(garbage, bad_coordinator_command_lines)
+{
+	static const struct {
+		const char *args;
+		int         rc;
+		const char *says;
+	} rows[] = {
+		{ "--ports-file /nonexistent/dir/ports.json", 1,
+		    "/nonexistent/dir/ports.json" },
+		{ "--lost-after 0", 2, "--lost-after" },
+		{ "--survey-ms abc", 2, "--survey-ms" },
+	};
+	char cmd[2048];
+
+	for (size_t k = 0; k < sizeof(rows) / sizeof(rows[0]); k++) {
+		char *out;
+		snprintf(cmd, sizeof(cmd),
+		    "'%s' --db 'sqlite:%s/bad.db' --control tcp://127.0.0.1:0 "
+		    "--cluster tcp://127.0.0.1:0 --results tcp://127.0.0.1:0 "
+		    "--events tcp://127.0.0.1:0 --http 127.0.0.1:0 %s 2>&1",
+		    weft_h_bin("weft-coordinator"), c.dir, rows[k].args);
+		int rc = weft_h_run(cmd, &out);
+		cr_expect_eq(rc, rows[k].rc, "%s: exit %d, want %d\n%s",
+		    rows[k].args, rc, rows[k].rc, out);
+		cr_expect(strstr(out, rows[k].says) != NULL,
+		    "%s: the error does not name %s:\n%s", rows[k].args,
+		    rows[k].says, out);
+		free(out);
+	}
+}
