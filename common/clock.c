@@ -130,3 +130,22 @@ weft_clock_parse_time(const char *s, int64_t now, int64_t *ms)
 	}
 	return (false);
 }
+
+void
+weft_clock_cond_init(pthread_cond_t *cv)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(cv, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+struct timespec
+weft_clock_mono_ts(int64_t deadline_ms)
+{
+	struct timespec ts = { (time_t) (deadline_ms / 1000),
+		(long) (deadline_ms % 1000) * 1000000 };
+	return (ts);
+}

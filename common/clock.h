@@ -2,8 +2,10 @@
 #ifndef WEFT_CLOCK_H
 #define WEFT_CLOCK_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 // weft_clock_mono_ms returns monotonic milliseconds (for deadlines).
 int64_t weft_clock_mono_ms(void);
@@ -17,6 +19,12 @@ int64_t weft_clock_wall_ms(void);
 // weft_clock_format_rfc3339 writes ms (wall) as "2026-11-22T17:03:11.123Z"
 // into buf of at least 48 bytes; returns buf.
 char *weft_clock_format_rfc3339(int64_t ms, char *buf);
+
+// weft_clock_cond_init initializes cv to measure pthread_cond_timedwait
+// deadlines on the monotonic clock; weft_clock_mono_ts turns a deadline in
+// weft_clock_mono_ms terms into the timespec such a wait takes.
+void            weft_clock_cond_init(pthread_cond_t *cv);
+struct timespec weft_clock_mono_ts(int64_t deadline_ms);
 
 // weft_clock_sleep_ms sleeps ms milliseconds (signals may shorten it).
 void weft_clock_sleep_ms(int64_t ms);

@@ -2,21 +2,18 @@
 #include "mailbox.h"
 
 #include <errno.h>
+
+#include "clock.h"
 #include <time.h>
 
 void
 weft_mailbox_init(weft_mailbox *mb)
 {
-	pthread_condattr_t ca;
-
 	pthread_mutex_init(&mb->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&mb->cv, &ca);
-	pthread_condattr_destroy(&ca);
-	mb->head = mb->tail = NULL;
-	mb->posted          = 0;
-	mb->closed          = false;
+	weft_clock_cond_init(&mb->cv);
+	weft_queue_init(&mb->mail);
+	mb->posted = 0;
+	mb->closed = false;
 }
 
 void
@@ -29,14 +26,8 @@ weft_mailbox_fini(weft_mailbox *mb)
 void
 weft_mailbox_post(weft_mailbox *mb, weft_mail *m)
 {
-	m->next = NULL;
 	pthread_mutex_lock(&mb->lock);
-	if (mb->tail != NULL) {
-		mb->tail->next = m;
-	} else {
-		mb->head = m;
-	}
-	mb->tail = m;
+	weft_queue_push_tail(&mb->mail, m);
 	mb->posted++;
 	pthread_cond_signal(&mb->cv);
 	pthread_mutex_unlock(&mb->lock);
@@ -46,32 +37,22 @@ weft_mail *
 weft_mailbox_drain(weft_mailbox *mb, int64_t timeout_ms)
 {
 	weft_mail      *m;
-	struct timespec until;
+	struct timespec until = { 0, 0 };
 
+	if (timeout_ms > 0) {
+		until = weft_clock_mono_ts(weft_clock_mono_ms() + timeout_ms);
+	}
 	pthread_mutex_lock(&mb->lock);
-	if (mb->head == NULL && timeout_ms != 0 && !mb->closed) {
+	while (timeout_ms != 0 && weft_queue_is_empty(&mb->mail) &&
+	    !mb->closed) {
 		if (timeout_ms < 0) {
-			while (mb->head == NULL && !mb->closed) {
-				pthread_cond_wait(&mb->cv, &mb->lock);
-			}
-		} else {
-			clock_gettime(CLOCK_MONOTONIC, &until);
-			until.tv_sec += timeout_ms / 1000;
-			until.tv_nsec += (timeout_ms % 1000) * 1000000;
-			if (until.tv_nsec >= 1000000000) {
-				until.tv_sec++;
-				until.tv_nsec -= 1000000000;
-			}
-			while (mb->head == NULL && !mb->closed) {
-				if (pthread_cond_timedwait(
-				        &mb->cv, &mb->lock, &until) == ETIMEDOUT) {
-					break;
-				}
-			}
+			pthread_cond_wait(&mb->cv, &mb->lock);
+		} else if (pthread_cond_timedwait(&mb->cv, &mb->lock, &until) ==
+		    ETIMEDOUT) {
+			break;
 		}
 	}
-	m        = mb->head;
-	mb->head = mb->tail = NULL;
+	m = weft_queue_take_all(&mb->mail);
 	pthread_mutex_unlock(&mb->lock);
 	return (m);
 }

@@ -7,16 +7,16 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-// Embed as the first member of whatever you post.
-typedef struct weft_mail {
-	struct weft_mail *next;
-} weft_mail;
+#include "queue.h"
+
+// Embed as the first member of whatever you post. A drained chain is walked
+// through next, oldest first, and ends with NULL.
+typedef weft_qnode weft_mail;
 
 typedef struct weft_mailbox {
 	pthread_mutex_t lock;
-	pthread_cond_t  cv;
-	weft_mail      *head;    // oldest first
-	weft_mail      *tail;
+	pthread_cond_t  cv;      // mail posted or closed (monotonic clock)
+	weft_queue      mail;    // oldest first
 	uint64_t        posted;  // messages posted since init
 	bool            closed;
 } weft_mailbox;

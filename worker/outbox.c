@@ -1,7 +1,7 @@
 // outbox: finished results wait here until the coordinator acks them. One
 // sender thread dials the results URL (learned from surveys) with req0 and
 // sends batches; no ack within the timeout means the same batch goes again.
-// Only the sender removes results, so the head of the list is stable for it.
+// Only the sender removes results, so the head of the queue is stable for it.
 #include "worker_impl.h"
 
 #include <signal.h>
@@ -32,11 +32,10 @@ worker_outbox_init(worker_outbox *o)
 void
 worker_outbox_fini(worker_outbox *o)
 {
-	weft_result *r;
+	weft_qnode *n;
 
-	while ((r = o->head) != NULL) {
-		o->head = r->next;
-		weft_result_free(r);
+	while ((n = weft_queue_pop_head(&o->results)) != NULL) {
+		weft_result_free(WEFT_QUEUE_ENTRY(n, weft_result, node));
 	}
 	free(o->url);
 	free(o->dialed);
@@ -47,15 +46,8 @@ worker_outbox_fini(worker_outbox *o)
 void
 worker_outbox_put(worker_outbox *o, weft_result *r)
 {
-	r->next = NULL;
 	pthread_mutex_lock(&o->lock);
-	if (o->tail != NULL) {
-		o->tail->next = r;
-	} else {
-		o->head = r;
-	}
-	o->tail = r;
-	o->count++;
+	weft_queue_push_tail(&o->results, &r->node);
 	pthread_cond_broadcast(&o->cv);
 	pthread_mutex_unlock(&o->lock);
 }
@@ -82,7 +74,7 @@ worker_outbox_held(worker_outbox *o)
 	uint32_t n;
 
 	pthread_mutex_lock(&o->lock);
-	n = o->count;
+	n = (uint32_t) weft_queue_count(&o->results);
 	pthread_mutex_unlock(&o->lock);
 	return (n);
 }
@@ -91,16 +83,11 @@ worker_outbox_held(worker_outbox *o)
 static void
 outbox_pop(worker_outbox *o, uint32_t n)
 {
-	weft_result *r;
+	weft_qnode *r;
 
 	pthread_mutex_lock(&o->lock);
-	while (n-- > 0 && (r = o->head) != NULL) {
-		o->head = r->next;
-		if (o->head == NULL) {
-			o->tail = NULL;
-		}
-		o->count--;
-		weft_result_free(r);
+	while (n-- > 0 && (r = weft_queue_pop_head(&o->results)) != NULL) {
+		weft_result_free(WEFT_QUEUE_ENTRY(r, weft_result, node));
 	}
 	pthread_mutex_unlock(&o->lock);
 }
@@ -131,19 +118,23 @@ static uint32_t
 outbox_wait(worker_outbox *o, weft_result **batch, uint32_t max,
     char **redial)
 {
-	uint32_t n = 0;
+	uint32_t    n = 0;
+	weft_qnode *r;
 
 	pthread_mutex_lock(&o->lock);
-	while (!o->stopping && (o->head == NULL || o->url == NULL)) {
+	while (!o->stopping &&
+	    (weft_queue_is_empty(&o->results) || o->url == NULL)) {
 		pthread_cond_wait(&o->cv, &o->lock);
 	}
 	if (!o->stopping) {
 		if (o->dialed == NULL || strcmp(o->dialed, o->url) != 0) {
 			*redial = weft_xstrdup(o->url);
 		}
-		for (weft_result *r = o->head; r != NULL && n < max;
-		     r = r->next) {
-			batch[n++] = r;
+		WEFT_QUEUE_FOREACH (r, &o->results) {
+			if (n == max) {
+				break;
+			}
+			batch[n++] = WEFT_QUEUE_ENTRY(r, weft_result, node);
 		}
 	}
 	pthread_mutex_unlock(&o->lock);

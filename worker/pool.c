@@ -23,30 +23,15 @@ worker_pool_init(worker_pool *p)
 void
 worker_pool_fini(worker_pool *p)
 {
-	weft_attempt *att;
+	weft_qnode *n;
 
 	// Only attempts that never ran can be left: stop joined every slot.
-	while ((att = p->qhead) != NULL) {
-		p->qhead = att->next;
-		worker_attempt_free(att);
+	while ((n = weft_queue_pop_head(&p->queued)) != NULL) {
+		worker_attempt_free(WEFT_QUEUE_ENTRY(n, weft_attempt, node));
 	}
 	free(p->threads);
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->lock);
-}
-
-// pool_unlink_running removes att from the running list (lock held).
-static void
-pool_unlink_running(worker_pool *p, weft_attempt *att)
-{
-	for (weft_attempt **pp = &p->running; *pp != NULL;
-	     pp = &(*pp)->next) {
-		if (*pp == att) {
-			*pp = att->next;
-			p->nrunning--;
-			return;
-		}
-	}
 }
 
 // pool_take waits for the oldest queued attempt and moves it to the running
@@ -54,26 +39,18 @@ pool_unlink_running(worker_pool *p, weft_attempt *att)
 static weft_attempt *
 pool_take(worker_pool *p)
 {
-	weft_attempt *att;
+	weft_qnode *n = NULL;
 
 	pthread_mutex_lock(&p->lock);
-	while (!p->stopping && p->qhead == NULL) {
+	while (!p->stopping && weft_queue_is_empty(&p->queued)) {
 		pthread_cond_wait(&p->cv, &p->lock);
 	}
-	if ((att = p->qhead) != NULL && !p->stopping) {
-		p->qhead = att->next;
-		if (p->qhead == NULL) {
-			p->qtail = NULL;
-		}
-		p->nqueued--;
-		att->next  = p->running;
-		p->running = att;
-		p->nrunning++;
-	} else {
-		att = NULL;
+	if (!p->stopping) {
+		n = weft_queue_pop_head(&p->queued);
+		weft_queue_push_head(&p->running, n);
 	}
 	pthread_mutex_unlock(&p->lock);
-	return (att);
+	return (WEFT_QUEUE_ENTRY(n, weft_attempt, node));
 }
 
 // pool_main is one slot: take, run, hand the result to the outbox.
@@ -97,7 +74,7 @@ pool_main(void *arg)
 		// listing our attempts then never misses this one.
 		worker_outbox_put(&w->outbox, r);
 		pthread_mutex_lock(&p->lock);
-		pool_unlink_running(p, att);
+		weft_queue_remove(&p->running, &att->node);
 		pthread_mutex_unlock(&p->lock);
 		worker_attempt_free(att);
 	}
@@ -124,11 +101,12 @@ void
 worker_pool_stop(weft_worker *w)
 {
 	worker_pool *p = &w->pool;
+	weft_qnode  *n;
 
 	pthread_mutex_lock(&p->lock);
 	p->stopping = true;
-	for (weft_attempt *att = p->running; att != NULL; att = att->next) {
-		worker_attempt_abort(att);
+	WEFT_QUEUE_FOREACH (n, &p->running) {
+		worker_attempt_abort(WEFT_QUEUE_ENTRY(n, weft_attempt, node));
 	}
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->lock);
@@ -139,27 +117,24 @@ worker_pool_stop(weft_worker *w)
 }
 
 // pool_find returns the queued or running attempt with this identity
-// (lock held). *link points at its queue link when queued, NULL when
-// running. Returns NULL when unknown.
+// (lock held), and in *on the queue it is on. Returns NULL when unknown.
 static weft_attempt *
 pool_find(worker_pool *p, const char *run, const char *step,
-    uint32_t attempt, weft_attempt ***link)
+    uint32_t attempt, weft_queue **on)
 {
-	weft_attempt **pp;
+	weft_queue *held[] = { &p->queued, &p->running };
+	weft_qnode *n;
 
-	for (pp = &p->qhead; *pp != NULL; pp = &(*pp)->next) {
-		if ((*pp)->attempt == attempt &&
-		    strcmp((*pp)->run_id, run) == 0 &&
-		    strcmp((*pp)->step_id, step) == 0) {
-			*link = pp;
-			return (*pp);
-		}
-	}
-	for (weft_attempt *att = p->running; att != NULL; att = att->next) {
-		if (att->attempt == attempt && strcmp(att->run_id, run) == 0 &&
-		    strcmp(att->step_id, step) == 0) {
-			*link = NULL;
-			return (att);
+	for (size_t i = 0; i < sizeof(held) / sizeof(held[0]); i++) {
+		WEFT_QUEUE_FOREACH (n, held[i]) {
+			weft_attempt *att =
+			    WEFT_QUEUE_ENTRY(n, weft_attempt, node);
+			if (att->attempt == attempt &&
+			    strcmp(att->run_id, run) == 0 &&
+			    strcmp(att->step_id, step) == 0) {
+				*on = held[i];
+				return (att);
+			}
 		}
 	}
 	return (NULL);
@@ -168,28 +143,29 @@ pool_find(worker_pool *p, const char *run, const char *step,
 size_t
 worker_attempt_keys(weft_worker *w, char **keys, size_t max, bool *complete)
 {
-	worker_pool   *p = &w->pool;
-	worker_outbox *o = &w->outbox;
-	size_t         n = 0;
+	worker_pool   *p      = &w->pool;
+	worker_outbox *o      = &w->outbox;
+	weft_queue    *held[] = { &p->queued, &p->running };
+	size_t         n      = 0;
+	weft_qnode    *node;
 	char           key[512];
 
 	*complete = true;
 	// Pool, then outbox: the order pool_main hands a result over in.
 	pthread_mutex_lock(&p->lock);
 	pthread_mutex_lock(&o->lock);
-	for (int list = 0; list < 3; list++) {
-		weft_attempt *att = list == 0 ? p->qhead
-		    : list == 1           ? p->running
-		                          : NULL;
-		for (; att != NULL; att = att->next) {
+	for (size_t i = 0; i < sizeof(held) / sizeof(held[0]); i++) {
+		WEFT_QUEUE_FOREACH (node, held[i]) {
 			if (n == max) {
 				*complete = false;
 				break;
 			}
-			keys[n++] = weft_xstrdup(att->key);
+			keys[n++] = weft_xstrdup(
+			    WEFT_QUEUE_ENTRY(node, weft_attempt, node)->key);
 		}
 	}
-	for (weft_result *r = o->head; r != NULL; r = r->next) {
+	WEFT_QUEUE_FOREACH (node, &o->results) {
+		weft_result *r = WEFT_QUEUE_ENTRY(node, weft_result, node);
 		if (n == max) {
 			*complete = false;
 			break;
@@ -210,7 +186,7 @@ worker_pool_offer(weft_worker *w, const Weft__Assignment *a, char *reason,
 	worker_pool       *p    = &w->pool;
 	const char        *type = a->type ? a->type : "";
 	const worker_step *step = worker_step_find(w, type);
-	weft_attempt     **link;
+	weft_queue        *on;
 	weft_attempt      *att;
 	bool               ok = false;
 
@@ -223,20 +199,16 @@ worker_pool_offer(weft_worker *w, const Weft__Assignment *a, char *reason,
 	if (p->stopping) {
 		snprintf(reason, reasonlen, "worker stopping");
 	} else if (pool_find(p, att->run_id, att->step_id, att->attempt,
-	               &link) != NULL) {
+	               &on) != NULL) {
 		// A re-sent batch: the attempt is ours already; accept again
 		// without running it twice.
 		ok = true;
-	} else if (p->nqueued + p->nrunning >= w->slots + w->queue) {
+	} else if (weft_queue_count(&p->queued) +
+	        weft_queue_count(&p->running) >=
+	    w->slots + w->queue) {
 		snprintf(reason, reasonlen, "no free slot");
 	} else {
-		if (p->qtail != NULL) {
-			p->qtail->next = att;
-		} else {
-			p->qhead = att;
-		}
-		p->qtail = att;
-		p->nqueued++;
+		weft_queue_push_tail(&p->queued, &att->node);
 		pthread_cond_signal(&p->cv);
 		att = NULL;
 		ok  = true;
@@ -249,24 +221,19 @@ worker_pool_offer(weft_worker *w, const Weft__Assignment *a, char *reason,
 bool
 worker_pool_abort(weft_worker *w, const Weft__Abort *ab)
 {
-	worker_pool   *p = &w->pool;
-	weft_attempt **link;
-	weft_attempt  *att;
-	weft_result   *r = NULL;
+	worker_pool  *p = &w->pool;
+	weft_queue   *on;
+	weft_attempt *att;
+	weft_result  *r = NULL;
+	bool          found;
 
 	pthread_mutex_lock(&p->lock);
 	att = pool_find(p, ab->run_id ? ab->run_id : "",
-	    ab->step_id ? ab->step_id : "", ab->attempt, &link);
-	if (att != NULL && link != NULL) {
+	    ab->step_id ? ab->step_id : "", ab->attempt, &on);
+	found = att != NULL;
+	if (att != NULL && on == &p->queued) {
 		// Queued: it never runs; report it like a failed attempt.
-		*link = att->next;
-		if (p->qtail == att) {
-			p->qtail = NULL;
-			for (weft_attempt *q = p->qhead; q != NULL; q = q->next) {
-				p->qtail = q;
-			}
-		}
-		p->nqueued--;
+		weft_queue_remove(&p->queued, &att->node);
 		r = worker_attempt_failed(att, "aborted");
 		worker_attempt_free(att);
 	} else if (att != NULL) {
@@ -276,14 +243,14 @@ worker_pool_abort(weft_worker *w, const Weft__Abort *ab)
 	if (r != NULL) {
 		worker_outbox_put(&w->outbox, r);
 	}
-	return (att != NULL);
+	return (found);
 }
 
 void
 worker_pool_counts(worker_pool *p, uint32_t *queued, uint32_t *running)
 {
 	pthread_mutex_lock(&p->lock);
-	*queued  = p->nqueued;
-	*running = p->nrunning;
+	*queued  = (uint32_t) weft_queue_count(&p->queued);
+	*running = (uint32_t) weft_queue_count(&p->running);
 	pthread_mutex_unlock(&p->lock);
 }

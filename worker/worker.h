@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "err.h"
+#include "queue.h"
 #include "weft.pb-c.h"
 
 #define WEFT_WORKER_DEFAULT_JOIN "tcp://127.0.0.1:7421"
@@ -62,7 +63,7 @@ typedef int (*weft_step_fn)(void *arg, const weft_step_ctx *ctx,
 
 // One finished attempt, as it travels in a StepResult.
 typedef struct weft_result {
-	struct weft_result *next;        // outbox link
+	weft_qnode          node;        // outbox link
 	char               *run_id;
 	char               *step_id;
 	uint32_t            attempt;
@@ -128,7 +129,8 @@ void weft_worker_stats_get(weft_worker *w, weft_worker_stats *st);
 weft_err weft_worker_run_local(
     weft_worker *w, const Weft__Assignment *a, weft_result **out);
 
-// weft_result_free frees r and its strings (NULL is fine; not the chain).
+// weft_result_free frees r and its strings (NULL is fine); r must not be
+// on an outbox.
 void weft_result_free(weft_result *r);
 
 // weft_step_aborted reports whether the attempt was aborted.

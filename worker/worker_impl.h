@@ -11,6 +11,7 @@
 
 #include <nng/nng.h>
 
+#include "queue.h"
 #include "wire.h"
 #include "worker.h"
 
@@ -27,7 +28,7 @@ typedef struct worker_step {
 // One accepted attempt, from acceptance until its result is in the outbox.
 // Being on the pool's queue or running list is its state.
 struct weft_attempt {
-	weft_attempt      *next;       // pool queue or running list link
+	weft_qnode         node;       // pool queue or running list link
 	char              *run_id;     // owned strings
 	char              *step_id;
 	char              *type;
@@ -48,11 +49,8 @@ struct weft_attempt {
 typedef struct worker_pool {
 	pthread_mutex_t lock;     // guards everything below
 	pthread_cond_t  cv;       // work queued or stopping
-	weft_attempt   *qhead;    // oldest first
-	weft_attempt   *qtail;
-	weft_attempt   *running;  // unordered
-	uint32_t        nqueued;
-	uint32_t        nrunning;
+	weft_queue      queued;   // of weft_attempt, oldest first
+	weft_queue      running;  // of weft_attempt, unordered
 	bool            stopping;
 	pthread_t      *threads;
 	uint32_t        nthreads; // threads started (<= slots)
@@ -60,11 +58,10 @@ typedef struct worker_pool {
 
 // The outbox of finished results and the thread that sends them.
 typedef struct worker_outbox {
-	pthread_mutex_t lock;     // guards list, url and stopping
+	pthread_mutex_t lock;     // guards results, url and stopping
 	pthread_cond_t  cv;       // result added, url learned, or stopping
-	weft_result    *head;     // oldest first; the sender pops from here
-	weft_result    *tail;
-	uint32_t        count;
+	weft_queue      results;  // of weft_result, oldest first; the sender
+	                          // pops from here
 	char           *url;      // results URL from the survey; NULL unknown
 	bool            stopping;
 	nng_socket      sock;     // req0; used by the sender thread only

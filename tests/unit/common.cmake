@@ -1,0 +1,5 @@
+# weft_common unit tests: the intrusive queue and the mailbox built on it.
+weft_add_test(queue_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/queue_test.c
+  LIBS weft_common TIMEOUT 60)
+weft_add_test(mailbox_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/mailbox_test.c
+  LIBS weft_common TIMEOUT 60)
