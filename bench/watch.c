@@ -11,18 +11,26 @@
 #include "alloc.h"
 #include "bench.h"
 #include "clock.h"
+#include "event.h"
 
 #include <nng/protocol/pubsub0/sub.h>
 
 #define WATCH_QUIET_MS 1000 // no event for this long: poll the store
 
+// watch_terminal reports whether type ends a run, and *ok whether it
+// ended well.
 static bool
 watch_terminal(const char *type, bool *ok)
 {
-	*ok = strcmp(type, "run_succeeded") == 0;
-	return (*ok || strcmp(type, "run_failed") == 0 ||
-	    strcmp(type, "run_cancelled") == 0 ||
-	    strcmp(type, "run_timed_out") == 0);
+	enum weft_event_type t;
+
+	*ok = false;
+	if (!weft_event_from_name(type, &t) ||
+	    weft_event_scope(t) != WEFT_EV_SCOPE_RUN || !weft_event_terminal(t)) {
+		return (false);
+	}
+	*ok = t == WEFT_EV_RUN_SUCCEEDED;
+	return (true);
 }
 
 // watch_note records a run's end (first sighting wins). Caller holds mx.

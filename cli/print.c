@@ -8,23 +8,31 @@
 #include "alloc.h"
 #include "clock.h"
 #include "cli.h"
+#include "event.h"
 #include "jsonx.h"
 
 bool
 weft_cli_event_terminal(const char *type)
 {
-	return (strcmp(type, "run_succeeded") == 0 ||
-	    strcmp(type, "run_failed") == 0 ||
-	    strcmp(type, "run_cancelled") == 0 ||
-	    strcmp(type, "run_timed_out") == 0);
+	enum weft_event_type t;
+
+	return (weft_event_from_name(type, &t) &&
+	    weft_event_scope(t) == WEFT_EV_SCOPE_RUN && weft_event_terminal(t));
 }
 
 bool
 weft_cli_status_terminal(const char *status)
 {
-	return (strcmp(status, "succeeded") == 0 ||
-	    strcmp(status, "failed") == 0 || strcmp(status, "cancelled") == 0 ||
-	    strcmp(status, "timed_out") == 0);
+	// A run status is final when an event that ends a run sets it.
+	for (unsigned i = 0; i < WEFT_EV_COUNT; i++) {
+		enum weft_event_type t  = (enum weft_event_type) i;
+		const char          *st = weft_event_run_status(t);
+		if (weft_event_terminal(t) && st != NULL &&
+		    strcmp(st, status) == 0) {
+			return (true);
+		}
+	}
+	return (false);
 }
 
 // event_name turns "" into null, so a published event (where protobuf

@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "engine.h"
+#include "server.h"
 #include "log.h"
 #include "store.h"
 
@@ -56,6 +57,16 @@ parse_int(const char *flag, const char *v, int min, int max)
 		exit(2);
 	}
 	return ((int) n);
+}
+
+// coordinator_stop stops in order: the engine's threads first (nothing
+// replies any more), then the sockets and HTTP, then the engine's state.
+static void
+coordinator_stop(weft_engine *e)
+{
+	weft_engine_stop(e);
+	weft_server_close(e);
+	weft_engine_close(e);
 }
 
 // write_ports writes the bound addresses to path as one JSON object, through
@@ -153,15 +164,21 @@ main(int argc, char **argv)
 		weft_log_err("START", "%s", err);
 		return (1);
 	}
-	if (weft_engine_start(e) != 0) {
-		weft_log_err("START", "cannot start the engine threads");
+	if (weft_server_open(e, err, sizeof(err)) != 0) {
+		weft_log_err("START", "%s", err);
+		weft_server_close(e);
 		weft_engine_close(e);
+		return (1);
+	}
+	if (weft_engine_start(e) != 0 || weft_server_start(e) != 0) {
+		weft_log_err("START", "cannot start the engine threads");
+		coordinator_stop(e);
 		return (1);
 	}
 	if (ports_file != NULL && write_ports(e, ports_file) != 0) {
 		weft_log_err("START", "cannot write --ports-file %s: %s",
 		    ports_file, strerror(errno));
-		weft_engine_close(e);
+		coordinator_stop(e);
 		return (1);
 	}
 	char db[256];
@@ -175,6 +192,6 @@ main(int argc, char **argv)
 		pause();
 	}
 	weft_log_notice("STOP", "signal received, shutting down");
-	weft_engine_close(e);
+	coordinator_stop(e);
 	return (0);
 }

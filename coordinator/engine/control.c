@@ -16,20 +16,16 @@
 
 // ---- definitions ----
 
-// def_entry_add caches def. is_latest says it is the highest version the
+// control_def_add caches def. is_latest says it is the highest version the
 // store has: only then does it answer lookups by name alone (a version
 // loaded by number may be an old one).
 static def_entry *
-def_entry_add(weft_engine *e, weft_def *def, bool is_latest)
+control_def_add(weft_engine *e, weft_def *def, bool is_latest)
 {
 	def_entry *d = weft_xalloc(sizeof(*d));
 	char       key[256];
 
 	d->def = def;
-	weft_map_init(&d->index);
-	for (size_t i = 0; i < def->nsteps; i++) {
-		weft_map_put(&d->index, def->steps[i].id, (void *) (uintptr_t) (i + 1));
-	}
 	snprintf(key, sizeof(key), "%s@%" PRId64, def->name, def->version);
 	weft_map_put(&e->defs, key, d);
 	if (is_latest) {
@@ -39,7 +35,7 @@ def_entry_add(weft_engine *e, weft_def *def, bool is_latest)
 }
 
 static def_entry *
-def_from_text(weft_engine *e, const char *text, bool is_latest, char *err,
+control_def_parse(weft_engine *e, const char *text, bool is_latest, char *err,
     size_t errlen)
 {
 	weft_def *def;
@@ -47,7 +43,7 @@ def_from_text(weft_engine *e, const char *text, bool is_latest, char *err,
 	if (weft_def_parse(&def, text, strlen(text), err, errlen) != WEFT_OK) {
 		return (NULL);
 	}
-	return (def_entry_add(e, def, is_latest));
+	return (control_def_add(e, def, is_latest));
 }
 
 def_entry *
@@ -79,7 +75,7 @@ control_def_lookup(weft_engine *e, const char *name, int64_t version,
 		// That version was cached by number: it is the latest too.
 		weft_map_put(&e->latest, name, d);
 	} else {
-		d = def_from_text(e, body, version == 0, err, errlen);
+		d = control_def_parse(e, body, version == 0, err, errlen);
 	}
 	free(body);
 	return (d);
@@ -87,7 +83,7 @@ control_def_lookup(weft_engine *e, const char *name, int64_t version,
 
 // def_same compares two definition documents, ignoring "version".
 static bool
-def_same(json_t *a, json_t *b)
+control_def_same(json_t *a, json_t *b)
 {
 	json_t *x = json_deep_copy(a), *y = json_deep_copy(b);
 	bool    same;
@@ -117,7 +113,7 @@ control_define(weft_engine *e, const char *text, char *err, size_t errlen)
 	}
 	old = control_def_lookup(e, def->name,
 	    explicit_version ? def->version : 0, err, errlen);
-	if (old != NULL && def_same(old->def->json, def->json)) {
+	if (old != NULL && control_def_same(old->def->json, def->json)) {
 		weft_def_free(def);
 		return (old);
 	}
@@ -138,16 +134,16 @@ control_define(weft_engine *e, const char *text, char *err, size_t errlen)
 		char e2[64];
 		old = control_def_lookup(e, def->name, 0, e2, sizeof(e2));
 	}
-	weft_out_event_add(&e->out, "definition_registered", NULL, -1, 0,
+	weft_out_event_add(&e->out, WEFT_EV_DEFINITION_REGISTERED, NULL, -1, 0,
 	    e->node,
 	    json_pack("{s:s, s:I, s:O}", "name", def->name, "version",
 	        (json_int_t) def->version, "definition", def->json));
-	return (def_entry_add(e, def, old == NULL ||
+	return (control_def_add(e, def, old == NULL ||
 	    old->def->version < def->version));
 }
 
 static json_t *
-def_summary(const def_entry *d)
+control_def_summary(const def_entry *d)
 {
 	return (json_pack("{s:s, s:I, s:I}", "name", d->def->name, "version",
 	    (json_int_t) d->def->version, "steps", (json_int_t) d->def->nsteps));
@@ -156,7 +152,7 @@ def_summary(const def_entry *d)
 // ---- runs ----
 
 static json_t *
-parse_object_arg(const char *text, const char *what, char *err, size_t errlen)
+control_object_arg(const char *text, const char *what, char *err, size_t errlen)
 {
 	json_error_t je;
 	json_t      *v;
@@ -190,9 +186,9 @@ control_run(weft_engine *e, engine_mail *m, int64_t now)
 		d = NULL;
 	}
 	if (d == NULL ||
-	    (input = parse_object_arg(rq->input_json, "input", err,
+	    (input = control_object_arg(rq->input_json, "input", err,
 	         sizeof(err))) == NULL ||
-	    (given = parse_object_arg(rq->params_json, "params", err,
+	    (given = control_object_arg(rq->params_json, "params", err,
 	         sizeof(err))) == NULL ||
 	    weft_def_bind_params(d->def, given, &params, err, sizeof(err)) !=
 	        WEFT_OK) {
@@ -205,10 +201,8 @@ control_run(weft_engine *e, engine_mail *m, int64_t now)
 	json_decref(given);
 	weft_id_new(id);
 	r = weft_run_alloc(id, d->def, input, params, now, &e->out);
-	engine_run_add(e, r, d);
-	size_t before = e->out.neffects;
+	engine_run_add(e, r);
 	weft_run_start(r, now, &e->out);
-	engine_apply_internal(e, before);
 	weft_log_info("RUN-START", "run=%s definition=%s version=%" PRId64, id,
 	    d->def->name, d->def->version);
 	engine_reply_now(e, m->to, 0, NULL,
@@ -253,7 +247,7 @@ control_restore_run(weft_engine *e, json_t *jr)
 	weft_out    scratch;
 	weft_run   *r;
 	json_t     *js;
-	size_t      k, before;
+	size_t      k;
 
 	if (d == NULL) {
 		weft_log_err("RECOVER", "run=%s: %s", id, err);
@@ -267,7 +261,7 @@ control_restore_run(weft_engine *e, json_t *jr)
 	r->seq = (uint64_t) json_integer_value(json_object_get(jr, "last_seq"));
 	weft_run_state_parse(
 	    json_string_value(json_object_get(jr, "status")), &r->state);
-	engine_run_add(e, r, d);
+	engine_run_add(e, r);
 	// Steps first, then map items: an item's list comes from its step's
 	// dependencies, which must be back by then.
 	for (int pass = 0; pass < 2; pass++) {
@@ -275,13 +269,11 @@ control_restore_run(weft_engine *e, json_t *jr)
 			control_restore_unit(e, r, js, pass == 1);
 		}
 	}
-	before = e->out.neffects;
 	if (r->state == WEFT_RUN_QUEUED) {
-		weft_run_start(r, weft_clock_wall_ms(), &e->out);
+		weft_run_start(r, e->clock.wall_ms(e->clock.arg), &e->out);
 	} else {
 		weft_run_restore_done(r, &e->out);
 	}
-	engine_apply_internal(e, before);
 }
 
 static void
@@ -290,7 +282,6 @@ control_lifecycle(weft_engine *e, engine_mail *m)
 	Weft__LifecycleRequest *rq = m->env->control->lifecycle;
 	weft_run               *r  = engine_run(e, rq->run_id);
 	weft_err                rv = WEFT_EINVAL;
-	size_t                  before = e->out.neffects;
 	json_t                 *jr;
 	static const char *const actions[] = { "cancel", "pause", "resume",
 		"retry" };
@@ -319,10 +310,7 @@ control_lifecycle(weft_engine *e, engine_mail *m)
 		r = engine_run(e, rq->run_id);
 		if (r != NULL) {
 			uint64_t seq = 0;
-			const char *p = rq->run_id;
-			e->store->ops->query(e->store,
-			    "SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = ?",
-			    &p, 1, weft_store_u64_row, &seq);
+			weft_store_run_last_seq(e->store, rq->run_id, &seq);
 			r->seq = seq;
 		}
 	}
@@ -347,9 +335,8 @@ control_lifecycle(weft_engine *e, engine_mail *m)
 	} else if (strcmp(rq->action, "resume") == 0) {
 		rv = weft_run_resume(r, &e->out);
 	} else if (strcmp(rq->action, "retry") == 0) {
-		rv = weft_run_retry(r, weft_clock_wall_ms(), &e->out);
+		rv = weft_run_retry(r, e->now_ms, &e->out);
 	}
-	engine_apply_internal(e, before);
 	if (rv != WEFT_OK && weft_run_terminal(r->state)) {
 		engine_run_forget(e, r); // loaded for the retry only
 	}
@@ -406,7 +393,7 @@ control_handle(weft_engine *e, engine_mail *m, int64_t now)
 	case WEFT__CONTROL_REQUEST__REQ_DEFINE:
 		d = control_define(e, rq->define->definition_json, err, sizeof(err));
 		engine_reply_now(e, m->to, d ? 0 : WEFT_EDEF, err,
-		    d ? def_summary(d) : NULL);
+		    d ? control_def_summary(d) : NULL);
 		break;
 	case WEFT__CONTROL_REQUEST__REQ_RUN:
 		control_run(e, m, now);
@@ -427,13 +414,13 @@ control_handle(weft_engine *e, engine_mail *m, int64_t now)
 // ---- the query thread ----
 
 static const char *
-opt(const char *s)
+control_opt(const char *s)
 {
 	return (s != NULL && s[0] != '\0' ? s : NULL);
 }
 
 static nng_msg *
-query_answer(weft_engine *e, Weft__ControlRequest *rq)
+control_query_answer(weft_engine *e, Weft__ControlRequest *rq)
 {
 	json_t  *body = NULL;
 	weft_err rv   = WEFT_EINVAL;
@@ -442,8 +429,8 @@ query_answer(weft_engine *e, Weft__ControlRequest *rq)
 	if (rq->req_case == WEFT__CONTROL_REQUEST__REQ_STATUS) {
 		rv = weft_store_get_run(e->qstore, rq->status->run_id, &body);
 	} else if (rq->req_case == WEFT__CONTROL_REQUEST__REQ_RUNS) {
-		weft_runs_filter f = { opt(rq->runs->status),
-			opt(rq->runs->definition), opt(rq->runs->before),
+		weft_runs_filter f = { control_opt(rq->runs->status),
+			control_opt(rq->runs->definition), control_opt(rq->runs->before),
 			rq->runs->limit, (int64_t) rq->runs->since_ms,
 			(int64_t) rq->runs->until_ms };
 		rv = weft_store_list_runs(e->qstore, &f, &body);
@@ -454,9 +441,9 @@ query_answer(weft_engine *e, Weft__ControlRequest *rq)
 		rv = weft_store_list_definitions(e->qstore, &body);
 	} else if (rq->req_case == WEFT__CONTROL_REQUEST__REQ_EVENTS) {
 		Weft__EventsRequest *q = rq->events;
-		weft_events_filter   f = { .run_id = opt(q->run_id),
-			  .step_id = opt(q->step_id), .node = opt(q->node),
-			  .text = opt(q->text), .types = (const char **) q->types,
+		weft_events_filter   f = { .run_id = control_opt(q->run_id),
+			  .step_id = control_opt(q->step_id), .node = control_opt(q->node),
+			  .text = control_opt(q->text), .types = (const char **) q->types,
 			  .ntypes = q->n_types, .after = q->after,
 			  .since_ms = (int64_t) q->since_ms,
 			  .until_ms = (int64_t) q->until_ms, .limit = q->limit };
@@ -486,11 +473,12 @@ control_query_main(void *arg)
 			engine_mail *m = (engine_mail *) mail;
 			mail           = mail->next;
 			if (m->kind == MAIL_METRICS) {
-				http_metrics_answer(m->to.http, http_metrics_text(e));
+				e->io.metrics(e->io.arg, m->to);
 				free(m);
 				continue;
 			}
-			reply_send(m->to, query_answer(e, m->env->control));
+			e->io.reply(e->io.arg, m->to,
+			    control_query_answer(e, m->env->control));
 			weft_wire_free(m->env);
 			free(m);
 		}

@@ -27,8 +27,7 @@ engine_run(weft_engine *e, const char *id)
 long
 engine_step_index(const weft_run *r, const char *step_id)
 {
-	uintptr_t v = (uintptr_t) weft_map_get(r->index, step_id);
-	return (v == 0 ? -1 : (long) v - 1);
+	return (weft_def_find(r->def, step_id));
 }
 
 static long
@@ -44,9 +43,8 @@ engine_unit(const weft_run *r, const char *name, weft_ref *out)
 }
 
 void
-engine_run_add(weft_engine *e, weft_run *r, def_entry *d)
+engine_run_add(weft_engine *e, weft_run *r)
 {
-	r->index = &d->index;
 	weft_map_put(&e->runs, r->id, r);
 }
 
@@ -77,14 +75,21 @@ static void
 engine_reap_now(weft_engine *e)
 {
 	for (size_t k = 0; k < e->nreap; k++) {
-		weft_map_del(&e->runs, e->reap[k]->id);
-		weft_run_free(e->reap[k]);
+		weft_run *r = e->reap[k];
+		if (r->refs > 0) {
+			// Taken again since (an effect applied after it was
+			// marked): its last release marks it again.
+			r->reaping = false;
+			continue;
+		}
+		weft_map_del(&e->runs, r->id);
+		weft_run_free(r);
 	}
 	e->nreap = 0;
 }
 
 void
-run_slot_rele(weft_engine *e, weft_run *r)
+engine_run_rele(weft_engine *e, weft_run *r)
 {
 	WEFT_ASSERT(r->refs > 0);
 	r->refs--;
@@ -225,14 +230,16 @@ engine_handle(weft_engine *e, engine_mail *m, int64_t now)
 
 // ---- effects that stay inside the engine ----
 
-// engine_apply_internal turns effects into queue entries and timers. These
-// change only the engine's own scheduling state, invisible outside, so
-// they may happen before the commit.
-void
-engine_apply_internal(weft_engine *e, size_t from)
+// engine_apply turns the effects not applied yet into queue entries and
+// timers, and moves the applied cursor past them: each effect takes hold
+// exactly once. These change only the engine's own scheduling state,
+// invisible outside, so they may happen before the commit; the others
+// (ABORT, RUN_ENDED) wait for it (engine_release).
+static void
+engine_apply(weft_engine *e)
 {
-	for (size_t k = from; k < e->out.neffects; k++) {
-		weft_effect *f = &e->out.effects[k];
+	for (; e->applied < e->out.neffects; e->applied++) {
+		weft_effect *f = &e->out.effects[e->applied];
 		weft_ref     u = { f->step, f->item };
 		switch (f->kind) {
 		case WEFT_EFFECT_ENQUEUE:
@@ -338,9 +345,9 @@ engine_commit(weft_engine *e, weft_event *evs, size_t n)
 static void
 engine_release(weft_engine *e, weft_event *evs, size_t n)
 {
-	net_publish(e, evs, n);
+	e->io.publish(e->io.arg, evs, n);
 	for (size_t k = 0; k < e->nheld; k++) {
-		reply_send(e->held[k].to, e->held[k].msg);
+		e->io.reply(e->io.arg, e->held[k].to, e->held[k].msg);
 	}
 	e->nheld = 0;
 	sched_send_batches(e);
@@ -371,36 +378,73 @@ engine_deferrable(weft_engine *e)
 		return (false);
 	}
 	for (size_t k = 0; k < e->out.nevents; k++) {
-		if (strcmp(e->out.events[k].type, "step_started") != 0) {
+		if (e->out.events[k].type != WEFT_EV_STEP_STARTED) {
 			return (false);
 		}
 	}
 	return (true);
 }
 
+// engine_take feeds one input to the engine: the handler only calls the
+// pure run model, which appends events and effects to e->out; then the
+// internal effects take hold. The one place effects are applied.
 static void
+engine_take(weft_engine *e, void (*handler)(weft_engine *, void *, int64_t),
+    void *arg, int64_t now)
+{
+	handler(e, arg, now);
+	engine_apply(e);
+}
+
+static void
+engine_on_mail(weft_engine *e, void *arg, int64_t now)
+{
+	engine_handle(e, arg, now);
+}
+
+static void
+engine_on_timers(weft_engine *e, void *arg, int64_t now)
+{
+	(void) arg;
+	sched_fire_timers(e, now, e->now_mono);
+}
+
+static void
+engine_on_dispatch(weft_engine *e, void *arg, int64_t now)
+{
+	(void) arg;
+	sched_dispatch(e, now);
+}
+
+void
 engine_iteration(weft_engine *e, weft_mail *mail)
 {
-	int64_t     now = weft_clock_wall_ms();
+	int64_t     now = e->clock.wall_ms(e->clock.arg);
 	weft_event *evs;
 	char      **texts;
 	size_t      n;
+
+	e->now_ms   = now;
+	e->now_mono = e->clock.mono_ms(e->clock.arg);
 
 	// e->out may already hold output made outside an iteration (by
 	// recovery); it is committed with this batch.
 	while (mail != NULL) {
 		engine_mail *m = (engine_mail *) mail;
 		mail           = mail->next;
-		size_t before  = e->out.neffects;
-		engine_handle(e, m, now);
-		engine_apply_internal(e, before);
+		engine_take(e, engine_on_mail, m, now);
 	}
-	size_t before = e->out.neffects;
-	sched_fire_timers(e, now);
-	engine_apply_internal(e, before);
-	before = e->out.neffects;
-	sched_dispatch(e, now);
-	engine_apply_internal(e, before);
+	engine_take(e, engine_on_timers, NULL, now);
+	// Dispatching can make more work ready (a step whose input cannot be
+	// built fails, and what follows it is skipped or runs): again until
+	// nothing new comes of it.
+	for (;;) {
+		size_t before = e->out.neffects;
+		engine_take(e, engine_on_dispatch, NULL, now);
+		if (e->out.neffects == before) {
+			break;
+		}
+	}
 	n = e->out.nevents;
 	if (n == 0 && e->nheld == 0) {
 		sched_send_batches(e);
@@ -418,7 +462,7 @@ engine_iteration(weft_engine *e, weft_mail *mail)
 		// Not written: nothing of it may leave. Drop the replies.
 		for (size_t k = 0; k < e->nheld; k++) {
 			nng_msg_free(e->held[k].msg);
-			reply_drop(e->held[k].to);
+			e->io.drop(e->io.arg, e->held[k].to);
 		}
 		e->nheld = 0;
 	} else {
@@ -430,20 +474,27 @@ engine_iteration(weft_engine *e, weft_mail *mail)
 	free(texts);
 	free(evs);
 	weft_out_reset(&e->out);
+	e->applied = 0;
 	engine_reap_now(e);
 }
 
 static void *
 engine_main(void *arg)
 {
-	weft_engine *e = arg;
+	weft_engine *e     = arg;
+	bool         first = true;
 
 	while (!atomic_load(&e->stopping)) {
-		int64_t    next = sched_next_timer(e);
+		int64_t    next = sched_next_timer(e); // monotonic
 		int64_t    wait = 1000;
 		weft_mail *mail;
-		if (next > 0) {
-			wait = next - weft_clock_wall_ms();
+		if (first) {
+			// Recovery's output (restored steps ready again, timers)
+			// takes hold now, not at the first message.
+			wait  = 0;
+			first = false;
+		} else if (next > 0) {
+			wait = next - e->clock.mono_ms(e->clock.arg);
 			wait = wait < 0 ? 0 : (wait > 1000 ? 1000 : wait);
 		}
 		if (e->deferred && wait > ENGINE_DEFER_MS) {
@@ -498,6 +549,122 @@ engine_cfg_copy(weft_engine *e, const weft_engine_cfg *cfg)
 	snprintf(e->node, sizeof(e->node), "%s", cfg->name ? cfg->name : "coordinator");
 }
 
+// ---- lifecycle ----
+
+// Until io/ registers itself (and in tools that open an engine without
+// a network): replies and events go nowhere, nothing is dispatched.
+static void
+no_publish(void *arg, const weft_event *evs, size_t n)
+{
+	(void) arg;
+	(void) evs;
+	(void) n;
+}
+
+static void
+no_reply(void *arg, reply_to to, nng_msg *msg)
+{
+	(void) arg;
+	(void) to;
+	nng_msg_free(msg);
+}
+
+static void
+no_drop(void *arg, reply_to to)
+{
+	(void) arg;
+	(void) to;
+}
+
+static weft_err
+no_dial(void *arg, weft_peer *p, const char *url)
+{
+	(void) arg;
+	(void) p;
+	(void) url;
+	return (WEFT_EUNAVAIL);
+}
+
+static void
+no_peer_close(void *arg, weft_peer *p)
+{
+	(void) arg;
+	(void) p;
+}
+
+void
+engine_assign_op_free(assign_op *op)
+{
+	if (op->reply != NULL) {
+		nng_msg_free(op->reply);
+	}
+	atomic_fetch_sub(&op->eng->ops_live, 1);
+	free(op->items);
+	free(op);
+}
+
+static void
+no_assign_free(void *arg, assign_op *op)
+{
+	(void) arg;
+	engine_assign_op_free(op);
+}
+
+static void
+no_assign(void *arg, assign_op *op, nng_msg *batch)
+{
+	(void) arg;
+	nng_msg_free(batch);
+	// The exchange fails at once: its steps go back to ready.
+	op->result     = NNG_ECLOSED;
+	engine_mail *m = weft_xalloc(sizeof(*m));
+	m->kind        = MAIL_ASSIGN;
+	m->op          = op;
+	weft_mailbox_post(&op->eng->mailbox, &m->node);
+}
+
+static const weft_io engine_no_io = {
+	.publish     = no_publish,
+	.reply       = no_reply,
+	.drop        = no_drop,
+	.metrics     = no_drop,
+	.peer_dial   = no_dial,
+	.peer_close  = no_peer_close,
+	.assign      = no_assign,
+	.assign_free = no_assign_free,
+};
+
+static int64_t
+system_wall_ms(void *arg)
+{
+	(void) arg;
+	return (weft_clock_wall_ms());
+}
+
+static int64_t
+system_mono_ms(void *arg)
+{
+	(void) arg;
+	return (weft_clock_mono_ms());
+}
+
+static const weft_engine_clock engine_system_clock = {
+	.wall_ms = system_wall_ms,
+	.mono_ms = system_mono_ms,
+};
+
+void
+weft_engine_set_clock(weft_engine *e, const weft_engine_clock *c)
+{
+	e->clock = *c;
+}
+
+void
+weft_engine_set_io(weft_engine *e, const weft_io *io)
+{
+	e->io = *io;
+}
+
 weft_err
 weft_engine_open(weft_engine **out, const weft_engine_cfg *cfg, char *err,
     size_t errlen)
@@ -506,11 +673,17 @@ weft_engine_open(weft_engine **out, const weft_engine_cfg *cfg, char *err,
 	weft_err     rv;
 
 	engine_cfg_copy(e, cfg);
+	e->io    = engine_no_io;
+	e->clock = engine_system_clock;
 	weft_metrics_init(&e->metrics);
 	weft_wire_init(&e->wire, e->node);
 	weft_mailbox_init(&e->mailbox);
 	weft_mailbox_init(&e->qmailbox);
 	pthread_mutex_init(&e->members_lock, NULL);
+	pthread_mutex_init(&e->survey_lock, NULL);
+	weft_clock_cond_init(&e->survey_cv);
+	pthread_mutex_init(&e->ops_lock, NULL);
+	weft_clock_cond_init(&e->ops_cv);
 	e->members = json_array();
 	weft_map_init(&e->runs);
 	weft_map_init(&e->defs);
@@ -524,9 +697,7 @@ weft_engine_open(weft_engine **out, const weft_engine_cfg *cfg, char *err,
 	         errlen)) != WEFT_OK ||
 	    (rv = weft_store_open(&e->qstore, cfg->db_url, NULL, true, err,
 	         errlen)) != WEFT_OK ||
-	    (rv = engine_recover(e, err, errlen)) != WEFT_OK ||
-	    (rv = net_open(e, err, errlen)) != WEFT_OK ||
-	    (rv = http_open(e, err, errlen)) != WEFT_OK) {
+	    (rv = engine_recover(e, err, errlen)) != WEFT_OK) {
 		weft_engine_close(e);
 		return (rv);
 	}
@@ -557,7 +728,7 @@ weft_engine_start(weft_engine *e)
 		return (WEFT_EUNAVAIL);
 	}
 	e->started = true;
-	return (net_start(e));
+	return (WEFT_OK);
 }
 
 void
@@ -573,12 +744,11 @@ weft_engine_stop(weft_engine *e)
 	weft_mailbox_close(&e->qmailbox);
 	pthread_join(e->thread, NULL);
 	pthread_join(e->qthread, NULL);
-	net_close(e);
 	e->started = false;
 }
 
 static void
-engine_free_mail(weft_mailbox *mb)
+engine_free_mail(weft_engine *e, weft_mailbox *mb)
 {
 	weft_mail *m = weft_mailbox_drain(mb, 0);
 	while (m != NULL) {
@@ -586,11 +756,17 @@ engine_free_mail(weft_mailbox *mb)
 		m               = m->next;
 		weft_wire_free(em->env);
 		if (em->op != NULL) {
-			net_assign_free(em->op);
+			e->io.assign_free(e->io.arg, em->op);
 		}
-		reply_drop(em->to);
+		e->io.drop(e->io.arg, em->to);
 		free(em);
 	}
+}
+
+void
+engine_drop_mail(weft_engine *e)
+{
+	engine_free_mail(e, &e->mailbox);
 }
 
 void
@@ -603,22 +779,11 @@ weft_engine_close(weft_engine *e)
 		return;
 	}
 	weft_engine_stop(e);
-	net_close(e);
-	// Stopping the server cancels HTTP calls still waiting; the mail
-	// that carries them is dropped below.
-	http_close(e);
-	// Closing the dispatch sockets ends every assign op; each posts its
-	// mail from an nng thread, so wait for the last before freeing.
-	sched_close_peers(e);
-	for (int i = 0; i < 500 && atomic_load(&e->ops_live) > 0; i++) {
-		engine_free_mail(&e->mailbox);
-		weft_clock_sleep_ms(10);
-	}
-	engine_free_mail(&e->mailbox);
-	engine_free_mail(&e->qmailbox);
+	engine_free_mail(e, &e->mailbox);
+	engine_free_mail(e, &e->qmailbox);
 	for (size_t k2 = 0; k2 < e->nheld; k2++) {
 		nng_msg_free(e->held[k2].msg);
-		reply_drop(e->held[k2].to);
+		e->io.drop(e->io.arg, e->held[k2].to);
 	}
 	free(e->held);
 	free(e->reap);
@@ -629,7 +794,6 @@ weft_engine_close(weft_engine *e)
 	weft_map_fini(&e->runs);
 	for (size_t i = 0; weft_map_each(&e->defs, &i, &k, &v);) {
 		def_entry *d = v;
-		weft_map_fini(&d->index);
 		weft_def_free(d->def);
 		free(d);
 	}
@@ -640,6 +804,10 @@ weft_engine_close(weft_engine *e)
 	weft_store_close(e->qstore);
 	json_decref(e->members);
 	pthread_mutex_destroy(&e->members_lock);
+	pthread_mutex_destroy(&e->survey_lock);
+	pthread_cond_destroy(&e->survey_cv);
+	pthread_mutex_destroy(&e->ops_lock);
+	pthread_cond_destroy(&e->ops_cv);
 	weft_mailbox_fini(&e->mailbox);
 	weft_mailbox_fini(&e->qmailbox);
 	free(e);

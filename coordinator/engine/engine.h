@@ -5,6 +5,7 @@
 #define WEFT_ENGINE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "err.h"
 
@@ -23,6 +24,18 @@ typedef struct weft_engine_cfg {
 
 typedef struct weft_engine weft_engine;
 
+// The engine's clock: wall time stamps events and is the run model's
+// "now"; monotonic time orders and fires timers, so a wall clock stepped
+// by NTP fires nothing early or late. Tests set a fake one.
+typedef struct weft_engine_clock {
+	void   *arg;
+	int64_t (*wall_ms)(void *arg);
+	int64_t (*mono_ms)(void *arg);
+} weft_engine_clock;
+
+// weft_engine_set_clock replaces the system clock (before start).
+void weft_engine_set_clock(weft_engine *e, const weft_engine_clock *c);
+
 // The addresses an open engine is bound to: the configured ones, with the
 // port the kernel chose wherever port 0 was asked for. Valid until close.
 typedef struct weft_engine_addrs {
@@ -34,7 +47,8 @@ typedef struct weft_engine_addrs {
 } weft_engine_addrs;
 
 // weft_engine_open opens the store (running migrations and recovering
-// unfinished runs) and binds every socket. cfg is copied. On failure err
+// unfinished runs). cfg is copied; the strings it points to are
+// borrowed and must outlive the engine. On failure err
 // (errlen bytes) says what and where.
 weft_err weft_engine_open(weft_engine **out, const weft_engine_cfg *cfg,
     char *err, size_t errlen);

@@ -1,6 +1,7 @@
-// engine_int: the coordinator's internals shared by engine.c (the loop),
-// net.c (sockets and their callbacks), sched.c (workers, ready queues,
-// timers) and control.c (control requests). Not a public API.
+// engine_int: the engine's internals shared by engine.c (the loop),
+// sched.c (workers, ready queues, timers) and control.c (control
+// requests); io/ reads them too (it sits above the engine). Not a public
+// API. The engine reaches io only through e->io (io.h).
 #ifndef WEFT_ENGINE_INT_H
 #define WEFT_ENGINE_INT_H
 
@@ -13,6 +14,7 @@
 
 #include "def.h"
 #include "engine.h"
+#include "io.h"
 #include "mailbox.h"
 #include "map.h"
 #include "metrics.h"
@@ -22,59 +24,12 @@
 
 typedef struct weft_engine weft_engine;
 
-// ---- net: reply actors on rep0 sockets ----
-
-enum rep_kind { REP_CONTROL, REP_RESULTS };
-
-// One rep0 context: receive a request, hand it on, send the reply later
-// (from whichever thread answers), receive again.
-typedef struct rep_actor {
-	weft_engine  *eng;
-	enum rep_kind kind;
-	nng_ctx       ctx;
-	nng_aio      *aio;
-	bool          sending; // the aio is sending a reply
-} rep_actor;
-
-// rep_reply sends msg (taken) as the answer to the actor's request. Any
-// thread. Failure frees the message; the actor receives again either way.
-void net_rep_reply(rep_actor *a, nng_msg *msg);
-
-// An HTTP request waiting for its answer (http.c).
-typedef struct http_call http_call;
-
-// Where the answer to a control request goes: a rep0 context, or an HTTP
-// request that was translated into the control request.
-typedef struct reply_to {
-	rep_actor *actor;
-	http_call *http;
-} reply_to;
-
-// reply_send delivers a packed ControlReply or ResultAck (taken). Any
-// thread.
-void reply_send(reply_to to, nng_msg *msg);
-
-// http_answer answers an HTTP call with a packed ControlReply (taken):
-// the reply's code picks the status, its body becomes the response body.
-void http_answer(http_call *h, nng_msg *msg);
-
-// reply_drop abandons a reply target at shutdown (an HTTP call gets 503).
-void reply_drop(reply_to to);
-
-weft_err http_open(weft_engine *e, char *err, size_t errlen);
-void     http_close(weft_engine *e);
-void     http_drop(http_call *h);
-char    *http_metrics_text(weft_engine *e);
-void     http_metrics_answer(http_call *h, char *text);
-
 // A batch of assignments in flight to one worker.
 typedef struct assign_item {
 	char     run_id[WEFT_ID_LEN + 1];
 	weft_ref unit;
 	uint32_t attempt;
 } assign_item;
-
-typedef struct weft_peer weft_peer;
 
 typedef struct assign_op {
 	weft_engine *eng;
@@ -97,28 +52,6 @@ struct weft_peer {
 	bool       open;
 	int        inflight_ops; // assign ops not yet answered (engine thread)
 };
-
-weft_err net_peer_dial(weft_engine *e, weft_peer *p, const char *url);
-void     net_peer_close(weft_peer *p);
-
-// net_assign_send sends batch (taken) on op (taken); the reply arrives as
-// MAIL_ASSIGN. Engine thread.
-void net_assign_send(weft_engine *e, assign_op *op, nng_msg *batch);
-
-// net_assign_free releases an op after the engine has read it.
-void net_assign_free(assign_op *op);
-
-weft_err net_open(weft_engine *e, char *err, size_t errlen);
-weft_err net_start(weft_engine *e); // threads and first receives
-void     net_close(weft_engine *e);
-
-// net_route_control hands a decoded control request (env taken) to the
-// thread that answers it. Any thread.
-void net_route_control(weft_engine *e, Weft__Envelope *env, reply_to to);
-
-// net_publish publishes the batch's events in id order (engine thread,
-// after the commit), several per message where they share a topic.
-void net_publish(weft_engine *e, const weft_event *evs, size_t n);
 
 // ---- mail ----
 
@@ -188,7 +121,8 @@ typedef struct ready_queue {
 enum timer_kind { TIMER_RETRY, TIMER_STEP_TIMEOUT, TIMER_RUN_TIMEOUT };
 
 typedef struct timer_ent {
-	int64_t         at_ms; // wall
+	int64_t         due;   // monotonic ms: the heap's order
+	int64_t         at_ms; // wall ms, as the run model asked
 	enum timer_kind kind;
 	weft_run       *run;   // referenced
 	weft_ref        unit;  // step -1 for the run's own timer
@@ -197,10 +131,10 @@ typedef struct timer_ent {
 
 // ---- the engine ----
 
-// A compiled definition and its step-id index.
+// A compiled definition in the engine's cache (its step index is the
+// definition's own: weft_def_find).
 typedef struct def_entry {
 	weft_def *def;
-	weft_map  index; // step id -> (void *)(index + 1)
 } def_entry;
 
 // A reply held until the batch that caused it is committed.
@@ -230,6 +164,12 @@ struct weft_engine {
 	int          nactors;
 	pthread_t    survey_thread;
 	bool         survey_started;
+	pthread_mutex_t survey_lock; // survey_stop, and the wait between rounds
+	pthread_cond_t  survey_cv;
+	bool            survey_stop;
+	pthread_mutex_t ops_lock;    // assign exchanges whose end has not
+	pthread_cond_t  ops_cv;      // been posted yet (io/net.c)
+	int64_t         ops_pending;
 	bool         net_open;
 	char         control_url[256]; // as bound (port 0 = the kernel's)
 	char         cluster_url[256];
@@ -249,7 +189,12 @@ struct weft_engine {
 	size_t       ntimers, captimers;
 	uint64_t     next_event_id;
 	uint64_t     round;     // last survey round closed
+	weft_io      io;        // the network, registered by io/
+	weft_engine_clock clock; // wall for events, monotonic for timers
+	int64_t      now_ms;    // the iteration's clock readings: wall,
+	int64_t      now_mono;  // and monotonic
 	weft_out     out;
+	size_t       applied;   // effects of out already applied (engine_apply)
 	held_reply  *held;
 	size_t       nheld, capheld;
 	weft_run   **reap;      // ended runs to free at the iteration's end
@@ -271,7 +216,18 @@ struct weft_engine {
 };
 
 // engine.c
-void  engine_apply_internal(weft_engine *e, size_t from);
+// weft_engine_set_io registers the network (io/ does, or a test's fake).
+void weft_engine_set_io(weft_engine *e, const weft_io *io);
+// engine_iteration is one turn of the engine thread's loop: take the
+// mail (a list, or NULL), fire due timers, dispatch, commit, release.
+// The engine tests call it directly, on their own clock.
+void engine_iteration(weft_engine *e, weft_mail *mail);
+// engine_assign_op_free frees an assign op's engine side (its items, the
+// reply); io frees its own parts (context, aio) first.
+void engine_assign_op_free(assign_op *op);
+// engine_drop_mail frees the mail waiting for the engine thread (after it
+// stopped): requests are dropped, assign ops freed.
+void engine_drop_mail(weft_engine *e);
 void  engine_hold_reply(weft_engine *e, reply_to to, nng_msg *msg);
 void  engine_reply_now(weft_engine *e, reply_to to, int code,
      const char *error, json_t *body);
@@ -280,7 +236,7 @@ nng_msg *engine_control_reply(weft_engine *e, int code, const char *error,
 weft_run *engine_run(weft_engine *e, const char *id);
 long      engine_step_index(const weft_run *r, const char *step_id);
 bool      engine_unit(const weft_run *r, const char *name, weft_ref *out);
-void      engine_run_add(weft_engine *e, weft_run *r, def_entry *d);
+void      engine_run_add(weft_engine *e, weft_run *r);
 void      engine_run_forget(weft_engine *e, weft_run *r); // free when unused
 
 // sched.c
@@ -290,8 +246,8 @@ void sched_survey_end(weft_engine *e, uint64_t round, int64_t now);
 void sched_enqueue(weft_engine *e, weft_run *r, weft_ref u);
 void sched_timer(weft_engine *e, enum timer_kind k, weft_run *r, weft_ref u,
     uint32_t attempt, int64_t at_ms);
-void sched_fire_timers(weft_engine *e, int64_t now);
-int64_t sched_next_timer(weft_engine *e);
+void sched_fire_timers(weft_engine *e, int64_t now, int64_t mono);
+int64_t sched_next_timer(weft_engine *e); // monotonic ms, 0 = none
 void sched_dispatch(weft_engine *e, int64_t now);
 void sched_send_batches(weft_engine *e);
 bool sched_has_batches(weft_engine *e); // assignments wait to be sent
@@ -302,7 +258,7 @@ void sched_restore_inflight(weft_engine *e, const char *node);
 void sched_close_peers(weft_engine *e);
 json_t *sched_workers_json(weft_engine *e);
 void sched_fini(weft_engine *e);
-void run_slot_rele(weft_engine *e, weft_run *r);
+void engine_run_rele(weft_engine *e, weft_run *r);
 
 // control.c
 void control_handle(weft_engine *e, engine_mail *m, int64_t now);

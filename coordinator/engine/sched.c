@@ -102,8 +102,8 @@ sched_worker_info(weft_engine *e, const Weft__WorkerInfo *wi, const char *peer,
 	snprintf(w->url, sizeof(w->url), "%s", url);
 	w->state     = WORKER_ALIVE;
 	w->joined_ms = now;
-	net_peer_dial(e, &w->peer, w->url);
-	weft_out_event_add(&e->out, "worker_joined", NULL, -1, 0, w->name,
+	e->io.peer_dial(e->io.arg, &w->peer, w->url);
+	weft_out_event_add(&e->out, WEFT_EV_WORKER_JOINED, NULL, -1, 0, w->name,
 	    json_pack("{s:s, s:O, s:i}", "address", w->url, "step_types",
 	        w->types, "slots", (int) w->slots));
 	weft_log_notice("WORKER-JOIN", "worker=%s url=%s slots=%u", w->name,
@@ -128,7 +128,7 @@ sched_unit_lost(weft_engine *e, weft_worker_rec *w, weft_run *r, weft_ref u,
 // against the worker's own list (set): missing in two survey answers in a
 // row, and sent long enough ago to have arrived, it is lost.
 static void
-reconcile_unit(weft_engine *e, weft_worker_rec *w, weft_map *set,
+sched_reconcile_unit(weft_engine *e, weft_worker_rec *w, weft_map *set,
     weft_map *missing, weft_run *r, weft_ref u, uint64_t round, int64_t now)
 {
 	weft_step_rt *s = weft_run_unit(r, u);
@@ -169,7 +169,6 @@ sched_reconcile(weft_engine *e, weft_worker_rec *w, const Weft__WorkerInfo *wi,
 	weft_map    set, missing;
 	const char *k;
 	void       *v;
-	size_t      before = e->out.neffects;
 
 	if (!wi->attempts_complete || w->inflight == 0) {
 		weft_map_fini(&w->missing);
@@ -184,10 +183,10 @@ sched_reconcile(weft_engine *e, weft_worker_rec *w, const Weft__WorkerInfo *wi,
 	for (size_t i = 0; weft_map_each(&e->runs, &i, &k, &v);) {
 		weft_run *r = v;
 		for (size_t s = 0; s < r->def->nsteps; s++) {
-			reconcile_unit(e, w, &set, &missing, r, WEFT_REF(s), round,
+			sched_reconcile_unit(e, w, &set, &missing, r, WEFT_REF(s), round,
 			    now);
 			for (uint32_t t = 0; t < r->steps[s].nitems; t++) {
-				reconcile_unit(e, w, &set, &missing, r,
+				sched_reconcile_unit(e, w, &set, &missing, r,
 				    (weft_ref) { (long) s, (long) t }, round, now);
 			}
 		}
@@ -195,7 +194,6 @@ sched_reconcile(weft_engine *e, weft_worker_rec *w, const Weft__WorkerInfo *wi,
 	weft_map_fini(&set);
 	weft_map_fini(&w->missing);
 	w->missing = missing;
-	engine_apply_internal(e, before);
 }
 
 // sched_worker_lost declares w lost and every attempt it held with it.
@@ -204,10 +202,9 @@ sched_worker_lost(weft_engine *e, weft_worker_rec *w, int64_t now)
 {
 	const char *k;
 	void       *v;
-	size_t      before = e->out.neffects;
 
 	w->state = WORKER_LOST;
-	weft_out_event_add(&e->out, "worker_lost", NULL, -1, 0, w->name,
+	weft_out_event_add(&e->out, WEFT_EV_WORKER_LOST, NULL, -1, 0, w->name,
 	    json_pack("{s:I}", "missed_surveys",
 	        (json_int_t) (e->round - w->last_round)));
 	weft_log_warn("WORKER-LOST", "worker=%s missed=%llu", w->name,
@@ -223,7 +220,7 @@ sched_worker_lost(weft_engine *e, weft_worker_rec *w, int64_t now)
 			}
 		}
 	}
-	engine_apply_internal(e, before);
+	// Its attempts' releases, applied after this, find nothing to lower.
 	w->inflight = 0;
 	sched_members(e);
 }
@@ -440,11 +437,9 @@ sched_dispatch_one(weft_engine *e, weft_worker_rec *w, weft_run *r,
 {
 	char    err[512];
 	json_t *input = weft_run_step_input(r, u, err, sizeof(err));
-	size_t  before = e->out.neffects;
 
 	if (input == NULL) {
 		weft_run_fail_step(r, u, err, now, &e->out);
-		engine_apply_internal(e, before);
 		return;
 	}
 	weft_run_dispatched(r, u, w->name, now, &e->out);
@@ -473,7 +468,7 @@ sched_dispatch(weft_engine *e, int64_t now)
 			ent       = sched_pop(q);
 			s         = weft_run_unit(ent.run, ent.unit);
 			if (s == NULL) {
-				run_slot_rele(e, ent.run);
+				engine_run_rele(e, ent.run);
 				continue; // its map step was retried
 			}
 			s->queued = false;
@@ -481,7 +476,7 @@ sched_dispatch(weft_engine *e, int64_t now)
 			    s->state == WEFT_STEP_READY) {
 				sched_dispatch_one(e, w, ent.run, ent.unit, now);
 			}
-			run_slot_rele(e, ent.run);
+			engine_run_rele(e, ent.run);
 		}
 		depth += q->count;
 	}
@@ -535,7 +530,7 @@ sched_send_op(weft_engine *e, weft_worker_rec *w, size_t from, size_t n,
 		weft_mailbox_post(&e->mailbox, &m->node);
 		return;
 	}
-	net_assign_send(e, op, msg);
+	e->io.assign(e->io.arg, op, msg);
 }
 
 // sched_send_aborts tells workers to stop attempts the batch ended.
@@ -604,7 +599,6 @@ sched_assign_done(weft_engine *e, assign_op *op)
 	Weft__Envelope    *env = NULL;
 	Weft__AssignReply *rep = NULL;
 	char               why[128];
-	size_t             before = e->out.neffects;
 
 	snprintf(why, sizeof(why), "dispatch to %s failed: %s", op->peer->name,
 	    op->result ? nng_strerror(op->result) : "bad reply");
@@ -624,7 +618,7 @@ sched_assign_done(weft_engine *e, assign_op *op)
 				.error = "assignment too large: its input exceeds "
 				         "the 16 MiB message limit",
 				.node = op->peer->name };
-			weft_run_result(r, it->unit, &res, weft_clock_wall_ms(),
+			weft_run_result(r, it->unit, &res, e->now_ms,
 			    &e->out);
 			continue;
 		}
@@ -643,16 +637,15 @@ sched_assign_done(weft_engine *e, assign_op *op)
 		weft_log_warn("DISPATCH-FAIL", "%s (%zu steps back to ready)",
 		    why, op->nitems);
 	}
-	engine_apply_internal(e, before);
 	op->peer->inflight_ops--;
 	weft_wire_free(env);
-	net_assign_free(op);
+	e->io.assign_free(e->io.arg, op);
 }
 
-// ---- timers: a binary min-heap on at_ms ----
+// ---- timers: a binary min-heap on due (monotonic) ----
 
 static void
-heap_swap(timer_ent *a, timer_ent *b)
+sched_heap_swap(timer_ent *a, timer_ent *b)
 {
 	timer_ent t = *a;
 	*a          = *b;
@@ -670,16 +663,19 @@ sched_timer(weft_engine *e, enum timer_kind kind, weft_run *r, weft_ref u,
 		e->timers    = weft_xrealloc(e->timers, e->captimers * sizeof(*e->timers));
 	}
 	i            = e->ntimers++;
-	e->timers[i] = (timer_ent) { at_ms, kind, r, u, attempt };
+	// The run model speaks wall time; the heap runs on the monotonic
+	// clock, from this iteration's readings of both.
+	e->timers[i] = (timer_ent) { e->now_mono + (at_ms - e->now_ms), at_ms,
+		kind, r, u, attempt };
 	r->refs++;
-	while (i > 0 && e->timers[(i - 1) / 2].at_ms > e->timers[i].at_ms) {
-		heap_swap(&e->timers[(i - 1) / 2], &e->timers[i]);
+	while (i > 0 && e->timers[(i - 1) / 2].due > e->timers[i].due) {
+		sched_heap_swap(&e->timers[(i - 1) / 2], &e->timers[i]);
 		i = (i - 1) / 2;
 	}
 }
 
 static timer_ent
-heap_pop(weft_engine *e)
+sched_heap_pop(weft_engine *e)
 {
 	timer_ent top = e->timers[0];
 	size_t    i   = 0;
@@ -687,16 +683,16 @@ heap_pop(weft_engine *e)
 	e->timers[0] = e->timers[--e->ntimers];
 	for (;;) {
 		size_t l = 2 * i + 1, r = l + 1, m = i;
-		if (l < e->ntimers && e->timers[l].at_ms < e->timers[m].at_ms) {
+		if (l < e->ntimers && e->timers[l].due < e->timers[m].due) {
 			m = l;
 		}
-		if (r < e->ntimers && e->timers[r].at_ms < e->timers[m].at_ms) {
+		if (r < e->ntimers && e->timers[r].due < e->timers[m].due) {
 			m = r;
 		}
 		if (m == i) {
 			break;
 		}
-		heap_swap(&e->timers[m], &e->timers[i]);
+		sched_heap_swap(&e->timers[m], &e->timers[i]);
 		i = m;
 	}
 	return (top);
@@ -705,15 +701,14 @@ heap_pop(weft_engine *e)
 int64_t
 sched_next_timer(weft_engine *e)
 {
-	return (e->ntimers > 0 ? e->timers[0].at_ms : 0);
+	return (e->ntimers > 0 ? e->timers[0].due : 0);
 }
 
 void
-sched_fire_timers(weft_engine *e, int64_t now)
+sched_fire_timers(weft_engine *e, int64_t now, int64_t mono)
 {
-	while (e->ntimers > 0 && e->timers[0].at_ms <= now) {
-		timer_ent t      = heap_pop(e);
-		size_t    before = e->out.neffects;
+	while (e->ntimers > 0 && e->timers[0].due <= mono) {
+		timer_ent t = sched_heap_pop(e);
 		// A stale timer (the attempt moved on) is refused by the
 		// transition and changes nothing.
 		switch (t.kind) {
@@ -727,8 +722,7 @@ sched_fire_timers(weft_engine *e, int64_t now)
 			weft_run_expire(t.run, t.at_ms, &e->out);
 			break;
 		}
-		engine_apply_internal(e, before);
-		run_slot_rele(e, t.run);
+		engine_run_rele(e, t.run);
 	}
 }
 
@@ -739,7 +733,7 @@ sched_close_peers(weft_engine *e)
 	void       *v;
 
 	for (size_t i = 0; weft_map_each(&e->workers, &i, &k, &v);) {
-		net_peer_close(&((weft_worker_rec *) v)->peer);
+		e->io.peer_close(e->io.arg, &((weft_worker_rec *) v)->peer);
 	}
 }
 
@@ -751,7 +745,7 @@ sched_fini(weft_engine *e)
 
 	for (size_t i = 0; weft_map_each(&e->workers, &i, &k, &v);) {
 		weft_worker_rec *w = v;
-		net_peer_close(&w->peer);
+		e->io.peer_close(e->io.arg, &w->peer);
 		for (size_t j = 0; j < w->nbatch; j++) {
 			free(w->batch_msgs[j]->input_json);
 			free(w->batch_msgs[j]->step_id);

@@ -21,8 +21,10 @@
 
 #include "alloc.h"
 #include "clock.h"
-#include "engine_int.h"
+#include "event.h"
+#include "io_int.h"
 #include "log.h"
+#include "run.h"
 
 #define HTTP_BODY_MAX (4u * 1024u * 1024u)
 
@@ -504,6 +506,39 @@ api_simple(weft_engine *e, nng_aio *aio, const char *method, const char *path)
 	return (true);
 }
 
+// api_meta answers GET /api/v1/meta from the lists compiled in: the event
+// types (common/event.h) with their scope, terminal flag and projections,
+// and the step and run states, so the dashboard need not copy them. They
+// never change while the process runs: no engine or store round trip.
+static nng_http_res *
+api_meta(void)
+{
+	json_t *types = json_array(), *steps = json_array();
+	json_t *runs  = json_array();
+
+	for (unsigned i = 0; i < WEFT_EV_COUNT; i++) {
+		enum weft_event_type t = (enum weft_event_type) i;
+		json_array_append_new(types,
+		    json_pack("{s:s, s:s, s:b, s:s?, s:s?}", "name",
+		        weft_event_name(t), "scope",
+		        weft_event_scope_name(weft_event_scope(t)), "terminal",
+		        (int) weft_event_terminal(t), "step_status",
+		        weft_event_step_status(t), "run_status",
+		        weft_event_run_status(t)));
+	}
+	for (unsigned i = 0; i < WEFT_STEP_NSTATES; i++) {
+		json_array_append_new(steps,
+		    json_string(weft_step_state_name((enum weft_step_state) i)));
+	}
+	for (unsigned i = 0; i < WEFT_RUN_NSTATES; i++) {
+		json_array_append_new(runs,
+		    json_string(weft_run_state_name((enum weft_run_state) i)));
+	}
+	return (http_json(200,
+	    json_pack("{s:o, s:o, s:o}", "event_types", types, "step_states",
+	        steps, "run_states", runs)));
+}
+
 static nng_http_res *
 api_dispatch(weft_engine *e, nng_aio *aio, nng_http_req *req)
 {
@@ -535,6 +570,9 @@ api_dispatch(weft_engine *e, nng_aio *aio, nng_http_req *req)
 	}
 	if (strcmp(path, "/api/v1/events") == 0 && strcmp(method, "GET") == 0) {
 		return (api_events(e, aio, uri));
+	}
+	if (strcmp(path, "/api/v1/meta") == 0 && strcmp(method, "GET") == 0) {
+		return (api_meta());
 	}
 	return (http_error(404, WEFT_ENOENT, "no such endpoint"));
 }
@@ -588,9 +626,7 @@ http_metrics_text(weft_engine *e)
 	FILE  *f    = open_memstream(&text, &len);
 
 	fprintf(f, "# HELP weft_runs Runs by status.\n# TYPE weft_runs gauge\n");
-	e->qstore->ops->query(e->qstore,
-	    "SELECT status, COUNT(*) FROM runs GROUP BY status", NULL, 0,
-	    metrics_runs_row, f);
+	weft_store_runs_by_status(e->qstore, metrics_runs_row, f);
 	fprintf(f,
 	    "# HELP weft_steps_dispatched_total Step attempts sent to workers.\n"
 	    "# TYPE weft_steps_dispatched_total counter\n"

@@ -18,7 +18,7 @@
 
 #include "alloc.h"
 #include "clock.h"
-#include "engine_int.h"
+#include "io_int.h"
 #include "log.h"
 
 // Requests served at once per rep socket: a context each. Many runs
@@ -300,7 +300,10 @@ survey_send(weft_engine *e, uint64_t round)
 	nng_msg       *msg;
 	json_t        *jm;
 	size_t         k;
+	bool           packed;
 
+	// The list is copied into the message under the lock; the send,
+	// which may wait, happens after it.
 	pthread_mutex_lock(&e->members_lock);
 	survey.n_members = json_array_size(e->members);
 	survey.members = weft_xalloc((survey.n_members + 1) * sizeof(void *));
@@ -317,13 +320,13 @@ survey_send(weft_engine *e, uint64_t round)
 	survey.results_url = e->results_url;
 	env.body_case      = WEFT__ENVELOPE__BODY_SURVEY;
 	env.survey         = &survey;
-	if (weft_wire_pack(&e->wire, &env, NULL, &msg) == WEFT_OK &&
-	    nng_sendmsg(e->cluster, msg, 0) != 0) {
-		nng_msg_free(msg);
-	}
+	packed = weft_wire_pack(&e->wire, &env, NULL, &msg) == WEFT_OK;
 	pthread_mutex_unlock(&e->members_lock);
 	free(ms);
 	free(survey.members);
+	if (packed && nng_sendmsg(e->cluster, msg, 0) != 0) {
+		nng_msg_free(msg);
+	}
 }
 
 // survey_collect receives answers until the survey time is over.
@@ -362,24 +365,37 @@ survey_collect(weft_engine *e, uint64_t round)
 	}
 }
 
+static bool
+survey_stopped(weft_engine *e)
+{
+	bool stop;
+	pthread_mutex_lock(&e->survey_lock);
+	stop = e->survey_stop;
+	pthread_mutex_unlock(&e->survey_lock);
+	return (stop);
+}
+
 static void *
 survey_main(void *arg)
 {
 	weft_engine *e     = arg;
 	uint64_t     round = 0;
 
-	while (!atomic_load(&e->stopping)) {
+	while (!atomic_load(&e->stopping) && !survey_stopped(e)) {
 		int64_t start = weft_clock_mono_ms();
 		survey_send(e, ++round);
 		if (!survey_collect(e, round)) {
 			break;
 		}
 		net_post(&e->mailbox, MAIL_SURVEY_END, NULL, NULL, NULL, round);
-		while (!atomic_load(&e->stopping) &&
-		    weft_clock_mono_ms() - start < e->cfg.survey_ms) {
-			struct timespec ts = { 0, 20 * 1000 * 1000 };
-			nanosleep(&ts, NULL);
+		// Until the next round is due, or net_close says stop.
+		struct timespec due = weft_clock_mono_ts(start + e->cfg.survey_ms);
+		pthread_mutex_lock(&e->survey_lock);
+		while (!e->survey_stop &&
+		    pthread_cond_timedwait(&e->survey_cv, &e->survey_lock, &due) ==
+		        0) {
 		}
+		pthread_mutex_unlock(&e->survey_lock);
 	}
 	return (NULL);
 }
@@ -412,6 +428,10 @@ net_close(weft_engine *e)
 	rep_actors_close(e->control_actors);
 	rep_actors_close(e->results_actors);
 	e->control_actors = e->results_actors = NULL;
+	pthread_mutex_lock(&e->survey_lock);
+	e->survey_stop = true;
+	pthread_cond_signal(&e->survey_cv);
+	pthread_mutex_unlock(&e->survey_lock);
 	nng_close(e->control);
 	nng_close(e->results);
 	nng_close(e->cluster);
@@ -445,7 +465,7 @@ event_to_pb(const weft_event *ev, Weft__Event *pe)
 	pe->run_id    = (char *) (ev->run_id ? ev->run_id : "");
 	pe->seq       = ev->seq;
 	pe->ts_ms     = (uint64_t) ev->ts_ms;
-	pe->type      = (char *) ev->type;
+	pe->type      = (char *) weft_event_name(ev->type);
 	pe->step_id   = (char *) (ev->step_id ? ev->step_id : "");
 	pe->attempt   = ev->attempt;
 	pe->node      = (char *) (ev->node ? ev->node : "");
@@ -549,6 +569,19 @@ net_peer_close(weft_peer *p)
 	}
 }
 
+// assign_end hands an exchange that ended to the engine; the last one
+// wakes weft_server_close.
+static void
+assign_end(weft_engine *e, assign_op *op)
+{
+	net_post(&e->mailbox, MAIL_ASSIGN, NULL, NULL, op, 0);
+	pthread_mutex_lock(&e->ops_lock);
+	if (--e->ops_pending == 0) {
+		pthread_cond_broadcast(&e->ops_cv);
+	}
+	pthread_mutex_unlock(&e->ops_lock);
+}
+
 static void
 assign_cb(void *arg)
 {
@@ -565,7 +598,7 @@ assign_cb(void *arg)
 	}
 	op->result = rv;
 	op->reply  = rv == 0 ? nng_aio_get_msg(op->aio) : NULL;
-	net_post(&op->eng->mailbox, MAIL_ASSIGN, NULL, NULL, op, 0);
+	assign_end(op->eng, op);
 }
 
 void
@@ -574,11 +607,14 @@ net_assign_send(weft_engine *e, assign_op *op, nng_msg *batch)
 	int rv;
 
 	op->eng = e;
+	pthread_mutex_lock(&e->ops_lock);
+	e->ops_pending++;
+	pthread_mutex_unlock(&e->ops_lock);
 	if ((rv = nng_ctx_open(&op->ctx, op->peer->sock)) != 0 ||
 	    (rv = nng_aio_alloc(&op->aio, assign_cb, op)) != 0) {
 		nng_msg_free(batch);
 		op->result = rv;
-		net_post(&e->mailbox, MAIL_ASSIGN, NULL, NULL, op, 0);
+		assign_end(e, op);
 		return;
 	}
 	nng_aio_set_timeout(op->aio, NET_ASSIGN_TIMEOUT_MS);
@@ -593,10 +629,109 @@ net_assign_free(assign_op *op)
 		nng_aio_free(op->aio);
 	}
 	nng_ctx_close(op->ctx);
-	if (op->reply != NULL) {
-		nng_msg_free(op->reply);
+	engine_assign_op_free(op);
+}
+
+// ---- the engine's io table, and the server's lifecycle ----
+
+static void
+io_publish(void *arg, const weft_event *evs, size_t n)
+{
+	net_publish(arg, evs, n);
+}
+
+static void
+io_reply(void *arg, reply_to to, nng_msg *msg)
+{
+	(void) arg;
+	reply_send(to, msg);
+}
+
+static void
+io_drop(void *arg, reply_to to)
+{
+	(void) arg;
+	reply_drop(to);
+}
+
+static void
+io_metrics(void *arg, reply_to to)
+{
+	http_metrics_answer(to.http, http_metrics_text(arg));
+}
+
+static weft_err
+io_peer_dial(void *arg, weft_peer *p, const char *url)
+{
+	return (net_peer_dial(arg, p, url));
+}
+
+static void
+io_peer_close(void *arg, weft_peer *p)
+{
+	(void) arg;
+	net_peer_close(p);
+}
+
+static void
+io_assign(void *arg, assign_op *op, nng_msg *batch)
+{
+	net_assign_send(arg, op, batch);
+}
+
+static void
+io_assign_free(void *arg, assign_op *op)
+{
+	(void) arg;
+	net_assign_free(op);
+}
+
+weft_err
+weft_server_open(weft_engine *e, char *err, size_t errlen)
+{
+	const weft_io io = {
+		.arg         = e,
+		.publish     = io_publish,
+		.reply       = io_reply,
+		.drop        = io_drop,
+		.metrics     = io_metrics,
+		.peer_dial   = io_peer_dial,
+		.peer_close  = io_peer_close,
+		.assign      = io_assign,
+		.assign_free = io_assign_free,
+	};
+	weft_err rv;
+
+	if ((rv = net_open(e, err, errlen)) != WEFT_OK ||
+	    (rv = http_open(e, err, errlen)) != WEFT_OK) {
+		return (rv);
 	}
-	free(op->items);
-	atomic_fetch_sub(&op->eng->ops_live, 1);
-	free(op);
+	weft_engine_set_io(e, &io);
+	return (WEFT_OK);
+}
+
+weft_err
+weft_server_start(weft_engine *e)
+{
+	return (net_start(e));
+}
+
+void
+weft_server_close(weft_engine *e)
+{
+	net_close(e);
+	// Stopping the server cancels HTTP calls still waiting; the mail
+	// that carries them is dropped by the engine.
+	http_close(e);
+	// Closing the dispatch sockets ends every assign op; each posts its
+	// mail from an nng thread, so wait for the last before the engine
+	// frees what they point at.
+	sched_close_peers(e);
+	struct timespec until = weft_clock_mono_ts(weft_clock_mono_ms() + 5000);
+	pthread_mutex_lock(&e->ops_lock);
+	while (e->ops_pending > 0 &&
+	    pthread_cond_timedwait(&e->ops_cv, &e->ops_lock, &until) == 0) {
+	}
+	pthread_mutex_unlock(&e->ops_lock);
+	engine_drop_mail(e);
 }

@@ -153,8 +153,8 @@ weft_out_fini(weft_out *o)
 }
 
 weft_out_event *
-weft_out_event_add(weft_out *o, const char *type, weft_run *run, long step,
-    uint32_t attempt, const char *node, json_t *data)
+weft_out_event_add(weft_out *o, enum weft_event_type type, weft_run *run,
+    long step, uint32_t attempt, const char *node, json_t *data)
 {
 	weft_out_event *e;
 
@@ -211,7 +211,7 @@ weft_run_alloc(const char *id, const weft_def *def, json_t *input,
 	for (size_t i = 0; i < def->nsteps; i++) {
 		r->steps[i].waiting = (uint32_t) def->steps[i].ndeps;
 	}
-	weft_out_event_add(o, "run_queued", r, -1, 0, NULL,
+	weft_out_event_add(o, WEFT_EV_RUN_QUEUED, r, -1, 0, NULL,
 	    json_pack("{s:s, s:I, s:O, s:O, s:I}", "definition", def->name,
 	        "version", (json_int_t) def->version, "input", r->input,
 	        "params", r->params, "steps", (json_int_t) def->nsteps));
@@ -272,7 +272,7 @@ weft_run_unit(weft_run *r, weft_ref u)
 
 // unit_event adds an event about unit u.
 static void
-unit_event(weft_out *o, const char *type, weft_run *r, weft_ref u,
+unit_event(weft_out *o, enum weft_event_type type, weft_run *r, weft_ref u,
     const char *node, json_t *data)
 {
 	weft_out_event *e = weft_out_event_add(o, type, r, u.step,
@@ -398,7 +398,7 @@ static void
 unit_ready(weft_run *r, weft_ref u, weft_out *o)
 {
 	unit_apply(r, u, WEFT_STEP_IN_DEPS_MET, false, o);
-	unit_event(o, "step_ready", r, u, NULL, NULL);
+	unit_event(o, WEFT_EV_STEP_READY, r, u, NULL, NULL);
 	unit_effect(o, WEFT_EFFECT_ENQUEUE, r, u);
 }
 
@@ -438,7 +438,7 @@ step_succeed(weft_run *r, long i, json_t *output, json_t *data, weft_out *o)
 	json_decref(s->output);
 	s->output = output;
 	json_object_set(data, "output", output);
-	unit_event(o, "step_succeeded", r, WEFT_REF(i), s->node, data);
+	unit_event(o, WEFT_EV_STEP_SUCCEEDED, r, WEFT_REF(i), s->node, data);
 }
 
 // step_fail_now fails step i for good with error (a step that could not
@@ -451,7 +451,7 @@ step_fail_now(weft_run *r, long i, const char *error, weft_out *o)
 	unit_apply(r, WEFT_REF(i), WEFT_STEP_IN_RESULT_FAIL, false, o);
 	free(s->error);
 	s->error = weft_xstrdup(error);
-	unit_event(o, "step_failed", r, WEFT_REF(i), NULL,
+	unit_event(o, WEFT_EV_STEP_FAILED, r, WEFT_REF(i), NULL,
 	    json_pack("{s:s}", "error", error));
 }
 
@@ -484,7 +484,7 @@ map_expand(weft_run *r, long i, weft_out *o)
 	}
 	json_decref(doc);
 	unit_apply(r, WEFT_REF(i), WEFT_STEP_IN_EXPAND, false, o);
-	unit_event(o, "step_expanded", r, WEFT_REF(i), NULL,
+	unit_event(o, WEFT_EV_STEP_EXPANDED, r, WEFT_REF(i), NULL,
 	    json_pack("{s:i}", "count", (int) s->nitems));
 	if (s->nitems == 0) {
 		step_succeed(r, i, json_array(), json_object(), o);
@@ -514,13 +514,13 @@ step_resolve(weft_run *r, long i, weft_out *o)
 	}
 	if (why != NULL) {
 		unit_apply(r, WEFT_REF(i), WEFT_STEP_IN_DEPS_UNMET, false, o);
-		unit_event(o, "step_skipped", r, WEFT_REF(i), NULL,
+		unit_event(o, WEFT_EV_STEP_SKIPPED, r, WEFT_REF(i), NULL,
 		    json_pack("{s:s}", "reason", why));
 		return (true);
 	}
 	if (d->map != NULL) {
 		unit_apply(r, WEFT_REF(i), WEFT_STEP_IN_DEPS_MET, false, o);
-		unit_event(o, "step_ready", r, WEFT_REF(i), NULL, NULL);
+		unit_event(o, WEFT_EV_STEP_READY, r, WEFT_REF(i), NULL, NULL);
 		return (map_expand(r, i, o));
 	}
 	unit_ready(r, WEFT_REF(i), o);
@@ -554,8 +554,8 @@ run_check_done(weft_run *r, weft_out *o)
 	}
 	r->state = to;
 	weft_out_event_add(o,
-	    to == WEFT_RUN_SUCCEEDED ? "run_succeeded" : "run_failed", r, -1, 0,
-	    NULL, data);
+	    to == WEFT_RUN_SUCCEEDED ? WEFT_EV_RUN_SUCCEEDED : WEFT_EV_RUN_FAILED,
+	    r, -1, 0, NULL, data);
 	out_effect(o, WEFT_EFFECT_RUN_ENDED, r, -1);
 }
 
@@ -643,7 +643,7 @@ weft_run_start(weft_run *r, int64_t now, weft_out *o)
 		return (err);
 	}
 	r->state = to;
-	weft_out_event_add(o, "run_started", r, -1, 0, NULL, NULL);
+	weft_out_event_add(o, WEFT_EV_RUN_STARTED, r, -1, 0, NULL, NULL);
 	if (r->def->timeout_ms > 0) {
 		r->deadline_ms = now + r->def->timeout_ms;
 		out_effect(o, WEFT_EFFECT_RUN_TIMEOUT, r, -1)->at_ms =
@@ -688,7 +688,7 @@ weft_run_dispatched(
 	s->attempt++;
 	s->started_ms = now;
 	snprintf(s->node, sizeof(s->node), "%s", node);
-	unit_event(o, "step_dispatched", r, u, s->node, NULL);
+	unit_event(o, WEFT_EV_STEP_DISPATCHED, r, u, s->node, NULL);
 	if ((tmo = r->def->steps[u.step].timeout_ms) > 0) {
 		weft_effect *f = unit_effect(o, WEFT_EFFECT_STEP_TIMEOUT, r, u);
 		f->attempt     = s->attempt;
@@ -706,7 +706,7 @@ weft_run_accepted(weft_run *r, weft_ref u, uint32_t attempt, weft_out *o)
 		return (WEFT_ESTATE);
 	}
 	unit_apply(r, u, WEFT_STEP_IN_ACCEPTED, false, o);
-	unit_event(o, "step_started", r, u, s->node, NULL);
+	unit_event(o, WEFT_EV_STEP_STARTED, r, u, s->node, NULL);
 	return (WEFT_OK);
 }
 
@@ -720,7 +720,7 @@ weft_run_rejected(weft_run *r, weft_ref u, uint32_t attempt,
 		return (WEFT_ESTATE);
 	}
 	unit_apply(r, u, WEFT_STEP_IN_REJECTED, false, o);
-	unit_event(o, "step_ready", r, u, s->node,
+	unit_event(o, WEFT_EV_STEP_READY, r, u, s->node,
 	    json_pack("{s:s}", "rejected", reason ? reason : ""));
 	s->node[0] = '\0';
 	if (r->state == WEFT_RUN_RUNNING) {
@@ -786,7 +786,7 @@ unit_bad_end(weft_run *r, weft_ref u, enum weft_step_input in, json_t *data,
 		}
 		s->due_ms = now + delay;
 		json_object_set_new(data, "delay_ms", json_integer(delay));
-		unit_event(o, "step_retry_scheduled", r, u, s->node, data);
+		unit_event(o, WEFT_EV_STEP_RETRY_SCHEDULED, r, u, s->node, data);
 		f          = unit_effect(o, WEFT_EFFECT_RETRY_TIMER, r, u);
 		f->attempt = s->attempt;
 		f->at_ms   = s->due_ms;
@@ -796,7 +796,7 @@ unit_bad_end(weft_run *r, weft_ref u, enum weft_step_input in, json_t *data,
 	free(s->error);
 	s->error = weft_xstrdup(
 	    json_string_value(json_object_get(data, "error")));
-	unit_event(o, "step_failed", r, u, s->node, data);
+	unit_event(o, WEFT_EV_STEP_FAILED, r, u, s->node, data);
 	unit_ended(r, u, o);
 }
 
@@ -814,8 +814,8 @@ result_stale(weft_run *r, weft_ref u, const weft_result *res, weft_out *o)
 	        s->state == WEFT_STEP_RETRY_WAIT)) {
 		return (WEFT_ESTATE);
 	}
-	e = weft_out_event_add(o, "result_ignored", r, u.step, res->attempt,
-	    res->node,
+	e = weft_out_event_add(o, WEFT_EV_RESULT_IGNORED, r, u.step,
+	    res->attempt, res->node,
 	    json_pack("{s:s, s:I, s:s, s:b}", "reason",
 	        res->attempt != s->attempt ? "attempt is not current"
 	                                   : "step is not running",
@@ -861,7 +861,7 @@ weft_run_result(weft_run *r, weft_ref u, const weft_result *res, int64_t now,
 	unit_apply(r, u, WEFT_STEP_IN_RESULT_OK, true, o);
 	json_decref(s->output);
 	s->output = json_incref(res->output != NULL ? res->output : json_null());
-	unit_event(o, "step_succeeded", r, u, s->node,
+	unit_event(o, WEFT_EV_STEP_SUCCEEDED, r, u, s->node,
 	    json_pack("{s:O, s:I}", "output", s->output, "duration_ms",
 	        (json_int_t) dur));
 	unit_ended(r, u, o);
@@ -876,7 +876,7 @@ weft_run_lost(weft_run *r, weft_ref u, int64_t now, weft_out *o)
 	if (s == NULL) {
 		return (WEFT_ESTATE);
 	}
-	unit_event(o, "step_lost", r, u, s->node, NULL);
+	unit_event(o, WEFT_EV_STEP_LOST, r, u, s->node, NULL);
 	unit_bad_end(r, u, WEFT_STEP_IN_LOST,
 	    json_pack("{s:s}", "error", "worker lost"), now, o);
 	return (WEFT_OK);
@@ -895,7 +895,7 @@ weft_run_timeout(
 	f          = unit_effect(o, WEFT_EFFECT_ABORT, r, u);
 	f->attempt = attempt;
 	snprintf(f->node, sizeof(f->node), "%s", s->node);
-	unit_event(o, "step_timed_out", r, u, s->node,
+	unit_event(o, WEFT_EV_STEP_TIMED_OUT, r, u, s->node,
 	    json_pack("{s:I}", "timeout_ms",
 	        (json_int_t) r->def->steps[u.step].timeout_ms));
 	unit_bad_end(r, u, WEFT_STEP_IN_TIMEOUT,
@@ -910,7 +910,7 @@ weft_run_retry_due(weft_run *r, weft_ref u, uint32_t attempt, weft_out *o)
 		return (WEFT_ESTATE);
 	}
 	unit_apply(r, u, WEFT_STEP_IN_RETRY_DUE, false, o);
-	unit_event(o, "step_ready", r, u, NULL, NULL);
+	unit_event(o, WEFT_EV_STEP_READY, r, u, NULL, NULL);
 	if (r->state == WEFT_RUN_RUNNING) {
 		unit_effect(o, WEFT_EFFECT_ENQUEUE, r, u);
 	}
@@ -930,7 +930,7 @@ weft_run_fail_step(
 	unit_apply(r, u, WEFT_STEP_IN_RESULT_FAIL, false, o);
 	free(s->error);
 	s->error = weft_xstrdup(error);
-	unit_event(o, "step_failed", r, u, NULL,
+	unit_event(o, WEFT_EV_STEP_FAILED, r, u, NULL,
 	    json_pack("{s:s}", "error", error));
 	unit_ended(r, u, o);
 	return (WEFT_OK);
@@ -953,7 +953,7 @@ unit_cancel(weft_run *r, weft_ref u, weft_out *o)
 		snprintf(f->node, sizeof(f->node), "%s", s->node);
 	}
 	unit_goto(r, u, to, o);
-	unit_event(o, "step_cancelled", r, u, s->node, NULL);
+	unit_event(o, WEFT_EV_STEP_CANCELLED, r, u, s->node, NULL);
 }
 
 // run_end_steps cancels every unit that has not ended: items first, then
@@ -971,7 +971,7 @@ run_end_steps(weft_run *r, weft_out *o)
 
 // run_end_early applies a run-level input that ends the run early.
 static weft_err
-run_end_early(weft_run *r, enum weft_run_input in, const char *type,
+run_end_early(weft_run *r, enum weft_run_input in, enum weft_event_type type,
     json_t *data, weft_out *o)
 {
 	enum weft_run_state to;
@@ -990,7 +990,7 @@ run_end_early(weft_run *r, enum weft_run_input in, const char *type,
 weft_err
 weft_run_cancel(weft_run *r, const char *reason, weft_out *o)
 {
-	return (run_end_early(r, WEFT_RUN_IN_CANCEL, "run_cancelled",
+	return (run_end_early(r, WEFT_RUN_IN_CANCEL, WEFT_EV_RUN_CANCELLED,
 	    json_pack("{s:s}", "reason", reason ? reason : "cancelled"), o));
 }
 
@@ -1000,7 +1000,7 @@ weft_run_expire(weft_run *r, int64_t deadline, weft_out *o)
 	if (deadline != r->deadline_ms) {
 		return (WEFT_ESTATE);
 	}
-	return (run_end_early(r, WEFT_RUN_IN_TIMEOUT, "run_timed_out",
+	return (run_end_early(r, WEFT_RUN_IN_TIMEOUT, WEFT_EV_RUN_TIMED_OUT,
 	    json_pack("{s:I}", "timeout_ms", (json_int_t) r->def->timeout_ms),
 	    o));
 }
@@ -1014,7 +1014,7 @@ weft_run_pause(weft_run *r, weft_out *o)
 		return (WEFT_ESTATE);
 	}
 	r->state = to;
-	weft_out_event_add(o, "run_paused", r, -1, 0, NULL, NULL);
+	weft_out_event_add(o, WEFT_EV_RUN_PAUSED, r, -1, 0, NULL, NULL);
 	return (WEFT_OK);
 }
 
@@ -1045,7 +1045,7 @@ weft_run_resume(weft_run *r, weft_out *o)
 		return (WEFT_ESTATE);
 	}
 	r->state = to;
-	weft_out_event_add(o, "run_resumed", r, -1, 0, NULL, NULL);
+	weft_out_event_add(o, WEFT_EV_RUN_RESUMED, r, -1, 0, NULL, NULL);
 	// Units that became ready while paused were not dispatched.
 	run_queue_ready(r, o);
 	run_check_done(r, o);
@@ -1090,7 +1090,7 @@ weft_run_retry(weft_run *r, int64_t now, weft_out *o)
 		return (WEFT_ESTATE);
 	}
 	r->state = to;
-	weft_out_event_add(o, "run_retried", r, -1, 0, NULL, NULL);
+	weft_out_event_add(o, WEFT_EV_RUN_RETRIED, r, -1, 0, NULL, NULL);
 	r->deadline_ms = 0;
 	if (r->def->timeout_ms > 0) {
 		r->deadline_ms = now + r->def->timeout_ms;

@@ -14,6 +14,7 @@
 
 #include "def.h"
 #include "err.h"
+#include "event.h"
 #include "id.h"
 #include "step.h"
 
@@ -110,18 +111,18 @@ typedef struct weft_run {
 	// Engine bookkeeping; run.c never reads these.
 	int                 refs;  // ready-queue entries and timers on it
 	bool                reaping; // queued for freeing this iteration
-	const struct weft_map *index; // step id -> index + 1 (def cache)
 } weft_run;
 
 // One event produced by a transition, before the engine numbers it.
 typedef struct weft_out_event {
-	const char *type;    // static string, e.g. "step_succeeded"
-	weft_run   *run;     // NULL for cluster events
-	long        step;    // step index, -1 for run events
-	long        item;    // map item index, -1 for none
-	uint32_t    attempt;
-	char        node[64]; // the worker, copied: units move on before commit
-	json_t     *data;    // taken (owned by the output); NULL means {}
+	enum weft_event_type type; // weft_event_name(type): the stored name
+	weft_run            *run;  // NULL for cluster events
+	long                 step; // step index, -1 for run events
+	long                 item; // map item index, -1 for none
+	uint32_t             attempt;
+	char                 node[64]; // the worker, copied: units move on
+	                               // before commit
+	json_t              *data; // taken (owned by the output); NULL: {}
 } weft_out_event;
 
 // Effects besides events, applied after the commit.
@@ -161,10 +162,9 @@ void weft_out_init(weft_out *o);
 void weft_out_reset(weft_out *o); // frees event data, keeps capacity
 void weft_out_fini(weft_out *o);
 
-// weft_out_event_add appends an event (data taken; NULL means {}, and
-// costs nothing) and
-// returns it (valid until the next add).
-weft_out_event *weft_out_event_add(weft_out *o, const char *type,
+// weft_out_event_add appends an event of type (data taken; NULL means {},
+// and costs nothing) and returns it (valid until the next add).
+weft_out_event *weft_out_event_add(weft_out *o, enum weft_event_type type,
     weft_run *run, long step, uint32_t attempt, const char *node,
     json_t *data);
 

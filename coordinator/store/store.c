@@ -186,75 +186,46 @@ weft_store_close(weft_store *s)
 // touched step costs one upsert however many events it had.
 typedef struct step_row {
 	const char *run_id, *step_id; // borrowed from the events
-	const char *status, *node;
+	const char *status, *node;    // status: weft_event_step_status
 	char       *output, *error;   // owned
 	uint32_t    attempt;
 	int64_t     started_ms, ended_ms; // 0 = unchanged
 	int         done_delta;       // terminal transitions in this batch
+	bool        terminal;         // the last event applied ended the step
 } step_row;
 
-static const char *
-step_status_of(const char *type)
-{
-	static const struct {
-		const char *type, *status;
-	} map[] = {
-		{ "step_ready", "ready" },
-		{ "step_expanded", "running" },
-		{ "step_dispatched", "dispatched" },
-		{ "step_started", "running" },
-		{ "step_succeeded", "succeeded" },
-		{ "step_failed", "failed" },
-		{ "step_retry_scheduled", "retry_wait" },
-		{ "step_skipped", "skipped" },
-		{ "step_cancelled", "cancelled" },
-	};
-	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
-		if (strcmp(map[i].type, type) == 0) {
-			return (map[i].status);
-		}
-	}
-	return (NULL);
-}
-
-static bool
-status_terminal(const char *st)
-{
-	return (st != NULL &&
-	    (strcmp(st, "succeeded") == 0 || strcmp(st, "failed") == 0 ||
-	        strcmp(st, "skipped") == 0 || strcmp(st, "cancelled") == 0));
-}
-
+// step_row_apply merges e, a step event with a step status, into r.
 static void
-step_row_apply(step_row *r, const weft_event *e, const char *status)
+step_row_apply(step_row *r, const weft_event *e)
 {
-	bool was = status_terminal(r->status);
+	bool was = r->terminal;
 
-	r->status  = status;
-	r->attempt = e->attempt;
+	r->status   = weft_event_step_status(e->type);
+	r->terminal = weft_event_terminal(e->type);
+	r->attempt  = e->attempt;
 	if (e->node != NULL) {
 		r->node = e->node;
 	}
-	if (strcmp(e->type, "step_dispatched") == 0) {
+	if (e->type == WEFT_EV_STEP_DISPATCHED) {
 		r->started_ms = e->ts_ms;
 	}
-	if (strcmp(e->type, "step_succeeded") == 0) {
+	if (e->type == WEFT_EV_STEP_SUCCEEDED) {
 		free(r->output);
 		r->output = weft_json_dump_field(e->data, "output");
 	}
-	if (strcmp(e->type, "step_failed") == 0) {
+	if (e->type == WEFT_EV_STEP_FAILED) {
 		json_t *m = json_object_get(e->data, "error");
 		free(r->error);
 		r->error = weft_xstrdup(json_is_string(m) ? json_string_value(m)
 		                                           : "failed");
 	}
-	if (status_terminal(status)) {
+	if (r->terminal) {
 		r->ended_ms = e->ts_ms;
 	}
 	// Map items ("step[k]") are not steps of the definition: only the
 	// map step itself counts towards steps_done.
 	if (strchr(r->step_id, '[') == NULL) {
-		r->done_delta += (int) status_terminal(status) - (int) was;
+		r->done_delta += (int) r->terminal - (int) was;
 	}
 }
 
@@ -320,15 +291,16 @@ store_flush_steps(weft_store *s, weft_map *rows)
 	return (rv);
 }
 
-// store_project_run applies a run-level event to the runs table.
+// store_project_run applies a run-level event to the runs table: the
+// status is the one the event list gives it.
 static weft_err
 store_project_run(weft_store *s, const weft_event *e)
 {
 	char        ts[24];
-	const char *type = e->type + 4; // after "run_"
+	const char *status = weft_event_run_status(e->type);
 
 	snprintf(ts, sizeof(ts), "%" PRId64, e->ts_ms);
-	if (strcmp(type, "queued") == 0) {
+	if (e->type == WEFT_EV_RUN_QUEUED) {
 		char *input  = weft_json_dump_field(e->data, "input");
 		char *params = weft_json_dump_field(e->data, "params");
 		char  ver[24], n[24];
@@ -336,42 +308,45 @@ store_project_run(weft_store *s, const weft_event *e)
 		    json_integer_value(json_object_get(e->data, "version")));
 		snprintf(n, sizeof(n), "%" JSON_INTEGER_FORMAT,
 		    json_integer_value(json_object_get(e->data, "steps")));
-		const char *p[7] = { e->run_id,
+		const char *p[8] = { e->run_id,
 			json_string_value(json_object_get(e->data, "definition")),
-			ver, input, params, ts, n };
+			ver, status, input, params, ts, n };
 		weft_err rv = s->ops->exec(s,
 		    "INSERT INTO runs (id, definition, version, status, input, "
-		    "params, created_ms, steps_total) VALUES (?, ?, ?, 'queued', "
-		    "?, ?, ?, ?)",
-		    p, 7);
+		    "params, created_ms, steps_total) VALUES (?, ?, ?, ?, ?, ?, "
+		    "?, ?)",
+		    p, 8);
 		free(input);
 		free(params);
 		return (rv);
 	}
-	if (strcmp(type, "started") == 0 || strcmp(type, "resumed") == 0 ||
-	    strcmp(type, "paused") == 0) {
-		const char *st = type[0] == 'p' ? "paused" : "running";
-		const char *p[3] = { st, ts, e->run_id };
+	if (e->type == WEFT_EV_RUN_STARTED || e->type == WEFT_EV_RUN_RESUMED ||
+	    e->type == WEFT_EV_RUN_PAUSED) {
+		const char *p[3] = { status, ts, e->run_id };
 		return (s->ops->exec(s,
 		    "UPDATE runs SET status = ?, started_ms = "
 		    "COALESCE(started_ms, ?) WHERE id = ?",
 		    p, 3));
 	}
-	if (strcmp(type, "retried") == 0) {
-		const char *p[2] = { e->run_id, e->run_id };
+	if (e->type == WEFT_EV_RUN_RETRIED) {
+		const char *p[3] = { status, e->run_id, e->run_id };
 		return (s->ops->exec(s,
-		    "UPDATE runs SET status = 'running', ended_ms = NULL, error "
+		    "UPDATE runs SET status = ?, ended_ms = NULL, error "
 		    "= NULL, output = NULL, steps_done = (SELECT COUNT(*) FROM "
 		    "steps WHERE run_id = ? AND status = 'succeeded') WHERE id = ?",
-		    p, 2));
+		    p, 3));
 	}
-	// The endings: succeeded, failed, cancelled, timed_out.
+	if (!weft_event_terminal(e->type) || status == NULL) {
+		return (WEFT_OK); // a run event with nothing to project
+	}
+	// The endings: succeeded, failed, cancelled, timed_out. An ending
+	// without an error message records its status as the error.
 	char       *out = weft_json_dump_field(e->data, "output");
-	const char *p[5] = { type, out, NULL, ts, e->run_id };
+	const char *p[5] = { status, out, NULL, ts, e->run_id };
 	json_t     *m    = json_object_get(e->data, "error");
 	p[2]             = json_is_string(m) ? json_string_value(m) : NULL;
-	if (p[2] == NULL && strcmp(type, "succeeded") != 0) {
-		p[2] = type;
+	if (p[2] == NULL && e->type != WEFT_EV_RUN_SUCCEEDED) {
+		p[2] = status;
 	}
 	weft_err rv = s->ops->exec(s,
 	    "UPDATE runs SET status = ?, output = ?, error = ?, ended_ms = ? "
@@ -388,7 +363,7 @@ store_project_other(weft_store *s, const weft_event *e)
 	char ts[24];
 
 	snprintf(ts, sizeof(ts), "%" PRId64, e->ts_ms);
-	if (strcmp(e->type, "definition_registered") == 0) {
+	if (e->type == WEFT_EV_DEFINITION_REGISTERED) {
 		char  ver[24];
 		char *body = weft_json_dump_field(e->data, "definition");
 		snprintf(ver, sizeof(ver), "%" JSON_INTEGER_FORMAT,
@@ -403,7 +378,7 @@ store_project_other(weft_store *s, const weft_event *e)
 		free(body);
 		return (rv);
 	}
-	if (strcmp(e->type, "worker_joined") == 0) {
+	if (e->type == WEFT_EV_WORKER_JOINED) {
 		char *types = weft_json_dump_field(e->data, "step_types");
 		char  slots[16];
 		snprintf(slots, sizeof(slots), "%" JSON_INTEGER_FORMAT,
@@ -421,7 +396,7 @@ store_project_other(weft_store *s, const weft_event *e)
 		free(types);
 		return (rv);
 	}
-	if (strcmp(e->type, "worker_lost") == 0) {
+	if (e->type == WEFT_EV_WORKER_LOST) {
 		const char *p[1] = { e->node };
 		return (s->ops->exec(s,
 		    "UPDATE workers SET state = 'lost' WHERE name = ?", p, 1));
@@ -438,8 +413,8 @@ store_insert_event(weft_store *s, const weft_event *e)
 	snprintf(seq, sizeof(seq), "%" PRIu64, e->seq);
 	snprintf(ts, sizeof(ts), "%" PRId64, e->ts_ms);
 	snprintf(att, sizeof(att), "%u", e->attempt);
-	const char *p[9] = { id, e->run_id, seq, ts, e->type, e->step_id, att,
-		e->node, e->data_text };
+	const char *p[9] = { id, e->run_id, seq, ts, weft_event_name(e->type),
+		e->step_id, att, e->node, e->data_text };
 	return (s->ops->exec(s,
 	    "INSERT INTO events (id, run_id, seq, ts_ms, type, step_id, "
 	    "attempt, node, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -455,11 +430,11 @@ store_append_all(weft_store *s, const weft_event *evs, size_t n,
 
 	for (size_t i = 0; i < n && rv == WEFT_OK; i++) {
 		const weft_event *e = &evs[i];
-		const char       *st;
 		if ((rv = store_insert_event(s, e)) != WEFT_OK) {
 			break;
 		}
-		if (e->step_id != NULL && (st = step_status_of(e->type))) {
+		if (e->step_id != NULL &&
+		    weft_event_step_status(e->type) != NULL) {
 			step_row *r;
 			snprintf(key, sizeof(key), "%s/%s", e->run_id, e->step_id);
 			if ((r = weft_map_get(rows, key)) == NULL) {
@@ -468,9 +443,9 @@ store_append_all(weft_store *s, const weft_event *evs, size_t n,
 				r->step_id = e->step_id;
 				weft_map_put(rows, key, r);
 			}
-			step_row_apply(r, e, st);
+			step_row_apply(r, e);
 		} else if (e->step_id == NULL && e->run_id != NULL &&
-		    strncmp(e->type, "run_", 4) == 0) {
+		    weft_event_scope(e->type) == WEFT_EV_SCOPE_RUN) {
 			// Steps touched so far must land before run updates
 			// that count them (run_retried).
 			rv = store_flush_steps(s, rows);

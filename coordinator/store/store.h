@@ -14,19 +14,20 @@
 #include <jansson.h>
 
 #include "err.h"
+#include "event.h"
 
 // One audit event as stored. Strings are borrowed for the call.
 typedef struct weft_event {
-	uint64_t    id;      // global, consecutive
-	const char *run_id;  // NULL for cluster events
-	uint64_t    seq;     // per-run sequence, 0 for cluster events
-	int64_t     ts_ms;   // wall clock
-	const char *type;
-	const char *step_id; // NULL when none
-	uint32_t    attempt;
-	const char *node;    // NULL when none
-	json_t     *data;    // object (borrowed); NULL when empty
-	const char *data_text; // data as compact JSON (borrowed)
+	uint64_t             id;      // global, consecutive
+	const char          *run_id;  // NULL for cluster events
+	uint64_t             seq;     // per-run sequence, 0 for cluster events
+	int64_t              ts_ms;   // wall clock
+	enum weft_event_type type;    // stored as weft_event_name(type)
+	const char          *step_id; // NULL when none
+	uint32_t             attempt;
+	const char          *node;      // NULL when none
+	json_t              *data;      // object (borrowed); NULL when empty
+	const char          *data_text; // data as compact JSON (borrowed)
 } weft_event;
 
 typedef struct weft_store weft_store;
@@ -99,6 +100,15 @@ weft_err weft_store_append(weft_store *s, const weft_event *evs, size_t n);
 
 // weft_store_max_event_id returns the largest event id (0 when empty).
 weft_err weft_store_max_event_id(weft_store *s, uint64_t *out);
+
+// weft_store_run_last_seq returns the last per-run sequence number of run
+// id (0 when it has no event).
+weft_err weft_store_run_last_seq(weft_store *s, const char *id, uint64_t *out);
+
+// weft_store_runs_by_status calls fn(arg, 2, {status, count}) for each run
+// status the store holds.
+weft_err weft_store_runs_by_status(
+    weft_store *s, weft_store_row_fn fn, void *arg);
 
 // Queries; each returns a new JSON value in *out (the control reply body).
 typedef struct weft_events_filter {

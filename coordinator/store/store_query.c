@@ -304,12 +304,13 @@ run_add_steps(weft_store *s, json_t *run)
 		    "SELECT body FROM definitions WHERE name = ? AND version = ?",
 		    p, 2, text_row, &body);
 	}
-	json_t *counts = json_object();
+	json_t     *counts = json_object();
+	const char *ex[2]  = { id, weft_event_name(WEFT_EV_STEP_EXPANDED) };
 	if (rv == WEFT_OK) {
 		rv = s->ops->query(s,
 		    "SELECT step_id, data FROM events WHERE run_id = ? AND type = "
-		    "'step_expanded' ORDER BY seq",
-		    &id, 1, expanded_row, counts);
+		    "? ORDER BY seq",
+		    ex, 2, expanded_row, counts);
 	}
 	def = body != NULL ? json_loads(body, 0, NULL) : NULL;
 	free(body);
@@ -480,4 +481,21 @@ weft_store_unfinished_runs(weft_store *s, json_t **out)
 	}
 	*out = runs;
 	return (rv);
+}
+
+weft_err
+weft_store_run_last_seq(weft_store *s, const char *id, uint64_t *out)
+{
+	*out = 0;
+	return (s->ops->query(s,
+	    "SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = ?", &id, 1,
+	    weft_store_u64_row, out));
+}
+
+weft_err
+weft_store_runs_by_status(weft_store *s, weft_store_row_fn fn, void *arg)
+{
+	return (s->ops->query(s,
+	    "SELECT status, COUNT(*) FROM runs GROUP BY status", NULL, 0, fn,
+	    arg));
 }

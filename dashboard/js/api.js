@@ -1,6 +1,6 @@
 // api: the HTTP API client. Every call returns parsed JSON or throws an
 // ApiError carrying the HTTP status and the coordinator's message.
-import { buildQuery } from './util.js';
+import { buildQuery, setMeta, setMetaError } from './util.js';
 
 export const BASE = '/api/v1';
 
@@ -68,7 +68,26 @@ export const api = {
 		post(`${BASE}/runs/${encodeURIComponent(id)}/${action}`),
 	events: (q) => get(`${BASE}/events`, q).then((list) => list.map(normalizeEvent)),
 	workers: () => get(`${BASE}/workers`),
+	meta: () => get(`${BASE}/meta`),
 };
+
+// loadMeta fetches GET /meta (the event types and states, util.js) once.
+// It never throws: a failure is recorded (util.js metaError) and the pages
+// run without the lists; a later call tries again.
+let metaLoading = null;
+export function loadMeta() {
+	if (!metaLoading) {
+		metaLoading = api.meta().then((m) => {
+			setMeta(m);
+			return true;
+		}, (err) => {
+			setMetaError(err.message);
+			metaLoading = null;
+			return false;
+		});
+	}
+	return metaLoading;
+}
 
 // allEvents pages through GET /events with the filter q (after= cursor)
 // until a short page, calling onPage(events) for each page. Stops after

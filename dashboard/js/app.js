@@ -2,9 +2,9 @@
 // state, the banner shown while the stream is down, hash routing
 // (#/runs, #/runs/ID, #/new, #/events, #/workers) and the one-second clock
 // that keeps relative ages fresh (display only; nothing polls the API).
-import { api } from './api.js';
+import { api, loadMeta } from './api.js';
 import { LiveStream } from './stream.js';
-import { h, clear, fill, refreshAges, parseQuery } from './util.js';
+import { h, clear, fill, refreshAges, parseQuery, metaError } from './util.js';
 import * as runsPage from './pages/runs.js';
 import * as runPage from './pages/run.js';
 import * as newPage from './pages/new.js';
@@ -45,6 +45,31 @@ export function setQuery(query) {
 	history.replaceState(null, '', `#${path}${s ? `?${s}` : ''}`);
 }
 
+// showMetaError shows, or hides once loaded, why the event types and
+// states (GET /api/v1/meta) are missing.
+function showMetaError() {
+	const el = document.getElementById('meta-alert');
+	const err = metaError();
+	el.hidden = !err;
+	el.textContent = err
+		? `Could not load the event types and states from the coordinator (${err}): type filters, legends and colours stay incomplete until it answers.`
+		: '';
+}
+
+// retryMeta loads the event types again after a failure and, once they
+// arrive, redraws the page that went without them.
+async function retryMeta() {
+	if (!metaError()) {
+		return;
+	}
+	if (await loadMeta()) {
+		showMetaError();
+		if (current) {
+			route();
+		}
+	}
+}
+
 function buildShell() {
 	const header = document.getElementById('header');
 	const navItems = [
@@ -63,6 +88,7 @@ function buildShell() {
 		h('span', { class: 'node-name muted', id: 'node-name' }),
 	);
 	const banner = document.getElementById('stream-banner');
+	banner.after(h('div', { id: 'meta-alert', class: 'banner meta-alert', role: 'alert', hidden: true }));
 	const text = h('span', { class: 'banner-text' });
 	const retry = h('button', { class: 'btn small', type: 'button', onclick: () => stream.reconnectNow() }, 'Reconnect now');
 	fill(banner, h('strong', null, 'Live updates are down.'), ' ', text, ' ', retry);
@@ -85,6 +111,9 @@ function buildShell() {
 		}
 	};
 	stream.onStatus((s) => {
+		if (s === 'live') {
+			retryMeta();
+		}
 		if (s === 'rebased') {
 			// The page loaded while the coordinator was unreachable: load
 			// it again now that the stream has a baseline.
@@ -153,7 +182,11 @@ async function boot() {
 	buildShell();
 	// Pages load once the stream knows the newest event id, so an event
 	// between a page's first fetch and the live stream is never lost.
-	await Promise.race([stream.start(), new Promise((r) => setTimeout(r, 3000))]);
+	// The event types and states too: pages build their filters from them.
+	await Promise.all([
+		Promise.race([stream.start(), new Promise((r) => setTimeout(r, 3000))]),
+		loadMeta().then(showMetaError),
+	]);
 	window.addEventListener('hashchange', route);
 	route();
 	document.body.dataset.ready = '1';

@@ -170,16 +170,67 @@ export function refreshAges(root = document) {
 	}
 }
 
-export const RUN_STATES = ['queued', 'running', 'paused', 'succeeded', 'failed',
-	'cancelled', 'timed_out'];
-export const STEP_STATES = ['pending', 'ready', 'dispatched', 'running',
-	'retry_wait', 'succeeded', 'failed', 'skipped', 'cancelled'];
-export const EVENT_TYPES = ['run_queued', 'run_started', 'run_paused',
-	'run_resumed', 'run_retried', 'run_succeeded', 'run_failed',
-	'run_cancelled', 'run_timed_out', 'step_ready', 'step_dispatched',
-	'step_started', 'step_expanded', 'step_succeeded', 'step_failed', 'step_retry_scheduled',
-	'step_timed_out', 'step_lost', 'step_skipped', 'step_cancelled',
-	'result_ignored', 'worker_joined', 'worker_lost', 'definition_registered'];
+// What the event log's words mean, from GET /api/v1/meta (api.js loadMeta
+// fills it once at start): the event types with their scope, whether they
+// end their step or run and the status they give it, and the run and step
+// states. Nothing here copies those lists: until the answer arrives, or if
+// it never does (metaError() says why), they are empty.
+const meta = {
+	types: [], byType: new Map(), runStates: [], stepStates: [],
+	runEnded: new Set(), stepEnded: new Set(), error: '',
+};
+
+// setMeta takes the body of GET /api/v1/meta.
+export function setMeta(m) {
+	const list = (k) => (m && Array.isArray(m[k]) ? m[k] : []);
+	meta.types = list('event_types');
+	meta.byType = new Map(meta.types.map((t) => [t.name, t]));
+	meta.runStates = list('run_states');
+	meta.stepStates = list('step_states');
+	// A status is final when an event that ends a run (a step) sets it.
+	const ending = (scope, key) => new Set(meta.types
+		.filter((t) => t.scope === scope && t.terminal && t[key]).map((t) => t[key]));
+	meta.runEnded = ending('run', 'run_status');
+	meta.stepEnded = ending('step', 'step_status');
+	meta.error = '';
+}
+
+// setMetaError records why the list could not be loaded ('' once it was).
+export function setMetaError(msg) {
+	meta.error = msg || 'unknown error';
+}
+
+export const metaError = () => meta.error;
+export const metaLoaded = () => meta.types.length > 0;
+export const runStates = () => meta.runStates;
+export const stepStates = () => meta.stepStates;
+
+// eventTypes lists the event type names, in the coordinator's order; with
+// scopes ('run', 'step', 'node'), only the types of those scopes.
+export function eventTypes(...scopes) {
+	return meta.types.filter((t) => scopes.length === 0 || scopes.includes(t.scope))
+		.map((t) => t.name);
+}
+
+// eventInfo returns {name, scope, terminal, step_status, run_status} of a
+// type, or null when unknown.
+export const eventInfo = (type) => meta.byType.get(type) || null;
+
+// runStatusOf / stepStatusOf: the status an event type gives its run / its
+// step (as the store's projection does), or null.
+export const runStatusOf = (type) => (eventInfo(type) || {}).run_status || null;
+export const stepStatusOf = (type) => (eventInfo(type) || {}).step_status || null;
+
+// runEnded / stepEnded: whether a run / step status is final.
+export const runEnded = (status) => meta.runEnded.has(status);
+export const stepEnded = (status) => meta.stepEnded.has(status);
+
+// Colours of the events that set no status: how they read on the page,
+// not what they do to the store.
+const EVENT_COLOUR = {
+	step_timed_out: 'failed', step_lost: 'failed', result_ignored: 'skipped',
+	worker_joined: 'alive', worker_lost: 'lost', definition_registered: 'queued',
+};
 
 // badge renders a state as a coloured pill (colours from CSS variables).
 export function badge(state) {
@@ -188,25 +239,14 @@ export function badge(state) {
 		s.replace('_', ' '));
 }
 
-// eventClass maps an event type to the state colour it stands for.
+// eventState maps an event type to the state colour it stands for: the
+// status it gives its step or run.
 export function eventState(type) {
 	if (!type) {
 		return 'unknown';
 	}
-	const m = {
-		run_queued: 'queued', run_started: 'running', run_paused: 'paused',
-		run_resumed: 'running', run_retried: 'running',
-		run_succeeded: 'succeeded', run_failed: 'failed',
-		run_cancelled: 'cancelled', run_timed_out: 'timed_out',
-		step_ready: 'ready', step_dispatched: 'dispatched',
-		step_started: 'running', step_expanded: 'running', step_succeeded: 'succeeded',
-		step_failed: 'failed', step_retry_scheduled: 'retry_wait',
-		step_timed_out: 'failed', step_lost: 'failed',
-		step_skipped: 'skipped', step_cancelled: 'cancelled',
-		result_ignored: 'skipped', worker_joined: 'alive',
-		worker_lost: 'lost', definition_registered: 'queued',
-	};
-	return m[type] || 'unknown';
+	const t = eventInfo(type);
+	return (t && (t.step_status || t.run_status)) || EVENT_COLOUR[type] || 'unknown';
 }
 
 // pretty renders a JSON value for display.

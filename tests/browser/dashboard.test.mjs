@@ -504,4 +504,60 @@ describe('dashboard', { concurrency: 1 }, () => {
 		}
 		noConsoleErrors();
 	});
+
+	it('reads the event types and states from /api/v1/meta, and does without them', { timeout: 60000 }, async () => {
+		const meta = await cluster.api('GET', '/api/v1/meta');
+		const names = meta.event_types.map((t) => t.name);
+		assert.equal(new Set(names).size, names.length, 'names are unique');
+		for (const t of meta.event_types) {
+			assert.ok(['run', 'step', 'node'].includes(t.scope), `${t.name}: scope ${t.scope}`);
+			assert.equal(typeof t.terminal, 'boolean', `${t.name}: terminal`);
+			assert.ok(t.step_status === null || meta.step_states.includes(t.step_status), `${t.name}: step_status`);
+			assert.ok(t.run_status === null || meta.run_states.includes(t.run_status), `${t.name}: run_status`);
+		}
+		// Every type this session's runs, workers and definitions produced.
+		const all = await cluster.api('GET', '/api/v1/events?limit=10000');
+		const produced = [...new Set(all.map((ev) => ev.type))];
+		assert.ok(produced.length >= 15, `only ${produced.join(',')}`);
+		for (const t of produced) {
+			assert.ok(names.includes(t), `${t} is not in /api/v1/meta`);
+		}
+		// The pages build their lists from it.
+		await go('#/events');
+		await page.waitForSelector('#events-table tbody tr');
+		assert.deepEqual(await page.$$eval('#event-types option', (o) => o.map((x) => x.value)), names);
+		const runs = await cluster.api('GET', '/api/v1/runs?definition=flaky&limit=1');
+		await go(`#/runs/${runs[0].id}`);
+		await page.waitForSelector('[data-loaded="1"]');
+		assert.deepEqual(await page.$$eval('#log-type option', (o) => o.map((x) => x.value).filter(Boolean)),
+			meta.event_types.filter((t) => t.scope !== 'node').map((t) => t.name));
+		assert.equal(await page.$$eval('.legend-item', (l) => l.length), meta.step_states.length);
+		assert.equal(await page.isHidden('#meta-alert'), true);
+
+		// Without it the pages still load, and an alert says why.
+		const release = con.allow(/status of 503/);
+		await page.route('**/api/v1/meta', (route) => route.fulfill({
+			status: 503, contentType: 'application/json',
+			body: JSON.stringify({ error: 'meta down for the test', code: 'EUNAVAIL' }),
+		}));
+		try {
+			await go('#/runs');
+			await page.reload(); // a new document: the app boots again
+			await page.waitForSelector('body[data-ready="1"]');
+			await page.waitForSelector('#meta-alert:not([hidden])');
+			assert.match(await page.textContent('#meta-alert'), /meta down for the test/);
+			await page.waitForSelector('#runs-table tbody tr[data-run]');
+			assert.equal(await page.$$eval('#f-status option', (o) => o.length), 1, 'no states, no copy of them');
+			await screenshot('runs-without-meta');
+		} finally {
+			await page.unroute('**/api/v1/meta');
+			release();
+		}
+		await page.reload();
+		await page.waitForSelector('body[data-ready="1"]');
+		await page.waitForSelector('#runs-table tbody tr[data-run]');
+		assert.equal(await page.isHidden('#meta-alert'), true);
+		assert.deepEqual(await page.$$eval('#f-status option', (o) => o.map((x) => x.value).filter(Boolean)), meta.run_states);
+		noConsoleErrors();
+	});
 });

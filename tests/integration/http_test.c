@@ -9,6 +9,7 @@
 
 #include "clock.h"
 #include "cluster.h"
+#include "event.h"
 #include "harness.h"
 
 static weft_cluster c;
@@ -110,6 +111,18 @@ run_done(const char *id)
 	}
 }
 
+// run_posted_done starts a run (POST /api/v1/runs with body), writes its
+// id into id (len bytes), and returns it once it has ended.
+static json_t *
+run_posted_done(const char *body, char *id, size_t len)
+{
+	json_t *v = http_json("POST", "/api/v1/runs", body, 201);
+
+	snprintf(id, len, "%s", json_string_value(json_object_get(v, "run_id")));
+	json_decref(v);
+	return (run_done(id));
+}
+
 Test(http, definitions_runs_events_workers)
 {
 	json_t *v = http_json("POST", "/api/v1/definitions", diamond, 201);
@@ -124,16 +137,11 @@ Test(http, definitions_runs_events_workers)
 	cr_expect_not_null(json_object_get(json_object_get(d, "params"), "who"));
 	json_decref(v);
 
-	v = http_json("POST", "/api/v1/runs",
+	char    id[64];
+	json_t *run = run_posted_done(
 	    "{\"definition\":\"hd\",\"params\":{\"who\":\"http\"},"
 	    "\"input\":{\"k\":1}}",
-	    201);
-	char id[64];
-	snprintf(id, sizeof(id), "%s",
-	    json_string_value(json_object_get(v, "run_id")));
-	json_decref(v);
-
-	json_t *run = run_done(id);
+	    id, sizeof(id));
 	cr_expect_str_eq(json_string_value(json_object_get(run, "status")),
 	    "succeeded");
 	cr_expect_eq(json_array_size(json_object_get(run, "steps")), 4);
@@ -313,6 +321,102 @@ Test(http, health_metrics_and_files)
 	weft_h_run(cmd, &code);
 	cr_expect_str_eq(code, "404");
 	free(code);
+}
+
+// json_has_string reports whether the array a holds the string s.
+static bool
+json_has_string(json_t *a, const char *s)
+{
+	size_t  i;
+	json_t *v;
+
+	json_array_foreach (a, i, v) {
+		if (json_is_string(v) && strcmp(json_string_value(v), s) == 0) {
+			return (true);
+		}
+	}
+	return (false);
+}
+
+// expect_status checks one entry's step_status or run_status: null when
+// the list has none, else its value, which must be one of states.
+static void
+expect_status(json_t *entry, const char *key, const char *want, json_t *states)
+{
+	json_t     *v    = json_object_get(entry, key);
+	const char *name = json_string_value(json_object_get(entry, "name"));
+
+	if (want == NULL) {
+		cr_expect(json_is_null(v), "%s: %s should be null", name, key);
+		return;
+	}
+	cr_expect_str_eq(json_string_value(v), want, "%s: %s", name, key);
+	cr_expect(json_has_string(states, want), "%s: %s %s is not listed",
+	    name, key, want);
+}
+
+Test(http, meta_lists_every_event_type)
+{
+	// A run that fails, so the log has steps that succeed, fail and are
+	// skipped, besides the workers that joined.
+	char    id[64];
+	json_t *run = run_posted_done(
+	    "{\"definition_json\":{\"name\":\"mf\",\"steps\":[{\"id\":\"a\","
+	    "\"type\":\"noop\"},{\"id\":\"b\",\"type\":\"fail\","
+	    "\"depends_on\":[\"a\"]},{\"id\":\"c\",\"type\":\"noop\","
+	    "\"depends_on\":[\"b\"]}]}}",
+	    id, sizeof(id));
+	cr_expect_str_eq(json_string_value(json_object_get(run, "status")),
+	    "failed");
+	// a succeeded, b failed, c skipped: all three have ended.
+	cr_expect_eq(json_integer_value(json_object_get(run, "steps_done")), 3);
+	json_decref(run);
+
+	json_t *meta  = http_json("GET", "/api/v1/meta", NULL, 200);
+	json_t *types = json_object_get(meta, "event_types");
+	json_t *steps = json_object_get(meta, "step_states");
+	json_t *runs  = json_object_get(meta, "run_states");
+	cr_assert_eq(json_array_size(types), WEFT_EV_COUNT);
+	cr_expect(json_has_string(steps, "retry_wait"));
+	cr_expect(json_has_string(runs, "timed_out"));
+	// Every type the coordinator knows, in the list's order, as the list
+	// says it.
+	for (int t = 0; t < WEFT_EV_COUNT; t++) {
+		json_t     *e    = json_array_get(types, (size_t) t);
+		const char *name = weft_event_name((enum weft_event_type) t);
+		cr_expect_str_eq(json_string_value(json_object_get(e, "name")),
+		    name);
+		cr_expect_str_eq(json_string_value(json_object_get(e, "scope")),
+		    weft_event_scope_name(
+		        weft_event_scope((enum weft_event_type) t)),
+		    "%s", name);
+		cr_expect_eq(json_is_true(json_object_get(e, "terminal")),
+		    weft_event_terminal((enum weft_event_type) t), "%s", name);
+		expect_status(e, "step_status",
+		    weft_event_step_status((enum weft_event_type) t), steps);
+		expect_status(e, "run_status",
+		    weft_event_run_status((enum weft_event_type) t), runs);
+	}
+	// Every type in the log is one of them.
+	json_t *evs = http_json("GET", "/api/v1/events?limit=10000", NULL, 200);
+	size_t  i, seen = 0;
+	json_t *ev;
+	cr_expect_gt(json_array_size(evs), 10);
+	json_array_foreach (evs, i, ev) {
+		const char *type = json_string_value(json_object_get(ev, "type"));
+		bool        found = false;
+		for (size_t k = 0; k < json_array_size(types) && !found; k++) {
+			found = strcmp(json_string_value(json_object_get(
+			                   json_array_get(types, k), "name")),
+			            type) == 0;
+		}
+		cr_expect(found, "event %zu: type %s is not in /api/v1/meta", i,
+		    type);
+		seen += found;
+	}
+	cr_expect_eq(seen, json_array_size(evs));
+	json_decref(evs);
+	json_decref(meta);
 }
 
 Test(http, runs_filtered_by_creation_time)

@@ -31,11 +31,11 @@ idx(const weft_def *d, const char *id)
 
 // count_events counts events of a type in the output.
 static int
-count_events(const weft_out *o, const char *type)
+count_events(const weft_out *o, enum weft_event_type type)
 {
 	int n = 0;
 	for (size_t k = 0; k < o->nevents; k++) {
-		n += strcmp(o->events[k].type, type) == 0;
+		n += o->events[k].type == type;
 	}
 	return (n);
 }
@@ -128,8 +128,8 @@ Test(run, diamond_passes_data_and_succeeds)
 	json_decref(in);
 	finish(r, idx(def, "d"), json_pack("{s:b}", "done", 1), &o);
 	cr_expect_eq(r->state, WEFT_RUN_SUCCEEDED);
-	cr_expect_eq(count_events(&o, "run_succeeded"), 1);
-	cr_expect_eq(count_events(&o, "step_succeeded"), 4);
+	cr_expect_eq(count_events(&o, WEFT_EV_RUN_SUCCEEDED), 1);
+	cr_expect_eq(count_events(&o, WEFT_EV_STEP_SUCCEEDED), 4);
 	json_t *out = weft_run_output(r);
 	cr_expect(json_is_true(json_object_get(json_object_get(out, "d"), "done")));
 	json_decref(out);
@@ -153,8 +153,8 @@ Test(run, failure_skips_dependents_and_fails_run)
 	finish(r, idx(def, "c"), json_null(), &o);
 	cr_expect_eq(r->steps[idx(def, "d")].state, WEFT_STEP_SKIPPED);
 	cr_expect_eq(r->state, WEFT_RUN_FAILED);
-	cr_expect_eq(count_events(&o, "run_failed"), 1);
-	cr_expect_eq(count_events(&o, "step_skipped"), 1);
+	cr_expect_eq(count_events(&o, WEFT_EV_RUN_FAILED), 1);
+	cr_expect_eq(count_events(&o, WEFT_EV_STEP_SKIPPED), 1);
 	weft_out_fini(&o);
 	weft_run_free(r);
 	weft_def_free(def);
@@ -227,7 +227,7 @@ Test(run, retry_then_success_and_stale_result_ignored)
 	size_t      before = o.nevents;
 	cr_expect_eq(weft_run_result(r, WEFT_REF(0), &late, 2001, &o), WEFT_ESTATE);
 	cr_expect_eq(o.nevents, before + 1);
-	cr_expect_str_eq(o.events[before].type, "result_ignored");
+	cr_expect_eq(o.events[before].type, WEFT_EV_RESULT_IGNORED);
 	cr_expect_eq(r->steps[0].state, WEFT_STEP_DISPATCHED);
 
 	weft_result ok = { .attempt = 2, .ok = true, .node = "w2" };
@@ -238,7 +238,7 @@ Test(run, retry_then_success_and_stale_result_ignored)
 	before = o.nevents;
 	cr_expect_eq(weft_run_result(r, WEFT_REF(0), &ok, 2003, &o), WEFT_ESTATE);
 	cr_expect_eq(o.nevents, before);
-	cr_expect_eq(count_events(&o, "step_succeeded"), 1);
+	cr_expect_eq(count_events(&o, WEFT_EV_STEP_SUCCEEDED), 1);
 	weft_out_fini(&o);
 	weft_run_free(r);
 	weft_def_free(def);
@@ -280,7 +280,7 @@ Test(run, lost_attempt_is_retried_and_releases_slot)
 	cr_expect_eq(r->steps[0].state, WEFT_STEP_RETRY_WAIT,
 	    "a loss is retried even without a retry policy");
 	cr_expect(has_effect(&o, WEFT_EFFECT_RELEASE, 0));
-	cr_expect_eq(count_events(&o, "step_lost"), 1);
+	cr_expect_eq(count_events(&o, WEFT_EV_STEP_LOST), 1);
 	cr_expect_eq(weft_run_lost(r, WEFT_REF(0), 21, &o), WEFT_ESTATE,
 	    "nothing in flight to lose");
 	weft_out_fini(&o);
@@ -300,7 +300,7 @@ Test(run, cancel_aborts_in_flight_and_cancels_rest)
 	cr_expect_eq(weft_run_cancel(r, "test", &o), WEFT_OK);
 	cr_expect_eq(r->state, WEFT_RUN_CANCELLED);
 	cr_expect(has_effect(&o, WEFT_EFFECT_ABORT, idx(def, "a")));
-	cr_expect_eq(count_events(&o, "step_cancelled"), 4);
+	cr_expect_eq(count_events(&o, WEFT_EV_STEP_CANCELLED), 4);
 	cr_expect_eq(weft_run_cancel(r, "again", &o), WEFT_ESTATE);
 	// The run can be retried, and starts where it stopped.
 	cr_expect_eq(weft_run_retry(r, 0, &o), WEFT_OK);
@@ -379,7 +379,7 @@ Test(run, long_chain_of_skips_does_not_recurse)
 	weft_run *r = weft_run_alloc("R11", def, NULL, NULL, 0, &o);
 	weft_run_start(r, 0, &o);
 	fail(r, 0, "x", &o);
-	cr_expect_eq(count_events(&o, "step_skipped"), (int) n - 1);
+	cr_expect_eq(count_events(&o, WEFT_EV_STEP_SKIPPED), (int) n - 1);
 	cr_expect_eq(r->state, WEFT_RUN_FAILED);
 	weft_out_fini(&o);
 	weft_run_free(r);
@@ -425,7 +425,7 @@ Test(run, map_fans_out_with_max_parallel_and_collects_in_order)
 	weft_run *r = weft_run_alloc("M1", def,
 	    json_pack("{s:[s,s,s]}", "xs", "a", "b", "c"), NULL, 0, &o);
 	weft_run_start(r, 0, &o);
-	cr_expect_eq(count_events(&o, "step_expanded"), 1);
+	cr_expect_eq(count_events(&o, WEFT_EV_STEP_EXPANDED), 1);
 	cr_expect_eq(r->steps[0].state, WEFT_STEP_RUNNING);
 	cr_expect_eq(r->steps[0].nitems, 3);
 	cr_expect_eq(count_effects(&o, WEFT_EFFECT_ENQUEUE, 0), 2,
@@ -550,10 +550,10 @@ Test(run, events_keep_the_node_they_name)
 	weft_run_dispatched(r, WEFT_REF(0), "wB", 3, &o);
 	// All in one batch: the loss still names wA, the new attempt wB.
 	for (size_t k = 0; k < o.nevents; k++) {
-		if (strcmp(o.events[k].type, "step_lost") == 0 ||
-		    strcmp(o.events[k].type, "step_retry_scheduled") == 0) {
+		if (o.events[k].type == WEFT_EV_STEP_LOST ||
+		    o.events[k].type == WEFT_EV_STEP_RETRY_SCHEDULED) {
 			cr_expect_str_eq(o.events[k].node, "wA", "%s",
-			    o.events[k].type);
+			    weft_event_name(o.events[k].type));
 		}
 	}
 	cr_expect_str_eq(o.events[o.nevents - 1].node, "wB");
@@ -606,10 +606,10 @@ def_of_sq(char *text)
 
 // find_step_event returns the first event of a type about step i, or NULL.
 static const weft_out_event *
-find_step_event(const weft_out *o, const char *type, long i)
+find_step_event(const weft_out *o, enum weft_event_type type, long i)
 {
 	for (size_t k = 0; k < o->nevents; k++) {
-		if (strcmp(o->events[k].type, type) == 0 &&
+		if (o->events[k].type == type &&
 		    o->events[k].step == i) {
 			return (&o->events[k]);
 		}
@@ -772,7 +772,7 @@ trigger_case(const struct trigger_row *row, size_t di, bool reverse)
 		    weft_step_state_name(st));
 		cr_expect(has_effect(&o, WEFT_EFFECT_ENQUEUE, t),
 		    "%s: t not queued", name);
-		cr_expect_not_null(find_step_event(&o, "step_ready", t),
+		cr_expect_not_null(find_step_event(&o, WEFT_EV_STEP_READY, t),
 		    "%s: no step_ready for t", name);
 		cr_expect_eq(r->state, WEFT_RUN_RUNNING,
 		    "%s: the run must wait for t, is %s", name,
@@ -782,7 +782,7 @@ trigger_case(const struct trigger_row *row, size_t di, bool reverse)
 		}
 	} else {
 		const weft_out_event *e =
-		    find_step_event(&o, "step_skipped", t);
+		    find_step_event(&o, WEFT_EV_STEP_SKIPPED, t);
 		cr_expect_eq(st, WEFT_STEP_SKIPPED,
 		    "%s: t must be skipped, is %s", name,
 		    weft_step_state_name(st));
@@ -932,7 +932,7 @@ backoff_case(const struct backoff_row *row, const char *run_id, int64_t *got)
 		backoff_end(r, c, end, &o);
 
 		const weft_out_event *sched =
-		    find_step_event(&o, "step_retry_scheduled", 0);
+		    find_step_event(&o, WEFT_EV_STEP_RETRY_SCHEDULED, 0);
 		int ntimers = count_kind(&o, WEFT_EFFECT_RETRY_TIMER);
 		if (c == 'R' || row->want[k] < 0) {
 			enum weft_step_state want_st =
@@ -1051,7 +1051,7 @@ first_retry_delay(const weft_def *def, const char *id)
 	cr_assert_eq(weft_run_start(r, 0, &o), WEFT_OK);
 	fail(r, 0, "no", &o);
 	const weft_out_event *e =
-	    find_step_event(&o, "step_retry_scheduled", 0);
+	    find_step_event(&o, WEFT_EV_STEP_RETRY_SCHEDULED, 0);
 	cr_assert_not_null(e, "%s: no retry scheduled", id);
 	d = json_integer_value(json_object_get(e->data, "delay_ms"));
 	cr_expect_eq(find_effect(&o, WEFT_EFFECT_RETRY_TIMER, 0)->at_ms,

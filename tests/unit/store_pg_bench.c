@@ -33,8 +33,9 @@ cmp_i64(const void *a, const void *b)
 static weft_event *
 w1_events(size_t *n, char ***texts)
 {
-	static const char *types[] = { "step_ready", "step_dispatched",
-		"step_started", "step_succeeded" };
+	static const enum weft_event_type types[] = { WEFT_EV_STEP_READY,
+		WEFT_EV_STEP_DISPATCHED, WEFT_EV_STEP_STARTED,
+		WEFT_EV_STEP_SUCCEEDED };
 	size_t      cap = 4 + W1_STEPS * 4, k = 0;
 	weft_event *evs = weft_xalloc(cap * sizeof(*evs));
 	char      **ids = weft_xalloc(W1_STEPS * sizeof(*ids));
@@ -47,8 +48,8 @@ w1_events(size_t *n, char ***texts)
 	}
 	json_t *q = json_pack("{s:s, s:i, s:{}, s:{}, s:i}", "definition", "w1",
 	    "version", 1, "input", "params", "steps", W1_STEPS);
-	evs[k++] = (weft_event) { .type = "run_queued", .data = q };
-	evs[k++] = (weft_event) { .type = "run_started", .data = json_object() };
+	evs[k++] = (weft_event) { .type = WEFT_EV_RUN_QUEUED, .data = q };
+	evs[k++] = (weft_event) { .type = WEFT_EV_RUN_STARTED, .data = json_object() };
 	// Steps go through their lives in waves of 512, as results come back.
 	for (int w = 0; w < W1_STEPS; w += 512) {
 		for (int t = 0; t < 4; t++) {
@@ -62,7 +63,7 @@ w1_events(size_t *n, char ***texts)
 			}
 		}
 	}
-	evs[k++] = (weft_event) { .type = "run_succeeded",
+	evs[k++] = (weft_event) { .type = WEFT_EV_RUN_SUCCEEDED,
 		.data = json_object() };
 	for (size_t i = 0; i < k; i++) {
 		evs[i].id        = i + 1;

@@ -90,7 +90,7 @@ batch_make(batch *b, uint64_t first, size_t n, const char *run)
 		e->run_id    = run;
 		e->seq       = run ? first + i : 0;
 		e->ts_ms     = 1000 + (int64_t) e->id;
-		e->type      = run ? "step_ready" : "worker_lost";
+		e->type      = run ? WEFT_EV_STEP_READY : WEFT_EV_WORKER_LOST;
 		e->step_id   = run ? b->ids[i] : NULL;
 		e->node      = run ? NULL : "w9";
 		e->data      = json_object();
@@ -212,7 +212,7 @@ Test(store_pg, notify_caps_the_run_list_under_8000_bytes)
 	for (int i = 0; i < N; i++) {
 		snprintf(runs[i], sizeof(runs[i]), "run-with-a-longish-id-%05d", i);
 		evs[i] = (weft_event) { .id = (uint64_t) i + 1, .run_id = runs[i],
-			.seq = 1, .ts_ms = 1, .type = "run_paused",
+			.seq = 1, .ts_ms = 1, .type = WEFT_EV_RUN_PAUSED,
 			.data = NULL, .data_text = "{}" };
 	}
 	cr_assert_eq(weft_store_append(st, evs, N), WEFT_OK, "%s", st->error);

@@ -65,7 +65,7 @@ teardown(void)
 }
 
 static weft_event
-ev(uint64_t id, const char *run, uint64_t seq, const char *type,
+ev(uint64_t id, const char *run, uint64_t seq, enum weft_event_type type,
     const char *step, json_t *data)
 {
 	weft_event e = { .id = id, .run_id = run, .seq = seq, .ts_ms = 1000 + (int64_t) id,
@@ -88,19 +88,19 @@ static void
 write_run(void)
 {
 	weft_event evs[] = {
-		ev(1, NULL, 0, "definition_registered", NULL,
+		ev(1, NULL, 0, WEFT_EV_DEFINITION_REGISTERED, NULL,
 		    json_pack("{s:s, s:i, s:{s:s, s:[{s:s, s:s}, {s:s, s:s}]}}",
 		        "name", "two", "version", 1, "definition", "name", "two",
 		        "steps", "id", "a", "type", "noop", "id", "b", "type",
 		        "noop")),
-		ev(2, "R1", 1, "run_queued", NULL,
+		ev(2, "R1", 1, WEFT_EV_RUN_QUEUED, NULL,
 		    json_pack("{s:s, s:i, s:{}, s:{}, s:i}", "definition", "two",
 		        "version", 1, "input", "params", "steps", 2)),
-		ev(3, "R1", 2, "run_started", NULL, json_object()),
-		ev(4, "R1", 3, "step_ready", "a", json_object()),
-		ev(5, "R1", 4, "step_dispatched", "a", json_object()),
-		ev(6, "R1", 5, "step_started", "a", json_object()),
-		ev(7, "R1", 6, "step_failed", "a",
+		ev(3, "R1", 2, WEFT_EV_RUN_STARTED, NULL, json_object()),
+		ev(4, "R1", 3, WEFT_EV_STEP_READY, "a", json_object()),
+		ev(5, "R1", 4, WEFT_EV_STEP_DISPATCHED, "a", json_object()),
+		ev(6, "R1", 5, WEFT_EV_STEP_STARTED, "a", json_object()),
+		ev(7, "R1", 6, WEFT_EV_STEP_FAILED, "a",
 		    json_pack("{s:s}", "error", "disk on fire")),
 	};
 	size_t n = sizeof(evs) / sizeof(evs[0]);
@@ -130,6 +130,72 @@ Test(store, projections_follow_events)
 	    "pending");
 	json_decref(run);
 	cr_expect_eq(weft_store_get_run(st, "nope", &run), WEFT_ENOENT);
+}
+
+// status_of returns the status of step id in a run from weft_store_get_run.
+static const char *
+status_of(json_t *run, const char *id)
+{
+	size_t  i;
+	json_t *s;
+
+	json_array_foreach (json_object_get(run, "steps"), i, s) {
+		const char *sid = json_string_value(json_object_get(s, "id"));
+		if (sid != NULL && strcmp(sid, id) == 0) {
+			return (json_string_value(json_object_get(s, "status")));
+		}
+	}
+	return ("(none)");
+}
+
+// Skipped and cancelled steps have ended, a step waiting for its retry has
+// not: steps_done counts exactly the ended ones, across batches too.
+Test(store, steps_done_counts_every_ending)
+{
+	json_t    *run;
+	weft_event evs[] = {
+		ev(1, NULL, 0, WEFT_EV_DEFINITION_REGISTERED, NULL,
+		    json_pack("{s:s, s:i, s:{s:s, s:[{s:s}, {s:s}, {s:s}]}}",
+		        "name", "three", "version", 1, "definition", "name",
+		        "three", "steps", "id", "a", "id", "b", "id", "c")),
+		ev(2, "R3", 1, WEFT_EV_RUN_QUEUED, NULL,
+		    json_pack("{s:s, s:i, s:{}, s:{}, s:i}", "definition", "three",
+		        "version", 1, "input", "params", "steps", 3)),
+		ev(3, "R3", 2, WEFT_EV_RUN_STARTED, NULL, json_object()),
+		ev(4, "R3", 3, WEFT_EV_STEP_SKIPPED, "a",
+		    json_pack("{s:s}", "reason", "trigger")),
+		ev(5, "R3", 4, WEFT_EV_STEP_READY, "b", json_object()),
+		ev(6, "R3", 5, WEFT_EV_STEP_CANCELLED, "b", json_object()),
+		ev(7, "R3", 6, WEFT_EV_STEP_READY, "c", json_object()),
+		ev(8, "R3", 7, WEFT_EV_STEP_DISPATCHED, "c", json_object()),
+		ev(9, "R3", 8, WEFT_EV_STEP_LOST, "c", json_object()),
+		ev(10, "R3", 9, WEFT_EV_STEP_RETRY_SCHEDULED, "c",
+		    json_pack("{s:s}", "error", "worker lost")),
+	};
+	weft_event next[] = {
+		ev(11, "R3", 10, WEFT_EV_STEP_READY, "c", json_object()),
+		ev(12, "R3", 11, WEFT_EV_STEP_DISPATCHED, "c", json_object()),
+		ev(13, "R3", 12, WEFT_EV_STEP_STARTED, "c", json_object()),
+		ev(14, "R3", 13, WEFT_EV_STEP_SUCCEEDED, "c",
+		    json_pack("{s:i}", "output", 1)),
+	};
+
+	size_t n = sizeof(evs) / sizeof(evs[0]), m = sizeof(next) / sizeof(next[0]);
+	cr_assert_eq(weft_store_append(st, evs, n), WEFT_OK, "%s", st->error);
+	free_evs(evs, n);
+	cr_assert_eq(weft_store_get_run(st, "R3", &run), WEFT_OK, "%s", st->error);
+	cr_expect_eq(json_integer_value(json_object_get(run, "steps_done")), 2);
+	cr_expect_str_eq(status_of(run, "a"), "skipped");
+	cr_expect_str_eq(status_of(run, "b"), "cancelled");
+	cr_expect_str_eq(status_of(run, "c"), "retry_wait");
+	json_decref(run);
+
+	cr_assert_eq(weft_store_append(st, next, m), WEFT_OK, "%s", st->error);
+	free_evs(next, m);
+	cr_assert_eq(weft_store_get_run(st, "R3", &run), WEFT_OK, "%s", st->error);
+	cr_expect_eq(json_integer_value(json_object_get(run, "steps_done")), 3);
+	cr_expect_str_eq(status_of(run, "c"), "succeeded");
+	json_decref(run);
 }
 
 Test(store, event_filters)
@@ -170,8 +236,8 @@ Test(store, duplicate_event_rolls_back_whole_batch)
 {
 	write_run();
 	json_t    *d    = json_object();
-	weft_event evs[] = { ev(8, "R1", 7, "step_ready", "b", json_object()),
-		ev(9, "R1", 7, "step_ready", "b", d) }; // same (run, seq)
+	weft_event evs[] = { ev(8, "R1", 7, WEFT_EV_STEP_READY, "b", json_object()),
+		ev(9, "R1", 7, WEFT_EV_STEP_READY, "b", d) }; // same (run, seq)
 	cr_expect_neq(weft_store_append(st, evs, 2), WEFT_OK);
 	free_evs(evs, 2);
 	uint64_t max;
@@ -179,7 +245,7 @@ Test(store, duplicate_event_rolls_back_whole_batch)
 	cr_expect_eq(max, 7, "nothing of a failed batch is written");
 
 	// The store is still fine for the next batch.
-	weft_event ok[] = { ev(8, "R1", 7, "step_ready", "b", json_object()) };
+	weft_event ok[] = { ev(8, "R1", 7, WEFT_EV_STEP_READY, "b", json_object()) };
 	cr_assert_eq(weft_store_append(st, ok, 1), WEFT_OK, "%s", st->error);
 	free_evs(ok, 1);
 	weft_store_max_event_id(st, &max);
@@ -241,7 +307,7 @@ Test(store, event_time_and_text_filters)
 	json_decref(out);
 
 	// % and _ in the text are themselves, not wildcards.
-	weft_event pc[] = { ev(8, "R1", 7, "step_ready", "b",
+	weft_event pc[] = { ev(8, "R1", 7, WEFT_EV_STEP_READY, "b",
 		json_pack("{s:s}", "msg", "100%_ok")) };
 	cr_assert_eq(weft_store_append(st, pc, 1), WEFT_OK, "%s", st->error);
 	free_evs(pc, 1);
@@ -272,7 +338,7 @@ Test(store, definitions_latest_and_by_version)
 	int64_t found;
 
 	write_run();
-	weft_event evs[] = { ev(8, NULL, 0, "definition_registered", NULL,
+	weft_event evs[] = { ev(8, NULL, 0, WEFT_EV_DEFINITION_REGISTERED, NULL,
 		json_pack("{s:s, s:i, s:{s:s, s:[]}}", "name", "two", "version",
 		    2, "definition", "name", "two", "steps")) };
 	cr_assert_eq(weft_store_append(st, evs, 1), WEFT_OK, "%s", st->error);
@@ -297,7 +363,7 @@ Test(store, runs_filter_by_definition_and_page)
 	json_t *out;
 
 	write_run();
-	weft_event evs[] = { ev(8, "R2", 1, "run_queued", NULL,
+	weft_event evs[] = { ev(8, "R2", 1, WEFT_EV_RUN_QUEUED, NULL,
 		json_pack("{s:s, s:i, s:{}, s:{}, s:i}", "definition", "other",
 		    "version", 1, "input", "params", "steps", 0)) };
 	cr_assert_eq(weft_store_append(st, evs, 1), WEFT_OK, "%s", st->error);
@@ -322,14 +388,15 @@ Test(store, runs_filter_by_definition_and_page)
 Test(store, big_batch_is_one_transaction, .timeout = 120)
 {
 	enum { NSTEPS = 5000 };
-	static const char *types[] = { "step_ready", "step_dispatched",
-		"step_started", "step_succeeded" };
+	static const enum weft_event_type types[] = { WEFT_EV_STEP_READY,
+		WEFT_EV_STEP_DISPATCHED, WEFT_EV_STEP_STARTED,
+		WEFT_EV_STEP_SUCCEEDED };
 	size_t      n   = 1 + NSTEPS * 4, k = 0;
 	weft_event *evs = calloc(n, sizeof(*evs));
 	char      (*ids)[16] = calloc(NSTEPS, sizeof(*ids));
 	json_t     *run, *out;
 
-	evs[k++] = ev(1, "B", 1, "run_queued", NULL,
+	evs[k++] = ev(1, "B", 1, WEFT_EV_RUN_QUEUED, NULL,
 	    json_pack("{s:s, s:i, s:{}, s:{}, s:i}", "definition", "big",
 	        "version", 1, "input", "params", "steps", NSTEPS));
 	for (int t = 0; t < 4; t++) {
@@ -375,11 +442,11 @@ Test(store, lost_commit_answer_is_not_doubled)
 	real_commit  = ops->commit;
 	lying.commit = commit_then_lose_answer;
 	st->ops      = &lying;
-	weft_event evs[] = { ev(1, "L", 1, "run_queued", NULL,
+	weft_event evs[] = { ev(1, "L", 1, WEFT_EV_RUN_QUEUED, NULL,
 		                 json_pack("{s:s, s:i, s:{}, s:{}, s:i}",
 		                     "definition", "x", "version", 1, "input",
 		                     "params", "steps", 1)),
-		ev(2, "L", 2, "step_ready", "a", json_object()) };
+		ev(2, "L", 2, WEFT_EV_STEP_READY, "a", json_object()) };
 	cr_expect_eq(weft_store_append(st, evs, 2), WEFT_EUNAVAIL);
 	st->ops = ops;
 	cr_assert_eq(weft_store_append(st, evs, 2), WEFT_OK, "%s", st->error);
@@ -388,7 +455,7 @@ Test(store, lost_commit_answer_is_not_doubled)
 	cr_assert_eq(weft_store_list_events(st, &f, &out), WEFT_OK);
 	cr_expect_eq(json_array_size(out), 2, "each event once");
 	json_decref(out);
-	weft_event next[] = { ev(3, "L", 3, "step_dispatched", "a", json_object()) };
+	weft_event next[] = { ev(3, "L", 3, WEFT_EV_STEP_DISPATCHED, "a", json_object()) };
 	cr_assert_eq(weft_store_append(st, next, 1), WEFT_OK, "%s", st->error);
 	free_evs(next, 1);
 	weft_store_max_event_id(st, &max);

@@ -4,7 +4,7 @@
 // events from the stream.
 import { api, allEvents } from '../api.js';
 import {
-	h, clear, fmtTime, fmtClock, fmtAge, pretty, short, summary, EVENT_TYPES, eventState,
+	h, clear, fmtTime, fmtClock, fmtAge, pretty, short, summary, eventTypes, eventState,
 } from '../util.js';
 
 const PAGE_SIZES = [50, 100, 250, 500];
@@ -48,7 +48,7 @@ export function mount(root, ctx) {
 		inputs[k] = h('input', { id: `ev-${k}`, name: k, type: 'search', value: q[k], ...attrs });
 		return h('label', { class: 'ffield' }, h('span', null, label), inputs[k]);
 	};
-	const typeList = h('datalist', { id: 'event-types' }, EVENT_TYPES.map((t) => h('option', { value: t })));
+	const typeList = h('datalist', { id: 'event-types' }, eventTypes().map((t) => h('option', { value: t })));
 	const sizeSel = h('select', { id: 'ev-limit', 'aria-label': 'page size' },
 		PAGE_SIZES.map((n) => h('option', { value: String(n), selected: n === q.limit }, `${n} per page`)));
 	const tailBox = h('input', { type: 'checkbox', id: 'ev-tail', checked: tail });

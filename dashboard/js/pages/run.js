@@ -8,25 +8,12 @@ import { api, allEvents, ApiError } from '../api.js';
 import { DagView } from '../dag.js';
 import {
 	h, add, clear, fill, badge, timeCell, fmtClock, fmtClockShort, fmtTime, fmtDuration, pretty, short, summary,
-	EVENT_TYPES, eventState, debounceMap,
+	eventTypes, stepStates, eventState, runStatusOf, stepStatusOf, runEnded,
+	stepEnded, debounceMap,
 } from '../util.js';
 
 const MAX_LOG_ROWS = 500;
 const MAX_EVENT_PAGES = 100; // 100,000 events
-const ENDED = new Set(['succeeded', 'failed', 'cancelled', 'timed_out']);
-const STEP_DONE = new Set(['succeeded', 'failed', 'skipped', 'cancelled']);
-const RUN_STATUS = {
-	run_queued: 'queued', run_started: 'running', run_resumed: 'running',
-	run_retried: 'running', run_paused: 'paused', run_succeeded: 'succeeded',
-	run_failed: 'failed', run_cancelled: 'cancelled', run_timed_out: 'timed_out',
-};
-const STEP_STATUS = {
-	step_ready: 'ready', step_dispatched: 'dispatched', step_started: 'running',
-	step_expanded: 'running',
-	step_succeeded: 'succeeded', step_failed: 'failed',
-	step_retry_scheduled: 'retry_wait', step_skipped: 'skipped',
-	step_cancelled: 'cancelled',
-};
 const RESULT_LABEL = {
 	step_succeeded: 'succeeded', step_failed: 'failed',
 	step_retry_scheduled: 'failed, will retry', step_timed_out: 'timed out',
@@ -114,11 +101,11 @@ export function mount(root, ctx) {
 			onclick: () => dag && dag.zoom(z),
 		}, { fit: 'Fit', out: '−', in: '+', reset: '1:1' }[z])));
 	const legend = h('div', { class: 'legend' },
-		['pending', 'ready', 'dispatched', 'running', 'retry_wait', 'succeeded', 'failed', 'skipped', 'cancelled']
+		stepStates()
 			.map((s) => h('span', { class: `legend-item st-${s}` }, h('i'), s.replace('_', ' '))));
 	const side = h('aside', { class: 'side', id: 'step-panel' });
 	const logType = h('select', { id: 'log-type', 'aria-label': 'event type' },
-		h('option', { value: '' }, 'all types'), EVENT_TYPES.filter((t) => !t.startsWith('worker') && t !== 'definition_registered')
+		h('option', { value: '' }, 'all types'), eventTypes('run', 'step')
 			.map((t) => h('option', { value: t }, t)));
 	const logStep = h('input', { id: 'log-step', type: 'search', placeholder: 'step', list: 'run-step-ids', 'aria-label': 'step' });
 	const logText = h('input', { id: 'log-text', type: 'search', placeholder: 'filter: type, step or text', 'aria-label': 'text' });
@@ -193,14 +180,14 @@ export function mount(root, ctx) {
 
 	// ---- state ----
 	function applyEvent(ev) {
-		const rs = RUN_STATUS[ev.type];
+		const rs = runStatusOf(ev.type);
 		if (rs) {
 			runEvents++;
 			run.status = rs;
 			if (ev.type === 'run_started' && !run.started_ms) {
 				run.started_ms = ev.ts_ms;
 			}
-			if (ENDED.has(rs)) {
+			if (runEnded(rs)) {
 				run.ended_ms = ev.ts_ms;
 				if (ev.data && ev.data.output !== undefined) {
 					run.output = ev.data.output;
@@ -235,7 +222,7 @@ export function mount(root, ctx) {
 			// An item of a map step: "step[k]".
 			const m = ev.step.match(/^(.*)\[(\d+)\]$/);
 			if (m && steps.has(m[1])) {
-				const st = STEP_STATUS[ev.type];
+				const st = stepStatusOf(ev.type);
 				if (st) {
 					if (!mapKids.has(m[1])) {
 						mapKids.set(m[1], new Map());
@@ -255,7 +242,7 @@ export function mount(root, ctx) {
 			}
 			return;
 		}
-		const st = STEP_STATUS[ev.type];
+		const st = stepStatusOf(ev.type);
 		if (st) {
 			s.status = st;
 		}
@@ -327,7 +314,7 @@ export function mount(root, ctx) {
 			events.push(ev);
 			newLog.push(ev);
 			applyEvent(ev);
-			if (ENDED.has(RUN_STATUS[ev.type])) {
+			if (runEnded(runStatusOf(ev.type))) {
 				refreshRun(runId);
 			}
 		}
@@ -378,7 +365,7 @@ export function mount(root, ctx) {
 		const kids = mapKids.get(id) || new Map();
 		const c = { total: Math.max(mapTotal.get(id) || 0, kids.size), done: 0, failed: 0, running: 0 };
 		for (const k of kids.values()) {
-			c.done += STEP_DONE.has(k.state) ? 1 : 0;
+			c.done += stepEnded(k.state) ? 1 : 0;
 			c.failed += k.state === 'failed' ? 1 : 0;
 			c.running += k.state === 'running' || k.state === 'dispatched' ? 1 : 0;
 		}
@@ -390,12 +377,12 @@ export function mount(root, ctx) {
 		fill(statusEl, badge(run.status));
 		let done = 0;
 		for (const s of steps.values()) {
-			done += STEP_DONE.has(s.status) ? 1 : 0;
+			done += stepEnded(s.status) ? 1 : 0;
 		}
 		const total = steps.size || run.steps_total || 0;
 		const pct = total ? Math.round((100 * done) / total) : 0;
 		const start = run.started_ms || run.created_ms;
-		const dur = start ? (run.ended_ms || (ENDED.has(run.status) ? null : Date.now())) : null;
+		const dur = start ? (run.ended_ms || (runEnded(run.status) ? null : Date.now())) : null;
 		fill(meta,
 			h('div', { class: 'kv' }, h('span', null, 'Definition'),
 				h('span', null, run.definition, h('span', { class: 'muted' }, ` v${run.version}`))),
@@ -410,7 +397,7 @@ export function mount(root, ctx) {
 					h('span', { class: 'progress-text' }, `${done}/${total} steps`))),
 			runParams(),
 		);
-		if (ENDED.has(run.status) && run.status !== 'succeeded') {
+		if (runEnded(run.status) && run.status !== 'succeeded') {
 			// The events' reason is better than the store's placeholder.
 			const why = run.why || (run.error !== run.status ? run.error : null);
 			const failed = run.failedSteps && run.failedSteps.length ? ` (${run.failedSteps.join(', ')})` : '';
@@ -819,7 +806,7 @@ export function mount(root, ctx) {
 			clearTimeout(logTimer);
 		},
 		tick() {
-			if (run && !ENDED.has(run.status)) {
+			if (run && !runEnded(run.status)) {
 				const el = document.getElementById('run-duration');
 				const start = run.started_ms || run.created_ms;
 				if (el && start) {

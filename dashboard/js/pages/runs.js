@@ -6,17 +6,17 @@
 // retry).
 import { api } from '../api.js';
 import {
-	h, clear, fill, badge, timeCell, fmtDuration, RUN_STATES, debounceMap,
+	h, clear, fill, badge, timeCell, fmtDuration, runStates, eventInfo, runStatusOf,
+	runEnded, debounceMap,
 } from '../util.js';
 
 const PAGE_DEFAULT = 50;
-const TERMINAL_STEP = new Set(['step_succeeded', 'step_failed', 'step_skipped', 'step_cancelled']);
-const RUN_STATUS = {
-	run_queued: 'queued', run_started: 'running', run_resumed: 'running',
-	run_retried: 'running', run_paused: 'paused', run_succeeded: 'succeeded',
-	run_failed: 'failed', run_cancelled: 'cancelled', run_timed_out: 'timed_out',
-};
-const ENDED = new Set(['succeeded', 'failed', 'cancelled', 'timed_out']);
+
+// stepEndedBy reports whether an event type ends its step.
+function stepEndedBy(type) {
+	const t = eventInfo(type);
+	return Boolean(t && t.scope === 'step' && t.terminal);
+}
 
 export function mount(root, ctx) {
 	const q = { status: ctx.query.status || '', definition: ctx.query.definition || '', before: ctx.query.before || '' };
@@ -32,7 +32,7 @@ export function mount(root, ctx) {
 
 	const statusSel = h('select', { id: 'f-status', 'aria-label': 'status' },
 		h('option', { value: '' }, 'any status'),
-		RUN_STATES.map((s) => h('option', { value: s, selected: s === q.status }, s.replace('_', ' '))));
+		runStates().map((s) => h('option', { value: s, selected: s === q.status }, s.replace('_', ' '))));
 	const defSel = h('select', { id: 'f-definition', 'aria-label': 'definition' },
 		h('option', { value: '' }, 'any definition'));
 	if (q.definition) {
@@ -68,7 +68,7 @@ export function mount(root, ctx) {
 		if (r.ended_ms) {
 			return fmtDuration(r.ended_ms - start);
 		}
-		return ENDED.has(r.status) ? '—' : fmtDuration(Date.now() - start);
+		return runEnded(r.status) ? '—' : fmtDuration(Date.now() - start);
 	}
 
 	function progress(r) {
@@ -251,20 +251,20 @@ export function mount(root, ctx) {
 						status: 'queued', created_ms: ev.ts_ms, started_ms: null, ended_ms: null,
 						steps_total: d.steps || 0, steps_done: 0,
 					});
-				} else if (RUN_STATUS[ev.type] && !q.before && order.length > 0 && ev.run > order[0]) {
+				} else if (runStatusOf(ev.type) && !q.before && order.length > 0 && ev.run > order[0]) {
 					refresh(ev.run); // newer than the page but its queue event was missed
 				}
 				continue;
 			}
 			const r = row.run;
-			const st = RUN_STATUS[ev.type];
+			const st = runStatusOf(ev.type);
 			if (st) {
 				runEvents.set(ev.run, (runEvents.get(ev.run) || 0) + 1);
 				r.status = st;
 				if (ev.type === 'run_started' && !r.started_ms) {
 					r.started_ms = ev.ts_ms;
 				}
-				if (ENDED.has(st)) {
+				if (runEnded(st)) {
 					r.ended_ms = ev.ts_ms;
 					refresh(ev.run); // output, error, exact counts
 				}
@@ -273,7 +273,7 @@ export function mount(root, ctx) {
 					refresh(ev.run);
 				}
 				touched.add(ev.run);
-			} else if (TERMINAL_STEP.has(ev.type) && ev.step && !ev.step.endsWith(']')) {
+			} else if (stepEndedBy(ev.type) && ev.step && !ev.step.endsWith(']')) {
 				// (a map step's items, "step[k]", are not steps of the total)
 				r.steps_done = Math.min((r.steps_done || 0) + 1, r.steps_total || Infinity);
 				touched.add(ev.run);
@@ -299,7 +299,7 @@ export function mount(root, ctx) {
 		},
 		tick() {
 			for (const { run, tr } of rows.values()) {
-				if (!ENDED.has(run.status)) {
+				if (!runEnded(run.status)) {
 					const cell = tr.querySelector('td.dur');
 					if (cell) {
 						cell.textContent = durationOf(run);

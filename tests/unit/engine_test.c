@@ -1,0 +1,600 @@
+// engine_test: the engine in-process, without a network: a SQLite store in
+// a temp dir, a fake io (engine/io.h) that records what would leave the
+// process, and a fake clock. Each test feeds mail to engine_iteration one
+// turn at a time and looks at what came out and at the scheduler's books.
+//
+// Links weft_engine (with model and store) but not weft_io: the engine must
+// not reach the network except through the table io registers.
+#include <criterion/criterion.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "engine_int.h"
+#include "event.h"
+#include "harness.h"
+
+// ---- the fake world ----
+
+#define FAKE_MAX 256
+
+typedef struct fake_op {
+	assign_op *op;
+	size_t     nitems;
+	size_t     naborts;
+	char       steps[8][16]; // step ids of the items (first 8)
+	bool       done;
+} fake_op;
+
+typedef struct fake {
+	char         url[600]; // the store (the engine borrows the string)
+	int64_t      wall, mono;
+	weft_engine *e;
+	weft_wire    wire;
+	// What left the process.
+	size_t   npublished;
+	char     published[FAKE_MAX * 4][32]; // event types, in order
+	size_t   nreplies;
+	json_t  *replies[FAKE_MAX]; // {code, error, body} of control replies
+	size_t   nacks;
+	fake_op  ops[FAKE_MAX];
+	size_t   nops;
+	// What the worker holds: step id -> attempts outstanding.
+	int      held;      // attempts assigned and neither ended nor aborted
+	int      held_max;  // the most it ever held
+} fake;
+
+static fake F;
+
+static int64_t
+fake_wall(void *arg)
+{
+	return (((fake *) arg)->wall);
+}
+
+static int64_t
+fake_mono(void *arg)
+{
+	return (((fake *) arg)->mono);
+}
+
+static void
+fake_publish(void *arg, const weft_event *evs, size_t n)
+{
+	fake *f = arg;
+	for (size_t k = 0; k < n && f->npublished < FAKE_MAX * 4; k++) {
+		snprintf(f->published[f->npublished++], 32, "%s",
+		    weft_event_name(evs[k].type));
+	}
+}
+
+static void
+fake_reply(void *arg, reply_to to, nng_msg *msg)
+{
+	fake           *f = arg;
+	Weft__Envelope *env;
+
+	(void) to;
+	cr_assert_eq(weft_wire_unpack(msg, 0, &env), WEFT_OK);
+	if (env->body_case == WEFT__ENVELOPE__BODY_RESULT_ACK) {
+		f->nacks++;
+	} else {
+		cr_assert_eq(env->body_case, WEFT__ENVELOPE__BODY_CONTROL_REPLY);
+		cr_assert_lt(f->nreplies, FAKE_MAX);
+		f->replies[f->nreplies++] = json_pack("{s:i, s:s, s:o}", "code",
+		    env->control_reply->code, "error", env->control_reply->error,
+		    "body",
+		    env->control_reply->body_json[0]
+		        ? json_loads(env->control_reply->body_json, 0, NULL)
+		        : json_null());
+	}
+	weft_wire_free(env);
+	nng_msg_free(msg);
+}
+
+static void
+fake_drop(void *arg, reply_to to)
+{
+	(void) arg;
+	(void) to;
+}
+
+static weft_err
+fake_dial(void *arg, weft_peer *p, const char *url)
+{
+	(void) arg;
+	snprintf(p->url, sizeof(p->url), "%s", url);
+	p->open = true;
+	return (WEFT_OK);
+}
+
+static void
+fake_peer_close(void *arg, weft_peer *p)
+{
+	(void) arg;
+	p->open = false;
+}
+
+// fake_assign takes the batch as the worker would: aborts first (the
+// worker stops those attempts), then the items.
+static void
+fake_assign(void *arg, assign_op *op, nng_msg *batch)
+{
+	fake           *f = arg;
+	Weft__Envelope *env;
+	fake_op        *fo;
+
+	cr_assert_lt(f->nops, FAKE_MAX);
+	cr_assert_eq(weft_wire_unpack(batch, 0, &env), WEFT_OK);
+	cr_assert_eq(env->body_case, WEFT__ENVELOPE__BODY_ASSIGN);
+	fo          = &f->ops[f->nops++];
+	fo->op      = op;
+	fo->nitems  = env->assign->n_items;
+	fo->naborts = env->assign->n_aborts;
+	for (size_t k = 0; k < fo->nitems && k < 8; k++) {
+		snprintf(fo->steps[k], 16, "%s", env->assign->items[k]->step_id);
+	}
+	f->held -= (int) fo->naborts;
+	f->held += (int) fo->nitems;
+	if (f->held > f->held_max) {
+		f->held_max = f->held;
+	}
+	weft_wire_free(env);
+	nng_msg_free(batch);
+}
+
+static void
+fake_assign_free(void *arg, assign_op *op)
+{
+	(void) arg;
+	engine_assign_op_free(op);
+}
+
+static void
+fake_metrics(void *arg, reply_to to)
+{
+	(void) arg;
+	(void) to;
+}
+
+// ---- driving the engine ----
+
+static void
+fake_open(int survey_lost_after)
+{
+	weft_engine_cfg cfg = { .name = "coordinator", .survey_ms = 1000,
+		.lost_after = survey_lost_after };
+	weft_io         io  = { .arg = &F, .publish = fake_publish,
+		         .reply = fake_reply, .drop = fake_drop,
+		         .metrics = fake_metrics, .peer_dial = fake_dial,
+		         .peer_close = fake_peer_close, .assign = fake_assign,
+		         .assign_free = fake_assign_free };
+	weft_engine_clock clock = { .arg = &F, .wall_ms = fake_wall,
+		.mono_ms = fake_mono };
+	char  err[512];
+	char *dir = weft_h_tempdir("engine");
+
+	memset(&F, 0, sizeof(F));
+	F.wall = 1700000000000;
+	F.mono = 5000;
+	weft_wire_init(&F.wire, "test");
+	snprintf(F.url, sizeof(F.url), "sqlite:%s/weft.db", dir);
+	free(dir);
+	cfg.db_url = F.url;
+	cr_assert_eq(weft_engine_open(&F.e, &cfg, err, sizeof(err)), WEFT_OK,
+	    "%s", err);
+	weft_engine_set_io(F.e, &io);
+	weft_engine_set_clock(F.e, &clock);
+}
+
+static void
+fake_close(void)
+{
+	for (size_t k = 0; k < F.nreplies; k++) {
+		json_decref(F.replies[k]);
+	}
+	weft_engine_close(F.e);
+	F.e = NULL;
+}
+
+// post packs env as a peer would and posts it as mail of kind.
+static void
+post(enum mail_kind kind, Weft__Envelope *env, uint64_t round)
+{
+	nng_msg     *msg;
+	engine_mail *m = weft_xalloc(sizeof(*m));
+
+	cr_assert_eq(weft_wire_pack(&F.wire, env, NULL, &msg), WEFT_OK);
+	cr_assert_eq(weft_wire_unpack(msg, 0, &m->env), WEFT_OK);
+	nng_msg_free(msg);
+	m->kind  = kind;
+	m->round = round;
+	snprintf(m->peer, sizeof(m->peer), "127.0.0.1");
+	weft_mailbox_post(&F.e->mailbox, &m->node);
+}
+
+// turn runs one iteration on whatever was posted.
+static void
+turn(void)
+{
+	engine_iteration(F.e, weft_mailbox_drain(&F.e->mailbox, 0));
+}
+
+static void
+advance(int64_t ms)
+{
+	F.wall += ms;
+	F.mono += ms;
+}
+
+static void
+post_worker(const char *name, uint32_t slots, uint64_t round)
+{
+	Weft__Envelope   env   = WEFT__ENVELOPE__INIT;
+	Weft__WorkerInfo wi    = WEFT__WORKER_INFO__INIT;
+	char            *types[] = { "noop" };
+
+	wi.name          = (char *) name;
+	wi.dispatch_url  = "tcp://127.0.0.1:1";
+	wi.n_step_types  = 1;
+	wi.step_types    = types;
+	wi.slots         = slots;
+	wi.queue         = 0;
+	wi.round         = round;
+	env.body_case    = WEFT__ENVELOPE__BODY_WORKER_INFO;
+	env.worker_info  = &wi;
+	post(MAIL_WORKER_INFO, &env, round);
+}
+
+static void
+post_survey_end(uint64_t round)
+{
+	engine_mail *m = weft_xalloc(sizeof(*m));
+	m->kind        = MAIL_SURVEY_END;
+	m->round       = round;
+	weft_mailbox_post(&F.e->mailbox, &m->node);
+}
+
+// start_run registers def (JSON text) and starts a run of it; returns the
+// run id (static storage).
+static const char *
+start_run(const char *def)
+{
+	static char         id[64];
+	Weft__Envelope       env = WEFT__ENVELOPE__INIT;
+	Weft__ControlRequest req = WEFT__CONTROL_REQUEST__INIT;
+	Weft__RunRequest     run = WEFT__RUN_REQUEST__INIT;
+	size_t               before = F.nreplies;
+
+	run.definition_json = (char *) def;
+	req.req_case        = WEFT__CONTROL_REQUEST__REQ_RUN;
+	req.run             = &run;
+	env.body_case       = WEFT__ENVELOPE__BODY_CONTROL;
+	env.control         = &req;
+	post(MAIL_CONTROL, &env, 0);
+	turn();
+	cr_assert_eq(F.nreplies, before + 1, "no reply to the run request");
+	json_t *r = F.replies[before];
+	cr_assert_eq(json_integer_value(json_object_get(r, "code")), 0, "%s",
+	    json_string_value(json_object_get(r, "error")));
+	snprintf(id, sizeof(id), "%s",
+	    json_string_value(
+	        json_object_get(json_object_get(r, "body"), "run_id")));
+	return (id);
+}
+
+// answer_op answers an assign op as the worker: accepts every item (or
+// rejects them all).
+static void
+answer_op(fake_op *fo, bool accept)
+{
+	Weft__Envelope    env = WEFT__ENVELOPE__INIT;
+	Weft__AssignReply rep = WEFT__ASSIGN_REPLY__INIT;
+	protobuf_c_boolean acc[64];
+	char              *why[64];
+	engine_mail       *m = weft_xalloc(sizeof(*m));
+
+	cr_assert_lt(fo->nitems, 64);
+	for (size_t k = 0; k < fo->nitems; k++) {
+		acc[k] = accept;
+		why[k] = accept ? "" : "full";
+	}
+	rep.n_accepted   = fo->nitems;
+	rep.accepted     = acc;
+	rep.n_reason     = fo->nitems;
+	rep.reason       = why;
+	env.body_case    = WEFT__ENVELOPE__BODY_ASSIGN_REPLY;
+	env.assign_reply = &rep;
+	cr_assert_eq(weft_wire_pack(&F.wire, &env, NULL, &fo->op->reply),
+	    WEFT_OK);
+	fo->op->result = 0;
+	fo->done       = true;
+	if (!accept) {
+		F.held -= (int) fo->nitems;
+	}
+	m->kind = MAIL_ASSIGN;
+	m->op   = fo->op;
+	weft_mailbox_post(&F.e->mailbox, &m->node);
+}
+
+// answer_all answers every op not answered yet.
+static void
+answer_all(bool accept)
+{
+	for (size_t k = 0; k < F.nops; k++) {
+		if (!F.ops[k].done) {
+			answer_op(&F.ops[k], accept);
+		}
+	}
+}
+
+static size_t
+assigned(void)
+{
+	size_t n = 0;
+	for (size_t k = 0; k < F.nops; k++) {
+		n += F.ops[k].nitems;
+	}
+	return (n);
+}
+
+// post_result reports attempt 1.. of run/step as the worker: succeeded.
+static void
+post_result(const char *run, const char *step, uint32_t attempt, bool ok)
+{
+	Weft__Envelope     env = WEFT__ENVELOPE__INIT;
+	Weft__ResultBatch  b   = WEFT__RESULT_BATCH__INIT;
+	Weft__StepResult   sr  = WEFT__STEP_RESULT__INIT;
+	Weft__StepResult  *p[1] = { &sr };
+
+	sr.run_id      = (char *) run;
+	sr.step_id     = (char *) step;
+	sr.attempt     = attempt;
+	sr.ok          = ok;
+	sr.output_json = ok ? "{}" : "";
+	sr.error       = ok ? "" : "boom";
+	b.n_results    = 1;
+	b.results      = p;
+	env.body_case  = WEFT__ENVELOPE__BODY_RESULTS;
+	env.results    = &b;
+	env.sender     = "w1";
+	post(MAIL_RESULTS, &env, 0);
+	F.held--;
+}
+
+static weft_worker_rec *
+worker(const char *name)
+{
+	weft_worker_rec *w = weft_map_get(&F.e->workers, name);
+	cr_assert_not_null(w, "no worker %s", name);
+	return (w);
+}
+
+static size_t
+count_published(const char *type)
+{
+	size_t n = 0;
+	for (size_t k = 0; k < F.npublished; k++) {
+		n += strcmp(F.published[k], type) == 0;
+	}
+	return (n);
+}
+
+static void
+setup(void)
+{
+	fake_open(3);
+}
+
+static void
+teardown(void)
+{
+	fake_close();
+}
+
+TestSuite(engine, .init = setup, .fini = teardown, .timeout = 60);
+
+// Two steps side by side, a's with a 1 s timeout and a retry policy.
+static const char *const DEF_TIMEOUT =
+    "{\"name\":\"t\",\"steps\":["
+    "{\"id\":\"a\",\"type\":\"noop\",\"timeout_ms\":1000,"
+    "\"retry\":{\"max_attempts\":3,\"backoff\":\"fixed\",\"initial_ms\":500}},"
+    "{\"id\":\"b\",\"type\":\"noop\"}]}";
+
+// ---- dispatch and capacity ----
+
+Test(engine, dispatch_fills_the_slots_and_no_more)
+{
+	post_worker("w1", 2, 1);
+	turn();
+	start_run("{\"name\":\"five\",\"steps\":["
+	          "{\"id\":\"s1\",\"type\":\"noop\"},{\"id\":\"s2\",\"type\":\"noop\"},"
+	          "{\"id\":\"s3\",\"type\":\"noop\"},{\"id\":\"s4\",\"type\":\"noop\"},"
+	          "{\"id\":\"s5\",\"type\":\"noop\"}]}");
+	cr_expect_eq(assigned(), 2, "assigned %zu to a 2-slot worker",
+	    assigned());
+	cr_expect_eq(worker("w1")->inflight, 2);
+	// Published only after the commit, and in it: the run, its steps.
+	cr_expect_eq(count_published("run_started"), 1);
+	cr_expect_eq(count_published("step_dispatched"), 2);
+}
+
+// ---- effects are applied once ----
+
+// A step timeout fires: one RELEASE lowers the worker's in-flight count by
+// exactly one, and one retry timer replaces the timeout timer.
+Test(engine, fired_timeout_yields_one_retry_timer_and_one_release)
+{
+	post_worker("w1", 2, 1);
+	turn();
+	start_run(DEF_TIMEOUT);
+	cr_assert_eq(assigned(), 2);
+	answer_all(true);
+	turn();
+	cr_assert_eq(worker("w1")->inflight, 2);
+	cr_assert_eq(F.e->ntimers, 1, "one step timeout timer (a's), got %zu",
+	    F.e->ntimers);
+
+	advance(1001);
+	turn(); // a's timeout fires
+	cr_expect_eq(count_published("step_timed_out"), 1);
+	cr_expect_eq(count_published("step_retry_scheduled"), 1);
+	cr_expect_eq(F.e->ntimers, 1,
+	    "the timeout timer should give way to exactly one retry timer, "
+	    "there are %zu", F.e->ntimers);
+	cr_expect_eq(worker("w1")->inflight, 1,
+	    "one release must lower in-flight from 2 to 1, it is %u",
+	    worker("w1")->inflight);
+}
+
+// A worker with slots+queue = capacity never holds more attempts than
+// that, through timeouts (aborts), rejections and results. a times out
+// while b runs on: its one release must leave b counted.
+Test(engine, worker_never_holds_more_than_its_capacity)
+{
+	for (uint32_t slots = 1; slots <= 2; slots++) {
+		if (slots > 1) {
+			fake_close();
+			fake_open(3);
+		}
+		post_worker("w1", slots, 1);
+		turn();
+		const char *id = start_run(
+		    "{\"name\":\"cap\",\"steps\":["
+		    "{\"id\":\"a\",\"type\":\"noop\",\"timeout_ms\":1000,"
+		    "\"retry\":{\"max_attempts\":3,\"backoff\":\"fixed\","
+		    "\"initial_ms\":0}},"
+		    "{\"id\":\"b\",\"type\":\"noop\",\"timeout_ms\":100000,"
+		    "\"retry\":{\"max_attempts\":3,\"backoff\":\"fixed\","
+		    "\"initial_ms\":0}},"
+		    "{\"id\":\"c\",\"type\":\"noop\"},{\"id\":\"d\",\"type\":\"noop\"}]}");
+		for (int round = 0; round < 6; round++) {
+			answer_all(round != 2); // one round of rejections
+			turn();
+			advance(600);
+			turn(); // timeouts fire every other round
+		}
+		// Let everything finish: results for whatever is current.
+		for (int i = 0; i < 20 && F.held > 0; i++) {
+			answer_all(true);
+			turn();
+			for (size_t k = 0; k < F.nops; k++) {
+				for (size_t t = 0; t < F.ops[k].nitems && t < 8; t++) {
+					weft_run *r = engine_run(F.e, id);
+					if (r == NULL) {
+						break;
+					}
+					long s = engine_step_index(r, F.ops[k].steps[t]);
+					if (s >= 0 && r->steps[s].state ==
+					                  WEFT_STEP_RUNNING) {
+						post_result(id, F.ops[k].steps[t],
+						    r->steps[s].attempt, true);
+						break;
+					}
+				}
+			}
+			turn();
+		}
+		cr_expect_leq(F.held_max, (int) slots,
+		    "a %u-slot worker with no queue held %d attempts at once",
+		    slots, F.held_max);
+		cr_expect_leq(worker("w1")->inflight, slots);
+	}
+}
+
+// ---- worker loss ----
+
+Test(engine, silent_worker_is_lost_after_lost_after_rounds)
+{
+	post_worker("w1", 2, 1);
+	turn();
+	start_run(DEF_TIMEOUT);
+	answer_all(true);
+	turn();
+	for (uint64_t round = 2; round <= 4; round++) {
+		post_survey_end(round);
+		turn();
+		cr_expect_eq(count_published("worker_lost"), round < 4 ? 0 : 1,
+		    "after round %llu", (unsigned long long) round);
+	}
+	cr_expect_eq(count_published("step_lost"), 2);
+	cr_expect_eq(worker("w1")->inflight, 0);
+	cr_expect_eq(worker("w1")->state, WORKER_LOST);
+}
+
+// ---- the write-ahead rule ----
+
+static weft_err (*real_commit)(weft_store *);
+
+static weft_err
+failing_commit(weft_store *s)
+{
+	s->ops->rollback(s);
+	snprintf(s->error, sizeof(s->error), "injected: commit fails");
+	return (WEFT_EUNAVAIL);
+}
+
+// With the commit failing and the engine stopping, nothing of the batch
+// may leave: no event published, no ack, no assignment, no reply.
+Test(engine, failed_commit_releases_nothing)
+{
+	static weft_store_ops ops;
+	const char           *id;
+
+	post_worker("w1", 2, 1);
+	turn();
+	id = start_run(DEF_TIMEOUT);
+	answer_all(true);
+	turn();
+	size_t pub = F.npublished, ops0 = F.nops, rep = F.nreplies;
+
+	// From now on every commit fails; stopping makes the engine give up
+	// on it instead of retrying forever.
+	ops             = *F.e->store->ops;
+	real_commit     = ops.commit;
+	ops.commit      = failing_commit;
+	F.e->store->ops = &ops;
+	atomic_store(&F.e->stopping, true);
+	post_result(id, "a", 1, true);
+	post_result(id, "b", 1, true);
+	turn();
+	cr_expect_eq(F.npublished, pub, "events published without a commit");
+	cr_expect_eq(F.nacks, 0, "results acked without a commit");
+	cr_expect_eq(F.nops, ops0, "assignments sent without a commit");
+	cr_expect_eq(F.nreplies, rep, "replies sent without a commit");
+	ops.commit = real_commit;
+}
+
+// ---- recovery ----
+
+Test(engine, reopened_engine_recovers_the_run)
+{
+	const char *id;
+	char        err[512];
+
+	post_worker("w1", 2, 1);
+	turn();
+	id = start_run(DEF_TIMEOUT);
+	char run_id[64];
+	snprintf(run_id, sizeof(run_id), "%s", id);
+	answer_all(true);
+	turn();
+	post_result(run_id, "b", 1, true);
+	turn();
+	// The same store, a new engine: the run is back with a done and b
+	// running (its attempt still in flight on w1).
+	weft_engine_close(F.e);
+	weft_engine_cfg cfg = { .name = "coordinator", .db_url = F.url,
+		.survey_ms = 1000, .lost_after = 3 };
+	cr_assert_eq(weft_engine_open(&F.e, &cfg, err, sizeof(err)), WEFT_OK,
+	    "%s", err);
+	weft_run *r = engine_run(F.e, run_id);
+	cr_assert_not_null(r, "run %s not recovered", run_id);
+	cr_expect_eq(r->steps[engine_step_index(r, "b")].state,
+	    WEFT_STEP_SUCCEEDED);
+	cr_expect_eq(r->steps[engine_step_index(r, "a")].state,
+	    WEFT_STEP_RUNNING);
+	cr_expect_eq(worker("w1")->inflight, 1);
+}
