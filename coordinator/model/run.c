@@ -175,7 +175,7 @@ weft_out_event_add(weft_out *o, enum weft_event_type type, weft_run *run,
 }
 
 static weft_effect *
-out_effect(weft_out *o, enum weft_effect_kind kind, weft_run *run, long step)
+run_out_effect(weft_out *o, enum weft_effect_kind kind, weft_run *run, long step)
 {
 	weft_effect *f;
 
@@ -218,9 +218,9 @@ weft_run_alloc(const char *id, const weft_def *def, json_t *input,
 	return (r);
 }
 
-// unit_clear frees what a unit owns and leaves it pending, empty.
+// run_unit_clear frees what a unit owns and leaves it pending, empty.
 static void
-unit_clear(weft_step_rt *s)
+run_unit_clear(weft_step_rt *s)
 {
 	json_decref(s->output);
 	free(s->error);
@@ -230,7 +230,7 @@ unit_clear(weft_step_rt *s)
 		if (s->items[k].attempt > s->items_attempts) {
 			s->items_attempts = s->items[k].attempt;
 		}
-		unit_clear(&s->items[k]);
+		run_unit_clear(&s->items[k]);
 	}
 	free(s->items);
 	json_decref(s->list);
@@ -247,7 +247,7 @@ weft_run_free(weft_run *r)
 		return;
 	}
 	for (size_t i = 0; r->steps != NULL && i < r->def->nsteps; i++) {
-		unit_clear(&r->steps[i]);
+		run_unit_clear(&r->steps[i]);
 	}
 	free(r->steps);
 	json_decref(r->input);
@@ -270,9 +270,9 @@ weft_run_unit(weft_run *r, weft_ref u)
 	return (&r->steps[u.step].items[u.item]);
 }
 
-// unit_event adds an event about unit u.
+// run_unit_event adds an event about unit u.
 static void
-unit_event(weft_out *o, enum weft_event_type type, weft_run *r, weft_ref u,
+run_unit_event(weft_out *o, enum weft_event_type type, weft_run *r, weft_ref u,
     const char *node, json_t *data)
 {
 	weft_out_event *e = weft_out_event_add(o, type, r, u.step,
@@ -281,30 +281,30 @@ unit_event(weft_out *o, enum weft_event_type type, weft_run *r, weft_ref u,
 }
 
 static weft_effect *
-unit_effect(weft_out *o, enum weft_effect_kind kind, weft_run *r, weft_ref u)
+run_unit_effect(weft_out *o, enum weft_effect_kind kind, weft_run *r, weft_ref u)
 {
-	weft_effect *f = out_effect(o, kind, r, u.step);
+	weft_effect *f = run_out_effect(o, kind, r, u.step);
 	f->item        = u.item;
 	return (f);
 }
 
 static bool
-step_in_flight_state(enum weft_step_state st)
+run_step_in_flight_state(enum weft_step_state st)
 {
 	return (st == WEFT_STEP_DISPATCHED || st == WEFT_STEP_RUNNING);
 }
 
 static bool
-item_active_state(enum weft_step_state st)
+run_item_active_state(enum weft_step_state st)
 {
 	return (st != WEFT_STEP_PENDING && !weft_step_terminal(st));
 }
 
-// unit_goto moves unit u to `to`, keeps the ended/failed counters (of the
+// run_unit_goto moves unit u to `to`, keeps the ended/failed counters (of the
 // run for steps, of the map step for items) true, and reports a worker slot
 // freed when an attempt stops being in flight.
 static void
-unit_goto(weft_run *r, weft_ref u, enum weft_step_state to, weft_out *o)
+run_unit_goto(weft_run *r, weft_ref u, enum weft_step_state to, weft_out *o)
 {
 	weft_step_rt *s    = weft_run_unit(r, u);
 	bool          was  = weft_step_terminal(s->state);
@@ -312,8 +312,8 @@ unit_goto(weft_run *r, weft_ref u, enum weft_step_state to, weft_out *o)
 	bool          wasf = s->state == WEFT_STEP_FAILED;
 	bool          nowf = to == WEFT_STEP_FAILED;
 
-	if (step_in_flight_state(s->state) && !step_in_flight_state(to)) {
-		weft_effect *f = unit_effect(o, WEFT_EFFECT_RELEASE, r, u);
+	if (run_step_in_flight_state(s->state) && !run_step_in_flight_state(to)) {
+		weft_effect *f = run_unit_effect(o, WEFT_EFFECT_RELEASE, r, u);
 		f->attempt     = s->attempt;
 		snprintf(f->node, sizeof(f->node), "%s", s->node);
 	}
@@ -324,29 +324,29 @@ unit_goto(weft_run *r, weft_ref u, enum weft_step_state to, weft_out *o)
 		weft_step_rt *p = &r->steps[u.step];
 		p->items_ended += (uint32_t) now - (uint32_t) was;
 		p->items_failed += (uint32_t) nowf - (uint32_t) wasf;
-		p->items_active += (uint32_t) item_active_state(to) -
-		    (uint32_t) item_active_state(s->state);
+		p->items_active += (uint32_t) run_item_active_state(to) -
+		    (uint32_t) run_item_active_state(s->state);
 	}
 	s->state = to;
 }
 
-// unit_apply runs the pure step machine for unit u and moves it; the pair
+// run_unit_apply runs the pure step machine for unit u and moves it; the pair
 // must be legal (callers checked, or the caller's logic guarantees it).
 static void
-unit_apply(weft_run *r, weft_ref u, enum weft_step_input in, bool can_retry,
+run_unit_apply(weft_run *r, weft_ref u, enum weft_step_input in, bool can_retry,
     weft_out *o)
 {
 	enum weft_step_state to;
 	weft_err rv = weft_step_next(weft_run_unit(r, u)->state, in, can_retry, &to);
 
 	WEFT_ASSERT(rv == WEFT_OK);
-	unit_goto(r, u, to, o);
+	run_unit_goto(r, u, to, o);
 }
 
-// step_doc builds the document expressions and templates read: input,
+// run_step_doc builds the document expressions and templates read: input,
 // params and the states of step i's dependencies.
 static json_t *
-step_doc(const weft_run *r, long i)
+run_step_doc(const weft_run *r, long i)
 {
 	const weft_def_step *d     = &r->def->steps[i];
 	json_t              *steps = json_object();
@@ -365,10 +365,10 @@ step_doc(const weft_run *r, long i)
 	    r->params, "steps", steps));
 }
 
-// trigger_allows decides, once every dependency of step i has ended,
+// run_trigger_allows decides, once every dependency of step i has ended,
 // whether the step's trigger rule lets it run.
 static bool
-trigger_allows(const weft_run *r, long i)
+run_trigger_allows(const weft_run *r, long i)
 {
 	const weft_def_step *d = &r->def->steps[i];
 	size_t               ok = 0, failed = 0;
@@ -392,19 +392,19 @@ trigger_allows(const weft_run *r, long i)
 	}
 }
 
-// unit_ready makes unit u ready and queues it (unless the run is paused:
+// run_unit_ready makes unit u ready and queues it (unless the run is paused:
 // resume queues what is ready).
 static void
-unit_ready(weft_run *r, weft_ref u, weft_out *o)
+run_unit_ready(weft_run *r, weft_ref u, weft_out *o)
 {
-	unit_apply(r, u, WEFT_STEP_IN_DEPS_MET, false, o);
-	unit_event(o, WEFT_EV_STEP_READY, r, u, NULL, NULL);
-	unit_effect(o, WEFT_EFFECT_ENQUEUE, r, u);
+	run_unit_apply(r, u, WEFT_STEP_IN_DEPS_MET, false, o);
+	run_unit_event(o, WEFT_EV_STEP_READY, r, u, NULL, NULL);
+	run_unit_effect(o, WEFT_EFFECT_ENQUEUE, r, u);
 }
 
-// items_fill makes more items of map step i ready, as max_parallel allows.
+// run_items_fill makes more items of map step i ready, as max_parallel allows.
 static void
-items_fill(weft_run *r, long i, weft_out *o)
+run_items_fill(weft_run *r, long i, weft_out *o)
 {
 	weft_step_rt *s   = &r->steps[i];
 	uint32_t      cap = r->def->steps[i].max_parallel;
@@ -412,13 +412,13 @@ items_fill(weft_run *r, long i, weft_out *o)
 	while (s->items_next < s->nitems &&
 	    (cap == 0 || s->items_active < cap)) {
 		weft_ref u = { i, (long) s->items_next++ };
-		unit_ready(r, u, o);
+		run_unit_ready(r, u, o);
 	}
 }
 
-// map_output collects the items' outputs, in list order.
+// run_map_output collects the items' outputs, in list order.
 static json_t *
-map_output(const weft_step_rt *s)
+run_map_output(const weft_step_rt *s)
 {
 	json_t *out = json_array();
 	for (uint32_t k = 0; k < s->nitems; k++) {
@@ -428,42 +428,42 @@ map_output(const weft_step_rt *s)
 	return (out);
 }
 
-// step_succeed ends step i (or a map step's aggregate) with output (taken).
+// run_step_succeed ends step i (or a map step's aggregate) with output (taken).
 static void
-step_succeed(weft_run *r, long i, json_t *output, json_t *data, weft_out *o)
+run_step_succeed(weft_run *r, long i, json_t *output, json_t *data, weft_out *o)
 {
 	weft_step_rt *s = &r->steps[i];
 
-	unit_apply(r, WEFT_REF(i), WEFT_STEP_IN_RESULT_OK, false, o);
+	run_unit_apply(r, WEFT_REF(i), WEFT_STEP_IN_RESULT_OK, false, o);
 	json_decref(s->output);
 	s->output = output;
 	json_object_set(data, "output", output);
-	unit_event(o, WEFT_EV_STEP_SUCCEEDED, r, WEFT_REF(i), s->node, data);
+	run_unit_event(o, WEFT_EV_STEP_SUCCEEDED, r, WEFT_REF(i), s->node, data);
 }
 
-// step_fail_now fails step i for good with error (a step that could not
+// run_step_fail_now fails step i for good with error (a step that could not
 // even start, or a map step whose items failed).
 static void
-step_fail_now(weft_run *r, long i, const char *error, weft_out *o)
+run_step_fail_now(weft_run *r, long i, const char *error, weft_out *o)
 {
 	weft_step_rt *s = &r->steps[i];
 
-	unit_apply(r, WEFT_REF(i), WEFT_STEP_IN_RESULT_FAIL, false, o);
+	run_unit_apply(r, WEFT_REF(i), WEFT_STEP_IN_RESULT_FAIL, false, o);
 	free(s->error);
 	s->error = weft_xstrdup(error);
-	unit_event(o, WEFT_EV_STEP_FAILED, r, WEFT_REF(i), NULL,
+	run_unit_event(o, WEFT_EV_STEP_FAILED, r, WEFT_REF(i), NULL,
 	    json_pack("{s:s}", "error", error));
 }
 
-// map_expand turns ready map step i into its items: the array at the
+// run_map_expand turns ready map step i into its items: the array at the
 // step's map path. Returns true when the step ended at once (not an
 // array, or empty).
 static bool
-map_expand(weft_run *r, long i, weft_out *o)
+run_map_expand(weft_run *r, long i, weft_out *o)
 {
 	const weft_def_step *d   = &r->def->steps[i];
 	weft_step_rt        *s   = &r->steps[i];
-	json_t              *doc = step_doc(r, i);
+	json_t              *doc = run_step_doc(r, i);
 	json_t              *list = weft_json_path(doc, d->map);
 	char                 err[512];
 
@@ -471,7 +471,7 @@ map_expand(weft_run *r, long i, weft_out *o)
 		snprintf(err, sizeof(err), "map: %s is %s, not an array", d->map,
 		    list == NULL ? "missing" : "not a list");
 		json_decref(doc);
-		step_fail_now(r, i, err, o);
+		run_step_fail_now(r, i, err, o);
 		return (true);
 	}
 	s->list   = json_incref(list);
@@ -483,47 +483,47 @@ map_expand(weft_run *r, long i, weft_out *o)
 		s->items[k].attempt = s->items_attempts;
 	}
 	json_decref(doc);
-	unit_apply(r, WEFT_REF(i), WEFT_STEP_IN_EXPAND, false, o);
-	unit_event(o, WEFT_EV_STEP_EXPANDED, r, WEFT_REF(i), NULL,
+	run_unit_apply(r, WEFT_REF(i), WEFT_STEP_IN_EXPAND, false, o);
+	run_unit_event(o, WEFT_EV_STEP_EXPANDED, r, WEFT_REF(i), NULL,
 	    json_pack("{s:i}", "count", (int) s->nitems));
 	if (s->nitems == 0) {
-		step_succeed(r, i, json_array(), json_object(), o);
+		run_step_succeed(r, i, json_array(), json_object(), o);
 		return (true);
 	}
-	items_fill(r, i, o);
+	run_items_fill(r, i, o);
 	return (false);
 }
 
-// step_resolve decides a pending step whose dependencies have all ended:
+// run_step_resolve decides a pending step whose dependencies have all ended:
 // ready (and queued, or expanded into items), or skipped. Returns true
 // when it ended, so the caller propagates to its dependents.
 static bool
-step_resolve(weft_run *r, long i, weft_out *o)
+run_step_resolve(weft_run *r, long i, weft_out *o)
 {
 	const weft_def_step *d   = &r->def->steps[i];
 	const char          *why = NULL;
 
-	if (!trigger_allows(r, i)) {
+	if (!run_trigger_allows(r, i)) {
 		why = "trigger rule not met";
 	} else if (d->when_expr != NULL) {
-		json_t *doc = step_doc(r, i);
+		json_t *doc = run_step_doc(r, i);
 		if (!weft_expr_eval(d->when_expr, doc)) {
 			why = "when is false";
 		}
 		json_decref(doc);
 	}
 	if (why != NULL) {
-		unit_apply(r, WEFT_REF(i), WEFT_STEP_IN_DEPS_UNMET, false, o);
-		unit_event(o, WEFT_EV_STEP_SKIPPED, r, WEFT_REF(i), NULL,
+		run_unit_apply(r, WEFT_REF(i), WEFT_STEP_IN_DEPS_UNMET, false, o);
+		run_unit_event(o, WEFT_EV_STEP_SKIPPED, r, WEFT_REF(i), NULL,
 		    json_pack("{s:s}", "reason", why));
 		return (true);
 	}
 	if (d->map != NULL) {
-		unit_apply(r, WEFT_REF(i), WEFT_STEP_IN_DEPS_MET, false, o);
-		unit_event(o, WEFT_EV_STEP_READY, r, WEFT_REF(i), NULL, NULL);
-		return (map_expand(r, i, o));
+		run_unit_apply(r, WEFT_REF(i), WEFT_STEP_IN_DEPS_MET, false, o);
+		run_unit_event(o, WEFT_EV_STEP_READY, r, WEFT_REF(i), NULL, NULL);
+		return (run_map_expand(r, i, o));
 	}
-	unit_ready(r, WEFT_REF(i), o);
+	run_unit_ready(r, WEFT_REF(i), o);
 	return (false);
 }
 
@@ -556,13 +556,13 @@ run_check_done(weft_run *r, weft_out *o)
 	weft_out_event_add(o,
 	    to == WEFT_RUN_SUCCEEDED ? WEFT_EV_RUN_SUCCEEDED : WEFT_EV_RUN_FAILED,
 	    r, -1, 0, NULL, data);
-	out_effect(o, WEFT_EFFECT_RUN_ENDED, r, -1);
+	run_out_effect(o, WEFT_EFFECT_RUN_ENDED, r, -1);
 }
 
-// step_ended propagates the end of step i to its dependents, through as
+// run_step_ended propagates the end of step i to its dependents, through as
 // many skipped steps as the trigger rules produce, then checks the run.
 static void
-step_ended(weft_run *r, long i, weft_out *o)
+run_step_ended(weft_run *r, long i, weft_out *o)
 {
 	long  *stack = weft_xalloc(16 * sizeof(*stack));
 	size_t n = 0, cap = 16;
@@ -576,7 +576,7 @@ step_ended(weft_run *r, long i, weft_out *o)
 			    r->steps[j].state != WEFT_STEP_PENDING) {
 				continue;
 			}
-			if (step_resolve(r, j, o)) {
+			if (run_step_resolve(r, j, o)) {
 				if (n == cap) {
 					cap *= 2;
 					stack = weft_xrealloc(
@@ -590,23 +590,23 @@ step_ended(weft_run *r, long i, weft_out *o)
 	run_check_done(r, o);
 }
 
-// item_ended follows the end of an item of map step i: more items start,
+// run_item_ended follows the end of an item of map step i: more items start,
 // and once every item has ended the step ends, succeeded only if every
 // item did.
 static void
-item_ended(weft_run *r, long i, weft_out *o)
+run_item_ended(weft_run *r, long i, weft_out *o)
 {
 	weft_step_rt *s = &r->steps[i];
 	char          err[600];
 
 	if (r->state == WEFT_RUN_RUNNING || r->state == WEFT_RUN_PAUSED) {
-		items_fill(r, i, o);
+		run_items_fill(r, i, o);
 	}
 	if (s->items_ended < s->nitems || weft_step_terminal(s->state)) {
 		return;
 	}
 	if (s->items_failed == 0) {
-		step_succeed(r, i, map_output(s), json_object(), o);
+		run_step_succeed(r, i, run_map_output(s), json_object(), o);
 	} else {
 		for (uint32_t k = 0; k < s->nitems; k++) {
 			if (s->items[k].state == WEFT_STEP_FAILED) {
@@ -617,19 +617,19 @@ item_ended(weft_run *r, long i, weft_out *o)
 				break;
 			}
 		}
-		step_fail_now(r, i, err, o);
+		run_step_fail_now(r, i, err, o);
 	}
-	step_ended(r, i, o);
+	run_step_ended(r, i, o);
 }
 
-// unit_ended propagates the end of unit u.
+// run_unit_ended propagates the end of unit u.
 static void
-unit_ended(weft_run *r, weft_ref u, weft_out *o)
+run_unit_ended(weft_run *r, weft_ref u, weft_out *o)
 {
 	if (u.item < 0) {
-		step_ended(r, u.step, o);
+		run_step_ended(r, u.step, o);
 	} else {
-		item_ended(r, u.step, o);
+		run_item_ended(r, u.step, o);
 	}
 }
 
@@ -646,22 +646,22 @@ weft_run_start(weft_run *r, int64_t now, weft_out *o)
 	weft_out_event_add(o, WEFT_EV_RUN_STARTED, r, -1, 0, NULL, NULL);
 	if (r->def->timeout_ms > 0) {
 		r->deadline_ms = now + r->def->timeout_ms;
-		out_effect(o, WEFT_EFFECT_RUN_TIMEOUT, r, -1)->at_ms =
+		run_out_effect(o, WEFT_EFFECT_RUN_TIMEOUT, r, -1)->at_ms =
 		    r->deadline_ms;
 	}
 	for (size_t k = 0; k < r->def->nroots; k++) {
 		long i = r->def->roots[k];
-		if (step_resolve(r, i, o)) {
-			step_ended(r, i, o);
+		if (run_step_resolve(r, i, o)) {
+			run_step_ended(r, i, o);
 		}
 	}
 	return (WEFT_OK);
 }
 
-// unit_check returns unit u when it exists and takes `in` now (and, when
+// run_unit_check returns unit u when it exists and takes `in` now (and, when
 // attempt is not 0, when attempt is its current one); NULL otherwise.
 static weft_step_rt *
-unit_check(weft_run *r, weft_ref u, uint32_t attempt, enum weft_step_input in)
+run_unit_check(weft_run *r, weft_ref u, uint32_t attempt, enum weft_step_input in)
 {
 	weft_step_rt        *s = weft_run_unit(r, u);
 	enum weft_step_state to;
@@ -681,16 +681,16 @@ weft_run_dispatched(
 	uint32_t      tmo;
 
 	if (r->state != WEFT_RUN_RUNNING ||
-	    (s = unit_check(r, u, 0, WEFT_STEP_IN_DISPATCH)) == NULL) {
+	    (s = run_unit_check(r, u, 0, WEFT_STEP_IN_DISPATCH)) == NULL) {
 		return (WEFT_ESTATE);
 	}
-	unit_apply(r, u, WEFT_STEP_IN_DISPATCH, false, o);
+	run_unit_apply(r, u, WEFT_STEP_IN_DISPATCH, false, o);
 	s->attempt++;
 	s->started_ms = now;
 	snprintf(s->node, sizeof(s->node), "%s", node);
-	unit_event(o, WEFT_EV_STEP_DISPATCHED, r, u, s->node, NULL);
+	run_unit_event(o, WEFT_EV_STEP_DISPATCHED, r, u, s->node, NULL);
 	if ((tmo = r->def->steps[u.step].timeout_ms) > 0) {
-		weft_effect *f = unit_effect(o, WEFT_EFFECT_STEP_TIMEOUT, r, u);
+		weft_effect *f = run_unit_effect(o, WEFT_EFFECT_STEP_TIMEOUT, r, u);
 		f->attempt     = s->attempt;
 		f->at_ms       = now + tmo;
 	}
@@ -700,13 +700,13 @@ weft_run_dispatched(
 weft_err
 weft_run_accepted(weft_run *r, weft_ref u, uint32_t attempt, weft_out *o)
 {
-	weft_step_rt *s = unit_check(r, u, attempt, WEFT_STEP_IN_ACCEPTED);
+	weft_step_rt *s = run_unit_check(r, u, attempt, WEFT_STEP_IN_ACCEPTED);
 
 	if (s == NULL) {
 		return (WEFT_ESTATE);
 	}
-	unit_apply(r, u, WEFT_STEP_IN_ACCEPTED, false, o);
-	unit_event(o, WEFT_EV_STEP_STARTED, r, u, s->node, NULL);
+	run_unit_apply(r, u, WEFT_STEP_IN_ACCEPTED, false, o);
+	run_unit_event(o, WEFT_EV_STEP_STARTED, r, u, s->node, NULL);
 	return (WEFT_OK);
 }
 
@@ -714,26 +714,26 @@ weft_err
 weft_run_rejected(weft_run *r, weft_ref u, uint32_t attempt,
     const char *reason, weft_out *o)
 {
-	weft_step_rt *s = unit_check(r, u, attempt, WEFT_STEP_IN_REJECTED);
+	weft_step_rt *s = run_unit_check(r, u, attempt, WEFT_STEP_IN_REJECTED);
 
 	if (s == NULL) {
 		return (WEFT_ESTATE);
 	}
-	unit_apply(r, u, WEFT_STEP_IN_REJECTED, false, o);
-	unit_event(o, WEFT_EV_STEP_READY, r, u, s->node,
+	run_unit_apply(r, u, WEFT_STEP_IN_REJECTED, false, o);
+	run_unit_event(o, WEFT_EV_STEP_READY, r, u, s->node,
 	    json_pack("{s:s}", "rejected", reason ? reason : ""));
 	s->node[0] = '\0';
 	if (r->state == WEFT_RUN_RUNNING) {
-		unit_effect(o, WEFT_EFFECT_ENQUEUE, r, u);
+		run_unit_effect(o, WEFT_EFFECT_ENQUEUE, r, u);
 	}
 	return (WEFT_OK);
 }
 
-// unit_jitter_ms spreads retries deterministically (pure code reads no
+// run_unit_jitter_ms spreads retries deterministically (pure code reads no
 // random source): +-20% from a hash of run, unit and attempt, never above
 // the policy's cap (max_ms caps any delay, jittered or not).
 static uint32_t
-unit_jitter_ms(const weft_run *r, weft_ref u, uint32_t attempt, uint32_t delay,
+run_unit_jitter_ms(const weft_run *r, weft_ref u, uint32_t attempt, uint32_t delay,
     uint32_t cap)
 {
 	uint64_t h      = 1469598103934665603ull;
@@ -758,10 +758,10 @@ unit_jitter_ms(const weft_run *r, weft_ref u, uint32_t attempt, uint32_t delay,
 	return (d > cap ? cap : (uint32_t) d);
 }
 
-// unit_bad_end applies a failure, loss or timeout of unit u's attempt:
+// run_unit_bad_end applies a failure, loss or timeout of unit u's attempt:
 // retry_wait with a backoff timer while the budget lasts, else failed.
 static void
-unit_bad_end(weft_run *r, weft_ref u, enum weft_step_input in, json_t *data,
+run_unit_bad_end(weft_run *r, weft_ref u, enum weft_step_input in, json_t *data,
     int64_t now, weft_out *o)
 {
 	weft_step_rt     *s   = weft_run_unit(r, u);
@@ -773,21 +773,21 @@ unit_bad_end(weft_run *r, weft_ref u, enum weft_step_input in, json_t *data,
 	} else {
 		can = ++s->failures < pol->max_attempts;
 	}
-	unit_apply(r, u, in, can, o);
+	run_unit_apply(r, u, in, can, o);
 	if (s->state == WEFT_STEP_RETRY_WAIT) {
 		uint32_t     delay = 0;
 		weft_effect *f;
 		if (in != WEFT_STEP_IN_LOST) {
 			delay = weft_retry_delay_ms(pol, s->failures + 1);
 			if (pol->jitter) {
-				delay = unit_jitter_ms(
+				delay = run_unit_jitter_ms(
 				    r, u, s->attempt, delay, pol->max_ms);
 			}
 		}
 		s->due_ms = now + delay;
 		json_object_set_new(data, "delay_ms", json_integer(delay));
-		unit_event(o, WEFT_EV_STEP_RETRY_SCHEDULED, r, u, s->node, data);
-		f          = unit_effect(o, WEFT_EFFECT_RETRY_TIMER, r, u);
+		run_unit_event(o, WEFT_EV_STEP_RETRY_SCHEDULED, r, u, s->node, data);
+		f          = run_unit_effect(o, WEFT_EFFECT_RETRY_TIMER, r, u);
 		f->attempt = s->attempt;
 		f->at_ms   = s->due_ms;
 		s->node[0] = '\0';
@@ -796,15 +796,15 @@ unit_bad_end(weft_run *r, weft_ref u, enum weft_step_input in, json_t *data,
 	free(s->error);
 	s->error = weft_xstrdup(
 	    json_string_value(json_object_get(data, "error")));
-	unit_event(o, WEFT_EV_STEP_FAILED, r, u, s->node, data);
-	unit_ended(r, u, o);
+	run_unit_event(o, WEFT_EV_STEP_FAILED, r, u, s->node, data);
+	run_unit_ended(r, u, o);
 }
 
-// result_stale records a result that cannot apply. A repeat of the result
+// run_result_stale records a result that cannot apply. A repeat of the result
 // already applied (a worker re-sending before our ack reached it) is
 // dropped without an event: it is the same fact, not a new one.
 static weft_err
-result_stale(weft_run *r, weft_ref u, const weft_result *res, weft_out *o)
+run_result_stale(weft_run *r, weft_ref u, const weft_result *res, weft_out *o)
 {
 	weft_step_rt   *s = weft_run_unit(r, u);
 	weft_out_event *e;
@@ -839,10 +839,10 @@ weft_run_result(weft_run *r, weft_ref u, const weft_result *res, int64_t now,
 	    res->attempt == 0) {
 		return (WEFT_EINVAL); // no such unit or attempt: nothing ran it
 	}
-	if (unit_check(r, u, res->attempt,
+	if (run_unit_check(r, u, res->attempt,
 	        res->ok ? WEFT_STEP_IN_RESULT_OK : WEFT_STEP_IN_RESULT_FAIL) ==
 	    NULL) {
-		return (result_stale(r, u, res, o));
+		return (run_result_stale(r, u, res, o));
 	}
 	if (!res->ok) {
 		data = json_pack("{s:s, s:I}", "error",
@@ -855,29 +855,29 @@ weft_run_result(weft_run *r, weft_ref u, const weft_result *res, int64_t now,
 			json_object_set_new(data, "stderr_tail",
 			    json_string(res->stderr_tail));
 		}
-		unit_bad_end(r, u, WEFT_STEP_IN_RESULT_FAIL, data, now, o);
+		run_unit_bad_end(r, u, WEFT_STEP_IN_RESULT_FAIL, data, now, o);
 		return (WEFT_OK);
 	}
-	unit_apply(r, u, WEFT_STEP_IN_RESULT_OK, true, o);
+	run_unit_apply(r, u, WEFT_STEP_IN_RESULT_OK, true, o);
 	json_decref(s->output);
 	s->output = json_incref(res->output != NULL ? res->output : json_null());
-	unit_event(o, WEFT_EV_STEP_SUCCEEDED, r, u, s->node,
+	run_unit_event(o, WEFT_EV_STEP_SUCCEEDED, r, u, s->node,
 	    json_pack("{s:O, s:I}", "output", s->output, "duration_ms",
 	        (json_int_t) dur));
-	unit_ended(r, u, o);
+	run_unit_ended(r, u, o);
 	return (WEFT_OK);
 }
 
 weft_err
 weft_run_lost(weft_run *r, weft_ref u, int64_t now, weft_out *o)
 {
-	weft_step_rt *s = unit_check(r, u, 0, WEFT_STEP_IN_LOST);
+	weft_step_rt *s = run_unit_check(r, u, 0, WEFT_STEP_IN_LOST);
 
 	if (s == NULL) {
 		return (WEFT_ESTATE);
 	}
-	unit_event(o, WEFT_EV_STEP_LOST, r, u, s->node, NULL);
-	unit_bad_end(r, u, WEFT_STEP_IN_LOST,
+	run_unit_event(o, WEFT_EV_STEP_LOST, r, u, s->node, NULL);
+	run_unit_bad_end(r, u, WEFT_STEP_IN_LOST,
 	    json_pack("{s:s}", "error", "worker lost"), now, o);
 	return (WEFT_OK);
 }
@@ -886,19 +886,19 @@ weft_err
 weft_run_timeout(
     weft_run *r, weft_ref u, uint32_t attempt, int64_t now, weft_out *o)
 {
-	weft_step_rt *s = unit_check(r, u, attempt, WEFT_STEP_IN_TIMEOUT);
+	weft_step_rt *s = run_unit_check(r, u, attempt, WEFT_STEP_IN_TIMEOUT);
 	weft_effect  *f;
 
 	if (s == NULL) {
 		return (WEFT_ESTATE);
 	}
-	f          = unit_effect(o, WEFT_EFFECT_ABORT, r, u);
+	f          = run_unit_effect(o, WEFT_EFFECT_ABORT, r, u);
 	f->attempt = attempt;
 	snprintf(f->node, sizeof(f->node), "%s", s->node);
-	unit_event(o, WEFT_EV_STEP_TIMED_OUT, r, u, s->node,
+	run_unit_event(o, WEFT_EV_STEP_TIMED_OUT, r, u, s->node,
 	    json_pack("{s:I}", "timeout_ms",
 	        (json_int_t) r->def->steps[u.step].timeout_ms));
-	unit_bad_end(r, u, WEFT_STEP_IN_TIMEOUT,
+	run_unit_bad_end(r, u, WEFT_STEP_IN_TIMEOUT,
 	    json_pack("{s:s}", "error", "timed out"), now, o);
 	return (WEFT_OK);
 }
@@ -906,13 +906,13 @@ weft_run_timeout(
 weft_err
 weft_run_retry_due(weft_run *r, weft_ref u, uint32_t attempt, weft_out *o)
 {
-	if (unit_check(r, u, attempt, WEFT_STEP_IN_RETRY_DUE) == NULL) {
+	if (run_unit_check(r, u, attempt, WEFT_STEP_IN_RETRY_DUE) == NULL) {
 		return (WEFT_ESTATE);
 	}
-	unit_apply(r, u, WEFT_STEP_IN_RETRY_DUE, false, o);
-	unit_event(o, WEFT_EV_STEP_READY, r, u, NULL, NULL);
+	run_unit_apply(r, u, WEFT_STEP_IN_RETRY_DUE, false, o);
+	run_unit_event(o, WEFT_EV_STEP_READY, r, u, NULL, NULL);
 	if (r->state == WEFT_RUN_RUNNING) {
-		unit_effect(o, WEFT_EFFECT_ENQUEUE, r, u);
+		run_unit_effect(o, WEFT_EFFECT_ENQUEUE, r, u);
 	}
 	return (WEFT_OK);
 }
@@ -921,25 +921,25 @@ weft_err
 weft_run_fail_step(
     weft_run *r, weft_ref u, const char *error, int64_t now, weft_out *o)
 {
-	weft_step_rt *s = unit_check(r, u, 0, WEFT_STEP_IN_RESULT_FAIL);
+	weft_step_rt *s = run_unit_check(r, u, 0, WEFT_STEP_IN_RESULT_FAIL);
 
 	(void) now;
 	if (s == NULL || s->state != WEFT_STEP_READY) {
 		return (WEFT_ESTATE);
 	}
-	unit_apply(r, u, WEFT_STEP_IN_RESULT_FAIL, false, o);
+	run_unit_apply(r, u, WEFT_STEP_IN_RESULT_FAIL, false, o);
 	free(s->error);
 	s->error = weft_xstrdup(error);
-	unit_event(o, WEFT_EV_STEP_FAILED, r, u, NULL,
+	run_unit_event(o, WEFT_EV_STEP_FAILED, r, u, NULL,
 	    json_pack("{s:s}", "error", error));
-	unit_ended(r, u, o);
+	run_unit_ended(r, u, o);
 	return (WEFT_OK);
 }
 
-// unit_cancel cancels unit u if it has not ended, asking the worker of an
+// run_unit_cancel cancels unit u if it has not ended, asking the worker of an
 // in-flight attempt to abort it.
 static void
-unit_cancel(weft_run *r, weft_ref u, weft_out *o)
+run_unit_cancel(weft_run *r, weft_ref u, weft_out *o)
 {
 	weft_step_rt        *s = weft_run_unit(r, u);
 	enum weft_step_state to;
@@ -947,13 +947,13 @@ unit_cancel(weft_run *r, weft_ref u, weft_out *o)
 	if (weft_step_next(s->state, WEFT_STEP_IN_CANCEL, false, &to) != WEFT_OK) {
 		return;
 	}
-	if (step_in_flight_state(s->state)) {
-		weft_effect *f = unit_effect(o, WEFT_EFFECT_ABORT, r, u);
+	if (run_step_in_flight_state(s->state)) {
+		weft_effect *f = run_unit_effect(o, WEFT_EFFECT_ABORT, r, u);
 		f->attempt     = s->attempt;
 		snprintf(f->node, sizeof(f->node), "%s", s->node);
 	}
-	unit_goto(r, u, to, o);
-	unit_event(o, WEFT_EV_STEP_CANCELLED, r, u, s->node, NULL);
+	run_unit_goto(r, u, to, o);
+	run_unit_event(o, WEFT_EV_STEP_CANCELLED, r, u, s->node, NULL);
 }
 
 // run_end_steps cancels every unit that has not ended: items first, then
@@ -963,9 +963,9 @@ run_end_steps(weft_run *r, weft_out *o)
 {
 	for (size_t i = 0; i < r->def->nsteps; i++) {
 		for (uint32_t k = 0; k < r->steps[i].nitems; k++) {
-			unit_cancel(r, (weft_ref) { (long) i, (long) k }, o);
+			run_unit_cancel(r, (weft_ref) { (long) i, (long) k }, o);
 		}
-		unit_cancel(r, WEFT_REF(i), o);
+		run_unit_cancel(r, WEFT_REF(i), o);
 	}
 }
 
@@ -983,7 +983,7 @@ run_end_early(weft_run *r, enum weft_run_input in, enum weft_event_type type,
 	run_end_steps(r, o);
 	r->state = to;
 	weft_out_event_add(o, type, r, -1, 0, NULL, data);
-	out_effect(o, WEFT_EFFECT_RUN_ENDED, r, -1);
+	run_out_effect(o, WEFT_EFFECT_RUN_ENDED, r, -1);
 	return (WEFT_OK);
 }
 
@@ -1025,11 +1025,11 @@ run_queue_ready(weft_run *r, weft_out *o)
 	for (size_t i = 0; i < r->def->nsteps; i++) {
 		weft_step_rt *s = &r->steps[i];
 		if (s->state == WEFT_STEP_READY && r->def->steps[i].map == NULL) {
-			unit_effect(o, WEFT_EFFECT_ENQUEUE, r, WEFT_REF(i));
+			run_unit_effect(o, WEFT_EFFECT_ENQUEUE, r, WEFT_REF(i));
 		}
 		for (uint32_t k = 0; k < s->nitems; k++) {
 			if (s->items[k].state == WEFT_STEP_READY) {
-				unit_effect(o, WEFT_EFFECT_ENQUEUE, r,
+				run_unit_effect(o, WEFT_EFFECT_ENQUEUE, r,
 				    (weft_ref) { (long) i, (long) k });
 			}
 		}
@@ -1075,8 +1075,8 @@ run_resolve_pending(weft_run *r, weft_out *o)
 {
 	for (size_t i = 0; i < r->def->nsteps; i++) {
 		if (r->steps[i].state == WEFT_STEP_PENDING &&
-		    r->steps[i].waiting == 0 && step_resolve(r, (long) i, o)) {
-			step_ended(r, (long) i, o);
+		    r->steps[i].waiting == 0 && run_step_resolve(r, (long) i, o)) {
+			run_step_ended(r, (long) i, o);
 		}
 	}
 }
@@ -1094,7 +1094,7 @@ weft_run_retry(weft_run *r, int64_t now, weft_out *o)
 	r->deadline_ms = 0;
 	if (r->def->timeout_ms > 0) {
 		r->deadline_ms = now + r->def->timeout_ms;
-		out_effect(o, WEFT_EFFECT_RUN_TIMEOUT, r, -1)->at_ms =
+		run_out_effect(o, WEFT_EFFECT_RUN_TIMEOUT, r, -1)->at_ms =
 		    r->deadline_ms;
 	}
 	// Every step that did not succeed starts over (a map step with all
@@ -1102,8 +1102,8 @@ weft_run_retry(weft_run *r, int64_t now, weft_out *o)
 	for (size_t i = 0; i < r->def->nsteps; i++) {
 		weft_step_rt *s = &r->steps[i];
 		if (s->state != WEFT_STEP_SUCCEEDED) {
-			unit_apply(r, WEFT_REF(i), WEFT_STEP_IN_RETRY, false, o);
-			unit_clear(s);
+			run_unit_apply(r, WEFT_REF(i), WEFT_STEP_IN_RETRY, false, o);
+			run_unit_clear(s);
 			s->failures = s->lost = 0;
 		}
 	}
@@ -1112,10 +1112,10 @@ weft_run_retry(weft_run *r, int64_t now, weft_out *o)
 	return (WEFT_OK);
 }
 
-// map_restore recomputes the list of map step i on restore (its
+// run_map_restore recomputes the list of map step i on restore (its
 // dependencies are restored first, so the list is the one it had).
 static void
-map_restore(weft_run *r, long i)
+run_map_restore(weft_run *r, long i)
 {
 	weft_step_rt *s = &r->steps[i];
 	json_t       *doc, *list;
@@ -1123,7 +1123,7 @@ map_restore(weft_run *r, long i)
 	if (s->items != NULL) {
 		return;
 	}
-	doc  = step_doc(r, i);
+	doc  = run_step_doc(r, i);
 	list = weft_json_path(doc, r->def->steps[i].map);
 	if (json_is_array(list)) {
 		s->list   = json_incref(list);
@@ -1142,14 +1142,14 @@ weft_run_restore_step(weft_run *r, weft_ref u, enum weft_step_state st,
 
 	if (u.item >= 0 && u.step >= 0 && (size_t) u.step < r->def->nsteps &&
 	    r->def->steps[u.step].map != NULL) {
-		map_restore(r, u.step);
+		run_map_restore(r, u.step);
 	}
 	if ((s = weft_run_unit(r, u)) == NULL) {
 		return (false);
 	}
-	// Restoring never leaves a flight state, so unit_goto reports nothing.
+	// Restoring never leaves a flight state, so run_unit_goto reports nothing.
 	weft_out_init(&scratch);
-	unit_goto(r, u, st, &scratch);
+	run_unit_goto(r, u, st, &scratch);
 	weft_out_fini(&scratch);
 	s->attempt = attempt;
 	snprintf(s->node, sizeof(s->node), "%s", node ? node : "");
@@ -1168,13 +1168,13 @@ weft_run_restore_step(weft_run *r, weft_ref u, enum weft_step_state st,
 	return (true);
 }
 
-// unit_restore_wait makes a unit that was waiting out a backoff ready: the
+// run_unit_restore_wait makes a unit that was waiting out a backoff ready: the
 // timer died with the old process.
 static void
-unit_restore_wait(weft_run *r, weft_ref u, weft_out *o)
+run_unit_restore_wait(weft_run *r, weft_ref u, weft_out *o)
 {
 	if (weft_run_unit(r, u)->state == WEFT_STEP_RETRY_WAIT) {
-		unit_apply(r, u, WEFT_STEP_IN_RETRY_DUE, false, o);
+		run_unit_apply(r, u, WEFT_STEP_IN_RETRY_DUE, false, o);
 	}
 }
 
@@ -1184,11 +1184,11 @@ weft_run_restore_done(weft_run *r, weft_out *o)
 	run_recount(r);
 	for (size_t i = 0; i < r->def->nsteps; i++) {
 		weft_step_rt *s = &r->steps[i];
-		unit_restore_wait(r, WEFT_REF(i), o);
+		run_unit_restore_wait(r, WEFT_REF(i), o);
 		if (r->def->steps[i].map != NULL && s->state == WEFT_STEP_RUNNING) {
-			map_restore(r, (long) i);
+			run_map_restore(r, (long) i);
 			for (uint32_t k = 0; k < s->nitems; k++) {
-				unit_restore_wait(r, (weft_ref) { (long) i, (long) k }, o);
+				run_unit_restore_wait(r, (weft_ref) { (long) i, (long) k }, o);
 			}
 		}
 	}
@@ -1199,10 +1199,10 @@ weft_run_restore_done(weft_run *r, weft_out *o)
 		weft_step_rt *s = &r->steps[i];
 		if (s->state == WEFT_STEP_RUNNING && r->def->steps[i].map != NULL &&
 		    s->items_ended == s->nitems) {
-			item_ended(r, (long) i, o); // ended just before the crash
+			run_item_ended(r, (long) i, o); // ended just before the crash
 		} else if (s->state == WEFT_STEP_RUNNING &&
 		    r->def->steps[i].map != NULL) {
-			items_fill(r, (long) i, o);
+			run_items_fill(r, (long) i, o);
 		}
 	}
 	run_resolve_pending(r, o);
@@ -1215,7 +1215,7 @@ json_t *
 weft_run_step_input(const weft_run *r, weft_ref u, char *err, size_t errlen)
 {
 	const weft_def_step *d   = &r->def->steps[u.step];
-	json_t              *doc = step_doc(r, u.step);
+	json_t              *doc = run_step_doc(r, u.step);
 	json_t              *with;
 
 	if (u.item >= 0) {
