@@ -62,24 +62,24 @@ parse_int(const char *flag, const char *v, int min, int max)
 // coordinator_stop stops in order: the engine's threads first (nothing
 // replies any more), then the sockets and HTTP, then the engine's state.
 static void
-coordinator_stop(weft_engine *e)
+coordinator_stop(weft_engine *e, weft_server *srv)
 {
 	weft_engine_stop(e);
-	weft_server_close(e);
+	weft_server_close(srv);
 	weft_engine_close(e);
 }
 
 // write_ports writes the bound addresses to path as one JSON object, through
 // a temporary file and rename: a reader sees all of it or nothing.
 static int
-write_ports(const weft_engine *e, const char *path)
+write_ports(const weft_server *srv, const char *path)
 {
-	weft_engine_addrs a;
+	weft_server_addrs a;
 	char              tmp[4096];
 	json_t           *o;
 	int               rv;
 
-	weft_engine_bound(e, &a);
+	weft_server_bound(srv, &a);
 	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:i}", "control", a.control,
 	    "cluster", a.cluster, "results", a.results, "events", a.events,
 	    "http", a.http, "pid", (int) getpid());
@@ -123,6 +123,7 @@ main(int argc, char **argv)
 		.lost_after  = 3,
 	};
 	weft_engine *e;
+	weft_server *srv = NULL;
 	char         err[1024];
 	const char  *ports_file = NULL;
 	int          c;
@@ -164,26 +165,25 @@ main(int argc, char **argv)
 		weft_log_err("START", "%s", err);
 		return (1);
 	}
-	if (weft_server_open(e, err, sizeof(err)) != 0) {
+	if (weft_server_open(&srv, e, err, sizeof(err)) != 0) {
 		weft_log_err("START", "%s", err);
-		weft_server_close(e);
 		weft_engine_close(e);
 		return (1);
 	}
-	if (weft_engine_start(e) != 0 || weft_server_start(e) != 0) {
+	if (weft_engine_start(e) != 0 || weft_server_start(srv) != 0) {
 		weft_log_err("START", "cannot start the engine threads");
-		coordinator_stop(e);
+		coordinator_stop(e, srv);
 		return (1);
 	}
-	if (ports_file != NULL && write_ports(e, ports_file) != 0) {
+	if (ports_file != NULL && write_ports(srv, ports_file) != 0) {
 		weft_log_err("START", "cannot write --ports-file %s: %s",
 		    ports_file, strerror(errno));
-		coordinator_stop(e);
+		coordinator_stop(e, srv);
 		return (1);
 	}
 	char db[256];
-	weft_engine_addrs bound;
-	weft_engine_bound(e, &bound);
+	weft_server_addrs bound;
+	weft_server_bound(srv, &bound);
 	weft_store_redact(cfg.db_url, db, sizeof(db));
 	weft_log_notice("START", "coordinator %s: control=%s cluster=%s "
 	    "results=%s events=%s db=%s", cfg.name, bound.control,
@@ -192,6 +192,6 @@ main(int argc, char **argv)
 		pause();
 	}
 	weft_log_notice("STOP", "signal received, shutting down");
-	coordinator_stop(e);
+	coordinator_stop(e, srv);
 	return (0);
 }

@@ -206,7 +206,7 @@ control_run(weft_engine *e, engine_mail *m, int64_t now)
 	weft_log_info("RUN-START", "run=%s definition=%s version=%" PRId64, id,
 	    d->def->name, d->def->version);
 	engine_reply_now(e, m->to, 0, NULL,
-	    json_pack("{s:s, s:s}", "run_id", id, "events_url", e->events_url));
+	    json_pack("{s:s, s:s}", "run_id", id, "events_url", e->io.events_url));
 }
 
 // control_restore_unit restores one row of the steps projection (js) into
@@ -366,10 +366,10 @@ control_info(weft_engine *e)
 
 	return (json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:I, "
 	                  "s:{s:I, s:I, s:f, s:f, s:f, s:I, s:I, s:I}}",
-	    "name", e->node, "events_url", e->events_url, "control_url",
-	    e->cfg.control_url, "cluster_url", e->cfg.cluster_url,
-	    "results_url", e->results_url, "http",
-	    e->cfg.http ? e->cfg.http : "", "store", e->store->ops->name,
+	    "name", e->node, "events_url", e->io.events_url, "control_url",
+	    e->io.control_url, "cluster_url", e->io.cluster_url,
+	    "results_url", e->io.results_url, "http", e->io.http_addr,
+	    "store", e->store->ops->name,
 	    "store_ok", atomic_load(&e->store_ok), "version", "0.1.0",
 	    "last_event_id", (json_int_t) atomic_load(&e->last_event_id),
 	    "stats", "commits", (json_int_t) commits, "events",

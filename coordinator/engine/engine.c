@@ -624,6 +624,11 @@ no_assign(void *arg, assign_op *op, nng_msg *batch)
 }
 
 static const weft_io engine_no_io = {
+	.control_url = "",
+	.cluster_url = "",
+	.results_url = "",
+	.events_url  = "",
+	.http_addr   = "",
 	.publish     = no_publish,
 	.reply       = no_reply,
 	.drop        = no_drop,
@@ -663,6 +668,14 @@ void
 weft_engine_set_io(weft_engine *e, const weft_io *io)
 {
 	e->io = *io;
+	// Addresses it does not have read as "".
+	const char **urls[] = { &e->io.control_url, &e->io.cluster_url,
+		&e->io.results_url, &e->io.events_url, &e->io.http_addr };
+	for (size_t k = 0; k < sizeof(urls) / sizeof(urls[0]); k++) {
+		if (*urls[k] == NULL) {
+			*urls[k] = "";
+		}
+	}
 }
 
 weft_err
@@ -680,10 +693,6 @@ weft_engine_open(weft_engine **out, const weft_engine_cfg *cfg, char *err,
 	weft_mailbox_init(&e->mailbox);
 	weft_mailbox_init(&e->qmailbox);
 	pthread_mutex_init(&e->members_lock, NULL);
-	pthread_mutex_init(&e->survey_lock, NULL);
-	weft_clock_cond_init(&e->survey_cv);
-	pthread_mutex_init(&e->ops_lock, NULL);
-	weft_clock_cond_init(&e->ops_cv);
 	e->members = json_array();
 	weft_map_init(&e->runs);
 	weft_map_init(&e->defs);
@@ -703,16 +712,6 @@ weft_engine_open(weft_engine **out, const weft_engine_cfg *cfg, char *err,
 	}
 	*out = e;
 	return (WEFT_OK);
-}
-
-void
-weft_engine_bound(const weft_engine *e, weft_engine_addrs *out)
-{
-	out->control = e->control_url;
-	out->cluster = e->cluster_url;
-	out->results = e->results_url;
-	out->events  = e->events_url;
-	out->http    = e->http_addr;
 }
 
 weft_err
@@ -804,10 +803,6 @@ weft_engine_close(weft_engine *e)
 	weft_store_close(e->qstore);
 	json_decref(e->members);
 	pthread_mutex_destroy(&e->members_lock);
-	pthread_mutex_destroy(&e->survey_lock);
-	pthread_cond_destroy(&e->survey_cv);
-	pthread_mutex_destroy(&e->ops_lock);
-	pthread_cond_destroy(&e->ops_cv);
 	weft_mailbox_fini(&e->mailbox);
 	weft_mailbox_fini(&e->qmailbox);
 	free(e);

@@ -36,15 +36,6 @@ typedef struct weft_engine_clock {
 // weft_engine_set_clock replaces the system clock (before start).
 void weft_engine_set_clock(weft_engine *e, const weft_engine_clock *c);
 
-// The addresses an open engine is bound to: the configured ones, with the
-// port the kernel chose wherever port 0 was asked for. Valid until close.
-typedef struct weft_engine_addrs {
-	const char *control;
-	const char *cluster;
-	const char *results;
-	const char *events;
-	const char *http; // HOST:PORT, "" when HTTP is off
-} weft_engine_addrs;
 
 // weft_engine_open opens the store (running migrations and recovering
 // unfinished runs). cfg is copied; the strings it points to are
@@ -52,9 +43,6 @@ typedef struct weft_engine_addrs {
 // (errlen bytes) says what and where.
 weft_err weft_engine_open(weft_engine **out, const weft_engine_cfg *cfg,
     char *err, size_t errlen);
-
-// weft_engine_bound fills in the bound addresses of an open engine.
-void weft_engine_bound(const weft_engine *e, weft_engine_addrs *out);
 
 // weft_engine_start starts the engine, query and survey threads.
 weft_err weft_engine_start(weft_engine *e);

@@ -33,6 +33,7 @@ typedef struct assign_item {
 
 typedef struct assign_op {
 	weft_engine *eng;
+	void        *io;    // io's own (the server that sent it)
 	weft_peer   *peer;
 	nng_ctx      ctx;
 	nng_aio     *aio;
@@ -158,24 +159,8 @@ struct weft_engine {
 	weft_mailbox qmailbox;
 	pthread_t    qthread;
 
-	// Sockets (net.c).
-	nng_socket   control, results, cluster, events;
-	rep_actor   *control_actors, *results_actors;
-	int          nactors;
-	pthread_t    survey_thread;
-	bool         survey_started;
-	pthread_mutex_t survey_lock; // survey_stop, and the wait between rounds
-	pthread_cond_t  survey_cv;
-	bool            survey_stop;
-	pthread_mutex_t ops_lock;    // assign exchanges whose end has not
-	pthread_cond_t  ops_cv;      // been posted yet (io/net.c)
-	int64_t         ops_pending;
-	bool         net_open;
-	char         control_url[256]; // as bound (port 0 = the kernel's)
-	char         cluster_url[256];
-	char         results_url[256]; // as advertised to workers
-	char         events_url[256];
-	char         http_addr[256];   // HOST:PORT as bound, "" = no HTTP
+	// The membership list for gossip: the engine writes it, the survey
+	// (io/) reads it.
 	pthread_mutex_t members_lock;
 	json_t         *members; // gossip list (guarded by members_lock)
 
@@ -209,10 +194,6 @@ struct weft_engine {
 	_Atomic int64_t  ops_live; // assign ops allocated, not yet freed
 	_Atomic uint64_t last_event_id; // last committed event id
 	weft_metrics     metrics;
-
-	// HTTP (http.c).
-	struct http_server *http;
-	char                dashboard[512]; // directory served at "/"
 };
 
 // engine.c

@@ -30,6 +30,10 @@ typedef struct weft_peer weft_peer;
 
 typedef struct weft_io {
 	void *arg;
+	// The addresses io is bound to (port 0 resolved), valid while it is
+	// registered: replies and `weft info` name them.
+	const char *control_url, *cluster_url, *results_url, *events_url;
+	const char *http_addr; // "" when HTTP is off
 	// publish sends the batch's events, in id order, after their commit.
 	void (*publish)(void *arg, const weft_event *evs, size_t n);
 	// reply delivers a packed ControlReply or ResultAck (taken).

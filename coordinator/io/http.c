@@ -8,6 +8,7 @@
 // serves both front ends, so they cannot drift apart.
 #include <arpa/inet.h>
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -582,7 +583,8 @@ api_cb(nng_aio *aio)
 {
 	nng_http_req     *req = nng_aio_get_input(aio, 0);
 	nng_http_handler *h   = nng_aio_get_input(aio, 1);
-	weft_engine      *e   = nng_http_handler_get_data(h);
+	weft_server      *srv = nng_http_handler_get_data(h);
+	weft_engine      *e   = srv->e;
 	nng_http_res     *res = api_dispatch(e, aio, req);
 
 	if (res != NULL) {
@@ -597,7 +599,8 @@ static void
 health_cb(nng_aio *aio)
 {
 	nng_http_handler *h  = nng_aio_get_input(aio, 1);
-	weft_engine      *e  = nng_http_handler_get_data(h);
+	weft_server      *srv = nng_http_handler_get_data(h);
+	weft_engine      *e   = srv->e;
 	bool              ok = atomic_load(&e->store_ok);
 
 	nng_aio_set_output(aio, 0,
@@ -678,7 +681,8 @@ static void
 metrics_cb(nng_aio *aio)
 {
 	nng_http_handler *h = nng_aio_get_input(aio, 1);
-	weft_engine      *e = nng_http_handler_get_data(h);
+	weft_server      *srv = nng_http_handler_get_data(h);
+	weft_engine      *e   = srv->e;
 	engine_mail      *m = weft_xalloc(sizeof(*m));
 	http_call        *c = weft_xalloc(sizeof(*c));
 
@@ -728,46 +732,106 @@ static_type(const char *path)
 	return ("application/octet-stream");
 }
 
+// One file of the dashboard, read into memory when the server opens: no
+// file I/O in an nng callback.
+typedef struct http_file {
+	char       *data;
+	size_t      len;
+	const char *type;
+	char        etag[32];
+} http_file;
+
+// http_files_load reads every regular file under dir into s->files, keyed
+// by its path below dir ("/js/app.js"), and the index under "/".
+static void
+http_files_load(weft_server *s, const char *dir, const char *rel)
+{
+	char           path[1100], sub[600];
+	DIR           *d;
+	struct dirent *de;
+
+	snprintf(path, sizeof(path), "%s%s", dir, rel);
+	if ((d = opendir(path)) == NULL) {
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		struct stat st;
+		int         fd;
+		if (de->d_name[0] == '.') {
+			continue; // ., .., and hidden files
+		}
+		snprintf(sub, sizeof(sub), "%s/%s", rel, de->d_name);
+		snprintf(path, sizeof(path), "%s%s", dir, sub);
+		if (stat(path, &st) != 0) {
+			continue;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			http_files_load(s, dir, sub);
+			continue;
+		}
+		if (!S_ISREG(st.st_mode) || (fd = open(path, O_RDONLY)) < 0) {
+			continue;
+		}
+		http_file *f = weft_xalloc(sizeof(*f));
+		f->data      = weft_xalloc((size_t) st.st_size + 1);
+		ssize_t r    = read(fd, f->data, (size_t) st.st_size);
+		close(fd);
+		f->len  = r > 0 ? (size_t) r : 0;
+		f->type = static_type(sub);
+		// A hash of the content: browsers revalidate (no build step
+		// means no hashed file names) and an unchanged file is a 304.
+		uint64_t h = 1469598103934665603ull;
+		for (size_t k = 0; k < f->len; k++) {
+			h = (h ^ (uint8_t) f->data[k]) * 1099511628211ull;
+		}
+		snprintf(f->etag, sizeof(f->etag), "\"%016" PRIx64 "\"", h);
+		weft_map_put(&s->files, sub, f);
+	}
+	closedir(d);
+}
+
+void
+http_files_free(weft_server *s)
+{
+	const char *k;
+	void       *v;
+
+	for (size_t i = 0; weft_map_each(&s->files, &i, &k, &v);) {
+		free(((http_file *) v)->data);
+		free(v);
+	}
+	weft_map_fini(&s->files);
+}
+
 static nng_http_res *
-static_file(weft_engine *e, nng_http_req *req)
+static_file(weft_server *s, nng_http_req *req)
 {
 	const char   *uri = nng_http_req_get_uri(req);
-	char          rel[512], path[1100], etag[64];
+	char          rel[512];
 	size_t        n = strcspn(uri, "?#");
-	struct stat   st;
+	http_file    *f;
 	nng_http_res *res;
 	const char   *inm;
-	char         *buf;
-	int           fd;
 
-	if (n >= sizeof(rel) || strstr(uri, "..") != NULL) {
+	if (n == 0 || n + sizeof("index.html") >= sizeof(rel)) {
 		return (http_error(404, WEFT_ENOENT, "not found"));
 	}
 	memcpy(rel, uri, n);
 	rel[n] = '\0';
-	snprintf(path, sizeof(path), "%s%s%s", e->dashboard, rel,
-	    rel[n - 1] == '/' ? "index.html" : "");
-	if (stat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
-	    (fd = open(path, O_RDONLY)) < 0) {
+	if (rel[n - 1] == '/') {
+		snprintf(rel + n, sizeof(rel) - n, "index.html");
+	}
+	if ((f = weft_map_get(&s->files, rel)) == NULL) {
 		return (http_error(404, WEFT_ENOENT, "not found"));
 	}
-	// No build step means no hashed file names: browsers revalidate
-	// every time, and an unchanged file costs a 304.
-	snprintf(etag, sizeof(etag), "\"%lx-%lx\"", (unsigned long) st.st_mtime,
-	    (unsigned long) st.st_size);
 	inm = nng_http_req_get_header(req, "If-None-Match");
-	if (inm != NULL && strcmp(inm, etag) == 0) {
-		close(fd);
-		res = http_res(304, static_type(path), NULL, 0);
+	if (inm != NULL && strcmp(inm, f->etag) == 0) {
+		res = http_res(304, f->type, NULL, 0);
 	} else {
-		buf       = weft_xalloc((size_t) st.st_size + 1);
-		ssize_t r = read(fd, buf, (size_t) st.st_size);
-		close(fd);
-		res = http_res(200, static_type(path), buf, r > 0 ? (size_t) r : 0);
-		free(buf);
+		res = http_res(200, f->type, f->data, f->len);
 	}
 	nng_http_res_set_header(res, "Cache-Control", "no-cache");
-	nng_http_res_set_header(res, "ETag", etag);
+	nng_http_res_set_header(res, "ETag", f->etag);
 	return (res);
 }
 
@@ -784,7 +848,7 @@ static_cb(nng_aio *aio)
 // ---- lifecycle ----
 
 static int
-http_add(nng_http_server *s, weft_engine *e, const char *path,
+http_add(nng_http_server *hs, weft_server *srv, const char *path,
     const char *method, bool tree, void (*cb)(nng_aio *))
 {
 	nng_http_handler *h;
@@ -794,21 +858,21 @@ http_add(nng_http_server *s, weft_engine *e, const char *path,
 		return (rv);
 	}
 	nng_http_handler_set_method(h, method);
-	nng_http_handler_set_data(h, e, NULL);
+	nng_http_handler_set_data(h, srv, NULL);
 	nng_http_handler_collect_body(h, true, HTTP_BODY_MAX);
 	if (tree) {
 		nng_http_handler_set_tree(h);
 	}
-	if ((rv = nng_http_server_add_handler(s, h)) != 0) {
+	if ((rv = nng_http_server_add_handler(hs, h)) != 0) {
 		nng_http_handler_free(h);
 	}
 	return (rv);
 }
 
 static void
-http_find_dashboard(weft_engine *e)
+http_find_dashboard(weft_server *s)
 {
-	const char *cands[] = { e->cfg.dashboard, WEFT_DATADIR "/dashboard",
+	const char *cands[] = { s->e->cfg.dashboard, WEFT_DATADIR "/dashboard",
 		WEFT_SRCDIR "/dashboard" };
 	struct stat st;
 
@@ -819,86 +883,87 @@ http_find_dashboard(weft_engine *e)
 		}
 		snprintf(index, sizeof(index), "%s/index.html", cands[i]);
 		if (stat(index, &st) == 0 || i == 0) {
-			snprintf(e->dashboard, sizeof(e->dashboard), "%s", cands[i]);
+			snprintf(s->dashboard, sizeof(s->dashboard), "%s", cands[i]);
 			return;
 		}
 	}
-	snprintf(e->dashboard, sizeof(e->dashboard), "%s", WEFT_SRCDIR "/dashboard");
+	snprintf(s->dashboard, sizeof(s->dashboard), "%s", WEFT_SRCDIR "/dashboard");
 }
 
 // http_bound_addr records the address the server is bound to: --http as
 // given, with the port the kernel chose when it asked for port 0.
 static void
-http_bound_addr(weft_engine *e, nng_http_server *s)
+http_bound_addr(weft_server *srv, nng_http_server *hs)
 {
 	nng_sockaddr sa;
-	const char  *colon = strrchr(e->cfg.http, ':');
+	const char  *colon = strrchr(srv->e->cfg.http, ':');
 
-	snprintf(e->http_addr, sizeof(e->http_addr), "%s", e->cfg.http);
+	snprintf(srv->http_addr, sizeof(srv->http_addr), "%s", srv->e->cfg.http);
 	if (colon != NULL && strcmp(colon, ":0") == 0 &&
-	    nng_http_server_get_addr(s, &sa) == 0) {
+	    nng_http_server_get_addr(hs, &sa) == 0) {
 		int port = sa.s_family == NNG_AF_INET6
 		    ? ntohs(sa.s_in6.sa_port)
 		    : ntohs(sa.s_in.sa_port);
-		snprintf(e->http_addr, sizeof(e->http_addr), "%.*s:%d",
-		    (int) (colon - e->cfg.http), e->cfg.http, port);
+		snprintf(srv->http_addr, sizeof(srv->http_addr), "%.*s:%d",
+		    (int) (colon - srv->e->cfg.http), srv->e->cfg.http, port);
 	}
 }
 
 weft_err
-http_open(weft_engine *e, char *err, size_t errlen)
+http_open(weft_server *srv, char *err, size_t errlen)
 {
 	char             url[300], ws[350];
 	nng_url         *u;
 	nng_http_server *s;
 	int              rv;
 
-	if (e->cfg.http == NULL || e->cfg.http[0] == '\0') {
+	if (srv->e->cfg.http == NULL || srv->e->cfg.http[0] == '\0') {
 		return (WEFT_OK); // no HTTP: --http ""
 	}
-	snprintf(url, sizeof(url), "http://%s", e->cfg.http);
+	snprintf(url, sizeof(url), "http://%s", srv->e->cfg.http);
 	if ((rv = nng_url_parse(&u, url)) != 0) {
-		snprintf(err, errlen, "--http %s: not HOST:PORT", e->cfg.http);
+		snprintf(err, errlen, "--http %s: not HOST:PORT", srv->e->cfg.http);
 		return (WEFT_EINVAL);
 	}
 	rv = nng_http_server_hold(&s, u);
 	nng_url_free(u);
 	if (rv != 0) {
-		snprintf(err, errlen, "--http %s: %s", e->cfg.http, nng_strerror(rv));
+		snprintf(err, errlen, "--http %s: %s", srv->e->cfg.http, nng_strerror(rv));
 		return (weft_err_from_nng(rv));
 	}
-	e->http = (struct http_server *) s;
-	http_find_dashboard(e);
-	if ((rv = http_add(s, e, "/api/v1", "GET", true, api_cb)) != 0 ||
-	    (rv = http_add(s, e, "/api/v1", "POST", true, api_cb)) != 0 ||
-	    (rv = http_add(s, e, "/health", "GET", false, health_cb)) != 0 ||
-	    (rv = http_add(s, e, "/metrics", "GET", false, metrics_cb)) != 0 ||
-	    (rv = http_add(s, e, "/", "GET", true, static_cb)) != 0 ||
+	srv->http = (struct http_server *) s;
+	http_find_dashboard(srv);
+	http_files_load(srv, srv->dashboard, "");
+	if ((rv = http_add(s, srv, "/api/v1", "GET", true, api_cb)) != 0 ||
+	    (rv = http_add(s, srv, "/api/v1", "POST", true, api_cb)) != 0 ||
+	    (rv = http_add(s, srv, "/health", "GET", false, health_cb)) != 0 ||
+	    (rv = http_add(s, srv, "/metrics", "GET", false, metrics_cb)) != 0 ||
+	    (rv = http_add(s, srv, "/", "GET", true, static_cb)) != 0 ||
 	    (rv = nng_http_server_start(s)) != 0) {
-		snprintf(err, errlen, "--http %s: %s", e->cfg.http, nng_strerror(rv));
+		snprintf(err, errlen, "--http %s: %s", srv->e->cfg.http, nng_strerror(rv));
 		return (weft_err_from_nng(rv));
 	}
-	http_bound_addr(e, s);
+	http_bound_addr(srv, s);
 	// The event stream joins the same server: nng's ws transport shares
 	// a server already held for this address (the bound one: with port 0
 	// another address would start a second server).
-	snprintf(ws, sizeof(ws), "ws://%s/api/v1/stream", e->http_addr);
-	if ((rv = nng_listen(e->events, ws, NULL, 0)) != 0) {
+	snprintf(ws, sizeof(ws), "ws://%s/api/v1/stream", srv->http_addr);
+	if ((rv = nng_listen(srv->events, ws, NULL, 0)) != 0) {
 		snprintf(err, errlen, "cannot listen on %s: %s", ws, nng_strerror(rv));
 		return (weft_err_from_nng(rv));
 	}
 	weft_log_notice("HTTP", "dashboard and API on http://%s/ (files from %s)",
-	    e->http_addr, e->dashboard);
+	    srv->http_addr, srv->dashboard);
 	return (WEFT_OK);
 }
 
 void
-http_close(weft_engine *e)
+http_close(weft_server *srv)
 {
-	if (e->http != NULL) {
-		nng_http_server *s = (nng_http_server *) e->http;
+	if (srv->http != NULL) {
+		nng_http_server *s = (nng_http_server *) srv->http;
 		nng_http_server_stop(s);
 		nng_http_server_release(s);
-		e->http = NULL;
+		srv->http = NULL;
 	}
 }

@@ -8,7 +8,42 @@
 #include "engine_int.h"
 #include "server.h"
 
+#include "map.h"
+
 enum rep_kind { REP_CONTROL, REP_RESULTS };
+
+// The network side of one coordinator: everything io/ owns.
+struct weft_server {
+	weft_engine *e;
+
+	// Sockets (net.c).
+	nng_socket control, results, cluster, events;
+	rep_actor *control_actors, *results_actors;
+	bool       net_open;
+	char       control_url[256]; // as bound (port 0 = the kernel's)
+	char       cluster_url[256];
+	char       results_url[256]; // as advertised to workers
+	char       events_url[256];
+
+	// The survey thread, and the wait between its rounds.
+	pthread_t       survey_thread;
+	bool            survey_started;
+	pthread_mutex_t survey_lock; // guards survey_stop
+	pthread_cond_t  survey_cv;
+	bool            survey_stop;
+
+	// Assign exchanges whose end has not been posted yet: closing waits
+	// for them.
+	pthread_mutex_t ops_lock;
+	pthread_cond_t  ops_cv;
+	int64_t         ops_pending;
+
+	// HTTP (http.c).
+	struct http_server *http;
+	char                http_addr[256]; // HOST:PORT as bound, "" = none
+	char                dashboard[512]; // the directory it was loaded from
+	weft_map            files; // dashboard files in memory: "/path" -> file
+};
 
 // One rep0 context: receive a request, hand it on, send the reply later
 // (from whichever thread answers), receive again.
@@ -34,25 +69,26 @@ void reply_drop(reply_to to);
 // the reply's code picks the status, its body becomes the response body.
 void http_answer(http_call *h, nng_msg *msg);
 
-weft_err http_open(weft_engine *e, char *err, size_t errlen);
-void     http_close(weft_engine *e);
+weft_err http_open(weft_server *s, char *err, size_t errlen);
+void     http_close(weft_server *s);
 void     http_drop(http_call *h);
+void     http_files_free(weft_server *s); // the dashboard's files
 char    *http_metrics_text(weft_engine *e);
 void     http_metrics_answer(http_call *h, char *text);
 
-weft_err net_open(weft_engine *e, char *err, size_t errlen);
-weft_err net_start(weft_engine *e); // threads and first receives
-void     net_close(weft_engine *e);
+weft_err net_open(weft_server *s, char *err, size_t errlen);
+weft_err net_start(weft_server *s); // threads and first receives
+void     net_close(weft_server *s);
 
 // net_route_control hands a decoded control request (env taken) to the
 // thread that answers it. Any thread.
 void net_route_control(weft_engine *e, Weft__Envelope *env, reply_to to);
 
 // The engine's io table (engine/io.h), implemented in net.c.
-void net_publish(weft_engine *e, const weft_event *evs, size_t n);
+void net_publish(weft_server *s, const weft_event *evs, size_t n);
 weft_err net_peer_dial(weft_engine *e, weft_peer *p, const char *url);
 void     net_peer_close(weft_peer *p);
-void     net_assign_send(weft_engine *e, assign_op *op, nng_msg *batch);
+void     net_assign_send(weft_server *s, assign_op *op, nng_msg *batch);
 void     net_assign_free(assign_op *op);
 
 #endif

@@ -174,7 +174,7 @@ rep_cb(void *arg)
 }
 
 static weft_err
-rep_actors_open(weft_engine *e, nng_socket s, enum rep_kind kind,
+rep_actors_open(weft_engine *e, nng_socket sock, enum rep_kind kind,
     rep_actor **out)
 {
 	rep_actor *as = weft_xalloc(NET_ACTORS * sizeof(*as));
@@ -184,7 +184,7 @@ rep_actors_open(weft_engine *e, nng_socket s, enum rep_kind kind,
 	for (int i = 0; i < NET_ACTORS; i++) {
 		as[i].eng  = e;
 		as[i].kind = kind;
-		if ((rv = nng_ctx_open(&as[i].ctx, s)) != 0 ||
+		if ((rv = nng_ctx_open(&as[i].ctx, sock)) != 0 ||
 		    (rv = nng_aio_alloc(&as[i].aio, rep_cb, &as[i])) != 0) {
 			return (weft_err_from_nng(rv));
 		}
@@ -251,50 +251,52 @@ net_listen(nng_socket s, const char *url, char *actual, char *err,
 }
 
 weft_err
-net_open(weft_engine *e, char *err, size_t errlen)
+net_open(weft_server *s, char *err, size_t errlen)
 {
+	weft_engine *e = s->e;
 	weft_err rv;
 	int      n;
 
-	if ((n = nng_rep0_open(&e->control)) != 0 ||
-	    (n = nng_rep0_open(&e->results)) != 0 ||
-	    (n = nng_surveyor0_open(&e->cluster)) != 0 ||
-	    (n = nng_pub0_open(&e->events)) != 0) {
+	if ((n = nng_rep0_open(&s->control)) != 0 ||
+	    (n = nng_rep0_open(&s->results)) != 0 ||
+	    (n = nng_surveyor0_open(&s->cluster)) != 0 ||
+	    (n = nng_pub0_open(&s->events)) != 0) {
 		snprintf(err, errlen, "cannot open sockets: %s", nng_strerror(n));
 		return (weft_err_from_nng(n));
 	}
 	// The event stream is a fast path; a deep buffer drops less under
 	// bursts (subscribers fill gaps from the store either way).
-	nng_socket_set_int(e->events, NNG_OPT_SENDBUF, 8192);
-	nng_socket_set_int(e->results, NNG_OPT_RECVBUF, 1024);
-	nng_socket_set_ms(e->cluster, NNG_OPT_SURVEYOR_SURVEYTIME,
+	nng_socket_set_int(s->events, NNG_OPT_SENDBUF, 8192);
+	nng_socket_set_int(s->results, NNG_OPT_RECVBUF, 1024);
+	nng_socket_set_ms(s->cluster, NNG_OPT_SURVEYOR_SURVEYTIME,
 	    e->cfg.survey_ms * 3 / 4);
-	if ((rv = net_listen(e->control, e->cfg.control_url, e->control_url, err,
+	if ((rv = net_listen(s->control, e->cfg.control_url, s->control_url, err,
 	         errlen)) != WEFT_OK ||
-	    (rv = net_listen(e->results, e->cfg.results_url, e->results_url,
+	    (rv = net_listen(s->results, e->cfg.results_url, s->results_url,
 	         err, errlen)) != WEFT_OK ||
-	    (rv = net_listen(e->cluster, e->cfg.cluster_url, e->cluster_url, err,
+	    (rv = net_listen(s->cluster, e->cfg.cluster_url, s->cluster_url, err,
 	         errlen)) != WEFT_OK ||
-	    (rv = net_listen(e->events, e->cfg.events_url, e->events_url, err,
+	    (rv = net_listen(s->events, e->cfg.events_url, s->events_url, err,
 	         errlen)) != WEFT_OK) {
 		return (rv);
 	}
-	if ((rv = rep_actors_open(e, e->control, REP_CONTROL,
-	         &e->control_actors)) != WEFT_OK ||
-	    (rv = rep_actors_open(e, e->results, REP_RESULTS,
-	         &e->results_actors)) != WEFT_OK) {
+	if ((rv = rep_actors_open(e, s->control, REP_CONTROL,
+	         &s->control_actors)) != WEFT_OK ||
+	    (rv = rep_actors_open(e, s->results, REP_RESULTS,
+	         &s->results_actors)) != WEFT_OK) {
 		snprintf(err, errlen, "cannot open socket contexts");
 		return (rv);
 	}
-	e->net_open = true;
+	s->net_open = true;
 	return (WEFT_OK);
 }
 
 // ---- the survey loop ----
 
 static void
-survey_send(weft_engine *e, uint64_t round)
+survey_send(weft_server *s, uint64_t round)
 {
+	weft_engine *e = s->e;
 	Weft__Envelope env    = WEFT__ENVELOPE__INIT;
 	Weft__Survey   survey = WEFT__SURVEY__INIT;
 	nng_msg       *msg;
@@ -317,22 +319,23 @@ survey_send(weft_engine *e, uint64_t round)
 		survey.members[k] = &ms[k];
 	}
 	survey.round       = round;
-	survey.results_url = e->results_url;
+	survey.results_url = s->results_url;
 	env.body_case      = WEFT__ENVELOPE__BODY_SURVEY;
 	env.survey         = &survey;
 	packed = weft_wire_pack(&e->wire, &env, NULL, &msg) == WEFT_OK;
 	pthread_mutex_unlock(&e->members_lock);
 	free(ms);
 	free(survey.members);
-	if (packed && nng_sendmsg(e->cluster, msg, 0) != 0) {
+	if (packed && nng_sendmsg(s->cluster, msg, 0) != 0) {
 		nng_msg_free(msg);
 	}
 }
 
 // survey_collect receives answers until the survey time is over.
 static bool
-survey_collect(weft_engine *e, uint64_t round)
+survey_collect(weft_server *s, uint64_t round)
 {
+	weft_engine *e = s->e;
 	nng_msg        *msg;
 	Weft__Envelope *env;
 	weft_err        err;
@@ -341,7 +344,7 @@ survey_collect(weft_engine *e, uint64_t round)
 
 	for (;;) {
 		engine_mail *m;
-		if ((rv = nng_recvmsg(e->cluster, &msg, 0)) != 0) {
+		if ((rv = nng_recvmsg(s->cluster, &msg, 0)) != 0) {
 			return (rv != NNG_ECLOSED);
 		}
 		err = weft_wire_expect(msg, WEFT__ENVELOPE__BODY_WORKER_INFO, &env);
@@ -366,51 +369,52 @@ survey_collect(weft_engine *e, uint64_t round)
 }
 
 static bool
-survey_stopped(weft_engine *e)
+survey_stopped(weft_server *s)
 {
 	bool stop;
-	pthread_mutex_lock(&e->survey_lock);
-	stop = e->survey_stop;
-	pthread_mutex_unlock(&e->survey_lock);
+	pthread_mutex_lock(&s->survey_lock);
+	stop = s->survey_stop;
+	pthread_mutex_unlock(&s->survey_lock);
 	return (stop);
 }
 
 static void *
 survey_main(void *arg)
 {
-	weft_engine *e     = arg;
+	weft_server *s     = arg;
+	weft_engine *e     = s->e;
 	uint64_t     round = 0;
 
-	while (!atomic_load(&e->stopping) && !survey_stopped(e)) {
+	while (!atomic_load(&e->stopping) && !survey_stopped(s)) {
 		int64_t start = weft_clock_mono_ms();
-		survey_send(e, ++round);
-		if (!survey_collect(e, round)) {
+		survey_send(s, ++round);
+		if (!survey_collect(s, round)) {
 			break;
 		}
 		net_post(&e->mailbox, MAIL_SURVEY_END, NULL, NULL, NULL, round);
 		// Until the next round is due, or net_close says stop.
 		struct timespec due = weft_clock_mono_ts(start + e->cfg.survey_ms);
-		pthread_mutex_lock(&e->survey_lock);
-		while (!e->survey_stop &&
-		    pthread_cond_timedwait(&e->survey_cv, &e->survey_lock, &due) ==
+		pthread_mutex_lock(&s->survey_lock);
+		while (!s->survey_stop &&
+		    pthread_cond_timedwait(&s->survey_cv, &s->survey_lock, &due) ==
 		        0) {
 		}
-		pthread_mutex_unlock(&e->survey_lock);
+		pthread_mutex_unlock(&s->survey_lock);
 	}
 	return (NULL);
 }
 
 weft_err
-net_start(weft_engine *e)
+net_start(weft_server *s)
 {
 	for (int i = 0; i < NET_ACTORS; i++) {
-		rep_recv(&e->control_actors[i]);
-		rep_recv(&e->results_actors[i]);
+		rep_recv(&s->control_actors[i]);
+		rep_recv(&s->results_actors[i]);
 	}
-	if (pthread_create(&e->survey_thread, NULL, survey_main, e) != 0) {
+	if (pthread_create(&s->survey_thread, NULL, survey_main, s) != 0) {
 		return (WEFT_EUNAVAIL);
 	}
-	e->survey_started = true;
+	s->survey_started = true;
 	return (WEFT_OK);
 }
 
@@ -419,26 +423,26 @@ net_start(weft_engine *e)
 // stopped first, so no callback runs on a closed socket and nng_close has
 // nothing to wait for.
 void
-net_close(weft_engine *e)
+net_close(weft_server *s)
 {
-	if (!e->net_open) {
+	if (!s->net_open) {
 		return;
 	}
-	e->net_open = false;
-	rep_actors_close(e->control_actors);
-	rep_actors_close(e->results_actors);
-	e->control_actors = e->results_actors = NULL;
-	pthread_mutex_lock(&e->survey_lock);
-	e->survey_stop = true;
-	pthread_cond_signal(&e->survey_cv);
-	pthread_mutex_unlock(&e->survey_lock);
-	nng_close(e->control);
-	nng_close(e->results);
-	nng_close(e->cluster);
-	nng_close(e->events);
-	if (e->survey_started) {
-		pthread_join(e->survey_thread, NULL);
-		e->survey_started = false;
+	s->net_open = false;
+	rep_actors_close(s->control_actors);
+	rep_actors_close(s->results_actors);
+	s->control_actors = s->results_actors = NULL;
+	pthread_mutex_lock(&s->survey_lock);
+	s->survey_stop = true;
+	pthread_cond_signal(&s->survey_cv);
+	pthread_mutex_unlock(&s->survey_lock);
+	nng_close(s->control);
+	nng_close(s->results);
+	nng_close(s->cluster);
+	nng_close(s->events);
+	if (s->survey_started) {
+		pthread_join(s->survey_thread, NULL);
+		s->survey_started = false;
 	}
 }
 
@@ -475,9 +479,10 @@ event_to_pb(const weft_event *ev, Weft__Event *pe)
 // net_publish_run publishes evs[0..n), which share one topic, as one
 // message.
 static void
-net_publish_run(weft_engine *e, const weft_event *evs, size_t n,
+net_publish_run(weft_server *s, const weft_event *evs, size_t n,
     const char *topic, Weft__Event *pes, Weft__Event **ptrs)
 {
+	weft_engine *e = s->e;
 	Weft__Envelope   env   = WEFT__ENVELOPE__INIT;
 	Weft__EventBatch batch = WEFT__EVENT_BATCH__INIT;
 	nng_msg         *msg;
@@ -493,18 +498,18 @@ net_publish_run(weft_engine *e, const weft_event *evs, size_t n,
 	if (weft_wire_pack(&e->wire, &env, topic, &msg) != WEFT_OK) {
 		if (n > 1) {
 			// Too large for one message: halves keep the order.
-			net_publish_run(e, evs, n / 2, topic, pes, ptrs);
-			net_publish_run(e, evs + n / 2, n - n / 2, topic, pes, ptrs);
+			net_publish_run(s, evs, n / 2, topic, pes, ptrs);
+			net_publish_run(s, evs + n / 2, n - n / 2, topic, pes, ptrs);
 		}
 		return;
 	}
-	if (nng_sendmsg(e->events, msg, NNG_FLAG_NONBLOCK) != 0) {
+	if (nng_sendmsg(s->events, msg, NNG_FLAG_NONBLOCK) != 0) {
 		nng_msg_free(msg);
 	}
 }
 
 void
-net_publish(weft_engine *e, const weft_event *evs, size_t n)
+net_publish(weft_server *s, const weft_event *evs, size_t n)
 {
 	Weft__Event  *pes  = weft_xalloc(NET_PUBLISH_MAX * sizeof(*pes));
 	Weft__Event **ptrs = weft_xalloc(NET_PUBLISH_MAX * sizeof(*ptrs));
@@ -523,7 +528,7 @@ net_publish(weft_engine *e, const weft_event *evs, size_t n)
 			}
 			to++;
 		}
-		net_publish_run(e, evs + from, to - from, topic, pes, ptrs);
+		net_publish_run(s, evs + from, to - from, topic, pes, ptrs);
 		from = to;
 	}
 	free(pes);
@@ -572,14 +577,15 @@ net_peer_close(weft_peer *p)
 // assign_end hands an exchange that ended to the engine; the last one
 // wakes weft_server_close.
 static void
-assign_end(weft_engine *e, assign_op *op)
+assign_end(weft_server *s, assign_op *op)
 {
+	weft_engine *e = s->e;
 	net_post(&e->mailbox, MAIL_ASSIGN, NULL, NULL, op, 0);
-	pthread_mutex_lock(&e->ops_lock);
-	if (--e->ops_pending == 0) {
-		pthread_cond_broadcast(&e->ops_cv);
+	pthread_mutex_lock(&s->ops_lock);
+	if (--s->ops_pending == 0) {
+		pthread_cond_broadcast(&s->ops_cv);
 	}
-	pthread_mutex_unlock(&e->ops_lock);
+	pthread_mutex_unlock(&s->ops_lock);
 }
 
 static void
@@ -598,23 +604,24 @@ assign_cb(void *arg)
 	}
 	op->result = rv;
 	op->reply  = rv == 0 ? nng_aio_get_msg(op->aio) : NULL;
-	assign_end(op->eng, op);
+	assign_end(op->io, op);
 }
 
 void
-net_assign_send(weft_engine *e, assign_op *op, nng_msg *batch)
+net_assign_send(weft_server *s, assign_op *op, nng_msg *batch)
 {
 	int rv;
 
-	op->eng = e;
-	pthread_mutex_lock(&e->ops_lock);
-	e->ops_pending++;
-	pthread_mutex_unlock(&e->ops_lock);
+	op->eng = s->e;
+	op->io  = s;
+	pthread_mutex_lock(&s->ops_lock);
+	s->ops_pending++;
+	pthread_mutex_unlock(&s->ops_lock);
 	if ((rv = nng_ctx_open(&op->ctx, op->peer->sock)) != 0 ||
 	    (rv = nng_aio_alloc(&op->aio, assign_cb, op)) != 0) {
 		nng_msg_free(batch);
 		op->result = rv;
-		assign_end(e, op);
+		assign_end(s, op);
 		return;
 	}
 	nng_aio_set_timeout(op->aio, NET_ASSIGN_TIMEOUT_MS);
@@ -657,13 +664,15 @@ io_drop(void *arg, reply_to to)
 static void
 io_metrics(void *arg, reply_to to)
 {
-	http_metrics_answer(to.http, http_metrics_text(arg));
+	weft_server *s = arg;
+	http_metrics_answer(to.http, http_metrics_text(s->e));
 }
 
 static weft_err
 io_peer_dial(void *arg, weft_peer *p, const char *url)
 {
-	return (net_peer_dial(arg, p, url));
+	weft_server *s = arg;
+	return (net_peer_dial(s->e, p, url));
 }
 
 static void
@@ -687,10 +696,31 @@ io_assign_free(void *arg, assign_op *op)
 }
 
 weft_err
-weft_server_open(weft_engine *e, char *err, size_t errlen)
+weft_server_open(weft_server **out, weft_engine *e, char *err, size_t errlen)
 {
+	weft_server *s = weft_xalloc(sizeof(*s));
+	weft_err     rv;
+
+	s->e = e;
+	pthread_mutex_init(&s->survey_lock, NULL);
+	weft_clock_cond_init(&s->survey_cv);
+	pthread_mutex_init(&s->ops_lock, NULL);
+	weft_clock_cond_init(&s->ops_cv);
+	weft_map_init(&s->files);
+	*out = s;
+	if ((rv = net_open(s, err, errlen)) != WEFT_OK ||
+	    (rv = http_open(s, err, errlen)) != WEFT_OK) {
+		weft_server_close(s);
+		*out = NULL;
+		return (rv);
+	}
 	const weft_io io = {
-		.arg         = e,
+		.arg         = s,
+		.control_url = s->control_url,
+		.cluster_url = s->cluster_url,
+		.results_url = s->results_url,
+		.events_url  = s->events_url,
+		.http_addr   = s->http_addr,
 		.publish     = io_publish,
 		.reply       = io_reply,
 		.drop        = io_drop,
@@ -700,38 +730,51 @@ weft_server_open(weft_engine *e, char *err, size_t errlen)
 		.assign      = io_assign,
 		.assign_free = io_assign_free,
 	};
-	weft_err rv;
-
-	if ((rv = net_open(e, err, errlen)) != WEFT_OK ||
-	    (rv = http_open(e, err, errlen)) != WEFT_OK) {
-		return (rv);
-	}
 	weft_engine_set_io(e, &io);
 	return (WEFT_OK);
 }
 
 weft_err
-weft_server_start(weft_engine *e)
+weft_server_start(weft_server *s)
 {
-	return (net_start(e));
+	return (net_start(s));
 }
 
 void
-weft_server_close(weft_engine *e)
+weft_server_bound(const weft_server *s, weft_server_addrs *out)
 {
-	net_close(e);
+	out->control = s->control_url;
+	out->cluster = s->cluster_url;
+	out->results = s->results_url;
+	out->events  = s->events_url;
+	out->http    = s->http_addr;
+}
+
+void
+weft_server_close(weft_server *s)
+{
+	if (s == NULL) {
+		return;
+	}
+	net_close(s);
 	// Stopping the server cancels HTTP calls still waiting; the mail
 	// that carries them is dropped by the engine.
-	http_close(e);
+	http_close(s);
 	// Closing the dispatch sockets ends every assign op; each posts its
 	// mail from an nng thread, so wait for the last before the engine
 	// frees what they point at.
-	sched_close_peers(e);
+	sched_close_peers(s->e);
 	struct timespec until = weft_clock_mono_ts(weft_clock_mono_ms() + 5000);
-	pthread_mutex_lock(&e->ops_lock);
-	while (e->ops_pending > 0 &&
-	    pthread_cond_timedwait(&e->ops_cv, &e->ops_lock, &until) == 0) {
+	pthread_mutex_lock(&s->ops_lock);
+	while (s->ops_pending > 0 &&
+	    pthread_cond_timedwait(&s->ops_cv, &s->ops_lock, &until) == 0) {
 	}
-	pthread_mutex_unlock(&e->ops_lock);
-	engine_drop_mail(e);
+	pthread_mutex_unlock(&s->ops_lock);
+	engine_drop_mail(s->e);
+	pthread_mutex_destroy(&s->survey_lock);
+	pthread_cond_destroy(&s->survey_cv);
+	pthread_mutex_destroy(&s->ops_lock);
+	pthread_cond_destroy(&s->ops_cv);
+	http_files_free(s);
+	free(s);
 }
