@@ -195,6 +195,12 @@ fake_close(void)
 	for (size_t k = 0; k < F.nreplies; k++) {
 		json_decref(F.replies[k]);
 	}
+	// Exchanges the worker never answered: as a closing server would.
+	for (size_t k = 0; k < F.nops; k++) {
+		if (!F.ops[k].done) {
+			engine_assign_op_free(F.ops[k].op);
+		}
+	}
 	weft_engine_close(F.e);
 	F.e = NULL;
 }
