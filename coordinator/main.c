@@ -36,6 +36,8 @@ usage(FILE *f)
 	    "  --events URL      event stream, pub/sub (default tcp://127.0.0.1:7423)\n"
 	    "  --http HOST:PORT  dashboard, HTTP API and the WebSocket event stream\n"
 	    "                    (default 127.0.0.1:7480; \"\" turns HTTP off)\n"
+	    "  --http-allow-host NAME  also accept HTTP requests for Host NAME (a name\n"
+	    "                    the server is reached by; repeatable)\n"
 	    "  --dashboard DIR   serve the dashboard from DIR (default: the installed\n"
 	    "                    copy, else the source tree's dashboard/)\n"
 	    "  --name NAME       node name (default coordinator)\n"
@@ -57,6 +59,23 @@ parse_int(const char *flag, const char *v, int min, int max)
 		exit(2);
 	}
 	return ((int) n);
+}
+
+// allow_host_add appends name to the comma-separated --http-allow-host list.
+static void
+allow_host_add(weft_engine_cfg *cfg, const char *name)
+{
+	static char list[2048];
+	size_t      n = strlen(list);
+
+	if (name[0] == '\0' || strchr(name, ',') != NULL ||
+	    n + strlen(name) + 2 > sizeof(list)) {
+		fprintf(stderr, "weft-coordinator: --http-allow-host wants a host "
+		                "name (no commas), got \"%s\"\n", name);
+		exit(2);
+	}
+	snprintf(list + n, sizeof(list) - n, "%s%s", n ? "," : "", name);
+	cfg->http_allow_host = list;
 }
 
 // coordinator_stop stops in order: the engine's threads first (nothing
@@ -102,6 +121,7 @@ main(int argc, char **argv)
 		{ "results", required_argument, NULL, 'r' },
 		{ "events", required_argument, NULL, 'e' },
 		{ "http", required_argument, NULL, 'h' },
+		{ "http-allow-host", required_argument, NULL, 'H' },
 		{ "dashboard", required_argument, NULL, 'D' },
 		{ "name", required_argument, NULL, 'n' },
 		{ "survey-ms", required_argument, NULL, 's' },
@@ -137,6 +157,7 @@ main(int argc, char **argv)
 		case 'r': cfg.results_url = optarg; break;
 		case 'e': cfg.events_url = optarg; break;
 		case 'h': cfg.http = optarg; break;
+		case 'H': allow_host_add(&cfg, optarg); break;
 		case 'D': cfg.dashboard = optarg; break;
 		case 'n': cfg.name = optarg; break;
 		case 's': cfg.survey_ms = parse_int("--survey-ms", optarg, 50, 600000); break;

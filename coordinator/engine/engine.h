@@ -18,6 +18,7 @@ typedef struct weft_engine_cfg {
 	const char *events_url;  // pub0 listen: the event stream
 	const char *http;        // HOST:PORT: dashboard, API, ws stream; "" none
 	const char *dashboard;   // directory of the dashboard's files, or NULL
+	const char *http_allow_host; // more Host names to accept, comma-separated
 	int         survey_ms;   // survey interval (default 1000)
 	int         lost_after;  // missed surveys before a worker is lost (3)
 } weft_engine_cfg;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -578,6 +579,103 @@ api_dispatch(weft_engine *e, nng_aio *aio, nng_http_req *req)
 	return (http_error(404, WEFT_ENOENT, "no such endpoint"));
 }
 
+// ---- browser protections ----
+//
+// Always on, also on loopback: a page from another site must not be able
+// to drive the API through the operator's browser.
+// - Host must name this server (DNS rebinding: evil.example resolving to
+//   127.0.0.1 reaches us with Host: evil.example): the --http host, the
+//   loopback names when --http is on loopback, or --http-allow-host.
+// - A state-changing request must say Content-Type: application/json (a
+//   cross-site form or text/plain POST cannot, without a preflight we do
+//   not answer) and carry no Origin, or ours (CSRF).
+
+// http_host_part copies the host of a Host header or HOST:PORT ("[::1]:80"
+// -> "::1"... kept bracketed, "a.b:80" -> "a.b") into out.
+static void
+http_host_part(const char *hp, char *out, size_t len)
+{
+	const char *end;
+
+	if (hp[0] == '[') {
+		end = strchr(hp, ']');
+		end = end != NULL ? end + 1 : hp + strlen(hp);
+	} else {
+		end = strrchr(hp, ':');
+		end = end != NULL ? end : hp + strlen(hp);
+	}
+	snprintf(out, len, "%.*s", (int) (end - hp), hp);
+}
+
+static bool
+http_host_is_loopback(const char *h)
+{
+	return (strncmp(h, "127.", 4) == 0 || strcmp(h, "localhost") == 0 ||
+	    strcmp(h, "[::1]") == 0);
+}
+
+// http_host_ok says whether the request's Host names this server.
+static bool
+http_host_ok(const weft_server *s, const char *host)
+{
+	char        want[256], got[256];
+	const char *list = s->e->cfg.http_allow_host;
+
+	if (host == NULL) {
+		return (false);
+	}
+	http_host_part(host, got, sizeof(got));
+	http_host_part(s->http_addr, want, sizeof(want));
+	if (strcasecmp(got, want) == 0 ||
+	    (http_host_is_loopback(want) && http_host_is_loopback(got))) {
+		return (true);
+	}
+	while (list != NULL && *list != '\0') {
+		size_t n = strcspn(list, ",");
+		if (n == strlen(got) && strncasecmp(list, got, n) == 0) {
+			return (true);
+		}
+		list += n + (list[n] == ',');
+	}
+	return (false);
+}
+
+// http_guard returns the refusal for a request that fails the browser
+// protections, or NULL.
+static nng_http_res *
+http_guard(const weft_server *s, nng_http_req *req)
+{
+	const char *host   = nng_http_req_get_header(req, "Host");
+	const char *method = nng_http_req_get_method(req);
+	const char *origin, *type;
+	char        mine[300];
+
+	if (!http_host_ok(s, host)) {
+		return (http_error(403, WEFT_EINVAL,
+		    "Host not served here: use the address the server listens "
+		    "on, or add the name with --http-allow-host"));
+	}
+	if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) {
+		return (NULL);
+	}
+	origin = nng_http_req_get_header(req, "Origin");
+	if (origin != NULL) {
+		snprintf(mine, sizeof(mine), "http://%s", host);
+		if (strcasecmp(origin, mine) != 0) {
+			return (http_error(403, WEFT_EINVAL,
+			    "cross-origin request refused"));
+		}
+	}
+	type = nng_http_req_get_header(req, "Content-Type");
+	if (type == NULL || strncasecmp(type, "application/json", 16) != 0 ||
+	    (type[16] != '\0' && type[16] != ';')) {
+		return (http_error(415, WEFT_EINVAL,
+		    "a request that changes state must have Content-Type: "
+		    "application/json"));
+	}
+	return (NULL);
+}
+
 static void
 api_cb(nng_aio *aio)
 {
@@ -585,7 +683,11 @@ api_cb(nng_aio *aio)
 	nng_http_handler *h   = nng_aio_get_input(aio, 1);
 	weft_server      *srv = nng_http_handler_get_data(h);
 	weft_engine      *e   = srv->e;
-	nng_http_res     *res = api_dispatch(e, aio, req);
+	nng_http_res     *res = http_guard(srv, req);
+
+	if (res == NULL) {
+		res = api_dispatch(e, aio, req);
+	}
 
 	if (res != NULL) {
 		nng_aio_set_output(aio, 0, res);
@@ -841,7 +943,10 @@ static_cb(nng_aio *aio)
 	nng_http_req     *req = nng_aio_get_input(aio, 0);
 	nng_http_handler *h   = nng_aio_get_input(aio, 1);
 
-	nng_aio_set_output(aio, 0, static_file(nng_http_handler_get_data(h), req));
+	weft_server      *srv = nng_http_handler_get_data(h);
+	nng_http_res     *res = http_guard(srv, req);
+
+	nng_aio_set_output(aio, 0, res != NULL ? res : static_file(srv, req));
 	nng_aio_finish(aio, 0);
 }
 

@@ -844,6 +844,17 @@ weft_run_result(weft_run *r, weft_ref u, const weft_result *res, int64_t now,
 	    NULL) {
 		return (run_result_stale(r, u, res, o));
 	}
+	if (s->node[0] != '\0' &&
+	    (res->node == NULL || strcmp(res->node, s->node) != 0)) {
+		// Only the node holding the attempt reports its end.
+		weft_out_event *e = weft_out_event_add(o, WEFT_EV_RESULT_IGNORED,
+		    r, u.step, res->attempt, res->node,
+		    json_pack("{s:s, s:s, s:I, s:b}", "reason",
+		        "not from the node holding the attempt", "holder", s->node,
+		        "current_attempt", (json_int_t) s->attempt, "ok", res->ok));
+		e->item = u.item;
+		return (WEFT_ESTATE);
+	}
 	if (!res->ok) {
 		data = json_pack("{s:s, s:I}", "error",
 		    res->error ? res->error : "", "duration_ms", (json_int_t) dur);

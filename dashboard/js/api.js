@@ -12,11 +12,15 @@ export class ApiError extends Error {
 	}
 }
 
-// request sends one call; body (an object) is sent as JSON.
+// request sends one call; body (an object) is sent as JSON. Every call that
+// changes state says Content-Type: application/json, body or not: the
+// server refuses any other (a cross-site form cannot send it).
 export async function request(method, path, body) {
 	const opts = { method, headers: { Accept: 'application/json' } };
-	if (body !== undefined) {
+	if (method !== 'GET' && method !== 'HEAD') {
 		opts.headers['Content-Type'] = 'application/json';
+	}
+	if (body !== undefined) {
 		opts.body = typeof body === 'string' ? body : JSON.stringify(body);
 	}
 	let resp;

@@ -41,7 +41,9 @@ http(const char *method, const char *path, const char *data, char **body)
 	snprintf(cmd, sizeof(cmd),
 	    "curl -s -o '%s' -w '%%{http_code}' -X %s %s%s%s%s "
 	    "'http://%s%s'",
-	    out, method, data ? "-H 'Content-Type: application/json' " : "",
+	    out, method,
+	    strcmp(method, "GET") != 0 ? "-H 'Content-Type: application/json' "
+	                               : "",
 	    data ? "--data-binary '" : "", data ? data : "", data ? "'" : "",
 	    c.http, path);
 	cr_assert_eq(weft_h_run(cmd, &code), 0, "curl failed: %s", cmd);
@@ -435,5 +437,83 @@ Test(http, runs_filtered_by_creation_time)
 	char *body;
 	cr_assert_eq(http("GET", "/metrics", NULL, &body), 200);
 	cr_expect(strstr(body, "weft_wire_dropped_total{reason=\"garbage\"}") != NULL);
+	free(body);
+}
+
+// curl_status runs one curl with extra arguments against the server and
+// returns the status; *body gets the answer.
+static int
+curl_status(const char *args, const char *path, char **body)
+{
+	char  cmd[4096], out[600];
+	char *code;
+	int   status;
+
+	snprintf(out, sizeof(out), "%s/guard.out", c.dir);
+	snprintf(cmd, sizeof(cmd),
+	    "curl -s -o '%s' -w '%%{http_code}' %s 'http://%s%s'", out, args,
+	    c.http, path);
+	cr_assert_eq(weft_h_run(cmd, &code), 0, "curl failed: %s", cmd);
+	status = atoi(code);
+	free(code);
+	snprintf(cmd, sizeof(cmd), "cat '%s'", out);
+	weft_h_run(cmd, body);
+	return (status);
+}
+
+// The browser protections: another site's page must not drive the API
+// through the operator's browser, on loopback too.
+Test(http, browser_protections)
+{
+	static const struct {
+		const char *what, *args, *path;
+		int         status;
+		const char *says;
+	} rows[] = {
+		{ "foreign Host (DNS rebinding), API", "-H 'Host: evil.example'",
+		    "/api/v1/runs", 403, "Host not served here" },
+		{ "foreign Host, dashboard", "-H 'Host: evil.example:80'", "/",
+		    403, "Host not served here" },
+		{ "localhost names the loopback server",
+		    "-H 'Host: localhost'", "/api/v1/runs", 200, "[" },
+		{ "CSRF: text/plain POST",
+		    "-X POST -H 'Content-Type: text/plain' --data-binary "
+		    "'{\"definition\":\"nope\"}'",
+		    "/api/v1/runs", 415, "application/json" },
+		{ "CSRF: form POST",
+		    "-X POST --data-urlencode 'a=b'", "/api/v1/runs", 415,
+		    "application/json" },
+		{ "CSRF: JSON POST from a foreign Origin",
+		    "-X POST -H 'Content-Type: application/json' "
+		    "-H 'Origin: http://evil.example' --data-binary "
+		    "'{\"definition\":\"nope\"}'",
+		    "/api/v1/runs", 403, "cross-origin" },
+		{ "lifecycle POST from a foreign Origin",
+		    "-X POST -H 'Content-Type: application/json' "
+		    "-H 'Origin: http://evil.example' --data-binary '{}'",
+		    "/api/v1/runs/01NONE/cancel", 403, "cross-origin" },
+	};
+
+	for (size_t k = 0; k < sizeof(rows) / sizeof(rows[0]); k++) {
+		char *body;
+		int   st = curl_status(rows[k].args, rows[k].path, &body);
+		cr_expect_eq(st, rows[k].status, "%s: status %d, want %d: %s",
+		    rows[k].what, st, rows[k].status, body);
+		cr_expect(strstr(body, rows[k].says) != NULL,
+		    "%s: the answer does not say \"%s\": %s", rows[k].what,
+		    rows[k].says, body);
+		free(body);
+	}
+
+	// Our own Origin is fine: the dashboard's POSTs carry it.
+	char  args[600], *body;
+	const char *def = weft_cluster_write(&c, "guard.json",
+	    "{\"name\":\"guard\",\"steps\":[{\"id\":\"a\",\"type\":\"noop\"}]}");
+	snprintf(args, sizeof(args),
+	    "-X POST -H 'Content-Type: application/json; charset=utf-8' "
+	    "-H 'Origin: http://%s' --data-binary @'%s'",
+	    c.http, def);
+	int st = curl_status(args, "/api/v1/definitions", &body);
+	cr_expect(st == 200 || st == 201, "same-origin POST: %d %s", st, body);
 	free(body);
 }

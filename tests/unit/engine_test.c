@@ -32,7 +32,8 @@ typedef struct fake {
 	char         url[600]; // the store (the engine borrows the string)
 	int64_t      wall, mono;
 	weft_engine *e;
-	weft_wire    wire;
+	weft_wire    wire;   // messages from "test" (control)
+	weft_wire    wire_w1; // messages from the worker w1
 	// What left the process.
 	size_t   npublished;
 	char     published[FAKE_MAX * 4][32]; // event types, in order
@@ -180,6 +181,7 @@ fake_open(int survey_lost_after)
 	F.wall = 1700000000000;
 	F.mono = 5000;
 	weft_wire_init(&F.wire, "test");
+	weft_wire_init(&F.wire_w1, "w1");
 	snprintf(F.url, sizeof(F.url), "sqlite:%s/weft.db", dir);
 	free(dir);
 	cfg.db_url = F.url;
@@ -205,20 +207,27 @@ fake_close(void)
 	F.e = NULL;
 }
 
-// post packs env as a peer would and posts it as mail of kind.
+// post_from packs env as peer `wire` would and posts it as mail of kind.
 static void
-post(enum mail_kind kind, Weft__Envelope *env, uint64_t round)
+post_from(weft_wire *wire, enum mail_kind kind, Weft__Envelope *env,
+    uint64_t round)
 {
 	nng_msg     *msg;
 	engine_mail *m = weft_xalloc(sizeof(*m));
 
-	cr_assert_eq(weft_wire_pack(&F.wire, env, NULL, &msg), WEFT_OK);
+	cr_assert_eq(weft_wire_pack(wire, env, NULL, &msg), WEFT_OK);
 	cr_assert_eq(weft_wire_unpack(msg, 0, &m->env), WEFT_OK);
 	nng_msg_free(msg);
 	m->kind  = kind;
 	m->round = round;
 	snprintf(m->peer, sizeof(m->peer), "127.0.0.1");
 	weft_mailbox_post(&F.e->mailbox, &m->node);
+}
+
+static void
+post(enum mail_kind kind, Weft__Envelope *env, uint64_t round)
+{
+	post_from(&F.wire, kind, env, round);
 }
 
 // turn runs one iteration on whatever was posted.
@@ -346,9 +355,11 @@ assigned(void)
 	return (n);
 }
 
-// post_result reports attempt 1.. of run/step as the worker: succeeded.
+// post_result_from reports an attempt of run/step as the node whose wire
+// sends it.
 static void
-post_result(const char *run, const char *step, uint32_t attempt, bool ok)
+post_result_from(weft_wire *wire, const char *run, const char *step,
+    uint32_t attempt, bool ok)
 {
 	Weft__Envelope     env = WEFT__ENVELOPE__INIT;
 	Weft__ResultBatch  b   = WEFT__RESULT_BATCH__INIT;
@@ -365,8 +376,14 @@ post_result(const char *run, const char *step, uint32_t attempt, bool ok)
 	b.results      = p;
 	env.body_case  = WEFT__ENVELOPE__BODY_RESULTS;
 	env.results    = &b;
-	env.sender     = "w1";
-	post(MAIL_RESULTS, &env, 0);
+	post_from(wire, MAIL_RESULTS, &env, 0);
+}
+
+// post_result reports an attempt of run/step as w1, which holds it.
+static void
+post_result(const char *run, const char *step, uint32_t attempt, bool ok)
+{
+	post_result_from(&F.wire_w1, run, step, attempt, ok);
 	F.held--;
 }
 
@@ -603,4 +620,35 @@ Test(engine, reopened_engine_recovers_the_run)
 	cr_expect_eq(r->steps[engine_step_index(r, "a")].state,
 	    WEFT_STEP_RUNNING);
 	cr_expect_eq(worker("w1")->inflight, 1);
+}
+
+// ---- results only from the holder ----
+
+// A result for a running attempt from any node but the one holding it is
+// result_ignored and changes nothing; the holder's own result then applies.
+Test(engine, result_from_another_node_is_ignored)
+{
+	weft_wire   rogue;
+	const char *id;
+	char        run_id[64];
+
+	weft_wire_init(&rogue, "rogue");
+	post_worker("w1", 2, 1);
+	turn();
+	id = start_run(DEF_TIMEOUT);
+	snprintf(run_id, sizeof(run_id), "%s", id);
+	answer_all(true);
+	turn();
+	post_result_from(&rogue, run_id, "b", 1, true);
+	turn();
+	cr_expect_eq(count_published("result_ignored"), 1);
+	cr_expect_eq(count_published("step_succeeded"), 0,
+	    "a result from a node that does not hold the attempt applied");
+	weft_run *r = engine_run(F.e, run_id);
+	cr_assert_not_null(r);
+	cr_expect_eq(r->steps[engine_step_index(r, "b")].state,
+	    WEFT_STEP_RUNNING);
+	post_result(run_id, "b", 1, true);
+	turn();
+	cr_expect_eq(count_published("step_succeeded"), 1);
 }
