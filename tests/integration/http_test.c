@@ -28,10 +28,10 @@ down(void)
 
 TestSuite(http, .init = up, .fini = down, .timeout = 180);
 
-// http does one request with curl; returns the status, *body (malloc'd)
-// the response body. data: a request body (NULL: none), or "@FILE".
+// curl_status runs one curl with extra arguments against the server and
+// returns the status; *body gets the answer.
 static int
-http(const char *method, const char *path, const char *data, char **body)
+curl_status(const char *args, const char *path, char **body)
 {
 	char  cmd[4096], out[600];
 	char *code;
@@ -39,12 +39,7 @@ http(const char *method, const char *path, const char *data, char **body)
 
 	snprintf(out, sizeof(out), "%s/http.out", c.dir);
 	snprintf(cmd, sizeof(cmd),
-	    "curl -s -o '%s' -w '%%{http_code}' -X %s %s%s%s%s "
-	    "'http://%s%s'",
-	    out, method,
-	    strcmp(method, "GET") != 0 ? "-H 'Content-Type: application/json' "
-	                               : "",
-	    data ? "--data-binary '" : "", data ? data : "", data ? "'" : "",
+	    "curl -s -o '%s' -w '%%{http_code}' %s 'http://%s%s'", out, args,
 	    c.http, path);
 	cr_assert_eq(weft_h_run(cmd, &code), 0, "curl failed: %s", cmd);
 	status = atoi(code);
@@ -52,6 +47,20 @@ http(const char *method, const char *path, const char *data, char **body)
 	snprintf(cmd, sizeof(cmd), "cat '%s'", out);
 	weft_h_run(cmd, body);
 	return (status);
+}
+
+// http does one request with curl; returns the status, *body (malloc'd)
+// the response body. data: a request body (NULL: none), or "@FILE".
+static int
+http(const char *method, const char *path, const char *data, char **body)
+{
+	char args[3000];
+
+	snprintf(args, sizeof(args), "-X %s %s%s%s%s", method,
+	    strcmp(method, "GET") != 0 ? "-H 'Content-Type: application/json' "
+	                               : "",
+	    data ? "--data-binary '" : "", data ? data : "", data ? "'" : "");
+	return (curl_status(args, path, body));
 }
 
 // http_json does a request expecting status want and a JSON body.
@@ -438,27 +447,6 @@ Test(http, runs_filtered_by_creation_time)
 	cr_assert_eq(http("GET", "/metrics", NULL, &body), 200);
 	cr_expect(strstr(body, "weft_wire_dropped_total{reason=\"garbage\"}") != NULL);
 	free(body);
-}
-
-// curl_status runs one curl with extra arguments against the server and
-// returns the status; *body gets the answer.
-static int
-curl_status(const char *args, const char *path, char **body)
-{
-	char  cmd[4096], out[600];
-	char *code;
-	int   status;
-
-	snprintf(out, sizeof(out), "%s/guard.out", c.dir);
-	snprintf(cmd, sizeof(cmd),
-	    "curl -s -o '%s' -w '%%{http_code}' %s 'http://%s%s'", out, args,
-	    c.http, path);
-	cr_assert_eq(weft_h_run(cmd, &code), 0, "curl failed: %s", cmd);
-	status = atoi(code);
-	free(code);
-	snprintf(cmd, sizeof(cmd), "cat '%s'", out);
-	weft_h_run(cmd, body);
-	return (status);
 }
 
 // The browser protections: another site's page must not drive the API
