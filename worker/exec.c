@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "log.h"
 #include "clock.h"
 #include "jsonx.h"
 
@@ -95,8 +96,24 @@ exec_find_relative(const weft_worker *w, const char *cmd, char **path,
 	}
 }
 
+// exec_refuse answers a command that may not run with one message, the
+// same whatever the reason — missing, outside every allow directory (also
+// through .. or a link), not executable — so that the answer, which ends
+// up in the run's events, tells nothing of what exists on this machine.
+// The worker's own log (local to its operator) says which it was.
+static int
+exec_refuse(char **error, const char *cmd, const char *why, const char *path)
+{
+	weft_log_info("EXEC-REFUSED", "cmd=%s reason=%s path=%s", cmd, why,
+	    path != NULL ? path : "-");
+	return (worker_step_error(error,
+	    "exec: \"%s\" is not allowed (not an executable program under an "
+	    "--exec-allow directory)",
+	    cmd));
+}
+
 // exec_resolve turns cmd[0] into a canonical program path under an allow
-// directory, or explains why not.
+// directory, or refuses it.
 static int
 exec_resolve(const weft_worker *w, exec_job *j, const char *cmd, char **error)
 {
@@ -110,34 +127,25 @@ exec_resolve(const weft_worker *w, exec_job *j, const char *cmd, char **error)
 	}
 	if (cmd[0] == '/') {
 		if (realpath(cmd, real) == NULL) {
-			return (worker_step_error(error, "exec: %s: %s", cmd,
-			    strerror(errno)));
+			return (exec_refuse(error, cmd, strerror(errno), NULL));
 		}
 		if (exec_under(w, real) == NULL) {
-			return (worker_step_error(error,
-			    "exec: %s is not under an --exec-allow directory",
-			    real));
+			return (exec_refuse(error, cmd, "outside", real));
 		}
 		j->path = weft_xstrdup(real);
 	} else {
 		exec_find_relative(w, cmd, &j->path, &outside);
 	}
 	if (j->path == NULL) {
-		rc = outside != NULL
-		    ? worker_step_error(error,
-		          "exec: %s is not under an --exec-allow directory",
-		          outside)
-		    : worker_step_error(error,
-		          "exec: %s not found in any --exec-allow directory",
-		          cmd);
+		rc = exec_refuse(error, cmd,
+		    outside != NULL ? "outside" : "not found", outside);
 		free(outside);
 		return (rc);
 	}
 	free(outside);
 	j->cwd = exec_under(w, j->path);
 	if (access(j->path, X_OK) != 0) {
-		return (worker_step_error(
-		    error, "exec: %s is not executable", j->path));
+		return (exec_refuse(error, cmd, "not executable", j->path));
 	}
 	return (0);
 }
