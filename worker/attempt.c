@@ -21,9 +21,8 @@
 weft_attempt *
 worker_attempt_alloc(const Weft__Assignment *a, const worker_step *step)
 {
-	weft_attempt      *att = weft_xalloc(sizeof(*att));
-	pthread_condattr_t ca;
-	char               key[1024];
+	weft_attempt *att = weft_xalloc(sizeof(*att));
+	char          key[1024];
 
 	att->run_id     = weft_xstrdup(a->run_id ? a->run_id : "");
 	att->step_id    = weft_xstrdup(a->step_id ? a->step_id : "");
@@ -38,10 +37,7 @@ worker_attempt_alloc(const Weft__Assignment *a, const worker_step *step)
 	att->wake[0] = -1;
 	att->wake[1] = -1;
 	pthread_mutex_init(&att->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&att->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	weft_clock_cond_init(&att->cv);
 	return (att);
 }
 

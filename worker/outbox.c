@@ -19,14 +19,9 @@
 void
 worker_outbox_init(worker_outbox *o)
 {
-	pthread_condattr_t ca;
-
 	memset(o, 0, sizeof(*o));
 	pthread_mutex_init(&o->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&o->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	weft_clock_cond_init(&o->cv);
 }
 
 void
