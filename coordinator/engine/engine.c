@@ -549,7 +549,7 @@ engine_cfg_copy(weft_engine *e, const weft_engine_cfg *cfg)
 	snprintf(e->node, sizeof(e->node), "%s", cfg->name ? cfg->name : "coordinator");
 }
 
-// ---- lifecycle ----
+// ---- the network and the clock, until someone registers theirs ----
 
 // Until io/ registers itself (and in tools that open an engine without
 // a network): replies and events go nowhere, nothing is dispatched.
@@ -667,7 +667,7 @@ weft_engine_set_clock(weft_engine *e, const weft_engine_clock *c)
 void
 weft_engine_set_io(weft_engine *e, const weft_io *io)
 {
-	e->io = *io;
+	e->io = io != NULL ? *io : engine_no_io;
 	// Addresses it does not have read as "".
 	const char **urls[] = { &e->io.control_url, &e->io.cluster_url,
 		&e->io.results_url, &e->io.events_url, &e->io.http_addr };

@@ -197,7 +197,8 @@ struct weft_engine {
 };
 
 // engine.c
-// weft_engine_set_io registers the network (io/ does, or a test's fake).
+// weft_engine_set_io registers the network (io/ does, or a test's fake);
+// NULL takes it back (replies and events then go nowhere).
 void weft_engine_set_io(weft_engine *e, const weft_io *io);
 // engine_iteration is one turn of the engine thread's loop: take the
 // mail (a list, or NULL), fire due timers, dispatch, commit, release.

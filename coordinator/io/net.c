@@ -771,6 +771,7 @@ weft_server_close(weft_server *s)
 	}
 	pthread_mutex_unlock(&s->ops_lock);
 	engine_drop_mail(s->e);
+	weft_engine_set_io(s->e, NULL); // nothing may point at s any more
 	pthread_mutex_destroy(&s->survey_lock);
 	pthread_cond_destroy(&s->survey_cv);
 	pthread_mutex_destroy(&s->ops_lock);
