@@ -213,11 +213,26 @@ Test(garbage, at_every_socket)
 	// The coordinator is alive, still sees its worker, and runs work.
 	cr_assert(weft_h_alive(c.coord), "coordinator died");
 	weft_cluster_wait_workers(&c, 1);
-	json_t *run = weft_cluster_cli_json(&c, "run '%s' --wait",
-	    WEFT_SRC_DIR "/examples/diamond.json");
-	cr_expect_str_eq(json_string_value(json_object_get(run, "status")),
-	    "succeeded");
+	char *id;
+	cr_assert_eq(weft_cluster_cli(&c, &id, "run '%s'",
+	                 WEFT_SRC_DIR "/examples/diamond.json"),
+	    0);
+	id[strcspn(id, "\n")] = '\0';
+	json_t *run = weft_cluster_run_end(&c, id, 30000);
+	const char *st = json_string_value(json_object_get(run, "status"));
+	if (strcmp(st, "succeeded") != 0) {
+		weft_cluster_dump_logs(&c);
+		char *out = NULL;
+		weft_cluster_cli(&c, &out, "events --run %s --format table", id);
+		fprintf(stderr, "== events of %s\n%s\n", id, out ? out : "");
+		free(out);
+		weft_cluster_cli(&c, &out, "workers --json");
+		fprintf(stderr, "== workers\n%s\n", out ? out : "");
+		free(out);
+	}
+	cr_expect_str_eq(st, "succeeded", "run %s after the garbage", id);
 	json_decref(run);
+	free(id);
 	// And it said what it dropped.
 	char *log;
 	char  cmd[700];
