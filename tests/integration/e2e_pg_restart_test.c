@@ -69,23 +69,32 @@ write_def(void)
 
 #define NSTEPS 11
 
-// db_u64 runs one query straight on the database (not through weft).
-static uint64_t
-db_u64(const char *sql, const char *arg)
+// db_text runs one query straight on the database (not through weft) and
+// returns the first column of its first row (static storage; "" when no
+// row).
+static const char *
+db_text(const char *sql, const char *arg)
 {
+	static char v[256];
 	PGconn     *conn = PQconnectdb(weft_pg_url(&pg));
 	const char *p[1] = { arg };
 	PGresult   *r;
-	uint64_t    v;
 
 	cr_assert_eq(PQstatus(conn), CONNECTION_OK, "%s", PQerrorMessage(conn));
 	r = PQexecParams(conn, sql, arg ? 1 : 0, NULL, p, NULL, NULL, 0);
 	cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s: %s", sql,
 	    PQerrorMessage(conn));
-	v = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+	snprintf(v, sizeof(v), "%s", PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "");
 	PQclear(r);
 	PQfinish(conn);
 	return (v);
+}
+
+// db_u64 is db_text read as a number.
+static uint64_t
+db_u64(const char *sql, const char *arg)
+{
+	return (strtoull(db_text(sql, arg), NULL, 10));
 }
 
 
@@ -319,28 +328,14 @@ coord_wait_exit(int64_t ms)
 	return (st);
 }
 
-// db_type returns the type of stored event id (static storage; "" when
-// there is none).
+// db_type returns the type of stored event id ("" when there is none).
 static const char *
 db_type(uint64_t id)
 {
-	static char type[64];
-	char        arg[32];
-	PGconn     *conn = PQconnectdb(weft_pg_url(&pg));
-	const char *p[1] = { arg };
-	PGresult   *r;
+	char arg[32];
 
 	snprintf(arg, sizeof(arg), "%llu", (unsigned long long) id);
-	cr_assert_eq(PQstatus(conn), CONNECTION_OK, "%s", PQerrorMessage(conn));
-	r = PQexecParams(conn, "SELECT type FROM events WHERE id = $1", 1, NULL,
-	    p, NULL, NULL, 0);
-	cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s",
-	    PQerrorMessage(conn));
-	snprintf(type, sizeof(type), "%s",
-	    PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "");
-	PQclear(r);
-	PQfinish(conn);
-	return (type);
+	return (db_text("SELECT type FROM events WHERE id = $1", arg));
 }
 
 // The marked run: six 1 s steps side by side, four after them, a join;
