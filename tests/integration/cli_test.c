@@ -1272,28 +1272,41 @@ gave_up(const char *log)
 	free(text);
 }
 
-// The fake crashes: the clients give up after --timeout, not after the
-// ctest timeout. Timed from the last answer the client had (fake_mute)
-// they wait at least the timeout; from the crash, not much longer.
-Test(cli, run_wait_gives_up_when_the_coordinator_is_gone)
+// wait_start starts `weft run etl --wait --timeout 1s` against the fake,
+// which accepts the run and says it is running; returns once the client
+// has asked for the status twice. Its output goes to log (len bytes).
+static pid_t
+wait_start(char *log, size_t len)
 {
-	char    run[256], log[1024];
-	int     want[FAKE_CASES] = { 0 };
-	int64_t last, crash, exited;
-	pid_t   pid;
-	int     rc;
+	char  run[256];
+	int   want[FAKE_CASES] = { 0 };
+	pid_t pid;
 
 	snprintf(run, sizeof(run),
 	    "{\"run_id\":\"01RUN\",\"events_url\":\"%s\"}", F.events_url);
 	fake_canned(WEFT__CONTROL_REQUEST__REQ_RUN, 0, NULL, run);
 	fake_canned(WEFT__CONTROL_REQUEST__REQ_STATUS, 0, NULL,
 	    "{\"id\":\"01RUN\",\"status\":\"running\"}");
-	snprintf(log, sizeof(log), "%s/wait.log", F.dir);
+	snprintf(log, len, "%s/wait.log", F.dir);
 	char *argv[] = { "weft", "--coordinator", F.control_url, "run", "etl",
 		"--wait", "--timeout", "1s", NULL };
 	pid                                     = weft_h_spawn(argv, log);
 	want[WEFT__CONTROL_REQUEST__REQ_STATUS] = 2;
 	fake_ready(1, want);
+	return (pid);
+}
+
+// The fake crashes: the clients give up after --timeout, not after the
+// ctest timeout. Timed from the last answer the client had (fake_mute)
+// they wait at least the timeout; from the crash, not much longer.
+Test(cli, run_wait_gives_up_when_the_coordinator_is_gone)
+{
+	char    log[1024];
+	int64_t last, crash, exited;
+	pid_t   pid;
+	int     rc;
+
+	pid = wait_start(log, sizeof(log));
 
 	last  = fake_mute(1);
 	crash = weft_clock_mono_ms();
@@ -1354,23 +1367,12 @@ Test(cli, watch_gives_up_when_the_coordinator_is_gone)
 // request's 10 s reply timeout is cut short by --timeout.
 Test(cli, run_wait_gives_up_on_a_coordinator_that_hangs)
 {
-	char    run[256], log[1024];
-	int     want[FAKE_CASES] = { 0 };
+	char    log[1024];
 	int64_t last, exited;
 	pid_t   pid;
 	int     rc;
 
-	snprintf(run, sizeof(run),
-	    "{\"run_id\":\"01RUN\",\"events_url\":\"%s\"}", F.events_url);
-	fake_canned(WEFT__CONTROL_REQUEST__REQ_RUN, 0, NULL, run);
-	fake_canned(WEFT__CONTROL_REQUEST__REQ_STATUS, 0, NULL,
-	    "{\"id\":\"01RUN\",\"status\":\"running\"}");
-	snprintf(log, sizeof(log), "%s/wait.log", F.dir);
-	char *argv[] = { "weft", "--coordinator", F.control_url, "run", "etl",
-		"--wait", "--timeout", "1s", NULL };
-	pid                                     = weft_h_spawn(argv, log);
-	want[WEFT__CONTROL_REQUEST__REQ_STATUS] = 2;
-	fake_ready(1, want);
+	pid = wait_start(log, sizeof(log));
 
 	last   = fake_mute(1);
 	rc     = wait_exit(pid, 6000);
