@@ -1,0 +1,187 @@
+// cookie: reading, creating and deriving keys from the cluster cookie.
+#include "cookie.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+int
+weft_crypto_init(void)
+{
+	return (sodium_init() < 0 ? -1 : 0);
+}
+
+void
+weft_cookie_path(const char *given, char *out, size_t len)
+{
+	const char *env;
+
+	if (given != NULL && given[0] != '\0') {
+		snprintf(out, len, "%s", given);
+	} else if ((env = getenv("WEFT_COOKIE_FILE")) != NULL && env[0] != '\0') {
+		snprintf(out, len, "%s", env);
+	} else if ((env = getenv("WEFT_HOME")) != NULL && env[0] != '\0') {
+		snprintf(out, len, "%s/cookie", env);
+	} else {
+		env = getenv("HOME");
+		snprintf(out, len, "%s/.weft/cookie",
+		    env != NULL && env[0] != '\0' ? env : ".");
+	}
+}
+
+// cookie_mkdir makes the cookie's directory (one level) if missing.
+static void
+cookie_mkdir(const char *path)
+{
+	char  dir[4096];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	if ((slash = strrchr(dir, '/')) == NULL || slash == dir) {
+		return;
+	}
+	*slash = '\0';
+	(void) mkdir(dir, 0700);
+}
+
+// cookie_create writes a new cookie under a temporary name and links it
+// into place: link fails if another node got there first, and then that
+// node's cookie is the cluster's.
+static weft_err
+cookie_create(const char *path, char *err, size_t errlen)
+{
+	uint8_t raw[32];
+	char    hex[2 * sizeof(raw) + 2];
+	char    tmp[4200];
+	int     fd;
+	ssize_t n;
+
+	cookie_mkdir(path);
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2hex(hex, sizeof(hex), raw, sizeof(raw));
+	sodium_memzero(raw, sizeof(raw));
+	strcat(hex, "\n");
+	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long) getpid());
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) <
+	    0) {
+		snprintf(err, errlen, "cannot create cookie file %s: %s", tmp,
+		    strerror(errno));
+		return (WEFT_EIO);
+	}
+	n = write(fd, hex, strlen(hex));
+	sodium_memzero(hex, sizeof(hex));
+	if (n != (ssize_t) (2 * sizeof(raw) + 1) || fsync(fd) != 0) {
+		snprintf(err, errlen, "cannot write cookie file %s: %s", tmp,
+		    n < 0 ? strerror(errno) : "short write");
+		close(fd);
+		unlink(tmp);
+		return (WEFT_EIO);
+	}
+	close(fd);
+	if (link(tmp, path) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create cookie file %s: %s", path,
+		    strerror(errno));
+		unlink(tmp);
+		return (WEFT_EIO);
+	}
+	unlink(tmp);
+	return (WEFT_OK);
+}
+
+weft_err
+weft_cookie_load(weft_cookie *c, const char *path, bool create, char *err,
+    size_t errlen)
+{
+	struct stat st;
+	int         fd;
+	ssize_t     n;
+	weft_err    rv;
+
+	memset(c, 0, sizeof(*c));
+	snprintf(c->path, sizeof(c->path), "%s", path);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0 &&
+	    errno == ENOENT && create) {
+		if ((rv = cookie_create(path, err, errlen)) != WEFT_OK) {
+			return (rv);
+		}
+		c->created = true;
+		fd         = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	}
+	if (fd < 0) {
+		snprintf(err, errlen,
+		    errno == ENOENT
+		        ? "no cluster cookie at %s: copy the coordinator's cookie "
+		          "file there (mode 0600), or name it with --cookie-file"
+		        : "cannot open cookie file %s: %s",
+		    path, strerror(errno));
+		return (errno == ENOENT ? WEFT_ENOENT : WEFT_EIO);
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "cookie file %s is not a regular file", path);
+		close(fd);
+		return (WEFT_EINVAL);
+	}
+	if ((st.st_mode & 077) != 0) {
+		snprintf(err, errlen,
+		    "cookie file %s is accessible by group or others (mode %03o): "
+		    "chmod 600 it",
+		    path, (unsigned) (st.st_mode & 0777));
+		close(fd);
+		return (WEFT_EAUTH);
+	}
+	n = read(fd, c->key, sizeof(c->key));
+	close(fd);
+	if (n < 0) {
+		snprintf(err, errlen, "cannot read cookie file %s: %s", path,
+		    strerror(errno));
+		return (WEFT_EIO);
+	}
+	c->len = (size_t) n;
+	if (c->len == sizeof(c->key)) {
+		snprintf(err, errlen, "cookie file %s is longer than %d bytes",
+		    path, WEFT_COOKIE_MAX - 1);
+		weft_cookie_clear(c);
+		return (WEFT_EINVAL);
+	}
+	if (c->len > 0 && c->key[c->len - 1] == '\n') {
+		c->len--;
+	}
+	if (c->len > 0 && c->key[c->len - 1] == '\r') {
+		c->len--;
+	}
+	if (c->len < WEFT_COOKIE_MIN) {
+		snprintf(err, errlen,
+		    "cookie in %s is %zu bytes: at least %d are needed", path,
+		    c->len, WEFT_COOKIE_MIN);
+		weft_cookie_clear(c);
+		return (WEFT_EINVAL);
+	}
+	return (WEFT_OK);
+}
+
+void
+weft_cookie_derive(const weft_cookie *c, const char *purpose,
+    uint8_t out[WEFT_KEY_LEN])
+{
+	crypto_auth_hmacsha256_state st;
+
+	crypto_auth_hmacsha256_init(&st, c->key, c->len);
+	crypto_auth_hmacsha256_update(&st, (const uint8_t *) "weft:", 5);
+	crypto_auth_hmacsha256_update(&st, (const uint8_t *) purpose,
+	    strlen(purpose));
+	crypto_auth_hmacsha256_final(&st, out);
+	sodium_memzero(&st, sizeof(st));
+}
+
+void
+weft_cookie_clear(weft_cookie *c)
+{
+	sodium_memzero(c->key, sizeof(c->key));
+	c->len = 0;
+}
