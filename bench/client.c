@@ -75,7 +75,7 @@ bench_client_call(bench_client *c, Weft__ControlRequest *req, char *err,
 		    nng_strerror(rv));
 		return (NULL);
 	}
-	werr = weft_wire_expect(msg, WEFT__ENVELOPE__BODY_CONTROL_REPLY, &rep);
+	werr = weft_wire_expect(NULL, msg, WEFT__ENVELOPE__BODY_CONTROL_REPLY, &rep);
 	nng_msg_free(msg);
 	if (werr != WEFT_OK) {
 		snprintf(err, errlen, "bad reply: %s", weft_err_str(werr));

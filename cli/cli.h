@@ -102,9 +102,11 @@ int weft_cli_sub_open(nng_socket *out, const char *url, const char *topic);
 
 // weft_cli_sub_recv waits up to timeout_ms for one batch of events. Returns 1
 // with *env (free with weft_wire_free; env->events is set), 0 when nothing
-// usable came
-// (timeout, undecodable message), or -1 when the socket failed.
-int weft_cli_sub_recv(nng_socket s, int timeout_ms, Weft__Envelope **env);
+// usable came (timeout, undecodable or unauthentic message), or -1 when the
+// socket failed. With the cluster cookie (found at the default path or
+// $WEFT_COOKIE_FILE) every message's tag is verified.
+int weft_cli_sub_recv(weft_cli *c, nng_socket s, int timeout_ms,
+    Weft__Envelope **env);
 
 // ---- print.c: output formats ----
 

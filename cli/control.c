@@ -111,7 +111,10 @@ control_exchange(weft_cli *c, Weft__ControlRequest *req, Weft__Envelope **out)
 	}
 	// Even a reply we cannot read shows the coordinator is there.
 	c->heard_ms = weft_clock_mono_ms();
-	err = weft_wire_expect(msg, WEFT__ENVELOPE__BODY_CONTROL_REPLY, out);
+	// Replies on the control socket are not verified: clients hold API
+	// tokens, not the cluster cookie.
+	err = weft_wire_expect(NULL, msg, WEFT__ENVELOPE__BODY_CONTROL_REPLY,
+	    out);
 	nng_msg_free(msg);
 	if (err != WEFT_OK) {
 		fprintf(stderr, "weft: bad reply from coordinator at %s: %s\n",
@@ -183,7 +186,8 @@ weft_cli_sub_open(nng_socket *out, const char *url, const char *topic)
 }
 
 int
-weft_cli_sub_recv(nng_socket s, int timeout_ms, Weft__Envelope **env)
+weft_cli_sub_recv(weft_cli *c, nng_socket s, int timeout_ms,
+    Weft__Envelope **env)
 {
 	nng_msg *msg;
 	int      rv;
@@ -192,7 +196,10 @@ weft_cli_sub_recv(nng_socket s, int timeout_ms, Weft__Envelope **env)
 	if ((rv = nng_recvmsg(s, &msg, 0)) != 0) {
 		return (rv == NNG_ETIMEDOUT ? 0 : -1);
 	}
-	rv = weft_wire_unpack(msg, 1, env) == WEFT_OK ? 1 : 0;
+	rv = weft_wire_unpack(c->wire.keyed ? &c->wire : NULL, msg, 1, env) ==
+	        WEFT_OK
+	    ? 1
+	    : 0;
 	nng_msg_free(msg);
 	if (rv == 1 && (*env)->body_case != WEFT__ENVELOPE__BODY_EVENTS) {
 		weft_wire_free(*env);

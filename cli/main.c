@@ -10,6 +10,8 @@
 
 #include "alloc.h"
 #include "cli.h"
+#include "clock.h"
+#include "cookie.h"
 
 #define F(x) (1u << WEFT_CLI_F_##x)
 
@@ -402,42 +404,6 @@ main_check(weft_cli *c, const struct main_cmd *cmd)
 	return (WEFT_CLI_OK);
 }
 
-// main_duration parses a --timeout value into *ms: a whole number
-// followed by ms, s, m, h or d (the units of the ages --since takes), or
-// by nothing for seconds. Returns false when s is none of these, or absurdly
-// large (nothing may overflow when added to a clock reading).
-static bool
-main_duration(const char *s, int64_t *ms)
-{
-	static const struct {
-		const char *unit;
-		int64_t     ms;
-	} units[] = { { "", 1000 }, { "ms", 1 }, { "s", 1000 },
-		{ "m", 60000 }, { "h", 3600000 }, { "d", 86400000 } };
-	unsigned long long v;
-	char              *end;
-
-	if (s[0] < '0' || s[0] > '9') {
-		return (false);
-	}
-	errno = 0;
-	v     = strtoull(s, &end, 10);
-	if (errno != 0) {
-		return (false);
-	}
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcmp(end, units[i].unit) == 0) {
-			if (v > (unsigned long long) (INT64_MAX / 4 /
-			            units[i].ms)) {
-				return (false);
-			}
-			*ms = (int64_t) v * units[i].ms;
-			return (true);
-		}
-	}
-	return (false);
-}
-
 // main_settings fills the connection settings from the flags and the
 // environment.
 static int
@@ -467,7 +433,7 @@ main_settings(weft_cli *c)
 		c->timeout_ms = (int) ms;
 	}
 	c->unreachable_ms = WEFT_CLI_DEFAULT_UNREACHABLE_MS;
-	if (tmo != NULL && !main_duration(tmo, &c->unreachable_ms)) {
+	if (tmo != NULL && !weft_clock_parse_duration(tmo, &c->unreachable_ms)) {
 		return (weft_cli_usage_error("--timeout wants a duration such "
 		                             "as 30s, 500ms or 2m (a bare "
 		                             "number is seconds; 0 waits "
@@ -536,6 +502,33 @@ main_parse(weft_cli *c, int argc, char **argv, const struct main_cmd **cmd)
 	return (main_settings(c) == WEFT_CLI_OK ? -1 : WEFT_CLI_USAGE);
 }
 
+// main_cookie keys the CLI's wire with the cluster cookie when there is
+// one to read, so the event stream it follows is verified. Without one
+// (a machine that is not a node) events are read unverified; remote
+// watchers use the coordinator's authenticated WebSocket stream.
+static void
+main_cookie(weft_cli *c)
+{
+	weft_cookie cookie;
+	char        path[4096], err[512];
+
+	if (weft_crypto_init() != 0) {
+		return;
+	}
+	weft_cookie_path(NULL, path, sizeof(path));
+	switch (weft_cookie_load(&cookie, path, false, err, sizeof(err))) {
+	case WEFT_OK:
+		weft_wire_set_key(&c->wire, &cookie, WEFT_CLOCK_SKEW_MS);
+		weft_cookie_clear(&cookie);
+		break;
+	case WEFT_ENOENT:
+		break;
+	default:
+		fprintf(stderr, "weft: warning: %s\n", err);
+		break;
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -545,8 +538,10 @@ main(int argc, char **argv)
 
 	if ((rv = main_parse(&c, argc, argv, &cmd)) < 0 && cmd != NULL) {
 		weft_wire_init(&c.wire, "weft-cli");
+		main_cookie(&c);
 		rv = cmd->fn(&c);
 		weft_cli_close(&c);
+		weft_wire_fini(&c.wire);
 	}
 	for (size_t i = 0; i < c.n_types; i++) {
 		free(c.types[i]);

@@ -278,7 +278,7 @@ follow_stream(follow *f, nng_socket sub, const char *url)
 		if (watch_gone(f->c)) {
 			return (WEFT_CLI_UNREACHABLE);
 		}
-		if ((got = weft_cli_sub_recv(sub, (int) tick, &env)) < 0) {
+		if ((got = weft_cli_sub_recv(f->c, sub, (int) tick, &env)) < 0) {
 			fprintf(stderr, "weft: the event stream from %s "
 			                "closed\n",
 			    url);
@@ -388,7 +388,7 @@ wait_stream(weft_cli *c, nng_socket *sub, const char *run_id, int64_t ms)
 	bool            ended;
 
 	while ((left = deadline - weft_clock_mono_ms()) > 0) {
-		got = sub != NULL ? weft_cli_sub_recv(*sub, (int) left, &env)
+		got = sub != NULL ? weft_cli_sub_recv(c, *sub, (int) left, &env)
 		                  : -1;
 		if (got < 0) {
 			ts.tv_sec  = (time_t) (left / 1000);

@@ -1,6 +1,7 @@
 // clock: time sources and formatting.
 #include "clock.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,4 +149,36 @@ weft_clock_mono_ts(int64_t deadline_ms)
 	struct timespec ts = { (time_t) (deadline_ms / 1000),
 		(long) (deadline_ms % 1000) * 1000000 };
 	return (ts);
+}
+
+bool
+weft_clock_parse_duration(const char *s, int64_t *ms)
+{
+	static const struct {
+		const char *unit;
+		int64_t     ms;
+	} units[] = { { "", 1000 }, { "ms", 1 }, { "s", 1000 },
+		{ "m", 60000 }, { "h", 3600000 }, { "d", 86400000 } };
+	unsigned long long v;
+	char              *end;
+
+	if (s[0] < '0' || s[0] > '9') {
+		return (false);
+	}
+	errno = 0;
+	v     = strtoull(s, &end, 10);
+	if (errno != 0) {
+		return (false);
+	}
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		if (strcmp(end, units[i].unit) == 0) {
+			if (v > (unsigned long long) (INT64_MAX / 4 /
+			            units[i].ms)) {
+				return (false);
+			}
+			*ms = (int64_t) v * units[i].ms;
+			return (true);
+		}
+	}
+	return (false);
 }

@@ -35,4 +35,10 @@ void weft_clock_sleep_ms(int64_t ms);
 // "7d", "500ms"). Returns false, leaving *ms alone, when s is none of these.
 bool weft_clock_parse_time(const char *s, int64_t now, int64_t *ms);
 
+// weft_clock_parse_duration parses a duration flag into *ms: a whole
+// number followed by ms, s, m, h or d, or by nothing for seconds. False
+// when s is none of these, or absurdly large (nothing may overflow when
+// added to a clock reading).
+bool weft_clock_parse_duration(const char *s, int64_t *ms);
+
 #endif

@@ -11,6 +11,8 @@
 
 #include <sodium.h>
 
+#include "log.h"
+
 int
 weft_crypto_init(void)
 {
@@ -163,6 +165,43 @@ weft_cookie_load(weft_cookie *c, const char *path, bool create, char *err,
 		return (WEFT_EINVAL);
 	}
 	return (WEFT_OK);
+}
+
+weft_err
+weft_cookie_for_node(weft_cookie *c, const char *given, bool local,
+    bool insecure, bool *have, char *err, size_t errlen)
+{
+	char     path[4096];
+	weft_err rv;
+
+	*have = false;
+	weft_cookie_path(given, path, sizeof(path));
+	rv = weft_cookie_load(c, path, local, err, errlen);
+	if (rv == WEFT_OK) {
+		*have = true;
+		if (c->created) {
+			weft_log_notice("COOKIE-CREATED",
+			    "path=%s: the cluster cookie; nodes on other machines "
+			    "need a copy (mode 0600)",
+			    path);
+		}
+		return (WEFT_OK);
+	}
+	if (rv == WEFT_ENOENT && insecure) {
+		weft_log_warn("INSECURE",
+		    "no cluster cookie (%s): messages between nodes are NOT "
+		    "authenticated; anyone who reaches a port can join, forge "
+		    "results and read step inputs",
+		    path);
+		return (WEFT_OK);
+	}
+	if (rv == WEFT_ENOENT) {
+		size_t n = strlen(err);
+		snprintf(err + n, errlen - n,
+		    " (a node listening or dialling off loopback needs the "
+		    "cluster's cookie; --insecure runs without one)");
+	}
+	return (rv);
 }
 
 void

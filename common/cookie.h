@@ -38,6 +38,15 @@ void weft_cookie_path(const char *given, char *out, size_t len);
 weft_err weft_cookie_load(weft_cookie *c, const char *path, bool create,
     char *err, size_t errlen);
 
+// weft_cookie_for_node loads the cookie a node (coordinator or worker)
+// runs with, at weft_cookie_path(given). When every socket the node opens
+// is on loopback (local) a missing cookie is created. Off loopback a
+// missing one is an error, unless insecure: then *have is false, a warning
+// is logged and the node runs without authentication. Any other problem
+// (mode, length) is an error either way.
+weft_err weft_cookie_for_node(weft_cookie *c, const char *given, bool local,
+    bool insecure, bool *have, char *err, size_t errlen);
+
 // weft_cookie_derive writes the WEFT_KEY_LEN-byte key for purpose:
 // HMAC-SHA256(cookie, "weft:" purpose). Different purposes give unrelated
 // keys, so a key used for one job never serves another.

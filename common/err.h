@@ -23,7 +23,8 @@
 	X(EIO, "input/output error")                                      \
 	X(ENET, "network error")                                          \
 	X(EDEF, "invalid workflow definition")                            \
-	X(ESCHEMA, "database schema is newer than this binary")
+	X(ESCHEMA, "database schema is newer than this binary")           \
+	X(EREPLAY, "replayed or stale message")
 
 typedef enum weft_err {
 #define WEFT_ERR_ENUM(name, msg) WEFT_##name,

@@ -1,18 +1,61 @@
 // wire: envelope framing. Every message between weft nodes passes here.
 #include "wire.h"
 
+#include <arpa/inet.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "clock.h"
+#include "log.h"
 
 weft_wire_stats weft_wire_dropped;
 
 void
 weft_wire_init(weft_wire *w, const char *sender)
 {
+	memset(w, 0, sizeof(*w));
 	snprintf(w->sender, sizeof(w->sender), "%s", sender);
 	atomic_store(&w->seq, 0);
+	do {
+		randombytes_buf(&w->incarnation, sizeof(w->incarnation));
+	} while (w->incarnation == 0);
+}
+
+void
+weft_wire_set_key(weft_wire *w, const weft_cookie *c, int64_t skew_ms)
+{
+	weft_cookie_derive(c, "wire", w->key);
+	if (!w->keyed) {
+		weft_replay_init(&w->replay, skew_ms);
+	}
+	w->keyed = true;
+}
+
+void
+weft_wire_fini(weft_wire *w)
+{
+	if (w->keyed) {
+		weft_replay_fini(&w->replay);
+		sodium_memzero(w->key, sizeof(w->key));
+		w->keyed = false;
+	}
+}
+
+// wire_tag computes the HMAC of a frame: the bytes before the tag (topic
+// and header) and the bytes after it (the Envelope).
+static void
+wire_tag(const uint8_t key[WEFT_KEY_LEN], const uint8_t *head, size_t hlen,
+    const uint8_t *env, size_t elen, uint8_t out[WEFT_WIRE_TAG])
+{
+	crypto_auth_hmacsha256_state st;
+
+	crypto_auth_hmacsha256_init(&st, key, WEFT_KEY_LEN);
+	crypto_auth_hmacsha256_update(&st, head, hlen);
+	crypto_auth_hmacsha256_update(&st, env, elen);
+	crypto_auth_hmacsha256_final(&st, out);
 }
 
 weft_err
@@ -21,79 +64,200 @@ weft_wire_pack(weft_wire *w, Weft__Envelope *env, const char *topic,
 {
 	nng_msg *msg;
 	size_t   tlen = topic ? strlen(topic) + 1 : 0;
+	size_t   head = tlen + WEFT_WIRE_HEADER;
+	size_t   tag  = w->keyed ? WEFT_WIRE_TAG : 0;
 	size_t   len;
+	uint8_t *b;
 	int      rv;
 
-	env->version = WEFT_WIRE_VERSION;
-	env->sender  = w->sender;
-	env->seq     = atomic_fetch_add(&w->seq, 1) + 1;
-	env->ts_ms   = (uint64_t) weft_clock_wall_ms();
-	len          = weft__envelope__get_packed_size(env);
-	if (len + tlen > WEFT_WIRE_MAX) {
+	env->version     = WEFT_WIRE_VERSION;
+	env->sender      = w->sender;
+	env->incarnation = w->incarnation;
+	env->seq         = atomic_fetch_add(&w->seq, 1) + 1;
+	env->ts_ms       = (uint64_t) weft_clock_wall_ms();
+	len              = weft__envelope__get_packed_size(env);
+	if (len + head + tag > WEFT_WIRE_MAX) {
 		return (WEFT_ETOOBIG);
 	}
-	if ((rv = nng_msg_alloc(&msg, len + tlen)) != 0) {
+	if ((rv = nng_msg_alloc(&msg, head + tag + len)) != 0) {
 		return (weft_err_from_nng(rv));
 	}
+	b = nng_msg_body(msg);
 	if (tlen > 0) {
-		memcpy(nng_msg_body(msg), topic, tlen);
+		memcpy(b, topic, tlen);
 	}
-	weft__envelope__pack(env, (uint8_t *) nng_msg_body(msg) + tlen);
+	b[tlen]     = 'W';
+	b[tlen + 1] = 'F';
+	b[tlen + 2] = WEFT_WIRE_VERSION;
+	b[tlen + 3] = w->keyed ? WEFT_WIRE_TAGGED : 0;
+	weft__envelope__pack(env, b + head + tag);
+	if (w->keyed) {
+		wire_tag(w->key, b, head, b + head + tag, len, b + head);
+	}
 	*out = msg;
 	return (WEFT_OK);
 }
 
-weft_err
-weft_wire_unpack(nng_msg *msg, int has_topic, Weft__Envelope **out)
+// wire_drop counts one dropped message and returns err.
+static weft_err
+wire_drop(_Atomic uint64_t *counter, weft_err err)
 {
-	const uint8_t  *body = nng_msg_body(msg);
-	size_t          len  = nng_msg_len(msg);
+	atomic_fetch_add(counter, 1);
+	return (err);
+}
+
+weft_err
+weft_wire_unpack(weft_wire *auth, nng_msg *msg, int has_topic,
+    Weft__Envelope **out)
+{
+	const uint8_t  *frame = nng_msg_body(msg);
+	const uint8_t  *body  = frame;
+	size_t          len   = nng_msg_len(msg);
 	Weft__Envelope *env;
+	bool            tagged;
+	uint8_t         want[WEFT_WIRE_TAG];
 
 	if (len > WEFT_WIRE_MAX) {
-		atomic_fetch_add(&weft_wire_dropped.oversize, 1);
-		return (WEFT_ETOOBIG);
+		return (wire_drop(&weft_wire_dropped.oversize, WEFT_ETOOBIG));
 	}
 	if (has_topic) {
 		const uint8_t *nul = memchr(body, '\0', len);
 		if (nul == NULL) {
-			atomic_fetch_add(&weft_wire_dropped.garbage, 1);
-			return (WEFT_EPROTO);
+			return (wire_drop(&weft_wire_dropped.garbage, WEFT_EPROTO));
 		}
 		len -= (size_t) (nul + 1 - body);
 		body = nul + 1;
 	}
+	if (len >= 1 && body[0] == 0x08) {
+		// A bare Envelope starting with its version field: a weft
+		// of protocol version 1.
+		return (wire_drop(&weft_wire_dropped.version, WEFT_EVERSION));
+	}
+	if (len < WEFT_WIRE_HEADER || body[0] != 'W' || body[1] != 'F') {
+		return (wire_drop(&weft_wire_dropped.garbage, WEFT_EPROTO));
+	}
+	if (body[2] != WEFT_WIRE_VERSION) {
+		return (wire_drop(&weft_wire_dropped.version, WEFT_EVERSION));
+	}
+	tagged = (body[3] & WEFT_WIRE_TAGGED) != 0;
+	if (tagged && len < WEFT_WIRE_HEADER + WEFT_WIRE_TAG) {
+		return (wire_drop(&weft_wire_dropped.garbage, WEFT_EPROTO));
+	}
+	if (auth != NULL && auth->keyed) {
+		if (!tagged) {
+			return (wire_drop(&weft_wire_dropped.auth, WEFT_EAUTH));
+		}
+		wire_tag(auth->key, frame, (size_t) (body - frame) + WEFT_WIRE_HEADER,
+		    body + WEFT_WIRE_HEADER + WEFT_WIRE_TAG,
+		    len - WEFT_WIRE_HEADER - WEFT_WIRE_TAG, want);
+		if (crypto_verify_32(want, body + WEFT_WIRE_HEADER) != 0) {
+			return (wire_drop(&weft_wire_dropped.auth, WEFT_EAUTH));
+		}
+	}
+	body += WEFT_WIRE_HEADER + (tagged ? WEFT_WIRE_TAG : 0);
+	len -= WEFT_WIRE_HEADER + (tagged ? WEFT_WIRE_TAG : 0);
 	env = weft__envelope__unpack(NULL, len, body);
 	if (env == NULL) {
-		atomic_fetch_add(&weft_wire_dropped.garbage, 1);
-		return (WEFT_EPROTO);
+		return (wire_drop(&weft_wire_dropped.garbage, WEFT_EPROTO));
 	}
 	if (env->version != WEFT_WIRE_VERSION) {
-		atomic_fetch_add(&weft_wire_dropped.version, 1);
 		weft__envelope__free_unpacked(env, NULL);
-		return (WEFT_EVERSION);
+		return (wire_drop(&weft_wire_dropped.version, WEFT_EVERSION));
+	}
+	if (auth != NULL && auth->keyed) {
+		switch (weft_replay_check(&auth->replay, env->sender,
+		    env->incarnation, env->seq, (int64_t) env->ts_ms,
+		    weft_clock_wall_ms())) {
+		case WEFT_REPLAY_OK:
+			break;
+		case WEFT_REPLAY_SKEW:
+			weft__envelope__free_unpacked(env, NULL);
+			return (wire_drop(&weft_wire_dropped.skew, WEFT_EREPLAY));
+		default:
+			weft__envelope__free_unpacked(env, NULL);
+			return (wire_drop(&weft_wire_dropped.replay, WEFT_EREPLAY));
+		}
 	}
 	*out = env;
 	return (WEFT_OK);
 }
 
 weft_err
-weft_wire_expect(nng_msg *msg, Weft__Envelope__BodyCase body,
+weft_wire_expect(weft_wire *auth, nng_msg *msg, Weft__Envelope__BodyCase body,
     Weft__Envelope **out)
 {
 	Weft__Envelope *env;
 	weft_err        err;
 
-	if ((err = weft_wire_unpack(msg, 0, &env)) != WEFT_OK) {
+	if ((err = weft_wire_unpack(auth, msg, 0, &env)) != WEFT_OK) {
 		return (err);
 	}
 	if (env->body_case != body) {
-		atomic_fetch_add(&weft_wire_dropped.unexpected, 1);
 		weft__envelope__free_unpacked(env, NULL);
-		return (WEFT_EPROTO);
+		return (wire_drop(&weft_wire_dropped.unexpected, WEFT_EPROTO));
 	}
 	*out = env;
 	return (WEFT_OK);
+}
+
+void
+weft_wire_log_drop(const char *socket, weft_err err, nng_msg *msg)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	static int64_t         last_ms;
+	static uint64_t        quiet;
+	nng_sockaddr           sa;
+	char                   peer[64] = "?";
+	int64_t                now = weft_clock_mono_ms();
+	uint64_t               skipped;
+
+	pthread_mutex_lock(&lock);
+	if (last_ms != 0 && now - last_ms < 1000) {
+		quiet++;
+		pthread_mutex_unlock(&lock);
+		return;
+	}
+	last_ms = now;
+	skipped = quiet;
+	quiet   = 0;
+	pthread_mutex_unlock(&lock);
+	if (msg != NULL &&
+	    nng_pipe_get_addr(nng_msg_get_pipe(msg), NNG_OPT_REMADDR, &sa) == 0) {
+		weft_wire_addr_str(&sa, peer, sizeof(peer));
+	}
+	weft_log_warn("WIRE-DROP",
+	    "socket=%s peer=%s reason=%s (%s) not logged since last=%llu "
+	    "(totals: auth=%llu replay=%llu skew=%llu garbage=%llu "
+	    "version=%llu oversize=%llu unexpected=%llu)",
+	    socket, peer, weft_err_name(err), weft_err_str(err),
+	    (unsigned long long) skipped,
+	    (unsigned long long) atomic_load(&weft_wire_dropped.auth),
+	    (unsigned long long) atomic_load(&weft_wire_dropped.replay),
+	    (unsigned long long) atomic_load(&weft_wire_dropped.skew),
+	    (unsigned long long) atomic_load(&weft_wire_dropped.garbage),
+	    (unsigned long long) atomic_load(&weft_wire_dropped.version),
+	    (unsigned long long) atomic_load(&weft_wire_dropped.oversize),
+	    (unsigned long long) atomic_load(&weft_wire_dropped.unexpected));
+}
+
+void
+weft_wire_addr_str(const nng_sockaddr *sa, char *out, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	switch (sa->s_family) {
+	case NNG_AF_INET:
+		inet_ntop(AF_INET, &sa->s_in.sa_addr, ip, sizeof(ip));
+		snprintf(out, len, "%s:%u", ip, ntohs(sa->s_in.sa_port));
+		break;
+	case NNG_AF_INET6:
+		inet_ntop(AF_INET6, sa->s_in6.sa_addr, ip, sizeof(ip));
+		snprintf(out, len, "[%s]:%u", ip, ntohs(sa->s_in6.sa_port));
+		break;
+	default:
+		snprintf(out, len, "?");
+		break;
+	}
 }
 
 void
@@ -145,4 +309,20 @@ weft_wire_url_fill(const char *url, const char *host, char *out, size_t len)
 	}
 	snprintf(out, len, "%.*s%s%s", (int) (p + 3 - url), url, host,
 	    p + 3 + strlen(h));
+}
+
+bool
+weft_wire_url_loopback(const char *url)
+{
+	char           h[128];
+	struct in_addr a4;
+
+	if (strncmp(url, "ipc://", 6) == 0 || strncmp(url, "inproc://", 9) == 0) {
+		return (true);
+	}
+	weft_wire_url_host(url, h, sizeof(h));
+	if (inet_pton(AF_INET, h, &a4) == 1) {
+		return ((ntohl(a4.s_addr) >> 24) == 127);
+	}
+	return (strcmp(h, "[::1]") == 0 || strcmp(h, "localhost") == 0);
 }

@@ -1,5 +1,16 @@
-// wire: protobuf Envelope <-> nng_msg, with version checks and counters of
-// everything dropped.
+// wire: protobuf Envelope <-> nng_msg: the frame, its HMAC, replay checks,
+// version checks and counters of everything dropped.
+//
+// A frame is
+//
+//	[topic '\0']  'W' 'F' version flags  [tag: 32 bytes]  Envelope
+//
+// The topic is there on the events pub socket only. flags bit 0 says a tag
+// follows: HMAC-SHA256, keyed by the cluster cookie, over everything before
+// the tag and everything after it (topic, header and the packed Envelope,
+// which holds sender, incarnation, sequence, time, body type and body). A
+// receiver that holds the key verifies the tag in constant time before it
+// decodes a byte of the Envelope, then refuses replays (replay.h).
 #ifndef WEFT_WIRE_H
 #define WEFT_WIRE_H
 
@@ -8,10 +19,18 @@
 
 #include <nng/nng.h>
 
+#include "cookie.h"
 #include "err.h"
+#include "replay.h"
 #include "weft.pb-c.h"
 
-#define WEFT_WIRE_VERSION 1
+#define WEFT_WIRE_VERSION 2
+#define WEFT_WIRE_HEADER 4 // 'W' 'F' version flags
+#define WEFT_WIRE_TAG 32   // HMAC-SHA256
+#define WEFT_WIRE_TAGGED 0x01
+
+// How far a message's timestamp may be from the receiver's clock.
+#define WEFT_CLOCK_SKEW_MS 30000
 
 // Workers redial a coordinator that went away with a backoff from 100 ms
 // up to this: after a restart the coordinator allows a worker that long
@@ -22,10 +41,16 @@
 // Largest message any weft socket accepts (also set as NNG_OPT_RECVMAXSZ).
 #define WEFT_WIRE_MAX (16u * 1024u * 1024u)
 
-// The sending side of one node: its name and per-sender sequence.
+// One node's end of the wire: its name, incarnation and per-sender
+// sequence for what it sends; the key and the replay state for what it
+// receives.
 typedef struct weft_wire {
-	char            sender[128]; // node name, terminated
-	_Atomic uint64_t seq;        // last sequence number used
+	char             sender[128]; // node name, terminated
+	uint64_t         incarnation; // random per process start, never 0
+	_Atomic uint64_t seq;         // last sequence number used
+	bool             keyed;       // key is set: tag and verify
+	uint8_t          key[WEFT_KEY_LEN];
+	weft_replay      replay;
 } weft_wire;
 
 // Counters of received messages that were dropped, per reason. Process-wide.
@@ -34,12 +59,25 @@ typedef struct weft_wire_stats {
 	_Atomic uint64_t version;   // unknown protocol version
 	_Atomic uint64_t oversize;  // larger than WEFT_WIRE_MAX
 	_Atomic uint64_t unexpected; // decoded, but the wrong body here
+	_Atomic uint64_t auth;      // no tag, or a tag that does not verify
+	_Atomic uint64_t replay;    // (sender, incarnation, seq) seen, or
+	                            // below the window
+	_Atomic uint64_t skew;      // timestamp outside the clock skew
 } weft_wire_stats;
 
 extern weft_wire_stats weft_wire_dropped;
 
-// weft_wire_init sets the node name (borrowed, copied).
+// weft_wire_init sets the node name (borrowed, copied) and draws the
+// incarnation. Without weft_wire_set_key the node sends untagged frames.
 void weft_wire_init(weft_wire *w, const char *sender);
+
+// weft_wire_set_key makes w tag what it sends and verify what it receives
+// with the cookie's "wire" key, refusing timestamps further than skew_ms
+// from our clock.
+void weft_wire_set_key(weft_wire *w, const weft_cookie *c, int64_t skew_ms);
+
+// weft_wire_fini wipes the key and frees the replay state.
+void weft_wire_fini(weft_wire *w);
 
 // weft_wire_pack stamps env (version, sender, seq, time; borrowed) and packs
 // it into a new message after an optional topic prefix (topic + '\0'; NULL
@@ -49,14 +87,28 @@ weft_err weft_wire_pack(weft_wire *w, Weft__Envelope *env, const char *topic,
 
 // weft_wire_unpack decodes msg (borrowed; skipping a topic prefix when
 // has_topic) into *out, which the caller frees with weft_wire_free.
-// Returns WEFT_EPROTO, WEFT_EVERSION or WEFT_ETOOBIG and counts the drop in
-// weft_wire_dropped. Never logs: the caller knows the socket and logs.
-weft_err weft_wire_unpack(nng_msg *msg, int has_topic, Weft__Envelope **out);
+//
+// auth is the receiving node's wire. When it holds a key the frame must
+// carry a tag that verifies (else WEFT_EAUTH), checked before anything is
+// decoded, and a timestamp within the skew and a sequence not seen before
+// (else WEFT_EREPLAY). auth NULL decodes without those checks: only the
+// control socket does that, whose clients hold API tokens, not the cookie.
+//
+// Other failures: WEFT_EPROTO, WEFT_EVERSION, WEFT_ETOOBIG. Every drop is
+// counted in weft_wire_dropped. Never logs: the caller knows the socket
+// and logs (weft_wire_log_drop).
+weft_err weft_wire_unpack(weft_wire *auth, nng_msg *msg, int has_topic,
+    Weft__Envelope **out);
 
 // weft_wire_expect is weft_wire_unpack plus a check that the body is `body`;
 // a wrong body is counted as unexpected and freed.
-weft_err weft_wire_expect(nng_msg *msg, Weft__Envelope__BodyCase body,
-    Weft__Envelope **out);
+weft_err weft_wire_expect(weft_wire *auth, nng_msg *msg,
+    Weft__Envelope__BodyCase body, Weft__Envelope **out);
+
+// weft_wire_log_drop logs a dropped message with the socket it came in on
+// and the peer's address (from msg's pipe; msg may be NULL): at most one
+// line a second, saying how many were dropped in between. Thread-safe.
+void weft_wire_log_drop(const char *socket, weft_err err, nng_msg *msg);
 
 // weft_wire_free frees an unpacked envelope (NULL is fine).
 void weft_wire_free(Weft__Envelope *env);
@@ -71,6 +123,14 @@ void weft_wire_url_fill(const char *url, const char *host, char *out,
 // weft_wire_url_host copies the host part of a tcp:// or ws:// url into out
 // (brackets of IPv6 kept); "" when there is none.
 void weft_wire_url_host(const char *url, char *out, size_t len);
+
+// weft_wire_url_loopback tells whether url can only be reached from this
+// machine: a host in 127.0.0.0/8, ::1 or localhost, or an ipc:// or
+// inproc:// address. A wildcard or any other host is not.
+bool weft_wire_url_loopback(const char *url);
+
+// weft_wire_addr_str writes "ip:port" of sa into out; "?" for others.
+void weft_wire_addr_str(const nng_sockaddr *sa, char *out, size_t len);
 
 // weft_wire_socket_limits sets the receive size cap on a socket.
 void weft_wire_socket_limits(nng_socket s);

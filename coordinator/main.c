@@ -9,10 +9,13 @@
 
 #include <jansson.h>
 
+#include "clock.h"
+#include "cookie.h"
 #include "engine.h"
 #include "server.h"
 #include "log.h"
 #include "store.h"
+#include "wire.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -43,6 +46,13 @@ usage(FILE *f)
 	    "  --name NAME       node name (default coordinator)\n"
 	    "  --survey-ms N     survey interval in ms (default 1000)\n"
 	    "  --lost-after N    missed surveys before a worker is lost (default 3)\n"
+	    "  --cookie-file F   the cluster cookie (default $WEFT_COOKIE_FILE, else\n"
+	    "                    $WEFT_HOME/cookie, else ~/.weft/cookie); created when\n"
+	    "                    missing if the node sockets are all on loopback\n"
+	    "  --clock-skew D    refuse node messages stamped further than D from our\n"
+	    "                    clock, e.g. 30s (default 30s)\n"
+	    "  --insecure        start off loopback without a cookie (warned, and\n"
+	    "                    \"insecure\": true in /health)\n"
 	    "  --log-level L     err, warn, notice, info or debug (default info)\n"
 	    "  --ports-file FILE once every socket is bound, write their addresses\n"
 	    "                    (ports chosen for a port 0 included) to FILE as JSON\n");
@@ -59,6 +69,19 @@ parse_int(const char *flag, const char *v, int min, int max)
 		exit(2);
 	}
 	return ((int) n);
+}
+
+static int
+parse_duration(const char *flag, const char *v)
+{
+	int64_t ms;
+
+	if (!weft_clock_parse_duration(v, &ms) || ms < 1000 || ms > 86400000) {
+		fprintf(stderr, "weft-coordinator: %s wants a duration from 1s to "
+		    "1d, such as 30s, got \"%s\"\n", flag, v);
+		exit(2);
+	}
+	return ((int) ms);
 }
 
 // allow_host_add appends name to the comma-separated --http-allow-host list.
@@ -128,6 +151,9 @@ main(int argc, char **argv)
 		{ "lost-after", required_argument, NULL, 'l' },
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "ports-file", required_argument, NULL, 'P' },
+		{ "cookie-file", required_argument, NULL, 'C' },
+		{ "clock-skew", required_argument, NULL, 'S' },
+		{ "insecure", no_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, '?' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -146,6 +172,9 @@ main(int argc, char **argv)
 	weft_server *srv = NULL;
 	char         err[1024];
 	const char  *ports_file = NULL;
+	const char  *cookie_file = NULL;
+	weft_cookie  cookie;
+	bool         have_cookie;
 	int          c;
 
 	weft_log_init("coordinator", WEFT_LOG_INFO);
@@ -163,6 +192,9 @@ main(int argc, char **argv)
 		case 's': cfg.survey_ms = parse_int("--survey-ms", optarg, 50, 600000); break;
 		case 'l': cfg.lost_after = parse_int("--lost-after", optarg, 1, 1000); break;
 		case 'P': ports_file = optarg; break;
+		case 'C': cookie_file = optarg; break;
+		case 'S': cfg.clock_skew_ms = parse_duration("--clock-skew", optarg); break;
+		case 'I': cfg.insecure = true; break;
 		case 'L':
 			setenv("WEFT_LOG_LEVEL", optarg, 1);
 			weft_log_init("coordinator", WEFT_LOG_INFO);
@@ -179,6 +211,19 @@ main(int argc, char **argv)
 		usage(stderr);
 		return (2);
 	}
+	if (weft_crypto_init() != 0) {
+		weft_log_err("START", "cannot initialise libsodium");
+		return (1);
+	}
+	if (weft_cookie_for_node(&cookie, cookie_file,
+	        weft_wire_url_loopback(cfg.cluster_url) &&
+	            weft_wire_url_loopback(cfg.results_url) &&
+	            weft_wire_url_loopback(cfg.events_url),
+	        cfg.insecure, &have_cookie, err, sizeof(err)) != WEFT_OK) {
+		weft_log_err("START", "%s", err);
+		return (1);
+	}
+	cfg.cookie = have_cookie ? &cookie : NULL;
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
@@ -214,5 +259,6 @@ main(int argc, char **argv)
 	}
 	weft_log_notice("STOP", "signal received, shutting down");
 	coordinator_stop(e, srv);
+	weft_cookie_clear(&cookie);
 	return (0);
 }

@@ -11,8 +11,9 @@
 
 static uint64_t gen_seq;
 
-// gen_write packs env the way weft_wire_pack does (topic, NUL, Envelope)
-// but with fixed stamps, so the files do not change between runs.
+// gen_write packs env the way weft_wire_pack does without a key (topic,
+// NUL, frame header, Envelope) but with fixed stamps, so the files do not
+// change between runs.
 static int
 gen_write(const char *dir, const char *name, Weft__Envelope *env,
     const char *topic)
@@ -28,12 +29,17 @@ gen_write(const char *dir, const char *name, Weft__Envelope *env,
 	env->sender  = "seed";
 	env->seq     = ++gen_seq;
 	env->ts_ms   = 1795368400000ULL + gen_seq;
-	len          = weft__envelope__get_packed_size(env);
+	env->incarnation = 0x5eed;
+	len          = weft__envelope__get_packed_size(env) + WEFT_WIRE_HEADER;
 	buf          = malloc(tlen + len);
 	if (tlen > 0) {
 		memcpy(buf, topic, tlen);
 	}
-	weft__envelope__pack(env, buf + tlen);
+	buf[tlen]     = 'W';
+	buf[tlen + 1] = 'F';
+	buf[tlen + 2] = WEFT_WIRE_VERSION;
+	buf[tlen + 3] = 0;
+	weft__envelope__pack(env, buf + tlen + WEFT_WIRE_HEADER);
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	if ((f = fopen(path, "wb")) == NULL ||
 	    fwrite(buf, 1, tlen + len, f) != tlen + len) {

@@ -1,7 +1,11 @@
 // wire_fuzz: libFuzzer target for weft_wire_unpack, the decoder every
 // socket runs on bytes from the network: arbitrary input, with and without
-// a pub/sub topic prefix. A decoded envelope must re-encode to a stable
-// byte string (pack(unpack(pack(x))) == pack(x)) and survive
+// a pub/sub topic prefix, to a receiver without a key (the control socket)
+// and to one with the cluster key (which must accept nothing: no input can
+// carry a valid tag). The input is also wrapped in a correctly tagged frame,
+// so the keyed receiver's decoder and replay checks run on it too. A
+// decoded envelope must re-encode to a stable byte string
+// (pack(unpack(pack(x))) == pack(x)) and survive a keyed
 // weft_wire_pack/weft_wire_unpack. (Except when protobuf-c kept an unknown
 // field numbered 0, which it then writes in a form it cannot read back: see
 // fuzz/crashes/README.md.)
@@ -10,11 +14,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "wire.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static weft_wire fuzz_wire;
+static weft_wire fuzz_wire;  // keyed sender
+static weft_wire fuzz_recv;  // keyed receiver
 
 // fuzz_has_tag0 reports whether m or any message inside it holds an
 // unknown field numbered 0. protobuf-c 1.4.1 accepts one when the tag is a
@@ -109,7 +116,7 @@ fuzz_check_wire(Weft__Envelope *env, int has_topic)
 		return; // only WEFT_ETOOBIG, for inputs near the cap
 	}
 	env->sender = sender;
-	if (weft_wire_unpack(msg, has_topic, &back) != WEFT_OK) {
+	if (weft_wire_unpack(&fuzz_recv, msg, has_topic, &back) != WEFT_OK) {
 		if (!fuzz_has_tag0(&env->base)) {
 			abort();
 		}
@@ -123,14 +130,57 @@ fuzz_check_wire(Weft__Envelope *env, int has_topic)
 	nng_msg_free(msg);
 }
 
+// fuzz_tagged hands data, as the Envelope of a frame tagged with the
+// cluster key, to the keyed receiver.
+static void
+fuzz_tagged(const uint8_t *data, size_t size)
+{
+	crypto_auth_hmacsha256_state st;
+	nng_msg                     *msg;
+	uint8_t                     *b;
+	Weft__Envelope              *env = NULL;
+
+	if (nng_msg_alloc(&msg, WEFT_WIRE_HEADER + WEFT_WIRE_TAG + size) != 0) {
+		return;
+	}
+	b    = nng_msg_body(msg);
+	b[0] = 'W';
+	b[1] = 'F';
+	b[2] = WEFT_WIRE_VERSION;
+	b[3] = WEFT_WIRE_TAGGED;
+	if (size > 0) {
+		memcpy(b + WEFT_WIRE_HEADER + WEFT_WIRE_TAG, data, size);
+	}
+	crypto_auth_hmacsha256_init(&st, fuzz_recv.key, WEFT_KEY_LEN);
+	crypto_auth_hmacsha256_update(&st, b, WEFT_WIRE_HEADER);
+	crypto_auth_hmacsha256_update(&st, data, size);
+	crypto_auth_hmacsha256_final(&st, b + WEFT_WIRE_HEADER);
+	if (weft_wire_unpack(&fuzz_recv, msg, 0, &env) == WEFT_OK) {
+		fuzz_check_repack(env);
+		weft_wire_free(env);
+	}
+	nng_msg_free(msg);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	nng_msg *msg;
 
 	if (fuzz_wire.sender[0] == '\0') {
+		weft_cookie c;
+		if (weft_crypto_init() != 0) {
+			abort();
+		}
+		memset(&c, 0, sizeof(c));
+		memset(c.key, 'f', 40);
+		c.len = 40;
 		weft_wire_init(&fuzz_wire, "fuzz");
+		weft_wire_set_key(&fuzz_wire, &c, WEFT_CLOCK_SKEW_MS);
+		weft_wire_init(&fuzz_recv, "fuzz-receiver");
+		weft_wire_set_key(&fuzz_recv, &c, WEFT_CLOCK_SKEW_MS);
 	}
+	fuzz_tagged(data, size);
 	if (nng_msg_alloc(&msg, size) != 0) {
 		return (0);
 	}
@@ -139,7 +189,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	for (int has_topic = 0; has_topic < 2; has_topic++) {
 		Weft__Envelope *env = NULL;
-		if (weft_wire_unpack(msg, has_topic, &env) != WEFT_OK) {
+		if (weft_wire_unpack(&fuzz_recv, msg, has_topic, &env) == WEFT_OK) {
+			abort(); // a frame nobody with the key made, accepted
+		}
+		if (weft_wire_unpack(NULL, msg, has_topic, &env) != WEFT_OK) {
 			continue;
 		}
 		fuzz_check_repack(env);
@@ -149,7 +202,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	// weft_wire_expect with the body named by the first byte.
 	if (size > 0) {
 		Weft__Envelope *env = NULL;
-		if (weft_wire_expect(msg,
+		if (weft_wire_expect(NULL, msg,
 		        (Weft__Envelope__BodyCase) (10 + data[0] % 10), &env) ==
 		    WEFT_OK) {
 			weft_wire_free(env);

@@ -86,6 +86,49 @@ discovery_on_survey(weft_worker *w, const Weft__Survey *s)
 	}
 }
 
+// discovery_refused tells whether the survey turns this very process away
+// (name and incarnation), and if so says so, once, and stops answering.
+static bool
+discovery_refused(weft_worker *w, const Weft__Survey *s)
+{
+	for (size_t i = 0; i < s->n_refused; i++) {
+		const Weft__Refusal *r = s->refused[i];
+		if (strcmp(r->name, w->name) != 0 ||
+		    r->incarnation != w->wire.incarnation) {
+			continue;
+		}
+		if (!atomic_exchange(&w->refused, true)) {
+			weft_log_err("NODE-CONFLICT",
+			    "name=%s refused by the coordinator: %s", w->name,
+			    r->reason);
+			if (w->on_refused != NULL) {
+				w->on_refused(w->on_refused_arg, r->reason);
+			}
+		}
+		return (true);
+	}
+	return (atomic_load(&w->refused));
+}
+
+// discovery_coordinator remembers who surveyed us: the coordinator whose
+// assignments and aborts dispatch takes.
+static void
+discovery_coordinator(weft_worker *w, const Weft__Envelope *env)
+{
+	pthread_mutex_lock(&w->coord_lock);
+	if (strcmp(w->coord_name, env->sender) != 0 ||
+	    w->coord_inc != env->incarnation) {
+		if (w->coord_name[0] != '\0') {
+			weft_log_notice("COORD-CHANGED",
+			    "coordinator=%s (was %s): a new incarnation", env->sender,
+			    w->coord_name);
+		}
+		snprintf(w->coord_name, sizeof(w->coord_name), "%s", env->sender);
+		w->coord_inc = env->incarnation;
+	}
+	pthread_mutex_unlock(&w->coord_lock);
+}
+
 // discovery_main is the discovery thread: receive, answer, until closed.
 static void *
 discovery_main(void *arg)
@@ -109,13 +152,17 @@ discovery_main(void *arg)
 		if (rv != 0) {
 			continue; // the receive timeout keeps this loop alive
 		}
-		err = weft_wire_expect(msg, WEFT__ENVELOPE__BODY_SURVEY, &env);
+		err = weft_wire_expect(&w->wire, msg, WEFT__ENVELOPE__BODY_SURVEY,
+		    &env);
+		if (err != WEFT_OK) {
+			worker_drop(w, "cluster", err, msg);
+		}
 		nng_msg_free(msg);
 		if (err != WEFT_OK) {
-			worker_drop(w, "cluster", err);
 			continue;
 		}
-		if (env->survey != NULL) {
+		if (env->survey != NULL && !discovery_refused(w, env->survey)) {
+			discovery_coordinator(w, env);
 			discovery_on_survey(w, env->survey);
 		}
 		weft_wire_free(env);

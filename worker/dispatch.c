@@ -61,6 +61,21 @@ dispatch_recv(dispatch_actor *a)
 	nng_ctx_recv(a->ctx, a->aio);
 }
 
+// dispatch_from_coordinator tells whether env comes from the coordinator
+// (name and incarnation) whose survey we answered: a worker takes work and
+// aborts from that node alone, not from any holder of the cookie.
+static bool
+dispatch_from_coordinator(weft_worker *w, const Weft__Envelope *env)
+{
+	bool ok;
+
+	pthread_mutex_lock(&w->coord_lock);
+	ok = w->coord_name[0] != '\0' && strcmp(w->coord_name, env->sender) == 0 &&
+	    w->coord_inc == env->incarnation;
+	pthread_mutex_unlock(&w->coord_lock);
+	return (ok);
+}
+
 // dispatch_on_request handles one received request (taken) and starts the
 // reply, or drops it and receives again.
 static void
@@ -70,17 +85,23 @@ dispatch_on_request(dispatch_actor *a, nng_msg *req)
 	nng_msg        *rep;
 	weft_err        err;
 
-	err = weft_wire_expect(req, WEFT__ENVELOPE__BODY_ASSIGN, &env);
-	nng_msg_free(req);
+	err = weft_wire_expect(&a->w->wire, req, WEFT__ENVELOPE__BODY_ASSIGN,
+	    &env);
+	if (err == WEFT_OK && !dispatch_from_coordinator(a->w, env)) {
+		weft_wire_free(env);
+		err = WEFT_EAUTH;
+	}
 	if (err != WEFT_OK) {
-		worker_drop(a->w, "dispatch", err);
+		worker_drop(a->w, "dispatch", err, req);
+		nng_msg_free(req);
 		dispatch_recv(a);
 		return;
 	}
+	nng_msg_free(req);
 	rep = env->assign != NULL ? dispatch_apply(a->w, env->assign) : NULL;
 	weft_wire_free(env);
 	if (rep == NULL) {
-		worker_drop(a->w, "dispatch", WEFT_EPROTO);
+		worker_drop(a->w, "dispatch", WEFT_EPROTO, NULL);
 		dispatch_recv(a);
 		return;
 	}

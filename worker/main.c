@@ -10,7 +10,10 @@
 
 #include <nng/nng.h>
 
+#include "clock.h"
+#include "cookie.h"
 #include "log.h"
+#include "wire.h"
 #include "worker.h"
 
 #define MAIN_MAX_ALLOW 64
@@ -36,6 +39,12 @@ main_usage(FILE *f)
 	    "  --spool FILE      durable outbox file; accepted but NOT used "
 	    "yet:\n"
 	    "                    unacked results are lost on restart\n"
+	    "  --cookie-file F   the cluster cookie (default $WEFT_COOKIE_FILE, else\n"
+	    "                    $WEFT_HOME/cookie, else ~/.weft/cookie); created when\n"
+	    "                    missing if --join and --listen are on loopback\n"
+	    "  --clock-skew D    refuse messages stamped further than D from our\n"
+	    "                    clock (default 30s)\n"
+	    "  --insecure        run off loopback without a cookie (warned)\n"
 	    "  --log-level LVL   err, warn, notice, info (default) or debug\n"
 	    "  --help            this text\n",
 	    WEFT_WORKER_DEFAULT_JOIN, WEFT_WORKER_DEFAULT_LISTEN,
@@ -88,11 +97,18 @@ main_slots(const char *s)
 	return (main_count("--slots", s, 1, 4096));
 }
 
+// What main_parse reads besides the worker's own settings.
+typedef struct main_opts {
+	const char *cookie_file;
+	bool        insecure;
+} main_opts;
+
 // main_parse fills cfg from argv; exits 2 on anything it does not accept.
 static void
 main_parse(int argc, char **argv, weft_worker_cfg *cfg, const char **allow,
-    int *level)
+    int *level, main_opts *mo)
 {
+	int64_t ms;
 	static const struct option opts[] = {
 		{ "join", required_argument, NULL, 'j' },
 		{ "listen", required_argument, NULL, 'l' },
@@ -102,6 +118,9 @@ main_parse(int argc, char **argv, weft_worker_cfg *cfg, const char **allow,
 		{ "exec-allow", required_argument, NULL, 'x' },
 		{ "spool", required_argument, NULL, 'p' },
 		{ "log-level", required_argument, NULL, 'v' },
+		{ "cookie-file", required_argument, NULL, 'C' },
+		{ "clock-skew", required_argument, NULL, 'S' },
+		{ "insecure", no_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -117,6 +136,15 @@ main_parse(int argc, char **argv, weft_worker_cfg *cfg, const char **allow,
 		case 'q': cfg->queue = (int32_t) main_count("--queue", optarg, 0, 65536); break;
 		case 'p': cfg->spool = optarg; break;
 		case 'v': *level = main_level(optarg); break;
+		case 'C': mo->cookie_file = optarg; break;
+		case 'I': mo->insecure = true; break;
+		case 'S':
+			if (!weft_clock_parse_duration(optarg, &ms) || ms < 1000 ||
+			    ms > 86400000) {
+				main_bad("bad --clock-skew (1s..1d, e.g. 30s)", optarg);
+			}
+			cfg->clock_skew_ms = (int) ms;
+			break;
 		case 'h': main_usage(stdout); exit(0);
 		case 'x':
 			if (cfg->n_exec_allow == MAIN_MAX_ALLOW) {
@@ -132,6 +160,15 @@ main_parse(int argc, char **argv, weft_worker_cfg *cfg, const char **allow,
 		main_bad("unexpected argument", argv[optind]);
 	}
 	cfg->exec_allow = allow;
+}
+
+// main_on_refused stops the worker when the coordinator turns it away.
+static void
+main_on_refused(void *arg, const char *reason)
+{
+	(void) arg;
+	(void) reason; // logged by the worker
+	(void) !write(main_sigpipe[1], "r", 1);
 }
 
 static void
@@ -169,12 +206,32 @@ main(int argc, char **argv)
 	weft_worker    *w     = NULL;
 	int             level = WEFT_LOG_INFO;
 	int             rc    = 1;
-	char            c;
+	char            c     = 0;
+	main_opts       mo    = { 0 };
+	weft_cookie     cookie;
+	bool            have_cookie = false;
+	char            err[1024];
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.queue = -1;
-	main_parse(argc, argv, &cfg, allow, &level);
+	main_parse(argc, argv, &cfg, allow, &level, &mo);
 	weft_log_init("worker", level);
+	if (weft_crypto_init() != 0) {
+		weft_log_err("WORKER-CRYPTO", "cannot initialise libsodium");
+		return (1);
+	}
+	if (weft_cookie_for_node(&cookie, mo.cookie_file,
+	        weft_wire_url_loopback(
+	            cfg.join_url ? cfg.join_url : WEFT_WORKER_DEFAULT_JOIN) &&
+	            weft_wire_url_loopback(cfg.listen_url
+	                    ? cfg.listen_url
+	                    : WEFT_WORKER_DEFAULT_LISTEN),
+	        mo.insecure, &have_cookie, err, sizeof(err)) != WEFT_OK) {
+		weft_log_err("WORKER-COOKIE", "%s", err);
+		return (1);
+	}
+	cfg.cookie         = have_cookie ? &cookie : NULL;
+	cfg.on_refused     = main_on_refused;
 	if (main_signals() != 0) {
 		weft_log_err("WORKER-SIGNALS", "error=\"%s\"", strerror(errno));
 		return (1);
@@ -192,8 +249,11 @@ main(int argc, char **argv)
 	while (read(main_sigpipe[0], &c, 1) < 0 && errno == EINTR) {
 	}
 	weft_log_info("WORKER-STOP", "name=%s", weft_worker_name(w));
-	rc = 0;
+	// Refused (its name is taken): exit 3, so a supervisor does not
+	// just start it again under the same name.
+	rc = c == 'r' ? 3 : 0;
 done:
+	weft_cookie_clear(&cookie);
 	weft_worker_close(w);
 	close(main_sigpipe[0]);
 	close(main_sigpipe[1]);

@@ -225,10 +225,13 @@ outbox_exchange(weft_worker *w, nng_msg *msg)
 	if (nng_recvmsg(o->sock, &reply, 0) != 0) {
 		return (0);
 	}
-	err = weft_wire_expect(reply, WEFT__ENVELOPE__BODY_RESULT_ACK, &env);
+	err = weft_wire_expect(&w->wire, reply, WEFT__ENVELOPE__BODY_RESULT_ACK,
+	    &env);
+	if (err != WEFT_OK) {
+		worker_drop(w, "results", err, reply);
+	}
 	nng_msg_free(reply);
 	if (err != WEFT_OK) {
-		worker_drop(w, "results", err);
 		return (0);
 	}
 	count = env->result_ack ? env->result_ack->count : 0;
@@ -291,6 +294,9 @@ worker_outbox_start(weft_worker *w)
 	    (nng_duration) w->ack_timeout_ms);
 	nng_socket_set_ms(o->sock, NNG_OPT_RECVTIMEO,
 	    (nng_duration) w->ack_timeout_ms);
+	// We send a batch again ourselves, under a new sequence number:
+	// nng's resend would repeat the old one, which replay checks drop.
+	nng_socket_set_ms(o->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
 	nng_socket_set_ms(o->sock, NNG_OPT_RECONNMINT, WEFT_RECONNECT_MIN_MS);
 	nng_socket_set_ms(o->sock, NNG_OPT_RECONNMAXT, WEFT_RECONNECT_MAX_MS);
 	if (pthread_create(&o->thread, NULL, outbox_main, w) != 0) {

@@ -87,6 +87,14 @@ weft_worker_open(weft_worker **out, const weft_worker_cfg *cfg)
 	w->batch_max      = cfg->batch_max ? cfg->batch_max
 	                                   : WEFT_WORKER_BATCH_MAX;
 	weft_wire_init(&w->wire, w->name);
+	if (cfg->cookie != NULL) {
+		weft_wire_set_key(&w->wire, cfg->cookie,
+		    cfg->clock_skew_ms > 0 ? cfg->clock_skew_ms
+		                           : WEFT_CLOCK_SKEW_MS);
+	}
+	pthread_mutex_init(&w->coord_lock, NULL);
+	w->on_refused     = cfg->on_refused;
+	w->on_refused_arg = cfg->on_refused_arg;
 	worker_pool_init(&w->pool);
 	worker_outbox_init(&w->outbox);
 	if (w->slots > 4096) {
@@ -204,6 +212,8 @@ weft_worker_close(weft_worker *w)
 	free(w->name);
 	free(w->join_url);
 	free(w->listen_url);
+	weft_wire_fini(&w->wire);
+	pthread_mutex_destroy(&w->coord_lock);
 	free(w);
 }
 
@@ -231,12 +241,10 @@ weft_worker_stats_get(weft_worker *w, weft_worker_stats *st)
 }
 
 void
-worker_drop(weft_worker *w, const char *where, weft_err err)
+worker_drop(weft_worker *w, const char *where, weft_err err, nng_msg *msg)
 {
-	uint64_t n = atomic_fetch_add(&w->dropped, 1) + 1;
-
-	weft_log_warn("WIRE-DROP", "socket=%s reason=%s dropped=%llu", where,
-	    weft_err_name(err), (unsigned long long) n);
+	atomic_fetch_add(&w->dropped, 1);
+	weft_wire_log_drop(where, err, msg);
 }
 
 weft_err
@@ -253,4 +261,10 @@ weft_worker_run_local(
 	*out = worker_attempt_run(att);
 	worker_attempt_free(att);
 	return (WEFT_OK);
+}
+
+uint64_t
+weft_worker_incarnation(const weft_worker *w)
+{
+	return (w->wire.incarnation);
 }

@@ -39,6 +39,14 @@ typedef struct weft_worker_cfg {
 	const char        *spool;      // outbox spool file; not used yet
 	int64_t            ack_timeout_ms; // resend after this; 0: default
 	uint32_t           batch_max;  // results per batch; 0: default
+	// The cluster cookie (borrowed, read by the caller): messages are
+	// tagged and verified with it. NULL: untagged (--insecure only).
+	const struct weft_cookie *cookie;
+	int                clock_skew_ms; // 0: WEFT_CLOCK_SKEW_MS
+	// Called (from a worker thread) when the coordinator refuses this
+	// node, e.g. its name is taken; the worker stops taking work.
+	void (*on_refused)(void *arg, const char *reason);
+	void *on_refused_arg;
 } weft_worker_cfg;
 
 // What a handler knows about the attempt it runs. Borrowed: valid only
@@ -114,6 +122,10 @@ void weft_worker_close(weft_worker *w);
 
 // weft_worker_name returns the node name (owned by w).
 const char *weft_worker_name(const weft_worker *w);
+
+// weft_worker_incarnation returns the number that tells this process from
+// an earlier or later one under the same name (random per open).
+uint64_t weft_worker_incarnation(const weft_worker *w);
 
 // weft_worker_dispatch_url returns the bound dispatch URL after start (the
 // real port, never ":0"), or "" before. Owned by w.

@@ -112,6 +112,15 @@ struct weft_worker {
 	char             dispatch_url[256];
 	bool             started;
 	weft_wire        wire;
+	// The coordinator whose survey we answered last: assignments and
+	// aborts are taken from it alone (written by discovery, read by
+	// dispatch, under coord_lock).
+	pthread_mutex_t  coord_lock;
+	char             coord_name[128];
+	uint64_t         coord_inc;
+	void (*on_refused)(void *arg, const char *reason);
+	void            *on_refused_arg;
+	_Atomic bool     refused;
 	worker_step      steps[WEFT_WORKER_MAX_TYPES];
 	size_t           nsteps;      // fixed once started
 	_Atomic uint64_t dropped;
@@ -147,8 +156,10 @@ weft_result *worker_attempt_failed(const weft_attempt *att, const char *err);
 int worker_step_error(char **error, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-// worker_drop counts and logs one dropped message from socket `where`.
-void worker_drop(weft_worker *w, const char *where, weft_err err);
+// worker_drop counts and logs one dropped message (borrowed; NULL when
+// there is none) from socket `where`.
+void worker_drop(weft_worker *w, const char *where, weft_err err,
+    nng_msg *msg);
 
 // Pool (pool.c). Lock order: pool lock before an attempt's lock.
 void     worker_pool_init(worker_pool *p);

@@ -154,6 +154,12 @@ engine_on_results(weft_engine *e, engine_mail *m, int64_t now)
 	// before the commit), so name it from the registry, which stays.
 	weft_worker_rec *w    = weft_map_get(&e->workers, m->env->sender);
 	const char      *node = w != NULL ? w->name : "unknown";
+	if (w != NULL && w->incarnation != 0 &&
+	    w->incarnation != m->env->incarnation) {
+		// A process under a name another one holds: its results are
+		// not the holder's, whatever name they carry.
+		node = w->other;
+	}
 	Weft__Envelope     env = WEFT__ENVELOPE__INIT;
 	Weft__ResultAck    ack = WEFT__RESULT_ACK__INIT;
 	nng_msg           *msg;
@@ -212,7 +218,8 @@ engine_handle(weft_engine *e, engine_mail *m, int64_t now)
 		engine_on_results(e, m, now);
 		break;
 	case MAIL_WORKER_INFO:
-		sched_worker_info(e, m->env->worker_info, m->peer, m->round, now);
+		sched_worker_info(e, m->env->worker_info, m->env->incarnation,
+		    m->peer, m->round, now);
 		break;
 	case MAIL_SURVEY_END:
 		sched_survey_end(e, m->round, now);
@@ -690,10 +697,16 @@ weft_engine_open(weft_engine **out, const weft_engine_cfg *cfg, char *err,
 	e->clock = engine_system_clock;
 	weft_metrics_init(&e->metrics);
 	weft_wire_init(&e->wire, e->node);
+	if (cfg->cookie != NULL) {
+		weft_wire_set_key(&e->wire, cfg->cookie,
+		    cfg->clock_skew_ms > 0 ? cfg->clock_skew_ms
+		                           : WEFT_CLOCK_SKEW_MS);
+	}
 	weft_mailbox_init(&e->mailbox);
 	weft_mailbox_init(&e->qmailbox);
 	pthread_mutex_init(&e->members_lock, NULL);
 	e->members = json_array();
+	e->refusals = json_array();
 	weft_map_init(&e->runs);
 	weft_map_init(&e->defs);
 	weft_map_init(&e->latest);
@@ -802,8 +815,10 @@ weft_engine_close(weft_engine *e)
 	weft_store_close(e->store);
 	weft_store_close(e->qstore);
 	json_decref(e->members);
+	json_decref(e->refusals);
 	pthread_mutex_destroy(&e->members_lock);
 	weft_mailbox_fini(&e->mailbox);
 	weft_mailbox_fini(&e->qmailbox);
+	weft_wire_fini(&e->wire);
 	free(e);
 }

@@ -4,6 +4,7 @@
 #ifndef WEFT_ENGINE_H
 #define WEFT_ENGINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,6 +22,12 @@ typedef struct weft_engine_cfg {
 	const char *http_allow_host; // more Host names to accept, comma-separated
 	int         survey_ms;   // survey interval (default 1000)
 	int         lost_after;  // missed surveys before a worker is lost (3)
+	// The cluster cookie (borrowed, read at open): every message to and
+	// from workers is tagged and verified with it. NULL: untagged, for
+	// --insecure only.
+	const struct weft_cookie *cookie;
+	int clock_skew_ms; // replay window of message timestamps (30000)
+	bool insecure;     // --insecure: started off loopback unprotected
 } weft_engine_cfg;
 
 typedef struct weft_engine weft_engine;

@@ -95,6 +95,15 @@ typedef struct weft_worker_rec {
 	uint64_t          last_round; // last survey round it answered
 	int64_t           joined_ms, seen_ms;
 	enum worker_state state;
+	// Which process holds the name: the incarnation of its messages
+	// (0 until heard from). Another incarnation claiming the name while
+	// this one answers surveys is refused (node_conflict); one that keeps
+	// answering while this one stays silent for a round takes it over.
+	uint64_t          incarnation;
+	uint64_t          pending_inc;   // a newcomer under this name
+	uint64_t          pending_round; // the round it first answered
+	char              pending_addr[256];
+	char              other[96];     // "NAME (another incarnation)"
 	weft_peer         peer;
 	weft_map          missing; // "run/unit/attempt" we hold in flight on it
 	                           // that it did not list -> survey round first
@@ -163,6 +172,9 @@ struct weft_engine {
 	// (io/) reads it.
 	pthread_mutex_t members_lock;
 	json_t         *members; // gossip list (guarded by members_lock)
+	// Nodes refused, told in the next surveys: {name, incarnation (a
+	// decimal string), reason, until (round)} (guarded by members_lock).
+	json_t         *refusals;
 
 	// State (engine thread only).
 	weft_map     runs;      // run id -> weft_run * (active or ending)
@@ -223,6 +235,7 @@ void      engine_run_forget(weft_engine *e, weft_run *r); // free when unused
 
 // sched.c
 weft_worker_rec *sched_worker_info(weft_engine *e, const Weft__WorkerInfo *wi,
+    uint64_t incarnation,
     const char *peer, uint64_t round, int64_t now);
 void sched_survey_end(weft_engine *e, uint64_t round, int64_t now);
 void sched_enqueue(weft_engine *e, weft_run *r, weft_ref u);

@@ -54,6 +54,8 @@ sched_worker_get(weft_engine *e, const char *name)
 		w = weft_xalloc(sizeof(*w));
 		snprintf(w->name, sizeof(w->name), "%s", name);
 		snprintf(w->peer.name, sizeof(w->peer.name), "%s", name);
+		snprintf(w->other, sizeof(w->other), "%s (another incarnation)",
+		    name);
 		w->types = json_array();
 		w->state = WORKER_UNKNOWN;
 		weft_map_put(&e->workers, w->name, w);
@@ -61,9 +63,134 @@ sched_worker_get(weft_engine *e, const char *name)
 	return (w);
 }
 
+// ---- node identity ----
+
+// How many survey rounds a refusal is repeated in, for the refused node
+// to hear it.
+#define SCHED_REFUSAL_ROUNDS 10
+
+// sched_refused tells whether incarnation inc of name was refused already.
+static bool
+sched_refused(weft_engine *e, const char *name, uint64_t inc)
+{
+	char    incs[24];
+	size_t  k;
+	json_t *r;
+	bool    found = false;
+
+	snprintf(incs, sizeof(incs), "%llu", (unsigned long long) inc);
+	pthread_mutex_lock(&e->members_lock);
+	json_array_foreach (e->refusals, k, r) {
+		if (strcmp(json_string_value(json_object_get(r, "name")), name) ==
+		        0 &&
+		    strcmp(json_string_value(json_object_get(r, "incarnation")),
+		        incs) == 0) {
+			found = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&e->members_lock);
+	return (found);
+}
+
+// sched_conflict refuses incarnation inc, which claims w's name while w's
+// own incarnation still answers: a node_conflict event names both
+// addresses, the next surveys tell the newcomer, and w keeps its attempts.
+static void
+sched_conflict(weft_engine *e, weft_worker_rec *w, uint64_t inc,
+    const char *addr, uint64_t round)
+{
+	char incs[24];
+	char reason[512];
+
+	w->pending_inc = 0;
+	if (sched_refused(e, w->name, inc)) {
+		return; // told already; it is on its way out
+	}
+	snprintf(incs, sizeof(incs), "%llu", (unsigned long long) inc);
+	snprintf(reason, sizeof(reason),
+	    "the name \"%s\" is held by a live node at %s; start this one "
+	    "under another --name",
+	    w->name, w->url);
+	pthread_mutex_lock(&e->members_lock);
+	json_array_append_new(e->refusals,
+	    json_pack("{s:s, s:s, s:s, s:I}", "name", w->name, "incarnation",
+	        incs, "reason", reason, "until",
+	        (json_int_t) (round + SCHED_REFUSAL_ROUNDS)));
+	pthread_mutex_unlock(&e->members_lock);
+	weft_out_event_add(&e->out, WEFT_EV_NODE_CONFLICT, NULL, -1, 0, w->name,
+	    json_pack("{s:s, s:s, s:s}", "address", w->url, "refused_address",
+	        addr, "reason", reason));
+	weft_log_warn("NODE-CONFLICT",
+	    "worker=%s holder=%s refused=%s: two live nodes claim one name",
+	    w->name, w->url, addr);
+}
+
+// sched_refusals_expire drops refusals told for long enough.
+static void
+sched_refusals_expire(weft_engine *e, uint64_t round)
+{
+	pthread_mutex_lock(&e->members_lock);
+	for (size_t k = json_array_size(e->refusals); k-- > 0;) {
+		json_t *r = json_array_get(e->refusals, k);
+		if ((uint64_t) json_integer_value(json_object_get(r, "until")) <
+		    round) {
+			json_array_remove(e->refusals, k);
+		}
+	}
+	pthread_mutex_unlock(&e->members_lock);
+}
+
+// sched_identity decides whether incarnation inc may speak for w (a name
+// it answered a survey of round `round` under). The holder keeps the name
+// while it answers: a second incarnation answering the same round is
+// refused. A newcomer answering a round the holder stays silent in, and
+// the next one, takes the name over: that is a restart.
+static bool
+sched_identity(weft_engine *e, weft_worker_rec *w, uint64_t inc,
+    const char *addr, uint64_t round)
+{
+	if (w->incarnation == 0 || w->state != WORKER_ALIVE) {
+		w->incarnation = inc; // first word from it, or it was lost
+		w->pending_inc = 0;
+		return (true);
+	}
+	if (inc == w->incarnation) {
+		if (w->pending_inc != 0 && w->pending_round == round) {
+			// The newcomer answered this round too: both live.
+			sched_conflict(e, w, w->pending_inc, w->pending_addr,
+			    round);
+		}
+		return (true);
+	}
+	if (sched_refused(e, w->name, inc)) {
+		return (false);
+	}
+	if (w->last_round == round) {
+		sched_conflict(e, w, inc, addr, round);
+		return (false);
+	}
+	if (w->pending_inc == inc && w->pending_round < round &&
+	    w->last_round < w->pending_round) {
+		weft_log_notice("WORKER-RESTART",
+		    "worker=%s: a new incarnation at %s takes over from the one "
+		    "silent since round %llu",
+		    w->name, addr, (unsigned long long) w->last_round);
+		w->incarnation = inc;
+		w->pending_inc = 0;
+		return (true);
+	}
+	if (w->pending_inc != inc) {
+		w->pending_inc   = inc;
+		w->pending_round = round;
+		snprintf(w->pending_addr, sizeof(w->pending_addr), "%s", addr);
+	}
+	return (false);
+}
+
 weft_worker_rec *
-sched_worker_info(weft_engine *e, const Weft__WorkerInfo *wi, const char *peer,
-    uint64_t round, int64_t now)
+sched_worker_info(weft_engine *e, const Weft__WorkerInfo *wi,
+    uint64_t incarnation, const char *peer, uint64_t round, int64_t now)
 {
 	weft_worker_rec *w;
 	bool             joined;
@@ -79,6 +206,9 @@ sched_worker_info(weft_engine *e, const Weft__WorkerInfo *wi, const char *peer,
 	// answer came from.
 	weft_wire_url_fill(wi->dispatch_url, peer, url, sizeof(url));
 	w      = sched_worker_get(e, wi->name);
+	if (!sched_identity(e, w, incarnation, url, round)) {
+		return (NULL);
+	}
 	if (w->state == WORKER_UNKNOWN && w->inflight > 0) {
 		// Restored after a coordinator restart: check its attempts
 		// from its first answer on.
@@ -232,6 +362,7 @@ sched_survey_end(weft_engine *e, uint64_t round, int64_t now)
 	void       *v;
 
 	e->round = round;
+	sched_refusals_expire(e, round);
 	for (size_t i = 0; weft_map_each(&e->workers, &i, &k, &v);) {
 		weft_worker_rec *w = v;
 		if (w->state != WORKER_LOST &&
@@ -603,7 +734,7 @@ sched_assign_done(weft_engine *e, assign_op *op)
 	snprintf(why, sizeof(why), "dispatch to %s failed: %s", op->peer->name,
 	    op->result ? nng_strerror(op->result) : "bad reply");
 	if (op->result == 0 &&
-	    weft_wire_expect(op->reply, WEFT__ENVELOPE__BODY_ASSIGN_REPLY,
+	    weft_wire_expect(&e->wire, op->reply, WEFT__ENVELOPE__BODY_ASSIGN_REPLY,
 	        &env) == WEFT_OK) {
 		rep = env->assign_reply;
 	}

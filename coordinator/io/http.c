@@ -152,7 +152,7 @@ http_answer(http_call *h, nng_msg *msg)
 	Weft__Envelope *env = NULL;
 	nng_http_res   *res;
 
-	if (weft_wire_expect(msg, WEFT__ENVELOPE__BODY_CONTROL_REPLY, &env) !=
+	if (weft_wire_expect(NULL, msg, WEFT__ENVELOPE__BODY_CONTROL_REPLY, &env) !=
 	    WEFT_OK) {
 		res = http_error(500, WEFT_EPROTO, "internal: bad reply");
 	} else if (env->control_reply->code != 0) {
@@ -762,11 +762,17 @@ http_metrics_text(weft_engine *e)
 	    "weft_wire_dropped_total{reason=\"garbage\"} %" PRIu64 "\n"
 	    "weft_wire_dropped_total{reason=\"version\"} %" PRIu64 "\n"
 	    "weft_wire_dropped_total{reason=\"oversize\"} %" PRIu64 "\n"
-	    "weft_wire_dropped_total{reason=\"unexpected\"} %" PRIu64 "\n",
+	    "weft_wire_dropped_total{reason=\"unexpected\"} %" PRIu64 "\n"
+	    "weft_wire_dropped_total{reason=\"auth\"} %" PRIu64 "\n"
+	    "weft_wire_dropped_total{reason=\"replay\"} %" PRIu64 "\n"
+	    "weft_wire_dropped_total{reason=\"skew\"} %" PRIu64 "\n",
 	    atomic_load(&weft_wire_dropped.garbage),
 	    atomic_load(&weft_wire_dropped.version),
 	    atomic_load(&weft_wire_dropped.oversize),
-	    atomic_load(&weft_wire_dropped.unexpected));
+	    atomic_load(&weft_wire_dropped.unexpected),
+	    atomic_load(&weft_wire_dropped.auth),
+	    atomic_load(&weft_wire_dropped.replay),
+	    atomic_load(&weft_wire_dropped.skew));
 	weft_hist_write(f, "weft_step_duration_seconds",
 	    "Duration of step attempts as the workers measured them.",
 	    &e->metrics.step_seconds);

@@ -26,26 +26,6 @@
 #define NET_ACTORS 64
 #define NET_ASSIGN_TIMEOUT_MS 10000
 
-// net_drop logs a dropped message: the first, then every 1000th, so a
-// flood of garbage cannot flood the log.
-static void
-net_drop(const char *sock, weft_err err)
-{
-	static _Atomic uint64_t drops;
-	uint64_t                n = atomic_fetch_add(&drops, 1);
-	if (n % 1000 == 0) {
-		weft_log_warn("WIRE-DROP",
-		    "socket=%s reason=%s dropped=%" PRIu64
-		    " (garbage=%" PRIu64 " version=%" PRIu64 " oversize=%" PRIu64
-		    " unexpected=%" PRIu64 ")",
-		    sock, weft_err_name(err), n + 1,
-		    atomic_load(&weft_wire_dropped.garbage),
-		    atomic_load(&weft_wire_dropped.version),
-		    atomic_load(&weft_wire_dropped.oversize),
-		    atomic_load(&weft_wire_dropped.unexpected));
-	}
-}
-
 static void
 net_post(weft_mailbox *mb, enum mail_kind kind, Weft__Envelope *env,
     rep_actor *a, assign_op *op, uint64_t round)
@@ -149,13 +129,17 @@ rep_cb(void *arg)
 		return;
 	}
 	msg = nng_aio_get_msg(a->aio);
-	err = weft_wire_expect(msg,
-	    a->kind == REP_CONTROL ? WEFT__ENVELOPE__BODY_CONTROL
-	                           : WEFT__ENVELOPE__BODY_RESULTS,
-	    &env);
+	// Results come from workers, who hold the cookie: tag and replay
+	// checked. Control requests come from clients, who hold API tokens.
+	err = a->kind == REP_CONTROL
+	    ? weft_wire_expect(NULL, msg, WEFT__ENVELOPE__BODY_CONTROL, &env)
+	    : weft_wire_expect(&a->eng->wire, msg, WEFT__ENVELOPE__BODY_RESULTS,
+	          &env);
+	if (err != WEFT_OK) {
+		weft_wire_log_drop(name, err, msg);
+	}
 	nng_msg_free(msg);
 	if (err != WEFT_OK) {
-		net_drop(name, err);
 		if (a->kind == REP_CONTROL && err != WEFT_EPROTO) {
 			// A weft peer of another version: tell it why.
 			net_rep_reply(a, engine_control_reply(a->eng, err,
@@ -239,14 +223,6 @@ net_listen(nng_socket s, const char *url, char *actual, char *err,
 			    port);
 		}
 	}
-	if (strncmp(url, "tcp://127.", 10) != 0 &&
-	    strncmp(url, "tcp://localhost", 15) != 0 &&
-	    strncmp(url, "tcp://", 6) == 0) {
-		weft_log_warn("INSECURE",
-		    "listening on %s off loopback without a cluster cookie: "
-		    "anyone who can reach it can talk to this cluster",
-		    url);
-	}
 	return (WEFT_OK);
 }
 
@@ -303,6 +279,7 @@ survey_send(weft_server *s, uint64_t round)
 	json_t        *jm;
 	size_t         k;
 	bool           packed;
+	Weft__Refusal *rs;
 
 	// The list is copied into the message under the lock; the send,
 	// which may wait, happens after it.
@@ -318,6 +295,17 @@ survey_send(weft_server *s, uint64_t round)
 		ms[k].state   = (char *) json_string_value(json_object_get(jm, "state"));
 		survey.members[k] = &ms[k];
 	}
+	survey.n_refused = json_array_size(e->refusals);
+	survey.refused = weft_xalloc((survey.n_refused + 1) * sizeof(void *));
+	rs = weft_xalloc((survey.n_refused + 1) * sizeof(*rs));
+	json_array_foreach (e->refusals, k, jm) {
+		weft__refusal__init(&rs[k]);
+		rs[k].name   = (char *) json_string_value(json_object_get(jm, "name"));
+		rs[k].reason = (char *) json_string_value(json_object_get(jm, "reason"));
+		rs[k].incarnation = strtoull(
+		    json_string_value(json_object_get(jm, "incarnation")), NULL, 10);
+		survey.refused[k] = &rs[k];
+	}
 	survey.round       = round;
 	survey.results_url = s->results_url;
 	env.body_case      = WEFT__ENVELOPE__BODY_SURVEY;
@@ -326,6 +314,8 @@ survey_send(weft_server *s, uint64_t round)
 	pthread_mutex_unlock(&e->members_lock);
 	free(ms);
 	free(survey.members);
+	free(rs);
+	free(survey.refused);
 	if (packed && nng_sendmsg(s->cluster, msg, 0) != 0) {
 		nng_msg_free(msg);
 	}
@@ -347,10 +337,11 @@ survey_collect(weft_server *s, uint64_t round)
 		if ((rv = nng_recvmsg(s->cluster, &msg, 0)) != 0) {
 			return (rv != NNG_ECLOSED);
 		}
-		err = weft_wire_expect(msg, WEFT__ENVELOPE__BODY_WORKER_INFO, &env);
+		err = weft_wire_expect(&e->wire, msg,
+		    WEFT__ENVELOPE__BODY_WORKER_INFO, &env);
 		if (err != WEFT_OK) {
+			weft_wire_log_drop("cluster", err, msg);
 			nng_msg_free(msg);
-			net_drop("cluster", err);
 			continue;
 		}
 		m        = weft_xalloc(sizeof(*m));

@@ -121,6 +121,14 @@ function decodeEventBatch(bytes, start, end, out) {
 	}
 }
 
+// The frame around an Envelope (common/wire.h): 'W' 'F' version flags, and
+// a 32-byte HMAC tag when flags bit 0 is set. The browser does not hold the
+// cluster cookie and cannot check the tag: the WebSocket it came over is
+// the coordinator's own, admitted by Origin and API token.
+const FRAME_VERSION = 2;
+const FRAME_HEADER = 4;
+const FRAME_TAG = 32;
+
 // decodeStreamMessage splits one WebSocket message (ArrayBuffer or
 // Uint8Array) into its topic and the events of its Envelope. Throws on a
 // malformed message.
@@ -131,7 +139,17 @@ export function decodeStreamMessage(data) {
 		throw new Error('stream message has no topic terminator');
 	}
 	const topic = utf8.decode(bytes.subarray(0, nul));
-	const r = new Reader(bytes, nul + 1);
+	let at = nul + 1;
+	if (bytes.length < at + FRAME_HEADER || bytes[at] !== 0x57 ||
+	    bytes[at + 1] !== 0x46 || bytes[at + 2] !== FRAME_VERSION) {
+		throw new Error('stream message is not a weft frame of version ' +
+		    FRAME_VERSION);
+	}
+	at += FRAME_HEADER + ((bytes[at + 3] & 1) ? FRAME_TAG : 0);
+	if (at > bytes.length) {
+		throw new Error('stream message is cut short');
+	}
+	const r = new Reader(bytes, at);
 	const msg = { topic, version: 0, sender: '', seq: 0, ts_ms: 0, events: [] };
 	while (r.more()) {
 		const [field, wire] = r.tag();

@@ -133,7 +133,7 @@ fake_main(void *arg)
 			break;
 		}
 		from = nng_pipe_id(nng_msg_get_pipe(msg)); // the client
-		if (weft_wire_expect(msg, WEFT__ENVELOPE__BODY_CONTROL, &env) !=
+		if (weft_wire_expect(NULL, msg, WEFT__ENVELOPE__BODY_CONTROL, &env) !=
 		    WEFT_OK) {
 			nng_msg_free(msg);
 			continue;

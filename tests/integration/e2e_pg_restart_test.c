@@ -257,6 +257,7 @@ typedef struct subscriber {
 	atomic_bool    stop;
 	seen_event     ev[SUB_MAX];
 	atomic_size_t  n;
+	weft_wire      wire; // keyed: every event is verified
 } subscriber;
 
 static void *
@@ -266,11 +267,11 @@ sub_main(void *arg)
 
 	while (!atomic_load(&s->stop)) {
 		nng_msg        *m;
-		Weft__Envelope *env;
+		Weft__Envelope *env = NULL;
 		if (nng_recvmsg(s->sock, &m, 0) != 0) {
 			continue; // receive timeout: look at stop again
 		}
-		if (weft_wire_unpack(m, 1, &env) == WEFT_OK &&
+		if (weft_wire_unpack(&s->wire, m, 1, &env) == WEFT_OK &&
 		    env->body_case == WEFT__ENVELOPE__BODY_EVENTS) {
 			for (size_t k = 0; k < env->events->n_events; k++) {
 				size_t i = atomic_load(&s->n);
@@ -291,6 +292,7 @@ sub_main(void *arg)
 static void
 sub_start(subscriber *s, const char *url)
 {
+	weft_cluster_wire(&c, &s->wire, "test-subscriber");
 	cr_assert_eq(nng_sub0_open(&s->sock), 0);
 	cr_assert_eq(nng_socket_set(s->sock, NNG_OPT_SUB_SUBSCRIBE, "", 0), 0);
 	cr_assert_eq(nng_socket_set_int(s->sock, NNG_OPT_RECVBUF, 8192), 0);
@@ -305,6 +307,7 @@ sub_stop(subscriber *s)
 	atomic_store(&s->stop, true);
 	pthread_join(s->thread, NULL);
 	nng_close(s->sock);
+	weft_wire_fini(&s->wire);
 }
 
 // coord_wait_exit waits for the coordinator to exit by itself and returns

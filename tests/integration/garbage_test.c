@@ -84,14 +84,21 @@ req_exchange(const char *url, const void *body, size_t len)
 	return (reply);
 }
 
+// packed packs env as a node of this cluster would (with the cookie) when
+// member is set, else as an intruder without it.
 static nng_msg *
-packed(Weft__Envelope *env, uint32_t version)
+packed_as(Weft__Envelope *env, uint32_t version, bool member)
 {
 	weft_wire w;
 	nng_msg  *msg;
 
-	weft_wire_init(&w, "intruder");
+	if (member) {
+		weft_cluster_wire(&c, &w, "member");
+	} else {
+		weft_wire_init(&w, "intruder");
+	}
 	cr_assert_eq(weft_wire_pack(&w, env, NULL, &msg), WEFT_OK);
+	weft_wire_fini(&w);
 	if (version != WEFT_WIRE_VERSION) {
 		// Re-pack with another version number.
 		env->version = version;
@@ -101,6 +108,12 @@ packed(Weft__Envelope *env, uint32_t version)
 		weft__envelope__pack(env, nng_msg_body(msg));
 	}
 	return (msg);
+}
+
+static nng_msg *
+packed(Weft__Envelope *env, uint32_t version)
+{
+	return (packed_as(env, version, false));
 }
 
 static void
@@ -114,7 +127,7 @@ send_msg(const char *url, nng_msg *m, bool want_reply, const char *what)
 	}
 	if (reply != NULL) {
 		Weft__Envelope *env;
-		if (weft_wire_unpack(reply, 0, &env) == WEFT_OK) {
+		if (weft_wire_unpack(NULL, reply, 0, &env) == WEFT_OK) {
 			if (env->body_case == WEFT__ENVELOPE__BODY_CONTROL_REPLY) {
 				cr_expect_neq(env->control_reply->code, 0, "%s", what);
 			}
@@ -164,7 +177,8 @@ Test(garbage, at_every_socket)
 	env.version = 0;
 	send_msg(c.control, packed(&env, WEFT_WIRE_VERSION), true, "empty request");
 
-	// 4. Results for runs that do not exist are acked and dropped.
+	// 4. Results for runs that do not exist are acked and dropped; from
+	// a sender without the cookie they are not even acked.
 	Weft__Envelope    renv = WEFT__ENVELOPE__INIT;
 	Weft__ResultBatch rb   = WEFT__RESULT_BATCH__INIT;
 	Weft__StepResult  sr   = WEFT__STEP_RESULT__INIT;
@@ -178,9 +192,14 @@ Test(garbage, at_every_socket)
 	rb.results      = srs;
 	renv.body_case  = WEFT__ENVELOPE__BODY_RESULTS;
 	renv.results    = &rb;
-	nng_msg *m      = packed(&renv, WEFT_WIRE_VERSION);
+	nng_msg *m      = packed_as(&renv, WEFT_WIRE_VERSION, true);
 	r = req_exchange(c.results, nng_msg_body(m), nng_msg_len(m));
 	cr_expect_not_null(r, "results for an unknown run are still acked");
+	nng_msg_free(r);
+	nng_msg_free(m);
+	m = packed(&renv, WEFT_WIRE_VERSION);
+	r = req_exchange(c.results, nng_msg_body(m), nng_msg_len(m));
+	cr_expect_null(r, "results without the cookie must not be acked");
 	nng_msg_free(r);
 	nng_msg_free(m);
 

@@ -5,6 +5,10 @@
 // Then a worker's link is cut mid-run: it is declared lost, its steps run
 // on the other worker, and when the link comes back it rejoins.
 //
+// Off loopback a node needs the cluster cookie: the test makes one and
+// hands every node a copy, as an operator would; a node without it is not
+// admitted, and a coordinator without it does not start.
+//
 // Needs root (ip netns). Under CI it fails loudly rather than skip.
 #include <criterion/criterion.h>
 #include <signal.h>
@@ -12,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -24,6 +29,7 @@ static char  tag[16];  // suffix that makes our names unique
 static char  dir[512]; // temp dir: db, logs
 static pid_t coord, workers[2];
 static char  control[64];
+static char  cookie[600]; // the cluster cookie every node gets a copy of
 
 #define NS_COUNT 4
 static const char *ns_role[NS_COUNT] = { "sw", "c", "w1", "w2" };
@@ -156,7 +162,7 @@ start_worker(int i)
 	char  log[600], name[16];
 	char *args[] = { "weft-worker", "--join", "tcp://10.77.0.1:7421",
 		"--listen", "tcp://0.0.0.0:0", "--name", name, "--slots", "4",
-		NULL };
+		"--cookie-file", cookie, NULL };
 	snprintf(name, sizeof(name), "w%d", i + 1);
 	snprintf(log, sizeof(log), "%s/%s.log", dir, name);
 	workers[i] = spawn_in(2 + i, args, log);
@@ -179,13 +185,17 @@ up(void)
 	snprintf(dir, sizeof(dir), "%s", d);
 	free(d);
 	net_up();
+	// A cookie the way the README says to make one.
+	snprintf(cookie, sizeof(cookie), "%s/cookie", dir);
+	sh("umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n' "
+	   "> '%s'", cookie);
 	snprintf(control, sizeof(control), "tcp://10.77.0.1:7420");
 	snprintf(db, sizeof(db), "sqlite:%s/weft.db", dir);
 	snprintf(log, sizeof(log), "%s/coordinator.log", dir);
 	char *args[] = { "weft-coordinator", "--db", db, "--control", control,
 		"--cluster", "tcp://0.0.0.0:7421", "--results", "tcp://0.0.0.0:7422",
 		"--events", "tcp://10.77.0.1:7423", "--http", "", "--survey-ms",
-		"200", "--lost-after", "3", NULL };
+		"200", "--lost-after", "3", "--cookie-file", cookie, NULL };
 	coord = spawn_in(1, args, log);
 	start_worker(0);
 	start_worker(1);
@@ -341,4 +351,90 @@ Test(netns, partitioned_worker_is_lost_then_rejoins)
 	// Heal the link: w1 answers surveys again and rejoins.
 	sh("ip -n %s link set v%s%s up", sw, "w1", tag);
 	wait_workers(2);
+}
+
+// file_has tells whether the file at path contains text.
+static bool
+file_has(const char *path, const char *text)
+{
+	char  *buf = NULL;
+	size_t len = 0;
+	FILE  *f   = fopen(path, "r");
+	bool   has;
+
+	if (f == NULL) {
+		return (false);
+	}
+	buf = weft_xalloc(1 << 20);
+	len = fread(buf, 1, (1 << 20) - 1, f);
+	buf[len] = '\0';
+	fclose(f);
+	has = strstr(buf, text) != NULL;
+	free(buf);
+	return (has);
+}
+
+// A worker with another cookie (not the cluster's) is never admitted: it
+// cannot read a survey, and nothing it says is taken.
+Test(netns, worker_without_the_cookie_is_not_admitted)
+{
+	char  log[600], other[600], *out;
+	char *args[] = { "weft-worker", "--join", "tcp://10.77.0.1:7421",
+		"--listen", "tcp://0.0.0.0:0", "--name", "intruder", "--cookie-file",
+		other, NULL };
+	pid_t p;
+
+	snprintf(other, sizeof(other), "%s/other-cookie", dir);
+	sh("umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n' "
+	   "> '%s'", other);
+	snprintf(log, sizeof(log), "%s/intruder.log", dir);
+	p = spawn_in(3, args, log);
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(20000);
+	while (!file_has(log, "reason=EAUTH")) {
+		cr_assert(weft_clock_mono_ms() < deadline,
+		    "the intruder never logged a survey it could not verify");
+		weft_clock_sleep_ms(100);
+	}
+	weft_clock_sleep_ms(1000); // five more survey rounds
+	cr_assert_eq(cli(&out, "workers --json"), 0, "%s", out);
+	cr_expect(strstr(out, "intruder") == NULL, "admitted: %s", out);
+	free(out);
+	cr_expect(file_has(log, "socket=cluster"), "dropped elsewhere?");
+	cr_expect(!file_has(log, "COORD-FOUND"), "it learned the results URL");
+	weft_h_kill(p, SIGTERM);
+}
+
+// Off loopback, a coordinator without a cookie refuses to start and says
+// what to add; --insecure starts it anyway, with a warning.
+Test(netns, off_loopback_without_a_cookie_refuses_to_start)
+{
+	char  log[600], db[600], missing[600];
+	char *args[] = { "weft-coordinator", "--db", db, "--control",
+		"tcp://10.77.0.1:7520", "--cluster", "tcp://0.0.0.0:7521",
+		"--results", "tcp://0.0.0.0:7522", "--events", "tcp://10.77.0.1:7523",
+		"--http", "", "--cookie-file", missing, NULL, NULL };
+	pid_t p;
+	int   st;
+
+	snprintf(db, sizeof(db), "sqlite:%s/second.db", dir);
+	snprintf(missing, sizeof(missing), "%s/no-such-cookie", dir);
+	snprintf(log, sizeof(log), "%s/refused.log", dir);
+	p = spawn_in(1, args, log);
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(10000);
+	while (waitpid(p, &st, WNOHANG) == 0) {
+		cr_assert(weft_clock_mono_ms() < deadline, "it started");
+		weft_clock_sleep_ms(50);
+	}
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 1, "status %d", st);
+	cr_expect(file_has(log, "no cluster cookie at"), "no reason given");
+	cr_expect(file_has(log, "--insecure"), "no way out named");
+	cr_expect(access(missing, F_OK) != 0, "a cookie was made off loopback");
+	// --insecure: it runs, and says so.
+	args[15] = "--insecure";
+	snprintf(log, sizeof(log), "%s/insecure.log", dir);
+	p = spawn_in(1, args, log);
+	weft_clock_sleep_ms(1500);
+	cr_expect(weft_h_alive(p), "--insecure did not start");
+	cr_expect(file_has(log, "INSECURE"), "no warning");
+	weft_h_kill(p, SIGTERM);
 }

@@ -14,6 +14,7 @@
 #include "clock.h"
 #include "harness.h"
 #include "pg.h"
+#include "cookie.h"
 
 // cluster_read_ports reads the addresses the coordinator bound (its
 // --ports-file) into c; false while the file is not there yet.
@@ -86,6 +87,8 @@ weft_cluster_start_coord(weft_cluster *c)
 	}
 	argv[n++] = "--ports-file";
 	argv[n++] = ports;
+	argv[n++] = "--cookie-file";
+	argv[n++] = c->cookie;
 	argv[n]   = NULL;
 	c->coord  = weft_h_spawn(argv, log);
 	// Ready when it has written its addresses and answers a request.
@@ -105,7 +108,8 @@ weft_cluster_start_worker(weft_cluster *c, int i)
 {
 	char  log[700], name[16];
 	char *argv[] = { "weft-worker", "--join", c->cluster, "--name", name,
-		"--slots", "4", "--exec-allow", c->exec_allow, NULL };
+		"--slots", "4", "--exec-allow", c->exec_allow, "--cookie-file",
+		c->cookie, NULL };
 
 	snprintf(name, sizeof(name), "w%d", i);
 	snprintf(log, sizeof(log), "%s/%s.log", c->dir, name);
@@ -192,6 +196,9 @@ weft_cluster_start_lost(
 	cluster_db(c, getenv("WEFT_TEST_DB"));
 	snprintf(c->exec_allow, sizeof(c->exec_allow), "%s/bin", c->dir);
 	mkdir(c->exec_allow, 0755);
+	snprintf(c->cookie, sizeof(c->cookie), "%s/cookie", c->dir);
+	weft_h_group(); // its set-up of the environment first
+	setenv("WEFT_COOKIE_FILE", c->cookie, 1);
 	c->survey_ms = survey_ms > 0 ? survey_ms : 200;
 	weft_cluster_start_coord(c);
 	for (int i = 0; i < nworkers; i++) {
@@ -320,4 +327,19 @@ weft_cluster_dump_logs(weft_cluster *c)
 	    "for f in '%s'/*.log; do echo \"== $f\"; tail -n 40 \"$f\"; done >&2",
 	    c->dir);
 	weft_h_run(cmd, NULL);
+}
+
+void
+weft_cluster_wire(weft_cluster *c, weft_wire *w, const char *name)
+{
+	weft_cookie cookie;
+	char        err[512];
+
+	cr_assert_eq(weft_crypto_init(), 0);
+	cr_assert_eq(weft_cookie_load(&cookie, c->cookie, false, err,
+	                 sizeof(err)),
+	    WEFT_OK, "%s", err);
+	weft_wire_init(w, name);
+	weft_wire_set_key(w, &cookie, WEFT_CLOCK_SKEW_MS);
+	weft_cookie_clear(&cookie);
 }

@@ -10,6 +10,8 @@
 
 #include <jansson.h>
 
+#include "wire.h"
+
 #define WEFT_CLUSTER_MAX_WORKERS 4
 
 typedef struct weft_cluster {
@@ -23,6 +25,9 @@ typedef struct weft_cluster {
 	int   survey_ms;       // coordinator survey interval
 	int   lost_after;      // --lost-after (0 = the coordinator's default)
 	char  exec_allow[600]; // --exec-allow dir given to workers
+	char  cookie[600];     // the cluster cookie (made by the coordinator);
+	                       // WEFT_COOKIE_FILE names it for everything
+	                       // the test starts
 } weft_cluster;
 
 // weft_cluster_start starts a cluster on a fresh database: a new database
@@ -77,5 +82,10 @@ const char *weft_cluster_write(weft_cluster *c, const char *name,
 
 // weft_cluster_dump_logs prints the logs of every process (on failure).
 void weft_cluster_dump_logs(weft_cluster *c);
+
+// weft_cluster_wire readies w as a node of c named name: keyed with the
+// cluster's cookie, so what it sends is taken and what it receives is
+// verified. Finish with weft_wire_fini.
+void weft_cluster_wire(weft_cluster *c, weft_wire *w, const char *name);
 
 #endif

@@ -58,6 +58,7 @@ weft_h_free_port(void)
 // EOF and the keeper sends SIGKILL to the whole group, itself last.
 
 static pid_t keeper_owner; // the test process the keeper serves
+static char  keeper_home[512]; // the WEFT_HOME made for this test
 static pid_t keeper_pgid;
 static int   keeper_fd = -1;
 
@@ -105,6 +106,16 @@ weft_h_group(void)
 		close(p[1]);
 		keeper_main(p[0]);
 	}
+	if (keeper_home[0] == '\0' || keeper_owner != getpid()) {
+		// Nodes started on loopback make a cluster cookie where
+		// WEFT_HOME says: a test's own directory, never the home of
+		// whoever runs the suite.
+		char *home = weft_h_tempdir("home");
+		setenv("WEFT_HOME", home, 1);
+		unsetenv("WEFT_COOKIE_FILE");
+		snprintf(keeper_home, sizeof(keeper_home), "%s", home);
+		free(home);
+	}
 	close(p[0]);
 	// The keeper leads its group once setpgid ran on either side.
 	setpgid(pid, pid);
@@ -132,6 +143,12 @@ weft_h_group_end(void)
 	while (waitpid(-1, &st, WNOHANG) > 0) {
 	}
 	keeper_pgid = 0;
+	if (keeper_home[0] != '\0') {
+		char cmd[600];
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", keeper_home);
+		(void) !system(cmd);
+		keeper_home[0] = '\0';
+	}
 }
 
 // harness_join puts a fresh child into the test's group.

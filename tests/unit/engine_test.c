@@ -78,7 +78,7 @@ fake_reply(void *arg, reply_to to, nng_msg *msg)
 	Weft__Envelope *env;
 
 	(void) to;
-	cr_assert_eq(weft_wire_unpack(msg, 0, &env), WEFT_OK);
+	cr_assert_eq(weft_wire_unpack(NULL, msg, 0, &env), WEFT_OK);
 	if (env->body_case == WEFT__ENVELOPE__BODY_RESULT_ACK) {
 		f->nacks++;
 	} else {
@@ -128,7 +128,7 @@ fake_assign(void *arg, assign_op *op, nng_msg *batch)
 	fake_op        *fo;
 
 	cr_assert_lt(f->nops, FAKE_MAX);
-	cr_assert_eq(weft_wire_unpack(batch, 0, &env), WEFT_OK);
+	cr_assert_eq(weft_wire_unpack(NULL, batch, 0, &env), WEFT_OK);
 	cr_assert_eq(env->body_case, WEFT__ENVELOPE__BODY_ASSIGN);
 	fo          = &f->ops[f->nops++];
 	fo->op      = op;
@@ -216,7 +216,7 @@ post_from(weft_wire *wire, enum mail_kind kind, Weft__Envelope *env,
 	engine_mail *m = weft_xalloc(sizeof(*m));
 
 	cr_assert_eq(weft_wire_pack(wire, env, NULL, &msg), WEFT_OK);
-	cr_assert_eq(weft_wire_unpack(msg, 0, &m->env), WEFT_OK);
+	cr_assert_eq(weft_wire_unpack(NULL, msg, 0, &m->env), WEFT_OK);
 	nng_msg_free(msg);
 	m->kind  = kind;
 	m->round = round;
@@ -244,8 +244,11 @@ advance(int64_t ms)
 	F.mono += ms;
 }
 
+// post_worker_from posts a survey answer of worker name, sent by wire
+// (its process: name and incarnation).
 static void
-post_worker(const char *name, uint32_t slots, uint64_t round)
+post_worker_from(weft_wire *wire, const char *name, uint32_t slots,
+    uint64_t round)
 {
 	Weft__Envelope   env   = WEFT__ENVELOPE__INIT;
 	Weft__WorkerInfo wi    = WEFT__WORKER_INFO__INIT;
@@ -260,7 +263,16 @@ post_worker(const char *name, uint32_t slots, uint64_t round)
 	wi.round         = round;
 	env.body_case    = WEFT__ENVELOPE__BODY_WORKER_INFO;
 	env.worker_info  = &wi;
-	post(MAIL_WORKER_INFO, &env, round);
+	post_from(wire, MAIL_WORKER_INFO, &env, round);
+}
+
+// post_worker posts a survey answer of w1 (the process F.wire_w1), or of
+// another worker name.
+static void
+post_worker(const char *name, uint32_t slots, uint64_t round)
+{
+	post_worker_from(strcmp(name, "w1") == 0 ? &F.wire_w1 : &F.wire, name,
+	    slots, round);
 }
 
 static void
@@ -651,4 +663,117 @@ Test(engine, result_from_another_node_is_ignored)
 	post_result(run_id, "b", 1, true);
 	turn();
 	cr_expect_eq(count_published("step_succeeded"), 1);
+}
+
+// ---- node identity ----
+
+// refused_incarnation tells whether the engine is refusing inc of name in
+// its surveys.
+static bool
+refused_incarnation(const char *name, uint64_t inc)
+{
+	char    incs[24];
+	size_t  k;
+	json_t *r;
+
+	snprintf(incs, sizeof(incs), "%llu", (unsigned long long) inc);
+	json_array_foreach (F.e->refusals, k, r) {
+		if (strcmp(json_string_value(json_object_get(r, "name")), name) ==
+		        0 &&
+		    strcmp(json_string_value(json_object_get(r, "incarnation")),
+		        incs) == 0) {
+			return (true);
+		}
+	}
+	return (false);
+}
+
+// A second live process under a taken name, answering the same survey
+// round as the holder, is refused with node_conflict; the holder keeps its
+// attempt, and the newcomer's results for it are ignored. Either order of
+// the two answers in the round.
+Test(engine, second_live_node_under_a_name_is_refused)
+{
+	for (int order = 0; order < 2; order++) {
+		weft_wire   dup;
+		const char *id;
+		char        run_id[64];
+
+		if (order == 1) {
+			fake_close();
+			fake_open(3);
+		}
+		weft_wire_init(&dup, "w1");
+		post_worker("w1", 2, 1);
+		post_survey_end(1);
+		turn();
+		id = start_run(DEF_TIMEOUT);
+		snprintf(run_id, sizeof(run_id), "%s", id);
+		answer_all(true);
+		turn();
+		if (order == 0) {
+			post_worker("w1", 2, 2);
+			post_worker_from(&dup, "w1", 8, 2);
+		} else {
+			post_worker_from(&dup, "w1", 8, 2);
+			post_worker("w1", 2, 2);
+		}
+		post_survey_end(2);
+		turn();
+		cr_expect_eq(count_published("node_conflict"), 1, "order %d", order);
+		cr_expect(refused_incarnation("w1", dup.incarnation), "order %d",
+		    order);
+		cr_expect(!refused_incarnation("w1", F.wire_w1.incarnation));
+		cr_expect_eq(worker("w1")->incarnation, F.wire_w1.incarnation);
+		cr_expect_eq(worker("w1")->slots, 2, "the newcomer's numbers applied");
+		cr_expect_eq(count_published("step_lost"), 0);
+		// Its result for the holder's attempt changes nothing.
+		post_result_from(&dup, run_id, "b", 1, true);
+		turn();
+		cr_expect_eq(count_published("result_ignored"), 1);
+		cr_expect_eq(count_published("step_succeeded"), 0);
+		// It keeps answering until it has heard: no second event.
+		post_worker_from(&dup, "w1", 8, 3);
+		post_worker("w1", 2, 3);
+		post_survey_end(3);
+		turn();
+		cr_expect_eq(count_published("node_conflict"), 1);
+		post_result(run_id, "b", 1, true);
+		turn();
+		cr_expect_eq(count_published("step_succeeded"), 1);
+		weft_wire_fini(&dup);
+	}
+}
+
+// A restart: the old process is silent for a round in which the new one
+// answers, and the new one takes the name over at its next answer. No
+// node_conflict.
+Test(engine, restart_under_the_same_name_takes_over)
+{
+	weft_wire next;
+
+	weft_wire_init(&next, "w1");
+	post_worker("w1", 2, 1);
+	post_survey_end(1);
+	turn();
+	post_worker_from(&next, "w1", 3, 2); // the old one is gone
+	post_survey_end(2);
+	turn();
+	cr_expect_eq(worker("w1")->incarnation, F.wire_w1.incarnation,
+	    "taken over after one answer");
+	post_worker_from(&next, "w1", 3, 3);
+	post_survey_end(3);
+	turn();
+	cr_expect_eq(worker("w1")->incarnation, next.incarnation);
+	cr_expect_eq(worker("w1")->slots, 3);
+	cr_expect_eq(count_published("node_conflict"), 0);
+	cr_expect_eq(count_published("worker_lost"), 0);
+	// The old process coming back now is the newcomer: refused.
+	post_worker("w1", 2, 4);
+	post_worker_from(&next, "w1", 3, 4);
+	post_survey_end(4);
+	turn();
+	cr_expect_eq(count_published("node_conflict"), 1);
+	cr_expect(refused_incarnation("w1", F.wire_w1.incarnation));
+	weft_wire_fini(&next);
 }

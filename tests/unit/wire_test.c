@@ -1,9 +1,132 @@
 // wire_test: envelope round trips, topic prefixes, and refusal of garbage,
-// unknown versions, wrong bodies and oversize messages.
+// unknown versions, wrong bodies and oversize messages; the HMAC tag (any
+// changed byte, a wrong key, no tag) and replays.
 #include <criterion/criterion.h>
 #include <string.h>
 
+#include "clock.h"
 #include "wire.h"
+
+// wire_keyed readies w as a node named name keyed with a cookie made of
+// the byte fill.
+static void
+wire_keyed(weft_wire *w, const char *name, char fill)
+{
+	weft_cookie c;
+
+	cr_assert_eq(weft_crypto_init(), 0);
+	memset(&c, 0, sizeof(c));
+	memset(c.key, fill, 40);
+	c.len = 40;
+	weft_wire_init(w, name);
+	weft_wire_set_key(w, &c, WEFT_CLOCK_SKEW_MS);
+}
+
+// ack_msg packs a ResultAck from w.
+static nng_msg *
+ack_msg(weft_wire *w, const char *topic)
+{
+	Weft__Envelope  env = WEFT__ENVELOPE__INIT;
+	Weft__ResultAck ack = WEFT__RESULT_ACK__INIT;
+	nng_msg        *msg;
+
+	ack.count      = 7;
+	env.body_case  = WEFT__ENVELOPE__BODY_RESULT_ACK;
+	env.result_ack = &ack;
+	cr_assert_eq(weft_wire_pack(w, &env, topic, &msg), WEFT_OK);
+	return (msg);
+}
+
+static weft_err
+unpack_copy(weft_wire *auth, nng_msg *msg, int topic)
+{
+	nng_msg        *dup;
+	Weft__Envelope *out = NULL;
+	weft_err        err;
+
+	cr_assert_eq(nng_msg_dup(&dup, msg), 0);
+	err = weft_wire_unpack(auth, dup, topic, &out);
+	weft_wire_free(out);
+	nng_msg_free(dup);
+	return (err);
+}
+
+Test(wire, tag_verifies_and_any_changed_byte_fails)
+{
+	weft_wire a, b;
+	nng_msg  *msg;
+
+	wire_keyed(&a, "a", 'k');
+	wire_keyed(&b, "b", 'k');
+	msg = ack_msg(&a, "run:X");
+	// Every byte of the frame counts: topic, header, tag, envelope.
+	size_t len = nng_msg_len(msg);
+	for (size_t i = 0; i < len; i++) {
+		uint8_t *p = (uint8_t *) nng_msg_body(msg) + i;
+		if (*p == '\0' && i == 5) {
+			continue; // the topic's end: moving it is garbage, tested below
+		}
+		*p ^= 0x01;
+		weft_err err = unpack_copy(&b, msg, 1);
+		cr_expect_neq(err, WEFT_OK, "byte %zu changed, still accepted", i);
+		*p ^= 0x01;
+	}
+	cr_expect_eq(unpack_copy(&b, msg, 1), WEFT_OK, "the intact frame");
+	cr_expect_eq(unpack_copy(&b, msg, 1), WEFT_EREPLAY, "the same again");
+	nng_msg_free(msg);
+	weft_wire_fini(&a);
+	weft_wire_fini(&b);
+}
+
+Test(wire, wrong_key_and_missing_tag_are_refused)
+{
+	weft_wire a, b, plain;
+	nng_msg  *msg;
+	uint64_t  auth0 = weft_wire_dropped.auth;
+
+	wire_keyed(&a, "a", 'k');
+	wire_keyed(&b, "b", 'x');
+	weft_wire_init(&plain, "intruder");
+	msg = ack_msg(&a, NULL);
+	cr_expect_eq(unpack_copy(&b, msg, 0), WEFT_EAUTH, "another cookie");
+	nng_msg_free(msg);
+	msg = ack_msg(&plain, NULL);
+	cr_expect_eq(unpack_copy(&b, msg, 0), WEFT_EAUTH, "no tag at all");
+	// Without a key (the control socket) an untagged frame decodes.
+	cr_expect_eq(unpack_copy(NULL, msg, 0), WEFT_OK);
+	nng_msg_free(msg);
+	// A tagged frame with the tag flag cleared is not a way around it.
+	msg = ack_msg(&a, NULL);
+	((uint8_t *) nng_msg_body(msg))[3] = 0;
+	cr_expect_neq(unpack_copy(&b, msg, 0), WEFT_OK, "tag flag cleared");
+	nng_msg_free(msg);
+	cr_expect_geq(weft_wire_dropped.auth, auth0 + 2);
+	weft_wire_fini(&a);
+	weft_wire_fini(&b);
+}
+
+Test(wire, stale_timestamps_are_refused)
+{
+	weft_wire a, b;
+	nng_msg  *msg;
+	uint64_t  skew0 = weft_wire_dropped.skew;
+
+	wire_keyed(&a, "a", 'k');
+	wire_keyed(&b, "b", 'k');
+	msg = ack_msg(&a, NULL);
+	cr_expect_eq(unpack_copy(&b, msg, 0), WEFT_OK);
+	nng_msg_free(msg);
+	// A receiver allowing no skew at all: a frame 20 ms old is stale.
+	weft_replay_fini(&b.replay);
+	weft_replay_init(&b.replay, 0);
+	msg = ack_msg(&a, NULL);
+	weft_clock_sleep_ms(20);
+	cr_expect_eq(unpack_copy(&b, msg, 0), WEFT_EREPLAY);
+	cr_expect_eq(weft_wire_dropped.skew, skew0 + 1);
+	nng_msg_free(msg);
+	weft_wire_fini(&a);
+	weft_wire_fini(&b);
+}
 
 Test(wire, assign_batch_round_trip)
 {
@@ -26,7 +149,7 @@ Test(wire, assign_batch_round_trip)
 	env.body_case = WEFT__ENVELOPE__BODY_ASSIGN;
 	env.assign = &b;
 	cr_assert_eq(weft_wire_pack(&w, &env, NULL, &msg), WEFT_OK);
-	cr_assert_eq(weft_wire_expect(msg, WEFT__ENVELOPE__BODY_ASSIGN, &out), WEFT_OK);
+	cr_assert_eq(weft_wire_expect(NULL, msg, WEFT__ENVELOPE__BODY_ASSIGN, &out), WEFT_OK);
 	cr_expect_str_eq(out->sender, "node-a");
 	cr_expect_eq(out->seq, 1);
 	cr_expect_eq(out->version, WEFT_WIRE_VERSION);
@@ -51,7 +174,8 @@ Test(wire, topic_prefix)
 	env.event = &e;
 	cr_assert_eq(weft_wire_pack(&w, &env, "run:ABC", &msg), WEFT_OK);
 	cr_expect_eq(memcmp(nng_msg_body(msg), "run:ABC\0", 8), 0);
-	cr_assert_eq(weft_wire_unpack(msg, 1, &out), WEFT_OK);
+	cr_expect_eq(memcmp((char *) nng_msg_body(msg) + 8, "WF", 2), 0);
+	cr_assert_eq(weft_wire_unpack(NULL, msg, 1, &out), WEFT_OK);
 	cr_expect_eq(out->event->id, 42);
 	weft_wire_free(out);
 	nng_msg_free(msg);
@@ -68,25 +192,30 @@ Test(wire, garbage_version_and_wrong_body_are_refused)
 
 	nng_msg_alloc(&msg, 0);
 	nng_msg_append(msg, "\xff\xff\xff\xff\x0f garbage", 13);
-	cr_expect_eq(weft_wire_unpack(msg, 0, &out), WEFT_EPROTO);
+	cr_expect_eq(weft_wire_unpack(NULL, msg, 0, &out), WEFT_EPROTO);
 	cr_expect_eq(weft_wire_dropped.garbage, g0 + 1);
-	cr_expect_eq(weft_wire_unpack(msg, 1, &out), WEFT_EPROTO, "no topic end");
+	cr_expect_eq(weft_wire_unpack(NULL, msg, 1, &out), WEFT_EPROTO, "no topic end");
 	nng_msg_free(msg);
 
 	weft_wire_init(&w, "x");
 	env.body_case = WEFT__ENVELOPE__BODY_RESULT_ACK;
 	env.result_ack = &ack;
 	cr_assert_eq(weft_wire_pack(&w, &env, NULL, &msg), WEFT_OK);
-	cr_expect_eq(weft_wire_expect(msg, WEFT__ENVELOPE__BODY_RESULTS, &out),
+	cr_expect_eq(weft_wire_expect(NULL, msg, WEFT__ENVELOPE__BODY_RESULTS, &out),
 	    WEFT_EPROTO, "wrong body");
 	nng_msg_free(msg);
 
-	// Version 2: pack by hand without the stamp.
-	env.version = 2;
+	// Version 1: a bare Envelope, no frame.
+	env.version = 1;
 	size_t len = weft__envelope__get_packed_size(&env);
 	nng_msg_alloc(&msg, len);
 	weft__envelope__pack(&env, nng_msg_body(msg));
-	cr_expect_eq(weft_wire_unpack(msg, 0, &out), WEFT_EVERSION);
+	cr_expect_eq(weft_wire_unpack(NULL, msg, 0, &out), WEFT_EVERSION);
+	nng_msg_free(msg);
+	// A frame of a later version.
+	msg = ack_msg(&w, NULL);
+	((uint8_t *) nng_msg_body(msg))[2] = WEFT_WIRE_VERSION + 1;
+	cr_expect_eq(weft_wire_unpack(NULL, msg, 0, &out), WEFT_EVERSION);
 	nng_msg_free(msg);
 }
 

@@ -29,7 +29,17 @@ typedef struct coord {
 	char         results_url[64];
 	uint64_t     round;
 	weft_worker *w;
+	_Atomic int  refused; // on_refused calls
 } coord;
+
+static void
+coord_on_refused(void *arg, const char *reason)
+{
+	coord *c = arg;
+
+	cr_expect(strstr(reason, "held by") != NULL, "%s", reason);
+	atomic_fetch_add(&c->refused, 1);
+}
 
 static void
 coord_nap(void)
@@ -39,13 +49,31 @@ coord_nap(void)
 	nanosleep(&ts, NULL);
 }
 
+static Weft__Envelope *coord_info_at(coord *c, const char *results_url);
+
+// coord_cookie is the cluster cookie of these tests.
+static void
+coord_cookie(weft_cookie *k)
+{
+	cr_assert_eq(weft_crypto_init(), 0);
+	memset(k, 0, sizeof(*k));
+	memset(k->key, 'c', 48);
+	k->len = 48;
+}
+
+// coord_open starts the worker and the fake coordinator around it, which
+// has introduced itself with a survey (telling no results URL yet): a
+// worker takes assignments from the coordinator it answered only.
 static void
 coord_open(coord *c, uint32_t slots)
 {
 	weft_worker_cfg cfg;
+	weft_cookie     cookie;
 
 	memset(c, 0, sizeof(*c));
+	coord_cookie(&cookie);
 	weft_wire_init(&c->wire, "test-coord");
+	weft_wire_set_key(&c->wire, &cookie, WEFT_CLOCK_SKEW_MS);
 	snprintf(c->cluster_url, sizeof(c->cluster_url), "tcp://127.0.0.1:%d",
 	    weft_h_free_port());
 	snprintf(c->results_url, sizeof(c->results_url), "tcp://127.0.0.1:%d",
@@ -63,6 +91,9 @@ coord_open(coord *c, uint32_t slots)
 	cfg.name           = "w-proto";
 	cfg.slots          = slots;
 	cfg.ack_timeout_ms = 300;
+	cfg.cookie         = &cookie;
+	cfg.on_refused     = coord_on_refused;
+	cfg.on_refused_arg = c;
 	cr_assert_eq(weft_worker_open(&c->w, &cfg), WEFT_OK);
 	cr_assert_eq(weft_worker_start(c->w), WEFT_OK);
 	cr_assert_eq(nng_req0_open(&c->req), 0);
@@ -72,11 +103,13 @@ coord_open(coord *c, uint32_t slots)
 	    (nng_duration) weft_h_timeout_ms(5000));
 	cr_assert_eq(
 	    nng_dial(c->req, weft_worker_dispatch_url(c->w), NULL, 0), 0);
+	weft_wire_free(coord_info_at(c, ""));
 }
 
 static void
 coord_close(coord *c)
 {
+	weft_wire_fini(&c->wire);
 	weft_worker_close(c->w);
 	nng_close(c->req);
 	nng_close(c->results);
@@ -96,10 +129,10 @@ coord_send(coord *c, nng_socket s, Weft__Envelope *env)
 	cr_assert_eq(nng_sendmsg(s, msg, 0), 0);
 }
 
-// coord_info surveys until the worker answers; returns its WorkerInfo
-// envelope (free with weft_wire_free).
+// coord_info_at surveys, telling results_url, until the worker answers;
+// returns its WorkerInfo envelope (free with weft_wire_free).
 static Weft__Envelope *
-coord_info(coord *c)
+coord_info_at(coord *c, const char *results_url)
 {
 	int64_t         end = weft_clock_mono_ms() + weft_h_timeout_ms(10000);
 	Weft__Survey    sv  = WEFT__SURVEY__INIT;
@@ -109,13 +142,13 @@ coord_info(coord *c)
 
 	env.body_case  = WEFT__ENVELOPE__BODY_SURVEY;
 	env.survey     = &sv;
-	sv.results_url = c->results_url;
+	sv.results_url = (char *) results_url;
 	while (weft_clock_mono_ms() < end) {
 		sv.round = ++c->round;
 		coord_send(c, c->survey, &env);
 		// Receives end with ETIMEDOUT when the survey expires.
 		while (nng_recvmsg(c->survey, &msg, 0) == 0) {
-			weft_err err = weft_wire_expect(
+			weft_err err = weft_wire_expect(&c->wire,
 			    msg, WEFT__ENVELOPE__BODY_WORKER_INFO, &got);
 			nng_msg_free(msg);
 			if (err == WEFT_OK && got->worker_info->round == sv.round) {
@@ -130,6 +163,12 @@ coord_info(coord *c)
 	return (NULL);
 }
 
+static Weft__Envelope *
+coord_info(coord *c)
+{
+	return (coord_info_at(c, c->results_url));
+}
+
 // coord_assign sends batch b and returns the AssignReply envelope.
 static Weft__Envelope *
 coord_assign(coord *c, Weft__AssignBatch *b)
@@ -142,7 +181,7 @@ coord_assign(coord *c, Weft__AssignBatch *b)
 	env.assign    = b;
 	coord_send(c, c->req, &env);
 	cr_assert_eq(nng_recvmsg(c->req, &msg, 0), 0);
-	cr_assert_eq(weft_wire_expect(
+	cr_assert_eq(weft_wire_expect(&c->wire,
 	                 msg, WEFT__ENVELOPE__BODY_ASSIGN_REPLY, &got),
 	    WEFT_OK);
 	nng_msg_free(msg);
@@ -160,7 +199,8 @@ coord_results(coord *c)
 
 	cr_assert_eq(nng_recvmsg(c->results, &msg, 0), 0, "no results");
 	cr_assert_eq(
-	    weft_wire_expect(msg, WEFT__ENVELOPE__BODY_RESULTS, &got), WEFT_OK);
+	    weft_wire_expect(&c->wire, msg, WEFT__ENVELOPE__BODY_RESULTS, &got),
+	    WEFT_OK);
 	nng_msg_free(msg);
 	return (got);
 }
@@ -262,7 +302,7 @@ Test(worker_proto, discovery_dispatch_and_results_with_resend,
 	const char        *in = "{\"input\":{\"q\":1},\"with\":{}}";
 
 	coord_open(&c, 2);
-	// Assign before any survey: the result is held, no URL to send to.
+	// Assign before the worker knows a results URL: the result is held.
 	coord_item(&items[0], "s-echo", "echo", in);
 	coord_item(&items[1], "s-nope", "nope", "{}");
 	b.n_items = 2;
@@ -463,5 +503,109 @@ Test(worker_proto, slots_limit_and_abort_running, .timeout = 60)
 	env        = coord_assign(&c, &b);
 	cr_assert(env->assign_reply->accepted[0]);
 	weft_wire_free(env);
+	coord_close(&c);
+}
+
+// assign_as sends an AssignBatch of one noop item to the worker's dispatch
+// socket from wire (a node other than its coordinator) and tells whether
+// anything answered within a second.
+static bool
+assign_as(coord *c, weft_wire *wire)
+{
+	Weft__Assignment  item;
+	Weft__Assignment *ptrs[1] = { &item };
+	Weft__AssignBatch b       = WEFT__ASSIGN_BATCH__INIT;
+	Weft__Envelope    env     = WEFT__ENVELOPE__INIT;
+	nng_socket        s;
+	nng_msg          *msg;
+	bool              answered;
+
+	coord_item(&item, "s-rogue", "noop", "");
+	b.n_items     = 1;
+	b.items       = ptrs;
+	env.body_case = WEFT__ENVELOPE__BODY_ASSIGN;
+	env.assign    = &b;
+	cr_assert_eq(nng_req0_open(&s), 0);
+	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 1000);
+	cr_assert_eq(nng_dial(s, weft_worker_dispatch_url(c->w), NULL, 0), 0);
+	cr_assert_eq(weft_wire_pack(wire, &env, NULL, &msg), WEFT_OK);
+	cr_assert_eq(nng_sendmsg(s, msg, 0), 0);
+	answered = nng_recvmsg(s, &msg, 0) == 0;
+	if (answered) {
+		nng_msg_free(msg);
+	}
+	nng_close(s);
+	return (answered);
+}
+
+Test(worker_proto, work_only_from_its_own_coordinator, .timeout = 60)
+{
+	coord             c;
+	weft_wire         other, plain, again;
+	weft_cookie       cookie;
+	weft_worker_stats st;
+
+	coord_open(&c, 2);
+	coord_cookie(&cookie);
+	// Another holder of the cookie, under another name.
+	weft_wire_init(&other, "other-node");
+	weft_wire_set_key(&other, &cookie, WEFT_CLOCK_SKEW_MS);
+	cr_expect(!assign_as(&c, &other), "took work from another node");
+	// The coordinator's name, but another process (incarnation).
+	weft_wire_init(&again, "test-coord");
+	weft_wire_set_key(&again, &cookie, WEFT_CLOCK_SKEW_MS);
+	cr_expect(!assign_as(&c, &again), "took work from an impostor");
+	// No cookie at all.
+	weft_wire_init(&plain, "test-coord");
+	cr_expect(!assign_as(&c, &plain), "took work without the cookie");
+	weft_worker_stats_get(c.w, &st);
+	cr_expect_eq(st.queued + st.running + st.held, 0, "something ran");
+	cr_expect_geq(st.dropped, 3);
+	weft_wire_fini(&other);
+	weft_wire_fini(&again);
+	weft_wire_fini(&plain);
+	coord_close(&c);
+}
+
+Test(worker_proto, refused_by_name_stops_answering, .timeout = 60)
+{
+	coord           c;
+	Weft__Survey    sv  = WEFT__SURVEY__INIT;
+	Weft__Envelope  env = WEFT__ENVELOPE__INIT;
+	Weft__Refusal   ref = WEFT__REFUSAL__INIT;
+	Weft__Refusal  *refs[1] = { &ref };
+	nng_msg        *msg;
+	int             answers = 0;
+
+	coord_open(&c, 2);
+	// A refusal of another incarnation under the same name is not ours.
+	ref.name        = "w-proto";
+	ref.incarnation = 12345;
+	ref.reason      = "the name \"w-proto\" is held by a live node at x";
+	sv.refused      = refs;
+	sv.n_refused    = 1;
+	env.body_case   = WEFT__ENVELOPE__BODY_SURVEY;
+	env.survey      = &sv;
+	sv.round        = ++c.round;
+	coord_send(&c, c.survey, &env);
+	while (nng_recvmsg(c.survey, &msg, 0) == 0) {
+		answers++;
+		nng_msg_free(msg);
+	}
+	cr_expect_eq(answers, 1, "a refusal of someone else stopped it");
+	cr_expect_eq(atomic_load(&c.refused), 0);
+	// Ours: it says so once and answers no more.
+	ref.incarnation = weft_worker_incarnation(c.w);
+	for (int i = 0; i < 3; i++) {
+		sv.round = ++c.round;
+		coord_send(&c, c.survey, &env);
+		answers = 0;
+		while (nng_recvmsg(c.survey, &msg, 0) == 0) {
+			answers++;
+			nng_msg_free(msg);
+		}
+		cr_expect_eq(answers, 0, "round %d answered after the refusal", i);
+	}
+	cr_expect_eq(atomic_load(&c.refused), 1);
 	coord_close(&c);
 }
