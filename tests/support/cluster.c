@@ -276,8 +276,8 @@ weft_cluster_count_events(weft_cluster *c, const char *run, const char *type)
 	char  *out;
 	size_t n = 0;
 
-	cr_assert_eq(weft_cluster_cli(c, &out,
-	                 "events --run %s --type %s --limit 10000", run, type),
+	cr_assert_eq(weft_cluster_cli(c, &out, "events%s%s --type %s --limit 10000",
+	                 run != NULL ? " --run " : "", run != NULL ? run : "", type),
 	    0);
 	for (char *p = out; (p = strchr(p, '\n')) != NULL; p++) {
 		n++;

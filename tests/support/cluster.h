@@ -64,8 +64,8 @@ int weft_cluster_cli(weft_cluster *c, char **out, const char *fmt, ...)
 json_t *weft_cluster_cli_json(weft_cluster *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-// weft_cluster_count_events counts the events of run of one type in the
-// log (through the CLI).
+// weft_cluster_count_events counts the events of run (NULL: of any run or
+// none) of one type in the log (through the CLI).
 size_t weft_cluster_count_events(weft_cluster *c, const char *run,
     const char *type);
 

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -295,4 +296,16 @@ weft_h_run(const char *cmd, char **out)
 		free(buf);
 	}
 	return (WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+}
+
+int
+weft_h_run_fmt(char **out, const char *fmt, ...)
+{
+	char    cmd[4096];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	return (weft_h_run(cmd, out));
 }

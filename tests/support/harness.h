@@ -44,6 +44,10 @@ bool weft_h_alive(pid_t pid);
 // when out is not NULL), and returns its exit status (or -1).
 int weft_h_run(const char *cmd, char **out);
 
+// weft_h_run_fmt is weft_h_run with a printf-style command.
+int weft_h_run_fmt(char **out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 // weft_h_bin returns the path of a built binary ("weft", "weft-worker", ...)
 // in static storage.
 const char *weft_h_bin(const char *name);

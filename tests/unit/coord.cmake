@@ -3,6 +3,7 @@ weft_add_test(run_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/run_test.c LIBS weft_co
 weft_add_test(store_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/store_test.c LIBS weft_coord)
 weft_add_test(wire_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/wire_test.c LIBS weft_common)
 weft_add_test(replay_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/replay_test.c LIBS weft_common)
+weft_add_test(cookie_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/cookie_test.c LIBS weft_common)
 # The engine in-process with a fake network and clock: links the engine
 # layer (with model and store) but not io, so a call from the engine into
 # io/ would not link.
