@@ -37,19 +37,21 @@ weft_cookie_path(const char *given, char *out, size_t len)
 	}
 }
 
-// cookie_mkdir makes the cookie's directory (one level) if missing.
+// cookie_mkdir makes the cookie's directory and any missing parents, each
+// new one mode 0700 (mkdir -p).
 static void
 cookie_mkdir(const char *path)
 {
-	char  dir[4096];
-	char *slash;
+	char dir[4096];
 
 	snprintf(dir, sizeof(dir), "%s", path);
-	if ((slash = strrchr(dir, '/')) == NULL || slash == dir) {
-		return;
+	for (char *p = dir + 1; *p != '\0'; p++) {
+		if (*p == '/') {
+			*p = '\0';
+			(void) mkdir(dir, 0700);
+			*p = '/';
+		}
 	}
-	*slash = '\0';
-	(void) mkdir(dir, 0700);
 }
 
 // cookie_create writes a new cookie under a temporary name and links it

@@ -67,6 +67,8 @@ The cluster is up:
   dashboard      http://$http/
   CLI            $bin/cli/weft runs | status RUN | events --run RUN | watch | workers
   logs, db       $home
+  cluster cookie ${WEFT_COOKIE_FILE:-${WEFT_HOME:-$HOME/.weft}/cookie} (made on first start; nodes
+                 on other machines need a copy: see README, Security)
 TXT
 if $once; then
   exit 0

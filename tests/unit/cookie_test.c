@@ -58,20 +58,21 @@ Test(cookie, created_once_0600_64_hex)
 	char        err[512];
 	struct stat st;
 
-	cr_assert_eq(weft_cookie_load(&a, at("home/cookie"), true, err,
+	cr_assert_eq(weft_cookie_load(&a, at("home/.weft/cookie"), true, err,
 	                 sizeof(err)),
 	    WEFT_OK, "%s", err);
 	cr_expect(a.created);
-	cr_assert_eq(stat(at("home/cookie"), &st), 0);
+	cr_assert_eq(stat(at("home/.weft/cookie"), &st), 0);
 	cr_expect_eq(st.st_mode & 0777, 0600);
-	cr_assert_eq(stat(at("home"), &st), 0);
+	cr_assert_eq(stat(at("home/.weft"), &st), 0);
 	cr_expect_eq(st.st_mode & 0777, 0700, "its directory");
+	cr_assert_eq(stat(at("home"), &st), 0, "a missing parent is made too");
 	cr_expect_eq(a.len, 64);
 	for (size_t i = 0; i < a.len; i++) {
 		cr_expect(strchr("0123456789abcdef", a.key[i]) != NULL);
 	}
 	// The second start reads the same one.
-	cr_assert_eq(weft_cookie_load(&b, at("home/cookie"), true, err,
+	cr_assert_eq(weft_cookie_load(&b, at("home/.weft/cookie"), true, err,
 	                 sizeof(err)),
 	    WEFT_OK);
 	cr_expect(!b.created);
