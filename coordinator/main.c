@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <sodium.h>
 
+#include "cookie.h"
 #include "engine.h"
 #include "server.h"
 #include "log.h"
@@ -45,7 +47,10 @@ usage(FILE *f)
 	    "  --lost-after N    missed surveys before a worker is lost (default 3)\n"
 	    "  --log-level L     err, warn, notice, info or debug (default info)\n"
 	    "  --ports-file FILE once every socket is bound, write their addresses\n"
-	    "                    (ports chosen for a port 0 included) to FILE as JSON\n");
+	    "                    (ports chosen for a port 0 included) to FILE as JSON\n"
+	    "  --secret-key-file FILE  seal run secrets in the store under a key\n"
+	    "                    derived from FILE (at least 32 bytes, mode 0600)\n"
+	    "                    instead of the cluster cookie\n");
 }
 
 static int
@@ -76,6 +81,40 @@ allow_host_add(weft_engine_cfg *cfg, const char *name)
 	}
 	snprintf(list + n, sizeof(list) - n, "%s%s", n ? "," : "", name);
 	cfg->http_allow_host = list;
+}
+
+// secret_key_load sets the key run secrets are sealed under: derived from
+// the file given with --secret-key-file (a key file like the cookie: at
+// least 32 bytes, mode 0600, never created), else from the cluster cookie.
+static int
+secret_key_load(weft_engine_cfg *cfg, const char *file)
+{
+	weft_cookie ck;
+	char        path[4096], err[1024];
+
+	if (weft_crypto_init() != 0) {
+		weft_log_err("START", "cannot initialise libsodium");
+		return (-1);
+	}
+	if (file != NULL) {
+		snprintf(path, sizeof(path), "%s", file);
+	} else {
+		// cookie: wired by the cookie change. Until the coordinator
+		// loads the cluster cookie itself, it is read (or created)
+		// here, only for the secrets key; the merge unifies the two.
+		weft_cookie_path(NULL, path, sizeof(path));
+	}
+	if (weft_cookie_load(&ck, path, file == NULL, err, sizeof(err)) !=
+	    WEFT_OK) {
+		weft_log_err("START", "%s %s: %s",
+		    file != NULL ? "--secret-key-file" : "cluster cookie", path,
+		    err);
+		return (-1);
+	}
+	weft_cookie_derive(&ck, "secrets", cfg->secret_key);
+	weft_cookie_clear(&ck);
+	cfg->has_secret_key = true;
+	return (0);
 }
 
 // coordinator_stop stops in order: the engine's threads first (nothing
@@ -128,6 +167,7 @@ main(int argc, char **argv)
 		{ "lost-after", required_argument, NULL, 'l' },
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "ports-file", required_argument, NULL, 'P' },
+		{ "secret-key-file", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, '?' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -146,7 +186,8 @@ main(int argc, char **argv)
 	weft_server *srv = NULL;
 	char         err[1024];
 	const char  *ports_file = NULL;
-	int          c;
+	const char  *secret_key_file = NULL;
+	int          c, rv;
 
 	weft_log_init("coordinator", WEFT_LOG_INFO);
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -163,6 +204,7 @@ main(int argc, char **argv)
 		case 's': cfg.survey_ms = parse_int("--survey-ms", optarg, 50, 600000); break;
 		case 'l': cfg.lost_after = parse_int("--lost-after", optarg, 1, 1000); break;
 		case 'P': ports_file = optarg; break;
+		case 'S': secret_key_file = optarg; break;
 		case 'L':
 			setenv("WEFT_LOG_LEVEL", optarg, 1);
 			weft_log_init("coordinator", WEFT_LOG_INFO);
@@ -179,10 +221,15 @@ main(int argc, char **argv)
 		usage(stderr);
 		return (2);
 	}
+	if (secret_key_load(&cfg, secret_key_file) != 0) {
+		return (1);
+	}
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	if (weft_engine_open(&e, &cfg, err, sizeof(err)) != 0) {
+	rv = weft_engine_open(&e, &cfg, err, sizeof(err));
+	sodium_memzero(cfg.secret_key, sizeof(cfg.secret_key)); // copied
+	if (rv != 0) {
 		weft_log_err("START", "%s", err);
 		return (1);
 	}

@@ -4,9 +4,11 @@
 #ifndef WEFT_ENGINE_H
 #define WEFT_ENGINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cookie.h"
 #include "err.h"
 
 typedef struct weft_engine_cfg {
@@ -21,6 +23,11 @@ typedef struct weft_engine_cfg {
 	const char *http_allow_host; // more Host names to accept, comma-separated
 	int         survey_ms;   // survey interval (default 1000)
 	int         lost_after;  // missed surveys before a worker is lost (3)
+	// The key run secrets are sealed under in the store (common/seal.h):
+	// weft_cookie_derive(cookie, "secrets") or from --secret-key-file.
+	// Without one, a run that carries secrets is refused.
+	uint8_t     secret_key[WEFT_KEY_LEN];
+	bool        has_secret_key;
 } weft_engine_cfg;
 
 typedef struct weft_engine weft_engine;
