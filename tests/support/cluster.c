@@ -46,8 +46,8 @@ cluster_read_ports(weft_cluster *c, const char *path)
 void
 weft_cluster_start_coord(weft_cluster *c)
 {
-	char  log[700], survey[16], lost[16], ports[700];
-	char *argv[24];
+	char  log[700], survey[16], lost[16], ports[700], cookie[700];
+	char *argv[40];
 	int   n = 0;
 
 	// First start: every socket on port 0, bound by the coordinator
@@ -86,7 +86,15 @@ weft_cluster_start_coord(weft_cluster *c)
 	}
 	argv[n++] = "--ports-file";
 	argv[n++] = ports;
-	argv[n]   = NULL;
+	for (int i = 0; c->coord_args != NULL && c->coord_args[i] != NULL &&
+	     n < 39; i++) {
+		argv[n++] = (char *) c->coord_args[i];
+	}
+	argv[n] = NULL;
+	// The coordinator's cookie stays in the test's directory: a test
+	// never creates or reads ~/.weft/cookie.
+	snprintf(cookie, sizeof(cookie), "%s/cookie", c->dir);
+	setenv("WEFT_COOKIE_FILE", cookie, 1);
 	c->coord  = weft_h_spawn(argv, log);
 	// Ready when it has written its addresses and answers a request.
 	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(15000);
