@@ -295,24 +295,17 @@ engine_apply(weft_engine *e)
 static char *
 engine_scrub(weft_out_event *o)
 {
-	char   *text = o->data != NULL ? weft_json_dump(o->data) : NULL;
-	char   *clean;
-	json_t *data;
-
-	if (text == NULL || o->run == NULL || o->run->secret_values == NULL ||
-	    (clean = weft_secret_scrub_text(text, o->run->secret_values)) ==
-	        NULL) {
-		return (text);
+	if (o->data != NULL && o->run != NULL &&
+	    o->run->secret_values != NULL) {
+		// The values, not the JSON text, are searched: a secret that
+		// JSON escapes is found in the strings where it really is.
+		// The data may share members with the run (a step's output):
+		// scrub copies what it changes.
+		json_t *data = weft_secret_scrub(o->data, o->run->secret_values);
+		json_decref(o->data);
+		o->data = data;
 	}
-	free(clean);
-	// Scrub the values, not the JSON text: a secret that needs escaping
-	// is found in the strings where it really is. The data may share
-	// members with the run (a step's output): scrub makes a copy.
-	data = weft_secret_scrub(o->data, o->run->secret_values);
-	json_decref(o->data);
-	o->data = data;
-	free(text);
-	return (weft_json_dump(o->data));
+	return (o->data != NULL ? weft_json_dump(o->data) : NULL);
 }
 
 // engine_seal seals the clear input and params of a run that has secrets
@@ -369,7 +362,6 @@ engine_number(weft_engine *e, int64_t now, char **texts)
 		}
 		v->attempt   = o->attempt;
 		v->node      = o->node[0] != '\0' ? o->node : NULL;
-		v->data      = o->data;
 		texts[k]     = engine_scrub(o);
 		v->data      = o->data;
 		v->data_text = texts[k] != NULL ? texts[k] : "{}";

@@ -231,6 +231,44 @@ secret_scrub_in(json_t *v, const json_t *values)
 	}
 }
 
+// secret_found reports whether a string of v, at any depth, holds one of
+// values: the common case (nothing to mask) then costs no copy.
+static bool
+secret_found(const json_t *v, const json_t *values)
+{
+	const char *k;
+	json_t     *m, *s;
+	size_t      i;
+
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		json_array_foreach (values, i, s) {
+			if (json_string_value(s) != NULL &&
+			    strstr(json_string_value(v), json_string_value(s)) !=
+			        NULL) {
+				return (true);
+			}
+		}
+		return (false);
+	case JSON_OBJECT:
+		json_object_foreach ((json_t *) v, k, m) {
+			if (secret_found(m, values)) {
+				return (true);
+			}
+		}
+		return (false);
+	case JSON_ARRAY:
+		json_array_foreach (v, i, m) {
+			if (secret_found(m, values)) {
+				return (true);
+			}
+		}
+		return (false);
+	default:
+		return (false);
+	}
+}
+
 json_t *
 weft_secret_scrub(json_t *v, const json_t *values)
 {
@@ -239,13 +277,10 @@ weft_secret_scrub(json_t *v, const json_t *values)
 	if (v == NULL) {
 		return (NULL);
 	}
-	if (json_array_size(values) == 0) {
+	if (json_array_size(values) == 0 || !secret_found(v, values)) {
 		return (json_incref(v));
 	}
 	copy = json_deep_copy(v);
-	if (!secret_scrub_in(copy, values)) {
-		json_decref(copy);
-		return (json_incref(v));
-	}
+	secret_scrub_in(copy, values);
 	return (copy);
 }

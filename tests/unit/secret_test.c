@@ -247,6 +247,18 @@ Test(secret, scrub_json_copies_only_when_needed, .timeout = T_TIMEOUT)
 	got = weft_secret_scrub(dirty, NULL);
 	cr_expect(got == dirty);
 	json_decref(got);
+	{
+		// A secret JSON escapes (a quote, a backslash) is found in
+		// the value, where it is whole.
+		json_t *q  = json_pack("[s]", "pa\"ss\\w0rd");
+		json_t *in = json_pack("{s:s}", "e", "x pa\"ss\\w0rd y");
+		json_t *g  = weft_secret_scrub(in, q);
+		cr_expect_str_eq(json_string_value(json_object_get(g, "e")),
+		    "x *** y");
+		json_decref(g);
+		json_decref(in);
+		json_decref(q);
+	}
 	cr_expect_null(weft_secret_scrub(NULL, values));
 	json_decref(values);
 	json_decref(clean);
