@@ -266,8 +266,9 @@ expect_nowhere(const char *id, subscriber *sub)
 	expect_clean("the pub stream", sub->buf, sub->len);
 	// The CLI.
 	const char *cli[] = { "status %s --json", "runs --json",
-		"events --run %s --limit 10000", "events --format jsonl --limit "
-		"10000", "events --text Secret --limit 10000" };
+		"events --run %s --limit 10000",
+		"events --format jsonl --limit 10000",
+		"events --text Secret --limit 10000" };
 	for (size_t i = 0; i < sizeof(cli) / sizeof(cli[0]); i++) {
 		char cmd[200];
 		snprintf(cmd, sizeof(cmd), cli[i], id);
