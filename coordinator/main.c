@@ -97,6 +97,13 @@ secret_key_load(weft_engine_cfg *cfg, const char *file)
 		return (-1);
 	}
 	if (file != NULL) {
+		// Never created: a key made up here would seal secrets no
+		// other coordinator could open.
+		if (access(file, F_OK) != 0) {
+			weft_log_err("START", "--secret-key-file %s: %s", file,
+			    strerror(errno));
+			return (-1);
+		}
 		snprintf(path, sizeof(path), "%s", file);
 	} else {
 		// cookie: wired by the cookie change. Until the coordinator

@@ -631,16 +631,44 @@ Test(secrets, wrong_key_after_restart_fails_the_run_and_keeps_it)
 	expect_file_clean("w0.log");
 }
 
-Test(secrets, secret_key_file_must_be_private)
+// coord_refuses starts a coordinator with --secret-key-file keyfile,
+// expects it to exit with an error naming the flag, and returns its log
+// (malloc'd).
+static char *
+coord_refuses(const char *keyfile, const char *logname)
 {
-	char        keyfile[700], log[700];
-	char       *argv[16];
-	pid_t       pid;
-	int         st = 0;
-	int64_t     deadline;
-	size_t      len;
-	char       *text;
-	FILE       *f;
+	char    log[700];
+	char   *argv[] = { "weft-coordinator", "--db", "sqlite::memory:",
+		  "--secret-key-file", (char *) keyfile, "--http", "",
+		  "--control", "tcp://127.0.0.1:0", "--cluster",
+		  "tcp://127.0.0.1:0", "--results", "tcp://127.0.0.1:0",
+		  "--events", "tcp://127.0.0.1:0", NULL };
+	pid_t   pid;
+	int     st = 0;
+	int64_t deadline;
+	size_t  len;
+	char   *text;
+
+	snprintf(log, sizeof(log), "%s/%s", c.dir, logname);
+	pid      = weft_h_spawn(argv, log);
+	deadline = weft_clock_mono_ms() + weft_h_timeout_ms(10000);
+	while (waitpid(pid, &st, WNOHANG) == 0) {
+		cr_assert(weft_clock_mono_ms() < deadline,
+		    "the coordinator started with key file %s", keyfile);
+		weft_clock_sleep_ms(20);
+	}
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) != 0);
+	text = file_read(log, &len);
+	cr_expect(has(text, len, "--secret-key-file"), "log: %s",
+	    text ? text : "");
+	return (text);
+}
+
+Test(secrets, secret_key_file_must_exist_and_be_private)
+{
+	char  keyfile[700];
+	char *log;
+	FILE *f;
 
 	snprintf(keyfile, sizeof(keyfile), "%s/open.key", c.dir);
 	f = fopen(keyfile, "w");
@@ -648,33 +676,10 @@ Test(secrets, secret_key_file_must_be_private)
 	fputs("0123456789abcdef0123456789abcdef0123456789\n", f);
 	fclose(f);
 	chmod(keyfile, 0644);
-	snprintf(log, sizeof(log), "%s/badkey.log", c.dir);
-	argv[0] = "weft-coordinator";
-	argv[1] = "--db";
-	argv[2] = "sqlite::memory:";
-	argv[3] = "--secret-key-file";
-	argv[4] = keyfile;
-	argv[5] = "--http";
-	argv[6] = "";
-	argv[7] = "--control";
-	argv[8] = "tcp://127.0.0.1:0";
-	argv[9] = "--cluster";
-	argv[10] = "tcp://127.0.0.1:0";
-	argv[11] = "--results";
-	argv[12] = "tcp://127.0.0.1:0";
-	argv[13] = "--events";
-	argv[14] = "tcp://127.0.0.1:0";
-	argv[15] = NULL;
-	pid     = weft_h_spawn(argv, log);
-	deadline = weft_clock_mono_ms() + weft_h_timeout_ms(10000);
-	while (waitpid(pid, &st, WNOHANG) == 0) {
-		cr_assert(weft_clock_mono_ms() < deadline,
-		    "the coordinator started with a readable key file");
-		weft_clock_sleep_ms(20);
-	}
-	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) != 0);
-	text = file_read(log, &len);
-	cr_expect(has(text, len, "--secret-key-file"), "log: %s",
-	    text ? text : "");
-	free(text);
+	free(coord_refuses(keyfile, "open.log"));
+	snprintf(keyfile, sizeof(keyfile), "%s/missing.key", c.dir);
+	log = coord_refuses(keyfile, "missing.log");
+	cr_expect(strstr(log, "No such file") != NULL, "%s", log);
+	cr_expect(access(keyfile, F_OK) != 0, "a key file was made up");
+	free(log);
 }
