@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <sodium.h>
 
 #include "clock.h"
 #include "cookie.h"
@@ -55,7 +56,10 @@ usage(FILE *f)
 	    "                    \"insecure\": true in /health)\n"
 	    "  --log-level L     err, warn, notice, info or debug (default info)\n"
 	    "  --ports-file FILE once every socket is bound, write their addresses\n"
-	    "                    (ports chosen for a port 0 included) to FILE as JSON\n");
+	    "                    (ports chosen for a port 0 included) to FILE as JSON\n"
+	    "  --secret-key-file FILE  seal run secrets in the store under a key\n"
+	    "                    derived from FILE (at least 32 bytes, mode 0600)\n"
+	    "                    instead of the cluster cookie\n");
 }
 
 static int
@@ -99,6 +103,42 @@ allow_host_add(weft_engine_cfg *cfg, const char *name)
 	}
 	snprintf(list + n, sizeof(list) - n, "%s%s", n ? "," : "", name);
 	cfg->http_allow_host = list;
+}
+
+// secret_key_load sets the key run secrets are sealed under: derived from
+// the file given with --secret-key-file (a key file like the cookie: at
+// least 32 bytes, mode 0600, never created), else from the cluster cookie.
+// With neither (--insecure without a cookie) there is no key, and runs
+// that carry secrets are refused.
+static int
+secret_key_load(weft_engine_cfg *cfg, const char *file,
+    const weft_cookie *cookie)
+{
+	weft_cookie ck;
+	char        err[1024];
+
+	if (file == NULL) {
+		if (cookie != NULL) {
+			weft_cookie_derive(cookie, "secrets", cfg->secret_key);
+			cfg->has_secret_key = true;
+		}
+		return (0);
+	}
+	// Never created: a key made up here would seal secrets no other
+	// coordinator could open.
+	if (access(file, F_OK) != 0) {
+		weft_log_err("START", "--secret-key-file %s: %s", file,
+		    strerror(errno));
+		return (-1);
+	}
+	if (weft_cookie_load(&ck, file, false, err, sizeof(err)) != WEFT_OK) {
+		weft_log_err("START", "--secret-key-file %s: %s", file, err);
+		return (-1);
+	}
+	weft_cookie_derive(&ck, "secrets", cfg->secret_key);
+	weft_cookie_clear(&ck);
+	cfg->has_secret_key = true;
+	return (0);
 }
 
 // coordinator_stop stops in order: the engine's threads first (nothing
@@ -154,6 +194,7 @@ main(int argc, char **argv)
 		{ "cookie-file", required_argument, NULL, 'C' },
 		{ "clock-skew", required_argument, NULL, 'S' },
 		{ "insecure", no_argument, NULL, 'I' },
+		{ "secret-key-file", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, '?' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -175,7 +216,8 @@ main(int argc, char **argv)
 	const char  *cookie_file = NULL;
 	weft_cookie  cookie;
 	bool         have_cookie;
-	int          c;
+	const char  *secret_key_file = NULL;
+	int          c, rv;
 
 	weft_log_init("coordinator", WEFT_LOG_INFO);
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -195,6 +237,7 @@ main(int argc, char **argv)
 		case 'C': cookie_file = optarg; break;
 		case 'S': cfg.clock_skew_ms = parse_duration("--clock-skew", optarg); break;
 		case 'I': cfg.insecure = true; break;
+		case 'K': secret_key_file = optarg; break;
 		case 'L':
 			setenv("WEFT_LOG_LEVEL", optarg, 1);
 			weft_log_init("coordinator", WEFT_LOG_INFO);
@@ -224,10 +267,15 @@ main(int argc, char **argv)
 		return (1);
 	}
 	cfg.cookie = have_cookie ? &cookie : NULL;
+	if (secret_key_load(&cfg, secret_key_file, cfg.cookie) != 0) {
+		return (1);
+	}
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	if (weft_engine_open(&e, &cfg, err, sizeof(err)) != 0) {
+	rv = weft_engine_open(&e, &cfg, err, sizeof(err));
+	sodium_memzero(cfg.secret_key, sizeof(cfg.secret_key)); // copied
+	if (rv != 0) {
 		weft_log_err("START", "%s", err);
 		return (1);
 	}

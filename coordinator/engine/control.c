@@ -7,12 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "alloc.h"
 #include "clock.h"
 #include "engine_int.h"
 #include "id.h"
 #include "jsonx.h"
 #include "log.h"
+#include "seal.h"
+#include "secret.h"
 
 // ---- definitions ----
 
@@ -199,6 +203,17 @@ control_run(weft_engine *e, engine_mail *m, int64_t now)
 		return;
 	}
 	json_decref(given);
+	if (!e->cfg.has_secret_key &&
+	    weft_secret_present(d->def, input, params)) {
+		json_decref(input);
+		json_decref(params);
+		engine_reply_now(e, m->to, WEFT_EINVAL,
+		    "run: this run carries secrets and the coordinator has no "
+		    "key to store them under (--secret-key-file or the cluster "
+		    "cookie)",
+		    NULL);
+		return;
+	}
 	weft_id_new(id);
 	r = weft_run_alloc(id, d->def, input, params, now, &e->out);
 	engine_run_add(e, r);
@@ -236,6 +251,61 @@ control_restore_unit(weft_engine *e, weft_run *r, json_t *js, bool items)
 	}
 }
 
+// control_open_secrets puts back the clear input and params of run id
+// from its sealed secrets, if it has any, over the masked ones the runs
+// row holds (*input and *params: references, replaced). False when they
+// exist but cannot be opened (a wrong key, a damaged row, the store out
+// of reach): the run keeps "***" and control_restore_run marks it so
+// that no step of it runs with "***" in place of a secret. The run is
+// not dropped: restarted with the right key, `weft retry` brings it back.
+static bool
+control_open_secrets(weft_engine *e, const char *id, json_t **input,
+    json_t **params)
+{
+	char    *box = NULL, *text = NULL;
+	size_t   len;
+	json_t  *doc = NULL;
+	weft_err rv;
+	const char *why;
+
+	if ((rv = weft_store_get_secrets(e->store, id, &box)) != WEFT_OK) {
+		why = "the store did not answer";
+	} else if (box == NULL) {
+		return (true); // no secrets
+	} else if (!e->cfg.has_secret_key) {
+		why = "no secret key";
+	} else if ((rv = weft_unseal(e->cfg.secret_key, box, &text, &len)) !=
+	    WEFT_OK) {
+		why = rv == WEFT_EAUTH ? "wrong cookie/secret key, or the "
+		                         "stored secrets were altered"
+		                       : "the stored secrets are malformed";
+	} else if ((doc = json_loadb(text, len, 0, NULL)) == NULL ||
+	    !json_is_object(json_object_get(doc, "input")) ||
+	    !json_is_object(json_object_get(doc, "params"))) {
+		why = "the stored secrets are malformed";
+	} else {
+		why = NULL;
+	}
+	if (text != NULL) {
+		sodium_memzero(text, len);
+		free(text);
+	}
+	free(box);
+	if (why != NULL) {
+		json_decref(doc);
+		weft_log_err("SECRET-OPEN", "run=%s: secret cannot be "
+		    "decrypted: %s; its steps fail instead of running without "
+		    "their secrets", id, why);
+		return (false);
+	}
+	json_decref(*input);
+	json_decref(*params);
+	*input  = json_incref(json_object_get(doc, "input"));
+	*params = json_incref(json_object_get(doc, "params"));
+	json_decref(doc);
+	return (true);
+}
+
 void
 control_restore_run(weft_engine *e, json_t *jr)
 {
@@ -246,18 +316,21 @@ control_restore_run(weft_engine *e, json_t *jr)
 	def_entry  *d    = control_def_lookup(e, name, ver, err, sizeof(err));
 	weft_out    scratch;
 	weft_run   *r;
-	json_t     *js;
+	json_t     *js, *input, *params;
 	size_t      k;
+	bool        lost;
 
 	if (d == NULL) {
 		weft_log_err("RECOVER", "run=%s: %s", id, err);
 		return;
 	}
+	input  = json_incref(json_object_get(jr, "input"));
+	params = json_incref(json_object_get(jr, "params"));
+	lost   = !control_open_secrets(e, id, &input, &params);
 	weft_out_init(&scratch);
-	r = weft_run_alloc(id, d->def,
-	    json_incref(json_object_get(jr, "input")),
-	    json_incref(json_object_get(jr, "params")), 0, &scratch);
+	r = weft_run_alloc(id, d->def, input, params, 0, &scratch);
 	weft_out_fini(&scratch);
+	r->secrets_lost = lost;
 	r->seq = (uint64_t) json_integer_value(json_object_get(jr, "last_seq"));
 	weft_run_state_parse(
 	    json_string_value(json_object_get(jr, "status")), &r->state);

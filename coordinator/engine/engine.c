@@ -9,12 +9,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "alloc.h"
 #include "clock.h"
 #include "engine_int.h"
 #include "id.h"
 #include "jsonx.h"
 #include "log.h"
+#include "seal.h"
+#include "secret.h"
 
 // ---- runs ----
 
@@ -179,9 +183,24 @@ engine_on_results(weft_engine *e, engine_mail *m, int64_t now)
 			out = weft_json_parse_cell(
 			    sr->output_json[0] ? sr->output_json : NULL);
 		}
+		// A step that echoes a secret: its output, error and stderr
+		// are masked before the run keeps them, so what dependents
+		// see matches what is recorded, before and after a restart.
+		char *err_clean = weft_secret_scrub_text(sr->error,
+		    r->secret_values);
+		char *tail_clean = weft_secret_scrub_text(sr->stderr_tail,
+		    r->secret_values);
+		if (out != NULL && r->secret_values != NULL) {
+			json_t *clean = weft_secret_scrub(out, r->secret_values);
+			json_decref(out);
+			out = clean;
+		}
 		weft_result res = { .attempt = sr->attempt, .ok = sr->ok,
-			.output = out, .error = sr->error,
-			.exit_code = sr->exit_code, .stderr_tail = sr->stderr_tail,
+			.output = out,
+			.error = err_clean != NULL ? err_clean : sr->error,
+			.exit_code = sr->exit_code,
+			.stderr_tail = tail_clean != NULL ? tail_clean
+			                                  : sr->stderr_tail,
 			.node = node, .started_ms = (int64_t) sr->started_ms,
 			.finished_ms = (int64_t) sr->finished_ms };
 		if (weft_run_result(r, u, &res, now, &e->out) == WEFT_OK) {
@@ -195,6 +214,8 @@ engine_on_results(weft_engine *e, engine_mail *m, int64_t now)
 			sched_observe(e, r->def->steps[u.step].type, took);
 		}
 		json_decref(out);
+		free(err_clean);
+		free(tail_clean);
 	}
 	atomic_fetch_add(&e->results_received, b->n_results);
 	// The ack waits for the commit of this batch: then the results are
@@ -274,9 +295,55 @@ engine_apply(weft_engine *e)
 
 // ---- commit and release ----
 
+// engine_scrub masks, in o's data, any copy of its run's secret values:
+// a step that printed a token, an error quoting one. The run model keeps
+// its secrets in clear (assignments need them); nothing recorded may.
+// Returns the data text (malloc'd), or NULL for empty data.
+static char *
+engine_scrub(weft_out_event *o)
+{
+	if (o->data != NULL && o->run != NULL &&
+	    o->run->secret_values != NULL) {
+		// The values, not the JSON text, are searched: a secret that
+		// JSON escapes is found in the strings where it really is.
+		// The data may share members with the run (a step's output):
+		// scrub copies what it changes.
+		json_t *data = weft_secret_scrub(o->data, o->run->secret_values);
+		json_decref(o->data);
+		o->data = data;
+	}
+	return (o->data != NULL ? weft_json_dump(o->data) : NULL);
+}
+
+// engine_seal seals the clear input and params of a run that has secrets
+// for its run_queued event (malloc'd), or returns NULL.
+static char *
+engine_seal(weft_engine *e, const weft_out_event *o)
+{
+	json_t *doc;
+	char   *text, *box;
+
+	if (o->type != WEFT_EV_RUN_QUEUED || o->run == NULL ||
+	    !o->run->secrets) {
+		return (NULL);
+	}
+	// control_run refuses secrets without a key; a run that has some
+	// here anyway must not be stored without them.
+	WEFT_ASSERT(e->cfg.has_secret_key);
+	doc  = json_pack("{s:O, s:O}", "input", o->run->input, "params",
+	     o->run->params);
+	text = weft_json_dump(doc);
+	box  = weft_seal(e->cfg.secret_key, text, strlen(text));
+	sodium_memzero(text, strlen(text));
+	free(text);
+	json_decref(doc);
+	return (box);
+}
+
 // engine_number turns the batch's output events into store events: global
-// ids, per-run sequence numbers, one timestamp. texts has room for 2n
-// strings it allocates: data texts, then the names of map items.
+// ids, per-run sequence numbers, one timestamp. texts has room for 3n
+// strings it allocates: data texts, the names of map items, then the
+// sealed secrets of new runs.
 static weft_event *
 engine_number(weft_engine *e, int64_t now, char **texts)
 {
@@ -302,9 +369,11 @@ engine_number(weft_engine *e, int64_t now, char **texts)
 		}
 		v->attempt   = o->attempt;
 		v->node      = o->node[0] != '\0' ? o->node : NULL;
+		texts[k]     = engine_scrub(o);
 		v->data      = o->data;
-		texts[k]     = o->data != NULL ? weft_json_dump(o->data) : NULL;
 		v->data_text = texts[k] != NULL ? texts[k] : "{}";
+		texts[2 * n + k] = engine_seal(e, o);
+		v->secrets       = texts[2 * n + k];
 	}
 	return (evs);
 }
@@ -463,7 +532,7 @@ engine_iteration(weft_engine *e, weft_mail *mail)
 		return;
 	}
 	e->deferred = false;
-	texts = weft_xalloc((n ? 2 * n : 1) * sizeof(*texts));
+	texts = weft_xalloc((n ? 3 * n : 1) * sizeof(*texts));
 	evs   = engine_number(e, now, texts);
 	if (n > 0 && !engine_commit(e, evs, n)) {
 		// Not written: nothing of it may leave. Drop the replies.
@@ -475,7 +544,7 @@ engine_iteration(weft_engine *e, weft_mail *mail)
 	} else {
 		engine_release(e, evs, n);
 	}
-	for (size_t k = 0; k < 2 * n; k++) {
+	for (size_t k = 0; k < 3 * n; k++) {
 		free(texts[k]);
 	}
 	free(texts);
@@ -820,5 +889,6 @@ weft_engine_close(weft_engine *e)
 	weft_mailbox_fini(&e->mailbox);
 	weft_mailbox_fini(&e->qmailbox);
 	weft_wire_fini(&e->wire);
+	sodium_memzero(e->cfg.secret_key, sizeof(e->cfg.secret_key));
 	free(e);
 }

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cookie.h"
 #include "err.h"
 
 typedef struct weft_engine_cfg {
@@ -28,6 +29,11 @@ typedef struct weft_engine_cfg {
 	const struct weft_cookie *cookie;
 	int clock_skew_ms; // replay window of message timestamps (30000)
 	bool insecure;     // --insecure: started off loopback unprotected
+	// The key run secrets are sealed under in the store (common/seal.h):
+	// weft_cookie_derive(cookie, "secrets") or from --secret-key-file.
+	// Without one, a run that carries secrets is refused.
+	uint8_t     secret_key[WEFT_KEY_LEN];
+	bool        has_secret_key;
 } weft_engine_cfg;
 
 typedef struct weft_engine weft_engine;

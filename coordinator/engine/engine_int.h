@@ -22,6 +22,12 @@
 #include "store.h"
 #include "wire.h"
 
+// The error of every step of a run whose sealed secrets did not open on
+// recovery (control_open_secrets logs the run and the reason).
+#define ENGINE_SECRET_ERR                                                  \
+	"secret cannot be decrypted: wrong cookie/secret key (restart the " \
+	"coordinator with the right one, then retry the run)"
+
 typedef struct weft_engine weft_engine;
 
 // A batch of assignments in flight to one worker.

@@ -567,9 +567,15 @@ sched_dispatch_one(weft_engine *e, weft_worker_rec *w, weft_run *r,
     weft_ref u, int64_t now)
 {
 	char    err[512];
-	json_t *input = weft_run_step_input(r, u, err, sizeof(err));
+	json_t *input;
 
-	if (input == NULL) {
+	// Without its secrets a step would run with "***" for them: it
+	// fails instead, saying why (the run then fails, and is kept).
+	if (r->secrets_lost) {
+		weft_run_fail_step(r, u, ENGINE_SECRET_ERR, now, &e->out);
+		return;
+	}
+	if ((input = weft_run_step_input(r, u, err, sizeof(err))) == NULL) {
 		weft_run_fail_step(r, u, err, now, &e->out);
 		return;
 	}

@@ -18,7 +18,7 @@
 static const char *const def_top_fields[] = { "name", "version", "description",
 	"params", "timeout_ms", "steps", NULL };
 static const char *const def_param_fields[] = { "type", "default", "required",
-	"description", NULL };
+	"description", "secret", NULL };
 static const char *const def_param_types[]  = { "string", "int", "number",
 	 "bool", "object", "array", "any", NULL };
 static const char *const def_step_fields[]  = { "id", "type", "with",
@@ -328,8 +328,16 @@ def_parse_param(const struct def_ctx *c, json_t *spec)
 	if ((rv = def_field(c, spec, "required", "bool", false, &v)) != 0 ||
 	    (rv = def_field(c, spec, "description", "string", false, &v)) !=
 	        0 ||
-	    (rv = def_field(c, spec, "default", type, false, &dflt)) != 0) {
+	    (rv = def_field(c, spec, "default", type, false, &dflt)) != 0 ||
+	    (rv = def_field(c, spec, "secret", "bool", false, &v)) != 0) {
 		return (rv);
+	}
+	// A definition is stored and served in clear: a default would be
+	// a secret everyone can read.
+	if (json_is_true(v) && dflt != NULL) {
+		return (def_fail(c,
+		    "a secret parameter cannot have a default (definitions "
+		    "are stored and shown in clear)"));
 	}
 	return (WEFT_OK);
 }

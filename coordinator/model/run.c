@@ -12,6 +12,7 @@
 #include "alloc.h"
 #include "expr.h"
 #include "jsonx.h"
+#include "secret.h"
 
 static const char *run_state_names[] = {
 #define WEFT_RUN_STATE_STR(name, str) str,
@@ -200,6 +201,7 @@ weft_run_alloc(const char *id, const weft_def *def, json_t *input,
     json_t *params, int64_t now, weft_out *o)
 {
 	weft_run *r = weft_xalloc(sizeof(*r));
+	json_t   *rec;
 
 	snprintf(r->id, sizeof(r->id), "%s", id);
 	r->def        = def;
@@ -211,10 +213,23 @@ weft_run_alloc(const char *id, const weft_def *def, json_t *input,
 	for (size_t i = 0; i < def->nsteps; i++) {
 		r->steps[i].waiting = (uint32_t) def->steps[i].ndeps;
 	}
+	// The run keeps its secrets in clear for the assignments; what is
+	// recorded of them (this event, hence the runs row) is masked.
+	r->secrets       = weft_secret_present(def, r->input, r->params);
+	r->secret_values = weft_secret_values(def, r->input, r->params);
+	rec = json_pack("{s:O, s:O}", "input", r->input, "params", r->params);
+	if (r->secrets) {
+		json_t *m = weft_secret_mask(rec, def);
+		json_decref(rec);
+		rec = m;
+	}
 	weft_out_event_add(o, WEFT_EV_RUN_QUEUED, r, -1, 0, NULL,
 	    json_pack("{s:s, s:I, s:O, s:O, s:I}", "definition", def->name,
-	        "version", (json_int_t) def->version, "input", r->input,
-	        "params", r->params, "steps", (json_int_t) def->nsteps));
+	        "version", (json_int_t) def->version, "input",
+	        json_object_get(rec, "input"), "params",
+	        json_object_get(rec, "params"), "steps",
+	        (json_int_t) def->nsteps));
+	json_decref(rec);
 	return (r);
 }
 
@@ -252,6 +267,7 @@ weft_run_free(weft_run *r)
 	free(r->steps);
 	json_decref(r->input);
 	json_decref(r->params);
+	json_decref(r->secret_values);
 	free(r);
 }
 

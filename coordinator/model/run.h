@@ -108,9 +108,14 @@ typedef struct weft_run {
 	size_t              nfailed;   // steps ended failed
 	int64_t             created_ms;
 	int64_t             deadline_ms; // wall ms when the run times out, 0 none
+	bool                secrets;   // input or params hold secrets (secret.h)
+	json_t             *secret_values; // strings to scrub from recorded
+	                                   // text (owned), NULL when none
 	// Engine bookkeeping; run.c never reads these.
 	int                 refs;  // ready-queue entries and timers on it
 	bool                reaping; // queued for freeing this iteration
+	bool                secrets_lost; // its sealed secrets would not open:
+	                                  // nothing more is dispatched
 } weft_run;
 
 // One event produced by a transition, before the engine numbers it.

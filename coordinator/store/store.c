@@ -316,6 +316,15 @@ store_project_run(weft_store *s, const weft_event *e)
 		    "params, created_ms, steps_total) VALUES (?, ?, ?, ?, ?, ?, "
 		    "?, ?)",
 		    p, 8);
+		// Same transaction as the run: a run recovered from the
+		// store always finds its secrets.
+		if (rv == WEFT_OK && e->secrets != NULL) {
+			const char *q[3] = { e->run_id, e->secrets, ts };
+			rv = s->ops->exec(s,
+			    "INSERT INTO run_secrets (run_id, box, created_ms) "
+			    "VALUES (?, ?, ?)",
+			    q, 3);
+		}
 		free(input);
 		free(params);
 		return (rv);

@@ -28,6 +28,9 @@ typedef struct weft_event {
 	const char          *node;      // NULL when none
 	json_t              *data;      // object (borrowed); NULL when empty
 	const char          *data_text; // data as compact JSON (borrowed)
+	// run_queued only: the run's clear input and params, sealed
+	// (common/seal.h), kept in run_secrets; NULL when it has no secret.
+	const char          *secrets;
 } weft_event;
 
 typedef struct weft_store weft_store;
@@ -137,6 +140,10 @@ weft_err weft_store_list_definitions(weft_store *s, json_t **out);
 // version (0 = latest) and the version found.
 weft_err weft_store_get_definition(weft_store *s, const char *name,
     int64_t version, char **body, int64_t *found);
+
+// weft_store_get_secrets sets *box to the sealed secrets of run id
+// (malloc'd; free()), or NULL when the run has none.
+weft_err weft_store_get_secrets(weft_store *s, const char *id, char **box);
 
 // weft_store_unfinished_runs returns, for recovery, an array of the runs
 // not in a terminal state: {id, definition, version, status, input, params,

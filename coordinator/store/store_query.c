@@ -356,6 +356,25 @@ weft_store_get_run(weft_store *s, const char *id, json_t **out)
 	return (rv);
 }
 
+static int
+secrets_row(void *arg, int ncols, const char **c)
+{
+	char **box = arg;
+
+	if (ncols > 0 && c[0] != NULL && *box == NULL) {
+		*box = weft_xstrdup(c[0]);
+	}
+	return (0);
+}
+
+weft_err
+weft_store_get_secrets(weft_store *s, const char *id, char **box)
+{
+	*box = NULL;
+	return (s->ops->query(s, "SELECT box FROM run_secrets WHERE run_id = ?",
+	    &id, 1, secrets_row, box));
+}
+
 // ---- definitions ----
 
 static int

@@ -88,9 +88,9 @@ export class Cluster {
 		return p;
 	}
 
-	spawnLogged(name, file, args) {
+	spawnLogged(name, file, args, env = process.env) {
 		const log = fs.openSync(path.join(this.logDir, `${name}.log`), 'a');
-		const child = spawn(file, args, { stdio: ['ignore', log, log] });
+		const child = spawn(file, args, { stdio: ['ignore', log, log], env });
 		fs.closeSync(log);
 		started.add(child);
 		child.exitPromise = new Promise((resolve) => {
@@ -127,7 +127,10 @@ export class Cluster {
 			'--name', 'coordinator', '--survey-ms', '200', '--lost-after', '3',
 			'--ports-file', portsFile,
 		];
-		this.coord = this.spawnLogged('coordinator', this.bin('coordinator/weft-coordinator'), args);
+		// Its cluster cookie (the key of run secrets) stays in the
+		// test's directory, never the user's ~/.weft/cookie.
+		this.coord = this.spawnLogged('coordinator', this.bin('coordinator/weft-coordinator'), args,
+			{ ...process.env, WEFT_COOKIE_FILE: path.join(this.tmp, 'cookie') });
 		const child = this.coord;
 		let exited = null;
 		child.exitPromise.then((x) => { exited = x; });

@@ -10,3 +10,6 @@ weft_add_test(liveness_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/liveness_test.c TI
 add_dependencies(liveness_test weft weft-coordinator weft-worker)
 weft_add_test(security_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/security_test.c TIMEOUT 300)
 add_dependencies(security_test weft weft-coordinator weft-worker)
+weft_add_test(secrets_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/secrets_test.c
+  LIBS weft_coord nng::nng Threads::Threads TIMEOUT 300)
+add_dependencies(secrets_test weft weft-coordinator weft-worker)

@@ -14,3 +14,9 @@ weft_add_test(e2e_pg_restart_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/e2e_pg_restart_test.c
   LIBS weft_testpg nng::nng Threads::Threads TIMEOUT 300)
 add_dependencies(e2e_pg_restart_test weft weft-coordinator weft-worker)
+
+# Secrets on PostgreSQL: secrets_test itself, on a throwaway server.
+add_test(NAME secrets_pg_test
+  COMMAND e2e_pg_wrap $<TARGET_FILE:secrets_test> --jobs 1)
+set_tests_properties(secrets_pg_test PROPERTIES TIMEOUT ${WEFT_E2E_PG_TIMEOUT}
+  ENVIRONMENT "WEFT_TEST_TIMEOUT_MULTIPLIER=${WEFT_TEST_MULT}")

@@ -48,7 +48,7 @@ void
 weft_cluster_start_coord(weft_cluster *c)
 {
 	char  log[700], survey[16], lost[16], ports[700];
-	char *argv[24];
+	char *argv[40];
 	int   n = 0;
 
 	// First start: every socket on port 0, bound by the coordinator
@@ -89,7 +89,11 @@ weft_cluster_start_coord(weft_cluster *c)
 	argv[n++] = ports;
 	argv[n++] = "--cookie-file";
 	argv[n++] = c->cookie;
-	argv[n]   = NULL;
+	for (int i = 0; c->coord_args != NULL && c->coord_args[i] != NULL &&
+	     n < 39; i++) {
+		argv[n++] = (char *) c->coord_args[i];
+	}
+	argv[n] = NULL;
 	c->coord  = weft_h_spawn(argv, log);
 	// Ready when it has written its addresses and answers a request.
 	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(15000);

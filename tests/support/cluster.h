@@ -28,6 +28,9 @@ typedef struct weft_cluster {
 	char  cookie[600];     // the cluster cookie (made by the coordinator);
 	                       // WEFT_COOKIE_FILE names it for everything
 	                       // the test starts
+	// More arguments for the coordinator (NULL-ended; NULL = none), e.g.
+	// {"--secret-key-file", path, NULL}: read at each (re)start.
+	const char *const *coord_args;
 } weft_cluster;
 
 // weft_cluster_start starts a cluster on a fresh database: a new database
@@ -42,7 +45,8 @@ void weft_cluster_start(weft_cluster *c, int nworkers, int survey_ms);
 void weft_cluster_start_lost(
     weft_cluster *c, int nworkers, int survey_ms, int lost_after);
 
-// weft_cluster_start_coord (re)starts only the coordinator.
+// weft_cluster_start_coord (re)starts only the coordinator. Its cluster
+// cookie is <dir>/cookie (WEFT_COOKIE_FILE), never the user's own.
 void weft_cluster_start_coord(weft_cluster *c);
 
 // weft_cluster_start_worker starts worker i (name w<i>).

@@ -167,6 +167,28 @@ static const struct parse_row parse_rows[] = {
 	    "params.x: field 'description': expected string, got int" },
 	{ "param bad name", "{'name':'w','params':{'a.b':{}}," ONE_STEP "}",
 	    false, "params.a.b: invalid parameter name" },
+	// Secret parameters: a bool flag, never with a default.
+	{ "secret param",
+	    "{'name':'w','params':{'tok':{'type':'string','secret':true,"
+	    "'required':true},'x':{'secret':false,'default':1}},"
+	    "'steps':[{'id':'a','type':'t','with':{'t':'${params.tok}'}}]}",
+	    true, NULL },
+	{ "secret not bool",
+	    "{'name':'w','params':{'x':{'secret':'yes'}}," ONE_STEP "}", false,
+	    "params.x: field 'secret': expected bool, got string" },
+	{ "secret number",
+	    "{'name':'w','params':{'x':{'secret':1}}," ONE_STEP "}", false,
+	    "params.x: field 'secret': expected bool, got int" },
+	{ "secret null",
+	    "{'name':'w','params':{'x':{'secret':null}}," ONE_STEP "}", false,
+	    "params.x: field 'secret': expected bool, got null" },
+	{ "secret with default",
+	    "{'name':'w','params':{'x':{'type':'string','secret':true,"
+	    "'default':'hunter2'}}," ONE_STEP "}",
+	    false, "params.x: a secret parameter cannot have a default" },
+	{ "secret misspelt",
+	    "{'name':'w','params':{'x':{'secrets':true}}," ONE_STEP "}", false,
+	    "params.x: unknown field 'secrets'" },
 
 	// Step fields.
 	{ "step not object", "{'name':'w','steps':[5]}", false,

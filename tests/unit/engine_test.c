@@ -45,9 +45,15 @@ typedef struct fake {
 	// What the worker holds: step id -> attempts outstanding.
 	int      held;      // attempts assigned and neither ended nor aborted
 	int      held_max;  // the most it ever held
+	// Secrets: published events and assignments that held SECRET_MARK.
+	size_t   published_secret, assigned_secret;
 } fake;
 
+#define SECRET_MARK "EngineSecret-5e1"
+
 static fake F;
+static weft_io           F_io;    // what fake_open registered
+static weft_engine_clock F_clock;
 
 static int64_t
 fake_wall(void *arg)
@@ -68,6 +74,8 @@ fake_publish(void *arg, const weft_event *evs, size_t n)
 	for (size_t k = 0; k < n && f->npublished < FAKE_MAX * 4; k++) {
 		snprintf(f->published[f->npublished++], 32, "%s",
 		    weft_event_name(evs[k].type));
+		f->published_secret +=
+		    strstr(evs[k].data_text, SECRET_MARK) != NULL;
 	}
 }
 
@@ -137,6 +145,10 @@ fake_assign(void *arg, assign_op *op, nng_msg *batch)
 	for (size_t k = 0; k < fo->nitems && k < 8; k++) {
 		snprintf(fo->steps[k], 16, "%s", env->assign->items[k]->step_id);
 	}
+	for (size_t k = 0; k < fo->nitems; k++) {
+		f->assigned_secret +=
+		    strstr(env->assign->items[k]->input_json, SECRET_MARK) != NULL;
+	}
 	f->held -= (int) fo->naborts;
 	f->held += (int) fo->nitems;
 	if (f->held > f->held_max) {
@@ -187,8 +199,10 @@ fake_open(int survey_lost_after)
 	cfg.db_url = F.url;
 	cr_assert_eq(weft_engine_open(&F.e, &cfg, err, sizeof(err)), WEFT_OK,
 	    "%s", err);
-	weft_engine_set_io(F.e, &io);
-	weft_engine_set_clock(F.e, &clock);
+	F_io    = io;
+	F_clock = clock;
+	weft_engine_set_io(F.e, &F_io);
+	weft_engine_set_clock(F.e, &F_clock);
 }
 
 static void
@@ -776,4 +790,119 @@ Test(engine, restart_under_the_same_name_takes_over)
 	cr_expect_eq(count_published("node_conflict"), 1);
 	cr_expect(refused_incarnation("w1", F.wire_w1.incarnation));
 	weft_wire_fini(&next);
+}
+
+// ---- secrets ----
+
+#define DEF_SECRET                                                        \
+	"{\"name\":\"sec\",\"params\":{\"tok\":{\"type\":\"string\","         \
+	"\"secret\":true}},\"steps\":[{\"id\":\"a\",\"type\":\"noop\",\"with\":" \
+	"{\"t\":\"${params.tok}\"}}]}"
+
+// run_reply posts a run request of def with params (JSON text) and
+// returns its reply {code, error, body} (borrowed from F).
+static json_t *
+run_reply(const char *def, const char *params)
+{
+	Weft__Envelope       env = WEFT__ENVELOPE__INIT;
+	Weft__ControlRequest req = WEFT__CONTROL_REQUEST__INIT;
+	Weft__RunRequest     run = WEFT__RUN_REQUEST__INIT;
+	size_t               before = F.nreplies;
+
+	run.definition_json = (char *) def;
+	run.params_json     = (char *) params;
+	req.req_case        = WEFT__CONTROL_REQUEST__REQ_RUN;
+	req.run             = &run;
+	env.body_case       = WEFT__ENVELOPE__BODY_CONTROL;
+	env.control         = &req;
+	post(MAIL_CONTROL, &env, 0);
+	turn();
+	cr_assert_eq(F.nreplies, before + 1, "no reply to the run request");
+	return (F.replies[before]);
+}
+
+// reopen closes the engine and opens a new one on the same store, with
+// key as its secret key (NULL: none).
+static void
+reopen(const uint8_t *key)
+{
+	char            err[512];
+	weft_engine_cfg cfg = { .name = "coordinator", .db_url = F.url,
+		.survey_ms = 1000, .lost_after = 3 };
+
+	if (key != NULL) {
+		memcpy(cfg.secret_key, key, WEFT_KEY_LEN);
+		cfg.has_secret_key = true;
+	}
+	weft_engine_close(F.e);
+	cr_assert_eq(weft_engine_open(&F.e, &cfg, err, sizeof(err)), WEFT_OK,
+	    "%s", err);
+	weft_engine_set_io(F.e, &F_io);
+	weft_engine_set_clock(F.e, &F_clock);
+}
+
+Test(engine, run_with_secrets_needs_a_key)
+{
+	json_t *r = run_reply(DEF_SECRET, "{\"tok\":\"" SECRET_MARK "\"}");
+
+	cr_expect_neq(json_integer_value(json_object_get(r, "code")), 0);
+	cr_expect(strstr(json_string_value(json_object_get(r, "error")),
+	              "no key") != NULL,
+	    "%s", json_string_value(json_object_get(r, "error")));
+	cr_expect_eq(F.published_secret, 0);
+	// Without a secret, the same definition runs.
+	r = run_reply(DEF_SECRET, "{}");
+	cr_expect_eq(json_integer_value(json_object_get(r, "code")), 0);
+}
+
+// Published events hold "***"; the assignment the clear value; the store
+// the sealed copy, which a reopened engine with the key opens, and one
+// with another key does not (the run stays, marked).
+Test(engine, secrets_sealed_masked_and_recovered)
+{
+	uint8_t key[WEFT_KEY_LEN], other[WEFT_KEY_LEN];
+	json_t *r;
+	char    id[64], *box = NULL;
+	weft_run *run;
+
+	memset(key, 0x11, sizeof(key));
+	memset(other, 0x22, sizeof(other));
+	reopen(key);
+	post_worker("w1", 2, 1);
+	turn();
+	r = run_reply(DEF_SECRET, "{\"tok\":\"" SECRET_MARK "\"}");
+	cr_assert_eq(json_integer_value(json_object_get(r, "code")), 0, "%s",
+	    json_string_value(json_object_get(r, "error")));
+	snprintf(id, sizeof(id), "%s",
+	    json_string_value(
+	        json_object_get(json_object_get(r, "body"), "run_id")));
+	turn();
+	cr_expect_gt(F.npublished, 0);
+	cr_expect_eq(F.published_secret, 0, "a published event holds it");
+	cr_expect_eq(F.assigned_secret, 1, "the assignment lacks it");
+	// Accepted: the op ends with this engine, not after it is closed.
+	answer_all(true);
+	turn();
+	cr_assert_eq(weft_store_get_secrets(F.e->store, id, &box), WEFT_OK);
+	cr_expect_not_null(box);
+	cr_expect(box == NULL || strstr(box, SECRET_MARK) == NULL);
+	free(box);
+
+	reopen(key);
+	run = engine_run(F.e, id);
+	cr_assert_not_null(run, "run %s not recovered", id);
+	cr_expect_str_eq(json_string_value(json_object_get(run->params, "tok")),
+	    SECRET_MARK, "recovered in clear");
+	cr_expect(!run->secrets_lost);
+
+	reopen(other);
+	run = engine_run(F.e, id);
+	cr_assert_not_null(run, "a run whose secrets do not open is kept");
+	cr_expect(run->secrets_lost);
+	cr_expect_str_eq(json_string_value(json_object_get(run->params, "tok")),
+	    "***");
+	reopen(NULL);
+	run = engine_run(F.e, id);
+	cr_assert_not_null(run);
+	cr_expect(run->secrets_lost, "no key: not opened either");
 }

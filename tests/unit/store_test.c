@@ -252,6 +252,42 @@ Test(store, duplicate_event_rolls_back_whole_batch)
 	cr_expect_eq(max, 8);
 }
 
+// A run's sealed secrets go to run_secrets with its run_queued, in the
+// same transaction: a batch that fails keeps neither.
+Test(store, run_secrets_written_with_the_run)
+{
+	char      *box = (char *) 1;
+	weft_event evs[] = {
+		ev(1, "S1", 1, WEFT_EV_RUN_QUEUED, NULL,
+		    json_pack("{s:s, s:i, s:{}, s:{s:s}, s:i}", "definition",
+		        "two", "version", 1, "input", "params", "tok", "***",
+		        "steps", 2)),
+	};
+	evs[0].secrets = "c2VhbGVkLWJsb2I=";
+	cr_assert_eq(weft_store_append(st, evs, 1), WEFT_OK, "%s", st->error);
+	free_evs(evs, 1);
+	cr_assert_eq(weft_store_get_secrets(st, "S1", &box), WEFT_OK, "%s",
+	    st->error);
+	cr_assert_not_null(box);
+	cr_expect_str_eq(box, "c2VhbGVkLWJsb2I=");
+	free(box);
+	cr_assert_eq(weft_store_get_secrets(st, "R1", &box), WEFT_OK);
+	cr_expect_null(box, "a run without secrets has no row");
+
+	// A batch refused (a duplicate (run, seq)) writes no secrets either.
+	weft_event bad[] = {
+		ev(2, "S2", 1, WEFT_EV_RUN_QUEUED, NULL,
+		    json_pack("{s:s, s:i, s:{}, s:{}, s:i}", "definition", "two",
+		        "version", 1, "input", "params", "steps", 2)),
+		ev(3, "S2", 1, WEFT_EV_RUN_STARTED, NULL, json_object()),
+	};
+	bad[0].secrets = "b3RoZXI=";
+	cr_expect_neq(weft_store_append(st, bad, 2), WEFT_OK);
+	free_evs(bad, 2);
+	cr_assert_eq(weft_store_get_secrets(st, "S2", &box), WEFT_OK);
+	cr_expect_null(box, "rolled back with its batch");
+}
+
 Test(store, runs_list_and_unfinished)
 {
 	json_t *out;

@@ -41,7 +41,12 @@ function paramInput(name, spec) {
 		});
 		break;
 	case 'string':
-		input = h('input', { id, name, type: 'text', 'data-type': type, value: has ? String(def) : '', placeholder: has ? String(def) : '' });
+		// A secret is typed unseen; it is shown as *** once the run exists.
+		input = h('input', {
+			id, name, type: spec.secret ? 'password' : 'text', 'data-type': type,
+			value: has ? String(def) : '', placeholder: has ? String(def) : '',
+			...(spec.secret ? { autocomplete: 'off' } : {}),
+		});
 		break;
 	default: // object, array, any: JSON
 		input = h('textarea', {
@@ -59,7 +64,7 @@ function paramInput(name, spec) {
 	return h('div', { class: 'field' },
 		h('label', { for: id },
 			h('span', { class: 'mono' }, name), spec.required ? h('span', { class: 'req', title: 'required' }, ' *') : null,
-			h('span', { class: 'type' }, type)),
+			h('span', { class: 'type' }, spec.secret ? `${type}, secret` : type)),
 		input,
 		spec.description ? h('div', { class: 'hint' }, spec.description) : null,
 		h('div', { class: 'field-error', hidden: true }));
