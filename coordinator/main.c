@@ -38,6 +38,11 @@ usage(FILE *f)
 	    "                    (default 127.0.0.1:7480; \"\" turns HTTP off)\n"
 	    "  --http-allow-host NAME  also accept HTTP requests for Host NAME (a name\n"
 	    "                    the server is reached by; repeatable)\n"
+	    "  --api-tokens FILE API tokens, one \"NAME ROLE TOKEN\" a line (ROLE read or\n"
+	    "                    operate; mode 0600): the HTTP API, the WebSocket stream\n"
+	    "                    and the control socket then need one (env WEFT_API_TOKENS)\n"
+	    "  --insecure        listen with --http or --control off loopback without\n"
+	    "                    --api-tokens anyway (refused otherwise)\n"
 	    "  --dashboard DIR   serve the dashboard from DIR (default: the installed\n"
 	    "                    copy, else the source tree's dashboard/)\n"
 	    "  --name NAME       node name (default coordinator)\n"
@@ -123,6 +128,8 @@ main(int argc, char **argv)
 		{ "http", required_argument, NULL, 'h' },
 		{ "http-allow-host", required_argument, NULL, 'H' },
 		{ "dashboard", required_argument, NULL, 'D' },
+		{ "api-tokens", required_argument, NULL, 'T' },
+		{ "insecure", no_argument, NULL, 'I' },
 		{ "name", required_argument, NULL, 'n' },
 		{ "survey-ms", required_argument, NULL, 's' },
 		{ "lost-after", required_argument, NULL, 'l' },
@@ -159,6 +166,8 @@ main(int argc, char **argv)
 		case 'h': cfg.http = optarg; break;
 		case 'H': allow_host_add(&cfg, optarg); break;
 		case 'D': cfg.dashboard = optarg; break;
+		case 'T': cfg.api_tokens = optarg; break;
+		case 'I': cfg.insecure = true; break;
 		case 'n': cfg.name = optarg; break;
 		case 's': cfg.survey_ms = parse_int("--survey-ms", optarg, 50, 600000); break;
 		case 'l': cfg.lost_after = parse_int("--lost-after", optarg, 1, 1000); break;
@@ -178,6 +187,9 @@ main(int argc, char **argv)
 		fprintf(stderr, "weft-coordinator: unexpected argument \"%s\"\n", argv[optind]);
 		usage(stderr);
 		return (2);
+	}
+	if (cfg.api_tokens == NULL) {
+		cfg.api_tokens = getenv("WEFT_API_TOKENS");
 	}
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_signal);

@@ -4,6 +4,7 @@
 #ifndef WEFT_ENGINE_H
 #define WEFT_ENGINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,6 +20,8 @@ typedef struct weft_engine_cfg {
 	const char *http;        // HOST:PORT: dashboard, API, ws stream; "" none
 	const char *dashboard;   // directory of the dashboard's files, or NULL
 	const char *http_allow_host; // more Host names to accept, comma-separated
+	const char *api_tokens;  // token file (NAME ROLE TOKEN lines), or NULL
+	bool        insecure;    // listen off loopback without tokens anyway
 	int         survey_ms;   // survey interval (default 1000)
 	int         lost_after;  // missed surveys before a worker is lost (3)
 } weft_engine_cfg;
