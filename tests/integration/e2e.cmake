@@ -8,3 +8,5 @@ weft_add_test(restart_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/restart_test.c TIME
 add_dependencies(restart_test weft weft-coordinator weft-worker)
 weft_add_test(liveness_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/liveness_test.c TIMEOUT 120)
 add_dependencies(liveness_test weft weft-coordinator weft-worker)
+weft_add_test(auth_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/auth_test.c TIMEOUT 300)
+add_dependencies(auth_test weft weft-coordinator weft-worker)
