@@ -304,7 +304,7 @@ static void
 auth_ws_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	weft_server   *s = arg;
-	char          *uri = NULL, *host, *origin, *authz, *cookies;
+	char          *uri = NULL, *origin, *authz, *cookies;
 	const char    *why = NULL;
 	io_ident       who;
 
@@ -313,11 +313,10 @@ auth_ws_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 		return; // not a WebSocket pipe
 	}
 	nng_strfree(uri);
-	host    = auth_ws_header(p, "Host");
 	origin  = auth_ws_header(p, "Origin");
 	authz   = auth_ws_header(p, "Authorization");
 	cookies = auth_ws_header(p, "Cookie");
-	if (origin != NULL && !io_http_origin_ok(s, host, origin)) {
+	if (origin != NULL && !io_http_origin_ok(s, origin)) {
 		why = "cross-origin WebSocket refused";
 	} else if (io_auth_headers(s, authz, cookies, &who) < WEFT_ROLE_READ) {
 		why = "no valid API token or session";
@@ -326,7 +325,6 @@ auth_ws_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 		weft_log_info("AUTH-REFUSED", "stream: %s", why);
 		nng_pipe_close(p);
 	}
-	nng_strfree(host);
 	nng_strfree(origin);
 	if (authz != NULL) {
 		sodium_memzero(authz, strlen(authz));

@@ -642,17 +642,38 @@ http_host_ok(const weft_server *s, const char *host)
 	return (false);
 }
 
-bool
-io_http_origin_ok(const weft_server *s, const char *host, const char *origin)
+// http_port_of returns the port of HOST[:PORT] ("[::1]:80"), or dflt.
+static int
+http_port_of(const char *hp, int dflt)
 {
-	char mine[300];
+	const char *rb = hp[0] == '[' ? strchr(hp, ']') : NULL;
+	const char *colon = strrchr(rb != NULL ? rb : hp, ':');
 
-	if (host == NULL || !http_host_ok(s, host)) {
+	return (colon != NULL ? atoi(colon + 1) : dflt);
+}
+
+// io_http_origin_ok: an Origin is ours when it is this server under any
+// name it answers to (http_host_ok: the --http host, the loopback names
+// on loopback, --http-allow-host) on its port. A page opened as
+// http://localhost:PORT reaches the stream at the --http address, so the
+// Origin need not name the same host as the Host header.
+bool
+io_http_origin_ok(const weft_server *s, const char *origin)
+{
+	const char *scheme = s->https ? "https://" : "http://";
+	size_t      n      = strlen(scheme);
+	const char *hp;
+
+	if (strncasecmp(origin, scheme, n) != 0) {
 		return (false);
 	}
-	snprintf(mine, sizeof(mine), "%s://%s", s->https ? "https" : "http",
-	    host);
-	return (strcasecmp(origin, mine) == 0);
+	hp = origin + n;
+	if (hp[0] == '\0' || strpbrk(hp, "/?#@") != NULL ||
+	    !http_host_ok(s, hp)) {
+		return (false);
+	}
+	return (http_port_of(hp, s->https ? 443 : 80) ==
+	    http_port_of(s->http_addr, -1));
 }
 
 // http_guard returns the refusal for a request that fails the browser
@@ -673,7 +694,7 @@ http_guard(const weft_server *s, nng_http_req *req)
 		return (NULL);
 	}
 	origin = nng_http_req_get_header(req, "Origin");
-	if (origin != NULL && !io_http_origin_ok(s, host, origin)) {
+	if (origin != NULL && !io_http_origin_ok(s, origin)) {
 		return (http_error(403, WEFT_EINVAL,
 		    "cross-origin request refused"));
 	}

@@ -97,10 +97,9 @@ void io_session_drop(weft_server *s, const char *id, size_t len);
 // before it is admitted (Origin, and a token or session when auth is on).
 int io_auth_ws_watch(weft_server *s);
 
-// io_http_origin_ok reports whether an Origin header names this server as
-// reached through host (the request's Host header; NULL fails). http.c.
-bool io_http_origin_ok(const weft_server *s, const char *host,
-    const char *origin);
+// io_http_origin_ok reports whether an Origin header names this server:
+// a name it answers to (the Host rule) and its port. http.c.
+bool io_http_origin_ok(const weft_server *s, const char *origin);
 
 // One rep0 context: receive a request, hand it on, send the reply later
 // (from whichever thread answers), receive again.

@@ -401,6 +401,28 @@ Test(auth, websocket_stream_checks_before_admitting)
 		close(fd);
 	}
 
+	// The dashboard opened as localhost reaches the stream at the --http
+	// address: another name of this server, on its port, is ours.
+	{
+		char extra2[300];
+		int  st2, fd2;
+		snprintf(extra2, sizeof(extra2),
+		    "Origin: http://localhost:%s\r\nAuthorization: Bearer " RD_TOKEN
+		    "\r\n",
+		    strrchr(c.http, ':') + 1);
+		fd2 = ws_upgrade(extra2, &st2);
+		cr_expect(st2 == 101 && !ws_closed(fd2, 1500),
+		    "Origin localhost on our port was refused (status %d)", st2);
+		close(fd2);
+		snprintf(extra2, sizeof(extra2),
+		    "Origin: http://127.0.0.1:1\r\nAuthorization: Bearer " RD_TOKEN
+		    "\r\n");
+		fd2 = ws_upgrade(extra2, &st2);
+		cr_expect(st2 != 101 || ws_closed(fd2, 5000),
+		    "Origin on another port of this host was admitted");
+		close(fd2);
+	}
+
 	// Our own Origin with a session cookie: the dashboard's way in.
 	char *body, *hdr, *sid, extra[400];
 	cr_assert_eq(curl(POST_JSON "--data-binary '{\"token\":\"" RD_TOKEN "\"}'",
