@@ -25,6 +25,8 @@ enum weft_cli_exit {
 enum weft_cli_flag {
 	WEFT_CLI_F_COORDINATOR, // global
 	WEFT_CLI_F_HELP,        // global
+	WEFT_CLI_F_TOKEN,       // global
+	WEFT_CLI_F_STREAM,      // global
 	WEFT_CLI_F_INPUT,
 	WEFT_CLI_F_PARAMS,
 	WEFT_CLI_F_WAIT,
@@ -64,6 +66,11 @@ typedef struct weft_cli {
 	char      **args;                 // positional arguments after the command
 	int         nargs;
 	const char *url;                  // control URL of the coordinator
+	const char *token;                // API token (--token, WEFT_TOKEN),
+	                                  // or NULL
+	const char *stream;               // event stream URL (--stream,
+	                                  // WEFT_STREAM), or NULL: the
+	                                  // coordinator's events_url
 	int         timeout_ms;           // reply timeout, ms
 	int64_t     unreachable_ms;       // --timeout: a wait or a follow
 	                                  // gives up after the coordinator
@@ -96,9 +103,12 @@ int weft_cli_call(weft_cli *c, Weft__ControlRequest *req, json_t **body);
 void weft_cli_close(weft_cli *c);
 
 // weft_cli_sub_open opens a sub0 socket on *out subscribed to the events of
-// topic (a "run:<id>" topic exactly; "" for every event) and dials url,
-// blocking until connected. Returns 0 or an nng error (nothing left open).
-int weft_cli_sub_open(nng_socket *out, const char *url, const char *topic);
+// topic (a "run:<id>" topic exactly; "" for every event) and dials c->stream
+// if set, else url, blocking until connected. A ws:// stream is dialed with
+// c->token as "Authorization: Bearer". Returns 0 or an nng error (nothing
+// left open); *used gets the URL dialed (borrowed).
+int weft_cli_sub_open(weft_cli *c, nng_socket *out, const char *url,
+    const char *topic, const char **used);
 
 // weft_cli_sub_recv waits up to timeout_ms for one batch of events. Returns 1
 // with *env (free with weft_wire_free; env->events is set), 0 when nothing

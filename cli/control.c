@@ -82,6 +82,9 @@ control_exchange(weft_cli *c, Weft__ControlRequest *req, Weft__Envelope **out)
 
 	env.body_case = WEFT__ENVELOPE__BODY_CONTROL;
 	env.control   = req;
+	if (c->token != NULL) {
+		req->token = (char *) c->token;
+	}
 	if ((err = weft_wire_pack(&c->wire, &env, NULL, &msg)) != WEFT_OK) {
 		fprintf(stderr, "weft: cannot encode the request: %s\n",
 		    weft_err_str(err));
@@ -160,11 +163,17 @@ done:
 }
 
 int
-weft_cli_sub_open(nng_socket *out, const char *url, const char *topic)
+weft_cli_sub_open(weft_cli *c, nng_socket *out, const char *url,
+    const char *topic, const char **used)
 {
 	nng_socket s;
+	nng_dialer d;
 	int        rv;
 
+	if (c->stream != NULL) {
+		url = c->stream;
+	}
+	*used = url;
 	if ((rv = nng_sub0_open(&s)) != 0) {
 		return (rv);
 	}
@@ -177,7 +186,18 @@ weft_cli_sub_open(nng_socket *out, const char *url, const char *topic)
 	// the same way. "" subscribes to everything.
 	if ((rv = nng_socket_set(s, NNG_OPT_SUB_SUBSCRIBE, topic,
 	         topic[0] != '\0' ? strlen(topic) + 1 : 0)) != 0 ||
-	    (rv = nng_dial(s, url, NULL, 0)) != 0) {
+	    (rv = nng_dialer_create(&d, s, url)) != 0) {
+		nng_close(s);
+		return (rv);
+	}
+	// The WebSocket stream checks the token in its upgrade request.
+	if (c->token != NULL && strncmp(url, "ws", 2) == 0) {
+		char hdr[600];
+		snprintf(hdr, sizeof(hdr), "Bearer %s", c->token);
+		rv = nng_dialer_set_string(
+		    d, NNG_OPT_WS_REQUEST_HEADER "Authorization", hdr);
+	}
+	if (rv != 0 || (rv = nng_dialer_start(d, 0)) != 0) {
 		nng_close(s);
 		return (rv);
 	}

@@ -26,6 +26,13 @@ static const struct main_flag {
 	    "default " WEFT_CLI_DEFAULT_URL ")" },
 	[WEFT_CLI_F_HELP]        = { "help", NULL,
 	           "show the usage (of one command after its name)" },
+	[WEFT_CLI_F_TOKEN]       = { "token", "TOKEN",
+	          "API token, when the coordinator has --api-tokens (env "
+	          "WEFT_TOKEN; the environment keeps it out of ps)" },
+	[WEFT_CLI_F_STREAM]      = { "stream", "URL",
+	         "event stream to follow instead of the coordinator's "
+	         "tcp:// one, e.g. ws://HOST:PORT/api/v1/stream, dialed with "
+	         "the token (env WEFT_STREAM)" },
 	[WEFT_CLI_F_JSON]        = { "json", NULL,
 	           "print the reply body as JSON" },
 	[WEFT_CLI_F_INPUT]       = { "input", "JSON",
@@ -250,7 +257,7 @@ usage_flags(FILE *f, unsigned mask)
 static void
 usage(FILE *f, const struct main_cmd *cmd)
 {
-	unsigned all = F(COORDINATOR) | F(HELP);
+	unsigned all = F(COORDINATOR) | F(HELP) | F(TOKEN) | F(STREAM);
 	int      col = 6;
 
 	if (cmd != NULL) {
@@ -259,7 +266,8 @@ usage(FILE *f, const struct main_cmd *cmd)
 		fputs("\n      ", f);
 		usage_text(f, cmd->help, 6, &col);
 		fputs("\n\nflags:\n", f);
-		usage_flags(f, cmd->flags | F(COORDINATOR) | F(HELP));
+		usage_flags(f, cmd->flags | F(COORDINATOR) | F(HELP) | F(TOKEN) |
+		    F(STREAM));
 		return;
 	}
 	fprintf(f, "usage: weft [--coordinator URL] COMMAND [ARGS] [FLAGS]\n"
@@ -273,6 +281,8 @@ usage(FILE *f, const struct main_cmd *cmd)
 	fprintf(f,
 	    "\nenvironment:\n"
 	    "  WEFT_COORDINATOR     default for --coordinator\n"
+	    "  WEFT_TOKEN           default for --token\n"
+	    "  WEFT_STREAM          default for --stream\n"
 	    "  WEFT_TIMEOUT_MS      how long to wait for a reply, in ms "
 	    "(default %d)\n"
 	    "\nexit status: 0 done; 1 error reply, or the run did not succeed "
@@ -385,7 +395,8 @@ main_flag(weft_cli *c, int argc, char **argv, int *i)
 static int
 main_check(weft_cli *c, const struct main_cmd *cmd)
 {
-	unsigned ok = cmd->flags | F(COORDINATOR) | F(HELP);
+	unsigned ok = cmd->flags | F(COORDINATOR) | F(HELP) | F(TOKEN) |
+	    F(STREAM);
 
 	for (int i = 0; i < WEFT_CLI_F_COUNT; i++) {
 		if (c->flag[i] != NULL && (ok & (1u << i)) == 0) {
@@ -419,6 +430,16 @@ main_settings(weft_cli *c)
 		env    = getenv("WEFT_COORDINATOR");
 		c->url = env != NULL && env[0] != '\0' ? env
 		                                      : WEFT_CLI_DEFAULT_URL;
+	}
+	c->token = c->flag[WEFT_CLI_F_TOKEN];
+	if (c->token == NULL && (env = getenv("WEFT_TOKEN")) != NULL &&
+	    env[0] != '\0') {
+		c->token = env;
+	}
+	c->stream = c->flag[WEFT_CLI_F_STREAM];
+	if (c->stream == NULL && (env = getenv("WEFT_STREAM")) != NULL &&
+	    env[0] != '\0') {
+		c->stream = env;
 	}
 	c->timeout_ms = WEFT_CLI_DEFAULT_TIMEOUT_MS;
 	if ((env = getenv("WEFT_TIMEOUT_MS")) != NULL && env[0] != '\0') {

@@ -311,6 +311,7 @@ weft_cli_follow(weft_cli *c, const weft_cli_follow_opts *o)
 	follow     f = { 0 };
 	nng_socket sub;
 	char      *url = NULL, topic[256] = "";
+	const char *used;
 	int        rv;
 
 	f.c       = c;
@@ -328,9 +329,9 @@ weft_cli_follow(weft_cli *c, const weft_cli_follow_opts *o)
 	}
 	// Subscribed before asking the store, so nothing falls between the
 	// two: what happens meanwhile comes both ways and prints once.
-	if ((rv = weft_cli_sub_open(&sub, url, topic)) != 0) {
+	if ((rv = weft_cli_sub_open(c, &sub, url, topic, &used)) != 0) {
 		fprintf(stderr, "weft: cannot subscribe to events at %s: %s\n",
-		    url, nng_strerror(rv));
+		    used, nng_strerror(rv));
 		free(url);
 		return (WEFT_CLI_UNREACHABLE);
 	}
@@ -349,7 +350,7 @@ weft_cli_follow(weft_cli *c, const weft_cli_follow_opts *o)
 		f.seam     = f.run == NULL;
 	}
 	if (rv == WEFT_CLI_OK) {
-		rv = follow_stream(&f, sub, url);
+		rv = follow_stream(&f, sub, used);
 	}
 	weft_cli_evout_end(f.out);
 	nng_close(sub);
@@ -472,14 +473,17 @@ weft_cli_wait(weft_cli *c, const char *run_id, const char *events_url)
 
 	watch_start(c);
 	snprintf(topic, sizeof(topic), "run:%s", run_id);
-	if (events_url != NULL && events_url[0] != '\0') {
-		if ((rv = weft_cli_sub_open(&sub, events_url, topic)) == 0) {
+	if ((events_url != NULL && events_url[0] != '\0') ||
+	    c->stream != NULL) {
+		const char *used;
+		if ((rv = weft_cli_sub_open(c, &sub, events_url, topic,
+		         &used)) == 0) {
 			have_sub = true;
 		} else {
 			fprintf(stderr,
 			    "weft: cannot subscribe to events at %s: %s; "
 			    "polling\n",
-			    events_url, nng_strerror(rv));
+			    used, nng_strerror(rv));
 		}
 	}
 	// The first status covers what happened before the subscription;

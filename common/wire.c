@@ -310,19 +310,3 @@ weft_wire_url_fill(const char *url, const char *host, char *out, size_t len)
 	snprintf(out, len, "%.*s%s%s", (int) (p + 3 - url), url, host,
 	    p + 3 + strlen(h));
 }
-
-bool
-weft_wire_url_loopback(const char *url)
-{
-	char           h[128];
-	struct in_addr a4;
-
-	if (strncmp(url, "ipc://", 6) == 0 || strncmp(url, "inproc://", 9) == 0) {
-		return (true);
-	}
-	weft_wire_url_host(url, h, sizeof(h));
-	if (inet_pton(AF_INET, h, &a4) == 1) {
-		return ((ntohl(a4.s_addr) >> 24) == 127);
-	}
-	return (strcmp(h, "[::1]") == 0 || strcmp(h, "localhost") == 0);
-}

@@ -124,11 +124,6 @@ void weft_wire_url_fill(const char *url, const char *host, char *out,
 // (brackets of IPv6 kept); "" when there is none.
 void weft_wire_url_host(const char *url, char *out, size_t len);
 
-// weft_wire_url_loopback tells whether url can only be reached from this
-// machine: a host in 127.0.0.0/8, ::1 or localhost, or an ipc:// or
-// inproc:// address. A wildcard or any other host is not.
-bool weft_wire_url_loopback(const char *url);
-
 // weft_wire_addr_str writes "ip:port" of sa into out; "?" for others.
 void weft_wire_addr_str(const nng_sockaddr *sa, char *out, size_t len);
 

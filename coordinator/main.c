@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "auth.h"
 #include "clock.h"
 #include "cookie.h"
 #include "engine.h"
@@ -42,6 +43,13 @@ usage(FILE *f)
 	    "                    (default 127.0.0.1:7480; \"\" turns HTTP off)\n"
 	    "  --http-allow-host NAME  also accept HTTP requests for Host NAME (a name\n"
 	    "                    the server is reached by; repeatable)\n"
+	    "  --api-tokens FILE API tokens, one \"NAME ROLE TOKEN\" a line (ROLE read or\n"
+	    "                    operate; mode 0600): the HTTP API, the WebSocket stream\n"
+	    "                    and the control socket then need one (env WEFT_API_TOKENS)\n"
+	    "  --insecure        start anyway where it is refused otherwise: --http or\n"
+	    "                    --control off loopback without --api-tokens, node\n"
+	    "                    sockets off loopback without a cookie (warned, and\n"
+	    "                    \"insecure\": true in /health)\n"
 	    "  --dashboard DIR   serve the dashboard from DIR (default: the installed\n"
 	    "                    copy, else the source tree's dashboard/)\n"
 	    "  --name NAME       node name (default coordinator)\n"
@@ -52,8 +60,7 @@ usage(FILE *f)
 	    "                    missing if the node sockets are all on loopback\n"
 	    "  --clock-skew D    refuse node messages stamped further than D from our\n"
 	    "                    clock, e.g. 30s (default 30s)\n"
-	    "  --insecure        start off loopback without a cookie (warned, and\n"
-	    "                    \"insecure\": true in /health)\n"
+
 	    "  --log-level L     err, warn, notice, info or debug (default info)\n"
 	    "  --ports-file FILE once every socket is bound, write their addresses\n"
 	    "                    (ports chosen for a port 0 included) to FILE as JSON\n"
@@ -186,6 +193,8 @@ main(int argc, char **argv)
 		{ "http", required_argument, NULL, 'h' },
 		{ "http-allow-host", required_argument, NULL, 'H' },
 		{ "dashboard", required_argument, NULL, 'D' },
+		{ "api-tokens", required_argument, NULL, 'T' },
+		{ "insecure", no_argument, NULL, 'I' },
 		{ "name", required_argument, NULL, 'n' },
 		{ "survey-ms", required_argument, NULL, 's' },
 		{ "lost-after", required_argument, NULL, 'l' },
@@ -193,7 +202,6 @@ main(int argc, char **argv)
 		{ "ports-file", required_argument, NULL, 'P' },
 		{ "cookie-file", required_argument, NULL, 'C' },
 		{ "clock-skew", required_argument, NULL, 'S' },
-		{ "insecure", no_argument, NULL, 'I' },
 		{ "secret-key-file", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, '?' },
 		{ NULL, 0, NULL, 0 },
@@ -230,13 +238,14 @@ main(int argc, char **argv)
 		case 'h': cfg.http = optarg; break;
 		case 'H': allow_host_add(&cfg, optarg); break;
 		case 'D': cfg.dashboard = optarg; break;
+		case 'T': cfg.api_tokens = optarg; break;
+		case 'I': cfg.insecure = true; break;
 		case 'n': cfg.name = optarg; break;
 		case 's': cfg.survey_ms = parse_int("--survey-ms", optarg, 50, 600000); break;
 		case 'l': cfg.lost_after = parse_int("--lost-after", optarg, 1, 1000); break;
 		case 'P': ports_file = optarg; break;
 		case 'C': cookie_file = optarg; break;
 		case 'S': cfg.clock_skew_ms = parse_duration("--clock-skew", optarg); break;
-		case 'I': cfg.insecure = true; break;
 		case 'K': secret_key_file = optarg; break;
 		case 'L':
 			setenv("WEFT_LOG_LEVEL", optarg, 1);
@@ -254,14 +263,17 @@ main(int argc, char **argv)
 		usage(stderr);
 		return (2);
 	}
+	if (cfg.api_tokens == NULL) {
+		cfg.api_tokens = getenv("WEFT_API_TOKENS");
+	}
 	if (weft_crypto_init() != 0) {
 		weft_log_err("START", "cannot initialise libsodium");
 		return (1);
 	}
 	if (weft_cookie_for_node(&cookie, cookie_file,
-	        weft_wire_url_loopback(cfg.cluster_url) &&
-	            weft_wire_url_loopback(cfg.results_url) &&
-	            weft_wire_url_loopback(cfg.events_url),
+	        weft_auth_addr_loopback(cfg.cluster_url) &&
+	            weft_auth_addr_loopback(cfg.results_url) &&
+	            weft_auth_addr_loopback(cfg.events_url),
 	        cfg.insecure, &have_cookie, err, sizeof(err)) != WEFT_OK) {
 		weft_log_err("START", "%s", err);
 		return (1);

@@ -10,6 +10,7 @@
 
 #include <nng/nng.h>
 
+#include "auth.h"
 #include "clock.h"
 #include "cookie.h"
 #include "log.h"
@@ -221,9 +222,9 @@ main(int argc, char **argv)
 		return (1);
 	}
 	if (weft_cookie_for_node(&cookie, mo.cookie_file,
-	        weft_wire_url_loopback(
+	        weft_auth_addr_loopback(
 	            cfg.join_url ? cfg.join_url : WEFT_WORKER_DEFAULT_JOIN) &&
-	            weft_wire_url_loopback(cfg.listen_url
+	            weft_auth_addr_loopback(cfg.listen_url
 	                    ? cfg.listen_url
 	                    : WEFT_WORKER_DEFAULT_LISTEN),
 	        mo.insecure, &have_cookie, err, sizeof(err)) != WEFT_OK) {

@@ -21,6 +21,8 @@ typedef struct weft_engine_cfg {
 	const char *http;        // HOST:PORT: dashboard, API, ws stream; "" none
 	const char *dashboard;   // directory of the dashboard's files, or NULL
 	const char *http_allow_host; // more Host names to accept, comma-separated
+	const char *api_tokens;  // token file (NAME ROLE TOKEN lines), or NULL
+	bool        insecure;    // --insecure: start off loopback unprotected
 	int         survey_ms;   // survey interval (default 1000)
 	int         lost_after;  // missed surveys before a worker is lost (3)
 	// The cluster cookie (borrowed, read at open): every message to and
@@ -28,7 +30,6 @@ typedef struct weft_engine_cfg {
 	// --insecure only.
 	const struct weft_cookie *cookie;
 	int clock_skew_ms; // replay window of message timestamps (30000)
-	bool insecure;     // --insecure: started off loopback unprotected
 	// The key run secrets are sealed under in the store (common/seal.h):
 	// weft_cookie_derive(cookie, "secrets") or from --secret-key-file.
 	// Without one, a run that carries secrets is refused.

@@ -21,6 +21,8 @@
 #include <nng/nng.h>
 #include <nng/supplemental/http/http.h>
 
+#include <sodium.h>
+
 #include "alloc.h"
 #include "clock.h"
 #include "event.h"
@@ -640,6 +642,40 @@ http_host_ok(const weft_server *s, const char *host)
 	return (false);
 }
 
+// http_port_of returns the port of HOST[:PORT] ("[::1]:80"), or dflt.
+static int
+http_port_of(const char *hp, int dflt)
+{
+	const char *rb = hp[0] == '[' ? strchr(hp, ']') : NULL;
+	const char *colon = strrchr(rb != NULL ? rb : hp, ':');
+
+	return (colon != NULL ? atoi(colon + 1) : dflt);
+}
+
+// io_http_origin_ok: an Origin is ours when it is this server under any
+// name it answers to (http_host_ok: the --http host, the loopback names
+// on loopback, --http-allow-host) on its port. A page opened as
+// http://localhost:PORT reaches the stream at the --http address, so the
+// Origin need not name the same host as the Host header.
+bool
+io_http_origin_ok(const weft_server *s, const char *origin)
+{
+	const char *scheme = s->https ? "https://" : "http://";
+	size_t      n      = strlen(scheme);
+	const char *hp;
+
+	if (strncasecmp(origin, scheme, n) != 0) {
+		return (false);
+	}
+	hp = origin + n;
+	if (hp[0] == '\0' || strpbrk(hp, "/?#@") != NULL ||
+	    !http_host_ok(s, hp)) {
+		return (false);
+	}
+	return (http_port_of(hp, s->https ? 443 : 80) ==
+	    http_port_of(s->http_addr, -1));
+}
+
 // http_guard returns the refusal for a request that fails the browser
 // protections, or NULL.
 static nng_http_res *
@@ -648,7 +684,6 @@ http_guard(const weft_server *s, nng_http_req *req)
 	const char *host   = nng_http_req_get_header(req, "Host");
 	const char *method = nng_http_req_get_method(req);
 	const char *origin, *type;
-	char        mine[300];
 
 	if (!http_host_ok(s, host)) {
 		return (http_error(403, WEFT_EINVAL,
@@ -659,12 +694,9 @@ http_guard(const weft_server *s, nng_http_req *req)
 		return (NULL);
 	}
 	origin = nng_http_req_get_header(req, "Origin");
-	if (origin != NULL) {
-		snprintf(mine, sizeof(mine), "http://%s", host);
-		if (strcasecmp(origin, mine) != 0) {
-			return (http_error(403, WEFT_EINVAL,
-			    "cross-origin request refused"));
-		}
+	if (origin != NULL && !io_http_origin_ok(s, origin)) {
+		return (http_error(403, WEFT_EINVAL,
+		    "cross-origin request refused"));
 	}
 	type = nng_http_req_get_header(req, "Content-Type");
 	if (type == NULL || strncasecmp(type, "application/json", 16) != 0 ||
@@ -676,6 +708,146 @@ http_guard(const weft_server *s, nng_http_req *req)
 	return (NULL);
 }
 
+// ---- API tokens and the dashboard's login ----
+//
+// With --api-tokens, every request under /api/v1 but login, logout and
+// whoami needs a Bearer token or a session cookie: read for GET, operate
+// for the rest. The browser protections above apply first, to these too.
+
+static nng_http_res *
+http_unauthorized(const char *msg)
+{
+	nng_http_res *res = http_error(401, WEFT_EAUTH, msg);
+	nng_http_res_set_header(res, "WWW-Authenticate", "Bearer realm=\"weft\"");
+	return (res);
+}
+
+// http_auth returns the refusal for a request its caller may not make
+// (needing role need), or NULL; *who gets the caller.
+static nng_http_res *
+http_auth(weft_server *s, nng_http_req *req, enum weft_role need,
+    io_ident *who)
+{
+	enum weft_role got = io_auth_headers(s,
+	    nng_http_req_get_header(req, "Authorization"),
+	    nng_http_req_get_header(req, "Cookie"), who);
+
+	if (got == WEFT_ROLE_NONE) {
+		return (http_unauthorized("an API token is needed: send "
+		                          "Authorization: Bearer TOKEN, or log in"));
+	}
+	if (got < need) {
+		return (http_error(403, WEFT_EAUTH,
+		    "this request needs the operate role; this token may only "
+		    "read"));
+	}
+	return (NULL);
+}
+
+static nng_http_res *
+api_whoami(weft_server *s, nng_http_req *req)
+{
+	io_ident who;
+	bool     on = io_auth_on(s);
+
+	io_auth_headers(s, nng_http_req_get_header(req, "Authorization"),
+	    nng_http_req_get_header(req, "Cookie"), &who);
+	return (http_json(200,
+	    json_pack("{s:b, s:s?, s:s?, s:s?}", "auth", on, "name",
+	        on && who.role != WEFT_ROLE_NONE ? who.name : NULL, "role",
+	        on && who.role != WEFT_ROLE_NONE ? weft_role_name(who.role)
+	                                         : NULL,
+	        "via", on ? who.via : NULL)));
+}
+
+static nng_http_res *
+api_login(weft_server *s, nng_http_req *req)
+{
+	char              err[256], id[65], cookie[160];
+	json_t           *b;
+	json_t           *tok;
+	const weft_token *t = NULL;
+	nng_http_res     *res;
+
+	if (!io_auth_on(s)) {
+		return (http_error(400, WEFT_EINVAL,
+		    "API tokens are off here: there is nothing to log in to"));
+	}
+	if ((b = body_json(req, err, sizeof(err))) == NULL) {
+		return (http_error(400, WEFT_EINVAL, err));
+	}
+	tok = json_object_get(b, "token");
+	if (json_is_string(tok)) {
+		t = weft_tokens_find(&s->tokens, json_string_value(tok),
+		    json_string_length(tok));
+	}
+	json_decref(b);
+	if (t == NULL) {
+		weft_log_info("AUTH-LOGIN", "refused: unknown token");
+		return (http_unauthorized("unknown token"));
+	}
+	io_session_new(s, t, id);
+	weft_log_info("AUTH-LOGIN", "name=%s role=%s", t->name,
+	    weft_role_name(t->role));
+	res = http_json(200, json_pack("{s:s, s:s}", "name", t->name, "role",
+	                         weft_role_name(t->role)));
+	// HttpOnly: no script sees it. SameSite=Strict: no other site's page
+	// sends it. Secure once the server speaks TLS (s->https).
+	snprintf(cookie, sizeof(cookie),
+	    "weft_session=%s; HttpOnly; SameSite=Strict; Path=/%s", id,
+	    s->https ? "; Secure" : "");
+	sodium_memzero(id, sizeof(id));
+	nng_http_res_set_header(res, "Set-Cookie", cookie);
+	sodium_memzero(cookie, sizeof(cookie));
+	return (res);
+}
+
+static nng_http_res *
+api_logout(weft_server *s, nng_http_req *req)
+{
+	const char   *cookies = nng_http_req_get_header(req, "Cookie");
+	const char   *id;
+	size_t        len;
+	nng_http_res *res;
+
+	if (cookies != NULL && io_auth_cookie(cookies, &id, &len)) {
+		io_session_drop(s, id, len);
+	}
+	res = http_json(200, json_pack("{s:b}", "ok", 1));
+	nng_http_res_set_header(res, "Set-Cookie",
+	    "weft_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+	return (res);
+}
+
+// api_auth_route answers login, logout and whoami, and checks the caller
+// of every other request; NULL to go on with the request.
+static nng_http_res *
+api_auth_route(weft_server *s, nng_http_req *req)
+{
+	const char *method = nng_http_req_get_method(req);
+	const char *uri    = nng_http_req_get_uri(req);
+	size_t      plen   = strcspn(uri, "?");
+	bool        get    = strcmp(method, "GET") == 0;
+	io_ident    who;
+
+	if (plen == 13 && strncmp(uri, "/api/v1/login", plen) == 0) {
+		return (get ? http_error(405, WEFT_EINVAL, "use POST")
+		            : api_login(s, req));
+	}
+	if (plen == 14 && strncmp(uri, "/api/v1/logout", plen) == 0) {
+		return (get ? http_error(405, WEFT_EINVAL, "use POST")
+		            : api_logout(s, req));
+	}
+	if (plen == 14 && strncmp(uri, "/api/v1/whoami", plen) == 0) {
+		return (get ? api_whoami(s, req)
+		            : http_error(405, WEFT_EINVAL, "use GET"));
+	}
+	return (http_auth(s, req,
+	    get || strcmp(method, "HEAD") == 0 ? WEFT_ROLE_READ
+	                                       : WEFT_ROLE_OPERATE,
+	    &who));
+}
+
 static void
 api_cb(nng_aio *aio)
 {
@@ -685,6 +857,9 @@ api_cb(nng_aio *aio)
 	weft_engine      *e   = srv->e;
 	nng_http_res     *res = http_guard(srv, req);
 
+	if (res == NULL) {
+		res = api_auth_route(srv, req);
+	}
 	if (res == NULL) {
 		res = api_dispatch(e, aio, req);
 	}
@@ -707,9 +882,10 @@ health_cb(nng_aio *aio)
 
 	nng_aio_set_output(aio, 0,
 	    http_json(ok ? 200 : 503,
-	        json_pack("{s:b, s:b, s:s, s:I}", "ok", ok, "store_ok", ok,
-	            "name", e->node, "workers_alive",
-	            (json_int_t) atomic_load(&e->metrics.workers_alive))));
+	        json_pack("{s:b, s:b, s:s, s:I, s:b, s:b}", "ok", ok, "store_ok",
+	            ok, "name", e->node, "workers_alive",
+	            (json_int_t) atomic_load(&e->metrics.workers_alive), "auth",
+	            io_auth_on(srv), "insecure", srv->insecure)));
 	nng_aio_finish(aio, 0);
 }
 
@@ -791,9 +967,21 @@ metrics_cb(nng_aio *aio)
 	nng_http_handler *h = nng_aio_get_input(aio, 1);
 	weft_server      *srv = nng_http_handler_get_data(h);
 	weft_engine      *e   = srv->e;
-	engine_mail      *m = weft_xalloc(sizeof(*m));
-	http_call        *c = weft_xalloc(sizeof(*c));
+	nng_http_req     *req = nng_aio_get_input(aio, 0);
+	nng_http_res     *res;
+	engine_mail      *m;
+	http_call        *c;
+	io_ident          who;
 
+	// With tokens on, the numbers are for readers only. (No Host check:
+	// scrapers name the server in many ways, and a token is not ambient.)
+	if ((res = http_auth(srv, req, WEFT_ROLE_READ, &who)) != NULL) {
+		nng_aio_set_output(aio, 0, res);
+		nng_aio_finish(aio, 0);
+		return;
+	}
+	m = weft_xalloc(sizeof(*m));
+	c = weft_xalloc(sizeof(*c));
 	c->aio       = aio;
 	c->ok_status = 200;
 	c->refs      = 2;
@@ -1059,7 +1247,8 @@ http_open(weft_server *srv, char *err, size_t errlen)
 	// a server already held for this address (the bound one: with port 0
 	// another address would start a second server).
 	snprintf(ws, sizeof(ws), "ws://%s/api/v1/stream", srv->http_addr);
-	if ((rv = nng_listen(srv->events, ws, NULL, 0)) != 0) {
+	if ((rv = io_auth_ws_watch(srv)) != 0 ||
+	    (rv = nng_listen(srv->events, ws, NULL, 0)) != 0) {
 		snprintf(err, errlen, "cannot listen on %s: %s", ws, nng_strerror(rv));
 		return (weft_err_from_nng(rv));
 	}

@@ -8,6 +8,7 @@
 #include "engine_int.h"
 #include "server.h"
 
+#include "auth.h"
 #include "map.h"
 
 enum rep_kind { REP_CONTROL, REP_RESULTS };
@@ -43,12 +44,68 @@ struct weft_server {
 	char                http_addr[256]; // HOST:PORT as bound, "" = none
 	char                dashboard[512]; // the directory it was loaded from
 	weft_map            files; // dashboard files in memory: "/path" -> file
+	bool                https; // served over TLS: cookies get Secure
+	                           // (no TLS flag yet: always false)
+
+	// Who may ask (auth.c). tokens is set at open and read-only after.
+	weft_tokens        tokens;    // --api-tokens; n == 0: auth off
+	bool               insecure;  // listening off loopback without tokens
+	pthread_mutex_t    auth_lock; // guards sessions
+	struct io_session *sessions;  // the dashboard's logins, a fixed array
 };
+
+// Who made a request, as far as auth.c can tell.
+typedef struct io_ident {
+	enum weft_role role;                          // NONE: nobody known
+	char           name[WEFT_AUTH_NAME_MAX + 1]; // the token's name
+	const char    *via; // "token", "session"; NULL when auth is off
+} io_ident;
+
+// io_auth_open loads --api-tokens and applies the loopback rule: a
+// --control or --http address off loopback without tokens is refused
+// unless --insecure. Before any socket is bound; err says what and where.
+weft_err io_auth_open(weft_server *s, char *err, size_t errlen);
+void     io_auth_close(weft_server *s);
+
+// io_auth_on reports whether API tokens are configured.
+bool io_auth_on(const weft_server *s);
+
+// io_auth_need returns the role a control request needs.
+enum weft_role io_auth_need(const Weft__ControlRequest *cr);
+
+// io_auth_control checks the token of a control request; NULL when it may
+// go on, else why not (static storage). Any thread.
+const char *io_auth_control(weft_server *s, const Weft__ControlRequest *cr);
+
+// io_auth_headers finds the caller of an HTTP request or WebSocket upgrade
+// from its Authorization and Cookie headers (borrowed; NULL when absent)
+// and returns its role (WEFT_ROLE_OPERATE for everyone when auth is off).
+// A Bearer token, when given, decides alone. Any thread.
+enum weft_role io_auth_headers(weft_server *s, const char *authz,
+    const char *cookies, io_ident *who);
+
+// io_auth_cookie finds the session cookie in a Cookie header: *id points
+// into cookies, *len bytes.
+bool io_auth_cookie(const char *cookies, const char **id, size_t *len);
+
+// io_session_new starts a session for token t and writes its id (64 hex
+// characters and a NUL) into id. io_session_drop ends one. Any thread.
+void io_session_new(weft_server *s, const weft_token *t, char id[65]);
+void io_session_drop(weft_server *s, const char *id, size_t len);
+
+// io_auth_ws_watch makes the events socket check every WebSocket pipe
+// before it is admitted (Origin, and a token or session when auth is on).
+int io_auth_ws_watch(weft_server *s);
+
+// io_http_origin_ok reports whether an Origin header names this server:
+// a name it answers to (the Host rule) and its port. http.c.
+bool io_http_origin_ok(const weft_server *s, const char *origin);
 
 // One rep0 context: receive a request, hand it on, send the reply later
 // (from whichever thread answers), receive again.
 struct rep_actor {
 	weft_engine  *eng;
+	weft_server  *srv;
 	enum rep_kind kind;
 	nng_ctx       ctx;
 	nng_aio      *aio;

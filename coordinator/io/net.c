@@ -151,6 +151,13 @@ rep_cb(void *arg)
 		return;
 	}
 	if (a->kind == REP_CONTROL) {
+		const char *why = io_auth_control(a->srv, env->control);
+		if (why != NULL) {
+			weft_wire_free(env);
+			net_rep_reply(a, engine_control_reply(a->eng, WEFT_EAUTH,
+			    why, NULL));
+			return;
+		}
 		net_route_control(a->eng, env, (reply_to) { .actor = a });
 	} else {
 		net_post(&a->eng->mailbox, MAIL_RESULTS, env, a, NULL, 0);
@@ -158,15 +165,17 @@ rep_cb(void *arg)
 }
 
 static weft_err
-rep_actors_open(weft_engine *e, nng_socket sock, enum rep_kind kind,
+rep_actors_open(weft_server *s, nng_socket sock, enum rep_kind kind,
     rep_actor **out)
 {
+	weft_engine *e = s->e;
 	rep_actor *as = weft_xalloc(NET_ACTORS * sizeof(*as));
 	int        rv;
 
 	*out = as;
 	for (int i = 0; i < NET_ACTORS; i++) {
 		as[i].eng  = e;
+		as[i].srv  = s;
 		as[i].kind = kind;
 		if ((rv = nng_ctx_open(&as[i].ctx, sock)) != 0 ||
 		    (rv = nng_aio_alloc(&as[i].aio, rep_cb, &as[i])) != 0) {
@@ -256,9 +265,9 @@ net_open(weft_server *s, char *err, size_t errlen)
 	         errlen)) != WEFT_OK) {
 		return (rv);
 	}
-	if ((rv = rep_actors_open(e, s->control, REP_CONTROL,
+	if ((rv = rep_actors_open(s, s->control, REP_CONTROL,
 	         &s->control_actors)) != WEFT_OK ||
-	    (rv = rep_actors_open(e, s->results, REP_RESULTS,
+	    (rv = rep_actors_open(s, s->results, REP_RESULTS,
 	         &s->results_actors)) != WEFT_OK) {
 		snprintf(err, errlen, "cannot open socket contexts");
 		return (rv);
@@ -699,7 +708,8 @@ weft_server_open(weft_server **out, weft_engine *e, char *err, size_t errlen)
 	weft_clock_cond_init(&s->ops_cv);
 	weft_map_init(&s->files);
 	*out = s;
-	if ((rv = net_open(s, err, errlen)) != WEFT_OK ||
+	if ((rv = io_auth_open(s, err, errlen)) != WEFT_OK ||
+	    (rv = net_open(s, err, errlen)) != WEFT_OK ||
 	    (rv = http_open(s, err, errlen)) != WEFT_OK) {
 		weft_server_close(s);
 		*out = NULL;
@@ -768,5 +778,6 @@ weft_server_close(weft_server *s)
 	pthread_mutex_destroy(&s->ops_lock);
 	pthread_cond_destroy(&s->ops_cv);
 	http_files_free(s);
+	io_auth_close(s);
 	free(s);
 }

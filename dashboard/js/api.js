@@ -12,6 +12,14 @@ export class ApiError extends Error {
 	}
 }
 
+// onUnauthorized is called with the error when a call is answered 401
+// (API tokens are on and this browser has no session, or it expired); the
+// shell shows the login page then (app.js).
+let onUnauthorized = null;
+export function setUnauthorizedHandler(fn) {
+	onUnauthorized = fn;
+}
+
 // request sends one call; body (an object) is sent as JSON. Every call that
 // changes state says Content-Type: application/json, body or not: the
 // server refuses any other (a cross-site form cannot send it).
@@ -40,7 +48,11 @@ export async function request(method, path, body) {
 	}
 	if (!resp.ok) {
 		const msg = (data && data.error) || text || resp.statusText;
-		throw new ApiError(resp.status, msg, data && data.code);
+		const err = new ApiError(resp.status, msg, data && data.code);
+		if (resp.status === 401 && onUnauthorized && !path.endsWith('/login')) {
+			onUnauthorized(err);
+		}
+		throw err;
 	}
 	return data;
 }
@@ -73,6 +85,11 @@ export const api = {
 	events: (q) => get(`${BASE}/events`, q).then((list) => list.map(normalizeEvent)),
 	workers: () => get(`${BASE}/workers`),
 	meta: () => get(`${BASE}/meta`),
+	// whoami: {auth, name, role, via}; name is null when nobody is logged in.
+	whoami: () => get(`${BASE}/whoami`),
+	// login exchanges a token for an HttpOnly session cookie.
+	login: (token) => post(`${BASE}/login`, { token }),
+	logout: () => post(`${BASE}/logout`),
 };
 
 // loadMeta fetches GET /meta (the event types and states, util.js) once.

@@ -2,7 +2,7 @@
 // state, the banner shown while the stream is down, hash routing
 // (#/runs, #/runs/ID, #/new, #/events, #/workers) and the one-second clock
 // that keeps relative ages fresh (display only; nothing polls the API).
-import { api, loadMeta } from './api.js';
+import { api, loadMeta, setUnauthorizedHandler } from './api.js';
 import { LiveStream } from './stream.js';
 import { h, clear, fill, refreshAges, parseQuery, metaError } from './util.js';
 import * as runsPage from './pages/runs.js';
@@ -86,6 +86,8 @@ function buildShell() {
 		h('div', { class: 'live', id: 'live-state', title: 'live event stream' },
 			h('span', { class: 'live-dot' }), h('span', { class: 'live-text' }, 'connecting')),
 		h('span', { class: 'node-name muted', id: 'node-name' }),
+		h('span', { class: 'who muted', id: 'who', hidden: true }),
+		h('button', { class: 'btn small ghost', id: 'logout', type: 'button', hidden: true, onclick: logout }, 'Log out'),
 	);
 	const banner = document.getElementById('stream-banner');
 	banner.after(h('div', { id: 'meta-alert', class: 'banner meta-alert', role: 'alert', hidden: true }));
@@ -178,8 +180,122 @@ function route() {
 	window.scrollTo(0, 0);
 }
 
+// ---- login (API tokens on, no session) ----
+
+let started = false; // the shell and the stream are up
+
+async function logout() {
+	try {
+		await api.logout();
+	} catch (err) {
+		console.error(err);
+	}
+	location.reload();
+}
+
+// showWho puts who is logged in into the header.
+function showWho(me) {
+	const who = document.getElementById('who');
+	const out = document.getElementById('logout');
+	if (!who || !me || !me.auth || !me.name) {
+		return;
+	}
+	who.textContent = `${me.name} (${me.role})`;
+	who.hidden = false;
+	out.hidden = me.via !== 'session';
+}
+
+// showLogin replaces the page with a form taking an API token. A right
+// token gets a session cookie (HttpOnly: this script never sees it) and
+// the dashboard starts; a wrong one says so.
+function showLogin(message) {
+	if (current && current.unmount) {
+		try {
+			current.unmount();
+		} catch (err) {
+			console.error(err);
+		}
+	}
+	current = null;
+	document.getElementById('stream-banner').hidden = true;
+	const input = h('input', {
+		id: 'login-token', type: 'password', autocomplete: 'current-password',
+		required: true, spellcheck: 'false', placeholder: 'API token',
+	});
+	const error = h('div', { id: 'login-error', class: 'error-text', role: 'alert', hidden: !message }, message || '');
+	const button = h('button', { class: 'btn primary', type: 'submit', id: 'login-submit' }, 'Log in');
+	const form = h('form', { class: 'form card login', id: 'login-form' },
+		h('h2', null, 'Log in to weft'),
+		h('p', { class: 'muted' }, 'This coordinator needs an API token (a line of its --api-tokens file).'),
+		h('div', { class: 'field' }, h('label', { for: 'login-token' }, 'Token'), input),
+		error,
+		h('div', { class: 'form-actions' }, button));
+	form.addEventListener('submit', async (ev) => {
+		ev.preventDefault();
+		button.disabled = true;
+		error.hidden = true;
+		try {
+			await api.login(input.value);
+			input.value = '';
+			if (started) {
+				location.reload(); // pages and stream start afresh
+				return;
+			}
+			await startApp();
+		} catch (err) {
+			error.textContent = err.status === 401
+				? 'That token is not known to this coordinator.'
+				: `Login failed: ${err.message}`;
+			error.hidden = false;
+			button.disabled = false;
+			input.focus();
+		}
+	});
+	clear(main);
+	main.dataset.page = 'login';
+	main.appendChild(h('div', { class: 'page page-login' }, form));
+	document.body.dataset.ready = '1';
+	input.focus();
+}
+
 async function boot() {
-	buildShell();
+	setUnauthorizedHandler(() => {
+		if (main.dataset.page !== 'login') {
+			showLogin('Your session has ended: log in again.');
+		}
+	});
+	let me = null;
+	try {
+		me = await api.whoami();
+	} catch (err) {
+		// An older coordinator, or none: start, and let the pages say.
+		if (err.status === 401) {
+			return;
+		}
+	}
+	if (me && me.auth && !me.name) {
+		buildShellOnce();
+		showLogin();
+		return;
+	}
+	await startApp(me);
+}
+
+let shellBuilt = false;
+function buildShellOnce() {
+	if (!shellBuilt) {
+		shellBuilt = true;
+		buildShell();
+	}
+}
+
+async function startApp(me) {
+	buildShellOnce();
+	started = true;
+	if (!me) {
+		me = await api.whoami().catch(() => null);
+	}
+	showWho(me);
 	// Pages load once the stream knows the newest event id, so an event
 	// between a page's first fetch and the live stream is never lost.
 	// The event types and states too: pages build their filters from them.

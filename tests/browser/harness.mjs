@@ -69,7 +69,10 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 }
 
 export class Cluster {
-	constructor(buildDir, outDir) {
+	// opts.tokens: the text of an --api-tokens file (written mode 0600);
+	// opts.token: the token api() sends as Authorization: Bearer.
+	constructor(buildDir, outDir, opts = {}) {
+		this.opts = opts;
 		this.buildDir = buildDir;
 		this.outDir = outDir;
 		this.tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-browser-'));
@@ -127,6 +130,11 @@ export class Cluster {
 			'--name', 'coordinator', '--survey-ms', '200', '--lost-after', '3',
 			'--ports-file', portsFile,
 		];
+		if (this.opts.tokens) {
+			const file = path.join(this.tmp, 'tokens');
+			fs.writeFileSync(file, this.opts.tokens, { mode: 0o600 });
+			args.push('--api-tokens', file);
+		}
 		// Its cluster cookie (the key of run secrets) stays in the
 		// test's directory, never the user's ~/.weft/cookie.
 		this.coord = this.spawnLogged('coordinator', this.bin('coordinator/weft-coordinator'), args,
@@ -182,6 +190,7 @@ export class Cluster {
 		const w = this.spawnLogged(`worker-${name}`, this.bin('worker/weft-worker'), [
 			'--join', this.urls.cluster, '--listen', 'tcp://127.0.0.1:0',
 			'--name', name, '--slots', String(slots),
+			'--cookie-file', path.join(this.tmp, 'cookie'),
 		]);
 		this.workers.set(name, w);
 		return w;
@@ -207,9 +216,13 @@ export class Cluster {
 	// api calls the HTTP API and returns the parsed body; throws on an
 	// error status with the coordinator's message.
 	async api(method, p, body) {
+		const headers = body !== undefined ? { 'Content-Type': 'application/json' } : {};
+		if (this.opts.token) {
+			headers.Authorization = `Bearer ${this.opts.token}`;
+		}
 		const r = await fetch(`${this.base}${p}`, {
 			method,
-			headers: body !== undefined ? { 'Content-Type': 'application/json' } : {},
+			headers,
 			body: body !== undefined ? JSON.stringify(body) : undefined,
 			signal: AbortSignal.timeout(10000),
 		});

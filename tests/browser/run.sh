@@ -40,6 +40,8 @@ export WEFT_BROWSER_OUT="$build/browser-screenshots"
 mkdir -p "$WEFT_BROWSER_OUT"
 cd "$here"
 status=0
-node --test --test-reporter=spec dashboard.test.mjs || status=$?
+# One file at a time: each starts its own cluster and browser.
+node --test --test-concurrency=1 --test-reporter=spec dashboard.test.mjs \
+  login.test.mjs || status=$?
 echo "screenshots: $WEFT_BROWSER_OUT"
 exit $status

@@ -13,3 +13,5 @@ add_dependencies(security_test weft weft-coordinator weft-worker)
 weft_add_test(secrets_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/secrets_test.c
   LIBS weft_coord nng::nng Threads::Threads TIMEOUT 300)
 add_dependencies(secrets_test weft weft-coordinator weft-worker)
+weft_add_test(auth_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/auth_test.c TIMEOUT 300)
+add_dependencies(auth_test weft weft-coordinator weft-worker)

@@ -577,7 +577,8 @@ Test(secrets, wrong_key_after_restart_fails_the_run_and_keeps_it)
 	fclose(f);
 	chmod(keyfile, 0600);
 	weft_h_kill(c.coord, SIGTERM);
-	c.coord_args = args;
+	c.args[0] = args[0];
+	c.args[1] = args[1];
 	weft_cluster_start_coord(&c);
 	touch("go");
 	run = weft_cluster_run_end(&c, id, 30000);
@@ -617,7 +618,7 @@ Test(secrets, wrong_key_after_restart_fails_the_run_and_keeps_it)
 	// Back on the right key (the cookie), the run is still there and a
 	// retry finishes it with the clear values.
 	weft_h_kill(c.coord, SIGTERM);
-	c.coord_args = NULL;
+	c.args[0] = c.args[1] = NULL;
 	weft_cluster_start_coord(&c);
 	cr_assert_eq(weft_cluster_cli(&c, &out, "retry %s", id), 0, "retry: %s",
 	    out);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -30,6 +31,10 @@ static char  dir[512]; // temp dir: db, logs
 static pid_t coord, workers[2];
 static char  control[64];
 static char  cookie[600]; // the cluster cookie every node gets a copy of
+static char  tokens[600]; // --api-tokens: the control socket is off loopback
+
+// The CLI's token: a control socket on the bridge needs one.
+#define NETNS_TOKEN "netns-operate-0123456789"
 
 #define NS_COUNT 4
 static const char *ns_role[NS_COUNT] = { "sw", "c", "w1", "w2" };
@@ -120,7 +125,8 @@ cli(char **out, const char *fmt, ...)
 	vsnprintf(args, sizeof(args), fmt, ap);
 	va_end(ap);
 	ns_name(1, ns, sizeof(ns));
-	snprintf(cmd, sizeof(cmd), "ip netns exec %s '%s' --coordinator %s %s",
+	snprintf(cmd, sizeof(cmd),
+	    "WEFT_TOKEN=" NETNS_TOKEN " ip netns exec %s '%s' --coordinator %s %s",
 	    ns, weft_h_bin("weft"), control, args);
 	return (weft_h_run(cmd, out));
 }
@@ -192,7 +198,15 @@ up(void)
 	snprintf(control, sizeof(control), "tcp://10.77.0.1:7420");
 	snprintf(db, sizeof(db), "sqlite:%s/weft.db", dir);
 	snprintf(log, sizeof(log), "%s/coordinator.log", dir);
+	// Off loopback the control socket needs API tokens (or --insecure).
+	snprintf(tokens, sizeof(tokens), "%s/tokens", dir);
+	FILE *tf = fopen(tokens, "w");
+	cr_assert_not_null(tf);
+	fputs("netns operate " NETNS_TOKEN "\n", tf);
+	fclose(tf);
+	cr_assert_eq(chmod(tokens, 0600), 0);
 	char *args[] = { "weft-coordinator", "--db", db, "--control", control,
+		"--api-tokens", tokens,
 		"--cluster", "tcp://0.0.0.0:7421", "--results", "tcp://0.0.0.0:7422",
 		"--events", "tcp://10.77.0.1:7423", "--http", "", "--survey-ms",
 		"200", "--lost-after", "3", "--cookie-file", cookie, NULL };

@@ -59,7 +59,8 @@ weft_cluster_start_coord(weft_cluster *c)
 		snprintf(c->cluster, sizeof(c->cluster), "tcp://127.0.0.1:0");
 		snprintf(c->results, sizeof(c->results), "tcp://127.0.0.1:0");
 		snprintf(c->events, sizeof(c->events), "tcp://127.0.0.1:0");
-		snprintf(c->http, sizeof(c->http), "127.0.0.1:0");
+		snprintf(c->http, sizeof(c->http), "%s",
+		    c->http_want[0] != '\0' ? c->http_want : "127.0.0.1:0");
 	}
 	snprintf(survey, sizeof(survey), "%d", c->survey_ms);
 	snprintf(lost, sizeof(lost), "%d", c->lost_after);
@@ -89,11 +90,14 @@ weft_cluster_start_coord(weft_cluster *c)
 	argv[n++] = ports;
 	argv[n++] = "--cookie-file";
 	argv[n++] = c->cookie;
-	for (int i = 0; c->coord_args != NULL && c->coord_args[i] != NULL &&
-	     n < 39; i++) {
-		argv[n++] = (char *) c->coord_args[i];
+	if (c->tokens[0] != '\0') {
+		argv[n++] = "--api-tokens";
+		argv[n++] = c->tokens;
 	}
-	argv[n] = NULL;
+	for (int i = 0; c->args[i] != NULL && i < 8; i++) {
+		argv[n++] = (char *) c->args[i];
+	}
+	argv[n]   = NULL;
 	c->coord  = weft_h_spawn(argv, log);
 	// Ready when it has written its addresses and answers a request.
 	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(15000);
@@ -187,6 +191,53 @@ cluster_db(weft_cluster *c, const char *db)
 	    "cannot create database %s", name);
 }
 
+// cluster_start starts a cluster set up in c beyond dir and db.
+static void
+cluster_start(weft_cluster *c, int nworkers, int survey_ms)
+{
+	c->survey_ms = survey_ms > 0 ? survey_ms : 200;
+	weft_cluster_start_coord(c);
+	for (int i = 0; i < nworkers; i++) {
+		weft_cluster_start_worker(c, i);
+	}
+	weft_cluster_wait_workers(c, nworkers);
+}
+
+// cluster_init empties c and gives it a directory and a database.
+static void
+cluster_init(weft_cluster *c)
+{
+	char *dir = weft_h_tempdir("e2e");
+
+	memset(c, 0, sizeof(*c));
+	snprintf(c->dir, sizeof(c->dir), "%s", dir);
+	free(dir);
+	cluster_db(c, getenv("WEFT_TEST_DB"));
+	snprintf(c->exec_allow, sizeof(c->exec_allow), "%s/bin", c->dir);
+	mkdir(c->exec_allow, 0755);
+}
+
+void
+weft_cluster_start_opts(weft_cluster *c, const weft_cluster_opts *o)
+{
+	cluster_init(c);
+	if (o->tokens != NULL) {
+		const char *path = weft_cluster_write(c, "tokens", o->tokens);
+		cr_assert_eq(chmod(path, 0600), 0, "chmod %s", path);
+		snprintf(c->tokens, sizeof(c->tokens), "%s", path);
+	}
+	if (o->token != NULL) {
+		snprintf(c->token, sizeof(c->token), "%s", o->token);
+	}
+	if (o->http != NULL) {
+		snprintf(c->http_want, sizeof(c->http_want), "%s", o->http);
+	}
+	for (int i = 0; i < 8 && o->args[i] != NULL; i++) {
+		c->args[i] = o->args[i];
+	}
+	cluster_start(c, o->nworkers, o->survey_ms);
+}
+
 void
 weft_cluster_start_lost(
     weft_cluster *c, int nworkers, int survey_ms, int lost_after)
@@ -229,15 +280,34 @@ weft_cluster_stop(weft_cluster *c)
 }
 
 static int
-cluster_vcli(weft_cluster *c, char **out, const char *fmt, va_list ap)
+cluster_vcli(weft_cluster *c, const char *token, char **out, const char *fmt,
+    va_list ap)
 {
 	char args[4096], cmd[5000];
 
 	vsnprintf(args, sizeof(args), fmt, ap);
-	snprintf(cmd, sizeof(cmd), "WEFT_TIMEOUT_MS=%lld '%s' --coordinator %s %s",
+	// The token goes by the environment, the way a user keeps it out of
+	// ps; "env -u" makes sure one from the test's environment does not.
+	snprintf(cmd, sizeof(cmd),
+	    "%s%s%s WEFT_TIMEOUT_MS=%lld '%s' --coordinator %s %s",
+	    token != NULL && token[0] != '\0' ? "WEFT_TOKEN='" : "env -u WEFT_TOKEN",
+	    token != NULL && token[0] != '\0' ? token : "",
+	    token != NULL && token[0] != '\0' ? "'" : "",
 	    (long long) weft_h_timeout_ms(10000), weft_h_bin("weft"), c->control,
 	    args);
 	return (weft_h_run(cmd, out));
+}
+
+int
+weft_cluster_cli_token(weft_cluster *c, const char *token, char **out,
+    const char *fmt, ...)
+{
+	va_list ap;
+	int     rv;
+	va_start(ap, fmt);
+	rv = cluster_vcli(c, token, out, fmt, ap);
+	va_end(ap);
+	return (rv);
 }
 
 int
@@ -246,7 +316,7 @@ weft_cluster_cli(weft_cluster *c, char **out, const char *fmt, ...)
 	va_list ap;
 	int     rv;
 	va_start(ap, fmt);
-	rv = cluster_vcli(c, out, fmt, ap);
+	rv = cluster_vcli(c, c->token, out, fmt, ap);
 	va_end(ap);
 	return (rv);
 }
@@ -263,7 +333,7 @@ weft_cluster_cli_json(weft_cluster *c, const char *fmt, ...)
 
 	snprintf(fmt2, sizeof(fmt2), "%s --json", fmt);
 	va_start(ap, fmt);
-	rv = cluster_vcli(c, &out, fmt2, ap);
+	rv = cluster_vcli(c, c->token, &out, fmt2, ap);
 	va_end(ap);
 	v = json_loads(out, 0, &je);
 	if (v == NULL) {

@@ -28,10 +28,31 @@ typedef struct weft_cluster {
 	char  cookie[600];     // the cluster cookie (made by the coordinator);
 	                       // WEFT_COOKIE_FILE names it for everything
 	                       // the test starts
-	// More arguments for the coordinator (NULL-ended; NULL = none), e.g.
-	// {"--secret-key-file", path, NULL}: read at each (re)start.
-	const char *const *coord_args;
+	char  tokens[700];     // --api-tokens file, "" = none
+	char  token[128];      // token of the harness's own CLI calls, "" none
+	const char *args[9];   // more coordinator arguments, NULL-terminated
+	char  http_want[64];   // --http asked for ("" = 127.0.0.1:0)
 } weft_cluster;
+
+// Options of weft_cluster_start_opts; zero values are the defaults.
+typedef struct weft_cluster_opts {
+	int         nworkers;
+	int         survey_ms;
+	const char *tokens;  // text of an --api-tokens file, written mode 0600
+	                     // into the cluster dir; NULL: no tokens
+	const char *token;   // the token weft_cluster_cli passes (WEFT_TOKEN)
+	const char *http;    // --http to ask for (default 127.0.0.1:0)
+	const char *args[8]; // more coordinator arguments (borrowed: they
+	                     // must outlive the cluster), NULL-terminated
+} weft_cluster_opts;
+
+// weft_cluster_start_opts is weft_cluster_start with options.
+void weft_cluster_start_opts(weft_cluster *c, const weft_cluster_opts *o);
+
+// weft_cluster_cli_token is weft_cluster_cli with token (NULL or "": no
+// token at all) instead of the cluster's own.
+int weft_cluster_cli_token(weft_cluster *c, const char *token, char **out,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 // weft_cluster_start starts a cluster on a fresh database: a new database
 // on the PostgreSQL server WEFT_TEST_DB points at (the PostgreSQL variant

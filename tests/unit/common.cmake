@@ -3,3 +3,6 @@ weft_add_test(queue_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/queue_test.c
   LIBS weft_common TIMEOUT 60)
 weft_add_test(mailbox_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/mailbox_test.c
   LIBS weft_common TIMEOUT 60)
+# The API token file, its lookup and the loopback rule (common/auth.c).
+weft_add_test(tokens_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/tokens_test.c
+  LIBS weft_common TIMEOUT 60)
