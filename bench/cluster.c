@@ -184,6 +184,11 @@ bench_cluster_start(bench_cluster *c, const bench_opts *o)
 	memset(c, 0, sizeof(*c));
 	snprintf(c->dir, sizeof(c->dir), "%s", dir);
 	free(dir);
+	// The cluster's own cookie, made by its coordinator in the temp
+	// dir: a bench never touches the user's ~/.weft/cookie.
+	char cookie[700];
+	snprintf(cookie, sizeof(cookie), "%s/cookie", c->dir);
+	setenv("WEFT_COOKIE_FILE", cookie, 1);
 	if (o->db != NULL) {
 		snprintf(c->db, sizeof(c->db), "%s", o->db);
 	} else {
