@@ -13,6 +13,7 @@
 #include "server.h"
 #include "log.h"
 #include "store.h"
+#include "tls.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -45,7 +46,12 @@ usage(FILE *f)
 	    "  --lost-after N    missed surveys before a worker is lost (default 3)\n"
 	    "  --log-level L     err, warn, notice, info or debug (default info)\n"
 	    "  --ports-file FILE once every socket is bound, write their addresses\n"
-	    "                    (ports chosen for a port 0 included) to FILE as JSON\n");
+	    "                    (ports chosen for a port 0 included) to FILE as JSON\n"
+	    "  --tls-cert FILE   this node's certificate (PEM), for tls+tcp:// URLs;\n"
+	    "                    with --tls-key, HTTP is https:// and its stream wss://\n"
+	    "  --tls-key FILE    the certificate's private key (PEM, unencrypted)\n"
+	    "  --tls-ca FILE     CA certificate(s) (PEM): every peer must present a\n"
+	    "                    certificate signed by it (mutual TLS)\n");
 }
 
 static int
@@ -128,6 +134,9 @@ main(int argc, char **argv)
 		{ "lost-after", required_argument, NULL, 'l' },
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "ports-file", required_argument, NULL, 'P' },
+		{ "tls-cert", required_argument, NULL, 'C' },
+		{ "tls-key", required_argument, NULL, 'K' },
+		{ "tls-ca", required_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, '?' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -146,6 +155,8 @@ main(int argc, char **argv)
 	weft_server *srv = NULL;
 	char         err[1024];
 	const char  *ports_file = NULL;
+	const char  *tls_cert = NULL, *tls_key = NULL, *tls_ca = NULL;
+	weft_tls    *tls = NULL;
 	int          c;
 
 	weft_log_init("coordinator", WEFT_LOG_INFO);
@@ -163,6 +174,9 @@ main(int argc, char **argv)
 		case 's': cfg.survey_ms = parse_int("--survey-ms", optarg, 50, 600000); break;
 		case 'l': cfg.lost_after = parse_int("--lost-after", optarg, 1, 1000); break;
 		case 'P': ports_file = optarg; break;
+		case 'C': tls_cert = optarg; break;
+		case 'K': tls_key = optarg; break;
+		case 'A': tls_ca = optarg; break;
 		case 'L':
 			setenv("WEFT_LOG_LEVEL", optarg, 1);
 			weft_log_init("coordinator", WEFT_LOG_INFO);
@@ -182,24 +196,34 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	if (weft_tls_open(&tls, tls_cert, tls_key, tls_ca, err, sizeof(err)) !=
+	    WEFT_OK) {
+		weft_log_err("START", "%s", err);
+		return (1);
+	}
+	cfg.tls = tls;
 	if (weft_engine_open(&e, &cfg, err, sizeof(err)) != 0) {
 		weft_log_err("START", "%s", err);
+		weft_tls_close(tls);
 		return (1);
 	}
 	if (weft_server_open(&srv, e, err, sizeof(err)) != 0) {
 		weft_log_err("START", "%s", err);
 		weft_engine_close(e);
+		weft_tls_close(tls);
 		return (1);
 	}
 	if (weft_engine_start(e) != 0 || weft_server_start(srv) != 0) {
 		weft_log_err("START", "cannot start the engine threads");
 		coordinator_stop(e, srv);
+		weft_tls_close(tls);
 		return (1);
 	}
 	if (ports_file != NULL && write_ports(srv, ports_file) != 0) {
 		weft_log_err("START", "cannot write --ports-file %s: %s",
 		    ports_file, strerror(errno));
 		coordinator_stop(e, srv);
+		weft_tls_close(tls);
 		return (1);
 	}
 	char db[256];
@@ -214,5 +238,6 @@ main(int argc, char **argv)
 	}
 	weft_log_notice("STOP", "signal received, shutting down");
 	coordinator_stop(e, srv);
+	weft_tls_close(tls);
 	return (0);
 }

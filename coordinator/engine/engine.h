@@ -21,6 +21,8 @@ typedef struct weft_engine_cfg {
 	const char *http_allow_host; // more Host names to accept, comma-separated
 	int         survey_ms;   // survey interval (default 1000)
 	int         lost_after;  // missed surveys before a worker is lost (3)
+	struct weft_tls *tls;    // --tls-* files (common/tls.h; retained);
+	                         // NULL: TLS off, tls+tcp:// URLs refused
 } weft_engine_cfg;
 
 typedef struct weft_engine weft_engine;

@@ -41,6 +41,7 @@ struct weft_server {
 	// HTTP (http.c).
 	struct http_server *http;
 	char                http_addr[256]; // HOST:PORT as bound, "" = none
+	bool                https;          // TLS on: https:// and wss://
 	char                dashboard[512]; // the directory it was loaded from
 	weft_map            files; // dashboard files in memory: "/path" -> file
 };
