@@ -11,6 +11,7 @@
 #include <nng/nng.h>
 
 #include "log.h"
+#include "tls.h"
 #include "worker.h"
 
 #define MAIN_MAX_ALLOW 64
@@ -36,6 +37,14 @@ main_usage(FILE *f)
 	    "  --spool FILE      durable outbox file; accepted but NOT used "
 	    "yet:\n"
 	    "                    unacked results are lost on restart\n"
+	    "  --tls-cert FILE   this node's certificate (PEM), for tls+tcp:// "
+	    "URLs\n"
+	    "  --tls-key FILE    the certificate's private key (PEM, "
+	    "unencrypted)\n"
+	    "  --tls-ca FILE     CA certificate(s) (PEM): the coordinator must "
+	    "present a\n"
+	    "                    certificate signed by it, and so must anyone "
+	    "dialing us\n"
 	    "  --log-level LVL   err, warn, notice, info (default) or debug\n"
 	    "  --help            this text\n",
 	    WEFT_WORKER_DEFAULT_JOIN, WEFT_WORKER_DEFAULT_LISTEN,
@@ -91,7 +100,7 @@ main_slots(const char *s)
 // main_parse fills cfg from argv; exits 2 on anything it does not accept.
 static void
 main_parse(int argc, char **argv, weft_worker_cfg *cfg, const char **allow,
-    int *level)
+    int *level, const char **tls)
 {
 	static const struct option opts[] = {
 		{ "join", required_argument, NULL, 'j' },
@@ -102,6 +111,9 @@ main_parse(int argc, char **argv, weft_worker_cfg *cfg, const char **allow,
 		{ "exec-allow", required_argument, NULL, 'x' },
 		{ "spool", required_argument, NULL, 'p' },
 		{ "log-level", required_argument, NULL, 'v' },
+		{ "tls-cert", required_argument, NULL, 'C' },
+		{ "tls-key", required_argument, NULL, 'K' },
+		{ "tls-ca", required_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -117,6 +129,9 @@ main_parse(int argc, char **argv, weft_worker_cfg *cfg, const char **allow,
 		case 'q': cfg->queue = (int32_t) main_count("--queue", optarg, 0, 65536); break;
 		case 'p': cfg->spool = optarg; break;
 		case 'v': *level = main_level(optarg); break;
+		case 'C': tls[0] = optarg; break;
+		case 'K': tls[1] = optarg; break;
+		case 'A': tls[2] = optarg; break;
 		case 'h': main_usage(stdout); exit(0);
 		case 'x':
 			if (cfg->n_exec_allow == MAIN_MAX_ALLOW) {
@@ -169,14 +184,24 @@ main(int argc, char **argv)
 	weft_worker    *w     = NULL;
 	int             level = WEFT_LOG_INFO;
 	int             rc    = 1;
+	const char     *tls_files[3] = { NULL, NULL, NULL }; // cert, key, ca
+	weft_tls       *tls = NULL;
+	char            err[1024];
 	char            c;
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.queue = -1;
-	main_parse(argc, argv, &cfg, allow, &level);
+	main_parse(argc, argv, &cfg, allow, &level, tls_files);
 	weft_log_init("worker", level);
+	if (weft_tls_open(&tls, tls_files[0], tls_files[1], tls_files[2], err,
+	        sizeof(err)) != WEFT_OK) {
+		weft_log_err("WORKER-TLS", "error=\"%s\"", err);
+		return (1);
+	}
+	cfg.tls = tls;
 	if (main_signals() != 0) {
 		weft_log_err("WORKER-SIGNALS", "error=\"%s\"", strerror(errno));
+		weft_tls_close(tls);
 		return (1);
 	}
 	if (cfg.spool != NULL) {
@@ -195,6 +220,7 @@ main(int argc, char **argv)
 	rc = 0;
 done:
 	weft_worker_close(w);
+	weft_tls_close(tls);
 	close(main_sigpipe[0]);
 	close(main_sigpipe[1]);
 	nng_fini();

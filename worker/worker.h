@@ -39,6 +39,9 @@ typedef struct weft_worker_cfg {
 	const char        *spool;      // outbox spool file; not used yet
 	int64_t            ack_timeout_ms; // resend after this; 0: default
 	uint32_t           batch_max;  // results per batch; 0: default
+	struct weft_tls   *tls;        // --tls-* files (common/tls.h), for
+	                               // tls+tcp:// URLs; retained until
+	                               // close; NULL: TLS off
 } weft_worker_cfg;
 
 // What a handler knows about the attempt it runs. Borrowed: valid only
