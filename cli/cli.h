@@ -25,6 +25,9 @@ enum weft_cli_exit {
 enum weft_cli_flag {
 	WEFT_CLI_F_COORDINATOR, // global
 	WEFT_CLI_F_HELP,        // global
+	WEFT_CLI_F_TLS_CERT,    // global
+	WEFT_CLI_F_TLS_KEY,     // global
+	WEFT_CLI_F_TLS_CA,      // global
 	WEFT_CLI_F_INPUT,
 	WEFT_CLI_F_PARAMS,
 	WEFT_CLI_F_WAIT,
@@ -79,6 +82,7 @@ typedef struct weft_cli {
 	nng_socket  sock;                 // req0, dialed on the first request
 	bool        sock_open;            // sock is open and dialed
 	weft_wire   wire;                 // envelope sender state
+	struct weft_tls *tls;             // --tls-* files; NULL: TLS off
 } weft_cli;
 
 // ---- control.c: requests to the coordinator and the event stream ----
@@ -96,9 +100,11 @@ int weft_cli_call(weft_cli *c, Weft__ControlRequest *req, json_t **body);
 void weft_cli_close(weft_cli *c);
 
 // weft_cli_sub_open opens a sub0 socket on *out subscribed to the events of
-// topic (a "run:<id>" topic exactly; "" for every event) and dials url,
-// blocking until connected. Returns 0 or an nng error (nothing left open).
-int weft_cli_sub_open(nng_socket *out, const char *url, const char *topic);
+// topic (a "run:<id>" topic exactly; "" for every event) and dials url
+// (with c's TLS files for a tls+tcp:// url), blocking until connected.
+// Returns 0 or an nng error (nothing left open).
+int weft_cli_sub_open(weft_cli *c, nng_socket *out, const char *url,
+    const char *topic);
 
 // weft_cli_sub_recv waits up to timeout_ms for one batch of events. Returns 1
 // with *env (free with weft_wire_free; env->events is set), 0 when nothing

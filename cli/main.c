@@ -10,8 +10,12 @@
 
 #include "alloc.h"
 #include "cli.h"
+#include "tls.h"
 
 #define F(x) (1u << WEFT_CLI_F_##x)
+// Flags every command accepts.
+#define MAIN_GLOBAL \
+	(F(COORDINATOR) | F(HELP) | F(TLS_CERT) | F(TLS_KEY) | F(TLS_CA))
 
 // The flags. Every command accepts --coordinator and --help.
 static const struct main_flag {
@@ -24,6 +28,13 @@ static const struct main_flag {
 	    "default " WEFT_CLI_DEFAULT_URL ")" },
 	[WEFT_CLI_F_HELP]        = { "help", NULL,
 	           "show the usage (of one command after its name)" },
+	[WEFT_CLI_F_TLS_CERT]    = { "tls-cert", "FILE",
+	       "this client's certificate (PEM), for tls+tcp:// addresses" },
+	[WEFT_CLI_F_TLS_KEY]     = { "tls-key", "FILE",
+	        "the certificate's private key (PEM, unencrypted)" },
+	[WEFT_CLI_F_TLS_CA]      = { "tls-ca", "FILE",
+	         "CA certificate(s) (PEM) the coordinator's certificate must "
+	         "be signed by" },
 	[WEFT_CLI_F_JSON]        = { "json", NULL,
 	           "print the reply body as JSON" },
 	[WEFT_CLI_F_INPUT]       = { "input", "JSON",
@@ -248,7 +259,7 @@ usage_flags(FILE *f, unsigned mask)
 static void
 usage(FILE *f, const struct main_cmd *cmd)
 {
-	unsigned all = F(COORDINATOR) | F(HELP);
+	unsigned all = MAIN_GLOBAL;
 	int      col = 6;
 
 	if (cmd != NULL) {
@@ -257,7 +268,7 @@ usage(FILE *f, const struct main_cmd *cmd)
 		fputs("\n      ", f);
 		usage_text(f, cmd->help, 6, &col);
 		fputs("\n\nflags:\n", f);
-		usage_flags(f, cmd->flags | F(COORDINATOR) | F(HELP));
+		usage_flags(f, cmd->flags | MAIN_GLOBAL);
 		return;
 	}
 	fprintf(f, "usage: weft [--coordinator URL] COMMAND [ARGS] [FLAGS]\n"
@@ -383,7 +394,7 @@ main_flag(weft_cli *c, int argc, char **argv, int *i)
 static int
 main_check(weft_cli *c, const struct main_cmd *cmd)
 {
-	unsigned ok = cmd->flags | F(COORDINATOR) | F(HELP);
+	unsigned ok = cmd->flags | MAIN_GLOBAL;
 
 	for (int i = 0; i < WEFT_CLI_F_COUNT; i++) {
 		if (c->flag[i] != NULL && (ok & (1u << i)) == 0) {
@@ -445,6 +456,7 @@ main_settings(weft_cli *c)
 {
 	const char *env;
 	const char *tmo = c->flag[WEFT_CLI_F_TIMEOUT];
+	char        err[1024];
 	char       *end;
 	long        ms;
 
@@ -475,6 +487,12 @@ main_settings(weft_cli *c)
 		    tmo));
 	}
 	c->json = c->flag[WEFT_CLI_F_JSON] != NULL;
+	if (weft_tls_open(&c->tls, c->flag[WEFT_CLI_F_TLS_CERT],
+	        c->flag[WEFT_CLI_F_TLS_KEY], c->flag[WEFT_CLI_F_TLS_CA], err,
+	        sizeof(err)) != WEFT_OK) {
+		fprintf(stderr, "weft: %s\n", err);
+		return (WEFT_CLI_USAGE);
+	}
 	return (WEFT_CLI_OK);
 }
 
@@ -548,6 +566,7 @@ main(int argc, char **argv)
 		rv = cmd->fn(&c);
 		weft_cli_close(&c);
 	}
+	weft_tls_close(c.tls);
 	for (size_t i = 0; i < c.n_types; i++) {
 		free(c.types[i]);
 	}

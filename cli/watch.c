@@ -328,7 +328,7 @@ weft_cli_follow(weft_cli *c, const weft_cli_follow_opts *o)
 	}
 	// Subscribed before asking the store, so nothing falls between the
 	// two: what happens meanwhile comes both ways and prints once.
-	if ((rv = weft_cli_sub_open(&sub, url, topic)) != 0) {
+	if ((rv = weft_cli_sub_open(c, &sub, url, topic)) != 0) {
 		fprintf(stderr, "weft: cannot subscribe to events at %s: %s\n",
 		    url, nng_strerror(rv));
 		free(url);
@@ -473,7 +473,7 @@ weft_cli_wait(weft_cli *c, const char *run_id, const char *events_url)
 	watch_start(c);
 	snprintf(topic, sizeof(topic), "run:%s", run_id);
 	if (events_url != NULL && events_url[0] != '\0') {
-		if ((rv = weft_cli_sub_open(&sub, events_url, topic)) == 0) {
+		if ((rv = weft_cli_sub_open(c, &sub, events_url, topic)) == 0) {
 			have_sub = true;
 		} else {
 			fprintf(stderr,
