@@ -344,11 +344,14 @@ weft_tls_open(weft_tls **out, const char *cert_path, const char *key_path,
 	if (cert_path == NULL && key_path == NULL && ca_path == NULL) {
 		return (WEFT_OK);
 	}
-	if (cert_path == NULL || key_path == NULL) {
-		snprintf(err, errlen, "%s needs --tls-cert and --tls-key too: "
-		    "a TLS node always presents its own certificate",
-		    cert_path != NULL ? "--tls-cert"
-		    : key_path != NULL ? "--tls-key" : "--tls-ca");
+	if ((cert_path == NULL) != (key_path == NULL)) {
+		snprintf(err, errlen, "--tls-cert and --tls-key go together: "
+		    "%s is missing", cert_path == NULL ? "--tls-cert" : "--tls-key");
+		return (WEFT_EINVAL);
+	}
+	if (cert_path == NULL) {
+		snprintf(err, errlen, "--tls-ca needs --tls-cert and --tls-key "
+		    "too: a TLS node always presents its own certificate");
 		return (WEFT_EINVAL);
 	}
 	if ((rv = tls_read("--tls-cert", cert_path, &cert, &cert_len, err,
