@@ -44,20 +44,66 @@ cluster_read_ports(weft_cluster *c, const char *path)
 }
 
 void
+weft_cluster_tls_certs(const char *dir, const char *name, const char *san)
+{
+	char cmd[2048];
+
+	snprintf(cmd, sizeof(cmd),
+	    "'%s/scripts/tls-certs.sh' ca '%s' >/dev/null 2>&1 && "
+	    "'%s/scripts/tls-certs.sh' node '%s' '%s' '%s' >/dev/null 2>&1",
+	    WEFT_SRC_DIR, dir, WEFT_SRC_DIR, dir, name, san);
+	cr_assert_eq(weft_h_run(cmd, NULL), 0, "cannot make certificates: %s",
+	    cmd);
+}
+
+void
+weft_cluster_tls_args(const weft_cluster *c, char *out, size_t len)
+{
+	out[0] = '\0';
+	if (c->tls[0] != '\0') {
+		snprintf(out, len,
+		    "--tls-cert '%s/node.crt' --tls-key '%s/node.key' "
+		    "--tls-ca '%s/ca.crt'",
+		    c->tls, c->tls, c->tls);
+	}
+}
+
+// cluster_tls_argv appends c's --tls-* flags to argv at *n.
+static void
+cluster_tls_argv(const weft_cluster *c, char **argv, int *n)
+{
+	static char cert[700], key[700], ca[700];
+
+	if (c->tls[0] == '\0') {
+		return;
+	}
+	snprintf(cert, sizeof(cert), "%s/node.crt", c->tls);
+	snprintf(key, sizeof(key), "%s/node.key", c->tls);
+	snprintf(ca, sizeof(ca), "%s/ca.crt", c->tls);
+	argv[(*n)++] = "--tls-cert";
+	argv[(*n)++] = cert;
+	argv[(*n)++] = "--tls-key";
+	argv[(*n)++] = key;
+	argv[(*n)++] = "--tls-ca";
+	argv[(*n)++] = ca;
+}
+
+void
 weft_cluster_start_coord(weft_cluster *c)
 {
 	char  log[700], survey[16], lost[16], ports[700];
-	char *argv[24];
+	char *argv[32];
 	int   n = 0;
+	const char *scheme = c->tls[0] != '\0' ? "tls+tcp" : "tcp";
 
 	// First start: every socket on port 0, bound by the coordinator
 	// itself, which reports what it got. A restart asks for the same
 	// addresses again: the workers know them.
 	if (c->control[0] == '\0') {
-		snprintf(c->control, sizeof(c->control), "tcp://127.0.0.1:0");
-		snprintf(c->cluster, sizeof(c->cluster), "tcp://127.0.0.1:0");
-		snprintf(c->results, sizeof(c->results), "tcp://127.0.0.1:0");
-		snprintf(c->events, sizeof(c->events), "tcp://127.0.0.1:0");
+		snprintf(c->control, sizeof(c->control), "%s://127.0.0.1:0", scheme);
+		snprintf(c->cluster, sizeof(c->cluster), "%s://127.0.0.1:0", scheme);
+		snprintf(c->results, sizeof(c->results), "%s://127.0.0.1:0", scheme);
+		snprintf(c->events, sizeof(c->events), "%s://127.0.0.1:0", scheme);
 		snprintf(c->http, sizeof(c->http), "127.0.0.1:0");
 	}
 	snprintf(survey, sizeof(survey), "%d", c->survey_ms);
@@ -86,6 +132,7 @@ weft_cluster_start_coord(weft_cluster *c)
 	}
 	argv[n++] = "--ports-file";
 	argv[n++] = ports;
+	cluster_tls_argv(c, argv, &n);
 	argv[n]   = NULL;
 	c->coord  = weft_h_spawn(argv, log);
 	// Ready when it has written its addresses and answers a request.
@@ -104,9 +151,16 @@ void
 weft_cluster_start_worker(weft_cluster *c, int i)
 {
 	char  log[700], name[16];
-	char *argv[] = { "weft-worker", "--join", c->cluster, "--name", name,
+	char *argv[24] = { "weft-worker", "--join", c->cluster, "--name", name,
 		"--slots", "4", "--exec-allow", c->exec_allow, NULL };
+	int   n        = 9;
 
+	if (c->tls[0] != '\0') {
+		argv[n++] = "--listen";
+		argv[n++] = "tls+tcp://127.0.0.1:0";
+		cluster_tls_argv(c, argv, &n);
+		argv[n] = NULL;
+	}
 	snprintf(name, sizeof(name), "w%d", i);
 	snprintf(log, sizeof(log), "%s/%s.log", c->dir, name);
 	c->workers[i] = weft_h_spawn(argv, log);
@@ -179,9 +233,11 @@ cluster_db(weft_cluster *c, const char *db)
 	    "cannot create database %s", name);
 }
 
-void
-weft_cluster_start_lost(
-    weft_cluster *c, int nworkers, int survey_ms, int lost_after)
+// cluster_start starts a cluster; with tls, on tls+tcp:// with certificates
+// made for it.
+static void
+cluster_start(weft_cluster *c, int nworkers, int survey_ms, int lost_after,
+    bool tls)
 {
 	char *dir = weft_h_tempdir("e2e");
 
@@ -189,6 +245,11 @@ weft_cluster_start_lost(
 	c->lost_after = lost_after;
 	snprintf(c->dir, sizeof(c->dir), "%s", dir);
 	free(dir);
+	if (tls) {
+		snprintf(c->tls, sizeof(c->tls), "%s/tls", c->dir);
+		weft_cluster_tls_certs(c->tls, "node",
+		    "IP:127.0.0.1,DNS:localhost");
+	}
 	cluster_db(c, getenv("WEFT_TEST_DB"));
 	snprintf(c->exec_allow, sizeof(c->exec_allow), "%s/bin", c->dir);
 	mkdir(c->exec_allow, 0755);
@@ -198,6 +259,19 @@ weft_cluster_start_lost(
 		weft_cluster_start_worker(c, i);
 	}
 	weft_cluster_wait_workers(c, nworkers);
+}
+
+void
+weft_cluster_start_lost(
+    weft_cluster *c, int nworkers, int survey_ms, int lost_after)
+{
+	cluster_start(c, nworkers, survey_ms, lost_after, false);
+}
+
+void
+weft_cluster_start_tls(weft_cluster *c, int nworkers, int survey_ms)
+{
+	cluster_start(c, nworkers, survey_ms, 0, true);
 }
 
 void
@@ -220,12 +294,14 @@ weft_cluster_stop(weft_cluster *c)
 static int
 cluster_vcli(weft_cluster *c, char **out, const char *fmt, va_list ap)
 {
-	char args[4096], cmd[5000];
+	char args[4096], cmd[7000], tls[2200];
 
 	vsnprintf(args, sizeof(args), fmt, ap);
-	snprintf(cmd, sizeof(cmd), "WEFT_TIMEOUT_MS=%lld '%s' --coordinator %s %s",
+	weft_cluster_tls_args(c, tls, sizeof(tls));
+	snprintf(cmd, sizeof(cmd),
+	    "WEFT_TIMEOUT_MS=%lld '%s' --coordinator %s %s %s",
 	    (long long) weft_h_timeout_ms(10000), weft_h_bin("weft"), c->control,
-	    args);
+	    tls, args);
 	return (weft_h_run(cmd, out));
 }
 

@@ -23,6 +23,11 @@ typedef struct weft_cluster {
 	int   survey_ms;       // coordinator survey interval
 	int   lost_after;      // --lost-after (0 = the coordinator's default)
 	char  exec_allow[600]; // --exec-allow dir given to workers
+	char  tls[600];        // "": plain tcp://; else a dir made by
+	                       // weft_cluster_tls_certs: every URL is
+	                       // tls+tcp://, every node and the CLI use
+	                       // node.crt/node.key and ca.crt (mutual TLS),
+	                       // HTTP is https://
 } weft_cluster;
 
 // weft_cluster_start starts a cluster on a fresh database: a new database
@@ -36,6 +41,21 @@ void weft_cluster_start(weft_cluster *c, int nworkers, int survey_ms);
 // the coordinator's default, which is what weft_cluster_start uses).
 void weft_cluster_start_lost(
     weft_cluster *c, int nworkers, int survey_ms, int lost_after);
+
+// weft_cluster_start_tls is weft_cluster_start with every socket on
+// tls+tcp:// and mutual TLS: a fresh CA and node certificate are made in
+// the cluster's directory (c->tls).
+void weft_cluster_start_tls(weft_cluster *c, int nworkers, int survey_ms);
+
+// weft_cluster_tls_certs makes DIR/ca.{key,crt} and DIR/NAME.{key,crt}
+// (subjectAltName san) with scripts/tls-certs.sh; fails the test if
+// openssl fails.
+void weft_cluster_tls_certs(const char *dir, const char *name,
+    const char *san);
+
+// weft_cluster_tls_args writes the --tls-cert/--tls-key/--tls-ca flags of
+// c (nothing when c->tls is "") into out.
+void weft_cluster_tls_args(const weft_cluster *c, char *out, size_t len);
 
 // weft_cluster_start_coord (re)starts only the coordinator.
 void weft_cluster_start_coord(weft_cluster *c);
