@@ -5,6 +5,11 @@
 // Then a worker's link is cut mid-run: it is declared lost, its steps run
 // on the other worker, and when the link comes back it rejoins.
 //
+// Built twice: netns_test on tcp://, and netns_tls_test (WEFT_NETNS_TLS=1)
+// with every socket on tls+tcp:// and mutual TLS, certificates for the
+// namespaces' addresses made at test time: the same cluster, partition and
+// rejoin over TLS.
+//
 // Needs root (ip netns). Under CI it fails loudly rather than skip.
 #include <criterion/criterion.h>
 #include <signal.h>
@@ -18,12 +23,36 @@
 
 #include "alloc.h"
 #include "clock.h"
+#include "cluster.h"
 #include "harness.h"
+
+#ifndef WEFT_NETNS_TLS
+#define WEFT_NETNS_TLS 0
+#endif
+#define SCHEME (WEFT_NETNS_TLS ? "tls+tcp" : "tcp")
 
 static char  tag[16];  // suffix that makes our names unique
 static char  dir[512]; // temp dir: db, logs
 static pid_t coord, workers[2];
 static char  control[64];
+static char  tls_dir[600];     // certificates (WEFT_NETNS_TLS)
+static char  tls_cert[700], tls_key[700], tls_ca[700];
+
+// tls_argv appends the --tls-* flags to argv at *n (TLS build only).
+static void
+tls_argv(char **argv, int *n)
+{
+	if (!WEFT_NETNS_TLS) {
+		return;
+	}
+	argv[(*n)++] = "--tls-cert";
+	argv[(*n)++] = tls_cert;
+	argv[(*n)++] = "--tls-key";
+	argv[(*n)++] = tls_key;
+	argv[(*n)++] = "--tls-ca";
+	argv[(*n)++] = tls_ca;
+	argv[*n]     = NULL;
+}
 
 #define NS_COUNT 4
 static const char *ns_role[NS_COUNT] = { "sw", "c", "w1", "w2" };
@@ -107,15 +136,20 @@ cli(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int
 cli(char **out, const char *fmt, ...)
 {
-	char    args[1024], cmd[2048], ns[64];
+	char    args[1024], cmd[5000], ns[64], tls[2200] = "";
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(args, sizeof(args), fmt, ap);
 	va_end(ap);
 	ns_name(1, ns, sizeof(ns));
-	snprintf(cmd, sizeof(cmd), "ip netns exec %s '%s' --coordinator %s %s",
-	    ns, weft_h_bin("weft"), control, args);
+	if (WEFT_NETNS_TLS) {
+		snprintf(tls, sizeof(tls),
+		    "--tls-cert '%s' --tls-key '%s' --tls-ca '%s'", tls_cert,
+		    tls_key, tls_ca);
+	}
+	snprintf(cmd, sizeof(cmd), "ip netns exec %s '%s' --coordinator %s %s %s",
+	    ns, weft_h_bin("weft"), control, tls, args);
 	return (weft_h_run(cmd, out));
 }
 
@@ -153,10 +187,14 @@ wait_workers(int n)
 static void
 start_worker(int i)
 {
-	char  log[600], name[16];
-	char *args[] = { "weft-worker", "--join", "tcp://10.77.0.1:7421",
-		"--listen", "tcp://0.0.0.0:0", "--name", name, "--slots", "4",
-		NULL };
+	char  log[600], name[16], join[64], listen[64];
+	char *args[24] = { "weft-worker", "--join", join, "--listen", listen,
+		"--name", name, "--slots", "4", NULL };
+	int   n        = 9;
+
+	snprintf(join, sizeof(join), "%s://10.77.0.1:7421", SCHEME);
+	snprintf(listen, sizeof(listen), "%s://0.0.0.0:0", SCHEME);
+	tls_argv(args, &n);
 	snprintf(name, sizeof(name), "w%d", i + 1);
 	snprintf(log, sizeof(log), "%s/%s.log", dir, name);
 	workers[i] = spawn_in(2 + i, args, log);
@@ -179,13 +217,28 @@ up(void)
 	snprintf(dir, sizeof(dir), "%s", d);
 	free(d);
 	net_up();
-	snprintf(control, sizeof(control), "tcp://10.77.0.1:7420");
+	if (WEFT_NETNS_TLS) {
+		// One CA; one certificate the nodes share, naming every
+		// address they are reached by.
+		snprintf(tls_dir, sizeof(tls_dir), "%s/tls", dir);
+		weft_cluster_tls_certs(tls_dir, "node",
+		    "IP:10.77.0.1,IP:10.77.0.2,IP:10.77.0.3");
+		snprintf(tls_cert, sizeof(tls_cert), "%s/node.crt", tls_dir);
+		snprintf(tls_key, sizeof(tls_key), "%s/node.key", tls_dir);
+		snprintf(tls_ca, sizeof(tls_ca), "%s/ca.crt", tls_dir);
+	}
+	char cluster[64], results[64], events[64];
+	snprintf(control, sizeof(control), "%s://10.77.0.1:7420", SCHEME);
+	snprintf(cluster, sizeof(cluster), "%s://0.0.0.0:7421", SCHEME);
+	snprintf(results, sizeof(results), "%s://0.0.0.0:7422", SCHEME);
+	snprintf(events, sizeof(events), "%s://10.77.0.1:7423", SCHEME);
 	snprintf(db, sizeof(db), "sqlite:%s/weft.db", dir);
 	snprintf(log, sizeof(log), "%s/coordinator.log", dir);
-	char *args[] = { "weft-coordinator", "--db", db, "--control", control,
-		"--cluster", "tcp://0.0.0.0:7421", "--results", "tcp://0.0.0.0:7422",
-		"--events", "tcp://10.77.0.1:7423", "--http", "", "--survey-ms",
-		"200", "--lost-after", "3", NULL };
+	char *args[32] = { "weft-coordinator", "--db", db, "--control", control,
+		"--cluster", cluster, "--results", results, "--events", events,
+		"--http", "", "--survey-ms", "200", "--lost-after", "3", NULL };
+	int   n        = 17;
+	tls_argv(args, &n);
 	coord = spawn_in(1, args, log);
 	start_worker(0);
 	start_worker(1);
@@ -248,8 +301,11 @@ Test(netns, steps_spread_over_machines)
 	json_decref(run);
 	// Each worker's advertised wildcard became its real address.
 	cr_assert_eq(cli(&out, "workers --json"), 0, "%s", out);
-	cr_expect(strstr(out, "tcp://10.77.0.2:") != NULL, "%s", out);
-	cr_expect(strstr(out, "tcp://10.77.0.3:") != NULL, "%s", out);
+	char want[64];
+	snprintf(want, sizeof(want), "\"%s://10.77.0.2:", SCHEME);
+	cr_expect(strstr(out, want) != NULL, "%s", out);
+	snprintf(want, sizeof(want), "\"%s://10.77.0.3:", SCHEME);
+	cr_expect(strstr(out, want) != NULL, "%s", out);
 	free(out);
 }
 
