@@ -5,7 +5,7 @@ set -euo pipefail
 
 want=(build-essential cmake pkg-config libnng-dev libprotobuf-c-dev
       protobuf-c-compiler libsqlite3-dev libpq-dev libjansson-dev
-      libcriterion-dev libsodium-dev)
+      libcriterion-dev libsodium-dev libmbedtls-dev)
 if [ "${1:-build}" = test ]; then
   want+=(clang libclang-rt-14-dev iproute2 procps curl postgresql chromium
          openssl)
