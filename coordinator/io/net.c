@@ -215,9 +215,9 @@ rep_actors_close(rep_actor *as)
 
 // ---- listening ----
 
-// net_listen listens s on url (TLS from tls for a tls+tcp:// url); a tcp
-// or tls+tcp port 0 becomes the bound port in
-// `actual` (size 256), which is what peers must be told.
+// net_listen listens s on url (with tls for a tls+tcp:// url); a tcp or
+// tls+tcp port 0 becomes the bound port in `actual` (size 256), which is
+// what peers must be told.
 static weft_err
 net_listen(nng_socket s, weft_tls *tls, const char *url, char *actual,
     char *err, size_t errlen)
@@ -280,14 +280,14 @@ net_open(weft_server *s, char *err, size_t errlen)
 	nng_socket_set_int(s->results, NNG_OPT_RECVBUF, 1024);
 	nng_socket_set_ms(s->cluster, NNG_OPT_SURVEYOR_SURVEYTIME,
 	    e->cfg.survey_ms * 3 / 4);
-	if ((rv = net_listen(s->control, e->cfg.tls, e->cfg.control_url, s->control_url, err,
-	         errlen)) != WEFT_OK ||
-	    (rv = net_listen(s->results, e->cfg.tls, e->cfg.results_url, s->results_url,
-	         err, errlen)) != WEFT_OK ||
-	    (rv = net_listen(s->cluster, e->cfg.tls, e->cfg.cluster_url, s->cluster_url, err,
-	         errlen)) != WEFT_OK ||
-	    (rv = net_listen(s->events, e->cfg.tls, e->cfg.events_url, s->events_url, err,
-	         errlen)) != WEFT_OK) {
+	if ((rv = net_listen(s->control, e->cfg.tls, e->cfg.control_url,
+	         s->control_url, err, errlen)) != WEFT_OK ||
+	    (rv = net_listen(s->results, e->cfg.tls, e->cfg.results_url,
+	         s->results_url, err, errlen)) != WEFT_OK ||
+	    (rv = net_listen(s->cluster, e->cfg.tls, e->cfg.cluster_url,
+	         s->cluster_url, err, errlen)) != WEFT_OK ||
+	    (rv = net_listen(s->events, e->cfg.tls, e->cfg.events_url,
+	         s->events_url, err, errlen)) != WEFT_OK) {
 		return (rv);
 	}
 	if ((rv = rep_actors_open(e, s->control, REP_CONTROL,
