@@ -27,6 +27,9 @@ enum weft_cli_flag {
 	WEFT_CLI_F_HELP,        // global
 	WEFT_CLI_F_TOKEN,       // global
 	WEFT_CLI_F_STREAM,      // global
+	WEFT_CLI_F_TLS_CERT,    // global
+	WEFT_CLI_F_TLS_KEY,     // global
+	WEFT_CLI_F_TLS_CA,      // global
 	WEFT_CLI_F_INPUT,
 	WEFT_CLI_F_PARAMS,
 	WEFT_CLI_F_WAIT,
@@ -86,6 +89,7 @@ typedef struct weft_cli {
 	nng_socket  sock;                 // req0, dialed on the first request
 	bool        sock_open;            // sock is open and dialed
 	weft_wire   wire;                 // envelope sender state
+	struct weft_tls *tls;             // --tls-* files; NULL: TLS off
 } weft_cli;
 
 // ---- control.c: requests to the coordinator and the event stream ----
@@ -104,7 +108,8 @@ void weft_cli_close(weft_cli *c);
 
 // weft_cli_sub_open opens a sub0 socket on *out subscribed to the events of
 // topic (a "run:<id>" topic exactly; "" for every event) and dials c->stream
-// if set, else url, blocking until connected. A ws:// stream is dialed with
+// if set, else url (with c's TLS files for a tls+tcp:// or wss:// url),
+// blocking until connected. A ws:// or wss:// stream is dialed with
 // c->token as "Authorization: Bearer". Returns 0 or an nng error (nothing
 // left open); *used gets the URL dialed (borrowed).
 int weft_cli_sub_open(weft_cli *c, nng_socket *out, const char *url,

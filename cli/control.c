@@ -6,6 +6,7 @@
 
 #include "clock.h"
 #include "cli.h"
+#include "tls.h"
 
 #include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -14,7 +15,9 @@
 static int
 control_open(weft_cli *c)
 {
-	int rv;
+	nng_dialer d;
+	char       err[1024];
+	int        rv;
 
 	if (c->sock_open) {
 		return (WEFT_CLI_OK);
@@ -33,9 +36,19 @@ control_open(weft_cli *c)
 	// the receive timeout decide.
 	nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME,
 	    NNG_DURATION_INFINITE);
+	if ((rv = nng_dialer_create(&d, c->sock, c->url)) != 0) {
+		fprintf(stderr, "weft: cannot reach coordinator at %s: %s\n",
+		    c->url, nng_strerror(rv));
+		return (WEFT_CLI_UNREACHABLE);
+	}
+	if (weft_tls_dialer(c->tls, d, c->url, err, sizeof(err)) != WEFT_OK) {
+		fprintf(stderr, "weft: %s\n", err);
+		return (WEFT_CLI_USAGE);
+	}
 	// A blocking dial fails now with nng's reason (connection refused,
-	// bad address) instead of a receive timeout ten seconds later.
-	if ((rv = nng_dial(c->sock, c->url, NULL, 0)) != 0) {
+	// bad address, a certificate refused) instead of a receive timeout
+	// ten seconds later.
+	if ((rv = nng_dialer_start(d, 0)) != 0) {
 		fprintf(stderr, "weft: cannot reach coordinator at %s: %s\n",
 		    c->url, nng_strerror(rv));
 		return (WEFT_CLI_UNREACHABLE);
@@ -168,6 +181,7 @@ weft_cli_sub_open(weft_cli *c, nng_socket *out, const char *url,
 {
 	nng_socket s;
 	nng_dialer d;
+	char       err[1024];
 	int        rv;
 
 	if (c->stream != NULL) {
@@ -196,6 +210,12 @@ weft_cli_sub_open(weft_cli *c, nng_socket *out, const char *url,
 		snprintf(hdr, sizeof(hdr), "Bearer %s", c->token);
 		rv = nng_dialer_set_string(
 		    d, NNG_OPT_WS_REQUEST_HEADER "Authorization", hdr);
+	}
+	if (rv == 0 &&
+	    weft_tls_dialer(c->tls, d, url, err, sizeof(err)) != WEFT_OK) {
+		fprintf(stderr, "weft: %s\n", err);
+		nng_close(s);
+		return (NNG_EINVAL);
 	}
 	if (rv != 0 || (rv = nng_dialer_start(d, 0)) != 0) {
 		nng_close(s);

@@ -12,8 +12,13 @@
 #include "cli.h"
 #include "clock.h"
 #include "cookie.h"
+#include "tls.h"
 
 #define F(x) (1u << WEFT_CLI_F_##x)
+// Flags every command accepts.
+#define MAIN_GLOBAL                                                    \
+	(F(COORDINATOR) | F(HELP) | F(TOKEN) | F(STREAM) | F(TLS_CERT) |    \
+	    F(TLS_KEY) | F(TLS_CA))
 
 // The flags. Every command accepts --coordinator and --help.
 static const struct main_flag {
@@ -33,6 +38,13 @@ static const struct main_flag {
 	         "event stream to follow instead of the coordinator's "
 	         "tcp:// one, e.g. ws://HOST:PORT/api/v1/stream, dialed with "
 	         "the token (env WEFT_STREAM)" },
+	[WEFT_CLI_F_TLS_CERT]    = { "tls-cert", "FILE",
+	       "this client's certificate (PEM), for tls+tcp:// addresses" },
+	[WEFT_CLI_F_TLS_KEY]     = { "tls-key", "FILE",
+	        "the certificate's private key (PEM, unencrypted)" },
+	[WEFT_CLI_F_TLS_CA]      = { "tls-ca", "FILE",
+	         "CA certificate(s) (PEM) the coordinator's certificate must "
+	         "be signed by" },
 	[WEFT_CLI_F_JSON]        = { "json", NULL,
 	           "print the reply body as JSON" },
 	[WEFT_CLI_F_INPUT]       = { "input", "JSON",
@@ -257,7 +269,7 @@ usage_flags(FILE *f, unsigned mask)
 static void
 usage(FILE *f, const struct main_cmd *cmd)
 {
-	unsigned all = F(COORDINATOR) | F(HELP) | F(TOKEN) | F(STREAM);
+	unsigned all = MAIN_GLOBAL;
 	int      col = 6;
 
 	if (cmd != NULL) {
@@ -266,8 +278,7 @@ usage(FILE *f, const struct main_cmd *cmd)
 		fputs("\n      ", f);
 		usage_text(f, cmd->help, 6, &col);
 		fputs("\n\nflags:\n", f);
-		usage_flags(f, cmd->flags | F(COORDINATOR) | F(HELP) | F(TOKEN) |
-		    F(STREAM));
+		usage_flags(f, cmd->flags | MAIN_GLOBAL);
 		return;
 	}
 	fprintf(f, "usage: weft [--coordinator URL] COMMAND [ARGS] [FLAGS]\n"
@@ -395,8 +406,7 @@ main_flag(weft_cli *c, int argc, char **argv, int *i)
 static int
 main_check(weft_cli *c, const struct main_cmd *cmd)
 {
-	unsigned ok = cmd->flags | F(COORDINATOR) | F(HELP) | F(TOKEN) |
-	    F(STREAM);
+	unsigned ok = cmd->flags | MAIN_GLOBAL;
 
 	for (int i = 0; i < WEFT_CLI_F_COUNT; i++) {
 		if (c->flag[i] != NULL && (ok & (1u << i)) == 0) {
@@ -422,6 +432,7 @@ main_settings(weft_cli *c)
 {
 	const char *env;
 	const char *tmo = c->flag[WEFT_CLI_F_TIMEOUT];
+	char        err[1024];
 	char       *end;
 	long        ms;
 
@@ -462,6 +473,12 @@ main_settings(weft_cli *c)
 		    tmo));
 	}
 	c->json = c->flag[WEFT_CLI_F_JSON] != NULL;
+	if (weft_tls_open(&c->tls, c->flag[WEFT_CLI_F_TLS_CERT],
+	        c->flag[WEFT_CLI_F_TLS_KEY], c->flag[WEFT_CLI_F_TLS_CA], err,
+	        sizeof(err)) != WEFT_OK) {
+		fprintf(stderr, "weft: %s\n", err);
+		return (WEFT_CLI_USAGE);
+	}
 	return (WEFT_CLI_OK);
 }
 
@@ -564,6 +581,7 @@ main(int argc, char **argv)
 		weft_cli_close(&c);
 		weft_wire_fini(&c.wire);
 	}
+	weft_tls_close(c.tls);
 	for (size_t i = 0; i < c.n_types; i++) {
 		free(c.types[i]);
 	}

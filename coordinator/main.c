@@ -18,6 +18,7 @@
 #include "log.h"
 #include "store.h"
 #include "wire.h"
+#include "tls.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -66,7 +67,12 @@ usage(FILE *f)
 	    "                    (ports chosen for a port 0 included) to FILE as JSON\n"
 	    "  --secret-key-file FILE  seal run secrets in the store under a key\n"
 	    "                    derived from FILE (at least 32 bytes, mode 0600)\n"
-	    "                    instead of the cluster cookie\n");
+	    "                    instead of the cluster cookie\n"
+	    "  --tls-cert FILE   this node's certificate (PEM), for tls+tcp:// URLs;\n"
+	    "                    with --tls-key, HTTP is https:// and its stream wss://\n"
+	    "  --tls-key FILE    the certificate's private key (PEM, unencrypted)\n"
+	    "  --tls-ca FILE     CA certificate(s) (PEM): every peer must present a\n"
+	    "                    certificate signed by it (mutual TLS)\n");
 }
 
 static int
@@ -148,6 +154,34 @@ secret_key_load(weft_engine_cfg *cfg, const char *file,
 	return (0);
 }
 
+// events_check refuses an --events listener off loopback unless it is
+// mutual TLS: nng's pub socket cannot tell subscribers apart, so anyone
+// who reaches it would read every event, run inputs included. Remote
+// watchers use the WebSocket stream, which checks a token.
+static int
+events_check(const weft_engine_cfg *cfg)
+{
+	if (weft_auth_addr_loopback(cfg->events_url) ||
+	    (weft_tls_url(cfg->events_url) && weft_tls_mutual(cfg->tls))) {
+		return (0);
+	}
+	if (cfg->insecure) {
+		weft_log_warn("INSECURE",
+		    "--events %s is off loopback without mutual TLS "
+		    "(--insecure): anyone who reaches it reads every event",
+		    cfg->events_url);
+		return (0);
+	}
+	weft_log_err("START",
+	    "--events %s is off loopback: anyone who reaches it would read "
+	    "every event. Keep it on loopback and watch remotely over the "
+	    "WebSocket stream (weft --stream wss://HOST:PORT/api/v1/stream "
+	    "--token ...), or make it tls+tcp:// with --tls-ca (mutual TLS); "
+	    "--insecure starts anyway",
+	    cfg->events_url);
+	return (-1);
+}
+
 // coordinator_stop stops in order: the engine's threads first (nothing
 // replies any more), then the sockets and HTTP, then the engine's state.
 static void
@@ -203,6 +237,9 @@ main(int argc, char **argv)
 		{ "cookie-file", required_argument, NULL, 'C' },
 		{ "clock-skew", required_argument, NULL, 'S' },
 		{ "secret-key-file", required_argument, NULL, 'K' },
+		{ "tls-cert", required_argument, NULL, '1' },
+		{ "tls-key", required_argument, NULL, '2' },
+		{ "tls-ca", required_argument, NULL, '3' },
 		{ "help", no_argument, NULL, '?' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -226,6 +263,8 @@ main(int argc, char **argv)
 	bool         have_cookie;
 	const char  *secret_key_file = NULL;
 	int          c, rv;
+	const char  *tls_cert = NULL, *tls_key = NULL, *tls_ca = NULL;
+	weft_tls    *tls = NULL;
 
 	weft_log_init("coordinator", WEFT_LOG_INFO);
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -247,6 +286,9 @@ main(int argc, char **argv)
 		case 'C': cookie_file = optarg; break;
 		case 'S': cfg.clock_skew_ms = parse_duration("--clock-skew", optarg); break;
 		case 'K': secret_key_file = optarg; break;
+		case '1': tls_cert = optarg; break;
+		case '2': tls_key = optarg; break;
+		case '3': tls_ca = optarg; break;
 		case 'L':
 			setenv("WEFT_LOG_LEVEL", optarg, 1);
 			weft_log_init("coordinator", WEFT_LOG_INFO);
@@ -285,26 +327,40 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	if (weft_tls_open(&tls, tls_cert, tls_key, tls_ca, err, sizeof(err)) !=
+	    WEFT_OK) {
+		weft_log_err("START", "%s", err);
+		return (1);
+	}
+	cfg.tls = tls;
+	if (events_check(&cfg) != 0) {
+		weft_tls_close(tls);
+		return (1);
+	}
 	rv = weft_engine_open(&e, &cfg, err, sizeof(err));
 	sodium_memzero(cfg.secret_key, sizeof(cfg.secret_key)); // copied
 	if (rv != 0) {
 		weft_log_err("START", "%s", err);
+		weft_tls_close(tls);
 		return (1);
 	}
 	if (weft_server_open(&srv, e, err, sizeof(err)) != 0) {
 		weft_log_err("START", "%s", err);
 		weft_engine_close(e);
+		weft_tls_close(tls);
 		return (1);
 	}
 	if (weft_engine_start(e) != 0 || weft_server_start(srv) != 0) {
 		weft_log_err("START", "cannot start the engine threads");
 		coordinator_stop(e, srv);
+		weft_tls_close(tls);
 		return (1);
 	}
 	if (ports_file != NULL && write_ports(srv, ports_file) != 0) {
 		weft_log_err("START", "cannot write --ports-file %s: %s",
 		    ports_file, strerror(errno));
 		coordinator_stop(e, srv);
+		weft_tls_close(tls);
 		return (1);
 	}
 	char db[256];
@@ -320,5 +376,6 @@ main(int argc, char **argv)
 	weft_log_notice("STOP", "signal received, shutting down");
 	coordinator_stop(e, srv);
 	weft_cookie_clear(&cookie);
+	weft_tls_close(tls);
 	return (0);
 }

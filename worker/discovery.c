@@ -12,6 +12,7 @@
 
 #include "alloc.h"
 #include "log.h"
+#include "tls.h"
 
 // Most attempts listed in one survey answer (beyond, the list is marked
 // incomplete and the coordinator does not act on it).
@@ -174,6 +175,9 @@ weft_err
 worker_discovery_start(weft_worker *w)
 {
 	worker_discovery *d = &w->disc;
+	nng_dialer        dialer;
+	char              why[512];
+	weft_err          terr;
 	int               rv;
 
 	if ((rv = nng_respondent0_open(&d->sock)) != 0) {
@@ -185,9 +189,17 @@ worker_discovery_start(weft_worker *w)
 	nng_socket_set_ms(d->sock, NNG_OPT_SENDTIMEO, WORKER_IO_TIMEOUT);
 	nng_socket_set_ms(d->sock, NNG_OPT_RECONNMINT, WEFT_RECONNECT_MIN_MS);
 	nng_socket_set_ms(d->sock, NNG_OPT_RECONNMAXT, WEFT_RECONNECT_MAX_MS);
+	if ((rv = nng_dialer_create(&dialer, d->sock, w->join_url)) != 0) {
+		goto fail;
+	}
+	if ((terr = weft_tls_dialer(w->tls, dialer, w->join_url, why,
+	         sizeof(why))) != WEFT_OK) {
+		weft_log_err("WORKER-SOCKET", "socket=cluster url=%s error=\"%s\"",
+		    w->join_url, why);
+		return (terr);
+	}
 	// Non-blocking: the coordinator may come up after the worker.
-	if ((rv = nng_dial(d->sock, w->join_url, NULL, NNG_FLAG_NONBLOCK)) !=
-	    0) {
+	if ((rv = nng_dialer_start(dialer, NNG_FLAG_NONBLOCK)) != 0) {
 		goto fail;
 	}
 	if (pthread_create(&d->thread, NULL, discovery_main, w) != 0) {

@@ -12,6 +12,7 @@
 
 #include "alloc.h"
 #include "log.h"
+#include "tls.h"
 
 #define DISPATCH_REASON 160 // bytes per rejection reason
 
@@ -152,27 +153,40 @@ dispatch_listen(weft_worker *w)
 	worker_dispatch *d = &w->dispatch;
 	nng_listener     l;
 	int              rv, port = 0;
-	char             host[200];
+	char             host[200], why[512];
 	const char      *url = w->listen_url;
+	// tcp:// or tls+tcp://: the scheme is kept in what we advertise.
+	size_t           slen = strncmp(url, "tls+tcp://", 10) == 0 ? 10 : 6;
+	weft_err         terr;
 
 	if ((rv = nng_rep0_open(&d->sock)) != 0) {
 		goto fail;
 	}
 	d->sock_open = true;
 	weft_wire_socket_limits(d->sock);
-	if ((rv = nng_listen(d->sock, url, &l, 0)) != 0) {
+	if ((rv = nng_listener_create(&l, d->sock, url)) != 0) {
+		goto fail;
+	}
+	if ((terr = weft_tls_listener(w->tls, l, url, why, sizeof(why))) !=
+	    WEFT_OK) {
+		weft_log_err("WORKER-SOCKET", "socket=dispatch url=%s error=\"%s\"",
+		    url, why);
+		return (terr);
+	}
+	if ((rv = nng_listener_start(l, 0)) != 0) {
 		goto fail;
 	}
 	snprintf(w->dispatch_url, sizeof(w->dispatch_url), "%s", url);
-	if (strncmp(url, "tcp://", 6) == 0 &&
+	if ((strncmp(url, "tcp://", 6) == 0 ||
+	        strncmp(url, "tls+tcp://", 10) == 0) &&
 	    nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) == 0) {
-		// Keep the host part as given, replace the port.
-		const char *colon = strrchr(url + 6, ':');
-		size_t      hlen  = colon ? (size_t) (colon - (url + 6))
-		                          : strlen(url + 6);
-		snprintf(host, sizeof(host), "%.*s", (int) hlen, url + 6);
+		// Keep the scheme and host part as given, replace the port.
+		const char *colon = strrchr(url + slen, ':');
+		size_t      hlen  = colon ? (size_t) (colon - (url + slen))
+		                          : strlen(url + slen);
+		snprintf(host, sizeof(host), "%.*s", (int) hlen, url + slen);
 		snprintf(w->dispatch_url, sizeof(w->dispatch_url),
-		    "tcp://%s:%d", host, port);
+		    "%.*s%s:%d", (int) slen, url, host, port);
 	}
 	return (WEFT_OK);
 fail:

@@ -15,6 +15,7 @@
 #include "cookie.h"
 #include "log.h"
 #include "wire.h"
+#include "tls.h"
 #include "worker.h"
 
 #define MAIN_MAX_ALLOW 64
@@ -46,6 +47,14 @@ main_usage(FILE *f)
 	    "  --clock-skew D    refuse messages stamped further than D from our\n"
 	    "                    clock (default 30s)\n"
 	    "  --insecure        run off loopback without a cookie (warned)\n"
+	    "  --tls-cert FILE   this node's certificate (PEM), for tls+tcp:// "
+	    "URLs\n"
+	    "  --tls-key FILE    the certificate's private key (PEM, "
+	    "unencrypted)\n"
+	    "  --tls-ca FILE     CA certificate(s) (PEM): the coordinator must "
+	    "present a\n"
+	    "                    certificate signed by it, and so must anyone "
+	    "dialing us\n"
 	    "  --log-level LVL   err, warn, notice, info (default) or debug\n"
 	    "  --help            this text\n",
 	    WEFT_WORKER_DEFAULT_JOIN, WEFT_WORKER_DEFAULT_LISTEN,
@@ -102,6 +111,7 @@ main_slots(const char *s)
 typedef struct main_opts {
 	const char *cookie_file;
 	bool        insecure;
+	const char *tls[3]; // --tls-cert, --tls-key, --tls-ca
 } main_opts;
 
 // main_parse fills cfg from argv; exits 2 on anything it does not accept.
@@ -122,6 +132,9 @@ main_parse(int argc, char **argv, weft_worker_cfg *cfg, const char **allow,
 		{ "cookie-file", required_argument, NULL, 'C' },
 		{ "clock-skew", required_argument, NULL, 'S' },
 		{ "insecure", no_argument, NULL, 'I' },
+		{ "tls-cert", required_argument, NULL, '1' },
+		{ "tls-key", required_argument, NULL, '2' },
+		{ "tls-ca", required_argument, NULL, '3' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -146,6 +159,9 @@ main_parse(int argc, char **argv, weft_worker_cfg *cfg, const char **allow,
 			}
 			cfg->clock_skew_ms = (int) ms;
 			break;
+		case '1': mo->tls[0] = optarg; break;
+		case '2': mo->tls[1] = optarg; break;
+		case '3': mo->tls[2] = optarg; break;
 		case 'h': main_usage(stdout); exit(0);
 		case 'x':
 			if (cfg->n_exec_allow == MAIN_MAX_ALLOW) {
@@ -211,6 +227,7 @@ main(int argc, char **argv)
 	main_opts       mo    = { 0 };
 	weft_cookie     cookie;
 	bool            have_cookie = false;
+	weft_tls       *tls = NULL;
 	char            err[1024];
 
 	memset(&cfg, 0, sizeof(cfg));
@@ -233,8 +250,16 @@ main(int argc, char **argv)
 	}
 	cfg.cookie         = have_cookie ? &cookie : NULL;
 	cfg.on_refused     = main_on_refused;
+	if (weft_tls_open(&tls, mo.tls[0], mo.tls[1], mo.tls[2], err,
+	        sizeof(err)) != WEFT_OK) {
+		weft_log_err("WORKER-TLS", "error=\"%s\"", err);
+		weft_cookie_clear(&cookie);
+		return (1);
+	}
+	cfg.tls = tls;
 	if (main_signals() != 0) {
 		weft_log_err("WORKER-SIGNALS", "error=\"%s\"", strerror(errno));
+		weft_tls_close(tls);
 		return (1);
 	}
 	if (cfg.spool != NULL) {
@@ -256,6 +281,7 @@ main(int argc, char **argv)
 done:
 	weft_cookie_clear(&cookie);
 	weft_worker_close(w);
+	weft_tls_close(tls);
 	close(main_sigpipe[0]);
 	close(main_sigpipe[1]);
 	nng_fini();

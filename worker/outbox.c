@@ -15,6 +15,7 @@
 #include "alloc.h"
 #include "clock.h"
 #include "log.h"
+#include "tls.h"
 
 void
 worker_outbox_init(worker_outbox *o)
@@ -141,6 +142,7 @@ static void
 outbox_redial(weft_worker *w, char *url)
 {
 	worker_outbox *o = &w->outbox;
+	char           why[512];
 	int            rv;
 
 	if (o->dialed != NULL) {
@@ -148,7 +150,18 @@ outbox_redial(weft_worker *w, char *url)
 	}
 	free(o->dialed);
 	o->dialed = url;
-	if ((rv = nng_dial(o->sock, url, &o->dialer, NNG_FLAG_NONBLOCK)) != 0) {
+	if ((rv = nng_dialer_create(&o->dialer, o->sock, url)) != 0) {
+		weft_log_warn("RESULTS-DIAL", "url=%s error=\"%s\"", url,
+		    nng_strerror(rv));
+		return;
+	}
+	if (weft_tls_dialer(w->tls, o->dialer, url, why, sizeof(why)) !=
+	    WEFT_OK) {
+		weft_log_warn("RESULTS-DIAL", "url=%s error=\"%s\"", url, why);
+		nng_dialer_close(o->dialer);
+		return;
+	}
+	if ((rv = nng_dialer_start(o->dialer, NNG_FLAG_NONBLOCK)) != 0) {
 		weft_log_warn("RESULTS-DIAL", "url=%s error=\"%s\"", url,
 		    nng_strerror(rv));
 	}

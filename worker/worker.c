@@ -86,6 +86,7 @@ weft_worker_open(weft_worker **out, const weft_worker_cfg *cfg)
 	                                            : WEFT_WORKER_ACK_TIMEOUT;
 	w->batch_max      = cfg->batch_max ? cfg->batch_max
 	                                   : WEFT_WORKER_BATCH_MAX;
+	w->tls = cfg->tls;
 	weft_wire_init(&w->wire, w->name);
 	if (cfg->cookie != NULL) {
 		weft_wire_set_key(&w->wire, cfg->cookie,

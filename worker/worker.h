@@ -47,6 +47,9 @@ typedef struct weft_worker_cfg {
 	// node, e.g. its name is taken; the worker stops taking work.
 	void (*on_refused)(void *arg, const char *reason);
 	void *on_refused_arg;
+	struct weft_tls   *tls;        // --tls-* files (common/tls.h), for
+	                               // tls+tcp:// URLs; retained until
+	                               // close; NULL: TLS off
 } weft_worker_cfg;
 
 // What a handler knows about the attempt it runs. Borrowed: valid only

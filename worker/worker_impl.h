@@ -110,6 +110,7 @@ struct weft_worker {
 	uint32_t         batch_max;
 	int64_t          started_ms;  // wall clock at start
 	char             dispatch_url[256];
+	struct weft_tls *tls;         // borrowed from the cfg; NULL: TLS off
 	bool             started;
 	weft_wire        wire;
 	// The coordinator whose survey we answered last: assignments and

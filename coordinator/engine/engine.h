@@ -35,6 +35,8 @@ typedef struct weft_engine_cfg {
 	// Without one, a run that carries secrets is refused.
 	uint8_t     secret_key[WEFT_KEY_LEN];
 	bool        has_secret_key;
+	struct weft_tls *tls;    // --tls-* files (common/tls.h; retained);
+	                         // NULL: TLS off, tls+tcp:// URLs refused
 } weft_engine_cfg;
 
 typedef struct weft_engine weft_engine;

@@ -29,6 +29,7 @@
 #include "io_int.h"
 #include "log.h"
 #include "run.h"
+#include "tls.h"
 
 #define HTTP_BODY_MAX (4u * 1024u * 1024u)
 
@@ -1214,12 +1215,18 @@ http_open(weft_server *srv, char *err, size_t errlen)
 	char             url[300], ws[350];
 	nng_url         *u;
 	nng_http_server *s;
+	nng_listener     l;
+	weft_err         terr;
 	int              rv;
 
 	if (srv->e->cfg.http == NULL || srv->e->cfg.http[0] == '\0') {
 		return (WEFT_OK); // no HTTP: --http ""
 	}
-	snprintf(url, sizeof(url), "http://%s", srv->e->cfg.http);
+	// With a certificate (--tls-cert/--tls-key) HTTP is https:// and the
+	// stream wss://, on the same files.
+	srv->https = srv->e->cfg.tls != NULL;
+	snprintf(url, sizeof(url), "%s://%s", srv->https ? "https" : "http",
+	    srv->e->cfg.http);
 	if ((rv = nng_url_parse(&u, url)) != 0) {
 		snprintf(err, errlen, "--http %s: not HOST:PORT", srv->e->cfg.http);
 		return (WEFT_EINVAL);
@@ -1231,6 +1238,10 @@ http_open(weft_server *srv, char *err, size_t errlen)
 		return (weft_err_from_nng(rv));
 	}
 	srv->http = (struct http_server *) s;
+	if (srv->https &&
+	    (terr = weft_tls_http(srv->e->cfg.tls, s, err, errlen)) != WEFT_OK) {
+		return (terr);
+	}
 	http_find_dashboard(srv);
 	http_files_load(srv, srv->dashboard, "");
 	if ((rv = http_add(s, srv, "/api/v1", "GET", true, api_cb)) != 0 ||
@@ -1246,14 +1257,23 @@ http_open(weft_server *srv, char *err, size_t errlen)
 	// The event stream joins the same server: nng's ws transport shares
 	// a server already held for this address (the bound one: with port 0
 	// another address would start a second server).
-	snprintf(ws, sizeof(ws), "ws://%s/api/v1/stream", srv->http_addr);
+	snprintf(ws, sizeof(ws), "%s://%s/api/v1/stream",
+	    srv->https ? "wss" : "ws", srv->http_addr);
 	if ((rv = io_auth_ws_watch(srv)) != 0 ||
-	    (rv = nng_listen(srv->events, ws, NULL, 0)) != 0) {
+	    (rv = nng_listener_create(&l, srv->events, ws)) != 0) {
 		snprintf(err, errlen, "cannot listen on %s: %s", ws, nng_strerror(rv));
 		return (weft_err_from_nng(rv));
 	}
-	weft_log_notice("HTTP", "dashboard and API on http://%s/ (files from %s)",
-	    srv->http_addr, srv->dashboard);
+	if ((terr = weft_tls_http_listener(srv->e->cfg.tls, l, ws, err,
+	         errlen)) != WEFT_OK) {
+		return (terr);
+	}
+	if ((rv = nng_listener_start(l, 0)) != 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", ws, nng_strerror(rv));
+		return (weft_err_from_nng(rv));
+	}
+	weft_log_notice("HTTP", "dashboard and API on %s://%s/ (files from %s)",
+	    srv->https ? "https" : "http", srv->http_addr, srv->dashboard);
 	return (WEFT_OK);
 }
 

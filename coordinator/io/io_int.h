@@ -42,10 +42,10 @@ struct weft_server {
 	// HTTP (http.c).
 	struct http_server *http;
 	char                http_addr[256]; // HOST:PORT as bound, "" = none
+	bool                https;          // TLS on: https:// and wss://, and
+	                                    // the session cookie is Secure
 	char                dashboard[512]; // the directory it was loaded from
 	weft_map            files; // dashboard files in memory: "/path" -> file
-	bool                https; // served over TLS: cookies get Secure
-	                           // (no TLS flag yet: always false)
 
 	// Who may ask (auth.c). tokens is set at open and read-only after.
 	weft_tokens        tokens;    // --api-tokens; n == 0: auth off

@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "io_int.h"
 #include "log.h"
+#include "tls.h"
 
 // Requests served at once per rep socket: a context each. Many runs
 // submitted together then land in one engine iteration and one commit.
@@ -207,25 +208,34 @@ rep_actors_close(rep_actor *as)
 
 // ---- listening ----
 
-// net_listen listens s on url; a tcp port 0 becomes the bound port in
-// `actual` (size 256), which is what peers must be told.
+// net_listen listens s on url (with tls for a tls+tcp:// url); a tcp or
+// tls+tcp port 0 becomes the bound port in `actual` (size 256), which is
+// what peers must be told.
 static weft_err
-net_listen(nng_socket s, const char *url, char *actual, char *err,
-    size_t errlen)
+net_listen(nng_socket s, weft_tls *tls, const char *url, char *actual,
+    char *err, size_t errlen)
 {
 	nng_listener l;
 	int          rv, port = 0;
+	weft_err     terr;
 
 	weft_wire_socket_limits(s);
-	if ((rv = nng_listener_create(&l, s, url)) != 0 ||
-	    (rv = nng_listener_start(l, 0)) != 0) {
+	if ((rv = nng_listener_create(&l, s, url)) != 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", url,
+		    nng_strerror(rv));
+		return (weft_err_from_nng(rv));
+	}
+	if ((terr = weft_tls_listener(tls, l, url, err, errlen)) != WEFT_OK) {
+		return (terr);
+	}
+	if ((rv = nng_listener_start(l, 0)) != 0) {
 		snprintf(err, errlen, "cannot listen on %s: %s", url,
 		    nng_strerror(rv));
 		return (weft_err_from_nng(rv));
 	}
 	snprintf(actual, 256, "%s", url);
-	if (strncmp(url, "tcp://", 6) == 0 &&
-	    nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) == 0) {
+	// tcp:// and tls+tcp:// both know their bound port.
+	if (nng_listener_get_int(l, NNG_OPT_TCP_BOUND_PORT, &port) == 0) {
 		const char *colon = strrchr(url, ':');
 		if (colon != NULL && strcmp(colon, ":0") == 0) {
 			snprintf(actual, 256, "%.*s:%d", (int) (colon - url), url,
@@ -255,14 +265,14 @@ net_open(weft_server *s, char *err, size_t errlen)
 	nng_socket_set_int(s->results, NNG_OPT_RECVBUF, 1024);
 	nng_socket_set_ms(s->cluster, NNG_OPT_SURVEYOR_SURVEYTIME,
 	    e->cfg.survey_ms * 3 / 4);
-	if ((rv = net_listen(s->control, e->cfg.control_url, s->control_url, err,
-	         errlen)) != WEFT_OK ||
-	    (rv = net_listen(s->results, e->cfg.results_url, s->results_url,
-	         err, errlen)) != WEFT_OK ||
-	    (rv = net_listen(s->cluster, e->cfg.cluster_url, s->cluster_url, err,
-	         errlen)) != WEFT_OK ||
-	    (rv = net_listen(s->events, e->cfg.events_url, s->events_url, err,
-	         errlen)) != WEFT_OK) {
+	if ((rv = net_listen(s->control, e->cfg.tls, e->cfg.control_url,
+	         s->control_url, err, errlen)) != WEFT_OK ||
+	    (rv = net_listen(s->results, e->cfg.tls, e->cfg.results_url,
+	         s->results_url, err, errlen)) != WEFT_OK ||
+	    (rv = net_listen(s->cluster, e->cfg.tls, e->cfg.cluster_url,
+	         s->cluster_url, err, errlen)) != WEFT_OK ||
+	    (rv = net_listen(s->events, e->cfg.tls, e->cfg.events_url,
+	         s->events_url, err, errlen)) != WEFT_OK) {
 		return (rv);
 	}
 	if ((rv = rep_actors_open(s, s->control, REP_CONTROL,
@@ -540,9 +550,11 @@ net_publish(weft_server *s, const weft_event *evs, size_t n)
 weft_err
 net_peer_dial(weft_engine *e, weft_peer *p, const char *url)
 {
-	int rv;
+	nng_dialer d;
+	weft_err   terr = WEFT_OK;
+	char       why[512];
+	int        rv   = 0;
 
-	(void) e;
 	if (p->open && strcmp(p->url, url) == 0) {
 		return (WEFT_OK);
 	}
@@ -554,11 +566,14 @@ net_peer_dial(weft_engine *e, weft_peer *p, const char *url)
 	// We time out and re-dispatch ourselves; nng's resend would
 	// deliver an assignment twice.
 	nng_socket_set_ms(p->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-	if ((rv = nng_dial(p->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+	if ((rv = nng_dialer_create(&d, p->sock, url)) != 0 ||
+	    (terr = weft_tls_dialer(e->cfg.tls, d, url, why, sizeof(why))) !=
+	        WEFT_OK ||
+	    (rv = nng_dialer_start(d, NNG_FLAG_NONBLOCK)) != 0) {
 		nng_close(p->sock);
 		weft_log_warn("DISPATCH-DIAL", "worker=%s url=%s: %s", p->name,
-		    url, nng_strerror(rv));
-		return (weft_err_from_nng(rv));
+		    url, rv != 0 ? nng_strerror(rv) : why);
+		return (rv != 0 ? weft_err_from_nng(rv) : terr);
 	}
 	snprintf(p->url, sizeof(p->url), "%s", url);
 	p->open = true;

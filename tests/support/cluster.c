@@ -45,20 +45,66 @@ cluster_read_ports(weft_cluster *c, const char *path)
 }
 
 void
+weft_cluster_tls_certs(const char *dir, const char *name, const char *san)
+{
+	char cmd[2048];
+
+	snprintf(cmd, sizeof(cmd),
+	    "'%s/scripts/tls-certs.sh' ca '%s' >/dev/null 2>&1 && "
+	    "'%s/scripts/tls-certs.sh' node '%s' '%s' '%s' >/dev/null 2>&1",
+	    WEFT_SRC_DIR, dir, WEFT_SRC_DIR, dir, name, san);
+	cr_assert_eq(weft_h_run(cmd, NULL), 0, "cannot make certificates: %s",
+	    cmd);
+}
+
+void
+weft_cluster_tls_args(const weft_cluster *c, char *out, size_t len)
+{
+	out[0] = '\0';
+	if (c->tls[0] != '\0') {
+		snprintf(out, len,
+		    "--tls-cert '%s/node.crt' --tls-key '%s/node.key' "
+		    "--tls-ca '%s/ca.crt'",
+		    c->tls, c->tls, c->tls);
+	}
+}
+
+// cluster_tls_argv appends c's --tls-* flags to argv at *n.
+static void
+cluster_tls_argv(const weft_cluster *c, char **argv, int *n)
+{
+	static char cert[700], key[700], ca[700];
+
+	if (c->tls[0] == '\0') {
+		return;
+	}
+	snprintf(cert, sizeof(cert), "%s/node.crt", c->tls);
+	snprintf(key, sizeof(key), "%s/node.key", c->tls);
+	snprintf(ca, sizeof(ca), "%s/ca.crt", c->tls);
+	argv[(*n)++] = "--tls-cert";
+	argv[(*n)++] = cert;
+	argv[(*n)++] = "--tls-key";
+	argv[(*n)++] = key;
+	argv[(*n)++] = "--tls-ca";
+	argv[(*n)++] = ca;
+}
+
+void
 weft_cluster_start_coord(weft_cluster *c)
 {
 	char  log[700], survey[16], lost[16], ports[700];
 	char *argv[40];
 	int   n = 0;
+	const char *scheme = c->tls[0] != '\0' ? "tls+tcp" : "tcp";
 
 	// First start: every socket on port 0, bound by the coordinator
 	// itself, which reports what it got. A restart asks for the same
 	// addresses again: the workers know them.
 	if (c->control[0] == '\0') {
-		snprintf(c->control, sizeof(c->control), "tcp://127.0.0.1:0");
-		snprintf(c->cluster, sizeof(c->cluster), "tcp://127.0.0.1:0");
-		snprintf(c->results, sizeof(c->results), "tcp://127.0.0.1:0");
-		snprintf(c->events, sizeof(c->events), "tcp://127.0.0.1:0");
+		snprintf(c->control, sizeof(c->control), "%s://127.0.0.1:0", scheme);
+		snprintf(c->cluster, sizeof(c->cluster), "%s://127.0.0.1:0", scheme);
+		snprintf(c->results, sizeof(c->results), "%s://127.0.0.1:0", scheme);
+		snprintf(c->events, sizeof(c->events), "%s://127.0.0.1:0", scheme);
 		snprintf(c->http, sizeof(c->http), "%s",
 		    c->http_want[0] != '\0' ? c->http_want : "127.0.0.1:0");
 	}
@@ -97,6 +143,7 @@ weft_cluster_start_coord(weft_cluster *c)
 	for (int i = 0; c->args[i] != NULL && i < 8; i++) {
 		argv[n++] = (char *) c->args[i];
 	}
+	cluster_tls_argv(c, argv, &n);
 	argv[n]   = NULL;
 	c->coord  = weft_h_spawn(argv, log);
 	// Ready when it has written its addresses and answers a request.
@@ -115,10 +162,17 @@ void
 weft_cluster_start_worker(weft_cluster *c, int i)
 {
 	char  log[700], name[16];
-	char *argv[] = { "weft-worker", "--join", c->cluster, "--name", name,
+	char *argv[24] = { "weft-worker", "--join", c->cluster, "--name", name,
 		"--slots", "4", "--exec-allow", c->exec_allow, "--cookie-file",
 		c->cookie, NULL };
+	int   n        = 11;
 
+	if (c->tls[0] != '\0') {
+		argv[n++] = "--listen";
+		argv[n++] = "tls+tcp://127.0.0.1:0";
+		cluster_tls_argv(c, argv, &n);
+		argv[n] = NULL;
+	}
 	snprintf(name, sizeof(name), "w%d", i);
 	snprintf(log, sizeof(log), "%s/%s.log", c->dir, name);
 	c->workers[i] = weft_h_spawn(argv, log);
@@ -203,24 +257,34 @@ cluster_start(weft_cluster *c, int nworkers, int survey_ms)
 	weft_cluster_wait_workers(c, nworkers);
 }
 
-// cluster_init empties c and gives it a directory and a database.
+// cluster_init empties c and gives it a directory, a database and the
+// path of its cookie (made by its coordinator, named by WEFT_COOKIE_FILE
+// for everything the test starts); with tls, a CA and a node certificate.
 static void
-cluster_init(weft_cluster *c)
+cluster_init(weft_cluster *c, bool tls)
 {
 	char *dir = weft_h_tempdir("e2e");
 
 	memset(c, 0, sizeof(*c));
 	snprintf(c->dir, sizeof(c->dir), "%s", dir);
 	free(dir);
+	if (tls) {
+		snprintf(c->tls, sizeof(c->tls), "%s/tls", c->dir);
+		weft_cluster_tls_certs(c->tls, "node",
+		    "IP:127.0.0.1,DNS:localhost");
+	}
 	cluster_db(c, getenv("WEFT_TEST_DB"));
 	snprintf(c->exec_allow, sizeof(c->exec_allow), "%s/bin", c->dir);
 	mkdir(c->exec_allow, 0755);
+	snprintf(c->cookie, sizeof(c->cookie), "%s/cookie", c->dir);
+	weft_h_group(); // its set-up of the environment first
+	setenv("WEFT_COOKIE_FILE", c->cookie, 1);
 }
 
 void
 weft_cluster_start_opts(weft_cluster *c, const weft_cluster_opts *o)
 {
-	cluster_init(c);
+	cluster_init(c, false);
 	if (o->tokens != NULL) {
 		const char *path = weft_cluster_write(c, "tokens", o->tokens);
 		cr_assert_eq(chmod(path, 0600), 0, "chmod %s", path);
@@ -242,24 +306,16 @@ void
 weft_cluster_start_lost(
     weft_cluster *c, int nworkers, int survey_ms, int lost_after)
 {
-	char *dir = weft_h_tempdir("e2e");
-
-	memset(c, 0, sizeof(*c));
+	cluster_init(c, false);
 	c->lost_after = lost_after;
-	snprintf(c->dir, sizeof(c->dir), "%s", dir);
-	free(dir);
-	cluster_db(c, getenv("WEFT_TEST_DB"));
-	snprintf(c->exec_allow, sizeof(c->exec_allow), "%s/bin", c->dir);
-	mkdir(c->exec_allow, 0755);
-	snprintf(c->cookie, sizeof(c->cookie), "%s/cookie", c->dir);
-	weft_h_group(); // its set-up of the environment first
-	setenv("WEFT_COOKIE_FILE", c->cookie, 1);
-	c->survey_ms = survey_ms > 0 ? survey_ms : 200;
-	weft_cluster_start_coord(c);
-	for (int i = 0; i < nworkers; i++) {
-		weft_cluster_start_worker(c, i);
-	}
-	weft_cluster_wait_workers(c, nworkers);
+	cluster_start(c, nworkers, survey_ms);
+}
+
+void
+weft_cluster_start_tls(weft_cluster *c, int nworkers, int survey_ms)
+{
+	cluster_init(c, true);
+	cluster_start(c, nworkers, survey_ms);
 }
 
 void
@@ -283,18 +339,19 @@ static int
 cluster_vcli(weft_cluster *c, const char *token, char **out, const char *fmt,
     va_list ap)
 {
-	char args[4096], cmd[5000];
+	char args[4096], cmd[7000], tls[2200];
 
 	vsnprintf(args, sizeof(args), fmt, ap);
+	weft_cluster_tls_args(c, tls, sizeof(tls));
 	// The token goes by the environment, the way a user keeps it out of
 	// ps; "env -u" makes sure one from the test's environment does not.
 	snprintf(cmd, sizeof(cmd),
-	    "%s%s%s WEFT_TIMEOUT_MS=%lld '%s' --coordinator %s %s",
+	    "%s%s%s WEFT_TIMEOUT_MS=%lld '%s' --coordinator %s %s %s",
 	    token != NULL && token[0] != '\0' ? "WEFT_TOKEN='" : "env -u WEFT_TOKEN",
 	    token != NULL && token[0] != '\0' ? token : "",
 	    token != NULL && token[0] != '\0' ? "'" : "",
 	    (long long) weft_h_timeout_ms(10000), weft_h_bin("weft"), c->control,
-	    args);
+	    tls, args);
 	return (weft_h_run(cmd, out));
 }
 

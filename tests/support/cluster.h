@@ -32,6 +32,11 @@ typedef struct weft_cluster {
 	char  token[128];      // token of the harness's own CLI calls, "" none
 	const char *args[9];   // more coordinator arguments, NULL-terminated
 	char  http_want[64];   // --http asked for ("" = 127.0.0.1:0)
+	char  tls[600];        // "": plain tcp://; else a dir made by
+	                       // weft_cluster_tls_certs: every URL is
+	                       // tls+tcp://, every node and the CLI use
+	                       // node.crt/node.key and ca.crt (mutual TLS),
+	                       // HTTP is https://
 } weft_cluster;
 
 // Options of weft_cluster_start_opts; zero values are the defaults.
@@ -65,6 +70,21 @@ void weft_cluster_start(weft_cluster *c, int nworkers, int survey_ms);
 // the coordinator's default, which is what weft_cluster_start uses).
 void weft_cluster_start_lost(
     weft_cluster *c, int nworkers, int survey_ms, int lost_after);
+
+// weft_cluster_start_tls is weft_cluster_start with every socket on
+// tls+tcp:// and mutual TLS: a fresh CA and node certificate are made in
+// the cluster's directory (c->tls).
+void weft_cluster_start_tls(weft_cluster *c, int nworkers, int survey_ms);
+
+// weft_cluster_tls_certs makes DIR/ca.{key,crt} and DIR/NAME.{key,crt}
+// (subjectAltName san) with scripts/tls-certs.sh; fails the test if
+// openssl fails.
+void weft_cluster_tls_certs(const char *dir, const char *name,
+    const char *san);
+
+// weft_cluster_tls_args writes the --tls-cert/--tls-key/--tls-ca flags of
+// c (nothing when c->tls is "") into out.
+void weft_cluster_tls_args(const weft_cluster *c, char *out, size_t len);
 
 // weft_cluster_start_coord (re)starts only the coordinator. Its cluster
 // cookie is <dir>/cookie (WEFT_COOKIE_FILE), never the user's own.
