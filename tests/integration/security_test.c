@@ -352,3 +352,34 @@ Test(security, worker_without_the_cookie_joins_nothing)
 	json_decref(ws);
 	weft_h_kill(p, SIGTERM);
 }
+
+// The events pub socket cannot tell subscribers apart: off loopback it is
+// refused unless it is mutual TLS; --insecure starts anyway. (Refused
+// before any socket is bound: nothing listens off loopback here.)
+Test(security, events_off_loopback_needs_mutual_tls)
+{
+	char  log[700], db[700];
+	char *argv[] = { "weft-coordinator", "--db", db, "--control",
+		"tcp://127.0.0.1:0", "--cluster", "tcp://127.0.0.1:0", "--results",
+		"tcp://127.0.0.1:0", "--events", "tcp://0.0.0.0:0", "--http", "",
+		"--cookie-file", c.cookie, NULL };
+	pid_t p;
+	int   st;
+
+	snprintf(db, sizeof(db), "sqlite:%s/events-check.db", c.dir);
+	snprintf(log, sizeof(log), "%s/events-check.log", c.dir);
+	p = weft_h_spawn(argv, log);
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(10000);
+	while (waitpid(p, &st, WNOHANG) == 0) {
+		cr_assert(weft_clock_mono_ms() < deadline, "it started");
+		weft_clock_sleep_ms(50);
+	}
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 1, "status %d", st);
+	char *text;
+	cr_assert_eq(weft_h_run_fmt(&text, "cat '%s'", log), 0);
+	cr_expect(strstr(text, "--events tcp://0.0.0.0:0 is off loopback") !=
+	        NULL,
+	    "%s", text);
+	cr_expect(strstr(text, "WebSocket stream") != NULL, "%s", text);
+	free(text);
+}
