@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -13,14 +14,31 @@
 
 weft_wire_stats weft_wire_dropped;
 
+// wire_incarnation is the incarnation a public key binds: its first 8
+// bytes, little-endian.
+static uint64_t
+wire_incarnation(const uint8_t *pk)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--) {
+		v = (v << 8) | pk[i];
+	}
+	return (v);
+}
+
 void
 weft_wire_init(weft_wire *w, const char *sender)
 {
 	memset(w, 0, sizeof(*w));
 	snprintf(w->sender, sizeof(w->sender), "%s", sender);
 	atomic_store(&w->seq, 0);
+	if (sodium_init() < 0) {
+		abort(); // no randomness: nothing weft sends could be trusted
+	}
 	do {
-		randombytes_buf(&w->incarnation, sizeof(w->incarnation));
+		crypto_sign_keypair(w->pk, w->sk);
+		w->incarnation = wire_incarnation(w->pk);
 	} while (w->incarnation == 0);
 }
 
@@ -42,20 +60,38 @@ weft_wire_fini(weft_wire *w)
 		sodium_memzero(w->key, sizeof(w->key));
 		w->keyed = false;
 	}
+	sodium_memzero(w->sk, sizeof(w->sk));
 }
 
 // wire_tag computes the HMAC of a frame: the bytes before the tag (topic
-// and header) and the bytes after it (the Envelope).
+// and header) and the bytes after it (signer's key and signature, and the
+// Envelope).
 static void
 wire_tag(const uint8_t key[WEFT_KEY_LEN], const uint8_t *head, size_t hlen,
-    const uint8_t *env, size_t elen, uint8_t out[WEFT_WIRE_TAG])
+    const uint8_t *rest, size_t rlen, uint8_t out[WEFT_WIRE_TAG])
 {
 	crypto_auth_hmacsha256_state st;
 
 	crypto_auth_hmacsha256_init(&st, key, WEFT_KEY_LEN);
 	crypto_auth_hmacsha256_update(&st, head, hlen);
-	crypto_auth_hmacsha256_update(&st, env, elen);
+	crypto_auth_hmacsha256_update(&st, rest, rlen);
 	crypto_auth_hmacsha256_final(&st, out);
+	sodium_memzero(&st, sizeof(st));
+}
+
+// wire_digest is what a frame's signature signs: BLAKE2b-256 over the
+// topic and header, the signer's key, and the Envelope.
+static void
+wire_digest(const uint8_t *head, size_t hlen, const uint8_t *pk,
+    const uint8_t *env, size_t elen, uint8_t out[32])
+{
+	crypto_generichash_state st;
+
+	crypto_generichash_init(&st, NULL, 0, 32);
+	crypto_generichash_update(&st, head, hlen);
+	crypto_generichash_update(&st, pk, WEFT_WIRE_PK);
+	crypto_generichash_update(&st, env, elen);
+	crypto_generichash_final(&st, out, 32);
 }
 
 weft_err
@@ -66,8 +102,9 @@ weft_wire_pack(weft_wire *w, Weft__Envelope *env, const char *topic,
 	size_t   tlen = topic ? strlen(topic) + 1 : 0;
 	size_t   head = tlen + WEFT_WIRE_HEADER;
 	size_t   tag  = w->keyed ? WEFT_WIRE_TAG : 0;
+	size_t   sig  = w->keyed ? WEFT_WIRE_PK + WEFT_WIRE_SIG : 0;
 	size_t   len;
-	uint8_t *b;
+	uint8_t *b, digest[32];
 	int      rv;
 
 	env->version     = WEFT_WIRE_VERSION;
@@ -76,10 +113,10 @@ weft_wire_pack(weft_wire *w, Weft__Envelope *env, const char *topic,
 	env->seq         = atomic_fetch_add(&w->seq, 1) + 1;
 	env->ts_ms       = (uint64_t) weft_clock_wall_ms();
 	len              = weft__envelope__get_packed_size(env);
-	if (len + head + tag > WEFT_WIRE_MAX) {
+	if (len + head + tag + sig > WEFT_WIRE_MAX) {
 		return (WEFT_ETOOBIG);
 	}
-	if ((rv = nng_msg_alloc(&msg, head + tag + len)) != 0) {
+	if ((rv = nng_msg_alloc(&msg, head + tag + sig + len)) != 0) {
 		return (weft_err_from_nng(rv));
 	}
 	b = nng_msg_body(msg);
@@ -89,10 +126,15 @@ weft_wire_pack(weft_wire *w, Weft__Envelope *env, const char *topic,
 	b[tlen]     = 'W';
 	b[tlen + 1] = 'F';
 	b[tlen + 2] = WEFT_WIRE_VERSION;
-	b[tlen + 3] = w->keyed ? WEFT_WIRE_TAGGED : 0;
-	weft__envelope__pack(env, b + head + tag);
+	b[tlen + 3] = w->keyed ? WEFT_WIRE_TAGGED | WEFT_WIRE_SIGNED : 0;
+	weft__envelope__pack(env, b + head + tag + sig);
 	if (w->keyed) {
-		wire_tag(w->key, b, head, b + head + tag, len, b + head);
+		uint8_t *pk = b + head + tag;
+		memcpy(pk, w->pk, WEFT_WIRE_PK);
+		wire_digest(b, head, pk, b + head + tag + sig, len, digest);
+		crypto_sign_detached(pk + WEFT_WIRE_PK, NULL, digest,
+		    sizeof(digest), w->sk);
+		wire_tag(w->key, b, head, pk, sig + len, b + head);
 	}
 	*out = msg;
 	return (WEFT_OK);
@@ -106,16 +148,35 @@ wire_drop(_Atomic uint64_t *counter, weft_err err)
 	return (err);
 }
 
+// wire_point_to_point tells whether env is for one node only, and so must
+// name it as its recipient.
+static bool
+wire_point_to_point(const Weft__Envelope *env)
+{
+	switch (env->body_case) {
+	case WEFT__ENVELOPE__BODY_WORKER_INFO:
+	case WEFT__ENVELOPE__BODY_ASSIGN:
+	case WEFT__ENVELOPE__BODY_ASSIGN_REPLY:
+	case WEFT__ENVELOPE__BODY_RESULTS:
+	case WEFT__ENVELOPE__BODY_RESULT_ACK:
+		return (true);
+	default:
+		return (false);
+	}
+}
+
 weft_err
 weft_wire_unpack(weft_wire *auth, nng_msg *msg, int has_topic,
     Weft__Envelope **out)
 {
 	const uint8_t  *frame = nng_msg_body(msg);
 	const uint8_t  *body  = frame;
+	const uint8_t  *pk    = NULL;
 	size_t          len   = nng_msg_len(msg);
+	size_t          hlen, skip;
 	Weft__Envelope *env;
-	bool            tagged;
-	uint8_t         want[WEFT_WIRE_TAG];
+	bool            tagged, signed_;
+	uint8_t         want[WEFT_WIRE_TAG], digest[32];
 
 	if (len > WEFT_WIRE_MAX) {
 		return (wire_drop(&weft_wire_dropped.oversize, WEFT_ETOOBIG));
@@ -139,30 +200,50 @@ weft_wire_unpack(weft_wire *auth, nng_msg *msg, int has_topic,
 	if (body[2] != WEFT_WIRE_VERSION) {
 		return (wire_drop(&weft_wire_dropped.version, WEFT_EVERSION));
 	}
-	tagged = (body[3] & WEFT_WIRE_TAGGED) != 0;
-	if (tagged && len < WEFT_WIRE_HEADER + WEFT_WIRE_TAG) {
+	tagged  = (body[3] & WEFT_WIRE_TAGGED) != 0;
+	signed_ = (body[3] & WEFT_WIRE_SIGNED) != 0;
+	hlen    = (size_t) (body - frame) + WEFT_WIRE_HEADER;
+	skip    = WEFT_WIRE_HEADER + (tagged ? WEFT_WIRE_TAG : 0) +
+	    (signed_ ? WEFT_WIRE_PK + WEFT_WIRE_SIG : 0);
+	if (len < skip) {
 		return (wire_drop(&weft_wire_dropped.garbage, WEFT_EPROTO));
 	}
 	if (auth != NULL && auth->keyed) {
-		if (!tagged) {
+		if (!tagged || !signed_) {
 			return (wire_drop(&weft_wire_dropped.auth, WEFT_EAUTH));
 		}
-		wire_tag(auth->key, frame, (size_t) (body - frame) + WEFT_WIRE_HEADER,
-		    body + WEFT_WIRE_HEADER + WEFT_WIRE_TAG,
+		// The cookie first (cheap, constant time), then the signer.
+		pk = body + WEFT_WIRE_HEADER + WEFT_WIRE_TAG;
+		wire_tag(auth->key, frame, hlen, pk,
 		    len - WEFT_WIRE_HEADER - WEFT_WIRE_TAG, want);
 		if (crypto_verify_32(want, body + WEFT_WIRE_HEADER) != 0) {
 			return (wire_drop(&weft_wire_dropped.auth, WEFT_EAUTH));
 		}
+		wire_digest(frame, hlen, pk, body + skip, len - skip, digest);
+		if (crypto_sign_verify_detached(pk + WEFT_WIRE_PK, digest,
+		        sizeof(digest), pk) != 0) {
+			return (wire_drop(&weft_wire_dropped.auth, WEFT_EAUTH));
+		}
 	}
-	body += WEFT_WIRE_HEADER + (tagged ? WEFT_WIRE_TAG : 0);
-	len -= WEFT_WIRE_HEADER + (tagged ? WEFT_WIRE_TAG : 0);
-	env = weft__envelope__unpack(NULL, len, body);
+	env = weft__envelope__unpack(NULL, len - skip, body + skip);
 	if (env == NULL) {
 		return (wire_drop(&weft_wire_dropped.garbage, WEFT_EPROTO));
 	}
 	if (env->version != WEFT_WIRE_VERSION) {
 		weft__envelope__free_unpacked(env, NULL);
 		return (wire_drop(&weft_wire_dropped.version, WEFT_EVERSION));
+	}
+	if (pk != NULL && env->incarnation != wire_incarnation(pk)) {
+		// Signed by one process, claiming another's incarnation.
+		weft__envelope__free_unpacked(env, NULL);
+		return (wire_drop(&weft_wire_dropped.auth, WEFT_EAUTH));
+	}
+	if (auth != NULL && auth->keyed && wire_point_to_point(env) &&
+	    strcmp(env->recipient, auth->sender) != 0) {
+		// Meant for another node: an assignment recorded on its way to
+		// one worker and played to another, say.
+		weft__envelope__free_unpacked(env, NULL);
+		return (wire_drop(&weft_wire_dropped.auth, WEFT_EAUTH));
 	}
 	if (auth != NULL && auth->keyed) {
 		switch (weft_replay_check(&auth->replay, env->sender,

@@ -3,14 +3,28 @@
 //
 // A frame is
 //
-//	[topic '\0']  'W' 'F' version flags  [tag: 32 bytes]  Envelope
+//	[topic '\0']  'W' 'F' version flags  [tag: 32]  [key: 32  sig: 64]
+//	Envelope
 //
 // The topic is there on the events pub socket only. flags bit 0 says a tag
-// follows: HMAC-SHA256, keyed by the cluster cookie, over everything before
-// the tag and everything after it (topic, header and the packed Envelope,
-// which holds sender, incarnation, sequence, time, body type and body). A
-// receiver that holds the key verifies the tag in constant time before it
-// decodes a byte of the Envelope, then refuses replays (replay.h).
+// follows: HMAC-SHA256, keyed by the cluster cookie, over everything in the
+// frame but the tag itself (the topic, the header, the signer's key and
+// signature, and the packed Envelope, which holds sender, incarnation,
+// sequence, time, recipient, body type and body). It proves the sender
+// holds the cookie.
+//
+// flags bit 1 says the sender signed the frame: its Ed25519 public key and
+// a signature over a BLAKE2b digest of everything but the tag and the
+// signature. Each process draws its key pair at start, and its incarnation
+// is the first 8 bytes of its public key: a message in an incarnation can
+// only come from the process holding that key. Other cookie holders can
+// make their own frames, but cannot speak in another node's incarnation —
+// so "the worker holding this attempt" and "the coordinator whose survey
+// this worker answered" are identities no other node can borrow.
+//
+// A receiver that holds the cookie verifies the tag (constant time), then
+// the signature and the incarnation it binds, before it decodes a byte of
+// the Envelope, then refuses replays (replay.h).
 #ifndef WEFT_WIRE_H
 #define WEFT_WIRE_H
 
@@ -27,7 +41,10 @@
 #define WEFT_WIRE_VERSION 2
 #define WEFT_WIRE_HEADER 4 // 'W' 'F' version flags
 #define WEFT_WIRE_TAG 32   // HMAC-SHA256
+#define WEFT_WIRE_PK 32    // Ed25519 public key
+#define WEFT_WIRE_SIG 64   // Ed25519 signature
 #define WEFT_WIRE_TAGGED 0x01
+#define WEFT_WIRE_SIGNED 0x02
 
 // How far a message's timestamp may be from the receiver's clock.
 #define WEFT_CLOCK_SKEW_MS 30000
@@ -46,9 +63,11 @@
 // receives.
 typedef struct weft_wire {
 	char             sender[128]; // node name, terminated
-	uint64_t         incarnation; // random per process start, never 0
+	uint64_t         incarnation; // first 8 bytes of pk, never 0
 	_Atomic uint64_t seq;         // last sequence number used
-	bool             keyed;       // key is set: tag and verify
+	uint8_t          pk[WEFT_WIRE_PK]; // this process's signing key pair
+	uint8_t          sk[64];
+	bool             keyed;       // key is set: tag, sign and verify
 	uint8_t          key[WEFT_KEY_LEN];
 	weft_replay      replay;
 } weft_wire;
@@ -68,7 +87,8 @@ typedef struct weft_wire_stats {
 extern weft_wire_stats weft_wire_dropped;
 
 // weft_wire_init sets the node name (borrowed, copied) and draws the
-// incarnation. Without weft_wire_set_key the node sends untagged frames.
+// process's signing key pair, and with it the incarnation. Without
+// weft_wire_set_key the node sends untagged, unsigned frames.
 void weft_wire_init(weft_wire *w, const char *sender);
 
 // weft_wire_set_key makes w tag what it sends and verify what it receives
@@ -79,9 +99,13 @@ void weft_wire_set_key(weft_wire *w, const weft_cookie *c, int64_t skew_ms);
 // weft_wire_fini wipes the key and frees the replay state.
 void weft_wire_fini(weft_wire *w);
 
-// weft_wire_pack stamps env (version, sender, seq, time; borrowed) and packs
-// it into a new message after an optional topic prefix (topic + '\0'; NULL
-// for none). On success *out is the caller's message. Thread-safe.
+// weft_wire_pack stamps env (version, sender, incarnation, seq, time;
+// borrowed) and packs it into a new message after an optional topic prefix
+// (topic + '\0'; NULL for none), tagged and signed when w has a key. The
+// caller sets env->recipient on a point-to-point message (worker info,
+// assignments, results and their replies): a keyed receiver drops one
+// addressed to anyone else. On success *out is the caller's message.
+// Thread-safe.
 weft_err weft_wire_pack(weft_wire *w, Weft__Envelope *env, const char *topic,
     nng_msg **out);
 
@@ -89,10 +113,11 @@ weft_err weft_wire_pack(weft_wire *w, Weft__Envelope *env, const char *topic,
 // has_topic) into *out, which the caller frees with weft_wire_free.
 //
 // auth is the receiving node's wire. When it holds a key the frame must
-// carry a tag that verifies (else WEFT_EAUTH), checked before anything is
-// decoded, and a timestamp within the skew and a sequence not seen before
-// (else WEFT_EREPLAY). auth NULL decodes without those checks: only the
-// control socket does that, whose clients hold API tokens, not the cookie.
+// carry a tag that verifies and a signature that verifies and binds the
+// incarnation (else WEFT_EAUTH), checked before anything is decoded, and a
+// timestamp within the skew and a sequence not seen before (else
+// WEFT_EREPLAY). auth NULL decodes without those checks: only the control
+// socket does that, whose clients hold API tokens, not the cookie.
 //
 // Other failures: WEFT_EPROTO, WEFT_EVERSION, WEFT_ETOOBIG. Every drop is
 // counted in weft_wire_dropped. Never logs: the caller knows the socket

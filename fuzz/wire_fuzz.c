@@ -106,16 +106,20 @@ fuzz_check_repack(const Weft__Envelope *env)
 static void
 fuzz_check_wire(Weft__Envelope *env, int has_topic)
 {
-	char           *sender = env->sender; // pack points it at fuzz_wire
+	char           *sender    = env->sender; // pack points it at fuzz_wire
+	char           *recipient = env->recipient;
 	nng_msg        *msg;
 	Weft__Envelope *back;
+	weft_err        err;
 
-	if (weft_wire_pack(&fuzz_wire, env, has_topic ? "run:fuzz" : NULL,
-	        &msg) != WEFT_OK) {
-		env->sender = sender;
+	env->recipient = fuzz_recv.sender; // addressed to the receiver
+	err = weft_wire_pack(&fuzz_wire, env, has_topic ? "run:fuzz" : NULL,
+	    &msg);
+	env->sender    = sender;
+	env->recipient = recipient;
+	if (err != WEFT_OK) {
 		return; // only WEFT_ETOOBIG, for inputs near the cap
 	}
-	env->sender = sender;
 	if (weft_wire_unpack(&fuzz_recv, msg, has_topic, &back) != WEFT_OK) {
 		if (!fuzz_has_tag0(&env->base)) {
 			abort();
@@ -131,29 +135,42 @@ fuzz_check_wire(Weft__Envelope *env, int has_topic)
 }
 
 // fuzz_tagged hands data, as the Envelope of a frame tagged with the
-// cluster key, to the keyed receiver.
+// cluster key and signed by fuzz_wire's key, to the keyed receiver: the
+// decoder runs on it (whose incarnation then rarely matches the key).
 static void
 fuzz_tagged(const uint8_t *data, size_t size)
 {
 	crypto_auth_hmacsha256_state st;
+	crypto_generichash_state     hs;
 	nng_msg                     *msg;
-	uint8_t                     *b;
-	Weft__Envelope              *env = NULL;
+	uint8_t                     *b, *pk, digest[32];
+	size_t                       skip = WEFT_WIRE_HEADER + WEFT_WIRE_TAG +
+	    WEFT_WIRE_PK + WEFT_WIRE_SIG;
+	Weft__Envelope *env = NULL;
 
-	if (nng_msg_alloc(&msg, WEFT_WIRE_HEADER + WEFT_WIRE_TAG + size) != 0) {
+	if (nng_msg_alloc(&msg, skip + size) != 0) {
 		return;
 	}
 	b    = nng_msg_body(msg);
 	b[0] = 'W';
 	b[1] = 'F';
 	b[2] = WEFT_WIRE_VERSION;
-	b[3] = WEFT_WIRE_TAGGED;
+	b[3] = WEFT_WIRE_TAGGED | WEFT_WIRE_SIGNED;
+	pk   = b + WEFT_WIRE_HEADER + WEFT_WIRE_TAG;
+	memcpy(pk, fuzz_wire.pk, WEFT_WIRE_PK);
 	if (size > 0) {
-		memcpy(b + WEFT_WIRE_HEADER + WEFT_WIRE_TAG, data, size);
+		memcpy(b + skip, data, size);
 	}
+	crypto_generichash_init(&hs, NULL, 0, 32);
+	crypto_generichash_update(&hs, b, WEFT_WIRE_HEADER);
+	crypto_generichash_update(&hs, pk, WEFT_WIRE_PK);
+	crypto_generichash_update(&hs, data, size);
+	crypto_generichash_final(&hs, digest, 32);
+	crypto_sign_detached(pk + WEFT_WIRE_PK, NULL, digest, 32, fuzz_wire.sk);
 	crypto_auth_hmacsha256_init(&st, fuzz_recv.key, WEFT_KEY_LEN);
 	crypto_auth_hmacsha256_update(&st, b, WEFT_WIRE_HEADER);
-	crypto_auth_hmacsha256_update(&st, data, size);
+	crypto_auth_hmacsha256_update(&st, pk, skip - WEFT_WIRE_HEADER -
+	        WEFT_WIRE_TAG + size);
 	crypto_auth_hmacsha256_final(&st, b + WEFT_WIRE_HEADER);
 	if (weft_wire_unpack(&fuzz_recv, msg, 0, &env) == WEFT_OK) {
 		fuzz_check_repack(env);

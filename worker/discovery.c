@@ -27,6 +27,7 @@ discovery_info(weft_worker *w, uint64_t round)
 	char            *types[WEFT_WORKER_MAX_TYPES];
 	uint32_t         queued, running;
 	nng_msg         *msg;
+	char             coord[128];
 
 	for (size_t i = 0; i < w->nsteps; i++) {
 		types[i] = w->steps[i].type;
@@ -53,6 +54,8 @@ discovery_info(weft_worker *w, uint64_t round)
 	wi.attempts_complete = complete;
 	env.body_case   = WEFT__ENVELOPE__BODY_WORKER_INFO;
 	env.worker_info = &wi;
+	env.recipient   = coord;
+	worker_coord_name(w, coord, sizeof(coord));
 	if (weft_wire_pack(&w->wire, &env, NULL, &msg) != WEFT_OK) {
 		msg = NULL;
 	}

@@ -26,6 +26,7 @@ dispatch_apply(weft_worker *w, const Weft__AssignBatch *b)
 	char             **reasons  = weft_xalloc(sizeof(*reasons) * (n + 1));
 	char              *text     = weft_xalloc(DISPATCH_REASON * (n + 1));
 	Weft__AssignReply  ar       = WEFT__ASSIGN_REPLY__INIT;
+	char               coord[128];
 	Weft__Envelope     env      = WEFT__ENVELOPE__INIT;
 	nng_msg           *msg      = NULL;
 
@@ -44,6 +45,8 @@ dispatch_apply(weft_worker *w, const Weft__AssignBatch *b)
 	ar.reason        = reasons;
 	env.body_case    = WEFT__ENVELOPE__BODY_ASSIGN_REPLY;
 	env.assign_reply = &ar;
+	env.recipient    = coord;
+	worker_coord_name(w, coord, sizeof(coord));
 	if (weft_wire_pack(&w->wire, &env, NULL, &msg) != WEFT_OK) {
 		msg = NULL;
 	}

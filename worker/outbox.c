@@ -176,6 +176,7 @@ outbox_pack(weft_worker *w, weft_result **batch, uint32_t n, nng_msg **msg)
 	Weft__StepResult   *items = weft_xalloc(sizeof(*items) * n);
 	Weft__StepResult  **ptrs  = weft_xalloc(sizeof(Weft__StepResult *) * n);
 	Weft__ResultBatch   rb    = WEFT__RESULT_BATCH__INIT;
+	char                coord[128];
 	Weft__Envelope      env   = WEFT__ENVELOPE__INIT;
 
 	for (uint32_t i = 0; i < n; i++) {
@@ -197,6 +198,8 @@ outbox_pack(weft_worker *w, weft_result **batch, uint32_t n, nng_msg **msg)
 	rb.results      = ptrs;
 	env.body_case   = WEFT__ENVELOPE__BODY_RESULTS;
 	env.results     = &rb;
+	env.recipient   = coord;
+	worker_coord_name(w, coord, sizeof(coord));
 	for (rb.n_results = n;
 	     weft_wire_pack(&w->wire, &env, NULL, msg) != WEFT_OK;) {
 		if (rb.n_results == 1) {

@@ -269,3 +269,11 @@ weft_worker_incarnation(const weft_worker *w)
 {
 	return (w->wire.incarnation);
 }
+
+void
+worker_coord_name(weft_worker *w, char *out, size_t len)
+{
+	pthread_mutex_lock(&w->coord_lock);
+	snprintf(out, len, "%s", w->coord_name);
+	pthread_mutex_unlock(&w->coord_lock);
+}

@@ -157,6 +157,11 @@ weft_result *worker_attempt_failed(const weft_attempt *att, const char *err);
 int worker_step_error(char **error, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+// worker_coord_name copies the name of the coordinator we answered into
+// out (len bytes; "" before the first survey): the recipient of what we
+// send it.
+void worker_coord_name(weft_worker *w, char *out, size_t len);
+
 // worker_drop counts and logs one dropped message (borrowed; NULL when
 // there is none) from socket `where`.
 void worker_drop(weft_worker *w, const char *where, weft_err err,

@@ -158,8 +158,14 @@ engine_on_results(weft_engine *e, engine_mail *m, int64_t now)
 	// before the commit), so name it from the registry, which stays.
 	weft_worker_rec *w    = weft_map_get(&e->workers, m->env->sender);
 	const char      *node = w != NULL ? w->name : "unknown";
-	if (w != NULL && w->incarnation != 0 &&
-	    w->incarnation != m->env->incarnation) {
+	if (w != NULL && w->incarnation == 0) {
+		// Named by recovered attempts, not heard from since our start:
+		// which process holds the name is not known yet. No ack: the
+		// worker sends the batch again, after its survey answer.
+		e->io.drop(e->io.arg, m->to);
+		return;
+	}
+	if (w != NULL && w->incarnation != m->env->incarnation) {
 		// A process under a name another one holds: its results are
 		// not the holder's, whatever name they carry.
 		node = w->other;
@@ -223,6 +229,7 @@ engine_on_results(weft_engine *e, engine_mail *m, int64_t now)
 	ack.count      = (uint32_t) b->n_results;
 	env.body_case  = WEFT__ENVELOPE__BODY_RESULT_ACK;
 	env.result_ack = &ack;
+	env.recipient  = m->env->sender;
 	if (weft_wire_pack(&e->wire, &env, NULL, &msg) == WEFT_OK) {
 		engine_hold_reply(e, m->to, msg);
 	}

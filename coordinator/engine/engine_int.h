@@ -108,6 +108,7 @@ typedef struct weft_worker_rec {
 	uint64_t          incarnation;
 	uint64_t          pending_inc;   // a newcomer under this name
 	uint64_t          pending_round; // the round it first answered
+	uint64_t          pending_last;  // the last round it answered
 	char              pending_addr[256];
 	char              other[96];     // "NAME (another incarnation)"
 	weft_peer         peer;

@@ -66,8 +66,9 @@ sched_worker_get(weft_engine *e, const char *name)
 // ---- node identity ----
 
 // How many survey rounds a refusal is repeated in, for the refused node
-// to hear it.
+// to hear it, and how many refusals a survey carries at most.
 #define SCHED_REFUSAL_ROUNDS 10
+#define SCHED_REFUSALS_MAX 64
 
 // sched_refused tells whether incarnation inc of name was refused already.
 static bool
@@ -107,6 +108,12 @@ sched_conflict(weft_engine *e, weft_worker_rec *w, uint64_t inc,
 	if (sched_refused(e, w->name, inc)) {
 		return; // told already; it is on its way out
 	}
+	if (json_array_size(e->refusals) >= SCHED_REFUSALS_MAX) {
+		weft_log_warn("NODE-CONFLICT",
+		    "worker=%s refused=%s: not told, %d refusals pending already",
+		    w->name, addr, SCHED_REFUSALS_MAX);
+		return; // still refused: it is never accepted while w answers
+	}
 	snprintf(incs, sizeof(incs), "%llu", (unsigned long long) inc);
 	snprintf(reason, sizeof(reason),
 	    "the name \"%s\" is held by a live node at %s; start this one "
@@ -144,8 +151,10 @@ sched_refusals_expire(weft_engine *e, uint64_t round)
 // sched_identity decides whether incarnation inc may speak for w (a name
 // it answered a survey of round `round` under). The holder keeps the name
 // while it answers: a second incarnation answering the same round is
-// refused. A newcomer answering a round the holder stays silent in, and
-// the next one, takes the name over: that is a restart.
+// refused, whichever of the two answered first. A newcomer that answers
+// two rounds in which the holder says nothing takes the name over at the
+// end of the second (sched_takeovers): that is a restart. Incarnations are
+// bound to signing keys (wire.h), so no other node can answer in w's.
 static bool
 sched_identity(weft_engine *e, weft_worker_rec *w, uint64_t inc,
     const char *addr, uint64_t round)
@@ -156,7 +165,7 @@ sched_identity(weft_engine *e, weft_worker_rec *w, uint64_t inc,
 		return (true);
 	}
 	if (inc == w->incarnation) {
-		if (w->pending_inc != 0 && w->pending_round == round) {
+		if (w->pending_inc != 0 && w->pending_last == round) {
 			// The newcomer answered this round too: both live.
 			sched_conflict(e, w, w->pending_inc, w->pending_addr,
 			    round);
@@ -170,22 +179,44 @@ sched_identity(weft_engine *e, weft_worker_rec *w, uint64_t inc,
 		sched_conflict(e, w, inc, addr, round);
 		return (false);
 	}
-	if (w->pending_inc == inc && w->pending_round < round &&
-	    w->last_round < w->pending_round) {
-		weft_log_notice("WORKER-RESTART",
-		    "worker=%s: a new incarnation at %s takes over from the one "
-		    "silent since round %llu",
-		    w->name, addr, (unsigned long long) w->last_round);
-		w->incarnation = inc;
-		w->pending_inc = 0;
-		return (true);
-	}
 	if (w->pending_inc != inc) {
 		w->pending_inc   = inc;
 		w->pending_round = round;
 		snprintf(w->pending_addr, sizeof(w->pending_addr), "%s", addr);
 	}
+	w->pending_last = round;
 	return (false);
+}
+
+// sched_takeovers ends survey round `round` for the newcomers: one that
+// answered it, and the round it first answered, while the holder answered
+// neither takes the name; one gone quiet is forgotten.
+static void
+sched_takeovers(weft_engine *e, uint64_t round)
+{
+	const char *k;
+	void       *v;
+
+	for (size_t i = 0; weft_map_each(&e->workers, &i, &k, &v);) {
+		weft_worker_rec *w = v;
+		if (w->pending_inc == 0) {
+			continue;
+		}
+		if (w->pending_last + 2 < round) {
+			w->pending_inc = 0;
+			continue;
+		}
+		if (w->pending_last == round && w->pending_round < round &&
+		    w->last_round < w->pending_round) {
+			weft_log_notice("WORKER-RESTART",
+			    "worker=%s: a new incarnation at %s takes over from the "
+			    "one silent since round %llu",
+			    w->name, w->pending_addr,
+			    (unsigned long long) w->last_round);
+			w->incarnation = w->pending_inc;
+			w->pending_inc = 0;
+		}
+	}
 }
 
 weft_worker_rec *
@@ -363,6 +394,7 @@ sched_survey_end(weft_engine *e, uint64_t round, int64_t now)
 
 	e->round = round;
 	sched_refusals_expire(e, round);
+	sched_takeovers(e, round);
 	for (size_t i = 0; weft_map_each(&e->workers, &i, &k, &v);) {
 		weft_worker_rec *w = v;
 		if (w->state != WORKER_LOST &&
@@ -642,6 +674,7 @@ sched_send_op(weft_engine *e, weft_worker_rec *w, size_t from, size_t n,
 	b.aborts      = aborts;
 	env.body_case = WEFT__ENVELOPE__BODY_ASSIGN;
 	env.assign    = &b;
+	env.recipient = w->name;
 	rv            = weft_wire_pack(&e->wire, &env, NULL, &msg);
 	if (rv == WEFT_ETOOBIG && n > 1) {
 		// Big inputs: halves until each message fits.

@@ -358,6 +358,11 @@ survey_collect(weft_server *s, uint64_t round)
 		}
 		err = weft_wire_expect(&e->wire, msg,
 		    WEFT__ENVELOPE__BODY_WORKER_INFO, &env);
+		if (err == WEFT_OK && env->worker_info->round != round) {
+			// An answer held back and played into a later round.
+			weft_wire_free(env);
+			err = WEFT_EREPLAY;
+		}
 		if (err != WEFT_OK) {
 			weft_wire_log_drop("cluster", err, msg);
 			nng_msg_free(msg);

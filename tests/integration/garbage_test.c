@@ -192,6 +192,7 @@ Test(garbage, at_every_socket)
 	rb.results      = srs;
 	renv.body_case  = WEFT__ENVELOPE__BODY_RESULTS;
 	renv.results    = &rb;
+	renv.recipient  = "coordinator";
 	nng_msg *m      = packed_as(&renv, WEFT_WIRE_VERSION, true);
 	r = req_exchange(c.results, nng_msg_body(m), nng_msg_len(m));
 	cr_expect_not_null(r, "results for an unknown run are still acked");

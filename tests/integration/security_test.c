@@ -76,6 +76,7 @@ result_env(Weft__Envelope *env, Weft__ResultBatch *rb, Weft__StepResult *sr,
 	rb->results     = srs;
 	env->body_case  = WEFT__ENVELOPE__BODY_RESULTS;
 	env->results    = rb;
+	env->recipient  = "coordinator";
 }
 
 // start_slow starts a run whose one step sleeps ms on w0 and waits until
@@ -254,6 +255,7 @@ Test(security, worker_takes_work_only_from_its_coordinator)
 	b.aborts      = abs;
 	env.body_case = WEFT__ENVELOPE__BODY_ASSIGN;
 	env.assign    = &b;
+	env.recipient = "w0";
 	// With the cookie, as another node, and under the coordinator's own
 	// name from another process: no answer, nothing run, nothing aborted.
 	weft_cluster_wire(&c, &member, "member");

@@ -778,14 +778,18 @@ Test(engine, restart_under_the_same_name_takes_over)
 	post_worker_from(&next, "w1", 3, 3);
 	post_survey_end(3);
 	turn();
-	cr_expect_eq(worker("w1")->incarnation, next.incarnation);
+	cr_expect_eq(worker("w1")->incarnation, next.incarnation,
+	    "not taken over after two rounds the holder was silent in");
+	post_worker_from(&next, "w1", 3, 4);
+	post_survey_end(4);
+	turn();
 	cr_expect_eq(worker("w1")->slots, 3);
 	cr_expect_eq(count_published("node_conflict"), 0);
 	cr_expect_eq(count_published("worker_lost"), 0);
 	// The old process coming back now is the newcomer: refused.
-	post_worker("w1", 2, 4);
-	post_worker_from(&next, "w1", 3, 4);
-	post_survey_end(4);
+	post_worker("w1", 2, 5);
+	post_worker_from(&next, "w1", 3, 5);
+	post_survey_end(5);
 	turn();
 	cr_expect_eq(count_published("node_conflict"), 1);
 	cr_expect(refused_incarnation("w1", F.wire_w1.incarnation));
@@ -905,4 +909,29 @@ Test(engine, secrets_sealed_masked_and_recovered)
 	run = engine_run(F.e, id);
 	cr_assert_not_null(run);
 	cr_expect(run->secrets_lost, "no key: not opened either");
+}
+
+// The holder misses one round (a pause), a duplicate answers it and the
+// next one first: the holder's answer in that next round still makes the
+// duplicate the one refused. A takeover needs the holder silent for two
+// rounds, decided when a round ends, not by who answers first.
+Test(engine, paused_holder_keeps_its_name)
+{
+	weft_wire dup;
+
+	weft_wire_init(&dup, "w1");
+	post_worker("w1", 2, 1);
+	post_survey_end(1);
+	turn();
+	post_worker_from(&dup, "w1", 8, 2); // the holder pauses
+	post_survey_end(2);
+	turn();
+	post_worker_from(&dup, "w1", 8, 3); // first in round 3 ...
+	post_worker("w1", 2, 3);            // ... the holder right after
+	post_survey_end(3);
+	turn();
+	cr_expect_eq(worker("w1")->incarnation, F.wire_w1.incarnation);
+	cr_expect(refused_incarnation("w1", dup.incarnation));
+	cr_expect_eq(count_published("node_conflict"), 1);
+	weft_wire_fini(&dup);
 }

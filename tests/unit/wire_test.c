@@ -33,6 +33,7 @@ ack_msg(weft_wire *w, const char *topic)
 	ack.count      = 7;
 	env.body_case  = WEFT__ENVELOPE__BODY_RESULT_ACK;
 	env.result_ack = &ack;
+	env.recipient  = "b"; // the receiving node of these tests
 	cr_assert_eq(weft_wire_pack(w, &env, topic, &msg), WEFT_OK);
 	return (msg);
 }
@@ -236,4 +237,45 @@ Test(wire, oversize_is_refused)
 	cr_expect_eq(weft_wire_pack(&w, &env, NULL, &msg), WEFT_ETOOBIG);
 	cr_expect_null(msg);
 	free(big);
+}
+
+// A cookie holder signs with its own key: it cannot speak in another
+// process's incarnation, and a point-to-point message for another node
+// is not taken.
+Test(wire, incarnation_and_recipient_are_bound)
+{
+	weft_wire victim, forger, b;
+	nng_msg  *msg;
+
+	wire_keyed(&victim, "w1", 'k');
+	wire_keyed(&forger, "w1", 'k');
+	wire_keyed(&b, "b", 'k');
+	cr_assert_neq(victim.incarnation, forger.incarnation);
+	forger.incarnation = victim.incarnation; // claims the victim's
+	msg                = ack_msg(&forger, NULL);
+	cr_expect_eq(unpack_copy(&b, msg, 0), WEFT_EAUTH,
+	    "signed by one key, in another key's incarnation");
+	nng_msg_free(msg);
+	// Its own incarnation is fine: it is another process, not the victim.
+	forger.incarnation = 0;
+	weft_wire_fini(&forger);
+	wire_keyed(&forger, "w1", 'k');
+	msg = ack_msg(&forger, NULL);
+	cr_expect_eq(unpack_copy(&b, msg, 0), WEFT_OK);
+	nng_msg_free(msg);
+	// For node "b" only: another node does not take it.
+	weft_wire other;
+	wire_keyed(&other, "c", 'k');
+	msg = ack_msg(&victim, NULL);
+	cr_expect_eq(unpack_copy(&other, msg, 0), WEFT_EAUTH,
+	    "a message for b taken by c");
+	cr_expect_eq(unpack_copy(&b, msg, 0), WEFT_OK);
+	// The signed flag cleared, or the signature changed: refused.
+	((uint8_t *) nng_msg_body(msg))[3] &= (uint8_t) ~WEFT_WIRE_SIGNED;
+	cr_expect_eq(unpack_copy(&b, msg, 0), WEFT_EAUTH);
+	nng_msg_free(msg);
+	weft_wire_fini(&victim);
+	weft_wire_fini(&forger);
+	weft_wire_fini(&b);
+	weft_wire_fini(&other);
 }

@@ -179,6 +179,7 @@ coord_assign(coord *c, Weft__AssignBatch *b)
 
 	env.body_case = WEFT__ENVELOPE__BODY_ASSIGN;
 	env.assign    = b;
+	env.recipient = "w-proto";
 	coord_send(c, c->req, &env);
 	cr_assert_eq(nng_recvmsg(c->req, &msg, 0), 0);
 	cr_assert_eq(weft_wire_expect(&c->wire,
@@ -215,6 +216,7 @@ coord_ack(coord *c, uint32_t count)
 	ack.count      = count;
 	env.body_case  = WEFT__ENVELOPE__BODY_RESULT_ACK;
 	env.result_ack = &ack;
+	env.recipient  = "w-proto";
 	coord_send(c, c->results, &env);
 }
 
@@ -525,6 +527,7 @@ assign_as(coord *c, weft_wire *wire)
 	b.items       = ptrs;
 	env.body_case = WEFT__ENVELOPE__BODY_ASSIGN;
 	env.assign    = &b;
+	env.recipient = "w-proto";
 	cr_assert_eq(nng_req0_open(&s), 0);
 	nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 1000);
 	cr_assert_eq(nng_dial(s, weft_worker_dispatch_url(c->w), NULL, 0), 0);
