@@ -4,6 +4,8 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "clock.h"
 #include "wire.h"
 
@@ -278,4 +280,34 @@ Test(wire, incarnation_and_recipient_are_bound)
 	weft_wire_fini(&forger);
 	weft_wire_fini(&b);
 	weft_wire_fini(&other);
+}
+
+// A frame whose tag is right (the sender holds the cookie) but whose
+// signature is not the signer key's is refused: the tag alone proves
+// membership, not identity.
+Test(wire, signature_must_verify)
+{
+	weft_wire                    a, b;
+	nng_msg                     *msg;
+	crypto_auth_hmacsha256_state st;
+	uint8_t                     *f;
+	size_t                       len;
+
+	wire_keyed(&a, "a", 'k');
+	wire_keyed(&b, "b", 'k');
+	msg = ack_msg(&a, NULL);
+	f   = nng_msg_body(msg);
+	len = nng_msg_len(msg);
+	// One bit of the signature, then a tag made again with the cookie.
+	f[WEFT_WIRE_HEADER + WEFT_WIRE_TAG + WEFT_WIRE_PK + 5] ^= 0x01;
+	crypto_auth_hmacsha256_init(&st, b.key, WEFT_KEY_LEN);
+	crypto_auth_hmacsha256_update(&st, f, WEFT_WIRE_HEADER);
+	crypto_auth_hmacsha256_update(&st, f + WEFT_WIRE_HEADER + WEFT_WIRE_TAG,
+	    len - WEFT_WIRE_HEADER - WEFT_WIRE_TAG);
+	crypto_auth_hmacsha256_final(&st, f + WEFT_WIRE_HEADER);
+	cr_expect_eq(unpack_copy(&b, msg, 0), WEFT_EAUTH,
+	    "a bad signature under a good tag was taken");
+	nng_msg_free(msg);
+	weft_wire_fini(&a);
+	weft_wire_fini(&b);
 }
