@@ -94,6 +94,44 @@ wire_digest(const uint8_t *head, size_t hlen, const uint8_t *pk,
 	crypto_generichash_final(&st, out, 32);
 }
 
+// wire_point_to_point tells whether env is for one node only, and so must
+// name it as its recipient.
+static bool
+wire_point_to_point(const Weft__Envelope *env)
+{
+	switch (env->body_case) {
+	case WEFT__ENVELOPE__BODY_WORKER_INFO:
+	case WEFT__ENVELOPE__BODY_ASSIGN:
+	case WEFT__ENVELOPE__BODY_ASSIGN_REPLY:
+	case WEFT__ENVELOPE__BODY_RESULTS:
+	case WEFT__ENVELOPE__BODY_RESULT_ACK:
+		return (true);
+	default:
+		return (false);
+	}
+}
+
+// wire_signed_body tells whether a body says who its sender is, and so
+// must be signed: survey answers and results (the worker process holding
+// a name and its attempts), surveys and assignments (the coordinator
+// process workers take work from). Replies travel back on the connection
+// their request came on, and events on the coordinator's pub socket, which
+// nobody but it writes to: the tag is enough for those, and signing every
+// published batch would cost more than the rest of the coordinator's CPU.
+static bool
+wire_signed_body(Weft__Envelope__BodyCase body)
+{
+	switch (body) {
+	case WEFT__ENVELOPE__BODY_SURVEY:
+	case WEFT__ENVELOPE__BODY_WORKER_INFO:
+	case WEFT__ENVELOPE__BODY_ASSIGN:
+	case WEFT__ENVELOPE__BODY_RESULTS:
+		return (true);
+	default:
+		return (false);
+	}
+}
+
 weft_err
 weft_wire_pack(weft_wire *w, Weft__Envelope *env, const char *topic,
     nng_msg **out)
@@ -102,7 +140,8 @@ weft_wire_pack(weft_wire *w, Weft__Envelope *env, const char *topic,
 	size_t   tlen = topic ? strlen(topic) + 1 : 0;
 	size_t   head = tlen + WEFT_WIRE_HEADER;
 	size_t   tag  = w->keyed ? WEFT_WIRE_TAG : 0;
-	size_t   sig  = w->keyed ? WEFT_WIRE_PK + WEFT_WIRE_SIG : 0;
+	bool     sign = w->keyed && wire_signed_body(env->body_case);
+	size_t   sig  = sign ? WEFT_WIRE_PK + WEFT_WIRE_SIG : 0;
 	size_t   len;
 	uint8_t *b, digest[32];
 	int      rv;
@@ -126,15 +165,18 @@ weft_wire_pack(weft_wire *w, Weft__Envelope *env, const char *topic,
 	b[tlen]     = 'W';
 	b[tlen + 1] = 'F';
 	b[tlen + 2] = WEFT_WIRE_VERSION;
-	b[tlen + 3] = w->keyed ? WEFT_WIRE_TAGGED | WEFT_WIRE_SIGNED : 0;
+	b[tlen + 3] = (uint8_t) ((w->keyed ? WEFT_WIRE_TAGGED : 0) |
+	    (sign ? WEFT_WIRE_SIGNED : 0));
 	weft__envelope__pack(env, b + head + tag + sig);
-	if (w->keyed) {
+	if (sign) {
 		uint8_t *pk = b + head + tag;
 		memcpy(pk, w->pk, WEFT_WIRE_PK);
 		wire_digest(b, head, pk, b + head + tag + sig, len, digest);
 		crypto_sign_detached(pk + WEFT_WIRE_PK, NULL, digest,
 		    sizeof(digest), w->sk);
-		wire_tag(w->key, b, head, pk, sig + len, b + head);
+	}
+	if (w->keyed) {
+		wire_tag(w->key, b, head, b + head + tag, sig + len, b + head);
 	}
 	*out = msg;
 	return (WEFT_OK);
@@ -146,23 +188,6 @@ wire_drop(_Atomic uint64_t *counter, weft_err err)
 {
 	atomic_fetch_add(counter, 1);
 	return (err);
-}
-
-// wire_point_to_point tells whether env is for one node only, and so must
-// name it as its recipient.
-static bool
-wire_point_to_point(const Weft__Envelope *env)
-{
-	switch (env->body_case) {
-	case WEFT__ENVELOPE__BODY_WORKER_INFO:
-	case WEFT__ENVELOPE__BODY_ASSIGN:
-	case WEFT__ENVELOPE__BODY_ASSIGN_REPLY:
-	case WEFT__ENVELOPE__BODY_RESULTS:
-	case WEFT__ENVELOPE__BODY_RESULT_ACK:
-		return (true);
-	default:
-		return (false);
-	}
 }
 
 weft_err
@@ -209,20 +234,25 @@ weft_wire_unpack(weft_wire *auth, nng_msg *msg, int has_topic,
 		return (wire_drop(&weft_wire_dropped.garbage, WEFT_EPROTO));
 	}
 	if (auth != NULL && auth->keyed) {
-		if (!tagged || !signed_) {
+		if (!tagged) {
 			return (wire_drop(&weft_wire_dropped.auth, WEFT_EAUTH));
 		}
 		// The cookie first (cheap, constant time), then the signer.
-		pk = body + WEFT_WIRE_HEADER + WEFT_WIRE_TAG;
-		wire_tag(auth->key, frame, hlen, pk,
+		wire_tag(auth->key, frame, hlen, body + WEFT_WIRE_HEADER +
+		        WEFT_WIRE_TAG,
 		    len - WEFT_WIRE_HEADER - WEFT_WIRE_TAG, want);
 		if (crypto_verify_32(want, body + WEFT_WIRE_HEADER) != 0) {
 			return (wire_drop(&weft_wire_dropped.auth, WEFT_EAUTH));
 		}
-		wire_digest(frame, hlen, pk, body + skip, len - skip, digest);
-		if (crypto_sign_verify_detached(pk + WEFT_WIRE_PK, digest,
-		        sizeof(digest), pk) != 0) {
-			return (wire_drop(&weft_wire_dropped.auth, WEFT_EAUTH));
+		if (signed_) {
+			pk = body + WEFT_WIRE_HEADER + WEFT_WIRE_TAG;
+			wire_digest(frame, hlen, pk, body + skip, len - skip,
+			    digest);
+			if (crypto_sign_verify_detached(pk + WEFT_WIRE_PK, digest,
+			        sizeof(digest), pk) != 0) {
+				return (wire_drop(&weft_wire_dropped.auth,
+				    WEFT_EAUTH));
+			}
 		}
 	}
 	env = weft__envelope__unpack(NULL, len - skip, body + skip);
@@ -233,8 +263,11 @@ weft_wire_unpack(weft_wire *auth, nng_msg *msg, int has_topic,
 		weft__envelope__free_unpacked(env, NULL);
 		return (wire_drop(&weft_wire_dropped.version, WEFT_EVERSION));
 	}
-	if (pk != NULL && env->incarnation != wire_incarnation(pk)) {
-		// Signed by one process, claiming another's incarnation.
+	if (auth != NULL && auth->keyed &&
+	    (pk != NULL ? env->incarnation != wire_incarnation(pk)
+	                : wire_signed_body(env->body_case))) {
+		// Signed by one process, claiming another's incarnation; or a
+		// body that says who sent it, not signed.
 		weft__envelope__free_unpacked(env, NULL);
 		return (wire_drop(&weft_wire_dropped.auth, WEFT_EAUTH));
 	}
@@ -246,7 +279,12 @@ weft_wire_unpack(weft_wire *auth, nng_msg *msg, int has_topic,
 		return (wire_drop(&weft_wire_dropped.auth, WEFT_EAUTH));
 	}
 	if (auth != NULL && auth->keyed) {
-		switch (weft_replay_check(&auth->replay, env->sender,
+		// An unsigned frame proves no incarnation: its sequence lives
+		// apart, so no cookie holder can move a signer's window.
+		char who[200];
+		snprintf(who, sizeof(who), "%s%.150s", pk != NULL ? "" : "~",
+		    env->sender);
+		switch (weft_replay_check(&auth->replay, who,
 		    env->incarnation, env->seq, (int64_t) env->ts_ms,
 		    weft_clock_wall_ms())) {
 		case WEFT_REPLAY_OK:

@@ -20,7 +20,10 @@
 // only come from the process holding that key. Other cookie holders can
 // make their own frames, but cannot speak in another node's incarnation —
 // so "the worker holding this attempt" and "the coordinator whose survey
-// this worker answered" are identities no other node can borrow.
+// this worker answered" are identities no other node can borrow. The
+// bodies that say who sent them are signed (surveys, survey answers,
+// assignments, results); replies and published events carry the tag only,
+// and their sequences are kept apart from signed ones.
 //
 // A receiver that holds the cookie verifies the tag (constant time), then
 // the signature and the incarnation it binds, before it decodes a byte of

@@ -40,6 +40,23 @@ ack_msg(weft_wire *w, const char *topic)
 	return (msg);
 }
 
+// results_msg packs an empty ResultBatch from w to "b": a body that says
+// who sent it, so it is signed.
+static nng_msg *
+results_msg(weft_wire *w)
+{
+	Weft__Envelope    env = WEFT__ENVELOPE__INIT;
+	Weft__ResultBatch rb  = WEFT__RESULT_BATCH__INIT;
+	nng_msg          *msg;
+
+	env.body_case = WEFT__ENVELOPE__BODY_RESULTS;
+	env.results   = &rb;
+	env.recipient = "b";
+	cr_assert_eq(weft_wire_pack(w, &env, NULL, &msg), WEFT_OK);
+	cr_assert(((uint8_t *) nng_msg_body(msg))[3] & WEFT_WIRE_SIGNED);
+	return (msg);
+}
+
 static weft_err
 unpack_copy(weft_wire *auth, nng_msg *msg, int topic)
 {
@@ -61,6 +78,17 @@ Test(wire, tag_verifies_and_any_changed_byte_fails)
 
 	wire_keyed(&a, "a", 'k');
 	wire_keyed(&b, "b", 'k');
+	// A signed frame (results) and one with the tag only (an ack).
+	msg = results_msg(&a);
+	for (size_t i = 0; i < nng_msg_len(msg); i++) {
+		uint8_t *p = (uint8_t *) nng_msg_body(msg) + i;
+		*p ^= 0x01;
+		cr_expect_neq(unpack_copy(&b, msg, 0), WEFT_OK,
+		    "signed frame: byte %zu changed, still accepted", i);
+		*p ^= 0x01;
+	}
+	cr_expect_eq(unpack_copy(&b, msg, 0), WEFT_OK, "the intact signed frame");
+	nng_msg_free(msg);
 	msg = ack_msg(&a, "run:X");
 	// Every byte of the frame counts: topic, header, tag, envelope.
 	size_t len = nng_msg_len(msg);
@@ -254,7 +282,7 @@ Test(wire, incarnation_and_recipient_are_bound)
 	wire_keyed(&b, "b", 'k');
 	cr_assert_neq(victim.incarnation, forger.incarnation);
 	forger.incarnation = victim.incarnation; // claims the victim's
-	msg                = ack_msg(&forger, NULL);
+	msg                = results_msg(&forger);
 	cr_expect_eq(unpack_copy(&b, msg, 0), WEFT_EAUTH,
 	    "signed by one key, in another key's incarnation");
 	nng_msg_free(msg);
@@ -262,13 +290,13 @@ Test(wire, incarnation_and_recipient_are_bound)
 	forger.incarnation = 0;
 	weft_wire_fini(&forger);
 	wire_keyed(&forger, "w1", 'k');
-	msg = ack_msg(&forger, NULL);
+	msg = results_msg(&forger);
 	cr_expect_eq(unpack_copy(&b, msg, 0), WEFT_OK);
 	nng_msg_free(msg);
 	// For node "b" only: another node does not take it.
 	weft_wire other;
 	wire_keyed(&other, "c", 'k');
-	msg = ack_msg(&victim, NULL);
+	msg = results_msg(&victim);
 	cr_expect_eq(unpack_copy(&other, msg, 0), WEFT_EAUTH,
 	    "a message for b taken by c");
 	cr_expect_eq(unpack_copy(&b, msg, 0), WEFT_OK);
@@ -295,7 +323,7 @@ Test(wire, signature_must_verify)
 
 	wire_keyed(&a, "a", 'k');
 	wire_keyed(&b, "b", 'k');
-	msg = ack_msg(&a, NULL);
+	msg = results_msg(&a);
 	f   = nng_msg_body(msg);
 	len = nng_msg_len(msg);
 	// One bit of the signature, then a tag made again with the cookie.
@@ -309,5 +337,33 @@ Test(wire, signature_must_verify)
 	    "a bad signature under a good tag was taken");
 	nng_msg_free(msg);
 	weft_wire_fini(&a);
+	weft_wire_fini(&b);
+}
+
+// An unsigned frame proves no incarnation: one claiming a signer's name
+// and incarnation with a huge sequence does not move the signer's window.
+Test(wire, unsigned_frames_cannot_move_a_signers_window)
+{
+	weft_wire victim, forger, b;
+	nng_msg  *msg;
+
+	wire_keyed(&victim, "w1", 'k');
+	wire_keyed(&forger, "w1", 'k');
+	wire_keyed(&b, "b", 'k');
+	msg = results_msg(&victim);
+	cr_expect_eq(unpack_copy(&b, msg, 0), WEFT_OK);
+	nng_msg_free(msg);
+	forger.incarnation = victim.incarnation;
+	atomic_store(&forger.seq, UINT64_MAX - 1);
+	msg = ack_msg(&forger, NULL); // tag only: a reply
+	(void) unpack_copy(&b, msg, 0);
+	nng_msg_free(msg);
+	msg = results_msg(&victim);
+	cr_expect_eq(unpack_copy(&b, msg, 0), WEFT_OK,
+	    "the signer's next message was shut out");
+	nng_msg_free(msg);
+	forger.incarnation = 0;
+	weft_wire_fini(&victim);
+	weft_wire_fini(&forger);
 	weft_wire_fini(&b);
 }
