@@ -34,6 +34,8 @@ worker_attempt_alloc(const Weft__Assignment *a, const worker_step *step)
 	snprintf(key, sizeof(key), "%s/%s/%u", att->run_id, att->step_id,
 	    att->attempt);
 	att->key     = weft_xstrdup(key);
+	snprintf(key, sizeof(key), "%s/%s", att->run_id, att->step_id);
+	att->idem    = weft_xstrdup(key);
 	att->wake[0] = -1;
 	att->wake[1] = -1;
 	pthread_mutex_init(&att->lock, NULL);
@@ -59,6 +61,7 @@ worker_attempt_free(weft_attempt *att)
 	free(att->type);
 	free(att->input_json);
 	free(att->key);
+	free(att->idem);
 	free(att->stderr_tail);
 	free(att);
 }
@@ -136,7 +139,7 @@ worker_attempt_run(weft_attempt *att)
 	ctx.run_id          = att->run_id;
 	ctx.step_id         = att->step_id;
 	ctx.attempt         = att->attempt;
-	ctx.idempotency_key = att->key;
+	ctx.idempotency_key = att->idem;
 	ctx.timeout_ms      = att->timeout_ms;
 	ctx.att             = att;
 	r->started_ms       = (uint64_t) weft_clock_wall_ms();

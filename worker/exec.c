@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -40,6 +41,7 @@ typedef struct exec_job {
 	size_t           stdin_len;
 	size_t           stdin_off;  // bytes written so far
 	struct sigaction dfl;        // SIG_DFL, ready before fork
+	pid_t            parent;     // the worker, as the child should see it
 	pid_t            pid;        // also the process group id
 	int              in;         // child's stdin (write end)
 	int              out;        // child's stdout (read end)
@@ -221,6 +223,13 @@ exec_child(const exec_job *j, int in, int out, int err)
 	sigset_t          none;
 
 	setpgid(0, 0);
+	// The program dies with the worker (with the thread that forked it,
+	// a pool thread that lives as long as the worker): a step must not
+	// go on with its side effect while it is retried elsewhere. If the
+	// worker is gone already, do not start at all.
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != j->parent) {
+		_exit(127);
+	}
 	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) {
 		_exit(127);
 	}
@@ -245,6 +254,7 @@ exec_spawn(exec_job *j, char **error)
 
 	memset(&j->dfl, 0, sizeof(j->dfl));
 	j->dfl.sa_handler = SIG_DFL;
+	j->parent         = getpid();
 	if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 ||
 	    pipe2(err, O_CLOEXEC) != 0) {
 		worker_step_error(error, "exec: pipe: %s", strerror(errno));

@@ -110,6 +110,9 @@ weft_worker_open(weft_worker **out, const weft_worker_cfg *cfg)
 	for (size_t i = 0; i < sizeof(worker_builtins) /
 	         sizeof(worker_builtins[0]);
 	     i++) {
+		if (worker_builtins[i].fn == weft_step_exec && w->nallow == 0) {
+			continue; // nothing it could run: not advertised
+		}
 		weft_worker_register(w, worker_builtins[i].type,
 		    worker_builtins[i].fn,
 		    worker_builtins[i].wants_worker ? w : NULL);

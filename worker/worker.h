@@ -58,7 +58,8 @@ typedef struct weft_step_ctx {
 	const char   *run_id;
 	const char   *step_id;
 	uint32_t      attempt;         // 1-based attempt number
-	const char   *idempotency_key; // "run/step/attempt"
+	const char   *idempotency_key; // "run/step": the same for every
+	                               // attempt of the step (of the item)
 	uint32_t      timeout_ms;      // start-to-close; 0 = none
 	int64_t       deadline_ms;     // monotonic ms; 0 = none
 	weft_attempt *att;             // opaque; for the weft_step_* helpers

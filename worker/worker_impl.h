@@ -34,6 +34,7 @@ struct weft_attempt {
 	char              *type;
 	char              *input_json;
 	char              *key;        // "run/step/attempt"
+	char              *idem;       // "run/step": WEFT_IDEMPOTENCY_KEY
 	uint32_t           attempt;
 	uint32_t           timeout_ms; // 0 = none
 	const worker_step *step;       // registry entry (worker-owned)

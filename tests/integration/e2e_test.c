@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "clock.h"
@@ -574,4 +575,64 @@ Test(e2e, map_fans_out_over_runtime_list)
 	free(evs);
 	cr_expect_eq(peak, 3, "peak items in flight %d, want 3", peak);
 	json_decref(run);
+}
+
+// A worker killed -9 mid-step takes its exec program with it: the step's
+// side effect does not happen on the dead worker while it is retried.
+Test(e2e, exec_program_dies_with_its_worker, .timeout = 120)
+{
+	char script[1600], def[2000], marker[700], *out;
+
+	snprintf(marker, sizeof(marker), "%s/side-effect", c.dir);
+	snprintf(script, sizeof(script),
+	    "#!/bin/sh\n"
+	    "echo \"$WEFT_IDEMPOTENCY_KEY $WEFT_ATTEMPT\" >> '%s.started'\n"
+	    "sleep 2\n"
+	    "echo \"$WEFT_IDEMPOTENCY_KEY $WEFT_ATTEMPT\" >> '%s'\n",
+	    marker, marker);
+	const char *path = weft_cluster_write(&c, "bin/effect.sh", script);
+	cr_assert_eq(chmod(path, 0755), 0);
+	snprintf(def, sizeof(def),
+	    "{\"name\":\"effect\",\"steps\":[{\"id\":\"s\",\"type\":\"exec\","
+	    "\"with\":{\"cmd\":[\"%s\"]},\"retry\":{\"max_attempts\":3}}]}",
+	    path);
+	cr_assert_eq(weft_cluster_cli(&c, &out, "run '%s'",
+	                 weft_cluster_write(&c, "effect.json", def)),
+	    0, "%s", out);
+	out[strcspn(out, "\n")] = '\0';
+	char id[64];
+	snprintf(id, sizeof(id), "%s", out);
+	free(out);
+	// Wait until the program runs, then kill its worker outright.
+	char started[800];
+	snprintf(started, sizeof(started), "%s.started", marker);
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(15000);
+	while (access(started, F_OK) != 0) {
+		cr_assert(weft_clock_mono_ms() < deadline, "the step never ran");
+		weft_clock_sleep_ms(20);
+	}
+	json_t *run  = weft_cluster_cli_json(&c, "status %s", id);
+	json_t *step = json_array_get(json_object_get(run, "steps"), 0);
+	const char *node = json_string_value(json_object_get(step, "node"));
+	int         victim = node != NULL && strcmp(node, "w1") == 0 ? 1 : 0;
+	json_decref(run);
+	weft_h_kill(c.workers[victim], SIGKILL);
+	json_t *end = weft_cluster_run_end(&c, id, 60000);
+	cr_expect_str_eq(json_string_value(json_object_get(end, "status")),
+	    "succeeded");
+	json_decref(end);
+	weft_clock_sleep_ms(2500); // longer than the killed program's sleep
+	char *text;
+	cr_assert_eq(weft_h_run_fmt(&text, "cat '%s'", marker), 0);
+	// One line: the attempt that finished on the live worker. The key is
+	// the same for every attempt; the attempt number tells them apart.
+	int lines = 0;
+	for (char *p = text; (p = strchr(p, '\n')) != NULL; p++) {
+		lines++;
+	}
+	cr_expect_eq(lines, 1, "the side effect ran %d times:\n%s", lines, text);
+	char want[100];
+	snprintf(want, sizeof(want), "%s/s ", id);
+	cr_expect(strncmp(text, want, strlen(want)) == 0, "%s", text);
+	free(text);
 }
