@@ -116,7 +116,12 @@ coord_close(coord *c)
 	nng_close(c->survey);
 	// No nng_fini(): libnng exports the nanomsg compat API (nn_*), and
 	// Criterion's runner reports through nn_* calls that bind to it, so
-	// nng_fini() would tear down Criterion's own report socket.
+	// nng_fini() would tear down Criterion's own report socket. nng 1.5.2
+	// frees a closed socket's contexts (and a request still held for an
+	// ack) on its reaper thread, later: give it a moment, or
+	// LeakSanitizer at the test process's exit reports that message (the
+	// deferred-reap complaint nng fixed upstream after 1.5.2).
+	weft_clock_sleep_ms(100);
 }
 
 // coord_send packs env and sends it on s.
