@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "alloc.h"
+#include "cookie.h"
 
 #define AUTH_FILE_MAX (1024u * 1024u) // a token file larger than this is refused
 
@@ -195,19 +196,13 @@ weft_tokens_load(weft_tokens *t, const char *path, char *err, size_t errlen)
 		    strerror(errno));
 		return (WEFT_EIO);
 	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "token file %s is not a regular file", path);
+	if ((rv = weft_file_private(fd, "token file", path, err, errlen)) !=
+	    WEFT_OK) {
 		close(fd);
-		return (WEFT_EINVAL);
+		return (rv);
 	}
-	if ((st.st_mode & 077) != 0) {
-		snprintf(err, errlen,
-		    "token file %s is accessible by group or others (mode %03o): "
-		    "chmod 600 it",
-		    path, (unsigned) (st.st_mode & 0777));
-		close(fd);
-		return (WEFT_EAUTH);
-	}
+	(void) fstat(fd, &st); // it succeeded just now: the size
+
 	if ((size_t) st.st_size > AUTH_FILE_MAX) {
 		snprintf(err, errlen, "token file %s is larger than 1 MiB", path);
 		close(fd);

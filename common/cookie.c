@@ -99,10 +99,29 @@ cookie_create(const char *path, char *err, size_t errlen)
 }
 
 weft_err
-weft_cookie_load(weft_cookie *c, const char *path, bool create, char *err,
+weft_file_private(int fd, const char *what, const char *path, char *err,
     size_t errlen)
 {
 	struct stat st;
+
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s %s is not a regular file", what, path);
+		return (WEFT_EINVAL);
+	}
+	if ((st.st_mode & 077) != 0) {
+		snprintf(err, errlen,
+		    "%s %s is accessible by group or others (mode %03o): "
+		    "chmod 600 it",
+		    what, path, (unsigned) (st.st_mode & 0777));
+		return (WEFT_EAUTH);
+	}
+	return (WEFT_OK);
+}
+
+weft_err
+weft_cookie_load(weft_cookie *c, const char *path, bool create, char *err,
+    size_t errlen)
+{
 	int         fd;
 	ssize_t     n;
 	weft_err    rv;
@@ -126,18 +145,10 @@ weft_cookie_load(weft_cookie *c, const char *path, bool create, char *err,
 		    path, strerror(errno));
 		return (errno == ENOENT ? WEFT_ENOENT : WEFT_EIO);
 	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "cookie file %s is not a regular file", path);
+	if ((rv = weft_file_private(fd, "cookie file", path, err, errlen)) !=
+	    WEFT_OK) {
 		close(fd);
-		return (WEFT_EINVAL);
-	}
-	if ((st.st_mode & 077) != 0) {
-		snprintf(err, errlen,
-		    "cookie file %s is accessible by group or others (mode %03o): "
-		    "chmod 600 it",
-		    path, (unsigned) (st.st_mode & 0777));
-		close(fd);
-		return (WEFT_EAUTH);
+		return (rv);
 	}
 	n = read(fd, c->key, sizeof(c->key));
 	close(fd);

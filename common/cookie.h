@@ -47,6 +47,13 @@ weft_err weft_cookie_load(weft_cookie *c, const char *path, bool create,
 weft_err weft_cookie_for_node(weft_cookie *c, const char *given, bool local,
     bool insecure, bool *have, char *err, size_t errlen);
 
+// weft_file_private checks that fd (open, of the file at path) is a
+// regular file nobody but its owner can read or write, as a file holding a
+// key must be; err names it as `what` ("cookie file", "token file"). On
+// failure fd is left open.
+weft_err weft_file_private(int fd, const char *what, const char *path,
+    char *err, size_t errlen);
+
 // weft_cookie_derive writes the WEFT_KEY_LEN-byte key for purpose:
 // HMAC-SHA256(cookie, "weft:" purpose). Different purposes give unrelated
 // keys, so a key used for one job never serves another.

@@ -12,13 +12,13 @@
 
 #include <libpq-fe.h>
 #include <nng/nng.h>
-#include <nng/protocol/pubsub0/sub.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "clock.h"
 #include "cluster.h"
 #include "harness.h"
+#include "sub.h"
 #include "pg.h"
 #include "wire.h"
 
@@ -252,61 +252,45 @@ typedef struct seen_event {
 } seen_event;
 
 typedef struct subscriber {
-	nng_socket     sock;
-	pthread_t      thread;
-	atomic_bool    stop;
+	weft_sub       sub;
 	seen_event     ev[SUB_MAX];
 	atomic_size_t  n;
 	weft_wire      wire; // keyed: every event is verified
 } subscriber;
 
-static void *
-sub_main(void *arg)
+// sub_take records the events of one message (on the sub thread).
+static void
+sub_take(void *arg, nng_msg *m)
 {
-	subscriber *s = arg;
+	subscriber     *s   = arg;
+	Weft__Envelope *env = NULL;
 
-	while (!atomic_load(&s->stop)) {
-		nng_msg        *m;
-		Weft__Envelope *env = NULL;
-		if (nng_recvmsg(s->sock, &m, 0) != 0) {
-			continue; // receive timeout: look at stop again
-		}
-		if (weft_wire_unpack(&s->wire, m, 1, &env) == WEFT_OK &&
-		    env->body_case == WEFT__ENVELOPE__BODY_EVENTS) {
-			for (size_t k = 0; k < env->events->n_events; k++) {
-				size_t i = atomic_load(&s->n);
-				if (i < SUB_MAX) {
-					s->ev[i].id = env->events->events[k]->id;
-					snprintf(s->ev[i].type, sizeof(s->ev[i].type),
-					    "%s", env->events->events[k]->type);
-					atomic_store(&s->n, i + 1);
-				}
+	if (weft_wire_unpack(&s->wire, m, 1, &env) == WEFT_OK &&
+	    env->body_case == WEFT__ENVELOPE__BODY_EVENTS) {
+		for (size_t k = 0; k < env->events->n_events; k++) {
+			size_t i = atomic_load(&s->n);
+			if (i < SUB_MAX) {
+				s->ev[i].id = env->events->events[k]->id;
+				snprintf(s->ev[i].type, sizeof(s->ev[i].type), "%s",
+				    env->events->events[k]->type);
+				atomic_store(&s->n, i + 1);
 			}
 		}
-		weft_wire_free(env);
-		nng_msg_free(m);
 	}
-	return (NULL);
+	weft_wire_free(env);
 }
 
 static void
 sub_start(subscriber *s, const char *url)
 {
 	weft_cluster_wire(&c, &s->wire, "test-subscriber");
-	cr_assert_eq(nng_sub0_open(&s->sock), 0);
-	cr_assert_eq(nng_socket_set(s->sock, NNG_OPT_SUB_SUBSCRIBE, "", 0), 0);
-	cr_assert_eq(nng_socket_set_int(s->sock, NNG_OPT_RECVBUF, 8192), 0);
-	cr_assert_eq(nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, 100), 0);
-	cr_assert_eq(nng_dial(s->sock, url, NULL, 0), 0);
-	cr_assert_eq(pthread_create(&s->thread, NULL, sub_main, s), 0);
+	weft_sub_start(&s->sub, url, sub_take, s);
 }
 
 static void
 sub_stop(subscriber *s)
 {
-	atomic_store(&s->stop, true);
-	pthread_join(s->thread, NULL);
-	nng_close(s->sock);
+	weft_sub_stop(&s->sub);
 	weft_wire_fini(&s->wire);
 }
 

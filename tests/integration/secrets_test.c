@@ -19,11 +19,11 @@
 #include <unistd.h>
 
 #include <nng/nng.h>
-#include <nng/protocol/pubsub0/sub.h>
 
 #include "clock.h"
 #include "cluster.h"
 #include "harness.h"
+#include "sub.h"
 #include "store.h"
 
 // The secrets: long and unlikely, so any copy of them is found.
@@ -49,58 +49,42 @@ TestSuite(secrets, .init = up, .fini = down, .timeout = 240);
 // ---- a raw subscriber on the pub socket: every byte it receives ----
 
 typedef struct subscriber {
-	nng_socket  sock;
-	pthread_t   thread;
-	atomic_bool stop;
-	char       *buf; // every message body, back to back
-	size_t      len, cap;
-	size_t      msgs;
+	weft_sub sub;
+	char    *buf; // every message body, back to back
+	size_t   len, cap;
+	size_t   msgs;
 } subscriber;
 
-static void *
-sub_main(void *arg)
+// sub_take appends one message (on the sub thread; the test reads buf
+// only after sub_stop).
+static void
+sub_take(void *arg, nng_msg *m)
 {
 	subscriber *s = arg;
+	size_t      n = nng_msg_len(m);
 
-	while (!atomic_load(&s->stop)) {
-		nng_msg *m;
-		size_t   n;
-		if (nng_recvmsg(s->sock, &m, 0) != 0) {
-			continue; // receive timeout: look at stop again
-		}
-		n = nng_msg_len(m);
-		if (s->len + n + 1 > s->cap) {
-			s->cap = (s->len + n + 1) * 2;
-			s->buf = realloc(s->buf, s->cap);
-			cr_assert_not_null(s->buf);
-		}
-		memcpy(s->buf + s->len, nng_msg_body(m), n);
-		s->len += n;
-		s->buf[s->len] = '\0';
-		s->msgs++;
-		nng_msg_free(m);
+	if (s->len + n + 1 > s->cap) {
+		s->cap = (s->len + n + 1) * 2;
+		s->buf = realloc(s->buf, s->cap);
+		cr_assert_not_null(s->buf);
 	}
-	return (NULL);
+	memcpy(s->buf + s->len, nng_msg_body(m), n);
+	s->len += n;
+	s->buf[s->len] = '\0';
+	s->msgs++;
 }
 
 static void
 sub_start(subscriber *s, const char *url)
 {
 	memset(s, 0, sizeof(*s));
-	cr_assert_eq(nng_sub0_open(&s->sock), 0);
-	cr_assert_eq(nng_socket_set(s->sock, NNG_OPT_SUB_SUBSCRIBE, "", 0), 0);
-	cr_assert_eq(nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, 100), 0);
-	cr_assert_eq(nng_socket_set_ms(s->sock, NNG_OPT_RECONNMAXT, 200), 0);
-	cr_assert_eq(nng_dial(s->sock, url, NULL, 0), 0);
-	cr_assert_eq(pthread_create(&s->thread, NULL, sub_main, s), 0);
+	weft_sub_start(&s->sub, url, sub_take, s);
 }
 
 static void
 sub_stop(subscriber *s)
 {
-	atomic_store(&s->stop, true);
-	pthread_join(s->thread, NULL);
-	nng_close(s->sock);
+	weft_sub_stop(&s->sub);
 }
 
 // ---- where secrets must not be ----
