@@ -56,6 +56,9 @@ usage(FILE *f)
 	    "  --name NAME       node name (default coordinator)\n"
 	    "  --survey-ms N     survey interval in ms (default 1000)\n"
 	    "  --lost-after N    missed surveys before a worker is lost (default 3)\n"
+	    "  --unschedulable-after D  a ready step whose type no live worker has\n"
+	    "                    advertised for D gets one step_unschedulable event\n"
+	    "                    (default 60s; 1s to 1d: 30s, 2m, 1h; bare number: s)\n"
 	    "  --cookie-file F   the cluster cookie (default $WEFT_COOKIE_FILE, else\n"
 	    "                    $WEFT_HOME/cookie, else ~/.weft/cookie); created when\n"
 	    "                    missing if the node sockets are all on loopback\n"
@@ -232,6 +235,7 @@ main(int argc, char **argv)
 		{ "name", required_argument, NULL, 'n' },
 		{ "survey-ms", required_argument, NULL, 's' },
 		{ "lost-after", required_argument, NULL, 'l' },
+		{ "unschedulable-after", required_argument, NULL, 'U' },
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "ports-file", required_argument, NULL, 'P' },
 		{ "cookie-file", required_argument, NULL, 'C' },
@@ -285,6 +289,10 @@ main(int argc, char **argv)
 		case 'P': ports_file = optarg; break;
 		case 'C': cookie_file = optarg; break;
 		case 'S': cfg.clock_skew_ms = parse_duration("--clock-skew", optarg); break;
+		case 'U':
+			cfg.unschedulable_after_ms =
+			    parse_duration("--unschedulable-after", optarg);
+			break;
 		case 'K': secret_key_file = optarg; break;
 		case '1': tls_cert = optarg; break;
 		case '2': tls_key = optarg; break;

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "seal.h"
 #include "secret.h"
+#include "waiting.h"
 
 // ---- definitions ----
 
@@ -492,6 +493,113 @@ control_opt(const char *s)
 	return (s != NULL && s[0] != '\0' ? s : NULL);
 }
 
+// control_step_waiting gives one step row (of run body) its waiting_for,
+// from the row, its definition (def_step), the run's other rows (by id)
+// and the engine's snapshot (waits).
+static void
+control_step_waiting(json_t *step, json_t *def_step, json_t *by_id,
+    bool paused, json_t *waits, json_t *retries)
+{
+	enum weft_step_state st;
+	weft_wait_facts      f = { 0 };
+	json_t              *facts, *o, *dep;
+	const char          *type;
+	char                 key[400];
+	size_t               k;
+
+	if (!weft_step_state_parse(
+	        json_string_value(json_object_get(step, "status")), &st) ||
+	    weft_step_terminal(st)) {
+		return;
+	}
+	type         = json_string_value(json_object_get(step, "type"));
+	f.state      = st;
+	f.run_paused = paused;
+	f.type       = type != NULL ? type : "?";
+	f.is_map     = json_object_get(def_step, "map") != NULL;
+	f.items      = json_object_get(step, "items");
+	f.node       = json_string_value(json_object_get(step, "node"));
+	f.deps       = json_array();
+	json_array_foreach (json_object_get(def_step, "depends_on"), k, dep) {
+		json_t *row = json_object_get(by_id, json_string_value(dep));
+		enum weft_step_state ds = WEFT_STEP_PENDING;
+		weft_step_state_parse(
+		    json_string_value(json_object_get(row, "status")), &ds);
+		if (!weft_step_terminal(ds)) {
+			json_array_append(f.deps, dep);
+		}
+	}
+	facts = json_object_get(json_object_get(waits, "types"), f.type);
+	if (facts != NULL) {
+		f.type_known = true;
+		f.advertised = json_is_true(json_object_get(facts, "advertised"));
+		f.unadvertised_since_ms =
+		    json_integer_value(json_object_get(facts, "since_ms"));
+		f.queued = (uint32_t) json_integer_value(
+		    json_object_get(facts, "queued"));
+		f.free_slots =
+		    (uint32_t) json_integer_value(json_object_get(facts, "free"));
+		f.workers = (uint32_t) json_integer_value(
+		    json_object_get(facts, "workers"));
+	}
+	snprintf(key, sizeof(key), "%s",
+	    json_string_value(json_object_get(step, "id")));
+	f.retry_until_ms = json_integer_value(json_object_get(
+	    json_object_get(retries, key), "until_ms"));
+	json_t *run_id = json_object_get(waits, "run_id");
+	snprintf(key, sizeof(key), "%s/%s", json_string_value(run_id),
+	    json_string_value(json_object_get(step, "id")));
+	f.schedule_at_ms = json_integer_value(
+	    json_object_get(json_object_get(waits, "deadlines"), key));
+	if ((o = weft_waiting_for(&f)) != NULL) {
+		json_object_set_new(step, "waiting_for", o);
+	}
+	json_decref(f.deps);
+}
+
+// control_add_waiting says why each step of run (a status body) that has
+// not ended is not done yet ("waiting_for", waiting.h). The store has the
+// rows; what workers advertise and how full they are is the engine's
+// (its snapshot, refreshed each survey round).
+static void
+control_add_waiting(weft_engine *e, json_t *run)
+{
+	const char *status = json_string_value(json_object_get(run, "status"));
+	enum weft_run_state rs;
+	json_t     *steps  = json_object_get(run, "steps");
+	json_t     *defs   = json_object_get(
+            json_object_get(run, "definition_body"), "steps");
+	json_t     *by_id  = json_object();
+	json_t     *retries = NULL, *waits, *step;
+	size_t      k;
+
+	if (status == NULL || !weft_run_state_parse(status, &rs) ||
+	    weft_run_terminal(rs)) {
+		json_decref(by_id);
+		return;
+	}
+	json_array_foreach (steps, k, step) {
+		json_object_set(by_id,
+		    json_string_value(json_object_get(step, "id")), step);
+		if (strcmp(json_string_value(json_object_get(step, "status")),
+		        "retry_wait") == 0 &&
+		    retries == NULL) {
+			weft_store_last_step_data(e->qstore,
+			    json_string_value(json_object_get(run, "id")),
+			    weft_event_name(WEFT_EV_STEP_RETRY_SCHEDULED), &retries);
+		}
+	}
+	waits = sched_waits_json(e);
+	json_object_set(waits, "run_id", json_object_get(run, "id"));
+	json_array_foreach (steps, k, step) {
+		control_step_waiting(step, json_array_get(defs, k), by_id,
+		    rs == WEFT_RUN_PAUSED, waits, retries);
+	}
+	json_decref(waits);
+	json_decref(retries);
+	json_decref(by_id);
+}
+
 static nng_msg *
 control_query_answer(weft_engine *e, Weft__ControlRequest *rq)
 {
@@ -501,6 +609,9 @@ control_query_answer(weft_engine *e, Weft__ControlRequest *rq)
 
 	if (rq->req_case == WEFT__CONTROL_REQUEST__REQ_STATUS) {
 		rv = weft_store_get_run(e->qstore, rq->status->run_id, &body);
+		if (rv == WEFT_OK) {
+			control_add_waiting(e, body);
+		}
 	} else if (rq->req_case == WEFT__CONTROL_REQUEST__REQ_RUNS) {
 		weft_runs_filter f = { control_opt(rq->runs->status),
 			control_opt(rq->runs->definition), control_opt(rq->runs->before),

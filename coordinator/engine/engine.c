@@ -279,6 +279,7 @@ engine_apply(weft_engine *e)
 		switch (f->kind) {
 		case WEFT_EFFECT_ENQUEUE:
 			sched_enqueue(e, f->run, u);
+			sched_arm_schedule(e, f->run, u);
 			break;
 		case WEFT_EFFECT_RETRY_TIMER:
 			sched_timer(e, TIMER_RETRY, f->run, u, f->attempt, f->at_ms);
@@ -439,6 +440,7 @@ engine_release(weft_engine *e, weft_event *evs, size_t n)
 		if (f->kind == WEFT_EFFECT_RUN_ENDED) {
 			weft_log_info("RUN-END", "run=%s state=%s", f->run->id,
 			    weft_run_state_name(f->run->state));
+			sched_unqueue_run(e, f->run);
 			engine_run_reap(e, f->run);
 		}
 	}
@@ -629,6 +631,9 @@ engine_cfg_copy(weft_engine *e, const weft_engine_cfg *cfg)
 	if (e->cfg.lost_after <= 0) {
 		e->cfg.lost_after = 3;
 	}
+	if (e->cfg.unschedulable_after_ms <= 0) {
+		e->cfg.unschedulable_after_ms = 60000;
+	}
 	snprintf(e->node, sizeof(e->node), "%s", cfg->name ? cfg->name : "coordinator");
 }
 
@@ -781,6 +786,8 @@ weft_engine_open(weft_engine **out, const weft_engine_cfg *cfg, char *err,
 	weft_mailbox_init(&e->mailbox);
 	weft_mailbox_init(&e->qmailbox);
 	pthread_mutex_init(&e->members_lock, NULL);
+	pthread_mutex_init(&e->waits_lock, NULL);
+	e->waits = json_pack("{s:{}, s:{}}", "types", "deadlines");
 	e->members = json_array();
 	e->refusals = json_array();
 	weft_map_init(&e->runs);
@@ -893,6 +900,8 @@ weft_engine_close(weft_engine *e)
 	json_decref(e->members);
 	json_decref(e->refusals);
 	pthread_mutex_destroy(&e->members_lock);
+	json_decref(e->waits);
+	pthread_mutex_destroy(&e->waits_lock);
 	weft_mailbox_fini(&e->mailbox);
 	weft_mailbox_fini(&e->qmailbox);
 	weft_wire_fini(&e->wire);

@@ -25,6 +25,9 @@ typedef struct weft_engine_cfg {
 	bool        insecure;    // --insecure: start off loopback unprotected
 	int         survey_ms;   // survey interval (default 1000)
 	int         lost_after;  // missed surveys before a worker is lost (3)
+	int64_t     unschedulable_after_ms; // a ready step's type without a
+	                          // live advertiser this long: one
+	                          // step_unschedulable (default 60000)
 	// The cluster cookie (borrowed, read at open): every message to and
 	// from workers is tagged and verified with it. NULL: untagged, for
 	// --insecure only.

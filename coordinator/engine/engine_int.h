@@ -133,9 +133,19 @@ typedef struct ready_queue {
 	size_t     head, count, cap;
 	double     ewma_ms; // moving average of attempt durations
 	bool       timed;   // ewma_ms holds at least one observation
+	int64_t    unadvertised_ms; // wall ms since no live worker advertises
+	                            // the type, 0 while one does
+	bool       reported; // step_unschedulable written for its queue
+	uint64_t   enqueued; // entries ever added: new ones since `checked`
+	uint64_t   checked;  // are reported at the next check
 } ready_queue;
 
-enum timer_kind { TIMER_RETRY, TIMER_STEP_TIMEOUT, TIMER_RUN_TIMEOUT };
+enum timer_kind {
+	TIMER_RETRY,
+	TIMER_STEP_TIMEOUT,
+	TIMER_RUN_TIMEOUT,
+	TIMER_SCHEDULE, // a ready step's schedule_timeout_ms
+};
 
 typedef struct timer_ent {
 	int64_t         due;   // monotonic ms: the heap's order
@@ -182,6 +192,13 @@ struct weft_engine {
 	// Nodes refused, told in the next surveys: {name, incarnation (a
 	// decimal string), reason, until (round)} (guarded by members_lock).
 	json_t         *refusals;
+	// What the query thread needs to say why ready steps wait (waiting.h),
+	// refreshed each survey round and when a worker joins (guarded by
+	// waits_lock): {"types": {T: {"advertised", "since_ms", "queued",
+	// "free", "workers"}}, "deadlines": {"RUN/UNIT": schedule timeout
+	// wall ms}}.
+	pthread_mutex_t waits_lock;
+	json_t         *waits;
 
 	// State (engine thread only).
 	weft_map     runs;      // run id -> weft_run * (active or ending)
@@ -246,6 +263,18 @@ weft_worker_rec *sched_worker_info(weft_engine *e, const Weft__WorkerInfo *wi,
     const char *peer, uint64_t round, int64_t now);
 void sched_survey_end(weft_engine *e, uint64_t round, int64_t now);
 void sched_enqueue(weft_engine *e, weft_run *r, weft_ref u);
+// sched_arm_schedule arms unit u's schedule timeout (its step's
+// schedule_timeout_ms from now) unless one is armed for this ready period.
+void sched_arm_schedule(weft_engine *e, weft_run *r, weft_ref u);
+// sched_unqueue_run drops an ended run's ready-queue entries, so that the
+// queue depth and the run's references fall with it.
+void sched_unqueue_run(weft_engine *e, weft_run *r);
+// sched_check_types decides, per step type with ready steps, whether a
+// live worker advertises it (step_unschedulable / step_schedulable) and
+// publishes the query thread's snapshot (waits).
+void sched_check_types(weft_engine *e, int64_t now);
+// sched_waits_json returns a copy of the snapshot (new ref); any thread.
+json_t *sched_waits_json(weft_engine *e);
 void sched_timer(weft_engine *e, enum timer_kind k, weft_run *r, weft_ref u,
     uint32_t attempt, int64_t at_ms);
 void sched_fire_timers(weft_engine *e, int64_t now, int64_t mono);

@@ -270,6 +270,7 @@ sched_worker_info(weft_engine *e, const Weft__WorkerInfo *wi,
 	weft_log_notice("WORKER-JOIN", "worker=%s url=%s slots=%u", w->name,
 	    w->url, w->slots);
 	sched_members(e);
+	sched_check_types(e, now); // its types are schedulable from now on
 	return (w);
 }
 
@@ -402,6 +403,7 @@ sched_survey_end(weft_engine *e, uint64_t round, int64_t now)
 			sched_worker_lost(e, w, now);
 		}
 	}
+	sched_check_types(e, now);
 }
 
 void
@@ -484,8 +486,10 @@ sched_enqueue(weft_engine *e, weft_run *r, weft_ref u)
 	}
 	q->ents[(q->head + q->count) % q->cap] = (ready_ent) { r, u };
 	q->count++;
+	q->enqueued++;
 	s->queued = true;
 	r->refs++;
+	r->nqueued++;
 }
 
 static ready_ent
@@ -494,7 +498,73 @@ sched_pop(ready_queue *q)
 	ready_ent ent = q->ents[q->head];
 	q->head       = (q->head + 1) % q->cap;
 	q->count--;
+	ent.run->nqueued--;
 	return (ent);
+}
+
+// sched_queue_drop removes the entries of q that drop(ent, arg) picks,
+// keeping the others in order, and lets go of what they held. Linear in
+// the queue: for rare events (a run ending early, a schedule timeout).
+static void
+sched_queue_drop(weft_engine *e, ready_queue *q,
+    bool (*drop)(const ready_ent *, const void *), const void *arg)
+{
+	size_t n = 0, count = q->count;
+
+	for (size_t k = 0; k < count; k++) {
+		ready_ent ent = q->ents[(q->head + k) % q->cap];
+		if (!drop(&ent, arg)) {
+			q->ents[(q->head + n++) % q->cap] = ent;
+			continue;
+		}
+		weft_step_rt *s = weft_run_unit(ent.run, ent.unit);
+		if (s != NULL) {
+			s->queued = false;
+		}
+		ent.run->nqueued--;
+		q->count--;
+		engine_run_rele(e, ent.run);
+	}
+}
+
+static bool
+sched_ent_of_run(const ready_ent *ent, const void *arg)
+{
+	return (ent->run == arg);
+}
+
+static bool
+sched_ent_is_unit(const ready_ent *ent, const void *arg)
+{
+	const ready_ent *want = arg;
+	return (ent->run == want->run && ent->unit.step == want->unit.step &&
+	    ent->unit.item == want->unit.item);
+}
+
+void
+sched_unqueue_run(weft_engine *e, weft_run *r)
+{
+	// Entries of an ended run would stay until a worker of their type
+	// came to pop them: counted in the queue depth, the run kept.
+	for (size_t i = 0; r->nqueued > 0 && i < r->def->nsteps; i++) {
+		ready_queue *q = weft_map_get(&e->queues, r->def->steps[i].type);
+		if (q != NULL) {
+			sched_queue_drop(e, q, sched_ent_of_run, r);
+		}
+	}
+}
+
+// sched_unqueue_unit drops unit u's entry (it left ready without a worker).
+static void
+sched_unqueue_unit(weft_engine *e, weft_run *r, weft_ref u)
+{
+	ready_queue *q   = weft_map_get(&e->queues, r->def->steps[u.step].type);
+	ready_ent    ent = { r, u };
+
+	if (q != NULL && weft_run_unit(r, u) != NULL &&
+	    weft_run_unit(r, u)->queued) {
+		sched_queue_drop(e, q, sched_ent_is_unit, &ent);
+	}
 }
 
 // Work kept queued on a worker beyond its slots, per slot: enough to hide
@@ -592,6 +662,9 @@ sched_batch_add(weft_worker_rec *w, weft_run *r, weft_ref u, char *input)
 	w->batch_msgs[w->nbatch++]  = a;
 }
 
+static void sched_deadline_set(
+    weft_engine *e, weft_run *r, weft_ref u, int64_t at_ms);
+
 // sched_dispatch_one hands ready unit u of r to w, or fails the unit when
 // its input cannot be built.
 static void
@@ -610,6 +683,9 @@ sched_dispatch_one(weft_engine *e, weft_worker_rec *w, weft_run *r,
 	if ((input = weft_run_step_input(r, u, err, sizeof(err))) == NULL) {
 		weft_run_fail_step(r, u, err, now, &e->out);
 		return;
+	}
+	if (weft_run_unit(r, u)->sched_due_ms != 0) {
+		sched_deadline_set(e, r, u, 0);
 	}
 	weft_run_dispatched(r, u, w->name, now, &e->out);
 	w->inflight++;
@@ -654,6 +730,157 @@ sched_dispatch(weft_engine *e, int64_t now)
 	}
 	atomic_store(&e->metrics.ready_depth, depth);
 	atomic_store(&e->metrics.workers_alive, alive);
+}
+
+// ---- why ready steps wait ----
+
+// sched_deadline_set records (at_ms > 0) or forgets unit u's schedule
+// deadline in the query thread's snapshot.
+static void
+sched_deadline_set(weft_engine *e, weft_run *r, weft_ref u, int64_t at_ms)
+{
+	char name[300], key[400];
+
+	snprintf(key, sizeof(key), "%s/%s", r->id,
+	    weft_ref_name(r, u, name, sizeof(name)));
+	pthread_mutex_lock(&e->waits_lock);
+	json_t *d = json_object_get(e->waits, "deadlines");
+	if (at_ms > 0) {
+		json_object_set_new(d, key, json_integer(at_ms));
+	} else {
+		json_object_del(d, key);
+	}
+	pthread_mutex_unlock(&e->waits_lock);
+}
+
+void
+sched_arm_schedule(weft_engine *e, weft_run *r, weft_ref u)
+{
+	weft_step_rt *s = weft_run_unit(r, u);
+	uint32_t      tmo;
+
+	if (s == NULL || s->state != WEFT_STEP_READY || s->sched_due_ms != 0 ||
+	    (tmo = r->def->steps[u.step].schedule_timeout_ms) == 0) {
+		return;
+	}
+	s->sched_due_ms = e->now_ms + tmo;
+	sched_timer(e, TIMER_SCHEDULE, r, u, s->attempt, s->sched_due_ms);
+	sched_deadline_set(e, r, u, s->sched_due_ms);
+}
+
+// sched_type_facts counts the live workers advertising type and their
+// free room (for queue q, NULL: slots only).
+static json_t *
+sched_type_facts(weft_engine *e, const char *type, const ready_queue *q)
+{
+	uint32_t    nw = 0, free_slots = 0;
+	const char *k;
+	void       *v;
+
+	for (size_t i = 0; weft_map_each(&e->workers, &i, &k, &v);) {
+		weft_worker_rec *w = v;
+		size_t           t;
+		json_t          *jt;
+		uint32_t         room;
+		if (w->state != WORKER_ALIVE) {
+			continue;
+		}
+		json_array_foreach (w->types, t, jt) {
+			if (strcmp(json_string_value(jt), type) == 0) {
+				room = q != NULL ? sched_room(w, q) : w->slots;
+				nw++;
+				free_slots += room > w->inflight ? room - w->inflight : 0;
+				break;
+			}
+		}
+	}
+	return (json_pack("{s:b, s:I, s:I, s:I, s:I}", "advertised", nw > 0,
+	    "since_ms", (json_int_t) (q != NULL ? q->unadvertised_ms : 0),
+	    "queued", (json_int_t) (q != NULL ? q->count : 0), "free",
+	    (json_int_t) free_slots, "workers", (json_int_t) nw));
+}
+
+// sched_report walks q: step_unschedulable for ready steps not reported
+// yet (unsched), or step_schedulable for those that were.
+static void
+sched_report(weft_engine *e, ready_queue *q, const char *type, bool unsched,
+    int64_t now)
+{
+	for (size_t k = 0; k < q->count; k++) {
+		ready_ent ent = q->ents[(q->head + k) % q->cap];
+		if (weft_run_unit(ent.run, ent.unit) == NULL ||
+		    weft_run_terminal(ent.run->state)) {
+			continue;
+		}
+		if (unsched) {
+			weft_run_unschedulable(ent.run, ent.unit,
+			    json_pack("{s:s, s:I, s:s}", "type", type,
+			        "unadvertised_ms",
+			        (json_int_t) (now - q->unadvertised_ms), "reason",
+			        "no live worker advertises the step's type"),
+			    &e->out);
+		} else {
+			weft_run_schedulable(ent.run, ent.unit,
+			    json_pack("{s:s}", "type", type), &e->out);
+		}
+	}
+	q->reported = unsched;
+	q->checked  = q->enqueued;
+}
+
+void
+sched_check_types(weft_engine *e, int64_t now)
+{
+	json_t     *types = json_object();
+	const char *k;
+	void       *v;
+
+	for (size_t i = 0; weft_map_each(&e->workers, &i, &k, &v);) {
+		weft_worker_rec *w = v;
+		size_t           t;
+		json_t          *jt;
+		json_array_foreach (w->types, t, jt) {
+			const char *type = json_string_value(jt);
+			if (w->state == WORKER_ALIVE &&
+			    json_object_get(types, type) == NULL &&
+			    weft_map_get(&e->queues, type) == NULL) {
+				json_object_set_new(types, type,
+				    sched_type_facts(e, type, NULL));
+			}
+		}
+	}
+	for (size_t i = 0; weft_map_each(&e->queues, &i, &k, &v);) {
+		ready_queue *q     = v;
+		json_t      *facts = sched_type_facts(e, k, q);
+		if (json_is_true(json_object_get(facts, "advertised"))) {
+			q->unadvertised_ms = 0;
+			if (q->reported) {
+				sched_report(e, q, k, false, now);
+			}
+		} else if (q->unadvertised_ms == 0) {
+			q->unadvertised_ms = now;
+			json_object_set_new(facts, "since_ms", json_integer(now));
+		} else if (now - q->unadvertised_ms >=
+		        e->cfg.unschedulable_after_ms &&
+		    q->count > 0 && (!q->reported || q->checked != q->enqueued)) {
+			sched_report(e, q, k, true, now);
+		}
+		json_object_set_new(types, k, facts);
+	}
+	pthread_mutex_lock(&e->waits_lock);
+	json_object_set_new(e->waits, "types", types);
+	pthread_mutex_unlock(&e->waits_lock);
+}
+
+json_t *
+sched_waits_json(weft_engine *e)
+{
+	json_t *copy;
+
+	pthread_mutex_lock(&e->waits_lock);
+	copy = json_deep_copy(e->waits);
+	pthread_mutex_unlock(&e->waits_lock);
+	return (copy);
 }
 
 // ---- sending ----
@@ -874,6 +1101,26 @@ sched_next_timer(weft_engine *e)
 	return (e->ntimers > 0 ? e->timers[0].due : 0);
 }
 
+// sched_schedule_fire applies a schedule timeout, if it is the one armed
+// for the unit's current ready period (sched_due_ms): the unit leaves the
+// ready queue with it. A paused run's step is not timed out: the timer
+// is spent, and resuming arms a new one.
+static void
+sched_schedule_fire(weft_engine *e, const timer_ent *t, int64_t now)
+{
+	weft_step_rt *s = weft_run_unit(t->run, t->unit);
+
+	if (s == NULL || s->sched_due_ms != t->at_ms) {
+		return;
+	}
+	s->sched_due_ms = 0;
+	sched_deadline_set(e, t->run, t->unit, 0);
+	if (weft_run_schedule_timeout(t->run, t->unit, t->attempt, now,
+	        &e->out) == WEFT_OK) {
+		sched_unqueue_unit(e, t->run, t->unit);
+	}
+}
+
 void
 sched_fire_timers(weft_engine *e, int64_t now, int64_t mono)
 {
@@ -890,6 +1137,9 @@ sched_fire_timers(weft_engine *e, int64_t now, int64_t mono)
 			break;
 		case TIMER_RUN_TIMEOUT:
 			weft_run_expire(t.run, t.at_ms, &e->out);
+			break;
+		case TIMER_SCHEDULE:
+			sched_schedule_fire(e, &t, now);
 			break;
 		}
 		engine_run_rele(e, t.run);

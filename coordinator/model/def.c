@@ -16,14 +16,14 @@
 
 // Fields a definition may carry; anything else is an error, never ignored.
 static const char *const def_top_fields[] = { "name", "version", "description",
-	"params", "timeout_ms", "steps", NULL };
+	"params", "timeout_ms", "steps", "schedule_timeout_ms", NULL };
 static const char *const def_param_fields[] = { "type", "default", "required",
 	"description", "secret", NULL };
 static const char *const def_param_types[]  = { "string", "int", "number",
 	 "bool", "object", "array", "any", NULL };
 static const char *const def_step_fields[]  = { "id", "type", "with",
 	 "depends_on", "retry", "timeout_ms", "trigger", "when", "map",
-	 "max_parallel", NULL };
+	 "max_parallel", "schedule_timeout_ms", NULL };
 // Designed (DESIGN.md) but not implemented: rejected so that a definition
 // relying on them fails loudly instead of running without them.
 static const char *const def_step_reserved[] = { "expand", NULL };
@@ -546,6 +546,9 @@ def_parse_step(struct def_parser *p, size_t i, json_t *js)
 	weft_err       rv;
 
 	def_step_where(&c, i, NULL);
+	// The definition's top-level schedule_timeout_ms is every step's
+	// default (parsed before the steps); a step's own, 0 included, wins.
+	st->schedule_timeout_ms = p->def->schedule_timeout_ms;
 	st->retry = (weft_retry) { .max_attempts = 1,
 		.backoff                         = WEFT_BACKOFF_EXPONENTIAL,
 		.initial_ms                      = 1000,
@@ -574,6 +577,8 @@ def_parse_step(struct def_parser *p, size_t i, json_t *js)
 	    (rv = def_parse_retry(&c, js, &st->retry)) != WEFT_OK ||
 	    (rv = def_get_u32(&c, js, "timeout_ms", 0, UINT32_MAX,
 	         &st->timeout_ms)) != WEFT_OK ||
+	    (rv = def_get_u32(&c, js, "schedule_timeout_ms", 0, UINT32_MAX,
+	         &st->schedule_timeout_ms)) != WEFT_OK ||
 	    (rv = def_get_enum(&c, js, "trigger", def_triggers, &trigger)) !=
 	        WEFT_OK) {
 		return (rv);
@@ -965,7 +970,9 @@ def_parse_top(struct def_parser *p, json_t *root)
 	    (rv = def_field(&p->c, root, "description", "string", false, &v)) !=
 	        WEFT_OK ||
 	    (rv = def_get_u32(&p->c, root, "timeout_ms", 0, UINT32_MAX,
-	         &def->timeout_ms)) != WEFT_OK) {
+	         &def->timeout_ms)) != WEFT_OK ||
+	    (rv = def_get_u32(&p->c, root, "schedule_timeout_ms", 0,
+	         UINT32_MAX, &def->schedule_timeout_ms)) != WEFT_OK) {
 		return (rv);
 	}
 	def->version     = version;

@@ -328,6 +328,9 @@ run_unit_goto(weft_run *r, weft_ref u, enum weft_step_state to, weft_out *o)
 	bool          wasf = s->state == WEFT_STEP_FAILED;
 	bool          nowf = to == WEFT_STEP_FAILED;
 
+	if (to != WEFT_STEP_READY) {
+		s->sched_due_ms = 0; // its ready period, and timer, are over
+	}
 	if (run_step_in_flight_state(s->state) && !run_step_in_flight_state(to)) {
 		weft_effect *f = run_unit_effect(o, WEFT_EFFECT_RELEASE, r, u);
 		f->attempt     = s->attempt;
@@ -802,6 +805,8 @@ run_unit_bad_end(weft_run *r, weft_ref u, enum weft_step_input in, json_t *data,
 		}
 		s->due_ms = now + delay;
 		json_object_set_new(data, "delay_ms", json_integer(delay));
+		// When the step is ready again: what `waiting_for` shows.
+		json_object_set_new(data, "until_ms", json_integer(s->due_ms));
 		run_unit_event(o, WEFT_EV_STEP_RETRY_SCHEDULED, r, u, s->node, data);
 		f          = run_unit_effect(o, WEFT_EFFECT_RETRY_TIMER, r, u);
 		f->attempt = s->attempt;
@@ -916,17 +921,71 @@ weft_run_timeout(
 	weft_step_rt *s = run_unit_check(r, u, attempt, WEFT_STEP_IN_TIMEOUT);
 	weft_effect  *f;
 
-	if (s == NULL) {
+	// Ready also takes a timeout (the schedule's): an attempt sent back
+	// to ready by its worker keeps its number, and its run timer with it.
+	if (s == NULL || !run_step_in_flight_state(s->state)) {
 		return (WEFT_ESTATE);
 	}
 	f          = run_unit_effect(o, WEFT_EFFECT_ABORT, r, u);
 	f->attempt = attempt;
 	snprintf(f->node, sizeof(f->node), "%s", s->node);
 	run_unit_event(o, WEFT_EV_STEP_TIMED_OUT, r, u, s->node,
-	    json_pack("{s:I}", "timeout_ms",
+	    json_pack("{s:s, s:I}", "phase", "run", "timeout_ms",
 	        (json_int_t) r->def->steps[u.step].timeout_ms));
 	run_unit_bad_end(r, u, WEFT_STEP_IN_TIMEOUT,
 	    json_pack("{s:s}", "error", "timed out"), now, o);
+	return (WEFT_OK);
+}
+
+weft_err
+weft_run_schedule_timeout(
+    weft_run *r, weft_ref u, uint32_t attempt, int64_t now, weft_out *o)
+{
+	weft_step_rt *s = run_unit_check(r, u, attempt, WEFT_STEP_IN_TIMEOUT);
+	uint32_t      tmo;
+	char          err[160];
+
+	if (s == NULL || s->state != WEFT_STEP_READY ||
+	    r->state != WEFT_RUN_RUNNING || (u.item < 0 &&
+	    r->def->steps[u.step].map != NULL)) {
+		return (WEFT_ESTATE);
+	}
+	tmo = r->def->steps[u.step].schedule_timeout_ms;
+	snprintf(err, sizeof(err),
+	    "no worker took it within schedule_timeout_ms (%u ms)", tmo);
+	run_unit_event(o, WEFT_EV_STEP_TIMED_OUT, r, u, NULL,
+	    json_pack("{s:s, s:I}", "phase", "schedule", "schedule_timeout_ms",
+	        (json_int_t) tmo));
+	run_unit_bad_end(r, u, WEFT_STEP_IN_TIMEOUT,
+	    json_pack("{s:s, s:s}", "error", err, "phase", "schedule"), now, o);
+	return (WEFT_OK);
+}
+
+weft_err
+weft_run_unschedulable(weft_run *r, weft_ref u, json_t *data, weft_out *o)
+{
+	weft_step_rt *s = weft_run_unit(r, u);
+
+	if (s == NULL || s->state != WEFT_STEP_READY || s->unschedulable) {
+		json_decref(data);
+		return (WEFT_ESTATE);
+	}
+	s->unschedulable = true;
+	run_unit_event(o, WEFT_EV_STEP_UNSCHEDULABLE, r, u, NULL, data);
+	return (WEFT_OK);
+}
+
+weft_err
+weft_run_schedulable(weft_run *r, weft_ref u, json_t *data, weft_out *o)
+{
+	weft_step_rt *s = weft_run_unit(r, u);
+
+	if (s == NULL || !s->unschedulable) {
+		json_decref(data);
+		return (WEFT_ESTATE);
+	}
+	s->unschedulable = false;
+	run_unit_event(o, WEFT_EV_STEP_SCHEDULABLE, r, u, NULL, data);
 	return (WEFT_OK);
 }
 

@@ -83,6 +83,11 @@ typedef struct weft_step_rt {
 	int64_t              due_ms;     // retry_wait: when ready again (wall)
 	char                 node[64];   // worker holding the attempt, or ""
 	bool                 queued;     // on the engine's ready queue
+	int64_t              sched_due_ms; // engine: wall ms its schedule
+	                                   // timeout is armed for, 0 none;
+	                                   // cleared when it leaves ready
+	bool                 unschedulable; // step_unschedulable written,
+	                                    // step_schedulable not yet
 	// Map steps, once expanded: one unit per element of the list. The
 	// step itself is then running until every item has ended.
 	struct weft_step_rt *items;      // nitems entries (owned)
@@ -113,6 +118,7 @@ typedef struct weft_run {
 	                                   // text (owned), NULL when none
 	// Engine bookkeeping; run.c never reads these.
 	int                 refs;  // ready-queue entries and timers on it
+	uint32_t            nqueued; // of which ready-queue entries
 	bool                reaping; // queued for freeing this iteration
 	bool                secrets_lost; // its sealed secrets would not open:
 	                                  // nothing more is dispatched
@@ -223,6 +229,25 @@ weft_err weft_run_lost(weft_run *r, weft_ref u, int64_t now, weft_out *o);
 // weft_run_timeout: unit u's attempt ran past its timeout.
 weft_err weft_run_timeout(
     weft_run *r, weft_ref u, uint32_t attempt, int64_t now, weft_out *o);
+
+// weft_run_schedule_timeout: ready unit u (at `attempt`, the count of
+// attempts made so far) waited schedule_timeout_ms for a worker:
+// step_timed_out {"phase": "schedule"}, then its retry policy decides
+// (retry_wait, or failed). WEFT_ESTATE when u is no longer ready at that
+// attempt or the run is not running (a paused run's steps do not time out
+// waiting; the engine re-arms on resume). The engine checks that the timer
+// is the one armed for the current ready period (sched_due_ms).
+weft_err weft_run_schedule_timeout(
+    weft_run *r, weft_ref u, uint32_t attempt, int64_t now, weft_out *o);
+
+// weft_run_unschedulable writes step_unschedulable for ready unit u (data
+// taken: why) once, until weft_run_schedulable writes step_schedulable.
+// WEFT_ESTATE (data freed) when u is not ready or was reported already;
+// weft_run_schedulable: WEFT_ESTATE when u was not reported.
+weft_err weft_run_unschedulable(weft_run *r, weft_ref u, json_t *data,
+    weft_out *o);
+weft_err weft_run_schedulable(weft_run *r, weft_ref u, json_t *data,
+    weft_out *o);
 
 // weft_run_retry_due: unit u's backoff for `attempt` expired.
 weft_err weft_run_retry_due(

@@ -39,7 +39,7 @@ step_pending(enum weft_step_input in, enum weft_step_state *to)
 }
 
 static weft_err
-step_ready(enum weft_step_input in, enum weft_step_state *to)
+step_ready(enum weft_step_input in, bool can_retry, enum weft_step_state *to)
 {
 	switch (in) {
 	case WEFT_STEP_IN_DISPATCH:
@@ -50,6 +50,12 @@ step_ready(enum weft_step_input in, enum weft_step_state *to)
 		// render): it fails without a worker. No retry: the input
 		// will not render better next time.
 		*to = WEFT_STEP_FAILED;
+		return (WEFT_OK);
+	case WEFT_STEP_IN_TIMEOUT:
+		// Waited for a worker longer than its schedule_timeout_ms:
+		// an attempt that never started, charged like one that timed
+		// out, so the retry policy decides.
+		*to = step_bad_end(can_retry);
 		return (WEFT_OK);
 	case WEFT_STEP_IN_EXPAND:
 		// A map step runs as its items; it ends when they all have.
@@ -134,7 +140,7 @@ weft_step_next(enum weft_step_state from, enum weft_step_input in,
 	case WEFT_STEP_PENDING:
 		return (step_pending(in, to));
 	case WEFT_STEP_READY:
-		return (step_ready(in, to));
+		return (step_ready(in, can_retry, to));
 	case WEFT_STEP_DISPATCHED:
 	case WEFT_STEP_RUNNING:
 		return (step_in_flight(from, in, can_retry, to));

@@ -130,6 +130,12 @@ typedef struct weft_runs_filter {
 } weft_runs_filter;
 
 weft_err weft_store_get_run(weft_store *s, const char *id, json_t **out);
+
+// weft_store_last_step_data sets *out (new object) to {step_id: data} of
+// the last event of type (a name, borrowed) per step of run id: what
+// waiting_for reads of step_retry_scheduled (until_ms).
+weft_err weft_store_last_step_data(
+    weft_store *s, const char *id, const char *type, json_t **out);
 weft_err weft_store_list_runs(
     weft_store *s, const weft_runs_filter *f, json_t **out);
 weft_err weft_store_list_events(

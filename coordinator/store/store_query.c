@@ -336,6 +336,30 @@ run_add_steps(weft_store *s, json_t *run)
 	return (rv);
 }
 
+// data_row keeps the data of each step's latest event (rows come in seq
+// order: a later one replaces).
+static int
+data_row(void *arg, int ncols, const char **c)
+{
+	if (ncols >= 2 && c[0] != NULL) {
+		json_object_set_new(arg, c[0], weft_json_parse_cell(c[1]));
+	}
+	return (0);
+}
+
+weft_err
+weft_store_last_step_data(
+    weft_store *s, const char *id, const char *type, json_t **out)
+{
+	const char *p[2] = { id, type };
+
+	*out = json_object();
+	return (s->ops->query(s,
+	    "SELECT step_id, data FROM events WHERE run_id = ? AND type = ? "
+	    "ORDER BY seq",
+	    p, 2, data_row, *out));
+}
+
 weft_err
 weft_store_get_run(weft_store *s, const char *id, json_t **out)
 {

@@ -23,7 +23,7 @@
 
 static const int step_with_retry[WEFT_STEP_NSTATES][WEFT_STEP_NINPUTS] = {
 	/* pending    */ { R, K, X, X, X, X, X, X, X, X, C, X, X },
-	/* ready      */ { X, X, D, X, X, X, F, X, X, X, C, X, U },
+	/* ready      */ { X, X, D, X, X, X, F, X, W, X, C, X, U },
 	/* dispatched */ { X, X, X, U, R, S, W, W, W, X, C, X, X },
 	/* running    */ { X, X, X, X, X, S, W, W, W, X, C, X, X },
 	/* retry_wait */ { X, X, X, X, X, X, X, X, X, R, C, X, X },
@@ -35,7 +35,7 @@ static const int step_with_retry[WEFT_STEP_NSTATES][WEFT_STEP_NINPUTS] = {
 
 static const int step_no_retry[WEFT_STEP_NSTATES][WEFT_STEP_NINPUTS] = {
 	/* pending    */ { R, K, X, X, X, X, X, X, X, X, C, X, X },
-	/* ready      */ { X, X, D, X, X, X, F, X, X, X, C, X, U },
+	/* ready      */ { X, X, D, X, X, X, F, X, F, X, C, X, U },
 	/* dispatched */ { X, X, X, U, R, S, F, F, F, X, C, X, X },
 	/* running    */ { X, X, X, X, X, S, F, F, F, X, C, X, X },
 	/* retry_wait */ { X, X, X, X, X, X, X, X, X, R, C, X, X },
