@@ -945,7 +945,9 @@ weft_run_schedule_timeout(
 	uint32_t      tmo;
 	char          err[160];
 
-	if (s == NULL || s->state != WEFT_STEP_READY ||
+	// Attempt 0 is a real value here (no attempt made yet), not the
+	// "any attempt" of run_unit_check.
+	if (s == NULL || s->state != WEFT_STEP_READY || s->attempt != attempt ||
 	    r->state != WEFT_RUN_RUNNING || (u.item < 0 &&
 	    r->def->steps[u.step].map != NULL)) {
 		return (WEFT_ESTATE);

@@ -250,6 +250,16 @@ static const struct parse_row parse_rows[] = {
 	    "steps[1] (id 'b'): unknown dependency 'x'" },
 	{ "dependency twice", AB(",'depends_on':['a','a']"), false,
 	    "steps[1] (id 'b'): dependency 'a' listed twice" },
+	{ "schedule timeout", STEP_A(",'schedule_timeout_ms':5000"), true, NULL },
+	{ "schedule timeout negative", STEP_A(",'schedule_timeout_ms':-1"), false,
+	    "steps[0] (id 'a'): field 'schedule_timeout_ms': must be between 0 "
+	    "and 4294967295, got -1" },
+	{ "schedule timeout string", STEP_A(",'schedule_timeout_ms':'5s'"), false,
+	    "steps[0] (id 'a'): field 'schedule_timeout_ms': expected int, got "
+	    "string" },
+	{ "schedule timeout default fraction",
+	    "{'name':'w','schedule_timeout_ms':1.5," ONE_STEP "}", false,
+	    "definition: field 'schedule_timeout_ms': expected int, got number" },
 	{ "step timeout negative", STEP_A(",'timeout_ms':-5"), false,
 	    "steps[0] (id 'a'): field 'timeout_ms': must be between 0 and" },
 	{ "trigger unknown", STEP_A(",'trigger':'any'"), false,
@@ -803,4 +813,22 @@ Test(def, retry_delay_table, .timeout = T_TIMEOUT)
 		    "row %zu: got %u, want %u", i,
 		    weft_retry_delay_ms(&rt, r->next), r->want);
 	}
+}
+
+Test(def, schedule_timeout_default_and_override)
+{
+	const char *text = "{\"name\":\"w\",\"schedule_timeout_ms\":700,"
+	    "\"steps\":[{\"id\":\"a\",\"type\":\"t\"},"
+	    "{\"id\":\"b\",\"type\":\"t\",\"schedule_timeout_ms\":0},"
+	    "{\"id\":\"c\",\"type\":\"t\",\"schedule_timeout_ms\":9}]}";
+	weft_def   *def;
+	char        err[256];
+
+	cr_assert_eq(weft_def_parse(&def, text, strlen(text), err, sizeof(err)),
+	    WEFT_OK, "%s", err);
+	cr_expect_eq(def->schedule_timeout_ms, 700);
+	cr_expect_eq(def->steps[0].schedule_timeout_ms, 700, "the default");
+	cr_expect_eq(def->steps[1].schedule_timeout_ms, 0, "0 turns it off");
+	cr_expect_eq(def->steps[2].schedule_timeout_ms, 9, "the step's own");
+	weft_def_free(def);
 }

@@ -1120,3 +1120,215 @@ Test(run, retry_jitter_never_passes_the_cap, .timeout = T_TIMEOUT)
 		weft_def_free(def);
 	}
 }
+
+// ---- schedule timeouts: a ready step no worker took in time ----
+
+// How the unit stands when its schedule timer fires.
+enum sched_setup {
+	SCHED_READY,          // ready since the start
+	SCHED_REJECTED,       // dispatched, sent back: ready at attempt 1
+	SCHED_DISPATCHED,     // a worker has it
+	SCHED_PAUSED,         // ready, the run paused
+	SCHED_RETRY_WAIT,     // timed out once, waiting out the backoff
+	SCHED_CANCELLED,      // the run was cancelled
+	SCHED_STALE_ATTEMPT,  // ready again, the timer is of the period before
+};
+
+struct sched_row {
+	const char      *name;
+	int              max_attempts;
+	enum sched_setup setup;
+	weft_err         want_rv;
+	int              want_state;   // the unit's state after
+	int              want_timeouts; // step_timed_out {phase: schedule}
+	int              want_retries;  // step_retry_scheduled
+	int              want_failed;   // step_failed
+	int              want_run;      // run state after
+};
+
+static const struct sched_row sched_rows[] = {
+	{ "ready, no retry: fails, run fails", 1, SCHED_READY, WEFT_OK,
+	    WEFT_STEP_FAILED, 1, 0, 1, WEFT_RUN_FAILED },
+	{ "ready, retry left: retry_wait", 3, SCHED_READY, WEFT_OK,
+	    WEFT_STEP_RETRY_WAIT, 1, 1, 0, WEFT_RUN_RUNNING },
+	{ "ready after a rejection: times out too", 1, SCHED_REJECTED, WEFT_OK,
+	    WEFT_STEP_FAILED, 1, 0, 1, WEFT_RUN_FAILED },
+	{ "dispatched: a worker took it, nothing", 1, SCHED_DISPATCHED,
+	    WEFT_ESTATE, WEFT_STEP_DISPATCHED, 0, 0, 0, WEFT_RUN_RUNNING },
+	{ "paused run: not timed out", 1, SCHED_PAUSED, WEFT_ESTATE,
+	    WEFT_STEP_READY, 0, 0, 0, WEFT_RUN_PAUSED },
+	{ "retry_wait: not ready, nothing", 3, SCHED_RETRY_WAIT, WEFT_ESTATE,
+	    WEFT_STEP_RETRY_WAIT, 0, 0, 0, WEFT_RUN_RUNNING },
+	{ "cancelled run: nothing", 1, SCHED_CANCELLED, WEFT_ESTATE,
+	    WEFT_STEP_CANCELLED, 0, 0, 0, WEFT_RUN_CANCELLED },
+	{ "stale attempt: nothing", 1, SCHED_STALE_ATTEMPT, WEFT_ESTATE,
+	    WEFT_STEP_READY, 0, 0, 0, WEFT_RUN_RUNNING },
+};
+
+// sched_setup_unit brings step 0 of r where row wants it; returns the
+// attempt the timer carries.
+static uint32_t
+sched_setup_unit(weft_run *r, enum sched_setup setup, weft_out *o)
+{
+	weft_ref u = WEFT_REF(0);
+
+	switch (setup) {
+	case SCHED_REJECTED:
+		cr_assert_eq(weft_run_dispatched(r, u, "w1", 10, o), WEFT_OK);
+		cr_assert_eq(weft_run_rejected(r, u, 1, "full", o), WEFT_OK);
+		return (1);
+	case SCHED_DISPATCHED:
+		cr_assert_eq(weft_run_dispatched(r, u, "w1", 10, o), WEFT_OK);
+		return (0);
+	case SCHED_PAUSED:
+		cr_assert_eq(weft_run_pause(r, o), WEFT_OK);
+		return (0);
+	case SCHED_RETRY_WAIT:
+		cr_assert_eq(weft_run_schedule_timeout(r, u, 0, 50, o), WEFT_OK);
+		return (0);
+	case SCHED_CANCELLED:
+		cr_assert_eq(weft_run_cancel(r, "test", o), WEFT_OK);
+		return (0);
+	case SCHED_STALE_ATTEMPT:
+		cr_assert_eq(weft_run_dispatched(r, u, "w1", 10, o), WEFT_OK);
+		cr_assert_eq(weft_run_rejected(r, u, 1, "full", o), WEFT_OK);
+		return (0); // the timer of the first ready period
+	default:
+		return (0);
+	}
+}
+
+Test(run, schedule_timeout_table, .timeout = T_TIMEOUT)
+{
+	for (size_t k = 0; k < sizeof(sched_rows) / sizeof(sched_rows[0]); k++) {
+		const struct sched_row *row = &sched_rows[k];
+		char                    text[512];
+		weft_out                o;
+		snprintf(text, sizeof(text),
+		    "{\"name\":\"s\",\"schedule_timeout_ms\":100,\"steps\":["
+		    "{\"id\":\"a\",\"type\":\"nobody\",\"retry\":{"
+		    "\"max_attempts\":%d,\"initial_ms\":10}}]}",
+		    row->max_attempts);
+		weft_def *def = def_of(text);
+		weft_out_init(&o);
+		weft_run *r = weft_run_alloc("RS", def, NULL, NULL, 0, &o);
+		cr_assert_eq(weft_run_start(r, 0, &o), WEFT_OK);
+		uint32_t att = sched_setup_unit(r, row->setup, &o);
+		weft_out_reset(&o);
+		weft_err rv = weft_run_schedule_timeout(r, WEFT_REF(0), att, 100, &o);
+		cr_expect_eq(rv, row->want_rv, "%s: rv %d", row->name, rv);
+		cr_expect_eq(r->steps[0].state, row->want_state, "%s: state %s",
+		    row->name, weft_step_state_name(r->steps[0].state));
+		int timeouts = 0;
+		for (size_t e = 0; e < o.nevents; e++) {
+			if (o.events[e].type == WEFT_EV_STEP_TIMED_OUT) {
+				cr_expect_str_eq(json_string_value(json_object_get(
+				                     o.events[e].data, "phase")),
+				    "schedule", "%s", row->name);
+				timeouts++;
+			}
+		}
+		cr_expect_eq(timeouts, row->want_timeouts, "%s: timeouts", row->name);
+		cr_expect_eq(count_events(&o, WEFT_EV_STEP_RETRY_SCHEDULED),
+		    row->want_retries, "%s: retries", row->name);
+		cr_expect_eq(count_events(&o, WEFT_EV_STEP_FAILED), row->want_failed,
+		    "%s: failed", row->name);
+		cr_expect_eq(r->state, row->want_run, "%s: run %s", row->name,
+		    weft_run_state_name(r->state));
+		cr_expect_not(has_effect(&o, WEFT_EFFECT_RELEASE, 0),
+		    "%s: no worker slot to release", row->name);
+		weft_out_fini(&o);
+		weft_run_free(r);
+		weft_def_free(def);
+	}
+}
+
+Test(run, schedule_timeout_error_and_retry_until)
+{
+	weft_def *def = def_of("{\"name\":\"s\",\"steps\":[{\"id\":\"a\","
+	                       "\"type\":\"nobody\",\"schedule_timeout_ms\":250,"
+	                       "\"retry\":{\"max_attempts\":2,\"initial_ms\":40,"
+	                       "\"backoff\":\"fixed\"}}]}");
+	weft_out  o;
+
+	cr_expect_eq(def->steps[0].schedule_timeout_ms, 250);
+	weft_out_init(&o);
+	weft_run *r = weft_run_alloc("RS2", def, NULL, NULL, 0, &o);
+	weft_run_start(r, 0, &o);
+	weft_out_reset(&o);
+	cr_assert_eq(weft_run_schedule_timeout(r, WEFT_REF(0), 0, 1000, &o),
+	    WEFT_OK);
+	// The retry says when the step is ready again: waiting_for shows it.
+	for (size_t e = 0; e < o.nevents; e++) {
+		if (o.events[e].type == WEFT_EV_STEP_RETRY_SCHEDULED) {
+			cr_expect_eq(json_integer_value(json_object_get(
+			                 o.events[e].data, "until_ms")),
+			    1040);
+		}
+	}
+	cr_assert_eq(weft_run_retry_due(r, WEFT_REF(0), 0, &o), WEFT_OK);
+	weft_out_reset(&o);
+	cr_assert_eq(weft_run_schedule_timeout(r, WEFT_REF(0), 0, 2000, &o),
+	    WEFT_OK);
+	cr_expect_eq(r->steps[0].state, WEFT_STEP_FAILED);
+	cr_expect_str_eq(r->steps[0].error,
+	    "no worker took it within schedule_timeout_ms (250 ms)");
+	weft_out_fini(&o);
+	weft_run_free(r);
+	weft_def_free(def);
+}
+
+Test(run, attempt_timeout_says_phase_run_and_spares_a_ready_step)
+{
+	weft_def *def = def_of("{\"name\":\"t\",\"steps\":[{\"id\":\"a\","
+	                       "\"type\":\"echo\",\"timeout_ms\":50}]}");
+	weft_out  o;
+
+	weft_out_init(&o);
+	weft_run *r = weft_run_alloc("RT", def, NULL, NULL, 0, &o);
+	weft_run_start(r, 0, &o);
+	weft_run_dispatched(r, WEFT_REF(0), "w1", 10, &o);
+	// Sent back to ready: attempt 1's run timer must not end it there.
+	weft_run_rejected(r, WEFT_REF(0), 1, "full", &o);
+	cr_expect_eq(weft_run_timeout(r, WEFT_REF(0), 1, 60, &o), WEFT_ESTATE);
+	cr_expect_eq(r->steps[0].state, WEFT_STEP_READY);
+	weft_run_dispatched(r, WEFT_REF(0), "w1", 70, &o);
+	weft_out_reset(&o);
+	cr_assert_eq(weft_run_timeout(r, WEFT_REF(0), 2, 120, &o), WEFT_OK);
+	cr_expect_str_eq(json_string_value(
+	                     json_object_get(o.events[0].data, "phase")),
+	    "run");
+	weft_out_fini(&o);
+	weft_run_free(r);
+	weft_def_free(def);
+}
+
+Test(run, unschedulable_once_until_schedulable)
+{
+	weft_def *def = def_of("{\"name\":\"u\",\"steps\":[{\"id\":\"a\","
+	                       "\"type\":\"nobody\"}]}");
+	weft_out  o;
+
+	weft_out_init(&o);
+	weft_run *r = weft_run_alloc("RU", def, NULL, NULL, 0, &o);
+	cr_expect_eq(weft_run_unschedulable(r, WEFT_REF(0), NULL, &o), WEFT_ESTATE,
+	    "pending: not ready");
+	weft_run_start(r, 0, &o);
+	weft_out_reset(&o);
+	cr_expect_eq(weft_run_schedulable(r, WEFT_REF(0), NULL, &o), WEFT_ESTATE,
+	    "never reported");
+	cr_expect_eq(weft_run_unschedulable(r, WEFT_REF(0),
+	                 json_pack("{s:s}", "type", "nobody"), &o),
+	    WEFT_OK);
+	cr_expect_eq(weft_run_unschedulable(r, WEFT_REF(0),
+	                 json_pack("{s:s}", "type", "nobody"), &o),
+	    WEFT_ESTATE, "once");
+	cr_expect_eq(weft_run_schedulable(r, WEFT_REF(0), NULL, &o), WEFT_OK);
+	cr_expect_eq(weft_run_schedulable(r, WEFT_REF(0), NULL, &o), WEFT_ESTATE);
+	cr_expect_eq(count_events(&o, WEFT_EV_STEP_UNSCHEDULABLE), 1);
+	cr_expect_eq(count_events(&o, WEFT_EV_STEP_SCHEDULABLE), 1);
+	cr_expect_eq(r->steps[0].state, WEFT_STEP_READY, "state untouched");
+	weft_out_fini(&o);
+	weft_run_free(r);
+	weft_def_free(def);
+}
