@@ -935,3 +935,150 @@ Test(engine, paused_holder_keeps_its_name)
 	cr_expect_eq(count_published("node_conflict"), 1);
 	weft_wire_fini(&dup);
 }
+
+// ---- steps no worker can take ----
+
+// post_typed_worker posts a survey answer of name advertising one type.
+static void
+post_typed_worker(const char *name, const char *type, uint64_t round)
+{
+	Weft__Envelope   env     = WEFT__ENVELOPE__INIT;
+	Weft__WorkerInfo wi      = WEFT__WORKER_INFO__INIT;
+	char            *types[] = { (char *) type };
+
+	wi.name         = (char *) name;
+	wi.dispatch_url = "tcp://127.0.0.1:2";
+	wi.n_step_types = 1;
+	wi.step_types   = types;
+	wi.slots        = 1;
+	wi.round        = round;
+	env.body_case   = WEFT__ENVELOPE__BODY_WORKER_INFO;
+	env.worker_info = &wi;
+	post_from(&F.wire, MAIL_WORKER_INFO, &env, round);
+}
+
+static void
+post_lifecycle(const char *run, const char *action)
+{
+	Weft__Envelope         env = WEFT__ENVELOPE__INIT;
+	Weft__ControlRequest   req = WEFT__CONTROL_REQUEST__INIT;
+	Weft__LifecycleRequest lc  = WEFT__LIFECYCLE_REQUEST__INIT;
+
+	lc.run_id     = (char *) run;
+	lc.action     = (char *) action;
+	req.req_case  = WEFT__CONTROL_REQUEST__REQ_LIFECYCLE;
+	req.lifecycle = &lc;
+	env.body_case = WEFT__ENVELOPE__BODY_CONTROL;
+	env.control   = &req;
+	post(MAIL_CONTROL, &env, 0);
+}
+
+// type_fact reads one fact of type from the query thread's snapshot.
+static json_t *
+type_fact(const char *type, const char *fact)
+{
+	json_t *w = sched_waits_json(F.e);
+	json_t *v = json_incref(json_object_get(
+	    json_object_get(json_object_get(w, "types"), type), fact));
+	json_decref(w);
+	return (v);
+}
+
+// A ready step whose type no live worker advertises: after
+// --unschedulable-after (60 s by default), exactly one step_unschedulable;
+// a worker advertising the type brings step_schedulable and the dispatch.
+Test(engine, unadvertised_type_is_reported_once_then_schedulable)
+{
+	uint64_t round = 1;
+
+	post_worker("w1", 1, round);
+	turn();
+	start_run("{\"name\":\"u\",\"steps\":[{\"id\":\"g\",\"type\":\"gpu\"}]}");
+	cr_expect_eq(assigned(), 0);
+	post_survey_end(round++);
+	turn();
+	json_t *adv = type_fact("gpu", "advertised");
+	cr_expect(json_is_false(adv), "gpu is not advertised");
+	json_decref(adv);
+	for (int i = 0; i < 4; i++) { // 4 x 20 s: past 60 s once
+		advance(20000);
+		post_worker("w1", 1, round);
+		post_survey_end(round++);
+		turn();
+		cr_expect_eq(count_published("step_unschedulable"), i < 2 ? 0 : 1,
+		    "after %d s: %zu step_unschedulable", (i + 1) * 20,
+		    count_published("step_unschedulable"));
+	}
+	cr_expect_eq(count_published("step_schedulable"), 0);
+	post_worker("w1", 1, round);
+	post_typed_worker("g1", "gpu", round);
+	turn();
+	cr_expect_eq(count_published("step_schedulable"), 1);
+	cr_expect_eq(assigned(), 1, "the step goes to the gpu worker");
+	adv = type_fact("gpu", "advertised");
+	cr_expect(json_is_true(adv));
+	json_decref(adv);
+	post_survey_end(round++);
+	turn();
+	cr_expect_eq(count_published("step_unschedulable"), 1, "still once");
+	cr_expect_eq(count_published("step_schedulable"), 1, "still once");
+}
+
+// schedule_timeout_ms: a step no worker took in time times out with phase
+// schedule, fails (no retry left), and takes its queue entry with it.
+Test(engine, schedule_timeout_fails_the_step_and_empties_the_queue)
+{
+	const char *id = start_run(
+	    "{\"name\":\"s\",\"steps\":[{\"id\":\"g\",\"type\":\"gpu\","
+	    "\"schedule_timeout_ms\":500},{\"id\":\"h\",\"type\":\"gpu\"}]}");
+	turn();
+	cr_expect_eq(atomic_load(&F.e->metrics.ready_depth), 2);
+	json_t *w   = sched_waits_json(F.e);
+	char    key[128];
+	snprintf(key, sizeof(key), "%s/g", id);
+	cr_expect_eq(json_integer_value(json_object_get(
+	                 json_object_get(w, "deadlines"), key)),
+	    F.wall + 500, "the deadline is in the snapshot");
+	json_decref(w);
+	advance(499);
+	turn();
+	cr_expect_eq(count_published("step_timed_out"), 0, "not yet");
+	advance(1);
+	turn();
+	cr_expect_eq(count_published("step_timed_out"), 1);
+	cr_expect_eq(count_published("step_failed"), 1);
+	weft_run *r = engine_run(F.e, id);
+	cr_assert_not_null(r, "h is still ready");
+	cr_expect_eq(r->steps[0].state, WEFT_STEP_FAILED);
+	cr_expect_eq(r->nqueued, 1, "g left the queue, h is on it");
+	turn();
+	cr_expect_eq(atomic_load(&F.e->metrics.ready_depth), 1);
+	// Cancelling the run empties the queue: depth 0, the run freed.
+	post_lifecycle(id, "cancel");
+	turn();
+	turn();
+	cr_expect_eq(atomic_load(&F.e->metrics.ready_depth), 0,
+	    "a cancelled run's ready steps still counted");
+	cr_expect_null(engine_run(F.e, id), "the cancelled run is kept");
+}
+
+// A paused run's ready step does not time out waiting; resume arms a new
+// schedule timeout from then.
+Test(engine, schedule_timeout_waits_for_resume)
+{
+	const char *id = start_run("{\"name\":\"p\",\"steps\":[{\"id\":\"g\","
+	                           "\"type\":\"gpu\",\"schedule_timeout_ms\":500}]}");
+	post_lifecycle(id, "pause");
+	turn();
+	advance(1000);
+	turn();
+	cr_expect_eq(count_published("step_timed_out"), 0, "paused");
+	post_lifecycle(id, "resume");
+	turn();
+	advance(499);
+	turn();
+	cr_expect_eq(count_published("step_timed_out"), 0, "re-armed on resume");
+	advance(1);
+	turn();
+	cr_expect_eq(count_published("step_timed_out"), 1);
+}
