@@ -334,10 +334,18 @@ status_steps(json_t *steps)
 		char   *attempt = weft_cli_text(json_object_get(s, "attempt"), 0);
 		char   *node    = weft_cli_text(json_object_get(s, "node"), 0);
 		char   *out, *row_out;
+		json_t *wf = json_object_get(s, "waiting_for");
 		if (json_is_string(err) && json_string_length(err) > 0) {
 			out = weft_cli_text(err, WEFT_CLI_CELL_MAX - 7);
 			row_out = weft_xalloc(strlen(out) + 8);
 			snprintf(row_out, strlen(out) + 8, "error: %s", out);
+			free(out);
+		} else if (wf != NULL) {
+			// Why it is not done yet: the coordinator's sentence.
+			out     = weft_cli_text(json_object_get(wf, "message"),
+			        120);
+			row_out = weft_xalloc(strlen(out) + 10);
+			snprintf(row_out, strlen(out) + 10, "waiting: %s", out);
 			free(out);
 		} else {
 			row_out = weft_cli_text(

@@ -442,6 +442,38 @@ wait_report(weft_cli *c, const char *run_id, json_t *body)
 	return (ok ? WEFT_CLI_OK : WEFT_CLI_FAIL);
 }
 
+// wait_explain tells, on stderr, once per step and reason, why a step of
+// the run (status body, borrowed) is stuck: no live worker has advertised
+// its type for the coordinator's --unschedulable-after, or the run is
+// paused. told holds "step\treason" already told. A wait that would
+// otherwise look hung says why.
+static void
+wait_explain(json_t *body, json_t *told)
+{
+	json_t *s;
+	size_t  k;
+	char    key[400];
+
+	json_array_foreach (json_object_get(body, "steps"), k, s) {
+		json_t     *wf     = json_object_get(s, "waiting_for");
+		const char *reason = json_string_value(json_object_get(wf, "reason"));
+		if (reason == NULL ||
+		    !(strcmp(reason, "paused") == 0 ||
+		        json_is_true(json_object_get(wf, "unschedulable")))) {
+			continue;
+		}
+		snprintf(key, sizeof(key), "%s\t%s",
+		    json_string_value(json_object_get(s, "id")), reason);
+		if (json_object_get(told, key) != NULL) {
+			continue;
+		}
+		json_object_set_new(told, key, json_true());
+		fprintf(stderr, "weft: step %s is waiting: %s\n",
+		    json_string_value(json_object_get(s, "id")),
+		    json_string_value(json_object_get(wf, "message")));
+	}
+}
+
 // wait_status asks once for the run's status; *done says whether it ended.
 static int
 wait_status(weft_cli *c, const char *run_id, json_t **body, bool *done)
@@ -468,6 +500,7 @@ weft_cli_wait(weft_cli *c, const char *run_id, const char *events_url)
 	nng_socket sub;
 	bool       have_sub = false, done = false;
 	json_t    *body     = NULL;
+	json_t    *told     = json_object();
 	char       topic[256];
 	int        rv;
 
@@ -501,6 +534,9 @@ weft_cli_wait(weft_cli *c, const char *run_id, const char *events_url)
 		if (rv == WEFT_CLI_FAIL || rv == WEFT_CLI_USAGE) {
 			break;
 		}
+		if (rv == WEFT_CLI_OK) {
+			wait_explain(body, told); // stderr: --json too
+		}
 		json_decref(body);
 		body = NULL;
 		if (watch_gone(c)) {
@@ -511,6 +547,7 @@ weft_cli_wait(weft_cli *c, const char *run_id, const char *events_url)
 		    watch_probe_ms(c, WAIT_POLL_MS));
 	}
 	json_decref(body);
+	json_decref(told);
 	if (have_sub) {
 		nng_close(sub);
 	}

@@ -535,6 +535,10 @@ control_step_waiting(json_t *step, json_t *def_step, json_t *by_id,
 		f.advertised = json_is_true(json_object_get(facts, "advertised"));
 		f.unadvertised_since_ms =
 		    json_integer_value(json_object_get(facts, "since_ms"));
+		f.unschedulable = !f.advertised && f.unadvertised_since_ms > 0 &&
+		    json_integer_value(json_object_get(waits, "now_ms")) -
+		            f.unadvertised_since_ms >=
+		        json_integer_value(json_object_get(waits, "after_ms"));
 		f.queued = (uint32_t) json_integer_value(
 		    json_object_get(facts, "queued"));
 		f.free_slots =
@@ -591,6 +595,9 @@ control_add_waiting(weft_engine *e, json_t *run)
 	}
 	waits = sched_waits_json(e);
 	json_object_set(waits, "run_id", json_object_get(run, "id"));
+	json_object_set_new(waits, "now_ms", json_integer(weft_clock_wall_ms()));
+	json_object_set_new(waits, "after_ms",
+	    json_integer(e->cfg.unschedulable_after_ms));
 	json_array_foreach (steps, k, step) {
 		control_step_waiting(step, json_array_get(defs, k), by_id,
 		    rs == WEFT_RUN_PAUSED, waits, retries);

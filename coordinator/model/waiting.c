@@ -63,6 +63,11 @@ waiting_ready(const weft_wait_facts *f)
 			json_object_set_new(o, "since_ms",
 			    json_integer(f->unadvertised_since_ms));
 		}
+		if (f->unschedulable) {
+			// Long enough for step_unschedulable: not a worker
+			// that is about to join.
+			json_object_set_new(o, "unschedulable", json_true());
+		}
 	} else if (f->free_slots == 0) {
 		snprintf(msg, sizeof(msg),
 		    "every worker advertising \"%s\" is full (%u ready ahead, "

@@ -38,6 +38,7 @@ typedef struct weft_wait_facts {
 	bool        type_known;
 	bool        advertised;    // a live worker advertises the type
 	int64_t     unadvertised_since_ms; // wall ms, 0 unknown
+	bool        unschedulable; // unadvertised for --unschedulable-after
 	uint32_t    queued;        // ready steps of the type in the queue
 	uint32_t    free_slots;    // free slots of live advertisers
 	uint32_t    workers;       // live advertisers
