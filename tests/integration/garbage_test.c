@@ -275,6 +275,11 @@ Test(garbage, bad_coordinator_command_lines)
 		    "/nonexistent/dir/ports.json" },
 		{ "--lost-after 0", 2, "--lost-after" },
 		{ "--survey-ms abc", 2, "--survey-ms" },
+		{ "--unschedulable-after 5x", 2,
+		    "--unschedulable-after wants a duration from 1s to 1d, such "
+		    "as 30s, got \"5x\"" },
+		{ "--unschedulable-after 500ms", 2, "--unschedulable-after" },
+		{ "--unschedulable-after -1s", 2, "--unschedulable-after" },
 	};
 	char cmd[2048];
 
