@@ -260,6 +260,35 @@ describe('dashboard', { concurrency: 1 }, () => {
 		noConsoleErrors();
 	});
 
+	it('says in the step panel why a step waits', { timeout: 90000 }, async () => {
+		// No worker advertises "gpu": the step stays ready, and says so;
+		// its dependent names what it waits for.
+		const def = {
+			name: 'nobody',
+			steps: [
+				{ id: 'gpu', type: 'gpu' },
+				{ id: 'then', type: 'echo', depends_on: ['gpu'] },
+			],
+		};
+		await cluster.api('POST', '/api/v1/definitions', def);
+		const { run_id: id } = await cluster.api('POST', '/api/v1/runs', { definition: 'nobody' });
+		await go(`#/runs/${id}`);
+		await page.waitForSelector('[data-loaded="1"]');
+		await page.waitForSelector('g.node[data-id="gpu"][data-state="ready"]', { timeout: LIVE_WAIT });
+		await page.click('g.node[data-id="gpu"]');
+		await page.waitForSelector('#side-waiting[data-reason="no_worker"]', { timeout: LIVE_WAIT });
+		assert.match(await page.textContent('#side-waiting'), /no live worker advertises step type "gpu"/);
+		await screenshot('run-step-waiting');
+		await page.click('g.node[data-id="then"]');
+		await page.waitForSelector('#side-waiting[data-reason="dependencies"]', { timeout: LIVE_WAIT });
+		assert.match(await page.textContent('#side-waiting'), /waiting for gpu/);
+		// Cancelled: nothing waits any more.
+		await page.click('button[data-action="cancel"]');
+		await page.waitForSelector('#run-status .badge[data-state="cancelled"]', { timeout: LIVE_WAIT });
+		await page.waitForSelector('#side-waiting', { state: 'detached', timeout: LIVE_WAIT });
+		noConsoleErrors();
+	});
+
 	it('pauses, resumes and cancels a run from its page, and shows a refused action', { timeout: 90000 }, async () => {
 		const { run_id: id } = await cluster.api('POST', '/api/v1/runs', { definition: 'slow' });
 		await go(`#/runs/${id}`);

@@ -520,6 +520,7 @@ export function mount(root, ctx) {
 				ds.trigger ? [h('dt', null, 'Trigger'), h('dd', { class: 'mono' }, ds.trigger)] : null,
 				ds.when ? [h('dt', null, 'When'), h('dd', { class: 'mono' }, ds.when)] : null,
 			),
+			waitingSection(s),
 			error ? section('Error', h('pre', { class: 'error-text', id: 'side-error' }, error)) : null,
 			skip ? section('Skipped', h('p', { id: 'side-skipped' }, (skip.data && skip.data.reason) || 'skipped')) : null,
 			stderr ? section('Stderr (tail)', h('pre', { class: 'stderr', id: 'side-stderr' }, stderr)) : null,
@@ -549,6 +550,21 @@ export function mount(root, ctx) {
 			h('div', { class: 'side-foot' },
 				h('a', { class: 'small', href: `#/events?run=${encodeURIComponent(runId)}&step=${encodeURIComponent(s.id)}` }, 'this step in the event log')),
 		);
+	}
+
+	// waitingSection says why a step that has not ended is not done yet
+	// (the status's waiting_for), when that answer is about the step's
+	// current status.
+	function waitingSection(s) {
+		const w = s.waiting_for;
+		if (!w || stepEnded(s.status) || s.waiting_status !== s.status) {
+			return null;
+		}
+		const at = w.schedule_timeout_at_ms ? ` Schedule timeout at ${fmtTime(w.schedule_timeout_at_ms)}.` : '';
+		return section('Waiting for',
+			h('p', { id: 'side-waiting', class: `waiting wait-${w.reason}`, 'data-reason': w.reason },
+				h('span', { class: 'badge' }, w.reason.replace('_', ' ')), ' ', w.message,
+				w.schedule_timeout_at_ms ? h('span', { class: 'muted small' }, at) : null));
 	}
 
 	// itemsSection lists a map step's items: counts, then each item's
@@ -686,12 +702,23 @@ export function mount(root, ctx) {
 					run[k] = r[k];
 				}
 			}
+			// Why each step that has not ended waits (waiting_for): the
+			// coordinator's view, valid for the status it was given with.
+			for (const rs of r.steps || []) {
+				const s = steps.get(rs.id);
+				if (s) {
+					s.waiting_for = rs.waiting_for || null;
+					s.waiting_status = rs.status;
+					dirty.add(s.id);
+				}
+			}
 			dirtyRun = true;
 			schedule();
 		} catch {
 			// keep what the events said
 		}
 	}, 300);
+	let waitPolled = 0; // when the selected step's waiting_for was asked for
 
 	async function load() {
 		try {
@@ -721,7 +748,7 @@ export function mount(root, ctx) {
 		const list = (run.steps && run.steps.length) ? run.steps
 			: [...defSteps.values()].map((ds) => ({ id: ds.id, type: ds.type, status: 'pending', attempt: 0 }));
 		for (const s of list) {
-			steps.set(s.id, { ...s, snapshot: s.status });
+			steps.set(s.id, { ...s, snapshot: s.status, waiting_status: s.status });
 			if (s.items && Number.isFinite(s.items.total)) {
 				mapTotal.set(s.id, s.items.total);
 			}
@@ -806,6 +833,14 @@ export function mount(root, ctx) {
 			clearTimeout(logTimer);
 		},
 		tick() {
+			// A selected step that waits: ask again why, every 2 s (what
+			// workers advertise is not in the event stream).
+			const sel = selected && steps.get(selected);
+			if (run && sel && !runEnded(run.status) && !stepEnded(sel.status) &&
+			    Date.now() - waitPolled >= 2000) {
+				waitPolled = Date.now();
+				refreshRun(runId);
+			}
 			if (run && !runEnded(run.status)) {
 				const el = document.getElementById('run-duration');
 				const start = run.started_ms || run.created_ms;
