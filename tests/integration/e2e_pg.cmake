@@ -20,3 +20,10 @@ add_test(NAME secrets_pg_test
   COMMAND e2e_pg_wrap $<TARGET_FILE:secrets_test> --jobs 1)
 set_tests_properties(secrets_pg_test PROPERTIES TIMEOUT ${WEFT_E2E_PG_TIMEOUT}
   ENVIRONMENT "WEFT_TEST_TIMEOUT_MULTIPLIER=${WEFT_TEST_MULT}")
+
+# Why steps wait, on PostgreSQL (the retry_backoff query included).
+add_dependencies(e2e_pg_wrap waiting_e2e_test)
+add_test(NAME waiting_pg_test
+  COMMAND e2e_pg_wrap $<TARGET_FILE:waiting_e2e_test> --jobs 1)
+set_tests_properties(waiting_pg_test PROPERTIES TIMEOUT ${WEFT_E2E_PG_TIMEOUT}
+  ENVIRONMENT "WEFT_TEST_TIMEOUT_MULTIPLIER=${WEFT_TEST_MULT}")
