@@ -112,7 +112,9 @@ static const struct main_cmd {
 	    "Start a run of a registered definition or of a definition file; "
 	    "prints the run id." },
 	{ "status", "RUN", 1, 1, F(JSON), weft_cli_cmd_status,
-	    "Show a run and its steps." },
+	    "Show a run and its steps, and why each step that has not ended "
+	    "waits (no worker for its type, workers full, dependencies, "
+	    "paused, retry backoff)." },
 	{ "runs", "", 0, 0,
 	    F(STATUS) | F(DEFINITION) | F(BEFORE) | F(SINCE) | F(UNTIL) |
 	        F(LIMIT) | F(JSON),

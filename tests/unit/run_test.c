@@ -1217,7 +1217,7 @@ Test(run, schedule_timeout_table, .timeout = T_TIMEOUT)
 		weft_out_reset(&o);
 		weft_err rv = weft_run_schedule_timeout(r, WEFT_REF(0), att, 100, &o);
 		cr_expect_eq(rv, row->want_rv, "%s: rv %d", row->name, rv);
-		cr_expect_eq(r->steps[0].state, row->want_state, "%s: state %s",
+		cr_expect_eq((int) r->steps[0].state, row->want_state, "%s: state %s",
 		    row->name, weft_step_state_name(r->steps[0].state));
 		int timeouts = 0;
 		for (size_t e = 0; e < o.nevents; e++) {
@@ -1233,7 +1233,7 @@ Test(run, schedule_timeout_table, .timeout = T_TIMEOUT)
 		    row->want_retries, "%s: retries", row->name);
 		cr_expect_eq(count_events(&o, WEFT_EV_STEP_FAILED), row->want_failed,
 		    "%s: failed", row->name);
-		cr_expect_eq(r->state, row->want_run, "%s: run %s", row->name,
+		cr_expect_eq((int) r->state, row->want_run, "%s: run %s", row->name,
 		    weft_run_state_name(r->state));
 		cr_expect_not(has_effect(&o, WEFT_EFFECT_RELEASE, 0),
 		    "%s: no worker slot to release", row->name);
