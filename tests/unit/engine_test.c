@@ -1082,3 +1082,39 @@ Test(engine, schedule_timeout_waits_for_resume)
 	turn();
 	cr_expect_eq(count_published("step_timed_out"), 1);
 }
+
+// After a coordinator restart a ready step's schedule timeout counts again
+// from the restart (the timer died with the old process), on the clock of
+// the first iteration, not on whatever recovery ran at.
+Test(engine, recovered_ready_step_gets_a_new_schedule_timeout)
+{
+	char err[512];
+	char run_id[64];
+
+	snprintf(run_id, sizeof(run_id), "%s",
+	    start_run("{\"name\":\"r\",\"steps\":[{\"id\":\"g\","
+	              "\"type\":\"gpu\",\"schedule_timeout_ms\":5000}]}"));
+	turn();
+	advance(4000);
+	turn();
+	fake_close();
+	weft_engine_cfg cfg = { .name = "coordinator", .db_url = F.url,
+		.survey_ms = 1000, .lost_after = 3 };
+	cr_assert_eq(weft_engine_open(&F.e, &cfg, err, sizeof(err)), WEFT_OK,
+	    "%s", err);
+	weft_engine_set_io(F.e, &F_io);
+	weft_engine_set_clock(F.e, &F_clock);
+	F.npublished = 0;
+	F.nreplies   = 0;
+	F.nops       = 0;
+	advance(2000); // 6 s after it became ready, 2 s after the restart
+	turn();
+	cr_expect_eq(count_published("step_timed_out"), 0,
+	    "timed out on the old clock, or at once");
+	weft_run *r = engine_run(F.e, run_id);
+	cr_assert_not_null(r);
+	cr_expect_eq(r->steps[0].sched_due_ms, F.wall + 5000);
+	advance(5000);
+	turn();
+	cr_expect_eq(count_published("step_timed_out"), 1);
+}
