@@ -20,3 +20,10 @@ add_test(NAME secrets_pg_test
   COMMAND e2e_pg_wrap $<TARGET_FILE:secrets_test> --jobs 1)
 set_tests_properties(secrets_pg_test PROPERTIES TIMEOUT ${WEFT_E2E_PG_TIMEOUT}
   ENVIRONMENT "WEFT_TEST_TIMEOUT_MULTIPLIER=${WEFT_TEST_MULT}")
+
+# Chaos on PostgreSQL: chaos_test itself, on a throwaway server that it
+# also restarts among its faults.
+add_test(NAME chaos_pg_test
+  COMMAND e2e_pg_wrap $<TARGET_FILE:chaos_test> --jobs 1)
+set_tests_properties(chaos_pg_test PROPERTIES TIMEOUT ${WEFT_E2E_PG_TIMEOUT}
+  ENVIRONMENT "WEFT_TEST_TIMEOUT_MULTIPLIER=${WEFT_TEST_MULT}")
