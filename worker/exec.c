@@ -29,6 +29,9 @@
 #define EXEC_STDOUT_MAX ((size_t) 4 << 20) // bytes of stdout kept
 #define EXEC_TAIL 4096                       // bytes of stderr kept
 #define EXEC_SLICE 10 // ms between checks when no pidfd is available
+// What the guard process gets when the worker dies (PR_SET_PDEATHSIG):
+// caught, it kills the program's whole process group (exec_guard).
+#define EXEC_GUARD_SIG SIGUSR1
 
 // One running child and everything read from it. Descriptors are -1 when
 // closed.
@@ -215,30 +218,81 @@ exec_env(exec_job *j, const weft_step_ctx *ctx)
 	j->envp[k++] = weft_xstrdup(buf);
 }
 
+// exec_guard_fire: the guard's parent (the worker) died. Take the whole
+// process group with it: the program and everything it started.
+static void
+exec_guard_fire(int sig)
+{
+	(void) sig;
+	kill(0, SIGKILL);
+}
+
+// exec_guard splits the child in two and returns in the program's half.
+// The other half, the guard, leads the process group, waits for the
+// program and exits as it did, so the worker sees the program's status.
+// The guard is what dies with the worker (PR_SET_PDEATHSIG): it then
+// kills the group, so a program's own children (a shell script's
+// commands) cannot go on with a side effect either while the step is
+// retried elsewhere. The program itself dies with the guard. Only
+// async-signal-safe calls: the worker has threads.
+static void
+exec_guard(const exec_job *j)
+{
+	struct sigaction sa;
+	sigset_t         none;
+	pid_t            guard = getpid(), p;
+	int              st;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = exec_guard_fire;
+	sigaction(EXEC_GUARD_SIG, &sa, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	// If the worker is gone already, do not start at all.
+	if (prctl(PR_SET_PDEATHSIG, EXEC_GUARD_SIG) != 0 ||
+	    getppid() != j->parent) {
+		_exit(127);
+	}
+	if ((p = fork()) < 0) {
+		_exit(127);
+	}
+	if (p == 0) {
+		sigaction(EXEC_GUARD_SIG, &j->dfl, NULL);
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 ||
+		    getppid() != guard) {
+			_exit(127);
+		}
+		return;
+	}
+	while (waitpid(p, &st, 0) < 0) {
+		if (errno != EINTR) {
+			_exit(127);
+		}
+	}
+	if (WIFSIGNALED(st)) {
+		sigaction(WTERMSIG(st), &j->dfl, NULL);
+		kill(guard, WTERMSIG(st));
+		_exit(128 + WTERMSIG(st));
+	}
+	_exit(WEXITSTATUS(st));
+}
+
 // exec_child runs in the forked child: only async-signal-safe calls.
 static void __attribute__((noreturn))
 exec_child(const exec_job *j, int in, int out, int err)
 {
 	static const char msg[] = "weft exec: cannot start the program\n";
-	sigset_t          none;
 
 	setpgid(0, 0);
-	// The program dies with the worker (with the thread that forked it,
-	// a pool thread that lives as long as the worker): a step must not
-	// go on with its side effect while it is retried elsewhere. If the
-	// worker is gone already, do not start at all.
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != j->parent) {
-		_exit(127);
-	}
 	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) {
 		_exit(127);
 	}
 	close_range(3, ~0U, 0);
 	// A fresh program expects default SIGPIPE and an empty mask; the
-	// worker's threads may have blocked or ignored either.
+	// worker's threads may have blocked or ignored either (exec_guard
+	// empties the mask).
 	sigaction(SIGPIPE, &j->dfl, NULL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	exec_guard(j);
 	if (chdir(j->cwd) == 0) {
 		execve(j->path, j->argv, j->envp);
 	}
