@@ -236,6 +236,77 @@ Test(heartbeat, exec_lives_so_it_beats_and_its_progress_shows)
 	cr_expect(n >= 2 && n <= 30, "%zu step_progress events", n);
 }
 
+// step_status returns the status of step i in a status body.
+static const char *
+step_status(json_t *status, size_t i)
+{
+	return (json_string_value(json_object_get(
+	    json_array_get(json_object_get(status, "steps"), i), "status")));
+}
+
+Test(heartbeat, quiet_exec_and_sleep_beat_by_living)
+{
+	char script[800], flag[800], defjson[2048];
+	snprintf(script, sizeof(script), "%s/quiet.sh", c.exec_allow);
+	snprintf(flag, sizeof(flag), "%s/quiet.go", c.dir);
+	FILE *f = fopen(script, "w");
+	cr_assert_not_null(f);
+	// Says nothing at all until told to end (bounded: 60 s).
+	fputs("#!/bin/sh\n"
+	      "i=0\n"
+	      "while [ ! -e \"$1\" ] && [ $i -lt 600 ]; do\n"
+	      "  sleep 0.1; i=$((i + 1))\n"
+	      "done\n"
+	      "echo '{\"done\": true}'\n",
+	    f);
+	fclose(f);
+	chmod(script, 0755);
+	// "clock" sleeps 3 s, three heartbeat timeouts, beside "quiet".
+	snprintf(defjson, sizeof(defjson),
+	    "{\"name\":\"quiet\",\"steps\":["
+	    "{\"id\":\"clock\",\"type\":\"sleep\",\"heartbeat_timeout_ms\":1000,"
+	    "\"with\":{\"ms\":3000}},"
+	    "{\"id\":\"quiet\",\"type\":\"exec\",\"heartbeat_timeout_ms\":1000,"
+	    "\"with\":{\"cmd\":[\"quiet.sh\",\"%s\"]}}]}",
+	    flag);
+	const char *def = weft_cluster_write(&c, "quiet.json", defjson);
+	char       *out;
+	char        id[64];
+	cr_assert_eq(weft_cluster_cli(&c, &out, "run '%s'", def), 0);
+	snprintf(id, sizeof(id), "%.*s", (int) strcspn(out, "\n"), out);
+	free(out);
+
+	// Once the clock step is done the quiet program has lived 3 s.
+	int64_t end = weft_clock_mono_ms() + weft_h_timeout_ms(30000);
+	json_t *st  = NULL;
+	while (weft_clock_mono_ms() < end) {
+		json_decref(st);
+		st = weft_cluster_cli_json(&c, "status %s --json", id);
+		if (strcmp(step_status(st, 0), "running") != 0 &&
+		    strcmp(step_status(st, 0), "dispatched") != 0 &&
+		    strcmp(step_status(st, 0), "ready") != 0 &&
+		    strcmp(step_status(st, 0), "pending") != 0) {
+			break;
+		}
+		weft_clock_sleep_ms(100);
+	}
+	cr_assert_str_eq(step_status(st, 0), "succeeded",
+	    "the sleep step ended otherwise");
+	cr_expect_str_eq(step_status(st, 1), "running",
+	    "a quiet exec program that lives was timed out");
+	json_decref(st);
+	f = fopen(flag, "w");
+	cr_assert_not_null(f);
+	fclose(f);
+	json_t *run = weft_cluster_run_end(&c, id, 30000);
+	cr_expect_str_eq(json_string_value(json_object_get(run, "status")),
+	    "succeeded");
+	json_decref(run);
+	cr_expect_eq(weft_cluster_count_events(&c, id, "step_timed_out"), 0);
+	cr_expect_eq(weft_cluster_count_events(&c, id, "step_progress"), 0,
+	    "nothing reported, nothing recorded");
+}
+
 Test(heartbeat, heartbeat_timeout_below_two_surveys_is_refused)
 {
 	const char *def = weft_cluster_write(&c, "fast.json",
