@@ -141,6 +141,80 @@ Test(heartbeat, silent_c_step_is_timed_out_aborted_and_retried)
 	json_decref(run);
 }
 
+// gated_script writes NAME into the exec directory: a program that runs
+// `each` (a shell line) every 100 ms until the file its first argument
+// names exists (at most 60 s), then prints {"done": true}. Nothing on
+// stdout before: only living (and progress) can be its heartbeat.
+static void
+gated_script(const char *name, const char *each)
+{
+	char  path[800];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", c.exec_allow, name);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fprintf(f,
+	    "#!/bin/sh\n"
+	    "i=0\n"
+	    "while [ ! -e \"$1\" ] && [ $i -lt 600 ]; do\n"
+	    "  %s\n"
+	    "  sleep 0.1; i=$((i + 1))\n"
+	    "done\n"
+	    "echo '{\"done\": true}'\n",
+	    each);
+	fclose(f);
+	chmod(path, 0755);
+}
+
+// run_start registers and starts the definition text defjson (without
+// waiting); id (64 bytes) gets the run id.
+static void
+run_start(const char *file, const char *defjson, char *id)
+{
+	const char *def = weft_cluster_write(&c, file, defjson);
+	char       *out;
+
+	cr_assert_eq(weft_cluster_cli(&c, &out, "run '%s'", def), 0);
+	snprintf(id, 64, "%.*s", (int) strcspn(out, "\n"), out);
+	free(out);
+}
+
+// status_until asks for the run's status until done(status) holds or 30 s
+// (scaled) pass; returns the last status (new reference).
+static json_t *
+status_until(const char *id, bool (*done)(json_t *))
+{
+	int64_t end = weft_clock_mono_ms() + weft_h_timeout_ms(30000);
+	json_t *st  = NULL;
+
+	while (weft_clock_mono_ms() < end) {
+		json_decref(st);
+		st = weft_cluster_cli_json(&c, "status %s --json", id);
+		if (done(st)) {
+			break;
+		}
+		weft_clock_sleep_ms(100);
+	}
+	return (st);
+}
+
+// release_ends creates flag (the gated programs end) and expects run id
+// to succeed without a single step timed out.
+static void
+release_ends(const char *flag, const char *id)
+{
+	FILE *f = fopen(flag, "w");
+
+	cr_assert_not_null(f);
+	fclose(f);
+	json_t *run = weft_cluster_run_end(&c, id, 30000);
+	cr_expect_str_eq(json_string_value(json_object_get(run, "status")),
+	    "succeeded");
+	json_decref(run);
+	cr_expect_eq(weft_cluster_count_events(&c, id, "step_timed_out"), 0);
+}
+
 // progress_t returns progress.value.t of the first step in a status body
 // (-1 when absent).
 static json_int_t
@@ -154,51 +228,31 @@ progress_t(json_t *status)
 	        : -1);
 }
 
+static bool
+ran_3s(json_t *st)
+{
+	return (progress_t(st) >= 3);
+}
+
 Test(heartbeat, exec_lives_so_it_beats_and_its_progress_shows)
 {
-	char script[800], flag[800];
-	snprintf(script, sizeof(script), "%s/progress.sh", c.exec_allow);
+	char flag[800], defjson[2048], id[64];
+
+	// A progress line every 100 ms, "t" in whole seconds.
+	gated_script("progress.sh",
+	    "echo \"{\\\"pct\\\": 50, \\\"t\\\": $((i / 10))}\" "
+	    ">&\"$WEFT_PROGRESS_FD\"");
 	snprintf(flag, sizeof(flag), "%s/progress.go", c.dir);
-	FILE *f = fopen(script, "w");
-	cr_assert_not_null(f);
-	// One line every 100 ms, "t" in whole seconds, until told to end
-	// (bounded: 60 s at most). Silent on stdout until then: the program
-	// alive is its heartbeat.
-	fputs("#!/bin/sh\n"
-	      "i=0\n"
-	      "while [ ! -e \"$1\" ] && [ $i -lt 600 ]; do\n"
-	      "  echo \"{\\\"pct\\\": 50, \\\"t\\\": $((i / 10))}\" >&\"$WEFT_PROGRESS_FD\"\n"
-	      "  sleep 0.1; i=$((i + 1))\n"
-	      "done\n"
-	      "echo '{\"done\": true}'\n",
-	    f);
-	fclose(f);
-	chmod(script, 0755);
-	char defjson[2048];
 	snprintf(defjson, sizeof(defjson),
 	    "{\"name\":\"prog\",\"steps\":[{\"id\":\"work\",\"type\":\"exec\","
 	    "\"heartbeat_timeout_ms\":1000,"
 	    "\"with\":{\"cmd\":[\"progress.sh\",\"%s\"]}}]}",
 	    flag);
-	const char *def = weft_cluster_write(&c, "prog.json", defjson);
-	char       *out;
-	cr_assert_eq(weft_cluster_cli(&c, &out, "run '%s'", def), 0);
-	char id[64];
-	snprintf(id, sizeof(id), "%.*s", (int) strcspn(out, "\n"), out);
-	free(out);
+	run_start("prog.json", defjson, id);
 
-	// Wait until the status shows the program has run for 3 s: three
-	// heartbeat timeouts' worth, with nothing on stdout.
-	int64_t end = weft_clock_mono_ms() + weft_h_timeout_ms(30000);
-	json_t *st  = NULL;
-	while (weft_clock_mono_ms() < end) {
-		json_decref(st);
-		st = weft_cluster_cli_json(&c, "status %s --json", id);
-		if (progress_t(st) >= 3) {
-			break;
-		}
-		weft_clock_sleep_ms(100);
-	}
+	// The status shows the program has run for 3 s: three heartbeat
+	// timeouts' worth, with nothing on stdout.
+	json_t *st = status_until(id, ran_3s);
 	cr_assert_geq(progress_t(st), 3, "no progress in weft status");
 	json_t *step = json_array_get(json_object_get(st, "steps"), 0);
 	json_t *p    = json_object_get(step, "progress");
@@ -212,7 +266,8 @@ Test(heartbeat, exec_lives_so_it_beats_and_its_progress_shows)
 	json_decref(st);
 
 	// The same through the HTTP API.
-	char cmd[1024];
+	char  cmd[1024];
+	char *out;
 	snprintf(cmd, sizeof(cmd), "curl -sf 'http://%s/api/v1/runs/%s'", c.http,
 	    id);
 	cr_assert_eq(weft_h_run(cmd, &out), 0, "%s", cmd);
@@ -222,16 +277,9 @@ Test(heartbeat, exec_lives_so_it_beats_and_its_progress_shows)
 	cr_expect_geq(progress_t(api), 3, "no progress in the API's run");
 	json_decref(api);
 
-	// Let it end: it never timed out, and progress events stayed few
-	// (at most one per step every 2 s).
-	f = fopen(flag, "w");
-	cr_assert_not_null(f);
-	fclose(f);
-	json_t *run = weft_cluster_run_end(&c, id, 30000);
-	cr_expect_str_eq(json_string_value(json_object_get(run, "status")),
-	    "succeeded");
-	json_decref(run);
-	cr_expect_eq(weft_cluster_count_events(&c, id, "step_timed_out"), 0);
+	// It never timed out, and progress events stayed few (at most one
+	// per step every 2 s).
+	release_ends(flag, id);
 	size_t n = weft_cluster_count_events(&c, id, "step_progress");
 	cr_expect(n >= 2 && n <= 30, "%zu step_progress events", n);
 }
@@ -244,23 +292,21 @@ step_status(json_t *status, size_t i)
 	    json_array_get(json_object_get(status, "steps"), i), "status")));
 }
 
+static bool
+first_step_ended(json_t *st)
+{
+	const char *s = step_status(st, 0);
+
+	return (strcmp(s, "pending") != 0 && strcmp(s, "ready") != 0 &&
+	    strcmp(s, "dispatched") != 0 && strcmp(s, "running") != 0);
+}
+
 Test(heartbeat, quiet_exec_and_sleep_beat_by_living)
 {
-	char script[800], flag[800], defjson[2048];
-	snprintf(script, sizeof(script), "%s/quiet.sh", c.exec_allow);
+	char flag[800], defjson[2048], id[64];
+
+	gated_script("quiet.sh", ":"); // says nothing at all
 	snprintf(flag, sizeof(flag), "%s/quiet.go", c.dir);
-	FILE *f = fopen(script, "w");
-	cr_assert_not_null(f);
-	// Says nothing at all until told to end (bounded: 60 s).
-	fputs("#!/bin/sh\n"
-	      "i=0\n"
-	      "while [ ! -e \"$1\" ] && [ $i -lt 600 ]; do\n"
-	      "  sleep 0.1; i=$((i + 1))\n"
-	      "done\n"
-	      "echo '{\"done\": true}'\n",
-	    f);
-	fclose(f);
-	chmod(script, 0755);
 	// "clock" sleeps 3 s, three heartbeat timeouts, beside "quiet".
 	snprintf(defjson, sizeof(defjson),
 	    "{\"name\":\"quiet\",\"steps\":["
@@ -269,40 +315,16 @@ Test(heartbeat, quiet_exec_and_sleep_beat_by_living)
 	    "{\"id\":\"quiet\",\"type\":\"exec\",\"heartbeat_timeout_ms\":1000,"
 	    "\"with\":{\"cmd\":[\"quiet.sh\",\"%s\"]}}]}",
 	    flag);
-	const char *def = weft_cluster_write(&c, "quiet.json", defjson);
-	char       *out;
-	char        id[64];
-	cr_assert_eq(weft_cluster_cli(&c, &out, "run '%s'", def), 0);
-	snprintf(id, sizeof(id), "%.*s", (int) strcspn(out, "\n"), out);
-	free(out);
+	run_start("quiet.json", defjson, id);
 
 	// Once the clock step is done the quiet program has lived 3 s.
-	int64_t end = weft_clock_mono_ms() + weft_h_timeout_ms(30000);
-	json_t *st  = NULL;
-	while (weft_clock_mono_ms() < end) {
-		json_decref(st);
-		st = weft_cluster_cli_json(&c, "status %s --json", id);
-		if (strcmp(step_status(st, 0), "running") != 0 &&
-		    strcmp(step_status(st, 0), "dispatched") != 0 &&
-		    strcmp(step_status(st, 0), "ready") != 0 &&
-		    strcmp(step_status(st, 0), "pending") != 0) {
-			break;
-		}
-		weft_clock_sleep_ms(100);
-	}
+	json_t *st = status_until(id, first_step_ended);
 	cr_assert_str_eq(step_status(st, 0), "succeeded",
 	    "the sleep step ended otherwise");
 	cr_expect_str_eq(step_status(st, 1), "running",
 	    "a quiet exec program that lives was timed out");
 	json_decref(st);
-	f = fopen(flag, "w");
-	cr_assert_not_null(f);
-	fclose(f);
-	json_t *run = weft_cluster_run_end(&c, id, 30000);
-	cr_expect_str_eq(json_string_value(json_object_get(run, "status")),
-	    "succeeded");
-	json_decref(run);
-	cr_expect_eq(weft_cluster_count_events(&c, id, "step_timed_out"), 0);
+	release_ends(flag, id);
 	cr_expect_eq(weft_cluster_count_events(&c, id, "step_progress"), 0,
 	    "nothing reported, nothing recorded");
 }
