@@ -222,6 +222,27 @@ sched_takeovers(weft_engine *e, uint64_t round)
 
 // ---- heartbeats and progress ----
 
+// sched_beat_bad logs a progress our workers never send (they check it):
+// not JSON, or too long. It comes again with every survey answer, so at
+// most one line a minute says so.
+static void
+sched_beat_bad(weft_engine *e, weft_worker_rec *w, const Weft__AttemptBeat *b)
+{
+	static _Atomic int64_t last;
+	int64_t                then = atomic_load(&last);
+
+	if (then != 0 && e->now_mono - then < 60000) {
+		return;
+	}
+	atomic_store(&last, e->now_mono);
+	weft_log_warn("BEAT-BAD",
+	    "worker=%s run=%s step=%s attempt=%u: progress_json %s; ignored",
+	    w->name, b->run_id, b->step_id, b->attempt,
+	    strlen(b->progress_json) > WEFT_WIRE_PROGRESS_MAX
+	        ? "is longer than 4096 bytes"
+	        : "is not JSON");
+}
+
 // sched_beat applies one AttemptBeat (borrowed) from w: the attempt's
 // progress, masked like everything a step reports, and a heartbeat timeout
 // when its step has been silent too long. The worker measures the silence,
@@ -243,6 +264,9 @@ sched_beat(weft_engine *e, weft_worker_rec *w, const Weft__AttemptBeat *b,
 	if (b->progress_json[0] != '\0' &&
 	    strlen(b->progress_json) <= WEFT_WIRE_PROGRESS_MAX) {
 		p = json_loads(b->progress_json, JSON_DECODE_ANY, NULL);
+	}
+	if (p == NULL && b->progress_json[0] != '\0') {
+		sched_beat_bad(e, w, b);
 	}
 	if (p != NULL && r->secret_values != NULL) {
 		json_t *clean = weft_secret_scrub(p, r->secret_values);
