@@ -317,6 +317,27 @@ status_header(json_t *b)
 	}
 }
 
+// status_progress returns "progress: VALUE" (malloc'd) for a step that
+// has reported progress and has no output yet, else NULL.
+static char *
+status_progress(json_t *s)
+{
+	json_t *p   = json_object_get(json_object_get(s, "progress"), "value");
+	json_t *out = json_object_get(s, "output");
+	char   *text, *cell;
+	size_t  len;
+
+	if (p == NULL || (out != NULL && !json_is_null(out))) {
+		return (NULL);
+	}
+	text = weft_cli_text(p, WEFT_CLI_CELL_MAX - 10);
+	len  = strlen(text) + 11;
+	cell = weft_xalloc(len);
+	snprintf(cell, len, "progress: %s", text);
+	free(text);
+	return (cell);
+}
+
 // status_steps prints the steps of a run as a table.
 static void
 status_steps(json_t *steps)
@@ -339,7 +360,7 @@ status_steps(json_t *steps)
 			row_out = weft_xalloc(strlen(out) + 8);
 			snprintf(row_out, strlen(out) + 8, "error: %s", out);
 			free(out);
-		} else {
+		} else if ((row_out = status_progress(s)) == NULL) {
 			row_out = weft_cli_text(
 			    json_object_get(s, "output"), WEFT_CLI_CELL_MAX);
 		}

@@ -23,7 +23,8 @@ static const char *const def_param_types[]  = { "string", "int", "number",
 	 "bool", "object", "array", "any", NULL };
 static const char *const def_step_fields[]  = { "id", "type", "with",
 	 "depends_on", "retry", "timeout_ms", "trigger", "when", "map",
-	 "max_parallel", NULL };
+	 "max_parallel",
+	 "heartbeat_timeout_ms", NULL };
 // Designed (DESIGN.md) but not implemented: rejected so that a definition
 // relying on them fails loudly instead of running without them.
 static const char *const def_step_reserved[] = { "expand", NULL };
@@ -574,6 +575,8 @@ def_parse_step(struct def_parser *p, size_t i, json_t *js)
 	    (rv = def_parse_retry(&c, js, &st->retry)) != WEFT_OK ||
 	    (rv = def_get_u32(&c, js, "timeout_ms", 0, UINT32_MAX,
 	         &st->timeout_ms)) != WEFT_OK ||
+	    (rv = def_get_u32(&c, js, "heartbeat_timeout_ms", 0, UINT32_MAX,
+	         &st->heartbeat_timeout_ms)) != WEFT_OK ||
 	    (rv = def_get_enum(&c, js, "trigger", def_triggers, &trigger)) !=
 	        WEFT_OK) {
 		return (rv);

@@ -52,6 +52,9 @@ typedef struct weft_def_step {
 	struct weft_expr *when_expr; // compiled condition, NULL if absent
 	char             *map;       // fan-out: path of an array, NULL if none
 	uint32_t          max_parallel; // map items in flight at once, 0 = all
+	uint32_t          heartbeat_timeout_ms; // longest a running attempt
+	                                        // may go without a heartbeat,
+	                                        // 0 = none
 } weft_def_step;
 
 typedef struct weft_def {

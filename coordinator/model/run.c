@@ -930,6 +930,91 @@ weft_run_timeout(
 	return (WEFT_OK);
 }
 
+// run_unit_held_by returns unit u when `attempt` is its current attempt,
+// in flight on node and able to take `in`; NULL otherwise.
+static weft_step_rt *
+run_unit_held_by(weft_run *r, weft_ref u, uint32_t attempt, const char *node,
+    enum weft_step_input in)
+{
+	weft_step_rt *s = run_unit_check(r, u, attempt, in);
+
+	if (s == NULL || attempt == 0 || !run_step_in_flight_state(s->state) ||
+	    node == NULL || strcmp(s->node, node) != 0) {
+		return (NULL);
+	}
+	return (s);
+}
+
+weft_err
+weft_run_heartbeat_timeout(weft_run *r, weft_ref u, uint32_t attempt,
+    const char *node, int64_t silent_ms, int64_t now, weft_out *o)
+{
+	weft_step_rt *s = run_unit_held_by(r, u, attempt, node,
+	    WEFT_STEP_IN_TIMEOUT);
+	uint32_t      hb;
+	weft_effect  *f;
+	char          msg[128];
+
+	if (s == NULL || (hb = r->def->steps[u.step].heartbeat_timeout_ms) == 0 ||
+	    silent_ms < (int64_t) hb) {
+		return (WEFT_ESTATE);
+	}
+	f          = run_unit_effect(o, WEFT_EFFECT_ABORT, r, u);
+	f->attempt = attempt;
+	snprintf(f->node, sizeof(f->node), "%s", s->node);
+	run_unit_event(o, WEFT_EV_STEP_TIMED_OUT, r, u, s->node,
+	    json_pack("{s:s, s:I, s:I}", "phase", "heartbeat",
+	        "heartbeat_timeout_ms", (json_int_t) hb, "silent_ms",
+	        (json_int_t) silent_ms));
+	snprintf(msg, sizeof(msg),
+	    "no heartbeat for %lld ms (heartbeat_timeout_ms %u)",
+	    (long long) silent_ms, hb);
+	run_unit_bad_end(r, u, WEFT_STEP_IN_TIMEOUT,
+	    json_pack("{s:s}", "error", msg), now, o);
+	return (WEFT_OK);
+}
+
+// run_json_hash hashes v's compact, key-sorted text (FNV-1a): equal values
+// hash equal whatever their key order. Never 0 (0 means "none yet").
+static uint64_t
+run_json_hash(const json_t *v)
+{
+	char    *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS |
+	                                 JSON_ENCODE_ANY);
+	uint64_t h    = 1469598103934665603ull;
+
+	for (const char *p = text; p != NULL && *p != '\0'; p++) {
+		h = (h ^ (uint8_t) *p) * 1099511628211ull;
+	}
+	free(text);
+	return (h != 0 ? h : 1);
+}
+
+weft_err
+weft_run_progress(weft_run *r, weft_ref u, uint32_t attempt, const char *node,
+    const json_t *progress, int64_t now, weft_out *o)
+{
+	weft_step_rt *s = run_unit_held_by(r, u, attempt, node,
+	    WEFT_STEP_IN_TIMEOUT);
+	uint64_t      h;
+
+	if (s == NULL || progress == NULL) {
+		return (WEFT_ESTATE);
+	}
+	h = run_json_hash(progress);
+	if (s->progress_attempt == attempt &&
+	    (s->progress_hash == h ||
+	        now - s->progress_ms < WEFT_RUN_PROGRESS_MS)) {
+		return (WEFT_EEXIST);
+	}
+	s->progress_attempt = attempt;
+	s->progress_hash    = h;
+	s->progress_ms      = now;
+	run_unit_event(o, WEFT_EV_STEP_PROGRESS, r, u, s->node,
+	    json_pack("{s:O}", "progress", (json_t *) progress));
+	return (WEFT_OK);
+}
+
 weft_err
 weft_run_retry_due(weft_run *r, weft_ref u, uint32_t attempt, weft_out *o)
 {

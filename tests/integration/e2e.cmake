@@ -18,3 +18,6 @@ add_dependencies(auth_test weft weft-coordinator weft-worker)
 weft_add_test(chaos_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/chaos_test.c
   LIBS weft_testpg TIMEOUT 420)
 add_dependencies(chaos_test weft weft-coordinator weft-worker)
+weft_add_test(heartbeat_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/heartbeat_test.c
+  LIBS weft_worker TIMEOUT 300)
+add_dependencies(heartbeat_test weft weft-coordinator weft-worker)

@@ -27,3 +27,10 @@ add_test(NAME chaos_pg_test
   COMMAND e2e_pg_wrap $<TARGET_FILE:chaos_test> --jobs 1)
 set_tests_properties(chaos_pg_test PROPERTIES TIMEOUT ${WEFT_E2E_PG_TIMEOUT}
   ENVIRONMENT "WEFT_TEST_TIMEOUT_MULTIPLIER=${WEFT_TEST_MULT}")
+
+# Heartbeats and progress on PostgreSQL: heartbeat_test itself (the status
+# query reads step_progress events).
+add_test(NAME heartbeat_pg_test
+  COMMAND e2e_pg_wrap $<TARGET_FILE:heartbeat_test> --jobs 1)
+set_tests_properties(heartbeat_pg_test PROPERTIES TIMEOUT ${WEFT_E2E_PG_TIMEOUT}
+  ENVIRONMENT "WEFT_TEST_TIMEOUT_MULTIPLIER=${WEFT_TEST_MULT}")

@@ -252,6 +252,20 @@ static const struct parse_row parse_rows[] = {
 	    "steps[1] (id 'b'): dependency 'a' listed twice" },
 	{ "step timeout negative", STEP_A(",'timeout_ms':-5"), false,
 	    "steps[0] (id 'a'): field 'timeout_ms': must be between 0 and" },
+	{ "heartbeat timeout", STEP_A(",'heartbeat_timeout_ms':30000"), true,
+	    NULL },
+	{ "heartbeat timeout negative",
+	    STEP_A(",'heartbeat_timeout_ms':-1"), false,
+	    "steps[0] (id 'a'): field 'heartbeat_timeout_ms': must be between 0 "
+	    "and 4294967295, got -1" },
+	{ "heartbeat timeout not an integer",
+	    STEP_A(",'heartbeat_timeout_ms':1.5"), false,
+	    "steps[0] (id 'a'): field 'heartbeat_timeout_ms': expected int, got "
+	    "number" },
+	{ "heartbeat timeout string",
+	    STEP_A(",'heartbeat_timeout_ms':'30s'"), false,
+	    "steps[0] (id 'a'): field 'heartbeat_timeout_ms': expected int, got "
+	    "string" },
 	{ "trigger unknown", STEP_A(",'trigger':'any'"), false,
 	    "steps[0] (id 'a'): field 'trigger': unknown value 'any' (want one "
 	    "of all_success, all_done, one_success, none_failed, all_failed)" },

@@ -935,3 +935,137 @@ Test(engine, paused_holder_keeps_its_name)
 	cr_expect_eq(count_published("node_conflict"), 1);
 	weft_wire_fini(&dup);
 }
+
+// ---- heartbeats and progress ----
+
+// post_beats posts w1's survey answer of round carrying beats: attempt 1
+// of steps[k] of run, silent for silent[k] ms, with progress[k] (JSON
+// text, "" for none).
+static void
+post_beats(uint64_t round, const char *run, size_t n, const char **steps,
+    const uint64_t *silent, const char **progress)
+{
+	Weft__Envelope     env     = WEFT__ENVELOPE__INIT;
+	Weft__WorkerInfo   wi      = WEFT__WORKER_INFO__INIT;
+	char              *types[] = { "noop" };
+	Weft__AttemptBeat  b[8];
+	Weft__AttemptBeat *bp[8];
+
+	cr_assert_leq(n, 8);
+	for (size_t k = 0; k < n; k++) {
+		weft__attempt_beat__init(&b[k]);
+		b[k].run_id        = (char *) run;
+		b[k].step_id       = (char *) steps[k];
+		b[k].attempt       = 1;
+		b[k].silent_ms     = silent[k];
+		b[k].progress_json = (char *) progress[k];
+		bp[k]              = &b[k];
+	}
+	wi.name         = "w1";
+	wi.dispatch_url = "tcp://127.0.0.1:1";
+	wi.n_step_types = 1;
+	wi.step_types   = types;
+	wi.slots        = 4;
+	wi.round        = round;
+	wi.n_beats      = n;
+	wi.beats        = bp;
+	env.body_case   = WEFT__ENVELOPE__BODY_WORKER_INFO;
+	env.worker_info = &wi;
+	post_from(&F.wire_w1, MAIL_WORKER_INFO, &env, round);
+}
+
+static size_t
+aborts_sent(void)
+{
+	size_t n = 0;
+	for (size_t k = 0; k < F.nops; k++) {
+		n += F.ops[k].naborts;
+	}
+	return (n);
+}
+
+#define DEF_BEATS                                                          \
+	"{\"name\":\"beats\",\"params\":{\"tok\":{\"type\":\"string\","         \
+	"\"secret\":true}},\"steps\":[{\"id\":\"a\",\"type\":\"noop\","          \
+	"\"heartbeat_timeout_ms\":2000,\"retry\":{\"max_attempts\":2}},"      \
+	"{\"id\":\"b\",\"type\":\"noop\"}]}"
+
+// Survey answers carry each running attempt's silence and progress: the
+// engine records progress (masked, well-formed only, of attempts the
+// sender holds) and times out an attempt silent for its step's
+// heartbeat_timeout_ms, with an abort to its worker.
+Test(engine, beats_record_progress_and_time_out_silent_attempts)
+{
+	uint8_t key[WEFT_KEY_LEN];
+	char    id[64];
+	char   *huge = weft_xalloc(WEFT_WIRE_PROGRESS_MAX + 16);
+
+	memset(key, 0x11, sizeof(key));
+	reopen(key);
+	post_worker("w1", 4, 1);
+	turn();
+	json_t *r = run_reply(DEF_BEATS, "{\"tok\":\"" SECRET_MARK "\"}");
+	cr_assert_eq(json_integer_value(json_object_get(r, "code")), 0, "%s",
+	    json_string_value(json_object_get(r, "error")));
+	snprintf(id, sizeof(id), "%s",
+	    json_string_value(
+	        json_object_get(json_object_get(r, "body"), "run_id")));
+	answer_all(true);
+	turn();
+	cr_assert_eq(worker("w1")->inflight, 2);
+
+	// a reports a progress quoting the secret; b's progress is not JSON,
+	// then too long; b has no heartbeat timeout however silent it is.
+	memset(huge, 'x', WEFT_WIRE_PROGRESS_MAX + 4);
+	huge[0]                          = '"';
+	huge[WEFT_WIRE_PROGRESS_MAX + 3] = '"';
+	huge[WEFT_WIRE_PROGRESS_MAX + 4] = '\0';
+	const char    *steps[]    = { "a", "b", "b", "nope" };
+	const uint64_t silent[]   = { 1999, 999999999, 0, 999999999 };
+	const char    *progress[] = { "{\"msg\":\"using " SECRET_MARK "\"}",
+		   "{not json", huge, "1" };
+	post_beats(2, id, 4, steps, silent, progress);
+	turn();
+	cr_expect_eq(count_published("step_progress"), 1,
+	    "only a's well-formed progress is recorded");
+	cr_expect_eq(F.published_secret, 0, "the progress was not masked");
+	cr_expect_eq(count_published("step_timed_out"), 0);
+	cr_expect_eq(aborts_sent(), 0);
+
+	// The same answer from another node changes nothing.
+	const uint64_t long_silent[] = { 5000 };
+	Weft__Envelope   env   = WEFT__ENVELOPE__INIT;
+	Weft__WorkerInfo wi    = WEFT__WORKER_INFO__INIT;
+	Weft__AttemptBeat forged = WEFT__ATTEMPT_BEAT__INIT;
+	Weft__AttemptBeat *fp = &forged;
+	char *types[] = { "noop" };
+	forged.run_id        = id;
+	forged.step_id       = "a";
+	forged.attempt       = 1;
+	forged.silent_ms     = 5000;
+	forged.progress_json = "\"forged\"";
+	wi.name = "w2";
+	wi.dispatch_url = "tcp://127.0.0.1:2";
+	wi.n_step_types = 1;
+	wi.step_types = types;
+	wi.slots = 1;
+	wi.round = 2;
+	wi.n_beats = 1;
+	wi.beats = &fp;
+	env.body_case = WEFT__ENVELOPE__BODY_WORKER_INFO;
+	env.worker_info = &wi;
+	post(MAIL_WORKER_INFO, &env, 2);
+	turn();
+	cr_expect_eq(count_published("step_timed_out"), 0,
+	    "another node's beat timed the attempt out");
+	cr_expect_eq(count_published("step_progress"), 1);
+
+	// a silent for its heartbeat timeout: timed out, aborted, retried.
+	post_beats(3, id, 1, steps, long_silent, (const char *[]) { "" });
+	turn();
+	cr_expect_eq(count_published("step_timed_out"), 1);
+	cr_expect_eq(count_published("step_retry_scheduled"), 1);
+	cr_expect_eq(aborts_sent(), 1, "no abort sent to the worker");
+	cr_expect_eq(worker("w1")->inflight, 1, "a's slot is released");
+	free(huge);
+}
