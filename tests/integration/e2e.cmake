@@ -15,3 +15,5 @@ weft_add_test(secrets_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/secrets_test.c
 add_dependencies(secrets_test weft weft-coordinator weft-worker)
 weft_add_test(auth_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/auth_test.c TIMEOUT 300)
 add_dependencies(auth_test weft weft-coordinator weft-worker)
+weft_add_test(retain_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/retain_test.c TIMEOUT 300)
+add_dependencies(retain_test weft weft-coordinator weft-worker)
