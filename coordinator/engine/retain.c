@@ -219,11 +219,33 @@ retain_sweep_turn(weft_engine *e)
 	e->retain_due = more ? e->now_mono : e->now_mono + retain_period(e);
 }
 
+// retain_refuse answers every queued request with err: the store is
+// away, and a request must not wait for it unanswered.
+static void
+retain_refuse(weft_engine *e, const char *err)
+{
+	for (size_t k = 0; k < e->njobs; k++) {
+		e->io.reply(e->io.arg, e->jobs[k].to,
+		    engine_control_reply(e, WEFT_EUNAVAIL, err, NULL));
+	}
+	e->njobs = 0;
+}
+
 void
 retain_turn(weft_engine *e)
 {
-	if (!atomic_load(&e->store_ok) || atomic_load(&e->stopping)) {
-		return; // the commit path owns an unavailable store
+	if (atomic_load(&e->stopping)) {
+		return;
+	}
+	if (!atomic_load(&e->store_ok) || e->store->unsure_id != 0) {
+		// The commit path owns an unavailable store. A batch whose
+		// commit may have landed is looked up by its first event id,
+		// which is the id a runs_deleted event would take now: no
+		// deletion until the store is back.
+		retain_refuse(e, "delete runs: the store is unavailable; try "
+		                 "again once it is back");
+		e->retain_due = e->now_mono + retain_period(e);
+		return;
 	}
 	if (e->njobs > 0) {
 		retain_job_turn(e);
