@@ -183,7 +183,7 @@ typedef struct weft_delete_filter {
 	bool (*skip)(void *arg, const char *id);
 	void       *skip_arg;
 	uint32_t    max_runs;   // most runs per call; 0 = 500
-	uint32_t    max_events; // most events per call, estimated; 0 = 10000
+	uint32_t    max_events; // most events per call, estimated; 0 = 2500
 } weft_delete_filter;
 
 // weft_store_delete_runs deletes, in one transaction, a batch of the runs

@@ -19,7 +19,7 @@ static const char *const retain_ended[] = { WEFT_EVENT_TYPES(RETAIN_ENDED) };
 #undef RETAIN_ENDED
 
 #define RETAIN_MAX_RUNS 500
-#define RETAIN_MAX_EVENTS 10000
+#define RETAIN_MAX_EVENTS 2500
 
 bool
 weft_store_status_ended(const char *status)

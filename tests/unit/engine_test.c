@@ -988,8 +988,8 @@ stored_runs(const char *definition)
 	return (n);
 }
 
-// 2,000 ended runs to delete: each turn deletes at most one batch (500
-// runs), and in between the engine goes on taking input: the new run's
+// 2,000 ended runs to delete: each turn deletes at most one batch (312 of
+// these runs: 8 estimated events each, 2,500 a batch), and in between the engine goes on taking input: the new run's
 // steps are dispatched, its results applied and acked, while old runs
 // are still being deleted.
 Test(engine, retention_deletes_in_batches_while_dispatching)
@@ -1002,7 +1002,7 @@ Test(engine, retention_deletes_in_batches_while_dispatching)
 	post_worker("w1", 4, 1);
 	turn(); // the first sweep batch
 	left = stored_runs("old");
-	cr_expect_eq(left, 1500, "one batch of 500, got %llu deleted",
+	cr_expect_eq(left, 2000 - 312, "one batch of 312, got %llu deleted",
 	    (unsigned long long) (2000 - left));
 
 	const char *id = start_run("{\"name\":\"fresh\",\"steps\":["
@@ -1021,13 +1021,13 @@ Test(engine, retention_deletes_in_batches_while_dispatching)
 	prev = stored_runs("old");
 	cr_expect_gt(prev, 0, "the deletion still goes on");
 	while ((left = stored_runs("old")) > 0 && turns++ < 20) {
-		cr_expect_leq(prev - left, 500, "a batch deleted %llu runs",
+		cr_expect_leq(prev - left, 312, "a batch deleted %llu runs",
 		    (unsigned long long) (prev - left));
 		prev = left;
 		turn();
 	}
 	cr_expect_eq(stored_runs("old"), 0);
-	cr_expect_eq(count_published("runs_deleted"), 4, "one per batch");
+	cr_expect_eq(count_published("runs_deleted"), 7, "one per batch");
 	cr_expect_eq(stored_runs("fresh"), 1, "ended now: kept for a day");
 	cr_expect_not(retain_busy(F.e));
 }
@@ -1105,5 +1105,6 @@ Test(engine, delete_request_answers_with_the_count)
 	json_t *body = json_object_get(F.replies[2], "body");
 	cr_expect_eq(json_integer_value(json_object_get(body, "deleted")), 1200);
 	cr_expect_eq(stored_runs("old"), 0);
-	cr_expect_eq(count_published("runs_deleted"), 3, "500 + 500 + 200");
+	cr_expect_eq(count_published("runs_deleted"), 4,
+	    "312 + 312 + 312 + 264");
 }
