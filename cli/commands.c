@@ -409,6 +409,9 @@ cmd_list(weft_cli *c, Weft__ControlRequest *req, json_t **body)
 	return (rv);
 }
 
+// How long `runs delete` waits for its answer by default, ms.
+#define CMD_DELETE_MS 600000
+
 // cmd_runs_delete is `weft runs delete --before TIME [--status S]`.
 static int
 cmd_runs_delete(weft_cli *c)
@@ -433,6 +436,12 @@ cmd_runs_delete(weft_cli *c)
 	if ((rv = cmd_time_flag(c, WEFT_CLI_F_BEFORE, "before",
 	         &dr.before_ms)) != WEFT_CLI_OK) {
 		return (rv);
+	}
+	// The answer comes when the last batch is deleted: about 4,000
+	// runs a second here. Unless WEFT_TIMEOUT_MS says otherwise, wait
+	// longer than for other requests (the deletion goes on regardless).
+	if (getenv("WEFT_TIMEOUT_MS") == NULL && c->timeout_ms < CMD_DELETE_MS) {
+		c->timeout_ms = CMD_DELETE_MS;
 	}
 	dr.status       = cmd_str(c, WEFT_CLI_F_STATUS);
 	req.req_case    = WEFT__CONTROL_REQUEST__REQ_DELETE_RUNS;

@@ -20,3 +20,9 @@ add_test(NAME secrets_pg_test
   COMMAND e2e_pg_wrap $<TARGET_FILE:secrets_test> --jobs 1)
 set_tests_properties(secrets_pg_test PROPERTIES TIMEOUT ${WEFT_E2E_PG_TIMEOUT}
   ENVIRONMENT "WEFT_TEST_TIMEOUT_MULTIPLIER=${WEFT_TEST_MULT}")
+
+# Retention on PostgreSQL: retain_test itself, on a throwaway server.
+add_test(NAME retain_pg_test
+  COMMAND e2e_pg_wrap $<TARGET_FILE:retain_test> --jobs 1)
+set_tests_properties(retain_pg_test PROPERTIES TIMEOUT ${WEFT_E2E_PG_TIMEOUT}
+  ENVIRONMENT "WEFT_TEST_TIMEOUT_MULTIPLIER=${WEFT_TEST_MULT}")
