@@ -30,6 +30,7 @@ control_def_add(weft_engine *e, weft_def *def, bool is_latest)
 	char       key[256];
 
 	d->def = def;
+	retain_note_def(e, def);
 	snprintf(key, sizeof(key), "%s@%" PRId64, def->name, def->version);
 	weft_map_put(&e->defs, key, d);
 	if (is_latest) {
@@ -504,6 +505,9 @@ control_handle(weft_engine *e, engine_mail *m, int64_t now)
 		break;
 	case WEFT__CONTROL_REQUEST__REQ_WORKERS:
 		engine_reply_now(e, m->to, 0, NULL, sched_workers_json(e));
+		break;
+	case WEFT__CONTROL_REQUEST__REQ_DELETE_RUNS:
+		retain_request(e, m);
 		break;
 	default:
 		engine_reply_now(e, m->to, WEFT_EINVAL,

@@ -64,6 +64,8 @@ typedef struct weft_def {
 	json_t        *params;     // parameter spec object (owned), never NULL
 	json_t        *json;       // the definition document (owned)
 	uint32_t       timeout_ms; // whole run, 0 = none
+	int64_t        retain_ms;  // "retain": keep ended runs this long, ms;
+	                           // 0 = the coordinator's --retain
 	weft_def_step *steps;      // in definition order (owned)
 	size_t         nsteps;
 	uint32_t      *sinks;      // steps nothing depends on (owned)

@@ -200,8 +200,9 @@ weft_run *
 weft_run_alloc(const char *id, const weft_def *def, json_t *input,
     json_t *params, int64_t now, weft_out *o)
 {
-	weft_run *r = weft_xalloc(sizeof(*r));
-	json_t   *rec;
+	weft_run       *r = weft_xalloc(sizeof(*r));
+	json_t         *rec;
+	weft_out_event *queued;
 
 	snprintf(r->id, sizeof(r->id), "%s", id);
 	r->def        = def;
@@ -223,12 +224,18 @@ weft_run_alloc(const char *id, const weft_def *def, json_t *input,
 		json_decref(rec);
 		rec = m;
 	}
-	weft_out_event_add(o, WEFT_EV_RUN_QUEUED, r, -1, 0, NULL,
+	queued = weft_out_event_add(o, WEFT_EV_RUN_QUEUED, r, -1, 0, NULL,
 	    json_pack("{s:s, s:I, s:O, s:O, s:I}", "definition", def->name,
 	        "version", (json_int_t) def->version, "input",
 	        json_object_get(rec, "input"), "params",
 	        json_object_get(rec, "params"), "steps",
 	        (json_int_t) def->nsteps));
+	if (def->retain_ms > 0) {
+		// The store keeps it with the run: the definition's "retain"
+		// decides when the ended run is deleted (store_retain.c).
+		json_object_set_new(queued->data, "retain_ms",
+		    json_integer((json_int_t) def->retain_ms));
+	}
 	json_decref(rec);
 	return (r);
 }

@@ -21,3 +21,5 @@ add_dependencies(chaos_test weft weft-coordinator weft-worker)
 weft_add_test(heartbeat_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/heartbeat_test.c
   LIBS weft_worker TIMEOUT 300)
 add_dependencies(heartbeat_test weft weft-coordinator weft-worker)
+weft_add_test(retain_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/retain_test.c TIMEOUT 300)
+add_dependencies(retain_test weft weft-coordinator weft-worker)

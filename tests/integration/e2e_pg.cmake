@@ -33,4 +33,8 @@ set_tests_properties(chaos_pg_test PROPERTIES TIMEOUT ${WEFT_E2E_PG_TIMEOUT}
 add_test(NAME heartbeat_pg_test
   COMMAND e2e_pg_wrap $<TARGET_FILE:heartbeat_test> --jobs 1)
 set_tests_properties(heartbeat_pg_test PROPERTIES TIMEOUT ${WEFT_E2E_PG_TIMEOUT}
+# Retention on PostgreSQL: retain_test itself, on a throwaway server.
+add_test(NAME retain_pg_test
+  COMMAND e2e_pg_wrap $<TARGET_FILE:retain_test> --jobs 1)
+set_tests_properties(retain_pg_test PROPERTIES TIMEOUT ${WEFT_E2E_PG_TIMEOUT}
   ENVIRONMENT "WEFT_TEST_TIMEOUT_MULTIPLIER=${WEFT_TEST_MULT}")

@@ -130,6 +130,21 @@ static const struct parse_row parse_rows[] = {
 	    "field 'timeout_ms': must be between 0 and 4294967295" },
 	{ "timeout bool", "{'name':'w','timeout_ms':true," ONE_STEP "}", false,
 	    "definition: field 'timeout_ms': expected int, got bool" },
+	{ "retain 30d", "{'name':'w','retain':'30d'," ONE_STEP "}", true,
+	    NULL },
+	{ "retain 90m", "{'name':'w','retain':'90m'," ONE_STEP "}", true,
+	    NULL },
+	{ "retain number", "{'name':'w','retain':30," ONE_STEP "}", false,
+	    "definition: field 'retain': expected string, got int" },
+	{ "retain no unit", "{'name':'w','retain':'30'," ONE_STEP "}", false,
+	    "definition: field 'retain': '30' is not a duration (want a "
+	    "whole number with d, h, m, s or ms, such as '30d')" },
+	{ "retain bad unit", "{'name':'w','retain':'3w'," ONE_STEP "}", false,
+	    "field 'retain': '3w' is not a duration" },
+	{ "retain zero", "{'name':'w','retain':'0d'," ONE_STEP "}", false,
+	    "field 'retain': '0d' is not a duration" },
+	{ "retain negative", "{'name':'w','retain':'-1d'," ONE_STEP "}", false,
+	    "field 'retain': '-1d' is not a duration" },
 	{ "missing steps", "{'name':'w'}", false,
 	    "definition: missing required field 'steps'" },
 	{ "steps object", "{'name':'w','steps':{}}", false,
@@ -817,4 +832,21 @@ Test(def, retry_delay_table, .timeout = T_TIMEOUT)
 		    "row %zu: got %u, want %u", i,
 		    weft_retry_delay_ms(&rt, r->next), r->want);
 	}
+}
+
+// "retain" reaches the definition in ms, and run_queued carries it.
+Test(def, retain_in_ms, .timeout = T_TIMEOUT)
+{
+	weft_def *def = NULL;
+	char      err[256];
+
+	cr_assert_eq(parse("{'name':'w','retain':'2d'," ONE_STEP "}", &def, err,
+	                 sizeof(err)),
+	    WEFT_OK, "%s", err);
+	cr_expect_eq(def->retain_ms, 2 * 86400000LL);
+	weft_def_free(def);
+	cr_assert_eq(parse("{'name':'w'," ONE_STEP "}", &def, err, sizeof(err)),
+	    WEFT_OK, "%s", err);
+	cr_expect_eq(def->retain_ms, 0, "none: the coordinator's --retain");
+	weft_def_free(def);
 }
