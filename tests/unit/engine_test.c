@@ -1068,6 +1068,8 @@ Test(engine, beats_record_progress_and_time_out_silent_attempts)
 	cr_expect_eq(aborts_sent(), 1, "no abort sent to the worker");
 	cr_expect_eq(worker("w1")->inflight, 1, "a's slot is released");
 	free(huge);
+}
+
 // ---- retention (retain.c) ----
 
 // old_runs writes n runs of definition "old" that ended at ended_ms
