@@ -369,7 +369,12 @@ describe('dashboard', { concurrency: 1 }, () => {
 		await page.fill('#ev-text', 'set to fail');
 		await page.click('#ev-search');
 		await page.waitForFunction(() => /type=step_failed/.test(location.hash));
-		await page.waitForSelector('#events-table tbody tr[data-type]');
+		// The rows of the search, not the page's earlier ones: the hash
+		// changes before the answer is drawn.
+		await page.waitForFunction(() => {
+			const rows = [...document.querySelectorAll('#events-table tbody tr[data-type]')];
+			return rows.length > 0 && rows.every((r) => r.dataset.type === 'step_failed');
+		});
 		const types = await page.$$eval('#events-table tbody tr[data-type]', (rows) => rows.map((r) => r.dataset.type));
 		assert.ok(types.length >= 1);
 		assert.ok(types.every((t) => t === 'step_failed'), `only step_failed rows (${types.join(',')})`);
@@ -381,6 +386,10 @@ describe('dashboard', { concurrency: 1 }, () => {
 		await page.fill('#ev-text', '');
 		await page.click('#ev-search');
 		await page.waitForFunction(() => /type=run_succeeded/.test(location.hash));
+		await page.waitForFunction(() => {
+			const rows = [...document.querySelectorAll('#events-table tbody tr[data-type]')];
+			return rows.length > 0 && rows.every((r) => r.dataset.type === 'run_succeeded');
+		});
 		await page.check('#ev-tail');
 		const before = await page.$$eval('#events-table tbody tr[data-type]', (rows) => rows.length);
 		const { run_id: id } = await cluster.api('POST', '/api/v1/runs', { definition: 'diamond', params: { who: 'tail' } });
