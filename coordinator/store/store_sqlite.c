@@ -477,6 +477,28 @@ sqlite_check(weft_store *base)
 	return (sqlite_identity((store_sqlite *) base));
 }
 
+// sqlite_dir_missing tells (err) when the directory that should hold the
+// database file does not exist.
+static bool
+sqlite_dir_missing(const char *path, char *err, size_t errlen)
+{
+	char        dir[4096];
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+
+	if (slash == NULL || slash == path || strcmp(path, ":memory:") == 0 ||
+	    strncmp(path, "file:", 5) == 0) {
+		return (false);
+	}
+	snprintf(dir, sizeof(dir), "%.*s", (int) (slash - path), path);
+	if (stat(dir, &st) == 0 || errno != ENOENT) {
+		return (false);
+	}
+	snprintf(err, errlen, "cannot open sqlite database %s: directory %s "
+	    "does not exist", path, dir);
+	return (true);
+}
+
 weft_err
 weft_store_sqlite_open(weft_store **out, const char *path, bool readonly,
     char *err, size_t errlen)
@@ -491,6 +513,11 @@ weft_store_sqlite_open(weft_store **out, const char *path, bool readonly,
 	s->readonly = readonly;
 	weft_map_init(&s->stmts);
 	snprintf(s->base.url, sizeof(s->base.url), "sqlite:%s", path);
+	if (!readonly && sqlite_dir_missing(path, err, errlen)) {
+		// A mistyped path is not an outage to wait out.
+		sqlite_close(&s->base);
+		return (WEFT_ESTORE);
+	}
 	if ((rv = sqlite_connect(s, true)) != WEFT_OK) {
 		snprintf(err, errlen, "%s", s->base.error);
 		sqlite_close(&s->base);

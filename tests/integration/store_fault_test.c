@@ -205,6 +205,10 @@ runs_finish(char ids[NRUNS][64])
 		cr_assert_eq(weft_cluster_count_events(&c, ids[k],
 		                 "step_succeeded"), 2, "run %s", ids[k]);
 	}
+	// The worker answered every survey through the outage: the engine
+	// took those answers late, but took them.
+	cr_assert_eq(weft_cluster_count_events(&c, NULL, "worker_lost"), 0,
+	    "a worker declared lost during the outage");
 }
 
 // log_has tells whether the coordinator's log holds text.
