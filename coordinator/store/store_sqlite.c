@@ -384,6 +384,27 @@ sqlite_deleted_fd(const char *path)
 	return (found);
 }
 
+// sqlite_shm_unwritable tells (base.error) when the WAL index, DB-shm,
+// exists but cannot be written (immutable, a read-only mount). SQLite
+// maps that file and writes to it through the mapping, readers too (their
+// read marks): touching it then is SIGBUS, with no error to return. So it
+// is looked at first, and the store is unavailable instead.
+static bool
+sqlite_shm_unwritable(store_sqlite *s)
+{
+	char shm[4200];
+
+	snprintf(shm, sizeof(shm), "%s-shm", s->path);
+	if (access(shm, W_OK) == 0 || errno == ENOENT) {
+		return (false);
+	}
+	snprintf(s->base.error, sizeof(s->base.error),
+	    "the database's WAL index %.200s cannot be written: %s (made "
+	    "immutable? chattr -i it)", shm, strerror(errno));
+	s->base.ok = false;
+	return (true);
+}
+
 // sqlite_identity checks that the path still leads to the file we opened.
 static weft_err
 sqlite_identity(store_sqlite *s)
@@ -397,6 +418,9 @@ sqlite_identity(store_sqlite *s)
 	}
 	if (stat(s->path, &st) == 0 && st.st_dev == s->dev &&
 	    st.st_ino == s->ino) {
+		if (sqlite_shm_unwritable(s)) {
+			return (WEFT_EUNAVAIL);
+		}
 		if (s->gone) {
 			weft_log_notice("DB-FILE-BACK", "database file %s is "
 			    "back in place", s->path);

@@ -1,6 +1,7 @@
 // store_fault_test: the real binaries while the store fails in every way
 // that is not a clean crash. One test per fault: the disk fills up (a
-// small tmpfs), the database file made read-only (immutable: root ignores modes), the
+// small tmpfs), the database file or its WAL index made read-only
+// (immutable: root ignores modes), the
 // database file deleted under the running coordinator, and
 // PostgreSQL is down when the coordinator starts. Each checks that the
 // coordinator keeps running, /health answers 503 with the reason, a new
@@ -27,15 +28,16 @@
 static weft_cluster c;
 static char         mnt[600]; // the tmpfs mount point, "" when none
 static weft_pg      pg;
-static bool         immutable; // the database files are chattr +i
+static char         immutable[64]; // suffixes of files made chattr +i
+
+static bool chattr_files(const char *op, const char *suffixes);
 
 static void
 teardown(void)
 {
-	if (immutable) {
-		weft_h_run_fmt(NULL, "chattr -i '%s/weft.db' '%s/weft.db-wal'",
-		    c.dir, c.dir);
-		immutable = false;
+	if (immutable[0] != '\0') {
+		chattr_files("-i", immutable);
+		immutable[0] = '\0';
 	}
 	if (c.dir[0] != '\0') {
 		weft_cluster_stop(&c);
@@ -243,39 +245,58 @@ Test(store_fault, disk_full)
 	cr_assert(log_has("DB-BACK"));
 }
 
-// chattr_files sets or clears the immutable attribute of the database
-// file and its WAL ("+i" / "-i"); false when the filesystem cannot.
+// chattr_files sets or clears the immutable attribute ("+i" / "-i") of
+// the files of the database named by suffixes (a shell word list: "" is
+// the database file itself, "-wal", "-shm"); false when the filesystem
+// cannot.
 static bool
-chattr_files(const char *op)
+chattr_files(const char *op, const char *suffixes)
 {
 	return (weft_h_run_fmt(NULL,
-	            "chattr %s '%s/weft.db' '%s/weft.db-wal' 2>&1", op, c.dir,
-	            c.dir) == 0);
+	            "cd '%s' && for s in %s; do chattr %s \"weft.db$s\" || "
+	            "exit 1; done 2>&1", c.dir, suffixes, op) == 0);
 }
 
-Test(store_fault, read_only_file)
+// immutable_outage makes the files of the database named by suffixes
+// immutable under a running cluster with runs in flight, checks the
+// outage (why mentions what), then makes them writable again and checks
+// that the runs finish.
+static void
+immutable_outage(const char *suffixes, const char *what)
 {
 	char ids[NRUNS][64];
 
 	weft_cluster_start(&c, 1, 200);
 	start_runs(ids);
-	// Immutable: not even root may write (the WAL index, -shm, stays
-	// writable: SQLite maps it, and an unwritable mapping is SIGBUS).
-	if (!chattr_files("+i")) {
+	// Immutable: not even root may write.
+	if (!chattr_files("+i", suffixes)) {
 		const char *ci = getenv("CI");
 		cr_assert(ci == NULL || strcmp(ci, "true") != 0,
 		    "chattr +i failed under CI=true (root and ext4 are needed)");
 		cr_skip_test("chattr +i failed (not root, or not ext4?)");
 	}
-	immutable = true;
-	json_decref(health_wait(503, "sqlite", 20000));
-	write_refused("sqlite");
+	snprintf(immutable, sizeof(immutable), "%s", suffixes);
+	json_decref(health_wait(503, what, 20000));
+	write_refused(what);
 	cr_assert(!log_has("DB-REFUSED"), "a read-only file counted as a "
 	                                  "refusal");
-	cr_assert(chattr_files("-i"));
-	immutable = false;
+	cr_assert(chattr_files("-i", suffixes));
+	immutable[0] = '\0';
 	json_decref(health_wait(200, NULL, 20000));
 	runs_finish(ids);
+}
+
+Test(store_fault, read_only_file)
+{
+	immutable_outage("'' -wal", "sqlite");
+}
+
+// The WAL index (-shm) is written through a memory mapping: unwritable,
+// touching it would be SIGBUS. It is checked first, and is an outage.
+Test(store_fault, wal_index_read_only)
+{
+	immutable_outage("-shm", "WAL index");
+	cr_assert(!log_has("SIGBUS"));
 }
 
 // coord_exit runs the coordinator on c's database with extra flags (a
