@@ -404,3 +404,26 @@ Test(store_fault, postgres_down_at_start)
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	    "status %#x", status);
 }
+
+// A malformed line in $WEFT_HOME/databases stops the coordinator at
+// start, naming the file and the line; nothing is guessed.
+Test(store_fault, malformed_registry_named)
+{
+	char        reg[700], want[800], *out = NULL;
+	const char *home;
+	FILE       *f;
+
+	weft_cluster_start(&c, 0, 200);
+	weft_h_kill(c.coord, SIGTERM);
+	c.coord = 0;
+	home    = getenv("WEFT_HOME");
+	cr_assert_not_null(home, "the harness sets WEFT_HOME");
+	snprintf(reg, sizeof(reg), "%s/databases", home);
+	cr_assert_not_null((f = fopen(reg, "a")), "%s", reg);
+	fputs("/some/path.db not-an-id\n", f);
+	fclose(f);
+	cr_assert_eq(coord_once("", &out), 1, "%s", out);
+	snprintf(want, sizeof(want), "%s:2: malformed line", reg);
+	cr_assert(out != NULL && strstr(out, want) != NULL, "%s", out);
+	free(out);
+}
