@@ -189,6 +189,19 @@ Test(dbreg, deleted_file_unavailable_under_a_running_store)
 	cr_assert(strstr(s->error, "was deleted") != NULL, "%s", s->error);
 	cr_assert_eq(s->ops->begin(s), WEFT_EUNAVAIL, "no write goes to it");
 	weft_store_close(s);
+
+	// Another file put in its place: replaced, unavailable too.
+	cr_assert_eq(weft_store_open(&s, url, NULL, false, err, sizeof(err)),
+	    WEFT_OK, "%s", err);
+	write_file(at("copy.db"), "not a database");
+	cr_assert_eq(rename(at("copy.db"), at("w.db")), 0);
+	cr_assert_eq(weft_store_check(s), WEFT_EUNAVAIL);
+	cr_assert(strstr(s->error, "replaced by another file") != NULL, "%s",
+	    s->error);
+	uint64_t max;
+	cr_assert_eq(weft_store_max_event_id(s, &max), WEFT_EUNAVAIL,
+	    "reads fail too");
+	weft_store_close(s);
 }
 
 // Which SQLite results are an outage (the engine retries the batch) and
