@@ -201,6 +201,47 @@ engine_mail_free(engine_mail *m)
 	free(m);
 }
 
+// engine_park keeps survey mail and finished assign exchanges for after
+// an outage, in a bounded form, since an outage may last hours: per worker
+// process (name and incarnation) only its latest survey answer, which
+// holds all it knows, and only the latest survey end, taken after every
+// answer (a worker that first answered after an earlier end must not be
+// counted missing in it). So the engine sees, once the store is back,
+// each worker's last word and then the last round, as if it had only
+// been slow; the parked list is at most one entry per worker and per
+// assign exchange.
+static void
+engine_park(weft_engine *e, engine_mail *m)
+{
+	if (m->kind == MAIL_SURVEY_END) {
+		if (e->parked_end != NULL) {
+			engine_mail_free(e->parked_end);
+		}
+		e->parked_end = m;
+		return;
+	}
+	if (m->kind == MAIL_WORKER_INFO) {
+		for (weft_mail *p = e->parked; p != NULL; p = p->next) {
+			engine_mail *o = (engine_mail *) p;
+			if (o->kind == MAIL_WORKER_INFO &&
+			    o->env->incarnation == m->env->incarnation &&
+			    strcmp(o->env->sender, m->env->sender) == 0) {
+				// The newer answer takes the older one's place.
+				Weft__Envelope *old = o->env;
+				o->env              = m->env;
+				o->round            = m->round;
+				memcpy(o->peer, m->peer, sizeof(o->peer));
+				m->env = old;
+				engine_mail_free(m);
+				return;
+			}
+		}
+	}
+	m->node.next    = NULL;
+	*e->parked_tail = &m->node;
+	e->parked_tail  = &m->node.next;
+}
+
 // engine_outage_mail takes one message while the store is unavailable
 // (a commit retrying, or the store not connected yet): the engine must not
 // change state it cannot record, yet must not go deaf either.
@@ -234,9 +275,7 @@ engine_outage_mail(weft_engine *e, engine_mail *m)
 	case MAIL_WORKER_INFO:
 	case MAIL_SURVEY_END:
 	case MAIL_ASSIGN:
-		m->node.next    = NULL;
-		*e->parked_tail = &m->node;
-		e->parked_tail  = &m->node.next;
+		engine_park(e, m);
 		break;
 	case MAIL_STOP:
 	case MAIL_METRICS:
@@ -644,7 +683,13 @@ engine_iteration(weft_engine *e, weft_mail *mail)
 	e->now_ms   = now;
 	e->now_mono = e->clock.mono_ms(e->clock.arg);
 
-	// Mail parked during an outage comes first, in the order it came.
+	// Mail parked during an outage comes first: the answers and
+	// exchanges in the order they came, then the last survey end.
+	if (e->parked_end != NULL) {
+		e->parked_end->node.next = mail;
+		mail                     = &e->parked_end->node;
+		e->parked_end            = NULL;
+	}
 	if (e->parked != NULL) {
 		*e->parked_tail = mail;
 		mail            = e->parked;
@@ -790,7 +835,7 @@ engine_main(void *arg)
 		if (e->deferred && wait > ENGINE_DEFER_MS) {
 			wait = ENGINE_DEFER_MS;
 		}
-		if (e->parked != NULL) {
+		if (e->parked != NULL || e->parked_end != NULL) {
 			wait = 0;
 		}
 		engine_store_check(e);
@@ -1122,6 +1167,10 @@ weft_engine_close(weft_engine *e)
 	engine_free_mail(e, &e->qmailbox);
 	engine_free_list(e, e->parked);
 	e->parked = NULL;
+	if (e->parked_end != NULL) {
+		engine_free_list(e, &e->parked_end->node);
+		e->parked_end = NULL;
+	}
 	for (size_t k2 = 0; k2 < e->nheld; k2++) {
 		nng_msg_free(e->held[k2].msg);
 		e->io.drop(e->io.arg, e->held[k2].to);

@@ -220,12 +220,14 @@ struct weft_engine {
 	_Atomic bool     failed;  // weft_engine_failed
 	pthread_t        opener;  // the thread that opened the engine (main)
 	int64_t          check_due; // monotonic ms of the next store check
-	// Mail that arrived during an outage and waits for the commit:
-	// survey answers and ends, finished assign exchanges (taken in the
-	// order they came, before new mail, so no worker is missed because
-	// the engine could not look).
+	// Mail that arrived during an outage and waits for the commit
+	// (engine_park): each worker's latest survey answer and the finished
+	// assign exchanges, in the order they came, then the latest survey
+	// end; taken before new mail, so no worker is missed because the
+	// engine could not look.
 	weft_mail       *parked;
 	weft_mail      **parked_tail;
+	struct engine_mail *parked_end;
 	_Atomic int64_t  ops_live; // assign ops allocated, not yet freed
 	_Atomic uint64_t last_event_id; // last committed event id
 	weft_metrics     metrics;

@@ -688,6 +688,8 @@ Test(engine, outage_refuses_writes_and_acks_nothing)
 	post_result(run_id, "b", 1, true);
 	post_worker("w1", 2, 2);
 	post_survey_end(2);
+	post_worker("w1", 2, 3);
+	post_survey_end(3);
 	engine_iteration(F.e, batch);
 
 	cr_assert_eq(fails_left, 0, "the commit was not retried");
@@ -700,14 +702,20 @@ Test(engine, outage_refuses_writes_and_acks_nothing)
 	        strstr(msg, "store unavailable: injected: commit fails") != NULL,
 	    "error: %s", msg);
 	cr_expect_eq(F.nacks, 1, "acks: %zu, want a's only", F.nacks);
-	cr_expect_eq(mail_count(F.e->parked), 2, "survey mail not parked");
+	// Parked, and kept small: w1's latest answer, the latest end.
+	cr_expect_eq(mail_count(F.e->parked), 1, "survey answers parked: %zu",
+	    mail_count(F.e->parked));
+	cr_expect(F.e->parked_end != NULL && F.e->parked_end->round == 3,
+	    "the latest survey end is not parked");
 	cr_expect(atomic_load(&F.e->store_ok), "store_ok after the commit");
 	cr_expect_eq(count_published("step_succeeded"), 1);
 	// The parked answers are taken next turn: w1 is still alive.
 	turn();
 	cr_expect_null(F.e->parked);
+	cr_expect_null(F.e->parked_end);
 	cr_expect_eq(worker("w1")->state, WORKER_ALIVE);
-	cr_expect_eq(worker("w1")->last_round, 2);
+	cr_expect_eq(worker("w1")->last_round, 3);
+	cr_expect_eq(F.e->round, 3);
 	// b's result comes again (the worker's outbox) and counts now.
 	post_result(run_id, "b", 1, true);
 	F.held++; // the same attempt, sent twice
