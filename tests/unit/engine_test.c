@@ -686,10 +686,11 @@ Test(engine, outage_refuses_writes_and_acks_nothing)
 	env.control   = &req;
 	post(MAIL_CONTROL, &env, 0);
 	post_result(run_id, "b", 1, true);
-	post_worker("w1", 2, 2);
-	post_survey_end(2);
-	post_worker("w1", 2, 3);
-	post_survey_end(3);
+	// Rounds enough to lose a worker that did not answer them.
+	for (uint64_t round = 2; round <= 5; round++) {
+		post_worker("w1", 2, round);
+		post_survey_end(round);
+	}
 	engine_iteration(F.e, batch);
 
 	cr_assert_eq(fails_left, 0, "the commit was not retried");
@@ -705,7 +706,7 @@ Test(engine, outage_refuses_writes_and_acks_nothing)
 	// Parked, and kept small: w1's latest answer, the latest end.
 	cr_expect_eq(mail_count(F.e->parked), 1, "survey answers parked: %zu",
 	    mail_count(F.e->parked));
-	cr_expect(F.e->parked_end != NULL && F.e->parked_end->round == 3,
+	cr_expect(F.e->parked_end != NULL && F.e->parked_end->round == 5,
 	    "the latest survey end is not parked");
 	cr_expect(atomic_load(&F.e->store_ok), "store_ok after the commit");
 	cr_expect_eq(count_published("step_succeeded"), 1);
@@ -714,8 +715,9 @@ Test(engine, outage_refuses_writes_and_acks_nothing)
 	cr_expect_null(F.e->parked);
 	cr_expect_null(F.e->parked_end);
 	cr_expect_eq(worker("w1")->state, WORKER_ALIVE);
-	cr_expect_eq(worker("w1")->last_round, 3);
-	cr_expect_eq(F.e->round, 3);
+	cr_expect_eq(worker("w1")->last_round, 5);
+	cr_expect_eq(F.e->round, 5);
+	cr_expect_eq(count_published("worker_lost"), 0);
 	// b's result comes again (the worker's outbox) and counts now.
 	post_result(run_id, "b", 1, true);
 	F.held++; // the same attempt, sent twice
