@@ -4,7 +4,7 @@
 // $WEFT_HOME/databases is a small text file, one "KEY ID" a line: KEY a
 // SQLite file's canonical path or a PostgreSQL URL (redacted, never a
 // password), ID the random id the database drew when its schema was made
-// (migration 0003). Written atomically (rename), mode 0600, under an
+// (migration 0004). Written atomically (rename), mode 0600, under an
 // flock so coordinators starting together do not lose each other's line.
 #ifndef WEFT_STORE_REGISTRY_H
 #define WEFT_STORE_REGISTRY_H

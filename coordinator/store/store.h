@@ -112,7 +112,7 @@ weft_err weft_store_append(weft_store *s, const weft_event *evs, size_t n);
 weft_err weft_store_check(weft_store *s);
 
 // weft_store_id copies the database's identity (a random id drawn by
-// migration 0003, 32 hex characters) into out (len >= 33).
+// migration 0004, 32 hex characters) into out (len >= 33).
 weft_err weft_store_id(weft_store *s, char *out, size_t len);
 
 // weft_store_max_event_id returns the largest event id (0 when empty).

@@ -1,4 +1,4 @@
--- weft schema, version 3: the database's identity. One row, a random id
+-- weft schema, version 4: the database's identity. One row, a random id
 -- drawn when the schema is made. The coordinator records URL -> id in
 -- $WEFT_HOME/databases, and refuses a recorded URL that leads to another
 -- database (dropped and made again, another server) instead of silently

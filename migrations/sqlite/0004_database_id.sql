@@ -1,4 +1,4 @@
--- weft schema, version 3: the database's identity. One row, a random id
+-- weft schema, version 4: the database's identity. One row, a random id
 -- drawn when the schema is made. The coordinator records path -> id in
 -- $WEFT_HOME/databases, and refuses a recorded path that is missing or
 -- holds another database, instead of silently starting an empty one.
