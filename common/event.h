@@ -50,7 +50,9 @@
 	X(WORKER_LOST, "worker_lost", NODE, false, NULL, NULL)                \
 	X(DEFINITION_REGISTERED, "definition_registered", NODE, false, NULL,  \
 	    NULL)                                                             \
-	X(NODE_CONFLICT, "node_conflict", NODE, false, NULL, NULL)
+	X(NODE_CONFLICT, "node_conflict", NODE, false, NULL, NULL)            \
+	X(STEP_PROGRESS, "step_progress", STEP, false, NULL, NULL)            \
+	X(RUNS_DELETED, "runs_deleted", NODE, false, NULL, NULL)
 
 enum weft_event_type {
 #define WEFT_EVENT_ENUM(sfx, name, scope, term, step_st, run_st) WEFT_EV_##sfx,

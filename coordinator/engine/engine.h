@@ -46,6 +46,9 @@ typedef struct weft_engine_cfg {
 	// a failure: open returns, and the engine thread keeps connecting
 	// with backoff while /health says why. Off: open fails.
 	bool        wait_for_store;
+	int64_t retain_ms;       // --retain: delete runs ended this long ago,
+	                         // ms; 0 = keep forever. A definition's
+	                         // "retain" overrides it for its runs.
 } weft_engine_cfg;
 
 typedef struct weft_engine weft_engine;

@@ -21,3 +21,11 @@ weft_add_test(store_fault_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/store_fault_test.c
   LIBS weft_testpg TIMEOUT 600)
 add_dependencies(store_fault_test weft weft-coordinator weft-worker)
+weft_add_test(chaos_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/chaos_test.c
+  LIBS weft_testpg TIMEOUT 420)
+add_dependencies(chaos_test weft weft-coordinator weft-worker)
+weft_add_test(heartbeat_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/heartbeat_test.c
+  LIBS weft_worker TIMEOUT 300)
+add_dependencies(heartbeat_test weft weft-coordinator weft-worker)
+weft_add_test(retain_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/retain_test.c TIMEOUT 300)
+add_dependencies(retain_test weft weft-coordinator weft-worker)
