@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <libpq-fe.h>
 
 #include "clock.h"
 #include "cluster.h"
@@ -387,9 +388,28 @@ Test(store_fault, postgres_down_at_start)
 	start_runs(ids);
 	runs_finish(ids);
 
-	// SIGTERM while waiting for the server: a clean exit, status 0.
+	// The database dropped and made again behind the same URL: another
+	// database (a new id), refused at start rather than used empty.
+	char *out = NULL;
 	weft_h_kill(c.coord, SIGTERM);
 	c.coord = 0;
+	weft_h_kill(c.workers[0], SIGTERM);
+	c.workers[0] = 0;
+	PGconn *conn = PQconnectdb(weft_pg_url(&pg));
+	cr_assert_eq(PQstatus(conn), CONNECTION_OK, "%s", PQerrorMessage(conn));
+	for (int k = 0; k < 2; k++) {
+		PGresult *res = PQexec(conn,
+		    k == 0 ? "DROP DATABASE faults" : "CREATE DATABASE faults");
+		cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s",
+		    PQerrorMessage(conn));
+		PQclear(res);
+	}
+	PQfinish(conn);
+	cr_assert_eq(coord_once("", &out), 1, "%s", out);
+	cr_assert(strstr(out, "was it replaced") != NULL, "%s", out);
+	free(out);
+
+	// SIGTERM while waiting for the server: a clean exit, status 0.
 	cr_assert_eq(weft_pg_down(&pg), 0);
 	weft_cluster_start_coord(&c);
 	json_decref(health_wait(503, "cannot connect", 10000));
