@@ -32,7 +32,9 @@ on_signal(int sig)
 // on_sigbus says what happened before dying. SQLite maps the WAL index
 // (DB-shm) with mmap: when that file cannot take a write any more (made
 // immutable, or its filesystem gone), touching the mapping raises SIGBUS
-// inside SQLite, where nothing can be unwound safely. So: one line with
+// inside SQLite, where nothing can be unwound safely. The store checks the
+// file is writable before SQLite touches it (store_sqlite.c), so this is
+// for a change between the check and the write: one line with
 // async-signal-safe write(2), then the default action (a core, like any
 // crash); recovery on restart reads the store as always.
 static void

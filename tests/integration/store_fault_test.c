@@ -363,6 +363,21 @@ Test(store_fault, file_deleted)
 	json_decref(health_wait(200, NULL, 10000));
 }
 
+// wait_exit waits (with a deadline) for child p to end; its wait status.
+static int
+wait_exit(pid_t p)
+{
+	int     status   = -1;
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(15000);
+
+	while (waitpid(p, &status, WNOHANG) == 0) {
+		cr_assert(weft_clock_mono_ms() < deadline, "pid %d did not exit",
+		    (int) p);
+		weft_clock_sleep_ms(20);
+	}
+	return (status);
+}
+
 Test(store_fault, postgres_down_at_start)
 {
 	char              url[600], ids[NRUNS][64];
@@ -409,18 +424,27 @@ Test(store_fault, postgres_down_at_start)
 	cr_assert(strstr(out, "was it replaced") != NULL, "%s", out);
 	free(out);
 
+	// The same found only once the server comes up, after a start with
+	// it down: the waiting coordinator stops, status 1.
+	cr_assert_eq(weft_pg_down(&pg), 0);
+	weft_cluster_start_coord(&c);
+	json_decref(health_wait(503, "cannot connect", 10000));
+	p       = c.coord;
+	c.coord = 0;
+	cr_assert_eq(weft_pg_up(&pg), 0);
+	status = wait_exit(p);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1,
+	    "status %#x", status);
+	cr_assert(log_has("was it replaced"));
+
 	// SIGTERM while waiting for the server: a clean exit, status 0.
 	cr_assert_eq(weft_pg_down(&pg), 0);
 	weft_cluster_start_coord(&c);
 	json_decref(health_wait(503, "cannot connect", 10000));
-	p = c.coord;
+	p       = c.coord;
 	c.coord = 0;
 	cr_assert_eq(kill(p, SIGTERM), 0);
-	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(10000);
-	while (waitpid(p, &status, WNOHANG) == 0) {
-		cr_assert(weft_clock_mono_ms() < deadline, "did not exit");
-		weft_clock_sleep_ms(20);
-	}
+	status = wait_exit(p);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
 	    "status %#x", status);
 }
