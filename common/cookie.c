@@ -20,6 +20,20 @@ weft_crypto_init(void)
 }
 
 void
+weft_home_file(const char *name, char *out, size_t len)
+{
+	const char *env;
+
+	if ((env = getenv("WEFT_HOME")) != NULL && env[0] != '\0') {
+		snprintf(out, len, "%s/%s", env, name);
+	} else {
+		env = getenv("HOME");
+		snprintf(out, len, "%s/.weft/%s",
+		    env != NULL && env[0] != '\0' ? env : ".", name);
+	}
+}
+
+void
 weft_cookie_path(const char *given, char *out, size_t len)
 {
 	const char *env;
@@ -28,12 +42,8 @@ weft_cookie_path(const char *given, char *out, size_t len)
 		snprintf(out, len, "%s", given);
 	} else if ((env = getenv("WEFT_COOKIE_FILE")) != NULL && env[0] != '\0') {
 		snprintf(out, len, "%s", env);
-	} else if ((env = getenv("WEFT_HOME")) != NULL && env[0] != '\0') {
-		snprintf(out, len, "%s/cookie", env);
 	} else {
-		env = getenv("HOME");
-		snprintf(out, len, "%s/.weft/cookie",
-		    env != NULL && env[0] != '\0' ? env : ".");
+		weft_home_file("cookie", out, len);
 	}
 }
 

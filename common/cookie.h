@@ -24,6 +24,10 @@ typedef struct weft_cookie {
 	bool    created; // this process made the file
 } weft_cookie;
 
+// weft_home_file fills out (len bytes) with the path of name in weft's
+// home directory: $WEFT_HOME/name, else ~/.weft/name.
+void weft_home_file(const char *name, char *out, size_t len);
+
 // weft_cookie_path fills out (len bytes) with where the cookie is: given
 // (when not NULL or ""), else $WEFT_COOKIE_FILE, else $WEFT_HOME/cookie,
 // else ~/.weft/cookie.

@@ -29,6 +29,28 @@ on_signal(int sig)
 	stop_requested = 1;
 }
 
+// on_sigbus says what happened before dying. SQLite maps the WAL index
+// (DB-shm) with mmap: when that file cannot take a write any more (made
+// immutable, or its filesystem gone), touching the mapping raises SIGBUS
+// inside SQLite, where nothing can be unwound safely. The store checks the
+// file is writable before SQLite touches it (store_sqlite.c), so this is
+// for a change between the check and the write: one line with
+// async-signal-safe write(2), then the default action (a core, like any
+// crash); recovery on restart reads the store as always.
+static void
+on_sigbus(int sig)
+{
+	static const char msg[] =
+	    "weft-coordinator: SIGBUS: the database's memory-mapped WAL index "
+	    "(the -shm file beside the database) could not be written: is its "
+	    "file immutable, or its filesystem gone? Stopping; committed "
+	    "events are safe in the database\n";
+	ssize_t n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	(void) n;
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 static void
 usage(FILE *f)
 {
@@ -53,6 +75,9 @@ usage(FILE *f)
 	    "                    \"insecure\": true in /health)\n"
 	    "  --dashboard DIR   serve the dashboard from DIR (default: the installed\n"
 	    "                    copy, else the source tree's dashboard/)\n"
+	    "  --init            start a new database where $WEFT_HOME/databases\n"
+	    "                    records one that is missing (or another one), and\n"
+	    "                    record it; a first start on a new path needs no flag\n"
 	    "  --name NAME       node name (default coordinator)\n"
 	    "  --survey-ms N     survey interval in ms (default 1000)\n"
 	    "  --lost-after N    missed surveys before a worker is lost (default 3)\n"
@@ -268,6 +293,7 @@ main(int argc, char **argv)
 		{ "tls-cert", required_argument, NULL, '1' },
 		{ "tls-key", required_argument, NULL, '2' },
 		{ "tls-ca", required_argument, NULL, '3' },
+		{ "init", no_argument, NULL, 'N' },
 		{ "retain", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, '?' },
 		{ NULL, 0, NULL, 0 },
@@ -294,6 +320,7 @@ main(int argc, char **argv)
 	int          c, rv;
 	const char  *tls_cert = NULL, *tls_key = NULL, *tls_ca = NULL;
 	weft_tls    *tls = NULL;
+	char         db_registry[4096];
 
 	weft_log_init("coordinator", WEFT_LOG_INFO);
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -323,6 +350,7 @@ main(int argc, char **argv)
 		case '1': tls_cert = optarg; break;
 		case '2': tls_key = optarg; break;
 		case '3': tls_ca = optarg; break;
+		case 'N': cfg.db_init = true; break;
 		case 'L':
 			setenv("WEFT_LOG_LEVEL", optarg, 1);
 			weft_log_init("coordinator", WEFT_LOG_INFO);
@@ -361,6 +389,13 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	signal(SIGBUS, on_sigbus);
+	// Which database each path held: a recorded one that vanished is
+	// refused rather than replaced by an empty one. An unavailable store
+	// (PostgreSQL not up yet, a full disk) is waited for, not fatal.
+	weft_home_file("databases", db_registry, sizeof(db_registry));
+	cfg.db_registry    = db_registry;
+	cfg.wait_for_store = true;
 	if (weft_tls_open(&tls, tls_cert, tls_key, tls_ca, err, sizeof(err)) !=
 	    WEFT_OK) {
 		weft_log_err("START", "%s", err);
@@ -406,6 +441,13 @@ main(int argc, char **argv)
 	    bound.cluster, bound.results, bound.events, db);
 	while (!stop_requested) {
 		pause();
+	}
+	if (weft_engine_failed(e)) {
+		// The store it waited for was refused (logged): not a signal.
+		coordinator_stop(e, srv);
+		weft_cookie_clear(&cookie);
+		weft_tls_close(tls);
+		return (1);
 	}
 	weft_log_notice("STOP", "signal received, shutting down");
 	coordinator_stop(e, srv);

@@ -466,14 +466,17 @@ control_info(weft_engine *e)
 	double        avg     = commits ? (double) atomic_load(&m->commit_us_total) /
                                  1000.0 / (double) commits
 	                                : 0.0;
+	char          why[600];
+	bool          ok = engine_store_error(e, why, sizeof(why));
+	json_t       *o;
 
-	return (json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:I, "
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:I, "
 	                  "s:{s:I, s:I, s:f, s:f, s:f, s:I, s:I, s:I}}",
 	    "name", e->node, "events_url", e->io.events_url, "control_url",
 	    e->io.control_url, "cluster_url", e->io.cluster_url,
 	    "results_url", e->io.results_url, "http", e->io.http_addr,
-	    "store", e->store->ops->name,
-	    "store_ok", atomic_load(&e->store_ok), "version", "0.1.0",
+	    "store", weft_store_is_pg(e->cfg.db_url) ? "postgres" : "sqlite",
+	    "store_ok", ok, "version", "0.1.0",
 	    "last_event_id", (json_int_t) atomic_load(&e->last_event_id),
 	    "stats", "commits", (json_int_t) commits, "events",
 	    (json_int_t) atomic_load(&e->events_committed), "commit_ms_avg",
@@ -482,7 +485,9 @@ control_info(weft_engine *e)
 	    "steps_dispatched",
 	    (json_int_t) atomic_load(&e->steps_dispatched), "steps_succeeded",
 	    (json_int_t) atomic_load(&e->steps_succeeded), "steps_failed",
-	    (json_int_t) atomic_load(&e->steps_failed)));
+	    (json_int_t) atomic_load(&e->steps_failed));
+	json_object_set_new(o, "store_error", ok ? json_null() : json_string(why));
+	return (o);
 }
 
 void
@@ -645,7 +650,16 @@ control_query_answer(weft_engine *e, Weft__ControlRequest *rq)
 	json_t  *body = NULL;
 	weft_err rv   = WEFT_EINVAL;
 	nng_msg *msg;
+	char     err[700];
 
+	if (rq->req_case != WEFT__CONTROL_REQUEST__REQ_INFO &&
+	    !atomic_load(&e->store_ready)) {
+		char why[600];
+		engine_store_error(e, why, sizeof(why));
+		snprintf(err, sizeof(err), "store unavailable: %s",
+		    why[0] != '\0' ? why : "not connected yet");
+		return (engine_control_reply(e, WEFT_EUNAVAIL, err, NULL));
+	}
 	if (rq->req_case == WEFT__CONTROL_REQUEST__REQ_STATUS) {
 		rv = weft_store_get_run(e->qstore, rq->status->run_id, &body);
 		if (rv == WEFT_OK) {
@@ -676,8 +690,9 @@ control_query_answer(weft_engine *e, Weft__ControlRequest *rq)
 		return (engine_control_reply(e, rv, "no such run", NULL));
 	}
 	if (rv != WEFT_OK) {
-		char err[600];
-		snprintf(err, sizeof(err), "query failed: %s", e->qstore->error);
+		snprintf(err, sizeof(err), "%s: %s",
+		    rv == WEFT_EUNAVAIL ? "store unavailable" : "query failed",
+		    e->qstore->error);
 		return (engine_control_reply(e, rv, err, NULL));
 	}
 	msg = engine_control_reply(e, 0, NULL, body);

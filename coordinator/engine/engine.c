@@ -5,6 +5,7 @@
 // number the batch's events and write them in one transaction; only then
 // publish them, answer the requests the batch held, and send assignments.
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "id.h"
 #include "jsonx.h"
 #include "log.h"
+#include "registry.h"
 #include "seal.h"
 #include "secret.h"
 
@@ -148,6 +150,160 @@ engine_reply_now(weft_engine *e, reply_to to, int code, const char *error,
 	json_decref(body);
 }
 
+// ---- the store's state ----
+
+void
+engine_store_state(weft_engine *e, bool ok, const char *why)
+{
+	size_t n = ok || why == NULL ? 0 : strlen(why);
+
+	if (n >= sizeof(e->store_error)) {
+		n = sizeof(e->store_error) - 1;
+	}
+	pthread_mutex_lock(&e->store_lock);
+	memcpy(e->store_error, why != NULL ? why : "", n);
+	e->store_error[n] = '\0';
+	atomic_store(&e->store_ok, ok);
+	pthread_mutex_unlock(&e->store_lock);
+}
+
+bool
+engine_store_error(weft_engine *e, char *out, size_t len)
+{
+	bool ok;
+
+	pthread_mutex_lock(&e->store_lock);
+	ok = atomic_load(&e->store_ok);
+	snprintf(out, len, "%s", ok ? "" : e->store_error);
+	pthread_mutex_unlock(&e->store_lock);
+	return (ok);
+}
+
+// engine_refuse answers a request that would write with "store
+// unavailable" at once: it is not held for a commit, since it tells
+// nothing the store would have to hold first.
+static void
+engine_refuse(weft_engine *e, engine_mail *m)
+{
+	char why[600], msg[700];
+
+	engine_store_error(e, why, sizeof(why));
+	snprintf(msg, sizeof(msg), "store unavailable: %s",
+	    why[0] != '\0' ? why : "not connected yet");
+	e->io.reply(e->io.arg, m->to,
+	    engine_control_reply(e, WEFT_EUNAVAIL, msg, NULL));
+}
+
+static void
+engine_mail_free(engine_mail *m)
+{
+	weft_wire_free(m->env);
+	free(m);
+}
+
+// engine_park keeps survey mail and finished assign exchanges for after
+// an outage, in a bounded form, since an outage may last hours: per worker
+// process (name and incarnation) only its latest survey answer, which
+// holds all it knows, and only the latest survey end, taken after every
+// answer (a worker that first answered after an earlier end must not be
+// counted missing in it). So the engine sees, once the store is back,
+// each worker's last word and then the last round, as if it had only
+// been slow; the parked list is at most one entry per worker and per
+// assign exchange.
+static void
+engine_park(weft_engine *e, engine_mail *m)
+{
+	if (m->kind == MAIL_SURVEY_END) {
+		if (e->parked_end != NULL) {
+			engine_mail_free(e->parked_end);
+		}
+		e->parked_end = m;
+		return;
+	}
+	if (m->kind == MAIL_WORKER_INFO) {
+		for (weft_mail *p = e->parked; p != NULL; p = p->next) {
+			engine_mail *o = (engine_mail *) p;
+			if (o->kind == MAIL_WORKER_INFO &&
+			    o->env->incarnation == m->env->incarnation &&
+			    strcmp(o->env->sender, m->env->sender) == 0) {
+				// The newer answer takes the older one's place.
+				Weft__Envelope *old = o->env;
+				o->env              = m->env;
+				o->round            = m->round;
+				memcpy(o->peer, m->peer, sizeof(o->peer));
+				m->env = old;
+				engine_mail_free(m);
+				return;
+			}
+		}
+	}
+	m->node.next    = NULL;
+	*e->parked_tail = &m->node;
+	e->parked_tail  = &m->node.next;
+}
+
+// engine_outage_mail takes one message while the store is unavailable
+// (a commit retrying, or the store not connected yet): the engine must not
+// change state it cannot record, yet must not go deaf either.
+//   - requests that would write get "store unavailable" now (HTTP 503);
+//   - results are dropped unacked: the worker's outbox sends them again,
+//     and nothing acked can be lost;
+//   - survey answers and ends and finished assign exchanges are parked
+//     and taken, in order, once the store is back: a worker is never
+//     declared lost because the engine could not look.
+static void
+engine_outage_mail(weft_engine *e, engine_mail *m)
+{
+	switch (m->kind) {
+	case MAIL_CONTROL:
+		if (m->env->control->req_case ==
+		        WEFT__CONTROL_REQUEST__REQ_WORKERS &&
+		    atomic_load(&e->store_ready)) {
+			json_t *body = sched_workers_json(e);
+			e->io.reply(e->io.arg, m->to,
+			    engine_control_reply(e, 0, NULL, body));
+			json_decref(body);
+		} else {
+			engine_refuse(e, m);
+		}
+		engine_mail_free(m);
+		break;
+	case MAIL_RESULTS:
+		e->io.drop(e->io.arg, m->to);
+		engine_mail_free(m);
+		break;
+	case MAIL_WORKER_INFO:
+	case MAIL_SURVEY_END:
+	case MAIL_ASSIGN:
+		engine_park(e, m);
+		break;
+	case MAIL_STOP:
+	case MAIL_METRICS:
+		engine_mail_free(m);
+		break;
+	}
+}
+
+// engine_outage_wait waits ms (real time) for the store, taking the mail
+// that comes meanwhile as engine_outage_mail says. Returns early when the
+// engine stops.
+static void
+engine_outage_wait(weft_engine *e, int ms)
+{
+	int64_t deadline = weft_clock_mono_ms() + ms;
+	int64_t left;
+
+	while (!atomic_load(&e->stopping) &&
+	    (left = deadline - weft_clock_mono_ms()) > 0) {
+		weft_mail *mail = weft_mailbox_drain(&e->mailbox, left);
+		while (mail != NULL) {
+			engine_mail *m = (engine_mail *) mail;
+			mail           = mail->next;
+			engine_outage_mail(e, m);
+		}
+	}
+}
+
 // ---- inputs ----
 
 static void
@@ -240,6 +396,14 @@ engine_handle(weft_engine *e, engine_mail *m, int64_t now)
 {
 	switch (m->kind) {
 	case MAIL_CONTROL:
+		if (!atomic_load(&e->store_ok) &&
+		    m->env->control->req_case !=
+		        WEFT__CONTROL_REQUEST__REQ_WORKERS) {
+			// The store was found gone between commits (a deleted
+			// file): nothing new is taken on.
+			engine_refuse(e, m);
+			break;
+		}
 		control_handle(e, m, now);
 		break;
 	case MAIL_RESULTS:
@@ -397,9 +561,11 @@ engine_commit(weft_engine *e, weft_event *evs, size_t n)
 	int      delay = 50, refused = 0;
 	int64_t  t0    = weft_clock_mono_us();
 	weft_err rv;
+	bool     was_down = false;
 
 	while ((rv = weft_store_append(e->store, evs, n)) != WEFT_OK) {
-		atomic_store(&e->store_ok, false);
+		engine_store_state(e, false, e->store->error);
+		was_down = true;
 		if (rv != WEFT_EUNAVAIL && ++refused >= 3) {
 			weft_log_err("DB-REFUSED", "the store refuses a batch of %zu "
 			    "events (first id %llu): %s; stopping so that a restart "
@@ -414,10 +580,17 @@ engine_commit(weft_engine *e, weft_event *evs, size_t n)
 		}
 		weft_log_err("DB-RETRY", "commit of %zu events failed: %s; "
 		    "retrying in %d ms", n, e->store->error, delay);
-		weft_clock_sleep_ms(delay);
+		// Not asleep: requests get their 503 now, results stay
+		// unacked, survey mail waits (engine_outage_mail).
+		engine_outage_wait(e, delay);
 		delay = delay < 5000 ? delay * 2 : 5000;
 	}
-	atomic_store(&e->store_ok, true);
+	if (was_down) {
+		weft_log_notice("DB-BACK", "the store took the batch of %zu "
+		    "events after %" PRId64 " ms; carrying on", n,
+		    (weft_clock_mono_us() - t0) / 1000);
+	}
+	engine_store_state(e, true, NULL);
 	weft_metrics_commit(&e->metrics, n, weft_clock_mono_us() - t0);
 	e->next_event_id += n;
 	atomic_store(&e->last_event_id, e->next_event_id - 1);
@@ -512,6 +685,19 @@ engine_iteration(weft_engine *e, weft_mail *mail)
 	e->now_ms   = now;
 	e->now_mono = e->clock.mono_ms(e->clock.arg);
 
+	// Mail parked during an outage comes first: the answers and
+	// exchanges in the order they came, then the last survey end.
+	if (e->parked_end != NULL) {
+		e->parked_end->node.next = mail;
+		mail                     = &e->parked_end->node;
+		e->parked_end            = NULL;
+	}
+	if (e->parked != NULL) {
+		*e->parked_tail = mail;
+		mail            = e->parked;
+		e->parked       = NULL;
+		e->parked_tail  = &e->parked;
+	}
 	// e->out may already hold output made outside an iteration (by
 	// recovery); it is committed with this batch.
 	while (mail != NULL) {
@@ -567,12 +753,78 @@ engine_iteration(weft_engine *e, weft_mail *mail)
 	retain_turn(e);
 }
 
+// How often the engine checks, between commits, that the store is still
+// the database it opened (a SQLite file deleted or replaced), in ms.
+#define ENGINE_CHECK_MS 1000
+
+static weft_err engine_store_connect(weft_engine *e, char *err, size_t errlen);
+
+// engine_store_wait connects a store that was unavailable at start
+// (PostgreSQL not up yet), with backoff up to 5 s, taking mail as in an
+// outage meanwhile. A refusal (another database, a schema too new) ends
+// the coordinator: weft_engine_failed, and SIGTERM to the thread that
+// opened the engine (main waits for a signal).
+static void
+engine_store_wait(weft_engine *e)
+{
+	char     err[1024];
+	int      delay = 50;
+	weft_err rv;
+
+	while (!atomic_load(&e->stopping)) {
+		engine_outage_wait(e, delay);
+		if (atomic_load(&e->stopping)) {
+			return;
+		}
+		if ((rv = engine_store_connect(e, err, sizeof(err))) == WEFT_OK) {
+			engine_store_state(e, true, NULL);
+			weft_log_notice("DB-UP", "the store is reachable: "
+			    "recovered and running");
+			return;
+		}
+		if (rv != WEFT_EUNAVAIL) {
+			weft_log_err("START", "%s", err);
+			atomic_store(&e->failed, true);
+			pthread_kill(e->opener, SIGTERM);
+			return;
+		}
+		delay = delay < 5000 ? delay * 2 : 5000;
+		engine_store_state(e, false, err);
+		weft_log_warn("DB-WAIT", "%s; retrying in %d ms", err, delay);
+	}
+}
+
+// engine_store_check looks, between commits, whether the store is still
+// the database it opened; while it is not, requests that would write are
+// refused (engine_handle).
+static void
+engine_store_check(weft_engine *e)
+{
+	int64_t now = weft_clock_mono_ms();
+
+	if (now < e->check_due) {
+		return;
+	}
+	e->check_due = now + ENGINE_CHECK_MS;
+	if (weft_store_check(e->store) != WEFT_OK) {
+		engine_store_state(e, false, e->store->error);
+	} else if (!atomic_load(&e->store_ok)) {
+		engine_store_state(e, true, NULL);
+	}
+}
+
 static void *
 engine_main(void *arg)
 {
 	weft_engine *e     = arg;
 	bool         first = true;
 
+	if (!atomic_load(&e->store_ready)) {
+		engine_store_wait(e);
+		if (!atomic_load(&e->store_ready)) {
+			return (NULL); // stopping, or failed
+		}
+	}
 	while (!atomic_load(&e->stopping)) {
 		int64_t    next = sched_next_timer(e); // monotonic
 		int64_t    wait = 1000;
@@ -589,6 +841,10 @@ engine_main(void *arg)
 		if (e->deferred && wait > ENGINE_DEFER_MS) {
 			wait = ENGINE_DEFER_MS;
 		}
+		if (e->parked != NULL || e->parked_end != NULL) {
+			wait = 0;
+		}
+		engine_store_check(e);
 		if (retain_busy(e)) {
 			wait = 0; // more runs to delete: a batch per turn
 		}
@@ -625,6 +881,29 @@ engine_recover(weft_engine *e, char *err, size_t errlen)
 		    json_array_size(runs));
 	}
 	json_decref(runs);
+	return (WEFT_OK);
+}
+
+// engine_store_connect opens the store (checked against the database
+// registry), the query thread's connection, and recovers the unfinished
+// runs. On failure nothing stays open; WEFT_EUNAVAIL means try again.
+static weft_err
+engine_store_connect(weft_engine *e, char *err, size_t errlen)
+{
+	weft_err rv;
+
+	if ((rv = weft_store_open_registered(&e->store, e->cfg.db_url,
+	         e->cfg.db_registry, e->cfg.db_init, err, errlen)) != WEFT_OK ||
+	    (rv = weft_store_open(&e->qstore, e->cfg.db_url, NULL, true, err,
+	         errlen)) != WEFT_OK ||
+	    (rv = engine_recover(e, err, errlen)) != WEFT_OK) {
+		weft_store_close(e->store);
+		weft_store_close(e->qstore);
+		e->store  = NULL;
+		e->qstore = NULL;
+		return (rv);
+	}
+	atomic_store(&e->store_ready, true);
 	return (WEFT_OK);
 }
 
@@ -803,18 +1082,30 @@ weft_engine_open(weft_engine **out, const weft_engine_cfg *cfg, char *err,
 	weft_map_init(&e->workers);
 	weft_map_init(&e->queues);
 	weft_out_init(&e->out);
+	pthread_mutex_init(&e->store_lock, NULL);
+	e->parked_tail = &e->parked;
+	e->opener      = pthread_self();
 	atomic_store(&e->store_ok, true);
 	*out = NULL;
-	if ((rv = weft_store_open(&e->store, cfg->db_url, NULL, false, err,
-	         errlen)) != WEFT_OK ||
-	    (rv = weft_store_open(&e->qstore, cfg->db_url, NULL, true, err,
-	         errlen)) != WEFT_OK ||
-	    (rv = engine_recover(e, err, errlen)) != WEFT_OK) {
-		weft_engine_close(e);
-		return (rv);
+	if ((rv = engine_store_connect(e, err, errlen)) != WEFT_OK) {
+		if (!cfg->wait_for_store || rv != WEFT_EUNAVAIL) {
+			weft_engine_close(e);
+			return (rv);
+		}
+		// Not there yet: the engine thread keeps trying
+		// (engine_store_wait), /health says why meanwhile.
+		engine_store_state(e, false, err);
+		weft_log_warn("DB-WAIT", "%s; serving /health 503 and retrying",
+		    err);
 	}
 	*out = e;
 	return (WEFT_OK);
+}
+
+bool
+weft_engine_failed(weft_engine *e)
+{
+	return (e != NULL && atomic_load(&e->failed));
 }
 
 weft_err
@@ -850,9 +1141,8 @@ weft_engine_stop(weft_engine *e)
 }
 
 static void
-engine_free_mail(weft_engine *e, weft_mailbox *mb)
+engine_free_list(weft_engine *e, weft_mail *m)
 {
-	weft_mail *m = weft_mailbox_drain(mb, 0);
 	while (m != NULL) {
 		engine_mail *em = (engine_mail *) m;
 		m               = m->next;
@@ -863,6 +1153,12 @@ engine_free_mail(weft_engine *e, weft_mailbox *mb)
 		e->io.drop(e->io.arg, em->to);
 		free(em);
 	}
+}
+
+static void
+engine_free_mail(weft_engine *e, weft_mailbox *mb)
+{
+	engine_free_list(e, weft_mailbox_drain(mb, 0));
 }
 
 void
@@ -883,6 +1179,12 @@ weft_engine_close(weft_engine *e)
 	weft_engine_stop(e);
 	engine_free_mail(e, &e->mailbox);
 	engine_free_mail(e, &e->qmailbox);
+	engine_free_list(e, e->parked);
+	e->parked = NULL;
+	if (e->parked_end != NULL) {
+		engine_free_list(e, &e->parked_end->node);
+		e->parked_end = NULL;
+	}
 	for (size_t k2 = 0; k2 < e->nheld; k2++) {
 		nng_msg_free(e->held[k2].msg);
 		e->io.drop(e->io.arg, e->held[k2].to);
@@ -910,6 +1212,7 @@ weft_engine_close(weft_engine *e)
 	pthread_mutex_destroy(&e->members_lock);
 	json_decref(e->waits);
 	pthread_mutex_destroy(&e->waits_lock);
+	pthread_mutex_destroy(&e->store_lock);
 	weft_mailbox_fini(&e->mailbox);
 	weft_mailbox_fini(&e->qmailbox);
 	weft_wire_fini(&e->wire);

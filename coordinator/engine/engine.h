@@ -40,6 +40,15 @@ typedef struct weft_engine_cfg {
 	bool        has_secret_key;
 	struct weft_tls *tls;    // --tls-* files (common/tls.h; retained);
 	                         // NULL: TLS off, tls+tcp:// URLs refused
+	// The database registry ($WEFT_HOME/databases, store/registry.h):
+	// a recorded database that is missing or replaced is refused. NULL:
+	// no check.
+	const char *db_registry;
+	bool        db_init;        // --init: accept (and record) a new one
+	// An unavailable store at open (PostgreSQL down, a full disk) is not
+	// a failure: open returns, and the engine thread keeps connecting
+	// with backoff while /health says why. Off: open fails.
+	bool        wait_for_store;
 	int64_t retain_ms;       // --retain: delete runs ended this long ago,
 	                         // ms; 0 = keep forever. A definition's
 	                         // "retain" overrides it for its runs.
@@ -66,6 +75,12 @@ void weft_engine_set_clock(weft_engine *e, const weft_engine_clock *c);
 // (errlen bytes) says what and where.
 weft_err weft_engine_open(weft_engine **out, const weft_engine_cfg *cfg,
     char *err, size_t errlen);
+
+// weft_engine_failed tells whether the engine thread gave up for a reason
+// of its own: a store it waited for turned out to be refused (another
+// database, a schema too new). It has logged why and sent the process
+// SIGTERM; the caller exits non-zero.
+bool weft_engine_failed(weft_engine *e);
 
 // weft_engine_start starts the engine, query and survey threads.
 weft_err weft_engine_start(weft_engine *e);

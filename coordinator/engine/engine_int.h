@@ -233,6 +233,24 @@ struct weft_engine {
 	_Atomic uint64_t results_received, batches_committed;
 	_Atomic uint64_t events_committed;
 	_Atomic bool     store_ok;
+	// Why the store is unavailable ("" while it is fine), for /health
+	// and `weft info` (guarded by store_lock; engine_store_state).
+	pthread_mutex_t  store_lock;
+	char             store_error[512];
+	// The store and qstore are open: the query thread may use qstore.
+	// False while a coordinator started with the store away connects.
+	_Atomic bool     store_ready;
+	_Atomic bool     failed;  // weft_engine_failed
+	pthread_t        opener;  // the thread that opened the engine (main)
+	int64_t          check_due; // monotonic ms of the next store check
+	// Mail that arrived during an outage and waits for the commit
+	// (engine_park): each worker's latest survey answer and the finished
+	// assign exchanges, in the order they came, then the latest survey
+	// end; taken before new mail, so no worker is missed because the
+	// engine could not look.
+	weft_mail       *parked;
+	weft_mail      **parked_tail;
+	struct engine_mail *parked_end;
 	_Atomic int64_t  ops_live; // assign ops allocated, not yet freed
 	_Atomic uint64_t last_event_id; // last committed event id
 	weft_metrics     metrics;
@@ -257,6 +275,12 @@ void  engine_reply_now(weft_engine *e, reply_to to, int code,
      const char *error, json_t *body);
 nng_msg *engine_control_reply(weft_engine *e, int code, const char *error,
     json_t *body);
+// engine_store_state records whether the store works and, when not, why
+// (why borrowed; copied). Any thread.
+void engine_store_state(weft_engine *e, bool ok, const char *why);
+// engine_store_error copies why the store is unavailable into out (len)
+// and returns false, or returns true (out "") while it works. Any thread.
+bool engine_store_error(weft_engine *e, char *out, size_t len);
 weft_run *engine_run(weft_engine *e, const char *id);
 long      engine_step_index(const weft_run *r, const char *step_id);
 bool      engine_unit(const weft_run *r, const char *name, weft_ref *out);

@@ -909,14 +909,18 @@ health_cb(nng_aio *aio)
 	nng_http_handler *h  = nng_aio_get_input(aio, 1);
 	weft_server      *srv = nng_http_handler_get_data(h);
 	weft_engine      *e   = srv->e;
-	bool              ok = atomic_load(&e->store_ok);
+	char              why[600];
+	bool              ok = engine_store_error(e, why, sizeof(why));
 
+	// store_error says why while the store is unavailable (a full disk,
+	// a deleted file, PostgreSQL not up yet), null while it works.
 	nng_aio_set_output(aio, 0,
 	    http_json(ok ? 200 : 503,
-	        json_pack("{s:b, s:b, s:s, s:I, s:b, s:b}", "ok", ok, "store_ok",
-	            ok, "name", e->node, "workers_alive",
+	        json_pack("{s:b, s:b, s:s, s:I, s:b, s:b, s:o}", "ok", ok,
+	            "store_ok", ok, "name", e->node, "workers_alive",
 	            (json_int_t) atomic_load(&e->metrics.workers_alive), "auth",
-	            io_auth_on(srv), "insecure", srv->insecure)));
+	            io_auth_on(srv), "insecure", srv->insecure, "store_error",
+	            ok ? json_null() : json_string(why))));
 	nng_aio_finish(aio, 0);
 }
 
@@ -938,7 +942,9 @@ http_metrics_text(weft_engine *e)
 	FILE  *f    = open_memstream(&text, &len);
 
 	fprintf(f, "# HELP weft_runs Runs by status.\n# TYPE weft_runs gauge\n");
-	weft_store_runs_by_status(e->qstore, metrics_runs_row, f);
+	if (atomic_load(&e->store_ready)) {
+		weft_store_runs_by_status(e->qstore, metrics_runs_row, f);
+	}
 	fprintf(f,
 	    "# HELP weft_steps_dispatched_total Step attempts sent to workers.\n"
 	    "# TYPE weft_steps_dispatched_total counter\n"

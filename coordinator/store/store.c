@@ -542,6 +542,49 @@ done:
 	return (WEFT_OK);
 }
 
+weft_err
+weft_store_check(weft_store *s)
+{
+	weft_err rv;
+
+	if (s->ops->check == NULL) {
+		return (WEFT_OK);
+	}
+	if ((rv = s->ops->check(s)) != WEFT_OK) {
+		s->ok = false;
+	}
+	return (rv);
+}
+
+static int
+store_text_row(void *arg, int ncols, const char **cols)
+{
+	char *out = arg;
+	if (ncols > 0 && cols[0] != NULL) {
+		snprintf(out, 64, "%s", cols[0]);
+	}
+	return (1);
+}
+
+weft_err
+weft_store_id(weft_store *s, char *out, size_t len)
+{
+	char     id[64] = "";
+	weft_err rv;
+
+	if ((rv = s->ops->query(s, "SELECT id FROM weft_database", NULL, 0,
+	         store_text_row, id)) != WEFT_OK) {
+		return (rv);
+	}
+	if (id[0] == '\0') {
+		snprintf(s->error, sizeof(s->error),
+		    "the database has no id (table weft_database is empty)");
+		return (WEFT_ESTORE);
+	}
+	snprintf(out, len, "%s", id);
+	return (WEFT_OK);
+}
+
 int
 weft_store_u64_row(void *arg, int ncols, const char **cols)
 {

@@ -59,6 +59,10 @@ typedef struct weft_store_ops {
 	// Optional: the condition "events.data contains the text ?" in this
 	// backend's dialect, case-insensitive; NULL = "data LIKE ?".
 	const char *data_like;
+	// Optional: checks, without a transaction, that the store is still
+	// the one opened (sqlite: the path leads to the same file);
+	// WEFT_EUNAVAIL with error set when not.
+	weft_err (*check)(weft_store *s);
 	void (*close)(weft_store *s);
 } weft_store_ops;
 
@@ -100,6 +104,16 @@ void weft_store_close(weft_store *s);
 // last event id, "runs": [the batch's distinct run ids, in order]} and
 // "truncated": true when the run list was cut to keep it under 8000 bytes.
 weft_err weft_store_append(weft_store *s, const weft_event *evs, size_t n);
+
+// weft_store_check tells whether s is still the database it opened (a
+// SQLite file deleted or replaced under us is not): WEFT_EUNAVAIL with
+// s->error saying what happened when not. Cheap (a stat); call it from
+// the thread that owns s, periodically.
+weft_err weft_store_check(weft_store *s);
+
+// weft_store_id copies the database's identity (a random id drawn by
+// migration 0004, 32 hex characters) into out (len >= 33).
+weft_err weft_store_id(weft_store *s, char *out, size_t len);
 
 // weft_store_max_event_id returns the largest event id (0 when empty).
 weft_err weft_store_max_event_id(weft_store *s, uint64_t *out);
@@ -166,6 +180,13 @@ weft_err weft_store_sqlite_open(weft_store **out, const char *path,
     bool readonly, char *err, size_t errlen);
 weft_err weft_store_pg_open(weft_store **out, const char *conninfo,
     bool readonly, char *err, size_t errlen);
+
+// weft_store_sqlite_class maps a SQLite result code (extended or not):
+// WEFT_EUNAVAIL for what the environment causes and time may fix (a full
+// disk, I/O errors, a read-only file, a lock, a file that cannot be
+// opened or is not a database any more), WEFT_ESTORE for a refusal of
+// the statement itself (a constraint, a type, SQL).
+weft_err weft_store_sqlite_class(int rc);
 
 // weft_store_is_pg reports whether url names a PostgreSQL database.
 bool weft_store_is_pg(const char *url);

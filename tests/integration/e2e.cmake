@@ -15,6 +15,12 @@ weft_add_test(secrets_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/secrets_test.c
 add_dependencies(secrets_test weft weft-coordinator weft-worker)
 weft_add_test(auth_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/auth_test.c TIMEOUT 300)
 add_dependencies(auth_test weft weft-coordinator weft-worker)
+# Store faults (a full disk, a read-only filesystem, the database file
+# deleted, PostgreSQL down at start): mounts a tmpfs, so it needs root.
+weft_add_test(store_fault_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/store_fault_test.c
+  LIBS weft_testpg TIMEOUT 600)
+add_dependencies(store_fault_test weft weft-coordinator weft-worker)
 weft_add_test(chaos_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/chaos_test.c
   LIBS weft_testpg TIMEOUT 420)
 add_dependencies(chaos_test weft weft-coordinator weft-worker)

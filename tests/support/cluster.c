@@ -285,6 +285,9 @@ void
 weft_cluster_start_opts(weft_cluster *c, const weft_cluster_opts *o)
 {
 	cluster_init(c, false);
+	if (o->db != NULL) {
+		snprintf(c->db, sizeof(c->db), "%s", o->db);
+	}
 	if (o->tokens != NULL) {
 		const char *path = weft_cluster_write(c, "tokens", o->tokens);
 		cr_assert_eq(chmod(path, 0600), 0, "chmod %s", path);

@@ -49,6 +49,7 @@ typedef struct weft_cluster_opts {
 	const char *http;    // --http to ask for (default 127.0.0.1:0)
 	const char *args[8]; // more coordinator arguments (borrowed: they
 	                     // must outlive the cluster), NULL-terminated
+	const char *db;      // --db URL (borrowed); NULL: a fresh database
 } weft_cluster_opts;
 
 // weft_cluster_start_opts is weft_cluster_start with options.

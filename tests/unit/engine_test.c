@@ -452,6 +452,18 @@ static const char *const DEF_TIMEOUT =
     "\"retry\":{\"max_attempts\":3,\"backoff\":\"fixed\",\"initial_ms\":500}},"
     "{\"id\":\"b\",\"type\":\"noop\"}]}";
 
+// start_accepted has w1 join, starts a DEF_TIMEOUT run (its id into
+// run_id, 64 bytes) and has w1 accept both its steps.
+static void
+start_accepted(char *run_id)
+{
+	post_worker("w1", 2, 1);
+	turn();
+	snprintf(run_id, 64, "%s", start_run(DEF_TIMEOUT));
+	answer_all(true);
+	turn();
+}
+
 // ---- dispatch and capacity ----
 
 Test(engine, dispatch_fills_the_slots_and_no_more)
@@ -616,6 +628,105 @@ Test(engine, failed_commit_releases_nothing)
 	ops.commit = real_commit;
 }
 
+// ---- store outages ----
+
+static int fails_left; // commits that fail before the real one runs
+
+static weft_err
+flaky_commit(weft_store *s)
+{
+	if (fails_left > 0) {
+		fails_left--;
+		return (failing_commit(s));
+	}
+	return (real_commit(s));
+}
+
+static size_t
+mail_count(weft_mail *m)
+{
+	size_t n = 0;
+	for (; m != NULL; m = m->next) {
+		n++;
+	}
+	return (n);
+}
+
+// While a commit retries, the engine keeps taking mail without acting on
+// it: a request that would write is refused at once (not held until the
+// store is back), a result is dropped unacked (the worker sends it
+// again), a survey answer is parked and taken, in order, after the
+// commit. The batch it was writing is released once, after its commit.
+Test(engine, outage_refuses_writes_and_acks_nothing)
+{
+	static weft_store_ops ops;
+	Weft__Envelope        env = WEFT__ENVELOPE__INIT;
+	Weft__ControlRequest  req = WEFT__CONTROL_REQUEST__INIT;
+	Weft__DefineRequest   def = WEFT__DEFINE_REQUEST__INIT;
+	char                  run_id[64];
+	weft_mail            *batch;
+
+	start_accepted(run_id);
+	size_t rep = F.nreplies;
+
+	ops             = *F.e->store->ops;
+	real_commit     = ops.commit;
+	ops.commit      = flaky_commit;
+	F.e->store->ops = &ops;
+	fails_left      = 2;
+	// The batch whose commit fails: a's result.
+	post_result(run_id, "a", 1, true);
+	batch = weft_mailbox_drain(&F.e->mailbox, 0);
+	// What comes while it retries.
+	def.definition_json = "{\"name\":\"d\",\"steps\":[{\"id\":\"x\","
+	                      "\"type\":\"noop\"}]}";
+	req.req_case  = WEFT__CONTROL_REQUEST__REQ_DEFINE;
+	req.define    = &def;
+	env.body_case = WEFT__ENVELOPE__BODY_CONTROL;
+	env.control   = &req;
+	post(MAIL_CONTROL, &env, 0);
+	post_result(run_id, "b", 1, true);
+	// Rounds enough to lose a worker that did not answer them.
+	for (uint64_t round = 2; round <= 5; round++) {
+		post_worker("w1", 2, round);
+		post_survey_end(round);
+	}
+	engine_iteration(F.e, batch);
+
+	cr_assert_eq(fails_left, 0, "the commit was not retried");
+	cr_assert_eq(F.nreplies, rep + 1, "the define got no answer at once");
+	json_t     *r   = F.replies[rep];
+	const char *msg = json_string_value(json_object_get(r, "error"));
+	cr_expect_eq(json_integer_value(json_object_get(r, "code")),
+	    WEFT_EUNAVAIL);
+	cr_expect(msg != NULL &&
+	        strstr(msg, "store unavailable: injected: commit fails") != NULL,
+	    "error: %s", msg);
+	cr_expect_eq(F.nacks, 1, "acks: %zu, want a's only", F.nacks);
+	// Parked, and kept small: w1's latest answer, the latest end.
+	cr_expect_eq(mail_count(F.e->parked), 1, "survey answers parked: %zu",
+	    mail_count(F.e->parked));
+	cr_expect(F.e->parked_end != NULL && F.e->parked_end->round == 5,
+	    "the latest survey end is not parked");
+	cr_expect(atomic_load(&F.e->store_ok), "store_ok after the commit");
+	cr_expect_eq(count_published("step_succeeded"), 1);
+	// The parked answers are taken next turn: w1 is still alive.
+	turn();
+	cr_expect_null(F.e->parked);
+	cr_expect_null(F.e->parked_end);
+	cr_expect_eq(worker("w1")->state, WORKER_ALIVE);
+	cr_expect_eq(worker("w1")->last_round, 5);
+	cr_expect_eq(F.e->round, 5);
+	cr_expect_eq(count_published("worker_lost"), 0);
+	// b's result comes again (the worker's outbox) and counts now.
+	post_result(run_id, "b", 1, true);
+	F.held++; // the same attempt, sent twice
+	turn();
+	cr_expect_eq(count_published("step_succeeded"), 2);
+	cr_expect_eq(count_published("run_succeeded"), 1);
+	ops.commit = real_commit;
+}
+
 // ---- recovery ----
 
 Test(engine, reopened_engine_recovers_the_run)
@@ -655,16 +766,10 @@ Test(engine, reopened_engine_recovers_the_run)
 Test(engine, result_from_another_node_is_ignored)
 {
 	weft_wire   rogue;
-	const char *id;
 	char        run_id[64];
 
 	weft_wire_init(&rogue, "rogue");
-	post_worker("w1", 2, 1);
-	turn();
-	id = start_run(DEF_TIMEOUT);
-	snprintf(run_id, sizeof(run_id), "%s", id);
-	answer_all(true);
-	turn();
+	start_accepted(run_id);
 	post_result_from(&rogue, run_id, "b", 1, true);
 	turn();
 	cr_expect_eq(count_published("result_ignored"), 1);

@@ -1,0 +1,473 @@
+// store_fault_test: the real binaries while the store fails in every way
+// that is not a clean crash. One test per fault: the disk fills up (a
+// small tmpfs), the database file or its WAL index made read-only
+// (immutable: root ignores modes), the
+// database file deleted under the running coordinator, and
+// PostgreSQL is down when the coordinator starts. Each checks that the
+// coordinator keeps running, /health answers 503 with the reason, a new
+// run gets 503 with a JSON error, and after recovery the runs that were
+// in flight finish with each step's result recorded exactly once.
+//
+// Mounting and chattr need root; under CI=true a failed mount or chattr
+// fails the test instead of skipping it.
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+#include "clock.h"
+#include "cluster.h"
+#include "harness.h"
+#include "pg.h"
+
+static weft_cluster c;
+static char         mnt[600]; // the tmpfs mount point, "" when none
+static weft_pg      pg;
+static char         immutable[64]; // suffixes of files made chattr +i
+
+static bool chattr_files(const char *op, const char *suffixes);
+
+static void
+teardown(void)
+{
+	if (immutable[0] != '\0') {
+		chattr_files("-i", immutable);
+		immutable[0] = '\0';
+	}
+	if (c.dir[0] != '\0') {
+		weft_cluster_stop(&c);
+	}
+	if (mnt[0] != '\0') {
+		// Lazy: a process still holding a file there (the test
+		// failed half-way) must not keep the mount.
+		weft_h_run_fmt(NULL, "umount -l '%s' 2>/dev/null", mnt);
+		rmdir(mnt);
+		mnt[0] = '\0';
+	}
+	weft_pg_stop(&pg);
+}
+
+TestSuite(store_fault, .fini = teardown, .timeout = 240);
+
+// tmpfs_mount mounts a tmpfs of size (e.g. "4m") on a new directory.
+static void
+tmpfs_mount(const char *size)
+{
+	char *d = weft_h_tempdir("tmpfs");
+	int   rc;
+
+	snprintf(mnt, sizeof(mnt), "%s", d);
+	free(d);
+	rc = weft_h_run_fmt(NULL, "mount -t tmpfs -o size=%s tmpfs '%s' 2>&1",
+	    size, mnt);
+	if (rc != 0) {
+		rmdir(mnt);
+		mnt[0] = '\0';
+		const char *ci = getenv("CI");
+		cr_assert(ci == NULL || strcmp(ci, "true") != 0,
+		    "cannot mount a tmpfs (root is needed) under CI=true");
+		cr_skip_test("cannot mount a tmpfs (not root?)");
+	}
+}
+
+// http does one request with curl on the cluster's HTTP address; returns
+// the status and the body parsed as JSON (*out, new reference).
+static int
+http(const char *method, const char *path, const char *data, json_t **out)
+{
+	char  cmd[4096], file[700];
+	char *code = NULL, *body = NULL;
+	int   status;
+
+	snprintf(file, sizeof(file), "%s/http.out", c.dir);
+	snprintf(cmd, sizeof(cmd),
+	    "curl -s -m 10 -o '%s' -w '%%{http_code}' -X %s %s%s%s 'http://%s%s'",
+	    file, method,
+	    strcmp(method, "GET") != 0 ? "-H 'Content-Type: application/json' "
+	                               : "",
+	    data ? "--data-binary @" : "", data ? data : "", c.http, path);
+	cr_assert_eq(weft_h_run(cmd, &code), 0, "curl failed: %s", cmd);
+	status = atoi(code);
+	free(code);
+	snprintf(cmd, sizeof(cmd), "cat '%s'", file);
+	weft_h_run(cmd, &body);
+	*out = json_loads(body != NULL ? body : "", JSON_DECODE_ANY, NULL);
+	cr_assert_not_null(*out, "%s %s: not JSON: %s", method, path, body);
+	free(body);
+	return (status);
+}
+
+// health_wait waits until /health answers want (200 or 503) and returns
+// its body; with 503, store_error must mention what.
+static json_t *
+health_wait(int want, const char *what, int64_t ms)
+{
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(ms);
+	json_t *h;
+	int     st;
+
+	for (;;) {
+		st = http("GET", "/health", NULL, &h);
+		if (st == want) {
+			break;
+		}
+		json_decref(h);
+		if (weft_clock_mono_ms() > deadline) {
+			weft_cluster_dump_logs(&c);
+			cr_assert_fail("/health did not answer %d within %lld ms",
+			    want, (long long) ms);
+		}
+		weft_clock_sleep_ms(50);
+	}
+	cr_assert(weft_h_alive(c.coord), "the coordinator died");
+	if (want == 503) {
+		const char *why =
+		    json_string_value(json_object_get(h, "store_error"));
+		cr_assert(json_is_false(json_object_get(h, "store_ok")));
+		cr_assert(why != NULL && strstr(why, what) != NULL,
+		    "store_error \"%s\" lacks \"%s\"", why, what);
+	} else {
+		cr_assert(json_is_true(json_object_get(h, "store_ok")));
+		cr_assert(json_is_null(json_object_get(h, "store_error")));
+	}
+	return (h);
+}
+
+// write_refused checks that a new run and a definition get 503 with a
+// JSON error saying the store is unavailable and why, and that `weft
+// info` tells the same.
+static void
+write_refused(const char *what)
+{
+	json_t     *v;
+	const char *msg;
+	char       *out = NULL;
+	const char *def = weft_cluster_write(&c, "def2.json",
+	    "{\"name\": \"other\", \"steps\": [{\"id\": \"a\", \"type\": \"noop\"}]}");
+	const char *run = weft_cluster_write(&c, "run.json",
+	    "{\"definition\": \"fault\"}");
+	char        path[700];
+
+	snprintf(path, sizeof(path), "%s", run);
+	cr_assert_eq(http("POST", "/api/v1/runs", path, &v), 503);
+	msg = json_string_value(json_object_get(v, "error"));
+	cr_assert(msg != NULL && strncmp(msg, "store unavailable: ", 19) == 0 &&
+	        strstr(msg, what) != NULL,
+	    "POST /api/v1/runs: error \"%s\"", msg);
+	json_decref(v);
+	snprintf(path, sizeof(path), "%s", def);
+	cr_assert_eq(http("POST", "/api/v1/definitions", path, &v), 503);
+	json_decref(v);
+	cr_assert_eq(weft_cluster_cli(&c, &out, "info"), 0);
+	cr_assert(out != NULL && strstr(out, what) != NULL,
+	    "weft info does not say \"%s\": %s", what, out);
+	free(out);
+}
+
+// The workflow: a sleep the fault lands in, then a step after it.
+static const char *def_json =
+    "{\"name\": \"fault\", \"steps\": ["
+    "{\"id\": \"a\", \"type\": \"sleep\", \"with\": {\"ms\": 700}},"
+    "{\"id\": \"b\", \"type\": \"echo\", \"depends_on\": [\"a\"]}]}";
+
+#define NRUNS 4
+
+// start_runs registers the workflow and starts NRUNS runs (ids into ids).
+static void
+start_runs(char ids[NRUNS][64])
+{
+	const char *f = weft_cluster_write(&c, "fault.json", def_json);
+	json_t     *r;
+
+	cr_assert_eq(weft_cluster_cli(&c, NULL, "define '%s'", f), 0);
+	for (int k = 0; k < NRUNS; k++) {
+		r = weft_cluster_cli_json(&c, "run fault");
+		snprintf(ids[k], 64, "%s",
+		    json_string_value(json_object_get(r, "run_id")));
+		json_decref(r);
+	}
+}
+
+// runs_finish waits for every run and checks that each succeeded with
+// exactly one result per step: nothing acked was lost, nothing doubled.
+static void
+runs_finish(char ids[NRUNS][64])
+{
+	for (int k = 0; k < NRUNS; k++) {
+		json_t     *st = weft_cluster_run_end(&c, ids[k], 60000);
+		const char *s  = json_string_value(json_object_get(st, "status"));
+		cr_assert(s != NULL && strcmp(s, "succeeded") == 0,
+		    "run %s ended %s", ids[k], s);
+		json_decref(st);
+		cr_assert_eq(weft_cluster_count_events(&c, ids[k],
+		                 "step_succeeded"), 2, "run %s", ids[k]);
+	}
+	// The worker answered every survey through the outage: the engine
+	// took those answers late, but took them.
+	cr_assert_eq(weft_cluster_count_events(&c, NULL, "worker_lost"), 0,
+	    "a worker declared lost during the outage");
+}
+
+// log_has tells whether the coordinator's log holds text.
+static bool
+log_has(const char *text)
+{
+	return (weft_h_run_fmt(NULL, "grep -q -- '%s' '%s/coordinator.log'",
+	            text, c.dir) == 0);
+}
+
+Test(store_fault, disk_full)
+{
+	char              db[700], ids[NRUNS][64];
+	weft_cluster_opts o = { .nworkers = 1, .db = db };
+	json_t           *h;
+
+	tmpfs_mount("4m");
+	snprintf(db, sizeof(db), "sqlite:%s/weft.db", mnt);
+	weft_cluster_start_opts(&c, &o);
+	start_runs(ids);
+	// Fill it: every byte the filesystem has left.
+	weft_h_run_fmt(NULL, "dd if=/dev/zero of='%s/fill' bs=16k 2>/dev/null",
+	    mnt);
+	h = health_wait(503, "full", 20000);
+	json_decref(h);
+	write_refused("full");
+	cr_assert(!log_has("DB-REFUSED"), "a full disk counted as a refusal");
+	// Free the space: the same batches go through, runs carry on.
+	cr_assert_eq(weft_h_run_fmt(NULL, "rm -f '%s/fill'", mnt), 0);
+	json_decref(health_wait(200, NULL, 20000));
+	runs_finish(ids);
+	cr_assert(log_has("DB-BACK"));
+}
+
+// chattr_files sets or clears the immutable attribute ("+i" / "-i") of
+// the files of the database named by suffixes (a shell word list: "" is
+// the database file itself, "-wal", "-shm"); false when the filesystem
+// cannot.
+static bool
+chattr_files(const char *op, const char *suffixes)
+{
+	return (weft_h_run_fmt(NULL,
+	            "cd '%s' && for s in %s; do chattr %s \"weft.db$s\" || "
+	            "exit 1; done 2>&1", c.dir, suffixes, op) == 0);
+}
+
+// immutable_outage makes the files of the database named by suffixes
+// immutable under a running cluster with runs in flight, checks the
+// outage (why mentions what), then makes them writable again and checks
+// that the runs finish.
+static void
+immutable_outage(const char *suffixes, const char *what)
+{
+	char ids[NRUNS][64];
+
+	weft_cluster_start(&c, 1, 200);
+	start_runs(ids);
+	// Immutable: not even root may write.
+	if (!chattr_files("+i", suffixes)) {
+		const char *ci = getenv("CI");
+		cr_assert(ci == NULL || strcmp(ci, "true") != 0,
+		    "chattr +i failed under CI=true (root and ext4 are needed)");
+		cr_skip_test("chattr +i failed (not root, or not ext4?)");
+	}
+	snprintf(immutable, sizeof(immutable), "%s", suffixes);
+	json_decref(health_wait(503, what, 20000));
+	write_refused(what);
+	cr_assert(!log_has("DB-REFUSED"), "a read-only file counted as a "
+	                                  "refusal");
+	cr_assert(chattr_files("-i", suffixes));
+	immutable[0] = '\0';
+	json_decref(health_wait(200, NULL, 20000));
+	runs_finish(ids);
+}
+
+Test(store_fault, read_only_file)
+{
+	immutable_outage("'' -wal", "sqlite");
+}
+
+// The WAL index (-shm) is written through a memory mapping: unwritable,
+// touching it would be SIGBUS. It is checked first, and is an outage.
+Test(store_fault, wal_index_read_only)
+{
+	immutable_outage("-shm", "WAL index");
+	cr_assert(!log_has("SIGBUS"));
+}
+
+// coord_exit runs the coordinator on c's database with extra flags (a
+// shell fragment) and returns its exit status; *out gets its output.
+static int
+coord_once(const char *flags, char **out)
+{
+	return (weft_h_run_fmt(out,
+	    "timeout 20 '%s' --db '%s' --control tcp://127.0.0.1:0 --cluster "
+	    "tcp://127.0.0.1:0 --results tcp://127.0.0.1:0 --events "
+	    "tcp://127.0.0.1:0 --http '' --cookie-file '%s' %s 2>&1",
+	    weft_h_bin("weft-coordinator"), c.db, c.cookie, flags));
+}
+
+Test(store_fault, file_deleted)
+{
+	char    ids[NRUNS][64], path[700], *out = NULL;
+	int64_t t0;
+	json_t *v;
+
+	weft_cluster_start(&c, 1, 200);
+	start_runs(ids);
+	for (int k = 0; k < NRUNS; k++) {
+		json_decref(weft_cluster_run_end(&c, ids[k], 60000));
+	}
+	snprintf(path, sizeof(path), "%s/weft.db", c.dir);
+	t0 = weft_clock_mono_ms();
+	cr_assert_eq(weft_h_run_fmt(NULL, "rm -f '%s' '%s-wal' '%s-shm'", path,
+	                 path, path), 0);
+	json_decref(health_wait(503, "was deleted", 5000));
+	cr_assert(weft_clock_mono_ms() - t0 < weft_h_timeout_ms(3000),
+	    "detected after %lld ms", (long long) (weft_clock_mono_ms() - t0));
+	write_refused("was deleted");
+	cr_assert(log_has("DB-FILE-GONE"), "no loud log line");
+	// Reads fail cleanly too: the file they would read is gone.
+	cr_assert_eq(http("GET", "/api/v1/runs", NULL, &v), 503);
+	json_decref(v);
+	cr_assert(access(path, F_OK) != 0, "a new file appeared");
+
+	// A restart refuses rather than starting empty ...
+	weft_h_kill(c.coord, SIGTERM);
+	c.coord = 0;
+	cr_assert_eq(coord_once("", &out), 1, "%s", out);
+	cr_assert(strstr(out, "not found; was it moved? `--init` creates a new "
+	                      "one") != NULL, "%s", out);
+	free(out);
+	cr_assert(access(path, F_OK) != 0, "the refusal created a file");
+	// ... and --init starts fresh: the old runs are gone, new ones work.
+	c.args[0] = "--init";
+	weft_cluster_start_coord(&c);
+	c.args[0] = NULL;
+	json_decref(health_wait(200, NULL, 10000));
+	cr_assert_eq(http("GET", "/api/v1/runs/" "x", NULL, &v), 404);
+	json_decref(v);
+	cr_assert_eq(weft_cluster_cli(&c, NULL, "status %s", ids[0]), 1,
+	    "the old run is in the new database");
+	weft_cluster_wait_workers(&c, 1);
+	start_runs(ids);
+	runs_finish(ids);
+	// And it is recorded: a plain restart takes it.
+	weft_h_kill(c.coord, SIGTERM);
+	weft_cluster_start_coord(&c);
+	json_decref(health_wait(200, NULL, 10000));
+}
+
+// wait_exit waits (with a deadline) for child p to end; its wait status.
+static int
+wait_exit(pid_t p)
+{
+	int     status   = -1;
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(15000);
+
+	while (waitpid(p, &status, WNOHANG) == 0) {
+		cr_assert(weft_clock_mono_ms() < deadline, "pid %d did not exit",
+		    (int) p);
+		weft_clock_sleep_ms(20);
+	}
+	return (status);
+}
+
+Test(store_fault, postgres_down_at_start)
+{
+	char              url[600], ids[NRUNS][64];
+	weft_cluster_opts o = { .nworkers = 0, .db = url };
+	json_t           *h;
+	pid_t             p;
+	int               status = -1;
+
+	cr_assert_eq(weft_pg_start(&pg), 0, "PostgreSQL did not start");
+	cr_assert_eq(weft_pg_createdb(&pg, "faults", url, sizeof(url)), 0);
+	cr_assert_eq(weft_pg_down(&pg), 0);
+	// Started with the server down: it waits, answering /health 503.
+	weft_cluster_start_opts(&c, &o);
+	h = health_wait(503, "cannot connect", 10000);
+	json_decref(h);
+	write_refused("cannot connect");
+	cr_assert(log_has("DB-WAIT"));
+	cr_assert_eq(weft_pg_up(&pg), 0);
+	json_decref(health_wait(200, NULL, 30000));
+	cr_assert(log_has("DB-UP"));
+	weft_cluster_start_worker(&c, 0);
+	weft_cluster_wait_workers(&c, 1);
+	start_runs(ids);
+	runs_finish(ids);
+
+	// The database dropped and made again behind the same URL: another
+	// database (a new id), refused at start rather than used empty.
+	char *out = NULL;
+	weft_h_kill(c.coord, SIGTERM);
+	c.coord = 0;
+	weft_h_kill(c.workers[0], SIGTERM);
+	c.workers[0] = 0;
+	PGconn *conn = PQconnectdb(weft_pg_url(&pg));
+	cr_assert_eq(PQstatus(conn), CONNECTION_OK, "%s", PQerrorMessage(conn));
+	for (int k = 0; k < 2; k++) {
+		PGresult *res = PQexec(conn,
+		    k == 0 ? "DROP DATABASE faults" : "CREATE DATABASE faults");
+		cr_assert_eq(PQresultStatus(res), PGRES_COMMAND_OK, "%s",
+		    PQerrorMessage(conn));
+		PQclear(res);
+	}
+	PQfinish(conn);
+	cr_assert_eq(coord_once("", &out), 1, "%s", out);
+	cr_assert(strstr(out, "was it replaced") != NULL, "%s", out);
+	free(out);
+
+	// The same found only once the server comes up, after a start with
+	// it down: the waiting coordinator stops, status 1.
+	cr_assert_eq(weft_pg_down(&pg), 0);
+	weft_cluster_start_coord(&c);
+	json_decref(health_wait(503, "cannot connect", 10000));
+	p       = c.coord;
+	c.coord = 0;
+	cr_assert_eq(weft_pg_up(&pg), 0);
+	status = wait_exit(p);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1,
+	    "status %#x", status);
+	cr_assert(log_has("was it replaced"));
+
+	// SIGTERM while waiting for the server: a clean exit, status 0.
+	cr_assert_eq(weft_pg_down(&pg), 0);
+	weft_cluster_start_coord(&c);
+	json_decref(health_wait(503, "cannot connect", 10000));
+	p       = c.coord;
+	c.coord = 0;
+	cr_assert_eq(kill(p, SIGTERM), 0);
+	status = wait_exit(p);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "status %#x", status);
+}
+
+// A malformed line in $WEFT_HOME/databases stops the coordinator at
+// start, naming the file and the line; nothing is guessed.
+Test(store_fault, malformed_registry_named)
+{
+	char        reg[700], want[800], *out = NULL;
+	const char *home;
+	FILE       *f;
+
+	weft_cluster_start(&c, 0, 200);
+	weft_h_kill(c.coord, SIGTERM);
+	c.coord = 0;
+	home    = getenv("WEFT_HOME");
+	cr_assert_not_null(home, "the harness sets WEFT_HOME");
+	snprintf(reg, sizeof(reg), "%s/databases", home);
+	cr_assert_not_null((f = fopen(reg, "a")), "%s", reg);
+	fputs("/some/path.db not-an-id\n", f);
+	fclose(f);
+	cr_assert_eq(coord_once("", &out), 1, "%s", out);
+	snprintf(want, sizeof(want), "%s:2: malformed line", reg);
+	cr_assert(out != NULL && strstr(out, want) != NULL, "%s", out);
+	free(out);
+}
