@@ -50,7 +50,10 @@
 	X(WORKER_LOST, "worker_lost", NODE, false, NULL, NULL)                \
 	X(DEFINITION_REGISTERED, "definition_registered", NODE, false, NULL,  \
 	    NULL)                                                             \
-	X(NODE_CONFLICT, "node_conflict", NODE, false, NULL, NULL)
+	X(NODE_CONFLICT, "node_conflict", NODE, false, NULL, NULL)            \
+	X(STEP_RELEASED, "step_released", STEP, false, "ready", NULL)         \
+	X(WORKER_DRAINING, "worker_draining", NODE, false, NULL, NULL)        \
+	X(WORKER_LEFT, "worker_left", NODE, false, NULL, NULL)
 
 enum weft_event_type {
 #define WEFT_EVENT_ENUM(sfx, name, scope, term, step_st, run_st) WEFT_EV_##sfx,
