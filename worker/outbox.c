@@ -17,6 +17,19 @@
 #include "log.h"
 #include "tls.h"
 
+// outbox_bye_clear frees the goodbye's keys (lock held, or no sender).
+static void
+outbox_bye_clear(worker_outbox *o)
+{
+	for (size_t k = 0; k < o->bye_nkeys; k++) {
+		free(o->bye_keys[k]);
+	}
+	free(o->bye_keys);
+	o->bye_keys    = NULL;
+	o->bye_nkeys   = 0;
+	o->bye_pending = false;
+}
+
 void
 worker_outbox_init(worker_outbox *o)
 {
@@ -35,6 +48,7 @@ worker_outbox_fini(worker_outbox *o)
 	}
 	free(o->url);
 	free(o->dialed);
+	outbox_bye_clear(o);
 	pthread_cond_destroy(&o->cv);
 	pthread_mutex_destroy(&o->lock);
 }
@@ -75,6 +89,58 @@ worker_outbox_held(worker_outbox *o)
 	return (n);
 }
 
+bool
+worker_outbox_holds(worker_outbox *o, const char *run, const char *step,
+    uint32_t attempt)
+{
+	weft_qnode *n;
+	bool        found = false;
+
+	pthread_mutex_lock(&o->lock);
+	WEFT_QUEUE_FOREACH (n, &o->results) {
+		weft_result *r = WEFT_QUEUE_ENTRY(n, weft_result, node);
+		if (r->attempt == attempt && strcmp(r->run_id, run) == 0 &&
+		    strcmp(r->step_id, step) == 0) {
+			found = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&o->lock);
+	return (found);
+}
+
+void
+worker_outbox_goodbye(worker_outbox *o, char **keys, size_t n, bool final,
+    uint64_t drain_ms)
+{
+	pthread_mutex_lock(&o->lock);
+	outbox_bye_clear(o);
+	o->bye_keys     = keys;
+	o->bye_nkeys    = n;
+	o->bye_final    = final;
+	o->bye_drain_ms = drain_ms;
+	o->bye_pending  = true;
+	o->bye_gen++;
+	pthread_cond_broadcast(&o->cv);
+	pthread_mutex_unlock(&o->lock);
+}
+
+bool
+worker_outbox_wait_flushed(worker_outbox *o, int64_t deadline)
+{
+	struct timespec ts = weft_clock_mono_ts(deadline);
+	bool            done;
+
+	pthread_mutex_lock(&o->lock);
+	while ((o->bye_pending || !weft_queue_is_empty(&o->results)) &&
+	    !o->stopping && weft_clock_mono_ms() < deadline) {
+		pthread_cond_timedwait(&o->cv, &o->lock, &ts);
+	}
+	done = !o->bye_pending && weft_queue_is_empty(&o->results);
+	pthread_mutex_unlock(&o->lock);
+	return (done);
+}
+
 // outbox_pop frees the n oldest results (acked).
 static void
 outbox_pop(worker_outbox *o, uint32_t n)
@@ -85,6 +151,7 @@ outbox_pop(worker_outbox *o, uint32_t n)
 	while (n-- > 0 && (r = weft_queue_pop_head(&o->results)) != NULL) {
 		weft_result_free(WEFT_QUEUE_ENTRY(r, weft_result, node));
 	}
+	pthread_cond_broadcast(&o->cv); // a drain may wait for the flush
 	pthread_mutex_unlock(&o->lock);
 }
 
@@ -109,18 +176,30 @@ outbox_backoff(worker_outbox *o, int64_t ms)
 // outbox_wait waits until there is something to send and somewhere to send
 // it. Fills batch with up to max oldest results (still owned by the list)
 // and, when the URL changed, *redial with a copy of it. Returns the number
-// of results, 0 when stopping.
+// of results; 0 when stopping, or with *bye set to the generation of a
+// goodbye to send first.
 static uint32_t
 outbox_wait(worker_outbox *o, weft_result **batch, uint32_t max,
-    char **redial)
+    char **redial, uint64_t *bye)
 {
 	uint32_t    n = 0;
 	weft_qnode *r;
 
 	pthread_mutex_lock(&o->lock);
 	while (!o->stopping &&
-	    (weft_queue_is_empty(&o->results) || o->url == NULL)) {
+	    ((weft_queue_is_empty(&o->results) && !o->bye_pending) ||
+	        o->url == NULL)) {
 		pthread_cond_wait(&o->cv, &o->lock);
+	}
+	if (!o->stopping && o->bye_pending) {
+		// The goodbye goes first: the attempts it hands back are
+		// waiting to run elsewhere.
+		if (o->dialed == NULL || strcmp(o->dialed, o->url) != 0) {
+			*redial = weft_xstrdup(o->url);
+		}
+		*bye = o->bye_gen;
+		pthread_mutex_unlock(&o->lock);
+		return (0);
 	}
 	if (!o->stopping) {
 		if (o->dialed == NULL || strcmp(o->dialed, o->url) != 0) {
@@ -221,6 +300,52 @@ outbox_pack(weft_worker *w, weft_result **batch, uint32_t n, nng_msg **msg)
 	return ((uint32_t) rb.n_results);
 }
 
+// outbox_pack_bye packs the pending goodbye (generation *gen, checked
+// under the lock); NULL when it changed or did not pack.
+static nng_msg *
+outbox_pack_bye(weft_worker *w, uint64_t gen)
+{
+	worker_outbox *o   = &w->outbox;
+	Weft__Goodbye  g   = WEFT__GOODBYE__INIT;
+	Weft__Envelope env = WEFT__ENVELOPE__INIT;
+	char           coord[128];
+	nng_msg       *msg = NULL;
+
+	worker_coord_name(w, coord, sizeof(coord));
+	pthread_mutex_lock(&o->lock);
+	if (o->bye_pending && o->bye_gen == gen) {
+		g.final            = o->bye_final;
+		g.drain_timeout_ms = o->bye_drain_ms;
+		if (g.final) {
+			g.n_lost = o->bye_nkeys;
+			g.lost   = o->bye_keys;
+		} else {
+			g.n_released = o->bye_nkeys;
+			g.released   = o->bye_keys;
+		}
+		env.body_case = WEFT__ENVELOPE__BODY_GOODBYE;
+		env.goodbye   = &g;
+		env.recipient = coord;
+		if (weft_wire_pack(&w->wire, &env, NULL, &msg) != WEFT_OK) {
+			msg = NULL;
+		}
+	}
+	pthread_mutex_unlock(&o->lock);
+	return (msg);
+}
+
+// outbox_bye_acked clears goodbye generation gen, acked.
+static void
+outbox_bye_acked(worker_outbox *o, uint64_t gen)
+{
+	pthread_mutex_lock(&o->lock);
+	if (o->bye_pending && o->bye_gen == gen) {
+		outbox_bye_clear(o);
+		pthread_cond_broadcast(&o->cv);
+	}
+	pthread_mutex_unlock(&o->lock);
+}
+
 // outbox_exchange sends msg (taken) and waits for the ack. Returns how many
 // results the coordinator acked (0: none, resend).
 static uint32_t
@@ -274,17 +399,34 @@ outbox_main(void *arg)
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	for (;;) {
-		redial = NULL;
-		if ((n = outbox_wait(o, batch, w->batch_max, &redial)) == 0) {
+		uint64_t bye = 0;
+		redial       = NULL;
+		n = outbox_wait(o, batch, w->batch_max, &redial, &bye);
+		if (n == 0 && bye == 0) {
 			break;
 		}
 		if (redial != NULL) {
 			outbox_redial(w, redial);
 		}
+		if (bye != 0) {
+			if ((msg = outbox_pack_bye(w, bye)) == NULL) {
+				continue; // replaced meanwhile
+			}
+			if (outbox_exchange(w, msg) > 0) {
+				outbox_bye_acked(o, bye);
+			} else if (!outbox_backoff(o, 50)) {
+				break;
+			}
+			continue;
+		}
 		n     = outbox_pack(w, batch, n, &msg);
 		acked = outbox_exchange(w, msg);
 		if (acked > 0) {
-			outbox_pop(o, acked < n ? acked : n);
+			acked = acked < n ? acked : n;
+			// Forget them durably first: a restart in between sends
+			// them again, a repeat the coordinator drops.
+			worker_spool_acked(w->spool, batch, acked);
+			outbox_pop(o, acked);
 		} else if (!outbox_backoff(o, 50)) {
 			break;
 		}

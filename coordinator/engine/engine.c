@@ -491,7 +491,7 @@ static bool
 engine_deferrable(weft_engine *e)
 {
 	if (e->deferred || e->nheld > 0 || e->out.nevents == 0 ||
-	    sched_has_batches(e)) {
+	    sched_has_batches(e) || atomic_load(&e->stopping)) {
 		return (false);
 	}
 	for (size_t k = 0; k < e->out.nevents; k++) {
@@ -620,6 +620,12 @@ engine_main(void *arg)
 		mail = weft_mailbox_drain(&e->mailbox, wait);
 		engine_iteration(e, mail);
 	}
+	// Stopping (SIGTERM): one last batch for what came in meanwhile and
+	// what a commit delay held back, committed and answered before the
+	// sockets close. Results acked here are durable; requests arriving
+	// after this are dropped unanswered, and a worker sends them again
+	// to the next coordinator.
+	engine_iteration(e, weft_mailbox_drain(&e->mailbox, 0));
 	return (NULL);
 }
 
