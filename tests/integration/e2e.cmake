@@ -15,3 +15,7 @@ weft_add_test(secrets_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/secrets_test.c
 add_dependencies(secrets_test weft weft-coordinator weft-worker)
 weft_add_test(auth_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/auth_test.c TIMEOUT 300)
 add_dependencies(auth_test weft weft-coordinator weft-worker)
+# Nodes that stop on purpose: worker drain, coordinator SIGTERM, the spool.
+weft_add_test(drain_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/drain_test.c
+  LIBS SQLite::SQLite3 TIMEOUT 600)
+add_dependencies(drain_test weft weft-coordinator weft-worker)
