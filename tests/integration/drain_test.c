@@ -121,20 +121,29 @@ spawn_worker(const char *name, const char *const *more)
 	return (spawn_worker_log(name, name, more));
 }
 
+// sleeps_def writes into def (len bytes) a definition `name` of n
+// independent sleep steps of ms each.
+static void
+sleeps_def(char *def, size_t len, const char *name, int n, int ms)
+{
+	int k = snprintf(def, len, "{\"name\":\"%s\",\"steps\":[", name);
+
+	for (int i = 0; i < n; i++) {
+		k += snprintf(def + k, len - (size_t) k,
+		    "%s{\"id\":\"s%d\",\"type\":\"sleep\",\"with\":{\"ms\":%d}}",
+		    i ? "," : "", i, ms);
+	}
+	snprintf(def + k, len - (size_t) k, "]}");
+}
+
 // train_sleep runs many 0 ms sleep steps, so the coordinator knows sleep
 // steps are fast and keeps a deep queue on each worker (sched_room).
 static void
 train_sleep(void)
 {
 	char def[8192];
-	int  n = snprintf(def, sizeof(def), "{\"name\":\"fast\",\"steps\":[");
 
-	for (int i = 0; i < 40; i++) {
-		n += snprintf(def + n, sizeof(def) - (size_t) n,
-		    "%s{\"id\":\"f%d\",\"type\":\"sleep\",\"with\":{\"ms\":0}}",
-		    i ? "," : "", i);
-	}
-	snprintf(def + n, sizeof(def) - (size_t) n, "]}");
+	sleeps_def(def, sizeof(def), "fast", 40, 0);
 	const char *id  = start_run("fast.json", def);
 	json_t     *end = weft_cluster_run_end(&c, id, 30000);
 	cr_assert_str_eq(json_string_value(json_object_get(end, "status")),
@@ -172,13 +181,7 @@ Test(drain, sigterm_releases_queued_and_finishes_running)
 	weft_cluster_start(&c, 1, 200);
 	train_sleep();
 	char def[8192];
-	int  n = snprintf(def, sizeof(def), "{\"name\":\"slow\",\"steps\":[");
-	for (int i = 0; i < 12; i++) {
-		n += snprintf(def + n, sizeof(def) - (size_t) n,
-		    "%s{\"id\":\"s%d\",\"type\":\"sleep\",\"with\":{\"ms\":2500}}",
-		    i ? "," : "", i);
-	}
-	snprintf(def + n, sizeof(def) - (size_t) n, "]}");
+	sleeps_def(def, sizeof(def), "slow", 12, 2500);
 	const char *rid = start_run("slow.json", def);
 	char        id[64];
 	snprintf(id, sizeof(id), "%s", rid);

@@ -938,6 +938,20 @@ Test(engine, paused_holder_keeps_its_name)
 
 // ---- a worker that stops: goodbye ----
 
+// start_held joins w1 (round 1), starts DEF_TIMEOUT with both steps
+// accepted by it, and copies the run id into run_id (64 bytes).
+static void
+start_held(char *run_id)
+{
+	post_worker("w1", 2, 1);
+	post_survey_end(1);
+	turn();
+	snprintf(run_id, 64, "%s", start_run(DEF_TIMEOUT));
+	cr_assert_eq(assigned(), 2);
+	answer_all(true);
+	turn();
+}
+
 // post_goodbye_from posts a Goodbye from the process wire: released keys
 // ("run/step/attempt") or, final, the keys lost at its drain deadline.
 static void
@@ -969,15 +983,8 @@ Test(engine, draining_worker_releases_queued_and_leaves)
 	char key[128];
 	char *keys[1] = { key };
 
-	post_worker("w1", 2, 1);
-	post_survey_end(1);
-	turn();
-	const char *id = start_run(DEF_TIMEOUT);
 	char run_id[64];
-	snprintf(run_id, sizeof(run_id), "%s", id);
-	cr_assert_eq(assigned(), 2);
-	answer_all(true);
-	turn();
+	start_held(run_id);
 	size_t acks = F.nacks, ops = F.nops;
 	snprintf(key, sizeof(key), "%s/b/1", run_id);
 	post_goodbye_from(&F.wire_w1, keys, 1, false);
@@ -1037,14 +1044,8 @@ Test(engine, final_goodbye_loses_what_is_still_in_flight)
 	char *keys[1] = { key };
 	weft_wire next;
 
-	post_worker("w1", 2, 1);
-	post_survey_end(1);
-	turn();
-	const char *id = start_run(DEF_TIMEOUT);
 	char run_id[64];
-	snprintf(run_id, sizeof(run_id), "%s", id);
-	answer_all(true);
-	turn();
+	start_held(run_id);
 	post_goodbye_from(&F.wire_w1, NULL, 0, false);
 	turn();
 	snprintf(key, sizeof(key), "%s/b/1", run_id);
@@ -1080,13 +1081,9 @@ Test(engine, goodbye_from_another_process_changes_nothing)
 	char *keys[1] = { key };
 	weft_wire dup;
 
-	post_worker("w1", 2, 1);
-	post_survey_end(1);
-	turn();
-	const char *id = start_run(DEF_TIMEOUT);
-	snprintf(key, sizeof(key), "%s/b/1", id);
-	answer_all(true);
-	turn();
+	char run_id[64];
+	start_held(run_id);
+	snprintf(key, sizeof(key), "%s/b/1", run_id);
 	weft_wire_init(&dup, "w1");
 	post_goodbye_from(&dup, keys, 1, false);
 	post_goodbye_from(&dup, keys, 1, true);
@@ -1106,14 +1103,8 @@ Test(engine, restarted_workers_results_wait_for_its_takeover)
 {
 	weft_wire next;
 
-	post_worker("w1", 2, 1);
-	post_survey_end(1);
-	turn();
-	const char *id = start_run(DEF_TIMEOUT);
 	char run_id[64];
-	snprintf(run_id, sizeof(run_id), "%s", id);
-	answer_all(true);
-	turn();
+	start_held(run_id);
 	weft_wire_init(&next, "w1");
 	size_t acks = F.nacks;
 	post_worker_from(&next, "w1", 2, 2); // the old one is gone
