@@ -191,6 +191,9 @@ export class Cluster {
 			'--join', this.urls.cluster, '--listen', 'tcp://127.0.0.1:0',
 			'--name', name, '--slots', String(slots),
 			'--cookie-file', path.join(this.tmp, 'cookie'),
+			// The test's own spool: never the user's ~/.weft, nor one a
+			// concurrent test's worker of the same name holds.
+			'--spool', path.join(this.tmp, `spool-${name}`),
 		]);
 		this.workers.set(name, w);
 		return w;
