@@ -33,7 +33,18 @@ struct worker_spool {
 	int             lockfd;     // flock'd: one worker per spool
 	char            path[4200]; // the database file
 	char            lockpath[4200];
+	// Keys of results acked but not deleted yet: the deletes ride on the
+	// next write (or the close), so a chain of steps costs two
+	// transactions a step, not three. One left behind by a crash is sent
+	// again, a repeat the coordinator drops.
+	char          **acked;
+	size_t          nacked, capacked;
 };
+
+// Most acked keys kept before they are deleted on their own.
+#define SPOOL_ACKED_MAX 4096
+
+static void spool_acked_now(worker_spool *s);
 
 static const char *spool_schema =
     "CREATE TABLE IF NOT EXISTS results ("
@@ -209,6 +220,13 @@ worker_spool_close(worker_spool *s, bool remove_if_empty)
 	if (s == NULL) {
 		return;
 	}
+	if (s->db != NULL) {
+		spool_acked_now(s);
+	}
+	for (size_t k = 0; k < s->nacked; k++) {
+		free(s->acked[k]);
+	}
+	free(s->acked);
 	remove = remove_if_empty && s->db != NULL && spool_empty(s);
 	if (s->db != NULL) {
 		sqlite3_close(s->db);
@@ -259,6 +277,54 @@ spool_step(worker_spool *s, sqlite3_stmt *st, const char *what)
 	return (true);
 }
 
+// spool_flush_acked deletes the results acked since the last write (lock
+// held, in a transaction); false when a delete fails (they stay queued).
+static bool
+spool_flush_acked(worker_spool *s)
+{
+	sqlite3_stmt *st;
+	bool          ok = true;
+
+	if (s->nacked == 0) {
+		return (true);
+	}
+	if (sqlite3_prepare_v2(s->db, "DELETE FROM results WHERE key = ?", -1,
+	        &st, NULL) != SQLITE_OK) {
+		return (false);
+	}
+	for (size_t k = 0; ok && k < s->nacked; k++) {
+		sqlite3_bind_text(st, 1, s->acked[k], -1, SQLITE_STATIC);
+		ok = sqlite3_step(st) == SQLITE_DONE;
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	if (ok) {
+		for (size_t k = 0; k < s->nacked; k++) {
+			free(s->acked[k]);
+		}
+		s->nacked = 0;
+	}
+	return (ok);
+}
+
+// spool_acked_now deletes the acked results in a transaction of their own
+// (lock held).
+static void
+spool_acked_now(worker_spool *s)
+{
+	if (s->nacked == 0) {
+		return;
+	}
+	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	        SQLITE_OK ||
+	    !spool_flush_acked(s) ||
+	    sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		weft_log_warn("SPOOL-WRITE", "spool=%s what=acked error=\"%s\"",
+		    s->path, sqlite3_errmsg(s->db));
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+}
+
 weft_err
 worker_spool_started(worker_spool *s, const char *key, int64_t now_ms)
 {
@@ -269,12 +335,19 @@ worker_spool_started(worker_spool *s, const char *key, int64_t now_ms)
 		return (WEFT_OK);
 	}
 	pthread_mutex_lock(&s->lock);
-	if (sqlite3_prepare_v2(s->db,
+	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) ==
+	        SQLITE_OK &&
+	    spool_flush_acked(s) &&
+	    sqlite3_prepare_v2(s->db,
 	        "INSERT OR REPLACE INTO started(key, started_ms) VALUES (?, ?)",
 	        -1, &st, NULL) == SQLITE_OK) {
 		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, now_ms);
 		ok = spool_step(s, st, "started");
+	}
+	if (!ok || sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		ok = false;
 	}
 	pthread_mutex_unlock(&s->lock);
 	return (ok ? WEFT_OK : WEFT_EUNAVAIL);
@@ -295,6 +368,7 @@ worker_spool_result(worker_spool *s, const weft_result *r)
 	// One transaction: the attempt is either started or has its result.
 	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) ==
 	        SQLITE_OK &&
+	    spool_flush_acked(s) &&
 	    sqlite3_prepare_v2(s->db,
 	        "INSERT OR REPLACE INTO results(key, run_id, step_id, attempt, "
 	        "ok, output_json, error, exit_code, stderr_tail, started_ms, "
@@ -333,34 +407,26 @@ worker_spool_result(worker_spool *s, const weft_result *r)
 weft_err
 worker_spool_acked(worker_spool *s, weft_result *const *rs, uint32_t n)
 {
-	sqlite3_stmt *st = NULL;
-	char          key[1024];
-	bool          ok;
+	char key[1024];
 
 	if (s == NULL || n == 0) {
 		return (WEFT_OK);
 	}
 	pthread_mutex_lock(&s->lock);
-	ok = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) ==
-	        SQLITE_OK &&
-	    sqlite3_prepare_v2(s->db, "DELETE FROM results WHERE key = ?", -1,
-	        &st, NULL) == SQLITE_OK;
-	for (uint32_t k = 0; ok && k < n; k++) {
+	for (uint32_t k = 0; k < n; k++) {
+		if (s->nacked == s->capacked) {
+			s->capacked = s->capacked ? s->capacked * 2 : 64;
+			s->acked    = weft_xrealloc(
+                            s->acked, s->capacked * sizeof(*s->acked));
+		}
 		spool_key(rs[k], key, sizeof(key));
-		sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
-		ok = sqlite3_step(st) == SQLITE_DONE;
-		sqlite3_reset(st);
+		s->acked[s->nacked++] = weft_xstrdup(key);
 	}
-	sqlite3_finalize(st);
-	if (!ok || sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		// They stay: sent again after a restart, a repeat the
-		// coordinator drops.
-		weft_log_warn("SPOOL-WRITE", "spool=%s what=acked error=\"%s\"",
-		    s->path, sqlite3_errmsg(s->db));
-		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	if (s->nacked >= SPOOL_ACKED_MAX) {
+		spool_acked_now(s);
 	}
 	pthread_mutex_unlock(&s->lock);
-	return (ok ? WEFT_OK : WEFT_EUNAVAIL);
+	return (WEFT_OK);
 }
 
 // spool_text copies column i (NULL stays NULL).

@@ -267,6 +267,8 @@ weft_err worker_spool_started(worker_spool *s, const char *key,
 // lost instead of by a result).
 void     worker_spool_forget(worker_spool *s, const char *key);
 weft_err worker_spool_result(worker_spool *s, const weft_result *r);
+// worker_spool_acked forgets rs[0..n) (borrowed): deleted with the next
+// write or at close, so the sender thread does no I/O for it.
 weft_err worker_spool_acked(worker_spool *s, weft_result *const *rs,
     uint32_t n);
 // worker_spool_load queues the spooled results on o (oldest first) and
