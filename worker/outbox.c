@@ -58,6 +58,7 @@ worker_outbox_put(worker_outbox *o, weft_result *r)
 {
 	pthread_mutex_lock(&o->lock);
 	weft_queue_push_tail(&o->results, &r->node);
+	o->unspooled += !r->spooled;
 	pthread_cond_broadcast(&o->cv);
 	pthread_mutex_unlock(&o->lock);
 }
@@ -173,11 +174,76 @@ outbox_backoff(worker_outbox *o, int64_t ms)
 	return (go);
 }
 
+// outbox_unspooled fills batch with up to max results not spooled yet
+// (lock held); returns how many.
+static uint32_t
+outbox_unspooled(worker_outbox *o, weft_result **batch, uint32_t max)
+{
+	uint32_t    n = 0;
+	weft_qnode *r;
+
+	WEFT_QUEUE_FOREACH (r, &o->results) {
+		weft_result *res = WEFT_QUEUE_ENTRY(r, weft_result, node);
+		if (n == max) {
+			break;
+		}
+		if (!res->spooled) {
+			batch[n++] = res;
+		}
+	}
+	return (n);
+}
+
+void
+worker_outbox_spool(weft_worker *w)
+{
+	worker_outbox *o = &w->outbox;
+	weft_result  **batch;
+	uint32_t       n;
+
+	pthread_mutex_lock(&o->lock);
+	if (o->spooling) {
+		// The thread writing now takes ours in its next round: one
+		// transaction for every result that came meanwhile, like the
+		// coordinator's group commit.
+		pthread_mutex_unlock(&o->lock);
+		return;
+	}
+	o->spooling = true;
+	while (o->unspooled > 0) {
+		batch = weft_xalloc(sizeof(*batch) * o->unspooled);
+		n     = outbox_unspooled(o, batch, o->unspooled);
+		// Only the sender frees results, and it sends none that is not
+		// spooled: the batch stays valid unlocked.
+		pthread_mutex_unlock(&o->lock);
+		worker_spool_results(w->spool, batch, n);
+		pthread_mutex_lock(&o->lock);
+		for (uint32_t k = 0; k < n; k++) {
+			batch[k]->spooled = true;
+		}
+		o->unspooled -= n;
+		pthread_cond_broadcast(&o->cv);
+		free(batch);
+	}
+	o->spooling = false;
+	pthread_mutex_unlock(&o->lock);
+}
+
+// outbox_head_spooled tells whether the oldest result may be sent: it is
+// in the spool (or there is none), so no ack can come for one a crash
+// would forget (lock held).
+static bool
+outbox_head_spooled(worker_outbox *o)
+{
+	weft_qnode *r = o->results.head;
+	return (r != NULL && WEFT_QUEUE_ENTRY(r, weft_result, node)->spooled);
+}
+
 // outbox_wait waits until there is something to send and somewhere to send
-// it. Fills batch with up to max oldest results (still owned by the list)
-// and, when the URL changed, *redial with a copy of it. Returns the number
-// of results; 0 when stopping, or with *bye set to the generation of a
-// goodbye to send first.
+// it. Fills batch with up to max oldest spooled results (still owned by the
+// list) and, when the URL changed, *redial with a copy of it. Returns the
+// number of results; 0 when stopping, or with *bye set to the generation
+// of a goodbye to send first.
 static uint32_t
 outbox_wait(worker_outbox *o, weft_result **batch, uint32_t max,
     char **redial, uint64_t *bye)
@@ -187,8 +253,7 @@ outbox_wait(worker_outbox *o, weft_result **batch, uint32_t max,
 
 	pthread_mutex_lock(&o->lock);
 	while (!o->stopping &&
-	    ((weft_queue_is_empty(&o->results) && !o->bye_pending) ||
-	        o->url == NULL)) {
+	    ((!outbox_head_spooled(o) && !o->bye_pending) || o->url == NULL)) {
 		pthread_cond_wait(&o->cv, &o->lock);
 	}
 	if (!o->stopping && o->bye_pending) {
@@ -206,10 +271,11 @@ outbox_wait(worker_outbox *o, weft_result **batch, uint32_t max,
 			*redial = weft_xstrdup(o->url);
 		}
 		WEFT_QUEUE_FOREACH (r, &o->results) {
-			if (n == max) {
+			weft_result *res = WEFT_QUEUE_ENTRY(r, weft_result, node);
+			if (n == max || !res->spooled) {
 				break;
 			}
-			batch[n++] = WEFT_QUEUE_ENTRY(r, weft_result, node);
+			batch[n++] = res;
 		}
 	}
 	pthread_mutex_unlock(&o->lock);

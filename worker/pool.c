@@ -89,9 +89,6 @@ pool_main(void *arg)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	while ((att = pool_take(p)) != NULL) {
 		bool cut;
-		// Marked before it runs: if this process dies meanwhile, the
-		// next one knows it cut the attempt short (spool.c).
-		worker_spool_started(w->spool, att->key, weft_clock_wall_ms());
 		r = worker_attempt_run(att);
 		pthread_mutex_lock(&p->lock);
 		cut = att->cut && !r->ok;
@@ -101,13 +98,12 @@ pool_main(void *arg)
 			// coordinator hears it is lost (the last goodbye, or our
 			// survey answers) and runs it again elsewhere.
 			weft_result_free(r);
-			worker_spool_forget(w->spool, att->key);
 		} else {
-			// Durable, then into the outbox, then off the running
-			// list: a survey answer listing our attempts never
-			// misses it, and nothing is sent that a restart forgets.
-			worker_spool_result(w->spool, r);
+			// Into the outbox (whose sender spools it before it
+			// sends it), then off the running list: a survey answer
+			// listing our attempts never misses this one.
 			worker_outbox_put(&w->outbox, r);
+			worker_outbox_spool(w);
 		}
 		pthread_mutex_lock(&p->lock);
 		if (cut) {
@@ -282,6 +278,9 @@ worker_pool_abort(weft_worker *w, const Weft__Abort *ab)
 		// Queued: it never runs; report it like a failed attempt.
 		weft_queue_remove(&p->queued, &att->node);
 		r = worker_attempt_failed(att, "aborted");
+		// It never ran: nothing to keep across a crash (and no file
+		// I/O here, on an nng thread).
+		r->spooled = true;
 		worker_attempt_free(att);
 	} else if (att != NULL) {
 		worker_attempt_abort(att);

@@ -1,8 +1,14 @@
-// spool: the worker's durable outbox, a SQLite file (WAL). A result is
-// written here before it can be sent and deleted once the coordinator has
-// acked it, so a worker killed before the ack sends it again when it comes
-// back instead of the step running twice. Attempts are recorded when they
-// start, so a restart can tell which ones it cut short.
+// spool: the worker's durable outbox, a SQLite file (WAL). The outbox's
+// sender writes each batch of new results here, in one transaction, before
+// it sends them, and forgets them once the coordinator has acked them, so
+// a worker killed before the ack sends them again when it comes back
+// instead of the steps running twice.
+//
+// Running attempts are not recorded: one cut short by the process's death
+// has no result, is missing from the next process's survey answers, and
+// the coordinator retries it as lost, which a record would not change. A
+// transaction per attempt started cost W1 (10,000 parallel steps) twice
+// its time.
 //
 // synchronous=NORMAL: a commit is in the WAL file (the kernel's page
 // cache) when it returns, not fsynced. That survives the worker's death by
@@ -52,9 +58,7 @@ static const char *spool_schema =
     " attempt INTEGER NOT NULL, ok INTEGER NOT NULL, output_json TEXT,"
     " error TEXT, exit_code INTEGER NOT NULL DEFAULT 0, stderr_tail TEXT,"
     " started_ms INTEGER NOT NULL, finished_ms INTEGER NOT NULL,"
-    " seq INTEGER NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS started ("
-    " key TEXT PRIMARY KEY, started_ms INTEGER NOT NULL);";
+    " seq INTEGER NOT NULL);";
 
 // spool_exec runs sql (no rows) on s's connection; false with err set.
 static bool
@@ -200,10 +204,8 @@ spool_empty(worker_spool *s)
 	sqlite3_stmt *st;
 	bool          empty = false;
 
-	if (sqlite3_prepare_v2(s->db,
-	        "SELECT (SELECT count(*) FROM results) + "
-	        "(SELECT count(*) FROM started)",
-	        -1, &st, NULL) == SQLITE_OK &&
+	if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM results", -1, &st,
+	        NULL) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW) {
 		empty = sqlite3_column_int64(st, 0) == 0;
 	}
@@ -261,22 +263,6 @@ spool_key(const weft_result *r, char *out, size_t len)
 	snprintf(out, len, "%s/%s/%u", r->run_id, r->step_id, r->attempt);
 }
 
-// spool_step runs one prepared statement to its end and finalizes it;
-// logs and returns false on failure.
-static bool
-spool_step(worker_spool *s, sqlite3_stmt *st, const char *what)
-{
-	int rc = sqlite3_step(st);
-
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		weft_log_err("SPOOL-WRITE", "spool=%s what=%s error=\"%s\"",
-		    s->path, what, sqlite3_errmsg(s->db));
-		return (false);
-	}
-	return (true);
-}
-
 // spool_flush_acked deletes the results acked since the last write (lock
 // held, in a transaction); false when a delete fails (they stay queued).
 static bool
@@ -326,47 +312,17 @@ spool_acked_now(worker_spool *s)
 }
 
 weft_err
-worker_spool_started(worker_spool *s, const char *key, int64_t now_ms)
+worker_spool_results(worker_spool *s, weft_result *const *rs, uint32_t n)
 {
-	sqlite3_stmt *st;
-	bool          ok = false;
-
-	if (s == NULL) {
-		return (WEFT_OK);
-	}
-	pthread_mutex_lock(&s->lock);
-	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) ==
-	        SQLITE_OK &&
-	    spool_flush_acked(s) &&
-	    sqlite3_prepare_v2(s->db,
-	        "INSERT OR REPLACE INTO started(key, started_ms) VALUES (?, ?)",
-	        -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, now_ms);
-		ok = spool_step(s, st, "started");
-	}
-	if (!ok || sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-		ok = false;
-	}
-	pthread_mutex_unlock(&s->lock);
-	return (ok ? WEFT_OK : WEFT_EUNAVAIL);
-}
-
-weft_err
-worker_spool_result(worker_spool *s, const weft_result *r)
-{
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	char          key[1024];
-	bool          ok = false;
+	bool          ok;
 
 	if (s == NULL) {
 		return (WEFT_OK);
 	}
-	spool_key(r, key, sizeof(key));
 	pthread_mutex_lock(&s->lock);
-	// One transaction: the attempt is either started or has its result.
-	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) ==
+	ok = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) ==
 	        SQLITE_OK &&
 	    spool_flush_acked(s) &&
 	    sqlite3_prepare_v2(s->db,
@@ -374,8 +330,14 @@ worker_spool_result(worker_spool *s, const weft_result *r)
 	        "ok, output_json, error, exit_code, stderr_tail, started_ms, "
 	        "finished_ms, seq) VALUES (?,?,?,?,?,?,?,?,?,?,?, "
 	        "(SELECT coalesce(max(seq), 0) + 1 FROM results))",
-	        -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	        -1, &st, NULL) == SQLITE_OK;
+	for (uint32_t k = 0; ok && k < n; k++) {
+		const weft_result *r = rs[k];
+		if (r->spooled) {
+			continue;
+		}
+		spool_key(r, key, sizeof(key));
+		sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
 		sqlite3_bind_text(st, 2, r->run_id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 3, r->step_id, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 4, r->attempt);
@@ -386,17 +348,15 @@ worker_spool_result(worker_spool *s, const weft_result *r)
 		sqlite3_bind_text(st, 9, r->stderr_tail, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 10, (sqlite3_int64) r->started_ms);
 		sqlite3_bind_int64(st, 11, (sqlite3_int64) r->finished_ms);
-		ok = spool_step(s, st, "result");
+		ok = sqlite3_step(st) == SQLITE_DONE;
+		sqlite3_reset(st);
 	}
-	if (ok && sqlite3_prepare_v2(s->db, "DELETE FROM started WHERE key = ?",
-	              -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-		ok = spool_step(s, st, "result");
-	}
+	sqlite3_finalize(st);
 	if (!ok || sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		weft_log_err("SPOOL-WRITE", "spool=%s key=%s error=\"%s\": the "
-		    "result is kept in memory only", s->path, key,
-		    sqlite3_errmsg(s->db));
+		// A full disk, say: the results are still sent, and kept in
+		// memory until acked; only a crash meanwhile loses them.
+		weft_log_err("SPOOL-WRITE", "spool=%s results=%u error=\"%s\": "
+		    "kept in memory only", s->path, n, sqlite3_errmsg(s->db));
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 		ok = false;
 	}
@@ -438,13 +398,11 @@ spool_text(sqlite3_stmt *st, int i)
 }
 
 weft_err
-worker_spool_load(worker_spool *s, worker_outbox *o, uint32_t *nresults,
-    uint32_t *ninterrupted)
+worker_spool_load(worker_spool *s, worker_outbox *o, uint32_t *nresults)
 {
 	sqlite3_stmt *st;
 
-	*nresults     = 0;
-	*ninterrupted = 0;
+	*nresults = 0;
 	if (s == NULL) {
 		return (WEFT_OK);
 	}
@@ -466,6 +424,7 @@ worker_spool_load(worker_spool *s, worker_outbox *o, uint32_t *nresults,
 			r->stderr_tail = spool_text(st, 7);
 			r->started_ms  = (uint64_t) sqlite3_column_int64(st, 8);
 			r->finished_ms = (uint64_t) sqlite3_column_int64(st, 9);
+			r->spooled     = true;
 			if (r->run_id == NULL || r->step_id == NULL) {
 				weft_result_free(r);
 				continue;
@@ -475,39 +434,7 @@ worker_spool_load(worker_spool *s, worker_outbox *o, uint32_t *nresults,
 		}
 	}
 	sqlite3_finalize(st);
-	// Attempts that started and have no result: the process running
-	// them died. Never run again here (the program may have done part
-	// of its work); the coordinator finds them missing from our survey
-	// answers and retries them as lost.
-	if (sqlite3_prepare_v2(s->db, "SELECT key FROM started", -1, &st,
-	        NULL) == SQLITE_OK) {
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			weft_log_warn("SPOOL-INTERRUPTED",
-			    "attempt=%s: started before a restart, no result; not "
-			    "run again (the coordinator retries it as lost)",
-			    (const char *) sqlite3_column_text(st, 0));
-			(*ninterrupted)++;
-		}
-	}
-	sqlite3_finalize(st);
-	sqlite3_exec(s->db, "DELETE FROM started", NULL, NULL, NULL);
 	pthread_mutex_unlock(&s->lock);
 	return (WEFT_OK);
 }
 
-void
-worker_spool_forget(worker_spool *s, const char *key)
-{
-	sqlite3_stmt *st;
-
-	if (s == NULL) {
-		return;
-	}
-	pthread_mutex_lock(&s->lock);
-	if (sqlite3_prepare_v2(s->db, "DELETE FROM started WHERE key = ?", -1,
-	        &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-		spool_step(s, st, "forget");
-	}
-	pthread_mutex_unlock(&s->lock);
-}

@@ -191,7 +191,7 @@ static weft_err
 worker_spool_start(weft_worker *w)
 {
 	char     err[8500];
-	uint32_t nres, nint;
+	uint32_t nres;
 	weft_err rv;
 
 	if (w->spool_dir == NULL) {
@@ -202,13 +202,12 @@ worker_spool_start(weft_worker *w)
 		weft_log_err("SPOOL-OPEN", "%s", err);
 		return (rv);
 	}
-	worker_spool_load(w->spool, &w->outbox, &nres, &nint);
+	worker_spool_load(w->spool, &w->outbox, &nres);
 	w->spool_restored = nres;
-	if (nres > 0 || nint > 0) {
+	if (nres > 0) {
 		weft_log_notice("SPOOL-RESTORED",
-		    "dir=%s results=%u interrupted=%u: results not acked before "
-		    "are sent again",
-		    w->spool_dir, nres, nint);
+		    "dir=%s results=%u: results not acked before are sent again",
+		    w->spool_dir, nres);
 	}
 	return (WEFT_OK);
 }
@@ -312,6 +311,7 @@ weft_worker_stop(weft_worker *w)
 	worker_discovery_stop(w);
 	worker_pool_stop(w);
 	worker_outbox_stop(w);
+	worker_outbox_spool(w);
 	// Nothing left to lose: the files go, so a worker named after its
 	// pid leaves no spool per run behind.
 	worker_spool_close(w->spool, true);

@@ -95,6 +95,8 @@ typedef struct worker_outbox {
 	size_t           bye_nkeys;
 	uint64_t         bye_drain_ms;
 	uint64_t         bye_gen;
+	uint32_t         unspooled; // results put and not spooled yet
+	bool             spooling;  // a thread is writing them (under lock)
 } worker_outbox;
 
 typedef struct worker_dispatch worker_dispatch;
@@ -250,6 +252,10 @@ void     worker_outbox_goodbye(worker_outbox *o, char **keys, size_t n,
 // worker_outbox_wait_flushed waits until every result and the goodbye
 // are acked, or the monotonic deadline passes; true when they are.
 bool     worker_outbox_wait_flushed(worker_outbox *o, int64_t deadline);
+// worker_outbox_spool writes the results not spooled yet, in one
+// transaction, unless another thread is at it (which then writes ours
+// too). The sender sends only spooled results. Called by whoever put one.
+void     worker_outbox_spool(weft_worker *w);
 
 // Spool (spool.c): the durable outbox. Every call takes NULL for "no
 // spool" and then does nothing. Thread-safe.
@@ -261,20 +267,19 @@ weft_err worker_spool_open(worker_spool **out, const char *dir, char *err,
 // worker_spool_close closes s (NULL is fine); remove_if_empty deletes the
 // files when nothing is spooled.
 void     worker_spool_close(worker_spool *s, bool remove_if_empty);
-weft_err worker_spool_started(worker_spool *s, const char *key,
-    int64_t now_ms);
-// worker_spool_forget drops the started mark of key (an attempt reported
-// lost instead of by a result).
-void     worker_spool_forget(worker_spool *s, const char *key);
-weft_err worker_spool_result(worker_spool *s, const weft_result *r);
+// worker_spool_results writes those of rs[0..n) (borrowed) not spooled
+// yet in one transaction, with the deletes of what was acked since the
+// last write. On failure (logged) they stay in memory only; the caller
+// marks them spooled either way.
+weft_err worker_spool_results(worker_spool *s, weft_result *const *rs,
+    uint32_t n);
 // worker_spool_acked forgets rs[0..n) (borrowed): deleted with the next
 // write or at close, so the sender thread does no I/O for it.
 weft_err worker_spool_acked(worker_spool *s, weft_result *const *rs,
     uint32_t n);
-// worker_spool_load queues the spooled results on o (oldest first) and
-// drops the marks of attempts that started but never ended (logged).
+// worker_spool_load queues the spooled results on o (oldest first).
 weft_err worker_spool_load(worker_spool *s, worker_outbox *o,
-    uint32_t *nresults, uint32_t *ninterrupted);
+    uint32_t *nresults);
 
 // Dispatch (dispatch.c): the rep0 listener; fills w->dispatch_url.
 weft_err worker_dispatch_start(weft_worker *w);
