@@ -259,10 +259,10 @@ weft_worker_drain(weft_worker *w, int64_t timeout_ms)
 		free(keys);
 	}
 	weft_log_notice("WORKER-DRAINED",
-	    "name=%s acked=%s lost=%zu took_ms=%lld", w->name,
+	    "name=%s acked=%s lost=%zu took_ms=%lld%s", w->name,
 	    flushed ? "all" : "NOT ALL (coordinator unreachable)", n,
-	    (long long) (weft_clock_mono_ms() - start));
-	(void) idle;
+	    (long long) (weft_clock_mono_ms() - start),
+	    idle ? "" : " (a handler did not stop when aborted)");
 	return (flushed ? WEFT_OK : WEFT_ETIMEDOUT);
 }
 
