@@ -317,6 +317,27 @@ status_header(json_t *b)
 	}
 }
 
+// status_progress returns "progress: VALUE" (malloc'd) for a step that
+// has reported progress and has no output yet, else NULL.
+static char *
+status_progress(json_t *s)
+{
+	json_t *p   = json_object_get(json_object_get(s, "progress"), "value");
+	json_t *out = json_object_get(s, "output");
+	char   *text, *cell;
+	size_t  len;
+
+	if (p == NULL || (out != NULL && !json_is_null(out))) {
+		return (NULL);
+	}
+	text = weft_cli_text(p, WEFT_CLI_CELL_MAX - 10);
+	len  = strlen(text) + 11;
+	cell = weft_xalloc(len);
+	snprintf(cell, len, "progress: %s", text);
+	free(text);
+	return (cell);
+}
+
 // status_steps prints the steps of a run as a table.
 static void
 status_steps(json_t *steps)
@@ -339,7 +360,7 @@ status_steps(json_t *steps)
 			row_out = weft_xalloc(strlen(out) + 8);
 			snprintf(row_out, strlen(out) + 8, "error: %s", out);
 			free(out);
-		} else {
+		} else if ((row_out = status_progress(s)) == NULL) {
 			row_out = weft_cli_text(
 			    json_object_get(s, "output"), WEFT_CLI_CELL_MAX);
 		}
@@ -409,6 +430,55 @@ cmd_list(weft_cli *c, Weft__ControlRequest *req, json_t **body)
 	return (rv);
 }
 
+// How long `runs delete` waits for its answer by default, ms.
+#define CMD_DELETE_MS 600000
+
+// cmd_runs_delete is `weft runs delete --before TIME [--status S]`.
+static int
+cmd_runs_delete(weft_cli *c)
+{
+	Weft__ControlRequest    req = WEFT__CONTROL_REQUEST__INIT;
+	Weft__DeleteRunsRequest dr  = WEFT__DELETE_RUNS_REQUEST__INIT;
+	json_t                 *body;
+	int                     rv;
+
+	if (c->flag[WEFT_CLI_F_BEFORE] == NULL) {
+		return (weft_cli_usage_error("runs delete: --before TIME is "
+		                             "required (the runs that ended "
+		                             "before it are deleted)"));
+	}
+	if (c->flag[WEFT_CLI_F_DEFINITION] != NULL ||
+	    c->flag[WEFT_CLI_F_SINCE] != NULL ||
+	    c->flag[WEFT_CLI_F_UNTIL] != NULL ||
+	    c->flag[WEFT_CLI_F_LIMIT] != NULL) {
+		return (weft_cli_usage_error("runs delete takes --before and "
+		                             "--status only"));
+	}
+	if ((rv = cmd_time_flag(c, WEFT_CLI_F_BEFORE, "before",
+	         &dr.before_ms)) != WEFT_CLI_OK) {
+		return (rv);
+	}
+	// The answer comes when the last batch is deleted: about 4,000
+	// runs a second here. Unless WEFT_TIMEOUT_MS says otherwise, wait
+	// longer than for other requests (the deletion goes on regardless).
+	if (getenv("WEFT_TIMEOUT_MS") == NULL && c->timeout_ms < CMD_DELETE_MS) {
+		c->timeout_ms = CMD_DELETE_MS;
+	}
+	dr.status       = cmd_str(c, WEFT_CLI_F_STATUS);
+	req.req_case    = WEFT__CONTROL_REQUEST__REQ_DELETE_RUNS;
+	req.delete_runs = &dr;
+	if ((rv = weft_cli_call(c, &req, &body)) != WEFT_CLI_OK) {
+		return (rv);
+	}
+	if (c->json) {
+		weft_cli_print_json(body);
+	} else {
+		printf("deleted %lld runs\n", (long long) cmd_ms(body, "deleted"));
+	}
+	json_decref(body);
+	return (WEFT_CLI_OK);
+}
+
 int
 weft_cli_cmd_runs(weft_cli *c)
 {
@@ -422,6 +492,14 @@ weft_cli_cmd_runs(weft_cli *c)
 	size_t               i;
 	int                  rv;
 
+	if (c->nargs > 0 && strcmp(c->args[0], "delete") == 0) {
+		return (cmd_runs_delete(c));
+	}
+	if (c->nargs > 0) {
+		return (weft_cli_usage_error("runs: unknown subcommand '%s' (the "
+		                             "one there is: delete)",
+		    c->args[0]));
+	}
 	if ((rv = cmd_num_flag(c, WEFT_CLI_F_LIMIT, "limit", UINT32_MAX,
 	         &limit)) != WEFT_CLI_OK ||
 	    (rv = cmd_time_flag(c, WEFT_CLI_F_SINCE, "since",

@@ -59,8 +59,9 @@ static const struct main_flag {
 	         "failed, cancelled, timed_out)" },
 	[WEFT_CLI_F_DEFINITION]  = { "definition", "D",
 	     "only runs of definition D" },
-	[WEFT_CLI_F_BEFORE]      = { "before", "RUN",
-	         "only runs older than RUN (paging cursor)" },
+	[WEFT_CLI_F_BEFORE]      = { "before", "RUN|TIME",
+	         "runs: only runs older than RUN (paging cursor); runs "
+	         "delete: the runs that ended before TIME" },
 	[WEFT_CLI_F_RUN]         = { "run", "RUN", "only events of run RUN" },
 	[WEFT_CLI_F_TYPE]        = { "type", "T",
 	           "only events of type T; repeat it or separate types with "
@@ -113,11 +114,14 @@ static const struct main_cmd {
 	    "prints the run id." },
 	{ "status", "RUN", 1, 1, F(JSON), weft_cli_cmd_status,
 	    "Show a run and its steps." },
-	{ "runs", "", 0, 0,
+	{ "runs", "[delete]", 0, 1,
 	    F(STATUS) | F(DEFINITION) | F(BEFORE) | F(SINCE) | F(UNTIL) |
 	        F(LIMIT) | F(JSON),
 	    weft_cli_cmd_runs,
-	    "List runs, newest first (--since/--until: created then)." },
+	    "List runs, newest first (--since/--until: created then). `runs "
+	    "delete --before TIME [--status S]` deletes the runs that ended "
+	    "before TIME (an age such as 30d, RFC 3339 or epoch ms), with "
+	    "their steps and events, and prints how many." },
 	{ "events", "", 0, 0,
 	    F(RUN) | F(TYPE) | F(STEP) | F(NODE) | F(TEXT) | F(SINCE) |
 	        F(UNTIL) | F(AFTER) | F(LIMIT) | F(FORMAT) | F(FOLLOW) |

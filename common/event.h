@@ -51,6 +51,8 @@
 	X(DEFINITION_REGISTERED, "definition_registered", NODE, false, NULL,  \
 	    NULL)                                                             \
 	X(NODE_CONFLICT, "node_conflict", NODE, false, NULL, NULL)            \
+	X(STEP_PROGRESS, "step_progress", STEP, false, NULL, NULL)            \
+	X(RUNS_DELETED, "runs_deleted", NODE, false, NULL, NULL)              \
 	X(STEP_RELEASED, "step_released", STEP, false, "ready", NULL)         \
 	X(WORKER_DRAINING, "worker_draining", NODE, false, NULL, NULL)        \
 	X(WORKER_LEFT, "worker_left", NODE, false, NULL, NULL)

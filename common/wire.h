@@ -51,6 +51,9 @@
 
 // How far a message's timestamp may be from the receiver's clock.
 #define WEFT_CLOCK_SKEW_MS 30000
+// Most bytes of an attempt's progress (AttemptBeat.progress_json): the
+// worker refuses more, the coordinator ignores more.
+#define WEFT_WIRE_PROGRESS_MAX 4096
 
 // Workers redial a coordinator that went away with a backoff from 100 ms
 // up to this: after a restart the coordinator allows a worker that long

@@ -62,6 +62,9 @@ usage(FILE *f)
 	    "  --clock-skew D    refuse node messages stamped further than D from our\n"
 	    "                    clock, e.g. 30s (default 30s)\n"
 
+	    "  --retain D        delete runs that ended longer than D ago, with\n"
+	    "                    their steps and events, e.g. 30d (default forever);\n"
+	    "                    a definition's \"retain\" overrides it for its runs\n"
 	    "  --log-level L     err, warn, notice, info or debug (default info)\n"
 	    "  --ports-file FILE once every socket is bound, write their addresses\n"
 	    "                    (ports chosen for a port 0 included) to FILE as JSON\n"
@@ -99,6 +102,27 @@ parse_duration(const char *flag, const char *v)
 		exit(2);
 	}
 	return ((int) ms);
+}
+
+// parse_retain reads --retain: how long ended runs are kept, with units
+// ("30d", "12h"); "forever" (the default) keeps them.
+static int64_t
+parse_retain(const char *v)
+{
+	int64_t ms;
+
+	if (strcmp(v, "forever") == 0) {
+		return (0);
+	}
+	// A unit is required: a bare "30" would be seconds, rarely meant.
+	if (!weft_clock_parse_duration(v, &ms) || ms <= 0 || v[0] == '\0' ||
+	    v[strlen(v) - 1] < 'a' || v[strlen(v) - 1] > 'z') {
+		fprintf(stderr, "weft-coordinator: --retain wants a duration "
+		    "with units (d, h, m, s, ms), such as 30d, or \"forever\"; "
+		    "got \"%s\"\n", v);
+		exit(2);
+	}
+	return (ms);
 }
 
 // allow_host_add appends name to the comma-separated --http-allow-host list.
@@ -240,6 +264,7 @@ main(int argc, char **argv)
 		{ "tls-cert", required_argument, NULL, '1' },
 		{ "tls-key", required_argument, NULL, '2' },
 		{ "tls-ca", required_argument, NULL, '3' },
+		{ "retain", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, '?' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -285,6 +310,7 @@ main(int argc, char **argv)
 		case 'P': ports_file = optarg; break;
 		case 'C': cookie_file = optarg; break;
 		case 'S': cfg.clock_skew_ms = parse_duration("--clock-skew", optarg); break;
+		case 'R': cfg.retain_ms = parse_retain(optarg); break;
 		case 'K': secret_key_file = optarg; break;
 		case '1': tls_cert = optarg; break;
 		case '2': tls_key = optarg; break;

@@ -1,6 +1,7 @@
 // attempt: one accepted step attempt: its copy of the assignment, its abort
-// flag and wake-ups, and turning a handler call into a weft_result. Also the
-// weft_step_* helpers handlers use to wait and to report exec details.
+// flag and wake-ups, its heartbeats and progress, and turning a handler
+// call into a weft_result. Also the weft_step_* helpers handlers use to
+// wait and to report exec details, and weft_attempt_heartbeat.
 // pipe2 (O_CLOEXEC at creation: a slot may fork an exec child any time).
 #define _GNU_SOURCE
 #include "worker_impl.h"
@@ -30,6 +31,7 @@ worker_attempt_alloc(const Weft__Assignment *a, const worker_step *step)
 	att->input_json = weft_xstrdup(a->input_json ? a->input_json : "");
 	att->attempt    = a->attempt;
 	att->timeout_ms = a->timeout_ms;
+	att->heartbeat_timeout_ms = a->heartbeat_timeout_ms;
 	att->step       = step;
 	snprintf(key, sizeof(key), "%s/%s/%u", att->run_id, att->step_id,
 	    att->attempt);
@@ -63,6 +65,7 @@ worker_attempt_free(weft_attempt *att)
 	free(att->key);
 	free(att->idem);
 	free(att->stderr_tail);
+	free(att->progress);
 	free(att);
 }
 
@@ -141,8 +144,14 @@ worker_attempt_run(weft_attempt *att)
 	ctx.attempt         = att->attempt;
 	ctx.idempotency_key = att->idem;
 	ctx.timeout_ms      = att->timeout_ms;
+	ctx.heartbeat_timeout_ms = att->heartbeat_timeout_ms;
 	ctx.att             = att;
 	r->started_ms       = (uint64_t) weft_clock_wall_ms();
+	// The start is the first heartbeat: silence counts from here, not
+	// from the time the attempt waited in the queue.
+	pthread_mutex_lock(&att->lock);
+	att->beat_mono = weft_clock_mono_ms();
+	pthread_mutex_unlock(&att->lock);
 	if (att->timeout_ms > 0) {
 		ctx.deadline_ms = weft_clock_mono_ms() + att->timeout_ms;
 	}
@@ -158,6 +167,7 @@ worker_attempt_run(weft_attempt *att)
 		error    = NULL;
 	}
 	pthread_mutex_lock(&att->lock);
+	att->done      = true; // its result speaks for it now
 	r->exit_code   = att->exit_code;
 	r->stderr_tail = att->stderr_tail;
 	att->stderr_tail = NULL;
@@ -263,4 +273,123 @@ worker_step_error(char **error, const char *fmt, ...)
 	va_end(ap);
 	*error = weft_xstrdup(buf);
 	return (-1);
+}
+
+// ---- heartbeats and progress ----
+
+void
+worker_attempt_auto_beat(weft_attempt *att, bool on)
+{
+	pthread_mutex_lock(&att->lock);
+	att->auto_beats += on ? 1 : -1;
+	// Silence after an automatic beat counts from its end.
+	att->beat_mono = weft_clock_mono_ms();
+	pthread_mutex_unlock(&att->lock);
+}
+
+weft_err
+worker_attempt_set_progress(weft_attempt *att, const json_t *v)
+{
+	char    *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+	weft_err err  = WEFT_OK;
+
+	pthread_mutex_lock(&att->lock);
+	att->beat_mono = weft_clock_mono_ms();
+	if (text == NULL || strlen(text) > WEFT_WIRE_PROGRESS_MAX) {
+		err = WEFT_ETOOBIG;
+	} else {
+		free(att->progress);
+		att->progress = text;
+		text          = NULL;
+	}
+	pthread_mutex_unlock(&att->lock);
+	free(text);
+	return (err);
+}
+
+weft_err
+weft_attempt_heartbeat(weft_attempt *a, const char *progress_json)
+{
+	json_t  *v;
+	weft_err err;
+
+	if (progress_json == NULL) {
+		pthread_mutex_lock(&a->lock);
+		a->beat_mono = weft_clock_mono_ms();
+		pthread_mutex_unlock(&a->lock);
+		return (WEFT_OK);
+	}
+	if ((v = json_loads(progress_json, JSON_DECODE_ANY, NULL)) == NULL) {
+		weft_attempt_heartbeat(a, NULL);
+		return (WEFT_EINVAL);
+	}
+	err = worker_attempt_set_progress(a, v);
+	json_decref(v);
+	return (err == WEFT_OK ? WEFT_OK : WEFT_EINVAL);
+}
+
+// attempt_beat_new makes the AttemptBeat of att (locked by the caller), or
+// NULL when it has nothing to say: no heartbeat timeout and no progress,
+// not started yet, or its handler returned.
+static Weft__AttemptBeat *
+attempt_beat_new(const weft_attempt *att, int64_t now, size_t *budget)
+{
+	Weft__AttemptBeat *b;
+
+	if (att->beat_mono == 0 || att->done ||
+	    (att->heartbeat_timeout_ms == 0 && att->progress == NULL)) {
+		return (NULL);
+	}
+	b = weft_xalloc(sizeof(*b));
+	weft__attempt_beat__init(b);
+	b->run_id  = weft_xstrdup(att->run_id);
+	b->step_id = weft_xstrdup(att->step_id);
+	b->attempt = att->attempt;
+	b->silent_ms = att->auto_beats > 0 || now < att->beat_mono
+	    ? 0
+	    : (uint64_t) (now - att->beat_mono);
+	if (att->progress != NULL && strlen(att->progress) <= *budget) {
+		b->progress_json = weft_xstrdup(att->progress);
+		*budget -= strlen(att->progress);
+	} else {
+		b->progress_json = weft_xstrdup("");
+	}
+	return (b);
+}
+
+size_t
+worker_attempt_beats(
+    weft_worker *w, Weft__AttemptBeat **out, size_t max, size_t budget)
+{
+	worker_pool *p   = &w->pool;
+	int64_t      now = weft_clock_mono_ms();
+	weft_qnode  *node;
+	size_t       n = 0;
+
+	// Pool lock, then each attempt's: the pool's lock order.
+	pthread_mutex_lock(&p->lock);
+	WEFT_QUEUE_FOREACH (node, &p->running) {
+		weft_attempt *att = WEFT_QUEUE_ENTRY(node, weft_attempt, node);
+		if (n == max) {
+			break;
+		}
+		pthread_mutex_lock(&att->lock);
+		if ((out[n] = attempt_beat_new(att, now, &budget)) != NULL) {
+			n++;
+		}
+		pthread_mutex_unlock(&att->lock);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return (n);
+}
+
+void
+worker_attempt_beats_free(Weft__AttemptBeat **beats, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(beats[i]->run_id);
+		free(beats[i]->step_id);
+		free(beats[i]->progress_json);
+		free(beats[i]);
+	}
 }

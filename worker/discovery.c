@@ -17,6 +17,10 @@
 // Most attempts listed in one survey answer (beyond, the list is marked
 // incomplete and the coordinator does not act on it).
 #define DISCOVERY_MAX_KEYS 8192
+// Most bytes of progress in one survey answer, far below the message
+// limit; beyond, beats go without their progress (they repeat every
+// survey, so that costs a delay, not the progress).
+#define DISCOVERY_PROGRESS_BUDGET ((size_t) 1 << 20)
 
 // discovery_info packs this worker's WorkerInfo answering round.
 static nng_msg *
@@ -53,6 +57,12 @@ discovery_info(weft_worker *w, uint64_t round)
             &complete);
 	wi.attempts          = keys;
 	wi.attempts_complete = complete;
+	// How each running attempt is doing: heartbeats and progress.
+	Weft__AttemptBeat **beats =
+	    weft_xalloc(DISCOVERY_MAX_KEYS * sizeof(*beats));
+	wi.n_beats = worker_attempt_beats(w, beats, DISCOVERY_MAX_KEYS,
+	    DISCOVERY_PROGRESS_BUDGET);
+	wi.beats   = beats;
 	env.body_case   = WEFT__ENVELOPE__BODY_WORKER_INFO;
 	env.worker_info = &wi;
 	env.recipient   = coord;
@@ -64,6 +74,8 @@ discovery_info(weft_worker *w, uint64_t round)
 		free(keys[k]);
 	}
 	free(keys);
+	worker_attempt_beats_free(beats, wi.n_beats);
+	free(beats);
 	return (msg);
 }
 

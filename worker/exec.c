@@ -2,6 +2,8 @@
 // directory in its own process group: input JSON on stdin, output JSON from
 // stdout, the exit code decides success, the last 4 KiB of stderr are kept,
 // and the whole group is killed on abort, timeout or when the leader exits.
+// The attempt heartbeats while the program lives, and the lines it writes
+// to descriptor WEFT_PROGRESS_FD (3) are its progress (progress.c).
 //
 // _GNU_SOURCE: pipe2 (O_CLOEXEC at creation, since other slots fork at any
 // time), close_range and pidfd_open (wait for the child inside poll).
@@ -29,6 +31,10 @@
 #define EXEC_STDOUT_MAX ((size_t) 4 << 20) // bytes of stdout kept
 #define EXEC_TAIL 4096                       // bytes of stderr kept
 #define EXEC_SLICE 10 // ms between checks when no pidfd is available
+// What the guard process gets when the worker dies (PR_SET_PDEATHSIG):
+// caught, it kills the program's whole process group (exec_guard).
+#define EXEC_GUARD_SIG SIGUSR1
+#define EXEC_PROGRESS_FD 3 // the program's progress descriptor
 
 // One running child and everything read from it. Descriptors are -1 when
 // closed.
@@ -48,6 +54,8 @@ typedef struct exec_job {
 	int              err;        // child's stderr (read end)
 	int              pidfd;      // readable when the child exits
 	int              abortfd;    // readable when the attempt is aborted
+	int              prog;       // child's progress lines (read end)
+	worker_progress  progress;   // what came through prog so far
 	char            *outbuf;     // stdout so far
 	size_t           outlen;
 	size_t           outcap;
@@ -181,13 +189,14 @@ bad:
 	return (-1);
 }
 
-// exec_env copies the environment without our four variables, then adds
-// them for this attempt.
+// exec_env copies the environment without our variables, then adds them
+// for this attempt.
 static void
 exec_env(exec_job *j, const weft_step_ctx *ctx)
 {
 	static const char *ours[] = { "WEFT_IDEMPOTENCY_KEY=", "WEFT_RUN_ID=",
-		"WEFT_STEP_ID=", "WEFT_ATTEMPT=" };
+		"WEFT_STEP_ID=", "WEFT_ATTEMPT=", "WEFT_PROGRESS_FD=" };
+	const size_t       nours  = sizeof(ours) / sizeof(ours[0]);
 	size_t n = 0;
 	size_t k = 0;
 	char   buf[1100];
@@ -195,10 +204,10 @@ exec_env(exec_job *j, const weft_step_ctx *ctx)
 	while (environ != NULL && environ[n] != NULL) {
 		n++;
 	}
-	j->envp = weft_xalloc(sizeof(char *) * (n + 5));
+	j->envp = weft_xalloc(sizeof(char *) * (n + nours + 1));
 	for (size_t i = 0; i < n; i++) {
 		bool skip = false;
-		for (size_t o = 0; o < 4; o++) {
+		for (size_t o = 0; o < nours; o++) {
 			skip |= strncmp(environ[i], ours[o], strlen(ours[o])) == 0;
 		}
 		if (!skip) {
@@ -213,32 +222,94 @@ exec_env(exec_job *j, const weft_step_ctx *ctx)
 	j->envp[k++] = weft_xstrdup(buf);
 	snprintf(buf, sizeof(buf), "%s%u", ours[3], ctx->attempt);
 	j->envp[k++] = weft_xstrdup(buf);
+	snprintf(buf, sizeof(buf), "%s%d", ours[4], EXEC_PROGRESS_FD);
+	j->envp[k++] = weft_xstrdup(buf);
+}
+
+// exec_guard_fire: the guard's parent (the worker) died. Take the whole
+// process group with it: the program and everything it started.
+static void
+exec_guard_fire(int sig)
+{
+	(void) sig;
+	kill(0, SIGKILL);
+}
+
+// exec_guard splits the child in two and returns in the program's half.
+// The other half, the guard, leads the process group, waits for the
+// program and exits as it did, so the worker sees the program's status.
+// The guard is what dies with the worker (PR_SET_PDEATHSIG): it then
+// kills the group, so a program's own children (a shell script's
+// commands) cannot go on with a side effect either while the step is
+// retried elsewhere. The program itself dies with the guard. Only
+// async-signal-safe calls: the worker has threads.
+static void
+exec_guard(const exec_job *j)
+{
+	struct sigaction sa;
+	sigset_t         none;
+	pid_t            guard = getpid(), p;
+	int              st;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = exec_guard_fire;
+	sigaction(EXEC_GUARD_SIG, &sa, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	// If the worker is gone already, do not start at all.
+	if (prctl(PR_SET_PDEATHSIG, EXEC_GUARD_SIG) != 0 ||
+	    getppid() != j->parent) {
+		_exit(127);
+	}
+	if ((p = fork()) < 0) {
+		_exit(127);
+	}
+	if (p == 0) {
+		sigaction(EXEC_GUARD_SIG, &j->dfl, NULL);
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 ||
+		    getppid() != guard) {
+			_exit(127);
+		}
+		return;
+	}
+	while (waitpid(p, &st, 0) < 0) {
+		if (errno != EINTR) {
+			_exit(127);
+		}
+	}
+	if (WIFSIGNALED(st)) {
+		sigaction(WTERMSIG(st), &j->dfl, NULL);
+		kill(guard, WTERMSIG(st));
+		_exit(128 + WTERMSIG(st));
+	}
+	_exit(WEXITSTATUS(st));
 }
 
 // exec_child runs in the forked child: only async-signal-safe calls.
 static void __attribute__((noreturn))
-exec_child(const exec_job *j, int in, int out, int err)
+exec_child(const exec_job *j, int in, int out, int err, int prog)
 {
 	static const char msg[] = "weft exec: cannot start the program\n";
-	sigset_t          none;
 
 	setpgid(0, 0);
-	// The program dies with the worker (with the thread that forked it,
-	// a pool thread that lives as long as the worker): a step must not
-	// go on with its side effect while it is retried elsewhere. If the
-	// worker is gone already, do not start at all.
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != j->parent) {
-		_exit(127);
-	}
 	if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) {
 		_exit(127);
 	}
-	close_range(3, ~0U, 0);
+	// The progress pipe at a fixed number; dup2 onto itself would keep
+	// its close-on-exec flag.
+	if (prog == EXEC_PROGRESS_FD) {
+		if (fcntl(prog, F_SETFD, 0) != 0) {
+			_exit(127);
+		}
+	} else if (dup2(prog, EXEC_PROGRESS_FD) < 0) {
+		_exit(127);
+	}
+	close_range(EXEC_PROGRESS_FD + 1, ~0U, 0);
 	// A fresh program expects default SIGPIPE and an empty mask; the
-	// worker's threads may have blocked or ignored either.
+	// worker's threads may have blocked or ignored either (exec_guard
+	// empties the mask).
 	sigaction(SIGPIPE, &j->dfl, NULL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	exec_guard(j);
 	if (chdir(j->cwd) == 0) {
 		execve(j->path, j->argv, j->envp);
 	}
@@ -251,12 +322,13 @@ static int
 exec_spawn(exec_job *j, char **error)
 {
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, err[2] = { -1, -1 };
+	int prog[2] = { -1, -1 };
 
 	memset(&j->dfl, 0, sizeof(j->dfl));
 	j->dfl.sa_handler = SIG_DFL;
 	j->parent         = getpid();
 	if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 ||
-	    pipe2(err, O_CLOEXEC) != 0) {
+	    pipe2(err, O_CLOEXEC) != 0 || pipe2(prog, O_CLOEXEC) != 0) {
 		worker_step_error(error, "exec: pipe: %s", strerror(errno));
 		goto done;
 	}
@@ -265,22 +337,24 @@ exec_spawn(exec_job *j, char **error)
 		goto done;
 	}
 	if (j->pid == 0) {
-		exec_child(j, in[0], out[1], err[1]);
+		exec_child(j, in[0], out[1], err[1], prog[1]);
 	}
 	// Both sides set the group, so killpg works whoever runs first.
 	setpgid(j->pid, j->pid);
 	j->in  = in[1];
 	j->out = out[0];
 	j->err = err[0];
-	in[1] = out[0] = err[0] = -1;
+	j->prog = prog[0];
+	in[1] = out[0] = err[0] = prog[0] = -1;
+	fcntl(j->prog, F_SETFL, O_NONBLOCK);
 	fcntl(j->in, F_SETFL, O_NONBLOCK);
 	fcntl(j->out, F_SETFL, O_NONBLOCK);
 	fcntl(j->err, F_SETFL, O_NONBLOCK);
 	j->pidfd = (int) syscall(SYS_pidfd_open, j->pid, 0);
 done:
 	for (int i = 0; i < 2; i++) {
-		int *fds[] = { &in[i], &out[i], &err[i] };
-		for (int k = 0; k < 3; k++) {
+		int *fds[] = { &in[i], &out[i], &err[i], &prog[i] };
+		for (int k = 0; k < 4; k++) {
 			if (*fds[k] >= 0) {
 				close(*fds[k]);
 			}
@@ -361,6 +435,61 @@ exec_read(exec_job *j, int *fd, bool is_out)
 	}
 }
 
+// exec_read_progress reads the progress lines available (never waiting:
+// the program must not block on them) and hands the newest good one to the
+// attempt, at most every WORKER_PROGRESS_MIN_MS; the rest at the end
+// (final). Returns how long until a waiting line may go (-1: none).
+static int
+exec_read_progress(exec_job *j, const weft_step_ctx *ctx, bool final)
+{
+	char    buf[16384];
+	ssize_t n;
+	json_t *v;
+	int     wait_ms;
+
+	while (j->prog >= 0) {
+		n = read(j->prog, buf, sizeof(buf));
+		if (n > 0) {
+			worker_progress_feed(&j->progress, buf, (size_t) n);
+			continue;
+		}
+		if (n < 0 && errno == EINTR) {
+			continue;
+		}
+		if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+			exec_close(&j->prog);
+		}
+		break;
+	}
+	v = worker_progress_take(&j->progress, weft_clock_mono_ms(), final,
+	    &wait_ms);
+	if (v != NULL && worker_attempt_set_progress(ctx->att, v) != WEFT_OK) {
+		j->progress.too_long++;
+	}
+	json_decref(v);
+	return (wait_ms);
+}
+
+// exec_progress_report logs, once per attempt, the progress lines that
+// were ignored: the program's author wants to know, the run does not.
+static void
+exec_progress_report(const exec_job *j, const weft_step_ctx *ctx)
+{
+	const worker_progress *p = &j->progress;
+
+	if (p->too_long + p->not_utf8 == 0) {
+		return;
+	}
+	weft_log_warn("EXEC-PROGRESS",
+	    "run=%s step=%s attempt=%u ignored progress lines: too_long=%llu "
+	    "(over %d bytes) not_utf8=%llu of lines=%llu (too_fast=%llu "
+	    "replaced by newer)",
+	    ctx->run_id, ctx->step_id, ctx->attempt,
+	    (unsigned long long) p->too_long, WORKER_PROGRESS_LINE_MAX,
+	    (unsigned long long) p->not_utf8, (unsigned long long) p->lines,
+	    (unsigned long long) p->too_fast);
+}
+
 // exec_write_stdin writes what the pipe takes; closes stdin when done or
 // when the child stopped reading (EPIPE; SIGPIPE is blocked meanwhile).
 static void
@@ -428,18 +557,22 @@ exec_poll_timeout(exec_job *j, const weft_step_ctx *ctx)
 static void
 exec_pump(exec_job *j, const weft_step_ctx *ctx)
 {
-	struct pollfd pf[5];
+	struct pollfd pf[6];
 	nfds_t        n;
 	int           tmo;
+	int           pwait = -1;
 
 	for (;;) {
 		if ((tmo = exec_poll_timeout(j, ctx)) == 0 && j->timed_out) {
 			break;
 		}
+		if (pwait >= 0 && (tmo < 0 || pwait < tmo)) {
+			tmo = pwait; // a progress line waits for its turn
+		}
 		n = 0;
 		int *fds[] = { &j->in, &j->out, &j->err, &j->abortfd,
-			&j->pidfd };
-		for (int i = 0; i < 5; i++) {
+			&j->pidfd, &j->prog };
+		for (int i = 0; i < 6; i++) {
 			if (*fds[i] >= 0) {
 				pf[n].fd      = *fds[i];
 				pf[n].events  = i == 0 ? POLLOUT : POLLIN;
@@ -453,6 +586,7 @@ exec_pump(exec_job *j, const weft_step_ctx *ctx)
 		exec_write_stdin(j);
 		exec_read(j, &j->out, true);
 		exec_read(j, &j->err, false);
+		pwait = exec_read_progress(j, ctx, false);
 		if ((j->aborted = weft_step_aborted(ctx)) || j->too_big) {
 			break;
 		}
@@ -462,6 +596,7 @@ exec_pump(exec_job *j, const weft_step_ctx *ctx)
 			break;
 		}
 	}
+	exec_read_progress(j, ctx, true);
 	killpg(j->pid, SIGKILL);
 	while (waitpid(j->pid, &j->status, 0) < 0 && errno == EINTR) {
 	}
@@ -476,27 +611,12 @@ exec_utf8_clean(unsigned char *s, size_t len)
 	size_t i = 0;
 
 	while (i < len) {
-		unsigned char c = s[i];
-		size_t        n = c < 0x80 ? 0
-		           : (c >= 0xC2 && c <= 0xDF) ? 1
-		           : (c >= 0xE0 && c <= 0xEF) ? 2
-		           : (c >= 0xF0 && c <= 0xF4) ? 3
-		                                      : 9;
-		bool ok = n != 9 && i + n < len && c != 0;
-		for (size_t k = 1; ok && k <= n; k++) {
-			ok = (s[i + k] & 0xC0) == 0x80;
-		}
-		// Overlong forms and surrogates, as jansson rejects them.
-		if (ok && n >= 2) {
-			unsigned char d = s[i + 1];
-			ok = !((c == 0xE0 && d < 0xA0) || (c == 0xED && d >= 0xA0) ||
-			    (c == 0xF0 && d < 0x90) || (c == 0xF4 && d >= 0x90));
-		}
-		if (!ok) {
+		size_t n = worker_utf8_len(s, i, len);
+		if (n == 0) {
 			s[i++] = '?';
 			continue;
 		}
-		i += n + 1;
+		i += n;
 	}
 }
 
@@ -566,6 +686,7 @@ exec_fini(exec_job *j)
 	exec_close(&j->out);
 	exec_close(&j->err);
 	exec_close(&j->pidfd);
+	exec_close(&j->prog);
 	for (size_t i = 0; j->envp != NULL && j->envp[i] != NULL; i++) {
 		free(j->envp[i]);
 	}
@@ -615,7 +736,8 @@ weft_step_exec(void *arg, const weft_step_ctx *ctx, json_t *input,
 	int          rc;
 
 	memset(&j, 0, sizeof(j));
-	j.in = j.out = j.err = j.pidfd = -1;
+	j.in = j.out = j.err = j.pidfd = j.prog = -1;
+	worker_progress_init(&j.progress);
 	if ((rc = exec_argv(input, &j, error)) != 0 ||
 	    (rc = exec_resolve(w, &j, j.argv[0], error)) != 0) {
 		goto done;
@@ -626,7 +748,11 @@ weft_step_exec(void *arg, const weft_step_ctx *ctx, json_t *input,
 	j.abortfd    = weft_step_abort_fd(ctx);
 	exec_sigpipe_block(&old);
 	if ((rc = exec_spawn(&j, error)) == 0) {
+		// The program alive is the attempt's heartbeat.
+		worker_attempt_auto_beat(ctx->att, true);
 		exec_pump(&j, ctx);
+		worker_attempt_auto_beat(ctx->att, false);
+		exec_progress_report(&j, ctx);
 		rc = exec_finish(&j, ctx, output, error);
 	}
 	exec_sigpipe_restore(&old);

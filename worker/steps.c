@@ -64,7 +64,11 @@ weft_step_sleep_fn(void *arg, const weft_step_ctx *ctx, json_t *input,
 		    "sleep: with.ms must be a non-negative number of "
 		    "milliseconds"));
 	}
-	switch (weft_step_sleep(ctx, (int64_t) ms)) {
+	// Sleeping is all this step does: it beats while it sleeps.
+	worker_attempt_auto_beat(ctx->att, true);
+	weft_err err = weft_step_sleep(ctx, (int64_t) ms);
+	worker_attempt_auto_beat(ctx->att, false);
+	switch (err) {
 	case WEFT_OK:
 		break;
 	case WEFT_ETIMEDOUT:

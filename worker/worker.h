@@ -70,6 +70,10 @@ typedef struct weft_step_ctx {
 	uint32_t      timeout_ms;      // start-to-close; 0 = none
 	int64_t       deadline_ms;     // monotonic ms; 0 = none
 	weft_attempt *att;             // opaque; for the weft_step_* helpers
+	                               // and weft_attempt_heartbeat
+	uint32_t      heartbeat_timeout_ms; // heartbeat at least this often
+	                                    // (well within: beats travel once
+	                                    // a survey interval); 0 = none
 } weft_step_ctx;
 
 // weft_step_fn runs one attempt. input is the step's input document
@@ -181,6 +185,18 @@ weft_err weft_step_sleep(const weft_step_ctx *ctx, int64_t ms);
 // becomes readable once the attempt is aborted, for poll loops; -1 if no
 // descriptor could be made.
 int weft_step_abort_fd(const weft_step_ctx *ctx);
+
+// weft_attempt_heartbeat tells the coordinator that attempt a (ctx->att;
+// borrowed) is alive and, when progress_json is not NULL, what its latest
+// progress is: a JSON text of any value (copied; at most 4096 bytes once
+// compact). Beat and progress travel in the worker's next survey answer;
+// the coordinator records a changed progress as a step_progress event at
+// most every 2 s. A step whose definition sets heartbeat_timeout_ms is
+// timed out (then retried by its policy) when it goes that long without
+// a heartbeat: call this well within it. Returns WEFT_OK, or WEFT_EINVAL
+// when progress_json is not JSON or too long (the beat still counts; the
+// progress stays as it was). Any thread, while the handler runs.
+weft_err weft_attempt_heartbeat(weft_attempt *a, const char *progress_json);
 
 // weft_step_set_exec records an exit code and stderr tail (borrowed,
 // copied) for the StepResult of this attempt.

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <jansson.h>
 #include <nng/nng.h>
 
 #include "queue.h"
@@ -52,6 +53,15 @@ struct weft_attempt {
 	int                wake[2];    // abort pipe, made on demand; -1 = none
 	int                exit_code;  // from weft_step_set_exec
 	char              *stderr_tail;
+	uint32_t           heartbeat_timeout_ms; // 0 = none
+	// Heartbeats, under lock: monotonic ms of the last heartbeat (the
+	// handler's start counts as one; 0 = not started), automatic beats
+	// held (an exec program alive, the sleep step), whether the handler
+	// returned, and the latest progress (compact JSON, owned; NULL none).
+	int64_t            beat_mono;
+	int                auto_beats;
+	bool               done;
+	char              *progress;
 };
 
 // The slot pool: a FIFO of accepted attempts and the threads that run them.
@@ -182,6 +192,61 @@ weft_result *worker_attempt_run(weft_attempt *att);
 // worker_attempt_failed makes a failed result for att with message err
 // (borrowed), for attempts that never ran.
 weft_result *worker_attempt_failed(const weft_attempt *att, const char *err);
+
+// worker_attempt_auto_beat starts (on) or ends an automatic heartbeat of
+// att: while one holds, the attempt reports no silence. Nests. Any thread.
+void worker_attempt_auto_beat(weft_attempt *att, bool on);
+
+// worker_attempt_set_progress makes v (borrowed) att's latest progress and
+// counts as a heartbeat. WEFT_ETOOBIG when its compact JSON is longer than
+// WEFT_WIRE_PROGRESS_MAX (the progress is then unchanged). Any thread.
+weft_err worker_attempt_set_progress(weft_attempt *att, const json_t *v);
+
+// worker_attempt_beats fills out (at most max entries, each freed with
+// worker_attempt_beats_free) with an AttemptBeat for every running attempt
+// that has a heartbeat timeout or a progress; progress text is left out
+// once the answer carries `budget` bytes of it. Returns the count.
+size_t worker_attempt_beats(weft_worker *w, Weft__AttemptBeat **out,
+    size_t max, size_t budget);
+void   worker_attempt_beats_free(Weft__AttemptBeat **beats, size_t n);
+
+// Progress lines (progress.c): what an exec program writes to the
+// descriptor named in WEFT_PROGRESS_FD, one line per update. A line longer
+// than WORKER_PROGRESS_LINE_MAX or not UTF-8 is garbage (counted, never
+// stored); of lines closer together than WORKER_PROGRESS_MIN_MS only the
+// newest is kept (the others are counted as too fast).
+#define WORKER_PROGRESS_LINE_MAX 2048
+#define WORKER_PROGRESS_MIN_MS 100
+
+typedef struct worker_progress {
+	char     line[WORKER_PROGRESS_LINE_MAX + 1];   // the line being read
+	size_t   len;
+	bool     skipping; // inside a line past the limit: drop to its end
+	char     latest[WORKER_PROGRESS_LINE_MAX + 1]; // newest good line
+	bool     have;     // latest waits to be taken
+	int64_t  taken_ms; // monotonic ms of the last take; 0 = never
+	uint64_t lines;    // complete lines seen
+	uint64_t too_long, not_utf8, too_fast;
+} worker_progress;
+
+// worker_progress_init readies p (caller's storage).
+void worker_progress_init(worker_progress *p);
+
+// worker_progress_feed takes n bytes (borrowed) the program wrote.
+void worker_progress_feed(worker_progress *p, const char *buf, size_t n);
+
+// worker_progress_take returns the newest good line as a JSON value (the
+// line parsed as JSON, else the line as a string; a new reference) when
+// one waits and WORKER_PROGRESS_MIN_MS have passed since the last take at
+// now (monotonic ms), or always when force; NULL otherwise. *wait_ms (may
+// be NULL) gets how long until a waiting line may be taken, -1 if none.
+json_t *worker_progress_take(
+    worker_progress *p, int64_t now, bool force, int *wait_ms);
+
+// worker_utf8_len returns the length of the valid UTF-8 sequence at s[i]
+// (of len bytes): 1-4, or 0 when invalid (NUL, overlong, a surrogate, cut
+// short), as jansson judges it.
+size_t worker_utf8_len(const unsigned char *s, size_t i, size_t len);
 
 // worker_step_error sets *error to the formatted message (malloc'd) and
 // returns -1, the failure code of a handler.

@@ -30,6 +30,7 @@ control_def_add(weft_engine *e, weft_def *def, bool is_latest)
 	char       key[256];
 
 	d->def = def;
+	retain_note_def(e, def);
 	snprintf(key, sizeof(key), "%s@%" PRId64, def->name, def->version);
 	weft_map_put(&e->defs, key, d);
 	if (is_latest) {
@@ -100,6 +101,30 @@ control_def_same(json_t *a, json_t *b)
 	return (same);
 }
 
+// control_def_heartbeats refuses a heartbeat_timeout_ms shorter than two
+// survey intervals: heartbeats travel in survey answers, so a shorter one
+// could not be told apart from the survey's own rhythm.
+static bool
+control_def_heartbeats(
+    weft_engine *e, const weft_def *def, char *err, size_t errlen)
+{
+	int64_t least = 2 * (int64_t) e->cfg.survey_ms;
+
+	for (size_t i = 0; i < def->nsteps; i++) {
+		uint32_t hb = def->steps[i].heartbeat_timeout_ms;
+		if (hb != 0 && (int64_t) hb < least) {
+			snprintf(err, errlen,
+			    "steps[%zu] (id \"%s\"): field \"heartbeat_timeout_ms\": "
+			    "must be at least %lld (two survey intervals of this "
+			    "coordinator, --survey-ms %d), got %u",
+			    i, def->steps[i].id, (long long) least,
+			    e->cfg.survey_ms, hb);
+			return (false);
+		}
+	}
+	return (true);
+}
+
 // control_define registers a definition. Without an explicit "version" a
 // changed body gets the next version and an unchanged one is reused; with
 // one, an existing version must have the same body.
@@ -113,6 +138,10 @@ control_define(weft_engine *e, const char *text, char *err, size_t errlen)
 
 	json_decref(raw);
 	if (weft_def_parse(&def, text, strlen(text), err, errlen) != WEFT_OK) {
+		return (NULL);
+	}
+	if (!control_def_heartbeats(e, def, err, errlen)) {
+		weft_def_free(def);
 		return (NULL);
 	}
 	old = control_def_lookup(e, def->name,
@@ -476,6 +505,9 @@ control_handle(weft_engine *e, engine_mail *m, int64_t now)
 		break;
 	case WEFT__CONTROL_REQUEST__REQ_WORKERS:
 		engine_reply_now(e, m->to, 0, NULL, sched_workers_json(e));
+		break;
+	case WEFT__CONTROL_REQUEST__REQ_DELETE_RUNS:
+		retain_request(e, m);
 		break;
 	default:
 		engine_reply_now(e, m->to, WEFT_EINVAL,

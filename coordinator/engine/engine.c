@@ -566,6 +566,7 @@ engine_iteration(weft_engine *e, weft_mail *mail)
 	if (n == 0 && e->nheld == 0) {
 		sched_send_batches(e);
 		engine_reap_now(e);
+		retain_turn(e);
 		return;
 	}
 	if (engine_deferrable(e)) {
@@ -593,6 +594,9 @@ engine_iteration(weft_engine *e, weft_mail *mail)
 	weft_out_reset(&e->out);
 	e->applied = 0;
 	engine_reap_now(e);
+	// Between two commits, with nothing of ours in flight to the store:
+	// at most one batch of deletions, then the mailbox again.
+	retain_turn(e);
 }
 
 static void *
@@ -616,6 +620,9 @@ engine_main(void *arg)
 		}
 		if (e->deferred && wait > ENGINE_DEFER_MS) {
 			wait = ENGINE_DEFER_MS;
+		}
+		if (retain_busy(e)) {
+			wait = 0; // more runs to delete: a batch per turn
 		}
 		mail = weft_mailbox_drain(&e->mailbox, wait);
 		engine_iteration(e, mail);
@@ -915,6 +922,7 @@ weft_engine_close(weft_engine *e)
 	}
 	free(e->held);
 	free(e->reap);
+	retain_fini(e);
 	sched_fini(e);
 	for (size_t i = 0; weft_map_each(&e->runs, &i, &k, &v);) {
 		weft_run_free(v);

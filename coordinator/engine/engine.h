@@ -37,6 +37,9 @@ typedef struct weft_engine_cfg {
 	bool        has_secret_key;
 	struct weft_tls *tls;    // --tls-* files (common/tls.h; retained);
 	                         // NULL: TLS off, tls+tcp:// URLs refused
+	int64_t retain_ms;       // --retain: delete runs ended this long ago,
+	                         // ms; 0 = keep forever. A definition's
+	                         // "retain" overrides it for its runs.
 } weft_engine_cfg;
 
 typedef struct weft_engine weft_engine;

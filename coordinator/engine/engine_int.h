@@ -210,6 +210,12 @@ struct weft_engine {
 	size_t       nreap, capreap;
 	bool         deferred;  // e->out holds a batch whose commit waits
 
+	// Retention (retain.c), engine thread only.
+	int64_t      retain_due;  // monotonic ms of the next sweep batch
+	int64_t      retain_min;  // shortest retain in force, ms; 0 = none
+	struct retain_job *jobs;  // weft runs delete requests, oldest first
+	size_t       njobs, capjobs;
+
 	// Counters (engine thread writes; others read loosely).
 	_Atomic uint64_t steps_dispatched, steps_succeeded, steps_failed;
 	_Atomic uint64_t results_received, batches_committed;
@@ -274,6 +280,20 @@ void sched_close_peers(weft_engine *e);
 json_t *sched_workers_json(weft_engine *e);
 void sched_fini(weft_engine *e);
 void engine_run_rele(weft_engine *e, weft_run *r);
+
+// retain.c
+// retain_request takes a DeleteRunsRequest (m's): checked, then queued;
+// answered once its runs are gone.
+void retain_request(weft_engine *e, engine_mail *m);
+// retain_note_def keeps the sweep often enough for def's "retain".
+void retain_note_def(weft_engine *e, const weft_def *def);
+// retain_turn deletes at most one batch of ended runs (a request's, else
+// the --retain sweep's when due), between two of the engine's commits.
+void retain_turn(weft_engine *e);
+// retain_busy says a batch is waiting: the loop should not sleep.
+bool retain_busy(const weft_engine *e);
+// retain_fini drops the requests still queued (no answer).
+void retain_fini(weft_engine *e);
 
 // control.c
 void control_handle(weft_engine *e, engine_mail *m, int64_t now);

@@ -10,6 +10,7 @@
 #include "engine_int.h"
 #include "jsonx.h"
 #include "log.h"
+#include "secret.h"
 
 // Most assignments in one message; larger batches are split.
 #define SCHED_BATCH_MAX 512
@@ -247,6 +248,68 @@ sched_takeovers(weft_engine *e, uint64_t round)
 	}
 }
 
+// ---- heartbeats and progress ----
+
+// sched_beat_bad logs a progress our workers never send (they check it):
+// not JSON, or too long. It comes again with every survey answer, so at
+// most one line a minute says so.
+static void
+sched_beat_bad(weft_engine *e, weft_worker_rec *w, const Weft__AttemptBeat *b)
+{
+	static _Atomic int64_t last;
+	int64_t                then = atomic_load(&last);
+
+	if (then != 0 && e->now_mono - then < 60000) {
+		return;
+	}
+	atomic_store(&last, e->now_mono);
+	weft_log_warn("BEAT-BAD",
+	    "worker=%s run=%s step=%s attempt=%u: progress_json %s; ignored",
+	    w->name, b->run_id, b->step_id, b->attempt,
+	    strlen(b->progress_json) > WEFT_WIRE_PROGRESS_MAX
+	        ? "is longer than 4096 bytes"
+	        : "is not JSON");
+}
+
+// sched_beat applies one AttemptBeat (borrowed) from w: the attempt's
+// progress, masked like everything a step reports, and a heartbeat timeout
+// when its step has been silent too long. The worker measures the silence,
+// so it needs no clock of ours; it is judged at each survey answer, so a
+// heartbeat timeout fires up to one survey interval late (the definition
+// check keeps heartbeat_timeout_ms at two intervals or more).
+static void
+sched_beat(weft_engine *e, weft_worker_rec *w, const Weft__AttemptBeat *b,
+    int64_t now)
+{
+	weft_run *r = engine_run(e, b->run_id);
+	weft_ref  u;
+	json_t   *p = NULL;
+
+	if (r == NULL || !engine_unit(r, b->step_id, &u) ||
+	    weft_run_unit(r, u) == NULL) {
+		return;
+	}
+	if (b->progress_json[0] != '\0' &&
+	    strlen(b->progress_json) <= WEFT_WIRE_PROGRESS_MAX) {
+		p = json_loads(b->progress_json, JSON_DECODE_ANY, NULL);
+	}
+	if (p == NULL && b->progress_json[0] != '\0') {
+		sched_beat_bad(e, w, b);
+	}
+	if (p != NULL && r->secret_values != NULL) {
+		json_t *clean = weft_secret_scrub(p, r->secret_values);
+		json_decref(p);
+		p = clean;
+	}
+	if (p != NULL) {
+		weft_run_progress(r, u, b->attempt, w->name, p, now, &e->out);
+		json_decref(p);
+	}
+	weft_run_heartbeat_timeout(r, u, b->attempt, w->name,
+	    b->silent_ms > (uint64_t) INT64_MAX ? INT64_MAX : (int64_t) b->silent_ms, now,
+	    &e->out);
+}
+
 weft_worker_rec *
 sched_worker_info(weft_engine *e, const Weft__WorkerInfo *wi,
     uint64_t incarnation, const char *peer, uint64_t round, int64_t now)
@@ -288,6 +351,9 @@ sched_worker_info(weft_engine *e, const Weft__WorkerInfo *wi,
 	w->reported_running = wi->running;
 	w->last_round       = round;
 	w->seen_ms          = now;
+	for (size_t k = 0; k < wi->n_beats; k++) {
+		sched_beat(e, w, wi->beats[k], now);
+	}
 	if (!joined) {
 		if (wi->draining && w->state == WORKER_ALIVE) {
 			// Its goodbye is on its way (another socket): no new
@@ -725,6 +791,7 @@ sched_batch_add(weft_worker_rec *w, weft_run *r, weft_ref u, char *input)
 	a->type       = d->type;
 	a->input_json = input;
 	a->timeout_ms = d->timeout_ms;
+	a->heartbeat_timeout_ms = d->heartbeat_timeout_ms;
 	snprintf(w->batch[w->nbatch].run_id, sizeof(w->batch[0].run_id), "%s",
 	    r->id);
 	w->batch[w->nbatch].unit    = u;

@@ -444,6 +444,32 @@ api_runs(weft_engine *e, nng_aio *aio, const char *uri)
 	return (NULL);
 }
 
+// api_delete_runs handles DELETE /api/v1/runs?before=T&status=S: ended
+// runs are deleted (operate role); the answer is {"deleted": N}.
+static nng_http_res *
+api_delete_runs(weft_engine *e, nng_aio *aio, const char *uri)
+{
+	Weft__ControlRequest    cr = WEFT__CONTROL_REQUEST__INIT;
+	Weft__DeleteRunsRequest dr = WEFT__DELETE_RUNS_REQUEST__INIT;
+	char                    status[32] = "", v[64];
+
+	if (!query_get(uri, "before", v, sizeof(v))) {
+		return (http_error(400, WEFT_EINVAL,
+		    "before: required (the runs that ended before it are "
+		    "deleted): RFC 3339, epoch ms, or an age like 30d"));
+	}
+	if (!http_time_arg(uri, "before", &dr.before_ms) || dr.before_ms == 0) {
+		return (http_error(400, WEFT_EINVAL,
+		    "before: use RFC 3339, epoch ms, or an age like 30d"));
+	}
+	query_get(uri, "status", status, sizeof(status));
+	dr.status      = status;
+	cr.req_case    = WEFT__CONTROL_REQUEST__REQ_DELETE_RUNS;
+	cr.delete_runs = &dr;
+	http_route(e, aio, &cr, 200);
+	return (NULL);
+}
+
 // api_run handles /api/v1/runs/{id} and /api/v1/runs/{id}/{action}.
 static nng_http_res *
 api_run(weft_engine *e, nng_aio *aio, const char *method, const char *rest)
@@ -565,6 +591,10 @@ api_dispatch(weft_engine *e, nng_aio *aio, nng_http_req *req)
 	}
 	if (strcmp(path, "/api/v1/definitions") == 0 && strcmp(method, "POST") == 0) {
 		return (api_post_definition(e, aio, req));
+	}
+	if (strcmp(path, "/api/v1/runs") == 0 &&
+	    strcmp(method, "DELETE") == 0) {
+		return (api_delete_runs(e, aio, uri));
 	}
 	if (strcmp(path, "/api/v1/runs") == 0) {
 		return (strcmp(method, "POST") == 0 ? api_post_run(e, aio, req)
@@ -1246,6 +1276,7 @@ http_open(weft_server *srv, char *err, size_t errlen)
 	http_files_load(srv, srv->dashboard, "");
 	if ((rv = http_add(s, srv, "/api/v1", "GET", true, api_cb)) != 0 ||
 	    (rv = http_add(s, srv, "/api/v1", "POST", true, api_cb)) != 0 ||
+	    (rv = http_add(s, srv, "/api/v1", "DELETE", true, api_cb)) != 0 ||
 	    (rv = http_add(s, srv, "/health", "GET", false, health_cb)) != 0 ||
 	    (rv = http_add(s, srv, "/metrics", "GET", false, metrics_cb)) != 0 ||
 	    (rv = http_add(s, srv, "/", "GET", true, static_cb)) != 0 ||

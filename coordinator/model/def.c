@@ -12,18 +12,20 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "clock.h"
 #include "expr.h"
 
 // Fields a definition may carry; anything else is an error, never ignored.
 static const char *const def_top_fields[] = { "name", "version", "description",
-	"params", "timeout_ms", "steps", NULL };
+	"params", "timeout_ms", "steps", "retain", NULL };
 static const char *const def_param_fields[] = { "type", "default", "required",
 	"description", "secret", NULL };
 static const char *const def_param_types[]  = { "string", "int", "number",
 	 "bool", "object", "array", "any", NULL };
 static const char *const def_step_fields[]  = { "id", "type", "with",
 	 "depends_on", "retry", "timeout_ms", "trigger", "when", "map",
-	 "max_parallel", NULL };
+	 "max_parallel",
+	 "heartbeat_timeout_ms", NULL };
 // Designed (DESIGN.md) but not implemented: rejected so that a definition
 // relying on them fails loudly instead of running without them.
 static const char *const def_step_reserved[] = { "expand", NULL };
@@ -574,6 +576,8 @@ def_parse_step(struct def_parser *p, size_t i, json_t *js)
 	    (rv = def_parse_retry(&c, js, &st->retry)) != WEFT_OK ||
 	    (rv = def_get_u32(&c, js, "timeout_ms", 0, UINT32_MAX,
 	         &st->timeout_ms)) != WEFT_OK ||
+	    (rv = def_get_u32(&c, js, "heartbeat_timeout_ms", 0, UINT32_MAX,
+	         &st->heartbeat_timeout_ms)) != WEFT_OK ||
 	    (rv = def_get_enum(&c, js, "trigger", def_triggers, &trigger)) !=
 	        WEFT_OK) {
 		return (rv);
@@ -936,6 +940,44 @@ def_check_cycles(const struct def_parser *p)
 
 // def_parse_top validates the top-level fields other than steps and fills
 // in the default version in the document.
+// def_has_unit says a duration ends in a unit letter.
+static bool
+def_has_unit(const char *s)
+{
+	size_t n = strlen(s);
+	return (n > 0 && s[n - 1] >= 'a' && s[n - 1] <= 'z');
+}
+
+// def_parse_retain reads "retain": how long the store keeps this
+// definition's runs once they have ended ("7d"; the units of
+// weft_clock_parse_duration). It overrides the coordinator's --retain for
+// the runs started from this version, longer or shorter.
+static weft_err
+def_parse_retain(struct def_parser *p, json_t *root)
+{
+	json_t  *v;
+	weft_err rv;
+	int64_t  ms;
+	char     q[80];
+
+	if ((rv = def_field(&p->c, root, "retain", "string", false, &v)) !=
+	        WEFT_OK ||
+	    v == NULL) {
+		return (rv);
+	}
+	// A unit is required: a bare "30" (seconds, to the parser) is too
+	// easily meant as days when it decides what is deleted.
+	if (!weft_clock_parse_duration(json_string_value(v), &ms) || ms <= 0 ||
+	    !def_has_unit(json_string_value(v))) {
+		return (def_fail(&p->c,
+		    "field \"retain\": \"%s\" is not a duration (want a whole "
+		    "number with d, h, m, s or ms, such as \"30d\")",
+		    def_quote(q, sizeof(q), json_string_value(v))));
+	}
+	p->def->retain_ms = ms;
+	return (WEFT_OK);
+}
+
 static weft_err
 def_parse_top(struct def_parser *p, json_t *root)
 {
@@ -971,6 +1013,9 @@ def_parse_top(struct def_parser *p, json_t *root)
 	def->version     = version;
 	def->description = v ? weft_xstrdup(json_string_value(v)) : NULL;
 	json_object_set_new(root, "version", json_integer(version));
+	if ((rv = def_parse_retain(p, root)) != WEFT_OK) {
+		return (rv);
+	}
 	return (def_parse_params(p, root));
 }
 

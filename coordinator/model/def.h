@@ -52,6 +52,9 @@ typedef struct weft_def_step {
 	struct weft_expr *when_expr; // compiled condition, NULL if absent
 	char             *map;       // fan-out: path of an array, NULL if none
 	uint32_t          max_parallel; // map items in flight at once, 0 = all
+	uint32_t          heartbeat_timeout_ms; // longest a running attempt
+	                                        // may go without a heartbeat,
+	                                        // 0 = none
 } weft_def_step;
 
 typedef struct weft_def {
@@ -61,6 +64,8 @@ typedef struct weft_def {
 	json_t        *params;     // parameter spec object (owned), never NULL
 	json_t        *json;       // the definition document (owned)
 	uint32_t       timeout_ms; // whole run, 0 = none
+	int64_t        retain_ms;  // "retain": keep ended runs this long, ms;
+	                           // 0 = the coordinator's --retain
 	weft_def_step *steps;      // in definition order (owned)
 	size_t         nsteps;
 	uint32_t      *sinks;      // steps nothing depends on (owned)

@@ -200,8 +200,9 @@ weft_run *
 weft_run_alloc(const char *id, const weft_def *def, json_t *input,
     json_t *params, int64_t now, weft_out *o)
 {
-	weft_run *r = weft_xalloc(sizeof(*r));
-	json_t   *rec;
+	weft_run       *r = weft_xalloc(sizeof(*r));
+	json_t         *rec;
+	weft_out_event *queued;
 
 	snprintf(r->id, sizeof(r->id), "%s", id);
 	r->def        = def;
@@ -223,12 +224,18 @@ weft_run_alloc(const char *id, const weft_def *def, json_t *input,
 		json_decref(rec);
 		rec = m;
 	}
-	weft_out_event_add(o, WEFT_EV_RUN_QUEUED, r, -1, 0, NULL,
+	queued = weft_out_event_add(o, WEFT_EV_RUN_QUEUED, r, -1, 0, NULL,
 	    json_pack("{s:s, s:I, s:O, s:O, s:I}", "definition", def->name,
 	        "version", (json_int_t) def->version, "input",
 	        json_object_get(rec, "input"), "params",
 	        json_object_get(rec, "params"), "steps",
 	        (json_int_t) def->nsteps));
+	if (def->retain_ms > 0) {
+		// The store keeps it with the run: the definition's "retain"
+		// decides when the ended run is deleted (store_retain.c).
+		json_object_set_new(queued->data, "retain_ms",
+		    json_integer((json_int_t) def->retain_ms));
+	}
 	json_decref(rec);
 	return (r);
 }
@@ -949,6 +956,91 @@ weft_run_timeout(
 	        (json_int_t) r->def->steps[u.step].timeout_ms));
 	run_unit_bad_end(r, u, WEFT_STEP_IN_TIMEOUT,
 	    json_pack("{s:s}", "error", "timed out"), now, o);
+	return (WEFT_OK);
+}
+
+// run_unit_held_by returns unit u when `attempt` is its current attempt,
+// in flight on node and able to take `in`; NULL otherwise.
+static weft_step_rt *
+run_unit_held_by(weft_run *r, weft_ref u, uint32_t attempt, const char *node,
+    enum weft_step_input in)
+{
+	weft_step_rt *s = run_unit_check(r, u, attempt, in);
+
+	if (s == NULL || attempt == 0 || !run_step_in_flight_state(s->state) ||
+	    node == NULL || strcmp(s->node, node) != 0) {
+		return (NULL);
+	}
+	return (s);
+}
+
+weft_err
+weft_run_heartbeat_timeout(weft_run *r, weft_ref u, uint32_t attempt,
+    const char *node, int64_t silent_ms, int64_t now, weft_out *o)
+{
+	weft_step_rt *s = run_unit_held_by(r, u, attempt, node,
+	    WEFT_STEP_IN_TIMEOUT);
+	uint32_t      hb;
+	weft_effect  *f;
+	char          msg[128];
+
+	if (s == NULL || (hb = r->def->steps[u.step].heartbeat_timeout_ms) == 0 ||
+	    silent_ms < (int64_t) hb) {
+		return (WEFT_ESTATE);
+	}
+	f          = run_unit_effect(o, WEFT_EFFECT_ABORT, r, u);
+	f->attempt = attempt;
+	snprintf(f->node, sizeof(f->node), "%s", s->node);
+	run_unit_event(o, WEFT_EV_STEP_TIMED_OUT, r, u, s->node,
+	    json_pack("{s:s, s:I, s:I}", "phase", "heartbeat",
+	        "heartbeat_timeout_ms", (json_int_t) hb, "silent_ms",
+	        (json_int_t) silent_ms));
+	snprintf(msg, sizeof(msg),
+	    "no heartbeat for %lld ms (heartbeat_timeout_ms %u)",
+	    (long long) silent_ms, hb);
+	run_unit_bad_end(r, u, WEFT_STEP_IN_TIMEOUT,
+	    json_pack("{s:s}", "error", msg), now, o);
+	return (WEFT_OK);
+}
+
+// run_json_hash hashes v's compact, key-sorted text (FNV-1a): equal values
+// hash equal whatever their key order. Never 0 (0 means "none yet").
+static uint64_t
+run_json_hash(const json_t *v)
+{
+	char    *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS |
+	                                 JSON_ENCODE_ANY);
+	uint64_t h    = 1469598103934665603ull;
+
+	for (const char *p = text; p != NULL && *p != '\0'; p++) {
+		h = (h ^ (uint8_t) *p) * 1099511628211ull;
+	}
+	free(text);
+	return (h != 0 ? h : 1);
+}
+
+weft_err
+weft_run_progress(weft_run *r, weft_ref u, uint32_t attempt, const char *node,
+    const json_t *progress, int64_t now, weft_out *o)
+{
+	weft_step_rt *s = run_unit_held_by(r, u, attempt, node,
+	    WEFT_STEP_IN_TIMEOUT);
+	uint64_t      h;
+
+	if (s == NULL || progress == NULL) {
+		return (WEFT_ESTATE);
+	}
+	h = run_json_hash(progress);
+	if (s->progress_attempt == attempt &&
+	    (s->progress_hash == h ||
+	        now - s->progress_ms < WEFT_RUN_PROGRESS_MS)) {
+		return (WEFT_EEXIST);
+	}
+	s->progress_attempt = attempt;
+	s->progress_hash    = h;
+	s->progress_ms      = now;
+	run_unit_event(o, WEFT_EV_STEP_PROGRESS, r, u, s->node,
+	    json_pack("{s:O}", "progress", (json_t *) progress));
 	return (WEFT_OK);
 }
 

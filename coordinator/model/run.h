@@ -94,6 +94,11 @@ typedef struct weft_step_rt {
 	uint32_t             items_active; // ready, in flight or retry_wait
 	uint32_t             items_attempts; // highest item attempt so far:
 	                                     // a re-expansion counts on from it
+	// The last step_progress recorded (weft_run_progress): which
+	// attempt, a hash of the value, when (wall ms); 0: none yet.
+	uint32_t             progress_attempt;
+	uint64_t             progress_hash;
+	int64_t              progress_ms;
 } weft_step_rt;
 
 typedef struct weft_run {
@@ -231,6 +236,31 @@ weft_err weft_run_released(weft_run *r, weft_ref u, uint32_t attempt,
 // weft_run_timeout: unit u's attempt ran past its timeout.
 weft_err weft_run_timeout(
     weft_run *r, weft_ref u, uint32_t attempt, int64_t now, weft_out *o);
+
+// weft_run_heartbeat_timeout: unit u's attempt `attempt`, in flight on
+// node, has been silent for silent_ms (its worker's measure: ms since the
+// step last heartbeated, or since it started), at least the step's
+// heartbeat_timeout_ms. Emits step_timed_out {"phase": "heartbeat",
+// "heartbeat_timeout_ms", "silent_ms"}, an ABORT effect to node, then the
+// retry policy decides as for any timeout. WEFT_ESTATE (nothing changes)
+// when the attempt is not current or not in flight on node, when the step
+// has no heartbeat timeout or when silent_ms is below it.
+weft_err weft_run_heartbeat_timeout(weft_run *r, weft_ref u, uint32_t attempt,
+    const char *node, int64_t silent_ms, int64_t now, weft_out *o);
+
+// The least time between two step_progress events of one unit: progress
+// arrives with every survey answer, the event log keeps a sample of it.
+#define WEFT_RUN_PROGRESS_MS 2000
+
+// weft_run_progress records the latest progress (borrowed JSON value) of
+// unit u's attempt `attempt`, reported by node: a step_progress event
+// {"progress": value} when the value differs from the last one recorded for
+// the attempt and WEFT_RUN_PROGRESS_MS have passed since that one.
+// WEFT_EEXIST when held back (unchanged, or too soon: the next report
+// carries it again), WEFT_ESTATE when the attempt is not current and in
+// flight on node.
+weft_err weft_run_progress(weft_run *r, weft_ref u, uint32_t attempt,
+    const char *node, const json_t *progress, int64_t now, weft_out *o);
 
 // weft_run_retry_due: unit u's backoff for `attempt` expired.
 weft_err weft_run_retry_due(

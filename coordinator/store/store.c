@@ -303,19 +303,24 @@ store_project_run(weft_store *s, const weft_event *e)
 	if (e->type == WEFT_EV_RUN_QUEUED) {
 		char *input  = weft_json_dump_field(e->data, "input");
 		char *params = weft_json_dump_field(e->data, "params");
-		char  ver[24], n[24];
+		char  ver[24], n[24], keep[24];
 		snprintf(ver, sizeof(ver), "%" JSON_INTEGER_FORMAT,
 		    json_integer_value(json_object_get(e->data, "version")));
 		snprintf(n, sizeof(n), "%" JSON_INTEGER_FORMAT,
 		    json_integer_value(json_object_get(e->data, "steps")));
-		const char *p[8] = { e->run_id,
+		// The definition's "retain", if any (store_retain.c).
+		json_t *rt = json_object_get(e->data, "retain_ms");
+		snprintf(keep, sizeof(keep), "%" JSON_INTEGER_FORMAT,
+		    json_integer_value(rt));
+		const char *p[9] = { e->run_id,
 			json_string_value(json_object_get(e->data, "definition")),
-			ver, status, input, params, ts, n };
+			ver, status, input, params, ts, n,
+			json_is_integer(rt) ? keep : NULL };
 		weft_err rv = s->ops->exec(s,
 		    "INSERT INTO runs (id, definition, version, status, input, "
-		    "params, created_ms, steps_total) VALUES (?, ?, ?, ?, ?, ?, "
-		    "?, ?)",
-		    p, 8);
+		    "params, created_ms, steps_total, retain_ms) VALUES (?, ?, "
+		    "?, ?, ?, ?, ?, ?, ?)",
+		    p, 9);
 		// Same transaction as the run: a run recovered from the
 		// store always finds its secrets.
 		if (rv == WEFT_OK && e->secrets != NULL) {
@@ -340,8 +345,8 @@ store_project_run(weft_store *s, const weft_event *e)
 	if (e->type == WEFT_EV_RUN_RETRIED) {
 		const char *p[3] = { status, e->run_id, e->run_id };
 		return (s->ops->exec(s,
-		    "UPDATE runs SET status = ?, ended_ms = NULL, error "
-		    "= NULL, output = NULL, steps_done = (SELECT COUNT(*) FROM "
+		    "UPDATE runs SET status = ?, ended_ms = NULL, expire_ms = "
+		    "NULL, error = NULL, output = NULL, steps_done = (SELECT COUNT(*) FROM "
 		    "steps WHERE run_id = ? AND status = 'succeeded') WHERE id = ?",
 		    p, 3));
 	}
@@ -351,16 +356,16 @@ store_project_run(weft_store *s, const weft_event *e)
 	// The endings: succeeded, failed, cancelled, timed_out. An ending
 	// without an error message records its status as the error.
 	char       *out = weft_json_dump_field(e->data, "output");
-	const char *p[5] = { status, out, NULL, ts, e->run_id };
+	const char *p[6] = { status, out, NULL, ts, ts, e->run_id };
 	json_t     *m    = json_object_get(e->data, "error");
 	p[2]             = json_is_string(m) ? json_string_value(m) : NULL;
 	if (p[2] == NULL && e->type != WEFT_EV_RUN_SUCCEEDED) {
 		p[2] = status;
 	}
 	weft_err rv = s->ops->exec(s,
-	    "UPDATE runs SET status = ?, output = ?, error = ?, ended_ms = ? "
-	    "WHERE id = ?",
-	    p, 5);
+	    "UPDATE runs SET status = ?, output = ?, error = ?, ended_ms = ?, "
+	    "expire_ms = ? + retain_ms WHERE id = ?",
+	    p, 6);
 	free(out);
 	return (rv);
 }
@@ -553,4 +558,18 @@ weft_store_max_event_id(weft_store *s, uint64_t *out)
 	*out = 0;
 	return (s->ops->query(s, "SELECT COALESCE(MAX(id), 0) FROM events",
 	    NULL, 0, weft_store_u64_row, out));
+}
+
+weft_err
+weft_store_write_events(weft_store *s, const weft_event *evs, size_t n)
+{
+	weft_err rv = WEFT_OK;
+
+	for (size_t i = 0; i < n && rv == WEFT_OK; i++) {
+		rv = store_insert_event(s, &evs[i]);
+	}
+	if (rv == WEFT_OK && n > 0 && s->ops->notify != NULL) {
+		rv = s->ops->notify(s, evs, n);
+	}
+	return (rv);
 }

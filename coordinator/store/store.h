@@ -169,4 +169,45 @@ bool weft_store_is_pg(const char *url);
 void weft_store_redact(const char *url, char *out, size_t len);
 weft_err weft_store_pg_redact(const char *conninfo, char *out, size_t len);
 
+// ---- retention (store_retain.c) ----
+
+// Which ended runs weft_store_delete_runs deletes: those that ended before
+// before_ms, and those whose own retain (the definition's "retain") ran
+// out before expire_ms. Only runs in a terminal state are ever deleted.
+typedef struct weft_delete_filter {
+	int64_t     before_ms;  // ended before this, wall ms; 0 = none by age
+	bool        own_retain; // before_ms spares runs with their own retain
+	int64_t     expire_ms;  // whose own retain ran out by then; 0 = none
+	const char *status;     // one terminal status, or NULL for all
+	// skip (NULL = none) says a run must stay: the engine holds it.
+	bool (*skip)(void *arg, const char *id);
+	void       *skip_arg;
+	uint32_t    max_runs;   // most runs per call; 0 = 500
+	uint32_t    max_events; // most events per call, estimated; 0 = 2500
+} weft_delete_filter;
+
+// weft_store_delete_runs deletes, in one transaction, a batch of the runs
+// f selects (oldest first) with their steps, events and sealed secrets,
+// and when it deleted any, writes audit (borrowed; its data object gets
+// "count") in the same transaction. audit's id must be above every id in
+// the store: the audit event, never deleted itself (it has no run), keeps
+// the store's largest event id at or above every id ever used, so the
+// engine's next id after a restart (weft_store_max_event_id) never reuses
+// the id of a deleted event. *count is how many runs went; *more says a
+// next call may find more. A run bigger than max_events goes alone in its
+// call. Engine thread only (the write connection).
+weft_err weft_store_delete_runs(weft_store *s, const weft_delete_filter *f,
+    weft_event *audit, uint32_t *count, bool *more);
+
+// weft_store_status_ended says whether status names a terminal run state
+// (succeeded, failed, cancelled, timed_out: the run statuses the event
+// list gives a run's ending events).
+bool weft_store_status_ended(const char *status);
+
+// weft_store_write_events inserts evs (n) inside the caller's transaction,
+// without their projections, and announces them like an append (NOTIFY
+// on PostgreSQL). For events that project nothing (runs_deleted).
+weft_err weft_store_write_events(
+    weft_store *s, const weft_event *evs, size_t n);
+
 #endif

@@ -251,6 +251,24 @@ expanded_row(void *arg, int ncols, const char **c)
 	return (0);
 }
 
+// progress_row keeps the latest step_progress of each step (rows come in
+// sequence order, so a later one replaces an earlier one).
+static int
+progress_row(void *arg, int ncols, const char **c)
+{
+	if (ncols >= 4 && c[0] != NULL) {
+		json_t *d = weft_json_parse_cell(c[1]);
+		json_object_set_new(arg, c[0],
+		    json_pack("{s:O, s:I, s:I}", "value",
+		        json_object_get(d, "progress") ? json_object_get(d,
+		                                             "progress")
+		                                       : json_null(),
+		        "attempt", cell_int(c[2]), "ts_ms", cell_int(c[3])));
+		json_decref(d);
+	}
+	return (0);
+}
+
 // items_summary counts the items of map step sid by state from the rows
 // ("sid[k]") and the expansion's count.
 static json_t *
@@ -312,6 +330,16 @@ run_add_steps(weft_store *s, json_t *run)
 		    "? ORDER BY seq",
 		    ex, 2, expanded_row, counts);
 	}
+	// The latest progress of each step: its step_progress events (one
+	// every few seconds at most while the step reports a change).
+	json_t     *progress = json_object();
+	const char *pq[2]    = { id, weft_event_name(WEFT_EV_STEP_PROGRESS) };
+	if (rv == WEFT_OK) {
+		rv = s->ops->query(s,
+		    "SELECT step_id, data, attempt, ts_ms FROM events WHERE "
+		    "run_id = ? AND type = ? ORDER BY seq",
+		    pq, 2, progress_row, progress);
+	}
 	def = body != NULL ? json_loads(body, 0, NULL) : NULL;
 	free(body);
 	json_array_foreach (json_object_get(def, "steps"), i, step) {
@@ -327,8 +355,12 @@ run_add_steps(weft_store *s, json_t *run)
 			json_object_set_new(o, "items",
 			    items_summary(rows, sid, n ? n : json_null()));
 		}
+		if (json_object_get(progress, sid) != NULL) {
+			json_object_set(o, "progress", json_object_get(progress, sid));
+		}
 		json_array_append_new(list, o);
 	}
+	json_decref(progress);
 	json_decref(counts);
 	json_object_set_new(run, "definition_body", def ? def : json_null());
 	json_decref(rows);

@@ -233,6 +233,44 @@ describe('dashboard', { concurrency: 1 }, () => {
 		noConsoleErrors();
 	});
 
+	it('shows a running step\'s latest progress in its panel, live', { timeout: 90000 }, async () => {
+		// An exec program reporting progress on WEFT_PROGRESS_FD until told
+		// to end (bounded: 60 s).
+		const flag = path.join(cluster.tmp, 'progress.go');
+		fs.writeFileSync(path.join(cluster.execDir, 'progress.sh'),
+			'#!/bin/sh\ni=0\nwhile [ ! -e "$1" ] && [ $i -lt 600 ]; do\n' +
+			'  echo "copied $i files" >&"$WEFT_PROGRESS_FD"\n  sleep 0.1; i=$((i + 1))\ndone\necho \'{}\'\n',
+			{ mode: 0o755 });
+		await cluster.api('POST', '/api/v1/definitions', {
+			name: 'progress',
+			steps: [{ id: 'copy', type: 'exec', heartbeat_timeout_ms: 2000, with: { cmd: ['progress.sh', flag] } }],
+		});
+		const { run_id: id } = await cluster.api('POST', '/api/v1/runs', { definition: 'progress' });
+		await go(`#/runs/${id}`);
+		await page.waitForSelector('[data-loaded="1"]');
+		await page.click('g.node[data-id="copy"]');
+		await page.waitForSelector('#side-progress', { timeout: LIVE_WAIT });
+		const first = await page.textContent('#side-progress');
+		assert.match(first, /^copied \d+ files$/, 'a plain line shows as its text');
+		// Updated live: a new step_progress every 2 s at most.
+		await page.waitForFunction((f) => {
+			const t = document.querySelector('#side-progress')?.textContent;
+			return t && t !== f;
+		}, first, { timeout: LIVE_WAIT });
+		await screenshot('run-step-progress');
+		fs.writeFileSync(flag, '');
+		await page.waitForSelector('#run-status .badge[data-state="succeeded"]', { timeout: LIVE_WAIT });
+		// Reloaded from the API (steps[].progress), the panel still shows it.
+		await page.reload();
+		await page.waitForSelector('[data-loaded="1"]');
+		// The selection lives in the URL: the step is selected again.
+		await page.waitForSelector('#side-step-id');
+		assert.equal(await page.textContent('#side-step-id'), 'copy');
+		await page.waitForSelector('#side-progress');
+		assert.match(await page.textContent('#side-progress'), /^copied \d+ files$/);
+		noConsoleErrors();
+	});
+
 	it('shows a map step as one node with its items done/total', { timeout: 90000 }, async () => {
 		const fan = {
 			name: 'fan',

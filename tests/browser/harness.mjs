@@ -186,11 +186,20 @@ export class Cluster {
 		await Promise.race([c.exitPromise, sleep(10000)]);
 	}
 
+	// Every worker may run exec programs from execDir (the tests write
+	// their scripts there).
+	get execDir() {
+		const dir = path.join(this.tmp, 'bin');
+		fs.mkdirSync(dir, { recursive: true });
+		return dir;
+	}
+
 	async startWorker(name, { slots = 4 } = {}) {
 		const w = this.spawnLogged(`worker-${name}`, this.bin('worker/weft-worker'), [
 			'--join', this.urls.cluster, '--listen', 'tcp://127.0.0.1:0',
 			'--name', name, '--slots', String(slots),
 			'--cookie-file', path.join(this.tmp, 'cookie'),
+			'--exec-allow', this.execDir,
 			// The test's own spool: never the user's ~/.weft, nor one a
 			// concurrent test's worker of the same name holds.
 			'--spool', path.join(this.tmp, `spool-${name}`),

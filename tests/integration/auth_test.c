@@ -490,26 +490,10 @@ Test(auth, websocket_stream_with_a_token_delivers_events)
 
 // ---- the loopback rule ----
 
-// coordinator_refuses starts a coordinator with args (on a fresh dir) and
-// returns its exit status and output; it must end by itself.
 static int
 coordinator_refuses(const char *args, char **out)
 {
-	char *dir = weft_h_tempdir("auth");
-	char  cmd[2048];
-	int   rv;
-
-	snprintf(cmd, sizeof(cmd),
-	    "cd '%s' && timeout 20 '%s' --db sqlite:%s/w.db --control "
-	    "tcp://127.0.0.1:0 --cluster tcp://127.0.0.1:0 --results "
-	    "tcp://127.0.0.1:0 --events tcp://127.0.0.1:0 --http 127.0.0.1:0 %s "
-	    "2>&1",
-	    dir, weft_h_bin("weft-coordinator"), dir, args);
-	rv = weft_h_run(cmd, out);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	weft_h_run(cmd, NULL);
-	free(dir);
-	return (rv);
+	return (weft_cluster_coordinator_refuses(args, out));
 }
 
 Test(loopback, off_loopback_without_tokens_refuses_to_start,

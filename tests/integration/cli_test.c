@@ -756,6 +756,31 @@ Test(cli, status_prints_header_and_steps)
 	free(err);
 }
 
+Test(cli, status_shows_the_progress_of_a_step_without_output)
+{
+	char *out, *err;
+
+	fake_canned(WEFT__CONTROL_REQUEST__REQ_STATUS, 0, NULL,
+	    "{\"id\":\"01RUN\",\"definition\":\"etl\",\"version\":1,"
+	    "\"status\":\"running\",\"input\":{},\"params\":{},\"output\":null,"
+	    "\"created_ms\":1767323045000,\"started_ms\":1767323045100,"
+	    "\"steps\":[{\"id\":\"copy\",\"type\":\"exec\",\"status\":"
+	    "\"running\",\"attempt\":2,\"node\":\"w1\",\"started_ms\":"
+	    "1767323045100,\"progress\":{\"value\":{\"done\":40,\"of\":100},"
+	    "\"attempt\":2,\"ts_ms\":1767323046000}},"
+	    "{\"id\":\"load\",\"type\":\"exec\",\"status\":\"succeeded\","
+	    "\"attempt\":1,\"node\":\"w1\",\"output\":7,\"started_ms\":"
+	    "1767323045100,\"ended_ms\":1767323045600,\"progress\":{\"value\":"
+	    "\"loading\",\"attempt\":1,\"ts_ms\":1767323045200}}]}");
+	cr_assert_eq(weft(&out, &err, "status 01RUN"), 0, "%s", err);
+	cr_assert(strstr(out, "progress: {\"done\":40,\"of\":100}\n") != NULL,
+	    "%s", out);
+	cr_assert(strstr(out, "progress: loading") == NULL,
+	    "the output wins once there is one: %s", out);
+	free(out);
+	free(err);
+}
+
 // watch_ready waits until the watcher subscribed and made `requests`
 // requests of kind.
 static void

@@ -15,6 +15,14 @@ weft_add_test(secrets_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/secrets_test.c
 add_dependencies(secrets_test weft weft-coordinator weft-worker)
 weft_add_test(auth_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/auth_test.c TIMEOUT 300)
 add_dependencies(auth_test weft weft-coordinator weft-worker)
+weft_add_test(chaos_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/chaos_test.c
+  LIBS weft_testpg TIMEOUT 420)
+add_dependencies(chaos_test weft weft-coordinator weft-worker)
+weft_add_test(heartbeat_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/heartbeat_test.c
+  LIBS weft_worker TIMEOUT 300)
+add_dependencies(heartbeat_test weft weft-coordinator weft-worker)
+weft_add_test(retain_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/retain_test.c TIMEOUT 300)
+add_dependencies(retain_test weft weft-coordinator weft-worker)
 # Nodes that stop on purpose: worker drain, coordinator SIGTERM, the spool.
 weft_add_test(drain_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/drain_test.c
   LIBS SQLite::SQLite3 TIMEOUT 600)

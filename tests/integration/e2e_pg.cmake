@@ -1,22 +1,33 @@
-# End-to-end on PostgreSQL. e2e_pg_test is e2e_test itself, run by a
-# wrapper that starts a throwaway server and sets WEFT_TEST_DB; the
-# restart scenario needs the server in hand, so it starts its own.
+# End-to-end on PostgreSQL. Most PostgreSQL variants are a test binary
+# itself, run by a wrapper that starts a throwaway server and sets
+# WEFT_TEST_DB (weft_add_pg_variant); the restart scenario needs the
+# server in hand, so it starts its own.
 add_executable(e2e_pg_wrap ${CMAKE_CURRENT_LIST_DIR}/e2e_pg_wrap.c)
 target_link_libraries(e2e_pg_wrap PRIVATE weft_testpg weft_warnings)
 add_dependencies(e2e_pg_wrap e2e_test)
 math(EXPR WEFT_E2E_PG_TIMEOUT "900 * ${WEFT_TEST_MULT}")
-add_test(NAME e2e_pg_test
-  COMMAND e2e_pg_wrap $<TARGET_FILE:e2e_test> --jobs 1)
-set_tests_properties(e2e_pg_test PROPERTIES TIMEOUT ${WEFT_E2E_PG_TIMEOUT}
-  ENVIRONMENT "WEFT_TEST_TIMEOUT_MULTIPLIER=${WEFT_TEST_MULT}")
+
+# weft_add_pg_variant(NAME TARGET): test NAME is test binary TARGET, run
+# on a throwaway PostgreSQL server.
+function(weft_add_pg_variant name target)
+  add_test(NAME ${name}
+    COMMAND e2e_pg_wrap $<TARGET_FILE:${target}> --jobs 1)
+  set_tests_properties(${name} PROPERTIES TIMEOUT ${WEFT_E2E_PG_TIMEOUT}
+    ENVIRONMENT "WEFT_TEST_TIMEOUT_MULTIPLIER=${WEFT_TEST_MULT}")
+endfunction()
+
+weft_add_pg_variant(e2e_pg_test e2e_test)
 
 weft_add_test(e2e_pg_restart_test
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/e2e_pg_restart_test.c
   LIBS weft_testpg nng::nng Threads::Threads TIMEOUT 300)
 add_dependencies(e2e_pg_restart_test weft weft-coordinator weft-worker)
 
-# Secrets on PostgreSQL: secrets_test itself, on a throwaway server.
-add_test(NAME secrets_pg_test
-  COMMAND e2e_pg_wrap $<TARGET_FILE:secrets_test> --jobs 1)
-set_tests_properties(secrets_pg_test PROPERTIES TIMEOUT ${WEFT_E2E_PG_TIMEOUT}
-  ENVIRONMENT "WEFT_TEST_TIMEOUT_MULTIPLIER=${WEFT_TEST_MULT}")
+# Secrets: the worker gets them in clear, no table holds them.
+weft_add_pg_variant(secrets_pg_test secrets_test)
+# Chaos: the test also restarts the server among its faults.
+weft_add_pg_variant(chaos_pg_test chaos_test)
+# Heartbeats and progress (the status query reads step_progress events).
+weft_add_pg_variant(heartbeat_pg_test heartbeat_test)
+# Retention.
+weft_add_pg_variant(retain_pg_test retain_test)

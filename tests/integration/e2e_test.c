@@ -587,8 +587,10 @@ Test(e2e, exec_program_dies_with_its_worker, .timeout = 120)
 	snprintf(script, sizeof(script),
 	    "#!/bin/sh\n"
 	    "echo \"$WEFT_IDEMPOTENCY_KEY $WEFT_ATTEMPT\" >> '%s.started'\n"
-	    "sleep 2\n"
-	    "echo \"$WEFT_IDEMPOTENCY_KEY $WEFT_ATTEMPT\" >> '%s'\n",
+	    // The side effect comes from the program's own child: it must
+	    // die with the worker as well, not only the program.
+	    "(sleep 2; echo \"$WEFT_IDEMPOTENCY_KEY $WEFT_ATTEMPT\" >> '%s') &\n"
+	    "wait\n",
 	    marker, marker);
 	const char *path = weft_cluster_write(&c, "bin/effect.sh", script);
 	cr_assert_eq(chmod(path, 0755), 0);

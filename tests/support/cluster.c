@@ -474,3 +474,23 @@ weft_cluster_wire(weft_cluster *c, weft_wire *w, const char *name)
 	weft_wire_set_key(w, &cookie, WEFT_CLOCK_SKEW_MS);
 	weft_cookie_clear(&cookie);
 }
+
+int
+weft_cluster_coordinator_refuses(const char *args, char **out)
+{
+	char *dir = weft_h_tempdir("refuses");
+	char  cmd[2048];
+	int   rv;
+
+	snprintf(cmd, sizeof(cmd),
+	    "cd '%s' && timeout 20 '%s' --db sqlite:%s/w.db --control "
+	    "tcp://127.0.0.1:0 --cluster tcp://127.0.0.1:0 --results "
+	    "tcp://127.0.0.1:0 --events tcp://127.0.0.1:0 --http 127.0.0.1:0 %s "
+	    "2>&1",
+	    dir, weft_h_bin("weft-coordinator"), dir, args);
+	rv = weft_h_run(cmd, out);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	weft_h_run(cmd, NULL);
+	free(dir);
+	return (rv);
+}

@@ -125,6 +125,12 @@ json_t *weft_cluster_run_end(weft_cluster *c, const char *id,
 const char *weft_cluster_write(weft_cluster *c, const char *name,
     const char *text);
 
+// weft_cluster_coordinator_refuses starts a coordinator on a fresh
+// SQLite database, every socket on loopback port 0, with more args (a
+// shell fragment); it must end by itself within 20 s (one that starts is
+// killed then). Returns its exit status; *out (malloc'd) gets its output.
+int weft_cluster_coordinator_refuses(const char *args, char **out);
+
 // weft_cluster_dump_logs prints the logs of every process (on failure).
 void weft_cluster_dump_logs(weft_cluster *c);
 

@@ -130,6 +130,21 @@ static const struct parse_row parse_rows[] = {
 	    "field 'timeout_ms': must be between 0 and 4294967295" },
 	{ "timeout bool", "{'name':'w','timeout_ms':true," ONE_STEP "}", false,
 	    "definition: field 'timeout_ms': expected int, got bool" },
+	{ "retain 30d", "{'name':'w','retain':'30d'," ONE_STEP "}", true,
+	    NULL },
+	{ "retain 90m", "{'name':'w','retain':'90m'," ONE_STEP "}", true,
+	    NULL },
+	{ "retain number", "{'name':'w','retain':30," ONE_STEP "}", false,
+	    "definition: field 'retain': expected string, got int" },
+	{ "retain no unit", "{'name':'w','retain':'30'," ONE_STEP "}", false,
+	    "definition: field 'retain': '30' is not a duration (want a "
+	    "whole number with d, h, m, s or ms, such as '30d')" },
+	{ "retain bad unit", "{'name':'w','retain':'3w'," ONE_STEP "}", false,
+	    "field 'retain': '3w' is not a duration" },
+	{ "retain zero", "{'name':'w','retain':'0d'," ONE_STEP "}", false,
+	    "field 'retain': '0d' is not a duration" },
+	{ "retain negative", "{'name':'w','retain':'-1d'," ONE_STEP "}", false,
+	    "field 'retain': '-1d' is not a duration" },
 	{ "missing steps", "{'name':'w'}", false,
 	    "definition: missing required field 'steps'" },
 	{ "steps object", "{'name':'w','steps':{}}", false,
@@ -252,6 +267,20 @@ static const struct parse_row parse_rows[] = {
 	    "steps[1] (id 'b'): dependency 'a' listed twice" },
 	{ "step timeout negative", STEP_A(",'timeout_ms':-5"), false,
 	    "steps[0] (id 'a'): field 'timeout_ms': must be between 0 and" },
+	{ "heartbeat timeout", STEP_A(",'heartbeat_timeout_ms':30000"), true,
+	    NULL },
+	{ "heartbeat timeout negative",
+	    STEP_A(",'heartbeat_timeout_ms':-1"), false,
+	    "steps[0] (id 'a'): field 'heartbeat_timeout_ms': must be between 0 "
+	    "and 4294967295, got -1" },
+	{ "heartbeat timeout not an integer",
+	    STEP_A(",'heartbeat_timeout_ms':1.5"), false,
+	    "steps[0] (id 'a'): field 'heartbeat_timeout_ms': expected int, got "
+	    "number" },
+	{ "heartbeat timeout string",
+	    STEP_A(",'heartbeat_timeout_ms':'30s'"), false,
+	    "steps[0] (id 'a'): field 'heartbeat_timeout_ms': expected int, got "
+	    "string" },
 	{ "trigger unknown", STEP_A(",'trigger':'any'"), false,
 	    "steps[0] (id 'a'): field 'trigger': unknown value 'any' (want one "
 	    "of all_success, all_done, one_success, none_failed, all_failed)" },
@@ -803,4 +832,21 @@ Test(def, retry_delay_table, .timeout = T_TIMEOUT)
 		    "row %zu: got %u, want %u", i,
 		    weft_retry_delay_ms(&rt, r->next), r->want);
 	}
+}
+
+// "retain" reaches the definition in ms, and run_queued carries it.
+Test(def, retain_in_ms, .timeout = T_TIMEOUT)
+{
+	weft_def *def = NULL;
+	char      err[256];
+
+	cr_assert_eq(parse("{'name':'w','retain':'2d'," ONE_STEP "}", &def, err,
+	                 sizeof(err)),
+	    WEFT_OK, "%s", err);
+	cr_expect_eq(def->retain_ms, 2 * 86400000LL);
+	weft_def_free(def);
+	cr_assert_eq(parse("{'name':'w'," ONE_STEP "}", &def, err, sizeof(err)),
+	    WEFT_OK, "%s", err);
+	cr_expect_eq(def->retain_ms, 0, "none: the coordinator's --retain");
+	weft_def_free(def);
 }

@@ -1127,3 +1127,310 @@ Test(engine, restarted_workers_results_wait_for_its_takeover)
 	    "the spooled result applies once the name is taken over");
 	weft_wire_fini(&next);
 }
+
+// ---- heartbeats and progress ----
+
+// post_beats posts w1's survey answer of round carrying beats: attempt 1
+// of steps[k] of run, silent for silent[k] ms, with progress[k] (JSON
+// text, "" for none).
+static void
+post_beats(uint64_t round, const char *run, size_t n, const char **steps,
+    const uint64_t *silent, const char **progress)
+{
+	Weft__Envelope     env     = WEFT__ENVELOPE__INIT;
+	Weft__WorkerInfo   wi      = WEFT__WORKER_INFO__INIT;
+	char              *types[] = { "noop" };
+	Weft__AttemptBeat  b[8];
+	Weft__AttemptBeat *bp[8];
+
+	cr_assert_leq(n, 8);
+	for (size_t k = 0; k < n; k++) {
+		weft__attempt_beat__init(&b[k]);
+		b[k].run_id        = (char *) run;
+		b[k].step_id       = (char *) steps[k];
+		b[k].attempt       = 1;
+		b[k].silent_ms     = silent[k];
+		b[k].progress_json = (char *) progress[k];
+		bp[k]              = &b[k];
+	}
+	wi.name         = "w1";
+	wi.dispatch_url = "tcp://127.0.0.1:1";
+	wi.n_step_types = 1;
+	wi.step_types   = types;
+	wi.slots        = 4;
+	wi.round        = round;
+	wi.n_beats      = n;
+	wi.beats        = bp;
+	env.body_case   = WEFT__ENVELOPE__BODY_WORKER_INFO;
+	env.worker_info = &wi;
+	post_from(&F.wire_w1, MAIL_WORKER_INFO, &env, round);
+}
+
+static size_t
+aborts_sent(void)
+{
+	size_t n = 0;
+	for (size_t k = 0; k < F.nops; k++) {
+		n += F.ops[k].naborts;
+	}
+	return (n);
+}
+
+#define DEF_BEATS                                                          \
+	"{\"name\":\"beats\",\"params\":{\"tok\":{\"type\":\"string\","         \
+	"\"secret\":true}},\"steps\":[{\"id\":\"a\",\"type\":\"noop\","          \
+	"\"heartbeat_timeout_ms\":2000,\"retry\":{\"max_attempts\":2}},"      \
+	"{\"id\":\"b\",\"type\":\"noop\"}]}"
+
+// Survey answers carry each running attempt's silence and progress: the
+// engine records progress (masked, well-formed only, of attempts the
+// sender holds) and times out an attempt silent for its step's
+// heartbeat_timeout_ms, with an abort to its worker.
+Test(engine, beats_record_progress_and_time_out_silent_attempts)
+{
+	uint8_t key[WEFT_KEY_LEN];
+	char    id[64];
+	char   *huge = weft_xalloc(WEFT_WIRE_PROGRESS_MAX + 16);
+
+	memset(key, 0x11, sizeof(key));
+	reopen(key);
+	post_worker("w1", 4, 1);
+	turn();
+	json_t *r = run_reply(DEF_BEATS, "{\"tok\":\"" SECRET_MARK "\"}");
+	cr_assert_eq(json_integer_value(json_object_get(r, "code")), 0, "%s",
+	    json_string_value(json_object_get(r, "error")));
+	snprintf(id, sizeof(id), "%s",
+	    json_string_value(
+	        json_object_get(json_object_get(r, "body"), "run_id")));
+	answer_all(true);
+	turn();
+	cr_assert_eq(worker("w1")->inflight, 2);
+
+	// a reports a progress quoting the secret; b's progress is not JSON,
+	// then too long; b has no heartbeat timeout however silent it is.
+	memset(huge, 'x', WEFT_WIRE_PROGRESS_MAX + 4);
+	huge[0]                          = '"';
+	huge[WEFT_WIRE_PROGRESS_MAX + 3] = '"';
+	huge[WEFT_WIRE_PROGRESS_MAX + 4] = '\0';
+	const char    *steps[]    = { "a", "b", "b", "nope" };
+	const uint64_t silent[]   = { 1999, 999999999, 0, 999999999 };
+	const char    *progress[] = { "{\"msg\":\"using " SECRET_MARK "\"}",
+		   "{not json", huge, "1" };
+	post_beats(2, id, 4, steps, silent, progress);
+	turn();
+	cr_expect_eq(count_published("step_progress"), 1,
+	    "only a's well-formed progress is recorded");
+	cr_expect_eq(F.published_secret, 0, "the progress was not masked");
+	cr_expect_eq(count_published("step_timed_out"), 0);
+	cr_expect_eq(aborts_sent(), 0);
+
+	// The same answer from another node changes nothing.
+	const uint64_t long_silent[] = { 5000 };
+	Weft__Envelope   env   = WEFT__ENVELOPE__INIT;
+	Weft__WorkerInfo wi    = WEFT__WORKER_INFO__INIT;
+	Weft__AttemptBeat forged = WEFT__ATTEMPT_BEAT__INIT;
+	Weft__AttemptBeat *fp = &forged;
+	char *types[] = { "noop" };
+	forged.run_id        = id;
+	forged.step_id       = "a";
+	forged.attempt       = 1;
+	forged.silent_ms     = 5000;
+	forged.progress_json = "\"forged\"";
+	wi.name = "w2";
+	wi.dispatch_url = "tcp://127.0.0.1:2";
+	wi.n_step_types = 1;
+	wi.step_types = types;
+	wi.slots = 1;
+	wi.round = 2;
+	wi.n_beats = 1;
+	wi.beats = &fp;
+	env.body_case = WEFT__ENVELOPE__BODY_WORKER_INFO;
+	env.worker_info = &wi;
+	post(MAIL_WORKER_INFO, &env, 2);
+	turn();
+	cr_expect_eq(count_published("step_timed_out"), 0,
+	    "another node's beat timed the attempt out");
+	cr_expect_eq(count_published("step_progress"), 1);
+
+	// a silent for its heartbeat timeout: timed out, aborted, retried.
+	post_beats(3, id, 1, steps, long_silent, (const char *[]) { "" });
+	turn();
+	cr_expect_eq(count_published("step_timed_out"), 1);
+	cr_expect_eq(count_published("step_retry_scheduled"), 1);
+	cr_expect_eq(aborts_sent(), 1, "no abort sent to the worker");
+	cr_expect_eq(worker("w1")->inflight, 1, "a's slot is released");
+	free(huge);
+}
+
+// ---- retention (retain.c) ----
+
+// old_runs writes n runs of definition "old" that ended at ended_ms
+// straight into the engine's store, as a coordinator long gone would
+// have, and moves the engine's next event id past them.
+static void
+old_runs(int n, int64_t ended_ms)
+{
+	weft_store *s    = F.e->store;
+	uint64_t    id   = F.e->next_event_id;
+	weft_event *evs  = weft_xalloc((size_t) n * 4 * sizeof(*evs));
+	char      (*ids)[16] = weft_xalloc((size_t) n * sizeof(*ids));
+	json_t     *q    = json_pack("{s:s, s:i, s:{}, s:{}, s:i}", "definition",
+	        "old", "version", 1, "input", "params", "steps", 1);
+	json_t     *none = json_object();
+	char       *qt   = json_dumps(q, JSON_COMPACT);
+	size_t      k    = 0;
+
+	for (int i = 0; i < n; i++) {
+		static const enum weft_event_type t[] = { WEFT_EV_RUN_QUEUED,
+			WEFT_EV_STEP_READY, WEFT_EV_STEP_SUCCEEDED,
+			WEFT_EV_RUN_SUCCEEDED };
+		snprintf(ids[i], sizeof(ids[i]), "OLD%05d", i);
+		for (int j = 0; j < 4; j++, k++) {
+			evs[k] = (weft_event) { .id = id++, .run_id = ids[i],
+				.seq = (uint64_t) j + 1, .ts_ms = ended_ms,
+				.type = t[j], .step_id = j == 1 || j == 2 ? "a" : NULL,
+				.data = j == 0 ? q : none,
+				.data_text = j == 0 ? qt : "{}" };
+		}
+	}
+	cr_assert_eq(weft_store_append(s, evs, k), WEFT_OK, "%s", s->error);
+	F.e->next_event_id = id;
+	free(evs);
+	free(ids);
+	free(qt);
+	json_decref(q);
+	json_decref(none);
+}
+
+static uint64_t
+stored_runs(const char *definition)
+{
+	uint64_t    n    = 0;
+	const char *p[1] = { definition };
+	cr_assert_eq(F.e->store->ops->query(F.e->store,
+	                 "SELECT COUNT(*) FROM runs WHERE definition = ?", p, 1,
+	                 weft_store_u64_row, &n),
+	    WEFT_OK);
+	return (n);
+}
+
+// 2,000 ended runs to delete: each turn deletes at most one batch (312 of
+// these runs: 8 estimated events each, 2,500 a batch), and in between the engine goes on taking input: the new run's
+// steps are dispatched, its results applied and acked, while old runs
+// are still being deleted.
+Test(engine, retention_deletes_in_batches_while_dispatching)
+{
+	uint64_t left, prev;
+	int      turns = 0;
+
+	old_runs(2000, F.wall - 3 * 86400000LL);
+	F.e->cfg.retain_ms = 86400000; // --retain 1d
+	post_worker("w1", 4, 1);
+	turn(); // the first sweep batch
+	left = stored_runs("old");
+	cr_expect_eq(left, 2000 - 312, "one batch of 312, got %llu deleted",
+	    (unsigned long long) (2000 - left));
+
+	const char *id = start_run("{\"name\":\"fresh\",\"steps\":["
+	                           "{\"id\":\"a\",\"type\":\"noop\"},"
+	                           "{\"id\":\"b\",\"type\":\"noop\"}]}");
+	char run[64];
+	snprintf(run, sizeof(run), "%s", id);
+	cr_expect_eq(assigned(), 2, "dispatched while deleting");
+	cr_expect_gt(stored_runs("old"), 0, "deletion not finished yet");
+	answer_all(true);
+	post_result(run, "a", 1, true);
+	post_result(run, "b", 1, true);
+	turn();
+	cr_expect_eq(F.nacks, 2, "results acked while deleting");
+	cr_expect_eq(count_published("run_succeeded"), 1);
+	prev = stored_runs("old");
+	cr_expect_gt(prev, 0, "the deletion still goes on");
+	while ((left = stored_runs("old")) > 0 && turns++ < 20) {
+		cr_expect_leq(prev - left, 312, "a batch deleted %llu runs",
+		    (unsigned long long) (prev - left));
+		prev = left;
+		turn();
+	}
+	cr_expect_eq(stored_runs("old"), 0);
+	cr_expect_eq(count_published("runs_deleted"), 7, "one per batch");
+	cr_expect_eq(stored_runs("fresh"), 1, "ended now: kept for a day");
+	cr_expect_not(retain_busy(F.e));
+}
+
+// A definition's "retain" deletes its runs without --retain; a run of a
+// definition without one is kept forever.
+Test(engine, definition_retain_without_global_retain)
+{
+	post_worker("w1", 4, 1);
+	turn();
+	const char *id = start_run("{\"name\":\"brief\",\"retain\":\"1h\","
+	                           "\"steps\":[{\"id\":\"a\",\"type\":\"noop\"}]}");
+	char run[64];
+	snprintf(run, sizeof(run), "%s", id);
+	const char *id2 = start_run("{\"name\":\"kept\",\"steps\":[{\"id\":\"a\","
+	                            "\"type\":\"noop\"}]}");
+	char run2[64];
+	snprintf(run2, sizeof(run2), "%s", id2);
+	answer_all(true);
+	post_result(run, "a", 1, true);
+	post_result(run2, "a", 1, true);
+	turn();
+	cr_assert_eq(count_published("run_succeeded"), 2);
+	advance(30 * 60000);
+	turn();
+	cr_expect_eq(stored_runs("brief"), 1, "half an hour: still kept");
+	advance(31 * 60000);
+	turn();
+	cr_expect_eq(stored_runs("brief"), 0, "an hour past its end: gone");
+	cr_expect_eq(stored_runs("kept"), 1, "no retain anywhere: kept");
+	cr_expect_eq(count_published("runs_deleted"), 1);
+}
+
+// post_delete asks to delete runs that ended before before_ms with status.
+static void
+post_delete(uint64_t before_ms, const char *status)
+{
+	Weft__Envelope          env = WEFT__ENVELOPE__INIT;
+	Weft__ControlRequest    req = WEFT__CONTROL_REQUEST__INIT;
+	Weft__DeleteRunsRequest dr  = WEFT__DELETE_RUNS_REQUEST__INIT;
+
+	dr.before_ms    = before_ms;
+	dr.status       = (char *) status;
+	req.req_case    = WEFT__CONTROL_REQUEST__REQ_DELETE_RUNS;
+	req.delete_runs = &dr;
+	env.body_case   = WEFT__ENVELOPE__BODY_CONTROL;
+	env.control     = &req;
+	post(MAIL_CONTROL, &env, 0);
+}
+
+// A delete request is answered once every batch is done, with the count;
+// a status that is not an ending is refused at once.
+Test(engine, delete_request_answers_with_the_count)
+{
+	old_runs(1200, F.wall - 1000);
+	post_delete((uint64_t) F.wall, "running");
+	turn();
+	cr_assert_eq(F.nreplies, 1);
+	cr_expect_eq(json_integer_value(json_object_get(F.replies[0], "code")),
+	    WEFT_EINVAL);
+	cr_expect(strstr(json_string_value(json_object_get(F.replies[0],
+	                     "error")),
+	              "not an ending") != NULL);
+	post_delete(0, "");
+	turn();
+	cr_assert_eq(F.nreplies, 2);
+	cr_expect_eq(json_integer_value(json_object_get(F.replies[1], "code")),
+	    WEFT_EINVAL, "before is required");
+
+	post_delete((uint64_t) F.wall, "succeeded");
+	for (int k = 0; k < 10 && F.nreplies < 3; k++) {
+		turn();
+	}
+	cr_assert_eq(F.nreplies, 3);
+	json_t *body = json_object_get(F.replies[2], "body");
+	cr_expect_eq(json_integer_value(json_object_get(body, "deleted")), 1200);
+	cr_expect_eq(stored_runs("old"), 0);
+	cr_expect_eq(count_published("runs_deleted"), 4,
+	    "312 + 312 + 312 + 264");
+}

@@ -1223,3 +1223,225 @@ Test(run, released_attempt_table, .timeout = T_TIMEOUT)
 		weft_def_free(def);
 	}
 }
+
+// ---- heartbeats and progress ----
+
+// Where a heartbeat row starts: step "a" (heartbeat_timeout_ms 3000, two
+// attempts allowed) or "b" (no heartbeat timeout), attempt 1 on w1.
+enum hb_setup {
+	HB_DISPATCHED, // dispatched, its acceptance not seen yet
+	HB_RUNNING,    // accepted
+	HB_RETRY_WAIT, // timed out once, waiting for its retry
+	HB_SECOND,     // attempt 2 running on w1, after one timeout
+	HB_SUCCEEDED,  // ended
+};
+
+struct hb_row {
+	const char          *name;
+	enum hb_setup        setup;
+	const char          *step;
+	uint32_t             attempt;  // the beat's attempt
+	const char          *node;     // who reports it
+	int64_t              silent_ms;
+	weft_err             want_rv;
+	enum weft_step_state want_state;
+	bool                 want_abort; // an ABORT effect to w1
+	const char          *want_error; // step_failed's error, or NULL
+};
+
+static const struct hb_row hb_rows[] = {
+	{ "silent for the timeout: timed out, aborted, retried", HB_RUNNING,
+	    "a", 1, "w1", 3000, WEFT_OK, WEFT_STEP_RETRY_WAIT, true, NULL },
+	{ "silent just below it: nothing", HB_RUNNING, "a", 1, "w1", 2999,
+	    WEFT_ESTATE, WEFT_STEP_RUNNING, false, NULL },
+	{ "dispatched, acceptance not seen yet: timed out too", HB_DISPATCHED,
+	    "a", 1, "w1", 10000, WEFT_OK, WEFT_STEP_RETRY_WAIT, true, NULL },
+	{ "an old attempt's beat: nothing", HB_SECOND, "a", 1, "w1", 99999,
+	    WEFT_ESTATE, WEFT_STEP_RUNNING, false, NULL },
+	{ "another node's beat: nothing", HB_RUNNING, "a", 1, "w2", 99999,
+	    WEFT_ESTATE, WEFT_STEP_RUNNING, false, NULL },
+	{ "no node: nothing", HB_RUNNING, "a", 1, NULL, 99999, WEFT_ESTATE,
+	    WEFT_STEP_RUNNING, false, NULL },
+	{ "a step without heartbeat_timeout_ms: never", HB_RUNNING, "b", 1,
+	    "w1", 99999999, WEFT_ESTATE, WEFT_STEP_RUNNING, false, NULL },
+	{ "waiting for its retry: nothing", HB_RETRY_WAIT, "a", 1, "w1", 99999,
+	    WEFT_ESTATE, WEFT_STEP_RETRY_WAIT, false, NULL },
+	{ "ended: nothing", HB_SUCCEEDED, "a", 1, "w1", 99999, WEFT_ESTATE,
+	    WEFT_STEP_SUCCEEDED, false, NULL },
+	{ "the last attempt allowed: failed, saying why", HB_SECOND, "a", 2,
+	    "w1", 4000, WEFT_OK, WEFT_STEP_FAILED, true,
+	    "no heartbeat for 4000 ms (heartbeat_timeout_ms 3000)" },
+};
+
+static const char *hb_def =
+    "{\"name\":\"hb\",\"steps\":["
+    "{\"id\":\"a\",\"type\":\"hang\",\"heartbeat_timeout_ms\":3000,"
+    "\"retry\":{\"max_attempts\":2,\"backoff\":\"fixed\",\"initial_ms\":100}},"
+    "{\"id\":\"b\",\"type\":\"hang\"}]}";
+
+// hb_setup_run brings unit i of r to the row's starting point.
+static void
+hb_setup_run(weft_run *r, long i, enum hb_setup setup, weft_out *o)
+{
+	cr_assert_eq(weft_run_dispatched(r, WEFT_REF(i), "w1", 1000, o), WEFT_OK);
+	if (setup == HB_DISPATCHED) {
+		return;
+	}
+	cr_assert_eq(weft_run_accepted(r, WEFT_REF(i), 1, o), WEFT_OK);
+	if (setup == HB_SUCCEEDED) {
+		weft_result ok = { .attempt = 1, .ok = true, .node = "w1" };
+		cr_assert_eq(weft_run_result(r, WEFT_REF(i), &ok, 1500, o), WEFT_OK);
+		return;
+	}
+	if (setup == HB_RUNNING) {
+		return;
+	}
+	cr_assert_eq(weft_run_heartbeat_timeout(r, WEFT_REF(i), 1, "w1", 3000,
+	                 5000, o),
+	    WEFT_OK);
+	if (setup == HB_RETRY_WAIT) {
+		return;
+	}
+	cr_assert_eq(weft_run_retry_due(r, WEFT_REF(i), 1, o), WEFT_OK);
+	cr_assert_eq(weft_run_dispatched(r, WEFT_REF(i), "w1", 6000, o), WEFT_OK);
+	cr_assert_eq(weft_run_accepted(r, WEFT_REF(i), 2, o), WEFT_OK);
+}
+
+Test(run, heartbeat_timeout_table, .timeout = T_TIMEOUT)
+{
+	weft_def *def = def_of(hb_def);
+
+	for (size_t k = 0; k < sizeof(hb_rows) / sizeof(hb_rows[0]); k++) {
+		const struct hb_row *row = &hb_rows[k];
+		weft_out             o;
+		long                 i = idx(def, row->step);
+		weft_out_init(&o);
+		weft_run *r = weft_run_alloc("RHB", def, NULL, NULL, 0, &o);
+		weft_run_start(r, 0, &o);
+		hb_setup_run(r, i, row->setup, &o);
+		size_t ev0 = o.nevents, ef0 = o.neffects;
+		weft_err rv = weft_run_heartbeat_timeout(r, WEFT_REF(i),
+		    row->attempt, row->node, row->silent_ms, 9000, &o);
+		cr_expect_eq(rv, row->want_rv, "%s: rv %s", row->name,
+		    weft_err_name(rv));
+		cr_expect_eq(r->steps[i].state, row->want_state, "%s: state %s",
+		    row->name, weft_step_state_name(r->steps[i].state));
+		bool abort = false, timed_out = false, failed = false;
+		for (size_t f = ef0; f < o.neffects; f++) {
+			abort |= o.effects[f].kind == WEFT_EFFECT_ABORT &&
+			    strcmp(o.effects[f].node, "w1") == 0 &&
+			    o.effects[f].attempt == row->attempt;
+		}
+		for (size_t e = ev0; e < o.nevents; e++) {
+			json_t *d = o.events[e].data;
+			if (o.events[e].type == WEFT_EV_STEP_TIMED_OUT) {
+				timed_out = true;
+				cr_expect_str_eq(json_string_value(
+				                     json_object_get(d, "phase")),
+				    "heartbeat", "%s", row->name);
+				cr_expect_eq(json_integer_value(json_object_get(
+				                 d, "heartbeat_timeout_ms")),
+				    3000, "%s", row->name);
+				cr_expect_eq(json_integer_value(
+				                 json_object_get(d, "silent_ms")),
+				    row->silent_ms, "%s", row->name);
+			}
+			if (o.events[e].type == WEFT_EV_STEP_FAILED) {
+				failed = true;
+				cr_expect_str_eq(json_string_value(
+				                     json_object_get(d, "error")),
+				    row->want_error, "%s", row->name);
+			}
+		}
+		cr_expect_eq(abort, row->want_abort, "%s: abort", row->name);
+		cr_expect_eq(timed_out, row->want_rv == WEFT_OK,
+		    "%s: step_timed_out", row->name);
+		cr_expect_eq(failed, row->want_error != NULL, "%s: step_failed",
+		    row->name);
+		if (rv != WEFT_OK) {
+			cr_expect_eq(o.nevents, ev0, "%s: no event", row->name);
+			cr_expect_eq(o.neffects, ef0, "%s: no effect", row->name);
+		}
+		weft_out_fini(&o);
+		weft_run_free(r);
+	}
+	weft_def_free(def);
+}
+
+// One progress report after another, on one run: what each records.
+struct progress_row {
+	const char *name;
+	uint32_t    attempt;
+	const char *node;
+	const char *progress; // JSON text
+	int64_t     now;
+	weft_err    want_rv;  // WEFT_OK: one step_progress event
+};
+
+static const struct progress_row progress_rows[] = {
+	{ "the first report is recorded", 1, "w1", "{\"done\":1,\"of\":9}",
+	    2000, WEFT_OK },
+	{ "the same again: held back", 1, "w1", "{\"done\":1,\"of\":9}", 9000,
+	    WEFT_EEXIST },
+	{ "the same, keys reordered: held back", 1, "w1",
+	    "{\"of\":9,\"done\":1}", 9500, WEFT_EEXIST },
+	{ "changed, 2 s after the last one: recorded", 1, "w1",
+	    "{\"done\":2,\"of\":9}", 4000, WEFT_OK },
+	{ "changed again too soon: held back", 1, "w1", "{\"done\":3,\"of\":9}",
+	    5999, WEFT_EEXIST },
+	{ "the held-back value, once its time comes: recorded", 1, "w1",
+	    "{\"done\":3,\"of\":9}", 6000, WEFT_OK },
+	{ "another node: refused", 1, "w2", "\"forged\"", 20000, WEFT_ESTATE },
+	{ "an attempt that is not current: refused", 2, "w1", "\"later\"",
+	    20000, WEFT_ESTATE },
+	{ "a plain string: recorded", 1, "w1", "\"copying files\"", 20000,
+	    WEFT_OK },
+};
+
+Test(run, progress_table, .timeout = T_TIMEOUT)
+{
+	weft_def *def = def_of(hb_def);
+	weft_out  o;
+
+	weft_out_init(&o);
+	weft_run *r = weft_run_alloc("RPG", def, NULL, NULL, 0, &o);
+	weft_run_start(r, 0, &o);
+	hb_setup_run(r, 0, HB_RUNNING, &o);
+	for (size_t k = 0; k < sizeof(progress_rows) / sizeof(progress_rows[0]);
+	     k++) {
+		const struct progress_row *row = &progress_rows[k];
+		json_t *p   = json_loads(row->progress, JSON_DECODE_ANY, NULL);
+		size_t  ev0 = o.nevents;
+		weft_err rv = weft_run_progress(r, WEFT_REF(0), row->attempt,
+		    row->node, p, row->now, &o);
+		cr_expect_eq(rv, row->want_rv, "%s: rv %s", row->name,
+		    weft_err_name(rv));
+		cr_expect_eq(o.nevents, ev0 + (row->want_rv == WEFT_OK), "%s",
+		    row->name);
+		if (row->want_rv == WEFT_OK && o.nevents > ev0) {
+			weft_out_event *e = &o.events[ev0];
+			cr_expect_eq(e->type, WEFT_EV_STEP_PROGRESS, "%s", row->name);
+			cr_expect(json_equal(json_object_get(e->data, "progress"), p),
+			    "%s: data", row->name);
+			cr_expect_eq(e->attempt, 1, "%s", row->name);
+			cr_expect_str_eq(e->node, "w1", "%s", row->name);
+		}
+		json_decref(p);
+	}
+	cr_expect_eq(r->steps[0].state, WEFT_STEP_RUNNING,
+	    "progress never moves the step");
+	// A new attempt records its first report at once, even unchanged.
+	cr_assert_eq(weft_run_heartbeat_timeout(r, WEFT_REF(0), 1, "w1", 3000,
+	                 21000, &o),
+	    WEFT_OK);
+	cr_assert_eq(weft_run_retry_due(r, WEFT_REF(0), 1, &o), WEFT_OK);
+	cr_assert_eq(weft_run_dispatched(r, WEFT_REF(0), "w1", 21100, &o),
+	    WEFT_OK);
+	json_t *same = json_string("copying files");
+	cr_expect_eq(weft_run_progress(r, WEFT_REF(0), 2, "w1", same, 21200, &o),
+	    WEFT_OK, "attempt 2 starts its own progress");
+	json_decref(same);
+	weft_out_fini(&o);
+	weft_run_free(r);
+	weft_def_free(def);
+}

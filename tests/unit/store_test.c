@@ -582,3 +582,244 @@ Test(store, concurrent_first_open_processes)
 		    "opener %d failed (status %d)", i, ws);
 	}
 }
+
+// ---- retention: weft_store_delete_runs ----
+
+// ended_run writes run id: queued (its definition's retain_ms when > 0,
+// sealed secrets when secrets is set), started, one step that succeeded,
+// and end (an ending event, or WEFT_EV_COUNT for a run still running)
+// stamped at ts. *next is the next event id.
+static void
+ended_run(uint64_t *next, const char *id, enum weft_event_type end, int64_t ts,
+    int64_t retain_ms, const char *secrets)
+{
+	json_t *q = json_pack("{s:s, s:i, s:{}, s:{}, s:i}", "definition",
+	    "two", "version", 1, "input", "params", "steps", 1);
+	if (retain_ms > 0) {
+		json_object_set_new(q, "retain_ms", json_integer(retain_ms));
+	}
+	uint64_t   i     = *next;
+	weft_event evs[] = {
+		ev(i, id, 1, WEFT_EV_RUN_QUEUED, NULL, q),
+		ev(i + 1, id, 2, WEFT_EV_RUN_STARTED, NULL, json_object()),
+		ev(i + 2, id, 3, WEFT_EV_STEP_READY, "a", json_object()),
+		ev(i + 3, id, 4, WEFT_EV_STEP_SUCCEEDED, "a",
+		    json_pack("{s:i}", "output", 1)),
+		ev(i + 4, id, 5, end == WEFT_EV_COUNT ? WEFT_EV_STEP_STARTED : end,
+		    end == WEFT_EV_COUNT ? "b" : NULL, json_object()),
+	};
+	size_t n = sizeof(evs) / sizeof(evs[0]);
+	for (size_t k = 0; k < n; k++) {
+		evs[k].ts_ms = ts;
+	}
+	evs[0].secrets = secrets;
+	cr_assert_eq(weft_store_append(st, evs, n), WEFT_OK, "%s", st->error);
+	free_evs(evs, n);
+	*next = i + n;
+}
+
+static uint64_t
+count_sql(const char *sql, const char *arg)
+{
+	uint64_t    n    = 0;
+	const char *p[1] = { arg };
+	cr_assert_eq(st->ops->query(st, sql, p, arg ? 1 : 0, weft_store_u64_row,
+	                 &n),
+	    WEFT_OK, "%s", st->error);
+	return (n);
+}
+
+// run_left says whether run id is still in the store, and checks that a
+// deleted run left nothing behind: no events, steps or secrets.
+static bool
+run_left(const char *id)
+{
+	json_t *run;
+	char   *box = NULL;
+
+	if (weft_store_get_run(st, id, &run) == WEFT_OK) {
+		json_decref(run);
+		return (true);
+	}
+	cr_expect_eq(count_sql("SELECT COUNT(*) FROM events WHERE run_id = ?", id),
+	    0, "events of deleted run %s", id);
+	cr_expect_eq(count_sql("SELECT COUNT(*) FROM steps WHERE run_id = ?", id),
+	    0, "steps of deleted run %s", id);
+	cr_assert_eq(weft_store_get_secrets(st, id, &box), WEFT_OK);
+	cr_expect_null(box, "secrets of deleted run %s", id);
+	free(box);
+	return (false);
+}
+
+// delete_runs runs one batch for f with an audit event numbered *next.
+static uint32_t
+delete_runs(weft_delete_filter *f, uint64_t *next, bool *more)
+{
+	uint32_t   n  = 0;
+	bool       m  = false;
+	weft_event au = { .id = *next, .ts_ms = 9999999,
+		.type = WEFT_EV_RUNS_DELETED, .node = "coord",
+		.data = json_object() };
+
+	cr_assert_eq(weft_store_delete_runs(st, f, &au, &n, &m), WEFT_OK, "%s",
+	    st->error);
+	if (n > 0) {
+		cr_expect_eq(json_integer_value(json_object_get(au.data, "count")),
+		    n);
+		(*next)++;
+	}
+	json_decref(au.data);
+	if (more != NULL) {
+		*more = m;
+	}
+	return (n);
+}
+
+Test(store, delete_runs_before_with_and_without_status)
+{
+	uint64_t next = 1;
+	json_t  *out;
+
+	ended_run(&next, "A", WEFT_EV_RUN_SUCCEEDED, 2000, 0, "c2VhbGVk");
+	ended_run(&next, "B", WEFT_EV_RUN_FAILED, 2100, 0, NULL);
+	ended_run(&next, "C", WEFT_EV_COUNT, 1000, 0, NULL); // running
+	ended_run(&next, "D", WEFT_EV_RUN_SUCCEEDED, 5000, 0, NULL);
+	ended_run(&next, "E", WEFT_EV_RUN_CANCELLED, 2900, 0, NULL);
+
+	weft_delete_filter f = { .before_ms = 3000, .status = "failed" };
+	cr_expect_eq(delete_runs(&f, &next, NULL), 1);
+	cr_expect_not(run_left("B"));
+	cr_expect(run_left("A") && run_left("C") && run_left("D") &&
+	    run_left("E"));
+
+	f.status = NULL;
+	cr_expect_eq(delete_runs(&f, &next, NULL), 2, "A and E");
+	cr_expect_not(run_left("A"));
+	cr_expect_not(run_left("E"));
+	cr_expect(run_left("C"), "a running run is never deleted");
+	cr_expect(run_left("D"), "ended after the cutoff");
+	cr_expect_eq(count_sql("SELECT COUNT(*) FROM events WHERE run_id = ?",
+	                 "D"),
+	    5);
+
+	// Nothing left to delete: no event, no count.
+	cr_expect_eq(delete_runs(&f, &next, NULL), 0);
+	// The audit trail: one runs_deleted per batch that deleted runs.
+	weft_events_filter ef = { .types = (const char *[]) { "runs_deleted" },
+		.ntypes = 1 };
+	cr_assert_eq(weft_store_list_events(st, &ef, &out), WEFT_OK);
+	cr_expect_eq(json_array_size(out), 2);
+	json_decref(out);
+	cr_expect(weft_store_status_ended("timed_out"));
+	cr_expect_not(weft_store_status_ended("running"));
+	cr_expect_not(weft_store_status_ended("queued"));
+}
+
+// Deleting the run that holds the newest event must not let a restarted
+// engine (which numbers from the store's largest id) reuse that id.
+Test(store, delete_keeps_event_ids_above_every_id_used)
+{
+	uint64_t    next = 1, max = 0;
+	char        err[512];
+	weft_store *again;
+
+	ended_run(&next, "OLD", WEFT_EV_RUN_SUCCEEDED, 2000, 0, NULL);
+	uint64_t used = next - 1; // the newest id, OLD's run_succeeded
+	weft_delete_filter f = { .before_ms = 3000 };
+	cr_assert_eq(delete_runs(&f, &next, NULL), 1);
+	weft_store_close(st);
+	st = NULL;
+	cr_assert_eq(weft_store_open(&again, dbpath, NULL, false, err,
+	                 sizeof(err)),
+	    WEFT_OK, "%s", err);
+	st = again;
+	cr_assert_eq(weft_store_max_event_id(st, &max), WEFT_OK);
+	cr_expect_gt(max, used, "next id after a restart: %llu > %llu",
+	    (unsigned long long) max + 1, (unsigned long long) used);
+}
+
+Test(store, delete_runs_in_batches_oldest_first)
+{
+	uint64_t next = 1;
+	bool     more = false;
+	char     id[16];
+	uint32_t total = 0, calls = 0;
+
+	for (int i = 0; i < 25; i++) {
+		snprintf(id, sizeof(id), "B%02d", i);
+		ended_run(&next, id, WEFT_EV_RUN_SUCCEEDED, 2000 + i, 0, NULL);
+	}
+	weft_delete_filter f = { .before_ms = 2010, .max_runs = 4 };
+	do {
+		uint32_t n = delete_runs(&f, &next, &more);
+		cr_assert_leq(n, 4);
+		total += n;
+		calls++;
+	} while (more && calls < 20);
+	cr_expect_eq(total, 10, "B00..B09 ended before 2010");
+	cr_expect_eq(calls, 3, "4 + 4 + 2");
+	cr_expect_not(run_left("B09"));
+	cr_expect(run_left("B10"));
+
+	// An event budget: each run costs ~8 estimated events here, so a
+	// budget of 20 takes two at a time; one run always goes.
+	f.before_ms  = 3000;
+	f.max_runs   = 0;
+	f.max_events = 20;
+	cr_expect_eq(delete_runs(&f, &next, &more), 2);
+	cr_expect(more);
+	f.max_events = 1;
+	cr_expect_eq(delete_runs(&f, &next, &more), 1);
+}
+
+static bool
+skip_keep(void *arg, const char *id)
+{
+	return (strcmp(arg, id) == 0);
+}
+
+// A definition's retain: expire_ms = ended_ms + retain_ms; the --retain
+// cutoff spares runs that carry their own.
+Test(store, own_retain_expires_and_overrides_the_cutoff)
+{
+	uint64_t next = 1;
+
+	ended_run(&next, "SHORT", WEFT_EV_RUN_SUCCEEDED, 2000, 100, NULL);
+	ended_run(&next, "LONG", WEFT_EV_RUN_FAILED, 2000, 1000000, NULL);
+	ended_run(&next, "PLAIN", WEFT_EV_RUN_SUCCEEDED, 2000, 0, NULL);
+	ended_run(&next, "KEPT", WEFT_EV_RUN_SUCCEEDED, 2000, 0, NULL);
+
+	weft_delete_filter f = { .expire_ms = 2050 };
+	cr_expect_eq(delete_runs(&f, &next, NULL), 0, "SHORT expires at 2100");
+	f.expire_ms = 2101;
+	cr_expect_eq(delete_runs(&f, &next, NULL), 1);
+	cr_expect_not(run_left("SHORT"));
+
+	// --retain's cutoff with own_retain: LONG keeps its own retain.
+	f = (weft_delete_filter) { .expire_ms = 3000, .before_ms = 3000,
+		.own_retain = true, .skip = skip_keep, .skip_arg = "KEPT" };
+	cr_expect_eq(delete_runs(&f, &next, NULL), 1, "PLAIN only");
+	cr_expect_not(run_left("PLAIN"));
+	cr_expect(run_left("LONG"));
+	cr_expect(run_left("KEPT"), "the engine holds it: skipped");
+	// An explicit delete (no own_retain) takes LONG too.
+	f = (weft_delete_filter) { .before_ms = 3000 };
+	cr_expect_eq(delete_runs(&f, &next, NULL), 2);
+	cr_expect_not(run_left("LONG"));
+}
+
+// A retried run is running again: its old end no longer counts.
+Test(store, retried_run_is_not_expired)
+{
+	uint64_t next = 1;
+
+	ended_run(&next, "RT", WEFT_EV_RUN_FAILED, 2000, 100, NULL);
+	weft_event r[] = { ev(next, "RT", 6, WEFT_EV_RUN_RETRIED, NULL,
+		json_object()) };
+	cr_assert_eq(weft_store_append(st, r, 1), WEFT_OK, "%s", st->error);
+	free_evs(r, 1);
+	next++;
+	weft_delete_filter f = { .expire_ms = 99999, .before_ms = 99999 };
+	cr_expect_eq(delete_runs(&f, &next, NULL), 0);
+	cr_expect(run_left("RT"));
+}

@@ -1,6 +1,7 @@
 // worker_proto_test: a worker in this process, the test acting as its
 // coordinator over loopback TCP: surveys (discovery), AssignBatch requests
-// (dispatch), ResultBatch/ResultAck (results), garbage, slots and aborts.
+// (dispatch), ResultBatch/ResultAck (results), garbage, slots and aborts,
+// and the heartbeats and progress survey answers carry.
 #include <criterion/criterion.h>
 
 #include <pthread.h>
@@ -70,7 +71,7 @@ static int32_t coord_queue;
 // coord_worker_start starts a worker (again) for c and dials its dispatch
 // socket.
 static void
-coord_worker_start(coord *c, uint32_t slots)
+coord_worker_start(coord *c, uint32_t slots, void (*hook)(weft_worker *))
 {
 	weft_worker_cfg cfg;
 	weft_cookie     cookie;
@@ -88,6 +89,9 @@ coord_worker_start(coord *c, uint32_t slots)
 	cfg.spool          = coord_spool[0] ? coord_spool : NULL;
 	cfg.queue          = coord_queue;
 	cr_assert_eq(weft_worker_open(&c->w, &cfg), WEFT_OK);
+	if (hook != NULL) {
+		hook(c->w);
+	}
 	cr_assert_eq(weft_worker_start(c->w), WEFT_OK);
 	cr_assert_eq(nng_req0_open(&c->req), 0);
 	nng_socket_set_ms(c->req, NNG_OPT_RECVTIMEO,
@@ -102,7 +106,18 @@ coord_worker_start(coord *c, uint32_t slots)
 // has introduced itself with a survey (telling no results URL yet): a
 // worker takes assignments from the coordinator it answered only.
 static void
+coord_open_hooked(coord *c, uint32_t slots, void (*hook)(weft_worker *));
+
+static void
 coord_open(coord *c, uint32_t slots)
+{
+	coord_open_hooked(c, slots, NULL);
+}
+
+// coord_open_hooked is coord_open with hook (may be NULL) called on the
+// worker before it starts: custom step types register there.
+static void
+coord_open_hooked(coord *c, uint32_t slots, void (*hook)(weft_worker *))
 {
 	weft_cookie cookie;
 
@@ -121,7 +136,7 @@ coord_open(coord *c, uint32_t slots)
 	nng_socket_set_ms(c->results, NNG_OPT_RECVTIMEO,
 	    (nng_duration) weft_h_timeout_ms(5000));
 	cr_assert_eq(nng_listen(c->results, c->results_url, NULL, 0), 0);
-	coord_worker_start(c, slots);
+	coord_worker_start(c, slots, hook);
 	weft_wire_free(coord_info_at(c, ""));
 }
 
@@ -834,7 +849,7 @@ Test(worker_proto, spool_keeps_unacked_result_across_restart, .timeout = 60)
 	cr_assert(coord_wait_stats(&c, held_one, &st), "held=%u", st.held);
 	weft_worker_close(c.w); // as good as a crash for what was not acked
 	nng_close(c.req);
-	coord_worker_start(&c, 1);
+	coord_worker_start(&c, 1, NULL);
 	weft_worker_stats_get(c.w, &st);
 	cr_expect_eq(st.held, 1, "the spooled result is not held again");
 	// A new process takes work only from a coordinator it answered.
@@ -859,5 +874,150 @@ Test(worker_proto, spool_keeps_unacked_result_across_restart, .timeout = 60)
 	coord_ack(&c, 1);
 	cr_assert(coord_wait_stats(&c, held_none, &st));
 	coord_spool[0] = '\0';
+}
+
+// ---- heartbeats ----
+
+// hang_step blocks until aborted and never heartbeats: a stuck step.
+static int
+hang_step(void *arg, const weft_step_ctx *ctx, json_t *input,
+    json_t **output, char **error)
+{
+	(void) arg;
+	(void) input;
+	(void) output;
+	while (weft_step_sleep(ctx, 1000) == WEFT_OK) {
+	}
+	*error = strdup("hang: aborted");
+	return (-1);
+}
+
+// beat_step heartbeats every 20 ms with a count as its progress until
+// aborted.
+static int
+beat_step(void *arg, const weft_step_ctx *ctx, json_t *input,
+    json_t **output, char **error)
+{
+	char p[64];
+
+	(void) arg;
+	(void) input;
+	(void) output;
+	for (int n = 1; weft_step_sleep(ctx, 20) == WEFT_OK; n++) {
+		snprintf(p, sizeof(p), "{\"n\": %d}", n);
+		cr_expect_eq(weft_attempt_heartbeat(ctx->att, p), WEFT_OK);
+	}
+	*error = strdup("beat: aborted");
+	return (-1);
+}
+
+static void
+beat_hook(weft_worker *w)
+{
+	cr_assert_eq(weft_worker_register(w, "hang", hang_step, NULL), WEFT_OK);
+	cr_assert_eq(weft_worker_register(w, "beat", beat_step, NULL), WEFT_OK);
+}
+
+static bool
+four_running(const weft_worker_stats *st)
+{
+	return (st->running == 4);
+}
+
+// beat_find returns the beat of step in wi, or NULL.
+static const Weft__AttemptBeat *
+beat_find(const Weft__WorkerInfo *wi, const char *step)
+{
+	for (size_t k = 0; k < wi->n_beats; k++) {
+		if (strcmp(wi->beats[k]->step_id, step) == 0 &&
+		    strcmp(wi->beats[k]->run_id, "run-1") == 0 &&
+		    wi->beats[k]->attempt == 1) {
+			return (wi->beats[k]);
+		}
+	}
+	return (NULL);
+}
+
+Test(worker_proto, survey_answers_carry_heartbeats_and_progress,
+    .timeout = 60)
+{
+	coord             c;
+	Weft__Assignment  items[4];
+	Weft__Assignment *ptrs[4] = { &items[0], &items[1], &items[2],
+		 &items[3] };
+	Weft__Abort       ab[4];
+	Weft__Abort      *abp[4];
+	Weft__AssignBatch b = WEFT__ASSIGN_BATCH__INIT;
+	Weft__Envelope   *env;
+	weft_worker_stats st;
+	const char       *steps[4] = { "s-hang", "s-beat", "s-sleep", "s-plain" };
+	int64_t           end  = weft_clock_mono_ms() + weft_h_timeout_ms(20000);
+	bool              done = false;
+	int               seen = 0;
+
+	coord_open_hooked(&c, 4, beat_hook);
+	coord_item(&items[0], steps[0], "hang", "{}");
+	coord_item(&items[1], steps[1], "beat", "{}");
+	coord_item(&items[2], steps[2], "sleep", "{\"with\":{\"ms\":600000}}");
+	coord_item(&items[3], steps[3], "hang", "{}");
+	for (int i = 0; i < 3; i++) {
+		items[i].heartbeat_timeout_ms = 5000;
+	}
+	b.n_items = 4;
+	b.items   = ptrs;
+	env       = coord_assign(&c, &b);
+	for (int i = 0; i < 4; i++) {
+		cr_assert(env->assign_reply->accepted[i], "%s: %s", steps[i],
+		    env->assign_reply->reason[i]);
+	}
+	weft_wire_free(env);
+	cr_assert(coord_wait_stats(&c, four_running, &st));
+	// Survey until the stuck step has been silent for 1.5 s: meanwhile
+	// the beating one and the sleeping one never are, and the step
+	// with neither a heartbeat timeout nor progress is not listed.
+	while (!done && weft_clock_mono_ms() < end) {
+		env = coord_info(&c);
+		const Weft__WorkerInfo  *wi    = env->worker_info;
+		const Weft__AttemptBeat *hang  = beat_find(wi, "s-hang");
+		const Weft__AttemptBeat *beat  = beat_find(wi, "s-beat");
+		const Weft__AttemptBeat *sleep = beat_find(wi, "s-sleep");
+		cr_assert_not_null(hang, "the stuck step is not listed");
+		cr_assert_null(beat_find(wi, "s-plain"),
+		    "a step without heartbeat timeout or progress is listed");
+		cr_assert_str_eq(hang->progress_json, "");
+		if (beat != NULL && sleep != NULL && hang->silent_ms >= 1500) {
+			cr_expect_lt(beat->silent_ms, 1000,
+			    "a step that heartbeats is silent for %llu ms",
+			    (unsigned long long) beat->silent_ms);
+			cr_expect_eq(sleep->silent_ms, 0,
+			    "the sleep step beats while it sleeps");
+			json_t *p = json_loads(beat->progress_json, 0, NULL);
+			cr_expect(json_integer_value(json_object_get(p, "n")) > 0,
+			    "progress: %s", beat->progress_json);
+			json_decref(p);
+			done = true;
+		}
+		weft_wire_free(env);
+		weft_clock_sleep_ms(50);
+	}
+	cr_assert(done, "the stuck step never reported 1.5 s of silence");
+	// Abort them all; their results come back.
+	for (int i = 0; i < 4; i++) {
+		weft__abort__init(&ab[i]);
+		ab[i].run_id  = "run-1";
+		ab[i].step_id = (char *) steps[i];
+		ab[i].attempt = 1;
+		abp[i]        = &ab[i];
+	}
+	b.n_items  = 0;
+	b.n_aborts = 4;
+	b.aborts   = abp;
+	weft_wire_free(coord_assign(&c, &b));
+	while (seen < 4) {
+		env = coord_results(&c);
+		seen += (int) env->results->n_results;
+		coord_ack(&c, (uint32_t) env->results->n_results);
+		weft_wire_free(env);
+	}
 	coord_close(&c);
 }

@@ -1,5 +1,6 @@
 // worker_steps_test: the built-in step types (noop, echo, sleep, fail,
-// exec) and custom registration, run through weft_worker_run_local.
+// exec) and custom registration, run through weft_worker_run_local; exec
+// progress lines (WEFT_PROGRESS_FD) and their parser.
 // realpath and nftw are XSI, beyond _POSIX_C_SOURCE.
 #define _XOPEN_SOURCE 700
 #include <criterion/criterion.h>
@@ -20,6 +21,7 @@
 #include "clock.h"
 #include "harness.h"
 #include "worker.h"
+#include "worker_impl.h" // the progress parser and an attempt's progress
 
 // steps_open opens a worker (not started) with up to one allow directory.
 static weft_worker *
@@ -881,4 +883,247 @@ Test(worker_steps, exec_kills_stragglers_after_leader_exits, .timeout = 60)
 	free(in);
 	free(sh);
 	free(dir);
+}
+
+// ---- progress: the parser, then exec programs writing to WEFT_PROGRESS_FD ----
+
+// One step of a progress table: bytes fed, then a take at `at` (monotonic
+// ms), and what it must give.
+struct progress_row {
+	const char *name;
+	const char *feed;  // bytes (NUL-free unless feedlen says otherwise)
+	size_t      feedlen; // 0: strlen(feed)
+	int64_t     at;
+	bool        force;
+	const char *want;  // JSON of the value taken, or NULL for none
+	int         want_wait; // *wait_ms after the take (-1: nothing waits)
+};
+
+static const struct progress_row progress_rows[] = {
+	{ "a JSON line is taken as JSON", "{\"done\": 1}\n", 0, 1000, false,
+	    "{\"done\":1}", -1 },
+	{ "a plain line is taken as a string", "copying files\n", 0, 2000,
+	    false, "\"copying files\"", -1 },
+	{ "half a line waits for its newline", "{\"done\":", 0, 3000, false,
+	    NULL, -1 },
+	{ "the rest of it completes it", " 2}\r\n", 0, 3100, false,
+	    "{\"done\":2}", -1 },
+	{ "of two lines at once only the newer counts", "one\ntwo\n", 0, 4000,
+	    false, "\"two\"", -1 },
+	{ "too soon after the last take: it waits", "three\n", 0, 4040,
+	    false, NULL, 60 },
+	{ "once its time has come it goes", "", 0, 4100, false, "\"three\"",
+	    -1 },
+	{ "not UTF-8: ignored", "bad \xff\xfe bytes\n", 0, 5000, false, NULL,
+	    -1 },
+	{ "a NUL inside: ignored", "nul\0inside\n", 11, 5100, false, NULL,
+	    -1 },
+	{ "an overlong encoding: ignored", "\xc0\xaf\n", 0, 5200, false, NULL,
+	    -1 },
+	{ "blank lines say nothing", "\n\r\n\n", 0, 5300, false, NULL, -1 },
+	{ "at the end, force takes what waits", "last\n", 0, 5310, true,
+	    "\"last\"", -1 },
+	{ "multi-byte UTF-8 is fine", "caf\xc3\xa9 \xe2\x9c\x93\n", 0, 6000,
+	    false, "\"caf\xc3\xa9 \xe2\x9c\x93\"", -1 },
+};
+
+Test(worker_steps, progress_lines_table, .timeout = 30)
+{
+	worker_progress *p = weft_xalloc(sizeof(*p));
+
+	worker_progress_init(p);
+	for (size_t k = 0; k < sizeof(progress_rows) / sizeof(progress_rows[0]);
+	     k++) {
+		const struct progress_row *row = &progress_rows[k];
+		int                        wait = -2;
+		worker_progress_feed(p, row->feed,
+		    row->feedlen ? row->feedlen : strlen(row->feed));
+		json_t *v = worker_progress_take(p, row->at, row->force, &wait);
+		char   *got = v ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY)
+		                : NULL;
+		if (row->want == NULL) {
+			cr_expect_null(got, "%s: took %s", row->name, got);
+		} else {
+			cr_expect(got != NULL && strcmp(got, row->want) == 0,
+			    "%s: took %s, want %s", row->name, got ? got : "nothing",
+			    row->want);
+		}
+		cr_expect_eq(wait, row->want_wait, "%s: wait %d", row->name, wait);
+		free(got);
+		json_decref(v);
+	}
+	cr_expect_eq(p->not_utf8, 3, "not UTF-8 lines counted");
+	cr_expect_eq(p->too_long, 0);
+	cr_expect_eq(p->too_fast, 1, "\"one\" was replaced before its take");
+	free(p);
+}
+
+Test(worker_steps, progress_line_too_long_is_dropped_to_its_end, .timeout = 30)
+{
+	worker_progress *p    = weft_xalloc(sizeof(*p));
+	size_t           n    = WORKER_PROGRESS_LINE_MAX + 10;
+	char            *huge = weft_xalloc(n + 1);
+
+	worker_progress_init(p);
+	memset(huge, 'x', n);
+	// Fed in pieces, as a pipe delivers it; then the next line is fine.
+	worker_progress_feed(p, huge, 1000);
+	worker_progress_feed(p, huge + 1000, n - 1000);
+	worker_progress_feed(p, "\n42\n", 4);
+	json_t *v = worker_progress_take(p, 1000, false, NULL);
+	cr_assert_not_null(v);
+	cr_expect(json_is_integer(v) && json_integer_value(v) == 42,
+	    "the line after the long one is intact");
+	cr_expect_eq(p->too_long, 1);
+	// Exactly the limit is allowed.
+	memset(huge, 'y', WORKER_PROGRESS_LINE_MAX);
+	huge[WORKER_PROGRESS_LINE_MAX] = '\n';
+	worker_progress_feed(p, huge, WORKER_PROGRESS_LINE_MAX + 1);
+	json_decref(v);
+	v = worker_progress_take(p, 5000, false, NULL);
+	cr_assert_not_null(v);
+	cr_expect_eq(json_string_length(v), WORKER_PROGRESS_LINE_MAX);
+	cr_expect_eq(p->too_long, 1);
+	json_decref(v);
+	free(huge);
+	free(p);
+}
+
+// What an exec attempt left as its progress, kept by progress_exec.
+static char *progress_seen;
+
+// progress_exec runs the exec step, then notes the attempt's progress.
+static int
+progress_exec(void *arg, const weft_step_ctx *ctx, json_t *input,
+    json_t **output, char **error)
+{
+	int rc = weft_step_exec(arg, ctx, input, output, error);
+
+	free(progress_seen);
+	progress_seen = ctx->att->progress ? weft_xstrdup(ctx->att->progress)
+	                                   : NULL;
+	return (rc);
+}
+
+// progress_script runs body as an exec program through progress_exec and
+// returns the progress it left (malloc'd, or NULL) and its result.
+static char *
+progress_script(const char *body, weft_result **res)
+{
+	char        *dir = weft_h_tempdir("progress");
+	char        *sh  = steps_script(dir, "p.sh", body);
+	char        *in  = steps_exec_input("./p.sh");
+	weft_worker *w   = steps_open(dir);
+	char        *seen;
+
+	cr_assert_eq(weft_worker_register(w, "pexec", progress_exec, w),
+	    WEFT_OK);
+	*res = steps_run(w, "pexec", in, 1, 30000);
+	seen = progress_seen;
+	progress_seen = NULL;
+	weft_worker_close(w);
+	free(in);
+	free(sh);
+	free(dir);
+	return (seen);
+}
+
+Test(worker_steps, exec_progress_fd_keeps_the_latest_good_line,
+    .timeout = 60)
+{
+	weft_result *r;
+	// Garbage after a good line: a line of bytes that are not UTF-8, and
+	// one far over the limit. Neither replaces it.
+	char *seen = progress_script(
+	    "[ \"$WEFT_PROGRESS_FD\" = 3 ] || exit 9\n"
+	    "echo starting >&3\n"
+	    "printf '{\"done\": 1, \"of\": 3}\\n' >&3\n"
+	    "printf 'bad \\377\\376 bytes\\n' >&3\n"
+	    "head -c 100000 /dev/zero | tr '\\0' x >&3\n"
+	    "echo >&3\n"
+	    "echo '{}'",
+	    &r);
+
+	cr_assert(r->ok, "%s (exit %d)", r->error, r->exit_code);
+	cr_assert_not_null(seen);
+	steps_json_eq(seen, "{\"done\":1,\"of\":3}");
+	free(seen);
+	weft_result_free(r);
+}
+
+Test(worker_steps, exec_progress_flood_never_blocks_the_program,
+    .timeout = 60)
+{
+	weft_result *r;
+	// 10 MB of progress and 2,000 lines as fast as the shell writes:
+	// the program is never held up, and the last line is what stays.
+	char *seen = progress_script(
+	    "head -c 10000000 /dev/zero | tr '\\0' y >&3\n"
+	    "echo >&3\n"
+	    "i=0; while [ $i -lt 2000 ]; do echo \"line $i\"; i=$((i+1)); "
+	    "done >&3\n"
+	    "echo 'almost there' >&3\n"
+	    "echo '{\"ok\":true}'",
+	    &r);
+
+	cr_assert(r->ok, "%s (exit %d)", r->error, r->exit_code);
+	steps_json_eq(r->output_json, "{\"ok\":true}");
+	cr_assert_not_null(seen);
+	cr_expect_str_eq(seen, "\"almost there\"");
+	free(seen);
+	weft_result_free(r);
+}
+
+Test(worker_steps, exec_without_progress_leaves_none, .timeout = 30)
+{
+	weft_result *r;
+	char        *seen = progress_script("echo 1", &r);
+
+	cr_assert(r->ok, "%s", r->error);
+	cr_expect_null(seen, "no line written, no progress: %s", seen);
+	free(seen);
+	weft_result_free(r);
+}
+
+// beat_step heartbeats with a progress, a bad one, then none.
+static int
+beat_step(void *arg, const weft_step_ctx *ctx, json_t *input,
+    json_t **output, char **error)
+{
+	(void) arg;
+	(void) input;
+	(void) error;
+	cr_expect_eq(ctx->heartbeat_timeout_ms, 5000);
+	cr_expect_eq(weft_attempt_heartbeat(ctx->att, "{\"pct\": 40}"), WEFT_OK);
+	cr_expect_eq(weft_attempt_heartbeat(ctx->att, "{not json"), WEFT_EINVAL);
+	char *big = weft_xalloc(WEFT_WIRE_PROGRESS_MAX + 8);
+	memset(big, 'z', WEFT_WIRE_PROGRESS_MAX + 4);
+	big[0]                          = '"';
+	big[WEFT_WIRE_PROGRESS_MAX + 4] = '"';
+	cr_expect_eq(weft_attempt_heartbeat(ctx->att, big), WEFT_EINVAL,
+	    "over the limit");
+	free(big);
+	cr_expect_eq(weft_attempt_heartbeat(ctx->att, NULL), WEFT_OK);
+	*output = json_string(ctx->att->progress);
+	return (0);
+}
+
+Test(worker_steps, attempt_heartbeat_keeps_good_progress_only, .timeout = 30)
+{
+	weft_worker     *w = steps_open(NULL);
+	Weft__Assignment a = WEFT__ASSIGNMENT__INIT;
+	weft_result     *r = NULL;
+
+	cr_assert_eq(weft_worker_register(w, "beat", beat_step, NULL), WEFT_OK);
+	a.run_id               = "r1";
+	a.step_id              = "s1";
+	a.attempt              = 1;
+	a.type                 = "beat";
+	a.input_json           = "{}";
+	a.heartbeat_timeout_ms = 5000;
+	cr_assert_eq(weft_worker_run_local(w, &a, &r), WEFT_OK);
+	cr_assert(r->ok, "%s", r->error);
+	steps_json_eq(r->output_json, "\"{\\\"pct\\\":40}\"");
+	weft_result_free(r);
+	weft_worker_close(w);
 }

@@ -1,6 +1,7 @@
 // run page: one run. Its DAG (layout computed here, SVG built once, node
 // classes updated per event), a side panel for the selected step (attempts
-// from the run's events, the `with` template, output, error, stderr tail),
+// from the run's events, the `with` template, output, error, stderr tail,
+// latest progress),
 // the run's event log with a filter, and the lifecycle buttons. State comes
 // from the run's full event history replayed in order, then from the live
 // stream; nothing polls.
@@ -286,6 +287,9 @@ export function mount(root, ctx) {
 		case 'step_skipped':
 			s.ended_ms = ev.ts_ms;
 			break;
+		case 'step_progress':
+			s.progress = { value: d.progress, attempt: ev.attempt, ts_ms: ev.ts_ms };
+			break;
 		default:
 			break;
 		}
@@ -523,6 +527,9 @@ export function mount(root, ctx) {
 			error ? section('Error', h('pre', { class: 'error-text', id: 'side-error' }, error)) : null,
 			skip ? section('Skipped', h('p', { id: 'side-skipped' }, (skip.data && skip.data.reason) || 'skipped')) : null,
 			stderr ? section('Stderr (tail)', h('pre', { class: 'stderr', id: 'side-stderr' }, stderr)) : null,
+			s.progress ? section(`Progress (attempt ${s.progress.attempt || '?'}, ${fmtTime(s.progress.ts_ms)})`,
+				h('pre', { class: 'progress-text', id: 'side-progress' },
+					typeof s.progress.value === 'string' ? s.progress.value : JSON.stringify(s.progress.value))) : null,
 			mapKids.has(s.id) || ds.map ? itemsSection(s.id, ds) : null,
 			ds.map && atts.length === 0 ? null : section(`Attempts (${atts.length})`, atts.length === 0
 				? h('p', { class: 'muted small' }, 'Not attempted yet.')
