@@ -97,7 +97,7 @@ typedef struct weft_result {
 	char               *stderr_tail; // exec steps; may be NULL
 	uint64_t            started_ms;  // wall clock
 	uint64_t            finished_ms; // wall clock
-	bool                spooled;     // in the spool (outbox sender only)
+	bool                spooled;     // in the spool (outbox lock)
 } weft_result;
 
 // Counters for tests and WorkerInfo.
