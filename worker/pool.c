@@ -213,6 +213,17 @@ worker_attempt_keys(weft_worker *w, char **keys, size_t max, bool *complete)
 		    r->attempt);
 		keys[n++] = weft_xstrdup(key);
 	}
+	// Handed back in a goodbye not acked yet: still ours until it is, or
+	// the coordinator, missing them from two answers, would call them
+	// lost.
+	for (size_t k = 0; o->bye_pending && !o->bye_final && k < o->bye_nkeys;
+	     k++) {
+		if (n == max) {
+			*complete = false;
+			break;
+		}
+		keys[n++] = weft_xstrdup(o->bye_keys[k]);
+	}
 	pthread_mutex_unlock(&o->lock);
 	pthread_mutex_unlock(&p->lock);
 	return (n);

@@ -378,16 +378,29 @@ sched_worker_info(weft_engine *e, const Weft__WorkerInfo *wi,
 	return (w);
 }
 
+// sched_unit_lost ends unit u of r if it is in flight on w: lost, or, when
+// only (a set of "run/unit/attempt") is given and does not name it,
+// released: w left saying it never ran it.
 static void
 sched_unit_lost(weft_engine *e, weft_worker_rec *w, weft_run *r, weft_ref u,
-    int64_t now)
+    weft_map *only, int64_t now)
 {
 	weft_step_rt *st = weft_run_unit(r, u);
+	char          name[300], key[400];
 
-	if ((st->state == WEFT_STEP_DISPATCHED || st->state == WEFT_STEP_RUNNING) &&
-	    strcmp(st->node, w->name) == 0) {
-		weft_run_lost(r, u, now, &e->out);
+	if ((st->state != WEFT_STEP_DISPATCHED && st->state != WEFT_STEP_RUNNING) ||
+	    strcmp(st->node, w->name) != 0) {
+		return;
 	}
+	if (only != NULL) {
+		snprintf(key, sizeof(key), "%s/%s/%u", r->id,
+		    weft_ref_name(r, u, name, sizeof(name)), st->attempt);
+		if (weft_map_get(only, key) == NULL) {
+			weft_run_released(r, u, st->attempt, w->name, &e->out);
+			return;
+		}
+	}
+	weft_run_lost(r, u, now, &e->out);
 }
 
 // reconcile_unit checks one unit the engine believes is in flight on w
@@ -462,7 +475,8 @@ sched_reconcile(weft_engine *e, weft_worker_rec *w, const Weft__WorkerInfo *wi,
 	w->missing = missing;
 }
 
-static void sched_lose_all(weft_engine *e, weft_worker_rec *w, int64_t now);
+static void sched_lose_all(weft_engine *e, weft_worker_rec *w, weft_map *only,
+    int64_t now);
 
 // sched_worker_lost declares w lost and every attempt it held with it.
 static void
@@ -474,14 +488,16 @@ sched_worker_lost(weft_engine *e, weft_worker_rec *w, int64_t now)
 	        (json_int_t) (e->round - w->last_round)));
 	weft_log_warn("WORKER-LOST", "worker=%s missed=%llu", w->name,
 	    (unsigned long long) (e->round - w->last_round));
-	sched_lose_all(e, w, now);
+	sched_lose_all(e, w, NULL, now);
 	sched_members(e);
 }
 
 // sched_lose_all makes every attempt in flight on w lost (retried
-// elsewhere, not counted against the retry policy).
+// elsewhere, not counted against the retry policy), or with only, those it
+// names, the others released.
 static void
-sched_lose_all(weft_engine *e, weft_worker_rec *w, int64_t now)
+sched_lose_all(weft_engine *e, weft_worker_rec *w, weft_map *only,
+    int64_t now)
 {
 	const char *k;
 	void       *v;
@@ -490,10 +506,10 @@ sched_lose_all(weft_engine *e, weft_worker_rec *w, int64_t now)
 	for (size_t i = 0; weft_map_each(&e->runs, &i, &k, &v);) {
 		weft_run *r = v;
 		for (size_t s = 0; s < r->def->nsteps; s++) {
-			sched_unit_lost(e, w, r, WEFT_REF(s), now);
+			sched_unit_lost(e, w, r, WEFT_REF(s), only, now);
 			for (uint32_t t = 0; t < r->steps[s].nitems; t++) {
 				sched_unit_lost(e, w, r,
-				    (weft_ref) { (long) s, (long) t }, now);
+				    (weft_ref) { (long) s, (long) t }, only, now);
 			}
 		}
 	}
@@ -587,16 +603,24 @@ sched_goodbye(weft_engine *e, const Weft__Envelope *env, int64_t now)
 		sched_members(e);
 		return (true);
 	}
-	// Leaving: every result it had is acked, so what is still in flight
-	// on it will never end there (the attempts its drain deadline cut
-	// short, in g->lost, or an answer it never got): lost, retried.
+	// Leaving: every result it had is acked, and it runs nothing, so what
+	// is still in flight on it will never end there. The attempts its
+	// drain deadline cut short (g->lost) are lost, retried; any other
+	// never ran there (an assignment it turned away while draining, whose
+	// answer is still on its way): released.
+	weft_map lost;
+	weft_map_init(&lost);
+	for (size_t k = 0; k < g->n_lost; k++) {
+		weft_map_put(&lost, g->lost[k], (void *) 1);
+	}
 	w->state = WORKER_LEFT;
 	weft_out_event_add(&e->out, WEFT_EV_WORKER_LEFT, NULL, -1, 0, w->name,
 	    json_pack("{s:I, s:I}", "lost", (json_int_t) g->n_lost, "in_flight",
 	        (json_int_t) w->inflight));
 	weft_log_notice("WORKER-LEFT", "worker=%s lost=%zu in_flight=%u",
 	    w->name, g->n_lost, w->inflight);
-	sched_lose_all(e, w, now);
+	sched_lose_all(e, w, &lost, now);
+	weft_map_fini(&lost);
 	sched_members(e);
 	return (true);
 }

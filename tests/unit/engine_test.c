@@ -1037,7 +1037,8 @@ Test(engine, draining_worker_releases_queued_and_leaves)
 
 // The last goodbye of a worker whose drain deadline cut an attempt short:
 // that attempt is lost and retried (a step without a retry policy too),
-// not failed; a new process under the name gets it at once.
+// not failed; one it does not name never ran there and is released; a new
+// process under the name gets it at once.
 Test(engine, final_goodbye_loses_what_is_still_in_flight)
 {
 	char  key[128];
@@ -1049,9 +1050,11 @@ Test(engine, final_goodbye_loses_what_is_still_in_flight)
 	post_goodbye_from(&F.wire_w1, NULL, 0, false);
 	turn();
 	snprintf(key, sizeof(key), "%s/b/1", run_id);
-	post_result(run_id, "a", 1, true);
+	// a: in flight here, but not among the attempts it cut short: it
+	// never ran there (say its refusal is still on its way): released.
 	post_goodbye_from(&F.wire_w1, keys, 1, true);
 	turn();
+	cr_expect_eq(count_published("step_released"), 1, "a is not released");
 	weft_run *r = engine_run(F.e, run_id);
 	cr_assert_not_null(r);
 	long b = engine_step_index(r, "b");
