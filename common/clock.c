@@ -182,3 +182,37 @@ weft_clock_parse_duration(const char *s, int64_t *ms)
 	}
 	return (false);
 }
+
+weft_err
+weft_duration_parse(const char *s, int64_t *ms, char *err, size_t errlen)
+{
+	size_t len = s != NULL ? strlen(s) : 0;
+
+	if (s != NULL && weft_clock_parse_duration(s, ms)) {
+		return (WEFT_OK);
+	}
+	if (len == 0) {
+		snprintf(err, errlen, "empty duration (a whole number and a "
+		    "unit: ms, s, m, h or d; e.g. 30s)");
+	} else if (s[0] == '-') {
+		snprintf(err, errlen, "\"%.64s\": a duration cannot be negative",
+		    s);
+	} else if (s[0] < '0' || s[0] > '9') {
+		snprintf(err, errlen, "\"%.64s\": not a duration (a whole number "
+		    "and a unit: ms, s, m, h or d; e.g. 30s)", s);
+	} else {
+		const char *u = s;
+		while (*u >= '0' && *u <= '9') {
+			u++;
+		}
+		if (*u == '\0' || strcmp(u, "ms") == 0 || strcmp(u, "s") == 0 ||
+		    strcmp(u, "m") == 0 || strcmp(u, "h") == 0 ||
+		    strcmp(u, "d") == 0) {
+			snprintf(err, errlen, "\"%.64s\": too large a duration", s);
+		} else {
+			snprintf(err, errlen, "\"%.64s\": unknown unit \"%.16s\" "
+			    "(ms, s, m, h or d)", s, u);
+		}
+	}
+	return (WEFT_EINVAL);
+}

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "err.h"
+
 // weft_clock_mono_ms returns monotonic milliseconds (for deadlines).
 int64_t weft_clock_mono_ms(void);
 
@@ -40,5 +42,12 @@ bool weft_clock_parse_time(const char *s, int64_t now, int64_t *ms);
 // when s is none of these, or absurdly large (nothing may overflow when
 // added to a clock reading).
 bool weft_clock_parse_duration(const char *s, int64_t *ms);
+
+// weft_duration_parse parses a duration flag (borrowed) into *ms, as
+// weft_clock_parse_duration does (500ms, 30s, 2m, 1h, 1d; a bare number
+// is seconds), and on failure writes into err (errlen bytes) what is
+// wrong, quoting s: WEFT_EINVAL, *ms left alone.
+weft_err weft_duration_parse(const char *s, int64_t *ms, char *err,
+    size_t errlen);
 
 #endif

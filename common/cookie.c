@@ -20,16 +20,16 @@ weft_crypto_init(void)
 }
 
 void
-weft_home_file(const char *name, char *out, size_t len)
+weft_home_path(const char *rel, char *out, size_t len)
 {
 	const char *env;
 
 	if ((env = getenv("WEFT_HOME")) != NULL && env[0] != '\0') {
-		snprintf(out, len, "%s/%s", env, name);
+		snprintf(out, len, "%s/%s", env, rel);
 	} else {
 		env = getenv("HOME");
 		snprintf(out, len, "%s/.weft/%s",
-		    env != NULL && env[0] != '\0' ? env : ".", name);
+		    env != NULL && env[0] != '\0' ? env : ".", rel);
 	}
 }
 
@@ -43,14 +43,12 @@ weft_cookie_path(const char *given, char *out, size_t len)
 	} else if ((env = getenv("WEFT_COOKIE_FILE")) != NULL && env[0] != '\0') {
 		snprintf(out, len, "%s", env);
 	} else {
-		weft_home_file("cookie", out, len);
+		weft_home_path("cookie", out, len);
 	}
 }
 
-// cookie_mkdir makes the cookie's directory and any missing parents, each
-// new one mode 0700 (mkdir -p).
-static void
-cookie_mkdir(const char *path)
+void
+weft_mkdir_parents(const char *path)
 {
 	char dir[4096];
 
@@ -76,7 +74,7 @@ cookie_create(const char *path, char *err, size_t errlen)
 	int     fd;
 	ssize_t n;
 
-	cookie_mkdir(path);
+	weft_mkdir_parents(path);
 	randombytes_buf(raw, sizeof(raw));
 	sodium_bin2hex(hex, sizeof(hex), raw, sizeof(raw));
 	sodium_memzero(raw, sizeof(raw));

@@ -24,9 +24,14 @@ typedef struct weft_cookie {
 	bool    created; // this process made the file
 } weft_cookie;
 
-// weft_home_file fills out (len bytes) with the path of name in weft's
-// home directory: $WEFT_HOME/name, else ~/.weft/name.
-void weft_home_file(const char *name, char *out, size_t len);
+// weft_home_path fills out (len bytes) with rel (borrowed) under the
+// node's home: $WEFT_HOME, else ~/.weft.
+void weft_home_path(const char *rel, char *out, size_t len);
+
+// weft_mkdir_parents makes the directories above path (a file's path) that
+// are missing, each mode 0700 (mkdir -p); errors are the caller's to find
+// when it opens the file.
+void weft_mkdir_parents(const char *path);
 
 // weft_cookie_path fills out (len bytes) with where the cookie is: given
 // (when not NULL or ""), else $WEFT_COOKIE_FILE, else $WEFT_HOME/cookie,

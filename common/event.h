@@ -54,7 +54,10 @@
 	X(STEP_PROGRESS, "step_progress", STEP, false, NULL, NULL)            \
 	X(RUNS_DELETED, "runs_deleted", NODE, false, NULL, NULL)              \
 	X(STEP_UNSCHEDULABLE, "step_unschedulable", STEP, false, NULL, NULL)  \
-	X(STEP_SCHEDULABLE, "step_schedulable", STEP, false, NULL, NULL)
+	X(STEP_SCHEDULABLE, "step_schedulable", STEP, false, NULL, NULL)  \
+	X(STEP_RELEASED, "step_released", STEP, false, "ready", NULL)         \
+	X(WORKER_DRAINING, "worker_draining", NODE, false, NULL, NULL)        \
+	X(WORKER_LEFT, "worker_left", NODE, false, NULL, NULL)
 
 enum weft_event_type {
 #define WEFT_EVENT_ENUM(sfx, name, scope, term, step_st, run_st) WEFT_EV_##sfx,

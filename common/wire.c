@@ -105,6 +105,7 @@ wire_point_to_point(const Weft__Envelope *env)
 	case WEFT__ENVELOPE__BODY_ASSIGN_REPLY:
 	case WEFT__ENVELOPE__BODY_RESULTS:
 	case WEFT__ENVELOPE__BODY_RESULT_ACK:
+	case WEFT__ENVELOPE__BODY_GOODBYE:
 		return (true);
 	default:
 		return (false);
@@ -126,6 +127,7 @@ wire_signed_body(Weft__Envelope__BodyCase body)
 	case WEFT__ENVELOPE__BODY_WORKER_INFO:
 	case WEFT__ENVELOPE__BODY_ASSIGN:
 	case WEFT__ENVELOPE__BODY_RESULTS:
+	case WEFT__ENVELOPE__BODY_GOODBYE:
 		return (true);
 	default:
 		return (false);
@@ -302,8 +304,8 @@ weft_wire_unpack(weft_wire *auth, nng_msg *msg, int has_topic,
 }
 
 weft_err
-weft_wire_expect(weft_wire *auth, nng_msg *msg, Weft__Envelope__BodyCase body,
-    Weft__Envelope **out)
+weft_wire_expect_any(weft_wire *auth, nng_msg *msg,
+    const Weft__Envelope__BodyCase *bodies, size_t n, Weft__Envelope **out)
 {
 	Weft__Envelope *env;
 	weft_err        err;
@@ -311,12 +313,21 @@ weft_wire_expect(weft_wire *auth, nng_msg *msg, Weft__Envelope__BodyCase body,
 	if ((err = weft_wire_unpack(auth, msg, 0, &env)) != WEFT_OK) {
 		return (err);
 	}
-	if (env->body_case != body) {
-		weft__envelope__free_unpacked(env, NULL);
-		return (wire_drop(&weft_wire_dropped.unexpected, WEFT_EPROTO));
+	for (size_t k = 0; k < n; k++) {
+		if (env->body_case == bodies[k]) {
+			*out = env;
+			return (WEFT_OK);
+		}
 	}
-	*out = env;
-	return (WEFT_OK);
+	weft__envelope__free_unpacked(env, NULL);
+	return (wire_drop(&weft_wire_dropped.unexpected, WEFT_EPROTO));
+}
+
+weft_err
+weft_wire_expect(weft_wire *auth, nng_msg *msg, Weft__Envelope__BodyCase body,
+    Weft__Envelope **out)
+{
+	return (weft_wire_expect_any(auth, msg, &body, 1, out));
 }
 
 void

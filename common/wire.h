@@ -136,6 +136,11 @@ weft_err weft_wire_unpack(weft_wire *auth, nng_msg *msg, int has_topic,
 weft_err weft_wire_expect(weft_wire *auth, nng_msg *msg,
     Weft__Envelope__BodyCase body, Weft__Envelope **out);
 
+// weft_wire_expect_any is weft_wire_expect for a socket that takes any of
+// the n bodies in bodies (borrowed).
+weft_err weft_wire_expect_any(weft_wire *auth, nng_msg *msg,
+    const Weft__Envelope__BodyCase *bodies, size_t n, Weft__Envelope **out);
+
 // weft_wire_log_drop logs a dropped message with the socket it came in on
 // and the peer's address (from msg's pipe; msg may be NULL): at most one
 // line a second, saying how many were dropped in between. Thread-safe.

@@ -393,7 +393,7 @@ main(int argc, char **argv)
 	// Which database each path held: a recorded one that vanished is
 	// refused rather than replaced by an empty one. An unavailable store
 	// (PostgreSQL not up yet, a full disk) is waited for, not fatal.
-	weft_home_file("databases", db_registry, sizeof(db_registry));
+	weft_home_path("databases", db_registry, sizeof(db_registry));
 	cfg.db_registry    = db_registry;
 	cfg.wait_for_store = true;
 	if (weft_tls_open(&tls, tls_cert, tls_key, tls_ca, err, sizeof(err)) !=

@@ -48,6 +48,7 @@ discovery_info(weft_worker *w, uint64_t round)
 	wi.held_results = worker_outbox_held(&w->outbox);
 	wi.round        = round;
 	wi.started_ms   = (uint64_t) w->started_ms;
+	wi.draining     = atomic_load(&w->draining);
 	// What we hold, so the coordinator can tell an attempt we never got
 	// (or lost in a restart) from one still going.
 	char **keys = weft_xalloc(DISCOVERY_MAX_KEYS * sizeof(*keys));
@@ -90,15 +91,22 @@ discovery_on_survey(weft_worker *w, const Weft__Survey *s)
 	weft_wire_url_host(w->join_url, host, sizeof(host));
 	weft_wire_url_fill(s->results_url ? s->results_url : "", host, url,
 	    sizeof(url));
+	if ((msg = discovery_info(w, s->round)) != NULL) {
+		if (nng_sendmsg(w->disc.sock, msg, 0) != 0) {
+			nng_msg_free(msg);
+		} else {
+			atomic_fetch_add(&w->answered, 1);
+		}
+	}
+	// Results restored from the spool wait for the coordinator to have
+	// seen an answer of ours in a closed round: until then it cannot
+	// tell this process from the one before, and might ignore them.
+	if (w->spool_restored > 0 && atomic_load(&w->answered) < 2) {
+		return;
+	}
 	if (url[0] != '\0' && worker_outbox_set_url(&w->outbox, url)) {
 		weft_log_info("COORD-FOUND", "results=%s round=%llu", url,
 		    (unsigned long long) s->round);
-	}
-	if ((msg = discovery_info(w, s->round)) == NULL) {
-		return;
-	}
-	if (nng_sendmsg(w->disc.sock, msg, 0) != 0) {
-		nng_msg_free(msg);
 	}
 }
 

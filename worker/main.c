@@ -21,6 +21,7 @@
 #define MAIN_MAX_ALLOW 64
 
 static int main_sigpipe[2] = { -1, -1 }; // written by the signal handler
+static volatile sig_atomic_t main_nsignals; // SIGINT/SIGTERM received
 
 static void
 main_usage(FILE *f)
@@ -38,9 +39,15 @@ main_usage(FILE *f)
 	    "  --exec-allow DIR  directory exec steps may run programs from;\n"
 	    "                    repeatable (default: none, exec always "
 	    "fails)\n"
-	    "  --spool FILE      durable outbox file; accepted but NOT used "
-	    "yet:\n"
-	    "                    unacked results are lost on restart\n"
+	    "  --spool DIR       keep results not yet acked in DIR/spool.db, sent\n"
+	    "                    again after a restart\n"
+	    "                    (default $WEFT_HOME/worker/<name>, else\n"
+	    "                    ~/.weft/worker/<name>); --spool none or\n"
+	    "  --no-spool        turn it off\n"
+	    "  --drain-timeout D on SIGTERM/SIGINT, how long running attempts may\n"
+	    "                    finish before they are aborted and reported lost\n"
+	    "                    (default 30s; ms, s, m, h); a second signal exits\n"
+	    "                    at once\n"
 	    "  --cookie-file F   the cluster cookie (default $WEFT_COOKIE_FILE, else\n"
 	    "                    $WEFT_HOME/cookie, else ~/.weft/cookie); created when\n"
 	    "                    missing if --join and --listen are on loopback\n"
@@ -120,6 +127,7 @@ main_parse(int argc, char **argv, weft_worker_cfg *cfg, const char **allow,
     int *level, main_opts *mo)
 {
 	int64_t ms;
+	char    err[256] = "";
 	static const struct option opts[] = {
 		{ "join", required_argument, NULL, 'j' },
 		{ "listen", required_argument, NULL, 'l' },
@@ -128,6 +136,8 @@ main_parse(int argc, char **argv, weft_worker_cfg *cfg, const char **allow,
 		{ "queue", required_argument, NULL, 'q' },
 		{ "exec-allow", required_argument, NULL, 'x' },
 		{ "spool", required_argument, NULL, 'p' },
+		{ "no-spool", no_argument, NULL, 'P' },
+		{ "drain-timeout", required_argument, NULL, 'D' },
 		{ "log-level", required_argument, NULL, 'v' },
 		{ "cookie-file", required_argument, NULL, 'C' },
 		{ "clock-skew", required_argument, NULL, 'S' },
@@ -148,7 +158,23 @@ main_parse(int argc, char **argv, weft_worker_cfg *cfg, const char **allow,
 		case 'n': cfg->name = optarg; break;
 		case 's': cfg->slots = main_slots(optarg); break;
 		case 'q': cfg->queue = (int32_t) main_count("--queue", optarg, 0, 65536); break;
-		case 'p': cfg->spool = optarg; break;
+		case 'p':
+			if (optarg[0] == '\0') {
+				main_bad("bad --spool (a directory, or none)", optarg);
+			}
+			cfg->spool = strcmp(optarg, "none") == 0 ? NULL : optarg;
+			break;
+		case 'P': cfg->spool = NULL; break;
+		case 'D':
+			if (weft_duration_parse(optarg, &ms, err, sizeof(err)) !=
+			        WEFT_OK ||
+			    ms > 86400000) {
+				fprintf(stderr, "weft-worker: bad --drain-timeout: %s\n",
+				    err[0] ? err : "at most 1d");
+				main_bad("bad --drain-timeout", optarg);
+			}
+			cfg->drain_timeout_ms = ms > 0 ? ms : 1;
+			break;
 		case 'v': *level = main_level(optarg); break;
 		case 'C': mo->cookie_file = optarg; break;
 		case 'I': mo->insecure = true; break;
@@ -188,12 +214,20 @@ main_on_refused(void *arg, const char *reason)
 	(void) !write(main_sigpipe[1], "r", 1);
 }
 
+// main_on_signal starts a drain on the first SIGINT/SIGTERM and exits at
+// once on the second (128 + the signal, like a shell): whoever sends two
+// does not want to wait. The spool is SQLite in WAL mode and survives that.
 static void
 main_on_signal(int sig)
 {
 	int saved = errno;
 
-	(void) sig;
+	if (++main_nsignals > 1) {
+		static const char msg[] =
+		    "weft-worker: second signal: exiting at once\n";
+		(void) !write(2, msg, sizeof(msg) - 1);
+		_exit(128 + sig);
+	}
 	(void) !write(main_sigpipe[1], "s", 1);
 	errno = saved;
 }
@@ -229,9 +263,11 @@ main(int argc, char **argv)
 	bool            have_cookie = false;
 	weft_tls       *tls = NULL;
 	char            err[1024];
+	weft_err        err2;
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.queue = -1;
+	cfg.spool = WEFT_WORKER_SPOOL_DEFAULT;
 	main_parse(argc, argv, &cfg, allow, &level, &mo);
 	weft_log_init("worker", level);
 	if (weft_crypto_init() != 0) {
@@ -262,14 +298,13 @@ main(int argc, char **argv)
 		weft_tls_close(tls);
 		return (1);
 	}
-	if (cfg.spool != NULL) {
-		weft_log_notice("SPOOL-IGNORED",
-		    "spool=%s note=\"not implemented; unacked results are not "
-		    "durable\"",
-		    cfg.spool);
+	if (weft_worker_open(&w, &cfg) != WEFT_OK) {
+		goto done;
 	}
-	if (weft_worker_open(&w, &cfg) != WEFT_OK ||
-	    weft_worker_start(w) != WEFT_OK) {
+	if ((err2 = weft_worker_start(w)) != WEFT_OK) {
+		// Another worker holds our spool: the name is taken here, as
+		// with NODE-CONFLICT; a supervisor must not just retry.
+		rc = err2 == WEFT_EEXIST ? 3 : 1;
 		goto done;
 	}
 	while (read(main_sigpipe[0], &c, 1) < 0 && errno == EINTR) {
@@ -278,6 +313,14 @@ main(int argc, char **argv)
 	// Refused (its name is taken): exit 3, so a supervisor does not
 	// just start it again under the same name.
 	rc = c == 'r' ? 3 : 0;
+	if (c == 's' && weft_worker_drain(w, 0) != WEFT_OK &&
+	    cfg.spool == NULL) {
+		// Results the coordinator never acked, and no spool to keep
+		// them: say so with the exit status too.
+		weft_log_err("WORKER-UNACKED", "name=%s: results not acked are "
+		    "lost (no spool)", weft_worker_name(w));
+		rc = 1;
+	}
 done:
 	weft_cookie_clear(&cookie);
 	weft_worker_close(w);

@@ -17,6 +17,19 @@
 #include "log.h"
 #include "tls.h"
 
+// outbox_bye_clear frees the goodbye's keys (lock held, or no sender).
+static void
+outbox_bye_clear(worker_outbox *o)
+{
+	for (size_t k = 0; k < o->bye_nkeys; k++) {
+		free(o->bye_keys[k]);
+	}
+	free(o->bye_keys);
+	o->bye_keys    = NULL;
+	o->bye_nkeys   = 0;
+	o->bye_pending = false;
+}
+
 void
 worker_outbox_init(worker_outbox *o)
 {
@@ -35,6 +48,7 @@ worker_outbox_fini(worker_outbox *o)
 	}
 	free(o->url);
 	free(o->dialed);
+	outbox_bye_clear(o);
 	pthread_cond_destroy(&o->cv);
 	pthread_mutex_destroy(&o->lock);
 }
@@ -44,6 +58,7 @@ worker_outbox_put(worker_outbox *o, weft_result *r)
 {
 	pthread_mutex_lock(&o->lock);
 	weft_queue_push_tail(&o->results, &r->node);
+	o->unspooled += !r->spooled;
 	pthread_cond_broadcast(&o->cv);
 	pthread_mutex_unlock(&o->lock);
 }
@@ -75,6 +90,58 @@ worker_outbox_held(worker_outbox *o)
 	return (n);
 }
 
+bool
+worker_outbox_holds(worker_outbox *o, const char *run, const char *step,
+    uint32_t attempt)
+{
+	weft_qnode *n;
+	bool        found = false;
+
+	pthread_mutex_lock(&o->lock);
+	WEFT_QUEUE_FOREACH (n, &o->results) {
+		weft_result *r = WEFT_QUEUE_ENTRY(n, weft_result, node);
+		if (r->attempt == attempt && strcmp(r->run_id, run) == 0 &&
+		    strcmp(r->step_id, step) == 0) {
+			found = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&o->lock);
+	return (found);
+}
+
+void
+worker_outbox_goodbye(worker_outbox *o, char **keys, size_t n, bool final,
+    uint64_t drain_ms)
+{
+	pthread_mutex_lock(&o->lock);
+	outbox_bye_clear(o);
+	o->bye_keys     = keys;
+	o->bye_nkeys    = n;
+	o->bye_final    = final;
+	o->bye_drain_ms = drain_ms;
+	o->bye_pending  = true;
+	o->bye_gen++;
+	pthread_cond_broadcast(&o->cv);
+	pthread_mutex_unlock(&o->lock);
+}
+
+bool
+worker_outbox_wait_flushed(worker_outbox *o, int64_t deadline)
+{
+	struct timespec ts = weft_clock_mono_ts(deadline);
+	bool            done;
+
+	pthread_mutex_lock(&o->lock);
+	while ((o->bye_pending || !weft_queue_is_empty(&o->results)) &&
+	    !o->stopping && weft_clock_mono_ms() < deadline) {
+		pthread_cond_timedwait(&o->cv, &o->lock, &ts);
+	}
+	done = !o->bye_pending && weft_queue_is_empty(&o->results);
+	pthread_mutex_unlock(&o->lock);
+	return (done);
+}
+
 // outbox_pop frees the n oldest results (acked).
 static void
 outbox_pop(worker_outbox *o, uint32_t n)
@@ -85,6 +152,7 @@ outbox_pop(worker_outbox *o, uint32_t n)
 	while (n-- > 0 && (r = weft_queue_pop_head(&o->results)) != NULL) {
 		weft_result_free(WEFT_QUEUE_ENTRY(r, weft_result, node));
 	}
+	pthread_cond_broadcast(&o->cv); // a drain may wait for the flush
 	pthread_mutex_unlock(&o->lock);
 }
 
@@ -106,31 +174,108 @@ outbox_backoff(worker_outbox *o, int64_t ms)
 	return (go);
 }
 
+// outbox_unspooled fills batch with up to max results not spooled yet
+// (lock held); returns how many.
+static uint32_t
+outbox_unspooled(worker_outbox *o, weft_result **batch, uint32_t max)
+{
+	uint32_t    n = 0;
+	weft_qnode *r;
+
+	WEFT_QUEUE_FOREACH (r, &o->results) {
+		weft_result *res = WEFT_QUEUE_ENTRY(r, weft_result, node);
+		if (n == max) {
+			break;
+		}
+		if (!res->spooled) {
+			batch[n++] = res;
+		}
+	}
+	return (n);
+}
+
+void
+worker_outbox_spool(weft_worker *w)
+{
+	worker_outbox *o = &w->outbox;
+	weft_result  **batch;
+	uint32_t       n;
+
+	pthread_mutex_lock(&o->lock);
+	if (o->spooling) {
+		// The thread writing now takes ours in its next round: one
+		// transaction for every result that came meanwhile, like the
+		// coordinator's group commit.
+		pthread_mutex_unlock(&o->lock);
+		return;
+	}
+	o->spooling = true;
+	while (o->unspooled > 0) {
+		batch = weft_xalloc(sizeof(*batch) * o->unspooled);
+		n     = outbox_unspooled(o, batch, o->unspooled);
+		// Only the sender frees results, and it sends none that is not
+		// spooled: the batch stays valid unlocked.
+		pthread_mutex_unlock(&o->lock);
+		worker_spool_results(w->spool, batch, n);
+		pthread_mutex_lock(&o->lock);
+		for (uint32_t k = 0; k < n; k++) {
+			batch[k]->spooled = true;
+		}
+		o->unspooled -= n;
+		pthread_cond_broadcast(&o->cv);
+		free(batch);
+	}
+	o->spooling = false;
+	pthread_mutex_unlock(&o->lock);
+}
+
+// outbox_head_spooled tells whether the oldest result may be sent: it is
+// in the spool (or there is none), so no ack can come for one a crash
+// would forget (lock held).
+static bool
+outbox_head_spooled(worker_outbox *o)
+{
+	weft_qnode *r = o->results.head;
+	return (r != NULL && WEFT_QUEUE_ENTRY(r, weft_result, node)->spooled);
+}
+
 // outbox_wait waits until there is something to send and somewhere to send
-// it. Fills batch with up to max oldest results (still owned by the list)
-// and, when the URL changed, *redial with a copy of it. Returns the number
-// of results, 0 when stopping.
+// it. Fills batch with up to max oldest spooled results (still owned by the
+// list) and, when the URL changed, *redial with a copy of it. Returns the
+// number of results; 0 when stopping, or with *bye set to the generation
+// of a goodbye to send first.
 static uint32_t
 outbox_wait(worker_outbox *o, weft_result **batch, uint32_t max,
-    char **redial)
+    char **redial, uint64_t *bye)
 {
 	uint32_t    n = 0;
 	weft_qnode *r;
 
 	pthread_mutex_lock(&o->lock);
 	while (!o->stopping &&
-	    (weft_queue_is_empty(&o->results) || o->url == NULL)) {
+	    ((!outbox_head_spooled(o) && !o->bye_pending) || o->url == NULL)) {
 		pthread_cond_wait(&o->cv, &o->lock);
+	}
+	if (!o->stopping && o->bye_pending) {
+		// The goodbye goes first: the attempts it hands back are
+		// waiting to run elsewhere.
+		if (o->dialed == NULL || strcmp(o->dialed, o->url) != 0) {
+			*redial = weft_xstrdup(o->url);
+		}
+		*bye = o->bye_gen;
+		pthread_mutex_unlock(&o->lock);
+		return (0);
 	}
 	if (!o->stopping) {
 		if (o->dialed == NULL || strcmp(o->dialed, o->url) != 0) {
 			*redial = weft_xstrdup(o->url);
 		}
 		WEFT_QUEUE_FOREACH (r, &o->results) {
-			if (n == max) {
+			weft_result *res = WEFT_QUEUE_ENTRY(r, weft_result, node);
+			if (n == max || !res->spooled) {
 				break;
 			}
-			batch[n++] = WEFT_QUEUE_ENTRY(r, weft_result, node);
+			batch[n++] = res;
 		}
 	}
 	pthread_mutex_unlock(&o->lock);
@@ -221,6 +366,52 @@ outbox_pack(weft_worker *w, weft_result **batch, uint32_t n, nng_msg **msg)
 	return ((uint32_t) rb.n_results);
 }
 
+// outbox_pack_bye packs the pending goodbye (generation *gen, checked
+// under the lock); NULL when it changed or did not pack.
+static nng_msg *
+outbox_pack_bye(weft_worker *w, uint64_t gen)
+{
+	worker_outbox *o   = &w->outbox;
+	Weft__Goodbye  g   = WEFT__GOODBYE__INIT;
+	Weft__Envelope env = WEFT__ENVELOPE__INIT;
+	char           coord[128];
+	nng_msg       *msg = NULL;
+
+	worker_coord_name(w, coord, sizeof(coord));
+	pthread_mutex_lock(&o->lock);
+	if (o->bye_pending && o->bye_gen == gen) {
+		g.final            = o->bye_final;
+		g.drain_timeout_ms = o->bye_drain_ms;
+		if (g.final) {
+			g.n_lost = o->bye_nkeys;
+			g.lost   = o->bye_keys;
+		} else {
+			g.n_released = o->bye_nkeys;
+			g.released   = o->bye_keys;
+		}
+		env.body_case = WEFT__ENVELOPE__BODY_GOODBYE;
+		env.goodbye   = &g;
+		env.recipient = coord;
+		if (weft_wire_pack(&w->wire, &env, NULL, &msg) != WEFT_OK) {
+			msg = NULL;
+		}
+	}
+	pthread_mutex_unlock(&o->lock);
+	return (msg);
+}
+
+// outbox_bye_acked clears goodbye generation gen, acked.
+static void
+outbox_bye_acked(worker_outbox *o, uint64_t gen)
+{
+	pthread_mutex_lock(&o->lock);
+	if (o->bye_pending && o->bye_gen == gen) {
+		outbox_bye_clear(o);
+		pthread_cond_broadcast(&o->cv);
+	}
+	pthread_mutex_unlock(&o->lock);
+}
+
 // outbox_exchange sends msg (taken) and waits for the ack. Returns how many
 // results the coordinator acked (0: none, resend).
 static uint32_t
@@ -274,17 +465,34 @@ outbox_main(void *arg)
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	for (;;) {
-		redial = NULL;
-		if ((n = outbox_wait(o, batch, w->batch_max, &redial)) == 0) {
+		uint64_t bye = 0;
+		redial       = NULL;
+		n = outbox_wait(o, batch, w->batch_max, &redial, &bye);
+		if (n == 0 && bye == 0) {
 			break;
 		}
 		if (redial != NULL) {
 			outbox_redial(w, redial);
 		}
+		if (bye != 0) {
+			if ((msg = outbox_pack_bye(w, bye)) == NULL) {
+				continue; // replaced meanwhile
+			}
+			if (outbox_exchange(w, msg) > 0) {
+				outbox_bye_acked(o, bye);
+			} else if (!outbox_backoff(o, 50)) {
+				break;
+			}
+			continue;
+		}
 		n     = outbox_pack(w, batch, n, &msg);
 		acked = outbox_exchange(w, msg);
 		if (acked > 0) {
-			outbox_pop(o, acked < n ? acked : n);
+			acked = acked < n ? acked : n;
+			// Forget them durably first: a restart in between sends
+			// them again, a repeat the coordinator drops.
+			worker_spool_acked(w->spool, batch, acked);
+			outbox_pop(o, acked);
 		} else if (!outbox_backoff(o, 50)) {
 			break;
 		}

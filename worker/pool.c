@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "clock.h"
 #include "log.h"
 
 void
@@ -18,6 +19,7 @@ worker_pool_init(worker_pool *p)
 	memset(p, 0, sizeof(*p));
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cv, NULL);
+	weft_clock_cond_init(&p->idle);
 }
 
 void
@@ -30,6 +32,11 @@ worker_pool_fini(worker_pool *p)
 		worker_attempt_free(WEFT_QUEUE_ENTRY(n, weft_attempt, node));
 	}
 	free(p->threads);
+	for (size_t k = 0; k < p->nlost; k++) {
+		free(p->lost[k]);
+	}
+	free(p->lost);
+	pthread_cond_destroy(&p->idle);
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->lock);
 }
@@ -53,6 +60,18 @@ pool_take(worker_pool *p)
 	return (WEFT_QUEUE_ENTRY(n, weft_attempt, node));
 }
 
+// pool_add_lost records the key (borrowed) of an attempt cut short (lock
+// held).
+static void
+pool_add_lost(worker_pool *p, const char *key)
+{
+	if (p->nlost == p->caplost) {
+		p->caplost = p->caplost ? p->caplost * 2 : 16;
+		p->lost    = weft_xrealloc(p->lost, p->caplost * sizeof(*p->lost));
+	}
+	p->lost[p->nlost++] = weft_xstrdup(key);
+}
+
 // pool_main is one slot: take, run, hand the result to the outbox.
 static void *
 pool_main(void *arg)
@@ -69,12 +88,29 @@ pool_main(void *arg)
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	while ((att = pool_take(p)) != NULL) {
+		bool cut;
 		r = worker_attempt_run(att);
-		// Into the outbox before off the running list: a survey answer
-		// listing our attempts then never misses this one.
-		worker_outbox_put(&w->outbox, r);
 		pthread_mutex_lock(&p->lock);
+		cut = att->cut && !r->ok;
+		pthread_mutex_unlock(&p->lock);
+		if (cut) {
+			// Aborted because we stop: not the step's failure. The
+			// coordinator hears it is lost (the last goodbye, or our
+			// survey answers) and runs it again elsewhere.
+			weft_result_free(r);
+		} else {
+			// Into the outbox (whose sender spools it before it
+			// sends it), then off the running list: a survey answer
+			// listing our attempts never misses this one.
+			worker_outbox_put(&w->outbox, r);
+			worker_outbox_spool(w);
+		}
+		pthread_mutex_lock(&p->lock);
+		if (cut) {
+			pool_add_lost(p, att->key);
+		}
 		weft_queue_remove(&p->running, &att->node);
+		pthread_cond_broadcast(&p->idle);
 		pthread_mutex_unlock(&p->lock);
 		worker_attempt_free(att);
 	}
@@ -106,7 +142,10 @@ worker_pool_stop(weft_worker *w)
 	pthread_mutex_lock(&p->lock);
 	p->stopping = true;
 	WEFT_QUEUE_FOREACH (n, &p->running) {
-		worker_attempt_abort(WEFT_QUEUE_ENTRY(n, weft_attempt, node));
+		// Cut short by our stopping: never reported as failed.
+		weft_attempt *att = WEFT_QUEUE_ENTRY(n, weft_attempt, node);
+		att->cut          = true;
+		worker_attempt_abort(att);
 	}
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->lock);
@@ -174,6 +213,17 @@ worker_attempt_keys(weft_worker *w, char **keys, size_t max, bool *complete)
 		    r->attempt);
 		keys[n++] = weft_xstrdup(key);
 	}
+	// Handed back in a goodbye not acked yet: still ours until it is, or
+	// the coordinator, missing them from two answers, would call them
+	// lost.
+	for (size_t k = 0; o->bye_pending && !o->bye_final && k < o->bye_nkeys;
+	     k++) {
+		if (n == max) {
+			*complete = false;
+			break;
+		}
+		keys[n++] = weft_xstrdup(o->bye_keys[k]);
+	}
 	pthread_mutex_unlock(&o->lock);
 	pthread_mutex_unlock(&p->lock);
 	return (n);
@@ -196,12 +246,16 @@ worker_pool_offer(weft_worker *w, const Weft__Assignment *a, char *reason,
 	}
 	att = worker_attempt_alloc(a, step);
 	pthread_mutex_lock(&p->lock);
-	if (p->stopping) {
-		snprintf(reason, reasonlen, "worker stopping");
+	if (p->stopping || p->draining) {
+		snprintf(reason, reasonlen, "worker %s",
+		    p->stopping ? "stopping" : "draining");
 	} else if (pool_find(p, att->run_id, att->step_id, att->attempt,
-	               &on) != NULL) {
-		// A re-sent batch: the attempt is ours already; accept again
-		// without running it twice.
+	               &on) != NULL ||
+	    worker_outbox_holds(&w->outbox, att->run_id, att->step_id,
+	        att->attempt)) {
+		// A re-sent batch, or an attempt whose result waits for its
+		// ack (perhaps from the spool of our previous life): ours
+		// already; accept again without running it twice.
 		ok = true;
 	} else if (weft_queue_count(&p->queued) +
 	        weft_queue_count(&p->running) >=
@@ -235,6 +289,9 @@ worker_pool_abort(weft_worker *w, const Weft__Abort *ab)
 		// Queued: it never runs; report it like a failed attempt.
 		weft_queue_remove(&p->queued, &att->node);
 		r = worker_attempt_failed(att, "aborted");
+		// It never ran: nothing to keep across a crash (and no file
+		// I/O here, on an nng thread).
+		r->spooled = true;
 		worker_attempt_free(att);
 	} else if (att != NULL) {
 		worker_attempt_abort(att);
@@ -253,4 +310,76 @@ worker_pool_counts(worker_pool *p, uint32_t *queued, uint32_t *running)
 	*queued  = (uint32_t) weft_queue_count(&p->queued);
 	*running = (uint32_t) weft_queue_count(&p->running);
 	pthread_mutex_unlock(&p->lock);
+}
+
+size_t
+worker_pool_stop_taking(weft_worker *w, char ***keys)
+{
+	worker_pool *p = &w->pool;
+	weft_qnode  *n;
+	size_t       k = 0;
+
+	pthread_mutex_lock(&p->lock);
+	p->draining = true;
+	*keys = weft_xalloc((weft_queue_count(&p->queued) + 1) * sizeof(char *));
+	while ((n = weft_queue_pop_head(&p->queued)) != NULL) {
+		weft_attempt *att = WEFT_QUEUE_ENTRY(n, weft_attempt, node);
+		(*keys)[k++]      = weft_xstrdup(att->key);
+		worker_attempt_free(att);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return (k);
+}
+
+bool
+worker_pool_wait_idle(weft_worker *w, int64_t deadline)
+{
+	worker_pool    *p  = &w->pool;
+	struct timespec ts = weft_clock_mono_ts(deadline);
+	bool            idle;
+
+	pthread_mutex_lock(&p->lock);
+	while (!weft_queue_is_empty(&p->running) &&
+	    weft_clock_mono_ms() < deadline) {
+		pthread_cond_timedwait(&p->idle, &p->lock, &ts);
+	}
+	idle = weft_queue_is_empty(&p->running);
+	pthread_mutex_unlock(&p->lock);
+	return (idle);
+}
+
+void
+worker_pool_cut(weft_worker *w)
+{
+	worker_pool *p = &w->pool;
+	weft_qnode  *n;
+
+	pthread_mutex_lock(&p->lock);
+	WEFT_QUEUE_FOREACH (n, &p->running) {
+		weft_attempt *att = WEFT_QUEUE_ENTRY(n, weft_attempt, node);
+		att->cut          = true;
+		worker_attempt_abort(att);
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+size_t
+worker_pool_take_lost(weft_worker *w, char ***keys)
+{
+	worker_pool *p = &w->pool;
+	weft_qnode  *n;
+	size_t       k;
+
+	pthread_mutex_lock(&p->lock);
+	// Still running (a handler that does not heed aborts) counts too:
+	// we leave without its result.
+	WEFT_QUEUE_FOREACH (n, &p->running) {
+		pool_add_lost(p, WEFT_QUEUE_ENTRY(n, weft_attempt, node)->key);
+	}
+	*keys    = p->lost;
+	k        = p->nlost;
+	p->lost  = NULL;
+	p->nlost = p->caplost = 0;
+	pthread_mutex_unlock(&p->lock);
+	return (k);
 }

@@ -14,6 +14,7 @@
 
 #include "alloc.h"
 #include "clock.h"
+#include "cookie.h"
 #include "jsonx.h"
 #include "log.h"
 
@@ -63,6 +64,31 @@ worker_set_allow(weft_worker *w, const weft_worker_cfg *cfg)
 	return (WEFT_OK);
 }
 
+// worker_spool_dir resolves the spool setting (borrowed) for node name:
+// NULL or "" for none, the default place, or a directory (malloc'd).
+static char *
+worker_spool_dir(const char *spool, const char *name)
+{
+	char rel[300], dir[4200];
+
+	if (spool == NULL || spool[0] == '\0') {
+		return (NULL);
+	}
+	if (strcmp(spool, WEFT_WORKER_SPOOL_DEFAULT) != 0) {
+		return (weft_xstrdup(spool));
+	}
+	// One directory per name: a worker restarted under its name finds
+	// what it left. A name is not a path.
+	snprintf(rel, sizeof(rel), "worker/%s", name);
+	for (char *p = rel + 7; *p != '\0'; p++) {
+		if (*p == '/' || (p == rel + 7 && *p == '.')) {
+			*p = '_';
+		}
+	}
+	weft_home_path(rel, dir, sizeof(dir));
+	return (weft_xstrdup(dir));
+}
+
 weft_err
 weft_worker_open(weft_worker **out, const weft_worker_cfg *cfg)
 {
@@ -87,6 +113,10 @@ weft_worker_open(weft_worker **out, const weft_worker_cfg *cfg)
 	w->batch_max      = cfg->batch_max ? cfg->batch_max
 	                                   : WEFT_WORKER_BATCH_MAX;
 	w->tls = cfg->tls;
+	w->drain_timeout_ms = cfg->drain_timeout_ms > 0
+	    ? cfg->drain_timeout_ms
+	    : WEFT_WORKER_DRAIN_TIMEOUT;
+	w->spool_dir = worker_spool_dir(cfg->spool, w->name);
 	weft_wire_init(&w->wire, w->name);
 	if (cfg->cookie != NULL) {
 		weft_wire_set_key(&w->wire, cfg->cookie,
@@ -156,6 +186,86 @@ worker_step_find(const weft_worker *w, const char *type)
 	return (NULL);
 }
 
+// worker_spool_start opens the spool and queues what it holds.
+static weft_err
+worker_spool_start(weft_worker *w)
+{
+	char     err[8500];
+	uint32_t nres;
+	weft_err rv;
+
+	if (w->spool_dir == NULL) {
+		return (WEFT_OK);
+	}
+	if ((rv = worker_spool_open(&w->spool, w->spool_dir, err,
+	         sizeof(err))) != WEFT_OK) {
+		weft_log_err("SPOOL-OPEN", "%s", err);
+		return (rv);
+	}
+	worker_spool_load(w->spool, &w->outbox, &nres);
+	w->spool_restored = nres;
+	if (nres > 0) {
+		weft_log_notice("SPOOL-RESTORED",
+		    "dir=%s results=%u: results not acked before are sent again",
+		    w->spool_dir, nres);
+	}
+	return (WEFT_OK);
+}
+
+weft_err
+weft_worker_drain(weft_worker *w, int64_t timeout_ms)
+{
+	int64_t  start = weft_clock_mono_ms();
+	int64_t  deadline, flush;
+	char   **keys;
+	size_t   n;
+	bool     idle, flushed;
+	uint32_t queued, running;
+
+	if (!w->started) {
+		return (WEFT_ESTATE);
+	}
+	if (timeout_ms <= 0) {
+		timeout_ms = w->drain_timeout_ms;
+	}
+	deadline = start + timeout_ms;
+	atomic_store(&w->draining, true);
+	n = worker_pool_stop_taking(w, &keys);
+	worker_pool_counts(&w->pool, &queued, &running);
+	weft_log_notice("WORKER-DRAIN",
+	    "name=%s released=%zu running=%u drain_timeout_ms=%lld", w->name, n,
+	    running, (long long) timeout_ms);
+	worker_outbox_goodbye(&w->outbox, keys, n, false, (uint64_t) timeout_ms);
+	if (!(idle = worker_pool_wait_idle(w, deadline))) {
+		weft_log_warn("WORKER-DRAIN-CUT",
+		    "name=%s: running attempts past the drain timeout are "
+		    "aborted and reported lost", w->name);
+		worker_pool_cut(w);
+		idle = worker_pool_wait_idle(w,
+		    weft_clock_mono_ms() + WORKER_CUT_MS);
+	}
+	// Nothing runs now: what is left is acks, which take a round trip
+	// and a commit. A coordinator that gives none in this long is away.
+	flush   = weft_clock_mono_ms() + WORKER_FLUSH_MS;
+	flushed = worker_outbox_wait_flushed(&w->outbox, flush);
+	n       = worker_pool_take_lost(w, &keys);
+	if (flushed) {
+		worker_outbox_goodbye(&w->outbox, keys, n, true, 0);
+		flushed = worker_outbox_wait_flushed(&w->outbox, flush);
+	} else {
+		for (size_t k = 0; k < n; k++) {
+			free(keys[k]);
+		}
+		free(keys);
+	}
+	weft_log_notice("WORKER-DRAINED",
+	    "name=%s acked=%s lost=%zu took_ms=%lld%s", w->name,
+	    flushed ? "all" : "NOT ALL (coordinator unreachable)", n,
+	    (long long) (weft_clock_mono_ms() - start),
+	    idle ? "" : " (a handler did not stop when aborted)");
+	return (flushed ? WEFT_OK : WEFT_ETIMEDOUT);
+}
+
 weft_err
 weft_worker_start(weft_worker *w)
 {
@@ -166,6 +276,12 @@ weft_worker_start(weft_worker *w)
 	}
 	w->started    = true;
 	w->started_ms = weft_clock_wall_ms();
+	// The spool first: what it holds is queued before anyone can ask
+	// what we hold (a survey answer lists it).
+	if ((err = worker_spool_start(w)) != WEFT_OK) {
+		w->started = false;
+		return (err);
+	}
 	// Order: the pool and the sender exist before anything can hand them
 	// work; discovery comes last so the advertised dispatch URL is real.
 	if ((err = worker_pool_start(w)) != WEFT_OK ||
@@ -176,9 +292,10 @@ weft_worker_start(weft_worker *w)
 		return (err);
 	}
 	weft_log_info("WORKER-START",
-	    "name=%s listen=%s join=%s slots=%u queue=%u exec_allow=%zu",
+	    "name=%s listen=%s join=%s slots=%u queue=%u exec_allow=%zu "
+	    "spool=%s",
 	    w->name, w->dispatch_url, w->join_url, w->slots, w->queue,
-	    w->nallow);
+	    w->nallow, w->spool_dir ? w->spool_dir : "none");
 	return (WEFT_OK);
 }
 
@@ -194,6 +311,11 @@ weft_worker_stop(weft_worker *w)
 	worker_discovery_stop(w);
 	worker_pool_stop(w);
 	worker_outbox_stop(w);
+	worker_outbox_spool(w);
+	// Nothing left to lose: the files go, so a worker named after its
+	// pid leaves no spool per run behind.
+	worker_spool_close(w->spool, true);
+	w->spool   = NULL;
 	w->started = false;
 }
 
@@ -216,6 +338,7 @@ weft_worker_close(weft_worker *w)
 	free(w->name);
 	free(w->join_url);
 	free(w->listen_url);
+	free(w->spool_dir);
 	weft_wire_fini(&w->wire);
 	pthread_mutex_destroy(&w->coord_lock);
 	free(w);

@@ -22,6 +22,8 @@
 #define WEFT_WORKER_MAX_TYPES 64     // registered step types, built-ins included
 #define WEFT_WORKER_BATCH_MAX 512    // results per ResultBatch
 #define WEFT_WORKER_ACK_TIMEOUT 2000 // ms to wait for a ResultAck
+#define WEFT_WORKER_DRAIN_TIMEOUT 30000 // ms running attempts may finish in
+#define WEFT_WORKER_SPOOL_DEFAULT "default" // cfg.spool: the default place
 
 typedef struct weft_worker  weft_worker;
 typedef struct weft_attempt weft_attempt;
@@ -36,7 +38,12 @@ typedef struct weft_worker_cfg {
 	                               // < 0: default (1024)
 	const char *const *exec_allow; // directories exec may run from
 	size_t             n_exec_allow;
-	const char        *spool;      // outbox spool file; not used yet
+	const char        *spool;      // spool directory (durable outbox:
+	                               // DIR/spool.db); NULL: none;
+	                               // WEFT_WORKER_SPOOL_DEFAULT: under
+	                               // $WEFT_HOME/worker/<name>
+	int64_t            drain_timeout_ms; // weft_worker_drain's default;
+	                                     // 0: 30 s
 	int64_t            ack_timeout_ms; // resend after this; 0: default
 	uint32_t           batch_max;  // results per batch; 0: default
 	// The cluster cookie (borrowed, read by the caller): messages are
@@ -90,6 +97,7 @@ typedef struct weft_result {
 	char               *stderr_tail; // exec steps; may be NULL
 	uint64_t            started_ms;  // wall clock
 	uint64_t            finished_ms; // wall clock
+	bool                spooled;     // in the spool (outbox lock)
 } weft_result;
 
 // Counters for tests and WorkerInfo.
@@ -120,9 +128,21 @@ weft_err weft_worker_register(
 // everything it opened is closed again; weft_worker_close still frees w.
 weft_err weft_worker_start(weft_worker *w);
 
+// weft_worker_drain stops w taking work and lets it go, gracefully: the
+// coordinator is told (a Goodbye) and gets back at once the attempts
+// accepted but not started; running ones may finish for timeout_ms (<= 0:
+// the cfg's drain_timeout_ms), then are aborted and reported lost, never
+// failed; every result is sent and acked, then a last Goodbye. Blocks
+// until then, or until WORKER_FLUSH_MS past the deadline when the
+// coordinator does not ack: WEFT_ETIMEDOUT (unacked results stay in the
+// spool, if any). Call weft_worker_close after. Not from a handler.
+weft_err weft_worker_drain(weft_worker *w, int64_t timeout_ms);
+
 // weft_worker_stop closes every socket, aborts running attempts (killing
-// exec process groups) and joins every thread. Results not yet acked are
-// dropped (no spool yet). Idempotent; not from a handler or nng callback.
+// exec process groups; their ends are not reported: the coordinator finds
+// them lost) and joins every thread. Results not yet acked stay in the
+// spool, if any, else are dropped. Idempotent; not from a handler or nng
+// callback.
 void weft_worker_stop(weft_worker *w);
 
 // weft_worker_close stops w if needed and frees it (NULL is fine).

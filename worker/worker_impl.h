@@ -18,6 +18,11 @@
 
 #define WORKER_DISPATCH_CTXS 8   // concurrent AssignBatch requests served
 #define WORKER_IO_TIMEOUT 1000   // ms; every blocking socket call wakes up
+#define WORKER_CUT_MS 5000       // ms an aborted attempt has to stop
+#define WORKER_FLUSH_MS 5000     // ms past the drain deadline to get the
+                                 // last results and goodbye acked
+
+typedef struct worker_spool worker_spool;
 
 // One registered step type.
 typedef struct worker_step {
@@ -42,6 +47,9 @@ struct weft_attempt {
 	pthread_mutex_t    lock;       // guards the fields below
 	pthread_cond_t     cv;         // signalled on abort (monotonic clock)
 	bool               aborted;
+	bool               cut;        // aborted because its worker stops:
+	                               // its end is reported lost, never
+	                               // failed (set under the pool lock)
 	int                wake[2];    // abort pipe, made on demand; -1 = none
 	int                exit_code;  // from weft_step_set_exec
 	char              *stderr_tail;
@@ -63,6 +71,11 @@ typedef struct worker_pool {
 	weft_queue      queued;   // of weft_attempt, oldest first
 	weft_queue      running;  // of weft_attempt, unordered
 	bool            stopping;
+	bool            draining; // takes no new attempts
+	pthread_cond_t  idle;     // an attempt left the running list
+	                          // (monotonic clock)
+	char          **lost;     // keys of attempts cut short (owned)
+	size_t          nlost, caplost;
 	pthread_t      *threads;
 	uint32_t        nthreads; // threads started (<= slots)
 } worker_pool;
@@ -83,6 +96,17 @@ typedef struct worker_outbox {
 	bool            thread_started;
 	_Atomic uint64_t sent;    // batches sent, resends included
 	_Atomic uint64_t acked;
+	// The goodbye to send before any result (worker_outbox_goodbye),
+	// under lock; bye_gen counts goodbyes posted, bye_acked the last one
+	// the coordinator acked.
+	bool             bye_pending;
+	bool             bye_final;
+	char           **bye_keys;  // owned
+	size_t           bye_nkeys;
+	uint64_t         bye_drain_ms;
+	uint64_t         bye_gen;
+	uint32_t         unspooled; // results put and not spooled yet
+	bool             spooling;  // a thread is writing them (under lock)
 } worker_outbox;
 
 typedef struct worker_dispatch worker_dispatch;
@@ -120,6 +144,12 @@ struct weft_worker {
 	int64_t          ack_timeout_ms;
 	uint32_t         batch_max;
 	int64_t          started_ms;  // wall clock at start
+	int64_t          drain_timeout_ms;
+	char            *spool_dir;   // NULL: no spool
+	worker_spool    *spool;       // open while started; NULL: none
+	uint32_t         spool_restored; // results found in it at start
+	_Atomic uint32_t answered;    // survey answers sent
+	_Atomic bool     draining;    // weft_worker_drain began
 	char             dispatch_url[256];
 	struct weft_tls *tls;         // borrowed from the cfg; NULL: TLS off
 	bool             started;
@@ -251,6 +281,20 @@ void worker_pool_counts(worker_pool *p, uint32_t *queued, uint32_t *running);
 size_t worker_attempt_keys(weft_worker *w, char **keys, size_t max,
     bool *complete);
 
+// Pool drain (pool.c). worker_pool_stop_taking refuses new attempts from
+// now on and takes the queued ones out; their keys go to *keys (malloc'd
+// array of malloc'd strings). Returns how many.
+size_t worker_pool_stop_taking(weft_worker *w, char ***keys);
+// worker_pool_wait_idle waits until nothing runs or the monotonic
+// deadline (ms) passes; true when nothing runs.
+bool   worker_pool_wait_idle(weft_worker *w, int64_t deadline);
+// worker_pool_cut aborts every running attempt as cut short: its end is
+// reported lost (worker_pool_take_lost), never as a failure.
+void   worker_pool_cut(weft_worker *w);
+// worker_pool_take_lost moves the keys of attempts cut short, and of any
+// still running, into *keys (caller frees each and the array).
+size_t worker_pool_take_lost(weft_worker *w, char ***keys);
+
 // Outbox (outbox.c).
 void     worker_outbox_init(worker_outbox *o);
 weft_err worker_outbox_start(weft_worker *w);
@@ -261,6 +305,46 @@ void     worker_outbox_put(worker_outbox *o, weft_result *r);
 // worker_outbox_set_url records the results URL (borrowed); true if new.
 bool     worker_outbox_set_url(worker_outbox *o, const char *url);
 uint32_t worker_outbox_held(worker_outbox *o);
+// worker_outbox_holds tells whether a result for this attempt waits for
+// its ack (caller may hold the pool lock: pool before outbox).
+bool     worker_outbox_holds(worker_outbox *o, const char *run,
+    const char *step, uint32_t attempt);
+// worker_outbox_goodbye queues a Goodbye (keys taken) to send before any
+// result, replacing one not sent yet; released keys, or lost ones when
+// final.
+void     worker_outbox_goodbye(worker_outbox *o, char **keys, size_t n,
+    bool final, uint64_t drain_ms);
+// worker_outbox_wait_flushed waits until every result and the goodbye
+// are acked, or the monotonic deadline passes; true when they are.
+bool     worker_outbox_wait_flushed(worker_outbox *o, int64_t deadline);
+// worker_outbox_spool writes the results not spooled yet, in one
+// transaction, unless another thread is at it (which then writes ours
+// too). The sender sends only spooled results. Called by whoever put one.
+void     worker_outbox_spool(weft_worker *w);
+
+// Spool (spool.c): the durable outbox. Every call takes NULL for "no
+// spool" and then does nothing. Thread-safe.
+// worker_spool_open opens (creating) DIR/spool.db, locked by this process
+// (DIR/spool.lock): WEFT_EEXIST when another worker holds it, WEFT_EINVAL
+// when the file is not a spool or damaged; err names the file.
+weft_err worker_spool_open(worker_spool **out, const char *dir, char *err,
+    size_t errlen);
+// worker_spool_close closes s (NULL is fine); remove_if_empty deletes the
+// files when nothing is spooled.
+void     worker_spool_close(worker_spool *s, bool remove_if_empty);
+// worker_spool_results writes those of rs[0..n) (borrowed) not spooled
+// yet in one transaction, with the deletes of what was acked since the
+// last write. On failure (logged) they stay in memory only; the caller
+// marks them spooled either way.
+weft_err worker_spool_results(worker_spool *s, weft_result *const *rs,
+    uint32_t n);
+// worker_spool_acked forgets rs[0..n) (borrowed): deleted with the next
+// write or at close, so the sender thread does no I/O for it.
+weft_err worker_spool_acked(worker_spool *s, weft_result *const *rs,
+    uint32_t n);
+// worker_spool_load queues the spooled results on o (oldest first).
+weft_err worker_spool_load(worker_spool *s, worker_outbox *o,
+    uint32_t *nresults);
 
 // Dispatch (dispatch.c): the rep0 listener; fills w->dispatch_url.
 weft_err worker_dispatch_start(weft_worker *w);

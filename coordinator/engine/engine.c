@@ -321,6 +321,14 @@ engine_on_results(weft_engine *e, engine_mail *m, int64_t now)
 		e->io.drop(e->io.arg, m->to);
 		return;
 	}
+	if (w != NULL && w->incarnation != m->env->incarnation &&
+	    sched_newcomer(e, w, m->env->incarnation)) {
+		// Maybe the holder restarted, re-sending results from its
+		// spool: no ack until it has taken the name over (or been
+		// refused), so they are neither lost nor ignored meanwhile.
+		e->io.drop(e->io.arg, m->to);
+		return;
+	}
 	if (w != NULL && w->incarnation != m->env->incarnation) {
 		// A process under a name another one holds: its results are
 		// not the holder's, whatever name they carry.
@@ -391,6 +399,29 @@ engine_on_results(weft_engine *e, engine_mail *m, int64_t now)
 	}
 }
 
+// engine_on_goodbye applies a stopping worker's Goodbye and acks it after
+// the commit, like results: the worker then knows its released attempts
+// are back with us (or, final, that it may go).
+static void
+engine_on_goodbye(weft_engine *e, engine_mail *m, int64_t now)
+{
+	Weft__Envelope  env = WEFT__ENVELOPE__INIT;
+	Weft__ResultAck ack = WEFT__RESULT_ACK__INIT;
+	nng_msg        *msg;
+
+	if (!sched_goodbye(e, m->env, now)) {
+		e->io.drop(e->io.arg, m->to);
+		return;
+	}
+	ack.count      = 1;
+	env.body_case  = WEFT__ENVELOPE__BODY_RESULT_ACK;
+	env.result_ack = &ack;
+	env.recipient  = m->env->sender;
+	if (weft_wire_pack(&e->wire, &env, NULL, &msg) == WEFT_OK) {
+		engine_hold_reply(e, m->to, msg);
+	}
+}
+
 static void
 engine_handle(weft_engine *e, engine_mail *m, int64_t now)
 {
@@ -408,6 +439,9 @@ engine_handle(weft_engine *e, engine_mail *m, int64_t now)
 		break;
 	case MAIL_RESULTS:
 		engine_on_results(e, m, now);
+		break;
+	case MAIL_GOODBYE:
+		engine_on_goodbye(e, m, now);
 		break;
 	case MAIL_WORKER_INFO:
 		sched_worker_info(e, m->env->worker_info, m->env->incarnation,
@@ -632,7 +666,7 @@ static bool
 engine_deferrable(weft_engine *e)
 {
 	if (e->deferred || e->nheld > 0 || e->out.nevents == 0 ||
-	    sched_has_batches(e)) {
+	    sched_has_batches(e) || atomic_load(&e->stopping)) {
 		return (false);
 	}
 	for (size_t k = 0; k < e->out.nevents; k++) {
@@ -851,6 +885,12 @@ engine_main(void *arg)
 		mail = weft_mailbox_drain(&e->mailbox, wait);
 		engine_iteration(e, mail);
 	}
+	// Stopping (SIGTERM): one last batch for what came in meanwhile and
+	// what a commit delay held back, committed and answered before the
+	// sockets close. Results acked here are durable; requests arriving
+	// after this are dropped unanswered, and a worker sends them again
+	// to the next coordinator.
+	engine_iteration(e, weft_mailbox_drain(&e->mailbox, 0));
 	return (NULL);
 }
 

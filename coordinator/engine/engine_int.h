@@ -70,6 +70,7 @@ enum mail_kind {
 	MAIL_ASSIGN,      // an assign exchange finished (op)
 	MAIL_METRICS,     // render /metrics (to.http)
 	MAIL_STOP,        // shut down
+	MAIL_GOODBYE,     // a stopping worker's Goodbye (env, actor)
 };
 
 typedef struct engine_mail {
@@ -88,6 +89,9 @@ enum worker_state {
 	WORKER_UNKNOWN, // named by recovered attempts, not heard from yet
 	WORKER_ALIVE,
 	WORKER_LOST,
+	WORKER_DRAINING, // said goodbye: no new work; its running attempts go
+	                 // on, and it is still lost if it stops answering
+	WORKER_LEFT,     // said its last goodbye: gone, nothing lost by it
 };
 
 typedef struct weft_worker_rec {
@@ -101,6 +105,7 @@ typedef struct weft_worker_rec {
 	uint64_t          last_round; // last survey round it answered
 	int64_t           joined_ms, seen_ms;
 	enum worker_state state;
+	bool              draining_told; // worker_draining written
 	// Which process holds the name: the incarnation of its messages
 	// (0 until heard from). Another incarnation claiming the name while
 	// this one answers surveys is refused (node_conflict); one that keeps
@@ -314,6 +319,14 @@ void sched_send_batches(weft_engine *e);
 bool sched_has_batches(weft_engine *e); // assignments wait to be sent
 void sched_assign_done(weft_engine *e, assign_op *op);
 void sched_release(weft_engine *e, const char *node);
+// sched_goodbye applies a worker's Goodbye (borrowed): draining, its
+// released attempts back to ready; final, it leaves and what it still
+// held is lost. False when the sender is not known yet to hold its name
+// (after our restart, before its survey answer): no ack, it sends again.
+bool sched_goodbye(weft_engine *e, const Weft__Envelope *env, int64_t now);
+// sched_newcomer tells whether incarnation inc of w's name may be about to
+// take it over (a restart): its results wait, unacked, until it does.
+bool sched_newcomer(weft_engine *e, const weft_worker_rec *w, uint64_t inc);
 void sched_observe(weft_engine *e, const char *type, int64_t ms);
 void sched_restore_inflight(weft_engine *e, const char *node);
 void sched_close_peers(weft_engine *e);

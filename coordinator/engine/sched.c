@@ -17,6 +17,33 @@
 
 // ---- gossip ----
 
+// sched_state_name names a worker's state for gossip, `weft workers` and
+// the API.
+static const char *
+sched_state_name(const weft_worker_rec *w)
+{
+	switch (w->state) {
+	case WORKER_ALIVE:
+		return ("alive");
+	case WORKER_LOST:
+		return ("lost");
+	case WORKER_DRAINING:
+		return ("draining");
+	case WORKER_LEFT:
+		return ("left");
+	default:
+		return ("unknown");
+	}
+}
+
+// sched_live tells whether w's process is there: answering surveys,
+// holding its attempts (draining ones too).
+static bool
+sched_live(const weft_worker_rec *w)
+{
+	return (w->state == WORKER_ALIVE || w->state == WORKER_DRAINING);
+}
+
 // sched_members rebuilds the membership list the surveys carry.
 static void
 sched_members(weft_engine *e)
@@ -33,7 +60,7 @@ sched_members(weft_engine *e)
 		json_array_append_new(list,
 		    json_pack("{s:s, s:s, s:s, s:s}", "name", w->name, "role",
 		        "worker", "address", w->url, "state",
-		        w->state == WORKER_ALIVE ? "alive" : "lost"));
+		        sched_state_name(w)));
 	}
 	pthread_mutex_lock(&e->members_lock);
 	json_decref(e->members);
@@ -160,8 +187,9 @@ static bool
 sched_identity(weft_engine *e, weft_worker_rec *w, uint64_t inc,
     const char *addr, uint64_t round)
 {
-	if (w->incarnation == 0 || w->state != WORKER_ALIVE) {
-		w->incarnation = inc; // first word from it, or it was lost
+	if (w->incarnation == 0 || !sched_live(w)) {
+		// First word from it, or it was lost or left.
+		w->incarnation = inc;
 		w->pending_inc = 0;
 		return (true);
 	}
@@ -300,6 +328,10 @@ sched_worker_info(weft_engine *e, const Weft__WorkerInfo *wi,
 	// answer came from.
 	weft_wire_url_fill(wi->dispatch_url, peer, url, sizeof(url));
 	w      = sched_worker_get(e, wi->name);
+	if (w->state == WORKER_LEFT && w->incarnation == incarnation) {
+		// An answer overtaken by its last goodbye: it is gone.
+		return (NULL);
+	}
 	if (!sched_identity(e, w, incarnation, url, round)) {
 		return (NULL);
 	}
@@ -308,7 +340,7 @@ sched_worker_info(weft_engine *e, const Weft__WorkerInfo *wi,
 		// from its first answer on.
 		sched_reconcile(e, w, wi, round, now);
 	}
-	joined = w->state != WORKER_ALIVE || strcmp(w->url, url) != 0;
+	joined = !sched_live(w) || strcmp(w->url, url) != 0;
 	json_array_clear(w->types);
 	for (size_t k = 0; k < wi->n_step_types; k++) {
 		json_array_append_new(w->types, json_string(wi->step_types[k]));
@@ -323,11 +355,18 @@ sched_worker_info(weft_engine *e, const Weft__WorkerInfo *wi,
 		sched_beat(e, w, wi->beats[k], now);
 	}
 	if (!joined) {
+		if (wi->draining && w->state == WORKER_ALIVE) {
+			// Its goodbye is on its way (another socket): no new
+			// work from now on.
+			w->state = WORKER_DRAINING;
+			sched_members(e);
+		}
 		sched_reconcile(e, w, wi, round, now);
 		return (w);
 	}
 	snprintf(w->url, sizeof(w->url), "%s", url);
-	w->state     = WORKER_ALIVE;
+	w->state     = wi->draining ? WORKER_DRAINING : WORKER_ALIVE;
+	w->draining_told = false;
 	w->joined_ms = now;
 	e->io.peer_dial(e->io.arg, &w->peer, w->url);
 	weft_out_event_add(&e->out, WEFT_EV_WORKER_JOINED, NULL, -1, 0, w->name,
@@ -340,16 +379,29 @@ sched_worker_info(weft_engine *e, const Weft__WorkerInfo *wi,
 	return (w);
 }
 
+// sched_unit_lost ends unit u of r if it is in flight on w: lost, or, when
+// only (a set of "run/unit/attempt") is given and does not name it,
+// released: w left saying it never ran it.
 static void
 sched_unit_lost(weft_engine *e, weft_worker_rec *w, weft_run *r, weft_ref u,
-    int64_t now)
+    weft_map *only, int64_t now)
 {
 	weft_step_rt *st = weft_run_unit(r, u);
+	char          name[300], key[400];
 
-	if ((st->state == WEFT_STEP_DISPATCHED || st->state == WEFT_STEP_RUNNING) &&
-	    strcmp(st->node, w->name) == 0) {
-		weft_run_lost(r, u, now, &e->out);
+	if ((st->state != WEFT_STEP_DISPATCHED && st->state != WEFT_STEP_RUNNING) ||
+	    strcmp(st->node, w->name) != 0) {
+		return;
 	}
+	if (only != NULL) {
+		snprintf(key, sizeof(key), "%s/%s/%u", r->id,
+		    weft_ref_name(r, u, name, sizeof(name)), st->attempt);
+		if (weft_map_get(only, key) == NULL) {
+			weft_run_released(r, u, st->attempt, w->name, &e->out);
+			return;
+		}
+	}
+	weft_run_lost(r, u, now, &e->out);
 }
 
 // reconcile_unit checks one unit the engine believes is in flight on w
@@ -424,33 +476,46 @@ sched_reconcile(weft_engine *e, weft_worker_rec *w, const Weft__WorkerInfo *wi,
 	w->missing = missing;
 }
 
+static void sched_lose_all(weft_engine *e, weft_worker_rec *w, weft_map *only,
+    int64_t now);
+
 // sched_worker_lost declares w lost and every attempt it held with it.
 static void
 sched_worker_lost(weft_engine *e, weft_worker_rec *w, int64_t now)
 {
-	const char *k;
-	void       *v;
-
 	w->state = WORKER_LOST;
 	weft_out_event_add(&e->out, WEFT_EV_WORKER_LOST, NULL, -1, 0, w->name,
 	    json_pack("{s:I}", "missed_surveys",
 	        (json_int_t) (e->round - w->last_round)));
 	weft_log_warn("WORKER-LOST", "worker=%s missed=%llu", w->name,
 	    (unsigned long long) (e->round - w->last_round));
+	sched_lose_all(e, w, NULL, now);
+	sched_members(e);
+}
+
+// sched_lose_all makes every attempt in flight on w lost (retried
+// elsewhere, not counted against the retry policy), or with only, those it
+// names, the others released.
+static void
+sched_lose_all(weft_engine *e, weft_worker_rec *w, weft_map *only,
+    int64_t now)
+{
+	const char *k;
+	void       *v;
+
 	// A loss is rare: a scan of the active runs is cheap enough.
 	for (size_t i = 0; weft_map_each(&e->runs, &i, &k, &v);) {
 		weft_run *r = v;
 		for (size_t s = 0; s < r->def->nsteps; s++) {
-			sched_unit_lost(e, w, r, WEFT_REF(s), now);
+			sched_unit_lost(e, w, r, WEFT_REF(s), only, now);
 			for (uint32_t t = 0; t < r->steps[s].nitems; t++) {
 				sched_unit_lost(e, w, r,
-				    (weft_ref) { (long) s, (long) t }, now);
+				    (weft_ref) { (long) s, (long) t }, only, now);
 			}
 		}
 	}
 	// Its attempts' releases, applied after this, find nothing to lower.
 	w->inflight = 0;
-	sched_members(e);
 }
 
 void
@@ -464,12 +529,114 @@ sched_survey_end(weft_engine *e, uint64_t round, int64_t now)
 	sched_takeovers(e, round);
 	for (size_t i = 0; weft_map_each(&e->workers, &i, &k, &v);) {
 		weft_worker_rec *w = v;
-		if (w->state != WORKER_LOST &&
+		// Alive, draining, or restored and not heard from yet; one
+		// that left said so and is not missed.
+		if ((sched_live(w) || w->state == WORKER_UNKNOWN) &&
 		    round >= w->last_round + (uint64_t) e->cfg.lost_after) {
 			sched_worker_lost(e, w, now);
 		}
 	}
 	sched_check_types(e, now);
+}
+
+// ---- goodbyes ----
+
+// sched_release_key hands back the attempt key ("run/step/attempt", step
+// possibly "map[3]") that draining worker w never started.
+static void
+sched_release_key(weft_engine *e, weft_worker_rec *w, const char *key)
+{
+	const char *slash = strchr(key, '/');
+	const char *last  = strrchr(key, '/');
+	char        run_id[WEFT_ID_LEN + 1], unit[300], *end;
+	unsigned long attempt;
+	weft_run   *r;
+	weft_ref    u;
+
+	if (slash == NULL || last == slash ||
+	    (size_t) (slash - key) > WEFT_ID_LEN ||
+	    (size_t) (last - slash - 1) >= sizeof(unit)) {
+		weft_log_warn("GOODBYE-BAD", "worker=%s key=\"%.200s\": not "
+		    "run/step/attempt", w->name, key);
+		return;
+	}
+	snprintf(run_id, sizeof(run_id), "%.*s", (int) (slash - key), key);
+	snprintf(unit, sizeof(unit), "%.*s", (int) (last - slash - 1),
+	    slash + 1);
+	attempt = strtoul(last + 1, &end, 10);
+	if (*end != '\0' || attempt == 0 || attempt > UINT32_MAX ||
+	    (r = engine_run(e, run_id)) == NULL || !engine_unit(r, unit, &u) ||
+	    weft_run_unit(r, u) == NULL) {
+		return; // not ours (any more): nothing to hand back
+	}
+	weft_run_released(r, u, (uint32_t) attempt, w->name, &e->out);
+}
+
+bool
+sched_goodbye(weft_engine *e, const Weft__Envelope *env, int64_t now)
+{
+	const Weft__Goodbye *g = env->goodbye;
+	weft_worker_rec     *w = weft_map_get(&e->workers, env->sender);
+
+	if (w != NULL && w->incarnation == 0) {
+		return (false); // which process holds the name is not known yet
+	}
+	if (g == NULL || w == NULL || w->incarnation != env->incarnation ||
+	    !sched_live(w)) {
+		// Not the holder, or gone already: nothing of it changes.
+		return (true);
+	}
+	if (!g->final) {
+		if (!w->draining_told) {
+			w->draining_told = true;
+			weft_out_event_add(&e->out, WEFT_EV_WORKER_DRAINING, NULL, -1,
+			    0, w->name,
+			    json_pack("{s:I, s:I}", "released",
+			        (json_int_t) g->n_released, "drain_timeout_ms",
+			        (json_int_t) g->drain_timeout_ms));
+			weft_log_notice("WORKER-DRAINING",
+			    "worker=%s released=%zu drain_timeout_ms=%llu", w->name,
+			    g->n_released, (unsigned long long) g->drain_timeout_ms);
+		}
+		w->state = WORKER_DRAINING;
+		for (size_t k = 0; k < g->n_released; k++) {
+			sched_release_key(e, w, g->released[k]);
+		}
+		sched_members(e);
+		return (true);
+	}
+	// Leaving: every result it had is acked, and it runs nothing, so what
+	// is still in flight on it will never end there. The attempts its
+	// drain deadline cut short (g->lost) are lost, retried; any other
+	// never ran there (an assignment it turned away while draining, whose
+	// answer is still on its way): released.
+	weft_map lost;
+	weft_map_init(&lost);
+	for (size_t k = 0; k < g->n_lost; k++) {
+		weft_map_put(&lost, g->lost[k], (void *) 1);
+	}
+	w->state = WORKER_LEFT;
+	weft_out_event_add(&e->out, WEFT_EV_WORKER_LEFT, NULL, -1, 0, w->name,
+	    json_pack("{s:I, s:I}", "lost", (json_int_t) g->n_lost, "in_flight",
+	        (json_int_t) w->inflight));
+	weft_log_notice("WORKER-LEFT", "worker=%s lost=%zu in_flight=%u",
+	    w->name, g->n_lost, w->inflight);
+	sched_lose_all(e, w, &lost, now);
+	weft_map_fini(&lost);
+	sched_members(e);
+	return (true);
+}
+
+bool
+sched_newcomer(weft_engine *e, const weft_worker_rec *w, uint64_t inc)
+{
+	// A process under a live holder's name while the holder answers
+	// every round is not the holder's restart: its results are
+	// ignored. One answering while the holder is silent, or gone, may
+	// be the holder back again.
+	return (inc != w->incarnation &&
+	    (w->pending_inc == inc || !sched_live(w) ||
+	        w->last_round < e->round));
 }
 
 void
@@ -507,10 +674,7 @@ sched_workers_json(weft_engine *e)
 		        w->name, "address", w->url, "step_types", w->types,
 		        "slots", (int) w->slots, "queue",
 		        (int) (w->capacity - w->slots), "running", (int) w->inflight,
-		        "state",
-		        w->state == WORKER_ALIVE     ? "alive"
-		            : w->state == WORKER_LOST ? "lost"
-		                                      : "unknown",
+		        "state", sched_state_name(w),
 		        "last_seen_ms", (json_int_t) w->seen_ms, "joined_ms",
 		        (json_int_t) w->joined_ms));
 	}
@@ -1008,7 +1172,7 @@ sched_send_aborts(weft_engine *e)
 		Weft__Abort     *abp = &ab;
 		if (f->kind != WEFT_EFFECT_ABORT ||
 		    (w = weft_map_get(&e->workers, f->node)) == NULL ||
-		    w->state != WORKER_ALIVE || !w->peer.open) {
+		    !sched_live(w) || !w->peer.open) {
 			continue;
 		}
 		char name[300];

@@ -104,6 +104,12 @@ net_route_control(weft_engine *e, Weft__Envelope *env, reply_to to)
 	}
 }
 
+// What a worker sends on the results socket.
+static const Weft__Envelope__BodyCase rep_results_bodies[] = {
+	WEFT__ENVELOPE__BODY_RESULTS,
+	WEFT__ENVELOPE__BODY_GOODBYE,
+};
+
 static void
 rep_cb(void *arg)
 {
@@ -130,11 +136,12 @@ rep_cb(void *arg)
 		return;
 	}
 	msg = nng_aio_get_msg(a->aio);
-	// Results come from workers, who hold the cookie: tag and replay
-	// checked. Control requests come from clients, who hold API tokens.
+	// Results (and a stopping worker's goodbye) come from workers, who
+	// hold the cookie: tag and replay checked. Control requests come
+	// from clients, who hold API tokens.
 	err = a->kind == REP_CONTROL
 	    ? weft_wire_expect(NULL, msg, WEFT__ENVELOPE__BODY_CONTROL, &env)
-	    : weft_wire_expect(&a->eng->wire, msg, WEFT__ENVELOPE__BODY_RESULTS,
+	    : weft_wire_expect_any(&a->eng->wire, msg, rep_results_bodies, 2,
 	          &env);
 	if (err != WEFT_OK) {
 		weft_wire_log_drop(name, err, msg);
@@ -161,7 +168,10 @@ rep_cb(void *arg)
 		}
 		net_route_control(a->eng, env, (reply_to) { .actor = a });
 	} else {
-		net_post(&a->eng->mailbox, MAIL_RESULTS, env, a, NULL, 0);
+		net_post(&a->eng->mailbox,
+		    env->body_case == WEFT__ENVELOPE__BODY_GOODBYE ? MAIL_GOODBYE
+		                                                   : MAIL_RESULTS,
+		    env, a, NULL, 0);
 	}
 }
 

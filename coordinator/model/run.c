@@ -922,6 +922,28 @@ weft_run_lost(weft_run *r, weft_ref u, int64_t now, weft_out *o)
 }
 
 weft_err
+weft_run_released(weft_run *r, weft_ref u, uint32_t attempt,
+    const char *node, weft_out *o)
+{
+	weft_step_rt *s = run_unit_check(r, u, attempt, WEFT_STEP_IN_RELEASED);
+
+	// Only the holder can hand an attempt back: anyone else saying so
+	// would take a running attempt away from it.
+	if (s == NULL || attempt == 0 || node == NULL ||
+	    strcmp(s->node, node) != 0) {
+		return (WEFT_ESTATE);
+	}
+	run_unit_apply(r, u, WEFT_STEP_IN_RELEASED, false, o);
+	run_unit_event(o, WEFT_EV_STEP_RELEASED, r, u, s->node,
+	    json_pack("{s:s}", "reason", "worker draining"));
+	s->node[0] = '\0';
+	if (r->state == WEFT_RUN_RUNNING) {
+		run_unit_effect(o, WEFT_EFFECT_ENQUEUE, r, u);
+	}
+	return (WEFT_OK);
+}
+
+weft_err
 weft_run_timeout(
     weft_run *r, weft_ref u, uint32_t attempt, int64_t now, weft_out *o)
 {

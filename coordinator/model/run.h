@@ -231,6 +231,14 @@ weft_err weft_run_result(weft_run *r, weft_ref u, const weft_result *res,
 // weft_run_lost: the node holding unit u's attempt is gone.
 weft_err weft_run_lost(weft_run *r, weft_ref u, int64_t now, weft_out *o);
 
+// weft_run_released: node, draining, hands back unit u's attempt, which
+// it never started. The unit is ready again (step_released), at once and
+// with no backoff; neither a failure nor a loss, so no retry budget is
+// spent. WEFT_ESTATE when u is not in flight on node in that attempt (a
+// stale or repeated goodbye, or a node that does not hold it).
+weft_err weft_run_released(weft_run *r, weft_ref u, uint32_t attempt,
+    const char *node, weft_out *o);
+
 // weft_run_timeout: unit u's attempt ran past its timeout.
 weft_err weft_run_timeout(
     weft_run *r, weft_ref u, uint32_t attempt, int64_t now, weft_out *o);

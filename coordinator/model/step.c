@@ -85,6 +85,11 @@ step_in_flight(enum weft_step_state from, enum weft_step_input in,
 		}
 		*to = WEFT_STEP_READY;
 		return (WEFT_OK);
+	case WEFT_STEP_IN_RELEASED:
+		// A draining worker hands back an attempt it never started,
+		// whether or not it had said yes: ready again, no failure.
+		*to = WEFT_STEP_READY;
+		return (WEFT_OK);
 	case WEFT_STEP_IN_RESULT_OK:
 		*to = WEFT_STEP_SUCCEEDED;
 		return (WEFT_OK);

@@ -43,7 +43,8 @@ enum weft_step_state {
 	X(RETRY_DUE, "retry_due")     /* backoff expired */                  \
 	X(CANCEL, "cancel")           /* the run is cancelled */             \
 	X(RETRY, "retry")             /* operator retry of an ended step */ \
-	X(EXPAND, "expand")           /* a map step became its items */
+	X(EXPAND, "expand")           /* a map step became its items */    \
+	X(RELEASED, "released")       /* a draining worker handed it back */
 
 enum weft_step_input {
 #define WEFT_STEP_INPUT_ENUM(name, str) WEFT_STEP_IN_##name,

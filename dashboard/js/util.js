@@ -230,6 +230,7 @@ export const stepEnded = (status) => meta.stepEnded.has(status);
 const EVENT_COLOUR = {
 	step_timed_out: 'failed', step_lost: 'failed', result_ignored: 'skipped',
 	worker_joined: 'alive', worker_lost: 'lost', definition_registered: 'queued',
+	worker_draining: 'draining', worker_left: 'left',
 };
 
 // badge renders a state as a coloured pill (colours from CSS variables).

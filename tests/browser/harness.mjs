@@ -200,6 +200,9 @@ export class Cluster {
 			'--name', name, '--slots', String(slots),
 			'--cookie-file', path.join(this.tmp, 'cookie'),
 			'--exec-allow', this.execDir,
+			// The test's own spool: never the user's ~/.weft, nor one a
+			// concurrent test's worker of the same name holds.
+			'--spool', path.join(this.tmp, `spool-${name}`),
 		]);
 		this.workers.set(name, w);
 		return w;

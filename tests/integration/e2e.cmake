@@ -31,3 +31,7 @@ weft_add_test(retain_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/retain_test.c TIMEOU
 add_dependencies(retain_test weft weft-coordinator weft-worker)
 weft_add_test(waiting_e2e_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/waiting_e2e_test.c TIMEOUT 300)
 add_dependencies(waiting_e2e_test weft weft-coordinator weft-worker)
+# Nodes that stop on purpose: worker drain, coordinator SIGTERM, the spool.
+weft_add_test(drain_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/drain_test.c
+  LIBS SQLite::SQLite3 TIMEOUT 600)
+add_dependencies(drain_test weft weft-coordinator weft-worker)

@@ -6,3 +6,6 @@ weft_add_test(mailbox_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/mailbox_test.c
 # The API token file, its lookup and the loopback rule (common/auth.c).
 weft_add_test(tokens_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/tokens_test.c
   LIBS weft_common TIMEOUT 60)
+# Duration flags (common/clock.c).
+weft_add_test(clock_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/clock_test.c
+  LIBS weft_common TIMEOUT 60)

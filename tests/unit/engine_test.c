@@ -1041,6 +1041,201 @@ Test(engine, paused_holder_keeps_its_name)
 	weft_wire_fini(&dup);
 }
 
+// ---- a worker that stops: goodbye ----
+
+// start_held joins w1 (round 1), starts DEF_TIMEOUT with both steps
+// accepted by it, and copies the run id into run_id (64 bytes).
+static void
+start_held(char *run_id)
+{
+	post_worker("w1", 2, 1);
+	post_survey_end(1);
+	turn();
+	snprintf(run_id, 64, "%s", start_run(DEF_TIMEOUT));
+	cr_assert_eq(assigned(), 2);
+	answer_all(true);
+	turn();
+}
+
+// post_goodbye_from posts a Goodbye from the process wire: released keys
+// ("run/step/attempt") or, final, the keys lost at its drain deadline.
+static void
+post_goodbye_from(weft_wire *wire, char **keys, size_t n, bool final)
+{
+	Weft__Envelope env = WEFT__ENVELOPE__INIT;
+	Weft__Goodbye  g   = WEFT__GOODBYE__INIT;
+
+	g.final            = final;
+	g.drain_timeout_ms = 30000;
+	if (final) {
+		g.n_lost = n;
+		g.lost   = keys;
+	} else {
+		g.n_released = n;
+		g.released   = keys;
+	}
+	env.body_case = WEFT__ENVELOPE__BODY_GOODBYE;
+	env.goodbye   = &g;
+	post_from(wire, MAIL_GOODBYE, &env, 0);
+}
+
+// A draining worker hands back what it never started: step_released, at
+// once, no retry spent, nothing dispatched to it again; its running
+// attempt finishes there; its survey answers keep it draining (no new
+// worker_joined); its last goodbye makes it left, never lost.
+Test(engine, draining_worker_releases_queued_and_leaves)
+{
+	char key[128];
+	char *keys[1] = { key };
+
+	char run_id[64];
+	start_held(run_id);
+	size_t acks = F.nacks, ops = F.nops;
+	snprintf(key, sizeof(key), "%s/b/1", run_id);
+	post_goodbye_from(&F.wire_w1, keys, 1, false);
+	turn();
+	cr_expect_eq(F.nacks, acks + 1, "the goodbye is acked after its commit");
+	cr_expect_eq(count_published("worker_draining"), 1);
+	cr_expect_eq(count_published("step_released"), 1);
+	cr_expect_eq(count_published("step_failed") + count_published("step_lost") +
+	        count_published("step_retry_scheduled"), 0);
+	cr_expect_eq(worker("w1")->state, WORKER_DRAINING);
+	cr_expect_eq(worker("w1")->inflight, 1, "b's slot is free again");
+	weft_run *r = engine_run(F.e, run_id);
+	cr_assert_not_null(r);
+	long b = engine_step_index(r, "b");
+	cr_expect_eq(r->steps[b].state, WEFT_STEP_READY);
+	cr_expect_eq(r->steps[b].failures + r->steps[b].lost, 0);
+	cr_expect_eq(F.nops, ops, "work dispatched to a draining worker");
+	// The same goodbye again (its ack was lost): nothing new.
+	post_goodbye_from(&F.wire_w1, keys, 1, false);
+	turn();
+	cr_expect_eq(count_published("step_released"), 1);
+	cr_expect_eq(count_published("worker_draining"), 1);
+	// It still answers surveys while a finishes: draining, not joined.
+	post_worker("w1", 2, 2);
+	post_survey_end(2);
+	turn();
+	cr_expect_eq(count_published("worker_joined"), 1);
+	cr_expect_eq(worker("w1")->state, WORKER_DRAINING);
+	cr_expect_eq(F.nops, ops);
+	post_result(run_id, "a", 1, true);
+	turn();
+	cr_expect_eq(count_published("step_succeeded"), 1);
+	post_goodbye_from(&F.wire_w1, NULL, 0, true);
+	turn();
+	cr_expect_eq(count_published("worker_left"), 1);
+	cr_expect_eq(worker("w1")->state, WORKER_LEFT);
+	cr_expect_eq(count_published("step_lost"), 0, "nothing was in flight");
+	for (uint64_t round = 3; round <= 8; round++) {
+		post_survey_end(round);
+		turn();
+	}
+	cr_expect_eq(count_published("worker_lost"), 0,
+	    "a worker that left is not missed");
+	// Another worker takes the released step.
+	post_worker_from(&F.wire, "w2", 2, 9);
+	turn();
+	cr_expect_eq(assigned(), 3, "b went to w2");
+	cr_expect_eq(r->steps[b].state, WEFT_STEP_DISPATCHED);
+}
+
+// The last goodbye of a worker whose drain deadline cut an attempt short:
+// that attempt is lost and retried (a step without a retry policy too),
+// not failed; one it does not name never ran there and is released; a new
+// process under the name gets it at once.
+Test(engine, final_goodbye_loses_what_is_still_in_flight)
+{
+	char  key[128];
+	char *keys[1] = { key };
+	weft_wire next;
+
+	char run_id[64];
+	start_held(run_id);
+	post_goodbye_from(&F.wire_w1, NULL, 0, false);
+	turn();
+	snprintf(key, sizeof(key), "%s/b/1", run_id);
+	// a: in flight here, but not among the attempts it cut short: it
+	// never ran there (say its refusal is still on its way): released.
+	post_goodbye_from(&F.wire_w1, keys, 1, true);
+	turn();
+	cr_expect_eq(count_published("step_released"), 1, "a is not released");
+	weft_run *r = engine_run(F.e, run_id);
+	cr_assert_not_null(r);
+	long b = engine_step_index(r, "b");
+	cr_expect_eq(count_published("step_lost"), 1);
+	cr_expect_eq(count_published("step_failed"), 0);
+	cr_expect_eq(count_published("step_retry_scheduled"), 1,
+	    "b has no retry policy, but a loss is retried");
+	cr_expect_neq(r->steps[b].state, WEFT_STEP_FAILED);
+	cr_expect_eq(r->steps[b].failures, 0);
+	cr_expect_eq(worker("w1")->inflight, 0);
+	// Restarted under the same name: taken at its first answer.
+	weft_wire_init(&next, "w1");
+	post_worker_from(&next, "w1", 2, 2);
+	post_survey_end(2);
+	turn();
+	cr_expect_eq(worker("w1")->incarnation, next.incarnation);
+	cr_expect_eq(worker("w1")->state, WORKER_ALIVE);
+	cr_expect_eq(count_published("node_conflict"), 0);
+	weft_wire_fini(&next);
+}
+
+// A goodbye from a process that does not hold the name releases nothing
+// and makes nobody leave.
+Test(engine, goodbye_from_another_process_changes_nothing)
+{
+	char  key[128];
+	char *keys[1] = { key };
+	weft_wire dup;
+
+	char run_id[64];
+	start_held(run_id);
+	snprintf(key, sizeof(key), "%s/b/1", run_id);
+	weft_wire_init(&dup, "w1");
+	post_goodbye_from(&dup, keys, 1, false);
+	post_goodbye_from(&dup, keys, 1, true);
+	turn();
+	cr_expect_eq(count_published("step_released"), 0);
+	cr_expect_eq(count_published("worker_left"), 0);
+	cr_expect_eq(count_published("step_lost"), 0);
+	cr_expect_eq(worker("w1")->state, WORKER_ALIVE);
+	cr_expect_eq(worker("w1")->inflight, 2);
+	weft_wire_fini(&dup);
+}
+
+// A worker restarted fast re-sends the results in its spool before it
+// holds its name again: they wait unacked (not result_ignored, not lost)
+// and apply once it has taken the name over.
+Test(engine, restarted_workers_results_wait_for_its_takeover)
+{
+	weft_wire next;
+
+	char run_id[64];
+	start_held(run_id);
+	weft_wire_init(&next, "w1");
+	size_t acks = F.nacks;
+	post_worker_from(&next, "w1", 2, 2); // the old one is gone
+	turn();
+	post_result_from(&next, run_id, "b", 1, true);
+	post_survey_end(2);
+	turn();
+	post_result_from(&next, run_id, "b", 1, true);
+	turn();
+	cr_expect_eq(F.nacks, acks, "a newcomer's results were acked");
+	cr_expect_eq(count_published("result_ignored"), 0);
+	post_worker_from(&next, "w1", 2, 3);
+	post_survey_end(3);
+	turn();
+	cr_expect_eq(worker("w1")->incarnation, next.incarnation);
+	post_result_from(&next, run_id, "b", 1, true);
+	turn();
+	cr_expect_eq(F.nacks, acks + 1);
+	cr_expect_eq(count_published("step_succeeded"), 1,
+	    "the spooled result applies once the name is taken over");
+	weft_wire_fini(&next);
+}
+
 // ---- heartbeats and progress ----
 
 // post_beats posts w1's survey answer of round carrying beats: attempt 1

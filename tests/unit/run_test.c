@@ -1121,6 +1121,109 @@ Test(run, retry_jitter_never_passes_the_cap, .timeout = T_TIMEOUT)
 	}
 }
 
+// ---- a draining worker hands attempts back ----
+
+// Rows: how far the attempt got before the worker's goodbye named it, who
+// says it, and what must follow. A release is neither a failure nor a
+// loss: the retry budget stays whole, and the step is ready at once.
+struct release_row {
+	const char *name;
+	int         stage;   // 0 ready (never sent), 1 dispatched, 2 accepted,
+	                     // 3 succeeded, 4 failed once (retry_wait)
+	const char *node;    // who hands it back
+	int         attempt; // 0: the current attempt; else this one
+	weft_err    want_rv;
+	enum weft_step_state want_state;
+	int         want_released; // step_released events
+	bool        want_enqueue;
+	bool        want_release_slot;
+};
+
+static const struct release_row release_rows[] = {
+	{ "dispatched, holder", 1, "w1", 0, WEFT_OK, WEFT_STEP_READY, 1, true,
+	    true },
+	{ "accepted, holder", 2, "w1", 0, WEFT_OK, WEFT_STEP_READY, 1, true,
+	    true },
+	{ "accepted, another node", 2, "w2", 0, WEFT_ESTATE, WEFT_STEP_RUNNING,
+	    0, false, false },
+	{ "accepted, an old attempt", 2, "w1", 7, WEFT_ESTATE,
+	    WEFT_STEP_RUNNING, 0, false, false },
+	{ "never dispatched", 0, "w1", 1, WEFT_ESTATE, WEFT_STEP_READY, 0, false,
+	    false },
+	{ "already succeeded", 3, "w1", 0, WEFT_ESTATE, WEFT_STEP_SUCCEEDED, 0,
+	    false, false },
+	{ "in retry_wait", 4, "w1", 0, WEFT_ESTATE, WEFT_STEP_RETRY_WAIT, 0,
+	    false, false },
+};
+
+Test(run, released_attempt_table, .timeout = T_TIMEOUT)
+{
+	for (size_t k = 0; k < sizeof(release_rows) / sizeof(release_rows[0]);
+	     k++) {
+		const struct release_row *row = &release_rows[k];
+		weft_def *def = def_of("{\"name\":\"rel\",\"steps\":[{\"id\":\"a\","
+		                       "\"type\":\"sleep\",\"retry\":{"
+		                       "\"max_attempts\":2}}]}");
+		weft_out  o;
+		weft_out_init(&o);
+		weft_run *r = weft_run_alloc("R9", def, NULL, NULL, 0, &o);
+		weft_run_start(r, 0, &o);
+		if (row->stage >= 1) {
+			weft_run_dispatched(r, WEFT_REF(0), "w1", 10, &o);
+		}
+		if (row->stage >= 2) {
+			weft_run_accepted(r, WEFT_REF(0), 1, &o);
+		}
+		if (row->stage >= 3) {
+			weft_result res = { .attempt = 1, .ok = row->stage == 3,
+				.error = "no", .node = "w1" };
+			weft_run_result(r, WEFT_REF(0), &res, 11, &o);
+		}
+		weft_out_reset(&o);
+		uint32_t att = row->attempt ? (uint32_t) row->attempt
+		                            : r->steps[0].attempt;
+		cr_expect_eq(weft_run_released(r, WEFT_REF(0), att, row->node, &o),
+		    row->want_rv, "%s: return", row->name);
+		cr_expect_eq(r->steps[0].state, row->want_state, "%s: state %s",
+		    row->name, weft_step_state_name(r->steps[0].state));
+		cr_expect_eq(count_events(&o, WEFT_EV_STEP_RELEASED),
+		    row->want_released, "%s: step_released", row->name);
+		cr_expect_eq(count_events(&o, WEFT_EV_STEP_FAILED) +
+		        count_events(&o, WEFT_EV_STEP_LOST) +
+		        count_events(&o, WEFT_EV_STEP_RETRY_SCHEDULED),
+		    0, "%s: a release is no failure, loss or retry", row->name);
+		cr_expect_eq(has_effect(&o, WEFT_EFFECT_ENQUEUE, 0),
+		    row->want_enqueue, "%s: enqueued", row->name);
+		cr_expect_eq(has_effect(&o, WEFT_EFFECT_RELEASE, 0),
+		    row->want_release_slot, "%s: slot released", row->name);
+		cr_expect_eq(r->steps[0].lost, 0, "%s: counted as lost", row->name);
+		cr_expect_eq(r->steps[0].failures, row->stage == 4 ? 1 : 0,
+		    "%s: counted as a failure", row->name);
+		if (row->want_rv == WEFT_OK) {
+			cr_expect_str_empty(r->steps[0].node, "%s: node kept",
+			    row->name);
+			// Released many times over, it is never a failure: the
+			// budget of two attempts stays whole.
+			for (int i = 0; i < 5; i++) {
+				weft_run_dispatched(r, WEFT_REF(0), "w1", 20, &o);
+				cr_expect_eq(weft_run_released(r, WEFT_REF(0),
+				                 r->steps[0].attempt, "w1", &o),
+				    WEFT_OK, "%s: release %d", row->name, i);
+			}
+			weft_run_dispatched(r, WEFT_REF(0), "w2", 30, &o);
+			weft_result res = { .attempt = r->steps[0].attempt,
+				.ok = false, .error = "once", .node = "w2" };
+			weft_run_result(r, WEFT_REF(0), &res, 31, &o);
+			cr_expect_eq(r->steps[0].state, WEFT_STEP_RETRY_WAIT,
+			    "%s: the first real failure must still be retried",
+			    row->name);
+		}
+		weft_out_fini(&o);
+		weft_run_free(r);
+		weft_def_free(def);
+	}
+}
+
 // ---- heartbeats and progress ----
 
 // Where a heartbeat row starts: step "a" (heartbeat_timeout_ms 3000, two

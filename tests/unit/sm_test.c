@@ -10,7 +10,8 @@
 // Expected next step state per (state, input) when the retry policy still
 // allows another attempt, and when it does not. Columns follow
 // WEFT_STEP_INPUT_MAP: deps_met, deps_unmet, dispatch, accepted, rejected,
-// result_ok, result_fail, lost, timeout, retry_due, cancel, retry, expand.
+// result_ok, result_fail, lost, timeout, retry_due, cancel, retry, expand,
+// released.
 #define P WEFT_STEP_PENDING
 #define R WEFT_STEP_READY
 #define D WEFT_STEP_DISPATCHED
@@ -22,27 +23,27 @@
 #define C WEFT_STEP_CANCELLED
 
 static const int step_with_retry[WEFT_STEP_NSTATES][WEFT_STEP_NINPUTS] = {
-	/* pending    */ { R, K, X, X, X, X, X, X, X, X, C, X, X },
-	/* ready      */ { X, X, D, X, X, X, F, X, W, X, C, X, U },
-	/* dispatched */ { X, X, X, U, R, S, W, W, W, X, C, X, X },
-	/* running    */ { X, X, X, X, X, S, W, W, W, X, C, X, X },
-	/* retry_wait */ { X, X, X, X, X, X, X, X, X, R, C, X, X },
-	/* succeeded  */ { X, X, X, X, X, X, X, X, X, X, X, X, X },
-	/* failed     */ { X, X, X, X, X, X, X, X, X, X, X, P, X },
-	/* skipped    */ { X, X, X, X, X, X, X, X, X, X, X, P, X },
-	/* cancelled  */ { X, X, X, X, X, X, X, X, X, X, X, P, X },
+	/* pending    */ { R, K, X, X, X, X, X, X, X, X, C, X, X, X },
+	/* ready      */ { X, X, D, X, X, X, F, X, W, X, C, X, U, X },
+	/* dispatched */ { X, X, X, U, R, S, W, W, W, X, C, X, X, R },
+	/* running    */ { X, X, X, X, X, S, W, W, W, X, C, X, X, R },
+	/* retry_wait */ { X, X, X, X, X, X, X, X, X, R, C, X, X, X },
+	/* succeeded  */ { X, X, X, X, X, X, X, X, X, X, X, X, X, X },
+	/* failed     */ { X, X, X, X, X, X, X, X, X, X, X, P, X, X },
+	/* skipped    */ { X, X, X, X, X, X, X, X, X, X, X, P, X, X },
+	/* cancelled  */ { X, X, X, X, X, X, X, X, X, X, X, P, X, X },
 };
 
 static const int step_no_retry[WEFT_STEP_NSTATES][WEFT_STEP_NINPUTS] = {
-	/* pending    */ { R, K, X, X, X, X, X, X, X, X, C, X, X },
-	/* ready      */ { X, X, D, X, X, X, F, X, F, X, C, X, U },
-	/* dispatched */ { X, X, X, U, R, S, F, F, F, X, C, X, X },
-	/* running    */ { X, X, X, X, X, S, F, F, F, X, C, X, X },
-	/* retry_wait */ { X, X, X, X, X, X, X, X, X, R, C, X, X },
-	/* succeeded  */ { X, X, X, X, X, X, X, X, X, X, X, X, X },
-	/* failed     */ { X, X, X, X, X, X, X, X, X, X, X, P, X },
-	/* skipped    */ { X, X, X, X, X, X, X, X, X, X, X, P, X },
-	/* cancelled  */ { X, X, X, X, X, X, X, X, X, X, X, P, X },
+	/* pending    */ { R, K, X, X, X, X, X, X, X, X, C, X, X, X },
+	/* ready      */ { X, X, D, X, X, X, F, X, F, X, C, X, U, X },
+	/* dispatched */ { X, X, X, U, R, S, F, F, F, X, C, X, X, R },
+	/* running    */ { X, X, X, X, X, S, F, F, F, X, C, X, X, R },
+	/* retry_wait */ { X, X, X, X, X, X, X, X, X, R, C, X, X, X },
+	/* succeeded  */ { X, X, X, X, X, X, X, X, X, X, X, X, X, X },
+	/* failed     */ { X, X, X, X, X, X, X, X, X, X, X, P, X, X },
+	/* skipped    */ { X, X, X, X, X, X, X, X, X, X, X, P, X, X },
+	/* cancelled  */ { X, X, X, X, X, X, X, X, X, X, X, P, X, X },
 };
 
 static void

@@ -4,6 +4,7 @@
 // and the heartbeats and progress survey answers carry.
 #include <criterion/criterion.h>
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,45 @@ coord_cookie(weft_cookie *k)
 	k->len = 48;
 }
 
+// The spool directory coord_worker_start gives the worker ("": none), and
+// its --queue.
+static char    coord_spool[512];
+static int32_t coord_queue;
+
+// coord_worker_start starts a worker (again) for c and dials its dispatch
+// socket.
+static void
+coord_worker_start(coord *c, uint32_t slots, void (*hook)(weft_worker *))
+{
+	weft_worker_cfg cfg;
+	weft_cookie     cookie;
+
+	coord_cookie(&cookie);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.join_url       = c->cluster_url;
+	cfg.listen_url     = "tcp://127.0.0.1:0";
+	cfg.name           = "w-proto";
+	cfg.slots          = slots;
+	cfg.ack_timeout_ms = 300;
+	cfg.cookie         = &cookie;
+	cfg.on_refused     = coord_on_refused;
+	cfg.on_refused_arg = c;
+	cfg.spool          = coord_spool[0] ? coord_spool : NULL;
+	cfg.queue          = coord_queue;
+	cr_assert_eq(weft_worker_open(&c->w, &cfg), WEFT_OK);
+	if (hook != NULL) {
+		hook(c->w);
+	}
+	cr_assert_eq(weft_worker_start(c->w), WEFT_OK);
+	cr_assert_eq(nng_req0_open(&c->req), 0);
+	nng_socket_set_ms(c->req, NNG_OPT_RECVTIMEO,
+	    (nng_duration) weft_h_timeout_ms(5000));
+	nng_socket_set_ms(c->req, NNG_OPT_SENDTIMEO,
+	    (nng_duration) weft_h_timeout_ms(5000));
+	cr_assert_eq(
+	    nng_dial(c->req, weft_worker_dispatch_url(c->w), NULL, 0), 0);
+}
+
 // coord_open starts the worker and the fake coordinator around it, which
 // has introduced itself with a survey (telling no results URL yet): a
 // worker takes assignments from the coordinator it answered only.
@@ -79,8 +119,7 @@ coord_open(coord *c, uint32_t slots)
 static void
 coord_open_hooked(coord *c, uint32_t slots, void (*hook)(weft_worker *))
 {
-	weft_worker_cfg cfg;
-	weft_cookie     cookie;
+	weft_cookie cookie;
 
 	memset(c, 0, sizeof(*c));
 	coord_cookie(&cookie);
@@ -97,27 +136,7 @@ coord_open_hooked(coord *c, uint32_t slots, void (*hook)(weft_worker *))
 	nng_socket_set_ms(c->results, NNG_OPT_RECVTIMEO,
 	    (nng_duration) weft_h_timeout_ms(5000));
 	cr_assert_eq(nng_listen(c->results, c->results_url, NULL, 0), 0);
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.join_url       = c->cluster_url;
-	cfg.listen_url     = "tcp://127.0.0.1:0";
-	cfg.name           = "w-proto";
-	cfg.slots          = slots;
-	cfg.ack_timeout_ms = 300;
-	cfg.cookie         = &cookie;
-	cfg.on_refused     = coord_on_refused;
-	cfg.on_refused_arg = c;
-	cr_assert_eq(weft_worker_open(&c->w, &cfg), WEFT_OK);
-	if (hook != NULL) {
-		hook(c->w);
-	}
-	cr_assert_eq(weft_worker_start(c->w), WEFT_OK);
-	cr_assert_eq(nng_req0_open(&c->req), 0);
-	nng_socket_set_ms(c->req, NNG_OPT_RECVTIMEO,
-	    (nng_duration) weft_h_timeout_ms(5000));
-	nng_socket_set_ms(c->req, NNG_OPT_SENDTIMEO,
-	    (nng_duration) weft_h_timeout_ms(5000));
-	cr_assert_eq(
-	    nng_dial(c->req, weft_worker_dispatch_url(c->w), NULL, 0), 0);
+	coord_worker_start(c, slots, hook);
 	weft_wire_free(coord_info_at(c, ""));
 }
 
@@ -636,6 +655,225 @@ Test(worker_proto, refused_by_name_stops_answering, .timeout = 60)
 	}
 	cr_expect_eq(atomic_load(&c.refused), 1);
 	coord_close(&c);
+}
+
+// ---- stopping: drain, goodbye, spool ----
+
+// coord_next receives the next message on the results socket, a
+// ResultBatch or a Goodbye (reply pending).
+static Weft__Envelope *
+coord_next(coord *c)
+{
+	static const Weft__Envelope__BodyCase bodies[] = {
+		WEFT__ENVELOPE__BODY_RESULTS, WEFT__ENVELOPE__BODY_GOODBYE
+	};
+	Weft__Envelope *got;
+	nng_msg        *msg;
+
+	cr_assert_eq(nng_recvmsg(c->results, &msg, 0), 0, "nothing came");
+	cr_assert_eq(weft_wire_expect_any(&c->wire, msg, bodies, 2, &got),
+	    WEFT_OK);
+	nng_msg_free(msg);
+	cr_assert_str_eq(got->recipient, "test-coord");
+	return (got);
+}
+
+typedef struct drain_arg {
+	weft_worker *w;
+	int64_t      timeout_ms;
+	weft_err     rv;
+} drain_arg;
+
+static void *
+drain_main(void *arg)
+{
+	drain_arg *d = arg;
+	d->rv        = weft_worker_drain(d->w, d->timeout_ms);
+	return (NULL);
+}
+
+static bool
+one_running_two_queued(const weft_worker_stats *st)
+{
+	return (st->running == 1 && st->queued == 2);
+}
+
+static bool
+one_running(const weft_worker_stats *st)
+{
+	return (st->running == 1);
+}
+
+// A drain hands back the queued attempts in its first Goodbye, refuses new
+// work, says draining in its survey answers, lets the running attempt end
+// with a result, then says its last Goodbye and returns.
+Test(worker_proto, drain_releases_queued_then_leaves, .timeout = 60)
+{
+	coord             c;
+	Weft__Assignment  items[3];
+	Weft__Assignment *ptrs[3] = { &items[0], &items[1], &items[2] };
+	Weft__AssignBatch b       = WEFT__ASSIGN_BATCH__INIT;
+	Weft__Envelope   *env;
+	weft_worker_stats st;
+	pthread_t         t;
+	drain_arg         d;
+
+	coord_queue = 4; // room to queue behind the one slot
+	coord_open(&c, 1);
+	coord_queue = 0;
+	weft_wire_free(coord_info(&c));
+	coord_item(&items[0], "s-run", "sleep", "{\"with\":{\"ms\":400}}");
+	coord_item(&items[1], "s-q1", "noop", "{}");
+	coord_item(&items[2], "s-q2", "noop", "{}");
+	b.n_items = 3;
+	b.items   = ptrs;
+	weft_wire_free(coord_assign(&c, &b));
+	cr_assert(coord_wait_stats(&c, one_running_two_queued, &st));
+	d = (drain_arg) { c.w, 10000, WEFT_EINVAL };
+	cr_assert_eq(pthread_create(&t, NULL, drain_main, &d), 0);
+	env = coord_next(&c);
+	cr_assert_eq(env->body_case, WEFT__ENVELOPE__BODY_GOODBYE,
+	    "the goodbye must come first");
+	cr_expect(!env->goodbye->final);
+	cr_expect_eq(env->goodbye->drain_timeout_ms, 10000);
+	cr_assert_eq(env->goodbye->n_released, 2);
+	cr_expect_str_eq(env->goodbye->released[0], "run-1/s-q1/1");
+	cr_expect_str_eq(env->goodbye->released[1], "run-1/s-q2/1");
+	weft_wire_free(env);
+	coord_ack(&c, 1);
+	// Draining: no new work, and it says so.
+	coord_item(&items[0], "s-new", "noop", "{}");
+	b.n_items = 1;
+	env       = coord_assign(&c, &b);
+	cr_expect(!env->assign_reply->accepted[0]);
+	cr_expect_str_eq(env->assign_reply->reason[0], "worker draining");
+	weft_wire_free(env);
+	env = coord_info(&c);
+	cr_expect(env->worker_info->draining);
+	cr_expect_eq(env->worker_info->n_attempts, 1, "released attempts "
+	                                              "still listed");
+	weft_wire_free(env);
+	// The running one ends normally and is acked.
+	env = coord_next(&c);
+	cr_assert_eq(env->body_case, WEFT__ENVELOPE__BODY_RESULTS);
+	cr_assert_eq(env->results->n_results, 1);
+	cr_expect_str_eq(env->results->results[0]->step_id, "s-run");
+	cr_expect(env->results->results[0]->ok);
+	weft_wire_free(env);
+	coord_ack(&c, 1);
+	env = coord_next(&c);
+	cr_assert_eq(env->body_case, WEFT__ENVELOPE__BODY_GOODBYE);
+	cr_expect(env->goodbye->final);
+	cr_expect_eq(env->goodbye->n_lost, 0);
+	weft_wire_free(env);
+	coord_ack(&c, 1);
+	pthread_join(t, NULL);
+	cr_expect_eq(d.rv, WEFT_OK);
+	coord_close(&c);
+}
+
+// At the drain deadline a running attempt is aborted and named lost in the
+// last Goodbye; no failure result is ever sent for it.
+Test(worker_proto, drain_deadline_reports_running_lost, .timeout = 60)
+{
+	coord             c;
+	Weft__Assignment  item;
+	Weft__Assignment *ptrs[1] = { &item };
+	Weft__AssignBatch b       = WEFT__ASSIGN_BATCH__INIT;
+	Weft__Envelope   *env;
+	weft_worker_stats st;
+	pthread_t         t;
+	drain_arg         d;
+
+	coord_open(&c, 1);
+	weft_wire_free(coord_info(&c));
+	coord_item(&item, "s-long", "sleep", "{\"with\":{\"ms\":30000}}");
+	b.n_items = 1;
+	b.items   = ptrs;
+	weft_wire_free(coord_assign(&c, &b));
+	cr_assert(coord_wait_stats(&c, one_running, &st));
+	d = (drain_arg) { c.w, 300, WEFT_EINVAL };
+	cr_assert_eq(pthread_create(&t, NULL, drain_main, &d), 0);
+	env = coord_next(&c);
+	cr_assert_eq(env->body_case, WEFT__ENVELOPE__BODY_GOODBYE);
+	cr_expect(!env->goodbye->final);
+	cr_expect_eq(env->goodbye->n_released, 0);
+	weft_wire_free(env);
+	coord_ack(&c, 1);
+	env = coord_next(&c);
+	cr_assert_eq(env->body_case, WEFT__ENVELOPE__BODY_GOODBYE,
+	    "a result came for the attempt cut short (ok=%d error=%s)",
+	    env->results && env->results->n_results
+	        ? env->results->results[0]->ok
+	        : -1,
+	    env->results && env->results->n_results
+	        ? env->results->results[0]->error
+	        : "");
+	cr_expect(env->goodbye->final);
+	cr_assert_eq(env->goodbye->n_lost, 1);
+	cr_expect_str_eq(env->goodbye->lost[0], "run-1/s-long/1");
+	weft_wire_free(env);
+	coord_ack(&c, 1);
+	pthread_join(t, NULL);
+	cr_expect_eq(d.rv, WEFT_OK);
+	coord_close(&c);
+}
+
+static bool
+held_one(const weft_worker_stats *st)
+{
+	return (st->held == 1 && st->running == 0 && st->queued == 0);
+}
+
+// A result the coordinator never acked survives the worker: the next
+// process on the spool holds it, lists it, answers a re-dispatch of the
+// attempt without running it again, and sends it once it has answered a
+// second survey.
+Test(worker_proto, spool_keeps_unacked_result_across_restart, .timeout = 60)
+{
+	coord             c;
+	Weft__Assignment  item;
+	Weft__Assignment *ptrs[1] = { &item };
+	Weft__AssignBatch b       = WEFT__ASSIGN_BATCH__INIT;
+	Weft__Envelope   *env;
+	weft_worker_stats st;
+	char             *dir = weft_h_tempdir("spool");
+
+	snprintf(coord_spool, sizeof(coord_spool), "%s/sp", dir);
+	free(dir);
+	coord_open(&c, 1);
+	coord_item(&item, "s-echo", "echo", "{\"n\":1}");
+	b.n_items = 1;
+	b.items   = ptrs;
+	weft_wire_free(coord_assign(&c, &b)); // no results URL yet: held
+	cr_assert(coord_wait_stats(&c, held_one, &st), "held=%u", st.held);
+	weft_worker_close(c.w); // as good as a crash for what was not acked
+	nng_close(c.req);
+	coord_worker_start(&c, 1, NULL);
+	weft_worker_stats_get(c.w, &st);
+	cr_expect_eq(st.held, 1, "the spooled result is not held again");
+	// A new process takes work only from a coordinator it answered.
+	env = coord_info_at(&c, "");
+	cr_expect_eq(env->worker_info->n_attempts, 1);
+	weft_wire_free(env);
+	// The same attempt dispatched again: accepted, never run again.
+	env = coord_assign(&c, &b);
+	cr_expect(env->assign_reply->accepted[0]);
+	weft_wire_free(env);
+	weft_worker_stats_get(c.w, &st);
+	cr_expect_eq(st.queued + st.running, 0, "a spooled attempt runs again");
+	env = coord_info(&c); // its second answer: now it sends
+	cr_expect_eq(env->worker_info->n_attempts, 1);
+	cr_expect_str_eq(env->worker_info->attempts[0], "run-1/s-echo/1");
+	weft_wire_free(env);
+	env = coord_next(&c);
+	cr_assert_eq(env->body_case, WEFT__ENVELOPE__BODY_RESULTS);
+	cr_assert_eq(env->results->n_results, 1, "sent twice: it ran again");
+	cr_expect_str_eq(env->results->results[0]->output_json, "{\"n\":1}");
+	weft_wire_free(env);
+	coord_ack(&c, 1);
+	cr_assert(coord_wait_stats(&c, held_none, &st));
+	coord_spool[0] = '\0';
 }
 
 // ---- heartbeats ----

@@ -99,10 +99,18 @@ export function mount(root, ctx) {
 
 	const refetch = debounceMap(() => load(), 200);
 
+	// The state each cluster event puts a worker in: a worker that stops
+	// on purpose drains (finishing what runs, taking nothing new), then
+	// leaves; one that dies is lost.
+	const WORKER_EVENT_STATE = {
+		worker_joined: 'alive', worker_lost: 'lost',
+		worker_draining: 'draining', worker_left: 'left',
+	};
+
 	const unsub = ctx.stream.subscribe((events) => {
 		let touched = false;
 		for (const ev of events) {
-			if (ev.type !== 'worker_joined' && ev.type !== 'worker_lost') {
+			if (!WORKER_EVENT_STATE[ev.type]) {
 				continue;
 			}
 			const name = ev.node;
@@ -120,8 +128,10 @@ export function mount(root, ctx) {
 				w.joined_ms = ev.ts_ms;
 				w.last_seen_ms = ev.ts_ms;
 			} else {
-				w.state = 'lost';
-				w.running = 0;
+				w.state = WORKER_EVENT_STATE[ev.type];
+				if (ev.type !== 'worker_draining') {
+					w.running = 0;
+				}
 			}
 			put(w);
 			touched = true;
