@@ -246,8 +246,8 @@ engine_park(weft_engine *e, engine_mail *m)
 // (a commit retrying, or the store not connected yet): the engine must not
 // change state it cannot record, yet must not go deaf either.
 //   - requests that would write get "store unavailable" now (HTTP 503);
-//   - results are dropped unacked: the worker's outbox sends them again,
-//     and nothing acked can be lost;
+//   - results and goodbyes are dropped unacked: the worker's outbox
+//     sends them again, and nothing acked can be lost;
 //   - survey answers and ends and finished assign exchanges are parked
 //     and taken, in order, once the store is back: a worker is never
 //     declared lost because the engine could not look.
@@ -269,6 +269,7 @@ engine_outage_mail(weft_engine *e, engine_mail *m)
 		engine_mail_free(m);
 		break;
 	case MAIL_RESULTS:
+	case MAIL_GOODBYE:
 		e->io.drop(e->io.arg, m->to);
 		engine_mail_free(m);
 		break;
