@@ -75,8 +75,15 @@ weft_clock_parse_time(const char *s, int64_t now, int64_t *ms)
 	char       *end;
 	long long   v;
 
-	v = strtoll(s, &end, 10);
+	errno = 0;
+	v     = strtoll(s, &end, 10);
+	if (errno == ERANGE) {
+		return (false); // not a time: never "the end of time"
+	}
 	if (end != s && *end == '\0' && v >= 0) {
+		if (v > WEFT_CLOCK_MAX_MS) {
+			return (false);
+		}
 		*ms = (int64_t) v;
 		return (true);
 	}
@@ -89,6 +96,10 @@ weft_clock_parse_time(const char *s, int64_t now, int64_t *ms)
 			{ "h", 3600000 }, { "d", 86400000 } };
 		for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
 			if (strcmp(end, units[i].unit) == 0) {
+				// An age reaching back before 1970 is no time.
+				if (now < 0 || v > now / units[i].ms) {
+					return (false);
+				}
 				*ms = now - (int64_t) v * units[i].ms;
 				return (true);
 			}

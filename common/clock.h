@@ -34,7 +34,10 @@ void weft_clock_sleep_ms(int64_t ms);
 // weft_clock_parse_time parses a point in time into wall ms: epoch
 // milliseconds ("1795000000000"), RFC 3339 ("2026-11-22T17:03:11Z",
 // "...+01:00", fractions allowed) or an age before now ("90s", "15m", "2h",
-// "7d", "500ms"). Returns false, leaving *ms alone, when s is none of these.
+// "7d", "500ms"). Returns false, leaving *ms alone, when s is none of these
+// or out of range: epoch ms past WEFT_CLOCK_MAX_MS (year 9999), an age
+// reaching back before 1970, a number that overflows.
+#define WEFT_CLOCK_MAX_MS INT64_C(253402300799999) // 9999-12-31T23:59:59.999Z
 bool weft_clock_parse_time(const char *s, int64_t now, int64_t *ms);
 
 // weft_clock_parse_duration parses a duration flag into *ms: a whole

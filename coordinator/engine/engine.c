@@ -618,7 +618,7 @@ engine_commit(weft_engine *e, weft_event *evs, size_t n)
 		// Not asleep: requests get their 503 now, results stay
 		// unacked, survey mail waits (engine_outage_mail).
 		engine_outage_wait(e, delay);
-		delay = delay < 5000 ? delay * 2 : 5000;
+		delay = delay * 2 < 5000 ? delay * 2 : 5000;
 	}
 	if (was_down) {
 		weft_log_notice("DB-BACK", "the store took the batch of %zu "
@@ -823,7 +823,7 @@ engine_store_wait(weft_engine *e)
 			pthread_kill(e->opener, SIGTERM);
 			return;
 		}
-		delay = delay < 5000 ? delay * 2 : 5000;
+		delay = delay * 2 < 5000 ? delay * 2 : 5000;
 		engine_store_state(e, false, err);
 		weft_log_warn("DB-WAIT", "%s; retrying in %d ms", err, delay);
 	}

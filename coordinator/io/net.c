@@ -64,11 +64,18 @@ reply_send(reply_to to, nng_msg *msg)
 	}
 }
 
+// reply_drop abandons a request without an answer: an HTTP call gets 503;
+// a rep context is armed for the next request (rep0 discards the one it
+// held, and its sender, a worker's outbox, times out and sends it again).
+// Without the re-arm each dropped result would cost one of the socket's
+// NET_ACTORS contexts for good.
 void
 reply_drop(reply_to to)
 {
 	if (to.http != NULL) {
 		http_drop(to.http);
+	} else if (to.actor != NULL) {
+		rep_recv(to.actor);
 	}
 }
 

@@ -11,6 +11,9 @@
 //   - the only failed attempts are the `flaky` step's planned failures: a
 //     SIGTERM (a drained worker, a stopped coordinator) fails nothing;
 //   - every process stopped with SIGTERM exited 0;
+//   - every lost attempt (step_lost) follows a kill -9 of its worker or
+//     of the coordinator (a dispatch committed but never sent), never a
+//     SIGTERM alone;
 //   - the exec steps' side-effect log holds one line per step, except for
 //     steps whose attempt was lost after a worker was killed mid-step
 //     (SIGKILL): those are counted and printed, and each must have a
@@ -155,7 +158,8 @@ typedef struct chaos_log {
 	struct {
 		int     worker;
 		int64_t wall_ms;
-	} kills[256]; // every kill -9 of a worker, when
+	} kills[256]; // every kill -9, when: of worker wN, or -1 for the
+	              // coordinator
 	int  nkills;
 	int  term_bad; // SIGTERMed processes that did not exit 0
 	char bad[2048];
@@ -186,6 +190,11 @@ chaos_act(enum chaos_action a, int victim, chaos_log *log)
 		weft_cluster_start_worker(&c, victim);
 		break;
 	case CHAOS_COORD_KILL:
+		if (log->nkills < 256) {
+			log->kills[log->nkills].worker  = -1;
+			log->kills[log->nkills].wall_ms = weft_clock_wall_ms();
+			log->nkills++;
+		}
 		chaos_kill9(c.coord);
 		weft_cluster_start_coord(&c);
 		break;
@@ -236,9 +245,11 @@ chaos_ended(char ids[][64], int n)
 	return (ended < n ? ended : n);
 }
 
-// chaos_killed_before says whether worker wN (node) was killed with
-// SIGKILL at most 30 s before wall time ts (an event's "ts"): a lost
-// attempt must have a kill -9 to blame, never a SIGTERM.
+// chaos_killed_before says whether worker wN (node) or the coordinator
+// was killed with SIGKILL at most 30 s before wall time ts (an event's
+// "ts"): a lost attempt must have a kill -9 to blame, never a SIGTERM. A
+// coordinator killed between committing a dispatch and sending it loses
+// the attempt too: the worker never had it (and never ran it).
 static bool
 chaos_killed_before(const chaos_log *log, const char *node, const char *ts)
 {
@@ -256,7 +267,8 @@ chaos_killed_before(const chaos_log *log, const char *node, const char *ts)
 	int64_t at = (int64_t) timegm(&tm) * 1000 + ms;
 	int     w  = atoi(node + 1);
 	for (int k = 0; k < log->nkills; k++) {
-		if (log->kills[k].worker == w && log->kills[k].wall_ms <= at + 50 &&
+		if ((log->kills[k].worker == w || log->kills[k].worker < 0) &&
+		    log->kills[k].wall_ms <= at + 50 &&
 		    at - log->kills[k].wall_ms <= 30000) {
 			return (true);
 		}
@@ -361,12 +373,14 @@ chaos_main(void)
 	    have_pg ? ", on PostgreSQL" : "");
 	chaos_state = seed != 0 ? seed : 1;
 
-	// The side effect: one line per execution, after a short sleep so
-	// that a kill lands mid-step now and then.
+	// The side effect: one line per execution, first thing, then a
+	// short sleep so that a kill -9 lands mid-step now and then (and the
+	// step runs again: counted below) and a SIGTERM's drain has a step
+	// to wait for (it must not run again).
 	snprintf(effect_log, sizeof(effect_log), "%s/effects", c.dir);
 	snprintf(script, sizeof(script),
-	    "#!/bin/sh\nsleep 0.2\necho \"$WEFT_IDEMPOTENCY_KEY $WEFT_ATTEMPT\" "
-	    ">> '%s'\n",
+	    "#!/bin/sh\necho \"$WEFT_IDEMPOTENCY_KEY $WEFT_ATTEMPT\" "
+	    ">> '%s'\nsleep 0.3\n",
 	    effect_log);
 	const char *effect = weft_cluster_write(&c, "bin/effect.sh", script);
 	cr_assert_eq(chmod(effect, 0755), 0);
@@ -406,7 +420,8 @@ chaos_main(void)
 		    ? plan[acts]
 		    : (enum chaos_action) chaos_between(0, nplan - 1);
 		int victim = chaos_between(0, CHAOS_WORKERS - 1);
-		fprintf(stderr, "chaos: %s%s\n", chaos_action_name[a],
+		fprintf(stderr, "chaos: %lld %s%s\n",
+		    (long long) weft_clock_wall_ms(), chaos_action_name[a],
 		    a == CHAOS_WORKER_KILL || a == CHAOS_WORKER_TERM
 		        ? (victim == 0 ? " w0" : victim == 1 ? " w1" : " w2")
 		        : "");
