@@ -129,6 +129,13 @@ retain_batch(weft_engine *e, weft_delete_filter *f, json_t *data,
 	ev.node     = e->node;
 	ev.data     = data;
 	rv          = weft_store_delete_runs(e->store, f, &ev, count, more);
+	if (rv != WEFT_OK) {
+		// The commit may have landed before the connection broke
+		// (PostgreSQL): then the store holds ev.id, and the engine's
+		// next batch must not take it again. Skip it either way: ids
+		// only grow, and a gap is allowed (deleted runs leave them).
+		e->next_event_id++;
+	}
 	if (rv == WEFT_OK && *count > 0) {
 		text         = weft_json_dump(data);
 		ev.data_text = text;

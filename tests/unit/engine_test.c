@@ -1725,3 +1725,50 @@ Test(engine, recovered_ready_step_gets_a_new_schedule_timeout)
 	turn();
 	cr_expect_eq(count_published("step_timed_out"), 1);
 }
+
+static weft_err
+landed_then_lost_commit(weft_store *s)
+{
+	weft_err rv = real_commit(s);
+	if (rv == WEFT_OK && fails_left > 0) {
+		fails_left--;
+		snprintf(s->error, sizeof(s->error), "injected: connection lost "
+		                                     "after the commit");
+		return (WEFT_EUNAVAIL);
+	}
+	return (rv);
+}
+
+// A deletion batch whose commit landed but whose answer was lost (a
+// PostgreSQL connection cut at COMMIT) holds its runs_deleted event's id:
+// the engine must never number another event with it (the store would
+// refuse the batch for good and the coordinator stop).
+Test(engine, retention_commit_lost_after_landing_keeps_ids_unique)
+{
+	static weft_store_ops ops;
+
+	old_runs(10, F.wall - 3 * 86400000LL);
+	post_worker("w1", 4, 1);
+	turn(); // the worker joins; no --retain yet: nothing to delete
+	cr_expect_eq(stored_runs("old"), 10);
+	ops             = *F.e->store->ops;
+	real_commit     = ops.commit;
+	ops.commit      = landed_then_lost_commit;
+	F.e->store->ops = &ops;
+	fails_left      = 1;
+	F.e->cfg.retain_ms = 86400000; // --retain 1d, due now
+	F.e->retain_due    = 0;
+	turn(); // the sweep's batch: committed, then reported lost
+	cr_expect_eq(fails_left, 0, "the sweep did not commit");
+	cr_expect_eq(stored_runs("old"), 0, "the batch landed");
+	const char *id = start_run("{\"name\":\"after\",\"steps\":["
+	                           "{\"id\":\"a\",\"type\":\"noop\"}]}");
+	char run[64];
+	snprintf(run, sizeof(run), "%s", id);
+	answer_all(true);
+	post_result(run, "a", 1, true);
+	turn();
+	cr_expect_eq(F.nacks, 1, "the next batches commit");
+	cr_expect_eq(count_published("run_succeeded"), 1);
+	ops.commit = real_commit;
+}
