@@ -771,6 +771,28 @@ sched_ent_is_unit(const ready_ent *ent, const void *arg)
 	    ent->unit.item == want->unit.item);
 }
 
+// sched_deadlines_forget_run drops the ended run r's schedule deadlines
+// from the query thread's snapshot: a step that left ready other than by
+// dispatch (cancelled, failed without a worker, its run timed out) would
+// keep its entry for good.
+static void
+sched_deadlines_forget_run(weft_engine *e, weft_run *r)
+{
+	size_t      len = strlen(r->id);
+	const char *key;
+	json_t     *v;
+	void       *tmp;
+
+	pthread_mutex_lock(&e->waits_lock);
+	json_t *d = json_object_get(e->waits, "deadlines");
+	json_object_foreach_safe (d, tmp, key, v) {
+		if (strncmp(key, r->id, len) == 0 && key[len] == '/') {
+			json_object_del(d, key);
+		}
+	}
+	pthread_mutex_unlock(&e->waits_lock);
+}
+
 void
 sched_unqueue_run(weft_engine *e, weft_run *r)
 {
@@ -782,6 +804,7 @@ sched_unqueue_run(weft_engine *e, weft_run *r)
 			sched_queue_drop(e, q, sched_ent_of_run, r);
 		}
 	}
+	sched_deadlines_forget_run(e, r);
 }
 
 // sched_unqueue_unit drops unit u's entry (it left ready without a worker).

@@ -1669,6 +1669,28 @@ Test(engine, schedule_timeout_fails_the_step_and_empties_the_queue)
 	cr_expect_null(engine_run(F.e, id), "the cancelled run is kept");
 }
 
+// A step that leaves ready without a dispatch (its run cancelled) leaves
+// the snapshot's deadlines too: they would grow for good.
+Test(engine, cancelled_run_leaves_no_schedule_deadline)
+{
+	char        key[128];
+	const char *id = start_run(
+	    "{\"name\":\"c\",\"steps\":[{\"id\":\"g\",\"type\":\"gpu\","
+	    "\"schedule_timeout_ms\":5000}]}");
+	turn();
+	snprintf(key, sizeof(key), "%s/g", id);
+	json_t *w = sched_waits_json(F.e);
+	cr_expect_not_null(json_object_get(json_object_get(w, "deadlines"), key));
+	json_decref(w);
+	post_lifecycle(id, "cancel");
+	turn();
+	turn();
+	w = sched_waits_json(F.e);
+	cr_expect_eq(json_object_size(json_object_get(w, "deadlines")), 0,
+	    "the cancelled run's deadline stays in the snapshot");
+	json_decref(w);
+}
+
 // A paused run's ready step does not time out waiting; resume arms a new
 // schedule timeout from then.
 Test(engine, schedule_timeout_waits_for_resume)
