@@ -1,6 +1,7 @@
 // weft-coordinator: parses flags, opens the engine, waits for a signal.
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -390,6 +391,17 @@ main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGBUS, on_sigbus);
+	// SIGINT and SIGTERM wait blocked, in every thread started from here
+	// on, until main sleeps in sigsuspend: a signal (or the engine's
+	// pthread_kill when the store it waited for is refused) can then
+	// never land between the check of stop_requested and the sleep.
+	sigset_t stop_sigs, run_mask;
+	sigemptyset(&stop_sigs);
+	sigaddset(&stop_sigs, SIGINT);
+	sigaddset(&stop_sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stop_sigs, &run_mask);
+	sigdelset(&run_mask, SIGINT);
+	sigdelset(&run_mask, SIGTERM);
 	// Which database each path held: a recorded one that vanished is
 	// refused rather than replaced by an empty one. An unavailable store
 	// (PostgreSQL not up yet, a full disk) is waited for, not fatal.
@@ -440,7 +452,7 @@ main(int argc, char **argv)
 	    "results=%s events=%s db=%s", cfg.name, bound.control,
 	    bound.cluster, bound.results, bound.events, db);
 	while (!stop_requested) {
-		pause();
+		sigsuspend(&run_mask);
 	}
 	if (weft_engine_failed(e)) {
 		// The store it waited for was refused (logged): not a signal.
