@@ -113,8 +113,8 @@ dbreg_read(const char *file, void (*fn)(void *, const char *, const char *),
 	int   lineno = 0;
 
 	if (f == NULL) {
-		if (errno == ENOENT) {
-			return (WEFT_OK);
+		if (errno == ENOENT || errno == ENOTDIR) {
+			return (WEFT_OK); // none yet: an empty registry
 		}
 		snprintf(err, errlen, "cannot read %s: %s", file, strerror(errno));
 		return (WEFT_EIO);
@@ -298,12 +298,16 @@ weft_store_open_registered(weft_store **out, const char *url,
 		return (WEFT_EEXIST);
 	}
 	if (strcmp(had, id) != 0) {
-		if ((rv = weft_dbreg_record(registry, key, id, err, errlen)) !=
+		if (weft_dbreg_record(registry, key, id, err, errlen) !=
 		    WEFT_OK) {
-			weft_store_close(s);
-			return (rv);
-		}
-		if (had[0] != '\0') {
+			// A home that cannot be written (a read-only one, a
+			// service user without one) costs the check, not the
+			// start: the database itself is fine.
+			weft_log_warn("DB-RECORD", "cannot record database %s "
+			    "(id %s): %s; whether it is moved or replaced goes "
+			    "unnoticed until it can be", key, id, err);
+			err[0] = '\0';
+		} else if (had[0] != '\0') {
 			weft_log_warn("DB-INIT", "--init: %s is now database %s "
 			    "(it held %s before)", key, id, had);
 		} else {

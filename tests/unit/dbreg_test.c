@@ -175,6 +175,22 @@ Test(dbreg, missing_and_replaced_files_refused)
 	weft_store_close(s);
 }
 
+// A registry that cannot be written (a read-only home, a service user
+// without one) costs the check, not the start.
+Test(dbreg, unwritable_registry_still_opens)
+{
+	char        url[700], err[1024] = "", reg[700];
+	weft_store *s;
+
+	// Its directory is a file: nothing can be created under it.
+	write_file(at("not-a-dir"), "x");
+	snprintf(reg, sizeof(reg), "%s/databases", at("not-a-dir"));
+	snprintf(url, sizeof(url), "sqlite:%s", at("u.db"));
+	cr_assert_eq(weft_store_open_registered(&s, url, reg, false, err,
+	                 sizeof(err)), WEFT_OK, "refused: %s", err);
+	weft_store_close(s);
+}
+
 Test(dbreg, deleted_file_unavailable_under_a_running_store)
 {
 	char        url[700], err[1024] = "";
