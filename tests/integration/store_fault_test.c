@@ -1,7 +1,8 @@
 // store_fault_test: the real binaries while the store fails in every way
 // that is not a clean crash. One test per fault: the disk fills up (a
 // small tmpfs), the database file or its WAL index made read-only
-// (immutable: root ignores modes), the
+// (immutable: root ignores modes), the database locked by another
+// process past the busy timeout, the
 // database file deleted under the running coordinator, and
 // PostgreSQL is down when the coordinator starts. Each checks that the
 // coordinator keeps running, /health answers 503 with the reason, a new
@@ -178,11 +179,12 @@ static const char *def_json =
 
 #define NRUNS 4
 
-// start_runs registers the workflow and starts NRUNS runs (ids into ids).
+// start_runs_of registers the workflow json and starts NRUNS runs of it
+// (ids into ids); start_runs does it with def_json.
 static void
-start_runs(char ids[NRUNS][64])
+start_runs_of(char ids[NRUNS][64], const char *json)
 {
-	const char *f = weft_cluster_write(&c, "fault.json", def_json);
+	const char *f = weft_cluster_write(&c, "fault.json", json);
 	json_t     *r;
 
 	cr_assert_eq(weft_cluster_cli(&c, NULL, "define '%s'", f), 0);
@@ -192,6 +194,12 @@ start_runs(char ids[NRUNS][64])
 		    json_string_value(json_object_get(r, "run_id")));
 		json_decref(r);
 	}
+}
+
+static void
+start_runs(char ids[NRUNS][64])
+{
+	start_runs_of(ids, def_json);
 }
 
 // runs_finish waits for every run and checks that each succeeded with
@@ -298,6 +306,50 @@ Test(store_fault, wal_index_read_only)
 {
 	immutable_outage("-shm", "WAL index");
 	cr_assert(!log_has("SIGBUS"));
+}
+
+// Another process holds the database's write lock longer than the busy
+// timeout (5 s): SQLITE_BUSY is an outage like the others, and the runs
+// carry on once the lock is let go.
+Test(store_fault, database_locked)
+{
+	char  ids[NRUNS][64], log[700];
+	char *argv[] = { "/bin/sh", "-c", NULL, NULL };
+	char  script[1200];
+	pid_t holder;
+
+	weft_cluster_start(&c, 1, 200);
+	// Steps long enough that their results come while the lock is held.
+	start_runs_of(ids, "{\"name\": \"fault\", \"steps\": ["
+	    "{\"id\": \"a\", \"type\": \"sleep\", \"with\": {\"ms\": 2500}},"
+	    "{\"id\": \"b\", \"type\": \"echo\", \"depends_on\": [\"a\"]}]}");
+	snprintf(script, sizeof(script),
+	    "(echo 'BEGIN EXCLUSIVE;'; sleep 10; "
+	    "echo 'COMMIT;') | sqlite3 '%s/weft.db'", c.dir);
+	argv[2] = script;
+	snprintf(log, sizeof(log), "%s/locker.log", c.dir);
+	holder = weft_h_spawn(argv, log);
+	// The lock is held once another writer is turned away at once.
+	int64_t held_by = weft_clock_mono_ms() + weft_h_timeout_ms(10000);
+	while (weft_h_run_fmt(NULL, "sqlite3 -cmd '.timeout 0' '%s/weft.db' "
+	                            "'BEGIN IMMEDIATE; ROLLBACK;' 2>&1 | "
+	                            "grep -q locked", c.dir) != 0) {
+		cr_assert(weft_clock_mono_ms() < held_by, "sqlite3 took no lock");
+		weft_clock_sleep_ms(20);
+	}
+	json_decref(health_wait(503, "locked", 20000));
+	cr_assert(!log_has("DB-REFUSED"), "a locked database counted as a "
+	                                  "refusal");
+	cr_assert(weft_h_alive(holder), "the lock was let go too early");
+	// The holder commits and exits: the lock is gone.
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(20000);
+	while (weft_h_alive(holder)) {
+		cr_assert(weft_clock_mono_ms() < deadline, "sqlite3 never ended");
+		weft_clock_sleep_ms(50);
+	}
+	json_decref(health_wait(200, NULL, 20000));
+	runs_finish(ids);
+	cr_assert(log_has("DB-BACK"));
 }
 
 // coord_exit runs the coordinator on c's database with extra flags (a
