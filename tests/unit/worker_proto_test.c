@@ -4,17 +4,21 @@
 // and the heartbeats and progress survey answers carry.
 #include <criterion/criterion.h>
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/protocol/survey0/survey.h>
+#include <sqlite3.h>
 
 #include "clock.h"
 #include "harness.h"
@@ -874,6 +878,167 @@ Test(worker_proto, spool_keeps_unacked_result_across_restart, .timeout = 60)
 	coord_ack(&c, 1);
 	cr_assert(coord_wait_stats(&c, held_none, &st));
 	coord_spool[0] = '\0';
+}
+
+// db_exec runs sql on the SQLite file at path (created if missing).
+static void
+db_exec(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	char    *msg = NULL;
+
+	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK, "%s", path);
+	cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &msg), SQLITE_OK,
+	    "%s: %s", sql, msg ? msg : "");
+	sqlite3_close(db);
+}
+
+// db_int returns the integer the query sql answers on the file at path
+// (opened read-only, never created), or -1.
+static long long
+db_int(const char *path, const char *sql)
+{
+	sqlite3      *db;
+	sqlite3_stmt *st;
+	long long     v = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) ==
+	        SQLITE_OK &&
+	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			v = sqlite3_column_int64(st, 0);
+		}
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+	return (v);
+}
+
+// spool_try opens and starts a worker spooling in dir (it joins nowhere)
+// and returns what the start said; a worker that started is closed
+// cleanly again.
+static weft_err
+spool_try(const char *dir)
+{
+	weft_worker_cfg cfg;
+	weft_worker    *w;
+	weft_err        rv;
+	char            join[64];
+
+	snprintf(join, sizeof(join), "tcp://127.0.0.1:%d", weft_h_free_port());
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.join_url   = join;
+	cfg.listen_url = "tcp://127.0.0.1:0";
+	cfg.name       = "w-spool";
+	cfg.spool      = dir;
+	cr_assert_eq(weft_worker_open(&w, &cfg), WEFT_OK);
+	rv = weft_worker_start(w);
+	weft_worker_close(w);
+	return (rv);
+}
+
+// A database that is not a spool (someone's file under the spool's name,
+// or a link to one) is refused, and neither changed nor deleted: a clean
+// exit deletes only a spool the worker created or recognised.
+Test(worker_proto, spool_refuses_foreign_database_and_keeps_it,
+    .timeout = 60)
+{
+	char *dir = weft_h_tempdir("spool");
+	char  sp[600], db[700], other[700], link[700], sql[128];
+
+	snprintf(sp, sizeof(sp), "%s/sp", dir);
+	snprintf(db, sizeof(db), "%s/spool.db", sp);
+	cr_assert_eq(mkdir(sp, 0700), 0);
+	db_exec(db, "CREATE TABLE important(x); INSERT INTO important "
+	            "VALUES (42);");
+	cr_expect_eq(spool_try(sp), WEFT_EINVAL, "a foreign database taken");
+	cr_expect_eq(db_int(db, "SELECT x FROM important"), 42,
+	    "the foreign database is gone or changed");
+	cr_expect_eq(db_int(db, "SELECT count(*) FROM sqlite_master WHERE "
+	                        "name = 'results'"),
+	    0, "the spool's table was added to it");
+	cr_expect_eq(db_int(db, "PRAGMA user_version"), 0);
+	// The version alone does not make a spool: the schema must match.
+	snprintf(sql, sizeof(sql), "PRAGMA user_version=1");
+	db_exec(db, sql);
+	cr_expect_eq(spool_try(sp), WEFT_EINVAL, "a version-1 foreign "
+	                                         "database taken");
+	cr_expect_eq(db_int(db, "SELECT x FROM important"), 42);
+	// A link named spool.db is refused, whatever it points at.
+	snprintf(other, sizeof(other), "%s/coord.db", dir);
+	db_exec(other, "CREATE TABLE runs(id); INSERT INTO runs VALUES (7);");
+	cr_assert_eq(unlink(db), 0);
+	cr_assert_eq(symlink(other, db), 0);
+	cr_expect_eq(spool_try(sp), WEFT_EINVAL, "a link followed");
+	cr_expect_eq(db_int(other, "SELECT id FROM runs"), 7);
+	cr_expect_eq(db_int(other, "SELECT count(*) FROM sqlite_master"), 1,
+	    "the link's target was written into");
+	snprintf(link, sizeof(link), "%s/coord.db-wal", dir);
+	cr_expect_neq(access(link, F_OK), 0, "the target went to WAL mode");
+	// An empty file (a spool whose creation was cut short) is taken.
+	cr_assert_eq(unlink(db), 0);
+	cr_assert_eq(close(open(db, O_WRONLY | O_CREAT | O_EXCL, 0600)), 0);
+	cr_expect_eq(spool_try(sp), WEFT_OK, "an empty file refused");
+	free(dir);
+}
+
+// coord_open_holding is coord_open (one slot, spooling in coord_spool)
+// with the worker holding the result of one echo step s-echo of input
+// (borrowed): it knows no results URL yet, so the result waits.
+static void
+coord_open_holding(coord *c, const char *input)
+{
+	Weft__Assignment  item;
+	Weft__Assignment *ptrs[1] = { &item };
+	Weft__AssignBatch b       = WEFT__ASSIGN_BATCH__INIT;
+	weft_worker_stats st;
+
+	coord_open(c, 1);
+	coord_item(&item, "s-echo", "echo", input);
+	b.n_items = 1;
+	b.items   = ptrs;
+	weft_wire_free(coord_assign(c, &b));
+	cr_assert(coord_wait_stats(c, held_one, &st), "held=%u", st.held);
+}
+
+// file_mode returns the permission bits of path, or -1 if it is missing.
+static int
+file_mode(const char *path)
+{
+	struct stat st;
+
+	return (lstat(path, &st) == 0 ? (int) (st.st_mode & 0777) : -1);
+}
+
+// The spool's files are the worker's alone, whatever the umask; a spool
+// directory others can write into is refused.
+Test(worker_proto, spool_files_are_private, .timeout = 60)
+{
+	coord       c;
+	char       *dir = weft_h_tempdir("spool");
+	char        path[700], shared[600];
+	const char *sides[] = { "", "-wal", "-shm" };
+
+	umask(022);
+	snprintf(coord_spool, sizeof(coord_spool), "%s/sp", dir);
+	coord_open_holding(&c, "{}");
+	for (size_t k = 0; k < sizeof(sides) / sizeof(sides[0]); k++) {
+		snprintf(path, sizeof(path), "%s/spool.db%s", coord_spool,
+		    sides[k]);
+		cr_expect_eq(file_mode(path), 0600, "%s: mode %o", path,
+		    (unsigned) file_mode(path));
+	}
+	coord_close(&c);
+	coord_spool[0] = '\0';
+	// An existing directory others may write into is refused.
+	snprintf(shared, sizeof(shared), "%s/shared", dir);
+	cr_assert_eq(mkdir(shared, 0700), 0);
+	cr_assert_eq(chmod(shared, 0775), 0);
+	cr_expect_eq(spool_try(shared), WEFT_EINVAL, "a group-writable "
+	                                             "directory taken");
+	snprintf(path, sizeof(path), "%s/spool.db", shared);
+	cr_expect_neq(access(path, F_OK), 0, "a spool was made in it");
+	free(dir);
 }
 
 // ---- heartbeats ----
