@@ -583,10 +583,96 @@ spool_text(sqlite3_stmt *st, int i)
 	return (t != NULL ? weft_xstrdup((const char *) t) : NULL);
 }
 
+// spool_row_bad says why the row st is on (rowid, key, run_id, step_id,
+// attempt first) could never be sent and forgotten, or NULL when it can:
+// the coordinator has no attempt 0, and the ack deletes by the key made
+// from run, step and attempt, so a row whose key is another would be
+// sent on every start and never deleted.
+static const char *
+spool_row_bad(sqlite3_stmt *st)
+{
+	const char   *key  = (const char *) sqlite3_column_text(st, 1);
+	const char   *run  = (const char *) sqlite3_column_text(st, 2);
+	const char   *step = (const char *) sqlite3_column_text(st, 3);
+	sqlite3_int64 att  = sqlite3_column_int64(st, 4);
+	char          want[1024];
+
+	if (run == NULL || step == NULL || run[0] == '\0' || step[0] == '\0') {
+		return ("no run or step");
+	}
+	if (sqlite3_column_type(st, 4) != SQLITE_INTEGER || att <= 0 ||
+	    att > UINT32_MAX) {
+		return ("no valid attempt");
+	}
+	snprintf(want, sizeof(want), "%s/%s/%u", run, step, (uint32_t) att);
+	if (key == NULL || strcmp(key, want) != 0) {
+		return ("its key is not its run/step/attempt");
+	}
+	return (NULL);
+}
+
+// spool_drop_bad logs the malformed row st is on and why, and queues its
+// rowid on *bad (n of cap) to be deleted.
+static void
+spool_drop_bad(worker_spool *s, sqlite3_stmt *st, const char *why,
+    sqlite3_int64 **bad, size_t *n, size_t *cap)
+{
+	const unsigned char *key = sqlite3_column_text(st, 1);
+	char                 shown[201];
+	size_t               k = 0;
+
+	// The key is whatever the file holds: one line in the log, quoted.
+	for (; key != NULL && key[k] != '\0' && k < sizeof(shown) - 1; k++) {
+		shown[k] = key[k] < 0x20 || key[k] == 0x7f || key[k] == '"' ||
+		        key[k] == '\\'
+		    ? '?'
+		    : (char) key[k];
+	}
+	shown[k] = '\0';
+	weft_log_warn("SPOOL-BAD-ROW", "spool=%s key=\"%s\": %s, never sent "
+	    "nor acked: dropped", s->path, key ? shown : "(none)", why);
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		*bad = weft_xrealloc(*bad, *cap * sizeof(**bad));
+	}
+	(*bad)[(*n)++] = sqlite3_column_int64(st, 0);
+}
+
+// spool_delete_rows deletes rows[0..n) by rowid in one transaction (lock
+// held); a failure is logged, and they are dropped again next start.
+static void
+spool_delete_rows(worker_spool *s, const sqlite3_int64 *rows, size_t n)
+{
+	sqlite3_stmt *st = NULL;
+	bool          ok;
+
+	if (n == 0) {
+		return;
+	}
+	ok = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) ==
+	        SQLITE_OK &&
+	    sqlite3_prepare_v2(s->db, "DELETE FROM results WHERE rowid = ?",
+	        -1, &st, NULL) == SQLITE_OK;
+	for (size_t k = 0; ok && k < n; k++) {
+		sqlite3_bind_int64(st, 1, rows[k]);
+		ok = sqlite3_step(st) == SQLITE_DONE;
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	if (!ok || sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		weft_log_warn("SPOOL-WRITE", "spool=%s what=malformed "
+		    "error=\"%s\"", s->path, sqlite3_errmsg(s->db));
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+}
+
 weft_err
 worker_spool_load(worker_spool *s, worker_outbox *o, uint32_t *nresults)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt  *st;
+	sqlite3_int64 *bad = NULL;
+	size_t         nbad = 0, capbad = 0;
+	const char    *why;
 
 	*nresults = 0;
 	if (s == NULL) {
@@ -594,33 +680,34 @@ worker_spool_load(worker_spool *s, worker_outbox *o, uint32_t *nresults)
 	}
 	pthread_mutex_lock(&s->lock);
 	if (sqlite3_prepare_v2(s->db,
-	        "SELECT run_id, step_id, attempt, ok, output_json, error, "
-	        "exit_code, stderr_tail, started_ms, finished_ms FROM results "
-	        "ORDER BY seq",
+	        "SELECT rowid, key, run_id, step_id, attempt, ok, output_json, "
+	        "error, exit_code, stderr_tail, started_ms, finished_ms FROM "
+	        "results ORDER BY seq",
 	        -1, &st, NULL) == SQLITE_OK) {
 		while (sqlite3_step(st) == SQLITE_ROW) {
-			weft_result *r = weft_xalloc(sizeof(*r));
-			r->run_id      = spool_text(st, 0);
-			r->step_id     = spool_text(st, 1);
-			r->attempt     = (uint32_t) sqlite3_column_int64(st, 2);
-			r->ok          = sqlite3_column_int(st, 3) != 0;
-			r->output_json = spool_text(st, 4);
-			r->error       = spool_text(st, 5);
-			r->exit_code   = sqlite3_column_int(st, 6);
-			r->stderr_tail = spool_text(st, 7);
-			r->started_ms  = (uint64_t) sqlite3_column_int64(st, 8);
-			r->finished_ms = (uint64_t) sqlite3_column_int64(st, 9);
-			r->spooled     = true;
-			if (r->run_id == NULL || r->step_id == NULL) {
-				weft_result_free(r);
+			if ((why = spool_row_bad(st)) != NULL) {
+				spool_drop_bad(s, st, why, &bad, &nbad, &capbad);
 				continue;
 			}
+			weft_result *r = weft_xalloc(sizeof(*r));
+			r->run_id      = spool_text(st, 2);
+			r->step_id     = spool_text(st, 3);
+			r->attempt     = (uint32_t) sqlite3_column_int64(st, 4);
+			r->ok          = sqlite3_column_int(st, 5) != 0;
+			r->output_json = spool_text(st, 6);
+			r->error       = spool_text(st, 7);
+			r->exit_code   = sqlite3_column_int(st, 8);
+			r->stderr_tail = spool_text(st, 9);
+			r->started_ms  = (uint64_t) sqlite3_column_int64(st, 10);
+			r->finished_ms = (uint64_t) sqlite3_column_int64(st, 11);
+			r->spooled     = true;
 			worker_outbox_put(o, r);
 			(*nresults)++;
 		}
 	}
 	sqlite3_finalize(st);
+	spool_delete_rows(s, bad, nbad);
+	free(bad);
 	pthread_mutex_unlock(&s->lock);
 	return (WEFT_OK);
 }
-

@@ -1041,6 +1041,42 @@ Test(worker_proto, spool_files_are_private, .timeout = 60)
 	free(dir);
 }
 
+// A spooled row that could never be sent or forgotten (attempt 0, or a
+// key that is not its own run/step/attempt) is dropped when the spool is
+// loaded; the good one is still sent.
+Test(worker_proto, spool_drops_malformed_rows_at_load, .timeout = 60)
+{
+	coord             c;
+	weft_worker_stats st;
+	char             *dir = weft_h_tempdir("spool");
+	char              db[700];
+
+	snprintf(coord_spool, sizeof(coord_spool), "%s/sp", dir);
+	snprintf(db, sizeof(db), "%s/spool.db", coord_spool);
+	free(dir);
+	coord_open_holding(&c, "{\"n\":1}");
+	weft_worker_close(c.w);
+	nng_close(c.req);
+	cr_assert_eq(db_int(db, "SELECT count(*) FROM results"), 1);
+	db_exec(db,
+	    "INSERT INTO results(key, run_id, step_id, attempt, ok, "
+	    "started_ms, finished_ms, seq) VALUES "
+	    "('run-1/s-zero/0', 'run-1', 's-zero', 0, 1, 1, 2, 10), "
+	    "('garbage', 'run-1', 's-bad', 1, 1, 1, 2, 11), "
+	    "('run-1/s-big/4294967297', 'run-1', 's-big', 4294967297, 1, 1, "
+	    "2, 12);");
+	coord_worker_start(&c, 1, NULL);
+	weft_worker_stats_get(c.w, &st);
+	cr_expect_eq(st.held, 1, "malformed rows loaded (held=%u)", st.held);
+	cr_expect_eq(db_int(db, "SELECT count(*) FROM results"), 1,
+	    "malformed rows kept in the spool");
+	cr_expect_eq(db_int(db, "SELECT count(*) FROM results WHERE key = "
+	                        "'run-1/s-echo/1'"),
+	    1, "the good row went too");
+	coord_close(&c);
+	coord_spool[0] = '\0';
+}
+
 // ---- heartbeats ----
 
 // hang_step blocks until aborted and never heartbeats: a stuck step.
