@@ -48,8 +48,11 @@ struct weft_attempt {
 	pthread_cond_t     cv;         // signalled on abort (monotonic clock)
 	bool               aborted;
 	bool               cut;        // aborted because its worker stops:
-	                               // its end is reported lost, never
-	                               // failed (set under the pool lock)
+	                               // never reported failed (set under
+	                               // the pool lock)
+	bool               lost;       // named lost at a drain deadline: its
+	                               // result is never reported (set under
+	                               // the pool lock; implies cut)
 	int                wake[2];    // abort pipe, made on demand; -1 = none
 	int                exit_code;  // from weft_step_set_exec
 	char              *stderr_tail;
@@ -288,11 +291,14 @@ size_t worker_pool_stop_taking(weft_worker *w, char ***keys);
 // worker_pool_wait_idle waits until nothing runs or the monotonic
 // deadline (ms) passes; true when nothing runs.
 bool   worker_pool_wait_idle(weft_worker *w, int64_t deadline);
-// worker_pool_cut aborts every running attempt as cut short: its end is
-// reported lost (worker_pool_take_lost), never as a failure.
+// worker_pool_cut marks every running attempt lost, atomically, and
+// aborts it: from then on its result is never reported, whatever its
+// handler returns; it is named lost (worker_pool_take_lost) instead.
 void   worker_pool_cut(weft_worker *w);
-// worker_pool_take_lost moves the keys of attempts cut short, and of any
-// still running, into *keys (caller frees each and the array).
+// worker_pool_take_lost marks any attempt still running lost, as
+// worker_pool_cut, and moves the keys of the attempts lost into *keys
+// (caller frees each and the array). From then on no result enters the
+// outbox from the pool.
 size_t worker_pool_take_lost(weft_worker *w, char ***keys);
 
 // Outbox (outbox.c).

@@ -776,11 +776,14 @@ Test(worker_proto, drain_releases_queued_then_leaves, .timeout = 60)
 	coord_close(&c);
 }
 
-// At the drain deadline a running attempt is aborted and named lost in the
-// last Goodbye; no failure result is ever sent for it.
-Test(worker_proto, drain_deadline_reports_running_lost, .timeout = 60)
+// drain_past_deadline has c's worker run one attempt of step (of type,
+// with input; all borrowed) and drains it with a timeout of timeout_ms,
+// which the attempt outlives: checks that no result comes for it, only
+// the first Goodbye and the last, which names it lost.
+static void
+drain_past_deadline(coord *c, const char *step, const char *type,
+    const char *input, int64_t timeout_ms)
 {
-	coord             c;
 	Weft__Assignment  item;
 	Weft__Assignment *ptrs[1] = { &item };
 	Weft__AssignBatch b       = WEFT__ASSIGN_BATCH__INIT;
@@ -788,23 +791,26 @@ Test(worker_proto, drain_deadline_reports_running_lost, .timeout = 60)
 	weft_worker_stats st;
 	pthread_t         t;
 	drain_arg         d;
+	char              key[128];
 
-	coord_open(&c, 1);
-	weft_wire_free(coord_info(&c));
-	coord_item(&item, "s-long", "sleep", "{\"with\":{\"ms\":30000}}");
+	weft_wire_free(coord_info(c));
+	coord_item(&item, step, type, input);
 	b.n_items = 1;
 	b.items   = ptrs;
-	weft_wire_free(coord_assign(&c, &b));
-	cr_assert(coord_wait_stats(&c, one_running, &st));
-	d = (drain_arg) { c.w, 300, WEFT_EINVAL };
+	weft_wire_free(coord_assign(c, &b));
+	cr_assert(coord_wait_stats(c, one_running, &st));
+	d = (drain_arg) { c->w, timeout_ms, WEFT_EINVAL };
 	cr_assert_eq(pthread_create(&t, NULL, drain_main, &d), 0);
-	env = coord_next(&c);
+	env = coord_next(c);
 	cr_assert_eq(env->body_case, WEFT__ENVELOPE__BODY_GOODBYE);
 	cr_expect(!env->goodbye->final);
 	cr_expect_eq(env->goodbye->n_released, 0);
 	weft_wire_free(env);
-	coord_ack(&c, 1);
-	env = coord_next(&c);
+	coord_ack(c, 1);
+	// A handler that ignores the abort gets WORKER_CUT_MS (5 s) more.
+	nng_socket_set_ms(c->results, NNG_OPT_RECVTIMEO,
+	    (nng_duration) weft_h_timeout_ms(20000));
+	env = coord_next(c);
 	cr_assert_eq(env->body_case, WEFT__ENVELOPE__BODY_GOODBYE,
 	    "a result came for the attempt cut short (ok=%d error=%s)",
 	    env->results && env->results->n_results
@@ -815,11 +821,87 @@ Test(worker_proto, drain_deadline_reports_running_lost, .timeout = 60)
 	        : "");
 	cr_expect(env->goodbye->final);
 	cr_assert_eq(env->goodbye->n_lost, 1);
-	cr_expect_str_eq(env->goodbye->lost[0], "run-1/s-long/1");
+	snprintf(key, sizeof(key), "run-1/%s/1", step);
+	cr_expect_str_eq(env->goodbye->lost[0], key);
 	weft_wire_free(env);
-	coord_ack(&c, 1);
+	coord_ack(c, 1);
 	pthread_join(t, NULL);
 	cr_expect_eq(d.rv, WEFT_OK);
+}
+
+// At the drain deadline a running attempt is aborted and named lost in the
+// last Goodbye; no failure result is ever sent for it.
+Test(worker_proto, drain_deadline_reports_running_lost, .timeout = 60)
+{
+	coord c;
+
+	coord_open(&c, 1);
+	drain_past_deadline(&c, "s-long", "sleep", "{\"with\":{\"ms\":30000}}",
+	    300);
+	coord_close(&c);
+}
+
+// The stubborn step ignores aborts: it runs until the test lets it go,
+// then succeeds.
+static pthread_mutex_t stubborn_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t  stubborn_cv   = PTHREAD_COND_INITIALIZER;
+static bool            stubborn_go;
+
+static int
+stubborn_step(void *arg, const weft_step_ctx *ctx, json_t *input,
+    json_t **output, char **error)
+{
+	(void) arg;
+	(void) ctx;
+	(void) input;
+	(void) error;
+	pthread_mutex_lock(&stubborn_lock);
+	while (!stubborn_go) {
+		pthread_cond_wait(&stubborn_cv, &stubborn_lock);
+	}
+	pthread_mutex_unlock(&stubborn_lock);
+	*output = json_string("done anyway");
+	return (0);
+}
+
+static void
+stubborn_hook(weft_worker *w)
+{
+	cr_assert_eq(weft_worker_register(w, "stubborn", stubborn_step, NULL),
+	    WEFT_OK);
+}
+
+static void
+stubborn_release(void)
+{
+	pthread_mutex_lock(&stubborn_lock);
+	stubborn_go = true;
+	pthread_cond_broadcast(&stubborn_cv);
+	pthread_mutex_unlock(&stubborn_lock);
+}
+
+static bool
+none_running(const weft_worker_stats *st)
+{
+	return (st->running == 0);
+}
+
+// An attempt still running at the drain deadline is lost, atomically: a
+// handler that ignores the abort and succeeds later, after the last
+// Goodbye named it lost, never gets its result sent (the coordinator has
+// retried it elsewhere by then).
+Test(worker_proto, drain_lost_attempt_result_is_never_sent, .timeout = 60)
+{
+	coord             c;
+	weft_worker_stats st;
+
+	coord_open_hooked(&c, 1, stubborn_hook);
+	drain_past_deadline(&c, "s-stub", "stubborn", "{}", 200);
+	// Now it succeeds: too late, it was named lost.
+	stubborn_release();
+	cr_assert(coord_wait_stats(&c, none_running, &st));
+	cr_expect_eq(st.held, 0, "the result of an attempt named lost is "
+	                         "queued to be sent after the goodbye");
 	coord_close(&c);
 }
 
