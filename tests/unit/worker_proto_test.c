@@ -959,6 +959,7 @@ Test(worker_proto, spool_keeps_unacked_result_across_restart, .timeout = 60)
 	weft_wire_free(env);
 	coord_ack(&c, 1);
 	cr_assert(coord_wait_stats(&c, held_none, &st));
+	coord_close(&c);
 	coord_spool[0] = '\0';
 }
 
