@@ -88,30 +88,32 @@ pool_main(void *arg)
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	while ((att = pool_take(p)) != NULL) {
-		bool cut;
+		bool drop;
 		r = worker_attempt_run(att);
+		// One critical section decides, against a drain deadline
+		// (pool_lose_running), whether the result is reported or the
+		// attempt lost: never both, never neither.
 		pthread_mutex_lock(&p->lock);
-		cut = att->cut && !r->ok;
-		pthread_mutex_unlock(&p->lock);
-		if (cut) {
-			// Aborted because we stop: not the step's failure. The
-			// coordinator hears it is lost (the last goodbye, or our
-			// survey answers) and runs it again elsewhere.
-			weft_result_free(r);
-		} else {
+		// Lost at a drain deadline: whatever it returned, the last
+		// goodbye names it lost and it runs again elsewhere. Cut
+		// short by a stop: a failure is not the step's (dropped; the
+		// next process does not list the attempt, so it is retried
+		// as lost), a success is kept, spooled and sent.
+		drop = att->lost || (att->cut && !r->ok);
+		if (!drop) {
 			// Into the outbox (whose sender spools it before it
-			// sends it), then off the running list: a survey answer
-			// listing our attempts never misses this one.
+			// sends it) as it leaves the running list: a survey
+			// answer listing our attempts never misses this one.
 			worker_outbox_put(&w->outbox, r);
-			worker_outbox_spool(w);
-		}
-		pthread_mutex_lock(&p->lock);
-		if (cut) {
-			pool_add_lost(p, att->key);
 		}
 		weft_queue_remove(&p->running, &att->node);
 		pthread_cond_broadcast(&p->idle);
 		pthread_mutex_unlock(&p->lock);
+		if (drop) {
+			weft_result_free(r);
+		} else {
+			worker_outbox_spool(w);
+		}
 		worker_attempt_free(att);
 	}
 	return (NULL);
@@ -348,18 +350,34 @@ worker_pool_wait_idle(weft_worker *w, int64_t deadline)
 	return (idle);
 }
 
+// pool_lose_running marks every running attempt lost and aborts it (lock
+// held): its key goes on the lost list now, and its result, whenever its
+// handler returns, is dropped (pool_main). A result already in the outbox
+// left the running list with it, so it is not here.
+static void
+pool_lose_running(worker_pool *p)
+{
+	weft_qnode *n;
+
+	WEFT_QUEUE_FOREACH (n, &p->running) {
+		weft_attempt *att = WEFT_QUEUE_ENTRY(n, weft_attempt, node);
+		if (att->lost) {
+			continue;
+		}
+		att->lost = true;
+		att->cut  = true;
+		pool_add_lost(p, att->key);
+		worker_attempt_abort(att);
+	}
+}
+
 void
 worker_pool_cut(weft_worker *w)
 {
 	worker_pool *p = &w->pool;
-	weft_qnode  *n;
 
 	pthread_mutex_lock(&p->lock);
-	WEFT_QUEUE_FOREACH (n, &p->running) {
-		weft_attempt *att = WEFT_QUEUE_ENTRY(n, weft_attempt, node);
-		att->cut          = true;
-		worker_attempt_abort(att);
-	}
+	pool_lose_running(p);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -367,15 +385,12 @@ size_t
 worker_pool_take_lost(weft_worker *w, char ***keys)
 {
 	worker_pool *p = &w->pool;
-	weft_qnode  *n;
 	size_t       k;
 
 	pthread_mutex_lock(&p->lock);
-	// Still running (a handler that does not heed aborts) counts too:
-	// we leave without its result.
-	WEFT_QUEUE_FOREACH (n, &p->running) {
-		pool_add_lost(p, WEFT_QUEUE_ENTRY(n, weft_attempt, node)->key);
-	}
+	// Still running and not lost yet counts too: we leave without its
+	// result.
+	pool_lose_running(p);
 	*keys    = p->lost;
 	k        = p->nlost;
 	p->lost  = NULL;

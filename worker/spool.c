@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -39,6 +40,9 @@ struct worker_spool {
 	int             lockfd;     // flock'd: one worker per spool
 	char            path[4200]; // the database file
 	char            lockpath[4200];
+	bool            owned;      // created here, or found to be a spool of
+	                            // ours: only then may a clean exit delete
+	                            // the files
 	// Keys of results acked but not deleted yet: the deletes ride on the
 	// next write (or the close), so a chain of steps costs two
 	// transactions a step, not three. One left behind by a crash is sent
@@ -82,7 +86,9 @@ spool_lock(worker_spool *s, char *err, size_t errlen)
 	char buf[32];
 	long pid = 0;
 
-	s->lockfd = open(s->lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	// Not through a link: the file is truncated below.
+	s->lockfd = open(s->lockpath,
+	    O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (s->lockfd < 0) {
 		snprintf(err, errlen, "spool %s: cannot open its lock file: %s",
 		    s->lockpath, strerror(errno));
@@ -107,14 +113,70 @@ spool_lock(worker_spool *s, char *err, size_t errlen)
 	return (WEFT_OK);
 }
 
+// The columns of the results table, in order: with SPOOL_VERSION, what
+// makes a file a spool of ours.
+static const char *const spool_columns[] = { "key", "run_id", "step_id",
+	"attempt", "ok", "output_json", "error", "exit_code", "stderr_tail",
+	"started_ms", "finished_ms", "seq" };
+
+// spool_int returns the integer answer to sql (one row, one column), or
+// -1 when there is none.
+static long long
+spool_int(worker_spool *s, const char *sql)
+{
+	sqlite3_stmt *st;
+	long long     v = -1;
+
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW) {
+		v = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	return (v);
+}
+
+// spool_is_ours tells whether the schema is exactly the spool's: the
+// results table with its columns in order, its key's index, nothing else.
+static bool
+spool_is_ours(worker_spool *s)
+{
+	sqlite3_stmt *st;
+	size_t        n  = 0;
+	bool          ok = true;
+
+	if (spool_int(s, "SELECT count(*) FROM sqlite_master WHERE NOT ("
+	                 "(type = 'table' AND name = 'results') OR "
+	                 "(type = 'index' AND name = "
+	                 "'sqlite_autoindex_results_1'))") != 0 ||
+	    spool_int(s, "SELECT count(*) FROM sqlite_master") != 2) {
+		return (false);
+	}
+	if (sqlite3_prepare_v2(s->db, "SELECT name FROM pragma_table_info("
+	                              "'results') ORDER BY cid",
+	        -1, &st, NULL) != SQLITE_OK) {
+		return (false);
+	}
+	while (ok && sqlite3_step(st) == SQLITE_ROW) {
+		const char *c = (const char *) sqlite3_column_text(st, 0);
+		ok = n < sizeof(spool_columns) / sizeof(spool_columns[0]) &&
+		    c != NULL && strcmp(c, spool_columns[n]) == 0;
+		n++;
+	}
+	sqlite3_finalize(st);
+	return (ok && n == sizeof(spool_columns) / sizeof(spool_columns[0]));
+}
+
 // spool_check refuses a file that is not a spool of ours, or is damaged.
-// It may hold results nobody acked: it is not moved aside or rebuilt, the
-// operator decides (the error says how).
+// It may hold results nobody acked, or be someone else's database: it is
+// not moved aside, rebuilt or taken over, the operator decides (the error
+// says how). A file without a version is taken only when it holds nothing
+// at all (one we created, or whose creation was cut short); any other
+// needs our version and our schema exactly.
 static weft_err
 spool_check(worker_spool *s, char *err, size_t errlen)
 {
 	sqlite3_stmt *st  = NULL;
-	int           ver = -1;
+	long long     ver = -1, objects = -1;
 	bool          ok  = false;
 	char          why[512];
 
@@ -129,26 +191,140 @@ spool_check(worker_spool *s, char *err, size_t errlen)
 		snprintf(why, sizeof(why), "%s", sqlite3_errmsg(s->db));
 	}
 	sqlite3_finalize(st);
-	st = NULL;
-	if (ok && sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st,
-	              NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW) {
-		ver = sqlite3_column_int(st, 0);
+	if (ok) {
+		ver     = spool_int(s, "PRAGMA user_version");
+		objects = spool_int(s, "SELECT count(*) FROM sqlite_master");
 	}
-	sqlite3_finalize(st);
-	if (ok && (ver == 0 || ver == SPOOL_VERSION)) {
+	if (ok && ver == 0 && objects == 0) {
 		return (WEFT_OK);
 	}
-	if (ok) {
-		snprintf(why, sizeof(why), "schema version %d, this worker "
+	if (ok && ver == SPOOL_VERSION && spool_is_ours(s)) {
+		s->owned = true;
+		return (WEFT_OK);
+	}
+	if (ok && ver == SPOOL_VERSION) {
+		snprintf(why, sizeof(why), "%s", "its tables are not a spool's");
+	} else if (ok && ver == 0) {
+		snprintf(why, sizeof(why), "%s",
+		    "another database: it has tables and no spool version");
+	} else if (ok) {
+		snprintf(why, sizeof(why), "schema version %lld, this worker "
 		    "knows %d", ver, SPOOL_VERSION);
 	}
 	snprintf(err, errlen,
 	    "spool %s is not a weft worker spool or is damaged (%s); it may "
-	    "hold results the coordinator has not acked: move it aside (or "
-	    "start with --spool DIR elsewhere) to start",
+	    "hold results the coordinator has not acked, or be another "
+	    "program's: move it aside (or start with --spool DIR elsewhere) "
+	    "to start",
 	    s->path, why);
 	return (WEFT_EINVAL);
+}
+
+// spool_dir_private refuses a spool directory that group or others can
+// write into: they could put a file of their choosing under the spool's
+// name. (A directory the worker makes is 0700.)
+static weft_err
+spool_dir_private(const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(dir, &st) != 0) {
+		snprintf(err, errlen, "spool directory %s: %s", dir,
+		    strerror(errno));
+		return (WEFT_EINVAL);
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "spool directory %s is not a directory",
+		    dir);
+		return (WEFT_EINVAL);
+	}
+	if ((st.st_mode & 022) != 0) {
+		snprintf(err, errlen,
+		    "spool directory %s is writable by group or others (mode "
+		    "%03o): chmod go-w it, or start with --spool DIR elsewhere",
+		    dir, (unsigned) (st.st_mode & 0777));
+		return (WEFT_EINVAL);
+	}
+	return (WEFT_OK);
+}
+
+// spool_regular checks that the file at path, if it exists, is a regular
+// file and not a link; with tighten, it also makes it readable and
+// writable by its owner alone (it holds step outputs). False with err
+// set when it is not, or cannot be.
+static bool
+spool_regular(const char *path, bool tighten, char *err, size_t errlen)
+{
+	struct stat st;
+	int         fd;
+	bool        ok;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0) {
+		if (errno == ENOENT) {
+			return (true);
+		}
+		snprintf(err, errlen, "spool %s: cannot open%s: %s", path,
+		    errno == ELOOP ? " a symbolic link (a spool's files must "
+		                     "be its own)"
+		                   : "",
+		    strerror(errno));
+		return (false);
+	}
+	errno = 0;
+	ok    = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    (!tighten || (st.st_mode & 077) == 0 || fchmod(fd, 0600) == 0);
+	if (!ok) {
+		snprintf(err, errlen, "spool %s is not a regular file, or cannot "
+		    "be made private (chmod 600 it)%s%s", path,
+		    errno ? ": " : "", errno ? strerror(errno) : "");
+	}
+	close(fd);
+	return (ok);
+}
+
+// spool_create makes the database file, mode 0600, unless it exists;
+// *created says whether it did. SQLite gives the -wal and -shm files the
+// mode of the database file, so they are private too.
+static weft_err
+spool_create(worker_spool *s, bool *created, char *err, size_t errlen)
+{
+	int fd;
+
+	*created = false;
+	fd = open(s->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+	    0600);
+	if (fd >= 0) {
+		*created = true;
+		(void) fchmod(fd, 0600); // whatever the umask
+		close(fd);
+		return (WEFT_OK);
+	}
+	if (errno != EEXIST) {
+		snprintf(err, errlen, "spool %s: cannot create: %s", s->path,
+		    strerror(errno));
+		return (WEFT_EINVAL);
+	}
+	return (spool_regular(s->path, false, err, errlen) ? WEFT_OK
+	                                                   : WEFT_EINVAL);
+}
+
+// spool_make_private makes the files of a spool found on disk private:
+// one from before spools were, or with a -wal and -shm left by a crash.
+// Only once it is known to be ours: another program's file is not
+// touched.
+static weft_err
+spool_make_private(worker_spool *s, char *err, size_t errlen)
+{
+	static const char *const sides[] = { "", "-wal", "-shm" };
+	char                     path[4300];
+
+	for (size_t k = 0; k < sizeof(sides) / sizeof(sides[0]); k++) {
+		snprintf(path, sizeof(path), "%s%s", s->path, sides[k]);
+		if (!spool_regular(path, true, err, errlen)) {
+			return (WEFT_EINVAL);
+		}
+	}
+	return (WEFT_OK);
 }
 
 weft_err
@@ -158,6 +334,7 @@ worker_spool_open(worker_spool **out, const char *dir, char *err,
 	worker_spool *s = weft_xalloc(sizeof(*s));
 	weft_err      rv;
 	int           rc;
+	bool          created;
 	char          sql[128];
 
 	*out      = NULL;
@@ -166,11 +343,15 @@ worker_spool_open(worker_spool **out, const char *dir, char *err,
 	snprintf(s->path, sizeof(s->path), "%s/spool.db", dir);
 	snprintf(s->lockpath, sizeof(s->lockpath), "%s/spool.lock", dir);
 	weft_mkdir_parents(s->path);
-	if ((rv = spool_lock(s, err, errlen)) != WEFT_OK) {
+	if ((rv = spool_dir_private(dir, err, errlen)) != WEFT_OK ||
+	    (rv = spool_lock(s, err, errlen)) != WEFT_OK ||
+	    (rv = spool_create(s, &created, err, errlen)) != WEFT_OK) {
 		goto fail;
 	}
+	// NOFOLLOW: a link named spool.db (to the coordinator's database,
+	// say) is refused, not written into.
 	rc = sqlite3_open_v2(s->path, &s->db,
-	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
 	    NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "spool %s: cannot open: %s", s->path,
@@ -179,9 +360,11 @@ worker_spool_open(worker_spool **out, const char *dir, char *err,
 		goto fail;
 	}
 	sqlite3_busy_timeout(s->db, 5000);
-	if ((rv = spool_check(s, err, errlen)) != WEFT_OK) {
+	if ((rv = spool_check(s, err, errlen)) != WEFT_OK ||
+	    (!created && (rv = spool_make_private(s, err, errlen)) != WEFT_OK)) {
 		goto fail;
 	}
+	s->owned = s->owned || created;
 	snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", SPOOL_VERSION);
 	if (!spool_exec(s, "PRAGMA journal_mode=WAL", err, errlen) ||
 	    !spool_exec(s, "PRAGMA synchronous=NORMAL", err, errlen) ||
@@ -229,7 +412,10 @@ worker_spool_close(worker_spool *s, bool remove_if_empty)
 		free(s->acked[k]);
 	}
 	free(s->acked);
-	remove = remove_if_empty && s->db != NULL && spool_empty(s);
+	// Only a file we made or recognised as a spool: never a database of
+	// someone else's that happened to be under the spool's name.
+	remove = remove_if_empty && s->owned && s->db != NULL &&
+	    spool_empty(s);
 	if (s->db != NULL) {
 		sqlite3_close(s->db);
 	}
@@ -397,10 +583,96 @@ spool_text(sqlite3_stmt *st, int i)
 	return (t != NULL ? weft_xstrdup((const char *) t) : NULL);
 }
 
+// spool_row_bad says why the row st is on (rowid, key, run_id, step_id,
+// attempt first) could never be sent and forgotten, or NULL when it can:
+// the coordinator has no attempt 0, and the ack deletes by the key made
+// from run, step and attempt, so a row whose key is another would be
+// sent on every start and never deleted.
+static const char *
+spool_row_bad(sqlite3_stmt *st)
+{
+	const char   *key  = (const char *) sqlite3_column_text(st, 1);
+	const char   *run  = (const char *) sqlite3_column_text(st, 2);
+	const char   *step = (const char *) sqlite3_column_text(st, 3);
+	sqlite3_int64 att  = sqlite3_column_int64(st, 4);
+	char          want[1024];
+
+	if (run == NULL || step == NULL || run[0] == '\0' || step[0] == '\0') {
+		return ("no run or step");
+	}
+	if (sqlite3_column_type(st, 4) != SQLITE_INTEGER || att <= 0 ||
+	    att > UINT32_MAX) {
+		return ("no valid attempt");
+	}
+	snprintf(want, sizeof(want), "%s/%s/%u", run, step, (uint32_t) att);
+	if (key == NULL || strcmp(key, want) != 0) {
+		return ("its key is not its run/step/attempt");
+	}
+	return (NULL);
+}
+
+// spool_drop_bad logs the malformed row st is on and why, and queues its
+// rowid on *bad (n of cap) to be deleted.
+static void
+spool_drop_bad(worker_spool *s, sqlite3_stmt *st, const char *why,
+    sqlite3_int64 **bad, size_t *n, size_t *cap)
+{
+	const unsigned char *key = sqlite3_column_text(st, 1);
+	char                 shown[201];
+	size_t               k = 0;
+
+	// The key is whatever the file holds: one line in the log, quoted.
+	for (; key != NULL && key[k] != '\0' && k < sizeof(shown) - 1; k++) {
+		shown[k] = key[k] < 0x20 || key[k] == 0x7f || key[k] == '"' ||
+		        key[k] == '\\'
+		    ? '?'
+		    : (char) key[k];
+	}
+	shown[k] = '\0';
+	weft_log_warn("SPOOL-BAD-ROW", "spool=%s key=\"%s\": %s, never sent "
+	    "nor acked: dropped", s->path, key ? shown : "(none)", why);
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		*bad = weft_xrealloc(*bad, *cap * sizeof(**bad));
+	}
+	(*bad)[(*n)++] = sqlite3_column_int64(st, 0);
+}
+
+// spool_delete_rows deletes rows[0..n) by rowid in one transaction (lock
+// held); a failure is logged, and they are dropped again next start.
+static void
+spool_delete_rows(worker_spool *s, const sqlite3_int64 *rows, size_t n)
+{
+	sqlite3_stmt *st = NULL;
+	bool          ok;
+
+	if (n == 0) {
+		return;
+	}
+	ok = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) ==
+	        SQLITE_OK &&
+	    sqlite3_prepare_v2(s->db, "DELETE FROM results WHERE rowid = ?",
+	        -1, &st, NULL) == SQLITE_OK;
+	for (size_t k = 0; ok && k < n; k++) {
+		sqlite3_bind_int64(st, 1, rows[k]);
+		ok = sqlite3_step(st) == SQLITE_DONE;
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	if (!ok || sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		weft_log_warn("SPOOL-WRITE", "spool=%s what=malformed "
+		    "error=\"%s\"", s->path, sqlite3_errmsg(s->db));
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+}
+
 weft_err
 worker_spool_load(worker_spool *s, worker_outbox *o, uint32_t *nresults)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt  *st;
+	sqlite3_int64 *bad = NULL;
+	size_t         nbad = 0, capbad = 0;
+	const char    *why;
 
 	*nresults = 0;
 	if (s == NULL) {
@@ -408,33 +680,34 @@ worker_spool_load(worker_spool *s, worker_outbox *o, uint32_t *nresults)
 	}
 	pthread_mutex_lock(&s->lock);
 	if (sqlite3_prepare_v2(s->db,
-	        "SELECT run_id, step_id, attempt, ok, output_json, error, "
-	        "exit_code, stderr_tail, started_ms, finished_ms FROM results "
-	        "ORDER BY seq",
+	        "SELECT rowid, key, run_id, step_id, attempt, ok, output_json, "
+	        "error, exit_code, stderr_tail, started_ms, finished_ms FROM "
+	        "results ORDER BY seq",
 	        -1, &st, NULL) == SQLITE_OK) {
 		while (sqlite3_step(st) == SQLITE_ROW) {
-			weft_result *r = weft_xalloc(sizeof(*r));
-			r->run_id      = spool_text(st, 0);
-			r->step_id     = spool_text(st, 1);
-			r->attempt     = (uint32_t) sqlite3_column_int64(st, 2);
-			r->ok          = sqlite3_column_int(st, 3) != 0;
-			r->output_json = spool_text(st, 4);
-			r->error       = spool_text(st, 5);
-			r->exit_code   = sqlite3_column_int(st, 6);
-			r->stderr_tail = spool_text(st, 7);
-			r->started_ms  = (uint64_t) sqlite3_column_int64(st, 8);
-			r->finished_ms = (uint64_t) sqlite3_column_int64(st, 9);
-			r->spooled     = true;
-			if (r->run_id == NULL || r->step_id == NULL) {
-				weft_result_free(r);
+			if ((why = spool_row_bad(st)) != NULL) {
+				spool_drop_bad(s, st, why, &bad, &nbad, &capbad);
 				continue;
 			}
+			weft_result *r = weft_xalloc(sizeof(*r));
+			r->run_id      = spool_text(st, 2);
+			r->step_id     = spool_text(st, 3);
+			r->attempt     = (uint32_t) sqlite3_column_int64(st, 4);
+			r->ok          = sqlite3_column_int(st, 5) != 0;
+			r->output_json = spool_text(st, 6);
+			r->error       = spool_text(st, 7);
+			r->exit_code   = sqlite3_column_int(st, 8);
+			r->stderr_tail = spool_text(st, 9);
+			r->started_ms  = (uint64_t) sqlite3_column_int64(st, 10);
+			r->finished_ms = (uint64_t) sqlite3_column_int64(st, 11);
+			r->spooled     = true;
 			worker_outbox_put(o, r);
 			(*nresults)++;
 		}
 	}
 	sqlite3_finalize(st);
+	spool_delete_rows(s, bad, nbad);
+	free(bad);
 	pthread_mutex_unlock(&s->lock);
 	return (WEFT_OK);
 }
-

@@ -244,11 +244,17 @@ weft_worker_drain(weft_worker *w, int64_t timeout_ms)
 		idle = worker_pool_wait_idle(w,
 		    weft_clock_mono_ms() + WORKER_CUT_MS);
 	}
-	// Nothing runs now: what is left is acks, which take a round trip
-	// and a commit. A coordinator that gives none in this long is away.
+	// From here on every attempt is settled: its result is in the
+	// outbox (put as it left the running list), or it is named lost,
+	// and no result of one named lost is ever sent. A handler that
+	// succeeds after this is too late: the last goodbye, which the
+	// coordinator reads as "every attempt not named was reported or
+	// never ran here", must not be followed by a result.
+	n = worker_pool_take_lost(w, &keys);
+	// What is left is acks, which take a round trip and a commit. A
+	// coordinator that gives none in this long is away.
 	flush   = weft_clock_mono_ms() + WORKER_FLUSH_MS;
 	flushed = worker_outbox_wait_flushed(&w->outbox, flush);
-	n       = worker_pool_take_lost(w, &keys);
 	if (flushed) {
 		worker_outbox_goodbye(&w->outbox, keys, n, true, 0);
 		flushed = worker_outbox_wait_flushed(&w->outbox, flush);

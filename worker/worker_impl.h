@@ -48,8 +48,11 @@ struct weft_attempt {
 	pthread_cond_t     cv;         // signalled on abort (monotonic clock)
 	bool               aborted;
 	bool               cut;        // aborted because its worker stops:
-	                               // its end is reported lost, never
-	                               // failed (set under the pool lock)
+	                               // never reported failed (set under
+	                               // the pool lock)
+	bool               lost;       // named lost at a drain deadline: its
+	                               // result is never reported (set under
+	                               // the pool lock; implies cut)
 	int                wake[2];    // abort pipe, made on demand; -1 = none
 	int                exit_code;  // from weft_step_set_exec
 	char              *stderr_tail;
@@ -288,11 +291,14 @@ size_t worker_pool_stop_taking(weft_worker *w, char ***keys);
 // worker_pool_wait_idle waits until nothing runs or the monotonic
 // deadline (ms) passes; true when nothing runs.
 bool   worker_pool_wait_idle(weft_worker *w, int64_t deadline);
-// worker_pool_cut aborts every running attempt as cut short: its end is
-// reported lost (worker_pool_take_lost), never as a failure.
+// worker_pool_cut marks every running attempt lost, atomically, and
+// aborts it: from then on its result is never reported, whatever its
+// handler returns; it is named lost (worker_pool_take_lost) instead.
 void   worker_pool_cut(weft_worker *w);
-// worker_pool_take_lost moves the keys of attempts cut short, and of any
-// still running, into *keys (caller frees each and the array).
+// worker_pool_take_lost marks any attempt still running lost, as
+// worker_pool_cut, and moves the keys of the attempts lost into *keys
+// (caller frees each and the array). From then on no result enters the
+// outbox from the pool.
 size_t worker_pool_take_lost(weft_worker *w, char ***keys);
 
 // Outbox (outbox.c).
@@ -324,13 +330,16 @@ void     worker_outbox_spool(weft_worker *w);
 
 // Spool (spool.c): the durable outbox. Every call takes NULL for "no
 // spool" and then does nothing. Thread-safe.
-// worker_spool_open opens (creating) DIR/spool.db, locked by this process
-// (DIR/spool.lock): WEFT_EEXIST when another worker holds it, WEFT_EINVAL
-// when the file is not a spool or damaged; err names the file.
+// worker_spool_open opens (creating, mode 0600) DIR/spool.db, locked by
+// this process (DIR/spool.lock): WEFT_EEXIST when another worker holds
+// it, WEFT_EINVAL when the file is not a spool (a database with tables
+// needs the spool's version and schema), is damaged or a symbolic link,
+// or when group or others can write DIR; err names the file.
 weft_err worker_spool_open(worker_spool **out, const char *dir, char *err,
     size_t errlen);
 // worker_spool_close closes s (NULL is fine); remove_if_empty deletes the
-// files when nothing is spooled.
+// files when nothing is spooled and the spool is one worker_spool_open
+// created or recognised as a spool (never a file it merely accepted).
 void     worker_spool_close(worker_spool *s, bool remove_if_empty);
 // worker_spool_results writes those of rs[0..n) (borrowed) not spooled
 // yet in one transaction, with the deletes of what was acked since the
@@ -342,7 +351,9 @@ weft_err worker_spool_results(worker_spool *s, weft_result *const *rs,
 // write or at close, so the sender thread does no I/O for it.
 weft_err worker_spool_acked(worker_spool *s, weft_result *const *rs,
     uint32_t n);
-// worker_spool_load queues the spooled results on o (oldest first).
+// worker_spool_load queues the spooled results on o (oldest first); a row
+// that could never be sent and acked (attempt 0, a key that is not its
+// run/step/attempt) is deleted instead, with a SPOOL-BAD-ROW warning.
 weft_err worker_spool_load(worker_spool *s, worker_outbox *o,
     uint32_t *nresults);
 

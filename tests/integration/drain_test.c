@@ -406,7 +406,8 @@ Test(drain, spooled_result_survives_kill_and_step_runs_once)
 }
 
 // A second worker under a name whose spool is in use exits 3 saying so;
-// a file that is not a spool stops a worker, naming it.
+// a file that is not a spool (damaged, or another program's database)
+// stops a worker, naming it, and is left as it was.
 Test(drain, spool_is_locked_and_checked)
 {
 	char        log[700], bad[700], badfile[800];
@@ -434,6 +435,29 @@ Test(drain, spool_is_locked_and_checked)
 	snprintf(log, sizeof(log), "%s/wbad.log", c.dir);
 	cr_expect(file_has(log, badfile), "the error does not name %s", badfile);
 	cr_expect(file_has(log, "is not a weft worker spool or is damaged"));
+
+	// Someone's SQLite database under the spool's name: refused and
+	// left as it was, not taken over (and deleted at the exit).
+	snprintf(bad, sizeof(bad), "%s/foreignspool", c.dir);
+	mkdir(bad, 0700);
+	snprintf(badfile, sizeof(badfile), "%s/spool.db", bad);
+	sqlite3 *db;
+	cr_assert_eq(sqlite3_open(badfile, &db), SQLITE_OK);
+	cr_assert_eq(sqlite3_exec(db, "CREATE TABLE important(x); INSERT INTO "
+	                              "important VALUES (1);",
+	                 NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	const char *foreign[] = { "--spool", bad, NULL };
+	w  = spawn_worker("wforeign", foreign);
+	st = wait_exit(w, 10000, "a worker on someone's database");
+	cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 1, "exit status %d", st);
+	snprintf(log, sizeof(log), "%s/wforeign.log", c.dir);
+	cr_expect(file_has(log, badfile), "the error does not name %s", badfile);
+	cr_expect(file_has(log, "another database"));
+	cr_expect_eq(access(badfile, F_OK), 0, "%s is gone", badfile);
+	cr_expect_eq(spool_results(badfile), -1, "%s was made a spool",
+	    badfile);
 }
 
 // Bad values of the new flags are refused at once, naming flag and value.

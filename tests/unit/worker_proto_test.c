@@ -4,17 +4,21 @@
 // and the heartbeats and progress survey answers carry.
 #include <criterion/criterion.h>
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/protocol/survey0/survey.h>
+#include <sqlite3.h>
 
 #include "clock.h"
 #include "harness.h"
@@ -772,11 +776,14 @@ Test(worker_proto, drain_releases_queued_then_leaves, .timeout = 60)
 	coord_close(&c);
 }
 
-// At the drain deadline a running attempt is aborted and named lost in the
-// last Goodbye; no failure result is ever sent for it.
-Test(worker_proto, drain_deadline_reports_running_lost, .timeout = 60)
+// drain_past_deadline has c's worker run one attempt of step (of type,
+// with input; all borrowed) and drains it with a timeout of timeout_ms,
+// which the attempt outlives: checks that no result comes for it, only
+// the first Goodbye and the last, which names it lost.
+static void
+drain_past_deadline(coord *c, const char *step, const char *type,
+    const char *input, int64_t timeout_ms)
 {
-	coord             c;
 	Weft__Assignment  item;
 	Weft__Assignment *ptrs[1] = { &item };
 	Weft__AssignBatch b       = WEFT__ASSIGN_BATCH__INIT;
@@ -784,23 +791,26 @@ Test(worker_proto, drain_deadline_reports_running_lost, .timeout = 60)
 	weft_worker_stats st;
 	pthread_t         t;
 	drain_arg         d;
+	char              key[128];
 
-	coord_open(&c, 1);
-	weft_wire_free(coord_info(&c));
-	coord_item(&item, "s-long", "sleep", "{\"with\":{\"ms\":30000}}");
+	weft_wire_free(coord_info(c));
+	coord_item(&item, step, type, input);
 	b.n_items = 1;
 	b.items   = ptrs;
-	weft_wire_free(coord_assign(&c, &b));
-	cr_assert(coord_wait_stats(&c, one_running, &st));
-	d = (drain_arg) { c.w, 300, WEFT_EINVAL };
+	weft_wire_free(coord_assign(c, &b));
+	cr_assert(coord_wait_stats(c, one_running, &st));
+	d = (drain_arg) { c->w, timeout_ms, WEFT_EINVAL };
 	cr_assert_eq(pthread_create(&t, NULL, drain_main, &d), 0);
-	env = coord_next(&c);
+	env = coord_next(c);
 	cr_assert_eq(env->body_case, WEFT__ENVELOPE__BODY_GOODBYE);
 	cr_expect(!env->goodbye->final);
 	cr_expect_eq(env->goodbye->n_released, 0);
 	weft_wire_free(env);
-	coord_ack(&c, 1);
-	env = coord_next(&c);
+	coord_ack(c, 1);
+	// A handler that ignores the abort gets WORKER_CUT_MS (5 s) more.
+	nng_socket_set_ms(c->results, NNG_OPT_RECVTIMEO,
+	    (nng_duration) weft_h_timeout_ms(20000));
+	env = coord_next(c);
 	cr_assert_eq(env->body_case, WEFT__ENVELOPE__BODY_GOODBYE,
 	    "a result came for the attempt cut short (ok=%d error=%s)",
 	    env->results && env->results->n_results
@@ -811,11 +821,87 @@ Test(worker_proto, drain_deadline_reports_running_lost, .timeout = 60)
 	        : "");
 	cr_expect(env->goodbye->final);
 	cr_assert_eq(env->goodbye->n_lost, 1);
-	cr_expect_str_eq(env->goodbye->lost[0], "run-1/s-long/1");
+	snprintf(key, sizeof(key), "run-1/%s/1", step);
+	cr_expect_str_eq(env->goodbye->lost[0], key);
 	weft_wire_free(env);
-	coord_ack(&c, 1);
+	coord_ack(c, 1);
 	pthread_join(t, NULL);
 	cr_expect_eq(d.rv, WEFT_OK);
+}
+
+// At the drain deadline a running attempt is aborted and named lost in the
+// last Goodbye; no failure result is ever sent for it.
+Test(worker_proto, drain_deadline_reports_running_lost, .timeout = 60)
+{
+	coord c;
+
+	coord_open(&c, 1);
+	drain_past_deadline(&c, "s-long", "sleep", "{\"with\":{\"ms\":30000}}",
+	    300);
+	coord_close(&c);
+}
+
+// The stubborn step ignores aborts: it runs until the test lets it go,
+// then succeeds.
+static pthread_mutex_t stubborn_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t  stubborn_cv   = PTHREAD_COND_INITIALIZER;
+static bool            stubborn_go;
+
+static int
+stubborn_step(void *arg, const weft_step_ctx *ctx, json_t *input,
+    json_t **output, char **error)
+{
+	(void) arg;
+	(void) ctx;
+	(void) input;
+	(void) error;
+	pthread_mutex_lock(&stubborn_lock);
+	while (!stubborn_go) {
+		pthread_cond_wait(&stubborn_cv, &stubborn_lock);
+	}
+	pthread_mutex_unlock(&stubborn_lock);
+	*output = json_string("done anyway");
+	return (0);
+}
+
+static void
+stubborn_hook(weft_worker *w)
+{
+	cr_assert_eq(weft_worker_register(w, "stubborn", stubborn_step, NULL),
+	    WEFT_OK);
+}
+
+static void
+stubborn_release(void)
+{
+	pthread_mutex_lock(&stubborn_lock);
+	stubborn_go = true;
+	pthread_cond_broadcast(&stubborn_cv);
+	pthread_mutex_unlock(&stubborn_lock);
+}
+
+static bool
+none_running(const weft_worker_stats *st)
+{
+	return (st->running == 0);
+}
+
+// An attempt still running at the drain deadline is lost, atomically: a
+// handler that ignores the abort and succeeds later, after the last
+// Goodbye named it lost, never gets its result sent (the coordinator has
+// retried it elsewhere by then).
+Test(worker_proto, drain_lost_attempt_result_is_never_sent, .timeout = 60)
+{
+	coord             c;
+	weft_worker_stats st;
+
+	coord_open_hooked(&c, 1, stubborn_hook);
+	drain_past_deadline(&c, "s-stub", "stubborn", "{}", 200);
+	// Now it succeeds: too late, it was named lost.
+	stubborn_release();
+	cr_assert(coord_wait_stats(&c, none_running, &st));
+	cr_expect_eq(st.held, 0, "the result of an attempt named lost is "
+	                         "queued to be sent after the goodbye");
 	coord_close(&c);
 }
 
@@ -873,6 +959,204 @@ Test(worker_proto, spool_keeps_unacked_result_across_restart, .timeout = 60)
 	weft_wire_free(env);
 	coord_ack(&c, 1);
 	cr_assert(coord_wait_stats(&c, held_none, &st));
+	coord_close(&c);
+	coord_spool[0] = '\0';
+}
+
+// db_exec runs sql on the SQLite file at path (created if missing).
+static void
+db_exec(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	char    *msg = NULL;
+
+	cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK, "%s", path);
+	cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, &msg), SQLITE_OK,
+	    "%s: %s", sql, msg ? msg : "");
+	sqlite3_close(db);
+}
+
+// db_int returns the integer the query sql answers on the file at path
+// (opened read-only, never created), or -1.
+static long long
+db_int(const char *path, const char *sql)
+{
+	sqlite3      *db;
+	sqlite3_stmt *st;
+	long long     v = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) ==
+	        SQLITE_OK &&
+	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			v = sqlite3_column_int64(st, 0);
+		}
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+	return (v);
+}
+
+// spool_try opens and starts a worker spooling in dir (it joins nowhere)
+// and returns what the start said; a worker that started is closed
+// cleanly again.
+static weft_err
+spool_try(const char *dir)
+{
+	weft_worker_cfg cfg;
+	weft_worker    *w;
+	weft_err        rv;
+	char            join[64];
+
+	snprintf(join, sizeof(join), "tcp://127.0.0.1:%d", weft_h_free_port());
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.join_url   = join;
+	cfg.listen_url = "tcp://127.0.0.1:0";
+	cfg.name       = "w-spool";
+	cfg.spool      = dir;
+	cr_assert_eq(weft_worker_open(&w, &cfg), WEFT_OK);
+	rv = weft_worker_start(w);
+	weft_worker_close(w);
+	return (rv);
+}
+
+// A database that is not a spool (someone's file under the spool's name,
+// or a link to one) is refused, and neither changed nor deleted: a clean
+// exit deletes only a spool the worker created or recognised.
+Test(worker_proto, spool_refuses_foreign_database_and_keeps_it,
+    .timeout = 60)
+{
+	char *dir = weft_h_tempdir("spool");
+	char  sp[600], db[700], other[700], link[700], sql[128];
+
+	snprintf(sp, sizeof(sp), "%s/sp", dir);
+	snprintf(db, sizeof(db), "%s/spool.db", sp);
+	cr_assert_eq(mkdir(sp, 0700), 0);
+	db_exec(db, "CREATE TABLE important(x); INSERT INTO important "
+	            "VALUES (42);");
+	cr_expect_eq(spool_try(sp), WEFT_EINVAL, "a foreign database taken");
+	cr_expect_eq(db_int(db, "SELECT x FROM important"), 42,
+	    "the foreign database is gone or changed");
+	cr_expect_eq(db_int(db, "SELECT count(*) FROM sqlite_master WHERE "
+	                        "name = 'results'"),
+	    0, "the spool's table was added to it");
+	cr_expect_eq(db_int(db, "PRAGMA user_version"), 0);
+	// The version alone does not make a spool: the schema must match.
+	snprintf(sql, sizeof(sql), "PRAGMA user_version=1");
+	db_exec(db, sql);
+	cr_expect_eq(spool_try(sp), WEFT_EINVAL, "a version-1 foreign "
+	                                         "database taken");
+	cr_expect_eq(db_int(db, "SELECT x FROM important"), 42);
+	// A link named spool.db is refused, whatever it points at.
+	snprintf(other, sizeof(other), "%s/coord.db", dir);
+	db_exec(other, "CREATE TABLE runs(id); INSERT INTO runs VALUES (7);");
+	cr_assert_eq(unlink(db), 0);
+	cr_assert_eq(symlink(other, db), 0);
+	cr_expect_eq(spool_try(sp), WEFT_EINVAL, "a link followed");
+	cr_expect_eq(db_int(other, "SELECT id FROM runs"), 7);
+	cr_expect_eq(db_int(other, "SELECT count(*) FROM sqlite_master"), 1,
+	    "the link's target was written into");
+	snprintf(link, sizeof(link), "%s/coord.db-wal", dir);
+	cr_expect_neq(access(link, F_OK), 0, "the target went to WAL mode");
+	// An empty file (a spool whose creation was cut short) is taken.
+	cr_assert_eq(unlink(db), 0);
+	cr_assert_eq(close(open(db, O_WRONLY | O_CREAT | O_EXCL, 0600)), 0);
+	cr_expect_eq(spool_try(sp), WEFT_OK, "an empty file refused");
+	free(dir);
+}
+
+// coord_open_holding is coord_open (one slot, spooling in coord_spool)
+// with the worker holding the result of one echo step s-echo of input
+// (borrowed): it knows no results URL yet, so the result waits.
+static void
+coord_open_holding(coord *c, const char *input)
+{
+	Weft__Assignment  item;
+	Weft__Assignment *ptrs[1] = { &item };
+	Weft__AssignBatch b       = WEFT__ASSIGN_BATCH__INIT;
+	weft_worker_stats st;
+
+	coord_open(c, 1);
+	coord_item(&item, "s-echo", "echo", input);
+	b.n_items = 1;
+	b.items   = ptrs;
+	weft_wire_free(coord_assign(c, &b));
+	cr_assert(coord_wait_stats(c, held_one, &st), "held=%u", st.held);
+}
+
+// file_mode returns the permission bits of path, or -1 if it is missing.
+static int
+file_mode(const char *path)
+{
+	struct stat st;
+
+	return (lstat(path, &st) == 0 ? (int) (st.st_mode & 0777) : -1);
+}
+
+// The spool's files are the worker's alone, whatever the umask; a spool
+// directory others can write into is refused.
+Test(worker_proto, spool_files_are_private, .timeout = 60)
+{
+	coord       c;
+	char       *dir = weft_h_tempdir("spool");
+	char        path[700], shared[600];
+	const char *sides[] = { "", "-wal", "-shm" };
+
+	umask(022);
+	snprintf(coord_spool, sizeof(coord_spool), "%s/sp", dir);
+	coord_open_holding(&c, "{}");
+	for (size_t k = 0; k < sizeof(sides) / sizeof(sides[0]); k++) {
+		snprintf(path, sizeof(path), "%s/spool.db%s", coord_spool,
+		    sides[k]);
+		cr_expect_eq(file_mode(path), 0600, "%s: mode %o", path,
+		    (unsigned) file_mode(path));
+	}
+	coord_close(&c);
+	coord_spool[0] = '\0';
+	// An existing directory others may write into is refused.
+	snprintf(shared, sizeof(shared), "%s/shared", dir);
+	cr_assert_eq(mkdir(shared, 0700), 0);
+	cr_assert_eq(chmod(shared, 0775), 0);
+	cr_expect_eq(spool_try(shared), WEFT_EINVAL, "a group-writable "
+	                                             "directory taken");
+	snprintf(path, sizeof(path), "%s/spool.db", shared);
+	cr_expect_neq(access(path, F_OK), 0, "a spool was made in it");
+	free(dir);
+}
+
+// A spooled row that could never be sent or forgotten (attempt 0, or a
+// key that is not its own run/step/attempt) is dropped when the spool is
+// loaded; the good one is still sent.
+Test(worker_proto, spool_drops_malformed_rows_at_load, .timeout = 60)
+{
+	coord             c;
+	weft_worker_stats st;
+	char             *dir = weft_h_tempdir("spool");
+	char              db[700];
+
+	snprintf(coord_spool, sizeof(coord_spool), "%s/sp", dir);
+	snprintf(db, sizeof(db), "%s/spool.db", coord_spool);
+	free(dir);
+	coord_open_holding(&c, "{\"n\":1}");
+	weft_worker_close(c.w);
+	nng_close(c.req);
+	cr_assert_eq(db_int(db, "SELECT count(*) FROM results"), 1);
+	db_exec(db,
+	    "INSERT INTO results(key, run_id, step_id, attempt, ok, "
+	    "started_ms, finished_ms, seq) VALUES "
+	    "('run-1/s-zero/0', 'run-1', 's-zero', 0, 1, 1, 2, 10), "
+	    "('garbage', 'run-1', 's-bad', 1, 1, 1, 2, 11), "
+	    "('run-1/s-big/4294967297', 'run-1', 's-big', 4294967297, 1, 1, "
+	    "2, 12);");
+	coord_worker_start(&c, 1, NULL);
+	weft_worker_stats_get(c.w, &st);
+	cr_expect_eq(st.held, 1, "malformed rows loaded (held=%u)", st.held);
+	cr_expect_eq(db_int(db, "SELECT count(*) FROM results"), 1,
+	    "malformed rows kept in the spool");
+	cr_expect_eq(db_int(db, "SELECT count(*) FROM results WHERE key = "
+	                        "'run-1/s-echo/1'"),
+	    1, "the good row went too");
+	coord_close(&c);
 	coord_spool[0] = '\0';
 }
 
