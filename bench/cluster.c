@@ -185,10 +185,12 @@ bench_cluster_start(bench_cluster *c, const bench_opts *o)
 	snprintf(c->dir, sizeof(c->dir), "%s", dir);
 	free(dir);
 	// The cluster's own cookie, made by its coordinator in the temp
-	// dir: a bench never touches the user's ~/.weft/cookie.
+	// dir, and its own home there too (the workers' spools, the
+	// database registry): a bench never touches the user's ~/.weft.
 	char cookie[700];
 	snprintf(cookie, sizeof(cookie), "%s/cookie", c->dir);
 	setenv("WEFT_COOKIE_FILE", cookie, 1);
+	setenv("WEFT_HOME", c->dir, 1);
 	if (o->db != NULL) {
 		snprintf(c->db, sizeof(c->db), "%s", o->db);
 	} else {
