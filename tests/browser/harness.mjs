@@ -135,10 +135,11 @@ export class Cluster {
 			fs.writeFileSync(file, this.opts.tokens, { mode: 0o600 });
 			args.push('--api-tokens', file);
 		}
-		// Its cluster cookie (the key of run secrets) stays in the
-		// test's directory, never the user's ~/.weft/cookie.
+		// Its cluster cookie (the key of run secrets) and its home (the
+		// database registry) stay in the test's directory, never the
+		// user's ~/.weft.
 		this.coord = this.spawnLogged('coordinator', this.bin('coordinator/weft-coordinator'), args,
-			{ ...process.env, WEFT_COOKIE_FILE: path.join(this.tmp, 'cookie') });
+			{ ...process.env, WEFT_COOKIE_FILE: path.join(this.tmp, 'cookie'), WEFT_HOME: this.tmp });
 		const child = this.coord;
 		let exited = null;
 		child.exitPromise.then((x) => { exited = x; });
