@@ -59,6 +59,9 @@ worker_outbox_put(worker_outbox *o, weft_result *r)
 	pthread_mutex_lock(&o->lock);
 	weft_queue_push_tail(&o->results, &r->node);
 	o->unspooled += !r->spooled;
+	if (!r->spooled && o->spool_next == NULL) {
+		o->spool_next = &r->node;
+	}
 	pthread_cond_broadcast(&o->cv);
 	pthread_mutex_unlock(&o->lock);
 }
@@ -149,7 +152,11 @@ outbox_pop(worker_outbox *o, uint32_t n)
 	weft_qnode *r;
 
 	pthread_mutex_lock(&o->lock);
-	while (n-- > 0 && (r = weft_queue_pop_head(&o->results)) != NULL) {
+	while (n-- > 0 && o->results.head != NULL) {
+		if (o->spool_next == o->results.head) { // never sent unspooled,
+			o->spool_next = o->results.head->next; // but safe
+		}
+		r = weft_queue_pop_head(&o->results);
 		weft_result_free(WEFT_QUEUE_ENTRY(r, weft_result, node));
 	}
 	pthread_cond_broadcast(&o->cv); // a drain may wait for the flush
@@ -175,22 +182,22 @@ outbox_backoff(worker_outbox *o, int64_t ms)
 }
 
 // outbox_unspooled fills batch with up to max results not spooled yet
-// (lock held); returns how many.
+// (lock held), from the first not yet handed to the spool: walking from
+// the head cost a pass over every result waiting for its ack, each time.
+// Returns how many.
 static uint32_t
 outbox_unspooled(worker_outbox *o, weft_result **batch, uint32_t max)
 {
 	uint32_t    n = 0;
 	weft_qnode *r;
 
-	WEFT_QUEUE_FOREACH (r, &o->results) {
+	for (r = o->spool_next; r != NULL && n < max; r = r->next) {
 		weft_result *res = WEFT_QUEUE_ENTRY(r, weft_result, node);
-		if (n == max) {
-			break;
-		}
 		if (!res->spooled) {
 			batch[n++] = res;
 		}
 	}
+	o->spool_next = r;
 	return (n);
 }
 

@@ -49,6 +49,9 @@ struct worker_spool {
 	// again, a repeat the coordinator drops.
 	char          **acked;
 	size_t          nacked, capacked;
+	// The next result's seq (the order they are sent again in), read
+	// once at open: a max() per insert scanned the whole table.
+	int64_t         next_seq;
 };
 
 // Most acked keys kept before they are deleted on their own.
@@ -327,6 +330,24 @@ spool_make_private(worker_spool *s, char *err, size_t errlen)
 	return (WEFT_OK);
 }
 
+// spool_next_seq returns the seq after the largest spooled one (1 when
+// empty).
+static int64_t
+spool_next_seq(worker_spool *s)
+{
+	sqlite3_stmt *st;
+	int64_t       next = 1;
+
+	if (sqlite3_prepare_v2(s->db,
+	        "SELECT coalesce(max(seq), 0) + 1 FROM results", -1, &st,
+	        NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW) {
+		next = sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	return (next);
+}
+
 weft_err
 worker_spool_open(worker_spool **out, const char *dir, char *err,
     size_t errlen)
@@ -373,7 +394,8 @@ worker_spool_open(worker_spool **out, const char *dir, char *err,
 		rv = WEFT_EINVAL;
 		goto fail;
 	}
-	*out = s;
+	s->next_seq = spool_next_seq(s);
+	*out        = s;
 	return (WEFT_OK);
 fail:
 	worker_spool_close(s, false);
@@ -514,8 +536,7 @@ worker_spool_results(worker_spool *s, weft_result *const *rs, uint32_t n)
 	    sqlite3_prepare_v2(s->db,
 	        "INSERT OR REPLACE INTO results(key, run_id, step_id, attempt, "
 	        "ok, output_json, error, exit_code, stderr_tail, started_ms, "
-	        "finished_ms, seq) VALUES (?,?,?,?,?,?,?,?,?,?,?, "
-	        "(SELECT coalesce(max(seq), 0) + 1 FROM results))",
+	        "finished_ms, seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
 	        -1, &st, NULL) == SQLITE_OK;
 	for (uint32_t k = 0; ok && k < n; k++) {
 		const weft_result *r = rs[k];
@@ -534,6 +555,7 @@ worker_spool_results(worker_spool *s, weft_result *const *rs, uint32_t n)
 		sqlite3_bind_text(st, 9, r->stderr_tail, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 10, (sqlite3_int64) r->started_ms);
 		sqlite3_bind_int64(st, 11, (sqlite3_int64) r->finished_ms);
+		sqlite3_bind_int64(st, 12, s->next_seq++);
 		ok = sqlite3_step(st) == SQLITE_DONE;
 		sqlite3_reset(st);
 	}

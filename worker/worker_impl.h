@@ -109,6 +109,9 @@ typedef struct worker_outbox {
 	uint64_t         bye_drain_ms;
 	uint64_t         bye_gen;
 	uint32_t         unspooled; // results put and not spooled yet
+	weft_qnode      *spool_next; // the first result not handed to the
+	                             // spool yet (NULL: none): the spooler
+	                             // starts there, not at the head
 	bool             spooling;  // a thread is writing them (under lock)
 } worker_outbox;
 
