@@ -22,7 +22,7 @@
 // - step status: the status the store's steps projection takes, or NULL
 //   when the event leaves the step row alone;
 // - run status: the status the store's runs projection takes, or NULL.
-// The order is the README's; nothing relies on it.
+// The order is docs/events.md's; nothing relies on it.
 #define WEFT_EVENT_TYPES(X)                                                   \
 	X(RUN_QUEUED, "run_queued", RUN, false, NULL, "queued")               \
 	X(RUN_STARTED, "run_started", RUN, false, NULL, "running")            \

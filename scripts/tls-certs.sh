@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Makes a certificate authority and node certificates for weft's TLS
-# (README, "Encryption in transit (TLS)") with openssl: the same steps the
-# README walks through, for tests and for trying TLS out. Keys are EC P-256,
-# unencrypted, mode 0600.
+# (docs/security.md, "Encryption in transit (TLS)") with openssl: the same
+# steps that page walks through, for tests and for trying TLS out. Keys are
+# EC P-256, unencrypted, mode 0600.
 #
 #   scripts/tls-certs.sh ca DIR
 #       DIR/ca.key, DIR/ca.crt: a new CA (valid 10 years)

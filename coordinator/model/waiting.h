@@ -14,7 +14,7 @@
 
 #include "step.h"
 
-// The reason codes, in the order they are decided (README: HTTP API).
+// The reason codes, in the order they are decided (docs/definitions.md).
 #define WEFT_WAIT_DEPENDENCIES "dependencies"  // pending: its dependencies
 #define WEFT_WAIT_PAUSED "paused"              // ready, the run is paused
 #define WEFT_WAIT_NO_WORKER "no_worker"        // no live worker has the type

@@ -230,7 +230,7 @@ up(void)
 	snprintf(dir, sizeof(dir), "%s", d);
 	free(d);
 	net_up();
-	// A cookie the way the README says to make one.
+	// A cookie the way docs/security.md says to make one.
 	snprintf(cookie, sizeof(cookie), "%s/cookie", dir);
 	sh("umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\n' "
 	   "> '%s'", cookie);

@@ -667,10 +667,10 @@ static const struct trigger_deps {
 
 enum trigger_want { SKIPS, RUNS };
 
-// Every trigger rule of the definition language (README, "trigger";
-// def.h) and what step "t" does after each row of trigger_deps, in that
-// order (ok succeeded, F failed, K skipped). A root has nothing to wait
-// for: it runs whatever its rule.
+// Every trigger rule of the definition language (docs/definitions.md,
+// "trigger"; def.h) and what step "t" does after each row of
+// trigger_deps, in that order (ok succeeded, F failed, K skipped). A root
+// has nothing to wait for: it runs whatever its rule.
 static const struct trigger_row {
 	const char       *trigger; // NULL: no "trigger" field
 	enum weft_trigger parsed;
