@@ -694,7 +694,13 @@ io_reply(void *arg, reply_to to, nng_msg *msg)
 static void
 io_drop(void *arg, reply_to to)
 {
-	(void) arg;
+	weft_server *s = arg;
+
+	if (to.actor != NULL && !s->net_open) {
+		// Closing: the rep contexts are freed (weft_server_close drops
+		// the engine's leftover mail after net_close); nothing to arm.
+		return;
+	}
 	reply_drop(to);
 }
 
