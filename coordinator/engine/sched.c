@@ -855,6 +855,21 @@ sched_room(const weft_worker_rec *w, const ready_queue *q)
 	return (w->slots + (uint32_t) want);
 }
 
+// sched_advertises tells whether worker w offers step type type.
+static bool
+sched_advertises(const weft_worker_rec *w, const char *type)
+{
+	size_t  t;
+	json_t *jt;
+
+	json_array_foreach (w->types, t, jt) {
+		if (strcmp(json_string_value(jt), type) == 0) {
+			return (true);
+		}
+	}
+	return (false);
+}
+
 // sched_pick returns the alive worker advertising type with the lowest
 // load (in flight / slots) and room for one more attempt, or NULL.
 static weft_worker_rec *
@@ -866,20 +881,11 @@ sched_pick(weft_engine *e, const char *type, const ready_queue *q)
 
 	for (size_t i = 0; weft_map_each(&e->workers, &i, &k, &v);) {
 		weft_worker_rec *w = v;
-		size_t           t;
-		json_t          *jt;
-		bool             has = false;
 		if (w->state != WORKER_ALIVE || w->inflight >= sched_room(w, q) ||
 		    !w->peer.open) {
 			continue;
 		}
-		json_array_foreach (w->types, t, jt) {
-			if (strcmp(json_string_value(jt), type) == 0) {
-				has = true;
-				break;
-			}
-		}
-		if (has && (best == NULL ||
+		if (sched_advertises(w, type) && (best == NULL ||
 		               (uint64_t) w->inflight * best->slots <
 		                   (uint64_t) best->inflight * w->slots)) {
 			best = w;
@@ -1033,20 +1039,13 @@ sched_type_facts(weft_engine *e, const char *type, const ready_queue *q)
 
 	for (size_t i = 0; weft_map_each(&e->workers, &i, &k, &v);) {
 		weft_worker_rec *w = v;
-		size_t           t;
-		json_t          *jt;
 		uint32_t         room;
-		if (w->state != WORKER_ALIVE) {
+		if (w->state != WORKER_ALIVE || !sched_advertises(w, type)) {
 			continue;
 		}
-		json_array_foreach (w->types, t, jt) {
-			if (strcmp(json_string_value(jt), type) == 0) {
-				room = q != NULL ? sched_room(w, q) : w->slots;
-				nw++;
-				free_slots += room > w->inflight ? room - w->inflight : 0;
-				break;
-			}
-		}
+		room = q != NULL ? sched_room(w, q) : w->slots;
+		nw++;
+		free_slots += room > w->inflight ? room - w->inflight : 0;
 	}
 	return (json_pack("{s:b, s:I, s:I, s:I, s:I}", "advertised", nw > 0,
 	    "since_ms", (json_int_t) (q != NULL ? q->unadvertised_ms : 0),
