@@ -254,6 +254,19 @@ control_run(weft_engine *e, engine_mail *m, int64_t now)
 	    json_pack("{s:s, s:s}", "run_id", id, "events_url", e->io.events_url));
 }
 
+// control_restore_blob puts back, in obj (a runs or steps row being
+// restored), the value a blob reference under key names: the store keeps
+// large values once (blob.h), the run in memory needs them whole.
+static void
+control_restore_blob(weft_engine *e, const char *id, json_t *obj,
+    const char *key)
+{
+	if (weft_store_blob_resolve(e->store, obj, key) != WEFT_OK) {
+		weft_log_err("RECOVER-BLOB", "run=%s: %s: %s", id, key,
+		    e->store->error);
+	}
+}
+
 // control_restore_unit restores one row of the steps projection (js) into
 // r: steps when items is false, map items when it is true.
 static void
@@ -267,6 +280,7 @@ control_restore_unit(weft_engine *e, weft_run *r, json_t *js, bool items)
 	if (name == NULL || !engine_unit(r, name, &u) || (u.item >= 0) != items) {
 		return;
 	}
+	control_restore_blob(e, r->id, js, "output");
 	weft_step_state_parse(
 	    json_string_value(json_object_get(js, "status")), &st);
 	if (!weft_run_restore_step(r, u, st,
@@ -354,6 +368,8 @@ control_restore_run(weft_engine *e, json_t *jr)
 		weft_log_err("RECOVER", "run=%s: %s", id, err);
 		return;
 	}
+	control_restore_blob(e, id, jr, "input");
+	control_restore_blob(e, id, jr, "params");
 	input  = json_incref(json_object_get(jr, "input"));
 	params = json_incref(json_object_get(jr, "params"));
 	lost   = !control_open_secrets(e, id, &input, &params);
@@ -603,25 +619,34 @@ control_step_waiting(json_t *step, json_t *def_step, json_t *by_id,
 // rows; what workers advertise and how full they are is the engine's
 // (its snapshot, refreshed each survey round).
 static void
-control_add_waiting(weft_engine *e, json_t *run)
+control_add_waiting(weft_engine *e, json_t *run, json_t *statuses,
+    json_t *defs)
 {
 	const char *status = json_string_value(json_object_get(run, "status"));
 	enum weft_run_state rs;
 	json_t     *steps  = json_object_get(run, "steps");
-	json_t     *defs   = json_object_get(
-            json_object_get(run, "definition_body"), "steps");
-	json_t     *by_id  = json_object();
-	json_t     *retries = NULL, *waits, *step;
+	json_t     *by_id  = json_object(); // every step: {id: {status}}
+	json_t     *def_of = json_object(); // definition steps by id
+	json_t     *retries = NULL, *waits, *step, *st;
+	const char *sid;
 	size_t      k;
 
 	if (status == NULL || !weft_run_state_parse(status, &rs) ||
 	    weft_run_terminal(rs)) {
 		json_decref(by_id);
+		json_decref(def_of);
 		return;
 	}
-	json_array_foreach (steps, k, step) {
-		json_object_set(by_id,
+	// The page may hold some steps only: dependencies are looked up in
+	// the statuses of all of them.
+	json_object_foreach (statuses, sid, st) {
+		json_object_set_new(by_id, sid, json_pack("{s:O}", "status", st));
+	}
+	json_array_foreach (defs, k, step) {
+		json_object_set(def_of,
 		    json_string_value(json_object_get(step, "id")), step);
+	}
+	json_array_foreach (steps, k, step) {
 		if (strcmp(json_string_value(json_object_get(step, "status")),
 		        "retry_wait") == 0 &&
 		    retries == NULL) {
@@ -636,12 +661,117 @@ control_add_waiting(weft_engine *e, json_t *run)
 	json_object_set_new(waits, "after_ms",
 	    json_integer(e->cfg.unschedulable_after_ms));
 	json_array_foreach (steps, k, step) {
-		control_step_waiting(step, json_array_get(defs, k), by_id,
-		    rs == WEFT_RUN_PAUSED, waits, retries);
+		control_step_waiting(step,
+		    json_object_get(def_of,
+		        json_string_value(json_object_get(step, "id"))),
+		    by_id, rs == WEFT_RUN_PAUSED, waits, retries);
 	}
 	json_decref(waits);
 	json_decref(retries);
 	json_decref(by_id);
+	json_decref(def_of);
+}
+
+// control_status answers a StatusRequest: the run with one page of its
+// steps; "next_after" names the step to ask after for the next page.
+static weft_err
+control_status(weft_engine *e, Weft__StatusRequest *q, json_t **body,
+    char *next, size_t nextlen, char *err, size_t errlen)
+{
+	json_t         *statuses = NULL, *defs;
+	weft_steps_page pg = { .after = control_opt(q->steps_after),
+		.limit = q->steps_limit, .bytes = WEFT_QUERY_BYTES, .next = next,
+		.next_len = nextlen, .statuses = &statuses };
+	weft_err rv;
+
+	if (q->steps_limit > WEFT_QUERY_MAX_LIMIT) {
+		snprintf(err, errlen, "steps_limit: at most %u, got %u",
+		    WEFT_QUERY_MAX_LIMIT, q->steps_limit);
+		return (WEFT_EINVAL);
+	}
+	if ((rv = weft_store_get_run_page(e->qstore, q->run_id, &pg, body)) !=
+	    WEFT_OK) {
+		if (rv == WEFT_EINVAL) {
+			snprintf(err, errlen, "%s", e->qstore->error);
+		}
+		return (rv);
+	}
+	defs = json_object_get(json_object_get(*body, "definition_body"), "steps");
+	if (defs == NULL) {
+		// The body was left out (too big): waiting_for needs its steps.
+		json_t *d = NULL;
+		char   *text = NULL;
+		int64_t found;
+		if (weft_store_get_definition(e->qstore,
+		        json_string_value(json_object_get(*body, "definition")),
+		        json_integer_value(json_object_get(*body, "version")),
+		        &text, &found) == WEFT_OK) {
+			d = json_loads(text, 0, NULL);
+		}
+		free(text);
+		control_add_waiting(e, *body, statuses, json_object_get(d, "steps"));
+		json_decref(d);
+	} else {
+		control_add_waiting(e, *body, statuses, defs);
+	}
+	json_object_set_new(*body, "next_after",
+	    next[0] != '\0' ? json_string(next) : json_null());
+	json_decref(statuses);
+	return (WEFT_OK);
+}
+
+// control_output answers an OutputRequest: one chunk of a step's (or the
+// run's) output, read from the blob table when it is a reference. *data
+// (malloc'd) gets the chunk, *body its place.
+static weft_err
+control_output(weft_engine *e, Weft__OutputRequest *q, json_t **body,
+    char **data, size_t *len, char *err, size_t errlen)
+{
+	json_t     *v;
+	const char *h;
+	uint64_t    size;
+	uint32_t    nch = 1;
+	weft_err    rv;
+
+	if ((rv = weft_store_output(e->qstore, q->run_id,
+	         control_opt(q->step_id), &v)) != WEFT_OK) {
+		snprintf(err, errlen, "%s", e->qstore->error);
+		return (rv);
+	}
+	if ((h = weft_blob_ref_hash(v)) != NULL) {
+		rv = weft_store_blob_chunk(e->qstore, h, q->chunk, data, &size, &nch);
+		if (rv != WEFT_OK) {
+			snprintf(err, errlen, "%s", e->qstore->error);
+		}
+	} else if (q->chunk > 0) {
+		snprintf(err, errlen, "chunk: the output has one chunk, not %u",
+		    q->chunk + 1);
+		rv = WEFT_EINVAL;
+	} else {
+		*data = weft_json_dump(v);
+		size  = strlen(*data);
+	}
+	json_decref(v);
+	if (rv != WEFT_OK) {
+		return (rv);
+	}
+	*len  = strlen(*data);
+	*body = json_pack("{s:I, s:I, s:I}", "size", (json_int_t) size,
+	    "chunks", (json_int_t) nch, "chunk", (json_int_t) q->chunk);
+	return (WEFT_OK);
+}
+
+// control_limit refuses a page size above the maximum: a larger one was
+// silently cut before, which looked like the end of the list.
+static bool
+control_limit(uint32_t limit, char *err, size_t errlen)
+{
+	if (limit <= WEFT_QUERY_MAX_LIMIT) {
+		return (true);
+	}
+	snprintf(err, errlen, "limit: at most %u, got %u", WEFT_QUERY_MAX_LIMIT,
+	    limit);
+	return (false);
 }
 
 static nng_msg *
@@ -650,7 +780,9 @@ control_query_answer(weft_engine *e, Weft__ControlRequest *rq)
 	json_t  *body = NULL;
 	weft_err rv   = WEFT_EINVAL;
 	nng_msg *msg;
-	char     err[700];
+	char     err[700] = "", next[300] = "";
+	char    *data = NULL;
+	size_t   len  = 0;
 
 	if (rq->req_case != WEFT__CONTROL_REQUEST__REQ_INFO &&
 	    !atomic_load(&e->store_ready)) {
@@ -661,16 +793,19 @@ control_query_answer(weft_engine *e, Weft__ControlRequest *rq)
 		return (engine_control_reply(e, WEFT_EUNAVAIL, err, NULL));
 	}
 	if (rq->req_case == WEFT__CONTROL_REQUEST__REQ_STATUS) {
-		rv = weft_store_get_run(e->qstore, rq->status->run_id, &body);
-		if (rv == WEFT_OK) {
-			control_add_waiting(e, body);
-		}
+		rv = control_status(e, rq->status, &body, next, sizeof(next), err,
+		    sizeof(err));
+	} else if (rq->req_case == WEFT__CONTROL_REQUEST__REQ_OUTPUT) {
+		rv = control_output(e, rq->output, &body, &data, &len, err,
+		    sizeof(err));
 	} else if (rq->req_case == WEFT__CONTROL_REQUEST__REQ_RUNS) {
 		weft_runs_filter f = { control_opt(rq->runs->status),
 			control_opt(rq->runs->definition), control_opt(rq->runs->before),
 			rq->runs->limit, (int64_t) rq->runs->since_ms,
-			(int64_t) rq->runs->until_ms };
-		rv = weft_store_list_runs(e->qstore, &f, &body);
+			(int64_t) rq->runs->until_ms, next, sizeof(next) };
+		rv = control_limit(rq->runs->limit, err, sizeof(err))
+		    ? weft_store_list_runs(e->qstore, &f, &body)
+		    : WEFT_EINVAL;
 	} else if (rq->req_case == WEFT__CONTROL_REQUEST__REQ_INFO) {
 		body = control_info(e);
 		rv   = WEFT_OK;
@@ -683,11 +818,18 @@ control_query_answer(weft_engine *e, Weft__ControlRequest *rq)
 			  .text = control_opt(q->text), .types = (const char **) q->types,
 			  .ntypes = q->n_types, .after = q->after,
 			  .since_ms = (int64_t) q->since_ms,
-			  .until_ms = (int64_t) q->until_ms, .limit = q->limit };
-		rv = weft_store_list_events(e->qstore, &f, &body);
+			  .until_ms = (int64_t) q->until_ms, .limit = q->limit,
+			  .next = next, .next_len = sizeof(next) };
+		rv = control_limit(q->limit, err, sizeof(err))
+		    ? weft_store_list_events(e->qstore, &f, &body)
+		    : WEFT_EINVAL;
 	}
 	if (rv == WEFT_ENOENT) {
-		return (engine_control_reply(e, rv, "no such run", NULL));
+		return (engine_control_reply(
+		    e, rv, err[0] != '\0' ? err : "no such run", NULL));
+	}
+	if (rv == WEFT_EINVAL && err[0] != '\0') {
+		return (engine_control_reply(e, rv, err, NULL));
 	}
 	if (rv != WEFT_OK) {
 		snprintf(err, sizeof(err), "%s: %s",
@@ -695,8 +837,9 @@ control_query_answer(weft_engine *e, Weft__ControlRequest *rq)
 		    e->qstore->error);
 		return (engine_control_reply(e, rv, err, NULL));
 	}
-	msg = engine_control_reply(e, 0, NULL, body);
+	msg = engine_control_reply_page(e, 0, NULL, body, next, data, len);
 	json_decref(body);
+	free(data);
 	return (msg);
 }
 

@@ -107,6 +107,13 @@ engine_run_rele(weft_engine *e, weft_run *r)
 nng_msg *
 engine_control_reply(weft_engine *e, int code, const char *error, json_t *body)
 {
+	return (engine_control_reply_page(e, code, error, body, NULL, NULL, 0));
+}
+
+nng_msg *
+engine_control_reply_page(weft_engine *e, int code, const char *error,
+    json_t *body, const char *next, const void *data, size_t len)
+{
 	Weft__Envelope     env = WEFT__ENVELOPE__INIT;
 	Weft__ControlReply rep = WEFT__CONTROL_REPLY__INIT;
 	char              *text = body != NULL ? weft_json_dump(body) : NULL;
@@ -115,6 +122,9 @@ engine_control_reply(weft_engine *e, int code, const char *error, json_t *body)
 	rep.code          = code;
 	rep.error         = (char *) (error ? error : "");
 	rep.body_json     = text ? text : (char *) "";
+	rep.next_cursor   = (char *) (next ? next : "");
+	rep.data.data     = (uint8_t *) data;
+	rep.data.len      = data != NULL ? len : 0;
 	env.body_case     = WEFT__ENVELOPE__BODY_CONTROL_REPLY;
 	env.control_reply = &rep;
 	if (weft_wire_pack(&e->wire, &env, NULL, &msg) != WEFT_OK) {
@@ -122,6 +132,7 @@ engine_control_reply(weft_engine *e, int code, const char *error, json_t *body)
 		rep.code      = WEFT_ETOOBIG;
 		rep.error     = (char *) "reply too large: narrow the query";
 		rep.body_json = (char *) "";
+		rep.data.len  = 0;
 		weft_wire_pack(&e->wire, &env, NULL, &msg);
 	}
 	free(text);
@@ -547,6 +558,29 @@ engine_seal(weft_engine *e, const weft_out_event *o)
 	return (box);
 }
 
+// engine_blobs stores large members of o's data once (blob.h): the event,
+// and so what is published, its projections and every query, carries a
+// reference instead, written in the same commit. The run in memory keeps
+// the real values (a later step's "with" reads them). *text (o's data
+// text, malloc'd) is replaced when anything was.
+static void
+engine_blobs(weft_out_event *o, char **text, weft_event *v)
+{
+	weft_blob *blobs = NULL;
+	size_t     n     = 0;
+	json_t    *data  = weft_blob_extract(o->data, *text, &blobs, &n);
+
+	v->blobs  = blobs;
+	v->nblobs = n;
+	if (data == NULL) {
+		return;
+	}
+	json_decref(o->data);
+	o->data = data;
+	free(*text);
+	*text = weft_json_dump(data);
+}
+
 // engine_number turns the batch's output events into store events: global
 // ids, per-run sequence numbers, one timestamp. texts has room for 3n
 // strings it allocates: data texts, the names of map items, then the
@@ -577,6 +611,7 @@ engine_number(weft_engine *e, int64_t now, char **texts)
 		v->attempt   = o->attempt;
 		v->node      = o->node[0] != '\0' ? o->node : NULL;
 		texts[k]     = engine_scrub(o);
+		engine_blobs(o, &texts[k], v);
 		v->data      = o->data;
 		v->data_text = texts[k] != NULL ? texts[k] : "{}";
 		texts[2 * n + k] = engine_seal(e, o);
@@ -777,6 +812,9 @@ engine_iteration(weft_engine *e, weft_mail *mail)
 	}
 	for (size_t k = 0; k < 3 * n; k++) {
 		free(texts[k]);
+	}
+	for (size_t k = 0; k < n; k++) {
+		weft_blob_free((weft_blob *) evs[k].blobs, evs[k].nblobs);
 	}
 	free(texts);
 	free(evs);

@@ -280,6 +280,12 @@ void  engine_reply_now(weft_engine *e, reply_to to, int code,
      const char *error, json_t *body);
 nng_msg *engine_control_reply(weft_engine *e, int code, const char *error,
     json_t *body);
+// engine_control_reply_page is engine_control_reply with a paging cursor
+// (next, borrowed; NULL or "" = the last page) and raw data (len bytes,
+// borrowed; an output chunk). Any thread.
+nng_msg *engine_control_reply_page(weft_engine *e, int code,
+    const char *error, json_t *body, const char *next, const void *data,
+    size_t len);
 // engine_store_state records whether the store works and, when not, why
 // (why borrowed; copied). Any thread.
 void engine_store_state(weft_engine *e, bool ok, const char *why);

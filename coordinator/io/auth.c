@@ -113,6 +113,7 @@ io_auth_need(const Weft__ControlRequest *cr)
 	case WEFT__CONTROL_REQUEST__REQ_WORKERS:
 	case WEFT__CONTROL_REQUEST__REQ_INFO:
 	case WEFT__CONTROL_REQUEST__REQ_DEFINITIONS:
+	case WEFT__CONTROL_REQUEST__REQ_OUTPUT:
 		return (WEFT_ROLE_READ);
 	default:
 		// define, run, lifecycle, and whatever is added later

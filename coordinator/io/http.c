@@ -42,7 +42,29 @@ struct http_call {
 	uint16_t ok_status; // status of a successful answer (200, 201)
 	bool     done;      // the aio has been finished
 	int      refs;
+	// A cut page's cursor goes in this header ("Next-After",
+	// "Next-Before"); NULL for answers that are not pages.
+	const char *next_header;
+	struct http_fetch *fetch; // an output being read chunk by chunk
 };
+
+// An output fetched chunk by chunk (GET .../output): each chunk is one
+// OutputRequest to the query thread, so no message ever holds the whole
+// value, however large; the HTTP answer is the chunks joined.
+typedef struct http_fetch {
+	weft_engine *e;
+	char         run[64];
+	char         step[256]; // "" for the run's own output
+	uint32_t     chunk;     // the one asked for
+	char        *buf;       // the chunks so far
+	size_t       len, cap;
+} http_fetch;
+
+static void http_send(weft_engine *e, Weft__ControlRequest *cr, http_call *h);
+static void http_fetch_next(http_call *h);
+static void http_route_paged(weft_engine *e, nng_aio *aio,
+    Weft__ControlRequest *cr, uint16_t ok_status, const char *next_header,
+    struct http_fetch *fetch);
 
 static pthread_mutex_t http_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -55,6 +77,10 @@ call_rele(http_call *h)
 	last = --h->refs == 0;
 	pthread_mutex_unlock(&http_lock);
 	if (last) {
+		if (h->fetch != NULL) {
+			free(h->fetch->buf);
+			free(h->fetch);
+		}
 		free(h);
 	}
 }
@@ -149,6 +175,34 @@ http_status_of(int code)
 	}
 }
 
+// http_fetch_take appends the chunk of rep to h's output; true when
+// more chunks remain (the next one is then to be asked for).
+static bool
+http_fetch_take(http_call *h, const Weft__ControlReply *rep)
+{
+	http_fetch *f    = h->fetch;
+	json_t     *meta = json_loads(rep->body_json, 0, NULL);
+	uint32_t    n    = (uint32_t) json_integer_value(
+            json_object_get(meta, "chunks"));
+	size_t      size = (size_t) json_integer_value(
+            json_object_get(meta, "size"));
+
+	json_decref(meta);
+	if (f->cap < size) {
+		// The whole size is known from the first chunk: one buffer.
+		f->cap = size;
+		f->buf = weft_xrealloc(f->buf, f->cap);
+	}
+	if (f->len + rep->data.len > f->cap) {
+		f->cap = f->len + rep->data.len;
+		f->buf = weft_xrealloc(f->buf, f->cap);
+	}
+	memcpy(f->buf + f->len, rep->data.data, rep->data.len);
+	f->len += rep->data.len;
+	f->chunk++;
+	return (f->chunk < n);
+}
+
 void
 http_answer(http_call *h, nng_msg *msg)
 {
@@ -161,10 +215,27 @@ http_answer(http_call *h, nng_msg *msg)
 	} else if (env->control_reply->code != 0) {
 		res = http_error(http_status_of(env->control_reply->code),
 		    (weft_err) env->control_reply->code, env->control_reply->error);
+	} else if (h->fetch != NULL) {
+		if (http_fetch_take(h, env->control_reply)) {
+			// More chunks to come: the route keeps its hold on h.
+			weft_wire_free(env);
+			nng_msg_free(msg);
+			http_fetch_next(h);
+			return;
+		}
+		res = http_res(h->ok_status, "application/json", h->fetch->buf,
+		    h->fetch->len);
+		free(h->fetch->buf);
+		h->fetch->buf = NULL;
 	} else {
 		const char *b = env->control_reply->body_json;
 		res = http_res(h->ok_status, "application/json", b[0] ? b : "{}",
 		    b[0] ? strlen(b) : 2);
+		if (res != NULL && h->next_header != NULL &&
+		    env->control_reply->next_cursor[0] != '\0') {
+			nng_http_res_set_header(res, h->next_header,
+			    env->control_reply->next_cursor);
+		}
 	}
 	weft_wire_free(env);
 	nng_msg_free(msg);
@@ -213,20 +284,17 @@ query_get(const char *uri, const char *key, char *buf, size_t len)
 	return (false);
 }
 
-// http_route hands a control request (built on the stack, borrowed) to the
-// thread that answers it, with the HTTP request as its reply target.
-static void
-http_route(weft_engine *e, nng_aio *aio, Weft__ControlRequest *cr,
-    uint16_t ok_status)
+// http_send hands a control request (built on the stack, borrowed) to the
+// thread that answers it, with h as its reply target; false (h untouched)
+// when it cannot be encoded.
+static bool
+http_send_copy(weft_engine *e, Weft__ControlRequest *cr, http_call *h)
 {
 	Weft__Envelope  env = WEFT__ENVELOPE__INIT;
 	Weft__Envelope *copy;
-	http_call      *h;
 	uint8_t        *buf;
 	size_t          len;
 
-	// Pack and unpack: the receiver frees what protobuf-c allocated,
-	// exactly as for a request that came over the control socket.
 	env.version   = WEFT_WIRE_VERSION;
 	env.sender    = "http";
 	env.body_case = WEFT__ENVELOPE__BODY_CONTROL;
@@ -237,16 +305,96 @@ http_route(weft_engine *e, nng_aio *aio, Weft__ControlRequest *cr,
 	copy = weft__envelope__unpack(NULL, len, buf);
 	free(buf);
 	if (copy == NULL) {
-		nng_aio_set_output(aio, 0, http_error(500, WEFT_EPROTO, "internal"));
-		nng_aio_finish(aio, 0);
+		return (false);
+	}
+	net_route_control(e, copy, (reply_to) { .http = h });
+	return (true);
+}
+
+static void
+http_send(weft_engine *e, Weft__ControlRequest *cr, http_call *h)
+{
+	if (!http_send_copy(e, cr, h)) {
+		call_finish(h, http_error(500, WEFT_EPROTO, "internal"));
+		call_rele(h);
+	}
+}
+
+// http_fetch_next asks for the next chunk of h's output.
+static void
+http_fetch_next(http_call *h)
+{
+	Weft__ControlRequest cr = WEFT__CONTROL_REQUEST__INIT;
+	Weft__OutputRequest  oreq = WEFT__OUTPUT_REQUEST__INIT;
+	bool                 gone;
+
+	pthread_mutex_lock(&http_lock);
+	gone = h->done; // the client went away: stop reading
+	pthread_mutex_unlock(&http_lock);
+	if (gone) {
+		call_rele(h);
 		return;
 	}
-	h            = weft_xalloc(sizeof(*h));
-	h->aio       = aio;
-	h->ok_status = ok_status;
-	h->refs      = 2;
+	oreq.run_id   = h->fetch->run;
+	oreq.step_id  = h->fetch->step;
+	oreq.chunk    = h->fetch->chunk;
+	cr.req_case = WEFT__CONTROL_REQUEST__REQ_OUTPUT;
+	cr.output   = &oreq;
+	http_send(h->fetch->e, &cr, h);
+}
+
+// http_num_arg reads the optional numeric parameter key (0..max) into
+// *out; an error response naming the parameter when it is malformed or
+// too large (a larger page used to be cut silently).
+static nng_http_res *
+http_num_arg(const char *uri, const char *key, uint64_t max, uint64_t *out)
+{
+	char               v[64], msg[200];
+	char              *end;
+	unsigned long long n;
+
+	if (!query_get(uri, key, v, sizeof(v))) {
+		return (NULL);
+	}
+	errno = 0;
+	n     = strtoull(v, &end, 10);
+	if (v[0] < '0' || v[0] > '9' || *end != '\0' || errno != 0 ||
+	    n > max) {
+		snprintf(msg, sizeof(msg), "%s: a number from 0 to %llu, not '%.40s'",
+		    key, (unsigned long long) max, v);
+		return (http_error(400, WEFT_EINVAL, msg));
+	}
+	*out = (uint64_t) n;
+	return (NULL);
+}
+
+// http_route hands a control request (built on the stack, borrowed) to the
+// thread that answers it, with the HTTP request as its reply target.
+static void
+http_route(weft_engine *e, nng_aio *aio, Weft__ControlRequest *cr,
+    uint16_t ok_status)
+{
+	http_route_paged(e, aio, cr, ok_status, NULL, NULL);
+}
+
+// http_route_paged is http_route for an answer that may be a cut page
+// (next_header names the cursor's header), or an output read chunk by
+// chunk (fetch, taken).
+static void
+http_route_paged(weft_engine *e, nng_aio *aio, Weft__ControlRequest *cr,
+    uint16_t ok_status, const char *next_header, http_fetch *fetch)
+{
+	http_call *h   = weft_xalloc(sizeof(*h));
+
+	h->aio         = aio;
+	h->ok_status   = ok_status;
+	h->refs        = 2;
+	h->next_header = next_header;
+	h->fetch       = fetch;
 	nng_aio_defer(aio, call_cancel, h);
-	net_route_control(e, copy, (reply_to) { .http = h });
+	// Packed and unpacked: the receiver frees what protobuf-c
+	// allocated, exactly as for a request from the control socket.
+	http_send(e, cr, h);
 }
 
 // body_json parses the request body as a JSON object; NULL with err set.
@@ -384,7 +532,7 @@ api_events(weft_engine *e, nng_aio *aio, const char *uri)
 	Weft__EventsRequest  er = WEFT__EVENTS_REQUEST__INIT;
 	nng_http_res        *res;
 	char   run[64] = "", step[160] = "", node[128] = "", text[256] = "";
-	char   types[1024] = "", num[64];
+	char   types[1024] = "";
 	char  *tv[32];
 	size_t nt = 0;
 
@@ -403,18 +551,19 @@ api_events(weft_engine *e, nng_aio *aio, const char *uri)
 	}
 	er.types   = tv;
 	er.n_types = nt;
-	if (query_get(uri, "after", num, sizeof(num))) {
-		er.after = strtoull(num, NULL, 10);
+	uint64_t limit = 0;
+	if ((res = http_num_arg(uri, "after", UINT64_MAX, &er.after)) != NULL ||
+	    (res = http_num_arg(uri, "limit", WEFT_QUERY_MAX_LIMIT, &limit)) !=
+	        NULL) {
+		return (res);
 	}
-	if (query_get(uri, "limit", num, sizeof(num))) {
-		er.limit = (uint32_t) strtoul(num, NULL, 10);
-	}
+	er.limit = (uint32_t) limit;
 	if ((res = http_time_range(uri, &er.since_ms, &er.until_ms)) != NULL) {
 		return (res);
 	}
 	cr.req_case = WEFT__CONTROL_REQUEST__REQ_EVENTS;
 	cr.events   = &er;
-	http_route(e, aio, &cr, 200);
+	http_route_paged(e, aio, &cr, 200, "Next-After", NULL);
 	return (NULL);
 }
 
@@ -424,7 +573,7 @@ api_runs(weft_engine *e, nng_aio *aio, const char *uri)
 	Weft__ControlRequest cr = WEFT__CONTROL_REQUEST__INIT;
 	Weft__RunsRequest    rr = WEFT__RUNS_REQUEST__INIT;
 	nng_http_res        *res;
-	char status[32] = "", def[160] = "", before[64] = "", num[32];
+	char status[32] = "", def[160] = "", before[64] = "";
 
 	query_get(uri, "status", status, sizeof(status));
 	query_get(uri, "definition", def, sizeof(def));
@@ -432,15 +581,18 @@ api_runs(weft_engine *e, nng_aio *aio, const char *uri)
 	rr.status     = status;
 	rr.definition = def;
 	rr.before     = before;
-	if (query_get(uri, "limit", num, sizeof(num))) {
-		rr.limit = (uint32_t) strtoul(num, NULL, 10);
+	uint64_t limit = 0;
+	if ((res = http_num_arg(uri, "limit", WEFT_QUERY_MAX_LIMIT, &limit)) !=
+	    NULL) {
+		return (res);
 	}
+	rr.limit = (uint32_t) limit;
 	if ((res = http_time_range(uri, &rr.since_ms, &rr.until_ms)) != NULL) {
 		return (res);
 	}
 	cr.req_case = WEFT__CONTROL_REQUEST__REQ_RUNS;
 	cr.runs     = &rr;
-	http_route(e, aio, &cr, 200);
+	http_route_paged(e, aio, &cr, 200, "Next-Before", NULL);
 	return (NULL);
 }
 
@@ -470,12 +622,104 @@ api_delete_runs(weft_engine *e, nng_aio *aio, const char *uri)
 	return (NULL);
 }
 
+// http_unescape percent-decodes the path segment s (n bytes) into out
+// (len); false when it does not fit or is empty.
+static bool
+http_unescape(const char *s, size_t n, char *out, size_t len)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		unsigned v;
+		if (o + 1 >= len) {
+			return (false);
+		}
+		if (s[i] == '%' && i + 2 < n && sscanf(s + i + 1, "%2x", &v) == 1) {
+			out[o++] = (char) v;
+			i += 2;
+		} else {
+			out[o++] = s[i];
+		}
+	}
+	out[o] = '\0';
+	return (o > 0);
+}
+
+// api_output handles GET /api/v1/runs/{id}/output and
+// /api/v1/runs/{id}/steps/{step}/output (what is left after the id in
+// rest): the whole value, however large, read chunk by chunk. False when
+// rest is no output path; otherwise *res is the answer, or NULL (routed).
+static bool
+api_output(weft_engine *e, nng_aio *aio, const char *method, const char *id,
+    const char *rest, nng_http_res **res)
+{
+	http_fetch *f;
+	const char *end;
+	char        step[256] = "";
+
+	if (strncmp(rest, "steps/", 6) == 0 &&
+	    (end = strstr(rest + 6, "/output")) != NULL && end[7] == '\0') {
+		if (!http_unescape(rest + 6, (size_t) (end - rest - 6), step,
+		        sizeof(step))) {
+			*res = http_error(404, WEFT_ENOENT, "no such step");
+			return (true);
+		}
+	} else if (strcmp(rest, "output") != 0) {
+		return (false);
+	}
+	if (strcmp(method, "GET") != 0) {
+		*res = http_error(405, WEFT_EINVAL, "use GET");
+		return (true);
+	}
+	Weft__ControlRequest cr = WEFT__CONTROL_REQUEST__INIT;
+	Weft__OutputRequest  oreq = WEFT__OUTPUT_REQUEST__INIT;
+	f = weft_xalloc(sizeof(*f));
+	f->e = e;
+	snprintf(f->run, sizeof(f->run), "%s", id);
+	snprintf(f->step, sizeof(f->step), "%s", step);
+	oreq.run_id   = f->run;
+	oreq.step_id  = f->step;
+	cr.req_case = WEFT__CONTROL_REQUEST__REQ_OUTPUT;
+	cr.output   = &oreq;
+	http_route_paged(e, aio, &cr, 200, NULL, f);
+	*res = NULL;
+	return (true);
+}
+
+// api_status handles GET /api/v1/runs/{id}?steps_after=&steps_limit=.
+static nng_http_res *
+api_status(weft_engine *e, nng_aio *aio, const char *uri, char *id)
+{
+	Weft__ControlRequest cr = WEFT__CONTROL_REQUEST__INIT;
+	Weft__StatusRequest  sr = WEFT__STATUS_REQUEST__INIT;
+	nng_http_res        *res;
+	char                 after[256] = "";
+	uint64_t             limit      = 0;
+
+	if ((res = http_num_arg(uri, "steps_limit", WEFT_QUERY_MAX_LIMIT,
+	         &limit)) != NULL) {
+		return (res);
+	}
+	if (query_get(uri, "steps_after", after, sizeof(after)) &&
+	    after[0] == '\0') {
+		return (http_error(400, WEFT_EINVAL,
+		    "steps_after: a step id (the next_after of the page before)"));
+	}
+	sr.run_id      = id;
+	sr.steps_after = after;
+	sr.steps_limit = (uint32_t) limit;
+	cr.req_case    = WEFT__CONTROL_REQUEST__REQ_STATUS;
+	cr.status      = &sr;
+	http_route(e, aio, &cr, 200);
+	return (NULL);
+}
+
 // api_run handles /api/v1/runs/{id} and /api/v1/runs/{id}/{action}.
 static nng_http_res *
-api_run(weft_engine *e, nng_aio *aio, const char *method, const char *rest)
+api_run(weft_engine *e, nng_aio *aio, const char *method, const char *uri,
+    const char *rest)
 {
 	Weft__ControlRequest   cr = WEFT__CONTROL_REQUEST__INIT;
-	Weft__StatusRequest    sr = WEFT__STATUS_REQUEST__INIT;
 	Weft__LifecycleRequest lr = WEFT__LIFECYCLE_REQUEST__INIT;
 	char                   id[64], action[32] = "";
 	const char            *slash = strchr(rest, '/');
@@ -487,15 +731,17 @@ api_run(weft_engine *e, nng_aio *aio, const char *method, const char *rest)
 	memcpy(id, rest, idlen);
 	id[idlen] = '\0';
 	if (slash != NULL) {
+		nng_http_res *res;
+		if (api_output(e, aio, method, id, slash + 1, &res)) {
+			return (res); // NULL: routed
+		}
 		snprintf(action, sizeof(action), "%s", slash + 1);
 	}
 	if (action[0] == '\0') {
 		if (strcmp(method, "GET") != 0) {
 			return (http_error(405, WEFT_EINVAL, "use GET"));
 		}
-		sr.run_id   = id;
-		cr.req_case = WEFT__CONTROL_REQUEST__REQ_STATUS;
-		cr.status   = &sr;
+		return (api_status(e, aio, uri, id));
 	} else {
 		if (strcmp(method, "POST") != 0) {
 			return (http_error(405, WEFT_EINVAL, "use POST"));
@@ -601,7 +847,7 @@ api_dispatch(weft_engine *e, nng_aio *aio, nng_http_req *req)
 		                                    : api_runs(e, aio, uri));
 	}
 	if (strncmp(path, "/api/v1/runs/", 13) == 0) {
-		return (api_run(e, aio, method, path + 13));
+		return (api_run(e, aio, method, uri, path + 13));
 	}
 	if (strcmp(path, "/api/v1/events") == 0 && strcmp(method, "GET") == 0) {
 		return (api_events(e, aio, uri));

@@ -370,6 +370,72 @@ store_project_run(weft_store *s, const weft_event *e)
 	return (rv);
 }
 
+// store_field_text returns obj[key] of event e as JSON text (malloc'd),
+// with a blob reference replaced by the value it names when e carries it:
+// for projections that must hold the value itself (a definition's body).
+static char *
+store_field_text(const weft_event *e, const char *key)
+{
+	const char *h = weft_blob_ref_hash(json_object_get(e->data, key));
+
+	for (size_t i = 0; h != NULL && i < e->nblobs; i++) {
+		if (strcmp(e->blobs[i].hash, h) == 0) {
+			return (weft_xstrdup(e->blobs[i].text));
+		}
+	}
+	return (weft_json_dump_field(e->data, key));
+}
+
+// store_put_blob writes b once (nothing when its hash is there already)
+// and notes that run (NULL: no run) refers to it.
+static weft_err
+store_put_blob(weft_store *s, const weft_blob *b, const char *run)
+{
+	uint64_t    have = 0;
+	const char *h[1] = { b->hash };
+	const char *r[2] = { b->hash, run != NULL ? run : "" };
+	weft_err    rv;
+
+	if ((rv = s->ops->query(s, "SELECT COUNT(*) FROM blobs WHERE hash = ?",
+	         h, 1, weft_store_u64_row, &have)) != WEFT_OK) {
+		return (rv);
+	}
+	if (have == 0) {
+		char     size[24], nch[16], now[24], idx[16];
+		uint32_t k = 0;
+		for (size_t off = 0; off < b->len && rv == WEFT_OK; k++) {
+			size_t n = weft_blob_cut(b->text + off, b->len - off,
+			    WEFT_BLOB_CHUNK);
+			char  *part = weft_xstrndup(b->text + off, n);
+			snprintf(idx, sizeof(idx), "%u", k);
+			const char *c[3] = { b->hash, idx, part };
+			rv = s->ops->exec(s,
+			    "INSERT INTO blob_chunks (hash, n, body) VALUES (?, ?, "
+			    "?)",
+			    c, 3);
+			free(part);
+			off += n;
+		}
+		snprintf(size, sizeof(size), "%zu", b->len);
+		snprintf(nch, sizeof(nch), "%u", k);
+		snprintf(now, sizeof(now), "%" PRId64, weft_clock_wall_ms());
+		const char *p[4] = { b->hash, size, nch, now };
+		if (rv == WEFT_OK) {
+			rv = s->ops->exec(s,
+			    "INSERT INTO blobs (hash, size, chunks, created_ms) "
+			    "VALUES (?, ?, ?, ?)",
+			    p, 4);
+		}
+	}
+	if (rv == WEFT_OK) {
+		rv = s->ops->exec(s,
+		    "INSERT INTO blob_refs (hash, run_id) VALUES (?, ?) ON "
+		    "CONFLICT (hash, run_id) DO NOTHING",
+		    r, 2);
+	}
+	return (rv);
+}
+
 // store_project_other applies definition and worker events.
 static weft_err
 store_project_other(weft_store *s, const weft_event *e)
@@ -379,7 +445,7 @@ store_project_other(weft_store *s, const weft_event *e)
 	snprintf(ts, sizeof(ts), "%" PRId64, e->ts_ms);
 	if (e->type == WEFT_EV_DEFINITION_REGISTERED) {
 		char  ver[24];
-		char *body = weft_json_dump_field(e->data, "definition");
+		char *body = store_field_text(e, "definition");
 		snprintf(ver, sizeof(ver), "%" JSON_INTEGER_FORMAT,
 		    json_integer_value(json_object_get(e->data, "version")));
 		const char *p[4] = { json_string_value(
@@ -444,7 +510,10 @@ store_append_all(weft_store *s, const weft_event *evs, size_t n,
 
 	for (size_t i = 0; i < n && rv == WEFT_OK; i++) {
 		const weft_event *e = &evs[i];
-		if ((rv = store_insert_event(s, e)) != WEFT_OK) {
+		for (size_t b = 0; b < e->nblobs && rv == WEFT_OK; b++) {
+			rv = store_put_blob(s, &e->blobs[b], e->run_id);
+		}
+		if (rv != WEFT_OK || (rv = store_insert_event(s, e)) != WEFT_OK) {
 			break;
 		}
 		if (e->step_id != NULL &&

@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "blob.h"
 #include "err.h"
 #include "event.h"
 
@@ -31,6 +32,10 @@ typedef struct weft_event {
 	// run_queued only: the run's clear input and params, sealed
 	// (common/seal.h), kept in run_secrets; NULL when it has no secret.
 	const char          *secrets;
+	// The values data refers to by {"$blob": ...} (blob.h), written in
+	// the event's transaction (borrowed); NULL when none.
+	const weft_blob     *blobs;
+	size_t               nblobs;
 } weft_event;
 
 typedef struct weft_store weft_store;
@@ -128,22 +133,63 @@ weft_err weft_store_runs_by_status(
     weft_store *s, weft_store_row_fn fn, void *arg);
 
 // Queries; each returns a new JSON value in *out (the control reply body).
+//
+// Every page is bounded in rows (limit, at most WEFT_QUERY_MAX_LIMIT) and
+// in bytes (about WEFT_QUERY_BYTES of JSON, at least one row): a reply
+// always fits the wire's 16 MiB. A page cut short of what matches says
+// where the next one starts (next: the cursor, "" when this is the last).
+#define WEFT_QUERY_MAX_LIMIT 10000u
+#define WEFT_QUERY_BYTES (8u * 1024u * 1024u)
+#define WEFT_EVENTS_DEFAULT_LIMIT 1000u
+#define WEFT_RUNS_DEFAULT_LIMIT 100u
+#define WEFT_STEPS_DEFAULT_LIMIT 1000u
+// A run listing's error is cut to this many bytes (whole characters).
+#define WEFT_RUNS_ERROR_MAX 200u
+// A status answer leaves the definition's body out above this size.
+#define WEFT_STATUS_DEF_MAX (4u * 1024u * 1024u)
+
 typedef struct weft_events_filter {
 	const char  *run_id, *step_id, *node, *text; // NULL = any
 	const char **types; // NULL or ntypes names
 	size_t       ntypes;
 	uint64_t     after;  // id cursor
 	int64_t      since_ms, until_ms; // 0 = open
-	uint32_t     limit;  // 0 = default 1000
+	uint32_t     limit;  // 0 = default 1000; above the maximum: the maximum
+	char        *next;   // out, or NULL: the next page's after ("" = none)
+	size_t       next_len;
 } weft_events_filter;
 
 typedef struct weft_runs_filter {
 	const char *status, *definition, *before; // NULL = any
 	uint32_t    limit;                        // 0 = default 100
 	int64_t     since_ms, until_ms;           // created; 0 = open
+	char       *next; // out, or NULL: the next page's before ("" = none)
+	size_t      next_len;
 } weft_runs_filter;
 
+// Which steps a status answer carries: the definition's steps in order,
+// those after the step named after, at most limit of them and about bytes
+// of JSON.
+typedef struct weft_steps_page {
+	const char *after;  // a step id; NULL = from the first step
+	uint32_t    limit;  // 0 = WEFT_STEPS_DEFAULT_LIMIT
+	size_t      bytes;  // 0 = no byte bound
+	char       *next;   // out, or NULL: the next page's after ("" = none)
+	size_t      next_len;
+	// out, or NULL: a new object {step id: status} of every step of the
+	// run, on the page or not (what "waiting_for" reads of dependencies).
+	json_t    **statuses;
+} weft_steps_page;
+
+// weft_store_get_run sets *out to run id with every step (internal use:
+// retry). WEFT_ENOENT when there is no such run.
 weft_err weft_store_get_run(weft_store *s, const char *id, json_t **out);
+
+// weft_store_get_run_page is weft_store_get_run with one page (pg,
+// borrowed) of the steps. WEFT_EINVAL (s->error says) when pg->after
+// names no step of the run's definition.
+weft_err weft_store_get_run_page(
+    weft_store *s, const char *id, weft_steps_page *pg, json_t **out);
 
 // weft_store_last_step_data sets *out (new object) to {step_id: data} of
 // the last event of type (a name, borrowed) per step of run id: what
@@ -195,6 +241,33 @@ bool weft_store_is_pg(const char *url);
 // logged: PostgreSQL as postgres://user@host:port/db, never a password.
 void weft_store_redact(const char *url, char *out, size_t len);
 weft_err weft_store_pg_redact(const char *conninfo, char *out, size_t len);
+
+// ---- large values (store_blob.c, blob.h) ----
+
+// weft_store_blob_get sets *text (malloc'd; free()) and *len to the JSON
+// text of the blob hash ("sha256:HEX"). WEFT_ENOENT when there is none.
+weft_err weft_store_blob_get(
+    weft_store *s, const char *hash, char **text, size_t *len);
+
+// weft_store_blob_chunk sets *text (malloc'd; free()) to chunk n of the
+// blob hash, *size to the blob's whole size in bytes and *nchunks to its
+// number of chunks (each at most WEFT_BLOB_CHUNK bytes). WEFT_ENOENT when
+// there is no such blob or chunk.
+weft_err weft_store_blob_chunk(weft_store *s, const char *hash, uint32_t n,
+    char **text, uint64_t *size, uint32_t *nchunks);
+
+// weft_store_blob_resolve replaces obj[key] (obj borrowed), when it is a
+// blob reference, with the value it names. WEFT_OK when there is nothing
+// to replace; WEFT_ENOENT / WEFT_ESTORE (s->error says) when the blob is
+// missing or unreadable. Recovery calls it wherever it restores a value.
+weft_err weft_store_blob_resolve(weft_store *s, json_t *obj, const char *key);
+
+// weft_store_output sets *out (a new reference) to the output the steps
+// projection holds for step_id of run_id, or, with step_id NULL, the run's
+// own output: the value, a blob reference, or null when there is none yet.
+// WEFT_ENOENT (s->error says which) when there is no such run or step.
+weft_err weft_store_output(
+    weft_store *s, const char *run_id, const char *step_id, json_t **out);
 
 // ---- retention (store_retain.c) ----
 

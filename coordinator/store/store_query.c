@@ -1,6 +1,7 @@
 // store_query: the read side of the store: runs, steps, events and
 // definitions as the JSON bodies of control replies and HTTP answers.
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,16 +67,45 @@ cell_ms(const char *c)
 
 // ---- events ----
 
+// A page being filled: rows up to limit and about bytes of JSON; one row
+// more than fits says that the page was cut.
+typedef struct page {
+	json_t  *rows;
+	uint32_t limit;
+	size_t   bytes, used;
+	bool     cut;
+} page;
+
+// page_full notes a row of about len bytes and says whether it goes on a
+// page that is full already (it then stays off, and the page is cut).
+static bool
+page_full(page *pg, size_t len)
+{
+	size_t n = json_array_size(pg->rows);
+
+	if (n >= pg->limit ||
+	    (n > 0 && pg->bytes > 0 && pg->used + len > pg->bytes)) {
+		pg->cut = true;
+		return (true);
+	}
+	pg->used += len;
+	return (false);
+}
+
 static int
 event_row(void *arg, int ncols, const char **c)
 {
-	char ts[48];
+	char  ts[48];
+	page *pg = arg;
 
 	if (ncols < 9) {
 		return (1);
 	}
+	if (page_full(pg, 200 + (c[8] != NULL ? strlen(c[8]) : 0))) {
+		return (1);
+	}
 	weft_clock_format_rfc3339(cell_int(c[3]), ts);
-	json_array_append_new(arg,
+	json_array_append_new(pg->rows,
 	    json_pack("{s:I, s:o, s:I, s:s, s:I, s:s, s:o, s:I, s:o, s:o}", "id",
 	        cell_int(c[0]), "run", cell_str(c[1]), "seq", cell_int(c[2]),
 	        "ts", ts, "ts_ms", cell_int(c[3]), "type", c[4] ? c[4] : "",
@@ -138,14 +168,27 @@ weft_store_list_events(
 		                              : "data LIKE ? ESCAPE '\\'");
 		sql_param(&b, clause, like);
 	}
-	sql_num(&b, " ORDER BY id LIMIT ?",
-	    f->limit > 0 && f->limit <= 10000 ? f->limit : 1000);
-	*out = json_array();
-	rv   = s->ops->query(s, b.sql, b.params, b.nparams, event_row, *out);
+	page pg = { .rows = json_array(), .bytes = WEFT_QUERY_BYTES,
+		.limit = f->limit == 0 ? WEFT_EVENTS_DEFAULT_LIMIT
+		    : f->limit < WEFT_QUERY_MAX_LIMIT ? f->limit
+		                                       : WEFT_QUERY_MAX_LIMIT };
+	sql_num(&b, " ORDER BY id LIMIT ?", (int64_t) pg.limit + 1);
+	rv = s->ops->query(s, b.sql, b.params, b.nparams, event_row, &pg);
 	if (rv != WEFT_OK) {
-		json_decref(*out);
+		json_decref(pg.rows);
 		*out = NULL;
+		return (rv);
 	}
+	if (f->next != NULL) {
+		size_t  n  = json_array_size(pg.rows);
+		json_t *id = json_object_get(json_array_get(pg.rows, n - 1), "id");
+		f->next[0] = '\0';
+		if (pg.cut && n > 0) {
+			snprintf(f->next, f->next_len, "%" JSON_INTEGER_FORMAT,
+			    json_integer_value(id));
+		}
+	}
+	*out = pg.rows;
 	return (rv);
 }
 
@@ -178,6 +221,44 @@ run_row(void *arg, int ncols, const char **c)
 	return (0);
 }
 
+// What a listing says of a run: never its input, params or output (any
+// of them may be megabytes), and its error cut short.
+#define RUN_SUMMARY_COLS                                                   \
+	"id, definition, version, status, error, created_ms, started_ms, " \
+	"ended_ms, steps_total, steps_done"
+
+static int
+run_summary_row(void *arg, int ncols, const char **c)
+{
+	page   *pg = arg;
+	json_t *err;
+
+	if (ncols < 10 || c[0] == NULL || c[1] == NULL || c[3] == NULL) {
+		return (1);
+	}
+	if (page_full(pg, 400)) {
+		return (1);
+	}
+	if (c[4] != NULL && strlen(c[4]) > WEFT_RUNS_ERROR_MAX) {
+		size_t n = weft_blob_cut(c[4], strlen(c[4]), WEFT_RUNS_ERROR_MAX);
+		char  *cut = weft_xalloc(n + 4);
+		memcpy(cut, c[4], n);
+		memcpy(cut + n, "\xe2\x80\xa6", 3); // an ellipsis
+		err = json_string(cut);
+		free(cut);
+	} else {
+		err = cell_str(c[4]);
+	}
+	json_array_append_new(pg->rows,
+	    json_pack("{s:s, s:s, s:I, s:s, s:o, s:o, s:o, s:o, s:I, s:I}", "id",
+	        c[0], "definition", c[1], "version", cell_int(c[2]), "status",
+	        c[3], "error", err ? err : json_null(), "created_ms",
+	        cell_ms(c[5]), "started_ms", cell_ms(c[6]), "ended_ms",
+	        cell_ms(c[7]), "steps_total", cell_int(c[8]), "steps_done",
+	        cell_int(c[9])));
+	return (0);
+}
+
 weft_err
 weft_store_list_runs(weft_store *s, const weft_runs_filter *f, json_t **out)
 {
@@ -185,7 +266,7 @@ weft_store_list_runs(weft_store *s, const weft_runs_filter *f, json_t **out)
 	weft_err rv;
 
 	memset(&b, 0, sizeof(b));
-	sql_add(&b, "SELECT " RUN_COLS " FROM runs WHERE id <> ''");
+	sql_add(&b, "SELECT " RUN_SUMMARY_COLS " FROM runs WHERE id <> ''");
 	if (f->status != NULL) {
 		sql_param(&b, " AND status = ?", f->status);
 	}
@@ -201,14 +282,26 @@ weft_store_list_runs(weft_store *s, const weft_runs_filter *f, json_t **out)
 	if (f->until_ms > 0) {
 		sql_num(&b, " AND created_ms < ?", f->until_ms);
 	}
-	sql_num(&b, " ORDER BY id DESC LIMIT ?",
-	    f->limit > 0 && f->limit <= 10000 ? f->limit : 100);
-	*out = json_array();
-	rv   = s->ops->query(s, b.sql, b.params, b.nparams, run_row, *out);
+	page pg = { .rows = json_array(), .bytes = WEFT_QUERY_BYTES,
+		.limit = f->limit == 0 ? WEFT_RUNS_DEFAULT_LIMIT
+		    : f->limit < WEFT_QUERY_MAX_LIMIT ? f->limit
+		                                       : WEFT_QUERY_MAX_LIMIT };
+	sql_num(&b, " ORDER BY id DESC LIMIT ?", (int64_t) pg.limit + 1);
+	rv = s->ops->query(
+	    s, b.sql, b.params, b.nparams, run_summary_row, &pg);
 	if (rv != WEFT_OK) {
-		json_decref(*out);
+		json_decref(pg.rows);
 		*out = NULL;
+		return (rv);
 	}
+	if (f->next != NULL) {
+		size_t n = json_array_size(pg.rows);
+		snprintf(f->next, f->next_len, "%s",
+		    pg.cut && n > 0 ? json_string_value(json_object_get(
+		                          json_array_get(pg.rows, n - 1), "id"))
+		                    : "");
+	}
+	*out = pg.rows;
 	return (rv);
 }
 
@@ -294,33 +387,76 @@ items_summary(json_t *rows, const char *sid, json_t *count)
 	    done + failed, "failed", failed, "running", running));
 }
 
-// run_add_steps lists every step of the definition in order, with the
-// projection's state where the step has one, "pending" otherwise; a map
-// step also gets "items": {total, done, failed, running}.
+// run_def_body returns the body of run's definition (a new reference, or
+// NULL) and, in *len, the size of its text.
 static weft_err
-run_add_steps(weft_store *s, json_t *run)
+run_def_body(weft_store *s, json_t *run, json_t **def, size_t *len)
 {
-	const char *id   = json_string_value(json_object_get(run, "id"));
-	json_t     *rows = json_object();
-	json_t     *list = json_array();
 	char       *body = NULL;
 	char        ver[24];
 	const char *p[2] = { json_string_value(json_object_get(run, "definition")),
 		ver };
 	weft_err    rv;
-	json_t     *def, *step;
-	size_t      i;
 
 	snprintf(ver, sizeof(ver), "%" JSON_INTEGER_FORMAT,
 	    json_integer_value(json_object_get(run, "version")));
 	rv = s->ops->query(s,
-	    "SELECT step_id, status, attempt, node, output, error, started_ms, "
-	    "ended_ms FROM steps WHERE run_id = ?",
+	    "SELECT body FROM definitions WHERE name = ? AND version = ?", p, 2,
+	    text_row, &body);
+	*len = body != NULL ? strlen(body) : 0;
+	*def = body != NULL ? json_loads(body, 0, NULL) : NULL;
+	free(body);
+	return (rv);
+}
+
+// run_first_step returns the index in steps (the definition's) of the
+// first step after the one named after (NULL: 0); -1 when there is none
+// of that name.
+static long
+run_first_step(json_t *steps, const char *after)
+{
+	json_t *step;
+	size_t  i;
+
+	if (after == NULL) {
+		return (0);
+	}
+	json_array_foreach (steps, i, step) {
+		if (strcmp(json_string_value(json_object_get(step, "id")),
+		        after) == 0) {
+			return ((long) i + 1);
+		}
+	}
+	return (-1);
+}
+
+// run_add_steps lists the steps of the definition in order, those of the
+// page pg, with the projection's state where the step has one, "pending"
+// otherwise; a map step also gets "items": {total, done, failed, running}.
+static weft_err
+run_add_steps(weft_store *s, json_t *run, weft_steps_page *pg)
+{
+	const char *id   = json_string_value(json_object_get(run, "id"));
+	json_t     *rows = json_object();
+	json_t     *list = json_array();
+	weft_err    rv;
+	json_t     *def = NULL, *step, *dsteps;
+	size_t      i, deflen = 0, used = 0;
+	long        first = 0;
+	uint32_t    limit = pg->limit > 0 ? pg->limit : WEFT_STEPS_DEFAULT_LIMIT;
+
+	if (pg->next != NULL) {
+		pg->next[0] = '\0';
+	}
+	// Map items' outputs are never shown here: leave them in the store
+	// (a 100,000-item map would otherwise be read whole for each status).
+	rv = s->ops->query(s,
+	    "SELECT step_id, status, attempt, node, CASE WHEN step_id LIKE "
+	    "'%[%' THEN NULL ELSE output END, error, started_ms, ended_ms FROM "
+	    "steps WHERE run_id = ?",
 	    &id, 1, step_row, rows);
 	if (rv == WEFT_OK) {
-		rv = s->ops->query(s,
-		    "SELECT body FROM definitions WHERE name = ? AND version = ?",
-		    p, 2, text_row, &body);
+		rv = run_def_body(s, run, &def, &deflen);
 	}
 	json_t     *counts = json_object();
 	const char *ex[2]  = { id, weft_event_name(WEFT_EV_STEP_EXPANDED) };
@@ -340,20 +476,55 @@ run_add_steps(weft_store *s, json_t *run)
 		    "run_id = ? AND type = ? ORDER BY seq",
 		    pq, 2, progress_row, progress);
 	}
-	def = body != NULL ? json_loads(body, 0, NULL) : NULL;
-	free(body);
-	json_array_foreach (json_object_get(def, "steps"), i, step) {
+	dsteps = json_object_get(def, "steps");
+	if (rv == WEFT_OK && (first = run_first_step(dsteps, pg->after)) < 0) {
+		snprintf(s->error, sizeof(s->error),
+		    "steps_after: run %s has no step \"%s\"", id, pg->after);
+		rv = WEFT_EINVAL;
+	}
+	if (pg->statuses != NULL) {
+		*pg->statuses = json_object();
+	}
+	json_array_foreach (dsteps, i, step) {
 		const char *sid = json_string_value(json_object_get(step, "id"));
 		json_t     *row = json_object_get(rows, sid);
-		json_t     *o   = row != NULL ? json_deep_copy(row)
-		                              : json_pack("{s:s, s:I}", "status",
-                                        "pending", "attempt", (json_int_t) 0);
+		if (pg->statuses != NULL) {
+			json_object_set_new(*pg->statuses, sid,
+			    row != NULL ? json_incref(json_object_get(row, "status"))
+			                : json_string("pending"));
+		}
+		if (rv != WEFT_OK || (long) i < first) {
+			continue;
+		}
+		size_t len = 300 +
+		    (row != NULL ? json_dumpb(json_object_get(row, "output"), NULL,
+		                       0, JSON_COMPACT | JSON_ENCODE_ANY)
+		                 : 0);
+		size_t n = json_array_size(list);
+		if (n >= limit ||
+		    (n > 0 && pg->bytes > 0 && used + len > pg->bytes)) {
+			// Cut: the next page starts after the last one here.
+			if (pg->next != NULL) {
+				snprintf(pg->next, pg->next_len, "%s",
+				    json_string_value(json_object_get(
+				        json_array_get(list, n - 1), "id")));
+			}
+			if (pg->statuses == NULL) {
+				break;
+			}
+			first = LONG_MAX;
+			continue;
+		}
+		used += len;
+		json_t *o = row != NULL ? json_deep_copy(row)
+		                        : json_pack("{s:s, s:I}", "status",
+		                              "pending", "attempt", (json_int_t) 0);
 		json_object_set_new(o, "id", json_string(sid));
 		json_object_set(o, "type", json_object_get(step, "type"));
 		if (json_object_get(step, "map") != NULL) {
-			json_t *n = json_object_get(counts, sid);
+			json_t *c = json_object_get(counts, sid);
 			json_object_set_new(o, "items",
-			    items_summary(rows, sid, n ? n : json_null()));
+			    items_summary(rows, sid, c ? c : json_null()));
 		}
 		if (json_object_get(progress, sid) != NULL) {
 			json_object_set(o, "progress", json_object_get(progress, sid));
@@ -362,8 +533,16 @@ run_add_steps(weft_store *s, json_t *run)
 	}
 	json_decref(progress);
 	json_decref(counts);
-	json_object_set_new(run, "definition_body", def ? def : json_null());
 	json_decref(rows);
+	if (def != NULL && pg->bytes > 0 && deflen > WEFT_STATUS_DEF_MAX) {
+		// Too big to come with every status page: GET the
+		// definition itself for it.
+		json_decref(def);
+		def = NULL;
+		json_object_set_new(run, "definition_body_omitted",
+		    json_integer((json_int_t) deflen));
+	}
+	json_object_set_new(run, "definition_body", def ? def : json_null());
 	json_object_set_new(run, "steps", list);
 	return (rv);
 }
@@ -393,23 +572,43 @@ weft_store_last_step_data(
 }
 
 weft_err
-weft_store_get_run(weft_store *s, const char *id, json_t **out)
+weft_store_get_run_page(
+    weft_store *s, const char *id, weft_steps_page *pg, json_t **out)
 {
 	json_t  *arr = json_array();
 	weft_err rv;
 
 	*out = NULL;
-	rv   = s->ops->query(s, "SELECT " RUN_COLS " FROM runs WHERE id = ?",
-            &id, 1, run_row, arr);
+	if (pg->statuses != NULL) {
+		*pg->statuses = NULL;
+	}
+	rv = s->ops->query(s, "SELECT " RUN_COLS " FROM runs WHERE id = ?", &id,
+	    1, run_row, arr);
 	if (rv == WEFT_OK && json_array_size(arr) == 0) {
 		rv = WEFT_ENOENT;
 	}
 	if (rv == WEFT_OK) {
 		*out = json_incref(json_array_get(arr, 0));
-		rv   = run_add_steps(s, *out);
+		rv   = run_add_steps(s, *out, pg);
+	}
+	if (rv != WEFT_OK) {
+		json_decref(*out);
+		*out = NULL;
+		if (pg->statuses != NULL) {
+			json_decref(*pg->statuses);
+			*pg->statuses = NULL;
+		}
 	}
 	json_decref(arr);
 	return (rv);
+}
+
+weft_err
+weft_store_get_run(weft_store *s, const char *id, json_t **out)
+{
+	weft_steps_page all = { .limit = UINT32_MAX };
+
+	return (weft_store_get_run_page(s, id, &all, out));
 }
 
 static int

@@ -160,12 +160,30 @@ retain_delete_one(weft_store *s, const char *id)
 		"DELETE FROM run_secrets WHERE run_id = ?",
 		"DELETE FROM runs WHERE id = ?",
 	};
-	const char *p[1] = { id };
+	// The blobs only this run refers to go with it; a blob another run
+	// (or a cluster event, run_id '') refers to stays.
+	static const char *const blobs[] = {
+		"DELETE FROM blob_chunks WHERE hash IN (SELECT r.hash FROM "
+		"blob_refs r WHERE r.run_id = ? AND NOT EXISTS (SELECT 1 FROM "
+		"blob_refs o WHERE o.hash = r.hash AND o.run_id <> ?))",
+		"DELETE FROM blobs WHERE hash IN (SELECT r.hash FROM blob_refs r "
+		"WHERE r.run_id = ? AND NOT EXISTS (SELECT 1 FROM blob_refs o "
+		"WHERE o.hash = r.hash AND o.run_id <> ?))",
+	};
+	const char *p[2] = { id, id };
 	weft_err    rv   = WEFT_OK;
 
 	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]) && rv == WEFT_OK;
 	     i++) {
 		rv = s->ops->exec(s, sql[i], p, 1);
+	}
+	for (size_t i = 0;
+	     i < sizeof(blobs) / sizeof(blobs[0]) && rv == WEFT_OK; i++) {
+		rv = s->ops->exec(s, blobs[i], p, 2);
+	}
+	if (rv == WEFT_OK) {
+		rv = s->ops->exec(s, "DELETE FROM blob_refs WHERE run_id = ?",
+		    p, 1);
 	}
 	return (rv);
 }

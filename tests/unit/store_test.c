@@ -823,3 +823,236 @@ Test(store, retried_run_is_not_expired)
 	cr_expect_eq(delete_runs(&f, &next, NULL), 0);
 	cr_expect(run_left("RT"));
 }
+
+// ---- large values (blob.h) ----
+
+// big_text returns a JSON string value whose compact text is exactly len
+// bytes (quotes included), of 'x' with a multi-byte character every so
+// often so that chunk cuts must respect UTF-8.
+static json_t *
+big_value(size_t len, char fill)
+{
+	char  *s = malloc(len + 1);
+	json_t *v;
+	size_t n = len - 2; // the quotes
+
+	memset(s, fill, n);
+	// "é" is two bytes: put some across the first chunk boundary.
+	for (size_t i = WEFT_BLOB_CHUNK - 5; i + 1 < n && i < WEFT_BLOB_CHUNK + 5;
+	     i += 2) {
+		s[i]     = (char) 0xC3;
+		s[i + 1] = (char) 0xA9;
+	}
+	s[n] = '\0';
+	v    = json_string(s);
+	free(s);
+	cr_assert_not_null(v);
+	return (v);
+}
+
+// blob_ev builds an event whose data is {key: value} as the engine writes
+// it: large members replaced by references (blob.h), the blobs attached.
+static weft_event
+blob_ev(uint64_t id, const char *run, uint64_t seq, enum weft_event_type type,
+    const char *step, json_t *data)
+{
+	char      *text = json_dumps(data, JSON_COMPACT);
+	weft_blob *b    = NULL;
+	size_t     n    = 0;
+	json_t    *refd = weft_blob_extract(data, text, &b, &n);
+
+	free(text);
+	if (refd != NULL) {
+		json_decref(data);
+		data = refd;
+	}
+	weft_event e = ev(id, run, seq, type, step, data);
+	e.blobs      = b;
+	e.nblobs     = n;
+	return (e);
+}
+
+static void
+free_blob_evs(weft_event *evs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		weft_blob_free((weft_blob *) evs[i].blobs, evs[i].nblobs);
+	}
+	free_evs(evs, n);
+}
+
+Test(store, blob_threshold_is_exact)
+{
+	weft_blob *b = NULL;
+	size_t     n = 0;
+	json_t    *at = json_pack("{s:o, s:i}", "output",
+            big_value(WEFT_BLOB_THRESHOLD, 'a'), "small", 1);
+	json_t    *over = json_pack("{s:o, s:i}", "output",
+            big_value(WEFT_BLOB_THRESHOLD + 1, 'a'), "small", 1);
+	char      *t1 = json_dumps(at, JSON_COMPACT);
+	char      *t2 = json_dumps(over, JSON_COMPACT);
+	json_t    *r;
+
+	cr_expect_null(weft_blob_extract(at, t1, &b, &n),
+	    "a value of exactly the threshold stays inline");
+	cr_expect_eq(n, 0);
+	cr_assert_not_null(r = weft_blob_extract(over, t2, &b, &n),
+	    "one byte over the threshold is a blob");
+	cr_assert_eq(n, 1);
+	json_t *ref = json_object_get(r, "output");
+	cr_expect_str_eq(weft_blob_ref_hash(ref), b[0].hash);
+	cr_expect_eq(json_integer_value(json_object_get(ref, "size")),
+	    WEFT_BLOB_THRESHOLD + 1);
+	cr_expect_eq(json_string_length(json_object_get(ref, "preview")),
+	    WEFT_BLOB_PREVIEW);
+	cr_expect_eq(json_integer_value(json_object_get(r, "small")), 1,
+	    "small members stay as they are");
+	cr_expect_eq(b[0].len, WEFT_BLOB_THRESHOLD + 1);
+	cr_expect_null(weft_blob_ref_hash(json_object_get(r, "small")));
+	json_decref(r);
+	weft_blob_free(b, n);
+	free(t1);
+	free(t2);
+	json_decref(at);
+	json_decref(over);
+}
+
+Test(store, large_values_stored_once_referenced_everywhere)
+{
+	// Over a chunk: the value is stored in two chunks, cut between
+	// whole UTF-8 characters.
+	json_t *big = big_value(WEFT_BLOB_CHUNK + 100, 'o');
+	char   *want = json_dumps(big, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_t *out, *run, *step;
+	char   *text = NULL, *chunk = NULL;
+	size_t  len;
+	uint64_t size;
+	uint32_t nch;
+
+	write_run();
+	weft_event evs[] = {
+		blob_ev(8, "R1", 7, WEFT_EV_STEP_READY, "b", json_object()),
+		blob_ev(9, "R1", 8, WEFT_EV_STEP_SUCCEEDED, "b",
+		    json_pack("{s:O}", "output", big)),
+		blob_ev(10, "R1", 9, WEFT_EV_RUN_SUCCEEDED, NULL,
+		    json_pack("{s:{s:O}}", "output", "b", big)),
+		blob_ev(11, "R2", 1, WEFT_EV_RUN_QUEUED, NULL,
+		    json_pack("{s:s, s:i, s:{s:O}, s:{}, s:i}", "definition",
+		        "two", "version", 1, "input", "same", big, "params",
+		        "steps", 2)),
+	};
+	size_t n = sizeof(evs) / sizeof(evs[0]);
+	cr_assert_eq(evs[1].nblobs, 1);
+	cr_assert_eq(weft_store_append(st, evs, n), WEFT_OK, "%s", st->error);
+
+	// The step's value: once in blobs, referenced from both runs.
+	const char *h = evs[1].blobs[0].hash;
+	cr_expect_eq(count_sql("SELECT COUNT(*) FROM blobs WHERE hash = ?", h), 1);
+	cr_expect_eq(count_sql("SELECT COUNT(*) FROM blob_chunks WHERE hash = ?",
+	                 h),
+	    2);
+	cr_assert_eq(weft_store_blob_get(st, h, &text, &len), WEFT_OK, "%s",
+	    st->error);
+	cr_expect_eq(len, strlen(want));
+	cr_expect(memcmp(text, want, len) == 0, "the value comes back exact");
+	free(text);
+	cr_assert_eq(weft_store_blob_chunk(st, h, 1, &chunk, &size, &nch),
+	    WEFT_OK, "%s", st->error);
+	cr_expect_eq(size, strlen(want));
+	cr_expect_eq(nch, 2);
+	cr_expect_str_eq(chunk, want + (strlen(want) - strlen(chunk)));
+	free(chunk);
+	cr_expect_eq(weft_store_blob_chunk(st, h, 2, &chunk, &size, &nch),
+	    WEFT_ENOENT);
+
+	// Events and projections hold the reference.
+	weft_events_filter f = { .run_id = "R1", .types = (const char *[]) {
+		"step_succeeded" }, .ntypes = 1 };
+	cr_assert_eq(weft_store_list_events(st, &f, &out), WEFT_OK);
+	cr_expect_str_eq(weft_blob_ref_hash(json_object_get(json_object_get(
+	                     json_array_get(out, 0), "data"), "output")),
+	    h);
+	json_decref(out);
+	cr_assert_eq(weft_store_output(st, "R1", "b", &out), WEFT_OK);
+	cr_expect_str_eq(weft_blob_ref_hash(out), h);
+	json_decref(out);
+	cr_expect_eq(weft_store_output(st, "R1", "zz", &out), WEFT_ENOENT);
+	cr_assert_eq(weft_store_get_run(st, "R1", &run), WEFT_OK);
+	step = json_array_get(json_object_get(run, "steps"), 1);
+	cr_expect_str_eq(weft_blob_ref_hash(json_object_get(step, "output")), h);
+	cr_expect_not_null(weft_blob_ref_hash(json_object_get(run, "output")));
+	json_decref(run);
+
+	// Recovery puts the real value back.
+	cr_assert_eq(weft_store_unfinished_runs(st, &out), WEFT_OK);
+	cr_assert_eq(json_array_size(out), 1, "R2 is queued");
+	json_t *r2 = json_array_get(out, 0);
+	cr_expect_not_null(weft_blob_ref_hash(json_object_get(r2, "input")));
+	cr_assert_eq(weft_store_blob_resolve(st, r2, "input"), WEFT_OK);
+	cr_expect(json_equal(json_object_get(json_object_get(r2, "input"),
+	                         "same"),
+	    big));
+	json_decref(out);
+	free_blob_evs(evs, n);
+	free(want);
+	json_decref(big);
+}
+
+Test(store, deleting_runs_deletes_the_blobs_only_they_refer_to)
+{
+	uint64_t next = 1;
+	json_t  *shared = big_value(WEFT_BLOB_THRESHOLD + 10, 's');
+	json_t  *own    = big_value(WEFT_BLOB_THRESHOLD + 10, 'o');
+
+	write_run();
+	next = 8;
+	ended_run(&next, "A", WEFT_EV_RUN_SUCCEEDED, 2000, 0, NULL);
+	ended_run(&next, "B", WEFT_EV_RUN_SUCCEEDED, 2000, 0, NULL);
+	weft_event evs[] = {
+		blob_ev(next, "A", 6, WEFT_EV_STEP_PROGRESS, "a",
+		    json_pack("{s:O, s:O}", "progress", shared, "other", own)),
+		blob_ev(next + 1, "B", 6, WEFT_EV_STEP_PROGRESS, "a",
+		    json_pack("{s:O}", "progress", shared)),
+	};
+	cr_assert_eq(weft_store_append(st, evs, 2), WEFT_OK, "%s", st->error);
+	next += 2;
+	cr_expect_eq(count_sql("SELECT COUNT(*) FROM blobs", NULL), 2);
+
+	weft_delete_filter f = { .before_ms = 99999999 };
+	st->ops->exec(st, "UPDATE runs SET ended_ms = 1 WHERE id = 'B'", NULL, 0);
+	f.before_ms = 1500; // A ended at 2000: B only
+	cr_expect_eq(delete_runs(&f, &next, NULL), 1);
+	cr_expect_eq(count_sql("SELECT COUNT(*) FROM blobs", NULL), 2,
+	    "A still refers to both");
+	f.before_ms = 99999999;
+	cr_expect_eq(delete_runs(&f, &next, NULL), 1);
+	cr_expect_eq(count_sql("SELECT COUNT(*) FROM blobs", NULL), 0);
+	cr_expect_eq(count_sql("SELECT COUNT(*) FROM blob_chunks", NULL), 0);
+	cr_expect_eq(count_sql("SELECT COUNT(*) FROM blob_refs", NULL), 0);
+	free_blob_evs(evs, 2);
+	json_decref(shared);
+	json_decref(own);
+}
+
+Test(store, definition_over_the_threshold_is_registered_whole)
+{
+	json_t *def = json_pack("{s:s, s:[{s:s, s:s, s:o}]}", "name", "fat",
+	    "steps", "id", "a", "type", "noop", "with",
+	    big_value(WEFT_BLOB_THRESHOLD + 5, 'd'));
+	char   *want = json_dumps(def, JSON_COMPACT);
+	char   *body = NULL;
+	int64_t found;
+
+	weft_event evs[] = { blob_ev(1, NULL, 0, WEFT_EV_DEFINITION_REGISTERED,
+		NULL, json_pack("{s:s, s:i, s:O}", "name", "fat", "version", 1,
+		          "definition", def)) };
+	cr_assert_eq(evs[0].nblobs, 1);
+	cr_assert_eq(weft_store_append(st, evs, 1), WEFT_OK, "%s", st->error);
+	cr_assert_eq(weft_store_get_definition(st, "fat", 0, &body, &found),
+	    WEFT_OK);
+	cr_expect_str_eq(body, want, "the definitions table holds the body");
+	free(body);
+	free(want);
+	free_blob_evs(evs, 1);
+	json_decref(def);
+}
