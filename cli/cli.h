@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <jansson.h>
 #include <nng/nng.h>
@@ -49,6 +50,9 @@ enum weft_cli_flag {
 	WEFT_CLI_F_FOLLOW,
 	WEFT_CLI_F_TIMEOUT,
 	WEFT_CLI_F_JSON,
+	WEFT_CLI_F_OUTPUT,      // status: print an output whole
+	WEFT_CLI_F_STEPS_AFTER, // status: steps after this one
+	WEFT_CLI_F_STEPS_LIMIT, // status: most steps shown
 	WEFT_CLI_F_COUNT
 };
 
@@ -102,6 +106,18 @@ typedef struct weft_cli {
 // answer within c->timeout_ms (while c->waiting, at the latest when it has
 // been unreachable for c->unreachable_ms). Any reply sets c->heard_ms.
 int weft_cli_call(weft_cli *c, Weft__ControlRequest *req, json_t **body);
+
+// weft_cli_call_page is weft_cli_call for a list: next (nextlen bytes, or
+// NULL) gets the cursor of the next page when the coordinator cut this one
+// short ("" when it is the last).
+int weft_cli_call_page(weft_cli *c, Weft__ControlRequest *req, json_t **body,
+    char *next, size_t nextlen);
+
+// weft_cli_output writes to out the output step_id (NULL: the run itself)
+// of run_id recorded, whole, however large: one OutputRequest per chunk.
+// Returns an exit status (problems printed to stderr).
+int weft_cli_output(
+    weft_cli *c, const char *run_id, const char *step_id, FILE *out);
 
 // weft_cli_close closes the control socket (if open).
 void weft_cli_close(weft_cli *c);

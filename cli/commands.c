@@ -135,6 +135,9 @@ cmd_time_flag(weft_cli *c, enum weft_cli_flag f, const char *name,
 	return (WEFT_CLI_OK);
 }
 
+// The most results one page may hold (the coordinator refuses more).
+#define CMD_MAX_LIMIT 10000
+
 // cmd_str returns flag f's value, or "" (protobuf's absent string).
 static char *
 cmd_str(weft_cli *c, enum weft_cli_flag f)
@@ -399,11 +402,32 @@ weft_cli_cmd_status(weft_cli *c)
 	Weft__ControlRequest req = WEFT__CONTROL_REQUEST__INIT;
 	Weft__StatusRequest  st  = WEFT__STATUS_REQUEST__INIT;
 	json_t              *body;
+	uint64_t             limit = 0;
+	const char          *next;
 	int                  rv;
 
-	st.run_id    = c->args[0];
-	req.req_case = WEFT__CONTROL_REQUEST__REQ_STATUS;
-	req.status   = &st;
+	if (c->flag[WEFT_CLI_F_OUTPUT] != NULL) {
+		if (c->flag[WEFT_CLI_F_STEPS_AFTER] != NULL ||
+		    c->flag[WEFT_CLI_F_STEPS_LIMIT] != NULL || c->json) {
+			return (weft_cli_usage_error("status --output takes "
+			                             "--step only (it prints "
+			                             "JSON)"));
+		}
+		return (weft_cli_output(c, c->args[0], c->flag[WEFT_CLI_F_STEP],
+		    stdout));
+	}
+	if (c->flag[WEFT_CLI_F_STEP] != NULL) {
+		return (weft_cli_usage_error("status: --step goes with --output"));
+	}
+	if ((rv = cmd_num_flag(c, WEFT_CLI_F_STEPS_LIMIT, "steps-limit",
+	         10000, &limit)) != WEFT_CLI_OK) {
+		return (rv);
+	}
+	st.run_id      = c->args[0];
+	st.steps_after = cmd_str(c, WEFT_CLI_F_STEPS_AFTER);
+	st.steps_limit = (uint32_t) limit;
+	req.req_case   = WEFT__CONTROL_REQUEST__REQ_STATUS;
+	req.status     = &st;
 	if ((rv = weft_cli_call(c, &req, &body)) != WEFT_CLI_OK) {
 		return (rv);
 	}
@@ -416,6 +440,14 @@ weft_cli_cmd_status(weft_cli *c)
 			status_steps(json_object_get(body, "steps"));
 		}
 	}
+	if ((next = json_string_value(json_object_get(body, "next_after"))) !=
+	    NULL) {
+		fprintf(stderr,
+		    "weft: %zu steps shown; the next ones: weft status %s "
+		    "--steps-after '%s'\n",
+		    json_array_size(json_object_get(body, "steps")), c->args[0],
+		    next);
+	}
 	json_decref(body);
 	return (WEFT_CLI_OK);
 }
@@ -423,11 +455,13 @@ weft_cli_cmd_status(weft_cli *c)
 // cmd_list asks for a list. With --json it prints the reply and sets *body
 // to NULL; otherwise *body is the array for the caller to print.
 static int
-cmd_list(weft_cli *c, Weft__ControlRequest *req, json_t **body)
+cmd_list(weft_cli *c, Weft__ControlRequest *req, json_t **body, char *next,
+    size_t nextlen)
 {
 	int rv;
 
-	if ((rv = weft_cli_call(c, req, body)) != WEFT_CLI_OK) {
+	if ((rv = weft_cli_call_page(c, req, body, next, nextlen)) !=
+	    WEFT_CLI_OK) {
 		return (rv);
 	}
 	if ((rv = cmd_expect_array(*body)) != WEFT_CLI_OK || c->json) {
@@ -501,6 +535,7 @@ weft_cli_cmd_runs(weft_cli *c)
 	weft_cli_table       t;
 	size_t               i;
 	int                  rv;
+	char                 next[128];
 
 	if (c->nargs > 0 && strcmp(c->args[0], "delete") == 0) {
 		return (cmd_runs_delete(c));
@@ -510,7 +545,7 @@ weft_cli_cmd_runs(weft_cli *c)
 		                             "one there is: delete)",
 		    c->args[0]));
 	}
-	if ((rv = cmd_num_flag(c, WEFT_CLI_F_LIMIT, "limit", UINT32_MAX,
+	if ((rv = cmd_num_flag(c, WEFT_CLI_F_LIMIT, "limit", CMD_MAX_LIMIT,
 	         &limit)) != WEFT_CLI_OK ||
 	    (rv = cmd_time_flag(c, WEFT_CLI_F_SINCE, "since",
 	         &runs.since_ms)) != WEFT_CLI_OK ||
@@ -524,7 +559,17 @@ weft_cli_cmd_runs(weft_cli *c)
 	runs.limit      = (uint32_t) limit;
 	req.req_case    = WEFT__CONTROL_REQUEST__REQ_RUNS;
 	req.runs        = &runs;
-	if ((rv = cmd_list(c, &req, &body)) != WEFT_CLI_OK || body == NULL) {
+	if ((rv = cmd_list(c, &req, &body, next, sizeof(next))) !=
+	    WEFT_CLI_OK) {
+		return (rv);
+	}
+	if (next[0] != '\0') {
+		// Said on stderr, so that stdout stays the list (or JSON).
+		fprintf(stderr, "weft: more runs: weft runs --before %s (with "
+		                "the same filters)\n",
+		    next);
+	}
+	if (body == NULL) {
 		return (rv);
 	}
 	weft_cli_table_init(&t, 6, head);
@@ -617,12 +662,15 @@ events_page(weft_cli *c, const weft_cli_evfilter *f, uint64_t after,
 	size_t               i;
 	int                  rv;
 
+	char                 next[32];
+
 	weft_cli_evfilter_request(f, true, &er);
 	er.after     = after;
 	er.limit     = (uint32_t) limit;
 	req.req_case = WEFT__CONTROL_REQUEST__REQ_EVENTS;
 	req.events   = &er;
-	if ((rv = weft_cli_call(c, &req, &body)) != WEFT_CLI_OK) {
+	if ((rv = weft_cli_call_page(c, &req, &body, next, sizeof(next))) !=
+	    WEFT_CLI_OK) {
 		return (rv);
 	}
 	if ((rv = cmd_expect_array(body)) != WEFT_CLI_OK) {
@@ -636,6 +684,13 @@ events_page(weft_cli *c, const weft_cli_evfilter *f, uint64_t after,
 		json_decref(norm);
 	}
 	weft_cli_evout_end(out);
+	if (next[0] != '\0') {
+		// Stopping at a limit looked like the end of the log.
+		fprintf(stderr,
+		    "weft: %zu events shown, more match: go on with --after %s "
+		    "(and the same filters)\n",
+		    json_array_size(body), next);
+	}
 	json_decref(body);
 	return (WEFT_CLI_OK);
 }
@@ -653,7 +708,9 @@ weft_cli_cmd_events(weft_cli *c)
 	    (rv = events_filter(c, &f)) != WEFT_CLI_OK ||
 	    (rv = cmd_num_flag(c, WEFT_CLI_F_AFTER, "after", UINT64_MAX,
 	         &after)) != WEFT_CLI_OK ||
-	    (rv = cmd_num_flag(c, WEFT_CLI_F_LIMIT, "limit", UINT32_MAX,
+	    (rv = cmd_num_flag(c, WEFT_CLI_F_LIMIT, "limit",
+	         c->flag[WEFT_CLI_F_FOLLOW] != NULL ? UINT32_MAX
+	                                            : CMD_MAX_LIMIT,
 	         &limit)) != WEFT_CLI_OK) {
 		return (rv);
 	}
@@ -716,7 +773,8 @@ weft_cli_cmd_definitions(weft_cli *c)
 
 	req.req_case    = WEFT__CONTROL_REQUEST__REQ_DEFINITIONS;
 	req.definitions = &dr;
-	if ((rv = cmd_list(c, &req, &body)) != WEFT_CLI_OK || body == NULL) {
+	if ((rv = cmd_list(c, &req, &body, NULL, 0)) != WEFT_CLI_OK ||
+	    body == NULL) {
 		return (rv);
 	}
 	weft_cli_table_init(&t, 5, head);
@@ -781,7 +839,8 @@ weft_cli_cmd_workers(weft_cli *c)
 
 	req.req_case = WEFT__CONTROL_REQUEST__REQ_WORKERS;
 	req.workers  = &wr;
-	if ((rv = cmd_list(c, &req, &body)) != WEFT_CLI_OK || body == NULL) {
+	if ((rv = cmd_list(c, &req, &body, NULL, 0)) != WEFT_CLI_OK ||
+	    body == NULL) {
 		return (rv);
 	}
 	weft_cli_table_init(&t, 6, head);

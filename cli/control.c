@@ -143,16 +143,29 @@ control_exchange(weft_cli *c, Weft__ControlRequest *req, Weft__Envelope **out)
 int
 weft_cli_call(weft_cli *c, Weft__ControlRequest *req, json_t **body)
 {
+	return (weft_cli_call_page(c, req, body, NULL, 0));
+}
+
+int
+weft_cli_call_page(weft_cli *c, Weft__ControlRequest *req, json_t **body,
+    char *next, size_t nextlen)
+{
 	Weft__Envelope     *env = NULL;
 	Weft__ControlReply *rep;
 	json_error_t        jerr;
 	int                 rv;
 
+	if (next != NULL && nextlen > 0) {
+		next[0] = '\0';
+	}
 	if ((rv = control_open(c)) != WEFT_CLI_OK ||
 	    (rv = control_exchange(c, req, &env)) != WEFT_CLI_OK) {
 		return (rv);
 	}
 	rep = env->control_reply;
+	if (next != NULL && nextlen > 0 && rep->code == 0) {
+		snprintf(next, nextlen, "%s", rep->next_cursor);
+	}
 	if (rep->code != 0) {
 		fprintf(stderr, "weft: %s\n",
 		    rep->error[0] != '\0' ? rep->error
@@ -173,6 +186,54 @@ weft_cli_call(weft_cli *c, Weft__ControlRequest *req, json_t **body)
 done:
 	weft_wire_free(env);
 	return (rv);
+}
+
+int
+weft_cli_output(weft_cli *c, const char *run_id, const char *step_id, FILE *out)
+{
+	Weft__ControlRequest req  = WEFT__CONTROL_REQUEST__INIT;
+	Weft__OutputRequest  oreq = WEFT__OUTPUT_REQUEST__INIT;
+	Weft__Envelope      *env;
+	uint32_t             chunks = 1;
+	int                  rv;
+
+	oreq.run_id  = (char *) run_id;
+	oreq.step_id = (char *) (step_id != NULL ? step_id : "");
+	req.req_case = WEFT__CONTROL_REQUEST__REQ_OUTPUT;
+	req.output   = &oreq;
+	if ((rv = control_open(c)) != WEFT_CLI_OK) {
+		return (rv);
+	}
+	// One chunk (at most 1 MiB) per request: a value of any size comes
+	// through without a message near the 16 MiB limit.
+	for (oreq.chunk = 0; oreq.chunk < chunks; oreq.chunk++) {
+		env = NULL;
+		if ((rv = control_exchange(c, &req, &env)) != WEFT_CLI_OK) {
+			return (rv);
+		}
+		Weft__ControlReply *rep = env->control_reply;
+		if (rep->code != 0) {
+			fprintf(stderr, "weft: %s\n",
+			    rep->error[0] != '\0'
+			        ? rep->error
+			        : weft_err_str((weft_err) rep->code));
+			weft_wire_free(env);
+			return (WEFT_CLI_FAIL);
+		}
+		json_t *meta = json_loads(rep->body_json, 0, NULL);
+		chunks       = (uint32_t) json_integer_value(
+                    json_object_get(meta, "chunks"));
+		json_decref(meta);
+		if (rep->data.len > 0 &&
+		    fwrite(rep->data.data, 1, rep->data.len, out) != rep->data.len) {
+			fprintf(stderr, "weft: cannot write the output\n");
+			weft_wire_free(env);
+			return (WEFT_CLI_FAIL);
+		}
+		weft_wire_free(env);
+	}
+	fputc('\n', out);
+	return (fflush(out) == 0 ? WEFT_CLI_OK : WEFT_CLI_FAIL);
 }
 
 int

@@ -66,7 +66,17 @@ static const struct main_flag {
 	[WEFT_CLI_F_TYPE]        = { "type", "T",
 	           "only events of type T; repeat it or separate types with "
 	           "commas" },
-	[WEFT_CLI_F_STEP]        = { "step", "S", "only events of step S" },
+	[WEFT_CLI_F_STEP]        = { "step", "S",
+	           "events: only events of step S; status --output: the "
+	           "output of step S (a map item is S[K])" },
+	[WEFT_CLI_F_OUTPUT]      = { "output", NULL,
+	         "print the run's output (with --step, that step's) whole, as "
+	         "JSON, however large: outputs over 64 KiB are shown "
+	         "elsewhere as a reference {\"$blob\", \"size\", \"preview\"}" },
+	[WEFT_CLI_F_STEPS_AFTER] = { "steps-after", "S",
+	    "show the steps after step S (the cursor a cut page names)" },
+	[WEFT_CLI_F_STEPS_LIMIT] = { "steps-limit", "N",
+	    "show at most N steps (default 1000, at most 10000)" },
 	[WEFT_CLI_F_NODE]        = { "node", "N", "only events on node N" },
 	[WEFT_CLI_F_AFTER]       = { "after", "ID",
 	          "only events after event id ID (paging cursor)" },
@@ -79,8 +89,10 @@ static const struct main_flag {
 	           "only events whose data, as JSON text, contains STR (an "
 	           "error message, say)" },
 	[WEFT_CLI_F_LIMIT]       = { "limit", "N",
-	          "at most N results (with --follow: of the stored events; "
-	          "the rest of them is skipped)" },
+	          "at most N results, up to 10000 (default: 100 runs, 1000 "
+	          "events; with --follow: of the stored events; the rest of "
+	          "them is skipped). A page cut short says on stderr how to "
+	          "go on" },
 	[WEFT_CLI_F_FORMAT]      = { "format", "jsonl|table|csv",
 	         "events as JSON lines (the default; json is the same), an "
 	         "aligned table, or CSV with a header line" },
@@ -112,10 +124,14 @@ static const struct main_cmd {
 	    weft_cli_cmd_run,
 	    "Start a run of a registered definition or of a definition file; "
 	    "prints the run id." },
-	{ "status", "RUN", 1, 1, F(JSON), weft_cli_cmd_status,
-	    "Show a run and its steps, and why each step that has not ended "
-	    "waits (no worker for its type, workers full, dependencies, "
-	    "paused, retry backoff)." },
+	{ "status", "RUN", 1, 1,
+	    F(JSON) | F(STEP) | F(OUTPUT) | F(STEPS_AFTER) | F(STEPS_LIMIT),
+	    weft_cli_cmd_status,
+	    "Show a run and its steps (a page of them: --steps-after, "
+	    "--steps-limit), and why each step that has not ended waits (no "
+	    "worker for its type, workers full, dependencies, paused, retry "
+	    "backoff). With --output, print the run's output (--step S: "
+	    "step S's) whole instead." },
 	{ "runs", "[delete]", 0, 1,
 	    F(STATUS) | F(DEFINITION) | F(BEFORE) | F(SINCE) | F(UNTIL) |
 	        F(LIMIT) | F(JSON),

@@ -202,6 +202,15 @@ weft_cli_text(json_t *v, size_t max)
 
 	if (v == NULL || json_is_null(v)) {
 		s = weft_xstrdup("-");
+	} else if (json_is_string(json_object_get(v, "$blob"))) {
+		// A value over 64 KiB, stored once (docs/events.md): its
+		// size and the start of it. `status --output` prints it.
+		const char *p = json_string_value(json_object_get(v, "preview"));
+		size_t      n = strlen(p != NULL ? p : "") + 48;
+		s             = weft_xalloc(n);
+		snprintf(s, n, "[%lld bytes] %s...",
+		    (long long) json_integer_value(json_object_get(v, "size")),
+		    p != NULL ? p : "");
 	} else if (json_is_string(v)) {
 		s = weft_xstrdup(json_string_value(v));
 	} else {

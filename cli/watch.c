@@ -127,6 +127,7 @@ follow_fetch(follow *f, bool full, uint64_t stop_id, uint64_t want)
 	bool                 stop = false;
 	uint64_t             before;
 	int                  rv;
+	char                 next[32];
 
 	weft_cli_evfilter_request(f->filter, full, &er);
 	req.req_case = WEFT__CONTROL_REQUEST__REQ_EVENTS;
@@ -136,7 +137,8 @@ follow_fetch(follow *f, bool full, uint64_t stop_id, uint64_t want)
 		er.after = f->seen_id;
 		er.limit = want == 0 || want > FOLLOW_PAGE ? FOLLOW_PAGE
 		                                           : (uint32_t) want;
-		if ((rv = weft_cli_call(f->c, &req, &body)) != WEFT_CLI_OK) {
+		if ((rv = weft_cli_call_page(f->c, &req, &body, next,
+		         sizeof(next))) != WEFT_CLI_OK) {
 			return (rv);
 		}
 		n = json_array_size(body);
@@ -153,9 +155,10 @@ follow_fetch(follow *f, bool full, uint64_t stop_id, uint64_t want)
 			}
 		}
 		json_decref(body);
-		// A short page is the end of what the store holds; a page
-		// that brought nothing new would only repeat.
-		if (n < er.limit || f->seen_id == before ||
+		// A short page is the end of what the store holds, unless
+		// the coordinator cut it by size and gave the next cursor; a
+		// page that brought nothing new would only repeat.
+		if ((n < er.limit && next[0] == '\0') || f->seen_id == before ||
 		    (want != 0 && n >= want)) {
 			break;
 		}
@@ -429,7 +432,14 @@ wait_report(weft_cli *c, const char *run_id, json_t *body)
 		weft_cli_print_json(body);
 	} else {
 		printf("run %s %s\n", run_id, status);
-		if (ok && output != NULL && !json_is_null(output)) {
+		if (ok && json_is_string(json_object_get(output, "$blob"))) {
+			// Stored once as a blob: too big to print here.
+			text = weft_cli_text(output, 120);
+			printf("output: %s\nthe whole output: weft status %s "
+			       "--output\n",
+			    text, run_id);
+			free(text);
+		} else if (ok && output != NULL && !json_is_null(output)) {
 			text = json_dumps(output, JSON_INDENT(2) |
 			        JSON_ENCODE_ANY);
 			printf("%s\n", text);

@@ -24,6 +24,12 @@ export function setUnauthorizedHandler(fn) {
 // changes state says Content-Type: application/json, body or not: the
 // server refuses any other (a cross-site form cannot send it).
 export async function request(method, path, body) {
+	return (await send(method, path, body)).data;
+}
+
+// send is request that also returns the response's headers: a cut page
+// names its next cursor in Next-After (events) or Next-Before (runs).
+async function send(method, path, body) {
 	const opts = { method, headers: { Accept: 'application/json' } };
 	if (method !== 'GET' && method !== 'HEAD') {
 		opts.headers['Content-Type'] = 'application/json';
@@ -54,7 +60,7 @@ export async function request(method, path, body) {
 		}
 		throw err;
 	}
-	return data;
+	return { data, headers: resp.headers };
 }
 
 export const get = (path, query) =>
@@ -78,7 +84,19 @@ export const api = {
 	definitions: () => get(`${BASE}/definitions`),
 	define: (def) => post(`${BASE}/definitions`, def),
 	runs: (q) => get(`${BASE}/runs`, q),
-	run: (id) => get(`${BASE}/runs/${encodeURIComponent(id)}`),
+	// run: the run with one page of its steps (q: steps_after,
+	// steps_limit); next_after names the next page's cursor.
+	run: (id, q) => get(`${BASE}/runs/${encodeURIComponent(id)}`, q),
+	// outputUrl: where a step's (or, with no step, the run's) whole
+	// output is, however large.
+	outputUrl: (id, step) => (step
+		? `${BASE}/runs/${encodeURIComponent(id)}/steps/${encodeURIComponent(step)}/output`
+		: `${BASE}/runs/${encodeURIComponent(id)}/output`),
+	// eventsPage: {events, next}: next is the cursor of the next page when
+	// the coordinator cut this one (by count or size), else null.
+	eventsPage: (q) => send('GET', `${BASE}/events?${buildQuery(q)}`).then(({ data, headers }) => ({
+		events: data.map(normalizeEvent), next: headers.get('Next-After'),
+	})),
 	createRun: (body) => post(`${BASE}/runs`, body),
 	lifecycle: (id, action) =>
 		post(`${BASE}/runs/${encodeURIComponent(id)}/${action}`),
@@ -111,19 +129,33 @@ export function loadMeta() {
 }
 
 // allEvents pages through GET /events with the filter q (after= cursor)
-// until a short page, calling onPage(events) for each page. Stops after
-// maxPages pages and returns the last id seen.
+// until the last page (one the coordinator did not cut: pages are bounded
+// in bytes too, so a short page is not always the last), calling
+// onPage(events) for each page. Stops after maxPages pages and returns the
+// last id seen.
 export async function allEvents(q, onPage, { pageSize = 1000, maxPages = 1000 } = {}) {
 	let after = q.after || 0;
 	for (let i = 0; i < maxPages; i++) {
-		const page = await api.events({ ...q, after, limit: pageSize });
+		const { events: page, next } = await api.eventsPage({ ...q, after, limit: pageSize });
 		if (page.length > 0) {
 			onPage(page);
 			after = page[page.length - 1].id;
 		}
-		if (page.length < pageSize) {
+		if (!next && page.length < pageSize) {
 			break;
 		}
 	}
 	return after;
+}
+
+// wholeRun loads run id with all its steps, page after page (at most
+// maxPages of them).
+export async function wholeRun(id, { maxPages = 200 } = {}) {
+	const run = await api.run(id);
+	for (let i = 0; run.next_after && i < maxPages; i++) {
+		const more = await api.run(id, { steps_after: run.next_after });
+		run.steps.push(...(more.steps || []));
+		run.next_after = more.next_after;
+	}
+	return run;
 }

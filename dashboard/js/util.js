@@ -262,12 +262,27 @@ export function pretty(v) {
 	}
 }
 
-// short returns a one-line summary of a JSON value, cut at n characters.
+// isBlob says whether v is a reference to a large value stored once
+// ({"$blob": "sha256:…", "size": bytes, "preview": "…"}, docs/events.md).
+export function isBlob(v) {
+	return v !== null && typeof v === 'object' && typeof v.$blob === 'string';
+}
+
+// blobText says in one line what a reference stands for: its size and the
+// start of the value.
+export function blobText(v) {
+	return `[${v.size} bytes] ${v.preview || ''}…`;
+}
+
+// short returns a one-line summary of a JSON value, cut at n characters;
+// a large value shows as its size and preview.
 export function short(v, n = 120) {
 	if (v === undefined || v === null) {
 		return '';
 	}
-	let s = typeof v === 'string' ? v : JSON.stringify(v);
+	let s = typeof v === 'string' ? v
+		: isBlob(v) ? blobText(v)
+			: JSON.stringify(v, (k, x) => (isBlob(x) ? blobText(x) : x));
 	if (s === '{}') {
 		return '';
 	}
@@ -300,7 +315,7 @@ export function summary(ev, n = 160) {
 	case 'result_ignored':
 		return short(d.reason || d, n);
 	case 'run_queued':
-		return short(`${d.definition} v${d.version}, ${d.steps} steps${d.params && Object.keys(d.params).length ? `, params ${JSON.stringify(d.params)}` : ''}`, n);
+		return short(`${d.definition} v${d.version}, ${d.steps} steps${d.params && Object.keys(d.params).length ? `, params ${short(d.params, n)}` : ''}`, n);
 	case 'run_failed':
 		return short(`${d.error || 'failed'}${d.failed_steps && d.failed_steps.length ? ` (${d.failed_steps.join(', ')})` : ''}`, n);
 	case 'run_succeeded':

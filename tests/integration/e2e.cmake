@@ -35,3 +35,7 @@ add_dependencies(waiting_e2e_test weft weft-coordinator weft-worker)
 weft_add_test(drain_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/drain_test.c
   LIBS SQLite::SQLite3 TIMEOUT 600)
 add_dependencies(drain_test weft weft-coordinator weft-worker)
+# Runs that carry data: listings, status, events, waits and outputs after
+# fat runs (blobs, paging).
+weft_add_test(fat_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/fat_test.c TIMEOUT 900)
+add_dependencies(fat_test weft weft-coordinator weft-worker)

@@ -1794,3 +1794,55 @@ Test(engine, retention_commit_lost_after_landing_keeps_ids_unique)
 	cr_expect_eq(count_published("run_succeeded"), 1);
 	ops.commit = real_commit;
 }
+
+// ---- large values ----
+
+#define DEF_BIG_IN                                                        \
+	"{\"name\":\"bigin\",\"steps\":[{\"id\":\"a\",\"type\":\"noop\","   \
+	"\"with\":{\"v\":\"${input.v}\"}}]}"
+
+// An input over 64 KiB is stored once, as a blob the run's row refers to;
+// a reopened engine gets the whole value back (a step's "with" needs it).
+Test(engine, large_input_is_a_blob_and_recovered_whole)
+{
+	Weft__Envelope       env = WEFT__ENVELOPE__INIT;
+	Weft__ControlRequest req = WEFT__CONTROL_REQUEST__INIT;
+	Weft__RunRequest     run = WEFT__RUN_REQUEST__INIT;
+	size_t               before = F.nreplies;
+	char                 id[64];
+	char                *big = malloc(70001);
+	json_t              *in, *row, *r;
+
+	memset(big, 'x', 70000);
+	big[70000] = '\0';
+	in = json_pack("{s:s}", "v", big);
+	char *text = json_dumps(in, JSON_COMPACT);
+	run.definition_json = (char *) DEF_BIG_IN;
+	run.input_json      = text;
+	req.req_case        = WEFT__CONTROL_REQUEST__REQ_RUN;
+	req.run             = &run;
+	env.body_case       = WEFT__ENVELOPE__BODY_CONTROL;
+	env.control         = &req;
+	post(MAIL_CONTROL, &env, 0);
+	turn();
+	cr_assert_eq(F.nreplies, before + 1);
+	r = F.replies[before];
+	cr_assert_eq(json_integer_value(json_object_get(r, "code")), 0);
+	snprintf(id, sizeof(id), "%s",
+	    json_string_value(
+	        json_object_get(json_object_get(r, "body"), "run_id")));
+	cr_assert_eq(weft_store_get_run(F.e->store, id, &row), WEFT_OK);
+	cr_expect_not_null(weft_blob_ref_hash(json_object_get(row, "input")),
+	    "the runs row holds a reference");
+	json_decref(row);
+	cr_expect(json_equal(engine_run(F.e, id)->input, in),
+	    "the run in memory keeps the value");
+
+	reopen(NULL);
+	weft_run *back = engine_run(F.e, id);
+	cr_assert_not_null(back, "run %s not recovered", id);
+	cr_expect(json_equal(back->input, in), "recovered whole");
+	free(text);
+	free(big);
+	json_decref(in);
+}

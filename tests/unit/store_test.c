@@ -1056,3 +1056,130 @@ Test(store, definition_over_the_threshold_is_registered_whole)
 	free_blob_evs(evs, 1);
 	json_decref(def);
 }
+
+// Pages are bounded in bytes as well as rows: events that each stay under
+// the blob threshold but add up past WEFT_QUERY_BYTES come in several
+// pages, each naming where the next starts; the last names nothing.
+Test(store, event_pages_are_cut_by_bytes_and_name_the_next)
+{
+	enum { N = 200 };
+	static weft_event evs[N];
+	char    *pad = malloc(60001);
+	json_t  *out;
+	char     next[32];
+	uint64_t after = 0, seen = 0;
+	int      pages = 0;
+
+	memset(pad, 'q', 60000);
+	pad[60000] = '\0';
+	write_run();
+	for (int i = 0; i < N; i++) {
+		evs[i] = ev(8 + (uint64_t) i, "R1", 7 + (uint64_t) i,
+		    WEFT_EV_STEP_PROGRESS, "a", json_pack("{s:s}", "progress", pad));
+	}
+	cr_assert_eq(weft_store_append(st, evs, N), WEFT_OK, "%s", st->error);
+	for (;;) {
+		weft_events_filter f = { .run_id = "R1", .after = after,
+			.limit = 10000, .next = next, .next_len = sizeof(next) };
+		cr_assert_eq(weft_store_list_events(st, &f, &out), WEFT_OK);
+		size_t n = json_array_size(out);
+		pages++;
+		seen += n;
+		// write_run's six small events, and what 8 MiB holds.
+		cr_expect_leq(n, 6 + WEFT_QUERY_BYTES / 60000,
+		    "page %d: %zu events of 60 KB", pages, n);
+		if (next[0] == '\0') {
+			json_decref(out);
+			break;
+		}
+		cr_expect_eq(strtoull(next, NULL, 10),
+		    (uint64_t) json_integer_value(json_object_get(
+		        json_array_get(out, n - 1), "id")));
+		after = strtoull(next, NULL, 10);
+		json_decref(out);
+		cr_assert_lt(pages, 10);
+	}
+	cr_expect_geq(pages, 2, "12 MB do not fit one page");
+	cr_expect_eq(seen, 6 + N, "every event, once: %llu in %d pages",
+	    (unsigned long long) seen, pages);
+	free_evs(evs, N);
+	free(pad);
+}
+
+// A listing is a summary: never the input, params or output of a run
+// (they may be megabytes), the error cut short, and a cut page's cursor.
+Test(store, runs_listing_is_summaries_with_a_cursor)
+{
+	json_t *out;
+	char    next[64];
+	char   *longerr = malloc(5001);
+
+	memset(longerr, 'e', 5000);
+	longerr[5000] = '\0';
+	write_run();
+	weft_event evs[] = {
+		ev(8, "R2", 1, WEFT_EV_RUN_QUEUED, NULL,
+		    json_pack("{s:s, s:i, s:{s:s}, s:{s:i}, s:i}", "definition",
+		        "two", "version", 1, "input", "k", "v", "params", "p", 1,
+		        "steps", 2)),
+		ev(9, "R2", 2, WEFT_EV_RUN_FAILED, NULL,
+		    json_pack("{s:s}", "error", longerr)),
+	};
+	cr_assert_eq(weft_store_append(st, evs, 2), WEFT_OK, "%s", st->error);
+	weft_runs_filter f = { .limit = 1, .next = next,
+		.next_len = sizeof(next) };
+	cr_assert_eq(weft_store_list_runs(st, &f, &out), WEFT_OK);
+	cr_assert_eq(json_array_size(out), 1);
+	json_t *r = json_array_get(out, 0);
+	cr_expect_str_eq(json_string_value(json_object_get(r, "id")), "R2");
+	cr_expect_null(json_object_get(r, "input"));
+	cr_expect_null(json_object_get(r, "params"));
+	cr_expect_null(json_object_get(r, "output"));
+	cr_expect_eq(json_integer_value(json_object_get(r, "steps_total")), 2);
+	cr_expect_lt(json_string_length(json_object_get(r, "error")),
+	    WEFT_RUNS_ERROR_MAX + 4, "the error is cut");
+	cr_expect_str_eq(next, "R2", "a cut page names its last run");
+	json_decref(out);
+	f.before = next;
+	f.limit  = 100;
+	char next2[64];
+	f.next = next2;
+	cr_assert_eq(weft_store_list_runs(st, &f, &out), WEFT_OK);
+	cr_expect_eq(json_array_size(out), 1);
+	cr_expect_str_eq(next2, "", "the last page names nothing");
+	json_decref(out);
+	free_evs(evs, 2);
+	free(longerr);
+}
+
+// Status pages its steps in definition order after a step id cursor.
+Test(store, status_pages_steps_after_a_cursor)
+{
+	json_t         *run, *statuses = NULL;
+	char            next[64];
+	weft_steps_page pg = { .limit = 1, .bytes = WEFT_QUERY_BYTES,
+		.next = next, .next_len = sizeof(next), .statuses = &statuses };
+
+	write_run();
+	cr_assert_eq(weft_store_get_run_page(st, "R1", &pg, &run), WEFT_OK);
+	cr_assert_eq(json_array_size(json_object_get(run, "steps")), 1);
+	cr_expect_str_eq(next, "a");
+	cr_expect_str_eq(json_string_value(json_object_get(statuses, "b")),
+	    "pending", "statuses cover steps off the page");
+	cr_expect_str_eq(json_string_value(json_object_get(statuses, "a")),
+	    "failed");
+	json_decref(run);
+	json_decref(statuses);
+	pg.after    = "a";
+	pg.statuses = NULL;
+	cr_assert_eq(weft_store_get_run_page(st, "R1", &pg, &run), WEFT_OK);
+	cr_expect_str_eq(json_string_value(json_object_get(json_array_get(
+	                     json_object_get(run, "steps"), 0), "id")),
+	    "b");
+	cr_expect_str_eq(next, "");
+	json_decref(run);
+	pg.after = "zz";
+	cr_expect_eq(weft_store_get_run_page(st, "R1", &pg, &run), WEFT_EINVAL);
+	cr_expect(strstr(st->error, "steps_after") != NULL, "%s", st->error);
+	cr_expect_null(run);
+}

@@ -5,12 +5,12 @@
 // the run's event log with a filter, and the lifecycle buttons. State comes
 // from the run's full event history replayed in order, then from the live
 // stream; nothing polls.
-import { api, allEvents, ApiError } from '../api.js';
+import { api, allEvents, wholeRun, ApiError } from '../api.js';
 import { DagView } from '../dag.js';
 import {
 	h, add, clear, fill, badge, timeCell, fmtClock, fmtClockShort, fmtTime, fmtDuration, pretty, short, summary,
 	eventTypes, stepStates, eventState, runStatusOf, stepStatusOf, runEnded,
-	stepEnded, debounceMap,
+	stepEnded, debounceMap, isBlob, blobText,
 } from '../util.js';
 
 const MAX_LOG_ROWS = 500;
@@ -415,16 +415,32 @@ export function mount(root, ctx) {
 		document.title = `${run.status} · ${run.definition} · weft`;
 	}
 
+	// valueView shows a JSON value; one over 64 KiB is a reference (its
+	// size and start) with a link to the whole of it at url, when the
+	// API serves it (outputs), never loaded into the page unasked.
+	function valueView(v, url, attrs = {}) {
+		if (!isBlob(v)) {
+			return h('pre', { class: 'json', ...attrs }, pretty(v));
+		}
+		return h('div', { class: 'blob', ...attrs },
+			h('pre', { class: 'json blob-preview' }, blobText(v)),
+			url ? h('a', { class: 'blob-link small', href: url, target: '_blank', rel: 'noopener' },
+				`Open the whole value (${v.size} bytes)`)
+				: h('p', { class: 'muted small' }, `${v.size} bytes, stored once; the events show this reference.`));
+	}
+
 	function runParams() {
 		const parts = [];
-		if (run.params && Object.keys(run.params).length) {
-			parts.push(h('details', { class: 'json-details' }, h('summary', null, 'Params'), h('pre', { class: 'json' }, pretty(run.params))));
+		const filled = (v) => v && (isBlob(v) || Object.keys(v).length);
+		if (filled(run.params)) {
+			parts.push(h('details', { class: 'json-details' }, h('summary', null, 'Params'), valueView(run.params, null)));
 		}
-		if (run.input && Object.keys(run.input).length) {
-			parts.push(h('details', { class: 'json-details' }, h('summary', null, 'Input'), h('pre', { class: 'json' }, pretty(run.input))));
+		if (filled(run.input)) {
+			parts.push(h('details', { class: 'json-details' }, h('summary', null, 'Input'), valueView(run.input, null)));
 		}
 		if (run.output !== undefined && run.output !== null) {
-			parts.push(h('details', { class: 'json-details' }, h('summary', null, 'Output'), h('pre', { class: 'json' }, pretty(run.output))));
+			parts.push(h('details', { class: 'json-details' }, h('summary', null, 'Output'),
+				valueView(run.output, api.outputUrl(runId))));
 		}
 		return parts.length ? h('div', { class: 'kv kv-wide' }, parts) : null;
 	}
@@ -551,7 +567,7 @@ export function mount(root, ctx) {
 			section('Input', h('p', { class: 'muted small' }, 'The rendered input is not stored; this is the step’s ', h('code', null, 'with'), ' template from the definition.'),
 				h('pre', { class: 'json', id: 'side-input' }, ds.with !== undefined ? pretty(ds.with) : '(none)')),
 			section('Output', s.output !== undefined && s.output !== null
-				? h('pre', { class: 'json', id: 'side-output' }, pretty(s.output))
+				? valueView(s.output, api.outputUrl(runId, s.id), { id: 'side-output' })
 				: h('p', { class: 'muted small', id: 'side-output' }, s.status === 'succeeded' ? 'null'
 					: ['failed', 'skipped', 'cancelled'].includes(s.status) ? `No output: the step ${s.status.replace('_', ' ')}.` : 'No output yet.')),
 			h('div', { class: 'side-foot' },
@@ -700,7 +716,7 @@ export function mount(root, ctx) {
 	const refreshRun = debounceMap(async () => {
 		const seen = runEvents;
 		try {
-			const r = await api.run(runId);
+			const r = await wholeRun(runId, { maxPages: 20 });
 			if (!alive || runEvents !== seen) {
 				return; // the run moved on meanwhile (a retry)
 			}
@@ -729,7 +745,7 @@ export function mount(root, ctx) {
 
 	async function load() {
 		try {
-			run = await api.run(runId);
+			run = await wholeRun(runId);
 		} catch (e) {
 			clear(dagBox);
 			loadErr.textContent = e.status === 404 ? `No run with id ${runId}.` : `Cannot load the run: ${e.message}`;

@@ -185,12 +185,15 @@ export function mount(root, ctx) {
 	const refresh = debounceMap(async (id) => {
 		const seen = runEvents.get(id) || 0;
 		try {
-			const r = await api.run(id);
+			// One step is enough: the row shows the run's own fields.
+			const r = await api.run(id, { steps_limit: 1 });
 			if (!alive || (runEvents.get(id) || 0) !== seen) {
 				return; // a newer event came meanwhile; it refreshes again
 			}
-			delete r.steps;
-			delete r.definition_body;
+			// A listing row is a summary (what GET /runs gives).
+			for (const k of ['steps', 'definition_body', 'input', 'params', 'output', 'next_after']) {
+				delete r[k];
+			}
 			if (rows.has(id)) {
 				put(r);
 			} else {
