@@ -496,14 +496,32 @@ run_add_steps(weft_store *s, json_t *run, weft_steps_page *pg)
 		if (rv != WEFT_OK || (long) i < first) {
 			continue;
 		}
-		size_t len = 300 +
-		    (row != NULL ? json_dumpb(json_object_get(row, "output"), NULL,
-		                       0, JSON_COMPACT | JSON_ENCODE_ANY)
-		                 : 0);
 		size_t n = json_array_size(list);
-		if (n >= limit ||
+		json_t *o = NULL;
+		size_t  len = 0;
+		if (n < limit) {
+			o = row != NULL ? json_deep_copy(row)
+			                : json_pack("{s:s, s:I}", "status", "pending",
+			                      "attempt", (json_int_t) 0);
+			json_object_set_new(o, "id", json_string(sid));
+			json_object_set(o, "type", json_object_get(step, "type"));
+			if (json_object_get(step, "map") != NULL) {
+				json_t *c = json_object_get(counts, sid);
+				json_object_set_new(o, "items",
+				    items_summary(rows, sid, c ? c : json_null()));
+			}
+			if (json_object_get(progress, sid) != NULL) {
+				json_object_set(
+				    o, "progress", json_object_get(progress, sid));
+			}
+			// Measured as it will be sent, plus room for the
+			// waiting_for the query thread adds.
+			len = 300 + json_dumpb(o, NULL, 0, JSON_COMPACT);
+		}
+		if (o == NULL ||
 		    (n > 0 && pg->bytes > 0 && used + len > pg->bytes)) {
 			// Cut: the next page starts after the last one here.
+			json_decref(o);
 			if (pg->next != NULL) {
 				snprintf(pg->next, pg->next_len, "%s",
 				    json_string_value(json_object_get(
@@ -516,19 +534,6 @@ run_add_steps(weft_store *s, json_t *run, weft_steps_page *pg)
 			continue;
 		}
 		used += len;
-		json_t *o = row != NULL ? json_deep_copy(row)
-		                        : json_pack("{s:s, s:I}", "status",
-		                              "pending", "attempt", (json_int_t) 0);
-		json_object_set_new(o, "id", json_string(sid));
-		json_object_set(o, "type", json_object_get(step, "type"));
-		if (json_object_get(step, "map") != NULL) {
-			json_t *c = json_object_get(counts, sid);
-			json_object_set_new(o, "items",
-			    items_summary(rows, sid, c ? c : json_null()));
-		}
-		if (json_object_get(progress, sid) != NULL) {
-			json_object_set(o, "progress", json_object_get(progress, sid));
-		}
 		json_array_append_new(list, o);
 	}
 	json_decref(progress);
@@ -635,30 +640,47 @@ weft_store_get_secrets(weft_store *s, const char *id, char **box)
 static int
 def_row(void *arg, int ncols, const char **c)
 {
+	page  *pg = arg;
+	size_t len;
+
 	if (ncols < 4 || c[0] == NULL) {
 		return (1);
 	}
 	json_t *body = weft_json_parse_cell(c[2]);
-	json_array_append_new(arg,
-	    json_pack("{s:s, s:I, s:o, s:o, s:I}", "name", c[0], "version",
-	        cell_int(c[1]), "params",
-	        json_object_get(body, "params")
-	            ? json_incref(json_object_get(body, "params"))
-	            : json_object(),
-	        "definition", body, "created_ms", cell_int(c[3])));
+	json_t *d    = json_pack("{s:s, s:I, s:o, s:I}", "name", c[0],
+            "version", cell_int(c[1]), "params",
+            json_object_get(body, "params")
+	               ? json_incref(json_object_get(body, "params"))
+	               : json_object(),
+            "created_ms", cell_int(c[3]));
+	// Every definition is listed, but the bodies only while they fit
+	// the answer: a few 4 MiB definitions would pass the wire's limit.
+	len = c[2] != NULL ? strlen(c[2]) : 0;
+	if (pg->used + len > pg->bytes) {
+		json_decref(body);
+		json_object_set_new(d, "definition", json_null());
+		json_object_set_new(d, "definition_omitted",
+		    json_integer((json_int_t) len));
+	} else {
+		pg->used += len;
+		json_object_set_new(d, "definition", body);
+	}
+	json_array_append_new(pg->rows, d);
 	return (0);
 }
 
 weft_err
 weft_store_list_definitions(weft_store *s, json_t **out)
 {
-	*out = json_array();
+	page pg = { .rows = json_array(), .bytes = WEFT_QUERY_BYTES };
+
+	*out = pg.rows;
 	// The latest version of each name.
 	return (s->ops->query(s,
 	    "SELECT d.name, d.version, d.body, d.created_ms FROM definitions d "
 	    "WHERE d.version = (SELECT MAX(version) FROM definitions e WHERE "
 	    "e.name = d.name) ORDER BY d.name",
-	    NULL, 0, def_row, *out));
+	    NULL, 0, def_row, &pg));
 }
 
 static int

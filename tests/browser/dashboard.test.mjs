@@ -298,6 +298,42 @@ describe('dashboard', { concurrency: 1 }, () => {
 		noConsoleErrors();
 	});
 
+	it('shows a fat run: summaries in the list, a large output as a reference with a link to the whole', { timeout: 120000 }, async () => {
+		// A 70 KB parameter echoed back: the step's output is over 64 KiB,
+		// stored once and referenced (docs/events.md).
+		const big = 'xé'.repeat(35000);
+		const def = {
+			name: 'fatweb',
+			params: { big: { type: 'string' } },
+			steps: [{ id: 'e', type: 'echo', with: { v: '${params.big}' } }],
+		};
+		await cluster.api('POST', '/api/v1/definitions', def);
+		const { run_id: id } = await cluster.api('POST', '/api/v1/runs', { definition: 'fatweb', params: { big } });
+		await waitFor(async () => (await cluster.api('GET', `/api/v1/runs/${id}`)).status === 'succeeded',
+			{ timeoutMs: LIVE_WAIT, what: 'the fat run to succeed' });
+		const listed = await cluster.api('GET', '/api/v1/runs?limit=5');
+		assert.ok(listed.every((r) => r.input === undefined && r.params === undefined && r.output === undefined),
+			'listings are summaries');
+		await go('#/runs');
+		await page.waitForSelector(`tr[data-run="${id}"][data-status="succeeded"]`, { timeout: LIVE_WAIT });
+		await go(`#/runs/${id}`);
+		await page.waitForSelector('[data-loaded="1"]');
+		await page.click('g.node[data-id="e"]');
+		await page.waitForSelector('#side-output .blob-link', { timeout: LIVE_WAIT });
+		const href = await page.getAttribute('#side-output .blob-link', 'href');
+		assert.equal(href, `/api/v1/runs/${id}/steps/e/output`);
+		assert.match(await page.textContent('#side-output .blob-preview'), /^\[\d+ bytes\] /);
+		// The link gives the whole value.
+		const whole = await page.evaluate(async (u) => (await fetch(u)).json(), href);
+		assert.equal(whole.with.v, big);
+		// The event log shows the preview, not the value.
+		await go(`#/events?run=${id}`);
+		await page.waitForSelector('tr[data-type="step_succeeded"]', { timeout: LIVE_WAIT });
+		assert.match(await page.textContent('tr[data-type="step_succeeded"] td.details'), /\[\d+ bytes\]/);
+		await screenshot('run-fat-output');
+		noConsoleErrors();
+	});
+
 	it('says in the step panel why a step waits', { timeout: 90000 }, async () => {
 		// No worker advertises "gpu": the step stays ready, and says so;
 		// its dependent names what it waits for.

@@ -151,16 +151,25 @@ cli_out(int want, size_t max, const char *args)
 	return (out);
 }
 
+// The map steps run 8 items at a time and retry: this test is about what
+// a fat run leaves behind, and a data-heavy map that floods the workers
+// may lose attempts on a slow machine (the maps work of the same issue,
+// tested there).
+#define FAT_RETRY                                                       \
+	"\"max_parallel\":8,\"retry\":{\"max_attempts\":10,"             \
+	"\"backoff\":\"fixed\",\"initial_ms\":100},"
+
 static const char *fat_def =
     "{\"name\":\"fat\",\"params\":{\"big\":{\"type\":\"string\"}},"
     "\"steps\":[{\"id\":\"m\",\"type\":\"echo\",\"map\":\"input.items\","
-    "\"with\":{\"p\":\"${params.big}\",\"i\":\"${index}\"}},"
+    FAT_RETRY "\"with\":{\"p\":\"${params.big}\",\"i\":\"${index}\"}},"
     "{\"id\":\"whole\",\"type\":\"echo\",\"with\":{\"v\":\"${params.big}\","
     "\"w\":\"${params.big}\"}}]}";
 
 static const char *mid_def =
     "{\"name\":\"mid\",\"steps\":[{\"id\":\"m\",\"type\":\"echo\","
-    "\"map\":\"input.items\",\"with\":{\"p\":\"${input.pad}\"}}]}";
+    "\"map\":\"input.items\"," FAT_RETRY
+    "\"with\":{\"p\":\"${input.pad}\"}}]}";
 
 static const char *thin_def =
     "{\"name\":\"thin\",\"steps\":[{\"id\":\"a\",\"type\":\"noop\"}]}";
