@@ -167,6 +167,18 @@ gen_control(const char *dir)
 	req.req_case = WEFT__CONTROL_REQUEST__REQ_EVENTS, req.events = &evq;
 	rv |= gen_write(dir, "control_events.bin", &env, NULL);
 
+	Weft__StatusRequest st = WEFT__STATUS_REQUEST__INIT;
+	st.run_id = "01M824QDQD4PG8QQWWYZ25B82E", st.steps_after = "m";
+	st.steps_limit = 10;
+	req.req_case = WEFT__CONTROL_REQUEST__REQ_STATUS, req.status = &st;
+	rv |= gen_write(dir, "control_status_page.bin", &env, NULL);
+
+	Weft__OutputRequest out = WEFT__OUTPUT_REQUEST__INIT;
+	out.run_id = "01M824QDQD4PG8QQWWYZ25B82E", out.step_id = "m[3]";
+	out.chunk = 2;
+	req.req_case = WEFT__CONTROL_REQUEST__REQ_OUTPUT, req.output = &out;
+	rv |= gen_write(dir, "control_output.bin", &env, NULL);
+
 	rep.code = 0, rep.body_json = "{\"run_id\":\"01M824QDQD4PG8QQWWYZ25B82E\"}";
 	env.body_case = WEFT__ENVELOPE__BODY_CONTROL_REPLY;
 	env.control_reply = &rep;
