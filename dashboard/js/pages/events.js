@@ -136,8 +136,9 @@ export function mount(root, ctx) {
 		err.hidden = true;
 		ctx.setQuery({ ...params(), limit: q.limit === 100 ? '' : q.limit, after: q.after || '', tail: tail ? '1' : '' });
 		let page;
+		let more = false; // the coordinator cut the page (by count or size)
 		try {
-			page = await api.events(params());
+			({ events: page, next: more } = await api.eventsPage(params()));
 		} catch (e) {
 			err.textContent = `The coordinator refused the query: ${e.message}`;
 			err.hidden = false;
@@ -159,7 +160,8 @@ export function mount(root, ctx) {
 		}
 		prevBtn.disabled = cursors.length === 0;
 		firstBtn.disabled = !q.after;
-		nextBtn.disabled = page.length < q.limit;
+		// A page cut by size is short and still not the last.
+		nextBtn.disabled = !more && page.length < q.limit;
 		setInfo(page.length);
 		if (tail && page.length >= q.limit) {
 			await catchUp();
