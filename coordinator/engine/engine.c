@@ -568,17 +568,25 @@ engine_blobs(weft_out_event *o, char **text, weft_event *v)
 {
 	weft_blob *blobs = NULL;
 	size_t     n     = 0;
-	json_t    *data  = weft_blob_extract(o->data, *text, &blobs, &n);
+	size_t     len   = *text != NULL ? strlen(*text) : 0;
+	json_t    *data;
 
+	v->blobs  = NULL;
+	v->nblobs = 0;
+	if (len <= WEFT_BLOB_THRESHOLD) {
+		return; // the common case: nothing in it can be large
+	}
+	// Let the whole text go before the large members are written out
+	// on their own: the peak is one copy of a large value, not two.
+	free(*text);
+	*text = NULL;
+	if ((data = weft_blob_extract(o->data, len, &blobs, &n)) != NULL) {
+		json_decref(o->data);
+		o->data = data;
+	}
 	v->blobs  = blobs;
 	v->nblobs = n;
-	if (data == NULL) {
-		return;
-	}
-	json_decref(o->data);
-	o->data = data;
-	free(*text);
-	*text = weft_json_dump(data);
+	*text     = weft_json_dump(o->data);
 }
 
 // engine_number turns the batch's output events into store events: global

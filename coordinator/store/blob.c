@@ -12,7 +12,7 @@
 #include "jsonx.h"
 
 void
-weft_blob_make(weft_blob *b, const char *text, size_t len)
+weft_blob_take(weft_blob *b, char *text, size_t len)
 {
 	unsigned char sum[crypto_hash_sha256_BYTES];
 	static const char hex[] = "0123456789abcdef";
@@ -24,10 +24,8 @@ weft_blob_make(weft_blob *b, const char *text, size_t len)
 		b->hash[7 + 2 * i + 1] = hex[sum[i] & 15];
 	}
 	b->hash[WEFT_BLOB_HASH_LEN] = '\0';
-	b->text                     = weft_xalloc(len + 1);
-	memcpy(b->text, text, len);
-	b->text[len] = '\0';
-	b->len       = len;
+	b->text                     = text;
+	b->len                      = len;
 }
 
 size_t
@@ -65,28 +63,29 @@ weft_blob_ref_hash(const json_t *v)
 }
 
 json_t *
-weft_blob_extract(json_t *data, const char *text, weft_blob **blobs, size_t *n)
+weft_blob_extract(json_t *data, size_t textlen, weft_blob **blobs, size_t *n)
 {
 	json_t     *out = NULL, *v;
 	const char *key;
 
-	if (!json_is_object(data) || text == NULL ||
-	    strlen(text) <= WEFT_BLOB_THRESHOLD) {
+	if (!json_is_object(data) || textlen <= WEFT_BLOB_THRESHOLD) {
 		return (NULL);
 	}
 	json_object_foreach (data, key, v) {
-		char  *t   = weft_json_dump(v);
-		size_t len = strlen(t);
-		if (len > WEFT_BLOB_THRESHOLD) {
-			*blobs = weft_xrealloc(*blobs, (*n + 1) * sizeof(**blobs));
-			weft_blob_make(&(*blobs)[*n], t, len);
-			if (out == NULL) {
-				out = json_copy(data); // shallow: members shared
-			}
-			json_object_set_new(out, key, weft_blob_ref(&(*blobs)[*n]));
-			(*n)++;
+		// Measured first: only a large member is written out, once (a
+		// 100 MB map output must not be held twice as text).
+		size_t len = json_dumpb(v, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
+		if (len <= WEFT_BLOB_THRESHOLD) {
+			continue;
 		}
-		free(t);
+		char *t = weft_json_dump(v);
+		*blobs  = weft_xrealloc(*blobs, (*n + 1) * sizeof(**blobs));
+		weft_blob_take(&(*blobs)[*n], t, strlen(t));
+		if (out == NULL) {
+			out = json_copy(data); // shallow: members shared
+		}
+		json_object_set_new(out, key, weft_blob_ref(&(*blobs)[*n]));
+		(*n)++;
 	}
 	return (out);
 }

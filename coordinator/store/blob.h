@@ -32,15 +32,16 @@ typedef struct weft_blob {
 // weft_blob_extract replaces, in a copy of data (an object, borrowed),
 // every top-level member whose compact JSON text is longer than
 // WEFT_BLOB_THRESHOLD with a reference, and appends one weft_blob per
-// replaced member to *blobs (realloc'd; *n counts them). text is data's
-// whole compact text (borrowed): when it is no longer than the threshold
-// no member can be, and nothing is done. Returns the new data (a new
-// reference), or NULL when no member was replaced. Any thread.
+// replaced member to *blobs (realloc'd; *n counts them). textlen is the
+// length of data's whole compact text: when it is no longer than the
+// threshold no member can be, and nothing is done. Returns the new data
+// (a new reference), or NULL when no member was replaced. Any thread.
 json_t *weft_blob_extract(
-    json_t *data, const char *text, weft_blob **blobs, size_t *n);
+    json_t *data, size_t textlen, weft_blob **blobs, size_t *n);
 
-// weft_blob_make fills b from text (len bytes, copied): its hash.
-void weft_blob_make(weft_blob *b, const char *text, size_t len);
+// weft_blob_take fills b with text (len bytes, NUL-terminated, malloc'd:
+// taken) and its hash.
+void weft_blob_take(weft_blob *b, char *text, size_t len);
 
 // weft_blob_ref returns a new reference object for b.
 json_t *weft_blob_ref(const weft_blob *b);

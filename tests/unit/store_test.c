@@ -859,7 +859,7 @@ blob_ev(uint64_t id, const char *run, uint64_t seq, enum weft_event_type type,
 	char      *text = json_dumps(data, JSON_COMPACT);
 	weft_blob *b    = NULL;
 	size_t     n    = 0;
-	json_t    *refd = weft_blob_extract(data, text, &b, &n);
+	json_t    *refd = weft_blob_extract(data, strlen(text), &b, &n);
 
 	free(text);
 	if (refd != NULL) {
@@ -893,10 +893,10 @@ Test(store, blob_threshold_is_exact)
 	char      *t2 = json_dumps(over, JSON_COMPACT);
 	json_t    *r;
 
-	cr_expect_null(weft_blob_extract(at, t1, &b, &n),
+	cr_expect_null(weft_blob_extract(at, strlen(t1), &b, &n),
 	    "a value of exactly the threshold stays inline");
 	cr_expect_eq(n, 0);
-	cr_assert_not_null(r = weft_blob_extract(over, t2, &b, &n),
+	cr_assert_not_null(r = weft_blob_extract(over, strlen(t2), &b, &n),
 	    "one byte over the threshold is a blob");
 	cr_assert_eq(n, 1);
 	json_t *ref = json_object_get(r, "output");
