@@ -12,9 +12,43 @@
 
 #include "alloc.h"
 #include "log.h"
+#include "map.h"
 #include "tls.h"
 
 #define DISPATCH_REASON 160 // bytes per rejection reason
+
+// dispatch_shared parses the batch's shared entries into out: run id ->
+// {"input", "params"} (new references; dispatch_shared_free). An entry that
+// is not two JSON objects is left out: its run's attempts are refused.
+static void
+dispatch_shared(const Weft__AssignBatch *b, weft_map *out)
+{
+	weft_map_init(out);
+	for (size_t i = 0; i < b->n_shared; i++) {
+		const Weft__SharedInput *si = b->shared[i];
+		json_t *in = json_loads(si->input_json, 0, NULL);
+		json_t *pa = json_loads(si->params_json, 0, NULL);
+		if (si->run_id != NULL && json_is_object(in) &&
+		    json_is_object(pa) && weft_map_get(out, si->run_id) == NULL) {
+			weft_map_put(out, si->run_id,
+			    json_pack("{s:O, s:O}", "input", in, "params", pa));
+		}
+		json_decref(in);
+		json_decref(pa);
+	}
+}
+
+static void
+dispatch_shared_free(weft_map *m)
+{
+	const char *k;
+	void       *v;
+
+	for (size_t i = 0; weft_map_each(m, &i, &k, &v);) {
+		json_decref(v);
+	}
+	weft_map_fini(m);
+}
 
 // dispatch_apply applies batch b (borrowed) and builds the AssignReply;
 // returns the packed message or NULL.
@@ -30,15 +64,30 @@ dispatch_apply(weft_worker *w, const Weft__AssignBatch *b)
 	Weft__Envelope     env      = WEFT__ENVELOPE__INIT;
 	nng_msg           *msg      = NULL;
 
+	weft_map           shared;
+
 	// Aborts first: they may free the slots this batch asks for.
 	for (size_t i = 0; i < b->n_aborts; i++) {
 		worker_pool_abort(w, b->aborts[i]);
 	}
+	dispatch_shared(b, &shared);
 	for (size_t i = 0; i < n; i++) {
-		reasons[i]  = text + i * DISPATCH_REASON;
+		const Weft__Assignment *a = b->items[i];
+		json_t                 *sh = NULL;
+		reasons[i]                 = text + i * DISPATCH_REASON;
+		if (a->shared &&
+		    (sh = weft_map_get(&shared, a->run_id ? a->run_id : "")) ==
+		        NULL) {
+			snprintf(reasons[i], DISPATCH_REASON,
+			    "no shared input for run %.40s in the batch (or not "
+			    "JSON objects)", a->run_id ? a->run_id : "");
+			accepted[i] = false;
+			continue;
+		}
 		accepted[i] = worker_pool_offer(
-		    w, b->items[i], reasons[i], DISPATCH_REASON);
+		    w, a, sh, reasons[i], DISPATCH_REASON);
 	}
+	dispatch_shared_free(&shared);
 	ar.n_accepted    = n;
 	ar.accepted      = accepted;
 	ar.n_reason      = n;

@@ -390,7 +390,7 @@ weft_worker_run_local(
 	if (step == NULL) {
 		return (WEFT_ENOENT);
 	}
-	att  = worker_attempt_alloc(a, step);
+	att  = worker_attempt_alloc(a, NULL, step);
 	*out = worker_attempt_run(att);
 	worker_attempt_free(att);
 	return (WEFT_OK);

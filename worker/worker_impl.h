@@ -39,6 +39,11 @@ struct weft_attempt {
 	char              *step_id;
 	char              *type;
 	char              *input_json;
+	json_t            *shared;     // {"input", "params"} of its run, one
+	                               // object for all the attempts of the
+	                               // run its batch carried (a reference);
+	                               // NULL: input_json is the whole input
+	uint64_t           max_output; // most bytes of output; 0 = no limit
 	char              *key;        // "run/step/attempt"
 	char              *idem;       // "run/step": WEFT_IDEMPOTENCY_KEY
 	uint32_t           attempt;
@@ -181,9 +186,11 @@ struct weft_worker {
 // worker_step_find returns the registry entry for type, or NULL.
 const worker_step *worker_step_find(const weft_worker *w, const char *type);
 
-// worker_attempt_alloc copies assignment a (borrowed) into a new attempt.
-weft_attempt *worker_attempt_alloc(
-    const Weft__Assignment *a, const worker_step *step);
+// worker_attempt_alloc copies assignment a (borrowed) into a new attempt;
+// shared (borrowed; a reference is kept), when a->shared, is its run's
+// {"input", "params"} from the batch.
+weft_attempt *worker_attempt_alloc(const Weft__Assignment *a, json_t *shared,
+    const worker_step *step);
 
 // worker_attempt_free frees att (NULL is fine).
 void worker_attempt_free(weft_attempt *att);
@@ -274,9 +281,10 @@ void     worker_pool_init(worker_pool *p);
 weft_err worker_pool_start(weft_worker *w);
 void     worker_pool_stop(weft_worker *w);
 void     worker_pool_fini(worker_pool *p);
-// worker_pool_offer accepts a (borrowed) or writes why not into reason.
+// worker_pool_offer accepts a (borrowed; shared as for
+// worker_attempt_alloc) or writes why not into reason.
 bool worker_pool_offer(weft_worker *w, const Weft__Assignment *a,
-    char *reason, size_t reasonlen);
+    json_t *shared, char *reason, size_t reasonlen);
 // worker_pool_abort aborts a queued or running attempt; false if unknown.
 bool worker_pool_abort(weft_worker *w, const Weft__Abort *ab);
 void worker_pool_counts(worker_pool *p, uint32_t *queued, uint32_t *running);

@@ -1426,14 +1426,20 @@ weft_run_step_input(const weft_run *r, weft_ref u, char *err, size_t errlen)
 		json_object_set_new(doc, "index", json_integer(u.item));
 	}
 	if (d->with == NULL) {
-		json_object_set_new(doc, "with", json_object());
-		return (doc);
-	}
-	if ((with = weft_json_render(d->with, doc, err, errlen)) == NULL) {
+		with = json_object();
+	} else if ((with = weft_json_render(d->with, doc, err, errlen)) ==
+	    NULL) {
 		json_decref(doc);
 		return (NULL);
 	}
 	json_object_set_new(doc, "with", with);
+	if (u.item >= 0) {
+		// The dependencies' outputs hold the whole list (and whatever
+		// else they made): sent with every item they made a map of
+		// N items cost N x the list. An item reaches dependency data
+		// only through `with`, rendered above against all of it.
+		json_object_del(doc, "steps");
+	}
 	return (doc);
 }
 
