@@ -70,8 +70,12 @@ while :; do
 done
 t1=$(date +%s.%N)
 rss() { awk '/VmHWM/{print $2}' "/proc/$1/status"; }
-printf 'items=%s kind=%s status=%s seconds=%.2f coord_peak_kB=%s worker_peak_kB=%s,%s\n' \
-  "$n" "$kind" "$st" "$(echo "$t1 - $t0" | bc)" "$(rss $cpid)" "$(rss ${wp[0]})" "$(rss ${wp[1]})"
+# CPU seconds (user + system) a process has used: on a shared machine the
+# wall time says less than this.
+cpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$1/stat"; }
+printf 'items=%s kind=%s status=%s seconds=%.2f coord_cpu_s=%s worker_cpu_s=%s,%s coord_peak_kB=%s worker_peak_kB=%s,%s\n' \
+  "$n" "$kind" "$st" "$(echo "$t1 - $t0" | bc)" "$(cpu $cpid)" "$(cpu ${wp[0]})" "$(cpu ${wp[1]})" \
+  "$(rss $cpid)" "$(rss ${wp[0]})" "$(rss ${wp[1]})"
 for ty in result_ignored step_lost; do
   printf '%s=%s\n' "$ty" "$(weft events --run "$id" --type "$ty" --limit 10000 | wc -l)"
 done

@@ -428,15 +428,21 @@ run_unit_ready(weft_run *r, weft_ref u, weft_out *o)
 	run_unit_effect(o, WEFT_EFFECT_ENQUEUE, r, u);
 }
 
-// run_items_fill makes more items of map step i ready, as max_parallel allows.
+// run_items_fill makes more items of map step i ready, as max_parallel
+// allows, or without one WEFT_RUN_ITEMS_WINDOW: every item ready at once
+// would be one commit of as many step_ready events (and one of as many
+// step_cancelled on a cancel), holding up every request meanwhile.
 static void
 run_items_fill(weft_run *r, long i, weft_out *o)
 {
 	weft_step_rt *s   = &r->steps[i];
 	uint32_t      cap = r->def->steps[i].max_parallel;
 
-	while (s->items_next < s->nitems &&
-	    (cap == 0 || s->items_active < cap)) {
+	if (cap == 0 || cap > WEFT_RUN_ITEMS_WINDOW) {
+		cap = WEFT_RUN_ITEMS_WINDOW;
+	}
+
+	while (s->items_next < s->nitems && s->items_active < cap) {
 		weft_ref u = { i, (long) s->items_next++ };
 		run_unit_ready(r, u, o);
 	}
@@ -1159,12 +1165,14 @@ run_unit_cancel(weft_run *r, weft_ref u, weft_out *o)
 }
 
 // run_end_steps cancels every unit that has not ended: items first, then
-// their steps.
+// their steps. Items never made ready (from items_next on) have no event
+// and no row: they end with their map step, silently, so that cancelling
+// a wide map costs what it had under way, not its whole list.
 static void
 run_end_steps(weft_run *r, weft_out *o)
 {
 	for (size_t i = 0; i < r->def->nsteps; i++) {
-		for (uint32_t k = 0; k < r->steps[i].nitems; k++) {
+		for (uint32_t k = 0; k < r->steps[i].items_next; k++) {
 			run_unit_cancel(r, (weft_ref) { (long) i, (long) k }, o);
 		}
 		run_unit_cancel(r, WEFT_REF(i), o);

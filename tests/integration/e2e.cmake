@@ -35,3 +35,7 @@ add_dependencies(waiting_e2e_test weft weft-coordinator weft-worker)
 weft_add_test(drain_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/drain_test.c
   LIBS SQLite::SQLite3 TIMEOUT 600)
 add_dependencies(drain_test weft weft-coordinator weft-worker)
+# Wide fan-outs that carry data: the issue-11 livelock, cancel latency
+# during a 100,000-item map, the size limits.
+weft_add_test(scale_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/scale_test.c TIMEOUT 1200)
+add_dependencies(scale_test weft weft-coordinator weft-worker)
