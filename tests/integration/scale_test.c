@@ -281,3 +281,23 @@ Test(scale, size_limits_fail_at_once_naming_the_limit)
 	free(out);
 	free(in);
 }
+
+// --max-output takes bytes or KiB/MiB from 1 KiB to 12 MiB; anything else
+// stops the coordinator at start, naming the flag and what it wants.
+Test(scale, malformed_max_output_refused, .timeout = 300)
+{
+	static const char *const bad[] = { "", "abc", "4GiB", "13MiB", "1000",
+		"-5", "4 MiB", "4mb" };
+
+	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		char  args[64];
+		char *out = NULL;
+		snprintf(args, sizeof(args), "--max-output '%s'", bad[k]);
+		cr_expect_eq(weft_cluster_coordinator_refuses(args, &out), 2,
+		    "--max-output %s", bad[k]);
+		cr_expect(out != NULL &&
+		        strstr(out, "--max-output wants a size from 1KiB to 12MiB"),
+		    "--max-output %s: %s", bad[k], out);
+		free(out);
+	}
+}
