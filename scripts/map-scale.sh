@@ -13,7 +13,7 @@ b=$(cd "$1" && pwd); n=$2; kind=${3:-echo}; slots=${4:-16}
 dir=$(mktemp -d /tmp/map-scale.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done;
-  wait 2>/dev/null || true; rm -rf "$dir"; }
+  wait 2>/dev/null || true; [ -n "${KEEP:-}" ] && echo "kept $dir" || rm -rf "$dir"; }
 trap cleanup EXIT
 mkdir "$dir/bin"
 cat >"$dir/bin/gen.sh" <<GEN

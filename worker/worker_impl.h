@@ -130,10 +130,25 @@ typedef struct dispatch_actor {
 	bool         sending; // the aio carries a reply (else a receive)
 } dispatch_actor;
 
+// The shared input of a run as last parsed: the coordinator sends it with
+// every assignment message of the run, and parsing a large run input for
+// each message would cost the worker (items x input) over a map.
+typedef struct dispatch_shared_ent {
+	char   *run_id;   // owned; NULL = empty slot
+	char   *in_text;  // owned copies of the texts it was parsed from
+	char   *pa_text;
+	json_t *doc;      // {"input", "params"} (a reference)
+} dispatch_shared_ent;
+
+#define WORKER_SHARED_CACHE 4 // runs whose shared input is kept parsed
+
 struct worker_dispatch {
 	nng_socket     sock; // rep0 listener
 	bool           sock_open;
 	dispatch_actor actors[WORKER_DISPATCH_CTXS];
+	pthread_mutex_t     shared_lock; // guards the cache (several actors)
+	dispatch_shared_ent shared[WORKER_SHARED_CACHE];
+	unsigned            shared_next; // the slot replaced next
 };
 
 // Discovery: a respondent0 socket and the thread answering surveys.
@@ -371,6 +386,9 @@ weft_err worker_spool_load(worker_spool *s, worker_outbox *o,
 // Dispatch (dispatch.c): the rep0 listener; fills w->dispatch_url.
 weft_err worker_dispatch_start(weft_worker *w);
 void     worker_dispatch_stop(weft_worker *w);
+// worker_dispatch_init / _fini ready and free the shared-input cache.
+void     worker_dispatch_init(worker_dispatch *d);
+void     worker_dispatch_fini(worker_dispatch *d);
 
 // Discovery (discovery.c): the respondent0 dialer and its thread.
 weft_err worker_discovery_start(weft_worker *w);

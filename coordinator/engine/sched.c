@@ -1258,7 +1258,8 @@ sched_has_batches(weft_engine *e)
 }
 
 // sched_shared_new returns the shared entry of run run_id (its input and
-// params as JSON text), to free with sched_shared_free.
+// params as JSON text, borrowed from the run: dumped once, when its first
+// message is built), to free with sched_shared_free.
 static Weft__SharedInput *
 sched_shared_new(weft_engine *e, const char *run_id)
 {
@@ -1269,9 +1270,12 @@ sched_shared_new(weft_engine *e, const char *run_id)
 	si->run_id = weft_xstrdup(run_id);
 	// The run is there until the end of the iteration (reaped after
 	// this); without it the worker refuses the attempt, saying why.
-	si->input_json  = r != NULL ? weft_json_dump(r->input) : weft_xstrdup("");
-	si->params_json = r != NULL ? weft_json_dump(r->params)
-	                            : weft_xstrdup("");
+	if (r != NULL && r->wire_input == NULL) {
+		r->wire_input  = weft_json_dump(r->input);
+		r->wire_params = weft_json_dump(r->params);
+	}
+	si->input_json  = r != NULL ? r->wire_input : "";
+	si->params_json = r != NULL ? r->wire_params : "";
 	return (si);
 }
 
@@ -1279,8 +1283,6 @@ static void
 sched_shared_free(Weft__SharedInput *si)
 {
 	free(si->run_id);
-	free(si->input_json);
-	free(si->params_json);
 	free(si);
 }
 

@@ -275,6 +275,8 @@ weft_run_free(weft_run *r)
 	json_decref(r->input);
 	json_decref(r->params);
 	json_decref(r->secret_values);
+	free(r->wire_input);
+	free(r->wire_params);
 	free(r);
 }
 

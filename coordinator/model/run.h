@@ -132,6 +132,9 @@ typedef struct weft_run {
 	bool                reaping; // queued for freeing this iteration
 	bool                secrets_lost; // its sealed secrets would not open:
 	                                  // nothing more is dispatched
+	char               *wire_input;  // input and params as JSON text for
+	char               *wire_params; // assignment messages, made once
+	                                 // (sched.c); freed with the run
 } weft_run;
 
 // One event produced by a transition, before the engine numbers it.
