@@ -1324,7 +1324,7 @@ Test(worker_proto, shared_input_rebuilt_and_checked, .timeout = 60)
 		       "run-1" };
 	size_t             got = 0, ok = 0;
 
-	coord_open(&c, 2);
+	coord_open(&c, 3); // a slot for each attempt it accepts
 	weft_wire_free(coord_info(&c)); // it learns where results go
 	for (int k = 0; k < 5; k++) {
 		coord_item(&items[k], steps[k], "echo",
