@@ -807,12 +807,22 @@ engine_iteration(weft_engine *e, weft_mail *mail)
 	// recovery); it is committed with this batch. Everything but results
 	// first, in the order it came; then results, a bounded share.
 	mail = engine_sort_mail(e, mail);
+	bool control = false;
 	while (mail != NULL) {
 		engine_mail *m = (engine_mail *) mail;
 		mail           = mail->next;
+		control |= m->kind == MAIL_CONTROL;
 		engine_take(e, engine_on_mail, m, now);
 	}
-	engine_take_results(e, now);
+	// A control request's reply waits for this iteration's commit: it
+	// goes without results (they wait one iteration), but never two
+	// iterations running, so a stream of requests cannot starve them.
+	if (control && !e->results_held) {
+		e->results_held = true;
+	} else {
+		e->results_held = false;
+		engine_take_results(e, now);
+	}
 	engine_take(e, engine_on_timers, NULL, now);
 	// Dispatching can make more work ready (a step whose input cannot be
 	// built fails, and what follows it is skipped or runs): again until

@@ -261,6 +261,8 @@ struct weft_engine {
 	// results, after every other kind of mail (engine_iteration).
 	weft_mail       *carry;
 	weft_mail      **carry_tail;
+	bool             results_held; // the last iteration took no results:
+	                               // it answered control requests alone
 	_Atomic int64_t  ops_live; // assign ops allocated, not yet freed
 	_Atomic uint64_t last_event_id; // last committed event id
 	weft_metrics     metrics;

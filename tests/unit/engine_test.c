@@ -1913,8 +1913,9 @@ post_workers_request(void)
 }
 
 // A flood of results does not hold back a control request behind it: the
-// request is taken first, and one iteration applies a bounded share of
-// the results (whole batches, in order); the rest wait for the next one.
+// request is taken first and answered by an iteration that takes no
+// results; then each iteration applies a bounded share of the results
+// (whole batches, in order), the rest waiting for the next one.
 Test(engine, control_is_taken_before_a_flood_of_results)
 {
 	post_worker("w1", 1, 1);
@@ -1925,12 +1926,25 @@ Test(engine, control_is_taken_before_a_flood_of_results)
 	post_workers_request();
 	turn();
 	F.order[F.norder] = '\0';
-	cr_expect_str_eq(F.order, "caa",
-	    "the request waited behind the results, or all were taken");
-	cr_expect_eq(F.nacks, 2);
+	cr_expect_str_eq(F.order, "c",
+	    "the request waited behind the results, or shared their commit");
 	cr_expect(engine_has_carry(F.e));
-	turn(); // no new mail: the carried batch is taken
+	turn(); // no new mail: carried batches, a bounded share
+	F.order[F.norder] = '\0';
+	cr_expect_str_eq(F.order, "caa", "all taken at once, or none");
+	turn();
 	cr_expect_eq(F.nacks, 3);
 	cr_expect(!engine_has_carry(F.e));
 	cr_expect_eq(F.nreplies, 1);
+	// Requests every iteration do not starve results: every other
+	// iteration takes them.
+	for (int k = 0; k < 3; k++) {
+		post_results(600);
+	}
+	for (int k = 0; k < 4; k++) {
+		post_workers_request();
+		turn();
+	}
+	cr_expect_eq(F.nacks, 6, "results starved by a stream of requests");
+	cr_expect_eq(F.nreplies, 5);
 }
