@@ -440,7 +440,7 @@ run_items_fill(weft_run *r, long i, weft_out *o)
 	weft_step_rt *s   = &r->steps[i];
 	uint32_t      cap = r->def->steps[i].max_parallel;
 
-	if (cap == 0 || cap > WEFT_RUN_ITEMS_WINDOW) {
+	if (cap == 0) {
 		cap = WEFT_RUN_ITEMS_WINDOW;
 	}
 

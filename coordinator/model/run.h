@@ -278,9 +278,11 @@ weft_err weft_run_heartbeat_timeout(weft_run *r, weft_ref u, uint32_t attempt,
 #define WEFT_RUN_MAX_OUTPUT_DEFAULT ((uint64_t) 4 << 20)
 #define WEFT_RUN_MAX_OUTPUT_CEIL ((uint64_t) 12 << 20)
 
-// Most items of one map step ready or in flight at once when its
-// max_parallel is 0 (or larger): the rest are made ready as items end.
-#define WEFT_RUN_ITEMS_WINDOW 4096u
+// Most items of one map step ready or in flight at once when it has no
+// max_parallel: the rest are made ready as items end. It bounds the
+// events of one commit (a cancel's step_cancelled) and so how long a
+// request waits; an explicit max_parallel overrides it.
+#define WEFT_RUN_ITEMS_WINDOW 1024u
 
 // The least time between two step_progress events of one unit: progress
 // arrives with every survey answer, the event log keeps a sample of it.

@@ -33,3 +33,5 @@ weft_add_pg_variant(heartbeat_pg_test heartbeat_test)
 weft_add_pg_variant(retain_pg_test retain_test)
 # Why steps wait (the retry_backoff query included).
 weft_add_pg_variant(waiting_pg_test waiting_e2e_test)
+# Wide fan-outs (the livelock case, cancel latency, size limits).
+weft_add_pg_variant(scale_pg_test scale_test)
