@@ -477,9 +477,13 @@ sched_reconcile(weft_engine *e, weft_worker_rec *w, const Weft__WorkerInfo *wi,
 	for (size_t i = 0; weft_map_each(&e->runs, &i, &k, &v);) {
 		weft_run *r = v;
 		for (size_t s = 0; s < r->def->nsteps; s++) {
+			uint32_t from, to;
 			sched_reconcile_unit(e, w, &set, &missing, r, WEFT_REF(s), round,
 			    now);
-			for (uint32_t t = 0; t < r->steps[s].nitems; t++) {
+			// Only items that may be in flight: not the whole list
+			// each survey answer.
+			weft_run_items_live(r, (long) s, &from, &to);
+			for (uint32_t t = from; t < to; t++) {
 				sched_reconcile_unit(e, w, &set, &missing, r,
 				    (weft_ref) { (long) s, (long) t }, round, now);
 			}
@@ -521,8 +525,10 @@ sched_lose_all(weft_engine *e, weft_worker_rec *w, weft_map *only,
 	for (size_t i = 0; weft_map_each(&e->runs, &i, &k, &v);) {
 		weft_run *r = v;
 		for (size_t s = 0; s < r->def->nsteps; s++) {
+			uint32_t from, to;
 			sched_unit_lost(e, w, r, WEFT_REF(s), only, now);
-			for (uint32_t t = 0; t < r->steps[s].nitems; t++) {
+			weft_run_items_live(r, (long) s, &from, &to);
+			for (uint32_t t = from; t < to; t++) {
 				sched_unit_lost(e, w, r,
 				    (weft_ref) { (long) s, (long) t }, only, now);
 			}

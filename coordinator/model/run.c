@@ -258,7 +258,7 @@ run_unit_clear(weft_step_rt *s)
 	json_decref(s->list);
 	s->items  = NULL;
 	s->list   = NULL;
-	s->nitems = s->items_next = s->items_ended = 0;
+	s->nitems = s->items_next = s->items_ended = s->items_low = 0;
 	s->items_failed = s->items_active = 0;
 }
 
@@ -356,6 +356,15 @@ run_unit_goto(weft_run *r, weft_ref u, enum weft_step_state to, weft_out *o)
 		    (uint32_t) run_item_active_state(s->state);
 	}
 	s->state = to;
+	if (u.item >= 0 && now) {
+		// Items end roughly in list order: the cursor moves past the
+		// ended ones, amortised O(1) an item.
+		weft_step_rt *p = &r->steps[u.step];
+		while (p->items_low < p->items_next &&
+		    weft_step_terminal(p->items[p->items_low].state)) {
+			p->items_low++;
+		}
+	}
 }
 
 // run_unit_apply runs the pure step machine for unit u and moves it; the pair
@@ -1464,6 +1473,15 @@ weft_run_output(const weft_run *r)
 		    s->output != NULL ? s->output : json_null());
 	}
 	return (out);
+}
+
+void
+weft_run_items_live(const weft_run *r, long i, uint32_t *from, uint32_t *to)
+{
+	const weft_step_rt *s = &r->steps[i];
+
+	*from = s->items_low < s->items_next ? s->items_low : s->items_next;
+	*to   = s->items_next < s->nitems ? s->items_next : s->nitems;
 }
 
 char *

@@ -104,6 +104,9 @@ typedef struct weft_step_rt {
 	uint32_t             items_active; // ready, in flight or retry_wait
 	uint32_t             items_attempts; // highest item attempt so far:
 	                                     // a re-expansion counts on from it
+	uint32_t             items_low;  // every item below it has ended: what
+	                                 // may be in flight is in [items_low,
+	                                 // items_next) (weft_run_items_live)
 	// The last step_progress recorded (weft_run_progress): which
 	// attempt, a hash of the value, when (wall ms); 0: none yet.
 	uint32_t             progress_attempt;
@@ -359,6 +362,12 @@ void weft_run_restore_done(weft_run *r, weft_out *o);
 // New reference.
 json_t *weft_run_step_input(
     const weft_run *r, weft_ref u, char *err, size_t errlen);
+
+// weft_run_items_live gives the range [*from, *to) of map step i's items
+// that may not have ended: the others need no look (a scan of what is in
+// flight costs the window, not the list).
+void weft_run_items_live(
+    const weft_run *r, long i, uint32_t *from, uint32_t *to);
 
 // weft_ref_name writes the unit's name ("load", or "load[3]" for an item)
 // into buf (len bytes) and returns buf.

@@ -1948,3 +1948,27 @@ Test(engine, control_is_taken_before_a_flood_of_results)
 	cr_expect_eq(F.nacks, 6, "results starved by a stream of requests");
 	cr_expect_eq(F.nreplies, 5);
 }
+
+// A lost worker loses the map items it held: the scan of what may be in
+// flight (weft_run_items_live) finds them, and only they are lost.
+Test(engine, lost_worker_loses_its_map_items)
+{
+	post_worker("w1", 4, 1);
+	turn();
+	json_t *r = run_reply("{\"name\":\"mp\",\"params\":{\"xs\":{\"type\":"
+	                      "\"array\"}},\"steps\":[{\"id\":\"m\","
+	                      "\"type\":\"noop\",\"map\":\"params.xs\"}]}",
+	    "{\"xs\":[1,2,3,4,5,6]}");
+	cr_assert_eq(json_integer_value(json_object_get(r, "code")), 0, "%s",
+	    json_string_value(json_object_get(r, "error")));
+	cr_assert_eq(assigned(), 4, "a 4-slot worker");
+	answer_all(true);
+	turn();
+	for (uint64_t round = 2; round <= 4; round++) {
+		post_survey_end(round);
+		turn();
+	}
+	cr_expect_eq(count_published("worker_lost"), 1);
+	cr_expect_eq(count_published("step_lost"), 4);
+	cr_expect_eq(worker("w1")->inflight, 0);
+}

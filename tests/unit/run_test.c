@@ -1710,3 +1710,34 @@ Test(run, map_item_input_carries_its_element_not_the_list)
 	weft_run_free(r);
 	weft_def_free(def);
 }
+
+// What may be in flight of a map is a window, not the list: the live
+// range starts past the items that ended (in list order or not) and ends
+// at the first item not made ready.
+Test(run, map_items_live_range_skips_ended_items)
+{
+	weft_def *def = def_of(mapdef); // max_parallel 2, over input.xs
+	weft_out  o;
+	uint32_t  from, to;
+
+	weft_out_init(&o);
+	weft_run *r = weft_run_alloc("L1", def,
+	    json_pack("{s:[i,i,i,i]}", "xs", 1, 2, 3, 4), NULL, 0, &o);
+	weft_run_start(r, 0, &o);
+	weft_run_items_live(r, 0, &from, &to);
+	cr_expect(from == 0 && to == 2, "[%u, %u)", from, to);
+	item_finish(r, 0, 1, true, &o); // out of order: 0 still live
+	weft_run_items_live(r, 0, &from, &to);
+	cr_expect(from == 0 && to == 3, "[%u, %u)", from, to);
+	item_finish(r, 0, 0, true, &o); // 0 and 1 ended
+	weft_run_items_live(r, 0, &from, &to);
+	cr_expect(from == 2 && to == 4, "[%u, %u)", from, to);
+	item_finish(r, 0, 2, true, &o);
+	item_finish(r, 0, 3, true, &o);
+	weft_run_items_live(r, 0, &from, &to);
+	cr_expect_eq(from, to, "[%u, %u) after every item ended", from, to);
+	cr_expect_eq(r->steps[0].state, WEFT_STEP_SUCCEEDED);
+	weft_out_fini(&o);
+	weft_run_free(r);
+	weft_def_free(def);
+}
