@@ -17,6 +17,7 @@
 #include "engine.h"
 #include "server.h"
 #include "log.h"
+#include "run.h"
 #include "store.h"
 #include "wire.h"
 #include "tls.h"
@@ -94,6 +95,9 @@ usage(FILE *f)
 	    "  --retain D        delete runs that ended longer than D ago, with\n"
 	    "                    their steps and events, e.g. 30d (default forever);\n"
 	    "                    a definition's \"retain\" overrides it for its runs\n"
+	    "  --max-output N    most bytes of a step's or map item's output (JSON):\n"
+	    "                    larger fails the attempt, naming the limit; 1KiB to\n"
+	    "                    12MiB, e.g. 4MiB (the default) or 65536\n"
 	    "  --log-level L     err, warn, notice, info or debug (default info)\n"
 	    "  --ports-file FILE once every socket is bound, write their addresses\n"
 	    "                    (ports chosen for a port 0 included) to FILE as JSON\n"
@@ -131,6 +135,32 @@ parse_duration(const char *flag, const char *v)
 		exit(2);
 	}
 	return ((int) ms);
+}
+
+// parse_size reads --max-output: bytes, or with a unit (1048576, 512KiB,
+// 4MiB; K and M too), from 1 KiB to WEFT_RUN_MAX_OUTPUT_CEIL.
+static uint64_t
+parse_size(const char *flag, const char *v)
+{
+	char              *end;
+	unsigned long long n = strtoull(v, &end, 10);
+	uint64_t           mul = 1;
+
+	if (strcmp(end, "KiB") == 0 || strcmp(end, "K") == 0) {
+		mul = 1024;
+	} else if (strcmp(end, "MiB") == 0 || strcmp(end, "M") == 0) {
+		mul = 1024 * 1024;
+	} else if (*end != '\0') {
+		mul = 0;
+	}
+	if (v[0] < '0' || v[0] > '9' || mul == 0 || n > (1ull << 40) ||
+	    n * mul < 1024 || n * mul > WEFT_RUN_MAX_OUTPUT_CEIL) {
+		fprintf(stderr, "weft-coordinator: %s wants a size from 1KiB to "
+		    "%lluMiB, such as 4MiB or 65536, got \"%s\"\n", flag,
+		    (unsigned long long) (WEFT_RUN_MAX_OUTPUT_CEIL >> 20), v);
+		exit(2);
+	}
+	return (n * mul);
 }
 
 // parse_retain reads --retain: how long ended runs are kept, with units
@@ -296,6 +326,7 @@ main(int argc, char **argv)
 		{ "tls-ca", required_argument, NULL, '3' },
 		{ "init", no_argument, NULL, 'N' },
 		{ "retain", required_argument, NULL, 'R' },
+		{ "max-output", required_argument, NULL, 'O' },
 		{ "help", no_argument, NULL, '?' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -343,6 +374,7 @@ main(int argc, char **argv)
 		case 'C': cookie_file = optarg; break;
 		case 'S': cfg.clock_skew_ms = parse_duration("--clock-skew", optarg); break;
 		case 'R': cfg.retain_ms = parse_retain(optarg); break;
+		case 'O': cfg.max_output = parse_size("--max-output", optarg); break;
 		case 'U':
 			cfg.unschedulable_after_ms =
 			    parse_duration("--unschedulable-after", optarg);

@@ -20,7 +20,8 @@
 #include "jsonx.h"
 
 weft_attempt *
-worker_attempt_alloc(const Weft__Assignment *a, const worker_step *step)
+worker_attempt_alloc(const Weft__Assignment *a, json_t *shared,
+    const worker_step *step)
 {
 	weft_attempt *att = weft_xalloc(sizeof(*att));
 	char          key[1024];
@@ -30,6 +31,8 @@ worker_attempt_alloc(const Weft__Assignment *a, const worker_step *step)
 	att->type       = weft_xstrdup(a->type ? a->type : "");
 	att->input_json = weft_xstrdup(a->input_json ? a->input_json : "");
 	att->attempt    = a->attempt;
+	att->shared     = a->shared && shared != NULL ? json_incref(shared) : NULL;
+	att->max_output = a->max_output;
 	att->timeout_ms = a->timeout_ms;
 	att->heartbeat_timeout_ms = a->heartbeat_timeout_ms;
 	att->step       = step;
@@ -62,6 +65,7 @@ worker_attempt_free(weft_attempt *att)
 	free(att->step_id);
 	free(att->type);
 	free(att->input_json);
+	json_decref(att->shared);
 	free(att->key);
 	free(att->idem);
 	free(att->stderr_tail);
@@ -125,6 +129,14 @@ attempt_parse_input(const weft_attempt *att, char **error)
 		    je.text);
 		*error = weft_xstrdup(buf);
 	}
+	if (doc != NULL && att->shared != NULL && json_is_object(doc)) {
+		// The run's input and params, shared by its attempts: one
+		// object each, referenced, never copied per attempt.
+		json_object_set(doc, "input",
+		    json_object_get(att->shared, "input"));
+		json_object_set(doc, "params",
+		    json_object_get(att->shared, "params"));
+	}
 	return (doc);
 }
 
@@ -162,6 +174,20 @@ worker_attempt_run(weft_attempt *att)
 	r->ok          = rc == 0;
 	if (r->ok) {
 		r->output_json = weft_json_dump(output);
+		size_t len     = strlen(r->output_json);
+		if (att->max_output > 0 && len > att->max_output) {
+			// Failed here, at once, rather than sent: the
+			// coordinator would refuse it the same way.
+			char msg[200];
+			snprintf(msg, sizeof(msg),
+			    "output too large: %zu bytes, over the step output "
+			    "limit of %llu bytes (--max-output)",
+			    len, (unsigned long long) att->max_output);
+			free(r->output_json);
+			r->output_json = NULL;
+			r->ok          = false;
+			r->error       = weft_xstrdup(msg);
+		}
 	} else {
 		r->error = error ? error : weft_xstrdup("step failed");
 		error    = NULL;

@@ -12,9 +12,106 @@
 
 #include "alloc.h"
 #include "log.h"
+#include "map.h"
 #include "tls.h"
 
 #define DISPATCH_REASON 160 // bytes per rejection reason
+
+void
+worker_dispatch_init(worker_dispatch *d)
+{
+	pthread_mutex_init(&d->shared_lock, NULL);
+}
+
+static void
+dispatch_shared_clear(dispatch_shared_ent *ent)
+{
+	free(ent->run_id);
+	free(ent->in_text);
+	free(ent->pa_text);
+	json_decref(ent->doc);
+	memset(ent, 0, sizeof(*ent));
+}
+
+void
+worker_dispatch_fini(worker_dispatch *d)
+{
+	for (int i = 0; i < WORKER_SHARED_CACHE; i++) {
+		dispatch_shared_clear(&d->shared[i]);
+	}
+	pthread_mutex_destroy(&d->shared_lock);
+}
+
+// dispatch_shared_parse returns {"input", "params"} of entry si (a new
+// reference), from the cache when the same run sent the same texts
+// before, or NULL when they are not two JSON objects.
+static json_t *
+dispatch_shared_parse(worker_dispatch *d, const Weft__SharedInput *si)
+{
+	json_t *in, *pa, *doc = NULL;
+
+	pthread_mutex_lock(&d->shared_lock);
+	for (int i = 0; i < WORKER_SHARED_CACHE; i++) {
+		dispatch_shared_ent *ent = &d->shared[i];
+		if (ent->run_id != NULL && strcmp(ent->run_id, si->run_id) == 0 &&
+		    strcmp(ent->in_text, si->input_json) == 0 &&
+		    strcmp(ent->pa_text, si->params_json) == 0) {
+			doc = json_incref(ent->doc);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&d->shared_lock);
+	if (doc != NULL) {
+		return (doc);
+	}
+	in = json_loads(si->input_json, 0, NULL);
+	pa = json_loads(si->params_json, 0, NULL);
+	if (json_is_object(in) && json_is_object(pa)) {
+		doc = json_pack("{s:O, s:O}", "input", in, "params", pa);
+		pthread_mutex_lock(&d->shared_lock);
+		dispatch_shared_ent *ent = &d->shared[d->shared_next];
+		d->shared_next = (d->shared_next + 1) % WORKER_SHARED_CACHE;
+		dispatch_shared_clear(ent);
+		ent->run_id  = weft_xstrdup(si->run_id);
+		ent->in_text = weft_xstrdup(si->input_json);
+		ent->pa_text = weft_xstrdup(si->params_json);
+		ent->doc     = json_incref(doc);
+		pthread_mutex_unlock(&d->shared_lock);
+	}
+	json_decref(in);
+	json_decref(pa);
+	return (doc);
+}
+
+// dispatch_shared parses the batch's shared entries into out: run id ->
+// {"input", "params"} (new references; dispatch_shared_free). An entry that
+// is not two JSON objects is left out: its run's attempts are refused.
+static void
+dispatch_shared(worker_dispatch *d, const Weft__AssignBatch *b, weft_map *out)
+{
+	weft_map_init(out);
+	for (size_t i = 0; i < b->n_shared; i++) {
+		const Weft__SharedInput *si = b->shared[i];
+		json_t                  *doc;
+		if (si->run_id == NULL || weft_map_get(out, si->run_id) != NULL ||
+		    (doc = dispatch_shared_parse(d, si)) == NULL) {
+			continue;
+		}
+		weft_map_put(out, si->run_id, doc);
+	}
+}
+
+static void
+dispatch_shared_free(weft_map *m)
+{
+	const char *k;
+	void       *v;
+
+	for (size_t i = 0; weft_map_each(m, &i, &k, &v);) {
+		json_decref(v);
+	}
+	weft_map_fini(m);
+}
 
 // dispatch_apply applies batch b (borrowed) and builds the AssignReply;
 // returns the packed message or NULL.
@@ -30,15 +127,30 @@ dispatch_apply(weft_worker *w, const Weft__AssignBatch *b)
 	Weft__Envelope     env      = WEFT__ENVELOPE__INIT;
 	nng_msg           *msg      = NULL;
 
+	weft_map           shared;
+
 	// Aborts first: they may free the slots this batch asks for.
 	for (size_t i = 0; i < b->n_aborts; i++) {
 		worker_pool_abort(w, b->aborts[i]);
 	}
+	dispatch_shared(&w->dispatch, b, &shared);
 	for (size_t i = 0; i < n; i++) {
-		reasons[i]  = text + i * DISPATCH_REASON;
+		const Weft__Assignment *a = b->items[i];
+		json_t                 *sh = NULL;
+		reasons[i]                 = text + i * DISPATCH_REASON;
+		if (a->shared &&
+		    (sh = weft_map_get(&shared, a->run_id ? a->run_id : "")) ==
+		        NULL) {
+			snprintf(reasons[i], DISPATCH_REASON,
+			    "no shared input for run %.40s in the batch (or not "
+			    "JSON objects)", a->run_id ? a->run_id : "");
+			accepted[i] = false;
+			continue;
+		}
 		accepted[i] = worker_pool_offer(
-		    w, b->items[i], reasons[i], DISPATCH_REASON);
+		    w, a, sh, reasons[i], DISPATCH_REASON);
 	}
+	dispatch_shared_free(&shared);
 	ar.n_accepted    = n;
 	ar.accepted      = accepted;
 	ar.n_reason      = n;

@@ -232,8 +232,8 @@ worker_attempt_keys(weft_worker *w, char **keys, size_t max, bool *complete)
 }
 
 bool
-worker_pool_offer(weft_worker *w, const Weft__Assignment *a, char *reason,
-    size_t reasonlen)
+worker_pool_offer(weft_worker *w, const Weft__Assignment *a, json_t *shared,
+    char *reason, size_t reasonlen)
 {
 	worker_pool       *p    = &w->pool;
 	const char        *type = a->type ? a->type : "";
@@ -246,7 +246,7 @@ worker_pool_offer(weft_worker *w, const Weft__Assignment *a, char *reason,
 		snprintf(reason, reasonlen, "unknown step type %s", type);
 		return (false);
 	}
-	att = worker_attempt_alloc(a, step);
+	att = worker_attempt_alloc(a, shared, step);
 	pthread_mutex_lock(&p->lock);
 	if (p->stopping || p->draining) {
 		snprintf(reason, reasonlen, "worker %s",

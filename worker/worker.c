@@ -124,6 +124,7 @@ weft_worker_open(weft_worker **out, const weft_worker_cfg *cfg)
 		                           : WEFT_CLOCK_SKEW_MS);
 	}
 	pthread_mutex_init(&w->coord_lock, NULL);
+	worker_dispatch_init(&w->dispatch);
 	w->on_refused     = cfg->on_refused;
 	w->on_refused_arg = cfg->on_refused_arg;
 	worker_pool_init(&w->pool);
@@ -347,6 +348,7 @@ weft_worker_close(weft_worker *w)
 	free(w->spool_dir);
 	weft_wire_fini(&w->wire);
 	pthread_mutex_destroy(&w->coord_lock);
+	worker_dispatch_fini(&w->dispatch);
 	free(w);
 }
 
@@ -390,7 +392,7 @@ weft_worker_run_local(
 	if (step == NULL) {
 		return (WEFT_ENOENT);
 	}
-	att  = worker_attempt_alloc(a, step);
+	att  = worker_attempt_alloc(a, NULL, step);
 	*out = worker_attempt_run(att);
 	worker_attempt_free(att);
 	return (WEFT_OK);

@@ -39,6 +39,11 @@ struct weft_attempt {
 	char              *step_id;
 	char              *type;
 	char              *input_json;
+	json_t            *shared;     // {"input", "params"} of its run, one
+	                               // object for all the attempts of the
+	                               // run its batch carried (a reference);
+	                               // NULL: input_json is the whole input
+	uint64_t           max_output; // most bytes of output; 0 = no limit
 	char              *key;        // "run/step/attempt"
 	char              *idem;       // "run/step": WEFT_IDEMPOTENCY_KEY
 	uint32_t           attempt;
@@ -125,10 +130,25 @@ typedef struct dispatch_actor {
 	bool         sending; // the aio carries a reply (else a receive)
 } dispatch_actor;
 
+// The shared input of a run as last parsed: the coordinator sends it with
+// every assignment message of the run, and parsing a large run input for
+// each message would cost the worker (items x input) over a map.
+typedef struct dispatch_shared_ent {
+	char   *run_id;   // owned; NULL = empty slot
+	char   *in_text;  // owned copies of the texts it was parsed from
+	char   *pa_text;
+	json_t *doc;      // {"input", "params"} (a reference)
+} dispatch_shared_ent;
+
+#define WORKER_SHARED_CACHE 4 // runs whose shared input is kept parsed
+
 struct worker_dispatch {
 	nng_socket     sock; // rep0 listener
 	bool           sock_open;
 	dispatch_actor actors[WORKER_DISPATCH_CTXS];
+	pthread_mutex_t     shared_lock; // guards the cache (several actors)
+	dispatch_shared_ent shared[WORKER_SHARED_CACHE];
+	unsigned            shared_next; // the slot replaced next
 };
 
 // Discovery: a respondent0 socket and the thread answering surveys.
@@ -181,9 +201,11 @@ struct weft_worker {
 // worker_step_find returns the registry entry for type, or NULL.
 const worker_step *worker_step_find(const weft_worker *w, const char *type);
 
-// worker_attempt_alloc copies assignment a (borrowed) into a new attempt.
-weft_attempt *worker_attempt_alloc(
-    const Weft__Assignment *a, const worker_step *step);
+// worker_attempt_alloc copies assignment a (borrowed) into a new attempt;
+// shared (borrowed; a reference is kept), when a->shared, is its run's
+// {"input", "params"} from the batch.
+weft_attempt *worker_attempt_alloc(const Weft__Assignment *a, json_t *shared,
+    const worker_step *step);
 
 // worker_attempt_free frees att (NULL is fine).
 void worker_attempt_free(weft_attempt *att);
@@ -274,9 +296,10 @@ void     worker_pool_init(worker_pool *p);
 weft_err worker_pool_start(weft_worker *w);
 void     worker_pool_stop(weft_worker *w);
 void     worker_pool_fini(worker_pool *p);
-// worker_pool_offer accepts a (borrowed) or writes why not into reason.
+// worker_pool_offer accepts a (borrowed; shared as for
+// worker_attempt_alloc) or writes why not into reason.
 bool worker_pool_offer(weft_worker *w, const Weft__Assignment *a,
-    char *reason, size_t reasonlen);
+    json_t *shared, char *reason, size_t reasonlen);
 // worker_pool_abort aborts a queued or running attempt; false if unknown.
 bool worker_pool_abort(weft_worker *w, const Weft__Abort *ab);
 void worker_pool_counts(worker_pool *p, uint32_t *queued, uint32_t *running);
@@ -363,6 +386,9 @@ weft_err worker_spool_load(worker_spool *s, worker_outbox *o,
 // Dispatch (dispatch.c): the rep0 listener; fills w->dispatch_url.
 weft_err worker_dispatch_start(weft_worker *w);
 void     worker_dispatch_stop(weft_worker *w);
+// worker_dispatch_init / _fini ready and free the shared-input cache.
+void     worker_dispatch_init(worker_dispatch *d);
+void     worker_dispatch_fini(worker_dispatch *d);
 
 // Discovery (discovery.c): the respondent0 dialer and its thread.
 weft_err worker_discovery_start(weft_worker *w);

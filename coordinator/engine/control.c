@@ -211,6 +211,19 @@ control_run(weft_engine *e, engine_mail *m, int64_t now)
 	char              id[WEFT_ID_LEN + 1];
 	weft_run         *r;
 
+	size_t            inlen = strlen(rq->input_json) +
+	    strlen(rq->params_json);
+
+	if (inlen > WEFT_RUN_INPUT_MAX) {
+		// Checked before anything is parsed or registered: the run's
+		// input and params travel with its assignments (sched.c).
+		snprintf(err, sizeof(err),
+		    "run: input and params too large: %zu bytes, over the run "
+		    "input limit of %zu bytes (4 MiB)",
+		    inlen, WEFT_RUN_INPUT_MAX);
+		engine_reply_now(e, m->to, WEFT_ETOOBIG, err, NULL);
+		return;
+	}
 	if (rq->definition_json[0] != '\0') {
 		d = control_define(e, rq->definition_json, err, sizeof(err));
 	} else if (rq->definition[0] != '\0') {

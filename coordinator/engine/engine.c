@@ -361,14 +361,29 @@ engine_on_results(weft_engine *e, engine_mail *m, int64_t now)
 			    sr->run_id, sr->step_id, sr->attempt);
 			continue;
 		}
-		if (sr->ok) {
+		char        toobig[200];
+		size_t      outlen = strlen(sr->output_json);
+		bool        ok     = sr->ok;
+		const char *error  = sr->error;
+		if (ok && outlen > e->cfg.max_output) {
+			// A worker that did not check (an older one, or a
+			// limit it was not told): the attempt fails, naming
+			// the limit; the output is not kept.
+			snprintf(toobig, sizeof(toobig),
+			    "output too large: %zu bytes, over the step output "
+			    "limit of %llu bytes (--max-output)",
+			    outlen, (unsigned long long) e->cfg.max_output);
+			ok    = false;
+			error = toobig;
+		}
+		if (ok) {
 			out = weft_json_parse_cell(
 			    sr->output_json[0] ? sr->output_json : NULL);
 		}
 		// A step that echoes a secret: its output, error and stderr
 		// are masked before the run keeps them, so what dependents
 		// see matches what is recorded, before and after a restart.
-		char *err_clean = weft_secret_scrub_text(sr->error,
+		char *err_clean = weft_secret_scrub_text(error,
 		    r->secret_values);
 		char *tail_clean = weft_secret_scrub_text(sr->stderr_tail,
 		    r->secret_values);
@@ -377,16 +392,16 @@ engine_on_results(weft_engine *e, engine_mail *m, int64_t now)
 			json_decref(out);
 			out = clean;
 		}
-		weft_result res = { .attempt = sr->attempt, .ok = sr->ok,
+		weft_result res = { .attempt = sr->attempt, .ok = ok,
 			.output = out,
-			.error = err_clean != NULL ? err_clean : sr->error,
+			.error = err_clean != NULL ? err_clean : error,
 			.exit_code = sr->exit_code,
 			.stderr_tail = tail_clean != NULL ? tail_clean
 			                                  : sr->stderr_tail,
 			.node = node, .started_ms = (int64_t) sr->started_ms,
 			.finished_ms = (int64_t) sr->finished_ms };
 		if (weft_run_result(r, u, &res, now, &e->out) == WEFT_OK) {
-			atomic_fetch_add(sr->ok ? &e->steps_succeeded
+			atomic_fetch_add(ok ? &e->steps_succeeded
 			                        : &e->steps_failed, 1);
 			int64_t took = res.finished_ms > res.started_ms
 			    ? res.finished_ms - res.started_ms
@@ -752,6 +767,61 @@ engine_on_dispatch(weft_engine *e, void *arg, int64_t now)
 	sched_dispatch(e, now);
 }
 
+// Step results applied per iteration at most (in whole batches): the
+// rest waits, in order, for the next iteration. Then a flood of results
+// never holds back survey answers, control requests (a cancel, a status)
+// or assignment replies behind it, nor makes one commit huge.
+#define ENGINE_RESULTS_BUDGET 1024
+
+// engine_sort_mail returns the mail of chain `mail` that is not results,
+// in order, and moves the result batches to the end of e->carry.
+static weft_mail *
+engine_sort_mail(weft_engine *e, weft_mail *mail)
+{
+	weft_mail  *first = NULL;
+	weft_mail **tail  = &first;
+
+	while (mail != NULL) {
+		weft_mail *next = mail->next;
+		mail->next      = NULL;
+		if (((engine_mail *) mail)->kind == MAIL_RESULTS) {
+			*e->carry_tail = mail;
+			e->carry_tail  = &mail->next;
+		} else {
+			*tail = mail;
+			tail  = &mail->next;
+		}
+		mail = next;
+	}
+	return (first);
+}
+
+// engine_take_results applies carried result batches, oldest first,
+// until ENGINE_RESULTS_BUDGET step results are taken.
+static void
+engine_take_results(weft_engine *e, int64_t now)
+{
+	size_t taken = 0;
+
+	while (e->carry != NULL && taken < ENGINE_RESULTS_BUDGET) {
+		engine_mail *m = (engine_mail *) e->carry;
+		if ((e->carry = m->node.next) == NULL) {
+			e->carry_tail = &e->carry;
+		}
+		m->node.next = NULL;
+		taken += m->env != NULL && m->env->results != NULL
+		    ? m->env->results->n_results
+		    : 1;
+		engine_take(e, engine_on_mail, m, now);
+	}
+}
+
+bool
+engine_has_carry(const weft_engine *e)
+{
+	return (e->carry != NULL);
+}
+
 void
 engine_iteration(weft_engine *e, weft_mail *mail)
 {
@@ -777,11 +847,24 @@ engine_iteration(weft_engine *e, weft_mail *mail)
 		e->parked_tail  = &e->parked;
 	}
 	// e->out may already hold output made outside an iteration (by
-	// recovery); it is committed with this batch.
+	// recovery); it is committed with this batch. Everything but results
+	// first, in the order it came; then results, a bounded share.
+	mail = engine_sort_mail(e, mail);
+	bool control = false;
 	while (mail != NULL) {
 		engine_mail *m = (engine_mail *) mail;
 		mail           = mail->next;
+		control |= m->kind == MAIL_CONTROL;
 		engine_take(e, engine_on_mail, m, now);
+	}
+	// A control request's reply waits for this iteration's commit: it
+	// goes without results (they wait one iteration), but never two
+	// iterations running, so a stream of requests cannot starve them.
+	if (control && !e->results_held) {
+		e->results_held = true;
+	} else {
+		e->results_held = false;
+		engine_take_results(e, now);
 	}
 	engine_take(e, engine_on_timers, NULL, now);
 	// Dispatching can make more work ready (a step whose input cannot be
@@ -922,8 +1005,9 @@ engine_main(void *arg)
 		if (e->deferred && wait > ENGINE_DEFER_MS) {
 			wait = ENGINE_DEFER_MS;
 		}
-		if (e->parked != NULL || e->parked_end != NULL) {
-			wait = 0;
+		if (e->parked != NULL || e->parked_end != NULL ||
+		    e->carry != NULL) {
+			wait = 0; // results carried over wait for no new mail
 		}
 		engine_store_check(e);
 		if (retain_busy(e)) {
@@ -938,6 +1022,9 @@ engine_main(void *arg)
 	// after this are dropped unanswered, and a worker sends them again
 	// to the next coordinator.
 	engine_iteration(e, weft_mailbox_drain(&e->mailbox, 0));
+	while (e->carry != NULL) {
+		engine_iteration(e, NULL); // the results carried over too
+	}
 	return (NULL);
 }
 
@@ -1006,6 +1093,9 @@ engine_cfg_copy(weft_engine *e, const weft_engine_cfg *cfg)
 	}
 	if (e->cfg.unschedulable_after_ms <= 0) {
 		e->cfg.unschedulable_after_ms = 60000;
+	}
+	if (e->cfg.max_output == 0) {
+		e->cfg.max_output = WEFT_RUN_MAX_OUTPUT_DEFAULT;
 	}
 	snprintf(e->node, sizeof(e->node), "%s", cfg->name ? cfg->name : "coordinator");
 }
@@ -1171,6 +1261,7 @@ weft_engine_open(weft_engine **out, const weft_engine_cfg *cfg, char *err,
 	weft_out_init(&e->out);
 	pthread_mutex_init(&e->store_lock, NULL);
 	e->parked_tail = &e->parked;
+	e->carry_tail  = &e->carry;
 	e->opener      = pthread_self();
 	atomic_store(&e->store_ok, true);
 	*out = NULL;
@@ -1268,6 +1359,9 @@ weft_engine_close(weft_engine *e)
 	engine_free_mail(e, &e->qmailbox);
 	engine_free_list(e, e->parked);
 	e->parked = NULL;
+	engine_free_list(e, e->carry);
+	e->carry      = NULL;
+	e->carry_tail = &e->carry;
 	if (e->parked_end != NULL) {
 		engine_free_list(e, &e->parked_end->node);
 		e->parked_end = NULL;

@@ -49,6 +49,9 @@ typedef struct weft_engine_cfg {
 	// a failure: open returns, and the engine thread keeps connecting
 	// with backoff while /health says why. Off: open fails.
 	bool        wait_for_store;
+	uint64_t max_output;     // --max-output: most bytes of a step's or
+	                         // map item's output (JSON text); 0 = the
+	                         // default, WEFT_RUN_MAX_OUTPUT_DEFAULT
 	int64_t retain_ms;       // --retain: delete runs ended this long ago,
 	                         // ms; 0 = keep forever. A definition's
 	                         // "retain" overrides it for its runs.

@@ -256,6 +256,13 @@ struct weft_engine {
 	weft_mail       *parked;
 	weft_mail      **parked_tail;
 	struct engine_mail *parked_end;
+	// Result batches taken from the mailbox and not applied yet, oldest
+	// first: an iteration applies at most ENGINE_RESULTS_BUDGET step
+	// results, after every other kind of mail (engine_iteration).
+	weft_mail       *carry;
+	weft_mail      **carry_tail;
+	bool             results_held; // the last iteration took no results:
+	                               // it answered control requests alone
 	_Atomic int64_t  ops_live; // assign ops allocated, not yet freed
 	_Atomic uint64_t last_event_id; // last committed event id
 	weft_metrics     metrics;
@@ -269,6 +276,9 @@ void weft_engine_set_io(weft_engine *e, const weft_io *io);
 // mail (a list, or NULL), fire due timers, dispatch, commit, release.
 // The engine tests call it directly, on their own clock.
 void engine_iteration(weft_engine *e, weft_mail *mail);
+// engine_has_carry says result batches wait for a later iteration (each
+// takes a bounded share, after the other mail): the loop must not sleep.
+bool engine_has_carry(const weft_engine *e);
 // engine_assign_op_free frees an assign op's engine side (its items, the
 // reply); io frees its own parts (context, aio) first.
 void engine_assign_op_free(assign_op *op);

@@ -12,8 +12,17 @@
 #include "log.h"
 #include "secret.h"
 
-// Most assignments in one message; larger batches are split.
+// Most assignments in one message, and most bytes of their own input
+// documents: a message is built by adding attempts while both hold. The
+// run input and params the message carries once per run (`shared`) are
+// counted apart, against SCHED_MSG_BYTES, so that one big run input does
+// not cut every message to a single attempt. A lone attempt always goes:
+// the step input limit (WEFT_RUN_STEP_INPUT_MAX, checked at dispatch) and
+// the run input limit (WEFT_RUN_INPUT_MAX, at request time) keep it and
+// its shared data under the wire's 16 MiB.
 #define SCHED_BATCH_MAX 512
+#define SCHED_BATCH_BYTES ((size_t) 1 << 20)
+#define SCHED_MSG_BYTES ((size_t) 13 << 20)
 
 // ---- gossip ----
 
@@ -419,6 +428,11 @@ sched_reconcile_unit(weft_engine *e, weft_worker_rec *w, weft_map *set,
 	    strcmp(s->node, w->name) != 0) {
 		return;
 	}
+	// Only answers to surveys sent after its worker accepted it count:
+	// a batch slow to send, decode or accept loses nothing.
+	if (s->reconcile_from == UINT64_MAX || round < s->reconcile_from) {
+		return;
+	}
 	snprintf(key, sizeof(key), "%s/%s/%u", r->id,
 	    weft_ref_name(r, u, name, sizeof(name)), s->attempt);
 	if (weft_map_get(set, key) != NULL ||
@@ -463,9 +477,13 @@ sched_reconcile(weft_engine *e, weft_worker_rec *w, const Weft__WorkerInfo *wi,
 	for (size_t i = 0; weft_map_each(&e->runs, &i, &k, &v);) {
 		weft_run *r = v;
 		for (size_t s = 0; s < r->def->nsteps; s++) {
+			uint32_t from, to;
 			sched_reconcile_unit(e, w, &set, &missing, r, WEFT_REF(s), round,
 			    now);
-			for (uint32_t t = 0; t < r->steps[s].nitems; t++) {
+			// Only items that may be in flight: not the whole list
+			// each survey answer.
+			weft_run_items_live(r, (long) s, &from, &to);
+			for (uint32_t t = from; t < to; t++) {
 				sched_reconcile_unit(e, w, &set, &missing, r,
 				    (weft_ref) { (long) s, (long) t }, round, now);
 			}
@@ -507,8 +525,10 @@ sched_lose_all(weft_engine *e, weft_worker_rec *w, weft_map *only,
 	for (size_t i = 0; weft_map_each(&e->runs, &i, &k, &v);) {
 		weft_run *r = v;
 		for (size_t s = 0; s < r->def->nsteps; s++) {
+			uint32_t from, to;
 			sched_unit_lost(e, w, r, WEFT_REF(s), only, now);
-			for (uint32_t t = 0; t < r->steps[s].nitems; t++) {
+			weft_run_items_live(r, (long) s, &from, &to);
+			for (uint32_t t = from; t < to; t++) {
 				sched_unit_lost(e, w, r,
 				    (weft_ref) { (long) s, (long) t }, only, now);
 			}
@@ -895,7 +915,8 @@ sched_pick(weft_engine *e, const char *type, const ready_queue *q)
 }
 
 static void
-sched_batch_add(weft_worker_rec *w, weft_run *r, weft_ref u, char *input)
+sched_batch_add(weft_engine *e, weft_worker_rec *w, weft_run *r, weft_ref u,
+    char *input)
 {
 	const weft_def_step *d = &r->def->steps[u.step];
 	Weft__Assignment    *a = weft_xalloc(sizeof(*a));
@@ -915,6 +936,8 @@ sched_batch_add(weft_worker_rec *w, weft_run *r, weft_ref u, char *input)
 	a->input_json = input;
 	a->timeout_ms = d->timeout_ms;
 	a->heartbeat_timeout_ms = d->heartbeat_timeout_ms;
+	a->shared     = true; // its run's input and params: in the message
+	a->max_output = e->cfg.max_output;
 	snprintf(w->batch[w->nbatch].run_id, sizeof(w->batch[0].run_id), "%s",
 	    r->id);
 	w->batch[w->nbatch].unit    = u;
@@ -933,6 +956,8 @@ sched_dispatch_one(weft_engine *e, weft_worker_rec *w, weft_run *r,
 {
 	char    err[512];
 	json_t *input;
+	char   *text;
+	size_t  len;
 
 	// Without its secrets a step would run with "***" for them: it
 	// fails instead, saying why (the run then fails, and is kept).
@@ -944,14 +969,34 @@ sched_dispatch_one(weft_engine *e, weft_worker_rec *w, weft_run *r,
 		weft_run_fail_step(r, u, err, now, &e->out);
 		return;
 	}
+	// The run's input and params travel once per message for all its
+	// attempts there (sched_send_worker), not once per attempt.
+	json_object_del(input, "input");
+	json_object_del(input, "params");
+	text = weft_json_dump(input);
+	json_decref(input);
+	if ((len = strlen(text)) > WEFT_RUN_STEP_INPUT_MAX) {
+		// Checked before it is dispatched: the step fails on its
+		// first attempt, saying why, rather than being lost in a
+		// message no worker can receive.
+		snprintf(err, sizeof(err),
+		    "step input too large: %zu bytes, over the step input "
+		    "limit of %zu bytes (8 MiB; the run's input and params not "
+		    "counted)",
+		    len, WEFT_RUN_STEP_INPUT_MAX);
+		free(text);
+		weft_run_fail_step(r, u, err, now, &e->out);
+		return;
+	}
 	if (weft_run_unit(r, u)->sched_due_ms != 0) {
 		sched_deadline_set(e, r, u, 0);
 	}
 	weft_run_dispatched(r, u, w->name, now, &e->out);
+	// Not listed in survey answers until its worker has accepted it.
+	weft_run_unit(r, u)->reconcile_from = UINT64_MAX;
 	w->inflight++;
 	atomic_fetch_add(&e->steps_dispatched, 1);
-	sched_batch_add(w, r, u, weft_json_dump(input));
-	json_decref(input);
+	sched_batch_add(e, w, r, u, text);
 }
 
 void
@@ -1140,7 +1185,8 @@ sched_waits_json(weft_engine *e)
 
 static void
 sched_send_op(weft_engine *e, weft_worker_rec *w, size_t from, size_t n,
-    Weft__Abort **aborts, size_t naborts)
+    Weft__SharedInput **shared, size_t nshared, Weft__Abort **aborts,
+    size_t naborts)
 {
 	Weft__Envelope    env = WEFT__ENVELOPE__INIT;
 	Weft__AssignBatch b   = WEFT__ASSIGN_BATCH__INIT;
@@ -1150,18 +1196,14 @@ sched_send_op(weft_engine *e, weft_worker_rec *w, size_t from, size_t n,
 
 	b.n_items     = n;
 	b.items       = w->batch_msgs + from;
+	b.n_shared    = nshared;
+	b.shared      = shared;
 	b.n_aborts    = naborts;
 	b.aborts      = aborts;
 	env.body_case = WEFT__ENVELOPE__BODY_ASSIGN;
 	env.assign    = &b;
 	env.recipient = w->name;
 	rv            = weft_wire_pack(&e->wire, &env, NULL, &msg);
-	if (rv == WEFT_ETOOBIG && n > 1) {
-		// Big inputs: halves until each message fits.
-		sched_send_op(e, w, from, n / 2, aborts, naborts);
-		sched_send_op(e, w, from + n / 2, n - n / 2, NULL, 0);
-		return;
-	}
 	op            = weft_xalloc(sizeof(*op));
 	op->peer      = &w->peer;
 	op->nitems    = n;
@@ -1171,8 +1213,9 @@ sched_send_op(weft_engine *e, weft_worker_rec *w, size_t from, size_t n,
 	atomic_fetch_add(&e->ops_live, 1);
 	w->peer.inflight_ops++;
 	if (rv != WEFT_OK) {
-		// One assignment alone over the limit: sched_assign_done fails
-		// it rather than dispatching it again and again.
+		// Over the wire's limit although the input limits hold (they
+		// should keep it under): sched_assign_done fails its attempts
+		// rather than dispatching them again and again.
 		op->result = NNG_EMSGSIZE;
 		engine_mail *m = weft_xalloc(sizeof(*m));
 		m->kind        = MAIL_ASSIGN;
@@ -1202,7 +1245,7 @@ sched_send_aborts(weft_engine *e)
 		ab.step_id = weft_ref_name(f->run,
 		    (weft_ref) { f->step, f->item }, name, sizeof(name));
 		ab.attempt = f->attempt;
-		sched_send_op(e, w, 0, 0, &abp, 1);
+		sched_send_op(e, w, 0, 0, NULL, 0, &abp, 1);
 	}
 }
 
@@ -1220,6 +1263,89 @@ sched_has_batches(weft_engine *e)
 	return (false);
 }
 
+// sched_shared_new returns the shared entry of run run_id (its input and
+// params as JSON text, borrowed from the run: dumped once, when its first
+// message is built), to free with sched_shared_free.
+static Weft__SharedInput *
+sched_shared_new(weft_engine *e, const char *run_id)
+{
+	Weft__SharedInput *si = weft_xalloc(sizeof(*si));
+	weft_run          *r  = engine_run(e, run_id);
+
+	weft__shared_input__init(si);
+	si->run_id = weft_xstrdup(run_id);
+	// The run is there until the end of the iteration (reaped after
+	// this); without it the worker refuses the attempt, saying why.
+	if (r != NULL && r->wire_input == NULL) {
+		r->wire_input  = weft_json_dump(r->input);
+		r->wire_params = weft_json_dump(r->params);
+	}
+	si->input_json  = r != NULL ? r->wire_input : "";
+	si->params_json = r != NULL ? r->wire_params : "";
+	return (si);
+}
+
+static void
+sched_shared_free(Weft__SharedInput *si)
+{
+	free(si->run_id);
+	free(si);
+}
+
+// sched_send_worker sends w's assignments of this iteration in messages
+// built by accumulation: attempts are added, with their run's shared
+// entry the first time the message names the run, while the message holds
+// at most SCHED_BATCH_MAX attempts, SCHED_BATCH_BYTES of their own inputs
+// and SCHED_MSG_BYTES in all. One slow message is then never a huge one.
+static void
+sched_send_worker(weft_engine *e, weft_worker_rec *w)
+{
+	size_t from = 0;
+
+	while (from < w->nbatch) {
+		weft_map            runs;
+		Weft__SharedInput **shared  = NULL;
+		size_t              nshared = 0, n = 0, own = 0, all = 0;
+
+		weft_map_init(&runs);
+		while (from + n < w->nbatch && n < SCHED_BATCH_MAX) {
+			Weft__Assignment  *a    = w->batch_msgs[from + n];
+			size_t             mine = strlen(a->input_json) + 128;
+			size_t             more = mine;
+			Weft__SharedInput *si   = weft_map_get(&runs, a->run_id);
+			bool               fresh = si == NULL;
+			if (fresh) {
+				si = sched_shared_new(e, a->run_id);
+				more += strlen(si->input_json) +
+				    strlen(si->params_json) + 64;
+			}
+			if (n > 0 && (own + mine > SCHED_BATCH_BYTES ||
+			                 all + more > SCHED_MSG_BYTES)) {
+				if (fresh) {
+					sched_shared_free(si);
+				}
+				break;
+			}
+			if (fresh) {
+				shared = weft_xrealloc(shared,
+				    (nshared + 1) * sizeof(*shared));
+				shared[nshared++] = si;
+				weft_map_put(&runs, a->run_id, si);
+			}
+			own += mine;
+			all += more;
+			n++;
+		}
+		sched_send_op(e, w, from, n, shared, nshared, NULL, 0);
+		for (size_t j = 0; j < nshared; j++) {
+			sched_shared_free(shared[j]);
+		}
+		free(shared);
+		weft_map_fini(&runs);
+		from += n;
+	}
+}
+
 void
 sched_send_batches(weft_engine *e)
 {
@@ -1229,11 +1355,7 @@ sched_send_batches(weft_engine *e)
 	sched_send_aborts(e);
 	for (size_t i = 0; weft_map_each(&e->workers, &i, &k, &v);) {
 		weft_worker_rec *w = v;
-		for (size_t from = 0; from < w->nbatch; from += SCHED_BATCH_MAX) {
-			size_t n = w->nbatch - from;
-			sched_send_op(e, w, from,
-			    n > SCHED_BATCH_MAX ? SCHED_BATCH_MAX : n, NULL, 0);
-		}
+		sched_send_worker(e, w);
 		for (size_t j = 0; j < w->nbatch; j++) {
 			free(w->batch_msgs[j]->input_json);
 			free(w->batch_msgs[j]->step_id);
@@ -1263,9 +1385,9 @@ sched_assign_done(weft_engine *e, assign_op *op)
 		if (r == NULL) {
 			continue;
 		}
-		if (op->result == NNG_EMSGSIZE && op->nitems == 1) {
+		if (op->result == NNG_EMSGSIZE) {
 			weft_result res = { .attempt = it->attempt, .ok = false,
-				.error = "assignment too large: its input exceeds "
+				.error = "assignment too large: its message exceeds "
 				         "the 16 MiB message limit",
 				.node = op->peer->name };
 			weft_run_result(r, it->unit, &res, e->now_ms,
@@ -1273,7 +1395,14 @@ sched_assign_done(weft_engine *e, assign_op *op)
 			continue;
 		}
 		if (rep != NULL && k < rep->n_accepted && rep->accepted[k]) {
-			weft_run_accepted(r, it->unit, it->attempt, &e->out);
+			if (weft_run_accepted(r, it->unit, it->attempt,
+			        &e->out) == WEFT_OK) {
+				// The survey in progress may have been answered
+				// before the worker had it: the next one is the
+				// first whose answer must list it.
+				weft_run_unit(r, it->unit)->reconcile_from =
+				    e->round + 2;
+			}
 		} else {
 			const char *reason = why;
 			if (rep != NULL && k < rep->n_reason &&

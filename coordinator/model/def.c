@@ -1041,8 +1041,9 @@ weft_def_parse(
 	p.c.errlen = errlen;
 	snprintf(p.c.where, sizeof(p.c.where), "definition");
 	if (len > (size_t) WEFT_DEF_MAX_BYTES) {
-		def_fail(&p.c, "%zu bytes exceed the limit of %u bytes", len,
-		    WEFT_DEF_MAX_BYTES);
+		def_fail(&p.c,
+		    "%zu bytes exceed the definition limit of %u bytes (4 MiB)",
+		    len, WEFT_DEF_MAX_BYTES);
 		return (WEFT_ETOOBIG);
 	}
 	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);

@@ -258,7 +258,7 @@ run_unit_clear(weft_step_rt *s)
 	json_decref(s->list);
 	s->items  = NULL;
 	s->list   = NULL;
-	s->nitems = s->items_next = s->items_ended = 0;
+	s->nitems = s->items_next = s->items_ended = s->items_low = 0;
 	s->items_failed = s->items_active = 0;
 }
 
@@ -275,6 +275,8 @@ weft_run_free(weft_run *r)
 	json_decref(r->input);
 	json_decref(r->params);
 	json_decref(r->secret_values);
+	free(r->wire_input);
+	free(r->wire_params);
 	free(r);
 }
 
@@ -354,6 +356,15 @@ run_unit_goto(weft_run *r, weft_ref u, enum weft_step_state to, weft_out *o)
 		    (uint32_t) run_item_active_state(s->state);
 	}
 	s->state = to;
+	if (u.item >= 0 && now) {
+		// Items end roughly in list order: the cursor moves past the
+		// ended ones, amortised O(1) an item.
+		weft_step_rt *p = &r->steps[u.step];
+		while (p->items_low < p->items_next &&
+		    weft_step_terminal(p->items[p->items_low].state)) {
+			p->items_low++;
+		}
+	}
 }
 
 // run_unit_apply runs the pure step machine for unit u and moves it; the pair
@@ -428,15 +439,21 @@ run_unit_ready(weft_run *r, weft_ref u, weft_out *o)
 	run_unit_effect(o, WEFT_EFFECT_ENQUEUE, r, u);
 }
 
-// run_items_fill makes more items of map step i ready, as max_parallel allows.
+// run_items_fill makes more items of map step i ready, as max_parallel
+// allows, or without one WEFT_RUN_ITEMS_WINDOW: every item ready at once
+// would be one commit of as many step_ready events (and one of as many
+// step_cancelled on a cancel), holding up every request meanwhile.
 static void
 run_items_fill(weft_run *r, long i, weft_out *o)
 {
 	weft_step_rt *s   = &r->steps[i];
 	uint32_t      cap = r->def->steps[i].max_parallel;
 
-	while (s->items_next < s->nitems &&
-	    (cap == 0 || s->items_active < cap)) {
+	if (cap == 0) {
+		cap = WEFT_RUN_ITEMS_WINDOW;
+	}
+
+	while (s->items_next < s->nitems && s->items_active < cap) {
 		weft_ref u = { i, (long) s->items_next++ };
 		run_unit_ready(r, u, o);
 	}
@@ -1159,12 +1176,14 @@ run_unit_cancel(weft_run *r, weft_ref u, weft_out *o)
 }
 
 // run_end_steps cancels every unit that has not ended: items first, then
-// their steps.
+// their steps. Items never made ready (from items_next on) have no event
+// and no row: they end with their map step, silently, so that cancelling
+// a wide map costs what it had under way, not its whole list.
 static void
 run_end_steps(weft_run *r, weft_out *o)
 {
 	for (size_t i = 0; i < r->def->nsteps; i++) {
-		for (uint32_t k = 0; k < r->steps[i].nitems; k++) {
+		for (uint32_t k = 0; k < r->steps[i].items_next; k++) {
 			run_unit_cancel(r, (weft_ref) { (long) i, (long) k }, o);
 		}
 		run_unit_cancel(r, WEFT_REF(i), o);
@@ -1426,14 +1445,20 @@ weft_run_step_input(const weft_run *r, weft_ref u, char *err, size_t errlen)
 		json_object_set_new(doc, "index", json_integer(u.item));
 	}
 	if (d->with == NULL) {
-		json_object_set_new(doc, "with", json_object());
-		return (doc);
-	}
-	if ((with = weft_json_render(d->with, doc, err, errlen)) == NULL) {
+		with = json_object();
+	} else if ((with = weft_json_render(d->with, doc, err, errlen)) ==
+	    NULL) {
 		json_decref(doc);
 		return (NULL);
 	}
 	json_object_set_new(doc, "with", with);
+	if (u.item >= 0) {
+		// The dependencies' outputs hold the whole list (and whatever
+		// else they made): sent with every item they made a map of
+		// N items cost N x the list. An item reaches dependency data
+		// only through `with`, rendered above against all of it.
+		json_object_del(doc, "steps");
+	}
 	return (doc);
 }
 
@@ -1448,6 +1473,15 @@ weft_run_output(const weft_run *r)
 		    s->output != NULL ? s->output : json_null());
 	}
 	return (out);
+}
+
+void
+weft_run_items_live(const weft_run *r, long i, uint32_t *from, uint32_t *to)
+{
+	const weft_step_rt *s = &r->steps[i];
+
+	*from = s->items_low < s->items_next ? s->items_low : s->items_next;
+	*to   = s->items_next < s->nitems ? s->items_next : s->nitems;
 }
 
 char *

@@ -88,6 +88,11 @@ typedef struct weft_step_rt {
 	                                   // cleared when it leaves ready
 	bool                 unschedulable; // step_unschedulable written,
 	                                    // step_schedulable not yet
+	uint64_t             reconcile_from; // engine: the first survey round
+	                                     // whose answer must list the
+	                                     // attempt (surveyed after its
+	                                     // worker accepted it); 0 any,
+	                                     // UINT64_MAX not accepted yet
 	// Map steps, once expanded: one unit per element of the list. The
 	// step itself is then running until every item has ended.
 	struct weft_step_rt *items;      // nitems entries (owned)
@@ -99,6 +104,9 @@ typedef struct weft_step_rt {
 	uint32_t             items_active; // ready, in flight or retry_wait
 	uint32_t             items_attempts; // highest item attempt so far:
 	                                     // a re-expansion counts on from it
+	uint32_t             items_low;  // every item below it has ended: what
+	                                 // may be in flight is in [items_low,
+	                                 // items_next) (weft_run_items_live)
 	// The last step_progress recorded (weft_run_progress): which
 	// attempt, a hash of the value, when (wall ms); 0: none yet.
 	uint32_t             progress_attempt;
@@ -127,6 +135,9 @@ typedef struct weft_run {
 	bool                reaping; // queued for freeing this iteration
 	bool                secrets_lost; // its sealed secrets would not open:
 	                                  // nothing more is dispatched
+	char               *wire_input;  // input and params as JSON text for
+	char               *wire_params; // assignment messages, made once
+	                                 // (sched.c); freed with the run
 } weft_run;
 
 // One event produced by a transition, before the engine numbers it.
@@ -254,6 +265,28 @@ weft_err weft_run_timeout(
 weft_err weft_run_heartbeat_timeout(weft_run *r, weft_ref u, uint32_t attempt,
     const char *node, int64_t silent_ms, int64_t now, weft_out *o);
 
+// Size limits (docs/operations.md, "Size limits"). They keep every
+// message under the wire's 16 MiB (WEFT_WIRE_MAX): a run's input and
+// params travel once per assignment message beside the attempts' own
+// documents, and a result carries one output.
+//
+// A run's input and params, as JSON text together: refused at request time.
+#define WEFT_RUN_INPUT_MAX ((size_t) 4 << 20)
+// One attempt's input document without the run's input and params (its
+// `with`, its dependencies' outputs, its item): over it the step fails at
+// dispatch, on its first attempt, naming the limit.
+#define WEFT_RUN_STEP_INPUT_MAX ((size_t) 8 << 20)
+// A step's or map item's output, as JSON text: --max-output's default,
+// and its ceiling. A map step's combined output is not bound by it.
+#define WEFT_RUN_MAX_OUTPUT_DEFAULT ((uint64_t) 4 << 20)
+#define WEFT_RUN_MAX_OUTPUT_CEIL ((uint64_t) 12 << 20)
+
+// Most items of one map step ready or in flight at once when it has no
+// max_parallel: the rest are made ready as items end. It bounds the
+// events of one commit (a cancel's step_cancelled) and so how long a
+// request waits; an explicit max_parallel overrides it.
+#define WEFT_RUN_ITEMS_WINDOW 1024u
+
 // The least time between two step_progress events of one unit: progress
 // arrives with every survey answer, the event log keeps a sample of it.
 #define WEFT_RUN_PROGRESS_MS 2000
@@ -323,11 +356,18 @@ bool weft_run_restore_step(weft_run *r, weft_ref u, enum weft_step_state st,
 void weft_run_restore_done(weft_run *r, weft_out *o);
 
 // weft_run_step_input builds the input document of unit u: {input, params,
-// steps: {dep: {status, output[, error]}}, with: rendered}, plus item and
-// index for a map item. NULL with err set when `with` does not render.
+// steps: {dep: {status, output[, error]}}, with: rendered}; a map item's
+// is {input, params, item, index, with}: no `steps` (its `with` is rendered
+// against them). NULL with err set when `with` does not render.
 // New reference.
 json_t *weft_run_step_input(
     const weft_run *r, weft_ref u, char *err, size_t errlen);
+
+// weft_run_items_live gives the range [*from, *to) of map step i's items
+// that may not have ended: the others need no look (a scan of what is in
+// flight costs the window, not the list).
+void weft_run_items_live(
+    const weft_run *r, long i, uint32_t *from, uint32_t *to);
 
 // weft_ref_name writes the unit's name ("load", or "load[3]" for an item)
 // into buf (len bytes) and returns buf.

@@ -39,3 +39,7 @@ add_dependencies(drain_test weft weft-coordinator weft-worker)
 # fat runs (blobs, paging).
 weft_add_test(fat_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/fat_test.c TIMEOUT 900)
 add_dependencies(fat_test weft weft-coordinator weft-worker)
+# Wide fan-outs that carry data: the issue-11 livelock, cancel latency
+# during a 100,000-item map, the size limits.
+weft_add_test(scale_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/scale_test.c TIMEOUT 1200)
+add_dependencies(scale_test weft weft-coordinator weft-worker)

@@ -35,3 +35,5 @@ weft_add_pg_variant(retain_pg_test retain_test)
 weft_add_pg_variant(waiting_pg_test waiting_e2e_test)
 # Fat runs: blobs and paging on PostgreSQL.
 weft_add_pg_variant(fat_pg_test fat_test)
+# Wide fan-outs (the livelock case, cancel latency, size limits).
+weft_add_pg_variant(scale_pg_test scale_test)

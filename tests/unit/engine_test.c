@@ -47,6 +47,10 @@ typedef struct fake {
 	int      held_max;  // the most it ever held
 	// Secrets: published events and assignments that held SECRET_MARK.
 	size_t   published_secret, assigned_secret;
+	// Replies in the order they left: 'a' a ResultAck, 'c' a control
+	// reply.
+	char     order[FAKE_MAX + 1];
+	size_t   norder;
 } fake;
 
 #define SECRET_MARK "EngineSecret-5e1"
@@ -87,6 +91,10 @@ fake_reply(void *arg, reply_to to, nng_msg *msg)
 
 	(void) to;
 	cr_assert_eq(weft_wire_unpack(NULL, msg, 0, &env), WEFT_OK);
+	if (f->norder < FAKE_MAX) {
+		f->order[f->norder++] =
+		    env->body_case == WEFT__ENVELOPE__BODY_RESULT_ACK ? 'a' : 'c';
+	}
 	if (env->body_case == WEFT__ENVELOPE__BODY_RESULT_ACK) {
 		f->nacks++;
 	} else {
@@ -148,6 +156,11 @@ fake_assign(void *arg, assign_op *op, nng_msg *batch)
 	for (size_t k = 0; k < fo->nitems; k++) {
 		f->assigned_secret +=
 		    strstr(env->assign->items[k]->input_json, SECRET_MARK) != NULL;
+	}
+	for (size_t k = 0; k < env->assign->n_shared; k++) {
+		f->assigned_secret +=
+		    strstr(env->assign->shared[k]->input_json, SECRET_MARK) !=
+		    NULL;
 	}
 	f->held -= (int) fo->naborts;
 	f->held += (int) fo->nitems;
@@ -1845,4 +1858,167 @@ Test(engine, large_input_is_a_blob_and_recovered_whole)
 	free(text);
 	free(big);
 	json_decref(in);
+// ---- fairness and survey answers under load ----
+
+// post_worker_listing posts w1's survey answer of round listing the n
+// attempts ("run/step/attempt") it holds, the list complete.
+static void
+post_worker_listing(uint64_t round, char **attempts, size_t n)
+{
+	Weft__Envelope   env     = WEFT__ENVELOPE__INIT;
+	Weft__WorkerInfo wi      = WEFT__WORKER_INFO__INIT;
+	char            *types[] = { "noop" };
+
+	wi.name              = "w1";
+	wi.dispatch_url      = "tcp://127.0.0.1:1";
+	wi.n_step_types      = 1;
+	wi.step_types        = types;
+	wi.slots             = 1;
+	wi.round             = round;
+	wi.n_attempts        = n;
+	wi.attempts          = attempts;
+	wi.attempts_complete = true;
+	env.body_case        = WEFT__ENVELOPE__BODY_WORKER_INFO;
+	env.worker_info      = &wi;
+	post_from(&F.wire_w1, MAIL_WORKER_INFO, &env, round);
+}
+
+// A worker that answers every survey is not robbed of an attempt because
+// the assignment was slow to reach it: answers count an attempt missing
+// only from the first round surveyed after its worker accepted it. From
+// then on, two answers without it still lose it (a worker that restarted).
+Test(engine, slow_assignment_is_not_lost_by_survey_answers)
+{
+	post_worker("w1", 1, 1);
+	post_survey_end(1);
+	turn();
+	start_run("{\"name\":\"one\",\"steps\":[{\"id\":\"a\","
+	          "\"type\":\"noop\"}]}");
+	cr_assert_eq(assigned(), 1);
+	// The batch is slow: three rounds answered before the worker has it.
+	for (uint64_t round = 2; round <= 4; round++) {
+		advance(5000);
+		post_worker_listing(round, NULL, 0);
+		post_survey_end(round);
+		turn();
+	}
+	cr_expect_eq(count_published("step_lost"), 0,
+	    "lost while its assignment was on its way");
+	answer_all(true); // accepted while round 4 is the last closed
+	turn();
+	// Round 5's survey may have gone out before the worker accepted it;
+	// rounds 6 and 7 were surveyed after: missing in both, it is lost.
+	for (uint64_t round = 5; round <= 7; round++) {
+		advance(5000);
+		post_worker_listing(round, NULL, 0);
+		post_survey_end(round);
+		turn();
+		cr_expect_eq(count_published("step_lost"), round < 7 ? 0 : 1,
+		    "after round %llu", (unsigned long long) round);
+	}
+	cr_expect_eq(count_published("step_started"), 1);
+	cr_expect_eq(count_published("worker_lost"), 0);
+}
+
+// post_results posts a batch of n results for a run nobody knows (they
+// are looked up, found unknown and acked).
+static void
+post_results(size_t n)
+{
+	Weft__Envelope     env = WEFT__ENVELOPE__INIT;
+	Weft__ResultBatch  b   = WEFT__RESULT_BATCH__INIT;
+	Weft__StepResult  *srs = weft_xalloc(n * sizeof(*srs));
+	Weft__StepResult **p   = weft_xalloc(n * sizeof(*p));
+
+	for (size_t k = 0; k < n; k++) {
+		weft__step_result__init(&srs[k]);
+		srs[k].run_id      = "nope";
+		srs[k].step_id     = "a";
+		srs[k].attempt     = 1;
+		srs[k].ok          = true;
+		srs[k].output_json = "{}";
+		p[k]               = &srs[k];
+	}
+	b.n_results   = n;
+	b.results     = p;
+	env.body_case = WEFT__ENVELOPE__BODY_RESULTS;
+	env.results   = &b;
+	post_from(&F.wire_w1, MAIL_RESULTS, &env, 0);
+	free(p);
+	free(srs);
+}
+
+static void
+post_workers_request(void)
+{
+	Weft__Envelope       env = WEFT__ENVELOPE__INIT;
+	Weft__ControlRequest req = WEFT__CONTROL_REQUEST__INIT;
+	Weft__WorkersRequest wr  = WEFT__WORKERS_REQUEST__INIT;
+
+	req.req_case  = WEFT__CONTROL_REQUEST__REQ_WORKERS;
+	req.workers   = &wr;
+	env.body_case = WEFT__ENVELOPE__BODY_CONTROL;
+	env.control   = &req;
+	post(MAIL_CONTROL, &env, 0);
+}
+
+// A flood of results does not hold back a control request behind it: the
+// request is taken first and answered by an iteration that takes no
+// results; then each iteration applies a bounded share of the results
+// (whole batches, in order), the rest waiting for the next one.
+Test(engine, control_is_taken_before_a_flood_of_results)
+{
+	post_worker("w1", 1, 1);
+	turn();
+	for (int k = 0; k < 3; k++) {
+		post_results(600);
+	}
+	post_workers_request();
+	turn();
+	F.order[F.norder] = '\0';
+	cr_expect_str_eq(F.order, "c",
+	    "the request waited behind the results, or shared their commit");
+	cr_expect(engine_has_carry(F.e));
+	turn(); // no new mail: carried batches, a bounded share
+	F.order[F.norder] = '\0';
+	cr_expect_str_eq(F.order, "caa", "all taken at once, or none");
+	turn();
+	cr_expect_eq(F.nacks, 3);
+	cr_expect(!engine_has_carry(F.e));
+	cr_expect_eq(F.nreplies, 1);
+	// Requests every iteration do not starve results: every other
+	// iteration takes them.
+	for (int k = 0; k < 3; k++) {
+		post_results(600);
+	}
+	for (int k = 0; k < 4; k++) {
+		post_workers_request();
+		turn();
+	}
+	cr_expect_eq(F.nacks, 6, "results starved by a stream of requests");
+	cr_expect_eq(F.nreplies, 5);
+}
+
+// A lost worker loses the map items it held: the scan of what may be in
+// flight (weft_run_items_live) finds them, and only they are lost.
+Test(engine, lost_worker_loses_its_map_items)
+{
+	post_worker("w1", 4, 1);
+	turn();
+	json_t *r = run_reply("{\"name\":\"mp\",\"params\":{\"xs\":{\"type\":"
+	                      "\"array\"}},\"steps\":[{\"id\":\"m\","
+	                      "\"type\":\"noop\",\"map\":\"params.xs\"}]}",
+	    "{\"xs\":[1,2,3,4,5,6]}");
+	cr_assert_eq(json_integer_value(json_object_get(r, "code")), 0, "%s",
+	    json_string_value(json_object_get(r, "error")));
+	cr_assert_eq(assigned(), 4, "a 4-slot worker");
+	answer_all(true);
+	turn();
+	for (uint64_t round = 2; round <= 4; round++) {
+		post_survey_end(round);
+		turn();
+	}
+	cr_expect_eq(count_published("worker_lost"), 1);
+	cr_expect_eq(count_published("step_lost"), 4);
+	cr_expect_eq(worker("w1")->inflight, 0);
 }

@@ -1657,3 +1657,87 @@ Test(run, unschedulable_once_until_schedulable)
 	weft_run_free(r);
 	weft_def_free(def);
 }
+
+// A map item's input carries its element, its position, its rendered
+// `with` and the run's input and params: never `steps`, whose outputs
+// hold the whole list (N items would carry N lists). `with` still reads
+// the dependencies.
+Test(run, map_item_input_carries_its_element_not_the_list)
+{
+	weft_def *def = def_of(
+	    "{\"name\":\"g\",\"steps\":[{\"id\":\"gen\",\"type\":\"noop\"},"
+	    "{\"id\":\"m\",\"type\":\"echo\",\"depends_on\":[\"gen\"],"
+	    "\"map\":\"steps.gen.output.l\",\"with\":{\"x\":\"${item}\","
+	    "\"cfg\":\"${steps.gen.output.cfg}\"}}]}");
+	weft_out  o;
+	char      err[128];
+
+	weft_out_init(&o);
+	weft_run *r = weft_run_alloc("G1", def, json_pack("{s:i}", "n", 7),
+	    NULL, 0, &o);
+	weft_run_start(r, 0, &o);
+	cr_assert_eq(weft_run_dispatched(r, WEFT_REF(0), "w1", 1, &o), WEFT_OK);
+	json_t     *out = json_pack("{s:[i,i,i], s:s}", "l", 10, 11, 12, "cfg",
+	        "fast");
+	weft_result res = { .attempt = 1, .ok = true, .output = out,
+		.node = "w1" };
+	cr_assert_eq(weft_run_result(r, WEFT_REF(0), &res, 2, &o), WEFT_OK);
+	json_decref(out);
+	cr_assert_eq(r->steps[1].nitems, 3);
+
+	json_t *in = weft_run_step_input(r, (weft_ref) { 1, 2 }, err, sizeof(err));
+	cr_assert_not_null(in, "%s", err);
+	cr_expect_null(json_object_get(in, "steps"),
+	    "an item's input carries its dependencies' outputs");
+	cr_expect_eq(json_integer_value(json_object_get(in, "item")), 12);
+	cr_expect_eq(json_integer_value(json_object_get(in, "index")), 2);
+	json_t *with = json_object_get(in, "with");
+	cr_expect_eq(json_integer_value(json_object_get(with, "x")), 12);
+	cr_expect_str_eq(json_string_value(json_object_get(with, "cfg")), "fast",
+	    "with reads the dependencies");
+	cr_expect_eq(json_integer_value(json_object_get(
+	                 json_object_get(in, "input"), "n")),
+	    7);
+	cr_expect_not_null(json_object_get(in, "params"));
+	json_decref(in);
+
+	// A step that is not a map item still sees its dependencies.
+	in = weft_run_step_input(r, WEFT_REF(0), err, sizeof(err));
+	cr_assert_not_null(in, "%s", err);
+	cr_expect_not_null(json_object_get(in, "steps"));
+	json_decref(in);
+	weft_out_fini(&o);
+	weft_run_free(r);
+	weft_def_free(def);
+}
+
+// What may be in flight of a map is a window, not the list: the live
+// range starts past the items that ended (in list order or not) and ends
+// at the first item not made ready.
+Test(run, map_items_live_range_skips_ended_items)
+{
+	weft_def *def = def_of(mapdef); // max_parallel 2, over input.xs
+	weft_out  o;
+	uint32_t  from, to;
+
+	weft_out_init(&o);
+	weft_run *r = weft_run_alloc("L1", def,
+	    json_pack("{s:[i,i,i,i]}", "xs", 1, 2, 3, 4), NULL, 0, &o);
+	weft_run_start(r, 0, &o);
+	weft_run_items_live(r, 0, &from, &to);
+	cr_expect(from == 0 && to == 2, "[%u, %u)", from, to);
+	item_finish(r, 0, 1, true, &o); // out of order: 0 still live
+	weft_run_items_live(r, 0, &from, &to);
+	cr_expect(from == 0 && to == 3, "[%u, %u)", from, to);
+	item_finish(r, 0, 0, true, &o); // 0 and 1 ended
+	weft_run_items_live(r, 0, &from, &to);
+	cr_expect(from == 2 && to == 4, "[%u, %u)", from, to);
+	item_finish(r, 0, 2, true, &o);
+	item_finish(r, 0, 3, true, &o);
+	weft_run_items_live(r, 0, &from, &to);
+	cr_expect_eq(from, to, "[%u, %u) after every item ended", from, to);
+	cr_expect_eq(r->steps[0].state, WEFT_STEP_SUCCEEDED);
+	weft_out_fini(&o);
+	weft_run_free(r);
+	weft_def_free(def);
+}

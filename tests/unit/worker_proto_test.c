@@ -1305,3 +1305,90 @@ Test(worker_proto, survey_answers_carry_heartbeats_and_progress,
 	}
 	coord_close(&c);
 }
+
+// A batch's run input and params travel once, in its shared table: the
+// worker gives each attempt of the run the whole document. An attempt
+// that names shared data the batch lacks (or whose entry is not JSON
+// objects) is refused, saying so; an output over the assignment's
+// max_output fails at once, naming the limit.
+Test(worker_proto, shared_input_rebuilt_and_checked, .timeout = 60)
+{
+	coord              c;
+	Weft__Assignment   items[5];
+	Weft__Assignment  *ptrs[5];
+	Weft__SharedInput  sh[2], *shp[2] = { &sh[0], &sh[1] };
+	Weft__AssignBatch  b = WEFT__ASSIGN_BATCH__INIT;
+	Weft__Envelope    *env;
+	const char        *steps[] = { "m[0]", "m[1]", "x", "y", "big" };
+	const char        *runs[]  = { "run-1", "run-1", "run-2", "run-3",
+		       "run-1" };
+	size_t             got = 0, ok = 0;
+
+	coord_open(&c, 3); // a slot for each attempt it accepts
+	weft_wire_free(coord_info(&c)); // it learns where results go
+	for (int k = 0; k < 5; k++) {
+		coord_item(&items[k], steps[k], "echo",
+		    k < 2 ? (k == 0 ? "{\"item\":10,\"index\":0,\"with\":{}}"
+		                    : "{\"item\":11,\"index\":1,\"with\":{}}")
+		          : "{\"with\":{}}");
+		items[k].run_id = (char *) runs[k];
+		items[k].shared = true;
+		ptrs[k]         = &items[k];
+	}
+	items[4].max_output = 10; // its echo is longer
+	for (int k = 0; k < 2; k++) {
+		weft__shared_input__init(&sh[k]);
+	}
+	sh[0].run_id      = "run-1";
+	sh[0].input_json  = "{\"q\":1}";
+	sh[0].params_json = "{\"p\":2}";
+	sh[1].run_id      = "run-3";
+	sh[1].input_json  = "{not json";
+	sh[1].params_json = "{}";
+	b.n_items  = 5;
+	b.items    = ptrs;
+	b.n_shared = 2;
+	b.shared   = shp;
+	env        = coord_assign(&c, &b);
+	cr_assert(env->assign_reply->accepted[0]);
+	cr_assert(env->assign_reply->accepted[1]);
+	cr_assert(!env->assign_reply->accepted[2]);
+	cr_expect(strstr(env->assign_reply->reason[2],
+	              "no shared input for run run-2") != NULL,
+	    "%s", env->assign_reply->reason[2]);
+	cr_assert(!env->assign_reply->accepted[3], "shared input not JSON");
+	cr_assert(env->assign_reply->accepted[4]);
+	weft_wire_free(env);
+	while (got < 3) {
+		env = coord_results(&c);
+		for (size_t k = 0; k < env->results->n_results; k++) {
+			Weft__StepResult *r = env->results->results[k];
+			if (strcmp(r->step_id, "big") == 0) {
+				cr_expect(!r->ok);
+				cr_expect(strstr(r->error, "output too large") != NULL &&
+				        strstr(r->error,
+				            "over the step output limit of 10 bytes "
+				            "(--max-output)") != NULL,
+				    "%s", r->error);
+				continue;
+			}
+			cr_assert(r->ok, "%s", r->error);
+			json_t *out = json_loads(r->output_json, 0, NULL);
+			cr_expect_eq(json_integer_value(json_object_get(
+			                 json_object_get(out, "input"), "q")),
+			    1, "%s", r->output_json);
+			cr_expect_eq(json_integer_value(json_object_get(
+			                 json_object_get(out, "params"), "p")),
+			    2, "%s", r->output_json);
+			cr_expect_eq(json_integer_value(json_object_get(out, "item")),
+			    strcmp(r->step_id, "m[0]") == 0 ? 10 : 11);
+			json_decref(out);
+			ok++;
+		}
+		got += env->results->n_results;
+		coord_ack(&c, (uint32_t) env->results->n_results);
+		weft_wire_free(env);
+	}
+	cr_expect_eq(ok, 2);
+	coord_close(&c);
+}
