@@ -1858,6 +1858,8 @@ Test(engine, large_input_is_a_blob_and_recovered_whole)
 	free(text);
 	free(big);
 	json_decref(in);
+}
+
 // ---- fairness and survey answers under load ----
 
 // post_worker_listing posts w1's survey answer of round listing the n
