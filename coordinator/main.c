@@ -94,6 +94,10 @@ usage(FILE *f)
 	    "  --retain D        delete runs that ended longer than D ago, with\n"
 	    "                    their steps and events, e.g. 30d (default forever);\n"
 	    "                    a definition's \"retain\" overrides it for its runs\n"
+	    "  --def-cache N     keep at most N compiled definitions in memory\n"
+	    "                    (default 256); those of live runs stay even past\n"
+	    "                    it, the least recently used others are dropped\n"
+	    "                    and read again from the store when needed\n"
 	    "  --log-level L     err, warn, notice, info or debug (default info)\n"
 	    "  --ports-file FILE once every socket is bound, write their addresses\n"
 	    "                    (ports chosen for a port 0 included) to FILE as JSON\n"
@@ -296,6 +300,7 @@ main(int argc, char **argv)
 		{ "tls-ca", required_argument, NULL, '3' },
 		{ "init", no_argument, NULL, 'N' },
 		{ "retain", required_argument, NULL, 'R' },
+		{ "def-cache", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, '?' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -343,6 +348,9 @@ main(int argc, char **argv)
 		case 'C': cookie_file = optarg; break;
 		case 'S': cfg.clock_skew_ms = parse_duration("--clock-skew", optarg); break;
 		case 'R': cfg.retain_ms = parse_retain(optarg); break;
+		case 'F':
+			cfg.def_cache = parse_int("--def-cache", optarg, 1, 10000000);
+			break;
 		case 'U':
 			cfg.unschedulable_after_ms =
 			    parse_duration("--unschedulable-after", optarg);
