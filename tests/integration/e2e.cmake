@@ -35,3 +35,6 @@ add_dependencies(waiting_e2e_test weft weft-coordinator weft-worker)
 weft_add_test(drain_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/drain_test.c
   LIBS SQLite::SQLite3 TIMEOUT 600)
 add_dependencies(drain_test weft weft-coordinator weft-worker)
+# Memory bounded by live work: --def-cache, runs leaving memory.
+weft_add_test(memory_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/memory_test.c TIMEOUT 300)
+add_dependencies(memory_test weft weft-coordinator weft-worker)
