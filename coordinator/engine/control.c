@@ -75,10 +75,12 @@ control_def_touch(weft_engine *e, def_entry *d)
 
 // control_def_add caches def. is_latest says it is the highest version the
 // store has: only then does it answer lookups by name alone (a version
-// loaded by number may be an old one). A new entry is idle (no run uses
+// loaded by number may be an old one). hash is its content hash when the
+// caller has it (borrowed), else NULL. A new entry is idle (no run uses
 // it yet) and the most recently used.
 static def_entry *
-control_def_add(weft_engine *e, weft_def *def, bool is_latest)
+control_def_add(weft_engine *e, weft_def *def, bool is_latest,
+    const char *hash)
 {
 	def_entry *d = weft_xalloc(sizeof(*d));
 
@@ -86,7 +88,11 @@ control_def_add(weft_engine *e, weft_def *def, bool is_latest)
 	retain_note_def(e, def);
 	snprintf(d->key, sizeof(d->key), "%s@%" PRId64, def->name,
 	    def->version);
-	control_def_hash(def->json, d->hash);
+	if (hash != NULL) {
+		snprintf(d->hash, sizeof(d->hash), "%s", hash);
+	} else {
+		control_def_hash(def->json, d->hash);
+	}
 	weft_map_put(&e->defs, d->key, d);
 	weft_map_put(&e->def_hashes, d->hash, d);
 	if (is_latest) {
@@ -187,7 +193,7 @@ control_def_parse(weft_engine *e, const char *text, bool is_latest, char *err,
 	if (weft_def_parse(&def, text, strlen(text), err, errlen) != WEFT_OK) {
 		return (NULL);
 	}
-	return (control_def_add(e, def, is_latest));
+	return (control_def_add(e, def, is_latest, NULL));
 }
 
 def_entry *
@@ -277,12 +283,13 @@ control_define(weft_engine *e, const char *text, char *err, size_t errlen)
 	json_t    *ver = json_object_get(raw, "version");
 	bool       explicit_version = ver != NULL;
 	char       hash[2 * 32 + 1];
+	bool       have_hash = json_is_object(raw);
 
 	// The same body again (a client sending its definition inline with
 	// every run): the entry that has it answers, without parsing, when
 	// it is what the full path below would pick too — the latest
 	// version of its name, or the very version asked for.
-	if (json_is_object(raw)) {
+	if (have_hash) {
 		control_def_hash(raw, hash);
 		old = weft_map_get(&e->def_hashes, hash);
 		if (old != NULL &&
@@ -329,8 +336,9 @@ control_define(weft_engine *e, const char *text, char *err, size_t errlen)
 	    e->node,
 	    json_pack("{s:s, s:I, s:O}", "name", def->name, "version",
 	        (json_int_t) def->version, "definition", def->json));
-	return (control_def_add(e, def, old == NULL ||
-	    old->def->version < def->version));
+	return (control_def_add(e, def,
+	    old == NULL || old->def->version < def->version,
+	    have_hash ? hash : NULL));
 }
 
 static json_t *
