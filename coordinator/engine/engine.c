@@ -929,6 +929,37 @@ engine_main(void *arg)
 // Unfinished runs recovery reads from the store at a time.
 #define ENGINE_RECOVER_PAGE 256
 
+// engine_recover_page reads the page of unfinished runs after `after`.
+// Before any run is restored a failure is returned (nothing to undo: the
+// open fails, or is tried again). Once some are live, the store going
+// away is waited out with backoff, as a commit is; a refusal stops the
+// process so that a restart recovers from the store.
+static weft_err
+engine_recover_page(weft_engine *e, const char *after, size_t restored,
+    json_t **runs)
+{
+	weft_err rv;
+	int      delay = 50;
+
+	while ((rv = weft_store_unfinished_runs(e->store, after,
+	            ENGINE_RECOVER_PAGE, runs)) != WEFT_OK &&
+	    restored > 0 && !atomic_load(&e->stopping)) {
+		if (rv != WEFT_EUNAVAIL) {
+			weft_log_err("DB-REFUSED", "recovery: the store refuses "
+			    "the runs after %s (%zu restored): %s; stopping so "
+			    "that a restart recovers from the store", after,
+			    restored, e->store->error);
+			abort();
+		}
+		weft_log_err("DB-RETRY", "recovery: reading the runs after %s "
+		    "failed: %s; retrying in %d ms", after, e->store->error,
+		    delay);
+		weft_clock_sleep_ms(delay);
+		delay = delay * 2 < 5000 ? delay * 2 : 5000;
+	}
+	return (rv);
+}
+
 // engine_recover rebuilds every unfinished run from the store, a page at
 // a time: each page's runs are restored, what that made (events, queue
 // entries, timers) is committed and applied, and the page is freed before
@@ -952,8 +983,8 @@ engine_recover(weft_engine *e, char *err, size_t errlen)
 	atomic_store(&e->last_event_id, e->next_event_id);
 	e->next_event_id++;
 	do {
-		if ((rv = weft_store_unfinished_runs(e->store, after,
-		         ENGINE_RECOVER_PAGE, &runs)) != WEFT_OK) {
+		if ((rv = engine_recover_page(e, after, total, &runs)) !=
+		    WEFT_OK) {
 			snprintf(err, errlen, "recovery: %s", e->store->error);
 			return (rv);
 		}
