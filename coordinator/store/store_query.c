@@ -536,7 +536,12 @@ weft_store_unfinished_runs(
 	    "SELECT " RUN_COLS " FROM runs WHERE status IN ('queued', "
 	    "'running', 'paused') AND id > ? ORDER BY id LIMIT %zu",
 	    limit);
-	rv = s->ops->query(s, sql, &after, 1, run_row, runs);
+	// One read transaction for the page: SQLite would otherwise take
+	// and drop its file lock (fcntl, fstat, access) around each of the
+	// two statements per run, a fifth of recovery's time.
+	if ((rv = s->ops->begin(s)) == WEFT_OK) {
+		rv = s->ops->query(s, sql, &after, 1, run_row, runs);
+	}
 	json_array_foreach (runs, i, run) {
 		const char *id    = json_string_value(json_object_get(run, "id"));
 		json_t     *steps = json_array();
@@ -555,6 +560,11 @@ weft_store_unfinished_runs(
 		}
 		json_object_set_new(run, "steps", steps);
 		json_object_set_new(run, "last_seq", json_integer((json_int_t) seq));
+	}
+	if (rv == WEFT_OK) {
+		rv = s->ops->commit(s);
+	} else {
+		s->ops->rollback(s);
 	}
 	if (rv != WEFT_OK) {
 		json_decref(runs);
