@@ -26,8 +26,8 @@ enum bench_workload {
 	BENCH_W4 = 3,  // one run: a map over --map-items noop items
 	BENCH_W4E = 4, // the same map of echo items returning ~1 KiB each
 	BENCH_W5 = 5,  // --queued-runs one-step runs queued with the workers
-	               // paused, the coordinator killed and restarted (its
-	               // recovery measured), then drained
+	               // stopped, the coordinator killed and restarted (its
+	               // recovery measured), the workers started, drained
 	BENCH_W6 = 6,  // one run: a layered DAG (BENCH_W6_STEPS noop steps)
 	BENCH_NWORKLOADS
 };
@@ -98,9 +98,13 @@ void bench_cluster_rss_kb(const bench_cluster *c, double *rss, double *peak);
 // bench_cluster_reset_peak starts a new peak RSS window of the coordinator.
 void bench_cluster_reset_peak(const bench_cluster *c);
 
-// bench_cluster_pause_workers stops (SIGSTOP) or continues (SIGCONT) the
-// workers: queued work then waits as if no worker had room.
-void bench_cluster_pause_workers(const bench_cluster *c, bool pause);
+// bench_cluster_stop_workers stops the workers (SIGTERM, each waited
+// for): queued work then waits for a worker.
+void bench_cluster_stop_workers(bench_cluster *c);
+
+// bench_cluster_start_workers starts the stopped workers again (same
+// names, same spools) and waits (bounded) until they are alive.
+bool bench_cluster_start_workers(bench_cluster *c, const bench_opts *o);
 
 // bench_cluster_crash_restart kills the coordinator with SIGKILL, starts
 // it again on the same store and addresses, and waits until it answers;

@@ -366,13 +366,26 @@ bench_cluster_reset_peak(const bench_cluster *c)
 }
 
 void
-bench_cluster_pause_workers(const bench_cluster *c, bool pause)
+bench_cluster_stop_workers(bench_cluster *c)
 {
 	for (int i = 0; i < BENCH_NWORKERS; i++) {
 		if (c->workers[i] > 0) {
-			kill(c->workers[i], pause ? SIGSTOP : SIGCONT);
+			weft_h_kill(c->workers[i], SIGTERM);
+			c->workers[i] = 0;
 		}
 	}
+}
+
+bool
+bench_cluster_start_workers(bench_cluster *c, const bench_opts *o)
+{
+	for (int i = 0; i < BENCH_NWORKERS; i++) {
+		if (c->workers[i] == 0) {
+			cluster_spawn_worker(c, o, i);
+		}
+	}
+	return (cluster_wait_workers(c,
+	    weft_clock_mono_ms() + weft_h_timeout_ms(CLUSTER_START_MS)));
 }
 
 bool
