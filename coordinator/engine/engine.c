@@ -705,8 +705,6 @@ engine_take(weft_engine *e, void (*handler)(weft_engine *, void *, int64_t),
 	engine_apply(e);
 }
 
-static void engine_flush(weft_engine *e, int64_t now);
-
 static void
 engine_on_mail(weft_engine *e, void *arg, int64_t now)
 {
@@ -726,6 +724,8 @@ engine_on_dispatch(weft_engine *e, void *arg, int64_t now)
 	(void) arg;
 	sched_dispatch(e, now);
 }
+
+static void engine_flush(weft_engine *e, int64_t now);
 
 void
 engine_iteration(weft_engine *e, weft_mail *mail)
