@@ -22,8 +22,18 @@ enum bench_workload {
 	BENCH_W1 = 0, // one run: root, 10,000 noop steps on it, a join
 	BENCH_W2 = 1, // one run: a chain of 1,000 noop steps
 	BENCH_W3 = 2, // 1,000 runs of a 4-step diamond, submitted at once
+	// Scale (not in the default set; --workload picks them):
+	BENCH_W4 = 3,  // one run: a map over --map-items noop items
+	BENCH_W4E = 4, // the same map of echo items returning ~1 KiB each
+	BENCH_W5 = 5,  // --queued-runs one-step runs queued with the workers
+	               // stopped, the coordinator killed and restarted (its
+	               // recovery measured), the workers started, drained
+	BENCH_W6 = 6,  // one run: a layered DAG (BENCH_W6_STEPS noop steps)
 	BENCH_NWORKLOADS
 };
+
+// The workloads run when --workload is not given.
+#define BENCH_DEFAULT_SET ((1u << BENCH_W1) | (1u << BENCH_W2) | (1u << BENCH_W3))
 
 #define BENCH_NWORKERS 2
 
@@ -39,6 +49,8 @@ typedef struct bench_opts {
 	bool        json;       // machine-readable output on stdout
 	bool        keep;       // keep the temp dir (logs, database)
 	bool        commit_hist; // time each commit with the preload shim
+	int         map_items;   // W4/W4E: items of the map (100,000)
+	int         queued_runs; // W5: runs queued (100,000)
 } bench_opts;
 
 // A coordinator and its workers, started from the built binaries.
@@ -48,6 +60,7 @@ typedef struct bench_cluster {
 	char  control[64], cluster[64], results[64], events[64], http[64];
 	char  commit_log[600]; // shim output file; "" when not recording
 	pid_t coord;           // 0 when not running
+	double base_rss_kb;    // the coordinator's RSS once it first answered
 	pid_t workers[BENCH_NWORKERS];
 } bench_cluster;
 
@@ -76,6 +89,27 @@ void bench_cluster_dump_logs(const bench_cluster *c);
 // from /proc; 0 for a process that is gone.
 void bench_cluster_cpu_ms(const bench_cluster *c, double *coord,
     double *workers);
+
+// bench_cluster_rss_kb reads the coordinator's resident set now (*rss)
+// and its peak since the last bench_cluster_reset_peak (*peak), in KiB;
+// -1 when unknown.
+void bench_cluster_rss_kb(const bench_cluster *c, double *rss, double *peak);
+
+// bench_cluster_reset_peak starts a new peak RSS window of the coordinator.
+void bench_cluster_reset_peak(const bench_cluster *c);
+
+// bench_cluster_stop_workers stops the workers (SIGTERM, each waited
+// for): queued work then waits for a worker.
+void bench_cluster_stop_workers(bench_cluster *c);
+
+// bench_cluster_start_workers starts the stopped workers again (same
+// names, same spools) and waits (bounded) until they are alive.
+bool bench_cluster_start_workers(bench_cluster *c, const bench_opts *o);
+
+// bench_cluster_crash_restart kills the coordinator with SIGKILL, starts
+// it again on the same store and addresses, and waits until it answers;
+// *answered_ms: from the start to its first answer (recovery included).
+bool bench_cluster_crash_restart(bench_cluster *c, int64_t *answered_ms);
 
 // bench_self_cpu_ms returns the CPU time the bench process (all its
 // threads, not its children) has used so far, in ms.
@@ -193,6 +227,15 @@ typedef struct bench_sample {
 	                        // machine explains a slow sample)
 	size_t   failed;        // runs that did not succeed
 	size_t   polled;        // run ends seen only by polling
+	double   peak_mb;       // coordinator peak RSS during the repetition
+	// W5 only (< 0 otherwise):
+	double   run_kib;       // coordinator RSS per queued run: the
+	                        // restarted coordinator's, holding only
+	                        // them, over a fresh one's (base_rss_kb)
+	double   recover_ms;    // restart until the coordinator answers
+	double   recover_peak_mb; // peak RSS of the restarted coordinator
+	double   steady_mb;     // its RSS once it answers
+	double   drain_ms;      // workers resumed -> last run ended
 } bench_sample;
 
 // Everything a workload needs while it runs.
@@ -213,6 +256,10 @@ const char *bench_workload_about(enum bench_workload w);
 
 // bench_workload_steps returns the steps executed per repetition.
 size_t bench_workload_steps(enum bench_workload w);
+
+// bench_workload_sizes takes the scale workloads' sizes from o
+// (--map-items, --queued-runs); before any other bench_workload_*.
+void bench_workload_sizes(const bench_opts *o);
 
 // bench_workload_runs returns the runs per repetition.
 size_t bench_workload_runs(enum bench_workload w);

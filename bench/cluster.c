@@ -15,6 +15,10 @@
 
 #define CLUSTER_START_MS 15000 // coordinator answering, workers alive
 
+// cluster_proc_status_kb reads one "Name:   N kB" line of
+// /proc/<pid>/status; -1 when it cannot.
+static double cluster_proc_status_kb(pid_t pid, const char *name);
+
 static void
 cluster_url(char *buf, size_t len)
 {
@@ -211,6 +215,7 @@ bench_cluster_start(bench_cluster *c, const bench_opts *o)
 	if (!cluster_wait_coord(c, deadline)) {
 		goto fail;
 	}
+	c->base_rss_kb = cluster_proc_status_kb(c->coord, "VmRSS");
 	for (int i = 0; i < BENCH_NWORKERS; i++) {
 		cluster_spawn_worker(c, o, i);
 	}
@@ -311,4 +316,92 @@ bench_self_cpu_ms(void)
 	getrusage(RUSAGE_SELF, &ru);
 	return ((double) (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000.0 +
 	    (double) (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000.0);
+}
+
+static double
+cluster_proc_status_kb(pid_t pid, const char *name)
+{
+	char   path[64], line[256];
+	FILE  *f;
+	double v = -1.0;
+	size_t len = strlen(name);
+
+	if (pid <= 0) {
+		return (-1.0);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+	if ((f = fopen(path, "r")) == NULL) {
+		return (-1.0);
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (strncmp(line, name, len) == 0 && line[len] == ':') {
+			v = strtod(line + len + 1, NULL);
+			break;
+		}
+	}
+	fclose(f);
+	return (v);
+}
+
+void
+bench_cluster_rss_kb(const bench_cluster *c, double *rss, double *peak)
+{
+	*rss  = cluster_proc_status_kb(c->coord, "VmRSS");
+	*peak = cluster_proc_status_kb(c->coord, "VmHWM");
+}
+
+void
+bench_cluster_reset_peak(const bench_cluster *c)
+{
+	char  path[64];
+	FILE *f;
+
+	// "5" resets VmHWM to the current RSS (Linux 4.0+): the peak of
+	// one repetition, not of the coordinator's life.
+	snprintf(path, sizeof(path), "/proc/%d/clear_refs", (int) c->coord);
+	if (c->coord > 0 && (f = fopen(path, "w")) != NULL) {
+		fputs("5", f);
+		fclose(f);
+	}
+}
+
+void
+bench_cluster_stop_workers(bench_cluster *c)
+{
+	for (int i = 0; i < BENCH_NWORKERS; i++) {
+		if (c->workers[i] > 0) {
+			weft_h_kill(c->workers[i], SIGTERM);
+			c->workers[i] = 0;
+		}
+	}
+}
+
+bool
+bench_cluster_start_workers(bench_cluster *c, const bench_opts *o)
+{
+	for (int i = 0; i < BENCH_NWORKERS; i++) {
+		if (c->workers[i] == 0) {
+			cluster_spawn_worker(c, o, i);
+		}
+	}
+	return (cluster_wait_workers(c,
+	    weft_clock_mono_ms() + weft_h_timeout_ms(CLUSTER_START_MS)));
+}
+
+bool
+bench_cluster_crash_restart(bench_cluster *c, int64_t *answered_ms)
+{
+	int64_t t0;
+
+	if (c->coord > 0) {
+		weft_h_kill(c->coord, SIGKILL);
+		c->coord = 0;
+	}
+	t0 = weft_clock_mono_ms();
+	cluster_spawn_coord(c);
+	if (!cluster_wait_coord(c, t0 + weft_h_timeout_ms(600000))) {
+		return (false);
+	}
+	*answered_ms = weft_clock_mono_ms() - t0;
+	return (true);
 }

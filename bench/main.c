@@ -75,6 +75,19 @@ static const struct main_field {
 	    MAIN_SIZE },
 	{ "polled_runs", NULL, "%.0f", offsetof(bench_sample, polled),
 	    MAIN_SIZE },
+	{ "peak_mb", "peak MB", "%.0f", offsetof(bench_sample, peak_mb),
+	    MAIN_DBL },
+	// W5 only ("-" elsewhere).
+	{ "run_kib", "KiB/run", "%.2f", offsetof(bench_sample, run_kib),
+	    MAIN_DBL },
+	{ "recover_ms", "recover ms", "%.0f",
+	    offsetof(bench_sample, recover_ms), MAIN_DBL },
+	{ "recover_peak_mb", "rec.peak", "%.0f",
+	    offsetof(bench_sample, recover_peak_mb), MAIN_DBL },
+	{ "steady_mb", "steady MB", "%.0f", offsetof(bench_sample, steady_mb),
+	    MAIN_DBL },
+	{ "drain_ms", "drain ms", "%.0f", offsetof(bench_sample, drain_ms),
+	    MAIN_DBL },
 };
 #define MAIN_NFIELDS (sizeof(main_fields) / sizeof(main_fields[0]))
 
@@ -224,14 +237,16 @@ main_usage(FILE *f)
 	fprintf(f,
 	    "usage: weft-bench [options]\n"
 	    "Starts a coordinator and two workers on loopback (free ports, a\n"
-	    "temp dir) and measures workloads W1-W3.\n"
+	    "temp dir) and measures workloads W1-W3 (W4-W6 on request).\n"
 	    "  --db URL          store for the coordinator (default: SQLite in the\n"
 	    "                    temp dir; e.g. postgres://...)\n"
 	    "  --slots N         worker --slots (default: the worker's)\n"
 	    "  --queue N         worker --queue (default: the worker's)\n"
 	    "  --repeat N        repetitions per workload (default 5)\n"
-	    "  --workload W      W1, W2 or W3; repeat or separate with commas\n"
-	    "                    (default: all)\n"
+	    "  --workload W      W1, W2, W3, W4, W4E, W5 or W6; repeat or\n"
+	    "                    separate with commas (default: W1,W2,W3)\n"
+	    "  --map-items N     items of W4/W4E's map (default 100000)\n"
+	    "  --queued-runs N   runs W5 queues (default 100000)\n"
 	    "  --submitters N    concurrent control connections submitting W3's\n"
 	    "                    runs (default 32)\n"
 	    "  --timeout S       deadline of one repetition in seconds (default 300)\n"
@@ -295,7 +310,8 @@ main_args(int argc, char **argv, bench_opts *o)
 		    strcmp(a, "--slots") == 0 || strcmp(a, "--queue") == 0 ||
 		    strcmp(a, "--repeat") == 0 || strcmp(a, "--workload") == 0 ||
 		    strcmp(a, "--submitters") == 0 ||
-		    strcmp(a, "--timeout") == 0;
+		    strcmp(a, "--timeout") == 0 || strcmp(a, "--map-items") == 0 ||
+		    strcmp(a, "--queued-runs") == 0;
 
 		if (takes && val == NULL) {
 			fprintf(stderr, "weft-bench: %s needs a value\n", a);
@@ -334,10 +350,19 @@ main_args(int argc, char **argv, bench_opts *o)
 				fprintf(stderr, "weft-bench: bad --timeout\n");
 				return (2);
 			}
+		} else if (strcmp(a, "--map-items") == 0 ||
+		    strcmp(a, "--queued-runs") == 0) {
+			if (!main_int(val, 1, 1000000, a[2] == 'm'
+			            ? &o->map_items
+			            : &o->queued_runs)) {
+				fprintf(stderr, "weft-bench: %s 1..1000000\n", a);
+				return (2);
+			}
 		} else if (strcmp(a, "--workload") == 0) {
 			if (!main_workloads(val, &o->workloads)) {
 				fprintf(stderr,
-				    "weft-bench: --workload takes W1, W2 or W3\n");
+				    "weft-bench: --workload takes W1, W2, W3, W4, "
+				    "W4E, W5 or W6\n");
 				return (2);
 			}
 		} else {
@@ -348,8 +373,9 @@ main_args(int argc, char **argv, bench_opts *o)
 		i += takes;
 	}
 	if (o->workloads == 0) {
-		o->workloads = (1u << BENCH_NWORKLOADS) - 1;
+		o->workloads = BENCH_DEFAULT_SET;
 	}
+	bench_workload_sizes(o);
 	return (0);
 }
 

@@ -98,6 +98,10 @@ usage(FILE *f)
 	    "  --max-output N    most bytes of a step's or map item's output (JSON):\n"
 	    "                    larger fails the attempt, naming the limit; 1KiB to\n"
 	    "                    12MiB, e.g. 4MiB (the default) or 65536\n"
+	    "  --def-cache N     keep at most N compiled definitions in memory\n"
+	    "                    (default 256); those of live runs stay even past\n"
+	    "                    it, the least recently used others are dropped\n"
+	    "                    and read again from the store when needed\n"
 	    "  --log-level L     err, warn, notice, info or debug (default info)\n"
 	    "  --ports-file FILE once every socket is bound, write their addresses\n"
 	    "                    (ports chosen for a port 0 included) to FILE as JSON\n"
@@ -327,6 +331,7 @@ main(int argc, char **argv)
 		{ "init", no_argument, NULL, 'N' },
 		{ "retain", required_argument, NULL, 'R' },
 		{ "max-output", required_argument, NULL, 'O' },
+		{ "def-cache", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, '?' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -375,6 +380,9 @@ main(int argc, char **argv)
 		case 'S': cfg.clock_skew_ms = parse_duration("--clock-skew", optarg); break;
 		case 'R': cfg.retain_ms = parse_retain(optarg); break;
 		case 'O': cfg.max_output = parse_size("--max-output", optarg); break;
+		case 'F':
+			cfg.def_cache = parse_int("--def-cache", optarg, 1, 10000000);
+			break;
 		case 'U':
 			cfg.unschedulable_after_ms =
 			    parse_duration("--unschedulable-after", optarg);

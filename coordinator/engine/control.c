@@ -21,23 +21,167 @@
 
 // ---- definitions ----
 
+// control_def_hash sets hex to the content hash of definition document
+// doc: BLAKE2b-256 of its canonical JSON (keys sorted, compact) without
+// "version", so that the same body sent again, inline or registered,
+// respaced or reordered, finds the entry it already has. doc is
+// borrowed; its "version" is taken out for the dump and put back.
+static void
+control_def_hash(json_t *doc, char hex[2 * 32 + 1])
+{
+	json_t       *ver = json_incref(json_object_get(doc, "version"));
+	char         *text;
+	unsigned char h[32];
+
+	json_object_del(doc, "version");
+	text = json_dumps(doc, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY);
+	if (ver != NULL) {
+		json_object_set_new(doc, "version", ver);
+	}
+	crypto_generichash(h, sizeof(h), (const unsigned char *) text,
+	    text != NULL ? strlen(text) : 0, NULL, 0);
+	free(text);
+	sodium_bin2hex(hex, 2 * 32 + 1, h, sizeof(h));
+}
+
+static void
+control_def_idle_del(weft_engine *e, def_entry *d)
+{
+	*(d->prev != NULL ? &d->prev->next : &e->idle_head) = d->next;
+	*(d->next != NULL ? &d->next->prev : &e->idle_tail) = d->prev;
+	d->prev = d->next = NULL;
+}
+
+static void
+control_def_idle_add(weft_engine *e, def_entry *d)
+{
+	d->prev = e->idle_tail;
+	d->next = NULL;
+	*(e->idle_tail != NULL ? &e->idle_tail->next : &e->idle_head) = d;
+	e->idle_tail = d;
+}
+
+// control_def_touch marks d used now: an idle entry moves to the end of
+// the idle list, the last to be evicted.
+static def_entry *
+control_def_touch(weft_engine *e, def_entry *d)
+{
+	if (d != NULL && d->refs == 0) {
+		control_def_idle_del(e, d);
+		control_def_idle_add(e, d);
+	}
+	return (d);
+}
+
 // control_def_add caches def. is_latest says it is the highest version the
 // store has: only then does it answer lookups by name alone (a version
-// loaded by number may be an old one).
+// loaded by number may be an old one). hash is its content hash when the
+// caller has it (borrowed), else NULL. A new entry is idle (no run uses
+// it yet) and the most recently used.
 static def_entry *
-control_def_add(weft_engine *e, weft_def *def, bool is_latest)
+control_def_add(weft_engine *e, weft_def *def, bool is_latest,
+    const char *hash)
 {
 	def_entry *d = weft_xalloc(sizeof(*d));
-	char       key[256];
 
 	d->def = def;
 	retain_note_def(e, def);
-	snprintf(key, sizeof(key), "%s@%" PRId64, def->name, def->version);
-	weft_map_put(&e->defs, key, d);
+	snprintf(d->key, sizeof(d->key), "%s@%" PRId64, def->name,
+	    def->version);
+	if (hash != NULL) {
+		snprintf(d->hash, sizeof(d->hash), "%s", hash);
+	} else {
+		control_def_hash(def->json, d->hash);
+	}
+	weft_map_put(&e->defs, d->key, d);
+	weft_map_put(&e->def_hashes, d->hash, d);
 	if (is_latest) {
 		weft_map_put(&e->latest, def->name, d);
 	}
+	control_def_idle_add(e, d);
+	atomic_store(&e->metrics.defs_cached, e->defs.count);
 	return (d);
+}
+
+static def_entry *
+control_def_entry(weft_engine *e, const weft_def *def)
+{
+	char       key[256];
+	def_entry *d;
+
+	snprintf(key, sizeof(key), "%s@%" PRId64, def->name, def->version);
+	d = weft_map_get(&e->defs, key);
+	WEFT_ASSERT(d != NULL && d->def == def);
+	return (d);
+}
+
+void
+control_def_hold(weft_engine *e, const weft_def *def)
+{
+	def_entry *d = control_def_entry(e, def);
+
+	if (d->refs++ == 0) {
+		control_def_idle_del(e, d);
+	}
+}
+
+void
+control_def_rele(weft_engine *e, const weft_def *def)
+{
+	def_entry *d = control_def_entry(e, def);
+
+	WEFT_ASSERT(d->refs > 0);
+	if (--d->refs == 0) {
+		control_def_idle_add(e, d);
+	}
+}
+
+// control_def_evict drops idle entry d from every index and frees it.
+// The store keeps the body (inline definitions are registered like any
+// other, under their name and a version), so a later run, retry or
+// recovery parses it again.
+static void
+control_def_evict(weft_engine *e, def_entry *d)
+{
+	control_def_idle_del(e, d);
+	weft_map_del(&e->defs, d->key);
+	if (weft_map_get(&e->latest, d->def->name) == d) {
+		weft_map_del(&e->latest, d->def->name);
+	}
+	if (weft_map_get(&e->def_hashes, d->hash) == d) {
+		weft_map_del(&e->def_hashes, d->hash);
+	}
+	weft_def_free(d->def);
+	free(d);
+}
+
+void
+control_def_trim(weft_engine *e)
+{
+	size_t most = (size_t) (e->cfg.def_cache > 0 ? e->cfg.def_cache
+	                                             : WEFT_DEF_CACHE_DEFAULT);
+
+	while (e->defs.count > most && e->idle_head != NULL) {
+		control_def_evict(e, e->idle_head);
+	}
+	atomic_store(&e->metrics.defs_cached, e->defs.count);
+}
+
+void
+control_def_fini(weft_engine *e)
+{
+	const char *k;
+	void       *v;
+
+	for (size_t i = 0; weft_map_each(&e->defs, &i, &k, &v);) {
+		def_entry *d = v;
+		weft_def_free(d->def);
+		free(d);
+	}
+	weft_map_fini(&e->defs);
+	weft_map_fini(&e->latest);
+	weft_map_fini(&e->def_hashes);
+	e->idle_head = e->idle_tail = NULL;
 }
 
 static def_entry *
@@ -49,7 +193,7 @@ control_def_parse(weft_engine *e, const char *text, bool is_latest, char *err,
 	if (weft_def_parse(&def, text, strlen(text), err, errlen) != WEFT_OK) {
 		return (NULL);
 	}
-	return (control_def_add(e, def, is_latest));
+	return (control_def_add(e, def, is_latest, NULL));
 }
 
 def_entry *
@@ -68,7 +212,7 @@ control_def_lookup(weft_engine *e, const char *name, int64_t version,
 		d = weft_map_get(&e->latest, name);
 	}
 	if (d != NULL) {
-		return (d);
+		return (control_def_touch(e, d));
 	}
 	if (weft_store_get_definition(e->store, name, version, &body, &found) !=
 	    WEFT_OK) {
@@ -80,6 +224,7 @@ control_def_lookup(weft_engine *e, const char *name, int64_t version,
 	if ((d = weft_map_get(&e->defs, key)) != NULL) {
 		// That version was cached by number: it is the latest too.
 		weft_map_put(&e->latest, name, d);
+		control_def_touch(e, d);
 	} else {
 		d = control_def_parse(e, body, version == 0, err, errlen);
 	}
@@ -135,8 +280,27 @@ control_define(weft_engine *e, const char *text, char *err, size_t errlen)
 	weft_def  *def;
 	def_entry *old;
 	json_t    *raw = json_loads(text, JSON_DECODE_ANY, NULL);
-	bool       explicit_version = json_object_get(raw, "version") != NULL;
+	json_t    *ver = json_object_get(raw, "version");
+	bool       explicit_version = ver != NULL;
+	char       hash[2 * 32 + 1];
+	bool       have_hash = json_is_object(raw);
 
+	// The same body again (a client sending its definition inline with
+	// every run): the entry that has it answers, without parsing, when
+	// it is what the full path below would pick too — the latest
+	// version of its name, or the very version asked for.
+	if (have_hash) {
+		control_def_hash(raw, hash);
+		old = weft_map_get(&e->def_hashes, hash);
+		if (old != NULL &&
+		    (explicit_version
+		            ? json_is_integer(ver) &&
+		                json_integer_value(ver) == old->def->version
+		            : weft_map_get(&e->latest, old->def->name) == old)) {
+			json_decref(raw);
+			return (control_def_touch(e, old));
+		}
+	}
 	json_decref(raw);
 	if (weft_def_parse(&def, text, strlen(text), err, errlen) != WEFT_OK) {
 		return (NULL);
@@ -172,8 +336,9 @@ control_define(weft_engine *e, const char *text, char *err, size_t errlen)
 	    e->node,
 	    json_pack("{s:s, s:I, s:O}", "name", def->name, "version",
 	        (json_int_t) def->version, "definition", def->json));
-	return (control_def_add(e, def, old == NULL ||
-	    old->def->version < def->version));
+	return (control_def_add(e, def,
+	    old == NULL || old->def->version < def->version,
+	    have_hash ? hash : NULL));
 }
 
 static json_t *
@@ -515,6 +680,11 @@ control_info(weft_engine *e)
 	    (json_int_t) atomic_load(&e->steps_dispatched), "steps_succeeded",
 	    (json_int_t) atomic_load(&e->steps_succeeded), "steps_failed",
 	    (json_int_t) atomic_load(&e->steps_failed));
+	// Memory held by live work (docs/operations.md, "Memory").
+	json_object_set_new(json_object_get(o, "stats"), "runs_in_memory",
+	    json_integer((json_int_t) atomic_load(&m->runs_in_memory)));
+	json_object_set_new(json_object_get(o, "stats"), "definitions_cached",
+	    json_integer((json_int_t) atomic_load(&m->defs_cached)));
 	json_object_set_new(o, "store_error", ok ? json_null() : json_string(why));
 	return (o);
 }

@@ -48,10 +48,14 @@ engine_unit(const weft_run *r, const char *name, weft_ref *out)
 	return (weft_ref_parse(name, engine_find, r, out));
 }
 
+// engine_run_add takes r into the run map; its definition stays cached
+// while it is there.
 void
 engine_run_add(weft_engine *e, weft_run *r)
 {
+	control_def_hold(e, r->def);
 	weft_map_put(&e->runs, r->id, r);
+	atomic_store(&e->metrics.runs_in_memory, e->runs.count);
 }
 
 // engine_run_reap marks a run that ended and that nothing points at for
@@ -89,9 +93,14 @@ engine_reap_now(weft_engine *e)
 			continue;
 		}
 		weft_map_del(&e->runs, r->id);
+		control_def_rele(e, r->def);
 		weft_run_free(r);
 	}
 	e->nreap = 0;
+	atomic_store(&e->metrics.runs_in_memory, e->runs.count);
+	// Definitions the freed runs let go of may go now; nothing else
+	// holds an entry between iterations.
+	control_def_trim(e);
 }
 
 void
@@ -701,14 +710,21 @@ engine_release(weft_engine *e, weft_event *evs, size_t n)
 	}
 	e->nheld = 0;
 	sched_send_batches(e);
+	bool timed = false;
 	for (size_t k = 0; k < e->out.neffects; k++) {
 		weft_effect *f = &e->out.effects[k];
 		if (f->kind == WEFT_EFFECT_RUN_ENDED) {
 			weft_log_info("RUN-END", "run=%s state=%s", f->run->id,
 			    weft_run_state_name(f->run->state));
 			sched_unqueue_run(e, f->run);
+			// What still holds it now is timers.
+			timed = timed || f->run->refs > 0;
 			engine_run_reap(e, f->run);
 		}
+	}
+	if (timed) {
+		// An ended run leaves memory in the iteration it ends.
+		sched_untime_ended(e);
 	}
 }
 
@@ -821,14 +837,13 @@ engine_has_carry(const weft_engine *e)
 {
 	return (e->carry != NULL);
 }
+static void engine_flush(weft_engine *e, int64_t now);
 
 void
 engine_iteration(weft_engine *e, weft_mail *mail)
 {
-	int64_t     now = e->clock.wall_ms(e->clock.arg);
-	weft_event *evs;
-	char      **texts;
-	size_t      n;
+	int64_t now = e->clock.wall_ms(e->clock.arg);
+	size_t  n;
 
 	e->now_ms   = now;
 	e->now_mono = e->clock.mono_ms(e->clock.arg);
@@ -888,6 +903,22 @@ engine_iteration(weft_engine *e, weft_mail *mail)
 		e->deferred = true; // the output stays in e->out, uncommitted
 		return;
 	}
+	engine_flush(e, now);
+	// Between two commits, with nothing of ours in flight to the store:
+	// at most one batch of deletions, then the mailbox again.
+	retain_turn(e);
+}
+
+// engine_flush commits what e->out holds, then releases it (publishes,
+// answers, sends, lets ended runs go) and reaps: the second half of an
+// iteration, and what recovery does after each page of runs.
+static void
+engine_flush(weft_engine *e, int64_t now)
+{
+	size_t      n = e->out.nevents;
+	weft_event *evs;
+	char      **texts;
+
 	e->deferred = false;
 	texts = weft_xalloc((n ? 3 * n : 1) * sizeof(*texts));
 	evs   = engine_number(e, now, texts);
@@ -912,9 +943,6 @@ engine_iteration(weft_engine *e, weft_mail *mail)
 	weft_out_reset(&e->out);
 	e->applied = 0;
 	engine_reap_now(e);
-	// Between two commits, with nothing of ours in flight to the store:
-	// at most one batch of deletions, then the mailbox again.
-	retain_turn(e);
 }
 
 // How often the engine checks, between commits, that the store is still
@@ -1030,31 +1058,88 @@ engine_main(void *arg)
 
 // ---- lifecycle ----
 
-// engine_recover rebuilds every unfinished run from the store.
+// Unfinished runs recovery reads from the store at a time.
+#define ENGINE_RECOVER_PAGE 256
+
+// engine_recover_page reads the page of unfinished runs after `after`.
+// Before any run is restored a failure is returned (nothing to undo: the
+// open fails, or is tried again). Once some are live, the store going
+// away is waited out with backoff, as a commit is; a refusal stops the
+// process so that a restart recovers from the store.
+static weft_err
+engine_recover_page(weft_engine *e, const char *after, size_t restored,
+    json_t **runs)
+{
+	weft_err rv;
+	int      delay = 50;
+
+	while ((rv = weft_store_unfinished_runs(e->store, after,
+	            ENGINE_RECOVER_PAGE, runs)) != WEFT_OK &&
+	    restored > 0 && !atomic_load(&e->stopping)) {
+		if (rv != WEFT_EUNAVAIL) {
+			weft_log_err("DB-REFUSED", "recovery: the store refuses "
+			    "the runs after %s (%zu restored): %s; stopping so "
+			    "that a restart recovers from the store", after,
+			    restored, e->store->error);
+			abort();
+		}
+		weft_log_err("DB-RETRY", "recovery: reading the runs after %s "
+		    "failed: %s; retrying in %d ms", after, e->store->error,
+		    delay);
+		weft_clock_sleep_ms(delay);
+		delay = delay * 2 < 5000 ? delay * 2 : 5000;
+	}
+	return (rv);
+}
+
+// engine_recover rebuilds every unfinished run from the store, a page at
+// a time: each page's runs are restored, what that made (events, queue
+// entries, timers) is committed and applied, and the page is freed before
+// the next is read. Peak memory is then the live runs plus one page,
+// where reading them all first held every stored run twice over (its
+// JSON and its live copy) and every recovered run's events until the
+// first commit.
 static weft_err
 engine_recover(weft_engine *e, char *err, size_t errlen)
 {
-	json_t  *runs;
-	json_t  *jr;
-	size_t   k;
+	char     after[WEFT_ID_LEN + 1] = "";
+	json_t  *runs, *jr;
+	size_t   k, n, total = 0;
 	weft_err rv;
 
 	if ((rv = weft_store_max_event_id(e->store, &e->next_event_id)) !=
-	        WEFT_OK ||
-	    (rv = weft_store_unfinished_runs(e->store, &runs)) != WEFT_OK) {
+	    WEFT_OK) {
 		snprintf(err, errlen, "recovery: %s", e->store->error);
 		return (rv);
 	}
 	atomic_store(&e->last_event_id, e->next_event_id);
 	e->next_event_id++;
-	json_array_foreach (runs, k, jr) {
-		control_restore_run(e, jr);
+	do {
+		if ((rv = engine_recover_page(e, after, total, &runs)) !=
+		    WEFT_OK) {
+			snprintf(err, errlen, "recovery: %s", e->store->error);
+			return (rv);
+		}
+		n = json_array_size(runs);
+		json_array_foreach (runs, k, jr) {
+			snprintf(after, sizeof(after), "%s",
+			    json_string_value(json_object_get(jr, "id")));
+			control_restore_run(e, jr);
+		}
+		json_decref(runs);
+		total += n;
+		// The page's output, committed as an iteration would.
+		e->now_ms   = e->clock.wall_ms(e->clock.arg);
+		e->now_mono = e->clock.mono_ms(e->clock.arg);
+		engine_apply(e);
+		if (e->out.nevents > 0) {
+			engine_flush(e, e->now_ms);
+		}
+	} while (n == ENGINE_RECOVER_PAGE);
+	control_def_trim(e);
+	if (total > 0) {
+		weft_log_notice("RECOVER", "restored %zu unfinished runs", total);
 	}
-	if (json_array_size(runs) > 0) {
-		weft_log_notice("RECOVER", "restored %zu unfinished runs",
-		    json_array_size(runs));
-	}
-	json_decref(runs);
 	return (WEFT_OK);
 }
 
@@ -1238,7 +1323,7 @@ weft_engine_open(weft_engine **out, const weft_engine_cfg *cfg, char *err,
 
 	engine_cfg_copy(e, cfg);
 	e->io    = engine_no_io;
-	e->clock = engine_system_clock;
+	e->clock = cfg->clock != NULL ? *cfg->clock : engine_system_clock;
 	weft_metrics_init(&e->metrics);
 	weft_wire_init(&e->wire, e->node);
 	if (cfg->cookie != NULL) {
@@ -1256,6 +1341,7 @@ weft_engine_open(weft_engine **out, const weft_engine_cfg *cfg, char *err,
 	weft_map_init(&e->runs);
 	weft_map_init(&e->defs);
 	weft_map_init(&e->latest);
+	weft_map_init(&e->def_hashes);
 	weft_map_init(&e->workers);
 	weft_map_init(&e->queues);
 	weft_out_init(&e->out);
@@ -1378,13 +1464,7 @@ weft_engine_close(weft_engine *e)
 		weft_run_free(v);
 	}
 	weft_map_fini(&e->runs);
-	for (size_t i = 0; weft_map_each(&e->defs, &i, &k, &v);) {
-		def_entry *d = v;
-		weft_def_free(d->def);
-		free(d);
-	}
-	weft_map_fini(&e->defs);
-	weft_map_fini(&e->latest);
+	control_def_fini(e);
 	weft_out_fini(&e->out);
 	weft_store_close(e->store);
 	weft_store_close(e->qstore);

@@ -55,9 +55,20 @@ typedef struct weft_engine_cfg {
 	int64_t retain_ms;       // --retain: delete runs ended this long ago,
 	                         // ms; 0 = keep forever. A definition's
 	                         // "retain" overrides it for its runs.
+	// The clock from the open on, recovery included (borrowed, copied
+	// at open); NULL: the system's. weft_engine_set_clock changes it
+	// later.
+	const struct weft_engine_clock *clock;
+	int     def_cache;       // --def-cache: most definitions kept
+	                         // compiled (entries; 0 = the default),
+	                         // those of live runs kept even past it
 } weft_engine_cfg;
 
 typedef struct weft_engine weft_engine;
+
+// The default of --def-cache, in definitions: a few hundred distinct
+// workflows stay compiled; a typical definition costs tens of KB.
+#define WEFT_DEF_CACHE_DEFAULT 256
 
 // The engine's clock: wall time stamps events and is the run model's
 // "now"; monotonic time orders and fires timers, so a wall clock stepped

@@ -164,9 +164,16 @@ typedef struct timer_ent {
 // ---- the engine ----
 
 // A compiled definition in the engine's cache (its step index is the
-// definition's own: weft_def_find).
+// definition's own: weft_def_find). Entries no live run uses sit on the
+// idle list, least recently used first; past --def-cache entries the
+// first ones are evicted and loaded again from the store when asked for.
 typedef struct def_entry {
-	weft_def *def;
+	weft_def         *def;
+	char              key[256]; // "name@version", its key in e->defs
+	char              hash[2 * 32 + 1]; // content hash (hex) in
+	                                    // e->def_hashes
+	int               refs;     // live runs using it; evicted only at 0
+	struct def_entry *prev, *next; // on the idle list while refs == 0
 } def_entry;
 
 // A reply held until the batch that caused it is committed.
@@ -209,6 +216,9 @@ struct weft_engine {
 	weft_map     runs;      // run id -> weft_run * (active or ending)
 	weft_map     defs;      // "name@version" -> def_entry *
 	weft_map     latest;    // name -> def_entry * (highest version)
+	weft_map     def_hashes; // content hash -> def_entry * (the newest
+	                         // version with that body)
+	def_entry   *idle_head, *idle_tail; // entries with refs 0, LRU first
 	weft_map     workers;   // name -> weft_worker_rec *
 	weft_map     queues;    // step type -> ready_queue *
 	timer_ent   *timers;    // binary min-heap on at_ms
@@ -329,6 +339,9 @@ json_t *sched_waits_json(weft_engine *e);
 void sched_timer(weft_engine *e, enum timer_kind k, weft_run *r, weft_ref u,
     uint32_t attempt, int64_t at_ms);
 void sched_fire_timers(weft_engine *e, int64_t now, int64_t mono);
+// sched_untime_ended drops every timer of a run in a terminal state (one
+// pass over the heap) and lets go of the runs they held.
+void sched_untime_ended(weft_engine *e);
 int64_t sched_next_timer(weft_engine *e); // monotonic ms, 0 = none
 void sched_dispatch(weft_engine *e, int64_t now);
 void sched_send_batches(weft_engine *e);
@@ -370,5 +383,15 @@ void *control_query_main(void *arg);
 void control_restore_run(weft_engine *e, json_t *jr);
 def_entry *control_def_lookup(weft_engine *e, const char *name,
     int64_t version, char *err, size_t errlen);
+// control_def_hold marks def (a cached entry's) used by one more live run:
+// it is not evicted until the matching control_def_rele.
+void control_def_hold(weft_engine *e, const weft_def *def);
+void control_def_rele(weft_engine *e, const weft_def *def);
+// control_def_trim evicts the least recently used definitions no live
+// run uses until at most --def-cache remain (between iterations: no
+// def_entry pointer is held across it but the runs').
+void control_def_trim(weft_engine *e);
+// control_def_fini frees every cached definition (at close).
+void control_def_fini(weft_engine *e);
 
 #endif

@@ -27,6 +27,9 @@ typedef struct weft_metrics {
 	weft_hist batch_events;   // events per committed batch
 	_Atomic uint64_t ready_depth;   // steps on the ready queues
 	_Atomic uint64_t workers_alive;
+	_Atomic uint64_t runs_in_memory; // runs the engine holds (live or
+	                                 // ending this iteration)
+	_Atomic uint64_t defs_cached;    // compiled definitions cached
 	_Atomic uint64_t commit_us_total; // sum of commit latencies
 	_Atomic uint64_t p50_us, p99_us;  // of the window, refreshed 4 times/s
 	// Recent commit latencies in us (engine thread only).

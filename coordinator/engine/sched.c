@@ -1453,13 +1453,22 @@ sched_timer(weft_engine *e, enum timer_kind kind, weft_run *r, weft_ref u,
 	}
 }
 
+static void sched_heap_down(weft_engine *e, size_t i);
+
 static timer_ent
 sched_heap_pop(weft_engine *e)
 {
 	timer_ent top = e->timers[0];
-	size_t    i   = 0;
 
 	e->timers[0] = e->timers[--e->ntimers];
+	sched_heap_down(e, 0);
+	return (top);
+}
+
+// sched_heap_down restores the heap order below index i.
+static void
+sched_heap_down(weft_engine *e, size_t i)
+{
 	for (;;) {
 		size_t l = 2 * i + 1, r = l + 1, m = i;
 		if (l < e->ntimers && e->timers[l].due < e->timers[m].due) {
@@ -1474,7 +1483,36 @@ sched_heap_pop(weft_engine *e)
 		sched_heap_swap(&e->timers[m], &e->timers[i]);
 		i = m;
 	}
-	return (top);
+}
+
+void
+sched_untime_ended(weft_engine *e)
+{
+	size_t     n = 0;
+	weft_run **drop;
+	size_t     ndrop = 0;
+
+	// One pass over the heap for every run that ended this iteration:
+	// a day-long run timeout or a retry timer would otherwise hold an
+	// ended run (its steps, outputs, definition) in memory until it
+	// fired. The references go after the heap is whole again, since
+	// a release may free nothing but only marks the run for the reap.
+	drop = weft_xalloc((e->ntimers ? e->ntimers : 1) * sizeof(*drop));
+	for (size_t k = 0; k < e->ntimers; k++) {
+		if (weft_run_terminal(e->timers[k].run->state)) {
+			drop[ndrop++] = e->timers[k].run;
+		} else {
+			e->timers[n++] = e->timers[k];
+		}
+	}
+	e->ntimers = n;
+	for (size_t k = n / 2; k-- > 0;) {
+		sched_heap_down(e, k);
+	}
+	for (size_t k = 0; k < ndrop; k++) {
+		engine_run_rele(e, drop[k]);
+	}
+	free(drop);
 }
 
 int64_t

@@ -1216,6 +1216,17 @@ http_metrics_text(weft_engine *e)
 	    atomic_load(&e->metrics.workers_alive),
 	    atomic_load(&e->store_ok) ? 1 : 0);
 	fprintf(f,
+	    "# HELP weft_runs_in_memory Runs the engine holds: live ones (an "
+	    "ended run leaves in the iteration it ends).\n"
+	    "# TYPE weft_runs_in_memory gauge\n"
+	    "weft_runs_in_memory %" PRIu64 "\n"
+	    "# HELP weft_definitions_cached Compiled definitions in memory "
+	    "(bounded by --def-cache but for those live runs use).\n"
+	    "# TYPE weft_definitions_cached gauge\n"
+	    "weft_definitions_cached %" PRIu64 "\n",
+	    atomic_load(&e->metrics.runs_in_memory),
+	    atomic_load(&e->metrics.defs_cached));
+	fprintf(f,
 	    "# HELP weft_wire_dropped_total Messages received and dropped.\n"
 	    "# TYPE weft_wire_dropped_total counter\n"
 	    "weft_wire_dropped_total{reason=\"garbage\"} %" PRIu64 "\n"

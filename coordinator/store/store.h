@@ -211,11 +211,14 @@ weft_err weft_store_get_definition(weft_store *s, const char *name,
 // (malloc'd; free()), or NULL when the run has none.
 weft_err weft_store_get_secrets(weft_store *s, const char *id, char **box);
 
-// weft_store_unfinished_runs returns, for recovery, an array of the runs
-// not in a terminal state: {id, definition, version, status, input, params,
-// created_ms, last_seq, steps: [{step_id, status, attempt, node, output,
-// error}]}.
-weft_err weft_store_unfinished_runs(weft_store *s, json_t **out);
+// weft_store_unfinished_runs returns, for recovery, an array of at most
+// limit runs not in a terminal state whose ids sort after `after`
+// (borrowed; "" from the start), in id order: {id, definition, version,
+// status, input, params, created_ms, last_seq, steps: [{step_id, status,
+// attempt, node, output, error}]}. The next page starts after the last
+// id; an array shorter than limit is the last page.
+weft_err weft_store_unfinished_runs(
+    weft_store *s, const char *after, size_t limit, json_t **out);
 
 // weft_store_u64_row is a row function storing the first cell as a number
 // into the uint64_t at arg.

@@ -43,3 +43,6 @@ add_dependencies(fat_test weft weft-coordinator weft-worker)
 # during a 100,000-item map, the size limits.
 weft_add_test(scale_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/scale_test.c TIMEOUT 1200)
 add_dependencies(scale_test weft weft-coordinator weft-worker)
+# Memory bounded by live work: --def-cache, runs leaving memory.
+weft_add_test(memory_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/memory_test.c TIMEOUT 300)
+add_dependencies(memory_test weft weft-coordinator weft-worker)

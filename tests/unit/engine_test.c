@@ -234,6 +234,25 @@ fake_close(void)
 	F.e = NULL;
 }
 
+// fake_restart closes the engine and opens a new one on the same store,
+// on the test's clock from the open (recovery arms timers on it), and
+// forgets what left the old one.
+static void
+fake_restart(void)
+{
+	char            err[512];
+	weft_engine_cfg cfg = { .name = "coordinator", .db_url = F.url,
+		.survey_ms = 1000, .lost_after = 3, .clock = &F_clock };
+
+	fake_close();
+	cr_assert_eq(weft_engine_open(&F.e, &cfg, err, sizeof(err)), WEFT_OK,
+	    "%s", err);
+	weft_engine_set_io(F.e, &F_io);
+	F.npublished = 0;
+	F.nreplies   = 0;
+	F.nops       = 0;
+}
+
 // post_from packs env as peer `wire` would and posts it as mail of kind.
 static void
 post_from(weft_wire *wire, enum mail_kind kind, Weft__Envelope *env,
@@ -1730,7 +1749,6 @@ Test(engine, schedule_timeout_waits_for_resume)
 // the first iteration, not on whatever recovery ran at.
 Test(engine, recovered_ready_step_gets_a_new_schedule_timeout)
 {
-	char err[512];
 	char run_id[64];
 
 	snprintf(run_id, sizeof(run_id), "%s",
@@ -1739,24 +1757,19 @@ Test(engine, recovered_ready_step_gets_a_new_schedule_timeout)
 	turn();
 	advance(4000);
 	turn();
-	fake_close();
-	weft_engine_cfg cfg = { .name = "coordinator", .db_url = F.url,
-		.survey_ms = 1000, .lost_after = 3 };
-	cr_assert_eq(weft_engine_open(&F.e, &cfg, err, sizeof(err)), WEFT_OK,
-	    "%s", err);
-	weft_engine_set_io(F.e, &F_io);
-	weft_engine_set_clock(F.e, &F_clock);
-	F.npublished = 0;
-	F.nreplies   = 0;
-	F.nops       = 0;
+	fake_restart();
+	int64_t restarted = F.wall; // recovery armed it (streamed, committed)
 	advance(2000); // 6 s after it became ready, 2 s after the restart
 	turn();
 	cr_expect_eq(count_published("step_timed_out"), 0,
 	    "timed out on the old clock, or at once");
 	weft_run *r = engine_run(F.e, run_id);
 	cr_assert_not_null(r);
-	cr_expect_eq(r->steps[0].sched_due_ms, F.wall + 5000);
-	advance(5000);
+	cr_expect_eq(r->steps[0].sched_due_ms, restarted + 5000);
+	advance(2999);
+	turn();
+	cr_expect_eq(count_published("step_timed_out"), 0);
+	advance(1);
 	turn();
 	cr_expect_eq(count_published("step_timed_out"), 1);
 }
@@ -2023,4 +2036,207 @@ Test(engine, lost_worker_loses_its_map_items)
 	cr_expect_eq(count_published("worker_lost"), 1);
 	cr_expect_eq(count_published("step_lost"), 4);
 	cr_expect_eq(worker("w1")->inflight, 0);
+}
+
+// ---- memory bounded by live work ----
+
+// A run timeout an hour away and a retry timer a minute away hold a run
+// the same way: cancelling it drops both and frees the run in that very
+// iteration. Another run's timers stay in order and still fire.
+Test(engine, cancelled_run_leaves_memory_with_its_timers)
+{
+	static const char *const def =
+	    "{\"name\":\"%s\",\"timeout_ms\":3600000,\"steps\":[{\"id\":\"a\","
+	    "\"type\":\"noop\",\"retry\":{\"max_attempts\":3,\"backoff\":"
+	    "\"fixed\",\"initial_ms\":60000}}]}";
+	char text[256], gone[64], kept[64];
+
+	post_worker("w1", 2, 1);
+	turn();
+	snprintf(text, sizeof(text), def, "gone");
+	snprintf(gone, sizeof(gone), "%s", start_run(text));
+	snprintf(text, sizeof(text), def, "kept");
+	snprintf(kept, sizeof(kept), "%s", start_run(text));
+	answer_all(true);
+	turn();
+	post_result(gone, "a", 1, false);
+	post_result(kept, "a", 1, false);
+	turn();
+	cr_assert_eq(F.e->ntimers, 4, "a run timeout and a retry each");
+	cr_assert_eq(atomic_load(&F.e->metrics.runs_in_memory), 2);
+	post_lifecycle(gone, "cancel");
+	turn();
+	cr_expect_null(engine_run(F.e, gone),
+	    "the cancelled run waits in memory for its timers");
+	cr_expect_eq(F.e->ntimers, 2, "its timers are still queued");
+	cr_expect_eq(atomic_load(&F.e->metrics.runs_in_memory), 1);
+	cr_expect_eq(F.e->runs.count, 1);
+	// The kept run's retry still comes due: the heap is whole.
+	advance(60000);
+	turn();
+	cr_expect_eq(F.e->ntimers, 1, "the retry fired, the run timeout waits");
+	cr_expect_eq(engine_run(F.e, kept)->steps[0].attempt, 2);
+	post_lifecycle(kept, "cancel");
+	turn();
+	cr_expect_eq(F.e->ntimers, 0);
+	cr_expect_eq(atomic_load(&F.e->metrics.runs_in_memory), 0);
+}
+
+// post_run_request posts a run of inline definition text (or of the
+// registered definition name when text is NULL), without a turn.
+static void
+post_run_request(const char *text, const char *name)
+{
+	Weft__Envelope       env = WEFT__ENVELOPE__INIT;
+	Weft__ControlRequest req = WEFT__CONTROL_REQUEST__INIT;
+	Weft__RunRequest     run = WEFT__RUN_REQUEST__INIT;
+
+	run.definition_json = (char *) (text != NULL ? text : "");
+	run.definition      = (char *) (name != NULL ? name : "");
+	req.req_case        = WEFT__CONTROL_REQUEST__REQ_RUN;
+	req.run             = &run;
+	env.body_case       = WEFT__ENVELOPE__BODY_CONTROL;
+	env.control         = &req;
+	post(MAIL_CONTROL, &env, 0);
+}
+
+// last_run_def is the definition of the run the last reply started.
+static const weft_def *
+last_run_def(void)
+{
+	json_t    *r = F.replies[F.nreplies - 1];
+	weft_run  *run;
+
+	cr_assert_eq(json_integer_value(json_object_get(r, "code")), 0, "%s",
+	    json_string_value(json_object_get(r, "error")));
+	run = engine_run(F.e, json_string_value(json_object_get(
+	                          json_object_get(r, "body"), "run_id")));
+	cr_assert_not_null(run);
+	return (run->def);
+}
+
+static bool
+def_cached(const char *key)
+{
+	return (weft_map_get(&F.e->defs, key) != NULL);
+}
+
+// Live runs pin their definitions past --def-cache; once they end, the
+// least recently used go. The same body again (respaced, keys reordered)
+// is the entry it was; an evicted one is read back from the store.
+Test(engine, definitions_cached_by_content_and_bounded)
+{
+	char ids[8][64], text[128];
+
+	F.e->cfg.def_cache = 3;
+	for (int k = 0; k < 8; k++) {
+		snprintf(text, sizeof(text),
+		    "{\"name\":\"d%d\",\"steps\":[{\"id\":\"a\",\"type\":\"gpu\"}]}",
+		    k);
+		snprintf(ids[k], sizeof(ids[k]), "%s", start_run(text));
+	}
+	cr_expect_eq(F.e->defs.count, 8, "a live run's definition was evicted");
+	for (int k = 0; k < 8; k++) {
+		post_lifecycle(ids[k], "cancel");
+	}
+	turn();
+	cr_expect_eq(F.e->runs.count, 0);
+	cr_expect_eq(F.e->defs.count, 3);
+	cr_expect_eq(atomic_load(&F.e->metrics.defs_cached), 3);
+	cr_expect(def_cached("d7@1") && def_cached("d5@1") && !def_cached("d0@1"),
+	    "not the least recently used ones evicted");
+
+	// d7 again, respaced and reordered: no new entry, no new version.
+	post_run_request(
+	    "{ \"steps\" : [ {\"type\":\"gpu\", \"id\":\"a\"} ], \"name\":\"d7\" }",
+	    NULL);
+	turn();
+	cr_expect_eq(last_run_def()->version, 1);
+	cr_expect_eq(F.e->defs.count, 3);
+	cr_expect_eq(F.e->def_hashes.count, 3);
+
+	// d0 was evicted: by name, and inline, it comes back as version 1.
+	post_run_request(NULL, "d0");
+	turn();
+	cr_expect_eq(last_run_def()->version, 1);
+	cr_expect(def_cached("d0@1"));
+	post_run_request(
+	    "{\"name\":\"d1\",\"steps\":[{\"id\":\"a\",\"type\":\"gpu\"}]}",
+	    NULL);
+	turn();
+	cr_expect_eq(last_run_def()->version, 1, "an evicted inline "
+	                                         "definition got a new version");
+	cr_expect_eq(count_published("definition_registered"), 8,
+	    "only the eight first bodies are registered");
+}
+
+// 2,000 distinct inline definitions through a cache of 100: every run
+// succeeds (its one step skipped by "when", so no worker is needed) and
+// the cache never holds more than 100 between iterations.
+Test(engine, two_thousand_inline_definitions_stay_within_def_cache)
+{
+	char     text[256];
+	uint64_t ok = 0;
+
+	F.e->cfg.def_cache = 100;
+	for (int batch = 0; batch < 40; batch++) {
+		for (int k = 0; k < 50; k++) {
+			snprintf(text, sizeof(text),
+			    "{\"name\":\"inline-%d\",\"steps\":[{\"id\":\"a\","
+			    "\"type\":\"noop\",\"when\":\"false\"}]}",
+			    batch * 50 + k);
+			post_run_request(text, NULL);
+		}
+		turn();
+		turn();
+		for (size_t k = 0; k < F.nreplies; k++) {
+			cr_assert_eq(json_integer_value(json_object_get(
+			                 F.replies[k], "code")), 0, "%s",
+			    json_string_value(
+			        json_object_get(F.replies[k], "error")));
+			json_decref(F.replies[k]);
+		}
+		F.nreplies = 0;
+		cr_assert_leq(F.e->defs.count, 100, "batch %d: %zu cached", batch,
+		    F.e->defs.count);
+	}
+	cr_expect_eq(F.e->runs.count, 0);
+	cr_expect_eq(F.e->defs.count, 100);
+	const char *p[1] = { "succeeded" };
+	cr_assert_eq(F.e->store->ops->query(F.e->store,
+	                 "SELECT COUNT(*) FROM runs WHERE status = ?", p, 1,
+	                 weft_store_u64_row, &ok),
+	    WEFT_OK);
+	cr_expect_eq(ok, 2000);
+}
+
+// Recovery reads the store a page at a time: 600 queued runs (more than
+// two pages) all come back, each once, and what restoring them wrote is
+// committed before the first iteration.
+Test(engine, recovery_pages_through_many_runs)
+{
+	for (int batch = 0; batch < 6; batch++) {
+		for (int k = 0; k < 100; k++) {
+			post_run_request("{\"name\":\"many\",\"steps\":[{\"id\":"
+			                 "\"a\",\"type\":\"gpu\"}]}",
+			    NULL);
+		}
+		turn();
+		for (size_t k = 0; k < F.nreplies; k++) {
+			json_decref(F.replies[k]);
+		}
+		F.nreplies = 0;
+	}
+	cr_assert_eq(F.e->runs.count, 600);
+	uint64_t before = atomic_load(&F.e->last_event_id);
+	fake_restart();
+	cr_expect_eq(F.e->runs.count, 600);
+	cr_expect_eq(atomic_load(&F.e->metrics.runs_in_memory), 600);
+	cr_expect_eq(F.e->defs.count, 1, "600 runs of one definition");
+	cr_expect_eq(F.e->out.nevents, 0, "recovery left output uncommitted");
+	cr_expect_geq(atomic_load(&F.e->last_event_id), before);
+	// Each run's step is on the ready queue exactly once.
+	ready_queue *q = weft_map_get(&F.e->queues, "gpu");
+	cr_assert_not_null(q);
+	cr_expect_eq(q->count, 600);
 }
