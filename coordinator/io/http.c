@@ -42,11 +42,26 @@ struct http_call {
 	uint16_t ok_status; // status of a successful answer (200, 201)
 	bool     done;      // the aio has been finished
 	int      refs;
-	// A cut page's cursor goes in this header ("Next-After",
-	// "Next-Before"); NULL for answers that are not pages.
-	const char *next_header;
+	const struct http_page *page; // NULL for answers that are not pages
 	struct http_fetch *fetch; // an output being read chunk by chunk
 };
+
+// A paged answer (GET /runs, /events) as HTTP shows it: the list under
+// list, beside it the cursor of the next page under field (null on the
+// last page), since tools read the body and not the headers; the same
+// cursor in header too. The control socket carries the bare list and the
+// cursor in ControlReply.next_cursor: the CLI's wire format stays.
+typedef struct http_page {
+	const char *list;    // "runs"
+	const char *field;   // "next_before"
+	const char *header;  // "Next-Before"
+	bool        numeric; // the cursor is a number (an event id)
+} http_page;
+
+static const http_page http_runs_page = { "runs", "next_before",
+	"Next-Before", false };
+static const http_page http_events_page = { "events", "next_after",
+	"Next-After", true };
 
 // An output fetched chunk by chunk (GET .../output): each chunk is one
 // OutputRequest to the query thread, so no message ever holds the whole
@@ -63,7 +78,7 @@ typedef struct http_fetch {
 static void http_send(weft_engine *e, Weft__ControlRequest *cr, http_call *h);
 static void http_fetch_next(http_call *h);
 static void http_route_paged(weft_engine *e, nng_aio *aio,
-    Weft__ControlRequest *cr, uint16_t ok_status, const char *next_header,
+    Weft__ControlRequest *cr, uint16_t ok_status, const http_page *page,
     struct http_fetch *fetch);
 
 static pthread_mutex_t http_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -203,6 +218,42 @@ http_fetch_take(http_call *h, const Weft__ControlReply *rep)
 	return (f->chunk < n);
 }
 
+// http_page_res wraps the list of rep in the object pg describes:
+// {"runs": [...], "next_before": "RUN" | null}. The list is copied as
+// text, not parsed again: a page can be megabytes.
+static nng_http_res *
+http_page_res(uint16_t status, const http_page *pg,
+    const Weft__ControlReply *rep)
+{
+	const char   *list = rep->body_json[0] != '\0' ? rep->body_json : "[]";
+	const char   *cur  = rep->next_cursor;
+	char         *next, *text;
+	size_t        n;
+	nng_http_res *res;
+
+	if (cur[0] == '\0') {
+		next = weft_xstrdup("null");
+	} else if (pg->numeric) {
+		next = weft_xstrdup(cur); // an event id: digits, from the store
+	} else {
+		json_t *v = json_string(cur);
+		next      = json_dumps(v, JSON_ENCODE_ANY);
+		json_decref(v);
+	}
+	n    = strlen(pg->list) + strlen(list) + strlen(pg->field) +
+	    strlen(next) + 16;
+	text = weft_xalloc(n);
+	n    = (size_t) snprintf(text, n, "{\"%s\":%s,\"%s\":%s}", pg->list,
+            list, pg->field, next);
+	res  = http_res(status, "application/json", text, n);
+	if (res != NULL && cur[0] != '\0') {
+		nng_http_res_set_header(res, pg->header, cur);
+	}
+	free(text);
+	free(next);
+	return (res);
+}
+
 void
 http_answer(http_call *h, nng_msg *msg)
 {
@@ -227,15 +278,12 @@ http_answer(http_call *h, nng_msg *msg)
 		    h->fetch->len);
 		free(h->fetch->buf);
 		h->fetch->buf = NULL;
+	} else if (h->page != NULL) {
+		res = http_page_res(h->ok_status, h->page, env->control_reply);
 	} else {
 		const char *b = env->control_reply->body_json;
 		res = http_res(h->ok_status, "application/json", b[0] ? b : "{}",
 		    b[0] ? strlen(b) : 2);
-		if (res != NULL && h->next_header != NULL &&
-		    env->control_reply->next_cursor[0] != '\0') {
-			nng_http_res_set_header(res, h->next_header,
-			    env->control_reply->next_cursor);
-		}
 	}
 	weft_wire_free(env);
 	nng_msg_free(msg);
@@ -377,20 +425,19 @@ http_route(weft_engine *e, nng_aio *aio, Weft__ControlRequest *cr,
 	http_route_paged(e, aio, cr, ok_status, NULL, NULL);
 }
 
-// http_route_paged is http_route for an answer that may be a cut page
-// (next_header names the cursor's header), or an output read chunk by
-// chunk (fetch, taken).
+// http_route_paged is http_route for an answer that is a page (page,
+// static: its shape), or an output read chunk by chunk (fetch, taken).
 static void
 http_route_paged(weft_engine *e, nng_aio *aio, Weft__ControlRequest *cr,
-    uint16_t ok_status, const char *next_header, http_fetch *fetch)
+    uint16_t ok_status, const http_page *page, http_fetch *fetch)
 {
-	http_call *h   = weft_xalloc(sizeof(*h));
+	http_call *h = weft_xalloc(sizeof(*h));
 
-	h->aio         = aio;
-	h->ok_status   = ok_status;
-	h->refs        = 2;
-	h->next_header = next_header;
-	h->fetch       = fetch;
+	h->aio       = aio;
+	h->ok_status = ok_status;
+	h->refs      = 2;
+	h->page      = page;
+	h->fetch     = fetch;
 	nng_aio_defer(aio, call_cancel, h);
 	// Packed and unpacked: the receiver frees what protobuf-c
 	// allocated, exactly as for a request from the control socket.
@@ -563,7 +610,7 @@ api_events(weft_engine *e, nng_aio *aio, const char *uri)
 	}
 	cr.req_case = WEFT__CONTROL_REQUEST__REQ_EVENTS;
 	cr.events   = &er;
-	http_route_paged(e, aio, &cr, 200, "Next-After", NULL);
+	http_route_paged(e, aio, &cr, 200, &http_events_page, NULL);
 	return (NULL);
 }
 
@@ -592,7 +639,7 @@ api_runs(weft_engine *e, nng_aio *aio, const char *uri)
 	}
 	cr.req_case = WEFT__CONTROL_REQUEST__REQ_RUNS;
 	cr.runs     = &rr;
-	http_route_paged(e, aio, &cr, 200, "Next-Before", NULL);
+	http_route_paged(e, aio, &cr, 200, &http_runs_page, NULL);
 	return (NULL);
 }
 

@@ -24,12 +24,6 @@ export function setUnauthorizedHandler(fn) {
 // changes state says Content-Type: application/json, body or not: the
 // server refuses any other (a cross-site form cannot send it).
 export async function request(method, path, body) {
-	return (await send(method, path, body)).data;
-}
-
-// send is request that also returns the response's headers: a cut page
-// names its next cursor in Next-After (events) or Next-Before (runs).
-async function send(method, path, body) {
 	const opts = { method, headers: { Accept: 'application/json' } };
 	if (method !== 'GET' && method !== 'HEAD') {
 		opts.headers['Content-Type'] = 'application/json';
@@ -60,7 +54,7 @@ async function send(method, path, body) {
 		}
 		throw err;
 	}
-	return { data, headers: resp.headers };
+	return data;
 }
 
 export const get = (path, query) =>
@@ -83,6 +77,8 @@ export const api = {
 	info: () => get(`${BASE}/info`),
 	definitions: () => get(`${BASE}/definitions`),
 	define: (def) => post(`${BASE}/definitions`, def),
+	// runs: {runs, next_before}: a page of run summaries, newest first;
+	// next_before is the before= of the next page, null on the last.
 	runs: (q) => get(`${BASE}/runs`, q),
 	// run: the run with one page of its steps (q: steps_after,
 	// steps_limit); next_after names the next page's cursor.
@@ -93,14 +89,15 @@ export const api = {
 		? `${BASE}/runs/${encodeURIComponent(id)}/steps/${encodeURIComponent(step)}/output`
 		: `${BASE}/runs/${encodeURIComponent(id)}/output`),
 	// eventsPage: {events, next}: next is the cursor of the next page when
-	// the coordinator cut this one (by count or size), else null.
-	eventsPage: (q) => send('GET', `${BASE}/events?${buildQuery(q)}`).then(({ data, headers }) => ({
-		events: data.map(normalizeEvent), next: headers.get('Next-After'),
+	// the coordinator cut this one (by count or size: its next_after),
+	// else null.
+	eventsPage: (q) => get(`${BASE}/events`, q).then((page) => ({
+		events: page.events.map(normalizeEvent), next: page.next_after,
 	})),
 	createRun: (body) => post(`${BASE}/runs`, body),
 	lifecycle: (id, action) =>
 		post(`${BASE}/runs/${encodeURIComponent(id)}/${action}`),
-	events: (q) => get(`${BASE}/events`, q).then((list) => list.map(normalizeEvent)),
+	events: (q) => api.eventsPage(q).then((page) => page.events),
 	workers: () => get(`${BASE}/workers`),
 	meta: () => get(`${BASE}/meta`),
 	// whoami: {auth, name, role, via}; name is null when nobody is logged in.
@@ -129,8 +126,8 @@ export function loadMeta() {
 }
 
 // allEvents pages through GET /events with the filter q (after= cursor)
-// until the last page (one the coordinator did not cut: pages are bounded
-// in bytes too, so a short page is not always the last), calling
+// until the last page (next_after null: pages are bounded in bytes too,
+// so a short page is not always the last, nor a full one), calling
 // onPage(events) for each page. Stops after maxPages pages and returns the
 // last id seen.
 export async function allEvents(q, onPage, { pageSize = 1000, maxPages = 1000 } = {}) {
@@ -141,7 +138,7 @@ export async function allEvents(q, onPage, { pageSize = 1000, maxPages = 1000 } 
 			onPage(page);
 			after = page[page.length - 1].id;
 		}
-		if (!next && page.length < pageSize) {
+		if (!next) {
 			break;
 		}
 	}

@@ -180,7 +180,7 @@ describe('dashboard', { concurrency: 1 }, () => {
 		// Events are shown once each.
 		const ids = await page.$$eval('#run-events tbody tr[data-id]', (rows) => rows.map((r) => Number(r.dataset.id)));
 		assert.equal(new Set(ids).size, ids.length, 'no event shown twice');
-		const stored = await cluster.api('GET', `/api/v1/events?run=${id}&limit=1000`);
+		const stored = (await cluster.api('GET', `/api/v1/events?run=${id}&limit=1000`)).events;
 		assert.deepEqual(ids, stored.map((e) => e.id), 'the run log matches the store');
 		noConsoleErrors();
 	});
@@ -311,7 +311,7 @@ describe('dashboard', { concurrency: 1 }, () => {
 		const { run_id: id } = await cluster.api('POST', '/api/v1/runs', { definition: 'fatweb', params: { big } });
 		await waitFor(async () => (await cluster.api('GET', `/api/v1/runs/${id}`)).status === 'succeeded',
 			{ timeoutMs: LIVE_WAIT, what: 'the fat run to succeed' });
-		const listed = await cluster.api('GET', '/api/v1/runs?limit=5');
+		const listed = (await cluster.api('GET', '/api/v1/runs?limit=5')).runs;
 		assert.ok(listed.every((r) => r.input === undefined && r.params === undefined && r.output === undefined),
 			'listings are summaries');
 		await go('#/runs');
@@ -457,7 +457,7 @@ describe('dashboard', { concurrency: 1 }, () => {
 	it('fills a gap in the stream from the API and drops duplicates', { timeout: 60000 }, async () => {
 		// The stream module itself, fed a gap by hand: events between its
 		// last id and the one that arrives are fetched, in order, once.
-		const all = await cluster.api('GET', '/api/v1/events?limit=10000');
+		const all = (await cluster.api('GET', '/api/v1/events?limit=10000')).events;
 		assert.ok(all.length > 20);
 		const maxId = all[all.length - 1].id;
 		const got = await page.evaluate(async (top) => {
@@ -500,10 +500,10 @@ describe('dashboard', { concurrency: 1 }, () => {
 		const { run_id: fresh } = await cluster.api('POST', '/api/v1/runs', { definition: 'diamond', params: { who: 'again' } });
 		await page.waitForSelector(`tr[data-run="${fresh}"][data-status="succeeded"]`, { timeout: LIVE_WAIT });
 		await runWhenDone(fresh);
-		const top = (await cluster.api('GET', '/api/v1/runs?limit=1'))[0];
+		const top = (await cluster.api('GET', '/api/v1/runs?limit=1')).runs[0];
 		assert.equal(top.id, fresh);
 		// The stream is caught up with the store, with nothing twice.
-		const all = await cluster.api('GET', '/api/v1/events?limit=10000');
+		const all = (await cluster.api('GET', '/api/v1/events?limit=10000')).events;
 		await page.waitForFunction((id) => window.weft.stream.lastId >= id, all[all.length - 1].id, { timeout: LIVE_WAIT });
 		await screenshot('runs-after-restart');
 		noConsoleErrors();
@@ -529,8 +529,10 @@ describe('dashboard', { concurrency: 1 }, () => {
 	});
 
 	it('pages through runs (before=) and the event log (after=)', { timeout: 60000 }, async () => {
-		const runs = await cluster.api('GET', '/api/v1/runs?limit=100');
+		const listing = await cluster.api('GET', '/api/v1/runs?limit=100');
+		const runs = listing.runs;
 		assert.ok(runs.length >= 7);
+		assert.equal(listing.next_before, null, 'the whole list is the last page');
 		const shown = () => page.$$eval('#runs-table tbody tr[data-run]', (rows) => rows.map((r) => r.dataset.run));
 		await go('#/runs?limit=3');
 		await page.waitForFunction(() => document.querySelectorAll('#runs-table tbody tr[data-run]').length === 3);
@@ -541,8 +543,14 @@ describe('dashboard', { concurrency: 1 }, () => {
 		assert.deepEqual(await shown(), runs.slice(3, 6).map((r) => r.id));
 		await page.click('#page-newer');
 		await page.waitForFunction((id) => document.querySelector('#runs-table tbody tr[data-run]')?.dataset.run === id, runs[0].id);
+		// A full page that is the last: no Older (its next_before is null).
+		await go(`#/runs?before=${runs[runs.length - 4].id}&limit=3`);
+		await page.waitForFunction((id) => document.querySelector('#runs-table tbody tr[data-run]')?.dataset.run === id, runs[runs.length - 3].id);
+		assert.deepEqual(await shown(), runs.slice(-3).map((r) => r.id));
+		assert.equal(await page.$eval('#page-older', (b) => b.disabled), true, 'Older on the last page');
+		assert.equal(await page.$eval('#page-newer', (b) => b.disabled), false);
 
-		const events = await cluster.api('GET', '/api/v1/events?limit=120');
+		const events = (await cluster.api('GET', '/api/v1/events?limit=120')).events;
 		assert.ok(events.length > 100);
 		const firstId = () => page.$eval('#events-table tbody tr[data-id]', (r) => Number(r.dataset.id));
 		await go('#/events?limit=50');
@@ -605,7 +613,7 @@ describe('dashboard', { concurrency: 1 }, () => {
 				assert.ok(overflow <= 1, `${hash} scrolls sideways by ${overflow}px`);
 				await screenshot(name);
 			}
-			const runs = await cluster.api('GET', '/api/v1/runs?definition=flaky&limit=1');
+			const runs = (await cluster.api('GET', '/api/v1/runs?definition=flaky&limit=1')).runs;
 			await go(`#/runs/${runs[0].id}`);
 			await page.waitForSelector('[data-loaded="1"]');
 			await page.click('g.node[data-id="boom"]');
@@ -628,7 +636,7 @@ describe('dashboard', { concurrency: 1 }, () => {
 			assert.ok(t.run_status === null || meta.run_states.includes(t.run_status), `${t.name}: run_status`);
 		}
 		// Every type this session's runs, workers and definitions produced.
-		const all = await cluster.api('GET', '/api/v1/events?limit=10000');
+		const all = (await cluster.api('GET', '/api/v1/events?limit=10000')).events;
 		const produced = [...new Set(all.map((ev) => ev.type))];
 		assert.ok(produced.length >= 15, `only ${produced.join(',')}`);
 		for (const t of produced) {
@@ -638,7 +646,7 @@ describe('dashboard', { concurrency: 1 }, () => {
 		await go('#/events');
 		await page.waitForSelector('#events-table tbody tr');
 		assert.deepEqual(await page.$$eval('#event-types option', (o) => o.map((x) => x.value)), names);
-		const runs = await cluster.api('GET', '/api/v1/runs?definition=flaky&limit=1');
+		const runs = (await cluster.api('GET', '/api/v1/runs?definition=flaky&limit=1')).runs;
 		await go(`#/runs/${runs[0].id}`);
 		await page.waitForSelector('[data-loaded="1"]');
 		assert.deepEqual(await page.$$eval('#log-type option', (o) => o.map((x) => x.value).filter(Boolean)),

@@ -247,9 +247,10 @@ Test(fat, listings_status_events_and_outputs_after_fat_runs)
 	free(cli_out(0, 64 * 1024, "runs"));
 	free(cli_out(0, 16 * 1024, "runs --limit 5"));
 	v = get_json("/api/v1/runs", 200, 64 * 1024);
-	cr_expect_eq(json_array_size(v), 6);
-	for (size_t i = 0; i < json_array_size(v); i++) {
-		json_t *r = json_array_get(v, i);
+	json_t *rs = json_object_get(v, "runs");
+	cr_expect_eq(json_array_size(rs), 6);
+	for (size_t i = 0; i < json_array_size(rs); i++) {
+		json_t *r = json_array_get(rs, i);
 		cr_expect_null(json_object_get(r, "input"), "a listing has no input");
 		cr_expect_null(json_object_get(r, "params"));
 		cr_expect_null(json_object_get(r, "output"));
@@ -258,15 +259,17 @@ Test(fat, listings_status_events_and_outputs_after_fat_runs)
 	json_decref(v);
 	// A cut page says where the next one starts.
 	v = get_json("/api/v1/runs?limit=2", 200, 8192);
-	cr_expect_eq(json_array_size(v), 2);
+	cr_expect_eq(json_array_size(json_object_get(v, "runs")), 2);
 	char *nb = header_of("Next-Before");
 	cr_assert_not_null(nb, "a cut page names the next cursor");
 	cr_expect_str_eq(nb,
-	    json_string_value(json_object_get(json_array_get(v, 1), "id")));
+	    json_string_value(json_object_get(
+	        json_array_get(json_object_get(v, "runs"), 1), "id")));
 	json_decref(v);
 	snprintf(path, sizeof(path), "/api/v1/runs?limit=100&before=%s", nb);
 	v = get_json(path, 200, 64 * 1024);
-	cr_expect_eq(json_array_size(v), 4, "the rest, after the cursor");
+	cr_expect_eq(json_array_size(json_object_get(v, "runs")), 4,
+	    "the rest, after the cursor");
 	cr_expect_null(header_of("Next-Before"), "the last page is not cut");
 	json_decref(v);
 	free(nb);
@@ -353,7 +356,7 @@ Test(fat, listings_status_events_and_outputs_after_fat_runs)
 	// Events of the fat run: bounded (its large values are references).
 	snprintf(path, sizeof(path), "/api/v1/events?run=%s&limit=10000", id);
 	v = get_json(path, 200, 12 * 1024 * 1024);
-	cr_expect_gt(json_array_size(v), 1500);
+	cr_expect_gt(json_array_size(json_object_get(v, "events")), 1500);
 	json_decref(v);
 	snprintf(args, sizeof(args), "events --run %s --limit 10000", id);
 	free(cli_out(0, 12 * 1024 * 1024, args));
@@ -380,14 +383,19 @@ Test(fat, listings_status_events_and_outputs_after_fat_runs)
 	free(out);
 	snprintf(path, sizeof(path), "/api/v1/events?run=%s&limit=10000", mid);
 	v = get_json(path, 200, 12 * 1024 * 1024);
-	cr_expect_gt(json_array_size(v), 0);
-	cr_expect_lt(json_array_size(v), 1500, "cut by bytes");
+	json_t *evs = json_object_get(v, "events");
+	cr_expect_gt(json_array_size(evs), 0);
+	cr_expect_lt(json_array_size(evs), 1500, "cut by bytes");
 	char *na = header_of("Next-After");
 	cr_expect_not_null(na, "10 MB of events do not fit one page");
+	cr_expect(json_is_integer(json_object_get(v, "next_after")),
+	    "a page cut by bytes says so in the body");
 	if (na != NULL) {
 		cr_expect_eq(strtoll(na, NULL, 10),
 		    json_integer_value(json_object_get(
-		        json_array_get(v, json_array_size(v) - 1), "id")));
+		        json_array_get(evs, json_array_size(evs) - 1), "id")));
+		cr_expect_eq(strtoll(na, NULL, 10),
+		    json_integer_value(json_object_get(v, "next_after")));
 	}
 	json_decref(v);
 	free(na);
@@ -451,4 +459,163 @@ Test(fat, malformed_paging_parameters_are_refused)
 	    0);
 	cr_expect_str_eq(out, "null\n", "a noop's output");
 	free(out);
+}
+
+// page_through follows a listing page by page from first (a path with its
+// limit): list names the array in the body, field the next page's cursor
+// beside it, param the query parameter it goes into and header the header
+// that repeats it. A cut page's cursor must be the id of its last item,
+// the same in body and header; the last page's is null, with no header.
+// Returns every item's id in order (a new array); *pages the page count.
+static json_t *
+page_through(const char *first, const char *list, const char *field,
+    const char *param, const char *header, int *pages)
+{
+	json_t *ids = json_array();
+	char    path[512], cur[64];
+
+	snprintf(path, sizeof(path), "%s", first);
+	for (*pages = 1; *pages <= 1000; (*pages)++) {
+		json_t *v     = get_json(path, 200, 1024 * 1024);
+		json_t *items = json_object_get(v, list);
+		json_t *next  = json_object_get(v, field);
+		char   *hdr   = header_of(header);
+		size_t  n     = json_array_size(items);
+
+		cr_assert(json_is_array(items), "GET %s: no \"%s\" array", path,
+		    list);
+		cr_assert_not_null(next, "GET %s: no \"%s\" in the body", path,
+		    field);
+		for (size_t i = 0; i < n; i++) {
+			json_array_append(ids,
+			    json_object_get(json_array_get(items, i), "id"));
+		}
+		if (json_is_null(next)) {
+			cr_expect_null(hdr, "GET %s: the last page has %s: %s", path,
+			    header, hdr);
+			free(hdr);
+			json_decref(v);
+			return (ids);
+		}
+		cr_assert_gt(n, 0, "GET %s: a cut page with nothing on it", path);
+		cr_assert(json_equal(next,
+		              json_object_get(json_array_get(items, n - 1), "id")),
+		    "GET %s: %s is not the id of the page's last item", path, field);
+		if (json_is_string(next)) {
+			snprintf(cur, sizeof(cur), "%s", json_string_value(next));
+		} else {
+			snprintf(cur, sizeof(cur), "%" JSON_INTEGER_FORMAT,
+			    json_integer_value(next));
+		}
+		cr_expect(hdr != NULL && strcmp(hdr, cur) == 0,
+		    "GET %s: header %s '%s', body %s '%s'", path, header,
+		    hdr ? hdr : "(none)", field, cur);
+		free(hdr);
+		json_decref(v);
+		snprintf(path, sizeof(path), "%s&%s=%s", first, param, cur);
+	}
+	cr_assert_fail("%s: more than 1000 pages", first);
+	return (NULL);
+}
+
+// The cursor of a cut page is in the body (tools read next_before /
+// next_after, not headers), null on the last page, and following it
+// visits every item once, in order, also when the last page is full.
+Test(fat, cut_pages_name_the_next_cursor_in_the_body)
+{
+	static const char *const evq =
+	    "/api/v1/events?type=run_queued,run_started,run_succeeded";
+	char    path[256], *out;
+	json_t *all, *ids;
+	int     pages;
+	size_t  n;
+
+	cr_assert_eq(weft_cluster_cli(&c, NULL, "define '%s'",
+	                 weft_cluster_write(&c, "thin.json", thin_def)),
+	    0);
+	for (int i = 0; i < 7; i++) {
+		free(cli_out(0, 4096, "run thin --wait"));
+	}
+
+	// Runs, newest first, 3 a page: 3 + 3 + 1.
+	all = get_json("/api/v1/runs?limit=100", 200, 64 * 1024);
+	cr_assert_eq(json_array_size(json_object_get(all, "runs")), 7);
+	cr_expect(json_is_null(json_object_get(all, "next_before")),
+	    "one page holds all: next_before is null");
+	ids = page_through("/api/v1/runs?limit=3", "runs", "next_before",
+	    "before", "Next-Before", &pages);
+	cr_expect_eq(pages, 3);
+	json_t *want = json_array();
+	for (size_t i = 0; i < 7; i++) {
+		json_array_append(want, json_object_get(json_array_get(
+		                            json_object_get(all, "runs"), i), "id"));
+	}
+	cr_expect(json_equal(ids, want), "every run once, newest first");
+	json_decref(ids);
+	// A full page that is the last one is not cut.
+	ids = page_through("/api/v1/runs?limit=7", "runs", "next_before",
+	    "before", "Next-Before", &pages);
+	cr_expect_eq(pages, 1, "7 runs, limit 7: one page");
+	cr_expect(json_equal(ids, want));
+	json_decref(ids);
+	json_decref(want);
+
+	// Events, ascending, of runs that have ended (nothing adds to them).
+	snprintf(path, sizeof(path), "%s&limit=10000", evq);
+	json_decref(all);
+	all = get_json(path, 200, 1024 * 1024);
+	n   = json_array_size(json_object_get(all, "events"));
+	cr_assert_geq(n, 14, "queued, started, succeeded of 7 runs");
+	cr_expect(json_is_null(json_object_get(all, "next_after")));
+	want = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_array_append(want, json_object_get(json_array_get(
+		                            json_object_get(all, "events"), i), "id"));
+	}
+	// 4 a page, and all in one full page that is the last.
+	size_t lims[] = { 4, n };
+	for (size_t k = 0; k < 2; k++) {
+		size_t lim = lims[k];
+		snprintf(path, sizeof(path), "%s&limit=%zu", evq, lim);
+		ids = page_through(path, "events", "next_after", "after",
+		    "Next-After", &pages);
+		cr_expect_eq((size_t) pages, (n + lim - 1) / lim, "limit %zu", lim);
+		cr_expect(json_equal(ids, want), "limit %zu: every event once, "
+		                                 "in order", lim);
+		json_decref(ids);
+	}
+	json_decref(want);
+
+	// The CLI says the same on stderr, and nothing on the last page.
+	json_t *first = get_json("/api/v1/runs?limit=3", 200, 8192);
+	char    nb[96];
+	snprintf(nb, sizeof(nb), "--before %s",
+	    json_string_value(json_object_get(first, "next_before")));
+	out = NULL;
+	cr_expect_eq(weft_cluster_cli(&c, &out, "runs --limit 3 2>&1 >/dev/null"),
+	    0);
+	cr_expect(out != NULL && strstr(out, nb) != NULL,
+	    "weft runs names the cursor on stderr (%s): %s", nb, out);
+	free(out);
+	json_decref(first);
+	out = NULL;
+	cr_expect_eq(weft_cluster_cli(&c, &out, "runs --limit 7 2>&1 >/dev/null"),
+	    0);
+	cr_expect(out == NULL || out[0] == '\0', "the last page: %s", out);
+	free(out);
+	snprintf(path, sizeof(path), "%s&limit=4", evq);
+	first = get_json(path, 200, 8192);
+	char na[32];
+	snprintf(na, sizeof(na), "--after %" JSON_INTEGER_FORMAT,
+	    json_integer_value(json_object_get(first, "next_after")));
+	out = NULL;
+	cr_expect_eq(weft_cluster_cli(&c, &out,
+	                 "events --type run_queued,run_started,run_succeeded "
+	                 "--limit 4 2>&1 >/dev/null"),
+	    0);
+	cr_expect(out != NULL && strstr(out, na) != NULL,
+	    "weft events names the cursor on stderr (%s): %s", na, out);
+	free(out);
+	json_decref(first);
+	json_decref(all);
 }

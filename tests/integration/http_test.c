@@ -163,27 +163,33 @@ Test(http, definitions_runs_events_workers)
 	snprintf(path, sizeof(path), "/api/v1/events?run=%s&type=step_succeeded",
 	    id);
 	v = http_json("GET", path, NULL, 200);
-	cr_expect_eq(json_array_size(v), 4);
-	cr_expect(json_is_integer(json_object_get(json_array_get(v, 0), "ts_ms")));
+	cr_expect_eq(json_array_size(json_object_get(v, "events")), 4);
+	cr_expect(json_is_integer(json_object_get(
+	    json_array_get(json_object_get(v, "events"), 0), "ts_ms")));
+	cr_expect(json_is_null(json_object_get(v, "next_after")),
+	    "the last page says null");
 	json_decref(v);
 	// Text inside the data, an age, several types, a cursor.
 	v = http_json("GET", "/api/v1/events?text=hello%20http&since=5m", NULL,
 	    200);
-	cr_expect_geq(json_array_size(v), 1);
+	cr_expect_geq(json_array_size(json_object_get(v, "events")), 1);
 	json_decref(v);
 	snprintf(path, sizeof(path),
 	    "/api/v1/events?run=%s&type=run_started,run_succeeded&after=1&limit=1",
 	    id);
 	v = http_json("GET", path, NULL, 200);
-	cr_expect_eq(json_array_size(v), 1);
-	cr_expect_str_eq(json_string_value(json_object_get(json_array_get(v, 0),
-	                     "type")),
+	cr_expect_eq(json_array_size(json_object_get(v, "events")), 1);
+	cr_expect_str_eq(json_string_value(json_object_get(json_array_get(
+	                     json_object_get(v, "events"), 0), "type")),
 	    "run_started");
+	cr_expect(json_is_integer(json_object_get(v, "next_after")),
+	    "cut by limit=1: run_succeeded is next");
 	json_decref(v);
 
 	v = http_json("GET", "/api/v1/runs?status=succeeded&definition=hd&limit=5",
 	    NULL, 200);
-	cr_expect_eq(json_array_size(v), 1);
+	cr_expect_eq(json_array_size(json_object_get(v, "runs")), 1);
+	cr_expect(json_is_null(json_object_get(v, "next_before")));
 	json_decref(v);
 
 	v = http_json("GET", "/api/v1/workers", NULL, 200);
@@ -409,7 +415,8 @@ Test(http, meta_lists_every_event_type)
 		    weft_event_run_status((enum weft_event_type) t), runs);
 	}
 	// Every type in the log is one of them.
-	json_t *evs = http_json("GET", "/api/v1/events?limit=10000", NULL, 200);
+	json_t *page = http_json("GET", "/api/v1/events?limit=10000", NULL, 200);
+	json_t *evs  = json_object_get(page, "events");
 	size_t  i, seen = 0;
 	json_t *ev;
 	cr_expect_gt(json_array_size(evs), 10);
@@ -426,21 +433,40 @@ Test(http, meta_lists_every_event_type)
 		seen += found;
 	}
 	cr_expect_eq(seen, json_array_size(evs));
-	json_decref(evs);
+	json_decref(page);
 	json_decref(meta);
 }
 
 Test(http, runs_filtered_by_creation_time)
 {
-	json_decref(http_json("POST", "/api/v1/runs",
-	    "{\"definition_json\":{\"name\":\"t\",\"steps\":[{\"id\":\"a\","
-	    "\"type\":\"noop\"}]}}",
-	    201));
+	for (int i = 0; i < 2; i++) {
+		json_decref(http_json("POST", "/api/v1/runs",
+		    "{\"definition_json\":{\"name\":\"t\",\"steps\":[{\"id\":"
+		    "\"a\",\"type\":\"noop\"}]}}",
+		    201));
+	}
 	json_t *v = http_json("GET", "/api/v1/runs?since=10m", NULL, 200);
-	cr_expect_eq(json_array_size(v), 1);
+	cr_expect_eq(json_array_size(json_object_get(v, "runs")), 2);
+	json_decref(v);
+	// A cut page names the next one in the body (fat_test follows
+	// longer listings to their end).
+	v = http_json("GET", "/api/v1/runs?limit=1", NULL, 200);
+	json_t     *r0 = json_array_get(json_object_get(v, "runs"), 0);
+	const char *nb = json_string_value(json_object_get(v, "next_before"));
+	char        path[160];
+	cr_assert_not_null(nb, "no next_before on a cut page");
+	cr_expect_str_eq(nb, json_string_value(json_object_get(r0, "id")));
+	snprintf(path, sizeof(path), "/api/v1/runs?limit=1&before=%s", nb);
+	json_decref(v);
+	v = http_json("GET", path, NULL, 200);
+	cr_expect_eq(json_array_size(json_object_get(v, "runs")), 1);
+	cr_expect(json_is_null(json_object_get(v, "next_before")),
+	    "the last page says null");
 	json_decref(v);
 	v = http_json("GET", "/api/v1/runs?until=10m", NULL, 200);
-	cr_expect_eq(json_array_size(v), 0, "nothing was created 10 min ago");
+	cr_expect(json_is_array(json_object_get(v, "runs")));
+	cr_expect_eq(json_array_size(json_object_get(v, "runs")), 0,
+	    "nothing was created 10 min ago");
 	json_decref(v);
 	expect_error("GET", "/api/v1/runs?since=soon", NULL, 400, "since");
 	char *body;
@@ -463,7 +489,7 @@ Test(http, browser_protections)
 		{ "foreign Host, dashboard", "-H 'Host: evil.example:80'", "/",
 		    403, "Host not served here" },
 		{ "localhost names the loopback server",
-		    "-H 'Host: localhost'", "/api/v1/runs", 200, "[" },
+		    "-H 'Host: localhost'", "/api/v1/runs", 200, "\"runs\":[" },
 		{ "CSRF: text/plain POST",
 		    "-X POST -H 'Content-Type: text/plain' --data-binary "
 		    "'{\"definition\":\"nope\"}'",

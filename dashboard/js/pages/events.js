@@ -160,10 +160,11 @@ export function mount(root, ctx) {
 		}
 		prevBtn.disabled = cursors.length === 0;
 		firstBtn.disabled = !q.after;
-		// A page cut by size is short and still not the last.
-		nextBtn.disabled = !more && page.length < q.limit;
+		// The coordinator's next_after says whether there is more: a
+		// page cut by size is short and still not the last.
+		nextBtn.disabled = !more;
 		setInfo(page.length);
-		if (tail && page.length >= q.limit) {
+		if (tail && more) {
 			await catchUp();
 		}
 	}

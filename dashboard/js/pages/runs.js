@@ -29,6 +29,7 @@ export function mount(root, ctx) {
 	let order = [];         // run ids shown, newest first
 	let alive = true;
 	const cursors = [];     // cursors of the pages before this one
+	let hasOlder = false; // the coordinator cut this page (next_before)
 
 	const statusSel = h('select', { id: 'f-status', 'aria-label': 'status' },
 		h('option', { value: '' }, 'any status'),
@@ -120,10 +121,12 @@ export function mount(root, ctx) {
 		err.hidden = true;
 		ctx.setQuery(q);
 		try {
-			const list = await api.runs({ status: q.status, definition: q.definition, before: q.before, limit: PAGE });
+			const got = await api.runs({ status: q.status, definition: q.definition, before: q.before, limit: PAGE });
 			if (!alive) {
 				return;
 			}
+			const list = got.runs;
+			hasOlder = got.next_before !== null;
 			clear(tbody);
 			rows.clear();
 			order = list.map((r) => r.id);
@@ -132,7 +135,7 @@ export function mount(root, ctx) {
 			}
 			empty();
 			newer.disabled = !q.before;
-			older.disabled = list.length < PAGE;
+			older.disabled = !hasOlder;
 			setInfo();
 		} catch (e) {
 			err.textContent = `Cannot load runs: ${e.message}`;
@@ -168,6 +171,8 @@ export function mount(root, ctx) {
 		cursors.length = 0;
 		load();
 	});
+	// Older goes on before the last row shown: next_before when the page is
+	// as loaded, and no row is skipped after a live insert pushed some off.
 	older.addEventListener('click', () => {
 		if (order.length) {
 			cursors.push(q.before);
@@ -228,10 +233,11 @@ export function mount(root, ctx) {
 			const gone = order.pop();
 			rows.get(gone).tr.remove();
 			rows.delete(gone);
+			hasOlder = true;
 		}
 		empty();
 		setInfo();
-		older.disabled = order.length < PAGE;
+		older.disabled = !hasOlder;
 	}
 
 	function setInfo() {
