@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "blob.h"
 #include "clock.h"
 #include "engine_int.h"
 #include "jsonx.h"
@@ -948,6 +949,40 @@ sched_batch_add(weft_engine *e, weft_worker_rec *w, weft_run *r, weft_ref u,
 static void sched_deadline_set(
     weft_engine *e, weft_run *r, weft_ref u, int64_t at_ms);
 
+// sched_refer_big replaces, in a step's input document, each dependency
+// output whose JSON text passes WEFT_BLOB_THRESHOLD with its blob
+// reference — the one its step_succeeded event carries, so the step can
+// fetch it (GET /api/v1/runs/{id}/steps/{step}/output). A map step's
+// combined output (100,000 items of 1 KiB: 100 MB) would otherwise make
+// every step after it fail at dispatch, over the step input limit. What
+// a step's `with` takes from it was rendered from the real value before.
+static void
+sched_refer_big(json_t *input)
+{
+	json_t     *steps = json_object_get(input, "steps");
+	const char *k;
+	json_t     *dep;
+
+	json_object_foreach (steps, k, dep) {
+		json_t   *out = json_object_get(dep, "output");
+		weft_blob b;
+		char     *text;
+		size_t    len;
+		if (!json_is_array(out) && !json_is_object(out) &&
+		    !json_is_string(out)) {
+			continue; // a number, a boolean or null is small
+		}
+		text = weft_json_dump(out);
+		if ((len = strlen(text)) <= WEFT_BLOB_THRESHOLD) {
+			free(text);
+			continue;
+		}
+		weft_blob_take(&b, text, len);
+		json_object_set_new(dep, "output", weft_blob_ref(&b));
+		free(b.text);
+	}
+}
+
 // sched_dispatch_one hands ready unit u of r to w, or fails the unit when
 // its input cannot be built.
 static void
@@ -973,6 +1008,7 @@ sched_dispatch_one(weft_engine *e, weft_worker_rec *w, weft_run *r,
 	// attempts there (sched_send_worker), not once per attempt.
 	json_object_del(input, "input");
 	json_object_del(input, "params");
+	sched_refer_big(input);
 	text = weft_json_dump(input);
 	json_decref(input);
 	if ((len = strlen(text)) > WEFT_RUN_STEP_INPUT_MAX) {

@@ -31,7 +31,7 @@
 #include "run.h"
 #include "tls.h"
 
-#define HTTP_BODY_MAX (4u * 1024u * 1024u)
+#define HTTP_BODY_MAX (13u * 1024u * 1024u)
 
 // An HTTP request waiting for the engine or the query thread. Two owners:
 // the route (until it answers: call_rele) and the aio (until it is

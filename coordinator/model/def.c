@@ -1042,7 +1042,7 @@ weft_def_parse(
 	snprintf(p.c.where, sizeof(p.c.where), "definition");
 	if (len > (size_t) WEFT_DEF_MAX_BYTES) {
 		def_fail(&p.c,
-		    "%zu bytes exceed the definition limit of %u bytes (4 MiB)",
+		    "%zu bytes exceed the definition limit of %u bytes (8 MiB)",
 		    len, WEFT_DEF_MAX_BYTES);
 		return (WEFT_ETOOBIG);
 	}

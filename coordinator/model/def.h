@@ -12,7 +12,7 @@
 #include "err.h"
 
 // Largest definition text accepted, and most steps in one definition.
-#define WEFT_DEF_MAX_BYTES (4u * 1024u * 1024u)
+#define WEFT_DEF_MAX_BYTES (8u * 1024u * 1024u)
 #define WEFT_DEF_MAX_STEPS 100000u
 
 enum weft_trigger {

@@ -273,12 +273,12 @@ Test(http, bad_requests_get_json_errors)
 	snprintf(big, sizeof(big), "%s/big.json", c.dir);
 	char cmd[900];
 	snprintf(cmd, sizeof(cmd),
-	    "head -c 5000000 /dev/zero | tr '\\0' ' ' > '%s'", big);
+	    "head -c 14000000 /dev/zero | tr '\\0' ' ' > '%s'", big);
 	weft_h_run(cmd, NULL);
 	char at[710];
 	snprintf(at, sizeof(at), "@%s", big);
 	// nng itself refuses a Content-Length over the handler's limit
-	// (nng_http_handler_collect_body, 4 MiB) before the coordinator sees
+	// (nng_http_handler_collect_body, 13 MiB) before the coordinator sees
 	// the request: 400 with nng's own HTML error page, not a JSON error.
 	int st = http("POST", "/api/v1/definitions", at, &body);
 	cr_expect_eq(st, 400, "an oversize body got %d, want 400: %s", st, body);

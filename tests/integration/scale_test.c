@@ -99,7 +99,8 @@ Test(scale, exec_generated_map_of_10000_echo_items_finishes)
 	    "{\"id\":\"gen\",\"type\":\"exec\",\"with\":{\"cmd\":[\"gen.sh\"]}},"
 	    "{\"id\":\"m\",\"type\":\"echo\",\"depends_on\":[\"gen\"],"
 	    "\"map\":\"steps.gen.output.l\",\"with\":{\"x\":\"${item}\"}},"
-	    "{\"id\":\"after\",\"type\":\"noop\",\"depends_on\":[\"m\"]}]}");
+	    "{\"id\":\"after\",\"type\":\"echo\",\"depends_on\":[\"m\"],"
+	    "\"with\":{\"n\":\"${steps.m.output.9999.with.x}\"}}]}");
 	char   *id = run_start(def, NULL);
 	int64_t t0 = weft_clock_mono_ms();
 	// The coordinator keeps answering while the items run.
@@ -125,6 +126,36 @@ Test(scale, exec_generated_map_of_10000_echo_items_finishes)
 	cr_expect(strlen(out) < 4096, "item 9999's output is %zu bytes",
 	    strlen(out));
 	free(out);
+	// The map's combined output (~600 KB) reaches the step after it as
+	// the reference its step_succeeded event carries, not whole; `with`
+	// read the real value.
+	json_t *ev, *after;
+	cr_assert_eq(weft_cluster_cli(&c, &out,
+	                 "events --run %s --type step_succeeded --step m", id),
+	    0);
+	ev = json_loads(out, JSON_DISABLE_EOF_CHECK, NULL);
+	free(out);
+	const char *hash = json_string_value(json_object_get(
+	    json_object_get(json_object_get(ev, "data"), "output"), "$blob"));
+	cr_assert_not_null(hash, "m's output is not a reference");
+	cr_assert_eq(weft_cluster_cli(&c, &out,
+	                 "status %s --step after --output", id),
+	    0);
+	after = json_loads(out, 0, NULL);
+	cr_assert_not_null(after, "after's output: %.300s", out);
+	free(out);
+	json_t *dep = json_object_get(json_object_get(after, "steps"), "m");
+	cr_expect_str_eq(json_string_value(json_object_get(
+	                     json_object_get(dep, "output"), "$blob")),
+	    hash);
+	cr_expect_gt(json_integer_value(json_object_get(
+	                 json_object_get(dep, "output"), "size")),
+	    64 * 1024);
+	cr_expect_eq(json_integer_value(json_object_get(
+	                 json_object_get(after, "with"), "n")),
+	    9999, "with read the real list");
+	json_decref(after);
+	json_decref(ev);
 	free(id);
 }
 
@@ -225,8 +256,9 @@ Test(scale, size_limits_fail_at_once_naming_the_limit)
 
 	// A map's combined output is not bound by it (60 items x 160 KB =
 	// 9.6 MB, each under the limit: echo returns its input, the run's
-	// s and its with's copy); the step after it gets all of it as input:
-	// over 8 MiB, it fails at dispatch, never dispatched.
+	// s and its with's copy); the step after it takes all of it through
+	// its `with` (without, it would get the blob reference): over 8 MiB,
+	// it fails at dispatch, never dispatched.
 	memset(in + 6, 'y', 80000);
 	snprintf(in + 6 + 80000, cap - 6 - 80000, "\",\"l\":[");
 	size_t len = strlen(in);
@@ -240,7 +272,8 @@ Test(scale, size_limits_fail_at_once_naming_the_limit)
 	def = weft_cluster_write(&c, "wide.json",
 	    "{\"name\":\"wide\",\"steps\":[{\"id\":\"m\",\"type\":\"echo\","
 	    "\"map\":\"input.l\",\"with\":{\"s\":\"${input.s}\"}},"
-	    "{\"id\":\"after\",\"type\":\"noop\",\"depends_on\":[\"m\"]}]}");
+	    "{\"id\":\"after\",\"type\":\"noop\",\"depends_on\":[\"m\"],"
+	    "\"with\":{\"all\":\"${steps.m.output}\"}}]}");
 	id = run_start(def, big);
 	cr_assert_str_eq(run_wait_end(id, 120000), "failed");
 	cr_assert_eq(weft_cluster_cli(&c, &out,

@@ -491,8 +491,8 @@ Test(def, oversize_text, .timeout = T_TIMEOUT)
 	    weft_def_parse(&def, text, len, err, sizeof(err)), WEFT_ETOOBIG);
 	cr_expect(def == NULL);
 	cr_expect_str_eq(err,
-	    "definition: 4194305 bytes exceed the definition limit of "
-	    "4194304 bytes (4 MiB)");
+	    "definition: 8388609 bytes exceed the definition limit of "
+	    "8388608 bytes (8 MiB)");
 	free(text);
 }
 
