@@ -49,6 +49,7 @@ discovery_info(weft_worker *w, uint64_t round)
 	wi.round        = round;
 	wi.started_ms   = (uint64_t) w->started_ms;
 	wi.draining     = atomic_load(&w->draining);
+	wi.shared_input = true;
 	// What we hold, so the coordinator can tell an attempt we never got
 	// (or lost in a restart) from one still going.
 	char **keys = weft_xalloc(DISCOVERY_MAX_KEYS * sizeof(*keys));

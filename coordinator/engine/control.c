@@ -432,17 +432,44 @@ control_run(weft_engine *e, engine_mail *m, int64_t now)
 	    json_pack("{s:s, s:s}", "run_id", id, "events_url", e->io.events_url));
 }
 
-// control_restore_blob puts back, in obj (a runs or steps row being
-// restored), the value a blob reference under key names: the store keeps
-// large values once (blob.h), the run in memory needs them whole.
-static void
-control_restore_blob(weft_engine *e, const char *id, json_t *obj,
-    const char *key)
+// Most tries, and the longest wait between two, to read a run's blobs
+// while the store is unavailable during recovery (then the run is left
+// for the next start, logged).
+#define CONTROL_BLOB_TRIES 8
+#define CONTROL_BLOB_WAIT_MS 5000
+
+// control_restore_blobs puts back, in run row jr, every value a blob
+// reference stands for (its input, params and step outputs): the store
+// keeps large values once (blob.h), the run in memory needs them whole —
+// a step must never run on a reference's 200-byte preview. All or
+// nothing, before the run is built; an unavailable store is tried again.
+static weft_err
+control_restore_blobs(weft_engine *e, json_t *jr)
 {
-	if (weft_store_blob_resolve(e->store, obj, key) != WEFT_OK) {
-		weft_log_err("RECOVER-BLOB", "run=%s: %s: %s", id, key,
-		    e->store->error);
+	static const char *const keys[] = { "input", "params" };
+	weft_err                 rv     = WEFT_OK;
+	int                      delay  = 50;
+
+	for (int t = 0; t < CONTROL_BLOB_TRIES; t++) {
+		json_t *js;
+		size_t  k;
+		for (size_t i = 0; rv == WEFT_OK && i < 2; i++) {
+			rv = weft_store_blob_resolve(e->store, jr, keys[i]);
+		}
+		json_array_foreach (json_object_get(jr, "steps"), k, js) {
+			if (rv == WEFT_OK) {
+				rv = weft_store_blob_resolve(e->store, js, "output");
+			}
+		}
+		if (rv != WEFT_EUNAVAIL || atomic_load(&e->stopping)) {
+			break;
+		}
+		weft_clock_sleep_ms(delay);
+		delay = delay * 2 < CONTROL_BLOB_WAIT_MS ? delay * 2
+		                                         : CONTROL_BLOB_WAIT_MS;
+		rv = WEFT_OK;
 	}
+	return (rv);
 }
 
 // control_restore_unit restores one row of the steps projection (js) into
@@ -458,7 +485,6 @@ control_restore_unit(weft_engine *e, weft_run *r, json_t *js, bool items)
 	if (name == NULL || !engine_unit(r, name, &u) || (u.item >= 0) != items) {
 		return;
 	}
-	control_restore_blob(e, r->id, js, "output");
 	weft_step_state_parse(
 	    json_string_value(json_object_get(js, "status")), &st);
 	if (!weft_run_restore_step(r, u, st,
@@ -528,7 +554,7 @@ control_open_secrets(weft_engine *e, const char *id, json_t **input,
 	return (true);
 }
 
-void
+weft_err
 control_restore_run(weft_engine *e, json_t *jr)
 {
 	char        err[512];
@@ -544,10 +570,15 @@ control_restore_run(weft_engine *e, json_t *jr)
 
 	if (d == NULL) {
 		weft_log_err("RECOVER", "run=%s: %s", id, err);
-		return;
+		return (WEFT_ENOENT);
 	}
-	control_restore_blob(e, id, jr, "input");
-	control_restore_blob(e, id, jr, "params");
+	if (control_restore_blobs(e, jr) != WEFT_OK) {
+		// Not restored rather than restored with a reference where
+		// its value was: the run stays as stored, for the next start.
+		weft_log_err("RECOVER-BLOB", "run=%s: not restored: %s", id,
+		    e->store->error);
+		return (WEFT_ESTORE);
+	}
 	input  = json_incref(json_object_get(jr, "input"));
 	params = json_incref(json_object_get(jr, "params"));
 	lost   = !control_open_secrets(e, id, &input, &params);
@@ -571,6 +602,7 @@ control_restore_run(weft_engine *e, json_t *jr)
 	} else {
 		weft_run_restore_done(r, &e->out);
 	}
+	return (WEFT_OK);
 }
 
 static void
@@ -602,7 +634,16 @@ control_lifecycle(weft_engine *e, engine_mail *m)
 			json_object_set(js, "step_id", json_object_get(js, "id"));
 		}
 		json_object_set_new(jr, "last_seq", json_integer(0));
-		control_restore_run(e, jr);
+		if ((rv = control_restore_run(e, jr)) != WEFT_OK) {
+			char why[600];
+			snprintf(why, sizeof(why), "retry: run %s cannot be "
+			    "restored: %s", rq->run_id, rv == WEFT_ENOENT
+			        ? "its definition is not in the store"
+			        : e->store->error);
+			json_decref(jr);
+			engine_reply_now(e, m->to, WEFT_ESTORE, why, NULL);
+			return;
+		}
 		json_decref(jr);
 		r = engine_run(e, rq->run_id);
 		if (r != NULL) {

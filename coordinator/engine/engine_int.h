@@ -106,6 +106,8 @@ typedef struct weft_worker_rec {
 	int64_t           joined_ms, seen_ms;
 	enum worker_state state;
 	bool              draining_told; // worker_draining written
+	bool              shared_input;  // takes Assignment.shared (else
+	                                 // whole input documents: older)
 	// Which process holds the name: the incarnation of its messages
 	// (0 until heard from). Another incarnation claiming the name while
 	// this one answers surveys is refused (node_conflict); one that keeps
@@ -380,7 +382,10 @@ void retain_fini(weft_engine *e);
 // control.c
 void control_handle(weft_engine *e, engine_mail *m, int64_t now);
 void *control_query_main(void *arg);
-void control_restore_run(weft_engine *e, json_t *jr);
+// control_restore_run makes stored run jr live again (recovery, retry of
+// an ended run): WEFT_OK, WEFT_ENOENT (its definition is gone) or the
+// store's error reading its blobs; logged, and nothing made, when not OK.
+weft_err control_restore_run(weft_engine *e, json_t *jr);
 def_entry *control_def_lookup(weft_engine *e, const char *name,
     int64_t version, char *err, size_t errlen);
 // control_def_hold marks def (a cached entry's) used by one more live run:

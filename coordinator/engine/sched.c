@@ -359,6 +359,7 @@ sched_worker_info(weft_engine *e, const Weft__WorkerInfo *wi,
 	w->slots    = wi->slots < 65536 ? wi->slots : 65536;
 	w->capacity = w->slots + (wi->queue < 1048576 ? wi->queue : 1048576);
 	w->reported_running = wi->running;
+	w->shared_input     = wi->shared_input;
 	w->last_round       = round;
 	w->seen_ms          = now;
 	for (size_t k = 0; k < wi->n_beats; k++) {
@@ -937,7 +938,8 @@ sched_batch_add(weft_engine *e, weft_worker_rec *w, weft_run *r, weft_ref u,
 	a->input_json = input;
 	a->timeout_ms = d->timeout_ms;
 	a->heartbeat_timeout_ms = d->heartbeat_timeout_ms;
-	a->shared     = true; // its run's input and params: in the message
+	a->shared     = w->shared_input; // the run's input and params: in
+	                                 // the message (else in input_json)
 	a->max_output = e->cfg.max_output;
 	snprintf(w->batch[w->nbatch].run_id, sizeof(w->batch[0].run_id), "%s",
 	    r->id);
@@ -1023,6 +1025,14 @@ sched_dispatch_one(weft_engine *e, weft_worker_rec *w, weft_run *r,
 		free(text);
 		weft_run_fail_step(r, u, err, now, &e->out);
 		return;
+	}
+	if (!w->shared_input) {
+		// A worker from before shared input: the whole document.
+		free(text);
+		input = weft_run_step_input(r, u, err, sizeof(err));
+		sched_refer_big(input);
+		text = weft_json_dump(input);
+		json_decref(input);
 	}
 	if (weft_run_unit(r, u)->sched_due_ms != 0) {
 		sched_deadline_set(e, r, u, 0);
@@ -1349,7 +1359,7 @@ sched_send_worker(weft_engine *e, weft_worker_rec *w)
 			size_t             mine = strlen(a->input_json) + 128;
 			size_t             more = mine;
 			Weft__SharedInput *si   = weft_map_get(&runs, a->run_id);
-			bool               fresh = si == NULL;
+			bool               fresh = si == NULL && a->shared;
 			if (fresh) {
 				si = sched_shared_new(e, a->run_id);
 				more += strlen(si->input_json) +

@@ -51,6 +51,12 @@ typedef struct fake {
 	// reply.
 	char     order[FAKE_MAX + 1];
 	size_t   norder;
+	// Workers from before shared input (no WorkerInfo.shared_input);
+	// the first assignment of the last message, as sent.
+	bool     old_workers;
+	char     last_input[512];
+	bool     last_shared;
+	size_t   last_nshared;
 } fake;
 
 #define SECRET_MARK "EngineSecret-5e1"
@@ -156,6 +162,12 @@ fake_assign(void *arg, assign_op *op, nng_msg *batch)
 	for (size_t k = 0; k < fo->nitems; k++) {
 		f->assigned_secret +=
 		    strstr(env->assign->items[k]->input_json, SECRET_MARK) != NULL;
+	}
+	if (fo->nitems > 0) {
+		snprintf(f->last_input, sizeof(f->last_input), "%s",
+		    env->assign->items[0]->input_json);
+		f->last_shared  = env->assign->items[0]->shared;
+		f->last_nshared = env->assign->n_shared;
 	}
 	for (size_t k = 0; k < env->assign->n_shared; k++) {
 		f->assigned_secret +=
@@ -307,6 +319,7 @@ post_worker_from(weft_wire *wire, const char *name, uint32_t slots,
 	wi.slots         = slots;
 	wi.queue         = 0;
 	wi.round         = round;
+	wi.shared_input  = !F.old_workers;
 	env.body_case    = WEFT__ENVELOPE__BODY_WORKER_INFO;
 	env.worker_info  = &wi;
 	post_from(wire, MAIL_WORKER_INFO, &env, round);
@@ -2239,4 +2252,39 @@ Test(engine, recovery_pages_through_many_runs)
 	ready_queue *q = weft_map_get(&F.e->queues, "gpu");
 	cr_assert_not_null(q);
 	cr_expect_eq(q->count, 600);
+}
+
+// ---- workers from before shared input ----
+
+// A worker that does not say it takes shared input (one built before it)
+// gets whole input documents, as it always did; one that does gets the
+// run's input and params once per message. Silently sending an old
+// worker documents without them would run its steps on nothing.
+Test(engine, older_worker_gets_whole_input_documents)
+{
+	static const char *const def =
+	    "{\"name\":\"%s\",\"steps\":[{\"id\":\"a\",\"type\":\"noop\"}]}";
+	char text[128];
+
+	F.old_workers = true;
+	post_worker("w1", 2, 1);
+	turn();
+	snprintf(text, sizeof(text), def, "old");
+	start_run(text);
+	cr_assert_gt(F.nops, 0, "nothing assigned");
+	cr_expect_not(F.last_shared);
+	cr_expect_eq(F.last_nshared, 0);
+	cr_expect(strstr(F.last_input, "\"input\":") != NULL &&
+	        strstr(F.last_input, "\"params\":") != NULL,
+	    "an old worker got %s", F.last_input);
+
+	F.old_workers = false;
+	post_worker("w1", 2, 2);
+	turn();
+	snprintf(text, sizeof(text), def, "new");
+	start_run(text);
+	cr_expect(F.last_shared);
+	cr_expect_eq(F.last_nshared, 1);
+	cr_expect(strstr(F.last_input, "\"input\":") == NULL,
+	    "a new worker got %s", F.last_input);
 }
