@@ -706,7 +706,7 @@ weft_cli_cmd_events(weft_cli *c)
 
 	if ((rv = events_format(c, &out.fmt)) != WEFT_CLI_OK ||
 	    (rv = events_filter(c, &f)) != WEFT_CLI_OK ||
-	    (rv = cmd_num_flag(c, WEFT_CLI_F_AFTER, "after", UINT64_MAX,
+	    (rv = cmd_num_flag(c, WEFT_CLI_F_AFTER, "after", INT64_MAX,
 	         &after)) != WEFT_CLI_OK ||
 	    (rv = cmd_num_flag(c, WEFT_CLI_F_LIMIT, "limit",
 	         c->flag[WEFT_CLI_F_FOLLOW] != NULL ? UINT32_MAX

@@ -599,7 +599,7 @@ api_events(weft_engine *e, nng_aio *aio, const char *uri)
 	er.types   = tv;
 	er.n_types = nt;
 	uint64_t limit = 0;
-	if ((res = http_num_arg(uri, "after", UINT64_MAX, &er.after)) != NULL ||
+	if ((res = http_num_arg(uri, "after", INT64_MAX, &er.after)) != NULL ||
 	    (res = http_num_arg(uri, "limit", WEFT_QUERY_MAX_LIMIT, &limit)) !=
 	        NULL) {
 		return (res);

@@ -127,7 +127,10 @@ weft_store_list_events(
 	sql_add(&b,
 	    "SELECT id, run_id, seq, ts_ms, type, step_id, attempt, node, data "
 	    "FROM events WHERE");
-	sql_num(&b, " id > ?", (int64_t) f->after);
+	// Event ids are positive int64: a larger cursor (a raw control
+	// client's) is past every event, not a negative one before them.
+	sql_num(&b, " id > ?",
+	    f->after > INT64_MAX ? INT64_MAX : (int64_t) f->after);
 	if (f->run_id != NULL) {
 		sql_param(&b, " AND run_id = ?", f->run_id);
 	}

@@ -434,6 +434,10 @@ Test(fat, malformed_paging_parameters_are_refused)
 	expect_error("/api/v1/runs?limit=-1", 400, "limit");
 	expect_error("/api/v1/events?limit=99999", 400, "10000");
 	expect_error("/api/v1/events?after=garbage", 400, "after");
+	// Past int64 (ids are int64): refused, not read as a negative
+	// cursor that would give the log from its start.
+	expect_error("/api/v1/events?after=9223372036854775808", 400,
+	    "9223372036854775807");
 	snprintf(path, sizeof(path), "/api/v1/runs/%s?steps_limit=-1", id);
 	expect_error(path, 400, "steps_limit");
 	snprintf(path, sizeof(path), "/api/v1/runs/%s?steps_limit=10001", id);
