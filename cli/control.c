@@ -195,9 +195,12 @@ weft_cli_output(weft_cli *c, const char *run_id, const char *step_id, FILE *out)
 	Weft__OutputRequest  oreq = WEFT__OUTPUT_REQUEST__INIT;
 	Weft__Envelope      *env;
 	uint32_t             chunks = 1;
+	char                 blob[80] = "";
 	int                  rv;
 
 	oreq.run_id  = (char *) run_id;
+	oreq.blob    = blob; // set from the first answer: later chunks are
+	                     // of that value or refused
 	oreq.step_id = (char *) (step_id != NULL ? step_id : "");
 	req.req_case = WEFT__CONTROL_REQUEST__REQ_OUTPUT;
 	req.output   = &oreq;
@@ -223,6 +226,12 @@ weft_cli_output(weft_cli *c, const char *run_id, const char *step_id, FILE *out)
 		json_t *meta = json_loads(rep->body_json, 0, NULL);
 		chunks       = (uint32_t) json_integer_value(
                     json_object_get(meta, "chunks"));
+		if (oreq.chunk == 0) {
+			snprintf(blob, sizeof(blob), "%s",
+			    json_string_value(json_object_get(meta, "blob"))
+			        ? json_string_value(json_object_get(meta, "blob"))
+			        : "");
+		}
 		json_decref(meta);
 		if (rep->data.len > 0 &&
 		    fwrite(rep->data.data, 1, rep->data.len, out) != rep->data.len) {

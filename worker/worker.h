@@ -77,7 +77,9 @@ typedef struct weft_step_ctx {
 } weft_step_ctx;
 
 // weft_step_fn runs one attempt. input is the step's input document
-// (borrowed). On success it returns 0 and sets *output to a new reference
+// (borrowed, read-only: its "input" and "params" are one object shared by
+// every attempt of the run on this worker, on other pool threads too —
+// copy what you need to change). On success it returns 0 and sets *output to a new reference
 // (NULL means JSON null). On failure it returns non-zero and sets *error to
 // a malloc'd message the caller frees. Runs on a pool thread; it should
 // check weft_step_aborted or wait with weft_step_sleep / weft_step_abort_fd.

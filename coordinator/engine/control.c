@@ -962,7 +962,16 @@ control_output(weft_engine *e, Weft__OutputRequest *q, json_t **body,
 		snprintf(err, errlen, "%s", e->qstore->error);
 		return (rv);
 	}
-	if ((h = weft_blob_ref_hash(v)) != NULL) {
+	h = weft_blob_ref_hash(v);
+	if (q->blob != NULL && q->blob[0] != '\0' &&
+	    (h == NULL || strcmp(h, q->blob) != 0)) {
+		snprintf(err, errlen, "output of %s%s%s changed while it was "
+		    "read (the step ran again, or the run was deleted): read it "
+		    "again", q->run_id, q->step_id[0] ? "/" : "", q->step_id);
+		json_decref(v);
+		return (WEFT_ESTATE);
+	}
+	if (h != NULL) {
 		rv = weft_store_blob_chunk(e->qstore, h, q->chunk, data, &size, &nch);
 		if (rv != WEFT_OK) {
 			snprintf(err, errlen, "%s", e->qstore->error);
@@ -975,13 +984,15 @@ control_output(weft_engine *e, Weft__OutputRequest *q, json_t **body,
 		*data = weft_json_dump(v);
 		size  = strlen(*data);
 	}
-	json_decref(v);
 	if (rv != WEFT_OK) {
+		json_decref(v);
 		return (rv);
 	}
 	*len  = strlen(*data);
-	*body = json_pack("{s:I, s:I, s:I}", "size", (json_int_t) size,
-	    "chunks", (json_int_t) nch, "chunk", (json_int_t) q->chunk);
+	*body = json_pack("{s:I, s:I, s:I, s:s?}", "size", (json_int_t) size,
+	    "chunks", (json_int_t) nch, "chunk", (json_int_t) q->chunk, "blob",
+	    h != NULL ? h : NULL);
+	json_decref(v);
 	return (WEFT_OK);
 }
 

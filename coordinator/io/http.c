@@ -71,6 +71,8 @@ typedef struct http_fetch {
 	char         run[64];
 	char         step[256]; // "" for the run's own output
 	uint32_t     chunk;     // the one asked for
+	char         blob[80];  // the blob chunk 0 named ("" none): later
+	                        // chunks must be of it
 	char        *buf;       // the chunks so far
 	size_t       len, cap;
 } http_fetch;
@@ -201,7 +203,11 @@ http_fetch_take(http_call *h, const Weft__ControlReply *rep)
             json_object_get(meta, "chunks"));
 	size_t      size = (size_t) json_integer_value(
             json_object_get(meta, "size"));
+	const char *blob = json_string_value(json_object_get(meta, "blob"));
 
+	if (f->chunk == 0) {
+		snprintf(f->blob, sizeof(f->blob), "%s", blob ? blob : "");
+	}
 	json_decref(meta);
 	if (f->cap < size) {
 		// The whole size is known from the first chunk: one buffer.
@@ -386,6 +392,7 @@ http_fetch_next(http_call *h)
 	oreq.run_id   = h->fetch->run;
 	oreq.step_id  = h->fetch->step;
 	oreq.chunk    = h->fetch->chunk;
+	oreq.blob     = h->fetch->blob;
 	cr.req_case = WEFT__CONTROL_REQUEST__REQ_OUTPUT;
 	cr.output   = &oreq;
 	http_send(h->fetch->e, &cr, h);

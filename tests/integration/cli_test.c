@@ -24,7 +24,7 @@
 #include <nng/protocol/reqrep0/rep.h>
 
 #define FAKE_MAX_REQS 256
-#define FAKE_CASES 10 // ControlRequest req_case values
+#define FAKE_CASES 16 // ControlRequest req_case values
 
 // A canned answer to one kind of request.
 typedef struct fake_reply {
@@ -1516,4 +1516,35 @@ Test(cli, bad_timeout_exits_2)
 		free(out);
 		free(err);
 	}
+}
+
+// An output read in chunks names, from the second chunk on, the blob the
+// first answer named: a value replaced meanwhile (the step ran again) is
+// then refused by the coordinator instead of spliced from two values.
+Test(cli, output_chunks_after_the_first_name_its_blob)
+{
+	char *out, *err;
+
+	fake_canned(WEFT__CONTROL_REQUEST__REQ_OUTPUT, 0, NULL,
+	    "{\"size\":10,\"chunks\":2,\"chunk\":0,\"blob\":\"sha256:ab\"}");
+	cr_assert_eq(weft(&out, &err, "status R1 --step s --output"), 0, "%s",
+	    err);
+	cr_assert_eq(fake_count(WEFT__CONTROL_REQUEST__REQ_OUTPUT), 2);
+	Weft__OutputRequest *first = F.reqs[F.nreqs - 2]->control->output;
+	Weft__OutputRequest *second = F.reqs[F.nreqs - 1]->control->output;
+	cr_expect_eq(first->chunk, 0);
+	cr_expect_str_eq(first->blob, "", "the first chunk pins nothing");
+	cr_expect_eq(second->chunk, 1);
+	cr_expect_str_eq(second->blob, "sha256:ab");
+	cr_expect_str_eq(second->step_id, "s");
+	free(out);
+	free(err);
+
+	// The coordinator's refusal reaches the user, exit 1.
+	fake_canned(WEFT__CONTROL_REQUEST__REQ_OUTPUT, WEFT_ESTATE,
+	    "output of R1/s changed while it was read", NULL);
+	cr_assert_eq(weft(&out, &err, "status R1 --step s --output"), 1);
+	cr_expect(strstr(err, "changed while it was read") != NULL, "%s", err);
+	free(out);
+	free(err);
 }
