@@ -323,8 +323,11 @@ Test(store_fault, database_locked)
 	start_runs_of(ids, "{\"name\": \"fault\", \"steps\": ["
 	    "{\"id\": \"a\", \"type\": \"sleep\", \"with\": {\"ms\": 2500}},"
 	    "{\"id\": \"b\", \"type\": \"echo\", \"depends_on\": [\"a\"]}]}");
+	// The holder waits for its lock (.timeout): taken while the
+	// coordinator is inside a commit, BEGIN would fail at once and the
+	// holder would hold nothing.
 	snprintf(script, sizeof(script),
-	    "(echo 'BEGIN EXCLUSIVE;'; sleep 10; "
+	    "(echo '.timeout 5000'; echo 'BEGIN EXCLUSIVE;'; sleep 10; "
 	    "echo 'COMMIT;') | sqlite3 '%s/weft.db'", c.dir);
 	argv[2] = script;
 	snprintf(log, sizeof(log), "%s/locker.log", c.dir);
