@@ -1,6 +1,15 @@
 // discovery: the worker's respondent0 socket dials the coordinator's
 // cluster URL; a thread answers every Survey with WorkerInfo and learns the
 // results URL from it, which it hands to the outbox.
+//
+// The socket is raw: each answer carries the survey's backtrace header
+// back. The cooked respondent of nng before 1.10 (Debian ships 1.5.2)
+// crashes in nng_recvmsg when a pipe holding a received but not yet taken
+// survey closes: resp0_pipe_close leaves the pipe on the socket's list of
+// pipes with a message, and the next receive reads its NULL message
+// (nng issue 1959). A worker held (SIGSTOP) while its coordinator sent
+// several surveys and then died met exactly that on resuming, and never
+// rejoined. The raw respondent queues whole messages instead.
 #include "worker_impl.h"
 
 #include <signal.h>
@@ -82,7 +91,8 @@ discovery_info(weft_worker *w, uint64_t round)
 
 // discovery_on_survey learns from one survey (borrowed) and answers it.
 static void
-discovery_on_survey(weft_worker *w, const Weft__Survey *s)
+discovery_on_survey(weft_worker *w, const Weft__Survey *s, const void *bt,
+    size_t btlen)
 {
 	nng_msg *msg;
 	char     host[128], url[512];
@@ -93,7 +103,9 @@ discovery_on_survey(weft_worker *w, const Weft__Survey *s)
 	weft_wire_url_fill(s->results_url ? s->results_url : "", host, url,
 	    sizeof(url));
 	if ((msg = discovery_info(w, s->round)) != NULL) {
-		if (nng_sendmsg(w->disc.sock, msg, 0) != 0) {
+		// The survey's backtrace (pipe id, survey id) routes the answer.
+		if (nng_msg_header_append(msg, bt, btlen) != 0 ||
+		    nng_sendmsg(w->disc.sock, msg, 0) != 0) {
 			nng_msg_free(msg);
 		} else {
 			atomic_fetch_add(&w->answered, 1);
@@ -164,6 +176,8 @@ discovery_main(void *arg)
 	sigset_t        set;
 	weft_err        err;
 	int             rv;
+	uint8_t         bt[256];
+	size_t          btlen;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
@@ -177,6 +191,14 @@ discovery_main(void *arg)
 		if (rv != 0) {
 			continue; // the receive timeout keeps this loop alive
 		}
+		// Raw socket: the header is the survey's backtrace, at most
+		// the default 8 hops of 4 bytes each (a longer one is dropped).
+		btlen = nng_msg_header_len(msg);
+		if (btlen < 8 || btlen > sizeof(bt)) {
+			nng_msg_free(msg);
+			continue;
+		}
+		memcpy(bt, nng_msg_header(msg), btlen);
 		err = weft_wire_expect(&w->wire, msg, WEFT__ENVELOPE__BODY_SURVEY,
 		    &env);
 		if (err != WEFT_OK) {
@@ -188,7 +210,7 @@ discovery_main(void *arg)
 		}
 		if (env->survey != NULL && !discovery_refused(w, env->survey)) {
 			discovery_coordinator(w, env);
-			discovery_on_survey(w, env->survey);
+			discovery_on_survey(w, env->survey, bt, btlen);
 		}
 		weft_wire_free(env);
 	}
@@ -204,7 +226,7 @@ worker_discovery_start(weft_worker *w)
 	weft_err          terr;
 	int               rv;
 
-	if ((rv = nng_respondent0_open(&d->sock)) != 0) {
+	if ((rv = nng_respondent0_open_raw(&d->sock)) != 0) {
 		goto fail;
 	}
 	d->sock_open = true;
