@@ -65,7 +65,9 @@ Test(restart, worker_back_under_same_name_gets_its_attempts_rerun)
 // and join the new coordinator. nng's cooked respondent (before 1.10)
 // crashed here when a pipe closed holding a survey not yet taken; the
 // worker's raw respondent does not (discovery.c). Three rounds, since the
-// crash needs the close to overtake the discovery thread.
+// crash needs the close to overtake the discovery thread. nng's dialer
+// sometimes stops retrying here too: the worker replaces it after 10 s
+// without a connection, within weft_cluster_wait_workers' deadline.
 Test(restart, held_workers_rejoin_a_restarted_coordinator)
 {
 	weft_cluster_wait_workers(&c, 2);
