@@ -237,12 +237,8 @@ discovery_watch(weft_worker *w, int64_t *last, int64_t *gap)
 	weft_log_notice("COORD-REDIAL",
 	    "url=%s: no survey for %lld ms (%d connections)", w->join_url,
 	    (long long) (now - *last), atomic_load(&w->disc.pipes));
-	pthread_mutex_lock(&w->disc.dial_lock);
-	if (!w->disc.closing) {
-		nng_dialer_close(w->disc.dialer);
-		(void) discovery_dial(w);
-	}
-	pthread_mutex_unlock(&w->disc.dial_lock);
+	nng_dialer_close(w->disc.dialer);
+	(void) discovery_dial(w);
 	*last = now;
 }
 
@@ -317,8 +313,6 @@ worker_discovery_start(weft_worker *w)
 	weft_err          err;
 	int               rv;
 
-	pthread_mutex_init(&d->dial_lock, NULL);
-	d->closing = false;
 	if ((rv = nng_respondent0_open_raw(&d->sock)) != 0) {
 		goto fail;
 	}
@@ -352,14 +346,8 @@ worker_discovery_stop(weft_worker *w)
 	worker_discovery *d = &w->disc;
 
 	if (d->sock_open) {
-		// Not while the discovery thread replaces its dialer: a dialer
-		// made on a closing socket is an nng panic (seen as SIGABRT in
-		// nng's aio:expire thread at a worker's stop).
-		pthread_mutex_lock(&d->dial_lock);
-		d->closing = true;
 		nng_close(d->sock);
 		d->sock_open = false;
-		pthread_mutex_unlock(&d->dial_lock);
 	}
 	if (d->thread_started) {
 		pthread_join(d->thread, NULL);

@@ -159,10 +159,6 @@ typedef struct worker_discovery {
 	atomic_int pipes;       // connected pipes (pipe notifications)
 	pthread_t  thread;
 	bool       thread_started;
-	// A redial (discovery thread) and the socket's close (stop) never
-	// overlap: nng 1.5.2 panics when a dialer is made on a closing socket.
-	pthread_mutex_t dial_lock;
-	bool            closing; // under dial_lock: no more redials
 } worker_discovery;
 
 struct weft_worker {
