@@ -1,15 +1,6 @@
 // discovery: the worker's respondent0 socket dials the coordinator's
 // cluster URL; a thread answers every Survey with WorkerInfo and learns the
 // results URL from it, which it hands to the outbox.
-//
-// The socket is raw: each answer carries the survey's backtrace header
-// back. The cooked respondent of nng before 1.10 (Debian ships 1.5.2)
-// crashes in nng_recvmsg when a pipe holding a received but not yet taken
-// survey closes: resp0_pipe_close leaves the pipe on the socket's list of
-// pipes with a message, and the next receive reads its NULL message
-// (nng issue 1959). A worker held (SIGSTOP) while its coordinator sent
-// several surveys and then died met exactly that on resuming, and never
-// rejoined. The raw respondent queues whole messages instead.
 #include "worker_impl.h"
 
 #include <signal.h>
@@ -20,7 +11,6 @@
 #include <nng/protocol/survey0/respond.h>
 
 #include "alloc.h"
-#include "clock.h"
 #include "log.h"
 #include "tls.h"
 
@@ -92,8 +82,7 @@ discovery_info(weft_worker *w, uint64_t round)
 
 // discovery_on_survey learns from one survey (borrowed) and answers it.
 static void
-discovery_on_survey(weft_worker *w, const Weft__Survey *s, const void *bt,
-    size_t btlen)
+discovery_on_survey(weft_worker *w, const Weft__Survey *s)
 {
 	nng_msg *msg;
 	char     host[128], url[512];
@@ -104,9 +93,7 @@ discovery_on_survey(weft_worker *w, const Weft__Survey *s, const void *bt,
 	weft_wire_url_fill(s->results_url ? s->results_url : "", host, url,
 	    sizeof(url));
 	if ((msg = discovery_info(w, s->round)) != NULL) {
-		// The survey's backtrace (pipe id, survey id) routes the answer.
-		if (nng_msg_header_append(msg, bt, btlen) != 0 ||
-		    nng_sendmsg(w->disc.sock, msg, 0) != 0) {
+		if (nng_sendmsg(w->disc.sock, msg, 0) != 0) {
 			nng_msg_free(msg);
 		} else {
 			atomic_fetch_add(&w->answered, 1);
@@ -167,81 +154,6 @@ discovery_coordinator(weft_worker *w, const Weft__Envelope *env)
 	pthread_mutex_unlock(&w->coord_lock);
 }
 
-// With no survey for this long (or three survey intervals, if longer),
-// the dialer is replaced. A working one retries every
-// WEFT_RECONNECT_MAX_MS at most, so a new one costs nothing; but nng
-// 1.5.2's was seen to stop retrying after its connection closed under a
-// held (SIGSTOP) worker, with the socket still counting the closed pipe
-// (its teardown never finished), and then the worker never rejoined.
-#define DISCOVERY_REDIAL_MS 10000
-
-// discovery_pipe_cb counts the socket's pipes.
-static void
-discovery_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
-{
-	worker_discovery *d = arg;
-
-	(void) p;
-	if (ev == NNG_PIPE_EV_ADD_POST) {
-		atomic_fetch_add(&d->pipes, 1);
-	} else if (ev == NNG_PIPE_EV_REM_POST) {
-		atomic_fetch_sub(&d->pipes, 1);
-	}
-}
-
-// discovery_dial starts a dialer to the join URL.
-static weft_err
-discovery_dial(weft_worker *w)
-{
-	worker_discovery *d = &w->disc;
-	char              why[512];
-	weft_err          terr;
-	int               rv;
-
-	if ((rv = nng_dialer_create(&d->dialer, d->sock, w->join_url)) != 0) {
-		goto fail;
-	}
-	if ((terr = weft_tls_dialer(w->tls, d->dialer, w->join_url, why,
-	         sizeof(why))) != WEFT_OK) {
-		weft_log_err("WORKER-SOCKET", "socket=cluster url=%s error=\"%s\"",
-		    w->join_url, why);
-		nng_dialer_close(d->dialer);
-		return (terr);
-	}
-	// Non-blocking: the coordinator may come up after the worker.
-	if ((rv = nng_dialer_start(d->dialer, NNG_FLAG_NONBLOCK)) != 0) {
-		nng_dialer_close(d->dialer);
-		goto fail;
-	}
-	return (WEFT_OK);
-fail:
-	weft_log_err("WORKER-SOCKET", "socket=cluster url=%s error=\"%s\"",
-	    w->join_url, nng_strerror(rv));
-	return (weft_err_from_nng(rv));
-}
-
-// discovery_watch replaces the dialer when no survey came for
-// DISCOVERY_REDIAL_MS, or three survey intervals if that is longer;
-// *last is when the last survey (or redial) was, *gap the last interval
-// between two rounds in a row.
-static void
-discovery_watch(weft_worker *w, int64_t *last, int64_t *gap)
-{
-	int64_t now  = weft_clock_mono_ms();
-	int64_t wait = *gap * 3 > DISCOVERY_REDIAL_MS ? *gap * 3
-	                                              : DISCOVERY_REDIAL_MS;
-
-	if (now - *last < wait) {
-		return;
-	}
-	weft_log_notice("COORD-REDIAL",
-	    "url=%s: no survey for %lld ms (%d connections)", w->join_url,
-	    (long long) (now - *last), atomic_load(&w->disc.pipes));
-	nng_dialer_close(w->disc.dialer);
-	(void) discovery_dial(w);
-	*last = now;
-}
-
 // discovery_main is the discovery thread: receive, answer, until closed.
 static void *
 discovery_main(void *arg)
@@ -252,10 +164,6 @@ discovery_main(void *arg)
 	sigset_t        set;
 	weft_err        err;
 	int             rv;
-	uint8_t         bt[256];
-	size_t          btlen;
-	int64_t         last = weft_clock_mono_ms(), gap = 0, now;
-	uint64_t        round = 0;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
@@ -267,19 +175,8 @@ discovery_main(void *arg)
 			break;
 		}
 		if (rv != 0) {
-			// The receive timeout keeps this loop alive, and
-			// watching the connection.
-			discovery_watch(w, &last, &gap);
-			continue;
+			continue; // the receive timeout keeps this loop alive
 		}
-		// Raw socket: the header is the survey's backtrace, at most
-		// the default 8 hops of 4 bytes each (a longer one is dropped).
-		btlen = nng_msg_header_len(msg);
-		if (btlen < 8 || btlen > sizeof(bt)) {
-			nng_msg_free(msg);
-			continue;
-		}
-		memcpy(bt, nng_msg_header(msg), btlen);
 		err = weft_wire_expect(&w->wire, msg, WEFT__ENVELOPE__BODY_SURVEY,
 		    &env);
 		if (err != WEFT_OK) {
@@ -290,16 +187,8 @@ discovery_main(void *arg)
 			continue;
 		}
 		if (env->survey != NULL && !discovery_refused(w, env->survey)) {
-			// The survey interval: the gap between two rounds in a
-			// row (not one spanning a pause or an outage).
-			now = weft_clock_mono_ms();
-			if (env->survey->round == round + 1) {
-				gap = now - last;
-			}
-			round = env->survey->round;
-			last  = now;
 			discovery_coordinator(w, env);
-			discovery_on_survey(w, env->survey, bt, btlen);
+			discovery_on_survey(w, env->survey);
 		}
 		weft_wire_free(env);
 	}
@@ -310,10 +199,12 @@ weft_err
 worker_discovery_start(weft_worker *w)
 {
 	worker_discovery *d = &w->disc;
-	weft_err          err;
+	nng_dialer        dialer;
+	char              why[512];
+	weft_err          terr;
 	int               rv;
 
-	if ((rv = nng_respondent0_open_raw(&d->sock)) != 0) {
+	if ((rv = nng_respondent0_open(&d->sock)) != 0) {
 		goto fail;
 	}
 	d->sock_open = true;
@@ -322,11 +213,18 @@ worker_discovery_start(weft_worker *w)
 	nng_socket_set_ms(d->sock, NNG_OPT_SENDTIMEO, WORKER_IO_TIMEOUT);
 	nng_socket_set_ms(d->sock, NNG_OPT_RECONNMINT, WEFT_RECONNECT_MIN_MS);
 	nng_socket_set_ms(d->sock, NNG_OPT_RECONNMAXT, WEFT_RECONNECT_MAX_MS);
-	atomic_store(&d->pipes, 0);
-	nng_pipe_notify(d->sock, NNG_PIPE_EV_ADD_POST, discovery_pipe_cb, d);
-	nng_pipe_notify(d->sock, NNG_PIPE_EV_REM_POST, discovery_pipe_cb, d);
-	if ((err = discovery_dial(w)) != WEFT_OK) {
-		return (err);
+	if ((rv = nng_dialer_create(&dialer, d->sock, w->join_url)) != 0) {
+		goto fail;
+	}
+	if ((terr = weft_tls_dialer(w->tls, dialer, w->join_url, why,
+	         sizeof(why))) != WEFT_OK) {
+		weft_log_err("WORKER-SOCKET", "socket=cluster url=%s error=\"%s\"",
+		    w->join_url, why);
+		return (terr);
+	}
+	// Non-blocking: the coordinator may come up after the worker.
+	if ((rv = nng_dialer_start(dialer, NNG_FLAG_NONBLOCK)) != 0) {
+		goto fail;
 	}
 	if (pthread_create(&d->thread, NULL, discovery_main, w) != 0) {
 		weft_log_err("WORKER-THREAD", "what=discovery error=create");

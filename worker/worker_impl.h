@@ -155,8 +155,6 @@ struct worker_dispatch {
 typedef struct worker_discovery {
 	nng_socket sock;
 	bool       sock_open;
-	nng_dialer dialer;      // the discovery thread's once started
-	atomic_int pipes;       // connected pipes (pipe notifications)
 	pthread_t  thread;
 	bool       thread_started;
 } worker_discovery;
