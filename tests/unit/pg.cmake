@@ -13,6 +13,5 @@ target_compile_definitions(store_test_pg PRIVATE WEFT_STORE_TEST_PG=1)
 weft_add_test(store_pg_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/store_pg_test.c
   LIBS weft_coord weft_testpg TIMEOUT 300)
 
-# The write path alone on W1's event stream: run by hand, never by ctest.
-add_executable(store_pg_bench ${CMAKE_CURRENT_LIST_DIR}/store_pg_bench.c)
-target_link_libraries(store_pg_bench PRIVATE weft_coord weft_testpg weft_warnings)
+# The write path alone, and the queries at size: bench/store_bench.c
+# (weft-store-bench), run by hand, never by ctest.
