@@ -115,6 +115,33 @@ event_row(void *arg, int ncols, const char **c)
 	return (0);
 }
 
+// events_first_in_time sets *first to the smallest id of the events with
+// since_ms <= ts_ms < until_ms (until 0: open), 0 when there is none.
+//
+// Why: a page is read in id order (ORDER BY id LIMIT), so both databases
+// walk the ids from the cursor and test each event's time: "--since 1h"
+// read the whole log before the last hour first (0.4 s on 1,000,000
+// events). The smallest id in the range comes from events_ts alone (id +
+// 0 keeps the planners from walking the ids for MIN instead), and the
+// page starts there. Exact, not an estimate: wall clock times need not
+// grow with ids (a clock set back), and no event is skipped for it.
+static weft_err
+events_first_in_time(weft_store *s, const weft_events_filter *f,
+    uint64_t *first)
+{
+	char        since[24], until[24];
+	const char *p[2] = { since, until };
+
+	*first = 0;
+	snprintf(since, sizeof(since), "%" PRId64, f->since_ms);
+	snprintf(until, sizeof(until), "%" PRId64, f->until_ms);
+	return (s->ops->query(s,
+	    f->until_ms > 0
+	        ? "SELECT MIN(id + 0) FROM events WHERE ts_ms >= ? AND ts_ms < ?"
+	        : "SELECT MIN(id + 0) FROM events WHERE ts_ms >= ?",
+	    p, f->until_ms > 0 ? 2 : 1, weft_store_u64_row, first));
+}
+
 weft_err
 weft_store_list_events(
     weft_store *s, const weft_events_filter *f, json_t **out)
@@ -122,15 +149,25 @@ weft_store_list_events(
 	sqlbuf   b;
 	char     like[512], clause[64];
 	weft_err rv;
+	uint64_t after = f->after, first = 0;
 
+	if (f->since_ms > 0) {
+		if ((rv = events_first_in_time(s, f, &first)) != WEFT_OK) {
+			*out = NULL;
+			return (rv);
+		}
+		if (first == 0) {
+			first = UINT64_MAX; // nothing in the range
+		}
+		after = first - 1 > after ? first - 1 : after;
+	}
 	memset(&b, 0, sizeof(b));
 	sql_add(&b,
 	    "SELECT id, run_id, seq, ts_ms, type, step_id, attempt, node, data "
 	    "FROM events WHERE");
 	// Event ids are positive int64: a larger cursor (a raw control
 	// client's) is past every event, not a negative one before them.
-	sql_num(&b, " id > ?",
-	    f->after > INT64_MAX ? INT64_MAX : (int64_t) f->after);
+	sql_num(&b, " id > ?", after > INT64_MAX ? INT64_MAX : (int64_t) after);
 	if (f->run_id != NULL) {
 		sql_param(&b, " AND run_id = ?", f->run_id);
 	}

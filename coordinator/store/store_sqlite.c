@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <sqlite3.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,10 +28,23 @@
 #include "map.h"
 #include "store.h"
 
+// The write path runs a few statements thousands of times a batch, each
+// from the same static SQL text: a small cache keyed by the text's
+// address spares hashing the text (the map keys by content). A hit is
+// confirmed by comparing the text, as a caller's buffer may hold other
+// SQL at the same address later.
+#define SQLITE_HOT 16
+
+typedef struct sqlite_hot {
+	const char   *sql; // the caller's pointer, never dereferenced alone
+	sqlite3_stmt *st;
+} sqlite_hot;
+
 typedef struct store_sqlite {
 	weft_store base;
 	sqlite3   *db;      // NULL while closed for a reopen
 	weft_map   stmts;   // SQL text -> sqlite3_stmt *
+	sqlite_hot hot[SQLITE_HOT]; // borrowed from stmts
 	char      *path;    // as given; "" or ":memory:" has no file
 	bool       readonly;
 	bool       reopen;  // an I/O-class error: open again before next use
@@ -91,7 +105,10 @@ sqlite_prepare(store_sqlite *s, const char *sql, sqlite3_stmt **out)
 	if ((rv = sqlite_ready(s)) != WEFT_OK) {
 		return (rv);
 	}
-	if ((st = weft_map_get(&s->stmts, sql)) == NULL) {
+	sqlite_hot *h = &s->hot[((uintptr_t) sql >> 3) % SQLITE_HOT];
+	if (h->sql == sql && strcmp(sqlite3_sql(h->st), sql) == 0) {
+		st = h->st;
+	} else if ((st = weft_map_get(&s->stmts, sql)) == NULL) {
 		rc = sqlite3_prepare_v3(
 		    s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
 		if (rc != SQLITE_OK) {
@@ -99,6 +116,8 @@ sqlite_prepare(store_sqlite *s, const char *sql, sqlite3_stmt **out)
 		}
 		weft_map_put(&s->stmts, sql, st);
 	}
+	h->sql = sql;
+	h->st  = st;
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	*out = st;
@@ -235,6 +254,7 @@ sqlite_disconnect(store_sqlite *s)
 	}
 	weft_map_fini(&s->stmts);
 	weft_map_init(&s->stmts);
+	memset(s->hot, 0, sizeof(s->hot));
 	if (s->db != NULL) {
 		sqlite3_close(s->db);
 		s->db = NULL;
