@@ -151,7 +151,9 @@ weft_store_list_events(
 	weft_err rv;
 	uint64_t after = f->after, first = 0;
 
-	if (f->since_ms > 0) {
+	// With a run or types the planners take their indexes
+	// (events_run_seq, events_type_ts), better than this bound.
+	if (f->since_ms > 0 && f->run_id == NULL && f->ntypes == 0) {
 		if ((rv = events_first_in_time(s, f, &first)) != WEFT_OK) {
 			*out = NULL;
 			return (rv);
