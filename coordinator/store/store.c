@@ -263,8 +263,11 @@ store_flush_steps(weft_store *s, weft_map *rows)
 	    "excluded.status, attempt = excluded.attempt, node = "
 	    "COALESCE(excluded.node, steps.node), output = "
 	    "COALESCE(excluded.output, steps.output), error = "
-	    "CASE WHEN excluded.status IN ('ready','dispatched','running') "
-	    "THEN NULL ELSE COALESCE(excluded.error, steps.error) END, "
+	    // Not "IN (...)": SQLite builds a temporary b-tree for the
+	    // list on every run of the statement (~5% of W1's coordinator).
+	    "CASE excluded.status WHEN 'ready' THEN NULL WHEN 'dispatched' "
+	    "THEN NULL WHEN 'running' THEN NULL ELSE "
+	    "COALESCE(excluded.error, steps.error) END, "
 	    "started_ms = COALESCE(excluded.started_ms, steps.started_ms), "
 	    "ended_ms = excluded.ended_ms";
 	const char *k;
