@@ -253,13 +253,44 @@ step_row_apply(step_row *r, const weft_event *e)
 	}
 }
 
+// Rows go STORE_ROWS to a statement (events, steps): one statement per
+// row was most of a row's cost on PostgreSQL (a parse-bind-execute each)
+// and a good part of it on SQLite.
+#define STORE_ROWS 64
+#define STORE_SQL_MAX 4096
+
+// store_rows_text writes into sql (STORE_SQL_MAX) head, k rows of ncols
+// placeholders, and tail.
+static void
+store_rows_text(char *sql, const char *head, size_t k, size_t ncols,
+    const char *tail)
+{
+	size_t o = strlen(head), t = strlen(tail);
+
+	memcpy(sql, head, o);
+	for (size_t i = 0; i < k; i++) {
+		sql[o++] = i > 0 ? ',' : ' ';
+		sql[o++] = '(';
+		for (size_t c = 0; c < ncols; c++) {
+			if (c > 0) {
+				sql[o++] = ',';
+			}
+			sql[o++] = '?';
+		}
+		sql[o++] = ')';
+	}
+	WEFT_ASSERT(o + t < STORE_SQL_MAX);
+	memcpy(sql + o, tail, t + 1);
+}
+
 static weft_err
 store_flush_steps(weft_store *s, weft_map *rows)
 {
-	static const char *sql =
+	static const char head[] =
 	    "INSERT INTO steps (run_id, step_id, status, attempt, node, output, "
-	    "error, started_ms, ended_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-	    "ON CONFLICT (run_id, step_id) DO UPDATE SET status = "
+	    "error, started_ms, ended_ms) VALUES";
+	static const char tail[] =
+	    " ON CONFLICT (run_id, step_id) DO UPDATE SET status = "
 	    "excluded.status, attempt = excluded.attempt, node = "
 	    "COALESCE(excluded.node, steps.node), output = "
 	    "COALESCE(excluded.output, steps.output), error = "
@@ -270,22 +301,33 @@ store_flush_steps(weft_store *s, weft_map *rows)
 	    "COALESCE(excluded.error, steps.error) END, "
 	    "started_ms = COALESCE(excluded.started_ms, steps.started_ms), "
 	    "ended_ms = excluded.ended_ms";
-	const char *k;
+	char        sql[STORE_SQL_MAX];
+	const char *p[STORE_ROWS * 9];
+	char        num[STORE_ROWS][3][24];
+	step_row   *batch[STORE_ROWS];
+	size_t      k = 0, built = 0, left = rows->count;
+	const char *key;
 	void       *v;
 	weft_err    rv = WEFT_OK;
 	weft_map    done; // run id -> int * (steps_done delta)
 
+	// Each key is once in rows, so a statement never updates a row
+	// twice (PostgreSQL refuses that).
 	weft_map_init(&done);
-	for (size_t i = 0; weft_map_each(rows, &i, &k, &v);) {
-		step_row *r = v;
-		char      att[24], st[24], en[24];
-		const char *p[9] = { r->run_id, r->step_id, r->status,
-			store_num(att, r->attempt), r->node, r->output, r->error,
-			r->started_ms ? store_num(st, r->started_ms) : NULL,
-			r->ended_ms ? store_num(en, r->ended_ms) : NULL };
-		if (rv == WEFT_OK) {
-			rv = s->ops->exec(s, sql, p, 9);
-		}
+	for (size_t i = 0; weft_map_each(rows, &i, &key, &v);) {
+		step_row    *r = v;
+		const char **q = &p[k * 9];
+		q[0] = r->run_id;
+		q[1] = r->step_id;
+		q[2] = r->status;
+		q[3] = store_num(num[k][0], r->attempt);
+		q[4] = r->node;
+		q[5] = r->output;
+		q[6] = r->error;
+		q[7] = r->started_ms ? store_num(num[k][1], r->started_ms) : NULL;
+		q[8] = r->ended_ms ? store_num(num[k][2], r->ended_ms) : NULL;
+		batch[k++] = r;
+		left--;
 		if (r->done_delta != 0) {
 			int *d = weft_map_get(&done, r->run_id);
 			if (d == NULL) {
@@ -294,15 +336,28 @@ store_flush_steps(weft_store *s, weft_map *rows)
 			}
 			*d += r->done_delta;
 		}
-		free(r->output);
-		free(r->error);
-		free(r);
+		if (k < STORE_ROWS && left > 0) {
+			continue;
+		}
+		if (k != built) {
+			store_rows_text(sql, head, k, 9, tail);
+			built = k;
+		}
+		if (rv == WEFT_OK) {
+			rv = s->ops->exec(s, sql, p, (int) (k * 9));
+		}
+		for (size_t j = 0; j < k; j++) {
+			free(batch[j]->output);
+			free(batch[j]->error);
+			free(batch[j]);
+		}
+		k = 0;
 	}
 	// One counter update per run, not per step: a wide fan-out would
 	// otherwise rewrite the same runs row hundreds of times a batch.
-	for (size_t i = 0; weft_map_each(&done, &i, &k, &v);) {
+	for (size_t i = 0; weft_map_each(&done, &i, &key, &v);) {
 		char        d[16];
-		const char *q[2] = { d, k };
+		const char *q[2] = { d, key };
 		snprintf(d, sizeof(d), "%d", *(int *) v);
 		if (rv == WEFT_OK && *(int *) v != 0) {
 			rv = s->ops->exec(s,
@@ -509,10 +564,6 @@ store_project_other(weft_store *s, const weft_event *e)
 	return (WEFT_OK);
 }
 
-// Events go in STORE_ROWS to a statement: one statement per event was
-// most of an event's cost on PostgreSQL (its parse-bind-execute per
-// statement) and a good part of it on SQLite.
-#define STORE_ROWS 64
 #define STORE_EVENT_COLS 9
 
 // store_insert_events inserts evs (n) in rows of STORE_ROWS.
@@ -521,9 +572,8 @@ store_insert_events(weft_store *s, const weft_event *evs, size_t n)
 {
 	static const char head[] = "INSERT INTO events (id, run_id, seq, "
 	                           "ts_ms, type, step_id, attempt, node, data) "
-	                           "VALUES ";
-	static const char row[] = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
-	char        sql[sizeof(head) + STORE_ROWS * sizeof(row)];
+	                           "VALUES";
+	char        sql[STORE_SQL_MAX];
 	const char *p[STORE_ROWS * STORE_EVENT_COLS];
 	char        num[STORE_ROWS][4][24];
 	size_t      built = 0; // rows the text in sql has
@@ -532,17 +582,8 @@ store_insert_events(weft_store *s, const weft_event *evs, size_t n)
 	for (size_t off = 0; off < n && rv == WEFT_OK;) {
 		size_t k = n - off < STORE_ROWS ? n - off : STORE_ROWS;
 		if (k != built) {
-			size_t o = sizeof(head) - 1;
-			memcpy(sql, head, o);
-			for (size_t i = 0; i < k; i++) {
-				if (i > 0) {
-					sql[o++] = ',';
-				}
-				memcpy(sql + o, row, sizeof(row) - 1);
-				o += sizeof(row) - 1;
-			}
-			sql[o] = '\0';
-			built  = k;
+			store_rows_text(sql, head, k, STORE_EVENT_COLS, "");
+			built = k;
 		}
 		for (size_t i = 0; i < k; i++) {
 			const weft_event *e = &evs[off + i];
