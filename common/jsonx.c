@@ -149,6 +149,11 @@ weft_json_dump(const json_t *v)
 	if (v == NULL) {
 		return (weft_xstrdup("null"));
 	}
+	// Most events carry no data (ready, dispatched, started): their
+	// "{}" needs none of the dumper's buffers.
+	if (json_is_object(v) && json_object_size(v) == 0) {
+		return (weft_xstrdup("{}"));
+	}
 	s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
 	if (s == NULL) {
 		return (weft_xstrdup("null"));
