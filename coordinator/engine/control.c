@@ -214,7 +214,7 @@ control_def_lookup(weft_engine *e, const char *name, int64_t version,
 	if (d != NULL) {
 		return (control_def_touch(e, d));
 	}
-	if (weft_store_get_definition(e->store, name, version, &body, &found) !=
+	if (weft_store_get_definition(engine_quiesce(e), name, version, &body, &found) !=
 	    WEFT_OK) {
 		snprintf(err, errlen, "no definition named \"%s\"%s", name,
 		    version > 0 ? " at that version" : "");
@@ -454,11 +454,11 @@ control_restore_blobs(weft_engine *e, json_t *jr)
 		json_t *js;
 		size_t  k;
 		for (size_t i = 0; rv == WEFT_OK && i < 2; i++) {
-			rv = weft_store_blob_resolve(e->store, jr, keys[i]);
+			rv = weft_store_blob_resolve(engine_quiesce(e), jr, keys[i]);
 		}
 		json_array_foreach (json_object_get(jr, "steps"), k, js) {
 			if (rv == WEFT_OK) {
-				rv = weft_store_blob_resolve(e->store, js, "output");
+				rv = weft_store_blob_resolve(engine_quiesce(e), js, "output");
 			}
 		}
 		if (rv != WEFT_EUNAVAIL || atomic_load(&e->stopping)) {
@@ -516,7 +516,7 @@ control_open_secrets(weft_engine *e, const char *id, json_t **input,
 	weft_err rv;
 	const char *why;
 
-	if ((rv = weft_store_get_secrets(e->store, id, &box)) != WEFT_OK) {
+	if ((rv = weft_store_get_secrets(engine_quiesce(e), id, &box)) != WEFT_OK) {
 		why = "the store did not answer";
 	} else if (box == NULL) {
 		return (true); // no secrets
@@ -625,7 +625,7 @@ control_lifecycle(weft_engine *e, engine_mail *m)
 		return;
 	}
 	if (r == NULL && strcmp(rq->action, "retry") == 0 &&
-	    weft_store_get_run(e->store, rq->run_id, &jr) == WEFT_OK) {
+	    weft_store_get_run(engine_quiesce(e), rq->run_id, &jr) == WEFT_OK) {
 		// An ended run leaves memory; a retry brings it back.
 		json_t *steps = json_object_get(jr, "steps");
 		json_t *js;
@@ -648,14 +648,14 @@ control_lifecycle(weft_engine *e, engine_mail *m)
 		r = engine_run(e, rq->run_id);
 		if (r != NULL) {
 			uint64_t seq = 0;
-			weft_store_run_last_seq(e->store, rq->run_id, &seq);
+			weft_store_run_last_seq(engine_quiesce(e), rq->run_id, &seq);
 			r->seq = seq;
 		}
 	}
 	if (r == NULL) {
 		// Ended runs leave memory; the store still knows them.
 		char msg[256];
-		if (weft_store_get_run(e->store, rq->run_id, &jr) == WEFT_OK) {
+		if (weft_store_get_run(engine_quiesce(e), rq->run_id, &jr) == WEFT_OK) {
 			snprintf(msg, sizeof(msg), "cannot %s run %s: it is %s",
 			    rq->action, rq->run_id,
 			    json_string_value(json_object_get(jr, "status")));
@@ -726,6 +726,13 @@ control_info(weft_engine *e)
 	    json_integer((json_int_t) atomic_load(&m->runs_in_memory)));
 	json_object_set_new(json_object_get(o, "stats"), "definitions_cached",
 	    json_integer((json_int_t) atomic_load(&m->defs_cached)));
+	// The pipelined commit: the engine computing, the store thread
+	// writing (docs/operations.md, "Throughput"). Their sum over the
+	// wall time is how much the two overlapped.
+	json_object_set_new(json_object_get(o, "stats"), "engine_busy_us",
+	    json_integer((json_int_t) atomic_load(&e->engine_busy_us)));
+	json_object_set_new(json_object_get(o, "stats"), "commit_busy_us",
+	    json_integer((json_int_t) atomic_load(&e->commit_busy_us)));
 	json_object_set_new(o, "store_error", ok ? json_null() : json_string(why));
 	return (o);
 }
