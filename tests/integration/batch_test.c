@@ -342,7 +342,7 @@ Test(batch, http_endpoint)
 	expect_refused("{\"runs\":[]}", 400, "\"runs\" must be a non-empty");
 	{
 		// 10,001 items: over the bound, refused before any is looked at.
-		size_t n   = 10 + 3 * (WEFT_WIRE_RUN_BATCH_MAX + 1);
+		size_t n   = 16 + 3 * (WEFT_WIRE_RUN_BATCH_MAX + 1);
 		char  *big = weft_xalloc(n), *p = big;
 		p += sprintf(p, "{\"runs\":[");
 		for (int i = 0; i <= WEFT_WIRE_RUN_BATCH_MAX; i++) {
