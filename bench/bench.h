@@ -29,11 +29,15 @@ enum bench_workload {
 	               // stopped, the coordinator killed and restarted (its
 	               // recovery measured), the workers started, drained
 	BENCH_W6 = 6,  // one run: a layered DAG (BENCH_W6_STEPS noop steps)
+	BENCH_W3S = 7, // W3 submitted one RunRequest per run over
+	               // --submitters connections (W3 sends one batch)
 	BENCH_NWORKLOADS
 };
 
 // The workloads run when --workload is not given.
-#define BENCH_DEFAULT_SET ((1u << BENCH_W1) | (1u << BENCH_W2) | (1u << BENCH_W3))
+#define BENCH_DEFAULT_SET                                              \
+	((1u << BENCH_W1) | (1u << BENCH_W2) | (1u << BENCH_W3) |       \
+	    (1u << BENCH_W3S))
 
 #define BENCH_NWORKERS 2
 
@@ -145,6 +149,13 @@ bool bench_client_define(bench_client *c, const char *text, char *err,
 // writes its id into id (idlen bytes).
 bool bench_client_run(bench_client *c, const char *name, char *id,
     size_t idlen, char *err, size_t errlen);
+
+// bench_client_run_batch starts n runs of the registered definition name
+// in RunBatchRequests of at most WEFT_WIRE_RUN_BATCH_MAX runs and writes
+// their ids into ids[0..n) (idlen bytes each); false when a request or
+// any run is refused.
+bool bench_client_run_batch(bench_client *c, const char *name, size_t n,
+    char *ids, size_t idlen, char *err, size_t errlen);
 
 // bench_client_info returns the coordinator's info body (new reference).
 json_t *bench_client_info(bench_client *c, char *err, size_t errlen);

@@ -243,11 +243,11 @@ main_usage(FILE *f)
 	    "  --slots N         worker --slots (default: the worker's)\n"
 	    "  --queue N         worker --queue (default: the worker's)\n"
 	    "  --repeat N        repetitions per workload (default 5)\n"
-	    "  --workload W      W1, W2, W3, W4, W4E, W5 or W6; repeat or\n"
-	    "                    separate with commas (default: W1,W2,W3)\n"
+	    "  --workload W      W1, W2, W3, W3S, W4, W4E, W5 or W6; repeat or\n"
+	    "                    separate with commas (default: W1,W2,W3,W3S)\n"
 	    "  --map-items N     items of W4/W4E's map (default 100000)\n"
 	    "  --queued-runs N   runs W5 queues (default 100000)\n"
-	    "  --submitters N    concurrent control connections submitting W3's\n"
+	    "  --submitters N    concurrent control connections submitting W3S's\n"
 	    "                    runs (default 32)\n"
 	    "  --timeout S       deadline of one repetition in seconds (default 300)\n"
 	    "  --no-commit-hist  do not time commits with the preload shim\n"
@@ -361,7 +361,7 @@ main_args(int argc, char **argv, bench_opts *o)
 		} else if (strcmp(a, "--workload") == 0) {
 			if (!main_workloads(val, &o->workloads)) {
 				fprintf(stderr,
-				    "weft-bench: --workload takes W1, W2, W3, W4, "
+				    "weft-bench: --workload takes W1, W2, W3, W3S, W4, "
 				    "W4E, W5 or W6\n");
 				return (2);
 			}

@@ -32,7 +32,7 @@ const char *
 bench_workload_name(enum bench_workload w)
 {
 	static const char *names[] = { "W1", "W2", "W3", "W4", "W4E", "W5",
-		"W6" };
+		"W6", "W3S" };
 	return (w < BENCH_NWORKLOADS ? names[w] : "?");
 }
 
@@ -45,7 +45,10 @@ bench_workload_about(enum bench_workload w)
 	case BENCH_W2:
 		return ("one run: a chain of 1,000 noop steps");
 	case BENCH_W3:
-		return ("1,000 runs of a 4-step noop diamond, submitted at once");
+		return ("1,000 runs of a 4-step noop diamond, submitted at once "
+		        "in one batch request");
+	case BENCH_W3S:
+		return ("W3, one RunRequest per run over --submitters sockets");
 	case BENCH_W4:
 		return ("one run: an echo making a list, a map of noop items "
 		        "over it, a noop after");
@@ -75,8 +78,9 @@ bench_workload_sizes(const bench_opts *o)
 size_t
 bench_workload_runs(enum bench_workload w)
 {
-	return (w == BENCH_W3 ? W3_RUNS
-	                      : w == BENCH_W5 ? (size_t) wl_queued_runs : 1);
+	return (w == BENCH_W3 || w == BENCH_W3S
+	        ? W3_RUNS
+	        : w == BENCH_W5 ? (size_t) wl_queued_runs : 1);
 }
 
 size_t
@@ -88,6 +92,7 @@ bench_workload_steps(enum bench_workload w)
 	case BENCH_W2:
 		return (W2_LEN);
 	case BENCH_W3:
+	case BENCH_W3S:
 		return (4u * W3_RUNS);
 	case BENCH_W4:
 	case BENCH_W4E:
@@ -296,6 +301,23 @@ wl_submit(bench_ctx *x, const char *name, char (*ids)[RUN_ID_LEN], size_t n,
 		*done_us = t[i].done_us > *done_us ? t[i].done_us : *done_us;
 	}
 	free(t);
+	return (ok);
+}
+
+// wl_submit_batch starts n runs of name in batch requests (one, for n up
+// to 10,000) on the main connection. *done_us: when the last reply came.
+static bool
+wl_submit_batch(bench_ctx *x, const char *name, char (*ids)[RUN_ID_LEN],
+    size_t n, int64_t *done_us, char *err, size_t errlen)
+{
+	char why[256];
+	bool ok = bench_client_run_batch(x->client, name, n, ids[0], RUN_ID_LEN,
+	    why, sizeof(why));
+
+	*done_us = weft_clock_mono_us();
+	if (!ok) {
+		snprintf(err, errlen, "submit: %s", why);
+	}
 	return (ok);
 }
 
@@ -580,7 +602,10 @@ bench_workload_run(bench_ctx *x, enum bench_workload w, int rep,
 	}
 
 	t0 = weft_clock_mono_us();
-	if (!wl_submit(x, name, ids, nruns, &submitted, err, errlen)) {
+	if (!(w == BENCH_W3
+	            ? wl_submit_batch(x, name, ids, nruns, &submitted, err,
+	                  errlen)
+	            : wl_submit(x, name, ids, nruns, &submitted, err, errlen))) {
 		goto done;
 	}
 	if (!wl_wait(x, idp, nruns, t0, &last, s, err, errlen)) {

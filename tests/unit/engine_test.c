@@ -2373,3 +2373,58 @@ Test(engine, older_worker_gets_whole_input_documents)
 	cr_expect(strstr(F.last_input, "\"input\":") == NULL,
 	    "a new worker got %s", F.last_input);
 }
+
+// A RunBatchRequest is taken in one iteration: every run it creates is in
+// one commit, and one reply, after it, answers each item in its place —
+// the bad ones with their index, never stopping the others.
+Test(engine, run_batch_is_one_commit_with_a_result_per_item)
+{
+	enum { N = 500 };
+	Weft__Envelope        env = WEFT__ENVELOPE__INIT;
+	Weft__ControlRequest  req = WEFT__CONTROL_REQUEST__INIT;
+	Weft__RunBatchRequest br  = WEFT__RUN_BATCH_REQUEST__INIT;
+	Weft__RunRequest      good = WEFT__RUN_REQUEST__INIT;
+	Weft__RunRequest      bad  = WEFT__RUN_REQUEST__INIT;
+	Weft__RunRequest     *items[N];
+	uint64_t              commits = atomic_load(&F.e->batches_committed);
+	size_t                rep = F.nreplies, runs = F.e->runs.count;
+	json_t               *res;
+
+	good.definition_json = (char *) DEF_TIMEOUT;
+	bad.definition       = "no-such-definition";
+	for (size_t i = 0; i < N; i++) {
+		items[i] = i % 100 == 7 ? &bad : &good;
+	}
+	br.n_runs     = N;
+	br.runs       = items;
+	req.req_case  = WEFT__CONTROL_REQUEST__REQ_RUN_BATCH;
+	req.run_batch = &br;
+	env.body_case = WEFT__ENVELOPE__BODY_CONTROL;
+	env.control   = &req;
+	post(MAIL_CONTROL, &env, 0);
+	turn();
+	cr_expect_eq(atomic_load(&F.e->batches_committed) - commits, 1,
+	    "the batch's runs took %llu commits",
+	    (unsigned long long) (atomic_load(&F.e->batches_committed) -
+	        commits));
+	cr_assert_eq(F.nreplies, rep + 1, "one reply for the whole batch");
+	cr_expect_eq(json_integer_value(json_object_get(F.replies[rep], "code")),
+	    0);
+	res = json_object_get(json_object_get(F.replies[rep], "body"),
+	    "results");
+	cr_assert_eq(json_array_size(res), N);
+	for (size_t i = 0; i < N; i++) {
+		json_t *r = json_array_get(res, i);
+		if (i % 100 == 7) {
+			cr_expect_eq(json_integer_value(json_object_get(r, "index")),
+			    (json_int_t) i);
+			cr_expect_str_eq(json_string_value(json_object_get(r,
+			                     "code")),
+			    "EDEF");
+		} else {
+			cr_expect_not_null(json_object_get(r, "run_id"),
+			    "item %zu has no run", i);
+		}
+	}
+	cr_expect_eq(F.e->runs.count - runs, N - N / 100, "runs in memory");
+}
