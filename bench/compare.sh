@@ -31,7 +31,7 @@ workloads=W1,W2,W3
 pg=0
 json=
 nanny=--no-nanny
-api=get
+api="get"
 install=1
 keep=0
 extra=()
@@ -78,10 +78,10 @@ pids=()
 # cleanup stops every process this script started, by PID: SIGTERM, then
 # SIGKILL for what is still there after 10 s; then PostgreSQL and the dir.
 cleanup() {
-  local rc=$? p left t
+  local rc=$? p left
   trap - EXIT INT TERM HUP
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-  for t in $(seq 1 100); do
+  for _ in $(seq 1 100); do
     left=0
     for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && left=1; done
     [ $left -eq 0 ] && break
@@ -130,7 +130,7 @@ sched=$tmp/scheduler.json
   --no-dashboard --scheduler-file "$sched" --idle-timeout 3600 \
   >"$tmp/dask-scheduler.log" 2>&1 &
 pids+=($!)
-for t in $(seq 1 600); do
+for _ in $(seq 1 600); do
   [ -s "$sched" ] && break
   kill -0 "${pids[0]}" 2>/dev/null || break
   sleep 0.1
@@ -146,7 +146,7 @@ for i in 1 2; do
 done
 "$py" "$root/bench/dask_workloads.py" --scheduler-file "$sched" --wait-only \
   2>"$tmp/dask-wait.log" ||
-  die 3 "the Dask workers did not join: $(cat "$tmp/dask-wait.log" | tr '\n' ' ') $(tail -n 3 "$tmp/dask-worker1.log" | tr '\n' ' ')"
+  die 3 "the Dask workers did not join: $(tr '\n' ' ' <"$tmp/dask-wait.log") $(tail -n 3 "$tmp/dask-worker1.log" | tr '\n' ' ')"
 
 if [ $pg -eq 1 ]; then
   weft_pg_start || die 1 "PostgreSQL did not start"

@@ -54,7 +54,7 @@ def load_dask(path):
     out = {}
     try:
         with open(path) as f:
-            for n, line in enumerate(f, 1):
+            for line in f:
                 if line.strip():
                     r = json.loads(line)
                     out.setdefault(r["workload"], []).append(r["wall_ms"])

@@ -75,11 +75,6 @@ def graph(workload, prefix):
     return dsk, ends, 4 * W3_RUNS
 
 
-def order(dsk):
-    """Keys of dsk, dependencies first (the graphs are built that way)."""
-    return list(dsk)
-
-
 def run_get(client, dsk, keys, timeout):
     from distributed import wait
 
@@ -92,7 +87,7 @@ def run_submit(client, dsk, keys, timeout):
     from distributed import wait
 
     futs = {}
-    for k in order(dsk):
+    for k in dsk:  # built dependencies first
         task = dsk[k]
         args = []
         for a in task[1:]:
@@ -103,9 +98,7 @@ def run_submit(client, dsk, keys, timeout):
         futs[k] = client.submit(task[0], *args, key=k, pure=False)
     out = [futs[k] for k in keys]
     wait(out, timeout=timeout)
-    res = client.gather(out)
-    del futs
-    return res
+    return client.gather(out)
 
 
 def executed(client):

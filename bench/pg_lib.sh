@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # WEFT_PG_URL: read by the sourcing script
 # bench/pg_lib.sh: a throwaway PostgreSQL server on loopback for the
 # benchmarks (sourced by pg.sh and compare.sh): initdb + pg_ctl in a temp
 # dir, a free port, as nobody when run as root.
