@@ -124,6 +124,13 @@ if [ ! -x "$bench" ]; then
   } >"$tmp/build.log" 2>&1 || { tail -n 30 "$tmp/build.log" >&2; die 4 "cannot build weft-bench in $build"; }
 fi
 
+# weft-bench's W3S (W3 with one request per run, where W3 sends one batch
+# request) is reported beside W3 when this weft-bench has it.
+weft_workloads=$workloads
+if [[ $workloads == *W3* ]] && "$bench" --help 2>/dev/null | grep -q W3S; then
+  weft_workloads+=,W3S
+fi
+
 # ---- the Dask cluster: scheduler + 2 workers x 4 threads on loopback ----
 sched=$tmp/scheduler.json
 "$py" -m distributed.cli.dask_scheduler --host 127.0.0.1 --port 0 \
@@ -157,7 +164,7 @@ run_weft() { # run_weft KIND [weft-bench options]: one repetition
   local kind=$1 out=$tmp/weft-$1-r$rep.json
   shift
   echo "compare.sh: weft ($kind) repetition $rep/$repeat" >&2
-  "$bench" --repeat 1 --workload "$workloads" --json "$@" "${extra[@]}" \
+  "$bench" --repeat 1 --workload "$weft_workloads" --json "$@" "${extra[@]}" \
     >"$out" 2>"$out.log" ||
     { tail -n 20 "$out.log" >&2; die 1 "weft-bench ($kind) failed (repetition $rep)"; }
 }

@@ -267,8 +267,9 @@ report_weft(const char *path, double w1, double w2, double w3, double fs,
 	    "{\"name\":\"W1\",\"median\":{\"wall_ms\":%g,\"coord_cpu_ms\":1000.2,"
 	    "\"engine_busy_ms\":null}},"
 	    "{\"name\":\"W2\",\"median\":{\"wall_ms\":%g}},"
-	    "{\"name\":\"W3\",\"median\":{\"wall_ms\":%g}}]}\n",
-	    fs, fs, rtt, rtt, fs + 2 * rtt, w1, w2, w3);
+	    "{\"name\":\"W3\",\"median\":{\"wall_ms\":%g}},"
+	    "{\"name\":\"W3S\",\"median\":{\"wall_ms\":%g}}]}\n",
+	    fs, fs, rtt, rtt, fs + 2 * rtt, w1, w2, w3, 4 * w3);
 	fclose(f);
 }
 
@@ -317,6 +318,12 @@ Test(bench, compare_report, .timeout = 60)
 	cr_assert_not_null(strstr(out, "| 5.0x | >= 5x | met |"), "%s", out);
 	cr_assert_not_null(strstr(out, "| 8.0x | >= 10x | not met |"), "%s",
 	    out);
+	// W3S (one request per run) against Dask's W3: 1000 and 2000, no
+	// target of its own.
+	cr_assert_not_null(strstr(out, "| W3S W3, one request per run (Dask: "
+	                               "W3) | 1000 (800-1200) | 2000 "
+	                               "(1900-2100) | 2.0x | - | - |"),
+	    "%s", out);
 	// Probe medians: fsync 900, rtt 150: floor 1.2 ms; W2 1.4 ms/step.
 	cr_assert_not_null(strstr(out, "W2 per step: 1.400 ms; fsync p50 + 2 x "
 	                               "rtt p50 = 1.200 ms; ratio 1.17 "
