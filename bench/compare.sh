@@ -36,8 +36,9 @@ install=1
 keep=0
 extra=()
 
+exec 3>&2 # the caller's stderr, also inside a redirected command's trap
 die() { # die STATUS MESSAGE: the one way this script fails
-  echo "compare.sh: $2" >&2
+  echo "compare.sh: $2" >&3
   exit "$1"
 }
 
@@ -72,8 +73,20 @@ while [ $# -gt 0 ]; do
 done
 
 tmp=$(mktemp -d /tmp/weft-compare-XXXXXX) || die 1 "cannot create a temp dir"
-pids=()
+pids=() # the Dask processes, and the child `child` runs while it runs
 . "$root/bench/pg_lib.sh"
+
+# child runs a command in the background and waits for it: a signal to
+# this script is handled at once (a foreground command would delay the
+# trap until it ends), and cleanup stops the command too. Its exit status.
+child() {
+  "$@" &
+  pids+=($!)
+  wait $!
+  local rc=$?
+  unset 'pids[${#pids[@]}-1]'
+  return $rc
+}
 
 # cleanup stops every process this script started, by PID: SIGTERM, then
 # SIGKILL for what is still there after 10 s; then PostgreSQL and the dir.
@@ -91,14 +104,14 @@ cleanup() {
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
   weft_pg_stop
   if [ $keep -eq 1 ]; then
-    echo "compare.sh: kept $tmp" >&2
+    echo "compare.sh: kept $tmp" >&3
   else
     rm -rf "$tmp"
   fi
   exit "$rc"
 }
 trap cleanup EXIT
-trap 'echo "compare.sh: interrupted" >&2; exit 130' INT TERM HUP
+trap 'echo "compare.sh: interrupted" >&3; exit 130' INT TERM HUP
 
 # ---- Dask: present, or installed from Debian's packages ----
 have_dask() { "$py" -c 'import distributed' >/dev/null 2>&1; }
@@ -151,7 +164,7 @@ for i in 1 2; do
     >"$tmp/dask-worker$i.log" 2>&1 &
   pids+=($!)
 done
-"$py" "$root/bench/dask_workloads.py" --scheduler-file "$sched" --wait-only \
+child "$py" "$root/bench/dask_workloads.py" --scheduler-file "$sched" --wait-only \
   2>"$tmp/dask-wait.log" ||
   die 3 "the Dask workers did not join: $(tr '\n' ' ' <"$tmp/dask-wait.log") $(tail -n 3 "$tmp/dask-worker1.log" | tr '\n' ' ')"
 
@@ -164,13 +177,13 @@ run_weft() { # run_weft KIND [weft-bench options]: one repetition
   local kind=$1 out=$tmp/weft-$1-r$rep.json
   shift
   echo "compare.sh: weft ($kind) repetition $rep/$repeat" >&2
-  "$bench" --repeat 1 --workload "$weft_workloads" --json "$@" "${extra[@]}" \
+  child "$bench" --repeat 1 --workload "$weft_workloads" --json "$@" "${extra[@]}" \
     >"$out" 2>"$out.log" ||
     { tail -n 20 "$out.log" >&2; die 1 "weft-bench ($kind) failed (repetition $rep)"; }
 }
 run_dask() {
   echo "compare.sh: Dask repetition $rep/$repeat" >&2
-  "$py" "$root/bench/dask_workloads.py" --scheduler-file "$sched" \
+  child "$py" "$root/bench/dask_workloads.py" --scheduler-file "$sched" \
     --workload "$workloads" --repeat 1 --rep-base $((rep - 1)) --api "$api" \
     >>"$tmp/dask.jsonl" 2>>"$tmp/dask.log" ||
     { tail -n 20 "$tmp/dask.log" >&2; die 1 "the Dask workloads failed (repetition $rep)"; }
