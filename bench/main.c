@@ -124,7 +124,8 @@ main_unknown(const struct main_field *f, double v)
 }
 
 // main_summary computes median (lower middle for even n), min and max of
-// one field over the n samples; unknown when a sample does not know it.
+// one field over n samples. A NAN (unknown MAIN_SIGNED) makes all three
+// unknown: NANs do not sort.
 static void
 main_summary(const bench_sample *s, size_t n, const struct main_field *f,
     double *med, double *min, double *max)
@@ -134,7 +135,7 @@ main_summary(const bench_sample *s, size_t n, const struct main_field *f,
 	n = n > 256 ? 256 : n;
 	for (size_t i = 0; i < n; i++) {
 		v[i] = main_get(&s[i], f);
-		if (main_unknown(f, v[i])) {
+		if (isnan(v[i])) {
 			*med = *min = *max = v[i];
 			return;
 		}
