@@ -137,6 +137,14 @@ if [ ! -x "$bench" ]; then
   } >"$tmp/build.log" 2>&1 || { tail -n 30 "$tmp/build.log" >&2; die 4 "cannot build weft-bench in $build"; }
 fi
 
+# A Debug or sanitizer build measures the sanitizers: say so.
+btype=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build/CMakeCache.txt" 2>/dev/null)
+btype=${btype:-unknown}
+if grep -q '^WEFT_SANITIZE:[A-Z]*=.' "$build/CMakeCache.txt" 2>/dev/null ||
+   [[ ! $btype =~ ^(Release|RelWithDebInfo)$ ]]; then
+  echo "compare.sh: warning: $build is a $btype build (sanitizers: $(sed -n 's/^WEFT_SANITIZE:[A-Z]*=//p' "$build/CMakeCache.txt" 2>/dev/null)); weft's figures measure that" >&3
+fi
+
 # weft-bench's W3S (W3 with one request per run, where W3 sends one batch
 # request) is reported beside W3 when this weft-bench has it.
 weft_workloads=$workloads
@@ -195,7 +203,7 @@ for rep in $(seq 1 "$repeat"); do
   if [ $((rep % 2)) -eq 1 ]; then run_dask; fi
 done
 
-report=("$root/bench/compare_report.py" --dask "$tmp/dask.jsonl"
+report=("$root/bench/compare_report.py" --dask "$tmp/dask.jsonl" --weft-build "$btype"
   --dask-version "$dask_version" --dask-setup "2 workers x 4 threads, ${nanny#--}, Client.$api"
   --weft "$tmp"/weft-sqlite-r*.json)
 if [ $pg -eq 1 ]; then report+=(--weft-pg "$tmp"/weft-pg-r*.json); fi

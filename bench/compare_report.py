@@ -93,6 +93,7 @@ def main():
                    help="the same on PostgreSQL")
     p.add_argument("--dask", required=True, help="dask_workloads.py output")
     p.add_argument("--dask-version", default="?")
+    p.add_argument("--weft-build", default="?", help="its CMake build type")
     p.add_argument("--dask-setup", default="")
     p.add_argument("--json", help="also write the figures to this file")
     a = p.parse_args()
@@ -129,9 +130,10 @@ def main():
 
     print("## weft vs Dask distributed: medians of %d, alternating, ms "
           "(min-max)\n" % reps)
-    print("weft: weft-bench, SQLite (synchronous=FULL), a fresh local "
-          "cluster per repetition; Dask %s: scheduler + %s on loopback, "
-          "keeps nothing durable.\n" % (a.dask_version, a.dask_setup))
+    print("weft: weft-bench (%s build), SQLite (synchronous=FULL), a fresh "
+          "local cluster per repetition; Dask %s: scheduler + %s on "
+          "loopback, keeps nothing durable.\n"
+          % (a.weft_build, a.dask_version, a.dask_setup))
     head = "| workload | weft | Dask | Dask / weft | target | |"
     line = "|---|---|---|---|---|---|"
     if weft_pg:
@@ -191,7 +193,8 @@ def main():
 
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"repetitions": reps, "dask_version": a.dask_version,
+            json.dump({"repetitions": reps, "weft_build": a.weft_build,
+                       "dask_version": a.dask_version,
                        "dask_setup": a.dask_setup, "rows": rows,
                        "probes": probes, "w2_floor": floor}, f, indent=2)
     return 0
