@@ -2,6 +2,7 @@
 // runs are submitted, and what one repetition measures: wall time seen by
 // the bench, run durations as the store records them, the coordinator's
 // store statistics as deltas, and commit latencies from the commit shim.
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -347,7 +348,51 @@ wl_rank(const double *v, size_t n, double p)
 typedef struct wl_stats {
 	uint64_t commits, events;
 	double   commit_ms_avg;
+	double   engine_busy_us, commit_busy_us; // < 0: not reported
 } wl_stats;
+
+void
+bench_sort(double *v, size_t n)
+{
+	qsort(v, n, sizeof(*v), wl_cmp_double);
+}
+
+double
+bench_rank(const double *v, size_t n, double p)
+{
+	return (wl_rank(v, n, p));
+}
+
+// wl_counter returns the number st.key, or -1 when the coordinator does
+// not report it (an older one).
+static double
+wl_counter(json_t *st, const char *key)
+{
+	json_t *v = json_object_get(st, key);
+	return (json_is_number(v) ? json_number_value(v) : -1.0);
+}
+
+// wl_busy fills the pipelined group commit's figures of s from the
+// counters before and after the repetition: engine and store thread busy
+// time and how much of it overlapped (engine + commit - wall).
+static void
+wl_busy(const wl_stats *before, const wl_stats *after, bench_sample *s)
+{
+	s->engine_busy_ms = s->commit_busy_ms = -1.0;
+	s->overlap_ms = NAN;
+	if (before->engine_busy_us >= 0 && after->engine_busy_us >= 0) {
+		s->engine_busy_ms =
+		    (after->engine_busy_us - before->engine_busy_us) / 1000.0;
+	}
+	if (before->commit_busy_us >= 0 && after->commit_busy_us >= 0) {
+		s->commit_busy_ms =
+		    (after->commit_busy_us - before->commit_busy_us) / 1000.0;
+	}
+	if (s->engine_busy_ms >= 0 && s->commit_busy_ms >= 0) {
+		// Signed (NAN when unknown): < 0 is time neither was busy.
+		s->overlap_ms = s->engine_busy_ms + s->commit_busy_ms - s->wall_ms;
+	}
+}
 
 static bool
 wl_store_stats(bench_client *c, wl_stats *s, char *err, size_t errlen)
@@ -365,6 +410,8 @@ wl_store_stats(bench_client *c, wl_stats *s, char *err, size_t errlen)
 	s->commits = (uint64_t) json_integer_value(json_object_get(st, "commits"));
 	s->events  = (uint64_t) json_integer_value(json_object_get(st, "events"));
 	s->commit_ms_avg = json_number_value(json_object_get(st, "commit_ms_avg"));
+	s->engine_busy_us = wl_counter(st, "engine_busy_us");
+	s->commit_busy_us = wl_counter(st, "commit_busy_us");
 	json_decref(info);
 	return (true);
 }
@@ -588,6 +635,8 @@ bench_workload_run(bench_ctx *x, enum bench_workload w, int rep,
 	s->load1 = wl_load1();
 	s->run_kib = s->recover_ms = s->recover_peak_mb = s->steady_mb =
 	    s->drain_ms = -1.0;
+	s->engine_busy_ms = s->commit_busy_ms = -1.0;
+	s->overlap_ms = NAN;
 	bench_cluster_reset_peak(x->cluster);
 	if (w == BENCH_W5) {
 		// Its own course; the store's figures of 100,000 runs are not
@@ -641,6 +690,7 @@ bench_workload_run(bench_ctx *x, enum bench_workload w, int rep,
 	        (double) s->commits
 	    : 0.0;
 	s->stream_events = ev1 - ev0;
+	wl_busy(&before, &after, s);
 	wl_commit_latency(x->cluster, log0, log1, s);
 	ok = wl_store_durations(x, name, nruns, s, err, errlen);
 
