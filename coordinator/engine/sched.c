@@ -1426,10 +1426,12 @@ sched_send_batches(weft_engine *e, const weft_out *o, bool sealed, bool send)
 			free(w->batch_msgs[j]);
 		}
 		// What the batch being computed chose moves to the front.
-		memmove(w->batch, w->batch + count,
-		    (w->nbatch - count) * sizeof(*w->batch));
-		memmove(w->batch_msgs, w->batch_msgs + count,
-		    (w->nbatch - count) * sizeof(*w->batch_msgs));
+		if (count > 0 && w->nbatch > count) {
+			memmove(w->batch, w->batch + count,
+			    (w->nbatch - count) * sizeof(*w->batch));
+			memmove(w->batch_msgs, w->batch_msgs + count,
+			    (w->nbatch - count) * sizeof(*w->batch_msgs));
+		}
 		w->nbatch -= count;
 		w->nsealed = 0;
 	}
