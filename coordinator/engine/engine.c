@@ -1060,6 +1060,33 @@ engine_committer(void *arg)
 	return (NULL);
 }
 
+static void
+engine_batch_free(engine_batch *b)
+{
+	if (b == NULL) {
+		return;
+	}
+	for (size_t k = 0; k < b->nheld; k++) {
+		nng_msg_free(b->held[k].msg);
+	}
+	free(b->held);
+	free(b->pins);
+	weft_out_fini(&b->out);
+	free(b);
+}
+
+// engine_batch_keep keeps released batch b for its capacity (one spare),
+// or frees it.
+static void
+engine_batch_keep(weft_engine *e, engine_batch *b)
+{
+	if (e->spare == NULL) {
+		e->spare = b;
+	} else {
+		engine_batch_free(b);
+	}
+}
+
 // engine_committed says the batch in flight is durable (or given up).
 static bool
 engine_committed(weft_engine *e)
@@ -1103,7 +1130,7 @@ engine_await(weft_engine *e)
 	e->wait_us += weft_clock_mono_us() - t0;
 	e->inflight = NULL;
 	engine_release(e, b);
-	e->spare = b;
+	engine_batch_keep(e, b);
 }
 
 weft_store *
@@ -1131,7 +1158,7 @@ engine_submit(weft_engine *e, engine_batch *b)
 		b->written = b->n == 0 ||
 		    engine_commit(e, b->evs, b->n, engine_outage_wait);
 		engine_release(e, b);
-		e->spare = b;
+		engine_batch_keep(e, b);
 		return;
 	}
 	e->inflight = b;
@@ -1184,20 +1211,6 @@ engine_flush(weft_engine *e, int64_t now)
 	engine_reap_now(e);
 }
 
-static void
-engine_batch_free(engine_batch *b)
-{
-	if (b == NULL) {
-		return;
-	}
-	for (size_t k = 0; k < b->nheld; k++) {
-		nng_msg_free(b->held[k].msg);
-	}
-	free(b->held);
-	free(b->pins);
-	weft_out_fini(&b->out);
-	free(b);
-}
 
 // How often the engine checks, between commits, that the store is still
 // the database it opened (a SQLite file deleted or replaced), in ms.
