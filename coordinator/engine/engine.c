@@ -788,8 +788,10 @@ engine_release(weft_engine *e, engine_batch *b)
 }
 
 // Commit delay: how long a batch that only records accepted attempts may
-// wait for the results that usually follow, in ms.
-#define ENGINE_DEFER_MS 1
+// wait for the results that usually follow, in ms. 1 ms was often missed
+// by a noop step's result (the worker spools it first): W2 made ~1.23
+// commits per step; with 5 ms, ~1.0.
+#define ENGINE_DEFER_MS 5
 
 // engine_deferrable says whether this batch may wait for the next
 // iteration: it only records that workers accepted attempts (step_started)
