@@ -29,11 +29,15 @@ enum bench_workload {
 	               // stopped, the coordinator killed and restarted (its
 	               // recovery measured), the workers started, drained
 	BENCH_W6 = 6,  // one run: a layered DAG (BENCH_W6_STEPS noop steps)
+	BENCH_W3S = 7, // W3 submitted one RunRequest per run over
+	               // --submitters connections (W3 sends one batch)
 	BENCH_NWORKLOADS
 };
 
 // The workloads run when --workload is not given.
-#define BENCH_DEFAULT_SET ((1u << BENCH_W1) | (1u << BENCH_W2) | (1u << BENCH_W3))
+#define BENCH_DEFAULT_SET                                              \
+	((1u << BENCH_W1) | (1u << BENCH_W2) | (1u << BENCH_W3) |       \
+	    (1u << BENCH_W3S))
 
 #define BENCH_NWORKERS 2
 
@@ -51,6 +55,10 @@ typedef struct bench_opts {
 	bool        commit_hist; // time each commit with the preload shim
 	int         map_items;   // W4/W4E: items of the map (100,000)
 	int         queued_runs; // W5: runs queued (100,000)
+	bool        probe;       // measure the machine's limits first
+	bool        probe_only;  // ... and nothing else (no cluster)
+	int         probe_fsyncs;      // durable writes the probe times
+	int         probe_round_trips; // req/rep round trips it times
 } bench_opts;
 
 // A coordinator and its workers, started from the built binaries.
@@ -146,6 +154,13 @@ bool bench_client_define(bench_client *c, const char *text, char *err,
 bool bench_client_run(bench_client *c, const char *name, char *id,
     size_t idlen, char *err, size_t errlen);
 
+// bench_client_run_batch starts n runs of the registered definition name
+// in RunBatchRequests of at most WEFT_WIRE_RUN_BATCH_MAX runs and writes
+// their ids into ids[0..n) (idlen bytes each); false when a request or
+// any run is refused.
+bool bench_client_run_batch(bench_client *c, const char *name, size_t n,
+    char *ids, size_t idlen, char *err, size_t errlen);
+
 // bench_client_info returns the coordinator's info body (new reference).
 json_t *bench_client_info(bench_client *c, char *err, size_t errlen);
 
@@ -236,6 +251,13 @@ typedef struct bench_sample {
 	double   recover_peak_mb; // peak RSS of the restarted coordinator
 	double   steady_mb;     // its RSS once it answers
 	double   drain_ms;      // workers resumed -> last run ended
+	// Pipelined group commit (info .stats engine_busy_us and
+	// commit_busy_us; < 0 when the coordinator does not report them):
+	double   engine_busy_ms; // engine thread working, waits excluded
+	double   commit_busy_ms; // store thread inside weft_store_append
+	double   overlap_ms;     // engine_busy + commit_busy - wall: > 0
+	                         // means they ran at the same time; NAN
+	                         // when unknown
 } bench_sample;
 
 // Everything a workload needs while it runs.
@@ -269,9 +291,40 @@ size_t bench_workload_runs(enum bench_workload w);
 bool bench_workload_run(bench_ctx *x, enum bench_workload w, int rep,
     bench_sample *s, char *err, size_t errlen);
 
+// bench_sort sorts v[n] in ascending order.
+void bench_sort(double *v, size_t n);
+
+// bench_rank returns the nearest-rank percentile p (0..100) of sorted
+// v[n], or -1 when n is 0.
+double bench_rank(const double *v, size_t n, double p);
+
 // ---- commit log (workload.c) ----
 
 // bench_commit_log_size returns the commit log's size in bytes (0 if none).
 long bench_commit_log_size(const bench_cluster *c);
+
+// ---- probe.c: the machine's limits ----
+
+// What one durable write and one loopback round trip take here.
+typedef struct bench_probe {
+	int    fsyncs;        // 4 KiB appends, each followed by fdatasync
+	double fsync_p50_us, fsync_p99_us;
+	int    round_trips;   // nng req0/rep0 over tcp://127.0.0.1, 64 bytes
+	double rtt_p50_us, rtt_p99_us;
+	double limit_step_us; // fsync p50 + 2 x rtt p50: W2's floor per step
+} bench_probe;
+
+// bench_probe_run measures fsyncs durable writes to a file in dir
+// (borrowed; the file is removed) and round_trips req/rep round trips
+// between two sockets of this process. Returns false, the reason in err,
+// when it cannot.
+bool bench_probe_run(const char *dir, int fsyncs, int round_trips,
+    bench_probe *p, char *err, size_t errlen);
+
+// bench_probe_json returns p as a JSON object (new reference).
+json_t *bench_probe_json(const bench_probe *p);
+
+// bench_probe_print prints p as the "probe:" lines of the tables.
+void bench_probe_print(const bench_probe *p);
 
 #endif

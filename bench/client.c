@@ -2,6 +2,7 @@
 // Envelopes over req0, as the CLI sends them, without a process per request
 // so the bench's own overhead stays out of the figures.
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "bench.h"
@@ -138,6 +139,60 @@ bench_client_run(bench_client *c, const char *name, char *id, size_t idlen,
 		ok = true;
 	}
 	json_decref(body);
+	return (ok);
+}
+
+bool
+bench_client_run_batch(bench_client *c, const char *name, size_t n,
+    char *ids, size_t idlen, char *err, size_t errlen)
+{
+	Weft__ControlRequest   req = WEFT__CONTROL_REQUEST__INIT;
+	Weft__RunBatchRequest  br  = WEFT__RUN_BATCH_REQUEST__INIT;
+	Weft__RunRequest       rr  = WEFT__RUN_REQUEST__INIT;
+	Weft__RunRequest     **runs;
+	size_t                 per = n < WEFT_WIRE_RUN_BATCH_MAX
+	                    ? n
+	                    : WEFT_WIRE_RUN_BATCH_MAX;
+	bool                   ok  = true;
+
+	runs = calloc(per > 0 ? per : 1, sizeof(*runs));
+	if (runs == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return (false);
+	}
+	rr.definition = (char *) name;
+	for (size_t i = 0; i < per; i++) {
+		runs[i] = &rr;
+	}
+	req.req_case  = WEFT__CONTROL_REQUEST__REQ_RUN_BATCH;
+	req.run_batch = &br;
+	br.runs       = runs;
+	for (size_t done = 0; ok && done < n; done += br.n_runs) {
+		json_t *body, *res;
+		br.n_runs = n - done < per ? n - done : per;
+		if ((body = bench_client_call(c, &req, err, errlen)) == NULL) {
+			ok = false;
+			break;
+		}
+		res = json_object_get(body, "results");
+		for (size_t i = 0; ok && i < br.n_runs; i++) {
+			json_t     *r  = json_array_get(res, i);
+			const char *id = json_string_value(
+			    json_object_get(r, "run_id"));
+			if (id == NULL) {
+				snprintf(err, errlen, "run %zu of the batch: %s",
+				    done + i,
+				    r != NULL ? json_string_value(json_object_get(
+				                    r, "error"))
+				              : "no result");
+				ok = false;
+			} else {
+				snprintf(ids + (done + i) * idlen, idlen, "%s", id);
+			}
+		}
+		json_decref(body);
+	}
+	free(runs);
 	return (ok);
 }
 

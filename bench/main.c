@@ -3,6 +3,7 @@
 // (median and min/max of each figure) or one JSON document (--json).
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include "alloc.h"
 #include "bench.h"
 #include "clock.h"
+#include "harness.h"
 
 volatile sig_atomic_t bench_stopping;
 
@@ -21,7 +23,9 @@ volatile sig_atomic_t bench_stopping;
 
 // ---- the figures of a sample, for aggregation and output ----
 
-enum main_kind { MAIN_DBL, MAIN_U64, MAIN_SIZE };
+// MAIN_SIGNED: a double that may be negative; NAN when unknown (MAIN_DBL
+// takes any negative value for unknown).
+enum main_kind { MAIN_DBL, MAIN_U64, MAIN_SIZE, MAIN_SIGNED };
 
 static const struct main_field {
 	const char    *key;  // JSON key
@@ -56,6 +60,12 @@ static const struct main_field {
 	    offsetof(bench_sample, commit_p50_ms), MAIN_DBL },
 	{ "commit_p99_ms", "c.p99", "%.2f",
 	    offsetof(bench_sample, commit_p99_ms), MAIN_DBL },
+	{ "engine_busy_ms", "eng busy ms", "%.0f",
+	    offsetof(bench_sample, engine_busy_ms), MAIN_DBL },
+	{ "commit_busy_ms", "commit busy ms", "%.0f",
+	    offsetof(bench_sample, commit_busy_ms), MAIN_DBL },
+	{ "overlap_ms", "overlap ms", "%.0f", offsetof(bench_sample, overlap_ms),
+	    MAIN_SIGNED },
 	{ "commit_max_ms", NULL, "%.2f", offsetof(bench_sample, commit_max_ms),
 	    MAIN_DBL },
 	{ "fsync_p50_ms", NULL, "%.2f", offsetof(bench_sample, fsync_p50_ms),
@@ -106,15 +116,16 @@ main_get(const bench_sample *s, const struct main_field *f)
 	}
 }
 
-static int
-main_cmp(const void *a, const void *b)
+// main_unknown tells whether v is the "not measured" value of f.
+static bool
+main_unknown(const struct main_field *f, double v)
 {
-	double x = *(const double *) a, y = *(const double *) b;
-	return (x < y ? -1 : x > y);
+	return (f->kind == MAIN_SIGNED ? isnan(v) : v < 0);
 }
 
 // main_summary computes median (lower middle for even n), min and max of
-// one field over n samples.
+// one field over n samples. A NAN (unknown MAIN_SIGNED) makes all three
+// unknown: NANs do not sort.
 static void
 main_summary(const bench_sample *s, size_t n, const struct main_field *f,
     double *med, double *min, double *max)
@@ -124,8 +135,12 @@ main_summary(const bench_sample *s, size_t n, const struct main_field *f,
 	n = n > 256 ? 256 : n;
 	for (size_t i = 0; i < n; i++) {
 		v[i] = main_get(&s[i], f);
+		if (isnan(v[i])) {
+			*med = *min = *max = v[i];
+			return;
+		}
 	}
-	qsort(v, n, sizeof(v[0]), main_cmp);
+	bench_sort(v, n);
 	*med = v[(n - 1) / 2];
 	*min = v[0];
 	*max = v[n - 1];
@@ -133,17 +148,25 @@ main_summary(const bench_sample *s, size_t n, const struct main_field *f,
 
 // ---- output ----
 
+// main_width is f's column width: its header's, at least 10.
+static int
+main_width(const struct main_field *f)
+{
+	size_t n = f->head != NULL ? strlen(f->head) : 0;
+	return (n > 10 ? (int) n : 10);
+}
+
 static void
 main_cell(const struct main_field *f, double v)
 {
 	char buf[32];
 
-	if (v < 0) {
+	if (main_unknown(f, v)) {
 		snprintf(buf, sizeof(buf), "-");
 	} else {
 		snprintf(buf, sizeof(buf), f->fmt, v);
 	}
-	printf(" %10s", buf);
+	printf(" %*s", main_width(f), buf);
 }
 
 static void
@@ -156,7 +179,8 @@ main_print_table(enum bench_workload w, const bench_sample *s, size_t n)
 	printf("  %-6s", "rep");
 	for (size_t k = 0; k < MAIN_NFIELDS; k++) {
 		if (main_fields[k].head != NULL) {
-			printf(" %10s", main_fields[k].head);
+			printf(" %*s", main_width(&main_fields[k]),
+			    main_fields[k].head);
 		}
 	}
 	printf("\n");
@@ -199,8 +223,10 @@ main_sample_json(const bench_sample *s)
 		const struct main_field *f = &main_fields[k];
 		double                   v = main_get(s, f);
 		json_object_set_new(o, f->key,
-		    f->kind == MAIN_DBL ? (v < 0 ? json_null() : json_real(v))
-		                        : json_integer((json_int_t) v));
+		    main_unknown(f, v) ? json_null()
+		    : f->kind == MAIN_DBL || f->kind == MAIN_SIGNED
+		        ? json_real(v)
+		        : json_integer((json_int_t) v));
 	}
 	return (o);
 }
@@ -219,7 +245,9 @@ main_workload_json(enum bench_workload w, const bench_sample *s, size_t n)
 		main_summary(s, n, &main_fields[k], &v[0], &v[1], &v[2]);
 		for (int j = 0; j < 3; j++) {
 			json_object_set_new(agg[j], main_fields[k].key,
-			    v[j] < 0 ? json_null() : json_real(v[j]));
+			    main_unknown(&main_fields[k], v[j])
+			        ? json_null()
+			        : json_real(v[j]));
 		}
 	}
 	return (json_pack("{s:s, s:s, s:I, s:I, s:o, s:o, s:o, s:o}", "name",
@@ -227,6 +255,62 @@ main_workload_json(enum bench_workload w, const bench_sample *s, size_t n)
 	    (json_int_t) bench_workload_steps(w), "runs",
 	    (json_int_t) bench_workload_runs(w), "samples", samples, "median",
 	    agg[0], "min", agg[1], "max", agg[2]));
+}
+
+// ---- the machine's limits beside W2 ----
+
+#define MAIN_FLOOR_TARGET 1.5 // W2 per step <= 1.5 x (fsync + 2 round trips)
+
+// main_floor computes W2's median time per step and its ratio to the
+// probe's floor (one fsync + two loopback round trips); false when either
+// is not known.
+static bool
+main_floor(enum bench_workload w, const bench_sample *s, size_t n,
+    const bench_probe *p, double *step_ms, double *ratio)
+{
+	const struct main_field *wall = &main_fields[0]; // wall_ms
+	double                   med, min, max;
+
+	if (w != BENCH_W2 || p == NULL || p->limit_step_us <= 0 || n == 0) {
+		return (false);
+	}
+	main_summary(s, n, wall, &med, &min, &max);
+	*step_ms = med / (double) bench_workload_steps(w);
+	*ratio   = *step_ms * 1000.0 / p->limit_step_us;
+	return (true);
+}
+
+static void
+main_print_floor(enum bench_workload w, const bench_sample *s, size_t n,
+    const bench_probe *p)
+{
+	double step_ms, ratio;
+
+	if (!main_floor(w, s, n, p, &step_ms, &ratio)) {
+		return;
+	}
+	printf("  per step %.3f ms (median wall / %zu steps); floor: fsync p50 "
+	       "%.3f + 2 x rtt p50 %.3f = %.3f ms;\n  ratio %.2f (target <= "
+	       "%.1f: %s)\n",
+	    step_ms, bench_workload_steps(w), p->fsync_p50_us / 1000.0,
+	    p->rtt_p50_us / 1000.0, p->limit_step_us / 1000.0, ratio,
+	    MAIN_FLOOR_TARGET, ratio <= MAIN_FLOOR_TARGET ? "met" : "not met");
+	fflush(stdout);
+}
+
+// main_floor_json adds W2's per step time and floor ratio to its object.
+static void
+main_floor_json(json_t *o, enum bench_workload w, const bench_sample *s,
+    size_t n, const bench_probe *p)
+{
+	double step_ms, ratio;
+
+	if (main_floor(w, s, n, p, &step_ms, &ratio)) {
+		json_object_set_new(o, "per_step_ms", json_real(step_ms));
+		json_object_set_new(o, "floor_step_ms",
+		    json_real(p->limit_step_us / 1000.0));
+		json_object_set_new(o, "floor_ratio", json_real(ratio));
+	}
 }
 
 // ---- command line ----
@@ -243,14 +327,19 @@ main_usage(FILE *f)
 	    "  --slots N         worker --slots (default: the worker's)\n"
 	    "  --queue N         worker --queue (default: the worker's)\n"
 	    "  --repeat N        repetitions per workload (default 5)\n"
-	    "  --workload W      W1, W2, W3, W4, W4E, W5 or W6; repeat or\n"
-	    "                    separate with commas (default: W1,W2,W3)\n"
+	    "  --workload W      W1, W2, W3, W3S, W4, W4E, W5 or W6; repeat or\n"
+	    "                    separate with commas (default: W1,W2,W3,W3S)\n"
 	    "  --map-items N     items of W4/W4E's map (default 100000)\n"
 	    "  --queued-runs N   runs W5 queues (default 100000)\n"
-	    "  --submitters N    concurrent control connections submitting W3's\n"
+	    "  --submitters N    concurrent control connections submitting W3S's\n"
 	    "                    runs (default 32)\n"
 	    "  --timeout S       deadline of one repetition in seconds (default 300)\n"
 	    "  --no-commit-hist  do not time commits with the preload shim\n"
+	    "  --no-probe        do not measure the machine's limits first\n"
+	    "  --probe-only      measure the machine's limits only (no cluster)\n"
+	    "  --probe-fsyncs N  durable writes the probe times (default 200)\n"
+	    "  --probe-round-trips N\n"
+	    "                    req/rep round trips the probe times (default 2000)\n"
 	    "  --keep            keep the temp dir (logs, database)\n"
 	    "  --json            print one JSON document instead of tables\n"
 	    "  --help            this text\n");
@@ -303,6 +392,9 @@ main_args(int argc, char **argv, bench_opts *o)
 	o->submitters  = 32;
 	o->timeout_s   = 300;
 	o->commit_hist = true;
+	o->probe       = true;
+	o->probe_fsyncs      = 200;
+	o->probe_round_trips = 2000;
 	for (int i = 1; i < argc; i++) {
 		const char *a   = argv[i];
 		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -311,7 +403,9 @@ main_args(int argc, char **argv, bench_opts *o)
 		    strcmp(a, "--repeat") == 0 || strcmp(a, "--workload") == 0 ||
 		    strcmp(a, "--submitters") == 0 ||
 		    strcmp(a, "--timeout") == 0 || strcmp(a, "--map-items") == 0 ||
-		    strcmp(a, "--queued-runs") == 0;
+		    strcmp(a, "--queued-runs") == 0 ||
+		    strcmp(a, "--probe-fsyncs") == 0 ||
+		    strcmp(a, "--probe-round-trips") == 0;
 
 		if (takes && val == NULL) {
 			fprintf(stderr, "weft-bench: %s needs a value\n", a);
@@ -326,6 +420,19 @@ main_args(int argc, char **argv, bench_opts *o)
 			o->keep = true;
 		} else if (strcmp(a, "--no-commit-hist") == 0) {
 			o->commit_hist = false;
+		} else if (strcmp(a, "--no-probe") == 0) {
+			o->probe = false;
+		} else if (strcmp(a, "--probe-only") == 0) {
+			o->probe_only = true;
+		} else if (strcmp(a, "--probe-fsyncs") == 0 ||
+		    strcmp(a, "--probe-round-trips") == 0) {
+			if (!main_int(val, 1, 100000, a[8] == 'f'
+			            ? &o->probe_fsyncs
+			            : &o->probe_round_trips)) {
+				fprintf(stderr, "weft-bench: %s takes 1..100000, "
+				    "not %s\n", a, val);
+				return (2);
+			}
 		} else if (strcmp(a, "--db") == 0) {
 			o->db = val;
 		} else if (strcmp(a, "--slots") == 0 ||
@@ -361,7 +468,7 @@ main_args(int argc, char **argv, bench_opts *o)
 		} else if (strcmp(a, "--workload") == 0) {
 			if (!main_workloads(val, &o->workloads)) {
 				fprintf(stderr,
-				    "weft-bench: --workload takes W1, W2, W3, W4, "
+				    "weft-bench: --workload takes W1, W2, W3, W3S, W4, "
 				    "W4E, W5 or W6\n");
 				return (2);
 			}
@@ -371,6 +478,11 @@ main_args(int argc, char **argv, bench_opts *o)
 			return (2);
 		}
 		i += takes;
+	}
+	if (o->probe_only && !o->probe) {
+		fprintf(stderr, "weft-bench: --probe-only and --no-probe "
+		                "contradict each other\n");
+		return (2);
 	}
 	if (o->workloads == 0) {
 		o->workloads = BENCH_DEFAULT_SET;
@@ -402,6 +514,23 @@ main_signals(void)
 }
 
 // ---- main ----
+
+// main_probe measures the machine's limits in a temp dir of its own (on
+// the filesystem the SQLite store uses), before the cluster starts so
+// nothing else of the bench competes with it.
+static bool
+main_probe(const bench_opts *o, bench_probe *p, char *err, size_t errlen)
+{
+	char *dir = weft_h_tempdir("probe");
+	bool  ok;
+
+	fprintf(stderr, "weft-bench: probing fsync and loopback round trips\n");
+	ok = bench_probe_run(dir, o->probe_fsyncs, o->probe_round_trips, p, err,
+	    errlen);
+	rmdir(dir);
+	free(dir);
+	return (ok);
+}
 
 static bool
 main_open_clients(bench_ctx *x, const bench_cluster *c, char *err,
@@ -443,6 +572,8 @@ main(int argc, char **argv)
 	bench_ctx     x;
 	bench_sample *samples = NULL;
 	json_t       *out     = NULL;
+	bench_probe   probe;
+	bool          probed  = false;
 	char          err[1024] = "";
 	int           rv, status = 1;
 	bool          watching = false;
@@ -462,7 +593,22 @@ main(int argc, char **argv)
 	snprintf(x.tag, sizeof(x.tag), "%lld%d",
 	    (long long) (weft_clock_wall_ms() % 100000000), (int) getpid());
 	samples = weft_xalloc((size_t) o.repeat * sizeof(*samples));
+	memset(&c, 0, sizeof(c));
 
+	if ((o.probe || o.probe_only) &&
+	    !(probed = main_probe(&o, &probe, err, sizeof(err)))) {
+		goto done;
+	}
+	if (o.probe_only) {
+		status = 0;
+		if (o.json) {
+			out = json_pack("{s:s, s:o}", "bench", "weft", "probe",
+			    bench_probe_json(&probe));
+		} else {
+			bench_probe_print(&probe);
+		}
+		goto done;
+	}
 	if (!bench_cluster_start(&c, &o)) {
 		snprintf(err, sizeof(err), "could not start the cluster");
 		goto done;
@@ -480,6 +626,9 @@ main(int argc, char **argv)
 		    BENCH_NWORKERS, "slots", o.slots, "queue", o.queue, "repeat",
 		    o.repeat, "submitters", o.submitters, "commit_hist",
 		    o.commit_hist, "workloads");
+		if (probed) {
+			json_object_set_new(out, "probe", bench_probe_json(&probe));
+		}
 	} else {
 		printf("weft-bench: store %s, %d workers (slots %s, queue %s), "
 		       "repeat %d\n",
@@ -488,7 +637,12 @@ main(int argc, char **argv)
 		printf("wall = first submit to last run end seen on the event "
 		       "stream; store = created_ms to ended_ms;\nevents, commits, "
 		       "c.avg: deltas of the coordinator's store stats; c.p50/"
-		       "c.p99: commit shim (BEGIN..COMMIT)\n");
+		       "c.p99: commit shim (BEGIN..COMMIT);\neng busy, commit busy: "
+		       "the coordinator's engine and store thread busy time; "
+		       "overlap = eng busy + commit busy - wall\n");
+		if (probed) {
+			bench_probe_print(&probe);
+		}
 		fflush(stdout);
 	}
 	for (int w = 0; w < BENCH_NWORKLOADS; w++) {
@@ -505,10 +659,16 @@ main(int argc, char **argv)
 			failed += samples[r].failed;
 		}
 		if (o.json) {
+			json_t *wj = main_workload_json(w, samples,
+			    (size_t) o.repeat);
+			main_floor_json(wj, w, samples, (size_t) o.repeat,
+			    probed ? &probe : NULL);
 			json_array_append_new(json_object_get(out, "workloads"),
-			    main_workload_json(w, samples, (size_t) o.repeat));
+			    wj);
 		} else {
 			main_print_table(w, samples, (size_t) o.repeat);
+			main_print_floor(w, samples, (size_t) o.repeat,
+			    probed ? &probe : NULL);
 		}
 	}
 	status = 0;

@@ -2,6 +2,7 @@
 // runs are submitted, and what one repetition measures: wall time seen by
 // the bench, run durations as the store records them, the coordinator's
 // store statistics as deltas, and commit latencies from the commit shim.
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,7 +33,7 @@ const char *
 bench_workload_name(enum bench_workload w)
 {
 	static const char *names[] = { "W1", "W2", "W3", "W4", "W4E", "W5",
-		"W6" };
+		"W6", "W3S" };
 	return (w < BENCH_NWORKLOADS ? names[w] : "?");
 }
 
@@ -45,7 +46,10 @@ bench_workload_about(enum bench_workload w)
 	case BENCH_W2:
 		return ("one run: a chain of 1,000 noop steps");
 	case BENCH_W3:
-		return ("1,000 runs of a 4-step noop diamond, submitted at once");
+		return ("1,000 runs of a 4-step noop diamond, submitted at once "
+		        "in one batch request");
+	case BENCH_W3S:
+		return ("W3, one RunRequest per run over --submitters sockets");
 	case BENCH_W4:
 		return ("one run: an echo making a list, a map of noop items "
 		        "over it, a noop after");
@@ -75,8 +79,9 @@ bench_workload_sizes(const bench_opts *o)
 size_t
 bench_workload_runs(enum bench_workload w)
 {
-	return (w == BENCH_W3 ? W3_RUNS
-	                      : w == BENCH_W5 ? (size_t) wl_queued_runs : 1);
+	return (w == BENCH_W3 || w == BENCH_W3S
+	        ? W3_RUNS
+	        : w == BENCH_W5 ? (size_t) wl_queued_runs : 1);
 }
 
 size_t
@@ -88,6 +93,7 @@ bench_workload_steps(enum bench_workload w)
 	case BENCH_W2:
 		return (W2_LEN);
 	case BENCH_W3:
+	case BENCH_W3S:
 		return (4u * W3_RUNS);
 	case BENCH_W4:
 	case BENCH_W4E:
@@ -299,6 +305,23 @@ wl_submit(bench_ctx *x, const char *name, char (*ids)[RUN_ID_LEN], size_t n,
 	return (ok);
 }
 
+// wl_submit_batch starts n runs of name in batch requests (one, for n up
+// to 10,000) on the main connection. *done_us: when the last reply came.
+static bool
+wl_submit_batch(bench_ctx *x, const char *name, char (*ids)[RUN_ID_LEN],
+    size_t n, int64_t *done_us, char *err, size_t errlen)
+{
+	char why[256];
+	bool ok = bench_client_run_batch(x->client, name, n, ids[0], RUN_ID_LEN,
+	    why, sizeof(why));
+
+	*done_us = weft_clock_mono_us();
+	if (!ok) {
+		snprintf(err, errlen, "submit: %s", why);
+	}
+	return (ok);
+}
+
 // ---- measuring ----
 
 static int
@@ -325,7 +348,51 @@ wl_rank(const double *v, size_t n, double p)
 typedef struct wl_stats {
 	uint64_t commits, events;
 	double   commit_ms_avg;
+	double   engine_busy_us, commit_busy_us; // < 0: not reported
 } wl_stats;
+
+void
+bench_sort(double *v, size_t n)
+{
+	qsort(v, n, sizeof(*v), wl_cmp_double);
+}
+
+double
+bench_rank(const double *v, size_t n, double p)
+{
+	return (wl_rank(v, n, p));
+}
+
+// wl_counter returns the number st.key, or -1 when the coordinator does
+// not report it (an older one).
+static double
+wl_counter(json_t *st, const char *key)
+{
+	json_t *v = json_object_get(st, key);
+	return (json_is_number(v) ? json_number_value(v) : -1.0);
+}
+
+// wl_busy fills the pipelined group commit's figures of s from the
+// counters before and after the repetition: engine and store thread busy
+// time and how much of it overlapped (engine + commit - wall).
+static void
+wl_busy(const wl_stats *before, const wl_stats *after, bench_sample *s)
+{
+	s->engine_busy_ms = s->commit_busy_ms = -1.0;
+	s->overlap_ms = NAN;
+	if (before->engine_busy_us >= 0 && after->engine_busy_us >= 0) {
+		s->engine_busy_ms =
+		    (after->engine_busy_us - before->engine_busy_us) / 1000.0;
+	}
+	if (before->commit_busy_us >= 0 && after->commit_busy_us >= 0) {
+		s->commit_busy_ms =
+		    (after->commit_busy_us - before->commit_busy_us) / 1000.0;
+	}
+	if (s->engine_busy_ms >= 0 && s->commit_busy_ms >= 0) {
+		// Signed (NAN when unknown): < 0 is time neither was busy.
+		s->overlap_ms = s->engine_busy_ms + s->commit_busy_ms - s->wall_ms;
+	}
+}
 
 static bool
 wl_store_stats(bench_client *c, wl_stats *s, char *err, size_t errlen)
@@ -343,6 +410,8 @@ wl_store_stats(bench_client *c, wl_stats *s, char *err, size_t errlen)
 	s->commits = (uint64_t) json_integer_value(json_object_get(st, "commits"));
 	s->events  = (uint64_t) json_integer_value(json_object_get(st, "events"));
 	s->commit_ms_avg = json_number_value(json_object_get(st, "commit_ms_avg"));
+	s->engine_busy_us = wl_counter(st, "engine_busy_us");
+	s->commit_busy_us = wl_counter(st, "commit_busy_us");
 	json_decref(info);
 	return (true);
 }
@@ -566,6 +635,8 @@ bench_workload_run(bench_ctx *x, enum bench_workload w, int rep,
 	s->load1 = wl_load1();
 	s->run_kib = s->recover_ms = s->recover_peak_mb = s->steady_mb =
 	    s->drain_ms = -1.0;
+	s->engine_busy_ms = s->commit_busy_ms = -1.0;
+	s->overlap_ms = NAN;
 	bench_cluster_reset_peak(x->cluster);
 	if (w == BENCH_W5) {
 		// Its own course; the store's figures of 100,000 runs are not
@@ -580,7 +651,10 @@ bench_workload_run(bench_ctx *x, enum bench_workload w, int rep,
 	}
 
 	t0 = weft_clock_mono_us();
-	if (!wl_submit(x, name, ids, nruns, &submitted, err, errlen)) {
+	if (!(w == BENCH_W3
+	            ? wl_submit_batch(x, name, ids, nruns, &submitted, err,
+	                  errlen)
+	            : wl_submit(x, name, ids, nruns, &submitted, err, errlen))) {
 		goto done;
 	}
 	if (!wl_wait(x, idp, nruns, t0, &last, s, err, errlen)) {
@@ -616,6 +690,7 @@ bench_workload_run(bench_ctx *x, enum bench_workload w, int rep,
 	        (double) s->commits
 	    : 0.0;
 	s->stream_events = ev1 - ev0;
+	wl_busy(&before, &after, s);
 	wl_commit_latency(x->cluster, log0, log1, s);
 	ok = wl_store_durations(x, name, nruns, s, err, errlen);
 

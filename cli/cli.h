@@ -53,6 +53,7 @@ enum weft_cli_flag {
 	WEFT_CLI_F_OUTPUT,      // status: print an output whole
 	WEFT_CLI_F_STEPS_AFTER, // status: steps after this one
 	WEFT_CLI_F_STEPS_LIMIT, // status: most steps shown
+	WEFT_CLI_F_NRUNS,       // run --count: how many runs
 	WEFT_CLI_F_COUNT
 };
 
@@ -271,6 +272,21 @@ int weft_cli_cmd_info(weft_cli *c);
 // returns WEFT_CLI_USAGE (main.c).
 int weft_cli_usage_error(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
+
+// ---- submit.c: many runs in few requests ----
+
+// weft_cli_run_many starts count runs of run (borrowed) in batch requests
+// and prints their ids, one per line (with --json, the results once at
+// the end); a run refused is named on stderr. With --wait, then waits for
+// each run in turn. Returns WEFT_CLI_OK only if every run was created
+// (and, waiting, succeeded).
+int weft_cli_run_many(weft_cli *c, Weft__RunRequest *run, uint64_t count);
+
+// weft_cli_cmd_submit sends each line of the file args[0] ("-": stdin), a
+// JSON run request like the body of POST /api/v1/runs, in batch requests,
+// and prints one line per input line in order: the run id, or "line K:
+// error" (blank lines are skipped). WEFT_CLI_FAIL when any line failed.
+int weft_cli_cmd_submit(weft_cli *c);
 
 // ---- watch.c: following the event stream ----
 

@@ -138,6 +138,9 @@ cmd_time_flag(weft_cli *c, enum weft_cli_flag f, const char *name,
 // The most results one page may hold (the coordinator refuses more).
 #define CMD_MAX_LIMIT 10000
 
+// The most runs one `run --count` starts (in batches of 10,000).
+#define CMD_MAX_COUNT 1000000
+
 // cmd_str returns flag f's value, or "" (protobuf's absent string).
 static char *
 cmd_str(weft_cli *c, enum weft_cli_flag f)
@@ -239,8 +242,18 @@ weft_cli_cmd_run(weft_cli *c)
 	json_t              *body = NULL;
 	char                *input = NULL, *params = NULL, *def = NULL;
 	const char          *run_id;
+	uint64_t             count = 0;
 	int                  rv;
 
+	if ((rv = cmd_num_flag(c, WEFT_CLI_F_NRUNS, "count", CMD_MAX_COUNT,
+	         &count)) != WEFT_CLI_OK) {
+		return (rv);
+	}
+	if (c->flag[WEFT_CLI_F_NRUNS] != NULL && count == 0) {
+		return (weft_cli_usage_error("--count wants a number from 1 to "
+		                             "%d, not '0'",
+		    CMD_MAX_COUNT));
+	}
 	if (c->flag[WEFT_CLI_F_TIMEOUT] != NULL &&
 	    c->flag[WEFT_CLI_F_WAIT] == NULL) {
 		return (weft_cli_usage_error("--timeout goes with --wait"));
@@ -261,6 +274,11 @@ weft_cli_cmd_run(weft_cli *c)
 	}
 	run.input_json  = input != NULL ? input : "";
 	run.params_json = params != NULL ? params : "";
+	if (count > 0) {
+		// --count: the same request count times, in batches.
+		rv = weft_cli_run_many(c, &run, count);
+		goto done;
+	}
 	req.req_case    = WEFT__CONTROL_REQUEST__REQ_RUN;
 	req.run         = &run;
 	if ((rv = weft_cli_call(c, &req, &body)) != WEFT_CLI_OK) {

@@ -78,6 +78,10 @@ static const struct main_flag {
 	[WEFT_CLI_F_STEPS_LIMIT] = { "steps-limit", "N",
 	    "show at most N steps (default 1000, at most 10000)" },
 	[WEFT_CLI_F_NODE]        = { "node", "N", "only events on node N" },
+	[WEFT_CLI_F_NRUNS]       = { "count", "N",
+	         "start N runs of the same definition, input and params in "
+	         "batch requests (10,000 runs each) and print their ids, one "
+	         "per line; with --wait, wait for each" },
 	[WEFT_CLI_F_AFTER]       = { "after", "ID",
 	          "only events after event id ID (paging cursor)" },
 	[WEFT_CLI_F_SINCE]       = { "since", "TIME",
@@ -120,10 +124,17 @@ static const struct main_cmd {
 	{ "define", "FILE", 1, 1, F(JSON), weft_cli_cmd_define,
 	    "Register a workflow definition (FILE - reads standard input)." },
 	{ "run", "NAME|FILE", 1, 1,
-	    F(INPUT) | F(PARAMS) | F(WAIT) | F(TIMEOUT) | F(JSON),
+	    F(INPUT) | F(PARAMS) | F(WAIT) | F(TIMEOUT) | F(JSON) | F(NRUNS),
 	    weft_cli_cmd_run,
 	    "Start a run of a registered definition or of a definition file; "
-	    "prints the run id." },
+	    "prints the run id (--count N: N runs, N ids)." },
+	{ "submit", "FILE", 1, 1, F(JSON), weft_cli_cmd_submit,
+	    "Start the runs a JSON lines file (- reads standard input) "
+	    "describes, one run request per line like the body of POST "
+	    "/api/v1/runs: {\"definition\": NAME, \"input\": {...}}. Sent in "
+	    "batches of up to 10,000; prints one line per input line, in "
+	    "order: the run id, or `line K: error`. Exit status 1 when any "
+	    "line failed; the other lines still run." },
 	{ "status", "RUN", 1, 1,
 	    F(JSON) | F(STEP) | F(OUTPUT) | F(STEPS_AFTER) | F(STEPS_LIMIT),
 	    weft_cli_cmd_status,

@@ -64,6 +64,11 @@
 // Largest message any weft socket accepts (also set as NNG_OPT_RECVMAXSZ).
 #define WEFT_WIRE_MAX (16u * 1024u * 1024u)
 
+// Most runs one RunBatchRequest may carry: one engine iteration creates
+// them all and one commit (a few events each) holds them. Clients split
+// larger submissions (weft submit, weft run --count).
+#define WEFT_WIRE_RUN_BATCH_MAX 10000
+
 // One node's end of the wire: its name, incarnation and per-sender
 // sequence for what it sends; the key and the replay state for what it
 // receives.

@@ -161,6 +161,22 @@ gen_control(const char *dir)
 	env.body_case = WEFT__ENVELOPE__BODY_CONTROL, env.control = &req;
 	rv |= gen_write(dir, "control_run.bin", &env, NULL);
 
+	// A batch: a good item, one without a definition, one inline.
+	Weft__RunRequest       items[3], *itemp[3];
+	Weft__RunBatchRequest  batch = WEFT__RUN_BATCH_REQUEST__INIT;
+	for (int i = 0; i < 3; i++) {
+		weft__run_request__init(&items[i]);
+		itemp[i] = &items[i];
+	}
+	items[0].definition      = "diamond", items[0].input_json = "{\"x\":1}";
+	items[1].input_json      = "{";
+	items[2].definition_json =
+	    "{\"name\":\"one\",\"steps\":[{\"id\":\"a\",\"type\":\"noop\"}]}";
+	batch.n_runs = 3, batch.runs = itemp;
+	req.req_case = WEFT__CONTROL_REQUEST__REQ_RUN_BATCH;
+	req.run_batch = &batch;
+	rv |= gen_write(dir, "control_run_batch.bin", &env, NULL);
+
 	evq.run_id = "01M824QDQD4PG8QQWWYZ25B82E", evq.n_types = 2;
 	evq.types = types, evq.after = 10, evq.limit = 100;
 	evq.since_ms = 1795368400000ULL, evq.text = "boom";

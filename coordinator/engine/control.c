@@ -214,7 +214,7 @@ control_def_lookup(weft_engine *e, const char *name, int64_t version,
 	if (d != NULL) {
 		return (control_def_touch(e, d));
 	}
-	if (weft_store_get_definition(e->store, name, version, &body, &found) !=
+	if (weft_store_get_definition(engine_quiesce(e), name, version, &body, &found) !=
 	    WEFT_OK) {
 		snprintf(err, errlen, "no definition named \"%s\"%s", name,
 		    version > 0 ? " at that version" : "");
@@ -366,70 +366,140 @@ control_object_arg(const char *text, const char *what, char *err, size_t errlen)
 	return (v);
 }
 
-static void
-control_run(weft_engine *e, engine_mail *m, int64_t now)
+// control_run_one creates the run rq (borrowed) asks for: its definition
+// looked up by name or registered inline, its input and params checked
+// and bound. On success writes the new run's id into id and returns 0;
+// otherwise returns the weft_err code, with the reason in err, and nothing
+// is created (an inline definition may have been registered). One
+// function for a RunRequest and for each item of a RunBatchRequest, so
+// the two cannot accept different things. A batch logs once for all its
+// runs (quiet), a single run logs RUN-START.
+static int
+control_run_one(weft_engine *e, const Weft__RunRequest *rq, int64_t now,
+    bool quiet, char id[WEFT_ID_LEN + 1], char *err, size_t errlen)
 {
-	Weft__RunRequest *rq = m->env->control->run;
-	char              err[1024] = "";
-	def_entry        *d;
-	json_t           *input = NULL, *given = NULL, *params = NULL;
-	char              id[WEFT_ID_LEN + 1];
-	weft_run         *r;
-
-	size_t            inlen = strlen(rq->input_json) +
-	    strlen(rq->params_json);
+	def_entry *d;
+	json_t    *input = NULL, *given = NULL, *params = NULL;
+	weft_run  *r;
+	size_t     inlen = strlen(rq->input_json) + strlen(rq->params_json);
 
 	if (inlen > WEFT_RUN_INPUT_MAX) {
 		// Checked before anything is parsed or registered: the run's
 		// input and params travel with its assignments (sched.c).
-		snprintf(err, sizeof(err),
+		snprintf(err, errlen,
 		    "run: input and params too large: %zu bytes, over the run "
 		    "input limit of %zu bytes (4 MiB)",
 		    inlen, WEFT_RUN_INPUT_MAX);
-		engine_reply_now(e, m->to, WEFT_ETOOBIG, err, NULL);
-		return;
+		return (WEFT_ETOOBIG);
 	}
 	if (rq->definition_json[0] != '\0') {
-		d = control_define(e, rq->definition_json, err, sizeof(err));
+		d = control_define(e, rq->definition_json, err, errlen);
 	} else if (rq->definition[0] != '\0') {
-		d = control_def_lookup(e, rq->definition, 0, err, sizeof(err));
+		d = control_def_lookup(e, rq->definition, 0, err, errlen);
 	} else {
-		snprintf(err, sizeof(err), "run: name a definition or send one");
+		snprintf(err, errlen, "run: name a definition or send one");
 		d = NULL;
 	}
 	if (d == NULL ||
 	    (input = control_object_arg(rq->input_json, "input", err,
-	         sizeof(err))) == NULL ||
+	         errlen)) == NULL ||
 	    (given = control_object_arg(rq->params_json, "params", err,
-	         sizeof(err))) == NULL ||
-	    weft_def_bind_params(d->def, given, &params, err, sizeof(err)) !=
+	         errlen)) == NULL ||
+	    weft_def_bind_params(d->def, given, &params, err, errlen) !=
 	        WEFT_OK) {
 		json_decref(input);
 		json_decref(given);
-		engine_reply_now(e, m->to, d == NULL ? WEFT_EDEF : WEFT_EINVAL,
-		    err, NULL);
-		return;
+		return (d == NULL ? WEFT_EDEF : WEFT_EINVAL);
 	}
 	json_decref(given);
 	if (!e->cfg.has_secret_key &&
 	    weft_secret_present(d->def, input, params)) {
 		json_decref(input);
 		json_decref(params);
-		engine_reply_now(e, m->to, WEFT_EINVAL,
+		snprintf(err, errlen,
 		    "run: this run carries secrets and the coordinator has no "
 		    "key to store them under (--secret-key-file or the cluster "
-		    "cookie)",
-		    NULL);
-		return;
+		    "cookie)");
+		return (WEFT_EINVAL);
 	}
 	weft_id_new(id);
 	r = weft_run_alloc(id, d->def, input, params, now, &e->out);
 	engine_run_add(e, r);
 	weft_run_start(r, now, &e->out);
-	weft_log_info("RUN-START", "run=%s definition=%s version=%" PRId64, id,
-	    d->def->name, d->def->version);
+	if (!quiet) {
+		weft_log_info("RUN-START",
+		    "run=%s definition=%s version=%" PRId64, id, d->def->name,
+		    d->def->version);
+	}
+	return (0);
+}
+
+static void
+control_run(weft_engine *e, engine_mail *m, int64_t now)
+{
+	const Weft__RunRequest *rq = m->env->control->run;
+	char                    err[1024] = "";
+	char                    id[WEFT_ID_LEN + 1];
+	int                     code;
+
+	if ((code = control_run_one(e, rq, now, false, id, err,
+	         sizeof(err))) != 0) {
+		engine_reply_now(e, m->to, code, err, NULL);
+		return;
+	}
 	engine_reply_now(e, m->to, 0, NULL,
 	    json_pack("{s:s, s:s}", "run_id", id, "events_url", e->io.events_url));
+}
+
+// control_run_batch answers a RunBatchRequest: every item is created (or
+// refused) here, in one engine iteration, so one commit holds all the
+// runs and the reply leaves after it. An item's error names its index and
+// never stops the others; only an empty or oversize list is refused whole,
+// before anything is created.
+static void
+control_run_batch(weft_engine *e, engine_mail *m, int64_t now)
+{
+	const Weft__RunBatchRequest *rq = m->env->control->run_batch;
+	char                         err[1024];
+	char                         id[WEFT_ID_LEN + 1];
+	json_t                      *results;
+	size_t                       failed = 0;
+	int                          code;
+
+	if (rq->n_runs == 0) {
+		engine_reply_now(e, m->to, WEFT_EINVAL,
+		    "run batch: the list of runs is empty", NULL);
+		return;
+	}
+	if (rq->n_runs > WEFT_WIRE_RUN_BATCH_MAX) {
+		snprintf(err, sizeof(err),
+		    "run batch: %zu runs, over the limit of %d per batch: send "
+		    "them in several batches",
+		    rq->n_runs, WEFT_WIRE_RUN_BATCH_MAX);
+		engine_reply_now(e, m->to, WEFT_ETOOBIG, err, NULL);
+		return;
+	}
+	results = json_array();
+	for (size_t i = 0; i < rq->n_runs; i++) {
+		err[0] = '\0';
+		code   = control_run_one(e, rq->runs[i], now, true, id, err,
+                    sizeof(err));
+		if (code == 0) {
+			json_array_append_new(results,
+			    json_pack("{s:s}", "run_id", id));
+			continue;
+		}
+		failed++;
+		json_array_append_new(results,
+		    json_pack("{s:I, s:s, s:s}", "index", (json_int_t) i,
+		        "error", err, "code", weft_err_name((weft_err) code)));
+	}
+	// One line per batch, not per run: the runs are in the event log.
+	weft_log_info("RUN-BATCH", "runs=%zu started=%zu failed=%zu",
+	    rq->n_runs, rq->n_runs - failed, failed);
+	engine_reply_now(e, m->to, 0, NULL,
+	    json_pack("{s:o, s:s}", "results", results, "events_url",
+	        e->io.events_url));
 }
 
 // Most tries, and the longest wait between two, to read a run's blobs
@@ -454,11 +524,11 @@ control_restore_blobs(weft_engine *e, json_t *jr)
 		json_t *js;
 		size_t  k;
 		for (size_t i = 0; rv == WEFT_OK && i < 2; i++) {
-			rv = weft_store_blob_resolve(e->store, jr, keys[i]);
+			rv = weft_store_blob_resolve(engine_quiesce(e), jr, keys[i]);
 		}
 		json_array_foreach (json_object_get(jr, "steps"), k, js) {
 			if (rv == WEFT_OK) {
-				rv = weft_store_blob_resolve(e->store, js, "output");
+				rv = weft_store_blob_resolve(engine_quiesce(e), js, "output");
 			}
 		}
 		if (rv != WEFT_EUNAVAIL || atomic_load(&e->stopping)) {
@@ -516,7 +586,7 @@ control_open_secrets(weft_engine *e, const char *id, json_t **input,
 	weft_err rv;
 	const char *why;
 
-	if ((rv = weft_store_get_secrets(e->store, id, &box)) != WEFT_OK) {
+	if ((rv = weft_store_get_secrets(engine_quiesce(e), id, &box)) != WEFT_OK) {
 		why = "the store did not answer";
 	} else if (box == NULL) {
 		return (true); // no secrets
@@ -625,7 +695,7 @@ control_lifecycle(weft_engine *e, engine_mail *m)
 		return;
 	}
 	if (r == NULL && strcmp(rq->action, "retry") == 0 &&
-	    weft_store_get_run(e->store, rq->run_id, &jr) == WEFT_OK) {
+	    weft_store_get_run(engine_quiesce(e), rq->run_id, &jr) == WEFT_OK) {
 		// An ended run leaves memory; a retry brings it back.
 		json_t *steps = json_object_get(jr, "steps");
 		json_t *js;
@@ -648,14 +718,14 @@ control_lifecycle(weft_engine *e, engine_mail *m)
 		r = engine_run(e, rq->run_id);
 		if (r != NULL) {
 			uint64_t seq = 0;
-			weft_store_run_last_seq(e->store, rq->run_id, &seq);
+			weft_store_run_last_seq(engine_quiesce(e), rq->run_id, &seq);
 			r->seq = seq;
 		}
 	}
 	if (r == NULL) {
 		// Ended runs leave memory; the store still knows them.
 		char msg[256];
-		if (weft_store_get_run(e->store, rq->run_id, &jr) == WEFT_OK) {
+		if (weft_store_get_run(engine_quiesce(e), rq->run_id, &jr) == WEFT_OK) {
 			snprintf(msg, sizeof(msg), "cannot %s run %s: it is %s",
 			    rq->action, rq->run_id,
 			    json_string_value(json_object_get(jr, "status")));
@@ -726,6 +796,13 @@ control_info(weft_engine *e)
 	    json_integer((json_int_t) atomic_load(&m->runs_in_memory)));
 	json_object_set_new(json_object_get(o, "stats"), "definitions_cached",
 	    json_integer((json_int_t) atomic_load(&m->defs_cached)));
+	// The pipelined commit: the engine computing, the store thread
+	// writing (docs/operations.md, "Throughput"). Their sum over the
+	// wall time is how much the two overlapped.
+	json_object_set_new(json_object_get(o, "stats"), "engine_busy_us",
+	    json_integer((json_int_t) atomic_load(&e->engine_busy_us)));
+	json_object_set_new(json_object_get(o, "stats"), "commit_busy_us",
+	    json_integer((json_int_t) atomic_load(&e->commit_busy_us)));
 	json_object_set_new(o, "store_error", ok ? json_null() : json_string(why));
 	return (o);
 }
@@ -745,6 +822,9 @@ control_handle(weft_engine *e, engine_mail *m, int64_t now)
 		break;
 	case WEFT__CONTROL_REQUEST__REQ_RUN:
 		control_run(e, m, now);
+		break;
+	case WEFT__CONTROL_REQUEST__REQ_RUN_BATCH:
+		control_run_batch(e, m, now);
 		break;
 	case WEFT__CONTROL_REQUEST__REQ_LIFECYCLE:
 		control_lifecycle(e, m);

@@ -300,6 +300,7 @@ engine_outage_mail(weft_engine *e, engine_mail *m)
 		break;
 	case MAIL_STOP:
 	case MAIL_METRICS:
+	case MAIL_COMMITTED:
 		engine_mail_free(m);
 		break;
 	}
@@ -491,6 +492,7 @@ engine_handle(weft_engine *e, engine_mail *m, int64_t now)
 		break;
 	case MAIL_STOP:
 	case MAIL_METRICS:
+	case MAIL_COMMITTED: // a wake-up: engine_iteration released it
 		break;
 	}
 	weft_wire_free(m->env);
@@ -529,8 +531,14 @@ engine_apply(weft_engine *e)
 		case WEFT_EFFECT_RELEASE:
 			sched_release(e, f->node);
 			break;
+		case WEFT_EFFECT_RUN_ENDED:
+			// Its ready steps must not be dispatched by the next
+			// batch while this one commits; the run itself is let
+			// go after the commit (engine_release).
+			sched_unqueue_run(e, f->run);
+			break;
 		default:
-			break; // ABORT, RUN_ENDED: after the commit
+			break; // ABORT: after the commit
 		}
 	}
 }
@@ -613,19 +621,41 @@ engine_blobs(weft_out_event *o, char **text, weft_event *v)
 	*text     = weft_json_dump(o->data);
 }
 
+// engine_pin makes run r (NULL is fine) held by batch b until b's
+// release: a run that ends in b is let go only after b is durable, while
+// the next batch may already name it.
+static void
+engine_pin(engine_batch *b, weft_run *r)
+{
+	if (r == NULL || r->pin_gen == b->gen) {
+		return;
+	}
+	r->pin_gen = b->gen;
+	r->refs++;
+	if (b->npins == b->cappins) {
+		b->cappins = b->cappins ? b->cappins * 2 : 64;
+		b->pins    = weft_xrealloc(b->pins, b->cappins * sizeof(*b->pins));
+	}
+	b->pins[b->npins++] = r;
+}
+
 // engine_number turns the batch's output events into store events: global
-// ids, per-run sequence numbers, one timestamp. texts has room for 3n
-// strings it allocates: data texts, the names of map items, then the
-// sealed secrets of new runs.
+// ids, per-run sequence numbers, one timestamp; and pins the runs they and
+// the effects name. texts has room for 3n strings it allocates: data
+// texts, the names of map items, then the sealed secrets of new runs.
 static weft_event *
-engine_number(weft_engine *e, int64_t now, char **texts)
+engine_number(weft_engine *e, engine_batch *b, int64_t now, char **texts)
 {
 	size_t n = e->out.nevents;
-	weft_event *evs = weft_xalloc(e->out.nevents * sizeof(*evs));
+	weft_event *evs = weft_xalloc((n ? n : 1) * sizeof(*evs));
 
+	for (size_t k = 0; k < e->out.neffects; k++) {
+		engine_pin(b, e->out.effects[k].run);
+	}
 	for (size_t k = 0; k < e->out.nevents; k++) {
 		weft_out_event *o = &e->out.events[k];
 		weft_event     *v = &evs[k];
+		engine_pin(b, o->run);
 		v->id             = e->next_event_id + k;
 		v->run_id         = o->run ? o->run->id : NULL;
 		v->seq            = o->run ? ++o->run->seq : 0;
@@ -658,7 +688,8 @@ engine_number(weft_engine *e, int64_t now, char **texts)
 // be written, and the state in memory already includes it: the process
 // stops, and a restart recovers from what the store holds.
 static bool
-engine_commit(weft_engine *e, weft_event *evs, size_t n)
+engine_commit(weft_engine *e, weft_event *evs, size_t n,
+    void (*wait)(weft_engine *, int))
 {
 	int      delay = 50, refused = 0;
 	int64_t  t0    = weft_clock_mono_us();
@@ -682,9 +713,11 @@ engine_commit(weft_engine *e, weft_event *evs, size_t n)
 		}
 		weft_log_err("DB-RETRY", "commit of %zu events failed: %s; "
 		    "retrying in %d ms", n, e->store->error, delay);
-		// Not asleep: requests get their 503 now, results stay
-		// unacked, survey mail waits (engine_outage_mail).
-		engine_outage_wait(e, delay);
+		// On the engine thread, not asleep: requests get their 503
+		// now, results stay unacked, survey mail waits
+		// (engine_outage_mail). On the store thread, the engine
+		// does that while it waits for this batch.
+		wait(e, delay);
 		delay = delay * 2 < 5000 ? delay * 2 : 5000;
 	}
 	if (was_down) {
@@ -694,30 +727,44 @@ engine_commit(weft_engine *e, weft_event *evs, size_t n)
 	}
 	engine_store_state(e, true, NULL);
 	weft_metrics_commit(&e->metrics, n, weft_clock_mono_us() - t0);
-	e->next_event_id += n;
-	atomic_store(&e->last_event_id, e->next_event_id - 1);
+	atomic_store(&e->last_event_id, evs[n - 1].id);
 	atomic_fetch_add(&e->batches_committed, 1);
 	atomic_fetch_add(&e->events_committed, n);
 	return (true);
 }
 
+// engine_release lets out what waited for batch b to be durable: its
+// events are published, its replies sent, its assignments and aborts
+// sent, the runs it ended let go. A batch the store never took (the
+// engine stopping with the store away) lets nothing out.
 static void
-engine_release(weft_engine *e, weft_event *evs, size_t n)
+engine_release(weft_engine *e, engine_batch *b)
 {
-	e->io.publish(e->io.arg, evs, n);
-	for (size_t k = 0; k < e->nheld; k++) {
-		e->io.reply(e->io.arg, e->held[k].to, e->held[k].msg);
+	if (b->written) {
+		e->io.publish(e->io.arg, b->evs, b->n);
 	}
-	e->nheld = 0;
-	sched_send_batches(e);
+	for (size_t k = 0; k < b->nheld; k++) {
+		if (b->written) {
+			e->io.reply(e->io.arg, b->held[k].to, b->held[k].msg);
+		} else {
+			nng_msg_free(b->held[k].msg);
+			e->io.drop(e->io.arg, b->held[k].to);
+		}
+	}
+	b->nheld = 0;
+	sched_send_batches(e, &b->out, true, b->written);
+	for (size_t k = 0; k < b->npins; k++) {
+		engine_run_rele(e, b->pins[k]);
+	}
+	b->npins = 0;
 	bool timed = false;
-	for (size_t k = 0; k < e->out.neffects; k++) {
-		weft_effect *f = &e->out.effects[k];
+	for (size_t k = 0; k < b->out.neffects; k++) {
+		weft_effect *f = &b->out.effects[k];
 		if (f->kind == WEFT_EFFECT_RUN_ENDED) {
 			weft_log_info("RUN-END", "run=%s state=%s", f->run->id,
 			    weft_run_state_name(f->run->state));
-			sched_unqueue_run(e, f->run);
-			// What still holds it now is timers.
+			// What still holds it now is timers (or the batch
+			// after this one, which lets it go in turn).
 			timed = timed || f->run->refs > 0;
 			engine_run_reap(e, f->run);
 		}
@@ -726,11 +773,25 @@ engine_release(weft_engine *e, weft_event *evs, size_t n)
 		// An ended run leaves memory in the iteration it ends.
 		sched_untime_ended(e);
 	}
+	for (size_t k = 0; k < 3 * b->n; k++) {
+		free(b->texts[k]);
+	}
+	for (size_t k = 0; k < b->n; k++) {
+		weft_blob_free((weft_blob *) b->evs[k].blobs, b->evs[k].nblobs);
+	}
+	free(b->texts);
+	free(b->evs);
+	b->texts = NULL;
+	b->evs   = NULL;
+	b->n     = 0;
+	weft_out_reset(&b->out);
 }
 
 // Commit delay: how long a batch that only records accepted attempts may
-// wait for the results that usually follow, in ms.
-#define ENGINE_DEFER_MS 1
+// wait for the results that usually follow, in ms. 1 ms was often missed
+// by a noop step's result (the worker spools it first): W2 made ~1.23
+// commits per step; with 5 ms, ~1.0.
+#define ENGINE_DEFER_MS 5
 
 // engine_deferrable says whether this batch may wait for the next
 // iteration: it only records that workers accepted attempts (step_started)
@@ -838,6 +899,8 @@ engine_has_carry(const weft_engine *e)
 	return (e->carry != NULL);
 }
 static void engine_flush(weft_engine *e, int64_t now);
+static bool engine_committed(weft_engine *e);
+static void engine_await(weft_engine *e);
 
 void
 engine_iteration(weft_engine *e, weft_mail *mail)
@@ -848,6 +911,11 @@ engine_iteration(weft_engine *e, weft_mail *mail)
 	e->now_ms   = now;
 	e->now_mono = e->clock.mono_ms(e->clock.arg);
 
+	// A batch the store thread finished is released first: its replies
+	// and assignments go out before this iteration's work.
+	if (e->inflight != NULL && e->out.nevents == 0 && engine_committed(e)) {
+		engine_await(e);
+	}
 	// Mail parked during an outage comes first: the answers and
 	// exchanges in the order they came, then the last survey end.
 	if (e->parked_end != NULL) {
@@ -894,7 +962,10 @@ engine_iteration(weft_engine *e, weft_mail *mail)
 	}
 	n = e->out.nevents;
 	if (n == 0 && e->nheld == 0) {
-		sched_send_batches(e);
+		if (e->inflight == NULL) {
+			// Assignments no event records (none wait for a batch).
+			sched_send_batches(e, NULL, false, true);
+		}
 		engine_reap_now(e);
 		retain_turn(e);
 		return;
@@ -904,46 +975,244 @@ engine_iteration(weft_engine *e, weft_mail *mail)
 		return;
 	}
 	engine_flush(e, now);
-	// Between two commits, with nothing of ours in flight to the store:
-	// at most one batch of deletions, then the mailbox again.
+	// At most one batch of deletions (it waits for the commit in
+	// flight: the store is not shared), then the mailbox again.
 	retain_turn(e);
 }
 
-// engine_flush commits what e->out holds, then releases it (publishes,
-// answers, sends, lets ended runs go) and reaps: the second half of an
-// iteration, and what recovery does after each page of runs.
+// ---- the pipelined commit ----
+//
+// A batch is numbered on the engine thread and handed to the store thread,
+// which writes it (engine_commit) while the engine takes the next mail and
+// computes the next batch. Before the engine hands over that next one it
+// waits for the first to be durable and releases it (engine_await): so at
+// most one batch is in flight, batches commit in order, and nothing leaves
+// (an event, a reply, an assignment, an abort) before the batch that
+// recorded it is durable. The effects that stay inside the engine (queue
+// entries, timers) take hold at once (engine_apply). Without a store
+// thread (before start, in the engine tests) a batch commits inline.
+
+// engine_busy_add adds the engine thread's time since *t0 (us), less what
+// it spent waiting for commits meanwhile, to engine_busy_us.
+static void
+engine_busy_add(weft_engine *e, int64_t t0)
+{
+	int64_t busy = weft_clock_mono_us() - t0 - e->wait_us;
+
+	e->wait_us = 0;
+	if (busy > 0) {
+		atomic_fetch_add(&e->engine_busy_us, (uint64_t) busy);
+	}
+}
+
+// engine_store_sleep is the store thread's wait between two tries of a
+// commit: ms, or until the engine stops.
+static void
+engine_store_sleep(weft_engine *e, int ms)
+{
+	struct timespec ts = weft_clock_mono_ts(weft_clock_mono_ms() + ms);
+
+	pthread_mutex_lock(&e->commit_lock);
+	// The engine, waiting for this batch, now takes mail as in an
+	// outage (engine_await).
+	e->commit_down = true;
+	pthread_cond_broadcast(&e->done_cv);
+	if (!e->commit_exit && !atomic_load(&e->stopping)) {
+		pthread_cond_timedwait(&e->commit_cv, &e->commit_lock, &ts);
+	}
+	pthread_mutex_unlock(&e->commit_lock);
+}
+
+// engine_committer is the store thread: it writes each batch handed over,
+// retrying while the store is away, and wakes the engine when it is done.
+static void *
+engine_committer(void *arg)
+{
+	weft_engine *e = arg;
+
+	pthread_mutex_lock(&e->commit_lock);
+	for (;;) {
+		while (e->commit_job == NULL && !e->commit_exit) {
+			pthread_cond_wait(&e->commit_cv, &e->commit_lock);
+		}
+		engine_batch *b = e->commit_job;
+		if (b == NULL) {
+			break;
+		}
+		pthread_mutex_unlock(&e->commit_lock);
+		int64_t t0 = weft_clock_mono_us();
+		bool    ok = engine_commit(e, b->evs, b->n, engine_store_sleep);
+		atomic_fetch_add(&e->commit_busy_us,
+		    (uint64_t) (weft_clock_mono_us() - t0));
+		pthread_mutex_lock(&e->commit_lock);
+		b->written     = ok;
+		e->commit_job  = NULL;
+		e->commit_done = true;
+		e->commit_down = false;
+		pthread_cond_broadcast(&e->done_cv);
+		pthread_mutex_unlock(&e->commit_lock);
+		// Wake the loop, which may be waiting for mail: the release
+		// should not wait for the next message.
+		engine_mail *m = weft_xalloc(sizeof(*m));
+		m->kind        = MAIL_COMMITTED;
+		weft_mailbox_post(&e->mailbox, &m->node);
+		pthread_mutex_lock(&e->commit_lock);
+	}
+	pthread_mutex_unlock(&e->commit_lock);
+	return (NULL);
+}
+
+static void
+engine_batch_free(engine_batch *b)
+{
+	if (b == NULL) {
+		return;
+	}
+	for (size_t k = 0; k < b->nheld; k++) {
+		nng_msg_free(b->held[k].msg);
+	}
+	free(b->held);
+	free(b->pins);
+	weft_out_fini(&b->out);
+	free(b);
+}
+
+// engine_batch_keep keeps released batch b for its capacity (one spare),
+// or frees it.
+static void
+engine_batch_keep(weft_engine *e, engine_batch *b)
+{
+	if (e->spare == NULL) {
+		e->spare = b;
+	} else {
+		engine_batch_free(b);
+	}
+}
+
+// engine_committed says the batch in flight is durable (or given up).
+static bool
+engine_committed(weft_engine *e)
+{
+	bool done;
+
+	pthread_mutex_lock(&e->commit_lock);
+	done = e->commit_done;
+	pthread_mutex_unlock(&e->commit_lock);
+	return (done);
+}
+
+// engine_await waits until the batch in flight is durable (or given up,
+// stopping), then releases it. Meanwhile, while the store thread retries,
+// the engine takes mail as in an outage.
+static void
+engine_await(weft_engine *e)
+{
+	engine_batch *b = e->inflight;
+	int64_t       t0;
+
+	if (b == NULL) {
+		return;
+	}
+	t0 = weft_clock_mono_us();
+	pthread_mutex_lock(&e->commit_lock);
+	while (!e->commit_done) {
+		if (e->commit_down && !atomic_load(&e->stopping)) {
+			pthread_mutex_unlock(&e->commit_lock);
+			engine_outage_wait(e, 50);
+			pthread_mutex_lock(&e->commit_lock);
+		} else {
+			// Timed: the store thread going down is seen too.
+			struct timespec ts =
+			    weft_clock_mono_ts(weft_clock_mono_ms() + 50);
+			pthread_cond_timedwait(&e->done_cv, &e->commit_lock, &ts);
+		}
+	}
+	e->commit_done = false;
+	pthread_mutex_unlock(&e->commit_lock);
+	e->wait_us += weft_clock_mono_us() - t0;
+	e->inflight = NULL;
+	engine_release(e, b);
+	engine_batch_keep(e, b);
+}
+
+weft_store *
+engine_quiesce(weft_engine *e)
+{
+	if (e->inflight != NULL) {
+		engine_await(e);
+		// Runs the release let go are freed by the next flush, or now
+		// when no output names them.
+		if (e->out.nevents == 0) {
+			engine_reap_now(e);
+		}
+	}
+	return (e->store);
+}
+
+// engine_submit hands batch b (numbered) to the store thread, or writes
+// and releases it at once without one.
+static void
+engine_submit(weft_engine *e, engine_batch *b)
+{
+	// Replies only (answers that changed nothing) need no write: the
+	// batch before is already out (engine_flush awaited it).
+	if (!e->committer_on || b->n == 0) {
+		b->written = b->n == 0 ||
+		    engine_commit(e, b->evs, b->n, engine_outage_wait);
+		engine_release(e, b);
+		engine_batch_keep(e, b);
+		return;
+	}
+	e->inflight = b;
+	pthread_mutex_lock(&e->commit_lock);
+	e->commit_job = b;
+	pthread_cond_broadcast(&e->commit_cv);
+	pthread_mutex_unlock(&e->commit_lock);
+}
+
+// engine_flush numbers what e->out holds into a batch, lets the batch
+// before it be released once durable, and hands this one to the store:
+// the second half of an iteration, and what recovery does after each page
+// of runs. The output then starts empty again.
 static void
 engine_flush(weft_engine *e, int64_t now)
 {
-	size_t      n = e->out.nevents;
-	weft_event *evs;
-	char      **texts;
+	size_t        n = e->out.nevents;
+	engine_batch *b = e->spare != NULL ? e->spare : weft_xalloc(sizeof(*b));
+	weft_out      swap;
 
+	e->spare    = NULL;
 	e->deferred = false;
-	texts = weft_xalloc((n ? 3 * n : 1) * sizeof(*texts));
-	evs   = engine_number(e, now, texts);
-	if (n > 0 && !engine_commit(e, evs, n)) {
-		// Not written: nothing of it may leave. Drop the replies.
-		for (size_t k = 0; k < e->nheld; k++) {
-			nng_msg_free(e->held[k].msg);
-			e->io.drop(e->io.arg, e->held[k].to);
-		}
-		e->nheld = 0;
-	} else {
-		engine_release(e, evs, n);
-	}
-	for (size_t k = 0; k < 3 * n; k++) {
-		free(texts[k]);
-	}
-	for (size_t k = 0; k < n; k++) {
-		weft_blob_free((weft_blob *) evs[k].blobs, evs[k].nblobs);
-	}
-	free(texts);
-	free(evs);
+	b->gen      = ++e->batch_gen;
+	b->texts    = weft_xalloc((n ? 3 * n : 1) * sizeof(*b->texts));
+	b->evs      = engine_number(e, b, now, b->texts);
+	b->n        = n;
+	e->next_event_id += n;
+	// The batch before must be out first: its replies, assignments and
+	// events precede this one's.
+	engine_await(e);
+	// This batch takes the output (its data, its effects), the held
+	// replies and the assignments chosen; the engine starts afresh.
+	swap   = b->out;
+	b->out = e->out;
+	e->out = swap;
 	weft_out_reset(&e->out);
 	e->applied = 0;
+	{
+		held_reply *h   = b->held;
+		size_t      cap = b->capheld;
+		b->held         = e->held;
+		b->nheld        = e->nheld;
+		b->capheld      = e->capheld;
+		e->held         = h;
+		e->capheld      = cap;
+		e->nheld        = 0;
+	}
+	sched_seal_batches(e);
+	engine_submit(e, b);
 	engine_reap_now(e);
 }
+
 
 // How often the engine checks, between commits, that the store is still
 // the database it opened (a SQLite file deleted or replaced), in ms.
@@ -998,7 +1267,7 @@ engine_store_check(weft_engine *e)
 		return;
 	}
 	e->check_due = now + ENGINE_CHECK_MS;
-	if (weft_store_check(e->store) != WEFT_OK) {
+	if (weft_store_check(engine_quiesce(e)) != WEFT_OK) {
 		engine_store_state(e, false, e->store->error);
 	} else if (!atomic_load(&e->store_ok)) {
 		engine_store_state(e, true, NULL);
@@ -1042,7 +1311,9 @@ engine_main(void *arg)
 			wait = 0; // more runs to delete: a batch per turn
 		}
 		mail = weft_mailbox_drain(&e->mailbox, wait);
+		int64_t t0 = weft_clock_mono_us();
 		engine_iteration(e, mail);
+		engine_busy_add(e, t0);
 	}
 	// Stopping (SIGTERM): one last batch for what came in meanwhile and
 	// what a commit delay held back, committed and answered before the
@@ -1053,6 +1324,7 @@ engine_main(void *arg)
 	while (e->carry != NULL) {
 		engine_iteration(e, NULL); // the results carried over too
 	}
+	engine_quiesce(e); // the last batch out (or given up) too
 	return (NULL);
 }
 
@@ -1073,7 +1345,7 @@ engine_recover_page(weft_engine *e, const char *after, size_t restored,
 	weft_err rv;
 	int      delay = 50;
 
-	while ((rv = weft_store_unfinished_runs(e->store, after,
+	while ((rv = weft_store_unfinished_runs(engine_quiesce(e), after,
 	            ENGINE_RECOVER_PAGE, runs)) != WEFT_OK &&
 	    restored > 0 && !atomic_load(&e->stopping)) {
 		if (rv != WEFT_EUNAVAIL) {
@@ -1346,6 +1618,9 @@ weft_engine_open(weft_engine **out, const weft_engine_cfg *cfg, char *err,
 	weft_map_init(&e->queues);
 	weft_out_init(&e->out);
 	pthread_mutex_init(&e->store_lock, NULL);
+	pthread_mutex_init(&e->commit_lock, NULL);
+	weft_clock_cond_init(&e->commit_cv);
+	weft_clock_cond_init(&e->done_cv);
 	e->parked_tail = &e->parked;
 	e->carry_tail  = &e->carry;
 	e->opener      = pthread_self();
@@ -1372,16 +1647,49 @@ weft_engine_failed(weft_engine *e)
 	return (e != NULL && atomic_load(&e->failed));
 }
 
+void
+engine_committer_start(weft_engine *e)
+{
+	e->commit_exit = false;
+	WEFT_ASSERT(!e->committer_on);
+	if (pthread_create(&e->committer, NULL, engine_committer, e) != 0) {
+		weft_log_err("START", "cannot start the store thread: "
+		    "committing on the engine thread");
+		return;
+	}
+	e->committer_on = true;
+}
+
+void
+engine_committer_stop(weft_engine *e)
+{
+	if (!e->committer_on) {
+		return;
+	}
+	engine_quiesce(e); // the engine thread's: it is not running now
+	pthread_mutex_lock(&e->commit_lock);
+	e->commit_exit = true;
+	pthread_cond_broadcast(&e->commit_cv);
+	pthread_mutex_unlock(&e->commit_lock);
+	pthread_join(e->committer, NULL);
+	e->committer_on = false;
+}
+
 weft_err
 weft_engine_start(weft_engine *e)
 {
+	// The store thread first: the engine thread's first batches (a
+	// recovery that waited for the store) already go through it.
+	engine_committer_start(e);
 	if (pthread_create(&e->thread, NULL, engine_main, e) != 0) {
+		engine_committer_stop(e);
 		return (WEFT_EUNAVAIL);
 	}
 	if (pthread_create(&e->qthread, NULL, control_query_main, e) != 0) {
 		atomic_store(&e->stopping, true);
 		weft_mailbox_close(&e->mailbox);
 		pthread_join(e->thread, NULL);
+		engine_committer_stop(e);
 		return (WEFT_EUNAVAIL);
 	}
 	e->started = true;
@@ -1397,10 +1705,15 @@ weft_engine_stop(weft_engine *e)
 	// Threads first, sockets after: a thread mid-iteration may still reply
 	// through a socket's context.
 	atomic_store(&e->stopping, true);
+	// A store thread retrying a commit gives up now (engine_store_sleep).
+	pthread_mutex_lock(&e->commit_lock);
+	pthread_cond_broadcast(&e->commit_cv);
+	pthread_mutex_unlock(&e->commit_lock);
 	weft_mailbox_close(&e->mailbox);
 	weft_mailbox_close(&e->qmailbox);
 	pthread_join(e->thread, NULL);
 	pthread_join(e->qthread, NULL);
+	engine_committer_stop(e);
 	e->started = false;
 }
 
@@ -1441,6 +1754,7 @@ weft_engine_close(weft_engine *e)
 		return;
 	}
 	weft_engine_stop(e);
+	engine_committer_stop(e); // one a test started
 	engine_free_mail(e, &e->mailbox);
 	engine_free_mail(e, &e->qmailbox);
 	engine_free_list(e, e->parked);
@@ -1457,6 +1771,8 @@ weft_engine_close(weft_engine *e)
 		e->io.drop(e->io.arg, e->held[k2].to);
 	}
 	free(e->held);
+	engine_batch_free(e->spare);
+	engine_batch_free(e->inflight); // only when the engine never ran
 	free(e->reap);
 	retain_fini(e);
 	sched_fini(e);
@@ -1474,6 +1790,9 @@ weft_engine_close(weft_engine *e)
 	json_decref(e->waits);
 	pthread_mutex_destroy(&e->waits_lock);
 	pthread_mutex_destroy(&e->store_lock);
+	pthread_mutex_destroy(&e->commit_lock);
+	pthread_cond_destroy(&e->commit_cv);
+	pthread_cond_destroy(&e->done_cv);
 	weft_mailbox_fini(&e->mailbox);
 	weft_mailbox_fini(&e->qmailbox);
 	weft_wire_fini(&e->wire);

@@ -71,6 +71,7 @@ enum mail_kind {
 	MAIL_METRICS,     // render /metrics (to.http)
 	MAIL_STOP,        // shut down
 	MAIL_GOODBYE,     // a stopping worker's Goodbye (env, actor)
+	MAIL_COMMITTED,   // the store thread finished a batch (a wake-up)
 };
 
 typedef struct engine_mail {
@@ -122,10 +123,12 @@ typedef struct weft_worker_rec {
 	weft_map          missing; // "run/unit/attempt" we hold in flight on it
 	                           // that it did not list -> survey round first
 	                           // missing (as a pointer-sized integer)
-	// Assignments chosen this iteration, sent after the commit.
+	// Assignments chosen, sent after the commit of the batch that
+	// recorded them: the first nsealed belong to the batch in flight to
+	// the store (engine_submit), the rest to the one being computed.
 	assign_item      *batch;
 	Weft__Assignment **batch_msgs;
-	size_t            nbatch, capbatch;
+	size_t            nbatch, capbatch, nsealed;
 } weft_worker_rec;
 
 // One entry of a ready queue: a run (referenced) and a step.
@@ -184,6 +187,21 @@ typedef struct held_reply {
 	nng_msg *msg;
 } held_reply;
 
+// A batch handed to the store thread (engine.c, "the pipelined commit"):
+// what it writes, and everything that waits for it to be durable.
+typedef struct engine_batch {
+	weft_out    out;     // its events (their data) and effects
+	weft_event *evs;     // the store's view of out.events, numbered
+	size_t      n;
+	char      **texts;   // 3n strings engine_number made
+	held_reply *held;    // replies released with it
+	size_t      nheld, capheld;
+	weft_run  **pins;    // runs its events and effects name: each holds
+	size_t      npins, cappins; // a reference until the release
+	uint64_t    gen;     // its number, for weft_run.pin_gen
+	bool        written; // the store holds it (set by the store thread)
+} engine_batch;
+
 struct weft_engine {
 	weft_engine_cfg cfg;
 	char            node[64];
@@ -239,6 +257,28 @@ struct weft_engine {
 	size_t       nreap, capreap;
 	bool         deferred;  // e->out holds a batch whose commit waits
 
+	// The pipelined commit (engine.c): at most one batch in flight to
+	// the store thread while the engine computes the next one. The
+	// engine thread owns `inflight` and `spare`; commit_lock guards the
+	// hand-over (job, done, down, exit) between the two threads.
+	engine_batch   *inflight; // handed to the store thread, not released
+	engine_batch   *spare;    // a released batch, kept for its capacity
+	uint64_t        batch_gen;
+	bool            committer_on; // the store thread runs
+	pthread_t       committer;
+	pthread_mutex_t commit_lock;
+	pthread_cond_t  commit_cv;  // job handed over, exit asked
+	pthread_cond_t  done_cv;    // job done, or the store went down
+	engine_batch   *commit_job; // for the store thread (guarded)
+	bool            commit_done; // inflight is durable or given up
+	bool            commit_down; // the store thread is retrying
+	bool            commit_exit;
+	int64_t         wait_us;   // engine thread: time spent awaiting
+	                           // commits, subtracted from busy time
+	_Atomic uint64_t engine_busy_us; // engine thread at work (not
+	                                 // waiting for mail or a commit)
+	_Atomic uint64_t commit_busy_us; // store thread in weft_store_append
+
 	// Retention (retain.c), engine thread only.
 	int64_t      retain_due;  // monotonic ms of the next sweep batch
 	int64_t      retain_min;  // shortest retain in force, ms; 0 = none
@@ -291,6 +331,16 @@ void engine_iteration(weft_engine *e, weft_mail *mail);
 // engine_has_carry says result batches wait for a later iteration (each
 // takes a bounded share, after the other mail): the loop must not sleep.
 bool engine_has_carry(const weft_engine *e);
+// engine_committer_start starts the store thread (weft_engine_start does;
+// the engine tests may, to run their iterations pipelined);
+// engine_committer_stop ends it, idle (nothing in flight).
+void engine_committer_start(weft_engine *e);
+void engine_committer_stop(weft_engine *e);
+// engine_quiesce waits until no batch is in flight to the store, releasing
+// the one that was: the engine thread calls it before it uses e->store
+// itself (the store thread owns the connection while a batch commits).
+// Returns e->store.
+weft_store *engine_quiesce(weft_engine *e);
 // engine_assign_op_free frees an assign op's engine side (its items, the
 // reply); io frees its own parts (context, aio) first.
 void engine_assign_op_free(assign_op *op);
@@ -346,8 +396,16 @@ void sched_fire_timers(weft_engine *e, int64_t now, int64_t mono);
 void sched_untime_ended(weft_engine *e);
 int64_t sched_next_timer(weft_engine *e); // monotonic ms, 0 = none
 void sched_dispatch(weft_engine *e, int64_t now);
-void sched_send_batches(weft_engine *e);
-bool sched_has_batches(weft_engine *e); // assignments wait to be sent
+// sched_seal_batches marks every worker's assignments chosen so far as the
+// batch handed to the store's (they go with its release).
+void sched_seal_batches(weft_engine *e);
+// sched_send_batches sends the aborts among o's effects (o may be NULL)
+// and the sealed assignments (sealed) or all of them, then forgets them;
+// with send false it only forgets them (a batch the store never took).
+void sched_send_batches(weft_engine *e, const weft_out *o, bool sealed,
+    bool send);
+// sched_has_batches says assignments not sealed yet wait to be sent.
+bool sched_has_batches(weft_engine *e);
 void sched_assign_done(weft_engine *e, assign_op *op);
 void sched_release(weft_engine *e, const char *node);
 // sched_goodbye applies a worker's Goodbye (borrowed): draining, its

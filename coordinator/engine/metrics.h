@@ -32,7 +32,7 @@ typedef struct weft_metrics {
 	_Atomic uint64_t defs_cached;    // compiled definitions cached
 	_Atomic uint64_t commit_us_total; // sum of commit latencies
 	_Atomic uint64_t p50_us, p99_us;  // of the window, refreshed 4 times/s
-	// Recent commit latencies in us (engine thread only).
+	// Recent commit latencies in us (the thread that commits only).
 	uint32_t lat_us[WEFT_LAT_WINDOW];
 	uint64_t nlat; // total observed; the window holds the last ones
 	int64_t  pct_at; // mono ms of the last percentile refresh
@@ -49,7 +49,7 @@ void weft_hist_write(FILE *f, const char *name, const char *help,
     const weft_hist *h);
 
 // weft_metrics_commit records one commit of n events taking us
-// microseconds (engine thread).
+// microseconds (the thread that commits: the store thread).
 void weft_metrics_commit(weft_metrics *m, size_t n, int64_t us);
 
 // weft_metrics_latency_pct returns the p-th percentile (0..100) of the

@@ -241,9 +241,12 @@ retain_refuse(weft_engine *e, const char *err)
 void
 retain_turn(weft_engine *e)
 {
-	if (atomic_load(&e->stopping)) {
+	if (atomic_load(&e->stopping) ||
+	    (e->njobs == 0 && e->retain_due > e->now_mono)) {
 		return;
 	}
+	// Nothing of ours may be in flight to the store meanwhile.
+	engine_quiesce(e);
 	if (!atomic_load(&e->store_ok) || e->store->unsure_id != 0) {
 		// The commit path owns an unavailable store. A batch whose
 		// commit may have landed is looked up by its first event id,

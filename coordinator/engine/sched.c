@@ -1274,10 +1274,10 @@ sched_send_op(weft_engine *e, weft_worker_rec *w, size_t from, size_t n,
 
 // sched_send_aborts tells workers to stop attempts the batch ended.
 static void
-sched_send_aborts(weft_engine *e)
+sched_send_aborts(weft_engine *e, const weft_out *o)
 {
-	for (size_t k = 0; k < e->out.neffects; k++) {
-		weft_effect     *f = &e->out.effects[k];
+	for (size_t k = 0; o != NULL && k < o->neffects; k++) {
+		weft_effect     *f = &o->effects[k];
 		weft_worker_rec *w;
 		Weft__Abort      ab = WEFT__ABORT__INIT;
 		Weft__Abort     *abp = &ab;
@@ -1302,7 +1302,8 @@ sched_has_batches(weft_engine *e)
 	void       *v;
 
 	for (size_t i = 0; weft_map_each(&e->workers, &i, &k, &v);) {
-		if (((weft_worker_rec *) v)->nbatch > 0) {
+		weft_worker_rec *w = v;
+		if (w->nbatch > w->nsealed) {
 			return (true);
 		}
 	}
@@ -1344,17 +1345,17 @@ sched_shared_free(Weft__SharedInput *si)
 // at most SCHED_BATCH_MAX attempts, SCHED_BATCH_BYTES of their own inputs
 // and SCHED_MSG_BYTES in all. One slow message is then never a huge one.
 static void
-sched_send_worker(weft_engine *e, weft_worker_rec *w)
+sched_send_worker(weft_engine *e, weft_worker_rec *w, size_t count)
 {
 	size_t from = 0;
 
-	while (from < w->nbatch) {
+	while (from < count) {
 		weft_map            runs;
 		Weft__SharedInput **shared  = NULL;
 		size_t              nshared = 0, n = 0, own = 0, all = 0;
 
 		weft_map_init(&runs);
-		while (from + n < w->nbatch && n < SCHED_BATCH_MAX) {
+		while (from + n < count && n < SCHED_BATCH_MAX) {
 			Weft__Assignment  *a    = w->batch_msgs[from + n];
 			size_t             mine = strlen(a->input_json) + 128;
 			size_t             more = mine;
@@ -1393,21 +1394,46 @@ sched_send_worker(weft_engine *e, weft_worker_rec *w)
 }
 
 void
-sched_send_batches(weft_engine *e)
+sched_seal_batches(weft_engine *e)
 {
 	const char *k;
 	void       *v;
 
-	sched_send_aborts(e);
 	for (size_t i = 0; weft_map_each(&e->workers, &i, &k, &v);) {
 		weft_worker_rec *w = v;
-		sched_send_worker(e, w);
-		for (size_t j = 0; j < w->nbatch; j++) {
+		w->nsealed         = w->nbatch;
+	}
+}
+
+void
+sched_send_batches(weft_engine *e, const weft_out *o, bool sealed, bool send)
+{
+	const char *k;
+	void       *v;
+
+	if (send) {
+		sched_send_aborts(e, o);
+	}
+	for (size_t i = 0; weft_map_each(&e->workers, &i, &k, &v);) {
+		weft_worker_rec *w     = v;
+		size_t           count = sealed ? w->nsealed : w->nbatch;
+		if (send) {
+			sched_send_worker(e, w, count);
+		}
+		for (size_t j = 0; j < count; j++) {
 			free(w->batch_msgs[j]->input_json);
 			free(w->batch_msgs[j]->step_id);
 			free(w->batch_msgs[j]);
 		}
-		w->nbatch = 0;
+		// What the batch being computed chose moves to the front.
+		if (count > 0 && w->nbatch > count) {
+			memmove(w->batch, w->batch + count,
+			    (w->nbatch - count) * sizeof(*w->batch));
+			memmove(w->batch_msgs, w->batch_msgs + count,
+			    (w->nbatch - count) * sizeof(*w->batch_msgs));
+		}
+		w->nbatch -= count;
+		w->nsealed = 0;
 	}
 }
 

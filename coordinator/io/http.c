@@ -29,6 +29,7 @@
 #include "io_int.h"
 #include "log.h"
 #include "run.h"
+#include "runreq.h"
 #include "tls.h"
 
 #define HTTP_BODY_MAX (13u * 1024u * 1024u)
@@ -44,6 +45,8 @@ struct http_call {
 	int      refs;
 	const struct http_page *page; // NULL for answers that are not pages
 	struct http_fetch *fetch; // an output being read chunk by chunk
+	json_t *batch; // POST /runs/batch: a result per item, null where
+	               // the engine's answer goes (in order); else NULL
 };
 
 // A paged answer (GET /runs, /events) as HTTP shows it: the list under
@@ -98,6 +101,7 @@ call_rele(http_call *h)
 			free(h->fetch->buf);
 			free(h->fetch);
 		}
+		json_decref(h->batch);
 		free(h);
 	}
 }
@@ -260,6 +264,36 @@ http_page_res(uint16_t status, const http_page *pg,
 	return (res);
 }
 
+// http_batch_res answers POST /api/v1/runs/batch: h->batch with each null
+// (an item that went to the engine) replaced, in order, by the engine's
+// result for it, whose "index" counted only the items sent and becomes
+// the item's place in the request. rep NULL: no item was sent.
+static nng_http_res *
+http_batch_res(http_call *h, const Weft__ControlReply *rep)
+{
+	json_t *body = rep != NULL ? json_loads(rep->body_json, 0, NULL) : NULL;
+	json_t *got  = json_object_get(body, "results");
+	json_t *out  = json_array(), *v;
+	size_t  i, k = 0;
+
+	json_array_foreach (h->batch, i, v) {
+		json_t *r = json_is_null(v) ? json_array_get(got, k++) : v;
+		if (r == NULL) {
+			json_decref(body);
+			json_decref(out);
+			return (http_error(500, WEFT_EPROTO,
+			    "internal: a batch answer without a result per run"));
+		}
+		r = json_copy(r);
+		if (json_object_get(r, "index") != NULL) {
+			json_object_set_new(r, "index", json_integer((json_int_t) i));
+		}
+		json_array_append_new(out, r);
+	}
+	json_decref(body);
+	return (http_json(h->ok_status, json_pack("{s:o}", "results", out)));
+}
+
 void
 http_answer(http_call *h, nng_msg *msg)
 {
@@ -284,6 +318,8 @@ http_answer(http_call *h, nng_msg *msg)
 		    h->fetch->len);
 		free(h->fetch->buf);
 		h->fetch->buf = NULL;
+	} else if (h->batch != NULL) {
+		res = http_batch_res(h, env->control_reply);
 	} else if (h->page != NULL) {
 		res = http_page_res(h->ok_status, h->page, env->control_reply);
 	} else {
@@ -432,23 +468,33 @@ http_route(weft_engine *e, nng_aio *aio, Weft__ControlRequest *cr,
 	http_route_paged(e, aio, cr, ok_status, NULL, NULL);
 }
 
-// http_route_paged is http_route for an answer that is a page (page,
-// static: its shape), or an output read chunk by chunk (fetch, taken).
-static void
-http_route_paged(weft_engine *e, nng_aio *aio, Weft__ControlRequest *cr,
-    uint16_t ok_status, const http_page *page, http_fetch *fetch)
+// http_call_new makes the call that answers aio when the reply comes (see
+// struct http_call): held by the route and by the aio.
+static http_call *
+http_call_new(nng_aio *aio, uint16_t ok_status, const http_page *page,
+    http_fetch *fetch)
 {
 	http_call *h = weft_xalloc(sizeof(*h));
 
+	memset(h, 0, sizeof(*h));
 	h->aio       = aio;
 	h->ok_status = ok_status;
 	h->refs      = 2;
 	h->page      = page;
 	h->fetch     = fetch;
 	nng_aio_defer(aio, call_cancel, h);
+	return (h);
+}
+
+// http_route_paged is http_route for an answer that is a page (page,
+// static: its shape), or an output read chunk by chunk (fetch, taken).
+static void
+http_route_paged(weft_engine *e, nng_aio *aio, Weft__ControlRequest *cr,
+    uint16_t ok_status, const http_page *page, http_fetch *fetch)
+{
 	// Packed and unpacked: the receiver frees what protobuf-c
 	// allocated, exactly as for a request from the control socket.
-	http_send(e, cr, h);
+	http_send(e, cr, http_call_new(aio, ok_status, page, fetch));
 }
 
 // body_json parses the request body as a JSON object; NULL with err set.
@@ -479,51 +525,91 @@ body_json(nng_http_req *req, char *err, size_t errlen)
 	return (v);
 }
 
-// json_field_text returns obj[key] as JSON text (malloc'd), "" if absent.
-static char *
-json_field_text(json_t *obj, const char *key)
-{
-	json_t *v = json_object_get(obj, key);
-	if (v == NULL || json_is_null(v)) {
-		return (weft_xstrdup(""));
-	}
-	return (json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY));
-}
-
 static nng_http_res *
 api_post_run(weft_engine *e, nng_aio *aio, nng_http_req *req)
 {
 	Weft__ControlRequest cr = WEFT__CONTROL_REQUEST__INIT;
-	Weft__RunRequest     rr = WEFT__RUN_REQUEST__INIT;
+	weft_runreq          q;
 	char                 err[512];
 	json_t              *b = body_json(req, err, sizeof(err));
-	json_t              *name;
-	char                *def = NULL, *in = NULL, *params = NULL;
+
+	if (b == NULL || !weft_runreq_from_json(&q, b, err, sizeof(err))) {
+		json_decref(b);
+		return (http_error(400, WEFT_EINVAL, err));
+	}
+	cr.req_case = WEFT__CONTROL_REQUEST__REQ_RUN;
+	cr.run      = &q.rr;
+	http_route(e, aio, &cr, 201);
+	weft_runreq_fini(&q);
+	json_decref(b);
+	return (NULL);
+}
+
+// api_post_runs_batch answers POST /api/v1/runs/batch {"runs": [...]}: one
+// RunBatchRequest for the items that make a run request (each the body
+// of POST /api/v1/runs), so that one commit holds all their runs. An item
+// that does not (not an object, a "definition" that is not a string)
+// gets its error here, in its place: h->batch holds those, and
+// http_batch_res puts the engine's answers for the others in between.
+static nng_http_res *
+api_post_runs_batch(weft_engine *e, nng_aio *aio, nng_http_req *req)
+{
+	Weft__ControlRequest  cr = WEFT__CONTROL_REQUEST__INIT;
+	Weft__RunBatchRequest br = WEFT__RUN_BATCH_REQUEST__INIT;
+	char                  err[512];
+	json_t               *b = body_json(req, err, sizeof(err));
+	json_t               *runs = json_object_get(b, "runs"), *item;
+	json_t               *pre;
+	weft_runreq          *qs;
+	size_t                i, n = json_array_size(runs);
+	http_call            *h;
 
 	if (b == NULL) {
 		return (http_error(400, WEFT_EINVAL, err));
 	}
-	name = json_object_get(b, "definition");
-	if (name != NULL && !json_is_string(name)) {
+	if (!json_is_array(runs) || n == 0) {
 		json_decref(b);
 		return (http_error(400, WEFT_EINVAL,
-		    "\"definition\" must be the name of a registered definition"));
+		    "\"runs\" must be a non-empty array of run requests, each "
+		    "like the body of POST /api/v1/runs"));
 	}
-	rr.definition = (char *) (name ? json_string_value(name) : "");
-	if (json_object_get(b, "definition_json") != NULL) {
-		def                = json_field_text(b, "definition_json");
-		rr.definition_json = def;
+	if (n > WEFT_WIRE_RUN_BATCH_MAX) {
+		snprintf(err, sizeof(err),
+		    "\"runs\" holds %zu runs, over the limit of %d per batch: "
+		    "send them in several batches",
+		    n, WEFT_WIRE_RUN_BATCH_MAX);
+		json_decref(b);
+		return (http_error(413, WEFT_ETOOBIG, err));
 	}
-	in             = json_field_text(b, "input");
-	params         = json_field_text(b, "params");
-	rr.input_json  = in;
-	rr.params_json = params;
-	cr.req_case    = WEFT__CONTROL_REQUEST__REQ_RUN;
-	cr.run         = &rr;
-	http_route(e, aio, &cr, 201);
-	free(def);
-	free(in);
-	free(params);
+	qs       = weft_xalloc(n * sizeof(*qs));
+	br.runs  = weft_xalloc(n * sizeof(*br.runs));
+	pre      = json_array();
+	json_array_foreach (runs, i, item) {
+		if (weft_runreq_from_json(&qs[i], item, err, sizeof(err))) {
+			br.runs[br.n_runs++] = &qs[i].rr;
+			json_array_append_new(pre, json_null());
+		} else {
+			json_array_append_new(pre,
+			    json_pack("{s:I, s:s, s:s}", "index", (json_int_t) i,
+			        "error", err, "code", weft_err_name(WEFT_EINVAL)));
+		}
+	}
+	h = http_call_new(aio, 200, NULL, NULL);
+	h->batch = pre;
+	if (br.n_runs == 0) {
+		// Nothing the engine could take: the answer is complete.
+		call_finish(h, http_batch_res(h, NULL));
+		call_rele(h);
+	} else {
+		cr.req_case  = WEFT__CONTROL_REQUEST__REQ_RUN_BATCH;
+		cr.run_batch = &br;
+		http_send(e, &cr, h);
+	}
+	for (i = 0; i < n; i++) {
+		weft_runreq_fini(&qs[i]);
+	}
+	free(qs);
+	free(br.runs);
 	json_decref(b);
 	return (NULL);
 }
@@ -899,6 +985,11 @@ api_dispatch(weft_engine *e, nng_aio *aio, nng_http_req *req)
 	if (strcmp(path, "/api/v1/runs") == 0) {
 		return (strcmp(method, "POST") == 0 ? api_post_run(e, aio, req)
 		                                    : api_runs(e, aio, uri));
+	}
+	if (strcmp(path, "/api/v1/runs/batch") == 0) {
+		return (strcmp(method, "POST") == 0
+		        ? api_post_runs_batch(e, aio, req)
+		        : http_error(405, WEFT_EINVAL, "use POST"));
 	}
 	if (strncmp(path, "/api/v1/runs/", 13) == 0) {
 		return (api_run(e, aio, method, uri, path + 13));

@@ -133,6 +133,8 @@ typedef struct weft_run {
 	int                 refs;  // ready-queue entries and timers on it
 	uint32_t            nqueued; // of which ready-queue entries
 	bool                reaping; // queued for freeing this iteration
+	uint64_t            pin_gen; // the last commit batch that holds a
+	                             // reference on it (engine.c)
 	bool                secrets_lost; // its sealed secrets would not open:
 	                                  // nothing more is dispatched
 	char               *wire_input;  // input and params as JSON text for

@@ -46,3 +46,7 @@ add_dependencies(scale_test weft weft-coordinator weft-worker)
 # Memory bounded by live work: --def-cache, runs leaving memory.
 weft_add_test(memory_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/memory_test.c TIMEOUT 300)
 add_dependencies(memory_test weft weft-coordinator weft-worker)
+# Many runs in one request: the control request, POST /api/v1/runs/batch,
+# weft run --count, weft submit.
+weft_add_test(batch_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/batch_test.c TIMEOUT 600)
+add_dependencies(batch_test weft weft-coordinator weft-worker)

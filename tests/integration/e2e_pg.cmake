@@ -37,3 +37,5 @@ weft_add_pg_variant(waiting_pg_test waiting_e2e_test)
 weft_add_pg_variant(fat_pg_test fat_test)
 # Wide fan-outs (the livelock case, cancel latency, size limits).
 weft_add_pg_variant(scale_pg_test scale_test)
+# Many runs in one request (one commit for a whole batch) on PostgreSQL.
+weft_add_pg_variant(batch_pg_test batch_test)

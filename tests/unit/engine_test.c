@@ -6,6 +6,7 @@
 // Links weft_engine (with model and store) but not weft_io: the engine must
 // not reach the network except through the table io registers.
 #include <criterion/criterion.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -345,14 +346,13 @@ post_survey_end(uint64_t round)
 
 // start_run registers def (JSON text) and starts a run of it; returns the
 // run id (static storage).
-static const char *
-start_run(const char *def)
+// post_run posts a request for a run of def (JSON text).
+static void
+post_run(const char *def)
 {
-	static char         id[64];
 	Weft__Envelope       env = WEFT__ENVELOPE__INIT;
 	Weft__ControlRequest req = WEFT__CONTROL_REQUEST__INIT;
 	Weft__RunRequest     run = WEFT__RUN_REQUEST__INIT;
-	size_t               before = F.nreplies;
 
 	run.definition_json = (char *) def;
 	req.req_case        = WEFT__CONTROL_REQUEST__REQ_RUN;
@@ -360,6 +360,15 @@ start_run(const char *def)
 	env.body_case       = WEFT__ENVELOPE__BODY_CONTROL;
 	env.control         = &req;
 	post(MAIL_CONTROL, &env, 0);
+}
+
+static const char *
+start_run(const char *def)
+{
+	static char id[64];
+	size_t      before = F.nreplies;
+
+	post_run(def);
 	turn();
 	cr_assert_eq(F.nreplies, before + 1, "no reply to the run request");
 	json_t *r = F.replies[before];
@@ -671,6 +680,82 @@ Test(engine, failed_commit_releases_nothing)
 	cr_expect_eq(F.nops, ops0, "assignments sent without a commit");
 	cr_expect_eq(F.nreplies, rep, "replies sent without a commit");
 	ops.commit = real_commit;
+}
+
+// ---- the pipelined commit ----
+
+static sem_t gate; // one post lets one commit through
+
+static weft_err
+gated_commit(weft_store *s)
+{
+	sem_wait(&gate);
+	return (real_commit(s));
+}
+
+static uint64_t
+stored_events(void)
+{
+	weft_store *s;
+	uint64_t    max = 0;
+	char        err[256];
+
+	cr_assert_eq(weft_store_open(&s, F.url, NULL, true, err, sizeof(err)), WEFT_OK,
+	    "%s", err);
+	cr_assert_eq(weft_store_max_event_id(s, &max), WEFT_OK);
+	weft_store_close(s);
+	return (max);
+}
+
+// With the store thread on, a batch commits while the engine goes on; what
+// it recorded (its events, the acks of its results, the assignments and
+// replies it made) leaves only once it is durable, on the engine thread.
+Test(engine, pipelined_batch_leaves_only_once_durable)
+{
+	static weft_store_ops ops;
+	char                  id[64];
+
+	start_accepted(id);
+	size_t   pub = F.npublished, acks = F.nacks;
+	uint64_t stored = stored_events();
+
+	sem_init(&gate, 0, 0);
+	ops             = *F.e->store->ops;
+	real_commit     = ops.commit;
+	ops.commit      = gated_commit;
+	F.e->store->ops = &ops;
+	engine_committer_start(F.e);
+	post_result(id, "a", 1, true);
+	post_result(id, "b", 1, true);
+	turn(); // handed to the store thread, whose commit waits at the gate
+	cr_expect_eq(F.npublished, pub, "events published before the commit");
+	cr_expect_eq(F.nacks, acks, "results acked before the commit");
+	cr_expect_eq(stored_events(), stored, "the gate let a commit through");
+	sem_post(&gate);
+	engine_quiesce(F.e); // the engine's next turn: the batch is out
+	cr_expect_eq(F.nacks, acks + 2, "both results acked after the commit");
+	cr_expect_gt(F.npublished, pub, "nothing published after the commit");
+	cr_expect_str_eq(F.published[F.npublished - 1], "run_succeeded");
+	uint64_t now = stored_events();
+	cr_expect_eq(now, atomic_load(&F.e->last_event_id),
+	    "published events the store does not hold");
+
+	// A new run: its reply and its assignments wait for its batch, also
+	// through a turn that makes nothing new.
+	size_t rep = F.nreplies, nops = F.nops;
+	post_run(DEF_TIMEOUT);
+	turn();
+	turn();
+	cr_expect_eq(F.nreplies, rep, "a reply left before its commit");
+	cr_expect_eq(F.nops, nops, "assignments left before their commit");
+	sem_post(&gate);
+	engine_quiesce(F.e);
+	cr_expect_eq(F.nreplies, rep + 1, "no reply after the commit");
+	cr_expect_gt(F.nops, nops, "no assignment after the commit");
+	cr_expect_eq(stored_events(), atomic_load(&F.e->last_event_id));
+	engine_committer_stop(F.e);
+	ops.commit = real_commit;
+	sem_destroy(&gate);
 }
 
 // ---- store outages ----
@@ -2287,4 +2372,59 @@ Test(engine, older_worker_gets_whole_input_documents)
 	cr_expect_eq(F.last_nshared, 1);
 	cr_expect(strstr(F.last_input, "\"input\":") == NULL,
 	    "a new worker got %s", F.last_input);
+}
+
+// A RunBatchRequest is taken in one iteration: every run it creates is in
+// one commit, and one reply, after it, answers each item in its place —
+// the bad ones with their index, never stopping the others.
+Test(engine, run_batch_is_one_commit_with_a_result_per_item)
+{
+	enum { N = 500 };
+	Weft__Envelope        env = WEFT__ENVELOPE__INIT;
+	Weft__ControlRequest  req = WEFT__CONTROL_REQUEST__INIT;
+	Weft__RunBatchRequest br  = WEFT__RUN_BATCH_REQUEST__INIT;
+	Weft__RunRequest      good = WEFT__RUN_REQUEST__INIT;
+	Weft__RunRequest      bad  = WEFT__RUN_REQUEST__INIT;
+	Weft__RunRequest     *items[N];
+	uint64_t              commits = atomic_load(&F.e->batches_committed);
+	size_t                rep = F.nreplies, runs = F.e->runs.count;
+	json_t               *res;
+
+	good.definition_json = (char *) DEF_TIMEOUT;
+	bad.definition       = "no-such-definition";
+	for (size_t i = 0; i < N; i++) {
+		items[i] = i % 100 == 7 ? &bad : &good;
+	}
+	br.n_runs     = N;
+	br.runs       = items;
+	req.req_case  = WEFT__CONTROL_REQUEST__REQ_RUN_BATCH;
+	req.run_batch = &br;
+	env.body_case = WEFT__ENVELOPE__BODY_CONTROL;
+	env.control   = &req;
+	post(MAIL_CONTROL, &env, 0);
+	turn();
+	cr_expect_eq(atomic_load(&F.e->batches_committed) - commits, 1,
+	    "the batch's runs took %llu commits",
+	    (unsigned long long) (atomic_load(&F.e->batches_committed) -
+	        commits));
+	cr_assert_eq(F.nreplies, rep + 1, "one reply for the whole batch");
+	cr_expect_eq(json_integer_value(json_object_get(F.replies[rep], "code")),
+	    0);
+	res = json_object_get(json_object_get(F.replies[rep], "body"),
+	    "results");
+	cr_assert_eq(json_array_size(res), N);
+	for (size_t i = 0; i < N; i++) {
+		json_t *r = json_array_get(res, i);
+		if (i % 100 == 7) {
+			cr_expect_eq(json_integer_value(json_object_get(r, "index")),
+			    (json_int_t) i);
+			cr_expect_str_eq(json_string_value(json_object_get(r,
+			                     "code")),
+			    "EDEF");
+		} else {
+			cr_expect_not_null(json_object_get(r, "run_id"),
+			    "item %zu has no run", i);
+		}
+	}
+	cr_expect_eq(F.e->runs.count - runs, N - N / 100, "runs in memory");
 }
