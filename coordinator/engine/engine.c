@@ -1149,14 +1149,19 @@ engine_quiesce(weft_engine *e)
 	return (e->store);
 }
 
+// Batches of fewer events than this commit on the engine thread.
+#define ENGINE_INLINE_MAX 64
+
 // engine_submit hands batch b (numbered) to the store thread, or writes
 // and releases it at once without one.
 static void
 engine_submit(weft_engine *e, engine_batch *b)
 {
 	// Replies only (answers that changed nothing) need no write: the
-	// batch before is already out (engine_flush awaited it).
-	if (!e->committer_on || b->n == 0) {
+	// batch before is already out (engine_flush awaited it). A small
+	// batch is written here too: handing it over costs two thread
+	// wake-ups, more than computing the next one saves (a chain step).
+	if (!e->committer_on || b->n < e->inline_max) {
 		b->written = b->n == 0 ||
 		    engine_commit(e, b->evs, b->n, engine_outage_wait);
 		engine_release(e, b);
@@ -1619,6 +1624,7 @@ weft_engine_open(weft_engine **out, const weft_engine_cfg *cfg, char *err,
 	weft_out_init(&e->out);
 	pthread_mutex_init(&e->store_lock, NULL);
 	pthread_mutex_init(&e->commit_lock, NULL);
+	e->inline_max = ENGINE_INLINE_MAX;
 	weft_clock_cond_init(&e->commit_cv);
 	weft_clock_cond_init(&e->done_cv);
 	e->parked_tail = &e->parked;

@@ -265,6 +265,8 @@ struct weft_engine {
 	engine_batch   *spare;    // a released batch, kept for its capacity
 	uint64_t        batch_gen;
 	bool            committer_on; // the store thread runs
+	size_t          inline_max; // smaller batches commit inline
+	                            // (ENGINE_INLINE_MAX; tests set 0)
 	pthread_t       committer;
 	pthread_mutex_t commit_lock;
 	pthread_cond_t  commit_cv;  // job handed over, exit asked

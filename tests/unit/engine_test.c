@@ -724,6 +724,7 @@ Test(engine, pipelined_batch_leaves_only_once_durable)
 	real_commit     = ops.commit;
 	ops.commit      = gated_commit;
 	F.e->store->ops = &ops;
+	F.e->inline_max = 0; // every batch through the store thread
 	engine_committer_start(F.e);
 	post_result(id, "a", 1, true);
 	post_result(id, "b", 1, true);
