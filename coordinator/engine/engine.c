@@ -1162,8 +1162,15 @@ engine_submit(weft_engine *e, engine_batch *b)
 	// batch is written here too: handing it over costs two thread
 	// wake-ups, more than computing the next one saves (a chain step).
 	if (!e->committer_on || b->n < e->inline_max) {
+		int64_t t0 = weft_clock_mono_us();
 		b->written = b->n == 0 ||
 		    engine_commit(e, b->evs, b->n, engine_outage_wait);
+		if (b->n > 0) {
+			// Commit time, wherever it is spent (not engine work).
+			int64_t took = weft_clock_mono_us() - t0;
+			atomic_fetch_add(&e->commit_busy_us, (uint64_t) took);
+			e->wait_us += took;
+		}
 		engine_release(e, b);
 		engine_batch_keep(e, b);
 		return;
