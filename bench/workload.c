@@ -59,7 +59,7 @@ bench_workload_about(enum bench_workload w)
 		return ("one-step runs queued with the workers stopped; the "
 		        "coordinator killed -9 and restarted; then drained");
 	case BENCH_W6:
-		return ("one run: a layered DAG, 80 layers of 1,000 noop steps");
+		return ("one run: a layered DAG, 100 layers of 1,000 noop steps");
 	default:
 		return ("?");
 	}
