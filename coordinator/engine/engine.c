@@ -86,9 +86,11 @@ engine_reap_now(weft_engine *e)
 {
 	for (size_t k = 0; k < e->nreap; k++) {
 		weft_run *r = e->reap[k];
-		if (r->refs > 0) {
+		if (r->refs > 0 || !weft_run_terminal(r->state)) {
 			// Taken again since (an effect applied after it was
-			// marked): its last release marks it again.
+			// marked, a retry that brought it back while the batch
+			// that ended it committed): its last release marks it
+			// again once it ends.
 			r->reaping = false;
 			continue;
 		}
@@ -1161,7 +1163,7 @@ engine_submit(weft_engine *e, engine_batch *b)
 	// batch before is already out (engine_flush awaited it). A small
 	// batch is written here too: handing it over costs two thread
 	// wake-ups, more than computing the next one saves (a chain step).
-	if (!e->committer_on || b->n < e->inline_max) {
+	if (!e->committer_on || b->n == 0 || b->n < e->inline_max) {
 		int64_t t0 = weft_clock_mono_us();
 		b->written = b->n == 0 ||
 		    engine_commit(e, b->evs, b->n, engine_outage_wait);

@@ -381,8 +381,10 @@ sched_worker_info(weft_engine *e, const Weft__WorkerInfo *wi,
 	w->joined_ms = now;
 	e->io.peer_dial(e->io.arg, &w->peer, w->url);
 	weft_out_event_add(&e->out, WEFT_EV_WORKER_JOINED, NULL, -1, 0, w->name,
-	    json_pack("{s:s, s:O, s:i}", "address", w->url, "step_types",
-	        w->types, "slots", (int) w->slots));
+	    json_pack("{s:s, s:o, s:i}", "address", w->url, "step_types",
+	        // A copy: the next survey answer refills w->types in place
+	        // while the store thread may still be writing this event.
+	        json_deep_copy(w->types), "slots", (int) w->slots));
 	weft_log_notice("WORKER-JOIN", "worker=%s url=%s slots=%u", w->name,
 	    w->url, w->slots);
 	sched_members(e);
