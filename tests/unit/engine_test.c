@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "clock.h"
 #include "engine_int.h"
 #include "event.h"
 #include "harness.h"
@@ -2428,4 +2429,51 @@ Test(engine, run_batch_is_one_commit_with_a_result_per_item)
 		}
 	}
 	cr_expect_eq(F.e->runs.count - runs, N - N / 100, "runs in memory");
+}
+
+// A retry that lands while the batch that ended its run still commits
+// takes the run still in memory; the release of that batch must not free
+// it afterwards: it is running again.
+Test(engine, retry_while_the_end_commits_keeps_the_run)
+{
+	static weft_store_ops ops;
+	char                  id[64];
+	bool                  done = false;
+
+	post_worker("w1", 2, 1);
+	turn();
+	snprintf(id, sizeof(id), "%s",
+	    start_run("{\"name\":\"f\",\"steps\":[{\"id\":\"a\",\"type\":"
+	              "\"noop\"}]}"));
+	answer_all(true);
+	turn();
+	sem_init(&gate, 0, 0);
+	ops             = *F.e->store->ops;
+	real_commit     = ops.commit;
+	ops.commit      = gated_commit;
+	F.e->store->ops = &ops;
+	F.e->inline_max = 0; // the run's end goes through the store thread
+	engine_committer_start(F.e);
+	post_result(id, "a", 1, false);
+	turn(); // run_failed in flight
+	sem_post(&gate);
+	while (!done) { // durable, not released yet
+		pthread_mutex_lock(&F.e->commit_lock);
+		done = F.e->commit_done;
+		pthread_mutex_unlock(&F.e->commit_lock);
+		weft_clock_sleep_ms(1);
+	}
+	// The retry's own batch is small: it commits inline (the default
+	// bound), and is released in the same turn.
+	F.e->inline_max = 64;
+	sem_post(&gate);
+	post_lifecycle(id, "retry");
+	turn();
+	weft_run *r = engine_run(F.e, id);
+	cr_assert_not_null(r, "the retried run was freed while running");
+	cr_expect(!weft_run_terminal(r->state), "the retried run is %s",
+	    weft_run_state_name(r->state));
+	engine_committer_stop(F.e);
+	ops.commit = real_commit;
+	sem_destroy(&gate);
 }
