@@ -697,6 +697,28 @@ drain_main(void *arg)
 }
 
 static bool
+info_lists_one(const Weft__WorkerInfo *wi)
+{
+	return (wi->n_attempts == 1);
+}
+
+// coord_info_until asks for WorkerInfo until ok(info) or 10 s pass, and
+// returns the last answer.
+static Weft__Envelope *
+coord_info_until(coord *c, bool (*ok)(const Weft__WorkerInfo *))
+{
+	int64_t         end = weft_clock_mono_ms() + weft_h_timeout_ms(10000);
+	Weft__Envelope *env = coord_info(c);
+
+	while (!ok(env->worker_info) && weft_clock_mono_ms() < end) {
+		weft_wire_free(env);
+		weft_clock_sleep_ms(10);
+		env = coord_info(c);
+	}
+	return (env);
+}
+
+static bool
 one_running_two_queued(const weft_worker_stats *st)
 {
 	return (st->running == 1 && st->queued == 2);
@@ -752,7 +774,9 @@ Test(worker_proto, drain_releases_queued_then_leaves, .timeout = 60)
 	cr_expect(!env->assign_reply->accepted[0]);
 	cr_expect_str_eq(env->assign_reply->reason[0], "worker draining");
 	weft_wire_free(env);
-	env = coord_info(&c);
+	// The worker lists what it handed back until its sender has read
+	// the ack (a thread hop after our reply leaves), so ask until then.
+	env = coord_info_until(&c, info_lists_one);
 	cr_expect(env->worker_info->draining);
 	cr_expect_eq(env->worker_info->n_attempts, 1, "released attempts "
 	                                              "still listed");
