@@ -127,6 +127,22 @@ sb_flush(sb_fill *f)
 	f->n = 0;
 }
 
+// sb_copy copies src (NULL: "") into dst of size n; the fill makes every
+// name itself, so one that does not fit is a bug here.
+static void
+sb_copy(char *dst, size_t n, const char *src)
+{
+	size_t len = src != NULL ? strlen(src) : 0;
+
+	if (len >= n) {
+		fprintf(stderr, "weft-store-bench: name \"%s\" over %zu bytes\n",
+		    src, n - 1);
+		abort();
+	}
+	memcpy(dst, src != NULL ? src : "", len);
+	dst[len] = '\0';
+}
+
 // sb_add appends one event (data taken) to the batch being built.
 static void
 sb_add(sb_fill *f, const char *run, uint64_t seq, enum weft_event_type t,
@@ -135,9 +151,9 @@ sb_add(sb_fill *f, const char *run, uint64_t seq, enum weft_event_type t,
 	sb_ev *e = &f->buf[f->n++];
 
 	memset(e, 0, sizeof(*e));
-	snprintf(e->run, sizeof(e->run), "%s", run != NULL ? run : "");
-	snprintf(e->step, sizeof(e->step), "%s", step != NULL ? step : "");
-	snprintf(e->node, sizeof(e->node), "%s", node != NULL ? node : "");
+	sb_copy(e->run, sizeof(e->run), run);
+	sb_copy(e->step, sizeof(e->step), step);
+	sb_copy(e->node, sizeof(e->node), node);
 	e->text           = json_dumps(data, JSON_COMPACT);
 	e->ev.id          = ++f->id;
 	e->ev.run_id      = run != NULL ? e->run : NULL;

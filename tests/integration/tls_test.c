@@ -183,9 +183,11 @@ curl_code(const char *args, const char *url, char **body)
 	int   st;
 
 	snprintf(out, sizeof(out), "%s/curl.out", c.dir);
-	snprintf(cmd, sizeof(cmd),
-	    "rm -f '%s'; curl -s -m 10 -o '%s' -w '%%{http_code}' %s '%s'", out,
-	    out, args, url);
+	cr_assert_lt(snprintf(cmd, sizeof(cmd),
+	                 "rm -f '%s'; curl -s -m 10 -o '%s' -w '%%{http_code}' "
+	                 "%s '%s'",
+	                 out, out, args, url),
+	    (int) sizeof(cmd), "curl command too long");
 	weft_h_run(cmd, &code);
 	st = atoi(code);
 	free(code);
