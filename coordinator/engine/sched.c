@@ -1251,7 +1251,7 @@ sched_send_op(weft_engine *e, weft_worker_rec *w, size_t from, size_t n,
 	env.body_case = WEFT__ENVELOPE__BODY_ASSIGN;
 	env.assign    = &b;
 	env.recipient = w->name;
-	rv            = weft_wire_pack(&e->wire, &env, NULL, &msg);
+	rv            = weft_wire_pack_to(&e->wire, &env, w->incarnation, &msg);
 	op            = weft_xalloc(sizeof(*op));
 	op->peer      = &w->peer;
 	op->nitems    = n;
