@@ -736,15 +736,18 @@ engine_commit(weft_engine *e, weft_event *evs, size_t n,
 }
 
 // engine_release lets out what waited for batch b to be durable: its
-// events are published, its replies sent, its assignments and aborts
-// sent, the runs it ended let go. A batch the store never took (the
-// engine stopping with the store away) lets nothing out.
+// assignments and aborts sent, its replies sent, its events published, the
+// runs it ended let go. A batch the store never took (the engine stopping
+// with the store away) lets nothing out.
+//
+// Assignments first: a worker waits on them (on a chain, the next step),
+// and nng sends on this thread (a TCP write each); the event stream, which
+// nothing waits on to make progress, goes last. Published events keep
+// their order: this batch's after the one before.
 static void
 engine_release(weft_engine *e, engine_batch *b)
 {
-	if (b->written) {
-		e->io.publish(e->io.arg, b->evs, b->n);
-	}
+	sched_send_batches(e, &b->out, true, b->written);
 	for (size_t k = 0; k < b->nheld; k++) {
 		if (b->written) {
 			e->io.reply(e->io.arg, b->held[k].to, b->held[k].msg);
@@ -754,7 +757,9 @@ engine_release(weft_engine *e, engine_batch *b)
 		}
 	}
 	b->nheld = 0;
-	sched_send_batches(e, &b->out, true, b->written);
+	if (b->written) {
+		e->io.publish(e->io.arg, b->evs, b->n);
+	}
 	for (size_t k = 0; k < b->npins; k++) {
 		engine_run_rele(e, b->pins[k]);
 	}
