@@ -399,11 +399,11 @@ Test(hold, run_table, .timeout = T_TIMEOUT)
 		cr_expect_eq(rv, row->want_rv, "%s: rv %s", row->name,
 		    weft_err_name(rv));
 		if (row->want_w >= 0) {
-			cr_expect_eq(r->steps[0].state, row->want_w, "%s: w is %s",
+			cr_expect_eq((int) r->steps[0].state, row->want_w, "%s: w is %s",
 			    row->name, weft_step_state_name(r->steps[0].state));
 		}
 		if (row->want_d >= 0) {
-			cr_expect_eq(r->steps[1].state, row->want_d, "%s: d is %s",
+			cr_expect_eq((int) r->steps[1].state, row->want_d, "%s: d is %s",
 			    row->name, weft_step_state_name(r->steps[1].state));
 		}
 		cr_expect_eq(count_events(&o, ev0, WEFT_EV_STEP_SIGNALED),
