@@ -296,6 +296,58 @@ Test(signals, http_signal_refusals_then_reject, .init = up)
 	json_decref(failed);
 }
 
+// run --wait says, once, what the run waits for and how to send it.
+Test(signals, run_wait_says_how_to_send_the_signal, .init = up)
+{
+	char *out, path[700], cmd[1600];
+	int   pid = 0;
+
+	cr_assert_eq(weft_cluster_cli(&c, &out, "define '%s'",
+	                 weft_cluster_write(&c, "def.json", approval_def)),
+	    0);
+	free(out);
+	cr_assert_eq(weft_cluster_cli(&c, NULL, "run approval --wait "
+	                 "--timeout 60s > '%s/wait.out' 2> '%s/wait.err' & "
+	                 "echo $! > '%s/wait.pid'", c.dir, c.dir, c.dir),
+	    0);
+	snprintf(path, sizeof(path), "%s/wait.err", c.dir);
+	snprintf(cmd, sizeof(cmd), "cat '%s'", path);
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(20000);
+	for (;;) {
+		weft_h_run(cmd, &out);
+		if (strstr(out, "(send it: weft signal ") != NULL) {
+			break;
+		}
+		cr_assert(weft_clock_mono_ms() < deadline, "run --wait said: %s",
+		    out);
+		free(out);
+		weft_clock_sleep_ms(100);
+	}
+	cr_expect(strstr(out, "weft: step approve is waiting: waiting for "
+	                      "signal \"approve\" (send it: weft signal ") !=
+	        NULL,
+	    "%s", out);
+	char *run = strstr(out, "weft signal ") + strlen("weft signal ");
+	run[strcspn(run, " ")] = '\0';
+	cr_assert_eq(weft_cluster_cli(&c, NULL, "signal %s approve --data "
+	                 "'{\"by\":\"cli\"}' > /dev/null", run),
+	    0);
+	free(out);
+	snprintf(cmd, sizeof(cmd), "cat '%s/wait.pid'", c.dir);
+	weft_h_run(cmd, &out);
+	pid = atoi(out);
+	free(out);
+	cr_assert(pid > 0);
+	while (kill(pid, 0) == 0) {
+		cr_assert(weft_clock_mono_ms() < deadline, "run --wait goes on");
+		weft_clock_sleep_ms(100);
+	}
+	snprintf(cmd, sizeof(cmd), "cat '%s/wait.out'", c.dir);
+	weft_h_run(cmd, &out);
+	cr_expect(strstr(out, "succeeded") != NULL, "%s", out);
+	free(out);
+}
+
 Test(signals, signal_to_a_step_not_waiting_yet_is_refused, .init = up)
 {
 	const char *id = start_run(
