@@ -167,6 +167,14 @@ Test(signals, cli_signal_ends_the_wait_with_its_data, .init = up)
 	cr_expect_str_eq(json_string_value(json_object_get(wf, "signal")),
 	    "approve");
 	json_decref(run);
+	// Usage errors: exit 2, naming what is missing.
+	cr_expect_eq(weft_cluster_cli(&c, &out, "signal %s 2>&1", id), 2);
+	cr_expect(strstr(out, "signal needs RUN NAME") != NULL, "%s", out);
+	free(out);
+	cr_expect_eq(weft_cluster_cli(&c, &out, "signal %s approve --data "
+	                 "@/nonexistent/data.json 2>&1", id),
+	    2);
+	free(out);
 	// Bad JSON is refused by the CLI itself, before anything is sent.
 	cr_expect_eq(weft_cluster_cli(&c, &out, "signal %s approve --data "
 	                 "'{\"by\":' 2>&1", id),
