@@ -523,3 +523,34 @@ Test(signals, sleep_until_in_the_past_ends_at_once, .init = up)
 	    1577836800000LL);
 	json_decref(run);
 }
+
+// A signal changes state: it needs the operate role, by the CLI and over
+// HTTP; a read token is refused and nothing is delivered.
+Test(signals, a_signal_needs_the_operate_role)
+{
+	static const char *tokens = "ops operate op-0123456789abcdef\n"
+	                            "viewer read rd-0123456789abcdef\n";
+	weft_cluster_opts  o = { .nworkers = 1, .survey_ms = 200,
+		 .tokens = tokens, .token = "op-0123456789abcdef" };
+	char              *out, cmd[1200];
+
+	weft_cluster_start_opts(&c, &o);
+	const char *id = start_run(approval_def);
+	json_decref(await_waiting(id, "approve", "signal"));
+	cr_expect_eq(weft_cluster_cli_token(&c, "rd-0123456789abcdef", &out,
+	                 "signal %s approve 2>&1", id),
+	    1);
+	cr_expect(strstr(out, "operate role") != NULL, "%s", out);
+	free(out);
+	snprintf(cmd, sizeof(cmd), "curl -s -o /dev/null -w '%%{http_code}' -X "
+	    "POST -H 'Content-Type: application/json' -H 'Authorization: "
+	    "Bearer rd-0123456789abcdef' 'http://%s/api/v1/runs/%s/signals/"
+	    "approve'", c.http, id);
+	weft_h_run(cmd, &out);
+	cr_expect_str_eq(out, "403");
+	free(out);
+	cr_expect_eq(weft_cluster_count_events(&c, id, "step_signaled"), 0);
+	cr_expect_eq(weft_cluster_cli(&c, &out, "signal %s approve", id), 0,
+	    "%s", out);
+	free(out);
+}
