@@ -516,8 +516,15 @@ engine_apply(weft_engine *e)
 		weft_ref     u = { f->step, f->item };
 		switch (f->kind) {
 		case WEFT_EFFECT_ENQUEUE:
+			if (f->run->def->steps[u.step].hold != WEFT_HOLD_NONE) {
+				holds_enqueue(e, f->run, u); // no worker's
+				break;
+			}
 			sched_enqueue(e, f->run, u);
 			sched_arm_schedule(e, f->run, u);
+			break;
+		case WEFT_EFFECT_HOLD_TIMER:
+			sched_timer(e, TIMER_HOLD, f->run, u, f->attempt, f->at_ms);
 			break;
 		case WEFT_EFFECT_RETRY_TIMER:
 			sched_timer(e, TIMER_RETRY, f->run, u, f->attempt, f->at_ms);
@@ -848,6 +855,7 @@ static void
 engine_on_dispatch(weft_engine *e, void *arg, int64_t now)
 {
 	(void) arg;
+	holds_start(e, now);
 	sched_dispatch(e, now);
 }
 
@@ -1796,6 +1804,7 @@ weft_engine_close(weft_engine *e)
 	free(e->reap);
 	retain_fini(e);
 	sched_fini(e);
+	holds_fini(e);
 	for (size_t i = 0; weft_map_each(&e->runs, &i, &k, &v);) {
 		weft_run_free(v);
 	}

@@ -1635,6 +1635,10 @@ sched_fire_timers(weft_engine *e, int64_t now, int64_t mono)
 		case TIMER_SCHEDULE:
 			sched_schedule_fire(e, &t, now);
 			break;
+		case TIMER_HOLD:
+			weft_run_hold_fire(t.run, t.unit, t.attempt, t.at_ms,
+			    &e->out);
+			break;
 		}
 		engine_run_rele(e, t.run);
 	}

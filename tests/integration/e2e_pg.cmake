@@ -39,3 +39,6 @@ weft_add_pg_variant(fat_pg_test fat_test)
 weft_add_pg_variant(scale_pg_test scale_test)
 # Many runs in one request (one commit for a whole batch) on PostgreSQL.
 weft_add_pg_variant(batch_pg_test batch_test)
+# Signals and durable timers (a delay across kill -9: its deadline read
+# back from step_started on PostgreSQL).
+weft_add_pg_variant(signals_pg_test signals_test)
