@@ -820,7 +820,10 @@ engine_deferrable(weft_engine *e)
 		return (false);
 	}
 	for (size_t k = 0; k < e->out.nevents; k++) {
-		if (e->out.events[k].type != WEFT_EV_STEP_STARTED) {
+		// A held step's start (no node) carries its deadline, which a
+		// restart reads back: it does not wait.
+		if (e->out.events[k].type != WEFT_EV_STEP_STARTED ||
+		    e->out.events[k].node[0] == '\0') {
 			return (false);
 		}
 	}

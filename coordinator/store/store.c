@@ -233,6 +233,12 @@ step_row_apply(step_row *r, const weft_event *e)
 	if (e->type == WEFT_EV_STEP_DISPATCHED) {
 		r->started_ms = e->ts_ms;
 	}
+	if (e->type == WEFT_EV_STEP_STARTED && e->node == NULL &&
+	    r->started_ms == 0) {
+		// A step the coordinator holds (wait, delay, sleep_until) is
+		// never dispatched: it starts here.
+		r->started_ms = e->ts_ms;
+	}
 	if (e->type == WEFT_EV_STEP_SUCCEEDED) {
 		free(r->output);
 		r->output = weft_json_dump_field(e->data, "output");

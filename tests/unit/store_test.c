@@ -896,6 +896,41 @@ Test(store, one_batch_projects_as_one_event_a_batch)
 	weft_store_close(one);
 }
 
+// A step the coordinator holds starts with step_started and no node (it
+// is never dispatched): its start time is that event's.
+Test(store, held_step_starts_at_its_started_event)
+{
+	json_t    *run, *a = NULL;
+	size_t     i;
+	weft_event evs[] = {
+		ev(1, NULL, 0, WEFT_EV_DEFINITION_REGISTERED, NULL,
+		    json_pack("{s:s, s:i, s:{s:s, s:[{s:s, s:s}]}}", "name",
+		        "held", "version", 1, "definition", "name", "held",
+		        "steps", "id", "a", "type", "delay")),
+		ev(2, "RH", 1, WEFT_EV_RUN_QUEUED, NULL,
+		    json_pack("{s:s, s:i, s:{}, s:{}, s:i}", "definition", "held",
+		        "version", 1, "input", "params", "steps", 1)),
+		ev(3, "RH", 2, WEFT_EV_RUN_STARTED, NULL, json_object()),
+		ev(4, "RH", 3, WEFT_EV_STEP_READY, "a", json_object()),
+		ev(5, "RH", 4, WEFT_EV_STEP_STARTED, "a", json_object()),
+	};
+	size_t n = sizeof(evs) / sizeof(evs[0]);
+
+	evs[4].node = NULL;
+	cr_assert_eq(weft_store_append(st, evs, n), WEFT_OK, "%s", st->error);
+	free_evs(evs, n);
+	cr_assert_eq(weft_store_get_run(st, "RH", &run), WEFT_OK);
+	json_array_foreach (json_object_get(run, "steps"), i, a) {
+		break;
+	}
+	cr_assert_not_null(a);
+	cr_expect_str_eq(json_string_value(json_object_get(a, "status")),
+	    "running");
+	cr_expect_eq(json_integer_value(json_object_get(a, "started_ms")),
+	    1005, "%s", json_dumps(a, 0));
+	json_decref(run);
+}
+
 // A retried run is running again: its old end no longer counts.
 Test(store, retried_run_is_not_expired)
 {
