@@ -21,6 +21,7 @@
 #include "store.h"
 #include "wire.h"
 #include "tls.h"
+#include "watchdog.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -271,12 +272,23 @@ events_check(const weft_engine_cfg *cfg)
 
 // coordinator_stop stops in order: the engine's threads first (nothing
 // replies any more), then the sockets and HTTP, then the engine's state.
+//
+// A stop over COORDINATOR_STOP_SLOW_MS logs its phase and every thread's
+// stack (watchdog.h): a hang there was seen once and could not be
+// explained after the fact.
+#define COORDINATOR_STOP_SLOW_MS 10000
+
 static void
 coordinator_stop(weft_engine *e, weft_server *srv)
 {
+	weft_watchdog_arm("weft-coordinator", "engine stop",
+	    COORDINATOR_STOP_SLOW_MS);
 	weft_engine_stop(e);
+	weft_watchdog_phase("server close");
 	weft_server_close(srv);
+	weft_watchdog_phase("engine close");
 	weft_engine_close(e);
+	weft_watchdog_disarm();
 }
 
 // write_ports writes the bound addresses to path as one JSON object, through
@@ -431,6 +443,7 @@ main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGBUS, on_sigbus);
+	weft_watchdog_init();
 	// SIGINT and SIGTERM wait blocked, in every thread started from here
 	// on, until main sleeps in sigsuspend: a signal (or the engine's
 	// pthread_kill when the store it waited for is refused) can then

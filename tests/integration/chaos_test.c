@@ -204,6 +204,16 @@ chaos_act(enum chaos_action a, int victim, chaos_log *log)
 			size_t n = strlen(log->bad);
 			snprintf(log->bad + n, sizeof(log->bad) - n,
 			    " coordinator exit %d;", st);
+			// Now, before the next coordinator logs on top: a
+			// stop over 10 s logged its phase and stacks there
+			// (STOP-SLOW, STOP-STACK).
+			char *out = NULL;
+			(void) weft_h_run_fmt(&out,
+			    "tail -n 400 '%s/coordinator.log'", c.dir);
+			fprintf(stderr, "chaos: the coordinator did not stop on "
+			                "SIGTERM; its log's end:\n%s\n",
+			    out != NULL ? out : "");
+			free(out);
 		}
 		weft_cluster_start_coord(&c);
 		break;

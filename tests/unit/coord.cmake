@@ -5,6 +5,7 @@ weft_add_test(hold_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/hold_test.c LIBS weft_
 weft_add_test(store_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/store_test.c LIBS weft_coord)
 weft_add_test(dbreg_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/dbreg_test.c LIBS weft_coord)
 weft_add_test(wire_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/wire_test.c LIBS weft_common)
+weft_add_test(watchdog_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/watchdog_test.c LIBS weft_common)
 weft_add_test(replay_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/replay_test.c LIBS weft_common)
 weft_add_test(cookie_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/cookie_test.c LIBS weft_common)
 # The engine in-process with a fake network and clock: links the engine
