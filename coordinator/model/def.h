@@ -52,6 +52,12 @@ typedef struct weft_def_step {
 	struct weft_expr *when_expr; // compiled condition, NULL if absent
 	char             *map;       // fan-out: path of an array, NULL if none
 	uint32_t          max_parallel; // map items in flight at once, 0 = all
+	json_t           *map_list;  // "map" given as a literal array (owned),
+	                             // NULL when map is a path
+	uint32_t          map_tolerate; // map items that may fail for good
+	                                // with the step still succeeding
+	bool              when_item; // `when` reads item or index: it is
+	                             // evaluated per map item, not per step
 	uint32_t          heartbeat_timeout_ms; // longest a running attempt
 	                                        // may go without a heartbeat,
 	                                        // 0 = none
