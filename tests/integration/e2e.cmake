@@ -50,3 +50,8 @@ add_dependencies(memory_test weft weft-coordinator weft-worker)
 # weft run --count, weft submit.
 weft_add_test(batch_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/batch_test.c TIMEOUT 600)
 add_dependencies(batch_test weft weft-coordinator weft-worker)
+# The definition language: parameter rules at run creation, define-time
+# refusals, maps over literals and params with per-item when,
+# map_tolerate and [*] projections, exit_code in the steps document.
+weft_add_test(defs_e2e_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/defs_e2e_test.c TIMEOUT 300)
+add_dependencies(defs_e2e_test weft weft-coordinator weft-worker)
