@@ -64,6 +64,23 @@ cli_fails(const char *want, const char *fmt, const char *arg)
 	free(out);
 }
 
+// step_of returns step id of a run's status body (borrowed), or fails.
+static json_t *
+step_of(json_t *run, const char *id)
+{
+	size_t  k;
+	json_t *s;
+
+	json_array_foreach (json_object_get(run, "steps"), k, s) {
+		if (strcmp(json_string_value(json_object_get(s, "id")), id) ==
+		    0) {
+			return (s);
+		}
+	}
+	cr_assert_fail("run has no step %s", id);
+	return (NULL);
+}
+
 static const char *rules_def =
     "{'name':'rules','params':{"
     "'env':{'type':'string','enum':['dev','prod'],'default':'dev'},"
@@ -234,18 +251,8 @@ Test(defs_e2e, failed_dependency_exit_code_reaches_dependent)
 	    "'trigger':'all_done','when':'steps.a.exit_code == 3',"
 	    "'with':{'code':'${steps.a.exit_code}','why':'${steps.a.error}'}}]}");
 	json_t *run = weft_cluster_cli_json(&c, "run '%s' --wait", path);
-	json_t *steps = json_object_get(run, "steps");
-	json_t *rep   = NULL;
-	size_t  k;
-	json_t *s;
+	json_t *rep = step_of(run, "report");
 
-	json_array_foreach (steps, k, s) {
-		if (strcmp(json_string_value(json_object_get(s, "id")),
-		        "report") == 0) {
-			rep = s;
-		}
-	}
-	cr_assert_not_null(rep);
 	cr_assert_str_eq(json_string_value(json_object_get(rep, "status")),
 	    "succeeded", "report ran (when read exit_code 3)");
 	json_t *with = json_object_get(json_object_get(rep, "output"), "with");
@@ -254,4 +261,50 @@ Test(defs_e2e, failed_dependency_exit_code_reaches_dependent)
 	cr_expect(why != NULL && strstr(why, "3") != NULL, "error: %s",
 	    why ? why : "(none)");
 	json_decref(run);
+}
+
+// The examples of the definition reference run as documented.
+Test(defs_e2e, examples_run)
+{
+	json_t *run, *with;
+	char   *s;
+
+	run = weft_cluster_cli_json(&c, "run '%s' --params '%s' --wait",
+	    WEFT_SRC_DIR "/examples/params.json", "{\"version\":\"v1.2.3\"}");
+	cr_expect_str_eq(
+	    json_string_value(json_object_get(run, "status")), "succeeded");
+	json_decref(run);
+	cli_fails("params.version: must match pattern", "run deploy-params "
+	    "--params '%s'", "{\"version\":\"1.2\"}");
+	cli_fails("params.version: required", "run deploy-params%s", "");
+
+	run = weft_cluster_cli_json(
+	    &c, "run '%s' --wait", WEFT_SRC_DIR "/examples/map.json");
+	cr_assert_str_eq(
+	    json_string_value(json_object_get(run, "status")), "succeeded");
+	with = json_object_get(
+	    json_object_get(json_object_get(run, "output"), "report"), "with");
+	s = json_dumps(with, JSON_COMPACT | JSON_SORT_KEYS);
+	cr_expect_str_eq(s,
+	    "{\"files\":[\"a.csv\",null,\"c.csv\"],\"probes\":[1,null,1],"
+	    "\"scores\":[3,null,9]}");
+	free(s);
+	json_decref(run);
+
+	cr_assert_eq(weft_h_run_fmt(NULL, "cp '%s/examples/bin/exit-with.sh' '%s/'",
+	                 WEFT_SRC_DIR, c.exec_allow),
+	    0);
+	run = weft_cluster_cli_json(
+	    &c, "run '%s' --wait", WEFT_SRC_DIR "/examples/on-failure.json");
+	cr_expect_str_eq(
+	    json_string_value(json_object_get(run, "status")), "failed",
+	    "backup failed for good");
+	with = json_object_get(
+	    json_object_get(step_of(run, "report"), "output"), "with");
+	s    = json_dumps(with, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(run);
+	cr_expect(s != NULL && strstr(s, "\"exit_code\":3") != NULL &&
+	        strstr(s, "\"status\":\"failed\"") != NULL,
+	    "report: %s", s ? s : "(none)");
+	free(s);
 }
