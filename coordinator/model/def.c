@@ -985,6 +985,9 @@ def_with_refs(struct def_when_arg *a, json_t *v, const char *field)
 		     t = strtok(NULL, ".")) {
 			segs[n++] = t;
 		}
+		if (n > 0 && strchr(segs[0], '[') != NULL) {
+			*strchr((char *) segs[0], '[') = '\0'; // "item[*]": item
+		}
 		bool item = n > 0 && (strcmp(segs[0], "item") == 0 ||
 		                         strcmp(segs[0], "index") == 0);
 		if (item && a->p->def->steps[a->i].map != NULL) {

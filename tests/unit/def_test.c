@@ -256,6 +256,10 @@ static const struct parse_row parse_rows[] = {
 	{ "when index outside a map step", STEP_A(",'when':'index == 0'"),
 	    false,
 	    "steps[0] (id 'a'): field 'when': col 1: index only in a map step" },
+	{ "projection of a map item", STEP_A(",'map':'input.xs','with':"
+	    "{'n':'${item[*].n}'}"), true, NULL },
+	{ "projection of an unknown root", STEP_A(",'with':{'n':'${env[*]}'}"),
+	    false, "field 'with.n': ${env[*]}: a reference starts with input" },
 	{ "map_tolerate", STEP_A(",'map':'input.xs','map_tolerate':2"), true,
 	    NULL },
 	{ "map_tolerate zero", STEP_A(",'map':'input.xs','map_tolerate':0"),
