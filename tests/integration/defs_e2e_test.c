@@ -11,6 +11,7 @@
 
 #include "cluster.h"
 #include "harness.h"
+#include "tjson.h"
 
 static weft_cluster c;
 
@@ -33,15 +34,9 @@ TestSuite(defs_e2e, .init = up, .fini = down, .timeout = 180);
 static const char *
 write_def(const char *name, const char *json)
 {
-	char       *text = strdup(json);
-	const char *path;
+	char       *text = weft_t_dq(json);
+	const char *path = weft_cluster_write(&c, name, text);
 
-	for (char *p = text; *p != '\0'; p++) {
-		if (*p == '\'') {
-			*p = '"';
-		}
-	}
-	path = weft_cluster_write(&c, name, text);
 	free(text);
 	return (path);
 }

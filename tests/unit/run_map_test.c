@@ -9,27 +9,14 @@
 
 #include "def.h"
 #include "run.h"
+#include "tjson.h"
 
 #define T_TIMEOUT (30 * WEFT_TEST_MULT)
-
-// dq returns a copy of s with every ' turned into "; free().
-static char *
-dq(const char *s)
-{
-	char *d = strdup(s);
-
-	for (char *p = d; *p != '\0'; p++) {
-		if (*p == '\'') {
-			*p = '"';
-		}
-	}
-	return (d);
-}
 
 static weft_def *
 def_of(const char *json)
 {
-	char     *text = dq(json);
+	char     *text = weft_t_dq(json);
 	weft_def *def  = NULL;
 	char      err[512];
 
@@ -39,31 +26,20 @@ def_of(const char *json)
 	return (def);
 }
 
-static json_t *
-js(const char *json)
-{
-	char   *text = dq(json);
-	json_t *v    = json_loads(text, JSON_DECODE_ANY, NULL);
-
-	cr_assert_not_null(v, "bad JSON in test: %s", text);
-	free(text);
-	return (v);
-}
-
 // run_of starts a run of def with input (JSON, ' for ") and params bound
 // from given (NULL: defaults).
 static weft_run *
 run_of(const weft_def *def, const char *input, const char *given, weft_out *o)
 {
 	json_t  *params = NULL;
-	json_t  *g      = given ? js(given) : NULL;
+	json_t  *g      = given ? weft_t_json(given) : NULL;
 	char     err[256];
 	weft_run *r;
 
 	cr_assert_eq(weft_def_bind_params(def, g, &params, err, sizeof(err)),
 	    WEFT_OK, "%s", err);
 	json_decref(g);
-	r = weft_run_alloc("RM", def, input ? js(input) : NULL, params, 0, o);
+	r = weft_run_alloc("RM", def, input ? weft_t_json(input) : NULL, params, 0, o);
 	cr_assert_eq(weft_run_start(r, 0, o), WEFT_OK);
 	return (r);
 }
@@ -73,7 +49,7 @@ run_of(const weft_def *def, const char *input, const char *given, weft_out *o)
 static void
 end_unit(weft_run *r, weft_ref u, bool ok, const char *output, weft_out *o)
 {
-	json_t *out = output ? js(output) : json_null();
+	json_t *out = output ? weft_t_json(output) : json_null();
 
 	cr_assert_eq(weft_run_dispatched(r, u, "w1", 10, o), WEFT_OK);
 	weft_result res = { .attempt = weft_run_unit(r, u)->attempt, .ok = ok,
@@ -342,7 +318,7 @@ Test(run_map, projection_in_with_and_when, .timeout = T_TIMEOUT)
 	cr_expect_eq(r->steps[2].state, WEFT_STEP_SKIPPED);
 	json_t *in = weft_run_step_input(r, WEFT_REF(1), err, sizeof(err));
 	cr_assert_not_null(in, "%s", err);
-	json_t *want = js("[3,null,9]");
+	json_t *want = weft_t_json("[3,null,9]");
 	cr_expect(json_equal(json_object_get(json_object_get(in, "with"),
 	                         "scores"),
 	              want),
