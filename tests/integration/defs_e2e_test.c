@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 
+#include "clock.h"
 #include "cluster.h"
 #include "harness.h"
 #include "tjson.h"
@@ -302,4 +304,76 @@ Test(defs_e2e, examples_run)
 	        strstr(s, "\"status\":\"failed\"") != NULL,
 	    "report: %s", s ? s : "(none)");
 	free(s);
+}
+
+// wait_status waits (deadline, scaled) until step sid of run id has
+// status want.
+static void
+wait_status(const char *id, const char *sid, const char *want)
+{
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(30000);
+
+	for (;;) {
+		json_t     *run = weft_cluster_cli_json(&c, "status %s", id);
+		const char *st  = json_string_value(
+		    json_object_get(step_of(run, sid), "status"));
+		bool        ok  = st != NULL && strcmp(st, want) == 0;
+		json_decref(run);
+		if (ok) {
+			return;
+		}
+		cr_assert(weft_clock_mono_ms() < deadline,
+		    "step %s of run %s never %s", sid, id, want);
+		weft_clock_sleep_ms(50);
+	}
+}
+
+// A coordinator killed after a step failed and before its dependent ran:
+// recovery reads the exit code back from the step's step_failed event.
+Test(defs_e2e, exit_code_survives_a_coordinator_restart)
+{
+	char  path[800], go[700], text[1500];
+	FILE *f;
+	char *out = NULL;
+
+	snprintf(path, sizeof(path), "%s/exit4.sh", c.exec_allow);
+	cr_assert_not_null((f = fopen(path, "w")));
+	fputs("#!/bin/sh\necho 'quota' >&2\nexit 4\n", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/gate.sh", c.exec_allow);
+	cr_assert_not_null((f = fopen(path, "w")));
+	fputs("#!/bin/sh\ni=0\nwhile [ ! -e \"$1\" ] && [ $i -lt 600 ]; do\n"
+	      "  sleep 0.1; i=$((i+1))\ndone\n[ -e \"$1\" ] || exit 1\n"
+	      "echo '{}'\n",
+	    f);
+	fclose(f);
+	cr_assert_eq(weft_h_run_fmt(NULL, "chmod 755 '%s'/*.sh", c.exec_allow),
+	    0);
+	snprintf(go, sizeof(go), "%s/go", c.dir);
+	snprintf(text, sizeof(text),
+	    "{'name':'exit-restart','steps':[{'id':'a','type':'exec','with':"
+	    "{'cmd':['exit4.sh']}},{'id':'gate','type':'exec','with':{'cmd':"
+	    "['gate.sh','%s']}},{'id':'report','type':'echo','depends_on':"
+	    "['a','gate'],'trigger':'all_done','with':{'code':"
+	    "'${steps.a.exit_code}'}}]}",
+	    go);
+	cr_assert_eq(weft_cluster_cli(&c, &out, "run '%s'",
+	                 write_def("exit-restart.json", text)),
+	    0);
+	out[strcspn(out, "\n")] = '\0';
+	wait_status(out, "a", "failed");
+	wait_status(out, "gate", "running");
+	weft_h_kill(c.coord, SIGKILL);
+	weft_cluster_start_coord(&c);
+	weft_cluster_write(&c, "go", "");
+	json_t *run = weft_cluster_run_end(&c, out, 30000);
+	json_t *rep = step_of(run, "report");
+	cr_expect_str_eq(json_string_value(json_object_get(rep, "status")),
+	    "succeeded", "run %s", out);
+	cr_expect_eq(json_integer_value(json_object_get(
+	                 json_object_get(json_object_get(rep, "output"), "with"),
+	                 "code")),
+	    4, "the exit code read back after the restart");
+	json_decref(run);
+	free(out);
 }
