@@ -301,8 +301,6 @@ def_check_fields(const struct def_ctx *c, json_t *obj, const char *prefix,
 	return (WEFT_OK);
 }
 
-// ---- parameters ----
-
 // ---- parameter rules: enum, minimum, maximum, pattern ----
 
 // def_num_cmp orders two JSON numbers; integers compare exactly (a
@@ -462,6 +460,16 @@ def_parse_rules(const struct def_ctx *c, json_t *spec, const char *type)
 		return (def_fail(c, "field \"pattern\": only for a parameter of "
 		    "type string or any, not %s", type));
 	}
+	// glibc's matcher backtracks on back-references, exponentially in
+	// the worst case, and a run's params are matched when the run is
+	// created: one crafted value would hold that up for everyone.
+	for (const char *b = json_string_value(pat); *b != '\0'; b++) {
+		if (b[0] == '\\' && b[1] >= '1' && b[1] <= '9') {
+			return (def_fail(c, "field \"pattern\": back-references "
+			    "(\\%c) are not supported", b[1]));
+		}
+		b += b[0] == '\\' && b[1] != '\0';
+	}
 	if (strlen(json_string_value(pat)) != json_string_length(pat) ||
 	    (rc = regcomp(&re, json_string_value(pat),
 	         REG_EXTENDED | REG_NOSUB)) != 0) {
@@ -477,6 +485,8 @@ def_parse_rules(const struct def_ctx *c, json_t *spec, const char *type)
 	regfree(&re);
 	return (WEFT_OK);
 }
+
+// ---- parameters ----
 
 // def_parse_param validates one parameter spec; c->where is "params.<name>".
 static weft_err

@@ -517,6 +517,16 @@ static const struct parse_row parse_rows[] = {
 	    false,
 	    "params.s: field 'pattern': 'a(b' is not a valid POSIX extended "
 	    "regular expression: " },
+	{ "pattern with a back-reference",
+	    "{'name':'w','params':{'s':{'pattern':'^(a+)\\\\1$'}}," ONE_STEP
+	    "}",
+	    false,
+	    "params.s: field 'pattern': back-references (\\1) are not "
+	    "supported" },
+	{ "pattern with an escaped backslash before a digit",
+	    "{'name':'w','params':{'s':{'pattern':'^a\\\\\\\\1$'}}," ONE_STEP
+	    "}",
+	    true, NULL },
 	{ "default not matching the pattern",
 	    "{'name':'w','params':{'s':{'pattern':'^[a-z]+$','default':"
 	    "'A1'}}," ONE_STEP "}",
