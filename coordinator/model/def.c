@@ -335,22 +335,35 @@ def_value_text(char *buf, size_t n, const json_t *v)
 	return (buf);
 }
 
-// def_pattern_match says string v matches the POSIX extended regular
-// expression pat, searched unanchored like JSON Schema's "pattern". A
-// string with a NUL never matches: regexec would see only its head.
-static bool
-def_pattern_match(const char *pat, const json_t *v)
-{
-	regex_t re;
-	bool    ok;
+// A param's "pattern", compiled once with its definition: compiling costs
+// more than the rest of binding a run's params together.
+struct def_pattern {
+	const json_t *spec; // the param's spec object (in def->params)
+	regex_t      *re;   // compiled (owned)
+};
 
-	if (strlen(json_string_value(v)) != json_string_length(v) ||
-	    regcomp(&re, pat, REG_EXTENDED | REG_NOSUB) != 0) {
-		return (false);
+// def_pattern_find returns the compiled pattern of param spec, NULL if
+// it has none.
+static const regex_t *
+def_pattern_find(const weft_def *def, const json_t *spec)
+{
+	for (size_t i = 0; i < def->npatterns; i++) {
+		if (def->patterns[i].spec == spec) {
+			return (def->patterns[i].re);
+		}
 	}
-	ok = regexec(&re, json_string_value(v), 0, NULL, 0) == 0;
-	regfree(&re);
-	return (ok);
+	return (NULL);
+}
+
+// def_pattern_match says string v matches the param's compiled pattern
+// re, searched unanchored like JSON Schema's "pattern". A string with a
+// NUL never matches: regexec would see only its head.
+static bool
+def_pattern_match(const regex_t *re, const json_t *v)
+{
+	return (re != NULL &&
+	    strlen(json_string_value(v)) == json_string_length(v) &&
+	    regexec(re, json_string_value(v), 0, NULL, 0) == 0);
 }
 
 // def_param_check applies the rules of spec (enum, minimum, maximum,
@@ -358,8 +371,8 @@ def_pattern_match(const char *pat, const json_t *v)
 // "<what>must be <= 10 (maximum), got 12". what is "" for a given value
 // or "field \"default\": "; a secret's value is never quoted back.
 static weft_err
-def_param_check(
-    const struct def_ctx *c, json_t *spec, json_t *v, const char *what)
+def_param_check(const struct def_ctx *c, const weft_def *def, json_t *spec,
+    json_t *v, const char *what)
 {
 	json_t *en  = json_object_get(spec, "enum");
 	json_t *min = json_object_get(spec, "minimum");
@@ -392,7 +405,7 @@ def_param_check(
 		    def_value_text(rule, sizeof(rule), max), got));
 	}
 	if (pat != NULL && json_is_string(v) &&
-	    !def_pattern_match(json_string_value(pat), v)) {
+	    !def_pattern_match(def_pattern_find(def, spec), v)) {
 		return (def_fail(c, "%smust match pattern %s%s", what,
 		    def_value_text(rule, sizeof(rule), pat), got));
 	}
@@ -429,14 +442,15 @@ def_parse_enum(const struct def_ctx *c, json_t *spec, const char *type)
 // for numbers, a pattern (compiled here, so a bad one is refused now, not
 // at each run) for strings.
 static weft_err
-def_parse_rules(const struct def_ctx *c, json_t *spec, const char *type)
+def_parse_rules(
+    const struct def_ctx *c, weft_def *def, json_t *spec, const char *type)
 {
 	bool     num = strcmp(type, "int") == 0 || strcmp(type, "number") == 0 ||
 	    strcmp(type, "any") == 0;
 	bool     str = strcmp(type, "string") == 0 || strcmp(type, "any") == 0;
 	json_t  *min, *max, *pat;
 	weft_err rv;
-	regex_t  re;
+	regex_t *re;
 	int      rc = 0;
 
 	if ((rv = def_parse_enum(c, spec, type)) != WEFT_OK ||
@@ -470,19 +484,23 @@ def_parse_rules(const struct def_ctx *c, json_t *spec, const char *type)
 		}
 		b += b[0] == '\\' && b[1] != '\0';
 	}
+	re = weft_xalloc(sizeof(*re));
 	if (strlen(json_string_value(pat)) != json_string_length(pat) ||
-	    (rc = regcomp(&re, json_string_value(pat),
+	    (rc = regcomp(re, json_string_value(pat),
 	         REG_EXTENDED | REG_NOSUB)) != 0) {
 		char msg[128] = "contains a NUL byte", q[80];
 		if (strlen(json_string_value(pat)) == json_string_length(pat)) {
-			regerror(rc, &re, msg, sizeof(msg));
+			regerror(rc, re, msg, sizeof(msg));
 		}
+		free(re);
 		return (def_fail(c,
 		    "field \"pattern\": \"%s\" is not a valid POSIX extended "
 		    "regular expression: %s",
 		    def_quote(q, sizeof(q), json_string_value(pat)), msg));
 	}
-	regfree(&re);
+	def->patterns = weft_xrealloc(def->patterns,
+	    (def->npatterns + 1) * sizeof(*def->patterns));
+	def->patterns[def->npatterns++] = (struct def_pattern) { spec, re };
 	return (WEFT_OK);
 }
 
@@ -490,7 +508,7 @@ def_parse_rules(const struct def_ctx *c, json_t *spec, const char *type)
 
 // def_parse_param validates one parameter spec; c->where is "params.<name>".
 static weft_err
-def_parse_param(const struct def_ctx *c, json_t *spec)
+def_parse_param(const struct def_ctx *c, weft_def *def, json_t *spec)
 {
 	json_t     *v;
 	json_t     *dflt;
@@ -527,13 +545,13 @@ def_parse_param(const struct def_ctx *c, json_t *spec)
 		    "a secret parameter cannot have a default (definitions "
 		    "are stored and shown in clear)"));
 	}
-	if ((rv = def_parse_rules(c, spec, type)) != WEFT_OK) {
+	if ((rv = def_parse_rules(c, def, spec, type)) != WEFT_OK) {
 		return (rv);
 	}
 	// A default that breaks its own rules would fail every run that
 	// leaves the parameter out: refuse it with the definition.
 	if (dflt != NULL) {
-		return (def_param_check(c, spec, dflt, "field \"default\": "));
+		return (def_param_check(c, def, spec, dflt, "field \"default\": "));
 	}
 	return (WEFT_OK);
 }
@@ -562,7 +580,7 @@ def_parse_params(struct def_parser *p, json_t *root)
 			    "invalid parameter name (1-128 characters of "
 			    "A-Z a-z 0-9 _ -)"));
 		}
-		if ((rv = def_parse_param(&c, spec)) != WEFT_OK) {
+		if ((rv = def_parse_param(&c, p->def, spec)) != WEFT_OK) {
 			return (rv);
 		}
 	}
@@ -1364,6 +1382,11 @@ weft_def_free(weft_def *def)
 		json_decref(st->map_list);
 		weft_expr_free(st->when_expr);
 	}
+	for (size_t i = 0; i < def->npatterns; i++) {
+		regfree(def->patterns[i].re);
+		free(def->patterns[i].re);
+	}
+	free(def->patterns);
 	free(def->steps);
 	free(def->name);
 	free(def->description);
@@ -1410,7 +1433,7 @@ def_bind_given(
 			    c, "expected %s, got %s", type, def_type_name(v));
 			return (WEFT_EINVAL);
 		}
-		if (def_param_check(c, spec, v, "") != WEFT_OK) {
+		if (def_param_check(c, def, spec, v, "") != WEFT_OK) {
 			return (WEFT_EINVAL);
 		}
 		json_object_set_new(res, name, json_deep_copy(v));

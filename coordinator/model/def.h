@@ -82,6 +82,8 @@ typedef struct weft_def {
 	uint32_t      *roots;      // steps with no dependencies (owned)
 	size_t         nroots;
 	json_t        *index;      // step id -> index in steps (owned)
+	struct def_pattern *patterns; // each param's compiled "pattern"
+	size_t         npatterns;     // (owned; def.c)
 } weft_def;
 
 // weft_def_parse parses and validates text (len bytes, borrowed). On success
