@@ -624,6 +624,39 @@ control_open_secrets(weft_engine *e, const char *id, json_t **input,
 	return (true);
 }
 
+// control_restore_exit_codes puts back the exit code of each failed step
+// of r from its last step_failed event: the steps projection keeps the
+// error but not the code, and a dependent made ready after the restart
+// reads both (steps.<id>.exit_code). Only runs with a failed step ask.
+static void
+control_restore_exit_codes(weft_engine *e, weft_run *r)
+{
+	json_t  *last = NULL;
+	bool     any  = false;
+	weft_err rv;
+
+	for (size_t i = 0; i < r->def->nsteps && !any; i++) {
+		any = r->steps[i].state == WEFT_STEP_FAILED;
+	}
+	if (!any) {
+		return;
+	}
+	if ((rv = weft_store_last_step_data(engine_quiesce(e), r->id,
+	         "step_failed", &last)) != WEFT_OK) {
+		// Not fatal: the dependents still see the error.
+		weft_log_warn("RECOVER", "run=%s: exit codes not read: %s",
+		    r->id, weft_err_str(rv));
+	}
+	for (size_t i = 0; rv == WEFT_OK && i < r->def->nsteps; i++) {
+		json_t *data = json_object_get(last, r->def->steps[i].id);
+		if (r->steps[i].state == WEFT_STEP_FAILED) {
+			r->steps[i].exit_code = (int) json_integer_value(
+			    json_object_get(data, "exit_code"));
+		}
+	}
+	json_decref(last);
+}
+
 weft_err
 control_restore_run(weft_engine *e, json_t *jr)
 {
@@ -667,6 +700,7 @@ control_restore_run(weft_engine *e, json_t *jr)
 			control_restore_unit(e, r, js, pass == 1);
 		}
 	}
+	control_restore_exit_codes(e, r);
 	if (r->state == WEFT_RUN_QUEUED) {
 		weft_run_start(r, e->clock.wall_ms(e->clock.arg), &e->out);
 	} else {

@@ -53,6 +53,12 @@ typedef struct weft_def_step {
 	struct weft_expr *when_expr; // compiled condition, NULL if absent
 	char             *map;       // fan-out: path of an array, NULL if none
 	uint32_t          max_parallel; // map items in flight at once, 0 = all
+	json_t           *map_list;  // "map" given as a literal array (owned),
+	                             // NULL when map is a path
+	uint32_t          map_tolerate; // map items that may fail for good
+	                                // with the step still succeeding
+	bool              when_item; // `when` reads item or index: it is
+	                             // evaluated per map item, not per step
 	uint32_t          heartbeat_timeout_ms; // longest a running attempt
 	                                        // may go without a heartbeat,
 	                                        // 0 = none
@@ -79,6 +85,8 @@ typedef struct weft_def {
 	uint32_t      *roots;      // steps with no dependencies (owned)
 	size_t         nroots;
 	json_t        *index;      // step id -> index in steps (owned)
+	struct def_pattern *patterns; // each param's compiled "pattern"
+	size_t         npatterns;     // (owned; def.c)
 } weft_def;
 
 // weft_def_parse parses and validates text (len bytes, borrowed). On success

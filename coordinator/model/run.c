@@ -246,8 +246,9 @@ run_unit_clear(weft_step_rt *s)
 {
 	json_decref(s->output);
 	free(s->error);
-	s->output = NULL;
-	s->error  = NULL;
+	s->output    = NULL;
+	s->error     = NULL;
+	s->exit_code = 0;
 	for (uint32_t k = 0; k < s->nitems; k++) {
 		if (s->items[k].attempt > s->items_attempts) {
 			s->items_attempts = s->items[k].attempt;
@@ -396,6 +397,11 @@ run_step_doc(const weft_run *r, long i)
 		if (dep->error != NULL) {
 			json_object_set_new(o, "error", json_string(dep->error));
 		}
+		if (dep->exit_code != 0) {
+			// What an all_done step reads to report or recover.
+			json_object_set_new(
+			    o, "exit_code", json_integer(dep->exit_code));
+		}
 		json_object_set_new(steps, r->def->steps[d->deps[k]].id, o);
 	}
 	return (json_pack("{s:O, s:O, s:o}", "input", r->input, "params",
@@ -439,6 +445,21 @@ run_unit_ready(weft_run *r, weft_ref u, weft_out *o)
 	run_unit_effect(o, WEFT_EFFECT_ENQUEUE, r, u);
 }
 
+// run_item_when evaluates map step u.step's `when` for item u: against the
+// step's document (*doc, built on first use, the caller frees it) with the
+// item's `item` and `index`.
+static bool
+run_item_when(const weft_run *r, weft_ref u, json_t **doc)
+{
+	if (*doc == NULL) {
+		*doc = run_step_doc(r, u.step);
+	}
+	json_object_set(*doc, "item",
+	    json_array_get(r->steps[u.step].list, (size_t) u.item));
+	json_object_set_new(*doc, "index", json_integer(u.item));
+	return (weft_expr_eval(r->def->steps[u.step].when_expr, *doc));
+}
+
 // run_items_fill makes more items of map step i ready, as max_parallel
 // allows, or without one WEFT_RUN_ITEMS_WINDOW: every item ready at once
 // would be one commit of as many step_ready events (and one of as many
@@ -446,8 +467,10 @@ run_unit_ready(weft_run *r, weft_ref u, weft_out *o)
 static void
 run_items_fill(weft_run *r, long i, weft_out *o)
 {
-	weft_step_rt *s   = &r->steps[i];
-	uint32_t      cap = r->def->steps[i].max_parallel;
+	weft_step_rt        *s   = &r->steps[i];
+	const weft_def_step *d   = &r->def->steps[i];
+	uint32_t             cap = d->max_parallel;
+	json_t              *doc = NULL;
 
 	if (cap == 0) {
 		cap = WEFT_RUN_ITEMS_WINDOW;
@@ -455,8 +478,17 @@ run_items_fill(weft_run *r, long i, weft_out *o)
 
 	while (s->items_next < s->nitems && s->items_active < cap) {
 		weft_ref u = { i, (long) s->items_next++ };
+		if (d->when_item && !run_item_when(r, u, &doc)) {
+			// Skipped items hold no slot: the loop goes on to
+			// the next, so a window is always filled.
+			run_unit_apply(r, u, WEFT_STEP_IN_DEPS_UNMET, false, o);
+			run_unit_event(o, WEFT_EV_STEP_SKIPPED, r, u, NULL,
+			    json_pack("{s:s}", "reason", "when is false"));
+			continue;
+		}
 		run_unit_ready(r, u, o);
 	}
+	json_decref(doc);
 }
 
 // run_map_output collects the items' outputs, in list order.
@@ -498,6 +530,62 @@ run_step_fail_now(weft_run *r, long i, const char *error, weft_out *o)
 	    json_pack("{s:s}", "error", error));
 }
 
+// run_map_list returns map step i's list (new reference): the literal one,
+// or the value at its path in doc, the step's document; NULL when absent.
+static json_t *
+run_map_list(const weft_run *r, long i, json_t *doc)
+{
+	const weft_def_step *d = &r->def->steps[i];
+
+	if (d->map_list != NULL) {
+		return (json_incref(d->map_list));
+	}
+	return (weft_json_get(doc, d->map));
+}
+
+// run_map_finish ends map step i once every item has ended: succeeded
+// when at most map_tolerate items failed (their place in the output is
+// null, their indices in the event's failed_items), else failed naming
+// the first failed item. True when it ended.
+static bool
+run_map_finish(weft_run *r, long i, weft_out *o)
+{
+	weft_step_rt *s   = &r->steps[i];
+	uint32_t      tol = r->def->steps[i].map_tolerate;
+	char          err[600];
+
+	if (s->items_ended < s->nitems || weft_step_terminal(s->state)) {
+		return (false);
+	}
+	if (s->items_failed <= tol) {
+		json_t *data = json_object();
+		if (s->items_failed > 0) {
+			json_t *failed = json_array();
+			for (uint32_t k = 0; k < s->nitems; k++) {
+				if (s->items[k].state == WEFT_STEP_FAILED) {
+					json_array_append_new(failed,
+					    json_integer((json_int_t) k));
+				}
+			}
+			json_object_set_new(data, "failed_items", failed);
+		}
+		run_step_succeed(r, i, run_map_output(s), data, o); // takes data
+		return (true);
+	}
+	for (uint32_t k = 0; k < s->nitems; k++) {
+		if (s->items[k].state == WEFT_STEP_FAILED) {
+			snprintf(err, sizeof(err),
+			    "%u of %u items failed%s; item %u: %s",
+			    s->items_failed, s->nitems,
+			    tol > 0 ? " (map_tolerate exceeded)" : "", k,
+			    s->items[k].error ? s->items[k].error : "failed");
+			break;
+		}
+	}
+	run_step_fail_now(r, i, err, o);
+	return (true);
+}
+
 // run_map_expand turns ready map step i into its items: the array at the
 // step's map path. Returns true when the step ended at once (not an
 // array, or empty).
@@ -507,17 +595,18 @@ run_map_expand(weft_run *r, long i, weft_out *o)
 	const weft_def_step *d   = &r->def->steps[i];
 	weft_step_rt        *s   = &r->steps[i];
 	json_t              *doc = run_step_doc(r, i);
-	json_t              *list = weft_json_path(doc, d->map);
+	json_t              *list = run_map_list(r, i, doc);
 	char                 err[512];
 
 	if (!json_is_array(list)) {
 		snprintf(err, sizeof(err), "map: %s is %s, not an array", d->map,
 		    list == NULL ? "missing" : "not a list");
+		json_decref(list);
 		json_decref(doc);
 		run_step_fail_now(r, i, err, o);
 		return (true);
 	}
-	s->list   = json_incref(list);
+	s->list   = list;
 	s->nitems = (uint32_t) json_array_size(list);
 	s->items  = weft_xalloc((s->nitems ? s->nitems : 1) * sizeof(*s->items));
 	for (uint32_t k = 0; k < s->nitems; k++) {
@@ -534,7 +623,7 @@ run_map_expand(weft_run *r, long i, weft_out *o)
 		return (true);
 	}
 	run_items_fill(r, i, o);
-	return (false);
+	return (run_map_finish(r, i, o)); // every item skipped
 }
 
 // run_step_resolve decides a pending step whose dependencies have all ended:
@@ -548,7 +637,7 @@ run_step_resolve(weft_run *r, long i, weft_out *o)
 
 	if (!run_trigger_allows(r, i)) {
 		why = "trigger rule not met";
-	} else if (d->when_expr != NULL) {
+	} else if (d->when_expr != NULL && !d->when_item) {
 		json_t *doc = run_step_doc(r, i);
 		if (!weft_expr_eval(d->when_expr, doc)) {
 			why = "when is false";
@@ -634,35 +723,16 @@ run_step_ended(weft_run *r, long i, weft_out *o)
 }
 
 // run_item_ended follows the end of an item of map step i: more items start,
-// and once every item has ended the step ends, succeeded only if every
-// item did.
+// and once every item has ended the step ends (run_map_finish).
 static void
 run_item_ended(weft_run *r, long i, weft_out *o)
 {
-	weft_step_rt *s = &r->steps[i];
-	char          err[600];
-
 	if (r->state == WEFT_RUN_RUNNING || r->state == WEFT_RUN_PAUSED) {
 		run_items_fill(r, i, o);
 	}
-	if (s->items_ended < s->nitems || weft_step_terminal(s->state)) {
-		return;
+	if (run_map_finish(r, i, o)) {
+		run_step_ended(r, i, o);
 	}
-	if (s->items_failed == 0) {
-		run_step_succeed(r, i, run_map_output(s), json_object(), o);
-	} else {
-		for (uint32_t k = 0; k < s->nitems; k++) {
-			if (s->items[k].state == WEFT_STEP_FAILED) {
-				snprintf(err, sizeof(err),
-				    "%u of %u items failed; item %u: %s",
-				    s->items_failed, s->nitems, k,
-				    s->items[k].error ? s->items[k].error : "failed");
-				break;
-			}
-		}
-		run_step_fail_now(r, i, err, o);
-	}
-	run_step_ended(r, i, o);
 }
 
 // run_unit_ended propagates the end of unit u.
@@ -841,6 +911,8 @@ run_unit_bad_end(weft_run *r, weft_ref u, enum weft_step_input in, json_t *data,
 	free(s->error);
 	s->error = weft_xstrdup(
 	    json_string_value(json_object_get(data, "error")));
+	s->exit_code =
+	    (int) json_integer_value(json_object_get(data, "exit_code"));
 	run_unit_event(o, WEFT_EV_STEP_FAILED, r, u, s->node, data);
 	run_unit_ended(r, u, o);
 }
@@ -1345,11 +1417,12 @@ run_map_restore(weft_run *r, long i)
 		return;
 	}
 	doc  = run_step_doc(r, i);
-	list = weft_json_path(doc, r->def->steps[i].map);
+	list = run_map_list(r, i, doc);
 	if (json_is_array(list)) {
 		s->list   = json_incref(list);
 		s->nitems = (uint32_t) json_array_size(list);
 	}
+	json_decref(list);
 	s->items = weft_xalloc((s->nitems ? s->nitems : 1) * sizeof(*s->items));
 	json_decref(doc);
 }
@@ -1418,12 +1491,10 @@ weft_run_restore_done(weft_run *r, weft_out *o)
 	}
 	for (size_t i = 0; i < r->def->nsteps; i++) {
 		weft_step_rt *s = &r->steps[i];
-		if (s->state == WEFT_STEP_RUNNING && r->def->steps[i].map != NULL &&
-		    s->items_ended == s->nitems) {
-			run_item_ended(r, (long) i, o); // ended just before the crash
-		} else if (s->state == WEFT_STEP_RUNNING &&
-		    r->def->steps[i].map != NULL) {
-			run_items_fill(r, (long) i, o);
+		if (s->state == WEFT_STEP_RUNNING && r->def->steps[i].map != NULL) {
+			// Fills the window again, or ends a step whose items
+			// all ended just before the crash.
+			run_item_ended(r, (long) i, o);
 		}
 	}
 	run_resolve_pending(r, o);

@@ -53,3 +53,8 @@ add_dependencies(batch_test weft weft-coordinator weft-worker)
 # Signals, approvals and durable timers (wait, delay, sleep_until).
 weft_add_test(signals_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/signals_test.c TIMEOUT 300)
 add_dependencies(signals_test weft weft-coordinator weft-worker)
+# The definition language: parameter rules at run creation, define-time
+# refusals, maps over literals and params with per-item when,
+# map_tolerate and [*] projections, exit_code in the steps document.
+weft_add_test(defs_e2e_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/defs_e2e_test.c TIMEOUT 300)
+add_dependencies(defs_e2e_test weft weft-coordinator weft-worker)

@@ -42,3 +42,5 @@ weft_add_pg_variant(batch_pg_test batch_test)
 # Signals and durable timers (a delay across kill -9: its deadline read
 # back from step_started on PostgreSQL).
 weft_add_pg_variant(signals_pg_test signals_test)
+# The definition language's checks and map features on PostgreSQL.
+weft_add_pg_variant(defs_e2e_pg_test defs_e2e_test)
