@@ -17,7 +17,8 @@
 
 // Fields a definition may carry; anything else is an error, never ignored.
 static const char *const def_top_fields[] = { "name", "version", "description",
-	"params", "timeout_ms", "steps", "retain", "schedule_timeout_ms", NULL };
+	"params", "timeout_ms", "steps", "retain", "schedule_timeout_ms",
+	"fail_fast", "status_from", NULL };
 static const char *const def_param_fields[] = { "type", "default", "required",
 	"description", "secret", NULL };
 static const char *const def_param_types[]  = { "string", "int", "number",
@@ -35,7 +36,10 @@ static const char *const def_backoffs[] = { "fixed", "linear", "exponential",
 	NULL };
 // In enum weft_trigger order.
 static const char *const def_triggers[] = { "all_success", "all_done",
-	"one_success", "none_failed", "all_failed", NULL };
+	"one_success", "none_failed", "all_failed", "one_failed", "one_done",
+	"none_failed_min_one_success", "none_skipped", "all_skipped", NULL };
+// In enum weft_status_from order.
+static const char *const def_status_from[] = { "all", "leaves", NULL };
 
 #define DEF_NAME_MAX 128
 
@@ -983,6 +987,26 @@ def_parse_retain(struct def_parser *p, json_t *root)
 	return (WEFT_OK);
 }
 
+// def_parse_outcome reads the run outcome policy: "fail_fast" (a bool) and
+// "status_from" ("all" or "leaves").
+static weft_err
+def_parse_outcome(struct def_parser *p, json_t *root)
+{
+	json_t  *v;
+	int      from = WEFT_STATUS_FROM_ALL;
+	weft_err rv;
+
+	if ((rv = def_field(&p->c, root, "fail_fast", "bool", false, &v)) !=
+	        WEFT_OK ||
+	    (rv = def_get_enum(&p->c, root, "status_from", def_status_from,
+	         &from)) != WEFT_OK) {
+		return (rv);
+	}
+	p->def->fail_fast   = json_is_true(v);
+	p->def->status_from = (enum weft_status_from) from;
+	return (WEFT_OK);
+}
+
 static weft_err
 def_parse_top(struct def_parser *p, json_t *root)
 {
@@ -1020,7 +1044,8 @@ def_parse_top(struct def_parser *p, json_t *root)
 	def->version     = version;
 	def->description = v ? weft_xstrdup(json_string_value(v)) : NULL;
 	json_object_set_new(root, "version", json_integer(version));
-	if ((rv = def_parse_retain(p, root)) != WEFT_OK) {
+	if ((rv = def_parse_retain(p, root)) != WEFT_OK ||
+	    (rv = def_parse_outcome(p, root)) != WEFT_OK) {
 		return (rv);
 	}
 	return (def_parse_params(p, root));

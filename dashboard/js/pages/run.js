@@ -287,6 +287,10 @@ export function mount(root, ctx) {
 		case 'step_skipped':
 			s.ended_ms = ev.ts_ms;
 			break;
+		case 'step_upstream_failed':
+			s.error = d.error || s.error;
+			s.ended_ms = ev.ts_ms;
+			break;
 		case 'step_progress':
 			s.progress = { value: d.progress, attempt: ev.attempt, ts_ms: ev.ts_ms };
 			break;
@@ -569,7 +573,7 @@ export function mount(root, ctx) {
 			section('Output', s.output !== undefined && s.output !== null
 				? valueView(s.output, api.outputUrl(runId, s.id), { id: 'side-output' })
 				: h('p', { class: 'muted small', id: 'side-output' }, s.status === 'succeeded' ? 'null'
-					: ['failed', 'skipped', 'cancelled'].includes(s.status) ? `No output: the step ${s.status.replace('_', ' ')}.` : 'No output yet.')),
+					: ['failed', 'skipped', 'cancelled', 'upstream_failed'].includes(s.status) ? `No output: the step ${s.status.replace('_', ' ')}.` : 'No output yet.')),
 			h('div', { class: 'side-foot' },
 				h('a', { class: 'small', href: `#/events?run=${encodeURIComponent(runId)}&step=${encodeURIComponent(s.id)}` }, 'this step in the event log')),
 		);
