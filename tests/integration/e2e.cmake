@@ -50,3 +50,7 @@ add_dependencies(memory_test weft weft-coordinator weft-worker)
 # weft run --count, weft submit.
 weft_add_test(batch_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/batch_test.c TIMEOUT 600)
 add_dependencies(batch_test weft weft-coordinator weft-worker)
+# Trigger rules (upstream_failed, rules that fire early) and the run
+# outcome policy (fail_fast, status_from).
+weft_add_test(triggers_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/triggers_test.c TIMEOUT 600)
+add_dependencies(triggers_test weft weft-coordinator weft-worker)
