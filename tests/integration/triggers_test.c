@@ -243,3 +243,32 @@ Test(triggers, definitions_with_bad_policy_are_refused)
 	    "%s", out);
 	free(out);
 }
+
+// The examples the docs point at run as their descriptions say.
+Test(triggers, examples_run_as_documented)
+{
+	json_t *run = weft_cluster_cli_json(
+	    &c, "run '%s' --wait", WEFT_SRC_DIR "/examples/triggers.json");
+	cr_expect_str_eq(status_of(run), "failed");
+	cr_expect_str_eq(step_status(run, "fetch_b"), "failed");
+	cr_expect_str_eq(step_status(run, "merge"), "succeeded");
+	cr_expect_str_eq(step_status(run, "validate"), "upstream_failed");
+	cr_expect_str_eq(step_status(run, "notify"), "upstream_failed");
+	cr_expect_str_eq(step_status(run, "alert"), "succeeded");
+	cr_expect_str_eq(step_status(run, "cleanup"), "succeeded");
+	json_decref(run);
+
+	run = weft_cluster_cli_json(
+	    &c, "run '%s' --wait", WEFT_SRC_DIR "/examples/fail-fast.json");
+	cr_expect_str_eq(status_of(run), "failed");
+	cr_expect_str_eq(step_status(run, "build"), "cancelled");
+	cr_expect_str_eq(step_status(run, "package"), "cancelled");
+	json_decref(run);
+
+	run = weft_cluster_cli_json(
+	    &c, "run '%s' --wait", WEFT_SRC_DIR "/examples/leaves.json");
+	cr_expect_str_eq(status_of(run), "succeeded");
+	cr_expect_str_eq(step_status(run, "deploy"), "failed");
+	cr_expect_str_eq(step_status(run, "rollback"), "succeeded");
+	json_decref(run);
+}
