@@ -71,6 +71,10 @@ typedef struct weft_def_step {
 	                                        // 0 = none
 	uint32_t          schedule_timeout_ms; // most ms ready without a
 	                                       // worker taking it, 0 = none
+	char             *depends;   // "depends" source, NULL if absent: then
+	                             // deps are the steps it names, and it
+	                             // decides instead of trigger
+	struct weft_depends *depends_expr; // compiled, NULL if absent
 } weft_def_step;
 
 typedef struct weft_def {

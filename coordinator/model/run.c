@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "depends.h"
 #include "expr.h"
 #include "jsonx.h"
 #include "secret.h"
@@ -403,6 +404,16 @@ run_step_doc(const weft_run *r, long i)
 	    r->params, "steps", steps));
 }
 
+// run_dep_state gives the state of the step called name, for "depends".
+static enum weft_step_state
+run_dep_state(void *arg, const char *name)
+{
+	const weft_run *r = arg;
+	long            k = weft_def_find(r->def, name);
+
+	return (k >= 0 ? r->steps[k].state : WEFT_STEP_PENDING);
+}
+
 // run_trigger_verdict counts how step i's dependencies stand and asks its
 // trigger rule (trigger.c): run, skip, upstream_failed, or wait.
 static enum weft_trigger_verdict
@@ -413,6 +424,17 @@ run_trigger_verdict(const weft_run *r, long i)
 
 	for (size_t k = 0; k < d->ndeps; k++) {
 		weft_trigger_count(&c, r->steps[d->deps[k]].state);
+	}
+	if (d->depends_expr != NULL) {
+		// "depends" instead of a rule: read once every step it names
+		// has ended; false skips the step.
+		if (c.pending > 0) {
+			return (WEFT_TRIGGER_WAIT);
+		}
+		return (weft_depends_eval(d->depends_expr, run_dep_state,
+		            (void *) r)
+		        ? WEFT_TRIGGER_RUN
+		        : WEFT_TRIGGER_SKIP);
 	}
 	return (weft_trigger_eval(d->trigger, &c));
 }
@@ -578,7 +600,8 @@ run_step_resolve(weft_run *r, long i, weft_out *o)
 		return (true);
 	}
 	if (v == WEFT_TRIGGER_SKIP) {
-		why = "trigger rule not met";
+		why = d->depends_expr != NULL ? "depends is false"
+		                              : "trigger rule not met";
 	} else if (d->when_expr != NULL) {
 		json_t *doc = run_step_doc(r, i);
 		if (!weft_expr_eval(d->when_expr, doc)) {
@@ -588,9 +611,12 @@ run_step_resolve(weft_run *r, long i, weft_out *o)
 	}
 	if (why != NULL) {
 		run_unit_apply(r, WEFT_REF(i), WEFT_STEP_IN_DEPS_UNMET, false, o);
+		// What decided: the rule, or the depends condition.
 		run_unit_event(o, WEFT_EV_STEP_SKIPPED, r, WEFT_REF(i), NULL,
-		    json_pack("{s:s, s:s}", "reason", why, "trigger",
-		        weft_trigger_name(d->trigger)));
+		    json_pack("{s:s, s:s}", "reason", why,
+		        d->depends != NULL ? "depends" : "trigger",
+		        d->depends != NULL ? d->depends
+		                           : weft_trigger_name(d->trigger)));
 		return (true);
 	}
 	if (d->map != NULL) {

@@ -74,6 +74,21 @@ run_start(const char *file, const char *text)
 	return (id);
 }
 
+// expect_refused registers the definition text under file: weft define must
+// fail and say want.
+static void
+expect_refused(const char *file, const char *text, const char *want)
+{
+	char *out;
+	int   rc = weft_cluster_cli(
+            &c, &out, "define '%s' 2>&1", weft_cluster_write(&c, file, text));
+
+	cr_expect_neq(rc, 0, "%s was registered", file);
+	cr_expect(strstr(out, want) != NULL, "%s: want %s, got %s", file, want,
+	    out);
+	free(out);
+}
+
 Test(triggers, upstream_failed_and_the_rules_that_see_through_it)
 {
 	// a fails; b (all_success) is upstream_failed; c (none_failed, on b)
@@ -222,26 +237,17 @@ Test(triggers, status_from_leaves_judges_by_the_leaves)
 
 Test(triggers, definitions_with_bad_policy_are_refused)
 {
-	char *out;
-	int   rc = weft_cluster_cli(&c, &out, "define '%s' 2>&1",
-            weft_cluster_write(&c, "bad.json",
-                "{\"name\":\"bad\",\"status_from\":\"sinks\",\"steps\":"
-                "[{\"id\":\"a\",\"type\":\"noop\"}]}"));
-	cr_expect_neq(rc, 0);
-	cr_expect(strstr(out, "field \"status_from\": unknown value \"sinks\" "
-	                      "(want one of all, leaves)") != NULL,
-	    "%s", out);
-	free(out);
-	rc = weft_cluster_cli(&c, &out, "define '%s' 2>&1",
-	    weft_cluster_write(&c, "bad2.json",
-	        "{\"name\":\"bad2\",\"steps\":[{\"id\":\"a\",\"type\":\"noop\"},"
-	        "{\"id\":\"b\",\"type\":\"noop\",\"depends_on\":[\"a\"],"
-	        "\"trigger\":\"one_succes\"}]}"));
-	cr_expect_neq(rc, 0);
-	cr_expect(strstr(out, "steps[1] (id \"b\"): field \"trigger\": unknown "
-	                      "value \"one_succes\"") != NULL,
-	    "%s", out);
-	free(out);
+	expect_refused("bad.json",
+	    "{\"name\":\"bad\",\"status_from\":\"sinks\",\"steps\":"
+	    "[{\"id\":\"a\",\"type\":\"noop\"}]}",
+	    "field \"status_from\": unknown value \"sinks\" (want one of all, "
+	    "leaves)");
+	expect_refused("bad2.json",
+	    "{\"name\":\"bad2\",\"steps\":[{\"id\":\"a\",\"type\":\"noop\"},"
+	    "{\"id\":\"b\",\"type\":\"noop\",\"depends_on\":[\"a\"],"
+	    "\"trigger\":\"one_succes\"}]}",
+	    "steps[1] (id \"b\"): field \"trigger\": unknown value "
+	    "\"one_succes\"");
 }
 
 // The examples the docs point at run as their descriptions say.
@@ -271,4 +277,35 @@ Test(triggers, examples_run_as_documented)
 	cr_expect_str_eq(step_status(run, "deploy"), "failed");
 	cr_expect_str_eq(step_status(run, "rollback"), "succeeded");
 	json_decref(run);
+}
+
+// "depends" instead of depends_on + trigger: the example runs as it says,
+// and a definition giving both is refused naming the step.
+Test(triggers, depends_conditions)
+{
+	json_t *run = weft_cluster_cli_json(
+	    &c, "run '%s' --wait", WEFT_SRC_DIR "/examples/depends.json");
+	cr_expect_str_eq(status_of(run), "failed");
+	cr_expect_str_eq(step_status(run, "tests"), "failed");
+	cr_expect_str_eq(step_status(run, "report"), "succeeded");
+	cr_expect_str_eq(step_status(run, "publish"), "skipped");
+	cr_expect_str_eq(step_status(run, "triage"), "succeeded");
+	// report read both of the steps its condition names.
+	json_t *out = json_object_get(step_of(run, "report"), "output");
+	cr_expect_str_eq(json_string_value(json_object_get(
+	                     json_object_get(out, "with"), "tests")),
+	    "failed");
+	json_decref(run);
+
+	expect_refused("both.json",
+	    "{\"name\":\"both\",\"steps\":[{\"id\":\"a\",\"type\":\"noop\"},"
+	    "{\"id\":\"b\",\"type\":\"noop\",\"depends\":\"a.failed\","
+	    "\"depends_on\":[\"a\"]}]}",
+	    "steps[1] (id \"b\"): field \"depends\" replaces \"depends_on\" "
+	    "and \"trigger\": give one or the other");
+	expect_refused("syn.json",
+	    "{\"name\":\"syn\",\"steps\":[{\"id\":\"a\",\"type\":\"noop\"},"
+	    "{\"id\":\"b\",\"type\":\"noop\",\"depends\":\"a.failed ||\"}]}",
+	    "steps[1] (id \"b\"): field \"depends\": col 12: expected a step "
+	    "name, got the end");
 }

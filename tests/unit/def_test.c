@@ -140,6 +140,49 @@ static const struct parse_row parse_rows[] = {
 	    NULL },
 	{ "retain 90m", "{'name':'w','retain':'90m'," ONE_STEP "}", true,
 	    NULL },
+	// Per-dependency conditions.
+	{ "depends",
+	    "{'name':'w','steps':[{'id':'a','type':'t'},{'id':'b','type':'t'},"
+	    "{'id':'c','type':'t','depends':'a.succeeded && (b.failed || "
+	    "b.skipped)','with':{'x':'${steps.b.status}'}}]}",
+	    true, NULL },
+	{ "depends with depends_on",
+	    "{'name':'w','steps':[{'id':'a','type':'t'},{'id':'c','type':'t',"
+	    "'depends':'a.failed','depends_on':['a']}]}",
+	    false, "steps[1] (id 'c'): field 'depends' replaces 'depends_on' "
+	    "and 'trigger': give one or the other" },
+	{ "depends with trigger",
+	    "{'name':'w','steps':[{'id':'a','type':'t'},{'id':'c','type':'t',"
+	    "'depends':'a.failed','trigger':'all_done'}]}",
+	    false, "steps[1] (id 'c'): field 'depends' replaces 'depends_on' "
+	    "and 'trigger': give one or the other" },
+	{ "depends unknown step",
+	    "{'name':'w','steps':[{'id':'a','type':'t'},{'id':'c','type':'t',"
+	    "'depends':'a.failed || x.succeeded'}]}",
+	    false, "steps[1] (id 'c'): field 'depends': unknown step 'x'" },
+	{ "depends syntax",
+	    "{'name':'w','steps':[{'id':'a','type':'t'},{'id':'c','type':'t',"
+	    "'depends':'a.failed &'}]}",
+	    false, "steps[1] (id 'c'): field 'depends': col 10: unexpected '&' "
+	    "(want && or || between terms)" },
+	{ "depends bad state",
+	    "{'name':'w','steps':[{'id':'a','type':'t'},{'id':'c','type':'t',"
+	    "'depends':'a.Failed'}]}",
+	    false, "steps[1] (id 'c'): field 'depends': col 3: unknown state "
+	    "'Failed' (want succeeded, failed, upstream_failed, skipped, "
+	    "cancelled or done)" },
+	{ "depends not a string", STEP_A(",'depends':['a']"), false,
+	    "steps[0] (id 'a'): field 'depends': expected string, got array" },
+	{ "depends on itself",
+	    "{'name':'w','steps':[{'id':'a','type':'t','depends':'a.done'}]}",
+	    false, "cycle: a -> a" },
+	{ "depends: with reads a step it does not name",
+	    "{'name':'w','steps':[{'id':'a','type':'t'},{'id':'b','type':'t'},"
+	    "{'id':'c','type':'t','depends':'a.failed',"
+	    "'with':{'x':'${steps.b.output}'}}]}",
+	    false, "steps[2] (id 'c'): field 'with': ${steps.b.output}: step 'b' "
+	    "is not in depends_on" },
+
 	// Run outcome policy.
 	{ "fail_fast and status_from",
 	    "{'name':'w','fail_fast':true,'status_from':'leaves'," ONE_STEP "}",

@@ -2015,3 +2015,76 @@ Test(run, restore_resolves_a_rule_already_decided)
 	weft_run_free(r);
 	weft_def_free(def);
 }
+
+// ---- per-dependency conditions ("depends") ----
+
+// How a and b end, and whether c, depends "a.succeeded && (b.failed ||
+// b.skipped)", runs. c waits for both, whatever the first one says.
+static const struct depends_row {
+	enum dep_end a, b;
+	bool         runs;
+} depends_rows[] = {
+	{ DEP_OK, DEP_FAIL, true },
+	{ DEP_OK, DEP_SKIP, true },
+	{ DEP_OK, DEP_OK, false },
+	{ DEP_FAIL, DEP_FAIL, false },
+	{ DEP_FAIL, DEP_OK, false },
+	{ DEP_SKIP, DEP_SKIP, false },
+};
+
+Test(run, depends_table, .timeout = T_TIMEOUT)
+{
+	for (size_t i = 0; i < sizeof(depends_rows) / sizeof(depends_rows[0]);
+	     i++) {
+		const struct depends_row *row = &depends_rows[i];
+		char                      text[512];
+		snprintf(text, sizeof(text),
+		    "{'name':'dp','steps':[{'id':'a','type':'noop'%s},"
+		    "{'id':'b','type':'noop'%s},{'id':'c','type':'noop',"
+		    "'depends':'a.succeeded && (b.failed || b.skipped)'}]}",
+		    row->a == DEP_SKIP ? ",'when':'false'" : "",
+		    row->b == DEP_SKIP ? ",'when':'false'" : "");
+		weft_def *def = def_of_sq(text);
+		long      c   = idx(def, "c");
+		weft_out  o;
+		cr_assert_eq(def->steps[c].ndeps, 2, "row %zu: deps from depends", i);
+		weft_out_init(&o);
+		weft_run *r = weft_run_alloc("DP", def, NULL, NULL, 0, &o);
+		weft_run_start(r, 0, &o);
+		const enum dep_end ends[2] = { row->a, row->b };
+		for (int k = 0; k < 2; k++) {
+			long s = idx(def, k == 0 ? "a" : "b");
+			bool open = !weft_step_terminal(
+			                r->steps[idx(def, "a")].state) ||
+			    !weft_step_terminal(r->steps[idx(def, "b")].state);
+			cr_expect(!open || r->steps[c].state == WEFT_STEP_PENDING,
+			    "row %zu: c decided before %s ended", i,
+			    k == 0 ? "a" : "b");
+			if (ends[k] == DEP_OK) {
+				finish(r, s, json_null(), &o);
+			} else if (ends[k] == DEP_FAIL) {
+				fail(r, s, "boom", &o);
+			}
+		}
+		if (row->runs) {
+			cr_expect_eq(r->steps[c].state, WEFT_STEP_READY,
+			    "row %zu: c must run, is %s", i,
+			    weft_step_state_name(r->steps[c].state));
+		} else {
+			const weft_out_event *e =
+			    find_step_event(&o, WEFT_EV_STEP_SKIPPED, c);
+			cr_expect_eq(r->steps[c].state, WEFT_STEP_SKIPPED,
+			    "row %zu: c must be skipped, is %s", i,
+			    weft_step_state_name(r->steps[c].state));
+			cr_expect(e != NULL &&
+			        strcmp(json_string_value(json_object_get(
+			                   e->data, "reason")),
+			            "depends is false") == 0 &&
+			        json_object_get(e->data, "depends") != NULL,
+			    "row %zu: no step_skipped naming depends", i);
+		}
+		weft_out_fini(&o);
+		weft_run_free(r);
+		weft_def_free(def);
+	}
+}

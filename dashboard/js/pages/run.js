@@ -20,6 +20,12 @@ const RESULT_LABEL = {
 	step_retry_scheduled: 'failed, will retry', step_timed_out: 'timed out',
 	step_lost: 'lost', step_cancelled: 'cancelled',
 };
+// depsOf returns a definition step's dependencies: its depends_on, or the
+// step ids its "depends" condition names ("a.succeeded && b" names a, b).
+const depsOf = (ds) => ds.depends_on
+	|| (typeof ds.depends === 'string'
+		? [...new Set(ds.depends.match(/(?<![.\w-])[A-Za-z0-9_-]+/g) || [])]
+		: []);
 const ACTIONS = {
 	cancel: new Set(['queued', 'running', 'paused']),
 	pause: new Set(['running']),
@@ -525,7 +531,7 @@ export function mount(root, ctx) {
 			? [...events].reverse().find((ev) => ev.step === s.id && ev.type === 'step_skipped') : null;
 		const error = s.status === 'succeeded' ? null : (s.error || (lastFail && lastFail.error));
 		const stderr = lastFail && lastFail.stderr;
-		const deps = ds.depends_on || [];
+		const deps = depsOf(ds);
 		const outs = dependents.get(selected) || [];
 		add(side,
 			h('div', { class: 'side-head' },
@@ -765,7 +771,7 @@ export function mount(root, ctx) {
 		}
 		for (const ds of (def && def.steps) || []) {
 			defSteps.set(ds.id, ds);
-			for (const d of ds.depends_on || []) {
+			for (const d of depsOf(ds)) {
 				if (!dependents.has(d)) {
 					dependents.set(d, []);
 				}
@@ -783,7 +789,7 @@ export function mount(root, ctx) {
 		}
 		const graph = list.map((s) => ({
 			id: s.id, type: s.type || (defSteps.get(s.id) || {}).type,
-			deps: (defSteps.get(s.id) || {}).depends_on || [],
+			deps: depsOf(defSteps.get(s.id) || {}),
 		}));
 		const t0 = performance.now();
 		dag = new DagView(dagBox, graph, { onSelect: (id) => select(id === selected ? null : id) });
