@@ -5,6 +5,7 @@
 // fail_fast ends a run at its first failure, status_from: leaves judges a
 // run by its leaves.
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,6 +143,28 @@ Test(triggers, upstream_failed_and_the_rules_that_see_through_it)
 	free(id);
 }
 
+// await_step waits until step sid of run id has status want; returns the
+// status body (new reference).
+static json_t *
+await_step(const char *id, const char *sid, const char *want)
+{
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(30000);
+
+	for (;;) {
+		json_t *run = weft_cluster_cli_json(&c, "status %s", id);
+		if (strcmp(step_status(run, sid), want) == 0) {
+			return (run);
+		}
+		if (weft_clock_mono_ms() > deadline) {
+			char *text = json_dumps(run, JSON_INDENT(1));
+			weft_cluster_dump_logs(&c);
+			cr_assert_fail("step %s never %s:\n%s", sid, want, text);
+		}
+		json_decref(run);
+		weft_clock_sleep_ms(100);
+	}
+}
+
 Test(triggers, one_success_fires_while_another_upstream_runs)
 {
 	// slow sleeps far longer than the test waits; fast ends at once, and
@@ -152,22 +175,8 @@ Test(triggers, one_success_fires_while_another_upstream_runs)
 	      "{\"id\":\"fast\",\"type\":\"echo\",\"with\":{\"v\":1}},"
 	      "{\"id\":\"t\",\"type\":\"echo\",\"depends_on\":[\"slow\","
 	      "\"fast\"],\"trigger\":\"one_success\"}]}");
-	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(30000);
-	json_t *run;
+	json_t *run = await_step(id, "t", "succeeded");
 
-	for (;;) {
-		run = weft_cluster_cli_json(&c, "status %s", id);
-		if (strcmp(step_status(run, "t"), "succeeded") == 0) {
-			break;
-		}
-		if (weft_clock_mono_ms() > deadline) {
-			char *text = json_dumps(run, JSON_INDENT(1));
-			weft_cluster_dump_logs(&c);
-			cr_assert_fail("t never ran on one success:\n%s", text);
-		}
-		json_decref(run);
-		weft_clock_sleep_ms(100);
-	}
 	cr_expect_str_eq(step_status(run, "slow"), "running",
 	    "slow must still run when t has ended");
 	cr_expect_str_eq(status_of(run), "running");
@@ -308,4 +317,52 @@ Test(triggers, depends_conditions)
 	    "{\"id\":\"b\",\"type\":\"noop\",\"depends\":\"a.failed ||\"}]}",
 	    "steps[1] (id \"b\"): field \"depends\": col 12: expected a step "
 	    "name, got the end");
+}
+
+// A coordinator killed mid-run, after a one_success step fired early and
+// a failure made two steps upstream_failed, while an all_done step still
+// waits on a sleeping one: restarted, it neither decides anything twice
+// nor forgets what it decided, and the waiting step runs once slow ends.
+Test(triggers, coordinator_restart_keeps_decided_and_waiting_steps)
+{
+	char   *id = run_start("rs.json",
+            "{\"name\":\"rs\",\"steps\":["
+	      "{\"id\":\"slow\",\"type\":\"sleep\",\"with\":{\"ms\":4000}},"
+	      "{\"id\":\"fast\",\"type\":\"echo\"},"
+	      "{\"id\":\"bad\",\"type\":\"fail\"},"
+	      "{\"id\":\"t1\",\"type\":\"echo\",\"depends_on\":[\"slow\","
+	      "\"fast\"],\"trigger\":\"one_success\"},"
+	      "{\"id\":\"t2\",\"type\":\"noop\",\"depends_on\":[\"bad\"]},"
+	      "{\"id\":\"t3\",\"type\":\"noop\",\"depends_on\":[\"t2\"],"
+	      "\"trigger\":\"none_failed\"},"
+	      "{\"id\":\"t4\",\"type\":\"echo\",\"depends_on\":[\"slow\","
+	      "\"t3\"],\"trigger\":\"all_done\"}]}");
+	json_t *run = await_step(id, "t1", "succeeded");
+	json_decref(run);
+	run = await_step(id, "t3", "upstream_failed");
+	cr_assert_str_eq(step_status(run, "slow"), "running",
+	    "the restart must come while slow runs (raise its sleep)");
+	cr_expect_str_eq(step_status(run, "t4"), "pending");
+	json_decref(run);
+
+	weft_h_kill(c.coord, SIGKILL);
+	weft_cluster_start_coord(&c);
+
+	run = weft_cluster_run_end(&c, id, 60000);
+	cr_expect_str_eq(status_of(run), "failed");
+	cr_expect_str_eq(step_status(run, "t1"), "succeeded");
+	cr_expect_str_eq(step_status(run, "t2"), "upstream_failed");
+	cr_expect_str_eq(step_status(run, "t3"), "upstream_failed");
+	cr_expect_str_eq(json_string_value(json_object_get(step_of(run, "t3"),
+	                     "error")),
+	    "upstream failed: t2");
+	cr_expect_str_eq(step_status(run, "slow"), "succeeded");
+	cr_expect_str_eq(step_status(run, "t4"), "succeeded");
+	json_decref(run);
+	cr_expect_eq(weft_cluster_count_events(&c, id, "step_upstream_failed"), 2,
+	    "a restart decides nothing twice");
+	size_t ready = weft_cluster_count_events(&c, id, "step_ready");
+	cr_expect_eq(ready, 5, "step_ready %zu times, want 5 (t2, t3 never)",
+	    ready);
+	free(id);
 }
