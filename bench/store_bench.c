@@ -9,8 +9,8 @@
 //   weft-store-bench --db /tmp/big.db --queries-only   # time an old fill
 //
 // The runs: --steps steps each (default 100: ready, dispatched, started,
-// succeeded per step), 8 of them in flight at once so their events
-// interleave as they do in a busy coordinator, on 4 nodes; one run in 50
+// succeeded per step), --inflight of them (default 8) at once so their
+// events interleave as they do in a busy coordinator, on 4 nodes; one run in 50
 // has a step that fails and ends the run failed. Timestamps spread the
 // events evenly over the 24 hours before the fill started, so "--since 1h"
 // selects the last 1/24th.
@@ -27,14 +27,13 @@
 #include "pg.h"
 #include "store.h"
 
-#define SB_INFLIGHT 8
 #define SB_NODES 4
 #define SB_DAY_MS (24 * 3600 * 1000LL)
 
 typedef struct sb_opts {
 	const char *db, *sql;
 	bool        pg, queries_only;
-	size_t      events, batch, steps, repeat;
+	size_t      events, batch, steps, repeat, inflight;
 } sb_opts;
 
 // One event being built: the strings it points at live here.
@@ -215,12 +214,12 @@ sb_fill_store(weft_store *s, const sb_opts *o)
 		exit(1);
 	}
 	sb_definition(&f, o->steps);
-	// SB_INFLIGHT runs at a time; each takes one step through its four
+	// o->inflight runs at a time; each takes one step through its four
 	// events per round, so the runs' events interleave.
-	for (size_t r0 = 0; r0 < nruns; r0 += SB_INFLIGHT) {
-		size_t   k = nruns - r0 < SB_INFLIGHT ? nruns - r0 : SB_INFLIGHT;
-		char     runs[SB_INFLIGHT][32];
-		uint64_t seq[SB_INFLIGHT];
+	char (*runs)[32] = weft_xalloc(o->inflight * sizeof(*runs));
+	uint64_t *seq    = weft_xalloc(o->inflight * sizeof(*seq));
+	for (size_t r0 = 0; r0 < nruns; r0 += o->inflight) {
+		size_t k = nruns - r0 < o->inflight ? nruns - r0 : o->inflight;
 		for (size_t j = 0; j < k; j++) {
 			snprintf(runs[j], sizeof(runs[j]), "01SB%022zu", r0 + j);
 			seq[j] = 0;
@@ -270,6 +269,8 @@ sb_fill_store(weft_store *s, const sb_opts *o)
 	if (f.n > 0) {
 		sb_flush(&f);
 	}
+	free(runs);
+	free(seq);
 	double  us    = (double) (weft_clock_mono_us() - start);
 	double  cpu   = sb_cpu_ms() - cpu0, scpu = sb_server_cpu_ms(s) - scpu0;
 	qsort(f.lat, f.nlat, sizeof(*f.lat), sb_cmp_i64);
@@ -428,7 +429,8 @@ sb_usage(const char *me)
 {
 	fprintf(stderr,
 	    "usage: %s (--db URL | --pg) [--events N] [--batch N] "
-	    "[--steps N] [--repeat N] [--queries-only] [--sql SQL]\n",
+	    "[--steps N] [--inflight N] [--repeat N] [--queries-only] "
+	    "[--sql SQL]\n",
 	    me);
 	exit(2);
 }
@@ -450,7 +452,7 @@ int
 main(int argc, char **argv)
 {
 	sb_opts     o = { .events = 1000000, .batch = 2000, .steps = 100,
-		    .repeat = 5 };
+		    .repeat = 5, .inflight = 8 };
 	weft_pg     pg;
 	weft_store *s;
 	char        err[512];
@@ -470,6 +472,8 @@ main(int argc, char **argv)
 			o.batch = sb_num(argv[0], a, argv[++i]);
 		} else if (strcmp(a, "--steps") == 0 && v) {
 			o.steps = sb_num(argv[0], a, argv[++i]);
+		} else if (strcmp(a, "--inflight") == 0 && v) {
+			o.inflight = sb_num(argv[0], a, argv[++i]);
 		} else if (strcmp(a, "--repeat") == 0 && v) {
 			o.repeat = sb_num(argv[0], a, argv[++i]);
 		} else if (strcmp(a, "--sql") == 0 && v) {

@@ -54,6 +54,8 @@ enum weft_cli_flag {
 	WEFT_CLI_F_STEPS_AFTER, // status: steps after this one
 	WEFT_CLI_F_STEPS_LIMIT, // status: most steps shown
 	WEFT_CLI_F_NRUNS,       // run --count: how many runs
+	WEFT_CLI_F_DATA,        // signal: the data (JSON)
+	WEFT_CLI_F_REJECT,      // signal: reject instead
 	WEFT_CLI_F_COUNT
 };
 
@@ -266,6 +268,8 @@ int weft_cli_cmd_events(weft_cli *c);
 int weft_cli_cmd_definitions(weft_cli *c);
 int weft_cli_cmd_workers(weft_cli *c);
 int weft_cli_cmd_lifecycle(weft_cli *c);
+// weft_cli_cmd_signal: `weft signal RUN NAME [--data JSON] [--reject]`.
+int weft_cli_cmd_signal(weft_cli *c);
 int weft_cli_cmd_info(weft_cli *c);
 
 // weft_cli_usage_error prints "weft: <message>" and a hint to stderr and

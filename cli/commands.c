@@ -934,3 +934,44 @@ weft_cli_cmd_info(weft_cli *c)
 	json_decref(body);
 	return (WEFT_CLI_OK);
 }
+
+int
+weft_cli_cmd_signal(weft_cli *c)
+{
+	Weft__ControlRequest req = WEFT__CONTROL_REQUEST__INIT;
+	Weft__SignalRequest  sr  = WEFT__SIGNAL_REQUEST__INIT;
+	char                *data = NULL;
+	json_t              *body;
+	int                  rv;
+
+	if ((rv = cmd_json_flag(c, WEFT_CLI_F_DATA, "data", false, &data)) !=
+	    WEFT_CLI_OK) {
+		return (rv);
+	}
+	sr.run_id    = c->args[0];
+	sr.name      = c->args[1];
+	sr.data_json = data != NULL ? data : "";
+	sr.reject    = c->flag[WEFT_CLI_F_REJECT] != NULL;
+	req.req_case = WEFT__CONTROL_REQUEST__REQ_SIGNAL;
+	req.signal   = &sr;
+	rv           = weft_cli_call(c, &req, &body);
+	free(data);
+	if (rv != WEFT_CLI_OK) {
+		return (rv);
+	}
+	if (c->json) {
+		weft_cli_print_json(body);
+	} else {
+		json_t *st = json_object_get(body, "steps");
+		size_t  k;
+		json_t *v;
+		printf("signal %s %s to run %s:", c->args[1],
+		    sr.reject ? "rejected" : "delivered", c->args[0]);
+		json_array_foreach (st, k, v) {
+			printf(" %s", json_string_value(v));
+		}
+		printf("\n");
+	}
+	json_decref(body);
+	return (WEFT_CLI_OK);
+}

@@ -82,6 +82,12 @@ static const struct main_flag {
 	         "start N runs of the same definition, input and params in "
 	         "batch requests (10,000 runs each) and print their ids, one "
 	         "per line; with --wait, wait for each" },
+	[WEFT_CLI_F_DATA]        = { "data", "JSON",
+	           "signal: the data (JSON text, or @FILE), which becomes the "
+	           "waiting steps' output (default {})" },
+	[WEFT_CLI_F_REJECT]      = { "reject", NULL,
+	           "signal: reject: the waiting steps fail (the data's "
+	           "\"reason\" says why)" },
 	[WEFT_CLI_F_AFTER]       = { "after", "ID",
 	          "only events after event id ID (paging cursor)" },
 	[WEFT_CLI_F_SINCE]       = { "since", "TIME",
@@ -178,6 +184,12 @@ static const struct main_cmd {
 	    "Resume a paused run." },
 	{ "retry", "RUN", 1, 1, F(JSON), weft_cli_cmd_lifecycle,
 	    "Retry a run that did not succeed." },
+	{ "signal", "RUN NAME", 2, 2, F(DATA) | F(REJECT) | F(JSON),
+	    weft_cli_cmd_signal,
+	    "Deliver signal NAME to run RUN: every wait step of the run "
+	    "waiting for it ends, with the data as its output, or failed "
+	    "with --reject. Refused (exit 1) when nothing waits for it now: "
+	    "a signal is not kept for later." },
 	{ "info", "", 0, 0, F(JSON), weft_cli_cmd_info,
 	    "Show the coordinator's name, addresses and store state." },
 	{ "help", "[COMMAND]", 0, 1, 0, NULL,

@@ -454,21 +454,23 @@ wait_report(weft_cli *c, const char *run_id, json_t *body)
 
 // wait_explain tells, on stderr, once per step and reason, why a step of
 // the run (status body, borrowed) is stuck: no live worker has advertised
-// its type for the coordinator's --unschedulable-after, or the run is
-// paused. told holds "step\treason" already told. A wait that would
-// otherwise look hung says why.
+// its type for the coordinator's --unschedulable-after, the run is
+// paused, or it waits for a signal (and how to send it). told holds
+// "step\treason" already told. A wait that would otherwise look hung says
+// why.
 static void
 wait_explain(json_t *body, json_t *told)
 {
 	json_t *s;
 	size_t  k;
-	char    key[400];
+	char    key[400], hint[400];
 
 	json_array_foreach (json_object_get(body, "steps"), k, s) {
 		json_t     *wf     = json_object_get(s, "waiting_for");
 		const char *reason = json_string_value(json_object_get(wf, "reason"));
+		bool        sig    = reason != NULL && strcmp(reason, "signal") == 0;
 		if (reason == NULL ||
-		    !(strcmp(reason, "paused") == 0 ||
+		    !(strcmp(reason, "paused") == 0 || sig ||
 		        json_is_true(json_object_get(wf, "unschedulable")))) {
 			continue;
 		}
@@ -478,9 +480,15 @@ wait_explain(json_t *body, json_t *told)
 			continue;
 		}
 		json_object_set_new(told, key, json_true());
-		fprintf(stderr, "weft: step %s is waiting: %s\n",
+		hint[0] = '\0';
+		if (sig) {
+			snprintf(hint, sizeof(hint), " (send it: weft signal %s %s)",
+			    json_string_value(json_object_get(body, "id")),
+			    json_string_value(json_object_get(wf, "signal")));
+		}
+		fprintf(stderr, "weft: step %s is waiting: %s%s\n",
 		    json_string_value(json_object_get(s, "id")),
-		    json_string_value(json_object_get(wf, "message")));
+		    json_string_value(json_object_get(wf, "message")), hint);
 	}
 }
 

@@ -9,6 +9,7 @@
 
 #include <sodium.h>
 
+#include "alloc.h"
 #include "clock.h"
 #include "log.h"
 
@@ -40,6 +41,10 @@ weft_wire_init(weft_wire *w, const char *sender)
 		crypto_sign_keypair(w->pk, w->sk);
 		w->incarnation = wire_incarnation(w->pk);
 	} while (w->incarnation == 0);
+	if (crypto_sign_ed25519_sk_to_curve25519(w->xsk, w->sk) != 0) {
+		abort(); // cannot happen for a key libsodium drew
+	}
+	pthread_mutex_init(&w->peers_lock, NULL);
 }
 
 void
@@ -49,6 +54,14 @@ weft_wire_set_key(weft_wire *w, const weft_cookie *c, int64_t skew_ms)
 	if (!w->keyed) {
 		weft_replay_init(&w->replay, skew_ms);
 	}
+	// Pair keys hash the cookie in: those made with another are void.
+	pthread_mutex_lock(&w->peers_lock);
+	if (w->peers == NULL) {
+		w->peers = weft_xalloc(WEFT_WIRE_PEERS * sizeof(*w->peers));
+	} else {
+		sodium_memzero(w->peers, WEFT_WIRE_PEERS * sizeof(*w->peers));
+	}
+	pthread_mutex_unlock(&w->peers_lock);
 	w->keyed = true;
 }
 
@@ -60,7 +73,98 @@ weft_wire_fini(weft_wire *w)
 		sodium_memzero(w->key, sizeof(w->key));
 		w->keyed = false;
 	}
+	if (w->peers != NULL) {
+		sodium_memzero(w->peers, WEFT_WIRE_PEERS * sizeof(*w->peers));
+		free(w->peers);
+		w->peers = NULL;
+	}
 	sodium_memzero(w->sk, sizeof(w->sk));
+	sodium_memzero(w->xsk, sizeof(w->xsk));
+}
+
+// ---- pair keys ----
+
+// wire_peer_slot is where the key of the peer of incarnation inc lives.
+static size_t
+wire_peer_slot(uint64_t inc)
+{
+	// Incarnations are random already; the multiply spreads any bias.
+	return ((size_t) ((inc * 0x9E3779B97F4A7C15ull) >> 40) %
+	    WEFT_WIRE_PEERS);
+}
+
+// wire_pair_derive computes our pair key with the holder of public key pk
+// (see wire.h); false for a key that is not a usable point, or our own.
+static bool
+wire_pair_derive(const weft_wire *w, const uint8_t *pk, uint8_t out[32])
+{
+	crypto_generichash_state st;
+	uint8_t                  xpk[32], shared[32];
+	int                      order = memcmp(w->pk, pk, WEFT_WIRE_PK);
+	bool                     ok;
+
+	ok = order != 0 && crypto_sign_ed25519_pk_to_curve25519(xpk, pk) == 0 &&
+	    crypto_scalarmult(shared, w->xsk, xpk) == 0;
+	if (ok) {
+		// Both ends hash the two keys in the same order.
+		crypto_generichash_init(&st, w->key, WEFT_KEY_LEN, 32);
+		crypto_generichash_update(&st, (const uint8_t *) "weft-pair-1",
+		    11);
+		crypto_generichash_update(&st, shared, sizeof(shared));
+		crypto_generichash_update(&st, order < 0 ? w->pk : pk,
+		    WEFT_WIRE_PK);
+		crypto_generichash_update(&st, order < 0 ? pk : w->pk,
+		    WEFT_WIRE_PK);
+		crypto_generichash_final(&st, out, 32);
+		sodium_memzero(&st, sizeof(st));
+	}
+	sodium_memzero(shared, sizeof(shared));
+	return (ok);
+}
+
+// wire_peer_key puts our pair key with pk in out: from the table, or
+// derived and kept. False when pk cannot be paired with.
+static bool
+wire_peer_key(weft_wire *w, const uint8_t *pk, uint8_t out[32])
+{
+	weft_wire_peer *p = &w->peers[wire_peer_slot(wire_incarnation(pk))];
+	bool            found;
+
+	pthread_mutex_lock(&w->peers_lock);
+	if ((found = p->used && memcmp(p->pk, pk, WEFT_WIRE_PK) == 0)) {
+		memcpy(out, p->key, 32);
+	}
+	pthread_mutex_unlock(&w->peers_lock);
+	if (found) {
+		return (true);
+	}
+	// Derived unlocked: an X25519 is ~0.2 ms here, and others send.
+	if (!wire_pair_derive(w, pk, out)) {
+		return (false);
+	}
+	pthread_mutex_lock(&w->peers_lock);
+	p->used = true;
+	memcpy(p->pk, pk, WEFT_WIRE_PK);
+	memcpy(p->key, out, 32);
+	pthread_mutex_unlock(&w->peers_lock);
+	return (true);
+}
+
+// wire_peer_find puts the key and pair key of the process of incarnation
+// inc in pk and key when we have them.
+static bool
+wire_peer_find(weft_wire *w, uint64_t inc, uint8_t *pk, uint8_t key[32])
+{
+	weft_wire_peer *p = &w->peers[wire_peer_slot(inc)];
+	bool            found;
+
+	pthread_mutex_lock(&w->peers_lock);
+	if ((found = p->used && wire_incarnation(p->pk) == inc)) {
+		memcpy(pk, p->pk, WEFT_WIRE_PK);
+		memcpy(key, p->key, 32);
+	}
+	pthread_mutex_unlock(&w->peers_lock);
+	return (found);
 }
 
 // wire_tag computes the HMAC of a frame: the bytes before the tag (topic
@@ -80,18 +184,20 @@ wire_tag(const uint8_t key[WEFT_KEY_LEN], const uint8_t *head, size_t hlen,
 }
 
 // wire_digest is what a frame's signature signs: BLAKE2b-256 over the
-// topic and header, the signer's key, and the Envelope.
+// topic and header, the signer's key, and the Envelope. Keyed with a pair
+// key (key not NULL) it is a paired frame's mac.
 static void
-wire_digest(const uint8_t *head, size_t hlen, const uint8_t *pk,
-    const uint8_t *env, size_t elen, uint8_t out[32])
+wire_digest(const uint8_t *key, const uint8_t *head, size_t hlen,
+    const uint8_t *pk, const uint8_t *env, size_t elen, uint8_t out[32])
 {
 	crypto_generichash_state st;
 
-	crypto_generichash_init(&st, NULL, 0, 32);
+	crypto_generichash_init(&st, key, key != NULL ? 32 : 0, 32);
 	crypto_generichash_update(&st, head, hlen);
 	crypto_generichash_update(&st, pk, WEFT_WIRE_PK);
 	crypto_generichash_update(&st, env, elen);
 	crypto_generichash_final(&st, out, 32);
+	sodium_memzero(&st, sizeof(st));
 }
 
 // wire_point_to_point tells whether env is for one node only, and so must
@@ -134,16 +240,22 @@ wire_signed_body(Weft__Envelope__BodyCase body)
 	}
 }
 
-weft_err
-weft_wire_pack(weft_wire *w, Weft__Envelope *env, const char *topic,
-    nng_msg **out)
+// wire_pack packs env (see weft_wire_pack), paired for the process of
+// incarnation peer when we know its key.
+static weft_err
+wire_pack(weft_wire *w, Weft__Envelope *env, const char *topic,
+    uint64_t peer, nng_msg **out)
 {
 	nng_msg *msg;
 	size_t   tlen = topic ? strlen(topic) + 1 : 0;
 	size_t   head = tlen + WEFT_WIRE_HEADER;
 	size_t   tag  = w->keyed ? WEFT_WIRE_TAG : 0;
 	bool     sign = w->keyed && wire_signed_body(env->body_case);
-	size_t   sig  = sign ? WEFT_WIRE_PK + WEFT_WIRE_SIG : 0;
+	uint8_t  ppk[WEFT_WIRE_PK], pkey[32];
+	bool     pair = sign && peer != 0 && wire_peer_find(w, peer, ppk, pkey);
+	size_t   sig  = !sign ? 0
+	       : pair        ? WEFT_WIRE_PK + WEFT_WIRE_MAC
+	                     : WEFT_WIRE_PK + WEFT_WIRE_SIG;
 	size_t   len;
 	uint8_t *b, digest[32];
 	int      rv;
@@ -155,9 +267,11 @@ weft_wire_pack(weft_wire *w, Weft__Envelope *env, const char *topic,
 	env->ts_ms       = (uint64_t) weft_clock_wall_ms();
 	len              = weft__envelope__get_packed_size(env);
 	if (len + head + tag + sig > WEFT_WIRE_MAX) {
+		sodium_memzero(pkey, sizeof(pkey));
 		return (WEFT_ETOOBIG);
 	}
 	if ((rv = nng_msg_alloc(&msg, head + tag + sig + len)) != 0) {
+		sodium_memzero(pkey, sizeof(pkey));
 		return (weft_err_from_nng(rv));
 	}
 	b = nng_msg_body(msg);
@@ -168,12 +282,19 @@ weft_wire_pack(weft_wire *w, Weft__Envelope *env, const char *topic,
 	b[tlen + 1] = 'F';
 	b[tlen + 2] = WEFT_WIRE_VERSION;
 	b[tlen + 3] = (uint8_t) ((w->keyed ? WEFT_WIRE_TAGGED : 0) |
-	    (sign ? WEFT_WIRE_SIGNED : 0));
+	    (pair ? WEFT_WIRE_PAIRED : sign ? WEFT_WIRE_SIGNED : 0));
 	weft__envelope__pack(env, b + head + tag + sig);
-	if (sign) {
+	if (pair) {
 		uint8_t *pk = b + head + tag;
 		memcpy(pk, w->pk, WEFT_WIRE_PK);
-		wire_digest(b, head, pk, b + head + tag + sig, len, digest);
+		wire_digest(pkey, b, head, pk, b + head + tag + sig, len,
+		    pk + WEFT_WIRE_PK);
+		sodium_memzero(pkey, sizeof(pkey));
+	} else if (sign) {
+		uint8_t *pk = b + head + tag;
+		memcpy(pk, w->pk, WEFT_WIRE_PK);
+		wire_digest(NULL, b, head, pk, b + head + tag + sig, len,
+		    digest);
 		crypto_sign_detached(pk + WEFT_WIRE_PK, NULL, digest,
 		    sizeof(digest), w->sk);
 	}
@@ -182,6 +303,20 @@ weft_wire_pack(weft_wire *w, Weft__Envelope *env, const char *topic,
 	}
 	*out = msg;
 	return (WEFT_OK);
+}
+
+weft_err
+weft_wire_pack(weft_wire *w, Weft__Envelope *env, const char *topic,
+    nng_msg **out)
+{
+	return (wire_pack(w, env, topic, 0, out));
+}
+
+weft_err
+weft_wire_pack_to(weft_wire *w, Weft__Envelope *env, uint64_t peer,
+    nng_msg **out)
+{
+	return (wire_pack(w, env, NULL, peer, out));
 }
 
 // wire_drop counts one dropped message and returns err.
@@ -202,8 +337,8 @@ weft_wire_unpack(weft_wire *auth, nng_msg *msg, int has_topic,
 	size_t          len   = nng_msg_len(msg);
 	size_t          hlen, skip;
 	Weft__Envelope *env;
-	bool            tagged, signed_;
-	uint8_t         want[WEFT_WIRE_TAG], digest[32];
+	bool            tagged, signed_, paired;
+	uint8_t         want[WEFT_WIRE_TAG], digest[32], pkey[32];
 
 	if (len > WEFT_WIRE_MAX) {
 		return (wire_drop(&weft_wire_dropped.oversize, WEFT_ETOOBIG));
@@ -229,10 +364,12 @@ weft_wire_unpack(weft_wire *auth, nng_msg *msg, int has_topic,
 	}
 	tagged  = (body[3] & WEFT_WIRE_TAGGED) != 0;
 	signed_ = (body[3] & WEFT_WIRE_SIGNED) != 0;
+	paired  = (body[3] & WEFT_WIRE_PAIRED) != 0;
 	hlen    = (size_t) (body - frame) + WEFT_WIRE_HEADER;
 	skip    = WEFT_WIRE_HEADER + (tagged ? WEFT_WIRE_TAG : 0) +
-	    (signed_ ? WEFT_WIRE_PK + WEFT_WIRE_SIG : 0);
-	if (len < skip) {
+	    (signed_ ? WEFT_WIRE_PK + WEFT_WIRE_SIG : 0) +
+	    (paired ? WEFT_WIRE_PK + WEFT_WIRE_MAC : 0);
+	if (len < skip || (signed_ && paired)) {
 		return (wire_drop(&weft_wire_dropped.garbage, WEFT_EPROTO));
 	}
 	if (auth != NULL && auth->keyed) {
@@ -248,14 +385,33 @@ weft_wire_unpack(weft_wire *auth, nng_msg *msg, int has_topic,
 		}
 		if (signed_) {
 			pk = body + WEFT_WIRE_HEADER + WEFT_WIRE_TAG;
-			wire_digest(frame, hlen, pk, body + skip, len - skip,
-			    digest);
+			wire_digest(NULL, frame, hlen, pk, body + skip,
+			    len - skip, digest);
 			if (crypto_sign_verify_detached(pk + WEFT_WIRE_PK, digest,
 			        sizeof(digest), pk) != 0) {
 				return (wire_drop(&weft_wire_dropped.auth,
 				    WEFT_EAUTH));
 			}
+			// Its key, to pair what we send it from now on. (Key
+			// and incarnation are bound below; a frame that fails
+			// that check leaves a key we never pair with: nothing
+			// is sent to an incarnation that frame claims.)
+			(void) wire_peer_key(auth, pk, pkey);
+		} else if (paired) {
+			pk = body + WEFT_WIRE_HEADER + WEFT_WIRE_TAG;
+			if (!wire_peer_key(auth, pk, pkey)) {
+				return (wire_drop(&weft_wire_dropped.auth,
+				    WEFT_EAUTH));
+			}
+			wire_digest(pkey, frame, hlen, pk, body + skip,
+			    len - skip, digest);
+			if (crypto_verify_32(digest, pk + WEFT_WIRE_PK) != 0) {
+				sodium_memzero(pkey, sizeof(pkey));
+				return (wire_drop(&weft_wire_dropped.auth,
+				    WEFT_EAUTH));
+			}
 		}
+		sodium_memzero(pkey, sizeof(pkey));
 	}
 	env = weft__envelope__unpack(NULL, len - skip, body + skip);
 	if (env == NULL) {

@@ -32,6 +32,7 @@ discovery_info(weft_worker *w, uint64_t round)
 	uint32_t         queued, running;
 	nng_msg         *msg;
 	char             coord[128];
+	uint64_t         inc;
 
 	for (size_t i = 0; i < w->nsteps; i++) {
 		types[i] = w->steps[i].type;
@@ -67,8 +68,8 @@ discovery_info(weft_worker *w, uint64_t round)
 	env.body_case   = WEFT__ENVELOPE__BODY_WORKER_INFO;
 	env.worker_info = &wi;
 	env.recipient   = coord;
-	worker_coord_name(w, coord, sizeof(coord));
-	if (weft_wire_pack(&w->wire, &env, NULL, &msg) != WEFT_OK) {
+	inc             = worker_coord_name(w, coord, sizeof(coord));
+	if (weft_wire_pack_to(&w->wire, &env, inc, &msg) != WEFT_OK) {
 		msg = NULL;
 	}
 	for (size_t k = 0; k < wi.n_attempts; k++) {

@@ -329,6 +329,7 @@ outbox_pack(weft_worker *w, weft_result **batch, uint32_t n, nng_msg **msg)
 	Weft__StepResult  **ptrs  = weft_xalloc(sizeof(Weft__StepResult *) * n);
 	Weft__ResultBatch   rb    = WEFT__RESULT_BATCH__INIT;
 	char                coord[128];
+	uint64_t            inc;
 	Weft__Envelope      env   = WEFT__ENVELOPE__INIT;
 
 	for (uint32_t i = 0; i < n; i++) {
@@ -351,9 +352,9 @@ outbox_pack(weft_worker *w, weft_result **batch, uint32_t n, nng_msg **msg)
 	env.body_case   = WEFT__ENVELOPE__BODY_RESULTS;
 	env.results     = &rb;
 	env.recipient   = coord;
-	worker_coord_name(w, coord, sizeof(coord));
+	inc             = worker_coord_name(w, coord, sizeof(coord));
 	for (rb.n_results = n;
-	     weft_wire_pack(&w->wire, &env, NULL, msg) != WEFT_OK;) {
+	     weft_wire_pack_to(&w->wire, &env, inc, msg) != WEFT_OK;) {
 		if (rb.n_results == 1) {
 			weft_result *r = batch[0];
 			free(r->output_json);
@@ -383,8 +384,8 @@ outbox_pack_bye(weft_worker *w, uint64_t gen)
 	Weft__Envelope env = WEFT__ENVELOPE__INIT;
 	char           coord[128];
 	nng_msg       *msg = NULL;
+	uint64_t       inc = worker_coord_name(w, coord, sizeof(coord));
 
-	worker_coord_name(w, coord, sizeof(coord));
 	pthread_mutex_lock(&o->lock);
 	if (o->bye_pending && o->bye_gen == gen) {
 		g.final            = o->bye_final;
@@ -399,7 +400,7 @@ outbox_pack_bye(weft_worker *w, uint64_t gen)
 		env.body_case = WEFT__ENVELOPE__BODY_GOODBYE;
 		env.goodbye   = &g;
 		env.recipient = coord;
-		if (weft_wire_pack(&w->wire, &env, NULL, &msg) != WEFT_OK) {
+		if (weft_wire_pack_to(&w->wire, &env, inc, &msg) != WEFT_OK) {
 			msg = NULL;
 		}
 	}

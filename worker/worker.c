@@ -404,10 +404,14 @@ weft_worker_incarnation(const weft_worker *w)
 	return (w->wire.incarnation);
 }
 
-void
+uint64_t
 worker_coord_name(weft_worker *w, char *out, size_t len)
 {
+	uint64_t inc;
+
 	pthread_mutex_lock(&w->coord_lock);
 	snprintf(out, len, "%s", w->coord_name);
+	inc = w->coord_inc;
 	pthread_mutex_unlock(&w->coord_lock);
+	return (inc);
 }

@@ -283,8 +283,9 @@ int worker_step_error(char **error, const char *fmt, ...)
 
 // worker_coord_name copies the name of the coordinator we answered into
 // out (len bytes; "" before the first survey): the recipient of what we
-// send it.
-void worker_coord_name(weft_worker *w, char *out, size_t len);
+// send it. Returns its incarnation (0 before the first survey), to pair
+// what we send it (weft_wire_pack_to).
+uint64_t worker_coord_name(weft_worker *w, char *out, size_t len);
 
 // worker_drop counts and logs one dropped message (borrowed; NULL when
 // there is none) from socket `where`.

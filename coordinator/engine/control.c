@@ -672,6 +672,7 @@ control_restore_run(weft_engine *e, json_t *jr)
 		weft_run_start(r, e->clock.wall_ms(e->clock.arg), &e->out);
 	} else {
 		weft_run_restore_done(r, &e->out);
+		holds_restore(e, r);
 	}
 	return (WEFT_OK);
 }
@@ -830,6 +831,9 @@ control_handle(weft_engine *e, engine_mail *m, int64_t now)
 	case WEFT__CONTROL_REQUEST__REQ_LIFECYCLE:
 		control_lifecycle(e, m);
 		break;
+	case WEFT__CONTROL_REQUEST__REQ_SIGNAL:
+		holds_signal(e, m);
+		break;
 	case WEFT__CONTROL_REQUEST__REQ_WORKERS:
 		engine_reply_now(e, m->to, 0, NULL, sched_workers_json(e));
 		break;
@@ -856,7 +860,7 @@ control_opt(const char *s)
 // and the engine's snapshot (waits).
 static void
 control_step_waiting(json_t *step, json_t *def_step, json_t *by_id,
-    bool paused, json_t *waits, json_t *retries)
+    bool paused, json_t *waits, json_t *retries, json_t *started)
 {
 	enum weft_step_state st;
 	weft_wait_facts      f = { 0 };
@@ -910,6 +914,21 @@ control_step_waiting(json_t *step, json_t *def_step, json_t *by_id,
 	    json_string_value(json_object_get(step, "id")));
 	f.retry_until_ms = json_integer_value(json_object_get(
 	    json_object_get(retries, key), "until_ms"));
+	switch (weft_hold_kind(type)) {
+	case WEFT_HOLD_SIGNAL:
+		f.hold_signal = json_string_value(json_object_get(
+		    json_object_get(def_step, "with"), "signal"));
+		break;
+	case WEFT_HOLD_TIMER:
+		f.hold_timer = true;
+		break;
+	default:
+		break;
+	}
+	f.hold_until_ms = json_integer_value(json_object_get(
+	    json_object_get(started, key), "until_ms"));
+	f.hold_timeout_at_ms = json_integer_value(json_object_get(
+	    json_object_get(started, key), "timeout_at_ms"));
 	json_t *run_id = json_object_get(waits, "run_id");
 	snprintf(key, sizeof(key), "%s/%s", json_string_value(run_id),
 	    json_string_value(json_object_get(step, "id")));
@@ -934,7 +953,7 @@ control_add_waiting(weft_engine *e, json_t *run, json_t *statuses,
 	json_t     *steps  = json_object_get(run, "steps");
 	json_t     *by_id  = json_object(); // every step: {id: {status}}
 	json_t     *def_of = json_object(); // definition steps by id
-	json_t     *retries = NULL, *waits, *step, *st;
+	json_t     *retries = NULL, *started = NULL, *waits, *step, *st;
 	const char *sid;
 	size_t      k;
 
@@ -961,6 +980,17 @@ control_add_waiting(weft_engine *e, json_t *run, json_t *statuses,
 			    json_string_value(json_object_get(run, "id")),
 			    weft_event_name(WEFT_EV_STEP_RETRY_SCHEDULED), &retries);
 		}
+		// A step the coordinator holds: its deadlines are in its
+		// step_started event (holds.c).
+		if (started == NULL &&
+		    weft_hold_kind(json_string_value(json_object_get(step,
+		        "type"))) != WEFT_HOLD_NONE &&
+		    strcmp(json_string_value(json_object_get(step, "status")),
+		        "running") == 0) {
+			weft_store_last_step_data(e->qstore,
+			    json_string_value(json_object_get(run, "id")),
+			    weft_event_name(WEFT_EV_STEP_STARTED), &started);
+		}
 	}
 	waits = sched_waits_json(e);
 	json_object_set(waits, "run_id", json_object_get(run, "id"));
@@ -971,10 +1001,11 @@ control_add_waiting(weft_engine *e, json_t *run, json_t *statuses,
 		control_step_waiting(step,
 		    json_object_get(def_of,
 		        json_string_value(json_object_get(step, "id"))),
-		    by_id, rs == WEFT_RUN_PAUSED, waits, retries);
+		    by_id, rs == WEFT_RUN_PAUSED, waits, retries, started);
 	}
 	json_decref(waits);
 	json_decref(retries);
+	json_decref(started);
 	json_decref(by_id);
 	json_decref(def_of);
 }

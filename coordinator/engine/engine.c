@@ -516,8 +516,15 @@ engine_apply(weft_engine *e)
 		weft_ref     u = { f->step, f->item };
 		switch (f->kind) {
 		case WEFT_EFFECT_ENQUEUE:
+			if (f->run->def->steps[u.step].hold != WEFT_HOLD_NONE) {
+				holds_enqueue(e, f->run, u); // no worker's
+				break;
+			}
 			sched_enqueue(e, f->run, u);
 			sched_arm_schedule(e, f->run, u);
+			break;
+		case WEFT_EFFECT_HOLD_TIMER:
+			sched_timer(e, TIMER_HOLD, f->run, u, f->attempt, f->at_ms);
 			break;
 		case WEFT_EFFECT_RETRY_TIMER:
 			sched_timer(e, TIMER_RETRY, f->run, u, f->attempt, f->at_ms);
@@ -736,15 +743,18 @@ engine_commit(weft_engine *e, weft_event *evs, size_t n,
 }
 
 // engine_release lets out what waited for batch b to be durable: its
-// events are published, its replies sent, its assignments and aborts
-// sent, the runs it ended let go. A batch the store never took (the
-// engine stopping with the store away) lets nothing out.
+// assignments and aborts sent, its replies sent, its events published, the
+// runs it ended let go. A batch the store never took (the engine stopping
+// with the store away) lets nothing out.
+//
+// Assignments first: a worker waits on them (on a chain, the next step),
+// and nng sends on this thread (a TCP write each); the event stream, which
+// nothing waits on to make progress, goes last. Published events keep
+// their order: this batch's after the one before.
 static void
 engine_release(weft_engine *e, engine_batch *b)
 {
-	if (b->written) {
-		e->io.publish(e->io.arg, b->evs, b->n);
-	}
+	sched_send_batches(e, &b->out, true, b->written);
 	for (size_t k = 0; k < b->nheld; k++) {
 		if (b->written) {
 			e->io.reply(e->io.arg, b->held[k].to, b->held[k].msg);
@@ -754,7 +764,9 @@ engine_release(weft_engine *e, engine_batch *b)
 		}
 	}
 	b->nheld = 0;
-	sched_send_batches(e, &b->out, true, b->written);
+	if (b->written) {
+		e->io.publish(e->io.arg, b->evs, b->n);
+	}
 	for (size_t k = 0; k < b->npins; k++) {
 		engine_run_rele(e, b->pins[k]);
 	}
@@ -808,7 +820,10 @@ engine_deferrable(weft_engine *e)
 		return (false);
 	}
 	for (size_t k = 0; k < e->out.nevents; k++) {
-		if (e->out.events[k].type != WEFT_EV_STEP_STARTED) {
+		// A held step's start (no node) carries its deadline, which a
+		// restart reads back: it does not wait.
+		if (e->out.events[k].type != WEFT_EV_STEP_STARTED ||
+		    e->out.events[k].node[0] == '\0') {
 			return (false);
 		}
 	}
@@ -843,6 +858,7 @@ static void
 engine_on_dispatch(weft_engine *e, void *arg, int64_t now)
 {
 	(void) arg;
+	holds_start(e, now);
 	sched_dispatch(e, now);
 }
 
@@ -1791,6 +1807,7 @@ weft_engine_close(weft_engine *e)
 	free(e->reap);
 	retain_fini(e);
 	sched_fini(e);
+	holds_fini(e);
 	for (size_t i = 0; weft_map_each(&e->runs, &i, &k, &v);) {
 		weft_run_free(v);
 	}

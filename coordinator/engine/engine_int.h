@@ -155,6 +155,7 @@ enum timer_kind {
 	TIMER_STEP_TIMEOUT,
 	TIMER_RUN_TIMEOUT,
 	TIMER_SCHEDULE, // a ready step's schedule_timeout_ms
+	TIMER_HOLD,     // a delay or sleep_until step's deadline (holds.c)
 };
 
 typedef struct timer_ent {
@@ -320,7 +321,23 @@ struct weft_engine {
 	_Atomic int64_t  ops_live; // assign ops allocated, not yet freed
 	_Atomic uint64_t last_event_id; // last committed event id
 	weft_metrics     metrics;
+	// Hold steps (wait, delay, sleep_until) made ready and not started
+	// yet: the dispatch pass starts them (holds.c). Referenced.
+	ready_ent       *holds;
+	size_t           nholds, capholds;
 };
+
+// holds.c: the steps the coordinator runs itself (model/hold.h).
+// holds_enqueue notes ready unit u of a hold step (in place of the ready
+// queue); holds_start starts what was noted (the dispatch pass);
+// holds_signal answers a SignalRequest; holds_restore re-arms, after
+// recovery, the timers of r's hold units in flight from their
+// step_started events; holds_fini frees the list. Engine thread.
+void holds_enqueue(weft_engine *e, weft_run *r, weft_ref u);
+void holds_start(weft_engine *e, int64_t now);
+void holds_signal(weft_engine *e, engine_mail *m);
+void holds_restore(weft_engine *e, weft_run *r);
+void holds_fini(weft_engine *e);
 
 // engine.c
 // weft_engine_set_io registers the network (io/ does, or a test's fake);

@@ -1251,7 +1251,7 @@ sched_send_op(weft_engine *e, weft_worker_rec *w, size_t from, size_t n,
 	env.body_case = WEFT__ENVELOPE__BODY_ASSIGN;
 	env.assign    = &b;
 	env.recipient = w->name;
-	rv            = weft_wire_pack(&e->wire, &env, NULL, &msg);
+	rv            = weft_wire_pack_to(&e->wire, &env, w->incarnation, &msg);
 	op            = weft_xalloc(sizeof(*op));
 	op->peer      = &w->peer;
 	op->nitems    = n;
@@ -1634,6 +1634,10 @@ sched_fire_timers(weft_engine *e, int64_t now, int64_t mono)
 			break;
 		case TIMER_SCHEDULE:
 			sched_schedule_fire(e, &t, now);
+			break;
+		case TIMER_HOLD:
+			weft_run_hold_fire(t.run, t.unit, t.attempt, t.at_ms,
+			    &e->out);
 			break;
 		}
 		engine_run_rele(e, t.run);

@@ -854,10 +854,58 @@ api_status(weft_engine *e, nng_aio *aio, const char *uri, char *id)
 	return (NULL);
 }
 
+// api_signal handles POST /api/v1/runs/{id}/signals/{name}[?reject=true]:
+// the body (any JSON value; empty for {}) is the signal's data. The
+// engine checks the data and answers; this only routes it.
+static nng_http_res *
+api_signal(weft_engine *e, nng_aio *aio, nng_http_req *req, const char *uri,
+    char *id, const char *rest)
+{
+	Weft__ControlRequest cr = WEFT__CONTROL_REQUEST__INIT;
+	Weft__SignalRequest  sr = WEFT__SIGNAL_REQUEST__INIT;
+	char                 name[160], reject[16] = "false";
+	void                *data;
+	size_t               len;
+	char                *text;
+
+	if (strcmp(nng_http_req_get_method(req), "POST") != 0) {
+		return (http_error(405, WEFT_EINVAL, "use POST"));
+	}
+	if (!http_unescape(rest, strlen(rest), name, sizeof(name)) ||
+	    name[0] == '\0' || strchr(name, '/') != NULL) {
+		return (http_error(400, WEFT_EINVAL,
+		    "signal name: must be 1-128 characters of A-Z a-z 0-9 _ . -"));
+	}
+	query_get(uri, "reject", reject, sizeof(reject));
+	if (strcmp(reject, "true") != 0 && strcmp(reject, "false") != 0 &&
+	    strcmp(reject, "1") != 0 && strcmp(reject, "0") != 0) {
+		return (http_error(400, WEFT_EINVAL,
+		    "reject: true or false (query parameter)"));
+	}
+	nng_http_req_get_data(req, &data, &len);
+	text = weft_xalloc(len + 1);
+	memcpy(text, data, len);
+	text[len] = '\0';
+	if (strlen(text) != len) {
+		free(text);
+		return (http_error(400, WEFT_EINVAL,
+		    "signal data: the body holds a NUL byte"));
+	}
+	sr.run_id    = id;
+	sr.name      = name;
+	sr.data_json = text;
+	sr.reject    = reject[0] == 't' || reject[0] == '1';
+	cr.req_case  = WEFT__CONTROL_REQUEST__REQ_SIGNAL;
+	cr.signal    = &sr;
+	http_route(e, aio, &cr, 200);
+	free(text);
+	return (NULL);
+}
+
 // api_run handles /api/v1/runs/{id} and /api/v1/runs/{id}/{action}.
 static nng_http_res *
-api_run(weft_engine *e, nng_aio *aio, const char *method, const char *uri,
-    const char *rest)
+api_run(weft_engine *e, nng_aio *aio, nng_http_req *req, const char *method,
+    const char *uri, const char *rest)
 {
 	Weft__ControlRequest   cr = WEFT__CONTROL_REQUEST__INIT;
 	Weft__LifecycleRequest lr = WEFT__LIFECYCLE_REQUEST__INIT;
@@ -874,6 +922,9 @@ api_run(weft_engine *e, nng_aio *aio, const char *method, const char *uri,
 		nng_http_res *res;
 		if (api_output(e, aio, method, id, slash + 1, &res)) {
 			return (res); // NULL: routed
+		}
+		if (strncmp(slash + 1, "signals/", 8) == 0) {
+			return (api_signal(e, aio, req, uri, id, slash + 9));
 		}
 		snprintf(action, sizeof(action), "%s", slash + 1);
 	}
@@ -992,7 +1043,7 @@ api_dispatch(weft_engine *e, nng_aio *aio, nng_http_req *req)
 		        : http_error(405, WEFT_EINVAL, "use POST"));
 	}
 	if (strncmp(path, "/api/v1/runs/", 13) == 0) {
-		return (api_run(e, aio, method, uri, path + 13));
+		return (api_run(e, aio, req, method, uri, path + 13));
 	}
 	if (strcmp(path, "/api/v1/events") == 0 && strcmp(method, "GET") == 0) {
 		return (api_events(e, aio, uri));

@@ -570,6 +570,8 @@ def_parse_map(const struct def_ctx *c, json_t *js, weft_def_step *st)
 	return (WEFT_OK);
 }
 
+static weft_err def_parse_hold(const struct def_ctx *c, weft_def_step *st);
+
 // def_parse_step validates step i (js) and fills def->steps[i], except
 // for deps and outs.
 static weft_err
@@ -626,7 +628,32 @@ def_parse_step(struct def_parser *p, size_t i, json_t *js)
 	    (rv = def_parse_depends(&c, js, st)) != WEFT_OK) {
 		return (rv);
 	}
-	return (def_parse_when(&c, js, st));
+	if ((rv = def_parse_when(&c, js, st)) != WEFT_OK) {
+		return (rv);
+	}
+	return (def_parse_hold(&c, st));
+}
+
+// def_parse_hold checks a step the coordinator runs itself (wait, delay,
+// sleep_until: hold.h): its `with` says what it waits for, and nothing a
+// worker would act on applies to it.
+static weft_err
+def_parse_hold(const struct def_ctx *c, weft_def_step *st)
+{
+	char msg[300];
+
+	if ((st->hold = weft_hold_kind(st->type)) == WEFT_HOLD_NONE) {
+		return (WEFT_OK);
+	}
+	if (st->heartbeat_timeout_ms != 0) {
+		return (def_fail(c, "field \"heartbeat_timeout_ms\": a %s step "
+		    "runs on the coordinator and has no heartbeat", st->type));
+	}
+	if (weft_hold_check(st->type, st->with, &st->timeout_ms, msg,
+	        sizeof(msg)) != WEFT_OK) {
+		return (def_fail(c, "%s", msg));
+	}
+	return (WEFT_OK);
 }
 
 // def_parse_steps validates the "steps" array.

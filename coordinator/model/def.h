@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "err.h"
+#include "hold.h"
 
 // Largest definition text accepted, and most steps in one definition.
 #define WEFT_DEF_MAX_BYTES (8u * 1024u * 1024u)
@@ -71,6 +72,8 @@ typedef struct weft_def_step {
 	                                        // 0 = none
 	uint32_t          schedule_timeout_ms; // most ms ready without a
 	                                       // worker taking it, 0 = none
+	enum weft_hold    hold;      // run by the coordinator (wait, delay,
+	                             // sleep_until: hold.h), or NONE
 	char             *depends;   // "depends" source, NULL if absent: then
 	                             // deps are the steps it names, and it
 	                             // decides instead of trigger

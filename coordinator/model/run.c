@@ -1662,3 +1662,199 @@ weft_ref_parse(const char *name, long (*find)(const void *, const char *),
 	*out = (weft_ref) { find(arg, id), k };
 	return (out->step >= 0);
 }
+
+// ---- steps the coordinator holds (hold.h) ----
+
+// run_hold_signal names the signal wait step i waits for (a literal name,
+// checked at define time).
+static const char *
+run_hold_signal(const weft_run *r, long i)
+{
+	return (json_string_value(
+	    json_object_get(r->def->steps[i].with, "signal")));
+}
+
+weft_err
+weft_run_hold_start(weft_run *r, weft_ref u, int64_t now, weft_out *o)
+{
+	const weft_def_step *d;
+	weft_step_rt        *s;
+	json_t              *in, *data;
+	int64_t              at = 0;
+	char                 err[512];
+
+	if (u.step < 0 || (size_t) u.step >= r->def->nsteps ||
+	    (d = &r->def->steps[u.step])->hold == WEFT_HOLD_NONE ||
+	    r->state != WEFT_RUN_RUNNING ||
+	    (s = run_unit_check(r, u, 0, WEFT_STEP_IN_DISPATCH)) == NULL) {
+		return (WEFT_ESTATE);
+	}
+	if (d->hold == WEFT_HOLD_TIMER) {
+		// Rendered now, like a worker step's input at dispatch: the
+		// deadline may come from the input, params or a dependency.
+		in = weft_run_step_input(r, u, err, sizeof(err));
+		if (in == NULL ||
+		    weft_hold_deadline(d->type, json_object_get(in, "with"), now,
+		        &at, err, sizeof(err)) != WEFT_OK) {
+			json_decref(in);
+			return (weft_run_fail_step(r, u, err, now, o));
+		}
+		json_decref(in);
+		data = json_pack("{s:s, s:I}", "hold", "timer", "until_ms",
+		    (json_int_t) at);
+	} else {
+		data = json_pack("{s:s, s:s}", "hold", "signal", "signal",
+		    run_hold_signal(r, u.step));
+	}
+	run_unit_apply(r, u, WEFT_STEP_IN_DISPATCH, false, o);
+	run_unit_apply(r, u, WEFT_STEP_IN_ACCEPTED, false, o);
+	s->attempt++;
+	s->started_ms = now;
+	s->node[0]    = '\0'; // no worker: nothing to release, abort or lose
+	if (d->timeout_ms > 0) {
+		weft_effect *f = run_unit_effect(o, WEFT_EFFECT_STEP_TIMEOUT, r, u);
+		f->attempt     = s->attempt;
+		f->at_ms       = now + d->timeout_ms;
+		json_object_set_new(data, "timeout_at_ms", json_integer(f->at_ms));
+	}
+	// The deadlines are in the event, written before anything is armed
+	// for good: recovery reads them back (weft_run_hold_rearm).
+	run_unit_event(o, WEFT_EV_STEP_STARTED, r, u, NULL, data);
+	if (d->hold == WEFT_HOLD_TIMER) {
+		weft_effect *f = run_unit_effect(o, WEFT_EFFECT_HOLD_TIMER, r, u);
+		f->attempt     = s->attempt;
+		f->at_ms       = at;
+	}
+	return (WEFT_OK);
+}
+
+weft_err
+weft_run_hold_fire(weft_run *r, weft_ref u, uint32_t attempt, int64_t at_ms,
+    weft_out *o)
+{
+	weft_step_rt *s = run_unit_check(r, u, attempt, WEFT_STEP_IN_RESULT_OK);
+
+	if (s == NULL || s->state != WEFT_STEP_RUNNING ||
+	    r->def->steps[u.step].hold != WEFT_HOLD_TIMER) {
+		return (WEFT_ESTATE);
+	}
+	run_unit_apply(r, u, WEFT_STEP_IN_RESULT_OK, true, o);
+	json_decref(s->output);
+	s->output = json_pack("{s:I}", "at_ms", (json_int_t) at_ms);
+	run_unit_event(o, WEFT_EV_STEP_SUCCEEDED, r, u, NULL,
+	    json_pack("{s:O}", "output", s->output));
+	run_unit_ended(r, u, o);
+	return (WEFT_OK);
+}
+
+// run_hold_deliver ends running wait unit u with the signal.
+static void
+run_hold_deliver(weft_run *r, weft_ref u, const char *name, const json_t *data,
+    bool reject, weft_out *o)
+{
+	weft_step_rt *s = weft_run_unit(r, u);
+	const char   *why = json_string_value(json_object_get(data, "reason"));
+	char          err[600];
+
+	run_unit_event(o, WEFT_EV_STEP_SIGNALED, r, u, NULL,
+	    json_pack("{s:s, s:O, s:b}", "signal", name, "data", data, "reject",
+	        reject));
+	if (!reject) {
+		run_unit_apply(r, u, WEFT_STEP_IN_RESULT_OK, true, o);
+		json_decref(s->output);
+		s->output = json_deep_copy(data);
+		run_unit_event(o, WEFT_EV_STEP_SUCCEEDED, r, u, NULL,
+		    json_pack("{s:O}", "output", s->output));
+	} else {
+		snprintf(err, sizeof(err), "signal \"%s\" rejected%s%.500s", name,
+		    why != NULL ? ": " : "", why != NULL ? why : "");
+		s->failures++;
+		run_unit_apply(r, u, WEFT_STEP_IN_RESULT_FAIL, false, o);
+		free(s->error);
+		s->error = weft_xstrdup(err);
+		run_unit_event(o, WEFT_EV_STEP_FAILED, r, u, NULL,
+		    json_pack("{s:s, s:b}", "error", err, "rejected", true));
+	}
+	run_unit_ended(r, u, o);
+}
+
+weft_err
+weft_run_signal(weft_run *r, const char *name, const json_t *data,
+    bool reject, weft_out *o, size_t *delivered)
+{
+	*delivered = 0;
+	if (weft_run_terminal(r->state) || r->state == WEFT_RUN_QUEUED) {
+		return (WEFT_ESTATE);
+	}
+	for (size_t i = 0; i < r->def->nsteps && !weft_run_terminal(r->state);
+	     i++) {
+		weft_step_rt *s = &r->steps[i];
+		const char   *sig;
+		if (r->def->steps[i].hold != WEFT_HOLD_SIGNAL ||
+		    (sig = run_hold_signal(r, (long) i)) == NULL ||
+		    strcmp(sig, name) != 0) {
+			continue;
+		}
+		if (r->def->steps[i].map == NULL) {
+			if (s->state == WEFT_STEP_RUNNING) {
+				run_hold_deliver(r, WEFT_REF(i), name, data, reject, o);
+				(*delivered)++;
+			}
+			continue;
+		}
+		// The items waiting now; those made ready as these end wait
+		// for the next signal.
+		uint32_t hi = s->items_next;
+		for (uint32_t k = s->items_low; k < hi && k < s->nitems; k++) {
+			if (s->items[k].state == WEFT_STEP_RUNNING) {
+				run_hold_deliver(r, (weft_ref) { (long) i, (long) k },
+				    name, data, reject, o);
+				(*delivered)++;
+			}
+		}
+	}
+	return (*delivered > 0 ? WEFT_OK : WEFT_ENOENT);
+}
+
+bool
+weft_run_hold_waits(const weft_run *r, const char *name, long *step)
+{
+	for (size_t i = 0; i < r->def->nsteps; i++) {
+		const char *sig;
+		if (r->def->steps[i].hold == WEFT_HOLD_SIGNAL &&
+		    (sig = run_hold_signal(r, (long) i)) != NULL &&
+		    strcmp(sig, name) == 0) {
+			*step = (long) i;
+			return (true);
+		}
+	}
+	return (false);
+}
+
+void
+weft_run_hold_rearm(weft_run *r, weft_ref u, const json_t *started,
+    weft_out *o)
+{
+	weft_step_rt *s = weft_run_unit(r, u);
+	json_int_t    until, tmo;
+	weft_effect  *f;
+
+	if (s == NULL || r->def->steps[u.step].hold == WEFT_HOLD_NONE ||
+	    !run_step_in_flight_state(s->state)) {
+		return;
+	}
+	until = json_integer_value(json_object_get(started, "until_ms"));
+	tmo   = json_integer_value(json_object_get(started, "timeout_at_ms"));
+	if (r->def->steps[u.step].hold == WEFT_HOLD_TIMER) {
+		// No deadline found (the event is gone): it ends now rather
+		// than never.
+		f          = run_unit_effect(o, WEFT_EFFECT_HOLD_TIMER, r, u);
+		f->attempt = s->attempt;
+		f->at_ms   = until;
+	}
+	if (tmo > 0) {
+		f          = run_unit_effect(o, WEFT_EFFECT_STEP_TIMEOUT, r, u);
+		f->attempt = s->attempt;
+		f->at_ms   = tmo;
+	}
+}

@@ -163,6 +163,8 @@ enum weft_effect_kind {
 	WEFT_EFFECT_ABORT,        // tell `node` to abort the attempt
 	WEFT_EFFECT_RUN_ENDED,    // the run reached a terminal state
 	WEFT_EFFECT_RELEASE,      // the attempt no longer holds a slot on node
+	WEFT_EFFECT_HOLD_TIMER,   // at at_ms (wall): a delay or sleep_until
+	                          // step's attempt ends (weft_run_hold_fire)
 };
 
 // Lost attempts are retried this many times whatever the retry policy says:
@@ -382,5 +384,51 @@ bool weft_ref_parse(const char *name, long (*find)(const void *, const char *),
 
 // weft_run_output returns the run output: sink outputs by step id (new ref).
 json_t *weft_run_output(const weft_run *r);
+
+// ---- steps the coordinator holds: wait, delay, sleep_until (hold.h) ----
+//
+// They never reach a worker: where a worker step is enqueued, the engine
+// starts them (weft_run_hold_start), and they run, holding no slot, until
+// a signal (weft_run_signal), their timer (weft_run_hold_fire), their
+// timeout (weft_run_timeout, as for any step) or a cancel ends them.
+
+// weft_run_hold_start starts ready unit u of a hold step: ready ->
+// running (attempt + 1, no node) with step_started {"hold": "signal",
+// "signal"} or {"hold": "timer", "until_ms"}, plus "timeout_at_ms" when
+// the step has a timeout (a STEP_TIMEOUT effect); a timer step gets a
+// HOLD_TIMER effect at its deadline (weft_hold_deadline from its rendered
+// `with`; one that does not render fails the step, naming why).
+// WEFT_ESTATE when u is not ready, not a hold step or the run is not
+// running (resume enqueues it again).
+weft_err weft_run_hold_start(weft_run *r, weft_ref u, int64_t now, weft_out *o);
+
+// weft_run_hold_fire: the timer of timer unit u's attempt, armed for
+// at_ms, expired: the step succeeds with output {"at_ms": at_ms}.
+// WEFT_ESTATE (nothing changes) for a stale timer.
+weft_err weft_run_hold_fire(weft_run *r, weft_ref u, uint32_t attempt,
+    int64_t at_ms, weft_out *o);
+
+// weft_run_signal delivers signal `name` with data (borrowed; it becomes
+// the output) to every unit of r waiting for it (a running wait step or
+// map item whose with.signal is name): step_signaled {"signal", "data",
+// "reject"}, then step_succeeded, or with reject step_failed for good (no
+// retry: a rejection is a decision) with the error `signal "NAME"
+// rejected` and data.reason when it is a string. *delivered gets how many
+// units took it. WEFT_ESTATE when the run has ended; WEFT_ENOENT when no
+// unit waits for name now (nothing changes: a signal is not kept for
+// later).
+weft_err weft_run_signal(weft_run *r, const char *name, const json_t *data,
+    bool reject, weft_out *o, size_t *delivered);
+
+// weft_run_hold_waits reports whether some step of r's definition is a
+// wait step for signal name (whether or not it waits now).
+bool weft_run_hold_waits(const weft_run *r, const char *name, long *step);
+
+// weft_run_hold_rearm re-arms, after a restart, the timers of restored
+// unit u of a hold step in flight, from its last step_started data
+// (borrowed; NULL when none was found): the HOLD_TIMER at until_ms and the
+// STEP_TIMEOUT at timeout_at_ms. A deadline already past fires at once.
+void weft_run_hold_rearm(weft_run *r, weft_ref u, const json_t *started,
+    weft_out *o);
 
 #endif

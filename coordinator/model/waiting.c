@@ -112,6 +112,42 @@ waiting_retry(const weft_wait_facts *f)
 	return (o);
 }
 
+// waiting_hold: a running step the coordinator holds waits for a signal
+// (which the dashboard's Approve/Reject buttons send) or for a time.
+static json_t *
+waiting_hold(const weft_wait_facts *f)
+{
+	char    msg[400], ts[48], tail[96] = "";
+	json_t *o;
+
+	if (f->hold_timeout_at_ms > 0) {
+		snprintf(tail, sizeof(tail), " (times out at %s)",
+		    weft_clock_format_rfc3339(f->hold_timeout_at_ms, ts));
+	}
+	if (f->hold_signal != NULL) {
+		snprintf(msg, sizeof(msg), "waiting for signal \"%s\"%s",
+		    f->hold_signal, tail);
+		o = waiting_make(WEFT_WAIT_SIGNAL, msg);
+		json_object_set_new(o, "signal", json_string(f->hold_signal));
+	} else {
+		snprintf(msg, sizeof(msg), "waiting until %s%s",
+		    f->hold_until_ms > 0
+		        ? weft_clock_format_rfc3339(f->hold_until_ms, ts)
+		        : "its time",
+		    tail);
+		o = waiting_make(WEFT_WAIT_TIMER, msg);
+		if (f->hold_until_ms > 0) {
+			json_object_set_new(
+			    o, "until_ms", json_integer(f->hold_until_ms));
+		}
+	}
+	if (f->hold_timeout_at_ms > 0) {
+		json_object_set_new(o, "timeout_at_ms",
+		    json_integer(f->hold_timeout_at_ms));
+	}
+	return (o);
+}
+
 // waiting_in_flight: dispatched and running steps are in a worker's
 // hands; a map step's own row waits for its items.
 static json_t *
@@ -126,6 +162,9 @@ waiting_in_flight(const weft_wait_facts *f)
 		    (long long) json_integer_value(json_object_get(f->items, "done")),
 		    (long long) json_integer_value(json_object_get(f->items, "total")));
 		return (waiting_make(WEFT_WAIT_ITEMS, msg));
+	}
+	if (f->hold_signal != NULL || f->hold_timer) {
+		return (waiting_hold(f));
 	}
 	if (f->state == WEFT_STEP_DISPATCHED) {
 		snprintf(msg, sizeof(msg),

@@ -24,6 +24,8 @@
 #define WEFT_WAIT_ACCEPT "accept"              // dispatched: worker's yes
 #define WEFT_WAIT_RUNNING "running"            // running on a worker
 #define WEFT_WAIT_ITEMS "items"                // a map step: its items
+#define WEFT_WAIT_SIGNAL "signal"              // a wait step: its signal
+#define WEFT_WAIT_TIMER "timer"                // delay/sleep_until: a time
 
 // What is known about one step (all pointers borrowed).
 typedef struct weft_wait_facts {
@@ -45,6 +47,14 @@ typedef struct weft_wait_facts {
 	int64_t     retry_until_ms;  // retry_wait: ready again at, 0 unknown
 	int64_t     schedule_at_ms;  // ready: schedule timeout armed at, 0 none
 	json_t     *items;         // map step: {"total", "done", ...} or NULL
+	// A step the coordinator holds (hold.h), from its definition and
+	// its step_started event: the signal a wait step waits for (NULL
+	// for none), whether it is a timer step, and when its timer and its
+	// timeout expire (wall ms, 0 unknown or none).
+	const char *hold_signal;
+	bool        hold_timer;
+	int64_t     hold_until_ms;
+	int64_t     hold_timeout_at_ms;
 } weft_wait_facts;
 
 // weft_waiting_for returns the waiting_for object of a step with facts f

@@ -97,6 +97,11 @@ export const api = {
 	createRun: (body) => post(`${BASE}/runs`, body),
 	lifecycle: (id, action) =>
 		post(`${BASE}/runs/${encodeURIComponent(id)}/${action}`),
+	// signal delivers signal `name` to run id: data (JSON text, sent as
+	// is: the coordinator checks it) becomes the waiting steps' output;
+	// reject fails them instead.
+	signal: (id, name, data, reject) =>
+		post(`${BASE}/runs/${encodeURIComponent(id)}/signals/${encodeURIComponent(name)}${reject ? '?reject=true' : ''}`, data),
 	events: (q) => api.eventsPage(q).then((page) => page.events),
 	workers: () => get(`${BASE}/workers`),
 	meta: () => get(`${BASE}/meta`),

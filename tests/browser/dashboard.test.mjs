@@ -363,6 +363,58 @@ describe('dashboard', { concurrency: 1 }, () => {
 		noConsoleErrors();
 	});
 
+	it('approves and rejects a wait step from its panel', { timeout: 90000 }, async () => {
+		const def = {
+			name: 'approval',
+			steps: [
+				{ id: 'build', type: 'echo', with: { v: 1 } },
+				{ id: 'approve', type: 'wait', depends_on: ['build'], with: { signal: 'approve' } },
+				{ id: 'deploy', type: 'echo', depends_on: ['approve'], with: { by: '${steps.approve.output.by}' } },
+			],
+		};
+		await cluster.api('POST', '/api/v1/definitions', def);
+		const { run_id: id } = await cluster.api('POST', '/api/v1/runs', { definition: 'approval' });
+		await go(`#/runs/${id}`);
+		await page.waitForSelector('[data-loaded="1"]');
+		await page.waitForSelector('g.node[data-id="approve"][data-state="running"]', { timeout: LIVE_WAIT });
+		await page.click('g.node[data-id="approve"]');
+		await page.waitForSelector('#side-waiting[data-reason="signal"]', { timeout: LIVE_WAIT });
+		assert.match(await page.textContent('#side-waiting'), /waiting for signal "approve"/);
+		// Data that is not JSON: the coordinator's refusal shows, nothing moves.
+		await page.fill('#side-signal-data', '{"by":');
+		const allow = con.allow(HTTP_400);
+		await page.click('#side-signal-approve');
+		await page.waitForSelector('#side-signal-error:not([hidden])', { timeout: LIVE_WAIT });
+		await waitFor(() => allow.seen() >= 1, { timeoutMs: LIVE_WAIT, intervalMs: 20, what: 'Chromium\'s console line about the 400' });
+		allow();
+		assert.match(await page.textContent('#side-signal-error'), /data is not JSON/);
+		assert.equal((await cluster.api('GET', `/api/v1/runs/${id}`)).status, 'running');
+		await page.fill('#side-signal-data', '{"by":"web"}');
+		await screenshot('run-step-signal');
+		await page.click('#side-signal-approve');
+		await page.waitForSelector('g.node[data-id="approve"][data-state="succeeded"]', { timeout: LIVE_WAIT });
+		const done = await runWhenDone(id);
+		assert.equal(done.status, 'succeeded');
+		assert.deepEqual(done.steps.find((x) => x.id === 'approve').output, { by: 'web' });
+		assert.equal(done.steps.find((x) => x.id === 'deploy').output.with.by, 'web');
+
+		// A second run, rejected with a reason: the step fails with it.
+		const { run_id: id2 } = await cluster.api('POST', '/api/v1/runs', { definition: 'approval' });
+		await go(`#/runs/${id2}`);
+		await page.waitForSelector('[data-loaded="1"]');
+		await page.waitForSelector('g.node[data-id="approve"][data-state="running"]', { timeout: LIVE_WAIT });
+		await page.click('g.node[data-id="approve"]');
+		await page.waitForSelector('#side-signal-reject', { timeout: LIVE_WAIT });
+		await page.fill('#side-signal-reason', 'not today');
+		await page.click('#side-signal-reject');
+		await page.waitForSelector('g.node[data-id="approve"][data-state="failed"]', { timeout: LIVE_WAIT });
+		await page.waitForSelector('#side-error', { timeout: LIVE_WAIT });
+		assert.match(await page.textContent('#side-error'), /signal "approve" rejected: not today/);
+		await page.waitForSelector('#side-signal-approve', { state: 'detached', timeout: LIVE_WAIT });
+		assert.equal((await runWhenDone(id2)).status, 'failed');
+		noConsoleErrors();
+	});
+
 	it('pauses, resumes and cancels a run from its page, and shows a refused action', { timeout: 90000 }, async () => {
 		const { run_id: id } = await cluster.api('POST', '/api/v1/runs', { definition: 'slow' });
 		await go(`#/runs/${id}`);

@@ -50,6 +50,9 @@ add_dependencies(memory_test weft weft-coordinator weft-worker)
 # weft run --count, weft submit.
 weft_add_test(batch_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/batch_test.c TIMEOUT 600)
 add_dependencies(batch_test weft weft-coordinator weft-worker)
+# Signals, approvals and durable timers (wait, delay, sleep_until).
+weft_add_test(signals_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/signals_test.c TIMEOUT 300)
+add_dependencies(signals_test weft weft-coordinator weft-worker)
 # Trigger rules (upstream_failed, rules that fire early) and the run
 # outcome policy (fail_fast, status_from).
 weft_add_test(triggers_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/triggers_test.c TIMEOUT 600)

@@ -39,5 +39,8 @@ weft_add_pg_variant(fat_pg_test fat_test)
 weft_add_pg_variant(scale_pg_test scale_test)
 # Many runs in one request (one commit for a whole batch) on PostgreSQL.
 weft_add_pg_variant(batch_pg_test batch_test)
+# Signals and durable timers (a delay across kill -9: its deadline read
+# back from step_started on PostgreSQL).
+weft_add_pg_variant(signals_pg_test signals_test)
 # Trigger rules and the run outcome policy on PostgreSQL.
 weft_add_pg_variant(triggers_pg_test triggers_test)

@@ -2477,3 +2477,121 @@ Test(engine, retry_while_the_end_commits_keeps_the_run)
 	ops.commit = real_commit;
 	sem_destroy(&gate);
 }
+
+// ---- steps the coordinator holds (holds.c) ----
+
+// post_signal posts `weft signal RUN NAME --data DATA`.
+static void
+post_signal(const char *run, const char *name, const char *data, bool reject)
+{
+	Weft__Envelope       env = WEFT__ENVELOPE__INIT;
+	Weft__ControlRequest req = WEFT__CONTROL_REQUEST__INIT;
+	Weft__SignalRequest  sr  = WEFT__SIGNAL_REQUEST__INIT;
+
+	sr.run_id     = (char *) run;
+	sr.name       = (char *) name;
+	sr.data_json  = (char *) data;
+	sr.reject     = reject;
+	req.req_case  = WEFT__CONTROL_REQUEST__REQ_SIGNAL;
+	req.signal    = &sr;
+	env.body_case = WEFT__ENVELOPE__BODY_CONTROL;
+	env.control   = &req;
+	post(MAIL_CONTROL, &env, 0);
+}
+
+static const char *const DEF_HOLDS =
+    "{\"name\":\"holds\",\"steps\":["
+    "{\"id\":\"w\",\"type\":\"wait\",\"with\":{\"signal\":\"go\"}},"
+    "{\"id\":\"d\",\"type\":\"delay\",\"with\":{\"ms\":5000}},"
+    "{\"id\":\"e\",\"type\":\"noop\"},"
+    "{\"id\":\"keep\",\"type\":\"wait\",\"with\":{\"signal\":\"end\"}}]}";
+
+// The wait and the delay start in the dispatch pass without a worker: a
+// one-slot worker gets the echo alone; the delay ends on the engine's
+// timer, the wait on a signal, answered after its commit.
+Test(engine, holds_take_no_slot_and_end_by_timer_and_signal)
+{
+	char run_id[64];
+
+	post_worker("w1", 1, 1);
+	turn();
+	snprintf(run_id, sizeof(run_id), "%s", start_run(DEF_HOLDS));
+	turn();
+	weft_run *r = engine_run(F.e, run_id);
+	cr_assert_not_null(r);
+	cr_expect_eq(assigned(), 1, "only the echo goes to the worker");
+	cr_expect_str_eq(F.ops[0].steps[0], "e");
+	// (keep waits to the end: the run, and r, stay in memory.)
+	cr_expect_eq(r->steps[engine_step_index(r, "w")].state, WEFT_STEP_RUNNING);
+	cr_expect_eq(r->steps[engine_step_index(r, "d")].state, WEFT_STEP_RUNNING);
+	answer_all(true);
+	turn();
+	cr_expect_eq(worker("w1")->inflight, 1, "the holds take no slot");
+	advance(4999);
+	turn();
+	cr_expect_eq(r->steps[engine_step_index(r, "d")].state, WEFT_STEP_RUNNING);
+	advance(1);
+	turn();
+	cr_expect_eq(r->steps[engine_step_index(r, "d")].state,
+	    WEFT_STEP_SUCCEEDED, "ends at its deadline");
+	size_t before = F.nreplies;
+	post_signal(run_id, "go", "{\"a\":1}", false);
+	turn();
+	cr_assert_eq(F.nreplies, before + 1);
+	cr_expect_eq(json_integer_value(json_object_get(F.replies[before],
+	                 "code")),
+	    0, "%s", json_string_value(json_object_get(F.replies[before],
+	                 "error")));
+	cr_expect_eq(json_integer_value(json_object_get(
+	                 r->steps[engine_step_index(r, "w")].output, "a")),
+	    1);
+	cr_expect_eq(count_published("step_signaled"), 1);
+	// Again: nothing waits now; refused, and nothing is published.
+	post_signal(run_id, "go", "", false);
+	turn();
+	cr_assert_eq(F.nreplies, before + 2);
+	cr_expect_eq(json_integer_value(json_object_get(F.replies[before + 1],
+	                 "code")),
+	    WEFT_ESTATE);
+	cr_expect_eq(count_published("step_signaled"), 1);
+	post_result(run_id, "e", 1, true);
+	turn();
+	cr_expect_eq(r->state, WEFT_RUN_RUNNING, "keep still waits");
+	post_signal(run_id, "end", "", false);
+	turn();
+	turn();
+	cr_expect_eq(count_published("run_succeeded"), 1);
+}
+
+// A restart re-arms the delay at the deadline its step_started recorded:
+// it ends then, not a whole delay after the restart.
+Test(engine, restart_rearms_a_delay_at_its_recorded_deadline)
+{
+	char    run_id[64];
+	int64_t until = F.wall + 10000;
+
+	snprintf(run_id, sizeof(run_id), "%s",
+	    start_run("{\"name\":\"nap\",\"steps\":[{\"id\":\"d\",\"type\":"
+	              "\"delay\",\"with\":{\"ms\":10000}},{\"id\":\"keep\","
+	              "\"type\":\"wait\",\"with\":{\"signal\":\"end\"}}]}"));
+	turn();
+	advance(3000);
+	turn();
+	fake_restart();
+	turn();
+	weft_run *r = engine_run(F.e, run_id);
+	cr_assert_not_null(r, "run %s not recovered", run_id);
+	cr_expect_eq(r->steps[0].state, WEFT_STEP_RUNNING);
+	advance(6999);
+	turn();
+	cr_expect_eq(r->steps[0].state, WEFT_STEP_RUNNING);
+	advance(1);
+	turn();
+	// (keep waits: the run, and r, stay in memory.)
+	cr_expect_eq(r->steps[0].state, WEFT_STEP_SUCCEEDED);
+	cr_expect_eq(json_integer_value(json_object_get(r->steps[0].output,
+	                 "at_ms")),
+	    until, "at_ms %lld, want %lld",
+	    (long long) json_integer_value(json_object_get(r->steps[0].output,
+	        "at_ms")), (long long) until);
+}

@@ -815,6 +815,122 @@ Test(store, own_retain_expires_and_overrides_the_cutoff)
 	cr_expect_not(run_left("LONG"));
 }
 
+// mixed_batch fills evs with two runs whose events interleave, one of
+// which fails, is retried and runs its failed step again, all in one
+// batch's worth of events; returns the count.
+static size_t
+mixed_batch(weft_event *evs)
+{
+	size_t   n = 0;
+	uint64_t id = 1;
+
+	evs[n++] = ev(id++, NULL, 0, WEFT_EV_DEFINITION_REGISTERED, NULL,
+	    json_pack("{s:s, s:i, s:{s:s, s:[{s:s}, {s:s}]}}", "name", "mix",
+	        "version", 1, "definition", "name", "mix", "steps", "id", "a",
+	        "id", "b"));
+	for (int r = 0; r < 2; r++) {
+		const char *run = r ? "MB" : "MA";
+		evs[n++] = ev(id++, run, 1, WEFT_EV_RUN_QUEUED, NULL,
+		    json_pack("{s:s, s:i, s:{}, s:{}, s:i}", "definition", "mix",
+		        "version", 1, "input", "params", "steps", 2));
+		evs[n++] = ev(id++, run, 2, WEFT_EV_RUN_STARTED, NULL,
+		    json_object());
+	}
+	evs[n++] = ev(id++, "MA", 3, WEFT_EV_STEP_SUCCEEDED, "a",
+	    json_pack("{s:i}", "output", 1));
+	evs[n++] = ev(id++, "MB", 3, WEFT_EV_STEP_SUCCEEDED, "a",
+	    json_pack("{s:i}", "output", 2));
+	evs[n++] = ev(id++, "MA", 4, WEFT_EV_STEP_FAILED, "b",
+	    json_pack("{s:s}", "error", "flaky"));
+	evs[n++] = ev(id++, "MB", 4, WEFT_EV_STEP_SUCCEEDED, "b",
+	    json_pack("{s:i}", "output", 3));
+	evs[n++] = ev(id++, "MA", 5, WEFT_EV_RUN_FAILED, NULL,
+	    json_pack("{s:s}", "error", "step b failed"));
+	evs[n++] = ev(id++, "MB", 5, WEFT_EV_RUN_SUCCEEDED, NULL,
+	    json_pack("{s:{}}", "output"));
+	evs[n++] = ev(id++, "MA", 6, WEFT_EV_RUN_RETRIED, NULL, json_object());
+	evs[n++] = ev(id++, "MA", 7, WEFT_EV_STEP_READY, "b", json_object());
+	evs[n++] = ev(id++, "MA", 8, WEFT_EV_STEP_DISPATCHED, "b",
+	    json_object());
+	return (n);
+}
+
+// The projections of a batch are those of its events written one batch
+// each, whatever run events sit between the step events: steps_done after
+// a retry counts the steps that succeeded before it, in the same batch.
+Test(store, one_batch_projects_as_one_event_a_batch)
+{
+	weft_event  evs[32];
+	size_t      n = mixed_batch(evs);
+	weft_store *one;
+	char        url[512], err[512];
+
+	new_db(url, sizeof(url));
+	cr_assert_eq(weft_store_open(&one, url, NULL, false, err, sizeof(err)),
+	    WEFT_OK, "%s", err);
+	cr_assert_eq(weft_store_append(st, evs, n), WEFT_OK, "%s", st->error);
+	for (size_t i = 0; i < n; i++) {
+		cr_assert_eq(weft_store_append(one, &evs[i], 1), WEFT_OK, "%s",
+		    one->error);
+	}
+	free_evs(evs, n);
+	for (int r = 0; r < 2; r++) {
+		const char *run = r ? "MB" : "MA";
+		json_t     *got, *want;
+		cr_assert_eq(weft_store_get_run(st, run, &got), WEFT_OK);
+		cr_assert_eq(weft_store_get_run(one, run, &want), WEFT_OK);
+		char *g = json_dumps(got, JSON_SORT_KEYS | JSON_COMPACT);
+		char *w = json_dumps(want, JSON_SORT_KEYS | JSON_COMPACT);
+		cr_expect_str_eq(g, w, "run %s: one batch gives %s, one event "
+		                       "a batch %s", run, g, w);
+		free(g);
+		free(w);
+		json_decref(got);
+		json_decref(want);
+	}
+	json_t *ma;
+	cr_assert_eq(weft_store_get_run(st, "MA", &ma), WEFT_OK);
+	cr_expect_eq(json_integer_value(json_object_get(ma, "steps_done")), 1,
+	    "after the retry only a has ended");
+	json_decref(ma);
+	weft_store_close(one);
+}
+
+// A step the coordinator holds starts with step_started and no node (it
+// is never dispatched): its start time is that event's.
+Test(store, held_step_starts_at_its_started_event)
+{
+	json_t    *run, *a = NULL;
+	size_t     i;
+	weft_event evs[] = {
+		ev(1, NULL, 0, WEFT_EV_DEFINITION_REGISTERED, NULL,
+		    json_pack("{s:s, s:i, s:{s:s, s:[{s:s, s:s}]}}", "name",
+		        "held", "version", 1, "definition", "name", "held",
+		        "steps", "id", "a", "type", "delay")),
+		ev(2, "RH", 1, WEFT_EV_RUN_QUEUED, NULL,
+		    json_pack("{s:s, s:i, s:{}, s:{}, s:i}", "definition", "held",
+		        "version", 1, "input", "params", "steps", 1)),
+		ev(3, "RH", 2, WEFT_EV_RUN_STARTED, NULL, json_object()),
+		ev(4, "RH", 3, WEFT_EV_STEP_READY, "a", json_object()),
+		ev(5, "RH", 4, WEFT_EV_STEP_STARTED, "a", json_object()),
+	};
+	size_t n = sizeof(evs) / sizeof(evs[0]);
+
+	evs[4].node = NULL;
+	cr_assert_eq(weft_store_append(st, evs, n), WEFT_OK, "%s", st->error);
+	free_evs(evs, n);
+	cr_assert_eq(weft_store_get_run(st, "RH", &run), WEFT_OK);
+	json_array_foreach (json_object_get(run, "steps"), i, a) {
+		break;
+	}
+	cr_assert_not_null(a);
+	cr_expect_str_eq(json_string_value(json_object_get(a, "status")),
+	    "running");
+	cr_expect_eq(json_integer_value(json_object_get(a, "started_ms")),
+	    1005, "%s", json_dumps(a, 0));
+	json_decref(run);
+}
+
 // A retried run is running again: its old end no longer counts.
 Test(store, retried_run_is_not_expired)
 {

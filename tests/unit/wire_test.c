@@ -367,3 +367,260 @@ Test(wire, unsigned_frames_cannot_move_a_signers_window)
 	weft_wire_fini(&forger);
 	weft_wire_fini(&b);
 }
+
+// ---- paired frames ----
+
+// body_to packs a body that says who sent it (results, or an assignment
+// when assign) from w to the node named to of incarnation inc.
+static nng_msg *
+body_to(weft_wire *w, const char *to, uint64_t inc, bool assign)
+{
+	Weft__Envelope    env = WEFT__ENVELOPE__INIT;
+	Weft__ResultBatch rb  = WEFT__RESULT_BATCH__INIT;
+	Weft__AssignBatch ab  = WEFT__ASSIGN_BATCH__INIT;
+	nng_msg          *msg;
+
+	if (assign) {
+		env.body_case = WEFT__ENVELOPE__BODY_ASSIGN;
+		env.assign    = &ab;
+	} else {
+		env.body_case = WEFT__ENVELOPE__BODY_RESULTS;
+		env.results   = &rb;
+	}
+	env.recipient = (char *) to;
+	cr_assert_eq(weft_wire_pack_to(w, &env, inc, &msg), WEFT_OK);
+	return (msg);
+}
+
+static uint8_t
+frame_flags(nng_msg *msg)
+{
+	return (((uint8_t *) nng_msg_body(msg))[3]);
+}
+
+// retag makes the tag of frame msg again with cookie key key, as any
+// cookie holder can.
+static void
+retag(nng_msg *msg, const uint8_t *key)
+{
+	crypto_auth_hmacsha256_state st;
+	uint8_t                     *f   = nng_msg_body(msg);
+	size_t                       len = nng_msg_len(msg);
+
+	crypto_auth_hmacsha256_init(&st, key, WEFT_KEY_LEN);
+	crypto_auth_hmacsha256_update(&st, f, WEFT_WIRE_HEADER);
+	crypto_auth_hmacsha256_update(&st, f + WEFT_WIRE_HEADER + WEFT_WIRE_TAG,
+	    len - WEFT_WIRE_HEADER - WEFT_WIRE_TAG);
+	crypto_auth_hmacsha256_final(&st, f + WEFT_WIRE_HEADER);
+}
+
+// A node signs to a peer it has no key of, and pairs once it has verified
+// one frame of that peer's: the worker's first answer is signed, the
+// coordinator's assignments after it and the worker's results after those
+// are paired, and each end takes them.
+Test(wire, paired_after_one_verified_frame)
+{
+	weft_wire wk, co;
+	nng_msg  *msg, *signed_;
+
+	wire_keyed(&wk, "w1", 'k');
+	wire_keyed(&co, "co", 'k');
+	msg = body_to(&co, "w1", wk.incarnation, true);
+	cr_expect(frame_flags(msg) & WEFT_WIRE_SIGNED, "paired to a stranger");
+	nng_msg_free(msg);
+	msg = body_to(&wk, "co", co.incarnation, false);
+	cr_expect(frame_flags(msg) & WEFT_WIRE_SIGNED);
+	cr_expect_eq(unpack_copy(&co, msg, 0), WEFT_OK);
+	nng_msg_free(msg);
+	msg = body_to(&co, "w1", wk.incarnation, true);
+	cr_expect(frame_flags(msg) & WEFT_WIRE_PAIRED, "not paired: %x",
+	    frame_flags(msg));
+	cr_expect(!(frame_flags(msg) & WEFT_WIRE_SIGNED));
+	signed_ = body_to(&co, "w1", 12345, true); // nobody we know: signed
+	cr_expect(frame_flags(signed_) & WEFT_WIRE_SIGNED);
+	cr_expect_eq(nng_msg_len(msg) + WEFT_WIRE_SIG - WEFT_WIRE_MAC,
+	    nng_msg_len(signed_), "a paired frame is a signed one less 32 "
+	                           "bytes");
+	nng_msg_free(signed_);
+	cr_expect_eq(unpack_copy(&wk, msg, 0), WEFT_OK);
+	nng_msg_free(msg);
+	msg = body_to(&wk, "co", co.incarnation, false);
+	cr_expect(frame_flags(msg) & WEFT_WIRE_PAIRED);
+	cr_expect_eq(unpack_copy(&co, msg, 0), WEFT_OK);
+	cr_expect_eq(unpack_copy(&co, msg, 0), WEFT_EREPLAY, "the same again");
+	nng_msg_free(msg);
+	// Every byte counts, the mac's and the key's included.
+	msg = body_to(&wk, "co", co.incarnation, false);
+	for (size_t i = 0; i < nng_msg_len(msg); i++) {
+		uint8_t *p = (uint8_t *) nng_msg_body(msg) + i;
+		*p ^= 0x01;
+		cr_expect_neq(unpack_copy(&co, msg, 0), WEFT_OK,
+		    "paired frame: byte %zu changed, still accepted", i);
+		*p ^= 0x01;
+	}
+	cr_expect_eq(unpack_copy(&co, msg, 0), WEFT_OK, "the intact frame");
+	nng_msg_free(msg);
+	weft_wire_fini(&wk);
+	weft_wire_fini(&co);
+}
+
+// paired_frame packs env as a paired frame from the key pk with the mac
+// made with key, tagged with cookie key tag_key: what a cookie holder who
+// knew (or guessed) a pair key could send.
+static nng_msg *
+paired_frame(Weft__Envelope *env, const uint8_t *pk, const uint8_t *key,
+    const uint8_t *tag_key)
+{
+	size_t   len  = weft__envelope__get_packed_size(env);
+	size_t   off  = WEFT_WIRE_HEADER + WEFT_WIRE_TAG;
+	nng_msg *msg;
+	uint8_t *f;
+	crypto_generichash_state st;
+
+	env->version = WEFT_WIRE_VERSION;
+	env->ts_ms   = (uint64_t) weft_clock_wall_ms();
+	cr_assert_eq(nng_msg_alloc(&msg, off + WEFT_WIRE_PK + WEFT_WIRE_MAC +
+	                                     len),
+	    0);
+	f    = nng_msg_body(msg);
+	f[0] = 'W';
+	f[1] = 'F';
+	f[2] = WEFT_WIRE_VERSION;
+	f[3] = WEFT_WIRE_TAGGED | WEFT_WIRE_PAIRED;
+	memcpy(f + off, pk, WEFT_WIRE_PK);
+	weft__envelope__pack(env, f + off + WEFT_WIRE_PK + WEFT_WIRE_MAC);
+	crypto_generichash_init(&st, key, 32, 32);
+	crypto_generichash_update(&st, f, WEFT_WIRE_HEADER);
+	crypto_generichash_update(&st, pk, WEFT_WIRE_PK);
+	crypto_generichash_update(&st, f + off + WEFT_WIRE_PK + WEFT_WIRE_MAC,
+	    len);
+	crypto_generichash_final(&st, f + off + WEFT_WIRE_PK, 32);
+	retag(msg, tag_key);
+	return (msg);
+}
+
+// A free slot of the pair-key table is no key: a frame from the all-zero
+// "key" with a mac made with an all-zero pair key, in incarnation 0, is
+// refused.
+Test(wire, no_pair_key_for_the_zero_key)
+{
+	weft_wire         co;
+	Weft__Envelope    env = WEFT__ENVELOPE__INIT;
+	Weft__ResultBatch rb  = WEFT__RESULT_BATCH__INIT;
+	uint8_t           zero[32] = { 0 };
+	nng_msg          *msg;
+
+	wire_keyed(&co, "co", 'k');
+	env.body_case   = WEFT__ENVELOPE__BODY_RESULTS;
+	env.results     = &rb;
+	env.recipient   = "co";
+	env.sender      = "w1";
+	env.incarnation = 0;
+	env.seq         = 1;
+	msg             = paired_frame(&env, zero, zero, co.key);
+	cr_expect_eq(unpack_copy(&co, msg, 0), WEFT_EAUTH,
+	    "a mac made with a free slot's key was taken");
+	nng_msg_free(msg);
+	weft_wire_fini(&co);
+}
+
+// A paired frame proves the sender to its one receiver only. Another
+// cookie holder cannot make one in a node's name (it lacks both secret
+// keys), nor can a frame be played to another process of the receiver's
+// name; a mac changed under a good tag, both flags at once, and a key that
+// is no curve point are refused.
+Test(wire, paired_frames_bind_both_processes)
+{
+	weft_wire wk, co, co2, forger;
+	nng_msg  *msg;
+	uint8_t  *f;
+
+	wire_keyed(&wk, "w1", 'k');
+	wire_keyed(&co, "co", 'k');
+	wire_keyed(&co2, "co", 'k'); // the same name, another process
+	wire_keyed(&forger, "w1", 'k');
+	// co learns wk's key, and wk co's and co2's; forger learns co's.
+	msg = body_to(&wk, "co", 0, false);
+	cr_assert_eq(unpack_copy(&co, msg, 0), WEFT_OK);
+	nng_msg_free(msg);
+	msg = body_to(&co, "w1", wk.incarnation, true);
+	cr_assert_eq(unpack_copy(&wk, msg, 0), WEFT_OK);
+	cr_assert_eq(unpack_copy(&forger, msg, 0), WEFT_EAUTH,
+	    "paired to wk, taken by another process");
+	nng_msg_free(msg);
+	msg = body_to(&co2, "w1", 0, true);
+	cr_assert_eq(unpack_copy(&wk, msg, 0), WEFT_OK);
+	cr_assert_eq(unpack_copy(&forger, msg, 0), WEFT_OK); // signed
+	nng_msg_free(msg);
+	msg = body_to(&co, "w1", 0, true);
+	cr_assert_eq(unpack_copy(&forger, msg, 0), WEFT_OK);
+	nng_msg_free(msg);
+	// Played to the other "co": refused, it is not the process paired.
+	msg = body_to(&wk, "co", co.incarnation, false);
+	cr_assert(frame_flags(msg) & WEFT_WIRE_PAIRED);
+	cr_expect_eq(unpack_copy(&co2, msg, 0), WEFT_EAUTH,
+	    "a frame paired with co taken by another co");
+	cr_expect_eq(unpack_copy(&co, msg, 0), WEFT_OK);
+	nng_msg_free(msg);
+	// The forger speaks with wk's key and incarnation, its own pair key.
+	memcpy(forger.pk, wk.pk, WEFT_WIRE_PK);
+	forger.incarnation = wk.incarnation;
+	msg = body_to(&forger, "co", co.incarnation, false);
+	cr_assert(frame_flags(msg) & WEFT_WIRE_PAIRED);
+	cr_expect_eq(unpack_copy(&co, msg, 0), WEFT_EAUTH,
+	    "a cookie holder paired a frame in wk's name");
+	nng_msg_free(msg);
+	// A cookie holder knows the recipe of pair keys (wire.h) and both
+	// public keys; only the X25519 output is secret. Keyed with a guess
+	// of it, its frame in wk's name is refused.
+	{
+		Weft__Envelope           env = WEFT__ENVELOPE__INIT;
+		Weft__ResultBatch        rb  = WEFT__RESULT_BATCH__INIT;
+		crypto_generichash_state st;
+		uint8_t                  guess[32] = { 0 }, key[32];
+		bool                     lo = memcmp(wk.pk, co.pk, 32) < 0;
+
+		crypto_generichash_init(&st, co.key, WEFT_KEY_LEN, 32);
+		crypto_generichash_update(&st, (const uint8_t *) "weft-pair-1",
+		    11);
+		crypto_generichash_update(&st, guess, sizeof(guess));
+		crypto_generichash_update(&st, lo ? wk.pk : co.pk, 32);
+		crypto_generichash_update(&st, lo ? co.pk : wk.pk, 32);
+		crypto_generichash_final(&st, key, 32);
+		env.body_case   = WEFT__ENVELOPE__BODY_RESULTS;
+		env.results     = &rb;
+		env.recipient   = "co";
+		env.sender      = "w1";
+		env.incarnation = wk.incarnation;
+		env.seq         = 1000;
+		msg             = paired_frame(&env, wk.pk, key, co.key);
+		cr_expect_eq(unpack_copy(&co, msg, 0), WEFT_EAUTH,
+		    "a pair key made from public data was taken");
+		nng_msg_free(msg);
+	}
+	// One bit of the mac, under a tag made again.
+	msg = body_to(&wk, "co", co.incarnation, false);
+	f   = nng_msg_body(msg);
+	f[WEFT_WIRE_HEADER + WEFT_WIRE_TAG + WEFT_WIRE_PK + 3] ^= 0x01;
+	retag(msg, co.key);
+	cr_expect_eq(unpack_copy(&co, msg, 0), WEFT_EAUTH);
+	// Both flags: garbage.
+	f[WEFT_WIRE_HEADER + WEFT_WIRE_TAG + WEFT_WIRE_PK + 3] ^= 0x01;
+	f[3] |= WEFT_WIRE_SIGNED;
+	retag(msg, co.key);
+	cr_expect_eq(unpack_copy(&co, msg, 0), WEFT_EPROTO);
+	f[3] &= (uint8_t) ~WEFT_WIRE_SIGNED;
+	// A key that is not a point (all zero), or co's own.
+	memset(f + WEFT_WIRE_HEADER + WEFT_WIRE_TAG, 0, WEFT_WIRE_PK);
+	retag(msg, co.key);
+	cr_expect_eq(unpack_copy(&co, msg, 0), WEFT_EAUTH);
+	memcpy(f + WEFT_WIRE_HEADER + WEFT_WIRE_TAG, co.pk, WEFT_WIRE_PK);
+	retag(msg, co.key);
+	cr_expect_eq(unpack_copy(&co, msg, 0), WEFT_EAUTH);
+	nng_msg_free(msg);
+	forger.incarnation = 0;
+	weft_wire_fini(&wk);
+	weft_wire_fini(&co);
+	weft_wire_fini(&co2);
+	weft_wire_fini(&forger);
+}

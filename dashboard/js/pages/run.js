@@ -597,7 +597,55 @@ export function mount(root, ctx) {
 		return section('Waiting for',
 			h('p', { id: 'side-waiting', class: `waiting wait-${w.reason}`, 'data-reason': w.reason },
 				h('span', { class: 'badge' }, w.reason.replace('_', ' ')), ' ', w.message,
-				w.schedule_timeout_at_ms ? h('span', { class: 'muted small' }, at) : null));
+				w.schedule_timeout_at_ms ? h('span', { class: 'muted small' }, at) : null),
+			w.reason === 'signal' && w.signal ? signalForm(s, w.signal) : null);
+	}
+
+	// signalForm: a wait step waiting for a signal gets Approve (the data,
+	// JSON, becomes its output) and Reject (the reason becomes its error).
+	// What is typed, and a refusal, survive the panel's re-renders.
+	const signalDraft = { data: '', reason: '', error: '' };
+	function signalForm(s, name) {
+		const msg = h('p', { class: 'alert error small', id: 'side-signal-error', hidden: !signalDraft.error },
+			signalDraft.error);
+		const data = h('textarea', {
+			class: 'mono', id: 'side-signal-data', rows: 3, placeholder: '{"comment": "…"} (optional JSON: the step\'s output)',
+			oninput: (e) => { signalDraft.data = e.target.value; },
+		}, signalDraft.data);
+		const reason = h('input', {
+			type: 'text', id: 'side-signal-reason', placeholder: 'reason (for a reject)', value: signalDraft.reason,
+			oninput: (e) => { signalDraft.reason = e.target.value; },
+		});
+		async function send(reject, btn) {
+			msg.hidden = true;
+			signalDraft.error = '';
+			btn.disabled = true;
+			try {
+				const body = reject ? { reason: signalDraft.reason || 'rejected from the dashboard' }
+					: (signalDraft.data.trim() || '{}');
+				await api.signal(runId, name, body, reject);
+				signalDraft.data = '';
+				signalDraft.reason = '';
+			} catch (e) {
+				signalDraft.error = `Cannot ${reject ? 'reject' : 'approve'}: ${e.message}${e instanceof ApiError && e.status ? ` (HTTP ${e.status})` : ''}`;
+				// The panel may have been drawn again meanwhile.
+				for (const el of [msg, side.querySelector('#side-signal-error')]) {
+					if (el) {
+						el.textContent = signalDraft.error;
+						el.hidden = false;
+					}
+				}
+			} finally {
+				btn.disabled = false;
+			}
+		}
+		const approve = h('button', { class: 'btn small', type: 'button', id: 'side-signal-approve' }, 'Approve');
+		const reject = h('button', { class: 'btn small danger', type: 'button', id: 'side-signal-reject' }, 'Reject');
+		approve.onclick = () => send(false, approve);
+		reject.onclick = () => send(true, reject);
+		return h('div', { class: 'signal-form', 'data-signal': name },
+			h('p', { class: 'muted small' }, `Send signal `, h('code', null, name), ` to ${s.id}:`),
+			data, reason, h('div', { class: 'signal-buttons' }, approve, ' ', reject), msg);
 	}
 
 	// itemsSection lists a map step's items: counts, then each item's
