@@ -11,6 +11,7 @@
 
 #include "alloc.h"
 #include "clock.h"
+#include "depends.h"
 #include "engine_int.h"
 #include "id.h"
 #include "jsonx.h"
@@ -897,7 +898,7 @@ control_step_waiting(json_t *step, json_t *def_step, json_t *by_id,
 {
 	enum weft_step_state st;
 	weft_wait_facts      f = { 0 };
-	json_t              *facts, *o, *dep;
+	json_t              *facts, *o, *dep, *deps;
 	const char          *type;
 	char                 key[400];
 	size_t               k;
@@ -915,7 +916,8 @@ control_step_waiting(json_t *step, json_t *def_step, json_t *by_id,
 	f.items      = json_object_get(step, "items");
 	f.node       = json_string_value(json_object_get(step, "node"));
 	f.deps       = json_array();
-	json_array_foreach (json_object_get(def_step, "depends_on"), k, dep) {
+	deps         = weft_depends_step_deps(def_step); // or "depends"
+	json_array_foreach (deps, k, dep) {
 		json_t *row = json_object_get(by_id, json_string_value(dep));
 		enum weft_step_state ds = WEFT_STEP_PENDING;
 		weft_step_state_parse(
@@ -924,6 +926,7 @@ control_step_waiting(json_t *step, json_t *def_step, json_t *by_id,
 			json_array_append(f.deps, dep);
 		}
 	}
+	json_decref(deps);
 	facts = json_object_get(json_object_get(waits, "types"), f.type);
 	if (facts != NULL) {
 		f.type_known = true;

@@ -14,11 +14,13 @@
 
 #include "alloc.h"
 #include "clock.h"
+#include "depends.h"
 #include "expr.h"
 
 // Fields a definition may carry; anything else is an error, never ignored.
 static const char *const def_top_fields[] = { "name", "version", "description",
-	"params", "timeout_ms", "steps", "retain", "schedule_timeout_ms", NULL };
+	"params", "timeout_ms", "steps", "retain", "schedule_timeout_ms",
+	"fail_fast", "status_from", NULL };
 static const char *const def_param_fields[] = { "type", "default", "required",
 	"description", "secret", "enum", "minimum", "maximum", "pattern", NULL };
 static const char *const def_param_types[]  = { "string", "int", "number",
@@ -26,7 +28,7 @@ static const char *const def_param_types[]  = { "string", "int", "number",
 static const char *const def_step_fields[]  = { "id", "type", "with",
 	 "depends_on", "retry", "timeout_ms", "trigger", "when", "map",
 	 "max_parallel", "map_tolerate",
-	 "heartbeat_timeout_ms", "schedule_timeout_ms", NULL };
+	 "heartbeat_timeout_ms", "schedule_timeout_ms", "depends", NULL };
 // Designed (DESIGN.md) but not implemented: rejected so that a definition
 // relying on them fails loudly instead of running without them.
 static const char *const def_step_reserved[] = { "expand", NULL };
@@ -36,7 +38,10 @@ static const char *const def_backoffs[] = { "fixed", "linear", "exponential",
 	NULL };
 // In enum weft_trigger order.
 static const char *const def_triggers[] = { "all_success", "all_done",
-	"one_success", "none_failed", "all_failed", NULL };
+	"one_success", "none_failed", "all_failed", "one_failed", "one_done",
+	"none_failed_min_one_success", "none_skipped", "all_skipped", NULL };
+// In enum weft_status_from order.
+static const char *const def_status_from[] = { "all", "leaves", NULL };
 
 #define DEF_NAME_MAX 128
 
@@ -716,6 +721,35 @@ def_parse_when(const struct def_ctx *c, json_t *js, weft_def_step *st)
 	return (WEFT_OK);
 }
 
+// def_parse_depends compiles the optional "depends" condition of step js,
+// which stands instead of "depends_on" and "trigger": both at once would
+// be two answers to one question.
+static weft_err
+def_parse_depends(const struct def_ctx *c, json_t *js, weft_def_step *st)
+{
+	json_t  *v;
+	weft_err rv;
+	char     msg[200];
+
+	if ((rv = def_field(c, js, "depends", "string", false, &v)) !=
+	        WEFT_OK ||
+	    v == NULL) {
+		return (rv);
+	}
+	if (json_object_get(js, "depends_on") != NULL ||
+	    json_object_get(js, "trigger") != NULL) {
+		return (def_fail(c,
+		    "field \"depends\" replaces \"depends_on\" and \"trigger\": "
+		    "give one or the other"));
+	}
+	st->depends = weft_xstrdup(json_string_value(v));
+	if (weft_depends_compile(&st->depends_expr, st->depends, msg,
+	        sizeof(msg)) != WEFT_OK) {
+		return (def_fail(c, "field \"depends\": %s", msg));
+	}
+	return (WEFT_OK);
+}
+
 // def_parse_map reads "map" (the path of the array to fan out over, or
 // the array itself), "max_parallel" (at most that many items at once) and
 // "map_tolerate" (items that may fail with the step still succeeding);
@@ -859,7 +893,8 @@ def_parse_step(struct def_parser *p, size_t i, json_t *js)
 	}
 	st->trigger = (enum weft_trigger) trigger;
 	if ((rv = def_parse_map(&c, js, st)) != WEFT_OK ||
-	    (rv = def_parse_exec(&c, st)) != WEFT_OK) {
+	    (rv = def_parse_exec(&c, st)) != WEFT_OK ||
+	    (rv = def_parse_depends(&c, js, st)) != WEFT_OK) {
 		return (rv);
 	}
 	if ((rv = def_parse_when(&c, js, st)) != WEFT_OK) {
@@ -1062,40 +1097,13 @@ def_with_refs(struct def_when_arg *a, json_t *v, const char *field)
 	return (WEFT_OK);
 }
 
-// def_link_step resolves the dependencies of step i (definition js),
-// counting dependents in their nouts, then checks its `when` references.
+// def_link_refs checks the references of step st's with, map and when:
+// each must name one of its dependencies (stamped by def_link_step).
 static weft_err
-def_link_step(struct def_parser *p, size_t i, json_t *js)
+def_link_refs(struct def_when_arg *wa, weft_def_step *st)
 {
-	weft_def_step      *st   = &p->def->steps[i];
-	json_t             *deps = json_object_get(js, "depends_on");
-	struct def_ctx      c    = p->c;
-	struct def_when_arg wa   = { p, &c, i };
-	json_t             *d;
-	size_t              k;
-	char                q[80];
-
-	def_step_where(&c, i, st->id);
-	if (json_array_size(deps) > 0) {
-		st->deps =
-		    weft_xalloc(json_array_size(deps) * sizeof(uint32_t));
-	}
-	json_array_foreach (deps, k, d) {
-		long idx = weft_def_find(p->def, json_string_value(d));
-		if (idx < 0) {
-			return (def_fail(&c, "unknown dependency \"%s\"",
-			    def_quote(q, sizeof(q), json_string_value(d))));
-		}
-		if (p->stamp[idx] == i + 1) {
-			return (def_fail(&c, "dependency \"%s\" listed twice",
-			    json_string_value(d)));
-		}
-		p->stamp[idx]         = (uint32_t) (i + 1);
-		st->deps[st->ndeps++] = (uint32_t) idx;
-		p->def->steps[idx].nouts++;
-	}
 	if (st->with != NULL) {
-		weft_err rv = def_with_refs(&wa, st->with, "with");
+		weft_err rv = def_with_refs(wa, st->with, "with");
 		if (rv != WEFT_OK) {
 			return (rv);
 		}
@@ -1107,7 +1115,7 @@ def_link_step(struct def_parser *p, size_t i, json_t *js)
 		weft_err rv;
 		snprintf(ref, sizeof(ref), "${%s}", st->map);
 		tmp = json_string(ref);
-		rv  = def_with_refs(&wa, tmp, "map");
+		rv  = def_with_refs(wa, tmp, "map");
 		json_decref(tmp);
 		if (rv != WEFT_OK) {
 			return (rv);
@@ -1116,7 +1124,54 @@ def_link_step(struct def_parser *p, size_t i, json_t *js)
 	if (st->when_expr == NULL) {
 		return (WEFT_OK);
 	}
-	return (weft_expr_paths(st->when_expr, def_when_ref, &wa));
+	return (weft_expr_paths(st->when_expr, def_when_ref, wa));
+}
+
+
+// def_link_step resolves the dependencies of step i (definition js):
+// its "depends_on", or the steps its "depends" names, counting dependents
+// in their nouts, then checks what its with, map and when reference.
+static weft_err
+def_link_step(struct def_parser *p, size_t i, json_t *js)
+{
+	weft_def_step      *st    = &p->def->steps[i];
+	json_t             *deps  = json_object_get(js, "depends_on");
+	json_t             *names = NULL;
+	struct def_ctx      c     = p->c;
+	struct def_when_arg wa    = { p, &c, i };
+	json_t             *d;
+	size_t              k;
+	char                q[80];
+
+	def_step_where(&c, i, st->id);
+	if (st->depends_expr != NULL) {
+		deps = names = weft_depends_names(st->depends_expr);
+	}
+	if (json_array_size(deps) > 0) {
+		st->deps =
+		    weft_xalloc(json_array_size(deps) * sizeof(uint32_t));
+	}
+	json_array_foreach (deps, k, d) {
+		long idx = weft_def_find(p->def, json_string_value(d));
+		if (idx < 0) {
+			def_fail(&c, "%s \"%s\"",
+			    names != NULL ? "field \"depends\": unknown step"
+			                  : "unknown dependency",
+			    def_quote(q, sizeof(q), json_string_value(d)));
+			json_decref(names);
+			return (WEFT_EDEF);
+		}
+		if (p->stamp[idx] == i + 1) {
+			json_decref(names); // NULL: names lists each step once
+			return (def_fail(&c, "dependency \"%s\" listed twice",
+			    json_string_value(d)));
+		}
+		p->stamp[idx]         = (uint32_t) (i + 1);
+		st->deps[st->ndeps++] = (uint32_t) idx;
+		p->def->steps[idx].nouts++;
+	}
+	json_decref(names);
+	return (def_link_refs(&wa, st));
 }
 
 // def_zero_list returns a new array of the indices of steps with no
@@ -1305,6 +1360,26 @@ def_parse_retain(struct def_parser *p, json_t *root)
 	return (WEFT_OK);
 }
 
+// def_parse_outcome reads the run outcome policy: "fail_fast" (a bool) and
+// "status_from" ("all" or "leaves").
+static weft_err
+def_parse_outcome(struct def_parser *p, json_t *root)
+{
+	json_t  *v;
+	int      from = WEFT_STATUS_FROM_ALL;
+	weft_err rv;
+
+	if ((rv = def_field(&p->c, root, "fail_fast", "bool", false, &v)) !=
+	        WEFT_OK ||
+	    (rv = def_get_enum(&p->c, root, "status_from", def_status_from,
+	         &from)) != WEFT_OK) {
+		return (rv);
+	}
+	p->def->fail_fast   = json_is_true(v);
+	p->def->status_from = (enum weft_status_from) from;
+	return (WEFT_OK);
+}
+
 static weft_err
 def_parse_top(struct def_parser *p, json_t *root)
 {
@@ -1342,7 +1417,8 @@ def_parse_top(struct def_parser *p, json_t *root)
 	def->version     = version;
 	def->description = v ? weft_xstrdup(json_string_value(v)) : NULL;
 	json_object_set_new(root, "version", json_integer(version));
-	if ((rv = def_parse_retain(p, root)) != WEFT_OK) {
+	if ((rv = def_parse_retain(p, root)) != WEFT_OK ||
+	    (rv = def_parse_outcome(p, root)) != WEFT_OK) {
 		return (rv);
 	}
 	return (def_parse_params(p, root));
@@ -1408,6 +1484,8 @@ weft_def_free(weft_def *def)
 		free(st->map);
 		json_decref(st->map_list);
 		weft_expr_free(st->when_expr);
+		free(st->depends);
+		weft_depends_free(st->depends_expr);
 	}
 	for (size_t i = 0; i < def->npatterns; i++) {
 		regfree(def->patterns[i].re);

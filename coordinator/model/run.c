@@ -10,9 +10,11 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "depends.h"
 #include "expr.h"
 #include "jsonx.h"
 #include "secret.h"
+#include "trigger.h"
 
 static const char *run_state_names[] = {
 #define WEFT_RUN_STATE_STR(name, str) str,
@@ -408,31 +410,39 @@ run_step_doc(const weft_run *r, long i)
 	    r->params, "steps", steps));
 }
 
-// run_trigger_allows decides, once every dependency of step i has ended,
-// whether the step's trigger rule lets it run.
-static bool
-run_trigger_allows(const weft_run *r, long i)
+// run_dep_state gives the state of the step called name, for "depends".
+static enum weft_step_state
+run_dep_state(void *arg, const char *name)
+{
+	const weft_run *r = arg;
+	long            k = weft_def_find(r->def, name);
+
+	return (k >= 0 ? r->steps[k].state : WEFT_STEP_PENDING);
+}
+
+// run_trigger_verdict counts how step i's dependencies stand and asks its
+// trigger rule (trigger.c): run, skip, upstream_failed, or wait.
+static enum weft_trigger_verdict
+run_trigger_verdict(const weft_run *r, long i)
 {
 	const weft_def_step *d = &r->def->steps[i];
-	size_t               ok = 0, failed = 0;
+	weft_trigger_counts  c = { 0 };
 
 	for (size_t k = 0; k < d->ndeps; k++) {
-		enum weft_step_state st = r->steps[d->deps[k]].state;
-		ok += (st == WEFT_STEP_SUCCEEDED);
-		failed += (st == WEFT_STEP_FAILED);
+		weft_trigger_count(&c, r->steps[d->deps[k]].state);
 	}
-	switch (d->trigger) {
-	case WEFT_TRIGGER_ALL_DONE:
-		return (true);
-	case WEFT_TRIGGER_ONE_SUCCESS:
-		return (d->ndeps == 0 || ok > 0);
-	case WEFT_TRIGGER_NONE_FAILED:
-		return (failed == 0);
-	case WEFT_TRIGGER_ALL_FAILED:
-		return (failed == d->ndeps);
-	default:
-		return (ok == d->ndeps);
+	if (d->depends_expr != NULL) {
+		// "depends" instead of a rule: read once every step it names
+		// has ended; false skips the step.
+		if (c.pending > 0) {
+			return (WEFT_TRIGGER_WAIT);
+		}
+		return (weft_depends_eval(d->depends_expr, run_dep_state,
+		            (void *) r)
+		        ? WEFT_TRIGGER_RUN
+		        : WEFT_TRIGGER_SKIP);
 	}
+	return (weft_trigger_eval(d->trigger, &c));
 }
 
 // run_unit_ready makes unit u ready and queues it (unless the run is paused:
@@ -626,17 +636,61 @@ run_map_expand(weft_run *r, long i, weft_out *o)
 	return (run_map_finish(r, i, o)); // every item skipped
 }
 
-// run_step_resolve decides a pending step whose dependencies have all ended:
-// ready (and queued, or expanded into items), or skipped. Returns true
-// when it ended, so the caller propagates to its dependents.
+// run_step_upstream_failed ends pending step i as upstream_failed: its rule
+// cannot hold because dependencies failed. The event names them, and so
+// does the step's error (what its own dependents' `steps` document shows).
+static void
+run_step_upstream_failed(weft_run *r, long i, weft_out *o)
+{
+	const weft_def_step *d        = &r->def->steps[i];
+	json_t              *upstream = json_array();
+	char                 err[256];
+	size_t               n;
+
+	n = (size_t) snprintf(err, sizeof(err), "upstream failed:");
+	for (size_t k = 0; k < d->ndeps; k++) {
+		enum weft_step_state st = r->steps[d->deps[k]].state;
+		const char          *id = r->def->steps[d->deps[k]].id;
+		if (st != WEFT_STEP_FAILED && st != WEFT_STEP_UPSTREAM_FAILED &&
+		    st != WEFT_STEP_CANCELLED) {
+			continue;
+		}
+		json_array_append_new(upstream, json_string(id));
+		if (n < sizeof(err)) {
+			n += (size_t) snprintf(err + n, sizeof(err) - n, "%s %s",
+			    json_array_size(upstream) > 1 ? "," : "", id);
+		}
+	}
+	run_unit_apply(r, WEFT_REF(i), WEFT_STEP_IN_DEPS_FAILED, false, o);
+	free(r->steps[i].error);
+	r->steps[i].error = weft_xstrdup(err);
+	run_unit_event(o, WEFT_EV_STEP_UPSTREAM_FAILED, r, WEFT_REF(i), NULL,
+	    json_pack("{s:s, s:s, s:o, s:s}", "reason", "upstream failed",
+	        "trigger", weft_trigger_name(d->trigger), "upstream", upstream,
+	        "error", err));
+}
+
+// run_step_resolve decides pending step i by its trigger rule: ready (and
+// queued, or expanded into items), skipped or upstream_failed; a rule that
+// cannot decide yet leaves it pending. Returns true when it ended, so the
+// caller propagates to its dependents.
 static bool
 run_step_resolve(weft_run *r, long i, weft_out *o)
 {
-	const weft_def_step *d   = &r->def->steps[i];
-	const char          *why = NULL;
+	const weft_def_step      *d   = &r->def->steps[i];
+	const char               *why = NULL;
+	enum weft_trigger_verdict v   = run_trigger_verdict(r, i);
 
-	if (!run_trigger_allows(r, i)) {
-		why = "trigger rule not met";
+	if (v == WEFT_TRIGGER_WAIT) {
+		return (false);
+	}
+	if (v == WEFT_TRIGGER_UPSTREAM_FAILED) {
+		run_step_upstream_failed(r, i, o);
+		return (true);
+	}
+	if (v == WEFT_TRIGGER_SKIP) {
+		why = d->depends_expr != NULL ? "depends is false"
+		                              : "trigger rule not met";
 	} else if (d->when_expr != NULL && !d->when_item) {
 		json_t *doc = run_step_doc(r, i);
 		if (!weft_expr_eval(d->when_expr, doc)) {
@@ -646,8 +700,12 @@ run_step_resolve(weft_run *r, long i, weft_out *o)
 	}
 	if (why != NULL) {
 		run_unit_apply(r, WEFT_REF(i), WEFT_STEP_IN_DEPS_UNMET, false, o);
+		// What decided: the rule, or the depends condition.
 		run_unit_event(o, WEFT_EV_STEP_SKIPPED, r, WEFT_REF(i), NULL,
-		    json_pack("{s:s}", "reason", why));
+		    json_pack("{s:s, s:s}", "reason", why,
+		        d->depends != NULL ? "depends" : "trigger",
+		        d->depends != NULL ? d->depends
+		                           : weft_trigger_name(d->trigger)));
 		return (true);
 	}
 	if (d->map != NULL) {
@@ -659,36 +717,103 @@ run_step_resolve(weft_run *r, long i, weft_out *o)
 	return (false);
 }
 
+// run_failed_steps lists the ids of the steps in state st.
+static json_t *
+run_failed_steps(const weft_run *r, enum weft_step_state st)
+{
+	json_t *ids = json_array();
+
+	for (size_t i = 0; i < r->def->nsteps; i++) {
+		if (r->steps[i].state == st) {
+			json_array_append_new(ids, json_string(r->def->steps[i].id));
+		}
+	}
+	return (ids);
+}
+
+// run_leaves_ok: under "status_from": "leaves", whether every leaf (sink)
+// succeeded or was skipped.
+static bool
+run_leaves_ok(const weft_run *r)
+{
+	for (size_t k = 0; k < r->def->nsinks; k++) {
+		enum weft_step_state st = r->steps[r->def->sinks[k]].state;
+		if (st != WEFT_STEP_SUCCEEDED && st != WEFT_STEP_SKIPPED) {
+			return (false);
+		}
+	}
+	return (true);
+}
+
 // run_check_done ends a running or paused run whose steps have all ended.
 static void
 run_check_done(weft_run *r, weft_out *o)
 {
 	enum weft_run_state to;
 	json_t             *data;
+	bool                ok;
 
 	if (r->nended < r->def->nsteps || weft_run_terminal(r->state)) {
 		return;
 	}
-	if (r->nfailed == 0) {
+	ok = r->def->status_from == WEFT_STATUS_FROM_LEAVES ? run_leaves_ok(r)
+	                                                    : r->nfailed == 0;
+	if (ok) {
 		weft_run_next(r->state, WEFT_RUN_IN_DONE_OK, &to);
 		data = json_pack("{s:o}", "output", weft_run_output(r));
-	} else {
-		json_t *failed = json_array();
-		for (size_t i = 0; i < r->def->nsteps; i++) {
-			if (r->steps[i].state == WEFT_STEP_FAILED) {
-				json_array_append_new(
-				    failed, json_string(r->def->steps[i].id));
+	} else if (r->def->status_from == WEFT_STATUS_FROM_LEAVES) {
+		json_t *leaves = json_array();
+		for (size_t k = 0; k < r->def->nsinks; k++) {
+			const weft_step_rt *st = &r->steps[r->def->sinks[k]];
+			if (st->state != WEFT_STEP_SUCCEEDED &&
+			    st->state != WEFT_STEP_SKIPPED) {
+				json_array_append_new(leaves, json_string(
+				    r->def->steps[r->def->sinks[k]].id));
 			}
 		}
 		weft_run_next(r->state, WEFT_RUN_IN_DONE_FAILED, &to);
+		data = json_pack("{s:s, s:o, s:o}", "error",
+		    "one or more leaf steps did not succeed", "failed_steps",
+		    run_failed_steps(r, WEFT_STEP_FAILED), "failed_leaves",
+		    leaves);
+	} else {
+		weft_run_next(r->state, WEFT_RUN_IN_DONE_FAILED, &to);
 		data = json_pack("{s:s, s:o}", "error",
-		    "one or more steps failed", "failed_steps", failed);
+		    "one or more steps failed", "failed_steps",
+		    run_failed_steps(r, WEFT_STEP_FAILED));
 	}
 	r->state = to;
 	weft_out_event_add(o,
 	    to == WEFT_RUN_SUCCEEDED ? WEFT_EV_RUN_SUCCEEDED : WEFT_EV_RUN_FAILED,
 	    r, -1, 0, NULL, data);
 	run_out_effect(o, WEFT_EFFECT_RUN_ENDED, r, -1);
+}
+
+static void run_end_steps(weft_run *r, weft_out *o);
+
+// run_fail_fast ends the run at once when step i failed for good under
+// "fail_fast": every unit not ended is cancelled (in-flight attempts
+// aborted, as for a cancel) and the run fails naming the step. True when
+// it did.
+static bool
+run_fail_fast(weft_run *r, long i, weft_out *o)
+{
+	enum weft_run_state to;
+	char                err[300];
+
+	if (!r->def->fail_fast || r->steps[i].state != WEFT_STEP_FAILED ||
+	    weft_run_next(r->state, WEFT_RUN_IN_DONE_FAILED, &to) != WEFT_OK) {
+		return (false);
+	}
+	snprintf(err, sizeof(err), "fail_fast: step %s failed",
+	    r->def->steps[i].id);
+	run_end_steps(r, o);
+	r->state = to;
+	weft_out_event_add(o, WEFT_EV_RUN_FAILED, r, -1, 0, NULL,
+	    json_pack("{s:s, s:o, s:b}", "error", err, "failed_steps",
+	        run_failed_steps(r, WEFT_STEP_FAILED), "fail_fast", 1));
+	run_out_effect(o, WEFT_EFFECT_RUN_ENDED, r, -1);
+	return (true);
 }
 
 // run_step_ended propagates the end of step i to its dependents, through as
@@ -700,15 +825,32 @@ run_step_ended(weft_run *r, long i, weft_out *o)
 	size_t n = 0, cap = 16;
 
 	stack[n++] = i;
+	if (run_fail_fast(r, i, o)) {
+		free(stack);
+		return;
+	}
 	while (n > 0) {
 		const weft_def_step *d = &r->def->steps[stack[--n]];
+		enum weft_step_state ended = r->steps[stack[n]].state;
 		for (size_t k = 0; k < d->nouts; k++) {
 			long j = d->outs[k];
-			if (--r->steps[j].waiting > 0 ||
+			// A step is looked at when its last dependency ends,
+			// or earlier when this end decides its rule (one
+			// success under one_success): O(1) per edge, and the
+			// look, O(its dependencies), happens once.
+			if ((--r->steps[j].waiting > 0 &&
+			        !weft_trigger_decisive(
+			            r->def->steps[j].trigger, ended)) ||
 			    r->steps[j].state != WEFT_STEP_PENDING) {
 				continue;
 			}
 			if (run_step_resolve(r, j, o)) {
+				if (run_fail_fast(r, j, o)) {
+					// A map step that could not expand:
+					// the run has ended, nothing to do.
+					n = 0;
+					break;
+				}
 				if (n == cap) {
 					cap *= 2;
 					stack = weft_xrealloc(
@@ -1367,8 +1509,11 @@ static void
 run_resolve_pending(weft_run *r, weft_out *o)
 {
 	for (size_t i = 0; i < r->def->nsteps; i++) {
+		// run_step_resolve leaves a step its rule cannot decide yet
+		// pending (one_success with a success already in, say, is
+		// decided: it has no end event to wait for).
 		if (r->steps[i].state == WEFT_STEP_PENDING &&
-		    r->steps[i].waiting == 0 && run_step_resolve(r, (long) i, o)) {
+		    run_step_resolve(r, (long) i, o)) {
 			run_step_ended(r, (long) i, o);
 		}
 	}

@@ -83,7 +83,13 @@ static const struct parse_row parse_rows[] = {
 	    "{'id':'c','type':'t','depends_on':['a'],'trigger':'all_done'},"
 	    "{'id':'d','type':'t','depends_on':['a'],'trigger':'one_success'},"
 	    "{'id':'e','type':'t','depends_on':['a'],'trigger':'all_failed'},"
-	    "{'id':'f','type':'t','depends_on':['a'],'trigger':'none_failed'}]"
+	    "{'id':'f','type':'t','depends_on':['a'],'trigger':'none_failed'},"
+	    "{'id':'g','type':'t','depends_on':['a'],'trigger':'one_failed'},"
+	    "{'id':'h','type':'t','depends_on':['a'],'trigger':'one_done'},"
+	    "{'id':'i','type':'t','depends_on':['a'],"
+	    "'trigger':'none_failed_min_one_success'},"
+	    "{'id':'j','type':'t','depends_on':['a'],'trigger':'none_skipped'},"
+	    "{'id':'k','type':'t','depends_on':['a'],'trigger':'all_skipped'}]"
 	    "}",
 	    true, NULL },
 	{ "when on params",
@@ -134,6 +140,68 @@ static const struct parse_row parse_rows[] = {
 	    NULL },
 	{ "retain 90m", "{'name':'w','retain':'90m'," ONE_STEP "}", true,
 	    NULL },
+	// Per-dependency conditions.
+	{ "depends",
+	    "{'name':'w','steps':[{'id':'a','type':'t'},{'id':'b','type':'t'},"
+	    "{'id':'c','type':'t','depends':'a.succeeded && (b.failed || "
+	    "b.skipped)','with':{'x':'${steps.b.status}'}}]}",
+	    true, NULL },
+	{ "depends with depends_on",
+	    "{'name':'w','steps':[{'id':'a','type':'t'},{'id':'c','type':'t',"
+	    "'depends':'a.failed','depends_on':['a']}]}",
+	    false, "steps[1] (id 'c'): field 'depends' replaces 'depends_on' "
+	    "and 'trigger': give one or the other" },
+	{ "depends with trigger",
+	    "{'name':'w','steps':[{'id':'a','type':'t'},{'id':'c','type':'t',"
+	    "'depends':'a.failed','trigger':'all_done'}]}",
+	    false, "steps[1] (id 'c'): field 'depends' replaces 'depends_on' "
+	    "and 'trigger': give one or the other" },
+	{ "depends unknown step",
+	    "{'name':'w','steps':[{'id':'a','type':'t'},{'id':'c','type':'t',"
+	    "'depends':'a.failed || x.succeeded'}]}",
+	    false, "steps[1] (id 'c'): field 'depends': unknown step 'x'" },
+	{ "depends syntax",
+	    "{'name':'w','steps':[{'id':'a','type':'t'},{'id':'c','type':'t',"
+	    "'depends':'a.failed &'}]}",
+	    false, "steps[1] (id 'c'): field 'depends': col 10: unexpected '&' "
+	    "(want && or || between terms)" },
+	{ "depends bad state",
+	    "{'name':'w','steps':[{'id':'a','type':'t'},{'id':'c','type':'t',"
+	    "'depends':'a.Failed'}]}",
+	    false, "steps[1] (id 'c'): field 'depends': col 3: unknown state "
+	    "'Failed' (want succeeded, failed, upstream_failed, skipped, "
+	    "cancelled or done)" },
+	{ "depends not a string", STEP_A(",'depends':['a']"), false,
+	    "steps[0] (id 'a'): field 'depends': expected string, got array" },
+	{ "depends on itself",
+	    "{'name':'w','steps':[{'id':'a','type':'t','depends':'a.done'}]}",
+	    false, "cycle: a -> a" },
+	{ "depends: with reads a step it does not name",
+	    "{'name':'w','steps':[{'id':'a','type':'t'},{'id':'b','type':'t'},"
+	    "{'id':'c','type':'t','depends':'a.failed',"
+	    "'with':{'x':'${steps.b.output}'}}]}",
+	    false, "steps[2] (id 'c'): field 'with.x': ${steps.b.output}: step 'b' "
+	    "is not in depends_on" },
+
+	// Run outcome policy.
+	{ "fail_fast and status_from",
+	    "{'name':'w','fail_fast':true,'status_from':'leaves'," ONE_STEP "}",
+	    true, NULL },
+	{ "status_from all", "{'name':'w','status_from':'all'," ONE_STEP "}",
+	    true, NULL },
+	{ "fail_fast not a bool", "{'name':'w','fail_fast':'yes'," ONE_STEP "}",
+	    false, "definition: field 'fail_fast': expected bool, got string" },
+	{ "fail_fast null", "{'name':'w','fail_fast':null," ONE_STEP "}",
+	    false, "definition: field 'fail_fast': expected bool, got null" },
+	{ "status_from unknown",
+	    "{'name':'w','status_from':'sinks'," ONE_STEP "}", false,
+	    "definition: field 'status_from': unknown value 'sinks' (want one "
+	    "of all, leaves)" },
+	{ "status_from not a string",
+	    "{'name':'w','status_from':['leaves']," ONE_STEP "}", false,
+	    "definition: field 'status_from': expected string, got array" },
+	{ "status_from on a step", STEP_A(",'status_from':'leaves'"), false,
+	    "steps[0] (id 'a'): unknown field 'status_from'" },
 	{ "retain number", "{'name':'w','retain':30," ONE_STEP "}", false,
 	    "definition: field 'retain': expected string, got int" },
 	{ "retain no unit", "{'name':'w','retain':'30'," ONE_STEP "}", false,
@@ -332,7 +400,9 @@ static const struct parse_row parse_rows[] = {
 	    "string" },
 	{ "trigger unknown", STEP_A(",'trigger':'any'"), false,
 	    "steps[0] (id 'a'): field 'trigger': unknown value 'any' (want one "
-	    "of all_success, all_done, one_success, none_failed, all_failed)" },
+	    "of all_success, all_done, one_success, none_failed, all_failed, "
+	    "one_failed, one_done, none_failed_min_one_success, none_skipped, "
+	    "all_skipped)" },
 	{ "trigger not string", STEP_A(",'trigger':1"), false,
 	    "steps[0] (id 'a'): field 'trigger': expected string, got int" },
 

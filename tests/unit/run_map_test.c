@@ -260,8 +260,8 @@ Test(run_map, tolerate_table, .timeout = T_TIMEOUT)
 			cr_expect(r->steps[0].error != NULL &&
 			        strstr(r->steps[0].error, row->error) != NULL,
 			    "%s: error %s", row->name, r->steps[0].error);
-			cr_expect_eq(r->steps[1].state, WEFT_STEP_SKIPPED, "%s",
-			    row->name);
+			cr_expect_eq(r->steps[1].state,
+			    WEFT_STEP_UPSTREAM_FAILED, "%s", row->name);
 			cr_expect_eq(r->state, WEFT_RUN_FAILED, "%s", row->name);
 		} else {
 			// Failed items are null in the output, and named in
