@@ -348,14 +348,27 @@ cluster_vcli(weft_cluster *c, const char *token, char **out, const char *fmt,
 	weft_cluster_tls_args(c, tls, sizeof(tls));
 	// The token goes by the environment, the way a user keeps it out of
 	// ps; "env -u" makes sure one from the test's environment does not.
+	char limit[64] = "";
+	int  rv;
+	if (c->cli_limit_ms > 0) {
+		snprintf(limit, sizeof(limit), "timeout -k 5 %lld ",
+		    (long long) (c->cli_limit_ms + 999) / 1000);
+	}
 	snprintf(cmd, sizeof(cmd),
-	    "%s%s%s WEFT_TIMEOUT_MS=%lld '%s' --coordinator %s %s %s",
+	    "%s%s%s WEFT_TIMEOUT_MS=%lld %s'%s' --coordinator %s %s %s",
 	    token != NULL && token[0] != '\0' ? "WEFT_TOKEN='" : "env -u WEFT_TOKEN",
 	    token != NULL && token[0] != '\0' ? token : "",
 	    token != NULL && token[0] != '\0' ? "'" : "",
-	    (long long) weft_h_timeout_ms(10000), weft_h_bin("weft"), c->control,
-	    tls, args);
-	return (weft_h_run(cmd, out));
+	    (long long) weft_h_timeout_ms(10000), limit, weft_h_bin("weft"),
+	    c->control, tls, args);
+	rv = weft_h_run(cmd, out);
+	if (c->cli_limit_ms > 0 && (rv == 124 || rv == 137)) {
+		fprintf(stderr, "cluster: the CLI was still running after %lld "
+		                "ms, killed: %s\n",
+		    (long long) c->cli_limit_ms, args);
+		weft_cluster_dump_logs(c);
+	}
+	return (rv);
 }
 
 int

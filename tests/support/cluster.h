@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <jansson.h>
@@ -37,6 +38,10 @@ typedef struct weft_cluster {
 	                       // tls+tcp://, every node and the CLI use
 	                       // node.crt/node.key and ca.crt (mutual TLS),
 	                       // HTTP is https://
+	int64_t cli_limit_ms;  // > 0: a CLI call still running after this
+	                       // long is killed (timeout(1)), so a hang
+	                       // fails with the logs dumped, before the
+	                       // test's own timeout kills it silently
 } weft_cluster;
 
 // Options of weft_cluster_start_opts; zero values are the defaults.
