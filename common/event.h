@@ -58,7 +58,9 @@
 	X(STEP_RELEASED, "step_released", STEP, false, "ready", NULL)         \
 	X(WORKER_DRAINING, "worker_draining", NODE, false, NULL, NULL)        \
 	X(WORKER_LEFT, "worker_left", NODE, false, NULL, NULL)               \
-	X(STEP_SIGNALED, "step_signaled", STEP, false, NULL, NULL)
+	X(STEP_SIGNALED, "step_signaled", STEP, false, NULL, NULL)            \
+	X(CHILD_STARTED, "child_started", STEP, false, NULL, NULL)            \
+	X(CHILD_ENDED, "child_ended", STEP, false, NULL, NULL)
 
 enum weft_event_type {
 #define WEFT_EVENT_ENUM(sfx, name, scope, term, step_st, run_st) WEFT_EV_##sfx,

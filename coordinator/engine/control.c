@@ -305,7 +305,8 @@ control_define(weft_engine *e, const char *text, char *err, size_t errlen)
 	if (weft_def_parse(&def, text, strlen(text), err, errlen) != WEFT_OK) {
 		return (NULL);
 	}
-	if (!control_def_heartbeats(e, def, err, errlen)) {
+	if (!control_def_heartbeats(e, def, err, errlen) ||
+	    !subwf_check_def(e, def, err, errlen)) {
 		weft_def_free(def);
 		return (NULL);
 	}
@@ -740,9 +741,13 @@ control_lifecycle(weft_engine *e, engine_mail *m)
 	if (strcmp(rq->action, "cancel") == 0) {
 		rv = weft_run_cancel(r, "cancelled by request", &e->out);
 	} else if (strcmp(rq->action, "pause") == 0) {
-		rv = weft_run_pause(r, &e->out);
+		if ((rv = weft_run_pause(r, &e->out)) == WEFT_OK) {
+			subwf_lifecycle(e, r, true);
+		}
 	} else if (strcmp(rq->action, "resume") == 0) {
-		rv = weft_run_resume(r, &e->out);
+		if ((rv = weft_run_resume(r, &e->out)) == WEFT_OK) {
+			subwf_lifecycle(e, r, false);
+		}
 	} else if (strcmp(rq->action, "retry") == 0) {
 		rv = weft_run_retry(r, e->now_ms, &e->out);
 	}
@@ -1051,6 +1056,7 @@ control_status(weft_engine *e, Weft__StatusRequest *q, json_t **body,
 	}
 	json_object_set_new(*body, "next_after",
 	    next[0] != '\0' ? json_string(next) : json_null());
+	subwf_status(e, *body);
 	json_decref(statuses);
 	return (WEFT_OK);
 }

@@ -53,3 +53,5 @@ add_dependencies(batch_test weft weft-coordinator weft-worker)
 # Signals, approvals and durable timers (wait, delay, sleep_until).
 weft_add_test(signals_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/signals_test.c TIMEOUT 300)
 add_dependencies(signals_test weft weft-coordinator weft-worker)
+weft_add_test(subwf_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/subwf_test.c TIMEOUT 300)
+add_dependencies(subwf_test weft weft-coordinator weft-worker)

@@ -42,3 +42,4 @@ weft_add_pg_variant(batch_pg_test batch_test)
 # Signals and durable timers (a delay across kill -9: its deadline read
 # back from step_started on PostgreSQL).
 weft_add_pg_variant(signals_pg_test signals_test)
+weft_add_pg_variant(subwf_pg_test subwf_test)
