@@ -156,6 +156,17 @@ Test(subwf, child_output_is_the_step_output, .init = up)
 	cr_expect_str_eq(str_of(parent, "run_id"), id);
 	cr_expect_str_eq(str_of(parent, "step"), "sub");
 	cr_expect(json_is_null(json_object_get(run, "parent")));
+	// The CLI's table says it too: the parent line, the child run in
+	// the workflow step's NODE column.
+	char *text, want[200];
+	cr_assert_eq(weft_cluster_cli(&c, &text, "status %s", child), 0);
+	snprintf(want, sizeof(want), "parent      %s (step sub)", id);
+	cr_expect(strstr(text, want) != NULL, "%s", text);
+	free(text);
+	cr_assert_eq(weft_cluster_cli(&c, &text, "status %s", id), 0);
+	cr_expect(strstr(text, child) != NULL && strstr(text, "parent") == NULL,
+	    "%s", text);
+	free(text);
 	// Events: child_started and child_ended in the parent's log, the
 	// parent in the child's run_queued.
 	json_t *ev = weft_cluster_events(&c, id, "child_started");
@@ -349,5 +360,34 @@ Test(subwf, child_survives_a_coordinator_kill, .init = up)
 	json_t *ev = weft_cluster_events(&c, id, "child_started");
 	cr_expect_eq(json_array_size(ev), 1, "no second child");
 	json_decref(ev);
+	json_decref(run);
+}
+
+// The example in examples/subworkflow/ runs as its README line says.
+Test(subwf, the_example_runs, .init = up)
+{
+	char *out;
+
+	cr_assert_eq(weft_cluster_cli(&c, &out, "define '%s' 2>&1",
+	                 WEFT_SRC_DIR "/examples/subworkflow/build-one.json"),
+	    0, "%s", out);
+	free(out);
+	cr_assert_eq(weft_cluster_cli(&c, &out, "define '%s' 2>&1",
+	                 WEFT_SRC_DIR "/examples/subworkflow/release.json"),
+	    0, "%s", out);
+	free(out);
+	cr_assert_eq(weft_cluster_cli(&c, &out, "run release --input "
+	                 "'{\"commit\": \"abc123\"}'"),
+	    0, "%s", out);
+	out[strcspn(out, "\n")] = '\0';
+	json_t *run = weft_cluster_run_end(&c, out, 30000);
+	free(out);
+	cr_assert_str_eq(str_of(run, "status"), "succeeded");
+	json_t *pub = json_object_get(json_object_get(weft_cluster_step(run,
+	    "publish"), "output"), "with");
+	cr_expect_str_eq(json_string_value(json_array_get(json_object_get(pub,
+	                     "artifacts"), 0)), "backend.tar");
+	cr_expect_str_eq(json_string_value(json_array_get(json_object_get(pub,
+	                     "artifacts"), 1)), "frontend.tar");
 	json_decref(run);
 }
