@@ -924,6 +924,9 @@ control_step_waiting(json_t *step, json_t *def_step, json_t *by_id,
 	case WEFT_HOLD_TIMER:
 		f.hold_timer = true;
 		break;
+	case WEFT_HOLD_CHILD:
+		f.hold_child = "?"; // subwf_status names it (child_started)
+		break;
 	default:
 		break;
 	}

@@ -16,6 +16,7 @@
 #include "engine_int.h"
 #include "log.h"
 #include "secret.h"
+#include "waiting.h"
 
 // subwf_fail fails ready unit u of r before any child exists: a
 // definition that is not there, params it refuses, a depth over the
@@ -350,16 +351,16 @@ subwf_recover(weft_engine *e, int64_t now)
 		}
 		json_decref(started);
 	}
-	// Depth from the links: a child's is its parent's plus one.
-	for (size_t k = 0; k < n; k++) {
-		for (size_t i = 0; weft_map_each(&e->runs, &i, &key, &v);) {
-			weft_run *c = v;
-			weft_run *p = c->parent[0] != '\0' ? engine_run(e, c->parent)
-			                                   : NULL;
-			if (p != NULL) {
-				c->depth = p->depth + 1;
-			}
+	// Depth from the links: how many live ancestors a run has. A walk
+	// per linked run, at most --max-depth long (links are trees).
+	for (size_t i = 0; weft_map_each(&e->runs, &i, &key, &v);) {
+		weft_run *c = v, *p = c;
+		uint32_t  d = 0;
+		while (p->parent[0] != '\0' && d <= e->cfg.max_depth &&
+		    (p = engine_run(e, p->parent)) != NULL) {
+			d++;
 		}
+		c->depth = d;
 	}
 	for (size_t k = 0; k < n; k++) {
 		engine_run_rele(e, list[k]);
@@ -391,6 +392,13 @@ subwf_check_def(weft_engine *e, const weft_def *def, char *err, size_t errlen)
 		return (false);
 	}
 	return (true);
+}
+
+static const char *
+str_or(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return (s != NULL ? s : "");
 }
 
 // subwf_parent_of sets, in status body run (a run's), "parent" from its
@@ -446,6 +454,17 @@ subwf_status(weft_engine *e, json_t *run)
 		c   = json_object_get(json_object_get(started, sid), "child_run");
 		json_object_set_new(step, "child_run", c != NULL ? json_incref(c)
 		                                                 : json_null());
+		// Running: it waits for that child, not for a worker.
+		json_t *wf = json_object_get(step, "waiting_for");
+		if (wf != NULL && json_is_string(c) &&
+		    strcmp(str_or(step, "status"), "running") == 0) {
+			weft_wait_facts f = { .state = WEFT_STEP_RUNNING,
+				.hold_child = json_string_value(c),
+				.hold_timeout_at_ms = json_integer_value(
+				    json_object_get(wf, "timeout_at_ms")) };
+			json_object_set_new(step, "waiting_for",
+			    weft_waiting_for(&f));
+		}
 	}
 	json_decref(started);
 }

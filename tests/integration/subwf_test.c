@@ -224,6 +224,36 @@ Test(subwf, child_failure_fails_the_step_and_a_retry_starts_a_new_child,
 	json_decref(run);
 }
 
+// Params the child's definition refuses, known only once `with` renders:
+// the step fails for good (no retry, no child run), naming what.
+Test(subwf, child_params_refused_at_start_fail_the_step, .init = up)
+{
+	must_define(kid_def);
+	must_define("{\"name\":\"badparams\",\"steps\":[{\"id\":\"sub\","
+	            "\"type\":\"workflow\",\"retry\":{\"max_attempts\":3},"
+	            "\"with\":{\"name\":\"kid\",\"params\":{\"n\":"
+	            "\"${input.n}\"}}}]}");
+	char *out, id[64];
+	cr_assert_eq(weft_cluster_cli(&c, &out, "run badparams --input "
+	                 "'{\"n\": \"many\"}'"),
+	    0, "%s", out);
+	out[strcspn(out, "\n")] = '\0';
+	snprintf(id, sizeof(id), "%s", out);
+	free(out);
+	json_t *run = weft_cluster_run_end(&c, id, 30000);
+	cr_assert_str_eq(str_of(run, "status"), "failed");
+	const char *err = str_of(weft_cluster_step(run, "sub"), "error");
+	cr_assert_not_null(err);
+	cr_expect_str_eq(err, "workflow step: params of kid: params.n: "
+	                      "expected int, got string");
+	cr_expect_eq(json_integer_value(json_object_get(weft_cluster_step(run,
+	                 "sub"), "attempt")), 0, "no attempt, no retry");
+	json_t *ev = weft_cluster_events(&c, id, "child_started");
+	cr_expect_eq(json_array_size(ev), 0, "no child run");
+	json_decref(ev);
+	json_decref(run);
+}
+
 static const char *slow_kid_def =
     "{\"name\":\"slowkid\",\"steps\":[{\"id\":\"nap\",\"type\":\"sleep\","
     "\"with\":{\"ms\":%d}},{\"id\":\"out\",\"type\":\"echo\","
@@ -266,6 +296,12 @@ Test(subwf, pausing_the_parent_pauses_the_child, .init = up)
 	define_slow(1500);
 	snprintf(id, sizeof(id), "%s", start_run("slowdad"));
 	snprintf(child, sizeof(child), "%s", await_child(id, "sub", "running"));
+	// It waits for its child, and says which.
+	json_t *st = weft_cluster_cli_json(&c, "status %s", id);
+	json_t *wf = json_object_get(weft_cluster_step(st, "sub"), "waiting_for");
+	cr_expect_str_eq(str_of(wf, "reason"), "child");
+	cr_expect_str_eq(str_of(wf, "child_run"), child);
+	json_decref(st);
 	cr_assert_eq(weft_cluster_cli(&c, &out, "pause %s", id), 0, "%s", out);
 	free(out);
 	json_t *kid = weft_cluster_cli_json(&c, "status %s", child);

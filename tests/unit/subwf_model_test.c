@@ -12,6 +12,7 @@
 #include "def.h"
 #include "hold.h"
 #include "run.h"
+#include "waiting.h"
 
 #define T_TIMEOUT (30 * WEFT_TEST_MULT)
 
@@ -314,4 +315,22 @@ Test(subwf_model, last_failure_names_the_child, .timeout = T_TIMEOUT)
 	weft_run_free(r);
 	weft_out_fini(&o);
 	weft_def_free(def);
+}
+
+// A running workflow step waits for its child run, not for a worker.
+Test(subwf_model, waiting_for_says_child)
+{
+	weft_wait_facts f = { .state = WEFT_STEP_RUNNING, .type = "workflow",
+		.hold_child = "01CHILD", .hold_timeout_at_ms = 1000 };
+	json_t *o = weft_waiting_for(&f);
+	cr_expect_str_eq(json_string_value(json_object_get(o, "reason")),
+	    WEFT_WAIT_CHILD);
+	cr_expect_str_eq(json_string_value(json_object_get(o, "child_run")),
+	    "01CHILD");
+	cr_expect_eq(json_integer_value(json_object_get(o, "timeout_at_ms")),
+	    1000);
+	cr_expect_str_eq(json_string_value(json_object_get(o, "message")),
+	    "waiting for its child run 01CHILD to end (times out at "
+	    "1970-01-01T00:00:01.000Z)");
+	json_decref(o);
 }
