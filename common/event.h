@@ -57,8 +57,10 @@
 	X(STEP_SCHEDULABLE, "step_schedulable", STEP, false, NULL, NULL)  \
 	X(STEP_RELEASED, "step_released", STEP, false, "ready", NULL)         \
 	X(WORKER_DRAINING, "worker_draining", NODE, false, NULL, NULL)        \
-	X(WORKER_LEFT, "worker_left", NODE, false, NULL, NULL)               \
+	X(WORKER_LEFT, "worker_left", NODE, false, NULL, NULL)                \
 	X(STEP_SIGNALED, "step_signaled", STEP, false, NULL, NULL)            \
+	X(STEP_UPSTREAM_FAILED, "step_upstream_failed", STEP, true,          \
+	    "upstream_failed", NULL)                             \
 	X(CHILD_STARTED, "child_started", STEP, false, NULL, NULL)            \
 	X(CHILD_ENDED, "child_ended", STEP, false, NULL, NULL)
 

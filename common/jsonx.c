@@ -42,6 +42,39 @@ weft_json_path(json_t *root, const char *path)
 	return (cur);
 }
 
+json_t *
+weft_json_get(json_t *root, const char *path)
+{
+	const char *star = strstr(path, "[*]");
+	char       *head;
+	const char *rest;
+	json_t     *at, *out, *el;
+	size_t      k;
+
+	if (star == NULL) {
+		json_t *v = weft_json_path(root, path);
+		return (v != NULL ? json_incref(v) : NULL);
+	}
+	head = weft_xstrndup(path, (size_t) (star - path));
+	at   = weft_json_path(root, head);
+	free(head);
+	rest = star + 3;
+	if (*rest == '.') {
+		rest++;
+	} else if (*rest != '\0' && strncmp(rest, "[*]", 3) != 0) {
+		return (NULL); // "a[*]b": not a path
+	}
+	if (!json_is_array(at)) {
+		return (NULL);
+	}
+	out = json_array();
+	json_array_foreach (at, k, el) {
+		json_t *v = weft_json_get(el, rest);
+		json_array_append_new(out, v != NULL ? v : json_null());
+	}
+	return (out);
+}
+
 // render_string expands the ${...} references of one string.
 static json_t *
 render_string(const char *s, json_t *doc, char *err, size_t errlen)
@@ -58,7 +91,7 @@ render_string(const char *s, json_t *doc, char *err, size_t errlen)
 	if (open == s && s[strlen(s) - 1] == '}' && strchr(s + 2, '}') ==
 	    s + strlen(s) - 1) {
 		char   *path = weft_xstrndup(s + 2, strlen(s) - 3);
-		json_t *v    = weft_json_path(doc, path);
+		json_t *v    = weft_json_get(doc, path);
 		if (v == NULL) {
 			snprintf(err, errlen, "reference ${%s} resolves to nothing",
 			    path);
@@ -66,7 +99,7 @@ render_string(const char *s, json_t *doc, char *err, size_t errlen)
 			return (NULL);
 		}
 		free(path);
-		return (json_incref(v));
+		return (v);
 	}
 	f = open_memstream(&out, &len);
 	while (open != NULL) {
@@ -78,7 +111,7 @@ render_string(const char *s, json_t *doc, char *err, size_t errlen)
 		}
 		fwrite(s, 1, (size_t) (open - s), f);
 		path = weft_xstrndup(open + 2, (size_t) (close - open - 2));
-		v    = weft_json_path(doc, path);
+		v    = weft_json_get(doc, path);
 		if (v == NULL) {
 			snprintf(err, errlen, "reference ${%s} resolves to nothing",
 			    path);
@@ -95,6 +128,7 @@ render_string(const char *s, json_t *doc, char *err, size_t errlen)
 			fputs(t, f);
 			free(t);
 		}
+		json_decref(v);
 		s    = close + 1;
 		open = strstr(s, "${");
 	}

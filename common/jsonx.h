@@ -11,6 +11,13 @@
 // reference, NULL when absent). Array elements are addressed by index.
 json_t *weft_json_path(json_t *root, const char *path);
 
+// weft_json_get is weft_json_path returning a new reference, where a
+// segment may end in "[*]": the rest of the path is then taken from each
+// element of the array there, giving an array in element order (null where
+// an element lacks it): "steps.m.output[*].score". NULL when absent, or when
+// what precedes a "[*]" is not an array.
+json_t *weft_json_get(json_t *root, const char *path);
+
 // weft_json_render returns a new reference: tmpl with every "${path}" inside
 // strings replaced by the value at path in doc. A string that is exactly
 // "${path}" takes the value with its type; inside longer strings, values are

@@ -1,5 +1,6 @@
 // fuzz_doc: the step input document the expression and render fuzzers
-// evaluate against: every JSON type, nesting, arrays, a failed step.
+// evaluate against: every JSON type, nesting, arrays, a failed step, a map
+// step's output (for [*]) and a map item's item and index.
 #ifndef WEFT_FUZZ_DOC_H
 #define WEFT_FUZZ_DOC_H
 
@@ -16,7 +17,10 @@
 	"\"params\":{\"limit\":10,\"mode\":\"fast\"},"                        \
 	"\"steps\":{\"fetch\":{\"status\":\"succeeded\",\"output\":{\"n\":3," \
 	"\"files\":[\"x.csv\",\"y.csv\"]}},\"bad\":{\"status\":\"failed\","   \
-	"\"output\":null,\"error\":\"boom\"}},"                               \
+	"\"output\":null,\"error\":\"boom\",\"exit_code\":3},"                \
+	"\"m\":{\"status\":\"succeeded\",\"output\":[{\"s\":1,\"t\":[1,2]},"  \
+	"null,{\"s\":[3]},5]}},\"item\":{\"n\":7,\"name\":\"a.csv\"},"      \
+	"\"index\":2,"                                                      \
 	"\"with\":{\"ms\":10}}"
 
 // fuzz_doc_new returns a new reference to the parsed document; aborts if

@@ -16,8 +16,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static json_t *fuzz_doc;
 
-// fuzz_walk looks up every string of v as a path in doc: weft_json_path
-// gets the same user text the renderer extracts from "${...}".
+// fuzz_lookup looks path up in doc both ways: weft_json_path, and
+// weft_json_get, which also takes "[*]" projections and must give the
+// same value where the path has none.
+static void
+fuzz_lookup(json_t *doc, const char *path)
+{
+	json_t *a = weft_json_path(doc, path);
+	json_t *b = weft_json_get(doc, path);
+
+	if (strstr(path, "[*]") == NULL && a != b) {
+		abort();
+	}
+	json_decref(b);
+}
+
+// fuzz_walk looks up every string of v as a path in doc: the lookups get
+// the same user text the renderer extracts from "${...}".
 static void
 fuzz_walk(json_t *v, json_t *doc, int depth)
 {
@@ -29,10 +44,10 @@ fuzz_walk(json_t *v, json_t *doc, int depth)
 		return;
 	}
 	if (json_is_string(v)) {
-		(void) weft_json_path(doc, json_string_value(v));
+		fuzz_lookup(doc, json_string_value(v));
 	} else if (json_is_object(v)) {
 		json_object_foreach (v, k, x) {
-			(void) weft_json_path(doc, k);
+			fuzz_lookup(doc, k);
 			fuzz_walk(x, doc, depth + 1);
 		}
 	} else if (json_is_array(v)) {
@@ -92,7 +107,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	// json_stringn refuses invalid UTF-8, which no parsed template holds.
 	if ((str = json_stringn((const char *) data, tlen)) != NULL) {
 		fuzz_render(str, doc);
-		(void) weft_json_path(doc, json_string_value(str));
+		fuzz_lookup(doc, json_string_value(str));
 		tmpl = json_pack("{s:O, s:[O, i]}", "k", str, "a", str, 1);
 		fuzz_render(tmpl, doc);
 		json_decref(tmpl);

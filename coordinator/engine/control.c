@@ -11,6 +11,7 @@
 
 #include "alloc.h"
 #include "clock.h"
+#include "depends.h"
 #include "engine_int.h"
 #include "id.h"
 #include "jsonx.h"
@@ -625,6 +626,39 @@ control_open_secrets(weft_engine *e, const char *id, json_t **input,
 	return (true);
 }
 
+// control_restore_exit_codes puts back the exit code of each failed step
+// of r from its last step_failed event: the steps projection keeps the
+// error but not the code, and a dependent made ready after the restart
+// reads both (steps.<id>.exit_code). Only runs with a failed step ask.
+static void
+control_restore_exit_codes(weft_engine *e, weft_run *r)
+{
+	json_t  *last = NULL;
+	bool     any  = false;
+	weft_err rv;
+
+	for (size_t i = 0; i < r->def->nsteps && !any; i++) {
+		any = r->steps[i].state == WEFT_STEP_FAILED;
+	}
+	if (!any) {
+		return;
+	}
+	if ((rv = weft_store_last_step_data(engine_quiesce(e), r->id,
+	         "step_failed", &last)) != WEFT_OK) {
+		// Not fatal: the dependents still see the error.
+		weft_log_warn("RECOVER", "run=%s: exit codes not read: %s",
+		    r->id, weft_err_str(rv));
+	}
+	for (size_t i = 0; rv == WEFT_OK && i < r->def->nsteps; i++) {
+		json_t *data = json_object_get(last, r->def->steps[i].id);
+		if (r->steps[i].state == WEFT_STEP_FAILED) {
+			r->steps[i].exit_code = (int) json_integer_value(
+			    json_object_get(data, "exit_code"));
+		}
+	}
+	json_decref(last);
+}
+
 weft_err
 control_restore_run(weft_engine *e, json_t *jr)
 {
@@ -668,6 +702,7 @@ control_restore_run(weft_engine *e, json_t *jr)
 			control_restore_unit(e, r, js, pass == 1);
 		}
 	}
+	control_restore_exit_codes(e, r);
 	if (r->state == WEFT_RUN_QUEUED) {
 		weft_run_start(r, e->clock.wall_ms(e->clock.arg), &e->out);
 	} else {
@@ -868,7 +903,7 @@ control_step_waiting(json_t *step, json_t *def_step, json_t *by_id,
 {
 	enum weft_step_state st;
 	weft_wait_facts      f = { 0 };
-	json_t              *facts, *o, *dep;
+	json_t              *facts, *o, *dep, *deps;
 	const char          *type;
 	char                 key[400];
 	size_t               k;
@@ -886,7 +921,8 @@ control_step_waiting(json_t *step, json_t *def_step, json_t *by_id,
 	f.items      = json_object_get(step, "items");
 	f.node       = json_string_value(json_object_get(step, "node"));
 	f.deps       = json_array();
-	json_array_foreach (json_object_get(def_step, "depends_on"), k, dep) {
+	deps         = weft_depends_step_deps(def_step); // or "depends"
+	json_array_foreach (deps, k, dep) {
 		json_t *row = json_object_get(by_id, json_string_value(dep));
 		enum weft_step_state ds = WEFT_STEP_PENDING;
 		weft_step_state_parse(
@@ -895,6 +931,7 @@ control_step_waiting(json_t *step, json_t *def_step, json_t *by_id,
 			json_array_append(f.deps, dep);
 		}
 	}
+	json_decref(deps);
 	facts = json_object_get(json_object_get(waits, "types"), f.type);
 	if (facts != NULL) {
 		f.type_known = true;

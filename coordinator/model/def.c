@@ -6,6 +6,7 @@
 #include "def.h"
 
 #include <limits.h>
+#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,19 +14,21 @@
 
 #include "alloc.h"
 #include "clock.h"
+#include "depends.h"
 #include "expr.h"
 
 // Fields a definition may carry; anything else is an error, never ignored.
 static const char *const def_top_fields[] = { "name", "version", "description",
-	"params", "timeout_ms", "steps", "retain", "schedule_timeout_ms", NULL };
+	"params", "timeout_ms", "steps", "retain", "schedule_timeout_ms",
+	"fail_fast", "status_from", NULL };
 static const char *const def_param_fields[] = { "type", "default", "required",
-	"description", "secret", NULL };
+	"description", "secret", "enum", "minimum", "maximum", "pattern", NULL };
 static const char *const def_param_types[]  = { "string", "int", "number",
 	 "bool", "object", "array", "any", NULL };
 static const char *const def_step_fields[]  = { "id", "type", "with",
 	 "depends_on", "retry", "timeout_ms", "trigger", "when", "map",
-	 "max_parallel",
-	 "heartbeat_timeout_ms", "schedule_timeout_ms", NULL };
+	 "max_parallel", "map_tolerate",
+	 "heartbeat_timeout_ms", "schedule_timeout_ms", "depends", NULL };
 // Designed (DESIGN.md) but not implemented: rejected so that a definition
 // relying on them fails loudly instead of running without them.
 static const char *const def_step_reserved[] = { "expand", NULL };
@@ -35,7 +38,10 @@ static const char *const def_backoffs[] = { "fixed", "linear", "exponential",
 	NULL };
 // In enum weft_trigger order.
 static const char *const def_triggers[] = { "all_success", "all_done",
-	"one_success", "none_failed", "all_failed", NULL };
+	"one_success", "none_failed", "all_failed", "one_failed", "one_done",
+	"none_failed_min_one_success", "none_skipped", "all_skipped", NULL };
+// In enum weft_status_from order.
+static const char *const def_status_from[] = { "all", "leaves", NULL };
 
 #define DEF_NAME_MAX 128
 
@@ -300,11 +306,214 @@ def_check_fields(const struct def_ctx *c, json_t *obj, const char *prefix,
 	return (WEFT_OK);
 }
 
+// ---- parameter rules: enum, minimum, maximum, pattern ----
+
+// def_num_cmp orders two JSON numbers; integers compare exactly (a
+// double loses precision past 2^53).
+static int
+def_num_cmp(const json_t *a, const json_t *b)
+{
+	if (json_is_integer(a) && json_is_integer(b)) {
+		json_int_t x = json_integer_value(a), y = json_integer_value(b);
+		return ((x > y) - (x < y));
+	}
+	double x = json_number_value(a), y = json_number_value(b);
+	return ((x > y) - (x < y));
+}
+
+// def_value_text writes v for a message into buf: a string quoted and
+// escaped (def_quote), anything else as compact JSON cut to fit.
+static const char *
+def_value_text(char *buf, size_t n, const json_t *v)
+{
+	if (json_is_string(v)) {
+		char q[80];
+		bool nul = strlen(json_string_value(v)) != json_string_length(v);
+		snprintf(buf, n, "\"%s%s\"",
+		    def_quote(q, sizeof(q), json_string_value(v)),
+		    nul ? "\\x00..." : "");
+	} else {
+		char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+		snprintf(buf, n, "%s", t != NULL ? t : "?");
+		free(t);
+	}
+	return (buf);
+}
+
+// A param's "pattern", compiled once with its definition: compiling costs
+// more than the rest of binding a run's params together.
+struct def_pattern {
+	const json_t *spec; // the param's spec object (in def->params)
+	regex_t      *re;   // compiled (owned)
+};
+
+// def_pattern_find returns the compiled pattern of param spec, NULL if
+// it has none.
+static const regex_t *
+def_pattern_find(const weft_def *def, const json_t *spec)
+{
+	for (size_t i = 0; i < def->npatterns; i++) {
+		if (def->patterns[i].spec == spec) {
+			return (def->patterns[i].re);
+		}
+	}
+	return (NULL);
+}
+
+// def_pattern_match says string v matches the param's compiled pattern
+// re, searched unanchored like JSON Schema's "pattern". A string with a
+// NUL never matches: regexec would see only its head.
+static bool
+def_pattern_match(const regex_t *re, const json_t *v)
+{
+	return (re != NULL &&
+	    strlen(json_string_value(v)) == json_string_length(v) &&
+	    regexec(re, json_string_value(v), 0, NULL, 0) == 0);
+}
+
+// def_param_check applies the rules of spec (enum, minimum, maximum,
+// pattern; already validated) to value v and fails naming the rule:
+// "<what>must be <= 10 (maximum), got 12". what is "" for a given value
+// or "field \"default\": "; a secret's value is never quoted back.
+static weft_err
+def_param_check(const struct def_ctx *c, const weft_def *def, json_t *spec,
+    json_t *v, const char *what)
+{
+	json_t *en  = json_object_get(spec, "enum");
+	json_t *min = json_object_get(spec, "minimum");
+	json_t *max = json_object_get(spec, "maximum");
+	json_t *pat = json_object_get(spec, "pattern");
+	char    got[120] = "", rule[200];
+	size_t  k;
+	json_t *e;
+	bool    found = false;
+
+	if (!json_is_true(json_object_get(spec, "secret"))) {
+		char t[96];
+		snprintf(got, sizeof(got), ", got %s",
+		    def_value_text(t, sizeof(t), v));
+	}
+	json_array_foreach (en, k, e) {
+		found = found || json_equal(e, v);
+	}
+	if (en != NULL && !found) {
+		def_value_text(rule, sizeof(rule), en);
+		return (def_fail(c, "%smust be one of %s (enum)%s", what, rule,
+		    got));
+	}
+	if (min != NULL && json_is_number(v) && def_num_cmp(v, min) < 0) {
+		return (def_fail(c, "%smust be >= %s (minimum)%s", what,
+		    def_value_text(rule, sizeof(rule), min), got));
+	}
+	if (max != NULL && json_is_number(v) && def_num_cmp(v, max) > 0) {
+		return (def_fail(c, "%smust be <= %s (maximum)%s", what,
+		    def_value_text(rule, sizeof(rule), max), got));
+	}
+	if (pat != NULL && json_is_string(v) &&
+	    !def_pattern_match(def_pattern_find(def, spec), v)) {
+		return (def_fail(c, "%smust match pattern %s%s", what,
+		    def_value_text(rule, sizeof(rule), pat), got));
+	}
+	return (WEFT_OK);
+}
+
+// def_parse_enum checks "enum": a non-empty array of values of the
+// parameter's type.
+static weft_err
+def_parse_enum(const struct def_ctx *c, json_t *spec, const char *type)
+{
+	json_t  *en, *e;
+	size_t   k;
+	weft_err rv;
+
+	if ((rv = def_field(c, spec, "enum", "array", false, &en)) != WEFT_OK ||
+	    en == NULL) {
+		return (rv);
+	}
+	if (json_array_size(en) == 0) {
+		return (def_fail(c, "field \"enum\": needs at least one value"));
+	}
+	json_array_foreach (en, k, e) {
+		if (!def_type_matches(type, e)) {
+			return (def_fail(c,
+			    "field \"enum[%zu]\": expected %s, got %s", k, type,
+			    def_type_name(e)));
+		}
+	}
+	return (WEFT_OK);
+}
+
+// def_parse_rules validates a parameter's rules against its type: bounds
+// for numbers, a pattern (compiled here, so a bad one is refused now, not
+// at each run) for strings.
+static weft_err
+def_parse_rules(
+    const struct def_ctx *c, weft_def *def, json_t *spec, const char *type)
+{
+	bool     num = strcmp(type, "int") == 0 || strcmp(type, "number") == 0 ||
+	    strcmp(type, "any") == 0;
+	bool     str = strcmp(type, "string") == 0 || strcmp(type, "any") == 0;
+	json_t  *min, *max, *pat;
+	weft_err rv;
+	regex_t *re;
+	int      rc = 0;
+
+	if ((rv = def_parse_enum(c, spec, type)) != WEFT_OK ||
+	    (rv = def_field(c, spec, "minimum", "number", false, &min)) != 0 ||
+	    (rv = def_field(c, spec, "maximum", "number", false, &max)) != 0 ||
+	    (rv = def_field(c, spec, "pattern", "string", false, &pat)) != 0) {
+		return (rv);
+	}
+	if ((min != NULL || max != NULL) && !num) {
+		return (def_fail(c, "field \"%s\": only for a parameter of type "
+		    "int, number or any, not %s", min ? "minimum" : "maximum",
+		    type));
+	}
+	if (min != NULL && max != NULL && def_num_cmp(min, max) > 0) {
+		return (def_fail(c, "field \"maximum\": must be >= minimum"));
+	}
+	if (pat == NULL) {
+		return (WEFT_OK);
+	}
+	if (!str) {
+		return (def_fail(c, "field \"pattern\": only for a parameter of "
+		    "type string or any, not %s", type));
+	}
+	// glibc's matcher backtracks on back-references, exponentially in
+	// the worst case, and a run's params are matched when the run is
+	// created: one crafted value would hold that up for everyone.
+	for (const char *b = json_string_value(pat); *b != '\0'; b++) {
+		if (b[0] == '\\' && b[1] >= '1' && b[1] <= '9') {
+			return (def_fail(c, "field \"pattern\": back-references "
+			    "(\\%c) are not supported", b[1]));
+		}
+		b += b[0] == '\\' && b[1] != '\0';
+	}
+	re = weft_xalloc(sizeof(*re));
+	if (strlen(json_string_value(pat)) != json_string_length(pat) ||
+	    (rc = regcomp(re, json_string_value(pat),
+	         REG_EXTENDED | REG_NOSUB)) != 0) {
+		char msg[128] = "contains a NUL byte", q[80];
+		if (strlen(json_string_value(pat)) == json_string_length(pat)) {
+			regerror(rc, re, msg, sizeof(msg));
+		}
+		free(re);
+		return (def_fail(c,
+		    "field \"pattern\": \"%s\" is not a valid POSIX extended "
+		    "regular expression: %s",
+		    def_quote(q, sizeof(q), json_string_value(pat)), msg));
+	}
+	def->patterns = weft_xrealloc(def->patterns,
+	    (def->npatterns + 1) * sizeof(*def->patterns));
+	def->patterns[def->npatterns++] = (struct def_pattern) { spec, re };
+	return (WEFT_OK);
+}
+
 // ---- parameters ----
 
 // def_parse_param validates one parameter spec; c->where is "params.<name>".
 static weft_err
-def_parse_param(const struct def_ctx *c, json_t *spec)
+def_parse_param(const struct def_ctx *c, weft_def *def, json_t *spec)
 {
 	json_t     *v;
 	json_t     *dflt;
@@ -341,6 +550,14 @@ def_parse_param(const struct def_ctx *c, json_t *spec)
 		    "a secret parameter cannot have a default (definitions "
 		    "are stored and shown in clear)"));
 	}
+	if ((rv = def_parse_rules(c, def, spec, type)) != WEFT_OK) {
+		return (rv);
+	}
+	// A default that breaks its own rules would fail every run that
+	// leaves the parameter out: refuse it with the definition.
+	if (dflt != NULL) {
+		return (def_param_check(c, def, spec, dflt, "field \"default\": "));
+	}
 	return (WEFT_OK);
 }
 
@@ -368,7 +585,7 @@ def_parse_params(struct def_parser *p, json_t *root)
 			    "invalid parameter name (1-128 characters of "
 			    "A-Z a-z 0-9 _ -)"));
 		}
-		if ((rv = def_parse_param(&c, spec)) != WEFT_OK) {
+		if ((rv = def_parse_param(&c, p->def, spec)) != WEFT_OK) {
 			return (rv);
 		}
 	}
@@ -504,34 +721,119 @@ def_parse_when(const struct def_ctx *c, json_t *js, weft_def_step *st)
 	return (WEFT_OK);
 }
 
-// def_parse_map reads "map" (the path of the array to fan out over) and
-// "max_parallel" (at most that many items at once; only with map). Whether
-// the path names a dependency is checked when steps are linked.
+// def_parse_depends compiles the optional "depends" condition of step js,
+// which stands instead of "depends_on" and "trigger": both at once would
+// be two answers to one question.
 static weft_err
-def_parse_map(const struct def_ctx *c, json_t *js, weft_def_step *st)
+def_parse_depends(const struct def_ctx *c, json_t *js, weft_def_step *st)
 {
 	json_t  *v;
 	weft_err rv;
+	char     msg[200];
 
-	if ((rv = def_field(c, js, "map", "string", false, &v)) != WEFT_OK) {
+	if ((rv = def_field(c, js, "depends", "string", false, &v)) !=
+	        WEFT_OK ||
+	    v == NULL) {
 		return (rv);
 	}
-	if (v != NULL) {
+	if (json_object_get(js, "depends_on") != NULL ||
+	    json_object_get(js, "trigger") != NULL) {
+		return (def_fail(c,
+		    "field \"depends\" replaces \"depends_on\" and \"trigger\": "
+		    "give one or the other"));
+	}
+	st->depends = weft_xstrdup(json_string_value(v));
+	if (weft_depends_compile(&st->depends_expr, st->depends, msg,
+	        sizeof(msg)) != WEFT_OK) {
+		return (def_fail(c, "field \"depends\": %s", msg));
+	}
+	return (WEFT_OK);
+}
+
+// def_parse_map reads "map" (the path of the array to fan out over, or
+// the array itself), "max_parallel" (at most that many items at once) and
+// "map_tolerate" (items that may fail with the step still succeeding);
+// the last two only with map. Whether the path names a dependency is
+// checked when steps are linked.
+static weft_err
+def_parse_map(const struct def_ctx *c, json_t *js, weft_def_step *st)
+{
+	json_t  *v = json_object_get(js, "map");
+	weft_err rv;
+
+	if (json_is_array(v)) {
+		// A literal list: st->map stays the "is a map step" mark every
+		// reader tests, spelled so that messages show what it is.
+		st->map_list = json_incref(v);
+		st->map      = weft_xstrdup("(literal list)");
+	} else if ((rv = def_field(c, js, "map", "string", false, &v)) !=
+	    WEFT_OK) {
+		return (def_fail(c, "field \"map\": expected string or array, "
+		    "got %s", def_type_name(v)));
+	} else if (v != NULL) {
 		const char *m = json_string_value(v);
 		if (strncmp(m, "input", 5) != 0 && strncmp(m, "params.", 7) != 0 &&
 		    strncmp(m, "steps.", 6) != 0) {
 			return (def_fail(c,
 			    "field \"map\": a path that starts with input, "
-			    "params or steps, such as steps.fetch.output.files"));
+			    "params or steps, such as steps.fetch.output.files, "
+			    "or an array"));
 		}
 		st->map = weft_xstrdup(m);
 	}
 	if ((rv = def_get_u32(c, js, "max_parallel", 1, UINT32_MAX,
-	         &st->max_parallel)) != WEFT_OK) {
+	         &st->max_parallel)) != WEFT_OK ||
+	    (rv = def_get_u32(c, js, "map_tolerate", 0, UINT32_MAX,
+	         &st->map_tolerate)) != WEFT_OK) {
 		return (rv);
 	}
 	if (st->max_parallel != 0 && st->map == NULL) {
 		return (def_fail(c, "field \"max_parallel\": only with \"map\""));
+	}
+	if (json_object_get(js, "map_tolerate") != NULL && st->map == NULL) {
+		return (def_fail(c, "field \"map_tolerate\": only with \"map\""));
+	}
+	return (WEFT_OK);
+}
+
+// def_parse_exec checks what an exec step cannot run without: with.cmd, a
+// non-empty array of strings or one whole "${...}" reference that renders
+// to one. Without this the worker would refuse every attempt at run time.
+static weft_err
+def_parse_exec(const struct def_ctx *c, const weft_def_step *st)
+{
+	json_t *cmd = json_object_get(st->with, "cmd");
+	json_t *e;
+	size_t  k;
+
+	if (strcmp(st->type, "exec") != 0) {
+		return (WEFT_OK);
+	}
+	if (cmd == NULL) {
+		return (def_fail(c, "field \"with.cmd\": required for an exec "
+		    "step (the program and its arguments, e.g. "
+		    "[\"script.sh\", \"--flag\"])"));
+	}
+	if (json_is_string(cmd)) {
+		const char *t = json_string_value(cmd);
+		size_t      n = strlen(t);
+		if (n > 3 && strncmp(t, "${", 2) == 0 && t[n - 1] == '}' &&
+		    strchr(t, '}') == t + n - 1) {
+			return (WEFT_OK);
+		}
+		return (def_fail(c, "field \"with.cmd\": expected an array of "
+		    "strings (or one \"${...}\" reference), got a string"));
+	}
+	if (!json_is_array(cmd) || json_array_size(cmd) == 0) {
+		return (def_fail(c, "field \"with.cmd\": expected a non-empty "
+		    "array of strings, got %s",
+		    json_is_array(cmd) ? "[]" : def_type_name(cmd)));
+	}
+	json_array_foreach (cmd, k, e) {
+		if (!json_is_string(e)) {
+			return (def_fail(c, "field \"with.cmd[%zu]\": expected "
+			    "string, got %s", k, def_type_name(e)));
+		}
 	}
 	return (WEFT_OK);
 }
@@ -590,7 +892,9 @@ def_parse_step(struct def_parser *p, size_t i, json_t *js)
 		return (rv);
 	}
 	st->trigger = (enum weft_trigger) trigger;
-	if ((rv = def_parse_map(&c, js, st)) != WEFT_OK) {
+	if ((rv = def_parse_map(&c, js, st)) != WEFT_OK ||
+	    (rv = def_parse_exec(&c, st)) != WEFT_OK ||
+	    (rv = def_parse_depends(&c, js, st)) != WEFT_OK) {
 		return (rv);
 	}
 	if ((rv = def_parse_when(&c, js, st)) != WEFT_OK) {
@@ -697,14 +1001,27 @@ def_ref(struct def_when_arg *a, const char *const *segs, size_t n,
 static weft_err
 def_when_ref(void *arg, const char *const *segs, size_t n, int col)
 {
-	char where[64];
+	struct def_when_arg *a = arg;
+	weft_def_step       *st = &a->p->def->steps[a->i];
+	char                 where[64];
 
 	snprintf(where, sizeof(where), "field \"when\": col %d", col);
+	if (strcmp(segs[0], "item") == 0 || strcmp(segs[0], "index") == 0) {
+		if (st->map == NULL) {
+			return (def_fail(a->c, "%s: %s only in a map step", where,
+			    segs[0]));
+		}
+		// Read per item: each item whose condition is false is
+		// skipped, the step itself is not.
+		st->when_item = true;
+		return (WEFT_OK);
+	}
 	return (def_ref(arg, segs, n, where));
 }
 
-// def_with_refs checks every ${path} inside the strings of value v of
-// field ("with", or "map" for the map path written as a reference).
+// def_with_refs checks every ${path} inside the strings of value v, named
+// field in messages ("with.cmd[1]", or "map" for the map path written as a
+// reference): each must be closed and name what the step may read.
 static weft_err
 def_with_refs(struct def_when_arg *a, json_t *v, const char *field)
 {
@@ -712,20 +1029,25 @@ def_with_refs(struct def_when_arg *a, json_t *v, const char *field)
 	json_t     *e;
 	size_t      k;
 	weft_err    rv;
+	char        sub[256];
 
-	if (json_is_array(v) || json_is_object(v)) {
-		const char *key;
-		if (json_is_array(v)) {
-			json_array_foreach (v, k, e) {
-				if ((rv = def_with_refs(a, e, field)) != WEFT_OK) {
-					return (rv);
-				}
+	if (json_is_array(v)) {
+		json_array_foreach (v, k, e) {
+			snprintf(sub, sizeof(sub), "%s[%zu]", field, k);
+			if ((rv = def_with_refs(a, e, sub)) != WEFT_OK) {
+				return (rv);
 			}
-		} else {
-			json_object_foreach (v, key, e) {
-				if ((rv = def_with_refs(a, e, field)) != WEFT_OK) {
-					return (rv);
-				}
+		}
+		return (WEFT_OK);
+	}
+	if (json_is_object(v)) {
+		const char *key;
+		json_object_foreach (v, key, e) {
+			char q[80];
+			snprintf(sub, sizeof(sub), "%s.%s", field,
+			    def_quote(q, sizeof(q), key));
+			if ((rv = def_with_refs(a, e, sub)) != WEFT_OK) {
+				return (rv);
 			}
 		}
 		return (WEFT_OK);
@@ -739,7 +1061,12 @@ def_with_refs(struct def_when_arg *a, json_t *v, const char *field)
 		const char *segs[16];
 		size_t      n = 0;
 		if ((close = strchr(open, '}')) == NULL) {
-			break;
+			// Rendering would pass it through as text: a typo
+			// that silently sends "${params.x" to the step.
+			char q[80];
+			return (def_fail(a->c,
+			    "field \"%s\": unclosed \"${\" in \"%s\"", field,
+			    def_quote(q, sizeof(q), json_string_value(v))));
 		}
 		snprintf(path, sizeof(path), "%.*s", (int) (close - open - 2),
 		    open + 2);
@@ -747,6 +1074,9 @@ def_with_refs(struct def_when_arg *a, json_t *v, const char *field)
 		for (char *t = strtok(path, "."); t != NULL && n < 16;
 		     t = strtok(NULL, ".")) {
 			segs[n++] = t;
+		}
+		if (n > 0 && strchr(segs[0], '[') != NULL) {
+			*strchr((char *) segs[0], '[') = '\0'; // "item[*]": item
 		}
 		bool item = n > 0 && (strcmp(segs[0], "item") == 0 ||
 		                         strcmp(segs[0], "index") == 0);
@@ -767,52 +1097,25 @@ def_with_refs(struct def_when_arg *a, json_t *v, const char *field)
 	return (WEFT_OK);
 }
 
-// def_link_step resolves the dependencies of step i (definition js),
-// counting dependents in their nouts, then checks its `when` references.
+// def_link_refs checks the references of step st's with, map and when:
+// each must name one of its dependencies (stamped by def_link_step).
 static weft_err
-def_link_step(struct def_parser *p, size_t i, json_t *js)
+def_link_refs(struct def_when_arg *wa, weft_def_step *st)
 {
-	weft_def_step      *st   = &p->def->steps[i];
-	json_t             *deps = json_object_get(js, "depends_on");
-	struct def_ctx      c    = p->c;
-	struct def_when_arg wa   = { p, &c, i };
-	json_t             *d;
-	size_t              k;
-	char                q[80];
-
-	def_step_where(&c, i, st->id);
-	if (json_array_size(deps) > 0) {
-		st->deps =
-		    weft_xalloc(json_array_size(deps) * sizeof(uint32_t));
-	}
-	json_array_foreach (deps, k, d) {
-		long idx = weft_def_find(p->def, json_string_value(d));
-		if (idx < 0) {
-			return (def_fail(&c, "unknown dependency \"%s\"",
-			    def_quote(q, sizeof(q), json_string_value(d))));
-		}
-		if (p->stamp[idx] == i + 1) {
-			return (def_fail(&c, "dependency \"%s\" listed twice",
-			    json_string_value(d)));
-		}
-		p->stamp[idx]         = (uint32_t) (i + 1);
-		st->deps[st->ndeps++] = (uint32_t) idx;
-		p->def->steps[idx].nouts++;
-	}
 	if (st->with != NULL) {
-		weft_err rv = def_with_refs(&wa, st->with, "with");
+		weft_err rv = def_with_refs(wa, st->with, "with");
 		if (rv != WEFT_OK) {
 			return (rv);
 		}
 	}
-	if (st->map != NULL) {
+	if (st->map != NULL && st->map_list == NULL) {
 		// The same rule as a ${...}: written as one to reuse the check.
 		char     ref[600];
 		json_t  *tmp;
 		weft_err rv;
 		snprintf(ref, sizeof(ref), "${%s}", st->map);
 		tmp = json_string(ref);
-		rv  = def_with_refs(&wa, tmp, "map");
+		rv  = def_with_refs(wa, tmp, "map");
 		json_decref(tmp);
 		if (rv != WEFT_OK) {
 			return (rv);
@@ -821,7 +1124,54 @@ def_link_step(struct def_parser *p, size_t i, json_t *js)
 	if (st->when_expr == NULL) {
 		return (WEFT_OK);
 	}
-	return (weft_expr_paths(st->when_expr, def_when_ref, &wa));
+	return (weft_expr_paths(st->when_expr, def_when_ref, wa));
+}
+
+
+// def_link_step resolves the dependencies of step i (definition js):
+// its "depends_on", or the steps its "depends" names, counting dependents
+// in their nouts, then checks what its with, map and when reference.
+static weft_err
+def_link_step(struct def_parser *p, size_t i, json_t *js)
+{
+	weft_def_step      *st    = &p->def->steps[i];
+	json_t             *deps  = json_object_get(js, "depends_on");
+	json_t             *names = NULL;
+	struct def_ctx      c     = p->c;
+	struct def_when_arg wa    = { p, &c, i };
+	json_t             *d;
+	size_t              k;
+	char                q[80];
+
+	def_step_where(&c, i, st->id);
+	if (st->depends_expr != NULL) {
+		deps = names = weft_depends_names(st->depends_expr);
+	}
+	if (json_array_size(deps) > 0) {
+		st->deps =
+		    weft_xalloc(json_array_size(deps) * sizeof(uint32_t));
+	}
+	json_array_foreach (deps, k, d) {
+		long idx = weft_def_find(p->def, json_string_value(d));
+		if (idx < 0) {
+			def_fail(&c, "%s \"%s\"",
+			    names != NULL ? "field \"depends\": unknown step"
+			                  : "unknown dependency",
+			    def_quote(q, sizeof(q), json_string_value(d)));
+			json_decref(names);
+			return (WEFT_EDEF);
+		}
+		if (p->stamp[idx] == i + 1) {
+			json_decref(names); // NULL: names lists each step once
+			return (def_fail(&c, "dependency \"%s\" listed twice",
+			    json_string_value(d)));
+		}
+		p->stamp[idx]         = (uint32_t) (i + 1);
+		st->deps[st->ndeps++] = (uint32_t) idx;
+		p->def->steps[idx].nouts++;
+	}
+	json_decref(names);
+	return (def_link_refs(&wa, st));
 }
 
 // def_zero_list returns a new array of the indices of steps with no
@@ -1010,6 +1360,26 @@ def_parse_retain(struct def_parser *p, json_t *root)
 	return (WEFT_OK);
 }
 
+// def_parse_outcome reads the run outcome policy: "fail_fast" (a bool) and
+// "status_from" ("all" or "leaves").
+static weft_err
+def_parse_outcome(struct def_parser *p, json_t *root)
+{
+	json_t  *v;
+	int      from = WEFT_STATUS_FROM_ALL;
+	weft_err rv;
+
+	if ((rv = def_field(&p->c, root, "fail_fast", "bool", false, &v)) !=
+	        WEFT_OK ||
+	    (rv = def_get_enum(&p->c, root, "status_from", def_status_from,
+	         &from)) != WEFT_OK) {
+		return (rv);
+	}
+	p->def->fail_fast   = json_is_true(v);
+	p->def->status_from = (enum weft_status_from) from;
+	return (WEFT_OK);
+}
+
 static weft_err
 def_parse_top(struct def_parser *p, json_t *root)
 {
@@ -1047,7 +1417,8 @@ def_parse_top(struct def_parser *p, json_t *root)
 	def->version     = version;
 	def->description = v ? weft_xstrdup(json_string_value(v)) : NULL;
 	json_object_set_new(root, "version", json_integer(version));
-	if ((rv = def_parse_retain(p, root)) != WEFT_OK) {
+	if ((rv = def_parse_retain(p, root)) != WEFT_OK ||
+	    (rv = def_parse_outcome(p, root)) != WEFT_OK) {
 		return (rv);
 	}
 	return (def_parse_params(p, root));
@@ -1111,8 +1482,16 @@ weft_def_free(weft_def *def)
 		free(st->outs);
 		free(st->when);
 		free(st->map);
+		json_decref(st->map_list);
 		weft_expr_free(st->when_expr);
+		free(st->depends);
+		weft_depends_free(st->depends_expr);
 	}
+	for (size_t i = 0; i < def->npatterns; i++) {
+		regfree(def->patterns[i].re);
+		free(def->patterns[i].re);
+	}
+	free(def->patterns);
 	free(def->steps);
 	free(def->name);
 	free(def->description);
@@ -1157,6 +1536,9 @@ def_bind_given(
 		if (!def_type_matches(type, v)) {
 			def_fail(
 			    c, "expected %s, got %s", type, def_type_name(v));
+			return (WEFT_EINVAL);
+		}
+		if (def_param_check(c, def, spec, v, "") != WEFT_OK) {
 			return (WEFT_EINVAL);
 		}
 		json_object_set_new(res, name, json_deep_copy(v));

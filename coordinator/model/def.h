@@ -22,6 +22,20 @@ enum weft_trigger {
 	WEFT_TRIGGER_ONE_SUCCESS, // at least one dependency succeeded
 	WEFT_TRIGGER_NONE_FAILED, // no dependency failed (skipped is fine)
 	WEFT_TRIGGER_ALL_FAILED,  // every dependency failed
+	// Airflow's other rules (docs/definitions.md, "Trigger rules").
+	WEFT_TRIGGER_ONE_FAILED,  // at least one failed (or upstream_failed)
+	WEFT_TRIGGER_ONE_DONE,    // at least one succeeded or failed
+	WEFT_TRIGGER_NONE_FAILED_MIN_ONE_SUCCESS, // none failed, one succeeded
+	WEFT_TRIGGER_NONE_SKIPPED, // every dependency ended, none skipped
+	WEFT_TRIGGER_ALL_SKIPPED,  // every dependency skipped
+	WEFT_TRIGGER_NRULES
+};
+
+// How a run's outcome is decided once every step has ended ("status_from").
+enum weft_status_from {
+	WEFT_STATUS_FROM_ALL,    // failed when any step failed (default)
+	WEFT_STATUS_FROM_LEAVES, // succeeded when every leaf succeeded or was
+	                         // skipped, whatever failed on the way
 };
 
 enum weft_backoff {
@@ -53,6 +67,12 @@ typedef struct weft_def_step {
 	struct weft_expr *when_expr; // compiled condition, NULL if absent
 	char             *map;       // fan-out: path of an array, NULL if none
 	uint32_t          max_parallel; // map items in flight at once, 0 = all
+	json_t           *map_list;  // "map" given as a literal array (owned),
+	                             // NULL when map is a path
+	uint32_t          map_tolerate; // map items that may fail for good
+	                                // with the step still succeeding
+	bool              when_item; // `when` reads item or index: it is
+	                             // evaluated per map item, not per step
 	uint32_t          heartbeat_timeout_ms; // longest a running attempt
 	                                        // may go without a heartbeat,
 	                                        // 0 = none
@@ -60,6 +80,10 @@ typedef struct weft_def_step {
 	                                       // worker taking it, 0 = none
 	enum weft_hold    hold;      // run by the coordinator (wait, delay,
 	                             // sleep_until: hold.h), or NONE
+	char             *depends;   // "depends" source, NULL if absent: then
+	                             // deps are the steps it names, and it
+	                             // decides instead of trigger
+	struct weft_depends *depends_expr; // compiled, NULL if absent
 } weft_def_step;
 
 typedef struct weft_def {
@@ -72,6 +96,9 @@ typedef struct weft_def {
 	int64_t        retain_ms;  // "retain": keep ended runs this long, ms;
 	                           // 0 = the coordinator's --retain
 	uint32_t       schedule_timeout_ms; // default of the steps', 0 = none
+	bool           fail_fast;  // the first step failed for good ends the
+	                           // run: the rest are cancelled
+	enum weft_status_from status_from;
 	weft_def_step *steps;      // in definition order (owned)
 	size_t         nsteps;
 	uint32_t      *sinks;      // steps nothing depends on (owned)
@@ -79,6 +106,8 @@ typedef struct weft_def {
 	uint32_t      *roots;      // steps with no dependencies (owned)
 	size_t         nroots;
 	json_t        *index;      // step id -> index in steps (owned)
+	struct def_pattern *patterns; // each param's compiled "pattern"
+	size_t         npatterns;     // (owned; def.c)
 } weft_def;
 
 // weft_def_parse parses and validates text (len bytes, borrowed). On success

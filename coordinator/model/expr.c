@@ -249,6 +249,16 @@ expr_lex_path(struct expr_parser *p, struct expr_token *t)
 		while (expr_is_name_char(s[i])) {
 			i++;
 		}
+		// "[*]" after a name maps the rest of the path over the
+		// elements of the array there (steps.m.output[*].score).
+		while (strncmp(s + i, "[*]", 3) == 0) {
+			i += 3;
+		}
+		if (s[i] == '[') {
+			expr_fail(p, (int) i + 1,
+			    "expected \"[*]\" (index an array with .N)");
+			return;
+		}
 		if (s[i] != '.') {
 			break;
 		}
@@ -404,6 +414,34 @@ expr_parse_call(struct expr_parser *p, const char *name, size_t nlen, int col)
 	return (i);
 }
 
+// expr_root_ok says the path s[0..len) starts with a name a step's
+// document has: input, params, steps, and a map item's item and index.
+static bool
+expr_root_ok(const char *s, size_t len)
+{
+	static const char *const roots[] = { "input", "params", "steps",
+		"item", "index", NULL };
+	size_t                   n       = 0;
+
+	while (n < len && expr_is_name_char(s[n])) {
+		n++;
+	}
+	for (size_t i = 0; roots[i] != NULL; i++) {
+		if (n == strlen(roots[i]) && strncmp(s, roots[i], n) == 0) {
+			return (true);
+		}
+	}
+	return (false);
+}
+
+// expr_path_seg appends segment seg (taken) to path node nd.
+static void
+expr_path_seg(struct expr_node *nd, char *seg)
+{
+	nd->segs = weft_xrealloc(nd->segs, (nd->nsegs + 1) * sizeof(char *));
+	nd->segs[nd->nsegs++] = seg;
+}
+
 // expr_parse_path turns the current TOK_PATH into a PATH node, checking the
 // root name so typos ("step.a") fail here instead of being silently false.
 static int
@@ -415,22 +453,27 @@ expr_parse_path(struct expr_parser *p)
 	const char        *end = t->start + t->len;
 	int                i;
 
-	if (!expr_tok_is(t, "input") && !expr_tok_is(t, "params") &&
-	    !expr_tok_is(t, "steps") && strncmp(s, "input.", 6) != 0 &&
-	    strncmp(s, "params.", 7) != 0 && strncmp(s, "steps.", 6) != 0) {
+	if (!expr_root_ok(s, t->len)) {
 		return (expr_fail(p, t->col,
-		    "unknown name \"%.*s\" (paths start with input, params "
-		    "or steps)",
+		    "unknown name \"%.*s\" (paths start with input, params, "
+		    "steps, or in a map step item or index)",
 		    (int) t->len, s));
 	}
 	i  = expr_node_new(p, EXPR_PATH, t->col);
 	nd = &p->e->nodes[i];
+	// Segments split at dots, and each "[*]" is a segment of its own
+	// (names never hold '['): "output[*]" is "output", "[*]".
 	while (s < end) {
 		const char *dot = memchr(s, '.', (size_t) (end - s));
 		size_t      n   = dot ? (size_t) (dot - s) : (size_t) (end - s);
-		nd->segs =
-		    weft_xrealloc(nd->segs, (nd->nsegs + 1) * sizeof(char *));
-		nd->segs[nd->nsegs++] = weft_xstrndup(s, n);
+		const char *br  = memchr(s, '[', n);
+		size_t      m   = br ? (size_t) (br - s) : n;
+		if (m > 0) {
+			expr_path_seg(nd, weft_xstrndup(s, m));
+		}
+		for (size_t k = m; k + 3 <= n; k += 3) {
+			expr_path_seg(nd, weft_xstrdup("[*]"));
+		}
 		s += n + 1;
 	}
 	return (expr_lex(p) ? i : -1);
@@ -791,14 +834,18 @@ expr_contains(const json_t *h, const json_t *n)
 	        NULL);
 }
 
-// expr_walk follows path segments from doc; borrowed result or NULL.
+// expr_walk follows segs[0..n) from cur; a borrowed result, or NULL. At a
+// "[*]" segment it stops and says where (*star), for expr_project.
 static json_t *
-expr_walk(const struct expr_node *nd, json_t *doc)
+expr_walk(char *const *segs, size_t n, json_t *cur, size_t *star)
 {
-	json_t *cur = doc;
-
-	for (size_t i = 0; i < nd->nsegs && cur != NULL; i++) {
-		const char *seg = nd->segs[i];
+	*star = n;
+	for (size_t i = 0; i < n && cur != NULL; i++) {
+		const char *seg = segs[i];
+		if (strcmp(seg, "[*]") == 0) {
+			*star = i;
+			return (cur);
+		}
 		if (json_is_object(cur)) {
 			cur = json_object_get(cur, seg);
 		} else if (json_is_array(cur) &&
@@ -811,6 +858,37 @@ expr_walk(const struct expr_node *nd, json_t *doc)
 		}
 	}
 	return (cur);
+}
+
+// expr_project evaluates segs[0..n) from cur where a segment may be
+// "[*]": over an array, the rest of the path from each element, as a new
+// array in element order (a missing value is null there); over anything
+// else, nothing. The value is owned when a projection made it.
+static struct expr_val
+expr_project(char *const *segs, size_t n, json_t *cur)
+{
+	struct expr_val v = { NULL, false };
+	size_t          star;
+	json_t         *at = expr_walk(segs, n, cur, &star);
+	json_t         *el;
+	size_t          k;
+
+	if (star == n || at == NULL) {
+		v.j = star == n ? at : NULL;
+		return (v);
+	}
+	if (!json_is_array(at)) {
+		return (v);
+	}
+	v.j     = json_array();
+	v.owned = true;
+	json_array_foreach (at, k, el) {
+		struct expr_val e =
+		    expr_project(segs + star + 1, n - star - 1, el);
+		json_array_append(v.j, e.j != NULL ? e.j : json_null());
+		expr_val_drop(e);
+	}
+	return (v);
 }
 
 // expr_eval_bin evaluates both operands of a comparison or a call.
@@ -864,8 +942,7 @@ expr_eval_node(const weft_expr *e, int i, json_t *doc)
 		v.j = nd->lit;
 		return (v);
 	case EXPR_PATH:
-		v.j = expr_walk(nd, doc);
-		return (v);
+		return (expr_project(nd->segs, nd->nsegs, doc));
 	case EXPR_NOT:
 		return (expr_val_bool(!expr_truth(e, nd->a, doc)));
 	case EXPR_AND:

@@ -10,9 +10,11 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "depends.h"
 #include "expr.h"
 #include "jsonx.h"
 #include "secret.h"
+#include "trigger.h"
 
 static const char *run_state_names[] = {
 #define WEFT_RUN_STATE_STR(name, str) str,
@@ -246,8 +248,9 @@ run_unit_clear(weft_step_rt *s)
 {
 	json_decref(s->output);
 	free(s->error);
-	s->output = NULL;
-	s->error  = NULL;
+	s->output    = NULL;
+	s->error     = NULL;
+	s->exit_code = 0;
 	for (uint32_t k = 0; k < s->nitems; k++) {
 		if (s->items[k].attempt > s->items_attempts) {
 			s->items_attempts = s->items[k].attempt;
@@ -397,37 +400,50 @@ run_step_doc(const weft_run *r, long i)
 		if (dep->error != NULL) {
 			json_object_set_new(o, "error", json_string(dep->error));
 		}
+		if (dep->exit_code != 0) {
+			// What an all_done step reads to report or recover.
+			json_object_set_new(
+			    o, "exit_code", json_integer(dep->exit_code));
+		}
 		json_object_set_new(steps, r->def->steps[d->deps[k]].id, o);
 	}
 	return (json_pack("{s:O, s:O, s:o}", "input", r->input, "params",
 	    r->params, "steps", steps));
 }
 
-// run_trigger_allows decides, once every dependency of step i has ended,
-// whether the step's trigger rule lets it run.
-static bool
-run_trigger_allows(const weft_run *r, long i)
+// run_dep_state gives the state of the step called name, for "depends".
+static enum weft_step_state
+run_dep_state(void *arg, const char *name)
+{
+	const weft_run *r = arg;
+	long            k = weft_def_find(r->def, name);
+
+	return (k >= 0 ? r->steps[k].state : WEFT_STEP_PENDING);
+}
+
+// run_trigger_verdict counts how step i's dependencies stand and asks its
+// trigger rule (trigger.c): run, skip, upstream_failed, or wait.
+static enum weft_trigger_verdict
+run_trigger_verdict(const weft_run *r, long i)
 {
 	const weft_def_step *d = &r->def->steps[i];
-	size_t               ok = 0, failed = 0;
+	weft_trigger_counts  c = { 0 };
 
 	for (size_t k = 0; k < d->ndeps; k++) {
-		enum weft_step_state st = r->steps[d->deps[k]].state;
-		ok += (st == WEFT_STEP_SUCCEEDED);
-		failed += (st == WEFT_STEP_FAILED);
+		weft_trigger_count(&c, r->steps[d->deps[k]].state);
 	}
-	switch (d->trigger) {
-	case WEFT_TRIGGER_ALL_DONE:
-		return (true);
-	case WEFT_TRIGGER_ONE_SUCCESS:
-		return (d->ndeps == 0 || ok > 0);
-	case WEFT_TRIGGER_NONE_FAILED:
-		return (failed == 0);
-	case WEFT_TRIGGER_ALL_FAILED:
-		return (failed == d->ndeps);
-	default:
-		return (ok == d->ndeps);
+	if (d->depends_expr != NULL) {
+		// "depends" instead of a rule: read once every step it names
+		// has ended; false skips the step.
+		if (c.pending > 0) {
+			return (WEFT_TRIGGER_WAIT);
+		}
+		return (weft_depends_eval(d->depends_expr, run_dep_state,
+		            (void *) r)
+		        ? WEFT_TRIGGER_RUN
+		        : WEFT_TRIGGER_SKIP);
 	}
+	return (weft_trigger_eval(d->trigger, &c));
 }
 
 // run_unit_ready makes unit u ready and queues it (unless the run is paused:
@@ -440,6 +456,21 @@ run_unit_ready(weft_run *r, weft_ref u, weft_out *o)
 	run_unit_effect(o, WEFT_EFFECT_ENQUEUE, r, u);
 }
 
+// run_item_when evaluates map step u.step's `when` for item u: against the
+// step's document (*doc, built on first use, the caller frees it) with the
+// item's `item` and `index`.
+static bool
+run_item_when(const weft_run *r, weft_ref u, json_t **doc)
+{
+	if (*doc == NULL) {
+		*doc = run_step_doc(r, u.step);
+	}
+	json_object_set(*doc, "item",
+	    json_array_get(r->steps[u.step].list, (size_t) u.item));
+	json_object_set_new(*doc, "index", json_integer(u.item));
+	return (weft_expr_eval(r->def->steps[u.step].when_expr, *doc));
+}
+
 // run_items_fill makes more items of map step i ready, as max_parallel
 // allows, or without one WEFT_RUN_ITEMS_WINDOW: every item ready at once
 // would be one commit of as many step_ready events (and one of as many
@@ -447,8 +478,10 @@ run_unit_ready(weft_run *r, weft_ref u, weft_out *o)
 static void
 run_items_fill(weft_run *r, long i, weft_out *o)
 {
-	weft_step_rt *s   = &r->steps[i];
-	uint32_t      cap = r->def->steps[i].max_parallel;
+	weft_step_rt        *s   = &r->steps[i];
+	const weft_def_step *d   = &r->def->steps[i];
+	uint32_t             cap = d->max_parallel;
+	json_t              *doc = NULL;
 
 	if (cap == 0) {
 		cap = WEFT_RUN_ITEMS_WINDOW;
@@ -456,8 +489,17 @@ run_items_fill(weft_run *r, long i, weft_out *o)
 
 	while (s->items_next < s->nitems && s->items_active < cap) {
 		weft_ref u = { i, (long) s->items_next++ };
+		if (d->when_item && !run_item_when(r, u, &doc)) {
+			// Skipped items hold no slot: the loop goes on to
+			// the next, so a window is always filled.
+			run_unit_apply(r, u, WEFT_STEP_IN_DEPS_UNMET, false, o);
+			run_unit_event(o, WEFT_EV_STEP_SKIPPED, r, u, NULL,
+			    json_pack("{s:s}", "reason", "when is false"));
+			continue;
+		}
 		run_unit_ready(r, u, o);
 	}
+	json_decref(doc);
 }
 
 // run_map_output collects the items' outputs, in list order.
@@ -499,6 +541,62 @@ run_step_fail_now(weft_run *r, long i, const char *error, weft_out *o)
 	    json_pack("{s:s}", "error", error));
 }
 
+// run_map_list returns map step i's list (new reference): the literal one,
+// or the value at its path in doc, the step's document; NULL when absent.
+static json_t *
+run_map_list(const weft_run *r, long i, json_t *doc)
+{
+	const weft_def_step *d = &r->def->steps[i];
+
+	if (d->map_list != NULL) {
+		return (json_incref(d->map_list));
+	}
+	return (weft_json_get(doc, d->map));
+}
+
+// run_map_finish ends map step i once every item has ended: succeeded
+// when at most map_tolerate items failed (their place in the output is
+// null, their indices in the event's failed_items), else failed naming
+// the first failed item. True when it ended.
+static bool
+run_map_finish(weft_run *r, long i, weft_out *o)
+{
+	weft_step_rt *s   = &r->steps[i];
+	uint32_t      tol = r->def->steps[i].map_tolerate;
+	char          err[600];
+
+	if (s->items_ended < s->nitems || weft_step_terminal(s->state)) {
+		return (false);
+	}
+	if (s->items_failed <= tol) {
+		json_t *data = json_object();
+		if (s->items_failed > 0) {
+			json_t *failed = json_array();
+			for (uint32_t k = 0; k < s->nitems; k++) {
+				if (s->items[k].state == WEFT_STEP_FAILED) {
+					json_array_append_new(failed,
+					    json_integer((json_int_t) k));
+				}
+			}
+			json_object_set_new(data, "failed_items", failed);
+		}
+		run_step_succeed(r, i, run_map_output(s), data, o); // takes data
+		return (true);
+	}
+	for (uint32_t k = 0; k < s->nitems; k++) {
+		if (s->items[k].state == WEFT_STEP_FAILED) {
+			snprintf(err, sizeof(err),
+			    "%u of %u items failed%s; item %u: %s",
+			    s->items_failed, s->nitems,
+			    tol > 0 ? " (map_tolerate exceeded)" : "", k,
+			    s->items[k].error ? s->items[k].error : "failed");
+			break;
+		}
+	}
+	run_step_fail_now(r, i, err, o);
+	return (true);
+}
+
 // run_map_expand turns ready map step i into its items: the array at the
 // step's map path. Returns true when the step ended at once (not an
 // array, or empty).
@@ -508,17 +606,18 @@ run_map_expand(weft_run *r, long i, weft_out *o)
 	const weft_def_step *d   = &r->def->steps[i];
 	weft_step_rt        *s   = &r->steps[i];
 	json_t              *doc = run_step_doc(r, i);
-	json_t              *list = weft_json_path(doc, d->map);
+	json_t              *list = run_map_list(r, i, doc);
 	char                 err[512];
 
 	if (!json_is_array(list)) {
 		snprintf(err, sizeof(err), "map: %s is %s, not an array", d->map,
 		    list == NULL ? "missing" : "not a list");
+		json_decref(list);
 		json_decref(doc);
 		run_step_fail_now(r, i, err, o);
 		return (true);
 	}
-	s->list   = json_incref(list);
+	s->list   = list;
 	s->nitems = (uint32_t) json_array_size(list);
 	s->items  = weft_xalloc((s->nitems ? s->nitems : 1) * sizeof(*s->items));
 	for (uint32_t k = 0; k < s->nitems; k++) {
@@ -535,21 +634,65 @@ run_map_expand(weft_run *r, long i, weft_out *o)
 		return (true);
 	}
 	run_items_fill(r, i, o);
-	return (false);
+	return (run_map_finish(r, i, o)); // every item skipped
 }
 
-// run_step_resolve decides a pending step whose dependencies have all ended:
-// ready (and queued, or expanded into items), or skipped. Returns true
-// when it ended, so the caller propagates to its dependents.
+// run_step_upstream_failed ends pending step i as upstream_failed: its rule
+// cannot hold because dependencies failed. The event names them, and so
+// does the step's error (what its own dependents' `steps` document shows).
+static void
+run_step_upstream_failed(weft_run *r, long i, weft_out *o)
+{
+	const weft_def_step *d        = &r->def->steps[i];
+	json_t              *upstream = json_array();
+	char                 err[256];
+	size_t               n;
+
+	n = (size_t) snprintf(err, sizeof(err), "upstream failed:");
+	for (size_t k = 0; k < d->ndeps; k++) {
+		enum weft_step_state st = r->steps[d->deps[k]].state;
+		const char          *id = r->def->steps[d->deps[k]].id;
+		if (st != WEFT_STEP_FAILED && st != WEFT_STEP_UPSTREAM_FAILED &&
+		    st != WEFT_STEP_CANCELLED) {
+			continue;
+		}
+		json_array_append_new(upstream, json_string(id));
+		if (n < sizeof(err)) {
+			n += (size_t) snprintf(err + n, sizeof(err) - n, "%s %s",
+			    json_array_size(upstream) > 1 ? "," : "", id);
+		}
+	}
+	run_unit_apply(r, WEFT_REF(i), WEFT_STEP_IN_DEPS_FAILED, false, o);
+	free(r->steps[i].error);
+	r->steps[i].error = weft_xstrdup(err);
+	run_unit_event(o, WEFT_EV_STEP_UPSTREAM_FAILED, r, WEFT_REF(i), NULL,
+	    json_pack("{s:s, s:s, s:o, s:s}", "reason", "upstream failed",
+	        "trigger", weft_trigger_name(d->trigger), "upstream", upstream,
+	        "error", err));
+}
+
+// run_step_resolve decides pending step i by its trigger rule: ready (and
+// queued, or expanded into items), skipped or upstream_failed; a rule that
+// cannot decide yet leaves it pending. Returns true when it ended, so the
+// caller propagates to its dependents.
 static bool
 run_step_resolve(weft_run *r, long i, weft_out *o)
 {
-	const weft_def_step *d   = &r->def->steps[i];
-	const char          *why = NULL;
+	const weft_def_step      *d   = &r->def->steps[i];
+	const char               *why = NULL;
+	enum weft_trigger_verdict v   = run_trigger_verdict(r, i);
 
-	if (!run_trigger_allows(r, i)) {
-		why = "trigger rule not met";
-	} else if (d->when_expr != NULL) {
+	if (v == WEFT_TRIGGER_WAIT) {
+		return (false);
+	}
+	if (v == WEFT_TRIGGER_UPSTREAM_FAILED) {
+		run_step_upstream_failed(r, i, o);
+		return (true);
+	}
+	if (v == WEFT_TRIGGER_SKIP) {
+		why = d->depends_expr != NULL ? "depends is false"
+		                              : "trigger rule not met";
+	} else if (d->when_expr != NULL && !d->when_item) {
 		json_t *doc = run_step_doc(r, i);
 		if (!weft_expr_eval(d->when_expr, doc)) {
 			why = "when is false";
@@ -558,8 +701,12 @@ run_step_resolve(weft_run *r, long i, weft_out *o)
 	}
 	if (why != NULL) {
 		run_unit_apply(r, WEFT_REF(i), WEFT_STEP_IN_DEPS_UNMET, false, o);
+		// What decided: the rule, or the depends condition.
 		run_unit_event(o, WEFT_EV_STEP_SKIPPED, r, WEFT_REF(i), NULL,
-		    json_pack("{s:s}", "reason", why));
+		    json_pack("{s:s, s:s}", "reason", why,
+		        d->depends != NULL ? "depends" : "trigger",
+		        d->depends != NULL ? d->depends
+		                           : weft_trigger_name(d->trigger)));
 		return (true);
 	}
 	if (d->map != NULL) {
@@ -571,36 +718,103 @@ run_step_resolve(weft_run *r, long i, weft_out *o)
 	return (false);
 }
 
+// run_failed_steps lists the ids of the steps in state st.
+static json_t *
+run_failed_steps(const weft_run *r, enum weft_step_state st)
+{
+	json_t *ids = json_array();
+
+	for (size_t i = 0; i < r->def->nsteps; i++) {
+		if (r->steps[i].state == st) {
+			json_array_append_new(ids, json_string(r->def->steps[i].id));
+		}
+	}
+	return (ids);
+}
+
+// run_leaves_ok: under "status_from": "leaves", whether every leaf (sink)
+// succeeded or was skipped.
+static bool
+run_leaves_ok(const weft_run *r)
+{
+	for (size_t k = 0; k < r->def->nsinks; k++) {
+		enum weft_step_state st = r->steps[r->def->sinks[k]].state;
+		if (st != WEFT_STEP_SUCCEEDED && st != WEFT_STEP_SKIPPED) {
+			return (false);
+		}
+	}
+	return (true);
+}
+
 // run_check_done ends a running or paused run whose steps have all ended.
 static void
 run_check_done(weft_run *r, weft_out *o)
 {
 	enum weft_run_state to;
 	json_t             *data;
+	bool                ok;
 
 	if (r->nended < r->def->nsteps || weft_run_terminal(r->state)) {
 		return;
 	}
-	if (r->nfailed == 0) {
+	ok = r->def->status_from == WEFT_STATUS_FROM_LEAVES ? run_leaves_ok(r)
+	                                                    : r->nfailed == 0;
+	if (ok) {
 		weft_run_next(r->state, WEFT_RUN_IN_DONE_OK, &to);
 		data = json_pack("{s:o}", "output", weft_run_output(r));
-	} else {
-		json_t *failed = json_array();
-		for (size_t i = 0; i < r->def->nsteps; i++) {
-			if (r->steps[i].state == WEFT_STEP_FAILED) {
-				json_array_append_new(
-				    failed, json_string(r->def->steps[i].id));
+	} else if (r->def->status_from == WEFT_STATUS_FROM_LEAVES) {
+		json_t *leaves = json_array();
+		for (size_t k = 0; k < r->def->nsinks; k++) {
+			const weft_step_rt *st = &r->steps[r->def->sinks[k]];
+			if (st->state != WEFT_STEP_SUCCEEDED &&
+			    st->state != WEFT_STEP_SKIPPED) {
+				json_array_append_new(leaves, json_string(
+				    r->def->steps[r->def->sinks[k]].id));
 			}
 		}
 		weft_run_next(r->state, WEFT_RUN_IN_DONE_FAILED, &to);
+		data = json_pack("{s:s, s:o, s:o}", "error",
+		    "one or more leaf steps did not succeed", "failed_steps",
+		    run_failed_steps(r, WEFT_STEP_FAILED), "failed_leaves",
+		    leaves);
+	} else {
+		weft_run_next(r->state, WEFT_RUN_IN_DONE_FAILED, &to);
 		data = json_pack("{s:s, s:o}", "error",
-		    "one or more steps failed", "failed_steps", failed);
+		    "one or more steps failed", "failed_steps",
+		    run_failed_steps(r, WEFT_STEP_FAILED));
 	}
 	r->state = to;
 	weft_out_event_add(o,
 	    to == WEFT_RUN_SUCCEEDED ? WEFT_EV_RUN_SUCCEEDED : WEFT_EV_RUN_FAILED,
 	    r, -1, 0, NULL, data);
 	run_out_effect(o, WEFT_EFFECT_RUN_ENDED, r, -1);
+}
+
+static void run_end_steps(weft_run *r, weft_out *o);
+
+// run_fail_fast ends the run at once when step i failed for good under
+// "fail_fast": every unit not ended is cancelled (in-flight attempts
+// aborted, as for a cancel) and the run fails naming the step. True when
+// it did.
+static bool
+run_fail_fast(weft_run *r, long i, weft_out *o)
+{
+	enum weft_run_state to;
+	char                err[300];
+
+	if (!r->def->fail_fast || r->steps[i].state != WEFT_STEP_FAILED ||
+	    weft_run_next(r->state, WEFT_RUN_IN_DONE_FAILED, &to) != WEFT_OK) {
+		return (false);
+	}
+	snprintf(err, sizeof(err), "fail_fast: step %s failed",
+	    r->def->steps[i].id);
+	run_end_steps(r, o);
+	r->state = to;
+	weft_out_event_add(o, WEFT_EV_RUN_FAILED, r, -1, 0, NULL,
+	    json_pack("{s:s, s:o, s:b}", "error", err, "failed_steps",
+	        run_failed_steps(r, WEFT_STEP_FAILED), "fail_fast", 1));
+	run_out_effect(o, WEFT_EFFECT_RUN_ENDED, r, -1);
+	return (true);
 }
 
 // run_step_ended propagates the end of step i to its dependents, through as
@@ -612,15 +826,32 @@ run_step_ended(weft_run *r, long i, weft_out *o)
 	size_t n = 0, cap = 16;
 
 	stack[n++] = i;
+	if (run_fail_fast(r, i, o)) {
+		free(stack);
+		return;
+	}
 	while (n > 0) {
 		const weft_def_step *d = &r->def->steps[stack[--n]];
+		enum weft_step_state ended = r->steps[stack[n]].state;
 		for (size_t k = 0; k < d->nouts; k++) {
 			long j = d->outs[k];
-			if (--r->steps[j].waiting > 0 ||
+			// A step is looked at when its last dependency ends,
+			// or earlier when this end decides its rule (one
+			// success under one_success): O(1) per edge, and the
+			// look, O(its dependencies), happens once.
+			if ((--r->steps[j].waiting > 0 &&
+			        !weft_trigger_decisive(
+			            r->def->steps[j].trigger, ended)) ||
 			    r->steps[j].state != WEFT_STEP_PENDING) {
 				continue;
 			}
 			if (run_step_resolve(r, j, o)) {
+				if (run_fail_fast(r, j, o)) {
+					// A map step that could not expand:
+					// the run has ended, nothing to do.
+					n = 0;
+					break;
+				}
 				if (n == cap) {
 					cap *= 2;
 					stack = weft_xrealloc(
@@ -635,35 +866,16 @@ run_step_ended(weft_run *r, long i, weft_out *o)
 }
 
 // run_item_ended follows the end of an item of map step i: more items start,
-// and once every item has ended the step ends, succeeded only if every
-// item did.
+// and once every item has ended the step ends (run_map_finish).
 static void
 run_item_ended(weft_run *r, long i, weft_out *o)
 {
-	weft_step_rt *s = &r->steps[i];
-	char          err[600];
-
 	if (r->state == WEFT_RUN_RUNNING || r->state == WEFT_RUN_PAUSED) {
 		run_items_fill(r, i, o);
 	}
-	if (s->items_ended < s->nitems || weft_step_terminal(s->state)) {
-		return;
+	if (run_map_finish(r, i, o)) {
+		run_step_ended(r, i, o);
 	}
-	if (s->items_failed == 0) {
-		run_step_succeed(r, i, run_map_output(s), json_object(), o);
-	} else {
-		for (uint32_t k = 0; k < s->nitems; k++) {
-			if (s->items[k].state == WEFT_STEP_FAILED) {
-				snprintf(err, sizeof(err),
-				    "%u of %u items failed; item %u: %s",
-				    s->items_failed, s->nitems, k,
-				    s->items[k].error ? s->items[k].error : "failed");
-				break;
-			}
-		}
-		run_step_fail_now(r, i, err, o);
-	}
-	run_step_ended(r, i, o);
 }
 
 // run_unit_ended propagates the end of unit u.
@@ -842,6 +1054,8 @@ run_unit_bad_end(weft_run *r, weft_ref u, enum weft_step_input in, json_t *data,
 	free(s->error);
 	s->error = weft_xstrdup(
 	    json_string_value(json_object_get(data, "error")));
+	s->exit_code =
+	    (int) json_integer_value(json_object_get(data, "exit_code"));
 	run_unit_event(o, WEFT_EV_STEP_FAILED, r, u, s->node, data);
 	run_unit_ended(r, u, o);
 }
@@ -1296,8 +1510,11 @@ static void
 run_resolve_pending(weft_run *r, weft_out *o)
 {
 	for (size_t i = 0; i < r->def->nsteps; i++) {
+		// run_step_resolve leaves a step its rule cannot decide yet
+		// pending (one_success with a success already in, say, is
+		// decided: it has no end event to wait for).
 		if (r->steps[i].state == WEFT_STEP_PENDING &&
-		    r->steps[i].waiting == 0 && run_step_resolve(r, (long) i, o)) {
+		    run_step_resolve(r, (long) i, o)) {
 			run_step_ended(r, (long) i, o);
 		}
 	}
@@ -1346,11 +1563,12 @@ run_map_restore(weft_run *r, long i)
 		return;
 	}
 	doc  = run_step_doc(r, i);
-	list = weft_json_path(doc, r->def->steps[i].map);
+	list = run_map_list(r, i, doc);
 	if (json_is_array(list)) {
 		s->list   = json_incref(list);
 		s->nitems = (uint32_t) json_array_size(list);
 	}
+	json_decref(list);
 	s->items = weft_xalloc((s->nitems ? s->nitems : 1) * sizeof(*s->items));
 	json_decref(doc);
 }
@@ -1419,12 +1637,10 @@ weft_run_restore_done(weft_run *r, weft_out *o)
 	}
 	for (size_t i = 0; i < r->def->nsteps; i++) {
 		weft_step_rt *s = &r->steps[i];
-		if (s->state == WEFT_STEP_RUNNING && r->def->steps[i].map != NULL &&
-		    s->items_ended == s->nitems) {
-			run_item_ended(r, (long) i, o); // ended just before the crash
-		} else if (s->state == WEFT_STEP_RUNNING &&
-		    r->def->steps[i].map != NULL) {
-			run_items_fill(r, (long) i, o);
+		if (s->state == WEFT_STEP_RUNNING && r->def->steps[i].map != NULL) {
+			// Fills the window again, or ends a step whose items
+			// all ended just before the crash.
+			run_item_ended(r, (long) i, o);
 		}
 	}
 	run_resolve_pending(r, o);

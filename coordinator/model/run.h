@@ -79,6 +79,9 @@ typedef struct weft_step_rt {
 	uint32_t             failures;   // attempts that failed or timed out
 	json_t              *output;     // when succeeded (owned)
 	char                *error;      // when failed (owned)
+	int                  exit_code;  // when failed: the failing attempt's
+	                                 // exit code, 0 for none (recovery
+	                                 // reads it from step_failed)
 	int64_t              started_ms; // wall ms of the current attempt
 	int64_t              due_ms;     // retry_wait: when ready again (wall)
 	char                 node[64];   // worker holding the attempt, or ""

@@ -33,6 +33,9 @@ step_pending(enum weft_step_input in, enum weft_step_state *to)
 	case WEFT_STEP_IN_DEPS_UNMET:
 		*to = WEFT_STEP_SKIPPED;
 		return (WEFT_OK);
+	case WEFT_STEP_IN_DEPS_FAILED:
+		*to = WEFT_STEP_UPSTREAM_FAILED;
+		return (WEFT_OK);
 	default:
 		return (WEFT_ESTATE);
 	}

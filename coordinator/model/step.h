@@ -21,7 +21,8 @@
 	X(SUCCEEDED, "succeeded")   /* terminal */                          \
 	X(FAILED, "failed")         /* terminal */                          \
 	X(SKIPPED, "skipped")       /* terminal: trigger or when said no */ \
-	X(CANCELLED, "cancelled")   /* terminal */
+	X(CANCELLED, "cancelled")   /* terminal */                          \
+	X(UPSTREAM_FAILED, "upstream_failed") /* terminal: upstream failed */
 
 enum weft_step_state {
 #define WEFT_STEP_STATE_ENUM(name, str) WEFT_STEP_##name,
@@ -44,7 +45,8 @@ enum weft_step_state {
 	X(CANCEL, "cancel")           /* the run is cancelled */             \
 	X(RETRY, "retry")             /* operator retry of an ended step */ \
 	X(EXPAND, "expand")           /* a map step became its items */    \
-	X(RELEASED, "released")       /* a draining worker handed it back */
+	X(RELEASED, "released")       /* a draining worker handed it back */ \
+	X(DEPS_FAILED, "deps_failed") /* rule says upstream_failed */
 
 enum weft_step_input {
 #define WEFT_STEP_INPUT_ENUM(name, str) WEFT_STEP_IN_##name,

@@ -243,7 +243,9 @@ step_row_apply(step_row *r, const weft_event *e)
 		free(r->output);
 		r->output = weft_json_dump_field(e->data, "output");
 	}
-	if (e->type == WEFT_EV_STEP_FAILED) {
+	if (e->type == WEFT_EV_STEP_FAILED ||
+	    e->type == WEFT_EV_STEP_UPSTREAM_FAILED) {
+		// upstream_failed names the failed upstream as its error.
 		json_t *m = json_object_get(e->data, "error");
 		free(r->error);
 		r->error = weft_xstrdup(json_is_string(m) ? json_string_value(m)

@@ -123,13 +123,15 @@ function decodeEventBatch(bytes, start, end, out) {
 
 // The frame around an Envelope (common/wire.h): 'W' 'F' version flags, a
 // 32-byte HMAC tag when flags bit 0 is set, the signer's 32-byte key and
-// 64-byte signature when bit 1 is. The browser does not hold the cluster
-// cookie and does not check them: the WebSocket it came over is the
-// coordinator's own, admitted by Origin and API token.
-const FRAME_VERSION = 2;
+// 64-byte signature when bit 1 is, its key and a 32-byte mac when bit 2
+// is (paired). The browser does not hold the cluster cookie and does not
+// check them: the WebSocket it came over is the coordinator's own,
+// admitted by Origin and API token.
+const FRAME_VERSION = 3;
 const FRAME_HEADER = 4;
 const FRAME_TAG = 32;
 const FRAME_SIGNATURE = 32 + 64;
+const FRAME_PAIRED = 32 + 32;
 
 // decodeStreamMessage splits one WebSocket message (ArrayBuffer or
 // Uint8Array) into its topic and the events of its Envelope. Throws on a
@@ -149,7 +151,7 @@ export function decodeStreamMessage(data) {
 	}
 	const flags = bytes[at + 3];
 	at += FRAME_HEADER + ((flags & 1) ? FRAME_TAG : 0) +
-	    ((flags & 2) ? FRAME_SIGNATURE : 0);
+	    ((flags & 2) ? FRAME_SIGNATURE : 0) + ((flags & 4) ? FRAME_PAIRED : 0);
 	if (at > bytes.length) {
 		throw new Error('stream message is cut short');
 	}

@@ -310,6 +310,8 @@ export function summary(ev, n = 160) {
 	}
 	case 'step_succeeded':
 		return short(`output ${short(d.output, n)}${dur}`, n);
+	case 'step_upstream_failed':
+		return short(d.error || d.reason || d, n);
 	case 'step_skipped':
 	case 'run_cancelled':
 	case 'result_ignored':

@@ -206,7 +206,8 @@ describe('dashboard', { concurrency: 1 }, () => {
 		await page.waitForFunction(() => /^#\/runs\/[^/?]+/.test(location.hash));
 		await page.waitForSelector('#run-status .badge[data-state="failed"]', { timeout: LIVE_WAIT });
 		await page.waitForSelector('g.node[data-id="boom"][data-state="failed"]');
-		await page.waitForSelector('g.node[data-id="after"][data-state="skipped"]');
+		// A dependent of a failed step is upstream_failed (not run), not skipped.
+		await page.waitForSelector('g.node[data-id="after"][data-state="upstream_failed"]');
 		await page.click('g.node[data-id="boom"]');
 		await page.waitForSelector('#side-error');
 		assert.match(await page.textContent('#side-error'), /fail: attempt 1 of 5 set to fail/);

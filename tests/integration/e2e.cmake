@@ -53,5 +53,14 @@ add_dependencies(batch_test weft weft-coordinator weft-worker)
 # Signals, approvals and durable timers (wait, delay, sleep_until).
 weft_add_test(signals_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/signals_test.c TIMEOUT 300)
 add_dependencies(signals_test weft weft-coordinator weft-worker)
+# The definition language: parameter rules at run creation, define-time
+# refusals, maps over literals and params with per-item when,
+# map_tolerate and [*] projections, exit_code in the steps document.
+weft_add_test(defs_e2e_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/defs_e2e_test.c TIMEOUT 300)
+add_dependencies(defs_e2e_test weft weft-coordinator weft-worker)
+# Trigger rules (upstream_failed, rules that fire early) and the run
+# outcome policy (fail_fast, status_from).
+weft_add_test(triggers_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/triggers_test.c TIMEOUT 600)
+add_dependencies(triggers_test weft weft-coordinator weft-worker)
 weft_add_test(subwf_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/subwf_test.c TIMEOUT 300)
 add_dependencies(subwf_test weft weft-coordinator weft-worker)

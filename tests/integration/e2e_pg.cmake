@@ -42,4 +42,8 @@ weft_add_pg_variant(batch_pg_test batch_test)
 # Signals and durable timers (a delay across kill -9: its deadline read
 # back from step_started on PostgreSQL).
 weft_add_pg_variant(signals_pg_test signals_test)
+# The definition language's checks and map features on PostgreSQL.
+weft_add_pg_variant(defs_e2e_pg_test defs_e2e_test)
+# Trigger rules and the run outcome policy on PostgreSQL.
+weft_add_pg_variant(triggers_pg_test triggers_test)
 weft_add_pg_variant(subwf_pg_test subwf_test)

@@ -254,7 +254,7 @@ Test(e2e, failing_step_fails_run_and_retry_recovers)
 	json_t *run = run_wait(def, NULL);
 	cr_assert_str_eq(status_of(run), "failed");
 	json_t *b = json_array_get(json_object_get(run, "steps"), 1);
-	cr_expect_str_eq(json_string_value(json_object_get(b, "status")), "skipped");
+	cr_expect_str_eq(json_string_value(json_object_get(b, "status")), "upstream_failed");
 	cr_expect_eq(weft_cluster_count_events(&c, json_string_value(json_object_get(run, "id")),
 	                 "step_failed"),
 	    1);

@@ -262,7 +262,7 @@ Test(signals, http_signal_refusals_then_reject, .init = up)
 	    "signal \"approve\" rejected: not on a Friday");
 	cr_expect_str_eq(json_string_value(json_object_get(
 	                     weft_cluster_step(run, "deploy"), "status")),
-	    "skipped");
+	    "upstream_failed");
 	json_decref(run);
 	json_t *failed = weft_cluster_events(&c, id, "step_failed");
 	cr_expect_eq(json_array_size(failed), 1);

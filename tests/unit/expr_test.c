@@ -15,10 +15,14 @@ static const char *const base_doc =
     "'empty':'','obj':{'k':1},'zero':0,'real':2.5,'rzero':0.0,'t':true,"
     "'f':false,'n':null,'arr':[],'eobj':{},'nums':[1,2.0],"
     "'q':'a\\'b','bs':'a\\\\b','big':9007199254740993},"
-    "'params':{'limit':10,'mode':'fast'},"
+    "'params':{'limit':10,'mode':'fast','want':{'scores':[3,null,9,null],"
+    "'tags':[['a'],null,['b','c'],null],'tag0':['a',null,'b',null]}},"
     "'steps':{'fetch':{'status':'succeeded','output':{'n':3,"
     "'files':['x.csv','y.csv']}},'bad':{'status':'failed','output':null,"
-    "'error':'boom'}}}";
+    "'error':'boom'},"
+    "'m':{'status':'succeeded','output':[{'score':3,'tags':['a']},null,"
+    "{'score':9,'tags':['b','c']},{'other':1}]}},"
+    "'item':{'size':7,'name':'big.csv'},'index':2}";
 
 struct eval_row {
 	const char *expr;
@@ -51,6 +55,25 @@ static const struct eval_row eval_rows[] = {
 	{ "input.missing", false },
 	{ "input", true },
 	{ "params.limit", true },
+
+	// [*] maps the rest of the path over an array, null where missing.
+	{ "steps.m.output[*].score == params.want.scores", true },
+	{ "length(steps.m.output[*].score) == 4", true },
+	{ "contains(steps.m.output[*].score, 9)", true },
+	{ "contains(steps.m.output[*].score, 4)", false },
+	{ "steps.m.output[*].tags[*] == params.want.tags", true },
+	{ "steps.m.output[*].tags.0 == params.want.tag0", true },
+	{ "steps.m.output[*] == steps.m.output", true },
+	{ "length(steps.fetch.output.files[*]) == 2", true },
+	{ "steps.fetch.output[*].n", false }, // not an array: nothing
+	{ "steps.fetch.output.n[*]", false },
+	{ "steps.nope.output[*].score", false },
+	{ "input.tags[*] == input.tags", true },
+
+	// A map item's own element and position.
+	{ "item.size > 5 && index == 2", true },
+	{ "contains(item.name, \".csv\")", true },
+	{ "index < 2", false },
 
 	// Numbers compare numerically, integers exactly.
 	{ "input.x == 5", true },
@@ -266,13 +289,25 @@ static const struct syntax_row syntax_rows[] = {
 	{ "length(input.x", "col 15: expected ',' or ')'" },
 	{ "stepz.a",
 	    "col 1: unknown name \"stepz.a\" (paths start with input, "
-	    "params or steps)" },
+	    "params, steps, or in a map step item or index)" },
 	{ "x == 1",
-	    "col 1: unknown name \"x\" (paths start with input, params "
-	    "or steps)" },
+	    "col 1: unknown name \"x\" (paths start with input, params, "
+	    "steps, or in a map step item or index)" },
 	{ "input.x == TRUE",
 	    "col 12: unknown name \"TRUE\" (paths start with "
-	    "input, params or steps)" },
+	    "input, params, steps, or in a map step item or index)" },
+	{ "items.a",
+	    "col 1: unknown name \"items.a\" (paths start with input, "
+	    "params, steps, or in a map step item or index)" },
+	{ "steps.m.output[0]",
+	    "col 15: expected \"[*]\" (index an array with .N)" },
+	{ "steps.m.output[*",
+	    "col 15: expected \"[*]\" (index an array with .N)" },
+	{ "steps.m.output[]", "col 15: expected \"[*]\" (index an array with .N)" },
+	{ "steps.m.output[*].", "col 19: expected a name after '.'" },
+	{ "steps.m.output.[*]", "col 16: expected a name after '.'" },
+	{ "steps.m.output[*]x", "col 18: unexpected 'x' after the expression" },
+	{ "[*]", "col 1: unexpected character '['" },
 	{ "input.x )", "col 9: unexpected ')' after the expression" },
 	{ "true false", "col 6: unexpected 'false' after the expression" },
 	{ "input.x ! 1", "col 9: unexpected '!' after the expression" },

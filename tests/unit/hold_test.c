@@ -483,8 +483,8 @@ Test(hold, signal_data_is_the_output_and_reject_says_why)
 		cr_assert_eq(weft_run_signal(r, "go", data, true, &o, &n), WEFT_OK);
 		json_decref(data);
 		cr_expect_str_eq(r->steps[0].error, reasons[k][1]);
-		cr_expect_eq(r->steps[2].state, WEFT_STEP_SKIPPED,
-		    "its dependent is skipped");
+		cr_expect_eq(r->steps[2].state, WEFT_STEP_UPSTREAM_FAILED,
+		    "its dependent is upstream_failed");
 		cr_expect_eq(count_events(&o, 0, WEFT_EV_STEP_RETRY_SCHEDULED), 0,
 		    "a rejection is not retried");
 		weft_out_fini(&o);

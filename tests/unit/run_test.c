@@ -8,6 +8,7 @@
 
 #include "def.h"
 #include "run.h"
+#include "trigger.h"
 
 #define T_TIMEOUT (30 * WEFT_TEST_MULT)
 
@@ -138,7 +139,7 @@ Test(run, diamond_passes_data_and_succeeds)
 	weft_def_free(def);
 }
 
-Test(run, failure_skips_dependents_and_fails_run)
+Test(run, failure_makes_dependents_upstream_failed_and_fails_run)
 {
 	weft_def *def = def_of(diamond);
 	weft_out  o;
@@ -151,10 +152,12 @@ Test(run, failure_skips_dependents_and_fails_run)
 	cr_expect_eq(r->steps[idx(def, "b")].state, WEFT_STEP_FAILED);
 	cr_expect_eq(r->state, WEFT_RUN_RUNNING, "c still runs");
 	finish(r, idx(def, "c"), json_null(), &o);
-	cr_expect_eq(r->steps[idx(def, "d")].state, WEFT_STEP_SKIPPED);
+	cr_expect_eq(r->steps[idx(def, "d")].state, WEFT_STEP_UPSTREAM_FAILED);
+	cr_expect_str_eq(r->steps[idx(def, "d")].error, "upstream failed: b");
 	cr_expect_eq(r->state, WEFT_RUN_FAILED);
 	cr_expect_eq(count_events(&o, WEFT_EV_RUN_FAILED), 1);
-	cr_expect_eq(count_events(&o, WEFT_EV_STEP_SKIPPED), 1);
+	cr_expect_eq(count_events(&o, WEFT_EV_STEP_SKIPPED), 0);
+	cr_expect_eq(count_events(&o, WEFT_EV_STEP_UPSTREAM_FAILED), 1);
 	weft_out_fini(&o);
 	weft_run_free(r);
 	weft_def_free(def);
@@ -174,7 +177,7 @@ Test(run, trigger_all_done_runs_after_failure)
 	weft_run_start(r, 0, &o);
 	fail(r, idx(def, "a"), "nope", &o);
 	cr_expect_eq(r->steps[idx(def, "cleanup")].state, WEFT_STEP_READY);
-	cr_expect_eq(r->steps[idx(def, "next")].state, WEFT_STEP_SKIPPED);
+	cr_expect_eq(r->steps[idx(def, "next")].state, WEFT_STEP_UPSTREAM_FAILED);
 	weft_out_fini(&o);
 	weft_run_free(r);
 	weft_def_free(def);
@@ -360,7 +363,7 @@ Test(run, unrenderable_input_fails_step)
 Test(run, long_chain_of_skips_does_not_recurse)
 {
 	// 20,000 steps in a chain; the first fails and every other one is
-	// skipped through the worklist, not the C stack.
+	// upstream_failed through the worklist, not the C stack.
 	size_t n   = 20000;
 	size_t cap = n * 80 + 100;
 	char  *buf = malloc(cap);
@@ -379,7 +382,7 @@ Test(run, long_chain_of_skips_does_not_recurse)
 	weft_run *r = weft_run_alloc("R11", def, NULL, NULL, 0, &o);
 	weft_run_start(r, 0, &o);
 	fail(r, 0, "x", &o);
-	cr_expect_eq(count_events(&o, WEFT_EV_STEP_SKIPPED), (int) n - 1);
+	cr_expect_eq(count_events(&o, WEFT_EV_STEP_UPSTREAM_FAILED), (int) n - 1);
 	cr_expect_eq(r->state, WEFT_RUN_FAILED);
 	weft_out_fini(&o);
 	weft_run_free(r);
@@ -476,7 +479,7 @@ Test(run, map_item_failure_fails_step_after_all_items)
 	cr_expect_eq(r->steps[0].state, WEFT_STEP_FAILED);
 	cr_expect(strstr(r->steps[0].error, "1 of 3 items failed; item 0") != NULL,
 	    "%s", r->steps[0].error);
-	cr_expect_eq(r->steps[1].state, WEFT_STEP_SKIPPED);
+	cr_expect_eq(r->steps[1].state, WEFT_STEP_UPSTREAM_FAILED);
 	cr_expect_eq(r->state, WEFT_RUN_FAILED);
 	weft_out_fini(&o);
 	weft_run_free(r);
@@ -645,6 +648,7 @@ enum dep_end {
 	DEP_OK,   // succeeded
 	DEP_FAIL, // failed for good (no retry policy)
 	DEP_SKIP, // skipped: its `when` is false
+	DEP_UPF,  // upstream_failed: its own dependency x<k> failed
 };
 
 // The dependency outcomes every trigger rule meets: how the dependencies
@@ -658,43 +662,62 @@ static const struct trigger_deps {
 	{ "all succeeded", 2, { DEP_OK, DEP_OK } },
 	{ "all failed", 2, { DEP_FAIL, DEP_FAIL } },
 	{ "all skipped", 2, { DEP_SKIP, DEP_SKIP } },
+	{ "all upstream_failed", 2, { DEP_UPF, DEP_UPF } },
 	{ "succeeded+failed", 2, { DEP_OK, DEP_FAIL } },
 	{ "succeeded+skipped", 2, { DEP_OK, DEP_SKIP } },
+	{ "succeeded+upstream_failed", 2, { DEP_OK, DEP_UPF } },
 	{ "failed+skipped", 2, { DEP_FAIL, DEP_SKIP } },
+	{ "failed+upstream_failed", 2, { DEP_FAIL, DEP_UPF } },
+	{ "skipped+upstream_failed", 2, { DEP_SKIP, DEP_UPF } },
 };
 
 #define TRIGGER_NDEPS (sizeof(trigger_deps) / sizeof(trigger_deps[0]))
 
-enum trigger_want { SKIPS, RUNS };
+enum trigger_want { SKIPS, RUNS, UPFAILS };
 
 // Every trigger rule of the definition language (docs/definitions.md,
-// "trigger"; def.h) and what step "t" does after each row of
-// trigger_deps, in that order (ok succeeded, F failed, K skipped). A root
-// has nothing to wait for: it runs whatever its rule.
+// "Trigger rules"; def.h) and what step "t" ends as after each row of
+// trigger_deps, in that order (ok succeeded, F failed, K skipped, A
+// upstream_failed): Airflow's answers. A root has nothing to wait for: it
+// runs whatever its rule.
+#define RU RUNS
+#define SK SKIPS
+#define UF UPFAILS
 static const struct trigger_row {
 	const char       *trigger; // NULL: no "trigger" field
 	enum weft_trigger parsed;
 	enum trigger_want want[TRIGGER_NDEPS];
 } trigger_rows[] = {
 	// clang-format off
-	//       none  ok,ok  F,F    K,K    ok,F   ok,K   F,K
-	{ NULL, WEFT_TRIGGER_ALL_SUCCESS,
-	    {    RUNS, RUNS,  SKIPS, SKIPS, SKIPS, SKIPS, SKIPS } },
+	//                                   none ok,ok F,F K,K A,A ok,F ok,K ok,A F,K F,A K,A
+	{ NULL, WEFT_TRIGGER_ALL_SUCCESS,    { RU, RU,  UF, SK, UF, UF,  SK,  UF,  UF, UF, UF } },
 	{ "all_success", WEFT_TRIGGER_ALL_SUCCESS,
-	    {    RUNS, RUNS,  SKIPS, SKIPS, SKIPS, SKIPS, SKIPS } },
-	{ "all_done", WEFT_TRIGGER_ALL_DONE,
-	    {    RUNS, RUNS,  RUNS,  RUNS,  RUNS,  RUNS,  RUNS  } },
+	                                     { RU, RU,  UF, SK, UF, UF,  SK,  UF,  UF, UF, UF } },
+	{ "all_done", WEFT_TRIGGER_ALL_DONE, { RU, RU,  RU, RU, RU, RU,  RU,  RU,  RU, RU, RU } },
 	{ "one_success", WEFT_TRIGGER_ONE_SUCCESS,
-	    {    RUNS, RUNS,  SKIPS, SKIPS, RUNS,  RUNS,  SKIPS } },
+	                                     { RU, RU,  UF, SK, UF, RU,  RU,  RU,  UF, UF, UF } },
 	{ "none_failed", WEFT_TRIGGER_NONE_FAILED,
-	    {    RUNS, RUNS,  SKIPS, RUNS,  SKIPS, RUNS,  SKIPS } },
+	                                     { RU, RU,  UF, RU, UF, UF,  RU,  UF,  UF, UF, UF } },
 	{ "all_failed", WEFT_TRIGGER_ALL_FAILED,
-	    {    RUNS, SKIPS, RUNS,  SKIPS, SKIPS, SKIPS, SKIPS } },
+	                                     { RU, SK,  RU, SK, RU, SK,  SK,  SK,  SK, RU, SK } },
+	{ "one_failed", WEFT_TRIGGER_ONE_FAILED,
+	                                     { RU, SK,  RU, SK, RU, RU,  SK,  RU,  RU, RU, RU } },
+	{ "one_done", WEFT_TRIGGER_ONE_DONE, { RU, RU,  RU, SK, SK, RU,  RU,  RU,  RU, RU, SK } },
+	{ "none_failed_min_one_success", WEFT_TRIGGER_NONE_FAILED_MIN_ONE_SUCCESS,
+	                                     { RU, RU,  UF, SK, UF, UF,  RU,  UF,  UF, UF, UF } },
+	{ "none_skipped", WEFT_TRIGGER_NONE_SKIPPED,
+	                                     { RU, RU,  RU, SK, RU, RU,  SK,  RU,  SK, RU, SK } },
+	{ "all_skipped", WEFT_TRIGGER_ALL_SKIPPED,
+	                                     { RU, SK,  SK, RU, SK, SK,  SK,  SK,  SK, SK, SK } },
 	// clang-format on
 };
+#undef RU
+#undef SK
+#undef UF
 
 // trigger_def writes the definition of a trigger case: dependencies d0,
-// d1 as the deps row says, then "t" under the row's rule.
+// d1 as the deps row says (an upstream_failed one behind its own x<k>),
+// then "t" under the row's rule.
 static weft_def *
 trigger_def(const struct trigger_row *row, const struct trigger_deps *deps)
 {
@@ -704,9 +727,18 @@ trigger_def(const struct trigger_row *row, const struct trigger_deps *deps)
 	len += (size_t) snprintf(text + len, sizeof(text) - len,
 	    "{'name':'tr','steps':[");
 	for (size_t k = 0; k < deps->ndeps; k++) {
+		if (deps->ends[k] == DEP_UPF) {
+			len += (size_t) snprintf(text + len, sizeof(text) - len,
+			    "{'id':'x%zu','type':'noop'},", k);
+		}
 		len += (size_t) snprintf(text + len, sizeof(text) - len,
-		    "{'id':'d%zu','type':'noop'%s},", k,
+		    "{'id':'d%zu','type':'noop'%s", k,
 		    deps->ends[k] == DEP_SKIP ? ",'when':'false'" : "");
+		if (deps->ends[k] == DEP_UPF) {
+			len += (size_t) snprintf(text + len, sizeof(text) - len,
+			    ",'depends_on':['x%zu']", k);
+		}
+		len += (size_t) snprintf(text + len, sizeof(text) - len, "},");
 	}
 	len += (size_t) snprintf(
 	    text + len, sizeof(text) - len, "{'id':'t','type':'noop'");
@@ -722,9 +754,30 @@ trigger_def(const struct trigger_row *row, const struct trigger_deps *deps)
 	return (def_of_sq(text));
 }
 
+// trigger_early_check: t is still pending exactly while the pure evaluator
+// says its dependencies as they stand cannot decide it (one_success fires
+// at the first success, all_success fails at the first failure).
+static void
+trigger_early_check(weft_run *r, const weft_def *def, long t,
+    const char *name, const char *when)
+{
+	weft_trigger_counts c = { 0 };
+
+	for (size_t k = 0; k < def->steps[t].ndeps; k++) {
+		weft_trigger_count(&c, r->steps[def->steps[t].deps[k]].state);
+	}
+	bool wait = weft_trigger_eval(def->steps[t].trigger, &c) ==
+	    WEFT_TRIGGER_WAIT;
+	cr_expect_eq(r->steps[t].state == WEFT_STEP_PENDING, wait,
+	    "%s, %s: t is %s, the rule says %s", name, when,
+	    weft_step_state_name(r->steps[t].state),
+	    wait ? "wait" : "decided");
+}
+
 // trigger_case runs one cell of the table: the dependencies end (those a
-// worker ends in the given order), then "t" must run or be skipped, and
-// the run must end as its steps say.
+// worker ends in the given order), t is decided as early as its rule
+// allows and no earlier, ends as the row says, and the run ends as its
+// steps say.
 static void
 trigger_case(const struct trigger_row *row, size_t di, bool reverse)
 {
@@ -745,25 +798,30 @@ trigger_case(const struct trigger_row *row, size_t di, bool reverse)
 	weft_run *r = weft_run_alloc("TR", def, NULL, NULL, 0, &o);
 	cr_assert_eq(weft_run_start(r, 0, &o), WEFT_OK);
 
-	// Skipped dependencies end at start; the others end one by one, and
-	// the rule is evaluated only once the last one has.
+	// Skipped dependencies end at start; the others end one by one.
 	for (size_t k = 0; k < deps->ndeps; k++) {
 		if (deps->ends[k] != DEP_SKIP) {
 			order[n++] = k;
 		}
-		nfailed += deps->ends[k] == DEP_FAIL;
+		nfailed += deps->ends[k] == DEP_FAIL || deps->ends[k] == DEP_UPF;
 	}
+	trigger_early_check(r, def, t, name, "at start");
 	for (size_t k = 0; k < n; k++) {
 		size_t j = order[reverse ? n - 1 - k : k];
 		snprintf(dep, sizeof(dep), "d%zu", j);
-		cr_expect_eq(r->steps[t].state, WEFT_STEP_PENDING,
-		    "%s: t resolved before %s ended", name, dep);
-		weft_out_reset(&o); // o: the batch where the last one ends
 		if (deps->ends[j] == DEP_OK) {
 			finish(r, idx(def, dep), json_null(), &o);
-		} else {
+		} else if (deps->ends[j] == DEP_FAIL) {
 			fail(r, idx(def, dep), "dependency failed", &o);
+		} else {
+			dep[0] = 'x';
+			fail(r, idx(def, dep), "its dependency failed", &o);
+			dep[0] = 'd';
+			cr_expect_eq(r->steps[idx(def, dep)].state,
+			    WEFT_STEP_UPSTREAM_FAILED, "%s: %s is %s", name, dep,
+			    weft_step_state_name(r->steps[idx(def, dep)].state));
 		}
+		trigger_early_check(r, def, t, name, dep);
 	}
 
 	enum weft_step_state st = r->steps[t].state;
@@ -780,6 +838,17 @@ trigger_case(const struct trigger_row *row, size_t di, bool reverse)
 		if (st == WEFT_STEP_READY) {
 			finish(r, t, json_null(), &o); // dispatched, succeeded
 		}
+	} else if (row->want[di] == UPFAILS) {
+		const weft_out_event *e =
+		    find_step_event(&o, WEFT_EV_STEP_UPSTREAM_FAILED, t);
+		cr_expect_eq(st, WEFT_STEP_UPSTREAM_FAILED,
+		    "%s: t must be upstream_failed, is %s", name,
+		    weft_step_state_name(st));
+		cr_expect_not(has_effect(&o, WEFT_EFFECT_ENQUEUE, t),
+		    "%s: t queued", name);
+		cr_expect(e != NULL && json_array_size(json_object_get(
+		                           e->data, "upstream")) > 0,
+		    "%s: no step_upstream_failed naming the upstream", name);
 	} else {
 		const weft_out_event *e =
 		    find_step_event(&o, WEFT_EV_STEP_SKIPPED, t);
@@ -1740,4 +1809,282 @@ Test(run, map_items_live_range_skips_ended_items)
 	weft_out_fini(&o);
 	weft_run_free(r);
 	weft_def_free(def);
+}
+
+// ---- run outcome policy: fail_fast, status_from ----
+
+// Under fail_fast the first step that fails for good ends the run: what
+// is in flight is aborted, the rest never starts, all of it cancelled.
+Test(run, fail_fast_cancels_the_rest_at_the_first_failure)
+{
+	weft_def *def = def_of_sq((char[]) {
+	    "{'name':'ff','fail_fast':true,'steps':["
+	    "{'id':'a','type':'noop','retry':{'max_attempts':2}},"
+	    "{'id':'b','type':'noop'},"
+	    "{'id':'c','type':'noop','depends_on':['a']},"
+	    "{'id':'d','type':'noop','depends_on':['c'],'trigger':'all_done'}]}" });
+	weft_out o;
+
+	cr_assert(def->fail_fast);
+	weft_out_init(&o);
+	weft_run *r = weft_run_alloc("FF", def, NULL, NULL, 0, &o);
+	weft_run_start(r, 0, &o);
+	cr_assert_eq(weft_run_dispatched(r, WEFT_REF(idx(def, "b")), "w2", 1000,
+	                 &o), WEFT_OK);
+	// A failure the retry policy takes back is not a failure for good.
+	fail(r, idx(def, "a"), "first", &o);
+	cr_expect_eq(r->steps[idx(def, "a")].state, WEFT_STEP_RETRY_WAIT);
+	cr_expect_eq(r->state, WEFT_RUN_RUNNING);
+	cr_assert_eq(weft_run_retry_due(r, WEFT_REF(idx(def, "a")), 1, &o),
+	    WEFT_OK);
+	weft_out_reset(&o);
+	fail(r, idx(def, "a"), "second", &o);
+	cr_expect_eq(r->state, WEFT_RUN_FAILED);
+	cr_expect_eq(r->steps[idx(def, "b")].state, WEFT_STEP_CANCELLED);
+	cr_expect_eq(r->steps[idx(def, "c")].state, WEFT_STEP_CANCELLED);
+	cr_expect_eq(r->steps[idx(def, "d")].state, WEFT_STEP_CANCELLED,
+	    "all_done would have run it: fail_fast runs nothing more");
+	cr_expect(has_effect(&o, WEFT_EFFECT_ABORT, idx(def, "b")),
+	    "b was in flight: its worker is told to abort");
+	cr_expect_eq(count_events(&o, WEFT_EV_RUN_FAILED), 1);
+	const weft_out_event *e = NULL;
+	for (size_t k = 0; k < o.nevents; k++) {
+		if (o.events[k].type == WEFT_EV_RUN_FAILED) {
+			e = &o.events[k];
+		}
+	}
+	cr_assert_not_null(e);
+	cr_expect_str_eq(json_string_value(json_object_get(e->data, "error")),
+	    "fail_fast: step a failed");
+	cr_expect(json_is_true(json_object_get(e->data, "fail_fast")));
+	cr_expect_eq(count_kind(&o, WEFT_EFFECT_RUN_ENDED), 1);
+	cr_expect_eq(count_events(&o, WEFT_EV_STEP_READY), 0);
+	weft_out_fini(&o);
+	weft_run_free(r);
+	weft_def_free(def);
+}
+
+// Without fail_fast an independent branch still runs after a failure.
+Test(run, without_fail_fast_branches_finish)
+{
+	weft_def *def = def_of_sq((char[]) {
+	    "{'name':'nf','steps':[{'id':'a','type':'noop'},"
+	    "{'id':'b','type':'noop'}]}" });
+	weft_out o;
+
+	cr_assert_not(def->fail_fast);
+	cr_assert_eq(def->status_from, WEFT_STATUS_FROM_ALL);
+	weft_out_init(&o);
+	weft_run *r = weft_run_alloc("NF", def, NULL, NULL, 0, &o);
+	weft_run_start(r, 0, &o);
+	fail(r, idx(def, "a"), "boom", &o);
+	cr_expect_eq(r->state, WEFT_RUN_RUNNING);
+	cr_expect_eq(r->steps[idx(def, "b")].state, WEFT_STEP_READY);
+	finish(r, idx(def, "b"), json_null(), &o);
+	cr_expect_eq(r->state, WEFT_RUN_FAILED);
+	weft_out_fini(&o);
+	weft_run_free(r);
+	weft_def_free(def);
+}
+
+// A status_from row: how "a" ends (a failure handled by "on_fail", a
+// one_failed leaf, and "after", an all_success one), and what the run ends
+// as under "all" (the default) and under "leaves".
+static const struct leaves_row {
+	const char         *name;
+	bool                a_fails;
+	const char         *after_trigger;
+	enum weft_run_state want_all, want_leaves;
+} leaves_rows[] = {
+	{ "all succeed: a leaf on_fail skipped", false, "all_success",
+	    WEFT_RUN_SUCCEEDED, WEFT_RUN_SUCCEEDED },
+	{ "a fails, handled; after upstream_failed", true, "all_success",
+	    WEFT_RUN_FAILED, WEFT_RUN_FAILED },
+	{ "a fails, handled; after runs anyway", true, "all_done",
+	    WEFT_RUN_FAILED, WEFT_RUN_SUCCEEDED },
+	{ "a fails, handled; after runs on it", true, "all_failed",
+	    WEFT_RUN_FAILED, WEFT_RUN_SUCCEEDED },
+	{ "a succeeds; every leaf skipped", false, "all_failed",
+	    WEFT_RUN_SUCCEEDED, WEFT_RUN_SUCCEEDED },
+};
+
+Test(run, status_from_table, .timeout = T_TIMEOUT)
+{
+	for (size_t i = 0; i < sizeof(leaves_rows) / sizeof(leaves_rows[0]);
+	     i++) {
+		const struct leaves_row *row = &leaves_rows[i];
+		for (int leaves = 0; leaves < 2; leaves++) {
+			char text[512];
+			snprintf(text, sizeof(text),
+			    "{'name':'lv'%s,'steps':[{'id':'a','type':'noop'},"
+			    "{'id':'on_fail','type':'noop','depends_on':['a'],"
+			    "'trigger':'one_failed'},"
+			    "{'id':'after','type':'noop','depends_on':['a'],"
+			    "'trigger':'%s'}]}",
+			    leaves ? ",'status_from':'leaves'" : "",
+			    row->after_trigger);
+			weft_def *def = def_of_sq(text);
+			weft_out  o;
+			weft_out_init(&o);
+			weft_run *r = weft_run_alloc("LV", def, NULL, NULL, 0, &o);
+			weft_run_start(r, 0, &o);
+			if (row->a_fails) {
+				fail(r, idx(def, "a"), "boom", &o);
+			} else {
+				finish(r, idx(def, "a"), json_null(), &o);
+			}
+			for (size_t k = 0; k < def->nsteps; k++) {
+				if (r->steps[k].state == WEFT_STEP_READY) {
+					finish(r, (long) k, json_null(), &o);
+				}
+			}
+			enum weft_run_state want =
+			    leaves ? row->want_leaves : row->want_all;
+			cr_expect_eq(r->state, want, "%s, status_from %s: run %s, want %s",
+			    row->name, leaves ? "leaves" : "all",
+			    weft_run_state_name(r->state),
+			    weft_run_state_name(want));
+			if (leaves && want == WEFT_RUN_FAILED) {
+				const weft_out_event *e = NULL;
+				for (size_t k = 0; k < o.nevents; k++) {
+					if (o.events[k].type == WEFT_EV_RUN_FAILED) {
+						e = &o.events[k];
+					}
+				}
+				cr_expect(e != NULL && json_array_size(json_object_get(
+				                           e->data, "failed_leaves")) == 1,
+				    "%s: run_failed names the failed leaf", row->name);
+			}
+			weft_out_fini(&o);
+			weft_run_free(r);
+			weft_def_free(def);
+		}
+	}
+}
+
+// An operator's retry starts upstream_failed steps over with the failed
+// ones: they run once their upstream succeeds.
+Test(run, retry_reruns_upstream_failed_steps)
+{
+	weft_def *def = def_of(diamond);
+	weft_out  o;
+
+	weft_out_init(&o);
+	weft_run *r = weft_run_alloc("RU", def, NULL, NULL, 0, &o);
+	weft_run_start(r, 0, &o);
+	finish(r, idx(def, "a"), json_pack("{s:i}", "v", 1), &o);
+	fail(r, idx(def, "b"), "boom", &o);
+	finish(r, idx(def, "c"), json_pack("{s:i}", "v", 1), &o);
+	cr_assert_eq(r->state, WEFT_RUN_FAILED);
+	cr_assert_eq(r->steps[idx(def, "d")].state, WEFT_STEP_UPSTREAM_FAILED);
+	cr_assert_eq(weft_run_retry(r, 2000, &o), WEFT_OK);
+	cr_expect_eq(r->steps[idx(def, "d")].state, WEFT_STEP_PENDING);
+	cr_expect_null(r->steps[idx(def, "d")].error);
+	finish(r, idx(def, "b"), json_pack("{s:i}", "v", 2), &o);
+	cr_expect_eq(r->steps[idx(def, "d")].state, WEFT_STEP_READY);
+	finish(r, idx(def, "d"), json_null(), &o);
+	cr_expect_eq(r->state, WEFT_RUN_SUCCEEDED);
+	weft_out_fini(&o);
+	weft_run_free(r);
+	weft_def_free(def);
+}
+
+// A step one_success fired while its other upstream still ran stays
+// decided after a restore, and a pending one whose rule is already decided
+// by what the store recorded is resolved at once.
+Test(run, restore_resolves_a_rule_already_decided)
+{
+	weft_def *def = def_of_sq((char[]) {
+	    "{'name':'rs','steps':[{'id':'a','type':'noop'},"
+	    "{'id':'b','type':'noop'},{'id':'t','type':'noop',"
+	    "'depends_on':['a','b'],'trigger':'one_success'}]}" });
+	weft_out o;
+
+	weft_out_init(&o);
+	weft_run *r = weft_run_alloc("RS", def, NULL, NULL, 0, &o);
+	r->state = WEFT_RUN_RUNNING;
+	cr_assert(weft_run_restore_step(r, WEFT_REF(idx(def, "a")),
+	    WEFT_STEP_SUCCEEDED, 1, "w1", NULL, NULL));
+	cr_assert(weft_run_restore_step(r, WEFT_REF(idx(def, "b")),
+	    WEFT_STEP_RUNNING, 1, "w1", NULL, NULL));
+	weft_run_restore_done(r, &o);
+	cr_expect_eq(r->steps[idx(def, "t")].state, WEFT_STEP_READY,
+	    "a succeeded: one_success need not wait for b");
+	cr_expect_eq(r->steps[idx(def, "b")].state, WEFT_STEP_RUNNING);
+	weft_out_fini(&o);
+	weft_run_free(r);
+	weft_def_free(def);
+}
+
+// ---- per-dependency conditions ("depends") ----
+
+// How a and b end, and whether c, depends "a.succeeded && (b.failed ||
+// b.skipped)", runs. c waits for both, whatever the first one says.
+static const struct depends_row {
+	enum dep_end a, b;
+	bool         runs;
+} depends_rows[] = {
+	{ DEP_OK, DEP_FAIL, true },
+	{ DEP_OK, DEP_SKIP, true },
+	{ DEP_OK, DEP_OK, false },
+	{ DEP_FAIL, DEP_FAIL, false },
+	{ DEP_FAIL, DEP_OK, false },
+	{ DEP_SKIP, DEP_SKIP, false },
+};
+
+Test(run, depends_table, .timeout = T_TIMEOUT)
+{
+	for (size_t i = 0; i < sizeof(depends_rows) / sizeof(depends_rows[0]);
+	     i++) {
+		const struct depends_row *row = &depends_rows[i];
+		char                      text[512];
+		snprintf(text, sizeof(text),
+		    "{'name':'dp','steps':[{'id':'a','type':'noop'%s},"
+		    "{'id':'b','type':'noop'%s},{'id':'c','type':'noop',"
+		    "'depends':'a.succeeded && (b.failed || b.skipped)'}]}",
+		    row->a == DEP_SKIP ? ",'when':'false'" : "",
+		    row->b == DEP_SKIP ? ",'when':'false'" : "");
+		weft_def *def = def_of_sq(text);
+		long      c   = idx(def, "c");
+		weft_out  o;
+		cr_assert_eq(def->steps[c].ndeps, 2, "row %zu: deps from depends", i);
+		weft_out_init(&o);
+		weft_run *r = weft_run_alloc("DP", def, NULL, NULL, 0, &o);
+		weft_run_start(r, 0, &o);
+		const enum dep_end ends[2] = { row->a, row->b };
+		for (int k = 0; k < 2; k++) {
+			long s = idx(def, k == 0 ? "a" : "b");
+			bool open = !weft_step_terminal(
+			                r->steps[idx(def, "a")].state) ||
+			    !weft_step_terminal(r->steps[idx(def, "b")].state);
+			cr_expect(!open || r->steps[c].state == WEFT_STEP_PENDING,
+			    "row %zu: c decided before %s ended", i,
+			    k == 0 ? "a" : "b");
+			if (ends[k] == DEP_OK) {
+				finish(r, s, json_null(), &o);
+			} else if (ends[k] == DEP_FAIL) {
+				fail(r, s, "boom", &o);
+			}
+		}
+		if (row->runs) {
+			cr_expect_eq(r->steps[c].state, WEFT_STEP_READY,
+			    "row %zu: c must run, is %s", i,
+			    weft_step_state_name(r->steps[c].state));
+		} else {
+			const weft_out_event *e =
+			    find_step_event(&o, WEFT_EV_STEP_SKIPPED, c);
+			cr_expect_eq(r->steps[c].state, WEFT_STEP_SKIPPED,
+			    "row %zu: c must be skipped, is %s", i,
+			    weft_step_state_name(r->steps[c].state));
+			cr_expect(e != NULL &&
+			        strcmp(json_string_value(json_object_get(
+			                   e->data, "reason")),
+			            "depends is false") == 0 &&
+			        json_object_get(e->data, "depends") != NULL,
+			    "row %zu: no step_skipped naming depends", i);
+		}
+		weft_out_fini(&o);
+		weft_run_free(r);
+		weft_def_free(def);
+	}
 }

@@ -11,7 +11,7 @@
 // allows another attempt, and when it does not. Columns follow
 // WEFT_STEP_INPUT_MAP: deps_met, deps_unmet, dispatch, accepted, rejected,
 // result_ok, result_fail, lost, timeout, retry_due, cancel, retry, expand,
-// released.
+// released, deps_failed.
 #define P WEFT_STEP_PENDING
 #define R WEFT_STEP_READY
 #define D WEFT_STEP_DISPATCHED
@@ -21,29 +21,32 @@
 #define F WEFT_STEP_FAILED
 #define K WEFT_STEP_SKIPPED
 #define C WEFT_STEP_CANCELLED
+#define A WEFT_STEP_UPSTREAM_FAILED
 
 static const int step_with_retry[WEFT_STEP_NSTATES][WEFT_STEP_NINPUTS] = {
-	/* pending    */ { R, K, X, X, X, X, X, X, X, X, C, X, X, X },
-	/* ready      */ { X, X, D, X, X, X, F, X, W, X, C, X, U, X },
-	/* dispatched */ { X, X, X, U, R, S, W, W, W, X, C, X, X, R },
-	/* running    */ { X, X, X, X, X, S, W, W, W, X, C, X, X, R },
-	/* retry_wait */ { X, X, X, X, X, X, X, X, X, R, C, X, X, X },
-	/* succeeded  */ { X, X, X, X, X, X, X, X, X, X, X, X, X, X },
-	/* failed     */ { X, X, X, X, X, X, X, X, X, X, X, P, X, X },
-	/* skipped    */ { X, X, X, X, X, X, X, X, X, X, X, P, X, X },
-	/* cancelled  */ { X, X, X, X, X, X, X, X, X, X, X, P, X, X },
+	/* pending    */ { R, K, X, X, X, X, X, X, X, X, C, X, X, X, A },
+	/* ready      */ { X, X, D, X, X, X, F, X, W, X, C, X, U, X, X },
+	/* dispatched */ { X, X, X, U, R, S, W, W, W, X, C, X, X, R, X },
+	/* running    */ { X, X, X, X, X, S, W, W, W, X, C, X, X, R, X },
+	/* retry_wait */ { X, X, X, X, X, X, X, X, X, R, C, X, X, X, X },
+	/* succeeded  */ { X, X, X, X, X, X, X, X, X, X, X, X, X, X, X },
+	/* failed     */ { X, X, X, X, X, X, X, X, X, X, X, P, X, X, X },
+	/* skipped    */ { X, X, X, X, X, X, X, X, X, X, X, P, X, X, X },
+	/* cancelled  */ { X, X, X, X, X, X, X, X, X, X, X, P, X, X, X },
+	/* upstream_f */ { X, X, X, X, X, X, X, X, X, X, X, P, X, X, X },
 };
 
 static const int step_no_retry[WEFT_STEP_NSTATES][WEFT_STEP_NINPUTS] = {
-	/* pending    */ { R, K, X, X, X, X, X, X, X, X, C, X, X, X },
-	/* ready      */ { X, X, D, X, X, X, F, X, F, X, C, X, U, X },
-	/* dispatched */ { X, X, X, U, R, S, F, F, F, X, C, X, X, R },
-	/* running    */ { X, X, X, X, X, S, F, F, F, X, C, X, X, R },
-	/* retry_wait */ { X, X, X, X, X, X, X, X, X, R, C, X, X, X },
-	/* succeeded  */ { X, X, X, X, X, X, X, X, X, X, X, X, X, X },
-	/* failed     */ { X, X, X, X, X, X, X, X, X, X, X, P, X, X },
-	/* skipped    */ { X, X, X, X, X, X, X, X, X, X, X, P, X, X },
-	/* cancelled  */ { X, X, X, X, X, X, X, X, X, X, X, P, X, X },
+	/* pending    */ { R, K, X, X, X, X, X, X, X, X, C, X, X, X, A },
+	/* ready      */ { X, X, D, X, X, X, F, X, F, X, C, X, U, X, X },
+	/* dispatched */ { X, X, X, U, R, S, F, F, F, X, C, X, X, R, X },
+	/* running    */ { X, X, X, X, X, S, F, F, F, X, C, X, X, R, X },
+	/* retry_wait */ { X, X, X, X, X, X, X, X, X, R, C, X, X, X, X },
+	/* succeeded  */ { X, X, X, X, X, X, X, X, X, X, X, X, X, X, X },
+	/* failed     */ { X, X, X, X, X, X, X, X, X, X, X, P, X, X, X },
+	/* skipped    */ { X, X, X, X, X, X, X, X, X, X, X, P, X, X, X },
+	/* cancelled  */ { X, X, X, X, X, X, X, X, X, X, X, P, X, X, X },
+	/* upstream_f */ { X, X, X, X, X, X, X, X, X, X, X, P, X, X, X },
 };
 
 static void
@@ -118,6 +121,7 @@ Test(step, names_round_trip)
 #undef F
 #undef K
 #undef C
+#undef A
 
 // Run machine. Columns follow WEFT_RUN_INPUT_MAP: start, pause, resume,
 // done_ok, done_failed, cancel, timeout, retry.

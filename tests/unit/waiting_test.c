@@ -76,6 +76,8 @@ static const struct wait_row wait_rows[] = {
 	    NULL },
 	{ "cancelled: nothing", { .state = WEFT_STEP_CANCELLED }, NULL, NULL,
 	    NULL, NULL },
+	{ "upstream_failed: nothing", { .state = WEFT_STEP_UPSTREAM_FAILED },
+	    NULL, NULL, NULL, NULL },
 };
 
 Test(waiting, reason_table, .timeout = T_TIMEOUT)

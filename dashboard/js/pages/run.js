@@ -20,6 +20,12 @@ const RESULT_LABEL = {
 	step_retry_scheduled: 'failed, will retry', step_timed_out: 'timed out',
 	step_lost: 'lost', step_cancelled: 'cancelled',
 };
+// depsOf returns a definition step's dependencies: its depends_on, or the
+// step ids its "depends" condition names ("a.succeeded && b" names a, b).
+const depsOf = (ds) => ds.depends_on
+	|| (typeof ds.depends === 'string'
+		? [...new Set(ds.depends.match(/(?<![.\w-])[A-Za-z0-9_-]+/g) || [])]
+		: []);
 const ACTIONS = {
 	cancel: new Set(['queued', 'running', 'paused']),
 	pause: new Set(['running']),
@@ -291,6 +297,10 @@ export function mount(root, ctx) {
 		case 'step_skipped':
 			s.ended_ms = ev.ts_ms;
 			break;
+		case 'step_upstream_failed':
+			s.error = d.error || s.error;
+			s.ended_ms = ev.ts_ms;
+			break;
 		case 'step_progress':
 			s.progress = { value: d.progress, attempt: ev.attempt, ts_ms: ev.ts_ms };
 			break;
@@ -528,7 +538,7 @@ export function mount(root, ctx) {
 			? [...events].reverse().find((ev) => ev.step === s.id && ev.type === 'step_skipped') : null;
 		const error = s.status === 'succeeded' ? null : (s.error || (lastFail && lastFail.error));
 		const stderr = lastFail && lastFail.stderr;
-		const deps = ds.depends_on || [];
+		const deps = depsOf(ds);
 		const outs = dependents.get(selected) || [];
 		add(side,
 			h('div', { class: 'side-head' },
@@ -578,7 +588,7 @@ export function mount(root, ctx) {
 			section('Output', s.output !== undefined && s.output !== null
 				? valueView(s.output, api.outputUrl(runId, s.id), { id: 'side-output' })
 				: h('p', { class: 'muted small', id: 'side-output' }, s.status === 'succeeded' ? 'null'
-					: ['failed', 'skipped', 'cancelled'].includes(s.status) ? `No output: the step ${s.status.replace('_', ' ')}.` : 'No output yet.')),
+					: ['failed', 'skipped', 'cancelled', 'upstream_failed'].includes(s.status) ? `No output: the step ${s.status.replace('_', ' ')}.` : 'No output yet.')),
 			h('div', { class: 'side-foot' },
 				h('a', { class: 'small', href: `#/events?run=${encodeURIComponent(runId)}&step=${encodeURIComponent(s.id)}` }, 'this step in the event log')),
 		);
@@ -818,7 +828,7 @@ export function mount(root, ctx) {
 		}
 		for (const ds of (def && def.steps) || []) {
 			defSteps.set(ds.id, ds);
-			for (const d of ds.depends_on || []) {
+			for (const d of depsOf(ds)) {
 				if (!dependents.has(d)) {
 					dependents.set(d, []);
 				}
@@ -836,7 +846,7 @@ export function mount(root, ctx) {
 		}
 		const graph = list.map((s) => ({
 			id: s.id, type: s.type || (defSteps.get(s.id) || {}).type,
-			deps: (defSteps.get(s.id) || {}).depends_on || [],
+			deps: depsOf(defSteps.get(s.id) || {}),
 		}));
 		const t0 = performance.now();
 		dag = new DagView(dagBox, graph, { onSelect: (id) => select(id === selected ? null : id) });
