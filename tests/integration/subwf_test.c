@@ -5,7 +5,8 @@
 // pausing the parent cancels or pauses the child; --max-depth stops a
 // recursion with a clear error; define-time refusals (an unknown child
 // definition, a bad `with`); a kill -9 of the coordinator while the child
-// runs.
+// runs; a map of workflow steps; child params refused at start;
+// examples/subworkflow/.
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <stdio.h>
@@ -250,6 +251,32 @@ Test(subwf, child_params_refused_at_start_fail_the_step, .init = up)
 	                 "sub"), "attempt")), 0, "no attempt, no retry");
 	json_t *ev = weft_cluster_events(&c, id, "child_started");
 	cr_expect_eq(json_array_size(ev), 0, "no child run");
+	json_decref(ev);
+	json_decref(run);
+}
+
+// A map of workflow steps: one child run per item, the map's output the
+// children's outputs in list order.
+Test(subwf, a_map_starts_one_child_per_item, .init = up)
+{
+	must_define(kid_def);
+	must_define("{\"name\":\"fan\",\"steps\":[{\"id\":\"m\",\"type\":"
+	            "\"workflow\",\"map\":[\"a\",\"b\",\"c\"],\"with\":{"
+	            "\"name\":\"kid\",\"input\":{\"x\":\"${item}\"}}}]}");
+	char id[64];
+	snprintf(id, sizeof(id), "%s", start_run("fan"));
+	json_t *run = weft_cluster_run_end(&c, id, 30000);
+	cr_assert_str_eq(str_of(run, "status"), "succeeded");
+	json_t *out = json_object_get(weft_cluster_step(run, "m"), "output");
+	cr_assert_eq(json_array_size(out), 3);
+	const char *want[] = { "a", "b", "c" };
+	for (size_t k = 0; k < 3; k++) {
+		json_t *e = json_object_get(json_array_get(out, k), "e");
+		cr_expect_str_eq(str_of(json_object_get(e, "with"), "x"), want[k],
+		    "item %zu: its child's output, in list order", k);
+	}
+	json_t *ev = weft_cluster_events(&c, id, "child_started");
+	cr_expect_eq(json_array_size(ev), 3, "one child per item");
 	json_decref(ev);
 	json_decref(run);
 }
