@@ -318,6 +318,12 @@ status_header(json_t *b)
 	printf("%-10s  %s (version %lld)\n", "definition",
 	    cmd_sv(b, "definition"), (long long) cmd_ms(b, "version"));
 	printf("%-10s  %s\n", "status", cmd_sv(b, "status"));
+	if (json_is_object(json_object_get(b, "parent"))) {
+		// A child run (a workflow step's): where it came from.
+		json_t *p = json_object_get(b, "parent");
+		printf("%-10s  %s (step %s)\n", "parent", cmd_sv(p, "run_id"),
+		    cmd_sv(p, "step"));
+	}
 	printf("%-10s  %s\n", "created",
 	    weft_cli_fmt_time(json_object_get(b, "created_ms"), t));
 	printf("%-10s  %s\n", "started",
@@ -376,6 +382,11 @@ status_steps(json_t *steps)
 		char   *attempt = weft_cli_text(json_object_get(s, "attempt"), 0);
 		char   *node    = weft_cli_text(json_object_get(s, "node"), 0);
 		char   *out, *row_out;
+		if (json_is_string(json_object_get(s, "child_run"))) {
+			// A workflow step runs no worker: its child run instead.
+			free(node);
+			node = weft_cli_text(json_object_get(s, "child_run"), 0);
+		}
 		json_t *wf = json_object_get(s, "waiting_for");
 		if (json_is_string(err) && json_string_length(err) > 0) {
 			out = weft_cli_text(err, WEFT_CLI_CELL_MAX - 7);

@@ -60,7 +60,9 @@
 	X(WORKER_LEFT, "worker_left", NODE, false, NULL, NULL)                \
 	X(STEP_SIGNALED, "step_signaled", STEP, false, NULL, NULL)            \
 	X(STEP_UPSTREAM_FAILED, "step_upstream_failed", STEP, true,          \
-	    "upstream_failed", NULL)
+	    "upstream_failed", NULL)                             \
+	X(CHILD_STARTED, "child_started", STEP, false, NULL, NULL)            \
+	X(CHILD_ENDED, "child_ended", STEP, false, NULL, NULL)
 
 enum weft_event_type {
 #define WEFT_EVENT_ENUM(sfx, name, scope, term, step_st, run_st) WEFT_EV_##sfx,

@@ -103,6 +103,8 @@ usage(FILE *f)
 	    "                    (default 256); those of live runs stay even past\n"
 	    "                    it, the least recently used others are dropped\n"
 	    "                    and read again from the store when needed\n"
+	    "  --max-depth N     most levels of child runs (workflow steps) under\n"
+	    "                    a run, 1 to 1000 (default 8)\n"
 	    "  --log-level L     err, warn, notice, info or debug (default info)\n"
 	    "  --ports-file FILE once every socket is bound, write their addresses\n"
 	    "                    (ports chosen for a port 0 included) to FILE as JSON\n"
@@ -344,6 +346,7 @@ main(int argc, char **argv)
 		{ "retain", required_argument, NULL, 'R' },
 		{ "max-output", required_argument, NULL, 'O' },
 		{ "def-cache", required_argument, NULL, 'F' },
+		{ "max-depth", required_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, '?' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -394,6 +397,10 @@ main(int argc, char **argv)
 		case 'O': cfg.max_output = parse_size("--max-output", optarg); break;
 		case 'F':
 			cfg.def_cache = parse_int("--def-cache", optarg, 1, 10000000);
+			break;
+		case 'W':
+			cfg.max_depth = (uint32_t) parse_int("--max-depth", optarg, 1,
+			    1000);
 			break;
 		case 'U':
 			cfg.unschedulable_after_ms =

@@ -306,7 +306,8 @@ control_define(weft_engine *e, const char *text, char *err, size_t errlen)
 	if (weft_def_parse(&def, text, strlen(text), err, errlen) != WEFT_OK) {
 		return (NULL);
 	}
-	if (!control_def_heartbeats(e, def, err, errlen)) {
+	if (!control_def_heartbeats(e, def, err, errlen) ||
+	    !subwf_check_def(e, def, err, errlen)) {
 		weft_def_free(def);
 		return (NULL);
 	}
@@ -775,9 +776,13 @@ control_lifecycle(weft_engine *e, engine_mail *m)
 	if (strcmp(rq->action, "cancel") == 0) {
 		rv = weft_run_cancel(r, "cancelled by request", &e->out);
 	} else if (strcmp(rq->action, "pause") == 0) {
-		rv = weft_run_pause(r, &e->out);
+		if ((rv = weft_run_pause(r, &e->out)) == WEFT_OK) {
+			subwf_lifecycle(e, r, true);
+		}
 	} else if (strcmp(rq->action, "resume") == 0) {
-		rv = weft_run_resume(r, &e->out);
+		if ((rv = weft_run_resume(r, &e->out)) == WEFT_OK) {
+			subwf_lifecycle(e, r, false);
+		}
 	} else if (strcmp(rq->action, "retry") == 0) {
 		rv = weft_run_retry(r, e->now_ms, &e->out);
 	}
@@ -956,6 +961,9 @@ control_step_waiting(json_t *step, json_t *def_step, json_t *by_id,
 	case WEFT_HOLD_TIMER:
 		f.hold_timer = true;
 		break;
+	case WEFT_HOLD_CHILD:
+		f.hold_child = "?"; // subwf_status names it (child_started)
+		break;
 	default:
 		break;
 	}
@@ -1088,6 +1096,7 @@ control_status(weft_engine *e, Weft__StatusRequest *q, json_t **body,
 	}
 	json_object_set_new(*body, "next_after",
 	    next[0] != '\0' ? json_string(next) : json_null());
+	subwf_status(e, *body);
 	json_decref(statuses);
 	return (WEFT_OK);
 }

@@ -545,6 +545,14 @@ engine_apply(weft_engine *e)
 			// batch while this one commits; the run itself is let
 			// go after the commit (engine_release).
 			sched_unqueue_run(e, f->run);
+			subwf_run_ended(e, f->run, e->now_ms);
+			break;
+		case WEFT_EFFECT_ABORT:
+			// A workflow unit's: its child is cancelled in the
+			// same commit. A worker's: after the commit.
+			if (f->node[0] == '\0') {
+				subwf_abort(e, f->run, u);
+			}
 			break;
 		default:
 			break; // ABORT: after the commit
@@ -1438,6 +1446,12 @@ engine_recover(weft_engine *e, char *err, size_t errlen)
 			engine_flush(e, e->now_ms);
 		}
 	} while (n == ENGINE_RECOVER_PAGE);
+	// Every run is back: a workflow unit finds its child now.
+	subwf_recover(e, e->clock.wall_ms(e->clock.arg));
+	engine_apply(e);
+	if (e->out.nevents > 0) {
+		engine_flush(e, e->now_ms);
+	}
 	control_def_trim(e);
 	if (total > 0) {
 		weft_log_notice("RECOVER", "restored %zu unfinished runs", total);
@@ -1483,6 +1497,9 @@ engine_cfg_copy(weft_engine *e, const weft_engine_cfg *cfg)
 	}
 	if (e->cfg.max_output == 0) {
 		e->cfg.max_output = WEFT_RUN_MAX_OUTPUT_DEFAULT;
+	}
+	if (e->cfg.max_depth == 0) {
+		e->cfg.max_depth = WEFT_SUBWF_DEPTH_DEFAULT;
 	}
 	snprintf(e->node, sizeof(e->node), "%s", cfg->name ? cfg->name : "coordinator");
 }

@@ -59,6 +59,9 @@ typedef struct weft_engine_cfg {
 	// at open); NULL: the system's. weft_engine_set_clock changes it
 	// later.
 	const struct weft_engine_clock *clock;
+	uint32_t max_depth;      // --max-depth: most levels of child runs
+	                         // under a run (sub-workflows); 0 = the
+	                         // default, WEFT_SUBWF_DEPTH_DEFAULT
 	int     def_cache;       // --def-cache: most definitions kept
 	                         // compiled (entries; 0 = the default),
 	                         // those of live runs kept even past it
@@ -69,6 +72,9 @@ typedef struct weft_engine weft_engine;
 // The default of --def-cache, in definitions: a few hundred distinct
 // workflows stay compiled; a typical definition costs tens of KB.
 #define WEFT_DEF_CACHE_DEFAULT 256
+
+// The default of --max-depth: a run, its child, ... eight levels down.
+#define WEFT_SUBWF_DEPTH_DEFAULT 8
 
 // The engine's clock: wall time stamps events and is the run model's
 // "now"; monotonic time orders and fires timers, so a wall clock stepped

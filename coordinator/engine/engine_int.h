@@ -339,6 +339,25 @@ void holds_signal(weft_engine *e, engine_mail *m);
 void holds_restore(weft_engine *e, weft_run *r);
 void holds_fini(weft_engine *e);
 
+// subwf.c: sub-workflows, the "workflow" steps (model/hold.h). subwf_start
+// starts ready workflow unit u of r (renders its `with`, creates the child
+// run, links both; refusals fail the unit); subwf_run_ended tells a child's
+// parent that it ended; subwf_abort cancels the child of a workflow unit
+// whose attempt ended; subwf_lifecycle pauses or resumes r's live children
+// (and theirs); subwf_recover links, after recovery, workflow units in
+// flight to their children (from child_started); subwf_check_def refuses
+// at define time a child definition that is not registered. Engine
+// thread, but subwf_status: the query thread, adds "parent" and the steps'
+// "child_run" to a status body.
+void subwf_start(weft_engine *e, weft_run *r, weft_ref u, int64_t now);
+void subwf_run_ended(weft_engine *e, weft_run *child, int64_t now);
+void subwf_abort(weft_engine *e, weft_run *r, weft_ref u);
+void subwf_lifecycle(weft_engine *e, weft_run *r, bool pause);
+void subwf_recover(weft_engine *e, int64_t now);
+bool subwf_check_def(weft_engine *e, const weft_def *def, char *err,
+    size_t errlen);
+void subwf_status(weft_engine *e, json_t *run);
+
 // engine.c
 // weft_engine_set_io registers the network (io/ does, or a test's fake);
 // NULL takes it back (replies and events then go nowhere).

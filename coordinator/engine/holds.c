@@ -35,7 +35,12 @@ holds_start(weft_engine *e, int64_t now)
 	for (size_t k = 0; k < n; k++) {
 		// Refused when no longer ready, or the run is paused (resume
 		// enqueues its ready steps again) or ended.
-		weft_run_hold_start(list[k].run, list[k].unit, now, &e->out);
+		weft_ref u = list[k].unit;
+		if (list[k].run->def->steps[u.step].hold == WEFT_HOLD_CHILD) {
+			subwf_start(e, list[k].run, u, now);
+		} else {
+			weft_run_hold_start(list[k].run, u, now, &e->out);
+		}
 		engine_run_rele(e, list[k].run);
 	}
 	free(list);

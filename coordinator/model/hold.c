@@ -18,6 +18,9 @@ weft_hold_kind(const char *type)
 	if (strcmp(type, "wait") == 0) {
 		return (WEFT_HOLD_SIGNAL);
 	}
+	if (strcmp(type, "workflow") == 0) {
+		return (WEFT_HOLD_CHILD);
+	}
 	if (strcmp(type, "delay") == 0 || strcmp(type, "sleep_until") == 0) {
 		return (WEFT_HOLD_TIMER);
 	}
@@ -65,10 +68,19 @@ hold_fields(const char *type, const json_t *with, const char *const *allowed,
 			ok = ok || strcmp(key, allowed[i]) == 0;
 		}
 		if (!ok) {
-			snprintf(err, errlen, "field \"with.%.64s\": unknown for "
-			    "a %s step (it takes %s%s%s)", key, type, allowed[0],
-			    allowed[1] != NULL ? " and " : "",
-			    allowed[1] != NULL ? allowed[1] : "");
+			// "it takes a", "a and b", "a, b and c".
+			int n = snprintf(err, errlen, "field \"with.%.64s\": "
+			    "unknown for a %s step (it takes %s", key, type,
+			    allowed[0]);
+			for (size_t i = 1; allowed[i] != NULL && n >= 0 &&
+			     (size_t) n < errlen; i++) {
+				n += snprintf(err + n, errlen - (size_t) n, "%s%s",
+				    allowed[i + 1] != NULL ? ", " : " and ",
+				    allowed[i]);
+			}
+			if (n >= 0 && (size_t) n < errlen) {
+				snprintf(err + n, errlen - (size_t) n, ")");
+			}
 			return (WEFT_EDEF);
 		}
 	}
@@ -148,6 +160,48 @@ hold_check_wait(const json_t *with, uint32_t *timeout_ms, char *err,
 }
 
 weft_err
+weft_hold_check_child(const json_t *with, char *err, size_t errlen)
+{
+	static const char *const allowed[] = { "name", "version", "input",
+		"params", NULL };
+	const json_t            *name = json_object_get(with, "name");
+	const json_t            *ver  = json_object_get(with, "version");
+	json_t                  *v;
+
+	if (hold_fields("workflow", with, allowed, err, errlen) != WEFT_OK) {
+		return (WEFT_EDEF);
+	}
+	if (name == NULL) {
+		snprintf(err, errlen, "a workflow step needs \"with.name\" (the "
+		    "definition its child run runs)");
+		return (WEFT_EDEF);
+	}
+	// A literal: the registry is asked for it at define time, and
+	// what a template would name is known only at run time.
+	if (!json_is_string(name) || !weft_hold_name_ok(json_string_value(name))) {
+		snprintf(err, errlen, "field \"with.name\": must be a definition "
+		    "name of 1-128 characters of A-Z a-z 0-9 _ . - (not a "
+		    "template)");
+		return (WEFT_EDEF);
+	}
+	if (ver != NULL && (!json_is_integer(ver) || json_integer_value(ver) < 1)) {
+		snprintf(err, errlen, "field \"with.version\": must be a whole "
+		    "number >= 1 (leave it out for the latest)");
+		return (WEFT_EDEF);
+	}
+	for (int k = 0; k < 2; k++) {
+		const char *f = k == 0 ? "input" : "params";
+		v             = json_object_get(with, f);
+		if (v != NULL && !json_is_object(v)) {
+			snprintf(err, errlen, "field \"with.%s\": must be an "
+			    "object (the child run's %s)", f, f);
+			return (WEFT_EDEF);
+		}
+	}
+	return (WEFT_OK);
+}
+
+weft_err
 weft_hold_check(const char *type, const json_t *with, uint32_t *timeout_ms,
     char *err, size_t errlen)
 {
@@ -160,6 +214,9 @@ weft_hold_check(const char *type, const json_t *with, uint32_t *timeout_ms,
 
 	if (strcmp(type, "wait") == 0) {
 		return (hold_check_wait(with, timeout_ms, err, errlen));
+	}
+	if (strcmp(type, "workflow") == 0) {
+		return (weft_hold_check_child(with, err, errlen));
 	}
 	if (hold_fields(type, with, delay ? delay_f : until_f, err, errlen) !=
 	    WEFT_OK) {

@@ -20,6 +20,7 @@ enum weft_hold {
 	WEFT_HOLD_NONE,   // a worker runs it
 	WEFT_HOLD_SIGNAL, // "wait": until a signal (or its timeout)
 	WEFT_HOLD_TIMER,  // "delay", "sleep_until": until a wall time
+	WEFT_HOLD_CHILD,  // "workflow": until its child run ends (subwf)
 };
 
 // The longest signal name, and the characters a name may use.
@@ -41,6 +42,13 @@ bool weft_hold_name_ok(const char *name);
 // has none). WEFT_EDEF with a message (what field, why) in err.
 weft_err weft_hold_check(const char *type, const json_t *with,
     uint32_t *timeout_ms, char *err, size_t errlen);
+
+// weft_hold_check_child validates the `with` (borrowed, may be NULL) of a
+// "workflow" step at define time: {"name": NAME, "version"?: N >= 1,
+// "input"?: {...}, "params"?: {...}}; the name is literal (the registry
+// is asked for it at define time), input and params may hold templates.
+// WEFT_EDEF with a message (what field, why) in err.
+weft_err weft_hold_check_child(const json_t *with, char *err, size_t errlen);
 
 // weft_hold_deadline computes when a timer step of type ends, from its
 // rendered `with` (borrowed) and now (wall ms): now + ms for delay, at for

@@ -278,6 +278,7 @@ weft_run_free(weft_run *r)
 	json_decref(r->input);
 	json_decref(r->params);
 	json_decref(r->secret_values);
+	json_decref(r->children);
 	free(r->wire_input);
 	free(r->wire_params);
 	free(r);
@@ -1773,9 +1774,12 @@ weft_run_hold_start(weft_run *r, weft_ref u, int64_t now, weft_out *o)
 		json_decref(in);
 		data = json_pack("{s:s, s:I}", "hold", "timer", "until_ms",
 		    (json_int_t) at);
-	} else {
+	} else if (d->hold == WEFT_HOLD_SIGNAL) {
 		data = json_pack("{s:s, s:s}", "hold", "signal", "signal",
 		    run_hold_signal(r, u.step));
+	} else {
+		// The engine starts the child with it (engine/subwf.c).
+		data = json_pack("{s:s}", "hold", "child");
 	}
 	run_unit_apply(r, u, WEFT_STEP_IN_DISPATCH, false, o);
 	run_unit_apply(r, u, WEFT_STEP_IN_ACCEPTED, false, o);
@@ -1928,4 +1932,83 @@ weft_run_hold_rearm(weft_run *r, weft_ref u, const json_t *started,
 		f->attempt = s->attempt;
 		f->at_ms   = tmo;
 	}
+}
+
+// ---- sub-workflows (engine/subwf.c) ----
+
+// run_child_unit returns running workflow unit u at attempt (0: any), or
+// NULL.
+static weft_step_rt *
+run_child_unit(weft_run *r, weft_ref u, uint32_t attempt)
+{
+	weft_step_rt *s;
+
+	if (u.step < 0 || (size_t) u.step >= r->def->nsteps ||
+	    r->def->steps[u.step].hold != WEFT_HOLD_CHILD ||
+	    (s = weft_run_unit(r, u)) == NULL || s->state != WEFT_STEP_RUNNING ||
+	    (attempt != 0 && s->attempt != attempt)) {
+		return (NULL);
+	}
+	return (s);
+}
+
+weft_err
+weft_run_child_started(weft_run *r, weft_ref u, const char *child_id,
+    const char *name, int64_t version, weft_out *o)
+{
+	weft_step_rt *s = run_child_unit(r, u, 0);
+
+	if (s == NULL) {
+		return (WEFT_ESTATE);
+	}
+	// The attempt is in the data: recovery reads the last child_started
+	// per unit and must tell an older attempt's child from this one's.
+	run_unit_event(o, WEFT_EV_CHILD_STARTED, r, u, NULL,
+	    json_pack("{s:s, s:s, s:I, s:I}", "child_run", child_id,
+	        "definition", name, "version", (json_int_t) version, "attempt",
+	        (json_int_t) s->attempt));
+	return (WEFT_OK);
+}
+
+weft_err
+weft_run_child_ended(weft_run *r, weft_ref u, uint32_t attempt,
+    const char *child_id, const char *status, const json_t *output,
+    const char *child_error, int64_t now, weft_out *o)
+{
+	weft_step_rt *s = run_child_unit(r, u, attempt);
+	char          err[1024];
+
+	if (s == NULL || weft_run_terminal(r->state)) {
+		return (WEFT_ESTATE);
+	}
+	run_unit_event(o, WEFT_EV_CHILD_ENDED, r, u, NULL,
+	    json_pack("{s:s, s:s}", "child_run", child_id, "status", status));
+	if (strcmp(status, "succeeded") == 0) {
+		run_unit_apply(r, u, WEFT_STEP_IN_RESULT_OK, true, o);
+		json_decref(s->output);
+		s->output = output != NULL ? json_deep_copy(output) : json_null();
+		run_unit_event(o, WEFT_EV_STEP_SUCCEEDED, r, u, NULL,
+		    json_pack("{s:O, s:s}", "output", s->output, "child_run",
+		        child_id));
+		run_unit_ended(r, u, o);
+		return (WEFT_OK);
+	}
+	snprintf(err, sizeof(err), "child run %s %s%s%.800s", child_id, status,
+	    child_error != NULL ? ": " : "",
+	    child_error != NULL ? child_error : "");
+	run_unit_bad_end(r, u, WEFT_STEP_IN_RESULT_FAIL,
+	    json_pack("{s:s, s:s}", "error", err, "child_run", child_id), now, o);
+	return (WEFT_OK);
+}
+
+const char *
+weft_run_first_error(const weft_run *r)
+{
+	for (size_t i = 0; i < r->def->nsteps; i++) {
+		if (r->steps[i].state == WEFT_STEP_FAILED &&
+		    r->steps[i].error != NULL) {
+			return (r->steps[i].error);
+		}
+	}
+	return (NULL);
 }

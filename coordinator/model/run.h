@@ -143,6 +143,14 @@ typedef struct weft_run {
 	char               *wire_input;  // input and params as JSON text for
 	char               *wire_params; // assignment messages, made once
 	                                 // (sched.c); freed with the run
+	// Sub-workflows (engine/subwf.c): the parent run and unit that
+	// started this run ("" when none) and the children its workflow
+	// units started ({unit name: child run id}, owned, NULL none).
+	char                parent[WEFT_ID_LEN + 1];
+	weft_ref            parent_unit;
+	uint32_t            parent_attempt;
+	uint32_t            depth;    // ancestors: 0 for a run nobody started
+	json_t             *children;
 } weft_run;
 
 // One event produced by a transition, before the engine numbers it.
@@ -433,5 +441,35 @@ bool weft_run_hold_waits(const weft_run *r, const char *name, long *step);
 // STEP_TIMEOUT at timeout_at_ms. A deadline already past fires at once.
 void weft_run_hold_rearm(weft_run *r, weft_ref u, const json_t *started,
     weft_out *o);
+
+// ---- sub-workflows: "workflow" steps (hold.h, engine/subwf.c) ----
+//
+// A workflow unit is a hold unit: weft_run_hold_start starts it
+// (step_started {"hold": "child"}); the engine then creates the child run
+// and records it here, and ends the unit when the child ends.
+
+// weft_run_child_started records that running workflow unit u's current
+// attempt started child run child_id (of definition name at version):
+// child_started {"child_run", "definition", "version", "attempt"}.
+// WEFT_ESTATE when u is not a running workflow unit.
+weft_err weft_run_child_started(weft_run *r, weft_ref u, const char *child_id,
+    const char *name, int64_t version, weft_out *o);
+
+// weft_run_child_ended: child run child_id of workflow unit u's attempt
+// ended in state `status` (a terminal run state name): child_ended
+// {"child_run", "status"}, then on "succeeded" the unit succeeds with
+// output (borrowed: the child's output, unchanged); otherwise its attempt
+// fails with an error naming the child run, its status and error (child
+// error, borrowed, may be NULL), and the retry policy decides (a retry
+// starts a new child). WEFT_ESTATE (nothing changes) when the attempt is
+// not current or u is not running: a child of an attempt that ended
+// already (cancelled, timed out).
+weft_err weft_run_child_ended(weft_run *r, weft_ref u, uint32_t attempt,
+    const char *child_id, const char *status, const json_t *output,
+    const char *child_error, int64_t now, weft_out *o);
+
+// weft_run_first_error gives the error of r's first failed step, for a
+// parent's message (NULL when no step failed: cancelled, timed out).
+const char *weft_run_first_error(const weft_run *r);
 
 #endif

@@ -124,7 +124,12 @@ waiting_hold(const weft_wait_facts *f)
 		snprintf(tail, sizeof(tail), " (times out at %s)",
 		    weft_clock_format_rfc3339(f->hold_timeout_at_ms, ts));
 	}
-	if (f->hold_signal != NULL) {
+	if (f->hold_child != NULL) {
+		snprintf(msg, sizeof(msg), "waiting for its child run %.64s to "
+		    "end%s", f->hold_child, tail);
+		o = waiting_make(WEFT_WAIT_CHILD, msg);
+		json_object_set_new(o, "child_run", json_string(f->hold_child));
+	} else if (f->hold_signal != NULL) {
 		snprintf(msg, sizeof(msg), "waiting for signal \"%s\"%s",
 		    f->hold_signal, tail);
 		o = waiting_make(WEFT_WAIT_SIGNAL, msg);
@@ -163,7 +168,7 @@ waiting_in_flight(const weft_wait_facts *f)
 		    (long long) json_integer_value(json_object_get(f->items, "total")));
 		return (waiting_make(WEFT_WAIT_ITEMS, msg));
 	}
-	if (f->hold_signal != NULL || f->hold_timer) {
+	if (f->hold_signal != NULL || f->hold_timer || f->hold_child != NULL) {
 		return (waiting_hold(f));
 	}
 	if (f->state == WEFT_STEP_DISPATCHED) {

@@ -26,6 +26,7 @@
 #define WEFT_WAIT_ITEMS "items"                // a map step: its items
 #define WEFT_WAIT_SIGNAL "signal"              // a wait step: its signal
 #define WEFT_WAIT_TIMER "timer"                // delay/sleep_until: a time
+#define WEFT_WAIT_CHILD "child"                // workflow: its child run
 
 // What is known about one step (all pointers borrowed).
 typedef struct weft_wait_facts {
@@ -55,6 +56,7 @@ typedef struct weft_wait_facts {
 	bool        hold_timer;
 	int64_t     hold_until_ms;
 	int64_t     hold_timeout_at_ms;
+	const char *hold_child;    // a workflow step: its child run, or NULL
 } weft_wait_facts;
 
 // weft_waiting_for returns the waiting_for object of a step with facts f

@@ -416,6 +416,36 @@ describe('dashboard', { concurrency: 1 }, () => {
 		noConsoleErrors();
 	});
 
+	it('links a workflow step to its child run and the child back, live', { timeout: 90000 }, async () => {
+		await cluster.api('POST', '/api/v1/definitions', {
+			name: 'kid', steps: [{ id: 'nap', type: 'sleep', with: { ms: 3000 } }, { id: 'out', type: 'echo', depends_on: ['nap'], with: { v: 7 } }],
+		});
+		await cluster.api('POST', '/api/v1/definitions', {
+			name: 'dad', steps: [{ id: 'sub', type: 'workflow', with: { name: 'kid' } }],
+		});
+		const { run_id: id } = await cluster.api('POST', '/api/v1/runs', { definition: 'dad' });
+		await go(`#/runs/${id}`);
+		await page.waitForSelector('[data-loaded="1"]');
+		await page.waitForSelector('g.node[data-id="sub"][data-state="running"]', { timeout: LIVE_WAIT });
+		await page.click('g.node[data-id="sub"]');
+		// The link appears while the child runs (from child_started, or
+		// the status read).
+		await page.waitForSelector('#side-child-run', { timeout: LIVE_WAIT });
+		const child = (await page.textContent('#side-child-run')).trim();
+		const parentRun = await cluster.api('GET', `/api/v1/runs/${id}`);
+		assert.equal(parentRun.steps.find((x) => x.id === 'sub').child_run, child);
+		assert.equal(parentRun.parent, null);
+		await screenshot('run-child-link');
+		await page.click('#side-child-run');
+		await page.waitForFunction((c) => location.hash === `#/runs/${c}`, child);
+		await page.waitForSelector('#run-parent', { timeout: LIVE_WAIT });
+		assert.equal((await page.textContent('#run-parent')).trim(), id);
+		await page.click('#run-parent');
+		await page.waitForFunction((c) => location.hash === `#/runs/${c}`, id);
+		assert.equal((await runWhenDone(id)).status, 'succeeded');
+		noConsoleErrors();
+	});
+
 	it('pauses, resumes and cancels a run from its page, and shows a refused action', { timeout: 90000 }, async () => {
 		const { run_id: id } = await cluster.api('POST', '/api/v1/runs', { definition: 'slow' });
 		await go(`#/runs/${id}`);

@@ -62,3 +62,5 @@ add_dependencies(defs_e2e_test weft weft-coordinator weft-worker)
 # outcome policy (fail_fast, status_from).
 weft_add_test(triggers_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/triggers_test.c TIMEOUT 600)
 add_dependencies(triggers_test weft weft-coordinator weft-worker)
+weft_add_test(subwf_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/subwf_test.c TIMEOUT 300)
+add_dependencies(subwf_test weft weft-coordinator weft-worker)

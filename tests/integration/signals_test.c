@@ -70,20 +70,6 @@ start_run(const char *def)
 	return (id);
 }
 
-// step_of returns step sid of status body run (borrowed).
-static json_t *
-step_of(json_t *run, const char *sid)
-{
-	size_t  k;
-	json_t *s;
-
-	json_array_foreach (json_object_get(run, "steps"), k, s) {
-		if (strcmp(json_string_value(json_object_get(s, "id")), sid) == 0) {
-			return (s);
-		}
-	}
-	return (NULL);
-}
 
 // await_waiting waits until step sid of run id says it waits for a signal
 // or a timer (reason); returns its status body (new reference).
@@ -94,7 +80,7 @@ await_waiting(const char *id, const char *sid, const char *reason)
 
 	for (;;) {
 		json_t *run = weft_cluster_cli_json(&c, "status %s", id);
-		json_t *wf  = json_object_get(step_of(run, sid), "waiting_for");
+		json_t *wf  = json_object_get(weft_cluster_step(run, sid), "waiting_for");
 		const char *r = json_string_value(json_object_get(wf, "reason"));
 		if (r != NULL && strcmp(r, reason) == 0) {
 			return (run);
@@ -137,25 +123,6 @@ curl_post(const char *path, const char *data, char **body)
 	return (status);
 }
 
-// events_of returns the events of run id of one type (new reference).
-static json_t *
-events_of(const char *id, const char *type)
-{
-	char   *out, *line, *save = NULL;
-	json_t *arr = json_array();
-
-	cr_assert_eq(weft_cluster_cli(&c, &out, "events --run %s --type %s", id,
-	                 type),
-	    0);
-	for (line = strtok_r(out, "\n", &save); line != NULL;
-	     line = strtok_r(NULL, "\n", &save)) {
-		json_t *ev = json_loads(line, 0, NULL);
-		cr_assert_not_null(ev, "not JSON: %s", line);
-		json_array_append_new(arr, ev);
-	}
-	free(out);
-	return (arr);
-}
 
 Test(signals, cli_signal_ends_the_wait_with_its_data, .init = up)
 {
@@ -163,7 +130,7 @@ Test(signals, cli_signal_ends_the_wait_with_its_data, .init = up)
 	char       *out;
 
 	json_t *run = await_waiting(id, "approve", "signal");
-	json_t *wf  = json_object_get(step_of(run, "approve"), "waiting_for");
+	json_t *wf  = json_object_get(weft_cluster_step(run, "approve"), "waiting_for");
 	cr_expect_str_eq(json_string_value(json_object_get(wf, "signal")),
 	    "approve");
 	json_decref(run);
@@ -192,19 +159,19 @@ Test(signals, cli_signal_ends_the_wait_with_its_data, .init = up)
 	cr_expect_str_eq(json_string_value(json_object_get(run, "status")),
 	    "succeeded");
 	cr_expect_str_eq(json_string_value(json_object_get(json_object_get(
-	                     step_of(run, "approve"), "output"), "by")),
+	                     weft_cluster_step(run, "approve"), "output"), "by")),
 	    "ann");
 	// The dependent read the data.
-	json_t *dep = json_object_get(step_of(run, "deploy"), "output");
+	json_t *dep = json_object_get(weft_cluster_step(run, "deploy"), "output");
 	cr_expect_str_eq(json_string_value(json_object_get(
 	                     json_object_get(dep, "with"), "by")),
 	    "ann");
 	// The wait never reached a worker.
-	cr_expect(json_is_null(json_object_get(step_of(run, "approve"), "node")) ||
-	        json_object_get(step_of(run, "approve"), "node") == NULL,
+	cr_expect(json_is_null(json_object_get(weft_cluster_step(run, "approve"), "node")) ||
+	        json_object_get(weft_cluster_step(run, "approve"), "node") == NULL,
 	    "a wait step has no node");
 	json_decref(run);
-	json_t *sig = events_of(id, "step_signaled");
+	json_t *sig = weft_cluster_events(&c, id, "step_signaled");
 	cr_expect_eq(json_array_size(sig), 1);
 	cr_expect_str_eq(json_string_value(json_object_get(json_object_get(
 	                     json_array_get(sig, 0), "data"), "signal")),
@@ -291,13 +258,13 @@ Test(signals, http_signal_refusals_then_reject, .init = up)
 	cr_expect_str_eq(json_string_value(json_object_get(run, "status")),
 	    "failed");
 	cr_expect_str_eq(json_string_value(json_object_get(
-	                     step_of(run, "approve"), "error")),
+	                     weft_cluster_step(run, "approve"), "error")),
 	    "signal \"approve\" rejected: not on a Friday");
 	cr_expect_str_eq(json_string_value(json_object_get(
-	                     step_of(run, "deploy"), "status")),
+	                     weft_cluster_step(run, "deploy"), "status")),
 	    "upstream_failed");
 	json_decref(run);
-	json_t *failed = events_of(id, "step_failed");
+	json_t *failed = weft_cluster_events(&c, id, "step_failed");
 	cr_expect_eq(json_array_size(failed), 1);
 	cr_expect(json_is_true(json_object_get(json_object_get(
 	              json_array_get(failed, 0), "data"), "rejected")));
@@ -380,7 +347,7 @@ Test(signals, wait_times_out_through_the_step_timeout, .init = up)
 	    "{\"name\":\"tmo\",\"steps\":[{\"id\":\"approve\",\"type\":\"wait\","
 	    "\"with\":{\"signal\":\"approve\",\"timeout_ms\":1000}}]}");
 	json_t *run = await_waiting(id, "approve", "signal");
-	json_t *wf  = json_object_get(step_of(run, "approve"), "waiting_for");
+	json_t *wf  = json_object_get(weft_cluster_step(run, "approve"), "waiting_for");
 	cr_expect(json_integer_value(json_object_get(wf, "timeout_at_ms")) > 0,
 	    "the deadline shows");
 	json_decref(run);
@@ -388,10 +355,10 @@ Test(signals, wait_times_out_through_the_step_timeout, .init = up)
 	cr_expect_str_eq(json_string_value(json_object_get(run, "status")),
 	    "failed");
 	cr_expect_str_eq(json_string_value(json_object_get(
-	                     step_of(run, "approve"), "error")),
+	                     weft_cluster_step(run, "approve"), "error")),
 	    "timed out");
 	json_decref(run);
-	json_t *tmo = events_of(id, "step_timed_out");
+	json_t *tmo = weft_cluster_events(&c, id, "step_timed_out");
 	cr_expect_eq(json_array_size(tmo), 1);
 	cr_expect_eq(json_integer_value(json_object_get(json_object_get(
 	                 json_array_get(tmo, 0), "data"), "timeout_ms")),
@@ -427,11 +394,11 @@ Test(signals, a_wait_holds_no_slot)
 	for (;;) {
 		json_t     *run = weft_cluster_cli_json(&c, "status %s", id);
 		const char *st  = json_string_value(
-                    json_object_get(step_of(run, "c"), "status"));
+                    json_object_get(weft_cluster_step(run, "c"), "status"));
 		bool done = st != NULL && strcmp(st, "succeeded") == 0;
 		if (done) {
 			cr_expect_str_eq(json_string_value(json_object_get(
-			                     step_of(run, "w1"), "status")),
+			                     weft_cluster_step(run, "w1"), "status")),
 			    "running", "still waiting");
 		}
 		json_decref(run);
@@ -470,7 +437,7 @@ Test(signals, delay_survives_a_coordinator_kill, .init = up)
 	    "\"depends_on\":[\"nap\"]}]}");
 	json_t *run = await_waiting(id, "nap", "timer");
 	int64_t until = json_integer_value(json_object_get(json_object_get(
-	    step_of(run, "nap"), "waiting_for"), "until_ms"));
+	    weft_cluster_step(run, "nap"), "waiting_for"), "until_ms"));
 	json_decref(run);
 	cr_assert(until > 0);
 	weft_h_kill(c.coord, SIGKILL);
@@ -481,10 +448,10 @@ Test(signals, delay_survives_a_coordinator_kill, .init = up)
 	cr_expect_str_eq(json_string_value(json_object_get(run, "status")),
 	    "succeeded");
 	cr_expect_eq(json_integer_value(json_object_get(json_object_get(
-	                 step_of(run, "nap"), "output"), "at_ms")),
+	                 weft_cluster_step(run, "nap"), "output"), "at_ms")),
 	    until, "the deadline recorded before the kill");
 	json_decref(run);
-	json_t *started = events_of(id, "step_started");
+	json_t *started = weft_cluster_events(&c, id, "step_started");
 	size_t  k, nap_started = 0;
 	json_t *ev;
 	json_array_foreach (started, k, ev) {
@@ -493,7 +460,7 @@ Test(signals, delay_survives_a_coordinator_kill, .init = up)
 	}
 	json_decref(started);
 	cr_expect_eq(nap_started, 1, "nap started once: not restarted");
-	json_t *ok = events_of(id, "step_succeeded");
+	json_t *ok = weft_cluster_events(&c, id, "step_succeeded");
 	int64_t ended = -1;
 	json_array_foreach (ok, k, ev) {
 		if (strcmp(json_string_value(json_object_get(ev, "step")), "nap") ==
@@ -519,7 +486,7 @@ Test(signals, sleep_until_in_the_past_ends_at_once, .init = up)
 	cr_expect_str_eq(json_string_value(json_object_get(run, "status")),
 	    "succeeded");
 	cr_expect_eq(json_integer_value(json_object_get(json_object_get(
-	                 step_of(run, "t"), "output"), "at_ms")),
+	                 weft_cluster_step(run, "t"), "output"), "at_ms")),
 	    1577836800000LL);
 	json_decref(run);
 }

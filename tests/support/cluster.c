@@ -417,6 +417,39 @@ weft_cluster_cli_json(weft_cluster *c, const char *fmt, ...)
 	return (v);
 }
 
+json_t *
+weft_cluster_events(weft_cluster *c, const char *id, const char *type)
+{
+	char   *out, *line, *save = NULL;
+	json_t *arr = json_array();
+
+	cr_assert_eq(weft_cluster_cli(c, &out, "events --run %s --type %s", id,
+	                 type),
+	    0);
+	for (line = strtok_r(out, "\n", &save); line != NULL;
+	     line = strtok_r(NULL, "\n", &save)) {
+		json_t *ev = json_loads(line, 0, NULL);
+		cr_assert_not_null(ev, "not JSON: %s", line);
+		json_array_append_new(arr, ev);
+	}
+	free(out);
+	return (arr);
+}
+
+json_t *
+weft_cluster_step(json_t *run, const char *sid)
+{
+	size_t  k;
+	json_t *s;
+
+	json_array_foreach (json_object_get(run, "steps"), k, s) {
+		if (strcmp(json_string_value(json_object_get(s, "id")), sid) == 0) {
+			return (s);
+		}
+	}
+	return (NULL);
+}
+
 size_t
 weft_cluster_count_events(weft_cluster *c, const char *run, const char *type)
 {

@@ -120,6 +120,14 @@ json_t *weft_cluster_cli_json(weft_cluster *c, const char *fmt, ...)
 size_t weft_cluster_count_events(weft_cluster *c, const char *run,
     const char *type);
 
+// weft_cluster_events returns the events of run id of one type, oldest
+// first, as the CLI prints them (new reference).
+json_t *weft_cluster_events(weft_cluster *c, const char *id, const char *type);
+
+// weft_cluster_step returns step sid of status body run (borrowed), or
+// NULL.
+json_t *weft_cluster_step(json_t *run, const char *sid);
+
 // weft_cluster_run_end waits up to timeout_ms (scaled) until run id is no
 // longer queued or running and returns its status body (new reference):
 // the caller asserts on its status.

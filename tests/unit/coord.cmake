@@ -5,6 +5,7 @@ weft_add_test(trigger_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/trigger_test.c LIBS
 weft_add_test(depends_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/depends_test.c LIBS weft_coord)
 weft_add_test(waiting_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/waiting_test.c LIBS weft_coord)
 weft_add_test(hold_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/hold_test.c LIBS weft_coord)
+weft_add_test(subwf_model_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/subwf_model_test.c LIBS weft_coord)
 weft_add_test(store_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/store_test.c LIBS weft_coord)
 weft_add_test(dbreg_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/dbreg_test.c LIBS weft_coord)
 weft_add_test(wire_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/wire_test.c LIBS weft_common)

@@ -276,6 +276,10 @@ export function mount(root, ctx) {
 			s.node = ev.node || s.node;
 			s.started_ms = ev.ts_ms;
 			break;
+		case 'child_started':
+			// A workflow step: its child run, linked live.
+			s.child_run = d.child_run || s.child_run;
+			break;
 		case 'step_succeeded':
 			s.output = d.output;
 			s.error = null;
@@ -400,6 +404,9 @@ export function mount(root, ctx) {
 		fill(meta,
 			h('div', { class: 'kv' }, h('span', null, 'Definition'),
 				h('span', null, run.definition, h('span', { class: 'muted' }, ` v${run.version}`))),
+			run.parent ? h('div', { class: 'kv' }, h('span', null, 'Parent'),
+				h('span', null, h('a', { id: 'run-parent', class: 'mono', href: `#/runs/${encodeURIComponent(run.parent.run_id)}` }, run.parent.run_id),
+					h('span', { class: 'muted' }, ` step ${run.parent.step}`))) : null,
 			h('div', { class: 'kv' }, h('span', null, 'Created'), timeCell(run.created_ms)),
 			h('div', { class: 'kv' }, h('span', null, 'Started'), timeCell(run.started_ms)),
 			h('div', { class: 'kv' }, h('span', null, 'Ended'), timeCell(run.ended_ms)),
@@ -542,6 +549,8 @@ export function mount(root, ctx) {
 				h('dt', null, 'Type'), h('dd', null, s.type || ds.type || '—'),
 				h('dt', null, 'Attempt'), h('dd', null, String(s.attempt || 0)),
 				h('dt', null, 'Worker'), h('dd', { class: 'mono' }, s.node || '—'),
+				s.child_run ? [h('dt', null, 'Child run'), h('dd', null,
+					h('a', { id: 'side-child-run', class: 'mono', href: `#/runs/${encodeURIComponent(s.child_run)}` }, s.child_run))] : null,
 				h('dt', null, 'Started'), h('dd', null, s.started_ms ? fmtTime(s.started_ms) : '—'),
 				h('dt', null, 'Ended'), h('dd', null, s.ended_ms ? fmtTime(s.ended_ms) : '—'),
 				h('dt', null, 'Duration'), h('dd', null, s.started_ms && s.ended_ms ? fmtDuration(s.ended_ms - s.started_ms) : '—'),
