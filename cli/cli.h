@@ -125,6 +125,10 @@ int weft_cli_output(
 // weft_cli_close closes the control socket (if open).
 void weft_cli_close(weft_cli *c);
 
+// weft_cli_close_socket closes s, waiting at most 2 s: nng 1.5.2's close
+// can hang, and the CLI is on its way out (stdout is flushed first).
+void weft_cli_close_socket(nng_socket s);
+
 // weft_cli_sub_open opens a sub0 socket on *out subscribed to the events of
 // topic (a "run:<id>" topic exactly; "" for every event) and dials c->stream
 // if set, else url (with c's TLS files for a tls+tcp:// or wss:// url),
@@ -327,5 +331,10 @@ int weft_cli_cmd_watch(weft_cli *c);
 // coordinator has shown no life for c->unreachable_ms (when not 0), however
 // long the run itself takes.
 int weft_cli_wait(weft_cli *c, const char *run_id, const char *events_url);
+
+// weft_cli_wait_all is weft_cli_wait for each run of ids (a JSON array of
+// run ids, borrowed) in turn, on one subscription; returns the worst exit
+// status (stopping at WEFT_CLI_UNREACHABLE).
+int weft_cli_wait_all(weft_cli *c, json_t *ids, const char *events_url);
 
 #endif

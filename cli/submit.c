@@ -70,25 +70,6 @@ submit_per_batch(const Weft__RunRequest *run)
 	return (k < WEFT_WIRE_RUN_BATCH_MAX ? k : WEFT_WIRE_RUN_BATCH_MAX);
 }
 
-// submit_wait_all waits for each run of ids in turn (weft_cli_wait prints
-// each final status) and returns the worst exit status.
-static int
-submit_wait_all(weft_cli *c, json_t *ids, const char *events_url)
-{
-	json_t *id;
-	size_t  i;
-	int     rv = WEFT_CLI_OK, r;
-
-	json_array_foreach (ids, i, id) {
-		r = weft_cli_wait(c, json_string_value(id), events_url);
-		rv = r > rv ? r : rv;
-		if (r == WEFT_CLI_UNREACHABLE) {
-			break;
-		}
-	}
-	return (rv);
-}
-
 int
 weft_cli_run_many(weft_cli *c, Weft__RunRequest *run, uint64_t count)
 {
@@ -145,7 +126,7 @@ weft_cli_run_many(weft_cli *c, Weft__RunRequest *run, uint64_t count)
 		rv = WEFT_CLI_FAIL;
 	}
 	if (c->flag[WEFT_CLI_F_WAIT] != NULL && json_array_size(ids) > 0) {
-		int w = submit_wait_all(c, ids, events_url);
+		int w = weft_cli_wait_all(c, ids, events_url);
 		rv    = w > rv ? w : rv;
 	}
 	json_decref(ids);

@@ -356,7 +356,7 @@ weft_cli_follow(weft_cli *c, const weft_cli_follow_opts *o)
 		rv = follow_stream(&f, sub, used);
 	}
 	weft_cli_evout_end(f.out);
-	nng_close(sub);
+	weft_cli_close_socket(sub);
 	free(url);
 	return (rv);
 }
@@ -512,31 +512,17 @@ wait_status(weft_cli *c, const char *run_id, json_t **body, bool *done)
 	return (WEFT_CLI_OK);
 }
 
-int
-weft_cli_wait(weft_cli *c, const char *run_id, const char *events_url)
+// wait_one waits for run_id on sub (subscribed to its events, or to more;
+// NULL: polling only) and prints its final status.
+static int
+wait_one(weft_cli *c, const char *run_id, nng_socket *sub)
 {
-	nng_socket sub;
-	bool       have_sub = false, done = false;
-	json_t    *body     = NULL;
-	json_t    *told     = json_object();
-	char       topic[256];
-	int        rv;
+	bool    done = false;
+	json_t *body = NULL;
+	json_t *told = json_object();
+	int     rv;
 
 	watch_start(c);
-	snprintf(topic, sizeof(topic), "run:%s", run_id);
-	if ((events_url != NULL && events_url[0] != '\0') ||
-	    c->stream != NULL) {
-		const char *used;
-		if ((rv = weft_cli_sub_open(c, &sub, events_url, topic,
-		         &used)) == 0) {
-			have_sub = true;
-		} else {
-			fprintf(stderr,
-			    "weft: cannot subscribe to events at %s: %s; "
-			    "polling\n",
-			    used, nng_strerror(rv));
-		}
-	}
 	// The first status covers what happened before the subscription;
 	// after that, ask again every second (the stream may drop the end)
 	// or as soon as the stream says the run ended. The answers also show
@@ -561,13 +547,73 @@ weft_cli_wait(weft_cli *c, const char *run_id, const char *events_url)
 			rv = WEFT_CLI_UNREACHABLE;
 			break;
 		}
-		wait_stream(c, have_sub ? &sub : NULL, run_id,
-		    watch_probe_ms(c, WAIT_POLL_MS));
+		wait_stream(c, sub, run_id, watch_probe_ms(c, WAIT_POLL_MS));
 	}
 	json_decref(body);
 	json_decref(told);
+	return (rv);
+}
+
+// wait_sub opens a subscription on events_url (or c->stream) to topic;
+// false (and a line on stderr) when there is none: polling only.
+static bool
+wait_sub(weft_cli *c, const char *events_url, const char *topic,
+    nng_socket *sub)
+{
+	const char *used;
+	int         rv;
+
+	if ((events_url == NULL || events_url[0] == '\0') && c->stream == NULL) {
+		return (false);
+	}
+	if ((rv = weft_cli_sub_open(c, sub, events_url, topic, &used)) != 0) {
+		fprintf(stderr,
+		    "weft: cannot subscribe to events at %s: %s; polling\n", used,
+		    nng_strerror(rv));
+		return (false);
+	}
+	return (true);
+}
+
+int
+weft_cli_wait(weft_cli *c, const char *run_id, const char *events_url)
+{
+	nng_socket sub;
+	char       topic[256];
+	bool       have_sub;
+	int        rv;
+
+	snprintf(topic, sizeof(topic), "run:%s", run_id);
+	have_sub = wait_sub(c, events_url, topic, &sub);
+	rv       = wait_one(c, run_id, have_sub ? &sub : NULL);
 	if (have_sub) {
-		nng_close(sub);
+		weft_cli_close_socket(sub);
+	}
+	return (rv);
+}
+
+int
+weft_cli_wait_all(weft_cli *c, json_t *ids, const char *events_url)
+{
+	nng_socket sub;
+	json_t    *id;
+	size_t     i;
+	bool       have_sub;
+	int        rv = WEFT_CLI_OK, r;
+
+	// One subscription to everything for all of them: a socket per run
+	// made nng 1.5.2's close hang (nanomsg/nng#1543), and every one of
+	// them was sent every run's events anyway (sub filters locally).
+	have_sub = wait_sub(c, events_url, "", &sub);
+	json_array_foreach (ids, i, id) {
+		r  = wait_one(c, json_string_value(id), have_sub ? &sub : NULL);
+		rv = r > rv ? r : rv;
+		if (r == WEFT_CLI_UNREACHABLE) {
+			break;
+		}
+	}
+	if (have_sub) {
+		weft_cli_close_socket(sub);
 	}
 	return (rv);
 }
