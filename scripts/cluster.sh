@@ -66,6 +66,7 @@ cat <<TXT
 The cluster is up:
   dashboard      http://$http/
   CLI            $bin/cli/weft runs | status RUN | events --run RUN | watch | workers
+                 (on PATH: export PATH=$bin/cli:$bin/coordinator:$bin/worker:\$PATH)
   logs, db       $home
   cluster cookie ${WEFT_COOKIE_FILE:-${WEFT_HOME:-$HOME/.weft}/cookie} (made on first start; nodes
                  on other machines need a copy: see README, Security)

@@ -8,7 +8,7 @@ want=(build-essential cmake pkg-config libnng-dev libprotobuf-c-dev
       libcriterion-dev libsodium-dev libmbedtls-dev)
 if [ "${1:-build}" = test ]; then
   want+=(clang libclang-rt-14-dev iproute2 procps curl postgresql chromium
-         openssl)
+         openssl file)
   # The browser tests run on node; the machine image ships one, a bare
   # Debian gets Debian's.
   command -v node >/dev/null 2>&1 || want+=(nodejs)

@@ -1,7 +1,13 @@
-// worker: the weft worker node as a library. It answers discovery surveys,
-// accepts step assignments on its dispatch socket, runs them in a pool of
-// slots and reports results through an outbox until the coordinator acks.
-// Custom step types are C functions registered with weft_worker_register.
+// worker: the weft worker node as a library — the public API of
+// libweft-worker (installed as <weft/worker.h>, with <weft/err.h>; link
+// with `pkg-config --cflags --libs weft-worker`). It answers discovery
+// surveys, accepts step assignments on its dispatch socket, runs them in a
+// pool of slots and reports results through an outbox until the
+// coordinator acks. Custom step types are C functions: either register
+// them on a worker you open yourself (weft_worker_open, _register, _start,
+// _drain, _close), or hand them to weft_worker_main, which is the whole
+// weft-worker program (its flags, cookie, TLS, signals and drain) with
+// your types added. examples/custom-worker/ shows both.
 #ifndef WEFT_WORKER_H
 #define WEFT_WORKER_H
 
@@ -12,8 +18,6 @@
 #include <jansson.h>
 
 #include "err.h"
-#include "queue.h"
-#include "weft.pb-c.h"
 
 #define WEFT_WORKER_DEFAULT_JOIN "tcp://127.0.0.1:7421"
 #define WEFT_WORKER_DEFAULT_LISTEN "tcp://127.0.0.1:0"
@@ -48,6 +52,8 @@ typedef struct weft_worker_cfg {
 	uint32_t           batch_max;  // results per batch; 0: default
 	// The cluster cookie (borrowed, read by the caller): messages are
 	// tagged and verified with it. NULL: untagged (--insecure only).
+	// cookie and tls are internal types: a program embedding the worker
+	// gets both from weft-worker's flags through weft_worker_main.
 	const struct weft_cookie *cookie;
 	int                clock_skew_ms; // 0: WEFT_CLOCK_SKEW_MS
 	// Called (from a worker thread) when the coordinator refuses this
@@ -85,22 +91,6 @@ typedef struct weft_step_ctx {
 // check weft_step_aborted or wait with weft_step_sleep / weft_step_abort_fd.
 typedef int (*weft_step_fn)(void *arg, const weft_step_ctx *ctx,
     json_t *input, json_t **output, char **error);
-
-// One finished attempt, as it travels in a StepResult.
-typedef struct weft_result {
-	weft_qnode          node;        // outbox link
-	char               *run_id;
-	char               *step_id;
-	uint32_t            attempt;
-	bool                ok;
-	char               *output_json; // compact JSON when ok, else NULL
-	char               *error;       // message when not ok, else NULL
-	int32_t             exit_code;   // exec steps; 0 otherwise
-	char               *stderr_tail; // exec steps; may be NULL
-	uint64_t            started_ms;  // wall clock
-	uint64_t            finished_ms; // wall clock
-	bool                spooled;     // in the spool (outbox lock)
-} weft_result;
 
 // Counters for tests and WorkerInfo.
 typedef struct weft_worker_stats {
@@ -164,16 +154,20 @@ const char *weft_worker_dispatch_url(const weft_worker *w);
 // weft_worker_stats_get fills *st with current counters. Thread-safe.
 void weft_worker_stats_get(weft_worker *w, weft_worker_stats *st);
 
-// weft_worker_run_local runs assignment a (borrowed) on the calling thread
-// exactly as a slot would, and returns its result in *out (caller frees with
-// weft_result_free). Returns WEFT_ENOENT when the type is not registered.
-// Needs no start; meant for tests and tools.
-weft_err weft_worker_run_local(
-    weft_worker *w, const Weft__Assignment *a, weft_result **out);
+// A custom step type for weft_worker_main.
+typedef struct weft_step_type {
+	const char  *type; // the definition's "type"
+	weft_step_fn fn;
+	void        *arg;  // passed to fn; retained for the worker's life
+} weft_step_type;
 
-// weft_result_free frees r and its strings (NULL is fine); r must not be
-// on an outbox.
-void weft_result_free(weft_result *r);
+// weft_worker_main is the weft-worker program: it parses argv (the same
+// flags as weft-worker; --help lists them), loads the cluster cookie and
+// TLS files, registers types[0..ntypes) besides the built-ins, runs until
+// SIGINT/SIGTERM, then drains. Returns the exit status (0 clean, 1 error,
+// 2 bad usage, 3 refused by the coordinator). Call it from main, once.
+int weft_worker_main(
+    int argc, char **argv, const weft_step_type *types, size_t ntypes);
 
 // weft_step_aborted reports whether the attempt was aborted.
 bool weft_step_aborted(const weft_step_ctx *ctx);

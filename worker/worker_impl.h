@@ -13,6 +13,7 @@
 #include <nng/nng.h>
 
 #include "queue.h"
+#include "weft.pb-c.h"
 #include "wire.h"
 #include "worker.h"
 
@@ -21,6 +22,34 @@
 #define WORKER_CUT_MS 5000       // ms an aborted attempt has to stop
 #define WORKER_FLUSH_MS 5000     // ms past the drain deadline to get the
                                  // last results and goodbye acked
+
+// One finished attempt, as it travels in a StepResult.
+typedef struct weft_result {
+	weft_qnode          node;        // outbox link
+	char               *run_id;
+	char               *step_id;
+	uint32_t            attempt;
+	bool                ok;
+	char               *output_json; // compact JSON when ok, else NULL
+	char               *error;       // message when not ok, else NULL
+	int32_t             exit_code;   // exec steps; 0 otherwise
+	char               *stderr_tail; // exec steps; may be NULL
+	uint64_t            started_ms;  // wall clock
+	uint64_t            finished_ms; // wall clock
+	bool                spooled;     // in the spool (outbox lock)
+} weft_result;
+
+
+// weft_worker_run_local runs assignment a (borrowed) on the calling thread
+// exactly as a slot would, and returns its result in *out (caller frees with
+// weft_result_free). Returns WEFT_ENOENT when the type is not registered.
+// Needs no start; meant for tests and tools.
+weft_err weft_worker_run_local(
+    weft_worker *w, const Weft__Assignment *a, weft_result **out);
+
+// weft_result_free frees r and its strings (NULL is fine); r must not be
+// on an outbox.
+void weft_result_free(weft_result *r);
 
 typedef struct worker_spool worker_spool;
 
