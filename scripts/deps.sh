@@ -8,7 +8,7 @@ want=(build-essential cmake pkg-config libnng-dev libprotobuf-c-dev
       libcriterion-dev libsodium-dev libmbedtls-dev)
 if [ "${1:-build}" = test ]; then
   want+=(clang libclang-rt-14-dev iproute2 procps curl postgresql chromium
-         openssl file)
+         openssl file prometheus)
   # The browser tests run on node; the machine image ships one, a bare
   # Debian gets Debian's.
   command -v node >/dev/null 2>&1 || want+=(nodejs)
@@ -24,6 +24,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   export DEBIAN_FRONTEND=noninteractive
+  # Packages such as postgresql and prometheus start their own daemons
+  # on install (prometheus on every interface): the tests start their
+  # own, on loopback. A policy-rc.d that says no keeps them from starting
+  # (put back as it was afterwards).
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+    $sudo chmod 755 "$policy"
+    trap '$sudo rm -f "$policy"' EXIT
+  fi
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

@@ -158,7 +158,7 @@ w() { timeout 120 weft --coordinator "$control" "$@"; }
 # first KEY JSON: the first (outermost, for weft's answers) string value
 # of KEY in JSON.
 first() {
-  [[ $2 =~ \"$1\":\"([^\"]*)\" ]] && printf '%s' "${BASH_REMATCH[1]}"
+  if [[ $2 =~ \"$1\":\"([^\"]*)\" ]]; then printf '%s' "${BASH_REMATCH[1]}"; fi
 }
 weft-worker --join "$cluster" --name pkg-worker \
   --exec-allow /usr/share/weft/examples/bin >"$tmp/worker.log" 2>&1 &
