@@ -16,22 +16,9 @@ src=$(cd "$1" && pwd)
 bin=$(cd "$2" && pwd)
 mult=${WEFT_TEST_TIMEOUT_MULTIPLIER:-1}
 tmp=$(mktemp -d /tmp/weft-prom-XXXXXX)
-pids=()
-fail() {
-  echo "prometheus_test: FAIL: $*" >&2
-  for f in "$tmp"/*.log; do
-    [ -f "$f" ] || continue
-    echo "---- $f (tail)" >&2
-    tail -n 25 "$f" >&2
-  done
-  exit 1
-}
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+name=prometheus_test
+# shellcheck source=../support/testlib.sh
+. "$src/tests/support/testlib.sh"
 command -v prometheus >/dev/null && command -v promtool >/dev/null ||
   fail "prometheus and promtool are missing (scripts/deps.sh test installs them)"
 

@@ -26,29 +26,17 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 77
 fi
 tmp=$(mktemp -d /tmp/weft-pkg-XXXXXX)
+name=package_test
 pkgs=(weft-coordinator weft-worker weft-cli libweft-worker-dev)
-pids=()
 installed=false
 export DEBIAN_FRONTEND=noninteractive
-
-fail() {
-  echo "package_test: FAIL: $*" >&2
-  for f in "$tmp"/*.log; do
-    [ -f "$f" ] || continue
-    echo "---- $f (tail)" >&2
-    tail -n 30 "$f" >&2
-  done
-  exit 1
-}
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+on_exit() {
   if $installed; then
     apt-get purge -y -qq "${pkgs[@]}" >/dev/null 2>&1 || true
   fi
-  rm -rf "$tmp"
 }
-trap cleanup EXIT
+# shellcheck source=../support/testlib.sh
+. "$src/tests/support/testlib.sh"
 
 # A leftover install from an interrupted run would mask this one.
 for p in "${pkgs[@]}"; do
@@ -155,11 +143,6 @@ port() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p" "$tmp/ports.json"; }
 control=$(port control)
 cluster=$(port cluster)
 w() { timeout 120 weft --coordinator "$control" "$@"; }
-# first KEY JSON: the first (outermost, for weft's answers) string value
-# of KEY in JSON.
-first() {
-  if [[ $2 =~ \"$1\":\"([^\"]*)\" ]]; then printf '%s' "${BASH_REMATCH[1]}"; fi
-}
 weft-worker --join "$cluster" --name pkg-worker \
   --exec-allow /usr/share/weft/examples/bin >"$tmp/worker.log" 2>&1 &
 pids+=($!)
