@@ -279,14 +279,14 @@ tls_watch_one(tls_watch *w, nng_stat *all, int64_t now)
 	    (w->logged == 0 || now - w->logged_ms >= TLS_REPEAT_MS)) {
 		if (w->dialer) {
 			weft_log_warn("TLS-HANDSHAKE",
-			    "dial url=%s failed=%" PRIu64 " (handshakes failed "
-			    "so far): the peer's certificate is not signed by "
+			    "side=dial url=%s failed=%" PRIu64 " handshakes failed "
+			    "so far: the peer's certificate is not signed by "
 			    "our --tls-ca, or the peer refused ours",
 			    w->url, w->failed);
 		} else {
 			weft_log_warn("TLS-HANDSHAKE",
-			    "listen url=%s rejected=%" PRIu64 " (handshakes "
-			    "failed so far): a peer without a certificate "
+			    "side=listen url=%s rejected=%" PRIu64 " handshakes "
+			    "failed so far: a peer without a certificate "
 			    "signed by --tls-ca, or not speaking TLS",
 			    w->url, w->failed);
 		}

@@ -119,7 +119,7 @@ wd_main(void *arg)
 	}
 	if (atomic_load(&wd_armed)) {
 		weft_log_warn("STOP-SLOW",
-		    "%s: still stopping after %lld ms, in phase \"%s\"; the "
+		    "what=%s after_ms=%lld phase=\"%s\" still stopping; the "
 		    "stack of every thread follows (STOP-STACK)", wd_what,
 		    (long long) wd_after_ms, atomic_load(&wd_phase));
 		wd_dump();

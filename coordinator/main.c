@@ -106,6 +106,9 @@ usage(FILE *f)
 	    "  --max-depth N     most levels of child runs (workflow steps) under\n"
 	    "                    a run, 1 to 1000 (default 8)\n"
 	    "  --log-level L     err, warn, notice, info or debug (default info)\n"
+	    "  --log-format F    logfmt (default) or json: one record a line on\n"
+	    "                    stderr, with the node, run, step and attempt it\n"
+	    "                    concerns (env WEFT_LOG_FORMAT)\n"
 	    "  --ports-file FILE once every socket is bound, write their addresses\n"
 	    "                    (ports chosen for a port 0 included) to FILE as JSON\n"
 	    "  --secret-key-file FILE  seal run secrets in the store under a key\n"
@@ -335,6 +338,7 @@ main(int argc, char **argv)
 		{ "lost-after", required_argument, NULL, 'l' },
 		{ "unschedulable-after", required_argument, NULL, 'U' },
 		{ "log-level", required_argument, NULL, 'L' },
+		{ "log-format", required_argument, NULL, 'G' },
 		{ "ports-file", required_argument, NULL, 'P' },
 		{ "cookie-file", required_argument, NULL, 'C' },
 		{ "clock-skew", required_argument, NULL, 'S' },
@@ -415,6 +419,14 @@ main(int argc, char **argv)
 			setenv("WEFT_LOG_LEVEL", optarg, 1);
 			weft_log_init("coordinator", WEFT_LOG_INFO);
 			break;
+		case 'G':
+			if ((rv = weft_log_format_parse(optarg)) < 0) {
+				fprintf(stderr, "weft-coordinator: bad --log-format "
+				    "\"%s\" (logfmt or json)\n", optarg);
+				return (2);
+			}
+			weft_log_set_format(rv);
+			break;
 		default: {
 			int help = strcmp(argv[optind - 1], "--help") == 0;
 			usage(help ? stdout : stderr);
@@ -422,6 +434,7 @@ main(int argc, char **argv)
 		}
 		}
 	}
+	weft_log_set_node(cfg.name != NULL ? cfg.name : "coordinator");
 	if (optind < argc) {
 		fprintf(stderr, "weft-coordinator: unexpected argument \"%s\"\n", argv[optind]);
 		usage(stderr);
@@ -508,7 +521,7 @@ main(int argc, char **argv)
 	weft_server_addrs bound;
 	weft_server_bound(srv, &bound);
 	weft_store_redact(cfg.db_url, db, sizeof(db));
-	weft_log_notice("START", "coordinator %s: control=%s cluster=%s "
+	weft_log_notice("START", "name=%s control=%s cluster=%s "
 	    "results=%s events=%s db=%s", cfg.name, bound.control,
 	    bound.cluster, bound.results, bound.events, db);
 	while (!stop_requested) {

@@ -18,6 +18,7 @@
 #include "alloc.h"
 #include "clock.h"
 #include "jsonx.h"
+#include "log.h"
 
 weft_attempt *
 worker_attempt_alloc(const Weft__Assignment *a, json_t *shared,
@@ -167,9 +168,12 @@ worker_attempt_run(weft_attempt *att)
 	if (att->timeout_ms > 0) {
 		ctx.deadline_ms = weft_clock_mono_ms() + att->timeout_ms;
 	}
+	// Whatever this thread logs meanwhile names the attempt.
+	weft_log_ctx_set(att->run_id, att->step_id, att->attempt);
 	if ((input = attempt_parse_input(att, &error)) != NULL) {
 		rc = att->step->fn(att->step->arg, &ctx, input, &output, &error);
 	}
+	weft_log_ctx_clear();
 	r->finished_ms = (uint64_t) weft_clock_wall_ms();
 	r->ok          = rc == 0;
 	if (r->ok) {

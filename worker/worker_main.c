@@ -67,6 +67,7 @@ main_usage(FILE *f)
 	    "                    certificate signed by it, and so must anyone "
 	    "dialing us\n"
 	    "  --log-level LVL   err, warn, notice, info (default) or debug\n"
+	    "  --log-format F    logfmt (default) or json (env WEFT_LOG_FORMAT)\n"
 	    "  --help            this text\n",
 	    main_prog, WEFT_WORKER_DEFAULT_JOIN, WEFT_WORKER_DEFAULT_LISTEN,
 	    WEFT_WORKER_DEFAULT_SLOTS);
@@ -123,6 +124,7 @@ typedef struct main_opts {
 	const char *cookie_file;
 	bool        insecure;
 	const char *tls[3]; // --tls-cert, --tls-key, --tls-ca
+	int         log_format; // -1: WEFT_LOG_FORMAT, else logfmt
 } main_opts;
 
 // main_parse fills cfg from argv; exits 2 on anything it does not accept.
@@ -143,6 +145,7 @@ main_parse(int argc, char **argv, weft_worker_cfg *cfg, const char **allow,
 		{ "no-spool", no_argument, NULL, 'P' },
 		{ "drain-timeout", required_argument, NULL, 'D' },
 		{ "log-level", required_argument, NULL, 'v' },
+		{ "log-format", required_argument, NULL, 'G' },
 		{ "cookie-file", required_argument, NULL, 'C' },
 		{ "clock-skew", required_argument, NULL, 'S' },
 		{ "insecure", no_argument, NULL, 'I' },
@@ -180,6 +183,11 @@ main_parse(int argc, char **argv, weft_worker_cfg *cfg, const char **allow,
 			cfg->drain_timeout_ms = ms > 0 ? ms : 1;
 			break;
 		case 'v': *level = main_level(optarg); break;
+		case 'G':
+			if ((mo->log_format = weft_log_format_parse(optarg)) < 0) {
+				main_bad("bad --log-format (logfmt, json)", optarg);
+			}
+			break;
 		case 'C': mo->cookie_file = optarg; break;
 		case 'I': mo->insecure = true; break;
 		case 'S':
@@ -263,7 +271,7 @@ weft_worker_main(
 	int             level = WEFT_LOG_INFO;
 	int             rc    = 1;
 	char            c     = 0;
-	main_opts       mo    = { 0 };
+	main_opts       mo    = { .log_format = -1 };
 	weft_cookie     cookie;
 	bool            have_cookie = false;
 	weft_tls       *tls = NULL;
@@ -280,6 +288,9 @@ weft_worker_main(
 	cfg.spool = WEFT_WORKER_SPOOL_DEFAULT;
 	main_parse(argc, argv, &cfg, allow, &level, &mo);
 	weft_log_init("worker", level);
+	if (mo.log_format >= 0) {
+		weft_log_set_format(mo.log_format);
+	}
 	if (weft_crypto_init() != 0) {
 		weft_log_err("WORKER-CRYPTO", "cannot initialise libsodium");
 		return (1);
@@ -311,6 +322,7 @@ weft_worker_main(
 	if (weft_worker_open(&w, &cfg) != WEFT_OK) {
 		goto done;
 	}
+	weft_log_set_node(weft_worker_name(w));
 	for (size_t i = 0; i < ntypes; i++) {
 		if ((err2 = weft_worker_register(w, types[i].type, types[i].fn,
 		         types[i].arg)) != WEFT_OK) {

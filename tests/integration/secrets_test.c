@@ -592,8 +592,8 @@ Test(secrets, wrong_key_after_restart_fails_the_run_and_keeps_it)
 		snprintf(path, sizeof(path), "%s/coordinator.log", c.dir);
 		log = file_read(path, &len);
 		snprintf(want, sizeof(want),
-		    "SECRET-OPEN run=%s: secret cannot be decrypted: wrong "
-		    "cookie/secret key", id);
+		    "event=SECRET-OPEN run=%s msg=\"secret cannot be decrypted: "
+		    "wrong cookie/secret key", id);
 		cr_expect(has(log, len, want), "the log names the run: %s",
 		    want);
 		free(log);

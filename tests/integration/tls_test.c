@@ -166,7 +166,7 @@ Test(tls, coordinator_logs_a_peer_without_a_certificate)
 	snprintf(log, sizeof(log), "%s/coordinator.log", c.dir);
 	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(10000);
 	char    want[128];
-	snprintf(want, sizeof(want), "TLS-HANDSHAKE listen url=%s", c.control);
+	snprintf(want, sizeof(want), "event=TLS-HANDSHAKE side=listen url=%s", c.control);
 	while (!file_has(log, want)) {
 		cr_assert(weft_clock_mono_ms() < deadline,
 		    "the coordinator did not log the refused handshake (%s)", want);

@@ -9,3 +9,4 @@ weft_add_test(tokens_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/tokens_test.c
 # Duration flags (common/clock.c).
 weft_add_test(clock_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/clock_test.c
   LIBS weft_common TIMEOUT 60)
+weft_add_test(log_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/log_test.c LIBS weft_common)
