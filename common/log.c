@@ -166,9 +166,11 @@ log_number(const log_field *f)
 	return (true);
 }
 
-// log_json_putc appends c escaped for a JSON string.
+// log_esc_putc appends c escaped inside a quoted value: quote, backslash
+// and newline as \" \\ \n; other control characters as \u00XX in JSON,
+// a space in logfmt (either way, a record stays one line).
 static void
-log_json_putc(log_buf *b, char c)
+log_esc_putc(log_buf *b, char c, bool json)
 {
 	char esc[8];
 
@@ -177,28 +179,24 @@ log_json_putc(log_buf *b, char c)
 		log_putc(b, c);
 	} else if (c == '\n') {
 		log_puts(b, "\\n");
-	} else if ((unsigned char) c < 0x20) {
+	} else if ((unsigned char) c < 0x20 && json) {
 		snprintf(esc, sizeof(esc), "\\u%04x", (unsigned char) c);
 		log_puts(b, esc);
 	} else {
-		log_putc(b, c);
+		log_putc(b, (unsigned char) c < 0x20 ? ' ' : c);
 	}
 }
 
-// log_fmt_putc appends c escaped for a quoted logfmt value.
+static void
+log_json_putc(log_buf *b, char c)
+{
+	log_esc_putc(b, c, true);
+}
+
 static void
 log_fmt_putc(log_buf *b, char c)
 {
-	if (c == '"' || c == '\\') {
-		log_putc(b, '\\');
-		log_putc(b, c);
-	} else if (c == '\n') {
-		log_puts(b, "\\n");
-	} else if ((unsigned char) c < 0x20) {
-		log_putc(b, ' ');
-	} else {
-		log_putc(b, c);
-	}
+	log_esc_putc(b, c, false);
 }
 
 // log_needs_quotes tells whether a logfmt value must be quoted.
