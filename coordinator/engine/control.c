@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "depends.h"
 #include "engine_int.h"
+#include "expand.h"
 #include "id.h"
 #include "jsonx.h"
 #include "log.h"
@@ -659,6 +660,75 @@ control_restore_exit_codes(weft_engine *e, weft_run *r)
 	json_decref(last);
 }
 
+// control_expansion_current says whether the expansion recorded by
+// step_expanded data (borrowed) is the one step row js (NULL: none) is
+// in: the same attempt, and a step that has expanded (a step a run retry
+// sent back, pending, has not yet: its old expansion is gone).
+static bool
+control_expansion_current(const json_t *js, const json_t *data)
+{
+	enum weft_step_state st = WEFT_STEP_PENDING;
+
+	weft_step_state_parse(
+	    json_string_value(json_object_get(js, "status")), &st);
+	return (js != NULL &&
+	    json_integer_value(json_object_get(js, "attempt")) ==
+	        json_integer_value(json_object_get(data, "attempt")) &&
+	    (st == WEFT_STEP_RUNNING || weft_step_terminal(st)));
+}
+
+// control_restore_expansions splices into r, before its steps' rows are
+// restored, the expansions its step_expanded events recorded: the last
+// one of each step, shallowest first (a nested expansion's step exists
+// once its parent's is in), each when still current.
+static void
+control_restore_expansions(weft_engine *e, weft_run *r, json_t *jr)
+{
+	json_t     *last = NULL, *rows = json_object(), *js, *data;
+	const char *key;
+	size_t      k;
+	bool        more = true;
+
+	if (weft_store_last_step_data(engine_quiesce(e), r->id,
+	        weft_event_name(WEFT_EV_STEP_EXPANDED), &last) != WEFT_OK) {
+		weft_log_err("RECOVER-EXPAND", "run=%s: cannot read its "
+		    "step_expanded events: %s", r->id, e->store->error);
+	}
+	json_array_foreach (json_object_get(jr, "steps"), k, js) {
+		const char *id = json_string_value(json_object_get(js, "step_id"));
+		if (id != NULL) {
+			json_object_set(rows, id, js);
+		}
+	}
+	for (uint32_t depth = 0; more && depth <= WEFT_DEF_MAX_DEPTH_CEIL;
+	     depth++) {
+		more = false;
+		json_object_foreach (last, key, data) {
+			if (!json_is_object(data) ||
+			    json_object_get(data, "steps") == NULL ||
+			    weft_expand_depth(key) != depth) {
+				continue; // a map's (count only), or later
+			}
+			more = true;
+			if (!control_expansion_current(
+			        json_object_get(rows, key), data)) {
+				continue;
+			}
+			if (weft_store_blob_resolve(engine_quiesce(e), data,
+			        "steps") != WEFT_OK ||
+			    weft_store_blob_resolve(engine_quiesce(e), data,
+			        "output") != WEFT_OK ||
+			    !weft_run_restore_expansion(r, key, data)) {
+				weft_log_err("RECOVER-EXPAND", "run=%s step=%s: "
+				    "its expansion could not be restored", r->id,
+				    key);
+			}
+		}
+	}
+	json_decref(rows);
+	json_decref(last);
+}
+
 weft_err
 control_restore_run(weft_engine *e, json_t *jr)
 {
@@ -695,6 +765,7 @@ control_restore_run(weft_engine *e, json_t *jr)
 	weft_run_state_parse(
 	    json_string_value(json_object_get(jr, "status")), &r->state);
 	engine_run_add(e, r);
+	control_restore_expansions(e, r, jr);
 	// Steps first, then map items: an item's list comes from its step's
 	// dependencies, which must be back by then.
 	for (int pass = 0; pass < 2; pass++) {
