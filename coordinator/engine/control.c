@@ -566,8 +566,10 @@ control_restore_unit(weft_engine *e, weft_run *r, json_t *js, bool items)
 	        json_string_value(json_object_get(js, "error")))) {
 		return;
 	}
+	// The unit's node, not the row's: an expanded step's row names the
+	// worker of its attempt, which holds nothing of it any more.
 	if ((st == WEFT_STEP_DISPATCHED || st == WEFT_STEP_RUNNING) &&
-	    node != NULL && node[0] != '\0') {
+	    weft_run_unit(r, u)->node[0] != '\0') {
 		sched_restore_inflight(e, node);
 	}
 }

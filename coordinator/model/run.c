@@ -1642,7 +1642,10 @@ weft_run_restore_step(weft_run *r, weft_ref u, enum weft_step_state st,
 	run_unit_goto(r, u, st, &scratch);
 	weft_out_fini(&scratch);
 	s->attempt = attempt;
-	snprintf(s->node, sizeof(s->node), "%s", node ? node : "");
+	// An expanded step holds no worker: its row still names the one
+	// that ran its attempt.
+	snprintf(s->node, sizeof(s->node), "%s",
+	    node != NULL && s->exp_total == 0 ? node : "");
 	if (output != NULL && !json_is_null(output)) {
 		json_decref(s->output);
 		s->output = json_incref(output);
