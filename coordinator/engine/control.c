@@ -990,11 +990,14 @@ control_step_waiting(json_t *step, json_t *def_step, json_t *by_id,
 	f.state      = st;
 	f.run_paused = paused;
 	f.type       = type != NULL ? type : "?";
-	f.is_map     = json_object_get(def_step, "map") != NULL;
+	f.is_map     = json_object_get(def_step, "map") != NULL ||
+	    json_object_get(step, "items") != NULL; // a spliced map step
 	f.items      = json_object_get(step, "items");
+	f.expansion  = json_object_get(step, "expansion");
 	f.node       = json_string_value(json_object_get(step, "node"));
 	f.deps       = json_array();
-	deps         = weft_depends_step_deps(def_step); // or "depends"
+	// A spliced step's definition is its row's depends_on (store_query.c).
+	deps = weft_depends_step_deps(def_step != NULL ? def_step : step);
 	json_array_foreach (deps, k, dep) {
 		json_t *row = json_object_get(by_id, json_string_value(dep));
 		enum weft_step_state ds = WEFT_STEP_PENDING;

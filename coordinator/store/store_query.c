@@ -408,6 +408,45 @@ expanded_current(const json_t *row, const json_t *d)
 	    strcmp(st, "dispatched") != 0 && strcmp(st, "retry_wait") != 0);
 }
 
+// expanded_fields adds to the row o of step sid (its definition: step)
+// what expansion makes of it: a spliced step's depends_on (in full: its
+// definition is not the run's), and an expand step's current expansion's
+// progress, "expansion": {total, done, failed, running}.
+static void
+expanded_fields(json_t *o, json_t *step, const char *sid, json_t *spliced,
+    json_t *rows)
+{
+	json_t *d = json_object_get(spliced, sid);
+	json_t *js;
+	size_t  k;
+	int     done = 0, failed = 0, running = 0;
+
+	if (strchr(sid, '.') != NULL) {
+		json_t *deps = json_object_get(step, "depends_on");
+		json_object_set_new(o, "depends_on",
+		    deps != NULL ? json_incref(deps) : json_array());
+	}
+	if (d == NULL || !expanded_current(json_object_get(rows, sid), d)) {
+		return;
+	}
+	json_array_foreach (json_object_get(d, "steps"), k, js) {
+		const char *st = json_string_value(json_object_get(json_object_get(
+		    rows, json_string_value(json_object_get(js, "id"))), "status"));
+		if (st == NULL) {
+			continue; // pending: no row yet
+		}
+		failed += strcmp(st, "failed") == 0;
+		done += strcmp(st, "succeeded") == 0 || strcmp(st, "skipped") == 0 ||
+		    strcmp(st, "cancelled") == 0 || strcmp(st, "failed") == 0 ||
+		    strcmp(st, "upstream_failed") == 0;
+		running += strcmp(st, "dispatched") == 0 ||
+		    strcmp(st, "running") == 0;
+	}
+	json_object_set_new(o, "expansion", json_pack("{s:I, s:i, s:i, s:i}",
+	    "total", (json_int_t) json_array_size(json_object_get(d, "steps")),
+	    "done", done, "failed", failed, "running", running));
+}
+
 // expanded_steps appends to out each step of steps (borrowed) followed by
 // the steps of its current expansion, nested ones likewise: the order
 // `weft status` lists them in.
@@ -569,7 +608,6 @@ run_add_steps(weft_store *s, json_t *run, weft_steps_page *pg)
 	dsteps = json_array();
 	expanded_steps(dsteps, json_object_get(def, "steps"),
 	    json_object_get(exp, "spliced"), rows, 0);
-	json_decref(exp);
 	if (rv == WEFT_OK && (first = run_first_step(dsteps, pg->after)) < 0) {
 		snprintf(s->error, sizeof(s->error),
 		    "steps_after: run %s has no step \"%s\"", id, pg->after);
@@ -607,6 +645,8 @@ run_add_steps(weft_store *s, json_t *run, weft_steps_page *pg)
 				json_object_set(
 				    o, "progress", json_object_get(progress, sid));
 			}
+			expanded_fields(o, step, sid,
+			    json_object_get(exp, "spliced"), rows);
 			// Measured as it will be sent, plus room for the
 			// waiting_for the query thread adds.
 			len = 300 + json_dumpb(o, NULL, 0, JSON_COMPACT);
@@ -631,6 +671,7 @@ run_add_steps(weft_store *s, json_t *run, weft_steps_page *pg)
 	}
 	json_decref(progress);
 	json_decref(counts);
+	json_decref(exp);
 	json_decref(dsteps);
 	json_decref(rows);
 	if (def != NULL && pg->bytes > 0 && deflen > WEFT_STATUS_DEF_MAX) {

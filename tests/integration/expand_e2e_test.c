@@ -251,6 +251,21 @@ Test(expand_e2e, survives_a_coordinator_kill_mid_expansion)
 		json_t *nap = weft_cluster_step(st, "plan.nap");
 		bool    on = nap != NULL &&
 		    strcmp(str_of(nap, "status"), "running") == 0;
+		if (on) {
+			// Why each waits: plan for its expansion, plan.after
+			// for plan.nap (its depends_on, in full).
+			json_t *plan = weft_cluster_step(st, "plan");
+			json_t *after = weft_cluster_step(st, "plan.after");
+			cr_expect_str_eq(str_of(json_object_get(plan,
+			                     "waiting_for"), "reason"), "expansion");
+			cr_expect_eq(json_integer_value(json_object_get(
+			                 json_object_get(plan, "expansion"), "total")), 2);
+			cr_expect_str_eq(json_string_value(json_array_get(
+			                     json_object_get(after, "depends_on"), 0)),
+			    "plan.nap");
+			cr_expect_str_eq(str_of(json_object_get(after,
+			                     "waiting_for"), "reason"), "dependencies");
+		}
 		json_decref(st);
 		if (on) {
 			break;
