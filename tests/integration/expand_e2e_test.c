@@ -2,7 +2,8 @@
 // example (examples/goal/) end to end, its dependents waiting for all of
 // the expansion; a nested expansion, and one deeper than max_depth; a bad
 // expansion failing its step with the check's message; a kill -9 of the
-// coordinator mid-expansion; the define-time refusal of a bad "expand".
+// coordinator mid-expansion; a run retry expanding again; a pause holding
+// the expansion; the define-time refusal of a bad "expand".
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <stdio.h>
@@ -33,7 +34,14 @@ static const char *expander =
     "slow) echo '{\"steps\":[{\"id\":\"nap\",\"type\":\"sleep\","
     "\"with\":{\"ms\":2500}},{\"id\":\"after\",\"type\":\"echo\","
     "\"depends_on\":[\"nap\"],\"with\":{\"n\":1}}]}';;\n"
+    "flaky) echo '{\"steps\":[{\"id\":\"x\",\"type\":\"exec\","
+    "\"with\":{\"cmd\":[\"gate.sh\"]}}]}';;\n"
     "esac\n";
+
+// gate.sh fails until the file "open" exists beside it.
+static const char *gate =
+    "#!/bin/sh\n[ -e \"$(dirname \"$0\")/open\" ] || { echo shut >&2; exit 4; }\n"
+    "echo '{\"ok\":1}'\n";
 
 static void
 down(void)
@@ -52,6 +60,11 @@ up(void)
 	snprintf(path, sizeof(path), "%s/expander.sh", c.exec_allow);
 	cr_assert_not_null((f = fopen(path, "w")));
 	fputs(expander, f);
+	fclose(f);
+	cr_assert_eq(chmod(path, 0755), 0);
+	snprintf(path, sizeof(path), "%s/gate.sh", c.exec_allow);
+	cr_assert_not_null((f = fopen(path, "w")));
+	fputs(gate, f);
 	fclose(f);
 	cr_assert_eq(chmod(path, 0755), 0);
 	cr_assert_eq(weft_h_run_fmt(NULL, "cp '%s/examples/goal/decompose.sh' '%s/'",
@@ -304,4 +317,77 @@ Test(expand_e2e, bad_expand_field_is_refused)
 	cr_expect(strstr(out, "steps[0] (id \"a\"): field \"expand\": expected "
 	                      "bool, got string") != NULL, "%s", out);
 	free(out);
+}
+
+// A run retry: plan failed because a step of its expansion did; retried,
+// plan's program runs again and expands anew (a second step_expanded),
+// and the run succeeds.
+Test(expand_e2e, retry_expands_again)
+{
+	char  id[64], *out;
+
+	snprintf(id, sizeof(id), "%s", run_def("flaky",
+	    plan_def("flaky", "flaky", ""), NULL));
+	json_t *run = weft_cluster_run_end(&c, id, 60000);
+	cr_assert_str_eq(str_of(run, "status"), "failed");
+	const char *err = str_of(weft_cluster_step(run, "plan"), "error");
+	const char *want = "expansion failed: step plan.x failed: ";
+	cr_assert(err != NULL && strncmp(err, want, strlen(want)) == 0,
+	    "error: %s", err ? err : "(none)");
+	json_decref(run);
+	cr_assert_eq(weft_h_run_fmt(NULL, "touch '%s/open'", c.exec_allow), 0);
+	cr_assert_eq(weft_cluster_cli(&c, &out, "retry %s", id), 0, "%s", out);
+	free(out);
+	run = weft_cluster_run_end(&c, id, 60000);
+	cr_assert_str_eq(str_of(run, "status"), "succeeded");
+	cr_expect_str_eq(str_of(weft_cluster_step(run, "plan.x"), "status"),
+	    "succeeded");
+	json_decref(run);
+	cr_expect_eq(weft_cluster_count_events(&c, id, "step_expanded"), 2,
+	    "expanded again");
+	cr_assert_eq(weft_h_run_fmt(NULL, "rm -f '%s/open'", c.exec_allow), 0);
+}
+
+// Pause mid-expansion: what becomes ready in it waits for the resume.
+Test(expand_e2e, pause_holds_the_expansion)
+{
+	char    id[64], *out;
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(30000);
+
+	snprintf(id, sizeof(id), "%s", run_def("pausex",
+	    plan_def("pausex", "slow", ""), NULL));
+	for (;;) {
+		json_t *st  = weft_cluster_cli_json(&c, "status %s", id);
+		json_t *nap = weft_cluster_step(st, "plan.nap");
+		bool    on  = nap != NULL &&
+		    strcmp(str_of(nap, "status"), "running") == 0;
+		json_decref(st);
+		if (on) {
+			break;
+		}
+		cr_assert_lt(weft_clock_mono_ms(), deadline, "plan.nap never ran");
+		weft_clock_sleep_ms(50);
+	}
+	cr_assert_eq(weft_cluster_cli(&c, &out, "pause %s", id), 0, "%s", out);
+	free(out);
+	// plan.nap ends (in flight), plan.after becomes ready and stays so.
+	deadline = weft_clock_mono_ms() + weft_h_timeout_ms(30000);
+	for (;;) {
+		json_t *st    = weft_cluster_cli_json(&c, "status %s", id);
+		json_t *after = weft_cluster_step(st, "plan.after");
+		bool    ready = after != NULL &&
+		    strcmp(str_of(after, "status"), "ready") == 0;
+		cr_assert_str_eq(str_of(st, "status"), "paused");
+		json_decref(st);
+		if (ready) {
+			break;
+		}
+		cr_assert_lt(weft_clock_mono_ms(), deadline, "plan.after never ready");
+		weft_clock_sleep_ms(50);
+	}
+	cr_assert_eq(weft_cluster_cli(&c, &out, "resume %s", id), 0, "%s", out);
+	free(out);
+	json_t *run = weft_cluster_run_end(&c, id, 60000);
+	cr_assert_str_eq(str_of(run, "status"), "succeeded");
+	json_decref(run);
 }
