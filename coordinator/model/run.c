@@ -2251,10 +2251,11 @@ run_expand(weft_run *r, long x, const weft_result *res, int64_t dur,
 	json_decref(s->output);
 	s->output = json_incref(res->output);
 	run_unit_event(o, WEFT_EV_STEP_EXPANDED, r, WEFT_REF(x), s->node,
-	    json_pack("{s:o, s:O, s:I, s:i, s:I}", "steps", steps, "output",
-	        s->output, "attempt", (json_int_t) s->attempt, "depth",
-	        (int) weft_expand_depth(r->def->steps[x].id) + 1,
-	        "duration_ms", (json_int_t) dur));
+	    json_pack("{s:o, s:O, s:I, s:i, s:I, s:I}", "steps", steps,
+	        "output", s->output, "attempt", (json_int_t) s->attempt,
+	        "depth", (int) weft_expand_depth(r->def->steps[x].id) + 1,
+	        "duration_ms", (json_int_t) dur, "steps_total",
+	        (json_int_t) r->def->nsteps));
 	s->node[0] = '\0';
 	run_expand_count(r, x);
 	for (size_t j = from; j < r->def->nsteps && !weft_run_terminal(r->state);

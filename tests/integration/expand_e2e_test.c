@@ -147,6 +147,9 @@ Test(expand_e2e, the_goal_example_runs)
 	    "{\"goal\": \"Build user authentication system\"}"));
 	json_t *run = weft_cluster_run_end(&c, id, 60000);
 	cr_assert_str_eq(str_of(run, "status"), "succeeded");
+	// Progress counts the spliced steps: 2 + 5 of 7.
+	cr_expect_eq(json_integer_value(json_object_get(run, "steps_total")), 7);
+	cr_expect_eq(json_integer_value(json_object_get(run, "steps_done")), 7);
 	static const char *const ids[] = { "plan", "plan.design",
 		"plan.backend", "plan.frontend", "plan.test", "plan.deploy",
 		"summary" };
