@@ -1,12 +1,14 @@
 // expand: checking an expansion document and splicing it into a run's
 // definition. The checks are def.c's: the expansion is parsed as a
 // definition of its own, with stand-ins for what it may read.
-#include <stdio.h>
-#include <string.h>
-
 #include "expand.h"
 
-#include "alloc.h"
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 
 uint32_t
 weft_expand_depth(const char *id)
