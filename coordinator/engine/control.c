@@ -712,9 +712,10 @@ control_restore_expansions(weft_engine *e, weft_run *r, json_t *jr)
 				continue; // a map's (count only), or later
 			}
 			more = true;
-			if (!control_expansion_current(
+			if (engine_step_index(r, key) < 0 ||
+			    !control_expansion_current(
 			        json_object_get(rows, key), data)) {
-				continue;
+				continue; // in an expansion since discarded, or old
 			}
 			if (weft_store_blob_resolve(engine_quiesce(e), data,
 			        "steps") != WEFT_OK ||
