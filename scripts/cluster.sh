@@ -4,13 +4,26 @@
 # the example workflow on it and shows its events. The cluster keeps running
 # until Ctrl-C (or stops right away with --once).
 #
-# Usage: scripts/cluster.sh [--once]
+# Usage: scripts/cluster.sh [--once] [--example goal]
+#   --example goal  run examples/goal/ (goal decomposition) instead of hello
 #   WEFT_HOME  where the database and logs go (default: .weft in the checkout)
 #   WEFT_HTTP  dashboard address (default 127.0.0.1:7480)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 once=false
-[ "${1:-}" = "--once" ] && once=true
+example=hello
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --once) once=true ;;
+    --example) example=${2:-}; shift ;;
+    *) echo "usage: scripts/cluster.sh [--once] [--example goal]" >&2; exit 2 ;;
+  esac
+  shift
+done
+case "$example" in
+  hello|goal) ;;
+  *) echo "scripts/cluster.sh: --example: no example \"$example\" (hello, goal)" >&2; exit 2 ;;
+esac
 
 "$root/scripts/deps.sh" build
 echo "weft: building into $root/build ..."
@@ -39,7 +52,8 @@ fi
 pids+=($!)
 for i in 1 2; do
   "$bin/worker/weft-worker" --name "worker-$i" --slots 4 \
-    --exec-allow "$root/examples/bin" >"$home/worker-$i.log" 2>&1 &
+    --exec-allow "$root/examples/bin" --exec-allow "$root/examples/goal" \
+    >"$home/worker-$i.log" 2>&1 &
   pids+=($!)
 done
 
@@ -52,10 +66,15 @@ done
 weft workers
 
 echo
-for f in "$root"/examples/*.json; do weft define "$f"; done
+for f in "$root"/examples/*.json "$root"/examples/goal/goal.json; do weft define "$f"; done
 echo
-echo 'weft: running the example workflow "hello" ...'
-out=$(weft run hello --params '{"who":"weft"}' --wait --json) || true
+if [ "$example" = goal ]; then
+  echo 'weft: running the example workflow "goal" (goal decomposition) ...'
+  out=$(weft run goal --input '{"goal": "Build user authentication system"}' --wait --json) || true
+else
+  echo 'weft: running the example workflow "hello" ...'
+  out=$(weft run hello --params '{"who":"weft"}' --wait --json) || true
+fi
 id=$(printf '%s' "$out" | sed -n 's/.*"id":"\([0-9A-Z]*\)".*/\1/p' | head -1)
 weft status "$id"
 echo

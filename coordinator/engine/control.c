@@ -13,6 +13,7 @@
 #include "clock.h"
 #include "depends.h"
 #include "engine_int.h"
+#include "expand.h"
 #include "id.h"
 #include "jsonx.h"
 #include "log.h"
@@ -565,8 +566,10 @@ control_restore_unit(weft_engine *e, weft_run *r, json_t *js, bool items)
 	        json_string_value(json_object_get(js, "error")))) {
 		return;
 	}
+	// The unit's node, not the row's: an expanded step's row names the
+	// worker of its attempt, which holds nothing of it any more.
 	if ((st == WEFT_STEP_DISPATCHED || st == WEFT_STEP_RUNNING) &&
-	    node != NULL && node[0] != '\0') {
+	    weft_run_unit(r, u)->node[0] != '\0') {
 		sched_restore_inflight(e, node);
 	}
 }
@@ -659,6 +662,76 @@ control_restore_exit_codes(weft_engine *e, weft_run *r)
 	json_decref(last);
 }
 
+// control_expansion_current says whether the expansion recorded by
+// step_expanded data (borrowed) is the one step row js (NULL: none) is
+// in: the same attempt, and a step that has expanded (a step a run retry
+// sent back, pending, has not yet: its old expansion is gone).
+static bool
+control_expansion_current(const json_t *js, const json_t *data)
+{
+	enum weft_step_state st = WEFT_STEP_PENDING;
+
+	weft_step_state_parse(
+	    json_string_value(json_object_get(js, "status")), &st);
+	return (js != NULL &&
+	    json_integer_value(json_object_get(js, "attempt")) ==
+	        json_integer_value(json_object_get(data, "attempt")) &&
+	    (st == WEFT_STEP_RUNNING || weft_step_terminal(st)));
+}
+
+// control_restore_expansions splices into r, before its steps' rows are
+// restored, the expansions its step_expanded events recorded: the last
+// one of each step, shallowest first (a nested expansion's step exists
+// once its parent's is in), each when still current.
+static void
+control_restore_expansions(weft_engine *e, weft_run *r, json_t *jr)
+{
+	json_t     *last = NULL, *rows = json_object(), *js, *data;
+	const char *key;
+	size_t      k;
+	bool        more = true;
+
+	if (weft_store_last_step_data(engine_quiesce(e), r->id,
+	        weft_event_name(WEFT_EV_STEP_EXPANDED), &last) != WEFT_OK) {
+		weft_log_err("RECOVER-EXPAND", "run=%s: cannot read its "
+		    "step_expanded events: %s", r->id, e->store->error);
+	}
+	json_array_foreach (json_object_get(jr, "steps"), k, js) {
+		const char *id = json_string_value(json_object_get(js, "step_id"));
+		if (id != NULL) {
+			json_object_set(rows, id, js);
+		}
+	}
+	for (uint32_t depth = 0; more && depth <= WEFT_DEF_MAX_DEPTH_CEIL;
+	     depth++) {
+		more = false;
+		json_object_foreach (last, key, data) {
+			if (!json_is_object(data) ||
+			    json_object_get(data, "steps") == NULL ||
+			    weft_expand_depth(key) != depth) {
+				continue; // a map's (count only), or later
+			}
+			more = true;
+			if (engine_step_index(r, key) < 0 ||
+			    !control_expansion_current(
+			        json_object_get(rows, key), data)) {
+				continue; // in an expansion since discarded, or old
+			}
+			if (weft_store_blob_resolve(engine_quiesce(e), data,
+			        "steps") != WEFT_OK ||
+			    weft_store_blob_resolve(engine_quiesce(e), data,
+			        "output") != WEFT_OK ||
+			    !weft_run_restore_expansion(r, key, data)) {
+				weft_log_err("RECOVER-EXPAND", "run=%s step=%s: "
+				    "its expansion could not be restored", r->id,
+				    key);
+			}
+		}
+	}
+	json_decref(rows);
+	json_decref(last);
+}
+
 weft_err
 control_restore_run(weft_engine *e, json_t *jr)
 {
@@ -695,6 +768,7 @@ control_restore_run(weft_engine *e, json_t *jr)
 	weft_run_state_parse(
 	    json_string_value(json_object_get(jr, "status")), &r->state);
 	engine_run_add(e, r);
+	control_restore_expansions(e, r, jr);
 	// Steps first, then map items: an item's list comes from its step's
 	// dependencies, which must be back by then.
 	for (int pass = 0; pass < 2; pass++) {
@@ -917,11 +991,14 @@ control_step_waiting(json_t *step, json_t *def_step, json_t *by_id,
 	f.state      = st;
 	f.run_paused = paused;
 	f.type       = type != NULL ? type : "?";
-	f.is_map     = json_object_get(def_step, "map") != NULL;
+	f.is_map     = json_object_get(def_step, "map") != NULL ||
+	    json_object_get(step, "items") != NULL; // a spliced map step
 	f.items      = json_object_get(step, "items");
+	f.expansion  = json_object_get(step, "expansion");
 	f.node       = json_string_value(json_object_get(step, "node"));
 	f.deps       = json_array();
-	deps         = weft_depends_step_deps(def_step); // or "depends"
+	// A spliced step's definition is its row's depends_on (store_query.c).
+	deps = weft_depends_step_deps(def_step != NULL ? def_step : step);
 	json_array_foreach (deps, k, dep) {
 		json_t *row = json_object_get(by_id, json_string_value(dep));
 		enum weft_step_state ds = WEFT_STEP_PENDING;

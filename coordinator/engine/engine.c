@@ -53,7 +53,7 @@ engine_unit(const weft_run *r, const char *name, weft_ref *out)
 void
 engine_run_add(weft_engine *e, weft_run *r)
 {
-	control_def_hold(e, r->def);
+	control_def_hold(e, r->def_base); // r->def may grow expansions
 	weft_map_put(&e->runs, r->id, r);
 	atomic_store(&e->metrics.runs_in_memory, e->runs.count);
 }
@@ -95,7 +95,7 @@ engine_reap_now(weft_engine *e)
 			continue;
 		}
 		weft_map_del(&e->runs, r->id);
-		control_def_rele(e, r->def);
+		control_def_rele(e, r->def_base);
 		weft_run_free(r);
 	}
 	e->nreap = 0;

@@ -20,7 +20,7 @@
 // Fields a definition may carry; anything else is an error, never ignored.
 static const char *const def_top_fields[] = { "name", "version", "description",
 	"params", "timeout_ms", "steps", "retain", "schedule_timeout_ms",
-	"fail_fast", "status_from", NULL };
+	"fail_fast", "status_from", "max_depth", NULL };
 static const char *const def_param_fields[] = { "type", "default", "required",
 	"description", "secret", "enum", "minimum", "maximum", "pattern", NULL };
 static const char *const def_param_types[]  = { "string", "int", "number",
@@ -28,10 +28,8 @@ static const char *const def_param_types[]  = { "string", "int", "number",
 static const char *const def_step_fields[]  = { "id", "type", "with",
 	 "depends_on", "retry", "timeout_ms", "trigger", "when", "map",
 	 "max_parallel", "map_tolerate",
-	 "heartbeat_timeout_ms", "schedule_timeout_ms", "depends", NULL };
-// Designed (DESIGN.md) but not implemented: rejected so that a definition
-// relying on them fails loudly instead of running without them.
-static const char *const def_step_reserved[] = { "expand", NULL };
+	 "heartbeat_timeout_ms", "schedule_timeout_ms", "depends", "expand",
+	 NULL };
 static const char *const def_retry_fields[]  = { "max_attempts", "backoff",
 	 "initial_ms", "max_ms", "jitter", NULL };
 static const char *const def_backoffs[] = { "fixed", "linear", "exponential",
@@ -151,6 +149,14 @@ def_str_ok(const json_t *v, const char *extra)
 }
 
 // def_type_name names the JSON type of v the way definitions spell types.
+static const char *def_type_name(const json_t *v);
+
+const char *
+weft_def_type_name(const json_t *v)
+{
+	return (def_type_name(v));
+}
+
 static const char *
 def_type_name(const json_t *v)
 {
@@ -620,7 +626,10 @@ def_parse_step_id(struct def_parser *p, struct def_ctx *c, size_t i, json_t *js)
 	if ((rv = def_field(c, js, "id", "string", true, &v)) != WEFT_OK) {
 		return (rv);
 	}
-	if (!def_str_ok(v, "_-")) {
+	// A spliced definition's expansion steps are named
+	// "<expanding step>.<id>" (expand.c made the names from valid ids).
+	if (p->def->spliced ? json_string_length(v) == 0
+	                    : !def_str_ok(v, "_-")) {
 		return (def_fail(c,
 		    "field \"id\": must be 1-128 characters of "
 		    "A-Z a-z 0-9 _ -"));
@@ -839,6 +848,8 @@ def_parse_exec(const struct def_ctx *c, const weft_def_step *st)
 }
 
 static weft_err def_parse_hold(const struct def_ctx *c, weft_def_step *st);
+static weft_err def_parse_expand(
+    const struct def_ctx *c, json_t *js, weft_def_step *st);
 
 // def_parse_step validates step i (js) and fills def->steps[i], except
 // for deps and outs.
@@ -865,7 +876,7 @@ def_parse_step(struct def_parser *p, size_t i, json_t *js)
 	}
 	if ((rv = def_parse_step_id(p, &c, i, js)) != WEFT_OK ||
 	    (rv = def_check_fields(
-	         &c, js, "", def_step_fields, def_step_reserved)) != WEFT_OK ||
+	         &c, js, "", def_step_fields, NULL)) != WEFT_OK ||
 	    (rv = def_field(&c, js, "type", "string", true, &v)) != WEFT_OK) {
 		return (rv);
 	}
@@ -897,10 +908,35 @@ def_parse_step(struct def_parser *p, size_t i, json_t *js)
 	    (rv = def_parse_depends(&c, js, st)) != WEFT_OK) {
 		return (rv);
 	}
-	if ((rv = def_parse_when(&c, js, st)) != WEFT_OK) {
+	if ((rv = def_parse_when(&c, js, st)) != WEFT_OK ||
+	    (rv = def_parse_hold(&c, st)) != WEFT_OK) {
 		return (rv);
 	}
-	return (def_parse_hold(&c, st));
+	return (def_parse_expand(&c, js, st));
+}
+
+// def_parse_expand reads "expand": the step's output is a definition's
+// "steps" that the run splices in (expand.h). A worker produces it: a step
+// the coordinator runs, or a map (one expansion per item?), cannot.
+static weft_err
+def_parse_expand(const struct def_ctx *c, json_t *js, weft_def_step *st)
+{
+	json_t  *v;
+	weft_err rv;
+
+	if ((rv = def_field(c, js, "expand", "bool", false, &v)) != WEFT_OK) {
+		return (rv);
+	}
+	st->expand = json_is_true(v);
+	if (st->expand && st->map != NULL) {
+		return (def_fail(c, "field \"expand\": a map step cannot "
+		    "expand (expand a step that makes the list instead)"));
+	}
+	if (st->expand && st->hold != WEFT_HOLD_NONE) {
+		return (def_fail(c, "field \"expand\": a %s step runs on the "
+		    "coordinator and has no output to expand", st->type));
+	}
+	return (WEFT_OK);
 }
 
 // def_parse_hold checks a step the coordinator runs itself (wait, delay,
@@ -1171,6 +1207,11 @@ def_link_step(struct def_parser *p, size_t i, json_t *js)
 		p->def->steps[idx].nouts++;
 	}
 	json_decref(names);
+	if (p->def->spliced && strchr(st->id, '.') != NULL) {
+		// Checked in its expansion's namespace, where its references
+		// name its siblings by their own ids (expand.c).
+		return (WEFT_OK);
+	}
 	return (def_link_refs(&wa, st));
 }
 
@@ -1197,8 +1238,37 @@ def_zero_list(const weft_def *def, bool by_outs, size_t *n)
 	return (v);
 }
 
+// def_link_parents names each expansion step's expanding step (the id up
+// to its last '.') and drops expansion steps from the sinks: the run's
+// output and outcome are its own steps'; an expansion ends in its step.
+static void
+def_link_parents(weft_def *def)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < def->nsteps; i++) {
+		const char *dot = strrchr(def->steps[i].id, '.');
+		char        pid[4096];
+		def->steps[i].parent = -1;
+		if (!def->spliced || dot == NULL) {
+			continue;
+		}
+		snprintf(pid, sizeof(pid), "%.*s",
+		    (int) (dot - def->steps[i].id), def->steps[i].id);
+		def->steps[i].parent = weft_def_find(def, pid);
+	}
+	for (size_t k = 0; k < def->nsinks; k++) {
+		if (def->steps[def->sinks[k]].parent < 0) {
+			def->sinks[n++] = def->sinks[k];
+		}
+	}
+	def->nsinks = n;
+}
+
 // def_link_outs fills each step's outs (in dependent order) from the counts
 // def_link_step left in nouts, then the roots and sinks lists.
+static void def_link_parents(weft_def *def);
+
 static void
 def_link_outs(weft_def *def)
 {
@@ -1217,6 +1287,7 @@ def_link_outs(weft_def *def)
 	}
 	def->roots = def_zero_list(def, false, &def->nroots);
 	def->sinks = def_zero_list(def, true, &def->nsinks);
+	def_link_parents(def);
 }
 
 // def_link resolves every step's dependencies and builds the reverse edges.
@@ -1377,7 +1448,9 @@ def_parse_outcome(struct def_parser *p, json_t *root)
 	}
 	p->def->fail_fast   = json_is_true(v);
 	p->def->status_from = (enum weft_status_from) from;
-	return (WEFT_OK);
+	p->def->max_depth   = WEFT_DEF_MAX_DEPTH;
+	return (def_get_u32(&p->c, root, "max_depth", 0,
+	    WEFT_DEF_MAX_DEPTH_CEIL, &p->def->max_depth));
 }
 
 static weft_err
@@ -1424,6 +1497,9 @@ def_parse_top(struct def_parser *p, json_t *root)
 	return (def_parse_params(p, root));
 }
 
+static weft_err def_parse_root(
+    struct def_parser *p0, json_t *root, bool spliced, weft_def **out);
+
 weft_err
 weft_def_parse(
     weft_def **out, const char *text, size_t len, char *err, size_t errlen)
@@ -1431,7 +1507,6 @@ weft_def_parse(
 	struct def_parser p;
 	json_error_t      jerr;
 	json_t           *root;
-	weft_err          rv;
 
 	*out = NULL;
 	memset(&p, 0, sizeof(p));
@@ -1449,9 +1524,35 @@ weft_def_parse(
 		return (def_fail(&p.c, "invalid JSON at line %d, column %d: %s",
 		    jerr.line, jerr.column, jerr.text));
 	}
-	p.def        = weft_xalloc(sizeof(weft_def));
-	p.def->json  = root;
-	p.def->index = json_object();
+	return (def_parse_root(&p, root, false, out));
+}
+
+weft_err
+weft_def_parse_spliced(
+    weft_def **out, const json_t *root, char *err, size_t errlen)
+{
+	struct def_parser p;
+
+	*out = NULL;
+	memset(&p, 0, sizeof(p));
+	p.c.err    = err;
+	p.c.errlen = errlen;
+	snprintf(p.c.where, sizeof(p.c.where), "definition");
+	return (def_parse_root(&p, json_deep_copy(root), true, out));
+}
+
+// def_parse_root parses and checks root (taken), a whole definition.
+static weft_err
+def_parse_root(struct def_parser *p0, json_t *root, bool spliced,
+    weft_def **out)
+{
+	struct def_parser p = *p0;
+	weft_err          rv;
+
+	p.def          = weft_xalloc(sizeof(weft_def));
+	p.def->json    = root;
+	p.def->index   = json_object();
+	p.def->spliced = spliced;
 	if ((rv = def_parse_top(&p, root)) != WEFT_OK ||
 	    (rv = def_parse_steps(&p, root)) != WEFT_OK ||
 	    (rv = def_link(&p, root)) != WEFT_OK ||

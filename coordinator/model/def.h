@@ -15,6 +15,9 @@
 // Largest definition text accepted, and most steps in one definition.
 #define WEFT_DEF_MAX_BYTES (8u * 1024u * 1024u)
 #define WEFT_DEF_MAX_STEPS 100000u
+// "max_depth": its default and its ceiling (expansions in expansions).
+#define WEFT_DEF_MAX_DEPTH 5u
+#define WEFT_DEF_MAX_DEPTH_CEIL 16u
 
 enum weft_trigger {
 	WEFT_TRIGGER_ALL_SUCCESS, // every dependency succeeded (default)
@@ -84,6 +87,10 @@ typedef struct weft_def_step {
 	                             // deps are the steps it names, and it
 	                             // decides instead of trigger
 	struct weft_depends *depends_expr; // compiled, NULL if absent
+	bool              expand;    // "expand": its output is {"steps": [...]},
+	                             // spliced into the run (expand.h)
+	long              parent;    // the step whose expansion this is
+	                             // (index), -1 for a definition's own step
 } weft_def_step;
 
 typedef struct weft_def {
@@ -99,6 +106,10 @@ typedef struct weft_def {
 	bool           fail_fast;  // the first step failed for good ends the
 	                           // run: the rest are cancelled
 	enum weft_status_from status_from;
+	uint32_t       max_depth;  // "max_depth": deepest expansion nesting
+	                           // (expand.h); default WEFT_DEF_MAX_DEPTH
+	bool           spliced;    // a run's definition with expansions
+	                           // spliced in (weft_def_parse_spliced)
 	weft_def_step *steps;      // in definition order (owned)
 	size_t         nsteps;
 	uint32_t      *sinks;      // steps nothing depends on (owned)
@@ -118,8 +129,21 @@ typedef struct weft_def {
 weft_err weft_def_parse(
     weft_def **out, const char *text, size_t len, char *err, size_t errlen);
 
+// weft_def_parse_spliced parses root (borrowed; copied), a run's definition
+// with expansions spliced in (expand.c builds it): step ids may hold '.'
+// ("plan.design": the step design of plan's expansion), references are not
+// checked again (each expansion was checked in its own namespace when it
+// was spliced) and only the definition's own steps are sinks. Errors as
+// weft_def_parse.
+weft_err weft_def_parse_spliced(
+    weft_def **out, const json_t *root, char *err, size_t errlen);
+
 // weft_def_free frees def and everything it owns (NULL is fine).
 void weft_def_free(weft_def *def);
+
+// weft_def_type_name names the JSON type of v (borrowed) the way
+// definitions spell types ("object", "int", ...); static storage.
+const char *weft_def_type_name(const json_t *v);
 
 // weft_def_find returns the index of the step with this id, or -1.
 long weft_def_find(const weft_def *def, const char *id);

@@ -11,6 +11,7 @@
 
 #include "alloc.h"
 #include "depends.h"
+#include "expand.h"
 #include "expr.h"
 #include "jsonx.h"
 #include "secret.h"
@@ -208,6 +209,7 @@ weft_run_alloc(const char *id, const weft_def *def, json_t *input,
 
 	snprintf(r->id, sizeof(r->id), "%s", id);
 	r->def        = def;
+	r->def_base   = def;
 	r->state      = WEFT_RUN_QUEUED;
 	r->input      = input != NULL ? input : json_object();
 	r->params     = params != NULL ? params : json_object();
@@ -263,6 +265,7 @@ run_unit_clear(weft_step_rt *s)
 	s->list   = NULL;
 	s->nitems = s->items_next = s->items_ended = s->items_low = 0;
 	s->items_failed = s->items_active = 0;
+	s->exp_total = s->exp_ended = s->exp_failed = 0;
 }
 
 void
@@ -275,6 +278,7 @@ weft_run_free(weft_run *r)
 		run_unit_clear(&r->steps[i]);
 	}
 	free(r->steps);
+	weft_def_free(r->def_own);
 	json_decref(r->input);
 	json_decref(r->params);
 	json_decref(r->secret_values);
@@ -350,8 +354,15 @@ run_unit_goto(weft_run *r, weft_ref u, enum weft_step_state to, weft_out *o)
 		snprintf(f->node, sizeof(f->node), "%s", s->node);
 	}
 	if (u.item < 0) {
+		long x = r->def->steps[u.step].parent;
 		r->nended += (size_t) now - (size_t) was;
 		r->nfailed += (size_t) nowf - (size_t) wasf;
+		if (x >= 0) {
+			// A step of x's expansion: x ends when they all have.
+			r->steps[x].exp_ended += (uint32_t) now - (uint32_t) was;
+			r->steps[x].exp_failed +=
+			    (uint32_t) nowf - (uint32_t) wasf;
+		}
 	} else {
 		weft_step_rt *p = &r->steps[u.step];
 		p->items_ended += (uint32_t) now - (uint32_t) was;
@@ -405,7 +416,20 @@ run_step_doc(const weft_run *r, long i)
 			json_object_set_new(
 			    o, "exit_code", json_integer(dep->exit_code));
 		}
-		json_object_set_new(steps, r->def->steps[d->deps[k]].id, o);
+		// By its own id: in an expansion's namespace, "design" is
+		// plan.design (a definition's own ids have no '.').
+		json_object_set_new(steps,
+		    weft_expand_local(r->def->steps[d->deps[k]].id), o);
+	}
+	if (d->parent >= 0) {
+		// A step of an expansion reads its expanding step, running:
+		// its output is what the worker returned.
+		const weft_step_rt *x = &r->steps[d->parent];
+		json_object_set_new(steps,
+		    weft_expand_local(r->def->steps[d->parent].id),
+		    json_pack("{s:s, s:O}", "status",
+		        weft_step_state_name(x->state), "output",
+		        x->output != NULL ? x->output : json_null()));
 	}
 	return (json_pack("{s:O, s:O, s:o}", "input", r->input, "params",
 	    r->params, "steps", steps));
@@ -791,6 +815,12 @@ run_check_done(weft_run *r, weft_out *o)
 }
 
 static void run_end_steps(weft_run *r, weft_out *o);
+static void run_expand_note(
+    const weft_run *r, long i, long **v, size_t *n, size_t *cap);
+static void run_expand_settle(
+    weft_run *r, const long *ended, size_t n, weft_out *o);
+static weft_err run_expand(weft_run *r, long x, const weft_result *res,
+    int64_t dur, int64_t now, weft_out *o);
 
 // run_fail_fast ends the run at once when step i failed for good under
 // "fail_fast": every unit not ended is cancelled (in-flight attempts
@@ -824,12 +854,15 @@ run_step_ended(weft_run *r, long i, weft_out *o)
 {
 	long  *stack = weft_xalloc(16 * sizeof(*stack));
 	size_t n = 0, cap = 16;
+	long  *settle = NULL; // expand steps whose expansion had a step end
+	size_t nsettle = 0, capsettle = 0;
 
 	stack[n++] = i;
 	if (run_fail_fast(r, i, o)) {
 		free(stack);
 		return;
 	}
+	run_expand_note(r, i, &settle, &nsettle, &capsettle);
 	while (n > 0) {
 		const weft_def_step *d = &r->def->steps[stack[--n]];
 		enum weft_step_state ended = r->steps[stack[n]].state;
@@ -858,10 +891,14 @@ run_step_ended(weft_run *r, long i, weft_out *o)
 					    stack, cap * sizeof(*stack));
 				}
 				stack[n++] = j;
+				run_expand_note(
+				    r, j, &settle, &nsettle, &capsettle);
 			}
 		}
 	}
 	free(stack);
+	run_expand_settle(r, settle, nsettle, o);
+	free(settle);
 	run_check_done(r, o);
 }
 
@@ -1099,6 +1136,9 @@ weft_run_result(weft_run *r, weft_ref u, const weft_result *res, int64_t now,
 	    res->attempt == 0) {
 		return (WEFT_EINVAL); // no such unit or attempt: nothing ran it
 	}
+	if (u.item < 0 && s->exp_total > 0 && res->attempt == s->attempt) {
+		return (WEFT_ESTATE); // a repeat of the result it expanded
+	}
 	if (run_unit_check(r, u, res->attempt,
 	        res->ok ? WEFT_STEP_IN_RESULT_OK : WEFT_STEP_IN_RESULT_FAIL) ==
 	    NULL) {
@@ -1128,6 +1168,9 @@ weft_run_result(weft_run *r, weft_ref u, const weft_result *res, int64_t now,
 		}
 		run_unit_bad_end(r, u, WEFT_STEP_IN_RESULT_FAIL, data, now, o);
 		return (WEFT_OK);
+	}
+	if (u.item < 0 && r->def->steps[u.step].expand) {
+		return (run_expand(r, u.step, res, dur, now, o));
 	}
 	run_unit_apply(r, u, WEFT_STEP_IN_RESULT_OK, true, o);
 	json_decref(s->output);
@@ -1184,7 +1227,9 @@ weft_run_timeout(
 
 	// Ready also takes a timeout (the schedule's): an attempt sent back
 	// to ready by its worker keeps its number, and its run timer with it.
-	if (s == NULL || !run_step_in_flight_state(s->state)) {
+	// An expanded step's timeout was its worker attempt's: over.
+	if (s == NULL || !run_step_in_flight_state(s->state) ||
+	    (u.item < 0 && s->exp_total > 0)) {
 		return (WEFT_ESTATE);
 	}
 	f          = run_unit_effect(o, WEFT_EFFECT_ABORT, r, u);
@@ -1520,6 +1565,8 @@ run_resolve_pending(weft_run *r, weft_out *o)
 	}
 }
 
+static void run_expand_discard_all(weft_run *r);
+
 weft_err
 weft_run_retry(weft_run *r, int64_t now, weft_out *o)
 {
@@ -1536,6 +1583,9 @@ weft_run_retry(weft_run *r, int64_t now, weft_out *o)
 		run_out_effect(o, WEFT_EFFECT_RUN_TIMEOUT, r, -1)->at_ms =
 		    r->deadline_ms;
 	}
+	// An expand step that starts over expands again: what it spliced
+	// in before goes (before the loop below: indices move).
+	run_expand_discard_all(r);
 	// Every step that did not succeed starts over (a map step with all
 	// its items); counters are rebuilt from the steps that keep theirs.
 	for (size_t i = 0; i < r->def->nsteps; i++) {
@@ -1592,7 +1642,10 @@ weft_run_restore_step(weft_run *r, weft_ref u, enum weft_step_state st,
 	run_unit_goto(r, u, st, &scratch);
 	weft_out_fini(&scratch);
 	s->attempt = attempt;
-	snprintf(s->node, sizeof(s->node), "%s", node ? node : "");
+	// An expanded step holds no worker: its row still names the one
+	// that ran its attempt.
+	snprintf(s->node, sizeof(s->node), "%s",
+	    node != NULL && s->exp_total == 0 ? node : "");
 	if (output != NULL && !json_is_null(output)) {
 		json_decref(s->output);
 		s->output = json_incref(output);
@@ -1617,6 +1670,8 @@ run_unit_restore_wait(weft_run *r, weft_ref u, weft_out *o)
 		run_unit_apply(r, u, WEFT_STEP_IN_RETRY_DUE, false, o);
 	}
 }
+
+static void run_expand_settle_one(weft_run *r, long x, weft_out *o);
 
 void
 weft_run_restore_done(weft_run *r, weft_out *o)
@@ -1644,6 +1699,14 @@ weft_run_restore_done(weft_run *r, weft_out *o)
 		}
 	}
 	run_resolve_pending(r, o);
+	for (size_t i = 0; i < r->def->nsteps; i++) {
+		// Ends a step whose expansion all ended just before the stop.
+		long x = (long) i;
+		if (r->steps[i].state == WEFT_STEP_RUNNING &&
+		    r->steps[i].exp_total > 0 && !weft_run_terminal(r->state)) {
+			run_expand_settle_one(r, x, o);
+		}
+	}
 	if (r->state != WEFT_RUN_QUEUED) {
 		run_check_done(r, o);
 	}
@@ -2011,4 +2074,274 @@ weft_run_first_error(const weft_run *r)
 		}
 	}
 	return (NULL);
+}
+
+// ---- dynamic expansion (expand.h) ----
+
+// run_expand_note adds the expanding step of step i, if i is a step of an
+// expansion, to the list *v (n entries, cap allocated) of steps to settle.
+static void
+run_expand_note(const weft_run *r, long i, long **v, size_t *n, size_t *cap)
+{
+	long x = r->def->steps[i].parent;
+
+	if (x < 0) {
+		return;
+	}
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 8;
+		*v   = weft_xrealloc(*v, *cap * sizeof(**v));
+	}
+	(*v)[(*n)++] = x;
+}
+
+// run_expand_is_leaf: step j of x's expansion has no dependent inside it.
+static bool
+run_expand_is_leaf(const weft_def *def, long x, size_t j)
+{
+	for (size_t k = 0; k < def->steps[j].nouts; k++) {
+		if (def->steps[def->steps[j].outs[k]].parent == x) {
+			return (false);
+		}
+	}
+	return (true);
+}
+
+// run_expand_finish ends expand step x, whose expansion has all ended:
+// succeeded with its leaves' outputs by local id, or failed naming the
+// first step that failed (or, under status_from leaves, the first leaf
+// that did not succeed).
+static void
+run_expand_finish(weft_run *r, long x, weft_out *o)
+{
+	const weft_def *def    = r->def;
+	bool            leaves = def->status_from == WEFT_STATUS_FROM_LEAVES;
+	json_t         *out    = json_object();
+	long            bad    = -1;
+	char            err[1200];
+
+	for (size_t j = 0; j < def->nsteps; j++) {
+		enum weft_step_state st = r->steps[j].state;
+		bool                 leaf;
+		if (def->steps[j].parent != x) {
+			continue;
+		}
+		leaf = run_expand_is_leaf(def, x, j);
+		if (bad < 0 &&
+		    (leaves ? leaf && st != WEFT_STEP_SUCCEEDED &&
+		                 st != WEFT_STEP_SKIPPED
+		            : st == WEFT_STEP_FAILED)) {
+			bad = (long) j;
+		}
+		if (leaf) {
+			json_object_set(out, weft_expand_local(def->steps[j].id),
+			    r->steps[j].output != NULL ? r->steps[j].output
+			                               : json_null());
+		}
+	}
+	if (bad < 0) {
+		run_step_succeed(r, x, out, json_pack("{s:i}", "expansion",
+		    (int) r->steps[x].exp_total), o);
+		return;
+	}
+	json_decref(out);
+	snprintf(err, sizeof(err), "expansion failed: step %s %s%s%s",
+	    def->steps[bad].id, weft_step_state_name(r->steps[bad].state),
+	    r->steps[bad].error != NULL ? ": " : "",
+	    r->steps[bad].error != NULL ? r->steps[bad].error : "");
+	run_step_fail_now(r, x, err, o);
+}
+
+// run_expand_settle_one ends expand step x when its expansion has all
+// ended, and propagates that end.
+static void
+run_expand_settle_one(weft_run *r, long x, weft_out *o)
+{
+	weft_step_rt *s = &r->steps[x];
+
+	if (weft_run_terminal(r->state) || s->state != WEFT_STEP_RUNNING ||
+	    s->exp_total == 0 || s->exp_ended < s->exp_total) {
+		return;
+	}
+	run_expand_finish(r, x, o);
+	run_step_ended(r, x, o);
+}
+
+static void
+run_expand_settle(weft_run *r, const long *ended, size_t n, weft_out *o)
+{
+	for (size_t k = 0; k < n; k++) {
+		run_expand_settle_one(r, ended[k], o);
+	}
+}
+
+// run_expand_adopt makes def (taken) the run's definition: the steps it
+// adds (after the current ones) start pending, counting their dependencies
+// that have not ended.
+static void
+run_expand_adopt(weft_run *r, weft_def *def)
+{
+	size_t old = r->def->nsteps;
+
+	r->steps = weft_xrealloc(r->steps, def->nsteps * sizeof(*r->steps));
+	memset(&r->steps[old], 0, (def->nsteps - old) * sizeof(*r->steps));
+	weft_def_free(r->def_own);
+	r->def_own = def;
+	r->def     = def;
+	for (size_t i = old; i < def->nsteps; i++) {
+		for (size_t k = 0; k < def->steps[i].ndeps; k++) {
+			r->steps[i].waiting += !weft_step_terminal(
+			    r->steps[def->steps[i].deps[k]].state);
+		}
+	}
+}
+
+// run_expand_count sets x's count of expansion steps from the definition.
+static void
+run_expand_count(weft_run *r, long x)
+{
+	weft_step_rt *s = &r->steps[x];
+
+	s->exp_total = s->exp_ended = s->exp_failed = 0;
+	for (size_t j = 0; j < r->def->nsteps; j++) {
+		if (r->def->steps[j].parent == x) {
+			s->exp_total++;
+			s->exp_ended += weft_step_terminal(r->steps[j].state);
+			s->exp_failed += r->steps[j].state == WEFT_STEP_FAILED;
+		}
+	}
+}
+
+static weft_err
+run_expand(weft_run *r, long x, const weft_result *res, int64_t dur,
+    int64_t now, weft_out *o)
+{
+	weft_step_rt *s     = &r->steps[x];
+	json_t       *steps = NULL;
+	weft_def     *def   = NULL;
+	size_t        from  = r->def->nsteps;
+	weft_effect  *f;
+	char          err[1024];
+
+	if (weft_expand_check(r->def, x, res->output, &steps, err,
+	        sizeof(err)) != WEFT_OK ||
+	    weft_expand_splice(r->def, steps, &def, err, sizeof(err)) !=
+	        WEFT_OK) {
+		// As any failed attempt: the error says what is wrong where,
+		// and the retry policy decides (a decomposer may do better).
+		json_decref(steps);
+		run_unit_bad_end(r, WEFT_REF(x), WEFT_STEP_IN_RESULT_FAIL,
+		    json_pack("{s:s, s:I}", "error", err, "duration_ms",
+		        (json_int_t) dur),
+		    now, o);
+		return (WEFT_OK);
+	}
+	run_expand_adopt(r, def);
+	s = &r->steps[x];
+	if (s->state == WEFT_STEP_DISPATCHED) {
+		// Its result came before its worker's yes: it ran.
+		run_unit_apply(r, WEFT_REF(x), WEFT_STEP_IN_ACCEPTED, false, o);
+	}
+	// The worker is done with it: the slot is free, and the step waits
+	// for its expansion holding nothing, like a step the coordinator
+	// holds (no node: no loss, abort or survey concerns it).
+	f          = run_unit_effect(o, WEFT_EFFECT_RELEASE, r, WEFT_REF(x));
+	f->attempt = s->attempt;
+	snprintf(f->node, sizeof(f->node), "%s", s->node);
+	json_decref(s->output);
+	s->output = json_incref(res->output);
+	run_unit_event(o, WEFT_EV_STEP_EXPANDED, r, WEFT_REF(x), s->node,
+	    json_pack("{s:o, s:O, s:I, s:i, s:I, s:I}", "steps", steps,
+	        "output", s->output, "attempt", (json_int_t) s->attempt,
+	        "depth", (int) weft_expand_depth(r->def->steps[x].id) + 1,
+	        "duration_ms", (json_int_t) dur, "steps_total",
+	        (json_int_t) r->def->nsteps));
+	s->node[0] = '\0';
+	run_expand_count(r, x);
+	for (size_t j = from; j < r->def->nsteps && !weft_run_terminal(r->state);
+	     j++) {
+		if (r->steps[j].state == WEFT_STEP_PENDING &&
+		    r->steps[j].waiting == 0 && run_step_resolve(r, (long) j, o)) {
+			run_step_ended(r, (long) j, o);
+		}
+	}
+	return (WEFT_OK);
+}
+
+// run_expand_discard drops expand step x's expansion (x starts over):
+// the definition without it, the runtime states of the steps that stay
+// moved to their new places.
+static void
+run_expand_discard(weft_run *r, long x)
+{
+	weft_def     *def = NULL;
+	const weft_def *nd;
+	weft_step_rt *steps;
+	char          err[512];
+
+	weft_err rv = weft_expand_drop(
+	    r->def, r->def->steps[x].id, &def, err, sizeof(err));
+
+	// A definition less an expansion parsed before, with it.
+	WEFT_ASSERT(rv == WEFT_OK);
+	nd    = def != NULL ? def : r->def_base;
+	steps = weft_xalloc(nd->nsteps * sizeof(*steps));
+	for (size_t i = 0; i < r->def->nsteps; i++) {
+		long k = weft_def_find(nd, r->def->steps[i].id);
+		if (k < 0) {
+			run_unit_clear(&r->steps[i]);
+		} else {
+			steps[k] = r->steps[i];
+		}
+	}
+	free(r->steps);
+	r->steps = steps;
+	weft_def_free(r->def_own);
+	r->def_own = def;
+	r->def     = nd;
+	r->nended = r->nfailed = 0;
+	for (size_t i = 0; i < nd->nsteps; i++) {
+		r->nended += weft_step_terminal(r->steps[i].state);
+		r->nfailed += r->steps[i].state == WEFT_STEP_FAILED;
+	}
+	for (size_t i = 0; i < nd->nsteps; i++) {
+		if (r->steps[i].exp_total > 0) {
+			run_expand_count(r, (long) i);
+		}
+	}
+}
+
+// run_expand_discard_all drops the expansion of every expand step that
+// did not succeed, outermost first (a nested one goes with its parent's).
+static void
+run_expand_discard_all(weft_run *r)
+{
+	for (size_t i = 0; r->def_own != NULL && i < r->def->nsteps; i++) {
+		weft_step_rt *s = &r->steps[i];
+		if (s->exp_total > 0 && s->state != WEFT_STEP_SUCCEEDED) {
+			run_expand_discard(r, (long) i);
+			s = &r->steps[i];
+			s->exp_total = s->exp_ended = s->exp_failed = 0;
+		}
+	}
+}
+
+bool
+weft_run_restore_expansion(weft_run *r, const char *x_id, const json_t *data)
+{
+	long      x = weft_def_find(r->def, x_id);
+	weft_def *def;
+	char      err[512];
+
+	if (x < 0 || !r->def->steps[x].expand ||
+	    !json_is_array(json_object_get(data, "steps")) ||
+	    weft_expand_splice(r->def, json_object_get(data, "steps"), &def,
+	        err, sizeof(err)) != WEFT_OK) {
+		return (false);
+	}
+	run_expand_adopt(r, def);
+	json_decref(r->steps[x].output);
+	r->steps[x].output = json_incref(json_object_get(data, "output"));
+	run_expand_count(r, x);
+	return (true);
 }

@@ -115,11 +115,22 @@ typedef struct weft_step_rt {
 	uint32_t             progress_attempt;
 	uint64_t             progress_hash;
 	int64_t              progress_ms;
+	// An "expand" step, once its expansion is spliced in: it stays
+	// running, holding no worker, until every step of it has ended
+	// (its output meanwhile: what the worker returned).
+	uint32_t             exp_total;  // steps of its expansion, 0 none
+	uint32_t             exp_ended;  // of which in a terminal state
+	uint32_t             exp_failed; // of which failed
 } weft_step_rt;
 
 typedef struct weft_run {
 	char                id[WEFT_ID_LEN + 1];
-	const weft_def     *def;       // borrowed from the engine's cache
+	const weft_def     *def;       // borrowed from the engine's cache, or
+	                               // def_own once an expansion is in
+	const weft_def     *def_base;  // the definition it started from
+	                               // (borrowed: what the engine caches)
+	weft_def           *def_own;   // def with expansions spliced in
+	                               // (owned), NULL when none
 	enum weft_run_state state;
 	json_t             *input;     // run input (owned)
 	json_t             *params;    // bound params (owned)
@@ -467,6 +478,27 @@ weft_err weft_run_child_started(weft_run *r, weft_ref u, const char *child_id,
 weft_err weft_run_child_ended(weft_run *r, weft_ref u, uint32_t attempt,
     const char *child_id, const char *status, const json_t *output,
     const char *child_error, int64_t now, weft_out *o);
+
+// ---- dynamic expansion: "expand" steps (expand.h) ----
+//
+// weft_run_result on an expand step's successful attempt checks its output
+// as an expansion: a bad one fails the attempt with the check's message (the
+// retry policy decides); a good one is spliced in as "<step>.<id>" steps
+// (r->def becomes r->def_own), the attempt's slot is released, the step
+// stays running with step_expanded {"steps" (in full: ids and depends_on as
+// spliced), "output", "attempt", "depth", "duration_ms"}, and the new steps
+// are resolved. Once they have all ended the step succeeds with output
+// {local id: output} of the expansion's leaves, or fails naming the first
+// failed step (under "status_from": "leaves", when a leaf did not succeed
+// or skip). A run retry discards the expansion of every expand step that
+// starts over.
+
+// weft_run_restore_expansion splices, on recovery, the expansion of step
+// x_id recorded by its last step_expanded event (data borrowed) before the
+// steps' rows are restored. False (nothing changes) when x_id is not a step
+// of r now or data does not splice.
+bool weft_run_restore_expansion(weft_run *r, const char *x_id,
+    const json_t *data);
 
 // weft_run_first_error gives the error of r's first failed step, for a
 // parent's message (NULL when no step failed: cancelled, timed out).

@@ -171,6 +171,14 @@ waiting_in_flight(const weft_wait_facts *f)
 	if (f->hold_signal != NULL || f->hold_timer || f->hold_child != NULL) {
 		return (waiting_hold(f));
 	}
+	if (f->expansion != NULL) {
+		// Its program has ended; what it planned has not.
+		snprintf(msg, sizeof(msg),
+		    "waiting for its expansion: %lld of %lld steps ended",
+		    (long long) json_integer_value(json_object_get(f->expansion, "done")),
+		    (long long) json_integer_value(json_object_get(f->expansion, "total")));
+		return (waiting_make(WEFT_WAIT_EXPANSION, msg));
+	}
 	if (f->state == WEFT_STEP_DISPATCHED) {
 		snprintf(msg, sizeof(msg),
 		    "sent to worker %s, waiting for it to accept", node);

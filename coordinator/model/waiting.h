@@ -27,6 +27,7 @@
 #define WEFT_WAIT_SIGNAL "signal"              // a wait step: its signal
 #define WEFT_WAIT_TIMER "timer"                // delay/sleep_until: a time
 #define WEFT_WAIT_CHILD "child"                // workflow: its child run
+#define WEFT_WAIT_EXPANSION "expansion"        // expand: its spliced steps
 
 // What is known about one step (all pointers borrowed).
 typedef struct weft_wait_facts {
@@ -57,6 +58,8 @@ typedef struct weft_wait_facts {
 	int64_t     hold_until_ms;
 	int64_t     hold_timeout_at_ms;
 	const char *hold_child;    // a workflow step: its child run, or NULL
+	json_t     *expansion;     // an expand step whose expansion runs:
+	                           // {"total", "done", ...}, else NULL
 } weft_wait_facts;
 
 // weft_waiting_for returns the waiting_for object of a step with facts f

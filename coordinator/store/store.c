@@ -572,6 +572,25 @@ store_project_other(weft_store *s, const weft_event *e)
 	return (WEFT_OK);
 }
 
+// store_project_expansion: an expand step's step_expanded grew the run;
+// its "steps_total" (the run's steps with its expansions) becomes the
+// runs row's, so that progress reads done/total of the run as it is.
+static weft_err
+store_project_expansion(weft_store *s, const weft_event *e)
+{
+	json_t *n = json_object_get(e->data, "steps_total");
+	char    buf[24];
+
+	if (e->type != WEFT_EV_STEP_EXPANDED || !json_is_integer(n)) {
+		return (WEFT_OK); // a map's: its items are not steps
+	}
+	snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT,
+	    json_integer_value(n));
+	const char *p[2] = { buf, e->run_id };
+	return (s->ops->exec(s, "UPDATE runs SET steps_total = ? WHERE id = ?",
+	    p, 2));
+}
+
 #define STORE_EVENT_COLS 9
 
 // store_insert_events inserts evs (n) in rows of STORE_ROWS.
@@ -642,6 +661,7 @@ store_append_all(weft_store *s, const weft_event *evs, size_t n,
 				weft_map_put(rows, key, r);
 			}
 			step_row_apply(r, e);
+			rv = store_project_expansion(s, e);
 		} else if (e->step_id == NULL && e->run_id != NULL &&
 		    weft_event_scope(e->type) == WEFT_EV_SCOPE_RUN) {
 			// Steps touched so far must land before a run update

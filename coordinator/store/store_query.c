@@ -374,16 +374,99 @@ text_row(void *arg, int ncols, const char **c)
 	return (0);
 }
 
-// expanded_row notes the item count of one expanded map step.
+// expanded_row notes the item count of one expanded map step, or the
+// data of an expand step's expansion (arg: {"counts", "spliced"}; a later
+// row replaces an earlier one).
 static int
 expanded_row(void *arg, int ncols, const char **c)
 {
 	if (ncols >= 2 && c[0] != NULL) {
 		json_t *d = weft_json_parse_cell(c[1]);
-		json_object_set(arg, c[0], json_object_get(d, "count"));
+		if (json_is_array(json_object_get(d, "steps"))) {
+			json_object_set(json_object_get(arg, "spliced"), c[0], d);
+		} else {
+			json_object_set(json_object_get(arg, "counts"), c[0],
+			    json_object_get(d, "count"));
+		}
 		json_decref(d);
 	}
 	return (0);
+}
+
+// expanded_current: the expansion data d is the one step row `row` is in
+// (the same attempt, the step running on it or ended): a run retry that
+// sent the step back discarded it.
+static bool
+expanded_current(const json_t *row, const json_t *d)
+{
+	const char *st = json_string_value(json_object_get(row, "status"));
+
+	return (row != NULL && st != NULL &&
+	    json_integer_value(json_object_get(row, "attempt")) ==
+	        json_integer_value(json_object_get(d, "attempt")) &&
+	    strcmp(st, "pending") != 0 && strcmp(st, "ready") != 0 &&
+	    strcmp(st, "dispatched") != 0 && strcmp(st, "retry_wait") != 0);
+}
+
+// expanded_fields adds to the row o of step sid (its definition: step)
+// what expansion makes of it: a spliced step's depends_on (in full: its
+// definition is not the run's), and an expand step's current expansion's
+// progress, "expansion": {total, done, failed, running}.
+static void
+expanded_fields(json_t *o, json_t *step, const char *sid, json_t *spliced,
+    json_t *rows)
+{
+	json_t *d = json_object_get(spliced, sid);
+	json_t *js;
+	size_t  k;
+	int     done = 0, failed = 0, running = 0;
+
+	if (strchr(sid, '.') != NULL) {
+		json_t *deps = json_object_get(step, "depends_on");
+		json_object_set_new(o, "depends_on",
+		    deps != NULL ? json_incref(deps) : json_array());
+	}
+	if (d == NULL || !expanded_current(json_object_get(rows, sid), d)) {
+		return;
+	}
+	json_array_foreach (json_object_get(d, "steps"), k, js) {
+		const char *st = json_string_value(json_object_get(json_object_get(
+		    rows, json_string_value(json_object_get(js, "id"))), "status"));
+		if (st == NULL) {
+			continue; // pending: no row yet
+		}
+		failed += strcmp(st, "failed") == 0;
+		done += strcmp(st, "succeeded") == 0 || strcmp(st, "skipped") == 0 ||
+		    strcmp(st, "cancelled") == 0 || strcmp(st, "failed") == 0 ||
+		    strcmp(st, "upstream_failed") == 0;
+		running += strcmp(st, "dispatched") == 0 ||
+		    strcmp(st, "running") == 0;
+	}
+	json_object_set_new(o, "expansion", json_pack("{s:I, s:i, s:i, s:i}",
+	    "total", (json_int_t) json_array_size(json_object_get(d, "steps")),
+	    "done", done, "failed", failed, "running", running));
+}
+
+// expanded_steps appends to out each step of steps (borrowed) followed by
+// the steps of its current expansion, nested ones likewise: the order
+// `weft status` lists them in.
+static void
+expanded_steps(json_t *out, json_t *steps, json_t *spliced, json_t *rows,
+    int depth)
+{
+	json_t *step;
+	size_t  i;
+
+	json_array_foreach (steps, i, step) {
+		const char *sid = json_string_value(json_object_get(step, "id"));
+		json_t     *d   = sid ? json_object_get(spliced, sid) : NULL;
+		json_array_append(out, step);
+		if (d != NULL && depth < 32 &&
+		    expanded_current(json_object_get(rows, sid), d)) {
+			expanded_steps(out, json_object_get(d, "steps"), spliced,
+			    rows, depth + 1);
+		}
+	}
 }
 
 // progress_row keeps the latest step_progress of each step (rows come in
@@ -501,12 +584,14 @@ run_add_steps(weft_store *s, json_t *run, weft_steps_page *pg)
 		rv = run_def_body(s, run, &def, &deflen);
 	}
 	json_t     *counts = json_object();
+	json_t     *exp    = json_pack("{s:O, s:o}", "counts", counts,
+            "spliced", json_object());
 	const char *ex[2]  = { id, weft_event_name(WEFT_EV_STEP_EXPANDED) };
 	if (rv == WEFT_OK) {
 		rv = s->ops->query(s,
 		    "SELECT step_id, data FROM events WHERE run_id = ? AND type = "
 		    "? ORDER BY seq",
-		    ex, 2, expanded_row, counts);
+		    ex, 2, expanded_row, exp);
 	}
 	// The latest progress of each step: its step_progress events (one
 	// every few seconds at most while the step reports a change).
@@ -518,7 +603,11 @@ run_add_steps(weft_store *s, json_t *run, weft_steps_page *pg)
 		    "run_id = ? AND type = ? ORDER BY seq",
 		    pq, 2, progress_row, progress);
 	}
-	dsteps = json_object_get(def, "steps");
+	// The definition's steps with the expansions spliced in, each after
+	// its expanding step.
+	dsteps = json_array();
+	expanded_steps(dsteps, json_object_get(def, "steps"),
+	    json_object_get(exp, "spliced"), rows, 0);
 	if (rv == WEFT_OK && (first = run_first_step(dsteps, pg->after)) < 0) {
 		snprintf(s->error, sizeof(s->error),
 		    "steps_after: run %s has no step \"%s\"", id, pg->after);
@@ -556,6 +645,8 @@ run_add_steps(weft_store *s, json_t *run, weft_steps_page *pg)
 				json_object_set(
 				    o, "progress", json_object_get(progress, sid));
 			}
+			expanded_fields(o, step, sid,
+			    json_object_get(exp, "spliced"), rows);
 			// Measured as it will be sent, plus room for the
 			// waiting_for the query thread adds.
 			len = 300 + json_dumpb(o, NULL, 0, JSON_COMPACT);
@@ -580,6 +671,8 @@ run_add_steps(weft_store *s, json_t *run, weft_steps_page *pg)
 	}
 	json_decref(progress);
 	json_decref(counts);
+	json_decref(exp);
+	json_decref(dsteps);
 	json_decref(rows);
 	if (def != NULL && pg->bytes > 0 && deflen > WEFT_STATUS_DEF_MAX) {
 		// Too big to come with every status page: GET the

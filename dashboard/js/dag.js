@@ -229,9 +229,12 @@ function label(id, max = 20) {
 // DagView draws a layout into a container and keeps a map from step id to
 // its SVG group, so a state change is one class attribute write.
 export class DagView {
-	constructor(container, steps, { onSelect } = {}) {
+	// groups: [{id, members: [step ids]}], boxes drawn behind the nodes
+	// (an expand step's expansion, labelled with the step).
+	constructor(container, steps, { onSelect, groups = [] } = {}) {
 		this.container = container;
 		this.onSelect = onSelect;
+		this.groupList = groups;
 		this.lay = layout(steps);
 		this.types = new Map(steps.map((s) => [s.id, s.type || '']));
 		this.scale = 1;
@@ -243,6 +246,7 @@ export class DagView {
 		const parts = [];
 		parts.push(`<svg class="dag" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img" aria-label="step graph">`);
 		parts.push('<defs><marker id="dag-arrow" viewBox="0 0 8 8" refX="7" refY="4" markerWidth="7" markerHeight="7" markerUnits="userSpaceOnUse" orient="auto"><path d="M0,0 L8,4 L0,8 z" class="arrow"/></marker></defs>');
+		parts.push(this.groupsSvg());
 		parts.push(`<g class="edges${edges.length > 1500 ? ' dense' : ''}">`);
 		for (let i = 0; i < edges.length; i++) {
 			const a = nodes[edges[i].from];
@@ -294,6 +298,29 @@ export class DagView {
 				this.onSelect(g.dataset.id);
 			}
 		});
+	}
+
+	// groupsSvg draws each group's box: the bounding box of its members'
+	// nodes, a nested group's a little tighter, labelled with its step.
+	groupsSvg() {
+		const at = new Map(this.lay.nodes.map((n) => [n.id, n]));
+		const parts = ['<g class="groups">'];
+		for (const g of this.groupList) {
+			const ms = g.members.map((id) => at.get(id)).filter(Boolean);
+			if (ms.length === 0) {
+				continue;
+			}
+			const pad = Math.max(4, 14 - 4 * (g.id.split('.').length - 1));
+			const x = Math.min(...ms.map((n) => n.x)) - pad;
+			// Room for the label above the first row, inside the drawing.
+			const y = Math.max(1, Math.min(...ms.map((n) => n.y)) - pad - 12);
+			const w = Math.max(...ms.map((n) => n.x)) + NODE_W + pad - x;
+			const hgt = Math.min(this.lay.height - 1,
+				Math.max(...ms.map((n) => n.y)) + NODE_H + pad) - y;
+			parts.push(`<g class="group" data-group="${esc(g.id)}"><rect x="${f(x)}" y="${f(y)}" width="${f(w)}" height="${f(hgt)}" rx="10"/><text x="${f(x + 8)}" y="${f(y + 12)}">${esc(label(g.id, 28))} ▸ expansion (${ms.length})</text></g>`);
+		}
+		parts.push('</g>');
+		return parts.join('');
 	}
 
 	cls(id) {

@@ -329,7 +329,10 @@ export function summary(ev, n = 160) {
 	case 'definition_registered':
 		return short(`${d.name} v${d.version}`, n);
 	case 'step_expanded':
-		return `${d.count ?? '?'} items`;
+		// A map's items, or an expand step's spliced steps.
+		return Array.isArray(d.steps)
+			? short(`${d.steps.length} steps: ${d.steps.map((x) => x && x.id).join(', ')}`, n)
+			: `${d.count ?? '?'} items`;
 	default:
 		return short(d, n);
 	}

@@ -446,6 +446,56 @@ describe('dashboard', { concurrency: 1 }, () => {
 		noConsoleErrors();
 	});
 
+	it('draws an expand step\'s expansion as a group under it, live', { timeout: 90000 }, async () => {
+		// A decomposer that waits for the test's word, then prints three
+		// steps (bounded: 60 s).
+		const flag = path.join(cluster.tmp, 'expand.go');
+		fs.writeFileSync(path.join(cluster.execDir, 'plan.sh'),
+			'#!/bin/sh\ni=0\nwhile [ ! -e "$1" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done\n' +
+			'echo \'{"steps":[{"id":"design","type":"echo","with":{"t":"design"}},' +
+			'{"id":"build","type":"sleep","depends_on":["design"],"with":{"ms":2000}},' +
+			'{"id":"ship","type":"echo","depends_on":["build"]}]}\'\n', { mode: 0o755 });
+		await cluster.api('POST', '/api/v1/definitions', {
+			name: 'goalx', steps: [
+				{ id: 'plan', type: 'exec', expand: true, with: { cmd: ['plan.sh', flag] } },
+				{ id: 'report', type: 'echo', depends_on: ['plan'] }],
+		});
+		const { run_id: id } = await cluster.api('POST', '/api/v1/runs', { definition: 'goalx' });
+		await go(`#/runs/${id}`);
+		await page.waitForSelector('[data-loaded="1"]');
+		await page.waitForSelector('g.node[data-id="plan"][data-state="running"]', { timeout: LIVE_WAIT });
+		assert.equal(await page.$$eval('g.group', (g) => g.length), 0, 'no expansion yet');
+		assert.equal(await page.$$eval('g.node', (g) => g.length), 2);
+		fs.writeFileSync(flag, '');
+		// From the live step_expanded: a box labelled with its step, around
+		// its three steps, and report after all of them.
+		await page.waitForSelector('g.group[data-group="plan"]', { timeout: LIVE_WAIT });
+		await page.waitForSelector('g.node[data-id="plan.build"][data-state="running"]', { timeout: LIVE_WAIT });
+		assert.match(await page.textContent('g.group[data-group="plan"] text'), /^plan ▸ expansion \(3\)$/);
+		const inside = await page.evaluate(() => {
+			const box = document.querySelector('g.group[data-group="plan"] rect').getBBox();
+			const at = (id) => document.querySelector(`g.node[data-id="${id}"]`).getBBox && document.querySelector(`g.node[data-id="${id}"]`).getBoundingClientRect();
+			const r = document.querySelector('g.group[data-group="plan"] rect').getBoundingClientRect();
+			const within = (b) => b.left >= r.left && b.right <= r.right && b.top >= r.top && b.bottom <= r.bottom;
+			return { members: ['plan.design', 'plan.build', 'plan.ship'].every((id) => within(at(id))),
+				plan: within(at('plan')), report: within(at('report')), w: box.width };
+		});
+		assert.deepEqual(inside, { ...inside, members: true, plan: false, report: false }, 'the box holds the expansion, not its step or dependents');
+		await page.click('g.node[data-id="plan.build"]');
+		await page.waitForSelector('#side-step-id:text("plan.build")');
+		await screenshot('run-expansion');
+		assert.match(await page.textContent('#run-events'), /3 steps: plan\.design, plan\.build, plan\.ship/, 'the log names the spliced steps');
+		await page.waitForSelector('g.node[data-id="report"][data-state="succeeded"]', { timeout: LIVE_WAIT });
+		await page.waitForSelector('g.node[data-id="plan"][data-state="succeeded"]');
+		// Reloaded, it is drawn again from the run's history.
+		await page.reload();
+		await page.waitForSelector('[data-loaded="1"]');
+		await page.waitForSelector('g.group[data-group="plan"]');
+		assert.equal(await page.$$eval('g.node', (g) => g.length), 5);
+		assert.equal(await page.$$eval('g.node[data-state="succeeded"]', (g) => g.length), 5);
+		noConsoleErrors();
+	});
+
 	it('pauses, resumes and cancels a run from its page, and shows a refused action', { timeout: 90000 }, async () => {
 		const { run_id: id } = await cluster.api('POST', '/api/v1/runs', { definition: 'slow' });
 		await go(`#/runs/${id}`);

@@ -1,6 +1,7 @@
 weft_add_test(sm_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/sm_test.c LIBS weft_coord)
 weft_add_test(run_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/run_test.c LIBS weft_coord)
 weft_add_test(run_map_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/run_map_test.c LIBS weft_coord)
+weft_add_test(expand_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/expand_test.c LIBS weft_coord)
 weft_add_test(trigger_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/trigger_test.c LIBS weft_coord)
 weft_add_test(depends_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/depends_test.c LIBS weft_coord)
 weft_add_test(waiting_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/waiting_test.c LIBS weft_coord)

@@ -117,3 +117,21 @@ Test(waiting, reason_table, .timeout = T_TIMEOUT)
 		cr_expect(seen[s], "no row for state %s", weft_step_state_name(s));
 	}
 }
+
+// An expand step whose expansion runs waits for it (its program ended: no
+// worker holds it), and says how far it is.
+Test(waiting, expanded_step_waits_for_its_expansion, .timeout = T_TIMEOUT)
+{
+	weft_wait_facts f = { .state = WEFT_STEP_RUNNING, .type = "exec",
+		.node = "" };
+	json_t *o;
+
+	f.expansion = json_pack("{s:i, s:i}", "total", 5, "done", 3);
+	o = weft_waiting_for(&f);
+	cr_assert_str_eq(json_string_value(json_object_get(o, "reason")),
+	    "expansion");
+	cr_assert_str_eq(json_string_value(json_object_get(o, "message")),
+	    "waiting for its expansion: 3 of 5 steps ended");
+	json_decref(o);
+	json_decref(f.expansion);
+}

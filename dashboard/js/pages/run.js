@@ -82,6 +82,8 @@ export function mount(root, ctx) {
 	const dependents = new Map();
 	const mapKids = new Map();  // map step id -> Map(item id -> {state, error})
 	const mapTotal = new Map(); // map step id -> item count (step_expanded)
+	const expansions = new Map(); // expand step id -> ids it spliced in (step_expanded)
+	let regraph = false;        // the graph changed shape: draw it again
 	let events = [];
 	let loaded = false;
 	const early = [];
@@ -208,6 +210,12 @@ export function mount(root, ctx) {
 				run.failedSteps = (ev.data && ev.data.failed_steps) || null;
 			}
 			if (ev.type === 'run_retried') {
+				// A step that starts over discards its expansion.
+				for (const x of [...expansions.keys()]) {
+					if ((steps.get(x) || {}).status !== 'succeeded') {
+						dropExpansion(x);
+					}
+				}
 				run.ended_ms = null;
 				run.error = null;
 				run.why = null;
@@ -253,7 +261,10 @@ export function mount(root, ctx) {
 		if (st) {
 			s.status = st;
 		}
-		if (ev.type === 'step_expanded') {
+		if (ev.type === 'step_expanded' && ev.data && Array.isArray(ev.data.steps)) {
+			// An expand step: its sub-graph joins the graph, as a group.
+			addExpansion(s.id, ev.data.steps);
+		} else if (ev.type === 'step_expanded') {
 			mapTotal.set(s.id, (ev.data && ev.data.count) || 0);
 			mapKids.set(s.id, new Map());
 			s.started_ms = ev.ts_ms;
@@ -311,6 +322,106 @@ export function mount(root, ctx) {
 		dirtyRun = true;
 	}
 
+	// addExpansion adds the steps expand step x spliced in (their
+	// definitions from step_expanded: ids and depends_on in full).
+	function addExpansion(x, list) {
+		dropExpansion(x);
+		const ids = [];
+		for (const ds of list) {
+			if (!ds || typeof ds.id !== 'string') {
+				continue;
+			}
+			ids.push(ds.id);
+			defSteps.set(ds.id, ds);
+			if (!steps.has(ds.id)) {
+				steps.set(ds.id, { id: ds.id, type: ds.type, status: 'pending', attempt: 0 });
+				stepList.append(h('option', { value: ds.id }));
+			}
+		}
+		expansions.set(x, ids);
+		regraph = true;
+	}
+
+	// dropExpansion removes x's expansion, nested ones with it.
+	function dropExpansion(x) {
+		const ids = expansions.get(x);
+		if (!ids) {
+			return;
+		}
+		expansions.delete(x);
+		for (const id of ids) {
+			dropExpansion(id);
+			steps.delete(id);
+			defSteps.delete(id);
+			mapKids.delete(id);
+			mapTotal.delete(id);
+		}
+		regraph = true;
+	}
+
+	// graphOf lists the graph's nodes: each step, its expansion right after
+	// it, with layout edges that keep an expansion between its step and the
+	// step's dependents (they wait for all of it); and the groups to draw.
+	function graphOf() {
+		const order = [];
+		const seen = new Set();
+		const put = (id) => {
+			if (seen.has(id) || !steps.has(id)) {
+				return;
+			}
+			seen.add(id);
+			order.push(id);
+			for (const k of expansions.get(id) || []) {
+				put(k);
+			}
+		};
+		for (const id of steps.keys()) {
+			put(id);
+		}
+		const deps = new Map(order.map((id) => [id,
+			depsOf(defSteps.get(id) || {}).filter((d) => steps.has(d))]));
+		const groups = [];
+		for (const [x, ids] of expansions) {
+			const inside = new Set(ids);
+			const leaves = ids.filter((id) => !ids.some((o) => (deps.get(o) || []).includes(id)));
+			for (const id of ids) {
+				if (!(deps.get(id) || []).some((d) => inside.has(d))) {
+					deps.get(id).push(x);
+				}
+			}
+			for (const [id, ds] of deps) {
+				if (!inside.has(id) && ds.includes(x)) {
+					ds.push(...leaves.filter((l) => !ds.includes(l)));
+				}
+			}
+			groups.push({ id: x, members: order.filter((id) => id.startsWith(`${x}.`)) });
+		}
+		const nodes = order.map((id) => ({
+			id, type: steps.get(id).type || (defSteps.get(id) || {}).type, deps: deps.get(id),
+		}));
+		return { nodes, groups };
+	}
+
+	// drawDag (re)builds the graph view and puts back every node's state.
+	function drawDag() {
+		const { nodes, groups } = graphOf();
+		const t0 = performance.now();
+		dag = new DagView(dagBox, nodes, { groups, onSelect: (id) => select(id === selected ? null : id) });
+		dagBox.dataset.layoutMs = String(Math.round(performance.now() - t0));
+		dagBox.dataset.groups = String(groups.length);
+		if (!def) {
+			dagBox.prepend(h('div', { class: 'alert warn' }, 'The definition of this run could not be found; dependencies are not drawn.'));
+		}
+		// Fit the width, but never so small that labels cannot be read.
+		dag.zoomTo(Math.max(0.45, Math.min(1, (dagBox.clientWidth - 4) / dag.lay.width)));
+		for (const s of steps.values()) {
+			dirty.add(s.id);
+		}
+		if (selected) {
+			dag.select(selected);
+		}
+	}
+
 	function onLive(evs) {
 		const mine = evs.filter((ev) => ev.run === runId);
 		if (mine.length === 0) {
@@ -350,6 +461,10 @@ export function mount(root, ctx) {
 		frame = 0;
 		if (!alive || !run) {
 			return;
+		}
+		if (dag && regraph) {
+			regraph = false;
+			drawDag();
 		}
 		if (dag) {
 			for (const id of dirty) {
@@ -844,18 +959,8 @@ export function mount(root, ctx) {
 			}
 			stepList.append(h('option', { value: s.id }));
 		}
-		const graph = list.map((s) => ({
-			id: s.id, type: s.type || (defSteps.get(s.id) || {}).type,
-			deps: depsOf(defSteps.get(s.id) || {}),
-		}));
-		const t0 = performance.now();
-		dag = new DagView(dagBox, graph, { onSelect: (id) => select(id === selected ? null : id) });
-		dagBox.dataset.layoutMs = String(Math.round(performance.now() - t0));
-		if (!def) {
-			dagBox.prepend(h('div', { class: 'alert warn' }, 'The definition of this run could not be found; dependencies are not drawn.'));
-		}
-		// Fit the width, but never so small that labels cannot be read.
-		dag.zoomTo(Math.max(0.45, Math.min(1, (dagBox.clientWidth - 4) / dag.lay.width)));
+		drawDag();
+		regraph = false;
 
 		// The run's history, replayed from the start: the snapshot's
 		// statuses are replaced by what the events say, which is at least
