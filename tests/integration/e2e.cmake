@@ -64,3 +64,7 @@ weft_add_test(triggers_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/triggers_test.c TI
 add_dependencies(triggers_test weft weft-coordinator weft-worker)
 weft_add_test(subwf_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/subwf_test.c TIMEOUT 300)
 add_dependencies(subwf_test weft weft-coordinator weft-worker)
+# Delayed starts (--at, --delay, start_at) and cron schedules, on the
+# coordinator's test clock (--test-clock, `weft clock advance`).
+weft_add_test(schedule_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/schedule_test.c TIMEOUT 600)
+add_dependencies(schedule_test weft weft-coordinator weft-worker)

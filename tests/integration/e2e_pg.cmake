@@ -47,3 +47,5 @@ weft_add_pg_variant(defs_e2e_pg_test defs_e2e_test)
 # Trigger rules and the run outcome policy on PostgreSQL.
 weft_add_pg_variant(triggers_pg_test triggers_test)
 weft_add_pg_variant(subwf_pg_test subwf_test)
+# Schedules and delayed starts (their projections, catchup across restarts).
+weft_add_pg_variant(schedule_pg_test schedule_test)
