@@ -425,7 +425,7 @@ cron_recover(weft_engine *e, int64_t now)
 	char     err[1024];
 	weft_err rv;
 
-	if (weft_store_list_schedules(e->store, &rows) != WEFT_OK) {
+	if (weft_store_list_schedules(engine_quiesce(e), &rows) != WEFT_OK) {
 		weft_log_err("SCHEDULE-LOAD", "%s", e->store->error);
 		return;
 	}
