@@ -59,7 +59,8 @@ static const struct main_flag {
 	         "only runs in status S (queued, scheduled, running, paused, "
 	         "succeeded, failed, cancelled, timed_out)" },
 	[WEFT_CLI_F_DEFINITION]  = { "definition", "D",
-	     "only runs of definition D" },
+	     "only runs of definition D (schedule create: the definition "
+	     "each fire runs)" },
 	[WEFT_CLI_F_BEFORE]      = { "before", "RUN|TIME",
 	         "runs: only runs older than RUN (paging cursor); runs "
 	         "delete: the runs that ended before TIME" },
