@@ -56,6 +56,12 @@ enum weft_cli_flag {
 	WEFT_CLI_F_NRUNS,       // run --count: how many runs
 	WEFT_CLI_F_DATA,        // signal: the data (JSON)
 	WEFT_CLI_F_REJECT,      // signal: reject instead
+	WEFT_CLI_F_AT,          // run: delayed start at a time
+	WEFT_CLI_F_DELAY,       // run: delayed start after a duration
+	WEFT_CLI_F_CRON,        // schedule create: the expression
+	WEFT_CLI_F_TIMEZONE,    // schedule create: its zone
+	WEFT_CLI_F_OVERLAP,     // schedule create: skip|allow|cancel_previous
+	WEFT_CLI_F_CATCHUP,     // schedule create: none|one|all
 	WEFT_CLI_F_COUNT
 };
 
@@ -275,6 +281,17 @@ int weft_cli_cmd_lifecycle(weft_cli *c);
 // weft_cli_cmd_signal: `weft signal RUN NAME [--data JSON] [--reject]`.
 int weft_cli_cmd_signal(weft_cli *c);
 int weft_cli_cmd_info(weft_cli *c);
+// weft_cli_json_flag checks the JSON text of flag f (name for messages;
+// "@FILE" reads a file; object: must be an object) and sets *out to its
+// compact text (malloc'd), NULL when f is unset; else a usage error.
+int weft_cli_json_flag(weft_cli *c, enum weft_cli_flag f, const char *name,
+    bool object, char **out);
+// schedule.c: `weft schedule ...` and the test clock's `weft clock`.
+int weft_cli_cmd_schedule(weft_cli *c);
+int weft_cli_cmd_clock(weft_cli *c);
+// weft_cli_start_at reads --at / --delay into *ms (wall ms; 0 when
+// neither is given); a usage error names the flag and the forms.
+int weft_cli_start_at(weft_cli *c, int64_t *ms);
 
 // weft_cli_usage_error prints "weft: <message>" and a hint to stderr and
 // returns WEFT_CLI_USAGE (main.c).

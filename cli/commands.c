@@ -89,6 +89,13 @@ cmd_json_flag(weft_cli *c, enum weft_cli_flag f, const char *name,
 	return (WEFT_CLI_OK);
 }
 
+int
+weft_cli_json_flag(weft_cli *c, enum weft_cli_flag f, const char *name,
+    bool object, char **out)
+{
+	return (cmd_json_flag(c, f, name, object, out));
+}
+
 // cmd_num_flag parses flag f as an unsigned number up to max into *out
 // (left alone when f is unset).
 static int
@@ -274,6 +281,9 @@ weft_cli_cmd_run(weft_cli *c)
 	}
 	run.input_json  = input != NULL ? input : "";
 	run.params_json = params != NULL ? params : "";
+	if ((rv = weft_cli_start_at(c, &run.start_at_ms)) != WEFT_CLI_OK) {
+		goto done;
+	}
 	if (count > 0) {
 		// --count: the same request count times, in batches.
 		rv = weft_cli_run_many(c, &run, count);
@@ -326,6 +336,11 @@ status_header(json_t *b)
 	}
 	printf("%-10s  %s\n", "created",
 	    weft_cli_fmt_time(json_object_get(b, "created_ms"), t));
+	if (json_is_integer(json_object_get(b, "start_at_ms"))) {
+		// A delayed start (--at, --delay): when it starts, or started.
+		printf("%-10s  %s\n", "start_at",
+		    weft_cli_fmt_time(json_object_get(b, "start_at_ms"), t));
+	}
 	printf("%-10s  %s\n", "started",
 	    weft_cli_fmt_time(json_object_get(b, "started_ms"), t));
 	printf("%-10s  %s\n", "ended",
@@ -603,14 +618,20 @@ weft_cli_cmd_runs(weft_cli *c)
 	}
 	weft_cli_table_init(&t, 6, head);
 	json_array_foreach (body, i, r) {
-		char steps[48], created[48], d[32];
+		char steps[48], created[48], d[32], st[96], at[48];
 		snprintf(steps, sizeof(steps), "%lld/%lld",
 		    (long long) cmd_ms(r, "steps_done"),
 		    (long long) cmd_ms(r, "steps_total"));
+		// A scheduled run says when it starts (--json: start_at_ms).
+		snprintf(st, sizeof(st), "%s", cmd_sv(r, "status"));
+		if (strcmp(st, "scheduled") == 0) {
+			snprintf(st, sizeof(st), "scheduled %s",
+			    weft_cli_fmt_time(json_object_get(r, "start_at_ms"), at));
+		}
 		const char *row[] = {
 			json_string_value(json_object_get(r, "id")),
 			json_string_value(json_object_get(r, "definition")),
-			json_string_value(json_object_get(r, "status")),
+			st,
 			steps,
 			weft_cli_fmt_time(json_object_get(r, "created_ms"), created),
 			weft_cli_fmt_duration(cmd_span(cmd_ms(r, "created_ms"),

@@ -14,7 +14,8 @@
 #include "cookie.h"
 #include "tls.h"
 
-#define F(x) (1u << WEFT_CLI_F_##x)
+// 64 bits: the flags outgrew 32.
+#define F(x) (UINT64_C(1) << WEFT_CLI_F_##x)
 // Flags every command accepts.
 #define MAIN_GLOBAL                                                    \
 	(F(COORDINATOR) | F(HELP) | F(TOKEN) | F(STREAM) | F(TLS_CERT) |    \
@@ -55,10 +56,11 @@ static const struct main_flag {
 	           "wait for the run to end and print its final status; "
 	           "exit 0 only if it succeeded" },
 	[WEFT_CLI_F_STATUS]      = { "status", "S",
-	         "only runs in status S (queued, running, paused, succeeded, "
-	         "failed, cancelled, timed_out)" },
+	         "only runs in status S (queued, scheduled, running, paused, "
+	         "succeeded, failed, cancelled, timed_out)" },
 	[WEFT_CLI_F_DEFINITION]  = { "definition", "D",
-	     "only runs of definition D" },
+	     "only runs of definition D (schedule create: the definition "
+	     "each fire runs)" },
 	[WEFT_CLI_F_BEFORE]      = { "before", "RUN|TIME",
 	         "runs: only runs older than RUN (paging cursor); runs "
 	         "delete: the runs that ended before TIME" },
@@ -115,6 +117,29 @@ static const struct main_flag {
 	        "long: 30s, 500ms, 2m, 1h; a bare number is seconds; 0 never "
 	        "gives up (default 60s). A long run is waited for as long as "
 	        "the coordinator answers" },
+	[WEFT_CLI_F_AT]          = { "at", "TIME",
+	            "start the run at TIME, not now: RFC 3339 with an offset or "
+	            "Z (2026-12-01T09:00:00+01:00) or epoch ms; it waits "
+	            "`scheduled` until then, across restarts, and can be "
+	            "cancelled" },
+	[WEFT_CLI_F_DELAY]       = { "delay", "DURATION",
+	         "start the run this long from now: 500ms, 30s, 10m, 2h, 1d "
+	         "(like --at)" },
+	[WEFT_CLI_F_CRON]        = { "cron", "EXPR",
+	          "schedule create: when: 5 fields, minute hour day-of-month "
+	          "month day-of-week, with * , - / and names (JAN-DEC, "
+	          "SUN-SAT), e.g. \"*/15 9-17 * * MON-FRI\"; or @daily, "
+	          "@hourly, @weekly, @monthly, @yearly" },
+	[WEFT_CLI_F_TIMEZONE]    = { "timezone", "TZ",
+	      "schedule create: the zone the cron fields are read in (a tz "
+	      "database name such as Europe/Berlin; default UTC)" },
+	[WEFT_CLI_F_OVERLAP]     = { "overlap", "skip|allow|cancel_previous",
+	       "schedule create: a fire while the previous fire's run is "
+	       "still active is skipped (default), starts anyway, or cancels "
+	       "that run first" },
+	[WEFT_CLI_F_CATCHUP]     = { "catchup", "none|one|all",
+	       "schedule create: fires missed while the coordinator was down: "
+	       "none, the latest one (default), or all of them (at most 100)" },
 };
 
 // The commands, in the order the usage lists them.
@@ -123,14 +148,15 @@ static const struct main_cmd {
 	const char *args;     // positional arguments, for the usage
 	int         min_args; // positional argument count
 	int         max_args;
-	unsigned    flags;    // mask of accepted flags, F(...)
+	uint64_t    flags;    // mask of accepted flags, F(...)
 	int (*fn)(weft_cli *);
 	const char *help;
 } main_cmds[] = {
 	{ "define", "FILE", 1, 1, F(JSON), weft_cli_cmd_define,
 	    "Register a workflow definition (FILE - reads standard input)." },
 	{ "run", "NAME|FILE", 1, 1,
-	    F(INPUT) | F(PARAMS) | F(WAIT) | F(TIMEOUT) | F(JSON) | F(NRUNS),
+	    F(INPUT) | F(PARAMS) | F(WAIT) | F(TIMEOUT) | F(JSON) | F(NRUNS) |
+	        F(AT) | F(DELAY),
 	    weft_cli_cmd_run,
 	    "Start a run of a registered definition or of a definition file; "
 	    "prints the run id (--count N: N runs, N ids)." },
@@ -190,6 +216,20 @@ static const struct main_cmd {
 	    "waiting for it ends, with the data as its output, or failed "
 	    "with --reject. Refused (exit 1) when nothing waits for it now: "
 	    "a signal is not kept for later." },
+	{ "schedule", "ACTION [NAME]", 1, 2,
+	    F(DEFINITION) | F(CRON) | F(TIMEZONE) | F(INPUT) | F(PARAMS) |
+	        F(OVERLAP) | F(CATCHUP) | F(JSON),
+	    weft_cli_cmd_schedule,
+	    "Cron schedules that start runs of a definition. `schedule create "
+	    "NAME --definition D --cron EXPR [--timezone TZ] [--input JSON] "
+	    "[--params JSON] [--overlap M] [--catchup M]`; `schedule list` "
+	    "(name, cron, zone, next and last fire, paused); `schedule "
+	    "get|pause|resume|delete|trigger NAME` (trigger: one run now, the "
+	    "cadence unchanged)." },
+	{ "clock", "advance DURATION", 2, 2, F(JSON), weft_cli_cmd_clock,
+	    "Tests only: move the clock of a coordinator started with "
+	    "--test-clock forward (cron fires and delayed starts come due); "
+	    "refused otherwise." },
 	{ "info", "", 0, 0, F(JSON), weft_cli_cmd_info,
 	    "Show the coordinator's name, addresses and store state." },
 	{ "help", "[COMMAND]", 0, 1, 0, NULL,
@@ -246,7 +286,7 @@ usage_synopsis(FILE *f, const struct main_cmd *cmd, int col)
 	for (int i = -1; i < WEFT_CLI_F_COUNT; i++) {
 		if (i < 0) {
 			snprintf(word, sizeof(word), "%s", cmd->args);
-		} else if ((cmd->flags & (1u << i)) == 0) {
+		} else if ((cmd->flags & (UINT64_C(1) << i)) == 0) {
 			continue;
 		} else if (main_flags[i].arg != NULL) {
 			// A non-breaking flag: "[--input JSON]" is one word.
@@ -289,13 +329,13 @@ usage_cmd(FILE *f, const struct main_cmd *cmd)
 
 // usage_flags prints the help of the flags in mask.
 static void
-usage_flags(FILE *f, unsigned mask)
+usage_flags(FILE *f, uint64_t mask)
 {
 	char word[64];
 	int  col;
 
 	for (int i = 0; i < WEFT_CLI_F_COUNT; i++) {
-		if ((mask & (1u << i)) == 0) {
+		if ((mask & (UINT64_C(1) << i)) == 0) {
 			continue;
 		}
 		snprintf(word, sizeof(word), "--%s%s%s", main_flags[i].name,
@@ -314,7 +354,7 @@ usage_flags(FILE *f, unsigned mask)
 static void
 usage(FILE *f, const struct main_cmd *cmd)
 {
-	unsigned all = MAIN_GLOBAL;
+	uint64_t all = MAIN_GLOBAL;
 	int      col = 6;
 
 	if (cmd != NULL) {
@@ -451,10 +491,10 @@ main_flag(weft_cli *c, int argc, char **argv, int *i)
 static int
 main_check(weft_cli *c, const struct main_cmd *cmd)
 {
-	unsigned ok = cmd->flags | MAIN_GLOBAL;
+	uint64_t ok = cmd->flags | MAIN_GLOBAL;
 
 	for (int i = 0; i < WEFT_CLI_F_COUNT; i++) {
-		if (c->flag[i] != NULL && (ok & (1u << i)) == 0) {
+		if (c->flag[i] != NULL && (ok & (UINT64_C(1) << i)) == 0) {
 			return (weft_cli_usage_error("%s does not take --%s",
 			    cmd->name, main_flags[i].name));
 		}

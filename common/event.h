@@ -62,7 +62,14 @@
 	X(STEP_UPSTREAM_FAILED, "step_upstream_failed", STEP, true,          \
 	    "upstream_failed", NULL)                             \
 	X(CHILD_STARTED, "child_started", STEP, false, NULL, NULL)            \
-	X(CHILD_ENDED, "child_ended", STEP, false, NULL, NULL)
+	X(CHILD_ENDED, "child_ended", STEP, false, NULL, NULL)                \
+	X(RUN_SCHEDULED, "run_scheduled", RUN, false, NULL, "scheduled")      \
+	X(SCHEDULE_FIRED, "schedule_fired", NODE, false, NULL, NULL)          \
+	X(SCHEDULE_CREATED, "schedule_created", NODE, false, NULL, NULL)      \
+	X(SCHEDULE_PAUSED, "schedule_paused", NODE, false, NULL, NULL)        \
+	X(SCHEDULE_RESUMED, "schedule_resumed", NODE, false, NULL, NULL)      \
+	X(SCHEDULE_DELETED, "schedule_deleted", NODE, false, NULL, NULL)      \
+	X(SCHEDULE_SKIPPED, "schedule_skipped", NODE, false, NULL, NULL)
 
 enum weft_event_type {
 #define WEFT_EVENT_ENUM(sfx, name, scope, term, step_st, run_st) WEFT_EV_##sfx,

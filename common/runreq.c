@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "clock.h"
 #include "runreq.h"
 
 // runreq_text returns obj[key] as compact JSON text (malloc'd), "" when
@@ -20,6 +21,37 @@ runreq_text(json_t *obj, const char *key)
 		return (weft_xstrdup(""));
 	}
 	return (json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY));
+}
+
+// runreq_start_at reads "start_at" (a delayed start): epoch ms, or an
+// RFC 3339 time with an offset or Z. Absent or null: 0 (now).
+static bool
+runreq_start_at(weft_runreq *q, json_t *obj, char *err, size_t errlen)
+{
+	json_t     *v = json_object_get(obj, "start_at");
+	const char *s = json_string_value(v);
+	int64_t     ms;
+
+	if (v == NULL || json_is_null(v)) {
+		return (true);
+	}
+	if (json_is_integer(v) && json_integer_value(v) >= 0 &&
+	    json_integer_value(v) <= WEFT_CLOCK_MAX_MS) {
+		q->rr.start_at_ms = json_integer_value(v);
+		return (true);
+	}
+	// A string must be a time, not an age ("15m" means ago elsewhere).
+	if (s != NULL && strchr(s, 'T') != NULL &&
+	    weft_clock_parse_time(s, 0, &ms)) {
+		q->rr.start_at_ms = ms;
+		return (true);
+	}
+	snprintf(err, errlen,
+	    "\"start_at\" must be an RFC 3339 time with an offset or Z "
+	    "(\"2026-12-01T09:00:00Z\") or epoch milliseconds, got %s%.64s%s",
+	    s != NULL ? "\"" : "", s != NULL ? s : "a non-time",
+	    s != NULL ? "\"" : "");
+	return (false);
 }
 
 bool
@@ -48,6 +80,11 @@ weft_runreq_from_json(weft_runreq *q, json_t *obj, char *err, size_t errlen)
 	q->params         = runreq_text(obj, "params");
 	q->rr.input_json  = q->input;
 	q->rr.params_json = q->params;
+	if (!runreq_start_at(q, obj, err, errlen)) {
+		weft_runreq_fini(q);
+		memset(q, 0, sizeof(*q));
+		return (false);
+	}
 	return (true);
 }
 

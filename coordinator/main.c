@@ -351,6 +351,9 @@ main(int argc, char **argv)
 		{ "max-output", required_argument, NULL, 'O' },
 		{ "def-cache", required_argument, NULL, 'F' },
 		{ "max-depth", required_argument, NULL, 'W' },
+		// Tests only, not in --help (docs/testing.md): the engine's
+		// clock runs MS ahead and `weft clock advance` moves it.
+		{ "test-clock", required_argument, NULL, 'X' },
 		{ "help", no_argument, NULL, '?' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -410,6 +413,20 @@ main(int argc, char **argv)
 			cfg.unschedulable_after_ms =
 			    parse_duration("--unschedulable-after", optarg);
 			break;
+		case 'X': {
+			char     *end;
+			long long ms = strtoll(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || ms < 0 ||
+			    ms > 100LL * 366 * 86400000) {
+				fprintf(stderr, "weft-coordinator: --test-clock wants "
+				    "an offset in ms (0 to 100 years), got \"%s\"\n",
+				    optarg);
+				exit(2);
+			}
+			cfg.test_clock    = true;
+			cfg.test_clock_ms = (int64_t) ms;
+			break;
+		}
 		case 'K': secret_key_file = optarg; break;
 		case '1': tls_cert = optarg; break;
 		case '2': tls_key = optarg; break;

@@ -377,7 +377,7 @@ control_object_arg(const char *text, const char *what, char *err, size_t errlen)
 // function for a RunRequest and for each item of a RunBatchRequest, so
 // the two cannot accept different things. A batch logs once for all its
 // runs (quiet), a single run logs RUN-START.
-static int
+int
 control_run_one(weft_engine *e, const Weft__RunRequest *rq, int64_t now,
     bool quiet, char id[WEFT_ID_LEN + 1], char *err, size_t errlen)
 {
@@ -428,7 +428,13 @@ control_run_one(weft_engine *e, const Weft__RunRequest *rq, int64_t now,
 	weft_id_new(id);
 	r = weft_run_alloc(id, d->def, input, params, now, &e->out);
 	engine_run_add(e, r);
-	weft_run_start(r, now, &e->out);
+	if (rq->start_at_ms > now) {
+		// A delayed start (--at, --delay, start_at): a timer starts
+		// it; a time already past starts it now.
+		weft_run_schedule(r, rq->start_at_ms, &e->out);
+	} else {
+		weft_run_start(r, now, &e->out);
+	}
 	if (!quiet) {
 		weft_log_info("RUN-START",
 		    "run=%s definition=%s version=%" PRId64, id, d->def->name,
@@ -779,6 +785,12 @@ control_restore_run(weft_engine *e, json_t *jr)
 	control_restore_exit_codes(e, r);
 	if (r->state == WEFT_RUN_QUEUED) {
 		weft_run_start(r, e->clock.wall_ms(e->clock.arg), &e->out);
+	} else if (r->state == WEFT_RUN_SCHEDULED) {
+		// Its timer again; a start time passed while we were down
+		// fires at once.
+		r->start_at_ms = json_integer_value(
+		    json_object_get(jr, "start_at_ms"));
+		weft_run_schedule_rearm(r, &e->out);
 	} else {
 		weft_run_restore_done(r, &e->out);
 		holds_restore(e, r);
@@ -952,6 +964,12 @@ control_handle(weft_engine *e, engine_mail *m, int64_t now)
 		break;
 	case WEFT__CONTROL_REQUEST__REQ_DELETE_RUNS:
 		retain_request(e, m);
+		break;
+	case WEFT__CONTROL_REQUEST__REQ_SCHEDULE:
+		cron_request(e, m, now);
+		break;
+	case WEFT__CONTROL_REQUEST__REQ_CLOCK:
+		cron_clock_request(e, m);
 		break;
 	default:
 		engine_reply_now(e, m->to, WEFT_EINVAL,

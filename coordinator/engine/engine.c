@@ -526,6 +526,10 @@ engine_apply(weft_engine *e)
 		case WEFT_EFFECT_HOLD_TIMER:
 			sched_timer(e, TIMER_HOLD, f->run, u, f->attempt, f->at_ms);
 			break;
+		case WEFT_EFFECT_START_TIMER:
+			sched_timer(e, TIMER_START, f->run, WEFT_REF(-1), 0,
+			    f->at_ms);
+			break;
 		case WEFT_EFFECT_RETRY_TIMER:
 			sched_timer(e, TIMER_RETRY, f->run, u, f->attempt, f->at_ms);
 			break;
@@ -860,6 +864,7 @@ engine_on_timers(weft_engine *e, void *arg, int64_t now)
 {
 	(void) arg;
 	sched_fire_timers(e, now, e->now_mono);
+	cron_turn(e, now);
 }
 
 static void
@@ -1449,6 +1454,9 @@ engine_recover(weft_engine *e, char *err, size_t errlen)
 	// Every run is back: a workflow unit finds its child now.
 	subwf_recover(e, e->clock.wall_ms(e->clock.arg));
 	engine_apply(e);
+	// Then the schedules, and the fires missed while down.
+	cron_recover(e, e->clock.wall_ms(e->clock.arg));
+	engine_apply(e);
 	if (e->out.nevents > 0) {
 		engine_flush(e, e->now_ms);
 	}
@@ -1643,6 +1651,8 @@ weft_engine_open(weft_engine **out, const weft_engine_cfg *cfg, char *err,
 	engine_cfg_copy(e, cfg);
 	e->io    = engine_no_io;
 	e->clock = cfg->clock != NULL ? *cfg->clock : engine_system_clock;
+	weft_map_init(&e->schedules);
+	cron_clock_install(e);
 	weft_metrics_init(&e->metrics);
 	weft_wire_init(&e->wire, e->node);
 	if (cfg->cookie != NULL) {
@@ -1825,6 +1835,7 @@ weft_engine_close(weft_engine *e)
 	retain_fini(e);
 	sched_fini(e);
 	holds_fini(e);
+	cron_fini(e);
 	for (size_t i = 0; weft_map_each(&e->runs, &i, &k, &v);) {
 		weft_run_free(v);
 	}

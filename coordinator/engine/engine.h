@@ -65,6 +65,11 @@ typedef struct weft_engine_cfg {
 	int     def_cache;       // --def-cache: most definitions kept
 	                         // compiled (entries; 0 = the default),
 	                         // those of live runs kept even past it
+	// --test-clock (tests only, docs/testing.md): the engine's clock is
+	// the system's plus an offset, test_clock_ms to begin with, that a
+	// ClockRequest moves forward; off, ClockRequest is refused.
+	bool    test_clock;
+	int64_t test_clock_ms;
 } weft_engine_cfg;
 
 typedef struct weft_engine weft_engine;

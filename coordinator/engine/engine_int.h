@@ -156,6 +156,7 @@ enum timer_kind {
 	TIMER_RUN_TIMEOUT,
 	TIMER_SCHEDULE, // a ready step's schedule_timeout_ms
 	TIMER_HOLD,     // a delay or sleep_until step's deadline (holds.c)
+	TIMER_START,    // a scheduled run's start_at (a delayed start)
 };
 
 typedef struct timer_ent {
@@ -325,7 +326,32 @@ struct weft_engine {
 	// yet: the dispatch pass starts them (holds.c). Referenced.
 	ready_ent       *holds;
 	size_t           nholds, capholds;
+	// Cron schedules (cron.c): name -> cron_sched *. Engine thread.
+	weft_map         schedules;
+	// --test-clock: ms added to the system clock's wall and monotonic
+	// readings (a ClockRequest adds more); 0 otherwise.
+	_Atomic int64_t  clock_offset;
 };
+
+// cron.c: cron schedules and the test clock (model/cron.h).
+// cron_clock_install replaces the system clock with the offset one when
+// cfg.test_clock is on (at open); cron_recover loads the schedules after
+// recovery and fires what was missed while down (their catchup);
+// cron_turn fires the schedules that are due (each iteration);
+// cron_request answers a ScheduleRequest, cron_clock_request a
+// ClockRequest; cron_fini frees the schedules. Engine thread.
+void cron_clock_install(weft_engine *e);
+void cron_recover(weft_engine *e, int64_t now);
+void cron_turn(weft_engine *e, int64_t now);
+void cron_request(weft_engine *e, engine_mail *m, int64_t now);
+void cron_clock_request(weft_engine *e, engine_mail *m);
+void cron_fini(weft_engine *e);
+
+// control.c: control_run_one creates the run rq (borrowed) asks for,
+// as a RunRequest does (quiet: no RUN-START line); its id into id. 0 or
+// the weft_err code with the reason in err; nothing created then.
+int control_run_one(weft_engine *e, const Weft__RunRequest *rq, int64_t now,
+    bool quiet, char id[WEFT_ID_LEN + 1], char *err, size_t errlen);
 
 // holds.c: the steps the coordinator runs itself (model/hold.h).
 // holds_enqueue notes ready unit u of a hold step (in place of the ready

@@ -1639,6 +1639,10 @@ sched_fire_timers(weft_engine *e, int64_t now, int64_t mono)
 			weft_run_hold_fire(t.run, t.unit, t.attempt, t.at_ms,
 			    &e->out);
 			break;
+		case TIMER_START:
+			// A cancelled run refuses it (no longer scheduled).
+			weft_run_start(t.run, now, &e->out);
+			break;
 		}
 		engine_run_rele(e, t.run);
 	}

@@ -115,6 +115,12 @@ io_auth_need(const Weft__ControlRequest *cr)
 	case WEFT__CONTROL_REQUEST__REQ_DEFINITIONS:
 	case WEFT__CONTROL_REQUEST__REQ_OUTPUT:
 		return (WEFT_ROLE_READ);
+	case WEFT__CONTROL_REQUEST__REQ_SCHEDULE:
+		// Listing and reading a schedule read; the rest change it.
+		return (strcmp(cr->schedule->action, "list") == 0 ||
+		               strcmp(cr->schedule->action, "get") == 0
+		           ? WEFT_ROLE_READ
+		           : WEFT_ROLE_OPERATE);
 	default:
 		// define, run, lifecycle, and whatever is added later
 		// without saying otherwise.

@@ -1007,6 +1007,121 @@ api_meta(void)
 	        steps, "run_states", runs)));
 }
 
+// api_schedule_body fills sr from a POST /api/v1/schedules body b
+// (borrowed; sr's strings point into it, input and params into *in and
+// *pa, malloc'd): {name, definition, cron, timezone?, input?, params?,
+// overlap?, catchup?}. NULL, or a 400 naming the member that is wrong.
+static nng_http_res *
+api_schedule_body(json_t *b, Weft__ScheduleRequest *sr, char **in, char **pa)
+{
+	static const char *const strs[] = { "name", "definition", "cron",
+		"timezone", "overlap", "catchup" };
+	char **fields[] = { &sr->name, &sr->definition, &sr->cron,
+		&sr->timezone, &sr->overlap, &sr->catchup };
+	char   err[256];
+	json_t *v;
+
+	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+		v = json_object_get(b, strs[i]);
+		if (v == NULL && i < 3) {
+			snprintf(err, sizeof(err),
+			    "schedule: \"%s\" is required", strs[i]);
+			return (http_error(400, WEFT_EINVAL, err));
+		}
+		if (v != NULL && !json_is_string(v)) {
+			snprintf(err, sizeof(err),
+			    "schedule: \"%s\" must be a string", strs[i]);
+			return (http_error(400, WEFT_EINVAL, err));
+		}
+		*fields[i] = v != NULL ? (char *) json_string_value(v) : "";
+	}
+	static const char *const objs[] = { "input", "params" };
+	char **texts[] = { in, pa };
+	for (size_t i = 0; i < 2; i++) {
+		v = json_object_get(b, objs[i]);
+		if (v != NULL && !json_is_object(v) && !json_is_null(v)) {
+			snprintf(err, sizeof(err),
+			    "schedule: \"%s\" must be a JSON object", objs[i]);
+			return (http_error(400, WEFT_EINVAL, err));
+		}
+		*texts[i] = v != NULL && json_is_object(v)
+		    ? json_dumps(v, JSON_COMPACT)
+		    : weft_xstrdup("");
+	}
+	sr->input_json  = *in;
+	sr->params_json = *pa;
+	return (NULL);
+}
+
+// api_schedules handles /api/v1/schedules (GET list, POST create) and
+// /api/v1/schedules/{name} (GET, DELETE) and .../{name}/{pause|resume|
+// trigger} (POST): each one ScheduleRequest (engine/cron.c).
+static nng_http_res *
+api_schedules(weft_engine *e, nng_aio *aio, nng_http_req *req,
+    const char *method, const char *rest)
+{
+	Weft__ControlRequest  cr = WEFT__CONTROL_REQUEST__INIT;
+	Weft__ScheduleRequest sr = WEFT__SCHEDULE_REQUEST__INIT;
+	char                  name[160] = "", action[16] = "", err[512];
+	char                 *in = NULL, *pa = NULL;
+	json_t               *b = NULL;
+	nng_http_res         *res = NULL;
+	uint16_t              ok = 200;
+
+	if (rest[0] != '\0') {
+		const char *slash = strchr(rest, '/');
+		size_t      n = slash ? (size_t) (slash - rest) : strlen(rest);
+		if (n == 0 || n >= sizeof(name) ||
+		    (slash != NULL && strlen(slash + 1) >= sizeof(action))) {
+			return (http_error(404, WEFT_ENOENT, "no such schedule"));
+		}
+		memcpy(name, rest, n);
+		name[n] = '\0';
+		if (slash != NULL) {
+			snprintf(action, sizeof(action), "%s", slash + 1);
+		}
+	}
+	cr.req_case = WEFT__CONTROL_REQUEST__REQ_SCHEDULE;
+	cr.schedule = &sr;
+	sr.name     = name;
+	if (name[0] == '\0' && strcmp(method, "GET") == 0) {
+		sr.action = "list";
+	} else if (name[0] == '\0' && strcmp(method, "POST") == 0) {
+		if ((b = body_json(req, err, sizeof(err))) == NULL) {
+			return (http_error(400, WEFT_EINVAL, err));
+		}
+		if ((res = api_schedule_body(b, &sr, &in, &pa)) != NULL) {
+			goto done;
+		}
+		sr.action = "create";
+		ok        = 201;
+	} else if (name[0] == '\0') {
+		return (http_error(405, WEFT_EINVAL, "use GET or POST"));
+	} else if (action[0] == '\0' && strcmp(method, "GET") == 0) {
+		sr.action = "get";
+	} else if (action[0] == '\0' && strcmp(method, "DELETE") == 0) {
+		sr.action = "delete";
+	} else if (action[0] == '\0') {
+		return (http_error(405, WEFT_EINVAL, "use GET or DELETE"));
+	} else if (strcmp(action, "pause") == 0 ||
+	    strcmp(action, "resume") == 0 || strcmp(action, "trigger") == 0) {
+		if (strcmp(method, "POST") != 0) {
+			return (http_error(405, WEFT_EINVAL, "use POST"));
+		}
+		sr.action = action;
+	} else {
+		return (http_error(404, WEFT_ENOENT,
+		    "no such endpoint (a schedule's actions: pause, resume, "
+		    "trigger)"));
+	}
+	http_route(e, aio, &cr, ok);
+done:
+	free(in);
+	free(pa);
+	json_decref(b);
+	return (res);
+}
+
 static nng_http_res *
 api_dispatch(weft_engine *e, nng_aio *aio, nng_http_req *req)
 {
@@ -1050,6 +1165,11 @@ api_dispatch(weft_engine *e, nng_aio *aio, nng_http_req *req)
 	}
 	if (strcmp(path, "/api/v1/meta") == 0 && strcmp(method, "GET") == 0) {
 		return (api_meta());
+	}
+	if (strcmp(path, "/api/v1/schedules") == 0 ||
+	    strncmp(path, "/api/v1/schedules/", 18) == 0) {
+		return (api_schedules(e, aio, req, method,
+		    path[17] == '/' ? path + 18 : ""));
 	}
 	return (http_error(404, WEFT_ENOENT, "no such endpoint"));
 }

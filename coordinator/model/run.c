@@ -79,6 +79,16 @@ weft_run_next(
 	}
 	switch (from) {
 	case WEFT_RUN_QUEUED:
+		if (in == WEFT_RUN_IN_SCHEDULE) {
+			*to = WEFT_RUN_SCHEDULED;
+			return (WEFT_OK);
+		}
+		if (in != WEFT_RUN_IN_START) {
+			return (WEFT_ESTATE);
+		}
+		*to = WEFT_RUN_RUNNING;
+		return (WEFT_OK);
+	case WEFT_RUN_SCHEDULED:
 		if (in != WEFT_RUN_IN_START) {
 			return (WEFT_ESTATE);
 		}
@@ -923,6 +933,33 @@ run_unit_ended(weft_run *r, weft_ref u, weft_out *o)
 		run_step_ended(r, u.step, o);
 	} else {
 		run_item_ended(r, u.step, o);
+	}
+}
+
+weft_err
+weft_run_schedule(weft_run *r, int64_t at_ms, weft_out *o)
+{
+	enum weft_run_state to;
+	weft_err            err;
+
+	if ((err = weft_run_next(r->state, WEFT_RUN_IN_SCHEDULE, &to)) !=
+	    WEFT_OK) {
+		return (err);
+	}
+	r->state       = to;
+	r->start_at_ms = at_ms;
+	weft_out_event_add(o, WEFT_EV_RUN_SCHEDULED, r, -1, 0, NULL,
+	    json_pack("{s:I}", "start_at_ms", (json_int_t) at_ms));
+	weft_run_schedule_rearm(r, o);
+	return (WEFT_OK);
+}
+
+void
+weft_run_schedule_rearm(weft_run *r, weft_out *o)
+{
+	if (r->state == WEFT_RUN_SCHEDULED) {
+		run_out_effect(o, WEFT_EFFECT_START_TIMER, r, -1)->at_ms =
+		    r->start_at_ms;
 	}
 }
 
@@ -1921,7 +1958,8 @@ weft_run_signal(weft_run *r, const char *name, const json_t *data,
     bool reject, weft_out *o, size_t *delivered)
 {
 	*delivered = 0;
-	if (weft_run_terminal(r->state) || r->state == WEFT_RUN_QUEUED) {
+	if (weft_run_terminal(r->state) || r->state == WEFT_RUN_QUEUED ||
+	    r->state == WEFT_RUN_SCHEDULED) {
 		return (WEFT_ESTATE);
 	}
 	for (size_t i = 0; i < r->def->nsteps && !weft_run_terminal(r->state);

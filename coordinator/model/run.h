@@ -21,6 +21,7 @@
 // Run states; terminal states last (weft_run_terminal relies on it).
 #define WEFT_RUN_STATE_MAP(X)                                                \
 	X(QUEUED, "queued")       /* accepted, waiting to start */           \
+	X(SCHEDULED, "scheduled") /* waits for its start_at (a timer) */     \
 	X(RUNNING, "running")     /* steps are being scheduled */            \
 	X(PAUSED, "paused")       /* nothing new dispatched; in-flight ends */ \
 	X(SUCCEEDED, "succeeded") /* terminal */                             \
@@ -43,7 +44,8 @@ enum weft_run_state {
 	X(DONE_FAILED, "done_failed") /* every step ended, some failed */ \
 	X(CANCEL, "cancel")           /* operator cancel */          \
 	X(TIMEOUT, "timeout")         /* run deadline expired */     \
-	X(RETRY, "retry")             /* operator retry of an ended run */
+	X(RETRY, "retry")             /* operator retry of an ended run */ \
+	X(SCHEDULE, "schedule")       /* delayed start: wait for start_at */
 
 enum weft_run_input {
 #define WEFT_RUN_INPUT_ENUM(name, str) WEFT_RUN_IN_##name,
@@ -162,6 +164,8 @@ typedef struct weft_run {
 	uint32_t            parent_attempt;
 	uint32_t            depth;    // ancestors: 0 for a run nobody started
 	json_t             *children;
+	int64_t             start_at_ms; // delayed start: wall ms it waits
+	                                 // for while scheduled, 0 none
 } weft_run;
 
 // One event produced by a transition, before the engine numbers it.
@@ -187,6 +191,8 @@ enum weft_effect_kind {
 	WEFT_EFFECT_RELEASE,      // the attempt no longer holds a slot on node
 	WEFT_EFFECT_HOLD_TIMER,   // at at_ms (wall): a delay or sleep_until
 	                          // step's attempt ends (weft_run_hold_fire)
+	WEFT_EFFECT_START_TIMER,  // at at_ms (wall): a scheduled run starts
+	                          // (weft_run_start)
 };
 
 // Lost attempts are retried this many times whatever the retry policy says:
@@ -231,6 +237,17 @@ void weft_run_free(weft_run *r);
 
 // weft_run_start moves a queued run to running and resolves its roots.
 weft_err weft_run_start(weft_run *r, int64_t now, weft_out *o);
+
+// weft_run_schedule delays queued run r's start until at_ms (wall):
+// queued -> scheduled with run_scheduled {"start_at_ms"} and a
+// START_TIMER effect at at_ms; the timer then calls weft_run_start
+// (scheduled -> running). WEFT_ESTATE when r is not queued.
+weft_err weft_run_schedule(weft_run *r, int64_t at_ms, weft_out *o);
+
+// weft_run_schedule_rearm gives restored scheduled run r (start_at_ms
+// set) its START_TIMER again, after a restart; a time already past
+// fires at once.
+void weft_run_schedule_rearm(weft_run *r, weft_out *o);
 
 // weft_run_unit returns the runtime state of unit u, NULL if u is not a
 // unit of r (an item beyond the list, or of a step not expanded).

@@ -379,6 +379,85 @@ store_flush_steps(weft_store *s, weft_map *rows)
 	return (rv);
 }
 
+// store_schedule_fired records a cron fire (schedule_fired, a
+// coordinator event naming the run): the schedule's last fire time and
+// run, in the transaction that creates the run (run_queued is in the same
+// batch), so a restart never fires that time again.
+static weft_err
+store_schedule_fired(weft_store *s, const weft_event *e)
+{
+	char at[24];
+
+	json_t *f = json_object_get(e->data, "fire_ms");
+
+	// A manual trigger has no fire time: the cadence stays.
+	snprintf(at, sizeof(at), "%" JSON_INTEGER_FORMAT, json_integer_value(f));
+	const char *p[3] = { json_is_integer(f) ? at : NULL,
+		json_string_value(json_object_get(e->data, "run_id")),
+		json_string_value(json_object_get(e->data, "schedule")) };
+	return (s->ops->exec(s,
+	    "UPDATE schedules SET last_fire_ms = COALESCE(?, last_fire_ms), "
+	    "last_run_id = ? WHERE name = ?",
+	    p, 3));
+}
+
+// store_project_schedule applies the schedule events (engine/cron.c) to
+// the schedules table: created (the whole schedule), paused, resumed,
+// deleted, skipped (a fire time passed without a run: last_fire_ms).
+static weft_err
+store_project_schedule(weft_store *s, const weft_event *e)
+{
+	const char *name = json_string_value(json_object_get(e->data, "name"));
+	char        ts[24], last[24];
+
+	snprintf(ts, sizeof(ts), "%" PRId64, e->ts_ms);
+	snprintf(last, sizeof(last), "%" JSON_INTEGER_FORMAT,
+	    json_integer_value(json_object_get(e->data, "fire_ms")));
+	if (e->type == WEFT_EV_SCHEDULE_CREATED) {
+		char *input  = weft_json_dump_field(e->data, "input");
+		char *params = weft_json_dump_field(e->data, "params");
+		const char *p[10] = { name,
+			json_string_value(json_object_get(e->data, "definition")),
+			json_string_value(json_object_get(e->data, "cron")),
+			json_string_value(json_object_get(e->data, "timezone")),
+			input, params,
+			json_string_value(json_object_get(e->data, "overlap")),
+			json_string_value(json_object_get(e->data, "catchup")), ts,
+			ts };
+		weft_err rv = s->ops->exec(s,
+		    "INSERT INTO schedules (name, definition, cron, timezone, "
+		    "input, params, overlap, catchup, created_ms, last_fire_ms) "
+		    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		    p, 10);
+		free(input);
+		free(params);
+		return (rv);
+	}
+	if (e->type == WEFT_EV_SCHEDULE_DELETED) {
+		const char *p[1] = { name };
+		return (s->ops->exec(s, "DELETE FROM schedules WHERE name = ?",
+		    p, 1));
+	}
+	if (e->type == WEFT_EV_SCHEDULE_SKIPPED) {
+		const char *p[2] = { last, name };
+		return (s->ops->exec(s,
+		    "UPDATE schedules SET last_fire_ms = ? WHERE name = ?", p,
+		    2));
+	}
+	if (e->type == WEFT_EV_SCHEDULE_RESUMED) {
+		// Counting starts again from the resume: the paused time's
+		// fires are not made up after a restart either.
+		const char *p[2] = { last, name };
+		return (s->ops->exec(s,
+		    "UPDATE schedules SET paused = 0, last_fire_ms = ? WHERE "
+		    "name = ?",
+		    p, 2));
+	}
+	const char *p[1] = { name };
+	return (s->ops->exec(s,
+	    "UPDATE schedules SET paused = 1 WHERE name = ?", p, 1));
+}
+
 // store_project_run applies a run-level event to the runs table: the
 // status is the one the event list gives it.
 static weft_err
@@ -428,6 +507,15 @@ store_project_run(weft_store *s, const weft_event *e)
 		return (s->ops->exec(s,
 		    "UPDATE runs SET status = ?, started_ms = "
 		    "COALESCE(started_ms, ?) WHERE id = ?",
+		    p, 3));
+	}
+	if (e->type == WEFT_EV_RUN_SCHEDULED) {
+		char at[24];
+		snprintf(at, sizeof(at), "%" JSON_INTEGER_FORMAT,
+		    json_integer_value(json_object_get(e->data, "start_at_ms")));
+		const char *p[3] = { status, at, e->run_id };
+		return (s->ops->exec(s,
+		    "UPDATE runs SET status = ?, start_at_ms = ? WHERE id = ?",
 		    p, 3));
 	}
 	if (e->type == WEFT_EV_RUN_RETRIED) {
@@ -563,6 +651,13 @@ store_project_other(weft_store *s, const weft_event *e)
 		    p, 6);
 		free(types);
 		return (rv);
+	}
+	if (e->type == WEFT_EV_SCHEDULE_FIRED) {
+		return (store_schedule_fired(s, e));
+	}
+	if (e->type >= WEFT_EV_SCHEDULE_CREATED &&
+	    e->type <= WEFT_EV_SCHEDULE_SKIPPED) {
+		return (store_project_schedule(s, e));
 	}
 	if (e->type == WEFT_EV_WORKER_LOST) {
 		const char *p[1] = { e->node };

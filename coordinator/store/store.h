@@ -220,6 +220,12 @@ weft_err weft_store_get_secrets(weft_store *s, const char *id, char **box);
 weft_err weft_store_unfinished_runs(
     weft_store *s, const char *after, size_t limit, json_t **out);
 
+// weft_store_list_schedules sets *out (new array) to every cron schedule
+// (engine/cron.c), by name: {name, definition, cron, timezone, input,
+// params, overlap, catchup, paused, created_ms, last_fire_ms,
+// last_run_id}. Read at open: the engine keeps them in memory.
+weft_err weft_store_list_schedules(weft_store *s, json_t **out);
+
 // weft_store_u64_row is a row function storing the first cell as a number
 // into the uint64_t at arg.
 int weft_store_u64_row(void *arg, int ncols, const char **cols);

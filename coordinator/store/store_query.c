@@ -238,25 +238,29 @@ weft_store_list_events(
 
 #define RUN_COLS                                                          \
 	"id, definition, version, status, input, params, output, error, " \
-	"created_ms, started_ms, ended_ms, steps_total, steps_done"
+	"created_ms, started_ms, ended_ms, steps_total, steps_done, " \
+	"start_at_ms"
 
 static json_t *
 run_from_row(const char **c)
 {
-	return (json_pack(
+	json_t *r = json_pack(
 	    "{s:s, s:s, s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:I}",
 	    "id", c[0], "definition", c[1], "version", cell_int(c[2]),
 	    "status", c[3], "input", weft_json_parse_cell(c[4]), "params",
 	    weft_json_parse_cell(c[5]), "output", weft_json_parse_cell(c[6]),
 	    "error", cell_str(c[7]), "created_ms", cell_ms(c[8]), "started_ms",
 	    cell_ms(c[9]), "ended_ms", cell_ms(c[10]), "steps_total",
-	    cell_int(c[11]), "steps_done", cell_int(c[12])));
+	    cell_int(c[11]), "steps_done", cell_int(c[12]));
+	// A delayed start (migration 0007): when a scheduled run starts.
+	json_object_set_new(r, "start_at_ms", cell_ms(c[13]));
+	return (r);
 }
 
 static int
 run_row(void *arg, int ncols, const char **c)
 {
-	if (ncols < 13 || c[0] == NULL || c[1] == NULL || c[3] == NULL) {
+	if (ncols < 14 || c[0] == NULL || c[1] == NULL || c[3] == NULL) {
 		return (1);
 	}
 	json_array_append_new(arg, run_from_row(c));
@@ -267,7 +271,7 @@ run_row(void *arg, int ncols, const char **c)
 // of them may be megabytes), and its error cut short.
 #define RUN_SUMMARY_COLS                                                   \
 	"id, definition, version, status, error, created_ms, started_ms, " \
-	"ended_ms, steps_total, steps_done"
+	"ended_ms, steps_total, steps_done, start_at_ms"
 
 static int
 run_summary_row(void *arg, int ncols, const char **c)
@@ -275,7 +279,7 @@ run_summary_row(void *arg, int ncols, const char **c)
 	page   *pg = arg;
 	json_t *err;
 
-	if (ncols < 10 || c[0] == NULL || c[1] == NULL || c[3] == NULL) {
+	if (ncols < 11 || c[0] == NULL || c[1] == NULL || c[3] == NULL) {
 		return (1);
 	}
 	if (page_full(pg, 400)) {
@@ -298,6 +302,9 @@ run_summary_row(void *arg, int ncols, const char **c)
 	        cell_ms(c[5]), "started_ms", cell_ms(c[6]), "ended_ms",
 	        cell_ms(c[7]), "steps_total", cell_int(c[8]), "steps_done",
 	        cell_int(c[9])));
+	json_object_set_new(json_array_get(pg->rows,
+	                        json_array_size(pg->rows) - 1),
+	    "start_at_ms", cell_ms(c[10]));
 	return (0);
 }
 
@@ -890,7 +897,8 @@ weft_store_unfinished_runs(
 	// builds (the primary key orders and resumes the scan).
 	snprintf(sql, sizeof(sql),
 	    "SELECT " RUN_COLS " FROM runs WHERE status IN ('queued', "
-	    "'running', 'paused') AND id > ? ORDER BY id LIMIT %zu",
+	    "'scheduled', 'running', 'paused') AND id > ? ORDER BY id "
+	    "LIMIT %zu",
 	    limit);
 	// One read transaction for the page: SQLite would otherwise take
 	// and drop its file lock (fcntl, fstat, access) around each of the
@@ -945,4 +953,43 @@ weft_store_runs_by_status(weft_store *s, weft_store_row_fn fn, void *arg)
 	return (s->ops->query(s,
 	    "SELECT status, COUNT(*) FROM runs GROUP BY status", NULL, 0, fn,
 	    arg));
+}
+
+// ---- schedules ----
+
+static int
+schedule_row(void *arg, int ncols, const char **c)
+{
+	if (ncols < 12 || c[0] == NULL || c[1] == NULL || c[2] == NULL) {
+		return (1);
+	}
+	json_array_append_new(arg,
+	    json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:s, s:s, s:b, s:o, s:o, "
+	              "s:o}",
+	        "name", c[0], "definition", c[1], "cron", c[2], "timezone",
+	        c[3] ? c[3] : "UTC", "input", weft_json_parse_cell(c[4]),
+	        "params", weft_json_parse_cell(c[5]), "overlap",
+	        c[6] ? c[6] : "skip", "catchup", c[7] ? c[7] : "one", "paused",
+	        c[8] != NULL && strcmp(c[8], "0") != 0, "created_ms",
+	        cell_ms(c[9]), "last_fire_ms", cell_ms(c[10]), "last_run_id",
+	        cell_str(c[11])));
+	return (0);
+}
+
+weft_err
+weft_store_list_schedules(weft_store *s, json_t **out)
+{
+	json_t  *arr = json_array();
+	weft_err rv  = s->ops->query(s,
+	     "SELECT name, definition, cron, timezone, input, params, "
+	      "overlap, catchup, paused, created_ms, last_fire_ms, last_run_id "
+	      "FROM schedules ORDER BY name",
+	     NULL, 0, schedule_row, arr);
+
+	if (rv != WEFT_OK) {
+		json_decref(arr);
+		return (rv);
+	}
+	*out = arr;
+	return (WEFT_OK);
 }

@@ -104,6 +104,11 @@ export const api = {
 		post(`${BASE}/runs/${encodeURIComponent(id)}/signals/${encodeURIComponent(name)}${reject ? '?reject=true' : ''}`, data),
 	events: (q) => api.eventsPage(q).then((page) => page.events),
 	workers: () => get(`${BASE}/workers`),
+	schedules: () => get(`${BASE}/schedules`),
+	createSchedule: (body) => post(`${BASE}/schedules`, body),
+	scheduleAction: (name, action) => (action === 'delete'
+		? request('DELETE', `${BASE}/schedules/${encodeURIComponent(name)}`)
+		: post(`${BASE}/schedules/${encodeURIComponent(name)}/${action}`)),
 	meta: () => get(`${BASE}/meta`),
 	// whoami: {auth, name, role, via}; name is null when nobody is logged in.
 	whoami: () => get(`${BASE}/whoami`),

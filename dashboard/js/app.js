@@ -1,6 +1,6 @@
 // app: the dashboard shell. Header with navigation and the live-stream
 // state, the banner shown while the stream is down, hash routing
-// (#/runs, #/runs/ID, #/new, #/events, #/workers) and the one-second clock
+// (#/runs, #/runs/ID, #/new, #/events, #/workers, #/schedules) and the one-second clock
 // that keeps relative ages fresh (display only; nothing polls the API).
 import { api, loadMeta, setUnauthorizedHandler } from './api.js';
 import { LiveStream } from './stream.js';
@@ -10,6 +10,7 @@ import * as runPage from './pages/run.js';
 import * as newPage from './pages/new.js';
 import * as eventsPage from './pages/events.js';
 import * as workersPage from './pages/workers.js';
+import * as schedulesPage from './pages/schedules.js';
 
 const routes = [
 	{ re: /^\/runs\/([^/]+)$/, page: runPage, nav: 'runs', key: 'run' },
@@ -17,6 +18,7 @@ const routes = [
 	{ re: /^\/new\/?$/, page: newPage, nav: 'new', key: 'new' },
 	{ re: /^\/events\/?$/, page: eventsPage, nav: 'events', key: 'events' },
 	{ re: /^\/workers\/?$/, page: workersPage, nav: 'workers', key: 'workers' },
+	{ re: /^\/schedules\/?$/, page: schedulesPage, nav: 'schedules', key: 'schedules' },
 ];
 
 const stream = new LiveStream();
@@ -77,6 +79,7 @@ function buildShell() {
 		['new', '#/new', 'New run'],
 		['events', '#/events', 'Event log'],
 		['workers', '#/workers', 'Workers'],
+		['schedules', '#/schedules', 'Schedules'],
 	];
 	fill(header,
 		h('a', { class: 'brand', href: '#/runs' },

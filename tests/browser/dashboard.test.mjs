@@ -587,6 +587,35 @@ describe('dashboard', { concurrency: 1 }, () => {
 		noConsoleErrors();
 	});
 
+	it('creates, pauses, triggers and deletes a schedule', { timeout: 60000 }, async () => {
+		await go('#/schedules');
+		await page.waitForSelector('#schedules-table tbody tr');
+		await page.fill('#schedule-name', 'browser-nightly');
+		await page.fill('#schedule-definition', 'slow');
+		await page.fill('#schedule-cron', '0 25 * * *');
+		const allow = con.allow(HTTP_400); // the refusal, as Chromium logs it
+		await page.click('#schedule-form button[type="submit"]');
+		await page.waitForSelector('#schedule-form-error:not([hidden])');
+		assert.match(await page.textContent('#schedule-form-error'), /field 2 \(hour\): 25 is out of range/);
+		await waitFor(() => allow.seen() >= 1, { timeoutMs: LIVE_WAIT, intervalMs: 20, what: 'Chromium\'s console line about the 400' });
+		allow();
+		await page.fill('#schedule-cron', '30 2 * * *');
+		await page.fill('#schedule-timezone', 'Europe/Berlin');
+		await page.click('#schedule-form button[type="submit"]');
+		const row = 'tr[data-schedule="browser-nightly"]';
+		await page.waitForSelector(row);
+		assert.match(await page.textContent(row), /Europe\/Berlin/);
+		assert.doesNotMatch(await page.textContent(`${row} td.next`), /—/, 'next fire shown');
+		await page.click(`${row} button[data-action="pause"]`);
+		await page.waitForSelector(`${row} button[data-action="resume"]`, { timeout: LIVE_WAIT });
+		await page.click(`${row} button[data-action="trigger"]`);
+		await page.waitForSelector(`${row} a[href^="#/runs/"]`, { timeout: LIVE_WAIT });
+		await screenshot('schedules');
+		await page.click(`${row} button[data-action="delete"]`);
+		await page.waitForSelector(row, { state: 'detached', timeout: LIVE_WAIT });
+		noConsoleErrors();
+	});
+
 	it('fills a gap in the stream from the API and drops duplicates', { timeout: 60000 }, async () => {
 		// The stream module itself, fed a gap by hand: events between its
 		// last id and the one that arrives are fetched, in order, once.

@@ -67,3 +67,7 @@ add_dependencies(subwf_test weft weft-coordinator weft-worker)
 # Dynamic expansion (expand steps), the goal example, a restart mid-expansion.
 weft_add_test(expand_e2e_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/expand_e2e_test.c TIMEOUT 300)
 add_dependencies(expand_e2e_test weft weft-coordinator weft-worker)
+# Delayed starts (--at, --delay, start_at) and cron schedules, on the
+# coordinator's test clock (--test-clock, `weft clock advance`).
+weft_add_test(schedule_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/schedule_test.c TIMEOUT 600)
+add_dependencies(schedule_test weft weft-coordinator weft-worker)

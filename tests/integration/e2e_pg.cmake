@@ -49,3 +49,5 @@ weft_add_pg_variant(triggers_pg_test triggers_test)
 weft_add_pg_variant(subwf_pg_test subwf_test)
 # Expansion: the restart mid-expansion on PostgreSQL.
 weft_add_pg_variant(expand_e2e_pg_test expand_e2e_test)
+# Schedules and delayed starts (their projections, catchup across restarts).
+weft_add_pg_variant(schedule_pg_test schedule_test)

@@ -18,3 +18,6 @@ weft_add_test(cookie_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/cookie_test.c LIBS w
 # io/ would not link.
 weft_add_test(engine_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/engine_test.c
   LIBS weft_engine TIMEOUT 60)
+# Cron expressions, TZif zones and next fire times (model/cron.c).
+weft_add_test(cron_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/cron_test.c
+  LIBS weft_coord TIMEOUT 60)

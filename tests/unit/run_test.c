@@ -2088,3 +2088,71 @@ Test(run, depends_table, .timeout = T_TIMEOUT)
 		weft_def_free(def);
 	}
 }
+
+// Delayed starts: queued -> scheduled (run_scheduled, a START_TIMER at
+// the time, nothing ready), then the timer's start; a cancel while
+// scheduled; what a scheduled run refuses; the re-arm after a restart.
+Test(run, delayed_start, .timeout = T_TIMEOUT)
+{
+	weft_def *d = def_of("{\"name\":\"t\",\"steps\":[{\"id\":\"a\","
+	                     "\"type\":\"echo\"},{\"id\":\"b\",\"type\":\"echo\","
+	                     "\"depends_on\":[\"a\"]}]}");
+	weft_out  o;
+	weft_run *r;
+
+	weft_out_init(&o);
+	r = weft_run_alloc("R1", d, NULL, NULL, 1000, &o);
+	weft_out_reset(&o);
+	cr_assert_eq(weft_run_schedule(r, 61000, &o), WEFT_OK);
+	cr_assert_eq(r->state, WEFT_RUN_SCHEDULED);
+	cr_assert_eq(r->start_at_ms, 61000);
+	cr_assert_eq(o.nevents, 1);
+	cr_assert_eq(o.events[0].type, WEFT_EV_RUN_SCHEDULED);
+	cr_assert_eq(json_integer_value(
+	                 json_object_get(o.events[0].data, "start_at_ms")),
+	    61000);
+	cr_assert_eq(o.neffects, 1);
+	cr_assert_eq(o.effects[0].kind, WEFT_EFFECT_START_TIMER);
+	cr_assert_eq(o.effects[0].at_ms, 61000);
+	cr_assert(!has_effect(&o, WEFT_EFFECT_ENQUEUE, idx(d, "a")));
+	// Nothing but the start or a cancel moves it.
+	weft_out_reset(&o);
+	cr_assert_eq(weft_run_schedule(r, 99000, &o), WEFT_ESTATE);
+	cr_assert_eq(weft_run_pause(r, &o), WEFT_ESTATE);
+	cr_assert_eq(weft_run_resume(r, &o), WEFT_ESTATE);
+	cr_assert_eq(weft_run_retry(r, 2000, &o), WEFT_ESTATE);
+	cr_assert_eq(o.nevents, 0);
+	// A restart re-arms the timer, and only that.
+	weft_run_schedule_rearm(r, &o);
+	cr_assert_eq(o.neffects, 1);
+	cr_assert_eq(o.effects[0].kind, WEFT_EFFECT_START_TIMER);
+	cr_assert_eq(o.effects[0].at_ms, 61000);
+	// The timer starts it: run_started, the root ready.
+	weft_out_reset(&o);
+	cr_assert_eq(weft_run_start(r, 61000, &o), WEFT_OK);
+	cr_assert_eq(r->state, WEFT_RUN_RUNNING);
+	cr_assert_eq(count_events(&o, WEFT_EV_RUN_STARTED), 1);
+	cr_assert(has_effect(&o, WEFT_EFFECT_ENQUEUE, idx(d, "a")));
+	// A second timer (a stale one) changes nothing.
+	weft_out_reset(&o);
+	cr_assert_eq(weft_run_start(r, 62000, &o), WEFT_ESTATE);
+	cr_assert_eq(o.nevents, 0);
+	weft_run_free(r);
+
+	// Cancelled while scheduled: every step cancelled, the run ends.
+	weft_out_reset(&o);
+	r = weft_run_alloc("R2", d, NULL, NULL, 1000, &o);
+	cr_assert_eq(weft_run_schedule(r, 61000, &o), WEFT_OK);
+	weft_out_reset(&o);
+	cr_assert_eq(weft_run_cancel(r, "by request", &o), WEFT_OK);
+	cr_assert_eq(r->state, WEFT_RUN_CANCELLED);
+	cr_assert_eq(count_events(&o, WEFT_EV_RUN_CANCELLED), 1);
+	cr_assert_eq(count_events(&o, WEFT_EV_STEP_CANCELLED), 2);
+	// Its timer, when it fires, is refused.
+	weft_out_reset(&o);
+	cr_assert_eq(weft_run_start(r, 61000, &o), WEFT_ESTATE);
+	cr_assert_eq(o.nevents, 0);
+	weft_run_free(r);
+	weft_out_fini(&o);
+	weft_def_free(d);
+}

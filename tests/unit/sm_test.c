@@ -124,8 +124,9 @@ Test(step, names_round_trip)
 #undef A
 
 // Run machine. Columns follow WEFT_RUN_INPUT_MAP: start, pause, resume,
-// done_ok, done_failed, cancel, timeout, retry.
+// done_ok, done_failed, cancel, timeout, retry, schedule.
 #define Q WEFT_RUN_QUEUED
+#define D WEFT_RUN_SCHEDULED
 #define N WEFT_RUN_RUNNING
 #define Z WEFT_RUN_PAUSED
 #define S WEFT_RUN_SUCCEEDED
@@ -134,13 +135,14 @@ Test(step, names_round_trip)
 #define T WEFT_RUN_TIMED_OUT
 
 static const int run_table[WEFT_RUN_NSTATES][WEFT_RUN_NINPUTS] = {
-	/* queued    */ { N, X, X, X, X, C, X, X },
-	/* running   */ { X, Z, X, S, F, C, T, X },
-	/* paused    */ { X, X, N, S, F, C, T, X },
-	/* succeeded */ { X, X, X, X, X, X, X, X },
-	/* failed    */ { X, X, X, X, X, X, X, N },
-	/* cancelled */ { X, X, X, X, X, X, X, N },
-	/* timed_out */ { X, X, X, X, X, X, X, N },
+	/* queued    */ { N, X, X, X, X, C, X, X, D },
+	/* scheduled */ { N, X, X, X, X, C, X, X, X },
+	/* running   */ { X, Z, X, S, F, C, T, X, X },
+	/* paused    */ { X, X, N, S, F, C, T, X, X },
+	/* succeeded */ { X, X, X, X, X, X, X, X, X },
+	/* failed    */ { X, X, X, X, X, X, X, N, X },
+	/* cancelled */ { X, X, X, X, X, X, X, N, X },
+	/* timed_out */ { X, X, X, X, X, X, X, N, X },
 };
 
 Test(run, every_pair)

@@ -523,6 +523,7 @@ export function mount(root, ctx) {
 				h('span', null, h('a', { id: 'run-parent', class: 'mono', href: `#/runs/${encodeURIComponent(run.parent.run_id)}` }, run.parent.run_id),
 					h('span', { class: 'muted' }, ` step ${run.parent.step}`))) : null,
 			h('div', { class: 'kv' }, h('span', null, 'Created'), timeCell(run.created_ms)),
+			run.start_at_ms ? h('div', { class: 'kv', id: 'run-start-at' }, h('span', null, 'Starts at'), timeCell(run.start_at_ms)) : null,
 			h('div', { class: 'kv' }, h('span', null, 'Started'), timeCell(run.started_ms)),
 			h('div', { class: 'kv' }, h('span', null, 'Ended'), timeCell(run.ended_ms)),
 			h('div', { class: 'kv' }, h('span', null, 'Duration'),

@@ -6,7 +6,7 @@
 // retry).
 import { api } from '../api.js';
 import {
-	h, clear, fill, badge, timeCell, fmtDuration, runStates, eventInfo, runStatusOf,
+	h, clear, fill, badge, timeCell, fmtDuration, fmtTime, runStates, eventInfo, runStatusOf,
 	runEnded, debounceMap,
 } from '../util.js';
 
@@ -84,7 +84,7 @@ export function mount(root, ctx) {
 	function renderRow(r) {
 		const tr = h('tr', { 'data-run': r.id, 'data-status': r.status },
 			h('td', { class: 'mono c-id' }, h('a', { href: `#/runs/${encodeURIComponent(r.id)}` }, r.id)),
-			h('td', { class: 'status c-status' }, badge(r.status)),
+			h('td', { class: 'status c-status', title: r.status === 'scheduled' && r.start_at_ms ? `starts ${fmtTime(r.start_at_ms)}` : null }, badge(r.status)),
 			h('td', { class: 'c-def' }, h('span', null, r.definition), h('span', { class: 'muted' }, ` v${r.version}`)),
 			h('td', { class: 'c-start' }, timeCell(r.started_ms || r.created_ms)),
 			h('td', { class: 'num dur c-dur' }, durationOf(r)),
