@@ -56,6 +56,11 @@ enum weft_cli_flag {
 	WEFT_CLI_F_NRUNS,       // run --count: how many runs
 	WEFT_CLI_F_DATA,        // signal: the data (JSON)
 	WEFT_CLI_F_REJECT,      // signal: reject instead
+	WEFT_CLI_F_TAG,         // repeatable: run tags, or tag filters
+	WEFT_CLI_F_IDEMPOTENCY_KEY, // run: the request's idempotency key
+	WEFT_CLI_F_VERSION,     // run: the definition's version
+	WEFT_CLI_F_FROM,        // retry: from this step
+	WEFT_CLI_F_DRY_RUN,     // bulk: report only
 	WEFT_CLI_F_COUNT
 };
 
@@ -73,6 +78,8 @@ typedef struct weft_cli {
 	const char *flag[WEFT_CLI_F_COUNT]; // value; "" for a set boolean; NULL unset
 	char      **types;                // --type values, split (malloc'd)
 	size_t      n_types;
+	const char **tags;                // --tag values (the array malloc'd)
+	size_t      n_tags;
 	char      **args;                 // positional arguments after the command
 	int         nargs;
 	const char *url;                  // control URL of the coordinator
@@ -336,5 +343,22 @@ int weft_cli_wait(weft_cli *c, const char *run_id, const char *events_url);
 // run ids, borrowed) in turn, on one subscription; returns the worst exit
 // status (stopping at WEFT_CLI_UNREACHABLE).
 int weft_cli_wait_all(weft_cli *c, json_t *ids, const char *events_url);
+
+// ---- ops.c: issue 14's additions ----
+
+// weft_cli_run_extras puts --version, --idempotency-key and the --tag
+// flags of c into run (the key borrowed from argv; *tags, malloc'd, holds
+// the tags' JSON, free() it). A usage error is printed and returned.
+int weft_cli_run_extras(weft_cli *c, Weft__RunRequest *run, char **tags);
+
+// weft_cli_bulk_check refuses a lifecycle command line that mixes a run
+// with filters, or has neither (usage error printed and returned).
+int weft_cli_bulk_check(const weft_cli *c);
+
+// weft_cli_bulk runs a lifecycle command with filters instead of a run:
+// chunk after chunk until none is left, a JSON line per run with --json,
+// a summary otherwise (errors on stderr). Exit 1 when any run had an
+// error; skipped runs (their state did not allow it) are no error.
+int weft_cli_bulk(weft_cli *c);
 
 #endif

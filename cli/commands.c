@@ -241,6 +241,7 @@ weft_cli_cmd_run(weft_cli *c)
 	Weft__RunRequest     run  = WEFT__RUN_REQUEST__INIT;
 	json_t              *body = NULL;
 	char                *input = NULL, *params = NULL, *def = NULL;
+	char                *tags = NULL;
 	const char          *run_id;
 	uint64_t             count = 0;
 	int                  rv;
@@ -274,6 +275,9 @@ weft_cli_cmd_run(weft_cli *c)
 	}
 	run.input_json  = input != NULL ? input : "";
 	run.params_json = params != NULL ? params : "";
+	if ((rv = weft_cli_run_extras(c, &run, &tags)) != WEFT_CLI_OK) {
+		goto done;
+	}
 	if (count > 0) {
 		// --count: the same request count times, in batches.
 		rv = weft_cli_run_many(c, &run, count);
@@ -288,7 +292,15 @@ weft_cli_cmd_run(weft_cli *c)
 	    NULL) {
 		fprintf(stderr, "weft: bad reply from coordinator: no run_id\n");
 		rv = WEFT_CLI_FAIL;
-	} else if (c->flag[WEFT_CLI_F_WAIT] != NULL) {
+		goto done;
+	}
+	if (json_is_true(json_object_get(body, "existed"))) {
+		// Said on stderr: stdout is the run id either way.
+		fprintf(stderr, "weft: run %s already existed (idempotency key "
+		                "\"%s\"): not started again\n",
+		    run_id, run.idempotency_key);
+	}
+	if (c->flag[WEFT_CLI_F_WAIT] != NULL) {
 		rv = weft_cli_wait(c, run_id,
 		    json_string_value(json_object_get(body, "events_url")));
 	} else if (c->json) {
@@ -301,6 +313,7 @@ done:
 	free(input);
 	free(params);
 	free(def);
+	free(tags);
 	return (rv);
 }
 
@@ -586,6 +599,8 @@ weft_cli_cmd_runs(weft_cli *c)
 	runs.definition = cmd_str(c, WEFT_CLI_F_DEFINITION);
 	runs.before     = cmd_str(c, WEFT_CLI_F_BEFORE);
 	runs.limit      = (uint32_t) limit;
+	runs.tags       = (char **) c->tags;
+	runs.n_tags     = c->n_tags;
 	req.req_case    = WEFT__CONTROL_REQUEST__REQ_RUNS;
 	req.runs        = &runs;
 	if ((rv = cmd_list(c, &req, &body, next, sizeof(next))) !=
@@ -906,8 +921,15 @@ weft_cli_cmd_lifecycle(weft_cli *c)
 	json_t                *body;
 	int                    rv;
 
+	if ((rv = weft_cli_bulk_check(c)) != WEFT_CLI_OK) {
+		return (rv);
+	}
+	if (c->nargs == 0) {
+		return (weft_cli_bulk(c));
+	}
 	lr.run_id     = c->args[0];
 	lr.action     = (char *) c->command;
+	lr.from       = cmd_str(c, WEFT_CLI_F_FROM);
 	req.req_case  = WEFT__CONTROL_REQUEST__REQ_LIFECYCLE;
 	req.lifecycle = &lr;
 	if ((rv = weft_cli_call(c, &req, &body)) != WEFT_CLI_OK) {

@@ -14,11 +14,16 @@
 #include "cookie.h"
 #include "tls.h"
 
-#define F(x) (1u << WEFT_CLI_F_##x)
+// 64 bits: the flags outgrew 32 (issue 14).
+#define F(x) (1ull << WEFT_CLI_F_##x)
 // Flags every command accepts.
 #define MAIN_GLOBAL                                                    \
 	(F(COORDINATOR) | F(HELP) | F(TOKEN) | F(STREAM) | F(TLS_CERT) |    \
 	    F(TLS_KEY) | F(TLS_CA))
+
+// The filters a lifecycle command takes instead of a run (bulk.c).
+#define MAIN_BULK \
+	(F(STATUS) | F(DEFINITION) | F(SINCE) | F(TAG) | F(DRY_RUN))
 
 // The flags. Every command accepts --coordinator and --help.
 static const struct main_flag {
@@ -88,6 +93,25 @@ static const struct main_flag {
 	[WEFT_CLI_F_REJECT]      = { "reject", NULL,
 	           "signal: reject: the waiting steps fail (the data's "
 	           "\"reason\" says why)" },
+	[WEFT_CLI_F_TAG]         = { "tag", "KEY=VALUE",
+	           "run: give the run this tag (repeat it: at most 32; keys "
+	           "1-64 bytes of A-Z a-z 0-9 _ . - /, values up to 256 "
+	           "bytes); runs, cancel, pause, resume, retry: only runs "
+	           "carrying it (repeat it: all must match)" },
+	[WEFT_CLI_F_IDEMPOTENCY_KEY] = { "idempotency-key", "K",
+	    "run: a second run request with the same key within the "
+	    "coordinator's --idempotency-window (default 24h) answers the "
+	    "run the first one made instead of making another" },
+	[WEFT_CLI_F_VERSION]     = { "version", "N",
+	         "run: run version N of the named definition (default: the "
+	         "latest)" },
+	[WEFT_CLI_F_FROM]        = { "from", "STEP",
+	           "retry: re-run STEP and every step downstream of it, on any "
+	           "ended run (a succeeded one too); the other steps keep "
+	           "their outputs" },
+	[WEFT_CLI_F_DRY_RUN]     = { "dry-run", NULL,
+	        "with filters instead of a run: report what would be done to "
+	        "each matching run, and change nothing" },
 	[WEFT_CLI_F_AFTER]       = { "after", "ID",
 	          "only events after event id ID (paging cursor)" },
 	[WEFT_CLI_F_SINCE]       = { "since", "TIME",
@@ -123,14 +147,15 @@ static const struct main_cmd {
 	const char *args;     // positional arguments, for the usage
 	int         min_args; // positional argument count
 	int         max_args;
-	unsigned    flags;    // mask of accepted flags, F(...)
+	uint64_t    flags;    // mask of accepted flags, F(...)
 	int (*fn)(weft_cli *);
 	const char *help;
 } main_cmds[] = {
 	{ "define", "FILE", 1, 1, F(JSON), weft_cli_cmd_define,
 	    "Register a workflow definition (FILE - reads standard input)." },
 	{ "run", "NAME|FILE", 1, 1,
-	    F(INPUT) | F(PARAMS) | F(WAIT) | F(TIMEOUT) | F(JSON) | F(NRUNS),
+	    F(INPUT) | F(PARAMS) | F(WAIT) | F(TIMEOUT) | F(JSON) | F(NRUNS) |
+	        F(TAG) | F(IDEMPOTENCY_KEY) | F(VERSION),
 	    weft_cli_cmd_run,
 	    "Start a run of a registered definition or of a definition file; "
 	    "prints the run id (--count N: N runs, N ids)." },
@@ -151,7 +176,7 @@ static const struct main_cmd {
 	    "step S's) whole instead." },
 	{ "runs", "[delete]", 0, 1,
 	    F(STATUS) | F(DEFINITION) | F(BEFORE) | F(SINCE) | F(UNTIL) |
-	        F(LIMIT) | F(JSON),
+	        F(LIMIT) | F(JSON) | F(TAG),
 	    weft_cli_cmd_runs,
 	    "List runs, newest first (--since/--until: created then). `runs "
 	    "delete --before TIME [--status S]` deletes the runs that ended "
@@ -176,14 +201,23 @@ static const struct main_cmd {
 	    "each)." },
 	{ "workers", "", 0, 0, F(JSON), weft_cli_cmd_workers,
 	    "List the workers." },
-	{ "cancel", "RUN", 1, 1, F(JSON), weft_cli_cmd_lifecycle,
-	    "Cancel a run." },
-	{ "pause", "RUN", 1, 1, F(JSON), weft_cli_cmd_lifecycle,
-	    "Pause a run: no new steps start." },
-	{ "resume", "RUN", 1, 1, F(JSON), weft_cli_cmd_lifecycle,
-	    "Resume a paused run." },
-	{ "retry", "RUN", 1, 1, F(JSON), weft_cli_cmd_lifecycle,
-	    "Retry a run that did not succeed." },
+	{ "cancel", "RUN|FILTERS", 0, 1, F(JSON) | MAIN_BULK,
+	    weft_cli_cmd_lifecycle,
+	    "Cancel a run, or (with --status, --definition, --since, --tag "
+	    "instead of RUN) every matching run, in chunks of 500, with a "
+	    "line per run (--json) or a summary; --dry-run changes nothing." },
+	{ "pause", "RUN|FILTERS", 0, 1, F(JSON) | MAIN_BULK,
+	    weft_cli_cmd_lifecycle,
+	    "Pause a run (or the matching runs, as cancel): no new steps "
+	    "start." },
+	{ "resume", "RUN|FILTERS", 0, 1, F(JSON) | MAIN_BULK,
+	    weft_cli_cmd_lifecycle,
+	    "Resume a paused run (or the matching runs, as cancel)." },
+	{ "retry", "RUN|FILTERS", 0, 1, F(JSON) | F(FROM) | MAIN_BULK,
+	    weft_cli_cmd_lifecycle,
+	    "Retry a run that did not succeed (or the matching runs, as "
+	    "cancel). --from STEP re-runs STEP and everything downstream of "
+	    "it, on any ended run, a succeeded one too." },
 	{ "signal", "RUN NAME", 2, 2, F(DATA) | F(REJECT) | F(JSON),
 	    weft_cli_cmd_signal,
 	    "Deliver signal NAME to run RUN: every wait step of the run "
@@ -246,7 +280,7 @@ usage_synopsis(FILE *f, const struct main_cmd *cmd, int col)
 	for (int i = -1; i < WEFT_CLI_F_COUNT; i++) {
 		if (i < 0) {
 			snprintf(word, sizeof(word), "%s", cmd->args);
-		} else if ((cmd->flags & (1u << i)) == 0) {
+		} else if ((cmd->flags & (1ull << i)) == 0) {
 			continue;
 		} else if (main_flags[i].arg != NULL) {
 			// A non-breaking flag: "[--input JSON]" is one word.
@@ -289,13 +323,13 @@ usage_cmd(FILE *f, const struct main_cmd *cmd)
 
 // usage_flags prints the help of the flags in mask.
 static void
-usage_flags(FILE *f, unsigned mask)
+usage_flags(FILE *f, uint64_t mask)
 {
 	char word[64];
 	int  col;
 
 	for (int i = 0; i < WEFT_CLI_F_COUNT; i++) {
-		if ((mask & (1u << i)) == 0) {
+		if ((mask & (1ull << i)) == 0) {
 			continue;
 		}
 		snprintf(word, sizeof(word), "--%s%s%s", main_flags[i].name,
@@ -314,7 +348,7 @@ usage_flags(FILE *f, unsigned mask)
 static void
 usage(FILE *f, const struct main_cmd *cmd)
 {
-	unsigned all = MAIN_GLOBAL;
+	uint64_t all = MAIN_GLOBAL;
 	int      col = 6;
 
 	if (cmd != NULL) {
@@ -444,6 +478,11 @@ main_flag(weft_cli *c, int argc, char **argv, int *i)
 	if (f == WEFT_CLI_F_TYPE) {
 		main_add_types(c, val);
 	}
+	if (f == WEFT_CLI_F_TAG) {
+		// Repeatable, never split: a value may hold commas.
+		c->tags = weft_xrealloc(c->tags, (c->n_tags + 1) * sizeof(char *));
+		c->tags[c->n_tags++] = val;
+	}
 	return (WEFT_CLI_OK);
 }
 
@@ -451,10 +490,10 @@ main_flag(weft_cli *c, int argc, char **argv, int *i)
 static int
 main_check(weft_cli *c, const struct main_cmd *cmd)
 {
-	unsigned ok = cmd->flags | MAIN_GLOBAL;
+	uint64_t ok = cmd->flags | MAIN_GLOBAL;
 
 	for (int i = 0; i < WEFT_CLI_F_COUNT; i++) {
-		if (c->flag[i] != NULL && (ok & (1u << i)) == 0) {
+		if (c->flag[i] != NULL && (ok & (1ull << i)) == 0) {
 			return (weft_cli_usage_error("%s does not take --%s",
 			    cmd->name, main_flags[i].name));
 		}
@@ -631,6 +670,7 @@ main(int argc, char **argv)
 		free(c.types[i]);
 	}
 	free(c.types);
+	free(c.tags);
 	free(c.args);
 	return (rv);
 }

@@ -65,7 +65,14 @@ typedef struct weft_engine_cfg {
 	int     def_cache;       // --def-cache: most definitions kept
 	                         // compiled (entries; 0 = the default),
 	                         // those of live runs kept even past it
+	int64_t idempotency_window_ms; // --idempotency-window: how long a
+	                         // run request's idempotency key answers
+	                         // the run it made, ms; 0 = the default
+	                         // WEFT_IDEMPOTENCY_WINDOW_DEFAULT
 } weft_engine_cfg;
+
+// The default of --idempotency-window: 24 hours, in ms.
+#define WEFT_IDEMPOTENCY_WINDOW_DEFAULT (24 * 3600 * 1000LL)
 
 typedef struct weft_engine weft_engine;
 

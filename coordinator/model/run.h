@@ -43,7 +43,8 @@ enum weft_run_state {
 	X(DONE_FAILED, "done_failed") /* every step ended, some failed */ \
 	X(CANCEL, "cancel")           /* operator cancel */          \
 	X(TIMEOUT, "timeout")         /* run deadline expired */     \
-	X(RETRY, "retry")             /* operator retry of an ended run */
+	X(RETRY, "retry")             /* operator retry of an ended run */ \
+	X(RETRY_FROM, "retry_from")   /* operator retry from a step, any end */
 
 enum weft_run_input {
 #define WEFT_RUN_INPUT_ENUM(name, str) WEFT_RUN_IN_##name,
@@ -356,6 +357,16 @@ weft_err weft_run_expire(weft_run *r, int64_t deadline, weft_out *o);
 // and skipped steps go back to pending and are resolved again; the run's
 // timeout, if any, counts again from now.
 weft_err weft_run_retry(weft_run *r, int64_t now, weft_out *o);
+
+// weft_run_retry_from restarts an ended run (succeeded too) from step
+// `from` (a definition index): that step and every step downstream of it
+// go back to pending and run again with new attempt numbers; every other
+// step keeps its state, output and attempts (a failed one stays failed,
+// so the run fails again). Emits run_retried with {"from": STEP, "steps":
+// [the reset step ids, in definition order]}. WEFT_ESTATE when the run
+// has not ended, WEFT_EINVAL when from is out of range.
+weft_err weft_run_retry_from(weft_run *r, long from, int64_t now,
+    weft_out *o);
 
 // weft_run_restore_step sets unit u as the store last recorded it, for
 // recovery after a coordinator restart (output borrowed). Restore every

@@ -238,25 +238,32 @@ weft_store_list_events(
 
 #define RUN_COLS                                                          \
 	"id, definition, version, status, input, params, output, error, " \
-	"created_ms, started_ms, ended_ms, steps_total, steps_done"
+	"created_ms, started_ms, ended_ms, steps_total, steps_done, tags, " \
+	"idempotency_key"
 
 static json_t *
 run_from_row(const char **c)
 {
-	return (json_pack(
+	json_t *r = json_pack(
 	    "{s:s, s:s, s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:I}",
 	    "id", c[0], "definition", c[1], "version", cell_int(c[2]),
 	    "status", c[3], "input", weft_json_parse_cell(c[4]), "params",
 	    weft_json_parse_cell(c[5]), "output", weft_json_parse_cell(c[6]),
 	    "error", cell_str(c[7]), "created_ms", cell_ms(c[8]), "started_ms",
 	    cell_ms(c[9]), "ended_ms", cell_ms(c[10]), "steps_total",
-	    cell_int(c[11]), "steps_done", cell_int(c[12])));
+	    cell_int(c[11]), "steps_done", cell_int(c[12]));
+
+	// Migration 0008: the run's tags ({} when none) and idempotency key.
+	json_object_set_new(r, "tags",
+	    c[13] != NULL ? weft_json_parse_cell(c[13]) : json_object());
+	json_object_set_new(r, "idempotency_key", cell_str(c[14]));
+	return (r);
 }
 
 static int
 run_row(void *arg, int ncols, const char **c)
 {
-	if (ncols < 13 || c[0] == NULL || c[1] == NULL || c[3] == NULL) {
+	if (ncols < 15 || c[0] == NULL || c[1] == NULL || c[3] == NULL) {
 		return (1);
 	}
 	json_array_append_new(arg, run_from_row(c));
@@ -267,7 +274,7 @@ run_row(void *arg, int ncols, const char **c)
 // of them may be megabytes), and its error cut short.
 #define RUN_SUMMARY_COLS                                                   \
 	"id, definition, version, status, error, created_ms, started_ms, " \
-	"ended_ms, steps_total, steps_done"
+	"ended_ms, steps_total, steps_done, tags"
 
 static int
 run_summary_row(void *arg, int ncols, const char **c)
@@ -298,7 +305,69 @@ run_summary_row(void *arg, int ncols, const char **c)
 	        cell_ms(c[5]), "started_ms", cell_ms(c[6]), "ended_ms",
 	        cell_ms(c[7]), "steps_total", cell_int(c[8]), "steps_done",
 	        cell_int(c[9])));
+	// Tags (migration 0008): {} for a run without any.
+	json_object_set_new(json_array_get(pg->rows, json_array_size(pg->rows) - 1),
+	    "tags", ncols > 10 && c[10] != NULL ? weft_json_parse_cell(c[10])
+	                                        : json_object());
 	return (0);
+}
+
+// runs_where adds f's filters (but the cursor) to b: status, definition,
+// creation time and tags, each tag one indexed lookup in run_tags.
+static void
+runs_where(sqlbuf *b, const weft_runs_filter *f)
+{
+	if (f->status != NULL) {
+		sql_param(b, " AND status = ?", f->status);
+	}
+	if (f->definition != NULL) {
+		sql_param(b, " AND definition = ?", f->definition);
+	}
+	if (f->since_ms > 0) {
+		sql_num(b, " AND created_ms >= ?", f->since_ms);
+	}
+	if (f->until_ms > 0) {
+		sql_num(b, " AND created_ms < ?", f->until_ms);
+	}
+	for (size_t i = 0; i < f->ntags && i < WEFT_RUNS_TAGS_MAX; i++) {
+		sql_param(b,
+		    " AND id IN (SELECT run_id FROM run_tags WHERE key = ?",
+		    f->tag_keys[i]);
+		sql_param(b, " AND value = ?)", f->tag_values[i]);
+	}
+}
+
+static int
+match_row(void *arg, int ncols, const char **c)
+{
+	if (ncols >= 2 && c[0] != NULL && c[1] != NULL) {
+		json_array_append_new(arg,
+		    json_pack("{s:s, s:s}", "id", c[0], "status", c[1]));
+	}
+	return (0);
+}
+
+weft_err
+weft_store_match_runs(weft_store *s, const weft_runs_filter *f,
+    const char *after, uint32_t limit, json_t **out)
+{
+	sqlbuf   b;
+	weft_err rv;
+
+	memset(&b, 0, sizeof(b));
+	*out = json_array();
+	sql_add(&b, "SELECT id, status FROM runs WHERE id <> ''");
+	runs_where(&b, f);
+	if (after != NULL && after[0] != '\0') {
+		sql_param(&b, " AND id > ?", after);
+	}
+	sql_num(&b, " ORDER BY id LIMIT ?", (int64_t) limit);
+	rv = s->ops->query(s, b.sql, b.params, b.nparams, match_row, *out);
+	if (rv != WEFT_OK) {
+		json_decref(*out);
+		*out = NULL;
+	}
+	return (rv);
 }
 
 weft_err
@@ -309,20 +378,9 @@ weft_store_list_runs(weft_store *s, const weft_runs_filter *f, json_t **out)
 
 	memset(&b, 0, sizeof(b));
 	sql_add(&b, "SELECT " RUN_SUMMARY_COLS " FROM runs WHERE id <> ''");
-	if (f->status != NULL) {
-		sql_param(&b, " AND status = ?", f->status);
-	}
-	if (f->definition != NULL) {
-		sql_param(&b, " AND definition = ?", f->definition);
-	}
+	runs_where(&b, f);
 	if (f->before != NULL) {
 		sql_param(&b, " AND id < ?", f->before);
-	}
-	if (f->since_ms > 0) {
-		sql_num(&b, " AND created_ms >= ?", f->since_ms);
-	}
-	if (f->until_ms > 0) {
-		sql_num(&b, " AND created_ms < ?", f->until_ms);
 	}
 	page pg = { .rows = json_array(), .bytes = WEFT_QUERY_BYTES,
 		.limit = f->limit == 0 ? WEFT_RUNS_DEFAULT_LIMIT
@@ -790,7 +848,7 @@ weft_store_unfinished_runs(
 	json_t  *run;
 	size_t   i;
 	weft_err rv;
-	char     sql[256];
+	char     sql[512];
 
 	// A page at a time, in id order from the cursor: recovery holds one
 	// page of stored runs, not all of them, beside the live runs it

@@ -64,3 +64,7 @@ weft_add_test(triggers_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/triggers_test.c TI
 add_dependencies(triggers_test weft weft-coordinator weft-worker)
 weft_add_test(subwf_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/subwf_test.c TIMEOUT 300)
 add_dependencies(subwf_test weft weft-coordinator weft-worker)
+# Issue 14's operations: definition versions, run tags and their
+# filters, idempotency keys, bulk actions, retry from a step.
+weft_add_test(ops_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/ops_test.c TIMEOUT 900)
+add_dependencies(ops_test weft weft-coordinator weft-worker)
