@@ -47,3 +47,6 @@ weft_add_pg_variant(defs_e2e_pg_test defs_e2e_test)
 # Trigger rules and the run outcome policy on PostgreSQL.
 weft_add_pg_variant(triggers_pg_test triggers_test)
 weft_add_pg_variant(subwf_pg_test subwf_test)
+# Issue 14's operations on PostgreSQL: tags, idempotency keys across a
+# restart, bulk actions, retry from a step (its projection) after a kill.
+weft_add_pg_variant(ops_pg_test ops_test)
