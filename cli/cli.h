@@ -351,6 +351,10 @@ int weft_cli_wait_all(weft_cli *c, json_t *ids, const char *events_url);
 // the tags' JSON, free() it). A usage error is printed and returned.
 int weft_cli_run_extras(weft_cli *c, Weft__RunRequest *run, char **tags);
 
+// weft_cli_tags_text writes a run's tags (borrowed; {} or NULL for none)
+// as "k=v k2=v2" into out (len), cut at a whole tag when it does not fit.
+void weft_cli_tags_text(json_t *tags, char *out, size_t len);
+
 // weft_cli_bulk_check refuses a lifecycle command line that mixes a run
 // with filters, or has neither (usage error printed and returned).
 int weft_cli_bulk_check(const weft_cli *c);

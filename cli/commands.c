@@ -331,6 +331,11 @@ status_header(json_t *b)
 	printf("%-10s  %s (version %lld)\n", "definition",
 	    cmd_sv(b, "definition"), (long long) cmd_ms(b, "version"));
 	printf("%-10s  %s\n", "status", cmd_sv(b, "status"));
+	if (json_object_size(json_object_get(b, "tags")) > 0) {
+		char tags[1024];
+		weft_cli_tags_text(json_object_get(b, "tags"), tags, sizeof(tags));
+		printf("%-10s  %s\n", "tags", tags);
+	}
 	if (json_is_object(json_object_get(b, "parent"))) {
 		// A child run (a workflow step's): where it came from.
 		json_t *p = json_object_get(b, "parent");
@@ -569,7 +574,7 @@ int
 weft_cli_cmd_runs(weft_cli *c)
 {
 	static const char *head[] = { "RUN", "DEFINITION", "STATUS", "STEPS",
-		"CREATED", "DURATION" };
+		"CREATED", "DURATION", "TAGS" };
 	Weft__ControlRequest req   = WEFT__CONTROL_REQUEST__INIT;
 	Weft__RunsRequest    runs  = WEFT__RUNS_REQUEST__INIT;
 	uint64_t             limit = 0;
@@ -616,12 +621,18 @@ weft_cli_cmd_runs(weft_cli *c)
 	if (body == NULL) {
 		return (rv);
 	}
-	weft_cli_table_init(&t, 6, head);
+	// A TAGS column only when a run of the page has tags.
+	bool tagged = false;
 	json_array_foreach (body, i, r) {
-		char steps[48], created[48], d[32];
+		tagged = tagged || json_object_size(json_object_get(r, "tags")) > 0;
+	}
+	weft_cli_table_init(&t, tagged ? 7 : 6, head);
+	json_array_foreach (body, i, r) {
+		char steps[48], created[48], d[32], tags[1024];
 		snprintf(steps, sizeof(steps), "%lld/%lld",
 		    (long long) cmd_ms(r, "steps_done"),
 		    (long long) cmd_ms(r, "steps_total"));
+		weft_cli_tags_text(json_object_get(r, "tags"), tags, sizeof(tags));
 		const char *row[] = {
 			json_string_value(json_object_get(r, "id")),
 			json_string_value(json_object_get(r, "definition")),
@@ -631,6 +642,7 @@ weft_cli_cmd_runs(weft_cli *c)
 			weft_cli_fmt_duration(cmd_span(cmd_ms(r, "created_ms"),
 			                          cmd_ms(r, "ended_ms")),
 			    d),
+			tags,
 		};
 		weft_cli_table_add(&t, row);
 	}

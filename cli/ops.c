@@ -78,6 +78,24 @@ weft_cli_run_extras(weft_cli *c, Weft__RunRequest *run, char **tags)
 	return (WEFT_CLI_OK);
 }
 
+void
+weft_cli_tags_text(json_t *tags, char *out, size_t len)
+{
+	const char *k;
+	json_t     *v;
+	size_t      o = 0;
+
+	out[0] = '\0';
+	json_object_foreach (tags, k, v) {
+		int n = snprintf(out + o, len - o, "%s%s=%s", o > 0 ? " " : "",
+		    k, json_string_value(v) != NULL ? json_string_value(v) : "");
+		if (n < 0 || (size_t) n >= len - o) {
+			break; // cut: a table cell, not the record
+		}
+		o += (size_t) n;
+	}
+}
+
 // ops_filters_given says whether any bulk filter is on the command line.
 static bool
 ops_filters_given(const weft_cli *c)

@@ -267,6 +267,18 @@ Test(ops, tags_are_kept_and_filter_runs)
 	    sv(json_object_get(json_array_get(v, 0), "tags"), "env"), "dev");
 	json_decref(v);
 
+	// The human forms show them too.
+	{
+		char *out;
+		cr_assert_eq(weft_cluster_cli(&c, &out, "runs --tag env=dev"), 0);
+		cr_expect(strstr(out, "TAGS") != NULL &&
+		        strstr(out, "env=dev team=a") != NULL,
+		    "%s", out);
+		free(out);
+		cr_assert_eq(weft_cluster_cli(&c, &out, "status %s", ida), 0);
+		cr_expect(strstr(out, "env=prod team=a") != NULL, "%s", out);
+		free(out);
+	}
 	v = http_json("GET", "/api/v1/runs?tag=env=prod&tag=team%3Db", NULL,
 	    200);
 	cr_expect_eq(json_array_size(json_object_get(v, "runs")), 1);
