@@ -697,3 +697,51 @@ Test(ops, retry_from_a_failed_run_survives_a_restart)
 	    failed_before, "no failure since the retry");
 	cr_expect_eq(weft_cluster_count_events(&c, id, "run_retried"), 1);
 }
+
+// A map step and a workflow step downstream of the retried step: the map
+// fans out again over its list, the workflow step starts a new child run
+// (the old one stays as it ended).
+Test(ops, retry_from_reruns_a_map_and_a_child_run_downstream)
+{
+	json_t *run, *ev;
+	char    id[64];
+
+	define("child.json", "{\"name\":\"kid\",\"steps\":[{\"id\":\"k\","
+	                     "\"type\":\"noop\"}]}");
+	define("mw.json",
+	    "{\"name\":\"mw\",\"steps\":[{\"id\":\"a\",\"type\":\"noop\"},"
+	    "{\"id\":\"m\",\"type\":\"echo\",\"depends_on\":[\"a\"],\"map\":"
+	    "[1,2,3],\"with\":{\"i\":\"${item}\"}},{\"id\":\"w\",\"type\":"
+	    "\"workflow\",\"depends_on\":[\"m\"],\"with\":{\"name\":\"kid\"}},"
+	    "{\"id\":\"z\",\"type\":\"noop\",\"depends_on\":[\"w\"]}]}");
+	snprintf(id, sizeof(id), "%s", run_id("mw"));
+	run = weft_cluster_run_end(&c, id, 30000);
+	cr_assert_str_eq(sv(run, "status"), "succeeded");
+	const char *child1 = sv(weft_cluster_step(run, "w"), "child_run");
+	char        first_child[64];
+	snprintf(first_child, sizeof(first_child), "%s", child1);
+	cr_assert(first_child[0] != '\0');
+	json_decref(run);
+
+	cr_assert_eq(weft_cluster_cli(&c, NULL, "retry %s --from m >/dev/null",
+	                 id),
+	    0);
+	run = weft_cluster_run_end(&c, id, 30000);
+	cr_expect_str_eq(sv(run, "status"), "succeeded", "run %s", id);
+	cr_expect_eq(step_attempt(run, "a"), 1);
+	cr_expect_eq(step_attempt(run, "z"), 2);
+	cr_expect_str_neq(sv(weft_cluster_step(run, "w"), "child_run"),
+	    first_child, "a new child run");
+	cr_expect_eq(json_array_size(json_object_get(weft_cluster_step(run, "m"),
+	                 "output")),
+	    3, "the map's output again");
+	json_decref(run);
+	// The map expanded twice, each item ran twice; two children.
+	cr_expect_eq(weft_cluster_count_events(&c, id, "step_expanded"), 2);
+	ev = weft_cluster_events(&c, id, "child_started");
+	cr_expect_eq(json_array_size(ev), 2);
+	json_decref(ev);
+	run = weft_cluster_run_end(&c, first_child, 5000);
+	cr_expect_str_eq(sv(run, "status"), "succeeded", "the old child stays");
+	json_decref(run);
+}
