@@ -313,9 +313,12 @@ run_summary_row(void *arg, int ncols, const char **c)
 }
 
 // runs_where adds f's filters (but the cursor) to b: status, definition,
-// creation time and tags, each tag one indexed lookup in run_tags.
+// creation time and tags, each tag one indexed lookup in run_tags; with
+// after (a bulk chunk's cursor), each tag's lookup starts there too, a
+// range of run_tags_kv (key, value, run_id), so a chunk reads the tagged
+// runs after the cursor, not all of them.
 static void
-runs_where(sqlbuf *b, const weft_runs_filter *f)
+runs_where(sqlbuf *b, const weft_runs_filter *f, const char *after)
 {
 	if (f->status != NULL) {
 		sql_param(b, " AND status = ?", f->status);
@@ -333,7 +336,11 @@ runs_where(sqlbuf *b, const weft_runs_filter *f)
 		sql_param(b,
 		    " AND id IN (SELECT run_id FROM run_tags WHERE key = ?",
 		    f->tag_keys[i]);
-		sql_param(b, " AND value = ?)", f->tag_values[i]);
+		sql_param(b, " AND value = ?", f->tag_values[i]);
+		if (after != NULL && after[0] != '\0') {
+			sql_param(b, " AND run_id > ?", after);
+		}
+		sql_add(b, ")");
 	}
 }
 
@@ -356,12 +363,31 @@ weft_store_match_runs(weft_store *s, const weft_runs_filter *f,
 
 	memset(&b, 0, sizeof(b));
 	*out = json_array();
-	sql_add(&b, "SELECT id, status FROM runs WHERE id <> ''");
-	runs_where(&b, f);
-	if (after != NULL && after[0] != '\0') {
-		sql_param(&b, " AND id > ?", after);
+	if (f->ntags > 0) {
+		// Driven by the first tag: its run_tags_kv range in run id
+		// order from the cursor, stopping at the limit, so a chunk
+		// costs its own runs whatever number carry the tag.
+		weft_runs_filter rest = *f;
+		rest.tag_keys++;
+		rest.tag_values++;
+		rest.ntags--;
+		sql_param(&b, "SELECT runs.id, runs.status FROM run_tags t0 JOIN "
+		              "runs ON runs.id = t0.run_id WHERE t0.key = ?",
+		    f->tag_keys[0]);
+		sql_param(&b, " AND t0.value = ?", f->tag_values[0]);
+		if (after != NULL && after[0] != '\0') {
+			sql_param(&b, " AND t0.run_id > ?", after);
+		}
+		runs_where(&b, &rest, after);
+		sql_num(&b, " ORDER BY t0.run_id LIMIT ?", (int64_t) limit);
+	} else {
+		sql_add(&b, "SELECT id, status FROM runs WHERE id <> ''");
+		runs_where(&b, f, after);
+		if (after != NULL && after[0] != '\0') {
+			sql_param(&b, " AND id > ?", after);
+		}
+		sql_num(&b, " ORDER BY id LIMIT ?", (int64_t) limit);
 	}
-	sql_num(&b, " ORDER BY id LIMIT ?", (int64_t) limit);
 	rv = s->ops->query(s, b.sql, b.params, b.nparams, match_row, *out);
 	if (rv != WEFT_OK) {
 		json_decref(*out);
@@ -378,7 +404,7 @@ weft_store_list_runs(weft_store *s, const weft_runs_filter *f, json_t **out)
 
 	memset(&b, 0, sizeof(b));
 	sql_add(&b, "SELECT " RUN_SUMMARY_COLS " FROM runs WHERE id <> ''");
-	runs_where(&b, f);
+	runs_where(&b, f, NULL);
 	if (f->before != NULL) {
 		sql_param(&b, " AND id < ?", f->before);
 	}

@@ -481,7 +481,8 @@ Test(ops, bulk_cancel_thousands_with_a_report)
 	                 "run idle --count %d --tag batch=b1 >/dev/null", nruns),
 	    0);
 	cr_assert_eq(weft_cluster_cli(&c, NULL,
-	                 "run idle --count 5 --tag batch=b2 >/dev/null"),
+	                 "run idle --count 5 --tag batch=b2 --tag lane=x "
+	                 ">/dev/null"),
 	    0);
 
 	// A dry run reports every run and changes none.
@@ -566,7 +567,14 @@ Test(ops, bulk_cancel_thousands_with_a_report)
 	cr_expect_eq(json_array_size(json_object_get(v, "results")), 5);
 	json_decref(v);
 	v = http_json("POST", "/api/v1/runs/bulk/pause",
-	    "{\"tag\":[\"batch=b2\"],\"status\":\"running\"}", 200);
+	    "{\"tag\":[\"batch=b2\",\"lane=y\"],\"dry_run\":true}", 200);
+	cr_expect_eq(json_integer_value(json_object_get(
+	                 json_object_get(v, "summary"), "matched")),
+	    0, "both tags must match");
+	json_decref(v);
+	v = http_json("POST", "/api/v1/runs/bulk/pause",
+	    "{\"tag\":[\"batch=b2\",\"lane=x\"],\"status\":\"running\"}",
+	    200);
 	cr_expect_eq(json_integer_value(json_object_get(
 	                 json_object_get(v, "summary"), "done")),
 	    5);
