@@ -355,6 +355,11 @@ int weft_cli_run_extras(weft_cli *c, Weft__RunRequest *run, char **tags);
 // as "k=v k2=v2" into out (len), cut at a whole tag when it does not fit.
 void weft_cli_tags_text(json_t *tags, char *out, size_t len);
 
+// weft_cli_definition_versions runs `weft definitions NAME [--version N]`:
+// NAME's versions as a table (--json: the API's answer), or with
+// --version, that version's body as JSON.
+int weft_cli_definition_versions(weft_cli *c);
+
 // weft_cli_bulk_check refuses a lifecycle command line that mixes a run
 // with filters, or has neither (usage error printed and returned).
 int weft_cli_bulk_check(const weft_cli *c);

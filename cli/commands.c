@@ -827,6 +827,9 @@ weft_cli_cmd_definitions(weft_cli *c)
 	size_t                  i;
 	int                     rv;
 
+	if (c->nargs == 1) {
+		return (weft_cli_definition_versions(c)); // one name's versions
+	}
 	req.req_case    = WEFT__CONTROL_REQUEST__REQ_DEFINITIONS;
 	req.definitions = &dr;
 	if ((rv = cmd_list(c, &req, &body, NULL, 0)) != WEFT_CLI_OK ||

@@ -104,7 +104,7 @@ static const struct main_flag {
 	    "run the first one made instead of making another" },
 	[WEFT_CLI_F_VERSION]     = { "version", "N",
 	         "run: run version N of the named definition (default: the "
-	         "latest)" },
+	         "latest); definitions NAME: print version N's body" },
 	[WEFT_CLI_F_FROM]        = { "from", "STEP",
 	           "retry: re-run STEP and every step downstream of it, on any "
 	           "ended run (a succeeded one too); the other steps keep "
@@ -196,9 +196,11 @@ static const struct main_cmd {
 	    "Follow events as they happen: of one run (its history first; "
 	    "ends with the run) or of everything (until interrupted). Prints "
 	    "a table line per event, or JSON lines with --json." },
-	{ "definitions", "", 0, 0, F(JSON), weft_cli_cmd_definitions,
+	{ "definitions", "[NAME]", 0, 1, F(JSON) | F(VERSION),
+	    weft_cli_cmd_definitions,
 	    "List the registered definitions (the latest version of "
-	    "each)." },
+	    "each); with NAME, every version of that one (number, created, "
+	    "sha256 of its body); with --version N too, version N's body." },
 	{ "workers", "", 0, 0, F(JSON), weft_cli_cmd_workers,
 	    "List the workers." },
 	{ "cancel", "RUN|FILTERS", 0, 1, F(JSON) | MAIN_BULK,

@@ -96,6 +96,60 @@ weft_cli_tags_text(json_t *tags, char *out, size_t len)
 	}
 }
 
+int
+weft_cli_definition_versions(weft_cli *c)
+{
+	static const char *head[] = { "VERSION", "CREATED", "HASH" };
+	Weft__ControlRequest    req = WEFT__CONTROL_REQUEST__INIT;
+	Weft__DefinitionRequest dr  = WEFT__DEFINITION_REQUEST__INIT;
+	const char             *ver = c->flag[WEFT_CLI_F_VERSION];
+	json_t                 *body, *v;
+	weft_cli_table          t;
+	size_t                  i;
+	int                     rv;
+
+	if (ver != NULL) {
+		char              *end;
+		unsigned long long n;
+		errno = 0;
+		n     = strtoull(ver, &end, 10);
+		if (ver[0] < '1' || ver[0] > '9' || *end != '\0' ||
+		    errno != 0 || n > UINT32_MAX) {
+			return (weft_cli_usage_error("--version wants a version "
+			                             "number from 1, not '%s'",
+			    ver));
+		}
+		dr.version = (uint32_t) n;
+	}
+	dr.name        = c->args[0];
+	req.req_case   = WEFT__CONTROL_REQUEST__REQ_DEFINITION;
+	req.definition = &dr;
+	if ((rv = weft_cli_call(c, &req, &body)) != WEFT_CLI_OK) {
+		return (rv);
+	}
+	if (c->json || dr.version > 0) {
+		// One version: its body, as JSON (what `weft define` takes).
+		weft_cli_print_json(
+		    dr.version > 0 && !c->json ? json_object_get(body, "definition")
+		                               : body);
+		json_decref(body);
+		return (WEFT_CLI_OK);
+	}
+	weft_cli_table_init(&t, 3, head);
+	json_array_foreach (json_object_get(body, "versions"), i, v) {
+		char num[24], created[48];
+		snprintf(num, sizeof(num), "%lld",
+		    (long long) json_integer_value(json_object_get(v, "version")));
+		const char *row[] = { num,
+			weft_cli_fmt_time(json_object_get(v, "created_ms"), created),
+			json_string_value(json_object_get(v, "hash")) };
+		weft_cli_table_add(&t, row);
+	}
+	weft_cli_table_print(&t);
+	json_decref(body);
+	return (WEFT_CLI_OK);
+}
+
 // ops_filters_given says whether any bulk filter is on the command line.
 static bool
 ops_filters_given(const weft_cli *c)

@@ -54,9 +54,17 @@ bulk_check(const Weft__BulkRequest *q, char *err, size_t errlen)
 		return (false);
 	}
 	if (q->status[0] != '\0' && !weft_run_state_parse(q->status, &st)) {
-		snprintf(err, errlen, "bulk: status \"%s\": not a run status "
-		    "(queued, running, paused, succeeded, failed, cancelled, "
-		    "timed_out)", q->status);
+		// The list from the run machine's states, so it cannot go
+		// stale when a state is added.
+		char   names[256] = "";
+		size_t o          = 0;
+		for (int i = 0; i < WEFT_RUN_NSTATES && o < sizeof(names); i++) {
+			o += (size_t) snprintf(names + o, sizeof(names) - o, "%s%s",
+			    i > 0 ? ", " : "",
+			    weft_run_state_name((enum weft_run_state) i));
+		}
+		snprintf(err, errlen, "bulk: status \"%.64s\": not a run status "
+		    "(%s)", q->status, names);
 		return (false);
 	}
 	if (q->status[0] == '\0' && q->definition[0] == '\0' &&

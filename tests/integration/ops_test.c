@@ -204,6 +204,24 @@ Test(ops, run_an_older_version_and_list_versions)
 	    1);
 	json_decref(v);
 
+	// The CLI: the versions as a table, one version's body.
+	{
+		char *out;
+		cr_assert_eq(weft_cluster_cli(&c, &out, "definitions ver"), 0);
+		const char *h1 = strstr(out, "sha256:");
+		cr_expect(strstr(out, "HASH") != NULL && h1 != NULL &&
+		        strstr(h1 + 1, "sha256:") != NULL,
+		    "two versions, each with its hash: %s", out);
+		free(out);
+		cr_assert_eq(weft_cluster_cli(&c, &out,
+		                 "definitions ver --version 1"),
+		    0);
+		cr_expect(strstr(out, "\"v\":1") != NULL, "%s", out);
+		free(out);
+	}
+	expect_cli(1, "has no version 9", "definitions ver --version 9");
+	expect_cli(1, "no definition named \"nosuch\"", "definitions nosuch");
+
 	// Unknown versions and names, malformed numbers: named.
 	expect_http_error("GET", "/api/v1/definitions/ver/versions/9", NULL, 404,
 	    "has no version 9");

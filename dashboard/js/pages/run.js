@@ -605,7 +605,8 @@ export function mount(root, ctx) {
 	// .../retry {"from"}); the other steps keep their outputs.
 	let retryFromMsg = null; // a refusal survives the panel's re-renders
 	function retryFromSection(s) {
-		if (!run || !runEnded(run.status)) {
+		// A map item ("m[3]") is not a step a retry can start from.
+		if (!run || !runEnded(run.status) || s.id.includes('[')) {
 			return null;
 		}
 		const msg = h('div', { class: 'alert error small', id: 'side-retry-from-msg', hidden: !retryFromMsg }, retryFromMsg || '');
