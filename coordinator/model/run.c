@@ -1542,12 +1542,23 @@ weft_err
 weft_run_retry(weft_run *r, int64_t now, weft_out *o)
 {
 	enum weft_run_state to;
+	json_t             *ids;
 
 	if (weft_run_next(r->state, WEFT_RUN_IN_RETRY, &to) != WEFT_OK) {
 		return (WEFT_ESTATE);
 	}
 	r->state = to;
-	weft_out_event_add(o, WEFT_EV_RUN_RETRIED, r, -1, 0, NULL, NULL);
+	// The event names the steps it resets, as a retry from a step does:
+	// the store sets them pending too, or a restart before they run
+	// would find their old ends (upstream_failed) and end the run again.
+	ids = json_array();
+	for (size_t i = 0; i < r->def->nsteps; i++) {
+		if (r->steps[i].state != WEFT_STEP_SUCCEEDED) {
+			json_array_append_new(ids, json_string(r->def->steps[i].id));
+		}
+	}
+	weft_out_event_add(o, WEFT_EV_RUN_RETRIED, r, -1, 0, NULL,
+	    json_pack("{s:o}", "steps", ids));
 	run_retry_deadline(r, now, o);
 	// Every step that did not succeed starts over (a map step with all
 	// its items); counters are rebuilt from the steps that keep theirs.

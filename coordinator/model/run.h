@@ -355,7 +355,8 @@ weft_err weft_run_expire(weft_run *r, int64_t deadline, weft_out *o);
 
 // weft_run_retry restarts an ended, unsuccessful run: failed, cancelled
 // and skipped steps go back to pending and are resolved again; the run's
-// timeout, if any, counts again from now.
+// timeout, if any, counts again from now. Emits run_retried with
+// {"steps": [the reset step ids]}, which the store projects to pending.
 weft_err weft_run_retry(weft_run *r, int64_t now, weft_out *o);
 
 // weft_run_retry_from restarts an ended run (succeeded too) from step

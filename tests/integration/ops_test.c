@@ -771,3 +771,44 @@ Test(ops, retry_from_reruns_a_map_and_a_child_run_downstream)
 	cr_expect_str_eq(sv(run, "status"), "succeeded", "the old child stays");
 	json_decref(run);
 }
+
+// A whole-run retry, the coordinator killed right after it: the steps it
+// reset (the failed one and its upstream_failed dependents) are pending in
+// the store too, so recovery runs them instead of ending the run again.
+Test(ops, whole_retry_survives_a_restart)
+{
+	json_t *run;
+	char    id[64];
+
+	define("f2.json",
+	    "{\"name\":\"flaky2\",\"steps\":[{\"id\":\"a\",\"type\":\"noop\"},"
+	    "{\"id\":\"b\",\"type\":\"sleep\",\"depends_on\":[\"a\"],\"with\":"
+	    "{\"ms\":100}},{\"id\":\"c\",\"type\":\"fail\",\"depends_on\":"
+	    "[\"a\"]},{\"id\":\"d\",\"type\":\"noop\",\"depends_on\":[\"b\","
+	    "\"c\"]}]}");
+	snprintf(id, sizeof(id), "%s", run_id("flaky2"));
+	run = weft_cluster_run_end(&c, id, 30000);
+	cr_assert_str_eq(sv(run, "status"), "failed");
+	cr_expect_str_eq(sv(weft_cluster_step(run, "d"), "status"),
+	    "upstream_failed");
+	json_decref(run);
+	// No worker, so c cannot run before the coordinator dies: recovery
+	// must find c and d pending, whatever the timing.
+	for (int i = 0; i < c.nworkers; i++) {
+		weft_h_kill(c.workers[i], SIGKILL);
+	}
+	cr_assert_eq(weft_cluster_cli(&c, NULL, "retry %s >/dev/null", id), 0);
+	weft_h_kill(c.coord, SIGKILL);
+	weft_cluster_start_coord(&c);
+	for (int i = 0; i < c.nworkers; i++) {
+		weft_cluster_start_worker(&c, i);
+	}
+	weft_cluster_wait_workers(&c, c.nworkers);
+	run = weft_cluster_run_end(&c, id, 30000);
+	cr_expect_str_eq(sv(run, "status"), "succeeded", "run %s", id);
+	cr_expect_eq(step_attempt(run, "b"), 1, "b kept its success");
+	// 2, or 3 when the first went to a killed worker and was lost.
+	cr_expect(step_attempt(run, "c") >= 2, "c ran again");
+	cr_expect_str_eq(sv(weft_cluster_step(run, "d"), "status"), "succeeded");
+	json_decref(run);
+}

@@ -211,8 +211,9 @@ export function mount(root, ctx) {
 				run.ended_ms = null;
 				run.error = null;
 				run.why = null;
-				// A retry from a step names the steps it reset (succeeded
-				// ones too); a whole retry resets what did not succeed.
+				// The event names the steps it reset (a retry from a step
+				// resets succeeded ones too); an older log's whole retry
+				// ({}) reset what did not succeed.
 				const reset = ev.data && Array.isArray(ev.data.steps) ? new Set(ev.data.steps) : null;
 				for (const s of steps.values()) {
 					if (reset ? reset.has(s.id) : s.status !== 'succeeded') {
