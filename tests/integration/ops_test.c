@@ -327,6 +327,13 @@ Test(ops, tags_are_kept_and_filter_runs)
 	    400, "must be 1-64 bytes");
 	expect_http_error("GET", "/api/v1/runs?tag=nope", NULL, 400,
 	    "use key=value");
+	expect_http_error("GET",
+	    "/api/v1/runs?tag=a=1&tag=a=2&tag=a=3&tag=a=4&tag=a=5&tag=a=6&"
+	    "tag=a=7&tag=a=8&tag=a=9",
+	    NULL, 400, "at most 8");
+	expect_cli(1, "over the limit of 8",
+	    "runs --tag a=1 --tag a=2 --tag a=3 --tag a=4 --tag a=5 --tag a=6 "
+	    "--tag a=7 --tag a=8 --tag a=9");
 }
 
 // ---- item 5: idempotency keys ----
