@@ -14,8 +14,7 @@
 #include "cookie.h"
 #include "tls.h"
 
-// 64 bits: the flags outgrew 32 (issue 14).
-#define F(x) (1ull << WEFT_CLI_F_##x)
+#define F(x) (UINT64_C(1) << WEFT_CLI_F_##x)
 // Flags every command accepts.
 #define MAIN_GLOBAL                                                    \
 	(F(COORDINATOR) | F(HELP) | F(TOKEN) | F(STREAM) | F(TLS_CERT) |    \
@@ -282,7 +281,7 @@ usage_synopsis(FILE *f, const struct main_cmd *cmd, int col)
 	for (int i = -1; i < WEFT_CLI_F_COUNT; i++) {
 		if (i < 0) {
 			snprintf(word, sizeof(word), "%s", cmd->args);
-		} else if ((cmd->flags & (1ull << i)) == 0) {
+		} else if ((cmd->flags & (UINT64_C(1) << i)) == 0) {
 			continue;
 		} else if (main_flags[i].arg != NULL) {
 			// A non-breaking flag: "[--input JSON]" is one word.
@@ -331,7 +330,7 @@ usage_flags(FILE *f, uint64_t mask)
 	int  col;
 
 	for (int i = 0; i < WEFT_CLI_F_COUNT; i++) {
-		if ((mask & (1ull << i)) == 0) {
+		if ((mask & (UINT64_C(1) << i)) == 0) {
 			continue;
 		}
 		snprintf(word, sizeof(word), "--%s%s%s", main_flags[i].name,
@@ -495,7 +494,7 @@ main_check(weft_cli *c, const struct main_cmd *cmd)
 	uint64_t ok = cmd->flags | MAIN_GLOBAL;
 
 	for (int i = 0; i < WEFT_CLI_F_COUNT; i++) {
-		if (c->flag[i] != NULL && (ok & (1ull << i)) == 0) {
+		if (c->flag[i] != NULL && (ok & (UINT64_C(1) << i)) == 0) {
 			return (weft_cli_usage_error("%s does not take --%s",
 			    cmd->name, main_flags[i].name));
 		}
