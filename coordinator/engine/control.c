@@ -369,14 +369,6 @@ control_object_arg(const char *text, const char *what, char *err, size_t errlen)
 	return (v);
 }
 
-// control_run_one creates the run rq (borrowed) asks for: its definition
-// looked up by name or registered inline, its input and params checked
-// and bound. On success writes the new run's id into id and returns 0;
-// otherwise returns the weft_err code, with the reason in err, and nothing
-// is created (an inline definition may have been registered). One
-// function for a RunRequest and for each item of a RunBatchRequest, so
-// the two cannot accept different things. A batch logs once for all its
-// runs (quiet), a single run logs RUN-START.
 // control_run_extras checks what issue 14 added to a run request: its
 // idempotency key (looked up: *existed and id when a run has it), its
 // version (only with a name) and its tags (*tags, a new object, or NULL).
@@ -442,6 +434,14 @@ control_run_label(weft_engine *e, weft_run *r, json_t *tags, const char *key)
 	}
 }
 
+// control_run_one creates the run rq (borrowed) asks for: its definition
+// looked up by name or registered inline, its input and params checked
+// and bound. On success writes the new run's id into id and returns 0;
+// otherwise returns the weft_err code, with the reason in err, and nothing
+// is created (an inline definition may have been registered). One
+// function for a RunRequest and for each item of a RunBatchRequest, so
+// the two cannot accept different things. A batch logs once for all its
+// runs (quiet), a single run logs RUN-START.
 static int
 control_run_one(weft_engine *e, const Weft__RunRequest *rq, int64_t now,
     bool quiet, char id[WEFT_ID_LEN + 1], bool *existed, char *err,
@@ -470,6 +470,7 @@ control_run_one(weft_engine *e, const Weft__RunRequest *rq, int64_t now,
 		    "run: input and params too large: %zu bytes, over the run "
 		    "input limit of %zu bytes (4 MiB)",
 		    inlen, WEFT_RUN_INPUT_MAX);
+		json_decref(tags);
 		return (WEFT_ETOOBIG);
 	}
 	if (rq->definition_json[0] != '\0') {
