@@ -62,6 +62,11 @@ enum weft_cli_flag {
 	WEFT_CLI_F_TIMEZONE,    // schedule create: its zone
 	WEFT_CLI_F_OVERLAP,     // schedule create: skip|allow|cancel_previous
 	WEFT_CLI_F_CATCHUP,     // schedule create: none|one|all
+	WEFT_CLI_F_TAG,         // repeatable: run tags, or tag filters
+	WEFT_CLI_F_IDEMPOTENCY_KEY, // run: the request's idempotency key
+	WEFT_CLI_F_VERSION,     // run: the definition's version
+	WEFT_CLI_F_FROM,        // retry: from this step
+	WEFT_CLI_F_DRY_RUN,     // bulk: report only
 	WEFT_CLI_F_COUNT
 };
 
@@ -79,6 +84,8 @@ typedef struct weft_cli {
 	const char *flag[WEFT_CLI_F_COUNT]; // value; "" for a set boolean; NULL unset
 	char      **types;                // --type values, split (malloc'd)
 	size_t      n_types;
+	const char **tags;                // --tag values (the array malloc'd)
+	size_t      n_tags;
 	char      **args;                 // positional arguments after the command
 	int         nargs;
 	const char *url;                  // control URL of the coordinator
@@ -353,5 +360,31 @@ int weft_cli_wait(weft_cli *c, const char *run_id, const char *events_url);
 // run ids, borrowed) in turn, on one subscription; returns the worst exit
 // status (stopping at WEFT_CLI_UNREACHABLE).
 int weft_cli_wait_all(weft_cli *c, json_t *ids, const char *events_url);
+
+// ---- ops.c: issue 14's additions ----
+
+// weft_cli_run_extras puts --version, --idempotency-key and the --tag
+// flags of c into run (the key borrowed from argv; *tags, malloc'd, holds
+// the tags' JSON, free() it). A usage error is printed and returned.
+int weft_cli_run_extras(weft_cli *c, Weft__RunRequest *run, char **tags);
+
+// weft_cli_tags_text writes a run's tags (borrowed; {} or NULL for none)
+// as "k=v k2=v2" into out (len), cut at a whole tag when it does not fit.
+void weft_cli_tags_text(json_t *tags, char *out, size_t len);
+
+// weft_cli_definition_versions runs `weft definitions NAME [--version N]`:
+// NAME's versions as a table (--json: the API's answer), or with
+// --version, that version's body as JSON.
+int weft_cli_definition_versions(weft_cli *c);
+
+// weft_cli_bulk_check refuses a lifecycle command line that mixes a run
+// with filters, or has neither (usage error printed and returned).
+int weft_cli_bulk_check(const weft_cli *c);
+
+// weft_cli_bulk runs a lifecycle command with filters instead of a run:
+// chunk after chunk until none is left, a JSON line per run with --json,
+// a summary otherwise (errors on stderr). Exit 1 when any run had an
+// error; skipped runs (their state did not allow it) are no error.
+int weft_cli_bulk(weft_cli *c);
 
 #endif

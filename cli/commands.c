@@ -248,6 +248,7 @@ weft_cli_cmd_run(weft_cli *c)
 	Weft__RunRequest     run  = WEFT__RUN_REQUEST__INIT;
 	json_t              *body = NULL;
 	char                *input = NULL, *params = NULL, *def = NULL;
+	char                *tags = NULL;
 	const char          *run_id;
 	uint64_t             count = 0;
 	int                  rv;
@@ -281,7 +282,8 @@ weft_cli_cmd_run(weft_cli *c)
 	}
 	run.input_json  = input != NULL ? input : "";
 	run.params_json = params != NULL ? params : "";
-	if ((rv = weft_cli_start_at(c, &run.start_at_ms)) != WEFT_CLI_OK) {
+	if ((rv = weft_cli_start_at(c, &run.start_at_ms)) != WEFT_CLI_OK ||
+	    (rv = weft_cli_run_extras(c, &run, &tags)) != WEFT_CLI_OK) {
 		goto done;
 	}
 	if (count > 0) {
@@ -298,7 +300,15 @@ weft_cli_cmd_run(weft_cli *c)
 	    NULL) {
 		fprintf(stderr, "weft: bad reply from coordinator: no run_id\n");
 		rv = WEFT_CLI_FAIL;
-	} else if (c->flag[WEFT_CLI_F_WAIT] != NULL) {
+		goto done;
+	}
+	if (json_is_true(json_object_get(body, "existed"))) {
+		// Said on stderr: stdout is the run id either way.
+		fprintf(stderr, "weft: run %s already existed (idempotency key "
+		                "\"%s\"): not started again\n",
+		    run_id, run.idempotency_key);
+	}
+	if (c->flag[WEFT_CLI_F_WAIT] != NULL) {
 		rv = weft_cli_wait(c, run_id,
 		    json_string_value(json_object_get(body, "events_url")));
 	} else if (c->json) {
@@ -311,6 +321,7 @@ done:
 	free(input);
 	free(params);
 	free(def);
+	free(tags);
 	return (rv);
 }
 
@@ -328,6 +339,11 @@ status_header(json_t *b)
 	printf("%-10s  %s (version %lld)\n", "definition",
 	    cmd_sv(b, "definition"), (long long) cmd_ms(b, "version"));
 	printf("%-10s  %s\n", "status", cmd_sv(b, "status"));
+	if (json_object_size(json_object_get(b, "tags")) > 0) {
+		char tags[1024];
+		weft_cli_tags_text(json_object_get(b, "tags"), tags, sizeof(tags));
+		printf("%-10s  %s\n", "tags", tags);
+	}
 	if (json_is_object(json_object_get(b, "parent"))) {
 		// A child run (a workflow step's): where it came from.
 		json_t *p = json_object_get(b, "parent");
@@ -571,7 +587,7 @@ int
 weft_cli_cmd_runs(weft_cli *c)
 {
 	static const char *head[] = { "RUN", "DEFINITION", "STATUS", "STEPS",
-		"CREATED", "DURATION" };
+		"CREATED", "DURATION", "TAGS" };
 	Weft__ControlRequest req   = WEFT__CONTROL_REQUEST__INIT;
 	Weft__RunsRequest    runs  = WEFT__RUNS_REQUEST__INIT;
 	uint64_t             limit = 0;
@@ -601,6 +617,8 @@ weft_cli_cmd_runs(weft_cli *c)
 	runs.definition = cmd_str(c, WEFT_CLI_F_DEFINITION);
 	runs.before     = cmd_str(c, WEFT_CLI_F_BEFORE);
 	runs.limit      = (uint32_t) limit;
+	runs.tags       = (char **) c->tags;
+	runs.n_tags     = c->n_tags;
 	req.req_case    = WEFT__CONTROL_REQUEST__REQ_RUNS;
 	req.runs        = &runs;
 	if ((rv = cmd_list(c, &req, &body, next, sizeof(next))) !=
@@ -616,9 +634,14 @@ weft_cli_cmd_runs(weft_cli *c)
 	if (body == NULL) {
 		return (rv);
 	}
-	weft_cli_table_init(&t, 6, head);
+	// A TAGS column only when a run of the page has tags.
+	bool tagged = false;
 	json_array_foreach (body, i, r) {
-		char steps[48], created[48], d[32], st[96], at[48];
+		tagged = tagged || json_object_size(json_object_get(r, "tags")) > 0;
+	}
+	weft_cli_table_init(&t, tagged ? 7 : 6, head);
+	json_array_foreach (body, i, r) {
+		char steps[48], created[48], d[32], st[96], at[48], tags[1024];
 		snprintf(steps, sizeof(steps), "%lld/%lld",
 		    (long long) cmd_ms(r, "steps_done"),
 		    (long long) cmd_ms(r, "steps_total"));
@@ -628,6 +651,7 @@ weft_cli_cmd_runs(weft_cli *c)
 			snprintf(st, sizeof(st), "scheduled %s",
 			    weft_cli_fmt_time(json_object_get(r, "start_at_ms"), at));
 		}
+		weft_cli_tags_text(json_object_get(r, "tags"), tags, sizeof(tags));
 		const char *row[] = {
 			json_string_value(json_object_get(r, "id")),
 			json_string_value(json_object_get(r, "definition")),
@@ -637,6 +661,7 @@ weft_cli_cmd_runs(weft_cli *c)
 			weft_cli_fmt_duration(cmd_span(cmd_ms(r, "created_ms"),
 			                          cmd_ms(r, "ended_ms")),
 			    d),
+			tags,
 		};
 		weft_cli_table_add(&t, row);
 	}
@@ -821,6 +846,9 @@ weft_cli_cmd_definitions(weft_cli *c)
 	size_t                  i;
 	int                     rv;
 
+	if (c->nargs == 1) {
+		return (weft_cli_definition_versions(c)); // one name's versions
+	}
 	req.req_case    = WEFT__CONTROL_REQUEST__REQ_DEFINITIONS;
 	req.definitions = &dr;
 	if ((rv = cmd_list(c, &req, &body, NULL, 0)) != WEFT_CLI_OK ||
@@ -927,8 +955,15 @@ weft_cli_cmd_lifecycle(weft_cli *c)
 	json_t                *body;
 	int                    rv;
 
+	if ((rv = weft_cli_bulk_check(c)) != WEFT_CLI_OK) {
+		return (rv);
+	}
+	if (c->nargs == 0) {
+		return (weft_cli_bulk(c));
+	}
 	lr.run_id     = c->args[0];
 	lr.action     = (char *) c->command;
+	lr.from       = cmd_str(c, WEFT_CLI_F_FROM);
 	req.req_case  = WEFT__CONTROL_REQUEST__REQ_LIFECYCLE;
 	req.lifecycle = &lr;
 	if ((rv = weft_cli_call(c, &req, &body)) != WEFT_CLI_OK) {

@@ -21,6 +21,10 @@
 	(F(COORDINATOR) | F(HELP) | F(TOKEN) | F(STREAM) | F(TLS_CERT) |    \
 	    F(TLS_KEY) | F(TLS_CA))
 
+// The filters a lifecycle command takes instead of a run (bulk.c).
+#define MAIN_BULK \
+	(F(STATUS) | F(DEFINITION) | F(SINCE) | F(TAG) | F(DRY_RUN))
+
 // The flags. Every command accepts --coordinator and --help.
 static const struct main_flag {
 	const char *name;
@@ -90,6 +94,25 @@ static const struct main_flag {
 	[WEFT_CLI_F_REJECT]      = { "reject", NULL,
 	           "signal: reject: the waiting steps fail (the data's "
 	           "\"reason\" says why)" },
+	[WEFT_CLI_F_TAG]         = { "tag", "KEY=VALUE",
+	           "run: give the run this tag (repeat it: at most 32; keys "
+	           "1-64 bytes of A-Z a-z 0-9 _ . - /, values up to 256 "
+	           "bytes); runs, cancel, pause, resume, retry: only runs "
+	           "carrying it (repeat it: all must match)" },
+	[WEFT_CLI_F_IDEMPOTENCY_KEY] = { "idempotency-key", "K",
+	    "run: a second run request with the same key within the "
+	    "coordinator's --idempotency-window (default 24h) answers the "
+	    "run the first one made instead of making another" },
+	[WEFT_CLI_F_VERSION]     = { "version", "N",
+	         "run: run version N of the named definition (default: the "
+	         "latest); definitions NAME: print version N's body" },
+	[WEFT_CLI_F_FROM]        = { "from", "STEP",
+	           "retry: re-run STEP and every step downstream of it, on any "
+	           "ended run (a succeeded one too); the other steps keep "
+	           "their outputs" },
+	[WEFT_CLI_F_DRY_RUN]     = { "dry-run", NULL,
+	        "with filters instead of a run: report what would be done to "
+	        "each matching run, and change nothing" },
 	[WEFT_CLI_F_AFTER]       = { "after", "ID",
 	          "only events after event id ID (paging cursor)" },
 	[WEFT_CLI_F_SINCE]       = { "since", "TIME",
@@ -156,7 +179,7 @@ static const struct main_cmd {
 	    "Register a workflow definition (FILE - reads standard input)." },
 	{ "run", "NAME|FILE", 1, 1,
 	    F(INPUT) | F(PARAMS) | F(WAIT) | F(TIMEOUT) | F(JSON) | F(NRUNS) |
-	        F(AT) | F(DELAY),
+	        F(AT) | F(DELAY) | F(TAG) | F(IDEMPOTENCY_KEY) | F(VERSION),
 	    weft_cli_cmd_run,
 	    "Start a run of a registered definition or of a definition file; "
 	    "prints the run id (--count N: N runs, N ids)." },
@@ -177,7 +200,7 @@ static const struct main_cmd {
 	    "step S's) whole instead." },
 	{ "runs", "[delete]", 0, 1,
 	    F(STATUS) | F(DEFINITION) | F(BEFORE) | F(SINCE) | F(UNTIL) |
-	        F(LIMIT) | F(JSON),
+	        F(LIMIT) | F(JSON) | F(TAG),
 	    weft_cli_cmd_runs,
 	    "List runs, newest first (--since/--until: created then). `runs "
 	    "delete --before TIME [--status S]` deletes the runs that ended "
@@ -197,19 +220,30 @@ static const struct main_cmd {
 	    "Follow events as they happen: of one run (its history first; "
 	    "ends with the run) or of everything (until interrupted). Prints "
 	    "a table line per event, or JSON lines with --json." },
-	{ "definitions", "", 0, 0, F(JSON), weft_cli_cmd_definitions,
+	{ "definitions", "[NAME]", 0, 1, F(JSON) | F(VERSION),
+	    weft_cli_cmd_definitions,
 	    "List the registered definitions (the latest version of "
-	    "each)." },
+	    "each); with NAME, every version of that one (number, created, "
+	    "sha256 of its body); with --version N too, version N's body." },
 	{ "workers", "", 0, 0, F(JSON), weft_cli_cmd_workers,
 	    "List the workers." },
-	{ "cancel", "RUN", 1, 1, F(JSON), weft_cli_cmd_lifecycle,
-	    "Cancel a run." },
-	{ "pause", "RUN", 1, 1, F(JSON), weft_cli_cmd_lifecycle,
-	    "Pause a run: no new steps start." },
-	{ "resume", "RUN", 1, 1, F(JSON), weft_cli_cmd_lifecycle,
-	    "Resume a paused run." },
-	{ "retry", "RUN", 1, 1, F(JSON), weft_cli_cmd_lifecycle,
-	    "Retry a run that did not succeed." },
+	{ "cancel", "RUN|FILTERS", 0, 1, F(JSON) | MAIN_BULK,
+	    weft_cli_cmd_lifecycle,
+	    "Cancel a run, or (with --status, --definition, --since, --tag "
+	    "instead of RUN) every matching run, in chunks of 500, with a "
+	    "line per run (--json) or a summary; --dry-run changes nothing." },
+	{ "pause", "RUN|FILTERS", 0, 1, F(JSON) | MAIN_BULK,
+	    weft_cli_cmd_lifecycle,
+	    "Pause a run (or the matching runs, as cancel): no new steps "
+	    "start." },
+	{ "resume", "RUN|FILTERS", 0, 1, F(JSON) | MAIN_BULK,
+	    weft_cli_cmd_lifecycle,
+	    "Resume a paused run (or the matching runs, as cancel)." },
+	{ "retry", "RUN|FILTERS", 0, 1, F(JSON) | F(FROM) | MAIN_BULK,
+	    weft_cli_cmd_lifecycle,
+	    "Retry a run that did not succeed (or the matching runs, as "
+	    "cancel). --from STEP re-runs STEP and everything downstream of "
+	    "it, on any ended run, a succeeded one too." },
 	{ "signal", "RUN NAME", 2, 2, F(DATA) | F(REJECT) | F(JSON),
 	    weft_cli_cmd_signal,
 	    "Deliver signal NAME to run RUN: every wait step of the run "
@@ -484,6 +518,11 @@ main_flag(weft_cli *c, int argc, char **argv, int *i)
 	if (f == WEFT_CLI_F_TYPE) {
 		main_add_types(c, val);
 	}
+	if (f == WEFT_CLI_F_TAG) {
+		// Repeatable, never split: a value may hold commas.
+		c->tags = weft_xrealloc(c->tags, (c->n_tags + 1) * sizeof(char *));
+		c->tags[c->n_tags++] = val;
+	}
 	return (WEFT_CLI_OK);
 }
 
@@ -671,6 +710,7 @@ main(int argc, char **argv)
 		free(c.types[i]);
 	}
 	free(c.types);
+	free(c.tags);
 	free(c.args);
 	return (rv);
 }

@@ -1,6 +1,7 @@
 // runreq: a run request written as JSON into the protobuf RunRequest.
 // The engine does every check that needs a definition or the store; this
 // only refuses what cannot be put into the message at all.
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,37 @@ runreq_start_at(weft_runreq *q, json_t *obj, char *err, size_t errlen)
 	return (false);
 }
 
+// runreq_extras reads the members issue 14 added: "version",
+// "idempotency_key" and "tags" (checked by the engine: tags.h).
+static bool
+runreq_extras(weft_runreq *q, json_t *obj, char *err, size_t errlen)
+{
+	json_t *ver = json_object_get(obj, "version");
+	json_t *key = json_object_get(obj, "idempotency_key");
+
+	if (ver != NULL && !json_is_null(ver)) {
+		if (!json_is_integer(ver) || json_integer_value(ver) < 1 ||
+		    json_integer_value(ver) > UINT32_MAX) {
+			snprintf(err, errlen, "\"version\" must be a whole "
+			                      "number from 1 (a registered "
+			                      "version of the definition)");
+			return (false);
+		}
+		q->rr.version = (uint32_t) json_integer_value(ver);
+	}
+	if (key != NULL && !json_is_null(key)) {
+		if (!json_is_string(key)) {
+			snprintf(err, errlen,
+			    "\"idempotency_key\" must be a string");
+			return (false);
+		}
+		q->rr.idempotency_key = (char *) json_string_value(key);
+	}
+	q->tags         = runreq_text(obj, "tags");
+	q->rr.tags_json = q->tags;
+	return (true);
+}
+
 bool
 weft_runreq_from_json(weft_runreq *q, json_t *obj, char *err, size_t errlen)
 {
@@ -76,6 +108,10 @@ weft_runreq_from_json(weft_runreq *q, json_t *obj, char *err, size_t errlen)
 		q->def                = runreq_text(obj, "definition_json");
 		q->rr.definition_json = q->def;
 	}
+	if (!runreq_extras(q, obj, err, errlen)) {
+		weft_runreq_fini(q);
+		return (false);
+	}
 	q->input          = runreq_text(obj, "input");
 	q->params         = runreq_text(obj, "params");
 	q->rr.input_json  = q->input;
@@ -94,5 +130,6 @@ weft_runreq_fini(weft_runreq *q)
 	free(q->def);
 	free(q->input);
 	free(q->params);
-	q->def = q->input = q->params = NULL;
+	free(q->tags);
+	q->def = q->input = q->params = q->tags = NULL;
 }

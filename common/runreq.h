@@ -19,15 +19,18 @@ typedef struct weft_runreq {
 	char            *def;    // "definition_json" as compact text, or NULL
 	char            *input;  // "input" as compact text ("" when absent)
 	char            *params; // "params" as compact text ("" when absent)
+	char            *tags;   // "tags" as compact text ("" when absent)
 } weft_runreq;
 
 // weft_runreq_from_json fills q (caller's storage) from obj, an object
 // {"definition": NAME | "definition_json": {...}, "input": ...,
-// "params": ...} (borrowed, and retained: q->rr.definition points into it
+// "params": ..., "version": N, "idempotency_key": K, "tags": {...}}
+// (borrowed, and retained: q->rr.definition points into it
 // until q is no longer used). What the engine checks (that a definition is
 // named, that input is JSON of the right shape, secrets, sizes) passes
 // through. Returns false, with the reason in err and q zeroed, when obj is
-// not an object or its "definition" is not a string. Any thread. Finish
+// not an object, its "definition" or "idempotency_key" is not a string,
+// or its "version" is not a whole number from 1 to 4294967295. Any thread. Finish
 // with weft_runreq_fini.
 bool weft_runreq_from_json(weft_runreq *q, json_t *obj, char *err,
     size_t errlen);

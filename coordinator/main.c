@@ -87,6 +87,8 @@ usage(FILE *f)
 	    "  --unschedulable-after D  a ready step whose type no live worker has\n"
 	    "                    advertised for D gets one step_unschedulable event\n"
 	    "                    (default 60s; 1s to 1d: 30s, 2m, 1h; bare number: s)\n"
+	    "  --idempotency-window D  a run request's idempotency key answers the\n"
+	    "                    run it made for D (default 24h; 1s to 30d)\n"
 	    "  --cookie-file F   the cluster cookie (default $WEFT_COOKIE_FILE, else\n"
 	    "                    $WEFT_HOME/cookie, else ~/.weft/cookie); created when\n"
 	    "                    missing if the node sockets are all on loopback\n"
@@ -145,6 +147,25 @@ parse_duration(const char *flag, const char *v)
 		exit(2);
 	}
 	return ((int) ms);
+}
+
+// Long options without a one-letter code (issue 14 on).
+#define OPT_IDEM_WINDOW 0x1401
+
+// parse_idem_window reads --idempotency-window: 1s to 30d (a key answers
+// its run that long; the default is 24h).
+static int64_t
+parse_idem_window(const char *v)
+{
+	int64_t ms;
+
+	if (!weft_clock_parse_duration(v, &ms) || ms < 1000 ||
+	    ms > 30LL * 86400000) {
+		fprintf(stderr, "weft-coordinator: --idempotency-window wants a "
+		    "duration from 1s to 30d, such as 24h, got \"%s\"\n", v);
+		exit(2);
+	}
+	return (ms);
 }
 
 // parse_size reads --max-output: bytes, or with a unit (1048576, 512KiB,
@@ -337,6 +358,7 @@ main(int argc, char **argv)
 		{ "survey-ms", required_argument, NULL, 's' },
 		{ "lost-after", required_argument, NULL, 'l' },
 		{ "unschedulable-after", required_argument, NULL, 'U' },
+		{ "idempotency-window", required_argument, NULL, OPT_IDEM_WINDOW },
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "log-format", required_argument, NULL, 'G' },
 		{ "ports-file", required_argument, NULL, 'P' },
@@ -427,6 +449,10 @@ main(int argc, char **argv)
 			cfg.test_clock_ms = (int64_t) ms;
 			break;
 		}
+		case OPT_IDEM_WINDOW:
+			cfg.idempotency_window_ms =
+			    parse_idem_window(optarg);
+			break;
 		case 'K': secret_key_file = optarg; break;
 		case '1': tls_cert = optarg; break;
 		case '2': tls_key = optarg; break;

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "seal.h"
 #include "secret.h"
+#include "tags.h"
 #include "waiting.h"
 
 // ---- definitions ----
@@ -369,6 +370,71 @@ control_object_arg(const char *text, const char *what, char *err, size_t errlen)
 	return (v);
 }
 
+// control_run_extras checks what issue 14 added to a run request: its
+// idempotency key (looked up: *existed and id when a run has it), its
+// version (only with a name) and its tags (*tags, a new object, or NULL).
+// Returns 0 or the weft_err code with the reason in err.
+static int
+control_run_extras(weft_engine *e, const Weft__RunRequest *rq, int64_t now,
+    bool *existed, char id[WEFT_ID_LEN + 1], json_t **tags, char *err,
+    size_t errlen)
+{
+	const char *key = rq->idempotency_key;
+	weft_err    rv;
+
+	*tags = NULL;
+	if (key != NULL && strlen(key) > WEFT_IDEMPOTENCY_KEY_MAX) {
+		snprintf(err, errlen,
+		    "run: idempotency_key: %zu bytes, over the limit of %d",
+		    strlen(key), WEFT_IDEMPOTENCY_KEY_MAX);
+		return (WEFT_EINVAL);
+	}
+	if (rq->version > 0 && rq->definition_json[0] != '\0') {
+		snprintf(err, errlen, "run: version: only with a registered "
+		                      "definition's name, not with an inline "
+		                      "definition");
+		return (WEFT_EINVAL);
+	}
+	if (rq->tags_json != NULL && rq->tags_json[0] != '\0') {
+		*tags = json_loads(rq->tags_json, JSON_DECODE_ANY, NULL);
+		if (!weft_tags_check(*tags, err, errlen)) {
+			json_decref(*tags);
+			*tags = NULL;
+			return (WEFT_EINVAL);
+		}
+	}
+	if (key != NULL && key[0] != '\0') {
+		if ((rv = idem_find(e, key, now, id)) == WEFT_OK) {
+			*existed = true;
+		} else if (rv != WEFT_ENOENT) {
+			snprintf(err, errlen, "run: idempotency_key: the store "
+			    "did not answer: %s", e->store->error);
+			json_decref(*tags);
+			*tags = NULL;
+			return (rv);
+		}
+	}
+	return (0);
+}
+
+// control_run_label puts the tags (taken) and idempotency key of run r,
+// just made, into its run_queued event: the store keeps them with the
+// run (migration 0008).
+static void
+control_run_label(weft_engine *e, weft_run *r, json_t *tags, const char *key)
+{
+	weft_out_event *q = &e->out.events[e->out.nevents - 1];
+
+	WEFT_ASSERT(q->type == WEFT_EV_RUN_QUEUED && q->run == r);
+	if (tags != NULL && json_object_size(tags) > 0) {
+		json_object_set(q->data, "tags", tags);
+	}
+	json_decref(tags);
+	if (key != NULL && key[0] != '\0') {
+		json_object_set_new(q->data, "idempotency_key", json_string(key));
+	}
+}
+
 // control_run_one creates the run rq (borrowed) asks for: its definition
 // looked up by name or registered inline, its input and params checked
 // and bound. On success writes the new run's id into id and returns 0;
@@ -379,12 +445,24 @@ control_object_arg(const char *text, const char *what, char *err, size_t errlen)
 // runs (quiet), a single run logs RUN-START.
 int
 control_run_one(weft_engine *e, const Weft__RunRequest *rq, int64_t now,
-    bool quiet, char id[WEFT_ID_LEN + 1], char *err, size_t errlen)
+    bool quiet, char id[WEFT_ID_LEN + 1], bool *existed, char *err,
+    size_t errlen)
 {
 	def_entry *d;
-	json_t    *input = NULL, *given = NULL, *params = NULL;
+	json_t    *input = NULL, *given = NULL, *params = NULL, *tags;
 	weft_run  *r;
 	size_t     inlen = strlen(rq->input_json) + strlen(rq->params_json);
+	int        code;
+
+	*existed = false;
+	if ((code = control_run_extras(e, rq, now, existed, id, &tags, err,
+	         errlen)) != 0 ||
+	    *existed) {
+		// The same key within the window: the run it made answers,
+		// whatever this request asks for.
+		json_decref(tags);
+		return (code);
+	}
 
 	if (inlen > WEFT_RUN_INPUT_MAX) {
 		// Checked before anything is parsed or registered: the run's
@@ -393,12 +471,23 @@ control_run_one(weft_engine *e, const Weft__RunRequest *rq, int64_t now,
 		    "run: input and params too large: %zu bytes, over the run "
 		    "input limit of %zu bytes (4 MiB)",
 		    inlen, WEFT_RUN_INPUT_MAX);
+		json_decref(tags);
 		return (WEFT_ETOOBIG);
 	}
 	if (rq->definition_json[0] != '\0') {
 		d = control_define(e, rq->definition_json, err, errlen);
 	} else if (rq->definition[0] != '\0') {
-		d = control_def_lookup(e, rq->definition, 0, err, errlen);
+		d = control_def_lookup(e, rq->definition, rq->version, err,
+		    errlen);
+		if (d == NULL && rq->version > 0) {
+			snprintf(err, errlen,
+			    "run: definition \"%s\" has no version %" PRIu32
+			    " (weft definitions shows the versions; GET "
+			    "/api/v1/definitions/%s)",
+			    rq->definition, rq->version, rq->definition);
+			json_decref(tags);
+			return (WEFT_ENOENT);
+		}
 	} else {
 		snprintf(err, errlen, "run: name a definition or send one");
 		d = NULL;
@@ -412,6 +501,7 @@ control_run_one(weft_engine *e, const Weft__RunRequest *rq, int64_t now,
 	        WEFT_OK) {
 		json_decref(input);
 		json_decref(given);
+		json_decref(tags);
 		return (d == NULL ? WEFT_EDEF : WEFT_EINVAL);
 	}
 	json_decref(given);
@@ -419,6 +509,7 @@ control_run_one(weft_engine *e, const Weft__RunRequest *rq, int64_t now,
 	    weft_secret_present(d->def, input, params)) {
 		json_decref(input);
 		json_decref(params);
+		json_decref(tags);
 		snprintf(err, errlen,
 		    "run: this run carries secrets and the coordinator has no "
 		    "key to store them under (--secret-key-file or the cluster "
@@ -427,6 +518,10 @@ control_run_one(weft_engine *e, const Weft__RunRequest *rq, int64_t now,
 	}
 	weft_id_new(id);
 	r = weft_run_alloc(id, d->def, input, params, now, &e->out);
+	control_run_label(e, r, tags, rq->idempotency_key);
+	if (rq->idempotency_key != NULL && rq->idempotency_key[0] != '\0') {
+		idem_note(e, rq->idempotency_key, id, now);
+	}
 	engine_run_add(e, r);
 	if (rq->start_at_ms > now) {
 		// A delayed start (--at, --delay, start_at): a timer starts
@@ -450,14 +545,16 @@ control_run(weft_engine *e, engine_mail *m, int64_t now)
 	char                    err[1024] = "";
 	char                    id[WEFT_ID_LEN + 1];
 	int                     code;
+	bool                    existed;
 
-	if ((code = control_run_one(e, rq, now, false, id, err,
+	if ((code = control_run_one(e, rq, now, false, id, &existed, err,
 	         sizeof(err))) != 0) {
 		engine_reply_now(e, m->to, code, err, NULL);
 		return;
 	}
 	engine_reply_now(e, m->to, 0, NULL,
-	    json_pack("{s:s, s:s}", "run_id", id, "events_url", e->io.events_url));
+	    json_pack("{s:s, s:s, s:b}", "run_id", id, "events_url",
+	        e->io.events_url, "existed", (int) existed));
 }
 
 // control_run_batch answers a RunBatchRequest: every item is created (or
@@ -474,6 +571,7 @@ control_run_batch(weft_engine *e, engine_mail *m, int64_t now)
 	json_t                      *results;
 	size_t                       failed = 0;
 	int                          code;
+	bool                         existed;
 
 	if (rq->n_runs == 0) {
 		engine_reply_now(e, m->to, WEFT_EINVAL,
@@ -491,11 +589,13 @@ control_run_batch(weft_engine *e, engine_mail *m, int64_t now)
 	results = json_array();
 	for (size_t i = 0; i < rq->n_runs; i++) {
 		err[0] = '\0';
-		code   = control_run_one(e, rq->runs[i], now, true, id, err,
-                    sizeof(err));
+		code   = control_run_one(e, rq->runs[i], now, true, id,
+                    &existed, err, sizeof(err));
 		if (code == 0) {
 			json_array_append_new(results,
-			    json_pack("{s:s}", "run_id", id));
+			    existed ? json_pack("{s:s, s:b}", "run_id", id,
+			                  "existed", 1)
+			            : json_pack("{s:s}", "run_id", id));
 			continue;
 		}
 		failed++;
@@ -798,93 +898,206 @@ control_restore_run(weft_engine *e, json_t *jr)
 	return (WEFT_OK);
 }
 
+// control_retry_load brings ended run id (its stored row jr, borrowed)
+// back into memory for a retry; NULL, with msg, when it cannot be.
+static weft_run *
+control_retry_load(weft_engine *e, const char *id, json_t *jr, char *msg,
+    size_t len)
+{
+	json_t  *steps = json_object_get(jr, "steps");
+	json_t  *js;
+	size_t   k;
+	weft_err rv;
+	weft_run *r;
+	uint64_t  seq = 0;
+
+	json_array_foreach (steps, k, js) {
+		json_object_set(js, "step_id", json_object_get(js, "id"));
+	}
+	json_object_set_new(jr, "last_seq", json_integer(0));
+	if ((rv = control_restore_run(e, jr)) != WEFT_OK) {
+		snprintf(msg, len, "retry: run %s cannot be restored: %s", id,
+		    rv == WEFT_ENOENT ? "its definition is not in the store"
+		                      : e->store->error);
+		return (NULL);
+	}
+	if ((r = engine_run(e, id)) != NULL) {
+		weft_store_run_last_seq(engine_quiesce(e), id, &seq);
+		r->seq = seq;
+	}
+	return (r);
+}
+
+// control_action_input maps an action to the run machine's input.
+static enum weft_run_input
+control_action_input(const char *action, bool from)
+{
+	if (strcmp(action, "cancel") == 0) {
+		return (WEFT_RUN_IN_CANCEL);
+	}
+	if (strcmp(action, "pause") == 0) {
+		return (WEFT_RUN_IN_PAUSE);
+	}
+	if (strcmp(action, "resume") == 0) {
+		return (WEFT_RUN_IN_RESUME);
+	}
+	return (from ? WEFT_RUN_IN_RETRY_FROM : WEFT_RUN_IN_RETRY);
+}
+
+// control_from_step finds step `from` of the definition name@version; -1
+// with msg when it has none.
+static long
+control_from_step(weft_engine *e, const char *id, const char *name,
+    int64_t version, const char *from, char *msg, size_t len)
+{
+	def_entry *d = control_def_lookup(e, name, version, msg, len);
+	long       i = d != NULL ? weft_def_find(d->def, from) : -1;
+
+	if (d != NULL && i < 0) {
+		snprintf(msg, len,
+		    "retry --from: run %s (definition \"%s\" version %" PRId64
+		    ") has no step \"%s\"",
+		    id, name, version, from);
+	}
+	return (i);
+}
+
+// control_apply runs action on r, in memory; false when r's state does
+// not allow it.
+static weft_err
+control_apply(weft_engine *e, weft_run *r, const char *action, long from)
+{
+	weft_err rv = WEFT_ESTATE;
+
+	if (strcmp(action, "cancel") == 0) {
+		rv = weft_run_cancel(r, "cancelled by request", &e->out);
+	} else if (strcmp(action, "pause") == 0) {
+		if ((rv = weft_run_pause(r, &e->out)) == WEFT_OK) {
+			subwf_lifecycle(e, r, true);
+		}
+	} else if (strcmp(action, "resume") == 0) {
+		if ((rv = weft_run_resume(r, &e->out)) == WEFT_OK) {
+			subwf_lifecycle(e, r, false);
+		}
+	} else if (from >= 0) {
+		rv = weft_run_retry_from(r, from, e->now_ms, &e->out);
+	} else {
+		rv = weft_run_retry(r, e->now_ms, &e->out);
+	}
+	return (rv);
+}
+
+weft_err
+control_lifecycle_one(weft_engine *e, const char *id, const char *action,
+    const char *from, bool dry, char *msg, size_t len)
+{
+	weft_run           *r       = engine_run(e, id);
+	bool                has_from = from != NULL && from[0] != '\0';
+	enum weft_run_input in      = control_action_input(action, has_from);
+	enum weft_run_state st, to;
+	json_t             *jr = NULL;
+	long                step = -1;
+	weft_err            rv;
+
+	if (has_from && in != WEFT_RUN_IN_RETRY_FROM) {
+		snprintf(msg, len, "from: only a retry starts from a step");
+		return (WEFT_EINVAL);
+	}
+	if (r == NULL) {
+		// Ended runs leave memory; the store still knows them.
+		if (weft_store_get_run(engine_quiesce(e), id, &jr) != WEFT_OK) {
+			snprintf(msg, len, "no such run");
+			return (WEFT_ENOENT);
+		}
+		st = WEFT_RUN_QUEUED;
+		weft_run_state_parse(
+		    json_string_value(json_object_get(jr, "status")), &st);
+	} else {
+		st = r->state;
+	}
+	if (has_from &&
+	    (step = control_from_step(e, id,
+	         r != NULL ? r->def->name
+	                   : json_string_value(json_object_get(jr, "definition")),
+	         r != NULL ? r->def->version
+	                   : json_integer_value(json_object_get(jr, "version")),
+	         from, msg, len)) < 0) {
+		json_decref(jr);
+		return (WEFT_ENOENT);
+	}
+	if (weft_run_next(st, in, &to) != WEFT_OK ||
+	    (r == NULL && !weft_run_terminal(st))) {
+		snprintf(msg, len, "cannot %s run %s: it is %s", action, id,
+		    weft_run_state_name(st));
+		json_decref(jr);
+		return (WEFT_ESTATE);
+	}
+	if (dry) {
+		json_decref(jr);
+		return (WEFT_OK);
+	}
+	if (r == NULL) {
+		// An ended run leaves memory; a retry brings it back.
+		r = control_retry_load(e, id, jr, msg, len);
+		json_decref(jr);
+		if (r == NULL) {
+			return (WEFT_ESTORE);
+		}
+	}
+	if (step >= 0 && r->def_own != NULL) {
+		snprintf(msg, len, "cannot retry run %s from a step: it has "
+		    "expanded steps, and retry --from does not redo expansions "
+		    "yet", r->id);
+		rv = WEFT_EINVAL;
+	} else if ((rv = control_apply(e, r, action, step)) != WEFT_OK) {
+		snprintf(msg, len, "cannot %s run %s: it is %s", action, r->id,
+		    weft_run_state_name(r->state));
+	}
+	if (rv != WEFT_OK) {
+		if (weft_run_terminal(r->state)) {
+			engine_run_forget(e, r); // loaded for the retry only
+		}
+	}
+	return (rv);
+}
+
+// control_lifecycle_known says whether action is one of the four.
+static bool
+control_lifecycle_known(const char *action)
+{
+	static const char *const actions[] = { "cancel", "pause", "resume",
+		"retry" };
+
+	for (size_t a = 0; a < 4; a++) {
+		if (strcmp(action, actions[a]) == 0) {
+			return (true);
+		}
+	}
+	return (false);
+}
+
 static void
 control_lifecycle(weft_engine *e, engine_mail *m)
 {
 	Weft__LifecycleRequest *rq = m->env->control->lifecycle;
-	weft_run               *r  = engine_run(e, rq->run_id);
-	weft_err                rv = WEFT_EINVAL;
-	json_t                 *jr;
-	static const char *const actions[] = { "cancel", "pause", "resume",
-		"retry" };
-	bool known = false;
+	char                    msg[512];
+	weft_err                rv;
+	weft_run               *r;
 
-	for (size_t a = 0; a < 4; a++) {
-		known = known || strcmp(rq->action, actions[a]) == 0;
-	}
-	if (!known) {
+	if (!control_lifecycle_known(rq->action)) {
 		engine_reply_now(e, m->to, WEFT_EINVAL,
 		    "unknown action (use cancel, pause, resume or retry)", NULL);
 		return;
 	}
-	if (r == NULL && strcmp(rq->action, "retry") == 0 &&
-	    weft_store_get_run(engine_quiesce(e), rq->run_id, &jr) == WEFT_OK) {
-		// An ended run leaves memory; a retry brings it back.
-		json_t *steps = json_object_get(jr, "steps");
-		json_t *js;
-		size_t  k;
-		json_array_foreach (steps, k, js) {
-			json_object_set(js, "step_id", json_object_get(js, "id"));
-		}
-		json_object_set_new(jr, "last_seq", json_integer(0));
-		if ((rv = control_restore_run(e, jr)) != WEFT_OK) {
-			char why[600];
-			snprintf(why, sizeof(why), "retry: run %s cannot be "
-			    "restored: %s", rq->run_id, rv == WEFT_ENOENT
-			        ? "its definition is not in the store"
-			        : e->store->error);
-			json_decref(jr);
-			engine_reply_now(e, m->to, WEFT_ESTORE, why, NULL);
-			return;
-		}
-		json_decref(jr);
-		r = engine_run(e, rq->run_id);
-		if (r != NULL) {
-			uint64_t seq = 0;
-			weft_store_run_last_seq(engine_quiesce(e), rq->run_id, &seq);
-			r->seq = seq;
-		}
-	}
-	if (r == NULL) {
-		// Ended runs leave memory; the store still knows them.
-		char msg[256];
-		if (weft_store_get_run(engine_quiesce(e), rq->run_id, &jr) == WEFT_OK) {
-			snprintf(msg, sizeof(msg), "cannot %s run %s: it is %s",
-			    rq->action, rq->run_id,
-			    json_string_value(json_object_get(jr, "status")));
-			json_decref(jr);
-			engine_reply_now(e, m->to, WEFT_ESTATE, msg, NULL);
-			return;
-		}
-		engine_reply_now(e, m->to, WEFT_ENOENT, "no such run", NULL);
-		return;
-	}
-	if (strcmp(rq->action, "cancel") == 0) {
-		rv = weft_run_cancel(r, "cancelled by request", &e->out);
-	} else if (strcmp(rq->action, "pause") == 0) {
-		if ((rv = weft_run_pause(r, &e->out)) == WEFT_OK) {
-			subwf_lifecycle(e, r, true);
-		}
-	} else if (strcmp(rq->action, "resume") == 0) {
-		if ((rv = weft_run_resume(r, &e->out)) == WEFT_OK) {
-			subwf_lifecycle(e, r, false);
-		}
-	} else if (strcmp(rq->action, "retry") == 0) {
-		rv = weft_run_retry(r, e->now_ms, &e->out);
-	}
-	if (rv != WEFT_OK && weft_run_terminal(r->state)) {
-		engine_run_forget(e, r); // loaded for the retry only
-	}
-	if (rv != WEFT_OK) {
-		char msg[256];
-		snprintf(msg, sizeof(msg), "cannot %s run %s: it is %s",
-		    rq->action, r->id, weft_run_state_name(r->state));
+	if ((rv = control_lifecycle_one(e, rq->run_id, rq->action, rq->from,
+	         false, msg, sizeof(msg))) != WEFT_OK) {
 		engine_reply_now(e, m->to, rv, msg, NULL);
 		return;
 	}
+	r = engine_run(e, rq->run_id);
 	engine_reply_now(e, m->to, 0, NULL,
-	    json_pack("{s:s, s:s}", "run_id", r->id, "status",
-	        weft_run_state_name(r->state)));
+	    json_pack("{s:s, s:s}", "run_id", rq->run_id, "status",
+	        r != NULL ? weft_run_state_name(r->state) : "?"));
 }
 
 // control_info describes the coordinator from atomics only: it is answered
@@ -970,6 +1183,9 @@ control_handle(weft_engine *e, engine_mail *m, int64_t now)
 		break;
 	case WEFT__CONTROL_REQUEST__REQ_CLOCK:
 		cron_clock_request(e, m);
+		break;
+	case WEFT__CONTROL_REQUEST__REQ_BULK:
+		bulk_handle(e, m);
 		break;
 	default:
 		engine_reply_now(e, m->to, WEFT_EINVAL,
@@ -1289,10 +1505,20 @@ control_query_answer(weft_engine *e, Weft__ControlRequest *rq)
 		weft_runs_filter f = { control_opt(rq->runs->status),
 			control_opt(rq->runs->definition), control_opt(rq->runs->before),
 			rq->runs->limit, (int64_t) rq->runs->since_ms,
-			(int64_t) rq->runs->until_ms, next, sizeof(next) };
-		rv = control_limit(rq->runs->limit, err, sizeof(err))
+			(int64_t) rq->runs->until_ms, .next = next,
+			.next_len = sizeof(next) };
+		tag_filter tf;
+		rv = control_limit(rq->runs->limit, err, sizeof(err)) &&
+		        bulk_tag_filter(&tf, rq->runs->tags, rq->runs->n_tags,
+		            &f, err, sizeof(err))
 		    ? weft_store_list_runs(e->qstore, &f, &body)
 		    : WEFT_EINVAL;
+	} else if (rq->req_case == WEFT__CONTROL_REQUEST__REQ_DEFINITION) {
+		rv = weft_store_definition_versions(e->qstore,
+		    rq->definition->name, rq->definition->version, &body);
+		if (rv == WEFT_ENOENT) {
+			snprintf(err, sizeof(err), "%s", e->qstore->error);
+		}
 	} else if (rq->req_case == WEFT__CONTROL_REQUEST__REQ_INFO) {
 		body = control_info(e);
 		rv   = WEFT_OK;

@@ -296,6 +296,7 @@ cron_fire(weft_engine *e, cron_sched *s, int64_t at, int64_t now,
 	Weft__RunRequest   rq   = WEFT__RUN_REQUEST__INIT;
 	char              *in, *pa;
 	int                code;
+	bool               existed;
 	json_t            *d;
 
 	id[0] = '\0';
@@ -326,7 +327,8 @@ cron_fire(weft_engine *e, cron_sched *s, int64_t at, int64_t now,
 	rq.definition  = s->definition;
 	rq.input_json  = in;
 	rq.params_json = pa;
-	code = control_run_one(e, &rq, now, true, id, err, errlen);
+	// No idempotency key: each fire is its own run.
+	code = control_run_one(e, &rq, now, true, id, &existed, err, errlen);
 	free(in);
 	free(pa);
 	if (code != 0) {

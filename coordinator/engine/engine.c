@@ -1671,6 +1671,7 @@ weft_engine_open(weft_engine **out, const weft_engine_cfg *cfg, char *err,
 	weft_map_init(&e->defs);
 	weft_map_init(&e->latest);
 	weft_map_init(&e->def_hashes);
+	weft_map_init(&e->idem);
 	weft_map_init(&e->workers);
 	weft_map_init(&e->queues);
 	weft_out_init(&e->out);
@@ -1841,6 +1842,7 @@ weft_engine_close(weft_engine *e)
 	}
 	weft_map_fini(&e->runs);
 	control_def_fini(e);
+	idem_fini(e);
 	weft_out_fini(&e->out);
 	weft_store_close(e->store);
 	weft_store_close(e->qstore);

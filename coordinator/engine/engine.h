@@ -70,7 +70,14 @@ typedef struct weft_engine_cfg {
 	// ClockRequest moves forward; off, ClockRequest is refused.
 	bool    test_clock;
 	int64_t test_clock_ms;
+	int64_t idempotency_window_ms; // --idempotency-window: how long a
+	                         // run request's idempotency key answers
+	                         // the run it made, ms; 0 = the default
+	                         // WEFT_IDEMPOTENCY_WINDOW_DEFAULT
 } weft_engine_cfg;
+
+// The default of --idempotency-window: 24 hours, in ms.
+#define WEFT_IDEMPOTENCY_WINDOW_DEFAULT (24 * 3600 * 1000LL)
 
 typedef struct weft_engine weft_engine;
 

@@ -331,6 +331,10 @@ struct weft_engine {
 	// --test-clock: ms added to the system clock's wall and monotonic
 	// readings (a ClockRequest adds more); 0 otherwise.
 	_Atomic int64_t  clock_offset;
+	// Idempotency keys of the runs made since start (idem.c): key ->
+	// idem_ent *, pruned of expired keys as it grows (engine thread).
+	weft_map         idem;
+	size_t           idem_prune_at; // prune when idem.count reaches it
 };
 
 // cron.c: cron schedules and the test clock (model/cron.h).
@@ -348,10 +352,13 @@ void cron_clock_request(weft_engine *e, engine_mail *m);
 void cron_fini(weft_engine *e);
 
 // control.c: control_run_one creates the run rq (borrowed) asks for,
-// as a RunRequest does (quiet: no RUN-START line); its id into id. 0 or
-// the weft_err code with the reason in err; nothing created then.
+// as a RunRequest does (quiet: no RUN-START line); its id into id, and
+// *existed set when its idempotency key named a run made before (that
+// run's id, nothing created). 0 or the weft_err code with the reason in
+// err; nothing created then.
 int control_run_one(weft_engine *e, const Weft__RunRequest *rq, int64_t now,
-    bool quiet, char id[WEFT_ID_LEN + 1], char *err, size_t errlen);
+    bool quiet, char id[WEFT_ID_LEN + 1], bool *existed, char *err,
+    size_t errlen);
 
 // holds.c: the steps the coordinator runs itself (model/hold.h).
 // holds_enqueue notes ready unit u of a hold step (in place of the ready
@@ -520,5 +527,55 @@ void control_def_rele(weft_engine *e, const weft_def *def);
 void control_def_trim(weft_engine *e);
 // control_def_fini frees every cached definition (at close).
 void control_def_fini(weft_engine *e);
+
+// ---- issue 14's operations (idem.c, bulk.c) ----
+
+// The longest idempotency key, in bytes.
+#define WEFT_IDEMPOTENCY_KEY_MAX 255
+
+// idem_find looks up the run a request with idempotency key `key`
+// (borrowed) made within the window before now: first among the runs made
+// since start (their commit may still be under way), then in the store
+// (indexed; waits for the batch in flight). WEFT_OK with the run's id in
+// id; WEFT_ENOENT when there is none; a store error otherwise. Engine
+// thread.
+weft_err idem_find(weft_engine *e, const char *key, int64_t now,
+    char id[WEFT_ID_LEN + 1]);
+
+// idem_note remembers that the request with key (borrowed) made run id at
+// now, so a repeat in the same batch or iteration finds it. Engine thread.
+void idem_note(weft_engine *e, const char *key, const char *id, int64_t now);
+
+// idem_fini frees the keys (at close).
+void idem_fini(weft_engine *e);
+
+// A "key=value" tag filter list split for the store (weft_runs_filter).
+typedef struct tag_filter {
+	char        keys[WEFT_RUNS_TAGS_MAX][64 + 1];
+	char        values[WEFT_RUNS_TAGS_MAX][256 + 1];
+	const char *kp[WEFT_RUNS_TAGS_MAX], *vp[WEFT_RUNS_TAGS_MAX];
+} tag_filter;
+
+// bulk_tag_filter splits tags (n "key=value" strings, borrowed) into t
+// (caller's storage) and points f's tag lists at it. False, with the
+// reason naming the tag in err, when one is malformed or there are more
+// than WEFT_RUNS_TAGS_MAX. Any thread.
+bool bulk_tag_filter(tag_filter *t, char **tags, size_t n,
+    weft_runs_filter *f, char *err, size_t errlen);
+
+// bulk_handle answers a BulkRequest (m, taken: one chunk of a bulk
+// action): the runs matching its filters after its cursor, at most its
+// limit, each acted on (or, dry, judged) here, and a report per run.
+// Engine thread.
+void bulk_handle(weft_engine *e, engine_mail *m);
+
+// control_lifecycle_one applies action (cancel, pause, resume, retry) to
+// run id, with from (a step id, or NULL/"") for a retry from a step; dry
+// only judges whether it would apply. An ended run not in memory is
+// loaded for a retry. Returns WEFT_OK, or the reason in msg (len) and
+// WEFT_ENOENT (no such run or step), WEFT_ESTATE (its state does not
+// allow it), WEFT_EINVAL, WEFT_ESTORE. Engine thread.
+weft_err control_lifecycle_one(weft_engine *e, const char *id,
+    const char *action, const char *from, bool dry, char *msg, size_t len);
 
 #endif

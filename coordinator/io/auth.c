@@ -114,6 +114,7 @@ io_auth_need(const Weft__ControlRequest *cr)
 	case WEFT__CONTROL_REQUEST__REQ_INFO:
 	case WEFT__CONTROL_REQUEST__REQ_DEFINITIONS:
 	case WEFT__CONTROL_REQUEST__REQ_OUTPUT:
+	case WEFT__CONTROL_REQUEST__REQ_DEFINITION:
 		return (WEFT_ROLE_READ);
 	case WEFT__CONTROL_REQUEST__REQ_SCHEDULE:
 		// Listing and reading a schedule read; the rest change it.

@@ -30,6 +30,7 @@
 #include "log.h"
 #include "run.h"
 #include "runreq.h"
+#include "tags.h"
 #include "tls.h"
 
 #define HTTP_BODY_MAX (13u * 1024u * 1024u)
@@ -47,6 +48,7 @@ struct http_call {
 	struct http_fetch *fetch; // an output being read chunk by chunk
 	json_t *batch; // POST /runs/batch: a result per item, null where
 	               // the engine's answer goes (in order); else NULL
+	struct http_bulk *bulk; // POST /runs/bulk/{action}: its chunks
 };
 
 // A paged answer (GET /runs, /events) as HTTP shows it: the list under
@@ -81,6 +83,10 @@ typedef struct http_fetch {
 } http_fetch;
 
 static void http_send(weft_engine *e, Weft__ControlRequest *cr, http_call *h);
+static bool http_bulk_take(http_call *h, const Weft__ControlReply *rep);
+static void http_bulk_next(http_call *h);
+static nng_http_res *http_bulk_res(http_call *h);
+static void http_bulk_free(struct http_bulk *b);
 static void http_fetch_next(http_call *h);
 static void http_route_paged(weft_engine *e, nng_aio *aio,
     Weft__ControlRequest *cr, uint16_t ok_status, const http_page *page,
@@ -102,6 +108,7 @@ call_rele(http_call *h)
 			free(h->fetch);
 		}
 		json_decref(h->batch);
+		http_bulk_free(h->bulk);
 		free(h);
 	}
 }
@@ -294,6 +301,18 @@ http_batch_res(http_call *h, const Weft__ControlReply *rep)
 	return (http_json(h->ok_status, json_pack("{s:o}", "results", out)));
 }
 
+// http_body_existed says whether a run reply (JSON text) is
+// {"existed": true}.
+static bool
+http_body_existed(const char *b)
+{
+	json_t *v     = json_loads(b, 0, NULL);
+	bool    found = json_is_true(json_object_get(v, "existed"));
+
+	json_decref(v);
+	return (found);
+}
+
 void
 http_answer(http_call *h, nng_msg *msg)
 {
@@ -320,11 +339,26 @@ http_answer(http_call *h, nng_msg *msg)
 		h->fetch->buf = NULL;
 	} else if (h->batch != NULL) {
 		res = http_batch_res(h, env->control_reply);
+	} else if (h->bulk != NULL) {
+		if (http_bulk_take(h, env->control_reply)) {
+			// More chunks to come: the route keeps its hold on h.
+			weft_wire_free(env);
+			nng_msg_free(msg);
+			http_bulk_next(h);
+			return;
+		}
+		res = http_bulk_res(h);
 	} else if (h->page != NULL) {
 		res = http_page_res(h->ok_status, h->page, env->control_reply);
 	} else {
 		const char *b = env->control_reply->body_json;
-		res = http_res(h->ok_status, "application/json", b[0] ? b : "{}",
+		// POST /api/v1/runs answering the run an idempotency key
+		// already made: 200, not 201 (nothing was created).
+		uint16_t st = h->ok_status == 201 && strstr(b, "\"existed\"") &&
+		        http_body_existed(b)
+		    ? 200
+		    : h->ok_status;
+		res = http_res(st, "application/json", b[0] ? b : "{}",
 		    b[0] ? strlen(b) : 2);
 	}
 	weft_wire_free(env);
@@ -410,20 +444,31 @@ http_send(weft_engine *e, Weft__ControlRequest *cr, http_call *h)
 	}
 }
 
+// call_gone says whether the client of a call that goes on in several
+// requests went away; then it lets go of the route's hold on h.
+static bool
+call_gone(http_call *h)
+{
+	bool gone;
+
+	pthread_mutex_lock(&http_lock);
+	gone = h->done;
+	pthread_mutex_unlock(&http_lock);
+	if (gone) {
+		call_rele(h);
+	}
+	return (gone);
+}
+
 // http_fetch_next asks for the next chunk of h's output.
 static void
 http_fetch_next(http_call *h)
 {
 	Weft__ControlRequest cr = WEFT__CONTROL_REQUEST__INIT;
 	Weft__OutputRequest  oreq = WEFT__OUTPUT_REQUEST__INIT;
-	bool                 gone;
 
-	pthread_mutex_lock(&http_lock);
-	gone = h->done; // the client went away: stop reading
-	pthread_mutex_unlock(&http_lock);
-	if (gone) {
-		call_rele(h);
-		return;
+	if (call_gone(h)) {
+		return; // the client went away: stop reading
 	}
 	oreq.run_id   = h->fetch->run;
 	oreq.step_id  = h->fetch->step;
@@ -707,6 +752,41 @@ api_events(weft_engine *e, nng_aio *aio, const char *uri)
 	return (NULL);
 }
 
+// The most tag filters a query takes (store.h: WEFT_RUNS_TAGS_MAX).
+#define HTTP_TAGS_MAX 8
+
+// http_tag_args collects every "tag" parameter (?tag=k=v&tag=k2=v2, each
+// percent-decoded) into buf and v (HTTP_TAGS_MAX of them), *n the count;
+// an error response naming the parameter when there are more. The engine
+// checks each one's form.
+static nng_http_res *
+http_tag_args(const char *uri,
+    char buf[][WEFT_TAG_KEY_MAX + WEFT_TAG_VALUE_MAX + 2], char **v,
+    size_t *n)
+{
+	const char *q = strchr(uri, '?');
+
+	*n = 0;
+	while (q != NULL) {
+		q++;
+		if (strncmp(q, "tag=", 4) == 0) {
+			if (*n == HTTP_TAGS_MAX) {
+				return (http_error(400, WEFT_EINVAL,
+				    "tag: at most 8 tag filters"));
+			}
+			// query_get reads the first "tag" of what it is given.
+			char one[8 + WEFT_TAG_KEY_MAX + WEFT_TAG_VALUE_MAX * 3];
+			snprintf(one, sizeof(one), "?%.*s", (int) strcspn(q, "&"),
+			    q);
+			query_get(one, "tag", buf[*n], sizeof(buf[0]));
+			v[*n] = buf[*n];
+			(*n)++;
+		}
+		q = strchr(q, '&');
+	}
+	return (NULL);
+}
+
 static nng_http_res *
 api_runs(weft_engine *e, nng_aio *aio, const char *uri)
 {
@@ -714,6 +794,8 @@ api_runs(weft_engine *e, nng_aio *aio, const char *uri)
 	Weft__RunsRequest    rr = WEFT__RUNS_REQUEST__INIT;
 	nng_http_res        *res;
 	char status[32] = "", def[160] = "", before[64] = "";
+	char tagbuf[HTTP_TAGS_MAX][WEFT_TAG_KEY_MAX + WEFT_TAG_VALUE_MAX + 2];
+	char *tagv[HTTP_TAGS_MAX];
 
 	query_get(uri, "status", status, sizeof(status));
 	query_get(uri, "definition", def, sizeof(def));
@@ -721,6 +803,10 @@ api_runs(weft_engine *e, nng_aio *aio, const char *uri)
 	rr.status     = status;
 	rr.definition = def;
 	rr.before     = before;
+	if ((res = http_tag_args(uri, tagbuf, tagv, &rr.n_tags)) != NULL) {
+		return (res);
+	}
+	rr.tags = tagv;
 	uint64_t limit = 0;
 	if ((res = http_num_arg(uri, "limit", WEFT_QUERY_MAX_LIMIT, &limit)) !=
 	    NULL) {
@@ -902,6 +988,35 @@ api_signal(weft_engine *e, nng_aio *aio, nng_http_req *req, const char *uri,
 	return (NULL);
 }
 
+// api_retry_from routes a retry (cr, lr: built by api_run) with the
+// body's "from" when there is a body: {"from": "STEP"} retries the run
+// from that step; an empty body (or {}) retries it whole.
+static nng_http_res *
+api_retry_from(weft_engine *e, nng_aio *aio, nng_http_req *req,
+    Weft__ControlRequest *cr, Weft__LifecycleRequest *lr)
+{
+	void   *data;
+	size_t  len;
+	char    err[512];
+	json_t *b = NULL, *from;
+
+	nng_http_req_get_data(req, &data, &len);
+	if (len > 0 && (b = body_json(req, err, sizeof(err))) == NULL) {
+		return (http_error(400, WEFT_EINVAL, err));
+	}
+	from = json_object_get(b, "from");
+	if (from != NULL && (!json_is_string(from) ||
+	                        json_string_length(from) == 0)) {
+		json_decref(b);
+		return (http_error(400, WEFT_EINVAL,
+		    "from: the id of a step of the run (a string)"));
+	}
+	lr->from = from != NULL ? (char *) json_string_value(from) : "";
+	http_route(e, aio, cr, 200);
+	json_decref(b);
+	return (NULL);
+}
+
 // api_run handles /api/v1/runs/{id} and /api/v1/runs/{id}/{action}.
 static nng_http_res *
 api_run(weft_engine *e, nng_aio *aio, nng_http_req *req, const char *method,
@@ -941,6 +1056,10 @@ api_run(weft_engine *e, nng_aio *aio, nng_http_req *req, const char *method,
 		lr.action    = action;
 		cr.req_case  = WEFT__CONTROL_REQUEST__REQ_LIFECYCLE;
 		cr.lifecycle = &lr;
+		if (strcmp(action, "retry") == 0) {
+			// POST .../retry {"from": STEP}: retry from a step.
+			return (api_retry_from(e, aio, req, &cr, &lr));
+		}
 	}
 	http_route(e, aio, &cr, 200);
 	return (NULL);
@@ -1122,6 +1241,271 @@ done:
 	return (res);
 }
 
+// ---- POST /api/v1/runs/bulk/{action} ----
+//
+// One HTTP request, many BulkRequest chunks (engine/bulk.c): each answer
+// is added to the report and the next chunk is asked for from its
+// next_after, so the engine serves other requests between chunks. The
+// report stops at HTTP_BULK_MAX runs; its next_after then says where a
+// second request ("after") goes on.
+
+#define HTTP_BULK_MAX 100000
+
+typedef struct http_bulk {
+	weft_engine *e;
+	json_t      *body;    // the request's filters (owned; strings below
+	                      // point into it)
+	char         action[16];
+	uint64_t     since_ms, until_ms;
+	char        *tags[HTTP_TAGS_MAX];
+	size_t       ntags;
+	char         after[64];
+	json_t      *results; // the report so far
+	size_t       done, skipped, errors;
+	bool         more;    // the last chunk named a next one
+} http_bulk;
+
+static void
+http_bulk_free(http_bulk *b)
+{
+	if (b != NULL) {
+		json_decref(b->body);
+		json_decref(b->results);
+		free(b);
+	}
+}
+
+static const char *
+http_bulk_str(const http_bulk *b, const char *key)
+{
+	const char *v = json_string_value(json_object_get(b->body, key));
+	return (v != NULL ? v : "");
+}
+
+static void
+http_bulk_next(http_call *h)
+{
+	Weft__ControlRequest cr = WEFT__CONTROL_REQUEST__INIT;
+	Weft__BulkRequest    q  = WEFT__BULK_REQUEST__INIT;
+	http_bulk           *b  = h->bulk;
+
+	if (call_gone(h)) {
+		return; // the client went away: stop here
+	}
+	q.action     = b->action;
+	q.status     = (char *) http_bulk_str(b, "status");
+	q.definition = (char *) http_bulk_str(b, "definition");
+	q.since_ms   = b->since_ms;
+	q.until_ms   = b->until_ms;
+	q.tags       = b->tags;
+	q.n_tags     = b->ntags;
+	q.dry_run    = json_is_true(json_object_get(b->body, "dry_run"));
+	q.after      = b->after;
+	cr.req_case  = WEFT__CONTROL_REQUEST__REQ_BULK;
+	cr.bulk      = &q;
+	http_send(b->e, &cr, h);
+}
+
+// http_bulk_take adds one chunk's answer to the report; true when another
+// chunk is to be asked for.
+static bool
+http_bulk_take(http_call *h, const Weft__ControlReply *rep)
+{
+	http_bulk  *b    = h->bulk;
+	json_t     *body = json_loads(rep->body_json, 0, NULL);
+	json_t     *r;
+	size_t      i;
+	const char *next = json_string_value(json_object_get(body, "next_after"));
+
+	json_array_foreach (json_object_get(body, "results"), i, r) {
+		const char *res = json_string_value(json_object_get(r, "result"));
+		b->done += res != NULL && strcmp(res, "done") == 0;
+		b->skipped += res != NULL && strcmp(res, "skipped") == 0;
+		b->errors += res != NULL && strcmp(res, "error") == 0;
+		json_array_append(b->results, r);
+	}
+	b->more = next != NULL;
+	if (b->until_ms == 0) {
+		b->until_ms = (uint64_t) json_integer_value(
+		    json_object_get(body, "until_ms"));
+	}
+	snprintf(b->after, sizeof(b->after), "%s", next != NULL ? next : "");
+	json_decref(body);
+	return (b->more && json_array_size(b->results) < HTTP_BULK_MAX);
+}
+
+static nng_http_res *
+http_bulk_res(http_call *h)
+{
+	http_bulk *b = h->bulk;
+
+	return (http_json(200,
+	    json_pack("{s:s, s:b, s:O, s:{s:I, s:I, s:I, s:I}, s:o}", "action",
+	        b->action, "dry_run",
+	        (int) json_is_true(json_object_get(b->body, "dry_run")),
+	        "results", b->results, "summary", "matched",
+	        (json_int_t) json_array_size(b->results), "done",
+	        (json_int_t) b->done, "skipped", (json_int_t) b->skipped,
+	        "errors", (json_int_t) b->errors, "next_after",
+	        b->more ? json_string(b->after) : json_null())));
+}
+
+// http_bulk_time reads body member key (a string: RFC 3339, epoch ms or
+// an age; or a number of epoch ms) into *out; false when malformed.
+static bool
+http_bulk_time(json_t *body, const char *key, uint64_t *out)
+{
+	json_t *v = json_object_get(body, key);
+	int64_t t;
+
+	if (v == NULL || json_is_null(v)) {
+		return (true);
+	}
+	if (json_is_integer(v) && json_integer_value(v) >= 0) {
+		*out = (uint64_t) json_integer_value(v);
+		return (true);
+	}
+	if (!json_is_string(v) ||
+	    !weft_clock_parse_time(json_string_value(v), weft_clock_wall_ms(),
+	        &t) ||
+	    t < 0) {
+		return (false);
+	}
+	*out = (uint64_t) t;
+	return (true);
+}
+
+// http_bulk_parse reads the body's filters into b; an error naming the
+// field when one is malformed or unknown.
+static nng_http_res *
+http_bulk_parse(http_bulk *b)
+{
+	static const char *const known[] = { "status", "definition", "since",
+		"until", "tag", "dry_run", "after" };
+	const char *k;
+	json_t     *v, *tag = json_object_get(b->body, "tag");
+	char        msg[256];
+	size_t      i;
+
+	json_object_foreach (b->body, k, v) {
+		bool ok = false;
+		for (i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+			ok = ok || strcmp(k, known[i]) == 0;
+		}
+		if (!ok) {
+			snprintf(msg, sizeof(msg), "unknown field \"%.64s\" (the "
+			    "filters: status, definition, since, until, tag; "
+			    "and dry_run, after)", k);
+			return (http_error(400, WEFT_EINVAL, msg));
+		}
+		if (strcmp(k, "dry_run") != 0 && strcmp(k, "tag") != 0 &&
+		    strcmp(k, "since") != 0 && strcmp(k, "until") != 0 &&
+		    !json_is_string(v)) {
+			snprintf(msg, sizeof(msg), "%s: must be a string", k);
+			return (http_error(400, WEFT_EINVAL, msg));
+		}
+	}
+	v = json_object_get(b->body, "dry_run");
+	if (v != NULL && !json_is_boolean(v)) {
+		return (http_error(400, WEFT_EINVAL, "dry_run: true or false"));
+	}
+	if (!http_bulk_time(b->body, "since", &b->since_ms) ||
+	    !http_bulk_time(b->body, "until", &b->until_ms)) {
+		return (http_error(400, WEFT_EINVAL,
+		    "since/until: use RFC 3339, epoch ms, or an age like 15m"));
+	}
+	if (json_is_string(tag)) {
+		b->tags[b->ntags++] = (char *) json_string_value(tag);
+	} else if (json_is_array(tag) && json_array_size(tag) <= HTTP_TAGS_MAX) {
+		json_array_foreach (tag, i, v) {
+			if (!json_is_string(v)) {
+				return (http_error(400, WEFT_EINVAL,
+				    "tag: \"key=value\" or a list of them"));
+			}
+			b->tags[b->ntags++] = (char *) json_string_value(v);
+		}
+	} else if (tag != NULL) {
+		return (http_error(400, WEFT_EINVAL,
+		    "tag: \"key=value\" or a list of at most 8 of them"));
+	}
+	snprintf(b->after, sizeof(b->after), "%s", http_bulk_str(b, "after"));
+	return (NULL);
+}
+
+// api_bulk handles POST /api/v1/runs/bulk/{action} {filters}: a report
+// per run, {"action", "dry_run", "results": [{"run", "result",
+// "reason"}], "summary": {"matched", "done", "skipped", "errors"},
+// "next_after"}.
+static nng_http_res *
+api_bulk(weft_engine *e, nng_aio *aio, nng_http_req *req, const char *action)
+{
+	char          err[512];
+	http_bulk    *b;
+	http_call    *h;
+	nng_http_res *res;
+	json_t       *body = body_json(req, err, sizeof(err));
+
+	if (body == NULL) {
+		return (http_error(400, WEFT_EINVAL, err));
+	}
+	if (strlen(action) >= sizeof(b->action)) {
+		json_decref(body);
+		return (http_error(404, WEFT_ENOENT,
+		    "no such bulk action (use cancel, pause, resume or retry)"));
+	}
+	b = weft_xalloc(sizeof(*b));
+	memset(b, 0, sizeof(*b));
+	b->e       = e;
+	b->body    = body;
+	b->results = json_array();
+	snprintf(b->action, sizeof(b->action), "%s", action);
+	if ((res = http_bulk_parse(b)) != NULL) {
+		http_bulk_free(b);
+		return (res);
+	}
+	h       = http_call_new(aio, 200, NULL, NULL);
+	h->bulk = b;
+	http_bulk_next(h);
+	return (NULL);
+}
+
+// api_definition handles GET /api/v1/definitions/{name} (its versions)
+// and /api/v1/definitions/{name}/versions/{n} (one version's body).
+static nng_http_res *
+api_definition(weft_engine *e, nng_aio *aio, const char *rest)
+{
+	Weft__ControlRequest    cr = WEFT__CONTROL_REQUEST__INIT;
+	Weft__DefinitionRequest dr = WEFT__DEFINITION_REQUEST__INIT;
+	char                    name[256];
+	const char             *slash = strchr(rest, '/');
+	size_t                  n = slash ? (size_t) (slash - rest) : strlen(rest);
+	char                   *end;
+	unsigned long           v = 0;
+
+	if (!http_unescape(rest, n, name, sizeof(name)) || name[0] == '\0') {
+		return (http_error(404, WEFT_ENOENT, "no such definition"));
+	}
+	if (slash != NULL) {
+		if (strncmp(slash, "/versions/", 10) != 0) {
+			return (http_error(404, WEFT_ENOENT, "no such endpoint"));
+		}
+		errno = 0;
+		v     = strtoul(slash + 10, &end, 10);
+		if (slash[10] < '1' || slash[10] > '9' || *end != '\0' ||
+		    errno != 0 || v > UINT32_MAX) {
+			return (http_error(400, WEFT_EINVAL,
+			    "version: a whole number from 1 (in the path "
+			    ".../versions/{n})"));
+		}
+	}
+	dr.name        = name;
+	dr.version     = (uint32_t) v;
+	cr.req_case    = WEFT__CONTROL_REQUEST__REQ_DEFINITION;
+	cr.definition  = &dr;
+	http_route(e, aio, &cr, 200);
+	return (NULL);
+}
+
 static nng_http_res *
 api_dispatch(weft_engine *e, nng_aio *aio, nng_http_req *req)
 {
@@ -1156,6 +1540,16 @@ api_dispatch(weft_engine *e, nng_aio *aio, nng_http_req *req)
 		return (strcmp(method, "POST") == 0
 		        ? api_post_runs_batch(e, aio, req)
 		        : http_error(405, WEFT_EINVAL, "use POST"));
+	}
+	if (strncmp(path, "/api/v1/runs/bulk/", 18) == 0) {
+		return (strcmp(method, "POST") == 0
+		        ? api_bulk(e, aio, req, path + 18)
+		        : http_error(405, WEFT_EINVAL, "use POST"));
+	}
+	if (strncmp(path, "/api/v1/definitions/", 20) == 0) {
+		return (strcmp(method, "GET") == 0
+		        ? api_definition(e, aio, path + 20)
+		        : http_error(405, WEFT_EINVAL, "use GET"));
 	}
 	if (strncmp(path, "/api/v1/runs/", 13) == 0) {
 		return (api_run(e, aio, req, method, uri, path + 13));

@@ -104,6 +104,7 @@ net_route_control(weft_engine *e, Weft__Envelope *env, reply_to to)
 	case WEFT__CONTROL_REQUEST__REQ_DEFINITIONS:
 	case WEFT__CONTROL_REQUEST__REQ_INFO:
 	case WEFT__CONTROL_REQUEST__REQ_OUTPUT:
+	case WEFT__CONTROL_REQUEST__REQ_DEFINITION:
 		weft_mailbox_post(&e->qmailbox, &m->node);
 		break;
 	default:

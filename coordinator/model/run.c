@@ -98,10 +98,15 @@ weft_run_next(
 	case WEFT_RUN_PAUSED:
 		return (run_active_next(from, in, to));
 	case WEFT_RUN_SUCCEEDED:
-		return (WEFT_ESTATE);
+		if (in != WEFT_RUN_IN_RETRY_FROM) {
+			return (WEFT_ESTATE);
+		}
+		*to = WEFT_RUN_RUNNING;
+		return (WEFT_OK);
 	default:
-		// failed, cancelled, timed_out: only an operator's retry.
-		if (in != WEFT_RUN_IN_RETRY) {
+		// failed, cancelled, timed_out: only an operator's retry,
+		// of the whole run or from a step.
+		if (in != WEFT_RUN_IN_RETRY && in != WEFT_RUN_IN_RETRY_FROM) {
 			return (WEFT_ESTATE);
 		}
 		*to = WEFT_RUN_RUNNING;
@@ -1604,25 +1609,45 @@ run_resolve_pending(weft_run *r, weft_out *o)
 
 static void run_expand_discard_all(weft_run *r);
 
-weft_err
-weft_run_retry(weft_run *r, int64_t now, weft_out *o)
+// run_retry_deadline: a retried run's timeout, if any, counts again from
+// now (the old timer then changes nothing: weft_run_expire).
+static void
+run_retry_deadline(weft_run *r, int64_t now, weft_out *o)
 {
-	enum weft_run_state to;
-
-	if (weft_run_next(r->state, WEFT_RUN_IN_RETRY, &to) != WEFT_OK) {
-		return (WEFT_ESTATE);
-	}
-	r->state = to;
-	weft_out_event_add(o, WEFT_EV_RUN_RETRIED, r, -1, 0, NULL, NULL);
 	r->deadline_ms = 0;
 	if (r->def->timeout_ms > 0) {
 		r->deadline_ms = now + r->def->timeout_ms;
 		run_out_effect(o, WEFT_EFFECT_RUN_TIMEOUT, r, -1)->at_ms =
 		    r->deadline_ms;
 	}
+}
+
+weft_err
+weft_run_retry(weft_run *r, int64_t now, weft_out *o)
+{
+	enum weft_run_state to;
+	json_t             *ids;
+
+	if (weft_run_next(r->state, WEFT_RUN_IN_RETRY, &to) != WEFT_OK) {
+		return (WEFT_ESTATE);
+	}
+	r->state = to;
 	// An expand step that starts over expands again: what it spliced
-	// in before goes (before the loop below: indices move).
+	// in before goes (before the steps are listed and reset: indices
+	// move).
 	run_expand_discard_all(r);
+	// The event names the steps it resets, as a retry from a step does:
+	// the store sets them pending too, or a restart before they run
+	// would find their old ends (upstream_failed) and end the run again.
+	ids = json_array();
+	for (size_t i = 0; i < r->def->nsteps; i++) {
+		if (r->steps[i].state != WEFT_STEP_SUCCEEDED) {
+			json_array_append_new(ids, json_string(r->def->steps[i].id));
+		}
+	}
+	weft_out_event_add(o, WEFT_EV_RUN_RETRIED, r, -1, 0, NULL,
+	    json_pack("{s:o}", "steps", ids));
+	run_retry_deadline(r, now, o);
 	// Every step that did not succeed starts over (a map step with all
 	// its items); counters are rebuilt from the steps that keep theirs.
 	for (size_t i = 0; i < r->def->nsteps; i++) {
@@ -1633,6 +1658,74 @@ weft_run_retry(weft_run *r, int64_t now, weft_out *o)
 			s->failures = s->lost = 0;
 		}
 	}
+	run_recount(r);
+	run_resolve_pending(r, o);
+	return (WEFT_OK);
+}
+
+// run_mark_downstream sets down[k] for step i and every step that
+// depends on it, directly or not: a walk of the dependents lists, each
+// step pushed once (stack: nsteps entries).
+static void
+run_mark_downstream(const weft_def *def, long i, bool *down)
+{
+	size_t *stack = weft_xalloc(def->nsteps * sizeof(*stack));
+	size_t  n     = 0;
+
+	down[i]    = true;
+	stack[n++] = (size_t) i;
+	while (n > 0) {
+		const weft_def_step *d = &def->steps[stack[--n]];
+		for (size_t j = 0; j < d->nouts; j++) {
+			if (!down[d->outs[j]]) {
+				down[d->outs[j]] = true;
+				stack[n++]       = d->outs[j];
+			}
+		}
+	}
+	free(stack);
+}
+
+weft_err
+weft_run_retry_from(weft_run *r, long from, int64_t now, weft_out *o)
+{
+	enum weft_run_state to;
+	bool               *down;
+	json_t             *ids;
+
+	// A run that expanded owns a spliced definition: resetting an
+	// expand step would splice its steps in a second time. Not yet.
+	if (from < 0 || (size_t) from >= r->def->nsteps || r->def_own != NULL) {
+		return (WEFT_EINVAL);
+	}
+	if (weft_run_next(r->state, WEFT_RUN_IN_RETRY_FROM, &to) != WEFT_OK) {
+		return (WEFT_ESTATE);
+	}
+	r->state = to;
+	down     = weft_xalloc(r->def->nsteps * sizeof(*down));
+	memset(down, 0, r->def->nsteps * sizeof(*down));
+	run_mark_downstream(r->def, from, down);
+	ids = json_array();
+	for (size_t i = 0; i < r->def->nsteps; i++) {
+		if (down[i]) {
+			json_array_append_new(ids, json_string(r->def->steps[i].id));
+		}
+	}
+	weft_out_event_add(o, WEFT_EV_RUN_RETRIED, r, -1, 0, NULL,
+	    json_pack("{s:s, s:o}", "from", r->def->steps[from].id, "steps",
+	        ids));
+	run_retry_deadline(r, now, o);
+	// The attempt counters stay: the next dispatch of a reset step is
+	// its attempt + 1, so a late result of an old attempt is told apart.
+	for (size_t i = 0; i < r->def->nsteps; i++) {
+		weft_step_rt *s = &r->steps[i];
+		if (down[i] && s->state != WEFT_STEP_PENDING) {
+			run_unit_apply(r, WEFT_REF(i), WEFT_STEP_IN_RERUN, false, o);
+			run_unit_clear(s);
+			s->failures = s->lost = 0;
+		}
+	}
+	free(down);
 	run_recount(r);
 	run_resolve_pending(r, o);
 	return (WEFT_OK);

@@ -45,7 +45,8 @@ enum weft_run_state {
 	X(CANCEL, "cancel")           /* operator cancel */          \
 	X(TIMEOUT, "timeout")         /* run deadline expired */     \
 	X(RETRY, "retry")             /* operator retry of an ended run */ \
-	X(SCHEDULE, "schedule")       /* delayed start: wait for start_at */
+	X(SCHEDULE, "schedule")       /* delayed start: wait for start_at */ \
+	X(RETRY_FROM, "retry_from")   /* operator retry from a step, any end */
 
 enum weft_run_input {
 #define WEFT_RUN_INPUT_ENUM(name, str) WEFT_RUN_IN_##name,
@@ -382,8 +383,19 @@ weft_err weft_run_expire(weft_run *r, int64_t deadline, weft_out *o);
 
 // weft_run_retry restarts an ended, unsuccessful run: failed, cancelled
 // and skipped steps go back to pending and are resolved again; the run's
-// timeout, if any, counts again from now.
+// timeout, if any, counts again from now. Emits run_retried with
+// {"steps": [the reset step ids]}, which the store projects to pending.
 weft_err weft_run_retry(weft_run *r, int64_t now, weft_out *o);
+
+// weft_run_retry_from restarts an ended run (succeeded too) from step
+// `from` (a definition index): that step and every step downstream of it
+// go back to pending and run again with new attempt numbers; every other
+// step keeps its state, output and attempts (a failed one stays failed,
+// so the run fails again). Emits run_retried with {"from": STEP, "steps":
+// [the reset step ids, in definition order]}. WEFT_ESTATE when the run
+// has not ended, WEFT_EINVAL when from is out of range.
+weft_err weft_run_retry_from(weft_run *r, long from, int64_t now,
+    weft_out *o);
 
 // weft_run_restore_step sets unit u as the store last recorded it, for
 // recovery after a coordinator restart (output borrowed). Restore every

@@ -122,6 +122,12 @@ static weft_err
 step_ended(enum weft_step_state from, enum weft_step_input in,
     enum weft_step_state *to)
 {
+	if (in == WEFT_STEP_IN_RERUN) {
+		// A retry from a step re-runs it and its downstream, whatever
+		// their end, a success included.
+		*to = WEFT_STEP_PENDING;
+		return (WEFT_OK);
+	}
 	if (in != WEFT_STEP_IN_RETRY || from == WEFT_STEP_SUCCEEDED) {
 		return (WEFT_ESTATE);
 	}

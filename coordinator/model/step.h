@@ -46,7 +46,8 @@ enum weft_step_state {
 	X(RETRY, "retry")             /* operator retry of an ended step */ \
 	X(EXPAND, "expand")           /* a map step became its items */    \
 	X(RELEASED, "released")       /* a draining worker handed it back */ \
-	X(DEPS_FAILED, "deps_failed") /* rule says upstream_failed */
+	X(DEPS_FAILED, "deps_failed") /* rule says upstream_failed */ \
+	X(RERUN, "rerun")             /* retry from a step: any end, again */
 
 enum weft_step_input {
 #define WEFT_STEP_INPUT_ENUM(name, str) WEFT_STEP_IN_##name,

@@ -458,6 +458,71 @@ store_project_schedule(weft_store *s, const weft_event *e)
 	    "UPDATE schedules SET paused = 1 WHERE name = ?", p, 1));
 }
 
+// store_project_tags writes a new run's tags (at most WEFT_TAGS_MAX, so
+// a statement each costs little) as run_tags rows, the index the tag
+// filters read.
+static weft_err
+store_project_tags(weft_store *s, const char *run_id, json_t *tags)
+{
+	const char *k;
+	json_t     *v;
+	weft_err    rv = WEFT_OK;
+
+	json_object_foreach (tags, k, v) {
+		const char *p[3] = { run_id, k, json_string_value(v) };
+		if (p[2] == NULL || (rv = s->ops->exec(s,
+		         "INSERT INTO run_tags (run_id, key, value) VALUES "
+		         "(?, ?, ?)",
+		         p, 3)) != WEFT_OK) {
+			break;
+		}
+	}
+	return (rv);
+}
+
+static char *store_field_text(const weft_event *e, const char *key);
+
+// store_project_rerun puts the steps a retry from a step reset (its
+// run_retried's "steps") back to pending, keeping their attempt numbers,
+// and drops the rows of their map items: recovery must find them pending,
+// not in the end they had (which would end the run again). The list may
+// be a blob reference (a wide DAG): it is read as its value.
+static weft_err
+store_project_rerun(weft_store *s, const weft_event *e)
+{
+	char    *text = store_field_text(e, "steps");
+	json_t  *ids  = text != NULL ? json_loads(text, 0, NULL) : NULL;
+	json_t  *v;
+	size_t   i;
+	weft_err rv = WEFT_OK;
+
+	free(text);
+	json_array_foreach (ids, i, v) {
+		char        prefix[300];
+		const char *p[3] = { e->run_id, json_string_value(v), prefix };
+		if (p[1] == NULL) {
+			continue;
+		}
+		snprintf(prefix, sizeof(prefix), "%s[", p[1]);
+		if ((rv = s->ops->exec(s,
+		         "UPDATE steps SET status = 'pending', node = NULL, "
+		         "output = NULL, error = NULL, started_ms = NULL, "
+		         "ended_ms = NULL WHERE run_id = ? AND step_id = ?",
+		         p, 2)) != WEFT_OK) {
+			break;
+		}
+		const char *q[3] = { e->run_id, prefix, prefix };
+		if ((rv = s->ops->exec(s,
+		         "DELETE FROM steps WHERE run_id = ? AND "
+		         "substr(step_id, 1, length(CAST(? AS TEXT))) = ?",
+		         q, 3)) != WEFT_OK) {
+			break;
+		}
+	}
+	json_decref(ids);
+	return (rv);
+}
+
 // store_project_run applies a run-level event to the runs table: the
 // status is the one the event list gives it.
 static weft_err
@@ -479,15 +544,35 @@ store_project_run(weft_store *s, const weft_event *e)
 		json_t *rt = json_object_get(e->data, "retain_ms");
 		snprintf(keep, sizeof(keep), "%" JSON_INTEGER_FORMAT,
 		    json_integer_value(rt));
-		const char *p[9] = { e->run_id,
+		// Tags and the idempotency key (migration 0008), if given.
+		json_t *tags = json_object_get(e->data, "tags");
+		char   *tagtext = json_object_size(tags) > 0
+		      ? weft_json_dump_field(e->data, "tags")
+		      : NULL;
+		const char *p[11] = { e->run_id,
 			json_string_value(json_object_get(e->data, "definition")),
 			ver, status, input, params, ts, n,
-			json_is_integer(rt) ? keep : NULL };
-		weft_err rv = s->ops->exec(s,
-		    "INSERT INTO runs (id, definition, version, status, input, "
-		    "params, created_ms, steps_total, retain_ms) VALUES (?, ?, "
-		    "?, ?, ?, ?, ?, ?, ?)",
-		    p, 9);
+			json_is_integer(rt) ? keep : NULL, tagtext,
+			json_string_value(
+			    json_object_get(e->data, "idempotency_key")) };
+		// A run with neither (most) takes the statement it always
+		// did.
+		weft_err rv = p[9] == NULL && p[10] == NULL
+		    ? s->ops->exec(s,
+		          "INSERT INTO runs (id, definition, version, status, "
+		          "input, params, created_ms, steps_total, retain_ms) "
+		          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		          p, 9)
+		    : s->ops->exec(s,
+		          "INSERT INTO runs (id, definition, version, status, "
+		          "input, params, created_ms, steps_total, retain_ms, "
+		          "tags, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+		          "?, ?, ?)",
+		          p, 11);
+		if (rv == WEFT_OK && tagtext != NULL) {
+			rv = store_project_tags(s, e->run_id, tags);
+		}
+		free(tagtext);
 		// Same transaction as the run: a run recovered from the
 		// store always finds its secrets.
 		if (rv == WEFT_OK && e->secrets != NULL) {
@@ -519,7 +604,11 @@ store_project_run(weft_store *s, const weft_event *e)
 		    p, 3));
 	}
 	if (e->type == WEFT_EV_RUN_RETRIED) {
+		weft_err    rv = store_project_rerun(s, e);
 		const char *p[3] = { status, e->run_id, e->run_id };
+		if (rv != WEFT_OK) {
+			return (rv);
+		}
 		return (s->ops->exec(s,
 		    "UPDATE runs SET status = ?, ended_ms = NULL, expire_ms = "
 		    "NULL, error = NULL, output = NULL, steps_done = (SELECT COUNT(*) FROM "

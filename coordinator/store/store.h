@@ -159,10 +159,18 @@ typedef struct weft_events_filter {
 	size_t       next_len;
 } weft_events_filter;
 
+// Most tag filters one query takes (each is "key=value", all must match).
+#define WEFT_RUNS_TAGS_MAX 8
+
 typedef struct weft_runs_filter {
 	const char *status, *definition, *before; // NULL = any
 	uint32_t    limit;                        // 0 = default 100
 	int64_t     since_ms, until_ms;           // created; 0 = open
+	// Tags the runs must all carry: ntags (at most WEFT_RUNS_TAGS_MAX)
+	// keys and their values (borrowed).
+	const char *const *tag_keys;
+	const char *const *tag_values;
+	size_t      ntags;
 	char       *next; // out, or NULL: the next page's before ("" = none)
 	size_t      next_len;
 } weft_runs_filter;
@@ -200,6 +208,30 @@ weft_err weft_store_list_runs(
     weft_store *s, const weft_runs_filter *f, json_t **out);
 weft_err weft_store_list_events(
     weft_store *s, const weft_events_filter *f, json_t **out);
+
+// weft_store_match_runs sets *out to a new array of {id, status} of at
+// most limit runs matching f (its status, definition, times and tags; not
+// its before, limit or next) whose ids sort after `after` ("" or NULL:
+// from the first), in id order (oldest first): one chunk of a bulk
+// action (engine/bulk.c).
+weft_err weft_store_match_runs(weft_store *s, const weft_runs_filter *f,
+    const char *after, uint32_t limit, json_t **out);
+
+// weft_store_find_idempotent copies into id (WEFT_ID_LEN + 1 bytes) the
+// newest run created at or after since_ms with the idempotency key `key`
+// (borrowed), and its creation time into *created_ms. WEFT_ENOENT when
+// there is none. An indexed lookup (runs_idempotency, migration 0008).
+weft_err weft_store_find_idempotent(weft_store *s, const char *key,
+    int64_t since_ms, char *id, size_t idlen, int64_t *created_ms);
+
+// weft_store_definition_versions sets *out to {"name", "versions":
+// [{"version", "created_ms", "hash"}]} (oldest first) for the definition
+// called name; with version > 0, to {"name", "version", "created_ms",
+// "hash", "definition"} of that version. "hash" is "sha256:HEX" of the
+// stored body. WEFT_ENOENT (s->error says what) when there is no such
+// name or version.
+weft_err weft_store_definition_versions(
+    weft_store *s, const char *name, uint32_t version, json_t **out);
 weft_err weft_store_list_definitions(weft_store *s, json_t **out);
 
 // weft_store_get_definition returns the body text (malloc'd) of name at

@@ -239,7 +239,7 @@ weft_store_list_events(
 #define RUN_COLS                                                          \
 	"id, definition, version, status, input, params, output, error, " \
 	"created_ms, started_ms, ended_ms, steps_total, steps_done, " \
-	"start_at_ms"
+	"start_at_ms, tags, idempotency_key"
 
 static json_t *
 run_from_row(const char **c)
@@ -254,13 +254,18 @@ run_from_row(const char **c)
 	    cell_int(c[11]), "steps_done", cell_int(c[12]));
 	// A delayed start (migration 0007): when a scheduled run starts.
 	json_object_set_new(r, "start_at_ms", cell_ms(c[13]));
+
+	// Migration 0008: the run's tags ({} when none) and idempotency key.
+	json_object_set_new(r, "tags",
+	    c[14] != NULL ? weft_json_parse_cell(c[14]) : json_object());
+	json_object_set_new(r, "idempotency_key", cell_str(c[15]));
 	return (r);
 }
 
 static int
 run_row(void *arg, int ncols, const char **c)
 {
-	if (ncols < 14 || c[0] == NULL || c[1] == NULL || c[3] == NULL) {
+	if (ncols < 16 || c[0] == NULL || c[1] == NULL || c[3] == NULL) {
 		return (1);
 	}
 	json_array_append_new(arg, run_from_row(c));
@@ -271,7 +276,7 @@ run_row(void *arg, int ncols, const char **c)
 // of them may be megabytes), and its error cut short.
 #define RUN_SUMMARY_COLS                                                   \
 	"id, definition, version, status, error, created_ms, started_ms, " \
-	"ended_ms, steps_total, steps_done, start_at_ms"
+	"ended_ms, steps_total, steps_done, start_at_ms, tags"
 
 static int
 run_summary_row(void *arg, int ncols, const char **c)
@@ -305,7 +310,95 @@ run_summary_row(void *arg, int ncols, const char **c)
 	json_object_set_new(json_array_get(pg->rows,
 	                        json_array_size(pg->rows) - 1),
 	    "start_at_ms", cell_ms(c[10]));
+	// Tags (migration 0008): {} for a run without any.
+	json_object_set_new(json_array_get(pg->rows, json_array_size(pg->rows) - 1),
+	    "tags", ncols > 11 && c[11] != NULL ? weft_json_parse_cell(c[11])
+	                                        : json_object());
 	return (0);
+}
+
+// runs_where adds f's filters (but the cursor) to b: status, definition,
+// creation time and tags, each tag one indexed lookup in run_tags; with
+// after (a bulk chunk's cursor), each tag's lookup starts there too, a
+// range of run_tags_kv (key, value, run_id), so a chunk reads the tagged
+// runs after the cursor, not all of them.
+static void
+runs_where(sqlbuf *b, const weft_runs_filter *f, const char *after)
+{
+	if (f->status != NULL) {
+		sql_param(b, " AND status = ?", f->status);
+	}
+	if (f->definition != NULL) {
+		sql_param(b, " AND definition = ?", f->definition);
+	}
+	if (f->since_ms > 0) {
+		sql_num(b, " AND created_ms >= ?", f->since_ms);
+	}
+	if (f->until_ms > 0) {
+		sql_num(b, " AND created_ms < ?", f->until_ms);
+	}
+	for (size_t i = 0; i < f->ntags && i < WEFT_RUNS_TAGS_MAX; i++) {
+		sql_param(b,
+		    " AND id IN (SELECT run_id FROM run_tags WHERE key = ?",
+		    f->tag_keys[i]);
+		sql_param(b, " AND value = ?", f->tag_values[i]);
+		if (after != NULL && after[0] != '\0') {
+			sql_param(b, " AND run_id > ?", after);
+		}
+		sql_add(b, ")");
+	}
+}
+
+static int
+match_row(void *arg, int ncols, const char **c)
+{
+	if (ncols >= 2 && c[0] != NULL && c[1] != NULL) {
+		json_array_append_new(arg,
+		    json_pack("{s:s, s:s}", "id", c[0], "status", c[1]));
+	}
+	return (0);
+}
+
+weft_err
+weft_store_match_runs(weft_store *s, const weft_runs_filter *f,
+    const char *after, uint32_t limit, json_t **out)
+{
+	sqlbuf   b;
+	weft_err rv;
+
+	memset(&b, 0, sizeof(b));
+	*out = json_array();
+	if (f->ntags > 0) {
+		// Driven by the first tag: its run_tags_kv range in run id
+		// order from the cursor, stopping at the limit, so a chunk
+		// costs its own runs whatever number carry the tag.
+		weft_runs_filter rest = *f;
+		rest.tag_keys++;
+		rest.tag_values++;
+		rest.ntags--;
+		sql_param(&b, "SELECT runs.id, runs.status FROM run_tags t0 JOIN "
+		              "runs ON runs.id = t0.run_id WHERE t0.key = ?",
+		    f->tag_keys[0]);
+		sql_param(&b, " AND t0.value = ?", f->tag_values[0]);
+		if (after != NULL && after[0] != '\0') {
+			sql_param(&b, " AND t0.run_id > ?", after);
+		}
+		runs_where(&b, &rest, after);
+		sql_num(&b, " ORDER BY t0.run_id LIMIT ?", (int64_t) limit);
+	} else {
+		sql_add(&b, "SELECT id, status FROM runs WHERE id <> ''");
+		runs_where(&b, f, after);
+		if (after != NULL && after[0] != '\0') {
+			sql_param(&b, " AND id > ?", after);
+		}
+		sql_num(&b, " ORDER BY id LIMIT ?", (int64_t) limit);
+	}
+	rv = s->ops->query(s, b.sql, b.params, b.nparams, match_row, *out);
+	if (rv != WEFT_OK) {
+		json_decref(*out);
+		*out = NULL;
+	}
+	return (rv);
 }
 
 weft_err
@@ -316,20 +409,9 @@ weft_store_list_runs(weft_store *s, const weft_runs_filter *f, json_t **out)
 
 	memset(&b, 0, sizeof(b));
 	sql_add(&b, "SELECT " RUN_SUMMARY_COLS " FROM runs WHERE id <> ''");
-	if (f->status != NULL) {
-		sql_param(&b, " AND status = ?", f->status);
-	}
-	if (f->definition != NULL) {
-		sql_param(&b, " AND definition = ?", f->definition);
-	}
+	runs_where(&b, f, NULL);
 	if (f->before != NULL) {
 		sql_param(&b, " AND id < ?", f->before);
-	}
-	if (f->since_ms > 0) {
-		sql_num(&b, " AND created_ms >= ?", f->since_ms);
-	}
-	if (f->until_ms > 0) {
-		sql_num(&b, " AND created_ms < ?", f->until_ms);
 	}
 	page pg = { .rows = json_array(), .bytes = WEFT_QUERY_BYTES,
 		.limit = f->limit == 0 ? WEFT_RUNS_DEFAULT_LIMIT
@@ -890,7 +972,7 @@ weft_store_unfinished_runs(
 	json_t  *run;
 	size_t   i;
 	weft_err rv;
-	char     sql[256];
+	char     sql[512];
 
 	// A page at a time, in id order from the cursor: recovery holds one
 	// page of stored runs, not all of them, beside the live runs it

@@ -158,6 +158,7 @@ retain_delete_one(weft_store *s, const char *id)
 		"DELETE FROM events WHERE run_id = ?",
 		"DELETE FROM steps WHERE run_id = ?",
 		"DELETE FROM run_secrets WHERE run_id = ?",
+		"DELETE FROM run_tags WHERE run_id = ?",
 		"DELETE FROM runs WHERE id = ?",
 	};
 	// The blobs only this run refers to go with it; a blob another run

@@ -97,6 +97,10 @@ export const api = {
 	createRun: (body) => post(`${BASE}/runs`, body),
 	lifecycle: (id, action) =>
 		post(`${BASE}/runs/${encodeURIComponent(id)}/${action}`),
+	// retryFrom re-runs step and everything downstream of it in ended
+	// run id (a succeeded one too).
+	retryFrom: (id, step) =>
+		post(`${BASE}/runs/${encodeURIComponent(id)}/retry`, { from: step }),
 	// signal delivers signal `name` to run id: data (JSON text, sent as
 	// is: the coordinator checks it) becomes the waiting steps' output;
 	// reject fails them instead.

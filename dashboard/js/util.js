@@ -376,3 +376,10 @@ export function debounceMap(fn, delay) {
 	};
 	return poke;
 }
+
+// tagChips shows a run's tags ({key: value}) as small chips "key=value".
+export function tagChips(tags, id) {
+	const keys = Object.keys(tags || {}).sort();
+	return h('span', { class: 'tags', ...(id ? { id } : {}) },
+		keys.map((k) => h('span', { class: 'tag mono', title: `${k}=${tags[k]}` }, `${k}=${tags[k]}`)));
+}

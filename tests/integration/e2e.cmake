@@ -71,3 +71,7 @@ add_dependencies(expand_e2e_test weft weft-coordinator weft-worker)
 # coordinator's test clock (--test-clock, `weft clock advance`).
 weft_add_test(schedule_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/schedule_test.c TIMEOUT 600)
 add_dependencies(schedule_test weft weft-coordinator weft-worker)
+# Issue 14's operations: definition versions, run tags and their
+# filters, idempotency keys, bulk actions, retry from a step.
+weft_add_test(ops_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/ops_test.c TIMEOUT 900)
+add_dependencies(ops_test weft weft-coordinator weft-worker)

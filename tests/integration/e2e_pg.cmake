@@ -51,3 +51,6 @@ weft_add_pg_variant(subwf_pg_test subwf_test)
 weft_add_pg_variant(expand_e2e_pg_test expand_e2e_test)
 # Schedules and delayed starts (their projections, catchup across restarts).
 weft_add_pg_variant(schedule_pg_test schedule_test)
+# Issue 14's operations on PostgreSQL: tags, idempotency keys across a
+# restart, bulk actions, retry from a step (its projection) after a kill.
+weft_add_pg_variant(ops_pg_test ops_test)

@@ -2156,3 +2156,121 @@ Test(run, delayed_start, .timeout = T_TIMEOUT)
 	weft_out_fini(&o);
 	weft_def_free(d);
 }
+
+// ---- retry from a step (issue 14), from a table ----
+
+// A row: the diamond, every step succeeded, retried from `from`: the
+// steps that go back (`reset`, in definition order) and the ones made
+// ready at once.
+typedef struct retry_from_row {
+	const char *name;
+	const char *from;
+	const char *reset; // step ids, space-separated, definition order
+	const char *ready;
+} retry_from_row;
+
+static const retry_from_row retry_from_rows[] = {
+	{ "from the root: everything", "a", "a b c d", "a" },
+	{ "from one branch: it and the join", "b", "b d", "b" },
+	{ "from the other branch", "c", "c d", "c" },
+	{ "from the leaf: itself", "d", "d", "d" },
+};
+
+// ids_of joins the ids of the steps of r in state st (space-separated).
+static void
+ids_of(const weft_run *r, enum weft_step_state st, bool any_but, char *out,
+    size_t len)
+{
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < r->def->nsteps; i++) {
+		bool in = any_but ? r->steps[i].state != st : r->steps[i].state == st;
+		if (in) {
+			o += (size_t) snprintf(out + o, len - o, "%s%s",
+			    o > 0 ? " " : "", r->def->steps[i].id);
+		}
+	}
+}
+
+Test(run, retry_from_resets_the_step_and_its_downstream)
+{
+	for (size_t k = 0; k < sizeof(retry_from_rows) / sizeof(retry_from_rows[0]);
+	     k++) {
+		const retry_from_row *row = &retry_from_rows[k];
+		weft_def             *def = def_of(diamond);
+		weft_out              o;
+		char                  got[64];
+
+		weft_out_init(&o);
+		weft_run *r = weft_run_alloc("RF", def, NULL, NULL, 0, &o);
+		weft_run_start(r, 0, &o);
+		for (size_t i = 0; i < def->nsteps; i++) {
+			finish(r, (long) i, json_pack("{s:i}", "n", (int) i), &o);
+		}
+		cr_assert_eq(r->state, WEFT_RUN_SUCCEEDED, "%s", row->name);
+		// A plain retry of a success is refused; from a step it is not.
+		cr_expect_eq(weft_run_retry(r, 0, &o), WEFT_ESTATE, "%s", row->name);
+		weft_out_reset(&o);
+		cr_assert_eq(weft_run_retry_from(r, idx(def, row->from), 5000, &o),
+		    WEFT_OK, "%s", row->name);
+		cr_expect_eq(r->state, WEFT_RUN_RUNNING, "%s", row->name);
+		ids_of(r, WEFT_STEP_SUCCEEDED, true, got, sizeof(got));
+		cr_expect_str_eq(got, row->reset, "%s: reset", row->name);
+		ids_of(r, WEFT_STEP_READY, false, got, sizeof(got));
+		cr_expect_str_eq(got, row->ready, "%s: ready", row->name);
+		// The event says what went back; the kept steps keep their
+		// outputs; every step keeps its attempt count.
+		cr_assert_eq(o.events[0].type, WEFT_EV_RUN_RETRIED, "%s", row->name);
+		cr_expect_str_eq(json_string_value(json_object_get(
+		                     o.events[0].data, "from")),
+		    row->from, "%s", row->name);
+		json_t *steps = json_object_get(o.events[0].data, "steps");
+		size_t  n     = 1;
+		for (const char *p = row->reset; *p != '\0'; p++) {
+			n += *p == ' ';
+		}
+		cr_expect_eq(json_array_size(steps), n, "%s: steps", row->name);
+		for (size_t i = 0; i < def->nsteps; i++) {
+			cr_expect_eq(r->steps[i].attempt, 1, "%s: %s's attempt",
+			    row->name, def->steps[i].id);
+			bool kept = r->steps[i].state == WEFT_STEP_SUCCEEDED;
+			cr_expect_eq(r->steps[i].output != NULL, kept,
+			    "%s: %s's output", row->name, def->steps[i].id);
+		}
+		// The next attempt of a reset step is a new number.
+		long f = idx(def, row->from);
+		cr_expect_eq(weft_run_dispatched(r, WEFT_REF(f), "w1", 6000, &o),
+		    WEFT_OK);
+		cr_expect_eq(r->steps[f].attempt, 2, "%s", row->name);
+		weft_out_fini(&o);
+		weft_run_free(r);
+		weft_def_free(def);
+	}
+}
+
+Test(run, retry_from_refused_while_running_or_out_of_range)
+{
+	weft_def *def = def_of(diamond);
+	weft_out  o;
+
+	weft_out_init(&o);
+	weft_run *r = weft_run_alloc("RG", def, NULL, NULL, 0, &o);
+	weft_run_start(r, 0, &o);
+	weft_out_reset(&o);
+	cr_expect_eq(weft_run_retry_from(r, 0, 0, &o), WEFT_ESTATE);
+	cr_expect_eq(weft_run_cancel(r, "test", &o), WEFT_OK);
+	weft_out_reset(&o);
+	cr_expect_eq(weft_run_retry_from(r, -1, 0, &o), WEFT_EINVAL);
+	cr_expect_eq(weft_run_retry_from(r, (long) def->nsteps, 0, &o),
+	    WEFT_EINVAL);
+	cr_expect_eq(o.nevents, 0, "a refusal changes nothing");
+	cr_expect_eq(r->state, WEFT_RUN_CANCELLED);
+	// A cancelled run retried from its leaf: the other steps keep
+	// their end (cancelled); only d is decided again.
+	cr_expect_eq(weft_run_retry_from(r, idx(def, "d"), 0, &o), WEFT_OK);
+	cr_expect_eq(r->steps[idx(def, "a")].state, WEFT_STEP_CANCELLED);
+	weft_out_fini(&o);
+	weft_run_free(r);
+	weft_def_free(def);
+}

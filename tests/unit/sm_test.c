@@ -11,7 +11,7 @@
 // allows another attempt, and when it does not. Columns follow
 // WEFT_STEP_INPUT_MAP: deps_met, deps_unmet, dispatch, accepted, rejected,
 // result_ok, result_fail, lost, timeout, retry_due, cancel, retry, expand,
-// released, deps_failed.
+// released, deps_failed, rerun.
 #define P WEFT_STEP_PENDING
 #define R WEFT_STEP_READY
 #define D WEFT_STEP_DISPATCHED
@@ -24,29 +24,29 @@
 #define A WEFT_STEP_UPSTREAM_FAILED
 
 static const int step_with_retry[WEFT_STEP_NSTATES][WEFT_STEP_NINPUTS] = {
-	/* pending    */ { R, K, X, X, X, X, X, X, X, X, C, X, X, X, A },
-	/* ready      */ { X, X, D, X, X, X, F, X, W, X, C, X, U, X, X },
-	/* dispatched */ { X, X, X, U, R, S, W, W, W, X, C, X, X, R, X },
-	/* running    */ { X, X, X, X, X, S, W, W, W, X, C, X, X, R, X },
-	/* retry_wait */ { X, X, X, X, X, X, X, X, X, R, C, X, X, X, X },
-	/* succeeded  */ { X, X, X, X, X, X, X, X, X, X, X, X, X, X, X },
-	/* failed     */ { X, X, X, X, X, X, X, X, X, X, X, P, X, X, X },
-	/* skipped    */ { X, X, X, X, X, X, X, X, X, X, X, P, X, X, X },
-	/* cancelled  */ { X, X, X, X, X, X, X, X, X, X, X, P, X, X, X },
-	/* upstream_f */ { X, X, X, X, X, X, X, X, X, X, X, P, X, X, X },
+	/* pending    */ { R, K, X, X, X, X, X, X, X, X, C, X, X, X, A, X },
+	/* ready      */ { X, X, D, X, X, X, F, X, W, X, C, X, U, X, X, X },
+	/* dispatched */ { X, X, X, U, R, S, W, W, W, X, C, X, X, R, X, X },
+	/* running    */ { X, X, X, X, X, S, W, W, W, X, C, X, X, R, X, X },
+	/* retry_wait */ { X, X, X, X, X, X, X, X, X, R, C, X, X, X, X, X },
+	/* succeeded  */ { X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, P },
+	/* failed     */ { X, X, X, X, X, X, X, X, X, X, X, P, X, X, X, P },
+	/* skipped    */ { X, X, X, X, X, X, X, X, X, X, X, P, X, X, X, P },
+	/* cancelled  */ { X, X, X, X, X, X, X, X, X, X, X, P, X, X, X, P },
+	/* upstream_f */ { X, X, X, X, X, X, X, X, X, X, X, P, X, X, X, P },
 };
 
 static const int step_no_retry[WEFT_STEP_NSTATES][WEFT_STEP_NINPUTS] = {
-	/* pending    */ { R, K, X, X, X, X, X, X, X, X, C, X, X, X, A },
-	/* ready      */ { X, X, D, X, X, X, F, X, F, X, C, X, U, X, X },
-	/* dispatched */ { X, X, X, U, R, S, F, F, F, X, C, X, X, R, X },
-	/* running    */ { X, X, X, X, X, S, F, F, F, X, C, X, X, R, X },
-	/* retry_wait */ { X, X, X, X, X, X, X, X, X, R, C, X, X, X, X },
-	/* succeeded  */ { X, X, X, X, X, X, X, X, X, X, X, X, X, X, X },
-	/* failed     */ { X, X, X, X, X, X, X, X, X, X, X, P, X, X, X },
-	/* skipped    */ { X, X, X, X, X, X, X, X, X, X, X, P, X, X, X },
-	/* cancelled  */ { X, X, X, X, X, X, X, X, X, X, X, P, X, X, X },
-	/* upstream_f */ { X, X, X, X, X, X, X, X, X, X, X, P, X, X, X },
+	/* pending    */ { R, K, X, X, X, X, X, X, X, X, C, X, X, X, A, X },
+	/* ready      */ { X, X, D, X, X, X, F, X, F, X, C, X, U, X, X, X },
+	/* dispatched */ { X, X, X, U, R, S, F, F, F, X, C, X, X, R, X, X },
+	/* running    */ { X, X, X, X, X, S, F, F, F, X, C, X, X, R, X, X },
+	/* retry_wait */ { X, X, X, X, X, X, X, X, X, R, C, X, X, X, X, X },
+	/* succeeded  */ { X, X, X, X, X, X, X, X, X, X, X, X, X, X, X, P },
+	/* failed     */ { X, X, X, X, X, X, X, X, X, X, X, P, X, X, X, P },
+	/* skipped    */ { X, X, X, X, X, X, X, X, X, X, X, P, X, X, X, P },
+	/* cancelled  */ { X, X, X, X, X, X, X, X, X, X, X, P, X, X, X, P },
+	/* upstream_f */ { X, X, X, X, X, X, X, X, X, X, X, P, X, X, X, P },
 };
 
 static void
@@ -124,7 +124,7 @@ Test(step, names_round_trip)
 #undef A
 
 // Run machine. Columns follow WEFT_RUN_INPUT_MAP: start, pause, resume,
-// done_ok, done_failed, cancel, timeout, retry, schedule.
+// done_ok, done_failed, cancel, timeout, retry, schedule, retry_from.
 #define Q WEFT_RUN_QUEUED
 #define D WEFT_RUN_SCHEDULED
 #define N WEFT_RUN_RUNNING
@@ -135,14 +135,14 @@ Test(step, names_round_trip)
 #define T WEFT_RUN_TIMED_OUT
 
 static const int run_table[WEFT_RUN_NSTATES][WEFT_RUN_NINPUTS] = {
-	/* queued    */ { N, X, X, X, X, C, X, X, D },
-	/* scheduled */ { N, X, X, X, X, C, X, X, X },
-	/* running   */ { X, Z, X, S, F, C, T, X, X },
-	/* paused    */ { X, X, N, S, F, C, T, X, X },
-	/* succeeded */ { X, X, X, X, X, X, X, X, X },
-	/* failed    */ { X, X, X, X, X, X, X, N, X },
-	/* cancelled */ { X, X, X, X, X, X, X, N, X },
-	/* timed_out */ { X, X, X, X, X, X, X, N, X },
+	/* queued    */ { N, X, X, X, X, C, X, X, D, X },
+	/* scheduled */ { N, X, X, X, X, C, X, X, X, X },
+	/* running   */ { X, Z, X, S, F, C, T, X, X, X },
+	/* paused    */ { X, X, N, S, F, C, T, X, X, X },
+	/* succeeded */ { X, X, X, X, X, X, X, X, X, N },
+	/* failed    */ { X, X, X, X, X, X, X, N, X, N },
+	/* cancelled */ { X, X, X, X, X, X, X, N, X, N },
+	/* timed_out */ { X, X, X, X, X, X, X, N, X, N },
 };
 
 Test(run, every_pair)

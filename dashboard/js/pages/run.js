@@ -10,7 +10,7 @@ import { DagView } from '../dag.js';
 import {
 	h, add, clear, fill, badge, timeCell, fmtClock, fmtClockShort, fmtTime, fmtDuration, pretty, short, summary,
 	eventTypes, stepStates, eventState, runStatusOf, stepStatusOf, runEnded,
-	stepEnded, debounceMap, isBlob, blobText,
+	stepEnded, debounceMap, isBlob, blobText, tagChips,
 } from '../util.js';
 
 const MAX_LOG_ROWS = 500;
@@ -219,8 +219,12 @@ export function mount(root, ctx) {
 				run.ended_ms = null;
 				run.error = null;
 				run.why = null;
+				// The event names the steps it reset (a retry from a step
+				// resets succeeded ones too); an older log's whole retry
+				// ({}) reset what did not succeed.
+				const reset = ev.data && Array.isArray(ev.data.steps) ? new Set(ev.data.steps) : null;
 				for (const s of steps.values()) {
-					if (s.status !== 'succeeded') {
+					if (reset ? reset.has(s.id) : s.status !== 'succeeded') {
 						s.status = 'pending';
 						dirty.add(s.id);
 					}
@@ -533,6 +537,8 @@ export function mount(root, ctx) {
 					h('div', { class: `bar st-${run.status}` }, h('span', { style: `width:${pct}%` })),
 					h('span', { class: 'progress-text' }, `${done}/${total} steps`))),
 			runParams(),
+			run.tags && Object.keys(run.tags).length ? h('div', { class: 'kv' }, h('span', null, 'Tags'),
+				tagChips(run.tags, 'run-tags')) : null,
 		);
 		if (runEnded(run.status) && run.status !== 'succeeded') {
 			// The events' reason is better than the store's placeholder.
@@ -705,9 +711,40 @@ export function mount(root, ctx) {
 				? valueView(s.output, api.outputUrl(runId, s.id), { id: 'side-output' })
 				: h('p', { class: 'muted small', id: 'side-output' }, s.status === 'succeeded' ? 'null'
 					: ['failed', 'skipped', 'cancelled', 'upstream_failed'].includes(s.status) ? `No output: the step ${s.status.replace('_', ' ')}.` : 'No output yet.')),
+			retryFromSection(s),
 			h('div', { class: 'side-foot' },
 				h('a', { class: 'small', href: `#/events?run=${encodeURIComponent(runId)}&step=${encodeURIComponent(s.id)}` }, 'this step in the event log')),
 		);
+	}
+
+	// retryFromSection offers, once the run has ended (succeeded too),
+	// to run this step and everything downstream of it again (POST
+	// .../retry {"from"}); the other steps keep their outputs.
+	let retryFromMsg = null; // a refusal survives the panel's re-renders
+	function retryFromSection(s) {
+		// A map item ("m[3]") is not a step a retry can start from.
+		if (!run || !runEnded(run.status) || s.id.includes('[')) {
+			return null;
+		}
+		const msg = h('div', { class: 'alert error small', id: 'side-retry-from-msg', hidden: !retryFromMsg }, retryFromMsg || '');
+		const btn = h('button', {
+			class: 'btn small', type: 'button', id: 'side-retry-from',
+			title: 'Run this step and every step downstream of it again; the others keep their outputs',
+			onclick: async () => {
+				btn.disabled = true;
+				retryFromMsg = null;
+				msg.hidden = true;
+				try {
+					await api.retryFrom(runId, s.id);
+				} catch (e) {
+					retryFromMsg = `Cannot retry from ${s.id}: ${e.message}`;
+					msg.textContent = retryFromMsg;
+					msg.hidden = false;
+					btn.disabled = false;
+				}
+			},
+		}, 'Retry from here');
+		return section('Retry', btn, msg);
 	}
 
 	// waitingSection says why a step that has not ended is not done yet

@@ -7,7 +7,7 @@
 import { api } from '../api.js';
 import {
 	h, clear, fill, badge, timeCell, fmtDuration, fmtTime, runStates, eventInfo, runStatusOf,
-	runEnded, debounceMap,
+	runEnded, debounceMap, tagChips,
 } from '../util.js';
 
 const PAGE_DEFAULT = 50;
@@ -19,7 +19,7 @@ function stepEndedBy(type) {
 }
 
 export function mount(root, ctx) {
-	const q = { status: ctx.query.status || '', definition: ctx.query.definition || '', before: ctx.query.before || '' };
+	const q = { status: ctx.query.status || '', definition: ctx.query.definition || '', tag: ctx.query.tag || '', before: ctx.query.before || '' };
 	const n = Number(ctx.query.limit);
 	const PAGE = Number.isInteger(n) && n > 0 && n <= 500 ? n : PAGE_DEFAULT;
 	if (PAGE !== PAGE_DEFAULT) {
@@ -39,6 +39,11 @@ export function mount(root, ctx) {
 	if (q.definition) {
 		defSel.append(h('option', { value: q.definition, selected: true }, q.definition));
 	}
+	// One tag filter, key=value (the API takes up to 8: ?tag=&tag=).
+	const tagIn = h('input', {
+		id: 'f-tag', type: 'search', 'aria-label': 'tag', placeholder: 'tag key=value',
+		value: q.tag, size: 18,
+	});
 	const tbody = h('tbody');
 	const info = h('div', { class: 'muted small', id: 'runs-info' });
 	const err = h('div', { class: 'alert error', hidden: true });
@@ -48,7 +53,7 @@ export function mount(root, ctx) {
 	root.append(
 		h('div', { class: 'page-head' },
 			h('h1', null, 'Runs'),
-			h('div', { class: 'filters' }, statusSel, defSel,
+			h('div', { class: 'filters' }, statusSel, defSel, tagIn,
 				h('a', { class: 'btn primary', href: '#/new' }, '+ New run'))),
 		err,
 		h('div', { class: 'table-wrap' },
@@ -85,7 +90,8 @@ export function mount(root, ctx) {
 		const tr = h('tr', { 'data-run': r.id, 'data-status': r.status },
 			h('td', { class: 'mono c-id' }, h('a', { href: `#/runs/${encodeURIComponent(r.id)}` }, r.id)),
 			h('td', { class: 'status c-status', title: r.status === 'scheduled' && r.start_at_ms ? `starts ${fmtTime(r.start_at_ms)}` : null }, badge(r.status)),
-			h('td', { class: 'c-def' }, h('span', null, r.definition), h('span', { class: 'muted' }, ` v${r.version}`)),
+			h('td', { class: 'c-def' }, h('span', null, r.definition), h('span', { class: 'muted' }, ` v${r.version}`),
+				r.tags && Object.keys(r.tags).length ? [' ', tagChips(r.tags)] : null),
 			h('td', { class: 'c-start' }, timeCell(r.started_ms || r.created_ms)),
 			h('td', { class: 'num dur c-dur' }, durationOf(r)),
 			h('td', { class: 'c-prog' }, progress(r)));
@@ -108,7 +114,7 @@ export function mount(root, ctx) {
 	function empty() {
 		if (order.length === 0) {
 			fill(tbody, h('tr', { class: 'empty' }, h('td', { colspan: 6 },
-				q.status || q.definition ? 'No runs match these filters.' : 'No runs yet. Create one from “New run”.')));
+				q.status || q.definition || q.tag ? 'No runs match these filters.' : 'No runs yet. Create one from “New run”.')));
 		} else {
 			const e = tbody.querySelector('tr.empty');
 			if (e) {
@@ -121,7 +127,7 @@ export function mount(root, ctx) {
 		err.hidden = true;
 		ctx.setQuery(q);
 		try {
-			const got = await api.runs({ status: q.status, definition: q.definition, before: q.before, limit: PAGE });
+			const got = await api.runs({ status: q.status, definition: q.definition, tag: q.tag, before: q.before, limit: PAGE });
 			if (!alive) {
 				return;
 			}
@@ -171,6 +177,12 @@ export function mount(root, ctx) {
 		cursors.length = 0;
 		load();
 	});
+	tagIn.addEventListener('change', () => {
+		q.tag = tagIn.value.trim();
+		q.before = '';
+		cursors.length = 0;
+		load();
+	});
 	// Older goes on before the last row shown: next_before when the page is
 	// as loaded, and no row is skipped after a live insert pushed some off.
 	older.addEventListener('click', () => {
@@ -210,7 +222,9 @@ export function mount(root, ctx) {
 	}, 250);
 
 	function matches(r) {
-		return (!q.status || r.status === q.status) && (!q.definition || r.definition === q.definition);
+		const eq = q.tag.indexOf('=');
+		const tagOk = !q.tag || (eq > 0 && r.tags && r.tags[q.tag.slice(0, eq)] === q.tag.slice(eq + 1));
+		return (!q.status || r.status === q.status) && (!q.definition || r.definition === q.definition) && tagOk;
 	}
 
 	// insert puts a new run at its place on the first page.
