@@ -56,6 +56,7 @@ enum weft_cli_flag {
 	WEFT_CLI_F_NRUNS,       // run --count: how many runs
 	WEFT_CLI_F_DATA,        // signal: the data (JSON)
 	WEFT_CLI_F_REJECT,      // signal: reject instead
+	WEFT_CLI_F_PRIORITY,    // run: the run's priority (sched)
 	WEFT_CLI_F_COUNT
 };
 

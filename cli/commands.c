@@ -4,6 +4,7 @@
 // weft_cli_call and prints the reply: the body as JSON with --json, a
 // readable form otherwise.
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -234,6 +235,31 @@ cmd_run_is_file(const char *arg)
 	    (n > 5 && strcmp(arg + n - 5, ".json") == 0));
 }
 
+// cmd_priority_flag reads --priority N (sched) into run: an integer in
+// int32 range, negative allowed.
+static int
+cmd_priority_flag(weft_cli *c, Weft__RunRequest *run)
+{
+	const char *val = c->flag[WEFT_CLI_F_PRIORITY];
+	char       *end;
+	long long   n;
+
+	if (val == NULL) {
+		return (WEFT_CLI_OK);
+	}
+	errno = 0;
+	n     = strtoll(val, &end, 10);
+	if (val[0] == '\0' || *end != '\0' || errno != 0 || n < INT32_MIN ||
+	    n > INT32_MAX) {
+		return (weft_cli_usage_error("--priority wants an integer from "
+		                             "%d to %d (higher runs first), "
+		                             "not '%s'",
+		    INT32_MIN, INT32_MAX, val));
+	}
+	run->priority     = (int32_t) n;
+	return (WEFT_CLI_OK);
+}
+
 int
 weft_cli_cmd_run(weft_cli *c)
 {
@@ -274,6 +300,9 @@ weft_cli_cmd_run(weft_cli *c)
 	}
 	run.input_json  = input != NULL ? input : "";
 	run.params_json = params != NULL ? params : "";
+	if ((rv = cmd_priority_flag(c, &run)) != WEFT_CLI_OK) {
+		goto done;
+	}
 	if (count > 0) {
 		// --count: the same request count times, in batches.
 		rv = weft_cli_run_many(c, &run, count);

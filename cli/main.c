@@ -14,7 +14,7 @@
 #include "cookie.h"
 #include "tls.h"
 
-#define F(x) (1u << WEFT_CLI_F_##x)
+#define F(x) (UINT64_C(1) << WEFT_CLI_F_##x)
 // Flags every command accepts.
 #define MAIN_GLOBAL                                                    \
 	(F(COORDINATOR) | F(HELP) | F(TOKEN) | F(STREAM) | F(TLS_CERT) |    \
@@ -88,6 +88,9 @@ static const struct main_flag {
 	[WEFT_CLI_F_REJECT]      = { "reject", NULL,
 	           "signal: reject: the waiting steps fail (the data's "
 	           "\"reason\" says why)" },
+	[WEFT_CLI_F_PRIORITY]    = { "priority", "N",
+	            "the run's priority, an integer: higher runs first "
+	            "(default: the definition's \"priority\", else 0)" },
 	[WEFT_CLI_F_AFTER]       = { "after", "ID",
 	          "only events after event id ID (paging cursor)" },
 	[WEFT_CLI_F_SINCE]       = { "since", "TIME",
@@ -123,14 +126,15 @@ static const struct main_cmd {
 	const char *args;     // positional arguments, for the usage
 	int         min_args; // positional argument count
 	int         max_args;
-	unsigned    flags;    // mask of accepted flags, F(...)
+	uint64_t    flags;    // mask of accepted flags, F(...)
 	int (*fn)(weft_cli *);
 	const char *help;
 } main_cmds[] = {
 	{ "define", "FILE", 1, 1, F(JSON), weft_cli_cmd_define,
 	    "Register a workflow definition (FILE - reads standard input)." },
 	{ "run", "NAME|FILE", 1, 1,
-	    F(INPUT) | F(PARAMS) | F(WAIT) | F(TIMEOUT) | F(JSON) | F(NRUNS),
+	    F(INPUT) | F(PARAMS) | F(WAIT) | F(TIMEOUT) | F(JSON) | F(NRUNS) |
+	        F(PRIORITY),
 	    weft_cli_cmd_run,
 	    "Start a run of a registered definition or of a definition file; "
 	    "prints the run id (--count N: N runs, N ids)." },
@@ -246,7 +250,7 @@ usage_synopsis(FILE *f, const struct main_cmd *cmd, int col)
 	for (int i = -1; i < WEFT_CLI_F_COUNT; i++) {
 		if (i < 0) {
 			snprintf(word, sizeof(word), "%s", cmd->args);
-		} else if ((cmd->flags & (1u << i)) == 0) {
+		} else if ((cmd->flags & (UINT64_C(1) << i)) == 0) {
 			continue;
 		} else if (main_flags[i].arg != NULL) {
 			// A non-breaking flag: "[--input JSON]" is one word.
@@ -289,13 +293,13 @@ usage_cmd(FILE *f, const struct main_cmd *cmd)
 
 // usage_flags prints the help of the flags in mask.
 static void
-usage_flags(FILE *f, unsigned mask)
+usage_flags(FILE *f, uint64_t mask)
 {
 	char word[64];
 	int  col;
 
 	for (int i = 0; i < WEFT_CLI_F_COUNT; i++) {
-		if ((mask & (1u << i)) == 0) {
+		if ((mask & (UINT64_C(1) << i)) == 0) {
 			continue;
 		}
 		snprintf(word, sizeof(word), "--%s%s%s", main_flags[i].name,
@@ -314,7 +318,7 @@ usage_flags(FILE *f, unsigned mask)
 static void
 usage(FILE *f, const struct main_cmd *cmd)
 {
-	unsigned all = MAIN_GLOBAL;
+	uint64_t all = MAIN_GLOBAL;
 	int      col = 6;
 
 	if (cmd != NULL) {
@@ -451,10 +455,10 @@ main_flag(weft_cli *c, int argc, char **argv, int *i)
 static int
 main_check(weft_cli *c, const struct main_cmd *cmd)
 {
-	unsigned ok = cmd->flags | MAIN_GLOBAL;
+	uint64_t ok = cmd->flags | MAIN_GLOBAL;
 
 	for (int i = 0; i < WEFT_CLI_F_COUNT; i++) {
-		if (c->flag[i] != NULL && (ok & (1u << i)) == 0) {
+		if (c->flag[i] != NULL && (ok & (UINT64_C(1) << i)) == 0) {
 			return (weft_cli_usage_error("%s does not take --%s",
 			    cmd->name, main_flags[i].name));
 		}

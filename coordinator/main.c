@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "cookie.h"
 #include "engine.h"
+#include "admission.h"
 #include "server.h"
 #include "log.h"
 #include "run.h"
@@ -105,6 +106,17 @@ usage(FILE *f)
 	    "                    and read again from the store when needed\n"
 	    "  --max-depth N     most levels of child runs (workflow steps) under\n"
 	    "                    a run, 1 to 1000 (default 8)\n"
+	    "  --max-running-runs N  most runs running at once; the others wait\n"
+	    "                    queued, admitted by priority then age (default:\n"
+	    "                    no limit)\n"
+	    "  --limit TYPE=N    most attempts of step type TYPE running at once,\n"
+	    "                    cluster-wide (repeatable)\n"
+	    "  --priority-aging-ms N  a ready step gains one priority per N ms\n"
+	    "                    it waits, so low priorities are not starved\n"
+	    "                    (default 0: off)\n"
+	    "  --order O         order of ready steps of equal priority: fifo, or\n"
+	    "                    critical-path (the default: longest expected\n"
+	    "                    remaining path first, once durations are learned)\n"
 	    "  --log-level L     err, warn, notice, info or debug (default info)\n"
 	    "  --ports-file FILE once every socket is bound, write their addresses\n"
 	    "                    (ports chosen for a port 0 included) to FILE as JSON\n"
@@ -129,6 +141,38 @@ parse_int(const char *flag, const char *v, int min, int max)
 		exit(2);
 	}
 	return ((int) n);
+}
+
+// parse_type_limit adds one --limit TYPE=N to cfg (sched).
+static void
+parse_type_limit(weft_engine_cfg *cfg, const char *v)
+{
+	char     type[130], err[300];
+	uint32_t n;
+
+	if (!weft_limit_parse_type(v, type, sizeof(type), &n, err,
+	        sizeof(err))) {
+		fprintf(stderr, "weft-coordinator: %s\n", err);
+		exit(2);
+	}
+	if (cfg->type_limits == NULL) {
+		cfg->type_limits = json_object(); // kept for the process
+	}
+	json_object_set_new(cfg->type_limits, type, json_integer(n));
+}
+
+// parse_order reads --order fifo|critical-path (sched).
+static void
+parse_order(weft_engine_cfg *cfg, const char *v)
+{
+	char err[300];
+	bool critical;
+
+	if (!weft_order_parse(v, &critical, err, sizeof(err))) {
+		fprintf(stderr, "weft-coordinator: %s\n", err);
+		exit(2);
+	}
+	cfg->order_fifo = !critical;
 }
 
 static int
@@ -347,6 +391,10 @@ main(int argc, char **argv)
 		{ "max-output", required_argument, NULL, 'O' },
 		{ "def-cache", required_argument, NULL, 'F' },
 		{ "max-depth", required_argument, NULL, 'W' },
+		{ "max-running-runs", required_argument, NULL, 'M' },
+		{ "limit", required_argument, NULL, 'Y' },
+		{ "priority-aging-ms", required_argument, NULL, 'A' },
+		{ "order", required_argument, NULL, 'Q' },
 		{ "help", no_argument, NULL, '?' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -402,6 +450,16 @@ main(int argc, char **argv)
 			cfg.max_depth = (uint32_t) parse_int("--max-depth", optarg, 1,
 			    1000);
 			break;
+		case 'M':
+			cfg.max_running_runs = (uint32_t) parse_int(
+			    "--max-running-runs", optarg, 1, 100000000);
+			break;
+		case 'Y': parse_type_limit(&cfg, optarg); break;
+		case 'A':
+			cfg.priority_aging_ms = parse_int("--priority-aging-ms",
+			    optarg, 0, 86400000);
+			break;
+		case 'Q': parse_order(&cfg, optarg); break;
 		case 'U':
 			cfg.unschedulable_after_ms =
 			    parse_duration("--unschedulable-after", optarg);

@@ -368,6 +368,30 @@ control_object_arg(const char *text, const char *what, char *err, size_t errlen)
 	return (v);
 }
 
+// control_run_sched sets the scheduling of new run r (its run_queued event
+// the last of e->out): its priority, the request's (rq borrowed) or else
+// its definition's, and its concurrency key (taken), both recorded in
+// run_queued so that recovery and status read them back.
+static void
+control_run_sched(weft_engine *e, weft_run *r, const Weft__RunRequest *rq,
+    char *key)
+{
+	weft_out_event *q = &e->out.events[e->out.nevents - 1];
+
+	WEFT_ASSERT(q->type == WEFT_EV_RUN_QUEUED && q->run == r);
+	r->priority  = rq->priority != 0 ? rq->priority : r->def->priority;
+	r->limit_key = key;
+	if (q->data == NULL) {
+		q->data = json_object();
+	}
+	if (r->priority != 0) {
+		json_object_set_new(q->data, "priority", json_integer(r->priority));
+	}
+	if (key != NULL) {
+		json_object_set_new(q->data, "concurrency_key", json_string(key));
+	}
+}
+
 // control_run_one creates the run rq (borrowed) asks for: its definition
 // looked up by name or registered inline, its input and params checked
 // and bound. On success writes the new run's id into id and returns 0;
@@ -424,10 +448,18 @@ control_run_one(weft_engine *e, const Weft__RunRequest *rq, int64_t now,
 		    "cookie)");
 		return (WEFT_EINVAL);
 	}
+	char *key = NULL;
+	if (d->def->concurrency_key != NULL &&
+	    (key = admit_key(d->def, input, params, err, errlen)) == NULL) {
+		json_decref(input);
+		json_decref(params);
+		return (WEFT_EINVAL);
+	}
 	weft_id_new(id);
 	r = weft_run_alloc(id, d->def, input, params, now, &e->out);
+	control_run_sched(e, r, rq, key);
 	engine_run_add(e, r);
-	weft_run_start(r, now, &e->out);
+	admit_run(e, r, now, true); // started now, or queued by a limit
 	if (!quiet) {
 		weft_log_info("RUN-START",
 		    "run=%s definition=%s version=%" PRId64, id, d->def->name,
@@ -568,6 +600,7 @@ control_restore_unit(weft_engine *e, weft_run *r, json_t *js, bool items)
 	if ((st == WEFT_STEP_DISPATCHED || st == WEFT_STEP_RUNNING) &&
 	    node != NULL && node[0] != '\0') {
 		sched_restore_inflight(e, node);
+		sched_type_hold(e, r, u.step, node, true);
 	}
 }
 
@@ -703,11 +736,22 @@ control_restore_run(weft_engine *e, json_t *jr)
 		}
 	}
 	control_restore_exit_codes(e, r);
+	// Its scheduling (sched): the priority stored, the key rendered
+	// again (same input, same params), its age for the admission order.
+	r->priority   = (int32_t) json_integer_value(json_object_get(jr,
+	      "priority"));
+	r->created_ms = json_integer_value(json_object_get(jr, "created_ms"));
+	r->limit_key  = admit_key(d->def, r->input, r->params, err, sizeof(err));
 	if (r->state == WEFT_RUN_QUEUED) {
-		weft_run_start(r, e->clock.wall_ms(e->clock.arg), &e->out);
+		// Admitted in order by the first pass, once every run is
+		// back and counted.
+		admit_run(e, r, e->clock.wall_ms(e->clock.arg), false);
 	} else {
 		weft_run_restore_done(r, &e->out);
 		holds_restore(e, r);
+		if (!weft_run_terminal(r->state) && r->parent[0] == '\0') {
+			admit_count(e, r);
+		}
 	}
 	return (WEFT_OK);
 }
@@ -784,7 +828,10 @@ control_lifecycle(weft_engine *e, engine_mail *m)
 			subwf_lifecycle(e, r, false);
 		}
 	} else if (strcmp(rq->action, "retry") == 0) {
-		rv = weft_run_retry(r, e->now_ms, &e->out);
+		if ((rv = weft_run_retry(r, e->now_ms, &e->out)) == WEFT_OK &&
+		    r->parent[0] == '\0') {
+			admit_count(e, r); // running again: it counts again
+		}
 	}
 	if (rv != WEFT_OK && weft_run_terminal(r->state)) {
 		engine_run_forget(e, r); // loaded for the retry only
@@ -1097,6 +1144,8 @@ control_status(weft_engine *e, Weft__StatusRequest *q, json_t **body,
 	json_object_set_new(*body, "next_after",
 	    next[0] != '\0' ? json_string(next) : json_null());
 	subwf_status(e, *body);
+	admit_status(e, *body);
+	learn_status(e, *body);
 	json_decref(statuses);
 	return (WEFT_OK);
 }

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "cookie.h"
 #include "err.h"
 
@@ -65,6 +67,14 @@ typedef struct weft_engine_cfg {
 	int     def_cache;       // --def-cache: most definitions kept
 	                         // compiled (entries; 0 = the default),
 	                         // those of live runs kept even past it
+	// Scheduling (sched): --max-running-runs (0 = no limit), --limit
+	// TYPE=N as {type: N} (retained), --priority-aging-ms (0 = off)
+	// and --order fifo (else critical path first once durations are
+	// known).
+	uint32_t max_running_runs;
+	json_t  *type_limits;
+	int64_t  priority_aging_ms;
+	bool     order_fifo;
 } weft_engine_cfg;
 
 typedef struct weft_engine weft_engine;

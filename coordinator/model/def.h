@@ -84,6 +84,8 @@ typedef struct weft_def_step {
 	                             // deps are the steps it names, and it
 	                             // decides instead of trigger
 	struct weft_depends *depends_expr; // compiled, NULL if absent
+	bool              has_priority; // "priority" given: its units are
+	int32_t           priority;     // ordered by it, not the run's
 } weft_def_step;
 
 typedef struct weft_def {
@@ -108,6 +110,14 @@ typedef struct weft_def {
 	json_t        *index;      // step id -> index in steps (owned)
 	struct def_pattern *patterns; // each param's compiled "pattern"
 	size_t         npatterns;     // (owned; def.c)
+	// Scheduling (sched): its runs' default priority, most of its runs
+	// running at once (0 = no limit), and the per-key limit: at most
+	// concurrency_limit running runs per rendered concurrency_key (a
+	// template string, owned; NULL = none).
+	int32_t        priority;
+	uint32_t       max_concurrent_runs;
+	json_t        *concurrency_key;
+	uint32_t       concurrency_limit;
 } weft_def;
 
 // weft_def_parse parses and validates text (len bytes, borrowed). On success

@@ -151,6 +151,12 @@ typedef struct weft_run {
 	uint32_t            parent_attempt;
 	uint32_t            depth;    // ancestors: 0 for a run nobody started
 	json_t             *children;
+	// Scheduling (engine/admit.c): the priority its units are ordered
+	// by, its concurrency key (owned, NULL none), and whether it holds
+	// a place under the concurrency limits.
+	int32_t             priority;
+	char               *limit_key;
+	bool                admitted;
 } weft_run;
 
 // One event produced by a transition, before the engine numbers it.

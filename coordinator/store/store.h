@@ -110,6 +110,18 @@ void weft_store_close(weft_store *s);
 // "truncated": true when the run list was cut to keep it under 8000 bytes.
 weft_err weft_store_append(weft_store *s, const weft_event *evs, size_t n);
 
+// weft_store_append_with is weft_store_append that also writes, in the
+// same transaction, learned step durations (sched, engine/learn.c):
+// durations is an array (borrowed; NULL none) of {"definition", "version",
+// "step", "count", "sum_ms", "samples"}, upserted into step_durations.
+weft_err weft_store_append_with(weft_store *s, const weft_event *evs,
+    size_t n, const json_t *durations);
+
+// weft_store_load_durations calls fn for every stored step_durations row:
+// definition, version, step_id, count, sum_ms, samples (text cells).
+weft_err weft_store_load_durations(weft_store *s, weft_store_row_fn fn,
+    void *arg);
+
 // weft_store_check tells whether s is still the database it opened (a
 // SQLite file deleted or replaced under us is not): WEFT_EUNAVAIL with
 // s->error saying what happened when not. Cheap (a stat); call it from

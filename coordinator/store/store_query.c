@@ -238,25 +238,27 @@ weft_store_list_events(
 
 #define RUN_COLS                                                          \
 	"id, definition, version, status, input, params, output, error, " \
-	"created_ms, started_ms, ended_ms, steps_total, steps_done"
+	"created_ms, started_ms, ended_ms, steps_total, steps_done, priority"
 
 static json_t *
 run_from_row(const char **c)
 {
-	return (json_pack(
+	json_t *o = json_pack(
 	    "{s:s, s:s, s:I, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:I}",
 	    "id", c[0], "definition", c[1], "version", cell_int(c[2]),
 	    "status", c[3], "input", weft_json_parse_cell(c[4]), "params",
 	    weft_json_parse_cell(c[5]), "output", weft_json_parse_cell(c[6]),
 	    "error", cell_str(c[7]), "created_ms", cell_ms(c[8]), "started_ms",
 	    cell_ms(c[9]), "ended_ms", cell_ms(c[10]), "steps_total",
-	    cell_int(c[11]), "steps_done", cell_int(c[12])));
+	    cell_int(c[11]), "steps_done", cell_int(c[12]));
+	json_object_set_new(o, "priority", json_integer(cell_int(c[13])));
+	return (o);
 }
 
 static int
 run_row(void *arg, int ncols, const char **c)
 {
-	if (ncols < 13 || c[0] == NULL || c[1] == NULL || c[3] == NULL) {
+	if (ncols < 14 || c[0] == NULL || c[1] == NULL || c[3] == NULL) {
 		return (1);
 	}
 	json_array_append_new(arg, run_from_row(c));
@@ -267,7 +269,7 @@ run_row(void *arg, int ncols, const char **c)
 // of them may be megabytes), and its error cut short.
 #define RUN_SUMMARY_COLS                                                   \
 	"id, definition, version, status, error, created_ms, started_ms, " \
-	"ended_ms, steps_total, steps_done"
+	"ended_ms, steps_total, steps_done, priority"
 
 static int
 run_summary_row(void *arg, int ncols, const char **c)
@@ -275,7 +277,7 @@ run_summary_row(void *arg, int ncols, const char **c)
 	page   *pg = arg;
 	json_t *err;
 
-	if (ncols < 10 || c[0] == NULL || c[1] == NULL || c[3] == NULL) {
+	if (ncols < 11 || c[0] == NULL || c[1] == NULL || c[3] == NULL) {
 		return (1);
 	}
 	if (page_full(pg, 400)) {
@@ -298,6 +300,9 @@ run_summary_row(void *arg, int ncols, const char **c)
 	        cell_ms(c[5]), "started_ms", cell_ms(c[6]), "ended_ms",
 	        cell_ms(c[7]), "steps_total", cell_int(c[8]), "steps_done",
 	        cell_int(c[9])));
+	json_object_set_new(json_array_get(pg->rows,
+	                        json_array_size(pg->rows) - 1),
+	    "priority", json_integer(cell_int(c[10])));
 	return (0);
 }
 
