@@ -1,7 +1,7 @@
 // admit: concurrency limits on runs (sched). A new run stays queued until
 // every limit that applies to it has room: --max-running-runs, its
 // definition's max_concurrent_runs, its concurrency key's limit
-// (model/limits.h decides). Queued runs wait on a heap ordered by priority
+// (model/admission.h decides). Queued runs wait on a heap ordered by priority
 // (higher first), then creation time; the admission pass (admit_turn, once
 // per iteration when something changed) starts, in that order, every run
 // that fits, and skips those that do not — a run of a full key never holds
@@ -22,22 +22,15 @@
 #include "jsonx.h"
 #include "admission.h"
 #include "log.h"
-
-typedef struct admit_ent {
-	int32_t   priority;
-	int64_t   created_ms;
-	uint64_t  seq;
-	weft_run *run; // referenced
-} admit_ent;
+#include "readyq.h"
 
 struct admit_state {
-	uint32_t   running; // admitted runs not ended
-	weft_map   by_def;  // definition name -> running (uintptr_t)
-	weft_map   by_key;  // "name\tkey" -> running (uintptr_t)
-	admit_ent *heap;    // queued runs, in admission order when sorted
-	size_t     n, cap;
-	uint64_t   seq;
-	bool       dirty;   // a count or the heap changed: pass due
+	uint32_t    running; // admitted runs not ended
+	weft_map    by_def;  // definition name -> running (uintptr_t)
+	weft_map    by_key;  // "name\tkey" -> running (uintptr_t)
+	weft_readyq queue;   // queued runs (referenced): key = priority,
+	                     // rank = -created_ms (older first)
+	bool        dirty;   // a count or the queue changed: pass due
 	// Snapshot for the query thread (guarded by lock).
 	pthread_mutex_t lock;
 	json_t         *waits;  // {run id: waiting_for}
@@ -45,67 +38,11 @@ struct admit_state {
 	                        // {...}}, "keys": {"name\tkey": {...}}}
 };
 
-static bool
-admit_before(const admit_ent *a, const admit_ent *b)
-{
-	if (a->priority != b->priority) {
-		return (a->priority > b->priority);
-	}
-	if (a->created_ms != b->created_ms) {
-		return (a->created_ms < b->created_ms);
-	}
-	return (a->seq < b->seq);
-}
-
 static void
-admit_push(struct admit_state *a, admit_ent ent)
+admit_push(struct admit_state *a, weft_run *r)
 {
-	size_t i;
-
-	if (a->n == a->cap) {
-		a->cap  = a->cap ? a->cap * 2 : 256;
-		a->heap = weft_xrealloc(a->heap, a->cap * sizeof(*a->heap));
-	}
-	for (i = a->n++; i > 0 && admit_before(&ent, &a->heap[(i - 1) / 2]);
-	     i = (i - 1) / 2) {
-		a->heap[i] = a->heap[(i - 1) / 2];
-	}
-	a->heap[i] = ent;
-}
-
-// admit_down moves entry i down to its place.
-static void
-admit_down(struct admit_state *a, size_t i)
-{
-	admit_ent ent = a->heap[i];
-
-	for (;;) {
-		size_t c = 2 * i + 1;
-		if (c >= a->n) {
-			break;
-		}
-		if (c + 1 < a->n && admit_before(&a->heap[c + 1], &a->heap[c])) {
-			c++;
-		}
-		if (!admit_before(&a->heap[c], &ent)) {
-			break;
-		}
-		a->heap[i] = a->heap[c];
-		i          = c;
-	}
-	a->heap[i] = ent;
-}
-
-static admit_ent
-admit_pop(struct admit_state *a)
-{
-	admit_ent top = a->heap[0];
-
-	if (--a->n > 0) {
-		a->heap[0] = a->heap[a->n];
-		admit_down(a, 0);
-	}
-	return (top);
+	weft_readyq_push(&a->queue, r->priority, -r->created_ms, r,
+	    WEFT_REF(-1));
 }
 
 static uint32_t
@@ -190,7 +127,7 @@ admit_fini(weft_engine *e)
 		return;
 	}
 	// The runs are freed with the engine's map; the references go too.
-	free(a->heap);
+	weft_readyq_fini(&a->queue);
 	weft_map_fini(&a->by_def);
 	weft_map_fini(&a->by_key);
 	json_decref(a->waits);
@@ -232,15 +169,14 @@ admit_run(weft_engine *e, weft_run *r, int64_t now, bool at_once)
 	weft_limit_use      runs, def, key;
 
 	admit_uses(e, r, &runs, &def, &key);
-	if (at_once && a->n == 0 &&
+	if (at_once && a->queue.count == 0 &&
 	    weft_limit_admit(&runs, &def, &key) == WEFT_LIMIT_NONE) {
 		admit_hold(e, r, +1);
 		weft_run_start(r, now, &e->out);
 		return;
 	}
 	r->refs++;
-	admit_push(a, (admit_ent) { .priority = r->priority,
-	    .created_ms = r->created_ms, .seq = a->seq++, .run = r });
+	admit_push(a, r);
 	a->dirty = true;
 }
 
@@ -252,6 +188,12 @@ admit_count(weft_engine *e, weft_run *r)
 	}
 }
 
+static bool
+admit_is_run(const weft_readyq_ent *ent, void *arg)
+{
+	return (ent->run == arg);
+}
+
 void
 admit_release(weft_engine *e, weft_run *r)
 {
@@ -261,20 +203,11 @@ admit_release(weft_engine *e, weft_run *r)
 		admit_hold(e, r, -1);
 		return;
 	}
-	// A queued run cancelled (or timed out) leaves the heap now: it
+	// A queued run cancelled (or timed out) leaves the queue now: it
 	// must not keep the run in memory until the next pass.
-	for (size_t i = 0; i < a->n; i++) {
-		if (a->heap[i].run == r) {
-			admit_ent gone = a->heap[i];
-			a->heap[i]     = a->heap[--a->n];
-			// Heapify again: O(n), and rare (a queued run ended).
-			for (size_t k = a->n / 2; k-- > 0;) {
-				admit_down(a, k);
-			}
-			a->dirty = true;
-			engine_run_rele(e, gone.run);
-			return;
-		}
+	if (weft_readyq_drop(&a->queue, admit_is_run, r) > 0) {
+		a->dirty = true;
+		engine_run_rele(e, r);
 	}
 }
 
@@ -317,8 +250,9 @@ void
 admit_turn(weft_engine *e, int64_t now)
 {
 	struct admit_state *a = e->admit;
-	admit_ent          *kept;
-	size_t              nkept = 0, total = a->n;
+	weft_run          **kept;
+	size_t              nkept = 0, total = a->queue.count;
+	weft_readyq_ent     ent;
 	json_t             *waits = json_object(), *defs = json_object();
 	json_t             *keys  = json_object();
 	uint32_t            waiting = 0;
@@ -331,11 +265,9 @@ admit_turn(weft_engine *e, int64_t now)
 	}
 	a->dirty = false;
 	kept     = weft_xalloc((total + 1) * sizeof(*kept));
-	// In order: popped from the heap, the kept ones are sorted, and a
-	// sorted array is a heap as it stands.
-	while (a->n > 0) {
-		admit_ent            ent = admit_pop(a);
-		weft_run            *r   = ent.run;
+	// In order; the runs still held back go back in the same order.
+	while (weft_readyq_pop(&a->queue, &ent)) {
+		weft_run            *r = ent.run;
 		weft_limit_use       runs, def, key;
 		enum weft_limit_kind k;
 		if (r->state != WEFT_RUN_QUEUED) {
@@ -359,10 +291,11 @@ admit_turn(weft_engine *e, int64_t now)
 		        r->limit_key));
 		admit_note(defs, keys, r, &def, &key, true);
 		waiting++;
-		kept[nkept++] = ent;
+		kept[nkept++] = r;
 	}
-	memcpy(a->heap, kept, nkept * sizeof(*kept));
-	a->n = nkept;
+	for (size_t i = 0; i < nkept; i++) {
+		admit_push(a, kept[i]);
+	}
 	free(kept);
 	// The gauges of the limits with running runs but nobody waiting.
 	{

@@ -995,6 +995,10 @@ control_step_waiting(json_t *step, json_t *def_step, json_t *by_id,
 		    (uint32_t) json_integer_value(json_object_get(facts, "free"));
 		f.workers = (uint32_t) json_integer_value(
 		    json_object_get(facts, "workers"));
+		f.type_limit = (uint32_t) json_integer_value(
+		    json_object_get(facts, "limit"));
+		f.type_running = (uint32_t) json_integer_value(
+		    json_object_get(facts, "running"));
 	}
 	snprintf(key, sizeof(key), "%s",
 	    json_string_value(json_object_get(step, "id")));

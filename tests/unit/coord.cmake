@@ -17,3 +17,4 @@ weft_add_test(cookie_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/cookie_test.c LIBS w
 # io/ would not link.
 weft_add_test(engine_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/engine_test.c
   LIBS weft_engine TIMEOUT 60)
+weft_add_test(sched_model_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/sched_model_test.c LIBS weft_coord)
