@@ -333,6 +333,24 @@ done:
 	return (rv);
 }
 
+// status_sched prints the run's scheduling (sched): its priority, why a
+// queued run waits (a concurrency limit), a running run's ETA.
+static void
+status_sched(json_t *b)
+{
+	json_t *wf = json_object_get(b, "waiting_for");
+	char    t[48];
+
+	printf("%-10s  %lld\n", "priority", (long long) cmd_ms(b, "priority"));
+	if (json_is_object(wf)) {
+		printf("%-10s  %s\n", "waiting", cmd_sv(wf, "message"));
+	}
+	if (json_is_integer(json_object_get(b, "eta_ms"))) {
+		printf("%-10s  %s\n", "eta",
+		    weft_cli_fmt_time(json_object_get(b, "eta_ms"), t));
+	}
+}
+
 // status_header prints the run's own fields, one per line.
 static void
 status_header(json_t *b)
@@ -347,6 +365,7 @@ status_header(json_t *b)
 	printf("%-10s  %s (version %lld)\n", "definition",
 	    cmd_sv(b, "definition"), (long long) cmd_ms(b, "version"));
 	printf("%-10s  %s\n", "status", cmd_sv(b, "status"));
+	status_sched(b);
 	if (json_is_object(json_object_get(b, "parent"))) {
 		// A child run (a workflow step's): where it came from.
 		json_t *p = json_object_get(b, "parent");
@@ -585,7 +604,7 @@ int
 weft_cli_cmd_runs(weft_cli *c)
 {
 	static const char *head[] = { "RUN", "DEFINITION", "STATUS", "STEPS",
-		"CREATED", "DURATION" };
+		"CREATED", "DURATION", "PRIORITY" };
 	Weft__ControlRequest req   = WEFT__CONTROL_REQUEST__INIT;
 	Weft__RunsRequest    runs  = WEFT__RUNS_REQUEST__INIT;
 	uint64_t             limit = 0;
@@ -630,9 +649,11 @@ weft_cli_cmd_runs(weft_cli *c)
 	if (body == NULL) {
 		return (rv);
 	}
-	weft_cli_table_init(&t, 6, head);
+	weft_cli_table_init(&t, 7, head);
 	json_array_foreach (body, i, r) {
-		char steps[48], created[48], d[32];
+		char steps[48], created[48], d[32], prio[24];
+		snprintf(prio, sizeof(prio), "%lld",
+		    (long long) cmd_ms(r, "priority"));
 		snprintf(steps, sizeof(steps), "%lld/%lld",
 		    (long long) cmd_ms(r, "steps_done"),
 		    (long long) cmd_ms(r, "steps_total"));
@@ -645,6 +666,7 @@ weft_cli_cmd_runs(weft_cli *c)
 			weft_cli_fmt_duration(cmd_span(cmd_ms(r, "created_ms"),
 			                          cmd_ms(r, "ended_ms")),
 			    d),
+			prio,
 		};
 		weft_cli_table_add(&t, row);
 	}

@@ -64,3 +64,6 @@ weft_add_test(triggers_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/triggers_test.c TI
 add_dependencies(triggers_test weft weft-coordinator weft-worker)
 weft_add_test(subwf_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/subwf_test.c TIMEOUT 300)
 add_dependencies(subwf_test weft weft-coordinator weft-worker)
+# Scheduling: priorities, concurrency limits, learned durations and ETA.
+weft_add_test(sched_e2e_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/sched_e2e_test.c TIMEOUT 600)
+add_dependencies(sched_e2e_test weft weft-coordinator weft-worker)
