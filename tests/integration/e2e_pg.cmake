@@ -47,3 +47,6 @@ weft_add_pg_variant(defs_e2e_pg_test defs_e2e_test)
 # Trigger rules and the run outcome policy on PostgreSQL.
 weft_add_pg_variant(triggers_pg_test triggers_test)
 weft_add_pg_variant(subwf_pg_test subwf_test)
+# Scheduling (priorities, limits across a restart, learned durations
+# persisted) on PostgreSQL: the step_durations upsert and runs.priority.
+weft_add_pg_variant(sched_pg_test sched_e2e_test)
