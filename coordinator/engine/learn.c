@@ -24,10 +24,14 @@
 #include "engine_int.h"
 #include "log.h"
 
+// How often, at most, a definition's ranks are computed again (ms).
+#define LEARN_RANK_MS 1000
+
 // One definition version's ranks, rebuilt when its statistics changed.
 typedef struct learn_def {
 	uint64_t gen;   // bumped by each duration added to one of its steps
 	uint64_t built; // gen the ranks were computed at (0: never)
+	int64_t  built_at; // monotonic ms of that computation
 	int64_t *rank;  // per step (owned); NULL before the first build
 	size_t   n;
 	bool     known; // some step has history
@@ -153,7 +157,12 @@ learn_rank(weft_engine *e, weft_run *r, long step)
 		return (0);
 	}
 	d = learn_def_get(l, r->def->name, r->def->version);
-	if (d->built != d->gen) {
+	// Again when durations changed, at most once per LEARN_RANK_MS: a
+	// 100,000-step run's every result would otherwise cost a pass
+	// over its definition at the next enqueue.
+	// Ranks without any history yet are rebuilt at once.
+	if (d->built != d->gen &&
+	    (!d->known || e->now_mono - d->built_at >= LEARN_RANK_MS)) {
 		int64_t *cost = weft_xalloc((r->def->nsteps + 1) * sizeof(*cost));
 		d->known      = false;
 		for (size_t i = 0; i < r->def->nsteps; i++) {
@@ -165,7 +174,8 @@ learn_rank(weft_engine *e, weft_run *r, long step)
 		d->n    = r->def->nsteps;
 		weft_dur_paths(r->def, cost, NULL, d->rank, NULL);
 		free(cost);
-		d->built = d->gen;
+		d->built    = d->gen;
+		d->built_at = e->now_mono;
 	}
 	return (d->known && (size_t) step < d->n ? d->rank[step] : 0);
 }
