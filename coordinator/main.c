@@ -583,5 +583,6 @@ main(int argc, char **argv)
 	coordinator_stop(e, srv);
 	weft_cookie_clear(&cookie);
 	weft_tls_close(tls);
+	json_decref(cfg.type_limits); // the engine's copy of cfg retained it
 	return (0);
 }
