@@ -246,6 +246,23 @@ admit_note(json_t *defs, json_t *keys, const weft_run *r,
 	}
 }
 
+// admit_idle_gauges adds to g a gauge for each count of m that has none
+// (running runs, nobody waiting: its limit is not known here).
+static void
+admit_idle_gauges(json_t *g, const weft_map *m)
+{
+	const char *k;
+	void       *v;
+
+	for (size_t i = 0; weft_map_each(m, &i, &k, &v);) {
+		if (json_object_get(g, k) == NULL) {
+			json_object_set_new(g, k, json_pack("{s:I, s:n, s:I}",
+			    "running", (json_int_t) (uintptr_t) v, "limit",
+			    "waiting", (json_int_t) 0));
+		}
+	}
+}
+
 void
 admit_turn(weft_engine *e, int64_t now)
 {
@@ -298,26 +315,8 @@ admit_turn(weft_engine *e, int64_t now)
 	}
 	free(kept);
 	// The gauges of the limits with running runs but nobody waiting.
-	{
-		const char *k;
-		void       *v;
-		for (size_t i = 0; weft_map_each(&a->by_key, &i, &k, &v);) {
-			if (json_object_get(keys, k) == NULL) {
-				json_object_set_new(keys, k, json_pack(
-				    "{s:I, s:n, s:I}", "running",
-				    (json_int_t) (uintptr_t) v, "limit",
-				    "waiting", (json_int_t) 0));
-			}
-		}
-		for (size_t i = 0; weft_map_each(&a->by_def, &i, &k, &v);) {
-			if (json_object_get(defs, k) == NULL) {
-				json_object_set_new(defs, k, json_pack(
-				    "{s:I, s:n, s:I}", "running",
-				    (json_int_t) (uintptr_t) v, "limit",
-				    "waiting", (json_int_t) 0));
-			}
-		}
-	}
+	admit_idle_gauges(keys, &a->by_key);
+	admit_idle_gauges(defs, &a->by_def);
 	json_t *gauges = json_pack("{s:{s:I, s:I, s:I}, s:o, s:o}", "runs",
 	    "running", (json_int_t) a->running, "limit",
 	    (json_int_t) e->cfg.max_running_runs, "waiting",
