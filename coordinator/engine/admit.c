@@ -246,20 +246,32 @@ admit_note(json_t *defs, json_t *keys, const weft_run *r,
 	}
 }
 
-// admit_idle_gauges adds to g a gauge for each count of m that has none
-// (running runs, nobody waiting: its limit is not known here).
+// admit_idle_gauges adds to g a gauge for each count of m (keys: "name"
+// or "name\tkey") that has none: running runs, nobody waiting. Its limit
+// is the latest version's of the definition; none (0, or not cached): no
+// gauge.
 static void
-admit_idle_gauges(json_t *g, const weft_map *m)
+admit_idle_gauges(weft_engine *e, json_t *g, const weft_map *m, bool keys)
 {
 	const char *k;
 	void       *v;
+	char        name[300];
 
 	for (size_t i = 0; weft_map_each(m, &i, &k, &v);) {
-		if (json_object_get(g, k) == NULL) {
-			json_object_set_new(g, k, json_pack("{s:I, s:n, s:I}",
-			    "running", (json_int_t) (uintptr_t) v, "limit",
-			    "waiting", (json_int_t) 0));
+		if (json_object_get(g, k) != NULL) {
+			continue;
 		}
+		snprintf(name, sizeof(name), "%.*s", (int) strcspn(k, "\t"), k);
+		def_entry *d     = weft_map_get(&e->latest, name);
+		uint32_t   limit = d == NULL ? 0
+			    : keys ? d->def->concurrency_limit
+		             : d->def->max_concurrent_runs;
+		if (limit == 0) {
+			continue; // no such limit: no gauge
+		}
+		json_object_set_new(g, k, json_pack("{s:I, s:I, s:I}", "running",
+		    (json_int_t) (uintptr_t) v, "limit", (json_int_t) limit,
+		    "waiting", (json_int_t) 0));
 	}
 }
 
@@ -315,8 +327,8 @@ admit_turn(weft_engine *e, int64_t now)
 	}
 	free(kept);
 	// The gauges of the limits with running runs but nobody waiting.
-	admit_idle_gauges(keys, &a->by_key);
-	admit_idle_gauges(defs, &a->by_def);
+	admit_idle_gauges(e, keys, &a->by_key, true);
+	admit_idle_gauges(e, defs, &a->by_def, false);
 	json_t *gauges = json_pack("{s:{s:I, s:I, s:I}, s:o, s:o}", "runs",
 	    "running", (json_int_t) a->running, "limit",
 	    (json_int_t) e->cfg.max_running_runs, "waiting",
