@@ -712,7 +712,7 @@ engine_number(weft_engine *e, engine_batch *b, int64_t now, char **texts)
 // stops, and a restart recovers from what the store holds.
 static bool
 engine_commit(weft_engine *e, weft_event *evs, size_t n,
-    const json_t *durations, void (*wait)(weft_engine *, int))
+    const weft_dur_rows *durations, void (*wait)(weft_engine *, int))
 {
 	int      delay = 50, refused = 0;
 	int64_t  t0    = weft_clock_mono_us();
@@ -1108,7 +1108,7 @@ engine_batch_free(engine_batch *b)
 	}
 	free(b->held);
 	free(b->pins);
-	json_decref(b->durations);
+	weft_dur_rows_free(b->durations);
 	weft_out_fini(&b->out);
 	free(b);
 }
@@ -1236,7 +1236,7 @@ engine_flush(weft_engine *e, int64_t now)
 	b->texts    = weft_xalloc((n ? 3 * n : 1) * sizeof(*b->texts));
 	b->evs      = engine_number(e, b, now, b->texts);
 	b->n        = n;
-	json_decref(b->durations); // a spare's, written long ago
+	weft_dur_rows_free(b->durations); // a spare's, written long ago
 	b->durations = learn_take_dirty(e);
 	e->next_event_id += n;
 	// The batch before must be out first: its replies, assignments and

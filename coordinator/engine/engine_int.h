@@ -203,7 +203,8 @@ typedef struct engine_batch {
 	size_t      npins, cappins; // a reference until the release
 	uint64_t    gen;     // its number, for weft_run.pin_gen
 	bool        written; // the store holds it (set by the store thread)
-	json_t     *durations; // learned durations to write with it (learn.c)
+	weft_dur_rows *durations; // learned durations written with it
+	                          // (learn.c), NULL none
 } engine_batch;
 
 struct weft_engine {
@@ -358,15 +359,15 @@ json_t *admit_gauges(weft_engine *e);
 // learn.c: learned step durations (model/durations.h). learn_observe adds
 // a success of step `step` of r that took ms; learn_rank is the unit's
 // critical-path rank (0 under --order fifo or without history);
-// learn_take_dirty returns the rows changed since the last call (new ref,
-// NULL none) for the batch being flushed; learn_load reads the store's;
+// learn_take_dirty returns the rows changed since the last call (free
+// with weft_dur_rows_free; NULL none) for the batch being flushed; learn_load reads the store's;
 // learn_refresh_eta recomputes the running runs' ETAs (each survey round);
 // learn_status (query thread) adds "eta_ms" to a status body.
 void     learn_init(weft_engine *e);
 void     learn_fini(weft_engine *e);
 void     learn_observe(weft_engine *e, weft_run *r, long step, int64_t ms);
 int64_t  learn_rank(weft_engine *e, weft_run *r, long step);
-json_t  *learn_take_dirty(weft_engine *e);
+weft_dur_rows *learn_take_dirty(weft_engine *e);
 weft_err learn_load(weft_engine *e);
 void     learn_refresh_eta(weft_engine *e, int64_t now);
 void     learn_status(weft_engine *e, json_t *run);

@@ -27,56 +27,66 @@
 // How often, at most, a definition's ranks are computed again (ms).
 #define LEARN_RANK_MS 1000
 
-// One definition version's ranks, rebuilt when its statistics changed.
+// One definition version's learned durations, per step index (a version's
+// steps never change), found from a run through r->learned: no key is
+// formatted or looked up per result or per enqueue.
 typedef struct learn_def {
-	uint64_t gen;   // bumped by each duration added to one of its steps
-	uint64_t built; // gen the ranks were computed at (0: never)
-	int64_t  built_at; // monotonic ms of that computation
-	int64_t *rank;  // per step (owned); NULL before the first build
-	size_t   n;
-	bool     known; // some step has history
+	size_t     n;       // steps
+	weft_dur **stat;    // per step (owned), NULL without history
+	bool      *dirty;   // per step: changed since the last flush
+	int64_t   *expect;  // per step: p50 as of `built`, -1 none, 0 held
+	int64_t   *rank;    // per step: longest expected path to the end
+	uint64_t   gen;     // bumped by each duration added
+	uint64_t   built;   // gen expect and rank were computed at
+	int64_t    built_at; // monotonic ms of that computation
+	bool       known;   // some step has history
+	char      *name;    // the definition's name (owned)
+	int64_t    version;
+	char     **ids;     // step ids (owned), for the store's rows
 } learn_def;
 
+// A changed step, to be written with the next batch.
+typedef struct learn_dirty {
+	learn_def *d;
+	size_t     step;
+} learn_dirty;
+
 struct learn_state {
-	weft_map stats; // "name@version/step" -> weft_dur *
-	weft_map defs;  // "name@version" -> learn_def *
-	json_t  *dirty; // keys of stats changed since the last flush
+	weft_map     defs;   // "name@version" -> learn_def *
+	weft_map     loaded; // "name@version/step" -> weft_dur * read from
+	                     // the store, taken by its learn_def when made
+	learn_dirty *dirty;
+	size_t       ndirty, capdirty;
 	pthread_mutex_t lock;
 	json_t         *eta; // {run id: eta ms} (guarded by lock)
 };
-
-static void
-learn_key(const weft_def *def, const char *step, char *buf, size_t len)
-{
-	snprintf(buf, len, "%s@%" PRId64 "/%s", def->name, def->version, step);
-}
-
-static learn_def *
-learn_def_get(struct learn_state *l, const char *name, int64_t version)
-{
-	char       k[300];
-	learn_def *d;
-
-	snprintf(k, sizeof(k), "%s@%" PRId64, name, version);
-	if ((d = weft_map_get(&l->defs, k)) == NULL) {
-		d      = weft_xalloc(sizeof(*d));
-		d->gen = 1;
-		weft_map_put(&l->defs, k, d);
-	}
-	return (d);
-}
 
 void
 learn_init(weft_engine *e)
 {
 	struct learn_state *l = weft_xalloc(sizeof(*l));
 
-	weft_map_init(&l->stats);
 	weft_map_init(&l->defs);
-	l->dirty = json_object();
-	l->eta   = json_object();
+	weft_map_init(&l->loaded);
+	l->eta = json_object();
 	pthread_mutex_init(&l->lock, NULL);
 	e->learn = l;
+}
+
+static void
+learn_def_free(learn_def *d)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		free(d->stat[i]);
+		free(d->ids[i]);
+	}
+	free(d->stat);
+	free(d->dirty);
+	free(d->expect);
+	free(d->rank);
+	free(d->ids);
+	free(d->name);
+	free(d);
 }
 
 void
@@ -89,127 +99,147 @@ learn_fini(weft_engine *e)
 	if (l == NULL) {
 		return;
 	}
-	for (size_t i = 0; weft_map_each(&l->stats, &i, &k, &v);) {
-		free(v);
-	}
 	for (size_t i = 0; weft_map_each(&l->defs, &i, &k, &v);) {
-		free(((learn_def *) v)->rank);
+		learn_def_free(v);
+	}
+	for (size_t i = 0; weft_map_each(&l->loaded, &i, &k, &v);) {
 		free(v);
 	}
-	weft_map_fini(&l->stats);
 	weft_map_fini(&l->defs);
-	json_decref(l->dirty);
+	weft_map_fini(&l->loaded);
+	free(l->dirty);
 	json_decref(l->eta);
 	pthread_mutex_destroy(&l->lock);
 	free(l);
 	e->learn = NULL;
 }
 
-// learn_dur returns the statistics of step `step` of def, or NULL.
-static weft_dur *
-learn_dur(struct learn_state *l, const weft_def *def, long step)
+// learn_def_of returns the learned durations of r's definition version,
+// made (with what the store had for it) the first time it is asked for.
+static learn_def *
+learn_def_of(struct learn_state *l, weft_run *r)
 {
-	char k[600];
+	const weft_def *def = r->def;
+	char            k[600];
+	learn_def      *d;
 
-	learn_key(def, def->steps[step].id, k, sizeof(k));
-	return (weft_map_get(&l->stats, k));
+	if (r->learned != NULL) {
+		return (r->learned);
+	}
+	snprintf(k, sizeof(k), "%s@%" PRId64, def->name, def->version);
+	if ((d = weft_map_get(&l->defs, k)) == NULL) {
+		d          = weft_xalloc(sizeof(*d));
+		d->n       = def->nsteps;
+		d->stat    = weft_xalloc((d->n + 1) * sizeof(*d->stat));
+		d->dirty   = weft_xalloc((d->n + 1) * sizeof(*d->dirty));
+		d->expect  = weft_xalloc((d->n + 1) * sizeof(*d->expect));
+		d->rank    = weft_xalloc((d->n + 1) * sizeof(*d->rank));
+		d->ids     = weft_xalloc((d->n + 1) * sizeof(*d->ids));
+		d->gen     = 1;
+		d->name    = weft_xstrdup(def->name);
+		d->version = def->version;
+		for (size_t i = 0; i < d->n; i++) {
+			d->ids[i] = weft_xstrdup(def->steps[i].id);
+			if (l->loaded.count > 0) {
+				char sk[900];
+				snprintf(sk, sizeof(sk), "%s/%s", k, d->ids[i]);
+				d->stat[i] = weft_map_del(&l->loaded, sk);
+			}
+		}
+		weft_map_put(&l->defs, k, d);
+	}
+	r->learned = d;
+	return (d);
 }
 
-// learn_expect is step i's expected duration: its p50, -1 unknown; 0 for
-// a step the coordinator holds (a wait, a delay, a child run: their time
-// is not the workers', and not learned).
-static int64_t
-learn_expect(struct learn_state *l, const weft_def *def, long i)
+// learn_build computes d's expected durations and ranks for def (its
+// version's) when they changed: p50 per step, -1 unknown, 0 for a step
+// the coordinator holds (a wait, a delay, a child run: their time is not
+// the workers', and not learned). A pass costs O(steps), so it waits for
+// steps/64 new durations, or LEARN_RANK_MS: a 100,000-step run's every
+// result does not cost a pass at the next enqueue, and a small
+// definition's ranks follow each result.
+static void
+learn_build(weft_engine *e, learn_def *d, const weft_def *def)
 {
-	weft_dur *d;
-
-	if (def->steps[i].hold != WEFT_HOLD_NONE) {
-		return (0);
+	if (d->built == d->gen ||
+	    ((d->gen - d->built) * 64 < d->n &&
+	        e->now_mono - d->built_at < LEARN_RANK_MS)) {
+		return;
 	}
-	d = learn_dur(l, def, i);
-	return (d != NULL ? weft_dur_quantile(d, 0.5) : -1);
+	d->known = false;
+	for (size_t i = 0; i < d->n; i++) {
+		if (def->steps[i].hold != WEFT_HOLD_NONE) {
+			d->expect[i] = 0;
+		} else if (d->stat[i] != NULL) {
+			d->expect[i] = weft_dur_quantile(d->stat[i], 0.5);
+			d->known     = true;
+		} else {
+			d->expect[i] = -1;
+		}
+	}
+	weft_dur_paths(def, d->expect, NULL, d->rank, NULL);
+	d->built    = d->gen;
+	d->built_at = e->now_mono;
 }
 
 void
 learn_observe(weft_engine *e, weft_run *r, long step, int64_t ms)
 {
 	struct learn_state *l = e->learn;
-	char                k[600];
-	weft_dur           *d;
+	learn_def          *d = learn_def_of(l, r);
 
-	learn_key(r->def, r->def->steps[step].id, k, sizeof(k));
-	if ((d = weft_map_get(&l->stats, k)) == NULL) {
-		d = weft_xalloc(sizeof(*d));
-		weft_map_put(&l->stats, k, d);
+	if (d->stat[step] == NULL) {
+		d->stat[step] = weft_xalloc(sizeof(weft_dur));
 	}
-	weft_dur_add(d, ms);
-	json_object_set_new(l->dirty, k, json_true());
-	learn_def_get(l, r->def->name, r->def->version)->gen++;
+	weft_dur_add(d->stat[step], ms);
+	d->gen++;
+	if (!d->dirty[step]) {
+		d->dirty[step] = true;
+		if (l->ndirty == l->capdirty) {
+			l->capdirty = l->capdirty ? l->capdirty * 2 : 256;
+			l->dirty    = weft_xrealloc(l->dirty,
+			       l->capdirty * sizeof(*l->dirty));
+		}
+		l->dirty[l->ndirty++] = (learn_dirty) { d, (size_t) step };
+	}
 }
 
 int64_t
 learn_rank(weft_engine *e, weft_run *r, long step)
 {
-	struct learn_state *l = e->learn;
-	learn_def          *d;
+	learn_def *d;
 
-	if (e->cfg.order_fifo || l == NULL) {
+	if (e->cfg.order_fifo || e->learn == NULL) {
 		return (0);
 	}
-	d = learn_def_get(l, r->def->name, r->def->version);
-	// Again when durations changed, at most once per LEARN_RANK_MS: a
-	// 100,000-step run's every result would otherwise cost a pass
-	// over its definition at the next enqueue.
-	// Ranks without any history yet are rebuilt at once.
-	if (d->built != d->gen &&
-	    (!d->known || e->now_mono - d->built_at >= LEARN_RANK_MS)) {
-		int64_t *cost = weft_xalloc((r->def->nsteps + 1) * sizeof(*cost));
-		d->known      = false;
-		for (size_t i = 0; i < r->def->nsteps; i++) {
-			cost[i] = learn_expect(l, r->def, (long) i);
-			d->known |= cost[i] > 0;
-		}
-		free(d->rank);
-		d->rank = weft_xalloc((r->def->nsteps + 1) * sizeof(*d->rank));
-		d->n    = r->def->nsteps;
-		weft_dur_paths(r->def, cost, NULL, d->rank, NULL);
-		free(cost);
-		d->built    = d->gen;
-		d->built_at = e->now_mono;
-	}
+	d = learn_def_of(e->learn, r);
+	learn_build(e, d, r->def);
 	return (d->known && (size_t) step < d->n ? d->rank[step] : 0);
 }
 
-json_t *
+weft_dur_rows *
 learn_take_dirty(weft_engine *e)
 {
 	struct learn_state *l = e->learn;
-	json_t             *rows;
-	const char         *k;
-	json_t             *v;
+	weft_dur_rows      *rows;
 
-	if (l == NULL || json_object_size(l->dirty) == 0) {
+	if (l == NULL || l->ndirty == 0) {
 		return (NULL);
 	}
-	rows = json_array();
-	json_object_foreach (l->dirty, k, v) {
-		weft_dur   *d     = weft_map_get(&l->stats, k);
-		const char *at    = strrchr(k, '@');
-		const char *slash = at != NULL ? strchr(at, '/') : NULL;
-		char       *samples;
-		if (d == NULL || at == NULL || slash == NULL) {
-			continue;
-		}
-		samples = weft_dur_samples_text(d);
-		json_array_append_new(rows,
-		    json_pack("{s:s%, s:I, s:s, s:I, s:I, s:s}", "definition", k,
-		        (size_t) (at - k), "version",
-		        (json_int_t) strtoll(at + 1, NULL, 10), "step", slash + 1,
-		        "count", (json_int_t) d->count, "sum_ms",
-		        (json_int_t) d->sum_ms, "samples", samples));
-		free(samples);
+	rows       = weft_xalloc(sizeof(*rows));
+	rows->rows = weft_xalloc(l->ndirty * sizeof(*rows->rows));
+	for (size_t k = 0; k < l->ndirty; k++) {
+		learn_def *d = l->dirty[k].d;
+		size_t     i = l->dirty[k].step;
+		d->dirty[i]  = false;
+		rows->rows[rows->n++] = (weft_dur_row) {
+			.definition = weft_xstrdup(d->name), .version = d->version,
+			.step = weft_xstrdup(d->ids[i]), .count = d->stat[i]->count,
+			.sum_ms = d->stat[i]->sum_ms,
+			.samples = weft_dur_samples_text(d->stat[i]) };
 	}
-	json_object_clear(l->dirty);
+	l->ndirty = 0;
 	return (rows);
 }
 
@@ -220,7 +250,7 @@ learn_load_row(void *arg, int ncols, const char **c)
 {
 	struct learn_state *l = arg;
 	weft_dur            d;
-	char                k[600];
+	char                k[900];
 
 	if (ncols < 6 || c[0] == NULL || c[1] == NULL || c[2] == NULL ||
 	    c[3] == NULL || c[4] == NULL) {
@@ -233,13 +263,12 @@ learn_load_row(void *arg, int ncols, const char **c)
 		return (0);
 	}
 	snprintf(k, sizeof(k), "%s@%s/%s", c[0], c[1], c[2]);
-	weft_dur *p = weft_map_get(&l->stats, k);
+	weft_dur *p = weft_map_get(&l->loaded, k);
 	if (p == NULL) {
 		p = weft_xalloc(sizeof(*p));
-		weft_map_put(&l->stats, k, p);
+		weft_map_put(&l->loaded, k, p);
 	}
 	*p = d;
-	learn_def_get(l, c[0], strtoll(c[1], NULL, 10))->gen++;
 	return (0);
 }
 
@@ -258,11 +287,17 @@ learn_refresh_eta(weft_engine *e, int64_t now)
 	void               *v;
 
 	for (size_t i = 0; weft_map_each(&e->runs, &i, &id, &v);) {
-		weft_run *r = v;
-		size_t    n = r->def->nsteps;
-		bool      unknown, any = false;
+		weft_run  *r = v;
+		learn_def *d;
+		size_t     n = r->def->nsteps;
+		bool       unknown;
 		if (r->state != WEFT_RUN_RUNNING) {
 			continue;
+		}
+		d = learn_def_of(l, r);
+		learn_build(e, d, r->def);
+		if (!d->known) {
+			continue; // no history: no ETA
 		}
 		int64_t *cost  = weft_xalloc((n + 1) * sizeof(*cost));
 		int64_t *path  = weft_xalloc((n + 1) * sizeof(*path));
@@ -270,9 +305,8 @@ learn_refresh_eta(weft_engine *e, int64_t now)
 		for (size_t k = 0; k < n; k++) {
 			const weft_step_rt *s = &r->steps[k];
 			ended[k] = weft_step_terminal(s->state);
-			cost[k]  = learn_expect(l, r->def, (long) k);
-			any |= cost[k] > 0;
-			if (!ended[k] && cost[k] > 0 && s->started_ms > 0 &&
+			cost[k]  = d->expect[k];
+			if (!ended[k] && cost[k] >= 0 && s->started_ms > 0 &&
 			    (s->state == WEFT_STEP_RUNNING ||
 			        s->state == WEFT_STEP_DISPATCHED) &&
 			    s->items == NULL) {
@@ -283,7 +317,7 @@ learn_refresh_eta(weft_engine *e, int64_t now)
 			}
 		}
 		int64_t rem = weft_dur_paths(r->def, cost, ended, path, &unknown);
-		if (any && !unknown) {
+		if (!unknown) {
 			json_object_set_new(eta, r->id, json_integer(now + rem));
 		}
 		free(cost);

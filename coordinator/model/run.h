@@ -157,6 +157,8 @@ typedef struct weft_run {
 	int32_t             priority;
 	char               *limit_key;
 	bool                admitted;
+	struct learn_def   *learned; // engine/learn.c: its definition
+	                             // version's learned durations
 } weft_run;
 
 // One event produced by a transition, before the engine numbers it.

@@ -702,24 +702,16 @@ store_already_durable(weft_store *s, uint64_t id)
 // store_put_durations upserts learned step durations (sched): one
 // statement per changed step, inside the batch's transaction.
 static weft_err
-store_put_durations(weft_store *s, const json_t *rows)
+store_put_durations(weft_store *s, const weft_dur_rows *rows)
 {
-	size_t  k;
-	json_t *r;
-
-	json_array_foreach (rows, k, r) {
-		char        ver[24], cnt[24], sum[24];
-		const char *p[6] = {
-			json_string_value(json_object_get(r, "definition")), ver,
-			json_string_value(json_object_get(r, "step")), cnt, sum,
-			json_string_value(json_object_get(r, "samples"))
-		};
-		snprintf(ver, sizeof(ver), "%" JSON_INTEGER_FORMAT,
-		    json_integer_value(json_object_get(r, "version")));
-		snprintf(cnt, sizeof(cnt), "%" JSON_INTEGER_FORMAT,
-		    json_integer_value(json_object_get(r, "count")));
-		snprintf(sum, sizeof(sum), "%" JSON_INTEGER_FORMAT,
-		    json_integer_value(json_object_get(r, "sum_ms")));
+	for (size_t k = 0; k < rows->n; k++) {
+		const weft_dur_row *r = &rows->rows[k];
+		char                ver[24], cnt[24], sum[24];
+		const char         *p[6] = { r->definition, ver, r->step, cnt, sum,
+			        r->samples };
+		snprintf(ver, sizeof(ver), "%" PRId64, r->version);
+		snprintf(cnt, sizeof(cnt), "%" PRIu64, r->count);
+		snprintf(sum, sizeof(sum), "%" PRId64, r->sum_ms);
 		weft_err rv = s->ops->exec(s,
 		    "INSERT INTO step_durations (definition, version, step_id, "
 		    "count, sum_ms, samples) VALUES (?, ?, ?, ?, ?, ?) ON "
@@ -732,6 +724,21 @@ store_put_durations(weft_store *s, const json_t *rows)
 		}
 	}
 	return (WEFT_OK);
+}
+
+void
+weft_dur_rows_free(weft_dur_rows *rows)
+{
+	if (rows == NULL) {
+		return;
+	}
+	for (size_t k = 0; k < rows->n; k++) {
+		free(rows->rows[k].definition);
+		free(rows->rows[k].step);
+		free(rows->rows[k].samples);
+	}
+	free(rows->rows);
+	free(rows);
 }
 
 weft_err
@@ -751,7 +758,7 @@ weft_store_append(weft_store *s, const weft_event *evs, size_t n)
 
 weft_err
 weft_store_append_with(weft_store *s, const weft_event *evs, size_t n,
-    const json_t *durations)
+    const weft_dur_rows *durations)
 {
 	weft_map rows;
 	weft_err rv;

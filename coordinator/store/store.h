@@ -110,12 +110,31 @@ void weft_store_close(weft_store *s);
 // "truncated": true when the run list was cut to keep it under 8000 bytes.
 weft_err weft_store_append(weft_store *s, const weft_event *evs, size_t n);
 
-// weft_store_append_with is weft_store_append that also writes, in the
-// same transaction, learned step durations (sched, engine/learn.c):
-// durations is an array (borrowed; NULL none) of {"definition", "version",
-// "step", "count", "sum_ms", "samples"}, upserted into step_durations.
+// Learned step durations to write (sched, engine/learn.c): one row per
+// (definition, version, step), its count, sum and last durations (a JSON
+// array of integers, oldest first). The strings are the rows' own.
+typedef struct weft_dur_row {
+	char    *definition;
+	int64_t  version;
+	char    *step;
+	uint64_t count;
+	int64_t  sum_ms;
+	char    *samples;
+} weft_dur_row;
+
+typedef struct weft_dur_rows {
+	weft_dur_row *rows;
+	size_t        n;
+} weft_dur_rows;
+
+// weft_dur_rows_free frees rows and what they own (NULL is fine).
+void weft_dur_rows_free(weft_dur_rows *rows);
+
+// weft_store_append_with is weft_store_append that also upserts, in the
+// same transaction, the learned step durations rows (borrowed; NULL none)
+// into step_durations.
 weft_err weft_store_append_with(weft_store *s, const weft_event *evs,
-    size_t n, const json_t *durations);
+    size_t n, const weft_dur_rows *durations);
 
 // weft_store_load_durations calls fn for every stored step_durations row:
 // definition, version, step_id, count, sum_ms, samples (text cells).
