@@ -15,7 +15,7 @@ weft_dur_add(weft_dur *d, int64_t ms)
 	}
 	d->count++;
 	d->sum_ms += ms;
-	d->win[d->next] = ms;
+	d->win[d->next] = ms > INT32_MAX ? INT32_MAX : (int32_t) ms;
 	d->next         = (d->next + 1) % WEFT_DUR_WINDOW;
 	if (d->n < WEFT_DUR_WINDOW) {
 		d->n++;
@@ -38,7 +38,9 @@ weft_dur_quantile(const weft_dur *d, double q)
 	if (d->n == 0) {
 		return (-1);
 	}
-	memcpy(s, d->win, d->n * sizeof(s[0]));
+	for (uint32_t i = 0; i < d->n; i++) {
+		s[i] = d->win[i];
+	}
 	qsort(s, d->n, sizeof(s[0]), dur_cmp);
 	// Nearest rank: the smallest value with at least q of them at or
 	// below it.

@@ -28,10 +28,12 @@ typedef struct weft_dur {
 	int64_t  sum_ms;  // their sum (for the mean)
 	uint32_t n;       // in the window (<= WEFT_DUR_WINDOW)
 	uint32_t next;    // where the next one goes (ring)
-	int64_t  win[WEFT_DUR_WINDOW];
+	int32_t  win[WEFT_DUR_WINDOW]; // ms, at most INT32_MAX (24.8 days):
+	                               // ~280 bytes per step with history
 } weft_dur;
 
-// weft_dur_add records one duration (ms; negative counts as 0).
+// weft_dur_add records one duration (ms; negative counts as 0, more than
+// INT32_MAX as INT32_MAX in the window).
 void weft_dur_add(weft_dur *d, int64_t ms);
 
 // weft_dur_quantile gives the q-quantile (0..1, nearest rank) of the
