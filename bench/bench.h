@@ -31,6 +31,9 @@ enum bench_workload {
 	BENCH_W6 = 6,  // one run: a layered DAG (BENCH_W6_STEPS noop steps)
 	BENCH_W3S = 7, // W3 submitted one RunRequest per run over
 	               // --submitters connections (W3 sends one batch)
+	BENCH_CP = 8,  // one run: a chain of 10 x 200 ms sleeps beside 40
+	               // x 50 ms sleeps, after a warm-up run (learned
+	               // durations): the makespan under --order
 	BENCH_NWORKLOADS
 };
 
@@ -59,6 +62,7 @@ typedef struct bench_opts {
 	bool        probe_only;  // ... and nothing else (no cluster)
 	int         probe_fsyncs;      // durable writes the probe times
 	int         probe_round_trips; // req/rep round trips it times
+	const char *order;       // the coordinator's --order; NULL: its default
 } bench_opts;
 
 // A coordinator and its workers, started from the built binaries.
@@ -67,6 +71,7 @@ typedef struct bench_cluster {
 	char  db[1024];        // --db URL the coordinator got
 	char  control[64], cluster[64], results[64], events[64], http[64];
 	char  commit_log[600]; // shim output file; "" when not recording
+	const char *order;     // --order for the coordinator, or NULL
 	pid_t coord;           // 0 when not running
 	double base_rss_kb;    // the coordinator's RSS once it first answered
 	pid_t workers[BENCH_NWORKERS];

@@ -37,7 +37,12 @@ cluster_spawn_coord(bench_cluster *c)
 	char        buf[1200], log[700];
 	char       *argv[] = { "weft-coordinator", "--db", c->db, "--control",
 		      c->control, "--cluster", c->cluster, "--results", c->results,
-		      "--events", c->events, "--http", c->http, NULL };
+		      "--events", c->events, "--http", c->http, NULL, NULL, NULL };
+
+	if (c->order != NULL) {
+		argv[13] = "--order";
+		argv[14] = (char *) c->order;
+	}
 
 	snprintf(log, sizeof(log), "%s/coordinator.log", c->dir);
 	snprintf(saved_pre, sizeof(saved_pre), "%s", had_pre ? had_pre : "");
@@ -211,6 +216,7 @@ bench_cluster_start(bench_cluster *c, const bench_opts *o)
 	snprintf(c->http, sizeof(c->http), "127.0.0.1:%d", weft_h_free_port());
 
 	deadline = weft_clock_mono_ms() + weft_h_timeout_ms(CLUSTER_START_MS);
+	c->order = o->order;
 	cluster_spawn_coord(c);
 	if (!cluster_wait_coord(c, deadline)) {
 		goto fail;

@@ -327,7 +327,7 @@ main_usage(FILE *f)
 	    "  --slots N         worker --slots (default: the worker's)\n"
 	    "  --queue N         worker --queue (default: the worker's)\n"
 	    "  --repeat N        repetitions per workload (default 5)\n"
-	    "  --workload W      W1, W2, W3, W3S, W4, W4E, W5 or W6; repeat or\n"
+	    "  --workload W      W1, W2, W3, W3S, W4, W4E, W5, W6 or CP; repeat or\n"
 	    "                    separate with commas (default: W1,W2,W3,W3S)\n"
 	    "  --map-items N     items of W4/W4E's map (default 100000)\n"
 	    "  --queued-runs N   runs W5 queues (default 100000)\n"
@@ -340,6 +340,8 @@ main_usage(FILE *f)
 	    "  --probe-fsyncs N  durable writes the probe times (default 200)\n"
 	    "  --probe-round-trips N\n"
 	    "                    req/rep round trips the probe times (default 2000)\n"
+	    "  --order O         the coordinator's --order (fifo or critical-path;\n"
+	    "                    CP's makespan: run it with --slots 1 and each)\n"
 	    "  --keep            keep the temp dir (logs, database)\n"
 	    "  --json            print one JSON document instead of tables\n"
 	    "  --help            this text\n");
@@ -405,7 +407,8 @@ main_args(int argc, char **argv, bench_opts *o)
 		    strcmp(a, "--timeout") == 0 || strcmp(a, "--map-items") == 0 ||
 		    strcmp(a, "--queued-runs") == 0 ||
 		    strcmp(a, "--probe-fsyncs") == 0 ||
-		    strcmp(a, "--probe-round-trips") == 0;
+		    strcmp(a, "--probe-round-trips") == 0 ||
+		    strcmp(a, "--order") == 0;
 
 		if (takes && val == NULL) {
 			fprintf(stderr, "weft-bench: %s needs a value\n", a);
@@ -435,6 +438,15 @@ main_args(int argc, char **argv, bench_opts *o)
 			}
 		} else if (strcmp(a, "--db") == 0) {
 			o->db = val;
+		} else if (strcmp(a, "--order") == 0) {
+			if (strcmp(val, "fifo") != 0 &&
+			    strcmp(val, "critical-path") != 0) {
+				fprintf(stderr, "weft-bench: --order takes fifo or "
+				                "critical-path, not %s\n",
+				    val);
+				return (2);
+			}
+			o->order = val;
 		} else if (strcmp(a, "--slots") == 0 ||
 		    strcmp(a, "--queue") == 0) {
 			if (!main_int(val, a[2] == 's' ? 1 : 0, 1000000, &v)) {
@@ -469,7 +481,7 @@ main_args(int argc, char **argv, bench_opts *o)
 			if (!main_workloads(val, &o->workloads)) {
 				fprintf(stderr,
 				    "weft-bench: --workload takes W1, W2, W3, W3S, W4, "
-				    "W4E, W5 or W6\n");
+				    "W4E, W5, W6 or CP\n");
 				return (2);
 			}
 		} else {

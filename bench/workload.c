@@ -27,13 +27,20 @@
 
 #define RUN_ID_LEN 64
 
+// CP: the long chain beside the short steps (issue 14 item 9). The short
+// ones come first in the definition: in FIFO order they go first.
+#define CP_CHAIN 10
+#define CP_CHAIN_MS 200
+#define CP_SHORT 40
+#define CP_SHORT_MS 50
+
 // ---- descriptions ----
 
 const char *
 bench_workload_name(enum bench_workload w)
 {
 	static const char *names[] = { "W1", "W2", "W3", "W4", "W4E", "W5",
-		"W6", "W3S" };
+		"W6", "W3S", "CP" };
 	return (w < BENCH_NWORKLOADS ? names[w] : "?");
 }
 
@@ -60,6 +67,9 @@ bench_workload_about(enum bench_workload w)
 		        "coordinator killed -9 and restarted; then drained");
 	case BENCH_W6:
 		return ("one run: a layered DAG, 100 layers of 1,000 noop steps");
+	case BENCH_CP:
+		return ("one run: a chain of 10 x 200 ms sleeps beside 40 x 50 ms "
+		        "sleeps (listed first), after a warm-up run");
 	default:
 		return ("?");
 	}
@@ -102,6 +112,8 @@ bench_workload_steps(enum bench_workload w)
 		return ((size_t) wl_queued_runs);
 	case BENCH_W6:
 		return ((size_t) W6_LAYERS * W6_WIDTH);
+	case BENCH_CP:
+		return (CP_SHORT + CP_CHAIN);
 	default:
 		return (0);
 	}
@@ -213,6 +225,21 @@ wl_definition(enum bench_workload w, const char *name)
 		break;
 	case BENCH_W5:
 		wl_add(&b, "{\"id\":\"a\",\"type\":\"noop\"}");
+		break;
+	case BENCH_CP:
+		for (int i = 0; i < CP_SHORT; i++) {
+			wl_add(&b, "%s{\"id\":\"s%d\",\"type\":\"sleep\","
+			           "\"with\":{\"ms\":%d}}",
+			    i ? "," : "", i, CP_SHORT_MS);
+		}
+		for (int i = 0; i < CP_CHAIN; i++) {
+			wl_add(&b, ",{\"id\":\"c%d\",\"type\":\"sleep\","
+			           "\"with\":{\"ms\":%d}", i, CP_CHAIN_MS);
+			if (i > 0) {
+				wl_add(&b, ",\"depends_on\":[\"c%d\"]", i - 1);
+			}
+			wl_add(&b, "}");
+		}
 		break;
 	default:
 		wl_add(&b,
@@ -593,6 +620,21 @@ done:
 	return (ok);
 }
 
+// wl_warm_up runs one run of name, unmeasured, so that the coordinator
+// has learned its steps' durations (CP).
+static bool
+wl_warm_up(bench_ctx *x, const char *name, char *err, size_t errlen)
+{
+	char         ids[1][RUN_ID_LEN] = { "" };
+	char        *idp[1]             = { ids[0] };
+	int64_t      t0 = weft_clock_mono_us(), submitted, last;
+	bench_sample scratch;
+
+	memset(&scratch, 0, sizeof(scratch));
+	return (wl_submit(x, name, ids, 1, &submitted, err, errlen) &&
+	    wl_wait(x, idp, 1, t0, &last, &scratch, err, errlen));
+}
+
 bool
 bench_workload_run(bench_ctx *x, enum bench_workload w, int rep,
     bench_sample *s, char *err, size_t errlen)
@@ -650,6 +692,9 @@ bench_workload_run(bench_ctx *x, enum bench_workload w, int rep,
 		goto done;
 	}
 
+	if (w == BENCH_CP && !wl_warm_up(x, name, err, errlen)) {
+		goto done;
+	}
 	t0 = weft_clock_mono_us();
 	if (!(w == BENCH_W3
 	            ? wl_submit_batch(x, name, ids, nruns, &submitted, err,

@@ -67,6 +67,7 @@ enum weft_cli_flag {
 	WEFT_CLI_F_VERSION,     // run: the definition's version
 	WEFT_CLI_F_FROM,        // retry: from this step
 	WEFT_CLI_F_DRY_RUN,     // bulk: report only
+	WEFT_CLI_F_PRIORITY,    // run: the run's priority (sched)
 	WEFT_CLI_F_COUNT
 };
 

@@ -4,6 +4,7 @@
 // weft_cli_call and prints the reply: the body as JSON with --json, a
 // readable form otherwise.
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,6 +242,31 @@ cmd_run_is_file(const char *arg)
 	    (n > 5 && strcmp(arg + n - 5, ".json") == 0));
 }
 
+// cmd_priority_flag reads --priority N (sched) into run: an integer in
+// int32 range, negative allowed.
+static int
+cmd_priority_flag(weft_cli *c, Weft__RunRequest *run)
+{
+	const char *val = c->flag[WEFT_CLI_F_PRIORITY];
+	char       *end;
+	long long   n;
+
+	if (val == NULL) {
+		return (WEFT_CLI_OK);
+	}
+	errno = 0;
+	n     = strtoll(val, &end, 10);
+	if (val[0] == '\0' || *end != '\0' || errno != 0 || n < INT32_MIN ||
+	    n > INT32_MAX) {
+		return (weft_cli_usage_error("--priority wants an integer from "
+		                             "%d to %d (higher runs first), "
+		                             "not '%s'",
+		    INT32_MIN, INT32_MAX, val));
+	}
+	run->priority     = (int32_t) n;
+	return (WEFT_CLI_OK);
+}
+
 int
 weft_cli_cmd_run(weft_cli *c)
 {
@@ -283,7 +309,8 @@ weft_cli_cmd_run(weft_cli *c)
 	run.input_json  = input != NULL ? input : "";
 	run.params_json = params != NULL ? params : "";
 	if ((rv = weft_cli_start_at(c, &run.start_at_ms)) != WEFT_CLI_OK ||
-	    (rv = weft_cli_run_extras(c, &run, &tags)) != WEFT_CLI_OK) {
+	    (rv = weft_cli_run_extras(c, &run, &tags)) != WEFT_CLI_OK ||
+	    (rv = cmd_priority_flag(c, &run)) != WEFT_CLI_OK) {
 		goto done;
 	}
 	if (count > 0) {
@@ -325,6 +352,24 @@ done:
 	return (rv);
 }
 
+// status_sched prints the run's scheduling (sched): its priority, why a
+// queued run waits (a concurrency limit), a running run's ETA.
+static void
+status_sched(json_t *b)
+{
+	json_t *wf = json_object_get(b, "waiting_for");
+	char    t[48];
+
+	printf("%-10s  %lld\n", "priority", (long long) cmd_ms(b, "priority"));
+	if (json_is_object(wf)) {
+		printf("%-10s  %s\n", "waiting", cmd_sv(wf, "message"));
+	}
+	if (json_is_integer(json_object_get(b, "eta_ms"))) {
+		printf("%-10s  %s\n", "eta",
+		    weft_cli_fmt_time(json_object_get(b, "eta_ms"), t));
+	}
+}
+
 // status_header prints the run's own fields, one per line.
 static void
 status_header(json_t *b)
@@ -344,6 +389,7 @@ status_header(json_t *b)
 		weft_cli_tags_text(json_object_get(b, "tags"), tags, sizeof(tags));
 		printf("%-10s  %s\n", "tags", tags);
 	}
+	status_sched(b);
 	if (json_is_object(json_object_get(b, "parent"))) {
 		// A child run (a workflow step's): where it came from.
 		json_t *p = json_object_get(b, "parent");
@@ -587,7 +633,7 @@ int
 weft_cli_cmd_runs(weft_cli *c)
 {
 	static const char *head[] = { "RUN", "DEFINITION", "STATUS", "STEPS",
-		"CREATED", "DURATION", "TAGS" };
+		"CREATED", "DURATION", "PRIORITY", "TAGS" };
 	Weft__ControlRequest req   = WEFT__CONTROL_REQUEST__INIT;
 	Weft__RunsRequest    runs  = WEFT__RUNS_REQUEST__INIT;
 	uint64_t             limit = 0;
@@ -639,9 +685,12 @@ weft_cli_cmd_runs(weft_cli *c)
 	json_array_foreach (body, i, r) {
 		tagged = tagged || json_object_size(json_object_get(r, "tags")) > 0;
 	}
-	weft_cli_table_init(&t, tagged ? 7 : 6, head);
+	weft_cli_table_init(&t, tagged ? 8 : 7, head);
 	json_array_foreach (body, i, r) {
 		char steps[48], created[48], d[32], st[96], at[48], tags[1024];
+		char prio[24];
+		snprintf(prio, sizeof(prio), "%lld",
+		    (long long) cmd_ms(r, "priority"));
 		snprintf(steps, sizeof(steps), "%lld/%lld",
 		    (long long) cmd_ms(r, "steps_done"),
 		    (long long) cmd_ms(r, "steps_total"));
@@ -661,6 +710,7 @@ weft_cli_cmd_runs(weft_cli *c)
 			weft_cli_fmt_duration(cmd_span(cmd_ms(r, "created_ms"),
 			                          cmd_ms(r, "ended_ms")),
 			    d),
+			prio,
 			tags,
 		};
 		weft_cli_table_add(&t, row);

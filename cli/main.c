@@ -113,6 +113,9 @@ static const struct main_flag {
 	[WEFT_CLI_F_DRY_RUN]     = { "dry-run", NULL,
 	        "with filters instead of a run: report what would be done to "
 	        "each matching run, and change nothing" },
+	[WEFT_CLI_F_PRIORITY]    = { "priority", "N",
+	            "the run's priority, an integer: higher runs first "
+	            "(default: the definition's \"priority\", else 0)" },
 	[WEFT_CLI_F_AFTER]       = { "after", "ID",
 	          "only events after event id ID (paging cursor)" },
 	[WEFT_CLI_F_SINCE]       = { "since", "TIME",
@@ -179,7 +182,8 @@ static const struct main_cmd {
 	    "Register a workflow definition (FILE - reads standard input)." },
 	{ "run", "NAME|FILE", 1, 1,
 	    F(INPUT) | F(PARAMS) | F(WAIT) | F(TIMEOUT) | F(JSON) | F(NRUNS) |
-	        F(AT) | F(DELAY) | F(TAG) | F(IDEMPOTENCY_KEY) | F(VERSION),
+	        F(AT) | F(DELAY) | F(TAG) | F(IDEMPOTENCY_KEY) | F(VERSION) |
+	        F(PRIORITY),
 	    weft_cli_cmd_run,
 	    "Start a run of a registered definition or of a definition file; "
 	    "prints the run id (--count N: N runs, N ids)." },

@@ -24,6 +24,28 @@ runreq_text(json_t *obj, const char *key)
 	return (json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY));
 }
 
+// runreq_priority reads "priority" (sched): an integer in int32 range, or
+// absent/null for the definition's default.
+static bool
+runreq_priority(weft_runreq *q, json_t *obj, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(obj, "priority");
+
+	if (v == NULL || json_is_null(v)) {
+		return (true);
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < INT32_MIN ||
+	    json_integer_value(v) > INT32_MAX) {
+		snprintf(err, errlen,
+		    "\"priority\" must be an integer from %d to %d (higher "
+		    "runs first)",
+		    INT32_MIN, INT32_MAX);
+		return (false);
+	}
+	q->rr.priority = (int32_t) json_integer_value(v);
+	return (true);
+}
+
 // runreq_start_at reads "start_at" (a delayed start): epoch ms, or an
 // RFC 3339 time with an offset or Z. Absent or null: 0 (now).
 static bool
@@ -116,7 +138,8 @@ weft_runreq_from_json(weft_runreq *q, json_t *obj, char *err, size_t errlen)
 	q->params         = runreq_text(obj, "params");
 	q->rr.input_json  = q->input;
 	q->rr.params_json = q->params;
-	if (!runreq_start_at(q, obj, err, errlen)) {
+	if (!runreq_start_at(q, obj, err, errlen) ||
+	    !runreq_priority(q, obj, err, errlen)) {
 		weft_runreq_fini(q);
 		memset(q, 0, sizeof(*q));
 		return (false);

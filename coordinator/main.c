@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "cookie.h"
 #include "engine.h"
+#include "admission.h"
 #include "server.h"
 #include "log.h"
 #include "run.h"
@@ -107,6 +108,17 @@ usage(FILE *f)
 	    "                    and read again from the store when needed\n"
 	    "  --max-depth N     most levels of child runs (workflow steps) under\n"
 	    "                    a run, 1 to 1000 (default 8)\n"
+	    "  --max-running-runs N  most runs running at once; the others wait\n"
+	    "                    queued, admitted by priority then age (default:\n"
+	    "                    no limit)\n"
+	    "  --limit TYPE=N    most attempts of step type TYPE running at once,\n"
+	    "                    cluster-wide (repeatable)\n"
+	    "  --priority-aging-ms N  a ready step gains one priority per N ms\n"
+	    "                    it waits, so low priorities are not starved\n"
+	    "                    (default 0: off)\n"
+	    "  --order O         order of ready steps of equal priority: fifo, or\n"
+	    "                    critical-path (the default: longest expected\n"
+	    "                    remaining path first, once durations are learned)\n"
 	    "  --log-level L     err, warn, notice, info or debug (default info)\n"
 	    "  --log-format F    logfmt (default) or json: one record a line on\n"
 	    "                    stderr, with the node, run, step and attempt it\n"
@@ -134,6 +146,38 @@ parse_int(const char *flag, const char *v, int min, int max)
 		exit(2);
 	}
 	return ((int) n);
+}
+
+// parse_type_limit adds one --limit TYPE=N to cfg (sched).
+static void
+parse_type_limit(weft_engine_cfg *cfg, const char *v)
+{
+	char     type[130], err[300];
+	uint32_t n;
+
+	if (!weft_limit_parse_type(v, type, sizeof(type), &n, err,
+	        sizeof(err))) {
+		fprintf(stderr, "weft-coordinator: %s\n", err);
+		exit(2);
+	}
+	if (cfg->type_limits == NULL) {
+		cfg->type_limits = json_object(); // kept for the process
+	}
+	json_object_set_new(cfg->type_limits, type, json_integer(n));
+}
+
+// parse_order reads --order fifo|critical-path (sched).
+static void
+parse_order(weft_engine_cfg *cfg, const char *v)
+{
+	char err[300];
+	bool critical;
+
+	if (!weft_order_parse(v, &critical, err, sizeof(err))) {
+		fprintf(stderr, "weft-coordinator: %s\n", err);
+		exit(2);
+	}
+	cfg->order_fifo = !critical;
 }
 
 static int
@@ -376,6 +420,10 @@ main(int argc, char **argv)
 		// Tests only, not in --help (docs/testing.md): the engine's
 		// clock runs MS ahead and `weft clock advance` moves it.
 		{ "test-clock", required_argument, NULL, 'X' },
+		{ "max-running-runs", required_argument, NULL, 'M' },
+		{ "limit", required_argument, NULL, 'Y' },
+		{ "priority-aging-ms", required_argument, NULL, 'A' },
+		{ "order", required_argument, NULL, 'Q' },
 		{ "help", no_argument, NULL, '?' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -431,6 +479,16 @@ main(int argc, char **argv)
 			cfg.max_depth = (uint32_t) parse_int("--max-depth", optarg, 1,
 			    1000);
 			break;
+		case 'M':
+			cfg.max_running_runs = (uint32_t) parse_int(
+			    "--max-running-runs", optarg, 1, 100000000);
+			break;
+		case 'Y': parse_type_limit(&cfg, optarg); break;
+		case 'A':
+			cfg.priority_aging_ms = parse_int("--priority-aging-ms",
+			    optarg, 0, 86400000);
+			break;
+		case 'Q': parse_order(&cfg, optarg); break;
 		case 'U':
 			cfg.unschedulable_after_ms =
 			    parse_duration("--unschedulable-after", optarg);
@@ -581,5 +639,6 @@ main(int argc, char **argv)
 	coordinator_stop(e, srv);
 	weft_cookie_clear(&cookie);
 	weft_tls_close(tls);
+	json_decref(cfg.type_limits); // the engine's copy of cfg retained it
 	return (0);
 }

@@ -435,6 +435,30 @@ control_run_label(weft_engine *e, weft_run *r, json_t *tags, const char *key)
 	}
 }
 
+// control_run_sched sets the scheduling of new run r (its run_queued event
+// the last of e->out): its priority, the request's (rq borrowed) or else
+// its definition's, and its concurrency key (taken), both recorded in
+// run_queued so that recovery and status read them back.
+static void
+control_run_sched(weft_engine *e, weft_run *r, const Weft__RunRequest *rq,
+    char *key)
+{
+	weft_out_event *q = &e->out.events[e->out.nevents - 1];
+
+	WEFT_ASSERT(q->type == WEFT_EV_RUN_QUEUED && q->run == r);
+	r->priority  = rq->priority != 0 ? rq->priority : r->def->priority;
+	r->limit_key = key;
+	if (q->data == NULL) {
+		q->data = json_object();
+	}
+	if (r->priority != 0) {
+		json_object_set_new(q->data, "priority", json_integer(r->priority));
+	}
+	if (key != NULL) {
+		json_object_set_new(q->data, "concurrency_key", json_string(key));
+	}
+}
+
 // control_run_one creates the run rq (borrowed) asks for: its definition
 // looked up by name or registered inline, its input and params checked
 // and bound. On success writes the new run's id into id and returns 0;
@@ -516,8 +540,17 @@ control_run_one(weft_engine *e, const Weft__RunRequest *rq, int64_t now,
 		    "cookie)");
 		return (WEFT_EINVAL);
 	}
+	char *key = NULL;
+	if (d->def->concurrency_key != NULL &&
+	    (key = admit_key(d->def, input, params, err, errlen)) == NULL) {
+		json_decref(input);
+		json_decref(params);
+		json_decref(tags);
+		return (WEFT_EINVAL);
+	}
 	weft_id_new(id);
 	r = weft_run_alloc(id, d->def, input, params, now, &e->out);
+	control_run_sched(e, r, rq, key);
 	control_run_label(e, r, tags, rq->idempotency_key);
 	if (rq->idempotency_key != NULL && rq->idempotency_key[0] != '\0') {
 		idem_note(e, rq->idempotency_key, id, now);
@@ -525,10 +558,11 @@ control_run_one(weft_engine *e, const Weft__RunRequest *rq, int64_t now,
 	engine_run_add(e, r);
 	if (rq->start_at_ms > now) {
 		// A delayed start (--at, --delay, start_at): a timer starts
-		// it; a time already past starts it now.
+		// it (through the limits, sched.c); a time already past
+		// starts it now.
 		weft_run_schedule(r, rq->start_at_ms, &e->out);
 	} else {
-		weft_run_start(r, now, &e->out);
+		admit_run(e, r, now, true); // started now, or queued by a limit
 	}
 	if (!quiet) {
 		weft_log_info("RUN-START",
@@ -677,6 +711,7 @@ control_restore_unit(weft_engine *e, weft_run *r, json_t *js, bool items)
 	if ((st == WEFT_STEP_DISPATCHED || st == WEFT_STEP_RUNNING) &&
 	    weft_run_unit(r, u)->node[0] != '\0') {
 		sched_restore_inflight(e, node);
+		sched_type_hold(e, r, u.step, node, true);
 	}
 }
 
@@ -883,17 +918,28 @@ control_restore_run(weft_engine *e, json_t *jr)
 		}
 	}
 	control_restore_exit_codes(e, r);
+	// Its scheduling (sched): the priority stored, the key rendered
+	// again (same input, same params), its age for the admission order.
+	r->priority   = (int32_t) json_integer_value(json_object_get(jr,
+	      "priority"));
+	r->created_ms = json_integer_value(json_object_get(jr, "created_ms"));
+	r->limit_key  = admit_key(d->def, r->input, r->params, err, sizeof(err));
 	if (r->state == WEFT_RUN_QUEUED) {
-		weft_run_start(r, e->clock.wall_ms(e->clock.arg), &e->out);
+		// Admitted in order by the first pass, once every run is
+		// back and counted.
+		admit_run(e, r, e->clock.wall_ms(e->clock.arg), false);
 	} else if (r->state == WEFT_RUN_SCHEDULED) {
 		// Its timer again; a start time passed while we were down
-		// fires at once.
+		// fires at once (through the limits: sched.c).
 		r->start_at_ms = json_integer_value(
 		    json_object_get(jr, "start_at_ms"));
 		weft_run_schedule_rearm(r, &e->out);
 	} else {
 		weft_run_restore_done(r, &e->out);
 		holds_restore(e, r);
+		if (!weft_run_terminal(r->state) && r->parent[0] == '\0') {
+			admit_count(e, r);
+		}
 	}
 	return (WEFT_OK);
 }
@@ -983,6 +1029,10 @@ control_apply(weft_engine *e, weft_run *r, const char *action, long from)
 		rv = weft_run_retry_from(r, from, e->now_ms, &e->out);
 	} else {
 		rv = weft_run_retry(r, e->now_ms, &e->out);
+	}
+	if (rv == WEFT_OK && strcmp(action, "retry") == 0 &&
+	    r->parent[0] == '\0') {
+		admit_count(e, r); // running again: it counts again
 	}
 	return (rv);
 }
@@ -1259,6 +1309,10 @@ control_step_waiting(json_t *step, json_t *def_step, json_t *by_id,
 		    (uint32_t) json_integer_value(json_object_get(facts, "free"));
 		f.workers = (uint32_t) json_integer_value(
 		    json_object_get(facts, "workers"));
+		f.type_limit = (uint32_t) json_integer_value(
+		    json_object_get(facts, "limit"));
+		f.type_running = (uint32_t) json_integer_value(
+		    json_object_get(facts, "running"));
 	}
 	snprintf(key, sizeof(key), "%s",
 	    json_string_value(json_object_get(step, "id")));
@@ -1408,6 +1462,8 @@ control_status(weft_engine *e, Weft__StatusRequest *q, json_t **body,
 	json_object_set_new(*body, "next_after",
 	    next[0] != '\0' ? json_string(next) : json_null());
 	subwf_status(e, *body);
+	admit_status(e, *body);
+	learn_status(e, *body);
 	json_decref(statuses);
 	return (WEFT_OK);
 }

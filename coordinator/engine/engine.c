@@ -421,6 +421,9 @@ engine_on_results(weft_engine *e, engine_mail *m, int64_t now)
 			weft_hist_observe(&e->metrics.step_seconds,
 			    (double) took / 1000.0);
 			sched_observe(e, r->def->steps[u.step].type, took);
+			if (ok) {
+				learn_observe(e, r, u.step, took);
+			}
 		}
 		json_decref(out);
 		free(err_clean);
@@ -488,6 +491,7 @@ engine_handle(weft_engine *e, engine_mail *m, int64_t now)
 		break;
 	case MAIL_SURVEY_END:
 		sched_survey_end(e, m->round, now);
+		learn_refresh_eta(e, now);
 		break;
 	case MAIL_ASSIGN:
 		sched_assign_done(e, m->op);
@@ -543,12 +547,14 @@ engine_apply(weft_engine *e)
 			break;
 		case WEFT_EFFECT_RELEASE:
 			sched_release(e, f->node);
+			sched_type_hold(e, f->run, f->step, f->node, false);
 			break;
 		case WEFT_EFFECT_RUN_ENDED:
 			// Its ready steps must not be dispatched by the next
 			// batch while this one commits; the run itself is let
 			// go after the commit (engine_release).
 			sched_unqueue_run(e, f->run);
+			admit_release(e, f->run);
 			subwf_run_ended(e, f->run, e->now_ms);
 			break;
 		case WEFT_EFFECT_ABORT:
@@ -710,14 +716,15 @@ engine_number(weft_engine *e, engine_batch *b, int64_t now, char **texts)
 // stops, and a restart recovers from what the store holds.
 static bool
 engine_commit(weft_engine *e, weft_event *evs, size_t n,
-    void (*wait)(weft_engine *, int))
+    const weft_dur_rows *durations, void (*wait)(weft_engine *, int))
 {
 	int      delay = 50, refused = 0;
 	int64_t  t0    = weft_clock_mono_us();
 	weft_err rv;
 	bool     was_down = false;
 
-	while ((rv = weft_store_append(e->store, evs, n)) != WEFT_OK) {
+	while ((rv = weft_store_append_with(e->store, evs, n, durations)) !=
+	    WEFT_OK) {
 		engine_store_state(e, false, e->store->error);
 		was_down = true;
 		if (rv != WEFT_EUNAVAIL && ++refused >= 3) {
@@ -871,6 +878,7 @@ static void
 engine_on_dispatch(weft_engine *e, void *arg, int64_t now)
 {
 	(void) arg;
+	admit_turn(e, now); // queued runs that fit the limits start
 	holds_start(e, now);
 	sched_dispatch(e, now);
 }
@@ -1072,7 +1080,8 @@ engine_committer(void *arg)
 		}
 		pthread_mutex_unlock(&e->commit_lock);
 		int64_t t0 = weft_clock_mono_us();
-		bool    ok = engine_commit(e, b->evs, b->n, engine_store_sleep);
+		bool    ok = engine_commit(e, b->evs, b->n, b->durations,
+		    engine_store_sleep);
 		atomic_fetch_add(&e->commit_busy_us,
 		    (uint64_t) (weft_clock_mono_us() - t0));
 		pthread_mutex_lock(&e->commit_lock);
@@ -1104,6 +1113,7 @@ engine_batch_free(engine_batch *b)
 	}
 	free(b->held);
 	free(b->pins);
+	weft_dur_rows_free(b->durations);
 	weft_out_fini(&b->out);
 	free(b);
 }
@@ -1195,7 +1205,8 @@ engine_submit(weft_engine *e, engine_batch *b)
 	if (!e->committer_on || b->n == 0 || b->n < e->inline_max) {
 		int64_t t0 = weft_clock_mono_us();
 		b->written = b->n == 0 ||
-		    engine_commit(e, b->evs, b->n, engine_outage_wait);
+		    engine_commit(e, b->evs, b->n, b->durations,
+		        engine_outage_wait);
 		if (b->n > 0) {
 			// Commit time, wherever it is spent (not engine work).
 			int64_t took = weft_clock_mono_us() - t0;
@@ -1230,6 +1241,8 @@ engine_flush(weft_engine *e, int64_t now)
 	b->texts    = weft_xalloc((n ? 3 * n : 1) * sizeof(*b->texts));
 	b->evs      = engine_number(e, b, now, b->texts);
 	b->n        = n;
+	weft_dur_rows_free(b->durations); // a spare's, written long ago
+	b->durations = learn_take_dirty(e);
 	e->next_event_id += n;
 	// The batch before must be out first: its replies, assignments and
 	// events precede this one's.
@@ -1470,6 +1483,9 @@ engine_recover(weft_engine *e, char *err, size_t errlen)
 // engine_store_connect opens the store (checked against the database
 // registry), the query thread's connection, and recovers the unfinished
 // runs. On failure nothing stays open; WEFT_EUNAVAIL means try again.
+static weft_err engine_store_learned(weft_engine *e, char *err,
+    size_t errlen);
+
 static weft_err
 engine_store_connect(weft_engine *e, char *err, size_t errlen)
 {
@@ -1479,6 +1495,7 @@ engine_store_connect(weft_engine *e, char *err, size_t errlen)
 	         e->cfg.db_registry, e->cfg.db_init, err, errlen)) != WEFT_OK ||
 	    (rv = weft_store_open(&e->qstore, e->cfg.db_url, NULL, true, err,
 	         errlen)) != WEFT_OK ||
+	    (rv = engine_store_learned(e, err, errlen)) != WEFT_OK ||
 	    (rv = engine_recover(e, err, errlen)) != WEFT_OK) {
 		weft_store_close(e->store);
 		weft_store_close(e->qstore);
@@ -1675,6 +1692,8 @@ weft_engine_open(weft_engine **out, const weft_engine_cfg *cfg, char *err,
 	weft_map_init(&e->workers);
 	weft_map_init(&e->queues);
 	weft_out_init(&e->out);
+	admit_init(e);
+	learn_init(e);
 	pthread_mutex_init(&e->store_lock, NULL);
 	pthread_mutex_init(&e->commit_lock, NULL);
 	e->inline_max = ENGINE_INLINE_MAX;
@@ -1834,9 +1853,11 @@ weft_engine_close(weft_engine *e)
 	engine_batch_free(e->inflight); // only when the engine never ran
 	free(e->reap);
 	retain_fini(e);
+	admit_fini(e);
 	sched_fini(e);
 	holds_fini(e);
 	cron_fini(e);
+	learn_fini(e);
 	for (size_t i = 0; weft_map_each(&e->runs, &i, &k, &v);) {
 		weft_run_free(v);
 	}
@@ -1860,4 +1881,18 @@ weft_engine_close(weft_engine *e)
 	weft_wire_fini(&e->wire);
 	sodium_memzero(e->cfg.secret_key, sizeof(e->cfg.secret_key));
 	free(e);
+}
+
+// engine_store_learned reads the learned step durations (learn.c) before
+// recovery: the ready steps it queues are ranked with them.
+static weft_err
+engine_store_learned(weft_engine *e, char *err, size_t errlen)
+{
+	weft_err rv;
+
+	if ((rv = learn_load(e)) != WEFT_OK) {
+		snprintf(err, errlen, "reading step durations: %s",
+		    e->store->error);
+	}
+	return (rv);
 }

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "cookie.h"
 #include "err.h"
 
@@ -74,6 +76,14 @@ typedef struct weft_engine_cfg {
 	                         // run request's idempotency key answers
 	                         // the run it made, ms; 0 = the default
 	                         // WEFT_IDEMPOTENCY_WINDOW_DEFAULT
+	// Scheduling (sched): --max-running-runs (0 = no limit), --limit
+	// TYPE=N as {type: N} (retained), --priority-aging-ms (0 = off)
+	// and --order fifo (else critical path first once durations are
+	// known).
+	uint32_t max_running_runs;
+	json_t  *type_limits;
+	int64_t  priority_aging_ms;
+	bool     order_fifo;
 } weft_engine_cfg;
 
 // The default of --idempotency-window: 24 hours, in ms.

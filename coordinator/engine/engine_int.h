@@ -18,6 +18,7 @@
 #include "mailbox.h"
 #include "map.h"
 #include "metrics.h"
+#include "readyq.h"
 #include "run.h"
 #include "store.h"
 #include "wire.h"
@@ -139,8 +140,9 @@ typedef struct ready_ent {
 
 // The ready steps of one step type, and how long that type's attempts take.
 typedef struct ready_queue {
-	ready_ent *ents;  // ring buffer
-	size_t     head, count, cap;
+	weft_readyq heap;   // by priority, critical path, age (readyq.h)
+	uint32_t    running; // attempts of the type dispatched, not ended
+	uint32_t    limit;   // --limit TYPE=N: most running at once, 0 none
 	double     ewma_ms; // moving average of attempt durations
 	bool       timed;   // ewma_ms holds at least one observation
 	int64_t    unadvertised_ms; // wall ms since no live worker advertises
@@ -202,6 +204,8 @@ typedef struct engine_batch {
 	size_t      npins, cappins; // a reference until the release
 	uint64_t    gen;     // its number, for weft_run.pin_gen
 	bool        written; // the store holds it (set by the store thread)
+	weft_dur_rows *durations; // learned durations written with it
+	                          // (learn.c), NULL none
 } engine_batch;
 
 struct weft_engine {
@@ -335,6 +339,10 @@ struct weft_engine {
 	// idem_ent *, pruned of expired keys as it grows (engine thread).
 	weft_map         idem;
 	size_t           idem_prune_at; // prune when idem.count reaches it
+	// Scheduling (sched): concurrency limits on runs (admit.c) and
+	// learned step durations (learn.c); their own state.
+	struct admit_state *admit;
+	struct learn_state *learn;
 };
 
 // cron.c: cron schedules and the test clock (model/cron.h).
@@ -359,6 +367,43 @@ void cron_fini(weft_engine *e);
 int control_run_one(weft_engine *e, const Weft__RunRequest *rq, int64_t now,
     bool quiet, char id[WEFT_ID_LEN + 1], bool *existed, char *err,
     size_t errlen);
+
+// admit.c: concurrency limits on runs (model/admission.h). admit_key renders
+// def's concurrency key against input and params (borrowed): malloc'd, or
+// NULL (err set when it does not render; not set when def has none).
+// admit_run starts queued run r now when every limit has room and nobody
+// waits (at_once), else queues it for the admission pass; admit_turn is
+// that pass (when something changed); admit_count counts a run that
+// started otherwise (a retried run); admit_release, at a run's end, frees
+// its place or takes it off the queue. admit_status (query thread) adds
+// a queued run's run-level waiting_for; admit_gauges (any thread) returns
+// the gauges /metrics shows (new ref).
+void  admit_init(weft_engine *e);
+void  admit_fini(weft_engine *e);
+char *admit_key(const weft_def *def, json_t *input, json_t *params,
+     char *err, size_t errlen);
+void  admit_run(weft_engine *e, weft_run *r, int64_t now, bool at_once);
+void  admit_turn(weft_engine *e, int64_t now);
+void  admit_count(weft_engine *e, weft_run *r);
+void  admit_release(weft_engine *e, weft_run *r);
+void  admit_status(weft_engine *e, json_t *run);
+json_t *admit_gauges(weft_engine *e);
+
+// learn.c: learned step durations (model/durations.h). learn_observe adds
+// a success of step `step` of r that took ms; learn_rank is the unit's
+// critical-path rank (0 under --order fifo or without history);
+// learn_take_dirty returns the rows changed since the last call (free
+// with weft_dur_rows_free; NULL none) for the batch being flushed; learn_load reads the store's;
+// learn_refresh_eta recomputes the running runs' ETAs (each survey round);
+// learn_status (query thread) adds "eta_ms" to a status body.
+void     learn_init(weft_engine *e);
+void     learn_fini(weft_engine *e);
+void     learn_observe(weft_engine *e, weft_run *r, long step, int64_t ms);
+int64_t  learn_rank(weft_engine *e, weft_run *r, long step);
+weft_dur_rows *learn_take_dirty(weft_engine *e);
+weft_err learn_load(weft_engine *e);
+void     learn_refresh_eta(weft_engine *e, int64_t now);
+void     learn_status(weft_engine *e, json_t *run);
 
 // holds.c: the steps the coordinator runs itself (model/hold.h).
 // holds_enqueue notes ready unit u of a hold step (in place of the ready
@@ -489,6 +534,12 @@ bool sched_goodbye(weft_engine *e, const Weft__Envelope *env, int64_t now);
 bool sched_newcomer(weft_engine *e, const weft_worker_rec *w, uint64_t inc);
 void sched_observe(weft_engine *e, const char *type, int64_t ms);
 void sched_restore_inflight(weft_engine *e, const char *node);
+// sched_type_hold counts (hold) or uncounts an attempt of step `step` of r
+// in flight on node toward its type's --limit: dispatch counts it itself;
+// recovery and the end of an attempt (RELEASE) call this. Attempts the
+// coordinator holds (node "", hold steps) never count.
+void sched_type_hold(weft_engine *e, weft_run *r, long step,
+    const char *node, bool hold);
 void sched_close_peers(weft_engine *e);
 json_t *sched_workers_json(weft_engine *e);
 void sched_fini(weft_engine *e);

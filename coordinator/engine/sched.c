@@ -672,6 +672,26 @@ sched_release(weft_engine *e, const char *node)
 	}
 }
 
+static ready_queue *sched_queue(weft_engine *e, const char *type);
+
+void
+sched_type_hold(weft_engine *e, weft_run *r, long step, const char *node,
+    bool hold)
+{
+	ready_queue *q;
+
+	if (node == NULL || node[0] == '\0' ||
+	    r->def->steps[step].hold != WEFT_HOLD_NONE) {
+		return; // not a worker's attempt: never counted
+	}
+	q = sched_queue(e, r->def->steps[step].type);
+	if (hold) {
+		q->running++;
+	} else if (q->running > 0) {
+		q->running--;
+	}
+}
+
 void
 sched_restore_inflight(weft_engine *e, const char *node)
 {
@@ -712,10 +732,21 @@ sched_queue(weft_engine *e, const char *type)
 {
 	ready_queue *q = weft_map_get(&e->queues, type);
 	if (q == NULL) {
-		q = weft_xalloc(sizeof(*q));
+		q        = weft_xalloc(sizeof(*q));
+		q->limit = (uint32_t) json_integer_value(
+		    json_object_get(e->cfg.type_limits, type));
 		weft_map_put(&e->queues, type, q);
 	}
 	return (q);
+}
+
+// sched_unit_priority is the priority unit u of r is ordered by: its
+// step's own "priority" when it has one, else its run's.
+static int32_t
+sched_unit_priority(const weft_run *r, weft_ref u)
+{
+	const weft_def_step *d = &r->def->steps[u.step];
+	return (d->has_priority ? d->priority : r->priority);
 }
 
 void
@@ -727,19 +758,10 @@ sched_enqueue(weft_engine *e, weft_run *r, weft_ref u)
 	if (s == NULL || s->queued) {
 		return;
 	}
-	if (q->count == q->cap) {
-		size_t     ncap = q->cap ? q->cap * 2 : 1024;
-		ready_ent *n    = weft_xalloc(ncap * sizeof(*n));
-		for (size_t k = 0; k < q->count; k++) {
-			n[k] = q->ents[(q->head + k) % q->cap];
-		}
-		free(q->ents);
-		q->ents = n;
-		q->cap  = ncap;
-		q->head = 0;
-	}
-	q->ents[(q->head + q->count) % q->cap] = (ready_ent) { r, u };
-	q->count++;
+	weft_readyq_push(&q->heap,
+	    weft_readyq_key(sched_unit_priority(r, u), e->now_mono,
+	        e->cfg.priority_aging_ms),
+	    learn_rank(e, r, u.step), r, u);
 	q->enqueued++;
 	s->queued = true;
 	r->refs++;
@@ -749,11 +771,36 @@ sched_enqueue(weft_engine *e, weft_run *r, weft_ref u)
 static ready_ent
 sched_pop(ready_queue *q)
 {
-	ready_ent ent = q->ents[q->head];
-	q->head       = (q->head + 1) % q->cap;
-	q->count--;
+	weft_readyq_ent h;
+
+	WEFT_ASSERT(weft_readyq_pop(&q->heap, &h));
+	h.run->nqueued--;
+	return ((ready_ent) { h.run, h.unit });
+}
+
+// What sched_queue_drop's pass over a heap needs.
+struct sched_drop {
+	weft_engine *e;
+	bool (*drop)(const ready_ent *, const void *);
+	const void *arg;
+};
+
+static bool
+sched_drop_one(const weft_readyq_ent *h, void *arg)
+{
+	struct sched_drop *d   = arg;
+	ready_ent          ent = { h->run, h->unit };
+
+	if (!d->drop(&ent, d->arg)) {
+		return (false);
+	}
+	weft_step_rt *s = weft_run_unit(ent.run, ent.unit);
+	if (s != NULL) {
+		s->queued = false;
+	}
 	ent.run->nqueued--;
-	return (ent);
+	engine_run_rele(d->e, ent.run);
+	return (true);
 }
 
 // sched_queue_drop removes the entries of q that drop(ent, arg) picks,
@@ -763,22 +810,9 @@ static void
 sched_queue_drop(weft_engine *e, ready_queue *q,
     bool (*drop)(const ready_ent *, const void *), const void *arg)
 {
-	size_t n = 0, count = q->count;
+	struct sched_drop d = { e, drop, arg };
 
-	for (size_t k = 0; k < count; k++) {
-		ready_ent ent = q->ents[(q->head + k) % q->cap];
-		if (!drop(&ent, arg)) {
-			q->ents[(q->head + n++) % q->cap] = ent;
-			continue;
-		}
-		weft_step_rt *s = weft_run_unit(ent.run, ent.unit);
-		if (s != NULL) {
-			s->queued = false;
-		}
-		ent.run->nqueued--;
-		q->count--;
-		engine_run_rele(e, ent.run);
-	}
+	weft_readyq_drop(&q->heap, sched_drop_one, &d);
 }
 
 static bool
@@ -1040,6 +1074,7 @@ sched_dispatch_one(weft_engine *e, weft_worker_rec *w, weft_run *r,
 		sched_deadline_set(e, r, u, 0);
 	}
 	weft_run_dispatched(r, u, w->name, now, &e->out);
+	sched_queue(e, r->def->steps[u.step].type)->running++;
 	// Not listed in survey answers until its worker has accepted it.
 	weft_run_unit(r, u)->reconcile_from = UINT64_MAX;
 	w->inflight++;
@@ -1056,7 +1091,9 @@ sched_dispatch(weft_engine *e, int64_t now)
 
 	for (size_t qi = 0; weft_map_each(&e->queues, &qi, &type, &v);) {
 		ready_queue *q = v;
-		while (q->count > 0) {
+		// --limit TYPE=N: no more of the type while N run.
+		while (q->heap.count > 0 &&
+		    (q->limit == 0 || q->running < q->limit)) {
 			weft_worker_rec *w = sched_pick(e, type, q);
 			ready_ent        ent;
 			if (w == NULL) {
@@ -1076,7 +1113,7 @@ sched_dispatch(weft_engine *e, int64_t now)
 			}
 			engine_run_rele(e, ent.run);
 		}
-		depth += q->count;
+		depth += q->heap.count;
 	}
 	for (size_t i = 0; weft_map_each(&e->workers, &i, &type, &v);) {
 		alive += ((weft_worker_rec *) v)->state == WORKER_ALIVE;
@@ -1140,10 +1177,13 @@ sched_type_facts(weft_engine *e, const char *type, const ready_queue *q)
 		nw++;
 		free_slots += room > w->inflight ? room - w->inflight : 0;
 	}
-	return (json_pack("{s:b, s:I, s:I, s:I, s:I}", "advertised", nw > 0,
+	return (json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I}", "advertised",
+	    nw > 0,
 	    "since_ms", (json_int_t) (q != NULL ? q->unadvertised_ms : 0),
-	    "queued", (json_int_t) (q != NULL ? q->count : 0), "free",
-	    (json_int_t) free_slots, "workers", (json_int_t) nw));
+	    "queued", (json_int_t) (q != NULL ? q->heap.count : 0), "free",
+	    (json_int_t) free_slots, "workers", (json_int_t) nw, "limit",
+	    (json_int_t) (q != NULL ? q->limit : 0), "running",
+	    (json_int_t) (q != NULL ? q->running : 0)));
 }
 
 // sched_report walks q: step_unschedulable for ready steps not reported
@@ -1152,8 +1192,8 @@ static void
 sched_report(weft_engine *e, ready_queue *q, const char *type, bool unsched,
     int64_t now)
 {
-	for (size_t k = 0; k < q->count; k++) {
-		ready_ent ent = q->ents[(q->head + k) % q->cap];
+	for (size_t k = 0; k < q->heap.count; k++) {
+		ready_ent ent = { q->heap.ents[k].run, q->heap.ents[k].unit };
 		if (weft_run_unit(ent.run, ent.unit) == NULL ||
 		    weft_run_terminal(ent.run->state)) {
 			continue;
@@ -1208,7 +1248,8 @@ sched_check_types(weft_engine *e, int64_t now)
 			json_object_set_new(facts, "since_ms", json_integer(now));
 		} else if (now - q->unadvertised_ms >=
 		        e->cfg.unschedulable_after_ms &&
-		    q->count > 0 && (!q->reported || q->checked != q->enqueued)) {
+		    q->heap.count > 0 &&
+		    (!q->reported || q->checked != q->enqueued)) {
 			sched_report(e, q, k, true, now);
 		}
 		json_object_set_new(types, k, facts);
@@ -1640,8 +1681,13 @@ sched_fire_timers(weft_engine *e, int64_t now, int64_t mono)
 			    &e->out);
 			break;
 		case TIMER_START:
-			// A cancelled run refuses it (no longer scheduled).
-			weft_run_start(t.run, now, &e->out);
+			// Its time has come: it starts through the concurrency
+			// limits like a new run (admit.c), waiting `scheduled`
+			// in the admission order while they are full. A
+			// cancelled run is not scheduled any more: nothing.
+			if (t.run->state == WEFT_RUN_SCHEDULED) {
+				admit_run(e, t.run, now, true);
+			}
 			break;
 		}
 		engine_run_rele(e, t.run);
@@ -1682,7 +1728,7 @@ sched_fini(weft_engine *e)
 	weft_map_fini(&e->workers);
 	for (size_t i = 0; weft_map_each(&e->queues, &i, &k, &v);) {
 		ready_queue *q = v;
-		free(q->ents);
+		weft_readyq_fini(&q->heap);
 		free(q);
 	}
 	weft_map_fini(&e->queues);

@@ -154,6 +154,13 @@ subwf_start(weft_engine *e, weft_run *r, weft_ref u, int64_t now)
 	    json_string(weft_ref_name(r, u, name, sizeof(name))));
 	subwf_link(r, u, child);
 	json_object_set_new(queued->data, "depth", json_integer(child->depth));
+	// Its definition's priority, else its parent's (sched); never held
+	// back by the concurrency limits (engine/admit.c says why).
+	child->priority = d->def->priority != 0 ? d->def->priority : r->priority;
+	if (child->priority != 0) {
+		json_object_set_new(queued->data, "priority",
+		    json_integer(child->priority));
+	}
 	engine_run_add(e, child);
 	weft_run_child_started(r, u, id, d->def->name, d->def->version, &e->out);
 	weft_run_start(child, now, &e->out);

@@ -1889,6 +1889,96 @@ metrics_runs_row(void *arg, int ncols, const char **c)
 	return (0);
 }
 
+// metrics_label writes v as a Prometheus label value (quoted, escaped).
+static void
+metrics_label(FILE *f, const char *name, const char *v)
+{
+	fprintf(f, "%s=\"", name);
+	for (; *v != '\0'; v++) {
+		if (*v == '\\' || *v == '"') {
+			fprintf(f, "\\%c", *v);
+		} else if (*v == '\n') {
+			fputs("\\n", f);
+		} else {
+			fputc(*v, f);
+		}
+	}
+	fputc('"', f);
+}
+
+// metrics_limit writes the three gauges of one limit (o: {"running",
+// "limit", "waiting"}); labels is written by the caller's fn.
+static void
+metrics_limit(FILE *f, const json_t *o, const char *kind, const char *l1,
+    const char *v1, const char *l2, const char *v2)
+{
+	static const char *const what[] = { "running", "limit", "waiting" };
+
+	for (size_t k = 0; k < 3; k++) {
+		json_t *v = json_object_get(o, what[k]);
+		if (!json_is_integer(v)) {
+			continue; // no limit of its own (a key's, shown once)
+		}
+		fprintf(f, "weft_limit_%s{", what[k]);
+		metrics_label(f, "limit", kind);
+		if (l1 != NULL) {
+			fputc(',', f);
+			metrics_label(f, l1, v1);
+		}
+		if (l2 != NULL) {
+			fputc(',', f);
+			metrics_label(f, l2, v2);
+		}
+		fprintf(f, "} %" JSON_INTEGER_FORMAT "\n", json_integer_value(v));
+	}
+}
+
+// metrics_limits writes the concurrency limits' gauges (sched): each
+// limit's running count, its limit and what waits for it.
+static void
+metrics_limits(weft_engine *e, FILE *f)
+{
+	json_t     *g = admit_gauges(e), *w = sched_waits_json(e), *o;
+	const char *k;
+
+	fprintf(f,
+	    "# HELP weft_limit_running Runs (or, for step_type, attempts) "
+	    "counted against a concurrency limit.\n"
+	    "# TYPE weft_limit_running gauge\n"
+	    "# HELP weft_limit_limit The limit (0: none).\n"
+	    "# TYPE weft_limit_limit gauge\n"
+	    "# HELP weft_limit_waiting Runs queued (or, for step_type, ready "
+	    "steps) held back.\n"
+	    "# TYPE weft_limit_waiting gauge\n");
+	metrics_limit(f, json_object_get(g, "runs"), "max_running_runs", NULL,
+	    NULL, NULL, NULL);
+	json_object_foreach (json_object_get(g, "definitions"), k, o) {
+		metrics_limit(f, o, "max_concurrent_runs", "definition", k, NULL,
+		    NULL);
+	}
+	json_object_foreach (json_object_get(g, "keys"), k, o) {
+		// "name\tkey"
+		const char *tab = strchr(k, '\t');
+		char        name[300];
+		snprintf(name, sizeof(name), "%.*s",
+		    (int) (tab != NULL ? tab - k : 0), k);
+		metrics_limit(f, o, "concurrency_key", "definition", name, "key",
+		    tab != NULL ? tab + 1 : k);
+	}
+	json_object_foreach (json_object_get(w, "types"), k, o) {
+		if (json_integer_value(json_object_get(o, "limit")) > 0) {
+			json_t *t = json_pack("{s:O, s:O, s:O}", "running",
+			    json_object_get(o, "running"), "limit",
+			    json_object_get(o, "limit"), "waiting",
+			    json_object_get(o, "queued"));
+			metrics_limit(f, t, "step_type", "type", k, NULL, NULL);
+			json_decref(t);
+		}
+	}
+	json_decref(g);
+	json_decref(w);
+}
+
 // http_metrics_text renders /metrics (query thread: it reads the store).
 char *
 http_metrics_text(weft_engine *e)
@@ -1953,6 +2043,7 @@ http_metrics_text(weft_engine *e)
 	    atomic_load(&weft_wire_dropped.auth),
 	    atomic_load(&weft_wire_dropped.replay),
 	    atomic_load(&weft_wire_dropped.skew));
+	metrics_limits(e, f);
 	weft_hist_write(f, "weft_step_duration_seconds",
 	    "Duration of step attempts as the workers measured them.",
 	    &e->metrics.step_seconds);

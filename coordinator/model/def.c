@@ -20,7 +20,9 @@
 // Fields a definition may carry; anything else is an error, never ignored.
 static const char *const def_top_fields[] = { "name", "version", "description",
 	"params", "timeout_ms", "steps", "retain", "schedule_timeout_ms",
-	"fail_fast", "status_from", "max_depth", NULL };
+	"fail_fast", "status_from", "max_depth",
+	"priority", "max_concurrent_runs", "concurrency", // sched
+	NULL };
 static const char *const def_param_fields[] = { "type", "default", "required",
 	"description", "secret", "enum", "minimum", "maximum", "pattern", NULL };
 static const char *const def_param_types[]  = { "string", "int", "number",
@@ -29,6 +31,7 @@ static const char *const def_step_fields[]  = { "id", "type", "with",
 	 "depends_on", "retry", "timeout_ms", "trigger", "when", "map",
 	 "max_parallel", "map_tolerate",
 	 "heartbeat_timeout_ms", "schedule_timeout_ms", "depends", "expand",
+	 "priority", // sched
 	 NULL };
 static const char *const def_retry_fields[]  = { "max_attempts", "backoff",
 	 "initial_ms", "max_ms", "jitter", NULL };
@@ -851,6 +854,27 @@ static weft_err def_parse_hold(const struct def_ctx *c, weft_def_step *st);
 static weft_err def_parse_expand(
     const struct def_ctx *c, json_t *js, weft_def_step *st);
 
+// def_parse_step_priority reads a step's "priority": its units are
+// ordered by it instead of their run's priority.
+static weft_err
+def_parse_step_priority(
+    const struct def_ctx *c, json_t *js, weft_def_step *st)
+{
+	json_int_t v = 0;
+	weft_err   rv;
+
+	if (json_object_get(js, "priority") == NULL) {
+		return (WEFT_OK);
+	}
+	if ((rv = def_get_int(c, js, "priority", INT32_MIN, INT32_MAX, &v)) !=
+	    WEFT_OK) {
+		return (rv);
+	}
+	st->has_priority = true;
+	st->priority     = (int32_t) v;
+	return (WEFT_OK);
+}
+
 // def_parse_step validates step i (js) and fills def->steps[i], except
 // for deps and outs.
 static weft_err
@@ -909,7 +933,8 @@ def_parse_step(struct def_parser *p, size_t i, json_t *js)
 		return (rv);
 	}
 	if ((rv = def_parse_when(&c, js, st)) != WEFT_OK ||
-	    (rv = def_parse_hold(&c, st)) != WEFT_OK) {
+	    (rv = def_parse_hold(&c, st)) != WEFT_OK ||
+	    (rv = def_parse_step_priority(&c, js, st)) != WEFT_OK) {
 		return (rv);
 	}
 	return (def_parse_expand(&c, js, st));
@@ -1453,6 +1478,53 @@ def_parse_outcome(struct def_parser *p, json_t *root)
 	    WEFT_DEF_MAX_DEPTH_CEIL, &p->def->max_depth));
 }
 
+// def_parse_limits reads the scheduling fields of a definition (sched):
+// "priority" (its runs' default), "max_concurrent_runs" (most of its runs
+// running at once, 0 none) and "concurrency": {"key": TEMPLATE, "limit":
+// N}, at most N running runs per rendered key.
+static weft_err
+def_parse_limits(struct def_parser *p, json_t *root)
+{
+	static const char *const fields[] = { "key", "limit", NULL };
+	json_int_t prio = 0;
+	json_t    *cc, *key;
+	weft_err   rv;
+
+	if ((rv = def_get_int(&p->c, root, "priority", INT32_MIN, INT32_MAX,
+	         &prio)) != WEFT_OK ||
+	    (rv = def_get_u32(&p->c, root, "max_concurrent_runs", 1,
+	         UINT32_MAX, &p->def->max_concurrent_runs)) != WEFT_OK ||
+	    (rv = def_field(&p->c, root, "concurrency", "object", false,
+	         &cc)) != WEFT_OK) {
+		return (rv);
+	}
+	p->def->priority = (int32_t) prio;
+	if (cc == NULL) {
+		return (WEFT_OK);
+	}
+	if ((rv = def_check_fields(&p->c, cc, "concurrency.", fields, NULL)) !=
+	        WEFT_OK ||
+	    (rv = def_field(&p->c, cc, "concurrency.key", "string", true,
+	         &key)) != WEFT_OK) {
+		return (rv);
+	}
+	if (json_object_get(cc, "limit") == NULL) {
+		return (def_fail(&p->c,
+		    "missing required field \"concurrency.limit\""));
+	}
+	if (json_string_length(key) == 0 || json_string_length(key) > 512) {
+		return (def_fail(&p->c,
+		    "field \"concurrency.key\": must be 1-512 characters, "
+		    "such as \"${params.customer}\""));
+	}
+	if ((rv = def_get_u32(&p->c, cc, "concurrency.limit", 1, UINT32_MAX,
+	         &p->def->concurrency_limit)) != WEFT_OK) {
+		return (rv);
+	}
+	p->def->concurrency_key = json_incref(key);
+	return (WEFT_OK);
+}
+
 static weft_err
 def_parse_top(struct def_parser *p, json_t *root)
 {
@@ -1491,7 +1563,8 @@ def_parse_top(struct def_parser *p, json_t *root)
 	def->description = v ? weft_xstrdup(json_string_value(v)) : NULL;
 	json_object_set_new(root, "version", json_integer(version));
 	if ((rv = def_parse_retain(p, root)) != WEFT_OK ||
-	    (rv = def_parse_outcome(p, root)) != WEFT_OK) {
+	    (rv = def_parse_outcome(p, root)) != WEFT_OK ||
+	    (rv = def_parse_limits(p, root)) != WEFT_OK) {
 		return (rv);
 	}
 	return (def_parse_params(p, root));
@@ -1574,6 +1647,7 @@ weft_def_free(weft_def *def)
 	if (def == NULL) {
 		return;
 	}
+	json_decref(def->concurrency_key);
 	for (size_t i = 0; i < def->nsteps; i++) {
 		weft_def_step *st = &def->steps[i];
 		free(st->id);

@@ -91,6 +91,8 @@ typedef struct weft_def_step {
 	                             // spliced into the run (expand.h)
 	long              parent;    // the step whose expansion this is
 	                             // (index), -1 for a definition's own step
+	bool              has_priority; // "priority" given: its units are
+	int32_t           priority;     // ordered by it, not the run's
 } weft_def_step;
 
 typedef struct weft_def {
@@ -119,6 +121,14 @@ typedef struct weft_def {
 	json_t        *index;      // step id -> index in steps (owned)
 	struct def_pattern *patterns; // each param's compiled "pattern"
 	size_t         npatterns;     // (owned; def.c)
+	// Scheduling (sched): its runs' default priority, most of its runs
+	// running at once (0 = no limit), and the per-key limit: at most
+	// concurrency_limit running runs per rendered concurrency_key (a
+	// template string, owned; NULL = none).
+	int32_t        priority;
+	uint32_t       max_concurrent_runs;
+	json_t        *concurrency_key;
+	uint32_t       concurrency_limit;
 } weft_def;
 
 // weft_def_parse parses and validates text (len bytes, borrowed). On success

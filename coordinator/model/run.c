@@ -298,6 +298,7 @@ weft_run_free(weft_run *r)
 	json_decref(r->params);
 	json_decref(r->secret_values);
 	json_decref(r->children);
+	free(r->limit_key);
 	free(r->wire_input);
 	free(r->wire_params);
 	free(r);

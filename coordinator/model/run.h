@@ -167,6 +167,14 @@ typedef struct weft_run {
 	json_t             *children;
 	int64_t             start_at_ms; // delayed start: wall ms it waits
 	                                 // for while scheduled, 0 none
+	// Scheduling (engine/admit.c): the priority its units are ordered
+	// by, its concurrency key (owned, NULL none), and whether it holds
+	// a place under the concurrency limits.
+	int32_t             priority;
+	char               *limit_key;
+	bool                admitted;
+	struct learn_def   *learned; // engine/learn.c: its definition
+	                             // version's learned durations
 } weft_run;
 
 // One event produced by a transition, before the engine numbers it.

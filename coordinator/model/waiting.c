@@ -68,6 +68,15 @@ waiting_ready(const weft_wait_facts *f)
 			// that is about to join.
 			json_object_set_new(o, "unschedulable", json_true());
 		}
+	} else if (f->type_limit > 0 && f->type_running >= f->type_limit) {
+		snprintf(msg, sizeof(msg),
+		    "step type \"%s\" is at its limit: %u of %u running "
+		    "(--limit %s=%u)",
+		    f->type, f->type_running, f->type_limit, f->type,
+		    f->type_limit);
+		o = waiting_make(WEFT_WAIT_TYPE_LIMIT, msg);
+		json_object_set_new(o, "running", json_integer(f->type_running));
+		json_object_set_new(o, "limit", json_integer(f->type_limit));
 	} else if (f->free_slots == 0) {
 		snprintf(msg, sizeof(msg),
 		    "every worker advertising \"%s\" is full (%u ready ahead, "

@@ -28,6 +28,9 @@
 #define WEFT_WAIT_TIMER "timer"                // delay/sleep_until: a time
 #define WEFT_WAIT_CHILD "child"                // workflow: its child run
 #define WEFT_WAIT_EXPANSION "expansion"        // expand: its spliced steps
+#define WEFT_WAIT_TYPE_LIMIT "type_limit"      // ready: --limit TYPE=N full
+// A queued run's own waiting_for (model/admission.h): "max_running_runs",
+// "max_concurrent_runs", "concurrency_key".
 
 // What is known about one step (all pointers borrowed).
 typedef struct weft_wait_facts {
@@ -60,6 +63,8 @@ typedef struct weft_wait_facts {
 	const char *hold_child;    // a workflow step: its child run, or NULL
 	json_t     *expansion;     // an expand step whose expansion runs:
 	                           // {"total", "done", ...}, else NULL
+	uint32_t    type_limit;    // --limit for the type, 0 none (sched)
+	uint32_t    type_running;  // attempts of the type running
 } weft_wait_facts;
 
 // weft_waiting_for returns the waiting_for object of a step with facts f

@@ -584,6 +584,17 @@ store_project_run(weft_store *s, const weft_event *e)
 		}
 		free(input);
 		free(params);
+		// Its priority (sched), when not 0: a statement of its own
+		// keeps the common INSERT as it was.
+		json_t *prio = json_object_get(e->data, "priority");
+		if (rv == WEFT_OK && json_integer_value(prio) != 0) {
+			char        pr[24];
+			const char *q[2] = { pr, e->run_id };
+			snprintf(pr, sizeof(pr), "%" JSON_INTEGER_FORMAT,
+			    json_integer_value(prio));
+			rv = s->ops->exec(s,
+			    "UPDATE runs SET priority = ? WHERE id = ?", q, 2);
+		}
 		return (rv);
 	}
 	if (e->type == WEFT_EV_RUN_STARTED || e->type == WEFT_EV_RUN_RESUMED ||
@@ -892,8 +903,66 @@ store_already_durable(weft_store *s, uint64_t id)
 	return (found > 0);
 }
 
+// store_put_durations upserts learned step durations (sched): one
+// statement per changed step, inside the batch's transaction.
+static weft_err
+store_put_durations(weft_store *s, const weft_dur_rows *rows)
+{
+	for (size_t k = 0; k < rows->n; k++) {
+		const weft_dur_row *r = &rows->rows[k];
+		char                ver[24], cnt[24], sum[24];
+		const char         *p[6] = { r->definition, ver, r->step, cnt, sum,
+			        r->samples };
+		snprintf(ver, sizeof(ver), "%" PRId64, r->version);
+		snprintf(cnt, sizeof(cnt), "%" PRIu64, r->count);
+		snprintf(sum, sizeof(sum), "%" PRId64, r->sum_ms);
+		weft_err rv = s->ops->exec(s,
+		    "INSERT INTO step_durations (definition, version, step_id, "
+		    "count, sum_ms, samples) VALUES (?, ?, ?, ?, ?, ?) ON "
+		    "CONFLICT (definition, version, step_id) DO UPDATE SET "
+		    "count = excluded.count, sum_ms = excluded.sum_ms, "
+		    "samples = excluded.samples",
+		    p, 6);
+		if (rv != WEFT_OK) {
+			return (rv);
+		}
+	}
+	return (WEFT_OK);
+}
+
+void
+weft_dur_rows_free(weft_dur_rows *rows)
+{
+	if (rows == NULL) {
+		return;
+	}
+	for (size_t k = 0; k < rows->n; k++) {
+		free(rows->rows[k].definition);
+		free(rows->rows[k].step);
+		free(rows->rows[k].samples);
+	}
+	free(rows->rows);
+	free(rows);
+}
+
+weft_err
+weft_store_load_durations(weft_store *s, weft_store_row_fn fn, void *arg)
+{
+	return (s->ops->query(s,
+	    "SELECT definition, version, step_id, count, sum_ms, samples FROM "
+	    "step_durations",
+	    NULL, 0, fn, arg));
+}
+
 weft_err
 weft_store_append(weft_store *s, const weft_event *evs, size_t n)
+{
+	return (weft_store_append_with(s, evs, n, NULL));
+}
+
+weft_err
+weft_store_append_with(weft_store *s, const weft_event *evs, size_t n,
+    const weft_dur_rows *durations)
 {
 	weft_map rows;
 	weft_err rv;
@@ -914,6 +983,9 @@ weft_store_append(weft_store *s, const weft_event *evs, size_t n)
 	weft_map_fini(&rows);
 	if (rv == WEFT_OK) {
 		rv = frv;
+	}
+	if (rv == WEFT_OK && durations != NULL) {
+		rv = store_put_durations(s, durations);
 	}
 	if (rv == WEFT_OK && s->ops->notify != NULL) {
 		rv = s->ops->notify(s, evs, n);

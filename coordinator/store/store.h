@@ -110,6 +110,37 @@ void weft_store_close(weft_store *s);
 // "truncated": true when the run list was cut to keep it under 8000 bytes.
 weft_err weft_store_append(weft_store *s, const weft_event *evs, size_t n);
 
+// Learned step durations to write (sched, engine/learn.c): one row per
+// (definition, version, step), its count, sum and last durations (a JSON
+// array of integers, oldest first). The strings are the rows' own.
+typedef struct weft_dur_row {
+	char    *definition;
+	int64_t  version;
+	char    *step;
+	uint64_t count;
+	int64_t  sum_ms;
+	char    *samples;
+} weft_dur_row;
+
+typedef struct weft_dur_rows {
+	weft_dur_row *rows;
+	size_t        n;
+} weft_dur_rows;
+
+// weft_dur_rows_free frees rows and what they own (NULL is fine).
+void weft_dur_rows_free(weft_dur_rows *rows);
+
+// weft_store_append_with is weft_store_append that also upserts, in the
+// same transaction, the learned step durations rows (borrowed; NULL none)
+// into step_durations.
+weft_err weft_store_append_with(weft_store *s, const weft_event *evs,
+    size_t n, const weft_dur_rows *durations);
+
+// weft_store_load_durations calls fn for every stored step_durations row:
+// definition, version, step_id, count, sum_ms, samples (text cells).
+weft_err weft_store_load_durations(weft_store *s, weft_store_row_fn fn,
+    void *arg);
+
 // weft_store_check tells whether s is still the database it opened (a
 // SQLite file deleted or replaced under us is not): WEFT_EUNAVAIL with
 // s->error saying what happened when not. Cheap (a stat); call it from

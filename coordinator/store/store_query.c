@@ -239,7 +239,7 @@ weft_store_list_events(
 #define RUN_COLS                                                          \
 	"id, definition, version, status, input, params, output, error, " \
 	"created_ms, started_ms, ended_ms, steps_total, steps_done, " \
-	"start_at_ms, tags, idempotency_key"
+	"start_at_ms, tags, idempotency_key, priority"
 
 static json_t *
 run_from_row(const char **c)
@@ -259,13 +259,15 @@ run_from_row(const char **c)
 	json_object_set_new(r, "tags",
 	    c[14] != NULL ? weft_json_parse_cell(c[14]) : json_object());
 	json_object_set_new(r, "idempotency_key", cell_str(c[15]));
+	// Migration 0009 (sched): the run's priority.
+	json_object_set_new(r, "priority", json_integer(cell_int(c[16])));
 	return (r);
 }
 
 static int
 run_row(void *arg, int ncols, const char **c)
 {
-	if (ncols < 16 || c[0] == NULL || c[1] == NULL || c[3] == NULL) {
+	if (ncols < 17 || c[0] == NULL || c[1] == NULL || c[3] == NULL) {
 		return (1);
 	}
 	json_array_append_new(arg, run_from_row(c));
@@ -276,7 +278,7 @@ run_row(void *arg, int ncols, const char **c)
 // of them may be megabytes), and its error cut short.
 #define RUN_SUMMARY_COLS                                                   \
 	"id, definition, version, status, error, created_ms, started_ms, " \
-	"ended_ms, steps_total, steps_done, start_at_ms, tags"
+	"ended_ms, steps_total, steps_done, start_at_ms, tags, priority"
 
 static int
 run_summary_row(void *arg, int ncols, const char **c)
@@ -284,7 +286,7 @@ run_summary_row(void *arg, int ncols, const char **c)
 	page   *pg = arg;
 	json_t *err;
 
-	if (ncols < 11 || c[0] == NULL || c[1] == NULL || c[3] == NULL) {
+	if (ncols < 13 || c[0] == NULL || c[1] == NULL || c[3] == NULL) {
 		return (1);
 	}
 	if (page_full(pg, 400)) {
@@ -314,6 +316,8 @@ run_summary_row(void *arg, int ncols, const char **c)
 	json_object_set_new(json_array_get(pg->rows, json_array_size(pg->rows) - 1),
 	    "tags", ncols > 11 && c[11] != NULL ? weft_json_parse_cell(c[11])
 	                                        : json_object());
+	json_object_set_new(json_array_get(pg->rows, json_array_size(pg->rows) - 1),
+	    "priority", json_integer(ncols > 12 ? cell_int(c[12]) : 0));
 	return (0);
 }
 

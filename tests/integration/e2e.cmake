@@ -75,3 +75,6 @@ add_dependencies(schedule_test weft weft-coordinator weft-worker)
 # filters, idempotency keys, bulk actions, retry from a step.
 weft_add_test(ops_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/ops_test.c TIMEOUT 900)
 add_dependencies(ops_test weft weft-coordinator weft-worker)
+# Scheduling: priorities, concurrency limits, learned durations and ETA.
+weft_add_test(sched_e2e_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/sched_e2e_test.c TIMEOUT 600)
+add_dependencies(sched_e2e_test weft weft-coordinator weft-worker)

@@ -54,3 +54,6 @@ weft_add_pg_variant(schedule_pg_test schedule_test)
 # Issue 14's operations on PostgreSQL: tags, idempotency keys across a
 # restart, bulk actions, retry from a step (its projection) after a kill.
 weft_add_pg_variant(ops_pg_test ops_test)
+# Scheduling (priorities, limits across a restart, learned durations
+# persisted) on PostgreSQL: the step_durations upsert and runs.priority.
+weft_add_pg_variant(sched_pg_test sched_e2e_test)

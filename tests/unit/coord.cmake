@@ -21,3 +21,4 @@ weft_add_test(engine_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/engine_test.c
 # Cron expressions, TZif zones and next fire times (model/cron.c).
 weft_add_test(cron_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/cron_test.c
   LIBS weft_coord TIMEOUT 60)
+weft_add_test(sched_model_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/sched_model_test.c LIBS weft_coord)

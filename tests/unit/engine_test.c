@@ -2338,7 +2338,7 @@ Test(engine, recovery_pages_through_many_runs)
 	// Each run's step is on the ready queue exactly once.
 	ready_queue *q = weft_map_get(&F.e->queues, "gpu");
 	cr_assert_not_null(q);
-	cr_expect_eq(q->count, 600);
+	cr_expect_eq(q->heap.count, 600);
 }
 
 // ---- workers from before shared input ----

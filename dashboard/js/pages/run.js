@@ -532,6 +532,15 @@ export function mount(root, ctx) {
 			h('div', { class: 'kv' }, h('span', null, 'Ended'), timeCell(run.ended_ms)),
 			h('div', { class: 'kv' }, h('span', null, 'Duration'),
 				h('span', { id: 'run-duration' }, dur ? fmtDuration(dur - start) : '—')),
+			// Scheduling: its priority; a running run's ETA from the
+			// durations learned (null without history); why a queued
+			// run waits (a concurrency limit).
+			h('div', { class: 'kv' }, h('span', null, 'Priority'),
+				h('span', { id: 'run-priority' }, String(run.priority || 0))),
+			run.status === 'running' ? h('div', { class: 'kv' }, h('span', null, 'ETA'),
+				h('span', { id: 'run-eta' }, run.eta_ms ? timeCell(run.eta_ms) : 'no history yet')) : null,
+			run.status === 'queued' && run.run_waiting ? h('div', { class: 'kv' }, h('span', null, 'Waiting'),
+				h('span', { id: 'run-waiting' }, run.run_waiting.message)) : null,
 			h('div', { class: 'kv kv-progress' }, h('span', null, 'Progress'),
 				h('div', { class: 'progress', id: 'run-progress' },
 					h('div', { class: `bar st-${run.status}` }, h('span', { style: `width:${pct}%` })),
@@ -945,6 +954,9 @@ export function mount(root, ctx) {
 					run[k] = r[k];
 				}
 			}
+			run.priority = r.priority || 0;
+			run.eta_ms = r.eta_ms || null;
+			run.run_waiting = r.waiting_for || null;
 			// Why each step that has not ended waits (waiting_for): the
 			// coordinator's view, valid for the status it was given with.
 			for (const rs of r.steps || []) {
@@ -962,6 +974,7 @@ export function mount(root, ctx) {
 		}
 	}, 300);
 	let waitPolled = 0; // when the selected step's waiting_for was asked for
+	let etaPolled = 0;  // when the run's ETA (or queued reason) was asked for
 
 	async function load() {
 		try {
@@ -975,6 +988,7 @@ export function mount(root, ctx) {
 		if (!alive) {
 			return;
 		}
+		run.run_waiting = run.waiting_for || null; // a queued run's limit
 		def = await findDefinition(run);
 		if (!alive) {
 			return;
@@ -1073,6 +1087,11 @@ export function mount(root, ctx) {
 			    Date.now() - waitPolled >= 2000) {
 				waitPolled = Date.now();
 				refreshRun(runId);
+			}
+			if (run && (run.status === 'running' || run.status === 'queued') &&
+			    Date.now() - etaPolled >= 5000) {
+				etaPolled = Date.now();
+				refreshRun(runId); // the ETA moves with each survey round
 			}
 			if (run && !runEnded(run.status)) {
 				const el = document.getElementById('run-duration');
