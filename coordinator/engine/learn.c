@@ -119,7 +119,10 @@ learn_fini(weft_engine *e)
 static learn_def *
 learn_def_of(struct learn_state *l, weft_run *r)
 {
-	const weft_def *def = r->def;
+	// Learned per definition version: an expanded run's spliced steps
+	// (appended after the definition's own) are its alone and not
+	// learned; their expected duration is unknown.
+	const weft_def *def = r->def_base != NULL ? r->def_base : r->def;
 	char            k[600];
 	learn_def      *d;
 
@@ -189,6 +192,9 @@ learn_observe(weft_engine *e, weft_run *r, long step, int64_t ms)
 	struct learn_state *l = e->learn;
 	learn_def          *d = learn_def_of(l, r);
 
+	if (step < 0 || (size_t) step >= d->n) {
+		return; // a spliced step (expansion): not learned
+	}
 	if (d->stat[step] == NULL) {
 		d->stat[step] = weft_xalloc(sizeof(weft_dur));
 	}
@@ -214,7 +220,7 @@ learn_rank(weft_engine *e, weft_run *r, long step)
 		return (0);
 	}
 	d = learn_def_of(e->learn, r);
-	learn_build(e, d, r->def);
+	learn_build(e, d, r->def_base != NULL ? r->def_base : r->def);
 	return (d->known && (size_t) step < d->n ? d->rank[step] : 0);
 }
 
@@ -295,7 +301,7 @@ learn_refresh_eta(weft_engine *e, int64_t now)
 			continue;
 		}
 		d = learn_def_of(l, r);
-		learn_build(e, d, r->def);
+		learn_build(e, d, r->def_base != NULL ? r->def_base : r->def);
 		if (!d->known) {
 			continue; // no history: no ETA
 		}
@@ -305,7 +311,7 @@ learn_refresh_eta(weft_engine *e, int64_t now)
 		for (size_t k = 0; k < n; k++) {
 			const weft_step_rt *s = &r->steps[k];
 			ended[k] = weft_step_terminal(s->state);
-			cost[k]  = d->expect[k];
+			cost[k]  = k < d->n ? d->expect[k] : -1; // spliced: unknown
 			if (!ended[k] && cost[k] >= 0 && s->started_ms > 0 &&
 			    (s->state == WEFT_STEP_RUNNING ||
 			        s->state == WEFT_STEP_DISPATCHED) &&
