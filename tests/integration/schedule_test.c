@@ -172,7 +172,11 @@ await_status(const char *id, const char *want)
 	    weft_clock_mono_ms() < deadline) {
 		weft_clock_sleep_ms(100);
 	}
-	cr_assert_str_eq(run_status(id), want, "run %s", id);
+	if (strcmp(run_status(id), want) != 0) {
+		weft_cluster_dump_logs(&c);
+	}
+	cr_assert_str_eq(run_status(id), want, "run %s is %s, want %s", id,
+	    run_status(id), want);
 }
 
 static char *
@@ -556,6 +560,55 @@ Test(schedule, delayed_runs_survive_restarts_and_cancel)
 	free(b);
 	free(far);
 	free(d);
+}
+
+// A delayed run whose time comes while the concurrency limits are full
+// waits, still scheduled, saying which limit, and starts when room frees:
+// the start timer goes through admission like a new run.
+Test(schedule, delayed_start_obeys_the_limits)
+{
+	char   *holder, *late;
+	json_t *r = NULL;
+	bool    told = false;
+
+	// The coordinator again, with one running run allowed.
+	weft_h_kill(c.coord, SIGTERM);
+	c.args[2] = "--max-running-runs";
+	c.args[3] = "1";
+	c.args[4] = NULL;
+	weft_cluster_start_coord(&c);
+	weft_cluster_wait_workers(&c, 1);
+	define(hold_def);
+	define(tick_def);
+	holder = first_line(cli(0, "run hold"));
+	await_status(holder, "running");
+	late = first_line(cli(0, "run tick --delay 10m --input '{\"k\":1}'"));
+	cr_assert_str_eq(run_status(late), "scheduled");
+	advance("11m");
+	// Its time has come; the only place is taken: it waits, and says why.
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(20000);
+	while (!told && weft_clock_mono_ms() < deadline) {
+		json_decref(r);
+		r = weft_cluster_cli_json(&c, "status %s", late);
+		const char *why = json_string_value(json_object_get(
+		    json_object_get(r, "waiting_for"), "reason"));
+		told = why != NULL && strcmp(why, "max_running_runs") == 0;
+		if (!told) {
+			weft_clock_sleep_ms(100);
+		}
+	}
+	cr_assert(told, "no max_running_runs wait on the due run");
+	cr_assert_str_eq(json_string_value(json_object_get(r, "status")),
+	    "scheduled");
+	json_decref(r);
+	// Room frees: it starts and ends.
+	char args[128];
+	snprintf(args, sizeof(args), "signal %s go", holder);
+	free(cli(0, args));
+	await_status(holder, "succeeded");
+	await_status(late, "succeeded");
+	free(holder);
+	free(late);
 }
 
 // curl does one HTTP request; returns the status, *body the answer.
