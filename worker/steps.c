@@ -52,6 +52,23 @@ weft_step_echo(void *arg, const weft_step_ctx *ctx, json_t *input,
 	return (0);
 }
 
+// weft_step_pass outputs its rendered `with` and nothing else (null
+// without one), like a Step Functions Pass state: the step for shaping
+// data between steps, whose output does not carry its dependencies'
+// outputs along as echo's does.
+int
+weft_step_pass(void *arg, const weft_step_ctx *ctx, json_t *input,
+    json_t **output, char **error)
+{
+	json_t *with = json_object_get(input, "with");
+
+	(void) arg;
+	(void) ctx;
+	(void) error;
+	*output = with != NULL ? json_incref(with) : json_null();
+	return (0);
+}
+
 int
 weft_step_sleep_fn(void *arg, const weft_step_ctx *ctx, json_t *input,
     json_t **output, char **error)

@@ -25,6 +25,7 @@ static const struct {
 } worker_builtins[] = {
 	{ "noop", weft_step_noop, false },
 	{ "echo", weft_step_echo, false },
+	{ "pass", weft_step_pass, false },
 	{ "sleep", weft_step_sleep_fn, false },
 	{ "fail", weft_step_fail, false },
 	{ "exec", weft_step_exec, true },

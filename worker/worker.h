@@ -205,6 +205,8 @@ int weft_step_noop(void *arg, const weft_step_ctx *ctx, json_t *input,
     json_t **output, char **error);
 int weft_step_echo(void *arg, const weft_step_ctx *ctx, json_t *input,
     json_t **output, char **error);
+int weft_step_pass(void *arg, const weft_step_ctx *ctx, json_t *input,
+    json_t **output, char **error);
 int weft_step_sleep_fn(void *arg, const weft_step_ctx *ctx, json_t *input,
     json_t **output, char **error);
 int weft_step_fail(void *arg, const weft_step_ctx *ctx, json_t *input,

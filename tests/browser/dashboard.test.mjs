@@ -123,7 +123,7 @@ describe('dashboard', { concurrency: 1 }, () => {
 		await page.waitForFunction(() => /^#\/runs\/[^/?]+/.test(location.hash));
 		const runId = await page.evaluate(() => decodeURIComponent(location.hash.split('/')[2].split('?')[0]));
 		await page.waitForSelector('#run-status .badge[data-state="succeeded"]', { timeout: LIVE_WAIT });
-		for (const step of ['fetch', 'upper', 'count', 'join']) {
+		for (const step of ['greet', 'relay', 'rest', 'join']) {
 			await page.waitForSelector(`g.node[data-id="${step}"][data-state="succeeded"]`, { timeout: LIVE_WAIT });
 		}
 		assert.equal(await page.evaluate(() => window.__noReload), true, 'the page was not reloaded');
@@ -132,8 +132,8 @@ describe('dashboard', { concurrency: 1 }, () => {
 		assert.equal(run.params.who, 'browser');
 		assert.deepEqual(run.input, { ticket: 42 });
 		await page.waitForSelector('#run-progress .progress-text:text("4/4 steps")');
-		await page.click('g.node[data-id="upper"]');
-		await page.waitForSelector('#side-step-id:text("upper")');
+		await page.click('g.node[data-id="relay"]');
+		await page.waitForSelector('#side-step-id:text("relay")');
 		const out = await page.textContent('#side-output');
 		assert.match(out, /hello browser/, 'the step output is shown');
 		await screenshot('run-succeeded');

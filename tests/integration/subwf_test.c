@@ -446,10 +446,12 @@ Test(subwf, the_example_runs, .init = up)
 	json_t *run = weft_cluster_run_end(&c, out, 30000);
 	free(out);
 	cr_assert_str_eq(str_of(run, "status"), "succeeded");
-	json_t *pub = json_object_get(json_object_get(weft_cluster_step(run,
-	    "publish"), "output"), "with");
+	json_t *pub = json_object_get(weft_cluster_step(run, "publish"),
+	    "output");
+	char *pubs = json_dumps(weft_cluster_step(run, "publish"), JSON_COMPACT);
 	cr_expect_str_eq(json_string_value(json_array_get(json_object_get(pub,
-	                     "artifacts"), 0)), "backend.tar");
+	                     "artifacts"), 0)), "backend.tar", "%s", pubs);
+	free(pubs);
 	cr_expect_str_eq(json_string_value(json_array_get(json_object_get(pub,
 	                     "artifacts"), 1)), "frontend.tar");
 	json_decref(run);

@@ -124,6 +124,25 @@ Test(worker_steps, echo_returns_whole_input, .timeout = 30)
 	weft_worker_close(w);
 }
 
+// pass outputs its `with` only: no input, params or dependencies ride
+// along; without a `with` its output is null.
+Test(worker_steps, pass_returns_its_with_only, .timeout = 30)
+{
+	const char  *in = "{\"input\":{\"a\":[1,2]},\"steps\":{\"d\":{"
+	                  "\"output\":{\"big\":1}}},\"with\":{\"k\":\"v\"}}";
+	weft_worker *w  = steps_open(NULL);
+	weft_result *r  = steps_run(w, "pass", in, 1, 0);
+
+	cr_assert(r->ok);
+	steps_json_eq(r->output_json, "{\"k\":\"v\"}");
+	weft_result_free(r);
+	r = steps_run(w, "pass", "{\"input\":{}}", 1, 0);
+	cr_assert(r->ok);
+	cr_assert_str_eq(r->output_json, "null");
+	weft_result_free(r);
+	weft_worker_close(w);
+}
+
 Test(worker_steps, bad_input_json_fails, .timeout = 30)
 {
 	weft_worker *w = steps_open(NULL);
