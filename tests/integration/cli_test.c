@@ -736,8 +736,8 @@ Test(cli, enumerated_values_are_checked_before_anything_is_sent)
 	// as the coordinator.
 	static const char *const fine[] = { "runs --status timed_out",
 		"events --type schedule_skipped,run_queued --format csv",
-		"schedule create s --definition d --cron @daily --overlap "
-		"cancel_previous --catchup all" };
+		("schedule create s --definition d --cron @daily --overlap "
+		 "cancel_previous --catchup all") };
 	for (size_t k = 0; k < sizeof(fine) / sizeof(fine[0]); k++) {
 		weft(&out, &err, "%s", fine[k]);
 		cr_expect(strstr(err, "is not one of") == NULL, "weft %s: %s",
