@@ -301,6 +301,11 @@ int weft_cli_cmd_clock(weft_cli *c);
 // neither is given); a usage error names the flag and the forms.
 int weft_cli_start_at(weft_cli *c, int64_t *ms);
 
+// weft_cli_check_values refuses (a usage error naming the flag and the
+// values it takes) a --type, --status, --format, --overlap or --catchup
+// outside its list; values.c. Called before any request is sent.
+int weft_cli_check_values(weft_cli *c);
+
 // weft_cli_usage_error prints "weft: <message>" and a hint to stderr and
 // returns WEFT_CLI_USAGE (main.c).
 int weft_cli_usage_error(const char *fmt, ...)

@@ -650,7 +650,8 @@ main_parse(weft_cli *c, int argc, char **argv, const struct main_cmd **cmd)
 		usage(stdout, *cmd);
 		return (WEFT_CLI_OK);
 	}
-	if ((rv = main_check(c, *cmd)) != WEFT_CLI_OK) {
+	if ((rv = main_check(c, *cmd)) != WEFT_CLI_OK ||
+	    (rv = weft_cli_check_values(c)) != WEFT_CLI_OK) {
 		usage_short(*cmd);
 		return (rv);
 	}

@@ -8,6 +8,7 @@
 
 #include "alloc.h"
 #include "clock.h"
+#include "query.h"
 #include "runreq.h"
 
 // runreq_text returns obj[key] as compact JSON text (malloc'd), "" when
@@ -108,6 +109,25 @@ runreq_extras(weft_runreq *q, json_t *obj, char *err, size_t errlen)
 	return (true);
 }
 
+// runreq_object says whether obj[key] is absent, null or an object: a
+// run's input and params are objects (steps read ${input.x}), and a list
+// or a number there used to reach the engine and fail later, further
+// from what was wrong.
+static bool
+runreq_object(json_t *obj, const char *key, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (v == NULL || json_is_null(v) || json_is_object(v)) {
+		return (true);
+	}
+	snprintf(err, errlen, "\"%s\" must be a JSON object, not %s", key,
+	    json_is_array(v)    ? "a list"
+	    : json_is_string(v) ? "a string"
+	                        : "a number or boolean");
+	return (false);
+}
+
 bool
 weft_runreq_from_json(weft_runreq *q, json_t *obj, char *err, size_t errlen)
 {
@@ -123,6 +143,13 @@ weft_runreq_from_json(weft_runreq *q, json_t *obj, char *err, size_t errlen)
 	if (name != NULL && !json_is_string(name)) {
 		snprintf(err, errlen, "\"definition\" must be the name of a "
 		                      "registered definition");
+		return (false);
+	}
+	if (!weft_query_fields(obj, "definition,definition_json,input,params,"
+	        "version,idempotency_key,tags,start_at,priority",
+	        "a run request", err, errlen) ||
+	    !runreq_object(obj, "input", err, errlen) ||
+	    !runreq_object(obj, "params", err, errlen)) {
 		return (false);
 	}
 	q->rr.definition = (char *) (name ? json_string_value(name) : "");

@@ -29,7 +29,9 @@ typedef struct weft_runreq {
 // until q is no longer used). What the engine checks (that a definition is
 // named, that input is JSON of the right shape, secrets, sizes) passes
 // through. Returns false, with the reason in err and q zeroed, when obj is
-// not an object, its "definition" or "idempotency_key" is not a string,
+// not an object, has a member not listed above (nor start_at, priority),
+// its "input" or "params" is not an object (or null), its "definition"
+// or "idempotency_key" is not a string,
 // or its "version" is not a whole number from 1 to 4294967295. Any thread. Finish
 // with weft_runreq_fini.
 bool weft_runreq_from_json(weft_runreq *q, json_t *obj, char *err,

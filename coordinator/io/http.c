@@ -28,12 +28,21 @@
 #include "event.h"
 #include "io_int.h"
 #include "log.h"
+#include "query.h"
 #include "run.h"
 #include "runreq.h"
 #include "tags.h"
 #include "tls.h"
 
 #define HTTP_BODY_MAX (13u * 1024u * 1024u)
+
+// What nng collects before a handler runs. nng refuses a larger
+// Content-Length itself, with its own HTML 400 page; up to here the
+// handler sees the body and refuses one over HTTP_BODY_MAX with a JSON
+// 413 that names the limit. Above it a client that sends 64 MiB gets
+// nng's page: reading the body ourselves (nng_http_conn_read_all) would
+// close that gap at the price of a second read path.
+#define HTTP_BODY_COLLECT (64u * 1024u * 1024u)
 
 // An HTTP request waiting for the engine or the query thread. Two owners:
 // the route (until it answers: call_rele) and the aio (until it is
@@ -156,6 +165,11 @@ http_res(uint16_t status, const char *type, const void *body, size_t len)
 		return (NULL);
 	}
 	nng_http_res_set_status(res, status);
+	if (status == 413) {
+		// nng 1.5.2's table of reasons lacks 413 ("Unknown HTTP
+		// Status" otherwise).
+		nng_http_res_set_reason(res, "Payload Too Large");
+	}
 	nng_http_res_set_header(res, "Content-Type", type);
 	nng_http_res_set_header(res, "Cache-Control", "no-store");
 	if (len > 0) {
@@ -179,6 +193,22 @@ http_error(uint16_t status, weft_err code, const char *msg)
 {
 	return (http_json(status, json_pack("{s:s, s:s}", "error", msg, "code",
 	    weft_err_name(code))));
+}
+
+// http_405 refuses a method: allow is the Allow header ("GET, POST"), the
+// methods the path takes.
+static nng_http_res *
+http_405(const char *allow)
+{
+	char          msg[128];
+	nng_http_res *res;
+
+	snprintf(msg, sizeof(msg), "method not allowed here: use %s", allow);
+	res = http_error(405, WEFT_EINVAL, msg);
+	if (res != NULL) {
+		nng_http_res_set_header(res, "Allow", allow);
+	}
+	return (res);
 }
 
 static uint16_t
@@ -376,38 +406,6 @@ http_drop(http_call *h)
 
 // ---- requests ----
 
-// query_get copies the percent-decoded value of key from the query string
-// of uri into buf; false when absent.
-static bool
-query_get(const char *uri, const char *key, char *buf, size_t len)
-{
-	const char *q = strchr(uri, '?');
-	size_t      klen = strlen(key);
-
-	for (q = q ? q + 1 : NULL; q != NULL && *q != '\0';) {
-		const char *amp = strchr(q, '&');
-		const char *end = amp ? amp : q + strlen(q);
-		if ((size_t) (end - q) > klen && strncmp(q, key, klen) == 0 &&
-		    q[klen] == '=') {
-			size_t o = 0;
-			for (const char *p = q + klen + 1; p < end && o + 1 < len; p++) {
-				unsigned v;
-				if (*p == '%' && end - p > 2 &&
-				    sscanf(p + 1, "%2x", &v) == 1) {
-					buf[o++] = (char) v;
-					p += 2;
-				} else {
-					buf[o++] = *p == '+' ? ' ' : *p;
-				}
-			}
-			buf[o] = '\0';
-			return (true);
-		}
-		q = amp ? amp + 1 : NULL;
-	}
-	return (false);
-}
-
 // http_send hands a control request (built on the stack, borrowed) to the
 // thread that answers it, with h as its reply target; false (h untouched)
 // when it cannot be encoded.
@@ -489,7 +487,7 @@ http_num_arg(const char *uri, const char *key, uint64_t max, uint64_t *out)
 	char              *end;
 	unsigned long long n;
 
-	if (!query_get(uri, key, v, sizeof(v))) {
+	if (!weft_query_get(uri, key, v, sizeof(v))) {
 		return (NULL);
 	}
 	errno = 0;
@@ -612,6 +610,10 @@ api_post_runs_batch(weft_engine *e, nng_aio *aio, nng_http_req *req)
 	if (b == NULL) {
 		return (http_error(400, WEFT_EINVAL, err));
 	}
+	if (!weft_query_fields(b, "runs", "a batch", err, sizeof(err))) {
+		json_decref(b);
+		return (http_error(400, WEFT_EINVAL, err));
+	}
 	if (!json_is_array(runs) || n == 0) {
 		json_decref(b);
 		return (http_error(400, WEFT_EINVAL,
@@ -686,7 +688,7 @@ http_time_arg(const char *uri, const char *key, uint64_t *out)
 	char    v[64];
 	int64_t t;
 
-	if (!query_get(uri, key, v, sizeof(v))) {
+	if (!weft_query_get(uri, key, v, sizeof(v))) {
 		return (true);
 	}
 	if (!weft_clock_parse_time(v, weft_clock_wall_ms(), &t) || t < 0) {
@@ -709,6 +711,50 @@ http_time_range(const char *uri, uint64_t *since, uint64_t *until)
 	return (NULL);
 }
 
+// The names a value is checked against: the i-th of n.
+static const char *
+http_run_state_at(unsigned i)
+{
+	return (weft_run_state_name((enum weft_run_state) i));
+}
+
+static const char *
+http_event_type_at(unsigned i)
+{
+	return (weft_event_name((enum weft_event_type) i));
+}
+
+// http_one_of refuses v (the parameter what) when it is none of the n
+// names at(0..n-1), with them listed; NULL when it is one. The lists come
+// from the run machine and common/event.h, so they cannot go stale.
+static nng_http_res *
+http_one_of(const char *what, const char *v, const char *(*at)(unsigned),
+    unsigned n)
+{
+	const char *names[64];
+	char        err[2048];
+
+	_Static_assert(WEFT_EV_COUNT <= 64 && WEFT_RUN_NSTATES <= 64,
+	    "http_one_of: names[] too small");
+	for (unsigned i = 0; i < n; i++) {
+		names[i] = at(i);
+	}
+	if (weft_query_one_of(what, v, names, n, err, sizeof(err))) {
+		return (NULL);
+	}
+	return (http_error(400, WEFT_EINVAL, err));
+}
+
+// http_status_arg refuses a status filter that is not a run state; NULL
+// when status is empty or a state.
+static nng_http_res *
+http_status_arg(const char *status)
+{
+	return (status[0] == '\0' ? NULL
+	                          : http_one_of("status", status,
+	                                http_run_state_at, WEFT_RUN_NSTATES));
+}
+
 // api_events translates the event-log filters of the query string.
 static nng_http_res *
 api_events(weft_engine *e, nng_aio *aio, const char *uri)
@@ -721,16 +767,20 @@ api_events(weft_engine *e, nng_aio *aio, const char *uri)
 	char  *tv[32];
 	size_t nt = 0;
 
-	query_get(uri, "run", run, sizeof(run));
-	query_get(uri, "step", step, sizeof(step));
-	query_get(uri, "node", node, sizeof(node));
-	query_get(uri, "text", text, sizeof(text));
+	weft_query_get(uri, "run", run, sizeof(run));
+	weft_query_get(uri, "step", step, sizeof(step));
+	weft_query_get(uri, "node", node, sizeof(node));
+	weft_query_get(uri, "text", text, sizeof(text));
 	er.run_id  = run;
 	er.step_id = step;
 	er.node    = node;
 	er.text    = text;
-	if (query_get(uri, "type", types, sizeof(types))) {
+	if (weft_query_get(uri, "type", types, sizeof(types))) {
 		for (char *s = strtok(types, ","); s && nt < 32; s = strtok(NULL, ",")) {
+			if ((res = http_one_of("type", s, http_event_type_at,
+			         WEFT_EV_COUNT)) != NULL) {
+				return (res);
+			}
 			tv[nt++] = s;
 		}
 	}
@@ -774,11 +824,11 @@ http_tag_args(const char *uri,
 				return (http_error(400, WEFT_EINVAL,
 				    "tag: at most 8 tag filters"));
 			}
-			// query_get reads the first "tag" of what it is given.
+			// weft_query_get reads the first "tag" of what it is given.
 			char one[8 + WEFT_TAG_KEY_MAX + WEFT_TAG_VALUE_MAX * 3];
 			snprintf(one, sizeof(one), "?%.*s", (int) strcspn(q, "&"),
 			    q);
-			query_get(one, "tag", buf[*n], sizeof(buf[0]));
+			weft_query_get(one, "tag", buf[*n], sizeof(buf[0]));
 			v[*n] = buf[*n];
 			(*n)++;
 		}
@@ -797,9 +847,12 @@ api_runs(weft_engine *e, nng_aio *aio, const char *uri)
 	char tagbuf[HTTP_TAGS_MAX][WEFT_TAG_KEY_MAX + WEFT_TAG_VALUE_MAX + 2];
 	char *tagv[HTTP_TAGS_MAX];
 
-	query_get(uri, "status", status, sizeof(status));
-	query_get(uri, "definition", def, sizeof(def));
-	query_get(uri, "before", before, sizeof(before));
+	weft_query_get(uri, "status", status, sizeof(status));
+	weft_query_get(uri, "definition", def, sizeof(def));
+	weft_query_get(uri, "before", before, sizeof(before));
+	if ((res = http_status_arg(status)) != NULL) {
+		return (res);
+	}
 	rr.status     = status;
 	rr.definition = def;
 	rr.before     = before;
@@ -831,7 +884,7 @@ api_delete_runs(weft_engine *e, nng_aio *aio, const char *uri)
 	Weft__DeleteRunsRequest dr = WEFT__DELETE_RUNS_REQUEST__INIT;
 	char                    status[32] = "", v[64];
 
-	if (!query_get(uri, "before", v, sizeof(v))) {
+	if (!weft_query_get(uri, "before", v, sizeof(v))) {
 		return (http_error(400, WEFT_EINVAL,
 		    "before: required (the runs that ended before it are "
 		    "deleted): RFC 3339, epoch ms, or an age like 30d"));
@@ -840,7 +893,11 @@ api_delete_runs(weft_engine *e, nng_aio *aio, const char *uri)
 		return (http_error(400, WEFT_EINVAL,
 		    "before: use RFC 3339, epoch ms, or an age like 30d"));
 	}
-	query_get(uri, "status", status, sizeof(status));
+	weft_query_get(uri, "status", status, sizeof(status));
+	nng_http_res *res = http_status_arg(status);
+	if (res != NULL) {
+		return (res);
+	}
 	dr.status      = status;
 	cr.req_case    = WEFT__CONTROL_REQUEST__REQ_DELETE_RUNS;
 	cr.delete_runs = &dr;
@@ -894,7 +951,7 @@ api_output(weft_engine *e, nng_aio *aio, const char *method, const char *id,
 		return (false);
 	}
 	if (strcmp(method, "GET") != 0) {
-		*res = http_error(405, WEFT_EINVAL, "use GET");
+		*res = http_405("GET");
 		return (true);
 	}
 	Weft__ControlRequest cr = WEFT__CONTROL_REQUEST__INIT;
@@ -926,7 +983,7 @@ api_status(weft_engine *e, nng_aio *aio, const char *uri, char *id)
 	         &limit)) != NULL) {
 		return (res);
 	}
-	if (query_get(uri, "steps_after", after, sizeof(after)) &&
+	if (weft_query_get(uri, "steps_after", after, sizeof(after)) &&
 	    after[0] == '\0') {
 		return (http_error(400, WEFT_EINVAL,
 		    "steps_after: a step id (the next_after of the page before)"));
@@ -955,14 +1012,14 @@ api_signal(weft_engine *e, nng_aio *aio, nng_http_req *req, const char *uri,
 	char                *text;
 
 	if (strcmp(nng_http_req_get_method(req), "POST") != 0) {
-		return (http_error(405, WEFT_EINVAL, "use POST"));
+		return (http_405("POST"));
 	}
 	if (!http_unescape(rest, strlen(rest), name, sizeof(name)) ||
 	    name[0] == '\0' || strchr(name, '/') != NULL) {
 		return (http_error(400, WEFT_EINVAL,
 		    "signal name: must be 1-128 characters of A-Z a-z 0-9 _ . -"));
 	}
-	query_get(uri, "reject", reject, sizeof(reject));
+	weft_query_get(uri, "reject", reject, sizeof(reject));
 	if (strcmp(reject, "true") != 0 && strcmp(reject, "false") != 0 &&
 	    strcmp(reject, "1") != 0 && strcmp(reject, "0") != 0) {
 		return (http_error(400, WEFT_EINVAL,
@@ -1002,6 +1059,11 @@ api_retry_from(weft_engine *e, nng_aio *aio, nng_http_req *req,
 
 	nng_http_req_get_data(req, &data, &len);
 	if (len > 0 && (b = body_json(req, err, sizeof(err))) == NULL) {
+		return (http_error(400, WEFT_EINVAL, err));
+	}
+	if (b != NULL &&
+	    !weft_query_fields(b, "from", "a retry", err, sizeof(err))) {
+		json_decref(b);
 		return (http_error(400, WEFT_EINVAL, err));
 	}
 	from = json_object_get(b, "from");
@@ -1045,12 +1107,12 @@ api_run(weft_engine *e, nng_aio *aio, nng_http_req *req, const char *method,
 	}
 	if (action[0] == '\0') {
 		if (strcmp(method, "GET") != 0) {
-			return (http_error(405, WEFT_EINVAL, "use GET"));
+			return (http_405("GET"));
 		}
 		return (api_status(e, aio, uri, id));
 	} else {
 		if (strcmp(method, "POST") != 0) {
-			return (http_error(405, WEFT_EINVAL, "use POST"));
+			return (http_405("POST"));
 		}
 		lr.run_id    = id;
 		lr.action    = action;
@@ -1137,9 +1199,13 @@ api_schedule_body(json_t *b, Weft__ScheduleRequest *sr, char **in, char **pa)
 		"timezone", "overlap", "catchup" };
 	char **fields[] = { &sr->name, &sr->definition, &sr->cron,
 		&sr->timezone, &sr->overlap, &sr->catchup };
-	char   err[256];
+	char   err[512];
 	json_t *v;
 
+	if (!weft_query_fields(b, "name,definition,cron,timezone,input,params,"
+	        "overlap,catchup", "a schedule", err, sizeof(err))) {
+		return (http_error(400, WEFT_EINVAL, err));
+	}
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
 		v = json_object_get(b, strs[i]);
 		if (v == NULL && i < 3) {
@@ -1215,17 +1281,17 @@ api_schedules(weft_engine *e, nng_aio *aio, nng_http_req *req,
 		sr.action = "create";
 		ok        = 201;
 	} else if (name[0] == '\0') {
-		return (http_error(405, WEFT_EINVAL, "use GET or POST"));
+		return (http_405("GET, POST"));
 	} else if (action[0] == '\0' && strcmp(method, "GET") == 0) {
 		sr.action = "get";
 	} else if (action[0] == '\0' && strcmp(method, "DELETE") == 0) {
 		sr.action = "delete";
 	} else if (action[0] == '\0') {
-		return (http_error(405, WEFT_EINVAL, "use GET or DELETE"));
+		return (http_405("GET, DELETE"));
 	} else if (strcmp(action, "pause") == 0 ||
 	    strcmp(action, "resume") == 0 || strcmp(action, "trigger") == 0) {
 		if (strcmp(method, "POST") != 0) {
-			return (http_error(405, WEFT_EINVAL, "use POST"));
+			return (http_405("POST"));
 		}
 		sr.action = action;
 	} else {
@@ -1506,21 +1572,115 @@ api_definition(weft_engine *e, nng_aio *aio, const char *rest)
 	return (NULL);
 }
 
-static nng_http_res *
-api_dispatch(weft_engine *e, nng_aio *aio, nng_http_req *req)
+// http_params_of returns the query parameters a request for path takes
+// (comma-separated, "" for none): any other one is refused, so that a
+// misspelt filter (?stauts=failed) is an error, not every run.
+static const char *
+http_params_of(const char *method, const char *path)
 {
-	const char *method = nng_http_req_get_method(req);
-	const char *uri    = nng_http_req_get_uri(req);
-	char        path[512];
-	size_t      plen = strcspn(uri, "?");
+	bool        get = strcmp(method, "GET") == 0;
+	const char *slash;
 
-	if (plen >= sizeof(path)) {
-		return (http_error(414, WEFT_EINVAL, "URI too long"));
+	if (strcmp(path, "/api/v1/runs") == 0) {
+		return (get ? "status,definition,before,tag,limit,since,until"
+		            : strcmp(method, "DELETE") == 0 ? "before,status"
+		                                            : "");
+	}
+	if (get && strcmp(path, "/api/v1/events") == 0) {
+		return ("run,step,node,text,type,after,limit,since,until");
+	}
+	if (strncmp(path, "/api/v1/runs/", 13) == 0) {
+		slash = strchr(path + 13, '/');
+		if (get && slash == NULL) {
+			return ("steps_after,steps_limit");
+		}
+		if (slash != NULL && strncmp(slash, "/signals/", 9) == 0) {
+			return ("reject");
+		}
+	}
+	return ("");
+}
+
+// http_methods_of returns the methods a path of the API takes (the Allow
+// header of a 405), or NULL for the paths whose handlers say it
+// themselves (a run, a schedule: it depends on what follows the id).
+static const char *
+http_methods_of(const char *path)
+{
+	static const struct {
+		const char *path;
+		const char *allow;
+	} fixed[] = {
+		{ "/api/v1/info", "GET" },
+		{ "/api/v1/workers", "GET" },
+		{ "/api/v1/meta", "GET" },
+		{ "/api/v1/events", "GET" },
+		{ "/api/v1/definitions", "GET, POST" },
+		{ "/api/v1/runs", "GET, POST, DELETE" },
+	};
+
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+		if (strcmp(path, fixed[i].path) == 0) {
+			return (fixed[i].allow);
+		}
+	}
+	return (NULL);
+}
+
+// http_path copies the path of uri (no query, no trailing slashes) into
+// path (len bytes); false when it does not fit.
+static bool
+http_path(const char *uri, char *path, size_t len)
+{
+	size_t plen = strcspn(uri, "?");
+
+	if (plen >= len) {
+		return (false);
 	}
 	memcpy(path, uri, plen);
 	path[plen] = '\0';
 	while (plen > 1 && path[plen - 1] == '/') {
 		path[--plen] = '\0';
+	}
+	return (true);
+}
+
+// http_allows says whether method is one of allow ("GET, POST").
+static bool
+http_allows(const char *allow, const char *method)
+{
+	size_t n = strlen(method);
+
+	for (const char *a = allow; *a != '\0'; a += strspn(a, ", ")) {
+		size_t k = strcspn(a, ", ");
+		if (k == n && strncmp(a, method, n) == 0) {
+			return (true);
+		}
+		a += k;
+	}
+	return (false);
+}
+
+static nng_http_res *
+api_dispatch(weft_engine *e, nng_aio *aio, nng_http_req *req)
+{
+	const char *method = nng_http_req_get_method(req);
+	const char *uri    = nng_http_req_get_uri(req);
+	const char *allow;
+	char        path[512];
+
+	if (!http_path(uri, path, sizeof(path))) {
+		return (http_error(414, WEFT_EINVAL, "URI too long"));
+	}
+	// HEAD is GET without the body (nng drops it): the same answer.
+	if (strcmp(method, "HEAD") == 0) {
+		method = "GET";
+	}
+	// The handler takes every method (nng would answer a wrong one with
+	// its HTML page): the ones a path does not take are refused here.
+	if ((allow = http_methods_of(path)) != NULL &&
+	    !http_allows(allow, method)) {
+		return (http_405(allow));
 	}
 	if (api_simple(e, aio, method, path)) {
 		return (NULL);
@@ -1539,17 +1699,17 @@ api_dispatch(weft_engine *e, nng_aio *aio, nng_http_req *req)
 	if (strcmp(path, "/api/v1/runs/batch") == 0) {
 		return (strcmp(method, "POST") == 0
 		        ? api_post_runs_batch(e, aio, req)
-		        : http_error(405, WEFT_EINVAL, "use POST"));
+		        : http_405("POST"));
 	}
 	if (strncmp(path, "/api/v1/runs/bulk/", 18) == 0) {
 		return (strcmp(method, "POST") == 0
 		        ? api_bulk(e, aio, req, path + 18)
-		        : http_error(405, WEFT_EINVAL, "use POST"));
+		        : http_405("POST"));
 	}
 	if (strncmp(path, "/api/v1/definitions/", 20) == 0) {
 		return (strcmp(method, "GET") == 0
 		        ? api_definition(e, aio, path + 20)
-		        : http_error(405, WEFT_EINVAL, "use GET"));
+		        : http_405("GET"));
 	}
 	if (strncmp(path, "/api/v1/runs/", 13) == 0) {
 		return (api_run(e, aio, req, method, uri, path + 13));
@@ -1763,6 +1923,10 @@ api_login(weft_server *s, nng_http_req *req)
 	if ((b = body_json(req, err, sizeof(err))) == NULL) {
 		return (http_error(400, WEFT_EINVAL, err));
 	}
+	if (!weft_query_fields(b, "token", "a login", err, sizeof(err))) {
+		json_decref(b);
+		return (http_error(400, WEFT_EINVAL, err));
+	}
 	tok = json_object_get(b, "token");
 	if (json_is_string(tok)) {
 		t = weft_tokens_find(&s->tokens, json_string_value(tok),
@@ -1818,21 +1982,62 @@ api_auth_route(weft_server *s, nng_http_req *req)
 	io_ident    who;
 
 	if (plen == 13 && strncmp(uri, "/api/v1/login", plen) == 0) {
-		return (get ? http_error(405, WEFT_EINVAL, "use POST")
-		            : api_login(s, req));
+		return (strcmp(method, "POST") == 0 ? api_login(s, req)
+		                                    : http_405("POST"));
 	}
 	if (plen == 14 && strncmp(uri, "/api/v1/logout", plen) == 0) {
-		return (get ? http_error(405, WEFT_EINVAL, "use POST")
-		            : api_logout(s, req));
+		return (strcmp(method, "POST") == 0 ? api_logout(s, req)
+		                                    : http_405("POST"));
 	}
 	if (plen == 14 && strncmp(uri, "/api/v1/whoami", plen) == 0) {
 		return (get ? api_whoami(s, req)
-		            : http_error(405, WEFT_EINVAL, "use GET"));
+		            : http_405("GET"));
 	}
 	return (http_auth(s, req,
 	    get || strcmp(method, "HEAD") == 0 ? WEFT_ROLE_READ
 	                                       : WEFT_ROLE_OPERATE,
 	    &who));
+}
+
+// http_body_size refuses a body over HTTP_BODY_MAX (nng collected up to
+// HTTP_BODY_COLLECT of it) with a 413 naming the limit; NULL otherwise.
+static nng_http_res *
+http_body_size(nng_http_req *req)
+{
+	void  *data;
+	size_t len;
+	char   msg[200];
+
+	nng_http_req_get_data(req, &data, &len);
+	if (len <= HTTP_BODY_MAX) {
+		return (NULL);
+	}
+	snprintf(msg, sizeof(msg),
+	    "request body: %zu bytes, over the limit of %u bytes (13 MiB)", len,
+	    HTTP_BODY_MAX);
+	return (http_error(413, WEFT_ETOOBIG, msg));
+}
+
+// http_params_ok refuses a query parameter the request's path does not
+// take (http_params_of), login, logout and whoami included; NULL when
+// every one is known.
+static nng_http_res *
+http_params_ok(nng_http_req *req)
+{
+	const char *method = nng_http_req_get_method(req);
+	const char *uri    = nng_http_req_get_uri(req);
+	char        path[512], err[1024];
+
+	if (strchr(uri, '?') == NULL || !http_path(uri, path, sizeof(path))) {
+		return (NULL); // nothing to check; too long: api_dispatch's 414
+	}
+	if (weft_query_check(uri,
+	        http_params_of(strcmp(method, "HEAD") == 0 ? "GET" : method,
+	            path),
+	        err, sizeof(err))) {
+		return (NULL);
+	}
+	return (http_error(400, WEFT_EINVAL, err));
 }
 
 static void
@@ -1844,6 +2049,12 @@ api_cb(nng_aio *aio)
 	weft_engine      *e   = srv->e;
 	nng_http_res     *res = http_guard(srv, req);
 
+	if (res == NULL) {
+		res = http_body_size(req);
+	}
+	if (res == NULL) {
+		res = http_params_ok(req);
+	}
 	if (res == NULL) {
 		res = api_auth_route(srv, req);
 	}
@@ -2233,9 +2444,18 @@ static_cb(nng_aio *aio)
 	nng_http_handler *h   = nng_aio_get_input(aio, 1);
 
 	weft_server      *srv = nng_http_handler_get_data(h);
-	nng_http_res     *res = http_guard(srv, req);
+	const char       *method = nng_http_req_get_method(req);
+	nng_http_res     *res;
 
-	nng_aio_set_output(aio, 0, res != NULL ? res : static_file(srv, req));
+	// The dashboard's files are only read: any other method (or one
+	// that /health or /metrics does not take) is refused here in JSON,
+	// since the handler takes every method.
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+		res = http_405("GET, HEAD");
+	} else if ((res = http_guard(srv, req)) == NULL) {
+		res = static_file(srv, req);
+	}
+	nng_aio_set_output(aio, 0, res);
 	nng_aio_finish(aio, 0);
 }
 
@@ -2253,7 +2473,7 @@ http_add(nng_http_server *hs, weft_server *srv, const char *path,
 	}
 	nng_http_handler_set_method(h, method);
 	nng_http_handler_set_data(h, srv, NULL);
-	nng_http_handler_collect_body(h, true, HTTP_BODY_MAX);
+	nng_http_handler_collect_body(h, true, HTTP_BODY_COLLECT);
 	if (tree) {
 		nng_http_handler_set_tree(h);
 	}
@@ -2338,12 +2558,13 @@ http_open(weft_server *srv, char *err, size_t errlen)
 	}
 	http_find_dashboard(srv);
 	http_files_load(srv, srv->dashboard, "");
-	if ((rv = http_add(s, srv, "/api/v1", "GET", true, api_cb)) != 0 ||
-	    (rv = http_add(s, srv, "/api/v1", "POST", true, api_cb)) != 0 ||
-	    (rv = http_add(s, srv, "/api/v1", "DELETE", true, api_cb)) != 0 ||
+	// The API and the files take every method (NULL): nng would answer
+	// a method no handler takes with its own HTML page, they answer a
+	// JSON 405. /api/v1/stream (GET, longer) is matched before /api/v1.
+	if ((rv = http_add(s, srv, "/api/v1", NULL, true, api_cb)) != 0 ||
 	    (rv = http_add(s, srv, "/health", "GET", false, health_cb)) != 0 ||
 	    (rv = http_add(s, srv, "/metrics", "GET", false, metrics_cb)) != 0 ||
-	    (rv = http_add(s, srv, "/", "GET", true, static_cb)) != 0 ||
+	    (rv = http_add(s, srv, "/", NULL, true, static_cb)) != 0 ||
 	    (rv = nng_http_server_start(s)) != 0) {
 		snprintf(err, errlen, "--http %s: %s", srv->e->cfg.http, nng_strerror(rv));
 		return (weft_err_from_nng(rv));

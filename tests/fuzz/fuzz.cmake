@@ -1,7 +1,7 @@
 # Short libFuzzer runs as CTest tests (label "fuzz") when WEFT_FUZZ=ON:
 # each fuzzer for 20 s on a temp copy of its seed corpus (fuzz/run.cmake).
 if(WEFT_FUZZ)
-  foreach(name wire def expr json_render tokens depends expand cron runreq)
+  foreach(name wire def expr json_render tokens depends expand cron runreq query)
     if(TARGET ${name}_fuzz)
       add_test(NAME fuzz_${name}
         COMMAND ${CMAKE_COMMAND}

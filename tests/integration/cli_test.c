@@ -688,6 +688,68 @@ Test(cli, unreachable_coordinator_exits_3)
 	cr_assert_eq(weft_h_run(cmd, NULL), 3);
 }
 
+Test(cli, enumerated_values_are_checked_before_anything_is_sent)
+{
+	static const struct {
+		const char *args, *says;
+	} rows[] = {
+		{ "events --type nope",
+		    "--type: \"nope\" is not one of run_queued, run_started" },
+		{ "events --type step_failed,step_faild --run 01R",
+		    "--type: \"step_faild\" is not one of" },
+		{ "events --type step_failed --type Step_Failed",
+		    "\"Step_Failed\"" },
+		{ "events --follow --type bogus", "--type: \"bogus\"" },
+		{ "runs --status bogus",
+		    "--status: \"bogus\" is not one of queued, scheduled, "
+		    "running, paused, succeeded, failed, cancelled, timed_out" },
+		{ "runs delete --before 30d --status done",
+		    "--status: \"done\" is not one of" },
+		{ "cancel --status runing", "--status: \"runing\"" },
+		{ "retry --status failed, --dry-run", "\"failed,\"" },
+		{ "events --format yaml",
+		    "--format: \"yaml\" is not one of jsonl, json, table, csv" },
+		{ "schedule create s --definition d --cron @daily --overlap no",
+		    "--overlap: \"no\" is not one of skip, allow, "
+		    "cancel_previous" },
+		{ "schedule create s --definition d --cron @daily --catchup 2",
+		    "--catchup: \"2\" is not one of none, one, all" },
+	};
+	char *out, *err;
+
+	for (size_t k = 0; k < sizeof(rows) / sizeof(rows[0]); k++) {
+		int rv = weft(&out, &err, "%s", rows[k].args);
+		cr_expect_eq(rv, 2, "weft %s: exit %d, want 2: %s", rows[k].args,
+		    rv, err);
+		cr_expect(strstr(err, rows[k].says) != NULL,
+		    "weft %s: stderr lacks \"%s\": %s", rows[k].args,
+		    rows[k].says, err);
+		cr_expect_str_eq(out, "", "weft %s", rows[k].args);
+		free(out);
+		free(err);
+	}
+	pthread_mutex_lock(&F.mu);
+	cr_expect_eq(F.nreqs, 0, "a refused value was sent anyway");
+	pthread_mutex_unlock(&F.mu);
+	// Every listed value passes: the last state, the last event type, a
+	// comma-separated list, and the other lists' last members get as far
+	// as the coordinator.
+	static const char *const fine[] = { "runs --status timed_out",
+		"events --type schedule_skipped,run_queued --format csv",
+		("schedule create s --definition d --cron @daily --overlap "
+		 "cancel_previous --catchup all") };
+	for (size_t k = 0; k < sizeof(fine) / sizeof(fine[0]); k++) {
+		weft(&out, &err, "%s", fine[k]);
+		cr_expect(strstr(err, "is not one of") == NULL, "weft %s: %s",
+		    fine[k], err);
+		free(out);
+		free(err);
+	}
+	pthread_mutex_lock(&F.mu);
+	cr_expect_eq(F.nreqs, 3, "the valid values were not all sent");
+	pthread_mutex_unlock(&F.mu);
+}
+
 Test(cli, usage_errors_exit_2)
 {
 	char *out, *err;
@@ -1017,8 +1079,8 @@ Test(cli, events_bad_format_exits_2)
 
 	cr_assert_eq(weft(&out, &err, "events --format xml"), 2);
 	cr_assert_str_eq(out, "");
-	cr_assert(strstr(err, "--format is jsonl, table or csv, not 'xml'") !=
-	        NULL,
+	cr_assert(strstr(err, "--format: \"xml\" is not one of jsonl, json, "
+	                      "table, csv") != NULL,
 	    "%s", err);
 	free(out);
 	free(err);

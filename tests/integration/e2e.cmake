@@ -4,6 +4,8 @@ weft_add_test(garbage_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/garbage_test.c TIME
 add_dependencies(garbage_test weft weft-coordinator weft-worker)
 weft_add_test(http_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/http_test.c TIMEOUT 300)
 add_dependencies(http_test weft weft-coordinator weft-worker)
+weft_add_test(http_errors_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/http_errors_test.c TIMEOUT 300)
+add_dependencies(http_errors_test weft weft-coordinator weft-worker)
 weft_add_test(restart_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/restart_test.c TIMEOUT 300)
 add_dependencies(restart_test weft weft-coordinator weft-worker)
 weft_add_test(liveness_test SOURCES ${CMAKE_CURRENT_LIST_DIR}/liveness_test.c TIMEOUT 120)

@@ -258,12 +258,6 @@ Test(schedule, crud_through_the_cli)
 		{ "schedule create n2 --definition tick --cron '* * * * *' "
 		  "--timezone ../../etc/passwd",
 		    "bad time zone" },
-		{ "schedule create n2 --definition tick --cron '* * * * *' "
-		  "--overlap sometimes",
-		    "bad overlap \"sometimes\"" },
-		{ "schedule create n2 --definition tick --cron '* * * * *' "
-		  "--catchup most",
-		    "bad catchup \"most\"" },
 		{ "schedule create 'n 2' --definition tick --cron '* * * * *'",
 		    "bad name" },
 		{ "schedule create n2 --definition tick --cron '* * * * *' "
@@ -282,6 +276,20 @@ Test(schedule, crud_through_the_cli)
 	// Usage errors: exit 2.
 	out = cli_err(2, "schedule create n3 --cron '* * * * *'");
 	cr_expect(strstr(out, "needs --definition D and --cron EXPR"), "%s", out);
+	free(out);
+	// The CLI checks --overlap and --catchup itself (nothing is sent);
+	// the coordinator's own check is reached by HTTP below.
+	out = cli_err(2, "schedule create n2 --definition tick --cron "
+	                 "'* * * * *' --overlap sometimes");
+	cr_expect(strstr(out, "--overlap: \"sometimes\" is not one of skip, "
+	                      "allow, cancel_previous"),
+	    "%s", out);
+	free(out);
+	out = cli_err(2, "schedule create n2 --definition tick --cron "
+	                 "'* * * * *' --catchup most");
+	cr_expect(strstr(out, "--catchup: \"most\" is not one of none, one, "
+	                      "all"),
+	    "%s", out);
 	free(out);
 	out = cli_err(2, "schedule explode n3");
 	cr_expect(strstr(out, "unknown action 'explode'"), "%s", out);
@@ -685,6 +693,14 @@ Test(schedule, http_api)
 	expect_http("POST", "/api/v1/schedules",
 	    "{\"name\":\"h2\",\"definition\":\"gone\",\"cron\":\"* * * * *\"}",
 	    400, "EDEF");
+	expect_http("POST", "/api/v1/schedules",
+	    "{\"name\":\"h2\",\"definition\":\"tick\",\"cron\":\"* * * * *\","
+	    "\"overlap\":\"sometimes\"}",
+	    400, "bad overlap \\\"sometimes\\\"");
+	expect_http("POST", "/api/v1/schedules",
+	    "{\"name\":\"h2\",\"definition\":\"tick\",\"cron\":\"* * * * *\","
+	    "\"catchup\":\"most\"}",
+	    400, "bad catchup \\\"most\\\"");
 	expect_http("POST", "/api/v1/schedules", "[]", 400, "JSON object");
 	expect_http("GET", "/api/v1/schedules/nothere", NULL, 404,
 	    "no schedule \\\"nothere\\\"");
