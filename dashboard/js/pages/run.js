@@ -6,7 +6,8 @@
 // from the run's full event history replayed in order, then from the live
 // stream; nothing polls.
 import { api, allEvents, wholeRun, ApiError } from '../api.js';
-import { DagView } from '../dag.js';
+import { DagView, depsOf } from '../dag.js';
+import { attemptsOf as timelineAttempts, renderTimeline } from '../timeline.js';
 import {
 	h, add, clear, fill, badge, timeCell, fmtClock, fmtClockShort, fmtTime, fmtDuration, pretty, short, summary,
 	eventTypes, stepStates, eventState, runStatusOf, stepStatusOf, runEnded,
@@ -20,12 +21,6 @@ const RESULT_LABEL = {
 	step_retry_scheduled: 'failed, will retry', step_timed_out: 'timed out',
 	step_lost: 'lost', step_cancelled: 'cancelled',
 };
-// depsOf returns a definition step's dependencies: its depends_on, or the
-// step ids its "depends" condition names ("a.succeeded && b" names a, b).
-const depsOf = (ds) => ds.depends_on
-	|| (typeof ds.depends === 'string'
-		? [...new Set(ds.depends.match(/(?<![.\w-])[A-Za-z0-9_-]+/g) || [])]
-		: []);
 const ACTIONS = {
 	cancel: new Set(['queued', 'running', 'paused']),
 	pause: new Set(['running']),
@@ -120,8 +115,25 @@ export function mount(root, ctx) {
 	const logText = h('input', { id: 'log-text', type: 'search', placeholder: 'filter: type, step or text', 'aria-label': 'text' });
 	const stepList = h('datalist', { id: 'run-step-ids' });
 	const logInfo = h('span', { class: 'muted small', id: 'log-info' });
-	const logBody = h('tbody');
+	const logBody = h('tbody', null, h('tr', { class: 'empty placeholder' }, h('td', { colspan: 7 }, 'Loading the events…')));
 	const loadErr = h('div', { class: 'alert error', hidden: true });
+	// The timeline (timeline.js): lanes per worker or per step, the choice
+	// remembered in this browser.
+	let tlMode = localStorage.getItem('weft.timeline.mode') === 'step' ? 'step' : 'worker';
+	const tlBox = h('div', { class: 'tl-box', id: 'timeline' }, h('div', { class: 'loading placeholder' }, 'Loading the timeline…'));
+	const tlModeBtns = ['worker', 'step'].map((m) => h('button', {
+		class: `btn small${m === tlMode ? ' active' : ''}`, type: 'button', 'data-tl-mode': m,
+		'aria-pressed': String(m === tlMode),
+		onclick: () => {
+			tlMode = m;
+			localStorage.setItem('weft.timeline.mode', m);
+			for (const b of tlModeBtns) {
+				b.classList.toggle('active', b.dataset.tlMode === m);
+				b.setAttribute('aria-pressed', String(b.dataset.tlMode === m));
+			}
+			drawTimeline();
+		},
+	}, m === 'worker' ? 'Per worker' : 'Per step'));
 
 	root.append(
 		h('div', { class: 'page-head run-head' },
@@ -135,14 +147,27 @@ export function mount(root, ctx) {
 				h('div', { class: 'card-head' }, h('h2', null, 'Steps'), legend, zoomBar),
 				dagBox),
 			side),
+		h('section', { class: 'card tl-card' },
+			h('div', { class: 'card-head' }, h('h2', null, 'Timeline'),
+				h('div', { class: 'legend' },
+					h('span', { class: 'legend-item tl-key-wait' }, h('i'), 'queued'),
+					h('span', { class: 'legend-item st-running' }, h('i'), 'running'),
+					h('span', { class: 'legend-item st-succeeded' }, h('i'), 'succeeded'),
+					h('span', { class: 'legend-item st-failed' }, h('i'), 'failed')),
+				h('div', { class: 'zoom', id: 'tl-mode' }, tlModeBtns)),
+			tlBox),
 		h('section', { class: 'card log-card' },
 			h('div', { class: 'card-head' },
 				h('h2', null, 'Events'),
 				h('div', { class: 'filters' }, logType, logStep, logText, stepList),
 				logInfo,
 				h('a', { class: 'small', href: `#/events?run=${encodeURIComponent(runId)}` }, 'open in event log')),
+			// No scroll box of its own: the page scrolls (at most
+			// MAX_LOG_ROWS rows), so there is one scroll bar, not two.
 			h('div', { class: 'table-wrap log-wrap' },
 				h('table', { class: 'table events compact', id: 'run-events' },
+					h('colgroup', null, ['id', 'time', 'type', 'step', 'att', 'node', 'details']
+						.map((c) => h('col', { class: `c-${c}` }))),
 					h('thead', null, h('tr', null,
 						h('th', null, '#'), h('th', null, 'Time'), h('th', null, 'Type'),
 						h('th', null, 'Step'), h('th', { class: 'num' }, 'Att.'), h('th', null, 'Node'),
@@ -494,7 +519,27 @@ export function mount(root, ctx) {
 		if (newLog.length) {
 			appendLog(newLog);
 			newLog = [];
+			drawTimeline();
 		}
+	}
+
+	// drawTimeline draws the attempts anew from the events (cheap next to
+	// the events' own cost: one pass, one SVG string).
+	function drawTimeline() {
+		if (!loaded) {
+			return;
+		}
+		const atts = timelineAttempts(events);
+		tlBox.dataset.attempts = String(atts.length);
+		tlBox.dataset.mode = tlMode;
+		if (atts.length === 0) {
+			tlBox.innerHTML = '<p class="muted small tl-empty">No attempts yet.</p>';
+			return;
+		}
+		const typeOf = (id) => (steps.get(id) || {}).type || (defSteps.get(id) || {}).type || '';
+		const now = run && runEnded(run.status) && run.ended_ms ? run.ended_ms : Date.now();
+		tlBox.innerHTML = renderTimeline(atts, Math.max(320, tlBox.clientWidth - 2), { mode: tlMode, typeOf, now });
+		tlBox.dataset.drawnAt = String(Date.now());
 	}
 
 	// itemCounts counts the items of map step id by state.
@@ -914,8 +959,6 @@ export function mount(root, ctx) {
 		if (emptyRow) {
 			emptyRow.remove();
 		}
-		const wrap = logBody.closest('.log-wrap');
-		const atBottom = wrap.scrollHeight - wrap.scrollTop - wrap.clientHeight < 40;
 		const frag = document.createDocumentFragment();
 		for (const ev of add) {
 			frag.append(logRow(ev));
@@ -928,9 +971,6 @@ export function mount(root, ctx) {
 			shown--;
 		}
 		logInfo.textContent = logInfoText();
-		if (atBottom) {
-			wrap.scrollTop = wrap.scrollHeight;
-		}
 	}
 
 	let logTimer = 0;
@@ -1059,6 +1099,7 @@ export function mount(root, ctx) {
 		ingest(early.splice(0));
 		flush();
 		renderLog();
+		drawTimeline();
 		if (selected) {
 			select(selected, true);
 		} else {
@@ -1092,6 +1133,9 @@ export function mount(root, ctx) {
 			    Date.now() - etaPolled >= 5000) {
 				etaPolled = Date.now();
 				refreshRun(runId); // the ETA moves with each survey round
+			}
+			if (run && loaded && !runEnded(run.status)) {
+				drawTimeline(); // bars still waiting or running grow to now
 			}
 			if (run && !runEnded(run.status)) {
 				const el = document.getElementById('run-duration');
