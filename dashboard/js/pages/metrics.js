@@ -176,24 +176,25 @@ export function mount(root) {
 	}
 
 	// svgOf draws a series as a line over its area, scaled to its own
-	// maximum (at least 1), the last 5 minutes left to right.
+	// maximum (at least 1), the last 5 minutes left to right; the SVG
+	// stretches to the card (so its labels are HTML, not SVG text) and
+	// its strokes keep their width.
 	function svgOf(s, c) {
 		const W = 300;
-		const H = 90;
+		const H = 80;
 		const t1 = Date.now();
 		const t0 = t1 - KEEP * SAMPLE_MS;
 		const max = Math.max(1, ...s.filter((p) => p.v !== null).map((p) => p.v));
 		const x = (t) => (((t - t0) / (t1 - t0)) * W).toFixed(1);
-		const y = (v) => (H - 12 - (v / max) * (H - 20)).toFixed(1);
+		const y = (v) => (H - 2 - (v / max) * (H - 6)).toFixed(1);
 		const pts = s.filter((p) => p.v !== null && p.v !== undefined).map((p) => `${x(p.t)},${y(p.v)}`);
-		const line = pts.length ? `<polyline class="line" points="${pts.join(' ')}"/>` : '';
+		const line = pts.length ? `<polyline class="line" vector-effect="non-scaling-stroke" points="${pts.join(' ')}"/>` : '';
 		const area = pts.length > 1
-			? `<polygon class="area" points="${pts[0].split(',')[0]},${H - 12} ${pts.join(' ')} ${pts[pts.length - 1].split(',')[0]},${H - 12}"/>` : '';
-		return `<svg viewBox="0 0 ${W} ${H}" role="img" aria-label="${c.title}">`
-			+ `<line class="grid" x1="0" x2="${W}" y1="${H - 12}" y2="${H - 12}"/>`
-			+ `<line class="grid" x1="0" x2="${W}" y1="8" y2="8"/>${area}${line}`
-			+ `<text x="2" y="18">${max.toFixed(c.digits)}${c.unit}</text><text x="2" y="${H - 1}">−5 min</text>`
-			+ `<text x="${W - 2}" y="${H - 1}" text-anchor="end">now</text></svg>`;
+			? `<polygon class="area" points="${pts[0].split(',')[0]},${H - 2} ${pts.join(' ')} ${pts[pts.length - 1].split(',')[0]},${H - 2}"/>` : '';
+		return `<svg viewBox="0 0 ${W} ${H}" preserveAspectRatio="none" role="img" aria-label="${c.title}">`
+			+ `<line class="grid" vector-effect="non-scaling-stroke" x1="0" x2="${W}" y1="${H - 2}" y2="${H - 2}"/>`
+			+ `<line class="grid" vector-effect="non-scaling-stroke" x1="0" x2="${W}" y1="4" y2="4"/>${area}${line}</svg>`
+			+ `<div class="axis"><span>−5 min</span><span>top ${max.toFixed(c.digits)}${c.unit}</span><span>now</span></div>`;
 	}
 
 	const timer = setInterval(sample, SAMPLE_MS);
