@@ -85,6 +85,10 @@ describe('timeline: lanes', () => {
 		assert.equal((svg.match(/class="tl-bar /g) || []).length, 4, 'a bar per attempt');
 		assert.match(svg, /data-step="b" data-attempt="1" data-state="failed"/);
 	});
+	it('per worker: a step no worker took yet waits in a lane of its own, not the coordinator\'s', () => {
+		const q = [{ step: 'q', attempt: 0, node: null, ready: 0, started: null, ended: null, state: 'waiting' }];
+		assert.deepEqual(lanesOf(renderTimeline(q, 800, { mode: 'worker', typeOf, now: 10 })), [['(not dispatched)', 1]]);
+	});
 	it('per step: one lane per step, attempts side by side', () => {
 		const svg = renderTimeline(atts.map((a) => ({ ...a })), 800, { mode: 'step', typeOf, now: 200 });
 		assert.deepEqual(lanesOf(svg), [['a', 1], ['b', 1], ['cool', 1]]);
