@@ -36,6 +36,9 @@ const gantt = (flag) => ({
 	],
 });
 
+// What the placeholder test holds back: the lists, a run, /metrics.
+const HELD = /\/api\/v1\/(runs(\/[^/?]+)?|definitions|events|workers|schedules)(\?|$)|\/metrics$/;
+
 const PARAMDEF = (desc) => ({
 	name: 'paramdef',
 	description: desc,
@@ -195,7 +198,14 @@ describe('dashboard: timeline, definitions, metrics', { concurrency: 1 }, () => 
 		const allow404 = con.allow(/status of 404/);
 		await go('#/definitions/nosuch');
 		await page.waitForSelector('#defs-error:has-text("No definition nosuch")');
+		await go('#/definitions/paramdef?version=99');
+		await page.waitForSelector('#defs-error:has-text("No definition paramdef version 99")');
 		allow404();
+		for (const bad of ['abc', '0', '-1', '1.5']) {
+			await go('#/runs');
+			await go(`#/definitions/paramdef?version=${bad}`);
+			await page.waitForSelector(`#defs-error:has-text("version=${bad} in the address: a version is a positive integer")`);
+		}
 		noConsoleErrors();
 	});
 
@@ -226,9 +236,12 @@ describe('dashboard: timeline, definitions, metrics', { concurrency: 1 }, () => 
 
 	it('shows placeholders while pages load', { timeout: 120000 }, async () => {
 		// Hold the answers back until each placeholder has been seen.
+		const { runs: [{ id: run }] } = await cluster.api('GET', '/api/v1/runs?limit=1');
 		const held = [];
-		await page.route(/\/api\/v1\/(runs|definitions|events|workers|schedules)(\?|$)|\/metrics$/, (route) => { held.push(route); });
+		let holding = true; // off once a page's placeholder was seen
+		await page.route(HELD, (route) => (holding ? held.push(route) : route.continue().catch(() => {})));
 		const release = async () => {
+			holding = false;
 			for (const r of held.splice(0)) {
 				await r.continue().catch(() => {});
 			}
@@ -242,7 +255,9 @@ describe('dashboard: timeline, definitions, metrics', { concurrency: 1 }, () => 
 				['#/definitions', '#def-list .skeleton'],
 				['#/metrics', '.chart .skeleton'],
 				['#/new', '.def-info .skeleton'],
+				[`#/runs/${run}`, '.run-meta .skeleton'],
 			]) {
+				holding = true;
 				await go(hash);
 				await page.waitForSelector(sel, { timeout: LIVE_WAIT });
 				if (hash === '#/runs') {
@@ -252,7 +267,7 @@ describe('dashboard: timeline, definitions, metrics', { concurrency: 1 }, () => 
 				await page.waitForSelector(sel, { state: 'detached', timeout: LIVE_WAIT });
 			}
 		} finally {
-			await page.unroute(/\/api\/v1\/(runs|definitions|events|workers|schedules)(\?|$)|\/metrics$/);
+			await page.unroute(HELD);
 			await release();
 		}
 		noConsoleErrors();

@@ -76,16 +76,25 @@ export function mount(root, ctx) {
 
 	async function loadDef(version) {
 		fill(detail, h('section', { class: 'card' }, skeleton(3)), h('section', { class: 'card' }, skeleton(5)));
+		// ?version=N in the address picks a version; anything but a
+		// positive integer is refused naming it, not quietly ignored.
+		const asked = version || ctx.query.version;
+		if (asked !== undefined && asked !== null && asked !== '' && !/^[1-9]\d{0,9}$/.test(String(asked))) {
+			clear(detail);
+			fail(`version=${asked} in the address: a version is a positive integer.`);
+			return;
+		}
 		let versions;
 		let body;
+		let n = asked ? Number(asked) : null;
 		try {
 			const base = `${BASE}/definitions/${encodeURIComponent(name)}`;
 			versions = (await get(base)).versions || [];
-			const n = version || Number(ctx.query.version) || (versions.length ? versions[versions.length - 1].version : 1);
+			n = n || (versions.length ? versions[versions.length - 1].version : 1);
 			body = await get(`${base}/versions/${n}`);
 		} catch (e) {
 			clear(detail);
-			fail(e.status === 404 ? `No definition ${name}${version ? ` version ${version}` : ''}.` : `Cannot load ${name}: ${e.message}`);
+			fail(e.status === 404 ? `No definition ${name}${versions ? ` version ${n}` : ''}.` : `Cannot load ${name}: ${e.message}`);
 			return;
 		}
 		if (!alive) {

@@ -11,7 +11,7 @@ import { attemptsOf as timelineAttempts, renderTimeline } from '../timeline.js';
 import {
 	h, add, clear, fill, badge, timeCell, fmtClock, fmtClockShort, fmtTime, fmtDuration, pretty, short, summary,
 	eventTypes, stepStates, eventState, runStatusOf, stepStatusOf, runEnded,
-	stepEnded, debounceMap, isBlob, blobText, tagChips,
+	stepEnded, debounceMap, isBlob, blobText, tagChips, skeleton,
 } from '../util.js';
 
 const MAX_LOG_ROWS = 500;
@@ -93,7 +93,7 @@ export function mount(root, ctx) {
 	// ---- skeleton ----
 	const title = h('h1', { class: 'mono run-id' }, runId);
 	const statusEl = h('span', { id: 'run-status' });
-	const meta = h('div', { class: 'run-meta' });
+	const meta = h('div', { class: 'run-meta' }, skeleton(2));
 	const actionsEl = h('div', { class: 'actions' });
 	const actionMsg = h('div', { class: 'alert error', id: 'action-error', hidden: true });
 	const runErr = h('div', { class: 'alert error', id: 'run-error', hidden: true });
