@@ -20,6 +20,12 @@ const END_STATE = {
 	step_timed_out: 'timed_out', step_lost: 'lost', step_cancelled: 'cancelled',
 };
 
+// Lanes drawn at most: a 100,000-step run per step would be a chart
+// kilometres high; the rest are counted under it.
+export const MAX_LANES = 300;
+// Bars drawn at most (the latest attempts): a draw stays in the tens of
+// ms however large the run; the rest are counted under the chart.
+export const MAX_BARS = 3000;
 const LABEL_W = 150;
 const ROW_H = 18;
 const ROW_GAP = 4;
@@ -128,8 +134,18 @@ export function renderTimeline(attempts, width, opts) {
 	if (attempts.length === 0) {
 		return '';
 	}
-	const t0 = Math.min(...attempts.map((a) => a.ready));
-	const t1 = Math.max(t0 + 1, ...attempts.map((a) => a.ended || now));
+	let dropped = 0;
+	if (attempts.length > MAX_BARS) {
+		dropped = attempts.length - MAX_BARS;
+		attempts = [...attempts].sort((x, y) => x.ready - y.ready).slice(dropped);
+	}
+	let t0 = Infinity;
+	let t1 = -Infinity;
+	for (const a of attempts) {
+		t0 = Math.min(t0, a.ready);
+		t1 = Math.max(t1, a.ended || now);
+	}
+	t1 = Math.max(t1, t0 + 1);
 	const lanes = new Map();
 	for (const a of attempts) {
 		const l = laneOf(a, opts.mode, typeOf);
@@ -145,6 +161,8 @@ export function renderTimeline(attempts, width, opts) {
 		const rank = (n) => (n === COORD_LANE ? 1 : n === QUEUE_LANE ? 2 : 0);
 		names.sort((x, y) => rank(x) - rank(y) || x.localeCompare(y));
 	}
+	const hidden = Math.max(0, names.length - MAX_LANES);
+	names.length = Math.min(names.length, MAX_LANES);
 	const plotW = Math.max(100, width - LABEL_W - 2 * PAD);
 	const x = (t) => LABEL_W + PAD + ((t - t0) / (t1 - t0)) * plotW;
 	const parts = [];
@@ -165,7 +183,7 @@ export function renderTimeline(attempts, width, opts) {
 			const rx = x(runFrom);
 			const rw = a.started ? Math.max(2, x(end) - rx) : 0;
 			const tip = `${a.step} ${a.attempt ? `attempt ${a.attempt}` : 'ready'}${a.node ? ` on ${a.node}` : ''}: ${a.state.replace('_', ' ')}\n`
-				+ `ready ${fmtClock(a.ready)}${a.started ? ` · started ${fmtClock(a.started)}` : ''}${a.ended ? ` · ended ${fmtClock(a.ended)}` : ''}\n`
+				+ `ready +${fmtDuration(a.ready - t0)}${a.started ? ` · started +${fmtDuration(a.started - t0)}` : ''}${a.ended ? ` · ended +${fmtDuration(a.ended - t0)}` : ''}\n`
 				+ `queued ${fmtDuration(runFrom - a.ready)}${a.started ? ` · ran ${fmtDuration(end - a.started)}` : ''}`;
 			parts.push(`<g class="tl-bar st-${a.state}" data-step="${esc(a.step)}" data-attempt="${a.attempt}" data-state="${a.state}" data-node="${esc(a.node || '')}"><title>${esc(tip)}</title>`,
 				`<rect class="tl-wait" x="${wx.toFixed(1)}" y="${by}" width="${Math.max(1, ww).toFixed(1)}" height="${ROW_H}"/>`,
@@ -187,6 +205,12 @@ export function renderTimeline(attempts, width, opts) {
 		const tx = x(t0 + t).toFixed(1);
 		axis.push(`<line class="tl-tick" x1="${tx}" x2="${tx}" y1="${AXIS_H - 4}" y2="${y}"/>`,
 			`<text class="tl-axis" x="${tx}" y="${AXIS_H - 8}"><title>${esc(fmtClock(t0 + t))}</title>+${esc(fmtDuration(t))}</text>`);
+	}
+	if (hidden || dropped) {
+		const what = [hidden ? `${hidden} more lane${hidden === 1 ? '' : 's'}` : '',
+			dropped ? `${dropped} earlier attempt${dropped === 1 ? '' : 's'}` : ''].filter(Boolean).join(' and ');
+		parts.push(`<text class="tl-more" x="${PAD}" y="${y + 14}">${what} not drawn</text>`);
+		y += 20;
 	}
 	const h = y + PAD;
 	return `<svg class="tl-svg" xmlns="http://www.w3.org/2000/svg" width="${width}" height="${h}" viewBox="0 0 ${width} ${h}" role="img" aria-label="timeline">`

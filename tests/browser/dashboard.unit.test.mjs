@@ -6,7 +6,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { attemptsOf, renderTimeline, COORD_LANE } from '../../dashboard/js/timeline.js';
+import {
+	attemptsOf, renderTimeline, COORD_LANE, MAX_LANES, MAX_BARS,
+} from '../../dashboard/js/timeline.js';
 import { parseProm, totals, pointsOf } from '../../dashboard/js/pages/metrics.js';
 import { setMeta } from '../../dashboard/js/util.js';
 
@@ -102,6 +104,23 @@ describe('timeline: lanes', () => {
 		// The plot is 420 - 150 - 16 = 254 px for 100 ms: half each.
 		assert.equal(Math.round(Number(wait[2])), 127);
 		assert.equal(Math.round(Number(run[2])), 127);
+	});
+	it(`draws at most ${MAX_LANES} lanes and says how many it left out`, () => {
+		const many = Array.from({ length: MAX_LANES + 5 }, (_, i) => ({
+			step: `s${i}`, attempt: 1, node: 'w1', ready: i, started: i + 1, ended: i + 2, state: 'succeeded',
+		}));
+		const svg = renderTimeline(many, 800, { mode: 'step', typeOf, now: 1000 });
+		assert.equal(lanesOf(svg).length, MAX_LANES);
+		assert.match(svg, />5 more lanes not drawn</);
+	});
+	it(`draws the latest ${MAX_BARS} attempts and counts the earlier ones`, () => {
+		const many = Array.from({ length: MAX_BARS + 7 }, (_, i) => ({
+			step: `s${i}`, attempt: 1, node: `w${i % 4}`, ready: i, started: i + 1, ended: i + 2, state: 'succeeded',
+		}));
+		const svg = renderTimeline(many, 800, { mode: 'worker', typeOf, now: 1e5 });
+		assert.equal((svg.match(/class="tl-bar /g) || []).length, MAX_BARS);
+		assert.ok(!svg.includes('data-step="s6"') && svg.includes('data-step="s7"'), 'the earliest left out');
+		assert.match(svg, />7 earlier attempts not drawn</);
 	});
 	it('names are escaped', () => {
 		const svg = renderTimeline([{ step: '<x>', attempt: 1, node: 'w"1', ready: 0, started: 1, ended: 2, state: 'succeeded' }],

@@ -520,16 +520,37 @@ export function mount(root, ctx) {
 		if (newLog.length) {
 			appendLog(newLog);
 			newLog = [];
-			drawTimeline();
+			scheduleTimeline();
 		}
 	}
 
-	// drawTimeline draws the attempts anew from the events (cheap next to
-	// the events' own cost: one pass, one SVG string).
+	// scheduleTimeline redraws the timeline soon: at most every 500 ms,
+	// or ten times as long as the last draw took (a huge run's chart
+	// costs tens of ms; the page stays responsive while it streams).
+	let tlTimer = 0;
+	let tlCost = 0;
+	let tlLast = 0;
+	function scheduleTimeline() {
+		if (tlTimer) {
+			return;
+		}
+		const wait = Math.max(0, tlLast + Math.max(500, 10 * tlCost) - Date.now());
+		tlTimer = setTimeout(() => {
+			tlTimer = 0;
+			if (alive) {
+				drawTimeline();
+			}
+		}, wait);
+	}
+
+	// drawTimeline draws the attempts anew from the events (one pass,
+	// one SVG string; timeline.js caps the bars and lanes).
 	function drawTimeline() {
 		if (!loaded) {
 			return;
 		}
+		const start = performance.now();
+		tlLast = Date.now();
 		const atts = timelineAttempts(events);
 		tlBox.dataset.attempts = String(atts.length);
 		tlBox.dataset.mode = tlMode;
@@ -541,6 +562,8 @@ export function mount(root, ctx) {
 		const now = run && runEnded(run.status) && run.ended_ms ? run.ended_ms : Date.now();
 		tlBox.innerHTML = renderTimeline(atts, Math.max(320, tlBox.clientWidth - 2), { mode: tlMode, typeOf, now });
 		tlBox.dataset.drawnAt = String(Date.now());
+		tlCost = performance.now() - start;
+		tlBox.dataset.drawMs = String(Math.round(tlCost));
 	}
 
 	// itemCounts counts the items of map step id by state.
@@ -1120,6 +1143,7 @@ export function mount(root, ctx) {
 			refreshRun.cancel();
 			cancelAnimationFrame(frame);
 			clearTimeout(logTimer);
+			clearTimeout(tlTimer);
 		},
 		tick() {
 			// A selected step that waits: ask again why, every 2 s (what
@@ -1136,7 +1160,7 @@ export function mount(root, ctx) {
 				refreshRun(runId); // the ETA moves with each survey round
 			}
 			if (run && loaded && !runEnded(run.status)) {
-				drawTimeline(); // bars still waiting or running grow to now
+				scheduleTimeline(); // bars still waiting or running grow to now
 			}
 			if (run && !runEnded(run.status)) {
 				const el = document.getElementById('run-duration');
