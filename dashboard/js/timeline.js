@@ -52,10 +52,16 @@ export function attemptsOf(events) {
 		if (!ev.step) {
 			continue;
 		}
-		if (!ev.attempt) {
-			if (ev.type === 'step_ready' && !pending.has(ev.step)) {
+		if (ev.type === 'step_ready') {
+			// Its attempt, when it has one, is the one before (a retry's
+			// step_ready says 1): the bar belongs to the next dispatch.
+			if (!pending.has(ev.step)) {
 				pending.set(ev.step, open(ev.step, 0, ev.ts_ms));
-			} else if (END_STATE[ev.type] && pending.has(ev.step)) {
+			}
+			continue;
+		}
+		if (!ev.attempt) {
+			if (END_STATE[ev.type] && pending.has(ev.step)) {
 				const a = pending.get(ev.step); // cancelled before a worker took it
 				a.ended = ev.ts_ms;
 				a.state = END_STATE[ev.type];

@@ -35,6 +35,16 @@ describe('timeline: attempts from events', () => {
 			],
 		},
 		{
+			what: 'a retry\'s step_ready naming the attempt before still opens the next bar',
+			events: [ev('step_ready', 'f', 0, 0), ev('step_dispatched', 'f', 1, 10, 'w1'), ev('step_started', 'f', 1, 20, 'w1'),
+				ev('step_retry_scheduled', 'f', 1, 30, 'w1'), ev('step_ready', 'f', 1, 230),
+				ev('step_dispatched', 'f', 2, 240, 'w1'), ev('step_started', 'f', 2, 250, 'w1')],
+			want: [
+				{ step: 'f', attempt: 1, node: 'w1', ready: 0, started: 20, ended: 30, state: 'failed' },
+				{ step: 'f', attempt: 2, node: 'w1', ready: 230, started: 250, ended: null, state: 'running' },
+			],
+		},
+		{
 			what: 'ready and not dispatched: a waiting bar with no node',
 			events: [ev('step_ready', 'q', 0, 50)],
 			want: [{ step: 'q', attempt: 0, node: null, ready: 50, started: null, ended: null, state: 'waiting' }],
