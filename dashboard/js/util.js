@@ -393,3 +393,11 @@ export const skeleton = (n = 4) => h('div', { class: 'skeleton placeholder', 'ar
 // (the page's load replaces the tbody's rows).
 export const loadingRow = (cols) => h('tr', { class: 'loading-row placeholder' },
 	h('td', { colspan: cols }, skeleton(3)));
+
+// dropPlaceholders removes the placeholders left under el: a load that
+// failed shows its error, not a placeholder that never resolves.
+export function dropPlaceholders(el) {
+	for (const p of el.querySelectorAll('.placeholder')) {
+		p.remove();
+	}
+}

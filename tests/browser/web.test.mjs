@@ -270,6 +270,22 @@ describe('dashboard: timeline, definitions, metrics', { concurrency: 1 }, () => 
 			await page.unroute(HELD);
 			await release();
 		}
+		// A load that fails shows its error, never a placeholder forever.
+		const allow = con.allow(/status of (500|404)/);
+		await page.route(/\/api\/v1\/workers$/, (route) => route.fulfill({
+			status: 500, contentType: 'application/json', body: '{"error": "planted failure"}',
+		}));
+		try {
+			await go('#/workers');
+			await page.waitForSelector('#workers-error:has-text("planted failure"), .alert.error:has-text("planted failure")');
+			assert.equal(await page.$$eval('.placeholder', (els) => els.length), 0, 'no placeholder left');
+		} finally {
+			await page.unroute(/\/api\/v1\/workers$/);
+		}
+		await go('#/runs/NOSUCHRUN');
+		await page.waitForSelector('.alert.error:has-text("No run with id NOSUCHRUN")');
+		assert.equal(await page.$$eval('.placeholder', (els) => els.length), 0, 'no placeholder left on the run page');
+		allow();
 		noConsoleErrors();
 	});
 

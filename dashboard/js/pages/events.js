@@ -4,7 +4,7 @@
 // events from the stream.
 import { api, allEvents } from '../api.js';
 import {
-	h, clear, fmtTime, fmtClock, fmtAge, pretty, short, summary, eventTypes, eventState,
+	h, clear, fmtTime, fmtClock, fmtAge, pretty, short, summary, eventTypes, eventState, dropPlaceholders,
 } from '../util.js';
 
 const PAGE_SIZES = [50, 100, 250, 500];
@@ -150,6 +150,7 @@ export function mount(root, ctx) {
 		} catch (e) {
 			err.textContent = `The coordinator refused the query: ${e.message}`;
 			err.hidden = false;
+			dropPlaceholders(tbody);
 			return;
 		}
 		if (!alive) {

@@ -7,7 +7,7 @@
 // (weft_steps_succeeded_total + weft_steps_failed_total); the commit
 // latency is the mean of the commits between two samples (the
 // weft_store_commit_seconds histogram's sum and count).
-import { h, runEnded, skeleton } from '../util.js';
+import { h, runEnded, skeleton, dropPlaceholders } from '../util.js';
 
 export const SAMPLE_MS = 2000;
 const KEEP = 150; // 5 minutes of samples
@@ -144,6 +144,7 @@ export function mount(root) {
 		} catch (e) {
 			err.textContent = `Cannot read /metrics: ${e.message}`;
 			err.hidden = false;
+			dropPlaceholders(grid);
 			return;
 		} finally {
 			busy = false;

@@ -3,7 +3,7 @@
 // run; or paste / upload a definition JSON, register it (the coordinator's
 // validation error is shown inline, naming the step) and run it.
 import { api } from '../api.js';
-import { h, add, clear, fill, pretty, skeleton } from '../util.js';
+import { h, add, clear, fill, pretty, skeleton, dropPlaceholders } from '../util.js';
 
 const EXAMPLE = {
 	name: 'hello',
@@ -189,6 +189,7 @@ export function mount(root, ctx) {
 		} catch (e) {
 			runErr.textContent = `Cannot list definitions: ${e.message}`;
 			runErr.hidden = false;
+			dropPlaceholders(defInfo);
 			return;
 		}
 		if (!alive) {

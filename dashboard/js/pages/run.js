@@ -11,7 +11,7 @@ import { attemptsOf as timelineAttempts, renderTimeline } from '../timeline.js';
 import {
 	h, add, clear, fill, badge, timeCell, fmtClock, fmtClockShort, fmtTime, fmtDuration, pretty, short, summary,
 	eventTypes, stepStates, eventState, runStatusOf, stepStatusOf, runEnded,
-	stepEnded, debounceMap, isBlob, blobText, tagChips, skeleton,
+	stepEnded, debounceMap, isBlob, blobText, tagChips, skeleton, dropPlaceholders,
 } from '../util.js';
 
 const MAX_LOG_ROWS = 500;
@@ -1047,6 +1047,8 @@ export function mount(root, ctx) {
 			clear(dagBox);
 			loadErr.textContent = e.status === 404 ? `No run with id ${runId}.` : `Cannot load the run: ${e.message}`;
 			loadErr.hidden = false;
+			dropPlaceholders(root);
+			clear(tlBox);
 			return;
 		}
 		if (!alive) {

@@ -7,7 +7,7 @@
 import { api } from '../api.js';
 import {
 	h, clear, fill, badge, timeCell, fmtDuration, fmtTime, runStates, eventInfo, runStatusOf,
-	runEnded, debounceMap, tagChips, loadingRow,
+	runEnded, debounceMap, tagChips, loadingRow, dropPlaceholders,
 } from '../util.js';
 
 const PAGE_DEFAULT = 50;
@@ -146,6 +146,7 @@ export function mount(root, ctx) {
 		} catch (e) {
 			err.textContent = `Cannot load runs: ${e.message}`;
 			err.hidden = false;
+			dropPlaceholders(tbody);
 		}
 	}
 

@@ -4,7 +4,7 @@
 // /api/v1/schedules, the coordinator's refusal shown as it says it). Live:
 // schedule_* events re-read the list.
 import { api } from '../api.js';
-import { h, clear, badge, timeCell, debounceMap, loadingRow } from '../util.js';
+import { h, clear, badge, timeCell, debounceMap, loadingRow, dropPlaceholders } from '../util.js';
 
 export function mount(root, ctx) {
 	let alive = true;
@@ -84,6 +84,7 @@ export function mount(root, ctx) {
 		} catch (e) {
 			err.textContent = `Cannot list schedules: ${e.message}`;
 			err.hidden = false;
+			dropPlaceholders(tbody);
 			return;
 		}
 		if (!alive) {
