@@ -1125,7 +1125,7 @@ export function mount(root, ctx) {
 		ingest(early.splice(0));
 		flush();
 		renderLog();
-		drawTimeline();
+		scheduleTimeline(); // after the graph and the log are on screen
 		if (selected) {
 			select(selected, true);
 		} else {
