@@ -1,6 +1,7 @@
 // app: the dashboard shell. Header with navigation and the live-stream
 // state, the banner shown while the stream is down, hash routing
-// (#/runs, #/runs/ID, #/new, #/events, #/workers, #/schedules) and the one-second clock
+// (#/runs, #/runs/ID, #/new, #/events, #/workers, #/schedules,
+// #/definitions[/NAME], #/metrics) and the one-second clock
 // that keeps relative ages fresh (display only; nothing polls the API).
 import { api, loadMeta, setUnauthorizedHandler } from './api.js';
 import { LiveStream } from './stream.js';
@@ -11,6 +12,8 @@ import * as newPage from './pages/new.js';
 import * as eventsPage from './pages/events.js';
 import * as workersPage from './pages/workers.js';
 import * as schedulesPage from './pages/schedules.js';
+import * as definitionsPage from './pages/definitions.js';
+import * as metricsPage from './pages/metrics.js';
 
 const routes = [
 	{ re: /^\/runs\/([^/]+)$/, page: runPage, nav: 'runs', key: 'run' },
@@ -19,6 +22,9 @@ const routes = [
 	{ re: /^\/events\/?$/, page: eventsPage, nav: 'events', key: 'events' },
 	{ re: /^\/workers\/?$/, page: workersPage, nav: 'workers', key: 'workers' },
 	{ re: /^\/schedules\/?$/, page: schedulesPage, nav: 'schedules', key: 'schedules' },
+	{ re: /^\/definitions\/([^/]+)$/, page: definitionsPage, nav: 'definitions', key: 'definitions' },
+	{ re: /^\/definitions\/?$/, page: definitionsPage, nav: 'definitions', key: 'definitions' },
+	{ re: /^\/metrics\/?$/, page: metricsPage, nav: 'metrics', key: 'metrics' },
 ];
 
 const stream = new LiveStream();
@@ -80,6 +86,8 @@ function buildShell() {
 		['events', '#/events', 'Event log'],
 		['workers', '#/workers', 'Workers'],
 		['schedules', '#/schedules', 'Schedules'],
+		['definitions', '#/definitions', 'Definitions'],
+		['metrics', '#/metrics', 'Metrics'],
 	];
 	fill(header,
 		h('a', { class: 'brand', href: '#/runs' },

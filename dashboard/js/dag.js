@@ -228,6 +228,13 @@ function label(id, max = 20) {
 
 // DagView draws a layout into a container and keeps a map from step id to
 // its SVG group, so a state change is one class attribute write.
+// depsOf returns a definition step's dependencies: its depends_on, or the
+// step ids its "depends" condition names ("a.succeeded && b" names a, b).
+export const depsOf = (ds) => ds.depends_on
+	|| (typeof ds.depends === 'string'
+		? [...new Set(ds.depends.match(/(?<![.\w-])[A-Za-z0-9_-]+/g) || [])]
+		: []);
+
 export class DagView {
 	// groups: [{id, members: [step ids]}], boxes drawn behind the nodes
 	// (an expand step's expansion, labelled with the step).

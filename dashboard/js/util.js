@@ -383,3 +383,21 @@ export function tagChips(tags, id) {
 	return h('span', { class: 'tags', ...(id ? { id } : {}) },
 		keys.map((k) => h('span', { class: 'tag mono', title: `${k}=${tags[k]}` }, `${k}=${tags[k]}`)));
 }
+
+// skeleton is the grey placeholder (n shimmering lines) a page shows
+// where its data is on its way, instead of a blank.
+export const skeleton = (n = 4) => h('div', { class: 'skeleton placeholder', 'aria-busy': 'true' },
+	Array.from({ length: n }, () => h('i')));
+
+// loadingRow is a table's placeholder row until its first page arrives
+// (the page's load replaces the tbody's rows).
+export const loadingRow = (cols) => h('tr', { class: 'loading-row placeholder' },
+	h('td', { colspan: cols }, skeleton(3)));
+
+// dropPlaceholders removes the placeholders left under el: a load that
+// failed shows its error, not a placeholder that never resolves.
+export function dropPlaceholders(el) {
+	for (const p of el.querySelectorAll('.placeholder')) {
+		p.remove();
+	}
+}

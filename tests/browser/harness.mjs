@@ -321,3 +321,55 @@ export function watchConsole(page) {
 		},
 	};
 }
+
+// ---- helpers the test files share (web.test.mjs uses them; the older
+// files keep their own copies for now) ----
+
+// go navigates inside the single-page app (a hash change, not a reload)
+// and waits for the address to say so.
+export async function go(page, hash) {
+	await page.evaluate((h) => { location.hash = h; }, hash);
+	await page.waitForFunction((h) => location.hash === h || location.hash.startsWith(`${h}?`), hash);
+}
+
+// screenshotter returns shoot(name): a full-page screenshot to
+// outDir/PREFIX-NN-name.png, numbered in order.
+export function screenshotter(page, outDir, prefix) {
+	let n = 0;
+	return async (name) => {
+		n++;
+		const file = path.join(outDir, `${prefix}-${String(n).padStart(2, '0')}-${name}.png`);
+		await page.screenshot({ path: file, fullPage: true });
+		return file;
+	};
+}
+
+// runEnd waits (bounded) for run id to end and returns it.
+export function runEnd(cluster, id, timeoutMs = 20000) {
+	return waitFor(async () => {
+		const r = await cluster.api('GET', `/api/v1/runs/${id}`);
+		return ['succeeded', 'failed', 'cancelled', 'timed_out'].includes(r.status) ? r : null;
+	}, { timeoutMs, what: `run ${id} to end` });
+}
+
+// startPage opens the dashboard of cluster in a new browser and waits
+// until it is ready and live: {browser, page, con}.
+export async function startPage(cluster, outDir, hash = '#/runs') {
+	const browser = await launchBrowser(outDir);
+	const page = await browser.context.newPage();
+	const con = watchConsole(page);
+	await page.goto(`${cluster.base}/${hash}`);
+	await page.waitForSelector('body[data-ready="1"]');
+	await page.waitForSelector('#live-state[data-state="live"]', { timeout: 20000 });
+	return { browser, page, con };
+}
+
+// closeAll closes the browser and stops the cluster, whichever started.
+export async function closeAll(browser, cluster) {
+	if (browser) {
+		await browser.close();
+	}
+	if (cluster) {
+		await cluster.stop();
+	}
+}

@@ -42,6 +42,6 @@ cd "$here"
 status=0
 # One file at a time: each starts its own cluster and browser.
 node --test --test-concurrency=1 --test-reporter=spec dashboard.test.mjs \
-  login.test.mjs ops.test.mjs || status=$?
+  login.test.mjs ops.test.mjs web.test.mjs || status=$?
 echo "screenshots: $WEFT_BROWSER_OUT"
 exit $status

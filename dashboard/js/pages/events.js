@@ -4,7 +4,7 @@
 // events from the stream.
 import { api, allEvents } from '../api.js';
 import {
-	h, clear, fmtTime, fmtClock, fmtAge, pretty, short, summary, eventTypes, eventState,
+	h, clear, fmtTime, fmtClock, fmtAge, pretty, short, summary, eventTypes, eventState, dropPlaceholders,
 } from '../util.js';
 
 const PAGE_SIZES = [50, 100, 250, 500];
@@ -65,13 +65,19 @@ export function mount(root, ctx) {
 			h('button', { class: 'btn primary', type: 'submit', id: 'ev-search' }, 'Search'),
 			h('button', { class: 'btn ghost', type: 'button', id: 'ev-reset', onclick: reset }, 'Reset')));
 	const err = h('div', { class: 'alert error', id: 'events-error', hidden: true });
-	const tbody = h('tbody');
+	const tbody = h('tbody', null, h('tr', { class: 'empty placeholder', id: 'events-loading' }, h('td', { colspan: 8 }, 'Loading events…')));
+	// Newest first: each page (and the live tail) shown newest at the top;
+	// pages still follow the API's id order. Remembered in this browser.
+	let newest = localStorage.getItem('weft.events.newestFirst') === '1';
+	const newestBox = h('input', { type: 'checkbox', id: 'ev-newest', checked: newest });
 	const info = h('span', { class: 'muted small', id: 'events-info' });
 	const firstBtn = h('button', { class: 'btn', type: 'button', id: 'ev-first' }, '⇤ First');
 	const prevBtn = h('button', { class: 'btn', type: 'button', id: 'ev-prev' }, '← Previous');
 	const nextBtn = h('button', { class: 'btn', type: 'button', id: 'ev-next' }, 'Next →');
 	const wrap = h('div', { class: 'table-wrap events-wrap' },
 		h('table', { class: 'table events', id: 'events-table' },
+			h('colgroup', null, ['id', 'time', 'type', 'run', 'step', 'att', 'node', 'details']
+				.map((c) => h('col', { class: `c-${c}` }))),
 			h('thead', null, h('tr', null,
 				h('th', null, '#'), h('th', null, 'Time'), h('th', null, 'Type'), h('th', null, 'Run'),
 				h('th', null, 'Step'), h('th', { class: 'num' }, 'Att.'), h('th', null, 'Node'),
@@ -84,6 +90,8 @@ export function mount(root, ctx) {
 			h('div', { class: 'filters' },
 				h('label', { class: 'toggle', title: 'append new matching events as they happen' },
 					tailBox, h('span', null, 'Live tail')),
+				h('label', { class: 'toggle', title: 'show the newest events at the top' },
+					newestBox, h('span', null, 'Newest first')),
 				sizeSel)),
 		form, err,
 		wrap,
@@ -142,6 +150,7 @@ export function mount(root, ctx) {
 		} catch (e) {
 			err.textContent = `The coordinator refused the query: ${e.message}`;
 			err.hidden = false;
+			dropPlaceholders(tbody);
 			return;
 		}
 		if (!alive) {
@@ -150,10 +159,11 @@ export function mount(root, ctx) {
 		clear(tbody);
 		rowsShown = page.length;
 		const frag = document.createDocumentFragment();
-		for (const ev of page) {
+		for (const ev of newest ? [...page].reverse() : page) {
 			frag.append(row(ev));
 		}
 		tbody.append(frag);
+		root.dataset.order = newest ? 'newest' : 'oldest';
 		lastId = page.length ? page[page.length - 1].id : q.after;
 		if (page.length === 0) {
 			tbody.append(h('tr', { class: 'empty' }, h('td', { colspan: 8 }, 'No events match.')));
@@ -190,14 +200,20 @@ export function mount(root, ctx) {
 		}
 		const atBottom = wrap.scrollHeight - wrap.scrollTop - wrap.clientHeight < 60;
 		const frag = document.createDocumentFragment();
-		for (const ev of fresh) {
+		for (const ev of newest ? [...fresh].reverse() : fresh) {
 			frag.append(row(ev));
 		}
-		tbody.append(frag);
+		if (newest) {
+			tbody.prepend(frag);
+		} else {
+			tbody.append(frag);
+		}
 		lastId = fresh[fresh.length - 1].id;
 		rowsShown += fresh.length;
 		while (rowsShown > MAX_TAIL_ROWS) {
-			const first = tbody.querySelector('tr.ev-row');
+			// The oldest row goes: the first, or with newest first the last.
+			const rows = tbody.querySelectorAll('tr.ev-row');
+			const first = newest ? rows[rows.length - 1] : rows[0];
 			if (!first) {
 				break;
 			}
@@ -209,7 +225,7 @@ export function mount(root, ctx) {
 		}
 		setInfo(rowsShown);
 		nextBtn.disabled = true;
-		if (atBottom) {
+		if (atBottom && !newest) {
 			wrap.scrollTop = wrap.scrollHeight;
 		}
 	}
@@ -296,6 +312,11 @@ export function mount(root, ctx) {
 		load();
 	});
 	tailBox.addEventListener('change', () => setTail(tailBox.checked));
+	newestBox.addEventListener('change', () => {
+		newest = newestBox.checked;
+		localStorage.setItem('weft.events.newestFirst', newest ? '1' : '0');
+		load();
+	});
 	nextBtn.addEventListener('click', () => {
 		cursors.push(q.after);
 		q.after = lastId;

@@ -3,7 +3,7 @@
 // run; or paste / upload a definition JSON, register it (the coordinator's
 // validation error is shown inline, naming the step) and run it.
 import { api } from '../api.js';
-import { h, add, clear, fill, pretty } from '../util.js';
+import { h, add, clear, fill, pretty, skeleton, dropPlaceholders } from '../util.js';
 
 const EXAMPLE = {
 	name: 'hello',
@@ -119,7 +119,7 @@ export function mount(root, ctx) {
 	let alive = true;
 	let defs = [];
 	const defSel = h('select', { id: 'def-select', 'aria-label': 'definition' });
-	const defInfo = h('div', { class: 'def-info' });
+	const defInfo = h('div', { class: 'def-info' }, skeleton(2));
 	const paramsBox = h('div', { class: 'params', id: 'params' });
 	const inputBox = h('textarea', { id: 'run-input', rows: 4, class: 'mono', spellcheck: 'false', placeholder: '{ } (optional run input, a JSON object)' });
 	const runErr = h('div', { class: 'alert error', id: 'run-form-error', hidden: true });
@@ -189,6 +189,7 @@ export function mount(root, ctx) {
 		} catch (e) {
 			runErr.textContent = `Cannot list definitions: ${e.message}`;
 			runErr.hidden = false;
+			dropPlaceholders(defInfo);
 			return;
 		}
 		if (!alive) {

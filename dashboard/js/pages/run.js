@@ -6,11 +6,12 @@
 // from the run's full event history replayed in order, then from the live
 // stream; nothing polls.
 import { api, allEvents, wholeRun, ApiError } from '../api.js';
-import { DagView } from '../dag.js';
+import { DagView, depsOf } from '../dag.js';
+import { attemptsOf as timelineAttempts, renderTimeline } from '../timeline.js';
 import {
 	h, add, clear, fill, badge, timeCell, fmtClock, fmtClockShort, fmtTime, fmtDuration, pretty, short, summary,
 	eventTypes, stepStates, eventState, runStatusOf, stepStatusOf, runEnded,
-	stepEnded, debounceMap, isBlob, blobText, tagChips,
+	stepEnded, debounceMap, isBlob, blobText, tagChips, skeleton, dropPlaceholders,
 } from '../util.js';
 
 const MAX_LOG_ROWS = 500;
@@ -20,12 +21,6 @@ const RESULT_LABEL = {
 	step_retry_scheduled: 'failed, will retry', step_timed_out: 'timed out',
 	step_lost: 'lost', step_cancelled: 'cancelled',
 };
-// depsOf returns a definition step's dependencies: its depends_on, or the
-// step ids its "depends" condition names ("a.succeeded && b" names a, b).
-const depsOf = (ds) => ds.depends_on
-	|| (typeof ds.depends === 'string'
-		? [...new Set(ds.depends.match(/(?<![.\w-])[A-Za-z0-9_-]+/g) || [])]
-		: []);
 const ACTIONS = {
 	cancel: new Set(['queued', 'running', 'paused']),
 	pause: new Set(['running']),
@@ -98,7 +93,7 @@ export function mount(root, ctx) {
 	// ---- skeleton ----
 	const title = h('h1', { class: 'mono run-id' }, runId);
 	const statusEl = h('span', { id: 'run-status' });
-	const meta = h('div', { class: 'run-meta' });
+	const meta = h('div', { class: 'run-meta' }, skeleton(2));
 	const actionsEl = h('div', { class: 'actions' });
 	const actionMsg = h('div', { class: 'alert error', id: 'action-error', hidden: true });
 	const runErr = h('div', { class: 'alert error', id: 'run-error', hidden: true });
@@ -120,8 +115,25 @@ export function mount(root, ctx) {
 	const logText = h('input', { id: 'log-text', type: 'search', placeholder: 'filter: type, step or text', 'aria-label': 'text' });
 	const stepList = h('datalist', { id: 'run-step-ids' });
 	const logInfo = h('span', { class: 'muted small', id: 'log-info' });
-	const logBody = h('tbody');
+	const logBody = h('tbody', null, h('tr', { class: 'empty placeholder' }, h('td', { colspan: 7 }, 'Loading the events…')));
 	const loadErr = h('div', { class: 'alert error', hidden: true });
+	// The timeline (timeline.js): lanes per worker or per step, the choice
+	// remembered in this browser.
+	let tlMode = localStorage.getItem('weft.timeline.mode') === 'step' ? 'step' : 'worker';
+	const tlBox = h('div', { class: 'tl-box', id: 'timeline' }, h('div', { class: 'loading placeholder' }, 'Loading the timeline…'));
+	const tlModeBtns = ['worker', 'step'].map((m) => h('button', {
+		class: `btn small${m === tlMode ? ' active' : ''}`, type: 'button', 'data-tl-mode': m,
+		'aria-pressed': String(m === tlMode),
+		onclick: () => {
+			tlMode = m;
+			localStorage.setItem('weft.timeline.mode', m);
+			for (const b of tlModeBtns) {
+				b.classList.toggle('active', b.dataset.tlMode === m);
+				b.setAttribute('aria-pressed', String(b.dataset.tlMode === m));
+			}
+			drawTimeline();
+		},
+	}, m === 'worker' ? 'Per worker' : 'Per step'));
 
 	root.append(
 		h('div', { class: 'page-head run-head' },
@@ -135,14 +147,28 @@ export function mount(root, ctx) {
 				h('div', { class: 'card-head' }, h('h2', null, 'Steps'), legend, zoomBar),
 				dagBox),
 			side),
+		h('section', { class: 'card tl-card' },
+			h('div', { class: 'card-head' }, h('h2', null, 'Timeline'),
+				// tl-key, not legend-item: the step states' legend is that.
+				h('div', { class: 'legend tl-legend' },
+					h('span', { class: 'tl-key tl-key-wait' }, h('i'), 'queued'),
+					h('span', { class: 'tl-key st-running' }, h('i'), 'running'),
+					h('span', { class: 'tl-key st-succeeded' }, h('i'), 'succeeded'),
+					h('span', { class: 'tl-key st-failed' }, h('i'), 'failed')),
+				h('div', { class: 'zoom', id: 'tl-mode' }, tlModeBtns)),
+			tlBox),
 		h('section', { class: 'card log-card' },
 			h('div', { class: 'card-head' },
 				h('h2', null, 'Events'),
 				h('div', { class: 'filters' }, logType, logStep, logText, stepList),
 				logInfo,
 				h('a', { class: 'small', href: `#/events?run=${encodeURIComponent(runId)}` }, 'open in event log')),
+			// No scroll box of its own: the page scrolls (at most
+			// MAX_LOG_ROWS rows), so there is one scroll bar, not two.
 			h('div', { class: 'table-wrap log-wrap' },
 				h('table', { class: 'table events compact', id: 'run-events' },
+					h('colgroup', null, ['id', 'time', 'type', 'step', 'att', 'node', 'details']
+						.map((c) => h('col', { class: `c-${c}` }))),
 					h('thead', null, h('tr', null,
 						h('th', null, '#'), h('th', null, 'Time'), h('th', null, 'Type'),
 						h('th', null, 'Step'), h('th', { class: 'num' }, 'Att.'), h('th', null, 'Node'),
@@ -494,7 +520,50 @@ export function mount(root, ctx) {
 		if (newLog.length) {
 			appendLog(newLog);
 			newLog = [];
+			scheduleTimeline();
 		}
+	}
+
+	// scheduleTimeline redraws the timeline soon: at most every 500 ms,
+	// or ten times as long as the last draw took (a huge run's chart
+	// costs tens of ms; the page stays responsive while it streams).
+	let tlTimer = 0;
+	let tlCost = 0;
+	let tlLast = 0;
+	function scheduleTimeline() {
+		if (tlTimer) {
+			return;
+		}
+		const wait = Math.max(0, tlLast + Math.max(500, 10 * tlCost) - Date.now());
+		tlTimer = setTimeout(() => {
+			tlTimer = 0;
+			if (alive) {
+				drawTimeline();
+			}
+		}, wait);
+	}
+
+	// drawTimeline draws the attempts anew from the events (one pass,
+	// one SVG string; timeline.js caps the bars and lanes).
+	function drawTimeline() {
+		if (!loaded) {
+			return;
+		}
+		const start = performance.now();
+		tlLast = Date.now();
+		const atts = timelineAttempts(events);
+		tlBox.dataset.attempts = String(atts.length);
+		tlBox.dataset.mode = tlMode;
+		if (atts.length === 0) {
+			tlBox.innerHTML = '<p class="muted small tl-empty">No attempts yet.</p>';
+			return;
+		}
+		const typeOf = (id) => (steps.get(id) || {}).type || (defSteps.get(id) || {}).type || '';
+		const now = run && runEnded(run.status) && run.ended_ms ? run.ended_ms : Date.now();
+		tlBox.innerHTML = renderTimeline(atts, Math.max(320, tlBox.clientWidth - 2), { mode: tlMode, typeOf, now });
+		tlBox.dataset.drawnAt = String(Date.now());
+		tlCost = performance.now() - start;
+		tlBox.dataset.drawMs = String(Math.round(tlCost));
 	}
 
 	// itemCounts counts the items of map step id by state.
@@ -914,8 +983,6 @@ export function mount(root, ctx) {
 		if (emptyRow) {
 			emptyRow.remove();
 		}
-		const wrap = logBody.closest('.log-wrap');
-		const atBottom = wrap.scrollHeight - wrap.scrollTop - wrap.clientHeight < 40;
 		const frag = document.createDocumentFragment();
 		for (const ev of add) {
 			frag.append(logRow(ev));
@@ -928,9 +995,6 @@ export function mount(root, ctx) {
 			shown--;
 		}
 		logInfo.textContent = logInfoText();
-		if (atBottom) {
-			wrap.scrollTop = wrap.scrollHeight;
-		}
 	}
 
 	let logTimer = 0;
@@ -983,6 +1047,8 @@ export function mount(root, ctx) {
 			clear(dagBox);
 			loadErr.textContent = e.status === 404 ? `No run with id ${runId}.` : `Cannot load the run: ${e.message}`;
 			loadErr.hidden = false;
+			dropPlaceholders(root);
+			clear(tlBox);
 			return;
 		}
 		if (!alive) {
@@ -1059,6 +1125,7 @@ export function mount(root, ctx) {
 		ingest(early.splice(0));
 		flush();
 		renderLog();
+		scheduleTimeline(); // after the graph and the log are on screen
 		if (selected) {
 			select(selected, true);
 		} else {
@@ -1078,6 +1145,7 @@ export function mount(root, ctx) {
 			refreshRun.cancel();
 			cancelAnimationFrame(frame);
 			clearTimeout(logTimer);
+			clearTimeout(tlTimer);
 		},
 		tick() {
 			// A selected step that waits: ask again why, every 2 s (what
@@ -1092,6 +1160,9 @@ export function mount(root, ctx) {
 			    Date.now() - etaPolled >= 5000) {
 				etaPolled = Date.now();
 				refreshRun(runId); // the ETA moves with each survey round
+			}
+			if (run && loaded && !runEnded(run.status)) {
+				scheduleTimeline(); // bars still waiting or running grow to now
 			}
 			if (run && !runEnded(run.status)) {
 				const el = document.getElementById('run-duration');

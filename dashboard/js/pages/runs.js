@@ -7,7 +7,7 @@
 import { api } from '../api.js';
 import {
 	h, clear, fill, badge, timeCell, fmtDuration, fmtTime, runStates, eventInfo, runStatusOf,
-	runEnded, debounceMap, tagChips,
+	runEnded, debounceMap, tagChips, loadingRow, dropPlaceholders,
 } from '../util.js';
 
 const PAGE_DEFAULT = 50;
@@ -44,7 +44,7 @@ export function mount(root, ctx) {
 		id: 'f-tag', type: 'search', 'aria-label': 'tag', placeholder: 'tag key=value',
 		value: q.tag, size: 18,
 	});
-	const tbody = h('tbody');
+	const tbody = h('tbody', null, loadingRow(6));
 	const info = h('div', { class: 'muted small', id: 'runs-info' });
 	const err = h('div', { class: 'alert error', hidden: true });
 	const newer = h('button', { class: 'btn', type: 'button', id: 'page-newer' }, '← Newer');
@@ -146,6 +146,7 @@ export function mount(root, ctx) {
 		} catch (e) {
 			err.textContent = `Cannot load runs: ${e.message}`;
 			err.hidden = false;
+			dropPlaceholders(tbody);
 		}
 	}
 

@@ -4,11 +4,11 @@
 // /api/v1/schedules, the coordinator's refusal shown as it says it). Live:
 // schedule_* events re-read the list.
 import { api } from '../api.js';
-import { h, clear, badge, timeCell, debounceMap } from '../util.js';
+import { h, clear, badge, timeCell, debounceMap, loadingRow, dropPlaceholders } from '../util.js';
 
 export function mount(root, ctx) {
 	let alive = true;
-	const tbody = h('tbody');
+	const tbody = h('tbody', null, loadingRow(9));
 	const err = h('div', { class: 'alert error', hidden: true, id: 'schedules-error' });
 	const formErr = h('div', { class: 'alert error', hidden: true, id: 'schedule-form-error' });
 	const summary = h('span', { class: 'muted', id: 'schedules-summary' });
@@ -84,6 +84,7 @@ export function mount(root, ctx) {
 		} catch (e) {
 			err.textContent = `Cannot list schedules: ${e.message}`;
 			err.hidden = false;
+			dropPlaceholders(tbody);
 			return;
 		}
 		if (!alive) {

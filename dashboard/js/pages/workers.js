@@ -3,12 +3,12 @@
 // worker_lost events change the row at once and trigger one re-read of
 // GET /api/v1/workers (no polling on a timer).
 import { api } from '../api.js';
-import { h, clear, badge, timeCell, debounceMap } from '../util.js';
+import { h, clear, badge, timeCell, debounceMap, loadingRow, dropPlaceholders } from '../util.js';
 
 export function mount(root, ctx) {
 	let alive = true;
 	const rows = new Map(); // name -> {w, tr}
-	const tbody = h('tbody');
+	const tbody = h('tbody', null, loadingRow(7));
 	const err = h('div', { class: 'alert error', hidden: true });
 	const summary = h('span', { class: 'muted', id: 'workers-summary' });
 	const refreshBtn = h('button', { class: 'btn small', type: 'button', onclick: () => load() }, 'Refresh');
@@ -79,6 +79,7 @@ export function mount(root, ctx) {
 		} catch (e) {
 			err.textContent = `Cannot list workers: ${e.message}`;
 			err.hidden = false;
+			dropPlaceholders(tbody);
 			return;
 		}
 		if (!alive) {
