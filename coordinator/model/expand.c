@@ -175,8 +175,10 @@ expand_check_doc(const weft_def *def, long x, const json_t *steps)
 		    weft_expand_local(def->steps[xs->deps[k]].id), "type",
 		    "dependency"));
 	}
-	return (json_pack("{s:s, s:O, s:o}", "name", def->name, "params",
-	    params != NULL ? params : json_object(), "steps", all));
+	// "o" takes a reference: the definition's params are shared, a
+	// fresh empty object is given away.
+	return (json_pack("{s:s, s:o, s:o}", "name", def->name, "params",
+	    params != NULL ? json_incref(params) : json_object(), "steps", all));
 }
 
 // expand_full rewrites the checked steps into the run's namespace: ids and

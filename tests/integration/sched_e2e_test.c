@@ -482,13 +482,15 @@ Test(sched, malformed_inputs_are_refused_naming_what)
 	                 "'http://%s/api/v1/runs/batch'",
 	                 c.http),
 	    0);
-	json_t *res = json_object_get(json_loads(out, 0, NULL), "results");
+	json_t *ans = json_loads(out, 0, NULL);
+	json_t *res = json_object_get(ans, "results");
 	cr_expect(json_is_string(json_object_get(json_array_get(res, 0),
 	              "run_id")),
 	    "%s", out);
 	cr_expect(strstr(str(json_array_get(res, 1), "error"), "priority") !=
 	        NULL,
 	    "%s", out);
+	json_decref(ans);
 	free(out);
 	// Definitions: bad concurrency objects, named down to the key.
 	const char *bad = weft_cluster_write(&c, "bad.json",
