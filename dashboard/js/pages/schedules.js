@@ -77,11 +77,22 @@ export function mount(root, ctx) {
 				btn('Trigger', 'trigger'), btn('Delete', 'delete')));
 	}
 
+	// Loads overlap (an action's own, and the stream's refetch of the
+	// schedule_* events): only the latest started may draw, or an older
+	// answer arriving last would put back what an action just changed.
+	let loadSeq = 0;
 	async function load() {
+		const seq = ++loadSeq;
 		let body;
 		try {
 			body = await api.schedules();
+			if (seq !== loadSeq) {
+				return;
+			}
 		} catch (e) {
+			if (seq !== loadSeq) {
+				return;
+			}
 			err.textContent = `Cannot list schedules: ${e.message}`;
 			err.hidden = false;
 			dropPlaceholders(tbody);
