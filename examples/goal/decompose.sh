@@ -60,16 +60,16 @@ impl=""
 deps=""
 if $backend; then
   impl="$impl
-    {\"id\": \"backend\", \"type\": \"echo\", \"depends_on\": [\"design\"],
+    {\"id\": \"backend\", \"type\": \"pass\", \"depends_on\": [\"design\"],
      \"with\": {\"task\": \"implement the backend of $s\",
-              \"design\": \"\${steps.design.output.with.task}\"}},"
+              \"design\": \"\${steps.design.output.task}\"}},"
   deps="\"backend\""
 fi
 if $frontend; then
   impl="$impl
-    {\"id\": \"frontend\", \"type\": \"echo\", \"depends_on\": [\"design\"],
+    {\"id\": \"frontend\", \"type\": \"pass\", \"depends_on\": [\"design\"],
      \"with\": {\"task\": \"implement the frontend of $s\",
-              \"design\": \"\${steps.design.output.with.task}\"}},"
+              \"design\": \"\${steps.design.output.task}\"}},"
   deps="${deps:+$deps, }\"frontend\""
 fi
 
@@ -78,13 +78,13 @@ cat <<JSON
   "goal": "$g",
   "subject": "$s",
   "steps": [
-    {"id": "design", "type": "echo",
+    {"id": "design", "type": "pass",
      "with": {"task": "design $s", "goal": "\${steps.plan.output.goal}"}},$impl
-    {"id": "test", "type": "echo", "depends_on": [$deps],
+    {"id": "test", "type": "pass", "depends_on": [$deps],
      "map": [$suites],
      "with": {"task": "run the \${item} tests of $s", "suite": "\${item}"}},
-    {"id": "deploy", "type": "echo", "depends_on": ["test"],
-     "with": {"task": "deploy $s", "suites": "\${steps.test.output[*].with.suite}"}}
+    {"id": "deploy", "type": "pass", "depends_on": ["test"],
+     "with": {"task": "deploy $s", "suites": "\${steps.test.output[*].suite}"}}
   ]
 }
 JSON
