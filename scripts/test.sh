@@ -53,7 +53,7 @@ fi
 echo "== build (libFuzzer)"
 if "$root/scripts/build.sh" "$root/build-fuzz" -DCMAKE_C_COMPILER=clang \
      -DWEFT_FUZZ=ON -DWEFT_TESTS=ON; then
-  run_ctest "$root/build-fuzz" "fuzzers" -L fuzz
+  run_ctest "$root/build-fuzz" "fuzzers" -L fuzz -j2
 else
   failed=$((failed + 1))
 fi
