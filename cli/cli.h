@@ -124,6 +124,10 @@ typedef struct weft_cli {
 // been unreachable for c->unreachable_ms). Any reply sets c->heard_ms.
 int weft_cli_call(weft_cli *c, Weft__ControlRequest *req, json_t **body);
 
+// weft_cli_call_print is weft_cli_call, then the answer printed: as JSON
+// with --json, else as "key  value" lines.
+int weft_cli_call_print(weft_cli *c, Weft__ControlRequest *req);
+
 // weft_cli_call_page is weft_cli_call for a list: next (nextlen bytes, or
 // NULL) gets the cursor of the next page when the coordinator cut this one
 // short ("" when it is the last).

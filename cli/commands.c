@@ -1035,21 +1035,10 @@ weft_cli_cmd_info(weft_cli *c)
 {
 	Weft__ControlRequest req  = WEFT__CONTROL_REQUEST__INIT;
 	Weft__InfoRequest    info = WEFT__INFO_REQUEST__INIT;
-	json_t              *body;
-	int                  rv;
 
 	req.req_case = WEFT__CONTROL_REQUEST__REQ_INFO;
 	req.info     = &info;
-	if ((rv = weft_cli_call(c, &req, &body)) != WEFT_CLI_OK) {
-		return (rv);
-	}
-	if (c->json) {
-		weft_cli_print_json(body);
-	} else {
-		weft_cli_print_fields(body);
-	}
-	json_decref(body);
-	return (WEFT_CLI_OK);
+	return (weft_cli_call_print(c, &req));
 }
 
 int

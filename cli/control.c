@@ -386,3 +386,21 @@ weft_cli_sub_recv(weft_cli *c, nng_socket s, int timeout_ms,
 	}
 	return (rv);
 }
+
+int
+weft_cli_call_print(weft_cli *c, Weft__ControlRequest *req)
+{
+	json_t *body;
+	int     rv;
+
+	if ((rv = weft_cli_call(c, req, &body)) != WEFT_CLI_OK) {
+		return (rv);
+	}
+	if (c->json) {
+		weft_cli_print_json(body);
+	} else {
+		weft_cli_print_fields(body);
+	}
+	json_decref(body);
+	return (WEFT_CLI_OK);
+}

@@ -175,10 +175,8 @@ weft_cli_cmd_clock(weft_cli *c)
 {
 	Weft__ControlRequest req = WEFT__CONTROL_REQUEST__INIT;
 	Weft__ClockRequest   cr  = WEFT__CLOCK_REQUEST__INIT;
-	json_t              *body;
 	char                 err[256];
 	int64_t              ms;
-	int                  rv;
 
 	if (strcmp(c->args[0], "advance") != 0) {
 		return (weft_cli_usage_error("clock: the one action is advance"));
@@ -189,14 +187,5 @@ weft_cli_cmd_clock(weft_cli *c)
 	cr.advance_ms = ms;
 	req.req_case  = WEFT__CONTROL_REQUEST__REQ_CLOCK;
 	req.clock     = &cr;
-	if ((rv = weft_cli_call(c, &req, &body)) != WEFT_CLI_OK) {
-		return (rv);
-	}
-	if (c->json) {
-		weft_cli_print_json(body);
-	} else {
-		weft_cli_print_fields(body);
-	}
-	json_decref(body);
-	return (WEFT_CLI_OK);
+	return (weft_cli_call_print(c, &req));
 }
