@@ -20,6 +20,13 @@
 #include "jsonx.h"
 #include "log.h"
 
+void
+worker_attempt_key(char *out, size_t len, const char *run, const char *step,
+    uint32_t attempt)
+{
+	snprintf(out, len, "%s/%s/%u", run, step, attempt);
+}
+
 weft_attempt *
 worker_attempt_alloc(const Weft__Assignment *a, json_t *shared,
     const worker_step *step)
@@ -37,7 +44,7 @@ worker_attempt_alloc(const Weft__Assignment *a, json_t *shared,
 	att->timeout_ms = a->timeout_ms;
 	att->heartbeat_timeout_ms = a->heartbeat_timeout_ms;
 	att->step       = step;
-	snprintf(key, sizeof(key), "%s/%s/%u", att->run_id, att->step_id,
+	worker_attempt_key(key, sizeof(key), att->run_id, att->step_id,
 	    att->attempt);
 	att->key     = weft_xstrdup(key);
 	snprintf(key, sizeof(key), "%s/%s", att->run_id, att->step_id);

@@ -36,6 +36,7 @@ worker_outbox_init(worker_outbox *o)
 	memset(o, 0, sizeof(*o));
 	pthread_mutex_init(&o->lock, NULL);
 	weft_clock_cond_init(&o->cv);
+	weft_map_init(&o->keys);
 }
 
 void
@@ -46,6 +47,7 @@ worker_outbox_fini(worker_outbox *o)
 	while ((n = weft_queue_pop_head(&o->results)) != NULL) {
 		weft_result_free(WEFT_QUEUE_ENTRY(n, weft_result, node));
 	}
+	weft_map_fini(&o->keys);
 	free(o->url);
 	free(o->dialed);
 	outbox_bye_clear(o);
@@ -53,11 +55,29 @@ worker_outbox_fini(worker_outbox *o)
 	pthread_mutex_destroy(&o->lock);
 }
 
+// outbox_count adds delta to the count of results of r's attempt on the
+// list (lock held).
+static void
+outbox_count(worker_outbox *o, const weft_result *r, int delta)
+{
+	char      key[512];
+	uintptr_t n;
+
+	worker_attempt_key(key, sizeof(key), r->run_id, r->step_id, r->attempt);
+	n = (uintptr_t) weft_map_get(&o->keys, key) + (uintptr_t) delta;
+	if (n == 0) {
+		weft_map_del(&o->keys, key);
+	} else {
+		weft_map_put(&o->keys, key, (void *) n);
+	}
+}
+
 void
 worker_outbox_put(worker_outbox *o, weft_result *r)
 {
 	pthread_mutex_lock(&o->lock);
 	weft_queue_push_tail(&o->results, &r->node);
+	outbox_count(o, r, 1);
 	o->unspooled += !r->spooled;
 	if (!r->spooled && o->spool_next == NULL) {
 		o->spool_next = &r->node;
@@ -97,18 +117,12 @@ bool
 worker_outbox_holds(worker_outbox *o, const char *run, const char *step,
     uint32_t attempt)
 {
-	weft_qnode *n;
-	bool        found = false;
+	char key[512];
+	bool found;
 
+	worker_attempt_key(key, sizeof(key), run, step, attempt);
 	pthread_mutex_lock(&o->lock);
-	WEFT_QUEUE_FOREACH (n, &o->results) {
-		weft_result *r = WEFT_QUEUE_ENTRY(n, weft_result, node);
-		if (r->attempt == attempt && strcmp(r->run_id, run) == 0 &&
-		    strcmp(r->step_id, step) == 0) {
-			found = true;
-			break;
-		}
-	}
+	found = weft_map_get(&o->keys, key) != NULL;
 	pthread_mutex_unlock(&o->lock);
 	return (found);
 }
@@ -157,6 +171,7 @@ outbox_pop(worker_outbox *o, uint32_t n)
 			o->spool_next = o->results.head->next; // but safe
 		}
 		r = weft_queue_pop_head(&o->results);
+		outbox_count(o, WEFT_QUEUE_ENTRY(r, weft_result, node), -1);
 		weft_result_free(WEFT_QUEUE_ENTRY(r, weft_result, node));
 	}
 	pthread_cond_broadcast(&o->cv); // a drain may wait for the flush

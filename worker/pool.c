@@ -20,6 +20,7 @@ worker_pool_init(worker_pool *p)
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	weft_clock_cond_init(&p->idle);
+	weft_map_init(&p->held);
 }
 
 void
@@ -31,6 +32,7 @@ worker_pool_fini(worker_pool *p)
 	while ((n = weft_queue_pop_head(&p->queued)) != NULL) {
 		worker_attempt_free(WEFT_QUEUE_ENTRY(n, weft_attempt, node));
 	}
+	weft_map_fini(&p->held);
 	free(p->threads);
 	for (size_t k = 0; k < p->nlost; k++) {
 		free(p->lost[k]);
@@ -55,6 +57,7 @@ pool_take(worker_pool *p)
 	if (!p->stopping) {
 		n = weft_queue_pop_head(&p->queued);
 		weft_queue_push_head(&p->running, n);
+		WEFT_QUEUE_ENTRY(n, weft_attempt, node)->running = true;
 	}
 	pthread_mutex_unlock(&p->lock);
 	return (WEFT_QUEUE_ENTRY(n, weft_attempt, node));
@@ -107,6 +110,7 @@ pool_main(void *arg)
 			worker_outbox_put(&w->outbox, r);
 		}
 		weft_queue_remove(&p->running, &att->node);
+		weft_map_del(&p->held, att->key);
 		pthread_cond_broadcast(&p->idle);
 		pthread_mutex_unlock(&p->lock);
 		if (drop) {
@@ -163,22 +167,14 @@ static weft_attempt *
 pool_find(worker_pool *p, const char *run, const char *step,
     uint32_t attempt, weft_queue **on)
 {
-	weft_queue *held[] = { &p->queued, &p->running };
-	weft_qnode *n;
+	char          key[512];
+	weft_attempt *att;
 
-	for (size_t i = 0; i < sizeof(held) / sizeof(held[0]); i++) {
-		WEFT_QUEUE_FOREACH (n, held[i]) {
-			weft_attempt *att =
-			    WEFT_QUEUE_ENTRY(n, weft_attempt, node);
-			if (att->attempt == attempt &&
-			    strcmp(att->run_id, run) == 0 &&
-			    strcmp(att->step_id, step) == 0) {
-				*on = held[i];
-				return (att);
-			}
-		}
+	worker_attempt_key(key, sizeof(key), run, step, attempt);
+	if ((att = weft_map_get(&p->held, key)) != NULL) {
+		*on = att->running ? &p->running : &p->queued;
 	}
-	return (NULL);
+	return (att);
 }
 
 size_t
@@ -211,7 +207,7 @@ worker_attempt_keys(weft_worker *w, char **keys, size_t max, bool *complete)
 			*complete = false;
 			break;
 		}
-		snprintf(key, sizeof(key), "%s/%s/%u", r->run_id, r->step_id,
+		worker_attempt_key(key, sizeof(key), r->run_id, r->step_id,
 		    r->attempt);
 		keys[n++] = weft_xstrdup(key);
 	}
@@ -265,6 +261,7 @@ worker_pool_offer(weft_worker *w, const Weft__Assignment *a, json_t *shared,
 		snprintf(reason, reasonlen, "no free slot");
 	} else {
 		weft_queue_push_tail(&p->queued, &att->node);
+		weft_map_put(&p->held, att->key, att);
 		pthread_cond_signal(&p->cv);
 		att = NULL;
 		ok  = true;
@@ -290,6 +287,7 @@ worker_pool_abort(weft_worker *w, const Weft__Abort *ab)
 	if (att != NULL && on == &p->queued) {
 		// Queued: it never runs; report it like a failed attempt.
 		weft_queue_remove(&p->queued, &att->node);
+		weft_map_del(&p->held, att->key);
 		r = worker_attempt_failed(att, "aborted");
 		// It never ran: nothing to keep across a crash (and no file
 		// I/O here, on an nng thread).
@@ -327,6 +325,7 @@ worker_pool_stop_taking(weft_worker *w, char ***keys)
 	while ((n = weft_queue_pop_head(&p->queued)) != NULL) {
 		weft_attempt *att = WEFT_QUEUE_ENTRY(n, weft_attempt, node);
 		(*keys)[k++]      = weft_xstrdup(att->key);
+		weft_map_del(&p->held, att->key);
 		worker_attempt_free(att);
 	}
 	pthread_mutex_unlock(&p->lock);

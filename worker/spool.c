@@ -468,7 +468,7 @@ worker_spool_close(worker_spool *s, bool remove_if_empty)
 static void
 spool_key(const weft_result *r, char *out, size_t len)
 {
-	snprintf(out, len, "%s/%s/%u", r->run_id, r->step_id, r->attempt);
+	worker_attempt_key(out, len, r->run_id, r->step_id, r->attempt);
 }
 
 // spool_flush_acked deletes the results acked since the last write (lock
@@ -626,7 +626,7 @@ spool_row_bad(sqlite3_stmt *st)
 	    att > UINT32_MAX) {
 		return ("no valid attempt");
 	}
-	snprintf(want, sizeof(want), "%s/%s/%u", run, step, (uint32_t) att);
+	worker_attempt_key(want, sizeof(want), run, step, (uint32_t) att);
 	if (key == NULL || strcmp(key, want) != 0) {
 		return ("its key is not its run/step/attempt");
 	}

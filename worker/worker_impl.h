@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <nng/nng.h>
 
+#include "map.h"
 #include "queue.h"
 #include "weft.pb-c.h"
 #include "wire.h"
@@ -51,6 +52,12 @@ weft_err weft_worker_run_local(
 // on an outbox.
 void weft_result_free(weft_result *r);
 
+// worker_attempt_key writes an attempt's identity, "run/step/attempt",
+// into out: the key of the pool's and the outbox's indexes, of the spool's
+// rows and of survey answers.
+void worker_attempt_key(char *out, size_t len, const char *run,
+    const char *step, uint32_t attempt);
+
 typedef struct worker_spool worker_spool;
 
 // One registered step type.
@@ -81,6 +88,7 @@ struct weft_attempt {
 	pthread_mutex_t    lock;       // guards the fields below
 	pthread_cond_t     cv;         // signalled on abort (monotonic clock)
 	bool               aborted;
+	bool               running;    // on the running list (pool lock)
 	bool               cut;        // aborted because its worker stops:
 	                               // never reported failed (set under
 	                               // the pool lock)
@@ -107,6 +115,9 @@ typedef struct worker_pool {
 	pthread_cond_t  cv;       // work queued or stopping
 	weft_queue      queued;   // of weft_attempt, oldest first
 	weft_queue      running;  // of weft_attempt, unordered
+	weft_map        held;     // key "run/step/attempt" -> weft_attempt,
+	                          // for both lists: an offer's duplicate
+	                          // check without walking them
 	bool            stopping;
 	bool            draining; // takes no new attempts
 	pthread_cond_t  idle;     // an attempt left the running list
@@ -123,6 +134,8 @@ typedef struct worker_outbox {
 	pthread_cond_t  cv;       // result added, url learned, or stopping
 	weft_queue      results;  // of weft_result, oldest first; the sender
 	                          // pops from here
+	weft_map        keys;     // "run/step/attempt" -> how many results
+	                          // of it are on results (a count)
 	char           *url;      // results URL from the survey; NULL unknown
 	bool            stopping;
 	nng_socket      sock;     // req0; used by the sender thread only
