@@ -34,15 +34,14 @@
 #include "tags.h"
 #include "tls.h"
 
+// The largest request body read, from a caller who passed the Host and
+// Origin checks and authentication (any caller with tokens off).
 #define HTTP_BODY_MAX (13u * 1024u * 1024u)
 
-// What nng collects before a handler runs. nng refuses a larger
-// Content-Length itself, with its own HTML 400 page; up to here the
-// handler sees the body and refuses one over HTTP_BODY_MAX with a JSON
-// 413 that names the limit. Above it a client that sends 64 MiB gets
-// nng's page: reading the body ourselves (nng_http_conn_read_all) would
-// close that gap at the price of a second read path.
-#define HTTP_BODY_COLLECT (64u * 1024u * 1024u)
+// The largest body of a request that needs no token (login, logout,
+// whoami, /health, the dashboard's files): what anyone who reaches the
+// port can make the coordinator allocate. A login body is a token.
+#define HTTP_BODY_OPEN_MAX 4096u
 
 // An HTTP request waiting for the engine or the query thread. Two owners:
 // the route (until it answers: call_rele) and the aio (until it is
@@ -1970,52 +1969,45 @@ api_logout(weft_server *s, nng_http_req *req)
 	return (res);
 }
 
-// api_auth_route answers login, logout and whoami, and checks the caller
-// of every other request; NULL to go on with the request.
-static nng_http_res *
-api_auth_route(weft_server *s, nng_http_req *req)
+// api_open_path says which of login, logout and whoami (the requests that
+// need no token) uri is: 1, 2, 3; 0 for none.
+static int
+api_open_path(const char *uri)
 {
-	const char *method = nng_http_req_get_method(req);
-	const char *uri    = nng_http_req_get_uri(req);
-	size_t      plen   = strcspn(uri, "?");
-	bool        get    = strcmp(method, "GET") == 0;
-	io_ident    who;
+	static const char *const open[] = { "/api/v1/login", "/api/v1/logout",
+		"/api/v1/whoami" };
+	size_t plen = strcspn(uri, "?");
 
-	if (plen == 13 && strncmp(uri, "/api/v1/login", plen) == 0) {
-		return (strcmp(method, "POST") == 0 ? api_login(s, req)
-		                                    : http_405("POST"));
+	for (int i = 0; i < 3; i++) {
+		if (plen == strlen(open[i]) && strncmp(uri, open[i], plen) == 0) {
+			return (i + 1);
+		}
 	}
-	if (plen == 14 && strncmp(uri, "/api/v1/logout", plen) == 0) {
-		return (strcmp(method, "POST") == 0 ? api_logout(s, req)
-		                                    : http_405("POST"));
-	}
-	if (plen == 14 && strncmp(uri, "/api/v1/whoami", plen) == 0) {
-		return (get ? api_whoami(s, req)
-		            : http_405("GET"));
-	}
-	return (http_auth(s, req,
-	    get || strcmp(method, "HEAD") == 0 ? WEFT_ROLE_READ
-	                                       : WEFT_ROLE_OPERATE,
-	    &who));
+	return (0);
 }
 
-// http_body_size refuses a body over HTTP_BODY_MAX (nng collected up to
-// HTTP_BODY_COLLECT of it) with a 413 naming the limit; NULL otherwise.
-static nng_http_res *
-http_body_size(nng_http_req *req)
+static bool
+api_open(nng_http_req *req)
 {
-	void  *data;
-	size_t len;
-	char   msg[200];
+	return (api_open_path(nng_http_req_get_uri(req)) != 0);
+}
 
-	nng_http_req_get_data(req, &data, &len);
-	if (len <= HTTP_BODY_MAX) {
-		return (NULL);
+// api_open_route answers login, logout and whoami (api_open).
+static nng_http_res *
+api_open_route(weft_server *s, nng_http_req *req)
+{
+	bool post = strcmp(nng_http_req_get_method(req), "POST") == 0;
+
+	switch (api_open_path(nng_http_req_get_uri(req))) {
+	case 1:
+		return (post ? api_login(s, req) : http_405("POST"));
+	case 2:
+		return (post ? api_logout(s, req) : http_405("POST"));
+	default:
+		return (strcmp(nng_http_req_get_method(req), "GET") == 0
+		        ? api_whoami(s, req)
+		        : http_405("GET"));
 	}
-	snprintf(msg, sizeof(msg),
-	    "request body: %zu bytes, over the limit of %u bytes (13 MiB)", len,
-	    HTTP_BODY_MAX);
-	return (http_error(413, WEFT_ETOOBIG, msg));
 }
 
 // http_params_ok refuses a query parameter the request's path does not
@@ -2040,55 +2032,236 @@ http_params_ok(nng_http_req *req)
 	return (http_error(400, WEFT_EINVAL, err));
 }
 
+// ---- request bodies ----
+//
+// nng collects no body (http_add): every handler first answers what needs
+// no body (Host and Origin, query parameters, method, authentication),
+// then hands over to http_body_then, the one read path: it checks
+// Content-Length against the request's cap and reads exactly that many
+// bytes from the connection (input 2 of the handler's aio) into a buffer
+// of that size. A body over the cap is then a JSON 413 before a byte of it
+// is read, and a caller without a token can make the coordinator allocate
+// at most HTTP_BODY_OPEN_MAX. An answer given while a body is still unread
+// closes the connection: its bytes would be read as the next request.
+
+// What a handler does once the body is in req (nng_http_req_get_data; the
+// data is valid until it returns): its answer, or NULL when it routed the
+// request (the aio is finished later).
+typedef nng_http_res *(*http_body_fn)(
+    weft_server *srv, nng_aio *aio, nng_http_req *req);
+
+// A request whose body is being read.
+typedef struct http_body {
+	weft_server  *srv;
+	nng_aio      *aio; // the handler's: finished with the answer
+	nng_aio      *rd;  // the read
+	nng_http_req *req;
+	http_body_fn  then;
+	void         *buf; // len bytes, the body
+	size_t        len;
+} http_body;
+
+// http_reply finishes the handler's aio with res (taken); close: the
+// connection closes after it (a body is left unread).
+static void
+http_reply(nng_aio *aio, nng_http_res *res, bool close)
+{
+	if (res == NULL) {
+		nng_aio_finish(aio, NNG_ENOMEM); // nng closes the connection
+		return;
+	}
+	if (close) {
+		nng_http_res_set_header(res, "Connection", "close");
+	}
+	nng_aio_set_output(aio, 0, res);
+	nng_aio_finish(aio, 0);
+}
+
+// http_body_pending says whether req announces a body (unread so far).
+static bool
+http_body_pending(nng_http_req *req)
+{
+	const char *cl = nng_http_req_get_header(req, "Content-Length");
+
+	return (nng_http_req_get_header(req, "Transfer-Encoding") != NULL ||
+	    (cl != NULL && strspn(cl, "0") != strlen(cl)));
+}
+
+// http_body_check reads the body's length into *len and refuses a body
+// it cannot read: chunked (411), a Content-Length that is no number
+// (400), one over cap (413 naming the limit); NULL when it may be read.
+// No Content-Length is no body (RFC 9112 6.3: curl -X POST without -d).
+static nng_http_res *
+http_body_check(nng_http_req *req, size_t cap, size_t *len)
+{
+	const char *cl = nng_http_req_get_header(req, "Content-Length");
+	char        msg[256];
+	size_t      n;
+
+	*len = 0;
+	if (nng_http_req_get_header(req, "Transfer-Encoding") != NULL) {
+		return (http_error(cl != NULL ? 400 : 411, WEFT_EINVAL,
+		    "Transfer-Encoding: not read here; send the body with a "
+		    "Content-Length"));
+	}
+	if (cl == NULL) {
+		return (NULL);
+	}
+	n = strlen(cl);
+	if (n == 0 || strspn(cl, "0123456789") != n) {
+		snprintf(msg, sizeof(msg),
+		    "Content-Length: a number of bytes, not '%.40s'", cl);
+		return (http_error(400, WEFT_EINVAL, msg));
+	}
+	if (n > 18 || strtoull(cl, NULL, 10) > cap) {
+		snprintf(msg, sizeof(msg),
+		    "request body: %.40s bytes, over the limit of %zu bytes%s", cl,
+		    cap,
+		    cap == HTTP_BODY_MAX ? " (13 MiB)"
+		                         : " for a request that needs no token");
+		return (http_error(413, WEFT_ETOOBIG, msg));
+	}
+	*len = (size_t) strtoull(cl, NULL, 10);
+	return (NULL);
+}
+
+static void
+http_body_cb(void *arg)
+{
+	http_body    *b  = arg;
+	int           rv = nng_aio_result(b->rd);
+	nng_http_res *res;
+
+	if (rv != 0) {
+		// The connection closed (or the server stops) mid-body:
+		// nobody to answer; nng closes it.
+		nng_aio_finish(b->aio, rv);
+	} else {
+		// Borrowed by req: nng frees no data it was given (and
+		// resets req before the next request).
+		nng_http_req_set_data(b->req, b->buf, b->len);
+		if ((res = b->then(b->srv, b->aio, b->req)) != NULL) {
+			http_reply(b->aio, res, false);
+		}
+	}
+	nng_aio_reap(b->rd);
+	free(b->buf);
+	free(b);
+}
+
+// http_body_then answers aio with res (taken) when it is not NULL, the
+// body left unread; else it reads the body (at most cap bytes) and calls
+// then, whose answer (when not NULL) it gives.
+static void
+http_body_then(weft_server *srv, nng_aio *aio, nng_http_req *req,
+    nng_http_res *res, size_t cap, http_body_fn then)
+{
+	http_body *b;
+	nng_iov    iov;
+	size_t     len = 0;
+
+	if (res == NULL) {
+		res = http_body_check(req, cap, &len);
+	}
+	if (res != NULL) {
+		http_reply(aio, res, http_body_pending(req));
+		return;
+	}
+	if (len == 0) {
+		if ((res = then(srv, aio, req)) != NULL) {
+			http_reply(aio, res, false);
+		}
+		return;
+	}
+	b = weft_xalloc(sizeof(*b));
+	memset(b, 0, sizeof(*b));
+	b->srv  = srv;
+	b->aio  = aio;
+	b->req  = req;
+	b->then = then;
+	b->len  = len;
+	b->buf  = weft_xalloc(len);
+	if (nng_aio_alloc(&b->rd, http_body_cb, b) != 0) {
+		free(b->buf);
+		free(b);
+		nng_aio_finish(aio, NNG_ENOMEM);
+		return;
+	}
+	iov.iov_buf = b->buf;
+	iov.iov_len = len;
+	nng_aio_set_iov(b->rd, 1, &iov);
+	nng_http_conn_read_all(nng_aio_get_input(aio, 2), b->rd);
+}
+
+// api_body_done goes on with an API request once its body is in.
+static nng_http_res *
+api_body_done(weft_server *srv, nng_aio *aio, nng_http_req *req)
+{
+	if (api_open(req)) {
+		return (api_open_route(srv, req));
+	}
+	return (api_dispatch(srv->e, aio, req));
+}
+
 static void
 api_cb(nng_aio *aio)
 {
-	nng_http_req     *req = nng_aio_get_input(aio, 0);
-	nng_http_handler *h   = nng_aio_get_input(aio, 1);
-	weft_server      *srv = nng_http_handler_get_data(h);
-	weft_engine      *e   = srv->e;
-	nng_http_res     *res = http_guard(srv, req);
+	nng_http_req     *req  = nng_aio_get_input(aio, 0);
+	nng_http_handler *h    = nng_aio_get_input(aio, 1);
+	weft_server      *srv  = nng_http_handler_get_data(h);
+	bool              open = api_open(req);
+	const char       *method = nng_http_req_get_method(req);
+	nng_http_res     *res  = http_guard(srv, req);
+	io_ident          who;
 
-	if (res == NULL) {
-		res = http_body_size(req);
-	}
 	if (res == NULL) {
 		res = http_params_ok(req);
 	}
-	if (res == NULL) {
-		res = api_auth_route(srv, req);
+	// Authentication before the body: a caller without a token gets
+	// its 401 without the coordinator reading (or allocating) it.
+	if (res == NULL && !open) {
+		res = http_auth(srv, req,
+		    strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0
+		        ? WEFT_ROLE_READ
+		        : WEFT_ROLE_OPERATE,
+		    &who);
 	}
-	if (res == NULL) {
-		res = api_dispatch(e, aio, req);
-	}
-
-	if (res != NULL) {
-		nng_aio_set_output(aio, 0, res);
-		nng_aio_finish(aio, 0);
-	}
+	http_body_then(srv, aio, req, res,
+	    open ? HTTP_BODY_OPEN_MAX : HTTP_BODY_MAX, api_body_done);
 }
 
 // ---- health and metrics ----
 
+// health_answer answers /health once its body (none is taken) is read.
+static nng_http_res *
+health_answer(weft_server *srv, nng_aio *aio, nng_http_req *req)
+{
+	weft_engine *e = srv->e;
+	char         why[600];
+	bool         ok = engine_store_error(e, why, sizeof(why));
+
+	(void) aio;
+	(void) req;
+	// store_error says why while the store is unavailable (a full disk,
+	// a deleted file, PostgreSQL not up yet), null while it works.
+	return (http_json(ok ? 200 : 503,
+	    json_pack("{s:b, s:b, s:s, s:I, s:b, s:b, s:o}", "ok", ok,
+	        "store_ok", ok, "name", e->node, "workers_alive",
+	        (json_int_t) atomic_load(&e->metrics.workers_alive), "auth",
+	        io_auth_on(srv), "insecure", srv->insecure, "store_error",
+	        ok ? json_null() : json_string(why))));
+}
+
 static void
 health_cb(nng_aio *aio)
 {
-	nng_http_handler *h  = nng_aio_get_input(aio, 1);
+	nng_http_req     *req = nng_aio_get_input(aio, 0);
+	nng_http_handler *h   = nng_aio_get_input(aio, 1);
 	weft_server      *srv = nng_http_handler_get_data(h);
-	weft_engine      *e   = srv->e;
-	char              why[600];
-	bool              ok = engine_store_error(e, why, sizeof(why));
 
-	// store_error says why while the store is unavailable (a full disk,
-	// a deleted file, PostgreSQL not up yet), null while it works.
-	nng_aio_set_output(aio, 0,
-	    http_json(ok ? 200 : 503,
-	        json_pack("{s:b, s:b, s:s, s:I, s:b, s:b, s:o}", "ok", ok,
-	            "store_ok", ok, "name", e->node, "workers_alive",
-	            (json_int_t) atomic_load(&e->metrics.workers_alive), "auth",
-	            io_auth_on(srv), "insecure", srv->insecure, "store_error",
-	            ok ? json_null() : json_string(why))));
-	nng_aio_finish(aio, 0);
+	// No parameter is taken: ?bogus=1 is a 400, as on the API.
+	http_body_then(srv, aio, req, http_params_ok(req), HTTP_BODY_OPEN_MAX,
+	    health_answer);
 }
 
 static int
@@ -2267,34 +2440,41 @@ http_metrics_text(weft_engine *e)
 	return (text);
 }
 
-static void
-metrics_cb(nng_aio *aio)
+// metrics_route hands /metrics to the query thread (it reads the store).
+static nng_http_res *
+metrics_route(weft_server *srv, nng_aio *aio, nng_http_req *req)
 {
-	nng_http_handler *h = nng_aio_get_input(aio, 1);
-	weft_server      *srv = nng_http_handler_get_data(h);
-	weft_engine      *e   = srv->e;
-	nng_http_req     *req = nng_aio_get_input(aio, 0);
-	nng_http_res     *res;
-	engine_mail      *m;
-	http_call        *c;
-	io_ident          who;
+	engine_mail *m = weft_xalloc(sizeof(*m));
+	http_call   *c = weft_xalloc(sizeof(*c));
 
-	// With tokens on, the numbers are for readers only. (No Host check:
-	// scrapers name the server in many ways, and a token is not ambient.)
-	if ((res = http_auth(srv, req, WEFT_ROLE_READ, &who)) != NULL) {
-		nng_aio_set_output(aio, 0, res);
-		nng_aio_finish(aio, 0);
-		return;
-	}
-	m = weft_xalloc(sizeof(*m));
-	c = weft_xalloc(sizeof(*c));
+	(void) req;
+	memset(c, 0, sizeof(*c));
 	c->aio       = aio;
 	c->ok_status = 200;
 	c->refs      = 2;
 	nng_aio_defer(aio, call_cancel, c);
 	m->kind    = MAIL_METRICS;
 	m->to.http = c;
-	weft_mailbox_post(&e->qmailbox, &m->node);
+	weft_mailbox_post(&srv->e->qmailbox, &m->node);
+	return (NULL);
+}
+
+static void
+metrics_cb(nng_aio *aio)
+{
+	nng_http_handler *h   = nng_aio_get_input(aio, 1);
+	weft_server      *srv = nng_http_handler_get_data(h);
+	nng_http_req     *req = nng_aio_get_input(aio, 0);
+	nng_http_res     *res;
+	io_ident          who;
+
+	// With tokens on, the numbers are for readers only. (No Host check:
+	// scrapers name the server in many ways, and a token is not ambient.)
+	// No parameter is taken (Prometheus sends none unless told to).
+	if ((res = http_auth(srv, req, WEFT_ROLE_READ, &who)) == NULL) {
+		res = http_params_ok(req);
+	}
+	http_body_then(srv, aio, req, res, HTTP_BODY_OPEN_MAX, metrics_route);
 }
 
 void
@@ -2437,6 +2617,13 @@ static_file(weft_server *s, nng_http_req *req)
 	return (res);
 }
 
+static nng_http_res *
+static_answer(weft_server *srv, nng_aio *aio, nng_http_req *req)
+{
+	(void) aio;
+	return (static_file(srv, req));
+}
+
 static void
 static_cb(nng_aio *aio)
 {
@@ -2452,11 +2639,10 @@ static_cb(nng_aio *aio)
 	// since the handler takes every method.
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
 		res = http_405("GET, HEAD");
-	} else if ((res = http_guard(srv, req)) == NULL) {
-		res = static_file(srv, req);
+	} else {
+		res = http_guard(srv, req);
 	}
-	nng_aio_set_output(aio, 0, res);
-	nng_aio_finish(aio, 0);
+	http_body_then(srv, aio, req, res, HTTP_BODY_OPEN_MAX, static_answer);
 }
 
 // ---- lifecycle ----
@@ -2473,7 +2659,7 @@ http_add(nng_http_server *hs, weft_server *srv, const char *path,
 	}
 	nng_http_handler_set_method(h, method);
 	nng_http_handler_set_data(h, srv, NULL);
-	nng_http_handler_collect_body(h, true, HTTP_BODY_COLLECT);
+	nng_http_handler_collect_body(h, false, 0); // http_body_then reads it
 	if (tree) {
 		nng_http_handler_set_tree(h);
 	}

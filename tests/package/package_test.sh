@@ -3,6 +3,9 @@
 #  1. A Release build for prefix /usr; `cmake --install --prefix` of it
 #     into a scratch tree, and the SDK example compiled against that tree
 #     through its relocatable weft-worker.pc (prefix from ${pcfiledir}).
+#     `systemd-analyze verify` on the staged units (their ExecStart
+#     pointed at the staged binaries) and, after step 3, on the installed
+#     ones: any warning about them fails.
 #  2. `cpack -G DEB`: the four packages, their names, dependencies and
 #     files.
 #  3. `apt-get install ./*.deb`, then with the installed binaries from
@@ -78,6 +81,27 @@ cc -Wall -Wextra -Werror -o "$tmp/cw-stage" "$src/examples/custom-worker/main.c"
   $cflags $libs -Wl,-rpath,"$libdir" || fail "custom worker against the scratch tree"
 "$tmp/cw-stage" --help >/dev/null || fail "custom worker (scratch tree) does not start"
 
+# verify_units DIR BINDIR: systemd-analyze verify on the two units in DIR
+# (copies, ExecStart's /usr/bin replaced by BINDIR, where the binaries
+# are). It exits 0 on warnings (an unknown key, a bad value): any line
+# naming a weft unit fails.
+verify_units() {
+  local dir=$1 bindir=$2 v=$tmp/verify out
+  command -v systemd-analyze >/dev/null || fail "systemd-analyze is missing (apt-get install systemd)"
+  rm -rf "$v" && mkdir -p "$v"
+  for u in weft-coordinator.service "weft-worker@.service"; do
+    sed "s|/usr/bin/|$bindir/|g" "$dir/$u" >"$v/$u"
+  done
+  out=$(cd "$v" && systemd-analyze verify ./weft-coordinator.service \
+    ./weft-worker@.service ./weft-worker@1.service 2>&1) ||
+    fail "systemd-analyze verify: $out"
+  if grep -q weft <<<"$out"; then
+    fail "systemd-analyze verify warns about the units: $out"
+  fi
+}
+echo "== systemd-analyze verify, staged units"
+verify_units "$stage/lib/systemd/system" "$stage/bin"
+
 echo "== cpack -G DEB"
 (cd "$tmp/build" && cpack -G DEB >"$tmp/cpack.log" 2>&1) || fail "cpack"
 debs=()
@@ -122,6 +146,8 @@ for b in weft weft-coordinator weft-worker; do
 done
 getent passwd weft >/dev/null || fail "the weft system user was not made"
 [ "$(stat -c %a /var/lib/weft)" = 700 ] || fail "/var/lib/weft is not 0700"
+echo "== systemd-analyze verify, installed units"
+verify_units /usr/lib/systemd/system /usr/bin
 
 echo "== the SDK example with plain cc and pkg-config"
 # shellcheck disable=SC2046
