@@ -235,8 +235,9 @@ worker_outbox_spool(weft_worker *w)
 	while (o->unspooled > 0) {
 		batch = weft_xalloc(sizeof(*batch) * o->unspooled);
 		n     = outbox_unspooled(o, batch, o->unspooled);
-		// Only the sender frees results, and it sends none that is not
-		// spooled: the batch stays valid unlocked.
+		// Only the sender frees results, and only once they are
+		// spooled (outbox_wait_spooled): the batch stays valid
+		// unlocked.
 		pthread_mutex_unlock(&o->lock);
 		worker_spool_results(w->spool, batch, n);
 		pthread_mutex_lock(&o->lock);
@@ -251,21 +252,15 @@ worker_outbox_spool(weft_worker *w)
 	pthread_mutex_unlock(&o->lock);
 }
 
-// outbox_head_spooled tells whether the oldest result may be sent: it is
-// in the spool (or there is none), so no ack can come for one a crash
-// would forget (lock held).
-static bool
-outbox_head_spooled(worker_outbox *o)
-{
-	weft_qnode *r = o->results.head;
-	return (r != NULL && WEFT_QUEUE_ENTRY(r, weft_result, node)->spooled);
-}
-
 // outbox_wait waits until there is something to send and somewhere to send
-// it. Fills batch with up to max oldest spooled results (still owned by the
-// list) and, when the URL changed, *redial with a copy of it. Returns the
-// number of results; 0 when stopping, or with *bye set to the generation
-// of a goodbye to send first.
+// it. Fills batch with up to max oldest results (still owned by the list),
+// spooled or not: a result goes to the coordinator while the slot that
+// made it writes it to the spool, and only its ack waits for the spool
+// (outbox_wait_spooled). A crash before both loses it as a crash before
+// the spool write always did: the attempt is lost and runs again. When the
+// URL changed, *redial gets a copy of it. Returns the number of results; 0
+// when stopping, or with *bye set to the generation of a goodbye to send
+// first.
 static uint32_t
 outbox_wait(worker_outbox *o, weft_result **batch, uint32_t max,
     char **redial, uint64_t *bye)
@@ -275,7 +270,8 @@ outbox_wait(worker_outbox *o, weft_result **batch, uint32_t max,
 
 	pthread_mutex_lock(&o->lock);
 	while (!o->stopping &&
-	    ((!outbox_head_spooled(o) && !o->bye_pending) || o->url == NULL)) {
+	    ((weft_queue_is_empty(&o->results) && !o->bye_pending) ||
+	        o->url == NULL)) {
 		pthread_cond_wait(&o->cv, &o->lock);
 	}
 	if (!o->stopping && o->bye_pending) {
@@ -294,7 +290,7 @@ outbox_wait(worker_outbox *o, weft_result **batch, uint32_t max,
 		}
 		WEFT_QUEUE_FOREACH (r, &o->results) {
 			weft_result *res = WEFT_QUEUE_ENTRY(r, weft_result, node);
-			if (n == max || !res->spooled) {
+			if (n == max) {
 				break;
 			}
 			batch[n++] = res;
@@ -470,6 +466,24 @@ outbox_exchange(weft_worker *w, nng_msg *msg)
 	return (count);
 }
 
+// outbox_wait_spooled waits until the first n results of batch are in the
+// spool: an acked result is deleted from the spool and freed, which must
+// not happen before (or while) a slot writes it. Every result put is
+// spooled by the slot that put it or by the one spooling then
+// (worker_outbox_spool), so this wait ends; it is short, since the ack
+// took a round trip and a commit.
+static void
+outbox_wait_spooled(worker_outbox *o, weft_result **batch, uint32_t n)
+{
+	pthread_mutex_lock(&o->lock);
+	for (uint32_t k = 0; k < n; k++) {
+		while (!batch[k]->spooled) {
+			pthread_cond_wait(&o->cv, &o->lock);
+		}
+	}
+	pthread_mutex_unlock(&o->lock);
+}
+
 // outbox_main is the sender thread.
 static void *
 outbox_main(void *arg)
@@ -512,6 +526,7 @@ outbox_main(void *arg)
 		acked = outbox_exchange(w, msg);
 		if (acked > 0) {
 			acked = acked < n ? acked : n;
+			outbox_wait_spooled(o, batch, acked);
 			// Forget them durably first: a restart in between sends
 			// them again, a repeat the coordinator drops.
 			worker_spool_acked(w->spool, batch, acked);
