@@ -33,6 +33,17 @@ struct weft_server {
 	pthread_cond_t  survey_cv;
 	bool            survey_stop;
 
+	// The publisher thread (net.c): committed events wait here, in
+	// order, to be packed and sent on the events socket, off the engine
+	// thread.
+	pthread_t           pub_thread;
+	bool                pub_started;
+	pthread_mutex_t     pub_lock; // guards the fields below
+	pthread_cond_t      pub_cv;
+	struct net_pub_job *pub_head, **pub_tail;
+	size_t              pub_events; // events queued
+	bool                pub_stop;
+
 	// Assign exchanges whose end has not been posted yet: closing waits
 	// for them.
 	pthread_mutex_t ops_lock;
