@@ -5,8 +5,6 @@
 // without tokens the coordinator refuses to start, --insecure starts and
 // says so). Every request is a real one, by curl, the CLI or a socket.
 #include <criterion/criterion.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -300,18 +298,13 @@ Test(auth, control_socket_through_the_cli)
 static int
 ws_upgrade(const char *extra, int *status)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	char               req[2048], resp[4096];
-	size_t             got = 0;
-	int                fd;
-	const char        *colon = strrchr(c.http, ':');
-	int64_t            deadline;
+	char    req[2048], resp[4096];
+	size_t  got = 0;
+	int     fd;
+	int64_t deadline;
 
-	sa.sin_port = htons((uint16_t) atoi(colon + 1));
-	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	cr_assert(fd >= 0);
-	cr_assert_eq(connect(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+	fd = weft_h_connect(c.http);
+	cr_assert(fd >= 0, "cannot connect to %s", c.http);
 	snprintf(req, sizeof(req),
 	    "GET /api/v1/stream HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
 	    "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"

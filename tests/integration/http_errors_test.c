@@ -5,9 +5,7 @@
 // values (400 naming the parameter), unknown members of POST bodies and a
 // run input that is not an object (400 naming the member), an unknown
 // definition (404 naming it). Against a real coordinator, with curl.
-#include <arpa/inet.h>
 #include <criterion/criterion.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -336,18 +334,13 @@ typedef struct raw_answer {
 static raw_answer
 raw(const char *http, const char *text, int limit_ms)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	const char        *colon = strrchr(http, ':');
 	raw_answer         r = { 0 };
 	size_t             got = 0, cap = 65536;
 	int64_t            start = now_ms(), deadline;
 	int                fd;
 
-	sa.sin_port = htons((uint16_t) atoi(colon + 1));
-	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	cr_assert(fd >= 0);
-	cr_assert_eq(connect(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
+	fd = weft_h_connect(http);
+	cr_assert(fd >= 0, "cannot connect to %s", http);
 	cr_assert_eq(send(fd, text, strlen(text), MSG_NOSIGNAL),
 	    (ssize_t) strlen(text));
 	r.text   = malloc(cap + 1);

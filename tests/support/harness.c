@@ -28,6 +28,28 @@ weft_h_timeout_ms(int64_t ms)
 }
 
 int
+weft_h_connect(const char *hostport)
+{
+	struct sockaddr_in sa    = { .sin_family = AF_INET };
+	const char        *colon = strrchr(hostport, ':');
+	int                fd;
+
+	if (colon == NULL) {
+		return (-1);
+	}
+	sa.sin_port = htons((uint16_t) atoi(colon + 1));
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0) {
+		return (-1);
+	}
+	if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) != 0) {
+		close(fd);
+		return (-1);
+	}
+	return (fd);
+}
+
+int
 weft_h_free_port(void)
 {
 	// Bind port 0 and read what the kernel chose. The port is released

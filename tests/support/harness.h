@@ -15,6 +15,10 @@ int64_t weft_h_timeout_ms(int64_t ms);
 // it. Servers under test bind port 0 and report what they got.
 int weft_h_free_port(void);
 
+// weft_h_connect opens a TCP connection to 127.0.0.1 at the port of
+// hostport ("HOST:PORT", e.g. an --http address): the descriptor, or -1.
+int weft_h_connect(const char *hostport);
+
 // weft_h_group returns the test's process group, starting its keeper on
 // first use. Every process weft_h_spawn and weft_h_run start joins it, and
 // the keeper kills the whole group with SIGKILL as soon as the test
