@@ -32,7 +32,7 @@ worker_attempt_alloc(const Weft__Assignment *a, json_t *shared,
     const worker_step *step)
 {
 	weft_attempt *att = weft_xalloc(sizeof(*att));
-	char          key[1024];
+	char          key[WORKER_KEY_MAX];
 
 	att->run_id     = weft_xstrdup(a->run_id ? a->run_id : "");
 	att->step_id    = weft_xstrdup(a->step_id ? a->step_id : "");

@@ -60,7 +60,7 @@ worker_outbox_fini(worker_outbox *o)
 static void
 outbox_count(worker_outbox *o, const weft_result *r, int delta)
 {
-	char      key[512];
+	char      key[WORKER_KEY_MAX];
 	uintptr_t n;
 
 	worker_attempt_key(key, sizeof(key), r->run_id, r->step_id, r->attempt);
@@ -117,7 +117,7 @@ bool
 worker_outbox_holds(worker_outbox *o, const char *run, const char *step,
     uint32_t attempt)
 {
-	char key[512];
+	char key[WORKER_KEY_MAX];
 	bool found;
 
 	worker_attempt_key(key, sizeof(key), run, step, attempt);

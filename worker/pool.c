@@ -167,7 +167,7 @@ static weft_attempt *
 pool_find(worker_pool *p, const char *run, const char *step,
     uint32_t attempt, weft_queue **on)
 {
-	char          key[512];
+	char          key[WORKER_KEY_MAX];
 	weft_attempt *att;
 
 	worker_attempt_key(key, sizeof(key), run, step, attempt);
@@ -185,7 +185,7 @@ worker_attempt_keys(weft_worker *w, char **keys, size_t max, bool *complete)
 	weft_queue    *held[] = { &p->queued, &p->running };
 	size_t         n      = 0;
 	weft_qnode    *node;
-	char           key[512];
+	char           key[WORKER_KEY_MAX];
 
 	*complete = true;
 	// Pool, then outbox: the order pool_main hands a result over in.

@@ -523,7 +523,7 @@ weft_err
 worker_spool_results(worker_spool *s, weft_result *const *rs, uint32_t n)
 {
 	sqlite3_stmt *st = NULL;
-	char          key[1024];
+	char          key[WORKER_KEY_MAX];
 	bool          ok;
 
 	if (s == NULL) {
@@ -575,7 +575,7 @@ worker_spool_results(worker_spool *s, weft_result *const *rs, uint32_t n)
 weft_err
 worker_spool_acked(worker_spool *s, weft_result *const *rs, uint32_t n)
 {
-	char key[1024];
+	char key[WORKER_KEY_MAX];
 
 	if (s == NULL || n == 0) {
 		return (WEFT_OK);
@@ -617,7 +617,7 @@ spool_row_bad(sqlite3_stmt *st)
 	const char   *run  = (const char *) sqlite3_column_text(st, 2);
 	const char   *step = (const char *) sqlite3_column_text(st, 3);
 	sqlite3_int64 att  = sqlite3_column_int64(st, 4);
-	char          want[1024];
+	char          want[WORKER_KEY_MAX];
 
 	if (run == NULL || step == NULL || run[0] == '\0' || step[0] == '\0') {
 		return ("no run or step");

@@ -53,8 +53,10 @@ weft_err weft_worker_run_local(
 void weft_result_free(weft_result *r);
 
 // worker_attempt_key writes an attempt's identity, "run/step/attempt",
-// into out: the key of the pool's and the outbox's indexes, of the spool's
-// rows and of survey answers.
+// into out (WORKER_KEY_MAX bytes, so that every copy of a key is cut the
+// same way): the key of the pool's and the outbox's indexes, of the
+// spool's rows and of survey answers.
+#define WORKER_KEY_MAX 1024
 void worker_attempt_key(char *out, size_t len, const char *run,
     const char *step, uint32_t attempt);
 
