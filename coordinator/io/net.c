@@ -264,6 +264,8 @@ net_listen(nng_socket s, weft_tls *tls, const char *url, char *actual,
 	return (WEFT_OK);
 }
 
+static void *net_pub_main(void *arg);
+
 weft_err
 net_open(weft_server *s, char *err, size_t errlen)
 {
@@ -302,6 +304,13 @@ net_open(weft_server *s, char *err, size_t errlen)
 		return (rv);
 	}
 	s->net_open = true;
+	// The publisher starts here, before the engine's io table points
+	// at us: the engine thread never sees pub_started change.
+	if (pthread_create(&s->pub_thread, NULL, net_pub_main, s) != 0) {
+		snprintf(err, errlen, "cannot start the publisher thread");
+		return (WEFT_EUNAVAIL);
+	}
+	s->pub_started = true;
 	return (WEFT_OK);
 }
 
@@ -438,8 +447,6 @@ survey_main(void *arg)
 	return (NULL);
 }
 
-static void *net_pub_main(void *arg);
-
 weft_err
 net_start(weft_server *s)
 {
@@ -447,10 +454,6 @@ net_start(weft_server *s)
 		rep_recv(&s->control_actors[i]);
 		rep_recv(&s->results_actors[i]);
 	}
-	if (pthread_create(&s->pub_thread, NULL, net_pub_main, s) != 0) {
-		return (WEFT_EUNAVAIL);
-	}
-	s->pub_started = true;
 	if (pthread_create(&s->survey_thread, NULL, survey_main, s) != 0) {
 		return (WEFT_EUNAVAIL);
 	}
