@@ -54,26 +54,10 @@ answer_free(answer *a)
 static answer
 request(const char *method, const char *path, const char *data)
 {
-	char   cmd[4096], hdr[600], out[600], *code;
 	answer a;
 
-	snprintf(hdr, sizeof(hdr), "%s/errors.hdr", c.dir);
-	snprintf(out, sizeof(out), "%s/errors.out", c.dir);
-	snprintf(cmd, sizeof(cmd),
-	    "curl -s -D '%s' -o '%s' -w '%%{http_code}' -X %s %s%s%s%s "
-	    "'http://%s%s'",
-	    hdr, out, method,
-	    strcmp(method, "GET") != 0 ? "-H 'Content-Type: application/json' "
-	                               : "",
-	    data ? "--data-binary '" : "", data ? data : "", data ? "'" : "",
-	    c.http, path);
-	cr_assert_eq(weft_h_run(cmd, &code), 0, "curl failed: %s", cmd);
-	a.status = atoi(code);
-	free(code);
-	snprintf(cmd, sizeof(cmd), "cat '%s'", hdr);
-	weft_h_run(cmd, &a.headers);
-	snprintf(cmd, sizeof(cmd), "cat '%s'", out);
-	weft_h_run(cmd, &a.body);
+	a.status = weft_cluster_http(&c, method, path, data, &a.body,
+	    &a.headers);
 	return (a);
 }
 

@@ -41,24 +41,7 @@ TestSuite(ops, .init = up, .fini = down, .timeout = 420);
 static int
 http(const char *method, const char *path, const char *data, char **body)
 {
-	char  cmd[8192], out[600];
-	char *code;
-	int   status;
-
-	snprintf(out, sizeof(out), "%s/http.out", c.dir);
-	snprintf(cmd, sizeof(cmd),
-	    "curl -s -o '%s' -w '%%{http_code}' -X %s %s%s%s%s 'http://%s%s'",
-	    out, method,
-	    strcmp(method, "GET") != 0 ? "-H 'Content-Type: application/json' "
-	                               : "",
-	    data ? "--data-binary '" : "", data ? data : "", data ? "'" : "",
-	    c.http, path);
-	cr_assert_eq(weft_h_run(cmd, &code), 0, "curl failed: %s", cmd);
-	status = atoi(code);
-	free(code);
-	snprintf(cmd, sizeof(cmd), "cat '%s'", out);
-	weft_h_run(cmd, body);
-	return (status);
+	return (weft_cluster_http(&c, method, path, data, body, NULL));
 }
 
 static json_t *

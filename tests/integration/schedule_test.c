@@ -623,24 +623,7 @@ Test(schedule, delayed_start_obeys_the_limits)
 static int
 curl(const char *method, const char *path, const char *data, char **body)
 {
-	char  cmd[4096], out[700];
-	char *code;
-	int   st;
-
-	snprintf(out, sizeof(out), "%s/http.out", c.dir);
-	snprintf(cmd, sizeof(cmd),
-	    "curl -s -o '%s' -w '%%{http_code}' -X %s %s%s%s%s 'http://%s%s'",
-	    out, method,
-	    strcmp(method, "GET") != 0 ? "-H 'Content-Type: application/json' "
-	                               : "",
-	    data ? "--data-binary '" : "", data ? data : "", data ? "'" : "",
-	    c.http, path);
-	cr_assert_eq(weft_h_run(cmd, &code), 0, "curl failed: %s", cmd);
-	st = atoi(code);
-	free(code);
-	snprintf(cmd, sizeof(cmd), "cat '%s'", out);
-	weft_h_run(cmd, body);
-	return (st);
+	return (weft_cluster_http(&c, method, path, data, body, NULL));
 }
 
 static void

@@ -82,22 +82,13 @@ tmpfs_mount(const char *size)
 static int
 http(const char *method, const char *path, const char *data, json_t **out)
 {
-	char  cmd[4096], file[700];
-	char *code = NULL, *body = NULL;
+	char  file[800];
+	char *body = NULL;
 	int   status;
 
-	snprintf(file, sizeof(file), "%s/http.out", c.dir);
-	snprintf(cmd, sizeof(cmd),
-	    "curl -s -m 10 -o '%s' -w '%%{http_code}' -X %s %s%s%s 'http://%s%s'",
-	    file, method,
-	    strcmp(method, "GET") != 0 ? "-H 'Content-Type: application/json' "
-	                               : "",
-	    data ? "--data-binary @" : "", data ? data : "", c.http, path);
-	cr_assert_eq(weft_h_run(cmd, &code), 0, "curl failed: %s", cmd);
-	status = atoi(code);
-	free(code);
-	snprintf(cmd, sizeof(cmd), "cat '%s'", file);
-	weft_h_run(cmd, &body);
+	snprintf(file, sizeof(file), "@%s", data ? data : "");
+	status = weft_cluster_http(&c, method, path, data ? file : NULL, &body,
+	    NULL);
 	*out = json_loads(body != NULL ? body : "", JSON_DECODE_ANY, NULL);
 	cr_assert_not_null(*out, "%s %s: not JSON: %s", method, path, body);
 	free(body);

@@ -394,6 +394,37 @@ weft_cluster_cli(weft_cluster *c, char **out, const char *fmt, ...)
 	return (rv);
 }
 
+int
+weft_cluster_http(weft_cluster *c, const char *method, const char *path,
+    const char *data, char **body, char **headers)
+{
+	char  cmd[8192], out[700], hdr[700];
+	char *code = NULL;
+	int   status;
+
+	snprintf(out, sizeof(out), "%s/http.out", c->dir);
+	snprintf(hdr, sizeof(hdr), "%s/http.hdr", c->dir);
+	snprintf(cmd, sizeof(cmd),
+	    "curl -s -m 30 %s%s%s-o '%s' -w '%%{http_code}' -X %s %s%s%s%s "
+	    "'http://%s%s'",
+	    headers ? "-D '" : "", headers ? hdr : "", headers ? "' " : "", out,
+	    method,
+	    strcmp(method, "GET") != 0 ? "-H 'Content-Type: application/json' "
+	                               : "",
+	    data ? "--data-binary '" : "", data ? data : "", data ? "'" : "",
+	    c->http, path);
+	cr_assert_eq(weft_h_run(cmd, &code), 0, "curl failed: %s", cmd);
+	status = atoi(code);
+	free(code);
+	if (headers != NULL) {
+		snprintf(cmd, sizeof(cmd), "cat '%s'", hdr);
+		weft_h_run(cmd, headers);
+	}
+	snprintf(cmd, sizeof(cmd), "cat '%s'", out);
+	weft_h_run(cmd, body);
+	return (status);
+}
+
 json_t *
 weft_cluster_cli_json(weft_cluster *c, const char *fmt, ...)
 {

@@ -110,6 +110,14 @@ void weft_cluster_stop(weft_cluster *c);
 int weft_cluster_cli(weft_cluster *c, char **out, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+// weft_cluster_http does one HTTP request with curl on the cluster's HTTP
+// address: method, path, body data (NULL none; "@FILE" a file's bytes).
+// Every request but GET says Content-Type: application/json, so the
+// browser protections (415) do not answer first. Returns the status;
+// *body gets the answer, and *headers (when not NULL) its header block.
+int weft_cluster_http(weft_cluster *c, const char *method, const char *path,
+    const char *data, char **body, char **headers);
+
 // weft_cluster_cli_json runs the CLI with --json and parses the output;
 // fails the test if the command fails or the output is not JSON.
 json_t *weft_cluster_cli_json(weft_cluster *c, const char *fmt, ...)
