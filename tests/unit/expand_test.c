@@ -11,6 +11,7 @@
 #include "def.h"
 #include "expand.h"
 #include "run.h"
+#include "tdef.h"
 #include "tjson.h"
 
 #define T_TIMEOUT (30 * WEFT_TEST_MULT)
@@ -31,19 +32,6 @@
 	"{'id':'backend','type':'t','depends_on':['design']},"              \
 	"{'id':'frontend','type':'t','depends_on':['design']},"             \
 	"{'id':'test','type':'t','depends_on':['backend','frontend']}]}"
-
-static weft_def *
-def_of(const char *json)
-{
-	char     *text = weft_t_dq(json);
-	weft_def *def  = NULL;
-	char      err[512];
-
-	cr_assert_eq(weft_def_parse(&def, text, strlen(text), err, sizeof(err)),
-	    WEFT_OK, "definition: %s", err);
-	free(text);
-	return (def);
-}
 
 static weft_run *
 run_of(const weft_def *def, weft_out *o)
@@ -103,7 +91,7 @@ last_event(const weft_out *o, enum weft_event_type type)
 
 Test(expand, splices_and_waits, .timeout = T_TIMEOUT)
 {
-	weft_def *def = def_of(PLAN_DEF(""));
+	weft_def *def = weft_t_def_sq(PLAN_DEF(""));
 	weft_out  o;
 	weft_run *r;
 
@@ -216,7 +204,7 @@ Test(expand, bad_expansions_fail_the_step, .timeout = T_TIMEOUT)
 		weft_out               o;
 		weft_run              *r;
 		snprintf(text, sizeof(text), PLAN_DEF("%s"), bc->extra);
-		def = def_of(text);
+		def = weft_t_def_sq(text);
 		weft_out_init(&o);
 		r = run_of(def, &o);
 		end_step(r, "fetch", true, "1", &o);
@@ -241,7 +229,7 @@ Test(expand, bad_expansions_fail_the_step, .timeout = T_TIMEOUT)
 
 Test(expand, too_many_steps, .timeout = T_TIMEOUT)
 {
-	weft_def *def = def_of(PLAN_DEF(""));
+	weft_def *def = weft_t_def_sq(PLAN_DEF(""));
 	json_t   *steps = json_array(), *out;
 	weft_out  o;
 	weft_run *r;
@@ -294,7 +282,7 @@ Test(expand, nesting_up_to_max_depth, .timeout = T_TIMEOUT)
 		weft_out                o;
 		weft_run               *r;
 		snprintf(text, sizeof(text), PLAN_DEF("%s"), nc->extra);
-		def = def_of(text);
+		def = weft_t_def_sq(text);
 		weft_out_init(&o);
 		r = run_of(def, &o);
 		end_step(r, "fetch", true, "1", &o);
@@ -350,7 +338,7 @@ Test(expand, failure_respects_trigger_rules, .timeout = T_TIMEOUT)
 		weft_out                o;
 		weft_run               *r;
 		snprintf(text, sizeof(text), PLAN_DEF("%s"), fc->extra);
-		def = def_of(text);
+		def = weft_t_def_sq(text);
 		weft_out_init(&o);
 		r = run_of(def, &o);
 		end_step(r, "fetch", true, "1", &o);
@@ -376,7 +364,7 @@ Test(expand, failure_respects_trigger_rules, .timeout = T_TIMEOUT)
 // definition is the run's own again); the new expansion may differ.
 Test(expand, retry_discards_the_expansion, .timeout = T_TIMEOUT)
 {
-	weft_def *def = def_of(PLAN_DEF(""));
+	weft_def *def = weft_t_def_sq(PLAN_DEF(""));
 	weft_out  o;
 	weft_run *r;
 
@@ -404,7 +392,7 @@ Test(expand, retry_discards_the_expansion, .timeout = T_TIMEOUT)
 // Cancel mid-expansion: everything ends cancelled, plan included.
 Test(expand, cancel_mid_expansion, .timeout = T_TIMEOUT)
 {
-	weft_def *def = def_of(PLAN_DEF(""));
+	weft_def *def = weft_t_def_sq(PLAN_DEF(""));
 	weft_out  o;
 	weft_run *r;
 
@@ -428,7 +416,7 @@ Test(expand, cancel_mid_expansion, .timeout = T_TIMEOUT)
 // back from the step_expanded data, then the steps' states.
 Test(expand, restore_rebuilds_the_expansion, .timeout = T_TIMEOUT)
 {
-	weft_def *def = def_of(PLAN_DEF(""));
+	weft_def *def = weft_t_def_sq(PLAN_DEF(""));
 	weft_out  o, o2;
 	weft_run *r, *r2;
 

@@ -10,19 +10,10 @@
 #include "def.h"
 #include "hold.h"
 #include "run.h"
+#include "tdef.h"
 #include "waiting.h"
 
 #define T_TIMEOUT (30 * WEFT_TEST_MULT)
-
-static weft_def *
-def_of(const char *text)
-{
-	weft_def *def;
-	char      err[512];
-	cr_assert_eq(weft_def_parse(&def, text, strlen(text), err, sizeof(err)),
-	    WEFT_OK, "definition: %s", err);
-	return (def);
-}
 
 static int
 count_events(const weft_out *o, size_t from, enum weft_event_type type)
@@ -160,7 +151,7 @@ Test(hold, kinds_and_wait_timeout)
 	cr_expect_eq(weft_hold_kind("waiting"), WEFT_HOLD_NONE);
 	cr_expect_eq(weft_hold_kind("echo"), WEFT_HOLD_NONE);
 	cr_expect_eq(weft_hold_kind(NULL), WEFT_HOLD_NONE);
-	weft_def *def = def_of("{\"name\":\"h\",\"steps\":[{\"id\":\"s\","
+	weft_def *def = weft_t_def("{\"name\":\"h\",\"steps\":[{\"id\":\"s\","
 	    "\"type\":\"wait\",\"with\":{\"signal\":\"go\",\"timeout_ms\":750}}]}");
 	cr_expect_eq(def->steps[0].hold, WEFT_HOLD_SIGNAL);
 	cr_expect_eq(def->steps[0].timeout_ms, 750,
@@ -385,7 +376,7 @@ hold_act(weft_run *r, enum hold_action a, weft_out *o)
 
 Test(hold, run_table, .timeout = T_TIMEOUT)
 {
-	weft_def *def = def_of(hold_def);
+	weft_def *def = weft_t_def(hold_def);
 
 	for (size_t k = 0; k < sizeof(hold_rows) / sizeof(hold_rows[0]); k++) {
 		const struct hold_row *row = &hold_rows[k];
@@ -434,7 +425,7 @@ Test(hold, run_table, .timeout = T_TIMEOUT)
 
 Test(hold, signal_data_is_the_output_and_reject_says_why)
 {
-	weft_def *def = def_of(hold_def);
+	weft_def *def = weft_t_def(hold_def);
 	weft_out  o;
 	size_t    n;
 	char      err[256];
@@ -495,7 +486,7 @@ Test(hold, signal_data_is_the_output_and_reject_says_why)
 
 Test(hold, delay_that_does_not_render_fails_the_step)
 {
-	weft_def *def = def_of(hold_def);
+	weft_def *def = weft_t_def(hold_def);
 	weft_out  o;
 
 	weft_out_init(&o);
@@ -514,7 +505,7 @@ Test(hold, delay_that_does_not_render_fails_the_step)
 
 Test(hold, map_of_waits_takes_one_signal_each)
 {
-	weft_def *def = def_of("{\"name\":\"m\",\"steps\":[{\"id\":\"l\","
+	weft_def *def = weft_t_def("{\"name\":\"m\",\"steps\":[{\"id\":\"l\","
 	    "\"type\":\"echo\"},{\"id\":\"ok\",\"type\":\"wait\",\"depends_on\":"
 	    "[\"l\"],\"map\":\"steps.l.output.xs\",\"with\":{\"signal\":"
 	    "\"go\"}}]}");
@@ -550,7 +541,7 @@ Test(hold, map_of_waits_takes_one_signal_each)
 // After a restart the deadlines come back from step_started's data.
 Test(hold, rearm_from_step_started)
 {
-	weft_def *def = def_of(hold_def);
+	weft_def *def = weft_t_def(hold_def);
 	weft_out  o;
 
 	weft_out_init(&o);

@@ -9,22 +9,10 @@
 
 #include "def.h"
 #include "run.h"
+#include "tdef.h"
 #include "tjson.h"
 
 #define T_TIMEOUT (30 * WEFT_TEST_MULT)
-
-static weft_def *
-def_of(const char *json)
-{
-	char     *text = weft_t_dq(json);
-	weft_def *def  = NULL;
-	char      err[512];
-
-	cr_assert_eq(weft_def_parse(&def, text, strlen(text), err, sizeof(err)),
-	    WEFT_OK, "definition: %s", err);
-	free(text);
-	return (def);
-}
 
 // run_of starts a run of def with input (JSON, ' for ") and params bound
 // from given (NULL: defaults).
@@ -104,7 +92,7 @@ Test(run_map, list_sources_table, .timeout = T_TIMEOUT)
 	for (size_t i = 0; i < sizeof(source_rows) / sizeof(source_rows[0]);
 	     i++) {
 		const struct source_row *row = &source_rows[i];
-		weft_def *def = def_of(row->def);
+		weft_def *def = weft_t_def_sq(row->def);
 		weft_out  o;
 		char      err[128];
 
@@ -166,7 +154,7 @@ Test(run_map, when_per_item_table, .timeout = T_TIMEOUT)
 		    "'when':'%s'},{'id':'after','type':'noop','depends_on':"
 		    "['m']}]}",
 		    row->list, row->when);
-		def = def_of(text);
+		def = weft_t_def_sq(text);
 		weft_out_init(&o);
 		weft_run *r = run_of(def, NULL, NULL, &o);
 		// max_parallel 1: skipped items hold no slot, so ending the
@@ -200,7 +188,7 @@ Test(run_map, when_per_item_table, .timeout = T_TIMEOUT)
 // A step-level `when` (no item, no index) still skips the whole step.
 Test(run_map, step_level_when_skips_the_step, .timeout = T_TIMEOUT)
 {
-	weft_def *def = def_of("{'name':'w','steps':[{'id':'m','type':'echo',"
+	weft_def *def = weft_t_def_sq("{'name':'w','steps':[{'id':'m','type':'echo',"
 	                       "'map':[1,2],'when':'input.go'}]}");
 	weft_out  o;
 
@@ -247,7 +235,7 @@ Test(run_map, tolerate_table, .timeout = T_TIMEOUT)
 		    "'map_tolerate':%u},{'id':'after','type':'noop',"
 		    "'depends_on':['m']}]}",
 		    row->tolerate);
-		def = def_of(text);
+		def = weft_t_def_sq(text);
 		weft_out_init(&o);
 		weft_run *r = run_of(def, NULL, NULL, &o);
 		for (long k = 0; k < 3; k++) {
@@ -296,7 +284,7 @@ Test(run_map, tolerate_table, .timeout = T_TIMEOUT)
 // item, in item order, null where an item has none.
 Test(run_map, projection_in_with_and_when, .timeout = T_TIMEOUT)
 {
-	weft_def *def = def_of(
+	weft_def *def = weft_t_def_sq(
 	    "{'name':'p','steps':[{'id':'m','type':'echo','map':[0,1,2],"
 	    "'map_tolerate':1},"
 	    "{'id':'best','type':'echo','depends_on':['m'],"
@@ -338,7 +326,7 @@ Test(run_map, projection_in_with_and_when, .timeout = T_TIMEOUT)
 Test(run_map, failed_dependency_shows_error_and_exit_code,
     .timeout = T_TIMEOUT)
 {
-	weft_def *def = def_of(
+	weft_def *def = weft_t_def_sq(
 	    "{'name':'f','steps':[{'id':'a','type':'exec','with':{'cmd':"
 	    "['x']}},{'id':'report','type':'echo','depends_on':['a'],"
 	    "'trigger':'all_done','when':'steps.a.exit_code == 3',"
@@ -380,7 +368,7 @@ Test(run_map, failed_dependency_shows_error_and_exit_code,
 // failure ends as it would have.
 Test(run_map, restore_keeps_skips_and_tolerance, .timeout = T_TIMEOUT)
 {
-	weft_def *def = def_of(
+	weft_def *def = weft_t_def_sq(
 	    "{'name':'r','steps':[{'id':'m','type':'echo','map':[1,5,7,9],"
 	    "'map_tolerate':1,'max_parallel':1,'when':'item > 2'}]}");
 	weft_out  o;

@@ -8,19 +8,10 @@
 
 #include "def.h"
 #include "run.h"
+#include "tdef.h"
 #include "trigger.h"
 
 #define T_TIMEOUT (30 * WEFT_TEST_MULT)
-
-static weft_def *
-def_of(const char *text)
-{
-	weft_def *def;
-	char      err[512];
-	cr_assert_eq(weft_def_parse(&def, text, strlen(text), err, sizeof(err)),
-	    WEFT_OK, "definition: %s", err);
-	return (def);
-}
 
 static long
 idx(const weft_def *d, const char *id)
@@ -83,7 +74,7 @@ static const char *diamond =
 
 Test(run, diamond_passes_data_and_succeeds)
 {
-	weft_def *def = def_of(diamond);
+	weft_def *def = weft_t_def(diamond);
 	weft_out  o;
 	json_t   *params;
 	char      err[256];
@@ -141,7 +132,7 @@ Test(run, diamond_passes_data_and_succeeds)
 
 Test(run, failure_makes_dependents_upstream_failed_and_fails_run)
 {
-	weft_def *def = def_of(diamond);
+	weft_def *def = weft_t_def(diamond);
 	weft_out  o;
 
 	weft_out_init(&o);
@@ -165,7 +156,7 @@ Test(run, failure_makes_dependents_upstream_failed_and_fails_run)
 
 Test(run, trigger_all_done_runs_after_failure)
 {
-	weft_def *def = def_of(
+	weft_def *def = weft_t_def(
 	    "{\"name\":\"t\",\"steps\":[{\"id\":\"a\",\"type\":\"fail\"},"
 	    "{\"id\":\"cleanup\",\"type\":\"noop\",\"depends_on\":[\"a\"],"
 	    "\"trigger\":\"all_done\"},{\"id\":\"next\",\"type\":\"noop\","
@@ -185,7 +176,7 @@ Test(run, trigger_all_done_runs_after_failure)
 
 Test(run, when_false_skips)
 {
-	weft_def *def = def_of(
+	weft_def *def = weft_t_def(
 	    "{\"name\":\"w\",\"steps\":[{\"id\":\"a\",\"type\":\"echo\"},"
 	    "{\"id\":\"b\",\"type\":\"noop\",\"depends_on\":[\"a\"],"
 	    "\"when\":\"steps.a.output.n > 5\"},{\"id\":\"c\",\"type\":\"noop\","
@@ -205,7 +196,7 @@ Test(run, when_false_skips)
 
 Test(run, retry_then_success_and_stale_result_ignored)
 {
-	weft_def *def = def_of(
+	weft_def *def = weft_t_def(
 	    "{\"name\":\"r\",\"steps\":[{\"id\":\"a\",\"type\":\"fail\","
 	    "\"retry\":{\"max_attempts\":3,\"backoff\":\"fixed\","
 	    "\"initial_ms\":100}}]}");
@@ -249,7 +240,7 @@ Test(run, retry_then_success_and_stale_result_ignored)
 
 Test(run, retries_exhausted_fail)
 {
-	weft_def *def = def_of(
+	weft_def *def = weft_t_def(
 	    "{\"name\":\"r\",\"steps\":[{\"id\":\"a\",\"type\":\"fail\","
 	    "\"retry\":{\"max_attempts\":2,\"initial_ms\":10}}]}");
 	weft_out o;
@@ -270,7 +261,7 @@ Test(run, retries_exhausted_fail)
 
 Test(run, lost_attempt_is_retried_and_releases_slot)
 {
-	weft_def *def = def_of(
+	weft_def *def = weft_t_def(
 	    "{\"name\":\"l\",\"steps\":[{\"id\":\"a\",\"type\":\"sleep\"}]}");
 	weft_out o;
 
@@ -293,7 +284,7 @@ Test(run, lost_attempt_is_retried_and_releases_slot)
 
 Test(run, cancel_aborts_in_flight_and_cancels_rest)
 {
-	weft_def *def = def_of(diamond);
+	weft_def *def = weft_t_def(diamond);
 	weft_out  o;
 
 	weft_out_init(&o);
@@ -317,7 +308,7 @@ Test(run, cancel_aborts_in_flight_and_cancels_rest)
 
 Test(run, pause_holds_new_work_until_resume)
 {
-	weft_def *def = def_of(diamond);
+	weft_def *def = weft_t_def(diamond);
 	weft_out  o;
 
 	weft_out_init(&o);
@@ -342,7 +333,7 @@ Test(run, pause_holds_new_work_until_resume)
 
 Test(run, unrenderable_input_fails_step)
 {
-	weft_def *def = def_of(
+	weft_def *def = weft_t_def(
 	    "{\"name\":\"u\",\"steps\":[{\"id\":\"a\",\"type\":\"echo\","
 	    "\"with\":{\"x\":\"${input.missing}\"}}]}");
 	weft_out o;
@@ -375,7 +366,7 @@ Test(run, long_chain_of_skips_does_not_recurse)
 		    i, i - 1);
 	}
 	snprintf(buf + len, cap - len, "]}");
-	weft_def *def = def_of(buf);
+	weft_def *def = weft_t_def(buf);
 	free(buf);
 	weft_out o;
 	weft_out_init(&o);
@@ -420,7 +411,7 @@ static const char *mapdef =
 
 Test(run, map_fans_out_with_max_parallel_and_collects_in_order)
 {
-	weft_def *def = def_of(mapdef);
+	weft_def *def = weft_t_def(mapdef);
 	weft_out  o;
 	char      err[128];
 
@@ -465,7 +456,7 @@ Test(run, map_fans_out_with_max_parallel_and_collects_in_order)
 
 Test(run, map_item_failure_fails_step_after_all_items)
 {
-	weft_def *def = def_of(mapdef);
+	weft_def *def = weft_t_def(mapdef);
 	weft_out  o;
 
 	weft_out_init(&o);
@@ -488,7 +479,7 @@ Test(run, map_item_failure_fails_step_after_all_items)
 
 Test(run, map_over_non_array_fails_and_empty_succeeds)
 {
-	weft_def *def = def_of(mapdef);
+	weft_def *def = weft_t_def(mapdef);
 	weft_out  o;
 
 	weft_out_init(&o);
@@ -511,7 +502,7 @@ Test(run, map_over_non_array_fails_and_empty_succeeds)
 
 Test(run, map_items_are_lost_retried_and_cancelled)
 {
-	weft_def *def = def_of(mapdef);
+	weft_def *def = weft_t_def(mapdef);
 	weft_out  o;
 	weft_ref  u0 = { 0, 0 }, u1 = { 0, 1 };
 
@@ -540,7 +531,7 @@ Test(run, map_items_are_lost_retried_and_cancelled)
 
 Test(run, events_keep_the_node_they_name)
 {
-	weft_def *def = def_of(
+	weft_def *def = weft_t_def(
 	    "{\"name\":\"n\",\"steps\":[{\"id\":\"a\",\"type\":\"sleep\"}]}");
 	weft_out o;
 
@@ -567,7 +558,7 @@ Test(run, events_keep_the_node_they_name)
 
 Test(run, unit_names_parse_and_bound)
 {
-	weft_def *def = def_of(mapdef);
+	weft_def *def = weft_t_def(mapdef);
 	weft_out  o;
 	weft_ref  u;
 
@@ -593,19 +584,6 @@ Test(run, unit_names_parse_and_bound)
 }
 
 // ---- trigger rules and retry backoff at the run level, from tables ----
-
-// def_of_sq parses a definition written with ' for " (changed in place, so
-// the tables read without escapes).
-static weft_def *
-def_of_sq(char *text)
-{
-	for (char *p = text; *p != '\0'; p++) {
-		if (*p == '\'') {
-			*p = '"';
-		}
-	}
-	return (def_of(text));
-}
 
 // find_step_event returns the first event of a type about step i, or NULL.
 static const weft_out_event *
@@ -751,7 +729,7 @@ trigger_def(const struct trigger_row *row, const struct trigger_deps *deps)
 		    ",'trigger':'%s'", row->trigger);
 	}
 	snprintf(text + len, sizeof(text) - len, "}]}");
-	return (def_of_sq(text));
+	return (weft_t_def_sq(text));
 }
 
 // trigger_early_check: t is still pending exactly while the pure evaluator
@@ -981,7 +959,7 @@ backoff_case(const struct backoff_row *row, const char *run_id, int64_t *got)
 	    "{'name':'b','steps':[{'id':'a','type':'fail','timeout_ms':50,"
 	    "'retry':%s}]}",
 	    row->retry);
-	def = def_of_sq(text);
+	def = weft_t_def_sq(text);
 	weft_out_init(&o);
 	weft_run *r = weft_run_alloc(run_id, def, NULL, NULL, 0, &o);
 	cr_assert_eq(weft_run_start(r, 0, &o), WEFT_OK);
@@ -1135,7 +1113,7 @@ Test(run, retry_jitter_spreads_within_20_percent, .timeout = T_TIMEOUT)
 	char      text[] = "{'name':'j','steps':[{'id':'a','type':'fail',"
 	                   "'retry':{'max_attempts':2,'backoff':'exponential',"
 	                   "'initial_ms':1000,'jitter':true}}]}";
-	weft_def *def    = def_of_sq(text);
+	weft_def *def    = weft_t_def_sq(text);
 	int64_t   lo = INT64_MAX, hi = 0;
 	char      id[16];
 
@@ -1174,7 +1152,7 @@ Test(run, retry_jitter_never_passes_the_cap, .timeout = T_TIMEOUT)
 		    "{'name':'j','steps':[{'id':'a','type':'fail','retry':"
 		    "{'max_attempts':2,'backoff':'fixed',%s,'jitter':true}}]}",
 		    rows[k].retry);
-		weft_def *def = def_of_sq(text);
+		weft_def *def = weft_t_def_sq(text);
 		int64_t   lo  = INT64_MAX;
 		for (int i = 0; i < 200; i++) {
 			snprintf(id, sizeof(id), "C%d", i);
@@ -1230,7 +1208,7 @@ Test(run, released_attempt_table, .timeout = T_TIMEOUT)
 	for (size_t k = 0; k < sizeof(release_rows) / sizeof(release_rows[0]);
 	     k++) {
 		const struct release_row *row = &release_rows[k];
-		weft_def *def = def_of("{\"name\":\"rel\",\"steps\":[{\"id\":\"a\","
+		weft_def *def = weft_t_def("{\"name\":\"rel\",\"steps\":[{\"id\":\"a\","
 		                       "\"type\":\"sleep\",\"retry\":{"
 		                       "\"max_attempts\":2}}]}");
 		weft_out  o;
@@ -1378,7 +1356,7 @@ hb_setup_run(weft_run *r, long i, enum hb_setup setup, weft_out *o)
 
 Test(run, heartbeat_timeout_table, .timeout = T_TIMEOUT)
 {
-	weft_def *def = def_of(hb_def);
+	weft_def *def = weft_t_def(hb_def);
 
 	for (size_t k = 0; k < sizeof(hb_rows) / sizeof(hb_rows[0]); k++) {
 		const struct hb_row *row = &hb_rows[k];
@@ -1469,7 +1447,7 @@ static const struct progress_row progress_rows[] = {
 
 Test(run, progress_table, .timeout = T_TIMEOUT)
 {
-	weft_def *def = def_of(hb_def);
+	weft_def *def = weft_t_def(hb_def);
 	weft_out  o;
 
 	weft_out_init(&o);
@@ -1603,7 +1581,7 @@ Test(run, schedule_timeout_table, .timeout = T_TIMEOUT)
 		    "{\"id\":\"a\",\"type\":\"nobody\",\"retry\":{"
 		    "\"max_attempts\":%d,\"initial_ms\":10}}]}",
 		    row->max_attempts);
-		weft_def *def = def_of(text);
+		weft_def *def = weft_t_def(text);
 		weft_out_init(&o);
 		weft_run *r = weft_run_alloc("RS", def, NULL, NULL, 0, &o);
 		cr_assert_eq(weft_run_start(r, 0, &o), WEFT_OK);
@@ -1639,7 +1617,7 @@ Test(run, schedule_timeout_table, .timeout = T_TIMEOUT)
 
 Test(run, schedule_timeout_error_and_retry_until)
 {
-	weft_def *def = def_of("{\"name\":\"s\",\"steps\":[{\"id\":\"a\","
+	weft_def *def = weft_t_def("{\"name\":\"s\",\"steps\":[{\"id\":\"a\","
 	                       "\"type\":\"nobody\",\"schedule_timeout_ms\":250,"
 	                       "\"retry\":{\"max_attempts\":2,\"initial_ms\":40,"
 	                       "\"backoff\":\"fixed\"}}]}");
@@ -1674,7 +1652,7 @@ Test(run, schedule_timeout_error_and_retry_until)
 
 Test(run, attempt_timeout_says_phase_run_and_spares_a_ready_step)
 {
-	weft_def *def = def_of("{\"name\":\"t\",\"steps\":[{\"id\":\"a\","
+	weft_def *def = weft_t_def("{\"name\":\"t\",\"steps\":[{\"id\":\"a\","
 	                       "\"type\":\"echo\",\"timeout_ms\":50}]}");
 	weft_out  o;
 
@@ -1699,7 +1677,7 @@ Test(run, attempt_timeout_says_phase_run_and_spares_a_ready_step)
 
 Test(run, unschedulable_once_until_schedulable)
 {
-	weft_def *def = def_of("{\"name\":\"u\",\"steps\":[{\"id\":\"a\","
+	weft_def *def = weft_t_def("{\"name\":\"u\",\"steps\":[{\"id\":\"a\","
 	                       "\"type\":\"nobody\"}]}");
 	weft_out  o;
 
@@ -1733,7 +1711,7 @@ Test(run, unschedulable_once_until_schedulable)
 // the dependencies.
 Test(run, map_item_input_carries_its_element_not_the_list)
 {
-	weft_def *def = def_of(
+	weft_def *def = weft_t_def(
 	    "{\"name\":\"g\",\"steps\":[{\"id\":\"gen\",\"type\":\"noop\"},"
 	    "{\"id\":\"m\",\"type\":\"echo\",\"depends_on\":[\"gen\"],"
 	    "\"map\":\"steps.gen.output.l\",\"with\":{\"x\":\"${item}\","
@@ -1785,7 +1763,7 @@ Test(run, map_item_input_carries_its_element_not_the_list)
 // at the first item not made ready.
 Test(run, map_items_live_range_skips_ended_items)
 {
-	weft_def *def = def_of(mapdef); // max_parallel 2, over input.xs
+	weft_def *def = weft_t_def(mapdef); // max_parallel 2, over input.xs
 	weft_out  o;
 	uint32_t  from, to;
 
@@ -1817,7 +1795,7 @@ Test(run, map_items_live_range_skips_ended_items)
 // is in flight is aborted, the rest never starts, all of it cancelled.
 Test(run, fail_fast_cancels_the_rest_at_the_first_failure)
 {
-	weft_def *def = def_of_sq((char[]) {
+	weft_def *def = weft_t_def_sq((char[]) {
 	    "{'name':'ff','fail_fast':true,'steps':["
 	    "{'id':'a','type':'noop','retry':{'max_attempts':2}},"
 	    "{'id':'b','type':'noop'},"
@@ -1867,7 +1845,7 @@ Test(run, fail_fast_cancels_the_rest_at_the_first_failure)
 // Without fail_fast an independent branch still runs after a failure.
 Test(run, without_fail_fast_branches_finish)
 {
-	weft_def *def = def_of_sq((char[]) {
+	weft_def *def = weft_t_def_sq((char[]) {
 	    "{'name':'nf','steps':[{'id':'a','type':'noop'},"
 	    "{'id':'b','type':'noop'}]}" });
 	weft_out o;
@@ -1923,7 +1901,7 @@ Test(run, status_from_table, .timeout = T_TIMEOUT)
 			    "'trigger':'%s'}]}",
 			    leaves ? ",'status_from':'leaves'" : "",
 			    row->after_trigger);
-			weft_def *def = def_of_sq(text);
+			weft_def *def = weft_t_def_sq(text);
 			weft_out  o;
 			weft_out_init(&o);
 			weft_run *r = weft_run_alloc("LV", def, NULL, NULL, 0, &o);
@@ -1966,7 +1944,7 @@ Test(run, status_from_table, .timeout = T_TIMEOUT)
 // ones: they run once their upstream succeeds.
 Test(run, retry_reruns_upstream_failed_steps)
 {
-	weft_def *def = def_of(diamond);
+	weft_def *def = weft_t_def(diamond);
 	weft_out  o;
 
 	weft_out_init(&o);
@@ -1994,7 +1972,7 @@ Test(run, retry_reruns_upstream_failed_steps)
 // by what the store recorded is resolved at once.
 Test(run, restore_resolves_a_rule_already_decided)
 {
-	weft_def *def = def_of_sq((char[]) {
+	weft_def *def = weft_t_def_sq((char[]) {
 	    "{'name':'rs','steps':[{'id':'a','type':'noop'},"
 	    "{'id':'b','type':'noop'},{'id':'t','type':'noop',"
 	    "'depends_on':['a','b'],'trigger':'one_success'}]}" });
@@ -2044,7 +2022,7 @@ Test(run, depends_table, .timeout = T_TIMEOUT)
 		    "'depends':'a.succeeded && (b.failed || b.skipped)'}]}",
 		    row->a == DEP_SKIP ? ",'when':'false'" : "",
 		    row->b == DEP_SKIP ? ",'when':'false'" : "");
-		weft_def *def = def_of_sq(text);
+		weft_def *def = weft_t_def_sq(text);
 		long      c   = idx(def, "c");
 		weft_out  o;
 		cr_assert_eq(def->steps[c].ndeps, 2, "row %zu: deps from depends", i);
@@ -2094,7 +2072,7 @@ Test(run, depends_table, .timeout = T_TIMEOUT)
 // scheduled; what a scheduled run refuses; the re-arm after a restart.
 Test(run, delayed_start, .timeout = T_TIMEOUT)
 {
-	weft_def *d = def_of("{\"name\":\"t\",\"steps\":[{\"id\":\"a\","
+	weft_def *d = weft_t_def("{\"name\":\"t\",\"steps\":[{\"id\":\"a\","
 	                     "\"type\":\"echo\"},{\"id\":\"b\",\"type\":\"echo\","
 	                     "\"depends_on\":[\"a\"]}]}");
 	weft_out  o;
@@ -2198,7 +2176,7 @@ Test(run, retry_from_resets_the_step_and_its_downstream)
 	for (size_t k = 0; k < sizeof(retry_from_rows) / sizeof(retry_from_rows[0]);
 	     k++) {
 		const retry_from_row *row = &retry_from_rows[k];
-		weft_def             *def = def_of(diamond);
+		weft_def             *def = weft_t_def(diamond);
 		weft_out              o;
 		char                  got[64];
 
@@ -2251,7 +2229,7 @@ Test(run, retry_from_resets_the_step_and_its_downstream)
 
 Test(run, retry_from_refused_while_running_or_out_of_range)
 {
-	weft_def *def = def_of(diamond);
+	weft_def *def = weft_t_def(diamond);
 	weft_out  o;
 
 	weft_out_init(&o);

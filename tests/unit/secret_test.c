@@ -11,34 +11,10 @@
 #include "run.h"
 #include "seal.h"
 #include "secret.h"
+#include "tdef.h"
+#include "tjson.h"
 
 #define T_TIMEOUT (30 * WEFT_TEST_MULT)
-
-// dq returns a copy of s with every ' turned into "; free().
-static char *
-dq(const char *s)
-{
-	char *d = strdup(s);
-
-	for (char *p = d; *p != '\0'; p++) {
-		if (*p == '\'') {
-			*p = '"';
-		}
-	}
-	return (d);
-}
-
-static json_t *
-js(const char *text)
-{
-	char        *t = dq(text);
-	json_error_t je;
-	json_t      *v = json_loads(t, JSON_DECODE_ANY, &je);
-
-	cr_assert_not_null(v, "bad JSON in the table: %s: %s", t, je.text);
-	free(t);
-	return (v);
-}
 
 // A definition with one secret parameter (tok), one plain (who) and one
 // secret of type object (cfg).
@@ -50,19 +26,6 @@ static const char *secret_def =
     "'n':{'type':'int','secret':true}},"
     "'steps':[{'id':'a','type':'echo','with':{'t':'${params.tok}',"
     "'k':'${input.secrets.key}'}}]}";
-
-static weft_def *
-def_of(const char *text)
-{
-	char     *t = dq(text);
-	weft_def *def;
-	char      err[512];
-
-	cr_assert_eq(weft_def_parse(&def, t, strlen(t), err, sizeof(err)),
-	    WEFT_OK, "definition: %s", err);
-	free(t);
-	return (def);
-}
 
 struct mask_row {
 	const char *name;
@@ -102,12 +65,12 @@ static const struct mask_row mask_rows[] = {
 
 Test(secret, mask_table, .timeout = T_TIMEOUT)
 {
-	weft_def *def = def_of(secret_def);
+	weft_def *def = weft_t_def_sq(secret_def);
 
 	for (size_t i = 0; i < sizeof(mask_rows) / sizeof(mask_rows[0]); i++) {
 		const struct mask_row *r    = &mask_rows[i];
-		json_t                *doc  = js(r->doc);
-		json_t                *want = js(r->want);
+		json_t                *doc  =weft_t_json(r->doc);
+		json_t                *want =weft_t_json(r->want);
 		char                  *before = json_dumps(doc, JSON_SORT_KEYS);
 		json_t                *got  = weft_secret_mask(doc, def);
 		char *g = json_dumps(got, JSON_SORT_KEYS | JSON_COMPACT);
@@ -142,12 +105,12 @@ static const struct present_row present_rows[] = {
 
 Test(secret, present_table, .timeout = T_TIMEOUT)
 {
-	weft_def *def = def_of(secret_def);
+	weft_def *def = weft_t_def_sq(secret_def);
 
 	for (size_t i = 0; i < sizeof(present_rows) / sizeof(present_rows[0]);
 	     i++) {
 		const struct present_row *r = &present_rows[i];
-		json_t *in = js(r->input), *pa = js(r->params);
+		json_t *in =weft_t_json(r->input), *pa =weft_t_json(r->params);
 		cr_expect_eq(weft_secret_present(def, in, pa), r->want, "%s",
 		    r->name);
 		json_decref(in);
@@ -162,14 +125,14 @@ Test(secret, present_table, .timeout = T_TIMEOUT)
 Test(secret, values_are_distinct_long_enough_longest_first,
     .timeout = T_TIMEOUT)
 {
-	weft_def *def = def_of(secret_def);
-	json_t   *in  = js("{'secrets':{'key':'abcd','short':'abc','dup':"
+	weft_def *def = weft_t_def_sq(secret_def);
+	json_t   *in  =weft_t_json("{'secrets':{'key':'abcd','short':'abc','dup':"
 	                   "'tok-123456','list':['inner-1','***']},'plain':"
 	                   "'notsecret'}");
-	json_t   *pa  = js("{'tok':'tok-123456','who':'world','n':123456,"
+	json_t   *pa  =weft_t_json("{'tok':'tok-123456','who':'world','n':123456,"
 	                   "'cfg':{'pass':'p4ssw0rd!'}}");
 	json_t   *v   = weft_secret_values(def, in, pa);
-	json_t   *want = js("['tok-123456','p4ssw0rd!','inner-1','abcd']");
+	json_t   *want =weft_t_json("['tok-123456','p4ssw0rd!','inner-1','abcd']");
 	char     *g    = json_dumps(v, JSON_COMPACT);
 
 	cr_expect(json_equal(v, want), "got %s", g);
@@ -178,8 +141,8 @@ Test(secret, values_are_distinct_long_enough_longest_first,
 	json_decref(want);
 	json_decref(in);
 	json_decref(pa);
-	in = js("{'a':1}");
-	pa = js("{'who':'world'}");
+	in =weft_t_json("{'a':1}");
+	pa =weft_t_json("{'who':'world'}");
 	cr_expect_null(weft_secret_values(def, in, pa), "no secrets: NULL");
 	json_decref(in);
 	json_decref(pa);
@@ -206,7 +169,7 @@ static const struct scrub_row scrub_rows[] = {
 Test(secret, scrub_text_table, .timeout = T_TIMEOUT)
 {
 	// Longest first, as weft_secret_values gives them.
-	json_t *values = js("['hunter22-long','hunter22','s3cr3t!']");
+	json_t *values =weft_t_json("['hunter22-long','hunter22','s3cr3t!']");
 
 	for (size_t i = 0; i < sizeof(scrub_rows) / sizeof(scrub_rows[0]);
 	     i++) {
@@ -229,10 +192,10 @@ Test(secret, scrub_text_table, .timeout = T_TIMEOUT)
 
 Test(secret, scrub_json_copies_only_when_needed, .timeout = T_TIMEOUT)
 {
-	json_t *values = js("['hunter22']");
-	json_t *clean  = js("{'a':[1,'x',{'b':'y'}]}");
-	json_t *dirty  = js("{'a':[1,'my hunter22',{'b':'hunter22'}],'n':2}");
-	json_t *want   = js("{'a':[1,'my ***',{'b':'***'}],'n':2}");
+	json_t *values =weft_t_json("['hunter22']");
+	json_t *clean  =weft_t_json("{'a':[1,'x',{'b':'y'}]}");
+	json_t *dirty  =weft_t_json("{'a':[1,'my hunter22',{'b':'hunter22'}],'n':2}");
+	json_t *want   =weft_t_json("{'a':[1,'my ***',{'b':'***'}],'n':2}");
 	json_t *copy   = json_deep_copy(dirty);
 	json_t *got;
 
@@ -270,9 +233,9 @@ Test(secret, scrub_json_copies_only_when_needed, .timeout = T_TIMEOUT)
 // The model records a run masked, and keeps it in clear for assignments.
 Test(secret, run_queued_is_masked_step_input_is_clear, .timeout = T_TIMEOUT)
 {
-	weft_def *def = def_of(secret_def);
+	weft_def *def = weft_t_def_sq(secret_def);
 	weft_out  o;
-	json_t   *params, *given = js("{'tok':'hunter22'}");
+	json_t   *params, *given =weft_t_json("{'tok':'hunter22'}");
 	char      err[256];
 	weft_run *r;
 	json_t   *input, *data;
@@ -282,7 +245,7 @@ Test(secret, run_queued_is_masked_step_input_is_clear, .timeout = T_TIMEOUT)
 	cr_assert_eq(weft_def_bind_params(def, given, &params, err,
 	                 sizeof(err)),
 	    WEFT_OK, "%s", err);
-	r = weft_run_alloc("R1", def, js("{'secrets':{'key':'k3y-value'}}"),
+	r = weft_run_alloc("R1", def,weft_t_json("{'secrets':{'key':'k3y-value'}}"),
 	    params, 0, &o);
 	cr_assert_eq(o.nevents, 1);
 	cr_assert_eq(o.events[0].type, WEFT_EV_RUN_QUEUED);
@@ -322,13 +285,13 @@ Test(secret, run_queued_is_masked_step_input_is_clear, .timeout = T_TIMEOUT)
 
 Test(secret, run_without_secrets_is_recorded_as_given, .timeout = T_TIMEOUT)
 {
-	weft_def *def = def_of(secret_def);
+	weft_def *def = weft_t_def_sq(secret_def);
 	weft_out  o;
 	weft_run *r;
 
 	weft_out_init(&o);
-	r = weft_run_alloc("R2", def, js("{'a':'hunter22'}"),
-	    js("{'who':'w'}"), 0, &o);
+	r = weft_run_alloc("R2", def,weft_t_json("{'a':'hunter22'}"),
+	   weft_t_json("{'who':'w'}"), 0, &o);
 	cr_expect(!r->secrets);
 	cr_expect_null(r->secret_values);
 	cr_expect_str_eq(json_string_value(json_object_get(
