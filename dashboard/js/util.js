@@ -401,3 +401,11 @@ export function dropPlaceholders(el) {
 		p.remove();
 	}
 }
+
+// loadFailed shows message in a page's error line err and drops the
+// placeholders of the table body it was loading.
+export function loadFailed(err, tbody, message) {
+	err.textContent = message;
+	err.hidden = false;
+	dropPlaceholders(tbody);
+}

@@ -4,7 +4,7 @@
 // events from the stream.
 import { api, allEvents } from '../api.js';
 import {
-	h, clear, fmtTime, fmtClock, fmtAge, pretty, short, summary, eventTypes, eventState, dropPlaceholders,
+	h, clear, fmtTime, fmtClock, fmtAge, pretty, short, summary, eventTypes, eventState, loadFailed,
 } from '../util.js';
 
 const PAGE_SIZES = [50, 100, 250, 500];
@@ -148,9 +148,7 @@ export function mount(root, ctx) {
 		try {
 			({ events: page, next: more } = await api.eventsPage(params()));
 		} catch (e) {
-			err.textContent = `The coordinator refused the query: ${e.message}`;
-			err.hidden = false;
-			dropPlaceholders(tbody);
+			loadFailed(err, tbody, `The coordinator refused the query: ${e.message}`);
 			return;
 		}
 		if (!alive) {

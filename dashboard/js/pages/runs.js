@@ -7,7 +7,7 @@
 import { api } from '../api.js';
 import {
 	h, clear, fill, badge, timeCell, fmtDuration, fmtTime, runStates, eventInfo, runStatusOf,
-	runEnded, debounceMap, tagChips, loadingRow, dropPlaceholders,
+	runEnded, debounceMap, tagChips, loadingRow, loadFailed,
 } from '../util.js';
 
 const PAGE_DEFAULT = 50;
@@ -144,9 +144,7 @@ export function mount(root, ctx) {
 			older.disabled = !hasOlder;
 			setInfo();
 		} catch (e) {
-			err.textContent = `Cannot load runs: ${e.message}`;
-			err.hidden = false;
-			dropPlaceholders(tbody);
+			loadFailed(err, tbody, `Cannot load runs: ${e.message}`);
 		}
 	}
 

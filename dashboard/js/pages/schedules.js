@@ -4,7 +4,7 @@
 // /api/v1/schedules, the coordinator's refusal shown as it says it). Live:
 // schedule_* events re-read the list.
 import { api } from '../api.js';
-import { h, clear, badge, timeCell, debounceMap, loadingRow, dropPlaceholders } from '../util.js';
+import { h, clear, badge, timeCell, debounceMap, loadingRow, loadFailed } from '../util.js';
 
 export function mount(root, ctx) {
 	let alive = true;
@@ -93,9 +93,7 @@ export function mount(root, ctx) {
 			if (seq !== loadSeq) {
 				return;
 			}
-			err.textContent = `Cannot list schedules: ${e.message}`;
-			err.hidden = false;
-			dropPlaceholders(tbody);
+			loadFailed(err, tbody, `Cannot list schedules: ${e.message}`);
 			return;
 		}
 		if (!alive) {

@@ -3,7 +3,7 @@
 // worker_lost events change the row at once and trigger one re-read of
 // GET /api/v1/workers (no polling on a timer).
 import { api } from '../api.js';
-import { h, clear, badge, timeCell, debounceMap, loadingRow, dropPlaceholders } from '../util.js';
+import { h, clear, badge, timeCell, debounceMap, loadingRow, loadFailed } from '../util.js';
 
 export function mount(root, ctx) {
 	let alive = true;
@@ -77,9 +77,7 @@ export function mount(root, ctx) {
 		try {
 			list = await api.workers();
 		} catch (e) {
-			err.textContent = `Cannot list workers: ${e.message}`;
-			err.hidden = false;
-			dropPlaceholders(tbody);
+			loadFailed(err, tbody, `Cannot list workers: ${e.message}`);
 			return;
 		}
 		if (!alive) {
