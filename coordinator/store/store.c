@@ -787,6 +787,39 @@ store_project_expansion(weft_store *s, const weft_event *e)
 }
 
 #define STORE_EVENT_COLS 9
+// store_event_time widens the event_time rows (migration 0011) of the
+// buckets evs fall in to their times: one upsert per bucket, where
+// events_ts was an index entry per event. A batch's ids are consecutive,
+// so its buckets come one after the other.
+static weft_err
+store_event_time(weft_store *s, const weft_event *evs, size_t n)
+{
+	static const char sql[] =
+	    "INSERT INTO event_time (bucket, min_ts, max_ts) VALUES (?, ?, ?) "
+	    "ON CONFLICT (bucket) DO UPDATE SET min_ts = CASE WHEN "
+	    "excluded.min_ts < event_time.min_ts THEN excluded.min_ts ELSE "
+	    "event_time.min_ts END, max_ts = CASE WHEN excluded.max_ts > "
+	    "event_time.max_ts THEN excluded.max_ts ELSE event_time.max_ts END";
+	weft_err rv = WEFT_OK;
+
+	for (size_t i = 0; i < n && rv == WEFT_OK;) {
+		uint64_t    bucket = evs[i].id / WEFT_EVENT_TIME_BUCKET;
+		int64_t     lo = evs[i].ts_ms, hi = evs[i].ts_ms;
+		char        num[3][24];
+		const char *p[3];
+		for (i++; i < n && evs[i].id / WEFT_EVENT_TIME_BUCKET == bucket;
+		     i++) {
+			lo = evs[i].ts_ms < lo ? evs[i].ts_ms : lo;
+			hi = evs[i].ts_ms > hi ? evs[i].ts_ms : hi;
+		}
+		p[0] = store_num(num[0], (int64_t) bucket);
+		p[1] = store_num(num[1], lo);
+		p[2] = store_num(num[2], hi);
+		rv   = s->ops->exec(s, sql, p, 3);
+	}
+	return (rv);
+}
+
 
 // store_insert_events inserts evs (n) in rows of STORE_ROWS.
 static weft_err
@@ -824,7 +857,7 @@ store_insert_events(weft_store *s, const weft_event *evs, size_t n)
 		rv = s->ops->exec(s, sql, p, (int) (k * STORE_EVENT_COLS));
 		off += k;
 	}
-	return (rv);
+	return (rv == WEFT_OK ? store_event_time(s, evs, n) : rv);
 }
 
 static weft_err

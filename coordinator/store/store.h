@@ -179,6 +179,18 @@ weft_err weft_store_runs_by_status(
 // A status answer leaves the definition's body out above this size.
 #define WEFT_STATUS_DEF_MAX (4u * 1024u * 1024u)
 
+// The event log's time index (migration 0011): event_time holds, per
+// WEFT_EVENT_TIME_BUCKET consecutive event ids, their earliest and latest
+// ts_ms; a time range is read as the id range of the buckets it overlaps.
+#define WEFT_EVENT_TIME_BUCKET 1024
+
+// The types events_type_ts indexes (migration 0011's partial index): not
+// the four every step has. A query repeats this text, exactly, for the
+// planners to take the index.
+#define WEFT_EVENTS_TYPE_INDEXED                                     \
+	"type <> 'step_ready' AND type <> 'step_dispatched' AND type <> " \
+	"'step_started' AND type <> 'step_succeeded'"
+
 typedef struct weft_events_filter {
 	const char  *run_id, *step_id, *node, *text; // NULL = any
 	const char **types; // NULL or ntypes names

@@ -115,31 +115,85 @@ event_row(void *arg, int ncols, const char **c)
 	return (0);
 }
 
-// events_first_in_time sets *first to the smallest id of the events with
-// since_ms <= ts_ms < until_ms (until 0: open), 0 when there is none.
+// The id range a time range's events lie in (events_time_range).
+typedef struct id_range {
+	uint64_t first, last; // bucket + 1 of each end; 0: no bucket
+} id_range;
+
+static int
+id_range_row(void *arg, int ncols, const char **c)
+{
+	id_range *r = arg;
+
+	if (ncols >= 2) {
+		r->first = c[0] != NULL ? strtoull(c[0], NULL, 10) : 0;
+		r->last  = c[1] != NULL ? strtoull(c[1], NULL, 10) : 0;
+	}
+	return (1);
+}
+
+// events_time_range narrows *after and *upto (the id bounds of a page) to
+// the events with since_ms <= ts_ms < until_ms (until 0: open); *empty
+// when no event can be in the range.
 //
 // Why: a page is read in id order (ORDER BY id LIMIT), so both databases
 // walk the ids from the cursor and test each event's time: "--since 1h"
 // read the whole log before the last hour first (0.4 s on 1,000,000
-// events). The smallest id in the range comes from events_ts alone (id +
-// 0 keeps the planners from walking the ids for MIN instead), and the
-// page starts there. Exact, not an estimate: wall clock times need not
-// grow with ids (a clock set back), and no event is skipped for it.
+// events). event_time (migration 0011) says which buckets of
+// WEFT_EVENT_TIME_BUCKET ids have an event in the range, from their
+// earliest and latest times; the page reads from the first such bucket
+// to the end of the last. The ids are a superset and every event's
+// ts_ms is still tested: exact also when the wall clock was set back (a
+// later id with an earlier time), and nothing in the range is skipped.
 static weft_err
-events_first_in_time(weft_store *s, const weft_events_filter *f,
-    uint64_t *first)
+events_time_range(weft_store *s, const weft_events_filter *f,
+    uint64_t *after, uint64_t *upto, bool *empty)
 {
 	char        since[24], until[24];
 	const char *p[2] = { since, until };
+	id_range    r    = { 0, 0 };
+	weft_err    rv;
 
-	*first = 0;
 	snprintf(since, sizeof(since), "%" PRId64, f->since_ms);
 	snprintf(until, sizeof(until), "%" PRId64, f->until_ms);
-	return (s->ops->query(s,
-	    f->until_ms > 0
-	        ? "SELECT MIN(id + 0) FROM events WHERE ts_ms >= ? AND ts_ms < ?"
-	        : "SELECT MIN(id + 0) FROM events WHERE ts_ms >= ?",
-	    p, f->until_ms > 0 ? 2 : 1, weft_store_u64_row, first));
+	rv = f->until_ms > 0
+	    ? s->ops->query(s,
+	          "SELECT MIN(bucket) + 1, MAX(bucket) + 1 FROM event_time "
+	          "WHERE max_ts >= ? AND min_ts < ?",
+	          p, 2, id_range_row, &r)
+	    : s->ops->query(s,
+	          "SELECT MIN(bucket) + 1, MAX(bucket) + 1 FROM event_time "
+	          "WHERE max_ts >= ?",
+	          p, 1, id_range_row, &r);
+	if (rv != WEFT_OK) {
+		return (rv);
+	}
+	*empty = r.first == 0;
+	if (!*empty) {
+		// Bucket b holds ids b * BUCKET .. (b + 1) * BUCKET - 1.
+		uint64_t lo = (r.first - 1) * WEFT_EVENT_TIME_BUCKET;
+		*after      = lo > 0 && lo - 1 > *after ? lo - 1 : *after;
+		*upto       = r.last * WEFT_EVENT_TIME_BUCKET - 1;
+	}
+	return (WEFT_OK);
+}
+
+// events_types_indexed tells whether every type of f is one the partial
+// index events_type_ts holds (WEFT_EVENTS_TYPE_INDEXED).
+static bool
+events_types_indexed(const weft_events_filter *f)
+{
+	static const char *const hot[] = { "step_ready", "step_dispatched",
+		"step_started", "step_succeeded" };
+
+	for (size_t i = 0; i < f->ntypes && i < 16; i++) {
+		for (size_t h = 0; h < sizeof(hot) / sizeof(hot[0]); h++) {
+			if (strcmp(f->types[i], hot[h]) == 0) {
+				return (false);
+			}
+		}
+	}
+	return (f->ntypes > 0);
 }
 
 weft_err
@@ -149,19 +203,23 @@ weft_store_list_events(
 	sqlbuf   b;
 	char     like[512], clause[64];
 	weft_err rv;
-	uint64_t after = f->after, first = 0;
+	uint64_t after = f->after, upto = 0;
+	bool     empty = false;
 
-	// With a run or types the planners take their indexes
-	// (events_run_seq, events_type_ts), better than this bound.
-	if (f->since_ms > 0 && f->run_id == NULL && f->ntypes == 0) {
-		if ((rv = events_first_in_time(s, f, &first)) != WEFT_OK) {
+	// A run's events come from events_run_seq, better than this bound.
+	if ((f->since_ms > 0 || f->until_ms > 0) && f->run_id == NULL) {
+		rv = events_time_range(s, f, &after, &upto, &empty);
+		if (rv != WEFT_OK) {
 			*out = NULL;
 			return (rv);
 		}
-		if (first == 0) {
-			first = UINT64_MAX; // nothing in the range
+		if (empty) {
+			*out = json_array();
+			if (f->next != NULL) {
+				f->next[0] = '\0';
+			}
+			return (WEFT_OK);
 		}
-		after = first - 1 > after ? first - 1 : after;
 	}
 	memset(&b, 0, sizeof(b));
 	sql_add(&b,
@@ -170,6 +228,10 @@ weft_store_list_events(
 	// Event ids are positive int64: a larger cursor (a raw control
 	// client's) is past every event, not a negative one before them.
 	sql_num(&b, " id > ?", after > INT64_MAX ? INT64_MAX : (int64_t) after);
+	if (upto > 0) {
+		sql_num(&b, " AND id <= ?",
+		    upto > INT64_MAX ? INT64_MAX : (int64_t) upto);
+	}
 	if (f->run_id != NULL) {
 		sql_param(&b, " AND run_id = ?", f->run_id);
 	}
@@ -184,6 +246,9 @@ weft_store_list_events(
 		if (i + 1 == f->ntypes || i == 15) {
 			sql_add(&b, ")");
 		}
+	}
+	if (events_types_indexed(f)) {
+		sql_add(&b, " AND " WEFT_EVENTS_TYPE_INDEXED);
 	}
 	if (f->since_ms > 0) {
 		sql_num(&b, " AND ts_ms >= ?", f->since_ms);

@@ -215,6 +215,17 @@ weft_store_delete_runs(weft_store *s, const weft_delete_filter *f,
 		rv = retain_delete_one(s, p.ids[i]);
 	}
 	if (rv == WEFT_OK && p.n > 0) {
+		// The time index's buckets wholly before the oldest event
+		// left describe nothing any more (the others only widen).
+		char        b[24];
+		const char *q[1] = { b };
+		snprintf(b, sizeof(b), "%d", WEFT_EVENT_TIME_BUCKET);
+		rv = s->ops->exec(s,
+		    "DELETE FROM event_time WHERE bucket < (SELECT "
+		    "COALESCE(MIN(id), 0) FROM events) / ?",
+		    q, 1);
+	}
+	if (rv == WEFT_OK && p.n > 0) {
 		weft_event ev = *audit;
 		json_object_set_new(
 		    audit->data, "count", json_integer((json_int_t) p.n));
