@@ -936,31 +936,48 @@ store_already_durable(weft_store *s, uint64_t id)
 	return (found > 0);
 }
 
-// store_put_durations upserts learned step durations (sched): one
-// statement per changed step, inside the batch's transaction.
+// store_put_durations upserts learned step durations (sched) inside the
+// batch's transaction, STORE_ROWS to a statement: a row per statement was
+// ~13% of W1's store thread (each of its 10,002 steps learns once). The
+// rows are one per (definition, version, step) (learn.c keeps a step
+// dirty once), so a statement never updates a row twice.
 static weft_err
 store_put_durations(weft_store *s, const weft_dur_rows *rows)
 {
-	for (size_t k = 0; k < rows->n; k++) {
-		const weft_dur_row *r = &rows->rows[k];
-		char                ver[24], cnt[24], sum[24];
-		const char         *p[6] = { r->definition, ver, r->step, cnt, sum,
-			        r->samples };
-		snprintf(ver, sizeof(ver), "%" PRId64, r->version);
-		snprintf(cnt, sizeof(cnt), "%" PRIu64, r->count);
-		snprintf(sum, sizeof(sum), "%" PRId64, r->sum_ms);
-		weft_err rv = s->ops->exec(s,
-		    "INSERT INTO step_durations (definition, version, step_id, "
-		    "count, sum_ms, samples) VALUES (?, ?, ?, ?, ?, ?) ON "
-		    "CONFLICT (definition, version, step_id) DO UPDATE SET "
-		    "count = excluded.count, sum_ms = excluded.sum_ms, "
-		    "samples = excluded.samples",
-		    p, 6);
-		if (rv != WEFT_OK) {
-			return (rv);
+	static const char head[] =
+	    "INSERT INTO step_durations (definition, version, step_id, count, "
+	    "sum_ms, samples) VALUES";
+	static const char tail[] =
+	    " ON CONFLICT (definition, version, step_id) DO UPDATE SET count "
+	    "= excluded.count, sum_ms = excluded.sum_ms, samples = "
+	    "excluded.samples";
+	char        sql[STORE_SQL_MAX];
+	const char *p[STORE_ROWS * 6];
+	char        num[STORE_ROWS][3][24];
+	size_t      built = 0;
+	weft_err    rv    = WEFT_OK;
+
+	for (size_t off = 0; off < rows->n && rv == WEFT_OK;) {
+		size_t k = rows->n - off < STORE_ROWS ? rows->n - off : STORE_ROWS;
+		if (k != built) {
+			store_rows_text(sql, head, k, 6, tail);
+			built = k;
 		}
+		for (size_t i = 0; i < k; i++) {
+			const weft_dur_row *r = &rows->rows[off + i];
+			const char        **q = &p[i * 6];
+			q[0] = r->definition;
+			q[1] = store_num(num[i][0], r->version);
+			q[2] = r->step;
+			// Counts stay far below 2^63.
+			q[3] = store_num(num[i][1], (int64_t) r->count);
+			q[4] = store_num(num[i][2], r->sum_ms);
+			q[5] = r->samples;
+		}
+		rv = s->ops->exec(s, sql, p, (int) (k * 6));
+		off += k;
 	}
-	return (WEFT_OK);
+	return (rv);
 }
 
 void

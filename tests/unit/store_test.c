@@ -1407,6 +1407,61 @@ Test(store, time_range_is_exact_when_the_clock_went_back)
 	json_decref(out);
 }
 
+// dur_row counts step_durations rows (arg: uint64_t[2]: rows, and the
+// sum of count * 1000 + sum_ms over them, a checksum of what was read).
+static int
+dur_row(void *arg, int ncols, const char **c)
+{
+	uint64_t *t = arg;
+
+	cr_assert_eq(ncols, 6);
+	t[0]++;
+	t[1] += strtoull(c[3], NULL, 10) * 1000 + strtoull(c[4], NULL, 10);
+	return (0);
+}
+
+// Learned durations go to the store many rows to a statement: more than
+// one statement's worth, a short last one, and again as updates.
+Test(store, learned_durations_round_trip)
+{
+	const size_t  n = 150; // 64 + 64 + 22
+	weft_dur_rows rows = { .rows = calloc(n, sizeof(weft_dur_row)), .n = n };
+	uint64_t      t[2] = { 0, 0 }, want = 0;
+
+	cr_assert_not_null(rows.rows);
+	for (size_t i = 0; i < n; i++) {
+		char step[16];
+		snprintf(step, sizeof(step), "s%zu", i);
+		rows.rows[i] = (weft_dur_row) { .definition = strdup("d"),
+			.version = 1, .step = strdup(step), .count = 1,
+			.sum_ms = (int64_t) i, .samples = strdup("[1]") };
+	}
+	cr_assert_eq(weft_store_append_with(st, NULL, 0, &rows), WEFT_OK, "%s",
+	    st->error);
+	// Then the first 70 again, learned twice more.
+	for (size_t i = 0; i < 70; i++) {
+		rows.rows[i].count  = 3;
+		rows.rows[i].sum_ms = 1000 + (int64_t) i;
+	}
+	rows.n = 70;
+	cr_assert_eq(weft_store_append_with(st, NULL, 0, &rows), WEFT_OK, "%s",
+	    st->error);
+	rows.n = n;
+	for (size_t i = 0; i < n; i++) {
+		want += i < 70 ? 3000 + 1000 + i : 1000 + i;
+	}
+	cr_assert_eq(weft_store_load_durations(st, dur_row, t), WEFT_OK, "%s",
+	    st->error);
+	cr_expect_eq(t[0], n, "%llu rows", (unsigned long long) t[0]);
+	cr_expect_eq(t[1], want, "what was read back");
+	for (size_t i = 0; i < n; i++) {
+		free(rows.rows[i].definition);
+		free(rows.rows[i].step);
+		free(rows.rows[i].samples);
+	}
+	free(rows.rows);
+}
+
 // A time range over several buckets of event_time (migration 0011): the
 // page reads from the first bucket with an event in the range to the end
 // of the last, and tests each time, so an event whose clock was set back
