@@ -773,7 +773,11 @@ engine_commit(weft_engine *e, weft_event *evs, size_t n,
 static void
 engine_release(weft_engine *e, engine_batch *b)
 {
-	sched_send_batches(e, &b->out, true, b->written);
+	if (!b->early_sent) {
+		sched_send_batches(e, &b->out, true, b->written);
+	}
+	b->early      = 0;
+	b->early_sent = false;
 	for (size_t k = 0; k < b->nheld; k++) {
 		if (b->written) {
 			e->io.reply(e->io.arg, b->held[k].to, b->held[k].msg);
@@ -940,6 +944,8 @@ engine_has_carry(const weft_engine *e)
 static void engine_flush(weft_engine *e, int64_t now);
 static bool engine_committed(weft_engine *e);
 static void engine_await(weft_engine *e);
+static bool engine_early(weft_engine *e);
+static void engine_send_early(weft_engine *e, engine_batch *b);
 
 void
 engine_iteration(weft_engine *e, weft_mail *mail)
@@ -951,7 +957,11 @@ engine_iteration(weft_engine *e, weft_mail *mail)
 	e->now_mono = e->clock.mono_ms(e->clock.arg);
 
 	// A batch the store thread finished is released first: its replies
-	// and assignments go out before this iteration's work.
+	// and assignments go out before this iteration's work; so are the
+	// assignments of one whose first part is durable (engine_split).
+	if (engine_early(e)) {
+		engine_send_early(e, e->inflight);
+	}
 	if (e->inflight != NULL && e->out.nevents == 0 && engine_committed(e)) {
 		engine_await(e);
 	}
@@ -1062,6 +1072,17 @@ engine_store_sleep(weft_engine *e, int ms)
 	pthread_mutex_unlock(&e->commit_lock);
 }
 
+// engine_wake wakes the loop, which may be waiting for mail: a release
+// should not wait for the next message.
+static void
+engine_wake(weft_engine *e)
+{
+	engine_mail *m = weft_xalloc(sizeof(*m));
+
+	m->kind = MAIL_COMMITTED;
+	weft_mailbox_post(&e->mailbox, &m->node);
+}
+
 // engine_committer is the store thread: it writes each batch handed over,
 // retrying while the store is away, and wakes the engine when it is done.
 static void *
@@ -1079,23 +1100,32 @@ engine_committer(void *arg)
 			break;
 		}
 		pthread_mutex_unlock(&e->commit_lock);
-		int64_t t0 = weft_clock_mono_us();
-		bool    ok = engine_commit(e, b->evs, b->n, b->durations,
-		    engine_store_sleep);
+		// A split batch (engine_split) commits its first part, lets
+		// the engine send its assignments, then commits the tail.
+		size_t  first = b->early > 0 ? b->early : b->n;
+		int64_t t0    = weft_clock_mono_us();
+		bool    ok    = engine_commit(e, b->evs, first, b->durations,
+		           engine_store_sleep);
+		if (ok && first < b->n) {
+			pthread_mutex_lock(&e->commit_lock);
+			e->commit_early = true;
+			pthread_cond_broadcast(&e->done_cv);
+			pthread_mutex_unlock(&e->commit_lock);
+			engine_wake(e);
+			ok = engine_commit(e, b->evs + first, b->n - first, NULL,
+			    engine_store_sleep);
+		}
 		atomic_fetch_add(&e->commit_busy_us,
 		    (uint64_t) (weft_clock_mono_us() - t0));
 		pthread_mutex_lock(&e->commit_lock);
-		b->written     = ok;
-		e->commit_job  = NULL;
-		e->commit_done = true;
+		b->written      = ok;
+		e->commit_job   = NULL;
+		e->commit_done  = true;
+		e->commit_early = false;
 		e->commit_down = false;
 		pthread_cond_broadcast(&e->done_cv);
 		pthread_mutex_unlock(&e->commit_lock);
-		// Wake the loop, which may be waiting for mail: the release
-		// should not wait for the next message.
-		engine_mail *m = weft_xalloc(sizeof(*m));
-		m->kind        = MAIL_COMMITTED;
-		weft_mailbox_post(&e->mailbox, &m->node);
+		engine_wake(e);
 		pthread_mutex_lock(&e->commit_lock);
 	}
 	pthread_mutex_unlock(&e->commit_lock);
@@ -1157,7 +1187,11 @@ engine_await(weft_engine *e)
 	t0 = weft_clock_mono_us();
 	pthread_mutex_lock(&e->commit_lock);
 	while (!e->commit_done) {
-		if (e->commit_down && !atomic_load(&e->stopping)) {
+		if (e->commit_early && b->early > 0 && !b->early_sent) {
+			pthread_mutex_unlock(&e->commit_lock);
+			engine_send_early(e, b);
+			pthread_mutex_lock(&e->commit_lock);
+		} else if (e->commit_down && !atomic_load(&e->stopping)) {
 			pthread_mutex_unlock(&e->commit_lock);
 			engine_outage_wait(e, 50);
 			pthread_mutex_lock(&e->commit_lock);
@@ -1224,6 +1258,154 @@ engine_submit(weft_engine *e, engine_batch *b)
 	pthread_mutex_unlock(&e->commit_lock);
 }
 
+// ---- early assignments ----
+//
+// A result can make thousands of steps ready at once (W1's root: 10,000):
+// their step_ready events and step rows are most of that batch's commit
+// (~60 ms), while the few the workers can take now wait for all of it and
+// the workers sit idle. engine_split moves to the end of the batch the
+// step_ready events nothing later in the batch depends on: of units not
+// dispatched (nor ended, nor otherwise touched) in this batch, of runs
+// with no later run event. The store thread commits the rest first, the
+// engine sends the batch's assignments then (their events are durable),
+// and the tail commits while the workers run. Replies, published events
+// and everything else still wait for the whole batch. A crash between
+// the two commits loses only step_ready events of units whose
+// dependencies are durable: recovery makes them ready again
+// (weft_run_restore_done).
+
+// Splitting costs a transaction (an fsync): only for a tail this long.
+#define ENGINE_SPLIT_MIN 1024
+
+// A unit (run, step, item), or a run (step -1), in engine_split's set.
+typedef struct split_key {
+	const weft_run *run;
+	long            step, item;
+} split_key;
+
+typedef struct split_set {
+	split_key *keys; // run NULL: free
+	size_t     mask;
+} split_set;
+
+static size_t
+split_hash(const split_key *k)
+{
+	uint64_t h = (uint64_t) (uintptr_t) k->run * 0x9E3779B97F4A7C15ull;
+	h ^= (uint64_t) (k->step + 2) * 0xC2B2AE3D27D4EB4Full;
+	h ^= (uint64_t) (k->item + 2) * 0x165667B19E3779F9ull;
+	return ((size_t) (h ^ (h >> 29)));
+}
+
+// split_probe says whether k is in the set, and adds it when add is set.
+static bool
+split_probe(split_set *set, split_key k, bool add)
+{
+	for (size_t i = split_hash(&k) & set->mask;; i = (i + 1) & set->mask) {
+		split_key *at = &set->keys[i];
+		if (at->run == NULL) {
+			if (add) {
+				*at = k;
+			}
+			return (false);
+		}
+		if (at->run == k.run && at->step == k.step &&
+		    at->item == k.item) {
+			return (true);
+		}
+	}
+}
+
+// engine_split reorders e->out.events (before they are numbered) so the
+// step_ready events nothing later in the batch depends on come last, and
+// returns how many come before them; 0 when the batch is not split (too
+// few such events, no assignment waiting on it, no store thread).
+static size_t
+engine_split(weft_engine *e)
+{
+	weft_out *o = &e->out;
+	size_t    n = o->nevents, cap = 1, ntail = 0, nready = 0;
+
+	if (!e->committer_on || n < ENGINE_SPLIT_MIN || !sched_has_batches(e)) {
+		return (0);
+	}
+	for (size_t k = 0; k < n; k++) {
+		nready += o->events[k].type == WEFT_EV_STEP_READY;
+	}
+	if (nready < ENGINE_SPLIT_MIN) {
+		return (0);
+	}
+	while (cap < 2 * n) {
+		cap <<= 1;
+	}
+	split_set set  = { weft_xalloc(cap * sizeof(split_key)), cap - 1 };
+	bool     *tail = weft_xalloc(n * sizeof(*tail));
+	// Backwards: what a later event names is in the set when an earlier
+	// one is looked at.
+	for (size_t k = n; k-- > 0;) {
+		const weft_out_event *ev = &o->events[k];
+		if (ev->run == NULL) {
+			continue; // a cluster event: no run depends on it
+		}
+		split_key unit = { ev->run, ev->step, ev->item };
+		split_key run  = { ev->run, -1, -1 };
+		if (ev->step < 0) {
+			split_probe(&set, run, true);
+			continue;
+		}
+		tail[k] = ev->type == WEFT_EV_STEP_READY &&
+		    !split_probe(&set, run, false) &&
+		    !split_probe(&set, unit, false);
+		ntail += tail[k];
+		split_probe(&set, unit, true);
+	}
+	free(set.keys);
+	if (ntail < ENGINE_SPLIT_MIN) {
+		free(tail);
+		return (0);
+	}
+	// A stable partition: the order within each part stays.
+	weft_out_event *moved = weft_xalloc(ntail * sizeof(*moved));
+	size_t          head = 0, t = 0;
+	for (size_t k = 0; k < n; k++) {
+		if (tail[k]) {
+			moved[t++] = o->events[k];
+		} else {
+			o->events[head++] = o->events[k];
+		}
+	}
+	memcpy(&o->events[head], moved, ntail * sizeof(*moved));
+	free(moved);
+	free(tail);
+	return (head);
+}
+
+// engine_send_early sends the assignments of batch b in flight, whose
+// first part is durable (engine_split).
+static void
+engine_send_early(weft_engine *e, engine_batch *b)
+{
+	sched_send_batches(e, &b->out, true, true);
+	b->early_sent = true;
+}
+
+// engine_early says the batch in flight has a first part durable whose
+// assignments have not gone yet.
+static bool
+engine_early(weft_engine *e)
+{
+	bool early;
+
+	if (e->inflight == NULL || e->inflight->early == 0 ||
+	    e->inflight->early_sent) {
+		return (false);
+	}
+	pthread_mutex_lock(&e->commit_lock);
+	early = e->commit_early;
+	pthread_mutex_unlock(&e->commit_lock);
+	return (early);
+}
+
 // engine_flush numbers what e->out holds into a batch, lets the batch
 // before it be released once durable, and hands this one to the store:
 // the second half of an iteration, and what recovery does after each page
@@ -1237,6 +1419,8 @@ engine_flush(weft_engine *e, int64_t now)
 
 	e->spare    = NULL;
 	e->deferred = false;
+	b->early    = engine_split(e);
+	b->early_sent = false;
 	b->gen      = ++e->batch_gen;
 	b->texts    = weft_xalloc((n ? 3 * n : 1) * sizeof(*b->texts));
 	b->evs      = engine_number(e, b, now, b->texts);

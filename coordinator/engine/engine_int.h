@@ -206,6 +206,9 @@ typedef struct engine_batch {
 	bool        written; // the store holds it (set by the store thread)
 	weft_dur_rows *durations; // learned durations written with it
 	                          // (learn.c), NULL none
+	size_t      early;   // > 0: evs[0, early) commit first and its
+	                     // assignments go then (engine_split)
+	bool        early_sent; // they went (engine thread)
 } engine_batch;
 
 struct weft_engine {
@@ -279,6 +282,7 @@ struct weft_engine {
 	pthread_cond_t  done_cv;    // job done, or the store went down
 	engine_batch   *commit_job; // for the store thread (guarded)
 	bool            commit_done; // inflight is durable or given up
+	bool            commit_early; // inflight's first part is durable
 	bool            commit_down; // the store thread is retrying
 	bool            commit_exit;
 	int64_t         wait_us;   // engine thread: time spent awaiting

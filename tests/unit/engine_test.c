@@ -760,6 +760,148 @@ Test(engine, pipelined_batch_leaves_only_once_durable)
 	sem_destroy(&gate);
 }
 
+// copy_file copies the SQLite database at from, with its WAL, to to.
+static void
+copy_file(const char *from, const char *to)
+{
+	static const char *const sfx[] = { "", "-wal" };
+
+	for (size_t k = 0; k < 2; k++) {
+		char  a[700], b[700], buf[65536];
+		FILE *in, *out;
+		size_t n;
+		cr_assert_lt(strlen(from) + strlen(sfx[k]), sizeof(a));
+		cr_assert_lt(strlen(to) + strlen(sfx[k]), sizeof(b));
+		memcpy(a, from, strlen(from));
+		strcpy(a + strlen(from), sfx[k]);
+		memcpy(b, to, strlen(to));
+		strcpy(b + strlen(to), sfx[k]);
+		if ((in = fopen(a, "rb")) == NULL) {
+			continue; // no WAL
+		}
+		cr_assert_not_null(out = fopen(b, "wb"));
+		while ((n = fread(buf, 1, sizeof(buf), in)) > 0) {
+			cr_assert_eq(fwrite(buf, 1, n, out), n);
+		}
+		fclose(in);
+		cr_assert_eq(fclose(out), 0);
+	}
+}
+
+// stored_count runs a COUNT query on the engine's database.
+static uint64_t
+stored_count(const char *sql)
+{
+	weft_store *s;
+	uint64_t    n = 0;
+	char        err[256];
+
+	cr_assert_eq(weft_store_open(&s, F.url, NULL, true, err, sizeof(err)),
+	    WEFT_OK, "%s", err);
+	cr_assert_eq(s->ops->query(s, sql, NULL, 0, weft_store_u64_row, &n),
+	    WEFT_OK, "%s", s->error);
+	weft_store_close(s);
+	return (n);
+}
+
+// A batch that makes many steps ready at once (engine_split): the
+// step_ready events no other event of the batch depends on commit last,
+// and the assignments go as soon as the rest is durable, before that
+// tail; the reply and the published events still wait for all of it.
+Test(engine, fan_out_assigns_before_its_ready_tail_commits)
+{
+	static weft_store_ops ops;
+	const size_t          nsteps = 1500;
+	size_t                len = 64 + nsteps * 40, o = 0;
+	char                 *def = malloc(len);
+
+	cr_assert_not_null(def);
+	o += (size_t) snprintf(def + o, len - o, "{\"name\":\"fan\",\"steps\":[");
+	for (size_t i = 0; i < nsteps; i++) {
+		o += (size_t) snprintf(def + o, len - o,
+		    "%s{\"id\":\"s%zu\",\"type\":\"noop\"}", i ? "," : "", i);
+	}
+	snprintf(def + o, len - o, "]}");
+	post_worker("w1", 2, 1);
+	turn();
+	size_t rep = F.nreplies, nops = F.nops, pub = F.npublished;
+
+	sem_init(&gate, 0, 0);
+	ops             = *F.e->store->ops;
+	real_commit     = ops.commit;
+	ops.commit      = gated_commit;
+	F.e->store->ops = &ops;
+	F.e->inline_max = 0;
+	engine_committer_start(F.e);
+	post_run(def);
+	turn(); // the batch waits at the gate: nothing left yet
+	weft_clock_sleep_ms(20);
+	turn();
+	cr_expect_eq(F.nops, nops, "assignments before any commit");
+
+	sem_post(&gate); // the first part commits; the tail waits
+	for (int i = 0; i < 5000; i++) {
+		pthread_mutex_lock(&F.e->commit_lock);
+		bool early = F.e->commit_early;
+		pthread_mutex_unlock(&F.e->commit_lock);
+		if (early) {
+			break;
+		}
+		weft_clock_sleep_ms(1);
+	}
+	turn();
+	cr_expect_eq(assigned(), 2, "the worker's two slots, assigned early");
+	cr_expect_eq(F.nreplies, rep, "the reply left before the tail");
+	cr_expect_eq(F.npublished, pub, "events published before the tail");
+	cr_expect_eq(stored_count("SELECT COUNT(*) FROM events WHERE type = "
+	                          "'step_dispatched'"),
+	    2);
+	cr_expect_eq(stored_count("SELECT COUNT(*) FROM events WHERE type = "
+	                          "'step_ready'"),
+	    2, "only the dispatched steps' ready events are in the first part");
+	// What a power cut now would leave: the first part only (the tail's
+	// rows wait in SQLite's cache for its COMMIT at the gate).
+	char crash[sizeof(F.url)];
+	cr_assert_lt(strlen(F.url) + 6, sizeof(crash));
+	strcpy(crash, F.url);
+	strcat(crash, ".crash");
+	copy_file(F.url + 7, crash + 7);
+
+	sem_post(&gate);
+	engine_quiesce(F.e);
+	cr_expect_eq(F.nreplies, rep + 1, "no reply after the tail");
+	cr_expect_eq(stored_count("SELECT COUNT(*) FROM events WHERE type = "
+	                          "'step_ready'"),
+	    nsteps);
+	cr_expect_eq(stored_events(), atomic_load(&F.e->last_event_id));
+	// Each step is ready before it is dispatched, in ids and in seqs.
+	cr_expect_eq(stored_count("SELECT COUNT(*) FROM events d JOIN events r "
+	                          "ON r.run_id = d.run_id AND r.step_id = "
+	                          "d.step_id AND r.type = 'step_ready' WHERE "
+	                          "d.type = 'step_dispatched' AND r.id < d.id "
+	                          "AND r.seq < d.seq"),
+	    2);
+	engine_committer_stop(F.e);
+	ops.commit = real_commit;
+	sem_destroy(&gate);
+	free(def);
+
+	// Restarted on that copy: the steps whose step_ready was lost are
+	// ready again (recovery finds their dependencies, none, ended).
+	snprintf(F.url, sizeof(F.url), "%s", crash);
+	cr_assert_eq(stored_count("SELECT COUNT(*) FROM events WHERE type = "
+	                          "'step_ready'"),
+	    2, "the copy holds the first part only");
+	fake_restart();
+	turn();
+	cr_expect_eq(stored_count("SELECT COUNT(*) FROM events WHERE type = "
+	                          "'step_ready'"),
+	    nsteps, "the lost step_ready events made again");
+	cr_expect_eq(stored_count("SELECT COUNT(*) FROM steps WHERE status "
+	                          "IN ('ready', 'dispatched')"),
+	    nsteps);
+}
+
 // ---- store outages ----
 
 static int fails_left; // commits that fail before the real one runs
