@@ -1109,6 +1109,7 @@ engine_committer(void *arg)
 		if (ok && first < b->n) {
 			pthread_mutex_lock(&e->commit_lock);
 			e->commit_early = true;
+			e->commit_down  = false; // back, if it had been away
 			pthread_cond_broadcast(&e->done_cv);
 			pthread_mutex_unlock(&e->commit_lock);
 			engine_wake(e);
@@ -1264,15 +1265,17 @@ engine_submit(weft_engine *e, engine_batch *b)
 // their step_ready events and step rows are most of that batch's commit
 // (~60 ms), while the few the workers can take now wait for all of it and
 // the workers sit idle. engine_split moves to the end of the batch the
-// step_ready events nothing later in the batch depends on: of units not
+// step_ready events nothing later in the batch depends on: of steps not
 // dispatched (nor ended, nor otherwise touched) in this batch, of runs
-// with no later run event. The store thread commits the rest first, the
-// engine sends the batch's assignments then (their events are durable),
-// and the tail commits while the workers run. Replies, published events
-// and everything else still wait for the whole batch. A crash between
-// the two commits loses only step_ready events of units whose
+// with no later run event; never a map item's nor a rejected unit's
+// (below). The store thread commits the rest first, the engine sends the
+// batch's assignments and aborts then (their events are durable), and
+// the tail commits while the workers run. Replies, published events and
+// the rest of the release still wait for the whole batch. A crash
+// between the two commits loses only step_ready events of steps whose
 // dependencies are durable: recovery makes them ready again
-// (weft_run_restore_done).
+// (weft_run_restore_done resolves pending steps). The two commits count
+// as two in the metrics.
 
 // Splitting costs a transaction (an fsync): only for a tail this long.
 #define ENGINE_SPLIT_MIN 1024
@@ -1353,8 +1356,12 @@ engine_split(weft_engine *e)
 			split_probe(&set, run, true);
 			continue;
 		}
-		tail[k] = ev->type == WEFT_EV_STEP_READY &&
-		    !split_probe(&set, run, false) &&
+		// Not a map item's (recovery refills a map's items only
+		// from past the highest one recorded), nor a rejected
+		// unit's, which names the node it left (recovery would put
+		// it back in flight there).
+		tail[k] = ev->type == WEFT_EV_STEP_READY && ev->item < 0 &&
+		    ev->node[0] == '\0' && !split_probe(&set, run, false) &&
 		    !split_probe(&set, unit, false);
 		ntail += tail[k];
 		split_probe(&set, unit, true);
