@@ -787,6 +787,7 @@ store_project_expansion(weft_store *s, const weft_event *e)
 }
 
 #define STORE_EVENT_COLS 9
+
 // store_event_time widens the event_time rows (migration 0011) of the
 // buckets evs fall in to their times: one upsert per bucket, where
 // events_ts was an index entry per event. A batch's ids are consecutive,
@@ -819,7 +820,6 @@ store_event_time(weft_store *s, const weft_event *evs, size_t n)
 	}
 	return (rv);
 }
-
 
 // store_insert_events inserts evs (n) in rows of STORE_ROWS.
 static weft_err
