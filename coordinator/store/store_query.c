@@ -155,16 +155,12 @@ events_time_range(weft_store *s, const weft_events_filter *f,
 	weft_err    rv;
 
 	snprintf(since, sizeof(since), "%" PRId64, f->since_ms);
-	snprintf(until, sizeof(until), "%" PRId64, f->until_ms);
-	rv = f->until_ms > 0
-	    ? s->ops->query(s,
-	          "SELECT MIN(bucket) + 1, MAX(bucket) + 1 FROM event_time "
-	          "WHERE max_ts >= ? AND min_ts < ?",
-	          p, 2, id_range_row, &r)
-	    : s->ops->query(s,
-	          "SELECT MIN(bucket) + 1, MAX(bucket) + 1 FROM event_time "
-	          "WHERE max_ts >= ?",
-	          p, 1, id_range_row, &r);
+	snprintf(until, sizeof(until), "%" PRId64,
+	    f->until_ms > 0 ? f->until_ms : INT64_MAX); // 0: open
+	rv = s->ops->query(s,
+	    "SELECT MIN(bucket) + 1, MAX(bucket) + 1 FROM event_time WHERE "
+	    "max_ts >= ? AND min_ts < ?",
+	    p, 2, id_range_row, &r);
 	if (rv != WEFT_OK) {
 		return (rv);
 	}

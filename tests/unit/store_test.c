@@ -590,6 +590,23 @@ Test(store, concurrent_first_open_processes)
 	}
 }
 
+// indexes_named counts the indexes of st (on url) among names, a SQL list
+// of quoted names.
+static uint64_t
+indexes_named(const char *url, const char *names)
+{
+	char     sql[256];
+	uint64_t n = 99;
+
+	snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM %s IN (%s)",
+	    weft_store_is_pg(url) ? "pg_indexes WHERE indexname"
+	                          : "sqlite_master WHERE name",
+	    names);
+	cr_assert_eq(st->ops->query(st, sql, NULL, 0, weft_store_u64_row, &n),
+	    WEFT_OK, "%s", st->error);
+	return (n);
+}
+
 // plan_row appends each row's cells to the plan text (arg, 4096 bytes).
 static int
 plan_row(void *arg, int ncols, const char **c)
@@ -1557,8 +1574,7 @@ Test(store, every_type_is_found_by_type)
 // 0011 would make every such query read the whole log).
 Test(store, rare_type_query_takes_the_type_index)
 {
-	char     plan[4096] = "";
-	uint64_t n          = 0;
+	char plan[4096] = "";
 
 	if (weft_store_is_pg(dbpath)) {
 		// An empty table is read whole unless sequential scans are
@@ -1566,15 +1582,7 @@ Test(store, rare_type_query_takes_the_type_index)
 		cr_assert_eq(st->ops->script(st, "SET enable_seqscan = off"),
 		    WEFT_OK, "%s", st->error);
 	}
-	cr_assert_eq(st->ops->query(st,
-	                 weft_store_is_pg(dbpath)
-	                     ? "SELECT COUNT(*) FROM pg_indexes WHERE indexname "
-	                       "= 'events_type_ts'"
-	                     : "SELECT COUNT(*) FROM sqlite_master WHERE name = "
-	                       "'events_type_ts'",
-	                 NULL, 0, weft_store_u64_row, &n),
-	    WEFT_OK, "%s", st->error);
-	cr_assert_eq(n, 1);
+	cr_assert_eq(indexes_named(dbpath, "'events_type_ts'"), 1);
 	cr_assert_eq(st->ops->query(st,
 	                 weft_store_is_pg(dbpath)
 	                     ? "EXPLAIN SELECT id FROM events WHERE id > 0 AND "
@@ -1654,16 +1662,8 @@ Test(store, upgrade_from_version_5_keeps_the_events)
 	                 NULL, 0, weft_store_u64_row, &n),
 	    WEFT_OK, "%s", st->error);
 	cr_expect_eq(n, 1, "migration 6 applied");
-	n = 99;
-	cr_assert_eq(st->ops->query(st,
-	                 weft_store_is_pg(url)
-	                     ? "SELECT COUNT(*) FROM pg_indexes WHERE indexname "
-	                       "IN ('events_step', 'events_node')"
-	                     : "SELECT COUNT(*) FROM sqlite_master WHERE name "
-	                       "IN ('events_step', 'events_node')",
-	                 NULL, 0, weft_store_u64_row, &n),
-	    WEFT_OK, "%s", st->error);
-	cr_expect_eq(n, 0, "the step and node indexes are gone");
+	cr_expect_eq(indexes_named(url, "'events_step', 'events_node'"), 0,
+	    "the step and node indexes are gone");
 	weft_events_filter f = { .step_id = "a", .node = "w1" };
 	cr_assert_eq(weft_store_list_events(st, &f, &out), WEFT_OK, "%s",
 	    st->error);
