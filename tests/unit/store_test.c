@@ -1526,6 +1526,15 @@ Test(store, time_range_spans_buckets)
 	    2100, "the event whose clock went back");
 	json_decref(out);
 
+	// The first id of a bucket: id 1024, at 10000.
+	weft_events_filter b1 = { .since_ms = 10000, .until_ms = 10001 };
+	cr_assert_eq(weft_store_list_events(st, &b1, &out), WEFT_OK);
+	cr_assert_eq(json_array_size(out), 1);
+	cr_expect_eq(json_integer_value(json_object_get(json_array_get(out, 0),
+	                 "id")),
+	    WEFT_EVENT_TIME_BUCKET);
+	json_decref(out);
+
 	// Until alone, and since alone past every event.
 	weft_events_filter g = { .until_ms = 3 };
 	cr_assert_eq(weft_store_list_events(st, &g, &out), WEFT_OK);
