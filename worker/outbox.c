@@ -167,8 +167,10 @@ outbox_pop(worker_outbox *o, uint32_t n)
 
 	pthread_mutex_lock(&o->lock);
 	while (n-- > 0 && o->results.head != NULL) {
-		if (o->spool_next == o->results.head) { // never sent unspooled,
-			o->spool_next = o->results.head->next; // but safe
+		// Acked ones are spooled (outbox_wait_spooled), so this
+		// never holds; but safe.
+		if (o->spool_next == o->results.head) {
+			o->spool_next = o->results.head->next;
 		}
 		r = weft_queue_pop_head(&o->results);
 		outbox_count(o, WEFT_QUEUE_ENTRY(r, weft_result, node), -1);

@@ -36,13 +36,10 @@ struct weft_server {
 	// The publisher thread (net.c): committed events wait here, in
 	// order, to be packed and sent on the events socket, off the engine
 	// thread.
-	pthread_t           pub_thread;
-	bool                pub_started;
-	pthread_mutex_t     pub_lock; // guards the fields below
-	pthread_cond_t      pub_cv;
-	struct net_pub_job *pub_head, **pub_tail;
-	size_t              pub_events; // events queued
-	bool                pub_stop;
+	pthread_t        pub_thread;
+	bool             pub_started;
+	weft_mailbox     pub_jobs;   // net_pub_job, oldest first
+	_Atomic size_t   pub_events; // events queued there
 
 	// Assign exchanges whose end has not been posted yet: closing waits
 	// for them.

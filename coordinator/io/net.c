@@ -482,10 +482,7 @@ net_close(weft_server *s)
 	if (s->pub_started) {
 		// The engine has stopped: what it committed last is
 		// published before the socket closes.
-		pthread_mutex_lock(&s->pub_lock);
-		s->pub_stop = true;
-		pthread_cond_signal(&s->pub_cv);
-		pthread_mutex_unlock(&s->pub_lock);
+		weft_mailbox_close(&s->pub_jobs);
 		pthread_join(s->pub_thread, NULL);
 		s->pub_started = false;
 	}
@@ -600,10 +597,10 @@ net_publish_now(weft_server *s, const weft_event *evs, size_t n)
 #define NET_PUB_BACKLOG 1000000
 
 typedef struct net_pub_job {
-	struct net_pub_job *next;
-	size_t              n;
-	weft_event         *evs; // n, their strings in text
-	char               *text;
+	weft_mail   node; // first: posted to s->pub_jobs
+	size_t      n;
+	weft_event *evs; // n, their strings in text
+	char       *text;
 } net_pub_job;
 
 // pub_copy appends string str (NULL stays NULL) at *at; returns the copy.
@@ -638,7 +635,6 @@ net_pub_job_new(const weft_event *evs, size_t n)
 		    (v->node ? strlen(v->node) + 1 : 0) +
 		    (v->data_text ? strlen(v->data_text) + 1 : 0);
 	}
-	j->next = NULL;
 	j->n    = n;
 	j->evs  = weft_xalloc((n ? n : 1) * sizeof(*j->evs));
 	j->text = weft_xalloc(size);
@@ -676,46 +672,31 @@ net_publish(weft_server *s, const weft_event *evs, size_t n)
 		net_publish_now(s, evs, n); // before the threads start
 		return;
 	}
-	j = net_pub_job_new(evs, n);
-	pthread_mutex_lock(&s->pub_lock);
-	if (s->pub_events + n > NET_PUB_BACKLOG) {
-		pthread_mutex_unlock(&s->pub_lock);
-		net_pub_job_free(j);
+	if (atomic_fetch_add(&s->pub_events, n) + n > NET_PUB_BACKLOG) {
+		atomic_fetch_sub(&s->pub_events, n);
 		return;
 	}
-	*s->pub_tail = j;
-	s->pub_tail  = &j->next;
-	s->pub_events += n;
-	pthread_cond_signal(&s->pub_cv);
-	pthread_mutex_unlock(&s->pub_lock);
+	j = net_pub_job_new(evs, n);
+	weft_mailbox_post(&s->pub_jobs, &j->node);
 }
 
 // net_pub_main is the publisher thread: it sends the queued jobs in order
-// until net_close stops it, and what is queued then too.
+// until net_close closes their mailbox, and what is queued then too.
 static void *
 net_pub_main(void *arg)
 {
 	weft_server *s = arg;
-	net_pub_job *j;
+	weft_mail   *m;
 
-	pthread_mutex_lock(&s->pub_lock);
-	for (;;) {
-		while (s->pub_head == NULL && !s->pub_stop) {
-			pthread_cond_wait(&s->pub_cv, &s->pub_lock);
+	while ((m = weft_mailbox_drain(&s->pub_jobs, -1)) != NULL) {
+		while (m != NULL) {
+			net_pub_job *j = (net_pub_job *) m;
+			m              = m->next;
+			net_publish_now(s, j->evs, j->n);
+			atomic_fetch_sub(&s->pub_events, j->n);
+			net_pub_job_free(j);
 		}
-		if ((j = s->pub_head) == NULL) {
-			break; // stopping, and nothing left
-		}
-		if ((s->pub_head = j->next) == NULL) {
-			s->pub_tail = &s->pub_head;
-		}
-		s->pub_events -= j->n;
-		pthread_mutex_unlock(&s->pub_lock);
-		net_publish_now(s, j->evs, j->n);
-		net_pub_job_free(j);
-		pthread_mutex_lock(&s->pub_lock);
 	}
-	pthread_mutex_unlock(&s->pub_lock);
 	return (NULL);
 }
 
@@ -899,9 +880,7 @@ weft_server_open(weft_server **out, weft_engine *e, char *err, size_t errlen)
 	s->e = e;
 	pthread_mutex_init(&s->survey_lock, NULL);
 	weft_clock_cond_init(&s->survey_cv);
-	pthread_mutex_init(&s->pub_lock, NULL);
-	pthread_cond_init(&s->pub_cv, NULL);
-	s->pub_tail = &s->pub_head;
+	weft_mailbox_init(&s->pub_jobs);
 	pthread_mutex_init(&s->ops_lock, NULL);
 	weft_clock_cond_init(&s->ops_cv);
 	weft_map_init(&s->files);
@@ -973,8 +952,7 @@ weft_server_close(weft_server *s)
 	weft_engine_set_io(s->e, NULL); // nothing may point at s any more
 	pthread_mutex_destroy(&s->survey_lock);
 	pthread_cond_destroy(&s->survey_cv);
-	pthread_mutex_destroy(&s->pub_lock);
-	pthread_cond_destroy(&s->pub_cv);
+	weft_mailbox_fini(&s->pub_jobs);
 	pthread_mutex_destroy(&s->ops_lock);
 	pthread_cond_destroy(&s->ops_cv);
 	http_files_free(s);
