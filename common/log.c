@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #define LOG_LINE_MAX 4096 // one record, cut beyond
@@ -424,4 +425,11 @@ weft_log_write(int level, const char *id, const char *fmt, ...)
 	weft_log_render(line, sizeof(line), log_format, level, id, text);
 	// One fprintf per record keeps lines whole across threads.
 	fprintf(stderr, "%s\n", line);
+}
+
+void
+weft_thread_name(const char *name)
+{
+	// prctl, not pthread_setname_np: the latter needs _GNU_SOURCE.
+	(void) prctl(PR_SET_NAME, (unsigned long) name, 0, 0, 0);
 }

@@ -34,6 +34,10 @@ extern int weft_log_level_current;
 // WEFT_LOG_FORMAT (logfmt or json) the format.
 void weft_log_init(const char *component, int level);
 
+// weft_thread_name names the calling thread (at most 15 bytes kept) as
+// ps, top, perf and gdb show it: "engine", "store", "slot" and so on.
+void weft_thread_name(const char *name);
+
 // weft_log_format_parse maps "logfmt" / "json" to a weft_log_format; -1
 // for anything else.
 int weft_log_format_parse(const char *s);

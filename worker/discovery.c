@@ -166,6 +166,7 @@ discovery_main(void *arg)
 	weft_err        err;
 	int             rv;
 
+	weft_thread_name("weft-discovery");
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);

@@ -1617,6 +1617,7 @@ control_query_main(void *arg)
 {
 	weft_engine *e = arg;
 
+	weft_thread_name("query");
 	while (!atomic_load(&e->stopping)) {
 		weft_mail *mail = weft_mailbox_drain(&e->qmailbox, 1000);
 		while (mail != NULL) {

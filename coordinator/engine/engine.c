@@ -1090,6 +1090,7 @@ engine_committer(void *arg)
 {
 	weft_engine *e = arg;
 
+	weft_thread_name("store");
 	pthread_mutex_lock(&e->commit_lock);
 	for (;;) {
 		while (e->commit_job == NULL && !e->commit_exit) {
@@ -1527,6 +1528,7 @@ engine_main(void *arg)
 	weft_engine *e     = arg;
 	bool         first = true;
 
+	weft_thread_name("engine");
 	if (!atomic_load(&e->store_ready)) {
 		engine_store_wait(e);
 		if (!atomic_load(&e->store_ready)) {

@@ -428,6 +428,7 @@ survey_main(void *arg)
 	weft_engine *e     = s->e;
 	uint64_t     round = 0;
 
+	weft_thread_name("survey");
 	while (!atomic_load(&e->stopping) && !survey_stopped(s)) {
 		int64_t start = weft_clock_mono_ms();
 		survey_send(s, ++round);
@@ -688,6 +689,7 @@ net_pub_main(void *arg)
 	weft_server *s = arg;
 	weft_mail   *m;
 
+	weft_thread_name("publish");
 	while ((m = weft_mailbox_drain(&s->pub_jobs, -1)) != NULL) {
 		while (m != NULL) {
 			net_pub_job *j = (net_pub_job *) m;
