@@ -3,7 +3,6 @@
 // results URL from it, which it hands to the outbox.
 #include "worker_impl.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,15 +161,10 @@ discovery_main(void *arg)
 	weft_worker    *w = arg;
 	Weft__Envelope *env;
 	nng_msg        *msg;
-	sigset_t        set;
 	weft_err        err;
 	int             rv;
 
-	weft_thread_name("weft-discovery");
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	worker_thread_begin("weft-discovery");
 	for (;;) {
 		rv = nng_recvmsg(w->disc.sock, &msg, 0);
 		if (rv == NNG_ECLOSED) {

@@ -2,9 +2,17 @@
 // sender thread dials the results URL (learned from surveys) with req0 and
 // sends batches; no ack within the timeout means the same batch goes again.
 // Only the sender removes results, so the head of the queue is stable for it.
+//
+// The spool (spool.c) keeps results across the worker's death, so that a
+// finished step does not run again. Writing one costs more than running a
+// quick step again, so a result goes there only once it is worth it: at
+// once when its attempt ran spool_after_ms (100 ms) or more, else when it
+// has waited that long for its ack (a coordinator slow or away). One acked
+// sooner is never written. A crash loses at most spool_after_ms of a
+// step's work past its end; the step runs again, as any attempt cut short
+// by a crash does (at least once, never lost).
 #include "worker_impl.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +44,8 @@ worker_outbox_init(worker_outbox *o)
 	memset(o, 0, sizeof(*o));
 	pthread_mutex_init(&o->lock, NULL);
 	weft_clock_cond_init(&o->cv);
+	weft_clock_cond_init(&o->spool_cv);
+	o->spool_after_ms = WORKER_SPOOL_AFTER_MS;
 	weft_map_init(&o->keys);
 }
 
@@ -51,6 +61,7 @@ worker_outbox_fini(worker_outbox *o)
 	free(o->url);
 	free(o->dialed);
 	outbox_bye_clear(o);
+	pthread_cond_destroy(&o->spool_cv);
 	pthread_cond_destroy(&o->cv);
 	pthread_mutex_destroy(&o->lock);
 }
@@ -72,18 +83,31 @@ outbox_count(worker_outbox *o, const weft_result *r, int delta)
 	}
 }
 
-void
+bool
 worker_outbox_put(worker_outbox *o, weft_result *r)
 {
+	bool due = false;
+
 	pthread_mutex_lock(&o->lock);
 	weft_queue_push_tail(&o->results, &r->node);
 	outbox_count(o, r, 1);
-	o->unspooled += !r->spooled;
-	if (!r->spooled && o->spool_next == NULL) {
-		o->spool_next = &r->node;
+	if (!r->spooled) {
+		uint64_t ran = r->finished_ms > r->started_ms
+		    ? r->finished_ms - r->started_ms
+		    : 0;
+		due         = ran >= (uint64_t) o->spool_after_ms;
+		r->spool_at = weft_clock_mono_ms() + (due ? 0 : o->spool_after_ms);
+		if (o->unspooled++ == 0) {
+			// The spooler waits for a first one without a deadline.
+			pthread_cond_signal(&o->spool_cv);
+		}
+		if (o->spool_next == NULL) {
+			o->spool_next = &r->node;
+		}
 	}
 	pthread_cond_broadcast(&o->cv);
 	pthread_mutex_unlock(&o->lock);
+	return (due);
 }
 
 bool
@@ -167,8 +191,8 @@ outbox_pop(worker_outbox *o, uint32_t n)
 
 	pthread_mutex_lock(&o->lock);
 	while (n-- > 0 && o->results.head != NULL) {
-		// Acked ones are spooled (outbox_wait_spooled), so this
-		// never holds; but safe.
+		// An acked result is settled (outbox_settle): no spooler
+		// starts at it, so the pointer moves past it.
 		if (o->spool_next == o->results.head) {
 			o->spool_next = o->results.head->next;
 		}
@@ -198,10 +222,17 @@ outbox_backoff(worker_outbox *o, int64_t ms)
 	return (go);
 }
 
-// outbox_unspooled fills batch with up to max results not spooled yet
-// (lock held), from the first not yet handed to the spool: walking from
-// the head cost a pass over every result waiting for its ack, each time.
-// Returns how many.
+// outbox_pending says whether r still waits to be spooled (lock held).
+static bool
+outbox_pending(const weft_result *r)
+{
+	return (!r->spooled && !r->spooling && !r->acked);
+}
+
+// outbox_unspooled fills batch with up to max results waiting to be
+// spooled (lock held), from the first not yet handed to the spool: walking
+// from the head cost a pass over every result waiting for its ack, each
+// time. They are the caller's to write now (spooling). Returns how many.
 static uint32_t
 outbox_unspooled(worker_outbox *o, weft_result **batch, uint32_t max)
 {
@@ -210,12 +241,31 @@ outbox_unspooled(worker_outbox *o, weft_result **batch, uint32_t max)
 
 	for (r = o->spool_next; r != NULL && n < max; r = r->next) {
 		weft_result *res = WEFT_QUEUE_ENTRY(r, weft_result, node);
-		if (!res->spooled) {
-			batch[n++] = res;
+		if (outbox_pending(res)) {
+			res->spooling = true;
+			batch[n++]    = res;
 		}
 	}
 	o->spool_next = r;
+	o->unspooled -= n;
 	return (n);
+}
+
+// outbox_first_pending returns the oldest result waiting to be spooled
+// (lock held), moving spool_next past those that no longer wait; NULL if
+// none. Results are due in the order they were put, except those due at
+// once, which their slot writes itself.
+static weft_result *
+outbox_first_pending(worker_outbox *o)
+{
+	while (o->spool_next != NULL) {
+		weft_result *r = WEFT_QUEUE_ENTRY(o->spool_next, weft_result, node);
+		if (outbox_pending(r)) {
+			return (r);
+		}
+		o->spool_next = o->spool_next->next;
+	}
+	return (NULL);
 }
 
 void
@@ -237,29 +287,65 @@ worker_outbox_spool(weft_worker *w)
 	while (o->unspooled > 0) {
 		batch = weft_xalloc(sizeof(*batch) * o->unspooled);
 		n     = outbox_unspooled(o, batch, o->unspooled);
-		// Only the sender frees results, and only once they are
-		// spooled (outbox_wait_spooled): the batch stays valid
-		// unlocked.
+		if (n == 0) {
+			free(batch); // cannot happen: unspooled counts them
+			break;
+		}
+		// Only the sender frees results, and never one being
+		// spooled (outbox_settle): the batch stays valid unlocked.
 		pthread_mutex_unlock(&o->lock);
-		worker_spool_results(w->spool, batch, n);
+		weft_err err = worker_spool_results(w->spool, batch, n);
 		pthread_mutex_lock(&o->lock);
 		for (uint32_t k = 0; k < n; k++) {
-			batch[k]->spooled = true;
+			batch[k]->spooled  = true;
+			batch[k]->spooling = false;
 		}
-		o->unspooled -= n;
+		if (w->spool != NULL && err == WEFT_OK) {
+			atomic_fetch_add(&o->nspooled, n);
+		}
 		pthread_cond_broadcast(&o->cv);
 		free(batch);
 	}
 	o->spooling = false;
+	pthread_cond_signal(&o->spool_cv); // a spooler may wait for us
 	pthread_mutex_unlock(&o->lock);
+}
+
+// outbox_spooler is the thread that spools the results left unacked for
+// spool_after_ms: it sleeps until the oldest waiting one is due.
+static void *
+outbox_spooler(void *arg)
+{
+	weft_worker   *w = arg;
+	worker_outbox *o = &w->outbox;
+
+	worker_thread_begin("weft-spooler");
+	pthread_mutex_lock(&o->lock);
+	while (!o->stopping) {
+		weft_result *first = outbox_first_pending(o);
+		if (first == NULL || o->spooling) {
+			// Nothing waits, or a slot writes now (and takes
+			// every waiting one along).
+			pthread_cond_wait(&o->spool_cv, &o->lock);
+			continue;
+		}
+		if (weft_clock_mono_ms() < first->spool_at) {
+			struct timespec ts = weft_clock_mono_ts(first->spool_at);
+			pthread_cond_timedwait(&o->spool_cv, &o->lock, &ts);
+			continue;
+		}
+		pthread_mutex_unlock(&o->lock);
+		worker_outbox_spool(w);
+		pthread_mutex_lock(&o->lock);
+	}
+	pthread_mutex_unlock(&o->lock);
+	return (NULL);
 }
 
 // outbox_wait waits until there is something to send and somewhere to send
 // it. Fills batch with up to max oldest results (still owned by the list),
-// spooled or not: a result goes to the coordinator while the slot that
-// made it writes it to the spool, and only its ack waits for the spool
-// (outbox_wait_spooled). A crash before both loses it as a crash before
-// the spool write always did: the attempt is lost and runs again. When the
+// spooled or not: a result goes to the coordinator at once, and only its
+// ack waits for a spool write under way (outbox_settle). When the
 // URL changed, *redial gets a copy of it. Returns the number of results; 0
 // when stopping, or with *bye set to the generation of a goodbye to send
 // first.
@@ -468,22 +554,37 @@ outbox_exchange(weft_worker *w, nng_msg *msg)
 	return (count);
 }
 
-// outbox_wait_spooled waits until the first n results of batch are in the
-// spool: an acked result is deleted from the spool and freed, which must
-// not happen before (or while) a slot writes it. Every result put is
-// spooled by the slot that put it or by the one spooling then
-// (worker_outbox_spool), so this wait ends; it is short, since the ack
-// took a round trip and a commit.
-static void
-outbox_wait_spooled(worker_outbox *o, weft_result **batch, uint32_t n)
+// outbox_settle takes the first n results of batch (acked) out of the
+// spool's care, before they are forgotten and freed: it waits while one is
+// being written (a short wait: one transaction); one never written is
+// marked acked, so that nobody writes it any more. The results that are in
+// the spool, whose rows must go, are moved to the front of batch; returns
+// how many.
+static uint32_t
+outbox_settle(worker_outbox *o, weft_result **batch, uint32_t n)
 {
+	uint32_t m = 0;
+
 	pthread_mutex_lock(&o->lock);
-	for (uint32_t k = 0; k < n; k++) {
-		while (!batch[k]->spooled) {
+	for (uint32_t k = 0; k < n;) {
+		if (batch[k]->spooling) {
 			pthread_cond_wait(&o->cv, &o->lock);
+			k = 0; // from the start: another may be written now
+		} else {
+			k++;
+		}
+	}
+	for (uint32_t k = 0; k < n; k++) {
+		weft_result *r = batch[k];
+		if (r->spooled) {
+			batch[m++] = r;
+		} else if (!r->acked) {
+			r->acked = true;
+			o->unspooled--;
 		}
 	}
 	pthread_mutex_unlock(&o->lock);
+	return (m);
 }
 
 // outbox_main is the sender thread.
@@ -494,15 +595,11 @@ outbox_main(void *arg)
 	worker_outbox *o     = &w->outbox;
 	weft_result  **batch =
 	    weft_xalloc(sizeof(weft_result *) * w->batch_max);
-	sigset_t       set;
 	uint32_t       n, acked;
 	nng_msg       *msg;
 	char          *redial;
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	worker_thread_begin("weft-outbox");
 	for (;;) {
 		uint64_t bye = 0;
 		redial       = NULL;
@@ -528,10 +625,10 @@ outbox_main(void *arg)
 		acked = outbox_exchange(w, msg);
 		if (acked > 0) {
 			acked = acked < n ? acked : n;
-			outbox_wait_spooled(o, batch, acked);
-			// Forget them durably first: a restart in between sends
-			// them again, a repeat the coordinator drops.
-			worker_spool_acked(w->spool, batch, acked);
+			uint32_t kept = outbox_settle(o, batch, acked);
+			// Forget them in the spool first: a restart in between
+			// sends them again, a repeat the coordinator drops.
+			worker_spool_acked(w->spool, batch, kept);
 			outbox_pop(o, acked);
 		} else if (!outbox_backoff(o, 50)) {
 			break;
@@ -568,6 +665,13 @@ worker_outbox_start(weft_worker *w)
 		return (WEFT_ENOMEM);
 	}
 	o->thread_started = true;
+	if (w->spool != NULL) {
+		if (pthread_create(&o->spooler, NULL, outbox_spooler, w) != 0) {
+			weft_log_err("WORKER-THREAD", "what=spooler error=create");
+			return (WEFT_ENOMEM);
+		}
+		o->spooler_started = true;
+	}
 	return (WEFT_OK);
 }
 
@@ -579,7 +683,13 @@ worker_outbox_stop(weft_worker *w)
 	pthread_mutex_lock(&o->lock);
 	o->stopping = true;
 	pthread_cond_broadcast(&o->cv);
+	pthread_cond_signal(&o->spool_cv);
 	pthread_mutex_unlock(&o->lock);
+	if (o->spooler_started) {
+		// What it leaves, the stop writes (worker_stop).
+		pthread_join(o->spooler, NULL);
+		o->spooler_started = false;
+	}
 	// Closing wakes a sender blocked in send or receive.
 	if (o->sock_open) {
 		nng_close(o->sock);

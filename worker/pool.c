@@ -4,7 +4,6 @@
 // acceptance.
 #include "worker_impl.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,15 +82,10 @@ pool_main(void *arg)
 	worker_pool  *p = &w->pool;
 	weft_attempt *att;
 	weft_result  *r;
-	sigset_t      set;
 
-	// Signals for the process go to main's thread, not to a slot.
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	worker_thread_begin("weft-slot");
 	while ((att = pool_take(p)) != NULL) {
-		bool drop;
+		bool drop, due = false;
 		r = worker_attempt_run(att);
 		// One critical section decides, against a drain deadline
 		// (pool_lose_running), whether the result is reported or the
@@ -104,10 +98,9 @@ pool_main(void *arg)
 		// as lost), a success is kept, spooled and sent.
 		drop = att->lost || (att->cut && !r->ok);
 		if (!drop) {
-			// Into the outbox (whose sender spools it before it
-			// sends it) as it leaves the running list: a survey
-			// answer listing our attempts never misses this one.
-			worker_outbox_put(&w->outbox, r);
+			// Into the outbox as it leaves the running list: a
+			// survey answer listing our attempts never misses it.
+			due = worker_outbox_put(&w->outbox, r);
 		}
 		weft_queue_remove(&p->running, &att->node);
 		weft_map_del(&p->held, att->key);
@@ -115,8 +108,8 @@ pool_main(void *arg)
 		pthread_mutex_unlock(&p->lock);
 		if (drop) {
 			weft_result_free(r);
-		} else {
-			worker_outbox_spool(w);
+		} else if (due) {
+			worker_outbox_spool(w); // long enough to keep at once
 		}
 		worker_attempt_free(att);
 	}

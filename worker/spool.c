@@ -1,8 +1,9 @@
-// spool: the worker's durable outbox, a SQLite file (WAL). The outbox's
-// sender writes each batch of new results here, in one transaction, before
-// it sends them, and forgets them once the coordinator has acked them, so
-// a worker killed before the ack sends them again when it comes back
-// instead of the steps running twice.
+// spool: the worker's durable outbox, a SQLite file (WAL). Results the
+// outbox decides to keep (outbox.c: a step that ran long, or a result
+// whose ack is late) are written here in one transaction per batch and
+// forgotten once the coordinator has acked them, so a worker killed
+// before the ack sends them again when it comes back instead of the steps
+// running twice.
 //
 // Running attempts are not recorded: one cut short by the process's death
 // has no result, is missing from the next process's survey answers, and

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -130,6 +131,9 @@ weft_worker_open(weft_worker **out, const weft_worker_cfg *cfg)
 	w->on_refused_arg = cfg->on_refused_arg;
 	worker_pool_init(&w->pool);
 	worker_outbox_init(&w->outbox);
+	if (cfg->spool_after_ms > 0) {
+		w->outbox.spool_after_ms = cfg->spool_after_ms;
+	}
 	if (w->slots > 4096) {
 		weft_log_err("WORKER-CONFIG", "slots=%u error=\"too many\"",
 		    w->slots);
@@ -374,6 +378,19 @@ weft_worker_stats_get(weft_worker *w, weft_worker_stats *st)
 	st->batches_sent  = atomic_load(&w->outbox.sent);
 	st->batches_acked = atomic_load(&w->outbox.acked);
 	st->dropped       = atomic_load(&w->dropped);
+	st->spooled       = atomic_load(&w->outbox.nspooled);
+}
+
+void
+worker_thread_begin(const char *name)
+{
+	sigset_t set;
+
+	weft_thread_name(name);
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
 void

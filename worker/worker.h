@@ -46,6 +46,10 @@ typedef struct weft_worker_cfg {
 	                               // DIR/spool.db); NULL: none;
 	                               // WEFT_WORKER_SPOOL_DEFAULT: under
 	                               // $WEFT_HOME/worker/<name>
+	int64_t            spool_after_ms; // a result not acked this long
+	                                   // after its attempt started is
+	                                   // spooled; 0: 100 ms (see
+	                                   // outbox.c)
 	int64_t            drain_timeout_ms; // weft_worker_drain's default;
 	                                     // 0: 30 s
 	int64_t            ack_timeout_ms; // resend after this; 0: default
@@ -100,6 +104,7 @@ typedef struct weft_worker_stats {
 	uint64_t batches_sent; // ResultBatch sends, resends included
 	uint64_t batches_acked;
 	uint64_t dropped;      // messages this worker dropped (any socket)
+	uint64_t spooled;      // results written to the spool
 } weft_worker_stats;
 
 // weft_worker_open makes a worker from cfg (borrowed) with every built-in

@@ -21,6 +21,8 @@
 #define WORKER_DISPATCH_CTXS 8   // concurrent AssignBatch requests served
 #define WORKER_IO_TIMEOUT 1000   // ms; every blocking socket call wakes up
 #define WORKER_CUT_MS 5000       // ms an aborted attempt has to stop
+#define WORKER_SPOOL_AFTER_MS 100 // ms a quick step's result waits for its
+                                  // ack before it is spooled (outbox.c)
 #define WORKER_FLUSH_MS 5000     // ms past the drain deadline to get the
                                  // last results and goodbye acked
 
@@ -37,7 +39,12 @@ typedef struct weft_result {
 	char               *stderr_tail; // exec steps; may be NULL
 	uint64_t            started_ms;  // wall clock
 	uint64_t            finished_ms; // wall clock
-	bool                spooled;     // in the spool (outbox lock)
+	// The spool (outbox lock): written, being written, or acked before
+	// it was (never written then), and when it is due there.
+	bool                spooled;
+	bool                spooling;
+	bool                acked;
+	int64_t             spool_at;    // monotonic ms
 } weft_result;
 
 
@@ -162,6 +169,13 @@ typedef struct worker_outbox {
 	                             // spool yet (NULL: none): the spooler
 	                             // starts there, not at the head
 	bool             spooling;  // a thread is writing them (under lock)
+	int64_t          spool_after_ms; // cfg.spool_after_ms or the default
+	pthread_cond_t   spool_cv;  // the first unspooled result is new, or
+	                            // stopping: the spooler's own, so that a
+	                            // put does not wake it each time
+	pthread_t        spooler;   // spools results left unacked too long
+	bool             spooler_started;
+	_Atomic uint64_t nspooled;  // results written to the spool
 } worker_outbox;
 
 typedef struct worker_dispatch worker_dispatch;
@@ -372,13 +386,20 @@ void   worker_pool_cut(weft_worker *w);
 // outbox from the pool.
 size_t worker_pool_take_lost(weft_worker *w, char ***keys);
 
+// worker_thread_begin names the calling worker thread (ps, perf) and
+// blocks SIGINT and SIGTERM on it: signals for the process go to the
+// embedding program's main thread, never to one of ours.
+void     worker_thread_begin(const char *name);
+
 // Outbox (outbox.c).
 void     worker_outbox_init(worker_outbox *o);
 weft_err worker_outbox_start(weft_worker *w);
 void     worker_outbox_stop(weft_worker *w);
 void     worker_outbox_fini(worker_outbox *o);
-// worker_outbox_put takes r and wakes the sender.
-void     worker_outbox_put(worker_outbox *o, weft_result *r);
+// worker_outbox_put takes r and wakes the sender. Returns true when r is
+// due in the spool at once (its attempt ran spool_after_ms or more): the
+// caller then calls worker_outbox_spool.
+bool     worker_outbox_put(worker_outbox *o, weft_result *r);
 // worker_outbox_set_url records the results URL (borrowed); true if new.
 bool     worker_outbox_set_url(worker_outbox *o, const char *url);
 uint32_t worker_outbox_held(worker_outbox *o);
@@ -394,9 +415,10 @@ void     worker_outbox_goodbye(worker_outbox *o, char **keys, size_t n,
 // worker_outbox_wait_flushed waits until every result and the goodbye
 // are acked, or the monotonic deadline passes; true when they are.
 bool     worker_outbox_wait_flushed(worker_outbox *o, int64_t deadline);
-// worker_outbox_spool writes the results not spooled yet, in one
-// transaction, unless another thread is at it (which then writes ours
-// too). The sender sends only spooled results. Called by whoever put one.
+// worker_outbox_spool writes the results not spooled (nor acked) yet, in
+// one transaction, unless another thread is at it (which then writes ours
+// too). Called by a slot whose result is due at once, by the spooler
+// thread when one has waited too long, and at stop.
 void     worker_outbox_spool(weft_worker *w);
 
 // Spool (spool.c): the durable outbox. Every call takes NULL for "no

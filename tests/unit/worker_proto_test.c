@@ -71,6 +71,7 @@ coord_cookie(weft_cookie *k)
 // its --queue.
 static char    coord_spool[512];
 static int32_t coord_queue;
+static int64_t coord_spool_after; // cfg.spool_after_ms (0: the default)
 
 // coord_worker_start starts a worker (again) for c and dials its dispatch
 // socket.
@@ -92,6 +93,7 @@ coord_worker_start(coord *c, uint32_t slots, void (*hook)(weft_worker *))
 	cfg.on_refused_arg = c;
 	cfg.spool          = coord_spool[0] ? coord_spool : NULL;
 	cfg.queue          = coord_queue;
+	cfg.spool_after_ms = coord_spool_after;
 	cr_assert_eq(weft_worker_open(&c->w, &cfg), WEFT_OK);
 	if (hook != NULL) {
 		hook(c->w);
@@ -315,6 +317,21 @@ coord_item(Weft__Assignment *a, const char *step, const char *type,
 	a->attempt    = 1;
 	a->type       = (char *) type;
 	a->input_json = (char *) input;
+}
+
+// coord_assign_one sends one assignment of run-1 (its reply dropped).
+static void
+coord_assign_one(coord *c, const char *step, const char *type,
+    const char *input)
+{
+	Weft__Assignment  item;
+	Weft__Assignment *ptrs[1] = { &item };
+	Weft__AssignBatch b       = WEFT__ASSIGN_BATCH__INIT;
+
+	coord_item(&item, step, type, input);
+	b.n_items = 1;
+	b.items   = ptrs;
+	weft_wire_free(coord_assign(c, &b));
 }
 
 static void
@@ -991,6 +1008,16 @@ Test(worker_proto, spool_keeps_unacked_result_across_restart, .timeout = 60)
 	coord_spool[0] = '\0';
 }
 
+// coord_spool_temp points coord_spool at a new directory under dir
+// (taken) and writes its spool file's path into db.
+static void
+coord_spool_temp(char *dir, char *db, size_t len)
+{
+	snprintf(coord_spool, sizeof(coord_spool), "%s/sp", dir);
+	snprintf(db, len, "%s/spool.db", coord_spool);
+	free(dir);
+}
+
 // db_exec runs sql on the SQLite file at path (created if missing).
 static void
 db_exec(const char *path, const char *sql)
@@ -1099,16 +1126,10 @@ Test(worker_proto, spool_refuses_foreign_database_and_keeps_it,
 static void
 coord_open_holding(coord *c, const char *input)
 {
-	Weft__Assignment  item;
-	Weft__Assignment *ptrs[1] = { &item };
-	Weft__AssignBatch b       = WEFT__ASSIGN_BATCH__INIT;
 	weft_worker_stats st;
 
 	coord_open(c, 1);
-	coord_item(&item, "s-echo", "echo", input);
-	b.n_items = 1;
-	b.items   = ptrs;
-	weft_wire_free(coord_assign(c, &b));
+	coord_assign_one(c, "s-echo", "echo", input);
 	cr_assert(coord_wait_stats(c, held_one, &st), "held=%u", st.held);
 }
 
@@ -1162,9 +1183,7 @@ Test(worker_proto, spool_drops_malformed_rows_at_load, .timeout = 60)
 	char             *dir = weft_h_tempdir("spool");
 	char              db[700];
 
-	snprintf(coord_spool, sizeof(coord_spool), "%s/sp", dir);
-	snprintf(db, sizeof(db), "%s/spool.db", coord_spool);
-	free(dir);
+	coord_spool_temp(dir, db, sizeof(db));
 	coord_open_holding(&c, "{\"n\":1}");
 	nng_close(c.req); // before the listener goes: see coord_close
 	weft_worker_close(c.w);
@@ -1186,6 +1205,85 @@ Test(worker_proto, spool_drops_malformed_rows_at_load, .timeout = 60)
 	    1, "the good row went too");
 	coord_close(&c);
 	coord_spool[0] = '\0';
+}
+
+// ---- when a result is written to the spool ----
+
+static bool
+spooled_one(const weft_worker_stats *st)
+{
+	return (st->spooled == 1);
+}
+
+// A quick step's result acked before spool_after_ms is never written to
+// the spool: writing it costs more than running the step again.
+Test(worker_proto, quick_result_acked_in_time_is_never_spooled, .timeout = 60)
+{
+	coord             c;
+	Weft__Envelope   *env;
+	weft_worker_stats st;
+	char             *dir = weft_h_tempdir("spool");
+	char              db[700];
+
+	coord_spool_temp(dir, db, sizeof(db));
+	coord_spool_after = 60000; // "in time", however slow this machine
+	coord_open(&c, 1);
+	weft_wire_free(coord_info(&c)); // the results URL first
+	coord_assign_one(&c, "s-echo", "echo", "{\"n\":1}");
+	env = coord_results(&c);
+	cr_assert_eq(env->results->n_results, 1);
+	weft_wire_free(env);
+	coord_ack(&c, 1);
+	cr_assert(coord_wait_stats(&c, held_none, &st), "held=%u", st.held);
+	cr_expect_eq(st.spooled, 0, "an acked quick result was spooled");
+	cr_expect_eq(db_int(db, "SELECT count(*) FROM results"), 0);
+	coord_close(&c);
+	coord_spool[0]    = '\0';
+	coord_spool_after = 0;
+}
+
+// A result left unacked is spooled once it has waited spool_after_ms,
+// while the worker runs (no stop needed): a kill -9 then keeps it.
+Test(worker_proto, unacked_result_is_spooled_after_waiting, .timeout = 60)
+{
+	coord             c;
+	weft_worker_stats st;
+	char             *dir = weft_h_tempdir("spool");
+	char              db[700];
+
+	coord_spool_temp(dir, db, sizeof(db));
+	coord_open_holding(&c, "{\"n\":1}"); // the default: 100 ms
+	cr_assert(coord_wait_stats(&c, spooled_one, &st), "spooled=%llu",
+	    (unsigned long long) st.spooled);
+	cr_expect_eq(db_int(db, "SELECT count(*) FROM results"), 1);
+	cr_expect_eq(st.held, 1);
+	coord_close(&c);
+	coord_spool[0] = '\0';
+}
+
+// A step that ran spool_after_ms or more is spooled as soon as it ends,
+// not spool_after_ms later: its work is worth the write.
+Test(worker_proto, long_step_result_is_spooled_at_once, .timeout = 60)
+{
+	coord             c;
+	weft_worker_stats st;
+	char             *dir = weft_h_tempdir("spool");
+	int64_t           held_at;
+
+	snprintf(coord_spool, sizeof(coord_spool), "%s/sp", dir);
+	free(dir);
+	coord_spool_after = 2000;
+	coord_open(&c, 1); // no results URL: the result is held
+	coord_assign_one(&c, "s-sleep", "sleep", "{\"with\":{\"ms\":2100}}");
+	cr_assert(coord_wait_stats(&c, held_one, &st), "held=%u", st.held);
+	held_at = weft_clock_mono_ms();
+	cr_assert(coord_wait_stats(&c, spooled_one, &st));
+	// The spooler would write it 2,000 ms after it ended.
+	cr_expect_lt(weft_clock_mono_ms() - held_at, 1500,
+	    "spooled only after waiting");
+	coord_close(&c);
+	coord_spool[0]    = '\0';
+	coord_spool_after = 0;
 }
 
 // ---- heartbeats ----
