@@ -8,9 +8,10 @@
 // quick step again, so a result goes there only once it is worth it: at
 // once when its attempt ran spool_after_ms (100 ms) or more, else when it
 // has waited that long for its ack (a coordinator slow or away). One acked
-// sooner is never written. A crash loses at most spool_after_ms of a
-// step's work past its end; the step runs again, as any attempt cut short
-// by a crash does (at least once, never lost).
+// sooner is not written, unless a write for another takes it along (each
+// write takes every result waiting then). A crash before the ack loses a
+// step's work of under spool_after_ms; the step runs again, as any attempt
+// cut short by a crash does (at least once, never lost).
 #include "worker_impl.h"
 
 #include <stdio.h>
@@ -455,15 +456,14 @@ outbox_pack(weft_worker *w, weft_result **batch, uint32_t n, nng_msg **msg)
 	for (rb.n_results = n;
 	     weft_wire_pack_to(&w->wire, &env, inc, msg) != WEFT_OK;) {
 		if (rb.n_results == 1) {
-			weft_result *r = batch[0];
-			free(r->output_json);
-			free(r->error);
-			r->output_json = NULL;
-			r->ok          = false;
-			r->error = weft_xstrdup("result larger than the wire limit");
+			// One result alone is too large: it goes as a failure.
+			// Only the message changes: a spool write may be
+			// reading the result now (each resend packs it so
+			// again). The ids fit: they came in an assignment.
 			items[0].ok          = false;
 			items[0].output_json = "";
-			items[0].error       = r->error;
+			items[0].stderr_tail = "";
+			items[0].error       = "result larger than the wire limit";
 			continue;
 		}
 		rb.n_results /= 2;

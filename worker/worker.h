@@ -46,10 +46,10 @@ typedef struct weft_worker_cfg {
 	                               // DIR/spool.db); NULL: none;
 	                               // WEFT_WORKER_SPOOL_DEFAULT: under
 	                               // $WEFT_HOME/worker/<name>
-	int64_t            spool_after_ms; // a result not acked this long
-	                                   // after its attempt started is
-	                                   // spooled; 0: 100 ms (see
-	                                   // outbox.c)
+	int64_t            spool_after_ms; // a result is spooled when its
+	                                   // attempt ran this long, or
+	                                   // when it waited this long for
+	                                   // its ack; 0: 100 ms (outbox.c)
 	int64_t            drain_timeout_ms; // weft_worker_drain's default;
 	                                     // 0: 30 s
 	int64_t            ack_timeout_ms; // resend after this; 0: default

@@ -1252,13 +1252,19 @@ Test(worker_proto, unacked_result_is_spooled_after_waiting, .timeout = 60)
 	char              db[700];
 
 	coord_spool_temp(dir, db, sizeof(db));
-	coord_open_holding(&c, "{\"n\":1}"); // the default: 100 ms
+	// Long enough that the echo never counts as a long step (whose
+	// slot would write it at once): the spooler must.
+	coord_spool_after = 3000;
+	coord_open_holding(&c, "{\"n\":1}");
+	weft_worker_stats_get(c.w, &st);
+	cr_expect_eq(st.spooled, 0, "written before it waited");
 	cr_assert(coord_wait_stats(&c, spooled_one, &st), "spooled=%llu",
 	    (unsigned long long) st.spooled);
 	cr_expect_eq(db_int(db, "SELECT count(*) FROM results"), 1);
 	cr_expect_eq(st.held, 1);
 	coord_close(&c);
-	coord_spool[0] = '\0';
+	coord_spool[0]    = '\0';
+	coord_spool_after = 0;
 }
 
 // A step that ran spool_after_ms or more is spooled as soon as it ends,
@@ -1284,6 +1290,59 @@ Test(worker_proto, long_step_result_is_spooled_at_once, .timeout = 60)
 	coord_close(&c);
 	coord_spool[0]    = '\0';
 	coord_spool_after = 0;
+}
+
+// huge_step outputs a string larger than the wire limit.
+static int
+huge_step(void *arg, const weft_step_ctx *ctx, json_t *input,
+    json_t **output, char **error)
+{
+	size_t len = WEFT_WIRE_MAX + 1024;
+	char  *s   = malloc(len);
+
+	(void) arg;
+	(void) ctx;
+	(void) input;
+	(void) error;
+	memset(s, 'x', len);
+	*output = json_stringn_nocheck(s, len);
+	free(s);
+	return (0);
+}
+
+static void
+huge_hook(weft_worker *w)
+{
+	cr_assert_eq(weft_worker_register(w, "huge", huge_step, NULL), WEFT_OK);
+}
+
+// A result too large for one message goes as a failure saying so (the
+// worker's copy is left alone: a spool write may read it meanwhile), and
+// the worker goes on.
+Test(worker_proto, oversized_result_is_sent_as_a_failure, .timeout = 120)
+{
+	coord             c;
+	Weft__Envelope   *env;
+	weft_worker_stats st;
+
+	coord_open_hooked(&c, 1, huge_hook);
+	weft_wire_free(coord_info(&c)); // the results URL first
+	coord_assign_one(&c, "s-huge", "huge", "{}");
+	env = coord_results(&c);
+	cr_assert_eq(env->results->n_results, 1);
+	cr_expect(!env->results->results[0]->ok);
+	cr_expect_str_eq(env->results->results[0]->error,
+	    "result larger than the wire limit");
+	cr_expect_str_eq(env->results->results[0]->output_json, "");
+	weft_wire_free(env);
+	coord_ack(&c, 1);
+	cr_assert(coord_wait_stats(&c, held_none, &st), "held=%u", st.held);
+	coord_assign_one(&c, "s-echo", "echo", "{\"n\":2}");
+	env = coord_results(&c);
+	cr_expect(env->results->results[0]->ok, "the worker stopped working");
+	weft_wire_free(env);
+	coord_ack(&c, 1);
+	coord_close(&c);
 }
 
 // ---- heartbeats ----
