@@ -267,9 +267,9 @@ fake_restart(void)
 	F.nops       = 0;
 }
 
-// post_from packs env as peer `wire` would and posts it as mail of kind.
-static void
-post_from(weft_wire *wire, enum mail_kind kind, Weft__Envelope *env,
+// mail_new makes the mail env would arrive as, sent by peer `wire`.
+static engine_mail *
+mail_new(weft_wire *wire, enum mail_kind kind, Weft__Envelope *env,
     uint64_t round)
 {
 	nng_msg     *msg;
@@ -281,7 +281,15 @@ post_from(weft_wire *wire, enum mail_kind kind, Weft__Envelope *env,
 	m->kind  = kind;
 	m->round = round;
 	snprintf(m->peer, sizeof(m->peer), "127.0.0.1");
-	weft_mailbox_post(&F.e->mailbox, &m->node);
+	return (m);
+}
+
+// post_from packs env as peer `wire` would and posts it as mail of kind.
+static void
+post_from(weft_wire *wire, enum mail_kind kind, Weft__Envelope *env,
+    uint64_t round)
+{
+	weft_mailbox_post(&F.e->mailbox, &mail_new(wire, kind, env, round)->node);
 }
 
 static void
@@ -808,12 +816,14 @@ stored_count(const char *sql)
 // step_ready events no other event of the batch depends on commit last,
 // and the assignments go as soon as the rest is durable, before that
 // tail; the reply and the published events still wait for all of it.
-Test(engine, fan_out_assigns_before_its_ready_tail_commits)
+// fan_def returns a definition "fan" of nsteps independent noop steps
+// (caller frees): one batch makes them all ready, which engine_split
+// splits.
+static char *
+fan_def(size_t nsteps)
 {
-	static weft_store_ops ops;
-	const size_t          nsteps = 1500;
-	size_t                len = 64 + nsteps * 40, o = 0;
-	char                 *def = malloc(len);
+	size_t len = 64 + nsteps * 40, o = 0;
+	char  *def = malloc(len);
 
 	cr_assert_not_null(def);
 	o += (size_t) snprintf(def + o, len - o, "{\"name\":\"fan\",\"steps\":[");
@@ -822,6 +832,32 @@ Test(engine, fan_out_assigns_before_its_ready_tail_commits)
 		    "%s{\"id\":\"s%zu\",\"type\":\"noop\"}", i ? "," : "", i);
 	}
 	snprintf(def + o, len - o, "]}");
+	return (def);
+}
+
+// wait_commit_early waits until the store thread says a split batch's
+// first part is durable.
+static void
+wait_commit_early(void)
+{
+	for (int i = 0; i < 5000; i++) {
+		pthread_mutex_lock(&F.e->commit_lock);
+		bool early = F.e->commit_early;
+		pthread_mutex_unlock(&F.e->commit_lock);
+		if (early) {
+			return;
+		}
+		weft_clock_sleep_ms(1);
+	}
+	cr_assert_fail("the first part never committed");
+}
+
+Test(engine, fan_out_assigns_before_its_ready_tail_commits)
+{
+	static weft_store_ops ops;
+	const size_t          nsteps = 1500;
+	char                 *def    = fan_def(nsteps);
+
 	post_worker("w1", 2, 1);
 	turn();
 	size_t rep = F.nreplies, nops = F.nops, pub = F.npublished;
@@ -840,15 +876,7 @@ Test(engine, fan_out_assigns_before_its_ready_tail_commits)
 	cr_expect_eq(F.nops, nops, "assignments before any commit");
 
 	sem_post(&gate); // the first part commits; the tail waits
-	for (int i = 0; i < 5000; i++) {
-		pthread_mutex_lock(&F.e->commit_lock);
-		bool early = F.e->commit_early;
-		pthread_mutex_unlock(&F.e->commit_lock);
-		if (early) {
-			break;
-		}
-		weft_clock_sleep_ms(1);
-	}
+	wait_commit_early();
 	turn();
 	cr_expect_eq(assigned(), 2, "the worker's two slots, assigned early");
 	cr_expect_eq(F.nreplies, rep, "the reply left before the tail");
@@ -905,6 +933,102 @@ Test(engine, fan_out_assigns_before_its_ready_tail_commits)
 // ---- store outages ----
 
 static int fails_left; // commits that fail before the real one runs
+static int tail_passes; // commits that pass before one waits at the gate
+
+// flaky_gated_commit fails fails_left times, lets tail_passes through,
+// then waits at the gate: a split batch whose first part meets an outage.
+static weft_err
+flaky_gated_commit(weft_store *s)
+{
+	if (fails_left > 0) {
+		fails_left--;
+		return (failing_commit(s));
+	}
+	if (tail_passes-- == 0) {
+		sem_wait(&gate);
+	}
+	return (real_commit(s));
+}
+
+// late_mail is posted while the engine waits for a split batch's tail,
+// which is then let through.
+static engine_mail *late_mail;
+
+static void *
+post_late_then_open_gate(void *arg)
+{
+	(void) arg;
+	weft_clock_sleep_ms(30);
+	weft_mailbox_post(&F.e->mailbox, &late_mail->node);
+	weft_clock_sleep_ms(200); // an outage wait (50 ms) would take it
+	sem_post(&gate);
+	return (NULL);
+}
+
+// A split batch's first part that met an outage and then committed: the
+// store is back, so while the tail commits the engine waits for it as
+// for any commit, not as in an outage (which would refuse every request
+// that writes with "store unavailable").
+Test(engine, store_back_before_the_split_tail_is_not_an_outage)
+{
+	static weft_store_ops ops;
+	char                 *def = fan_def(1500);
+	bool                  down;
+	pthread_t             t;
+	Weft__Envelope        env = WEFT__ENVELOPE__INIT;
+	Weft__ControlRequest  req = WEFT__CONTROL_REQUEST__INIT;
+	Weft__DefineRequest   dr  = WEFT__DEFINE_REQUEST__INIT;
+
+	post_worker("w1", 2, 1);
+	turn();
+	sem_init(&gate, 0, 0);
+	ops             = *F.e->store->ops;
+	real_commit     = ops.commit;
+	ops.commit      = flaky_gated_commit;
+	F.e->store->ops = &ops;
+	F.e->inline_max = 0;
+	fails_left      = 1; // the first part's first try
+	tail_passes     = 1; // its second try; the tail waits
+	engine_committer_start(F.e);
+	post_run(def);
+	turn();
+	wait_commit_early();
+	pthread_mutex_lock(&F.e->commit_lock);
+	down = F.e->commit_down;
+	pthread_mutex_unlock(&F.e->commit_lock);
+	cr_expect(!down, "the store counts as away during the tail");
+	cr_expect_eq(fails_left, 0);
+	turn();
+	cr_expect_eq(assigned(), 2, "the assignments waited for the tail");
+	// A request that writes, while the tail commits: it waits for the
+	// batch, as a request does behind any commit, and then succeeds.
+	dr.definition_json = "{\"name\":\"d\",\"steps\":[{\"id\":\"x\","
+	                     "\"type\":\"noop\"}]}";
+	req.req_case       = WEFT__CONTROL_REQUEST__REQ_DEFINE;
+	req.define         = &dr;
+	env.body_case      = WEFT__ENVELOPE__BODY_CONTROL;
+	env.control        = &req;
+	late_mail          = mail_new(&F.wire, MAIL_CONTROL, &env, 0);
+	size_t rep         = F.nreplies;
+	cr_assert_eq(pthread_create(&t, NULL, post_late_then_open_gate, NULL), 0);
+	engine_quiesce(F.e);
+	pthread_join(t, NULL);
+	// The run's reply, released with the batch; not the define's yet.
+	cr_expect_eq(F.nreplies, rep + 1, "replies after the tail: %zu",
+	    F.nreplies - rep);
+	turn();
+	engine_quiesce(F.e); // the define's own batch
+	cr_assert_eq(F.nreplies, rep + 2);
+	json_t *r = F.replies[rep + 1];
+	cr_expect_eq(json_integer_value(json_object_get(r, "code")), 0,
+	    "the define was refused: %s",
+	    json_string_value(json_object_get(r, "error")));
+	cr_expect_eq(stored_events(), atomic_load(&F.e->last_event_id));
+	engine_committer_stop(F.e);
+	ops.commit = real_commit;
+	sem_destroy(&gate);
+	free(def);
+}
 
 static weft_err
 flaky_commit(weft_store *s)
