@@ -95,7 +95,8 @@ pool_main(void *arg)
 		// goodbye names it lost and it runs again elsewhere. Cut
 		// short by a stop: a failure is not the step's (dropped; the
 		// next process does not list the attempt, so it is retried
-		// as lost), a success is kept, spooled and sent.
+		// as lost), a success is kept and sent (and spooled: see
+		// outbox.c).
 		drop = att->lost || (att->cut && !r->ok);
 		if (!drop) {
 			// Into the outbox as it leaves the running list: a

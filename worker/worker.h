@@ -46,10 +46,6 @@ typedef struct weft_worker_cfg {
 	                               // DIR/spool.db); NULL: none;
 	                               // WEFT_WORKER_SPOOL_DEFAULT: under
 	                               // $WEFT_HOME/worker/<name>
-	int64_t            spool_after_ms; // a result is spooled when its
-	                                   // attempt ran this long, or
-	                                   // when it waited this long for
-	                                   // its ack; 0: 100 ms (outbox.c)
 	int64_t            drain_timeout_ms; // weft_worker_drain's default;
 	                                     // 0: 30 s
 	int64_t            ack_timeout_ms; // resend after this; 0: default
@@ -67,6 +63,11 @@ typedef struct weft_worker_cfg {
 	struct weft_tls   *tls;        // --tls-* files (common/tls.h), for
 	                               // tls+tcp:// URLs; retained until
 	                               // close; NULL: TLS off
+	// Fields added later go last, so the ones before keep their places.
+	int64_t            spool_after_ms; // a result is spooled when its
+	                                   // attempt ran this long, or
+	                                   // when it waited this long for
+	                                   // its ack; 0: 100 ms (outbox.c)
 } weft_worker_cfg;
 
 // What a handler knows about the attempt it runs. Borrowed: valid only
