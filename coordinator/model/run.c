@@ -1198,6 +1198,14 @@ weft_run_result(weft_run *r, weft_ref u, const weft_result *res, int64_t now,
 		e->item = u.item;
 		return (WEFT_ESTATE);
 	}
+	if (s->state == WEFT_STEP_DISPATCHED) {
+		// Its result overtook its worker's yes: it ran, so it
+		// started. The log says so before it says how it ended (every
+		// attempt that ran has its step_started); the yes, when it
+		// comes, finds the attempt over and changes nothing.
+		run_unit_apply(r, u, WEFT_STEP_IN_ACCEPTED, false, o);
+		run_unit_event(o, WEFT_EV_STEP_STARTED, r, u, s->node, NULL);
+	}
 	if (!res->ok) {
 		data = json_pack("{s:s, s:I}", "error",
 		    res->error ? res->error : "", "duration_ms", (json_int_t) dur);
@@ -2369,11 +2377,7 @@ run_expand(weft_run *r, long x, const weft_result *res, int64_t dur,
 		return (WEFT_OK);
 	}
 	run_expand_adopt(r, def);
-	s = &r->steps[x];
-	if (s->state == WEFT_STEP_DISPATCHED) {
-		// Its result came before its worker's yes: it ran.
-		run_unit_apply(r, WEFT_REF(x), WEFT_STEP_IN_ACCEPTED, false, o);
-	}
+	s = &r->steps[x]; // adopting may move the steps; s is running
 	// The worker is done with it: the slot is free, and the step waits
 	// for its expansion holding nothing, like a step the coordinator
 	// holds (no node: no loss, abort or survey concerns it).

@@ -238,6 +238,52 @@ Test(run, retry_then_success_and_stale_result_ignored)
 	weft_def_free(def);
 }
 
+// A result may overtake its worker's "accepted" reply: the attempt ran,
+// so the log still has its step_started, just before how it ended, and
+// the late yes changes nothing. For a success and for a failure.
+Test(run, result_before_accept_still_logs_the_start)
+{
+	weft_def *def = weft_t_def(
+	    "{\"name\":\"o\",\"steps\":[{\"id\":\"a\",\"type\":\"noop\"},"
+	    "{\"id\":\"b\",\"type\":\"fail\"}]}");
+	static const struct {
+		const char          *step;
+		bool                 ok;
+		enum weft_event_type end;
+	} rows[] = {
+		{ "a", true, WEFT_EV_STEP_SUCCEEDED },
+		{ "b", false, WEFT_EV_STEP_FAILED },
+	};
+	weft_out o;
+
+	weft_out_init(&o);
+	weft_run *r = weft_run_alloc("O1", def, NULL, NULL, 0, &o);
+	weft_run_start(r, 0, &o);
+	for (size_t k = 0; k < sizeof(rows) / sizeof(rows[0]); k++) {
+		long        i   = idx(def, rows[k].step);
+		weft_result res = { .attempt = 1, .ok = rows[k].ok,
+			.error = rows[k].ok ? NULL : "no", .node = "w1" };
+		cr_assert_eq(weft_run_dispatched(r, WEFT_REF(i), "w1", 10, &o),
+		    WEFT_OK);
+		size_t before = o.nevents;
+		cr_assert_eq(weft_run_result(r, WEFT_REF(i), &res, 11, &o), WEFT_OK);
+		cr_assert_gt(o.nevents, before + 1, "%s", rows[k].step);
+		cr_expect_eq(o.events[before].type, WEFT_EV_STEP_STARTED, "%s: %s",
+		    rows[k].step, weft_event_name(o.events[before].type));
+		cr_expect_str_eq(o.events[before].node, "w1");
+		cr_expect_eq(o.events[before + 1].type, rows[k].end, "%s: %s",
+		    rows[k].step, weft_event_name(o.events[before + 1].type));
+		before = o.nevents;
+		cr_expect_eq(weft_run_accepted(r, WEFT_REF(i), 1, &o), WEFT_ESTATE,
+		    "%s: the late yes applied", rows[k].step);
+		cr_expect_eq(o.nevents, before);
+	}
+	cr_expect_eq(count_events(&o, WEFT_EV_STEP_STARTED), 2);
+	weft_out_fini(&o);
+	weft_run_free(r);
+	weft_def_free(def);
+}
+
 Test(run, retries_exhausted_fail)
 {
 	weft_def *def = weft_t_def(
