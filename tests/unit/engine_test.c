@@ -652,6 +652,17 @@ Test(engine, silent_worker_is_lost_after_lost_after_rounds)
 
 static weft_err (*real_commit)(weft_store *);
 
+// hook_commit makes the engine's store commit through fn, with ops (the
+// test's, static) a copy of the store's; fn calls real_commit to commit.
+static void
+hook_commit(weft_store_ops *ops, weft_err (*fn)(weft_store *))
+{
+	*ops            = *F.e->store->ops;
+	real_commit     = ops->commit;
+	ops->commit     = fn;
+	F.e->store->ops = ops;
+}
+
 static weft_err
 failing_commit(weft_store *s)
 {
@@ -676,10 +687,7 @@ Test(engine, failed_commit_releases_nothing)
 
 	// From now on every commit fails; stopping makes the engine give up
 	// on it instead of retrying forever.
-	ops             = *F.e->store->ops;
-	real_commit     = ops.commit;
-	ops.commit      = failing_commit;
-	F.e->store->ops = &ops;
+	hook_commit(&ops, failing_commit);
 	atomic_store(&F.e->stopping, true);
 	post_result(id, "a", 1, true);
 	post_result(id, "b", 1, true);
@@ -729,10 +737,7 @@ Test(engine, pipelined_batch_leaves_only_once_durable)
 	uint64_t stored = stored_events();
 
 	sem_init(&gate, 0, 0);
-	ops             = *F.e->store->ops;
-	real_commit     = ops.commit;
-	ops.commit      = gated_commit;
-	F.e->store->ops = &ops;
+	hook_commit(&ops, gated_commit);
 	F.e->inline_max = 0; // every batch through the store thread
 	engine_committer_start(F.e);
 	post_result(id, "a", 1, true);
@@ -863,10 +868,7 @@ Test(engine, fan_out_assigns_before_its_ready_tail_commits)
 	size_t rep = F.nreplies, nops = F.nops, pub = F.npublished;
 
 	sem_init(&gate, 0, 0);
-	ops             = *F.e->store->ops;
-	real_commit     = ops.commit;
-	ops.commit      = gated_commit;
-	F.e->store->ops = &ops;
+	hook_commit(&ops, gated_commit);
 	F.e->inline_max = 0;
 	engine_committer_start(F.e);
 	post_run(def);
@@ -982,10 +984,7 @@ Test(engine, store_back_before_the_split_tail_is_not_an_outage)
 	post_worker("w1", 2, 1);
 	turn();
 	sem_init(&gate, 0, 0);
-	ops             = *F.e->store->ops;
-	real_commit     = ops.commit;
-	ops.commit      = flaky_gated_commit;
-	F.e->store->ops = &ops;
+	hook_commit(&ops, flaky_gated_commit);
 	F.e->inline_max = 0;
 	fails_left      = 1; // the first part's first try
 	tail_passes     = 1; // its second try; the tail waits
@@ -1067,10 +1066,7 @@ Test(engine, outage_refuses_writes_and_acks_nothing)
 	start_accepted(run_id);
 	size_t rep = F.nreplies;
 
-	ops             = *F.e->store->ops;
-	real_commit     = ops.commit;
-	ops.commit      = flaky_commit;
-	F.e->store->ops = &ops;
+	hook_commit(&ops, flaky_commit);
 	fails_left      = 2;
 	// The batch whose commit fails: a's result.
 	post_result(run_id, "a", 1, true);
@@ -2165,10 +2161,7 @@ Test(engine, retention_commit_lost_after_landing_keeps_ids_unique)
 	post_worker("w1", 4, 1);
 	turn(); // the worker joins; no --retain yet: nothing to delete
 	cr_expect_eq(stored_runs("old"), 10);
-	ops             = *F.e->store->ops;
-	real_commit     = ops.commit;
-	ops.commit      = landed_then_lost_commit;
-	F.e->store->ops = &ops;
+	hook_commit(&ops, landed_then_lost_commit);
 	fails_left      = 1;
 	F.e->cfg.retain_ms = 86400000; // --retain 1d, due now
 	F.e->retain_due    = 0;
@@ -2714,10 +2707,7 @@ Test(engine, retry_while_the_end_commits_keeps_the_run)
 	answer_all(true);
 	turn();
 	sem_init(&gate, 0, 0);
-	ops             = *F.e->store->ops;
-	real_commit     = ops.commit;
-	ops.commit      = gated_commit;
-	F.e->store->ops = &ops;
+	hook_commit(&ops, gated_commit);
 	F.e->inline_max = 0; // the run's end goes through the store thread
 	engine_committer_start(F.e);
 	post_result(id, "a", 1, false);
