@@ -1033,6 +1033,16 @@ weft_run_dispatched(
 	return (WEFT_OK);
 }
 
+// run_unit_started moves dispatched unit u (attempt s) to running and
+// logs its step_started: on its worker's yes, or on a result that
+// overtook the yes.
+static void
+run_unit_started(weft_run *r, weft_ref u, weft_step_rt *s, weft_out *o)
+{
+	run_unit_apply(r, u, WEFT_STEP_IN_ACCEPTED, false, o);
+	run_unit_event(o, WEFT_EV_STEP_STARTED, r, u, s->node, NULL);
+}
+
 weft_err
 weft_run_accepted(weft_run *r, weft_ref u, uint32_t attempt, weft_out *o)
 {
@@ -1041,8 +1051,7 @@ weft_run_accepted(weft_run *r, weft_ref u, uint32_t attempt, weft_out *o)
 	if (s == NULL) {
 		return (WEFT_ESTATE);
 	}
-	run_unit_apply(r, u, WEFT_STEP_IN_ACCEPTED, false, o);
-	run_unit_event(o, WEFT_EV_STEP_STARTED, r, u, s->node, NULL);
+	run_unit_started(r, u, s, o);
 	return (WEFT_OK);
 }
 
@@ -1203,8 +1212,7 @@ weft_run_result(weft_run *r, weft_ref u, const weft_result *res, int64_t now,
 		// started. The log says so before it says how it ended (every
 		// attempt that ran has its step_started); the yes, when it
 		// comes, finds the attempt over and changes nothing.
-		run_unit_apply(r, u, WEFT_STEP_IN_ACCEPTED, false, o);
-		run_unit_event(o, WEFT_EV_STEP_STARTED, r, u, s->node, NULL);
+		run_unit_started(r, u, s, o);
 	}
 	if (!res->ok) {
 		data = json_pack("{s:s, s:I}", "error",
