@@ -148,7 +148,8 @@ void weft_cli_close(weft_cli *c);
 void weft_cli_close_socket(nng_socket s);
 
 // weft_cli_sub_open opens a sub0 socket on *out subscribed to the events of
-// topic (a "run:<id>" topic exactly; "" for every event) and dials c->stream
+// topic (a "run:<id>" topic exactly, and WEFT_TOPIC_MIXED with it: the
+// caller keeps the events of its run; "" for every event) and dials c->stream
 // if set, else url (with c's TLS files for a tls+tcp:// or wss:// url),
 // blocking until connected. A ws:// or wss:// stream is dialed with
 // c->token as "Authorization: Bearer". Returns 0 or an nng error (nothing

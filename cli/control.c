@@ -336,9 +336,14 @@ weft_cli_sub_open(weft_cli *c, nng_socket *out, const char *url,
 	nng_socket_set_int(s, NNG_OPT_RECVBUF, 8192);
 	// The message starts with "<topic>\0": subscribing to the topic with
 	// its terminator matches that run only, not every run whose id starts
-	// the same way. "" subscribes to everything.
+	// the same way. A release of several runs comes whole under
+	// WEFT_TOPIC_MIXED, which the reader sifts. "" subscribes to
+	// everything.
 	if ((rv = nng_socket_set(s, NNG_OPT_SUB_SUBSCRIBE, topic,
 	         topic[0] != '\0' ? strlen(topic) + 1 : 0)) != 0 ||
+	    (topic[0] != '\0' &&
+	        (rv = nng_socket_set(s, NNG_OPT_SUB_SUBSCRIBE, WEFT_TOPIC_MIXED,
+	             sizeof(WEFT_TOPIC_MIXED))) != 0) ||
 	    (rv = nng_dialer_create(&d, s, url)) != 0) {
 		nng_close(s);
 		return (rv);

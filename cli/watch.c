@@ -177,7 +177,9 @@ follow_live(follow *f, const Weft__Event *ev)
 	uint64_t missing = 0;
 	json_t  *norm;
 
-	if (ev->id <= f->seen_id) {
+	// A message under WEFT_TOPIC_MIXED holds other runs' events too.
+	if (ev->id <= f->seen_id ||
+	    (f->run != NULL && strcmp(ev->run_id, f->run) != 0)) {
 		return;
 	}
 	if (f->anchored && f->run != NULL && ev->seq > f->seen_seq + 1) {

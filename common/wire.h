@@ -8,12 +8,16 @@
 //
 // or, paired, [tag: 32] [key: 32  mac: 32] in place of tag, key and sig.
 //
-// The topic is there on the events pub socket only. flags bit 0 says a tag
-// follows: HMAC-SHA256, keyed by the cluster cookie, over everything in the
-// frame but the tag itself (the topic, the header, the signer's key and
-// signature or mac, and the packed Envelope, which holds sender,
-// incarnation, sequence, time, recipient, body type and body). It proves
-// the sender holds the cookie.
+// The topic is there on the events pub socket only: "run:<id>" for a
+// message of one run's events, "node:<name>" for one node's cluster events,
+// and WEFT_TOPIC_MIXED for a release whose events span several of those
+// (see docs/events.md).
+//
+// flags bit 0 says a tag follows: HMAC-SHA256, keyed by the cluster
+// cookie, over everything in the frame but the tag itself (the topic, the
+// header, the signer's key and signature or mac, and the packed Envelope,
+// which holds sender, incarnation, sequence, time, recipient, body type and
+// body). It proves the sender holds the cookie.
 //
 // flags bit 1 says the sender signed the frame: its Ed25519 public key and
 // a signature over a BLAKE2b digest of everything but the tag and the
@@ -66,6 +70,11 @@
 #define WEFT_WIRE_SIGNED 0x02
 #define WEFT_WIRE_MAC 32   // keyed BLAKE2b-256 of a paired frame
 #define WEFT_WIRE_PAIRED 0x04
+
+// The topic of a published message holding the events of several runs (or
+// nodes): one release's, in id order. A subscriber of one run subscribes to
+// its "run:<id>" and to this, and keeps the events of its run.
+#define WEFT_TOPIC_MIXED "mixed"
 // Peers whose pair keys a node keeps (a direct-mapped table by
 // incarnation: a key pushed out is derived again, ~0.2 ms, when needed).
 #define WEFT_WIRE_PEERS 1024

@@ -527,10 +527,9 @@ event_to_pb(const weft_event *ev, Weft__Event *pe)
 	pe->data_json = (char *) ev->data_text;
 }
 
-// net_publish_run publishes evs[0..n), which share one topic, as one
-// message.
+// net_publish_msg publishes evs[0..n) as one message under topic.
 static void
-net_publish_run(weft_server *s, const weft_event *evs, size_t n,
+net_publish_msg(weft_server *s, const weft_event *evs, size_t n,
     const char *topic, Weft__Event *pes, Weft__Event **ptrs)
 {
 	weft_engine *e = s->e;
@@ -549,8 +548,8 @@ net_publish_run(weft_server *s, const weft_event *evs, size_t n,
 	if (weft_wire_pack(&e->wire, &env, topic, &msg) != WEFT_OK) {
 		if (n > 1) {
 			// Too large for one message: halves keep the order.
-			net_publish_run(s, evs, n / 2, topic, pes, ptrs);
-			net_publish_run(s, evs + n / 2, n - n / 2, topic, pes, ptrs);
+			net_publish_msg(s, evs, n / 2, topic, pes, ptrs);
+			net_publish_msg(s, evs + n / 2, n - n / 2, topic, pes, ptrs);
 		}
 		return;
 	}
@@ -559,28 +558,44 @@ net_publish_run(weft_server *s, const weft_event *evs, size_t n,
 	}
 }
 
+// same_topic tells whether a and b go under one topic: the same run, or
+// the same node's cluster events.
+static bool
+same_topic(const weft_event *a, const weft_event *b)
+{
+	if (a->run_id != NULL || b->run_id != NULL) {
+		return (a->run_id != NULL && b->run_id != NULL &&
+		    strcmp(a->run_id, b->run_id) == 0);
+	}
+	return (strcmp(a->node ? a->node : "", b->node ? b->node : "") == 0);
+}
+
+// net_publish_now publishes evs[0..n), one release, in id order and
+// NET_PUBLISH_MAX events to a message: under their topic when they all
+// have one ("run:<id>", "node:<name>"), under WEFT_TOPIC_MIXED when they
+// span several. A message per run (the way before) cost a frame, its tag
+// and a write to each subscriber per run: W3 releases ~1,000 runs at a
+// time, and sending and reading those messages took ~40% of its CPU.
 static void
 net_publish_now(weft_server *s, const weft_event *evs, size_t n)
 {
-	Weft__Event  *pes  = weft_xalloc(NET_PUBLISH_MAX * sizeof(*pes));
-	Weft__Event **ptrs = weft_xalloc(NET_PUBLISH_MAX * sizeof(*ptrs));
-	char          topic[128], next[128];
-	size_t        from = 0;
+	size_t        most = n < NET_PUBLISH_MAX ? n : NET_PUBLISH_MAX;
+	Weft__Event  *pes  = weft_xalloc((most ? most : 1) * sizeof(*pes));
+	Weft__Event **ptrs = weft_xalloc((most ? most : 1) * sizeof(*ptrs));
+	char          topic[128];
+	bool          one = true;
 
-	// Consecutive events of one topic travel together, so a subscriber
-	// of everything still sees ids in order.
-	while (from < n) {
-		size_t to = from + 1;
-		event_topic(&evs[from], topic, sizeof(topic));
-		while (to < n && to - from < NET_PUBLISH_MAX) {
-			event_topic(&evs[to], next, sizeof(next));
-			if (strcmp(next, topic) != 0) {
-				break;
-			}
-			to++;
-		}
-		net_publish_run(s, evs + from, to - from, topic, pes, ptrs);
-		from = to;
+	for (size_t k = 1; k < n && one; k++) {
+		one = same_topic(&evs[0], &evs[k]);
+	}
+	if (n > 0 && one) {
+		event_topic(&evs[0], topic, sizeof(topic));
+	} else {
+		snprintf(topic, sizeof(topic), "%s", WEFT_TOPIC_MIXED);
+	}
+	for (size_t from = 0; from < n; from += most) {
+		size_t k = n - from < most ? n - from : most;
+		net_publish_msg(s, evs + from, k, topic, pes, ptrs);
 	}
 	free(pes);
 	free(ptrs);

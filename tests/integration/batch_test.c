@@ -2,8 +2,11 @@
 // workers: the RunBatchRequest on the control socket (per-item results and
 // errors, the bounds, one engine iteration for all its runs), POST
 // /api/v1/runs/batch, `weft run --count` and `weft submit FILE.jsonl`
-// (malformed lines included), and the operate role they need.
+// (malformed lines included), the operate role they need, and how a
+// batch's events are published (several runs' in one message).
 #include <criterion/criterion.h>
+#include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +18,7 @@
 #include "clock.h"
 #include "cluster.h"
 #include "harness.h"
+#include "sub.h"
 #include "wire.h"
 
 static weft_cluster c;
@@ -257,6 +261,181 @@ Test(batch, one_iteration_for_the_whole_batch)
 		    (long long) t, (long long) created);
 	}
 	json_decref(runs);
+	json_decref(body);
+}
+
+// ---- the event stream ----
+
+#define STREAM_MAX 4096
+
+// One event a raw subscriber saw, with the topic and number of the message
+// it came in.
+typedef struct stream_ev {
+	uint64_t id;
+	char     run[48], topic[64];
+	size_t   msg;
+} stream_ev;
+
+typedef struct stream {
+	weft_sub        sub;
+	weft_wire       wire; // keyed: every message is verified
+	pthread_mutex_t mx;
+	stream_ev       ev[STREAM_MAX];
+	size_t          n, msgs;
+} stream;
+
+// stream_take records the events of one message (on the sub thread).
+static void
+stream_take(void *arg, nng_msg *m)
+{
+	stream         *s = arg;
+	Weft__Envelope *env;
+	char            topic[64];
+	size_t          len = strnlen(nng_msg_body(m), nng_msg_len(m));
+
+	snprintf(topic, sizeof(topic), "%.*s", (int) len,
+	    (const char *) nng_msg_body(m));
+	if (weft_wire_unpack(&s->wire, m, 1, &env) != WEFT_OK) {
+		return;
+	}
+	pthread_mutex_lock(&s->mx);
+	for (size_t k = 0; env->body_case == WEFT__ENVELOPE__BODY_EVENTS &&
+	     k < env->events->n_events && s->n < STREAM_MAX;
+	     k++) {
+		stream_ev *e = &s->ev[s->n++];
+		e->id        = env->events->events[k]->id;
+		e->msg       = s->msgs;
+		snprintf(e->run, sizeof(e->run), "%s",
+		    env->events->events[k]->run_id);
+		snprintf(e->topic, sizeof(e->topic), "%s", topic);
+	}
+	s->msgs++;
+	pthread_mutex_unlock(&s->mx);
+	weft_wire_free(env);
+}
+
+// stream_count counts the events of run seen so far.
+static size_t
+stream_count(stream *s, const char *run)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&s->mx);
+	for (size_t k = 0; k < s->n; k++) {
+		n += strcmp(s->ev[k].run, run) == 0;
+	}
+	pthread_mutex_unlock(&s->mx);
+	return (n);
+}
+
+// stored_count counts the stored events of run.
+static size_t
+stored_count(const char *run)
+{
+	char  *out;
+	size_t n = 0;
+
+	cr_assert_eq(weft_cluster_cli(&c, &out, "events --run %s", run), 0);
+	for (char *p = out; (p = strchr(p, '\n')) != NULL; p++) {
+		n++;
+	}
+	free(out);
+	return (n);
+}
+
+// stream_wait waits until the stream brought every stored event of run.
+static void
+stream_wait(stream *s, const char *run)
+{
+	size_t  want     = stored_count(run);
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(10000);
+
+	while (stream_count(s, run) < want) {
+		cr_assert_lt(weft_clock_mono_ms(), deadline,
+		    "run %s: %zu of its %zu events published", run,
+		    stream_count(s, run), want);
+		weft_clock_sleep_ms(20);
+	}
+	cr_expect_eq(stream_count(s, run), want, "run %s: events repeated", run);
+}
+
+// A release holding the events of many runs is published as one message
+// under WEFT_TOPIC_MIXED (a message per run cost ~40% of the CPU of a
+// 1,000-run batch); a release of one run's events still goes under its
+// "run:<id>". Ids stay in order either way.
+Test(batch, a_release_of_many_runs_is_one_mixed_message)
+{
+	Weft__RunRequest r, *rr[50];
+	stream          *s = weft_xalloc(sizeof(*s));
+	char             error[512], *out, lone[64];
+	json_t          *body, *res;
+	int              code;
+	size_t           i, mixed_runs = 0;
+
+	define(def_bt);
+	pthread_mutex_init(&s->mx, NULL);
+	weft_cluster_wire(&c, &s->wire, "batch-test-sub");
+	weft_sub_start(&s->sub, c.events, stream_take, s);
+	weft_clock_sleep_ms(200); // the subscriber's pipe is up
+
+	weft__run_request__init(&r);
+	r.definition  = "bt";
+	r.params_json = "{\"n\":3}";
+	for (i = 0; i < 50; i++) {
+		rr[i] = &r;
+	}
+	body = batch_call(rr, 50, &code, error, sizeof(error));
+	cr_assert_eq(code, 0, "%s", error);
+	res = json_object_get(body, "results");
+	for (i = 0; i < 50; i++) {
+		const char *id = json_string_value(
+		    json_object_get(json_array_get(res, i), "run_id"));
+		expect_succeeded(id);
+		stream_wait(s, id);
+	}
+	// A run alone: its releases hold its events only.
+	cr_assert_eq(weft_cluster_cli(&c, &out, "run bt --params '{\"n\":4}'"),
+	    0);
+	snprintf(lone, sizeof(lone), "%.*s", (int) strcspn(out, "\n"), out);
+	free(out);
+	expect_succeeded(lone);
+	stream_wait(s, lone);
+	weft_sub_stop(&s->sub);
+
+	for (i = 0; i < s->n; i++) {
+		stream_ev *e = &s->ev[i];
+		char       want[80];
+		cr_assert(i == 0 || e->id > s->ev[i - 1].id,
+		    "event %" PRIu64 " after %" PRIu64, e->id, s->ev[i - 1].id);
+		if (strcmp(e->topic, WEFT_TOPIC_MIXED) == 0) {
+			// Another run in the same message.
+			for (size_t k = i + 1;
+			     k < s->n && s->ev[k].msg == e->msg; k++) {
+				if (strcmp(s->ev[k].run, e->run) != 0) {
+					mixed_runs++;
+					break;
+				}
+			}
+			continue;
+		}
+		snprintf(want, sizeof(want), "run:%s", e->run);
+		cr_assert_str_eq(e->topic, want, "event %" PRIu64 " of run %s",
+		    e->id, e->run);
+		cr_expect(strcmp(e->run, lone) == 0 || e->run[0] == '\0',
+		    "event %" PRIu64 " of batched run %s came alone", e->id,
+		    e->run);
+	}
+	cr_expect_gt(mixed_runs, 0, "no message held several runs");
+	for (i = 0; i < s->n; i++) {
+		if (strcmp(s->ev[i].run, lone) == 0) {
+			cr_expect_str_neq(s->ev[i].topic, WEFT_TOPIC_MIXED,
+			    "the lone run's event %" PRIu64 " came mixed",
+			    s->ev[i].id);
+		}
+	}
+	weft_wire_fini(&s->wire);
+	pthread_mutex_destroy(&s->mx);
+	free(s);
 	json_decref(body);
 }
 

@@ -313,36 +313,74 @@ fake_store_add(uint64_t id, const char *run, uint64_t seq, const char *type,
 	pthread_mutex_unlock(&F.mu);
 }
 
+// One event as the fake stores and publishes it (data {"n":id}).
+typedef struct fake_ev {
+	uint64_t    id;
+	const char *run;
+	uint64_t    seq;
+	const char *type, *step;
+} fake_ev;
+
+// fake_send publishes evs (n, at most 8) in one message under topic; data
+// (NULL: {"n":id}) is the first event's.
+static void
+fake_send(const fake_ev *evs, size_t n, const char *topic, const char *data)
+{
+	Weft__Event      ev[8];
+	Weft__Event     *evp[8];
+	Weft__Envelope   env   = WEFT__ENVELOPE__INIT;
+	Weft__EventBatch batch = WEFT__EVENT_BATCH__INIT;
+	char             num[8][64];
+	nng_msg         *msg;
+
+	cr_assert_leq(n, 8);
+	for (size_t k = 0; k < n; k++) {
+		const fake_ev *f = &evs[k];
+		weft__event__init(&ev[k]);
+		snprintf(num[k], sizeof(num[k]), "{\"n\":%llu}",
+		    (unsigned long long) f->id);
+		ev[k].id        = f->id;
+		ev[k].run_id    = (char *) f->run;
+		ev[k].seq       = f->seq;
+		ev[k].ts_ms     = (uint64_t) (1767323045006 + (int64_t) f->id);
+		ev[k].type      = (char *) f->type;
+		ev[k].step_id   = (char *) (f->step ? f->step : "");
+		ev[k].attempt   = f->step ? 1 : 0;
+		ev[k].node      = "w1";
+		ev[k].data_json = (char *) (k == 0 && data ? data : num[k]);
+		evp[k]          = &ev[k];
+	}
+	batch.n_events = n;
+	batch.events   = evp;
+	env.body_case  = WEFT__ENVELOPE__BODY_EVENTS;
+	env.events     = &batch;
+	cr_assert_eq(weft_wire_pack(&F.wire, &env, topic, &msg), WEFT_OK);
+	cr_assert_eq(nng_sendmsg(F.pub, msg, 0), 0);
+}
+
 // fake_publish publishes one event (as fake_store_add stores it) on its
 // run's topic.
 static void
 fake_publish(uint64_t id, const char *run, uint64_t seq, const char *type,
     const char *step, const char *data)
 {
-	Weft__Event      ev    = WEFT__EVENT__INIT;
-	Weft__Envelope   env   = WEFT__ENVELOPE__INIT;
-	Weft__EventBatch batch = WEFT__EVENT_BATCH__INIT;
-	Weft__Event     *evp   = &ev;
-	char             topic[64], n[64];
-	nng_msg         *msg;
+	fake_ev ev = { id, run, seq, type, step };
+	char    topic[64];
 
-	snprintf(n, sizeof(n), "{\"n\":%llu}", (unsigned long long) id);
-	ev.id          = id;
-	ev.run_id      = (char *) run;
-	ev.seq         = seq;
-	ev.ts_ms       = (uint64_t) (1767323045006 + (int64_t) id);
-	ev.type        = (char *) type;
-	ev.step_id     = (char *) (step ? step : "");
-	ev.attempt     = step ? 1 : 0;
-	ev.node        = "w1";
-	ev.data_json   = (char *) (data ? data : n);
-	batch.n_events = 1;
-	batch.events   = &evp;
-	env.body_case  = WEFT__ENVELOPE__BODY_EVENTS;
-	env.events     = &batch;
 	snprintf(topic, sizeof(topic), "run:%s", run);
-	cr_assert_eq(weft_wire_pack(&F.wire, &env, topic, &msg), WEFT_OK);
-	cr_assert_eq(nng_sendmsg(F.pub, msg, 0), 0);
+	fake_send(&ev, 1, topic, data);
+}
+
+// fake_commit_mixed stores evs (n) and publishes them in one message under
+// WEFT_TOPIC_MIXED, as the coordinator publishes a release of several runs.
+static void
+fake_commit_mixed(const fake_ev *evs, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		fake_store_add(evs[k].id, evs[k].run, evs[k].seq, evs[k].type,
+		    evs[k].step, NULL);
+	}
+	fake_send(evs, n, WEFT_TOPIC_MIXED, NULL);
 }
 
 // fake_commit_data stores one event and publishes it unless drop.
@@ -915,12 +953,14 @@ fake_asked_after(uint64_t after)
 	return (asked);
 }
 
-Test(cli, watch_run_fills_a_gap_from_the_store)
+// watch_spawn starts `weft watch [run] --json` (run NULL: everything)
+// against the fake coordinator with an empty store, its output into log.
+static pid_t
+watch_spawn(const char *run, char *log, size_t len)
 {
-	char     info[512], log[1024], *text;
-	uint64_t ids[16];
-	pid_t    pid;
-	int      n;
+	static char info[512]; // the fake keeps the pointer
+	char *argv[] = { "weft", "--coordinator", F.control_url, "watch",
+		(char *) run, "--json", NULL };
 
 	snprintf(info, sizeof(info), "{\"name\":\"fake\",\"events_url\":\"%s\"}",
 	    F.events_url);
@@ -928,10 +968,22 @@ Test(cli, watch_run_fills_a_gap_from_the_store)
 	pthread_mutex_lock(&F.mu);
 	F.store = json_array(); // nothing happened yet
 	pthread_mutex_unlock(&F.mu);
-	snprintf(log, sizeof(log), "%s/watch.log", F.dir);
-	char *argv[] = { "weft", "--coordinator", F.control_url, "watch",
-		"01RUN", "--json", NULL };
-	pid = weft_h_spawn(argv, log);
+	snprintf(log, len, "%s/watch.log", F.dir);
+	if (run == NULL) {
+		argv[4] = "--json";
+		argv[5] = NULL;
+	}
+	return (weft_h_spawn(argv, log));
+}
+
+Test(cli, watch_run_fills_a_gap_from_the_store)
+{
+	char     log[1024], *text;
+	uint64_t ids[16];
+	pid_t    pid;
+	int      n;
+
+	pid = watch_spawn("01RUN", log, sizeof(log));
 	// Subscribed, and asked for the (empty) history.
 	watch_ready(WEFT__CONTROL_REQUEST__REQ_EVENTS, 1);
 
@@ -955,23 +1007,93 @@ Test(cli, watch_run_fills_a_gap_from_the_store)
 	free(text);
 }
 
-Test(cli, watch_all_fills_a_gap_in_global_ids)
+// A release of several runs comes whole under WEFT_TOPIC_MIXED: following
+// one run, the CLI takes its events from it and leaves the others'.
+Test(cli, watch_run_keeps_its_own_events_of_a_mixed_message)
 {
-	char     info[512], log[1024], *text;
+	char     log[1024], *text;
 	uint64_t ids[16];
 	pid_t    pid;
 	int      n;
 
-	snprintf(info, sizeof(info), "{\"name\":\"fake\",\"events_url\":\"%s\"}",
-	    F.events_url);
-	fake_canned(WEFT__CONTROL_REQUEST__REQ_INFO, 0, NULL, info);
-	pthread_mutex_lock(&F.mu);
-	F.store = json_array();
-	pthread_mutex_unlock(&F.mu);
-	snprintf(log, sizeof(log), "%s/watch.log", F.dir);
-	char *argv[] = { "weft", "--coordinator", F.control_url, "watch",
-		"--json", NULL };
+	pid = watch_spawn("01RUN", log, sizeof(log));
+	watch_ready(WEFT__CONTROL_REQUEST__REQ_EVENTS, 1);
+
+	fake_commit(1, "01RUN", 1, "run_started", NULL, false);
+	const fake_ev release[] = {
+		{ 2, "01OTHER", 1, "run_started", NULL },
+		{ 3, "01RUN", 2, "step_ready", "a" },
+		{ 4, "01OTHER", 2, "step_ready", "a" },
+		{ 5, "01RUN", 3, "step_dispatched", "a" },
+		// Another run's end does not end the following.
+		{ 6, "01OTHER", 3, "run_failed", NULL },
+	};
+	// Published only: the store cannot stand in for the stream.
+	fake_send(release, 5, WEFT_TOPIC_MIXED, NULL);
+	// Both runs' next events in one message again, the run's last.
+	const fake_ev end[] = {
+		{ 7, "01RUN", 4, "step_succeeded", "a" },
+		{ 8, "01RUN", 5, "run_succeeded", NULL },
+		{ 9, "01THIRD", 1, "run_started", NULL },
+	};
+	fake_send(end, 3, WEFT_TOPIC_MIXED, NULL);
+
+	cr_assert_eq(wait_exit(pid, 10000), 0, "watch did not end with the run");
+	text = slurp(log);
+	n    = ids_of(text, ids, 16);
+	cr_assert_eq(n, 5, "%s", text);
+	cr_assert(ids[0] == 1 && ids[1] == 3 && ids[2] == 5 && ids[3] == 7 &&
+	        ids[4] == 8,
+	    "%s", text);
+	cr_expect(strstr(text, "01OTHER") == NULL && strstr(text, "01THIRD") == NULL,
+	    "another run's event printed: %s", text);
+	free(text);
+}
+
+// `weft run --wait` hears its run's end in a mixed message: it asks for
+// the status at once, not at its next poll (WAIT_POLL_MS, 1 s, after the
+// first): well within WAIT_HEARD_MS, where not hearing it takes ~1 s.
+#define WAIT_HEARD_MS 700
+Test(cli, run_wait_hears_the_end_in_a_mixed_message)
+{
+	char    run[256], log[1024], *text;
+	pid_t   pid;
+	int64_t t0;
+
+	snprintf(run, sizeof(run),
+	    "{\"run_id\":\"01RUN\",\"events_url\":\"%s\"}", F.events_url);
+	fake_canned(WEFT__CONTROL_REQUEST__REQ_RUN, 0, NULL, run);
+	fake_canned(WEFT__CONTROL_REQUEST__REQ_STATUS, 0, NULL,
+	    "{\"id\":\"01RUN\",\"status\":\"running\"}");
+	snprintf(log, sizeof(log), "%s/wait.log", F.dir);
+	char *argv[] = { "weft", "--coordinator", F.control_url, "run", "etl",
+		"--wait", NULL };
 	pid = weft_h_spawn(argv, log);
+	watch_ready(WEFT__CONTROL_REQUEST__REQ_STATUS, 1);
+	fake_canned(WEFT__CONTROL_REQUEST__REQ_STATUS, 0, NULL,
+	    "{\"id\":\"01RUN\",\"status\":\"succeeded\",\"output\":{}}");
+	const fake_ev release[] = {
+		{ 1, "01OTHER", 1, "run_succeeded", NULL },
+		{ 2, "01RUN", 1, "run_succeeded", NULL },
+	};
+	t0 = weft_clock_mono_ms();
+	fake_commit_mixed(release, 2);
+	cr_assert_eq(wait_exit(pid, 10000), 0);
+	cr_expect_lt(weft_clock_mono_ms() - t0, WAIT_HEARD_MS,
+	    "the run's end in a mixed message went unheard");
+	text = slurp(log);
+	cr_assert_str_eq(text, "run 01RUN succeeded\n{}\n");
+	free(text);
+}
+
+Test(cli, watch_all_fills_a_gap_in_global_ids)
+{
+	char     log[1024], *text;
+	uint64_t ids[16];
+	pid_t    pid;
+	int      n;
+
+	pid = watch_spawn(NULL, log, sizeof(log));
 	watch_ready(WEFT__CONTROL_REQUEST__REQ_INFO, 1);
 
 	fake_commit(1, "01A", 1, "run_started", NULL, false);
