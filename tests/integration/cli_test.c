@@ -901,21 +901,31 @@ watch_ready(int kind, int requests)
 	}
 }
 
-Test(cli, run_wait_reports_the_final_status)
+// wait_spawn starts `weft run etl --wait` against the fake coordinator,
+// whose run 01RUN is running, its output into log.
+static pid_t
+wait_spawn(char *log, size_t len)
 {
-	char  run[256], log[1024];
-	char *text;
-	pid_t pid;
+	static char run[256]; // the fake keeps the pointer
+	char       *argv[] = { "weft", "--coordinator", F.control_url, "run",
+		      "etl", "--wait", NULL };
 
 	snprintf(run, sizeof(run),
 	    "{\"run_id\":\"01RUN\",\"events_url\":\"%s\"}", F.events_url);
 	fake_canned(WEFT__CONTROL_REQUEST__REQ_RUN, 0, NULL, run);
 	fake_canned(WEFT__CONTROL_REQUEST__REQ_STATUS, 0, NULL,
 	    "{\"id\":\"01RUN\",\"status\":\"running\"}");
-	snprintf(log, sizeof(log), "%s/wait.log", F.dir);
-	char *argv[] = { "weft", "--coordinator", F.control_url, "run", "etl",
-		"--wait", NULL };
-	pid = weft_h_spawn(argv, log);
+	snprintf(log, len, "%s/wait.log", F.dir);
+	return (weft_h_spawn(argv, log));
+}
+
+Test(cli, run_wait_reports_the_final_status)
+{
+	char  log[1024];
+	char *text;
+	pid_t pid;
+
+	pid = wait_spawn(log, sizeof(log));
 
 	// Once it listens and asked for the status, the run ends.
 	watch_ready(WEFT__CONTROL_REQUEST__REQ_STATUS, 1);
@@ -1056,19 +1066,11 @@ Test(cli, watch_run_keeps_its_own_events_of_a_mixed_message)
 #define WAIT_HEARD_MS 700
 Test(cli, run_wait_hears_the_end_in_a_mixed_message)
 {
-	char    run[256], log[1024], *text;
+	char    log[1024], *text;
 	pid_t   pid;
 	int64_t t0;
 
-	snprintf(run, sizeof(run),
-	    "{\"run_id\":\"01RUN\",\"events_url\":\"%s\"}", F.events_url);
-	fake_canned(WEFT__CONTROL_REQUEST__REQ_RUN, 0, NULL, run);
-	fake_canned(WEFT__CONTROL_REQUEST__REQ_STATUS, 0, NULL,
-	    "{\"id\":\"01RUN\",\"status\":\"running\"}");
-	snprintf(log, sizeof(log), "%s/wait.log", F.dir);
-	char *argv[] = { "weft", "--coordinator", F.control_url, "run", "etl",
-		"--wait", NULL };
-	pid = weft_h_spawn(argv, log);
+	pid = wait_spawn(log, sizeof(log));
 	watch_ready(WEFT__CONTROL_REQUEST__REQ_STATUS, 1);
 	fake_canned(WEFT__CONTROL_REQUEST__REQ_STATUS, 0, NULL,
 	    "{\"id\":\"01RUN\",\"status\":\"succeeded\",\"output\":{}}");
