@@ -176,6 +176,47 @@ weft_json_render(json_t *tmpl, json_t *doc, char *err, size_t errlen)
 	return (json_incref(tmpl));
 }
 
+void
+weft_json_put_string(FILE *f, const char *str)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *c;
+
+	putc('"', f);
+	for (c = (const unsigned char *) str; *c != '\0'; c++) {
+		switch (*c) {
+		case '"':
+			fputs("\\\"", f);
+			break;
+		case '\\':
+			fputs("\\\\", f);
+			break;
+		case '\b':
+			fputs("\\b", f);
+			break;
+		case '\f':
+			fputs("\\f", f);
+			break;
+		case '\n':
+			fputs("\\n", f);
+			break;
+		case '\r':
+			fputs("\\r", f);
+			break;
+		case '\t':
+			fputs("\\t", f);
+			break;
+		default:
+			if (*c < 0x20) {
+				fprintf(f, "\\u00%c%c", hex[*c >> 4], hex[*c & 15]);
+			} else {
+				putc(*c, f);
+			}
+		}
+	}
+	putc('"', f);
+}
+
 char *
 weft_json_dump(const json_t *v)
 {

@@ -4,6 +4,7 @@
 #define WEFT_JSONX_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include <jansson.h>
 
@@ -29,6 +30,11 @@ json_t *weft_json_render(json_t *tmpl, json_t *doc, char *err, size_t errlen);
 // weft_json_dump returns compact JSON text of v (malloc'd; free()). NULL v
 // gives "null".
 char *weft_json_dump(const json_t *v);
+
+// weft_json_put_string writes str to f as a JSON string, quoted and escaped
+// as weft_json_dump escapes it (", \\, and control characters; UTF-8 as it
+// is): for JSON text written piece by piece.
+void weft_json_put_string(FILE *f, const char *str);
 
 // weft_json_dump_field returns compact JSON text of obj[key] (malloc'd), or
 // NULL when the key is absent.

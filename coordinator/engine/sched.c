@@ -987,6 +987,19 @@ sched_batch_add(weft_engine *e, weft_worker_rec *w, weft_run *r, weft_ref u,
 static void sched_deadline_set(
     weft_engine *e, weft_run *r, weft_ref u, int64_t at_ms);
 
+// sched_blob_ref returns the blob reference of text (len bytes, taken).
+static json_t *
+sched_blob_ref(char *text, size_t len)
+{
+	weft_blob b;
+	json_t   *ref;
+
+	weft_blob_take(&b, text, len);
+	ref = weft_blob_ref(&b);
+	free(b.text);
+	return (ref);
+}
+
 // sched_refer_big replaces, in a step's input document, each dependency
 // output whose JSON text passes WEFT_BLOB_THRESHOLD with its blob
 // reference — the one its step_succeeded event carries, so the step can
@@ -1002,10 +1015,9 @@ sched_refer_big(json_t *input)
 	json_t     *dep;
 
 	json_object_foreach (steps, k, dep) {
-		json_t   *out = json_object_get(dep, "output");
-		weft_blob b;
-		char     *text;
-		size_t    len;
+		json_t *out = json_object_get(dep, "output");
+		char   *text;
+		size_t  len;
 		if (!json_is_array(out) && !json_is_object(out) &&
 		    !json_is_string(out)) {
 			continue; // a number, a boolean or null is small
@@ -1015,10 +1027,25 @@ sched_refer_big(json_t *input)
 			free(text);
 			continue;
 		}
-		weft_blob_take(&b, text, len);
-		json_object_set_new(dep, "output", weft_blob_ref(&b));
-		free(b.text);
+		json_object_set_new(dep, "output", sched_blob_ref(text, len));
 	}
+}
+
+// sched_refer_text is sched_refer_big for one dependency's output as text
+// (weft_run_big_fn): past WEFT_BLOB_THRESHOLD, its blob reference.
+static char *
+sched_refer_text(void *arg, char *text, size_t len)
+{
+	json_t *ref;
+
+	(void) arg;
+	if (len <= WEFT_BLOB_THRESHOLD) {
+		return (text);
+	}
+	ref  = sched_blob_ref(text, len);
+	text = weft_json_dump(ref);
+	json_decref(ref);
+	return (text);
 }
 
 // sched_dispatch_one hands ready unit u of r to w, or fails the unit when
@@ -1038,17 +1065,23 @@ sched_dispatch_one(weft_engine *e, weft_worker_rec *w, weft_run *r,
 		weft_run_fail_step(r, u, ENGINE_SECRET_ERR, now, &e->out);
 		return;
 	}
-	if ((input = weft_run_step_input(r, u, err, sizeof(err))) == NULL) {
-		weft_run_fail_step(r, u, err, now, &e->out);
-		return;
-	}
 	// The run's input and params travel once per message for all its
-	// attempts there (sched_send_worker), not once per attempt.
-	json_object_del(input, "input");
-	json_object_del(input, "params");
-	sched_refer_big(input);
-	text = weft_json_dump(input);
-	json_decref(input);
+	// attempts there (sched_send_worker), not once per attempt. The
+	// document is written as text straight away when nothing in it needs
+	// rendering (most steps), else built and dumped.
+	text = weft_run_step_input_text(r, u, sched_refer_text, NULL);
+	if (text == NULL) {
+		if ((input = weft_run_step_input(r, u, err, sizeof(err))) ==
+		    NULL) {
+			weft_run_fail_step(r, u, err, now, &e->out);
+			return;
+		}
+		json_object_del(input, "input");
+		json_object_del(input, "params");
+		sched_refer_big(input);
+		text = weft_json_dump(input);
+		json_decref(input);
+	}
 	if ((len = strlen(text)) > WEFT_RUN_STEP_INPUT_MAX) {
 		// Checked before it is dispatched: the step fails on its
 		// first attempt, saying why, rather than being lost in a

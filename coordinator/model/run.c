@@ -6,6 +6,7 @@
 // that ends costs O(its dependents), never a scan of the DAG.
 #include "run.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1887,6 +1888,92 @@ weft_run_step_input(const weft_run *r, weft_ref u, char *err, size_t errlen)
 		json_object_del(doc, "steps");
 	}
 	return (doc);
+}
+
+// run_put_value writes v (NULL: null) to f as compact JSON, an array,
+// object or string through big.
+static void
+run_put_value(FILE *f, const json_t *v, weft_run_big_fn big, void *arg)
+{
+	char *text;
+
+	if (v == NULL || json_is_null(v)) {
+		fputs("null", f);
+		return;
+	}
+	text = weft_json_dump(v);
+	if (big != NULL &&
+	    (json_is_array(v) || json_is_object(v) || json_is_string(v))) {
+		text = big(arg, text, strlen(text));
+	}
+	fputs(text, f);
+	free(text);
+}
+
+// run_put_dep writes dependency step i's entry of the "steps" object, as
+// run_step_doc builds it (full: with its error and exit code).
+static void
+run_put_dep(FILE *f, const weft_run *r, long i, bool full,
+    weft_run_big_fn big, void *arg)
+{
+	const weft_step_rt *dep = &r->steps[i];
+	json_t             *err;
+
+	weft_json_put_string(f, weft_expand_local(r->def->steps[i].id));
+	fputs(":{\"status\":", f);
+	weft_json_put_string(f, weft_step_state_name(dep->state));
+	fputs(",\"output\":", f);
+	run_put_value(f, dep->output, big, arg);
+	// json_string refuses what is not UTF-8, and the document then
+	// leaves the error out: the same here.
+	if (full && dep->error != NULL &&
+	    (err = json_string(dep->error)) != NULL) {
+		fputs(",\"error\":", f);
+		weft_json_put_string(f, dep->error);
+		json_decref(err);
+	}
+	if (full && dep->exit_code != 0) {
+		fprintf(f, ",\"exit_code\":%d", dep->exit_code);
+	}
+	putc('}', f);
+}
+
+char *
+weft_run_step_input_text(
+    const weft_run *r, weft_ref u, weft_run_big_fn big, void *arg)
+{
+	const weft_def_step *d = &r->def->steps[u.step];
+	char                *text = NULL;
+	size_t               len  = 0;
+	FILE                *f;
+	int                  rc;
+
+	// The own ids of a step's dependencies and its parent are distinct
+	// (a dependency listed twice is refused, an expansion's ids may not
+	// be its parent's, names resolve to the nearest), so no key repeats
+	// here, where the document would keep the last.
+	if (u.item >= 0 || d->with != NULL) {
+		return (NULL);
+	}
+	f = open_memstream(&text, &len);
+	WEFT_ASSERT(f != NULL); // out of memory, as weft_xalloc
+	fputs("{\"steps\":{", f);
+	for (size_t k = 0; k < d->ndeps; k++) {
+		if (k > 0) {
+			putc(',', f);
+		}
+		run_put_dep(f, r, d->deps[k], true, big, arg);
+	}
+	if (d->parent >= 0) {
+		if (d->ndeps > 0) {
+			putc(',', f);
+		}
+		run_put_dep(f, r, d->parent, false, big, arg);
+	}
+	fputs("},\"with\":{}}", f);
+	rc = fclose(f);
+	WEFT_ASSERT(rc == 0);
+	return (text);
 }
 
 json_t *

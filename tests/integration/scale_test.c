@@ -100,7 +100,8 @@ Test(scale, exec_generated_map_of_10000_echo_items_finishes)
 	    "{\"id\":\"m\",\"type\":\"echo\",\"depends_on\":[\"gen\"],"
 	    "\"map\":\"steps.gen.output.l\",\"with\":{\"x\":\"${item}\"}},"
 	    "{\"id\":\"after\",\"type\":\"echo\",\"depends_on\":[\"m\"],"
-	    "\"with\":{\"n\":\"${steps.m.output.9999.with.x}\"}}]}");
+	    "\"with\":{\"n\":\"${steps.m.output.9999.with.x}\"}},"
+	    "{\"id\":\"plain\",\"type\":\"echo\",\"depends_on\":[\"m\"]}]}");
 	char   *id = run_start(def, NULL);
 	int64_t t0 = weft_clock_mono_ms();
 	// The coordinator keeps answering while the items run.
@@ -154,6 +155,21 @@ Test(scale, exec_generated_map_of_10000_echo_items_finishes)
 	cr_expect_eq(json_integer_value(json_object_get(
 	                 json_object_get(after, "with"), "n")),
 	    9999, "with read the real list");
+	// The same for a step with nothing to render, whose input the
+	// coordinator writes as text without building the document.
+	cr_assert_eq(weft_cluster_cli(&c, &out,
+	                 "status %s --step plain --output", id),
+	    0);
+	json_t *plain = json_loads(out, 0, NULL);
+	cr_assert_not_null(plain, "plain's output: %.300s", out);
+	free(out);
+	json_t *pdep = json_object_get(json_object_get(plain, "steps"), "m");
+	cr_expect_str_eq(json_string_value(json_object_get(
+	                     json_object_get(pdep, "output"), "$blob")),
+	    hash);
+	cr_expect_str_eq(json_string_value(json_object_get(pdep, "status")),
+	    "succeeded");
+	json_decref(plain);
 	json_decref(after);
 	json_decref(ev);
 	free(id);

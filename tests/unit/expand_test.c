@@ -13,6 +13,7 @@
 #include "run.h"
 #include "tdef.h"
 #include "tjson.h"
+#include "trun.h"
 
 #define T_TIMEOUT (30 * WEFT_TEST_MULT)
 
@@ -137,6 +138,8 @@ Test(expand, splices_and_waits, .timeout = T_TIMEOUT)
 	    sizeof(err));
 	cr_assert_not_null(json_object_get(json_object_get(in, "steps"), "backend"));
 	json_decref(in);
+	// Written as text, the same: its dependencies and its parent, plan.
+	weft_t_expect_input_text(r, idx(r, "plan.test"));
 	end_step(r, "plan.test", true, "{'passed':3}", &o);
 	// Its output: the leaves' outputs by their own ids.
 	cr_assert_eq(state(r, "plan"), WEFT_STEP_SUCCEEDED);

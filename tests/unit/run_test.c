@@ -4,12 +4,16 @@
 #include <criterion/criterion.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "def.h"
+#include "jsonx.h"
 #include "run.h"
 #include "tdef.h"
 #include "trigger.h"
+#include "trun.h"
 
 #define T_TIMEOUT (30 * WEFT_TEST_MULT)
 
@@ -2297,4 +2301,139 @@ Test(run, retry_from_refused_while_running_or_out_of_range)
 	weft_out_fini(&o);
 	weft_run_free(r);
 	weft_def_free(def);
+}
+
+// ---- a step's input written as text, against the document ----
+
+// end_with ends step i of r with its outcome: output (JSON text; NULL
+// for a failure with error and exit code).
+static void
+end_with(weft_run *r, long i, const char *output, const char *error,
+    int exit_code, weft_out *o)
+{
+	weft_result res = { .node = "w1" };
+
+	cr_assert_eq(weft_run_dispatched(r, WEFT_REF(i), "w1", 1000, o), WEFT_OK);
+	res.attempt = r->steps[i].attempt;
+	res.ok      = output != NULL;
+	res.output  = output != NULL ? json_loads(output, JSON_DECODE_ANY, NULL)
+	                             : NULL;
+	res.error     = error;
+	res.exit_code = exit_code;
+	cr_assert(output == NULL || res.output != NULL, "bad JSON: %s", output);
+	cr_assert_eq(weft_run_result(r, WEFT_REF(i), &res, 1001, o), WEFT_OK);
+	json_decref(res.output);
+}
+
+// The outcomes a dependency of the joining step "z" may have: every kind
+// of output, and failures whose error needs escaping or is not UTF-8.
+static const struct text_dep {
+	const char *output; // NULL: fails
+	const char *error;
+	int         exit_code;
+} text_deps[] = {
+	{ "null", NULL, 0 },
+	{ "{\"n\":1,\"s\":\"x\\\"y\\\\z\",\"a\":[1,2.5,true,false,null]}", NULL, 0 },
+	{ "\"a string: \\u00e9 \\t \\n \\u0001 \\\"\"", NULL, 0 },
+	{ "[]", NULL, 0 },
+	{ "12345678901234", NULL, 0 },
+	{ "-0.25", NULL, 0 },
+	{ NULL, "quoted \"x\", back\\slash, tab\t, nl\n, bell\a, \xc3\xa9", 3 },
+	{ NULL, "not UTF-8: \xff\xfe", 0 },
+	{ NULL, "plain", 0 },
+};
+#define TEXT_NDEPS (sizeof(text_deps) / sizeof(text_deps[0]))
+
+Test(run, step_input_text_is_the_dumped_document)
+{
+	char      def[4096];
+	size_t    o = 0;
+	weft_out  out;
+	weft_def *d;
+	weft_run *r;
+
+	o += (size_t) snprintf(def + o, sizeof(def) - o,
+	    "{\"name\":\"t\",\"steps\":[");
+	for (size_t k = 0; k < TEXT_NDEPS; k++) {
+		o += (size_t) snprintf(def + o, sizeof(def) - o,
+		    "{\"id\":\"d%zu\",\"type\":\"echo\"},", k);
+	}
+	o += (size_t) snprintf(def + o, sizeof(def) - o,
+	    "{\"id\":\"z\",\"type\":\"noop\",\"trigger\":\"all_done\","
+	    "\"depends_on\":[");
+	for (size_t k = 0; k < TEXT_NDEPS; k++) {
+		o += (size_t) snprintf(def + o, sizeof(def) - o, "%s\"d%zu\"",
+		    k ? "," : "", k);
+	}
+	snprintf(def + o, sizeof(def) - o,
+	    "]},{\"id\":\"one\",\"type\":\"noop\",\"depends_on\":[\"d0\"]},"
+	    "{\"id\":\"w\",\"type\":\"noop\",\"depends_on\":[\"d1\"],"
+	    "\"with\":{\"n\":\"${steps.d1.output.n}\"}},"
+	    "{\"id\":\"root\",\"type\":\"noop\"}]}");
+	d = weft_t_def(def);
+	weft_out_init(&out);
+	r = weft_run_alloc("RT", d, json_pack("{s:s}", "in", "put"),
+	    json_pack("{s:i}", "p", 1), 0, &out);
+	cr_assert_eq(weft_run_start(r, 0, &out), WEFT_OK);
+	weft_t_expect_input_text(r, idx(d, "root")); // no dependencies
+	for (size_t k = 0; k < TEXT_NDEPS; k++) {
+		const struct text_dep *t = &text_deps[k];
+		char                   id[16];
+		snprintf(id, sizeof(id), "d%zu", k);
+		end_with(r, idx(d, id), t->output, t->error, t->exit_code, &out);
+	}
+	weft_t_expect_input_text(r, idx(d, "z"));
+	weft_t_expect_input_text(r, idx(d, "one"));
+	// A step with `with` renders a document: no text for it.
+	cr_expect_null(weft_run_step_input_text(r, WEFT_REF(idx(d, "w")),
+	    NULL, NULL));
+	weft_out_fini(&out);
+	weft_run_free(r);
+	weft_def_free(d);
+}
+
+// big gets each output that is an array, object or string, and what it
+// returns is written in its place.
+static char *
+text_big(void *arg, char *text, size_t len)
+{
+	int *calls = arg;
+
+	(*calls)++;
+	if (len < 10) {
+		return (text);
+	}
+	free(text);
+	return (weft_xstrdup("\"BIG\""));
+}
+
+Test(run, step_input_text_passes_outputs_through_big)
+{
+	weft_def *d = weft_t_def(
+	    "{\"name\":\"b\",\"steps\":[{\"id\":\"a\",\"type\":\"echo\"},"
+	    "{\"id\":\"b\",\"type\":\"echo\"},{\"id\":\"c\",\"type\":\"echo\"},"
+	    "{\"id\":\"j\",\"type\":\"noop\",\"depends_on\":[\"a\",\"b\","
+	    "\"c\"]}]}");
+	weft_out  out;
+	weft_run *r;
+	char     *text;
+	int       calls = 0;
+
+	weft_out_init(&out);
+	r = weft_run_alloc("RB", d, NULL, NULL, 0, &out);
+	cr_assert_eq(weft_run_start(r, 0, &out), WEFT_OK);
+	end_with(r, idx(d, "a"), "{\"long\":\"0123456789\"}", NULL, 0, &out);
+	end_with(r, idx(d, "b"), "[1]", NULL, 0, &out);
+	end_with(r, idx(d, "c"), "7", NULL, 0, &out); // a number: not asked
+	text = weft_run_step_input_text(r, WEFT_REF(idx(d, "j")), text_big,
+	    &calls);
+	cr_assert_str_eq(text,
+	    "{\"steps\":{\"a\":{\"status\":\"succeeded\",\"output\":\"BIG\"},"
+	    "\"b\":{\"status\":\"succeeded\",\"output\":[1]},\"c\":{\"status\":"
+	    "\"succeeded\",\"output\":7}},\"with\":{}}");
+	cr_expect_eq(calls, 2);
+	free(text);
+	weft_out_fini(&out);
+	weft_run_free(r);
+	weft_def_free(d);
 }
