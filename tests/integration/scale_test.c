@@ -45,6 +45,22 @@ run_start(const char *def, const char *input_file)
 // events and returns its type ("succeeded", ...; static storage). By the
 // event log, not `weft status`: a status of 100,000 steps is not what
 // these tests are about.
+// step_output returns the output of step of run id (new reference).
+static json_t *
+step_output(const char *id, const char *step)
+{
+	char   *out;
+	json_t *v;
+
+	cr_assert_eq(weft_cluster_cli(&c, &out, "status %s --step %s --output",
+	                 id, step),
+	    0);
+	v = json_loads(out, 0, NULL);
+	cr_assert_not_null(v, "%s's output: %.300s", step, out);
+	free(out);
+	return (v);
+}
+
 static const char *
 run_wait_end(const char *id, int64_t timeout_ms)
 {
@@ -139,12 +155,7 @@ Test(scale, exec_generated_map_of_10000_echo_items_finishes)
 	const char *hash = json_string_value(json_object_get(
 	    json_object_get(json_object_get(ev, "data"), "output"), "$blob"));
 	cr_assert_not_null(hash, "m's output is not a reference");
-	cr_assert_eq(weft_cluster_cli(&c, &out,
-	                 "status %s --step after --output", id),
-	    0);
-	after = json_loads(out, 0, NULL);
-	cr_assert_not_null(after, "after's output: %.300s", out);
-	free(out);
+	after = step_output(id, "after");
 	json_t *dep = json_object_get(json_object_get(after, "steps"), "m");
 	cr_expect_str_eq(json_string_value(json_object_get(
 	                     json_object_get(dep, "output"), "$blob")),
@@ -157,12 +168,7 @@ Test(scale, exec_generated_map_of_10000_echo_items_finishes)
 	    9999, "with read the real list");
 	// The same for a step with nothing to render, whose input the
 	// coordinator writes as text without building the document.
-	cr_assert_eq(weft_cluster_cli(&c, &out,
-	                 "status %s --step plain --output", id),
-	    0);
-	json_t *plain = json_loads(out, 0, NULL);
-	cr_assert_not_null(plain, "plain's output: %.300s", out);
-	free(out);
+	json_t *plain = step_output(id, "plain");
 	json_t *pdep = json_object_get(json_object_get(plain, "steps"), "m");
 	cr_expect_str_eq(json_string_value(json_object_get(
 	                     json_object_get(pdep, "output"), "$blob")),
