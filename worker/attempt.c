@@ -177,7 +177,13 @@ worker_attempt_run(weft_attempt *att)
 	}
 	// Whatever this thread logs meanwhile names the attempt.
 	weft_log_ctx_set(att->run_id, att->step_id, att->attempt);
-	if ((input = attempt_parse_input(att, &error)) != NULL) {
+	// The built-in noop reads nothing of its input, which is not decoded
+	// for it then: a join after 10,000 steps would parse ~450 KB of its
+	// dependencies' states (10-20 ms, at the end of the run) for nothing.
+	input = att->step->fn == weft_step_noop
+	    ? json_null()
+	    : attempt_parse_input(att, &error);
+	if (input != NULL) {
 		rc = att->step->fn(att->step->arg, &ctx, input, &output, &error);
 	}
 	weft_log_ctx_clear();

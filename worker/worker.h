@@ -206,7 +206,9 @@ void weft_step_set_exec(
     const weft_step_ctx *ctx, int exit_code, const char *stderr_tail);
 
 // Built-in step types. Every worker registers them at open; arg is the
-// worker for exec, unused otherwise.
+// worker for exec, unused otherwise. noop's output is null and it reads
+// nothing of its input: a type run by weft_step_noop gets JSON null for
+// its input, which is not decoded.
 int weft_step_noop(void *arg, const weft_step_ctx *ctx, json_t *input,
     json_t **output, char **error);
 int weft_step_echo(void *arg, const weft_step_ctx *ctx, json_t *input,

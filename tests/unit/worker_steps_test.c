@@ -109,6 +109,24 @@ Test(worker_steps, noop_outputs_null, .timeout = 30)
 	weft_worker_close(w);
 }
 
+// noop's input is not decoded (a join's can be 450 KB): not JSON, noop
+// still succeeds, where a step that reads its input fails naming it.
+Test(worker_steps, noop_does_not_decode_its_input, .timeout = 30)
+{
+	weft_worker *w = steps_open(NULL);
+	weft_result *r = steps_run(w, "noop", "{\"x\":", 1, 0);
+
+	cr_assert(r->ok, "%s", r->error);
+	cr_assert_str_eq(r->output_json, "null");
+	weft_result_free(r);
+	r = steps_run(w, "pass", "{\"x\":", 1, 0);
+	cr_assert_not(r->ok);
+	cr_assert(strstr(r->error, "input_json is not JSON") != NULL, "%s",
+	    r->error);
+	weft_result_free(r);
+	weft_worker_close(w);
+}
+
 Test(worker_steps, echo_returns_whole_input, .timeout = 30)
 {
 	const char  *in = "{\"input\":{\"a\":[1,2]},\"with\":{\"k\":\"v\"}}";
