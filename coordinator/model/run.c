@@ -1925,7 +1925,9 @@ run_put_dep(FILE *f, const weft_run *r, long i, bool full,
 	fputs(",\"output\":", f);
 	run_put_value(f, dep->output, big, arg);
 	// json_string refuses what is not UTF-8, and the document then
-	// leaves the error out: the same here.
+	// leaves the error out: the same here (the failure that records a
+	// worker's error leaves it out already; this keeps the text JSON
+	// whatever set it).
 	if (full && dep->error != NULL &&
 	    (err = json_string(dep->error)) != NULL) {
 		fputs(",\"error\":", f);

@@ -2326,7 +2326,8 @@ end_with(weft_run *r, long i, const char *output, const char *error,
 }
 
 // The outcomes a dependency of the joining step "z" may have: every kind
-// of output, and failures whose error needs escaping or is not UTF-8.
+// of output, and failures whose error needs escaping or is not UTF-8 (the
+// model leaves such an error out at the failure already).
 static const struct text_dep {
 	const char *output; // NULL: fails
 	const char *error;
