@@ -7,6 +7,7 @@
 #include "run.h"
 
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1959,6 +1960,7 @@ weft_run_step_input_text(
 	}
 	f = open_memstream(&text, &len);
 	WEFT_ASSERT(f != NULL); // out of memory, as weft_xalloc
+	__fsetlocking(f, FSETLOCKING_BYCALLER); // this thread's alone
 	fputs("{\"steps\":{", f);
 	for (size_t k = 0; k < d->ndeps; k++) {
 		if (k > 0) {

@@ -367,6 +367,22 @@ Test(durations, quantiles_mean_and_window)
 	cr_expect_eq(weft_dur_quantile(&d, 0.0), 0, "negative counts as 0");
 }
 
+Test(durations, samples_text_is_a_json_array)
+{
+	weft_dur d = { 0 };
+	char    *text;
+
+	text = weft_dur_samples_text(&d);
+	cr_expect_str_eq(text, "[]");
+	free(text);
+	weft_dur_add(&d, 0);
+	weft_dur_add(&d, INT32_MAX);
+	weft_dur_add(&d, 12);
+	text = weft_dur_samples_text(&d);
+	cr_expect_str_eq(text, "[0,2147483647,12]");
+	free(text);
+}
+
 Test(durations, store_round_trip)
 {
 	weft_dur d = { 0 }, back;
@@ -376,6 +392,10 @@ Test(durations, store_round_trip)
 		weft_dur_add(&d, i);
 	}
 	text = weft_dur_samples_text(&d);
+	// Oldest first, the 64 newest: 6 to 69, as compact JSON.
+	cr_expect(strncmp(text, "[6,7,8,", 7) == 0 &&
+	        strcmp(text + strlen(text) - 7, ",68,69]") == 0,
+	    "%s", text);
 	cr_assert(weft_dur_load(&back, d.count, d.sum_ms, text));
 	cr_expect_eq(back.count, 70);
 	cr_expect_eq(back.sum_ms, d.sum_ms);
