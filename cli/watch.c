@@ -290,13 +290,21 @@ follow_stream(follow *f, nng_socket sub, const char *url)
 			return (WEFT_CLI_UNREACHABLE);
 		}
 		if (got > 0) {
+			uint64_t before = f->seen_id;
 			for (size_t k = 0; k < env->events->n_events; k++) {
 				follow_live(f, env->events->events[k]);
 			}
 			weft_wire_free(env);
-			quiet          = weft_clock_mono_ms();
-			f->c->heard_ms = quiet;
-		} else if (weft_clock_mono_ms() - quiet >= idle) {
+			f->c->heard_ms = weft_clock_mono_ms();
+			// Quiet is about our events: other runs' in a mixed
+			// message do not put off asking the store for a lost
+			// one of ours (a busy cluster would put it off for
+			// good).
+			if (f->seen_id != before) {
+				quiet = f->c->heard_ms;
+			}
+		}
+		if (weft_clock_mono_ms() - quiet >= idle) {
 			// A failure was reported; the next quiet second
 			// tries again, until watch_gone.
 			if (f->anchored) {

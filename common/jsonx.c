@@ -179,7 +179,8 @@ weft_json_render(json_t *tmpl, json_t *doc, char *err, size_t errlen)
 void
 weft_json_put_string(FILE *f, const char *str)
 {
-	static const char    hex[] = "0123456789abcdef";
+	// Upper case, as jansson writes \u001B.
+	static const char    hex[] = "0123456789ABCDEF";
 	const unsigned char *c     = (const unsigned char *) str;
 
 	putc('"', f);

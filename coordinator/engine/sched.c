@@ -1069,7 +1069,9 @@ sched_dispatch_one(weft_engine *e, weft_worker_rec *w, weft_run *r,
 	// attempts there (sched_send_worker), not once per attempt. The
 	// document is written as text straight away when nothing in it needs
 	// rendering (most steps), else built and dumped.
-	text = weft_run_step_input_text(r, u, sched_refer_text, NULL);
+	text = w->shared_input
+	    ? weft_run_step_input_text(r, u, sched_refer_text, NULL)
+	    : NULL;
 	if (text == NULL) {
 		if ((input = weft_run_step_input(r, u, err, sizeof(err))) ==
 		    NULL) {

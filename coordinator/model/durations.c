@@ -69,7 +69,7 @@ weft_dur_json(const weft_dur *d)
 	    (json_int_t) weft_dur_quantile(d, 0.95)));
 }
 
-// Written with snprintf, not built as a jansson array and dumped: every
+// Written with sprintf, not built as a jansson array and dumped: every
 // step that succeeds makes its row dirty, and on W1 (10,000 steps) the
 // array, its integers and the dump were a share of the engine thread.
 char *

@@ -1060,6 +1060,48 @@ Test(cli, watch_run_keeps_its_own_events_of_a_mixed_message)
 	free(text);
 }
 
+// Other runs' events keep coming in mixed messages, ours has ended but its
+// last event was lost: following it, the CLI still asks the store after
+// a second without events of its own, and ends. (Counting any message as
+// activity, a busy cluster put that off for as long as it stayed busy.)
+Test(cli, watch_run_asks_the_store_while_other_runs_keep_the_stream_busy)
+{
+	char     log[1024], *text;
+	uint64_t ids[16];
+	pid_t    pid;
+	int      n, st = -1;
+	int64_t  deadline;
+
+	pid = watch_spawn("01RUN", log, sizeof(log));
+	watch_ready(WEFT__CONTROL_REQUEST__REQ_EVENTS, 1);
+	fake_commit(1, "01RUN", 1, "run_started", NULL, false);
+	fake_commit(2, "01RUN", 2, "run_succeeded", NULL, true); // lost
+	// Another run's event every 100 ms, for up to 8 s (the watch asks
+	// the store once a quiet second has passed).
+	deadline = weft_clock_mono_ms() + weft_h_timeout_ms(8000);
+	for (uint64_t id = 3; weft_clock_mono_ms() < deadline; id++) {
+		const fake_ev other[] = {
+			{ id, "01OTHER", id, "step_ready", "x" },
+		};
+		fake_send(other, 1, WEFT_TOPIC_MIXED, NULL);
+		sleep_ms(100);
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			break;
+		}
+		st = -1;
+	}
+	if (st == -1) {
+		weft_h_kill(pid, SIGKILL);
+	}
+	cr_assert(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	    "watch did not end while other runs kept the stream busy");
+	text = slurp(log);
+	n    = ids_of(text, ids, 16);
+	cr_assert_eq(n, 2, "%s", text);
+	cr_assert(ids[0] == 1 && ids[1] == 2, "%s", text);
+	free(text);
+}
+
 // `weft run --wait` hears its run's end in a mixed message: it asks for
 // the status at once, not at its next poll (WAIT_POLL_MS, 1 s, after the
 // first): well within WAIT_HEARD_MS, where not hearing it takes ~1 s.

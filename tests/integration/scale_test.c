@@ -41,10 +41,6 @@ run_start(const char *def, const char *input_file)
 	return (out);
 }
 
-// run_wait_end waits (deadline timeout_ms, scaled) for one of run id's end
-// events and returns its type ("succeeded", ...; static storage). By the
-// event log, not `weft status`: a status of 100,000 steps is not what
-// these tests are about.
 // step_output returns the output of step of run id (new reference).
 static json_t *
 step_output(const char *id, const char *step)
@@ -61,6 +57,10 @@ step_output(const char *id, const char *step)
 	return (v);
 }
 
+// run_wait_end waits (deadline timeout_ms, scaled) for one of run id's end
+// events and returns its type ("succeeded", ...; static storage). By the
+// event log, not `weft status`: a status of 100,000 steps is not what
+// these tests are about.
 static const char *
 run_wait_end(const char *id, int64_t timeout_ms)
 {

@@ -2340,6 +2340,7 @@ static const struct text_dep {
 	{ "12345678901234", NULL, 0 },
 	{ "-0.25", NULL, 0 },
 	{ NULL, "quoted \"x\", back\\slash, tab\t, nl\n, bell\a, \xc3\xa9", 3 },
+	{ NULL, "colour: \x1b[31mred\x1b[0m, \x0b\x0e\x1f, del \x7f, a/b", 1 },
 	{ NULL, "not UTF-8: \xff\xfe", 0 },
 	{ NULL, "plain", 0 },
 };
