@@ -1176,12 +1176,26 @@ run_result_stale(weft_run *r, weft_ref u, const weft_result *res, weft_out *o)
 	return (WEFT_ESTATE);
 }
 
+// run_unit_timed_out ends in-flight unit u's attempt (s) on its
+// start-to-close timeout.
+static void
+run_unit_timed_out(
+    weft_run *r, weft_ref u, weft_step_rt *s, int64_t now, weft_out *o)
+{
+	run_unit_event(o, WEFT_EV_STEP_TIMED_OUT, r, u, s->node,
+	    json_pack("{s:s, s:I}", "phase", "run", "timeout_ms",
+	        (json_int_t) r->def->steps[u.step].timeout_ms));
+	run_unit_bad_end(r, u, WEFT_STEP_IN_TIMEOUT,
+	    json_pack("{s:s}", "error", "timed out"), now, o);
+}
+
 weft_err
 weft_run_result(weft_run *r, weft_ref u, const weft_result *res, int64_t now,
     weft_out *o)
 {
 	weft_step_rt *s = weft_run_unit(r, u);
 	json_t       *data;
+	uint32_t      tmo;
 	int64_t       dur = res->finished_ms > res->started_ms
 	          ? res->finished_ms - res->started_ms
 	          : 0;
@@ -1215,6 +1229,16 @@ weft_run_result(weft_run *r, weft_ref u, const weft_result *res, int64_t now,
 		// attempt that ran has its step_started); the yes, when it
 		// comes, finds the attempt over and changes nothing.
 		run_unit_started(r, u, s, o);
+	}
+	tmo = r->def->steps[u.step].timeout_ms;
+	if (!res->ok && tmo > 0 && now >= s->started_ms + (int64_t) tmo) {
+		// A failure that comes once the attempt's deadline has passed
+		// is its timeout, whoever saw it first: sleep and exec stop at
+		// the deadline on the worker (started after the dispatch, when
+		// the coordinator's timer starts) and report a failure, which
+		// on a loaded coordinator can be taken before the timer.
+		run_unit_timed_out(r, u, s, now, o);
+		return (WEFT_OK);
 	}
 	if (!res->ok) {
 		data = json_pack("{s:s, s:I}", "error",
@@ -1296,11 +1320,7 @@ weft_run_timeout(
 	f          = run_unit_effect(o, WEFT_EFFECT_ABORT, r, u);
 	f->attempt = attempt;
 	snprintf(f->node, sizeof(f->node), "%s", s->node);
-	run_unit_event(o, WEFT_EV_STEP_TIMED_OUT, r, u, s->node,
-	    json_pack("{s:s, s:I}", "phase", "run", "timeout_ms",
-	        (json_int_t) r->def->steps[u.step].timeout_ms));
-	run_unit_bad_end(r, u, WEFT_STEP_IN_TIMEOUT,
-	    json_pack("{s:s}", "error", "timed out"), now, o);
+	run_unit_timed_out(r, u, s, now, o);
 	return (WEFT_OK);
 }
 

@@ -2439,3 +2439,70 @@ Test(run, step_input_text_passes_outputs_through_big)
 	weft_run_free(r);
 	weft_def_free(d);
 }
+
+// ---- a failure after the attempt's deadline is its timeout ----
+
+// A worker's sleep or exec stops at the attempt's deadline and reports a
+// failure; its deadline starts after the dispatch, where the
+// coordinator's timer does, so that failure comes once the timer is due,
+// and on a loaded coordinator can be taken before it. Applied at or past
+// the deadline, a failure ends the attempt timed out, whoever saw it
+// first; before it, failed; a success stays a success.
+static const struct late_result {
+	uint32_t    timeout_ms;
+	int64_t     at;        // when the result is applied (dispatched at 1000)
+	bool        ok;
+	bool        timed_out; // a step_timed_out before its step_failed
+	const char *error;     // the step's error after it (NULL: succeeded)
+} late_results[] = {
+	{ 300, 1200, false, false, "sleep: timed out after 300 ms" },
+	{ 300, 1299, false, false, "sleep: timed out after 300 ms" },
+	{ 300, 1300, false, true, "timed out" },
+	{ 300, 1700, false, true, "timed out" },
+	{ 300, 1700, true, false, NULL },
+	{ 0, 99000, false, false, "sleep: timed out after 300 ms" },
+};
+#define LATE_N (sizeof(late_results) / sizeof(late_results[0]))
+
+Test(run, a_failure_past_the_deadline_is_a_timeout)
+{
+	for (size_t k = 0; k < LATE_N; k++) {
+		const struct late_result *t = &late_results[k];
+		char                      def[256];
+		weft_out                  o;
+		weft_run                 *r;
+		weft_def                 *d;
+
+		snprintf(def, sizeof(def),
+		    "{\"name\":\"l\",\"steps\":[{\"id\":\"a\",\"type\":"
+		    "\"sleep\",\"timeout_ms\":%u}]}",
+		    t->timeout_ms);
+		d = weft_t_def(def);
+		weft_out_init(&o);
+		r = weft_run_alloc("RL", d, NULL, NULL, 0, &o);
+		cr_assert_eq(weft_run_start(r, 0, &o), WEFT_OK);
+		cr_assert_eq(weft_run_dispatched(r, WEFT_REF(0), "w1", 1000, &o),
+		    WEFT_OK);
+		weft_result res = { .attempt = 1, .ok = t->ok,
+			.output = t->ok ? json_null() : NULL,
+			.error = t->ok ? NULL : "sleep: timed out after 300 ms",
+			.node = "w1" };
+		cr_assert_eq(weft_run_result(r, WEFT_REF(0), &res, t->at, &o),
+		    WEFT_OK, "case %zu", k);
+		cr_expect_eq(count_events(&o, WEFT_EV_STEP_TIMED_OUT),
+		    t->timed_out ? 1 : 0, "case %zu", k);
+		cr_expect_eq(count_events(&o, WEFT_EV_STEP_FAILED),
+		    t->error != NULL ? 1 : 0, "case %zu", k);
+		cr_expect_eq(r->steps[0].state, t->error != NULL
+		        ? WEFT_STEP_FAILED : WEFT_STEP_SUCCEEDED, "case %zu", k);
+		if (t->error != NULL) {
+			cr_expect_str_eq(r->steps[0].error, t->error, "case %zu",
+			    k);
+		}
+		cr_expect_eq(count_events(&o, WEFT_EV_STEP_STARTED), 1,
+		    "case %zu: its start is logged too", k);
+		weft_out_fini(&o);
+		weft_run_free(r);
+		weft_def_free(d);
+	}
+}
