@@ -516,6 +516,22 @@ ids_of(const char *text, uint64_t *ids, int max)
 	return (n);
 }
 
+// expect_ids reads log and checks that the ids of its JSON lines are want
+// (n of them), in order; returns the text (malloc'd) for more checks.
+static char *
+expect_ids(const char *log, const uint64_t *want, int n)
+{
+	char    *text = slurp(log);
+	uint64_t ids[16];
+	int      got  = ids_of(text, ids, 16);
+
+	cr_assert_eq(got, n, "%s", text);
+	for (int i = 0; i < n; i++) {
+		cr_assert_eq(ids[i], want[i], "line %d: %s", i, text);
+	}
+	return (text);
+}
+
 // count_lines counts newline-terminated lines.
 static int
 count_lines(const char *text)
@@ -989,9 +1005,7 @@ watch_spawn(const char *run, char *log, size_t len)
 Test(cli, watch_run_fills_a_gap_from_the_store)
 {
 	char     log[1024], *text;
-	uint64_t ids[16];
 	pid_t    pid;
-	int      n;
 
 	pid = watch_spawn("01RUN", log, sizeof(log));
 	// Subscribed, and asked for the (empty) history.
@@ -1007,12 +1021,7 @@ Test(cli, watch_run_fills_a_gap_from_the_store)
 	fake_commit(7, "01RUN", 5, "run_succeeded", NULL, false);
 
 	cr_assert_eq(wait_exit(pid, 10000), 0, "watch did not end with the run");
-	text = slurp(log);
-	n    = ids_of(text, ids, 16);
-	cr_assert_eq(n, 5, "%s", text);
-	cr_assert(ids[0] == 1 && ids[1] == 2 && ids[2] == 4 && ids[3] == 6 &&
-	        ids[4] == 7,
-	    "%s", text);
+	text = expect_ids(log, (uint64_t[]) { 1, 2, 4, 6, 7 }, 5);
 	cr_assert(fake_asked_after(2), "the gap was not fetched");
 	free(text);
 }
@@ -1022,9 +1031,7 @@ Test(cli, watch_run_fills_a_gap_from_the_store)
 Test(cli, watch_run_keeps_its_own_events_of_a_mixed_message)
 {
 	char     log[1024], *text;
-	uint64_t ids[16];
 	pid_t    pid;
-	int      n;
 
 	pid = watch_spawn("01RUN", log, sizeof(log));
 	watch_ready(WEFT__CONTROL_REQUEST__REQ_EVENTS, 1);
@@ -1049,12 +1056,7 @@ Test(cli, watch_run_keeps_its_own_events_of_a_mixed_message)
 	fake_send(end, 3, WEFT_TOPIC_MIXED, NULL);
 
 	cr_assert_eq(wait_exit(pid, 10000), 0, "watch did not end with the run");
-	text = slurp(log);
-	n    = ids_of(text, ids, 16);
-	cr_assert_eq(n, 5, "%s", text);
-	cr_assert(ids[0] == 1 && ids[1] == 3 && ids[2] == 5 && ids[3] == 7 &&
-	        ids[4] == 8,
-	    "%s", text);
+	text = expect_ids(log, (uint64_t[]) { 1, 3, 5, 7, 8 }, 5);
 	cr_expect(strstr(text, "01OTHER") == NULL && strstr(text, "01THIRD") == NULL,
 	    "another run's event printed: %s", text);
 	free(text);
@@ -1067,9 +1069,8 @@ Test(cli, watch_run_keeps_its_own_events_of_a_mixed_message)
 Test(cli, watch_run_asks_the_store_while_other_runs_keep_the_stream_busy)
 {
 	char     log[1024], *text;
-	uint64_t ids[16];
 	pid_t    pid;
-	int      n, st = -1;
+	int      st = -1;
 	int64_t  deadline;
 
 	pid = watch_spawn("01RUN", log, sizeof(log));
@@ -1095,10 +1096,7 @@ Test(cli, watch_run_asks_the_store_while_other_runs_keep_the_stream_busy)
 	}
 	cr_assert(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
 	    "watch did not end while other runs kept the stream busy");
-	text = slurp(log);
-	n    = ids_of(text, ids, 16);
-	cr_assert_eq(n, 2, "%s", text);
-	cr_assert(ids[0] == 1 && ids[1] == 2, "%s", text);
+	text = expect_ids(log, (uint64_t[]) { 1, 2 }, 2);
 	free(text);
 }
 
@@ -1133,9 +1131,7 @@ Test(cli, run_wait_hears_the_end_in_a_mixed_message)
 Test(cli, watch_all_fills_a_gap_in_global_ids)
 {
 	char     log[1024], *text;
-	uint64_t ids[16];
 	pid_t    pid;
-	int      n;
 
 	pid = watch_spawn(NULL, log, sizeof(log));
 	watch_ready(WEFT__CONTROL_REQUEST__REQ_INFO, 1);
@@ -1159,12 +1155,7 @@ Test(cli, watch_all_fills_a_gap_in_global_ids)
 	}
 	free(text);
 	weft_h_kill(pid, SIGTERM);
-	text = slurp(log);
-	n    = ids_of(text, ids, 16);
-	cr_assert_eq(n, 5, "%s", text);
-	for (int i = 0; i < 5; i++) {
-		cr_assert_eq(ids[i], (uint64_t) i + 1, "%s", text);
-	}
+	text = expect_ids(log, (uint64_t[]) { 1, 2, 3, 4, 5 }, 5);
 	cr_assert(fake_asked_after(2), "the gap was not fetched");
 	free(text);
 }
@@ -1312,9 +1303,7 @@ fake_request_after(uint64_t after)
 Test(cli, events_follow_goes_on_from_the_store_to_the_stream)
 {
 	char     log[1024], *text;
-	uint64_t ids[16];
 	pid_t    pid;
-	int      n;
 
 	// Stored before the client came; 3 is published only after it has
 	// read the store, so it comes both ways.
@@ -1348,12 +1337,7 @@ Test(cli, events_follow_goes_on_from_the_store_to_the_stream)
 	}
 	cr_assert_eq(kill(pid, SIGTERM), 0);
 	cr_assert_eq(wait_exit(pid, 5000), 0, "not a clean exit on SIGTERM");
-	text = slurp(log);
-	n    = ids_of(text, ids, 16);
-	cr_assert_eq(n, 6, "%s", text);
-	for (int i = 0; i < 6; i++) {
-		cr_assert_eq(ids[i], (uint64_t) i + 1, "%s", text);
-	}
+	text = expect_ids(log, (uint64_t[]) { 1, 2, 3, 4, 5, 6 }, 6);
 	cr_assert_not_null(fake_request_after(3), "the gap was not fetched");
 	free(text);
 }
@@ -1361,9 +1345,7 @@ Test(cli, events_follow_goes_on_from_the_store_to_the_stream)
 Test(cli, events_follow_filters_live_events)
 {
 	char     log[1024], *text;
-	uint64_t ids[16];
 	pid_t    pid;
-	int      n;
 
 	fake_info();
 	fake_store_add(1, "01R", 1, "run_started", NULL, NULL);
@@ -1399,10 +1381,7 @@ Test(cli, events_follow_filters_live_events)
 
 	// The run's end (filtered out) ends the following.
 	cr_assert_eq(wait_exit(pid, 10000), 0, "did not end with the run");
-	text = slurp(log);
-	n    = ids_of(text, ids, 16);
-	cr_assert_eq(n, 3, "%s", text);
-	cr_assert(ids[0] == 2 && ids[1] == 6 && ids[2] == 8, "%s", text);
+	text = expect_ids(log, (uint64_t[]) { 2, 6, 8 }, 3);
 	cr_assert(strstr(text, "\"data\":{\"error\":\"disk full again\"}") !=
 	        NULL,
 	    "%s", text);
