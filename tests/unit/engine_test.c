@@ -284,6 +284,24 @@ mail_new(weft_wire *wire, enum mail_kind kind, Weft__Envelope *env,
 	return (m);
 }
 
+// define_mail makes the control request that defines "d" (one noop step
+// x): a request that writes.
+static engine_mail *
+define_mail(void)
+{
+	Weft__Envelope       env = WEFT__ENVELOPE__INIT;
+	Weft__ControlRequest req = WEFT__CONTROL_REQUEST__INIT;
+	Weft__DefineRequest  dr  = WEFT__DEFINE_REQUEST__INIT;
+
+	dr.definition_json =
+	    "{\"name\":\"d\",\"steps\":[{\"id\":\"x\",\"type\":\"noop\"}]}";
+	req.req_case  = WEFT__CONTROL_REQUEST__REQ_DEFINE;
+	req.define    = &dr;
+	env.body_case = WEFT__ENVELOPE__BODY_CONTROL;
+	env.control   = &req;
+	return (mail_new(&F.wire, MAIL_CONTROL, &env, 0));
+}
+
 // post_from packs env as peer `wire` would and posts it as mail of kind.
 static void
 post_from(weft_wire *wire, enum mail_kind kind, Weft__Envelope *env,
@@ -977,9 +995,6 @@ Test(engine, store_back_before_the_split_tail_is_not_an_outage)
 	char                 *def = fan_def(1500);
 	bool                  down;
 	pthread_t             t;
-	Weft__Envelope        env = WEFT__ENVELOPE__INIT;
-	Weft__ControlRequest  req = WEFT__CONTROL_REQUEST__INIT;
-	Weft__DefineRequest   dr  = WEFT__DEFINE_REQUEST__INIT;
 
 	post_worker("w1", 2, 1);
 	turn();
@@ -1001,13 +1016,7 @@ Test(engine, store_back_before_the_split_tail_is_not_an_outage)
 	cr_expect_eq(assigned(), 2, "the assignments waited for the tail");
 	// A request that writes, while the tail commits: it waits for the
 	// batch, as a request does behind any commit, and then succeeds.
-	dr.definition_json = "{\"name\":\"d\",\"steps\":[{\"id\":\"x\","
-	                     "\"type\":\"noop\"}]}";
-	req.req_case       = WEFT__CONTROL_REQUEST__REQ_DEFINE;
-	req.define         = &dr;
-	env.body_case      = WEFT__ENVELOPE__BODY_CONTROL;
-	env.control        = &req;
-	late_mail          = mail_new(&F.wire, MAIL_CONTROL, &env, 0);
+	late_mail          = define_mail();
 	size_t rep         = F.nreplies;
 	cr_assert_eq(pthread_create(&t, NULL, post_late_then_open_gate, NULL), 0);
 	engine_quiesce(F.e);
@@ -1057,9 +1066,6 @@ mail_count(weft_mail *m)
 Test(engine, outage_refuses_writes_and_acks_nothing)
 {
 	static weft_store_ops ops;
-	Weft__Envelope        env = WEFT__ENVELOPE__INIT;
-	Weft__ControlRequest  req = WEFT__CONTROL_REQUEST__INIT;
-	Weft__DefineRequest   def = WEFT__DEFINE_REQUEST__INIT;
 	char                  run_id[64];
 	weft_mail            *batch;
 
@@ -1072,13 +1078,7 @@ Test(engine, outage_refuses_writes_and_acks_nothing)
 	post_result(run_id, "a", 1, true);
 	batch = weft_mailbox_drain(&F.e->mailbox, 0);
 	// What comes while it retries.
-	def.definition_json = "{\"name\":\"d\",\"steps\":[{\"id\":\"x\","
-	                      "\"type\":\"noop\"}]}";
-	req.req_case  = WEFT__CONTROL_REQUEST__REQ_DEFINE;
-	req.define    = &def;
-	env.body_case = WEFT__ENVELOPE__BODY_CONTROL;
-	env.control   = &req;
-	post(MAIL_CONTROL, &env, 0);
+	weft_mailbox_post(&F.e->mailbox, &define_mail()->node);
 	post_result(run_id, "b", 1, true);
 	// Rounds enough to lose a worker that did not answer them.
 	for (uint64_t round = 2; round <= 5; round++) {
