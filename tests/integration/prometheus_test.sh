@@ -68,11 +68,6 @@ for _ in 1 2 3; do
 done
 
 echo "== Prometheus scrapes it"
-port=""
-for p in $(shuf -i 20000-60000 -n 50); do
-  if ! grep -q LISTEN <<<"$(ss -Hltn "sport = :$p")"; then port=$p; break; fi
-done
-[ -n "$port" ] || fail "no free port for Prometheus"
 printf '%s\n' "$read_token" >"$tmp/read-token"
 cp "$src/examples/prometheus/alerts.yml" "$tmp/alerts.yml"
 cat >"$tmp/prometheus.yml" <<YML
@@ -93,9 +88,36 @@ scrape_configs:
 YML
 promtool check config "$tmp/prometheus.yml" >>"$tmp/promtool.log" 2>&1 ||
   fail "promtool check config"
-prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/tsdb" \
-  --web.listen-address="127.0.0.1:$port" >"$tmp/prometheus.log" 2>&1 &
-pids+=($!)
+# A port free when looked at can be taken before Prometheus binds it (other
+# tests start servers too): a Prometheus that exits before it is ready is
+# started again on another port, up to five times.
+port=""
+for _ in 1 2 3 4 5; do
+  try=""
+  for p in $(shuf -i 20000-60000 -n 50); do
+    if ! grep -q LISTEN <<<"$(ss -Hltn "sport = :$p")"; then try=$p; break; fi
+  done
+  [ -n "$try" ] || fail "no free port for Prometheus"
+  prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/tsdb" \
+    --web.listen-address="127.0.0.1:$try" >"$tmp/prometheus.log" 2>&1 &
+  prom=$!
+  pids+=($prom)
+  for _ in $(seq 1 $((300 * mult))); do
+    kill -0 "$prom" 2>/dev/null || break
+    # Its own answer: the port's taker, if any, would not say this.
+    if curl -s --max-time 2 "http://127.0.0.1:$try/-/ready" |
+        grep -q "Prometheus Server is Ready"; then
+      port=$try
+      break
+    fi
+    sleep 0.1
+  done
+  [ -n "$port" ] && break
+  kill "$prom" 2>/dev/null || true
+  wait "$prom" 2>/dev/null || true
+  echo "prometheus_test: Prometheus did not come up on port $try; another port"
+done
+[ -n "$port" ] || fail "Prometheus did not start (five ports tried)"
 
 # q PROMQL: the query's JSON answer from Prometheus's HTTP API.
 q() {
