@@ -56,7 +56,9 @@ map_grow(weft_map *m)
 	weft_map_slot *old = m->slots;
 	size_t         cap = m->cap;
 
-	m->cap   = cap ? cap * 2 : 64;
+	// Mostly tombstones (a map of many puts and deletes): clean them out
+	// at the same size rather than doubling.
+	m->cap   = cap == 0 ? 64 : (m->count * 2 < m->used ? cap : cap * 2);
 	m->slots = weft_xalloc(m->cap * sizeof(*m->slots));
 	m->count = m->used = 0;
 	for (size_t i = 0; i < cap; i++) {
