@@ -90,6 +90,9 @@ usage(FILE *f)
 	    "                    (default 60s; 1s to 1d: 30s, 2m, 1h; bare number: s)\n"
 	    "  --idempotency-window D  a run request's idempotency key answers the\n"
 	    "                    run it made for D (default 24h; 1s to 30d)\n"
+	    "  --projection-lag MS  hold a step's rows in the steps table back up\n"
+	    "                    to MS (0 to 60000; default 1000; 0: write each\n"
+	    "                    transition in its batch); events are never held\n"
 	    "  --cookie-file F   the cluster cookie (default $WEFT_COOKIE_FILE, else\n"
 	    "                    $WEFT_HOME/cookie, else ~/.weft/cookie); created when\n"
 	    "                    missing if the node sockets are all on loopback\n"
@@ -195,6 +198,7 @@ parse_duration(const char *flag, const char *v)
 
 // Long options without a one-letter code (issue 14 on).
 #define OPT_IDEM_WINDOW 0x1401
+#define OPT_PROJECTION_LAG 0x1402
 
 // parse_idem_window reads --idempotency-window: 1s to 30d (a key answers
 // its run that long; the default is 24h).
@@ -403,6 +407,7 @@ main(int argc, char **argv)
 		{ "lost-after", required_argument, NULL, 'l' },
 		{ "unschedulable-after", required_argument, NULL, 'U' },
 		{ "idempotency-window", required_argument, NULL, OPT_IDEM_WINDOW },
+		{ "projection-lag", required_argument, NULL, OPT_PROJECTION_LAG },
 		{ "log-level", required_argument, NULL, 'L' },
 		{ "log-format", required_argument, NULL, 'G' },
 		{ "ports-file", required_argument, NULL, 'P' },
@@ -511,6 +516,11 @@ main(int argc, char **argv)
 			cfg.idempotency_window_ms =
 			    parse_idem_window(optarg);
 			break;
+		case OPT_PROJECTION_LAG: {
+			int ms = parse_int("--projection-lag", optarg, 0, 60000);
+			cfg.projection_lag_ms = ms > 0 ? ms : -1;
+			break;
+		}
 		case 'K': secret_key_file = optarg; break;
 		case '1': tls_cert = optarg; break;
 		case '2': tls_key = optarg; break;

@@ -1551,6 +1551,12 @@ control_query_answer(weft_engine *e, Weft__ControlRequest *rq)
 		    why[0] != '\0' ? why : "not connected yet");
 		return (engine_control_reply(e, WEFT_EUNAVAIL, err, NULL));
 	}
+	if (rq->req_case == WEFT__CONTROL_REQUEST__REQ_STATUS ||
+	    rq->req_case == WEFT__CONTROL_REQUEST__REQ_OUTPUT) {
+		// These read the steps table: the step rows held back
+		// (store.h) are written first.
+		engine_lag_barrier(e);
+	}
 	if (rq->req_case == WEFT__CONTROL_REQUEST__REQ_STATUS) {
 		rv = control_status(e, rq->status, &body, next, sizeof(next), err,
 		    sizeof(err));

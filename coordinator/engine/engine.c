@@ -1517,10 +1517,17 @@ engine_store_check(weft_engine *e)
 	e->check_due = now + ENGINE_CHECK_MS;
 	if (weft_store_check(engine_quiesce(e)) != WEFT_OK) {
 		engine_store_state(e, false, e->store->error);
-	} else if (!atomic_load(&e->store_ok)) {
+	} else if (!atomic_load(&e->store_ok) && e->lag_retry_ms == 0) {
+		// Not while the held step rows could not be written: the
+		// store is away until a write goes through.
+
 		engine_store_state(e, true, NULL);
 	}
 }
+
+static int64_t engine_lag_wait(weft_engine *e, int64_t wait);
+static void    engine_lag_serve(weft_engine *e);
+static void    engine_lag_release(weft_engine *e, uint64_t asked);
 
 static void *
 engine_main(void *arg)
@@ -1559,9 +1566,11 @@ engine_main(void *arg)
 		if (retain_busy(e)) {
 			wait = 0; // more runs to delete: a batch per turn
 		}
+		wait = engine_lag_wait(e, wait);
 		mail = weft_mailbox_drain(&e->mailbox, wait);
 		int64_t t0 = weft_clock_mono_us();
 		engine_iteration(e, mail);
+		engine_lag_serve(e);
 		engine_busy_add(e, t0);
 	}
 	// Stopping (SIGTERM): one last batch for what came in meanwhile and
@@ -1574,7 +1583,113 @@ engine_main(void *arg)
 		engine_iteration(e, NULL); // the results carried over too
 	}
 	engine_quiesce(e); // the last batch out (or given up) too
+	if (atomic_load(&e->store_ready) &&
+	    weft_store_lag_flush(e->store) != WEFT_OK) {
+		weft_log_warn("DB-LAG", "the step rows held back were not "
+		    "written at the stop (%s): the next start writes them from "
+		    "the events", e->store->error);
+	}
+	engine_lag_release(e, atomic_load(&e->lag_asked));
 	return (NULL);
+}
+
+// ---- the projection lag (store.h) ----
+
+// engine_lag_release tells the readers waiting (engine_lag_barrier) that
+// the rows held when they asked (tickets up to asked) are written.
+static void
+engine_lag_release(weft_engine *e, uint64_t asked)
+{
+	pthread_mutex_lock(&e->commit_lock);
+	if (asked > e->lag_served) {
+		e->lag_served = asked;
+	}
+	pthread_cond_broadcast(&e->lag_cv);
+	pthread_mutex_unlock(&e->commit_lock);
+}
+
+// engine_lag_wait shortens wait (ms) to when a held step row comes due,
+// when no batch is in flight (one in flight writes the due rows itself,
+// and the store thread owns the held rows meanwhile).
+static int64_t
+engine_lag_wait(weft_engine *e, int64_t wait)
+{
+	int64_t next, now;
+
+	if (atomic_load(&e->lag_asked) > e->lag_served) {
+		return (0);
+	}
+	if (e->inflight != NULL || !atomic_load(&e->store_ready)) {
+		return (wait);
+	}
+	now = weft_clock_mono_ms();
+	weft_store_lag_due(e->store, now, &next);
+	if (next == 0) {
+		return (wait);
+	}
+	next = next > e->lag_retry_ms ? next : e->lag_retry_ms;
+	return (next <= now ? 0 : (next - now < wait ? next - now : wait));
+}
+
+// engine_lag_serve writes the step rows the store holds back when a
+// reader asked for them (engine_lag_barrier), or when the oldest is past
+// the lag and no batch is in flight to take them along. A failure counts
+// as the store being away (/health) and is tried again a second later;
+// a reader meanwhile reads what is there.
+static void
+engine_lag_serve(weft_engine *e)
+{
+	uint64_t asked = atomic_load(&e->lag_asked);
+	int64_t  next, now = weft_clock_mono_ms();
+
+	if (!atomic_load(&e->store_ready)) {
+		return;
+	}
+	if (asked <= e->lag_served &&
+	    (e->inflight != NULL || now < e->lag_retry_ms ||
+	        !weft_store_lag_due(e->store, now, &next))) {
+		return;
+	}
+	if (now < e->lag_retry_ms) {
+		engine_lag_release(e, asked);
+		return;
+	}
+	if (weft_store_lag_flush(engine_quiesce(e)) != WEFT_OK) {
+		engine_store_state(e, false, e->store->error);
+		weft_log_warn("DB-LAG", "writing the step rows held back "
+		    "failed: %s; trying again in 1 s", e->store->error);
+		e->lag_retry_ms = weft_clock_mono_ms() + 1000;
+	} else {
+		if (e->lag_retry_ms != 0) {
+			weft_log_notice("DB-BACK", "the store took the step rows "
+			    "held back; carrying on");
+		}
+		engine_store_state(e, true, NULL);
+		e->lag_retry_ms = 0;
+	}
+	engine_lag_release(e, asked);
+}
+
+void
+engine_lag_barrier(weft_engine *e)
+{
+	uint64_t t;
+	int64_t  until = weft_clock_mono_ms() + 5000;
+
+	if (!atomic_load(&e->store_ready) ||
+	    atomic_load(&e->store->lag_held) == 0) {
+		return;
+	}
+	t = atomic_fetch_add(&e->lag_asked, 1) + 1;
+	engine_wake(e);
+	pthread_mutex_lock(&e->commit_lock);
+	while (e->lag_served < t && !atomic_load(&e->stopping) &&
+	    weft_clock_mono_ms() < until) {
+		struct timespec ts =
+		    weft_clock_mono_ts(weft_clock_mono_ms() + 50);
+		pthread_cond_timedwait(&e->lag_cv, &e->commit_lock, &ts);
+	}
+	pthread_mutex_unlock(&e->commit_lock);
 }
 
 // ---- lifecycle ----
@@ -1679,6 +1794,25 @@ engine_recover(weft_engine *e, char *err, size_t errlen)
 static weft_err engine_store_learned(weft_engine *e, char *err,
     size_t errlen);
 
+// engine_store_catch_up writes the step rows the coordinator before us
+// held back and did not write (the projection lag, store.h: it crashed)
+// before recovery reads the steps table, then sets our own lag.
+static weft_err
+engine_store_catch_up(weft_engine *e, char *err, size_t errlen)
+{
+	int64_t  lag = e->cfg.projection_lag_ms;
+	weft_err rv;
+
+	if ((rv = weft_store_lag_replay(e->store, NULL)) != WEFT_OK) {
+		snprintf(err, errlen, "replaying the step events held back: %s",
+		    e->store->error);
+		return (rv);
+	}
+	weft_store_lag_set(e->store,
+	    lag < 0 ? 0 : (lag == 0 ? WEFT_PROJECTION_LAG_MS : lag));
+	return (WEFT_OK);
+}
+
 static weft_err
 engine_store_connect(weft_engine *e, char *err, size_t errlen)
 {
@@ -1689,6 +1823,7 @@ engine_store_connect(weft_engine *e, char *err, size_t errlen)
 	    (rv = weft_store_open(&e->qstore, e->cfg.db_url, NULL, true, err,
 	         errlen)) != WEFT_OK ||
 	    (rv = engine_store_learned(e, err, errlen)) != WEFT_OK ||
+	    (rv = engine_store_catch_up(e, err, errlen)) != WEFT_OK ||
 	    (rv = engine_recover(e, err, errlen)) != WEFT_OK) {
 		weft_store_close(e->store);
 		weft_store_close(e->qstore);
@@ -1892,6 +2027,7 @@ weft_engine_open(weft_engine **out, const weft_engine_cfg *cfg, char *err,
 	e->inline_max = ENGINE_INLINE_MAX;
 	weft_clock_cond_init(&e->commit_cv);
 	weft_clock_cond_init(&e->done_cv);
+	weft_clock_cond_init(&e->lag_cv);
 	e->parked_tail = &e->parked;
 	e->carry_tail  = &e->carry;
 	e->opener      = pthread_self();
@@ -2069,6 +2205,7 @@ weft_engine_close(weft_engine *e)
 	pthread_mutex_destroy(&e->commit_lock);
 	pthread_cond_destroy(&e->commit_cv);
 	pthread_cond_destroy(&e->done_cv);
+	pthread_cond_destroy(&e->lag_cv);
 	weft_mailbox_fini(&e->mailbox);
 	weft_mailbox_fini(&e->qmailbox);
 	weft_wire_fini(&e->wire);

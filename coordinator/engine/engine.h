@@ -76,6 +76,11 @@ typedef struct weft_engine_cfg {
 	                         // run request's idempotency key answers
 	                         // the run it made, ms; 0 = the default
 	                         // WEFT_IDEMPOTENCY_WINDOW_DEFAULT
+	int64_t projection_lag_ms; // --projection-lag: how long a step's
+	                         // transitions on the way may wait to be
+	                         // written to the steps table (store.h);
+	                         // 0 = the default WEFT_PROJECTION_LAG_MS,
+	                         // < 0 = none
 	// Scheduling (sched): --max-running-runs (0 = no limit), --limit
 	// TYPE=N as {type: N} (retained), --priority-aging-ms (0 = off)
 	// and --order fifo (else critical path first once durations are
@@ -88,6 +93,8 @@ typedef struct weft_engine_cfg {
 
 // The default of --idempotency-window: 24 hours, in ms.
 #define WEFT_IDEMPOTENCY_WINDOW_DEFAULT (24 * 3600 * 1000LL)
+// How long a step row may be held back by default (--projection-lag).
+#define WEFT_PROJECTION_LAG_MS 1000
 
 typedef struct weft_engine weft_engine;
 

@@ -290,6 +290,14 @@ struct weft_engine {
 	_Atomic uint64_t engine_busy_us; // engine thread at work (not
 	                                 // waiting for mail or a commit)
 	_Atomic uint64_t commit_busy_us; // store thread in weft_store_append
+	// The projection lag (store.h): a reader that must see every step
+	// event asks (lag_asked, ticket) and waits on lag_cv until the engine
+	// has written the held rows (lag_served, under commit_lock).
+	_Atomic uint64_t lag_asked;
+	uint64_t         lag_served;
+	int64_t          lag_retry_ms; // engine thread: a failed write of
+	                               // the held rows waits until then
+	pthread_cond_t   lag_cv;
 
 	// Retention (retain.c), engine thread only.
 	int64_t      retain_due;  // monotonic ms of the next sweep batch
@@ -441,6 +449,12 @@ bool subwf_check_def(weft_engine *e, const weft_def *def, char *err,
 void subwf_status(weft_engine *e, json_t *run);
 
 // engine.c
+// engine_lag_barrier (the query thread) returns once the step rows the
+// store held back when it was called are written (the projection lag,
+// store.h), or after 5 s: a read of the steps table after it sees every
+// step event published before it.
+void engine_lag_barrier(weft_engine *e);
+
 // weft_engine_set_io registers the network (io/ does, or a test's fake);
 // NULL takes it back (replies and events then go nowhere).
 void weft_engine_set_io(weft_engine *e, const weft_io *io);

@@ -172,10 +172,21 @@ weft_store_open(weft_store **out, const char *url, const char *migrations_dir,
 	return (WEFT_OK);
 }
 
+typedef struct lag_row lag_row;
+static void lag_row_free(lag_row *h);
+
 void
 weft_store_close(weft_store *s)
 {
+	const char *key;
+	void       *v;
+
 	if (s != NULL) {
+		// Held rows not written: the next start replays them.
+		for (size_t i = 0; weft_map_each(&s->lag, &i, &key, &v);) {
+			lag_row_free(v);
+		}
+		weft_map_fini(&s->lag);
 		s->ops->close(s);
 	}
 }
@@ -216,7 +227,172 @@ typedef struct step_row {
 	int64_t     started_ms, ended_ms; // 0 = unchanged
 	int         done_delta;       // terminal transitions in this batch
 	bool        terminal;         // the last event applied ended the step
+	uint64_t    first_id;         // its first event not yet projected
+	int64_t     since_ms;         // monotonic: first held (the lag)
+	struct lag_row *held;         // the held row it took over, if any
 } step_row;
+
+// A step row held back by the projection lag (store.h): the merged state
+// of the step's events since first_id, written later in one upsert.
+// Only the states on the way are held (ready, dispatched, running,
+// retry_wait): rows that carry no output, no error and no change to
+// steps_done.
+typedef struct lag_row {
+	const char *key;                     // "run/step", in buf
+	const char *run_id, *step_id, *node; // in buf (node may be NULL)
+	const char *status;                  // weft_event_step_status
+	uint32_t    attempt;
+	int64_t     started_ms;
+	uint64_t    first_id;
+	int64_t     since_ms;
+	char        buf[];
+} lag_row;
+
+// What one transaction does to the held rows, applied to s->lag only
+// once it commits (lag_commit): a batch that fails and is given again
+// must find them as they were. Arrays, not maps: each key is once in a
+// batch's rows, and W1 holds 10,000 rows at a time.
+typedef struct lag_plan {
+	lag_row **put;   // held from this transaction on (owned)
+	size_t    nput, capput;
+	lag_row **wrote; // held rows this transaction wrote (s->lag's)
+	size_t    nwrote, capwrote;
+	weft_map  ended; // run ids this batch ends: their rows are written
+	bool      all;   // every held row is written (cleared)
+	bool      everything; // write every row now (run_retried, a flush)
+	bool      replay; // weft_store_lag_replay: terminal rows are in
+	int64_t   now;    // monotonic ms
+	uint64_t  mark;   // steps_from once committed (0: nothing held)
+	int64_t   oldest; // the oldest since_ms held once committed
+} lag_plan;
+
+static void
+lag_row_free(lag_row *h)
+{
+	free(h);
+}
+
+static void
+lag_push(lag_row ***v, size_t *n, size_t *cap, lag_row *h)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 64;
+		*v   = weft_xrealloc(*v, *cap * sizeof(**v));
+	}
+	(*v)[(*n)++] = h;
+}
+
+static void
+lag_plan_init(lag_plan *pl, int64_t now)
+{
+	memset(pl, 0, sizeof(*pl));
+	weft_map_init(&pl->ended);
+	pl->now = now;
+}
+
+// lag_plan_fini frees what pl still owns: the rows it would have held
+// when its transaction did not commit.
+static void
+lag_plan_fini(lag_plan *pl)
+{
+	for (size_t i = 0; i < pl->nput; i++) {
+		lag_row_free(pl->put[i]);
+	}
+	free(pl->put);
+	free(pl->wrote);
+	weft_map_fini(&pl->ended);
+}
+
+// lag_commit applies pl, whose transaction committed, to s->lag.
+static void
+lag_commit(weft_store *s, lag_plan *pl)
+{
+	const char *key;
+	void       *v;
+
+	if (pl->all) {
+		for (size_t i = 0; weft_map_each(&s->lag, &i, &key, &v);) {
+			lag_row_free(v);
+		}
+		weft_map_fini(&s->lag);
+		weft_map_init(&s->lag);
+	} else {
+		for (size_t i = 0; i < pl->nwrote; i++) {
+			lag_row *h = pl->wrote[i];
+			weft_map_del(&s->lag, h->key);
+			lag_row_free(h);
+		}
+	}
+	for (size_t i = 0; i < pl->nput; i++) {
+		lag_row *h = pl->put[i];
+		lag_row_free(weft_map_put(&s->lag, h->key, h));
+	}
+	pl->nput      = 0;
+	s->lag_mark   = pl->mark;
+	s->lag_oldest = pl->oldest;
+	atomic_store(&s->lag_held, s->lag.count);
+}
+
+// lag_holds tells whether merged row r may be held rather than written.
+static bool
+lag_holds(const weft_store *s, const lag_plan *pl, const step_row *r)
+{
+	return (s->lag_ms > 0 && !pl->everything && !pl->replay &&
+	    !r->terminal && r->done_delta == 0 && r->output == NULL &&
+	    r->error == NULL && pl->now - r->since_ms < s->lag_ms &&
+	    s->lag.count + pl->nput < WEFT_STORE_LAG_MAX &&
+	    weft_map_get(&pl->ended, r->run_id) == NULL);
+}
+
+// lag_hold holds r (key) from pl's commit on.
+static void
+lag_hold(lag_plan *pl, const char *key, const step_row *r)
+{
+	size_t   lk = strlen(key) + 1, lr = strlen(r->run_id) + 1,
+	       ls = strlen(r->step_id) + 1,
+	       ln = r->node != NULL ? strlen(r->node) + 1 : 0;
+	lag_row *h = weft_xalloc(sizeof(*h) + lk + lr + ls + ln);
+	char    *b = h->buf;
+
+	h->key     = memcpy(b, key, lk);
+	h->run_id  = memcpy(b + lk, r->run_id, lr);
+	h->step_id = memcpy(b + lk + lr, r->step_id, ls);
+	h->node = ln > 0 ? memcpy(b + lk + lr + ls, r->node, ln) : NULL;
+	h->status     = r->status;
+	h->attempt    = r->attempt;
+	h->started_ms = r->started_ms;
+	h->first_id   = r->first_id;
+	h->since_ms   = r->since_ms;
+	lag_push(&pl->put, &pl->nput, &pl->capput, h);
+}
+
+// lag_seed makes r, a merged row, start from held row h (borrowed: a
+// held row lives until its transaction commits).
+static void
+lag_seed(step_row *r, lag_row *h)
+{
+	r->run_id     = h->run_id;
+	r->step_id    = h->step_id;
+	r->status     = h->status;
+	r->node       = h->node;
+	r->attempt    = h->attempt;
+	r->started_ms = h->started_ms;
+	r->first_id   = h->first_id;
+	r->since_ms   = h->since_ms;
+	r->held       = h;
+}
+
+// lag_keep counts h, held after pl commits, in pl's mark and oldest.
+static void
+lag_keep(lag_plan *pl, const lag_row *h)
+{
+	if (pl->mark == 0 || h->first_id < pl->mark) {
+		pl->mark = h->first_id;
+	}
+	if (pl->oldest == 0 || h->since_ms < pl->oldest) {
+		pl->oldest = h->since_ms;
+	}
+}
 
 // step_row_apply merges e, a step event with a step status, into r.
 static void
@@ -291,8 +467,19 @@ store_rows_text(char *sql, const char *head, size_t k, size_t ncols,
 	memcpy(sql + o, tail, t + 1);
 }
 
-static weft_err
-store_flush_steps(weft_store *s, weft_map *rows)
+// steps_writer gathers step rows STORE_ROWS to an upsert.
+typedef struct steps_writer {
+	weft_store *s;
+	char        sql[STORE_SQL_MAX];
+	const char *p[STORE_ROWS * 9];
+	char        num[STORE_ROWS][3][24];
+	step_row   *batch[STORE_ROWS];
+	size_t      k, built;
+	weft_err    rv;
+} steps_writer;
+
+static void
+steps_writer_exec(steps_writer *w)
 {
 	static const char head[] =
 	    "INSERT INTO steps (run_id, step_id, status, attempt, node, output, "
@@ -309,34 +496,113 @@ store_flush_steps(weft_store *s, weft_map *rows)
 	    "COALESCE(excluded.error, steps.error) END, "
 	    "started_ms = COALESCE(excluded.started_ms, steps.started_ms), "
 	    "ended_ms = excluded.ended_ms";
-	char        sql[STORE_SQL_MAX];
-	const char *p[STORE_ROWS * 9];
-	char        num[STORE_ROWS][3][24];
-	step_row   *batch[STORE_ROWS];
-	size_t      k = 0, built = 0, left = rows->count;
+
+	if (w->k == 0) {
+		return;
+	}
+	if (w->k != w->built) {
+		store_rows_text(w->sql, head, w->k, 9, tail);
+		w->built = w->k;
+	}
+	if (w->rv == WEFT_OK) {
+		w->rv = w->s->ops->exec(w->s, w->sql, w->p, (int) (w->k * 9));
+		w->s->lag_writes += w->k;
+	}
+	for (size_t j = 0; j < w->k; j++) {
+		free(w->batch[j]->output);
+		free(w->batch[j]->error);
+		free(w->batch[j]);
+	}
+	w->k = 0;
+}
+
+// steps_writer_add writes r (taken: freed once written).
+static void
+steps_writer_add(steps_writer *w, step_row *r)
+{
+	const char **q = &w->p[w->k * 9];
+	char(*num)[24] = w->num[w->k];
+
+	q[0]              = r->run_id;
+	q[1]              = r->step_id;
+	q[2]              = r->status;
+	q[3]              = store_num(num[0], r->attempt);
+	q[4]              = r->node;
+	q[5]              = r->output;
+	q[6]              = r->error;
+	q[7]              = r->started_ms ? store_num(num[1], r->started_ms) : NULL;
+	q[8]              = r->ended_ms ? store_num(num[2], r->ended_ms) : NULL;
+	w->batch[w->k++] = r;
+	if (w->k == STORE_ROWS) {
+		steps_writer_exec(w);
+	}
+}
+
+// store_rows_free frees the merged rows in rows, unwritten.
+static void
+store_rows_free(weft_map *rows)
+{
 	const char *key;
 	void       *v;
-	weft_err    rv = WEFT_OK;
-	weft_map    done; // run id -> int * (steps_done delta)
 
+	for (size_t i = 0; weft_map_each(rows, &i, &key, &v);) {
+		step_row *r = v;
+		free(r->output);
+		free(r->error);
+		free(r);
+	}
+}
+
+// store_lag_due writes the held rows pl makes due (all, those of runs
+// the batch ends, those older than the lag) and that rows, the batch's
+// merged rows, did not take over; and finds pl's mark and oldest among
+// those it keeps.
+static void
+store_lag_due(weft_store *s, steps_writer *w, weft_map *rows, lag_plan *pl)
+{
+	const char *key;
+	void       *v;
+
+	for (size_t i = 0; !pl->all && weft_map_each(&s->lag, &i, &key, &v);) {
+		lag_row *h = v;
+		if (weft_map_get(rows, key) != NULL) {
+			continue; // the batch's row took its place
+		}
+		if (pl->everything || pl->now - h->since_ms >= s->lag_ms ||
+		    weft_map_get(&pl->ended, h->run_id) != NULL) {
+			step_row *r = weft_xalloc(sizeof(*r));
+			lag_seed(r, h);
+			lag_push(&pl->wrote, &pl->nwrote, &pl->capwrote, h);
+			steps_writer_add(w, r);
+			continue;
+		}
+		lag_keep(pl, h);
+	}
+	if (pl->everything) {
+		pl->all = true; // every held row is written from here on
+	}
+}
+
+// store_flush_steps writes rows, the batch's merged step rows, or holds
+// them (pl, the projection lag), writes the held rows that are due, and
+// the steps_done counters and steps_from mark that follow.
+static weft_err
+store_flush_steps(weft_store *s, weft_map *rows, lag_plan *pl)
+{
+	steps_writer *w = weft_xalloc(sizeof(*w));
+	const char   *key;
+	void         *v;
+	weft_err      rv;
+	weft_map      done; // run id -> int * (steps_done delta)
+
+	w->s  = s;
+	w->rv = WEFT_OK;
 	// Each key is once in rows, so a statement never updates a row
 	// twice (PostgreSQL refuses that).
 	weft_map_init(&done);
 	for (size_t i = 0; weft_map_each(rows, &i, &key, &v);) {
-		step_row    *r = v;
-		const char **q = &p[k * 9];
-		q[0] = r->run_id;
-		q[1] = r->step_id;
-		q[2] = r->status;
-		q[3] = store_num(num[k][0], r->attempt);
-		q[4] = r->node;
-		q[5] = r->output;
-		q[6] = r->error;
-		q[7] = r->started_ms ? store_num(num[k][1], r->started_ms) : NULL;
-		q[8] = r->ended_ms ? store_num(num[k][2], r->ended_ms) : NULL;
-		batch[k++] = r;
-		left--;
-		if (r->done_delta != 0) {
+		step_row *r = v;
+		if (r->done_delta != 0 && !pl->replay) {
 			int *d = weft_map_get(&done, r->run_id);
 			if (d == NULL) {
 				d = weft_xalloc(sizeof(*d));
@@ -344,22 +610,41 @@ store_flush_steps(weft_store *s, weft_map *rows)
 			}
 			*d += r->done_delta;
 		}
-		if (k < STORE_ROWS && left > 0) {
+		if (lag_holds(s, pl, r)) {
+			lag_hold(pl, key, r);
+			free(r);
 			continue;
 		}
-		if (k != built) {
-			store_rows_text(sql, head, k, 9, tail);
-			built = k;
+		if (r->held != NULL) {
+			lag_push(&pl->wrote, &pl->nwrote, &pl->capwrote, r->held);
 		}
-		if (rv == WEFT_OK) {
-			rv = s->ops->exec(s, sql, p, (int) (k * 9));
+		if (pl->replay && r->terminal) {
+			// Written with its ending, in its own batch.
+			free(r->output);
+			free(r->error);
+			free(r);
+			continue;
 		}
-		for (size_t j = 0; j < k; j++) {
-			free(batch[j]->output);
-			free(batch[j]->error);
-			free(batch[j]);
-		}
-		k = 0;
+		steps_writer_add(w, r);
+	}
+	if (s->lag.count > 0 && !pl->all &&
+	    (pl->everything || pl->ended.count > 0 ||
+	        pl->now - s->lag_oldest >= s->lag_ms)) {
+		store_lag_due(s, w, rows, pl);
+	} else if (s->lag.count > 0 && !pl->all) {
+		// Nothing held is due: no scan of them all (W1 holds 10,000
+		// at once). The mark and the oldest stay where they were,
+		// which is early enough: a replay from before the first held
+		// event writes the same rows, and the next scan makes both
+		// exact again.
+		pl->mark   = s->lag_mark;
+		pl->oldest = s->lag_oldest;
+	}
+	steps_writer_exec(w);
+	rv = w->rv;
+	free(w);
+	for (size_t i = 0; i < pl->nput; i++) {
+		lag_keep(pl, pl->put[i]);
 	}
 	// One counter update per run, not per step: a wide fan-out would
 	// otherwise rewrite the same runs row hundreds of times a batch.
@@ -377,6 +662,21 @@ store_flush_steps(weft_store *s, weft_map *rows)
 	}
 	weft_map_fini(&done);
 	return (rv);
+}
+
+// store_lag_mark records pl's mark in weft_database when it changed: the
+// first event a restart must project again (weft_store_lag_replay).
+static weft_err
+store_lag_mark(weft_store *s, const lag_plan *pl)
+{
+	char        m[24];
+	const char *p[1] = { m };
+
+	if (pl->mark == s->lag_mark) {
+		return (WEFT_OK);
+	}
+	store_num(m, (int64_t) pl->mark);
+	return (s->ops->exec(s, "UPDATE weft_database SET steps_from = ?", p, 1));
 }
 
 // store_schedule_fired records a cron fire (schedule_fired, a
@@ -860,12 +1160,37 @@ store_insert_events(weft_store *s, const weft_event *evs, size_t n)
 	return (rv == WEFT_OK ? store_event_time(s, evs, n) : rv);
 }
 
+// store_step_row returns the merged row of e's step in rows, made on
+// first use from the row held for it, if any (pl), or empty.
+static step_row *
+store_step_row(weft_store *s, weft_map *rows, const lag_plan *pl,
+    const weft_event *e)
+{
+	char      key[256];
+	step_row *r;
+	lag_row  *h;
+
+	snprintf(key, sizeof(key), "%s/%s", e->run_id, e->step_id);
+	if ((r = weft_map_get(rows, key)) != NULL) {
+		return (r);
+	}
+	r           = weft_xalloc(sizeof(*r));
+	r->run_id   = e->run_id;
+	r->step_id  = e->step_id;
+	r->first_id = e->id;
+	r->since_ms = pl->now;
+	if (!pl->all && (h = weft_map_get(&s->lag, key)) != NULL) {
+		lag_seed(r, h);
+	}
+	weft_map_put(rows, key, r);
+	return (r);
+}
+
 static weft_err
 store_append_all(weft_store *s, const weft_event *evs, size_t n,
-    weft_map *rows)
+    weft_map *rows, lag_plan *pl)
 {
 	weft_err rv = WEFT_OK;
-	char     key[256];
 
 	// The events first, then what they imply: nothing below reads the
 	// events table, and one transaction holds it all.
@@ -880,15 +1205,7 @@ store_append_all(weft_store *s, const weft_event *evs, size_t n,
 		}
 		if (e->step_id != NULL &&
 		    weft_event_step_status(e->type) != NULL) {
-			step_row *r;
-			snprintf(key, sizeof(key), "%s/%s", e->run_id, e->step_id);
-			if ((r = weft_map_get(rows, key)) == NULL) {
-				r          = weft_xalloc(sizeof(*r));
-				r->run_id  = e->run_id;
-				r->step_id = e->step_id;
-				weft_map_put(rows, key, r);
-			}
-			step_row_apply(r, e);
+			step_row_apply(store_step_row(s, rows, pl, e), e);
 			rv = store_project_expansion(s, e);
 		} else if (e->step_id == NULL && e->run_id != NULL &&
 		    weft_event_scope(e->type) == WEFT_EV_SCOPE_RUN) {
@@ -897,11 +1214,16 @@ store_append_all(weft_store *s, const weft_event *evs, size_t n,
 			// table); the others do not read it, so the rows keep
 			// gathering (flushed once for the whole batch, where
 			// a flush per run event made W3's 1,000 interleaved
-			// runs ~3,000 statements of a row or two).
+			// runs ~3,000 statements of a row or two). The rows a
+			// run's end leaves held are written with it.
 			if (e->type == WEFT_EV_RUN_RETRIED) {
-				rv = store_flush_steps(s, rows);
+				pl->everything = true;
+				rv = store_flush_steps(s, rows, pl);
+				pl->everything = false;
 				weft_map_fini(rows);
 				weft_map_init(rows);
+			} else if (weft_event_terminal(e->type)) {
+				weft_map_put(&pl->ended, e->run_id, pl);
 			}
 			if (rv == WEFT_OK) {
 				rv = store_project_run(s, e);
@@ -1015,6 +1337,7 @@ weft_store_append_with(weft_store *s, const weft_event *evs, size_t n,
     const weft_dur_rows *durations)
 {
 	weft_map rows;
+	lag_plan pl;
 	weft_err rv;
 	int64_t  t0 = weft_clock_mono_us();
 
@@ -1023,16 +1346,21 @@ weft_store_append_with(weft_store *s, const weft_event *evs, size_t n,
 		goto done;
 	}
 	weft_map_init(&rows);
+	lag_plan_init(&pl, t0 / 1000);
 	if ((rv = s->ops->begin(s)) != WEFT_OK) {
 		weft_map_fini(&rows);
+		lag_plan_fini(&pl);
 		return (rv);
 	}
-	rv = store_append_all(s, evs, n, &rows);
+	rv = store_append_all(s, evs, n, &rows, &pl);
 	// Flush also frees the merged rows, on failure too.
-	weft_err frv = store_flush_steps(s, &rows);
+	weft_err frv = store_flush_steps(s, &rows, &pl);
 	weft_map_fini(&rows);
 	if (rv == WEFT_OK) {
 		rv = frv;
+	}
+	if (rv == WEFT_OK) {
+		rv = store_lag_mark(s, &pl);
 	}
 	if (rv == WEFT_OK && durations != NULL) {
 		rv = store_put_durations(s, durations);
@@ -1048,14 +1376,187 @@ weft_store_append_with(weft_store *s, const weft_event *evs, size_t n,
 	if (rv != WEFT_OK) {
 		s->ops->rollback(s);
 		s->ok = false;
+		lag_plan_fini(&pl);
 		return (rv);
 	}
+	lag_commit(s, &pl);
+	lag_plan_fini(&pl);
 done:
 	s->ok = true;
 	s->commits++;
 	s->events += n;
 	s->commit_us_sum += (uint64_t) (weft_clock_mono_us() - t0);
 	return (WEFT_OK);
+}
+
+// ---- the projection lag (store.h) ----
+
+void
+weft_store_lag_set(weft_store *s, int64_t lag_ms)
+{
+	s->lag_ms = lag_ms > 0 ? lag_ms : 0;
+}
+
+bool
+weft_store_lag_due(const weft_store *s, int64_t now_ms, int64_t *next_ms)
+{
+	if (s->lag.count == 0) {
+		*next_ms = 0;
+		return (false);
+	}
+	*next_ms = s->lag_oldest + s->lag_ms;
+	return (now_ms >= *next_ms);
+}
+
+weft_err
+weft_store_lag_flush(weft_store *s)
+{
+	weft_map rows;
+	lag_plan pl;
+	weft_err rv;
+
+	if (s->lag.count == 0 && s->lag_mark == 0) {
+		return (WEFT_OK);
+	}
+	weft_map_init(&rows);
+	lag_plan_init(&pl, weft_clock_mono_ms());
+	pl.everything = true;
+	if ((rv = s->ops->begin(s)) == WEFT_OK &&
+	    (rv = store_flush_steps(s, &rows, &pl)) == WEFT_OK &&
+	    (rv = store_lag_mark(s, &pl)) == WEFT_OK) {
+		rv = s->ops->commit(s);
+	}
+	weft_map_fini(&rows);
+	if (rv != WEFT_OK) {
+		s->ops->rollback(s);
+		lag_plan_fini(&pl);
+		return (rv);
+	}
+	lag_commit(s, &pl);
+	lag_plan_fini(&pl);
+	return (WEFT_OK);
+}
+
+// The replay's merged rows, and the strings they borrow (the cells of a
+// row last only for its callback).
+typedef struct lag_replay {
+	weft_store *s;
+	weft_map    rows;
+	lag_plan    pl;
+	char      **own;
+	size_t      nown, cap;
+	bool        bad; // an event that cannot be read
+} lag_replay;
+
+static const char *
+lag_replay_keep(lag_replay *rp, const char *text)
+{
+	if (text == NULL) {
+		return (NULL);
+	}
+	if (rp->nown == rp->cap) {
+		rp->cap = rp->cap ? rp->cap * 2 : 256;
+		rp->own = weft_xrealloc(rp->own, rp->cap * sizeof(*rp->own));
+	}
+	return (rp->own[rp->nown++] = weft_xstrdup(text));
+}
+
+// lag_replay_row merges one step event (id, run_id, step_id, type,
+// attempt, node, ts_ms, data) into its step's row.
+static int
+lag_replay_row(void *arg, int ncols, const char **c)
+{
+	lag_replay *rp = arg;
+	weft_event  e  = { 0 };
+
+	if (ncols < 8 || c[0] == NULL || c[1] == NULL || c[2] == NULL ||
+	    !weft_event_from_name(c[3], &e.type)) {
+		rp->bad = true;
+		return (1);
+	}
+	if (weft_event_step_status(e.type) == NULL) {
+		return (0); // progress, signals, ...: no row of their own
+	}
+	e.id      = strtoull(c[0], NULL, 10);
+	e.run_id  = lag_replay_keep(rp, c[1]);
+	e.step_id = lag_replay_keep(rp, c[2]);
+	e.attempt = (uint32_t) strtoul(c[4] != NULL ? c[4] : "0", NULL, 10);
+	e.node    = lag_replay_keep(rp, c[5]);
+	e.ts_ms   = strtoll(c[6] != NULL ? c[6] : "0", NULL, 10);
+	// Only an ending or a failure reads its data (output, error).
+	if (weft_event_terminal(e.type)) {
+		e.data = weft_json_parse_cell(c[7]);
+	}
+	step_row_apply(store_step_row(rp->s, &rp->rows, &rp->pl, &e), &e);
+	json_decref(e.data);
+	return (0);
+}
+
+weft_err
+weft_store_lag_replay(weft_store *s, size_t *nrows)
+{
+	lag_replay  rp = { .s = s };
+	uint64_t    from = 0;
+	char        f[24];
+	const char *p[1] = { f };
+	weft_err    rv;
+	uint64_t    before = s->lag_writes;
+
+	if (nrows != NULL) {
+		*nrows = 0;
+	}
+	if ((rv = s->ops->query(s, "SELECT steps_from FROM weft_database",
+	         NULL, 0, weft_store_u64_row, &from)) != WEFT_OK ||
+	    from == 0) {
+		return (rv);
+	}
+	weft_map_init(&rp.rows);
+	lag_plan_init(&rp.pl, weft_clock_mono_ms());
+	rp.pl.replay = true;
+	rp.pl.all    = true; // nothing held in this process yet
+	store_num(f, (int64_t) from);
+	if ((rv = s->ops->begin(s)) == WEFT_OK) {
+		rv = s->ops->query(s,
+		    "SELECT id, run_id, step_id, type, attempt, node, ts_ms, data "
+		    "FROM events WHERE id >= ? AND step_id IS NOT NULL ORDER BY id",
+		    p, 1, lag_replay_row, &rp);
+	}
+	if (rv == WEFT_OK && rp.bad) {
+		snprintf(s->error, sizeof(s->error),
+		    "replaying step events from %" PRIu64 ": an event without a "
+		    "run, step or known type", from);
+		rv = WEFT_ESTORE;
+	}
+	if (rv == WEFT_OK) {
+		rv = store_flush_steps(s, &rp.rows, &rp.pl);
+	} else {
+		store_rows_free(&rp.rows);
+	}
+	weft_map_fini(&rp.rows);
+	if (rv == WEFT_OK) {
+		s->lag_mark = from; // so that the mark is written: 0
+		rv = store_lag_mark(s, &rp.pl);
+	}
+	if (rv == WEFT_OK) {
+		rv = s->ops->commit(s);
+	}
+	if (rv != WEFT_OK) {
+		s->ops->rollback(s);
+	} else {
+		lag_commit(s, &rp.pl);
+		weft_log_notice("DB-REPLAY", "projected %" PRIu64 " step rows "
+		    "again from event %" PRIu64 " (held when the last "
+		    "coordinator stopped)", s->lag_writes - before, from);
+		if (nrows != NULL) {
+			*nrows = (size_t) (s->lag_writes - before);
+		}
+	}
+	lag_plan_fini(&rp.pl);
+	for (size_t i = 0; i < rp.nown; i++) {
+		free(rp.own[i]);
+	}
+	free(rp.own);
+	return (rv);
 }
 
 weft_err

@@ -7,6 +7,7 @@
 #ifndef WEFT_STORE_H
 #define WEFT_STORE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,6 +17,7 @@
 #include "blob.h"
 #include "err.h"
 #include "event.h"
+#include "map.h"
 
 // One audit event as stored. Strings are borrowed for the call.
 typedef struct weft_event {
@@ -84,6 +86,14 @@ struct weft_store {
 	// The first event id of a batch whose commit failed without an
 	// answer (the connection broke): it may be durable after all.
 	uint64_t unsure_id;
+	// The projection lag (store.c): step rows held back, "run/step" ->
+	// row. Writers only, one thread at a time, as the appends.
+	weft_map      lag;
+	int64_t       lag_ms;     // 0 (the default): no row is held
+	int64_t       lag_oldest; // monotonic ms the oldest held row was held
+	uint64_t      lag_mark;   // weft_database.steps_from as committed
+	uint64_t      lag_writes; // step rows written (statistics)
+	atomic_size_t lag_held;   // rows held, for other threads to read
 };
 
 // weft_store_open opens url: "sqlite:PATH" (or a bare path, or
@@ -135,6 +145,38 @@ void weft_dur_rows_free(weft_dur_rows *rows);
 // into step_durations.
 weft_err weft_store_append_with(weft_store *s, const weft_event *evs,
     size_t n, const weft_dur_rows *durations);
+
+// The projection lag: a step's row in the steps table is written in the
+// transaction of the event that ends it, always; with a lag set, the
+// transitions on the way (ready, dispatched, running, retry_wait) may be
+// held back up to lag_ms and merged, so that a step that goes ready, dispatched,
+// running, succeeded over four batches costs one row write, not four.
+// The events are written at once as ever: a held row is a late copy of
+// what they say. An append writes the held rows older than the lag,
+// those of the runs it ends, and all of them when it retries a run or
+// more than WEFT_STORE_LAG_MAX are held. Each append records in
+// weft_database.steps_from the first event whose step row may be held.
+#define WEFT_STORE_LAG_MAX 100000
+
+// weft_store_lag_set sets s's lag (0: none; rows held stay held until the
+// next append or flush).
+void weft_store_lag_set(weft_store *s, int64_t lag_ms);
+
+// weft_store_lag_due tells whether a held row is older than the lag at
+// monotonic time now_ms, and when one next will be (*next_ms, monotonic;
+// 0 when none is held).
+bool weft_store_lag_due(const weft_store *s, int64_t now_ms, int64_t *next_ms);
+
+// weft_store_lag_flush writes every held row in a transaction of its own
+// (nothing held: nothing done). For a reader that must see every step
+// event so far, for an idle engine past the lag, and before a stop.
+weft_err weft_store_lag_flush(weft_store *s);
+
+// weft_store_lag_replay projects again, from the events, the step rows a
+// previous process held when it stopped without writing them (its
+// steps_from; a crash): call it before reading the steps table for
+// recovery. *rows (may be NULL) is set to the rows it wrote.
+weft_err weft_store_lag_replay(weft_store *s, size_t *rows);
 
 // weft_store_load_durations calls fn for every stored step_durations row:
 // definition, version, step_id, count, sum_ms, samples (text cells).

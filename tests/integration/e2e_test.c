@@ -457,6 +457,56 @@ step_leaves(const char *id, const char *sid, const char *from)
 	}
 }
 
+// A step's rows on the way (ready, dispatched, running) may be held back
+// from the steps table (--projection-lag; docs/operations.md, "The projection lag"):
+// a status read still sees them, and a coordinator killed while holding
+// them loses nothing: the next one writes them from the events.
+Test(e2e, held_step_rows_are_read_and_survive_a_kill)
+{
+	c.args[0] = "--projection-lag";
+	c.args[1] = "60000"; // only the replay and the barrier show a row
+	c.args[2] = NULL;
+	weft_h_kill(c.coord, SIGKILL);
+	weft_cluster_start_coord(&c);
+	const char *def = weft_cluster_write(&c, "held.json",
+	    "{\"name\":\"held\",\"steps\":[{\"id\":\"a\",\"type\":\"sleep\","
+	    "\"with\":{\"ms\":1500}},{\"id\":\"b\",\"type\":\"sleep\","
+	    "\"depends_on\":[\"a\"],\"with\":{\"ms\":1500}},{\"id\":\"c\","
+	    "\"type\":\"echo\",\"depends_on\":[\"b\"]}]}");
+	char id[64];
+	snprintf(id, sizeof(id), "%s", run_start(def));
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(10000);
+	while (weft_cluster_count_events(&c, id, "step_started") < 1) {
+		cr_assert(weft_clock_mono_ms() < deadline, "a never started");
+		weft_clock_sleep_ms(20);
+	}
+	// a's rows are held; the coordinator dies holding them.
+	weft_h_kill(c.coord, SIGKILL);
+	weft_cluster_start_coord(&c);
+	cr_expect_eq(weft_h_run_fmt(NULL, "grep -q DB-REPLAY '%s/coordinator.log'",
+	                 c.dir),
+	    0, "the restart wrote the held rows from the events");
+	while (weft_cluster_count_events(&c, id, "step_started") < 2) {
+		cr_assert(weft_clock_mono_ms() < deadline, "b never started");
+		weft_clock_sleep_ms(20);
+	}
+	// b's rows are held by this coordinator: the read waits for them.
+	json_t *run = weft_cluster_cli_json(&c, "status %s", id);
+	cr_expect_str_eq(step_status(run, "a"), "succeeded");
+	cr_expect_str_eq(step_status(run, "b"), "running",
+	    "the status read waits for the held row");
+	json_decref(run);
+	run = weft_cluster_run_end(&c, id, 30000);
+	cr_expect_str_eq(status_of(run), "succeeded");
+	json_decref(run);
+	cr_expect_eq(weft_cluster_count_events(&c, id, "step_succeeded"), 3,
+	    "each step succeeded once: a's result was taken as running's");
+
+	c.args[0] = NULL;
+	weft_h_kill(c.coord, SIGTERM);
+	weft_cluster_start_coord(&c);
+}
+
 Test(e2e, pause_resume_cancel_and_retry)
 {
 	const char *def = weft_cluster_write(&c, "life.json",

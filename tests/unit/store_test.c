@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "harness.h"
 #include "migrations.h"
 #include "store.h"
@@ -1692,4 +1693,205 @@ Test(store, upgrade_from_version_5_keeps_the_events)
 	    st->error);
 	cr_expect_eq(json_array_size(out), 1, "the failure");
 	json_decref(out);
+}
+
+// ---- the projection lag (store.h) ----
+
+// write_run_queued writes definition "two" (a, b), and run `run` of it
+// queued and started: events first, first + 1, first + 2.
+static void
+write_run_queued(const char *run, uint64_t first)
+{
+	weft_event evs[] = {
+		ev(first, NULL, 0, WEFT_EV_DEFINITION_REGISTERED, NULL,
+		    json_pack("{s:s, s:i, s:{s:s, s:[{s:s, s:s}, {s:s, s:s}]}}",
+		        "name", "two", "version", 1, "definition", "name", "two",
+		        "steps", "id", "a", "type", "noop", "id", "b", "type",
+		        "noop")),
+		ev(first + 1, run, 1, WEFT_EV_RUN_QUEUED, NULL,
+		    json_pack("{s:s, s:i, s:{}, s:{}, s:i}", "definition", "two",
+		        "version", 1, "input", "params", "steps", 2)),
+		ev(first + 2, run, 2, WEFT_EV_RUN_STARTED, NULL, json_object()),
+	};
+	cr_assert_eq(weft_store_append(st, evs, 3), WEFT_OK, "%s", st->error);
+	free_evs(evs, 3);
+}
+
+static int
+lag_text_row(void *arg, int ncols, const char **c)
+{
+	char **out = arg;
+
+	if (ncols > 0 && *out == NULL) {
+		*out = strdup(c[0] != NULL ? c[0] : "(null)");
+	}
+	return (1);
+}
+
+// append_one writes one event (data: an empty object) as its own batch.
+static void
+append_one(uint64_t id, const char *run, uint64_t seq,
+    enum weft_event_type type, const char *step)
+{
+	weft_event e = ev(id, run, seq, type, step, json_object());
+	cr_assert_eq(weft_store_append(st, &e, 1), WEFT_OK, "%s", st->error);
+	free_evs(&e, 1);
+}
+
+// lag_run writes a run of two steps and takes a and b to running, a batch
+// per event: with a lag, no step row is written.
+static void
+lag_run(void)
+{
+	write_run_queued("L1", 10);
+	append_one(13, "L1", 3, WEFT_EV_STEP_READY, "a");
+	append_one(14, "L1", 4, WEFT_EV_STEP_DISPATCHED, "a");
+	append_one(15, "L1", 5, WEFT_EV_STEP_STARTED, "a");
+	append_one(16, "L1", 6, WEFT_EV_STEP_READY, "b");
+}
+
+static char *
+step_cell(const char *col, const char *step)
+{
+	char  sql[200];
+	char *out = NULL;
+
+	snprintf(sql, sizeof(sql),
+	    "SELECT CAST(%s AS TEXT) FROM steps WHERE run_id = 'L1' AND "
+	    "step_id = ?", col);
+	cr_assert_eq(st->ops->query(st, sql, &step, 1, lag_text_row, &out),
+	    WEFT_OK, "%s", st->error);
+	return (out);
+}
+
+Test(store, lag_holds_the_steps_on_the_way_and_writes_their_ending)
+{
+	weft_store_lag_set(st, 60000);
+	lag_run();
+	cr_expect_eq(count_sql("SELECT COUNT(*) FROM steps", NULL), 0,
+	    "ready, dispatched and running rows are held");
+	cr_expect_eq(atomic_load(&st->lag_held), 2);
+	cr_expect_eq(count_sql("SELECT steps_from FROM weft_database", NULL), 13,
+	    "the first held event is marked");
+	append_one(17, "L1", 7, WEFT_EV_STEP_SUCCEEDED, "a");
+	char *s = step_cell("status", "a"), *t = step_cell("started_ms", "a"),
+	     *n = step_cell("node", "a");
+	cr_expect_str_eq(s, "succeeded", "an ending is written in its batch");
+	cr_expect_str_eq(t, "1014", "with what the held row gathered");
+	cr_expect_str_eq(n, "w1");
+	free(s);
+	free(t);
+	free(n);
+	cr_expect_eq(count_sql("SELECT steps_done FROM runs WHERE id = 'L1'",
+	                 NULL), 1);
+	// b's ready (16) is the first event still held; the mark may stay
+	// earlier until a scan of the held rows (a replay from there
+	// writes the same rows).
+	uint64_t mark = count_sql("SELECT steps_from FROM weft_database", NULL);
+	cr_expect(mark >= 13 && mark <= 16, "steps_from %llu",
+	    (unsigned long long) mark);
+	cr_assert_eq(weft_store_lag_flush(st), WEFT_OK, "%s", st->error);
+	s = step_cell("status", "b");
+	cr_expect_str_eq(s, "ready");
+	free(s);
+	cr_expect_eq(atomic_load(&st->lag_held), 0);
+	cr_expect_eq(count_sql("SELECT steps_from FROM weft_database", NULL), 0);
+}
+
+Test(store, lag_writes_the_rows_older_than_the_lag_and_those_of_an_ended_run)
+{
+	weft_store_lag_set(st, 50);
+	lag_run();
+	cr_expect_eq(count_sql("SELECT COUNT(*) FROM steps", NULL), 0);
+	weft_clock_sleep_ms(80);
+	// Any batch writes the held rows past the lag.
+	append_one(17, NULL, 0, WEFT_EV_WORKER_LOST, NULL);
+	cr_expect_eq(count_sql("SELECT COUNT(*) FROM steps WHERE status IN "
+	                       "('running', 'ready')", NULL), 2);
+	cr_expect_eq(count_sql("SELECT steps_from FROM weft_database", NULL), 0);
+
+	// A run's end writes its held rows with it, however young.
+	weft_store_lag_set(st, 60000);
+	append_one(18, "L1", 7, WEFT_EV_STEP_DISPATCHED, "b");
+	cr_expect_eq(count_sql("SELECT COUNT(*) FROM steps WHERE status = "
+	                       "'dispatched'", NULL), 0, "held");
+	weft_event e = ev(19, "L1", 8, WEFT_EV_RUN_CANCELLED, NULL,
+	    json_object());
+	cr_assert_eq(weft_store_append(st, &e, 1), WEFT_OK, "%s", st->error);
+	free_evs(&e, 1);
+	cr_expect_eq(count_sql("SELECT COUNT(*) FROM steps WHERE status = "
+	                       "'dispatched'", NULL), 1, "written with the end");
+}
+
+Test(store, lag_replay_writes_what_a_crash_left_held)
+{
+	char     err[512];
+	size_t   rows = 99;
+	weft_err rv;
+
+	weft_store_lag_set(st, 60000);
+	lag_run();
+	append_one(17, "L1", 7, WEFT_EV_STEP_SUCCEEDED, "a");
+	append_one(18, "L1", 8, WEFT_EV_STEP_DISPATCHED, "b");
+	// A crash: the held rows die with the process, unwritten.
+	weft_store_close(st);
+	cr_assert_eq(weft_store_open(&st, dbpath, NULL, false, err, sizeof(err)),
+	    WEFT_OK, "%s", err);
+	cr_expect_eq(count_sql("SELECT COUNT(*) FROM steps", NULL), 1,
+	    "a's ending only");
+	rv = weft_store_lag_replay(st, &rows);
+	cr_assert_eq(rv, WEFT_OK, "%s", st->error);
+	cr_expect_eq(rows, 1, "b's row; a's ending was written already");
+	char *s = step_cell("status", "b"), *t = step_cell("started_ms", "b"),
+	     *a = step_cell("status", "a");
+	cr_expect_str_eq(s, "dispatched");
+	cr_expect_str_eq(t, "1018");
+	cr_expect_str_eq(a, "succeeded", "an ending is not replayed over");
+	free(s);
+	free(t);
+	free(a);
+	cr_expect_eq(count_sql("SELECT steps_from FROM weft_database", NULL), 0);
+	rv = weft_store_lag_replay(st, &rows);
+	cr_expect_eq(rv, WEFT_OK);
+	cr_expect_eq(rows, 0, "nothing left to replay");
+}
+
+Test(store, lag_keeps_the_held_rows_of_a_batch_that_fails)
+{
+	weft_store_lag_set(st, 60000);
+	lag_run();
+	// Run L1 queued again: the batch is refused at its last event, after
+	// its step events took a's held row (to write) and b's (to hold).
+	weft_event evs[3] = {
+		ev(17, "L1", 7, WEFT_EV_STEP_SUCCEEDED, "a", json_object()),
+		ev(18, "L1", 8, WEFT_EV_STEP_DISPATCHED, "b", json_object()),
+		ev(19, "L1", 9, WEFT_EV_RUN_QUEUED, NULL,
+		    json_pack("{s:s, s:i, s:{}, s:{}, s:i}", "definition", "two",
+		        "version", 1, "input", "params", "steps", 2)),
+	};
+	cr_assert_neq(weft_store_append(st, evs, 3), WEFT_OK);
+	free_evs(evs, 3);
+	cr_expect_eq(atomic_load(&st->lag_held), 2, "as they were");
+	cr_expect_eq(count_sql("SELECT COUNT(*) FROM steps", NULL), 0);
+	cr_assert_eq(weft_store_lag_flush(st), WEFT_OK, "%s", st->error);
+	char *a = step_cell("status", "a"), *b = step_cell("status", "b");
+	cr_expect_str_eq(a, "running");
+	cr_expect_str_eq(b, "ready");
+	free(a);
+	free(b);
+}
+
+// A map item's ending moves no steps_done and may carry no output: it is
+// written in its batch all the same, as every ending is.
+Test(store, lag_writes_an_items_ending_at_once)
+{
+	weft_store_lag_set(st, 60000);
+	write_run_queued("L1", 10);
+	append_one(13, "L1", 3, WEFT_EV_STEP_READY, "a[0]");
+	append_one(14, "L1", 4, WEFT_EV_STEP_SUCCEEDED, "a[0]");
+	append_one(15, "L1", 5, WEFT_EV_STEP_READY, "a[1]");
+	append_one(16, "L1", 6, WEFT_EV_STEP_SKIPPED, "a[1]");
+	cr_expect_eq(count_sql("SELECT COUNT(*) FROM steps WHERE status IN "
+	                       "('succeeded', 'skipped')", NULL), 2);
+	cr_expect_eq(atomic_load(&st->lag_held), 0);
 }
