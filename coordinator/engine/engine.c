@@ -1520,7 +1520,6 @@ engine_store_check(weft_engine *e)
 	} else if (!atomic_load(&e->store_ok) && e->lag_retry_ms == 0) {
 		// Not while the held step rows could not be written: the
 		// store is away until a write goes through.
-
 		engine_store_state(e, true, NULL);
 	}
 }
