@@ -1477,7 +1477,7 @@ typedef struct lag_replay {
 	lag_plan    pl;
 	char      **own;
 	size_t      nown, cap;
-	bool        bad; // an event that cannot be read
+	char        bad[160]; // an event that cannot be read, and why
 } lag_replay;
 
 static const char *
@@ -1503,7 +1503,9 @@ lag_replay_row(void *arg, int ncols, const char **c)
 
 	if (ncols < 8 || c[0] == NULL || c[1] == NULL || c[2] == NULL ||
 	    !weft_event_from_name(c[3], &e.type)) {
-		rp->bad = true;
+		snprintf(rp->bad, sizeof(rp->bad), "event %s: no run, no step "
+		    "or an unknown type (%s)", c[0] != NULL ? c[0] : "?",
+		    ncols > 3 && c[3] != NULL ? c[3] : "none");
 		return (1);
 	}
 	if (weft_event_step_status(e.type) == NULL) {
@@ -1553,10 +1555,10 @@ weft_store_lag_replay(weft_store *s, size_t *nrows)
 		    "FROM events WHERE id >= ? AND step_id IS NOT NULL ORDER BY id",
 		    p, 1, lag_replay_row, &rp);
 	}
-	if (rv == WEFT_OK && rp.bad) {
+	if (rv == WEFT_OK && rp.bad[0] != '\0') {
 		snprintf(s->error, sizeof(s->error),
-		    "replaying step events from %" PRIu64 ": an event without a "
-		    "run, step or known type", from);
+		    "replaying the step events from %" PRIu64 ": %s", from,
+		    rp.bad);
 		rv = WEFT_ESTORE;
 	}
 	if (rv == WEFT_OK) {

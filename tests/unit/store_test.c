@@ -1895,3 +1895,27 @@ Test(store, lag_writes_an_items_ending_at_once)
 	                       "('succeeded', 'skipped')", NULL), 2);
 	cr_expect_eq(atomic_load(&st->lag_held), 0);
 }
+
+// An event the replay cannot read (a type this binary does not know)
+// stops it with the event named; nothing is written, the mark stays.
+Test(store, lag_replay_refuses_an_unreadable_event_naming_it)
+{
+	char        err[512];
+	size_t      rows = 99;
+	const char *p[1] = { "bogus" };
+
+	weft_store_lag_set(st, 60000);
+	lag_run();
+	weft_store_close(st);
+	cr_assert_eq(weft_store_open(&st, dbpath, NULL, false, err, sizeof(err)),
+	    WEFT_OK, "%s", err);
+	cr_assert_eq(st->ops->exec(st, "UPDATE events SET type = ? WHERE id = 15",
+	                 p, 1),
+	    WEFT_OK, "%s", st->error);
+	cr_expect_eq(weft_store_lag_replay(st, &rows), WEFT_ESTORE);
+	cr_expect(strstr(st->error, "event 15") != NULL &&
+	        strstr(st->error, "bogus") != NULL,
+	    "%s", st->error);
+	cr_expect_eq(count_sql("SELECT COUNT(*) FROM steps", NULL), 0);
+	cr_expect_eq(count_sql("SELECT steps_from FROM weft_database", NULL), 13);
+}
