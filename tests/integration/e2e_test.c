@@ -511,17 +511,8 @@ Test(e2e, malformed_projection_lag_refused)
 {
 	static const char *const bad[] = { "-1", "abc", "60001", "1x", "" };
 
-	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
-		char  args[64];
-		char *out = NULL;
-		snprintf(args, sizeof(args), "--projection-lag '%s'", bad[k]);
-		cr_expect_eq(weft_cluster_coordinator_refuses(args, &out), 2,
-		    "--projection-lag %s", bad[k]);
-		cr_expect(out != NULL &&
-		        strstr(out, "--projection-lag wants a number in 0..60000"),
-		    "--projection-lag %s: %s", bad[k], out);
-		free(out);
-	}
+	weft_cluster_expect_flag_refused("--projection-lag", bad,
+	    sizeof(bad) / sizeof(bad[0]), "--projection-lag wants a number in 0..60000");
 }
 
 Test(e2e, pause_resume_cancel_and_retry)

@@ -81,14 +81,6 @@ Test(memory, malformed_def_cache_refused, .timeout = 120)
 {
 	static const char *const bad[] = { "0", "-1", "abc", "2x", "" };
 
-	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
-		char  args[64];
-		char *out = NULL;
-		snprintf(args, sizeof(args), "--def-cache '%s'", bad[k]);
-		cr_expect_eq(weft_cluster_coordinator_refuses(args, &out), 2,
-		    "--def-cache %s", bad[k]);
-		cr_expect(out != NULL && strstr(out, "--def-cache wants a number"),
-		    "--def-cache %s: %s", bad[k], out);
-		free(out);
-	}
+	weft_cluster_expect_flag_refused("--def-cache", bad,
+	    sizeof(bad) / sizeof(bad[0]), "--def-cache wants a number");
 }

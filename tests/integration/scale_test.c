@@ -344,15 +344,6 @@ Test(scale, malformed_max_output_refused, .timeout = 300)
 	static const char *const bad[] = { "", "abc", "4GiB", "13MiB", "1000",
 		"-5", "4 MiB", "4mb" };
 
-	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
-		char  args[64];
-		char *out = NULL;
-		snprintf(args, sizeof(args), "--max-output '%s'", bad[k]);
-		cr_expect_eq(weft_cluster_coordinator_refuses(args, &out), 2,
-		    "--max-output %s", bad[k]);
-		cr_expect(out != NULL &&
-		        strstr(out, "--max-output wants a size from 1KiB to 12MiB"),
-		    "--max-output %s: %s", bad[k], out);
-		free(out);
-	}
+	weft_cluster_expect_flag_refused("--max-output", bad,
+	    sizeof(bad) / sizeof(bad[0]), "--max-output wants a size from 1KiB to 12MiB");
 }

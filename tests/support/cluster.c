@@ -574,3 +574,19 @@ weft_cluster_coordinator_refuses(const char *args, char **out)
 	free(dir);
 	return (rv);
 }
+
+void
+weft_cluster_expect_flag_refused(const char *flag, const char *const *bad,
+    size_t n, const char *want)
+{
+	for (size_t k = 0; k < n; k++) {
+		char  args[128];
+		char *out = NULL;
+		snprintf(args, sizeof(args), "%s '%s'", flag, bad[k]);
+		cr_expect_eq(weft_cluster_coordinator_refuses(args, &out), 2,
+		    "%s %s", flag, bad[k]);
+		cr_expect(out != NULL && strstr(out, want) != NULL, "%s %s: %s",
+		    flag, bad[k], out);
+		free(out);
+	}
+}

@@ -153,6 +153,11 @@ const char *weft_cluster_write(weft_cluster *c, const char *name,
 // killed then). Returns its exit status; *out (malloc'd) gets its output.
 int weft_cluster_coordinator_refuses(const char *args, char **out);
 
+// weft_cluster_expect_flag_refused expects the coordinator, given flag
+// with each of the n values in bad, to exit 2 saying want.
+void weft_cluster_expect_flag_refused(const char *flag,
+    const char *const *bad, size_t n, const char *want);
+
 // weft_cluster_dump_logs prints the logs of every process (on failure).
 void weft_cluster_dump_logs(weft_cluster *c);
 
