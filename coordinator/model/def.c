@@ -455,6 +455,114 @@ def_parse_enum(const struct def_ctx *c, json_t *spec, const char *type)
 // def_parse_rules validates a parameter's rules against its type: bounds
 // for numbers, a pattern (compiled here, so a bad one is refused now, not
 // at each run) for strings.
+
+// The most nodes a pattern may expand to in glibc's regcomp, which copies
+// what {n,m} repeats m times and what + repeats twice, nesting included:
+// def_fuzz found a 160-byte pattern of stacked +'s whose compile took
+// 2 GiB, and definitions come in over the API. Its cost is not linear
+// either: x{1,1000} takes 10 MB here, x{1,4000} 128 MB, (x?){1,1000}
+// 31 MB.
+#define DEF_RE_MAX 1024
+
+static uint64_t
+def_re_cap(uint64_t n)
+{
+	return (n > DEF_RE_MAX ? DEF_RE_MAX + 1 : n);
+}
+
+// def_re_size estimates the nodes of the ERE at *pp up to an unmatched
+// ')' or its end, and moves *pp there. Syntax errors are regcomp's to
+// report: this only has to stay finite and never under-count.
+static uint64_t
+def_re_size(const char **pp, int depth)
+{
+	const char *p     = *pp;
+	uint64_t    total = 0, branch = 0;
+
+	while (*p != '\0' && *p != ')') {
+		uint64_t atom = 1;
+		if (*p == '|') {
+			total = def_re_cap(total + branch + 1);
+			branch = 0;
+			p++;
+			continue;
+		}
+		if (*p == '(') {
+			p++;
+			atom = depth < 32 ? def_re_size(&p, depth + 1) + 1
+			                  : DEF_RE_MAX + 1;
+			p += *p == ')';
+		} else if (*p == '[') {
+			p++;
+			p += *p == '^';
+			p += *p == ']'; // a leading ] is a member
+			while (*p != '\0' && *p != ']') {
+				char end = p[1];
+				if (p[0] == '[' && (end == ':' || end == '.' || end == '=')) {
+					for (p += 2; *p != '\0' &&
+					     !(p[0] == end && p[1] == ']');
+					     p++) {
+					}
+					p += *p != '\0' ? 2 : 0;
+					continue;
+				}
+				p++;
+			}
+			p += *p == ']';
+		} else {
+			p += p[0] == '\\' && p[1] != '\0' ? 2 : 1;
+		}
+		for (;;) { // its repetitions
+			char         *end;
+			unsigned long n, m;
+			if (*p == '*' || *p == '?') {
+				p++;
+				continue;
+			}
+			if (*p == '+') {
+				atom = def_re_cap(atom * 2);
+				p++;
+				continue;
+			}
+			if (*p != '{' || p[1] < '0' || p[1] > '9') {
+				break;
+			}
+			n = m = strtoul(p + 1, &end, 10);
+			if (*end == ',') {
+				end++;
+				m = *end >= '0' && *end <= '9' ? strtoul(end, &end, 10)
+				                               : n + 1;
+			}
+			if (*end != '}') {
+				break; // not a bound: regcomp says what it is
+			}
+			p = end + 1;
+			m = m > n ? m : n;
+			atom = m >= DEF_RE_MAX ? DEF_RE_MAX + 1
+			                       : def_re_cap(atom * (m + 1));
+		}
+		branch = def_re_cap(branch + atom);
+	}
+	*pp = p;
+	return (def_re_cap(total + branch));
+}
+
+// def_re_too_big tells whether pattern would expand past DEF_RE_MAX.
+static bool
+def_re_too_big(const char *pattern)
+{
+	const char *p    = pattern;
+	uint64_t    size = 0;
+
+	for (;;) {
+		size = def_re_cap(size + def_re_size(&p, 0));
+		if (*p != ')') {
+			return (size > DEF_RE_MAX);
+		}
+		p++; // unbalanced: regcomp refuses it
+	}
+}
+
 static weft_err
 def_parse_rules(
     const struct def_ctx *c, weft_def *def, json_t *spec, const char *type)
@@ -497,6 +605,11 @@ def_parse_rules(
 			    "(\\%c) are not supported", b[1]));
 		}
 		b += b[0] == '\\' && b[1] != '\0';
+	}
+	if (def_re_too_big(json_string_value(pat))) {
+		return (def_fail(c, "field \"pattern\": too complex: its "
+		    "repetitions expand to more than %d nodes ({n,m} copies "
+		    "what it repeats m times, + twice)", DEF_RE_MAX));
 	}
 	re = weft_xalloc(sizeof(*re));
 	if (strlen(json_string_value(pat)) != json_string_length(pat) ||

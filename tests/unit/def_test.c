@@ -593,6 +593,25 @@ static const struct parse_row parse_rows[] = {
 	    false,
 	    "params.s: field 'pattern': back-references (\\1) are not "
 	    "supported" },
+	{ "pattern whose nested bounds expand past the limit",
+	    "{'name':'w','params':{'s':{'pattern':'^(a{100}){100}$'}},"
+	    ONE_STEP "}",
+	    false,
+	    "params.s: field 'pattern': too complex: its repetitions expand "
+	    "to more than 1024 nodes" },
+	{ "pattern of stacked + (def_fuzz's 2 GiB compile)",
+	    "{'name':'w','params':{'s':{'pattern':'a5++++++++++++++++[a-z]$'}},"
+	    ONE_STEP "}",
+	    false,
+	    "params.s: field 'pattern': too complex" },
+	{ "pattern with a bound past the limit",
+	    "{'name':'w','params':{'s':{'pattern':'x{1,5000}'}}," ONE_STEP "}",
+	    false, "params.s: field 'pattern': too complex" },
+	{ "pattern with bounds, classes and groups within the limit",
+	    "{'name':'w','params':{'s':{'pattern':"
+	    "'^([[:alpha:]][a-z0-9_]{2,30})(\\\\.[]a-]{1,8}){0,4}|x+y+$'}},"
+	    ONE_STEP "}",
+	    true, NULL },
 	{ "pattern with an escaped backslash before a digit",
 	    "{'name':'w','params':{'s':{'pattern':'^a\\\\\\\\1$'}}," ONE_STEP
 	    "}",
