@@ -70,6 +70,7 @@ typedef struct bench_cluster {
 	char  dir[512];        // temp dir: database, logs, commit log
 	char  db[1024];        // --db URL the coordinator got
 	char  control[64], cluster[64], results[64], events[64], http[64];
+	char  ports[600]; // the coordinator's --ports-file
 	char  commit_log[600]; // shim output file; "" when not recording
 	const char *order;     // --order for the coordinator, or NULL
 	pid_t coord;           // 0 when not running

@@ -1,5 +1,8 @@
 // cluster: the local cluster weft-bench measures: a coordinator and two
-// workers started from the built binaries on loopback with free ports, in a
+// workers started from the built binaries on loopback, every socket on a
+// port the coordinator chose itself (port 0, read back from its
+// --ports-file: no port picked here can be taken by another process before
+// it binds), in a
 // temp dir that is removed at the end. Every wait here has a deadline.
 #include <signal.h>
 #include <sys/resource.h>
@@ -19,12 +22,6 @@
 // /proc/<pid>/status; -1 when it cannot.
 static double cluster_proc_status_kb(pid_t pid, const char *name);
 
-static void
-cluster_url(char *buf, size_t len)
-{
-	snprintf(buf, len, "tcp://127.0.0.1:%d", weft_h_free_port());
-}
-
 // cluster_spawn_coord starts the coordinator, under the commit shim when
 // c->commit_log is set. The environment is changed only around the fork so
 // the workers never see the shim.
@@ -36,12 +33,14 @@ cluster_spawn_coord(bench_cluster *c)
 	char        saved_pre[1024] = "", saved_asan[1024] = "";
 	char        buf[1200], log[700];
 	char       *argv[] = { "weft-coordinator", "--db", c->db, "--control",
-		      c->control, "--cluster", c->cluster, "--results", c->results,
-		      "--events", c->events, "--http", c->http, NULL, NULL, NULL };
+		      "tcp://127.0.0.1:0", "--cluster", "tcp://127.0.0.1:0",
+		      "--results", "tcp://127.0.0.1:0", "--events",
+		      "tcp://127.0.0.1:0", "--http", "127.0.0.1:0", "--ports-file",
+		      c->ports, NULL, NULL, NULL };
 
 	if (c->order != NULL) {
-		argv[13] = "--order";
-		argv[14] = (char *) c->order;
+		argv[15] = "--order";
+		argv[16] = (char *) c->order;
 	}
 
 	snprintf(log, sizeof(log), "%s/coordinator.log", c->dir);
@@ -100,11 +99,14 @@ cluster_spawn_worker(bench_cluster *c, const bench_opts *o, int i)
 	c->workers[i] = weft_h_spawn(argv, log);
 }
 
-// cluster_wait_coord waits until the coordinator answers an info request.
+// cluster_wait_coord waits until the coordinator has written the addresses
+// it bound and answers an info request on its control socket.
 static bool
 cluster_wait_coord(bench_cluster *c, int64_t deadline)
 {
-	char err[256] = "";
+	char         err[256] = "";
+	weft_h_ports p;
+	int          rv = -1;
 
 	while (!bench_stopping && weft_clock_mono_ms() < deadline) {
 		bench_client cl;
@@ -115,7 +117,20 @@ cluster_wait_coord(bench_cluster *c, int64_t deadline)
 			c->coord = 0;
 			return (false);
 		}
-		if (bench_client_open(&cl, c->control, 1000, err, sizeof(err))) {
+		if (rv != 0 && (rv = weft_h_read_ports(c->ports, &p)) == 0) {
+			memcpy(c->control, p.control, sizeof(c->control));
+			memcpy(c->cluster, p.cluster, sizeof(c->cluster));
+			memcpy(c->results, p.results, sizeof(c->results));
+			memcpy(c->events, p.events, sizeof(c->events));
+			memcpy(c->http, p.http, sizeof(c->http));
+		}
+		if (rv == 1) {
+			fprintf(stderr, "weft-bench: %s lacks an address\n",
+			    c->ports);
+			return (false);
+		}
+		if (rv == 0 &&
+		    bench_client_open(&cl, c->control, 1000, err, sizeof(err))) {
 			info = bench_client_info(&cl, err, sizeof(err));
 			bench_client_close(&cl);
 		}
@@ -209,11 +224,7 @@ bench_cluster_start(bench_cluster *c, const bench_opts *o)
 		snprintf(c->commit_log, sizeof(c->commit_log), "%s/commits.bin",
 		    c->dir);
 	}
-	cluster_url(c->control, sizeof(c->control));
-	cluster_url(c->cluster, sizeof(c->cluster));
-	cluster_url(c->results, sizeof(c->results));
-	cluster_url(c->events, sizeof(c->events));
-	snprintf(c->http, sizeof(c->http), "127.0.0.1:%d", weft_h_free_port());
+	snprintf(c->ports, sizeof(c->ports), "%s/ports.json", c->dir);
 
 	deadline = weft_clock_mono_ms() + weft_h_timeout_ms(CLUSTER_START_MS);
 	c->order = o->order;

@@ -696,6 +696,12 @@ done:
 			bench_cluster_dump_logs(&c);
 		}
 	}
+	// With --json the document comes out whatever happened: a failure
+	// before the first workload (the probe, the cluster) is still one
+	// object with ok false and the error.
+	if (o.json && out == NULL) {
+		out = json_pack("{s:s}", "bench", "weft");
+	}
 	if (out != NULL) {
 		json_object_set_new(out, "ok", json_boolean(status == 0));
 		if (status != 0 && err[0] != '\0') {

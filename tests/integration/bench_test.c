@@ -25,19 +25,32 @@ bench_setup(void)
 
 TestSuite(bench, .init = bench_setup);
 
-// bench_json runs weft-bench with args and parses its stdout.
+// bench_json runs weft-bench with args and parses its stdout. Its stderr
+// goes to a file whose tail names what went wrong when stdout is not JSON.
 static json_t *
 bench_json(const char *args, int *status)
 {
-	char        *out = NULL;
+	char        *dir = weft_h_tempdir("bench-json");
+	char        *out = NULL, *log = NULL;
+	char         msg[8192];
 	json_error_t je;
 	json_t      *doc;
 
-	*status = weft_h_run_fmt(&out, "%s %s 2>/dev/null", bench_bin, args);
+	*status = weft_h_run_fmt(&out, "%s %s 2>'%s/stderr'", bench_bin, args,
+	    dir);
 	doc     = json_loads(out != NULL ? out : "", 0, &je);
-	cr_assert_not_null(doc, "weft-bench %s: not JSON (%s): %s", args,
-	    je.text, out != NULL ? out : "");
+	msg[0]  = '\0';
+	if (doc == NULL) {
+		weft_h_run_fmt(&log, "tail -n 40 '%s/stderr'", dir);
+		snprintf(msg, sizeof(msg),
+		    "weft-bench %s: not JSON (%s): %s\nits stderr:\n%s", args,
+		    je.text, out != NULL ? out : "", log != NULL ? log : "");
+	}
+	weft_h_run_fmt(NULL, "rm -rf '%s'", dir);
+	free(log);
 	free(out);
+	free(dir);
+	cr_assert_not_null(doc, "%s", msg);
 	return (doc);
 }
 
@@ -143,6 +156,23 @@ Test(bench, w2_floor_and_busy, .timeout = 600)
 }
 
 // Every new flag refuses a bad value, with a message naming the flag.
+// A cluster that cannot start (its store cannot be opened) still gives
+// one JSON document under --json: ok false and the error, the coordinator's
+// log on stderr.
+Test(bench, json_when_the_cluster_cannot_start, .timeout = 120)
+{
+	int     st;
+	json_t *doc = bench_json("--workload W2 --repeat 1 --json --no-probe "
+	                         "--db sqlite:/nonexistent-weft-dir/x/weft.db",
+	    &st);
+
+	cr_assert_eq(st, 1);
+	cr_assert(json_is_false(json_object_get(doc, "ok")));
+	cr_assert_str_eq(json_string_value(json_object_get(doc, "error")),
+	    "could not start the cluster");
+	json_decref(doc);
+}
+
 Test(bench, malformed_probe_flags, .timeout = 60)
 {
 	static const struct {

@@ -21,26 +21,18 @@
 static bool
 cluster_read_ports(weft_cluster *c, const char *path)
 {
-	json_t     *o = json_load_file(path, 0, NULL);
-	const char *v[5];
+	weft_h_ports p;
+	int          rv = weft_h_read_ports(path, &p);
 
-	if (o == NULL) {
+	cr_assert_neq(rv, 1, "%s: incomplete", path);
+	if (rv != 0) {
 		return (false);
 	}
-	v[0] = json_string_value(json_object_get(o, "control"));
-	v[1] = json_string_value(json_object_get(o, "cluster"));
-	v[2] = json_string_value(json_object_get(o, "results"));
-	v[3] = json_string_value(json_object_get(o, "events"));
-	v[4] = json_string_value(json_object_get(o, "http"));
-	for (int i = 0; i < 5; i++) {
-		cr_assert_not_null(v[i], "%s: incomplete", path);
-	}
-	snprintf(c->control, sizeof(c->control), "%s", v[0]);
-	snprintf(c->cluster, sizeof(c->cluster), "%s", v[1]);
-	snprintf(c->results, sizeof(c->results), "%s", v[2]);
-	snprintf(c->events, sizeof(c->events), "%s", v[3]);
-	snprintf(c->http, sizeof(c->http), "%s", v[4]);
-	json_decref(o);
+	memcpy(c->control, p.control, sizeof(c->control));
+	memcpy(c->cluster, p.cluster, sizeof(c->cluster));
+	memcpy(c->results, p.results, sizeof(c->results));
+	memcpy(c->events, p.events, sizeof(c->events));
+	memcpy(c->http, p.http, sizeof(c->http));
 	return (true);
 }
 

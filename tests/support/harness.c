@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "alloc.h"
 
 int64_t
@@ -70,6 +72,33 @@ weft_h_free_port(void)
 	port = ntohs(sa.sin_port);
 	close(fd);
 	return (port);
+}
+
+int
+weft_h_read_ports(const char *path, weft_h_ports *p)
+{
+	json_t *o = json_load_file(path, 0, NULL);
+	struct {
+		const char *key;
+		char       *buf;
+	} f[] = { { "control", p->control }, { "cluster", p->cluster },
+		{ "results", p->results }, { "events", p->events },
+		{ "http", p->http } };
+	int rv = 0;
+
+	if (o == NULL) {
+		return (-1);
+	}
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		const char *v = json_string_value(json_object_get(o, f[i].key));
+		if (v == NULL) {
+			rv = 1;
+			break;
+		}
+		snprintf(f[i].buf, sizeof(p->control), "%s", v);
+	}
+	json_decref(o);
+	return (rv);
 }
 
 // ---- the test's process group ----

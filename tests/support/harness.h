@@ -15,6 +15,16 @@ int64_t weft_h_timeout_ms(int64_t ms);
 // it. Servers under test bind port 0 and report what they got.
 int weft_h_free_port(void);
 
+// weft_h_ports: the addresses a coordinator bound, as it wrote them to its
+// --ports-file once every socket was up (port 0 resolved).
+typedef struct {
+	char control[64], cluster[64], results[64], events[64], http[64];
+} weft_h_ports;
+
+// weft_h_read_ports reads a --ports-file into p: 0 when read, -1 while the
+// file is not there (or not whole) yet, 1 when it lacks an address.
+int weft_h_read_ports(const char *path, weft_h_ports *p);
+
 // weft_h_connect opens a TCP connection to 127.0.0.1 at the port of
 // hostport ("HOST:PORT", e.g. an --http address): the descriptor, or -1.
 int weft_h_connect(const char *hostport);
