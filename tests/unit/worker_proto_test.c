@@ -4,6 +4,7 @@
 // and the heartbeats and progress survey answers carry.
 #include <criterion/criterion.h>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -111,6 +112,21 @@ coord_worker_start(coord *c, uint32_t slots, void (*hook)(weft_worker *))
 // coord_open starts the worker and the fake coordinator around it, which
 // has introduced itself with a survey (telling no results URL yet): a
 // worker takes assignments from the coordinator it answered only.
+// listen_any listens on a loopback port of the kernel's choosing and writes
+// the address into url (a port picked beforehand could be taken by a test
+// running beside this one).
+static void
+listen_any(nng_socket s, char *url, size_t len)
+{
+	nng_listener l;
+	nng_sockaddr sa;
+
+	cr_assert_eq(nng_listen(s, "tcp://127.0.0.1:0", &l, 0), 0);
+	cr_assert_eq(nng_listener_get_addr(l, NNG_OPT_LOCADDR, &sa), 0);
+	snprintf(url, len, "tcp://127.0.0.1:%u",
+	    (unsigned) ntohs(sa.s_in.sa_port));
+}
+
 static void
 coord_open_hooked(coord *c, uint32_t slots, void (*hook)(weft_worker *));
 
@@ -131,17 +147,13 @@ coord_open_hooked(coord *c, uint32_t slots, void (*hook)(weft_worker *))
 	coord_cookie(&cookie);
 	weft_wire_init(&c->wire, "test-coord");
 	weft_wire_set_key(&c->wire, &cookie, WEFT_CLOCK_SKEW_MS);
-	snprintf(c->cluster_url, sizeof(c->cluster_url), "tcp://127.0.0.1:%d",
-	    weft_h_free_port());
-	snprintf(c->results_url, sizeof(c->results_url), "tcp://127.0.0.1:%d",
-	    weft_h_free_port());
 	cr_assert_eq(nng_surveyor0_open(&c->survey), 0);
 	nng_socket_set_ms(c->survey, NNG_OPT_SURVEYOR_SURVEYTIME, 200);
-	cr_assert_eq(nng_listen(c->survey, c->cluster_url, NULL, 0), 0);
+	listen_any(c->survey, c->cluster_url, sizeof(c->cluster_url));
 	cr_assert_eq(nng_rep0_open(&c->results), 0);
 	nng_socket_set_ms(c->results, NNG_OPT_RECVTIMEO,
 	    (nng_duration) weft_h_timeout_ms(5000));
-	cr_assert_eq(nng_listen(c->results, c->results_url, NULL, 0), 0);
+	listen_any(c->results, c->results_url, sizeof(c->results_url));
 	coord_worker_start(c, slots, hook);
 	weft_wire_free(coord_info_at(c, ""));
 }
