@@ -855,12 +855,31 @@ store_project_rerun(weft_store *s, const weft_event *e)
 	return (rv);
 }
 
-// store_project_run applies a run-level event to the runs table: the
-// status is the one the event list gives it.
-static weft_err
-store_project_run(weft_store *s, const weft_event *e)
+// store_run_start_folds returns the event after evs[i] when evs[i] is a
+// run_queued and that next event starts the same run: a run admitted at
+// once (most) is inserted already started, one statement instead of two.
+static const weft_event *
+store_run_start_folds(const weft_event *evs, size_t n, size_t i)
 {
-	char        ts[24];
+	const weft_event *q = &evs[i], *st = i + 1 < n ? &evs[i + 1] : NULL;
+
+	if (q->type != WEFT_EV_RUN_QUEUED || st == NULL ||
+	    st->type != WEFT_EV_RUN_STARTED || st->step_id != NULL ||
+	    st->run_id == NULL || strcmp(st->run_id, q->run_id) != 0) {
+		return (NULL);
+	}
+	return (st);
+}
+
+// store_project_run applies a run-level event to the runs table: the
+// status is the one the event list gives it. For a run_queued, started is
+// its run_started when the same batch holds it right after
+// (store_run_start_folds): the row is inserted as that event leaves it.
+static weft_err
+store_project_run(weft_store *s, const weft_event *e,
+    const weft_event *started)
+{
+	char        ts[24], st_ts[24];
 	const char *status = weft_event_run_status(e->type);
 
 	snprintf(ts, sizeof(ts), "%" PRId64, e->ts_ms);
@@ -881,26 +900,32 @@ store_project_run(weft_store *s, const weft_event *e)
 		char   *tagtext = json_object_size(tags) > 0
 		      ? weft_json_dump_field(e->data, "tags")
 		      : NULL;
-		const char *p[11] = { e->run_id,
+		if (started != NULL) {
+			status = weft_event_run_status(started->type);
+			snprintf(st_ts, sizeof(st_ts), "%" PRId64,
+			    started->ts_ms);
+		}
+		const char *p[12] = { e->run_id,
 			json_string_value(json_object_get(e->data, "definition")),
 			ver, status, input, params, ts, n,
-			json_is_integer(rt) ? keep : NULL, tagtext,
+			json_is_integer(rt) ? keep : NULL,
+			started != NULL ? st_ts : NULL, tagtext,
 			json_string_value(
 			    json_object_get(e->data, "idempotency_key")) };
 		// A run with neither (most) takes the statement it always
 		// did.
-		weft_err rv = p[9] == NULL && p[10] == NULL
+		weft_err rv = p[10] == NULL && p[11] == NULL
 		    ? s->ops->exec(s,
 		          "INSERT INTO runs (id, definition, version, status, "
-		          "input, params, created_ms, steps_total, retain_ms) "
-		          "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		          p, 9)
+		          "input, params, created_ms, steps_total, retain_ms, "
+		          "started_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		          p, 10)
 		    : s->ops->exec(s,
 		          "INSERT INTO runs (id, definition, version, status, "
 		          "input, params, created_ms, steps_total, retain_ms, "
-		          "tags, idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
-		          "?, ?, ?)",
-		          p, 11);
+		          "started_ms, tags, idempotency_key) VALUES (?, ?, ?, "
+		          "?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		          p, 12);
 		if (rv == WEFT_OK && tagtext != NULL) {
 			rv = store_project_tags(s, e->run_id, tags);
 		}
@@ -1223,6 +1248,7 @@ store_append_all(weft_store *s, const weft_event *evs, size_t n,
     weft_map *rows, lag_plan *pl)
 {
 	weft_err rv = WEFT_OK;
+	size_t   folded = SIZE_MAX; // a run_started its run_queued projected
 
 	// The events first, then what they imply: nothing below reads the
 	// events table, and one transaction holds it all.
@@ -1257,8 +1283,11 @@ store_append_all(weft_store *s, const weft_event *evs, size_t n,
 			} else if (weft_event_terminal(e->type)) {
 				weft_map_put(&pl->ended, e->run_id, pl);
 			}
-			if (rv == WEFT_OK) {
-				rv = store_project_run(s, e);
+			if (rv == WEFT_OK && i != folded) {
+				const weft_event *st =
+				    store_run_start_folds(evs, n, i);
+				rv = store_project_run(s, e, st);
+				folded = st != NULL ? i + 1 : folded;
 			}
 		} else {
 			rv = store_project_other(s, e);

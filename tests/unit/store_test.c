@@ -955,6 +955,115 @@ Test(store, one_batch_projects_as_one_event_a_batch)
 	weft_store_close(one);
 }
 
+// A run admitted at once is inserted already started when its run_started
+// follows its run_queued in the batch: the row is the one the two events
+// written one by one would leave, and nothing else is folded. Each case is
+// a sequence of run events (Q = queued, S = started, T = queued with tags)
+// on runs A and B, cut into batches at '|'; then what each row says.
+typedef struct {
+	const char *events; // e.g. "QA SA | QB"
+	const char *a_status, *b_status; // NULL: no row
+	int64_t     a_started, b_started; // the started_ms (ts), 0: NULL
+} fold_case;
+
+static void
+fold_check(const char *run, const char *status, int64_t started,
+    const char *events)
+{
+	json_t *r = NULL;
+
+	if (status == NULL) {
+		cr_expect_eq(weft_store_get_run(st, run, &r), WEFT_ENOENT,
+		    "%s: run %s has a row", events, run);
+		json_decref(r);
+		return;
+	}
+	cr_assert_eq(weft_store_get_run(st, run, &r), WEFT_OK, "%s: run %s",
+	    events, run);
+	cr_expect_str_eq(json_string_value(json_object_get(r, "status")),
+	    status, "%s: run %s", events, run);
+	json_t *sm = json_object_get(r, "started_ms");
+	cr_expect_eq(json_is_integer(sm) ? json_integer_value(sm) : 0, started,
+	    "%s: run %s started_ms", events, run);
+	cr_expect_eq(json_integer_value(json_object_get(r, "created_ms")) > 0,
+	    true);
+	if (strstr(events, "T") != NULL && strcmp(run, "FA") == 0) {
+		cr_expect_str_eq(json_string_value(json_object_get(
+		                     json_object_get(r, "tags"), "team")),
+		    "x", "%s: tags", events);
+	}
+	json_decref(r);
+}
+
+Test(store, a_run_admitted_at_once_is_inserted_started)
+{
+	// Event i (from 1) has ts 1000 + i + 1 (ev() and the definition's
+	// id 1).
+	static const fold_case cases[] = {
+		{ "QA SA", "running", NULL, 1003, 0 },
+		{ "QA | SA", "running", NULL, 1003, 0 },
+		{ "QA", "queued", NULL, 0, 0 },
+		{ "QA QB SA", "running", "queued", 1004, 0 },
+		{ "QA QB SB SA", "running", "running", 1005, 1004 },
+		{ "QB QA SB", "queued", "running", 0, 1004 },
+		{ "QB | QA SB", "queued", "running", 0, 1004 },
+		{ "TA SA", "running", NULL, 1003, 0 },
+		{ "QA SA QB | SB", "running", "running", 1003, 1005 },
+	};
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		const fold_case *k = &cases[c];
+		weft_event       evs[16];
+		size_t           n = 0;
+		uint64_t         id = 1, seq[2] = { 0, 0 };
+		char             url[512], err[512];
+
+		weft_store_close(st);
+		new_db(url, sizeof(url));
+		cr_assert_eq(weft_store_open(&st, url, NULL, false, err,
+		                 sizeof(err)),
+		    WEFT_OK, "%s", err);
+		evs[n++] = ev(id++, NULL, 0, WEFT_EV_DEFINITION_REGISTERED, NULL,
+		    json_pack("{s:s, s:i, s:{s:s, s:[{s:s}]}}", "name", "f",
+		        "version", 1, "definition", "name", "f", "steps", "id",
+		        "a"));
+		for (const char *t = k->events;; t++) {
+			if (*t == '|' || *t == '\0') {
+				cr_assert_eq(weft_store_append(st, evs, n), WEFT_OK,
+				    "%s: %s", k->events, st->error);
+				free_evs(evs, n);
+				n = 0;
+				if (*t == '\0') {
+					break;
+				}
+				continue;
+			}
+			if (*t == ' ') {
+				continue;
+			}
+			const char *run = t[1] == 'A' ? "FA" : "FB";
+			uint64_t   *sq  = &seq[t[1] == 'A' ? 0 : 1];
+			if (t[0] == 'S') {
+				evs[n++] = ev(id++, run, ++*sq, WEFT_EV_RUN_STARTED,
+				    NULL, json_object());
+			} else {
+				json_t *d = json_pack("{s:s, s:i, s:{}, s:{}, s:i}",
+				    "definition", "f", "version", 1, "input",
+				    "params", "steps", 1);
+				if (t[0] == 'T') {
+					json_object_set_new(d, "tags",
+					    json_pack("{s:s}", "team", "x"));
+				}
+				evs[n++] = ev(id++, run, ++*sq, WEFT_EV_RUN_QUEUED,
+				    NULL, d);
+			}
+			t++;
+		}
+		fold_check("FA", k->a_status, k->a_started, k->events);
+		fold_check("FB", k->b_status, k->b_started, k->events);
+	}
+}
+
 // A step the coordinator holds starts with step_started and no node (it
 // is never dispatched): its start time is that event's.
 Test(store, held_step_starts_at_its_started_event)
