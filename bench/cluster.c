@@ -1,9 +1,9 @@
 // cluster: the local cluster weft-bench measures: a coordinator and two
-// workers started from the built binaries on loopback, every socket on a
-// port the coordinator chose itself (port 0, read back from its
-// --ports-file: no port picked here can be taken by another process before
-// it binds), in a
-// temp dir that is removed at the end. Every wait here has a deadline.
+// workers started from the built binaries on loopback, in a temp dir that
+// is removed at the end. Every socket is on a port the coordinator chose
+// itself (port 0, read back from its --ports-file): a port picked here and
+// bound later could be taken by another process first. Every wait here has
+// a deadline.
 #include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
