@@ -32,11 +32,18 @@ cluster_spawn_coord(bench_cluster *c)
 	const char *had_asan = getenv("ASAN_OPTIONS");
 	char        saved_pre[1024] = "", saved_asan[1024] = "";
 	char        buf[1200], log[700];
+	// The first start binds port 0 everywhere; a restart (W5's kill -9)
+	// asks for the addresses the first one got: the workers and the
+	// bench's clients know those.
+	bool        again = c->control[0] != '\0';
+	const char *any   = "tcp://127.0.0.1:0";
 	char       *argv[] = { "weft-coordinator", "--db", c->db, "--control",
-		      "tcp://127.0.0.1:0", "--cluster", "tcp://127.0.0.1:0",
-		      "--results", "tcp://127.0.0.1:0", "--events",
-		      "tcp://127.0.0.1:0", "--http", "127.0.0.1:0", "--ports-file",
-		      c->ports, NULL, NULL, NULL };
+		      (char *) (again ? c->control : any), "--cluster",
+		      (char *) (again ? c->cluster : any), "--results",
+		      (char *) (again ? c->results : any), "--events",
+		      (char *) (again ? c->events : any), "--http",
+		      again ? c->http : "127.0.0.1:0", "--ports-file", c->ports,
+		      NULL, NULL, NULL };
 
 	if (c->order != NULL) {
 		argv[15] = "--order";
@@ -44,6 +51,7 @@ cluster_spawn_coord(bench_cluster *c)
 	}
 
 	snprintf(log, sizeof(log), "%s/coordinator.log", c->dir);
+	unlink(c->ports); // read again once this one has bound
 	snprintf(saved_pre, sizeof(saved_pre), "%s", had_pre ? had_pre : "");
 	snprintf(saved_asan, sizeof(saved_asan), "%s", had_asan ? had_asan : "");
 	if (c->commit_log[0] != '\0') {

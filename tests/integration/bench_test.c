@@ -156,6 +156,25 @@ Test(bench, w2_floor_and_busy, .timeout = 600)
 }
 
 // Every new flag refuses a bad value, with a message naming the flag.
+// W5 kills the coordinator with SIGKILL and starts it again: the new one
+// must come back on the addresses the first one bound (port 0 at first),
+// which the workers and the bench's clients hold.
+Test(bench, w5_restart_comes_back_on_the_same_addresses, .timeout = 300)
+{
+	int     st;
+	json_t *doc = bench_json("--workload W5 --queued-runs 200 --repeat 1 "
+	                         "--json --no-probe",
+	    &st);
+	json_t *med = json_object_get(
+	    json_array_get(json_object_get(doc, "workloads"), 0), "median");
+
+	cr_assert_eq(st, 0, "weft-bench failed: %s",
+	    json_string_value(json_object_get(doc, "error")));
+	cr_assert(json_is_true(json_object_get(doc, "ok")));
+	cr_assert_gt(num(med, "recover_ms"), 0);
+	json_decref(doc);
+}
+
 // A cluster that cannot start (its store cannot be opened) still gives
 // one JSON document under --json: ok false and the error, the coordinator's
 // log on stderr.
