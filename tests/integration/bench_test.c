@@ -155,7 +155,6 @@ Test(bench, w2_floor_and_busy, .timeout = 600)
 	json_decref(doc);
 }
 
-// Every new flag refuses a bad value, with a message naming the flag.
 // W5 kills the coordinator with SIGKILL and starts it again: the new one
 // must come back on the addresses the first one bound (port 0 at first),
 // which the workers and the bench's clients hold.
@@ -192,6 +191,7 @@ Test(bench, json_when_the_cluster_cannot_start, .timeout = 120)
 	json_decref(doc);
 }
 
+// Every new flag refuses a bad value, with a message naming the flag.
 Test(bench, malformed_probe_flags, .timeout = 60)
 {
 	static const struct {
