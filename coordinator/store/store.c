@@ -173,7 +173,9 @@ weft_store_open(weft_store **out, const char *url, const char *migrations_dir,
 }
 
 typedef struct lag_row lag_row;
+typedef struct lag_plan lag_plan;
 static void lag_row_free(lag_row *h);
+static void lag_plan_drop(lag_plan *pl);
 
 void
 weft_store_close(weft_store *s)
@@ -183,6 +185,7 @@ weft_store_close(weft_store *s)
 
 	if (s != NULL) {
 		// Held rows not written: the next start replays them.
+		lag_plan_drop(s->unsure_plan);
 		for (size_t i = 0; weft_map_each(&s->lag, &i, &key, &v);) {
 			lag_row_free(v);
 		}
@@ -252,7 +255,7 @@ typedef struct lag_row {
 // once it commits (lag_commit): a batch that fails and is given again
 // must find them as they were. Arrays, not maps: each key is once in a
 // batch's rows, and W1 holds 10,000 rows at a time.
-typedef struct lag_plan {
+struct lag_plan {
 	lag_row **put;   // held from this transaction on (owned)
 	size_t    nput, capput;
 	lag_row **wrote; // held rows this transaction wrote (s->lag's)
@@ -264,7 +267,7 @@ typedef struct lag_plan {
 	int64_t   now;    // monotonic ms
 	uint64_t  mark;   // steps_from once committed (0: nothing held)
 	int64_t   oldest; // the oldest since_ms held once committed
-} lag_plan;
+};
 
 static void
 lag_row_free(lag_row *h)
@@ -301,6 +304,16 @@ lag_plan_fini(lag_plan *pl)
 	free(pl->put);
 	free(pl->wrote);
 	weft_map_fini(&pl->ended);
+}
+
+// lag_plan_drop finis and frees pl, a plan kept on the heap (NULL is fine).
+static void
+lag_plan_drop(lag_plan *pl)
+{
+	if (pl != NULL) {
+		lag_plan_fini(pl);
+		free(pl);
+	}
 }
 
 // lag_commit applies pl, whose transaction committed, to s->lag.
@@ -1296,27 +1309,43 @@ store_append_all(weft_store *s, const weft_event *evs, size_t n,
 	return (rv);
 }
 
-// store_already_durable tells whether the batch starting with event id
-// was committed by an attempt whose answer was lost with the connection.
-static bool
-store_already_durable(weft_store *s, uint64_t id)
+// store_settle finds out what became of the batch whose commit answer was
+// lost (s->unsure_id), before anything else is written. Found committed,
+// its plan for the held rows is applied, as its commit would have: the
+// rows it wrote are no longer held, those it held are. Not found, the plan
+// is dropped and the batch, when given again, is written anew. (Without
+// this, a held row that the lost batch wrote over with an ending stayed
+// held, and a later write put it back over that ending: a restart then
+// took the step's result twice.) A batch found committed is remembered
+// (s->found_id) so that, given again, it is not written twice; with the
+// store still away, its error, and the question stays open.
+static weft_err
+store_settle(weft_store *s)
 {
 	char        ids[24];
 	const char *p[1]  = { ids };
 	uint64_t    found = 0;
+	weft_err    rv;
 
-	snprintf(ids, sizeof(ids), "%" PRIu64, id);
-	if (s->ops->query(s, "SELECT COUNT(*) FROM events WHERE id = ?", p, 1,
-	        weft_store_u64_row, &found) != WEFT_OK) {
-		return (false);
+	if (s->unsure_id == 0) {
+		return (WEFT_OK);
 	}
-	s->unsure_id = 0;
+	store_num(ids, (int64_t) s->unsure_id);
+	if ((rv = s->ops->query(s, "SELECT COUNT(*) FROM events WHERE id = ?",
+	         p, 1, weft_store_u64_row, &found)) != WEFT_OK) {
+		return (rv);
+	}
 	if (found > 0) {
 		weft_log_notice("DB-COMMIT-FOUND",
 		    "batch from event %" PRIu64 " was committed before the "
-		    "connection broke", id);
+		    "connection broke", s->unsure_id);
+		lag_commit(s, s->unsure_plan);
+		s->found_id = s->unsure_id;
 	}
-	return (found > 0);
+	lag_plan_drop(s->unsure_plan);
+	s->unsure_plan = NULL;
+	s->unsure_id   = 0;
+	return (WEFT_OK);
 }
 
 // store_put_durations upserts learned step durations (sched) inside the
@@ -1402,10 +1431,15 @@ weft_store_append_with(weft_store *s, const weft_event *evs, size_t n,
 	weft_err rv;
 	int64_t  t0 = weft_clock_mono_us();
 
-	if (n > 0 && s->unsure_id != 0 && s->unsure_id == evs[0].id &&
-	    store_already_durable(s, evs[0].id)) {
+	if ((rv = store_settle(s)) != WEFT_OK) {
+		s->ok = false;
+		return (rv);
+	}
+	if (n > 0 && s->found_id != 0 && s->found_id == evs[0].id) {
+		s->found_id = 0;
 		goto done;
 	}
+	s->found_id = 0;
 	weft_map_init(&rows);
 	lag_plan_init(&pl, t0 / 1000);
 	if ((rv = s->ops->begin(s)) != WEFT_OK) {
@@ -1431,8 +1465,12 @@ weft_store_append_with(weft_store *s, const weft_event *evs, size_t n,
 	}
 	if (rv == WEFT_OK && (rv = s->ops->commit(s)) == WEFT_EUNAVAIL &&
 	    n > 0) {
-		// The server may have committed and then lost us.
-		s->unsure_id = evs[0].id;
+		// The server may have committed and then lost us: the plan
+		// waits for the answer (store_settle).
+		s->unsure_id   = evs[0].id;
+		s->unsure_plan = weft_xalloc(sizeof(pl));
+		*s->unsure_plan = pl;
+		lag_plan_init(&pl, 0);
 	}
 	if (rv != WEFT_OK) {
 		s->ops->rollback(s);
@@ -1476,6 +1514,9 @@ weft_store_lag_flush(weft_store *s)
 	lag_plan pl;
 	weft_err rv;
 
+	if ((rv = store_settle(s)) != WEFT_OK) {
+		return (rv);
+	}
 	if (s->lag.count == 0 && s->lag_mark == 0) {
 		return (WEFT_OK);
 	}

@@ -84,8 +84,13 @@ struct weft_store {
 	uint64_t events;        // events committed
 	uint64_t commit_us_sum; // total commit time
 	// The first event id of a batch whose commit failed without an
-	// answer (the connection broke): it may be durable after all.
-	uint64_t unsure_id;
+	// answer (the connection broke): it may be durable after all. Its
+	// plan for the held rows (store.c) waits for the answer: applied if
+	// the batch is found committed, dropped if not.
+	uint64_t         unsure_id;
+	struct lag_plan *unsure_plan;
+	uint64_t         found_id; // such a batch found committed, not yet
+	                           // given again: not written twice
 	// The projection lag (store.c): step rows held back, "run/step" ->
 	// row. Writers only, one thread at a time, as the appends.
 	weft_map      lag;

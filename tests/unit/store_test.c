@@ -1990,6 +1990,80 @@ Test(store, lag_keeps_the_held_rows_of_a_batch_that_fails)
 	free(b);
 }
 
+// A batch whose commit answer was lost (the connection broke at COMMIT)
+// may be durable or not; the held rows must follow what it became, found
+// out before anything else is written: by the batch given again, or by a
+// flush of the held rows that comes first (a reader's barrier, a stop).
+// chaos_pg_test found it (seed 1796277666458): a's held `running` row,
+// which the lost batch had written over with a's ending, stayed held and
+// was written later over `succeeded`; a restarted coordinator then took
+// a's result again, a second step_succeeded.
+static weft_err
+rollback_then_lose_answer(weft_store *s)
+{
+	s->ops->rollback(s);
+	return (WEFT_EUNAVAIL);
+}
+
+Test(store, lag_follows_a_batch_whose_commit_answer_was_lost)
+{
+	static const struct {
+		weft_err (*commit)(weft_store *);
+		bool flush_first;
+		const char *what;
+	} cases[] = {
+		{ commit_then_lose_answer, false, "committed, given again" },
+		{ commit_then_lose_answer, true, "committed, a flush first" },
+		{ rollback_then_lose_answer, false, "not committed, given again" },
+		{ rollback_then_lose_answer, true, "not committed, a flush first" },
+	};
+
+	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+		const weft_store_ops *ops   = st->ops;
+		weft_store_ops        lying = *ops;
+		const char           *id = cases[k].what;
+
+		if (k > 0) {
+			teardown();
+			setup();
+		}
+		weft_store_lag_set(st, 60000);
+		lag_run(); // a running, b ready: both held
+		real_commit  = ops->commit;
+		lying.commit = cases[k].commit;
+		weft_event evs[2] = {
+			ev(17, "L1", 7, WEFT_EV_STEP_SUCCEEDED, "a", json_object()),
+			ev(18, "L1", 8, WEFT_EV_STEP_DISPATCHED, "b", json_object()),
+		};
+		st->ops = &lying;
+		cr_expect_eq(weft_store_append(st, evs, 2), WEFT_EUNAVAIL, "%s", id);
+		st->ops = ops;
+		if (cases[k].flush_first) {
+			cr_assert_eq(weft_store_lag_flush(st), WEFT_OK, "%s: %s", id,
+			    st->error);
+		}
+		cr_assert_eq(weft_store_append(st, evs, 2), WEFT_OK, "%s: %s", id,
+		    st->error);
+		free_evs(evs, 2);
+		cr_expect_eq(count_sql("SELECT COUNT(*) FROM events", NULL), 9,
+		    "%s: each event once", id);
+		cr_assert_eq(weft_store_lag_flush(st), WEFT_OK, "%s: %s", id,
+		    st->error);
+		char *a = step_cell("status", "a"), *b = step_cell("status", "b"),
+		     *bt = step_cell("started_ms", "b");
+		cr_expect_str_eq(a, "succeeded", "%s: a's ending stays", id);
+		cr_expect_str_eq(b, "dispatched", "%s: b's held row is written", id);
+		cr_expect_str_eq(bt, "1018", "%s", id);
+		free(a);
+		free(b);
+		free(bt);
+		cr_expect_eq(count_sql("SELECT steps_done FROM runs WHERE id = 'L1'",
+		                 NULL), 1, "%s", id);
+		cr_expect_eq(count_sql("SELECT steps_from FROM weft_database",
+		                 NULL), 0, "%s: nothing left to replay", id);
+	}
+}
+
 // A map item's ending moves no steps_done and may carry no output: it is
 // written in its batch all the same, as every ending is.
 Test(store, lag_writes_an_items_ending_at_once)
