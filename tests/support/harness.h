@@ -40,8 +40,12 @@ pid_t weft_h_group(void);
 void weft_h_group_end(void);
 
 // weft_h_tempdir creates a fresh directory and returns its path (static
-// storage per call is not shared: the result is malloc'd; free()).
+// storage per call is not shared: the result is malloc'd; free()). It is
+// removed with what it holds when the process that made it exits (kept
+// with WEFT_TEST_KEEP set). weft_h_tempdir_kept makes one that its caller
+// removes (a database server's, stopped after we exit).
 char *weft_h_tempdir(const char *tag);
+char *weft_h_tempdir_kept(const char *tag);
 
 // weft_h_spawn starts argv (argv[0] may be a bare binary name under the
 // build tree, e.g. "weft-coordinator") with stdout/stderr to logfile, and

@@ -269,7 +269,7 @@ pg_user(weft_pg *pg)
 static int
 pg_mkdirs(weft_pg *pg)
 {
-	char *dir = weft_h_tempdir("pg");
+	char *dir = weft_h_tempdir_kept("pg");
 	char  sock[300];
 
 	snprintf(pg->dir, sizeof(pg->dir), "%s", dir);
