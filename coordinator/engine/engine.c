@@ -1034,10 +1034,11 @@ engine_iteration(weft_engine *e, weft_mail *mail)
 // A batch is numbered on the engine thread and handed to the store thread,
 // which writes it (engine_commit) while the engine takes the next mail and
 // computes the next batch. Before the engine hands over that next one it
-// waits for the first to be durable and releases it (engine_await): so at
-// most one batch is in flight, batches commit in order, and nothing leaves
-// (an event, a reply, an assignment, an abort) before the batch that
-// recorded it is durable. The effects that stay inside the engine (queue
+// waits for the first to be durable (engine_durable), and releases the
+// first once the next is on the store thread (engine_flush): so at most
+// one batch is in flight, batches commit in order, they are released in
+// order, and nothing leaves (an event, a reply, an assignment, an abort)
+// before the batch that recorded it is durable. The effects that stay inside the engine (queue
 // entries, timers) take hold at once (engine_apply). Without a store
 // thread (before start, in the engine tests) a batch commits inline.
 
@@ -1174,17 +1175,18 @@ engine_committed(weft_engine *e)
 	return (done);
 }
 
-// engine_await waits until the batch in flight is durable (or given up,
-// stopping), then releases it. Meanwhile, while the store thread retries,
-// the engine takes mail as in an outage.
-static void
-engine_await(weft_engine *e)
+// engine_durable waits until the batch in flight is durable (or given up,
+// stopping) and returns it, no longer in flight, for the caller to
+// release (NULL when none was). Meanwhile, while the store thread
+// retries, the engine takes mail as in an outage.
+static engine_batch *
+engine_durable(weft_engine *e)
 {
 	engine_batch *b = e->inflight;
 	int64_t       t0;
 
 	if (b == NULL) {
-		return;
+		return (NULL);
 	}
 	t0 = weft_clock_mono_us();
 	pthread_mutex_lock(&e->commit_lock);
@@ -1208,8 +1210,25 @@ engine_await(weft_engine *e)
 	pthread_mutex_unlock(&e->commit_lock);
 	e->wait_us += weft_clock_mono_us() - t0;
 	e->inflight = NULL;
-	engine_release(e, b);
-	engine_batch_keep(e, b);
+	return (b);
+}
+
+// engine_let_go releases durable batch b (NULL is fine) and keeps it.
+static void
+engine_let_go(weft_engine *e, engine_batch *b)
+{
+	if (b != NULL) {
+		engine_release(e, b);
+		engine_batch_keep(e, b);
+	}
+}
+
+// engine_await waits until the batch in flight is durable, then releases
+// it.
+static void
+engine_await(weft_engine *e)
+{
+	engine_let_go(e, engine_durable(e));
 }
 
 weft_store *
@@ -1229,16 +1248,23 @@ engine_quiesce(weft_engine *e)
 // Batches of fewer events than this commit on the engine thread.
 #define ENGINE_INLINE_MAX 64
 
+// engine_inline tells whether batch b is written on the engine thread.
+// Replies only (answers that changed nothing) need no write. A small
+// batch is written here too: handing it over costs two thread wake-ups,
+// more than computing the next one saves (a chain step).
+static bool
+engine_inline(const weft_engine *e, const engine_batch *b)
+{
+	return (!e->committer_on || b->n == 0 || b->n < e->inline_max);
+}
+
 // engine_submit hands batch b (numbered) to the store thread, or writes
-// and releases it at once without one.
+// and releases it at once (engine_inline); the batch before must be
+// released by then (engine_flush).
 static void
 engine_submit(weft_engine *e, engine_batch *b)
 {
-	// Replies only (answers that changed nothing) need no write: the
-	// batch before is already out (engine_flush awaited it). A small
-	// batch is written here too: handing it over costs two thread
-	// wake-ups, more than computing the next one saves (a chain step).
-	if (!e->committer_on || b->n == 0 || b->n < e->inline_max) {
+	if (engine_inline(e, b)) {
 		int64_t t0 = weft_clock_mono_us();
 		b->written = b->n == 0 ||
 		    engine_commit(e, b->evs, b->n, b->durations,
@@ -1423,6 +1449,7 @@ engine_flush(weft_engine *e, int64_t now)
 {
 	size_t        n = e->out.nevents;
 	engine_batch *b = e->spare != NULL ? e->spare : weft_xalloc(sizeof(*b));
+	engine_batch *prev;
 	weft_out      swap;
 
 	e->spare    = NULL;
@@ -1436,9 +1463,8 @@ engine_flush(weft_engine *e, int64_t now)
 	weft_dur_rows_free(b->durations); // a spare's, written long ago
 	b->durations = learn_take_dirty(e);
 	e->next_event_id += n;
-	// The batch before must be out first: its replies, assignments and
-	// events precede this one's.
-	engine_await(e);
+	// The batch before must be durable first: batches commit in order.
+	prev = engine_durable(e);
 	// This batch takes the output (its data, its effects), the held
 	// replies and the assignments chosen; the engine starts afresh.
 	swap   = b->out;
@@ -1456,8 +1482,26 @@ engine_flush(weft_engine *e, int64_t now)
 		e->capheld      = cap;
 		e->nheld        = 0;
 	}
-	sched_seal_batches(e);
-	engine_submit(e, b);
+	// The batch before is released (its replies, assignments and events
+	// go out) before this one's, always; but once this one is on the
+	// store thread: its sends and publishing are the engine's work
+	// while this batch commits, where the store thread sat idle
+	// through them before. A batch written here releases at once, so
+	// the one before goes first.
+	//
+	// The assignments chosen for this batch are sealed (sched.c: the
+	// front of each worker's list is the batch being released) only
+	// once the one before has sent its own; nothing is chosen in
+	// between, on this thread.
+	if (engine_inline(e, b)) {
+		engine_let_go(e, prev);
+		sched_seal_batches(e);
+		engine_submit(e, b);
+	} else {
+		engine_submit(e, b);
+		engine_let_go(e, prev);
+		sched_seal_batches(e);
+	}
 	engine_reap_now(e);
 }
 

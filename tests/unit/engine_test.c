@@ -791,6 +791,42 @@ Test(engine, pipelined_batch_leaves_only_once_durable)
 	sem_destroy(&gate);
 }
 
+// Two batches back to back, each choosing an assignment for w1: the first
+// is released (its assignment sent) once the second is on the store
+// thread, and sends its own assignment only; the second's waits for its
+// commit.
+Test(engine, next_batch_assignments_wait_for_their_own_commit)
+{
+	static weft_store_ops ops;
+	static const char    *one =
+	    "{\"name\":\"one\",\"steps\":[{\"id\":\"x\",\"type\":\"noop\"}]}";
+	size_t                nops;
+
+	post_worker("w1", 8, 1);
+	turn();
+	sem_init(&gate, 0, 0);
+	hook_commit(&ops, gated_commit);
+	F.e->inline_max = 0; // every batch through the store thread
+	engine_committer_start(F.e);
+	nops = F.nops;
+	post_run(one);
+	turn(); // batch 1: the run and x's dispatch, at the gate
+	cr_expect_eq(F.nops, nops, "an assignment left before its commit");
+	sem_post(&gate); // batch 1 commits
+	post_run(one);
+	turn(); // batch 2 to the store thread (at the gate), batch 1 out
+	cr_assert_eq(F.nops, nops + 1, "batch 1's assignment did not go");
+	cr_expect_eq(F.ops[nops].nitems, 1,
+	    "batch 2's assignment left with batch 1's, before its commit");
+	sem_post(&gate);
+	engine_quiesce(F.e);
+	cr_expect_eq(F.nops, nops + 2, "batch 2's assignment after its commit");
+	cr_expect_eq(stored_events(), atomic_load(&F.e->last_event_id));
+	engine_committer_stop(F.e);
+	ops.commit = real_commit;
+	sem_destroy(&gate);
+}
+
 // copy_file copies the SQLite database at from, with its WAL, to to.
 static void
 copy_file(const char *from, const char *to)
