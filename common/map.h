@@ -5,11 +5,13 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct weft_map_slot {
-	char  *key;   // owned copy, NULL = empty
-	void  *value;
-	bool   dead;  // tombstone left by a delete
+	char    *key;   // owned copy, NULL = empty
+	void    *value;
+	uint64_t hash;  // key's: a probe compares it before the strings
+	bool     dead;  // tombstone left by a delete
 } weft_map_slot;
 
 typedef struct weft_map {
