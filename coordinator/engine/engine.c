@@ -1259,8 +1259,8 @@ engine_inline(const weft_engine *e, const engine_batch *b)
 }
 
 // engine_submit hands batch b (numbered) to the store thread, or writes
-// and releases it at once (engine_inline); the batch before must be
-// released by then (engine_flush).
+// and releases it at once (engine_inline): then the batch before must be
+// released first (engine_flush); handed over, it is released after.
 static void
 engine_submit(weft_engine *e, engine_batch *b)
 {

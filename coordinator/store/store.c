@@ -1309,42 +1309,74 @@ store_append_all(weft_store *s, const weft_event *evs, size_t n,
 	return (rv);
 }
 
-// store_settle finds out what became of the batch whose commit answer was
-// lost (s->unsure_id), before anything else is written. Found committed,
-// its plan for the held rows is applied, as its commit would have: the
-// rows it wrote are no longer held, those it held are. Not found, the plan
-// is dropped and the batch, when given again, is written anew. (Without
-// this, a held row that the lost batch wrote over with an ending stayed
-// held, and a later write put it back over that ending: a restart then
-// took the step's result twice.) A batch found committed is remembered
-// (s->found_id) so that, given again, it is not written twice; with the
-// store still away, its error, and the question stays open.
+// store_unsure keeps pl, whose transaction's COMMIT got no answer, until
+// store_settle knows whether it committed: a batch starting with event
+// id, or (id 0) a flush of the held rows.
+static void
+store_unsure(weft_store *s, lag_plan *pl, uint64_t id)
+{
+	s->unsure_id    = id;
+	s->unsure_flush = id == 0;
+	s->unsure_plan  = weft_xalloc(sizeof(*pl));
+	*s->unsure_plan = *pl;
+	lag_plan_init(pl, 0);
+}
+
+// store_settle finds out what became of the transaction whose commit
+// answer was lost (store_unsure), before anything else is written. A
+// batch committed has its first event stored; a flush committed has
+// set steps_from to 0 (it is never 0 while rows are held, and a flush
+// runs only with rows held or a mark to clear). Found committed, its
+// plan for the held rows is applied, as its commit would have: the rows
+// it wrote are no longer held, those it held are, the mark is what it
+// wrote. Not found, the plan is dropped and the batch, when given again,
+// is written anew. (Without this, a held row that a lost batch wrote
+// over with an ending stayed held, and a later write put it back over
+// that ending: a restart then took the step's result twice. A lost
+// flush left the mark in memory stale, so later batches did not write
+// theirs.) A batch found committed is remembered (s->found_id) so that,
+// given again, it is not written twice; with the store still away, its
+// error, and the question stays open.
 static weft_err
 store_settle(weft_store *s)
 {
 	char        ids[24];
 	const char *p[1]  = { ids };
-	uint64_t    found = 0;
+	uint64_t    found = 0, mark = UINT64_MAX;
 	weft_err    rv;
 
-	if (s->unsure_id == 0) {
+	if (s->unsure_id == 0 && !s->unsure_flush) {
 		return (WEFT_OK);
 	}
-	store_num(ids, (int64_t) s->unsure_id);
-	if ((rv = s->ops->query(s, "SELECT COUNT(*) FROM events WHERE id = ?",
-	         p, 1, weft_store_u64_row, &found)) != WEFT_OK) {
+	if (s->unsure_flush) {
+		rv = s->ops->query(s, "SELECT steps_from FROM weft_database",
+		    NULL, 0, weft_store_u64_row, &mark);
+		found = mark == 0;
+	} else {
+		store_num(ids, (int64_t) s->unsure_id);
+		rv = s->ops->query(s, "SELECT COUNT(*) FROM events WHERE id = ?",
+		    p, 1, weft_store_u64_row, &found);
+	}
+	if (rv != WEFT_OK) {
 		return (rv);
 	}
 	if (found > 0) {
-		weft_log_notice("DB-COMMIT-FOUND",
-		    "batch from event %" PRIu64 " was committed before the "
-		    "connection broke", s->unsure_id);
+		if (s->unsure_flush) {
+			weft_log_notice("DB-COMMIT-FOUND", "the flush of the "
+			    "held step rows was committed before the "
+			    "connection broke");
+		} else {
+			weft_log_notice("DB-COMMIT-FOUND",
+			    "batch from event %" PRIu64 " was committed before "
+			    "the connection broke", s->unsure_id);
+			s->found_id = s->unsure_id;
+		}
 		lag_commit(s, s->unsure_plan);
-		s->found_id = s->unsure_id;
 	}
 	lag_plan_drop(s->unsure_plan);
-	s->unsure_plan = NULL;
-	s->unsure_id   = 0;
+	s->unsure_plan  = NULL;
+	s->unsure_id    = 0;
+	s->unsure_flush = false;
 	return (WEFT_OK);
 }
 
@@ -1467,10 +1499,7 @@ weft_store_append_with(weft_store *s, const weft_event *evs, size_t n,
 	    n > 0) {
 		// The server may have committed and then lost us: the plan
 		// waits for the answer (store_settle).
-		s->unsure_id   = evs[0].id;
-		s->unsure_plan = weft_xalloc(sizeof(pl));
-		*s->unsure_plan = pl;
-		lag_plan_init(&pl, 0);
+		store_unsure(s, &pl, evs[0].id);
 	}
 	if (rv != WEFT_OK) {
 		s->ops->rollback(s);
@@ -1525,8 +1554,9 @@ weft_store_lag_flush(weft_store *s)
 	pl.everything = true;
 	if ((rv = s->ops->begin(s)) == WEFT_OK &&
 	    (rv = store_flush_steps(s, &rows, &pl)) == WEFT_OK &&
-	    (rv = store_lag_mark(s, &pl)) == WEFT_OK) {
-		rv = s->ops->commit(s);
+	    (rv = store_lag_mark(s, &pl)) == WEFT_OK &&
+	    (rv = s->ops->commit(s)) == WEFT_EUNAVAIL) {
+		store_unsure(s, &pl, 0); // committed or not: store_settle
 	}
 	weft_map_fini(&rows);
 	if (rv != WEFT_OK) {

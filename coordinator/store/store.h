@@ -88,6 +88,7 @@ struct weft_store {
 	// plan for the held rows (store.c) waits for the answer: applied if
 	// the batch is found committed, dropped if not.
 	uint64_t         unsure_id;
+	bool             unsure_flush; // the same for a flush of held rows
 	struct lag_plan *unsure_plan;
 	uint64_t         found_id; // such a batch found committed, not yet
 	                           // given again: not written twice
