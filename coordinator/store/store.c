@@ -1639,6 +1639,11 @@ weft_store_lag_replay(weft_store *s, size_t *nrows)
 	if (nrows != NULL) {
 		*nrows = 0;
 	}
+	// Its commit clears s->lag: nothing may wait on it (a fresh store
+	// has nothing to settle; one that had, settles first).
+	if ((rv = store_settle(s)) != WEFT_OK) {
+		return (rv);
+	}
 	if ((rv = s->ops->query(s, "SELECT steps_from FROM weft_database",
 	         NULL, 0, weft_store_u64_row, &from)) != WEFT_OK ||
 	    from == 0) {
