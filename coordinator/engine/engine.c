@@ -1038,9 +1038,10 @@ engine_iteration(weft_engine *e, weft_mail *mail)
 // first once the next is on the store thread (engine_flush): so at most
 // one batch is in flight, batches commit in order, they are released in
 // order, and nothing leaves (an event, a reply, an assignment, an abort)
-// before the batch that recorded it is durable. The effects that stay inside the engine (queue
-// entries, timers) take hold at once (engine_apply). Without a store
-// thread (before start, in the engine tests) a batch commits inline.
+// before the batch that recorded it is durable. The effects that stay
+// inside the engine (queue entries, timers) take hold at once
+// (engine_apply). Without a store thread (before start, in the engine
+// tests) a batch commits inline.
 
 // engine_busy_add adds the engine thread's time since *t0 (us), less what
 // it spent waiting for commits meanwhile, to engine_busy_us.

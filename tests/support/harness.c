@@ -224,6 +224,9 @@ harness_tempdirs_remove(void)
 	if (tempdirs_owner != getpid()) {
 		return; // a forked child: the directories are its parent's
 	}
+	// What the test started and left running goes first: a node still
+	// writing into a directory would leave part of it behind.
+	weft_h_group_end();
 	for (size_t k = 0; k < ntempdirs; k++) {
 		if (getenv("WEFT_TEST_KEEP") == NULL) {
 			char *argv[] = { "rm", "-rf", tempdirs[k], NULL };
