@@ -76,17 +76,9 @@ static const char *
 db_text(const char *sql, const char *arg)
 {
 	static char v[256];
-	PGconn     *conn = PQconnectdb(weft_pg_url(&pg));
-	const char *p[1] = { arg };
-	PGresult   *r;
 
-	cr_assert_eq(PQstatus(conn), CONNECTION_OK, "%s", PQerrorMessage(conn));
-	r = PQexecParams(conn, sql, arg ? 1 : 0, NULL, p, NULL, NULL, 0);
-	cr_assert_eq(PQresultStatus(r), PGRES_TUPLES_OK, "%s: %s", sql,
-	    PQerrorMessage(conn));
-	snprintf(v, sizeof(v), "%s", PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "");
-	PQclear(r);
-	PQfinish(conn);
+	cr_assert_eq(weft_pg_value(weft_pg_url(&pg), sql, arg, v, sizeof(v)), 0,
+	    "%s", v);
 	return (v);
 }
 

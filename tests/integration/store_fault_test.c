@@ -523,18 +523,10 @@ Test(store_fault, postgres_down_at_start)
 static long
 pg_count(const char *url, const char *sql)
 {
-	PGconn   *conn = PQconnectdb(url);
-	PGresult *res;
-	long      n;
+	char v[256];
 
-	cr_assert_eq(PQstatus(conn), CONNECTION_OK, "%s", PQerrorMessage(conn));
-	res = PQexec(conn, sql);
-	cr_assert_eq(PQresultStatus(res), PGRES_TUPLES_OK, "%s: %s", sql,
-	    PQerrorMessage(conn));
-	n = strtol(PQgetvalue(res, 0, 0), NULL, 10);
-	PQclear(res);
-	PQfinish(conn);
-	return (n);
+	cr_assert_eq(weft_pg_value(url, sql, NULL, v, sizeof(v)), 0, "%s", v);
+	return (strtol(v, NULL, 10));
 }
 
 // The connection breaks at a COMMIT the server carried out: the answer is
@@ -573,7 +565,8 @@ Test(store_fault, postgres_commit_answer_lost)
 	cr_assert(log_has("DB-COMMIT-FOUND"),
 	    "the cut batch was not found committed");
 	// A clean stop writes every held row; then the table is read straight.
-	int st = (kill(c.coord, SIGTERM), wait_exit(c.coord));
+	cr_assert_eq(kill(c.coord, SIGTERM), 0);
+	int st  = wait_exit(c.coord);
 	c.coord = 0;
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %#x", st);
 	cr_expect_eq(pg_count(direct, "SELECT COUNT(*) FROM steps WHERE "

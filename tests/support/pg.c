@@ -326,6 +326,32 @@ pg_exec_admin(const weft_pg *pg, const char *sql)
 }
 
 int
+weft_pg_value(const char *url, const char *sql, const char *arg, char *out,
+    size_t len)
+{
+	PGconn     *conn = PQconnectdb(url);
+	const char *p[1] = { arg };
+	PGresult   *r;
+	int         rv = -1;
+
+	if (PQstatus(conn) != CONNECTION_OK) {
+		snprintf(out, len, "connect: %s", PQerrorMessage(conn));
+		PQfinish(conn);
+		return (-1);
+	}
+	r = PQexecParams(conn, sql, arg ? 1 : 0, NULL, p, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		snprintf(out, len, "%s: %s", sql, PQerrorMessage(conn));
+	} else {
+		snprintf(out, len, "%s", PQntuples(r) > 0 ? PQgetvalue(r, 0, 0) : "");
+		rv = 0;
+	}
+	PQclear(r);
+	PQfinish(conn);
+	return (rv);
+}
+
+int
 weft_pg_createdb(const weft_pg *pg, const char *name, char *url, size_t len)
 {
 	char sql[200];

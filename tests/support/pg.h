@@ -55,6 +55,13 @@ int weft_pg_up(weft_pg *pg);
 int weft_pg_createdb(const weft_pg *pg, const char *name, char *url,
     size_t len);
 
+// weft_pg_value runs sql, with $1 = arg (NULL: no parameter), straight on
+// the database at url (not through weft) and copies the first column of
+// its first row into out (len; "" when no row). Returns 0, or -1 with out
+// holding the error.
+int weft_pg_value(const char *url, const char *sql, const char *arg,
+    char *out, size_t len);
+
 // weft_pg_export puts pg into the environment (WEFT_TEST_PG_*) so that
 // processes started later (Criterion's test workers, wrapped binaries) can
 // weft_pg_import it. weft_pg_import returns 0, or -1 when nothing was
