@@ -210,7 +210,7 @@ done:
 bool
 bench_cluster_start(bench_cluster *c, const bench_opts *o)
 {
-	char   *dir = weft_h_tempdir("bench");
+	char   *dir = weft_h_tempdir_kept("bench"); // --keep keeps it
 	int64_t deadline;
 
 	memset(c, 0, sizeof(*c));

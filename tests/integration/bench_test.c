@@ -177,6 +177,32 @@ Test(bench, w5_restart_comes_back_on_the_same_addresses, .timeout = 300)
 // A cluster that cannot start (its store cannot be opened) still gives
 // one JSON document under --json: ok false and the error, the coordinator's
 // log on stderr.
+// --keep leaves the cluster's temp dir (its database and logs) for the
+// reader, and without it nothing is left: the dir is the bench's own to
+// remove, not the harness's at exit.
+Test(bench, keep_leaves_the_cluster_dir, .timeout = 300)
+{
+	char *out = NULL, *dir = NULL;
+	int   st  = weft_h_run_fmt(&out, "%s --workload W2 --repeat 1 "
+	                                "--no-probe --no-commit-hist --keep "
+	                                "2>&1 >/dev/null",
+	       bench_bin);
+	const char *k = out != NULL ? strstr(out, "weft-bench: kept ") : NULL;
+	struct stat sb;
+	char        path[1200];
+
+	cr_assert_eq(st, 0, "weft-bench --keep failed: %s", out);
+	cr_assert_not_null(k, "no 'kept' line: %s", out);
+	dir = strndup(k + 17, strcspn(k + 17, "\n"));
+	snprintf(path, sizeof(path), "%s/weft.db", dir);
+	cr_expect_eq(stat(path, &sb), 0, "%s is gone", path);
+	snprintf(path, sizeof(path), "%s/coordinator.log", dir);
+	cr_expect_eq(stat(path, &sb), 0, "%s is gone", path);
+	weft_h_run_fmt(NULL, "rm -rf '%s'", dir);
+	free(dir);
+	free(out);
+}
+
 Test(bench, json_when_the_cluster_cannot_start, .timeout = 120)
 {
 	int     st;
