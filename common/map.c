@@ -7,8 +7,8 @@
 
 #include "alloc.h"
 
-static uint64_t
-map_hash(const char *s)
+uint64_t
+weft_map_hash(const char *s)
 {
 	uint64_t h = 1469598103934665603ull; // FNV-1a
 	for (; *s != '\0'; s++) {
@@ -53,15 +53,14 @@ map_find(const weft_map *m, const char *key, uint64_t h)
 	}
 }
 
+// map_rehash moves the live entries into a table of newcap slots.
 static void
-map_grow(weft_map *m)
+map_rehash(weft_map *m, size_t newcap)
 {
 	weft_map_slot *old = m->slots;
 	size_t         cap = m->cap;
 
-	// Mostly tombstones (a map of many puts and deletes): clean them out
-	// at the same size rather than doubling.
-	m->cap   = cap == 0 ? 64 : (m->count * 2 < m->used ? cap : cap * 2);
+	m->cap   = newcap;
 	m->slots = weft_xalloc(m->cap * sizeof(*m->slots));
 	m->count = m->used = 0;
 	for (size_t i = 0; i < cap; i++) {
@@ -78,24 +77,51 @@ map_grow(weft_map *m)
 	free(old);
 }
 
+static void
+map_grow(weft_map *m)
+{
+	// Mostly tombstones (a map of many puts and deletes): clean them out
+	// at the same size rather than doubling.
+	map_rehash(m, m->cap == 0 ? 64
+	                          : (m->count * 2 < m->used ? m->cap : m->cap * 2));
+}
+
+void
+weft_map_reserve(weft_map *m, size_t n)
+{
+	size_t cap = m->cap == 0 ? 64 : m->cap;
+
+	while ((n + 1) * 4 >= cap * 3) {
+		cap *= 2;
+	}
+	if (cap != m->cap) {
+		map_rehash(m, cap);
+	}
+}
+
 void *
 weft_map_get(const weft_map *m, const char *key)
 {
-	weft_map_slot *s = map_find(m, key, map_hash(key));
+	weft_map_slot *s = map_find(m, key, weft_map_hash(key));
 	return (s != NULL ? s->value : NULL);
 }
 
 void *
-weft_map_put(weft_map *m, const char *key, void *value)
+weft_map_get_h(const weft_map *m, const char *key, uint64_t h)
 {
-	uint64_t       h = map_hash(key);
+	weft_map_slot *s = map_find(m, key, h);
+	return (s != NULL ? s->value : NULL);
+}
+
+void **
+weft_map_slot_h(weft_map *m, const char *key, uint64_t h, bool *added)
+{
 	weft_map_slot *s = map_find(m, key, h);
 	size_t         i;
 
+	*added = s == NULL;
 	if (s != NULL) {
-		void *old = s->value;
-		s->value  = value;
-		return (old);
+		return (&s->value);
 	}
 	if ((m->used + 1) * 4 >= m->cap * 3) {
 		map_grow(m);
@@ -109,16 +135,27 @@ weft_map_put(weft_map *m, const char *key, void *value)
 	}
 	m->slots[i].key   = weft_xstrdup(key);
 	m->slots[i].hash  = h;
-	m->slots[i].value = value;
+	m->slots[i].value = NULL;
 	m->slots[i].dead  = false;
 	m->count++;
-	return (NULL);
+	return (&m->slots[i].value);
+}
+
+void *
+weft_map_put(weft_map *m, const char *key, void *value)
+{
+	bool   added;
+	void **v   = weft_map_slot_h(m, key, weft_map_hash(key), &added);
+	void  *old = added ? NULL : *v;
+
+	*v = value;
+	return (old);
 }
 
 void *
 weft_map_del(weft_map *m, const char *key)
 {
-	weft_map_slot *s = map_find(m, key, map_hash(key));
+	weft_map_slot *s = map_find(m, key, weft_map_hash(key));
 	void          *v;
 
 	if (s == NULL) {

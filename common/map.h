@@ -29,6 +29,19 @@ void *weft_map_put(weft_map *m, const char *key, void *value);
 // weft_map_del removes key; returns its value or NULL.
 void *weft_map_del(weft_map *m, const char *key);
 
+// For a caller that looks one key up in several maps, or finds and then
+// fills: the key's hash once (weft_map_hash), then weft_map_get_h, and
+// weft_map_slot_h, which returns the key's value slot, adding the key
+// (copied, value NULL, *added set) when it is not there: one probe
+// instead of a get and a put.
+uint64_t weft_map_hash(const char *key);
+void    *weft_map_get_h(const weft_map *m, const char *key, uint64_t h);
+void   **weft_map_slot_h(
+      weft_map *m, const char *key, uint64_t h, bool *added);
+// weft_map_reserve makes room for n live entries, so that filling an
+// empty map with them does not grow it step by step.
+void weft_map_reserve(weft_map *m, size_t n);
+
 // weft_map_each iterates: for (size_t i = 0; weft_map_each(m, &i, &k, &v);)
 bool weft_map_each(const weft_map *m, size_t *pos, const char **key,
     void **value);

@@ -2,7 +2,9 @@
 // scripts of puts, replaces, gets and deletes over keys that share long
 // prefixes (like "run id/step id"), so probes cross tombstones, collide
 // and grow the table; after every step the map must agree with the model,
-// and an iteration must visit each live key exactly once.
+// and an iteration must visit each live key exactly once. Half the puts
+// go through weft_map_slot_h (find or add, then fill), and the table is
+// now and then reserved for more entries than it holds.
 #include <criterion/criterion.h>
 
 #include <stdint.h>
@@ -66,6 +68,8 @@ check(const weft_map *m, const model *want, const char *where)
 	for (int i = 0; i < UNIVERSE; i++) {
 		cr_assert_eq(weft_map_get(m, keys[i]), want->value[i],
 		    "%s: get %s", where, keys[i]);
+		cr_assert_eq(weft_map_get_h(m, keys[i], weft_map_hash(keys[i])),
+		    want->value[i], "%s: get_h %s", where, keys[i]);
 	}
 }
 
@@ -104,7 +108,24 @@ Test(map, agrees_with_a_model, .timeout = T_TIMEOUT)
 			int   id  = (int) (rnd(&s) % (uint64_t) row->span);
 			void *val = (void *) (uintptr_t) (op + 1);
 			snprintf(where, sizeof(where), "%s op %d", row->name, op);
-			if ((int) (rnd(&s) % 100) < row->put_pct) {
+			if (op % 701 == 0) {
+				// Room for more than it holds: nothing changes.
+				weft_map_reserve(&m, m.count + rnd(&s) % 3000);
+				check(&m, &want, where);
+			}
+			if ((int) (rnd(&s) % 100) < row->put_pct &&
+			    rnd(&s) % 2 == 0) {
+				bool   added;
+				void **v = weft_map_slot_h(&m, keys[id],
+				    weft_map_hash(keys[id]), &added);
+				cr_assert_eq(added, want.value[id] == NULL,
+				    "%s: slot's added", where);
+				cr_assert_eq(added ? NULL : *v, want.value[id],
+				    "%s: slot's value", where);
+				*v = val;
+				want.count += want.value[id] == NULL;
+				want.value[id] = val;
+			} else if ((int) (rnd(&s) % 100) < row->put_pct) {
 				void *old = weft_map_put(&m, keys[id], val);
 				cr_assert_eq(old, want.value[id], "%s: put's old",
 				    where);
@@ -137,5 +158,28 @@ Test(map, keys_are_copied)
 	k[4] = 'b';
 	cr_assert_eq(weft_map_get(&m, "run/a"), &x);
 	cr_assert_null(weft_map_get(&m, "run/b"));
+	weft_map_fini(&m);
+}
+
+// weft_map_reserve's point: filling the reserved room never grows the
+// table (the store reserves a batch's rows at once).
+Test(map, reserve_makes_room_for_n)
+{
+	weft_map       m;
+	weft_map_slot *slots;
+
+	keys_init();
+	weft_map_init(&m);
+	weft_map_reserve(&m, 1000);
+	slots = m.slots;
+	for (int i = 0; i < 1000; i++) {
+		weft_map_put(&m, keys[i], keys[i]);
+	}
+	cr_assert_eq(m.slots, slots, "filling 1000 reserved entries grew it");
+	for (int i = 0; i < 1000; i++) {
+		cr_assert_eq(weft_map_get(&m, keys[i]), keys[i]);
+	}
+	weft_map_reserve(&m, 10); // less than it holds: nothing changes
+	cr_assert_eq(m.slots, slots);
 	weft_map_fini(&m);
 }
