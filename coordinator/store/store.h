@@ -100,7 +100,26 @@ struct weft_store {
 	uint64_t      lag_mark;   // weft_database.steps_from as committed
 	uint64_t      lag_writes; // step rows written (statistics)
 	atomic_size_t lag_held;   // rows held, for other threads to read
+	// The run index (store.c): run_events has a run's events below
+	// index_from; from there on a query for a run scans the events.
+	// Appends write the entries in bulk once the first event not in it
+	// is older than the lag (or WEFT_STORE_INDEX_MAX wait).
+	uint64_t index_from;    // weft_database.run_events_from as committed
+	int64_t  index_oldest;  // monotonic ms the first waiting event was
+	                        // written (0: none waits)
+	uint64_t index_pending; // events from index_from on (about)
 };
+
+// The ids of a run's events, as SQL taking the run id twice: those in
+// run_events, and those from run_events_from on that name the run.
+#define WEFT_RUN_EVENT_IDS                                                 \
+	"(SELECT id FROM run_events WHERE run_id = ? UNION ALL SELECT id "  \
+	"FROM events WHERE id >= (SELECT run_events_from FROM "             \
+	"weft_database) AND run_id = ?)"
+
+// The most events that wait for the run index: a query for a run scans
+// at most about this many events beyond run_events.
+#define WEFT_STORE_INDEX_MAX 100000
 
 // weft_store_open opens url: "sqlite:PATH" (or a bare path, or
 // "sqlite::memory:"), or PostgreSQL: "postgres://...", "postgresql://..."

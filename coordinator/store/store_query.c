@@ -202,7 +202,7 @@ weft_store_list_events(
 	uint64_t after = f->after, upto = 0;
 	bool     empty = false;
 
-	// A run's events come from events_run_seq, better than this bound.
+	// A run's events come from the run index, better than this bound.
 	if ((f->since_ms > 0 || f->until_ms > 0) && f->run_id == NULL) {
 		rv = events_time_range(s, f, &after, &upto, &empty);
 		if (rv != WEFT_OK) {
@@ -223,13 +223,23 @@ weft_store_list_events(
 	    "FROM events WHERE");
 	// Event ids are positive int64: a larger cursor (a raw control
 	// client's) is past every event, not a negative one before them.
-	sql_num(&b, " id > ?", after > INT64_MAX ? INT64_MAX : (int64_t) after);
+	int64_t from = after > INT64_MAX ? INT64_MAX : (int64_t) after;
+	if (f->run_id != NULL) {
+		// The run's ids from the run index and after it (store.h),
+		// the cursor inside (an id range outside would be scanned).
+		sql_param(&b, " id IN (SELECT id FROM run_events WHERE "
+		              "run_id = ?", f->run_id);
+		sql_num(&b, " AND id > ?", from);
+		sql_add(&b, " UNION ALL SELECT id FROM events WHERE id >= "
+		            "(SELECT run_events_from FROM weft_database)");
+		sql_num(&b, " AND id > ?", from);
+		sql_param(&b, " AND run_id = ?)", f->run_id);
+	} else {
+		sql_num(&b, " id > ?", from);
+	}
 	if (upto > 0) {
 		sql_num(&b, " AND id <= ?",
 		    upto > INT64_MAX ? INT64_MAX : (int64_t) upto);
-	}
-	if (f->run_id != NULL) {
-		sql_param(&b, " AND run_id = ?", f->run_id);
 	}
 	if (f->step_id != NULL) {
 		sql_param(&b, " AND step_id = ?", f->step_id);
@@ -740,22 +750,22 @@ run_add_steps(weft_store *s, json_t *run, weft_steps_page *pg)
 	json_t     *counts = json_object();
 	json_t     *exp    = json_pack("{s:O, s:o}", "counts", counts,
             "spliced", json_object());
-	const char *ex[2]  = { id, weft_event_name(WEFT_EV_STEP_EXPANDED) };
+	const char *ex[3]  = { id, id, weft_event_name(WEFT_EV_STEP_EXPANDED) };
 	if (rv == WEFT_OK) {
 		rv = s->ops->query(s,
-		    "SELECT step_id, data FROM events WHERE run_id = ? AND type = "
-		    "? ORDER BY seq",
-		    ex, 2, expanded_row, exp);
+		    "SELECT step_id, data FROM events WHERE id IN "
+		    WEFT_RUN_EVENT_IDS " AND type = ? ORDER BY id",
+		    ex, 3, expanded_row, exp);
 	}
 	// The latest progress of each step: its step_progress events (one
 	// every few seconds at most while the step reports a change).
 	json_t     *progress = json_object();
-	const char *pq[2]    = { id, weft_event_name(WEFT_EV_STEP_PROGRESS) };
+	const char *pq[3]    = { id, id, weft_event_name(WEFT_EV_STEP_PROGRESS) };
 	if (rv == WEFT_OK) {
 		rv = s->ops->query(s,
-		    "SELECT step_id, data, attempt, ts_ms FROM events WHERE "
-		    "run_id = ? AND type = ? ORDER BY seq",
-		    pq, 2, progress_row, progress);
+		    "SELECT step_id, data, attempt, ts_ms FROM events WHERE id "
+		    "IN " WEFT_RUN_EVENT_IDS " AND type = ? ORDER BY id",
+		    pq, 3, progress_row, progress);
 	}
 	// The definition's steps with the expansions spliced in, each after
 	// its expanding step.
@@ -856,13 +866,13 @@ weft_err
 weft_store_last_step_data(
     weft_store *s, const char *id, const char *type, json_t **out)
 {
-	const char *p[2] = { id, type };
+	const char *p[3] = { id, id, type };
 
 	*out = json_object();
 	return (s->ops->query(s,
-	    "SELECT step_id, data FROM events WHERE run_id = ? AND type = ? "
-	    "ORDER BY seq",
-	    p, 2, data_row, *out));
+	    "SELECT step_id, data FROM events WHERE id IN " WEFT_RUN_EVENT_IDS
+	    " AND type = ? ORDER BY id",
+	    p, 3, data_row, *out));
 }
 
 weft_err
@@ -1088,10 +1098,13 @@ weft_store_unfinished_runs(
 weft_err
 weft_store_run_last_seq(weft_store *s, const char *id, uint64_t *out)
 {
+	const char *p[2] = { id, id };
+
 	*out = 0;
 	return (s->ops->query(s,
-	    "SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = ?", &id, 1,
-	    weft_store_u64_row, out));
+	    "SELECT COALESCE(MAX(seq), 0) FROM events WHERE id IN "
+	    WEFT_RUN_EVENT_IDS,
+	    p, 2, weft_store_u64_row, out));
 }
 
 weft_err

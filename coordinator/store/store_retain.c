@@ -155,7 +155,7 @@ retain_delete_one(weft_store *s, const char *id)
 	// The run's row goes last; on PostgreSQL these are pipelined, so
 	// the order costs nothing.
 	static const char *const sql[] = {
-		"DELETE FROM events WHERE run_id = ?",
+		"DELETE FROM run_events WHERE run_id = ?",
 		"DELETE FROM steps WHERE run_id = ?",
 		"DELETE FROM run_secrets WHERE run_id = ?",
 		"DELETE FROM run_tags WHERE run_id = ?",
@@ -172,8 +172,11 @@ retain_delete_one(weft_store *s, const char *id)
 		"WHERE o.hash = r.hash AND o.run_id <> ?))",
 	};
 	const char *p[2] = { id, id };
-	weft_err    rv   = WEFT_OK;
+	weft_err    rv;
 
+	// Its events first, found through the run index (store.h).
+	rv = s->ops->exec(s,
+	    "DELETE FROM events WHERE id IN " WEFT_RUN_EVENT_IDS, p, 2);
 	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]) && rv == WEFT_OK;
 	     i++) {
 		rv = s->ops->exec(s, sql[i], p, 1);

@@ -238,7 +238,7 @@ Test(store, duplicate_event_rolls_back_whole_batch)
 	write_run();
 	json_t    *d    = json_object();
 	weft_event evs[] = { ev(8, "R1", 7, WEFT_EV_STEP_READY, "b", json_object()),
-		ev(9, "R1", 7, WEFT_EV_STEP_READY, "b", d) }; // same (run, seq)
+		ev(8, "R1", 8, WEFT_EV_STEP_READY, "b", d) }; // same id
 	cr_expect_neq(weft_store_append(st, evs, 2), WEFT_OK);
 	free_evs(evs, 2);
 	uint64_t max;
@@ -275,12 +275,12 @@ Test(store, run_secrets_written_with_the_run)
 	cr_assert_eq(weft_store_get_secrets(st, "R1", &box), WEFT_OK);
 	cr_expect_null(box, "a run without secrets has no row");
 
-	// A batch refused (a duplicate (run, seq)) writes no secrets either.
+	// A batch refused (a duplicate event id) writes no secrets either.
 	weft_event bad[] = {
 		ev(2, "S2", 1, WEFT_EV_RUN_QUEUED, NULL,
 		    json_pack("{s:s, s:i, s:{}, s:{}, s:i}", "definition", "two",
 		        "version", 1, "input", "params", "steps", 2)),
-		ev(3, "S2", 1, WEFT_EV_RUN_STARTED, NULL, json_object()),
+		ev(2, "S2", 2, WEFT_EV_RUN_STARTED, NULL, json_object()),
 	};
 	bad[0].secrets = "b3RoZXI=";
 	cr_expect_neq(weft_store_append(st, bad, 2), WEFT_OK);
@@ -681,6 +681,9 @@ run_left(const char *id)
 	}
 	cr_expect_eq(count_sql("SELECT COUNT(*) FROM events WHERE run_id = ?", id),
 	    0, "events of deleted run %s", id);
+	cr_expect_eq(count_sql("SELECT COUNT(*) FROM run_events WHERE run_id = "
+	                       "?", id),
+	    0, "run index entries of deleted run %s", id);
 	cr_expect_eq(count_sql("SELECT COUNT(*) FROM steps WHERE run_id = ?", id),
 	    0, "steps of deleted run %s", id);
 	cr_assert_eq(weft_store_get_secrets(st, id, &box), WEFT_OK);
@@ -2150,4 +2153,168 @@ Test(store, lag_replay_refuses_an_unreadable_event_naming_it)
 	    "%s", st->error);
 	cr_expect_eq(count_sql("SELECT COUNT(*) FROM steps", NULL), 0);
 	cr_expect_eq(count_sql("SELECT steps_from FROM weft_database", NULL), 13);
+}
+
+// ---- the run index (store.h, migration 0013) ----
+
+// run_event_ids lists run's events through the store's query (after: the
+// cursor; limit 0: the default) as "id,id,...".
+static void
+run_event_ids(const char *run, uint64_t after, uint32_t limit, char *out,
+    size_t len)
+{
+	json_t            *rows;
+	weft_events_filter f = { .run_id = run, .after = after, .limit = limit };
+	size_t             o = 0;
+
+	cr_assert_eq(weft_store_list_events(st, &f, &rows), WEFT_OK, "%s",
+	    st->error);
+	out[0] = '\0';
+	for (size_t i = 0; i < json_array_size(rows); i++) {
+		json_t *e = json_array_get(rows, i);
+		cr_expect_str_eq(json_string_value(json_object_get(e, "run")),
+		    run);
+		o += (size_t) snprintf(out + o, len - o, "%s%lld", i ? "," : "",
+		    (long long) json_integer_value(json_object_get(e, "id")));
+	}
+	json_decref(rows);
+}
+
+// interleaved_runs writes runs A and B a batch per event, interleaved.
+static void
+interleaved_runs(void)
+{
+	write_run_queued("A", 10); // 10 registers, 11 queued, 12 started
+	weft_event b[] = {
+		ev(13, "B", 1, WEFT_EV_RUN_QUEUED, NULL,
+		    json_pack("{s:s, s:i, s:{}, s:{}, s:i}", "definition", "two",
+		        "version", 1, "input", "params", "steps", 2)),
+		ev(14, "B", 2, WEFT_EV_RUN_STARTED, NULL, json_object()),
+	};
+	cr_assert_eq(weft_store_append(st, b, 2), WEFT_OK, "%s", st->error);
+	free_evs(b, 2);
+	append_one(15, "A", 3, WEFT_EV_STEP_READY, "a");
+	append_one(16, "B", 3, WEFT_EV_STEP_READY, "a");
+	append_one(17, "A", 4, WEFT_EV_STEP_DISPATCHED, "a");
+}
+
+// With a lag, a run's events wait for the index and are found all the
+// same; once the first of them is older than the lag, the next batch
+// writes them all; a restart finds the mark where it was.
+Test(store, run_index_waits_for_the_lag_and_finds_every_event)
+{
+	char     ids[200];
+	uint64_t seq = 0;
+
+	weft_store_lag_set(st, 60000);
+	interleaved_runs();
+	cr_expect_eq(count_sql("SELECT COUNT(*) FROM run_events", NULL), 0,
+	    "nothing indexed within the lag");
+	cr_expect_eq(st->index_pending, 8);
+	run_event_ids("A", 0, 0, ids, sizeof(ids));
+	cr_expect_str_eq(ids, "11,12,15,17");
+	run_event_ids("B", 0, 0, ids, sizeof(ids));
+	cr_expect_str_eq(ids, "13,14,16");
+	run_event_ids("A", 12, 0, ids, sizeof(ids));
+	cr_expect_str_eq(ids, "15,17", "after a cursor");
+	run_event_ids("A", 0, 1, ids, sizeof(ids));
+	cr_expect_str_eq(ids, "11", "a page of one");
+	cr_assert_eq(weft_store_run_last_seq(st, "A", &seq), WEFT_OK);
+	cr_expect_eq(seq, 4, "the last seq counts the events waiting");
+
+	weft_store_lag_set(st, 1);
+	weft_clock_sleep_ms(5);
+	append_one(18, "B", 4, WEFT_EV_STEP_DISPATCHED, "a");
+	cr_expect_eq(count_sql("SELECT COUNT(*) FROM run_events", NULL), 8,
+	    "every run event, once the lag is over");
+	cr_expect_eq(count_sql("SELECT run_events_from FROM weft_database",
+	                 NULL), 19);
+	cr_expect_eq(st->index_pending, 0);
+	run_event_ids("A", 0, 0, ids, sizeof(ids));
+	cr_expect_str_eq(ids, "11,12,15,17");
+	run_event_ids("B", 13, 0, ids, sizeof(ids));
+	cr_expect_str_eq(ids, "14,16,18");
+
+	// Some indexed, some waiting: both halves, in order.
+	weft_store_lag_set(st, 60000);
+	append_one(19, "A", 5, WEFT_EV_STEP_STARTED, "a");
+	run_event_ids("A", 12, 0, ids, sizeof(ids));
+	cr_expect_str_eq(ids, "15,17,19");
+	cr_assert_eq(weft_store_run_last_seq(st, "A", &seq), WEFT_OK);
+	cr_expect_eq(seq, 5);
+
+	// A restart: event 19 still waits, for the lag counted anew.
+	char err[512];
+	weft_store_close(st);
+	cr_assert_eq(weft_store_open(&st, dbpath, NULL, false, err, sizeof(err)),
+	    WEFT_OK, "%s", err);
+	cr_expect_eq(st->index_from, 19);
+	cr_expect_eq(st->index_pending, 1);
+	cr_expect_neq(st->index_oldest, 0);
+	weft_store_lag_set(st, 0); // no lag: every batch writes the index
+	append_one(20, "B", 5, WEFT_EV_STEP_STARTED, "a");
+	cr_expect_eq(count_sql("SELECT COUNT(*) FROM run_events", NULL), 10);
+	cr_expect_eq(count_sql("SELECT COUNT(*) FROM run_events WHERE run_id = "
+	                       "?", "A"),
+	    5);
+	run_event_ids("A", 0, 0, ids, sizeof(ids));
+	cr_expect_str_eq(ids, "11,12,15,17,19");
+}
+
+// A run deleted while some of its events wait for the index leaves
+// nothing behind (run_left looks at every table).
+Test(store, deleting_a_run_deletes_the_events_that_wait_for_the_index)
+{
+	uint64_t next = 1;
+
+	weft_store_lag_set(st, 0);
+	ended_run(&next, "A", WEFT_EV_COUNT, 2000, 0, NULL); // indexed
+	weft_store_lag_set(st, 60000);
+	append_one(next, "A", 6, WEFT_EV_STEP_SUCCEEDED, "b");
+	append_one(next + 1, "A", 7, WEFT_EV_RUN_SUCCEEDED, NULL);
+	next += 2;
+	ended_run(&next, "B", WEFT_EV_RUN_SUCCEEDED, 5000, 0, NULL); // waits
+	cr_expect_eq(count_sql("SELECT COUNT(*) FROM run_events", NULL), 5);
+
+	weft_delete_filter f = { .before_ms = 1000000 };
+	cr_expect_eq(delete_runs(&f, &next, NULL), 2);
+	cr_expect(!run_left("A"));
+	cr_expect(!run_left("B"));
+}
+
+// A batch that wrote the index and lost its commit answer: found
+// committed or not, the index ends up with each event once.
+Test(store, run_index_follows_a_batch_whose_commit_answer_was_lost)
+{
+	static weft_err (*const commits[])(weft_store *) = {
+		commit_then_lose_answer, rollback_then_lose_answer };
+
+	for (size_t k = 0; k < 2; k++) {
+		const weft_store_ops *ops   = st->ops;
+		weft_store_ops        lying = *ops;
+		char                  ids[200];
+
+		if (k > 0) {
+			teardown();
+			setup();
+		}
+		weft_store_lag_set(st, 60000);
+		interleaved_runs();
+		weft_store_lag_set(st, 0);
+		real_commit  = ops->commit;
+		lying.commit = commits[k];
+		weft_event e = ev(18, "B", 4, WEFT_EV_STEP_DISPATCHED, "a",
+		    json_object());
+		st->ops = &lying;
+		cr_expect_eq(weft_store_append(st, &e, 1), WEFT_EUNAVAIL);
+		st->ops = ops;
+		cr_assert_eq(weft_store_append(st, &e, 1), WEFT_OK, "%s",
+		    st->error);
+		free_evs(&e, 1);
+		append_one(19, "A", 5, WEFT_EV_STEP_STARTED, "a");
+		cr_expect_eq(count_sql("SELECT COUNT(*) FROM run_events", NULL),
+		    9, "case %zu: each run event once", k);
+		run_event_ids("B", 0, 0, ids, sizeof(ids));
+		cr_expect_str_eq(ids, "13,14,16,18", "case %zu", k);
+	}
 }
