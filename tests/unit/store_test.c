@@ -2318,3 +2318,94 @@ Test(store, run_index_follows_a_batch_whose_commit_answer_was_lost)
 		cr_expect_str_eq(ids, "13,14,16,18", "case %zu", k);
 	}
 }
+
+// ---- run endings, many to a statement ----
+
+// run_cell returns column col of run id's row as text (malloc'd; "(null)"
+// for NULL).
+static char *
+run_cell(const char *col, const char *id)
+{
+	char  sql[160];
+	char *out = NULL;
+
+	snprintf(sql, sizeof(sql),
+	    "SELECT CAST(%s AS TEXT) FROM runs WHERE id = ?", col);
+	cr_assert_eq(st->ops->query(st, sql, &id, 1, lag_text_row, &out),
+	    WEFT_OK, "%s", st->error);
+	cr_assert_not_null(out, "no run %s", id);
+	return (out);
+}
+
+static void
+expect_run_cell(const char *id, const char *col, const char *want)
+{
+	char *got = run_cell(col, id);
+	cr_expect_str_eq(got, want, "run %s: %s", id, col);
+	free(got);
+}
+
+// One batch ends 150 runs (three statements' worth) in every way an
+// ending is written: each row as its own ending says, the retention
+// deadline from its ended time, and a run that ends, is retried and ends
+// again in the same batch keeps the last ending.
+Test(store, many_run_endings_in_one_batch_each_as_its_event_says)
+{
+	enum { N = 150 };
+	static char ids[N][16];
+	weft_event  q[N], end[N + 2];
+	size_t      ne = 0;
+
+	for (int i = 0; i < N; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "E%03d", i);
+		json_t *d = json_pack("{s:s, s:i, s:{}, s:{}, s:i}", "definition",
+		    "two", "version", 1, "input", "params", "steps", 2);
+		if (i % 2 == 0) {
+			json_object_set_new(d, "retain_ms", json_integer(500));
+		}
+		q[i] = ev(1 + (uint64_t) i, ids[i], 1, WEFT_EV_RUN_QUEUED, NULL, d);
+	}
+	cr_assert_eq(weft_store_append(st, q, N), WEFT_OK, "%s", st->error);
+	free_evs(q, N);
+	uint64_t id = 1000;
+	for (int i = 0; i < N; i++) {
+		enum weft_event_type t = i % 3 == 0 ? WEFT_EV_RUN_SUCCEEDED
+		    : i % 3 == 1                    ? WEFT_EV_RUN_FAILED
+		                                    : WEFT_EV_RUN_CANCELLED;
+		json_t *d = t == WEFT_EV_RUN_SUCCEEDED
+		    ? json_pack("{s:{s:i}}", "output", "n", i)
+		    : t == WEFT_EV_RUN_FAILED ? json_pack("{s:s}", "error", "boom")
+		                              : json_object();
+		end[ne++] = ev(id++, ids[i], 2, t, NULL, d);
+		if (i == 7) { // failed, retried, succeeded: all in this batch
+			end[ne++] = ev(id++, ids[i], 3, WEFT_EV_RUN_RETRIED, NULL,
+			    json_object());
+			end[ne++] = ev(id++, ids[i], 4, WEFT_EV_RUN_SUCCEEDED, NULL,
+			    json_pack("{s:s}", "output", "again"));
+		}
+	}
+	cr_assert_eq(weft_store_append(st, end, ne), WEFT_OK, "%s", st->error);
+	free_evs(end, ne);
+
+	expect_run_cell("E000", "status", "succeeded");
+	expect_run_cell("E000", "output", "{\"n\":0}");
+	expect_run_cell("E000", "error", "(null)");
+	expect_run_cell("E000", "ended_ms", "2000");
+	expect_run_cell("E000", "expire_ms", "2500");
+	expect_run_cell("E001", "status", "failed");
+	expect_run_cell("E001", "error", "boom");
+	expect_run_cell("E001", "expire_ms", "(null)");
+	expect_run_cell("E002", "status", "cancelled");
+	expect_run_cell("E002", "error", "cancelled");
+	expect_run_cell("E002", "output", "(null)");
+	expect_run_cell("E002", "expire_ms", "2502");
+	expect_run_cell("E007", "status", "succeeded");
+	expect_run_cell("E007", "output", "\"again\"");
+	expect_run_cell("E007", "error", "(null)");
+	expect_run_cell("E149", "status", "cancelled");
+	expect_run_cell("E149", "ended_ms", "2151");
+	cr_expect_eq(count_sql("SELECT COUNT(*) FROM runs WHERE ended_ms IS "
+	                       "NULL",
+	                 NULL),
+	    0, "every run ended");
+}
