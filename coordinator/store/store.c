@@ -137,8 +137,8 @@ weft_store_redact(const char *url, char *out, size_t len)
 	}
 }
 
-// store_index_load reads where the run index stands (store_run_index):
-// the events a coordinator before us left waiting wait for the lag anew.
+// store_index_load reads where the run index stands (store_run_index)
+// and copies into it what a coordinator before us left waiting.
 static weft_err
 store_index_load(weft_store *s, char *err, size_t errlen)
 {
@@ -152,10 +152,22 @@ store_index_load(weft_store *s, char *err, size_t errlen)
 		    s->error);
 		return (rv);
 	}
-	if (max >= s->index_from) {
-		s->index_pending = max - s->index_from + 1;
-		s->index_oldest  = weft_clock_mono_ms();
+	if (max < s->index_from) {
+		return (WEFT_OK);
 	}
+	// What a coordinator before us left waiting goes in now, before
+	// recovery reads the runs: it reads each unfinished run's last
+	// event, and a scan of the waiting events per run would be slow.
+	uint64_t to;
+	if ((rv = s->ops->begin(s)) != WEFT_OK ||
+	    (rv = weft_store_index_copy(s, &to)) != WEFT_OK ||
+	    (rv = s->ops->commit(s)) != WEFT_OK) {
+		s->ops->rollback(s);
+		snprintf(err, errlen, "copying the events that wait for the run "
+		    "index: %s", s->error);
+		return (rv);
+	}
+	s->index_from = to;
 	return (WEFT_OK);
 }
 
@@ -1359,10 +1371,8 @@ store_append_all(weft_store *s, const weft_event *evs, size_t n,
 static weft_err
 store_run_index(weft_store *s, lag_plan *pl, size_t n)
 {
-	uint64_t    to = 0;
-	char        num[24];
-	const char *p[1];
-	weft_err    rv;
+	uint64_t to = 0;
+	weft_err rv;
 
 	pl->index_set     = true;
 	pl->index_from    = s->index_from;
@@ -1374,14 +1384,32 @@ store_run_index(weft_store *s, lag_plan *pl, size_t n)
 	        pl->now - pl->index_oldest < s->lag_ms)) {
 		return (WEFT_OK);
 	}
-	// Every event there is, this batch's and any written beside the
-	// appends (weft_store_write_events): ids only grow.
-	if ((rv = s->ops->query(s, "SELECT COALESCE(MAX(id), 0) FROM events",
-	         NULL, 0, weft_store_u64_row, &to)) != WEFT_OK) {
+	if ((rv = weft_store_index_copy(s, &to)) != WEFT_OK) {
 		return (rv);
 	}
-	to++;
-	p[0] = store_num(num, (int64_t) to);
+	pl->index_from    = to;
+	pl->index_oldest  = 0;
+	pl->index_pending = 0;
+	return (WEFT_OK);
+}
+
+weft_err
+weft_store_index_copy(weft_store *s, uint64_t *to)
+{
+	char        num[24];
+	const char *p[1] = { num };
+	weft_err    rv;
+
+	// Every event there is, appended or written beside the appends
+	// (weft_store_write_events): ids only grow, and batches commit in
+	// id order, so nothing is ever written below the mark.
+	*to = 0;
+	if ((rv = s->ops->query(s, "SELECT COALESCE(MAX(id), 0) FROM events",
+	         NULL, 0, weft_store_u64_row, to)) != WEFT_OK) {
+		return (rv);
+	}
+	(*to)++;
+	store_num(num, (int64_t) *to);
 	// From the mark as stored, not as this process last knew it: a
 	// coordinator that wrote this database after us moved it too.
 	if ((rv = s->ops->exec(s,
@@ -1389,16 +1417,11 @@ store_run_index(weft_store *s, lag_plan *pl, size_t n)
 	         "events WHERE id >= (SELECT run_events_from FROM "
 	         "weft_database) AND id < ? AND run_id IS NOT NULL ORDER BY "
 	         "run_id, id",
-	         p, 1)) != WEFT_OK ||
-	    (rv = s->ops->exec(s,
-	         "UPDATE weft_database SET run_events_from = ?", p, 1)) !=
-	        WEFT_OK) {
+	         p, 1)) != WEFT_OK) {
 		return (rv);
 	}
-	pl->index_from    = to;
-	pl->index_oldest  = 0;
-	pl->index_pending = 0;
-	return (WEFT_OK);
+	return (s->ops->exec(s, "UPDATE weft_database SET run_events_from = ?",
+	    p, 1));
 }
 
 // store_unsure keeps pl, whose transaction's COMMIT got no answer, until

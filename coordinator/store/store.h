@@ -117,6 +117,19 @@ struct weft_store {
 	"FROM events WHERE id >= (SELECT run_events_from FROM "             \
 	"weft_database) AND run_id = ?)"
 
+// The ids of a run's last event (at most one below the mark, and those
+// waiting), as SQL taking the run id twice: a run's ids and sequence
+// numbers grow together, so the largest seq among them is its last.
+#define WEFT_RUN_LAST_EVENT_IDS                                            \
+	"(SELECT MAX(id) FROM run_events WHERE run_id = ? UNION ALL SELECT " \
+	"id FROM events WHERE id >= (SELECT run_events_from FROM "          \
+	"weft_database) AND run_id = ?)"
+
+// weft_store_index_copy copies the events that wait for the run index
+// into run_events and moves weft_database.run_events_from past them, in
+// the caller's transaction; *to is the new mark.
+weft_err weft_store_index_copy(weft_store *s, uint64_t *to);
+
 // The most events that wait for the run index: a query for a run scans
 // at most about this many events beyond run_events.
 #define WEFT_STORE_INDEX_MAX 100000

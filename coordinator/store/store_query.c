@@ -234,6 +234,8 @@ weft_store_list_events(
 		            "(SELECT run_events_from FROM weft_database)");
 		sql_num(&b, " AND id > ?", from);
 		sql_param(&b, " AND run_id = ?)", f->run_id);
+		// Again outside, for a planner that cannot see inside.
+		sql_num(&b, " AND id > ?", from);
 	} else {
 		sql_num(&b, " id > ?", from);
 	}
@@ -1073,11 +1075,12 @@ weft_store_unfinished_runs(
 			    "FROM steps WHERE run_id = ?",
 			    &id, 1, recover_step_row, steps);
 		}
+		const char *two[2] = { id, id };
 		if (rv == WEFT_OK) {
 			rv = s->ops->query(s,
-			    "SELECT COALESCE(MAX(seq), 0) FROM events WHERE "
-			    "run_id = ?",
-			    &id, 1, weft_store_u64_row, &seq);
+			    "SELECT COALESCE(MAX(seq), 0) FROM events WHERE id IN "
+			    WEFT_RUN_LAST_EVENT_IDS,
+			    two, 2, weft_store_u64_row, &seq);
 		}
 		json_object_set_new(run, "steps", steps);
 		json_object_set_new(run, "last_seq", json_integer((json_int_t) seq));
@@ -1103,7 +1106,7 @@ weft_store_run_last_seq(weft_store *s, const char *id, uint64_t *out)
 	*out = 0;
 	return (s->ops->query(s,
 	    "SELECT COALESCE(MAX(seq), 0) FROM events WHERE id IN "
-	    WEFT_RUN_EVENT_IDS,
+	    WEFT_RUN_LAST_EVENT_IDS,
 	    p, 2, weft_store_u64_row, out));
 }
 

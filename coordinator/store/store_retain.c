@@ -199,6 +199,7 @@ weft_store_delete_runs(weft_store *s, const weft_delete_filter *f,
 	retain_pick p;
 	weft_err    rv;
 	char       *text = NULL;
+	uint64_t    to   = 0; // the run index's mark, once copied
 
 	*count = 0;
 	*more  = false;
@@ -212,6 +213,12 @@ weft_store_delete_runs(weft_store *s, const weft_delete_filter *f,
 	// Chosen inside the transaction that deletes them: on SQLite it
 	// holds the write lock, so what was chosen is what is deleted.
 	if ((rv = retain_choose(s, f, &p)) != WEFT_OK) {
+		goto done;
+	}
+	// The events that wait for the run index go in first: each run's
+	// delete then finds its events in run_events, not by a scan of
+	// them all per run.
+	if (p.n > 0 && (rv = weft_store_index_copy(s, &to)) != WEFT_OK) {
 		goto done;
 	}
 	for (size_t i = 0; i < p.n && rv == WEFT_OK; i++) {
@@ -247,6 +254,11 @@ done:
 		s->ok  = true;
 		*count = (uint32_t) p.n;
 		*more  = p.full && p.n > 0;
+		if (to > 0) {
+			s->index_from    = to;
+			s->index_oldest  = 0;
+			s->index_pending = 0;
+		}
 	}
 	for (size_t i = 0; i < p.n; i++) {
 		free(p.ids[i]);
