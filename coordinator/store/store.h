@@ -371,7 +371,9 @@ weft_err weft_store_get_secrets(weft_store *s, const char *id, char **box);
 // (borrowed; "" from the start), in id order: {id, definition, version,
 // status, input, params, created_ms, last_seq, steps: [{step_id, status,
 // attempt, node, output, error}]}. The next page starts after the last
-// id; an array shorter than limit is the last page.
+// id; an array shorter than limit is the last page. It writes: the
+// events that wait for the run index are copied in first (the writer's
+// store only).
 weft_err weft_store_unfinished_runs(
     weft_store *s, const char *after, size_t limit, json_t **out);
 

@@ -1062,7 +1062,13 @@ weft_store_unfinished_runs(
 	// One read transaction for the page: SQLite would otherwise take
 	// and drop its file lock (fcntl, fstat, access) around each of the
 	// two statements per run, a fifth of recovery's time.
-	if ((rv = s->ops->begin(s)) == WEFT_OK) {
+	// The events that wait for the run index go in first: recovery
+	// commits each page's events before it reads the next, and each
+	// run's last event would otherwise be looked for among all of
+	// them (a page later, a scan that grew with every page).
+	uint64_t to = 0;
+	if ((rv = s->ops->begin(s)) == WEFT_OK &&
+	    (rv = weft_store_index_copy(s, &to)) == WEFT_OK) {
 		rv = s->ops->query(s, sql, &after, 1, run_row, runs);
 	}
 	json_array_foreach (runs, i, run) {
@@ -1093,6 +1099,10 @@ weft_store_unfinished_runs(
 	if (rv != WEFT_OK) {
 		json_decref(runs);
 		runs = NULL;
+	} else {
+		s->index_from    = to;
+		s->index_oldest  = 0;
+		s->index_pending = 0;
 	}
 	*out = runs;
 	return (rv);

@@ -2292,6 +2292,21 @@ Test(store, run_index_waits_for_the_lag_and_finds_every_event)
 	    5);
 	run_event_ids("A", 0, 0, ids, sizeof(ids));
 	cr_expect_str_eq(ids, "11,12,15,17,19");
+
+	// Recovery reads the unfinished runs a page at a time and commits
+	// each page's events before the next: a page's read copies what
+	// waits first, so each run's last event is one seek, not a scan of
+	// everything the earlier pages wrote.
+	weft_store_lag_set(st, 60000);
+	append_one(21, "A", 6, WEFT_EV_STEP_SUCCEEDED, "a");
+	cr_expect_eq(st->index_pending, 1);
+	cr_assert_eq(weft_store_unfinished_runs(st, "", 10, &runs), WEFT_OK,
+	    "%s", st->error);
+	json_decref(runs);
+	cr_expect_eq(st->index_pending, 0, "copied by the page's read");
+	cr_expect_eq(count_sql("SELECT COUNT(*) FROM run_events", NULL), 11);
+	cr_expect_eq(count_sql("SELECT run_events_from FROM weft_database",
+	                 NULL), 22);
 }
 
 // A run deleted while some of its events wait for the index leaves
