@@ -721,7 +721,9 @@ engine_commit(weft_engine *e, weft_event *evs, size_t n,
 	int      delay = 50, refused = 0;
 	int64_t  t0    = weft_clock_mono_us();
 	weft_err rv;
-	bool     was_down = false;
+	// Reported away already (an idle flush failed, say): this batch
+	// going through says it is back.
+	bool was_down = !atomic_load(&e->store_ok);
 
 	while ((rv = weft_store_append_with(e->store, evs, n, durations)) !=
 	    WEFT_OK) {

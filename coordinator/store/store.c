@@ -167,7 +167,7 @@ store_index_load(weft_store *s, char *err, size_t errlen)
 		    "index: %s", s->error);
 		return (rv);
 	}
-	s->index_from = to;
+	weft_store_index_moved(s, to);
 	return (WEFT_OK);
 }
 
@@ -304,6 +304,7 @@ struct lag_plan {
 	int64_t   oldest; // the oldest since_ms held once committed
 	// The run index once committed (an append's plan only).
 	bool      index_set;
+	bool      index_copied; // this transaction moves the mark
 	uint64_t  index_from;
 	int64_t   index_oldest;
 	uint64_t  index_pending;
@@ -1359,21 +1360,40 @@ store_append_all(weft_store *s, const weft_event *evs, size_t n,
 	return (rv);
 }
 
+// store_index_plan_copy copies the waiting events into the run index in
+// pl's transaction; lag_commit applies the new mark once it commits.
+static weft_err
+store_index_plan_copy(weft_store *s, lag_plan *pl)
+{
+	uint64_t to = 0;
+	weft_err rv;
+
+	if ((rv = weft_store_index_copy(s, &to)) != WEFT_OK) {
+		return (rv);
+	}
+	pl->index_set     = true;
+	pl->index_copied  = true;
+	pl->index_from    = to;
+	pl->index_oldest  = 0;
+	pl->index_pending = 0;
+	return (WEFT_OK);
+}
+
 // store_run_index plans the run index (migration 0013) for a batch of n
 // events in pl's transaction. Its events wait, with those before them
-// since index_from, until the first of them is older than the lag, or
+// since index_from, until the store is idle (weft_store_lag_flush), or
+// the first of them is older than WEFT_STORE_INDEX_LAGS lags, or
 // WEFT_STORE_INDEX_MAX wait, or no lag is set; then one statement copies
 // them all into run_events, sorted by run, so that each run's entries go
 // in together: W3's 1,000 runs at once rewrote most of an index on
 // events in each of their 16 commits, where this writes it once. Waiting
 // holds nothing back: the events are written, and a query for a run
-// scans those from run_events_from on (store_query.c).
+// scans those from run_events_from on (store_query.c). The copy costs
+// ~1.5 us an event (sort and insert; 60,000 took ~90 ms): in a batch it
+// delays that batch's effects, done idle it delays nothing.
 static weft_err
 store_run_index(weft_store *s, lag_plan *pl, size_t n)
 {
-	uint64_t to = 0;
-	weft_err rv;
-
 	pl->index_set     = true;
 	pl->index_from    = s->index_from;
 	pl->index_pending = s->index_pending + n;
@@ -1381,16 +1401,11 @@ store_run_index(weft_store *s, lag_plan *pl, size_t n)
 	                                                   : pl->now;
 	if (pl->index_pending == 0 ||
 	    (s->lag_ms > 0 && pl->index_pending < WEFT_STORE_INDEX_MAX &&
-	        pl->now - pl->index_oldest < s->lag_ms)) {
+	        pl->now - pl->index_oldest <
+	            s->lag_ms * WEFT_STORE_INDEX_LAGS)) {
 		return (WEFT_OK);
 	}
-	if ((rv = weft_store_index_copy(s, &to)) != WEFT_OK) {
-		return (rv);
-	}
-	pl->index_from    = to;
-	pl->index_oldest  = 0;
-	pl->index_pending = 0;
-	return (WEFT_OK);
+	return (store_index_plan_copy(s, pl));
 }
 
 weft_err
@@ -1422,6 +1437,14 @@ weft_store_index_copy(weft_store *s, uint64_t *to)
 	}
 	return (s->ops->exec(s, "UPDATE weft_database SET run_events_from = ?",
 	    p, 1));
+}
+
+void
+weft_store_index_moved(weft_store *s, uint64_t to)
+{
+	s->index_from    = to;
+	s->index_oldest  = 0;
+	s->index_pending = 0;
 }
 
 // store_unsure keeps pl, whose transaction's COMMIT got no answer, until
@@ -1463,7 +1486,13 @@ store_settle(weft_store *s)
 	if (s->unsure_id == 0 && !s->unsure_flush) {
 		return (WEFT_OK);
 	}
-	if (s->unsure_flush) {
+	if (s->unsure_flush && s->unsure_plan->index_copied) {
+		// A flush that copied the run index moved its mark forward;
+		// one without held rows leaves steps_from 0 either way.
+		rv = s->ops->query(s, "SELECT run_events_from FROM "
+		    "weft_database", NULL, 0, weft_store_u64_row, &mark);
+		found = mark == s->unsure_plan->index_from;
+	} else if (s->unsure_flush) {
 		rv = s->ops->query(s, "SELECT steps_from FROM weft_database",
 		    NULL, 0, weft_store_u64_row, &mark);
 		found = mark == 0;
@@ -1629,7 +1658,8 @@ weft_store_append_with(weft_store *s, const weft_event *evs, size_t n,
 	lag_commit(s, &pl);
 	lag_plan_fini(&pl);
 done:
-	s->ok = true;
+	s->ok             = true;
+	s->last_append_ms = weft_clock_mono_ms();
 	s->commits++;
 	s->events += n;
 	s->commit_us_sum += (uint64_t) (weft_clock_mono_us() - t0);
@@ -1644,15 +1674,40 @@ weft_store_lag_set(weft_store *s, int64_t lag_ms)
 	s->lag_ms = lag_ms > 0 ? lag_ms : 0;
 }
 
+// store_due_at returns when what waits since `since` (monotonic ms) is
+// due: `lags` lags later, or once the store has been idle a while.
+static int64_t
+store_due_at(const weft_store *s, int64_t since, int64_t lags)
+{
+	int64_t lag  = since + s->lag_ms * lags;
+	int64_t idle = s->last_append_ms + WEFT_STORE_IDLE_MS;
+
+	return (idle < lag ? idle : lag);
+}
+
+// store_index_due tells whether the run index's waiting events are due.
+static bool
+store_index_due(const weft_store *s, int64_t now_ms)
+{
+	return (s->index_pending > 0 &&
+	    now_ms >= store_due_at(s, s->index_oldest, WEFT_STORE_INDEX_LAGS));
+}
+
 bool
 weft_store_lag_due(const weft_store *s, int64_t now_ms, int64_t *next_ms)
 {
-	if (s->lag.count == 0) {
-		*next_ms = 0;
-		return (false);
+	int64_t at = 0;
+
+	if (s->lag.count > 0) {
+		at = store_due_at(s, s->lag_oldest, 1);
 	}
-	*next_ms = s->lag_oldest + s->lag_ms;
-	return (now_ms >= *next_ms);
+	if (s->index_pending > 0) {
+		int64_t i = store_due_at(s, s->index_oldest,
+		    WEFT_STORE_INDEX_LAGS);
+		at        = at == 0 || i < at ? i : at;
+	}
+	*next_ms = at;
+	return (at != 0 && now_ms >= at);
 }
 
 weft_err
@@ -1665,15 +1720,18 @@ weft_store_lag_flush(weft_store *s)
 	if ((rv = store_settle(s)) != WEFT_OK) {
 		return (rv);
 	}
-	if (s->lag.count == 0 && s->lag_mark == 0) {
+	int64_t now   = weft_clock_mono_ms();
+	bool    index = store_index_due(s, now);
+	if (s->lag.count == 0 && s->lag_mark == 0 && !index) {
 		return (WEFT_OK);
 	}
 	weft_map_init(&rows);
-	lag_plan_init(&pl, weft_clock_mono_ms());
+	lag_plan_init(&pl, now);
 	pl.everything = true;
 	if ((rv = s->ops->begin(s)) == WEFT_OK &&
 	    (rv = store_flush_steps(s, &rows, &pl)) == WEFT_OK &&
 	    (rv = store_lag_mark(s, &pl)) == WEFT_OK &&
+	    (!index || (rv = store_index_plan_copy(s, &pl)) == WEFT_OK) &&
 	    (rv = s->ops->commit(s)) == WEFT_EUNAVAIL) {
 		store_unsure(s, &pl, 0); // committed or not: store_settle
 	}

@@ -102,12 +102,14 @@ struct weft_store {
 	atomic_size_t lag_held;   // rows held, for other threads to read
 	// The run index (store.c): run_events has a run's events below
 	// index_from; from there on a query for a run scans the events.
-	// Appends write the entries in bulk once the first event not in it
-	// is older than the lag (or WEFT_STORE_INDEX_MAX wait).
+	// The entries are written in bulk once the store has been idle a
+	// while, or by an append once the first event not in it is older
+	// than WEFT_STORE_INDEX_LAGS lags (or WEFT_STORE_INDEX_MAX wait).
 	uint64_t index_from;    // weft_database.run_events_from as committed
 	int64_t  index_oldest;  // monotonic ms the first waiting event was
 	                        // written (0: none waits)
 	uint64_t index_pending; // events from index_from on (about)
+	int64_t  last_append_ms; // monotonic ms the last append committed
 };
 
 // The ids of a run's events, as SQL taking the run id twice: those in
@@ -127,12 +129,19 @@ struct weft_store {
 
 // weft_store_index_copy copies the events that wait for the run index
 // into run_events and moves weft_database.run_events_from past them, in
-// the caller's transaction; *to is the new mark.
+// the caller's transaction; *to is the new mark. Once that transaction
+// has committed, weft_store_index_moved(s, to) tells s.
 weft_err weft_store_index_copy(weft_store *s, uint64_t *to);
+void     weft_store_index_moved(weft_store *s, uint64_t to);
 
 // The most events that wait for the run index: a query for a run scans
 // at most about this many events beyond run_events.
 #define WEFT_STORE_INDEX_MAX 100000
+
+// Under load with no idle moment, events wait for the run index up to
+// this many projection lags (10 s by default): the copy is maintenance,
+// done when the store is idle, and a copy in a busy batch delays it.
+#define WEFT_STORE_INDEX_LAGS 10
 
 // weft_store_open opens url: "sqlite:PATH" (or a bare path, or
 // "sqlite::memory:"), or PostgreSQL: "postgres://...", "postgresql://..."
@@ -200,14 +209,22 @@ weft_err weft_store_append_with(weft_store *s, const weft_event *evs,
 // next append or flush).
 void weft_store_lag_set(weft_store *s, int64_t lag_ms);
 
-// weft_store_lag_due tells whether a held row is older than the lag at
-// monotonic time now_ms, and when one next will be (*next_ms, monotonic;
-// 0 when none is held).
+// What the lag holds back (step rows, and the events waiting for the run
+// index) is also due once no append has committed for this long (ms): an
+// idle store catches up then, rather than in the first batch of the next
+// burst. Under steady load nothing changes: the lag decides.
+#define WEFT_STORE_IDLE_MS 50
+
+// weft_store_lag_due tells whether, at monotonic time now_ms, a held row
+// or the run index's waiting events are due (older than the lag, or the
+// store idle for WEFT_STORE_IDLE_MS), and when they next will be
+// (*next_ms, monotonic; 0 when nothing waits).
 bool weft_store_lag_due(const weft_store *s, int64_t now_ms, int64_t *next_ms);
 
-// weft_store_lag_flush writes every held row in a transaction of its own
-// (nothing held: nothing done). For a reader that must see every step
-// event so far, for an idle engine past the lag, and before a stop.
+// weft_store_lag_flush writes every held row, and copies the run index's
+// waiting events when they are due, in a transaction of its own (nothing
+// held or due: nothing done). For a reader that must see every step event
+// so far, for an idle engine past the lag, and before a stop.
 weft_err weft_store_lag_flush(weft_store *s);
 
 // weft_store_lag_replay projects again, from the events, the step rows a

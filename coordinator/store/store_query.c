@@ -1100,9 +1100,7 @@ weft_store_unfinished_runs(
 		json_decref(runs);
 		runs = NULL;
 	} else {
-		s->index_from    = to;
-		s->index_oldest  = 0;
-		s->index_pending = 0;
+		weft_store_index_moved(s, to);
 	}
 	*out = runs;
 	return (rv);

@@ -255,9 +255,7 @@ done:
 		*count = (uint32_t) p.n;
 		*more  = p.full && p.n > 0;
 		if (to > 0) {
-			s->index_from    = to;
-			s->index_oldest  = 0;
-			s->index_pending = 0;
+			weft_store_index_moved(s, to);
 		}
 	}
 	for (size_t i = 0; i < p.n; i++) {

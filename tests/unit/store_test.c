@@ -2242,7 +2242,7 @@ Test(store, run_index_waits_for_the_lag_and_finds_every_event)
 	cr_expect_eq(seq, 4, "the last seq counts the events waiting");
 
 	weft_store_lag_set(st, 1);
-	weft_clock_sleep_ms(5);
+	weft_clock_sleep_ms(2 * WEFT_STORE_INDEX_LAGS);
 	append_one(18, "B", 4, WEFT_EV_STEP_DISPATCHED, "a");
 	cr_expect_eq(count_sql("SELECT COUNT(*) FROM run_events", NULL), 8,
 	    "every run event, once the lag is over");
@@ -2332,26 +2332,38 @@ Test(store, deleting_a_run_deletes_the_events_that_wait_for_the_index)
 
 // A batch that wrote the index and lost its commit answer: found
 // committed or not, the index ends up with each event once.
-Test(store, run_index_follows_a_batch_whose_commit_answer_was_lost)
+// lost_answer_case sets up case k of two (a fresh store after the first)
+// with interleaved_runs waiting for the index, and *lying as st's ops
+// whose commit loses its answer: case 0 after committing, case 1 after
+// rolling back. Returns the real ops.
+static const weft_store_ops *
+lost_answer_case(size_t k, weft_store_ops *lying)
 {
 	static weft_err (*const commits[])(weft_store *) = {
 		commit_then_lose_answer, rollback_then_lose_answer };
 
+	if (k > 0) {
+		teardown();
+		setup();
+	}
+	*lying        = *st->ops;
+	real_commit   = st->ops->commit;
+	lying->commit = commits[k];
+	weft_store_lag_set(st, 60000);
+	interleaved_runs();
+	return (st->ops);
+}
+
+Test(store, run_index_follows_a_batch_whose_commit_answer_was_lost)
+{
 	for (size_t k = 0; k < 2; k++) {
-		const weft_store_ops *ops   = st->ops;
-		weft_store_ops        lying = *ops;
+		weft_store_ops        lying;
+		const weft_store_ops *ops = lost_answer_case(k, &lying);
 		char                  ids[200];
 
-		if (k > 0) {
-			teardown();
-			setup();
-		}
-		weft_store_lag_set(st, 60000);
-		interleaved_runs();
 		weft_store_lag_set(st, 1);
-		weft_clock_sleep_ms(5); // the next batch copies what waits
-		real_commit  = ops->commit;
-		lying.commit = commits[k];
+		// The next batch copies what waits.
+		weft_clock_sleep_ms(2 * WEFT_STORE_INDEX_LAGS);
 		weft_event e = ev(18, "B", 4, WEFT_EV_STEP_DISPATCHED, "a",
 		    json_object());
 		st->ops = &lying;
@@ -2373,6 +2385,74 @@ Test(store, run_index_follows_a_batch_whose_commit_answer_was_lost)
 		    10, "case %zu: each run event once", k);
 		run_event_ids("B", 0, 0, ids, sizeof(ids));
 		cr_expect_str_eq(ids, "13,14,16,18,20", "case %zu", k);
+	}
+}
+
+// An idle store's flush copies what waits for the index: due once no
+// append has committed for WEFT_STORE_IDLE_MS, long before the lags. A
+// flush while appends are recent leaves it waiting; so does the append
+// that follows the idle moment (the copy is not put in a batch's way).
+Test(store, idle_store_copies_what_waits_for_the_index)
+{
+	char    ids[200];
+	int64_t next = 0, last;
+
+	weft_store_lag_set(st, 60000);
+	interleaved_runs();
+	last = st->last_append_ms;
+	cr_expect(!weft_store_lag_due(st, last, &next), "busy: not due");
+	cr_expect_eq(next, last + WEFT_STORE_IDLE_MS, "due once idle");
+	cr_expect(weft_store_lag_due(st, last + WEFT_STORE_IDLE_MS, &next));
+	cr_assert_eq(weft_store_lag_flush(st), WEFT_OK, "%s", st->error);
+	if (weft_clock_mono_ms() < last + WEFT_STORE_IDLE_MS) {
+		cr_expect_eq(st->index_pending, 8, "a flush of a busy store");
+	}
+	weft_clock_sleep_ms(WEFT_STORE_IDLE_MS + 10);
+	cr_assert_eq(weft_store_lag_flush(st), WEFT_OK, "%s", st->error);
+	cr_expect_eq(st->index_pending, 0, "copied by the idle flush");
+	cr_expect_eq(count_sql("SELECT COUNT(*) FROM run_events", NULL), 7);
+	cr_expect_eq(count_sql("SELECT run_events_from FROM weft_database",
+	                 NULL), 18);
+	cr_expect(!weft_store_lag_due(st, weft_clock_mono_ms(), &next));
+	cr_expect_eq(next, 0, "nothing waits");
+
+	// After an idle moment, an append leaves its events waiting.
+	weft_clock_sleep_ms(WEFT_STORE_IDLE_MS + 10);
+	append_one(18, "B", 4, WEFT_EV_STEP_DISPATCHED, "a");
+	cr_expect_eq(st->index_pending, 1);
+	run_event_ids("B", 0, 0, ids, sizeof(ids));
+	cr_expect_str_eq(ids, "13,14,16,18");
+}
+
+// An idle flush that copied the index and lost its commit answer: found
+// committed (by the index's mark: no step row was held, so steps_from
+// tells nothing) or not, the index ends up with each event once.
+Test(store, idle_copy_follows_a_flush_whose_commit_answer_was_lost)
+{
+	for (size_t k = 0; k < 2; k++) {
+		weft_store_ops        lying;
+		const weft_store_ops *ops = lost_answer_case(k, &lying);
+		char                  ids[200];
+
+		weft_store_lag_set(st, 0); // rows written at once: none held
+		append_one(18, "B", 4, WEFT_EV_STEP_DISPATCHED, "a");
+		cr_expect_eq(st->index_pending, 0, "case %zu", k);
+		weft_store_lag_set(st, 60000);
+		// Progress leaves the step row alone: nothing is held.
+		append_one(19, "A", 5, WEFT_EV_STEP_PROGRESS, "a");
+		cr_assert_eq(st->lag.count, 0, "case %zu: a step row held", k);
+		weft_clock_sleep_ms(WEFT_STORE_IDLE_MS + 10);
+		st->ops = &lying;
+		cr_expect_eq(weft_store_lag_flush(st), WEFT_EUNAVAIL, "case %zu",
+		    k);
+		st->ops = ops;
+		cr_assert_eq(weft_store_lag_flush(st), WEFT_OK, "%s", st->error);
+		cr_expect_eq(st->index_pending, 0, "case %zu", k);
+		cr_expect_eq(st->index_from, 20, "case %zu", k);
+		cr_expect_eq(count_sql("SELECT COUNT(*) FROM run_events", NULL),
+		    9, "case %zu: each run event once", k);
+		run_event_ids("A", 0, 0, ids, sizeof(ids));
+		cr_expect_str_eq(ids, "11,12,15,17,19", "case %zu", k);
 	}
 }
 
