@@ -1439,6 +1439,18 @@ weft_store_index_copy(weft_store *s, uint64_t *to)
 	    p, 1));
 }
 
+weft_err
+weft_store_index_mark(weft_store *s, char mark[24])
+{
+	uint64_t v  = 0;
+	weft_err rv = s->ops->query(s,
+	    "SELECT run_events_from FROM weft_database", NULL, 0,
+	    weft_store_u64_row, &v);
+
+	store_num(mark, (int64_t) v);
+	return (rv);
+}
+
 void
 weft_store_index_moved(weft_store *s, uint64_t to)
 {

@@ -227,11 +227,17 @@ weft_store_list_events(
 	if (f->run_id != NULL) {
 		// The run's ids from the run index and after it (store.h),
 		// the cursor inside (an id range outside would be scanned).
+		uint64_t mark = 0;
+		if ((rv = s->ops->query(s, "SELECT run_events_from FROM "
+		         "weft_database", NULL, 0, weft_store_u64_row,
+		         &mark)) != WEFT_OK) {
+			return (rv);
+		}
 		sql_param(&b, " id IN (SELECT id FROM run_events WHERE "
 		              "run_id = ?", f->run_id);
 		sql_num(&b, " AND id > ?", from);
-		sql_add(&b, " UNION ALL SELECT id FROM events WHERE id >= "
-		            "(SELECT run_events_from FROM weft_database)");
+		sql_num(&b, " UNION ALL SELECT id FROM events WHERE id >= ?",
+		    (int64_t) mark);
 		sql_num(&b, " AND id > ?", from);
 		sql_param(&b, " AND run_id = ?)", f->run_id);
 		// Again outside, for a planner that cannot see inside.
@@ -752,22 +758,28 @@ run_add_steps(weft_store *s, json_t *run, weft_steps_page *pg)
 	json_t     *counts = json_object();
 	json_t     *exp    = json_pack("{s:O, s:o}", "counts", counts,
             "spliced", json_object());
-	const char *ex[3]  = { id, id, weft_event_name(WEFT_EV_STEP_EXPANDED) };
+	char        mark[24] = "0";
+	const char *ex[4]    = { id, mark, id,
+                weft_event_name(WEFT_EV_STEP_EXPANDED) };
+	if (rv == WEFT_OK) {
+		rv = weft_store_index_mark(s, mark);
+	}
 	if (rv == WEFT_OK) {
 		rv = s->ops->query(s,
 		    "SELECT step_id, data FROM events WHERE id IN "
 		    WEFT_RUN_EVENT_IDS " AND type = ? ORDER BY id",
-		    ex, 3, expanded_row, exp);
+		    ex, 4, expanded_row, exp);
 	}
 	// The latest progress of each step: its step_progress events (one
 	// every few seconds at most while the step reports a change).
 	json_t     *progress = json_object();
-	const char *pq[3]    = { id, id, weft_event_name(WEFT_EV_STEP_PROGRESS) };
+	const char *pq[4]    = { id, mark, id,
+                weft_event_name(WEFT_EV_STEP_PROGRESS) };
 	if (rv == WEFT_OK) {
 		rv = s->ops->query(s,
 		    "SELECT step_id, data, attempt, ts_ms FROM events WHERE id "
 		    "IN " WEFT_RUN_EVENT_IDS " AND type = ? ORDER BY id",
-		    pq, 3, progress_row, progress);
+		    pq, 4, progress_row, progress);
 	}
 	// The definition's steps with the expansions spliced in, each after
 	// its expanding step.
@@ -868,13 +880,18 @@ weft_err
 weft_store_last_step_data(
     weft_store *s, const char *id, const char *type, json_t **out)
 {
-	const char *p[3] = { id, id, type };
+	char        mark[24];
+	const char *p[4] = { id, mark, id, type };
+	weft_err    rv;
 
 	*out = json_object();
+	if ((rv = weft_store_index_mark(s, mark)) != WEFT_OK) {
+		return (rv);
+	}
 	return (s->ops->query(s,
 	    "SELECT step_id, data FROM events WHERE id IN " WEFT_RUN_EVENT_IDS
 	    " AND type = ? ORDER BY id",
-	    p, 3, data_row, *out));
+	    p, 4, data_row, *out));
 }
 
 weft_err
@@ -1071,6 +1088,9 @@ weft_store_unfinished_runs(
 	    (rv = weft_store_index_copy(s, &to)) == WEFT_OK) {
 		rv = s->ops->query(s, sql, &after, 1, run_row, runs);
 	}
+	// Nothing waits after that copy: the mark is where it put it.
+	char mark[24];
+	snprintf(mark, sizeof(mark), "%" PRIu64, to);
 	json_array_foreach (runs, i, run) {
 		const char *id    = json_string_value(json_object_get(run, "id"));
 		json_t     *steps = json_array();
@@ -1081,12 +1101,12 @@ weft_store_unfinished_runs(
 			    "FROM steps WHERE run_id = ?",
 			    &id, 1, recover_step_row, steps);
 		}
-		const char *two[2] = { id, id };
+		const char *three[3] = { id, mark, id };
 		if (rv == WEFT_OK) {
 			rv = s->ops->query(s,
 			    "SELECT COALESCE(MAX(seq), 0) FROM events WHERE id IN "
 			    WEFT_RUN_LAST_EVENT_IDS,
-			    two, 2, weft_store_u64_row, &seq);
+			    three, 3, weft_store_u64_row, &seq);
 		}
 		json_object_set_new(run, "steps", steps);
 		json_object_set_new(run, "last_seq", json_integer((json_int_t) seq));
@@ -1109,13 +1129,18 @@ weft_store_unfinished_runs(
 weft_err
 weft_store_run_last_seq(weft_store *s, const char *id, uint64_t *out)
 {
-	const char *p[2] = { id, id };
+	char        mark[24];
+	const char *p[3] = { id, mark, id };
+	weft_err    rv;
 
 	*out = 0;
+	if ((rv = weft_store_index_mark(s, mark)) != WEFT_OK) {
+		return (rv);
+	}
 	return (s->ops->query(s,
 	    "SELECT COALESCE(MAX(seq), 0) FROM events WHERE id IN "
 	    WEFT_RUN_LAST_EVENT_IDS,
-	    p, 2, weft_store_u64_row, out));
+	    p, 3, weft_store_u64_row, out));
 }
 
 weft_err

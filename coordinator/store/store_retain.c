@@ -150,7 +150,7 @@ retain_choose(weft_store *s, const weft_delete_filter *f, retain_pick *p)
 
 // retain_delete_one deletes run id and everything that hangs off it.
 static weft_err
-retain_delete_one(weft_store *s, const char *id)
+retain_delete_one(weft_store *s, const char *id, const char *mark)
 {
 	// The run's row goes last; on PostgreSQL these are pipelined, so
 	// the order costs nothing.
@@ -171,12 +171,13 @@ retain_delete_one(weft_store *s, const char *id)
 		"WHERE r.run_id = ? AND NOT EXISTS (SELECT 1 FROM blob_refs o "
 		"WHERE o.hash = r.hash AND o.run_id <> ?))",
 	};
-	const char *p[2] = { id, id };
+	const char *p[2]     = { id, id };
+	const char *three[3] = { id, mark, id };
 	weft_err    rv;
 
 	// Its events first, found through the run index (store.h).
 	rv = s->ops->exec(s,
-	    "DELETE FROM events WHERE id IN " WEFT_RUN_EVENT_IDS, p, 2);
+	    "DELETE FROM events WHERE id IN " WEFT_RUN_EVENT_IDS, three, 3);
 	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]) && rv == WEFT_OK;
 	     i++) {
 		rv = s->ops->exec(s, sql[i], p, 1);
@@ -221,8 +222,11 @@ weft_store_delete_runs(weft_store *s, const weft_delete_filter *f,
 	if (p.n > 0 && (rv = weft_store_index_copy(s, &to)) != WEFT_OK) {
 		goto done;
 	}
+	// Nothing waits after that copy: the mark is where it put it.
+	char mark[24];
+	snprintf(mark, sizeof(mark), "%" PRIu64, to);
 	for (size_t i = 0; i < p.n && rv == WEFT_OK; i++) {
-		rv = retain_delete_one(s, p.ids[i]);
+		rv = retain_delete_one(s, p.ids[i], mark);
 	}
 	if (rv == WEFT_OK && p.n > 0) {
 		// The time index's buckets wholly before the oldest event
