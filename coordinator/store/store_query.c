@@ -197,7 +197,7 @@ weft_store_list_events(
     weft_store *s, const weft_events_filter *f, json_t **out)
 {
 	sqlbuf   b;
-	char     like[512], clause[64];
+	char     like[512], clause[64], mark[24];
 	weft_err rv;
 	uint64_t after = f->after, upto = 0;
 	bool     empty = false;
@@ -227,17 +227,14 @@ weft_store_list_events(
 	if (f->run_id != NULL) {
 		// The run's ids from the run index and after it (store.h),
 		// the cursor inside (an id range outside would be scanned).
-		uint64_t mark = 0;
-		if ((rv = s->ops->query(s, "SELECT run_events_from FROM "
-		         "weft_database", NULL, 0, weft_store_u64_row,
-		         &mark)) != WEFT_OK) {
+		if ((rv = weft_store_index_mark(s, mark)) != WEFT_OK) {
 			return (rv);
 		}
 		sql_param(&b, " id IN (SELECT id FROM run_events WHERE "
 		              "run_id = ?", f->run_id);
 		sql_num(&b, " AND id > ?", from);
-		sql_num(&b, " UNION ALL SELECT id FROM events WHERE id >= ?",
-		    (int64_t) mark);
+		sql_param(&b, " UNION ALL SELECT id FROM events WHERE id >= ?",
+		    mark);
 		sql_num(&b, " AND id > ?", from);
 		sql_param(&b, " AND run_id = ?)", f->run_id);
 		// Again outside, for a planner that cannot see inside.
