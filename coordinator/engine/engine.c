@@ -1654,8 +1654,8 @@ engine_lag_release(weft_engine *e, uint64_t asked)
 	pthread_mutex_unlock(&e->commit_lock);
 }
 
-// engine_lag_wait shortens wait (ms) to when a held step row comes due,
-// when no batch is in flight (one in flight writes the due rows itself,
+// engine_lag_wait shortens wait (ms) to when a held step row or the run
+// index's copy comes due, when no batch is in flight (one in flight writes the due rows itself,
 // and the store thread owns the held rows meanwhile).
 static int64_t
 engine_lag_wait(weft_engine *e, int64_t wait)
@@ -1679,7 +1679,8 @@ engine_lag_wait(weft_engine *e, int64_t wait)
 
 // engine_lag_serve writes the step rows the store holds back when a
 // reader asked for them (engine_lag_barrier), or when the oldest is past
-// the lag and no batch is in flight to take them along. A failure counts
+// the lag and no batch is in flight to take them along; and copies the
+// run index's waiting events once the store is idle (store.h). A failure counts
 // as the store being away (/health) and is tried again a second later;
 // a reader meanwhile reads what is there.
 static void
@@ -1687,27 +1688,33 @@ engine_lag_serve(weft_engine *e)
 {
 	uint64_t asked = atomic_load(&e->lag_asked);
 	int64_t  next, now = weft_clock_mono_ms();
+	bool     reader = asked > e->lag_served, rows;
 
 	if (!atomic_load(&e->store_ready)) {
 		return;
 	}
-	if (asked <= e->lag_served &&
-	    (e->inflight != NULL || now < e->lag_retry_ms ||
-	        !weft_store_lag_due(e->store, now, &next))) {
+	rows = weft_store_lag_due(e->store, now, &next);
+	if (!reader && (e->inflight != NULL || now < e->lag_retry_ms ||
+	                   (!rows && !weft_store_index_due(e->store, now)))) {
 		return;
 	}
 	if (now < e->lag_retry_ms) {
 		engine_lag_release(e, asked);
 		return;
 	}
-	if (weft_store_lag_flush(engine_quiesce(e)) != WEFT_OK) {
+	// The held rows when due or asked for (the run index's copy with
+	// them when it is due too), else the index alone, the store idle.
+	weft_store *st = engine_quiesce(e);
+	if ((reader || rows ? weft_store_lag_flush(st)
+	                    : weft_store_index_flush(st)) != WEFT_OK) {
 		engine_store_state(e, false, e->store->error);
-		weft_log_warn("DB-LAG", "writing the step rows held back "
-		    "failed: %s; trying again in 1 s", e->store->error);
+		weft_log_warn("DB-LAG", "writing what the lag holds back (step "
+		    "rows, the run index) failed: %s; trying again in 1 s",
+		    e->store->error);
 		e->lag_retry_ms = weft_clock_mono_ms() + 1000;
 	} else {
 		if (e->lag_retry_ms != 0) {
-			weft_log_notice("DB-BACK", "the store took the step rows "
+			weft_log_notice("DB-BACK", "the store took what the lag "
 			    "held back; carrying on");
 		}
 		engine_store_state(e, true, NULL);

@@ -1686,46 +1686,44 @@ weft_store_lag_set(weft_store *s, int64_t lag_ms)
 	s->lag_ms = lag_ms > 0 ? lag_ms : 0;
 }
 
-// store_due_at returns when what waits since `since` (monotonic ms) is
-// due: `lags` lags later, or once the store has been idle a while.
+// store_index_due_at returns when the run index's waiting events are due
+// (monotonic ms): ten lags after the first, or once the store has been
+// idle a while.
 static int64_t
-store_due_at(const weft_store *s, int64_t since, int64_t lags)
+store_index_due_at(const weft_store *s)
 {
-	int64_t lag  = since + s->lag_ms * lags;
+	int64_t lag  = s->index_oldest + s->lag_ms * WEFT_STORE_INDEX_LAGS;
 	int64_t idle = s->last_append_ms + WEFT_STORE_IDLE_MS;
 
 	return (idle < lag ? idle : lag);
 }
 
-// store_index_due tells whether the run index's waiting events are due.
-static bool
-store_index_due(const weft_store *s, int64_t now_ms)
-{
-	return (s->index_pending > 0 &&
-	    now_ms >= store_due_at(s, s->index_oldest, WEFT_STORE_INDEX_LAGS));
-}
-
 bool
 weft_store_lag_due(const weft_store *s, int64_t now_ms, int64_t *next_ms)
 {
-	int64_t at = 0;
+	int64_t rows = s->lag.count > 0 ? s->lag_oldest + s->lag_ms : 0;
+	int64_t at   = rows;
 
-	if (s->lag.count > 0) {
-		at = store_due_at(s, s->lag_oldest, 1);
-	}
 	if (s->index_pending > 0) {
-		int64_t i = store_due_at(s, s->index_oldest,
-		    WEFT_STORE_INDEX_LAGS);
+		int64_t i = store_index_due_at(s);
 		at        = at == 0 || i < at ? i : at;
 	}
 	*next_ms = at;
-	return (at != 0 && now_ms >= at);
+	return (rows != 0 && now_ms >= rows);
 }
 
-weft_err
-weft_store_lag_flush(weft_store *s)
+bool
+weft_store_index_due(const weft_store *s, int64_t now_ms)
 {
-	weft_map rows;
+	return (s->index_pending > 0 && now_ms >= store_index_due_at(s));
+}
+
+// store_flush writes, in a transaction of its own, every held row (rows
+// true) and the run index's waiting events when they are due.
+static weft_err
+store_flush(weft_store *s, bool rows)
+{
+	weft_map merged;
 	lag_plan pl;
 	weft_err rv;
 
@@ -1733,21 +1731,27 @@ weft_store_lag_flush(weft_store *s)
 		return (rv);
 	}
 	int64_t now   = weft_clock_mono_ms();
-	bool    index = store_index_due(s, now);
-	if (s->lag.count == 0 && s->lag_mark == 0 && !index) {
+	bool    index = weft_store_index_due(s, now);
+	rows          = rows && (s->lag.count > 0 || s->lag_mark != 0);
+	if (!rows && !index) {
 		return (WEFT_OK);
 	}
-	weft_map_init(&rows);
+	weft_map_init(&merged);
 	lag_plan_init(&pl, now);
 	pl.everything = true;
+	if (!rows) {
+		// The held rows stay as they are (lag_commit keeps them).
+		pl.mark   = s->lag_mark;
+		pl.oldest = s->lag_oldest;
+	}
 	if ((rv = s->ops->begin(s)) == WEFT_OK &&
-	    (rv = store_flush_steps(s, &rows, &pl)) == WEFT_OK &&
-	    (rv = store_lag_mark(s, &pl)) == WEFT_OK &&
+	    (!rows || ((rv = store_flush_steps(s, &merged, &pl)) == WEFT_OK &&
+	                  (rv = store_lag_mark(s, &pl)) == WEFT_OK)) &&
 	    (!index || (rv = store_index_plan_copy(s, &pl)) == WEFT_OK) &&
 	    (rv = s->ops->commit(s)) == WEFT_EUNAVAIL) {
 		store_unsure(s, &pl, 0); // committed or not: store_settle
 	}
-	weft_map_fini(&rows);
+	weft_map_fini(&merged);
 	if (rv != WEFT_OK) {
 		s->ops->rollback(s);
 		lag_plan_fini(&pl);
@@ -1756,6 +1760,18 @@ weft_store_lag_flush(weft_store *s)
 	lag_commit(s, &pl);
 	lag_plan_fini(&pl);
 	return (WEFT_OK);
+}
+
+weft_err
+weft_store_lag_flush(weft_store *s)
+{
+	return (store_flush(s, true));
+}
+
+weft_err
+weft_store_index_flush(weft_store *s)
+{
+	return (store_flush(s, false));
 }
 
 // The replay's merged rows, and the strings they borrow (the cells of a

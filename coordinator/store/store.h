@@ -217,23 +217,33 @@ weft_err weft_store_append_with(weft_store *s, const weft_event *evs,
 // next append or flush).
 void weft_store_lag_set(weft_store *s, int64_t lag_ms);
 
-// What the lag holds back (step rows, and the events waiting for the run
-// index) is also due once no append has committed for this long (ms): an
-// idle store catches up then, rather than in the first batch of the next
-// burst. Under steady load nothing changes: the lag decides.
+// The events waiting for the run index are also due once no append has
+// committed for this long (ms): an idle store catches up then, rather
+// than in the first batch of the next burst. (Held step rows wait for
+// their lag: a step still running would be written twice.)
 #define WEFT_STORE_IDLE_MS 50
 
-// weft_store_lag_due tells whether, at monotonic time now_ms, a held row
-// or the run index's waiting events are due (older than the lag, or the
-// store idle for WEFT_STORE_IDLE_MS), and when they next will be
-// (*next_ms, monotonic; 0 when nothing waits).
+// weft_store_lag_due tells whether a held row is older than the lag at
+// monotonic time now_ms, and sets *next_ms to when the next held row or
+// the run index's waiting events come due (monotonic; 0 when nothing
+// waits).
 bool weft_store_lag_due(const weft_store *s, int64_t now_ms, int64_t *next_ms);
+
+// weft_store_index_due tells whether the run index's waiting events are
+// due at monotonic time now_ms: idle for WEFT_STORE_IDLE_MS, or the first
+// older than WEFT_STORE_INDEX_LAGS lags.
+bool weft_store_index_due(const weft_store *s, int64_t now_ms);
 
 // weft_store_lag_flush writes every held row, and copies the run index's
 // waiting events when they are due, in a transaction of its own (nothing
 // held or due: nothing done). For a reader that must see every step event
 // so far, for an idle engine past the lag, and before a stop.
 weft_err weft_store_lag_flush(weft_store *s);
+
+// weft_store_index_flush copies the run index's waiting events, when they
+// are due, in a transaction of its own; held rows stay held. For an idle
+// engine.
+weft_err weft_store_index_flush(weft_store *s);
 
 // weft_store_lag_replay projects again, from the events, the step rows a
 // previous process held when it stopped without writing them (its

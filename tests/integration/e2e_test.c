@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "cluster.h"
 #include "harness.h"
+#include "store.h"
 
 static weft_cluster c;
 
@@ -505,6 +506,58 @@ Test(e2e, held_step_rows_are_read_and_survive_a_kill)
 	c.args[0] = NULL;
 	weft_h_kill(c.coord, SIGTERM);
 	weft_cluster_start_coord(&c);
+}
+
+// index_rows counts run id's entries in the run index (run_events),
+// read through a store of our own beside the coordinator's.
+static uint64_t
+index_rows(const char *id)
+{
+	weft_store *s;
+	char        err[512];
+	uint64_t    n = 0;
+
+	cr_assert_eq(weft_store_open(&s, c.db, NULL, true, err, sizeof(err)),
+	    WEFT_OK, "open %s: %s", c.db, err);
+	cr_assert_eq(s->ops->query(s,
+	                 "SELECT COUNT(*) FROM run_events WHERE run_id = ?", &id,
+	                 1, weft_store_u64_row, &n),
+	    WEFT_OK, "%s", s->error);
+	weft_store_close(s);
+	return (n);
+}
+
+// A run's entries in the run index are written once the coordinator is
+// idle (WEFT_STORE_IDLE_MS, store.h), not ten projection lags (10 s by
+// default) later: every event of the run, within a few seconds.
+Test(e2e, idle_coordinator_writes_the_run_index)
+{
+	json_t *run = run_wait(WEFT_SRC_DIR "/examples/diamond.json",
+	    "{\"source\":\"test\"}");
+	char    id[64];
+
+	cr_assert_str_eq(status_of(run), "succeeded");
+	snprintf(id, sizeof(id), "%s",
+	    json_string_value(json_object_get(run, "id")));
+	json_decref(run);
+	char    *out;
+	uint64_t want = 0;
+	cr_assert_eq(weft_cluster_cli(&c, &out, "events --run %s --limit 10000",
+	                 id),
+	    0);
+	for (char *p = out; (p = strchr(p, '\n')) != NULL; p++) {
+		want++;
+	}
+	free(out);
+	cr_assert_gt(want, 10, "the run's events");
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(5000);
+	while (index_rows(id) < want) {
+		cr_assert(weft_clock_mono_ms() < deadline,
+		    "run %s: %llu of %llu events in the run index", id,
+		    (unsigned long long) index_rows(id), (unsigned long long) want);
+		weft_clock_sleep_ms(50);
+	}
+	cr_expect_eq(index_rows(id), want, "each event once");
 }
 
 Test(e2e, malformed_projection_lag_refused)

@@ -2388,33 +2388,42 @@ Test(store, run_index_follows_a_batch_whose_commit_answer_was_lost)
 	}
 }
 
-// An idle store's flush copies what waits for the index: due once no
-// append has committed for WEFT_STORE_IDLE_MS, long before the lags. A
-// flush while appends are recent leaves it waiting; so does the append
-// that follows the idle moment (the copy is not put in a batch's way).
+// An idle store copies what waits for the index: due once no append has
+// committed for WEFT_STORE_IDLE_MS, long before the lags, and copied by
+// weft_store_index_flush alone (the held step rows wait for their lag).
+// While appends are recent it waits; so does the append that follows the
+// idle moment (the copy is not put in a batch's way).
 Test(store, idle_store_copies_what_waits_for_the_index)
 {
 	char    ids[200];
 	int64_t next = 0, last;
+	size_t  held;
 
 	weft_store_lag_set(st, 60000);
 	interleaved_runs();
 	last = st->last_append_ms;
-	cr_expect(!weft_store_lag_due(st, last, &next), "busy: not due");
-	cr_expect_eq(next, last + WEFT_STORE_IDLE_MS, "due once idle");
-	cr_expect(weft_store_lag_due(st, last + WEFT_STORE_IDLE_MS, &next));
-	cr_assert_eq(weft_store_lag_flush(st), WEFT_OK, "%s", st->error);
+	held = st->lag.count;
+	cr_assert_gt(held, 0, "rows on the way are held");
+	cr_expect(!weft_store_index_due(st, last), "busy: not due");
+	cr_expect(!weft_store_lag_due(st, last, &next));
+	cr_expect_eq(next, last + WEFT_STORE_IDLE_MS, "the engine wakes then");
+	cr_expect(weft_store_index_due(st, last + WEFT_STORE_IDLE_MS));
+	cr_expect(!weft_store_lag_due(st, last + WEFT_STORE_IDLE_MS, &next),
+	    "the held rows are not due");
+	cr_assert_eq(weft_store_index_flush(st), WEFT_OK, "%s", st->error);
 	if (weft_clock_mono_ms() < last + WEFT_STORE_IDLE_MS) {
 		cr_expect_eq(st->index_pending, 8, "a flush of a busy store");
 	}
 	weft_clock_sleep_ms(WEFT_STORE_IDLE_MS + 10);
-	cr_assert_eq(weft_store_lag_flush(st), WEFT_OK, "%s", st->error);
+	cr_assert_eq(weft_store_index_flush(st), WEFT_OK, "%s", st->error);
 	cr_expect_eq(st->index_pending, 0, "copied by the idle flush");
 	cr_expect_eq(count_sql("SELECT COUNT(*) FROM run_events", NULL), 7);
 	cr_expect_eq(count_sql("SELECT run_events_from FROM weft_database",
 	                 NULL), 18);
-	cr_expect(!weft_store_lag_due(st, weft_clock_mono_ms(), &next));
-	cr_expect_eq(next, 0, "nothing waits");
+	cr_expect_eq(st->lag.count, held, "the held rows stay held");
+	cr_expect_neq(count_sql("SELECT steps_from FROM weft_database", NULL),
+	    0, "and their mark stays");
+	cr_expect(!weft_store_index_due(st, weft_clock_mono_ms()));
 
 	// After an idle moment, an append leaves its events waiting.
 	weft_clock_sleep_ms(WEFT_STORE_IDLE_MS + 10);
@@ -2443,10 +2452,11 @@ Test(store, idle_copy_follows_a_flush_whose_commit_answer_was_lost)
 		cr_assert_eq(st->lag.count, 0, "case %zu: a step row held", k);
 		weft_clock_sleep_ms(WEFT_STORE_IDLE_MS + 10);
 		st->ops = &lying;
-		cr_expect_eq(weft_store_lag_flush(st), WEFT_EUNAVAIL, "case %zu",
-		    k);
+		cr_expect_eq(weft_store_index_flush(st), WEFT_EUNAVAIL,
+		    "case %zu", k);
 		st->ops = ops;
-		cr_assert_eq(weft_store_lag_flush(st), WEFT_OK, "%s", st->error);
+		cr_assert_eq(weft_store_index_flush(st), WEFT_OK, "%s",
+		    st->error);
 		cr_expect_eq(st->index_pending, 0, "case %zu", k);
 		cr_expect_eq(st->index_from, 20, "case %zu", k);
 		cr_expect_eq(count_sql("SELECT COUNT(*) FROM run_events", NULL),
