@@ -44,6 +44,7 @@ echo "== build (AddressSanitizer + UBSan)"
 if "$root/scripts/build.sh" "$root/build-asan" -DCMAKE_C_COMPILER=clang \
      -DCMAKE_BUILD_TYPE=Debug -DWEFT_SANITIZE=address,undefined; then
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+  LSAN_OPTIONS=suppressions=$root/tests/lsan.supp \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_ctest "$root/build-asan" "tests (ASan+UBSan)" -j2 -E 'browser|netns|package'
 else
