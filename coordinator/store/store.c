@@ -137,6 +137,14 @@ weft_store_redact(const char *url, char *out, size_t len)
 	}
 }
 
+// store_index_mark_read reads weft_database.run_events_from, as stored.
+static weft_err
+store_index_mark_read(weft_store *s, uint64_t *mark)
+{
+	return (s->ops->query(s, "SELECT run_events_from FROM weft_database",
+	    NULL, 0, weft_store_u64_row, mark));
+}
+
 // store_index_load reads where the run index stands (store_run_index)
 // and copies into it what a coordinator before us left waiting.
 static weft_err
@@ -145,8 +153,7 @@ store_index_load(weft_store *s, char *err, size_t errlen)
 	uint64_t max = 0;
 	weft_err rv;
 
-	if ((rv = s->ops->query(s, "SELECT run_events_from FROM weft_database",
-	         NULL, 0, weft_store_u64_row, &s->index_from)) != WEFT_OK ||
+	if ((rv = store_index_mark_read(s, &s->index_from)) != WEFT_OK ||
 	    (rv = weft_store_max_event_id(s, &max)) != WEFT_OK) {
 		snprintf(err, errlen, "reading the run index's mark: %s",
 		    s->error);
@@ -1443,9 +1450,7 @@ weft_err
 weft_store_index_mark(weft_store *s, char mark[24])
 {
 	uint64_t v  = 0;
-	weft_err rv = s->ops->query(s,
-	    "SELECT run_events_from FROM weft_database", NULL, 0,
-	    weft_store_u64_row, &v);
+	weft_err rv = store_index_mark_read(s, &v);
 
 	store_num(mark, (int64_t) v);
 	return (rv);
@@ -1501,8 +1506,7 @@ store_settle(weft_store *s)
 	if (s->unsure_flush && s->unsure_plan->index_copied) {
 		// A flush that copied the run index moved its mark forward;
 		// one without held rows leaves steps_from 0 either way.
-		rv = s->ops->query(s, "SELECT run_events_from FROM "
-		    "weft_database", NULL, 0, weft_store_u64_row, &mark);
+		rv    = store_index_mark_read(s, &mark);
 		found = mark == s->unsure_plan->index_from;
 	} else if (s->unsure_flush) {
 		rv = s->ops->query(s, "SELECT steps_from FROM weft_database",
