@@ -449,3 +449,161 @@ Test(bench, compare_report_refuses_failed_run, .timeout = 60)
 	weft_h_run_fmt(NULL, "rm -rf %s", dir);
 	free(dir);
 }
+
+// ---- bench/wakeups.py and wakeups.sh: a step's time between threads ----
+
+// timehist_wake writes one `perf sched timehist -w` wake-up line: at t
+// seconds, thread tid of process pid (named comm) wakes wtid of wpid.
+static void
+timehist_wake(FILE *f, double t, const char *comm, int tid, int pid,
+    const char *wcomm, int wtid, int wpid)
+{
+	fprintf(f,
+	    "%15.6f [0001]  %s[%d/%d]                                awakened: "
+	    "%s[%d/%d]\n",
+	    t, comm, tid, pid, wcomm, wtid, wpid);
+}
+
+// wakeups_open makes a temp dir (*dir) and opens file name in it for
+// writing; its path in path.
+static FILE *
+wakeups_open(char **dir, char *path, size_t len, const char *name)
+{
+	FILE *f;
+
+	*dir = weft_h_tempdir("wakeups");
+	snprintf(path, len, "%s/%s", *dir, name);
+	f = fopen(path, "w");
+	cr_assert_not_null(f, "%s", path);
+	return (f);
+}
+
+// wakeups_py runs bench/wakeups.py with args; its output in *out.
+static int
+wakeups_py(char **out, const char *args)
+{
+	return (weft_h_run_fmt(out, "python3 %s/bench/wakeups.py %s 2>&1",
+	    WEFT_SRC_DIR, args));
+}
+
+// Ten steps a millisecond apart, each: the engine (process 10) writes an
+// assignment (it wakes worker 20's poll thread), 200 us later a worker
+// thread wakes a slot, at 300 us the worker's reply wakes the engine and
+// at 500 us its result does. The segments are 200, 300 and 500 us; four
+// wake-ups per step; other processes' lines and other lines are ignored.
+Test(bench, wakeups_report, .timeout = 60)
+{
+	char *dir, th[600], args[700], *out = NULL;
+	FILE *f = wakeups_open(&dir, th, sizeof(th), "timehist.txt");
+	int   st;
+
+	fprintf(f, "           time    cpu  task name   wait time  sch delay "
+	           "run time\n");
+	for (int k = 0; k < 10; k++) {
+		double t0 = 1000.0 + k * 0.001;
+		timehist_wake(f, t0, "engine", 11, 10, "nng:poll:epoll", 21,
+		    20);
+		timehist_wake(f, t0 + 0.0001, "kworker/1:1H", 60, 60, "sshd", 61,
+		    61);
+		timehist_wake(f, t0 + 0.0002, "nng:task", 22, 20, "weft-slot",
+		    23, 20);
+		fprintf(f, "%15.6f [0000]  weft-slot[23/20]   0.100  0.002  "
+		           "0.010\n", t0 + 0.00021);
+		timehist_wake(f, t0 + 0.0003, "nng:task", 12, 10, "engine", 11,
+		    10);
+		timehist_wake(f, t0 + 0.0005, "nng:task", 12, 10, "engine", 11,
+		    10);
+	}
+	fclose(f);
+	snprintf(args, sizeof(args), "%s 10", th);
+	st = wakeups_py(&out, args);
+	cr_assert_eq(st, 0, "exit %d: %s", st, out);
+	cr_assert_not_null(strstr(out, "wake-ups per step (10 steps; 4.0 in "
+	                               "all):"),
+	    "%s", out);
+	cr_assert_not_null(strstr(out, "   2.00  coordinator nng:task        -> "
+	                               "coordinator engine"),
+	    "%s", out);
+	cr_assert_not_null(strstr(out, "   1.00  coordinator engine          -> "
+	                               "worker      nng:poll:epoll"),
+	    "%s", out);
+	cr_assert_not_null(strstr(out, "  assign -> slot       200  (200-200, "
+	                               "10 steps)"),
+	    "%s", out);
+	// The last step has no next assignment: nine.
+	cr_assert_not_null(strstr(out, "  slot -> engine       300  (300-300, 9 "
+	                               "steps)"),
+	    "%s", out);
+	cr_assert_not_null(strstr(out, "  engine -> assign     500  (500-500, 9 "
+	                               "steps)"),
+	    "%s", out);
+	free(out);
+	weft_h_run_fmt(NULL, "rm -rf %s", dir);
+	free(dir);
+}
+
+// A file with no coordinator in it, a missing file and bad arguments: a
+// clear error naming what, and a failing exit status.
+Test(bench, wakeups_malformed, .timeout = 60)
+{
+	char *dir, th[600], args[700], *out = NULL;
+	FILE *f = wakeups_open(&dir, th, sizeof(th), "garbage.txt");
+	int   st;
+
+	fprintf(f, "\x01\x02 not perf output\n   12.0 [0001] x[1/1] awakened: "
+	           "y[2/2]\n");
+	fclose(f);
+	// args: %s is the file (the garbage, or one not there).
+	static const struct {
+		const char *file, *args, *says;
+	} cases[] = {
+		{ "garbage.txt", "%s 1000",
+		    "garbage.txt: want one coordinator (threads named "
+		    "\"engine\"), found 0" },
+		{ "none", "%s 10", "wakeups.py: cannot read " },
+		{ "garbage.txt", "%s ten",
+		    "Usage: wakeups.py TIMEHIST_FILE STEPS" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char file[700];
+		snprintf(file, sizeof(file), "%s/%s", dir, cases[i].file);
+		snprintf(args, sizeof(args), cases[i].args, file);
+		st = wakeups_py(&out, args);
+		cr_assert_eq(st, 1, "%s: exit %d: %s", args, st, out);
+		cr_assert_not_null(strstr(out, cases[i].says), "%s: %s", args,
+		    out);
+		free(out);
+	}
+	st = weft_h_run_fmt(&out, "%s/bench/wakeups.sh --steps 5 2>&1",
+	    WEFT_SRC_DIR);
+	cr_assert_eq(st, 2, "exit %d: %s", st, out);
+	cr_assert_not_null(strstr(out, "wakeups.sh: unknown argument "
+	                               "'--steps'"),
+	    "%s", out);
+	free(out);
+	weft_h_run_fmt(NULL, "rm -rf %s", dir);
+	free(dir);
+}
+
+// The real thing once: W2 on a local cluster under perf sched, every
+// segment measured. No figure is asserted: these machines are noisy.
+Test(bench, wakeups_real_run, .timeout = 300)
+{
+	char *out = NULL;
+	int   st  = weft_h_run_fmt(&out, "WEFT_BUILD=%s %s/bench/wakeups.sh 2>&1",
+	       WEFT_BIN_DIR, WEFT_SRC_DIR);
+
+	cr_assert_eq(st, 0, "exit %d: %s", st, out);
+	cr_assert_not_null(strstr(out, "W2 wall "), "%s", out);
+	cr_assert_not_null(strstr(out, "coordinator engine          -> "
+	                               "worker      nng:poll:epoll"),
+	    "%s", out);
+	for (int i = 0; i < 3; i++) {
+		static const char *seg[] = { "  assign -> slot    ",
+			"  slot -> engine    ", "  engine -> assign  " };
+		const char *p = strstr(out, seg[i]);
+		cr_assert_not_null(p, "%s: %s", seg[i], out);
+		cr_assert_null(strstr(p, "too few"), "%s", out);
+	}
+	free(out);
+}
