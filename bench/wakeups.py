@@ -16,7 +16,11 @@ and the median of three segments of each step, told apart by wake-ups:
   engine -> assign  until the engine writes the next assignment: the
                     result applied, committed with its fsync, released.
 
-Usage: wakeups.py TIMEHIST_FILE STEPS
+With --tree, only the processes descending from ROOT_PID count (FORKS_FILE:
+"parent child" lines, thread or process ids, from sched_process_fork
+events): other clusters on the machine, other tests' say, are left out.
+
+Usage: wakeups.py TIMEHIST_FILE STEPS [--tree FORKS_FILE ROOT_PID]
 """
 import collections
 import re
@@ -27,24 +31,56 @@ LINE = re.compile(r'^\s*([\d.]+)\s+\[\d+\]\s+(\S+)\[(\d+)/(\d+)\]\s+'
                   r'awakened: (\S+)\[(\d+)(?:/(\d+))?\]')
 
 
-def main():
-    if len(sys.argv) != 3 or not sys.argv[2].isdigit():
-        sys.exit(__doc__.split('\n\n')[-1].strip())
-    path, steps = sys.argv[1], int(sys.argv[2])
-    wakes = []   # (time us, waker comm, waker pid, woken comm, woken pid)
-    comms = collections.defaultdict(set)
+def open_text(path):
+    """path opened for reading, or exit naming it."""
     try:
-        f = open(path, errors='replace')
+        return open(path, errors='replace')
     except OSError as e:
         sys.exit('wakeups.py: cannot read %s: %s' % (path, e.strerror))
-    with f:
+
+
+def read_tree(path, root):
+    """The ids descending from root (root included) in FORKS_FILE."""
+    children = collections.defaultdict(list)
+    with open_text(path) as f:
+        for n, line in enumerate(f, 1):
+            parts = line.split()
+            if len(parts) != 2 or not all(p.isdigit() for p in parts):
+                sys.exit('wakeups.py: %s:%d: want "parent child" ids, not '
+                         '%r' % (path, n, line.strip()[:60]))
+            children[parts[0]].append(parts[1])
+    tree, todo = set(), [root]
+    while todo:
+        p = todo.pop()
+        if p not in tree:
+            tree.add(p)
+            todo.extend(children[p])
+    return tree
+
+
+def main():
+    args = sys.argv[1:]
+    tree = None
+    if len(args) == 5 and args[2] == '--tree' and args[4].isdigit():
+        tree = read_tree(args[3], args[4])
+        args = args[:2]
+    if len(args) != 2 or not args[1].isdigit():
+        sys.exit(__doc__.split('\n\n')[-1].strip())
+    path, steps = args[0], int(args[1])
+    wakes = []   # (time us, waker comm, waker pid, woken comm, woken pid)
+    comms = collections.defaultdict(set)
+    with open_text(path) as f:
         for line in f:
             m = LINE.match(line)
             if m is None:
                 continue
             t, comm, _tid, pid, wcomm, _wtid, wpid = m.groups()
+            if tree is not None:
+                pid = pid if pid in tree else None
+                wpid = wpid if wpid in tree else None
             wakes.append((float(t) * 1e6, comm, pid, wcomm, wpid))
-            comms[pid].add(comm)
+            if pid is not None:
+                comms[pid].add(comm)
             if wpid is not None:
                 comms[wpid].add(wcomm)
     role = {}
@@ -82,7 +118,8 @@ def main():
                 segs['slot -> engine'].append(t_d - t_b)
                 segs['engine -> assign'].append(t - t_d)
             state, t_a = 'B', t
-        elif state == 'B' and wcomm == 'weft-slot':
+        elif state == 'B' and wcomm == 'weft-slot' and \
+                role.get(wpid) == 'worker':
             segs['assign -> slot'].append(t - t_a)
             state, t_b = 'C', t
         elif state in ('C', 'D') and wpid == coord and wcomm == 'engine':

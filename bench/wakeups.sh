@@ -52,12 +52,19 @@ if [ ! -x "$bench" ]; then
   } >"$tmp/build.log" 2>&1 || { tail -n 30 "$tmp/build.log" >&2; die "cannot build weft-bench in $build" 4; }
 fi
 
-# One repetition: perf's buffers hold it, and the steps are known.
+# One repetition: perf's buffers hold it, and the steps are known. The
+# trace is machine-wide (the wake-ups that cross processes need it); the
+# bench's pid and the forks it records tell its cluster from any other.
 perf sched record -o "$tmp/sched.data" -- \
+  sh -c 'echo $$ >"$0"; exec "$@"' "$tmp/bench.pid" \
   "$bench" --workload W2 --repeat 1 --no-probe --no-commit-hist \
   >"$tmp/bench.txt" 2>"$tmp/perf.log" ||
   die "perf sched record or weft-bench failed: $(tail -n 5 "$tmp/perf.log" | tr '\n' ' ')" 1
 grep -E '^  1 ' "$tmp/bench.txt" | awk '{printf "W2 wall %s ms (weft-bench, under perf)\n", $2}'
 perf sched timehist -w -i "$tmp/sched.data" >"$tmp/timehist.txt" 2>>"$tmp/perf.log" ||
   die "perf sched timehist failed: $(tail -n 5 "$tmp/perf.log" | tr '\n' ' ')" 1
-python3 "$root/bench/wakeups.py" "$tmp/timehist.txt" 1000 || exit 1
+perf script -i "$tmp/sched.data" 2>>"$tmp/perf.log" |
+  sed -n 's/.*sched_process_fork: .* pid=\([0-9]*\) child_comm=.* child_pid=\([0-9]*\).*/\1 \2/p' \
+  >"$tmp/forks.txt" || die "perf script failed: $(tail -n 5 "$tmp/perf.log" | tr '\n' ' ')" 1
+python3 "$root/bench/wakeups.py" "$tmp/timehist.txt" 1000 \
+  --tree "$tmp/forks.txt" "$(cat "$tmp/bench.pid")" || exit 1

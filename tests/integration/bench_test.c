@@ -491,9 +491,12 @@ wakeups_py(char **out, const char *args)
 // thread wakes a slot, at 300 us the worker's reply wakes the engine and
 // at 500 us its result does. The segments are 200, 300 and 500 us; four
 // wake-ups per step; other processes' lines and other lines are ignored.
+// A second cluster (coordinator 30, worker 40) runs at the same time:
+// without --tree the file has two coordinators; with it, the tree of
+// process 5 (the bench: 10 and 20 and their threads) is what counts.
 Test(bench, wakeups_report, .timeout = 60)
 {
-	char *dir, th[600], args[700], *out = NULL;
+	char *dir, th[600], forks[600], args[1400], *out = NULL;
 	FILE *f = wakeups_open(&dir, th, sizeof(th), "timehist.txt");
 	int   st;
 
@@ -503,19 +506,36 @@ Test(bench, wakeups_report, .timeout = 60)
 		double t0 = 1000.0 + k * 0.001;
 		timehist_wake(f, t0, "engine", 11, 10, "nng:poll:epoll", 21,
 		    20);
+		timehist_wake(f, t0 + 0.00005, "engine", 31, 30,
+		    "nng:poll:epoll", 41, 40);
 		timehist_wake(f, t0 + 0.0001, "kworker/1:1H", 60, 60, "sshd", 61,
 		    61);
+		timehist_wake(f, t0 + 0.00015, "nng:task", 42, 40, "weft-slot",
+		    43, 40);
 		timehist_wake(f, t0 + 0.0002, "nng:task", 22, 20, "weft-slot",
 		    23, 20);
 		fprintf(f, "%15.6f [0000]  weft-slot[23/20]   0.100  0.002  "
 		           "0.010\n", t0 + 0.00021);
 		timehist_wake(f, t0 + 0.0003, "nng:task", 12, 10, "engine", 11,
 		    10);
+		timehist_wake(f, t0 + 0.0004, "nng:task", 32, 30, "engine", 31,
+		    30);
 		timehist_wake(f, t0 + 0.0005, "nng:task", 12, 10, "engine", 11,
 		    10);
 	}
 	fclose(f);
+	snprintf(forks, sizeof(forks), "%s/forks.txt", dir);
+	f = fopen(forks, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "5 10\n5 20\n10 11\n10 12\n20 21\n20 22\n20 23\n"
+	           "7 30\n7 40\n");
+	fclose(f);
 	snprintf(args, sizeof(args), "%s 10", th);
+	st = wakeups_py(&out, args);
+	cr_assert_eq(st, 1, "exit %d: %s", st, out);
+	cr_assert_not_null(strstr(out, "found 2"), "%s", out);
+	free(out);
+	snprintf(args, sizeof(args), "%s 10 --tree %s 5", th, forks);
 	st = wakeups_py(&out, args);
 	cr_assert_eq(st, 0, "exit %d: %s", st, out);
 	cr_assert_not_null(strstr(out, "wake-ups per step (10 steps; 4.0 in "
@@ -563,6 +583,9 @@ Test(bench, wakeups_malformed, .timeout = 60)
 		{ "none", "%s 10", "wakeups.py: cannot read " },
 		{ "garbage.txt", "%s ten",
 		    "Usage: wakeups.py TIMEHIST_FILE STEPS" },
+		// The forks file: here the garbage itself, not "parent child".
+		{ "garbage.txt", "%1$s 10 --tree %1$s 5",
+		    "garbage.txt:1: want \"parent child\" ids" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char file[700];
