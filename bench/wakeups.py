@@ -3,7 +3,7 @@
 and print where a chained step's time goes between threads.
 
 Processes are recognised by their threads' names: the coordinator has an
-"engine" thread, a worker "weft-slot" threads, weft-bench is itself. Prints
+"engine" thread, a worker "weft-slot" threads, weft-bench its own name. Prints
 wake-ups per step (waker process and thread -> woken process and thread)
 and the median of three segments of each step, told apart by wake-ups:
 
@@ -18,7 +18,8 @@ and the median of three segments of each step, told apart by wake-ups:
 
 With --tree, only the processes descending from ROOT_PID count (FORKS_FILE:
 "parent child" lines, thread or process ids, from sched_process_fork
-events): other clusters on the machine, other tests' say, are left out.
+events): other clusters on the machine (another test's, say) are left
+out.
 
 Usage: wakeups.py TIMEHIST_FILE STEPS [--tree FORKS_FILE ROOT_PID]
 """

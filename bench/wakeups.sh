@@ -19,7 +19,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${WEFT_BUILD:-$root/build-bench}
 keep=0
 
-die() { # die STATUS MESSAGE
+die() { # die MESSAGE STATUS: the one way this script fails
   echo "wakeups.sh: $1" >&2
   exit "$2"
 }
