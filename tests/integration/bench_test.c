@@ -478,6 +478,14 @@ wakeups_open(char **dir, char *path, size_t len, const char *name)
 	return (f);
 }
 
+// wakeups_close removes dir (wakeups_open's) and frees its path.
+static void
+wakeups_close(char *dir)
+{
+	weft_h_run_fmt(NULL, "rm -rf %s", dir);
+	free(dir);
+}
+
 // wakeups_py runs bench/wakeups.py with args; its output in *out.
 static int
 wakeups_py(char **out, const char *args)
@@ -538,28 +546,21 @@ Test(bench, wakeups_report, .timeout = 60)
 	snprintf(args, sizeof(args), "%s 10 --tree %s 5", th, forks);
 	st = wakeups_py(&out, args);
 	cr_assert_eq(st, 0, "exit %d: %s", st, out);
-	cr_assert_not_null(strstr(out, "wake-ups per step (10 steps; 4.0 in "
-	                               "all):"),
-	    "%s", out);
-	cr_assert_not_null(strstr(out, "   2.00  coordinator nng:task        -> "
-	                               "coordinator engine"),
-	    "%s", out);
-	cr_assert_not_null(strstr(out, "   1.00  coordinator engine          -> "
-	                               "worker      nng:poll:epoll"),
-	    "%s", out);
-	cr_assert_not_null(strstr(out, "  assign -> slot       200  (200-200, "
-	                               "10 steps)"),
-	    "%s", out);
-	// The last step has no next assignment: nine.
-	cr_assert_not_null(strstr(out, "  slot -> engine       300  (300-300, 9 "
-	                               "steps)"),
-	    "%s", out);
-	cr_assert_not_null(strstr(out, "  engine -> assign     500  (500-500, 9 "
-	                               "steps)"),
-	    "%s", out);
+	static const char *const says[] = {
+		"wake-ups per step (10 steps; 4.0 in all):",
+		"   2.00  coordinator nng:task        -> coordinator engine",
+		"   1.00  coordinator engine          -> worker      "
+		"nng:poll:epoll",
+		"  assign -> slot       200  (200-200, 10 steps)",
+		// The last step has no next assignment: nine.
+		"  slot -> engine       300  (300-300, 9 steps)",
+		"  engine -> assign     500  (500-500, 9 steps)",
+	};
+	for (size_t i = 0; i < sizeof(says) / sizeof(says[0]); i++) {
+		cr_assert_not_null(strstr(out, says[i]), "%s: %s", says[i], out);
+	}
 	free(out);
-	weft_h_run_fmt(NULL, "rm -rf %s", dir);
-	free(dir);
+	wakeups_close(dir);
 }
 
 // A file with no coordinator in it, a missing file and bad arguments: a
@@ -604,8 +605,7 @@ Test(bench, wakeups_malformed, .timeout = 60)
 	                               "'--steps'"),
 	    "%s", out);
 	free(out);
-	weft_h_run_fmt(NULL, "rm -rf %s", dir);
-	free(dir);
+	wakeups_close(dir);
 }
 
 // The real thing once: W2 on a local cluster under perf sched, every
