@@ -549,8 +549,8 @@ Test(bench, wakeups_report, .timeout = 60)
 	static const char *const says[] = {
 		"wake-ups per step (10 steps; 4.0 in all):",
 		"   2.00  coordinator nng:task        -> coordinator engine",
-		"   1.00  coordinator engine          -> worker      "
-		"nng:poll:epoll",
+		("   1.00  coordinator engine          -> worker      "
+		 "nng:poll:epoll"),
 		"  assign -> slot       200  (200-200, 10 steps)",
 		// The last step has no next assignment: nine.
 		"  slot -> engine       300  (300-300, 9 steps)",
