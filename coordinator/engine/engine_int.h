@@ -43,10 +43,10 @@ typedef struct assign_op {
 	void        *io;    // io's own (the server that sent it)
 	weft_peer   *peer;
 	nng_ctx      ctx;
-	nng_aio     *aio;
+	nng_aio     *send; // no callback: finishes inline when a pipe is ready
+	nng_aio     *aio;  // the answer's receive
 	assign_item *items; // owned
 	size_t       nitems;
-	bool         receiving; // the send is done; waiting for the answer
 	int          result; // nng result of the exchange
 	nng_msg     *reply;  // the worker's answer when result == 0
 } assign_op;

@@ -775,25 +775,29 @@ assign_end(weft_server *s, assign_op *op)
 	pthread_mutex_unlock(&s->ops_lock);
 }
 
+// assign_cb runs once the worker's answer came, or the exchange failed.
+// NNG_ESTATE means the request never left (the receive found nothing
+// sent): the send's own result says why, and that send is over.
 static void
 assign_cb(void *arg)
 {
 	assign_op *op = arg;
 	int        rv = nng_aio_result(op->aio);
 
-	if (rv == 0 && !op->receiving) {
-		op->receiving = true;
-		nng_ctx_recv(op->ctx, op->aio);
-		return;
-	}
-	if (rv != 0 && !op->receiving) {
-		nng_msg_free(nng_aio_get_msg(op->aio));
+	if (rv == NNG_ESTATE && nng_aio_result(op->send) != 0) {
+		rv = nng_aio_result(op->send);
 	}
 	op->result = rv;
 	op->reply  = rv == 0 ? nng_aio_get_msg(op->aio) : NULL;
 	assign_end(op->io, op);
 }
 
+// net_assign_send sends one batch and waits for the answer. The send's aio
+// has no callback, so a request that goes out at once completes on this
+// thread: no task-queue hand-off only to arm the receive, and one
+// condition-variable signal fewer from the engine thread per assignment
+// (nng dispatches a callback even when the operation finished inline).
+// req0 accepts the receive while the request still waits for a pipe.
 void
 net_assign_send(weft_server *s, assign_op *op, nng_msg *batch)
 {
@@ -805,15 +809,18 @@ net_assign_send(weft_server *s, assign_op *op, nng_msg *batch)
 	s->ops_pending++;
 	pthread_mutex_unlock(&s->ops_lock);
 	if ((rv = nng_ctx_open(&op->ctx, op->peer->sock)) != 0 ||
+	    (rv = nng_aio_alloc(&op->send, NULL, NULL)) != 0 ||
 	    (rv = nng_aio_alloc(&op->aio, assign_cb, op)) != 0) {
 		nng_msg_free(batch);
 		op->result = rv;
 		assign_end(s, op);
 		return;
 	}
+	nng_aio_set_timeout(op->send, NET_ASSIGN_TIMEOUT_MS);
 	nng_aio_set_timeout(op->aio, NET_ASSIGN_TIMEOUT_MS);
-	nng_aio_set_msg(op->aio, batch);
-	nng_ctx_send(op->ctx, op->aio);
+	nng_aio_set_msg(op->send, batch);
+	nng_ctx_send(op->ctx, op->send);
+	nng_ctx_recv(op->ctx, op->aio);
 }
 
 void
@@ -821,6 +828,15 @@ net_assign_free(assign_op *op)
 {
 	if (op->aio != NULL) {
 		nng_aio_free(op->aio);
+	}
+	if (op->send != NULL) {
+		// A request still waiting for a pipe is cancelled here, and
+		// its message comes back to us.
+		nng_aio_stop(op->send);
+		if (nng_aio_result(op->send) != 0) {
+			nng_msg_free(nng_aio_get_msg(op->send));
+		}
+		nng_aio_free(op->send);
 	}
 	nng_ctx_close(op->ctx);
 	engine_assign_op_free(op);
