@@ -114,6 +114,22 @@ gen_dispatch(const char *dir)
 	env.body_case = WEFT__ENVELOPE__BODY_ASSIGN_REPLY;
 	env.assign_reply = &rep;
 	rv |= gen_write(dir, "assign_reply.bin", &env, NULL);
+
+	// A one-step batch's reply with the step's result (--reply-wait),
+	// and the next batch acking it.
+	Weft__StepResult  sr = WEFT__STEP_RESULT__INIT, *srs[] = { &sr };
+	Weft__ResultRef   ref = WEFT__RESULT_REF__INIT, *refs[] = { &ref };
+	sr.run_id = a1.run_id, sr.step_id = "fetch", sr.attempt = 1;
+	sr.ok = 1, sr.output_json = "{\"greeting\":\"hello\"}";
+	sr.started_ms = 1795368400620ULL, sr.finished_ms = 1795368400621ULL;
+	rep.n_accepted = 1, rep.n_reason = 1;
+	rep.n_results = 1, rep.results = srs;
+	rv |= gen_write(dir, "assign_reply_result.bin", &env, NULL);
+	ref.run_id = a1.run_id, ref.step_id = "fetch", ref.attempt = 1;
+	batch.n_items = 1, batch.n_aborts = 0;
+	batch.n_acked = 1, batch.acked = refs;
+	env.body_case = WEFT__ENVELOPE__BODY_ASSIGN, env.assign = &batch;
+	rv |= gen_write(dir, "assign_acked.bin", &env, NULL);
 	return (rv);
 }
 

@@ -26,6 +26,10 @@
 #include "log.h"
 #include "tls.h"
 
+// How long the sender keeps ticking for replied results after the last
+// one's deadline, ms.
+#define OUTBOX_REPLIED_HOT_MS 1000
+
 // outbox_bye_clear frees the goodbye's keys (lock held, or no sender).
 static void
 outbox_bye_clear(worker_outbox *o)
@@ -48,6 +52,7 @@ worker_outbox_init(worker_outbox *o)
 	weft_clock_cond_init(&o->spool_cv);
 	o->spool_after_ms = WORKER_SPOOL_AFTER_MS;
 	weft_map_init(&o->keys);
+	weft_map_init(&o->replied_keys);
 }
 
 void
@@ -55,10 +60,12 @@ worker_outbox_fini(worker_outbox *o)
 {
 	weft_qnode *n;
 
-	while ((n = weft_queue_pop_head(&o->results)) != NULL) {
+	while ((n = weft_queue_pop_head(&o->results)) != NULL ||
+	    (n = weft_queue_pop_head(&o->replied)) != NULL) {
 		weft_result_free(WEFT_QUEUE_ENTRY(n, weft_result, node));
 	}
 	weft_map_fini(&o->keys);
+	weft_map_fini(&o->replied_keys);
 	free(o->url);
 	free(o->dialed);
 	outbox_bye_clear(o);
@@ -84,19 +91,13 @@ outbox_count(worker_outbox *o, const weft_result *r, int delta)
 	}
 }
 
-bool
-worker_outbox_put(worker_outbox *o, weft_result *r)
+// outbox_enqueue appends r to the results to send, due in the spool at
+// once or after spool_after_ms (lock held).
+static void
+outbox_enqueue(worker_outbox *o, weft_result *r, bool due)
 {
-	bool due = false;
-
-	pthread_mutex_lock(&o->lock);
 	weft_queue_push_tail(&o->results, &r->node);
-	outbox_count(o, r, 1);
 	if (!r->spooled) {
-		uint64_t ran = r->finished_ms > r->started_ms
-		    ? r->finished_ms - r->started_ms
-		    : 0;
-		due         = ran >= (uint64_t) o->spool_after_ms;
 		r->spool_at = weft_clock_mono_ms() + (due ? 0 : o->spool_after_ms);
 		if (o->unspooled++ == 0) {
 			// The spooler waits for a first one without a deadline.
@@ -106,9 +107,103 @@ worker_outbox_put(worker_outbox *o, weft_result *r)
 			o->spool_next = &r->node;
 		}
 	}
+}
+
+bool
+worker_outbox_put(worker_outbox *o, weft_result *r)
+{
+	uint64_t ran = r->finished_ms > r->started_ms
+	    ? r->finished_ms - r->started_ms
+	    : 0;
+	bool     due = !r->spooled && ran >= (uint64_t) o->spool_after_ms;
+
+	pthread_mutex_lock(&o->lock);
+	outbox_count(o, r, 1);
+	outbox_enqueue(o, r, due);
 	pthread_cond_broadcast(&o->cv);
 	pthread_mutex_unlock(&o->lock);
 	return (due);
+}
+
+void
+worker_outbox_put_replied(worker_outbox *o, weft_result *r)
+{
+	char key[WORKER_KEY_MAX];
+
+	worker_attempt_key(key, sizeof(key), r->run_id, r->step_id, r->attempt);
+	pthread_mutex_lock(&o->lock);
+	outbox_count(o, r, 1);
+	// Its deadline here; the sender wakes for it on its own
+	// (replied_hot_until).
+	r->spool_at = weft_clock_mono_ms() + o->spool_after_ms;
+	o->replied_hot_until = r->spool_at + OUTBOX_REPLIED_HOT_MS;
+	weft_queue_push_tail(&o->replied, &r->node);
+	weft_map_put(&o->replied_keys, key, r);
+	if (o->sender_idle) {
+		pthread_cond_broadcast(&o->cv);
+	}
+	pthread_mutex_unlock(&o->lock);
+	atomic_fetch_add(&o->nreplied, 1);
+}
+
+size_t
+worker_outbox_acked(worker_outbox *o, Weft__ResultRef *const *acks, size_t n)
+{
+	char   key[WORKER_KEY_MAX];
+	size_t forgot = 0;
+
+	if (n == 0) {
+		return (0);
+	}
+	pthread_mutex_lock(&o->lock);
+	for (size_t i = 0; i < n; i++) {
+		const Weft__ResultRef *a = acks[i];
+		weft_result           *r;
+		if (a->run_id == NULL || a->step_id == NULL) {
+			continue;
+		}
+		worker_attempt_key(key, sizeof(key), a->run_id, a->step_id,
+		    a->attempt);
+		if ((r = weft_map_get(&o->replied_keys, key)) == NULL) {
+			continue; // gone the usual way already, or unknown
+		}
+		weft_map_del(&o->replied_keys, key);
+		weft_queue_remove(&o->replied, &r->node);
+		outbox_count(o, r, -1);
+		weft_result_free(r);
+		forgot++;
+	}
+	if (forgot > 0 && o->flush_waiters > 0) {
+		pthread_cond_broadcast(&o->cv); // a drain waits for the flush
+	}
+	pthread_mutex_unlock(&o->lock);
+	atomic_fetch_add(&o->nreplied_acked, forgot);
+	return (forgot);
+}
+
+// outbox_replied_due moves the replied results whose ack is late to the
+// results to send (lock held): they have waited spool_after_ms, so they
+// are due in the spool too. All of them when stopping or flushing.
+static void
+outbox_replied_due(worker_outbox *o, bool all)
+{
+	int64_t     now = weft_clock_mono_ms();
+	weft_qnode *n;
+	char        key[WORKER_KEY_MAX];
+
+	while ((n = o->replied.head) != NULL) {
+		weft_result *r = WEFT_QUEUE_ENTRY(n, weft_result, node);
+		if (!all && r->spool_at > now) {
+			break;
+		}
+		weft_queue_pop_head(&o->replied);
+		worker_attempt_key(key, sizeof(key), r->run_id, r->step_id,
+		    r->attempt);
+		if (weft_map_get(&o->replied_keys, key) == r) {
+			weft_map_del(&o->replied_keys, key);
+		}
+		outbox_enqueue(o, r, true);
+	}
 }
 
 bool
@@ -133,7 +228,8 @@ worker_outbox_held(worker_outbox *o)
 	uint32_t n;
 
 	pthread_mutex_lock(&o->lock);
-	n = (uint32_t) weft_queue_count(&o->results);
+	n = (uint32_t) (weft_queue_count(&o->results) +
+	    weft_queue_count(&o->replied));
 	pthread_mutex_unlock(&o->lock);
 	return (n);
 }
@@ -175,11 +271,17 @@ worker_outbox_wait_flushed(worker_outbox *o, int64_t deadline)
 	bool            done;
 
 	pthread_mutex_lock(&o->lock);
+	o->flush_waiters++;
+	// Results in a reply are not waited for: they go the usual way now.
+	outbox_replied_due(o, true);
+	pthread_cond_broadcast(&o->cv);
 	while ((o->bye_pending || !weft_queue_is_empty(&o->results)) &&
 	    !o->stopping && weft_clock_mono_ms() < deadline) {
 		pthread_cond_timedwait(&o->cv, &o->lock, &ts);
 	}
-	done = !o->bye_pending && weft_queue_is_empty(&o->results);
+	done = !o->bye_pending && weft_queue_is_empty(&o->results) &&
+	    weft_queue_is_empty(&o->replied);
+	o->flush_waiters--;
 	pthread_mutex_unlock(&o->lock);
 	return (done);
 }
@@ -358,10 +460,29 @@ outbox_wait(worker_outbox *o, weft_result **batch, uint32_t max,
 	weft_qnode *r;
 
 	pthread_mutex_lock(&o->lock);
-	while (!o->stopping &&
-	    ((weft_queue_is_empty(&o->results) && !o->bye_pending) ||
-	        o->url == NULL)) {
-		pthread_cond_wait(&o->cv, &o->lock);
+	for (;;) {
+		outbox_replied_due(o, false);
+		if (o->stopping ||
+		    ((!weft_queue_is_empty(&o->results) || o->bye_pending) &&
+		        o->url != NULL)) {
+			break;
+		}
+		// The first replied result's deadline, or a tick of
+		// spool_after_ms while replied results come, else no deadline.
+		int64_t now   = weft_clock_mono_ms();
+		int64_t until = now + o->spool_after_ms;
+		if (o->replied.head != NULL) {
+			weft_result *h = WEFT_QUEUE_ENTRY(o->replied.head,
+			    weft_result, node);
+			until = h->spool_at < until ? h->spool_at : until;
+		} else if (now >= o->replied_hot_until) {
+			o->sender_idle = true;
+			pthread_cond_wait(&o->cv, &o->lock);
+			o->sender_idle = false;
+			continue;
+		}
+		struct timespec ts = weft_clock_mono_ts(until);
+		pthread_cond_timedwait(&o->cv, &o->lock, &ts);
 	}
 	if (!o->stopping && o->bye_pending) {
 		// The goodbye goes first: the attempts it hands back are
@@ -419,6 +540,22 @@ outbox_redial(weft_worker *w, char *url)
 	}
 }
 
+void
+worker_result_proto(const weft_result *r, Weft__StepResult *s)
+{
+	weft__step_result__init(s);
+	s->run_id      = r->run_id;
+	s->step_id     = r->step_id;
+	s->attempt     = r->attempt;
+	s->ok          = r->ok;
+	s->output_json = r->output_json ? r->output_json : "";
+	s->error       = r->error ? r->error : "";
+	s->exit_code   = r->exit_code;
+	s->stderr_tail = r->stderr_tail ? r->stderr_tail : "";
+	s->started_ms  = r->started_ms;
+	s->finished_ms = r->finished_ms;
+}
+
 // outbox_pack packs batch[0..n) into a ResultBatch message. Halves n
 // while the message is over the wire limit; a single result over the
 // limit becomes a failure saying so. Returns the count packed.
@@ -433,20 +570,8 @@ outbox_pack(weft_worker *w, weft_result **batch, uint32_t n, nng_msg **msg)
 	Weft__Envelope      env   = WEFT__ENVELOPE__INIT;
 
 	for (uint32_t i = 0; i < n; i++) {
-		weft_result      *r = batch[i];
-		Weft__StepResult *s = &items[i];
-		weft__step_result__init(s);
-		s->run_id      = r->run_id;
-		s->step_id     = r->step_id;
-		s->attempt     = r->attempt;
-		s->ok          = r->ok;
-		s->output_json = r->output_json ? r->output_json : "";
-		s->error       = r->error ? r->error : "";
-		s->exit_code   = r->exit_code;
-		s->stderr_tail = r->stderr_tail ? r->stderr_tail : "";
-		s->started_ms  = r->started_ms;
-		s->finished_ms = r->finished_ms;
-		ptrs[i]        = s;
+		worker_result_proto(batch[i], &items[i]);
+		ptrs[i] = &items[i];
 	}
 	rb.results      = ptrs;
 	env.body_case   = WEFT__ENVELOPE__BODY_RESULTS;
@@ -682,6 +807,9 @@ worker_outbox_stop(weft_worker *w)
 
 	pthread_mutex_lock(&o->lock);
 	o->stopping = true;
+	// Results a reply carried, unacked yet, are spooled by the stop with
+	// the others (the slots are stopped by now).
+	outbox_replied_due(o, true);
 	pthread_cond_broadcast(&o->cv);
 	pthread_cond_signal(&o->spool_cv);
 	pthread_mutex_unlock(&o->lock);

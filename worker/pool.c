@@ -98,9 +98,10 @@ pool_main(void *arg)
 		// as lost), a success is kept and sent (and spooled: see
 		// outbox.c).
 		drop = att->lost || (att->cut && !r->ok);
-		if (!drop) {
+		if (!drop && !worker_dispatch_claim(w, r)) {
 			// Into the outbox as it leaves the running list: a
 			// survey answer listing our attempts never misses it.
+			// (A reply waiting for it took it there already.)
 			due = worker_outbox_put(&w->outbox, r);
 		}
 		weft_queue_remove(&p->running, &att->node);
@@ -195,15 +196,19 @@ worker_attempt_keys(weft_worker *w, char **keys, size_t max, bool *complete)
 			    WEFT_QUEUE_ENTRY(node, weft_attempt, node)->key);
 		}
 	}
-	WEFT_QUEUE_FOREACH (node, &o->results) {
-		weft_result *r = WEFT_QUEUE_ENTRY(node, weft_result, node);
-		if (n == max) {
-			*complete = false;
-			break;
+	// Results waiting for their ack, those a reply carried included.
+	weft_queue *results[] = { &o->results, &o->replied };
+	for (size_t i = 0; i < sizeof(results) / sizeof(results[0]); i++) {
+		WEFT_QUEUE_FOREACH (node, results[i]) {
+			weft_result *r = WEFT_QUEUE_ENTRY(node, weft_result, node);
+			if (n == max) {
+				*complete = false;
+				break;
+			}
+			worker_attempt_key(key, sizeof(key), r->run_id,
+			    r->step_id, r->attempt);
+			keys[n++] = weft_xstrdup(key);
 		}
-		worker_attempt_key(key, sizeof(key), r->run_id, r->step_id,
-		    r->attempt);
-		keys[n++] = weft_xstrdup(key);
 	}
 	// Handed back in a goodbye not acked yet: still ours until it is, or
 	// the coordinator, missing them from two answers, would call them

@@ -127,6 +127,9 @@ weft_worker_open(weft_worker **out, const weft_worker_cfg *cfg)
 	}
 	pthread_mutex_init(&w->coord_lock, NULL);
 	worker_dispatch_init(&w->dispatch);
+	w->dispatch.reply_wait_ms = cfg->reply_wait_ms == 0
+	    ? WEFT_WORKER_REPLY_WAIT_MS
+	    : cfg->reply_wait_ms < 0 ? 0 : cfg->reply_wait_ms;
 	w->on_refused     = cfg->on_refused;
 	w->on_refused_arg = cfg->on_refused_arg;
 	worker_pool_init(&w->pool);
@@ -379,6 +382,8 @@ weft_worker_stats_get(weft_worker *w, weft_worker_stats *st)
 	st->batches_acked = atomic_load(&w->outbox.acked);
 	st->dropped       = atomic_load(&w->dropped);
 	st->spooled       = atomic_load(&w->outbox.nspooled);
+	st->replied       = atomic_load(&w->outbox.nreplied);
+	st->replied_acked = atomic_load(&w->outbox.nreplied_acked);
 }
 
 void

@@ -68,7 +68,15 @@ typedef struct weft_worker_cfg {
 	                                   // attempt ran this long, or
 	                                   // when it waited this long for
 	                                   // its ack; 0: 100 ms (outbox.c)
+	int32_t            reply_wait_ms; // --reply-wait: how long the
+	                                  // answer to a one-step batch waits
+	                                  // for the step's result to carry
+	                                  // it (dispatch.c); 0: 5 ms, < 0:
+	                                  // answer at once
 } weft_worker_cfg;
+
+// The default of --reply-wait, in ms.
+#define WEFT_WORKER_REPLY_WAIT_MS 5
 
 // What a handler knows about the attempt it runs. Borrowed: valid only
 // during the handler call.
@@ -106,6 +114,8 @@ typedef struct weft_worker_stats {
 	uint64_t batches_acked;
 	uint64_t dropped;      // messages this worker dropped (any socket)
 	uint64_t spooled;      // results written to the spool
+	uint64_t replied;      // results sent in an AssignReply
+	uint64_t replied_acked; // ... acked by an AssignBatch
 } weft_worker_stats;
 
 // weft_worker_open makes a worker from cfg (borrowed) with every built-in

@@ -144,7 +144,21 @@ typedef struct worker_outbox {
 	weft_queue      results;  // of weft_result, oldest first; the sender
 	                          // pops from here
 	weft_map        keys;     // "run/step/attempt" -> how many results
-	                          // of it are on results (a count)
+	                          // of it are on results or replied (a count)
+	// Results sent in an AssignReply (dispatch.c), oldest first: they
+	// wait here for an AssignBatch that acks them (worker_outbox_acked),
+	// and join results, to go the usual way, at their deadline
+	// (replied_at + spool_after_ms) if none does. replied_keys: key ->
+	// the result, for the acks.
+	weft_queue      replied;
+	weft_map        replied_keys;
+	uint32_t        flush_waiters; // in worker_outbox_wait_flushed
+	// The sender wakes for replied results' deadlines by itself: it
+	// ticks every spool_after_ms while they come (until replied_hot_until,
+	// monotonic ms), so a chain's results wake nobody; idle longer, it
+	// sleeps without a deadline (sender_idle) and a put wakes it.
+	int64_t         replied_hot_until;
+	bool            sender_idle;
 	char           *url;      // results URL from the survey; NULL unknown
 	bool            stopping;
 	nng_socket      sock;     // req0; used by the sender thread only
@@ -176,9 +190,21 @@ typedef struct worker_outbox {
 	pthread_t        spooler;   // spools results left unacked too long
 	bool             spooler_started;
 	_Atomic uint64_t nspooled;  // results written to the spool
+	_Atomic uint64_t nreplied;  // results sent in an AssignReply
+	_Atomic uint64_t nreplied_acked; // ... and acked by an AssignBatch
 } worker_outbox;
 
 typedef struct worker_dispatch worker_dispatch;
+
+// Where an actor's reply to a one-step batch stands while it waits for
+// the step's result (dispatch.c; under the dispatch's linger_lock).
+enum dispatch_linger {
+	LINGER_NONE,    // no reply waiting
+	LINGER_ARMED,   // the callback offered the step and is still running
+	LINGER_WAITING, // the callback is done: the slot or the sweeper replies
+	LINGER_PACKED,  // the slot packed the reply while ARMED: the callback
+	                // sends it
+};
 
 // One rep0 context serving AssignBatch requests: receive, reply, repeat.
 typedef struct dispatch_actor {
@@ -186,6 +212,12 @@ typedef struct dispatch_actor {
 	nng_aio     *aio;
 	nng_ctx      ctx;
 	bool         sending; // the aio carries a reply (else a receive)
+	// The reply that waits for its step's result (--reply-wait).
+	int64_t              since;  // LINGER_WAITING from (monotonic ms)
+	enum dispatch_linger linger;
+	char                 key[WORKER_KEY_MAX]; // the step's attempt
+	nng_msg             *packed; // LINGER_PACKED: the reply, with the
+	                             // result
 } dispatch_actor;
 
 // The shared input of a run as last parsed: the coordinator sends it with
@@ -204,6 +236,20 @@ struct worker_dispatch {
 	nng_socket     sock; // rep0 listener
 	bool           sock_open;
 	dispatch_actor actors[WORKER_DISPATCH_CTXS];
+	pthread_mutex_t     linger_lock; // the actors' linger, key, packed,
+	                                 // and closing; replies that waited
+	                                 // are sent under it
+	bool                closing;     // stopping: no reply waits
+	int64_t             reply_wait_ms; // 0: no reply waits
+	// The sweeper thread sends the replies whose wait is over. It ticks
+	// every reply_wait_ms while replies wait or have lately (hot_until),
+	// else sleeps until one does (idle): a chain of quick steps costs
+	// it a wake-up per tick, not one per step.
+	pthread_t           sweeper;
+	bool                sweeper_started;
+	pthread_cond_t      sweep_cv;    // a reply waits, or closing
+	bool                sweep_idle;  // sleeping without a deadline
+	int64_t             hot_until;   // monotonic ms
 	pthread_mutex_t     shared_lock; // guards the cache (several actors)
 	dispatch_shared_ent shared[WORKER_SHARED_CACHE];
 	unsigned            shared_next; // the slot replaced next
@@ -400,6 +446,17 @@ void     worker_outbox_fini(worker_outbox *o);
 // due in the spool at once (its attempt ran spool_after_ms or more): the
 // caller then calls worker_outbox_spool.
 bool     worker_outbox_put(worker_outbox *o, weft_result *r);
+// worker_result_proto fills s from r (borrowed: s points into r).
+void     worker_result_proto(const weft_result *r, Weft__StepResult *s);
+// worker_outbox_put_replied takes r, which an AssignReply carries: it
+// waits for an AssignBatch to ack it, else spool_after_ms, then goes the
+// usual way.
+void     worker_outbox_put_replied(worker_outbox *o, weft_result *r);
+// worker_outbox_acked forgets the replied results acks names (an
+// AssignBatch's acked list); one already gone the usual way is left to
+// its own ack. Returns how many it forgot.
+size_t   worker_outbox_acked(worker_outbox *o,
+    Weft__ResultRef *const *acks, size_t n);
 // worker_outbox_set_url records the results URL (borrowed); true if new.
 bool     worker_outbox_set_url(worker_outbox *o, const char *url);
 uint32_t worker_outbox_held(worker_outbox *o);
@@ -455,6 +512,14 @@ weft_err worker_dispatch_start(weft_worker *w);
 void     worker_dispatch_stop(weft_worker *w);
 // worker_dispatch_init / _fini ready and free the shared-input cache.
 void     worker_dispatch_init(worker_dispatch *d);
+// worker_dispatch_claim gives r (a finished attempt's result, not put
+// anywhere yet) to the reply waiting for it, if one is: the reply is
+// packed with r, r goes into the outbox to wait for its ack
+// (worker_outbox_put_replied), and the reply is sent (or left for the
+// callback still running). Returns false when no reply waits for r: the
+// caller puts it into the outbox. Called by a slot with the pool lock
+// held (pool, then dispatch, then outbox).
+bool     worker_dispatch_claim(weft_worker *w, weft_result *r);
 void     worker_dispatch_fini(worker_dispatch *d);
 
 // Discovery (discovery.c): the respondent0 dialer and its thread.

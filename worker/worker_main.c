@@ -52,6 +52,9 @@ main_usage(FILE *f)
 	    "                    finish before they are aborted and reported lost\n"
 	    "                    (default 30s; ms, s, m, h); a second signal exits\n"
 	    "                    at once\n"
+	    "  --reply-wait MS   the answer to an assignment of one step waits up\n"
+	    "                    to MS for its result and carries it (0 to 1000;\n"
+	    "                    default 5; 0: answer at once)\n"
 	    "  --cookie-file F   the cluster cookie (default $WEFT_COOKIE_FILE, else\n"
 	    "                    $WEFT_HOME/cookie, else ~/.weft/cookie); created when\n"
 	    "                    missing if --join and --listen are on loopback\n"
@@ -144,6 +147,7 @@ main_parse(int argc, char **argv, weft_worker_cfg *cfg, const char **allow,
 		{ "spool", required_argument, NULL, 'p' },
 		{ "no-spool", no_argument, NULL, 'P' },
 		{ "drain-timeout", required_argument, NULL, 'D' },
+		{ "reply-wait", required_argument, NULL, 'R' },
 		{ "log-level", required_argument, NULL, 'v' },
 		{ "log-format", required_argument, NULL, 'G' },
 		{ "cookie-file", required_argument, NULL, 'C' },
@@ -172,6 +176,11 @@ main_parse(int argc, char **argv, weft_worker_cfg *cfg, const char **allow,
 			cfg->spool = strcmp(optarg, "none") == 0 ? NULL : optarg;
 			break;
 		case 'P': cfg->spool = NULL; break;
+		case 'R': {
+			uint32_t v = main_count("--reply-wait", optarg, 0, 1000);
+			cfg->reply_wait_ms = v > 0 ? (int32_t) v : -1;
+			break;
+		}
 		case 'D':
 			if (weft_duration_parse(optarg, &ms, err, sizeof(err)) !=
 			        WEFT_OK ||

@@ -330,40 +330,35 @@ engine_outage_wait(weft_engine *e, int ms)
 
 // ---- inputs ----
 
-static void
-engine_on_results(weft_engine *e, engine_mail *m, int64_t now)
+bool
+engine_take_step_results(weft_engine *e, const Weft__Envelope *from,
+    Weft__StepResult *const *results, size_t n, int64_t now)
 {
-	Weft__ResultBatch *b = m->env->results;
 	// Events may name the sender; they outlive this envelope (it is freed
 	// before the commit), so name it from the registry, which stays.
-	weft_worker_rec *w    = weft_map_get(&e->workers, m->env->sender);
+	weft_worker_rec *w    = weft_map_get(&e->workers, from->sender);
 	const char      *node = w != NULL ? w->name : "unknown";
 	if (w != NULL && w->incarnation == 0) {
 		// Named by recovered attempts, not heard from since our start:
 		// which process holds the name is not known yet. No ack: the
 		// worker sends the batch again, after its survey answer.
-		e->io.drop(e->io.arg, m->to);
-		return;
+		return (false);
 	}
-	if (w != NULL && w->incarnation != m->env->incarnation &&
-	    sched_newcomer(e, w, m->env->incarnation)) {
+	if (w != NULL && w->incarnation != from->incarnation &&
+	    sched_newcomer(e, w, from->incarnation)) {
 		// Maybe the holder restarted, re-sending results from its
 		// spool: no ack until it has taken the name over (or been
 		// refused), so they are neither lost nor ignored meanwhile.
-		e->io.drop(e->io.arg, m->to);
-		return;
+		return (false);
 	}
-	if (w != NULL && w->incarnation != m->env->incarnation) {
+	if (w != NULL && w->incarnation != from->incarnation) {
 		// A process under a name another one holds: its results are
 		// not the holder's, whatever name they carry.
 		node = w->other;
 	}
-	Weft__Envelope     env = WEFT__ENVELOPE__INIT;
-	Weft__ResultAck    ack = WEFT__RESULT_ACK__INIT;
-	nng_msg           *msg;
 
-	for (size_t k = 0; k < b->n_results; k++) {
-		Weft__StepResult *sr = b->results[k];
+	for (size_t k = 0; k < n; k++) {
+		Weft__StepResult *sr = results[k];
 		weft_run         *r  = engine_run(e, sr->run_id);
 		weft_ref          u;
 		json_t           *out = NULL;
@@ -429,7 +424,23 @@ engine_on_results(weft_engine *e, engine_mail *m, int64_t now)
 		free(err_clean);
 		free(tail_clean);
 	}
-	atomic_fetch_add(&e->results_received, b->n_results);
+	atomic_fetch_add(&e->results_received, n);
+	return (true);
+}
+
+static void
+engine_on_results(weft_engine *e, engine_mail *m, int64_t now)
+{
+	Weft__ResultBatch *b   = m->env->results;
+	Weft__Envelope     env = WEFT__ENVELOPE__INIT;
+	Weft__ResultAck    ack = WEFT__RESULT_ACK__INIT;
+	nng_msg           *msg;
+
+	if (!engine_take_step_results(e, m->env, b->results, b->n_results,
+	        now)) {
+		e->io.drop(e->io.arg, m->to);
+		return;
+	}
 	// The ack waits for the commit of this batch: then the results are
 	// durable and the worker may forget them.
 	ack.count      = (uint32_t) b->n_results;

@@ -130,6 +130,12 @@ typedef struct weft_worker_rec {
 	assign_item      *batch;
 	Weft__Assignment **batch_msgs;
 	size_t            nbatch, capbatch, nsealed;
+	// Results it sent in AssignReplies, applied: acked in its next
+	// AssignBatch (AssignBatch.acked), sealed and sent like the
+	// assignments, so an ack never leaves before the commit of the batch
+	// that applied its result.
+	Weft__ResultRef **acks;
+	size_t            nacks, capacks, nacks_sealed;
 } weft_worker_rec;
 
 // One entry of a ready queue: a run (referenced) and a step.
@@ -541,6 +547,16 @@ void sched_send_batches(weft_engine *e, const weft_out *o, bool sealed,
 // sched_has_batches says assignments not sealed yet wait to be sent.
 bool sched_has_batches(weft_engine *e);
 void sched_assign_done(weft_engine *e, assign_op *op);
+// sched_ack_later notes results (borrowed) of worker, applied in the
+// batch being computed, to ack in its next AssignBatch.
+void sched_ack_later(weft_engine *e, const char *worker,
+    Weft__StepResult *const *results, size_t n);
+// engine_take_step_results applies results (borrowed) a worker sent, in a
+// ResultBatch or in an AssignReply (envelope from names the worker);
+// false when they must wait (the sender's name is not settled yet) and
+// nothing was applied: no ack then.
+bool engine_take_step_results(weft_engine *e, const Weft__Envelope *from,
+    Weft__StepResult *const *results, size_t n, int64_t now);
 void sched_release(weft_engine *e, const char *node);
 // sched_goodbye applies a worker's Goodbye (borrowed): draining, its
 // released attempts back to ready; final, it leaves and what it still

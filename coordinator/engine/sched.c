@@ -1310,7 +1310,7 @@ sched_waits_json(weft_engine *e)
 static void
 sched_send_op(weft_engine *e, weft_worker_rec *w, size_t from, size_t n,
     Weft__SharedInput **shared, size_t nshared, Weft__Abort **aborts,
-    size_t naborts)
+    size_t naborts, Weft__ResultRef **acks, size_t nacks)
 {
 	Weft__Envelope    env = WEFT__ENVELOPE__INIT;
 	Weft__AssignBatch b   = WEFT__ASSIGN_BATCH__INIT;
@@ -1324,6 +1324,9 @@ sched_send_op(weft_engine *e, weft_worker_rec *w, size_t from, size_t n,
 	b.shared      = shared;
 	b.n_aborts    = naborts;
 	b.aborts      = aborts;
+	b.n_acked     = nacks;
+	b.acked       = acks;
+	b.results_in_reply = true;
 	env.body_case = WEFT__ENVELOPE__BODY_ASSIGN;
 	env.assign    = &b;
 	env.recipient = w->name;
@@ -1369,7 +1372,7 @@ sched_send_aborts(weft_engine *e, const weft_out *o)
 		ab.step_id = weft_ref_name(f->run,
 		    (weft_ref) { f->step, f->item }, name, sizeof(name));
 		ab.attempt = f->attempt;
-		sched_send_op(e, w, 0, 0, NULL, 0, &abp, 1);
+		sched_send_op(e, w, 0, 0, NULL, 0, &abp, 1, NULL, 0);
 	}
 }
 
@@ -1423,10 +1426,16 @@ sched_shared_free(Weft__SharedInput *si)
 // at most SCHED_BATCH_MAX attempts, SCHED_BATCH_BYTES of their own inputs
 // and SCHED_MSG_BYTES in all. One slow message is then never a huge one.
 static void
-sched_send_worker(weft_engine *e, weft_worker_rec *w, size_t count)
+sched_send_worker(weft_engine *e, weft_worker_rec *w, size_t count,
+    size_t nacks)
 {
 	size_t from = 0;
 
+	if (count == 0 && nacks > 0 && sched_live(w) && w->peer.open) {
+		// Acks alone: no work for it this time.
+		sched_send_op(e, w, 0, 0, NULL, 0, NULL, 0, w->acks, nacks);
+		return;
+	}
 	while (from < count) {
 		weft_map            runs;
 		Weft__SharedInput **shared  = NULL;
@@ -1461,7 +1470,9 @@ sched_send_worker(weft_engine *e, weft_worker_rec *w, size_t count)
 			all += more;
 			n++;
 		}
-		sched_send_op(e, w, from, n, shared, nshared, NULL, 0);
+		// The acks ride on the first message.
+		sched_send_op(e, w, from, n, shared, nshared, NULL, 0,
+		    from == 0 ? w->acks : NULL, from == 0 ? nacks : 0);
 		for (size_t j = 0; j < nshared; j++) {
 			sched_shared_free(shared[j]);
 		}
@@ -1480,6 +1491,43 @@ sched_seal_batches(weft_engine *e)
 	for (size_t i = 0; weft_map_each(&e->workers, &i, &k, &v);) {
 		weft_worker_rec *w = v;
 		w->nsealed         = w->nbatch;
+		w->nacks_sealed    = w->nacks;
+	}
+}
+
+// sched_acks_free frees w's first n acks and moves the rest to the front.
+static void
+sched_acks_free(weft_worker_rec *w, size_t n)
+{
+	for (size_t j = 0; j < n; j++) {
+		free(w->acks[j]->run_id);
+		free(w->acks[j]->step_id);
+		free(w->acks[j]);
+	}
+	if (n > 0 && w->nacks > n) {
+		memmove(w->acks, w->acks + n, (w->nacks - n) * sizeof(*w->acks));
+	}
+	w->nacks -= n;
+}
+
+void
+sched_ack_later(weft_engine *e, const char *worker,
+    Weft__StepResult *const *results, size_t n)
+{
+	weft_worker_rec *w = weft_map_get(&e->workers, worker);
+
+	for (size_t k = 0; w != NULL && k < n; k++) {
+		Weft__ResultRef *a = weft_xalloc(sizeof(*a));
+		weft__result_ref__init(a);
+		a->run_id  = weft_xstrdup(results[k]->run_id);
+		a->step_id = weft_xstrdup(results[k]->step_id);
+		a->attempt = results[k]->attempt;
+		if (w->nacks == w->capacks) {
+			w->capacks = w->capacks ? w->capacks * 2 : 16;
+			w->acks    = weft_xrealloc(w->acks,
+                            w->capacks * sizeof(*w->acks));
+		}
+		w->acks[w->nacks++] = a;
 	}
 }
 
@@ -1495,9 +1543,14 @@ sched_send_batches(weft_engine *e, const weft_out *o, bool sealed, bool send)
 	for (size_t i = 0; weft_map_each(&e->workers, &i, &k, &v);) {
 		weft_worker_rec *w     = v;
 		size_t           count = sealed ? w->nsealed : w->nbatch;
+		size_t           nacks = sealed ? w->nacks_sealed : w->nacks;
 		if (send) {
-			sched_send_worker(e, w, count);
+			sched_send_worker(e, w, count, nacks);
 		}
+		// Not sent (the batch did not commit): the worker sends those
+		// results again the usual way.
+		sched_acks_free(w, nacks);
+		w->nacks_sealed = 0;
 		for (size_t j = 0; j < count; j++) {
 			free(w->batch_msgs[j]->input_json);
 			free(w->batch_msgs[j]->step_id);
@@ -1565,6 +1618,13 @@ sched_assign_done(weft_engine *e, assign_op *op)
 	if (rep == NULL && op->nitems > 0) {
 		weft_log_warn("DISPATCH-FAIL", "%s (%zu steps back to ready)",
 		    why, op->nitems);
+	}
+	// Results the reply carried (the worker's --reply-wait): applied like
+	// a result batch, acked in the next AssignBatch to the worker.
+	if (rep != NULL && rep->n_results > 0 &&
+	    engine_take_step_results(e, env, rep->results, rep->n_results,
+	        e->now_ms)) {
+		sched_ack_later(e, op->peer->name, rep->results, rep->n_results);
 	}
 	op->peer->inflight_ops--;
 	weft_wire_free(env);
@@ -1756,6 +1816,8 @@ sched_fini(weft_engine *e)
 		}
 		free(w->batch);
 		free(w->batch_msgs);
+		sched_acks_free(w, w->nacks);
+		free(w->acks);
 		json_decref(w->types);
 		weft_map_fini(&w->missing);
 		free(w);

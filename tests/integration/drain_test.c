@@ -474,6 +474,10 @@ Test(drain, bad_flags_are_refused)
 		{ "--drain-timeout 2d", "at most 1d" },
 		{ "--spool ''", "bad --spool" },
 		{ "--drain-timeout", "option needs a value" },
+		{ "--reply-wait abc", "bad --reply-wait (0..1000): abc" },
+		{ "--reply-wait -1", "bad --reply-wait (0..1000): -1" },
+		{ "--reply-wait 1001", "bad --reply-wait (0..1000): 1001" },
+		{ "--reply-wait", "option needs a value" },
 	};
 	char *out;
 

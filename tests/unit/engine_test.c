@@ -27,6 +27,9 @@ typedef struct fake_op {
 	size_t     nitems;
 	size_t     naborts;
 	char       steps[8][16]; // step ids of the items (first 8)
+	size_t     nacked;       // AssignBatch.acked: results acked
+	char       acked[8][16]; // their step ids (first 8)
+	char       acked_run[8][64]; // and run ids
 	bool       done;
 } fake_op;
 
@@ -158,6 +161,12 @@ fake_assign(void *arg, assign_op *op, nng_msg *batch)
 	fo->op      = op;
 	fo->nitems  = env->assign->n_items;
 	fo->naborts = env->assign->n_aborts;
+	fo->nacked  = env->assign->n_acked;
+	for (size_t k = 0; k < fo->nacked && k < 8; k++) {
+		snprintf(fo->acked[k], 16, "%s", env->assign->acked[k]->step_id);
+		snprintf(fo->acked_run[k], 64, "%s",
+		    env->assign->acked[k]->run_id);
+	}
 	for (size_t k = 0; k < fo->nitems && k < 8; k++) {
 		snprintf(fo->steps[k], 16, "%s", env->assign->items[k]->step_id);
 	}
@@ -2896,4 +2905,158 @@ Test(engine, restart_rearms_a_delay_at_its_recorded_deadline)
 	    until, "at_ms %lld, want %lld",
 	    (long long) json_integer_value(json_object_get(r->steps[0].output,
 	        "at_ms")), (long long) until);
+}
+
+// ---- results in the assignment's reply (the worker's --reply-wait) ----
+
+#define DEF_CHAIN                                                         \
+	"{\"name\":\"chain\",\"steps\":[{\"id\":\"a\",\"type\":\"noop\"},"     \
+	"{\"id\":\"b\",\"type\":\"noop\",\"depends_on\":[\"a\"]}]}"
+
+// answer_with_result answers op fo as w1 does when the step ended before
+// its reply left: accepted, and the result in the reply.
+static void
+answer_with_result(fake_op *fo, const char *run, const char *step)
+{
+	Weft__Envelope     env = WEFT__ENVELOPE__INIT;
+	Weft__AssignReply  rep = WEFT__ASSIGN_REPLY__INIT;
+	Weft__StepResult   sr  = WEFT__STEP_RESULT__INIT;
+	Weft__StepResult  *srp = &sr;
+	protobuf_c_boolean yes = true;
+	char              *none = "";
+	engine_mail       *m    = weft_xalloc(sizeof(*m));
+
+	cr_assert_eq(fo->nitems, 1);
+	sr.run_id        = (char *) run;
+	sr.step_id       = (char *) step;
+	sr.attempt       = 1;
+	sr.ok            = true;
+	sr.output_json   = "{\"v\":1}";
+	rep.n_accepted   = 1;
+	rep.accepted     = &yes;
+	rep.n_reason     = 1;
+	rep.reason       = &none;
+	rep.n_results    = 1;
+	rep.results      = &srp;
+	env.body_case    = WEFT__ENVELOPE__BODY_ASSIGN_REPLY;
+	env.assign_reply = &rep;
+	cr_assert_eq(weft_wire_pack(&F.wire_w1, &env, NULL, &fo->op->reply),
+	    WEFT_OK);
+	fo->op->result = 0;
+	fo->done       = true;
+	F.held--;
+	m->kind = MAIL_ASSIGN;
+	m->op   = fo->op;
+	weft_mailbox_post(&F.e->mailbox, &m->node);
+}
+
+// start_chain has w1 join and starts a DEF_CHAIN run (its id into id),
+// whose step a is assigned.
+static void
+start_chain(char id[64])
+{
+	post_worker("w1", 2, 1);
+	turn();
+	snprintf(id, 64, "%s", start_run(DEF_CHAIN));
+	cr_assert_eq(F.nops, 1);
+	cr_assert_str_eq(F.ops[0].steps[0], "a");
+}
+
+// A result in a reply is applied like a ResultBatch, and acked in the
+// worker's next AssignBatch: the one of the step it made ready, which
+// leaves only once the batch that recorded the result is durable.
+Test(engine, result_in_reply_is_acked_with_the_next_step_after_commit)
+{
+	static weft_store_ops ops;
+	char                  id[64];
+
+	start_chain(id);
+	cr_expect_eq(F.ops[0].nacked, 0);
+
+	sem_init(&gate, 0, 0);
+	hook_commit(&ops, gated_commit);
+	F.e->inline_max = 0; // every batch through the store thread
+	engine_committer_start(F.e);
+	answer_with_result(&F.ops[0], id, "a");
+	turn(); // a's end and b's dispatch: handed over, waiting at the gate
+	cr_expect_eq(F.nops, 1, "b's assignment (and a's ack) left before "
+	                        "the commit");
+	sem_post(&gate);
+	engine_quiesce(F.e);
+	cr_assert_eq(F.nops, 2, "b was not assigned after the commit");
+	cr_expect_str_eq(F.ops[1].steps[0], "b");
+	cr_expect_eq(F.ops[1].nacked, 1, "a's result was not acked with b");
+	cr_expect_str_eq(F.ops[1].acked[0], "a");
+	cr_expect_eq(F.nacks, 0, "a ResultAck for a result no batch sent");
+
+	// b's result in its reply too: the run ends, there is no next step,
+	// and the ack goes alone once the end is durable.
+	answer_with_result(&F.ops[1], id, "b");
+	turn();
+	cr_expect_eq(F.nops, 2, "b's ack left before the commit");
+	sem_post(&gate);
+	engine_quiesce(F.e);
+	cr_assert_eq(F.nops, 3, "no batch carried b's ack");
+	cr_expect_eq(F.ops[2].nitems, 0);
+	cr_expect_eq(F.ops[2].nacked, 1);
+	cr_expect_str_eq(F.ops[2].acked[0], "b");
+	cr_expect_str_eq(F.published[F.npublished - 1], "run_succeeded");
+	engine_committer_stop(F.e);
+	ops.commit = real_commit;
+	sem_destroy(&gate);
+}
+
+// A batch whose commit fails sends neither the assignment it made nor the
+// ack of the result it applied: the worker sends that result again.
+Test(engine, result_in_reply_is_not_acked_when_its_commit_fails)
+{
+	static weft_store_ops ops;
+	char                  id[64];
+
+	start_chain(id);
+	hook_commit(&ops, failing_commit);
+	atomic_store(&F.e->stopping, true);
+	answer_with_result(&F.ops[0], id, "a");
+	turn();
+	cr_expect_eq(F.nops, 1, "an assignment or an ack left without a "
+	                        "commit");
+	cr_expect_eq(worker("w1")->nacks, 0, "the failed batch's ack was "
+	                                     "kept for a later one");
+	ops.commit = real_commit;
+}
+
+// Two batches back to back, each applying a result that came in a reply:
+// the first batch's release, which happens while the second is at the
+// store, acks only its own result; the second's ack waits for its commit.
+Test(engine, result_in_reply_ack_waits_for_its_own_batch)
+{
+	static weft_store_ops ops;
+	char                  x[64], y[64];
+
+	post_worker("w1", 8, 1);
+	turn();
+	snprintf(x, sizeof(x), "%s", start_run(DEF_CHAIN));
+	snprintf(y, sizeof(y), "%s", start_run(DEF_CHAIN));
+	cr_assert_eq(F.nops, 2);
+	sem_init(&gate, 0, 0);
+	hook_commit(&ops, gated_commit);
+	F.e->inline_max = 0; // every batch through the store thread
+	engine_committer_start(F.e);
+	answer_with_result(&F.ops[0], x, "a");
+	turn(); // batch 1: x's a ends, x's b chosen; at the gate
+	sem_post(&gate); // batch 1 commits
+	answer_with_result(&F.ops[1], y, "a");
+	turn(); // batch 2 (y's a) to the store thread, at the gate; 1 out
+	cr_assert_eq(F.nops, 3, "batch 1's assignment did not go");
+	cr_expect_eq(F.ops[2].nacked, 1,
+	    "batch 1's release acked a result batch 2 applied");
+	cr_expect_str_eq(F.ops[2].acked_run[0], x);
+	sem_post(&gate);
+	engine_quiesce(F.e);
+	cr_assert_eq(F.nops, 4, "batch 2's assignment did not go");
+	cr_expect_eq(F.ops[3].nacked, 1);
+	cr_expect_str_eq(F.ops[3].acked_run[0], y);
+	engine_committer_stop(F.e);
+	ops.commit = real_commit;
+	sem_destroy(&gate);
 }

@@ -73,6 +73,9 @@ coord_cookie(weft_cookie *k)
 static char    coord_spool[512];
 static int32_t coord_queue;
 static int64_t coord_spool_after; // cfg.spool_after_ms (0: the default)
+// cfg.reply_wait_ms: off (the results socket carries every result) but
+// in the tests of the reply that carries one.
+static int32_t coord_reply_wait = -1;
 
 // coord_worker_start starts a worker (again) for c and dials its dispatch
 // socket.
@@ -95,6 +98,7 @@ coord_worker_start(coord *c, uint32_t slots, void (*hook)(weft_worker *))
 	cfg.spool          = coord_spool[0] ? coord_spool : NULL;
 	cfg.queue          = coord_queue;
 	cfg.spool_after_ms = coord_spool_after;
+	cfg.reply_wait_ms  = coord_reply_wait;
 	cr_assert_eq(weft_worker_open(&c->w, &cfg), WEFT_OK);
 	if (hook != NULL) {
 		hook(c->w);
@@ -1588,4 +1592,192 @@ Test(worker_proto, shared_input_rebuilt_and_checked, .timeout = 60)
 	}
 	cr_expect_eq(ok, 2);
 	coord_close(&c);
+}
+
+// ---- the result in the assignment's reply (--reply-wait) ----
+
+// coord_assign_acks sends an AssignBatch of item (NULL: none) and acks
+// (n) and returns its AssignReply envelope.
+static Weft__Envelope *
+coord_assign_acks(coord *c, Weft__Assignment *item, Weft__ResultRef **acks,
+    size_t n)
+{
+	Weft__AssignBatch b = WEFT__ASSIGN_BATCH__INIT;
+
+	b.n_items = item != NULL ? 1 : 0;
+	b.items   = item != NULL ? &item : NULL;
+	b.n_acked = n;
+	b.acked   = acks;
+	b.results_in_reply = true;
+	return (coord_assign(c, &b));
+}
+
+// coord_open_replying opens c with one slot and replies that wait for
+// their step's result (long enough for any machine), results acked within
+// spool_after ms.
+static void
+coord_open_replying(coord *c, int64_t spool_after)
+{
+	coord_reply_wait  = (int32_t) weft_h_timeout_ms(2000);
+	coord_spool_after = spool_after;
+	coord_open(c, 1);
+	weft_wire_free(coord_info(c));
+}
+
+static void
+coord_close_replying(coord *c)
+{
+	coord_close(c);
+	coord_reply_wait  = -1;
+	coord_spool_after = 0;
+}
+
+static bool
+held_none_replied(const weft_worker_stats *st)
+{
+	return (st->held == 0 && st->running == 0);
+}
+
+// coord_no_results says whether no ResultBatch comes within ms.
+static bool
+coord_no_results(coord *c, int ms)
+{
+	nng_msg *msg;
+	bool     none;
+
+	nng_socket_set_ms(c->results, NNG_OPT_RECVTIMEO, ms);
+	none = nng_recvmsg(c->results, &msg, 0) != 0;
+	if (!none) {
+		nng_msg_free(msg);
+	}
+	nng_socket_set_ms(c->results, NNG_OPT_RECVTIMEO,
+	    (nng_duration) weft_h_timeout_ms(5000));
+	return (none);
+}
+
+// A one-step batch's reply carries the step's result, which the worker
+// holds until an AssignBatch acks it; acked, it is never sent on the
+// results socket. An ack naming nothing it holds (or half a name) is
+// ignored, and a batch of acks alone gets an empty reply.
+Test(worker_proto, result_in_reply_acked_by_the_next_batch, .timeout = 60)
+{
+	coord             c;
+	Weft__Assignment  item;
+	Weft__Envelope   *env;
+	weft_worker_stats st;
+
+	coord_open_replying(&c, 300);
+	coord_item(&item, "s-echo", "echo", "{\"n\":7}");
+	env = coord_assign_acks(&c, &item, NULL, 0);
+	cr_assert(env->assign_reply->accepted[0]);
+	cr_assert_eq(env->assign_reply->n_results, 1,
+	    "the reply did not carry the result");
+	Weft__StepResult *r = env->assign_reply->results[0];
+	cr_expect_str_eq(r->run_id, "run-1");
+	cr_expect_str_eq(r->step_id, "s-echo");
+	cr_expect_eq(r->attempt, 1);
+	cr_expect(r->ok);
+	cr_expect(strstr(r->output_json, "7") != NULL, "%s", r->output_json);
+	weft_wire_free(env);
+	weft_worker_stats_get(c.w, &st);
+	cr_expect_eq(st.held, 1, "not held for its ack");
+	cr_expect_eq(st.replied, 1);
+
+	Weft__ResultRef  ok = WEFT__RESULT_REF__INIT, other = ok, half = ok;
+	Weft__ResultRef *acks[] = { &other, &half, &ok };
+	ok.run_id     = "run-1";
+	ok.step_id    = "s-echo";
+	ok.attempt    = 1;
+	other.run_id  = "run-1";
+	other.step_id = "s-echo";
+	other.attempt = 2;
+	half.run_id   = "run-1"; // no step
+	env = coord_assign_acks(&c, NULL, acks, 3);
+	cr_expect_eq(env->assign_reply->n_results, 0);
+	weft_wire_free(env);
+	cr_assert(coord_wait_stats(&c, held_none_replied, &st), "held=%u",
+	    st.held);
+	cr_expect_eq(st.replied_acked, 1);
+	// Past its deadline (300 ms) and the sender's tick: nothing comes.
+	cr_expect(coord_no_results(&c, (int) weft_h_timeout_ms(900)),
+	    "an acked result was sent again");
+	coord_close_replying(&c);
+}
+
+// Left unacked (the coordinator died before its commit, or never knew
+// the field), the result goes the usual way at its deadline.
+Test(worker_proto, result_in_reply_unacked_is_sent_again, .timeout = 60)
+{
+	coord             c;
+	Weft__Assignment  item;
+	Weft__Envelope   *env;
+	weft_worker_stats st;
+
+	coord_open_replying(&c, 200);
+	coord_item(&item, "s-again", "noop", "{}");
+	env = coord_assign_acks(&c, &item, NULL, 0);
+	cr_assert_eq(env->assign_reply->n_results, 1);
+	weft_wire_free(env);
+	env = coord_results(&c);
+	cr_assert_eq(env->results->n_results, 1);
+	cr_expect_str_eq(env->results->results[0]->step_id, "s-again");
+	weft_wire_free(env);
+	coord_ack(&c, 1);
+	cr_assert(coord_wait_stats(&c, held_none, &st), "held=%u", st.held);
+	cr_expect_eq(st.replied_acked, 0);
+	coord_close_replying(&c);
+}
+
+// A step that outlasts --reply-wait gets the plain reply at the deadline,
+// and its result comes on the results socket.
+Test(worker_proto, slow_step_reply_goes_without_result, .timeout = 60)
+{
+	coord             c;
+	Weft__Assignment  item;
+	Weft__Envelope   *env;
+	weft_worker_stats st;
+	int64_t           t0;
+
+	coord_reply_wait = 50;
+	coord_open(&c, 1);
+	weft_wire_free(coord_info(&c));
+	coord_item(&item, "s-slow", "sleep", "{\"with\":{\"ms\":600}}");
+	t0  = weft_clock_mono_ms();
+	env = coord_assign_acks(&c, &item, NULL, 0);
+	cr_expect_lt(weft_clock_mono_ms() - t0, 550,
+	    "the reply waited for the step");
+	cr_assert(env->assign_reply->accepted[0]);
+	cr_expect_eq(env->assign_reply->n_results, 0);
+	weft_wire_free(env);
+	env = coord_results(&c);
+	cr_assert_eq(env->results->n_results, 1);
+	cr_expect_str_eq(env->results->results[0]->step_id, "s-slow");
+	weft_wire_free(env);
+	coord_ack(&c, 1);
+	cr_assert(coord_wait_stats(&c, held_none, &st), "held=%u", st.held);
+	cr_expect_eq(st.replied, 0);
+	coord_close(&c);
+	coord_reply_wait = -1;
+}
+
+// A coordinator that does not take results in replies (no
+// results_in_reply) gets its reply at once, and the result on the
+// results socket, whatever --reply-wait says.
+Test(worker_proto, no_result_in_reply_for_a_coordinator_without_it,
+    .timeout = 60)
+{
+	coord             c;
+	weft_worker_stats st;
+	Weft__Envelope   *env;
+
+	coord_open_replying(&c, 0);
+	coord_assign_one(&c, "s-old", "noop", "{}");
+	env = coord_results(&c);
+	cr_assert_eq(env->results->n_results, 1);
+	cr_expect_str_eq(env->results->results[0]->step_id, "s-old");
+	weft_wire_free(env);
+	coord_ack(&c, 1);
+	cr_assert(coord_wait_stats(&c, held_none, &st), "held=%u", st.held);
+	cr_expect_eq(st.replied, 0);
+	coord_close_replying(&c);
 }
