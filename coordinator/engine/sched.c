@@ -1547,8 +1547,8 @@ sched_send_batches(weft_engine *e, const weft_out *o, bool sealed, bool send)
 		if (send) {
 			sched_send_worker(e, w, count, nacks);
 		}
-		// Not sent (the batch did not commit): the worker sends those
-		// results again the usual way.
+		// Freed, sent or not: a batch that did not commit sends no
+		// ack, and the worker sends those results again the usual way.
 		sched_acks_free(w, nacks);
 		w->nacks_sealed = 0;
 		for (size_t j = 0; j < count; j++) {
