@@ -106,34 +106,6 @@ chaos_definition(const char *effect)
 	return (def);
 }
 
-// chaos_term stops pid with SIGTERM and waits for it to exit on its own
-// (a drain ends well within the steps' longest run). Returns its exit
-// status, or -1 when it had to be killed.
-static int
-chaos_term(pid_t pid)
-{
-	int     st;
-	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(20000);
-
-	cr_assert_eq(kill(pid, SIGTERM), 0);
-	for (;;) {
-		pid_t r = waitpid(pid, &st, WNOHANG);
-		if (r == pid) {
-			if (WIFEXITED(st)) {
-				return (WEXITSTATUS(st));
-			}
-			return (128 + WTERMSIG(st));
-		}
-		cr_assert(r == 0 || errno == EINTR, "waitpid: %s",
-		    strerror(errno));
-		if (weft_clock_mono_ms() > deadline) {
-			weft_h_kill(pid, SIGKILL);
-			return (-1);
-		}
-		weft_clock_sleep_ms(10);
-	}
-}
-
 static void
 chaos_kill9(pid_t pid)
 {
@@ -181,7 +153,7 @@ chaos_act(enum chaos_action a, int victim, chaos_log *log)
 		weft_cluster_start_worker(&c, victim);
 		break;
 	case CHAOS_WORKER_TERM:
-		if ((st = chaos_term(c.workers[victim])) != 0) {
+		if ((st = weft_h_term(c.workers[victim], 20000)) != 0) {
 			log->term_bad++;
 			size_t n = strlen(log->bad);
 			snprintf(log->bad + n, sizeof(log->bad) - n,
@@ -199,7 +171,7 @@ chaos_act(enum chaos_action a, int victim, chaos_log *log)
 		weft_cluster_start_coord(&c);
 		break;
 	case CHAOS_COORD_TERM:
-		if ((st = chaos_term(c.coord)) != 0) {
+		if ((st = weft_h_term(c.coord, 20000)) != 0) {
 			log->term_bad++;
 			size_t n = strlen(log->bad);
 			snprintf(log->bad + n, sizeof(log->bad) - n,

@@ -81,29 +81,42 @@ cluster_tls_argv(const weft_cluster *c, char **argv, int *n)
 	argv[(*n)++] = ca;
 }
 
-void
-weft_cluster_start_coord(weft_cluster *c)
+// cluster_pick_ports gives every socket of a first start its own port,
+// below the ephemeral range (weft_h_listen_port): a restart listens on the
+// same ones again, and the workers know them.
+static void
+cluster_pick_ports(weft_cluster *c)
 {
-	char  log[700], survey[16], lost[16], ports[700];
-	char *argv[40];
-	int   n = 0;
 	const char *scheme = c->tls[0] != '\0' ? "tls+tcp" : "tcp";
 
-	// First start: every socket on port 0, bound by the coordinator
-	// itself, which reports what it got. A restart asks for the same
-	// addresses again: the workers know them.
-	if (c->control[0] == '\0') {
-		snprintf(c->control, sizeof(c->control), "%s://127.0.0.1:0", scheme);
-		snprintf(c->cluster, sizeof(c->cluster), "%s://127.0.0.1:0", scheme);
-		snprintf(c->results, sizeof(c->results), "%s://127.0.0.1:0", scheme);
-		snprintf(c->events, sizeof(c->events), "%s://127.0.0.1:0", scheme);
-		snprintf(c->http, sizeof(c->http), "%s",
-		    c->http_want[0] != '\0' ? c->http_want : "127.0.0.1:0");
+	snprintf(c->control, sizeof(c->control), "%s://127.0.0.1:%d", scheme,
+	    weft_h_listen_port());
+	snprintf(c->cluster, sizeof(c->cluster), "%s://127.0.0.1:%d", scheme,
+	    weft_h_listen_port());
+	snprintf(c->results, sizeof(c->results), "%s://127.0.0.1:%d", scheme,
+	    weft_h_listen_port());
+	snprintf(c->events, sizeof(c->events), "%s://127.0.0.1:%d", scheme,
+	    weft_h_listen_port());
+	if (c->http_want[0] != '\0') {
+		snprintf(c->http, sizeof(c->http), "%s", c->http_want);
+	} else {
+		snprintf(c->http, sizeof(c->http), "127.0.0.1:%d",
+		    weft_h_listen_port());
 	}
+}
+
+// cluster_spawn_coord starts the coordinator process; ports is the path of
+// its --ports-file.
+static void
+cluster_spawn_coord(weft_cluster *c, const char *ports)
+{
+	char  log[700], survey[16], lost[16];
+	char *argv[40];
+	int   n = 0;
+
 	snprintf(survey, sizeof(survey), "%d", c->survey_ms);
 	snprintf(lost, sizeof(lost), "%d", c->lost_after);
 	snprintf(log, sizeof(log), "%s/coordinator.log", c->dir);
-	snprintf(ports, sizeof(ports), "%s/ports.json", c->dir);
 	unlink(ports);
 	argv[n++] = "weft-coordinator";
 	argv[n++] = "--db";
@@ -125,7 +138,7 @@ weft_cluster_start_coord(weft_cluster *c)
 		argv[n++] = lost;
 	}
 	argv[n++] = "--ports-file";
-	argv[n++] = ports;
+	argv[n++] = (char *) ports;
 	argv[n++] = "--cookie-file";
 	argv[n++] = c->cookie;
 	if (c->tokens[0] != '\0') {
@@ -136,17 +149,48 @@ weft_cluster_start_coord(weft_cluster *c)
 		argv[n++] = (char *) c->args[i];
 	}
 	cluster_tls_argv(c, argv, &n);
-	argv[n]   = NULL;
-	c->coord  = weft_h_spawn(argv, log);
-	// Ready when it has written its addresses and answers a request.
-	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(15000);
-	while (!cluster_read_ports(c, ports) ||
-	    weft_cluster_cli(c, NULL, "info") != 0) {
-		if (weft_clock_mono_ms() > deadline || !weft_h_alive(c->coord)) {
-			weft_cluster_dump_logs(c);
-			cr_assert_fail("coordinator did not start");
+	argv[n]  = NULL;
+	c->coord = weft_h_spawn(argv, log);
+}
+
+void
+weft_cluster_start_coord(weft_cluster *c)
+{
+	char ports[700];
+	bool first = c->control[0] == '\0';
+
+	snprintf(ports, sizeof(ports), "%s/ports.json", c->dir);
+	// A port can still be taken between the pick and the listen (another
+	// test picked it too): a coordinator that could not listen is started
+	// again, on new ports the first time, on the same ones after.
+	for (int attempt = 0;; attempt++) {
+		if (first) {
+			cluster_pick_ports(c);
 		}
-		weft_clock_sleep_ms(20);
+		cluster_spawn_coord(c, ports);
+		// Ready when it has written its addresses and answers.
+		int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(15000);
+		while (!cluster_read_ports(c, ports) ||
+		    weft_cluster_cli(c, NULL, "info") != 0) {
+			if (!weft_h_alive(c->coord) && attempt < 5 &&
+			    weft_h_run_fmt(NULL, "tail -n 5 '%s/coordinator.log' | "
+			                         "grep -q 'Address in use'",
+			        c->dir) == 0) {
+				break;
+			}
+			if (weft_clock_mono_ms() > deadline ||
+			    !weft_h_alive(c->coord)) {
+				weft_cluster_dump_logs(c);
+				cr_assert_fail("coordinator did not start");
+			}
+			weft_clock_sleep_ms(20);
+		}
+		if (weft_h_alive(c->coord)) {
+			return;
+		}
+		fprintf(stderr, "cluster: the coordinator could not listen "
+		                "(attempt %d); starting it again\n", attempt + 1);
+		weft_clock_sleep_ms(200);
 	}
 }
 

@@ -20,6 +20,7 @@
 #include <jansson.h>
 
 #include "alloc.h"
+#include "clock.h"
 
 int64_t
 weft_h_timeout_ms(int64_t ms)
@@ -72,6 +73,60 @@ weft_h_free_port(void)
 	port = ntohs(sa.sin_port);
 	close(fd);
 	return (port);
+}
+
+// harness_port_bindable reports whether port on 127.0.0.1 can be listened
+// on now (SO_REUSEADDR, as nng's listeners: a TIME_WAIT does not count).
+static bool
+harness_port_bindable(int port)
+{
+	struct sockaddr_in sa;
+	int                fd = socket(AF_INET, SOCK_STREAM, 0);
+	int                on = 1;
+	bool               ok;
+
+	if (fd < 0) {
+		return (false);
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family      = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_port        = htons((uint16_t) port);
+	(void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	ok = bind(fd, (struct sockaddr *) &sa, sizeof(sa)) == 0 &&
+	    listen(fd, 1) == 0;
+	close(fd);
+	return (ok);
+}
+
+int
+weft_h_listen_port(void)
+{
+	// Below the kernel's ephemeral range: a port from that range, given
+	// up by a server that stops, can become the source port of any
+	// connection on the machine before the server listens again ("Address
+	// in use"). Tests run two at a time; a random pick keeps them apart.
+	static bool seeded;
+	int         low = 32768, high = 60999;
+	FILE       *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+
+	if (f != NULL) {
+		if (fscanf(f, "%d %d", &low, &high) != 2) {
+			low = 32768;
+		}
+		fclose(f);
+	}
+	if (!seeded) {
+		srandom((unsigned) (getpid() ^ weft_clock_mono_ms()));
+		seeded = true;
+	}
+	for (int i = 0; low > 11024 && i < 100; i++) {
+		int port = 10000 + (int) (random() % (low - 1 - 10000));
+		if (harness_port_bindable(port)) {
+			return (port);
+		}
+	}
+	return (weft_h_free_port());
 }
 
 int
@@ -351,6 +406,32 @@ weft_h_kill(pid_t pid, int sig)
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, &st, 0);
+}
+
+int
+weft_h_term(pid_t pid, int64_t limit_ms)
+{
+	int     st;
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(limit_ms);
+
+	if (kill(pid, SIGTERM) != 0) {
+		return (-1);
+	}
+	for (;;) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r == pid) {
+			return (WIFEXITED(st) ? WEXITSTATUS(st)
+			                      : 128 + WTERMSIG(st));
+		}
+		if (r < 0 && errno != EINTR) {
+			return (-1);
+		}
+		if (weft_clock_mono_ms() > deadline) {
+			weft_h_kill(pid, SIGKILL);
+			return (-1);
+		}
+		weft_clock_sleep_ms(10);
+	}
 }
 
 int

@@ -15,6 +15,11 @@ int64_t weft_h_timeout_ms(int64_t ms);
 // it. Servers under test bind port 0 and report what they got.
 int weft_h_free_port(void);
 
+// weft_h_listen_port returns a port on 127.0.0.1 that was free just now,
+// below the kernel's ephemeral range, for a server that will stop and
+// listen on it again: no outgoing connection takes such a port meanwhile.
+int weft_h_listen_port(void);
+
 // weft_h_ports: the addresses a coordinator bound, as it wrote them to its
 // --ports-file once every socket was up (port 0 resolved).
 typedef struct {
@@ -54,6 +59,11 @@ pid_t weft_h_spawn(char *const argv[], const char *logfile);
 
 // weft_h_kill sends sig to pid and reaps it (SIGKILL after 5 s for TERM).
 void weft_h_kill(pid_t pid, int sig);
+
+// weft_h_term stops pid with SIGTERM and waits up to limit_ms (scaled by
+// weft_h_timeout_ms) for it to exit on its own. Returns its exit status
+// (128 + the signal if one ended it), or -1 when it had to be killed.
+int weft_h_term(pid_t pid, int64_t limit_ms);
 
 // weft_h_alive reports whether pid is still running (reaps if not).
 bool weft_h_alive(pid_t pid);
