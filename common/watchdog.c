@@ -27,6 +27,9 @@ static _Atomic(const char *) wd_phase = "";
 static const char *wd_what            = "";
 static int64_t     wd_after_ms;
 static atomic_bool wd_armed;
+static _Atomic(int64_t) wd_give_up_at; // monotonic ms; 0: never
+static atomic_int       wd_give_up_code;
+static int64_t          wd_give_up_ms; // as asked, for the log
 
 // wd_num writes v in decimal into buf (async-signal-safe); returns length.
 static size_t
@@ -103,26 +106,48 @@ wd_dump(void)
 			continue;
 		}
 		syscall(SYS_tgkill, getpid(), tid, WATCHDOG_SIG);
-		weft_clock_sleep_ms(50);
+		weft_clock_sleep_ms(20);
 	}
 	closedir(d);
+}
+
+static void
+wd_slow(int64_t after_ms)
+{
+	weft_log_warn("STOP-SLOW",
+	    "what=%s after_ms=%lld phase=\"%s\" still stopping; the stack of "
+	    "every thread follows (STOP-STACK)", wd_what,
+	    (long long) after_ms, atomic_load(&wd_phase));
+	wd_dump();
 }
 
 static void *
 wd_main(void *arg)
 {
-	int64_t until = weft_clock_mono_ms() + wd_after_ms;
+	int64_t armed   = weft_clock_mono_ms();
+	int64_t slow_at = armed + wd_after_ms;
+	bool    dumped  = false;
 
 	(void) arg;
-	while (atomic_load(&wd_armed) && weft_clock_mono_ms() < until) {
-		weft_clock_sleep_ms(50);
-	}
-	if (atomic_load(&wd_armed)) {
-		weft_log_warn("STOP-SLOW",
-		    "what=%s after_ms=%lld phase=\"%s\" still stopping; the "
-		    "stack of every thread follows (STOP-STACK)", wd_what,
-		    (long long) wd_after_ms, atomic_load(&wd_phase));
-		wd_dump();
+	while (atomic_load(&wd_armed)) {
+		int64_t now     = weft_clock_mono_ms();
+		int64_t give_up = atomic_load(&wd_give_up_at);
+
+		if (!dumped && (now >= slow_at || (give_up > 0 && now >= give_up))) {
+			wd_slow(now - armed);
+			dumped = true;
+			continue; // the dump took a while: still armed?
+		}
+		if (give_up > 0 && now >= give_up) {
+			weft_log_warn("STOP-GIVE-UP",
+			    "what=%s after_ms=%lld phase=\"%s\" what is left of "
+			    "the stop only frees what the exit frees as well: "
+			    "exiting now with status %d",
+			    wd_what, (long long) wd_give_up_ms,
+			    atomic_load(&wd_phase), atomic_load(&wd_give_up_code));
+			_exit(atomic_load(&wd_give_up_code));
+		}
+		weft_clock_sleep_ms(20);
 	}
 	return (NULL);
 }
@@ -136,6 +161,7 @@ weft_watchdog_arm(const char *what, const char *phase, int64_t after_ms)
 
 	wd_what     = what;
 	wd_after_ms = after_ms;
+	atomic_store(&wd_give_up_at, 0);
 	atomic_store(&wd_phase, phase);
 	atomic_store(&wd_armed, true);
 	// Blocks every signal in the watchdog: a stop signal is for the
@@ -155,6 +181,14 @@ void
 weft_watchdog_phase(const char *phase)
 {
 	atomic_store(&wd_phase, phase);
+}
+
+void
+weft_watchdog_give_up(int64_t after_ms, int code)
+{
+	wd_give_up_ms = after_ms;
+	atomic_store(&wd_give_up_code, code);
+	atomic_store(&wd_give_up_at, weft_clock_mono_ms() + after_ms);
 }
 
 void

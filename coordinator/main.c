@@ -349,17 +349,23 @@ events_check(const weft_engine_cfg *cfg)
 // replies any more), then the sockets and HTTP, then the engine's state.
 //
 // A stop over COORDINATOR_STOP_SLOW_MS logs its phase and every thread's
-// stack (watchdog.h): a hang there was seen once and could not be
-// explained after the fact.
+// stack (watchdog.h). Once the engine has stopped, everything is durable
+// and what is left only frees memory and closes sockets: past
+// COORDINATOR_TEARDOWN_MS the watchdog ends the process with the status
+// code it would have returned. nng 1.5.2 can hang in nng_close for good
+// (watchdog.h); before this bound such a coordinator kept its ports until
+// it was killed, and the next one could not listen.
 #define COORDINATOR_STOP_SLOW_MS 10000
+#define COORDINATOR_TEARDOWN_MS  2000
 
 static void
-coordinator_stop(weft_engine *e, weft_server *srv)
+coordinator_stop(weft_engine *e, weft_server *srv, int code)
 {
 	weft_watchdog_arm("weft-coordinator", "engine stop",
 	    COORDINATOR_STOP_SLOW_MS);
 	weft_engine_stop(e);
 	weft_watchdog_phase("server close");
+	weft_watchdog_give_up(COORDINATOR_TEARDOWN_MS, code);
 	weft_server_close(srv);
 	weft_watchdog_phase("engine close");
 	weft_engine_close(e);
@@ -625,14 +631,14 @@ main(int argc, char **argv)
 	}
 	if (weft_engine_start(e) != 0 || weft_server_start(srv) != 0) {
 		weft_log_err("START", "cannot start the engine threads");
-		coordinator_stop(e, srv);
+		coordinator_stop(e, srv, 1);
 		weft_tls_close(tls);
 		return (1);
 	}
 	if (ports_file != NULL && write_ports(srv, ports_file) != 0) {
 		weft_log_err("START", "cannot write --ports-file %s: %s",
 		    ports_file, strerror(errno));
-		coordinator_stop(e, srv);
+		coordinator_stop(e, srv, 1);
 		weft_tls_close(tls);
 		return (1);
 	}
@@ -648,13 +654,13 @@ main(int argc, char **argv)
 	}
 	if (weft_engine_failed(e)) {
 		// The store it waited for was refused (logged): not a signal.
-		coordinator_stop(e, srv);
+		coordinator_stop(e, srv, 1);
 		weft_cookie_clear(&cookie);
 		weft_tls_close(tls);
 		return (1);
 	}
 	weft_log_notice("STOP", "signal received, shutting down");
-	coordinator_stop(e, srv);
+	coordinator_stop(e, srv, 0);
 	weft_cookie_clear(&cookie);
 	weft_tls_close(tls);
 	json_decref(cfg.type_limits); // the engine's copy of cfg retained it

@@ -41,6 +41,13 @@ struct weft_server {
 	weft_mailbox     pub_jobs;   // net_pub_job, oldest first
 	_Atomic size_t   pub_events; // events queued there
 
+	// The closer thread (net.c): a worker's old dispatch socket is closed
+	// there, never on the engine thread, which nng_close could hold for
+	// good (nng 1.5.2, watchdog.h).
+	pthread_t    closer_thread;
+	bool         closer_started;
+	weft_mailbox closer_jobs; // net_close_job
+
 	// Assign exchanges whose end has not been posted yet: closing waits
 	// for them.
 	pthread_mutex_t ops_lock;
@@ -151,7 +158,7 @@ void net_route_control(weft_engine *e, Weft__Envelope *env, reply_to to);
 
 // The engine's io table (engine/io.h), implemented in net.c.
 void net_publish(weft_server *s, const weft_event *evs, size_t n);
-weft_err net_peer_dial(weft_engine *e, weft_peer *p, const char *url);
+weft_err net_peer_dial(weft_server *s, weft_peer *p, const char *url);
 void     net_peer_close(weft_peer *p);
 void     net_assign_send(weft_server *s, assign_op *op, nng_msg *batch);
 void     net_assign_free(assign_op *op);

@@ -265,6 +265,7 @@ net_listen(nng_socket s, weft_tls *tls, const char *url, char *actual,
 }
 
 static void *net_pub_main(void *arg);
+static void *net_closer_main(void *arg);
 
 weft_err
 net_open(weft_server *s, char *err, size_t errlen)
@@ -311,6 +312,11 @@ net_open(weft_server *s, char *err, size_t errlen)
 		return (WEFT_EUNAVAIL);
 	}
 	s->pub_started = true;
+	if (pthread_create(&s->closer_thread, NULL, net_closer_main, s) != 0) {
+		snprintf(err, errlen, "cannot start the closer thread");
+		return (WEFT_EUNAVAIL);
+	}
+	s->closer_started = true;
 	return (WEFT_OK);
 }
 
@@ -486,6 +492,11 @@ net_close(weft_server *s)
 		weft_mailbox_close(&s->pub_jobs);
 		pthread_join(s->pub_thread, NULL);
 		s->pub_started = false;
+	}
+	if (s->closer_started) {
+		weft_mailbox_close(&s->closer_jobs);
+		pthread_join(s->closer_thread, NULL);
+		s->closer_started = false;
 	}
 	nng_close(s->control);
 	nng_close(s->results);
@@ -719,18 +730,66 @@ net_pub_main(void *arg)
 
 // ---- dispatch to workers ----
 
-weft_err
-net_peer_dial(weft_engine *e, weft_peer *p, const char *url)
+// A worker back at a new address gets a new dispatch socket; the old one
+// is closed by the closer thread. nng 1.5.2 can hang in nng_close for good
+// (watchdog.h): on the engine thread that would stop every run; here it
+// stops only later closes, and the stop's teardown is bounded.
+typedef struct net_close_job {
+	weft_mail  node; // first: posted to s->closer_jobs
+	nng_socket sock;
+} net_close_job;
+
+static void *
+net_closer_main(void *arg)
 {
-	nng_dialer d;
-	weft_err   terr = WEFT_OK;
-	char       why[512];
-	int        rv   = 0;
+	weft_server *s = arg;
+	weft_mail   *m;
+
+	weft_thread_name("closer");
+	while ((m = weft_mailbox_drain(&s->closer_jobs, -1)) != NULL) {
+		while (m != NULL) {
+			net_close_job *j = (net_close_job *) m;
+			m                = m->next;
+			nng_close(j->sock);
+			free(j);
+		}
+	}
+	return (NULL);
+}
+
+// net_peer_retire hands p's socket to the closer thread (closes it here
+// when there is none).
+static void
+net_peer_retire(weft_server *s, weft_peer *p)
+{
+	net_close_job *j;
+
+	if (!p->open) {
+		return;
+	}
+	p->open = false;
+	if (!s->closer_started) {
+		nng_close(p->sock);
+		return;
+	}
+	j       = weft_xalloc(sizeof(*j));
+	j->sock = p->sock;
+	weft_mailbox_post(&s->closer_jobs, &j->node);
+}
+
+weft_err
+net_peer_dial(weft_server *s, weft_peer *p, const char *url)
+{
+	weft_engine *e = s->e;
+	nng_dialer   d;
+	weft_err     terr = WEFT_OK;
+	char         why[512];
+	int          rv   = 0;
 
 	if (p->open && strcmp(p->url, url) == 0) {
 		return (WEFT_OK);
 	}
-	net_peer_close(p);
+	net_peer_retire(s, p);
 	if ((rv = nng_req0_open(&p->sock)) != 0) {
 		return (weft_err_from_nng(rv));
 	}
@@ -881,7 +940,7 @@ static weft_err
 io_peer_dial(void *arg, weft_peer *p, const char *url)
 {
 	weft_server *s = arg;
-	return (net_peer_dial(s->e, p, url));
+	return (net_peer_dial(s, p, url));
 }
 
 static void
@@ -914,6 +973,7 @@ weft_server_open(weft_server **out, weft_engine *e, char *err, size_t errlen)
 	pthread_mutex_init(&s->survey_lock, NULL);
 	weft_clock_cond_init(&s->survey_cv);
 	weft_mailbox_init(&s->pub_jobs);
+	weft_mailbox_init(&s->closer_jobs);
 	pthread_mutex_init(&s->ops_lock, NULL);
 	weft_clock_cond_init(&s->ops_cv);
 	weft_map_init(&s->files);
@@ -986,6 +1046,7 @@ weft_server_close(weft_server *s)
 	pthread_mutex_destroy(&s->survey_lock);
 	pthread_cond_destroy(&s->survey_cv);
 	weft_mailbox_fini(&s->pub_jobs);
+	weft_mailbox_fini(&s->closer_jobs);
 	pthread_mutex_destroy(&s->ops_lock);
 	pthread_cond_destroy(&s->ops_cv);
 	http_files_free(s);

@@ -1,9 +1,11 @@
 // restart_test: a worker killed and back under the same name before it is
 // missed. It is never declared lost (lost-after is long here), yet the
 // attempts it held died with it: the coordinator sees them missing from
-// the worker's survey answers and runs them again.
+// the worker's survey answers and runs them again. And a coordinator whose
+// stop hangs in nng_close still ends, and the next one starts.
 #include <criterion/criterion.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,4 +59,87 @@ Test(restart, worker_back_under_same_name_gets_its_attempts_rerun)
 	    "weft events --type worker_lost failed: %s", out);
 	cr_expect_eq(strlen(out), 0, "no worker was declared lost: %s", out);
 	free(out);
+}
+
+// Every nng_close in the coordinator hangs for good, as nng 1.5.2's can
+// (watchdog.h); an LD_PRELOAD shim (support/hang_close.c) makes it hang
+// every time. The workers come back at new addresses first: the engine
+// hands their old dispatch sockets to the closer thread and goes on (on
+// the engine thread, the close would stop every run). Then the stop: all
+// is durable by then, the coordinator ends within its teardown bound with
+// status 0 and says so (STOP-GIVE-UP), and the next one can listen on the
+// same ports and finds the run it finished.
+Test(restart, a_stop_stuck_in_nng_close_still_ends_and_loses_nothing)
+{
+	const char *old = getenv("ASAN_OPTIONS");
+	char        asan[1024], *saved = old != NULL ? strdup(old) : NULL;
+	char       *out, id[64];
+
+	cr_assert_eq(weft_h_term(c.coord, 20000), 0);
+	// The shim comes before the sanitizers' runtime in an ASan build.
+	snprintf(asan, sizeof(asan), "%s%sverify_asan_link_order=0",
+	    saved != NULL ? saved : "", saved != NULL && *saved ? ":" : "");
+	setenv("ASAN_OPTIONS", asan, 1);
+	setenv("LD_PRELOAD", WEFT_HANG_CLOSE_SO, 1);
+	setenv("WEFT_TEST_HANG_CLOSE", "1", 1);
+	weft_cluster_start_coord(&c);
+	unsetenv("WEFT_TEST_HANG_CLOSE");
+	unsetenv("LD_PRELOAD");
+	if (saved != NULL) {
+		setenv("ASAN_OPTIONS", saved, 1);
+	} else {
+		unsetenv("ASAN_OPTIONS");
+	}
+	free(saved);
+	// Back at new addresses (port 0): two more WORKER-JOIN lines, each
+	// after the engine retired the old socket.
+	weft_cluster_wait_workers(&c, 2);
+	char *n0 = NULL;
+	cr_assert_eq(weft_h_run_fmt(&n0, "grep -c WORKER-JOIN "
+	                                 "'%s/coordinator.log'", c.dir), 0);
+	int joins = atoi(n0);
+	free(n0);
+	for (int i = 0; i < 2; i++) {
+		weft_h_kill(c.workers[i], SIGKILL);
+		weft_cluster_start_worker(&c, i);
+	}
+	int64_t deadline = weft_clock_mono_ms() + weft_h_timeout_ms(15000);
+	while (weft_h_run_fmt(NULL, "test $(grep -c WORKER-JOIN "
+	                            "'%s/coordinator.log') -ge %d",
+	           c.dir, joins + 2) != 0) {
+		cr_assert(weft_clock_mono_ms() < deadline,
+		    "the workers' new incarnations never joined");
+		weft_clock_sleep_ms(50);
+	}
+
+	const char *def = weft_cluster_write(&c, "one.json",
+	    "{\"name\":\"one\",\"steps\":[{\"id\":\"a\",\"type\":\"noop\"},"
+	    "{\"id\":\"b\",\"type\":\"noop\",\"depends_on\":[\"a\"]}]}");
+	cr_assert_eq(weft_cluster_cli(&c, &out, "run '%s'", def), 0);
+	out[strcspn(out, "\n")] = '\0';
+	snprintf(id, sizeof(id), "%s", out);
+	free(out);
+	json_t *run = weft_cluster_run_end(&c, id, 15000);
+	cr_assert_str_eq(json_string_value(json_object_get(run, "status")),
+	    "succeeded");
+	json_decref(run);
+
+	int64_t t0 = weft_clock_mono_ms();
+	int     st = weft_h_term(c.coord, 20000);
+	fprintf(stderr, "restart: the stuck stop ended in %lld ms\n",
+	    (long long) (weft_clock_mono_ms() - t0));
+	cr_expect_eq(st, 0, "a stop stuck in nng_close ended with %d (-1: it "
+	    "had to be killed)", st);
+	cr_expect_eq(weft_h_run_fmt(NULL, "grep -q 'STOP-GIVE-UP.*phase=\"server "
+	                 "close\"' '%s/coordinator.log'", c.dir),
+	    0, "the coordinator says why it ended without its teardown");
+
+	// The next coordinator listens on the same ports: nothing holds them.
+	weft_cluster_start_coord(&c);
+	run = weft_cluster_run_end(&c, id, 15000);
+	cr_expect_str_eq(json_string_value(json_object_get(run, "status")),
+	    "succeeded");
+	json_decref(run);
+	cr_expect_eq(weft_cluster_count_events(&c, id, "step_succeeded"), 2);
+	cr_expect_eq(weft_cluster_count_events(&c, id, "run_succeeded"), 1);
 }

@@ -1,5 +1,7 @@
 // watchdog_test: a stop that does not end in time logs its phase and the
-// stack of every other thread, once; one disarmed in time logs nothing.
+// stack of every other thread, once; one disarmed in time logs nothing. A
+// bounded teardown that overruns ends the process with the status given;
+// one that ends in time goes on.
 #include <criterion/criterion.h>
 #include <criterion/redirect.h>
 #include <pthread.h>
@@ -109,6 +111,36 @@ Test(watchdog, a_stop_in_time_logs_nothing)
 
 	weft_watchdog_arm("test-proc", "engine stop", 400);
 	nap(100);
+	weft_watchdog_disarm();
+	nap(700);
+	out = captured();
+	cr_expect_eq(strstr(out, "STOP-"), NULL, "%s", out);
+	free(out);
+}
+
+// The teardown hangs (a thread the stop waits on never lets go, as nng
+// 1.5.2's reaper can): the watchdog ends the process with the status the
+// stop asked for, 7 here. Were the bound ignored, the test would return
+// and the process exit 0.
+Test(watchdog, a_teardown_past_its_bound_ends_the_process, .exit_code = 7)
+{
+	pthread_t t;
+
+	cr_assert_eq(pthread_create(&t, NULL, stuck, NULL), 0);
+	weft_watchdog_arm("test-proc", "engine stop", 10000);
+	weft_watchdog_phase("server close");
+	weft_watchdog_give_up(200, 7);
+	nap(5000);
+	cr_assert_fail("still running 5 s after a 200 ms bound");
+}
+
+Test(watchdog, a_teardown_in_time_goes_on)
+{
+	char *out;
+
+	weft_watchdog_arm("test-proc", "engine stop", 10000);
+	weft_watchdog_give_up(300, 7);
+	nap(50);
 	weft_watchdog_disarm();
 	nap(700);
 	out = captured();
