@@ -75,6 +75,12 @@ wd_on_signal(int sig)
 }
 
 void
+weft_watchdog_stack(void)
+{
+	wd_on_signal(0);
+}
+
+void
 weft_watchdog_init(void)
 {
 	struct sigaction sa;

@@ -23,6 +23,11 @@
 // (SIGUSR2) and loads what backtrace() needs. Call it once, early.
 void weft_watchdog_init(void);
 
+// weft_watchdog_stack prints the calling thread's stack on stderr as one
+// STOP-STACK block; async-signal-safe once weft_watchdog_init has run (a
+// crash handler may call it).
+void weft_watchdog_stack(void);
+
 // weft_watchdog_arm starts watching: what names the process in the log,
 // phase (a static string) says where it is; after after_ms without
 // weft_watchdog_disarm the stacks are logged once.

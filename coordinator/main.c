@@ -40,8 +40,9 @@ on_signal(int sig)
 // inside SQLite, where nothing can be unwound safely. The store checks the
 // file is writable before SQLite touches it (store_sqlite.c), so this is
 // for a change between the check and the write: one line with
-// async-signal-safe write(2), then the default action (a core, like any
-// crash); recovery on restart reads the store as always.
+// async-signal-safe write(2), the stack of the thread that touched it
+// (watchdog.h), then the default action (a core, like any crash);
+// recovery on restart reads the store as always.
 static void
 on_sigbus(int sig)
 {
@@ -52,6 +53,7 @@ on_sigbus(int sig)
 	    "events are safe in the database\n";
 	ssize_t n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
 	(void) n;
+	weft_watchdog_stack(); // which thread touched it, and doing what
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -587,8 +589,8 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
+	weft_watchdog_init(); // before on_sigbus, which prints a stack
 	signal(SIGBUS, on_sigbus);
-	weft_watchdog_init();
 	// SIGINT and SIGTERM wait blocked, in every thread started from here
 	// on, until main sleeps in sigsuspend: a signal (or the engine's
 	// pthread_kill when the store it waited for is refused) can then

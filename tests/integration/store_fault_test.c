@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -174,6 +175,13 @@ static const char *def_json =
 
 #define NRUNS 4
 
+// The same with a first step long enough for the store to fall quiet
+// while it sleeps, under load too (immutable_outage).
+static const char *slow_def_json =
+    "{\"name\": \"fault\", \"steps\": ["
+    "{\"id\": \"a\", \"type\": \"sleep\", \"with\": {\"ms\": 2000}},"
+    "{\"id\": \"b\", \"type\": \"echo\", \"depends_on\": [\"a\"]}]}";
+
 // start_runs_of registers the workflow json and starts NRUNS runs of it
 // (ids into ids); start_runs does it with def_json.
 static void
@@ -261,6 +269,35 @@ chattr_files(const char *op, const char *suffixes)
 	            "exit 1; done 2>&1", c.dir, suffixes, op) == 0);
 }
 
+// wal_quiet waits until the database's WAL has not changed (size, mtime)
+// for ms, failing the test at deadline (monotonic ms).
+#define WAL_QUIET_MS 250
+
+static void
+wal_quiet(int64_t ms, int64_t deadline)
+{
+	char        wal[700];
+	struct stat was, now;
+	int64_t     since = weft_clock_mono_ms();
+
+	snprintf(wal, sizeof(wal), "%s/weft.db-wal", c.dir);
+	cr_assert_eq(stat(wal, &was), 0, "%s: no WAL", wal);
+	for (;;) {
+		weft_clock_sleep_ms(10);
+		cr_assert_eq(stat(wal, &now), 0, "%s: no WAL", wal);
+		if (now.st_size != was.st_size ||
+		    now.st_mtim.tv_sec != was.st_mtim.tv_sec ||
+		    now.st_mtim.tv_nsec != was.st_mtim.tv_nsec) {
+			was   = now;
+			since = weft_clock_mono_ms();
+		} else if (weft_clock_mono_ms() - since >= ms) {
+			return;
+		}
+		cr_assert(weft_clock_mono_ms() < deadline,
+		    "the WAL never stayed unchanged for %lld ms", (long long) ms);
+	}
+}
+
 // immutable_outage makes the files of the database named by suffixes
 // immutable under a running cluster with runs in flight, checks the
 // outage (why mentions what), then makes them writable again and checks
@@ -271,12 +308,15 @@ immutable_outage(const char *suffixes, const char *what)
 	char ids[NRUNS][64];
 
 	weft_cluster_start(&c, 1, 200);
-	start_runs(ids);
+	start_runs_of(ids, slow_def_json);
 	// Made immutable while nothing commits: every run's first step has
-	// started (recorded) and sleeps. A commit already past the store's
-	// check when the WAL index turns immutable is the SIGBUS the
-	// coordinator cannot avoid (main.c, on_sigbus): a race this test
-	// would otherwise run into now and then, not what it tests.
+	// started (recorded) and sleeps, and the WAL has not changed for a
+	// while. A write already past the store's check when the WAL index
+	// turns immutable is the SIGBUS the coordinator cannot avoid (main.c,
+	// on_sigbus): a race this test would otherwise run into now and then,
+	// not what it tests. Writes come after the last events too: the held
+	// step rows a reader asks for (our own `weft events`), the run index
+	// when the store is idle (seen 66 ms after the last event).
 	int64_t quiet_by = weft_clock_mono_ms() + weft_h_timeout_ms(15000);
 	for (;;) {
 		int started = 0;
@@ -291,6 +331,7 @@ immutable_outage(const char *suffixes, const char *what)
 		    "only %d of %d first steps started", started, NRUNS);
 		weft_clock_sleep_ms(10);
 	}
+	wal_quiet(WAL_QUIET_MS, quiet_by);
 	// Immutable: not even root may write.
 	if (!chattr_files("+i", suffixes)) {
 		const char *ci = getenv("CI");

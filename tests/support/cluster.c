@@ -449,7 +449,10 @@ weft_cluster_http(weft_cluster *c, const char *method, const char *path,
 	                               : "",
 	    data ? "--data-binary '" : "", data ? data : "", data ? "'" : "",
 	    c->http, path);
-	cr_assert_eq(weft_h_run(cmd, &code), 0, "curl failed: %s", cmd);
+	if (weft_h_run(cmd, &code) != 0) {
+		weft_cluster_dump_logs(c); // is the coordinator still there?
+		cr_assert_fail("curl failed: %s", cmd);
+	}
 	status = atoi(code);
 	free(code);
 	if (headers != NULL) {
