@@ -19,6 +19,7 @@
 #include "log.h"
 #include "wire.h"
 #include "tls.h"
+#include "watchdog.h"
 #include "worker.h"
 
 #define MAIN_MAX_ALLOW 64
@@ -226,6 +227,17 @@ main_parse(int argc, char **argv, weft_worker_cfg *cfg, const char **allow,
 	cfg->exec_allow = allow;
 }
 
+// A stop over WORKER_STOP_SLOW_MS logs its phase and every thread's stack
+// (watchdog.h). After a drain that ended with every result acked, what is
+// left (closing sockets, removing the spool's files, freeing) loses
+// nothing: past WORKER_TEARDOWN_MS the watchdog ends the process with the
+// status it would have returned, as the coordinator's does. nng 1.5.2 can
+// hang in nng_close for good (watchdog.h). After any other stop the
+// sockets close before the last results are written to the spool, so
+// that close is not cut short.
+#define WORKER_STOP_SLOW_MS 10000
+#define WORKER_TEARDOWN_MS  2000
+
 // main_on_refused stops the worker when the coordinator turns it away.
 static void
 main_on_refused(void *arg, const char *reason)
@@ -286,6 +298,7 @@ weft_worker_main(
 	weft_tls       *tls = NULL;
 	char            err[1024];
 	weft_err        err2;
+	bool            drained = false; // every result acked: nothing to lose
 
 	if (argc > 0 && argv[0] != NULL && argv[0][0] != '\0') {
 		const char *slash = strrchr(argv[0], '/');
@@ -328,6 +341,7 @@ weft_worker_main(
 		weft_tls_close(tls);
 		return (1);
 	}
+	weft_watchdog_init();
 	if (weft_worker_open(&w, &cfg) != WEFT_OK) {
 		goto done;
 	}
@@ -353,13 +367,18 @@ weft_worker_main(
 	// Refused (its name is taken): exit 3, so a supervisor does not
 	// just start it again under the same name.
 	rc = c == 'r' ? 3 : 0;
-	if (c == 's' && weft_worker_drain(w, 0) != WEFT_OK &&
-	    cfg.spool == NULL) {
+	if (c == 's' && weft_worker_drain(w, 0) == WEFT_OK) {
+		drained = true;
+	} else if (c == 's' && cfg.spool == NULL) {
 		// Results the coordinator never acked, and no spool to keep
 		// them: say so with the exit status too.
 		weft_log_err("WORKER-UNACKED", "name=%s: results not acked are "
 		    "lost (no spool)", weft_worker_name(w));
 		rc = 1;
+	}
+	weft_watchdog_arm("weft-worker", "worker close", WORKER_STOP_SLOW_MS);
+	if (drained) {
+		weft_watchdog_give_up(WORKER_TEARDOWN_MS, rc);
 	}
 done:
 	weft_cookie_clear(&cookie);
@@ -367,6 +386,7 @@ done:
 	weft_tls_close(tls);
 	close(main_sigpipe[0]);
 	close(main_sigpipe[1]);
+	weft_watchdog_disarm();
 	// No nng_fini(), as in the coordinator. Once, in the chaos test
 	// under ASan, a worker aborted here after a drain that lost nothing
 	// (exit 134: one of nng's own threads unlocked a destroyed mutex).

@@ -61,6 +61,59 @@ Test(restart, worker_back_under_same_name_gets_its_attempts_rerun)
 	free(out);
 }
 
+// hang_close_on makes every nng_close in the processes named prog that
+// start from now on hang for good (support/hang_close.c), until
+// hang_close_off.
+static char *asan_saved;
+
+static void
+hang_close_on(const char *prog)
+{
+	const char *old = getenv("ASAN_OPTIONS");
+	char        asan[1024];
+
+	asan_saved = old != NULL ? strdup(old) : NULL;
+	// The shim comes before the sanitizers' runtime in an ASan build.
+	snprintf(asan, sizeof(asan), "%s%sverify_asan_link_order=0",
+	    asan_saved != NULL ? asan_saved : "",
+	    asan_saved != NULL && *asan_saved ? ":" : "");
+	setenv("ASAN_OPTIONS", asan, 1);
+	setenv("LD_PRELOAD", WEFT_HANG_CLOSE_SO, 1);
+	setenv("WEFT_TEST_HANG_CLOSE", prog, 1);
+}
+
+static void
+hang_close_off(void)
+{
+	unsetenv("WEFT_TEST_HANG_CLOSE");
+	unsetenv("LD_PRELOAD");
+	if (asan_saved != NULL) {
+		setenv("ASAN_OPTIONS", asan_saved, 1);
+	} else {
+		unsetenv("ASAN_OPTIONS");
+	}
+	free(asan_saved);
+	asan_saved = NULL;
+}
+
+// run_succeeds writes definition json to file, runs it (its id into id)
+// and waits until it has succeeded.
+static void
+run_succeeds(const char *file, const char *json, char id[64])
+{
+	const char *def = weft_cluster_write(&c, file, json);
+	char       *out;
+
+	cr_assert_eq(weft_cluster_cli(&c, &out, "run '%s'", def), 0);
+	out[strcspn(out, "\n")] = '\0';
+	snprintf(id, 64, "%s", out);
+	free(out);
+	json_t *run = weft_cluster_run_end(&c, id, 15000);
+	cr_assert_str_eq(json_string_value(json_object_get(run, "status")),
+	    "succeeded");
+	json_decref(run);
+}
+
 // Every nng_close in the coordinator hangs for good, as nng 1.5.2's can
 // (watchdog.h); an LD_PRELOAD shim (support/hang_close.c) makes it hang
 // every time. The workers come back at new addresses first: the engine
@@ -71,26 +124,12 @@ Test(restart, worker_back_under_same_name_gets_its_attempts_rerun)
 // same ports and finds the run it finished.
 Test(restart, a_stop_stuck_in_nng_close_still_ends_and_loses_nothing)
 {
-	const char *old = getenv("ASAN_OPTIONS");
-	char        asan[1024], *saved = old != NULL ? strdup(old) : NULL;
-	char       *out, id[64];
+	char id[64];
 
 	cr_assert_eq(weft_h_term(c.coord, 20000), 0);
-	// The shim comes before the sanitizers' runtime in an ASan build.
-	snprintf(asan, sizeof(asan), "%s%sverify_asan_link_order=0",
-	    saved != NULL ? saved : "", saved != NULL && *saved ? ":" : "");
-	setenv("ASAN_OPTIONS", asan, 1);
-	setenv("LD_PRELOAD", WEFT_HANG_CLOSE_SO, 1);
-	setenv("WEFT_TEST_HANG_CLOSE", "1", 1);
+	hang_close_on("weft-coordinator");
 	weft_cluster_start_coord(&c);
-	unsetenv("WEFT_TEST_HANG_CLOSE");
-	unsetenv("LD_PRELOAD");
-	if (saved != NULL) {
-		setenv("ASAN_OPTIONS", saved, 1);
-	} else {
-		unsetenv("ASAN_OPTIONS");
-	}
-	free(saved);
+	hang_close_off();
 	// Back at new addresses (port 0): two more WORKER-JOIN lines, each
 	// after the engine retired the old socket.
 	weft_cluster_wait_workers(&c, 2);
@@ -112,17 +151,10 @@ Test(restart, a_stop_stuck_in_nng_close_still_ends_and_loses_nothing)
 		weft_clock_sleep_ms(50);
 	}
 
-	const char *def = weft_cluster_write(&c, "one.json",
+	run_succeeds("one.json",
 	    "{\"name\":\"one\",\"steps\":[{\"id\":\"a\",\"type\":\"noop\"},"
-	    "{\"id\":\"b\",\"type\":\"noop\",\"depends_on\":[\"a\"]}]}");
-	cr_assert_eq(weft_cluster_cli(&c, &out, "run '%s'", def), 0);
-	out[strcspn(out, "\n")] = '\0';
-	snprintf(id, sizeof(id), "%s", out);
-	free(out);
-	json_t *run = weft_cluster_run_end(&c, id, 15000);
-	cr_assert_str_eq(json_string_value(json_object_get(run, "status")),
-	    "succeeded");
-	json_decref(run);
+	    "{\"id\":\"b\",\"type\":\"noop\",\"depends_on\":[\"a\"]}]}",
+	    id);
 
 	int64_t t0 = weft_clock_mono_ms();
 	int     st = weft_h_term(c.coord, 20000);
@@ -136,10 +168,50 @@ Test(restart, a_stop_stuck_in_nng_close_still_ends_and_loses_nothing)
 
 	// The next coordinator listens on the same ports: nothing holds them.
 	weft_cluster_start_coord(&c);
-	run = weft_cluster_run_end(&c, id, 15000);
+	json_t *run = weft_cluster_run_end(&c, id, 15000);
 	cr_expect_str_eq(json_string_value(json_object_get(run, "status")),
 	    "succeeded");
 	json_decref(run);
 	cr_expect_eq(weft_cluster_count_events(&c, id, "step_succeeded"), 2);
 	cr_expect_eq(weft_cluster_count_events(&c, id, "run_succeeded"), 1);
+}
+
+// Every nng_close in worker w0 hangs for good. A SIGTERM drains it: every
+// result acked, nothing left to lose, so its stuck close is cut short
+// (STOP-GIVE-UP) and it exits 0, and the coordinator saw it leave.
+Test(restart, a_drained_worker_stuck_in_nng_close_still_exits_0)
+{
+	char id[64];
+
+	weft_h_kill(c.workers[0], SIGKILL);
+	hang_close_on("weft-worker");
+	weft_cluster_start_worker(&c, 0);
+	hang_close_off();
+	weft_cluster_wait_workers(&c, 2);
+
+	// Work for both (four slots each): some of it on w0.
+	run_succeeds("wide.json",
+	    "{\"name\":\"wide\",\"steps\":[{\"id\":\"a\",\"type\":\"sleep\","
+	    "\"with\":{\"ms\":300}},{\"id\":\"b\",\"type\":\"sleep\","
+	    "\"with\":{\"ms\":300}},{\"id\":\"c\",\"type\":\"sleep\","
+	    "\"with\":{\"ms\":300}},{\"id\":\"d\",\"type\":\"sleep\","
+	    "\"with\":{\"ms\":300}},{\"id\":\"e\",\"type\":\"sleep\","
+	    "\"with\":{\"ms\":300}}]}",
+	    id);
+
+	int64_t t0 = weft_clock_mono_ms();
+	int     st = weft_h_term(c.workers[0], 20000);
+	fprintf(stderr, "restart: the stuck worker's stop ended in %lld ms\n",
+	    (long long) (weft_clock_mono_ms() - t0));
+	cr_expect_eq(st, 0, "a drained worker stuck in nng_close ended with %d "
+	    "(-1: it had to be killed)", st);
+	cr_expect_eq(weft_h_run_fmt(NULL, "grep -q 'WORKER-DRAINED.*acked=all' "
+	                 "'%s/w0.log' && grep -q 'STOP-GIVE-UP.*phase=\"worker "
+	                 "close\"' '%s/w0.log'", c.dir, c.dir),
+	    0, "the worker drained, then said why it ended without its "
+	       "teardown");
+	cr_expect_eq(weft_h_run_fmt(NULL, "grep -q 'WORKER-LEFT worker=w0' "
+	                 "'%s/coordinator.log'", c.dir),
+	    0, "the coordinator saw w0 leave");
+	weft_cluster_start_worker(&c, 0); // for the suite's stop
 }
