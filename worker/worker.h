@@ -181,7 +181,11 @@ typedef struct weft_step_type {
 // flags as weft-worker; --help lists them), loads the cluster cookie and
 // TLS files, registers types[0..ntypes) besides the built-ins, runs until
 // SIGINT/SIGTERM, then drains. Returns the exit status (0 clean, 1 error,
-// 2 bad usage, 3 refused by the coordinator). Call it from main, once.
+// 2 bad usage, 3 refused by the coordinator). Call it from main, once. It
+// owns the process's SIGINT, SIGTERM and SIGUSR2 (the stop watchdog's
+// stack dumps), and after a drain that left nothing unacked it may end
+// the process itself, with that same status, when closing down takes
+// over 2 s (nng 1.5.2 can hang in nng_close).
 int weft_worker_main(
     int argc, char **argv, const weft_step_type *types, size_t ntypes);
 
