@@ -757,8 +757,9 @@ net_closer_main(void *arg)
 	return (NULL);
 }
 
-// net_peer_retire hands p's socket to the closer thread (closes it here
-// when there is none).
+// net_peer_retire hands p's socket to the closer thread, which runs from
+// net_open on: before the engine can dial a peer, until net_close, after
+// which peers are closed directly (net_peer_close).
 static void
 net_peer_retire(weft_server *s, weft_peer *p)
 {
@@ -768,10 +769,6 @@ net_peer_retire(weft_server *s, weft_peer *p)
 		return;
 	}
 	p->open = false;
-	if (!s->closer_started) {
-		nng_close(p->sock);
-		return;
-	}
 	j       = weft_xalloc(sizeof(*j));
 	j->sock = p->sock;
 	weft_mailbox_post(&s->closer_jobs, &j->node);

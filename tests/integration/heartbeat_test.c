@@ -167,19 +167,6 @@ gated_script(const char *name, const char *each)
 	chmod(path, 0755);
 }
 
-// run_start registers and starts the definition text defjson (without
-// waiting); id (64 bytes) gets the run id.
-static void
-run_start(const char *file, const char *defjson, char *id)
-{
-	const char *def = weft_cluster_write(&c, file, defjson);
-	char       *out;
-
-	cr_assert_eq(weft_cluster_cli(&c, &out, "run '%s'", def), 0);
-	snprintf(id, 64, "%.*s", (int) strcspn(out, "\n"), out);
-	free(out);
-}
-
 // status_until asks for the run's status until done(status) holds or 30 s
 // (scaled) pass; returns the last status (new reference).
 static json_t *
@@ -248,7 +235,7 @@ Test(heartbeat, exec_lives_so_it_beats_and_its_progress_shows)
 	    "\"heartbeat_timeout_ms\":1000,"
 	    "\"with\":{\"cmd\":[\"progress.sh\",\"%s\"]}}]}",
 	    flag);
-	run_start("prog.json", defjson, id);
+	weft_cluster_run_def(&c, "prog.json", defjson, id);
 
 	// The status shows the program has run for 3 s: three heartbeat
 	// timeouts' worth, with nothing on stdout.
@@ -315,7 +302,7 @@ Test(heartbeat, quiet_exec_and_sleep_beat_by_living)
 	    "{\"id\":\"quiet\",\"type\":\"exec\",\"heartbeat_timeout_ms\":1000,"
 	    "\"with\":{\"cmd\":[\"quiet.sh\",\"%s\"]}}]}",
 	    flag);
-	run_start("quiet.json", defjson, id);
+	weft_cluster_run_def(&c, "quiet.json", defjson, id);
 
 	// Once the clock step is done the quiet program has lived 3 s.
 	json_t *st = status_until(id, first_step_ended);

@@ -101,13 +101,7 @@ hang_close_off(void)
 static void
 run_succeeds(const char *file, const char *json, char id[64])
 {
-	const char *def = weft_cluster_write(&c, file, json);
-	char       *out;
-
-	cr_assert_eq(weft_cluster_cli(&c, &out, "run '%s'", def), 0);
-	out[strcspn(out, "\n")] = '\0';
-	snprintf(id, 64, "%s", out);
-	free(out);
+	weft_cluster_run_def(&c, file, json, id);
 	json_t *run = weft_cluster_run_end(&c, id, 15000);
 	cr_assert_str_eq(json_string_value(json_object_get(run, "status")),
 	    "succeeded");

@@ -555,6 +555,18 @@ weft_cluster_run_end(weft_cluster *c, const char *id, int64_t timeout_ms)
 	}
 }
 
+void
+weft_cluster_run_def(weft_cluster *c, const char *file, const char *defjson,
+    char *id)
+{
+	const char *def = weft_cluster_write(c, file, defjson);
+	char       *out;
+
+	cr_assert_eq(weft_cluster_cli(c, &out, "run '%s'", def), 0);
+	snprintf(id, 64, "%.*s", (int) strcspn(out, "\n"), out);
+	free(out);
+}
+
 const char *
 weft_cluster_write(weft_cluster *c, const char *name, const char *text)
 {

@@ -136,6 +136,12 @@ json_t *weft_cluster_events(weft_cluster *c, const char *id, const char *type);
 // NULL.
 json_t *weft_cluster_step(json_t *run, const char *sid);
 
+// weft_cluster_run_def writes definition text defjson to file in the
+// cluster dir, starts a run of it (without waiting) and puts the run id in
+// id (64 bytes).
+void weft_cluster_run_def(weft_cluster *c, const char *file,
+    const char *defjson, char *id);
+
 // weft_cluster_run_end waits up to timeout_ms (scaled) until run id is no
 // longer queued or running and returns its status body (new reference):
 // the caller asserts on its status.
